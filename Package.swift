@@ -1,0 +1,45 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "JobLedger",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "JobLedger", targets: ["JobLedger"]),
+        .library(name: "JobLedgerSQLite", targets: ["JobLedgerSQLite"]),
+        .executable(name: "jobledger", targets: ["jobledger"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        // The core: identifiers, events, the pure lifecycle state machine. No I/O.
+        .target(name: "JobLedger"),
+        // The append-only log on SQLite: schema, group commit, cursors, assets, hash chain.
+        .target(
+            name: "JobLedgerSQLite",
+            dependencies: [
+                "JobLedger",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        // The command-line tool.
+        .executableTarget(
+            name: "jobledger",
+            dependencies: [
+                "JobLedger",
+                "JobLedgerSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "JobLedgerTests", dependencies: ["JobLedger"]),
+        .testTarget(
+            name: "JobLedgerSQLiteTests",
+            dependencies: ["JobLedger", "JobLedgerSQLite", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["JobLedger", "JobLedgerSQLite"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

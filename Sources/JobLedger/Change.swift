@@ -1,0 +1,43 @@
+/// A one-line account of what an event changed in its job, for timelines (`jobledger history`).
+public enum Change {
+    public static func describe(before: JobState?, after: JobState, payload: EventPayload) -> String {
+        func pct(_ f: Double) -> String {
+            let p = (f * 1000).rounded() / 10
+            return p == p.rounded() ? "\(Int(p))%" : "\(p)%"
+        }
+        func asset(_ a: AssetRef) -> String { "\(a.contentType), \(a.size) bytes, sha256 \(a.sha256.prefix(12))…" }
+        let from = before?.status.rawValue ?? "new"
+        let move = from == after.status.rawValue ? after.status.rawValue : "\(from) → \(after.status.rawValue)"
+        switch payload {
+        case .queued(let q):
+            var s = "\(move): kind \(q.kind), priority \(q.priority), up to \(q.maxAttempts) attempt\(q.maxAttempts == 1 ? "" : "s")"
+            if let r = q.runAt { s += ", not before \(r.iso8601)" }
+            return s
+        case .started(let st):
+            return "\(move): attempt \(st.attempt) of \(after.maxAttempts) on worker \(st.worker), lease until \(st.leaseDeadline.iso8601)"
+        case .progress(let p):
+            var s = "progress \(pct(before?.progress ?? 0)) → \(pct(p.fraction))"
+            if let m = p.message { s += " “\(m)”" }
+            return s
+        case .lowres(let l):
+            return "preview staged (\(asset(l.asset)))"
+        case .completed(let c):
+            var s = move
+            if let a = c.asset { s += ": result \(asset(a))" }
+            if let o = c.output { s += "\(c.asset == nil ? ":" : ";") output \(o.canonicalText.prefix(80))" }
+            return s
+        case .failed(let f):
+            var s = "\(move): attempt \(f.attempt) failed, \(f.code): \(f.message)"
+            if after.status == .queued {
+                s += " (retryable; next attempt \(after.attempt + 1) not before \(after.runAt.iso8601))"
+            } else if f.retryable {
+                s += " (retryable, but no attempts left)"
+            } else {
+                s += " (not retryable)"
+            }
+            return s
+        case .canceled(let c):
+            return "\(move)\(c.reason.isEmpty ? "" : ": \(c.reason)")"
+        }
+    }
+}

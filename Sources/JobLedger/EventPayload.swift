@@ -1,0 +1,275 @@
+/// What one event says, typed per event type. Encoded in the log as canonical JSON with
+/// snake_case keys; `Docs/EventLog.md` lists every field.
+public enum EventPayload: Sendable, Hashable {
+    case queued(Queued)
+    case started(Started)
+    case progress(Progress)
+    case lowres(Lowres)
+    case completed(Completed)
+    case failed(Failed)
+    case canceled(Canceled)
+
+    /// A job was submitted: what to run, with what input, how urgently and how often to try.
+    public struct Queued: Sendable, Hashable {
+        public var kind: String
+        public var input: JSONValue
+        public var priority: Int
+        public var maxAttempts: Int
+        public var runAt: Timestamp?
+        public init(kind: String, input: JSONValue = .object([:]), priority: Int = 0, maxAttempts: Int = 3, runAt: Timestamp? = nil) {
+            self.kind = kind; self.input = input; self.priority = priority; self.maxAttempts = maxAttempts; self.runAt = runAt
+        }
+    }
+
+    /// A worker took the job for one attempt and holds it until the lease deadline.
+    public struct Started: Sendable, Hashable {
+        public var worker: String
+        public var attempt: Int
+        public var leaseDeadline: Timestamp
+        public init(worker: String, attempt: Int, leaseDeadline: Timestamp) {
+            self.worker = worker; self.attempt = attempt; self.leaseDeadline = leaseDeadline
+        }
+    }
+
+    /// How far the running attempt has got, as a fraction 0…1, with an optional note.
+    public struct Progress: Sendable, Hashable {
+        public var fraction: Double
+        public var message: String?
+        public init(fraction: Double, message: String? = nil) { self.fraction = fraction; self.message = message }
+    }
+
+    /// A low-resolution preview was staged.
+    public struct Lowres: Sendable, Hashable {
+        public var asset: AssetRef
+        public init(asset: AssetRef) { self.asset = asset }
+    }
+
+    /// The job finished; its final bytes (if any) and output JSON (if any).
+    public struct Completed: Sendable, Hashable {
+        public var asset: AssetRef?
+        public var output: JSONValue?
+        public init(asset: AssetRef? = nil, output: JSONValue? = nil) { self.asset = asset; self.output = output }
+    }
+
+    /// An attempt failed. A retryable failure with attempts left requeues the job, not before
+    /// `retryAt`; otherwise the job is failed for good.
+    public struct Failed: Sendable, Hashable {
+        public var code: String
+        public var message: String
+        public var retryable: Bool
+        public var attempt: Int
+        public var retryAt: Timestamp?
+        public init(code: String, message: String, retryable: Bool, attempt: Int, retryAt: Timestamp? = nil) {
+            self.code = code; self.message = message; self.retryable = retryable; self.attempt = attempt; self.retryAt = retryAt
+        }
+    }
+
+    /// The job was canceled, with a reason.
+    public struct Canceled: Sendable, Hashable {
+        public var reason: String
+        public init(reason: String) { self.reason = reason }
+    }
+
+    public var type: EventType {
+        switch self {
+        case .queued: .queued
+        case .started: .started
+        case .progress: .progress
+        case .lowres: .lowres
+        case .completed: .completed
+        case .failed: .failed
+        case .canceled: .canceled
+        }
+    }
+}
+
+/// A payload that does not fit its event type: a missing or mistyped field, an unknown field,
+/// a value out of range. Says which field and what is expected.
+public struct PayloadError: Error, Equatable, CustomStringConvertible {
+    public let type: EventType?
+    public let reason: String
+    public init(type: EventType?, reason: String) { self.type = type; self.reason = reason }
+    public var description: String {
+        if let type { return "invalid \(type) payload: \(reason)" }
+        return reason
+    }
+}
+
+// MARK: - JSON mapping
+
+extension EventPayload {
+    /// The payload as JSON (the form stored in the log).
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [:]
+        switch self {
+        case .queued(let q):
+            o["kind"] = .string(q.kind)
+            o["input"] = q.input
+            o["priority"] = .int(Int64(q.priority))
+            o["max_attempts"] = .int(Int64(q.maxAttempts))
+            if let r = q.runAt { o["run_at"] = .string(r.iso8601) }
+        case .started(let s):
+            o["worker"] = .string(s.worker)
+            o["attempt"] = .int(Int64(s.attempt))
+            o["lease_deadline"] = .string(s.leaseDeadline.iso8601)
+        case .progress(let p):
+            o["fraction"] = .double(p.fraction)
+            if let m = p.message { o["message"] = .string(m) }
+        case .lowres(let l):
+            o["asset"] = l.asset.json
+        case .completed(let c):
+            if let a = c.asset { o["asset"] = a.json }
+            if let out = c.output { o["output"] = out }
+        case .failed(let f):
+            o["code"] = .string(f.code)
+            o["message"] = .string(f.message)
+            o["retryable"] = .bool(f.retryable)
+            o["attempt"] = .int(Int64(f.attempt))
+            if let r = f.retryAt { o["retry_at"] = .string(r.iso8601) }
+        case .canceled(let c):
+            o["reason"] = .string(c.reason)
+        }
+        return .object(o)
+    }
+
+    /// Canonical JSON text of the payload.
+    public var canonicalText: String { json.canonicalText }
+
+    /// Reads a payload of the given type from JSON text. Absent optional fields take their
+    /// defaults (queued: input `{}`, priority 0, max_attempts 3); unknown fields are refused.
+    public static func decode(type: EventType, text: String) throws(PayloadError) -> EventPayload {
+        let json: JSONValue
+        do { json = try JSONValue(parsing: text) } catch {
+            throw PayloadError(type: type, reason: error.description)
+        }
+        return try decode(type: type, json: json)
+    }
+
+    public static func decode(type: EventType, json: JSONValue) throws(PayloadError) -> EventPayload {
+        guard case .object(let o) = json else {
+            throw PayloadError(type: type, reason: "expected a JSON object, got \(json.typeName)")
+        }
+        var r = FieldReader(type: type, object: o)
+        let payload: EventPayload
+        switch type {
+        case .queued:
+            payload = .queued(Queued(
+                kind: try r.name("kind"),
+                input: r.optional("input") ?? .object([:]),
+                priority: try r.int("priority", default: 0, in: -1_000_000...1_000_000),
+                maxAttempts: try r.int("max_attempts", default: 3, in: 1...1000),
+                runAt: try r.timestamp("run_at")))
+        case .started:
+            payload = .started(Started(
+                worker: try r.name("worker"),
+                attempt: try r.int("attempt", default: nil, in: 1...1000),
+                leaseDeadline: try r.requiredTimestamp("lease_deadline")))
+        case .progress:
+            payload = .progress(Progress(fraction: try r.double("fraction"), message: try r.text("message")))
+        case .lowres:
+            payload = .lowres(Lowres(asset: try r.asset("asset", required: true)!))
+        case .completed:
+            payload = .completed(Completed(asset: try r.asset("asset", required: false), output: r.optional("output")))
+        case .failed:
+            payload = .failed(Failed(
+                code: try r.name("code"),
+                message: try r.text("message") ?? "",
+                retryable: try r.bool("retryable"),
+                attempt: try r.int("attempt", default: nil, in: 1...1000),
+                retryAt: try r.timestamp("retry_at")))
+        case .canceled:
+            payload = .canceled(Canceled(reason: try r.text("reason") ?? ""))
+        }
+        try r.finish()
+        return payload
+    }
+}
+
+/// Reads typed fields out of a payload object, remembering which keys were used.
+private struct FieldReader {
+    let type: EventType
+    let object: [String: JSONValue]
+    var used: Set<String> = []
+
+    init(type: EventType, object: [String: JSONValue]) { self.type = type; self.object = object }
+
+    func fail(_ reason: String) -> PayloadError { PayloadError(type: type, reason: reason) }
+
+    mutating func optional(_ key: String) -> JSONValue? {
+        used.insert(key)
+        guard let v = object[key], !v.isNull else { return nil }
+        return v
+    }
+
+    /// A required short identifier-like string (kind, worker, error code): 1…200 characters.
+    mutating func name(_ key: String) throws(PayloadError) -> String {
+        guard let v = optional(key) else { throw fail("missing field '\(key)'") }
+        guard let s = v.stringValue else { throw fail("'\(key)' must be a string, got \(v.typeName)") }
+        guard !s.isEmpty, s.utf8.count <= 200 else { throw fail("'\(key)' must be 1…200 bytes long") }
+        return s
+    }
+
+    mutating func text(_ key: String) throws(PayloadError) -> String? {
+        guard let v = optional(key) else { return nil }
+        guard let s = v.stringValue else { throw fail("'\(key)' must be a string, got \(v.typeName)") }
+        return s
+    }
+
+    mutating func int(_ key: String, default def: Int?, in range: ClosedRange<Int>) throws(PayloadError) -> Int {
+        guard let v = optional(key) else {
+            if let def { return def }
+            throw fail("missing field '\(key)'")
+        }
+        guard let i = v.intValue, let n = Int(exactly: i) else { throw fail("'\(key)' must be a whole number, got \(v.canonicalText)") }
+        guard range.contains(n) else { throw fail("'\(key)' must be in \(range.lowerBound)…\(range.upperBound), got \(n)") }
+        return n
+    }
+
+    mutating func double(_ key: String) throws(PayloadError) -> Double {
+        guard let v = optional(key) else { throw fail("missing field '\(key)'") }
+        guard let d = v.doubleValue else { throw fail("'\(key)' must be a number, got \(v.typeName)") }
+        return d
+    }
+
+    mutating func bool(_ key: String) throws(PayloadError) -> Bool {
+        guard let v = optional(key) else { throw fail("missing field '\(key)'") }
+        guard let b = v.boolValue else { throw fail("'\(key)' must be true or false, got \(v.typeName)") }
+        return b
+    }
+
+    mutating func timestamp(_ key: String) throws(PayloadError) -> Timestamp? {
+        guard let v = optional(key) else { return nil }
+        if let s = v.stringValue, let t = Timestamp(iso8601: s) { return t }
+        throw fail("'\(key)' must be an ISO-8601 UTC time like 2026-11-29T12:00:00.000Z, got \(v.canonicalText)")
+    }
+
+    mutating func requiredTimestamp(_ key: String) throws(PayloadError) -> Timestamp {
+        guard let t = try timestamp(key) else { throw fail("missing field '\(key)'") }
+        return t
+    }
+
+    mutating func asset(_ key: String, required: Bool) throws(PayloadError) -> AssetRef? {
+        guard let v = optional(key) else {
+            if required { throw fail("missing field '\(key)'") }
+            return nil
+        }
+        guard case .object(let a) = v else { throw fail("'\(key)' must be an object {sha256, size, content_type}") }
+        guard let sha = a["sha256"]?.stringValue, sha.utf8.count == 64,
+              sha.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
+        else { throw fail("'\(key).sha256' must be 64 lowercase hex digits") }
+        guard let size = a["size"]?.intValue, size >= 0 else { throw fail("'\(key).size' must be a whole number ≥ 0") }
+        guard let ct = a["content_type"]?.stringValue, !ct.isEmpty, ct.utf8.count <= 200 else {
+            throw fail("'\(key).content_type' must be a non-empty string")
+        }
+        let extra = Set(a.keys).subtracting(["sha256", "size", "content_type"])
+        guard extra.isEmpty else { throw fail("unknown field '\(key).\(extra.sorted()[0])'") }
+        return AssetRef(sha256: sha, size: size, contentType: ct)
+    }
+
+    func finish() throws(PayloadError) {
+        let extra = Set(object.keys).subtracting(used)
+        guard extra.isEmpty else {
+            throw fail("unknown field '\(extra.sorted()[0])' (fields of \(type): \(used.sorted().joined(separator: ", ")))")
+        }
+    }
+}

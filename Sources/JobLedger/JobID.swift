@@ -1,0 +1,66 @@
+import Foundation
+
+/// Identifies one job for its whole life. Generated ids are time-ordered (UUIDv7 text), so
+/// sorting ids sorts jobs by creation time; ids given by operators may be any short token.
+public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+
+    /// The longest id accepted, in bytes.
+    public static let maxLength = 128
+
+    /// Accepts 1…128 characters from `A-Z a-z 0-9 - _ . :`; anything else is refused, so an id is
+    /// always safe in a path, a URL, a stream name or a log line.
+    public init(_ rawValue: String) throws(InvalidJobID) {
+        let bytes = rawValue.utf8
+        guard !bytes.isEmpty, bytes.count <= Self.maxLength,
+              bytes.allSatisfy(JobID.isAllowed)
+        else { throw InvalidJobID(text: rawValue) }
+        self.rawValue = rawValue
+    }
+
+    init(unchecked rawValue: String) { self.rawValue = rawValue }
+
+    /// A new time-ordered id (UUIDv7: 48 bits of Unix milliseconds, then random bits).
+    public static func generate(at time: Timestamp = .now) -> JobID {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let ms = UInt64(max(0, time.milliseconds))
+        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: ms >> (8 * (5 - UInt64(i)))) }
+        var rng = SystemRandomNumberGenerator()
+        for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x70  // version 7
+        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
+        let hex = bytes.map { String($0, radix: 16).leftPadded(to: 2) }
+        let text = hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined()
+            + "-" + hex[8..<10].joined() + "-" + hex[10..<16].joined()
+        return JobID(unchecked: text)
+    }
+
+    public var description: String { rawValue }
+    public static func < (a: JobID, b: JobID) -> Bool { a.rawValue < b.rawValue }
+
+    private static func isAllowed(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"),
+             UInt8(ascii: "."), UInt8(ascii: ":"):
+            return true
+        default:
+            return false
+        }
+    }
+}
+
+/// A job id that breaks the id rules (empty, too long, or a character outside `A-Za-z0-9-_.:`).
+public struct InvalidJobID: Error, Equatable, CustomStringConvertible {
+    public let text: String
+    public var description: String {
+        let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
+        return "invalid job id '\(shown)': use 1…\(JobID.maxLength) characters from A-Z a-z 0-9 - _ . :"
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int, with pad: Character = "0") -> String {
+        count >= width ? self : String(repeating: pad, count: width - count) + self
+    }
+}

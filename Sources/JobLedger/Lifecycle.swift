@@ -1,0 +1,129 @@
+/// The built-in image-job lifecycle, as a pure state machine:
+///
+/// ```
+/// queued ──started──> running ──progress*/lowres──> running ──completed──> completed
+///   │                   │                                   └──failed(final)──> failed
+///   │                   └─failed(retryable, attempts left)──> queued (not before retry time)
+///   └──canceled──> canceled          running ──canceled──> canceled
+/// ```
+///
+/// Terminal states accept nothing. Every decision is an exhaustive `switch` over (state, event),
+/// so adding a state or an event type does not compile until every case is decided.
+public enum Lifecycle {
+    /// What applying an event did, beyond the new state: what the engine and projections react to.
+    public enum Effect: Sendable, Hashable {
+        case enqueued(runAt: Timestamp)
+        case attemptStarted(attempt: Int, leaseDeadline: Timestamp)
+        case progressed(Double)
+        case previewStaged(AssetRef)
+        /// A retryable failure with attempts left: the job is queued again for `attempt`.
+        case retryScheduled(attempt: Int, notBefore: Timestamp)
+        case finished(JobStatus)
+    }
+
+    /// Begins a job from its first event, which must be `queued`.
+    public static func begin(job: JobID, with payload: EventPayload, at time: Timestamp) throws(LifecycleError) -> (JobState, [Effect]) {
+        switch payload {
+        case .queued(let q):
+            let runAt = q.runAt ?? time
+            let state = JobState(
+                id: job, version: 1, status: .queued, kind: q.kind, input: q.input, priority: q.priority,
+                maxAttempts: q.maxAttempts, attempt: 0, runAt: runAt, worker: nil, leaseDeadline: nil,
+                progress: 0, progressMessage: nil, preview: nil, result: nil, output: nil, lastError: nil,
+                cancelReason: nil, createdAt: time, updatedAt: time, startedAt: nil, finishedAt: nil)
+            return (state, [.enqueued(runAt: runAt)])
+        case .started, .progress, .lowres, .completed, .failed, .canceled:
+            throw LifecycleError(job: job, state: nil, event: payload.type, rule: .unknownJob)
+        }
+    }
+
+    /// Applies one event to an existing job (nil: the job does not exist yet).
+    public static func apply(_ payload: EventPayload, to state: JobState?, job: JobID, at time: Timestamp) throws(LifecycleError) -> (JobState, [Effect]) {
+        guard var s = state else { return try begin(job: job, with: payload, at: time) }
+        let effects = try s.apply(payload, at: time)
+        return (s, effects)
+    }
+}
+
+extension JobState {
+    /// Applies one event, or throws and leaves the state untouched.
+    @discardableResult
+    public mutating func apply(_ payload: EventPayload, at time: Timestamp) throws(LifecycleError) -> [Lifecycle.Effect] {
+        func refuse(_ rule: LifecycleError.Rule) -> LifecycleError {
+            LifecycleError(job: id, state: status, event: payload.type, rule: rule)
+        }
+        var next = self
+        var effects: [Lifecycle.Effect] = []
+        switch (status, payload) {
+        case (.completed, _), (.failed, _), (.canceled, _):
+            throw refuse(.terminal)
+
+        case (.queued, .queued), (.running, .queued):
+            throw refuse(.jobExists)
+
+        case (.queued, .started(let s)):
+            guard s.attempt == attempt + 1 else { throw refuse(.attemptMismatch(expected: attempt + 1, got: s.attempt)) }
+            guard time >= runAt else { throw refuse(.tooEarly(notBefore: runAt, at: time)) }
+            next.status = .running
+            next.attempt = s.attempt
+            next.worker = s.worker
+            next.leaseDeadline = s.leaseDeadline
+            next.progress = 0
+            next.progressMessage = nil
+            if next.startedAt == nil { next.startedAt = time }
+            effects.append(.attemptStarted(attempt: s.attempt, leaseDeadline: s.leaseDeadline))
+
+        case (.running, .started):
+            throw refuse(.alreadyRunning)
+
+        case (.queued, .progress), (.queued, .lowres), (.queued, .completed), (.queued, .failed):
+            throw refuse(.notRunning)
+
+        case (.queued, .canceled(let c)), (.running, .canceled(let c)):
+            next.status = .canceled
+            next.cancelReason = c.reason
+            next.leaseDeadline = nil
+            next.finishedAt = time
+            effects.append(.finished(.canceled))
+
+        case (.running, .progress(let p)):
+            guard p.fraction.isFinite, (0...1).contains(p.fraction) else { throw refuse(.progressOutOfRange(p.fraction)) }
+            guard p.fraction >= progress else { throw refuse(.progressBackwards(from: progress, to: p.fraction)) }
+            next.progress = p.fraction
+            if let m = p.message { next.progressMessage = m }
+            effects.append(.progressed(p.fraction))
+
+        case (.running, .lowres(let l)):
+            next.preview = l.asset
+            effects.append(.previewStaged(l.asset))
+
+        case (.running, .completed(let c)):
+            next.status = .completed
+            next.progress = 1
+            next.result = c.asset
+            next.output = c.output
+            next.leaseDeadline = nil
+            next.finishedAt = time
+            effects.append(.finished(.completed))
+
+        case (.running, .failed(let f)):
+            guard f.attempt == attempt else { throw refuse(.attemptMismatch(expected: attempt, got: f.attempt)) }
+            next.lastError = JobFailure(code: f.code, message: f.message, retryable: f.retryable, attempt: f.attempt)
+            next.worker = nil
+            next.leaseDeadline = nil
+            if f.retryable && attempt < maxAttempts {
+                next.status = .queued
+                next.runAt = max(f.retryAt ?? time, time)
+                effects.append(.retryScheduled(attempt: attempt + 1, notBefore: next.runAt))
+            } else {
+                next.status = .failed
+                next.finishedAt = time
+                effects.append(.finished(.failed))
+            }
+        }
+        next.version += 1
+        next.updatedAt = time
+        self = next
+        return effects
+    }
+}

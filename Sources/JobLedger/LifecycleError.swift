@@ -1,0 +1,51 @@
+/// An event the lifecycle refuses. Names the job, the state it was in, the offending event and
+/// the rule it breaks; nothing is written when an append is refused.
+public struct LifecycleError: Error, Hashable, CustomStringConvertible {
+    public enum Rule: Hashable, Sendable {
+        /// The job has no events yet; only `queued` can start one.
+        case unknownJob
+        /// `queued` for a job that already exists.
+        case jobExists
+        /// The job is completed, failed or canceled and accepts nothing.
+        case terminal
+        /// The event needs a running job (progress, lowres, completed, failed).
+        case notRunning
+        /// `started` for a job that is already running.
+        case alreadyRunning
+        /// `started` must carry the next attempt number, `failed` the current one.
+        case attemptMismatch(expected: Int, got: Int)
+        /// `started` before the job's run-at or retry time.
+        case tooEarly(notBefore: Timestamp, at: Timestamp)
+        /// Progress outside 0…1, or not a number.
+        case progressOutOfRange(Double)
+        /// Progress lower than the attempt's previous progress.
+        case progressBackwards(from: Double, to: Double)
+    }
+
+    public let job: JobID
+    /// The job's state before the event; nil when the job does not exist.
+    public let state: JobStatus?
+    public let event: EventType
+    public let rule: Rule
+
+    public init(job: JobID, state: JobStatus?, event: EventType, rule: Rule) {
+        self.job = job; self.state = state; self.event = event; self.rule = rule
+    }
+
+    public var description: String {
+        let head = "job \(job): cannot apply '\(event)' to \(state.map { "a \($0) job" } ?? "a job that does not exist")"
+        let why: String
+        switch rule {
+        case .unknownJob: why = "no such job; a job begins with a 'queued' event"
+        case .jobExists: why = "the job already exists; 'queued' only begins a job"
+        case .terminal: why = "the job is \(state?.rawValue ?? "finished") and accepts no more events"
+        case .notRunning: why = "'\(event)' needs a running job (a 'started' event first)"
+        case .alreadyRunning: why = "the job is already running; it must fail or finish before another attempt"
+        case .attemptMismatch(let expected, let got): why = "attempt \(got) given, attempt \(expected) expected"
+        case .tooEarly(let notBefore, let at): why = "the job may not start before \(notBefore.iso8601) (event at \(at.iso8601))"
+        case .progressOutOfRange(let f): why = "progress must be within 0…1, got \(f)"
+        case .progressBackwards(let from, let to): why = "progress may not go backwards within an attempt (\(from) → \(to))"
+        }
+        return "\(head): \(why)"
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+/// A point in time as whole milliseconds since 1970-01-01 UTC: the resolution of the log's
+/// `recorded_at` column. Written in payloads as ISO-8601 UTC text (`2026-11-29T00:04:08.123Z`).
+public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var milliseconds: Int64
+
+    public init(milliseconds: Int64) { self.milliseconds = milliseconds }
+    public init(_ date: Date) { milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    public static var now: Timestamp { Timestamp(Date()) }
+    public var date: Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+
+    public static func < (a: Timestamp, b: Timestamp) -> Bool { a.milliseconds < b.milliseconds }
+    public func adding(milliseconds ms: Int64) -> Timestamp { Timestamp(milliseconds: milliseconds + ms) }
+
+    /// ISO-8601 in UTC with milliseconds, e.g. `2026-11-29T00:04:08.123Z`.
+    public var iso8601: String {
+        let ms = milliseconds
+        let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
+        let msOfDay = ms - days * 86_400_000
+        let (y, m, d) = Timestamp.civil(fromDays: days)
+        let h = msOfDay / 3_600_000, mi = (msOfDay / 60_000) % 60, s = (msOfDay / 1000) % 60, f = msOfDay % 1000
+        func p(_ v: Int64, _ w: Int) -> String { String(v).leftPadded(to: w) }
+        return "\(p(y, 4))-\(p(m, 2))-\(p(d, 2))T\(p(h, 2)):\(p(mi, 2)):\(p(s, 2)).\(p(f, 3))Z"
+    }
+
+    public var description: String { iso8601 }
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC only; up to 9 fraction digits, kept to ms).
+    public init?(iso8601 text: String) {
+        let b = Array(text.utf8)
+        guard b.count >= 20, b.last == UInt8(ascii: "Z") else { return nil }
+        func num(_ from: Int, _ len: Int) -> Int64? {
+            var v: Int64 = 0
+            for i in from..<(from + len) {
+                guard i < b.count, b[i] >= 48, b[i] <= 57 else { return nil }
+                v = v * 10 + Int64(b[i] - 48)
+            }
+            return v
+        }
+        guard b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
+              b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
+              let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2),
+              let h = num(11, 2), let mi = num(14, 2), let s = num(17, 2),
+              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 60
+        else { return nil }
+        var frac: Int64 = 0
+        if b.count > 20 {
+            guard b[19] == UInt8(ascii: "."), b.count - 21 >= 1, b.count - 21 <= 9,
+                  let f = num(20, b.count - 21) else { return nil }
+            var digits = b.count - 21
+            frac = f
+            while digits > 3 { frac /= 10; digits -= 1 }
+            while digits < 3 { frac *= 10; digits += 1 }
+        } else if b.count != 20 { return nil }
+        let days = Timestamp.days(fromCivil: y, mo, d)
+        milliseconds = days * 86_400_000 + h * 3_600_000 + mi * 60_000 + s * 1000 + frac
+    }
+
+    /// Parses either ISO-8601 text or a whole number of milliseconds since the epoch.
+    public init?(parsing text: String) {
+        if let ms = Int64(text) { self.init(milliseconds: ms) } else { self.init(iso8601: text) }
+    }
+
+    // Howard Hinnant's days-from-civil algorithms (proleptic Gregorian calendar).
+    static func days(fromCivil y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp + (mp < 10 ? 3 : -9)
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+}

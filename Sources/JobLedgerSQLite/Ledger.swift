@@ -1,0 +1,211 @@
+import Foundation
+import GRDB
+import JobLedger
+import Synchronization
+
+/// An append-only job log in one SQLite file: the embedded default event store. Appends are
+/// validated against the lifecycle and group-committed; reads stream in constant memory.
+/// Safe to share between tasks, and between processes that open the same file.
+public final class Ledger: Sendable {
+    public let path: String
+    public let configuration: LedgerConfiguration
+    let pool: DatabasePool
+    let writer: GroupCommitter
+
+    /// Opens the log at `path`, creating and migrating it when `create` is true. A file that is
+    /// not a log, or has a newer schema, is refused without being changed.
+    public static func open(path: String, configuration: LedgerConfiguration = LedgerConfiguration(), create: Bool = true) throws(LedgerError) -> Ledger {
+        let exists = FileManager.default.fileExists(atPath: path)
+        if !exists && !create { throw .noSuchLog(path: path) }
+        if exists, let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0 {
+            try checkHeader(path: path)
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(TimeInterval(configuration.busyTimeout.components.seconds)
+                                   + TimeInterval(configuration.busyTimeout.components.attoseconds) / 1e18)
+        let sync = configuration.durability == .full ? "FULL" : "NORMAL"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+        }
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw map(error, path: path, configuration: configuration)
+        }
+        do {
+            let needsMigration = try pool.writeWithoutTransaction { db -> Bool in
+                let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+                let userVersion = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                if appID == 0 {
+                    let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+                    guard tables == 0 else {
+                        throw LedgerError.notALedger(path: path, detail: "it is an SQLite database with \(tables) other objects and no JobLedger marker")
+                    }
+                } else if appID != Schema.applicationID {
+                    throw LedgerError.notALedger(path: path, detail: "its SQLite application id is \(appID), not JobLedger's")
+                }
+                if userVersion > Schema.version {
+                    throw LedgerError.newerSchema(path: path, found: userVersion, supported: Schema.version)
+                }
+                return userVersion < Schema.version
+            }
+            if needsMigration {
+                try Schema.migrator.migrate(pool)
+                try pool.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA application_id = \(Schema.applicationID)")
+                    try db.execute(sql: "PRAGMA user_version = \(Schema.version)")
+                }
+            }
+        } catch let e as LedgerError {
+            throw e
+        } catch {
+            throw map(error, path: path, configuration: configuration)
+        }
+        return Ledger(path: path, configuration: configuration, pool: pool)
+    }
+
+    private init(path: String, configuration: LedgerConfiguration, pool: DatabasePool) {
+        self.path = path
+        self.configuration = configuration
+        self.pool = pool
+        self.writer = GroupCommitter()
+    }
+
+    /// Reads the first 16 bytes: an SQLite file starts with "SQLite format 3\0".
+    private static func checkHeader(path: String) throws(LedgerError) {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw .storage("cannot open \(path) for reading (check its permissions)")
+        }
+        defer { try? handle.close() }
+        let header = (try? handle.read(upToCount: 16)) ?? Data()
+        guard header == Data("SQLite format 3\0".utf8) else {
+            throw .notALedger(path: path, detail: "it is not an SQLite database")
+        }
+    }
+
+    static func map(_ error: any Error, path: String, configuration: LedgerConfiguration) -> LedgerError {
+        if let e = error as? LedgerError { return e }
+        if let e = error as? DatabaseError {
+            switch e.resultCode {
+            case .SQLITE_BUSY, .SQLITE_LOCKED:
+                let c = configuration.busyTimeout.components
+                return .busy(path: path, waitedMilliseconds: c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000)
+            case .SQLITE_NOTADB:
+                return .notALedger(path: path, detail: "it is not an SQLite database")
+            default:
+                return .storage(e.message ?? "\(e.resultCode)")
+            }
+        }
+        return .storage("\(error)")
+    }
+
+    func map(_ error: any Error) -> LedgerError { Ledger.map(error, path: path, configuration: configuration) }
+
+    /// Runs a read in one snapshot, mapping errors to `LedgerError`.
+    func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+        do { return try pool.read(body) } catch { throw map(error) }
+    }
+
+    // MARK: - Reading
+
+    /// The last event's `SEQ:HASH`, or nil for an empty log.
+    public func head() throws(LedgerError) -> ChainHead? {
+        try read { db in try Ledger.fetchHead(db) }
+    }
+
+    static func fetchHead(_ db: Database) throws -> ChainHead? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")) else { return nil }
+        return ChainHead(seq: row[0], hash: row[1])
+    }
+
+    /// Number of events in the log.
+    public func eventCount() throws(LedgerError) -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0 }
+    }
+
+    /// Calls `body` with every stored row from `seq` on, in order, from one consistent snapshot,
+    /// in constant memory.
+    public func forEachRawEvent(from seq: Int64 = 1, _ body: (RawEvent) throws -> Void) throws(LedgerError) {
+        try scanRaw(from: seq) { raw in try body(raw); return true }
+    }
+
+    /// Like `forEachRawEvent`, stopping early when `body` returns false.
+    func scanRaw(from seq: Int64 = 1, _ body: (RawEvent) throws -> Bool) throws(LedgerError) {
+        try read { db in
+            let cursor = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE seq >= ? ORDER BY seq", arguments: [seq])
+            while let row = try cursor.next() { if try !body(RawEvent(row: row)) { return } }
+        }
+    }
+
+    /// Calls `body` with every event from `seq` on, decoded, in order, in constant memory.
+    public func forEachEvent(from seq: Int64 = 1, _ body: (StoredEvent) throws -> Void) throws(LedgerError) {
+        try forEachRawEvent(from: seq) { raw in try body(try raw.decoded()) }
+    }
+
+    /// Calls `body` with one job's events in version order, in constant memory.
+    public func forEachEvent(of job: JobID, _ body: (StoredEvent) throws -> Void) throws(LedgerError) {
+        try read { db in
+            let cursor = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE job_id = ? ORDER BY version", arguments: [job.rawValue])
+            while let row = try cursor.next() { try body(try RawEvent(row: row).decoded()) }
+        }
+    }
+
+    /// The log from `seq` on as an async sequence, read in pages of `pageSize` events, each page
+    /// its own short read, so a slow consumer never holds a snapshot open.
+    public func events(from seq: Int64 = 1, pageSize: Int = 512) -> AsyncThrowingStream<StoredEvent, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<StoredEvent, any Error>.makeStream(bufferingPolicy: .bufferingOldest(pageSize))
+        let task = Task { [self] in
+            var next = seq
+            do {
+                while !Task.isCancelled {
+                    let page: [StoredEvent] = try read { db in
+                        try Row.fetchAll(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [next, pageSize])
+                            .map { try RawEvent(row: $0).decoded() }
+                    }
+                    if page.isEmpty { break }
+                    for e in page {
+                        while case .dropped = continuation.yield(e) { await Task.yield() }
+                    }
+                    next = page.last!.seq + 1
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    /// The job's current state folded from its events, or nil when it does not exist.
+    public func state(of job: JobID) throws(LedgerError) -> JobState? {
+        try read { db in try Ledger.foldJob(db, job: job, from: nil) }
+    }
+
+    /// Folds one job from the database, starting from `base` (events after its version).
+    static func foldJob(_ db: Database, job: JobID, from base: JobState?) throws -> JobState? {
+        var state = base
+        let cursor = try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT \(RawEvent.columns) FROM events WHERE job_id = ? AND version > ? ORDER BY version"),
+            arguments: [job.rawValue, base?.version ?? 0])
+        while let row = try cursor.next() {
+            let e = try RawEvent(row: row).decoded()
+            state = try Lifecycle.apply(e.payload, to: state, job: job, at: e.recordedAt).0
+        }
+        return state
+    }
+
+    /// Every job's current state, folded from the whole log in one pass.
+    public func jobStates() throws(LedgerError) -> [JobID: JobState] {
+        var fold = LedgerFold()
+        try forEachEvent { e in try fold.apply(e) }
+        return fold.jobs
+    }
+}
+
+extension LedgerFold {
+    public mutating func apply(_ e: StoredEvent) throws(LifecycleError) {
+        try apply(job: e.job, payload: e.payload, at: e.recordedAt, seq: e.seq)
+    }
+}

@@ -1,0 +1,23 @@
+import JobLedger
+
+/// How a log file is opened: durability, limits, waiting and the clock that stamps events.
+public struct LedgerConfiguration: Sendable {
+    /// How hard a commit works to survive a power cut. See `Docs/EventLog.md` § Durability.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// WAL with `synchronous=NORMAL`: a commit survives a crash of the process; the last
+        /// commits before a power cut or OS crash may be lost, but the file is never corrupt.
+        case normal
+        /// WAL with `synchronous=FULL`: every commit is on disk before `append` returns.
+        case full
+    }
+
+    public var durability: Durability = .normal
+    /// Largest payload (canonical JSON, bytes) an append accepts. Bytes belong in assets.
+    public var maxPayloadBytes: Int = 64 * 1024
+    /// How long to wait for another writer's lock before failing with `LedgerError.busy`.
+    public var busyTimeout: Duration = .seconds(5)
+    /// Stamps `recorded_at`. Injected by tests and by the engine's clock.
+    public var clock: @Sendable () -> Timestamp = { Timestamp.now }
+
+    public init() {}
+}

@@ -1,0 +1,50 @@
+import JobLedger
+
+/// Everything that can go wrong opening, appending to or reading a log. Each case says what
+/// happened and what to do; none ever carries a secret. When an append throws, nothing of it
+/// was written.
+public enum LedgerError: Error, CustomStringConvertible, Equatable {
+    /// The lifecycle refuses the event (illegal transition, unknown job, …).
+    case rejected(LifecycleError)
+    /// The payload does not fit its event type, or is not JSON.
+    case invalidPayload(PayloadError)
+    case invalidJobID(InvalidJobID)
+    /// The append named an expected version and the job has moved on (optimistic concurrency).
+    case concurrencyConflict(job: JobID, expected: Int, actual: Int)
+    case payloadTooLarge(job: JobID, size: Int, limit: Int)
+    /// No file at the path (commands that read never create a log).
+    case noSuchLog(path: String)
+    /// The file exists but is not a JobLedger log.
+    case notALedger(path: String, detail: String)
+    /// The log was written by a newer JobLedger.
+    case newerSchema(path: String, found: Int, supported: Int)
+    /// Another writer held the lock for longer than the busy timeout.
+    case busy(path: String, waitedMilliseconds: Int64)
+    /// A line of an NDJSON import is wrong; nothing was imported.
+    case importFailed(line: Int, reason: String)
+    /// The asset's bytes are not staged in this log.
+    case unknownAsset(sha256: String)
+    /// Any other SQLite or file error, with SQLite's message.
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .rejected(let e): return "rejected: \(e.description)"
+        case .invalidPayload(let e): return e.description
+        case .invalidJobID(let e): return e.description
+        case .concurrencyConflict(let job, let expected, let actual):
+            return "concurrency conflict on job \(job): expected version \(expected), but the log is at version \(actual); re-read the job and try again"
+        case .payloadTooLarge(let job, let size, let limit):
+            return "payload for job \(job) is \(size) bytes, over the limit of \(limit) bytes; stage large bytes as an asset and reference it"
+        case .noSuchLog(let path): return "no JobLedger log at \(path) (check --db or JOBLEDGER_DB)"
+        case .notALedger(let path, let detail): return "\(path) is not a JobLedger log: \(detail)"
+        case .newerSchema(let path, let found, let supported):
+            return "\(path) uses log schema v\(found), but this jobledger supports up to v\(supported); upgrade jobledger to read it"
+        case .busy(let path, let waited):
+            return "\(path) is locked by another writer (waited \(waited) ms); retry, or raise the busy timeout"
+        case .importFailed(let line, let reason): return "import failed at line \(line): \(reason); nothing was imported"
+        case .unknownAsset(let sha): return "no asset with sha256 \(sha) is staged in this log"
+        case .storage(let message): return "storage error: \(message)"
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import JobLedger
+
+/// The outcome of `Ledger.verify`: what was checked, and the first problem found, if any.
+public struct VerifyReport: Sendable {
+    /// The first bad event: its `seq` and what is wrong with it.
+    public struct Problem: Sendable, Hashable, CustomStringConvertible {
+        public var seq: Int64
+        public var message: String
+        public var description: String { "seq \(seq): \(message)" }
+    }
+
+    public var events: Int64 = 0
+    public var jobs: Int = 0
+    public var head: ChainHead?
+    public var problem: Problem?
+    public var isValid: Bool { problem == nil }
+}
+
+extension Ledger {
+    /// Recomputes every payload digest and hash link, checks that every job's versions run
+    /// 1, 2, 3 … and that every transition is legal, and (when given) that the log still
+    /// reaches `expectHead` with the same hash. Stops at the first problem.
+    public func verify(expectHead: ChainHead? = nil, progress: ((Int64) -> Void)? = nil) throws(LedgerError) -> VerifyReport {
+        var report = VerifyReport()
+        var fold = LedgerFold()
+        var prev = ChainHead(seq: 0, hash: HashChain.genesis)
+        var hashAtExpected: String?
+        try scanRaw { raw in
+                func fail(_ seq: Int64, _ message: String) -> Bool {
+                    report.problem = .init(seq: seq, message: message)
+                    return false
+                }
+                if raw.seq != prev.seq + 1 {
+                    let missing = raw.seq - prev.seq - 1
+                    if raw.seq <= prev.seq { return fail(raw.seq, "out of order after seq \(prev.seq)") }
+                    return fail(prev.seq + 1, "missing: the log jumps from seq \(prev.seq) to seq \(raw.seq) (\(missing) event\(missing == 1 ? "" : "s") deleted)")
+                }
+                if raw.prevHash != prev.hash {
+                    return fail(raw.seq, "prev_hash does not match the hash of seq \(prev.seq): the chain is broken here")
+                }
+                let digest = Digest.sha256Hex(raw.payload)
+                if digest != raw.payloadDigest {
+                    return fail(raw.seq, "payload changed after it was recorded (its SHA-256 is \(digest.prefix(16))…, the log recorded \(raw.payloadDigest.prefix(16))…)")
+                }
+                let event: StoredEvent
+                do { event = try raw.decoded() } catch { return fail(raw.seq, "not a valid event: \(error)") }
+                let canonical = HashChain.canonical(seq: raw.seq, job: event.job, version: raw.version, type: event.type,
+                                                    recordedAt: raw.recordedAt, payloadDigest: raw.payloadDigest)
+                if Digest.chain(prevHash: raw.prevHash, canonical: canonical) != raw.hash {
+                    return fail(raw.seq, "hash does not match the row: its job, version, type or time changed after it was recorded")
+                }
+                let expectedVersion = (fold.jobs[event.job]?.version ?? 0) + 1
+                if raw.version != expectedVersion {
+                    return fail(raw.seq, "job \(event.job) has version \(raw.version) here, expected \(expectedVersion) (versions run 1, 2, 3 …)")
+                }
+                do { try fold.apply(event) } catch { return fail(raw.seq, "illegal transition: \(error)") }
+                if raw.seq == expectHead?.seq { hashAtExpected = raw.hash }
+                prev = ChainHead(seq: raw.seq, hash: raw.hash)
+                report.events += 1
+                if report.events % 100_000 == 0 { progress?(raw.seq) }
+                return true
+        }
+        report.jobs = fold.jobs.count
+        report.head = prev.seq == 0 ? nil : prev
+        if report.problem == nil, let expected = expectHead {
+            if prev.seq < expected.seq {
+                report.problem = .init(seq: expected.seq, message: "missing: the log ends at seq \(prev.seq), but the expected head is \(expected): events were cut off the end")
+            } else if let h = hashAtExpected, h != expected.hash {
+                report.problem = .init(seq: expected.seq, message: "hash \(h.prefix(16))… differs from the expected head \(expected.hash.prefix(16))…: the log was rewritten")
+            }
+        }
+        return report
+    }
+}

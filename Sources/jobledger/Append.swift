@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+
+struct Append: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Append one event to the log (for operators and scripts).",
+        discussion: """
+            Prints the job id on stdout (a new one for --type queued without --job), and what was \
+            stored on stderr. Example: JOB=$(jobledger append --type queued --payload '{"kind":"design"}')
+            """)
+
+    @OptionGroup var log: LogOptions
+    @Option(help: "The job; omit with --type queued to start a new job.") var job: String?
+    @Option(help: "queued, started, progress, lowres, completed, failed or canceled.") var type: String
+    @Option(help: "The event's payload as JSON (see Docs/EventLog.md).") var payload: String = "{}"
+    @Option(help: "A repeated key returns the first event stored with it and writes nothing.") var idempotencyKey: String?
+    @Option(help: "Refuse unless the job is at this version (optimistic concurrency).") var expectVersion: Int?
+    @Flag(help: "Print the stored event as JSON on stdout.") var json = false
+
+    func run() async throws {
+        try await guarded {
+            let type = try wrap { () throws(PayloadError) in try EventType(name: self.type) }
+            let payload = try wrap { () throws(PayloadError) in try EventPayload.decode(type: type, text: self.payload) }
+            let jobID: JobID
+            if let job {
+                jobID = try wrap { () throws(InvalidJobID) in try JobID(job) }
+            } else if type == .queued {
+                jobID = JobID.generate()
+            } else {
+                throw fail("--job is required for a '\(type)' event (only --type queued starts a new job)", code: 64)
+            }
+            let ledger = try log.open(create: true)
+            let stored = try await ledger.append(NewEvent(job: jobID, payload: payload, expectedVersion: expectVersion, idempotencyKey: idempotencyKey))
+            if json {
+                print(NDJSON.line(RawEvent(stored)))
+            } else {
+                print(stored.job)
+            }
+            printErr("appended seq \(stored.seq): job \(stored.job) version \(stored.version) \(stored.type)")
+        }
+    }
+}
+
+/// Turns a typed core error into the matching `LedgerError`.
+func wrap<T>(_ body: () throws(PayloadError) -> T) throws -> T {
+    do { return try body() } catch { throw LedgerError.invalidPayload(error) }
+}
+
+func wrap<T>(_ body: () throws(InvalidJobID) -> T) throws -> T {
+    do { return try body() } catch { throw LedgerError.invalidJobID(error) }
+}

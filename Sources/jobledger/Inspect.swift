@@ -1,0 +1,232 @@
+import ArgumentParser
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+
+struct Jobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List every job with its current state, folded from the log.")
+
+    @OptionGroup var log: LogOptions
+    @Option(help: "Only jobs in this state: queued, running, completed, failed or canceled.") var state: String?
+    @Flag(help: "Print a JSON array instead of a table.") var json = false
+
+    func run() async throws {
+        try await guarded {
+            var filter: JobStatus?
+            if let state {
+                guard let s = JobStatus(rawValue: state) else {
+                    throw fail("unknown state '\(state)' (expected one of: \(JobStatus.allCases.map(\.rawValue).joined(separator: ", ")))", code: 2)
+                }
+                filter = s
+            }
+            let ledger = try log.open(create: false)
+            let jobs = try ledger.jobStates().values
+                .filter { filter == nil || $0.status == filter }
+                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            if json {
+                print(JSONValue.array(jobs.map(\.json)).canonicalText)
+                return
+            }
+            if jobs.isEmpty { printErr("no jobs\(filter.map { " in state \($0)" } ?? "")"); return }
+            let rows = jobs.map { j in
+                [j.id.rawValue, j.kind, j.status.rawValue, "\(j.attempt)/\(j.maxAttempts)",
+                 "\(Int((j.progress * 100).rounded()))%", j.updatedAt.iso8601,
+                 j.lastError.map { "\($0.code): \($0.message)" } ?? ""]
+            }
+            printTable(header: ["JOB", "KIND", "STATE", "ATTEMPT", "PROGRESS", "UPDATED", "LAST ERROR"], rows: rows)
+        }
+    }
+}
+
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "One job's timeline: each event, when, how long after the previous one, and what changed.")
+
+    @OptionGroup var log: LogOptions
+    @Argument(help: "The job id.") var job: String
+    @Flag(help: "Print a JSON array of events instead.") var json = false
+
+    func run() async throws {
+        try await guarded {
+            let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
+            let ledger = try log.open(create: false)
+            var state: JobState?
+            var previous: Timestamp?
+            var lines: [[String]] = []
+            var entries: [JSONValue] = []
+            try ledger.forEachEvent(of: id) { e in
+                let before = state
+                let after = try Lifecycle.apply(e.payload, to: before, job: id, at: e.recordedAt).0
+                state = after
+                let delta = previous.map { e.recordedAt.milliseconds - $0.milliseconds }
+                previous = e.recordedAt
+                let change = Change.describe(before: before, after: after, payload: e.payload)
+                if json {
+                    entries.append(.object([
+                        "seq": .int(e.seq), "version": .int(Int64(e.version)), "type": .string(e.type.rawValue),
+                        "recorded_at": .string(e.recordedAt.iso8601), "since_previous_ms": delta.map { .int($0) } ?? .null,
+                        "state": .string(after.status.rawValue), "payload": e.payload.json, "change": .string(change),
+                    ]))
+                } else {
+                    lines.append(["v\(e.version)", "seq \(e.seq)", e.recordedAt.iso8601, delta.map(formatDelta) ?? "", e.type.rawValue, change])
+                }
+            }
+            guard let final = state else {
+                throw fail("no such job \(id) in \(ledger.path)", code: 3)
+            }
+            if json {
+                print(JSONValue.array(entries).canonicalText)
+            } else {
+                print("job \(id) · kind \(final.kind) · \(final.status) · \(final.version) events")
+                printTable(header: nil, rows: lines, indent: "  ")
+            }
+        }
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check every hash link, every job's version sequence and every transition.",
+        discussion: "Exits 0 when the log is intact (and reaches --expect-head with the same hash); otherwise exits 1 and names the first bad seq.")
+
+    @OptionGroup var log: LogOptions
+    @Option(help: "A head printed earlier by `jobledger digest`, as SEQ:HASH.") var expectHead: String?
+
+    func run() async throws {
+        try await guarded {
+            var expected: ChainHead?
+            if let expectHead {
+                guard let h = ChainHead(expectHead) else { throw fail("--expect-head must be SEQ:HASH (a number, a colon, 64 hex digits)", code: 2) }
+                expected = h
+            }
+            let ledger = try log.open(create: false)
+            let report = try ledger.verify(expectHead: expected)
+            if let p = report.problem {
+                print("FAILED at seq \(p.seq): \(p.message)")
+                throw ExitCode(1)
+            }
+            print(verifySummary(report, expected: expected))
+        }
+    }
+}
+
+func verifySummary(_ report: VerifyReport, expected: ChainHead?) -> String {
+    var s = "ok: \(report.events) events, \(report.jobs) jobs; every payload digest, hash link, version and transition is valid"
+    if let e = expected { s += "; head \(e.seq) matches" }
+    s += "; head \(report.head?.description ?? "0:\(HashChain.genesis)")"
+    return s
+}
+
+struct DigestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "digest", abstract: "Print the log's head as SEQ:HASH, to keep somewhere else.")
+
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        try await guarded {
+            let ledger = try log.open(create: false)
+            print(try ledger.head()?.description ?? "0:\(HashChain.genesis)")
+        }
+    }
+}
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write the whole log to stdout, one event per line (NDJSON).")
+
+    @OptionGroup var log: LogOptions
+    @Option(help: "Only ndjson for now.") var format: String = "ndjson"
+
+    func run() async throws {
+        try await guarded {
+            guard format == "ndjson" else { throw fail("unknown --format '\(format)' (supported: ndjson)", code: 2) }
+            let ledger = try log.open(create: false)
+            let out = BufferedOutput(handle: .standardOutput)
+            try ledger.exportNDJSON { line in out.write(line + "\n") }
+            out.flush()
+        }
+    }
+}
+
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Append the events of an NDJSON export, re-validating every transition; all or nothing.")
+
+    @OptionGroup var log: LogOptions
+    @Argument(help: "The NDJSON file, or - for standard input.") var file: String
+
+    func run() async throws {
+        try await guarded {
+            let handle: FileHandle
+            if file == "-" {
+                handle = .standardInput
+            } else {
+                guard let h = FileHandle(forReadingAtPath: file) else { throw fail("cannot read \(file)", code: 2) }
+                handle = h
+            }
+            let ledger = try log.open(create: true)
+            let report = try ledger.importNDJSON(LineReader(handle: handle))
+            print("imported \(report.events) events of \(report.jobs) jobs\(report.firstSeq.map { " as seq \($0)…\(report.head!.seq)" } ?? ""); head \(report.head?.description ?? "unchanged")")
+        }
+    }
+}
+
+// MARK: - Output helpers
+
+func formatDelta(_ ms: Int64) -> String {
+    if ms < 1000 { return "+\(ms)ms" }
+    if ms < 60_000 { return "+\(String(format: "%.1f", Double(ms) / 1000))s" }
+    if ms < 3_600_000 { return "+\(ms / 60_000)m\((ms / 1000) % 60)s" }
+    return "+\(ms / 3_600_000)h\((ms / 60_000) % 60)m"
+}
+
+func printTable(header: [String]?, rows: [[String]], indent: String = "") {
+    let all = (header.map { [$0] } ?? []) + rows
+    guard let columns = all.map(\.count).max() else { return }
+    var widths = [Int](repeating: 0, count: columns)
+    for r in all { for (i, c) in r.enumerated() where i < columns - 1 { widths[i] = max(widths[i], c.count) } }
+    for r in all {
+        var line = indent
+        for (i, c) in r.enumerated() {
+            line += i == r.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) + "  "
+        }
+        print(line)
+    }
+}
+
+/// Collects output and writes it in large chunks (export of millions of lines).
+final class BufferedOutput {
+    let handle: FileHandle
+    var buffer = ""
+    init(handle: FileHandle) { self.handle = handle; buffer.reserveCapacity(1 << 16) }
+    func write(_ s: String) {
+        buffer += s
+        if buffer.utf8.count >= 1 << 16 { flush() }
+    }
+    func flush() {
+        handle.write(Data(buffer.utf8))
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+extension JobState {
+    /// The state as JSON, for `jobs --json` and scripts.
+    var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "id": .string(id.rawValue), "kind": .string(kind), "state": .string(status.rawValue),
+            "version": .int(Int64(version)), "attempt": .int(Int64(attempt)), "max_attempts": .int(Int64(maxAttempts)),
+            "priority": .int(Int64(priority)), "progress": .double(progress), "input": input,
+            "run_at": .string(runAt.iso8601), "created_at": .string(createdAt.iso8601), "updated_at": .string(updatedAt.iso8601),
+        ]
+        if let m = progressMessage { o["message"] = .string(m) }
+        if let w = worker { o["worker"] = .string(w) }
+        if let p = preview { o["preview_sha256"] = .string(p.sha256) }
+        if let r = result { o["result_sha256"] = .string(r.sha256) }
+        if let out = output { o["output"] = out }
+        if let e = lastError {
+            o["error"] = .object(["code": .string(e.code), "message": .string(e.message), "retryable": .bool(e.retryable), "attempt": .int(Int64(e.attempt))])
+        }
+        if let r = cancelReason { o["cancel_reason"] = .string(r) }
+        if let s = startedAt { o["started_at"] = .string(s.iso8601) }
+        if let f = finishedAt { o["finished_at"] = .string(f.iso8601) }
+        return .object(o)
+    }
+}

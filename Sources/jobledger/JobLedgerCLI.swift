@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+
+@main
+struct JobLedgerCLI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobledger",
+        abstract: "An event-sourced job log: append, inspect, verify, export and replay job lifecycles.",
+        discussion: """
+            Exit codes: 0 ok · 1 verification failed · 2 bad input (JSON, payload, id, import line) · \
+            3 refused by the lifecycle (illegal transition, unknown job, version conflict) · \
+            4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · 64 usage.
+            """,
+        subcommands: [Demo.self, Append.self, Jobs.self, History.self, Verify.self, DigestCommand.self,
+                      Export.self, Import.self, Bench.self])
+}
+
+/// Options every command takes to find and open the log.
+struct LogOptions: ParsableArguments {
+    @Option(name: .long, help: "The log file (default: $JOBLEDGER_DB, else ./jobledger.sqlite).")
+    var db: String?
+
+    @Option(name: .long, help: "Seconds to wait for another writer's lock before giving up.")
+    var busyTimeout: Double = 5
+
+    @Option(name: .long, help: "Largest event payload accepted, in bytes.")
+    var maxPayloadBytes: Int = 64 * 1024
+
+    @Option(name: .long, help: "normal (WAL, synchronous=NORMAL) or full (synchronous=FULL).")
+    var durability: String = "normal"
+
+    var path: String {
+        db ?? ProcessInfo.processInfo.environment["JOBLEDGER_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "jobledger.sqlite"
+    }
+
+    func configuration() throws -> LedgerConfiguration {
+        var c = LedgerConfiguration()
+        guard let d = LedgerConfiguration.Durability(rawValue: durability) else {
+            throw ValidationError("--durability must be 'normal' or 'full'")
+        }
+        guard busyTimeout >= 0, maxPayloadBytes > 0 else { throw ValidationError("--busy-timeout and --max-payload-bytes must be positive") }
+        c.durability = d
+        c.busyTimeout = .milliseconds(Int64(busyTimeout * 1000))
+        c.maxPayloadBytes = maxPayloadBytes
+        return c
+    }
+
+    func open(create: Bool) throws -> Ledger {
+        try Ledger.open(path: path, configuration: configuration(), create: create)
+    }
+}
+
+/// Prints one clear line on stderr and exits with the code for that kind of failure.
+func fail(_ message: String, code: Int32) -> ExitCode {
+    FileHandle.standardError.write(Data("jobledger: \(message)\n".utf8))
+    return ExitCode(code)
+}
+
+func exitCode(for error: LedgerError) -> Int32 {
+    switch error {
+    case .invalidPayload, .invalidJobID, .payloadTooLarge, .importFailed: 2
+    case .rejected, .concurrencyConflict, .unknownAsset: 3
+    case .noSuchLog, .notALedger, .newerSchema: 4
+    case .busy: 5
+    case .storage: 1
+    }
+}
+
+/// Runs a command body, turning a `LedgerError` into its message and exit code.
+func guarded<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let e as LedgerError {
+        throw fail(e.description, code: exitCode(for: e))
+    }
+}
+
+func printErr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }

@@ -1,0 +1,563 @@
+import Testing
+@testable import JobLedger
+
+// MARK: - Fixtures shared by the lifecycle tests
+
+let testJob = try! JobID("job-1")
+/// 2025-11-29T00:04:08.000Z
+let t0 = Timestamp(milliseconds: 1_764_374_648_000)
+func at(_ offsetMs: Int64) -> Timestamp { t0.adding(milliseconds: offsetMs) }
+
+let shaA = String(repeating: "a", count: 64)
+let shaB = String(repeating: "0123456789abcdef", count: 4)
+let previewAsset = AssetRef(sha256: shaA, size: 1234, contentType: "image/jpeg")
+let resultAsset = AssetRef(sha256: shaB, size: 98_765, contentType: "image/png")
+
+/// Runs `body` and returns the lifecycle error it throws, or nil when it does not throw.
+/// Any other error is recorded as an issue.
+func lifecycleError(sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) -> LifecycleError? {
+    do {
+        try body()
+        return nil
+    } catch let e as LifecycleError {
+        return e
+    } catch {
+        Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+/// A queued job built from a real `queued` event: runAt t0+1s, created at t0, version 1.
+func queuedJob(maxAttempts: Int = 3, runAt: Timestamp? = at(1_000)) throws -> JobState {
+    let (s, effects) = try Lifecycle.begin(
+        job: testJob,
+        with: .queued(.init(kind: "resize", input: .object(["w": .int(640)]), priority: 5, maxAttempts: maxAttempts, runAt: runAt)),
+        at: t0)
+    #expect(effects == [.enqueued(runAt: runAt ?? t0)])
+    return s
+}
+
+/// The job running its first attempt (started at t0+2s by "w1", lease t0+62s), version 2.
+func runningJob(maxAttempts: Int = 3) throws -> JobState {
+    var s = try queuedJob(maxAttempts: maxAttempts)
+    try s.apply(.started(.init(worker: "w1", attempt: 1, leaseDeadline: at(62_000))), at: at(2_000))
+    return s
+}
+
+// MARK: - The table: every state × every event type
+
+/// Starting points of the table; `absent` means no job (apply to nil).
+enum Start: String, CaseIterable, Sendable {
+    case absent, queued, running, completed, failed, canceled
+
+    /// Builds the state by applying real events from `Lifecycle.begin`.
+    func build() throws -> JobState? {
+        switch self {
+        case .absent:
+            return nil
+        case .queued:
+            return try queuedJob()
+        case .running:
+            return try runningJob()
+        case .completed:
+            var s = try runningJob()
+            try s.apply(.completed(.init(asset: resultAsset, output: .object(["pages": .int(1)]))), at: at(3_000))
+            return s
+        case .failed:
+            var s = try runningJob()
+            try s.apply(.failed(.init(code: "boom", message: "exploded", retryable: false, attempt: 1)), at: at(3_000))
+            return s
+        case .canceled:
+            var s = try queuedJob()
+            try s.apply(.canceled(.init(reason: "user")), at: at(3_000))
+            return s
+        }
+    }
+
+    var status: JobStatus? {
+        switch self {
+        case .absent: nil
+        case .queued: .queued
+        case .running: .running
+        case .completed: .completed
+        case .failed: .failed
+        case .canceled: .canceled
+        }
+    }
+}
+
+/// Every event in the table happens at this time.
+let tE = at(10_000)
+
+/// The one payload of each type the table applies.
+func samplePayload(_ type: EventType) -> EventPayload {
+    switch type {
+    case .queued: .queued(.init(kind: "other"))
+    case .started: .started(.init(worker: "w2", attempt: 1, leaseDeadline: at(70_000)))
+    case .progress: .progress(.init(fraction: 0.25, message: "quarter"))
+    case .lowres: .lowres(.init(asset: previewAsset))
+    case .completed: .completed(.init(asset: resultAsset, output: .object(["ok": .bool(true)])))
+    case .failed: .failed(.init(code: "timeout", message: "too slow", retryable: true, attempt: 1, retryAt: at(15_000)))
+    case .canceled: .canceled(.init(reason: "stop"))
+    }
+}
+
+/// A field of the resulting state to check beyond status/attempt/progress/runAt.
+enum Field: Sendable {
+    case kind(String), priority(Int), maxAttempts(Int)
+    case worker(String?), lease(Timestamp?), progressMessage(String?)
+    case preview(AssetRef?), result(AssetRef?), output(JSONValue?)
+    case lastError(JobFailure?), cancelReason(String?)
+    case startedAt(Timestamp?), finishedAt(Timestamp?), createdAt(Timestamp)
+
+    func check(_ s: JobState, sourceLocation: SourceLocation = #_sourceLocation) {
+        switch self {
+        case .kind(let v): #expect(s.kind == v, sourceLocation: sourceLocation)
+        case .priority(let v): #expect(s.priority == v, sourceLocation: sourceLocation)
+        case .maxAttempts(let v): #expect(s.maxAttempts == v, sourceLocation: sourceLocation)
+        case .worker(let v): #expect(s.worker == v, sourceLocation: sourceLocation)
+        case .lease(let v): #expect(s.leaseDeadline == v, sourceLocation: sourceLocation)
+        case .progressMessage(let v): #expect(s.progressMessage == v, sourceLocation: sourceLocation)
+        case .preview(let v): #expect(s.preview == v, sourceLocation: sourceLocation)
+        case .result(let v): #expect(s.result == v, sourceLocation: sourceLocation)
+        case .output(let v): #expect(s.output == v, sourceLocation: sourceLocation)
+        case .lastError(let v): #expect(s.lastError == v, sourceLocation: sourceLocation)
+        case .cancelReason(let v): #expect(s.cancelReason == v, sourceLocation: sourceLocation)
+        case .startedAt(let v): #expect(s.startedAt == v, sourceLocation: sourceLocation)
+        case .finishedAt(let v): #expect(s.finishedAt == v, sourceLocation: sourceLocation)
+        case .createdAt(let v): #expect(s.createdAt == v, sourceLocation: sourceLocation)
+        }
+    }
+}
+
+struct Accepted: Sendable {
+    var status: JobStatus
+    var attempt: Int
+    var progress: Double
+    var runAt: Timestamp
+    var effects: [Lifecycle.Effect]
+    var fields: [Field] = []
+}
+
+enum Expected: Sendable {
+    case accepted(Accepted)
+    case refused(LifecycleError.Rule)
+}
+
+struct Cell: Sendable, CustomTestStringConvertible {
+    let start: Start
+    let event: EventType
+    let expected: Expected
+    var testDescription: String { "\(start.rawValue) × \(event.rawValue)" }
+}
+
+let terminalRow: [Cell] = [Start.completed, .failed, .canceled].flatMap { start in
+    EventType.allCases.map { Cell(start: start, event: $0, expected: .refused(.terminal)) }
+}
+
+let lifecycleTable: [Cell] = [
+    // No job yet: only `queued` begins one.
+    Cell(start: .absent, event: .queued, expected: .accepted(Accepted(
+        status: .queued, attempt: 0, progress: 0, runAt: tE, effects: [.enqueued(runAt: tE)],
+        fields: [.kind("other"), .priority(0), .maxAttempts(3), .createdAt(tE), .worker(nil), .startedAt(nil), .finishedAt(nil)]))),
+    Cell(start: .absent, event: .started, expected: .refused(.unknownJob)),
+    Cell(start: .absent, event: .progress, expected: .refused(.unknownJob)),
+    Cell(start: .absent, event: .lowres, expected: .refused(.unknownJob)),
+    Cell(start: .absent, event: .completed, expected: .refused(.unknownJob)),
+    Cell(start: .absent, event: .failed, expected: .refused(.unknownJob)),
+    Cell(start: .absent, event: .canceled, expected: .refused(.unknownJob)),
+
+    // Queued.
+    Cell(start: .queued, event: .queued, expected: .refused(.jobExists)),
+    Cell(start: .queued, event: .started, expected: .accepted(Accepted(
+        status: .running, attempt: 1, progress: 0, runAt: at(1_000),
+        effects: [.attemptStarted(attempt: 1, leaseDeadline: at(70_000))],
+        fields: [.worker("w2"), .lease(at(70_000)), .startedAt(tE), .finishedAt(nil), .kind("resize"), .priority(5), .createdAt(t0)]))),
+    Cell(start: .queued, event: .progress, expected: .refused(.notRunning)),
+    Cell(start: .queued, event: .lowres, expected: .refused(.notRunning)),
+    Cell(start: .queued, event: .completed, expected: .refused(.notRunning)),
+    Cell(start: .queued, event: .failed, expected: .refused(.notRunning)),
+    Cell(start: .queued, event: .canceled, expected: .accepted(Accepted(
+        status: .canceled, attempt: 0, progress: 0, runAt: at(1_000), effects: [.finished(.canceled)],
+        fields: [.cancelReason("stop"), .finishedAt(tE), .startedAt(nil), .lease(nil)]))),
+
+    // Running (attempt 1 of 3, worker w1).
+    Cell(start: .running, event: .queued, expected: .refused(.jobExists)),
+    Cell(start: .running, event: .started, expected: .refused(.alreadyRunning)),
+    Cell(start: .running, event: .progress, expected: .accepted(Accepted(
+        status: .running, attempt: 1, progress: 0.25, runAt: at(1_000), effects: [.progressed(0.25)],
+        fields: [.progressMessage("quarter"), .worker("w1"), .lease(at(62_000)), .startedAt(at(2_000))]))),
+    Cell(start: .running, event: .lowres, expected: .accepted(Accepted(
+        status: .running, attempt: 1, progress: 0, runAt: at(1_000), effects: [.previewStaged(previewAsset)],
+        fields: [.preview(previewAsset), .result(nil), .worker("w1"), .finishedAt(nil)]))),
+    Cell(start: .running, event: .completed, expected: .accepted(Accepted(
+        status: .completed, attempt: 1, progress: 1, runAt: at(1_000), effects: [.finished(.completed)],
+        fields: [.result(resultAsset), .output(.object(["ok": .bool(true)])), .lease(nil), .finishedAt(tE), .startedAt(at(2_000))]))),
+    Cell(start: .running, event: .failed, expected: .accepted(Accepted(
+        status: .queued, attempt: 1, progress: 0, runAt: at(15_000),
+        effects: [.retryScheduled(attempt: 2, notBefore: at(15_000))],
+        fields: [.lastError(JobFailure(code: "timeout", message: "too slow", retryable: true, attempt: 1)),
+                 .worker(nil), .lease(nil), .finishedAt(nil)]))),
+    Cell(start: .running, event: .canceled, expected: .accepted(Accepted(
+        status: .canceled, attempt: 1, progress: 0, runAt: at(1_000), effects: [.finished(.canceled)],
+        fields: [.cancelReason("stop"), .lease(nil), .finishedAt(tE)]))),
+] + terminalRow
+
+@Suite("Lifecycle table")
+struct LifecycleTableTests {
+    @Test("the table has exactly one cell per state × event")
+    func tableIsComplete() {
+        #expect(lifecycleTable.count == Start.allCases.count * EventType.allCases.count)
+        #expect(lifecycleTable.count == 42)
+        for start in Start.allCases {
+            for event in EventType.allCases {
+                let n = lifecycleTable.filter { $0.start == start && $0.event == event }.count
+                #expect(n == 1, "\(start) × \(event) appears \(n) times")
+            }
+        }
+    }
+
+    @Test("starting states are built as intended")
+    func startingStates() throws {
+        for start in Start.allCases {
+            let s = try start.build()
+            #expect(s?.status == start.status)
+            #expect(s?.id == (start == .absent ? nil : testJob))
+        }
+        #expect(try Start.queued.build()?.version == 1)
+        #expect(try Start.running.build()?.version == 2)
+        #expect(try Start.completed.build()?.version == 3)
+        #expect(try Start.failed.build()?.version == 3)
+        #expect(try Start.canceled.build()?.version == 2)
+    }
+
+    @Test("state × event", arguments: lifecycleTable)
+    func cell(_ cell: Cell) throws {
+        let before = try cell.start.build()
+        let payload = samplePayload(cell.event)
+        #expect(payload.type == cell.event)
+
+        switch cell.expected {
+        case .accepted(let want):
+            let (after, effects) = try Lifecycle.apply(payload, to: before, job: testJob, at: tE)
+            #expect(after.status == want.status)
+            #expect(after.attempt == want.attempt)
+            #expect(after.progress == want.progress)
+            #expect(after.runAt == want.runAt)
+            #expect(effects == want.effects)
+            #expect(after.id == testJob)
+            #expect(after.version == (before?.version ?? 0) + 1)
+            #expect(after.updatedAt == tE)
+            for f in want.fields { f.check(after) }
+            // The mutating form agrees with the functional one.
+            if var copy = before {
+                let e2 = try copy.apply(payload, at: tE)
+                #expect(copy == after)
+                #expect(e2 == effects)
+            }
+
+        case .refused(let rule):
+            let error = lifecycleError { _ = try Lifecycle.apply(payload, to: before, job: testJob, at: tE) }
+            let e = try #require(error)
+            #expect(e.rule == rule)
+            #expect(e.job == testJob)
+            #expect(e.event == cell.event)
+            #expect(e.state == cell.start.status)
+            if let before {
+                // A refused event leaves the whole state value untouched.
+                var copy = before
+                let e2 = lifecycleError { try copy.apply(payload, at: tE) }
+                #expect(e2 == e)
+                #expect(copy == before)
+            }
+        }
+    }
+}
+
+// MARK: - Individual rules
+
+@Suite("Lifecycle rules")
+struct LifecycleRuleTests {
+    @Test("started must carry attempt + 1")
+    func startedAttemptMustBeNext() throws {
+        let q = try queuedJob()
+        for bad in [0, 2, 3, -1] {
+            var s = q
+            let e = lifecycleError { try s.apply(.started(.init(worker: "w", attempt: bad, leaseDeadline: at(60_000))), at: at(5_000)) }
+            #expect(e?.rule == .attemptMismatch(expected: 1, got: bad))
+            #expect(s == q)
+        }
+        // After a retryable failure of attempt 1, only attempt 2 starts.
+        var s = try runningJob()
+        try s.apply(.failed(.init(code: "x", message: "", retryable: true, attempt: 1)), at: at(5_000))
+        let requeued = s
+        let e = lifecycleError { try s.apply(.started(.init(worker: "w", attempt: 1, leaseDeadline: at(60_000))), at: at(6_000)) }
+        #expect(e?.rule == .attemptMismatch(expected: 2, got: 1))
+        #expect(s == requeued)
+        let effects = try s.apply(.started(.init(worker: "w", attempt: 2, leaseDeadline: at(60_000))), at: at(6_000))
+        #expect(s.attempt == 2)
+        #expect(s.status == .running)
+        #expect(s.startedAt == at(2_000), "startedAt is the first attempt's start")
+        #expect(effects == [.attemptStarted(attempt: 2, leaseDeadline: at(60_000))])
+    }
+
+    @Test("started before run-at is refused; at exactly run-at it is accepted")
+    func startedTooEarly() throws {
+        let runAt = at(1_000)
+        let q = try queuedJob(runAt: runAt)
+        var s = q
+        let early = at(999)
+        let e = lifecycleError { try s.apply(.started(.init(worker: "w", attempt: 1, leaseDeadline: at(60_000))), at: early) }
+        #expect(e?.rule == .tooEarly(notBefore: runAt, at: early))
+        #expect(s == q)
+        try s.apply(.started(.init(worker: "w", attempt: 1, leaseDeadline: at(60_000))), at: runAt)
+        #expect(s.status == .running)
+        #expect(s.startedAt == runAt)
+    }
+
+    @Test("a retry may not start before its retry time")
+    func retryTooEarly() throws {
+        var s = try runningJob()
+        try s.apply(.failed(.init(code: "x", message: "", retryable: true, attempt: 1, retryAt: at(30_000))), at: at(5_000))
+        #expect(s.runAt == at(30_000))
+        let e = lifecycleError { try s.apply(.started(.init(worker: "w", attempt: 2, leaseDeadline: at(90_000))), at: at(29_999)) }
+        #expect(e?.rule == .tooEarly(notBefore: at(30_000), at: at(29_999)))
+        try s.apply(.started(.init(worker: "w", attempt: 2, leaseDeadline: at(90_000))), at: at(30_000))
+        #expect(s.status == .running)
+    }
+
+    @Test("progress outside 0…1 is refused", arguments: [-0.000001, -1, 1.000001, 2, Double.infinity, -Double.infinity])
+    func progressOutOfRange(_ f: Double) throws {
+        let r = try runningJob()
+        var s = r
+        let e = lifecycleError { try s.apply(.progress(.init(fraction: f)), at: at(5_000)) }
+        #expect(e?.rule == .progressOutOfRange(f))
+        #expect(s == r)
+    }
+
+    @Test("NaN progress is refused")
+    func progressNaN() throws {
+        let r = try runningJob()
+        var s = r
+        let e = try #require(lifecycleError { try s.apply(.progress(.init(fraction: .nan)), at: at(5_000)) })
+        guard case .progressOutOfRange(let f) = e.rule else {
+            Issue.record("expected progressOutOfRange, got \(e.rule)")
+            return
+        }
+        #expect(f.isNaN)
+        #expect(s == r)
+    }
+
+    @Test("progress at the bounds 0 and 1 is accepted")
+    func progressBounds() throws {
+        var s = try runningJob()
+        #expect(try s.apply(.progress(.init(fraction: 0)), at: at(5_000)) == [.progressed(0)])
+        #expect(try s.apply(.progress(.init(fraction: 1)), at: at(6_000)) == [.progressed(1)])
+        #expect(s.progress == 1)
+        #expect(s.status == .running)
+    }
+
+    @Test("progress never goes backwards within an attempt, and resets on a new attempt")
+    func progressMonotonic() throws {
+        var s = try runningJob()
+        try s.apply(.progress(.init(fraction: 0.5, message: "half")), at: at(3_000))
+        try s.apply(.progress(.init(fraction: 0.5)), at: at(3_100))  // equal is fine
+        #expect(s.progressMessage == "half", "a progress without message keeps the previous one")
+        let snapshot = s
+        let e = lifecycleError { try s.apply(.progress(.init(fraction: 0.4)), at: at(3_200)) }
+        #expect(e?.rule == .progressBackwards(from: 0.5, to: 0.4))
+        #expect(s == snapshot)
+
+        // Retryable failure, then a new attempt: progress starts again from 0.
+        try s.apply(.failed(.init(code: "x", message: "m", retryable: true, attempt: 1)), at: at(4_000))
+        try s.apply(.started(.init(worker: "w9", attempt: 2, leaseDeadline: at(90_000))), at: at(4_000))
+        #expect(s.progress == 0)
+        #expect(s.progressMessage == nil)
+        #expect(try s.apply(.progress(.init(fraction: 0.1)), at: at(4_100)) == [.progressed(0.1)])
+        #expect(s.progress == 0.1)
+    }
+
+    @Test("failed must carry the current attempt")
+    func failedAttemptMustBeCurrent() throws {
+        let r = try runningJob()
+        for bad in [0, 2, 3] {
+            var s = r
+            let e = lifecycleError { try s.apply(.failed(.init(code: "x", message: "", retryable: true, attempt: bad)), at: at(5_000)) }
+            #expect(e?.rule == .attemptMismatch(expected: 1, got: bad))
+            #expect(s == r)
+        }
+    }
+
+    @Test("retryable failure with attempts left requeues at max(retryAt, time) and keeps lastError",
+          arguments: [(Int64?.none, Int64(5_000)), (Int64(4_000), Int64(5_000)), (Int64(5_000), Int64(5_000)), (Int64(9_000), Int64(9_000))])
+    func retryScheduled(retryAt: Int64?, expectedRunAt: Int64) throws {
+        var s = try runningJob()
+        let effects = try s.apply(
+            .failed(.init(code: "net", message: "reset", retryable: true, attempt: 1, retryAt: retryAt.map(at))), at: at(5_000))
+        #expect(s.status == .queued)
+        #expect(s.runAt == at(expectedRunAt))
+        #expect(s.attempt == 1)
+        #expect(s.worker == nil)
+        #expect(s.leaseDeadline == nil)
+        #expect(s.finishedAt == nil)
+        let failure = JobFailure(code: "net", message: "reset", retryable: true, attempt: 1)
+        #expect(s.lastError == failure)
+        #expect(effects == [.retryScheduled(attempt: 2, notBefore: at(expectedRunAt))])
+        // lastError survives the next start.
+        try s.apply(.started(.init(worker: "w", attempt: 2, leaseDeadline: at(99_000))), at: at(expectedRunAt))
+        #expect(s.lastError == failure)
+    }
+
+    @Test("retryable failure on the last attempt fails the job")
+    func retryableOnLastAttempt() throws {
+        var s = try runningJob(maxAttempts: 2)
+        #expect(try s.apply(.failed(.init(code: "a", message: "", retryable: true, attempt: 1)), at: at(3_000))
+            == [.retryScheduled(attempt: 2, notBefore: at(3_000))])
+        try s.apply(.started(.init(worker: "w", attempt: 2, leaseDeadline: at(60_000))), at: at(3_000))
+        let effects = try s.apply(.failed(.init(code: "b", message: "again", retryable: true, attempt: 2, retryAt: at(50_000))), at: at(4_000))
+        #expect(effects == [.finished(.failed)])
+        #expect(s.status == .failed)
+        #expect(s.attempt == 2)
+        #expect(s.finishedAt == at(4_000))
+        #expect(s.lastError == JobFailure(code: "b", message: "again", retryable: true, attempt: 2))
+        #expect(s.runAt == at(1_000), "a final failure does not move runAt")
+
+        // max_attempts 1: the first retryable failure is final.
+        var one = try runningJob(maxAttempts: 1)
+        #expect(try one.apply(.failed(.init(code: "a", message: "", retryable: true, attempt: 1)), at: at(3_000)) == [.finished(.failed)])
+        #expect(one.status == .failed)
+    }
+
+    @Test("non-retryable failure fails the job even with attempts left")
+    func nonRetryable() throws {
+        var s = try runningJob(maxAttempts: 5)
+        let effects = try s.apply(.failed(.init(code: "bad_input", message: "no", retryable: false, attempt: 1, retryAt: at(9_000))), at: at(3_000))
+        #expect(effects == [.finished(.failed)])
+        #expect(s.status == .failed)
+        #expect(s.status.isTerminal)
+        #expect(s.finishedAt == at(3_000))
+        #expect(s.worker == nil)
+        #expect(s.leaseDeadline == nil)
+        #expect(s.lastError == JobFailure(code: "bad_input", message: "no", retryable: false, attempt: 1))
+    }
+
+    @Test("version increments by exactly one per accepted event, not at all for a refused one")
+    func versionCounting() throws {
+        var s = try queuedJob(maxAttempts: 3)
+        #expect(s.version == 1)
+        let steps: [(EventPayload, Bool)] = [
+            (.progress(.init(fraction: 0.1)), false),
+            (.started(.init(worker: "w", attempt: 1, leaseDeadline: at(60_000))), true),
+            (.started(.init(worker: "w", attempt: 2, leaseDeadline: at(60_000))), false),
+            (.progress(.init(fraction: 0.2)), true),
+            (.progress(.init(fraction: 0.1)), false),
+            (.lowres(.init(asset: previewAsset)), true),
+            (.failed(.init(code: "x", message: "", retryable: true, attempt: 1)), true),
+            (.started(.init(worker: "w", attempt: 2, leaseDeadline: at(60_000))), true),
+            (.progress(.init(fraction: 0.9)), true),
+            (.completed(.init()), true),
+            (.canceled(.init(reason: "late")), false),
+        ]
+        var expected = 1
+        for (i, (payload, accepted)) in steps.enumerated() {
+            let time = at(2_000 + Int64(i))
+            let e = lifecycleError { try s.apply(payload, at: time) }
+            #expect((e == nil) == accepted, "step \(i): \(payload.type)")
+            if accepted { expected += 1; #expect(s.updatedAt == time) }
+            #expect(s.version == expected, "step \(i)")
+        }
+        #expect(s.version == 8)
+        #expect(s.status == .completed)
+        #expect(s.preview == previewAsset)
+    }
+
+    @Test("a whole life returns the expected effects")
+    func effectsOfAWholeLife() throws {
+        var effects: [Lifecycle.Effect] = []
+        var (s, e0) = try Lifecycle.apply(.queued(.init(kind: "k", maxAttempts: 2)), to: nil, job: testJob, at: t0)
+        effects += e0
+        effects += try s.apply(.started(.init(worker: "w", attempt: 1, leaseDeadline: at(10))), at: at(1))
+        effects += try s.apply(.progress(.init(fraction: 0.5)), at: at(2))
+        effects += try s.apply(.lowres(.init(asset: previewAsset)), at: at(3))
+        effects += try s.apply(.failed(.init(code: "c", message: "", retryable: true, attempt: 1, retryAt: at(100))), at: at(4))
+        effects += try s.apply(.started(.init(worker: "w", attempt: 2, leaseDeadline: at(200))), at: at(100))
+        effects += try s.apply(.completed(.init(asset: resultAsset)), at: at(150))
+        #expect(effects == [
+            .enqueued(runAt: t0),
+            .attemptStarted(attempt: 1, leaseDeadline: at(10)),
+            .progressed(0.5),
+            .previewStaged(previewAsset),
+            .retryScheduled(attempt: 2, notBefore: at(100)),
+            .attemptStarted(attempt: 2, leaseDeadline: at(200)),
+            .finished(.completed),
+        ])
+        #expect(s.status == .completed)
+        #expect(s.version == 7)
+        #expect(s.createdAt == t0)
+        #expect(s.startedAt == at(1))
+        #expect(s.finishedAt == at(150))
+        #expect(s.result == resultAsset)
+        #expect(s.progress == 1)
+    }
+
+    @Test("queued with a run-at keeps it; without one, run-at is the queue time")
+    func queuedRunAt() throws {
+        let (a, ea) = try Lifecycle.begin(job: testJob, with: .queued(.init(kind: "k", runAt: at(-5_000))), at: t0)
+        #expect(a.runAt == at(-5_000))
+        #expect(ea == [.enqueued(runAt: at(-5_000))])
+        let (b, eb) = try Lifecycle.begin(job: testJob, with: .queued(.init(kind: "k")), at: t0)
+        #expect(b.runAt == t0)
+        #expect(eb == [.enqueued(runAt: t0)])
+        #expect(b.input == .object([:]))
+        #expect(b.priority == 0)
+        #expect(b.maxAttempts == 3)
+    }
+
+    @Test("error descriptions name the job, its state and the event")
+    func errorDescriptions() throws {
+        let id = try JobID("img-42.x:y")
+        // Absent job.
+        let absent = try #require(lifecycleError {
+            _ = try Lifecycle.apply(.progress(.init(fraction: 0.5)), to: nil, job: id, at: t0)
+        })
+        #expect(absent.state == nil)
+        #expect(absent.description.contains("img-42.x:y"))
+        #expect(absent.description.contains("'progress'"))
+        #expect(absent.description.contains("does not exist"))
+
+        var (s, _) = try Lifecycle.apply(.queued(.init(kind: "k")), to: nil, job: id, at: t0)
+        let notRunning = try #require(lifecycleError { try s.apply(.completed(.init()), at: t0) })
+        #expect(notRunning.description.contains("img-42.x:y"))
+        #expect(notRunning.description.contains("queued"))
+        #expect(notRunning.description.contains("'completed'"))
+
+        let mismatch = try #require(lifecycleError {
+            try s.apply(.started(.init(worker: "w", attempt: 7, leaseDeadline: t0)), at: t0)
+        })
+        #expect(mismatch.description.contains("img-42.x:y"))
+        #expect(mismatch.description.contains("queued"))
+        #expect(mismatch.description.contains("'started'"))
+        #expect(mismatch.description.contains("7"))
+
+        let early = try #require(lifecycleError {
+            var q = try Lifecycle.begin(job: id, with: .queued(.init(kind: "k", runAt: at(1_000))), at: t0).0
+            try q.apply(.started(.init(worker: "w", attempt: 1, leaseDeadline: t0)), at: t0)
+        })
+        #expect(early.description.contains("2025-11-29T00:04:09.000Z"), "names the run-at time: \(early.description)")
+
+        try s.apply(.canceled(.init(reason: "r")), at: t0)
+        let terminal = try #require(lifecycleError { try s.apply(.lowres(.init(asset: previewAsset)), at: t0) })
+        #expect(terminal.rule == .terminal)
+        #expect(terminal.description.contains("img-42.x:y"))
+        #expect(terminal.description.contains("canceled"))
+        #expect(terminal.description.contains("'lowres'"))
+
+        var r = try runningJob()
+        try r.apply(.progress(.init(fraction: 0.75)), at: at(3_000))
+        let back = try #require(lifecycleError { try r.apply(.progress(.init(fraction: 0.5)), at: at(3_000)) })
+        #expect(back.description.contains("job-1"))
+        #expect(back.description.contains("running"))
+        #expect(back.description.contains("'progress'"))
+        #expect(back.description.contains("0.75"))
+    }
+}

@@ -1,0 +1,275 @@
+import Foundation
+import Testing
+@testable import JobLedger
+
+/// A small deterministic generator (SplitMix64), so loops over "random" values are repeatable.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Timestamp")
+struct TimestampTests {
+    /// Expected texts computed with Python's datetime (UTC).
+    @Test("ISO-8601 text of known instants", arguments: [
+        (Int64(0), "1970-01-01T00:00:00.000Z"),
+        (1, "1970-01-01T00:00:00.001Z"),
+        (1_764_374_648_123, "2025-11-29T00:04:08.123Z"),
+        (-1, "1969-12-31T23:59:59.999Z"),
+        (-86_400_000, "1969-12-31T00:00:00.000Z"),
+        (-86_400_001, "1969-12-30T23:59:59.999Z"),
+        (-14_182_940_000, "1969-07-20T20:17:40.000Z"),
+        (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+        (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+        (-62_135_596_800_000, "0001-01-01T00:00:00.000Z"),
+    ])
+    func knownInstants(ms: Int64, text: String) {
+        let t = Timestamp(milliseconds: ms)
+        #expect(t.iso8601 == text)
+        #expect(t.description == text)
+        #expect(Timestamp(iso8601: text) == t)
+        #expect(Timestamp(parsing: text) == t)
+    }
+
+    @Test("parse(iso8601(t)) == t over many pseudo-random instants in years 0001…9999")
+    func roundTripMany() {
+        var rng = SplitMix64(state: 0x5EED)
+        let lo: Int64 = -62_135_596_800_000  // 0001-01-01
+        let hi: Int64 = 253_402_300_799_999  // 9999-12-31T23:59:59.999
+        var failures = 0
+        for i in 0..<20_000 {
+            // Alternate between the whole range and the neighbourhood of the epoch.
+            let ms = i.isMultiple(of: 2) ? Int64.random(in: lo...hi, using: &rng) : Int64.random(in: -200_000_000_000...200_000_000_000, using: &rng)
+            let t = Timestamp(milliseconds: ms)
+            let text = t.iso8601
+            if Timestamp(iso8601: text) != t || text.utf8.count != 24 {
+                failures += 1
+                if failures < 5 { Issue.record("\(ms) → \(text) → \(String(describing: Timestamp(iso8601: text)))") }
+            }
+        }
+        #expect(failures == 0)
+    }
+
+    @Test("formatting agrees with Foundation's ISO-8601 formatter")
+    func agreesWithFoundation() {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        f.timeZone = TimeZone(identifier: "UTC")
+        var rng = SplitMix64(state: 42)
+        for _ in 0..<500 {
+            // Whole seconds keep Foundation's floating-point fractions out of the comparison.
+            let ms = Int64.random(in: -2_000_000_000...4_000_000_000, using: &rng) * 1000
+            let t = Timestamp(milliseconds: ms)
+            #expect(t.iso8601 == f.string(from: t.date), "\(ms)")
+        }
+    }
+
+    @Test("fraction digits: none, fewer than three, more than three (kept to milliseconds)", arguments: [
+        ("2025-11-29T00:04:08Z", Int64(1_764_374_648_000)),
+        ("2025-11-29T00:04:08.1Z", 1_764_374_648_100),
+        ("2025-11-29T00:04:08.12Z", 1_764_374_648_120),
+        ("2025-11-29T00:04:08.123Z", 1_764_374_648_123),
+        ("2025-11-29T00:04:08.1239Z", 1_764_374_648_123),
+        ("2025-11-29T00:04:08.123999999Z", 1_764_374_648_123),
+        ("1969-12-31T23:59:59.999Z", -1),
+        ("2024-02-29T12:00:00Z", 1_709_208_000_000),
+    ])
+    func fractions(text: String, ms: Int64) {
+        #expect(Timestamp(iso8601: text) == Timestamp(milliseconds: ms))
+    }
+
+    @Test("bad ISO-8601 text is refused", arguments: [
+        "",
+        "2025-11-29",
+        "2025-11-29T00:04:08",
+        "2025-11-29T00:04:08.123",          // no Z
+        "2025-11-29 00:04:08Z",             // space instead of T
+        "2025-11-29t00:04:08Z",
+        "2025-11-29T00:04:08z",
+        "2025/11/29T00:04:08Z",
+        "2025-11-29T00-04-08Z",
+        "2025-11-29T00:04:08+01:00",
+        "2025-11-29T00:04:08.123+00:00",
+        "+2025-11-29T00:04:08Z",
+        "25-11-29T00:04:08.000Z",
+        "2025-1-29T00:04:08.000Z",
+        "2025-13-01T00:00:00Z",             // month 13
+        "2025-00-10T00:00:00Z",             // month 0
+        "2025-11-00T00:00:00Z",             // day 0
+        "2025-11-32T00:00:00Z",             // day 32
+        "2025-11-29T24:00:00Z",             // hour 24
+        "2025-11-29T00:60:00Z",             // minute 60
+        "2025-11-29T00:00:60Z",             // second 60
+        "2025-11-29T00:04:08.Z",            // empty fraction
+        "2025-11-29T00:04:08.1234567890Z",  // ten fraction digits
+        "2025-11-29T00:04:08.12aZ",
+        "2025-11-29T0a:04:08Z",
+        "2025-11-29T00:04:08ZZ",
+        "2025-11-29T00:04:08,123Z",
+        "2025-02-29T00:00:00Z",             // not a leap year
+        "2025-02-30T00:00:00Z",
+        "1900-02-29T00:00:00Z",             // century, not a leap year
+        "2025-04-31T00:00:00Z",             // April has 30 days
+        "2025-06-31T00:00:00Z",
+        "2025-09-31T00:00:00Z",
+        "2025-11-31T00:00:00Z",
+        "tomorrow at noon, please",
+    ])
+    func badText(_ text: String) {
+        #expect(Timestamp(iso8601: text) == nil, "\(text) accepted as \(String(describing: Timestamp(iso8601: text)))")
+        #expect(Timestamp(parsing: text) == nil)
+    }
+
+    @Test("last days of each month are accepted")
+    func monthLengths() {
+        let lengths2024 = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        for (i, n) in lengths2024.enumerated() {
+            let m = String(i + 1).leftPadded(to: 2)
+            let text = "2024-\(m)-\(n)T23:59:59.999Z"
+            let t = Timestamp(iso8601: text)
+            #expect(t?.iso8601 == text)
+            // The next millisecond is the first of the next month.
+            let next = t?.adding(milliseconds: 1).iso8601
+            #expect(next?.hasSuffix("-01T00:00:00.000Z") == true, "\(String(describing: next))")
+        }
+        #expect(Timestamp(iso8601: "2000-02-29T00:00:00Z") != nil, "2000 is a leap year")
+    }
+
+    @Test("parsing accepts whole milliseconds too")
+    func parsingMilliseconds() {
+        #expect(Timestamp(parsing: "0") == Timestamp(milliseconds: 0))
+        #expect(Timestamp(parsing: "1764374648123") == Timestamp(milliseconds: 1_764_374_648_123))
+        #expect(Timestamp(parsing: "-1") == Timestamp(milliseconds: -1))
+        #expect(Timestamp(parsing: "12.5") == nil)
+        #expect(Timestamp(parsing: "1e3") == nil)
+    }
+
+    @Test("ordering, arithmetic and Date conversion")
+    func orderingAndDates() {
+        let a = Timestamp(milliseconds: -5), b = Timestamp(milliseconds: 3)
+        #expect(a < b)
+        #expect(!(b < a))
+        #expect(max(a, b) == b)
+        #expect(a.adding(milliseconds: 8) == b)
+        #expect(b.adding(milliseconds: -8) == a)
+        #expect(Timestamp(Date(timeIntervalSince1970: 1_764_374_648.123_4)) == Timestamp(milliseconds: 1_764_374_648_123))
+        #expect(Timestamp(Date(timeIntervalSince1970: -0.000_5)) == Timestamp(milliseconds: -1), "rounds down, also before 1970")
+        #expect(Timestamp(milliseconds: 1_500).date == Date(timeIntervalSince1970: 1.5))
+        let now = Timestamp.now
+        #expect(now > Timestamp(iso8601: "2024-01-01T00:00:00Z")!)
+    }
+}
+
+func invalidJobID(_ text: String) -> InvalidJobID? {
+    do throws(InvalidJobID) {
+        _ = try JobID(text)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+@Suite("JobID")
+struct JobIDTests {
+    static let hexDigits = Set("0123456789abcdef")
+
+    @Test("generated ids are 36-character UUIDv7 text")
+    func uuidV7Shape() throws {
+        let time = Timestamp(milliseconds: 1_764_374_648_123)
+        for _ in 0..<200 {
+            let id = JobID.generate(at: time)
+            let s = Array(id.rawValue)
+            #expect(s.count == 36)
+            #expect(s[8] == "-" && s[13] == "-" && s[18] == "-" && s[23] == "-")
+            #expect(s[14] == "7", "version nibble")
+            #expect("89ab".contains(s[19]), "RFC 4122 variant")
+            let hex = s.filter { $0 != "-" }
+            #expect(hex.count == 32)
+            #expect(hex.allSatisfy { Self.hexDigits.contains($0) }, "lowercase hex: \(id)")
+            // The first 48 bits are the Unix milliseconds.
+            #expect(UInt64(String(hex.prefix(12)), radix: 16) == 1_764_374_648_123)
+            #expect(String(s[0..<13]) == "019accec-953b-")
+            // A generated id is a valid id.
+            #expect(try JobID(id.rawValue) == id)
+            #expect(id.description == id.rawValue)
+        }
+    }
+
+    @Test("the time prefix of known instants")
+    func timePrefix() {
+        #expect(JobID.generate(at: Timestamp(milliseconds: 0)).rawValue.hasPrefix("00000000-0000-7"))
+        #expect(JobID.generate(at: Timestamp(milliseconds: 1)).rawValue.hasPrefix("00000000-0001-7"))
+        #expect(JobID.generate(at: Timestamp(milliseconds: 0xFFFF_FFFF_FFFF)).rawValue.hasPrefix("ffffffff-ffff-7"))
+        #expect(JobID.generate(at: Timestamp(milliseconds: -5)).rawValue.hasPrefix("00000000-0000-7"), "pre-1970 clamps to 0")
+    }
+
+    @Test("ids generated at increasing times sort increasingly")
+    func sortedByTime() {
+        var rng = SplitMix64(state: 7)
+        var time = Timestamp(milliseconds: 1_700_000_000_000)
+        var ids: [JobID] = []
+        for i in 0..<2_000 {
+            // Steps of 1 ms, and sometimes large jumps that carry across many hex digits.
+            let step: Int64 = i.isMultiple(of: 10) ? Int64.random(in: 1...1_000_000_000, using: &rng) : 1
+            time = time.adding(milliseconds: step)
+            ids.append(JobID.generate(at: time))
+        }
+        #expect(ids.sorted() == ids)
+        #expect(Set(ids).count == ids.count)
+        for (a, b) in zip(ids, ids.dropFirst()) { #expect(a < b) }
+    }
+
+    @Test("ids generated in the same millisecond differ")
+    func uniqueWithinAMillisecond() {
+        let time = Timestamp(milliseconds: 1_764_374_648_123)
+        let ids = (0..<1_000).map { _ in JobID.generate(at: time) }
+        #expect(Set(ids).count == ids.count)
+    }
+
+    @Test("valid ids are accepted", arguments: [
+        "a", "job-1", "A-Z_a.z:0-9", "0195f3a2-1b2c-7d4e-8f00-123456789abc", String(repeating: "x", count: 128), "...", "::",
+    ])
+    func valid(_ text: String) throws {
+        let id = try JobID(text)
+        #expect(id.rawValue == text)
+        #expect(id.description == text)
+    }
+
+    @Test("invalid ids are refused", arguments: [
+        "", String(repeating: "x", count: 129), "a b", " a", "a ", "a/b", "/", "a\nb", "a\tb", "é", "a?b", "a#b", "a%20", "a\\b", "a\u{0}b", "ü" + String(repeating: "x", count: 10),
+    ])
+    func invalid(_ text: String) throws {
+        let e = try #require(invalidJobID(text))
+        #expect(e.text == text)
+        #expect(e.description.contains("invalid job id"))
+        #expect(e.description.contains("128"))
+    }
+
+    @Test("the length limit counts bytes")
+    func lengthInBytes() {
+        #expect(JobID.maxLength == 128)
+        #expect(throws: InvalidJobID.self) { try JobID(String(repeating: "é", count: 64)) }
+    }
+
+    @Test("a long invalid id is shortened in the message")
+    func longInvalidMessage() throws {
+        let text = String(repeating: "y", count: 300)
+        let d = try #require(invalidJobID(text)).description
+        #expect(d.contains(String(repeating: "y", count: 40) + "…"))
+        #expect(!d.contains(String(repeating: "y", count: 41)))
+    }
+
+    @Test("ids compare by their text")
+    func ordering() throws {
+        #expect(try JobID("a") < JobID("b"))
+        #expect(try JobID("A") < JobID("a"))
+        #expect(try JobID("job-10") < JobID("job-9"))
+        #expect(try JobID("x") == JobID("x"))
+    }
+}
