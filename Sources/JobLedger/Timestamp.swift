@@ -55,6 +55,8 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             while digits < 3 { frac *= 10; digits += 1 }
         } else if b.count != 20 { return nil }
         let days = Timestamp.days(fromCivil: y, mo, d)
+        // Refuse days the month does not have (2025-02-30 would otherwise roll over into March).
+        guard Timestamp.civil(fromDays: days) == (y, mo, d) else { return nil }
         milliseconds = days * 86_400_000 + h * 3_600_000 + mi * 60_000 + s * 1000 + frac
     }
 

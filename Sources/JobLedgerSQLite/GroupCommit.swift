@@ -19,6 +19,8 @@ final class GroupCommitter: Sendable {
         /// States of jobs recently appended by this process, checked against the log's version
         /// before use, so another process's appends are never missed.
         var cache: [JobID: JobState] = [:]
+        /// Transactions committed by this ledger's appends (for tests and benchmarks).
+        var transactions = 0
     }
 
     let state = Mutex(State())
@@ -31,6 +33,13 @@ final class GroupCommitter: Sendable {
 }
 
 extension Ledger {
+    /// How many append transactions this ledger has committed; fewer than the appends made
+    /// when group commit gathered concurrent callers.
+    public var appendTransactions: Int { writer.state.withLock { $0.transactions } }
+
+    /// Appends waiting for the current leader's transaction.
+    var pendingAppends: Int { writer.state.withLock { $0.pending.count } }
+
     /// Appends one event and returns it as stored (or, for a repeated idempotency key, the event
     /// first stored with that key). Returns only after the event is committed.
     public func append(_ event: NewEvent) async throws(LedgerError) -> StoredEvent {
@@ -103,6 +112,7 @@ extension Ledger {
             return
         }
         writer.state.withLock { s in
+            s.transactions += 1
             if s.cache.count > GroupCommitter.cacheLimit { s.cache.removeAll(keepingCapacity: true) }
             for (job, st) in touched {
                 if let st, !st.status.isTerminal { s.cache[job] = st } else { s.cache[job] = nil }

@@ -194,7 +194,7 @@ struct JobIDTests {
             #expect(hex.allSatisfy { Self.hexDigits.contains($0) }, "lowercase hex: \(id)")
             // The first 48 bits are the Unix milliseconds.
             #expect(UInt64(String(hex.prefix(12)), radix: 16) == 1_764_374_648_123)
-            #expect(String(s[0..<13]) == "019accec-953b-")
+            #expect(String(s[0..<14]) == "019accec-953b-")
             // A generated id is a valid id.
             #expect(try JobID(id.rawValue) == id)
             #expect(id.description == id.rawValue)

@@ -1,0 +1,192 @@
+import Foundation
+import GRDB
+import JobLedger
+@testable import JobLedgerSQLite
+import Testing
+
+@Suite struct AppendTests {
+    @Test func roundTripOnARealFile() async throws {
+        let dir = TempDir()
+        let clock = TestClock()
+        let path = dir.path("log.sqlite")
+        do {
+            let ledger = try Ledger.open(path: path, configuration: config(clock: clock))
+            for e in lifecycle(jid("job-1")) {
+                clock.advance(10)
+                _ = try await ledger.append(e)
+            }
+        }
+        // Reopen: everything is read back from the file, in order, with the clock's times.
+        let ledger = try Ledger.open(path: path, configuration: config(clock: clock), create: false)
+        var seen: [StoredEvent] = []
+        try ledger.forEachEvent { seen.append($0) }
+        #expect(seen.map(\.seq) == [1, 2, 3, 4, 5, 6])
+        #expect(seen.map(\.version) == [1, 2, 3, 4, 5, 6])
+        #expect(seen.map(\.payload) == lifecycle(jid("job-1")).map(\.payload))
+        let expectedTimes: [Int64] = (1...6).map { (i: Int) -> Int64 in 1_795_000_000_000 + Int64(i) * 10 }
+        #expect(seen.map(\.recordedAt.milliseconds) == expectedTimes)
+        #expect(seen[0].prevHash == HashChain.genesis)
+        #expect(zip(seen.dropFirst(), seen).allSatisfy { $0.prevHash == $1.hash })
+        let state = try #require(try ledger.state(of: jid("job-1")))
+        #expect(state.status == .completed)
+        #expect(state.output == .object(["ok": .bool(true)]))
+        #expect(try ledger.head() == ChainHead(seq: 6, hash: seen[5].hash))
+        #expect(try ledger.verify().isValid)
+    }
+
+    @Test func refusedEventWritesNothing() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
+        for e in lifecycle(jid("j")) { _ = try await ledger.append(e) }
+        let head = try ledger.head()
+        let error = await expectLedgerError { _ = try await ledger.append(NewEvent(job: jid("j"), payload: progress(0.9))) }
+        guard case .rejected(let l) = error else { Issue.record("expected rejection, got \(String(describing: error))"); return }
+        #expect(l.rule == .terminal && l.state == .completed && l.event == .progress)
+        let unknown = await expectLedgerError { _ = try await ledger.append(NewEvent(job: jid("nobody"), payload: started())) }
+        #expect(unknown == .rejected(LifecycleError(job: jid("nobody"), state: nil, event: .started, rule: .unknownJob)))
+        #expect(try ledger.head() == head)
+        #expect(try ledger.eventCount() == 6)
+    }
+
+    @Test func aBatchIsAllOrNothing() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
+        let error = await expectLedgerError {
+            _ = try await ledger.append([NewEvent(job: jid("a"), payload: queued), NewEvent(job: jid("a"), payload: progress(0.5))])
+        }
+        #expect(error == .rejected(LifecycleError(job: jid("a"), state: .queued, event: .progress, rule: .notRunning)))
+        #expect(try ledger.eventCount() == 0)
+        let ok = try await ledger.append([NewEvent(job: jid("a"), payload: queued), NewEvent(job: jid("a"), payload: started())])
+        #expect(ok.map(\.version) == [1, 2])
+    }
+
+    @Test func payloadOverTheLimitIsRefused() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"), configuration: config(maxPayload: 200))
+        let big = EventPayload.queued(.init(kind: "design", input: .string(String(repeating: "x", count: 300))))
+        let error = await expectLedgerError { _ = try await ledger.append(NewEvent(job: jid("big"), payload: big)) }
+        guard case .payloadTooLarge(_, let size, let limit) = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(size > 300 && limit == 200)
+        #expect(try ledger.eventCount() == 0)
+    }
+
+    @Test func idempotencyKeyReturnsTheOriginalAndWritesNothing() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
+        let first = try await ledger.append(NewEvent(job: jid("first"), payload: queued, idempotencyKey: "req-42"))
+        let again = try await ledger.append(NewEvent(job: jid("second"), payload: queued, idempotencyKey: "req-42"))
+        #expect(again == first)
+        #expect(again.job == jid("first"))
+        #expect(try ledger.eventCount() == 1)
+        #expect(try ledger.state(of: jid("second")) == nil)
+        // Within one batch too.
+        let batch = try await ledger.append([NewEvent(job: jid("third"), payload: queued, idempotencyKey: "k"),
+                                             NewEvent(job: jid("fourth"), payload: queued, idempotencyKey: "k")])
+        #expect(batch[0] == batch[1])
+        #expect(try ledger.eventCount() == 2)
+    }
+
+    @Test func expectedVersionGuardsAgainstLostUpdates() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
+        _ = try await ledger.append(NewEvent(job: jid("j"), payload: queued, expectedVersion: 0))
+        let error = await expectLedgerError { _ = try await ledger.append(NewEvent(job: jid("j"), payload: started(), expectedVersion: 0)) }
+        #expect(error == .concurrencyConflict(job: jid("j"), expected: 0, actual: 1))
+        let s = try await ledger.append(NewEvent(job: jid("j"), payload: started(), expectedVersion: 1))
+        #expect(s.version == 2)
+    }
+
+    @Test func twoConnectionsRacingForTheSameVersionExactlyOneWins() async throws {
+        let dir = TempDir()
+        let path = dir.path("log.sqlite")
+        let a = try Ledger.open(path: path)
+        let b = try Ledger.open(path: path)
+        for round in 0..<20 {
+            let job = jid("race-\(round)")
+            _ = try await a.append(NewEvent(job: job, payload: queued))
+            // Each connection has seen version 1; both try to be version 2.
+            async let ra: Result<StoredEvent, LedgerError> = result { try await a.append(NewEvent(job: job, payload: started(worker: "a"), expectedVersion: 1)) }
+            async let rb: Result<StoredEvent, LedgerError> = result { try await b.append(NewEvent(job: job, payload: started(worker: "b"), expectedVersion: 1)) }
+            let results = await [ra, rb]
+            let wins = results.filter { if case .success = $0 { true } else { false } }
+            #expect(wins.count == 1)
+            for r in results { if case .failure(let e) = r { #expect(e == .concurrencyConflict(job: job, expected: 1, actual: 2)) } }
+        }
+        #expect(try a.verify().isValid)
+    }
+
+    @Test func aStaleCacheInAnotherConnectionNeverLetsAnIllegalEventIn() async throws {
+        let dir = TempDir()
+        let path = dir.path("log.sqlite")
+        let a = try Ledger.open(path: path)
+        let b = try Ledger.open(path: path)
+        _ = try await a.append([NewEvent(job: jid("j"), payload: queued), NewEvent(job: jid("j"), payload: started())])
+        // b completes the job; a still has it cached as running.
+        _ = try await b.append(NewEvent(job: jid("j"), payload: completed))
+        let error = await expectLedgerError { _ = try await a.append(NewEvent(job: jid("j"), payload: progress(0.5))) }
+        #expect(error == .rejected(LifecycleError(job: jid("j"), state: .completed, event: .progress, rule: .terminal)))
+        #expect(try a.verify().isValid)
+    }
+
+    @Test func concurrentAppendsAreGroupCommitted() async throws {
+        let dir = TempDir()
+        let path = dir.path("log.sqlite")
+        let ledger = try Ledger.open(path: path)
+        // Another connection holds the write lock, so the first caller (the leader) waits in
+        // SQLite while the other 63 queue up behind it.
+        let holder = try rawQueue(path)
+        try await holder.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE") }
+        let tasks = (0..<64).map { t in
+            Task { try await ledger.append(NewEvent(job: jid("t\(t)"), payload: queued)) }
+        }
+        while ledger.pendingAppends < 63 { await Task.yield() }
+        try await holder.writeWithoutTransaction { try $0.execute(sql: "COMMIT") }
+        for t in tasks { _ = try await t.value }
+        // The leader's own append, then everyone who queued behind it: two transactions.
+        #expect(ledger.appendTransactions == 2)
+        #expect(try ledger.eventCount() == 64)
+
+        // And under free-running concurrency, every append still lands exactly once.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<64 {
+                group.addTask {
+                    for e in lifecycle(jid("t\(t)")).dropFirst() { _ = try await ledger.append(e) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try ledger.eventCount() == 64 * 6)
+        let report = try ledger.verify()
+        #expect(report.isValid && report.jobs == 64)
+    }
+
+    @Test func recordedTimesComeFromTheInjectedClock() async throws {
+        let dir = TempDir()
+        let clock = TestClock()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"), configuration: config(clock: clock))
+        let e = try await ledger.append(NewEvent(job: jid("j"), payload: .queued(.init(kind: "k", runAt: clock.current.adding(milliseconds: 1000)))))
+        #expect(e.recordedAt == clock.current)
+        let early = await expectLedgerError { _ = try await ledger.append(NewEvent(job: jid("j"), payload: started())) }
+        guard case .rejected(let l) = early, case .tooEarly = l.rule else { Issue.record("got \(String(describing: early))"); return }
+        clock.advance(1000)
+        _ = try await ledger.append(NewEvent(job: jid("j"), payload: started()))
+    }
+
+    @Test func assetsAreContentAddressedAndStoredOnce() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
+        let bytes = Data("fake png bytes".utf8)
+        let a = try await ledger.stageAsset(bytes, contentType: "image/png")
+        let b = try await ledger.stageAsset(bytes, contentType: "image/png")
+        #expect(a == b)
+        #expect(a.sha256 == "86610c40efe63f0a46c58c4b605c164b4ffa3a3ad3f1dcf13e6ba4c59cb3ce16")
+        #expect(a.size == Int64(bytes.count))
+        #expect(try ledger.assetBytes(a.sha256) == bytes)
+        #expect(try ledger.assetTotals().count == 1)
+        #expect(throws: LedgerError.unknownAsset(sha256: String(repeating: "0", count: 64))) { try ledger.assetBytes(String(repeating: "0", count: 64)) }
+    }
+}
+
+func result<T>(_ body: () async throws -> T) async -> Result<T, LedgerError> {
+    do { return .success(try await body()) } catch let e as LedgerError { return .failure(e) } catch { return .failure(.storage("\(error)")) }
+}

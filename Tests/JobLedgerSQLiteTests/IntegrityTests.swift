@@ -1,0 +1,182 @@
+import Foundation
+import GRDB
+import JobLedger
+@testable import JobLedgerSQLite
+import Testing
+
+@Suite struct IntegrityTests {
+    /// A log of 4 jobs × 6 events (seq 1…24), job by job.
+    func makeLog(_ dir: TempDir) async throws -> (Ledger, String) {
+        let path = dir.path("log.sqlite")
+        let ledger = try Ledger.open(path: path)
+        for j in 0..<4 { _ = try await ledger.append(lifecycle(jid("job-\(j)"))) }
+        return (ledger, path)
+    }
+
+    @Test func theDatabaseRefusesUpdateAndDelete() async throws {
+        let dir = TempDir()
+        let (ledger, path) = try await makeLog(dir)
+        let q = try rawQueue(path)
+        for sql in ["UPDATE events SET payload = '{}' WHERE seq = 3", "DELETE FROM events WHERE seq = 24", "DELETE FROM events"] {
+            #expect { try q.write { try $0.execute(sql: sql) } } throws: { error in
+                (error as? DatabaseError)?.message?.contains("append-only") == true
+            }
+        }
+        #expect(try ledger.eventCount() == 24)
+        #expect(try ledger.verify().isValid)
+    }
+
+    @Test func theDatabaseRefusesUnknownEventTypes() async throws {
+        let dir = TempDir()
+        let (_, path) = try await makeLog(dir)
+        let q = try rawQueue(path)
+        #expect(throws: DatabaseError.self) {
+            try q.write { try $0.execute(sql: """
+                INSERT INTO events (job_id, version, type, payload, recorded_at, payload_digest, prev_hash, hash)
+                VALUES ('x', 1, 'exploded', '{}', 0, ?, ?, ?)
+                """, arguments: [String(repeating: "0", count: 64), String(repeating: "0", count: 64), String(repeating: "0", count: 64)]) }
+        }
+    }
+
+    /// Drops the triggers, as someone editing the file behind JobLedger's back would.
+    func tamper(_ path: String, _ sql: String) throws {
+        let q = try rawQueue(path)
+        try q.write { db in
+            try db.execute(sql: "DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete")
+            try db.execute(sql: sql)
+        }
+    }
+
+    @Test func aChangedPayloadFailsAtItsSeq() async throws {
+        let dir = TempDir()
+        let (ledger, path) = try await makeLog(dir)
+        try tamper(path, "UPDATE events SET payload = '{\"fraction\":0.3,\"message\":\"step\"}' WHERE seq = 9")
+        let p = try #require(try ledger.verify().problem)
+        #expect(p.seq == 9)
+        #expect(p.message.contains("payload changed"))
+    }
+
+    @Test func aChangedPayloadWithARecomputedDigestStillFails() async throws {
+        let dir = TempDir()
+        let (ledger, path) = try await makeLog(dir)
+        let text = "{\"fraction\":0.3,\"message\":\"step\"}"
+        try tamper(path, "UPDATE events SET payload = '\(text)', payload_digest = '\(Digest.sha256Hex(text))' WHERE seq = 9")
+        let p = try #require(try ledger.verify().problem)
+        #expect(p.seq == 9)
+        #expect(p.message.contains("hash does not match"))
+    }
+
+    @Test func aDeletedRowFailsAtTheMissingSeq() async throws {
+        let dir = TempDir()
+        let (ledger, path) = try await makeLog(dir)
+        try tamper(path, "DELETE FROM events WHERE seq = 14")
+        let p = try #require(try ledger.verify().problem)
+        #expect(p.seq == 14)
+        #expect(p.message.contains("missing"))
+    }
+
+    @Test func aRewrittenChainStillBreaksTheLifecycleOrVersions() async throws {
+        // Someone deletes a job's 'started' and renumbers seqs and hashes consistently:
+        // the chain is then valid, but the job's transitions are not.
+        let dir = TempDir()
+        let path = dir.path("log.sqlite")
+        let ledger = try Ledger.open(path: path)
+        _ = try await ledger.append(lifecycle(jid("j")))
+        let exported = try collectExport(ledger)
+        var lines = exported
+        lines.remove(at: 1)  // drop 'started'
+        let forged = dir.path("forged.sqlite")
+        let other = try Ledger.open(path: forged)
+        let error = await expectLedgerError { _ = try other.importNDJSON(lines) }
+        guard case .importFailed(let line, _) = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(line == 2)
+        #expect(try other.eventCount() == 0)
+    }
+
+    @Test func truncationIsCaughtOnlyByTheExpectedHead() async throws {
+        let dir = TempDir()
+        let (ledger, path) = try await makeLog(dir)
+        let head = try #require(try ledger.head())
+        #expect(head.seq == 24)
+        try tamper(path, "DELETE FROM events WHERE seq > 20")
+        #expect(try ledger.verify().isValid)  // every remaining link is fine
+        let p = try #require(try ledger.verify(expectHead: head).problem)
+        #expect(p.seq == 24)
+        #expect(p.message.contains("cut off the end"))
+    }
+
+    @Test func aForgedHeadWithTheRightSeqIsCaught() async throws {
+        let dir = TempDir()
+        let (ledger, _) = try await makeLog(dir)
+        let head = try #require(try ledger.head())
+        #expect(try ledger.verify(expectHead: head).isValid)
+        let other = ChainHead(seq: 24, hash: String(repeating: "a", count: 64))
+        #expect(try ledger.verify(expectHead: other).problem?.seq == 24)
+        // An older head is still reached by a longer log.
+        #expect(try ledger.verify(expectHead: ChainHead(seq: 6, hash: try ledger.headHash(at: 6))).isValid)
+    }
+
+    @Test func exportThenImportIntoAnEmptyLogReproducesTheChain() async throws {
+        let dir = TempDir()
+        let (ledger, _) = try await makeLog(dir)
+        let lines = try collectExport(ledger)
+        #expect(lines.count == 24)
+        let copy = try Ledger.open(path: dir.path("copy.sqlite"))
+        let report = try copy.importNDJSON(lines)
+        #expect(report.events == 24 && report.jobs == 4)
+        #expect(try copy.head() == ledger.head())
+        #expect(try collectExport(copy) == lines)
+    }
+
+    @Test func importIsAllOrNothing() async throws {
+        let dir = TempDir()
+        let (ledger, _) = try await makeLog(dir)
+        // A hand-made NDJSON file without chain fields, in which job-3 loses its 'started':
+        // its first progress (now line 20) is refused on re-validation.
+        var lines = try collectExport(ledger).map { line -> String in
+            guard case .object(var o) = try JSONValue(parsing: line) else { return line }
+            for k in ["seq", "version", "payload_digest", "prev_hash", "hash"] { o[k] = nil }
+            return JSONValue.object(o).canonicalText
+        }
+        lines.remove(at: 19)
+        let target = try Ledger.open(path: dir.path("target.sqlite"))
+        _ = try await target.append(NewEvent(job: jid("existing"), payload: queued))
+        let error = await expectLedgerError { _ = try target.importNDJSON(lines) }
+        guard case .importFailed(let line, let reason) = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(line == 20)
+        #expect(reason.contains("needs a running job"))
+        #expect(try target.eventCount() == 1)
+        // A malformed line is named too.
+        var broken = try collectExport(ledger)
+        broken[4] = "{not json"
+        let e2 = await expectLedgerError { _ = try target.importNDJSON(broken) }
+        guard case .importFailed(5, _) = e2 else { Issue.record("got \(String(describing: e2))"); return }
+        #expect(try target.eventCount() == 1)
+    }
+
+    @Test func anEditedExportIsRefused() async throws {
+        let dir = TempDir()
+        let (ledger, _) = try await makeLog(dir)
+        var lines = try collectExport(ledger)
+        lines[2] = lines[2].replacingOccurrences(of: "0.25", with: "0.26")
+        let target = try Ledger.open(path: dir.path("t.sqlite"))
+        let error = await expectLedgerError { _ = try target.importNDJSON(lines) }
+        guard case .importFailed(3, let reason) = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(reason.contains("payload_digest"))
+        #expect(try target.eventCount() == 0)
+    }
+
+    func collectExport(_ ledger: Ledger) throws -> [String] {
+        var lines: [String] = []
+        try ledger.exportNDJSON { lines.append($0) }
+        return lines
+    }
+}
+
+extension Ledger {
+    func headHash(at seq: Int64) throws -> String {
+        var hash = ""
+        try forEachRawEvent(from: seq) { if $0.seq == seq { hash = $0.hash } }
+        return hash
+    }
+}
