@@ -133,6 +133,9 @@ extension Ledger {
         var texts: [String] = []
         for e in events {
             if let key = e.idempotencyKey {
+                guard (1...256).contains(key.utf8.count) else {
+                    throw LedgerError.invalidPayload(PayloadError(type: nil, reason: "an idempotency key must be 1…256 bytes long"))
+                }
                 if let earlier = localKeys[key] { out.append(earlier); continue }
                 if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(RawEvent.columns) FROM events WHERE idempotency_key = ?"), arguments: [key]) {
                     out.append(try RawEvent(row: row).decoded())

@@ -17,8 +17,13 @@ public final class Ledger: Sendable {
     public static func open(path: String, configuration: LedgerConfiguration = LedgerConfiguration(), create: Bool = true) throws(LedgerError) -> Ledger {
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create { throw .noSuchLog(path: path) }
-        if exists, let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0 {
-            try checkHeader(path: path)
+        if exists {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? 0
+            if size > 0 {
+                try checkHeader(path: path)
+            } else if !create {
+                throw .notALedger(path: path, detail: "the file is empty")
+            }
         }
         var config = Configuration()
         config.busyMode = .timeout(TimeInterval(configuration.busyTimeout.components.seconds)
@@ -52,10 +57,11 @@ public final class Ledger: Sendable {
             }
             if needsMigration {
                 try Schema.migrator.migrate(pool)
-                try pool.writeWithoutTransaction { db in
-                    try db.execute(sql: "PRAGMA application_id = \(Schema.applicationID)")
-                    try db.execute(sql: "PRAGMA user_version = \(Schema.version)")
-                }
+            }
+            // GRDB sets synchronous=NORMAL on the writer when it enables WAL; the durability
+            // setting is applied after that, on the connection that commits.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = \(sync)")
             }
         } catch let e as LedgerError {
             throw e

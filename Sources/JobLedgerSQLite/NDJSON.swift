@@ -80,6 +80,9 @@ extension Ledger {
                         lineNumber += 1
                         if line.allSatisfy(\.isWhitespace) { continue }
                         let (event, check) = try Ledger.parseImportLine(line, number: lineNumber)
+                        if check == nil, fileChain != nil {
+                            throw LedgerError.importFailed(line: lineNumber, reason: "the lines before carry payload_digest, prev_hash and hash, this one does not: the export was edited")
+                        }
                         if let check {
                             let canonical = HashChain.canonical(seq: check.seq, job: event.job, version: check.version, type: event.payload.type,
                                                                 recordedAt: event.recordedAt!, payloadDigest: check.digest)
@@ -144,6 +147,10 @@ extension Ledger {
         }
         let key = o["idempotency_key"]?.stringValue
         var check: ImportCheck?
+        let chainFields = ["payload_digest", "prev_hash", "hash"].filter { o[$0] != nil }
+        if !chainFields.isEmpty && chainFields.count < 3 {
+            throw fail("a line carries all of payload_digest, prev_hash and hash, or none of them")
+        }
         if let digest = o["payload_digest"]?.stringValue, let prev = o["prev_hash"]?.stringValue, let hash = o["hash"]?.stringValue {
             guard let seq = o["seq"]?.intValue, let version = o["version"]?.intValue else { throw fail("'seq' and 'version' must be whole numbers") }
             guard Digest.sha256Hex(payload.canonicalText) == digest else {

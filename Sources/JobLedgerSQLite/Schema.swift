@@ -12,6 +12,7 @@ enum Schema {
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
+        // Each migration ends by setting user_version to its number.
         m.registerMigration("v1: events, assets") { db in
             let types = EventType.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
             try db.execute(sql: """
@@ -43,6 +44,9 @@ enum Schema {
                     CHECK (length(bytes) = size)
                 ) STRICT;
                 """)
+            // Marked in the same transaction as the tables, so a crash never leaves a half-made log.
+            try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+            try db.execute(sql: "PRAGMA user_version = 1")
         }
         return m
     }

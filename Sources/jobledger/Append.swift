@@ -32,13 +32,18 @@ struct Append: AsyncParsableCommand {
                 throw fail("--job is required for a '\(type)' event (only --type queued starts a new job)", code: 64)
             }
             let ledger = try log.open(create: true)
+            let headBefore = try ledger.head()?.seq ?? 0
             let stored = try await ledger.append(NewEvent(job: jobID, payload: payload, expectedVersion: expectVersion, idempotencyKey: idempotencyKey))
             if json {
                 print(NDJSON.line(RawEvent(stored)))
             } else {
                 print(stored.job)
             }
-            printErr("appended seq \(stored.seq): job \(stored.job) version \(stored.version) \(stored.type)")
+            if stored.seq <= headBefore, idempotencyKey != nil {
+                printErr("idempotency key already used: returning seq \(stored.seq) (job \(stored.job) version \(stored.version) \(stored.type)); nothing written")
+            } else {
+                printErr("appended seq \(stored.seq): job \(stored.job) version \(stored.version) \(stored.type)")
+            }
         }
     }
 }

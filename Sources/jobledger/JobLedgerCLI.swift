@@ -11,7 +11,7 @@ struct JobLedgerCLI: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 ok · 1 verification failed · 2 bad input (JSON, payload, id, import line) · \
             3 refused by the lifecycle (illegal transition, unknown job, version conflict) · \
-            4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · 64 usage.
+            4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · 6 storage error · 64 usage.
             """,
         subcommands: [Demo.self, Append.self, Jobs.self, History.self, Verify.self, DigestCommand.self,
                       Export.self, Import.self, Bench.self])
@@ -64,7 +64,7 @@ func exitCode(for error: LedgerError) -> Int32 {
     case .rejected, .concurrencyConflict, .unknownAsset: 3
     case .noSuchLog, .notALedger, .newerSchema: 4
     case .busy: 5
-    case .storage: 1
+    case .storage: 6
     }
 }
 

@@ -84,6 +84,12 @@ import Testing
                                              NewEvent(job: jid("fourth"), payload: queued, idempotencyKey: "k")])
         #expect(batch[0] == batch[1])
         #expect(try ledger.eventCount() == 2)
+        // A key out of bounds is bad input, refused before it reaches the table's CHECK.
+        for bad in ["", String(repeating: "k", count: 257)] {
+            let e = await expectLedgerError { _ = try await ledger.append(NewEvent(job: jid("x"), payload: queued, idempotencyKey: bad)) }
+            guard case .invalidPayload = e else { Issue.record("got \(String(describing: e))"); continue }
+        }
+        #expect(try ledger.eventCount() == 2)
     }
 
     @Test func expectedVersionGuardsAgainstLostUpdates() async throws {

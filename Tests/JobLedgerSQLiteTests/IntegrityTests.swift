@@ -166,6 +166,27 @@ import Testing
         #expect(try target.eventCount() == 0)
     }
 
+    @Test func strippingTheChainFromOneLineIsRefused() async throws {
+        let dir = TempDir()
+        let (ledger, _) = try await makeLog(dir)
+        var lines = try collectExport(ledger)
+        // Drop all chain fields of the last line and change its payload: the lines before it
+        // carried a chain, so this one must too.
+        guard case .object(var o) = try JSONValue(parsing: lines[23]) else { Issue.record("not an object"); return }
+        for k in ["payload_digest", "prev_hash", "hash"] { o[k] = nil }
+        o["payload"] = .object(["output": .object(["ok": .bool(false)])])
+        lines[23] = JSONValue.object(o).canonicalText
+        let target = try Ledger.open(path: dir.path("t.sqlite"))
+        let error = await expectLedgerError { _ = try target.importNDJSON(lines) }
+        guard case .importFailed(24, _) = error else { Issue.record("got \(String(describing: error))"); return }
+        // Only one of the three is refused as well.
+        guard case .object(var p) = try JSONValue(parsing: try collectExport(ledger)[0]) else { return }
+        p["hash"] = nil
+        let e2 = await expectLedgerError { _ = try target.importNDJSON([JSONValue.object(p).canonicalText]) }
+        guard case .importFailed(1, _) = e2 else { Issue.record("got \(String(describing: e2))"); return }
+        #expect(try target.eventCount() == 0)
+    }
+
     func collectExport(_ ledger: Ledger) throws -> [String] {
         var lines: [String] = []
         try ledger.exportNDJSON { lines.append($0) }
