@@ -39,7 +39,7 @@ let package = Package(
             dependencies: ["JobLedger", "JobLedgerSQLite", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "CLITests",
-            dependencies: ["JobLedger", "JobLedgerSQLite"]),
+            dependencies: ["JobLedger", "JobLedgerSQLite", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

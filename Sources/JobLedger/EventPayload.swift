@@ -189,16 +189,27 @@ extension EventPayload {
 private struct FieldReader {
     let type: EventType
     let object: [String: JSONValue]
-    var used: Set<String> = []
+    /// How many of the object's keys were read; fewer than it has means an unknown field.
+    var present = 0
 
     init(type: EventType, object: [String: JSONValue]) { self.type = type; self.object = object }
 
     func fail(_ reason: String) -> PayloadError { PayloadError(type: type, reason: reason) }
 
+    static let fields: [EventType: [String]] = [
+        .queued: ["kind", "input", "priority", "max_attempts", "run_at"],
+        .started: ["worker", "attempt", "lease_deadline"],
+        .progress: ["fraction", "message"],
+        .lowres: ["asset"],
+        .completed: ["asset", "output"],
+        .failed: ["code", "message", "retryable", "attempt", "retry_at"],
+        .canceled: ["reason"],
+    ]
+
     mutating func optional(_ key: String) -> JSONValue? {
-        used.insert(key)
-        guard let v = object[key], !v.isNull else { return nil }
-        return v
+        guard let v = object[key] else { return nil }
+        present += 1
+        return v.isNull ? nil : v
     }
 
     /// A required short identifier-like string (kind, worker, error code): 1…200 characters.
@@ -267,9 +278,9 @@ private struct FieldReader {
     }
 
     func finish() throws(PayloadError) {
-        let extra = Set(object.keys).subtracting(used)
-        guard extra.isEmpty else {
-            throw fail("unknown field '\(extra.sorted()[0])' (fields of \(type): \(used.sorted().joined(separator: ", ")))")
-        }
+        guard present < object.count else { return }
+        let known = FieldReader.fields[type] ?? []
+        let extra = object.keys.filter { !known.contains($0) }.sorted()
+        throw fail("unknown field '\(extra.first ?? "?")' (fields of \(type): \(known.sorted().joined(separator: ", ")))")
     }
 }

@@ -1,15 +1,53 @@
 /// Folds events in log order into every job's state: the replay that the engine, `jobs`,
 /// `verify` and the replay tool share.
+///
+/// Memory grows with the jobs still in flight, not with the log: a job that reaches a terminal
+/// state leaves `active` and is remembered only by its status and version (enough to refuse
+/// anything that follows it). Callers that want finished states keep the value `apply` returns.
 public struct LedgerFold: Sendable {
-    public private(set) var jobs: [JobID: JobState] = [:]
+    /// A finished job, as much as the fold keeps of it.
+    public struct Finished: Sendable, Hashable {
+        public var status: JobStatus
+        public var version: Int
+    }
+
+    /// Jobs that are queued or running.
+    public private(set) var active: [JobID: JobState] = [:]
+    /// Jobs that completed, failed or were canceled.
+    public private(set) var finished: [JobID: Finished] = [:]
     /// The `seq` of the last event folded.
     public private(set) var lastSeq: Int64 = 0
 
     public init() {}
 
-    public mutating func apply(job: JobID, payload: EventPayload, at time: Timestamp, seq: Int64) throws(LifecycleError) {
-        let (next, _) = try Lifecycle.apply(payload, to: jobs[job], job: job, at: time)
-        jobs[job] = next
+    public var jobCount: Int { active.count + finished.count }
+
+    /// The version of a job's last event, 0 when the job is unknown.
+    public func version(of job: JobID) -> Int { active[job]?.version ?? finished[job]?.version ?? 0 }
+
+    /// Folds one event; returns the job's new state. Throws, changing nothing, when the
+    /// lifecycle refuses it.
+    @discardableResult
+    public mutating func apply(job: JobID, payload: EventPayload, at time: Timestamp, seq: Int64) throws(LifecycleError) -> JobState {
+        let state: JobState
+        if active[job] != nil {
+            _ = try active[job]!.step(payload, at: time)
+            state = active[job]!
+            if state.status.isTerminal {
+                active[job] = nil
+                finished[job] = Finished(status: state.status, version: state.version)
+            }
+        } else if let done = finished[job] {
+            throw LifecycleError(job: job, state: done.status, event: payload.type, rule: .terminal)
+        } else {
+            state = try Lifecycle.begin(job: job, with: payload, at: time).0
+            if state.status.isTerminal {
+                finished[job] = Finished(status: state.status, version: state.version)
+            } else {
+                active[job] = state
+            }
+        }
         lastSeq = seq
+        return state
     }
 }

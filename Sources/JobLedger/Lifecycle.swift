@@ -49,11 +49,16 @@ extension JobState {
     /// Applies one event, or throws and leaves the state untouched.
     @discardableResult
     public mutating func apply(_ payload: EventPayload, at time: Timestamp) throws(LifecycleError) -> [Lifecycle.Effect] {
+        [try step(payload, at: time)]
+    }
+
+    /// Applies one event in place and returns its one effect, or throws and leaves the state
+    /// untouched: every case checks all its rules before it changes anything.
+    public mutating func step(_ payload: EventPayload, at time: Timestamp) throws(LifecycleError) -> Lifecycle.Effect {
         func refuse(_ rule: LifecycleError.Rule) -> LifecycleError {
             LifecycleError(job: id, state: status, event: payload.type, rule: rule)
         }
-        var next = self
-        var effects: [Lifecycle.Effect] = []
+        let effect: Lifecycle.Effect
         switch (status, payload) {
         case (.completed, _), (.failed, _), (.canceled, _):
             throw refuse(.terminal)
@@ -64,14 +69,14 @@ extension JobState {
         case (.queued, .started(let s)):
             guard s.attempt == attempt + 1 else { throw refuse(.attemptMismatch(expected: attempt + 1, got: s.attempt)) }
             guard time >= runAt else { throw refuse(.tooEarly(notBefore: runAt, at: time)) }
-            next.status = .running
-            next.attempt = s.attempt
-            next.worker = s.worker
-            next.leaseDeadline = s.leaseDeadline
-            next.progress = 0
-            next.progressMessage = nil
-            if next.startedAt == nil { next.startedAt = time }
-            effects.append(.attemptStarted(attempt: s.attempt, leaseDeadline: s.leaseDeadline))
+            status = .running
+            attempt = s.attempt
+            worker = s.worker
+            leaseDeadline = s.leaseDeadline
+            progress = 0
+            progressMessage = nil
+            if startedAt == nil { startedAt = time }
+            effect = .attemptStarted(attempt: s.attempt, leaseDeadline: s.leaseDeadline)
 
         case (.running, .started):
             throw refuse(.alreadyRunning)
@@ -80,50 +85,49 @@ extension JobState {
             throw refuse(.notRunning)
 
         case (.queued, .canceled(let c)), (.running, .canceled(let c)):
-            next.status = .canceled
-            next.cancelReason = c.reason
-            next.leaseDeadline = nil
-            next.finishedAt = time
-            effects.append(.finished(.canceled))
+            status = .canceled
+            cancelReason = c.reason
+            leaseDeadline = nil
+            finishedAt = time
+            effect = .finished(.canceled)
 
         case (.running, .progress(let p)):
             guard p.fraction.isFinite, (0...1).contains(p.fraction) else { throw refuse(.progressOutOfRange(p.fraction)) }
             guard p.fraction >= progress else { throw refuse(.progressBackwards(from: progress, to: p.fraction)) }
-            next.progress = p.fraction
-            if let m = p.message { next.progressMessage = m }
-            effects.append(.progressed(p.fraction))
+            progress = p.fraction
+            if let m = p.message { progressMessage = m }
+            effect = .progressed(p.fraction)
 
         case (.running, .lowres(let l)):
-            next.preview = l.asset
-            effects.append(.previewStaged(l.asset))
+            preview = l.asset
+            effect = .previewStaged(l.asset)
 
         case (.running, .completed(let c)):
-            next.status = .completed
-            next.progress = 1
-            next.result = c.asset
-            next.output = c.output
-            next.leaseDeadline = nil
-            next.finishedAt = time
-            effects.append(.finished(.completed))
+            status = .completed
+            progress = 1
+            result = c.asset
+            output = c.output
+            leaseDeadline = nil
+            finishedAt = time
+            effect = .finished(.completed)
 
         case (.running, .failed(let f)):
             guard f.attempt == attempt else { throw refuse(.attemptMismatch(expected: attempt, got: f.attempt)) }
-            next.lastError = JobFailure(code: f.code, message: f.message, retryable: f.retryable, attempt: f.attempt)
-            next.worker = nil
-            next.leaseDeadline = nil
+            lastError = JobFailure(code: f.code, message: f.message, retryable: f.retryable, attempt: f.attempt)
+            worker = nil
+            leaseDeadline = nil
             if f.retryable && attempt < maxAttempts {
-                next.status = .queued
-                next.runAt = max(f.retryAt ?? time, time)
-                effects.append(.retryScheduled(attempt: attempt + 1, notBefore: next.runAt))
+                status = .queued
+                runAt = max(f.retryAt ?? time, time)
+                effect = .retryScheduled(attempt: attempt + 1, notBefore: runAt)
             } else {
-                next.status = .failed
-                next.finishedAt = time
-                effects.append(.finished(.failed))
+                status = .failed
+                finishedAt = time
+                effect = .finished(.failed)
             }
         }
-        next.version += 1
-        next.updatedAt = time
-        self = next
-        return effects
+        version += 1
+        updatedAt = time
+        return effect
     }
 }

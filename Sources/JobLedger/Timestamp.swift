@@ -29,7 +29,12 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC only; up to 9 fraction digits, kept to ms).
     public init?(iso8601 text: String) {
-        let b = Array(text.utf8)
+        var text = text
+        guard let ms = text.withUTF8({ Timestamp.parseISO($0) }) else { return nil }
+        milliseconds = ms
+    }
+
+    private static func parseISO(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard b.count >= 20, b.last == UInt8(ascii: "Z") else { return nil }
         func num(_ from: Int, _ len: Int) -> Int64? {
             var v: Int64 = 0
@@ -57,7 +62,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         let days = Timestamp.days(fromCivil: y, mo, d)
         // Refuse days the month does not have (2025-02-30 would otherwise roll over into March).
         guard Timestamp.civil(fromDays: days) == (y, mo, d) else { return nil }
-        milliseconds = days * 86_400_000 + h * 3_600_000 + mi * 60_000 + s * 1000 + frac
+        return days * 86_400_000 + h * 3_600_000 + mi * 60_000 + s * 1000 + frac
     }
 
     /// Parses either ISO-8601 text or a whole number of milliseconds since the epoch.

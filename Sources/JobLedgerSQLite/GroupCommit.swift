@@ -3,10 +3,10 @@ import GRDB
 import JobLedger
 import Synchronization
 
-/// Gathers concurrent appends into one transaction. The first caller to find the writer idle
-/// becomes the leader: it commits everything queued so far in one transaction, resumes every
-/// caller in that batch, and repeats while more is queued. No caller returns before its events
-/// are committed.
+/// Gathers concurrent appends into one transaction. A caller that finds the writer idle commits
+/// its own events at once, without suspending. Callers that arrive while a commit is under way
+/// queue up; a leader task then commits everything queued in one transaction, resumes those
+/// callers, and repeats while more is queued. No caller returns before its events are committed.
 final class GroupCommitter: Sendable {
     struct Request {
         let events: [NewEvent]
@@ -21,14 +21,13 @@ final class GroupCommitter: Sendable {
         var cache: [JobID: JobState] = [:]
         /// Transactions committed by this ledger's appends (for tests and benchmarks).
         var transactions = 0
+        /// Append requests received so far (for tests).
+        var received = 0
     }
 
     let state = Mutex(State())
     /// Largest batch handed to one transaction.
     let maxBatch = 1024
-    /// Batches a leader commits before handing leadership to a fresh task, so the leader's
-    /// own caller is not held back indefinitely under sustained load.
-    let maxRoundsPerLeader = 4
     static let cacheLimit = 50_000
 }
 
@@ -37,8 +36,8 @@ extension Ledger {
     /// when group commit gathered concurrent callers.
     public var appendTransactions: Int { writer.state.withLock { $0.transactions } }
 
-    /// Appends waiting for the current leader's transaction.
-    var pendingAppends: Int { writer.state.withLock { $0.pending.count } }
+    /// Append requests received so far, committed or not.
+    var receivedAppends: Int { writer.state.withLock { $0.received } }
 
     /// Appends one event and returns it as stored (or, for a repeated idempotency key, the event
     /// first stored with that key). Returns only after the event is committed.
@@ -49,6 +48,18 @@ extension Ledger {
     /// Appends events atomically: all are committed together, or none (the error says why).
     public func append(_ events: [NewEvent]) async throws(LedgerError) -> [StoredEvent] {
         if events.isEmpty { return [] }
+        // Fast path: nobody is committing, so commit here without suspending.
+        let direct = writer.state.withLock { s in
+            s.received += 1
+            if s.leaderActive || !s.pending.isEmpty { return false }
+            s.leaderActive = true
+            return true
+        }
+        if direct {
+            let result = await commit([events])[0]
+            handOverLeadership()
+            return try result.get()
+        }
         do {
             return try await withCheckedThrowingContinuation { continuation in
                 let isLeader = writer.state.withLock { s in
@@ -57,7 +68,7 @@ extension Ledger {
                     s.leaderActive = true
                     return true
                 }
-                if isLeader { lead(rounds: writer.maxRoundsPerLeader) }
+                if isLeader { Task.detached { await self.lead() } }
             }
         } catch let e as LedgerError {
             throw e
@@ -66,9 +77,20 @@ extension Ledger {
         }
     }
 
-    /// Commits queued batches until the queue is empty or `rounds` run out; then hands over.
-    private func lead(rounds: Int) {
-        for _ in 0..<rounds {
+    /// Called by a leader that has finished its own work: gives up leadership, or, when
+    /// callers queued meanwhile, passes it to a task that commits for them.
+    private func handOverLeadership() {
+        let more = writer.state.withLock { s in
+            if s.pending.isEmpty { s.leaderActive = false; return false }
+            return true
+        }
+        if more { Task.detached { await self.lead() } }
+    }
+
+    /// The leader's loop: commit everything queued in one transaction, resume those callers,
+    /// yield so that they can queue their next appends, repeat until nothing is queued.
+    private func lead() async {
+        while true {
             let batch: [GroupCommitter.Request] = writer.state.withLock { s in
                 if s.pending.isEmpty { s.leaderActive = false; return [] }
                 let n = min(s.pending.count, writer.maxBatch)
@@ -77,48 +99,47 @@ extension Ledger {
                 return b
             }
             if batch.isEmpty { return }
-            commit(batch)
+            let results = await commit(batch.map(\.events))
+            for (r, result) in zip(batch, results) { r.continuation.resume(with: result) }
+            await Task.yield()
         }
-        let more = writer.state.withLock { s in
-            if s.pending.isEmpty { s.leaderActive = false; return false }
-            return true
-        }
-        if more { Task.detached { self.lead(rounds: self.writer.maxRoundsPerLeader) } }
     }
 
-    private func commit(_ batch: [GroupCommitter.Request]) {
-        var results: [Result<[StoredEvent], LedgerError>] = []
-        var touched: [JobID: JobState?] = [:]
+    /// Commits the requests in one transaction; each request succeeds or fails on its own.
+    /// SQLite runs on GRDB's writer queue, so a writer waiting for another process's lock
+    /// never blocks a thread of Swift's cooperative pool.
+    private func commit(_ batch: [[NewEvent]]) async -> [Result<[StoredEvent], LedgerError>] {
+        let outcome: (results: [Result<[StoredEvent], LedgerError>], touched: [JobID: JobState?])
         do {
-            try pool.writeWithoutTransaction { db in
+            outcome = try await pool.writeWithoutTransaction { db in
+                var results: [Result<[StoredEvent], LedgerError>] = []
+                var touched: [JobID: JobState?] = [:]
                 try db.inTransaction(.immediate) {
                     results.removeAll(keepingCapacity: true)
                     touched.removeAll(keepingCapacity: true)
                     var head = try Ledger.fetchHead(db) ?? ChainHead(seq: 0, hash: HashChain.genesis)
-                    for request in batch {
+                    for events in batch {
                         do {
-                            let stored = try appendRequest(request.events, db: db, head: &head, touched: &touched)
-                            results.append(.success(stored))
+                            results.append(.success(try self.appendRequest(events, db: db, head: &head, touched: &touched)))
                         } catch let e as LedgerError {
                             results.append(.failure(e))
                         }
                     }
                     return .commit
                 }
+                return (results, touched)
             }
         } catch {
-            let e = map(error)
-            for r in batch { r.continuation.resume(throwing: e) }
-            return
+            return Array(repeating: .failure(map(error)), count: batch.count)
         }
         writer.state.withLock { s in
             s.transactions += 1
             if s.cache.count > GroupCommitter.cacheLimit { s.cache.removeAll(keepingCapacity: true) }
-            for (job, st) in touched {
+            for (job, st) in outcome.touched {
                 if let st, !st.status.isTerminal { s.cache[job] = st } else { s.cache[job] = nil }
             }
         }
-        for (r, result) in zip(batch, results) { r.continuation.resume(with: result) }
+        return outcome.results
     }
 
     /// Validates one request completely in memory, then inserts it. A request that fails

@@ -45,7 +45,7 @@ public final class Ledger: Sendable {
                 if appID == 0 {
                     let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
                     guard tables == 0 else {
-                        throw LedgerError.notALedger(path: path, detail: "it is an SQLite database with \(tables) other objects and no JobLedger marker")
+                        throw LedgerError.notALedger(path: path, detail: "it is an SQLite database with \(tables) other object\(tables == 1 ? "" : "s") and no JobLedger marker")
                     }
                 } else if appID != Schema.applicationID {
                     throw LedgerError.notALedger(path: path, detail: "its SQLite application id is \(appID), not JobLedger's")
@@ -78,16 +78,40 @@ public final class Ledger: Sendable {
         self.writer = GroupCommitter()
     }
 
-    /// Reads the first 16 bytes: an SQLite file starts with "SQLite format 3\0".
+    /// Refuses a file that is not a log, or a log of a newer schema, before anything opens it
+    /// for writing (GRDB's pool setup would switch a foreign database to WAL and commit a
+    /// scratch table). Reads only the 100-byte SQLite header and page 1's b-tree header, which
+    /// are current unless a non-empty `-wal` file exists; such a file is already in WAL mode,
+    /// and the checks after opening it write nothing.
     private static func checkHeader(path: String) throws(LedgerError) {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw .storage("cannot open \(path) for reading (check its permissions)")
         }
         defer { try? handle.close() }
-        let header = (try? handle.read(upToCount: 16)) ?? Data()
-        guard header == Data("SQLite format 3\0".utf8) else {
+        let header = [UInt8]((try? handle.read(upToCount: 108)) ?? Data())
+        guard header.count >= 16, header.prefix(16).elementsEqual("SQLite format 3\0".utf8) else {
             throw .notALedger(path: path, detail: "it is not an SQLite database")
         }
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? Int ?? 0
+        guard wal == 0, header.count == 108 else { return }
+        func bigEndian(_ offset: Int, _ count: Int) -> UInt32 {
+            header[offset..<offset + count].reduce(0) { $0 << 8 | UInt32($1) }
+        }
+        let applicationID = Int32(bitPattern: bigEndian(68, 4))  // PRAGMA application_id
+        let userVersion = Int(Int32(bitPattern: bigEndian(60, 4)))  // PRAGMA user_version
+        if applicationID == Schema.applicationID {
+            if userVersion > Schema.version { throw .newerSchema(path: path, found: userVersion, supported: Schema.version) }
+            return
+        }
+        if applicationID != 0 {
+            throw .notALedger(path: path, detail: "its SQLite application id is \(applicationID), not JobLedger's")
+        }
+        // No marker: only an SQLite file with an empty schema may become a log. Page 1 holds
+        // sqlite_master; it is empty when it is a leaf page (0x0D) with no cells.
+        let pageType = header[100], cells = Int(bigEndian(103, 2))
+        if pageType == 0x0D && cells == 0 { return }
+        let objects = pageType == 0x0D ? "\(cells) other object\(cells == 1 ? "" : "s")" : "other objects"
+        throw .notALedger(path: path, detail: "it is an SQLite database with \(objects) and no JobLedger marker")
     }
 
     static func map(_ error: any Error, path: String, configuration: LedgerConfiguration) -> LedgerError {
@@ -205,13 +229,15 @@ public final class Ledger: Sendable {
     /// Every job's current state, folded from the whole log in one pass.
     public func jobStates() throws(LedgerError) -> [JobID: JobState] {
         var fold = LedgerFold()
-        try forEachEvent { e in try fold.apply(e) }
-        return fold.jobs
+        var states: [JobID: JobState] = [:]
+        try forEachEvent { e in states[e.job] = try fold.apply(e) }
+        return states
     }
 }
 
 extension LedgerFold {
-    public mutating func apply(_ e: StoredEvent) throws(LifecycleError) {
+    @discardableResult
+    public mutating func apply(_ e: StoredEvent) throws(LifecycleError) -> JobState {
         try apply(job: e.job, payload: e.payload, at: e.recordedAt, seq: e.seq)
     }
 }

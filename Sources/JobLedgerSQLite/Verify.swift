@@ -50,18 +50,18 @@ extension Ledger {
                 if Digest.chain(prevHash: raw.prevHash, canonical: canonical) != raw.hash {
                     return fail(raw.seq, "hash does not match the row: its job, version, type or time changed after it was recorded")
                 }
-                let expectedVersion = (fold.jobs[event.job]?.version ?? 0) + 1
+                let expectedVersion = fold.version(of: event.job) + 1
                 if raw.version != expectedVersion {
                     return fail(raw.seq, "job \(event.job) has version \(raw.version) here, expected \(expectedVersion) (versions run 1, 2, 3 …)")
                 }
-                do { try fold.apply(event) } catch { return fail(raw.seq, "illegal transition: \(error)") }
+                do { _ = try fold.apply(event) } catch { return fail(raw.seq, "illegal transition: \(error)") }
                 if raw.seq == expectHead?.seq { hashAtExpected = raw.hash }
                 prev = ChainHead(seq: raw.seq, hash: raw.hash)
                 report.events += 1
                 if report.events % 100_000 == 0 { progress?(raw.seq) }
                 return true
         }
-        report.jobs = fold.jobs.count
+        report.jobs = fold.jobCount
         report.head = prev.seq == 0 ? nil : prev
         if report.problem == nil, let expected = expectHead {
             if prev.seq < expected.seq {

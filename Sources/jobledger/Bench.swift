@@ -4,8 +4,97 @@ import JobLedger
 import JobLedgerSQLite
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Measure appends and replay against raw SQLite doing the same work (use a release build).")
-    @Option(help: "Events per append benchmark.") var events: Int = 60_000
-    @Flag(help: "Print JSON.") var json = false
-    func run() async throws { print("bench: not yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the log against raw SQLite doing the same work in the same run (use a release build).",
+        discussion: """
+            Prints events/s for ours and raw SQLite and the ratio ours/raw, with the target for each: \
+            live appends (≥ 0.8), 64 concurrent tasks with group commit (≥ 0.5), replay into job \
+            states (≥ 0.25), and the peak memory of a replay of --replay-events events (< 100 MB), \
+            measured in a child process. Build with: swift build -c release --product jobledger
+            """)
+
+    @Option(help: "Events for each append benchmark.") var events: Int = 60_000
+    @Option(help: "Events in the log replayed for throughput and peak memory.") var replayEvents: Int = 1_000_000
+    @Option(help: "Concurrent appending tasks for the group-commit benchmark.") var tasks: Int = 64
+    @Option(help: "Where to write the benchmark logs (default: a fresh temporary directory, removed afterwards).") var dir: String?
+    @Flag(help: "Print the results as JSON.") var json = false
+    @Option(help: .hidden) var replayChild: String?
+
+    func run() async throws {
+        if let path = replayChild { try replayChildRun(path); return }
+        #if DEBUG
+        printErr("jobledger: warning: this is a debug build; figures are meaningless (swift build -c release --product jobledger)")
+        #endif
+        let fm = FileManager.default
+        let directory = URL(fileURLWithPath: dir ?? fm.temporaryDirectory.appendingPathComponent("jobledger-bench-\(UUID().uuidString)").path)
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { if dir == nil { try? fm.removeItem(at: directory) } }
+        let config = LedgerConfiguration()
+
+        var comparisons: [LedgerBenchmarks.Comparison] = []
+        note("live appends: \(events) events, one per transaction …")
+        comparisons.append(try await LedgerBenchmarks.liveAppends(directory: directory, events: events, configuration: config))
+        note("group commit: \(events) events from \(tasks) tasks …")
+        comparisons.append(try await LedgerBenchmarks.groupCommit(directory: directory, events: events, tasks: tasks, configuration: config))
+
+        let replayPath = directory.appendingPathComponent("replay.sqlite").path
+        note("writing a log of \(replayEvents) events to replay …")
+        try await LedgerBenchmarks.buildLog(path: replayPath, events: replayEvents, configuration: config) { written in
+            if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\r  \(written)/\(replayEvents) events".utf8)) }
+        }
+        if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+        note("replaying \(replayEvents) events …")
+        let scan = try LedgerBenchmarks.rawScan(path: replayPath)
+        let replay = try LedgerBenchmarks.replay(path: replayPath)
+        comparisons.append(.init(name: "replay into job states vs raw scan", events: replay.events,
+                                 ours: Double(replay.events) / replay.seconds, raw: Double(scan.events) / scan.seconds, target: 0.25))
+        note("peak memory of a replay in a child process …")
+        let peak = try peakReplayMemory(path: replayPath)
+
+        if json {
+            var items: [JSONValue] = comparisons.map { c in
+                .object(["name": .string(c.name), "events": .int(Int64(c.events)), "ours_events_per_s": .int(Int64(c.ours)),
+                         "raw_events_per_s": .int(Int64(c.raw)), "ratio": .double((c.ratio * 1000).rounded() / 1000),
+                         "target_ratio": .double(c.target), "meets_target": .bool(c.meetsTarget),
+                         "our_transactions": .int(Int64(c.transactions))])
+            }
+            items.append(.object(["name": .string("replay peak memory"), "events": .int(Int64(peak.events)),
+                                  "peak_rss_mb": .double((peak.mb * 10).rounded() / 10), "target_mb": .int(100), "meets_target": .bool(peak.mb < 100)]))
+            print(JSONValue.object(["benchmarks": .array(items)]).canonicalText)
+            return
+        }
+        var rows: [[String]] = []
+        for c in comparisons {
+            rows.append([c.name, c.transactions > 0 ? "\(c.events) in \(c.transactions) txns" : "\(c.events)", "\(Int(c.ours))/s", "\(Int(c.raw))/s", String(format: "%.2f", c.ratio),
+                         "≥ \(c.target)", c.meetsTarget ? "ok" : "BELOW TARGET"])
+        }
+        rows.append(["replay peak memory (child process)", "\(peak.events)", String(format: "%.1f MB", peak.mb), "", "", "< 100 MB", peak.mb < 100 ? "ok" : "OVER TARGET"])
+        printTable(header: ["BENCHMARK", "EVENTS", "OURS", "RAW SQLITE", "RATIO", "TARGET", ""], rows: rows)
+    }
+
+    private func note(_ s: String) { printErr("bench: \(s)") }
+
+    /// Replays in this process and reports the peak resident set size (the child side).
+    private func replayChildRun(_ path: String) throws {
+        let r = try LedgerBenchmarks.replay(path: path)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        print("{\"events\":\(r.events),\"jobs\":\(r.jobs),\"seconds\":\(r.seconds),\"maxrss_kb\":\(usage.ru_maxrss)}")
+    }
+
+    private func peakReplayMemory(path: String) throws -> (events: Int, mb: Double) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        p.arguments = ["bench", "--replay-child", path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let text = String(data: data, encoding: .utf8),
+              let json = try? JSONValue(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines)),
+              let kb = json["maxrss_kb"]?.intValue, let n = json["events"]?.intValue
+        else { throw fail("the replay child process failed (exit \(p.terminationStatus))", code: 1) }
+        return (Int(n), Double(kb) / 1024)
+    }
 }

@@ -48,7 +48,7 @@ struct LogOptions: ParsableArguments {
     }
 
     func open(create: Bool) throws -> Ledger {
-        try Ledger.open(path: path, configuration: configuration(), create: create)
+        return try Ledger.open(path: path, configuration: configuration(), create: create)
     }
 }
 

@@ -1,0 +1,183 @@
+import Foundation
+import GRDB
+import JobLedger
+
+/// Throughput of the log against raw SQLite doing the same work on the same connection
+/// settings, in the same run. Used by `jobledger bench`; figures belong in release builds.
+public enum LedgerBenchmarks {
+    /// One comparison: our events/s, raw SQLite's events/s and the target ratio.
+    public struct Comparison: Sendable {
+        public var name: String
+        public var events: Int
+        public var ours: Double
+        public var raw: Double
+        public var target: Double
+        /// Transactions our side committed (group commit gathers many appends into one).
+        public var transactions: Int = 0
+        public var ratio: Double { raw > 0 ? ours / raw : 0 }
+
+        public init(name: String, events: Int, ours: Double, raw: Double, target: Double) {
+            self.name = name; self.events = events; self.ours = ours; self.raw = raw; self.target = target
+        }
+        public var meetsTarget: Bool { ratio >= target }
+    }
+
+    /// The events of `jobs` image jobs' happy paths (queued, started, 3 × progress, completed),
+    /// job by job.
+    static func lifecycle(job: JobID) -> [EventPayload] {
+        [.queued(.init(kind: "design", input: .object(["prompt": .string("a red bicycle"), "size": .int(512)]))),
+         .started(.init(worker: "bench", attempt: 1, leaseDeadline: Timestamp(milliseconds: 4_102_444_800_000))),
+         .progress(.init(fraction: 0.25, message: "rendering")),
+         .progress(.init(fraction: 0.5, message: "rendering")),
+         .progress(.init(fraction: 0.75, message: "rendering")),
+         .completed(.init(output: .object(["width": .int(512), "height": .int(512)])))]
+    }
+
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+    /// A row as raw SQLite inserts it: the same columns, precomputed.
+    struct RawRow {
+        var job: String, version: Int, type: String, payload: String, digest: String
+    }
+
+    static func rawRows(jobs: [JobID]) -> [RawRow] {
+        var rows: [RawRow] = []
+        for j in jobs {
+            for (i, p) in lifecycle(job: j).enumerated() {
+                let text = p.canonicalText
+                rows.append(RawRow(job: j.rawValue, version: i + 1, type: p.type.rawValue, payload: text, digest: Digest.sha256Hex(text)))
+            }
+        }
+        return rows
+    }
+
+    static let fakeHash = String(repeating: "0", count: 64)
+
+    static func insertRaw(_ rows: ArraySlice<RawRow>, firstSeq: Int64, db: Database) throws {
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO events (seq, job_id, version, type, payload, recorded_at, idempotency_key, payload_digest, prev_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)
+            """)
+        var seq = firstSeq
+        let now = Timestamp.now.milliseconds
+        for r in rows {
+            try insert.execute(arguments: [seq, r.job, r.version, r.type, r.payload, now, r.digest, fakeHash, fakeHash])
+            seq += 1
+        }
+    }
+
+    /// Inserts the rows `perTransaction` at a time, synchronously; returns the seconds taken.
+    static func timeRawInserts(_ rows: [RawRow], perTransaction: Int, into raw: Ledger) throws -> Double {
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        var start = 0
+        while start < rows.count {
+            let end = min(rows.count, start + perTransaction)
+            try raw.pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    try insertRaw(rows[start..<end], firstSeq: Int64(start + 1), db: db)
+                    return .commit
+                }
+            }
+            start = end
+        }
+        return seconds(t0.duration(to: clock.now))
+    }
+
+    /// Sequential appends, one event per transaction, against raw single-row transactions.
+    public static func liveAppends(directory: URL, events: Int, configuration: LedgerConfiguration) async throws -> Comparison {
+        let jobs = (0..<max(1, events / 6)).map { _ in JobID.generate() }
+        let ours = try Ledger.open(path: directory.appendingPathComponent("live-ours.sqlite").path, configuration: configuration)
+        let raw = try Ledger.open(path: directory.appendingPathComponent("live-raw.sqlite").path, configuration: configuration)
+        let rows = rawRows(jobs: jobs)
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        for j in jobs {
+            for p in lifecycle(job: j) { _ = try await ours.append(NewEvent(job: j, payload: p)) }
+        }
+        let oursTime = seconds(t0.duration(to: clock.now))
+        let rawTime = try timeRawInserts(rows, perTransaction: 1, into: raw)
+        var c = Comparison(name: "live appends, one event per transaction", events: rows.count,
+                           ours: Double(rows.count) / oursTime, raw: Double(rows.count) / rawTime, target: 0.8)
+        c.transactions = ours.appendTransactions
+        return c
+    }
+
+    /// `tasks` concurrent tasks, each appending its own jobs' lifecycles (group commit),
+    /// against raw inserts batched `tasks` rows per transaction.
+    public static func groupCommit(directory: URL, events: Int, tasks: Int, configuration: LedgerConfiguration) async throws -> Comparison {
+        let jobsPerTask = max(1, events / 6 / tasks)
+        let jobs = (0..<(jobsPerTask * tasks)).map { _ in JobID.generate() }
+        let ours = try Ledger.open(path: directory.appendingPathComponent("group-ours.sqlite").path, configuration: configuration)
+        let raw = try Ledger.open(path: directory.appendingPathComponent("group-raw.sqlite").path, configuration: configuration)
+        let rows = rawRows(jobs: jobs)
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<tasks {
+                let mine = Array(jobs[(t * jobsPerTask)..<((t + 1) * jobsPerTask)])
+                group.addTask {
+                    for j in mine {
+                        for p in lifecycle(job: j) { _ = try await ours.append(NewEvent(job: j, payload: p)) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let oursTime = seconds(t0.duration(to: clock.now))
+        let rawTime = try timeRawInserts(rows, perTransaction: tasks, into: raw)
+        var c = Comparison(name: "\(tasks) concurrent tasks (group commit) vs raw batches of \(tasks)", events: rows.count,
+                           ours: Double(rows.count) / oursTime, raw: Double(rows.count) / rawTime, target: 0.5)
+        c.transactions = ours.appendTransactions
+        return c
+    }
+
+    /// Writes a log of about `events` events (whole job lifecycles) in large batches.
+    public static func buildLog(path: String, events: Int, configuration: LedgerConfiguration, progress: (Int) -> Void) async throws {
+        let ledger = try Ledger.open(path: path, configuration: configuration)
+        var written = 0
+        while written < events {
+            var batch: [NewEvent] = []
+            for _ in 0..<1000 where written + batch.count < events {
+                let j = JobID.generate()
+                batch += lifecycle(job: j).map { NewEvent(job: j, payload: $0) }
+            }
+            _ = try await ledger.append(batch)
+            written += batch.count
+            progress(written)
+        }
+    }
+
+    /// Folds the whole log into job states, as replay does.
+    public static func replay(path: String) throws -> (events: Int, jobs: Int, seconds: Double) {
+        let ledger = try Ledger.open(path: path, create: false)
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        var fold = LedgerFold()
+        var n = 0
+        try ledger.forEachEvent { e in
+            _ = try fold.apply(e)
+            n += 1
+        }
+        return (n, fold.jobCount, seconds(t0.duration(to: clock.now)))
+    }
+
+    /// Reads every column of every row, as a raw scan.
+    public static func rawScan(path: String) throws -> (events: Int, seconds: Double) {
+        let ledger = try Ledger.open(path: path, create: false)
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        var n = 0
+        var bytes = 0
+        try ledger.read { db in
+            let cursor = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events ORDER BY seq")
+            while let row = try cursor.next() {
+                let r = RawEvent(row: row)
+                bytes &+= r.payload.utf8.count &+ r.jobID.utf8.count
+                n += 1
+            }
+        }
+        precondition(bytes > 0 || n == 0)
+        return (n, seconds(t0.duration(to: clock.now)))
+    }
+}

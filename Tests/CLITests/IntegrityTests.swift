@@ -1,0 +1,154 @@
+import Foundation
+import Testing
+
+/// digest, verify (with and without an expected head, on tampered copies), export and import.
+@Suite(.timeLimit(.minutes(2)))
+struct IntegrityTests {
+    let scratch = Scratch()
+    var db: String { scratch.path("log.sqlite") }
+
+    /// The log's head as printed by `digest`, checked to be SEQ:HASH.
+    func head(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> (seq: Int, text: String) {
+        let r = try await jobledger(["digest", "--db", path], in: scratch)
+        #expect(r.status == 0, "\(r)", sourceLocation: sourceLocation)
+        let text = r.stdout.trimmingCharacters(in: .newlines)
+        let match = try #require(text.wholeMatch(of: chainHead), "digest should print SEQ:HASH: \(r)", sourceLocation: sourceLocation)
+        return (Int(match.1)!, text)
+    }
+
+    @Test func digestAndVerifyOnAnIntactLog() async throws {
+        try await logWithCompletedJob(db, in: scratch)
+        let h = try await head(db)
+        #expect(h.seq == 4)
+
+        let verify = try await jobledger(["verify", "--db", db], in: scratch)
+        #expect(verify.status == 0, "\(verify)")
+        #expect(verify.stdout.hasPrefix("ok: 4 events, 1 jobs"), "\(verify)")
+        #expect(verify.stdout.contains("head \(h.text)"))
+        #expect(verify.stderr.isEmpty)
+
+        let expecting = try await jobledger(["verify", "--db", db, "--expect-head", h.text], in: scratch)
+        #expect(expecting.status == 0, "\(expecting)")
+        #expect(expecting.stdout.contains("head 4 matches"), "\(expecting)")
+    }
+
+    @Test func digestOfAnEmptyLogIsSeqZeroAndTheGenesisHash() async throws {
+        // An import of nothing creates an empty log.
+        let empty = scratch.path("empty.ndjson")
+        try Data().write(to: URL(fileURLWithPath: empty))
+        let r = try await jobledger(["import", "--db", db, empty], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        let digest = try await jobledger(["digest", "--db", db], in: scratch)
+        #expect(digest.status == 0)
+        #expect(digest.stdout == emptyDigest)
+    }
+
+    @Test func eventsCutOffTheEndAreCaughtOnlyByTheExpectedHead() async throws {
+        try await logWithCompletedJob(db, in: scratch)
+        let old = try await head(db)
+        try rawSQL(db, """
+            DROP TRIGGER events_no_update;
+            DROP TRIGGER events_no_delete;
+            DELETE FROM events WHERE seq = (SELECT max(seq) FROM events);
+            """)
+
+        let plain = try await jobledger(["verify", "--db", db], in: scratch)
+        #expect(plain.status == 0, "a shorter chain is still a valid chain: \(plain)")
+        #expect(plain.stdout.hasPrefix("ok: 3 events"), "\(plain)")
+
+        let expecting = try await jobledger(["verify", "--db", db, "--expect-head", old.text], in: scratch)
+        #expect(expecting.status == 1, "\(expecting)")
+        #expect(expecting.stdout.hasPrefix("FAILED at seq 4:"), "\(expecting)")
+        #expect(expecting.stdout.contains("ends at seq 3"), "\(expecting)")
+        #expect(expecting.stdout.contains("cut off the end"), "\(expecting)")
+    }
+
+    @Test func aPayloadChangedInTheMiddleIsCaughtByVerify() async throws {
+        try await logWithCompletedJob(db, in: scratch)
+        let old = try await head(db)
+        try rawSQL(db, """
+            DROP TRIGGER events_no_update;
+            UPDATE events SET payload = '{"fraction":0.6,"message":"half"}' WHERE seq = 3;
+            """)
+        #expect(try await head(db) == old, "the head itself is untouched")
+
+        let plain = try await jobledger(["verify", "--db", db], in: scratch)
+        #expect(plain.status == 1, "\(plain)")
+        #expect(plain.stdout.hasPrefix("FAILED at seq 3: payload changed after it was recorded"), "\(plain)")
+
+        let expecting = try await jobledger(["verify", "--db", db, "--expect-head", old.text], in: scratch)
+        #expect(expecting.status == 1, "\(expecting)")
+        #expect(expecting.stdout.hasPrefix("FAILED at seq 3:"), "\(expecting)")
+    }
+
+    @Test func exportThenImportIntoAFreshLogReproducesTheDigest() async throws {
+        let job = try await logWithCompletedJob(db, in: scratch)
+        try await append(db, type: "queued", job: "job-2", payload: queuedPayload, extra: ["--idempotency-key", "k2"], in: scratch)
+        try await append(db, type: "canceled", job: "job-2", payload: #"{"reason":"changed my mind"}"#, in: scratch)
+        let original = try await snapshot(db, in: scratch)
+        #expect(original.export.split(separator: "\n").count == 6)
+
+        let file = scratch.path("log.ndjson")
+        try Data(original.export.utf8).write(to: URL(fileURLWithPath: file))
+        let copy = scratch.path("copy.sqlite")
+        let r = try await jobledger(["import", "--db", copy, file], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.hasPrefix("imported 6 events of 2 jobs as seq 1…6"), "\(r)")
+
+        let imported = try await snapshot(copy, in: scratch)
+        #expect(imported.digest == original.digest)
+        #expect(imported.export == original.export)
+        let verify = try await jobledger(["verify", "--db", copy, "--expect-head", original.digest.trimmingCharacters(in: .newlines)], in: scratch)
+        #expect(verify.status == 0, "\(verify)")
+        let history = try await jobledger(["history", "--db", copy, job], in: scratch)
+        #expect(history.status == 0)
+        #expect(history.stdout.hasPrefix("job \(job) · kind design · completed · 4 events"))
+    }
+
+    /// Each way of spoiling line 3 of a 6-line export.
+    static let badLines: [(name: String, spoil: @Sendable (String) -> String, mentions: String)] = [
+        ("not JSON", { _ in #"{"seq":3,"job_id":"# }, "line 3"),
+        ("payload edited", { $0.replacingOccurrences(of: #""fraction":0.5"#, with: #""fraction":0.7"#) }, "payload does not match its payload_digest"),
+        ("unknown key", { $0.replacingOccurrences(of: #"{"seq":3,"#, with: #"{"seq":3,"extra":1,"#) }, "line 3"),
+    ]
+
+    @Test(arguments: 0..<badLines.count)
+    func anImportWithOneBadLineInTheMiddleImportsNothing(index: Int) async throws {
+        let bad = Self.badLines[index]
+        try await logWithCompletedJob(db, in: scratch)
+        try await append(db, type: "queued", job: "job-2", payload: queuedPayload, in: scratch)
+        try await append(db, type: "canceled", job: "job-2", payload: "{}", in: scratch)
+        var lines = try await snapshot(db, in: scratch).export.split(separator: "\n").map(String.init)
+        #expect(lines.count == 6)
+        #expect(lines[2].contains(#""type":"progress""#))
+        let spoiled = bad.spoil(lines[2])
+        #expect(spoiled != lines[2], "\(bad.name)")
+        lines[2] = spoiled
+        let file = scratch.path("bad.ndjson")
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: file))
+
+        let target = scratch.path("target.sqlite")
+        let r = try await jobledger(["import", "--db", target, file], in: scratch)
+        expectRefusal(r, exit: 2, mentions: ["import failed at line 3", bad.mentions, "nothing was imported"])
+
+        let after = try await snapshot(target, in: scratch)
+        #expect(after.export.isEmpty, "no events in the target: \(after.export)")
+        #expect(after.digest == emptyDigest)
+    }
+
+    @Test func anImportIntoALogThatAlreadyHoldsTheJobsImportsNothing() async throws {
+        try await logWithCompletedJob(db, in: scratch)
+        let before = try await snapshot(db, in: scratch)
+        let file = scratch.path("log.ndjson")
+        try Data(before.export.utf8).write(to: URL(fileURLWithPath: file))
+        let r = try await jobledger(["import", "--db", db, file], in: scratch)
+        expectRefusal(r, exit: 2, mentions: ["import failed at line 1", "nothing was imported"])
+        #expect(try await snapshot(db, in: scratch) == before)
+    }
+
+    @Test func anUnreadableImportFileIsRefused() async throws {
+        let r = try await jobledger(["import", "--db", db, scratch.path("no-such.ndjson")], in: scratch)
+        expectRefusal(r, exit: 2, mentions: ["cannot read", "no-such.ndjson"])
+        #expect(!scratch.exists("log.sqlite"))
+    }
+}

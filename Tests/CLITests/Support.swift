@@ -1,0 +1,186 @@
+import Foundation
+import GRDB
+import Testing
+
+// Helpers for running the real `jobledger` executable as a subprocess.
+
+/// Where the built `jobledger` executable is: `$JOBLEDGER_BIN`, else the directory of the running
+/// test bundle (`.build/<triple>/debug/` under `swift test`) or one of its parents (the macOS
+/// `.xctest/Contents/MacOS` layout), else `.build/debug/` of this package.
+let jobledgerBinary: URL? = {
+    let fm = FileManager.default
+    func executable(_ url: URL) -> URL? {
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue,
+              fm.isExecutableFile(atPath: url.path) else { return nil }
+        return url
+    }
+    if let override = ProcessInfo.processInfo.environment["JOBLEDGER_BIN"], !override.isEmpty {
+        return URL(fileURLWithPath: override)
+    }
+    var starts: [URL] = []
+    if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+        starts.append(URL(fileURLWithPath: exe).deletingLastPathComponent())
+    }
+    if let first = CommandLine.arguments.first {
+        starts.append(URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent())
+    }
+    for start in starts {
+        var dir = start
+        for _ in 0..<4 {
+            if let found = executable(dir.appendingPathComponent("jobledger")) { return found }
+            dir = dir.deletingLastPathComponent()
+        }
+    }
+    // Tests/CLITests/Support.swift → package root.
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return executable(root.appendingPathComponent(".build/debug/jobledger"))
+}()
+
+/// A fresh directory per test, removed when the value is released.
+final class Scratch: Sendable {
+    let url: URL
+    init() {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("jobledger-cli-tests-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: path(name)) }
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+struct CLIResult: Sendable, CustomStringConvertible {
+    let arguments: [String]
+    let status: Int32
+    let stdout: String
+    let stderr: String
+
+    /// The non-empty lines of stderr.
+    var stderrLines: [String] { stderr.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
+
+    var description: String { "jobledger \(arguments.joined(separator: " ")) → exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+}
+
+/// Runs `jobledger args…` with the scratch directory as working directory, stdin from /dev/null,
+/// and stdout/stderr captured in files (no pipe buffer to fill up). `JOBLEDGER_DB` is removed from
+/// the environment so that every command goes by its `--db`.
+func jobledger(_ args: [String], in scratch: Scratch) async throws -> CLIResult {
+    let binary = try #require(jobledgerBinary, "the jobledger executable was not found; run `swift build` first, or set JOBLEDGER_BIN")
+    let io = scratch.url.appendingPathComponent("io-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: io, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: io) }
+    let outURL = io.appendingPathComponent("stdout"), errURL = io.appendingPathComponent("stderr")
+    try Data().write(to: outURL)
+    try Data().write(to: errURL)
+    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = args
+    process.currentDirectoryURL = scratch.url
+    var environment = ProcessInfo.processInfo.environment
+    environment.removeValue(forKey: "JOBLEDGER_DB")
+    process.environment = environment
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = out
+    process.standardError = err
+    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+        process.terminationHandler = { p in continuation.resume(returning: p.terminationStatus) }
+        do {
+            try process.run()
+        } catch {
+            process.terminationHandler = nil
+            continuation.resume(throwing: error)
+        }
+    }
+    try out.close()
+    try err.close()
+    return CLIResult(arguments: args,
+                     status: status,
+                     stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+                     stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+}
+
+/// Checks a refusal: the exit code, and exactly one stderr line that starts with "jobledger: " and
+/// mentions every one of `mentions`. stdout must stay empty unless `stdoutMayHaveText`.
+func expectRefusal(_ r: CLIResult, exit code: Int32, mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(r.status == code, "\(r)", sourceLocation: sourceLocation)
+    #expect(r.stderrLines.count == 1, "expected exactly one stderr line: \(r)", sourceLocation: sourceLocation)
+    #expect(r.stderr.hasSuffix("\n"), "\(r)", sourceLocation: sourceLocation)
+    let line = r.stderrLines.first ?? ""
+    #expect(line.hasPrefix("jobledger: "), "\(r)", sourceLocation: sourceLocation)
+    for m in mentions {
+        #expect(line.contains(m), "stderr should mention \(m.debugDescription): \(r)", sourceLocation: sourceLocation)
+    }
+    #expect(r.stdout.isEmpty, "nothing expected on stdout: \(r)", sourceLocation: sourceLocation)
+}
+
+/// `jobledger export` and `jobledger digest` of a log: equal snapshots mean nothing was written.
+struct LogSnapshot: Equatable, Sendable {
+    let export: String
+    let digest: String
+}
+
+func snapshot(_ db: String, in scratch: Scratch, sourceLocation: SourceLocation = #_sourceLocation) async throws -> LogSnapshot {
+    let export = try await jobledger(["export", "--db", db], in: scratch)
+    #expect(export.status == 0, "\(export)", sourceLocation: sourceLocation)
+    let digest = try await jobledger(["digest", "--db", db], in: scratch)
+    #expect(digest.status == 0, "\(digest)", sourceLocation: sourceLocation)
+    return LogSnapshot(export: export.stdout, digest: digest.stdout)
+}
+
+let emptyDigest = "0:" + String(repeating: "0", count: 64) + "\n"
+
+// MARK: - Payloads
+
+let queuedPayload = #"{"kind":"design","input":{"prompt":"a cat"}}"#
+func startedPayload(attempt: Int = 1) -> String {
+    #"{"worker":"w1","attempt":\#(attempt),"lease_deadline":"2030-01-01T00:00:00Z"}"#
+}
+let progressPayload = #"{"fraction":0.5,"message":"half"}"#
+let completedPayload = #"{"output":{"ok":true}}"#
+
+/// Appends one event; fails the test unless it is accepted. Returns the printed job id.
+@discardableResult
+func append(_ db: String, type: String, job: String? = nil, payload: String, extra: [String] = [],
+            in scratch: Scratch, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+    var args = ["append", "--db", db, "--type", type, "--payload", payload] + extra
+    if let job { args += ["--job", job] }
+    let r = try await jobledger(args, in: scratch)
+    #expect(r.status == 0, "\(r)", sourceLocation: sourceLocation)
+    return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// A log with one queued job; returns the job id.
+@discardableResult
+func logWithQueuedJob(_ db: String, in scratch: Scratch) async throws -> String {
+    try await append(db, type: "queued", payload: queuedPayload, in: scratch)
+}
+
+/// A log with one job taken through queued, started, progress and completed (seq 1…4).
+@discardableResult
+func logWithCompletedJob(_ db: String, in scratch: Scratch) async throws -> String {
+    let job = try await append(db, type: "queued", payload: queuedPayload, in: scratch)
+    try await append(db, type: "started", job: job, payload: startedPayload(), in: scratch)
+    try await append(db, type: "progress", job: job, payload: progressPayload, in: scratch)
+    try await append(db, type: "completed", job: job, payload: completedPayload, in: scratch)
+    return job
+}
+
+// MARK: - Going behind the tool's back
+
+/// Runs SQL on the file directly, as an operator (or a tamperer) with the sqlite3 shell would.
+func rawSQL(_ path: String, _ sql: String) throws {
+    var c = Configuration()
+    c.busyMode = .timeout(5)
+    let queue = try DatabaseQueue(path: path, configuration: c)
+    try queue.writeWithoutTransaction { db in try db.execute(sql: sql) }
+    try queue.close()
+}
+
+func fileBytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
+
+/// UUIDv7 text: version nibble 7, RFC 4122 variant.
+var uuidV7: Regex<Substring> { #/[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/# }
+/// A chain head as `digest` prints it: SEQ:HASH.
+var chainHead: Regex<(Substring, Substring, Substring)> { #/([0-9]+):([0-9a-f]{64})/# }
