@@ -23,6 +23,7 @@ let package = Package(
             dependencies: [
                 "JobLedger",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         // The command-line tool.

@@ -209,7 +209,8 @@ private struct FieldReader {
     mutating func optional(_ key: String) -> JSONValue? {
         guard let v = object[key] else { return nil }
         present += 1
-        return v.isNull ? nil : v
+        if v.isNull { return nil }
+        return v
     }
 
     /// A required short identifier-like string (kind, worker, error code): 1…200 characters.

@@ -29,10 +29,15 @@ public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
         for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
         bytes[6] = (bytes[6] & 0x0F) | 0x70  // version 7
         bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
-        let hex = bytes.map { String($0, radix: 16).leftPadded(to: 2) }
-        let text = hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined()
-            + "-" + hex[8..<10].joined() + "-" + hex[10..<16].joined()
-        return JobID(unchecked: text)
+        let digits = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for (i, b) in bytes.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { text.append(UInt8(ascii: "-")) }
+            text.append(digits[Int(b >> 4)])
+            text.append(digits[Int(b & 0x0F)])
+        }
+        return JobID(unchecked: String(decoding: text, as: UTF8.self))
     }
 
     public var description: String { rawValue }

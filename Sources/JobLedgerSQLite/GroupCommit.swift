@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import JobLedger
 import Synchronization
 
@@ -9,7 +10,7 @@ import Synchronization
 /// callers, and repeats while more is queued. No caller returns before its events are committed.
 final class GroupCommitter: Sendable {
     struct Request {
-        let events: [NewEvent]
+        let events: [PreparedEvent]
         let continuation: CheckedContinuation<[StoredEvent], any Error>
     }
 
@@ -23,12 +24,30 @@ final class GroupCommitter: Sendable {
         var transactions = 0
         /// Append requests received so far (for tests).
         var received = 0
+        /// The head after this ledger's last commit, and the writer connection's
+        /// `PRAGMA data_version` then. While data_version is unchanged no other connection has
+        /// committed, so the head and the cached job states are still the log's.
+        var head: ChainHead?
+        var dataVersion: Int64?
     }
 
     let state = Mutex(State())
     /// Largest batch handed to one transaction.
     let maxBatch = 1024
     static let cacheLimit = 50_000
+}
+
+/// An event with its payload already encoded and digested (work done outside the writer).
+struct PreparedEvent: Sendable {
+    var event: NewEvent
+    var text: String
+    var digest: String
+
+    init(_ event: NewEvent) {
+        self.event = event
+        text = event.payload.canonicalText
+        digest = Digest.sha256Hex(text)
+    }
 }
 
 extension Ledger {
@@ -46,8 +65,11 @@ extension Ledger {
     }
 
     /// Appends events atomically: all are committed together, or none (the error says why).
-    public func append(_ events: [NewEvent]) async throws(LedgerError) -> [StoredEvent] {
-        if events.isEmpty { return [] }
+    public func append(_ newEvents: [NewEvent]) async throws(LedgerError) -> [StoredEvent] {
+        if newEvents.isEmpty { return [] }
+        // Encoding and digesting the payload needs no lock: done here, on the caller's task, in
+        // parallel with whatever the writer is committing.
+        let events = newEvents.map(PreparedEvent.init)
         // Fast path: nobody is committing, so commit here without suspending.
         let direct = writer.state.withLock { s in
             s.received += 1
@@ -56,7 +78,8 @@ extension Ledger {
             return true
         }
         if direct {
-            let result = await commit([events])[0]
+            let result: Result<[StoredEvent], LedgerError>
+            if let now = commitWithoutWaiting(events) { result = now } else { result = await commit([events])[0] }
             handOverLeadership()
             return try result.get()
         }
@@ -105,71 +128,137 @@ extension Ledger {
         }
     }
 
+    /// The uncontended fast path: commits on the caller's thread, but only if the write lock is
+    /// free right now (busy timeout 0). Returns nil when another connection holds the lock;
+    /// the caller then waits on GRDB's writer queue instead of blocking its own thread.
+    private func commitWithoutWaiting(_ events: [PreparedEvent]) -> Result<[StoredEvent], LedgerError>? {
+        var touched: [JobID: JobState?] = [:]
+        let timeoutMs = Int32(clamping: configuration.busyTimeout.components.seconds * 1000
+                              + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
+        do {
+            let outcome: (Result<[StoredEvent], LedgerError>, BatchStart) = try pool.writeWithoutTransaction { db in
+                sqlite3_busy_timeout(db.sqliteConnection, 0)
+                defer { sqlite3_busy_timeout(db.sqliteConnection, timeoutMs) }
+                var result: Result<[StoredEvent], LedgerError> = .success([])
+                var start = BatchStart(head: ChainHead(seq: 0, hash: HashChain.genesis), trusted: false, dataVersion: 0)
+                try db.inTransaction(.immediate) {
+                    touched.removeAll()
+                    start = try beginBatch(db)
+                    var head = start.head
+                    do {
+                        result = .success(try appendRequest(events, db: db, head: &head, touched: &touched, trustCache: start.trusted))
+                    } catch let e as LedgerError {
+                        result = .failure(e)
+                    }
+                    start.head = head
+                    return .commit
+                }
+                return (result, start)
+            }
+            recordCommit(touched: touched, start: outcome.1)
+            return outcome.0
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
+            return nil
+        } catch {
+            return .failure(map(error))
+        }
+    }
+
+    /// Drops the remembered head, after a write that did not go through the committer (import).
+    func forgetCachedHead() { writer.state.withLock { $0.head = nil; $0.dataVersion = nil } }
+
+    /// Where a batch starts: the head, and whether the cache can be trusted without asking the
+    /// log (no other connection committed since this ledger's last commit).
+    struct BatchStart: Sendable {
+        var head: ChainHead
+        var trusted: Bool
+        var dataVersion: Int64
+    }
+
+    private func beginBatch(_ db: Database) throws -> BatchStart {
+        let dv = try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? -1
+        let (cachedHead, cachedDV) = writer.state.withLock { ($0.head, $0.dataVersion) }
+        if let cachedHead, cachedDV == dv { return BatchStart(head: cachedHead, trusted: true, dataVersion: dv) }
+        let head = try Ledger.fetchHead(db) ?? ChainHead(seq: 0, hash: HashChain.genesis)
+        return BatchStart(head: head, trusted: false, dataVersion: dv)
+    }
+
+    /// After a commit: count it, remember the head, and refresh the cache of job states.
+    private func recordCommit(touched: [JobID: JobState?], start: BatchStart) {
+        writer.state.withLock { s in
+            s.transactions += 1
+            s.head = start.head
+            s.dataVersion = start.dataVersion
+            if s.cache.count > GroupCommitter.cacheLimit { s.cache.removeAll(keepingCapacity: true) }
+            for (job, st) in touched {
+                if let st, !st.status.isTerminal { s.cache[job] = st } else { s.cache[job] = nil }
+            }
+        }
+    }
+
     /// Commits the requests in one transaction; each request succeeds or fails on its own.
     /// SQLite runs on GRDB's writer queue, so a writer waiting for another process's lock
     /// never blocks a thread of Swift's cooperative pool.
-    private func commit(_ batch: [[NewEvent]]) async -> [Result<[StoredEvent], LedgerError>] {
-        let outcome: (results: [Result<[StoredEvent], LedgerError>], touched: [JobID: JobState?])
+    private func commit(_ batch: [[PreparedEvent]]) async -> [Result<[StoredEvent], LedgerError>] {
+        let outcome: (results: [Result<[StoredEvent], LedgerError>], touched: [JobID: JobState?], start: BatchStart)
         do {
             outcome = try await pool.writeWithoutTransaction { db in
                 var results: [Result<[StoredEvent], LedgerError>] = []
                 var touched: [JobID: JobState?] = [:]
+                var start = BatchStart(head: ChainHead(seq: 0, hash: HashChain.genesis), trusted: false, dataVersion: 0)
                 try db.inTransaction(.immediate) {
                     results.removeAll(keepingCapacity: true)
                     touched.removeAll(keepingCapacity: true)
-                    var head = try Ledger.fetchHead(db) ?? ChainHead(seq: 0, hash: HashChain.genesis)
+                    start = try self.beginBatch(db)
+                    var head = start.head
                     for events in batch {
                         do {
-                            results.append(.success(try self.appendRequest(events, db: db, head: &head, touched: &touched)))
+                            results.append(.success(try self.appendRequest(events, db: db, head: &head, touched: &touched, trustCache: start.trusted)))
                         } catch let e as LedgerError {
                             results.append(.failure(e))
                         }
                     }
+                    start.head = head
                     return .commit
                 }
-                return (results, touched)
+                return (results, touched, start)
             }
         } catch {
             return Array(repeating: .failure(map(error)), count: batch.count)
         }
-        writer.state.withLock { s in
-            s.transactions += 1
-            if s.cache.count > GroupCommitter.cacheLimit { s.cache.removeAll(keepingCapacity: true) }
-            for (job, st) in outcome.touched {
-                if let st, !st.status.isTerminal { s.cache[job] = st } else { s.cache[job] = nil }
-            }
-        }
+        recordCommit(touched: outcome.touched, start: outcome.start)
         return outcome.results
     }
 
     /// Validates one request completely in memory, then inserts it. A request that fails
     /// validation writes nothing; the others in the transaction are unaffected.
-    func appendRequest(_ events: [NewEvent], db: Database, head: inout ChainHead,
-                               touched: inout [JobID: JobState?]) throws -> [StoredEvent] {
+    func appendRequest(_ events: [PreparedEvent], db: Database, head: inout ChainHead,
+                       touched: inout [JobID: JobState?], trustCache: Bool = false) throws -> [StoredEvent] {
         var localHead = head
-        var localStates: [JobID: JobState?] = [:]
-        var localKeys: [String: StoredEvent] = [:]
+        var local: [(job: JobID, state: JobState)] = []  // states within this request (usually one job)
         var out: [StoredEvent] = []
-        var inserts: [StoredEvent] = []
-        var texts: [String] = []
-        for e in events {
+        var inserts: [(StoredEvent, String)] = []
+        out.reserveCapacity(events.count)
+        inserts.reserveCapacity(events.count)
+        for p in events {
+            let e = p.event
             if let key = e.idempotencyKey {
                 guard (1...256).contains(key.utf8.count) else {
                     throw LedgerError.invalidPayload(PayloadError(type: nil, reason: "an idempotency key must be 1…256 bytes long"))
                 }
-                if let earlier = localKeys[key] { out.append(earlier); continue }
+                if let earlier = inserts.first(where: { $0.0.idempotencyKey == key }) { out.append(earlier.0); continue }
                 if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(RawEvent.columns) FROM events WHERE idempotency_key = ?"), arguments: [key]) {
                     out.append(try RawEvent(row: row).decoded())
                     continue
                 }
             }
-            let text = e.payload.canonicalText
-            let size = text.utf8.count
+            let size = p.text.utf8.count
             guard size <= configuration.maxPayloadBytes else {
                 throw LedgerError.payloadTooLarge(job: e.job, size: size, limit: configuration.maxPayloadBytes)
             }
+            let localIndex = local.firstIndex { $0.job == e.job }
             let current: JobState?
-            if let s = localStates[e.job] { current = s } else if let s = touched[e.job] { current = s } else { current = try loadState(e.job, db: db) }
+            if let i = localIndex { current = local[i].state } else if let s = touched[e.job] { current = s } else { current = try loadState(e.job, db: db, trustCache: trustCache) }
             let version = current?.version ?? 0
             if let expected = e.expectedVersion, expected != version {
                 throw LedgerError.concurrencyConflict(job: e.job, expected: expected, actual: version)
@@ -178,34 +267,33 @@ extension Ledger {
             let next: JobState
             do { next = try Lifecycle.apply(e.payload, to: current, job: e.job, at: at).0 } catch { throw LedgerError.rejected(error) }
             let seq = localHead.seq + 1
-            let digest = Digest.sha256Hex(text)
-            let canonical = HashChain.canonical(seq: seq, job: e.job, version: next.version, type: e.payload.type, recordedAt: at, payloadDigest: digest)
+            let canonical = HashChain.canonical(seq: seq, job: e.job, version: next.version, type: e.payload.type, recordedAt: at, payloadDigest: p.digest)
             let hash = Digest.chain(prevHash: localHead.hash, canonical: canonical)
             let stored = StoredEvent(seq: seq, job: e.job, version: next.version, payload: e.payload, recordedAt: at,
-                                     idempotencyKey: e.idempotencyKey, payloadDigest: digest, prevHash: localHead.hash, hash: hash)
+                                     idempotencyKey: e.idempotencyKey, payloadDigest: p.digest, prevHash: localHead.hash, hash: hash)
             localHead = ChainHead(seq: seq, hash: hash)
-            localStates[e.job] = .some(next)
-            if let key = e.idempotencyKey { localKeys[key] = stored }
+            if let i = localIndex { local[i].state = next } else { local.append((e.job, next)) }
             out.append(stored)
-            inserts.append(stored)
-            texts.append(text)
+            inserts.append((stored, p.text))
         }
         let insert = try db.cachedStatement(sql: """
             INSERT INTO events (seq, job_id, version, type, payload, recorded_at, idempotency_key, payload_digest, prev_hash, hash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        for (s, text) in zip(inserts, texts) {
+        for (s, text) in inserts {
             try insert.execute(arguments: [s.seq, s.job.rawValue, s.version, s.type.rawValue, text, s.recordedAt.milliseconds,
                                            s.idempotencyKey, s.payloadDigest, s.prevHash, s.hash])
         }
         head = localHead
-        for (job, st) in localStates { touched[job] = st }
+        for (job, st) in local { touched[job] = .some(st) }
         return out
     }
 
-    /// The job's state for validation: the cached one when it is still at the log's version,
-    /// otherwise folded from the log (only the events after the cached version).
-    private func loadState(_ job: JobID, db: Database) throws -> JobState? {
+    /// The job's state for validation: the cached one when no other connection has committed
+    /// since (`trustCache`) or when it is still at the log's version; otherwise folded from the
+    /// log (only the events after the cached version).
+    private func loadState(_ job: JobID, db: Database, trustCache: Bool) throws -> JobState? {
+        if trustCache, let cached = writer.state.withLock({ $0.cache[job] }) { return cached }
         let version = try Int.fetchOne(db.cachedStatement(sql: "SELECT max(version) FROM events WHERE job_id = ?"), arguments: [job.rawValue])
         guard let version else { return nil }
         let cached = writer.state.withLock { $0.cache[job] }

@@ -96,7 +96,7 @@ extension Ledger {
                         }
                         let stored: [StoredEvent]
                         do {
-                            stored = try appendRequest([event], db: db, head: &head, touched: &touched)
+                            stored = try appendRequest([PreparedEvent(event)], db: db, head: &head, touched: &touched)
                         } catch let e as LedgerError {
                             throw LedgerError.importFailed(line: lineNumber, reason: e.description)
                         }
@@ -114,6 +114,7 @@ extension Ledger {
         } catch {
             throw map(error)
         }
+        forgetCachedHead()
         report.jobs = jobs.count
         return report
     }

@@ -19,6 +19,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Where to write the benchmark logs (default: a fresh temporary directory, removed afterwards).") var dir: String?
     @Flag(help: "Print the results as JSON.") var json = false
     @Option(help: .hidden) var replayChild: String?
+    @Option(help: "Run only one part: live, group or replay.") var only: String?
 
     func run() async throws {
         if let path = replayChild { try replayChildRun(path); return }
@@ -32,10 +33,16 @@ struct Bench: AsyncParsableCommand {
         let config = LedgerConfiguration()
 
         var comparisons: [LedgerBenchmarks.Comparison] = []
-        note("live appends: \(events) events, one per transaction …")
-        comparisons.append(try await LedgerBenchmarks.liveAppends(directory: directory, events: events, configuration: config))
-        note("group commit: \(events) events from \(tasks) tasks …")
-        comparisons.append(try await LedgerBenchmarks.groupCommit(directory: directory, events: events, tasks: tasks, configuration: config))
+        if only == nil || only == "live" {
+            note("live appends: \(events) events, one per transaction …")
+            comparisons.append(try await LedgerBenchmarks.liveAppends(directory: directory, events: events, configuration: config))
+        }
+        if only == nil || only == "group" {
+            note("group commit: \(events) events from \(tasks) tasks …")
+            comparisons.append(try await LedgerBenchmarks.groupCommit(directory: directory, events: events, tasks: tasks, configuration: config))
+        }
+        var peak: (events: Int, mb: Double)?
+        if only == nil || only == "replay" {
 
         let replayPath = directory.appendingPathComponent("replay.sqlite").path
         note("writing a log of \(replayEvents) events to replay …")
@@ -49,7 +56,8 @@ struct Bench: AsyncParsableCommand {
         comparisons.append(.init(name: "replay into job states vs raw scan", events: replay.events,
                                  ours: Double(replay.events) / replay.seconds, raw: Double(scan.events) / scan.seconds, target: 0.25))
         note("peak memory of a replay in a child process …")
-        let peak = try peakReplayMemory(path: replayPath)
+        peak = try peakReplayMemory(path: replayPath)
+        }
 
         if json {
             var items: [JSONValue] = comparisons.map { c in
@@ -58,8 +66,10 @@ struct Bench: AsyncParsableCommand {
                          "target_ratio": .double(c.target), "meets_target": .bool(c.meetsTarget),
                          "our_transactions": .int(Int64(c.transactions))])
             }
-            items.append(.object(["name": .string("replay peak memory"), "events": .int(Int64(peak.events)),
-                                  "peak_rss_mb": .double((peak.mb * 10).rounded() / 10), "target_mb": .int(100), "meets_target": .bool(peak.mb < 100)]))
+            if let peak {
+                items.append(.object(["name": .string("replay peak memory"), "events": .int(Int64(peak.events)),
+                                      "peak_rss_mb": .double((peak.mb * 10).rounded() / 10), "target_mb": .int(100), "meets_target": .bool(peak.mb < 100)]))
+            }
             print(JSONValue.object(["benchmarks": .array(items)]).canonicalText)
             return
         }
@@ -68,7 +78,7 @@ struct Bench: AsyncParsableCommand {
             rows.append([c.name, c.transactions > 0 ? "\(c.events) in \(c.transactions) txns" : "\(c.events)", "\(Int(c.ours))/s", "\(Int(c.raw))/s", String(format: "%.2f", c.ratio),
                          "≥ \(c.target)", c.meetsTarget ? "ok" : "BELOW TARGET"])
         }
-        rows.append(["replay peak memory (child process)", "\(peak.events)", String(format: "%.1f MB", peak.mb), "", "", "< 100 MB", peak.mb < 100 ? "ok" : "OVER TARGET"])
+        if let peak { rows.append(["replay peak memory (child process)", "\(peak.events)", String(format: "%.1f MB", peak.mb), "", "", "< 100 MB", peak.mb < 100 ? "ok" : "OVER TARGET"]) }
         printTable(header: ["BENCHMARK", "EVENTS", "OURS", "RAW SQLITE", "RATIO", "TARGET", ""], rows: rows)
     }
 
