@@ -1,9 +1,10 @@
 /// Folds events in log order into every job's state: the replay that the engine, `jobs`,
 /// `verify` and the replay tool share.
 ///
-/// Memory grows with the jobs still in flight, not with the log: a job that reaches a terminal
-/// state leaves `active` and is remembered only by its status and version (enough to refuse
-/// anything that follows it). Callers that want finished states keep the value `apply` returns.
+/// Only jobs still in flight are kept in full: a job that reaches a terminal state leaves
+/// `active` and is remembered by its id, status and version alone (enough to refuse anything
+/// that follows it), so memory grows by a small entry per finished job rather than by its whole
+/// state. Callers that want finished states keep the value `apply` returns.
 public struct LedgerFold: Sendable {
     /// A finished job, as much as the fold keeps of it.
     public struct Finished: Sendable, Hashable {

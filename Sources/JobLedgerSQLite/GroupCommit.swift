@@ -136,7 +136,7 @@ extension Ledger {
         let timeoutMs = Int32(clamping: configuration.busyTimeout.components.seconds * 1000
                               + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
         do {
-            let outcome: (Result<[StoredEvent], LedgerError>, BatchStart) = try pool.writeWithoutTransaction { db in
+            let outcome: Result<[StoredEvent], LedgerError> = try pool.writeWithoutTransaction { db in
                 sqlite3_busy_timeout(db.sqliteConnection, 0)
                 defer { sqlite3_busy_timeout(db.sqliteConnection, timeoutMs) }
                 var result: Result<[StoredEvent], LedgerError> = .success([])
@@ -153,10 +153,10 @@ extension Ledger {
                     start.head = head
                     return .commit
                 }
-                return (result, start)
+                recordCommit(touched: touched, start: start)
+                return result
             }
-            recordCommit(touched: touched, start: outcome.1)
-            return outcome.0
+            return outcome
         } catch let e as DatabaseError where e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
             return nil
         } catch {
@@ -200,7 +200,7 @@ extension Ledger {
     /// SQLite runs on GRDB's writer queue, so a writer waiting for another process's lock
     /// never blocks a thread of Swift's cooperative pool.
     private func commit(_ batch: [[PreparedEvent]]) async -> [Result<[StoredEvent], LedgerError>] {
-        let outcome: (results: [Result<[StoredEvent], LedgerError>], touched: [JobID: JobState?], start: BatchStart)
+        let outcome: [Result<[StoredEvent], LedgerError>]
         do {
             outcome = try await pool.writeWithoutTransaction { db in
                 var results: [Result<[StoredEvent], LedgerError>] = []
@@ -221,13 +221,15 @@ extension Ledger {
                     start.head = head
                     return .commit
                 }
-                return (results, touched, start)
+                // Still on the writer queue: the head and cache are recorded before any other
+                // write (an import, another batch) can run.
+                self.recordCommit(touched: touched, start: start)
+                return results
             }
         } catch {
             return Array(repeating: .failure(map(error)), count: batch.count)
         }
-        recordCommit(touched: outcome.touched, start: outcome.start)
-        return outcome.results
+        return outcome
     }
 
     /// Validates one request completely in memory, then inserts it. A request that fails
@@ -236,6 +238,7 @@ extension Ledger {
                        touched: inout [JobID: JobState?], trustCache: Bool = false) throws -> [StoredEvent] {
         var localHead = head
         var local: [(job: JobID, state: JobState)] = []  // states within this request (usually one job)
+        var localIndexByJob: [JobID: Int] = [:]  // index into `local`, for large requests
         var out: [StoredEvent] = []
         var inserts: [(StoredEvent, String)] = []
         out.reserveCapacity(events.count)
@@ -246,7 +249,7 @@ extension Ledger {
                 guard (1...256).contains(key.utf8.count) else {
                     throw LedgerError.invalidPayload(PayloadError(type: nil, reason: "an idempotency key must be 1…256 bytes long"))
                 }
-                if let earlier = inserts.first(where: { $0.0.idempotencyKey == key }) { out.append(earlier.0); continue }
+                if events.count > 1, let earlier = inserts.first(where: { $0.0.idempotencyKey == key }) { out.append(earlier.0); continue }
                 if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(RawEvent.columns) FROM events WHERE idempotency_key = ?"), arguments: [key]) {
                     out.append(try RawEvent(row: row).decoded())
                     continue
@@ -256,7 +259,7 @@ extension Ledger {
             guard size <= configuration.maxPayloadBytes else {
                 throw LedgerError.payloadTooLarge(job: e.job, size: size, limit: configuration.maxPayloadBytes)
             }
-            let localIndex = local.firstIndex { $0.job == e.job }
+            let localIndex = events.count == 1 ? nil : (events.count <= 8 ? local.firstIndex { $0.job == e.job } : localIndexByJob[e.job])
             let current: JobState?
             if let i = localIndex { current = local[i].state } else if let s = touched[e.job] { current = s } else { current = try loadState(e.job, db: db, trustCache: trustCache) }
             let version = current?.version ?? 0
@@ -272,7 +275,12 @@ extension Ledger {
             let stored = StoredEvent(seq: seq, job: e.job, version: next.version, payload: e.payload, recordedAt: at,
                                      idempotencyKey: e.idempotencyKey, payloadDigest: p.digest, prevHash: localHead.hash, hash: hash)
             localHead = ChainHead(seq: seq, hash: hash)
-            if let i = localIndex { local[i].state = next } else { local.append((e.job, next)) }
+            if let i = localIndex {
+                local[i].state = next
+            } else {
+                if events.count > 8 { localIndexByJob[e.job] = local.count }
+                local.append((e.job, next))
+            }
             out.append(stored)
             inserts.append((stored, p.text))
         }

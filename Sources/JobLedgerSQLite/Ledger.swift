@@ -43,6 +43,9 @@ public final class Ledger: Sendable {
                 let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
                 let userVersion = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
                 if appID == 0 {
+                    guard create else {
+                        throw LedgerError.notALedger(path: path, detail: "it is an SQLite database that is not (yet) a JobLedger log")
+                    }
                     let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
                     guard tables == 0 else {
                         throw LedgerError.notALedger(path: path, detail: "it is an SQLite database with \(tables) other object\(tables == 1 ? "" : "s") and no JobLedger marker")

@@ -83,6 +83,15 @@ extension Ledger {
                         if check == nil, fileChain != nil {
                             throw LedgerError.importFailed(line: lineNumber, reason: "the lines before carry payload_digest, prev_hash and hash, this one does not: the export was edited")
                         }
+                        if let check, fileChain == nil {
+                            // The chain of an export starts at its first line, at seq 1.
+                            guard report.events == 0 else {
+                                throw LedgerError.importFailed(line: lineNumber, reason: "this line carries payload_digest, prev_hash and hash, the lines before do not: the export was edited")
+                            }
+                            guard check.seq == 1, check.prevHash == HashChain.genesis else {
+                                throw LedgerError.importFailed(line: lineNumber, reason: "an export starts at seq 1 with prev_hash \(HashChain.genesis.prefix(8))…; this one starts at seq \(check.seq): lines were cut from its start")
+                            }
+                        }
                         if let check {
                             let canonical = HashChain.canonical(seq: check.seq, job: event.job, version: check.version, type: event.payload.type,
                                                                 recordedAt: event.recordedAt!, payloadDigest: check.digest)
@@ -110,11 +119,12 @@ extension Ledger {
                     report.head = head.seq == 0 ? nil : head
                     return .commit
                 }
+                // On the writer queue, so no append's bookkeeping can interleave with it.
+                forgetCachedHead()
             }
         } catch {
             throw map(error)
         }
-        forgetCachedHead()
         report.jobs = jobs.count
         return report
     }

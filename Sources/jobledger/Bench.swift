@@ -16,18 +16,31 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Events for each append benchmark.") var events: Int = 60_000
     @Option(help: "Events in the log replayed for throughput and peak memory.") var replayEvents: Int = 1_000_000
     @Option(help: "Concurrent appending tasks for the group-commit benchmark.") var tasks: Int = 64
-    @Option(help: "Where to write the benchmark logs (default: a fresh temporary directory, removed afterwards).") var dir: String?
+    @Option(help: "Keep the benchmark logs in a fresh folder inside this directory (default: a temporary folder, removed afterwards).") var dir: String?
     @Flag(help: "Print the results as JSON.") var json = false
     @Option(help: .hidden) var replayChild: String?
     @Option(help: "Run only one part: live, group or replay.") var only: String?
 
+    func validate() throws {
+        if let only, !["live", "group", "replay"].contains(only) {
+            throw ValidationError("--only must be live, group or replay")
+        }
+        guard events >= 6, replayEvents >= 6, tasks >= 1 else { throw ValidationError("--events and --replay-events must be ≥ 6, --tasks ≥ 1") }
+    }
+
     func run() async throws {
         if let path = replayChild { try replayChildRun(path); return }
+        try await guarded { try await measure() }
+    }
+
+    private func measure() async throws {
         #if DEBUG
         printErr("jobledger: warning: this is a debug build; figures are meaningless (swift build -c release --product jobledger)")
         #endif
         let fm = FileManager.default
-        let directory = URL(fileURLWithPath: dir ?? fm.temporaryDirectory.appendingPathComponent("jobledger-bench-\(UUID().uuidString)").path)
+        // Always a fresh directory (inside --dir when given), so runs never meet old logs.
+        let parent = dir.map { URL(fileURLWithPath: $0) } ?? fm.temporaryDirectory
+        let directory = parent.appendingPathComponent("jobledger-bench-\(UUID().uuidString)")
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { if dir == nil { try? fm.removeItem(at: directory) } }
         let config = LedgerConfiguration()
