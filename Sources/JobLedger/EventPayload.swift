@@ -132,8 +132,40 @@ extension EventPayload {
         return .object(o)
     }
 
-    /// Canonical JSON text of the payload.
-    public var canonicalText: String { json.canonicalText }
+    /// Canonical JSON text of the payload: the same text as `json.canonicalText`, written
+    /// directly with the keys in sorted order (this is on every append's path).
+    public var canonicalText: String {
+        var w = CanonicalWriter()
+        switch self {
+        case .queued(let q):
+            w.value("input", q.input)
+            w.string("kind", q.kind)
+            w.int("max_attempts", q.maxAttempts)
+            w.int("priority", q.priority)
+            if let r = q.runAt { w.string("run_at", r.iso8601) }
+        case .started(let s):
+            w.int("attempt", s.attempt)
+            w.string("lease_deadline", s.leaseDeadline.iso8601)
+            w.string("worker", s.worker)
+        case .progress(let p):
+            w.value("fraction", .double(p.fraction))
+            if let m = p.message { w.string("message", m) }
+        case .lowres(let l):
+            w.value("asset", l.asset.json)
+        case .completed(let c):
+            if let a = c.asset { w.value("asset", a.json) }
+            if let o = c.output { w.value("output", o) }
+        case .failed(let f):
+            w.int("attempt", f.attempt)
+            w.string("code", f.code)
+            w.string("message", f.message)
+            if let r = f.retryAt { w.string("retry_at", r.iso8601) }
+            w.value("retryable", .bool(f.retryable))
+        case .canceled(let c):
+            w.string("reason", c.reason)
+        }
+        return w.finish()
+    }
 
     /// Reads a payload of the given type from JSON text. Absent optional fields take their
     /// defaults (queued: input `{}`, priority 0, max_attempts 3); unknown fields are refused.
@@ -284,4 +316,23 @@ private struct FieldReader {
         let extra = object.keys.filter { !known.contains($0) }.sorted()
         throw fail("unknown field '\(extra.first ?? "?")' (fields of \(type): \(known.sorted().joined(separator: ", ")))")
     }
+}
+
+/// Writes a JSON object whose keys the caller gives in sorted order.
+private struct CanonicalWriter {
+    var out = "{"
+    var first = true
+
+    mutating func key(_ k: StaticString) {
+        if !first { out += "," }
+        first = false
+        out += "\""
+        out += k.description
+        out += "\":"
+    }
+
+    mutating func string(_ k: StaticString, _ v: String) { key(k); JSONValue.writeString(v, to: &out) }
+    mutating func int(_ k: StaticString, _ v: Int) { key(k); out += String(v) }
+    mutating func value(_ k: StaticString, _ v: JSONValue) { key(k); v.write(to: &out) }
+    mutating func finish() -> String { out += "}"; return out }
 }
