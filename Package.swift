@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "JobLedger", targets: ["JobLedger"]),
         .library(name: "JobLedgerSQLite", targets: ["JobLedgerSQLite"]),
+        .library(name: "JobLedgerEngine", targets: ["JobLedgerEngine"]),
         .executable(name: "jobledger", targets: ["jobledger"]),
     ],
     dependencies: [
@@ -26,6 +27,8 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+        // The runtime: handlers, workers, leases, retries, cancellation.
+        .target(name: "JobLedgerEngine", dependencies: ["JobLedger", "JobLedgerSQLite"]),
         // The command-line tool.
         .executableTarget(
             name: "jobledger",
@@ -38,6 +41,7 @@ let package = Package(
         .testTarget(
             name: "JobLedgerSQLiteTests",
             dependencies: ["JobLedger", "JobLedgerSQLite", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "JobLedgerEngineTests", dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerEngine"]),
         .testTarget(
             name: "CLITests",
             dependencies: ["JobLedger", "JobLedgerSQLite", .product(name: "GRDB", package: "GRDB.swift")]),

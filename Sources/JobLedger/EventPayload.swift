@@ -32,10 +32,14 @@ public enum EventPayload: Sendable, Hashable {
     }
 
     /// How far the running attempt has got, as a fraction 0…1, with an optional note.
+    /// A progress report doubles as a heartbeat: with `leaseDeadline` it extends the lease.
     public struct Progress: Sendable, Hashable {
         public var fraction: Double
         public var message: String?
-        public init(fraction: Double, message: String? = nil) { self.fraction = fraction; self.message = message }
+        public var leaseDeadline: Timestamp?
+        public init(fraction: Double, message: String? = nil, leaseDeadline: Timestamp? = nil) {
+            self.fraction = fraction; self.message = message; self.leaseDeadline = leaseDeadline
+        }
     }
 
     /// A low-resolution preview was staged.
@@ -115,6 +119,7 @@ extension EventPayload {
         case .progress(let p):
             o["fraction"] = .double(p.fraction)
             if let m = p.message { o["message"] = .string(m) }
+            if let l = p.leaseDeadline { o["lease_deadline"] = .string(l.iso8601) }
         case .lowres(let l):
             o["asset"] = l.asset.json
         case .completed(let c):
@@ -149,6 +154,7 @@ extension EventPayload {
             w.string("worker", s.worker)
         case .progress(let p):
             w.value("fraction", .double(p.fraction))
+            if let l = p.leaseDeadline { w.string("lease_deadline", l.iso8601) }
             if let m = p.message { w.string("message", m) }
         case .lowres(let l):
             w.value("asset", l.asset.json)
@@ -197,7 +203,8 @@ extension EventPayload {
                 attempt: try r.int("attempt", default: nil, in: 1...1000),
                 leaseDeadline: try r.requiredTimestamp("lease_deadline")))
         case .progress:
-            payload = .progress(Progress(fraction: try r.double("fraction"), message: try r.text("message")))
+            payload = .progress(Progress(fraction: try r.double("fraction"), message: try r.text("message"),
+                                         leaseDeadline: try r.timestamp("lease_deadline")))
         case .lowres:
             payload = .lowres(Lowres(asset: try r.asset("asset", required: true)!))
         case .completed:
@@ -231,7 +238,7 @@ private struct FieldReader {
     static let fields: [EventType: [String]] = [
         .queued: ["kind", "input", "priority", "max_attempts", "run_at"],
         .started: ["worker", "attempt", "lease_deadline"],
-        .progress: ["fraction", "message"],
+        .progress: ["fraction", "message", "lease_deadline"],
         .lowres: ["asset"],
         .completed: ["asset", "output"],
         .failed: ["code", "message", "retryable", "attempt", "retry_at"],

@@ -96,6 +96,7 @@ extension JobState {
             guard p.fraction >= progress else { throw refuse(.progressBackwards(from: progress, to: p.fraction)) }
             progress = p.fraction
             if let m = p.message { progressMessage = m }
+            if let l = p.leaseDeadline { leaseDeadline = l }
             effect = .progressed(p.fraction)
 
         case (.running, .lowres(let l)):

@@ -179,6 +179,10 @@ extension Ledger {
         let dv = try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? -1
         let (cachedHead, cachedDV) = writer.state.withLock { ($0.head, $0.dataVersion) }
         if let cachedHead, cachedDV == dv { return BatchStart(head: cachedHead, trusted: true, dataVersion: dv) }
+        // Another connection committed: any cached state may be stale, including those of jobs
+        // this batch does not touch. Start the cache afresh from this batch on, so that a later
+        // trusted batch only ever trusts states recorded since this data_version.
+        writer.state.withLock { $0.cache.removeAll(keepingCapacity: true) }
         let head = try Ledger.fetchHead(db) ?? ChainHead(seq: 0, hash: HashChain.genesis)
         return BatchStart(head: head, trusted: false, dataVersion: dv)
     }

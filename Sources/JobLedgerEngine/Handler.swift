@@ -1,0 +1,58 @@
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+
+/// What a handler gets: the job, and ways to report progress and a preview. Progress is also
+/// the heartbeat that extends the job's lease.
+public struct JobContext: Sendable {
+    public let job: JobID
+    public let kind: String
+    public let input: JSONValue
+    /// 1 for the first attempt.
+    public let attempt: Int
+    let engine: JobEngine
+
+    /// Records progress (0…1, never backwards within an attempt) and extends the lease.
+    public func progress(_ fraction: Double, message: String? = nil) async throws {
+        try await engine.recordProgress(job: job, fraction: fraction, message: message)
+    }
+
+    /// Stages a low-resolution preview and records a `lowres` event.
+    public func lowres(_ bytes: Data, contentType: String) async throws {
+        let asset = try await engine.ledger.stageAsset(bytes, contentType: contentType)
+        _ = try await engine.ledger.append(NewEvent(job: job, payload: .lowres(.init(asset: asset))))
+    }
+
+    /// True once the job was canceled; a handler should stop soon after (its task is cancelled too).
+    public var isCancelled: Bool { Task.isCancelled }
+}
+
+/// What a handler returns: final bytes (staged as the result asset) and/or output JSON.
+public struct JobCompletion: Sendable {
+    public var bytes: Data?
+    public var contentType: String
+    public var output: JSONValue?
+
+    public init(bytes: Data? = nil, contentType: String = "application/octet-stream", output: JSONValue? = nil) {
+        self.bytes = bytes
+        self.contentType = contentType
+        self.output = output
+    }
+}
+
+/// Thrown by a handler to say how it failed. Any other error counts as a retryable
+/// `handler_error` with the error's description as message.
+public struct JobError: Error, Sendable, Hashable {
+    public var code: String
+    public var message: String
+    public var retryable: Bool
+
+    public init(code: String, message: String, retryable: Bool) {
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+    }
+}
+
+/// Runs one attempt of a job.
+public typealias JobHandler = @Sendable (JobContext) async throws -> JobCompletion

@@ -1,0 +1,276 @@
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+import Synchronization
+
+/// The job engine to embed in a Swift service: register a handler per job kind, submit jobs,
+/// and the engine claims them (priority, then age), runs handlers, records progress, retries
+/// failures with backoff and requeues jobs whose worker died. Every step is an event in the
+/// ledger; the engine's view of the queue is folded from the log, so several engines (in one
+/// process or several) can share one log file and never run the same attempt twice: a claim
+/// is a `started` event appended with the job's version as the expected version.
+public final class JobEngine: Sendable {
+    public struct Options: Sendable {
+        /// Recorded in `started` events; should be unique per running engine.
+        public var workerID: String
+        /// How long a claim holds without a heartbeat (progress extends it).
+        public var leaseMilliseconds: Int64 = 30_000
+        /// Attempts this engine runs at once, over all kinds.
+        public var concurrency: Int = 4
+        /// Seed for the retry jitter, for repeatable tests; nil draws one.
+        public var randomSeed: UInt64?
+
+        public init(workerID: String = "\(ProcessInfo.processInfo.hostName)-\(getpid())") {
+            self.workerID = workerID
+        }
+    }
+
+    struct Registration {
+        let handler: JobHandler
+        let retry: RetryPolicy
+        let concurrency: Int?
+    }
+
+    struct State {
+        var fold = LedgerFold()
+        var registrations: [String: Registration] = [:]
+        /// Attempts running in this engine.
+        var running: [JobID: (kind: String, task: Task<Void, Never>)] = [:]
+        /// Jobs whose cancellation was asked while this engine runs them.
+        var canceling: Set<JobID> = []
+        var random: SeededRandom
+    }
+
+    public let ledger: Ledger
+    public let clock: any JobClock
+    public let options: Options
+    let state: Mutex<State>
+
+    public init(ledger: Ledger, clock: any JobClock = SystemClock(), options: Options = Options()) {
+        self.ledger = ledger
+        self.clock = clock
+        self.options = options
+        state = Mutex(State(random: SeededRandom(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max))))
+    }
+
+    // MARK: - Registering and submitting
+
+    /// Registers the handler for a kind of job, with its retry policy and an optional limit on
+    /// how many of this kind run at once in this engine.
+    public func register(kind: String, retry: RetryPolicy = RetryPolicy(), concurrency: Int? = nil, _ handler: @escaping JobHandler) {
+        state.withLock { $0.registrations[kind] = Registration(handler: handler, retry: retry, concurrency: concurrency) }
+    }
+
+    /// Queues a job and returns its id. The same idempotency key again returns the first job's
+    /// id and queues nothing.
+    @discardableResult
+    public func submit(kind: String, input: JSONValue = [:], idempotencyKey: String? = nil, runAt: Timestamp? = nil,
+                       maxAttempts: Int = 3, priority: Int = 0) async throws -> JobID {
+        let payload = EventPayload.queued(.init(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt))
+        let stored = try await ledger.append(NewEvent(job: JobID.generate(at: clock.now()), payload: payload,
+                                                      expectedVersion: idempotencyKey == nil ? 0 : nil, idempotencyKey: idempotencyKey))
+        return stored.job
+    }
+
+    /// Cancels a job: a queued job at once; a job running in this engine has its handler task
+    /// cancelled, and `canceled` is recorded when the handler returns; a job running elsewhere
+    /// is recorded as canceled, and its worker's later events are refused.
+    public func cancel(_ job: JobID, reason: String = "canceled") async throws {
+        refresh()
+        let (current, local) = state.withLock { s in (s.fold.active[job], s.running[job]) }
+        if let local {
+            state.withLock { _ = $0.canceling.insert(job) }
+            local.task.cancel()
+            return
+        }
+        guard let current else {
+            if try ledger.state(of: job) == nil { throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .canceled, rule: .unknownJob)) }
+            return  // already finished: nothing to cancel
+        }
+        _ = try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: reason)), expectedVersion: current.version))
+    }
+
+    // MARK: - Queries
+
+    /// The job's current state, from the log.
+    public func state(of job: JobID) throws -> JobState? { try ledger.state(of: job) }
+
+    /// The job's final state, or nil while it is queued or running.
+    public func result(of job: JobID) throws -> JobState? {
+        guard let s = try ledger.state(of: job), s.status.isTerminal else { return nil }
+        return s
+    }
+
+    /// Jobs in flight (queued or running) as this engine last folded them, optionally of one
+    /// state and kind.
+    public func activeJobs(status: JobStatus? = nil, kind: String? = nil) -> [JobState] {
+        refresh()
+        return state.withLock { s in
+            s.fold.active.values.filter { (status == nil || $0.status == status) && (kind == nil || $0.kind == kind) }
+                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        }
+    }
+
+    // MARK: - Working
+
+    /// One round of work, for tests and `--until-idle` loops: read the log's new events,
+    /// requeue jobs whose lease expired, claim every job that may run now (within the
+    /// concurrency limits), and wait until those attempts have finished. Returns how many
+    /// attempts it ran.
+    @discardableResult
+    public func tick() async throws -> Int {
+        let tasks = try await claimAndStart()
+        for t in tasks { await t.value }
+        return tasks.count
+    }
+
+    /// Works until cancelled (or, with `untilIdle`, until no job is queued or running):
+    /// claims jobs as slots free up, polling the log every `pollInterval` when idle.
+    public func run(untilIdle: Bool = false, pollInterval: Duration = .milliseconds(50)) async throws {
+        while !Task.isCancelled {
+            let started = try await claimAndStart()
+            if started.isEmpty {
+                if untilIdle, activeJobs().isEmpty, state.withLock({ $0.running.isEmpty }) { return }
+                try? await Task.sleep(for: pollInterval)
+            }
+        }
+    }
+
+    /// Reads the events appended since the last look (by anyone) into the engine's view.
+    func refresh() {
+        state.withLock { s in
+            let from = s.fold.lastSeq + 1
+            try? ledger.forEachEvent(from: from) { e in _ = try? s.fold.apply(e) }
+        }
+    }
+
+    /// The jobs that may start now, best first: highest priority, then oldest.
+    func claimable(now: Timestamp, s: State) -> [JobState] {
+        var perKind: [String: Int] = [:]
+        for (_, r) in s.running { perKind[r.kind, default: 0] += 1 }
+        return s.fold.active.values
+            .filter { $0.status == .queued && $0.runAt <= now && s.registrations[$0.kind] != nil && s.running[$0.id] == nil }
+            .sorted { a, b in a.priority != b.priority ? a.priority > b.priority : (a.createdAt, a.id) < (b.createdAt, b.id) }
+            .filter { j in
+                guard let limit = s.registrations[j.kind]?.concurrency else { return true }
+                let n = perKind[j.kind, default: 0]
+                if n >= limit { return false }
+                perKind[j.kind] = n + 1
+                return true
+            }
+    }
+
+    private func claimAndStart() async throws -> [Task<Void, Never>] {
+        refresh()
+        if try await sweepExpiredLeases() { refresh() }
+        let now = clock.now()
+        let (candidates, free) = state.withLock { s in (claimable(now: now, s: s), options.concurrency - s.running.count) }
+        var tasks: [Task<Void, Never>] = []
+        for job in candidates where tasks.count < free {
+            guard let registration = state.withLock({ $0.registrations[job.kind] }) else { continue }
+            let attempt = job.attempt + 1
+            let lease = clock.now().adding(milliseconds: options.leaseMilliseconds)
+            do {
+                _ = try await ledger.append(NewEvent(job: job.id, payload: .started(.init(worker: options.workerID, attempt: attempt, leaseDeadline: lease)),
+                                                     expectedVersion: job.version))
+            } catch {
+                if error.isLostRace { continue }  // another worker claimed it (or it was canceled) first
+                throw error
+            }
+            let context = JobContext(job: job.id, kind: job.kind, input: job.input, attempt: attempt, engine: self)
+            let task = Task { await self.runAttempt(context, registration: registration) }
+            state.withLock { $0.running[job.id] = (job.kind, task) }
+            tasks.append(task)
+        }
+        return tasks
+    }
+
+    /// Requeues (or fails, when attempts are used up) running jobs whose lease has passed and
+    /// that no attempt in this engine is running: their worker died or lost contact.
+    private func sweepExpiredLeases() async throws -> Bool {
+        let now = clock.now()
+        let expired = state.withLock { s in
+            s.fold.active.values.filter { $0.status == .running && ($0.leaseDeadline ?? .init(milliseconds: .max)) < now && s.running[$0.id] == nil }
+        }
+        var swept = false
+        for job in expired {
+            let failure = EventPayload.failed(.init(
+                code: "lease_expired",
+                message: "worker \(job.worker ?? "?") did not renew its lease (deadline \(job.leaseDeadline?.iso8601 ?? "?"))",
+                retryable: true, attempt: job.attempt, retryAt: now))
+            do {
+                _ = try await ledger.append(NewEvent(job: job.id, payload: failure, expectedVersion: job.version))
+            } catch {
+                if error.isLostRace { continue }  // the worker was alive after all, or someone else swept it
+                throw error
+            }
+            swept = true
+        }
+        return swept
+    }
+
+    // MARK: - One attempt
+
+    private func runAttempt(_ context: JobContext, registration: Registration) async {
+        let outcome: Result<JobCompletion, any Error>
+        do { outcome = .success(try await registration.handler(context)) } catch { outcome = .failure(error) }
+        let canceled = state.withLock { s -> Bool in s.canceling.contains(context.job) }
+        do {
+            if canceled {
+                _ = try await ledger.append(NewEvent(job: context.job, payload: .canceled(.init(reason: "canceled while running"))))
+            } else {
+                switch outcome {
+                case .success(let completion):
+                    var asset: AssetRef?
+                    if let bytes = completion.bytes { asset = try await ledger.stageAsset(bytes, contentType: completion.contentType) }
+                    _ = try await ledger.append(NewEvent(job: context.job, payload: .completed(.init(asset: asset, output: completion.output))))
+                case .failure(let error):
+                    let e = error as? JobError ?? JobError(code: "handler_error", message: String(describing: error), retryable: true)
+                    let delay = state.withLock { $0.random.delay(registration.retry, afterAttempt: context.attempt) }
+                    _ = try await ledger.append(NewEvent(job: context.job, payload: .failed(.init(
+                        code: e.code, message: e.message, retryable: e.retryable, attempt: context.attempt,
+                        retryAt: clock.now().adding(milliseconds: delay)))))
+                }
+            }
+        } catch {
+            // The job moved on without us (canceled elsewhere, or requeued after a lost lease):
+            // the log already says what happened, and our late event was refused.
+        }
+        state.withLock { s in
+            s.running[context.job] = nil
+            s.canceling.remove(context.job)
+        }
+    }
+
+    func recordProgress(job: JobID, fraction: Double, message: String?) async throws {
+        let lease = clock.now().adding(milliseconds: options.leaseMilliseconds)
+        _ = try await ledger.append(NewEvent(job: job, payload: .progress(.init(fraction: fraction, message: message, leaseDeadline: lease))))
+    }
+}
+
+/// SplitMix64: a small seeded generator for retry jitter.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func delay(_ policy: RetryPolicy, afterAttempt attempt: Int) -> Int64 {
+        policy.delay(afterAttempt: attempt, using: &self)
+    }
+}
+
+extension LedgerError {
+    /// The job moved on between reading it and appending: another worker or engine got there
+    /// first. Not a failure of the engine.
+    var isLostRace: Bool {
+        switch self {
+        case .concurrencyConflict, .rejected: true
+        default: false
+        }
+    }
+}
