@@ -1,8 +1,9 @@
 /// Folds events in log order into every job's state: the replay that the engine, `jobs`,
 /// `verify` and the replay tool share.
 ///
-/// Only jobs still in flight are kept in full: a job that reaches a terminal state leaves
-/// `active` and is remembered by its id, status and version alone (enough to refuse anything
+/// Only jobs still in flight, and failed jobs (which may be requeued), are kept in full: a job
+/// that completes or is canceled leaves `active` and is remembered by its id, status and
+/// version alone (enough to refuse anything
 /// that follows it), so memory grows by a small entry per finished job rather than by its whole
 /// state. Callers that want finished states keep the value `apply` returns.
 public struct LedgerFold: Sendable {
@@ -14,17 +15,19 @@ public struct LedgerFold: Sendable {
 
     /// Jobs that are queued or running.
     public private(set) var active: [JobID: JobState] = [:]
-    /// Jobs that completed, failed or were canceled.
+    /// Jobs that failed for good, kept in full: they can be requeued (dead letters).
+    public private(set) var failed: [JobID: JobState] = [:]
+    /// Jobs that completed or were canceled.
     public private(set) var finished: [JobID: Finished] = [:]
     /// The `seq` of the last event folded.
     public private(set) var lastSeq: Int64 = 0
 
     public init() {}
 
-    public var jobCount: Int { active.count + finished.count }
+    public var jobCount: Int { active.count + failed.count + finished.count }
 
     /// The version of a job's last event, 0 when the job is unknown.
-    public func version(of job: JobID) -> Int { active[job]?.version ?? finished[job]?.version ?? 0 }
+    public func version(of job: JobID) -> Int { active[job]?.version ?? failed[job]?.version ?? finished[job]?.version ?? 0 }
 
     /// Folds one event; returns the job's new state. Throws, changing nothing, when the
     /// lifecycle refuses it.
@@ -34,21 +37,27 @@ public struct LedgerFold: Sendable {
         if active[job] != nil {
             _ = try active[job]!.step(payload, at: time)
             state = active[job]!
-            if state.status.isTerminal {
-                active[job] = nil
-                finished[job] = Finished(status: state.status, version: state.version)
-            }
+            if state.status.isTerminal { active[job] = nil; file(state) }
+        } else if var dead = failed[job] {
+            _ = try dead.step(payload, at: time)
+            state = dead
+            failed[job] = nil
+            if state.status.isTerminal { file(state) } else { active[job] = state }
         } else if let done = finished[job] {
             throw LifecycleError(job: job, state: done.status, event: payload.type, rule: .terminal)
         } else {
             state = try Lifecycle.begin(job: job, with: payload, at: time).0
-            if state.status.isTerminal {
-                finished[job] = Finished(status: state.status, version: state.version)
-            } else {
-                active[job] = state
-            }
+            if state.status.isTerminal { file(state) } else { active[job] = state }
         }
         lastSeq = seq
         return state
+    }
+
+    private mutating func file(_ state: JobState) {
+        if state.status == .failed {
+            failed[state.id] = state
+        } else {
+            finished[state.id] = Finished(status: state.status, version: state.version)
+        }
     }
 }

@@ -7,7 +7,8 @@
 ///   └──canceled──> canceled          running ──canceled──> canceled
 /// ```
 ///
-/// Terminal states accept nothing. Every decision is an exhaustive `switch` over (state, event),
+/// Terminal states accept nothing, with one exception: a `queued` event on a failed job of the
+/// same kind requeues it (the dead-letter retry), with that many more attempts. Every decision is an exhaustive `switch` over (state, event),
 /// so adding a state or an event type does not compile until every case is decided.
 public enum Lifecycle {
     /// What applying an event did, beyond the new state: what the engine and projections react to.
@@ -60,6 +61,20 @@ extension JobState {
         }
         let effect: Lifecycle.Effect
         switch (status, payload) {
+        case (.failed, .queued(let q)):
+            // Dead-letter requeue: a failed job goes back to the queue with `maxAttempts` more
+            // attempts; its history (attempt count, last error) is kept.
+            guard q.kind == kind else { throw refuse(.kindMismatch(expected: kind, got: q.kind)) }
+            status = .queued
+            input = q.input
+            priority = q.priority
+            maxAttempts = attempt + q.maxAttempts
+            runAt = q.runAt ?? time
+            progress = 0
+            progressMessage = nil
+            finishedAt = nil
+            effect = .enqueued(runAt: runAt)
+
         case (.completed, _), (.failed, _), (.canceled, _):
             throw refuse(.terminal)
 

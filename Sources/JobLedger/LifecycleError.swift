@@ -20,6 +20,8 @@ public struct LifecycleError: Error, Hashable, CustomStringConvertible {
         case progressOutOfRange(Double)
         /// Progress lower than the attempt's previous progress.
         case progressBackwards(from: Double, to: Double)
+        /// A requeue (`queued` on a failed job) must name the job's own kind.
+        case kindMismatch(expected: String, got: String)
     }
 
     public let job: JobID
@@ -45,6 +47,7 @@ public struct LifecycleError: Error, Hashable, CustomStringConvertible {
         case .tooEarly(let notBefore, let at): why = "the job may not start before \(notBefore.iso8601) (event at \(at.iso8601))"
         case .progressOutOfRange(let f): why = "progress must be within 0…1, got \(f)"
         case .progressBackwards(let from, let to): why = "progress may not go backwards within an attempt (\(from) → \(to))"
+        case .kindMismatch(let expected, let got): why = "a requeue must keep the job's kind '\(expected)', not '\(got)'"
         }
         return "\(head): \(why)"
     }

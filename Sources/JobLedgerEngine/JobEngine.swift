@@ -90,6 +90,16 @@ public final class JobEngine: Sendable {
         _ = try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: reason)), expectedVersion: current.version))
     }
 
+    /// Requeues a job that failed for good (a dead letter) as a recorded `queued` event, with
+    /// `attempts` more attempts; its input and priority are kept.
+    public func retry(_ job: JobID, attempts: Int = 1) async throws {
+        guard let s = try ledger.state(of: job) else {
+            throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))
+        }
+        let requeue = EventPayload.queued(.init(kind: s.kind, input: s.input, priority: s.priority, maxAttempts: attempts))
+        _ = try await ledger.append(NewEvent(job: job, payload: requeue, expectedVersion: s.version))
+    }
+
     // MARK: - Queries
 
     /// The job's current state, from the log.

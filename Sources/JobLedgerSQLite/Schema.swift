@@ -28,7 +28,7 @@ enum Schema {
                     prev_hash        TEXT    NOT NULL CHECK (length(prev_hash) = 64),
                     hash             TEXT    NOT NULL CHECK (length(hash) = 64),
                     UNIQUE (job_id, version),
-                    CHECK ((version = 1) = (type = 'queued'))
+                    CHECK (version > 1 OR type = 'queued')  -- a job begins with 'queued' (later 'queued's requeue a failed job)
                 ) STRICT;
                 CREATE UNIQUE INDEX events_idempotency_key ON events(idempotency_key) WHERE idempotency_key IS NOT NULL;
                 CREATE TRIGGER events_no_update BEFORE UPDATE ON events

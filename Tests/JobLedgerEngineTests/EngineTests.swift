@@ -122,6 +122,27 @@ struct Fixture {
         #expect(s.lastError == JobFailure(code: "gpu_oom", message: "out of memory", retryable: true, attempt: 3))
     }
 
+    @Test func aDeadLetterIsRetriedAsARecordedEvent() async throws {
+        let f = try Fixture()
+        let engine = f.engine()
+        let attempts = Recorder<Int>()
+        engine.register(kind: "k") { ctx in
+            attempts.add(ctx.attempt)
+            if ctx.attempt == 1 { throw JobError(code: "bad_input", message: "no prompt", retryable: false) }
+            return JobCompletion()
+        }
+        let job = try await engine.submit(kind: "k", input: ["p": "x"])
+        try await engine.tick()
+        #expect(try engine.result(of: job)?.status == .failed)
+        try await engine.retry(job)
+        #expect(try engine.state(of: job)?.status == .queued)
+        try await engine.tick()
+        #expect(try engine.result(of: job)?.status == .completed)
+        #expect(attempts.all == [1, 2])
+        #expect(try f.types(job) == [.queued, .started, .failed, .queued, .started, .completed])
+        #expect(try f.ledger.verify().isValid)
+    }
+
     @Test func aNonRetryableErrorFailsAtOnce() async throws {
         let f = try Fixture()
         let engine = f.engine()

@@ -1,0 +1,59 @@
+@testable import JobLedger
+import Testing
+
+/// The one event a terminal state accepts: `queued` on a failed job of the same kind.
+@Suite struct LifecycleRequeueTests {
+    let job = try! JobID("dead-letter")
+    func at(_ ms: Int64) -> Timestamp { Timestamp(milliseconds: 1_000_000 + ms) }
+
+    func failedJob() throws -> JobState {
+        var (s, _) = try Lifecycle.begin(job: job, with: .queued(.init(kind: "design", input: ["v": 1], maxAttempts: 2)), at: at(0))
+        for attempt in 1...2 {
+            try s.apply(.started(.init(worker: "w", attempt: attempt, leaseDeadline: at(100_000))), at: at(Int64(attempt) * 10))
+            try s.apply(.failed(.init(code: "oom", message: "out of memory", retryable: true, attempt: attempt)), at: at(Int64(attempt) * 10 + 5))
+        }
+        #expect(s.status == .failed)
+        return s
+    }
+
+    @Test func aFailedJobIsRequeuedWithMoreAttempts() throws {
+        var s = try failedJob()
+        let effects = try s.apply(.queued(.init(kind: "design", input: ["v": 2], priority: 9, maxAttempts: 3, runAt: at(500))), at: at(100))
+        #expect(effects == [.enqueued(runAt: at(500))])
+        #expect(s.status == .queued)
+        #expect(s.attempt == 2 && s.maxAttempts == 5)
+        #expect(s.input == ["v": 2] && s.priority == 9)
+        #expect(s.finishedAt == nil)
+        #expect(s.lastError?.code == "oom")  // history kept
+        try s.apply(.started(.init(worker: "w", attempt: 3, leaseDeadline: at(100_000))), at: at(500))
+        #expect(s.status == .running)
+    }
+
+    @Test func aRequeueOfAnotherKindIsRefused() throws {
+        var s = try failedJob()
+        let before = s
+        #expect(throws: LifecycleError(job: job, state: .failed, event: .queued, rule: .kindMismatch(expected: "design", got: "resize"))) {
+            try s.apply(.queued(.init(kind: "resize")), at: at(100))
+        }
+        #expect(s == before)
+    }
+
+    @Test func completedAndCanceledJobsCannotBeRequeued() throws {
+        var (c, _) = try Lifecycle.begin(job: job, with: .queued(.init(kind: "design")), at: at(0))
+        try c.apply(.canceled(.init(reason: "no")), at: at(1))
+        #expect(throws: LifecycleError(job: job, state: .canceled, event: .queued, rule: .terminal)) {
+            try c.apply(.queued(.init(kind: "design")), at: at(2))
+        }
+    }
+
+    @Test func theFoldKeepsFailedJobsRequeueable() throws {
+        var fold = LedgerFold()
+        try fold.apply(job: job, payload: .queued(.init(kind: "design", maxAttempts: 1)), at: at(0), seq: 1)
+        try fold.apply(job: job, payload: .started(.init(worker: "w", attempt: 1, leaseDeadline: at(9))), at: at(1), seq: 2)
+        try fold.apply(job: job, payload: .failed(.init(code: "x", message: "", retryable: false, attempt: 1)), at: at(2), seq: 3)
+        #expect(fold.failed[job]?.status == .failed && fold.active[job] == nil)
+        let s = try fold.apply(job: job, payload: .queued(.init(kind: "design")), at: at(3), seq: 4)
+        #expect(s.status == .queued && fold.active[job] != nil && fold.failed[job] == nil)
+        #expect(fold.version(of: job) == 4)
+    }
+}
