@@ -35,6 +35,7 @@ let package = Package(
             dependencies: [
                 "JobLedger",
                 "JobLedgerSQLite",
+                "JobLedgerEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "JobLedgerTests", dependencies: ["JobLedger"]),

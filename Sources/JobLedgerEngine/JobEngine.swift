@@ -38,6 +38,8 @@ public final class JobEngine: Sendable {
         var running: [JobID: (kind: String, task: Task<Void, Never>)] = [:]
         /// Jobs whose cancellation was asked while this engine runs them.
         var canceling: Set<JobID> = []
+        /// Set by `shutdown`: claim nothing more.
+        var draining = false
         var random: SeededRandom
     }
 
@@ -137,7 +139,7 @@ public final class JobEngine: Sendable {
     /// Works until cancelled (or, with `untilIdle`, until no job is queued or running):
     /// claims jobs as slots free up, polling the log every `pollInterval` when idle.
     public func run(untilIdle: Bool = false, pollInterval: Duration = .milliseconds(50)) async throws {
-        while !Task.isCancelled {
+        while !Task.isCancelled && !state.withLock({ $0.draining }) {
             let started = try await claimAndStart()
             if started.isEmpty {
                 if untilIdle, activeJobs().isEmpty, state.withLock({ $0.running.isEmpty }) { return }
@@ -170,7 +172,27 @@ public final class JobEngine: Sendable {
             }
     }
 
+    /// Graceful shutdown: claim nothing more, let running handlers finish for up to `drain`,
+    /// then cancel the rest. A handler cancelled this way is recorded as a retryable
+    /// `worker_shutdown` failure, so another worker picks the job up.
+    public func shutdown(drain: Duration) async {
+        let tasks = state.withLock { s in
+            s.draining = true
+            return s.running.values.map(\.task)
+        }
+        let deadline = ContinuousClock.now.advanced(by: drain)
+        while state.withLock({ !$0.running.isEmpty }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for t in state.withLock({ $0.running.values.map(\.task) }) { t.cancel() }
+        for t in tasks { await t.value }
+    }
+
+    /// Attempts running in this engine now.
+    public var runningCount: Int { state.withLock { $0.running.count } }
+
     private func claimAndStart() async throws -> [Task<Void, Never>] {
+        if state.withLock({ $0.draining }) { return [] }
         refresh()
         if try await sweepExpiredLeases() { refresh() }
         let now = clock.now()
@@ -224,9 +246,13 @@ public final class JobEngine: Sendable {
     private func runAttempt(_ context: JobContext, registration: Registration) async {
         let outcome: Result<JobCompletion, any Error>
         do { outcome = .success(try await registration.handler(context)) } catch { outcome = .failure(error) }
-        let canceled = state.withLock { s -> Bool in s.canceling.contains(context.job) }
+        let (canceled, draining) = state.withLock { s in (s.canceling.contains(context.job), s.draining) }
         do {
-            if canceled {
+            if !canceled, draining, case .failure = outcome, Task.isCancelled {
+                _ = try await ledger.append(NewEvent(job: context.job, payload: .failed(.init(
+                    code: "worker_shutdown", message: "worker \(options.workerID) shut down before the attempt finished",
+                    retryable: true, attempt: context.attempt, retryAt: clock.now()))))
+            } else if canceled {
                 _ = try await ledger.append(NewEvent(job: context.job, payload: .canceled(.init(reason: "canceled while running"))))
             } else {
                 switch outcome {

@@ -5,41 +5,52 @@ import JobLedgerSQLite
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Simulate image jobs writing their lifecycle into a fresh log, then verify it.",
+        abstract: "Run simulated image jobs through the engine into a fresh log, then verify it.",
         discussion: """
-            Each job is queued, started, reports progress, stages a low-resolution preview and a \
-            final image, and completes; some attempts fail and are retried. Without --db the demo \
-            writes ./jobledger-demo.sqlite, replacing the previous demo log.
+            Submits N jobs of the demo kind 'design' and works them off with W workers: each \
+            reports progress, stages a low-resolution preview and a final image, and completes; \
+            some attempts fail and are retried. On a terminal it draws a bar per running job and \
+            an overall bar; piped, it prints plain lines. Without --db the demo writes \
+            ./jobledger-demo.sqlite, replacing the previous demo log.
             """)
 
     @Option(help: "The log to create (must not exist yet; default ./jobledger-demo.sqlite, replaced each run).") var db: String?
     @Option(help: "How many jobs.") var jobs: Int = 24
-    @Option(help: "How many jobs run at once.") var workers: Int = 8
-    @Option(help: "Chance that an attempt fails (retryable), 0…1.") var failRate: Double = 0.2
-    @Option(help: "Seed for the simulated failures, for a repeatable run.") var seed: UInt64 = 42
+    @OptionGroup var worker: WorkerOptions
 
     func validate() throws {
         guard jobs >= 1, jobs <= 1_000_000 else { throw ValidationError("--jobs must be 1…1000000") }
-        guard workers >= 1, workers <= 1024 else { throw ValidationError("--workers must be 1…1024") }
-        guard (0...1).contains(failRate) else { throw ValidationError("--fail-rate must be within 0…1") }
     }
 
     func run() async throws {
         try await guarded {
             let path = try freshPath()
             let ledger = try Ledger.open(path: path)
-            let started = ContinuousClock.now
-            let pipe = isatty(STDOUT_FILENO) == 0
-            print("demo: \(jobs) image jobs, \(workers) at a time, into \(path)")
-            let stats = try await simulate(ledger: ledger, echo: pipe)
-            let elapsed = started.duration(to: .now)
+            let engine = worker.engine(ledger: ledger)
+            let tty = isatty(STDOUT_FILENO) != 0
+            print("demo: \(jobs) image jobs, \(worker.workers) workers, into \(path)")
+            let clock = ContinuousClock()
+            let start = clock.now
+            for i in 0..<jobs {
+                try await engine.submit(kind: DesignHandler.kind, input: ["prompt": .string("poster #\(i + 1)"), "size": 512])
+            }
+            let display = DemoDisplay(ledger: ledger, total: jobs, tty: tty)
+            let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(100)) } }
+            try await runWithSignals(engine: engine, drain: worker.drain) { try await engine.run(untilIdle: true, pollInterval: .milliseconds(5)) }
+            ticker.cancel()
+            display.update()
+            display.finish()
+            let elapsed = start.duration(to: clock.now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let states = try ledger.jobStates().values
+            let completed = states.filter { $0.status == .completed }.count
+            let failed = states.filter { $0.status == .failed }.count
             let events = try ledger.eventCount()
             let assets = try ledger.assetTotals()
             print("""
-                done: \(stats.completed) completed, \(stats.failed) failed, \(stats.retried) retried attempts
-                      \(events) events, \(assets.count) images staged (\(assets.bytes) bytes) in \(String(format: "%.2f", seconds)) s \
-                (\(Int(Double(events) / max(seconds, 1e-6))) events/s)
+                done: \(completed) completed, \(failed) failed, \(display.retried) retried attempts in \(String(format: "%.2f", seconds)) s \
+                (\(String(format: "%.1f", Double(jobs) / max(seconds, 1e-6))) jobs/s)
+                      \(events) events, \(assets.count) images staged (\(assets.bytes) bytes)
                 """)
             let report = try ledger.verify()
             if let p = report.problem {
@@ -66,75 +77,62 @@ struct Demo: AsyncParsableCommand {
         }
         return path
     }
+}
 
-    struct Stats { var completed = 0, failed = 0, retried = 0 }
+/// Follows the log and shows the demo's progress: bars on a terminal, plain lines otherwise.
+final class DemoDisplay: @unchecked Sendable {
+    let ledger: Ledger
+    let total: Int
+    let tty: Bool
+    private let lock = NSLock()
+    private var fold = LedgerFold()
+    private var drawnLines = 0
+    private(set) var retried = 0
 
-    private func simulate(ledger: Ledger, echo: Bool) async throws -> Stats {
-        let ids = (0..<jobs).map { _ in JobID.generate() }
-        for id in ids {
-            _ = try await ledger.append(NewEvent(job: id, payload: .queued(.init(
-                kind: "design", input: .object(["prompt": .string("poster \(id.rawValue.suffix(4))"), "size": .int(512)]), maxAttempts: 3))))
-        }
-        var stats = Stats()
-        try await withThrowingTaskGroup(of: (JobStatus, Int).self) { group in
-            var next = 0
-            func launch() {
-                guard next < ids.count else { return }
-                let index = next
-                next += 1
-                group.addTask { try await runJob(ids[index], index: index, ledger: ledger, echo: echo) }
-            }
-            for _ in 0..<min(workers, ids.count) { launch() }
-            while let (status, retries) = try await group.next() {
-                if status == .completed { stats.completed += 1 } else { stats.failed += 1 }
-                stats.retried += retries
-                if !echo { printProgress(done: stats.completed + stats.failed) }
-                launch()
-            }
-        }
-        if !echo { print("") }
-        return stats
+    init(ledger: Ledger, total: Int, tty: Bool) {
+        self.ledger = ledger
+        self.total = total
+        self.tty = tty
     }
 
-    private func printProgress(done: Int) {
-        let width = 30
-        let filled = done * width / jobs
-        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        FileHandle.standardOutput.write(Data("\r  \(bar) \(done)/\(jobs) jobs".utf8))
-    }
-
-    private func runJob(_ id: JobID, index: Int, ledger: Ledger, echo: Bool) async throws -> (JobStatus, Int) {
-        var rng = SplitMix(seed: seed &+ UInt64(index) &* 0x9E37_79B9)
-        var retries = 0
-        let worker = "demo-\(index % workers)"
-        for attempt in 1...3 {
-            let lease = Timestamp.now.adding(milliseconds: 30_000)
-            _ = try await ledger.append(NewEvent(job: id, payload: .started(.init(worker: worker, attempt: attempt, leaseDeadline: lease))))
-            let failsAt = rng.nextDouble() < failRate ? 1 + Int(rng.nextDouble() * 3) : Int.max
-            for step in 1...4 {
-                if step == failsAt {
-                    let last = attempt == 3
-                    _ = try await ledger.append(NewEvent(job: id, payload: .failed(.init(
-                        code: "render_timeout", message: "renderer did not answer in time", retryable: true, attempt: attempt))))
-                    if echo { print("  \(id) attempt \(attempt) failed\(last ? " for good" : ", retrying")") }
-                    if last { return (.failed, retries) }
-                    retries += 1
-                    break
-                }
-                _ = try await ledger.append(NewEvent(job: id, payload: .progress(.init(fraction: Double(step) / 5, message: "rendering pass \(step)"))))
-                if step == 2 {
-                    let preview = try await ledger.stageAsset(DemoImage.png(width: 16, height: 16, seed: UInt32(truncatingIfNeeded: rng.next())), contentType: "image/png")
-                    _ = try await ledger.append(NewEvent(job: id, payload: .lowres(.init(asset: preview))))
-                }
-                if step == 4 {
-                    let final = try await ledger.stageAsset(DemoImage.png(width: 64, height: 64, seed: UInt32(truncatingIfNeeded: rng.next())), contentType: "image/png")
-                    _ = try await ledger.append(NewEvent(job: id, payload: .completed(.init(asset: final, output: .object(["width": .int(64), "height": .int(64)])))))
-                    if echo { print("  \(id) completed (attempt \(attempt))") }
-                    return (.completed, retries)
-                }
+    func update() {
+        lock.lock()
+        defer { lock.unlock() }
+        var lines: [String] = []
+        try? ledger.forEachEvent(from: fold.lastSeq + 1) { e in
+            guard let s = try? fold.apply(e) else { return }
+            let id = String(s.id.rawValue.suffix(8))
+            switch e.payload {
+            case .started(let st): lines.append("  \(id) attempt \(st.attempt) started on \(st.worker)")
+            case .failed(let f):
+                if s.status == .queued { retried += 1 }
+                lines.append("  \(id) attempt \(f.attempt) failed (\(f.code))\(s.status == .queued ? ", will retry" : ", for good")")
+            case .completed: lines.append("  \(id) completed")
+            case .canceled: lines.append("  \(id) canceled")
+            case .queued, .progress, .lowres: break
             }
         }
-        return (.failed, retries)
+        if !tty {
+            for l in lines { print(l) }
+            return
+        }
+        var out = ""
+        if drawnLines > 0 { out += "\u{1B}[\(drawnLines)F\u{1B}[J" }  // back to the top of the last frame, clear below
+        let done = total - fold.active.count
+        var frame = ["  all jobs  \(bar(Double(done) / Double(max(total, 1)), width: 30)) \(done)/\(total)"]
+        for j in fold.active.values.filter({ $0.status == .running }).sorted(by: { $0.id < $1.id }).prefix(12) {
+            frame.append("  …\(j.id.rawValue.suffix(8))  \(bar(j.progress, width: 20)) \(Int(j.progress * 100))% attempt \(j.attempt) \(j.progressMessage ?? "")")
+        }
+        out += frame.joined(separator: "\n") + "\n"
+        drawnLines = frame.count
+        FileHandle.standardOutput.write(Data(out.utf8))
+    }
+
+    func finish() {}
+
+    private func bar(_ fraction: Double, width: Int) -> String {
+        let filled = max(0, min(width, Int((fraction * Double(width)).rounded())))
+        return String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
     }
 }
 

@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import JobLedger
+import JobLedgerEngine
+import JobLedgerSQLite
+
+/// Options of a worker process (shared by `work` and `demo`).
+struct WorkerOptions: ParsableArguments {
+    @Option(help: "Attempts run at once.") var workers: Int = 4
+    @Option(help: "Seconds a claim holds without a heartbeat.") var lease: Double = 30
+    @Option(help: "Seconds running handlers get to finish on SIGINT/SIGTERM before they are cancelled.") var drain: Double = 10
+    @Option(help: "Chance that a demo attempt fails (retryable), 0…1.") var failRate: Double = 0.2
+    @Option(help: "Milliseconds each of the demo handler's four passes takes.") var stepMs: Int = 0
+
+    func validate() throws {
+        guard workers >= 1, workers <= 1024 else { throw ValidationError("--workers must be 1…1024") }
+        guard lease > 0, drain >= 0 else { throw ValidationError("--lease must be > 0 and --drain ≥ 0") }
+        guard (0...1).contains(failRate) else { throw ValidationError("--fail-rate must be within 0…1") }
+        guard stepMs >= 0 else { throw ValidationError("--step-ms must be ≥ 0") }
+    }
+
+    func engine(ledger: Ledger) -> JobEngine {
+        var o = JobEngine.Options()
+        o.concurrency = workers
+        o.leaseMilliseconds = Int64(lease * 1000)
+        let engine = JobEngine(ledger: ledger, options: o)
+        engine.register(kind: DesignHandler.kind, retry: RetryPolicy(baseMilliseconds: 50, capMilliseconds: 2_000),
+                        DesignHandler.make(failRate: failRate, stepMilliseconds: stepMs))
+        return engine
+    }
+}
+
+/// Runs `body` until it ends or SIGINT/SIGTERM arrives; on a signal, shuts the engine down
+/// gracefully (stop claiming, drain, cancel the rest).
+func runWithSignals(engine: JobEngine, drain: Double, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    signal(SIGINT, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
+    let work = Task { try await body() }
+    let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+        let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        s.setEventHandler {
+            printErr("jobledger: signal \(sig): stopping (draining up to \(drain) s)")
+            Task { await engine.shutdown(drain: .milliseconds(Int64(drain * 1000))) }
+        }
+        s.resume()
+        return s
+    }
+    defer { sources.forEach { $0.cancel() } }
+    try await work.value
+    if engine.runningCount > 0 { await engine.shutdown(drain: .milliseconds(Int64(drain * 1000))) }
+}
+
+struct Work: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a worker for the demo job kind 'design' against a log.",
+        discussion: "Runs until SIGINT/SIGTERM (graceful: stops claiming, drains, then cancels), or with --until-idle until no job is queued, delayed or running.")
+
+    @OptionGroup var log: LogOptions
+    @OptionGroup var worker: WorkerOptions
+    @Flag(help: "Stop once no job is queued, delayed or running.") var untilIdle = false
+
+    func run() async throws {
+        try await guarded {
+            let ledger = try log.open(create: true)
+            let engine = worker.engine(ledger: ledger)
+            printErr("jobledger: worker \(engine.options.workerID) on \(ledger.path), \(worker.workers) at a time")
+            let untilIdle = self.untilIdle
+            try await runWithSignals(engine: engine, drain: worker.drain) {
+                try await engine.run(untilIdle: untilIdle)
+            }
+        }
+    }
+}
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Queue a job; prints its id.")
+
+    @OptionGroup var log: LogOptions
+    @Argument(help: "The job kind (the demo worker runs 'design').") var kind: String
+    @Option(help: "The job's input as JSON.") var input: String = "{}"
+    @Option(help: "A repeated key returns the first job's id and queues nothing.") var idempotencyKey: String?
+    @Option(help: "Higher runs first.") var priority: Int = 0
+    @Option(help: "Attempts before the job fails for good.") var maxAttempts: Int = 3
+    @Option(help: "Not before this time (ISO-8601 UTC, or milliseconds since 1970).") var runAt: String?
+
+    func run() async throws {
+        try await guarded {
+            let inputValue: JSONValue
+            do { inputValue = try JSONValue(parsing: input) } catch {
+                throw LedgerError.invalidPayload(PayloadError(type: .queued, reason: "--input: \(error)"))
+            }
+            var at: Timestamp?
+            if let runAt {
+                guard let t = Timestamp(parsing: runAt) else { throw fail("--run-at must be ISO-8601 UTC (2030-01-01T00:00:00Z) or milliseconds", code: 2) }
+                at = t
+            }
+            let ledger = try log.open(create: true)
+            let engine = JobEngine(ledger: ledger)
+            let id = try await engine.submit(kind: kind, input: inputValue, idempotencyKey: idempotencyKey, runAt: at,
+                                             maxAttempts: maxAttempts, priority: priority)
+            print(id)
+        }
+    }
+}
+
+struct Cancel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cancel a queued or running job (recorded as an event).")
+
+    @OptionGroup var log: LogOptions
+    @Argument(help: "The job id.") var job: String
+    @Option(help: "Why, for the record.") var reason: String = "canceled by operator"
+
+    func run() async throws {
+        try await guarded {
+            let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
+            let ledger = try log.open(create: false)
+            try await JobEngine(ledger: ledger).cancel(id, reason: reason)
+            let s = try ledger.state(of: id)
+            print("\(id): \(s?.status.rawValue ?? "unknown")")
+        }
+    }
+}
+
+struct Retry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Requeue a failed job (a dead letter) as a recorded event.")
+
+    @OptionGroup var log: LogOptions
+    @Argument(help: "The job id.") var job: String
+    @Option(help: "How many more attempts it gets.") var attempts: Int = 1
+
+    func run() async throws {
+        try await guarded {
+            let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
+            guard attempts >= 1, attempts <= 1000 else { throw fail("--attempts must be 1…1000", code: 2) }
+            let ledger = try log.open(create: false)
+            try await JobEngine(ledger: ledger).retry(id, attempts: attempts)
+            print("\(id): queued again with \(attempts) more attempt\(attempts == 1 ? "" : "s")")
+        }
+    }
+}
