@@ -84,15 +84,19 @@ final class DemoDisplay: @unchecked Sendable {
     let ledger: Ledger
     let total: Int
     let tty: Bool
+    let out: FileHandle
     private let lock = NSLock()
     private var fold = LedgerFold()
     private var drawnLines = 0
     private(set) var retried = 0
 
-    init(ledger: Ledger, total: Int, tty: Bool) {
+    init(ledger: Ledger, total: Int, tty: Bool, out: FileHandle = .standardOutput, from seq: Int64 = 1) {
         self.ledger = ledger
         self.total = total
         self.tty = tty
+        self.out = out
+        // Skip what happened before (a worker joining an old log reports only what it sees now).
+        if seq > 1 { try? ledger.forEachEvent { e in _ = try? fold.apply(e) } }
     }
 
     func update() {
@@ -113,7 +117,7 @@ final class DemoDisplay: @unchecked Sendable {
             }
         }
         if !tty {
-            for l in lines { print(l) }
+            if !lines.isEmpty { out.write(Data((lines.joined(separator: "\n") + "\n").utf8)) }
             return
         }
         var out = ""
@@ -125,7 +129,7 @@ final class DemoDisplay: @unchecked Sendable {
         }
         out += frame.joined(separator: "\n") + "\n"
         drawnLines = frame.count
-        FileHandle.standardOutput.write(Data(out.utf8))
+        self.out.write(Data(out.utf8))
     }
 
     func finish() {}

@@ -65,9 +65,14 @@ struct Work: AsyncParsableCommand {
             let engine = worker.engine(ledger: ledger)
             printErr("jobledger: worker \(engine.options.workerID) on \(ledger.path), \(worker.workers) at a time")
             let untilIdle = self.untilIdle
+            // What happens, as plain lines on stderr (stdout stays free for scripts).
+            let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: .standardError, from: (try ledger.head()?.seq ?? 0) + 1)
+            let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(50)) } }
+            defer { ticker.cancel() }
             try await runWithSignals(engine: engine, drain: worker.drain) {
                 try await engine.run(untilIdle: untilIdle)
             }
+            display.update()
         }
     }
 }

@@ -1,0 +1,97 @@
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+import Testing
+
+/// Reads a child's stderr on a plain thread until a line contains `text` (or the pipe closes).
+func waitForLine(containing text: String, in handle: FileHandle) async -> String? {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async {
+            var buffer = ""
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { continuation.resume(returning: nil); return }
+                buffer += String(decoding: chunk, as: UTF8.self)
+                if let line = buffer.split(separator: "\n").first(where: { $0.contains(text) }) {
+                    continuation.resume(returning: String(line))
+                    return
+                }
+            }
+        }
+    }
+}
+
+@Suite struct CrashRecoveryTests {
+    /// A worker process claims a job and is killed with SIGKILL mid-attempt. Another worker
+    /// process requeues it once the lease has expired and finishes it; no attempt runs twice
+    /// and the log verifies.
+    @Test func aKilledWorkersJobIsFinishedByAnotherProcess() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("jobs.sqlite")
+        let submitted = try await jobledger(["submit", "design", "--db", db, "--input", #"{"prompt":"crash test"}"#], in: scratch)
+        #expect(submitted.status == 0, "\(submitted)")
+        let job = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // Worker A: every pass takes a minute, so it is surely mid-attempt when killed.
+        let binary = try #require(jobledgerBinary)
+        let a = Process()
+        a.executableURL = binary
+        a.arguments = ["work", "--db", db, "--workers", "1", "--lease", "1", "--step-ms", "60000", "--fail-rate", "0"]
+        let errPipe = Pipe()
+        a.standardError = errPipe
+        a.standardOutput = FileHandle.nullDevice
+        try a.run()
+        let line = await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading)
+        #expect(line != nil, "worker A never started the job")
+        kill(a.processIdentifier, SIGKILL)
+        a.waitUntilExit()
+        #expect(a.terminationReason == .uncaughtSignal)
+
+        // Worker B: waits out A's lease, requeues the job as attempt 2 and finishes it.
+        let b = try await jobledger(["work", "--db", db, "--workers", "2", "--lease", "1", "--until-idle", "--fail-rate", "0"], in: scratch)
+        #expect(b.status == 0, "\(b)")
+
+        let ledger = try Ledger.open(path: db, create: false)
+        let id = try JobID(job)
+        var started: [Int] = []
+        var workers: Set<String> = []
+        var failure: EventPayload.Failed?
+        try ledger.forEachEvent(of: id) { e in
+            switch e.payload {
+            case .started(let s): started.append(s.attempt); workers.insert(s.worker)
+            case .failed(let f): failure = f
+            default: break
+            }
+        }
+        #expect(started == [1, 2])  // each attempt started exactly once
+        #expect(workers.count == 2)  // by two different processes
+        #expect(failure?.code == "lease_expired" && failure?.attempt == 1)
+        #expect(try ledger.state(of: id)?.status == .completed)
+        let verify = try await jobledger(["verify", "--db", db], in: scratch)
+        #expect(verify.status == 0, "\(verify)")
+    }
+
+    /// SIGTERM: the worker stops claiming, lets the running attempt finish within the drain
+    /// time, then cancels it and records a retryable worker_shutdown failure.
+    @Test func sigtermDrainsThenRecordsTheInterruptedAttempt() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("jobs.sqlite")
+        let submitted = try await jobledger(["submit", "design", "--db", db], in: scratch)
+        let job = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let binary = try #require(jobledgerBinary)
+        let a = Process()
+        a.executableURL = binary
+        a.arguments = ["work", "--db", db, "--workers", "1", "--step-ms", "60000", "--drain", "0.2", "--fail-rate", "0"]
+        let errPipe = Pipe()
+        a.standardError = errPipe
+        a.standardOutput = FileHandle.nullDevice
+        try a.run()
+        #expect(await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading) != nil)
+        kill(a.processIdentifier, SIGTERM)
+        a.waitUntilExit()
+        #expect(a.terminationStatus == 0)
+        let s = try #require(try Ledger.open(path: db, create: false).state(of: JobID(job)))
+        #expect(s.status == .queued)  // back in the queue for another worker
+        #expect(s.lastError?.code == "worker_shutdown")
+    }
+}
