@@ -40,6 +40,8 @@ public final class JobEngine: Sendable {
         var canceling: Set<JobID> = []
         /// Set by `shutdown`: claim nothing more.
         var draining = false
+        /// The run loop, waiting for a slot to free up.
+        var slotWaiter: CheckedContinuation<Void, Never>?
         var random: SeededRandom
     }
 
@@ -141,10 +143,26 @@ public final class JobEngine: Sendable {
     public func run(untilIdle: Bool = false, pollInterval: Duration = .milliseconds(50)) async throws {
         while !Task.isCancelled && !state.withLock({ $0.draining }) {
             let started = try await claimAndStart()
+            if state.withLock({ $0.running.count >= options.concurrency }) {
+                await waitForSlot()
+                continue
+            }
             if started.isEmpty {
                 if untilIdle, activeJobs().isEmpty, state.withLock({ $0.running.isEmpty }) { return }
                 try? await Task.sleep(for: pollInterval)
             }
+        }
+    }
+
+    /// Suspends until a running attempt finishes (returns at once if a slot is free).
+    private func waitForSlot() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s -> Bool in
+                if s.running.count < options.concurrency { return true }
+                s.slotWaiter = c
+                return false
+            }
+            if resumeNow { c.resume() }
         }
     }
 
@@ -272,10 +290,13 @@ public final class JobEngine: Sendable {
             // The job moved on without us (canceled elsewhere, or requeued after a lost lease):
             // the log already says what happened, and our late event was refused.
         }
-        state.withLock { s in
+        let waiter = state.withLock { s in
             s.running[context.job] = nil
             s.canceling.remove(context.job)
+            defer { s.slotWaiter = nil }
+            return s.slotWaiter
         }
+        waiter?.resume()
     }
 
     func recordProgress(job: JobID, fraction: Double, message: String?) async throws {

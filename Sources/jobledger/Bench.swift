@@ -19,12 +19,15 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Keep the benchmark logs in a fresh folder inside this directory (default: a temporary folder, removed afterwards).") var dir: String?
     @Flag(help: "Print the results as JSON.") var json = false
     @Option(help: .hidden) var replayChild: String?
-    @Option(help: "Run only one part: live, group or replay.") var only: String?
+    @Option(help: "Run only one part: live, group, replay or engine.") var only: String?
+    @Option(help: "Jobs in the engine burn-down.") var engineJobs: Int = 5_000
+    @Option(help: "Workers in the engine burn-down.") var engineWorkers: Int = 64
 
     func validate() throws {
-        if let only, !["live", "group", "replay"].contains(only) {
-            throw ValidationError("--only must be live, group or replay")
+        if let only, !["live", "group", "replay", "engine"].contains(only) {
+            throw ValidationError("--only must be live, group, replay or engine")
         }
+        guard engineJobs >= 1, engineWorkers >= 1 else { throw ValidationError("--engine-jobs and --engine-workers must be ≥ 1") }
         guard events >= 6, replayEvents >= 6, tasks >= 1 else { throw ValidationError("--events and --replay-events must be ≥ 6, --tasks ≥ 1") }
     }
 
@@ -72,6 +75,12 @@ struct Bench: AsyncParsableCommand {
         peak = try peakReplayMemory(path: replayPath)
         }
 
+        var burn: EngineBench.Result?
+        if only == nil || only == "engine" {
+            note("engine burn-down: \(engineJobs) no-op jobs, \(engineWorkers) workers …")
+            burn = try await EngineBench.burnDown(directory: directory, jobs: engineJobs, workers: engineWorkers)
+        }
+
         if json {
             var items: [JSONValue] = comparisons.map { c in
                 .object(["name": .string(c.name), "events": .int(Int64(c.events)), "ours_events_per_s": .int(Int64(c.ours)),
@@ -83,6 +92,11 @@ struct Bench: AsyncParsableCommand {
                 items.append(.object(["name": .string("replay peak memory"), "events": .int(Int64(peak.events)),
                                       "peak_rss_mb": .double((peak.mb * 10).rounded() / 10), "target_mb": .int(100), "meets_target": .bool(peak.mb < 100)]))
             }
+            if let b = burn {
+                items.append(.object(["name": .string("engine burn-down"), "jobs": .int(Int64(b.jobs)), "workers": .int(Int64(b.workers)),
+                                      "jobs_per_s": .int(Int64(b.jobsPerSecond)), "events_per_s": .int(Int64(b.eventsPerSecond)),
+                                      "target_jobs_per_s": .int(20_000), "meets_target": .bool(b.jobsPerSecond >= 20_000)]))
+            }
             print(JSONValue.object(["benchmarks": .array(items)]).canonicalText)
             return
         }
@@ -92,6 +106,10 @@ struct Bench: AsyncParsableCommand {
                          "≥ \(c.target)", c.meetsTarget ? "ok" : "BELOW TARGET"])
         }
         if let peak { rows.append(["replay peak memory (child process)", "\(peak.events)", String(format: "%.1f MB", peak.mb), "", "", "< 100 MB", peak.mb < 100 ? "ok" : "OVER TARGET"]) }
+        if let b = burn {
+            rows.append(["engine burn-down, \(b.workers) workers (no-op jobs)", "\(b.events)", "\(Int(b.jobsPerSecond)) jobs/s",
+                         "\(Int(b.eventsPerSecond)) events/s", "", "≥ 20000 jobs/s", b.jobsPerSecond >= 20_000 ? "ok" : "BELOW TARGET"])
+        }
         printTable(header: ["BENCHMARK", "EVENTS", "OURS", "RAW SQLITE", "RATIO", "TARGET", ""], rows: rows)
     }
 
