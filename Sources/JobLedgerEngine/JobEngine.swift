@@ -215,21 +215,37 @@ public final class JobEngine: Sendable {
         if try await sweepExpiredLeases() { refresh() }
         let now = clock.now()
         let (candidates, free) = state.withLock { s in (claimable(now: now, s: s), options.concurrency - s.running.count) }
-        var tasks: [Task<Void, Never>] = []
-        for job in candidates where tasks.count < free {
-            guard let registration = state.withLock({ $0.registrations[job.kind] }) else { continue }
-            let attempt = job.attempt + 1
-            let lease = clock.now().adding(milliseconds: options.leaseMilliseconds)
-            do {
-                _ = try await ledger.append(NewEvent(job: job.id, payload: .started(.init(worker: options.workerID, attempt: attempt, leaseDeadline: lease)),
-                                                     expectedVersion: job.version))
-            } catch {
-                if error.isLostRace { continue }  // another worker claimed it (or it was canceled) first
-                throw error
+        // Claim concurrently, so the claims share group-committed transactions; each one
+        // succeeds or loses its race on its own.
+        let chosen = Array(candidates.prefix(max(0, free)))
+        let claimed: [(JobState, Int)] = try await withThrowingTaskGroup(of: (JobState, Int)?.self) { group in
+            for job in chosen {
+                group.addTask {
+                    let attempt = job.attempt + 1
+                    let lease = self.clock.now().adding(milliseconds: self.options.leaseMilliseconds)
+                    do {
+                        _ = try await self.ledger.append(NewEvent(job: job.id, payload: .started(.init(
+                            worker: self.options.workerID, attempt: attempt, leaseDeadline: lease)), expectedVersion: job.version))
+                        return (job, attempt)
+                    } catch let e as LedgerError where e.isLostRace {
+                        return nil  // another worker claimed it (or it was canceled) first
+                    }
+                }
             }
+            var won: [(JobState, Int)] = []
+            for try await r in group { if let r { won.append(r) } }
+            return won
+        }
+        var tasks: [Task<Void, Never>] = []
+        for (job, attempt) in claimed {
+            guard let registration = state.withLock({ $0.registrations[job.kind] }) else { continue }
             let context = JobContext(job: job.id, kind: job.kind, input: job.input, attempt: attempt, engine: self)
-            let task = Task { await self.runAttempt(context, registration: registration) }
-            state.withLock { $0.running[job.id] = (job.kind, task) }
+            // Registered under the lock before the attempt can finish and deregister itself.
+            let task = state.withLock { s in
+                let t = Task { await self.runAttempt(context, registration: registration) }
+                s.running[job.id] = (job.kind, t)
+                return t
+            }
             tasks.append(task)
         }
         return tasks
