@@ -14,6 +14,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The core: identifiers, events, the pure lifecycle state machine. No I/O.
@@ -28,7 +31,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         // The runtime: handlers, workers, leases, retries, cancellation.
-        .target(name: "JobLedgerEngine", dependencies: ["JobLedger", "JobLedgerSQLite"]),
+        .target(
+            name: "JobLedgerEngine",
+            dependencies: [
+                "JobLedger",
+                "JobLedgerSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // The command-line tool.
         .executableTarget(
             name: "jobledger",
@@ -37,12 +48,20 @@ let package = Package(
                 "JobLedgerSQLite",
                 "JobLedgerEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "JobLedgerTests", dependencies: ["JobLedger"]),
         .testTarget(
             name: "JobLedgerSQLiteTests",
             dependencies: ["JobLedger", "JobLedgerSQLite", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "JobLedgerEngineTests", dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerEngine"]),
+        .testTarget(
+            name: "JobLedgerEngineTests",
+            dependencies: [
+                "JobLedger", "JobLedgerSQLite", "JobLedgerEngine",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "CLITests",
             dependencies: ["JobLedger", "JobLedgerSQLite", .product(name: "GRDB", package: "GRDB.swift")]),

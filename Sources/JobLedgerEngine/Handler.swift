@@ -10,6 +10,8 @@ public struct JobContext: Sendable {
     public let input: JSONValue
     /// 1 for the first attempt.
     public let attempt: Int
+    /// The attempt after which a failure is final.
+    public let maxAttempts: Int
     let engine: JobEngine
 
     /// Records progress (0…1, never backwards within an attempt) and extends the lease.

@@ -1,6 +1,9 @@
 import Foundation
 import JobLedger
 import JobLedgerSQLite
+import Logging
+import Metrics
+import ServiceLifecycle
 import Synchronization
 
 /// The job engine to embed in a Swift service: register a handler per job kind, submit jobs,
@@ -19,6 +22,12 @@ public final class JobEngine: Sendable {
         public var concurrency: Int = 4
         /// Seed for the retry jitter, for repeatable tests; nil draws one.
         public var randomSeed: UInt64?
+        /// How long running handlers get to finish on graceful shutdown before they are cancelled.
+        public var drainTimeout: Duration = .seconds(10)
+        /// Where the engine logs; every line carries the job id as `job` metadata.
+        public var logger = Logger(label: "jobledger.engine")
+        /// Where counters and timers go (default: the process's bootstrapped metrics system).
+        public var metrics: (any MetricsFactory)?
 
         public init(workerID: String = "\(ProcessInfo.processInfo.hostName)-\(getpid())") {
             self.workerID = workerID
@@ -50,6 +59,26 @@ public final class JobEngine: Sendable {
     public let options: Options
     let state: Mutex<State>
 
+    // MARK: Metrics: jobledger_jobs_{submitted,started,completed,failed,retried}_total by kind;
+    // jobledger_job_queue_wait (runnable → started) and jobledger_job_run_time (started → end).
+
+    private var metricsFactory: any MetricsFactory { options.metrics ?? MetricsSystem.factory }
+
+    func count(_ what: String, kind: String) {
+        Counter(label: "jobledger_jobs_\(what)_total", dimensions: [("kind", kind)], factory: metricsFactory).increment()
+    }
+
+    func time(_ what: String, kind: String, milliseconds: Int64) {
+        Metrics.Timer(label: "jobledger_job_\(what)", dimensions: [("kind", kind)], factory: metricsFactory)
+            .recordMilliseconds(max(0, milliseconds))
+    }
+
+    func log(_ job: JobID) -> Logger {
+        var l = options.logger
+        l[metadataKey: "job"] = "\(job)"
+        return l
+    }
+
     public init(ledger: Ledger, clock: any JobClock = SystemClock(), options: Options = Options()) {
         self.ledger = ledger
         self.clock = clock
@@ -71,8 +100,15 @@ public final class JobEngine: Sendable {
     public func submit(kind: String, input: JSONValue = [:], idempotencyKey: String? = nil, runAt: Timestamp? = nil,
                        maxAttempts: Int = 3, priority: Int = 0) async throws -> JobID {
         let payload = EventPayload.queued(.init(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt))
-        let stored = try await ledger.append(NewEvent(job: JobID.generate(at: clock.now()), payload: payload,
+        let id = JobID.generate(at: clock.now())
+        let stored = try await ledger.append(NewEvent(job: id, payload: payload,
                                                       expectedVersion: idempotencyKey == nil ? 0 : nil, idempotencyKey: idempotencyKey))
+        if stored.job == id {
+            count("submitted", kind: kind)
+            log(id).debug("submitted", metadata: ["kind": "\(kind)", "priority": "\(priority)"])
+        } else {
+            log(stored.job).debug("idempotency key already used; returning the first job")
+        }
         return stored.job
     }
 
@@ -115,6 +151,25 @@ public final class JobEngine: Sendable {
         return s
     }
 
+    /// Waits until the job is completed, failed or canceled (by any worker, in any process)
+    /// and returns its final state, checking the log every `pollInterval`.
+    public func wait(for job: JobID, pollInterval: Duration = .milliseconds(20)) async throws -> JobState {
+        while true {
+            guard let s = try ledger.state(of: job) else {
+                throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))
+            }
+            if s.status.isTerminal { return s }
+            try await Task.sleep(for: pollInterval)
+        }
+    }
+
+    /// Every job in the log in a given state and/or of a given kind, oldest first.
+    public func jobs(status: JobStatus? = nil, kind: String? = nil) throws -> [JobState] {
+        try ledger.jobStates().values
+            .filter { (status == nil || $0.status == status) && (kind == nil || $0.kind == kind) }
+            .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+    }
+
     /// Jobs in flight (queued or running) as this engine last folded them, optionally of one
     /// state and kind.
     public func activeJobs(status: JobStatus? = nil, kind: String? = nil) -> [JobState] {
@@ -152,6 +207,8 @@ public final class JobEngine: Sendable {
                 try? await Task.sleep(for: pollInterval)
             }
         }
+        // Stopped (shutdown or cancellation): return once the attempts in flight have ended.
+        for t in state.withLock({ $0.running.values.map(\.task) }) { await t.value }
     }
 
     /// Suspends until a running attempt finishes (returns at once if a slot is free).
@@ -238,8 +295,11 @@ public final class JobEngine: Sendable {
         }
         var tasks: [Task<Void, Never>] = []
         for (job, attempt) in claimed {
+            count("started", kind: job.kind)
+            time("queue_wait", kind: job.kind, milliseconds: now.milliseconds - job.runAt.milliseconds)
+            log(job.id).debug("claimed", metadata: ["attempt": "\(attempt)", "worker": "\(options.workerID)"])
             guard let registration = state.withLock({ $0.registrations[job.kind] }) else { continue }
-            let context = JobContext(job: job.id, kind: job.kind, input: job.input, attempt: attempt, engine: self)
+            let context = JobContext(job: job.id, kind: job.kind, input: job.input, attempt: attempt, maxAttempts: job.maxAttempts, engine: self)
             // Registered under the lock before the attempt can finish and deregister itself.
             let task = state.withLock { s in
                 let t = Task { await self.runAttempt(context, registration: registration) }
@@ -271,6 +331,7 @@ public final class JobEngine: Sendable {
                 throw error
             }
             swept = true
+            log(job.id).warning("lease expired; requeued or failed", metadata: ["worker": "\(job.worker ?? "?")", "attempt": "\(job.attempt)"])
         }
         return swept
     }
@@ -278,6 +339,9 @@ public final class JobEngine: Sendable {
     // MARK: - One attempt
 
     private func runAttempt(_ context: JobContext, registration: Registration) async {
+        let began = clock.now()
+        defer { time("run_time", kind: context.kind, milliseconds: clock.now().milliseconds - began.milliseconds) }
+        let logger = log(context.job)
         let outcome: Result<JobCompletion, any Error>
         do { outcome = .success(try await registration.handler(context)) } catch { outcome = .failure(error) }
         let (canceled, draining) = state.withLock { s in (s.canceling.contains(context.job), s.draining) }
@@ -286,25 +350,35 @@ public final class JobEngine: Sendable {
                 _ = try await ledger.append(NewEvent(job: context.job, payload: .failed(.init(
                     code: "worker_shutdown", message: "worker \(options.workerID) shut down before the attempt finished",
                     retryable: true, attempt: context.attempt, retryAt: clock.now()))))
+                count("retried", kind: context.kind)
+                logger.notice("interrupted by shutdown; requeued", metadata: ["attempt": "\(context.attempt)"])
             } else if canceled {
                 _ = try await ledger.append(NewEvent(job: context.job, payload: .canceled(.init(reason: "canceled while running"))))
+                logger.info("canceled while running")
             } else {
                 switch outcome {
                 case .success(let completion):
                     var asset: AssetRef?
                     if let bytes = completion.bytes { asset = try await ledger.stageAsset(bytes, contentType: completion.contentType) }
                     _ = try await ledger.append(NewEvent(job: context.job, payload: .completed(.init(asset: asset, output: completion.output))))
+                    count("completed", kind: context.kind)
+                    logger.info("completed", metadata: ["attempt": "\(context.attempt)"])
                 case .failure(let error):
                     let e = error as? JobError ?? JobError(code: "handler_error", message: String(describing: error), retryable: true)
                     let delay = state.withLock { $0.random.delay(registration.retry, afterAttempt: context.attempt) }
                     _ = try await ledger.append(NewEvent(job: context.job, payload: .failed(.init(
                         code: e.code, message: e.message, retryable: e.retryable, attempt: context.attempt,
                         retryAt: clock.now().adding(milliseconds: delay)))))
+                    let requeued = e.retryable && context.attempt < context.maxAttempts  // the lifecycle's rule
+                    count(requeued ? "retried" : "failed", kind: context.kind)
+                    logger.log(level: requeued ? .info : .warning, "attempt failed\(requeued ? "; will retry" : " for good")",
+                               metadata: ["attempt": "\(context.attempt)", "code": "\(e.code)", "error": "\(e.message)"])
                 }
             }
         } catch {
             // The job moved on without us (canceled elsewhere, or requeued after a lost lease):
             // the log already says what happened, and our late event was refused.
+            logger.notice("outcome not recorded: \(error)")
         }
         let waiter = state.withLock { s in
             s.running[context.job] = nil
@@ -344,6 +418,19 @@ extension LedgerError {
         switch self {
         case .concurrencyConflict, .rejected: true
         default: false
+        }
+    }
+}
+
+/// The engine as a swift-service-lifecycle `Service`: runs until the service group shuts down
+/// gracefully (SIGTERM/SIGINT in a `ServiceGroup`), then stops claiming, drains for
+/// `Options.drainTimeout` and cancels what is left, recording it.
+extension JobEngine: Service {
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await run(untilIdle: false)
+        } onGracefulShutdown: {
+            Task { await self.shutdown(drain: self.options.drainTimeout) }
         }
     }
 }

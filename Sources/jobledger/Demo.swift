@@ -36,7 +36,7 @@ struct Demo: AsyncParsableCommand {
             }
             let display = DemoDisplay(ledger: ledger, total: jobs, tty: tty)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(100)) } }
-            try await runWithSignals(engine: engine, drain: worker.drain) { try await engine.run(untilIdle: true, pollInterval: .milliseconds(5)) }
+            try await runWithSignals(engine: engine, untilIdle: true)
             ticker.cancel()
             display.update()
             display.finish()

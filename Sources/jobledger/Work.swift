@@ -3,6 +3,8 @@ import Foundation
 import JobLedger
 import JobLedgerEngine
 import JobLedgerSQLite
+import Logging
+import ServiceLifecycle
 
 /// Options of a worker process (shared by `work` and `demo`).
 struct WorkerOptions: ParsableArguments {
@@ -23,6 +25,10 @@ struct WorkerOptions: ParsableArguments {
         var o = JobEngine.Options()
         o.concurrency = workers
         o.leaseMilliseconds = Int64(lease * 1000)
+        o.drainTimeout = .milliseconds(Int64(drain * 1000))
+        var logger = Logger(label: "jobledger.engine")
+        logger.logLevel = .warning
+        o.logger = logger
         let engine = JobEngine(ledger: ledger, options: o)
         engine.register(kind: DesignHandler.kind, retry: RetryPolicy(baseMilliseconds: 50, capMilliseconds: 2_000),
                         DesignHandler.make(failRate: failRate, stepMilliseconds: stepMs))
@@ -30,24 +36,29 @@ struct WorkerOptions: ParsableArguments {
     }
 }
 
-/// Runs `body` until it ends or SIGINT/SIGTERM arrives; on a signal, shuts the engine down
-/// gracefully (stop claiming, drain, cancel the rest).
-func runWithSignals(engine: JobEngine, drain: Double, _ body: @escaping @Sendable () async throws -> Void) async throws {
-    signal(SIGINT, SIG_IGN)
-    signal(SIGTERM, SIG_IGN)
-    let work = Task { try await body() }
-    let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-        let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-        s.setEventHandler {
-            printErr("jobledger: signal \(sig): stopping (draining up to \(drain) s)")
-            Task { await engine.shutdown(drain: .milliseconds(Int64(drain * 1000))) }
+/// Runs the engine in a swift-service-lifecycle `ServiceGroup` that turns SIGINT/SIGTERM into a
+/// graceful shutdown (stop claiming, drain, cancel and record the rest). With `untilIdle` the
+/// engine stops by itself once no job is queued, delayed or running.
+func runWithSignals(engine: JobEngine, untilIdle: Bool) async throws {
+    struct Worker: Service {
+        let engine: JobEngine
+        let untilIdle: Bool
+        func run() async throws {
+            try await withGracefulShutdownHandler {
+                try await engine.run(untilIdle: untilIdle)
+            } onGracefulShutdown: {
+                printErr("jobledger: stopping: no new claims; draining running attempts for up to \(engine.options.drainTimeout)")
+                Task { await engine.shutdown(drain: engine.options.drainTimeout) }
+            }
         }
-        s.resume()
-        return s
     }
-    defer { sources.forEach { $0.cancel() } }
-    try await work.value
-    if engine.runningCount > 0 { await engine.shutdown(drain: .milliseconds(Int64(drain * 1000))) }
+    var logger = Logger(label: "jobledger.service")
+    logger.logLevel = .warning
+    let group = ServiceGroup(configuration: .init(
+        services: [.init(service: Worker(engine: engine, untilIdle: untilIdle), successTerminationBehavior: .gracefullyShutdownGroup)],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger))
+    try await group.run()
 }
 
 struct Work: AsyncParsableCommand {
@@ -69,9 +80,7 @@ struct Work: AsyncParsableCommand {
             let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: .standardError, from: (try ledger.head()?.seq ?? 0) + 1)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(50)) } }
             defer { ticker.cancel() }
-            try await runWithSignals(engine: engine, drain: worker.drain) {
-                try await engine.run(untilIdle: untilIdle)
-            }
+            try await runWithSignals(engine: engine, untilIdle: untilIdle)
             display.update()
         }
     }
