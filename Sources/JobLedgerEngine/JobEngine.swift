@@ -45,8 +45,8 @@ public final class JobEngine: Sendable {
         var registrations: [String: Registration] = [:]
         /// Attempts running in this engine.
         var running: [JobID: (kind: String, task: Task<Void, Never>)] = [:]
-        /// Jobs whose cancellation was asked while this engine runs them.
-        var canceling: Set<JobID> = []
+        /// Jobs whose cancellation was asked while this engine runs them, with the reason.
+        var canceling: [JobID: String] = [:]
         /// Set by `shutdown`: claim nothing more.
         var draining = false
         /// The run loop, waiting for a slot to free up.
@@ -116,18 +116,29 @@ public final class JobEngine: Sendable {
     /// cancelled, and `canceled` is recorded when the handler returns; a job running elsewhere
     /// is recorded as canceled, and its worker's later events are refused.
     public func cancel(_ job: JobID, reason: String = "canceled") async throws {
-        refresh()
-        let (current, local) = state.withLock { s in (s.fold.active[job], s.running[job]) }
-        if let local {
-            state.withLock { _ = $0.canceling.insert(job) }
-            local.task.cancel()
-            return
+        // A busy worker may append progress between our read and our append: read again and
+        // retry on a lost race, a bounded number of times.
+        for _ in 0..<20 {
+            let local = state.withLock { s -> Task<Void, Never>? in
+                guard let r = s.running[job] else { return nil }
+                s.canceling[job] = reason
+                return r.task
+            }
+            if let local { local.cancel(); return }
+            guard let current = try ledger.state(of: job) else {
+                throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .canceled, rule: .unknownJob))
+            }
+            if current.status.isTerminal { return }  // already finished: nothing to cancel
+            do {
+                _ = try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: reason)), expectedVersion: current.version))
+                log(job).info("canceled", metadata: ["reason": "\(reason)"])
+                return
+            } catch {
+                if case .concurrencyConflict = error { continue }
+                throw error
+            }
         }
-        guard let current else {
-            if try ledger.state(of: job) == nil { throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .canceled, rule: .unknownJob)) }
-            return  // already finished: nothing to cancel
-        }
-        _ = try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: reason)), expectedVersion: current.version))
+        throw LedgerError.concurrencyConflict(job: job, expected: -1, actual: -1)
     }
 
     /// Requeues a job that failed for good (a dead letter) as a recorded `queued` event, with
@@ -203,7 +214,9 @@ public final class JobEngine: Sendable {
                 continue
             }
             if started.isEmpty {
-                if untilIdle, activeJobs().isEmpty, state.withLock({ $0.running.isEmpty }) { return }
+                // Idle: nothing this engine could run is queued, delayed or running.
+                let kinds = state.withLock { Set($0.registrations.keys) }
+                if untilIdle, !activeJobs().contains(where: { kinds.contains($0.kind) }), state.withLock({ $0.running.isEmpty }) { return }
                 try? await Task.sleep(for: pollInterval)
             }
         }
@@ -286,6 +299,10 @@ public final class JobEngine: Sendable {
                         return (job, attempt)
                     } catch let e as LedgerError where e.isLostRace {
                         return nil  // another worker claimed it (or it was canceled) first
+                    } catch {
+                        // Busy or storage trouble: skip this claim this round; the others stand.
+                        self.log(job.id).warning("claim failed: \(error)")
+                        return nil
                     }
                 }
             }
@@ -344,7 +361,8 @@ public final class JobEngine: Sendable {
         let logger = log(context.job)
         let outcome: Result<JobCompletion, any Error>
         do { outcome = .success(try await registration.handler(context)) } catch { outcome = .failure(error) }
-        let (canceled, draining) = state.withLock { s in (s.canceling.contains(context.job), s.draining) }
+        let (cancelReason, draining) = state.withLock { s in (s.canceling[context.job], s.draining) }
+        let canceled = cancelReason != nil
         do {
             if !canceled, draining, case .failure = outcome, Task.isCancelled {
                 _ = try await ledger.append(NewEvent(job: context.job, payload: .failed(.init(
@@ -353,7 +371,7 @@ public final class JobEngine: Sendable {
                 count("retried", kind: context.kind)
                 logger.notice("interrupted by shutdown; requeued", metadata: ["attempt": "\(context.attempt)"])
             } else if canceled {
-                _ = try await ledger.append(NewEvent(job: context.job, payload: .canceled(.init(reason: "canceled while running"))))
+                _ = try await ledger.append(NewEvent(job: context.job, payload: .canceled(.init(reason: cancelReason ?? "canceled while running"))))
                 logger.info("canceled while running")
             } else {
                 switch outcome {
@@ -382,7 +400,7 @@ public final class JobEngine: Sendable {
         }
         let waiter = state.withLock { s in
             s.running[context.job] = nil
-            s.canceling.remove(context.job)
+            s.canceling[context.job] = nil
             defer { s.slotWaiter = nil }
             return s.slotWaiter
         }

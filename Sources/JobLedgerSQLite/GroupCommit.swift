@@ -43,9 +43,12 @@ struct PreparedEvent: Sendable {
     var text: String
     var digest: String
 
-    init(_ event: NewEvent) {
+    /// Encodes the payload and checks it against the same rules as decoding (ranges, lengths),
+    /// so that nothing is stored that the log could not read back.
+    init(_ event: NewEvent) throws(LedgerError) {
         self.event = event
         text = event.payload.canonicalText
+        do { _ = try EventPayload.decode(type: event.payload.type, text: text) } catch { throw .invalidPayload(error) }
         digest = Digest.sha256Hex(text)
     }
 }
@@ -69,7 +72,9 @@ extension Ledger {
         if newEvents.isEmpty { return [] }
         // Encoding and digesting the payload needs no lock: done here, on the caller's task, in
         // parallel with whatever the writer is committing.
-        let events = newEvents.map(PreparedEvent.init)
+        var events: [PreparedEvent] = []
+        events.reserveCapacity(newEvents.count)
+        for e in newEvents { events.append(try PreparedEvent(e)) }
         // Fast path: nobody is committing, so commit here without suspending.
         let direct = writer.state.withLock { s in
             s.received += 1

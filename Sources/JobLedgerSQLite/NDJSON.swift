@@ -105,7 +105,7 @@ extension Ledger {
                         }
                         let stored: [StoredEvent]
                         do {
-                            stored = try appendRequest([PreparedEvent(event)], db: db, head: &head, touched: &touched)
+                            stored = try appendRequest([try PreparedEvent(event)], db: db, head: &head, touched: &touched)
                         } catch let e as LedgerError {
                             throw LedgerError.importFailed(line: lineNumber, reason: e.description)
                         }

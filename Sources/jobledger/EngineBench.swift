@@ -19,6 +19,7 @@ enum EngineBench {
         let ledger = try Ledger.open(path: directory.appendingPathComponent("engine.sqlite").path)
         var options = JobEngine.Options(workerID: "bench")
         options.concurrency = workers
+        options.logger.logLevel = .warning
         let engine = JobEngine(ledger: ledger, options: options)
         engine.register(kind: "noop") { ctx in
             for f in [0.25, 0.5, 0.75] { try await ctx.progress(f) }
@@ -26,7 +27,7 @@ enum EngineBench {
         }
         let clock = ContinuousClock()
         let t0 = clock.now
-        // Submitters run alongside the workers, as in a service.
+        // Jobs are submitted by 8 concurrent tasks (sharing group commits), then worked off.
         let submitters = 8
         async let submitted: Void = withThrowingTaskGroup(of: Void.self) { group in
             for s in 0..<submitters {

@@ -203,6 +203,17 @@ struct Fixture {
         #expect(order.all == ["high-1", "high-2", "mid", "low"])
     }
 
+    @Test func runUntilIdleIgnoresKindsThisEngineCannotRun() async throws {
+        let f = try Fixture()
+        let engine = f.engine()
+        engine.register(kind: "mine") { _ in JobCompletion() }
+        let other = try await engine.submit(kind: "someone-elses")
+        let mine = try await engine.submit(kind: "mine")
+        try await engine.run(untilIdle: true, pollInterval: .milliseconds(1))
+        #expect(try engine.result(of: mine)?.status == .completed)
+        #expect(try engine.state(of: other)?.status == .queued)
+    }
+
     @Test func perKindConcurrencyLimit() async throws {
         let f = try Fixture()
         let engine = f.engine(concurrency: 8)
@@ -237,10 +248,11 @@ struct Fixture {
         let work = Task { try await engine.tick() }
         let deadline = ContinuousClock.now.advanced(by: .seconds(30))
         while started.all.isEmpty && ContinuousClock.now < deadline { await Task.yield() }
-        try await engine.cancel(job)
+        try await engine.cancel(job, reason: "customer left")
         _ = try await work.value
         let s = try #require(try engine.result(of: job))
         #expect(s.status == .canceled)
+        #expect(s.cancelReason == "customer left")
         #expect(try f.types(job) == [.queued, .started, .canceled])
     }
 

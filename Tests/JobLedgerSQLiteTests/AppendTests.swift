@@ -70,6 +70,19 @@ import Testing
         #expect(try ledger.eventCount() == 0)
     }
 
+    @Test func payloadsBuiltInSwiftAreCheckedLikeDecodedOnes() async throws {
+        // A payload value outside the rules (that the log could not read back) is refused.
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
+        for bad in [EventPayload.queued(.init(kind: "design", maxAttempts: 0)),
+                    .queued(.init(kind: "")),
+                    .queued(.init(kind: "k", priority: 2_000_000))] {
+            let e = await expectLedgerError { _ = try await ledger.append(NewEvent(job: jid("j"), payload: bad)) }
+            guard case .invalidPayload = e else { Issue.record("got \(String(describing: e)) for \(bad)"); continue }
+        }
+        #expect(try ledger.eventCount() == 0)
+    }
+
     @Test func idempotencyKeyReturnsTheOriginalAndWritesNothing() async throws {
         let dir = TempDir()
         let ledger = try Ledger.open(path: dir.path("log.sqlite"))

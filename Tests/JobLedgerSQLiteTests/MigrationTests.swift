@@ -1,0 +1,47 @@
+import Foundation
+import GRDB
+import JobLedger
+@testable import JobLedgerSQLite
+import Testing
+
+@Suite struct MigrationTests {
+    /// A log written under schema v1 (whose CHECK forbade a later 'queued') is upgraded in
+    /// place: every row kept as it was, the chain intact, the guards back, and requeues allowed.
+    @Test func aV1LogIsUpgradedAndKeepsItsChain() async throws {
+        let dir = TempDir()
+        // Rows of a real log, written by the current code…
+        let source = try Ledger.open(path: dir.path("source.sqlite"))
+        _ = try await source.append(lifecycle(jid("a")))
+        _ = try await source.append([NewEvent(job: jid("b"), payload: queued), NewEvent(job: jid("b"), payload: started()),
+                                     NewEvent(job: jid("b"), payload: .failed(.init(code: "x", message: "", retryable: false, attempt: 1)))])
+        let head = try #require(try source.head())
+        var rows: [RawEvent] = []
+        try source.forEachRawEvent { rows.append($0) }
+        // …copied into a file that has only migration v1.
+        let path = dir.path("old.sqlite")
+        let q = try rawQueue(path)
+        try Schema.migrator.migrate(q, upTo: "v1: events, assets")
+        let copied = rows
+        try await q.write { db in
+            for r in copied {
+                try db.execute(sql: "INSERT INTO events (\(RawEvent.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [r.seq, r.jobID, r.version, r.type, r.payload, r.recordedAt.milliseconds, r.idempotencyKey, r.payloadDigest, r.prevHash, r.hash])
+            }
+        }
+        #expect(try await q.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 1)
+        try q.close()
+
+        let ledger = try Ledger.open(path: path)
+        #expect(try ledger.head() == head)
+        #expect(try ledger.verify(expectHead: head).isValid)
+        let check = try rawQueue(path)
+        #expect(try await check.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == Schema.version)
+        let triggers = try await check.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name") }
+        #expect(triggers == ["events_no_delete", "events_no_update"])
+        await #expect(throws: DatabaseError.self) { try await check.write { try $0.execute(sql: "DELETE FROM events WHERE seq = 1") } }
+        try check.close()
+        // The point of v2: a failed job can be requeued.
+        let requeued = try await ledger.append(NewEvent(job: jid("b"), payload: .queued(.init(kind: "design"))))
+        #expect(requeued.version == 4)
+    }
+}
