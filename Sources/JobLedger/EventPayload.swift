@@ -99,6 +99,66 @@ public struct PayloadError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+// MARK: - Rules
+
+/// The limits every payload obeys, whether decoded from JSON or built in Swift.
+enum PayloadRules {
+    static let nameBytes = 1...200
+    static let priority = -1_000_000...1_000_000
+    static let attempts = 1...1000
+    /// Years 0001…9999, the range ISO-8601 text can carry.
+    static let time = Int64(-62_135_596_800_000)...Int64(253_402_300_799_999)
+}
+
+extension EventPayload {
+    /// Checks the payload against the rules decoding enforces, so a payload built in Swift
+    /// can always be read back. Throws a `PayloadError` naming the field.
+    public func validate() throws(PayloadError) {
+        func fail(_ reason: String) -> PayloadError { PayloadError(type: type, reason: reason) }
+        func name(_ field: String, _ v: String) throws(PayloadError) {
+            guard PayloadRules.nameBytes.contains(v.utf8.count) else { throw fail("'\(field)' must be 1…200 bytes long") }
+        }
+        func within(_ field: String, _ v: Int, _ r: ClosedRange<Int>) throws(PayloadError) {
+            guard r.contains(v) else { throw fail("'\(field)' must be in \(r.lowerBound)…\(r.upperBound), got \(v)") }
+        }
+        func time(_ field: String, _ t: Timestamp?) throws(PayloadError) {
+            guard let t else { return }
+            guard PayloadRules.time.contains(t.milliseconds) else { throw fail("'\(field)' must be within the years 0001…9999") }
+        }
+        func asset(_ field: String, _ a: AssetRef?) throws(PayloadError) {
+            guard let a else { return }
+            guard a.sha256.utf8.count == 64, a.sha256.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                throw fail("'\(field).sha256' must be 64 lowercase hex digits")
+            }
+            guard a.size >= 0 else { throw fail("'\(field).size' must be a whole number ≥ 0") }
+            try name("\(field).content_type", a.contentType)
+        }
+        switch self {
+        case .queued(let q):
+            try name("kind", q.kind)
+            try within("priority", q.priority, PayloadRules.priority)
+            try within("max_attempts", q.maxAttempts, PayloadRules.attempts)
+            try time("run_at", q.runAt)
+        case .started(let st):
+            try name("worker", st.worker)
+            try within("attempt", st.attempt, PayloadRules.attempts)
+            try time("lease_deadline", st.leaseDeadline)
+        case .progress(let p):
+            try time("lease_deadline", p.leaseDeadline)
+        case .lowres(let l):
+            try asset("asset", l.asset)
+        case .completed(let c):
+            try asset("asset", c.asset)
+        case .failed(let f):
+            try name("code", f.code)
+            try within("attempt", f.attempt, PayloadRules.attempts)
+            try time("retry_at", f.retryAt)
+        case .canceled:
+            break
+        }
+    }
+}
+
 // MARK: - JSON mapping
 
 extension EventPayload {
@@ -194,13 +254,13 @@ extension EventPayload {
             payload = .queued(Queued(
                 kind: try r.name("kind"),
                 input: r.optional("input") ?? .object([:]),
-                priority: try r.int("priority", default: 0, in: -1_000_000...1_000_000),
-                maxAttempts: try r.int("max_attempts", default: 3, in: 1...1000),
+                priority: try r.int("priority", default: 0, in: PayloadRules.priority),
+                maxAttempts: try r.int("max_attempts", default: 3, in: PayloadRules.attempts),
                 runAt: try r.timestamp("run_at")))
         case .started:
             payload = .started(Started(
                 worker: try r.name("worker"),
-                attempt: try r.int("attempt", default: nil, in: 1...1000),
+                attempt: try r.int("attempt", default: nil, in: PayloadRules.attempts),
                 leaseDeadline: try r.requiredTimestamp("lease_deadline")))
         case .progress:
             payload = .progress(Progress(fraction: try r.double("fraction"), message: try r.text("message"),
@@ -214,12 +274,13 @@ extension EventPayload {
                 code: try r.name("code"),
                 message: try r.text("message") ?? "",
                 retryable: try r.bool("retryable"),
-                attempt: try r.int("attempt", default: nil, in: 1...1000),
+                attempt: try r.int("attempt", default: nil, in: PayloadRules.attempts),
                 retryAt: try r.timestamp("retry_at")))
         case .canceled:
             payload = .canceled(Canceled(reason: try r.text("reason") ?? ""))
         }
         try r.finish()
+        try payload.validate()  // the rules that are not about JSON shape (e.g. time range)
         return payload
     }
 }

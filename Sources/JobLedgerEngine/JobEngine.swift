@@ -51,7 +51,7 @@ public final class JobEngine: Sendable {
         var draining = false
         /// The run loop, waiting for a slot to free up.
         var slotWaiter: CheckedContinuation<Void, Never>?
-        var random: SeededRandom
+        var random: SplitMix64
     }
 
     public let ledger: Ledger
@@ -83,7 +83,7 @@ public final class JobEngine: Sendable {
         self.ledger = ledger
         self.clock = clock
         self.options = options
-        state = Mutex(State(random: SeededRandom(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max))))
+        state = Mutex(State(random: SplitMix64(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max))))
     }
 
     // MARK: - Registering and submitting
@@ -383,7 +383,7 @@ public final class JobEngine: Sendable {
                     logger.info("completed", metadata: ["attempt": "\(context.attempt)"])
                 case .failure(let error):
                     let e = error as? JobError ?? JobError(code: "handler_error", message: String(describing: error), retryable: true)
-                    let delay = state.withLock { $0.random.delay(registration.retry, afterAttempt: context.attempt) }
+                    let delay = state.withLock { registration.retry.delay(afterAttempt: context.attempt, using: &$0.random) }
                     _ = try await ledger.append(NewEvent(job: context.job, payload: .failed(.init(
                         code: e.code, message: e.message, retryable: e.retryable, attempt: context.attempt,
                         retryAt: clock.now().adding(milliseconds: delay)))))
@@ -410,22 +410,6 @@ public final class JobEngine: Sendable {
     func recordProgress(job: JobID, fraction: Double, message: String?) async throws {
         let lease = clock.now().adding(milliseconds: options.leaseMilliseconds)
         _ = try await ledger.append(NewEvent(job: job, payload: .progress(.init(fraction: fraction, message: message, leaseDeadline: lease))))
-    }
-}
-
-/// SplitMix64: a small seeded generator for retry jitter.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func delay(_ policy: RetryPolicy, afterAttempt attempt: Int) -> Int64 {
-        policy.delay(afterAttempt: attempt, using: &self)
     }
 }
 

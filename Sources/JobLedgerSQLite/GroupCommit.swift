@@ -43,12 +43,12 @@ struct PreparedEvent: Sendable {
     var text: String
     var digest: String
 
-    /// Encodes the payload and checks it against the same rules as decoding (ranges, lengths),
-    /// so that nothing is stored that the log could not read back.
+    /// Checks the payload against the rules decoding enforces (ranges, lengths), so nothing
+    /// is stored that the log could not read back, then encodes and digests it.
     init(_ event: NewEvent) throws(LedgerError) {
         self.event = event
         text = event.payload.canonicalText
-        do { _ = try EventPayload.decode(type: event.payload.type, text: text) } catch { throw .invalidPayload(error) }
+        do { try event.payload.validate() } catch { throw .invalidPayload(error) }
         digest = Digest.sha256Hex(text)
     }
 }

@@ -184,31 +184,19 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// The log from `seq` on as an async sequence, read in pages of `pageSize` events, each page
-    /// its own short read, so a slow consumer never holds a snapshot open.
-    public func events(from seq: Int64 = 1, pageSize: Int = 512) -> AsyncThrowingStream<StoredEvent, any Error> {
-        let (stream, continuation) = AsyncThrowingStream<StoredEvent, any Error>.makeStream(bufferingPolicy: .bufferingOldest(pageSize))
-        let task = Task { [self] in
-            var next = seq
-            do {
-                while !Task.isCancelled {
-                    let page: [StoredEvent] = try read { db in
-                        try Row.fetchAll(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [next, pageSize])
-                            .map { try RawEvent(row: $0).decoded() }
-                    }
-                    if page.isEmpty { break }
-                    for e in page {
-                        while case .dropped = continuation.yield(e) { await Task.yield() }
-                    }
-                    next = page.last!.seq + 1
-                }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
+    /// The log from `seq` on as an async sequence, read on demand in pages of `pageSize`
+    /// events, each page its own short read: constant memory, and a slow consumer never holds
+    /// a snapshot open.
+    public func events(from seq: Int64 = 1, pageSize: Int = 512) -> LedgerEvents {
+        LedgerEvents(ledger: self, from: seq, pageSize: max(1, pageSize))
+    }
+
+    /// One page of the log: up to `limit` events from `seq` on.
+    func page(from seq: Int64, limit: Int) throws(LedgerError) -> [StoredEvent] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+                .map { try RawEvent(row: $0).decoded() }
         }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
     }
 
     /// The job's current state folded from its events, or nil when it does not exist.
@@ -242,5 +230,39 @@ extension LedgerFold {
     @discardableResult
     public mutating func apply(_ e: StoredEvent) throws(LifecycleError) -> JobState {
         try apply(job: e.job, payload: e.payload, at: e.recordedAt, seq: e.seq)
+    }
+}
+
+/// The log as an async sequence of events, fetched page by page as the consumer asks.
+public struct LedgerEvents: AsyncSequence, Sendable {
+    public typealias Element = StoredEvent
+    let ledger: Ledger
+    let from: Int64
+    let pageSize: Int
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let ledger: Ledger
+        let pageSize: Int
+        var nextSeq: Int64
+        var buffer: [StoredEvent] = []
+        var index = 0
+        var finished = false
+
+        public mutating func next() async throws -> StoredEvent? {
+            if index == buffer.count {
+                if finished || Task.isCancelled { return nil }
+                buffer = try ledger.page(from: nextSeq, limit: pageSize)
+                index = 0
+                guard let last = buffer.last else { finished = true; return nil }
+                nextSeq = last.seq + 1
+                if buffer.count < pageSize { finished = true }
+            }
+            defer { index += 1 }
+            return buffer[index]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(ledger: ledger, pageSize: pageSize, nextSeq: from)
     }
 }

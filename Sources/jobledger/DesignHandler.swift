@@ -11,7 +11,7 @@ enum DesignHandler {
 
     static func make(failRate: Double, stepMilliseconds: Int) -> JobHandler {
         { ctx in
-            var rng = SplitMix(seed: fnv1a(ctx.job.rawValue) &+ UInt64(ctx.attempt))
+            var rng = SplitMix64(seed: fnv1a(ctx.job.rawValue) &+ UInt64(ctx.attempt))
             let failsAt = rng.nextDouble() < failRate ? 1 + Int(rng.nextDouble() * 3) : Int.max
             for pass in 1...4 {
                 if stepMilliseconds > 0 { try await Task.sleep(for: .milliseconds(stepMilliseconds)) }

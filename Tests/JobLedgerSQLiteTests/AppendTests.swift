@@ -76,7 +76,9 @@ import Testing
         let ledger = try Ledger.open(path: dir.path("log.sqlite"))
         for bad in [EventPayload.queued(.init(kind: "design", maxAttempts: 0)),
                     .queued(.init(kind: "")),
-                    .queued(.init(kind: "k", priority: 2_000_000))] {
+                    .queued(.init(kind: "k", priority: 2_000_000)),
+                    .queued(.init(kind: "k", runAt: Timestamp(milliseconds: 253_402_300_800_000))),  // year 10000
+                    .started(.init(worker: "w", attempt: 0, leaseDeadline: .now))] {
             let e = await expectLedgerError { _ = try await ledger.append(NewEvent(job: jid("j"), payload: bad)) }
             guard case .invalidPayload = e else { Issue.record("got \(String(describing: e)) for \(bad)"); continue }
         }
