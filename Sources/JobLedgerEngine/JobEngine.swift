@@ -118,6 +118,7 @@ public final class JobEngine: Sendable {
     public func cancel(_ job: JobID, reason: String = "canceled") async throws {
         // A busy worker may append progress between our read and our append: read again and
         // retry on a lost race, a bounded number of times.
+        var lastConflict: LedgerError?
         for _ in 0..<20 {
             let local = state.withLock { s -> Task<Void, Never>? in
                 guard let r = s.running[job] else { return nil }
@@ -134,11 +135,11 @@ public final class JobEngine: Sendable {
                 log(job).info("canceled", metadata: ["reason": "\(reason)"])
                 return
             } catch {
-                if case .concurrencyConflict = error { continue }
+                if case .concurrencyConflict = error { lastConflict = error; continue }
                 throw error
             }
         }
-        throw LedgerError.concurrencyConflict(job: job, expected: -1, actual: -1)
+        throw lastConflict!
     }
 
     /// Requeues a job that failed for good (a dead letter) as a recorded `queued` event, with
@@ -282,7 +283,7 @@ public final class JobEngine: Sendable {
     private func claimAndStart() async throws -> [Task<Void, Never>] {
         if state.withLock({ $0.draining }) { return [] }
         refresh()
-        if try await sweepExpiredLeases() { refresh() }
+        if await sweepExpiredLeases() { refresh() }
         let now = clock.now()
         let (candidates, free) = state.withLock { s in (claimable(now: now, s: s), options.concurrency - s.running.count) }
         // Claim concurrently, so the claims share group-committed transactions; each one
@@ -330,7 +331,7 @@ public final class JobEngine: Sendable {
 
     /// Requeues (or fails, when attempts are used up) running jobs whose lease has passed and
     /// that no attempt in this engine is running: their worker died or lost contact.
-    private func sweepExpiredLeases() async throws -> Bool {
+    private func sweepExpiredLeases() async -> Bool {
         let now = clock.now()
         let expired = state.withLock { s in
             s.fold.active.values.filter { $0.status == .running && ($0.leaseDeadline ?? .init(milliseconds: .max)) < now && s.running[$0.id] == nil }
@@ -344,8 +345,10 @@ public final class JobEngine: Sendable {
             do {
                 _ = try await ledger.append(NewEvent(job: job.id, payload: failure, expectedVersion: job.version))
             } catch {
-                if error.isLostRace { continue }  // the worker was alive after all, or someone else swept it
-                throw error
+                if !error.isLostRace {  // a lost race means the worker was alive after all, or someone else swept it
+                    log(job.id).warning("could not requeue an expired lease this round: \(error)")
+                }
+                continue
             }
             swept = true
             log(job.id).warning("lease expired; requeued or failed", metadata: ["worker": "\(job.worker ?? "?")", "attempt": "\(job.attempt)"])

@@ -68,7 +68,7 @@ struct Work: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
     @OptionGroup var worker: WorkerOptions
-    @Flag(help: "Stop once no job is queued, delayed or running.") var untilIdle = false
+    @Flag(help: "Stop once no job of the kinds this worker runs is queued, delayed or running.") var untilIdle = false
 
     func run() async throws {
         try await guarded {
@@ -109,8 +109,7 @@ struct Submit: AsyncParsableCommand {
                 at = t
             }
             let ledger = try log.open(create: true)
-            let engine = JobEngine(ledger: ledger)
-            let id = try await engine.submit(kind: kind, input: inputValue, idempotencyKey: idempotencyKey, runAt: at,
+            let id = try await quietEngine(ledger).submit(kind: kind, input: inputValue, idempotencyKey: idempotencyKey, runAt: at,
                                              maxAttempts: maxAttempts, priority: priority)
             print(id)
         }
@@ -128,7 +127,7 @@ struct Cancel: AsyncParsableCommand {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
             let ledger = try log.open(create: false)
-            try await JobEngine(ledger: ledger).cancel(id, reason: reason)
+            try await quietEngine(ledger).cancel(id, reason: reason)
             let s = try ledger.state(of: id)
             print("\(id): \(s?.status.rawValue ?? "unknown")")
         }
@@ -147,8 +146,16 @@ struct Retry: AsyncParsableCommand {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
             guard attempts >= 1, attempts <= 1000 else { throw fail("--attempts must be 1…1000", code: 2) }
             let ledger = try log.open(create: false)
-            try await JobEngine(ledger: ledger).retry(id, attempts: attempts)
+            try await quietEngine(ledger).retry(id, attempts: attempts)
             print("\(id): queued again with \(attempts) more attempt\(attempts == 1 ? "" : "s")")
         }
     }
+}
+
+/// An engine for one-off commands (submit, cancel, retry): logs only warnings, so stdout and
+/// stderr carry just the command's own output.
+func quietEngine(_ ledger: Ledger) -> JobEngine {
+    var o = JobEngine.Options()
+    o.logger.logLevel = .warning
+    return JobEngine(ledger: ledger, options: o)
 }
