@@ -21,6 +21,18 @@ func waitForLine(containing text: String, in handle: FileHandle) async -> String
     }
 }
 
+/// Starts `jobledger work ARGS…` in the background, its stderr on a pipe (it reports claims there).
+func startWorker(_ args: [String]) throws -> (Process, Pipe) {
+    let p = Process()
+    p.executableURL = try #require(jobledgerBinary)
+    p.arguments = ["work"] + args
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    return (p, err)
+}
+
 @Suite struct CrashRecoveryTests {
     /// A worker process claims a job and is killed with SIGKILL mid-attempt. Another worker
     /// process requeues it once the lease has expired and finishes it; no attempt runs twice
@@ -33,14 +45,7 @@ func waitForLine(containing text: String, in handle: FileHandle) async -> String
         let job = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
         // Worker A: every pass takes a minute, so it is surely mid-attempt when killed.
-        let binary = try #require(jobledgerBinary)
-        let a = Process()
-        a.executableURL = binary
-        a.arguments = ["work", "--db", db, "--workers", "1", "--lease", "1", "--step-ms", "60000", "--fail-rate", "0"]
-        let errPipe = Pipe()
-        a.standardError = errPipe
-        a.standardOutput = FileHandle.nullDevice
-        try a.run()
+        let (a, errPipe) = try startWorker(["--db", db, "--workers", "1", "--lease", "1", "--step-ms", "60000", "--fail-rate", "0"])
         let line = await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading)
         #expect(line != nil, "worker A never started the job")
         kill(a.processIdentifier, SIGKILL)
@@ -78,14 +83,7 @@ func waitForLine(containing text: String, in handle: FileHandle) async -> String
         let db = scratch.path("jobs.sqlite")
         let submitted = try await jobledger(["submit", "design", "--db", db], in: scratch)
         let job = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let binary = try #require(jobledgerBinary)
-        let a = Process()
-        a.executableURL = binary
-        a.arguments = ["work", "--db", db, "--workers", "1", "--step-ms", "60000", "--drain", "0.2", "--fail-rate", "0"]
-        let errPipe = Pipe()
-        a.standardError = errPipe
-        a.standardOutput = FileHandle.nullDevice
-        try a.run()
+        let (a, errPipe) = try startWorker(["--db", db, "--workers", "1", "--step-ms", "60000", "--drain", "0.2", "--fail-rate", "0"])
         #expect(await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading) != nil)
         kill(a.processIdentifier, SIGTERM)
         a.waitUntilExit()

@@ -15,6 +15,12 @@ final class TempDir: Sendable {
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 
+/// Waits (bounded, yielding, not sleeping) until `condition` holds.
+func until(_ condition: () -> Bool) async {
+    let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+    while !condition() && ContinuousClock.now < deadline { await Task.yield() }
+}
+
 /// Collects what handlers saw, across tasks.
 final class Recorder<T: Sendable>: Sendable {
     private let items = Mutex<[T]>([])
@@ -246,8 +252,7 @@ struct Fixture {
         }
         let job = try await engine.submit(kind: "long")
         let work = Task { try await engine.tick() }
-        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
-        while started.all.isEmpty && ContinuousClock.now < deadline { await Task.yield() }
+        await until { !started.all.isEmpty }
         try await engine.cancel(job, reason: "customer left")
         _ = try await work.value
         let s = try #require(try engine.result(of: job))

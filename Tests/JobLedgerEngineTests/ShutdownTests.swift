@@ -12,12 +12,6 @@ final class Gate: Sendable {
 }
 
 @Suite struct ShutdownTests {
-    /// Waits (bounded, yielding, not sleeping) until `condition` holds.
-    func until(_ condition: () -> Bool) async {
-        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
-        while !condition() && ContinuousClock.now < deadline { await Task.yield() }
-    }
-
     @Test func shutdownLetsARunningHandlerFinishWithinTheDrainTime() async throws {
         let f = try Fixture()
         let engine = f.engine()
