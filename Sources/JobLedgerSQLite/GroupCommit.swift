@@ -17,8 +17,9 @@ final class GroupCommitter: Sendable {
     struct State {
         var pending: [Request] = []
         var leaderActive = false
-        /// States of jobs recently appended by this process, checked against the log's version
-        /// before use, so another process's appends are never missed.
+        /// States of jobs this ledger appended to since another connection last committed
+        /// (emptied whenever `data_version` shows one did); used without asking the log while
+        /// no other connection commits, otherwise checked against the log's version.
         var cache: [JobID: JobState] = [:]
         /// Transactions committed by this ledger's appends (for tests and benchmarks).
         var transactions = 0
