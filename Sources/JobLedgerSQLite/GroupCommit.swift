@@ -47,9 +47,9 @@ struct PreparedEvent: Sendable {
     /// Checks the payload against the rules decoding enforces (ranges, lengths), so nothing
     /// is stored that the log could not read back, then encodes and digests it.
     init(_ event: NewEvent) throws(LedgerError) {
+        do { try event.payload.validate() } catch { throw .invalidPayload(error) }
         self.event = event
         text = event.payload.canonicalText
-        do { try event.payload.validate() } catch { throw .invalidPayload(error) }
         digest = Digest.sha256Hex(text)
     }
 }

@@ -39,7 +39,6 @@ struct Demo: AsyncParsableCommand {
             try await runWithSignals(engine: engine, untilIdle: true)
             ticker.cancel()
             display.update()
-            display.finish()
             let elapsed = start.duration(to: clock.now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let states = try ledger.jobStates().values
@@ -131,8 +130,6 @@ final class DemoDisplay: @unchecked Sendable {
         drawnLines = frame.count
         self.out.write(Data(out.utf8))
     }
-
-    func finish() {}
 
     private func bar(_ fraction: Double, width: Int) -> String {
         let filled = max(0, min(width, Int((fraction * Double(width)).rounded())))
