@@ -1,0 +1,52 @@
+import Foundation
+
+/// The deterministic place of a job's artefact in a blob store:
+/// `jobs/<job-id>/<lowres|final>-<first 16 hex digits of its SHA-256>.<ext>`. The same asset of
+/// the same job always lands at the same pathname, so a retried or replayed upload yields the
+/// same URL.
+public struct BlobPathname: Sendable, Hashable, CustomStringConvertible {
+    public enum Role: String, Sendable, Hashable {
+        case lowres, final
+    }
+
+    public let job: JobID
+    public let role: Role
+    public let asset: AssetRef
+
+    public init(job: JobID, role: Role, asset: AssetRef) {
+        self.job = job
+        self.role = role
+        self.asset = asset
+    }
+
+    public var description: String {
+        "jobs/\(job.rawValue)/\(role.rawValue)-\(asset.sha256.prefix(16)).\(Self.fileExtension(for: asset.contentType))"
+    }
+
+    /// A file extension for a content type; `bin` when it is not a common one.
+    public static func fileExtension(for contentType: String) -> String {
+        let base = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        switch base {
+        case "image/png": return "png"
+        case "image/jpeg", "image/jpg": return "jpg"
+        case "image/webp": return "webp"
+        case "image/gif": return "gif"
+        case "image/svg+xml": return "svg"
+        case "application/pdf": return "pdf"
+        case "application/json": return "json"
+        case "text/plain": return "txt"
+        default: return "bin"
+        }
+    }
+}
+
+extension EventPayload {
+    /// The artefact this event publishes, if any: a `lowres` preview or a `completed` result.
+    public var publishedAsset: (role: BlobPathname.Role, asset: AssetRef)? {
+        switch self {
+        case .lowres(let l): (.lowres, l.asset)
+        case .completed(let c): c.asset.map { (.final, $0) }
+        case .queued, .started, .progress, .failed, .canceled: nil
+        }
+    }
+}

@@ -1,0 +1,60 @@
+/// One row of the job-state projection (the `jobs` table): what a dashboard or a web app reads
+/// about a job without folding its events.
+public struct JobRow: Sendable, Hashable {
+    public var id: JobID
+    public var kind: String
+    public var state: JobStatus
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var progress: Double
+    public var message: String?
+    public var previewURL: String?
+    public var resultURL: String?
+    public var errorCode: String?
+    public var errorMessage: String?
+    public var createdAt: Timestamp
+    public var startedAt: Timestamp?
+    public var finishedAt: Timestamp?
+    public var updatedAt: Timestamp
+    public var version: Int
+
+    public init(id: JobID, kind: String, state: JobStatus, attempt: Int, maxAttempts: Int, progress: Double,
+                message: String?, previewURL: String?, resultURL: String?, errorCode: String?, errorMessage: String?,
+                createdAt: Timestamp, startedAt: Timestamp?, finishedAt: Timestamp?, updatedAt: Timestamp, version: Int) {
+        self.id = id; self.kind = kind; self.state = state; self.attempt = attempt; self.maxAttempts = maxAttempts
+        self.progress = progress; self.message = message; self.previewURL = previewURL; self.resultURL = resultURL
+        self.errorCode = errorCode; self.errorMessage = errorMessage; self.createdAt = createdAt
+        self.startedAt = startedAt; self.finishedAt = finishedAt; self.updatedAt = updatedAt; self.version = version
+    }
+
+    /// The row for a job's state, with the URLs its artefacts were published at (nil while the
+    /// blob projection has not published them).
+    public init(state s: JobState, previewURL: String?, resultURL: String?) {
+        self.init(id: s.id, kind: s.kind, state: s.status, attempt: s.attempt, maxAttempts: s.maxAttempts,
+                  progress: s.progress, message: s.progressMessage, previewURL: previewURL, resultURL: resultURL,
+                  errorCode: s.lastError?.code, errorMessage: s.lastError?.message, createdAt: s.createdAt,
+                  startedAt: s.startedAt, finishedAt: s.finishedAt, updatedAt: s.updatedAt, version: s.version)
+    }
+
+    /// The row's fields by column name, as JSON values: what `--json` prints and what drift
+    /// reports compare.
+    public var fields: [(name: String, value: JSONValue)] {
+        func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
+        func time(_ t: Timestamp?) -> JSONValue { t.map { .string($0.iso8601) } ?? .null }
+        return [
+            ("id", .string(id.rawValue)), ("kind", .string(kind)), ("state", .string(state.rawValue)),
+            ("attempt", .int(Int64(attempt))), ("max_attempts", .int(Int64(maxAttempts))), ("progress", .double(progress)),
+            ("message", opt(message)), ("preview_url", opt(previewURL)), ("result_url", opt(resultURL)),
+            ("error_code", opt(errorCode)), ("error_message", opt(errorMessage)), ("created_at", time(createdAt)),
+            ("started_at", time(startedAt)), ("finished_at", time(finishedAt)), ("updated_at", time(updatedAt)),
+            ("version", .int(Int64(version))),
+        ]
+    }
+
+    public var json: JSONValue { .object(Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0.value) })) }
+
+    /// The fields whose values differ, as (field, this row's value, the other row's value).
+    public func differences(from other: JobRow) -> [(field: String, mine: JSONValue, theirs: JSONValue)] {
+        zip(fields, other.fields).compactMap { a, b in a.value == b.value ? nil : (a.name, a.value, b.value) }
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+
+/// One message addressed to one broadcast stream: what a `BroadcastSink` delivers.
+public struct Publication: Sendable, Hashable {
+    /// The stream the message goes to (by default `job:<id>`).
+    public var stream: String
+    public var message: BroadcastMessage
+
+    public init(stream: String, message: BroadcastMessage) {
+        self.stream = stream
+        self.message = message
+    }
+}
+
+/// Why an outside system did not take an effect. `unavailable` is worth retrying (network
+/// errors, timeouts, 5xx, 429); `rejected` is not (bad credentials, a malformed request):
+/// it goes straight to the dead-letter state with a message that says what to fix.
+/// Messages never carry secrets.
+public enum SinkError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Try again later; no sooner than `retryAfterMilliseconds` when the sink said so.
+    case unavailable(String, retryAfterMilliseconds: Int64? = nil)
+    /// Retrying will not help until someone changes the configuration or the data.
+    case rejected(String)
+
+    public var description: String {
+        switch self {
+        case .unavailable(let m, let after):
+            after.map { "\(m) (retry after \($0) ms)" } ?? m
+        case .rejected(let m): m
+        }
+    }
+}
+
+/// Where job broadcasts go: AnyCable in production, an in-process hub by default.
+/// `deliver` sends the publications in array order and returns once the sink has taken all of
+/// them; when it throws, none of them counts as delivered (at-least-once: they are resent).
+public protocol BroadcastSink: Sendable {
+    func deliver(_ publications: [Publication]) async throws(SinkError)
+}
+
+/// What a blob store knows about one stored blob.
+public struct BlobInfo: Sendable, Hashable {
+    public var pathname: String
+    public var url: String
+    public var size: Int64
+    public var contentType: String
+
+    public init(pathname: String, url: String, size: Int64, contentType: String) {
+        self.pathname = pathname
+        self.url = url
+        self.size = size
+        self.contentType = contentType
+    }
+}
+
+/// Where job artefacts are published: Vercel Blob in production, a local folder by default.
+/// `put` at the same pathname with the same bytes is idempotent and yields the same URL.
+public protocol BlobStore: Sendable {
+    /// Stores `bytes` at `pathname` (overwriting) and returns the public URL.
+    func put(pathname: String, bytes: Data, contentType: String) async throws(SinkError) -> BlobInfo
+    /// The blob at `pathname`, or nil when there is none.
+    func head(pathname: String) async throws(SinkError) -> BlobInfo?
+    /// Every blob whose pathname starts with `prefix`, in pathname order.
+    func list(prefix: String) async throws(SinkError) -> [BlobInfo]
+    /// Removes the blob at `pathname`; removing a missing blob is not an error.
+    func delete(pathname: String) async throws(SinkError)
+}
