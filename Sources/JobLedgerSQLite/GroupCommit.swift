@@ -171,7 +171,7 @@ extension Ledger {
     }
 
     /// Drops the remembered head, after a write that did not go through the committer (import).
-    func forgetCachedHead() { writer.state.withLock { $0.head = nil; $0.dataVersion = nil } }
+    func forgetCachedHead() { writer.state.withLock { $0.head = nil; $0.dataVersion = nil }; appended.signal() }
 
     /// Where a batch starts: the head, and whether the cache can be trusted without asking the
     /// log (no other connection committed since this ledger's last commit).
@@ -204,6 +204,7 @@ extension Ledger {
                 if let st, !st.status.isTerminal { s.cache[job] = st } else { s.cache[job] = nil }
             }
         }
+        if !touched.isEmpty { appended.signal() }
     }
 
     /// Commits the requests in one transaction; each request succeeds or fails on its own.

@@ -11,6 +11,10 @@ public final class Ledger: Sendable {
     public let configuration: LedgerConfiguration
     let pool: DatabasePool
     let writer: GroupCommitter
+    /// Signalled after every commit that appended events through this `Ledger` (and after an
+    /// import): what live projections wait on in-process. Other processes' appends are seen
+    /// by polling.
+    public let appended = WakeSignal()
 
     /// Opens the log at `path`, creating and migrating it when `create` is true. A file that is
     /// not a log, or has a newer schema, is refused without being changed.
@@ -205,11 +209,11 @@ public final class Ledger: Sendable {
     }
 
     /// Folds one job from the database, starting from `base` (events after its version).
-    static func foldJob(_ db: Database, job: JobID, from base: JobState?) throws -> JobState? {
+    static func foldJob(_ db: Database, job: JobID, from base: JobState?, through last: Int = .max) throws -> JobState? {
         var state = base
         let cursor = try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT \(RawEvent.columns) FROM events WHERE job_id = ? AND version > ? ORDER BY version"),
-            arguments: [job.rawValue, base?.version ?? 0])
+            db.cachedStatement(sql: "SELECT \(RawEvent.columns) FROM events WHERE job_id = ? AND version > ? AND version <= ? ORDER BY version"),
+            arguments: [job.rawValue, base?.version ?? 0, last])
         while let row = try cursor.next() {
             let e = try RawEvent(row: row).decoded()
             state = try Lifecycle.apply(e.payload, to: state, job: job, at: e.recordedAt).0

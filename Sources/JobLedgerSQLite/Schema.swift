@@ -8,7 +8,7 @@ enum Schema {
     /// `PRAGMA application_id`: "JLDG".
     static let applicationID: Int32 = 0x4A4C_4447
     /// The newest schema this build knows.
-    static let version = 2
+    static let version = 3
 
     /// The events table. `begins` is the rule that ties versions to `queued`: v1 said "version
     /// 1 if and only if queued"; v2 allows a later `queued` (a failed job's requeue).
@@ -73,6 +73,71 @@ enum Schema {
                 ALTER TABLE events_v2 RENAME TO events;
                 """ + eventsGuards)
             try db.execute(sql: "PRAGMA user_version = 2")
+        }
+        // Projections: derived tables that can always be dropped and rebuilt from the events.
+        m.registerMigration("v3: projections, jobs table, outbox, published blobs") { db in
+            let states = JobStatus.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+            let types = EventType.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+            try db.execute(sql: """
+                CREATE TABLE projections (
+                    name         TEXT    PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+                    checkpoint   INTEGER NOT NULL DEFAULT 0 CHECK (checkpoint >= 0),
+                    applied      INTEGER NOT NULL DEFAULT 0 CHECK (applied >= 0),
+                    owner        TEXT,
+                    lease_until  INTEGER,
+                    updated_at   INTEGER NOT NULL
+                ) STRICT;
+                CREATE TABLE jobs (
+                    id             TEXT    PRIMARY KEY,
+                    kind           TEXT    NOT NULL,
+                    state          TEXT    NOT NULL CHECK (state IN (\(states))),
+                    attempt        INTEGER NOT NULL CHECK (attempt >= 0),
+                    max_attempts   INTEGER NOT NULL CHECK (max_attempts >= 1),
+                    progress       REAL    NOT NULL CHECK (progress BETWEEN 0 AND 1),
+                    message        TEXT,
+                    preview_sha256 TEXT,
+                    preview_url    TEXT,
+                    result_sha256  TEXT,
+                    result_url     TEXT,
+                    error_code     TEXT,
+                    error_message  TEXT,
+                    created_at     INTEGER NOT NULL,
+                    started_at     INTEGER,
+                    finished_at    INTEGER,
+                    updated_at     INTEGER NOT NULL,
+                    version        INTEGER NOT NULL CHECK (version >= 1),
+                    seq            INTEGER NOT NULL
+                ) STRICT;
+                CREATE INDEX jobs_by_state ON jobs(state, kind, created_at);
+                CREATE TABLE outbox (
+                    projection       TEXT    NOT NULL,
+                    seq              INTEGER NOT NULL,
+                    job_id           TEXT    NOT NULL,
+                    version          INTEGER NOT NULL,
+                    type             TEXT    NOT NULL CHECK (type IN (\(types))),
+                    target           TEXT    NOT NULL,
+                    body             TEXT    NOT NULL,
+                    status           TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead', 'coalesced')),
+                    attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                    next_attempt_at  INTEGER NOT NULL,
+                    last_error       TEXT,
+                    created_at       INTEGER NOT NULL,
+                    sent_at          INTEGER,
+                    PRIMARY KEY (projection, seq)
+                ) STRICT, WITHOUT ROWID;
+                CREATE INDEX outbox_by_status ON outbox(projection, status, seq);
+                CREATE INDEX outbox_by_job ON outbox(projection, job_id, status);
+                CREATE TABLE blobs (
+                    pathname     TEXT    PRIMARY KEY,
+                    job_id       TEXT    NOT NULL,
+                    role         TEXT    NOT NULL CHECK (role IN ('lowres', 'final')),
+                    sha256       TEXT    NOT NULL CHECK (length(sha256) = 64),
+                    url          TEXT    NOT NULL,
+                    seq          INTEGER NOT NULL,
+                    uploaded_at  INTEGER NOT NULL
+                ) STRICT;
+                """)
+            try db.execute(sql: "PRAGMA user_version = 3")
         }
         return m
     }

@@ -25,23 +25,27 @@ public enum PlannedEffect: Sendable, Hashable {
 /// time, so a rebuilt projection equals the stored one.
 public struct ReplayFold: Sendable {
     public var streams: StreamNaming
-    /// Known URLs by blob pathname (from a stored blob projection); an artefact without one is
-    /// shown by its pathname.
+    /// Known URLs by blob pathname (from a stored blob projection).
     public var urls: [String: String]
+    /// What an artefact without a known URL is shown as: nil (as the live projections store
+    /// it, which `replay --check` needs), or its pathname (what a dry run would have
+    /// published it as).
+    public var showsPathnames: Bool
     public private(set) var fold = LedgerFold()
     public private(set) var rows: [JobID: JobRow] = [:]
 
-    public init(streams: StreamNaming = StreamNaming(), urls: [String: String] = [:]) {
+    public init(streams: StreamNaming = StreamNaming(), urls: [String: String] = [:], showsPathnames: Bool = false) {
         self.streams = streams
         self.urls = urls
+        self.showsPathnames = showsPathnames
     }
 
     public var lastSeq: Int64 { fold.lastSeq }
 
-    /// The URL of a job's artefact: the published one when known, else its pathname.
-    public func url(_ pathname: BlobPathname) -> String {
+    /// The URL of a job's artefact: the published one when known.
+    public func url(_ pathname: BlobPathname) -> String? {
         let p = pathname.description
-        return urls[p] ?? p
+        return urls[p] ?? (showsPathnames ? p : nil)
     }
 
     /// Folds one event; returns the job's new state, its row and the effects, in the order

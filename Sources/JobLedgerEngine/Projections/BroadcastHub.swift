@@ -1,0 +1,45 @@
+import JobLedger
+import Synchronization
+
+/// The embedded default `BroadcastSink`: delivers publications to subscribers in this process,
+/// each as an async sequence, in the order they were delivered. A subscriber that falls more
+/// than `bufferLimit` messages behind loses the oldest ones (the stream's newest state is in
+/// every message, so it catches up with the next).
+public final class BroadcastHub: BroadcastSink {
+    private struct Subscriber {
+        let stream: String?
+        let continuation: AsyncStream<Publication>.Continuation
+    }
+    private let subscribers = Mutex<[UInt64: Subscriber]>([:])
+    private let nextID = Mutex<UInt64>(0)
+    private let counter = Mutex<Int>(0)
+    public let bufferLimit: Int
+
+    public init(bufferLimit: Int = 10_000) { self.bufferLimit = bufferLimit }
+
+    /// Messages published from now on: to one stream, or to every stream when `stream` is nil.
+    public func subscribe(stream: String? = nil) -> AsyncStream<Publication> {
+        let id = nextID.withLock { $0 += 1; return $0 }
+        let (sequence, continuation) = AsyncStream<Publication>.makeStream(bufferingPolicy: .bufferingNewest(bufferLimit))
+        continuation.onTermination = { [weak self] _ in _ = self?.subscribers.withLock { $0.removeValue(forKey: id) } }
+        subscribers.withLock { $0[id] = Subscriber(stream: stream, continuation: continuation) }
+        return sequence
+    }
+
+    /// Publications delivered so far.
+    public var deliveredCount: Int { counter.withLock { $0 } }
+
+    public func deliver(_ publications: [Publication]) async throws(SinkError) {
+        let current = subscribers.withLock { Array($0.values) }
+        for p in publications {
+            for s in current where s.stream == nil || s.stream == p.stream { s.continuation.yield(p) }
+        }
+        counter.withLock { $0 += publications.count }
+    }
+
+    /// Ends every subscription.
+    public func finish() {
+        let all = subscribers.withLock { s in defer { s.removeAll() }; return Array(s.values) }
+        for s in all { s.continuation.finish() }
+    }
+}

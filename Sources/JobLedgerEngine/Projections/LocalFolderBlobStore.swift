@@ -1,0 +1,78 @@
+import Foundation
+import JobLedger
+
+/// The embedded default `BlobStore`: blobs are files under a folder, their URLs `file://`
+/// URLs. Writes are atomic (a temporary file renamed into place), so a crash never leaves a
+/// half-written artefact at a published URL.
+public struct LocalFolderBlobStore: BlobStore {
+    public let root: URL
+
+    /// Uses (and creates when needed) the folder at `path`.
+    public init(path: String) {
+        root = URL(fileURLWithPath: path, isDirectory: true).standardizedFileURL
+    }
+
+    /// The file for a pathname; refuses pathnames that could leave the folder.
+    func file(_ pathname: String) throws(SinkError) -> URL {
+        let parts = pathname.split(separator: "/", omittingEmptySubsequences: false)
+        guard !pathname.isEmpty, !pathname.hasPrefix("/"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else {
+            throw .rejected("blob pathname '\(pathname)' is not a relative path of plain names")
+        }
+        return root.appendingPathComponent(pathname)
+    }
+
+    public func put(pathname: String, bytes: Data, contentType: String) async throws(SinkError) -> BlobInfo {
+        let url = try file(pathname)
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try bytes.write(to: url, options: .atomic)
+        } catch {
+            throw .unavailable("cannot write \(url.path): \(error.localizedDescription)")
+        }
+        return BlobInfo(pathname: pathname, url: url.absoluteString, size: Int64(bytes.count), contentType: contentType)
+    }
+
+    public func head(pathname: String) async throws(SinkError) -> BlobInfo? {
+        let url = try file(pathname)
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int else { return nil }
+        return BlobInfo(pathname: pathname, url: url.absoluteString, size: Int64(size), contentType: Self.contentType(of: pathname))
+    }
+
+    public func list(prefix: String) async throws(SinkError) -> [BlobInfo] {
+        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey, .fileSizeKey]) else { return [] }
+        var out: [BlobInfo] = []
+        let base = root.path.hasSuffix("/") ? root.path : root.path + "/"
+        for case let url as URL in walker {
+            let values = try? url.resourceValues(forKeys: [.isRegularFileKey, .fileSizeKey])
+            guard values?.isRegularFile == true else { continue }
+            let path = String(url.standardizedFileURL.path.dropFirst(base.count))
+            guard path.hasPrefix(prefix) else { continue }
+            out.append(BlobInfo(pathname: path, url: url.standardizedFileURL.absoluteString, size: Int64(values?.fileSize ?? 0),
+                                contentType: Self.contentType(of: path)))
+        }
+        return out.sorted { $0.pathname < $1.pathname }
+    }
+
+    public func delete(pathname: String) async throws(SinkError) {
+        let url = try file(pathname)
+        do {
+            if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
+        } catch {
+            throw .unavailable("cannot delete \(url.path): \(error.localizedDescription)")
+        }
+    }
+
+    static func contentType(of pathname: String) -> String {
+        switch pathname.split(separator: ".").last.map(String.init) ?? "" {
+        case "png": "image/png"
+        case "jpg": "image/jpeg"
+        case "webp": "image/webp"
+        case "gif": "image/gif"
+        case "svg": "image/svg+xml"
+        case "pdf": "application/pdf"
+        case "json": "application/json"
+        case "txt": "text/plain"
+        default: "application/octet-stream"
+        }
+    }
+}

@@ -1,0 +1,280 @@
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps the projections up with the log: the `jobs` table (exactly once, with its
+/// checkpoint), and, when given a store and a sink, the blob and broadcast projections (at
+/// least once, through the outbox, with retries, backoff and dead letters). Live: woken by
+/// appends through the same `Ledger`, polling for other processes' appends; after a restart it
+/// catches up from the stored checkpoints. Each projection runs on its own, so a slow or dead
+/// sink holds back only its own projection, and appends never wait for any of them.
+public final class ProjectionRunner: Sendable {
+    public struct Options: Sendable {
+        /// Recorded as the owner of the effect projections; unique per running process.
+        public var owner: String
+        /// Events taken in per transaction.
+        public var batchSize = 256
+        /// Outbox items delivered per call to a sink.
+        public var deliveryBatch = 100
+        /// Tries before an item becomes a dead letter.
+        public var maxAttempts = 8
+        /// Backoff between tries (full jitter); a sink's Retry-After is honoured when longer.
+        public var retry = RetryPolicy(baseMilliseconds: 500, capMilliseconds: 60_000)
+        /// How often to look for appends made by other processes.
+        public var pollInterval: Duration = .milliseconds(200)
+        /// How long an effect projection stays owned without being renewed.
+        public var leaseMilliseconds: Int64 = 30_000
+        public var streams = StreamNaming()
+        /// Drop a pending progress message when a newer message of its job is taken in.
+        public var coalesceProgress = true
+        /// Seed for the retry jitter, for repeatable tests; nil draws one.
+        public var randomSeed: UInt64?
+        public var logger = Logger(label: "jobledger.projections")
+        public var metrics: (any MetricsFactory)?
+
+        public init(owner: String = "\(ProcessInfo.processInfo.hostName)-\(getpid())-projections") {
+            self.owner = owner
+        }
+    }
+
+    /// What one `catchUp` did.
+    public struct Report: Sendable, Hashable {
+        public var applied = 0
+        public var ingested = 0
+        public var delivered = 0
+        public var failed = 0
+        public var dead = 0
+        public init() {}
+    }
+
+    enum Delivery {
+        case idle
+        case waitUntil(Timestamp)
+        case worked(delivered: Int, failed: Int, dead: Int)
+    }
+
+    public let ledger: Ledger
+    public let clock: any JobClock
+    public let options: Options
+    let blobs: (any BlobStore)?
+    let broadcasts: (any BroadcastSink)?
+    let caches: [ProjectionName: StateCache]
+    let random: Mutex<SplitMix64>
+    let leases = Mutex<[ProjectionName: Timestamp]>([:])
+
+    public init(ledger: Ledger, clock: any JobClock = SystemClock(), blobs: (any BlobStore)? = nil,
+                broadcasts: (any BroadcastSink)? = nil, options: Options = Options()) {
+        self.ledger = ledger
+        self.clock = clock
+        self.options = options
+        self.blobs = blobs
+        self.broadcasts = broadcasts
+        self.caches = [.jobs: StateCache(), .broadcast: StateCache()]
+        self.random = Mutex(SplitMix64(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max)))
+    }
+
+    /// The projections this runner keeps.
+    public var projections: [ProjectionName] {
+        [.jobs] + (blobs == nil ? [] : [.blob]) + (broadcasts == nil ? [] : [.broadcast])
+    }
+
+    private var metricsFactory: any MetricsFactory { options.metrics ?? MetricsSystem.factory }
+
+    private func count(_ what: String, _ name: ProjectionName, _ n: Int) {
+        guard n > 0 else { return }
+        Counter(label: "jobledger_projection_\(what)_total", dimensions: [("projection", name.rawValue)], factory: metricsFactory)
+            .increment(by: Int64(n))
+    }
+
+    // MARK: - Steps
+
+    /// Does everything that can be done now, projection by projection, until nothing is left
+    /// that is due: the log applied and taken in up to its head, every due item delivered or
+    /// failed. Tests drive the runner with this and an injected clock.
+    @discardableResult
+    public func catchUp() async throws -> Report {
+        var report = Report()
+        while true {
+            var worked = false
+            let applied = try await stepJobs()
+            report.applied += applied
+            for name in projections where name.isEffect {
+                let n = try await ingest(name)
+                report.ingested += n
+                if case .worked(let d, let f, let dead) = try await deliver(name) {
+                    report.delivered += d; report.failed += f; report.dead += dead
+                    worked = true
+                }
+                if n > 0 { worked = true }
+            }
+            if applied == 0 && !worked { return report }
+        }
+    }
+
+    func stepJobs() async throws -> Int {
+        let n = try await ledger.advanceJobsTable(limit: options.batchSize, cache: caches[.jobs]!)
+        count("applied", .jobs, n)
+        return n
+    }
+
+    func ingest(_ name: ProjectionName) async throws -> Int {
+        guard try await own(name) else { return 0 }
+        let n = try await ledger.ingest(name, limit: options.batchSize, streams: options.streams,
+                                        coalesceProgress: options.coalesceProgress, waitForUploads: blobs != nil,
+                                        cache: caches[.broadcast]!)
+        count("ingested", name, n)
+        return n
+    }
+
+    /// Takes or renews ownership of an effect projection when its lease is half spent.
+    func own(_ name: ProjectionName) async throws -> Bool {
+        let now = clock.now()
+        if let until = leases.withLock({ $0[name] }), until.milliseconds - now.milliseconds > options.leaseMilliseconds / 2 { return true }
+        let owned = try await ledger.acquireProjection(name, owner: options.owner, now: now, leaseMilliseconds: options.leaseMilliseconds)
+        leases.withLock { $0[name] = owned ? now.adding(milliseconds: options.leaseMilliseconds) : nil }
+        return owned
+    }
+
+    /// Delivers the due head of an effect projection's outbox, in `seq` order.
+    func deliver(_ name: ProjectionName) async throws -> Delivery {
+        guard try await own(name) else { return .idle }
+        let now = clock.now()
+        switch try ledger.dueItems(name, now: now, limit: options.deliveryBatch) {
+        case .none: return .idle
+        case .notBefore(let t): return .waitUntil(t)
+        case .due(let items):
+            switch name {
+            case .blob: return try await upload(items, now: now)
+            case .broadcast: return try await broadcast(items, now: now)
+            case .jobs: return .idle
+            }
+        }
+    }
+
+    private func upload(_ items: [OutboxItem], now: Timestamp) async throws -> Delivery {
+        guard let blobs else { return .idle }
+        var published: [Int64: BlobInfo] = [:]
+        var done: [OutboxItem] = []
+        var failure: (OutboxItem, SinkError)?
+        for item in items {
+            do {
+                guard let asset = item.asset else { throw SinkError.rejected("outbox item \(item.seq) does not name an asset") }
+                let bytes: Data
+                do { bytes = try ledger.assetBytes(asset.sha256) } catch {
+                    throw SinkError.rejected("the bytes of asset \(asset.sha256) are not staged in this log")
+                }
+                published[item.seq] = try await blobs.put(pathname: item.target, bytes: bytes, contentType: asset.contentType)
+                done.append(item)
+            } catch let e as SinkError {
+                failure = (item, e)
+                break
+            }
+        }
+        try await ledger.markSent(done, at: clock.now(), published: published)
+        count("delivered", .blob, done.count)
+        guard let (item, error) = failure else { return .worked(delivered: done.count, failed: 0, dead: 0) }
+        let dead = try await fail([item], error: error, name: .blob, now: now)
+        return .worked(delivered: done.count, failed: 1, dead: dead)
+    }
+
+    private func broadcast(_ items: [OutboxItem], now: Timestamp) async throws -> Delivery {
+        guard let broadcasts else { return .idle }
+        var publications: [Publication] = []
+        for item in items {
+            guard let message = try? BroadcastMessage(text: item.body) else {
+                let dead = try await fail([item], error: .rejected("outbox item \(item.seq) does not hold a valid message"), name: .broadcast, now: now)
+                return .worked(delivered: 0, failed: 1, dead: dead)
+            }
+            publications.append(Publication(stream: item.target, message: message))
+        }
+        do {
+            try await broadcasts.deliver(publications)
+        } catch {
+            let dead = try await fail(items, error: error, name: .broadcast, now: now)
+            return .worked(delivered: 0, failed: items.count, dead: dead)
+        }
+        try await ledger.markSent(items, at: clock.now())
+        count("delivered", .broadcast, items.count)
+        return .worked(delivered: items.count, failed: 0, dead: 0)
+    }
+
+    /// Records a failed try: the next one after a jittered backoff, or Retry-After if longer.
+    private func fail(_ items: [OutboxItem], error: SinkError, name: ProjectionName, now: Timestamp) async throws -> Int {
+        let attempt = (items.map(\.attempts).max() ?? 0) + 1
+        var delay = random.withLock { r in options.retry.delay(afterAttempt: attempt, using: &r) }
+        if case .unavailable(_, let after?) = error { delay = max(delay, after) }
+        let dead = try await ledger.markFailed(items, error: error, at: now, retryAt: now.adding(milliseconds: delay),
+                                               maxAttempts: options.maxAttempts)
+        var log = options.logger
+        log[metadataKey: "projection"] = "\(name)"
+        log[metadataKey: "seq"] = "\(items[0].seq)"
+        if dead > 0 {
+            log.error("dead-lettered \(dead) item(s) after attempt \(attempt): \(error)")
+        } else {
+            log.warning("delivery failed (attempt \(attempt), next try in \(delay) ms): \(error)")
+        }
+        count("failed", name, items.count)
+        count("dead", name, dead)
+        return dead
+    }
+
+    // MARK: - Running live
+
+    /// Runs every projection live until the task is cancelled.
+    public func runLive() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            for name in projections {
+                group.addTask { await self.loop(name) }
+            }
+        }
+        for name in projections where name.isEffect {
+            await ledger.releaseProjection(name, owner: options.owner)
+        }
+    }
+
+    private func loop(_ name: ProjectionName) async {
+        var log = options.logger
+        log[metadataKey: "projection"] = "\(name)"
+        var lastError: String?
+        while !Task.isCancelled {
+            let seen = ledger.appended.generation
+            var worked = false
+            var wakeAt: Timestamp?
+            do {
+                if name == .jobs {
+                    worked = try await stepJobs() > 0
+                } else {
+                    worked = try await ingest(name) > 0
+                    switch try await deliver(name) {
+                    case .idle: break
+                    case .waitUntil(let t): wakeAt = t
+                    case .worked: worked = true
+                    }
+                }
+                lastError = nil
+            } catch {
+                let text = "\(error)"
+                if text != lastError { log.error("projection step failed, retrying every poll: \(text)") }
+                lastError = text
+            }
+            if worked { await Task.yield(); continue }
+            var timeout = options.pollInterval
+            if let wakeAt {
+                let ms = max(1, wakeAt.milliseconds - clock.now().milliseconds)
+                timeout = min(timeout, .milliseconds(ms))
+            }
+            await ledger.appended.wait(after: seen, timeout: timeout)
+        }
+    }
+}
+
+/// The runner as a swift-service-lifecycle `Service`: runs until the group shuts down.
+extension ProjectionRunner: Service {
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown { try await self.runLive() }
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import GRDB
+import JobLedger
+import Synchronization
+
+/// The projections the log keeps beside its events.
+public enum ProjectionName: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// The `jobs` table: every job's current row, written with its checkpoint (exactly once).
+    case jobs
+    /// Publishes staged assets to a `BlobStore` (at least once, via the outbox).
+    case blob
+    /// Sends job messages to a `BroadcastSink` (at least once, via the outbox); waits for `blob`.
+    case broadcast
+
+    public var description: String { rawValue }
+    /// True for projections that talk to the outside world through the outbox.
+    public var isEffect: Bool { self != .jobs }
+}
+
+/// Where a projection stands: how far it has read the log and what it still owes.
+public struct ProjectionStatus: Sendable, Hashable {
+    public var name: ProjectionName
+    /// The last `seq` the projection has taken in (applied, or put in its outbox).
+    public var checkpoint: Int64
+    /// The log's last `seq`.
+    public var head: Int64
+    /// Events the projection has applied (the jobs table) or taken in (effects).
+    public var applied: Int64
+    public var pending: Int
+    public var dead: Int
+    public var sent: Int
+    public var coalesced: Int
+    /// When the oldest pending item is next tried.
+    public var nextAttemptAt: Timestamp?
+    /// The most recent error of a pending or dead item.
+    public var lastError: String?
+    public var owner: String?
+
+    /// Events behind the log's head.
+    public var lag: Int64 { max(0, head - checkpoint) }
+}
+
+/// One effect waiting in (or done from) a projection's outbox: one per event at most.
+public struct OutboxItem: Sendable, Hashable {
+    public enum Status: String, Sendable, Hashable, CaseIterable {
+        case pending, sent, dead, coalesced
+    }
+    public var projection: ProjectionName
+    public var seq: Int64
+    public var job: JobID
+    public var version: Int
+    public var type: EventType
+    /// The stream (broadcast) or blob pathname (blob).
+    public var target: String
+    /// The message text (broadcast) or the asset reference as JSON (blob).
+    public var body: String
+    public var status: Status
+    public var attempts: Int
+    public var nextAttemptAt: Timestamp
+    public var lastError: String?
+    public var sentAt: Timestamp?
+
+    static let columns = "projection, seq, job_id, version, type, target, body, status, attempts, next_attempt_at, last_error, sent_at"
+
+    init(row: Row) throws {
+        guard let p = ProjectionName(rawValue: row[0]), let t = EventType(rawValue: row[4]),
+              let st = Status(rawValue: row[7]) else { throw LedgerError.storage("the outbox holds a row this version cannot read") }
+        projection = p
+        seq = row[1]
+        job = try JobID(row[2] as String)
+        version = row[3]
+        type = t
+        target = row[5]
+        body = row[6]
+        status = st
+        attempts = row[8]
+        nextAttemptAt = Timestamp(milliseconds: row[9])
+        lastError = row[10]
+        sentAt = (row[11] as Int64?).map(Timestamp.init(milliseconds:))
+    }
+
+    /// The asset of a blob item.
+    public var asset: AssetRef? {
+        guard let v = try? JSONValue(parsing: body), let sha = v["sha256"]?.stringValue, let size = v["size"]?.intValue,
+              let ct = v["content_type"]?.stringValue else { return nil }
+        return AssetRef(sha256: sha, size: size, contentType: ct)
+    }
+}
+
+/// What a projection's outbox has to deliver now.
+public enum DueItems: Sendable, Hashable {
+    /// Nothing pending.
+    case none
+    /// The oldest pending item may not be tried before this time (it is backing off).
+    case notBefore(Timestamp)
+    /// The oldest pending items, in `seq` order, due now.
+    case due([OutboxItem])
+}
+
+/// Job states the projections need before an event (the state the event applies to), kept
+/// for jobs in flight, and folded from the log for any other job. One per projection.
+public final class StateCache: Sendable {
+    private let states = Mutex<[JobID: JobState]>([:])
+    static let limit = 50_000
+
+    public init() {}
+
+    /// The job's state just before its event `version`.
+    func before(_ job: JobID, version: Int, db: Database) throws -> JobState? {
+        if version == 1 { return nil }
+        if let s = states.withLock({ $0[job] }), s.version == version - 1 { return s }
+        return try Ledger.foldJob(db, job: job, from: nil, through: version - 1)
+    }
+
+    func remember(_ s: JobState) {
+        states.withLock { m in
+            if m.count > StateCache.limit { m.removeAll(keepingCapacity: true) }
+            m[s.id] = s.status.isTerminal && s.status != .failed ? nil : s
+        }
+    }
+}
+
+extension Ledger {
+    // MARK: - Checkpoints and ownership
+
+    static func ensureProjection(_ db: Database, _ name: ProjectionName, now: Int64) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO projections (name, updated_at) VALUES (?, ?)", arguments: [name.rawValue, now])
+    }
+
+    static func checkpoint(_ db: Database, _ name: ProjectionName) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT checkpoint FROM projections WHERE name = ?"), arguments: [name.rawValue]) ?? 0
+    }
+
+    static func advance(_ db: Database, _ name: ProjectionName, to seq: Int64, applied: Int, now: Int64) throws {
+        try db.execute(sql: "UPDATE projections SET checkpoint = ?, applied = applied + ?, updated_at = ? WHERE name = ?",
+                       arguments: [seq, applied, now, name.rawValue])
+    }
+
+    /// Takes (or renews) the right to run `name` for `leaseMilliseconds`, unless another
+    /// owner's lease is still running. Two processes on one log then never both deliver the
+    /// same outbox.
+    public func acquireProjection(_ name: ProjectionName, owner: String, now: Timestamp, leaseMilliseconds: Int64) async throws(LedgerError) -> Bool {
+        do {
+            return try await pool.write { db in
+                try Ledger.ensureProjection(db, name, now: now.milliseconds)
+                try db.execute(sql: """
+                    UPDATE projections SET owner = ?, lease_until = ?
+                    WHERE name = ? AND (owner IS NULL OR owner = ? OR lease_until IS NULL OR lease_until < ?)
+                    """, arguments: [owner, now.milliseconds + leaseMilliseconds, name.rawValue, owner, now.milliseconds])
+                return db.changesCount == 1
+            }
+        } catch { throw map(error) }
+    }
+
+    /// Gives up the right to run `name` (on shutdown), so another process can take over at once.
+    public func releaseProjection(_ name: ProjectionName, owner: String) async {
+        _ = try? await pool.write { db in
+            try db.execute(sql: "UPDATE projections SET owner = NULL, lease_until = NULL WHERE name = ? AND owner = ?",
+                           arguments: [name.rawValue, owner])
+        }
+    }
+
+    /// Every projection's standing.
+    public func projectionStatus() throws(LedgerError) -> [ProjectionStatus] {
+        try read { db in
+            let head = try Ledger.fetchHead(db)?.seq ?? 0
+            return try ProjectionName.allCases.map { name in
+                let p = try Row.fetchOne(db, sql: "SELECT checkpoint, applied, owner, lease_until FROM projections WHERE name = ?", arguments: [name.rawValue])
+                var s = ProjectionStatus(name: name, checkpoint: p?[0] ?? 0, head: head, applied: p?[1] ?? 0, pending: 0, dead: 0,
+                                         sent: 0, coalesced: 0, nextAttemptAt: nil, lastError: nil, owner: p?[2])
+                for row in try Row.fetchAll(db, sql: "SELECT status, count(*) FROM outbox WHERE projection = ? GROUP BY status", arguments: [name.rawValue]) {
+                    let n: Int = row[1]
+                    switch OutboxItem.Status(rawValue: row[0]) {
+                    case .pending: s.pending = n
+                    case .sent: s.sent = n
+                    case .dead: s.dead = n
+                    case .coalesced: s.coalesced = n
+                    case nil: break
+                    }
+                }
+                s.nextAttemptAt = try Int64.fetchOne(db, sql: "SELECT next_attempt_at FROM outbox WHERE projection = ? AND status = 'pending' ORDER BY seq LIMIT 1",
+                                                     arguments: [name.rawValue]).map(Timestamp.init(milliseconds:))
+                s.lastError = try String.fetchOne(db, sql: """
+                    SELECT last_error FROM outbox WHERE projection = ? AND status IN ('pending', 'dead') AND last_error IS NOT NULL
+                    ORDER BY seq DESC LIMIT 1
+                    """, arguments: [name.rawValue])
+                return s
+            }
+        }
+    }
+
+    // MARK: - The jobs table (state projection)
+
+    /// Applies up to `limit` events after the jobs projection's checkpoint to the `jobs`
+    /// table and moves the checkpoint past them, in one transaction: exactly once. Returns
+    /// how many events it applied.
+    public func advanceJobsTable(limit: Int, cache: StateCache) async throws(LedgerError) -> Int {
+        let now = configuration.clock().milliseconds
+        do {
+            return try await pool.write { db in
+                try Ledger.ensureProjection(db, .jobs, now: now)
+                let from = try Ledger.checkpoint(db, .jobs)
+                let events = try Row.fetchAll(db.cachedStatement(sql: "SELECT \(RawEvent.columns) FROM events WHERE seq > ? ORDER BY seq LIMIT ?"),
+                                              arguments: [from, limit]).map { try RawEvent(row: $0).decoded() }
+                guard let last = events.last else { return 0 }
+                for e in events {
+                    let before = try cache.before(e.job, version: e.version, db: db)
+                    let after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt).0
+                    cache.remember(after)
+                    try Ledger.upsertJob(db, state: after, seq: e.seq)
+                }
+                try Ledger.advance(db, .jobs, to: last.seq, applied: events.count, now: now)
+                return events.count
+            }
+        } catch { throw map(error) }
+    }
+
+    static func upsertJob(_ db: Database, state s: JobState, seq: Int64) throws {
+        let previewPath = s.preview.map { BlobPathname(job: s.id, role: .lowres, asset: $0).description }
+        let resultPath = s.result.map { BlobPathname(job: s.id, role: .final, asset: $0).description }
+        let previewURL = try previewPath.flatMap { try blobURL(db, pathname: $0) }
+        let resultURL = try resultPath.flatMap { try blobURL(db, pathname: $0) }
+        try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO jobs (id, kind, state, attempt, max_attempts, progress, message, preview_sha256, preview_url,
+                                         result_sha256, result_url, error_code, error_message, created_at, started_at,
+                                         finished_at, updated_at, version, seq)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                s.id.rawValue, s.kind, s.status.rawValue, s.attempt, s.maxAttempts, s.progress, s.progressMessage,
+                s.preview?.sha256, previewURL, s.result?.sha256, resultURL, s.lastError?.code, s.lastError?.message,
+                s.createdAt.milliseconds, s.startedAt?.milliseconds, s.finishedAt?.milliseconds, s.updatedAt.milliseconds,
+                s.version, seq,
+            ])
+    }
+
+    static func blobURL(_ db: Database, pathname: String) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT url FROM blobs WHERE pathname = ?"), arguments: [pathname])
+    }
+
+    /// The stored `jobs` table, as rows, in id order.
+    public func storedJobRows(state: JobStatus? = nil) throws(LedgerError) -> [JobRow] {
+        try read { db in
+            var sql = "SELECT id, kind, state, attempt, max_attempts, progress, message, preview_url, result_url, error_code, error_message, created_at, started_at, finished_at, updated_at, version FROM jobs"
+            var args: StatementArguments = []
+            if let state { sql += " WHERE state = ?"; args = [state.rawValue] }
+            return try Row.fetchAll(db, sql: sql + " ORDER BY created_at, id", arguments: args).map { r in
+                guard let st = JobStatus(rawValue: r[2]) else { throw LedgerError.storage("the jobs table holds an unknown state") }
+                func t(_ i: Int) -> Timestamp? { (r[i] as Int64?).map(Timestamp.init(milliseconds:)) }
+                return JobRow(id: try JobID(r[0] as String), kind: r[1], state: st, attempt: r[3], maxAttempts: r[4], progress: r[5],
+                              message: r[6], previewURL: r[7], resultURL: r[8], errorCode: r[9], errorMessage: r[10],
+                              createdAt: t(11)!, startedAt: t(12), finishedAt: t(13), updatedAt: t(14)!, version: r[15])
+            }
+        }
+    }
+
+    /// Every published blob's URL by pathname.
+    public func blobURLs() throws(LedgerError) -> [String: String] {
+        try read { db in
+            var m: [String: String] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT pathname, url FROM blobs") { m[r[0]] = r[1] }
+            return m
+        }
+    }
+
+    /// The jobs projection's checkpoint and the log's head, read together.
+    public func jobsTableCheckpoint() throws(LedgerError) -> (checkpoint: Int64, head: Int64) {
+        try read { db in (try Ledger.checkpoint(db, .jobs), try Ledger.fetchHead(db)?.seq ?? 0) }
+    }
+}

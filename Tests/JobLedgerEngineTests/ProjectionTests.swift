@@ -1,0 +1,331 @@
+import Foundation
+import JobLedger
+import JobLedgerEngine
+import JobLedgerSQLite
+import Logging
+import Synchronization
+import Testing
+
+/// A broadcast sink whose answers a test scripts: each call takes the next scripted answer
+/// (nil: accept), and every accepted publication is recorded in order.
+final class ScriptedSink: BroadcastSink {
+    private let state = Mutex<(script: [SinkError?], calls: Int, received: [Publication])>(([], 0, []))
+    /// When set, every call fails with this (after the script is used up).
+    let down = Mutex<SinkError?>(nil)
+
+    init(_ script: [SinkError?] = []) { state.withLock { $0.script = script } }
+
+    func deliver(_ publications: [Publication]) async throws(SinkError) {
+        let outcome: SinkError? = state.withLock { s in
+            s.calls += 1
+            if !s.script.isEmpty { let next = s.script.removeFirst(); if next == nil { s.received += publications }; return next }
+            if let d = down.withLock({ $0 }) { return d }
+            s.received += publications
+            return nil
+        }
+        if let outcome { throw outcome }
+    }
+
+    var calls: Int { state.withLock { $0.calls } }
+    var received: [Publication] { state.withLock { $0.received } }
+}
+
+/// A blob store that fails while `down` is set, storing in a local folder otherwise.
+final class FlakyBlobStore: BlobStore {
+    let inner: LocalFolderBlobStore
+    let down = Mutex<SinkError?>(nil)
+    init(path: String) { inner = LocalFolderBlobStore(path: path) }
+    func put(pathname: String, bytes: Data, contentType: String) async throws(SinkError) -> BlobInfo {
+        if let e = down.withLock({ $0 }) { throw e }
+        return try await inner.put(pathname: pathname, bytes: bytes, contentType: contentType)
+    }
+    func head(pathname: String) async throws(SinkError) -> BlobInfo? { try await inner.head(pathname: pathname) }
+    func list(prefix: String) async throws(SinkError) -> [BlobInfo] { try await inner.list(prefix: prefix) }
+    func delete(pathname: String) async throws(SinkError) { try await inner.delete(pathname: pathname) }
+}
+
+extension Fixture {
+    func runner(blobs: (any BlobStore)? = nil, sink: (any BroadcastSink)? = nil, maxAttempts: Int = 5,
+                retry: RetryPolicy = RetryPolicy(baseMilliseconds: 100, capMilliseconds: 1000), coalesce: Bool = true) -> ProjectionRunner {
+        var o = ProjectionRunner.Options(owner: "test-runner")
+        o.randomSeed = 11
+        o.maxAttempts = maxAttempts
+        o.retry = retry
+        o.coalesceProgress = coalesce
+        o.deliveryBatch = 16
+        o.batchSize = 32
+        o.logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        return ProjectionRunner(ledger: ledger, clock: clock, blobs: blobs, broadcasts: sink, options: o)
+    }
+
+    /// Appends one job's whole happy path, with a preview and a final image.
+    @discardableResult
+    func appendHappyJob(progressTicks: Int = 3) async throws -> JobID {
+        let job = JobID.generate()
+        let preview = try await ledger.stageAsset(Data("preview-\(job)".utf8), contentType: "image/png")
+        let final = try await ledger.stageAsset(Data("final-\(job)".utf8), contentType: "image/png")
+        var events: [EventPayload] = [.queued(.init(kind: "design")),
+                                      .started(.init(worker: "w", attempt: 1, leaseDeadline: clock.now().adding(milliseconds: 60_000)))]
+        for i in 1...max(1, progressTicks) { events.append(.progress(.init(fraction: Double(i) / Double(progressTicks + 1), message: "tick \(i)"))) }
+        events.append(.lowres(.init(asset: preview)))
+        events.append(.completed(.init(asset: final, output: ["ok": true])))
+        for e in events { _ = try await ledger.append(NewEvent(job: job, payload: e)) }
+        return job
+    }
+
+    /// The stored jobs table against the same rows rebuilt from the log by the pure fold.
+    func rebuiltRows() throws -> [JobID: JobRow] {
+        var fold = ReplayFold(urls: try ledger.blobURLs())
+        try ledger.forEachEvent { e in try fold.apply(seq: e.seq, job: e.job, payload: e.payload, at: e.recordedAt) }
+        return fold.rows
+    }
+
+    func status(_ name: ProjectionName) throws -> ProjectionStatus {
+        try ledger.projectionStatus().first { $0.name == name }!
+    }
+}
+
+/// Checks what a browser would see: per job, versions strictly rising, nothing after the
+/// terminal message.
+func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation = #_sourceLocation) {
+    var last: [JobID: (version: Int, terminal: Bool)] = [:]
+    for p in pubs {
+        let m = p.message
+        if let prev = last[m.job] {
+            #expect(m.version > prev.version, "job \(m.job): version \(m.version) after \(prev.version)", sourceLocation: sourceLocation)
+            #expect(!(prev.terminal && m.type == .progress), "job \(m.job): progress after its terminal message", sourceLocation: sourceLocation)
+        }
+        last[m.job] = (m.version, m.isTerminal)
+    }
+}
+
+@Suite struct ProjectionTests {
+    @Test func jobsTableFollowsTheLogExactlyOnce() async throws {
+        let f = try Fixture()
+        let runner = f.runner()
+        let a = try await f.appendHappyJob()
+        let report = try await runner.catchUp()
+        #expect(report.applied == 7)
+        let rows = try f.ledger.storedJobRows()
+        #expect(rows.count == 1 && rows[0].id == a && rows[0].state == .completed && rows[0].version == 7)
+        // Nothing new: nothing applied again.
+        #expect(try await runner.catchUp().applied == 0)
+        #expect(try f.status(.jobs).applied == 7 && f.status(.jobs).checkpoint == 7)
+        #expect(try rows == f.rebuiltRows().values.sorted { $0.id < $1.id })
+    }
+
+    @Test func blobsLandAtDeterministicPathnamesAndTheirURLsReachRowsAndMessages() async throws {
+        let f = try Fixture()
+        let hub = BroadcastHub()
+        let messages = hub.subscribe()
+        let store = LocalFolderBlobStore(path: f.dir.path("blobs"))
+        let runner = f.runner(blobs: store, sink: hub, coalesce: false)
+        let job = try await f.appendHappyJob(progressTicks: 1)
+        try await runner.catchUp()
+        let listed = try await store.list(prefix: "jobs/\(job)/")
+        #expect(listed.map(\.pathname).count == 2)
+        #expect(listed.allSatisfy { $0.pathname.hasPrefix("jobs/\(job)/lowres-") || $0.pathname.hasPrefix("jobs/\(job)/final-") })
+        let row = try #require(try f.ledger.storedJobRows().first)
+        #expect(row.previewURL == listed.first { $0.pathname.contains("/lowres-") }?.url)
+        #expect(row.resultURL == listed.first { $0.pathname.contains("/final-") }?.url)
+        #expect(try FileManager.default.contents(atPath: URL(string: row.resultURL!)!.path) == Data("final-\(job)".utf8))
+        hub.finish()
+        var got: [Publication] = []
+        for await p in messages { got.append(p) }
+        #expect(got.map(\.message.type) == [.queued, .started, .progress, .lowres, .completed])
+        try #require(got.count == 5)
+        #expect(got.allSatisfy { $0.stream == "job:\(job)" })
+        #expect(got[3].message.previewURL == row.previewURL)
+        #expect(got[4].message.resultURL == row.resultURL && got[4].message.state == .completed)
+        // A second pass re-uploads nothing and sends nothing.
+        #expect(try await runner.catchUp() == ProjectionRunner.Report())
+    }
+
+    @Test func aSinkFailingThreeTimesThenSucceedingDeliversEverythingOnceInOrder() async throws {
+        let f = try Fixture()
+        let down = SinkError.unavailable("503 Service Unavailable")
+        let sink = ScriptedSink([down, down, down])
+        let runner = f.runner(sink: sink, retry: RetryPolicy(baseMilliseconds: 1000, capMilliseconds: 4000), coalesce: false)
+        try await f.appendHappyJob(progressTicks: 2)
+        var report = try await runner.catchUp()
+        #expect(report.failed > 0 && report.delivered == 0 && sink.received.isEmpty)
+        var pending = try f.ledger.outboxItems(.broadcast, status: .pending)
+        #expect(pending.count == 6 && pending.allSatisfy { $0.attempts == 1 })
+        // Backoff: the next try is within the jittered ceiling (1 s after the first failure).
+        let wait = pending[0].nextAttemptAt.milliseconds - f.clock.now().milliseconds
+        #expect((0...1000).contains(wait))
+        for _ in 0..<10 where sink.received.isEmpty {
+            f.clock.advance(milliseconds: 4000)
+            report = try await runner.catchUp()
+        }
+        #expect(sink.calls == 4)
+        #expect(sink.received.map(\.message.version) == Array(1...6))
+        pending = try f.ledger.outboxItems(.broadcast, status: .sent)
+        #expect(pending.count == 6 && pending.allSatisfy { $0.attempts == 4 })
+    }
+
+    @Test func retryAfterIsHonouredToTheMillisecond() async throws {
+        let f = try Fixture()
+        let sink = ScriptedSink([.unavailable("429 Too Many Requests", retryAfterMilliseconds: 5000)])
+        let runner = f.runner(sink: sink, retry: RetryPolicy(baseMilliseconds: 10, capMilliseconds: 10))
+        _ = try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
+        try await runner.catchUp()
+        let item = try #require(try f.ledger.outboxItems(.broadcast).first)
+        #expect(item.status == .pending && item.nextAttemptAt == f.clock.now().adding(milliseconds: 5000))
+        #expect(item.lastError == "429 Too Many Requests (retry after 5000 ms)")
+        f.clock.advance(milliseconds: 4999)
+        #expect(try await runner.catchUp().delivered == 0)
+        f.clock.advance(milliseconds: 1)
+        #expect(try await runner.catchUp().delivered == 1)
+        #expect(sink.calls == 2)
+    }
+
+    @Test func aRejectingSinkDeadLettersAtOnceAndOthersCarryOn() async throws {
+        let f = try Fixture()
+        let sink = ScriptedSink([.rejected("401: check ANYCABLE_BROADCAST_KEY")])
+        let runner = f.runner(sink: sink)
+        _ = try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
+        try await runner.catchUp()
+        #expect(try f.status(.broadcast).dead == 1)
+        #expect(try f.status(.broadcast).lastError == "401: check ANYCABLE_BROADCAST_KEY")
+        // A later event is delivered: a dead letter does not block the line.
+        _ = try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
+        #expect(try await runner.catchUp().delivered == 1)
+        #expect(sink.calls == 2)
+    }
+
+    @Test func aSinkDownForTheWholeRunLosesNothingAndRedriveDeliversIt() async throws {
+        let f = try Fixture()
+        let sink = ScriptedSink()
+        sink.down.withLock { $0 = .unavailable("connection refused") }
+        let runner = f.runner(sink: sink, maxAttempts: 3, retry: RetryPolicy(baseMilliseconds: 100, capMilliseconds: 100), coalesce: false)
+        var jobs: [JobID] = []
+        for _ in 0..<5 {
+            // Appends go on while the sink is down.
+            jobs.append(try await f.appendHappyJob(progressTicks: 2))
+            try await runner.catchUp()
+            f.clock.advance(milliseconds: 100)
+        }
+        for _ in 0..<5 { f.clock.advance(milliseconds: 100); try await runner.catchUp() }
+        #expect(try f.ledger.eventCount() == 30)
+        #expect(try f.ledger.storedJobRows().allSatisfy { $0.state == .completed })  // the state projection is unaffected
+        var s = try f.status(.broadcast)
+        #expect(s.dead == 30 && s.pending == 0 && s.sent == 0 && s.lag == 0)
+        #expect(s.lastError == "connection refused")
+        sink.down.withLock { $0 = nil }
+        #expect(try await runner.catchUp().delivered == 0)  // dead letters wait for an operator
+        // Re-drive: the 10 dead progress messages are superseded by their jobs' later messages
+        // (a browser must not get progress after the end), the other 20 go out.
+        #expect(try await f.ledger.redrive(.broadcast) == 20)
+        try await runner.catchUp()
+        s = try f.status(.broadcast)
+        #expect(s.sent == 20 && s.coalesced == 10 && s.dead == 0)
+        expectOrderedPerJob(sink.received)
+        #expect(Set(sink.received.filter(\.message.isTerminal).map(\.message.job)) == Set(jobs))
+    }
+
+    @Test func coalescingDropsStaleProgressButNeverReordersOrSendsProgressAfterTheEnd() async throws {
+        let f = try Fixture()
+        let sink = ScriptedSink()
+        sink.down.withLock { $0 = .unavailable("timeout") }
+        let runner = f.runner(sink: sink, maxAttempts: 100, retry: RetryPolicy(baseMilliseconds: 50, capMilliseconds: 50))
+        // Sink down while jobs make progress: the backlog's progress collapses per job.
+        var jobs: [JobID] = []
+        for _ in 0..<3 { jobs.append(try await f.appendHappyJob(progressTicks: 10)) }
+        try await runner.catchUp()
+        let s = try f.status(.broadcast)
+        #expect(s.coalesced > 0)
+        sink.down.withLock { $0 = nil }
+        f.clock.advance(milliseconds: 1000)
+        try await runner.catchUp()
+        let got = sink.received
+        expectOrderedPerJob(got)
+        for job in jobs {
+            let mine = got.filter { $0.message.job == job }
+            #expect(mine.last?.message.type == .completed)
+            #expect(mine.filter { $0.message.type == .progress }.count <= 1)
+        }
+        #expect(try f.status(.broadcast).pending == 0)
+    }
+
+    @Test func aDeadUploadHoldsNoOneElseAndTheBroadcastWaitsForLiveUploads() async throws {
+        let f = try Fixture()
+        let store = FlakyBlobStore(path: f.dir.path("blobs"))
+        store.down.withLock { $0 = .unavailable("blob store 503") }
+        let sink = ScriptedSink()
+        let runner = f.runner(blobs: store, sink: sink, maxAttempts: 2, retry: RetryPolicy(baseMilliseconds: 10, capMilliseconds: 10), coalesce: false)
+        let job = try await f.appendHappyJob(progressTicks: 1)
+        try await runner.catchUp()
+        // The upload of the preview (v4) is pending: the broadcast stops before it.
+        #expect(sink.received.map(\.message.version) == [1, 2, 3])
+        #expect(try f.ledger.storedJobRows()[0].state == .completed)  // the jobs table does not wait
+        store.down.withLock { $0 = nil }
+        f.clock.advance(milliseconds: 10)
+        try await runner.catchUp()
+        #expect(sink.received.map(\.message.version) == [1, 2, 3, 4, 5])
+        let urls = try f.ledger.blobURLs()
+        #expect(urls.count == 2 && urls.keys.allSatisfy { $0.hasPrefix("jobs/\(job)/") })
+        #expect(sink.received[3].message.previewURL == urls.first { $0.key.contains("lowres") }?.value)
+    }
+
+    @Test func rebuiltEqualsStoredAfterALongRandomRun() async throws {
+        let f = try Fixture()
+        let store = LocalFolderBlobStore(path: f.dir.path("blobs"))
+        let sink = ScriptedSink()
+        let runner = f.runner(blobs: store, sink: sink, coalesce: false)
+        var random = SplitMix64(seed: 2026)
+        var states: [JobID: JobState] = [:]
+        var open: [JobID] = []
+        for step in 0..<1500 {
+            if open.isEmpty || random.nextDouble() < 0.15 {
+                let job = JobID.generate()
+                let q = EventPayload.queued(.init(kind: "design", maxAttempts: 1 + Int(random.next() % 3)))
+                let e = try await f.ledger.append(NewEvent(job: job, payload: q))
+                states[job] = try Lifecycle.apply(q, to: nil, job: job, at: e.recordedAt).0
+                open.append(job)
+            } else {
+                let i = Int(random.next() % UInt64(open.count))
+                let job = open[i]
+                let s = states[job]!
+                let payload = try await randomNext(for: s, random: &random, ledger: f.ledger, now: f.clock.now())
+                let e = try await f.ledger.append(NewEvent(job: job, payload: payload))
+                let after = try Lifecycle.apply(payload, to: s, job: job, at: e.recordedAt).0
+                states[job] = after
+                if after.status.isTerminal { open.remove(at: i) }
+            }
+            f.clock.advance(milliseconds: Int64(random.next() % 50))
+            if step % 97 == 0 { try await runner.catchUp() }
+            if random.nextDouble() < 0.01 { sink.down.withLock { $0 = random.nextDouble() < 0.5 ? .unavailable("flap") : nil } }
+        }
+        sink.down.withLock { $0 = nil }
+        for _ in 0..<20 { f.clock.advance(milliseconds: 1000); try await runner.catchUp() }
+        let stored = try f.ledger.storedJobRows()
+        let rebuilt = try f.rebuiltRows()
+        #expect(stored.count == rebuilt.count && stored.count == states.count)
+        for row in stored {
+            let other = try #require(rebuilt[row.id])
+            #expect(row.differences(from: other).isEmpty, "job \(row.id): \(row.differences(from: other))")
+        }
+        #expect(try f.status(.jobs).applied == Int64(try f.ledger.eventCount()))
+        expectOrderedPerJob(sink.received)
+        #expect(try f.status(.broadcast).pending == 0 && f.status(.blob).pending == 0)
+    }
+}
+
+/// A random legal next event for a job in flight.
+func randomNext(for s: JobState, random: inout SplitMix64, ledger: Ledger, now: Timestamp) async throws -> EventPayload {
+    switch s.status {
+    case .queued:
+        return random.nextDouble() < 0.05 ? .canceled(.init(reason: "user")) :
+            .started(.init(worker: "w\(random.next() % 3)", attempt: s.attempt + 1, leaseDeadline: now.adding(milliseconds: 30_000)))
+    case .running:
+        let r = random.nextDouble()
+        if r < 0.45 { return .progress(.init(fraction: min(1, s.progress + 0.1), message: "p")) }
+        if r < 0.6 { return .lowres(.init(asset: try await ledger.stageAsset(Data("lowres \(random.next())".utf8), contentType: "image/png"))) }
+        if r < 0.8 { return .completed(.init(asset: try await ledger.stageAsset(Data("final \(random.next())".utf8), contentType: "image/png"))) }
+        if r < 0.95 { return .failed(.init(code: "boom", message: "it broke", retryable: random.nextDouble() < 0.7, attempt: s.attempt)) }
+        return .canceled(.init(reason: "user"))
+    case .completed, .failed, .canceled:
+        preconditionFailure("terminal jobs are not picked")
+    }
+}
