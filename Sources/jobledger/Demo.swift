@@ -17,6 +17,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "The log to create (must not exist yet; default ./jobledger-demo.sqlite, replaced each run).") var db: String?
     @Option(help: "How many jobs.") var jobs: Int = 24
     @OptionGroup var worker: WorkerOptions
+    @OptionGroup var projections: ProjectionOptions
 
     func validate() throws {
         guard jobs >= 1, jobs <= 1_000_000 else { throw ValidationError("--jobs must be 1…1000000") }
@@ -36,7 +37,8 @@ struct Demo: AsyncParsableCommand {
             }
             let display = DemoDisplay(ledger: ledger, total: jobs, tty: tty)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(100)) } }
-            try await runWithSignals(engine: engine, untilIdle: true)
+            let runner = projections.runner(ledger: ledger)
+            try await runWithSignals(engine: engine, runner: runner, untilIdle: true)
             ticker.cancel()
             display.update()
             let elapsed = start.duration(to: clock.now)
@@ -57,7 +59,12 @@ struct Demo: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             print("verify: \(verifySummary(report, expected: nil))")
-            print("next: jobledger jobs --db \(path)   ·   jobledger history <JOB> --db \(path)")
+            let status = try ledger.projectionStatus()
+            let blobs = try ledger.blobURLs().count
+            let broadcast = status.first { $0.name == .broadcast }
+            print("projections: jobs table at seq \(status[0].checkpoint) of \(status[0].head); \(blobs) artefacts published to \(projections.blobFolder(for: ledger))/; "
+                  + "\(broadcast?.sent ?? 0) broadcasts sent (\(broadcast?.coalesced ?? 0) progress coalesced, \(broadcast?.dead ?? 0) dead)")
+            print("next: jobledger jobs --db \(path)   ·   jobledger history <JOB> --db \(path)   ·   jobledger replay --check --db \(path)")
         }
     }
 
@@ -71,7 +78,7 @@ struct Demo: AsyncParsableCommand {
             return db
         }
         let path = "jobledger-demo.sqlite"
-        for suffix in ["", "-wal", "-shm"] where fm.fileExists(atPath: path + suffix) {
+        for suffix in ["", "-wal", "-shm", ".blobs"] where fm.fileExists(atPath: path + suffix) {
             try fm.removeItem(atPath: path + suffix)
         }
         return path

@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
 import JobLedger
+import JobLedgerEngine
 import JobLedgerSQLite
 
 struct Jobs: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List every job with its current state, folded from the log.")
+    static let configuration = CommandConfiguration(abstract: "List every job with its current state, from the jobs table (brought up to the log first).")
 
     @OptionGroup var log: LogOptions
     @Option(help: "Only jobs in this state: queued, running, completed, failed or canceled.") var state: String?
@@ -20,20 +21,22 @@ struct Jobs: AsyncParsableCommand {
                 filter = s
             }
             let ledger = try log.open(create: false)
-            let jobs = try ledger.jobStates().values
-                .filter { filter == nil || $0.status == filter }
-                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            // The jobs table is a projection: bring it up to the log's head first (exactly
+            // once, in its own transactions), then read it.
+            var quiet = ProjectionRunner.Options()
+            quiet.logger.logLevel = .warning
+            try await ProjectionRunner(ledger: ledger, options: quiet).catchUp()
+            let rows = try ledger.storedJobRows(state: filter)
             if json {
-                print(JSONValue.array(jobs.map(\.json)).canonicalText)
+                print(JSONValue.array(rows.map(\.json)).canonicalText)
                 return
             }
-            if jobs.isEmpty { printErr("no jobs\(filter.map { " in state \($0)" } ?? "")"); return }
-            let rows = jobs.map { j in
-                [j.id.rawValue, j.kind, j.status.rawValue, "\(j.attempt)/\(j.maxAttempts)",
+            if rows.isEmpty { printErr("no jobs\(filter.map { " in state \($0)" } ?? "")"); return }
+            printTable(header: ["JOB", "KIND", "STATE", "ATTEMPT", "PROGRESS", "UPDATED", "LAST ERROR"], rows: rows.map { j in
+                [j.id.rawValue, j.kind, j.state.rawValue, "\(j.attempt)/\(j.maxAttempts)",
                  "\(Int((j.progress * 100).rounded()))%", j.updatedAt.iso8601,
-                 j.lastError.map { "\($0.code): \($0.message)" } ?? ""]
-            }
-            printTable(header: ["JOB", "KIND", "STATE", "ATTEMPT", "PROGRESS", "UPDATED", "LAST ERROR"], rows: rows)
+                 j.errorCode.map { "\($0): \(j.errorMessage ?? "")" } ?? ""]
+            })
         }
     }
 }

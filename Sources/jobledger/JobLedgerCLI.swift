@@ -14,7 +14,8 @@ struct JobLedgerCLI: AsyncParsableCommand {
             4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · 6 storage error · 64 usage.
             """,
         subcommands: [Demo.self, Work.self, Submit.self, Cancel.self, Retry.self, Append.self, Jobs.self, History.self,
-                      Verify.self, DigestCommand.self, Export.self, Import.self, Bench.self])
+                      Verify.self, DigestCommand.self, Export.self, Import.self, Project.self, Projections.self, Tail.self,
+                      Replay.self, StateAsOf.self, Diff.self, Bench.self])
 }
 
 /// Options every command takes to find and open the log.

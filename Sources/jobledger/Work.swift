@@ -36,12 +36,14 @@ struct WorkerOptions: ParsableArguments {
     }
 }
 
-/// Runs the engine in a swift-service-lifecycle `ServiceGroup` that turns SIGINT/SIGTERM into a
-/// graceful shutdown (stop claiming, drain, cancel and record the rest). With `untilIdle` the
-/// engine stops by itself once no job is queued, delayed or running.
-func runWithSignals(engine: JobEngine, untilIdle: Bool) async throws {
+/// Runs the engine and the projections in a swift-service-lifecycle `ServiceGroup` that turns
+/// SIGINT/SIGTERM into a graceful shutdown (stop claiming, drain, cancel and record the rest).
+/// With `untilIdle` the engine stops by itself once no job is queued, delayed or running, and
+/// the projections then catch up once before the group stops.
+func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Bool) async throws {
     struct Worker: Service {
         let engine: JobEngine
+        let runner: ProjectionRunner?
         let untilIdle: Bool
         func run() async throws {
             try await withGracefulShutdownHandler {
@@ -50,14 +52,16 @@ func runWithSignals(engine: JobEngine, untilIdle: Bool) async throws {
                 printErr("jobledger: stopping: no new claims; draining running attempts for up to \(engine.options.drainTimeout)")
                 Task { await engine.shutdown(drain: engine.options.drainTimeout) }
             }
+            if untilIdle, let runner { try await runner.catchUp() }
         }
     }
     var logger = Logger(label: "jobledger.service")
     logger.logLevel = .warning
-    let group = ServiceGroup(configuration: .init(
-        services: [.init(service: Worker(engine: engine, untilIdle: untilIdle), successTerminationBehavior: .gracefullyShutdownGroup)],
-        gracefulShutdownSignals: [.sigterm, .sigint],
-        logger: logger))
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        .init(service: Worker(engine: engine, runner: runner, untilIdle: untilIdle), successTerminationBehavior: .gracefullyShutdownGroup)
+    ]
+    if let runner { services.append(.init(service: runner)) }
+    let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()
 }
 
@@ -68,6 +72,7 @@ struct Work: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
     @OptionGroup var worker: WorkerOptions
+    @OptionGroup var projections: ProjectionOptions
     @Flag(help: "Stop once no job of the kinds this worker runs is queued, delayed or running.") var untilIdle = false
 
     func run() async throws {
@@ -80,7 +85,7 @@ struct Work: AsyncParsableCommand {
             let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: .standardError, from: (try ledger.head()?.seq ?? 0) + 1)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(50)) } }
             defer { ticker.cancel() }
-            try await runWithSignals(engine: engine, untilIdle: untilIdle)
+            try await runWithSignals(engine: engine, runner: projections.runner(ledger: ledger), untilIdle: untilIdle)
             display.update()
         }
     }

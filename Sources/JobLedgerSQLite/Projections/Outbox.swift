@@ -152,6 +152,13 @@ extension Ledger {
         } catch { throw map(error) }
     }
 
+    /// The highest `seq` among a projection's outbox items of `status`, 0 when there are none.
+    public func lastOutboxSeq(_ name: ProjectionName, status: OutboxItem.Status) throws(LedgerError) -> Int64 {
+        try read { db in
+            try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outbox WHERE projection = ? AND status = ?", arguments: [name.rawValue, status.rawValue]) ?? 0
+        }
+    }
+
     /// Outbox items of a projection after `seq`, in `seq` order, optionally of one status and job.
     public func outboxItems(_ name: ProjectionName, after seq: Int64 = 0, status: OutboxItem.Status? = nil,
                             job: JobID? = nil, limit: Int = 1000) throws(LedgerError) -> [OutboxItem] {

@@ -1,0 +1,147 @@
+import ArgumentParser
+import Foundation
+import JobLedger
+import JobLedgerEngine
+import JobLedgerSQLite
+import Logging
+import ServiceLifecycle
+
+/// How a process keeps the projections (shared by `work`, `demo` and `project`).
+struct ProjectionOptions: ParsableArguments {
+    @Option(help: "Folder the blob projection publishes artefacts to (default: <db>.blobs beside the log).") var blobs: String?
+    @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
+    @Option(help: "Tries of an upload or broadcast before it becomes a dead letter.") var maxAttempts: Int = 8
+    @Flag(help: "Keep only the jobs table; publish nothing and broadcast nothing.") var noEffects = false
+
+    func validate() throws {
+        guard (1...1000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be 1…1000") }
+        guard !streamPrefix.isEmpty, streamPrefix.utf8.count <= 100 else { throw ValidationError("--stream-prefix must be 1…100 bytes") }
+    }
+
+    func blobFolder(for ledger: Ledger) -> String { blobs ?? ledger.path + ".blobs" }
+
+    /// The runner with the embedded defaults: a local folder for blobs, `sink` (default: an
+    /// in-process hub) for broadcasts.
+    func runner(ledger: Ledger, sink: (any BroadcastSink)? = nil, logLevel: Logger.Level = .warning) -> ProjectionRunner {
+        var o = ProjectionRunner.Options()
+        o.maxAttempts = maxAttempts
+        o.streams = StreamNaming(prefix: streamPrefix)
+        o.logger.logLevel = logLevel
+        if noEffects { return ProjectionRunner(ledger: ledger, options: o) }
+        return ProjectionRunner(ledger: ledger, blobs: LocalFolderBlobStore(path: blobFolder(for: ledger)),
+                                broadcasts: sink ?? BroadcastHub(), options: o)
+    }
+}
+
+struct Project: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Keep the projections up with the log: the jobs table, published artefacts, broadcasts.",
+        discussion: "Runs until SIGINT/SIGTERM, catching up from the stored checkpoints first; with --once, catches up and exits. Broadcasts go to an in-process hub (use `jobledger tail` to watch what was sent).")
+
+    @OptionGroup var log: LogOptions
+    @OptionGroup var projections: ProjectionOptions
+    @Flag(help: "Catch up once and exit.") var once = false
+
+    func run() async throws {
+        try await guarded {
+            let ledger = try log.open(create: false)
+            let runner = projections.runner(ledger: ledger)
+            if once {
+                let r = try await runner.catchUp()
+                print("applied \(r.applied) events to the jobs table; took in \(r.ingested); delivered \(r.delivered), failed \(r.failed), dead \(r.dead)")
+                return
+            }
+            printErr("jobledger: keeping \(runner.projections.map(\.rawValue).joined(separator: ", ")) up with \(ledger.path)")
+            var logger = Logger(label: "jobledger.service")
+            logger.logLevel = .warning
+            let group = ServiceGroup(configuration: .init(services: [.init(service: runner)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        }
+    }
+}
+
+struct Projections: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Each projection's checkpoint, lag, pending and dead items; re-drive dead items.",
+        subcommands: [ProjectionsStatus.self, ProjectionsRetry.self], defaultSubcommand: ProjectionsStatus.self)
+}
+
+struct ProjectionsStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show each projection's standing (the default).")
+
+    @OptionGroup var log: LogOptions
+    @Flag(help: "Print JSON instead of a table.") var json = false
+
+    func run() async throws {
+        try await guarded {
+            let ledger = try log.open(create: false)
+            let all = try ledger.projectionStatus()
+            if json {
+                print(JSONValue.array(all.map { s in
+                    .object(["name": .string(s.name.rawValue), "checkpoint": .int(s.checkpoint), "head": .int(s.head), "lag": .int(s.lag),
+                             "applied": .int(s.applied), "pending": .int(Int64(s.pending)), "dead": .int(Int64(s.dead)),
+                             "sent": .int(Int64(s.sent)), "coalesced": .int(Int64(s.coalesced)),
+                             "next_attempt_at": s.nextAttemptAt.map { .string($0.iso8601) } ?? .null,
+                             "last_error": s.lastError.map(JSONValue.string) ?? .null, "owner": s.owner.map(JSONValue.string) ?? .null])
+                }).canonicalText)
+                return
+            }
+            printTable(header: ["PROJECTION", "CHECKPOINT", "LAG", "PENDING", "DEAD", "SENT", "COALESCED", "NEXT TRY", "LAST ERROR"], rows: all.map { s in
+                [s.name.rawValue, "\(s.checkpoint)/\(s.head)", "\(s.lag)",
+                 s.name.isEffect ? "\(s.pending)" : "-", s.name.isEffect ? "\(s.dead)" : "-",
+                 s.name.isEffect ? "\(s.sent)" : "-", s.name.isEffect ? "\(s.coalesced)" : "-",
+                 s.nextAttemptAt?.iso8601 ?? "", s.lastError ?? ""]
+            })
+        }
+    }
+}
+
+struct ProjectionsRetry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry", abstract: "Put a projection's dead items back in line; the running projection delivers them.")
+
+    @OptionGroup var log: LogOptions
+    @Argument(help: "blob or broadcast.") var name: String
+
+    func run() async throws {
+        try await guarded {
+            guard let p = ProjectionName(rawValue: name), p.isEffect else {
+                throw fail("'\(name)' is not an effect projection (expected: blob or broadcast)", code: 2)
+            }
+            let ledger = try log.open(create: false)
+            let n = try await ledger.redrive(p)
+            print("\(p): \(n) dead item\(n == 1 ? "" : "s") queued again; a running `jobledger work` or `jobledger project` delivers them")
+        }
+    }
+}
+
+struct Tail: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print broadcast messages as the broadcast projection sends them, one JSON line each.",
+        discussion: "Each line is {\"stream\": …, \"data\": <message>}, the message as `Docs/Broadcast.md` describes it. Follows live by default, polling the log's outbox; another process (`work`, `project`, `demo`) runs the projection.")
+
+    @OptionGroup var log: LogOptions
+    @Option(help: "Only this job's messages.") var job: String?
+    @Option(help: "Start after this seq (default: the messages sent from now on; 0 for all).") var after: Int64?
+    @Flag(help: "Print what has been sent and exit instead of following.") var noFollow = false
+    @Option(help: "Milliseconds between polls when following.") var pollMs: Int = 100
+
+    func run() async throws {
+        try await guarded {
+            let id = try job.map { j in try wrap { () throws(InvalidJobID) in try JobID(j) } }
+            let ledger = try log.open(create: false)
+            var cursor = try after ?? (noFollow ? 0 : ledger.lastOutboxSeq(.broadcast, status: .sent))
+            while !Task.isCancelled {
+                let items = try ledger.outboxItems(.broadcast, after: cursor, status: .sent, job: id, limit: 1000)
+                for item in items {
+                    let data = (try? JSONValue(parsing: item.body)) ?? .string(item.body)
+                    print(JSONValue.object(["stream": .string(item.target), "data": data]).canonicalText)
+                }
+                fflush(nil)
+                if let last = items.last { cursor = last.seq; continue }
+                if noFollow { return }
+                try await Task.sleep(for: .milliseconds(max(10, pollMs)))
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+import ArgumentParser
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+
+/// Parses `--until-seq` / `--until` into a replay point.
+func replayPoint(untilSeq: Int64?, until: String?) throws -> ReplayPoint {
+    switch (untilSeq, until) {
+    case (nil, nil): return .end
+    case (let s?, nil):
+        guard s >= 0 else { throw fail("--until-seq must be ≥ 0", code: 2) }
+        return .seq(s)
+    case (nil, let t?):
+        guard let ts = Timestamp(parsing: t) else { throw fail("--until must be an ISO-8601 UTC time such as 2026-11-29T12:01:00Z, or milliseconds", code: 2) }
+        return .time(ts)
+    case (_?, _?): throw fail("give --until-seq or --until, not both", code: 64)
+    }
+}
+
+/// A progress line on stderr for long replays, on a terminal only.
+struct ReplayProgress {
+    let total: Int
+    let tty = isatty(STDERR_FILENO) != 0
+    func update(_ done: Int) {
+        guard tty, total > 0 else { return }
+        let f = min(1, Double(done) / Double(total))
+        let width = 30
+        let filled = Int(f * Double(width))
+        FileHandle.standardError.write(Data("\r\u{1B}[2Kreplaying [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) events".utf8))
+    }
+    func finish() { if tty && total > 0 { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) } }
+}
+
+func effectLine(_ e: PlannedEffect) -> String {
+    switch e {
+    case .upload(let seq, let p):
+        return "seq \(seq)\tupload\t\(p)\t\(p.asset.contentType), \(p.asset.size) bytes, sha256 \(p.asset.sha256.prefix(16))…"
+    case .broadcast(let seq, let pub):
+        return "seq \(seq)\tbroadcast\t\(pub.stream)\t\(pub.message.text)"
+    }
+}
+
+func effectJSON(_ e: PlannedEffect) -> JSONValue {
+    switch e {
+    case .upload(let seq, let p):
+        return .object(["seq": .int(seq), "effect": "upload", "pathname": .string(p.description),
+                        "sha256": .string(p.asset.sha256), "size": .int(p.asset.size), "content_type": .string(p.asset.contentType)])
+    case .broadcast(let seq, let pub):
+        return .object(["seq": .int(seq), "effect": "broadcast", "stream": .string(pub.stream), "data": pub.message.json])
+    }
+}
+
+func jobRowLine(_ r: JobRow) -> [String] {
+    [r.id.rawValue, r.kind, r.state.rawValue, "\(r.attempt)/\(r.maxAttempts)", "\(Int((r.progress * 100).rounded()))%",
+     "v\(r.version)", r.updatedAt.iso8601, r.errorCode.map { "\($0): \(r.errorMessage ?? "")" } ?? ""]
+}
+
+let jobRowHeader = ["JOB", "KIND", "STATE", "ATTEMPT", "PROGRESS", "VERSION", "UPDATED", "LAST ERROR"]
+
+struct Replay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild the projections from the log, as of any point; check them against the stored ones; list every effect.",
+        discussion: """
+            Without flags: the jobs projection rebuilt in memory, printed as a table.
+            --projection broadcast|blob prints the messages or uploads instead. --effects lists every upload and \
+            broadcast that would be made, in order, with its seq, and sends nothing. --check compares the stored \
+            jobs table with one rebuilt up to its checkpoint and exits 1 on drift, naming job and field. \
+            --into PATH writes the rebuilt jobs and effects into a new SQLite file.
+            """)
+
+    @OptionGroup var log: LogOptions
+    @Option(help: "Stop after this seq.") var untilSeq: Int64?
+    @Option(help: "Stop at the first event recorded after this time (ISO-8601 UTC).") var until: String?
+    @Option(help: "Only this job.") var job: String?
+    @Option(help: "jobs (default), broadcast or blob.") var projection: String = "jobs"
+    @Option(help: "Write the rebuilt jobs and effects into a new SQLite file here.") var into: String?
+    @Flag(help: "Print JSON instead of tables.") var json = false
+    @Flag(help: "Compare the stored jobs table with a rebuilt one; exit 1 on drift.") var check = false
+    @Flag(help: "List every upload and broadcast the log implies, in order, sending nothing.") var effects = false
+    @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
+
+    func run() async throws {
+        try await guarded {
+            guard let proj = ProjectionName(rawValue: projection) else { throw fail("unknown --projection '\(projection)' (expected jobs, broadcast or blob)", code: 2) }
+            let id = try job.map { j in try wrap { () throws(InvalidJobID) in try JobID(j) } }
+            var point = try replayPoint(untilSeq: untilSeq, until: until)
+            let ledger = try log.open(create: false)
+            if check {
+                guard untilSeq == nil, until == nil, id == nil else { throw fail("--check compares the whole stored table; it takes no --until, --until-seq or --job", code: 64) }
+                try runCheck(ledger)
+                return
+            }
+            if case .end = point, let head = try ledger.head() { point = .seq(head.seq) }
+            let progress = ReplayProgress(total: id == nil ? (try ledger.eventCount()) : 0)
+            var fold = ReplayFold(streams: StreamNaming(prefix: streamPrefix), urls: try ledger.blobURLs(), showsPathnames: true)
+            var all: [PlannedEffect] = []
+            let wantsEffects = effects || proj != .jobs || into != nil
+            let out = BufferedOutput(handle: .standardOutput)
+            let summary = try ledger.replay(into: &fold, until: point, job: id, progress: progress.update) { e in
+                guard wantsEffects else { return }
+                switch (proj, e) {
+                case (.broadcast, .upload), (.blob, .broadcast): if !effects { return }
+                default: break
+                }
+                if into != nil { all.append(e); return }
+                out.write((json ? effectJSON(e).canonicalText : effectLine(e)) + "\n")
+            }
+            progress.finish()
+            out.flush()
+            let rows = fold.rows.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            if let into {
+                try ReplayScratch.write(rows: rows, effects: all, to: into)
+                print("wrote \(rows.count) jobs and \(all.count) effects as of \(point) to \(into)")
+            } else if !effects && proj == .jobs {
+                if json {
+                    print(JSONValue.array(rows.map(\.json)).canonicalText)
+                } else {
+                    printTable(header: jobRowHeader, rows: rows.map(jobRowLine))
+                }
+            }
+            if !json {
+                printErr("replayed \(summary.events) events (through seq \(summary.lastSeq)\(summary.lastTime.map { ", recorded \($0.iso8601)" } ?? "")) into \(fold.rows.count) jobs")
+            }
+        }
+    }
+
+    func runCheck(_ ledger: Ledger) throws {
+        let (checkpoint, _) = try ledger.jobsTableCheckpoint()
+        var fold = ReplayFold(streams: StreamNaming(prefix: streamPrefix), urls: try ledger.blobURLs())
+        let progress = ReplayProgress(total: Int(checkpoint))
+        _ = try ledger.replay(into: &fold, until: .seq(checkpoint), progress: progress.update)
+        progress.finish()
+        let stored = try ledger.storedJobRows()
+        var drift: [String] = []
+        var seen = Set<JobID>()
+        for row in stored {
+            seen.insert(row.id)
+            guard let rebuilt = fold.rows[row.id] else { drift.append("job \(row.id): stored, but not in the log up to seq \(checkpoint)"); continue }
+            for d in row.differences(from: rebuilt) {
+                drift.append("job \(row.id) field \(d.field): stored \(d.mine.canonicalText), rebuilt \(d.theirs.canonicalText)")
+            }
+        }
+        for id in fold.rows.keys.sorted() where !seen.contains(id) { drift.append("job \(id): in the log, missing from the stored jobs table") }
+        if drift.isEmpty {
+            print("ok: the stored jobs table (\(stored.count) jobs, checkpoint seq \(checkpoint)) equals the one rebuilt from the log")
+            return
+        }
+        for d in drift { print("drift: \(d)") }
+        print("FAILED: \(drift.count) difference\(drift.count == 1 ? "" : "s") between the stored jobs table and the log (checkpoint seq \(checkpoint))")
+        throw ExitCode(1)
+    }
+}
+
+struct StateAsOf: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "state",
+        abstract: "One job's state as it was at a time or seq, and what its browser had been sent by then.")
+
+    @OptionGroup var log: LogOptions
+    @Argument(help: "The job id.") var job: String
+    @Option(help: "A seq (a whole number) or a time (ISO-8601 UTC); default: now.") var asOf: String?
+    @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
+
+    func run() async throws {
+        try await guarded {
+            let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
+            var point = ReplayPoint.end
+            if let asOf {
+                guard let p = ReplayPoint(asOf) else { throw fail("--as-of must be a seq (a whole number) or an ISO-8601 UTC time", code: 2) }
+                point = p
+            }
+            let ledger = try log.open(create: false)
+            var fold = ReplayFold(streams: StreamNaming(prefix: streamPrefix), urls: try ledger.blobURLs(), showsPathnames: true)
+            var messages: [Publication] = []
+            let summary = try ledger.replay(into: &fold, until: point, job: id, effect: { e in
+                if case .broadcast(_, let p) = e { messages.append(p) }
+            })
+            guard let row = fold.rows[id] else {
+                guard try ledger.state(of: id) != nil else { throw fail("no such job \(id) in \(ledger.path)", code: 3) }
+                throw fail("job \(id) did not exist yet as of \(point)", code: 3)
+            }
+            // The moment "then" is: the time given, or when the event at the seq was recorded.
+            let then: Timestamp? = switch point {
+            case .time(let t): t
+            case .seq(let s): try ledger.recordedAt(seq: s) ?? summary.lastTime
+            case .end: nil
+            }
+            let delivered = Dictionary(uniqueKeysWithValues: try ledger.outboxItems(.broadcast, job: id, limit: Int.max).map { ($0.seq, $0) })
+            func fate(_ seq: Int64) -> String {
+                guard let item = delivered[seq] else { return "not sent (no broadcast projection has taken it in)" }
+                if item.status == .sent, let at = item.sentAt {
+                    if let then, at > then { return "not yet sent then (sent \(at.iso8601))" }
+                    return "sent \(at.iso8601)\(item.attempts > 1 ? " after \(item.attempts) tries" : "")"
+                }
+                switch item.status {
+                case .coalesced: return "coalesced (superseded by a later message)"
+                case .dead: return "dead letter after \(item.attempts) tries: \(item.lastError ?? "")"
+                case .pending: return "pending, \(item.attempts) tries so far\(item.lastError.map { ": \($0)" } ?? "")"
+                case .sent: return "sent"
+                }
+            }
+            if json {
+                print(JSONValue.object([
+                    "as_of": .string(point.description), "row": row.json,
+                    "messages": .array(messages.map { .object(["stream": .string($0.stream), "data": $0.message.json, "delivery": .string(fate($0.message.seq))]) }),
+                ]).canonicalText)
+                return
+            }
+            print("job \(id) as of \(point)\(then.map { " (\($0.iso8601))" } ?? "")")
+            for f in row.fields where !f.value.isNull && f.name != "id" {
+                print("  \(f.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(f.value.stringValue ?? f.value.canonicalText)")
+            }
+            print("messages for stream \(StreamNaming(prefix: streamPrefix).stream(for: id)) by then (\(messages.count)):")
+            for m in messages {
+                let msg = m.message
+                print("  seq \(msg.seq)  v\(msg.version)  \(msg.type.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(msg.state.rawValue) \(Int((msg.progress * 100).rounded()))%  — \(fate(msg.seq))")
+            }
+        }
+    }
+}
+
+struct Diff: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare two replays: two log files, or two points in one log. Exits 1 when they differ.",
+        discussion: "Each side is PATH (a whole log), PATH@POINT, or @POINT (a point in --db's log); POINT is a seq or an ISO-8601 UTC time.")
+
+    @OptionGroup var log: LogOptions
+    @Argument(help: "The left side.") var left: String
+    @Argument(help: "The right side.") var right: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func side(_ text: String) throws -> (path: String, point: ReplayPoint) {
+        guard let at = text.lastIndex(of: "@") else { return (text, .end) }
+        let path = text[..<at].isEmpty ? log.path : String(text[..<at])
+        guard let p = ReplayPoint(String(text[text.index(after: at)...])) else {
+            throw fail("'\(text)': after @ comes a seq or an ISO-8601 UTC time", code: 2)
+        }
+        return (path, p)
+    }
+
+    func rows(_ side: (path: String, point: ReplayPoint)) throws -> [JobID: JobRow] {
+        let ledger = try Ledger.open(path: side.path, configuration: log.configuration(), create: false)
+        var fold = ReplayFold(urls: try ledger.blobURLs(), showsPathnames: true)
+        _ = try ledger.replay(into: &fold, until: side.point)
+        return fold.rows
+    }
+
+    func run() async throws {
+        try await guarded {
+            let l = try side(left), r = try side(right)
+            let a = try rows(l), b = try rows(r)
+            var lines: [String] = []
+            var entries: [JSONValue] = []
+            for id in Set(a.keys).union(b.keys).sorted() {
+                switch (a[id], b[id]) {
+                case (let x?, nil):
+                    lines.append("- \(id) only on the left (\(x.state), v\(x.version))")
+                    entries.append(.object(["job": .string(id.rawValue), "only": "left"]))
+                case (nil, let y?):
+                    lines.append("+ \(id) only on the right (\(y.state), v\(y.version))")
+                    entries.append(.object(["job": .string(id.rawValue), "only": "right"]))
+                case (let x?, let y?):
+                    let d = x.differences(from: y)
+                    if d.isEmpty { continue }
+                    lines.append("~ \(id)")
+                    for f in d { lines.append("    \(f.field): \(f.mine.canonicalText) → \(f.theirs.canonicalText)") }
+                    entries.append(.object(["job": .string(id.rawValue),
+                                            "fields": .object(Dictionary(uniqueKeysWithValues: d.map { ($0.field, .array([$0.mine, $0.theirs])) }))]))
+                case (nil, nil): break
+                }
+            }
+            if json {
+                print(JSONValue.array(entries).canonicalText)
+            } else {
+                print("left: \(l.path) as of \(l.point) (\(a.count) jobs) · right: \(r.path) as of \(r.point) (\(b.count) jobs)")
+                for line in lines { print(line) }
+                print(entries.isEmpty ? "no differences" : "\(entries.count) job\(entries.count == 1 ? "" : "s") differ")
+            }
+            if !entries.isEmpty { throw ExitCode(1) }
+        }
+    }
+}
