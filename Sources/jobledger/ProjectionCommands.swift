@@ -48,6 +48,7 @@ struct Project: AsyncParsableCommand {
             let runner = projections.runner(ledger: ledger)
             if once {
                 let r = try await runner.catchUp()
+                await runner.release()
                 print("applied \(r.applied) events to the jobs table; took in \(r.ingested); delivered \(r.delivered), failed \(r.failed), dead \(r.dead)")
                 return
             }

@@ -31,6 +31,8 @@ struct ReplayProgress {
     func finish() { if tty && total > 0 { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) } }
 }
 
+func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
+
 func effectLine(_ e: PlannedEffect) -> String {
     switch e {
     case .upload(let seq, let p):
@@ -273,7 +275,7 @@ struct Diff: AsyncParsableCommand {
             if json {
                 print(JSONValue.array(entries).canonicalText)
             } else {
-                print("left: \(l.path) as of \(l.point) (\(a.count) jobs) · right: \(r.path) as of \(r.point) (\(b.count) jobs)")
+                print("left: \(l.path) as of \(l.point) (\(plural(a.count, "job"))) · right: \(r.path) as of \(r.point) (\(plural(b.count, "job")))")
                 for line in lines { print(line) }
                 print(entries.isEmpty ? "no differences" : "\(entries.count) job\(entries.count == 1 ? "" : "s") differ")
             }

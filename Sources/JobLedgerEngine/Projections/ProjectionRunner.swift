@@ -14,7 +14,9 @@ import Synchronization
 /// sink holds back only its own projection, and appends never wait for any of them.
 public final class ProjectionRunner: Sendable {
     public struct Options: Sendable {
-        /// Recorded as the owner of the effect projections; unique per running process.
+        /// Recorded as the owner of the effect projections; unique per running process. The
+        /// default, `<host>:<pid>`, lets a process on the same host take over at once from an
+        /// owner whose process has died.
         public var owner: String
         /// Events taken in per transaction.
         public var batchSize = 256
@@ -36,7 +38,7 @@ public final class ProjectionRunner: Sendable {
         public var logger = Logger(label: "jobledger.projections")
         public var metrics: (any MetricsFactory)?
 
-        public init(owner: String = "\(ProcessInfo.processInfo.hostName)-\(getpid())-projections") {
+        public init(owner: String = "\(ProcessInfo.processInfo.hostName):\(getpid())") {
             self.owner = owner
         }
     }
@@ -134,9 +136,30 @@ public final class ProjectionRunner: Sendable {
     func own(_ name: ProjectionName) async throws -> Bool {
         let now = clock.now()
         if let until = leases.withLock({ $0[name] }), until.milliseconds - now.milliseconds > options.leaseMilliseconds / 2 { return true }
-        let owned = try await ledger.acquireProjection(name, owner: options.owner, now: now, leaseMilliseconds: options.leaseMilliseconds)
+        var owned = try await ledger.acquireProjection(name, owner: options.owner, now: now, leaseMilliseconds: options.leaseMilliseconds)
+        if !owned, let holder = try ledger.projectionOwner(name), Self.isDeadLocalProcess(holder) {
+            options.logger.warning("taking over projection \(name) from \(holder), a process that is gone")
+            owned = try await ledger.acquireProjection(name, owner: options.owner, now: now, leaseMilliseconds: options.leaseMilliseconds,
+                                                       replacing: holder)
+        }
         leases.withLock { $0[name] = owned ? now.adding(milliseconds: options.leaseMilliseconds) : nil }
         return owned
+    }
+
+    /// True for an owner `<this host>:<pid>` whose process no longer exists.
+    static func isDeadLocalProcess(_ owner: String) -> Bool {
+        guard let colon = owner.lastIndex(of: ":"), owner[..<colon] == ProcessInfo.processInfo.hostName,
+              let pid = Int32(owner[owner.index(after: colon)...]), pid > 0, pid != getpid() else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// Gives up the effect projections this runner owns, so another process can take them
+    /// over at once (`runLive` does this when it ends).
+    public func release() async {
+        for name in projections where name.isEffect {
+            await ledger.releaseProjection(name, owner: options.owner)
+        }
+        leases.withLock { $0.removeAll() }
     }
 
     /// Delivers the due head of an effect projection's outbox, in `seq` order.
@@ -231,9 +254,7 @@ public final class ProjectionRunner: Sendable {
                 group.addTask { await self.loop(name) }
             }
         }
-        for name in projections where name.isEffect {
-            await ledger.releaseProjection(name, owner: options.owner)
-        }
+        await release()
     }
 
     private func loop(_ name: ProjectionName) async {

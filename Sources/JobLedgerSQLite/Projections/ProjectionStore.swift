@@ -139,17 +139,25 @@ extension Ledger {
     /// Takes (or renews) the right to run `name` for `leaseMilliseconds`, unless another
     /// owner's lease is still running. Two processes on one log then never both deliver the
     /// same outbox.
-    public func acquireProjection(_ name: ProjectionName, owner: String, now: Timestamp, leaseMilliseconds: Int64) async throws(LedgerError) -> Bool {
+    /// `replacing` names an owner known to be gone (a crashed process), whose lease is taken
+    /// over at once.
+    public func acquireProjection(_ name: ProjectionName, owner: String, now: Timestamp, leaseMilliseconds: Int64,
+                                  replacing gone: String? = nil) async throws(LedgerError) -> Bool {
         do {
             return try await pool.write { db in
                 try Ledger.ensureProjection(db, name, now: now.milliseconds)
                 try db.execute(sql: """
                     UPDATE projections SET owner = ?, lease_until = ?
-                    WHERE name = ? AND (owner IS NULL OR owner = ? OR lease_until IS NULL OR lease_until < ?)
-                    """, arguments: [owner, now.milliseconds + leaseMilliseconds, name.rawValue, owner, now.milliseconds])
+                    WHERE name = ? AND (owner IS NULL OR owner = ? OR owner = ? OR lease_until IS NULL OR lease_until < ?)
+                    """, arguments: [owner, now.milliseconds + leaseMilliseconds, name.rawValue, owner, gone, now.milliseconds])
                 return db.changesCount == 1
             }
         } catch { throw map(error) }
+    }
+
+    /// The current owner of a projection, if any.
+    public func projectionOwner(_ name: ProjectionName) throws(LedgerError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT owner FROM projections WHERE name = ?", arguments: [name.rawValue]) }
     }
 
     /// Gives up the right to run `name` (on shutdown), so another process can take over at once.

@@ -1,0 +1,183 @@
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+import Testing
+
+/// A log of `jobs` finished jobs, each with a preview and a final image, written in-process.
+func logOfFinishedJobs(_ db: String, jobs: Int) async throws -> [JobID] {
+    let ledger = try Ledger.open(path: db)
+    var ids: [JobID] = []
+    for i in 0..<jobs {
+        let job = JobID.generate()
+        let preview = try await ledger.stageAsset(Data("preview \(i)".utf8), contentType: "image/png")
+        let final = try await ledger.stageAsset(Data("final \(i)".utf8), contentType: "image/png")
+        let lease = Timestamp.now.adding(milliseconds: 60_000)
+        let events: [EventPayload] = [
+            .queued(.init(kind: "design")), .started(.init(worker: "w", attempt: 1, leaseDeadline: lease)),
+            .progress(.init(fraction: 0.3, message: "a")), .lowres(.init(asset: preview)),
+            .progress(.init(fraction: 0.6, message: "b")), .completed(.init(asset: final, output: ["n": .int(Int64(i))])),
+        ]
+        _ = try await ledger.append(events.map { NewEvent(job: job, payload: $0) })
+        ids.append(job)
+    }
+    return ids
+}
+
+func startProject(_ args: [String]) throws -> Process {
+    let p = Process()
+    p.executableURL = try #require(jobledgerBinary)
+    p.arguments = ["project"] + args
+    p.standardError = FileHandle.nullDevice
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    return p
+}
+
+@Suite struct ProjectionCLITests {
+    /// `project` is killed with SIGKILL mid-stream; a second run resumes from the stored
+    /// checkpoints: every event applied to the jobs table exactly once, every upload and
+    /// broadcast made (at least once), nothing left pending.
+    @Test func aKilledProjectionResumesFromItsCheckpointsAndLosesNothing() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("log.sqlite")
+        let jobs = try await logOfFinishedJobs(db, jobs: 2000)
+        let ledger = try Ledger.open(path: db, create: false)
+        let events = Int64(try ledger.eventCount())
+
+        let p = try startProject(["--db", db])
+        // Bounded wait (no sleeping) until the projections are part-way through the log.
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        var midway = false
+        while ContinuousClock.now < deadline {
+            let s = (try? ledger.projectionStatus()) ?? []
+            if s.contains(where: { $0.checkpoint > 0 }) { midway = s.contains { $0.checkpoint < events }; break }
+            await Task.yield()
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal)
+        try #require(midway, "the projections finished before the kill; the test needs a longer log")
+        let before = try ledger.projectionStatus()
+        #expect(before.contains { $0.checkpoint < events })
+
+        let r = try await jobledger(["project", "--once", "--db", db], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        let after = try ledger.projectionStatus()
+        for s in after {
+            #expect(s.checkpoint == events, "\(s.name)")
+            #expect(s.pending == 0 && s.dead == 0, "\(s.name): \(s)")
+        }
+        // Exactly once: the jobs table applied each event once, across the kill.
+        #expect(after.first { $0.name == .jobs }?.applied == events)
+        // At least once, nothing lost: every upload is published, every event's message sent
+        // (or superseded by a later one of its job).
+        let blob = after.first { $0.name == .blob }!
+        #expect(blob.sent == 2 * jobs.count)
+        let broadcast = after.first { $0.name == .broadcast }!
+        #expect(Int64(broadcast.sent + broadcast.coalesced) == events)
+        let urls = try ledger.blobURLs()
+        #expect(urls.count == 2 * jobs.count)
+        for url in urls.values.prefix(50) { #expect(FileManager.default.fileExists(atPath: URL(string: url)!.path)) }
+        let terminal = Set(try ledger.outboxItems(.broadcast, status: .sent, limit: Int.max).filter { $0.type == .completed }.map(\.job))
+        #expect(terminal.count == jobs.count && Set(jobs).subtracting(terminal).isEmpty)
+        let check = try await jobledger(["replay", "--check", "--db", db], in: scratch)
+        #expect(check.status == 0, "\(check)")
+    }
+
+    @Test func replayCheckNamesTheJobAndFieldThatDrifted() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("log.sqlite")
+        let jobs = try await logOfFinishedJobs(db, jobs: 3)
+        #expect(try await jobledger(["project", "--once", "--db", db], in: scratch).status == 0)
+        let ok = try await jobledger(["replay", "--check", "--db", db], in: scratch)
+        #expect(ok.status == 0 && ok.stdout.hasPrefix("ok: the stored jobs table (3 jobs"), "\(ok)")
+
+        try rawSQL(db, "UPDATE jobs SET progress = 0.5, state = 'failed' WHERE id = '\(jobs[1])'")
+        try rawSQL(db, "DELETE FROM jobs WHERE id = '\(jobs[2])'")
+        let drift = try await jobledger(["replay", "--check", "--db", db], in: scratch)
+        #expect(drift.status == 1, "\(drift)")
+        #expect(drift.stdout.contains("drift: job \(jobs[1]) field state: stored \"failed\", rebuilt \"completed\""), "\(drift)")
+        #expect(drift.stdout.contains("drift: job \(jobs[1]) field progress: stored 0.5, rebuilt 1"), "\(drift)")
+        #expect(drift.stdout.contains("drift: job \(jobs[2]): in the log, missing from the stored jobs table"), "\(drift)")
+        #expect(!drift.stdout.contains("\(jobs[0])"))
+        #expect(drift.stdout.contains("FAILED: 3 differences"))
+    }
+
+    @Test func stateAsOfShowsTheJobThenAndWhatItsBrowserHadBeenSent() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("log.sqlite")
+        let jobs = try await logOfFinishedJobs(db, jobs: 2)
+        #expect(try await jobledger(["project", "--once", "--db", db, "--no-effects"], in: scratch).status == 0)
+        // Job 2 is seq 7…12; as of seq 9 it is running at 30 %, three messages made, none sent.
+        let r = try await jobledger(["state", "\(jobs[1])", "--as-of", "9", "--db", db, "--json"], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let row = try #require(o["row"] as? [String: Any])
+        #expect(row["state"] as? String == "running" && row["progress"] as? Double == 0.3 && row["version"] as? Int == 3)
+        let messages = try #require(o["messages"] as? [[String: Any]])
+        #expect(messages.compactMap { ($0["data"] as? [String: Any])?["seq"] as? Int } == [7, 8, 9])
+        #expect(messages.allSatisfy { ($0["delivery"] as? String)?.hasPrefix("not sent") == true })
+
+        expectRefusal(try await jobledger(["state", "\(jobs[1])", "--as-of", "yesterday", "--db", db], in: scratch), exit: 2, mentions: ["--as-of"])
+        expectRefusal(try await jobledger(["state", "\(jobs[1])", "--as-of", "3", "--db", db], in: scratch), exit: 3, mentions: ["did not exist yet", "seq 3"])
+        let unknown = JobID.generate()
+        expectRefusal(try await jobledger(["state", "\(unknown)", "--db", db], in: scratch), exit: 3, mentions: ["no such job", "\(unknown)"])
+    }
+
+    @Test func diffNamesWhatChangedBetweenTwoPointsAndTwoFiles() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("log.sqlite")
+        let jobs = try await logOfFinishedJobs(db, jobs: 2)
+        let points = try await jobledger(["diff", "--db", db, "@3", "@9"], in: scratch)
+        #expect(points.status == 1, "\(points)")
+        #expect(points.stdout.contains("~ \(jobs[0])") && points.stdout.contains("progress: 0.3 → 1"), "\(points)")
+        #expect(points.stdout.contains("+ \(jobs[1]) only on the right (running, v3)"), "\(points)")
+        #expect(points.stdout.hasSuffix("2 jobs differ\n"))
+        // An exported and re-imported copy replays to the same jobs.
+        let export = try await jobledger(["export", "--db", db], in: scratch)
+        try Data(export.stdout.utf8).write(to: URL(fileURLWithPath: scratch.path("log.ndjson")))
+        #expect(try await jobledger(["import", "--db", scratch.path("copy.sqlite"), scratch.path("log.ndjson")], in: scratch).status == 0)
+        let same = try await jobledger(["diff", db, scratch.path("copy.sqlite")], in: scratch)
+        #expect(same.status == 0 && same.stdout.hasSuffix("no differences\n"), "\(same)")
+        expectRefusal(try await jobledger(["diff", "--db", db, "@3", "@soon"], in: scratch), exit: 2, mentions: ["@soon"])
+    }
+
+    @Test func projectionsShowsDeadItemsAndRetryRedrivesThem() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("log.sqlite")
+        _ = try await logOfFinishedJobs(db, jobs: 2)
+        // The blob folder is a file: every upload fails and, with one try allowed, is dead.
+        try Data("not a folder".utf8).write(to: URL(fileURLWithPath: scratch.path("blocked")))
+        let first = try await jobledger(["project", "--once", "--db", db, "--blobs", scratch.path("blocked"), "--max-attempts", "1"], in: scratch)
+        #expect(first.status == 0, "\(first)")
+        let status = try await jobledger(["projections", "--db", db, "--json"], in: scratch)
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]])
+        let blob = try #require(list.first { $0["name"] as? String == "blob" })
+        #expect(blob["dead"] as? Int == 4 && blob["sent"] as? Int == 0, "\(blob)")
+        #expect((blob["last_error"] as? String)?.contains("cannot write") == true, "\(blob)")
+        let table = try await jobledger(["projections", "--db", db], in: scratch)
+        #expect(table.stdout.contains("blob") && table.stdout.contains("cannot write"), "\(table)")
+
+        let retry = try await jobledger(["projections", "retry", "blob", "--db", db], in: scratch)
+        #expect(retry.status == 0 && retry.stdout.hasPrefix("blob: 4 dead items queued again"), "\(retry)")
+        let second = try await jobledger(["project", "--once", "--db", db, "--blobs", scratch.path("blobs")], in: scratch)
+        #expect(second.status == 0, "\(second)")
+        let ledger = try Ledger.open(path: db, create: false)
+        let b = try #require(try ledger.projectionStatus().first { $0.name == .blob })
+        #expect(b.sent == 4 && b.dead == 0)
+        expectRefusal(try await jobledger(["projections", "retry", "jobs", "--db", db], in: scratch), exit: 2, mentions: ["'jobs' is not an effect projection"])
+    }
+
+    @Test func tailPrintsTheMessagesSentAsJSONLines() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("log.sqlite")
+        let jobs = try await logOfFinishedJobs(db, jobs: 2)
+        #expect(try await jobledger(["project", "--once", "--db", db], in: scratch).status == 0)
+        let r = try await jobledger(["tail", "--no-follow", "--job", "\(jobs[0])", "--db", db], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        let lines = r.stdout.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(lines.allSatisfy { $0?["stream"] as? String == "job:\(jobs[0])" })
+        let versions = lines.compactMap { ($0?["data"] as? [String: Any])?["version"] as? Int }
+        #expect(versions.first == 1 && versions.last == 6 && versions == versions.sorted())
+    }
+}
