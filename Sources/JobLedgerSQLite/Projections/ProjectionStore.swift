@@ -275,3 +275,14 @@ extension Ledger {
         try read { db in (try Ledger.checkpoint(db, .jobs), try Ledger.fetchHead(db)?.seq ?? 0) }
     }
 }
+
+extension Ledger {
+    /// Writes a compact copy of the whole database (events, assets, projections) to a new file:
+    /// a consistent snapshot to hand to someone investigating an incident.
+    public func vacuum(into path: String) async throws(LedgerError) {
+        guard !FileManager.default.fileExists(atPath: path) else { throw .storage("\(path) already exists") }
+        do {
+            try await pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+        } catch { throw map(error) }
+    }
+}
