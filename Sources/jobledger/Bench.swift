@@ -19,14 +19,16 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Keep the benchmark logs in a fresh folder inside this directory (default: a temporary folder, removed afterwards).") var dir: String?
     @Flag(help: "Print the results as JSON.") var json = false
     @Option(help: .hidden) var replayChild: String?
-    @Option(help: "Run only one part: live, group, replay or engine.") var only: String?
+    @Option(help: "Run only one part: live, group, replay, engine or projections.") var only: String?
+    @Option(help: "Events in the log the projection benchmarks rebuild and broadcast.") var projectionEvents: Int = 200_000
     @Option(help: "Jobs in the engine burn-down.") var engineJobs: Int = 5_000
     @Option(help: "Workers in the engine burn-down.") var engineWorkers: Int = 64
 
     func validate() throws {
-        if let only, !["live", "group", "replay", "engine"].contains(only) {
-            throw ValidationError("--only must be live, group, replay or engine")
+        if let only, !["live", "group", "replay", "engine", "projections"].contains(only) {
+            throw ValidationError("--only must be live, group, replay, engine or projections")
         }
+        guard projectionEvents >= 6 else { throw ValidationError("--projection-events must be ≥ 6") }
         guard engineJobs >= 1, engineWorkers >= 1 else { throw ValidationError("--engine-jobs and --engine-workers must be ≥ 1") }
         guard events >= 6, replayEvents >= 6, tasks >= 1 else { throw ValidationError("--events and --replay-events must be ≥ 6, --tasks ≥ 1") }
     }
@@ -81,6 +83,15 @@ struct Bench: AsyncParsableCommand {
             burn = try await EngineBench.burnDown(directory: directory, jobs: engineJobs, workers: engineWorkers)
         }
 
+        var projection: ProjectionBench.Result?
+        if only == nil || only == "projections" {
+            let path = directory.appendingPathComponent("projections.sqlite").path
+            note("writing a log of \(projectionEvents) events, then rebuilding its jobs table and broadcasting it …")
+            try await LedgerBenchmarks.buildLog(path: path, events: projectionEvents, configuration: config) { _ in }
+            projection = try await ProjectionBench.run(path: path, events: projectionEvents)
+            comparisons.append(projection!.rebuild)
+        }
+
         if json {
             var items: [JSONValue] = comparisons.map { c in
                 .object(["name": .string(c.name), "events": .int(Int64(c.events)), "ours_events_per_s": .int(Int64(c.ours)),
@@ -97,6 +108,10 @@ struct Bench: AsyncParsableCommand {
                                       "jobs_per_s": .int(Int64(b.jobsPerSecond)), "events_per_s": .int(Int64(b.eventsPerSecond)),
                                       "target_jobs_per_s": .int(20_000), "meets_target": .bool(b.jobsPerSecond >= 20_000)]))
             }
+            if let p = projection {
+                items.append(.object(["name": .string("broadcast to the in-process hub"), "messages": .int(Int64(p.broadcastMessages)),
+                                      "received": .int(Int64(p.received)), "messages_per_s": .int(Int64(p.messagesPerSecond))]))
+            }
             print(JSONValue.object(["benchmarks": .array(items)]).canonicalText)
             return
         }
@@ -109,6 +124,9 @@ struct Bench: AsyncParsableCommand {
         if let b = burn {
             rows.append(["engine burn-down, \(b.workers) workers (no-op jobs)", "\(b.events)", "\(Int(b.jobsPerSecond)) jobs/s",
                          "\(Int(b.eventsPerSecond)) events/s", "", "≥ 20000 jobs/s", b.jobsPerSecond >= 20_000 ? "ok" : "BELOW TARGET"])
+        }
+        if let p = projection {
+            rows.append(["broadcast: log → outbox → in-process hub", "\(p.broadcastMessages)", "\(Int(p.messagesPerSecond)) msgs/s", "", "", "", p.received == p.broadcastMessages ? "all received" : "LOST \(p.broadcastMessages - p.received)"])
         }
         printTable(header: ["BENCHMARK", "EVENTS", "OURS", "RAW SQLITE", "RATIO", "TARGET", ""], rows: rows)
     }

@@ -64,7 +64,7 @@ struct Project: AsyncParsableCommand {
 struct Projections: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Each projection's checkpoint, lag, pending and dead items; re-drive dead items.",
-        subcommands: [ProjectionsStatus.self, ProjectionsRetry.self], defaultSubcommand: ProjectionsStatus.self)
+        subcommands: [ProjectionsStatus.self, ProjectionsRetry.self, ProjectionsRebuild.self], defaultSubcommand: ProjectionsStatus.self)
 }
 
 struct ProjectionsStatus: AsyncParsableCommand {
@@ -112,6 +112,26 @@ struct ProjectionsRetry: AsyncParsableCommand {
             let ledger = try log.open(create: false)
             let n = try await ledger.redrive(p)
             print("\(p): \(n) dead item\(n == 1 ? "" : "s") queued again; a running `jobledger work` or `jobledger project` delivers them")
+        }
+    }
+}
+
+struct ProjectionsRebuild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rebuild",
+        abstract: "Empty the jobs table and rebuild it from the log (effects are never re-sent).")
+
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        try await guarded {
+            let ledger = try log.open(create: false)
+            try await ledger.resetJobsTable()
+            var o = ProjectionRunner.Options()
+            o.logger.logLevel = .warning
+            o.batchSize = 1024
+            let r = try await ProjectionRunner(ledger: ledger, options: o).catchUp()
+            print("jobs: rebuilt from \(r.applied) events")
         }
     }
 }

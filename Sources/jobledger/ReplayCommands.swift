@@ -121,7 +121,7 @@ struct Replay: AsyncParsableCommand {
                 }
             }
             if !json {
-                printErr("replayed \(summary.events) events (through seq \(summary.lastSeq)\(summary.lastTime.map { ", recorded \($0.iso8601)" } ?? "")) into \(fold.rows.count) jobs")
+                printErr("replayed \(summary.events) events (through seq \(summary.lastSeq)\(summary.lastTime.map { ", recorded \($0.iso8601)" } ?? "")) into \(plural(fold.rows.count, "job"))")
             }
         }
     }
@@ -195,12 +195,15 @@ struct StateAsOf: AsyncParsableCommand {
                     if let then, at > then { return "not yet sent then (sent \(at.iso8601))" }
                     return "sent \(at.iso8601)\(item.attempts > 1 ? " after \(item.attempts) tries" : "")"
                 }
-                switch item.status {
-                case .coalesced: return "coalesced (superseded by a later message)"
-                case .dead: return "dead letter after \(item.attempts) tries: \(item.lastError ?? "")"
-                case .pending: return "pending, \(item.attempts) tries so far\(item.lastError.map { ": \($0)" } ?? "")"
-                case .sent: return "sent"
+                // Only sending is timed; a message never sent was not sent by then either, and
+                // its state now says why.
+                let now: String = switch item.status {
+                case .coalesced: "coalesced (superseded by a later message)"
+                case .dead: "dead letter after \(item.attempts) tries: \(item.lastError ?? "")"
+                case .pending: "pending, \(item.attempts) tries so far\(item.lastError.map { ": \($0)" } ?? "")"
+                case .sent: "sent"
                 }
+                return then == nil ? now : "not sent by then; now \(now)"
             }
             if json {
                 print(JSONValue.object([
@@ -209,7 +212,9 @@ struct StateAsOf: AsyncParsableCommand {
                 ]).canonicalText)
                 return
             }
-            print("job \(id) as of \(point)\(then.map { " (\($0.iso8601))" } ?? "")")
+            var title = "job \(id) as of \(point)"
+            if case .seq = point, let then { title += " (\(then.iso8601))" }
+            print(title)
             for f in row.fields where !f.value.isNull && f.name != "id" {
                 print("  \(f.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(f.value.stringValue ?? f.value.canonicalText)")
             }
@@ -243,7 +248,9 @@ struct Diff: AsyncParsableCommand {
 
     func rows(_ side: (path: String, point: ReplayPoint)) throws -> [JobID: JobRow] {
         let ledger = try Ledger.open(path: side.path, configuration: log.configuration(), create: false)
-        var fold = ReplayFold(urls: try ledger.blobURLs(), showsPathnames: true)
+        // Artefacts are compared by their deterministic pathnames, not the URLs a store gave
+        // them: an exported copy (which carries no URLs) replays equal to its original.
+        var fold = ReplayFold(showsPathnames: true)
         _ = try ledger.replay(into: &fold, until: side.point)
         return fold.rows
     }
@@ -277,7 +284,7 @@ struct Diff: AsyncParsableCommand {
             } else {
                 print("left: \(l.path) as of \(l.point) (\(plural(a.count, "job"))) · right: \(r.path) as of \(r.point) (\(plural(b.count, "job")))")
                 for line in lines { print(line) }
-                print(entries.isEmpty ? "no differences" : "\(entries.count) job\(entries.count == 1 ? "" : "s") differ")
+                print(entries.isEmpty ? "no differences" : "\(plural(entries.count, "job")) \(entries.count == 1 ? "differs" : "differ")")
             }
             if !entries.isEmpty { throw ExitCode(1) }
         }

@@ -18,9 +18,7 @@ extension Ledger {
                 let from = try Ledger.checkpoint(db, name)
                 var until = Int64.max
                 if name == .broadcast && waitForUploads { until = try Ledger.blobFrontier(db) }
-                let events = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT \(RawEvent.columns) FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"),
-                    arguments: [from, until, limit]).map { try RawEvent(row: $0).decoded() }
+                let events = try Ledger.projectionInput(db, after: from, through: until, limit: limit)
                 guard let last = events.last else { return 0 }
                 let insert = try db.cachedStatement(sql: """
                     INSERT OR IGNORE INTO outbox (projection, seq, job_id, version, type, target, body, next_attempt_at, created_at)
