@@ -78,7 +78,6 @@ let package = Package(
             name: "JobLedgerAnyCableTests",
             dependencies: [
                 "JobLedger", "JobLedgerAnyCable",
-                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

@@ -250,6 +250,9 @@ struct BroadcasterUnitTests {
         #expect(RetryAfter.milliseconds("Wed, 21 Oct 2015 07:28:05 GMT", now: now) == 5000)
         #expect(RetryAfter.milliseconds("Wednesday, 21-Oct-15 07:28:10 GMT", now: now) == 10_000)
         #expect(RetryAfter.milliseconds("Wed Oct 21 07:28:20 2015", now: now) == 20_000)
+        let nov6 = Date(timeIntervalSince1970: 784_111_777)  // Sun, 06 Nov 1994 08:49:37 GMT
+        #expect(RetryAfter.milliseconds("Sun Nov  6 08:49:47 1994", now: nov6) == 10_000)
+        #expect(RetryAfter.milliseconds("Sun, 06 Nov 1994 08:49:40 GMT", now: nov6) == 3000)
         #expect(RetryAfter.milliseconds("Wed, 21 Oct 2015 07:27:00 GMT", now: now) == 0)
         #expect(RetryAfter.milliseconds("soon", now: now) == nil)
         #expect(RetryAfter.milliseconds("-5", now: now) == nil)

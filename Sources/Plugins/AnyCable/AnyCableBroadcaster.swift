@@ -167,12 +167,14 @@ public enum RetryAfter {
             guard let s = Int64(v) else { return Int64.max / 2 }  // absurdly long; the runner caps it
             return s > Int64.max / 2000 ? Int64.max / 2 : s * 1000
         }
+        // asctime pads a one-digit day with a space ("Sun Nov  6 08:49:37 1994").
+        let single = v.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
         for format in ["EEE, dd MMM yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz", "EEE MMM d HH:mm:ss yyyy"] {
             let f = DateFormatter()
             f.locale = Locale(identifier: "en_US_POSIX")
             f.timeZone = TimeZone(identifier: "GMT")
             f.dateFormat = format
-            if let date = f.date(from: v) {
+            if let date = f.date(from: single) {
                 return max(0, Int64((date.timeIntervalSince(now) * 1000).rounded(.up)))
             }
         }

@@ -10,21 +10,17 @@ import JWTKit
 /// give byte-equal tokens.
 public struct AnyCableJWTIssuer: Sendable {
     /// The claims AnyCable reads.
-    public struct Claims: JWTPayload, Equatable {
+    struct Claims: JWTPayload, Equatable {
         /// JSON text of the connection identifiers object, e.g. `{"user_id":42}`.
-        public var ext: String
-        public var exp: ExpirationClaim
-        public var iat: IssuedAtClaim?
-
-        public init(ext: String, exp: ExpirationClaim, iat: IssuedAtClaim?) {
-            self.ext = ext; self.exp = exp; self.iat = iat
-        }
+        var ext: String
+        var exp: ExpirationClaim
+        var iat: IssuedAtClaim?
 
         // Expiry is checked in `AnyCableJWTIssuer.verify` against an explicit clock.
-        public func verify(using algorithm: some JWTAlgorithm) async throws {}
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
 
         enum CodingKeys: String, CodingKey { case ext, exp, iat }
-        public func encode(to encoder: any Encoder) throws {
+        func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(ext, forKey: .ext)
             try c.encode(exp, forKey: .exp)
