@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "JobLedger", targets: ["JobLedger"]),
         .library(name: "JobLedgerSQLite", targets: ["JobLedgerSQLite"]),
         .library(name: "JobLedgerEngine", targets: ["JobLedgerEngine"]),
+        .library(name: "JobLedgerAnyCable", targets: ["JobLedgerAnyCable"]),
         .executable(name: "jobledger", targets: ["jobledger"]),
     ],
     dependencies: [
@@ -17,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
     ],
     targets: [
         // The core: identifiers, events, the pure lifecycle state machine. No I/O.
@@ -40,6 +42,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // Broadcast adapter for AnyCable's HTTP broadcast API, signed stream names, client JWTs.
+        .target(
+            name: "JobLedgerAnyCable",
+            dependencies: [
+                "JobLedger",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Plugins/AnyCable"),
         // The command-line tool.
         .executableTarget(
             name: "jobledger",
@@ -60,6 +72,12 @@ let package = Package(
             dependencies: [
                 "JobLedger", "JobLedgerSQLite", "JobLedgerEngine",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "JobLedgerAnyCableTests",
+            dependencies: [
+                "JobLedger", "JobLedgerAnyCable",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

@@ -1,0 +1,178 @@
+import Foundation
+
+/// How JobLedger talks to AnyCable, read from the same environment variables the web app and the
+/// AnyCable server already use. Secrets are held as `AnyCableSecret`, so printing or dumping a
+/// configuration never shows them.
+///
+/// | variable | meaning |
+/// | --- | --- |
+/// | `ANYCABLE_BROADCAST_URL` | the server's `/_broadcast` endpoint (required to broadcast) |
+/// | `ANYCABLE_BROADCAST_KEY` | the broadcast key, used verbatim (`none`: the server has no auth) |
+/// | `ANYCABLE_SECRET` | the server's application secret; the broadcast key is derived from it, and it is the fallback for the two below |
+/// | `ANYCABLE_STREAMS_SECRET` | the key for signed stream names (else `ANYCABLE_SECRET`, used directly) |
+/// | `ANYCABLE_JWT_SECRET` | the key for client JWTs (else `ANYCABLE_SECRET`, used directly) |
+/// | `NEXT_PUBLIC_ANYCABLE_URL` | the WebSocket URL browsers connect to (only passed on to them) |
+/// | `JOBLEDGER_ANYCABLE_BATCH_SIZE` | most publications per request (default 100) |
+/// | `JOBLEDGER_ANYCABLE_LINGER_MS` | longest the projection runner waits to fill a batch (default 5) |
+/// | `JOBLEDGER_ANYCABLE_TIMEOUT_MS` | per-request timeout (default 10000) |
+public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Where the broadcast key came from.
+    public enum KeySource: String, Sendable, Hashable {
+        /// `ANYCABLE_BROADCAST_KEY`.
+        case broadcastKey = "ANYCABLE_BROADCAST_KEY"
+        /// Derived from `ANYCABLE_SECRET` the way the server derives it.
+        case derivedFromSecret = "derived from ANYCABLE_SECRET"
+        /// `ANYCABLE_BROADCAST_KEY=none`: the server runs without broadcast authentication.
+        case disabled = "ANYCABLE_BROADCAST_KEY=none (no authentication)"
+        /// Neither variable is set.
+        case missing = "not set"
+    }
+
+    public static let defaultBatchSize = 100
+    public static let defaultLinger: Duration = .milliseconds(5)
+    public static let defaultRequestTimeout: Duration = .seconds(10)
+
+    /// The `/_broadcast` endpoint, or nil when only signing is configured.
+    public var broadcastURL: URL?
+    /// The bearer key for `/_broadcast`; nil when absent or disabled (see `keySource`).
+    public var broadcastKey: AnyCableSecret?
+    public var keySource: KeySource
+    /// The key for signed stream names, or nil when neither variable is set.
+    public var streamsSecret: AnyCableSecret?
+    /// The key for client JWTs, or nil when neither variable is set.
+    public var jwtSecret: AnyCableSecret?
+    /// What the browser is told to connect to (`NEXT_PUBLIC_ANYCABLE_URL`), passed on unchanged.
+    public var publicURL: String?
+    /// Most publications per HTTP request (≥ 1).
+    public var batchSize: Int
+    /// Longest the projection runner waits to gather a batch; the broadcaster itself does not wait.
+    public var linger: Duration
+    /// How long one HTTP request may take before it counts as failed (and is retried).
+    public var requestTimeout: Duration
+
+    /// A configuration given directly (tests, embedding).
+    public init(broadcastURL: URL?, broadcastKey: AnyCableSecret?, keySource: KeySource? = nil,
+                streamsSecret: AnyCableSecret? = nil, jwtSecret: AnyCableSecret? = nil, publicURL: String? = nil,
+                batchSize: Int = defaultBatchSize, linger: Duration = defaultLinger,
+                requestTimeout: Duration = defaultRequestTimeout) {
+        self.broadcastURL = broadcastURL
+        self.broadcastKey = broadcastKey
+        self.keySource = keySource ?? (broadcastKey == nil ? .missing : .broadcastKey)
+        self.streamsSecret = streamsSecret
+        self.jwtSecret = jwtSecret
+        self.publicURL = publicURL
+        self.batchSize = batchSize
+        self.linger = linger
+        self.requestTimeout = requestTimeout
+    }
+
+    /// Reads the configuration from environment variables (by default the process's). Empty
+    /// values count as unset. Nothing is required here; `AnyCableBroadcaster`,
+    /// `AnyCableStreamSigner` and `AnyCableJWTIssuer` each say what they are missing.
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws(AnyCableConfigurationError) {
+        func value(_ name: String) -> String? {
+            guard let v = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty else { return nil }
+            return v
+        }
+        let secret = value("ANYCABLE_SECRET").map { AnyCableSecret($0) }
+
+        var url: URL?
+        if let text = value("ANYCABLE_BROADCAST_URL") {
+            url = try Self.parseBroadcastURL(text, variable: "ANYCABLE_BROADCAST_URL")
+        }
+
+        let key: AnyCableSecret?
+        let source: KeySource
+        if let k = value("ANYCABLE_BROADCAST_KEY") {
+            if k == "none" { key = nil; source = .disabled } else { key = AnyCableSecret(k); source = .broadcastKey }
+        } else if let secret {
+            key = AnyCableHMAC.broadcastKey(fromSecret: secret); source = .derivedFromSecret
+        } else {
+            key = nil; source = .missing
+        }
+
+        func positiveInt(_ name: String, default d: Int, max: Int) throws(AnyCableConfigurationError) -> Int {
+            guard let text = value(name) else { return d }
+            guard let n = Int(text), n >= 1, n <= max else {
+                throw .invalid(variable: name, reason: "must be a whole number from 1 to \(max)")
+            }
+            return n
+        }
+        func milliseconds(_ name: String, default d: Duration, min: Int, max: Int) throws(AnyCableConfigurationError) -> Duration {
+            guard let text = value(name) else { return d }
+            guard let n = Int(text), n >= min, n <= max else {
+                throw .invalid(variable: name, reason: "must be a whole number of milliseconds from \(min) to \(max)")
+            }
+            return .milliseconds(n)
+        }
+
+        self.init(
+            broadcastURL: url, broadcastKey: key, keySource: source,
+            streamsSecret: value("ANYCABLE_STREAMS_SECRET").map { AnyCableSecret($0) } ?? secret,
+            jwtSecret: value("ANYCABLE_JWT_SECRET").map { AnyCableSecret($0) } ?? secret,
+            publicURL: value("NEXT_PUBLIC_ANYCABLE_URL"),
+            batchSize: try positiveInt("JOBLEDGER_ANYCABLE_BATCH_SIZE", default: Self.defaultBatchSize, max: 10_000),
+            linger: try milliseconds("JOBLEDGER_ANYCABLE_LINGER_MS", default: Self.defaultLinger, min: 0, max: 60_000),
+            requestTimeout: try milliseconds("JOBLEDGER_ANYCABLE_TIMEOUT_MS", default: Self.defaultRequestTimeout,
+                                             min: 1, max: 600_000))
+    }
+
+    /// An absolute http(s) URL with a host, or a typed error that does not echo the value (a URL
+    /// may carry credentials).
+    static func parseBroadcastURL(_ text: String, variable: String) throws(AnyCableConfigurationError) -> URL {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = url.host, !host.isEmpty
+        else {
+            throw .invalid(variable: variable,
+                           reason: "must be an absolute http(s) URL such as http://localhost:8080/_broadcast or https://<your-cable-host>/_broadcast")
+        }
+        return url
+    }
+
+    /// The broadcast URL without credentials, query or fragment: safe to show.
+    public var redactedBroadcastURL: String {
+        broadcastURL.map(Self.redacted) ?? "not set"
+    }
+
+    static func redacted(_ url: URL) -> String {
+        var c = URLComponents()
+        c.scheme = url.scheme
+        c.host = url.host
+        c.port = url.port
+        c.path = url.path
+        return c.string ?? "<url>"
+    }
+
+    public var description: String {
+        func s(_ x: AnyCableSecret?) -> String { x == nil ? "not set" : "<redacted>" }
+        return "AnyCableConfiguration(broadcastURL: \(redactedBroadcastURL), broadcastKey: \(s(broadcastKey)) (\(keySource.rawValue)), "
+            + "streamsSecret: \(s(streamsSecret)), jwtSecret: \(s(jwtSecret)), publicURL: \(publicURL ?? "not set"), "
+            + "batchSize: \(batchSize), linger: \(linger), requestTimeout: \(requestTimeout))"
+    }
+
+    public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: the description's redacted values.
+    public var customMirror: Mirror {
+        Mirror(self, children: [
+            "broadcastURL": redactedBroadcastURL, "broadcastKey": broadcastKey as Any, "keySource": keySource,
+            "streamsSecret": streamsSecret as Any, "jwtSecret": jwtSecret as Any, "publicURL": publicURL as Any,
+            "batchSize": batchSize, "linger": linger, "requestTimeout": requestTimeout,
+        ], displayStyle: .struct)
+    }
+}
+
+/// A missing or unusable AnyCable setting. Names the variable and what to do; never its value.
+public enum AnyCableConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A variable that this use needs is not set.
+    case missing(variable: String, hint: String)
+    /// A variable is set but unusable.
+    case invalid(variable: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .missing(let v, let hint): "AnyCable: \(v) is not set. \(hint)"
+        case .invalid(let v, let reason): "AnyCable: \(v) \(reason)."
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// One HTTP request, as the broadcaster hands it to a transport.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    public var url: URL
+    /// Header fields in the order they are sent.
+    public var headers: [(name: String, value: String)]
+    public var body: Data
+    /// How long the whole exchange may take.
+    public var timeout: Duration
+
+    public init(method: String, url: URL, headers: [(name: String, value: String)] = [], body: Data = Data(),
+                timeout: Duration = .seconds(10)) {
+        self.method = method; self.url = url; self.headers = headers; self.body = body; self.timeout = timeout
+    }
+}
+
+/// One HTTP response.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    /// Header fields, names in lower case.
+    public var headers: [String: String]
+    public var body: Data
+
+    public init(status: Int, headers: [String: String] = [:], body: Data = Data()) {
+        self.status = status
+        self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
+        self.body = body
+    }
+
+    /// The value of header `name` (any case).
+    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+}
+
+/// Why no HTTP response arrived. Messages name the host, never credentials.
+public enum HTTPTransportError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The request took longer than its timeout.
+    case timedOut(String)
+    /// No connection, or the connection broke before a whole response arrived.
+    case connectionFailed(String)
+    /// The task was cancelled.
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case .timedOut(let m): "timed out: \(m)"
+        case .connectionFailed(let m): "connection failed: \(m)"
+        case .cancelled: "cancelled"
+        }
+    }
+}
+
+/// Sends HTTP requests: the seam where tests inject faults, and where another client library
+/// can be put in place of FoundationNetworking.
+public protocol HTTPTransport: Sendable {
+    /// Sends `request` and returns whatever status the server answered (4xx and 5xx included);
+    /// throws only when no response arrived.
+    func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse
+}
+
+/// The default transport: Foundation's `URLSession` (libcurl on Linux). One session, so
+/// connections are reused where the server allows it.
+public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
+    // @unchecked: URLSession is thread-safe; the property is immutable.
+    private let session: URLSession
+
+    public init() {
+        let config = URLSessionConfiguration.ephemeral
+        config.requestCachePolicy = .reloadIgnoringLocalCacheData
+        config.urlCache = nil
+        config.httpCookieStorage = nil
+        config.httpShouldSetCookies = false
+        self.session = URLSession(configuration: config)
+    }
+
+    deinit { session.finishTasksAndInvalidate() }
+
+    public func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse {
+        var r = URLRequest(url: request.url)
+        r.httpMethod = request.method
+        for h in request.headers { r.addValue(h.value, forHTTPHeaderField: h.name) }
+        if !request.body.isEmpty || request.method == "POST" { r.httpBody = request.body }
+        let c = request.timeout.components
+        r.timeoutInterval = Double(c.seconds) + Double(c.attoseconds) / 1e18
+        let host = request.url.host ?? "?"
+        do {
+            let (data, response) = try await session.data(for: r)
+            guard let http = response as? HTTPURLResponse else {
+                throw HTTPTransportError.connectionFailed("\(host) sent no HTTP response")
+            }
+            var headers: [String: String] = [:]
+            for (k, v) in http.allHeaderFields {
+                if let k = k as? String, let v = v as? String { headers[k.lowercased()] = v }
+            }
+            return HTTPResponse(status: http.statusCode, headers: headers, body: data)
+        } catch let e as HTTPTransportError {
+            throw e
+        } catch let e as URLError {
+            switch e.code {
+            case .timedOut: throw .timedOut("no answer from \(host) within \(request.timeout)")
+            case .cancelled: throw .cancelled
+            default: throw .connectionFailed("\(host): \(Self.describe(e.code))")
+            }
+        } catch is CancellationError {
+            throw .cancelled
+        } catch {
+            throw .connectionFailed("\(host): \(type(of: error))")
+        }
+    }
+
+    /// A short description of a URL error that does not repeat the URL.
+    static func describe(_ code: URLError.Code) -> String {
+        switch code {
+        case .cannotConnectToHost: "could not connect"
+        case .cannotFindHost, .dnsLookupFailed: "host not found"
+        case .networkConnectionLost: "the connection was lost"
+        case .notConnectedToInternet: "not connected to a network"
+        case .badServerResponse: "bad or empty response"
+        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
+             .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot:
+            "TLS handshake failed"
+        default: "URL error \(code.rawValue)"
+        }
+    }
+}

@@ -1,0 +1,338 @@
+import Foundation
+import JobLedger
+import Logging
+import Synchronization
+import Testing
+@testable import JobLedgerAnyCable
+
+/// Against the real stand-in process over loopback.
+@Suite("AnyCable broadcaster against the stand-in")
+struct BroadcasterStandInTests {
+    static let key = "standin-key-7f3e9c"
+
+    func publications(_ n: Int, jobs: Int = 3) -> [Publication] {
+        (0..<n).map { i in
+            let job = "job-\(i % jobs)"
+            return Publication(stream: "job:\(job)", message: message(job: job, version: i / jobs + 1, seq: Int64(i + 1)))
+        }
+    }
+
+    @Test func deliversOnePublicationWithDataAsAJSONString() async throws {
+        let standIn = try StandIn(key: Self.key)
+        defer { standIn.stop() }
+        let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key))
+        let p = publications(1)
+        try await b.deliver(p)
+        let got = try await standIn.received()
+        #expect(got == [AnyCablePublication(stream: "job:job-0", data: p[0].message.text)])
+        // The data string is the message's JSON and reads back as the same message.
+        #expect(try BroadcastMessage(text: got[0].data) == p[0].message)
+    }
+
+    @Test func batchesSplitIntoRequestsOfAtMostBatchSizeInOrder() async throws {
+        let standIn = try StandIn(key: Self.key)
+        defer { standIn.stop() }
+        let config = AnyCableConfiguration(broadcastURL: standIn.broadcastURL, broadcastKey: AnyCableSecret(Self.key),
+                                           batchSize: 4)
+        let b = try AnyCableBroadcaster(configuration: config)
+        let first = publications(10)
+        try await b.deliver(first)
+        var stats = try await standIn.stats()
+        #expect(stats.requests == 3)  // 4 + 4 + 2
+        #expect(stats.byStatus == ["201": 3])
+        let second = Array(publications(17).suffix(9))
+        try await b.deliver(second)
+        stats = try await standIn.stats()
+        #expect(stats.requests == 6)  // + 4 + 4 + 1
+        #expect(stats.malformed == 0)
+        let got = try await standIn.received()
+        #expect(got == (first + second).map { AnyCablePublication(stream: $0.stream, data: $0.message.text) })
+    }
+
+    @Test func emptyDeliverSendsNothing() async throws {
+        let standIn = try StandIn(key: Self.key)
+        defer { standIn.stop() }
+        try await AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key)).deliver([])
+        #expect(try await standIn.stats().requests == 0)
+    }
+
+    @Test func keyDerivedFromSecretIsAccepted() async throws {
+        // A server started with only --secret=qwerty expects the derived key.
+        let standIn = try StandIn(key: "42923a28b760e667fc92f7c6123bb07a282822b329dd2ef48e7aee7830d98485")
+        defer { standIn.stop() }
+        let config = try AnyCableConfiguration(environment: ["ANYCABLE_BROADCAST_URL": standIn.broadcastURL.absoluteString,
+                                                             "ANYCABLE_SECRET": "qwerty"])
+        try await AnyCableBroadcaster(configuration: config).deliver(publications(2))
+        #expect(try await standIn.received().count == 2)
+    }
+
+    @Test func wrongKeyIsRejectedWithAHelpfulMessageWithoutTheKey() async throws {
+        let standIn = try StandIn(key: Self.key)
+        defer { standIn.stop() }
+        let wrong = "wrong-key-5d1b2a"
+        let logs = LogCapture()
+        let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(wrong), logger: logs.logger)
+        do {
+            try await b.deliver(publications(2))
+            Issue.record("expected a rejection")
+        } catch {
+            guard case .rejected(let m) = error else { Issue.record("expected .rejected, got \(error)"); return }
+            #expect(m.contains("401"))
+            #expect(m.contains("ANYCABLE_BROADCAST_KEY"))
+            #expect(m.contains("ANYCABLE_SECRET"))
+            #expect(!m.contains(wrong))
+            #expect(!m.contains(Self.key))
+        }
+        #expect(try await standIn.received().isEmpty)
+        #expect(!logs.lines.isEmpty)
+        #expect(!logs.lines.contains { $0.contains(wrong) })
+    }
+
+    @Test func wrongPathMethodIs422Rejected() async throws {
+        // A proxy that turns the POST into a GET: simulated with a transport that rewrites the method.
+        let standIn = try StandIn(key: Self.key)
+        defer { standIn.stop() }
+        let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key),
+                                    transport: MethodRewriter(method: "GET", inner: URLSessionTransport()))
+        do {
+            try await b.deliver(publications(1))
+            Issue.record("expected a rejection")
+        } catch {
+            guard case .rejected(let m) = error else { Issue.record("expected .rejected, got \(error)"); return }
+            #expect(m.contains("422"))
+            #expect(m.contains("ANYCABLE_BROADCAST_URL"))
+            #expect(!m.contains(Self.key))
+        }
+        #expect(try await standIn.stats().byStatus == ["422": 1])
+    }
+
+    @Test func serviceUnavailableIsRetryableAndThenSucceeds() async throws {
+        let standIn = try StandIn(key: Self.key)
+        defer { standIn.stop() }
+        try await standIn.fault(["mode": "status", "status": 503, "count": 1])
+        let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key))
+        let p = publications(3)
+        await #expect(throws: SinkError.unavailable("AnyCable at http://127.0.0.1:\(standIn.port)/_broadcast answered 503", retryAfterMilliseconds: nil)) {
+            try await b.deliver(p)
+        }
+        try await b.deliver(p)  // what the runner does next
+        #expect(try await standIn.received().count == 3)
+        #expect(try await standIn.stats().byStatus == ["503": 1, "201": 1])
+    }
+
+    @Test func tooManyRequestsCarriesRetryAfter() async throws {
+        let standIn = try StandIn(key: Self.key)
+        defer { standIn.stop() }
+        try await standIn.fault(["mode": "status", "status": 429, "retry_after": "2", "count": 1])
+        let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key))
+        do {
+            try await b.deliver(publications(1))
+            Issue.record("expected .unavailable")
+        } catch {
+            guard case .unavailable(_, let after) = error else { Issue.record("expected .unavailable, got \(error)"); return }
+            #expect(after == 2000)
+        }
+    }
+
+    @Test func serverErrorWithRetryAfterDate() async throws {
+        let standIn = try StandIn(key: Self.key)
+        defer { standIn.stop() }
+        try await standIn.fault(["mode": "status", "status": 502, "retry_after": "Wed, 21 Oct 2015 07:28:30 GMT", "count": 1])
+        let now = Date(timeIntervalSince1970: 1_445_412_480)  // Wed, 21 Oct 2015 07:28:00 GMT
+        let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key), now: { now })
+        do {
+            try await b.deliver(publications(1))
+            Issue.record("expected .unavailable")
+        } catch {
+            guard case .unavailable(_, let after) = error else { Issue.record("expected .unavailable, got \(error)"); return }
+            #expect(after == 30_000)
+        }
+    }
+
+    @Test func droppedConnectionIsUnavailable() async throws {
+        let standIn = try StandIn(key: Self.key)
+        defer { standIn.stop() }
+        try await standIn.fault(["mode": "drop", "count": 1])
+        let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key))
+        do {
+            try await b.deliver(publications(2))
+            Issue.record("expected .unavailable")
+        } catch {
+            guard case .unavailable(let m, let after) = error else { Issue.record("expected .unavailable, got \(error)"); return }
+            #expect(after == nil)
+            #expect(!m.contains(Self.key))
+        }
+        #expect(try await standIn.stats().dropped == 1)
+        #expect(try await standIn.received().isEmpty)
+    }
+
+    @Test func timeoutIsUnavailable() async throws {
+        let standIn = try StandIn(key: Self.key)
+        defer { standIn.stop() }
+        try await standIn.fault(["mode": "delay", "ms": 5000, "count": 1])
+        let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key), requestTimeout: .milliseconds(300))
+        do {
+            try await b.deliver(publications(1))
+            Issue.record("expected .unavailable")
+        } catch {
+            guard case .unavailable = error else { Issue.record("expected .unavailable, got \(error)"); return }
+        }
+    }
+
+    @Test func connectionRefusedIsUnavailable() async throws {
+        // A stand-in that has stopped: nothing listens on its port any more.
+        let standIn = try StandIn(key: Self.key)
+        standIn.stop()
+        let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key))
+        await #expect(throws: SinkError.self) { try await b.deliver(publications(1)) }
+        do { try await b.deliver(publications(1)) } catch {
+            guard case .unavailable = error else { Issue.record("expected .unavailable, got \(error)"); return }
+        }
+    }
+
+    @Test func laterChunkFailureFailsTheWholeDeliver() async throws {
+        let standIn = try StandIn(key: Self.key)
+        defer { standIn.stop() }
+        // First request passes (delay 0), second gets 503.
+        try await standIn.fault(["mode": "delay", "ms": 0, "count": 1])
+        try await standIn.fault(["mode": "status", "status": 503, "count": 1])
+        let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key), batchSize: 2)
+        await #expect(throws: SinkError.self) { try await b.deliver(publications(5)) }
+        let stats = try await standIn.stats()
+        #expect(stats.requests == 2)  // stopped at the failing chunk
+        #expect(try await standIn.received().count == 2)
+    }
+
+    @Test func invalidPublicationIsRefusedBeforeSending() async throws {
+        let standIn = try StandIn(key: Self.key)
+        defer { standIn.stop() }
+        let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key), batchSize: 1)
+        var p = publications(3)
+        p[2].stream = ""
+        do {
+            try await b.deliver(p)
+            Issue.record("expected a rejection")
+        } catch {
+            guard case .rejected(let m) = error else { Issue.record("expected .rejected, got \(error)"); return }
+            #expect(m.contains("publication 3 of 3"))
+            #expect(m.contains("empty stream"))
+        }
+        await #expect(throws: SinkError.self) {
+            try await b.send([AnyCablePublication(stream: "job:1", data: "")])
+        }
+        let stats = try await standIn.stats()
+        #expect(stats.requests == 0)
+        #expect(try await standIn.received().isEmpty)
+    }
+}
+
+/// Classification and encoding without a server.
+@Suite("AnyCable broadcaster units")
+struct BroadcasterUnitTests {
+    @Test(arguments: [
+        (200, "ok"), (201, "ok"), (204, "ok"), (401, "rejected"), (403, "rejected"), (404, "rejected"), (422, "rejected"),
+        (400, "rejected"), (408, "unavailable"), (429, "unavailable"), (500, "unavailable"), (501, "unavailable"),
+        (502, "unavailable"), (503, "unavailable"), (504, "unavailable"), (301, "rejected"),
+    ])
+    func statusClassification(status: Int, expected: String) {
+        let result = AnyCableBroadcaster.classify(HTTPResponse(status: status), endpoint: "http://h/_broadcast")
+        switch result {
+        case nil: #expect(expected == "ok")
+        case .rejected?: #expect(expected == "rejected")
+        case .unavailable?: #expect(expected == "unavailable")
+        }
+    }
+
+    @Test func retryAfterForms() {
+        let now = Date(timeIntervalSince1970: 1_445_412_480)  // Wed, 21 Oct 2015 07:28:00 GMT
+        #expect(RetryAfter.milliseconds("2", now: now) == 2000)
+        #expect(RetryAfter.milliseconds(" 0 ", now: now) == 0)
+        #expect(RetryAfter.milliseconds("Wed, 21 Oct 2015 07:28:05 GMT", now: now) == 5000)
+        #expect(RetryAfter.milliseconds("Wednesday, 21-Oct-15 07:28:10 GMT", now: now) == 10_000)
+        #expect(RetryAfter.milliseconds("Wed Oct 21 07:28:20 2015", now: now) == 20_000)
+        let nov6 = Date(timeIntervalSince1970: 784_111_777)  // Sun, 06 Nov 1994 08:49:37 GMT
+        #expect(RetryAfter.milliseconds("Sun Nov  6 08:49:47 1994", now: nov6) == 10_000)
+        #expect(RetryAfter.milliseconds("Sun, 06 Nov 1994 08:49:40 GMT", now: nov6) == 3000)
+        #expect(RetryAfter.milliseconds("Wed, 21 Oct 2015 07:27:00 GMT", now: now) == 0)
+        #expect(RetryAfter.milliseconds("soon", now: now) == nil)
+        #expect(RetryAfter.milliseconds("-5", now: now) == nil)
+        let r = AnyCableBroadcaster.classify(HTTPResponse(status: 503, headers: ["retry-after": "7"]), endpoint: "e")
+        #expect(r == .unavailable("AnyCable at e answered 503", retryAfterMilliseconds: 7000))
+    }
+
+    @Test func requestShape() async throws {
+        let recorder = Recorder()
+        let b = AnyCableBroadcaster(url: URL(string: "http://h:1/_broadcast")!, key: "k-1", transport: recorder)
+        let m1 = message(job: "a", version: 1, seq: 1), m2 = message(job: "a", version: 2, seq: 2)
+        try await b.deliver([Publication(stream: "job:a", message: m1)])
+        try await b.deliver([Publication(stream: "job:a", message: m1), Publication(stream: "job:a", message: m2)])
+        let requests = recorder.requests
+        #expect(requests.count == 2)
+        for r in requests {
+            #expect(r.method == "POST")
+            #expect(r.headers.contains { $0.name == "Authorization" && $0.value == "Bearer k-1" })
+            #expect(r.headers.contains { $0.name == "Content-Type" && $0.value == "application/json" })
+        }
+        // One publication: an object; several: an array. `data` is always a JSON string.
+        let one = try JSONValue(parsing: String(decoding: requests[0].body, as: UTF8.self))
+        #expect(one == .object(["stream": "job:a", "data": .string(m1.text)]))
+        let two = try JSONValue(parsing: String(decoding: requests[1].body, as: UTF8.self))
+        #expect(two == .array([.object(["stream": "job:a", "data": .string(m1.text)]),
+                               .object(["stream": "job:a", "data": .string(m2.text)])]))
+    }
+
+    @Test func noAuthorizationHeaderWhenKeyIsDisabled() async throws {
+        let recorder = Recorder()
+        let b = AnyCableBroadcaster(url: URL(string: "http://h:1/_broadcast")!, key: nil, transport: recorder)
+        try await b.deliver([Publication(stream: "job:a", message: message(job: "a", version: 1, seq: 1))])
+        #expect(!recorder.requests[0].headers.contains { $0.name == "Authorization" })
+    }
+}
+
+// MARK: - Test doubles
+
+/// Answers 201 to everything and keeps the requests.
+final class Recorder: HTTPTransport {
+    private let store = Mutex<[HTTPRequest]>([])
+    var requests: [HTTPRequest] { store.withLock { $0 } }
+    func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse {
+        store.withLock { $0.append(request) }
+        return HTTPResponse(status: 201)
+    }
+}
+
+/// Sends every request with another method (a misbehaving proxy or redirect).
+struct MethodRewriter: HTTPTransport {
+    let method: String
+    let inner: any HTTPTransport
+    func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse {
+        var r = request
+        r.method = method
+        r.body = Data()
+        return try await inner.send(r)
+    }
+}
+
+/// Collects every log line (message and metadata) in memory.
+final class LogCapture: Sendable {
+    private let store = Mutex<[String]>([])
+    var lines: [String] { store.withLock { $0 } }
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(capture: self) }
+    }
+
+    struct Handler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let all = self.metadata.merging(event.metadata ?? [:]) { $1 }
+            let level = event.level, message = event.message
+            capture.store.withLock { $0.append("\(level) \(message) \(all)") }
+        }
+    }
+}

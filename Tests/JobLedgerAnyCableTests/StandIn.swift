@@ -1,0 +1,99 @@
+import Foundation
+import JobLedger
+import JobLedgerAnyCable
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The AnyCable stand-in (`Fixtures/anycable/standin.py`) running as a child process on
+/// loopback for one test. Call `stop()` at the end (a `defer` right after `start`).
+final class StandIn: @unchecked Sendable {
+    let process: Process
+    let port: Int
+    /// Its standard input: closing it (or this process dying) makes the stand-in exit.
+    let stdin: Pipe
+    let transport = URLSessionTransport()
+
+    static var packageRoot: URL {
+        // …/Tests/JobLedgerAnyCableTests/StandIn.swift → the package root.
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Starts the stand-in with broadcast key `key` and waits for its `LISTENING <port>` line.
+    init(key: String?) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var args = ["python3", Self.packageRoot.appendingPathComponent("Fixtures/anycable/standin.py").path, "--port", "0", "--exit-on-stdin-eof"]
+        if let key { args += ["--key", key] } else { args += ["--key", "none"] }
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "ANYCABLE_BROADCAST_KEY")
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        let input = Pipe()
+        p.standardInput = input
+        try p.run()
+        // Blocking read of the first line: the stand-in prints it once it is listening.
+        var line = Data()
+        let handle = out.fileHandleForReading
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }  // EOF: it died
+            line.append(chunk)
+        }
+        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.hasPrefix("LISTENING "), let port = Int(text.dropFirst("LISTENING ".count)) else {
+            try? input.fileHandleForWriting.close()
+            p.waitUntilExit()
+            throw StandInError.didNotStart(text)
+        }
+        self.stdin = input
+        self.process = p
+        self.port = port
+    }
+
+    /// Stops the stand-in: closes its standard input (it exits on EOF) and waits for it.
+    func stop() {
+        try? stdin.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    var broadcastURL: URL { URL(string: "http://127.0.0.1:\(port)/_broadcast")! }
+
+    private func control(_ method: String, _ path: String, _ body: JSONValue? = nil) async throws -> Data {
+        let request = HTTPRequest(method: method, url: URL(string: "http://127.0.0.1:\(port)\(path)")!,
+                                  headers: [("Content-Type", "application/json")],
+                                  body: Data((body?.canonicalText ?? "").utf8), timeout: .seconds(10))
+        let r = try await transport.send(request)
+        guard r.status == 200 else { throw StandInError.control(path, r.status) }
+        return r.body
+    }
+
+    /// Accepted publications in arrival order.
+    func received() async throws -> [AnyCablePublication] {
+        let v = try JSONValue(parsing: String(decoding: try await control("GET", "/_standin/received"), as: UTF8.self))
+        guard case .array(let items) = v else { return [] }
+        return items.map { AnyCablePublication(stream: $0["stream"]?.stringValue ?? "", data: $0["data"]?.stringValue ?? "") }
+    }
+
+    struct Stats { var requests: Int; var byStatus: [String: Int]; var dropped: Int; var malformed: Int }
+
+    func stats() async throws -> Stats {
+        let v = try JSONValue(parsing: String(decoding: try await control("GET", "/_standin/stats"), as: UTF8.self))
+        var by: [String: Int] = [:]
+        if case .object(let o)? = v["by_status"] { for (k, n) in o { by[k] = Int(n.intValue ?? 0) } }
+        return Stats(requests: Int(v["requests"]?.intValue ?? 0), byStatus: by, dropped: Int(v["dropped"]?.intValue ?? 0),
+                     malformed: Int(v["malformed"]?.intValue ?? 0))
+    }
+
+    func fault(_ spec: JSONValue) async throws { _ = try await control("POST", "/_standin/fault", spec) }
+}
+
+enum StandInError: Error { case didNotStart(String), control(String, Int) }
+
+/// A broadcast message for tests.
+func message(job: String, version: Int, seq: Int64, state: JobStatus = .running, progress: Double = 0.5) -> BroadcastMessage {
+    BroadcastMessage(type: .progress, job: try! JobID(job), seq: seq, version: version, state: state, attempt: 1,
+                     progress: progress, message: "step \(version)")
+}
