@@ -59,6 +59,7 @@ let package = Package(
                 "JobLedger",
                 "JobLedgerSQLite",
                 "JobLedgerEngine",
+                "JobLedgerAnyCable",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -77,7 +78,7 @@ let package = Package(
         .testTarget(
             name: "JobLedgerAnyCableTests",
             dependencies: [
-                "JobLedger", "JobLedgerAnyCable",
+                "JobLedger", "JobLedgerAnyCable", "JobLedgerSQLite", "JobLedgerEngine",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

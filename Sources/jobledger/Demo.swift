@@ -25,6 +25,7 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
+            let sink = try projections.sink()  // a bad AnyCable configuration stops the demo before it writes anything
             let path = try freshPath()
             let ledger = try Ledger.open(path: path)
             let engine = worker.engine(ledger: ledger)
@@ -37,7 +38,7 @@ struct Demo: AsyncParsableCommand {
             }
             let display = DemoDisplay(ledger: ledger, total: jobs, tty: tty)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(100)) } }
-            let runner = projections.runner(ledger: ledger)
+            let runner = try projections.runner(ledger: ledger, sink: sink)
             try await runWithSignals(engine: engine, runner: runner, untilIdle: true)
             ticker.cancel()
             display.update()

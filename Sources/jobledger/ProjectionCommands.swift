@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobLedger
+import JobLedgerAnyCable
 import JobLedgerEngine
 import JobLedgerSQLite
 import Logging
@@ -12,24 +13,43 @@ struct ProjectionOptions: ParsableArguments {
     @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
     @Option(help: "Tries of an upload or broadcast before it becomes a dead letter.") var maxAttempts: Int = 8
     @Flag(help: "Keep only the jobs table; publish nothing and broadcast nothing.") var noEffects = false
+    @Option(help: "Where broadcasts go: hub (in-process, the default) or anycable (configured from ANYCABLE_* variables; see .env.example).") var broadcast: String = "hub"
 
     func validate() throws {
+        guard ["hub", "anycable"].contains(broadcast) else { throw ValidationError("--broadcast must be hub or anycable") }
         guard (1...1000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be 1…1000") }
         guard !streamPrefix.isEmpty, streamPrefix.utf8.count <= 100 else { throw ValidationError("--stream-prefix must be 1…100 bytes") }
     }
 
     func blobFolder(for ledger: Ledger) -> String { blobs ?? ledger.path + ".blobs" }
 
-    /// The runner with the embedded defaults: a local folder for blobs, `sink` (default: an
-    /// in-process hub) for broadcasts.
-    func runner(ledger: Ledger, sink: (any BroadcastSink)? = nil, logLevel: Logger.Level = .warning) -> ProjectionRunner {
+    /// The sink `--broadcast` names: the in-process hub, or AnyCable configured from the
+    /// environment (a missing or invalid variable is a usage error that names it).
+    func sink(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any BroadcastSink {
+        switch broadcast {
+        case "anycable":
+            do {
+                var logger = Logger(label: "jobledger.anycable")
+                logger.logLevel = .warning
+                return try AnyCableBroadcaster(configuration: try AnyCableConfiguration(environment: environment), logger: logger)
+            } catch {
+                throw fail("\(error) (see .env.example)", code: 2)
+            }
+        default:
+            return BroadcastHub()
+        }
+    }
+
+    /// The runner with the embedded defaults: a local folder for blobs, and the `--broadcast`
+    /// sink (unless `sink` is given).
+    func runner(ledger: Ledger, sink: (any BroadcastSink)? = nil, logLevel: Logger.Level = .warning) throws -> ProjectionRunner {
         var o = ProjectionRunner.Options()
         o.maxAttempts = maxAttempts
         o.streams = StreamNaming(prefix: streamPrefix)
         o.logger.logLevel = logLevel
         if noEffects { return ProjectionRunner(ledger: ledger, options: o) }
         return ProjectionRunner(ledger: ledger, blobs: LocalFolderBlobStore(path: blobFolder(for: ledger)),
-                                broadcasts: sink ?? BroadcastHub(), options: o)
+                                broadcasts: try sink ?? self.sink(), options: o)
     }
 }
 
@@ -45,7 +65,7 @@ struct Project: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let ledger = try log.open(create: false)
-            let runner = projections.runner(ledger: ledger)
+            let runner = try projections.runner(ledger: ledger)
             if once {
                 let r = try await runner.catchUp()
                 await runner.release()

@@ -77,6 +77,7 @@ struct Work: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
+            let sink = try projections.sink()  // a bad AnyCable configuration stops before the log is touched
             let ledger = try log.open(create: true)
             let engine = worker.engine(ledger: ledger)
             printErr("jobledger: worker \(engine.options.workerID) on \(ledger.path), \(worker.workers) at a time")
@@ -85,7 +86,7 @@ struct Work: AsyncParsableCommand {
             let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: .standardError, from: (try ledger.head()?.seq ?? 0) + 1)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(50)) } }
             defer { ticker.cancel() }
-            try await runWithSignals(engine: engine, runner: projections.runner(ledger: ledger), untilIdle: untilIdle)
+            try await runWithSignals(engine: engine, runner: try projections.runner(ledger: ledger, sink: sink), untilIdle: untilIdle)
             display.update()
         }
     }

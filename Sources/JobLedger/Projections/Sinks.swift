@@ -36,6 +36,14 @@ public enum SinkError: Error, Sendable, Hashable, CustomStringConvertible {
 /// them; when it throws, none of them counts as delivered (at-least-once: they are resent).
 public protocol BroadcastSink: Sendable {
     func deliver(_ publications: [Publication]) async throws(SinkError)
+    /// The most publications the sink sends in one request, if it has a limit. The projection
+    /// runner never hands it more at once, so a failed call never follows a partly delivered
+    /// one (which would repeat earlier messages after later ones).
+    var preferredBatchSize: Int? { get }
+}
+
+extension BroadcastSink {
+    public var preferredBatchSize: Int? { nil }
 }
 
 /// What a blob store knows about one stored blob.

@@ -166,7 +166,9 @@ public final class ProjectionRunner: Sendable {
     func deliver(_ name: ProjectionName) async throws -> Delivery {
         guard try await own(name) else { return .idle }
         let now = clock.now()
-        switch try ledger.dueItems(name, now: now, limit: options.deliveryBatch) {
+        var limit = options.deliveryBatch
+        if name == .broadcast, let most = broadcasts?.preferredBatchSize { limit = max(1, min(limit, most)) }
+        switch try ledger.dueItems(name, now: now, limit: limit) {
         case .none: return .idle
         case .notBefore(let t): return .waitUntil(t)
         case .due(let items):

@@ -22,6 +22,8 @@ import FoundationNetworking
 public struct AnyCableBroadcaster: BroadcastSink {
     public let url: URL
     public let batchSize: Int
+    /// One request per `deliver` from the projection runner.
+    public var preferredBatchSize: Int? { batchSize }
     public let requestTimeout: Duration
     private let authorization: AnyCableSecret?
     private let transport: any HTTPTransport
