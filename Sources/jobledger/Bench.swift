@@ -19,15 +19,18 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Keep the benchmark logs in a fresh folder inside this directory (default: a temporary folder, removed afterwards).") var dir: String?
     @Flag(help: "Print the results as JSON.") var json = false
     @Option(help: .hidden) var replayChild: String?
-    @Option(help: "Run only one part: live, group, replay, engine or projections.") var only: String?
+    @Option(help: "Run only one part: live, group, replay, engine, projections or anycable.") var only: String?
+    @Option(help: "Messages in the AnyCable broadcast benchmark.") var anycableMessages: Int = 20_000
+    @Option(help: "The AnyCable stand-in script (started on a free loopback port).") var standin: String = "Fixtures/anycable/standin.py"
     @Option(help: "Events in the log the projection benchmarks rebuild and broadcast.") var projectionEvents: Int = 200_000
     @Option(help: "Jobs in the engine burn-down.") var engineJobs: Int = 5_000
     @Option(help: "Workers in the engine burn-down.") var engineWorkers: Int = 64
 
     func validate() throws {
-        if let only, !["live", "group", "replay", "engine", "projections"].contains(only) {
-            throw ValidationError("--only must be live, group, replay, engine or projections")
+        if let only, !["live", "group", "replay", "engine", "projections", "anycable"].contains(only) {
+            throw ValidationError("--only must be live, group, replay, engine, projections or anycable")
         }
+        guard anycableMessages >= 10 else { throw ValidationError("--anycable-messages must be ≥ 10") }
         guard projectionEvents >= 6 else { throw ValidationError("--projection-events must be ≥ 6") }
         guard engineJobs >= 1, engineWorkers >= 1 else { throw ValidationError("--engine-jobs and --engine-workers must be ≥ 1") }
         guard events >= 6, replayEvents >= 6, tasks >= 1 else { throw ValidationError("--events and --replay-events must be ≥ 6, --tasks ≥ 1") }
@@ -92,6 +95,16 @@ struct Bench: AsyncParsableCommand {
             comparisons.append(projection!.rebuild)
         }
 
+        var anycable: AnyCableBench.Result?
+        if only == nil || only == "anycable" {
+            if FileManager.default.fileExists(atPath: standin) {
+                note("AnyCable broadcast to the local stand-in: \(anycableMessages) messages …")
+                anycable = try await AnyCableBench.run(script: standin, directory: directory, messages: anycableMessages, batchSize: 100)
+            } else {
+                note("skipping the AnyCable benchmark: no stand-in at \(standin) (run from the repository root, or pass --standin)")
+            }
+        }
+
         if json {
             var items: [JSONValue] = comparisons.map { c in
                 .object(["name": .string(c.name), "events": .int(Int64(c.events)), "ours_events_per_s": .int(Int64(c.ours)),
@@ -112,6 +125,15 @@ struct Bench: AsyncParsableCommand {
                 items.append(.object(["name": .string("broadcast to the in-process hub"), "messages": .int(Int64(p.broadcastMessages)),
                                       "received": .int(Int64(p.received)), "messages_per_s": .int(Int64(p.messagesPerSecond))]))
             }
+            if let a = anycable {
+                items.append(.object(["name": "anycable broadcast, batches of 100", "messages": .int(Int64(a.batched.messages)),
+                                      "messages_per_s": .int(Int64(a.batched.perSecond)), "target_messages_per_s": 10_000,
+                                      "meets_target": .bool(a.batched.perSecond >= 10_000)]))
+                items.append(.object(["name": "anycable broadcast, one per request", "messages": .int(Int64(a.single.messages)),
+                                      "messages_per_s": .int(Int64(a.single.perSecond))]))
+                items.append(.object(["name": "anycable pipeline, log to outbox to stand-in", "messages": .int(Int64(a.pipeline.messages)),
+                                      "messages_per_s": .int(Int64(a.pipeline.perSecond)), "stand_in_received": .int(Int64(a.received))]))
+            }
             print(JSONValue.object(["benchmarks": .array(items)]).canonicalText)
             return
         }
@@ -127,6 +149,13 @@ struct Bench: AsyncParsableCommand {
         }
         if let p = projection {
             rows.append(["broadcast: log → outbox → in-process hub", "\(p.broadcastMessages)", "\(Int(p.messagesPerSecond)) msgs/s", "", "", "", p.received == p.broadcastMessages ? "all received" : "LOST \(p.broadcastMessages - p.received)"])
+        }
+        if let a = anycable {
+            rows.append(["AnyCable stand-in, batches of 100 (loopback HTTP)", "\(a.batched.messages)", "\(Int(a.batched.perSecond)) msgs/s", "", "", "≥ 10000 msgs/s",
+                         a.batched.perSecond >= 10_000 ? "ok" : "BELOW TARGET"])
+            rows.append(["AnyCable stand-in, one per request", "\(a.single.messages)", "\(Int(a.single.perSecond)) msgs/s", "", "", "", ""])
+            rows.append(["AnyCable pipeline: log → outbox → stand-in", "\(a.pipeline.messages)", "\(Int(a.pipeline.perSecond)) msgs/s", "", "", "",
+                         "stand-in received \(a.received)"])
         }
         printTable(header: ["BENCHMARK", "EVENTS", "OURS", "RAW SQLITE", "RATIO", "TARGET", ""], rows: rows)
     }

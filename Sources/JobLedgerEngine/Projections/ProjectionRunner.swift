@@ -168,7 +168,7 @@ public final class ProjectionRunner: Sendable {
         let now = clock.now()
         var limit = options.deliveryBatch
         if name == .broadcast, let most = broadcasts?.preferredBatchSize { limit = max(1, min(limit, most)) }
-        switch try ledger.dueItems(name, now: now, limit: limit) {
+        switch try await ledger.dueItems(name, now: now, limit: limit) {
         case .none: return .idle
         case .notBefore(let t): return .waitUntil(t)
         case .due(let items):

@@ -186,7 +186,7 @@ extension Ledger {
                     case nil: break
                     }
                 }
-                s.nextAttemptAt = try Int64.fetchOne(db, sql: "SELECT next_attempt_at FROM outbox WHERE projection = ? AND status = 'pending' ORDER BY seq LIMIT 1",
+                s.nextAttemptAt = try Int64.fetchOne(db, sql: "SELECT next_attempt_at FROM outbox INDEXED BY outbox_by_status WHERE projection = ? AND status = 'pending' ORDER BY seq LIMIT 1",
                                                      arguments: [name.rawValue]).map(Timestamp.init(milliseconds:))
                 s.lastError = try String.fetchOne(db, sql: """
                     SELECT last_error FROM outbox WHERE projection = ? AND status IN ('pending', 'dead') AND attempts > 0 AND last_error IS NOT NULL
@@ -262,17 +262,32 @@ extension Ledger {
         let resultPath = s.result.map { BlobPathname(job: s.id, role: .final, asset: $0).description }
         let previewURL = try previewPath.flatMap { try blobURL(db, pathname: $0) }
         let resultURL = try resultPath.flatMap { try blobURL(db, pathname: $0) }
-        try db.cachedStatement(sql: """
+        let b = DirectBinding(try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO jobs (id, kind, state, attempt, max_attempts, progress, message, preview_sha256, preview_url,
                                          result_sha256, result_url, error_code, error_message, created_at, started_at,
                                          finished_at, updated_at, version, seq)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [
-                s.id.rawValue, s.kind, s.status.rawValue, s.attempt, s.maxAttempts, s.progress, s.progressMessage,
-                s.preview?.sha256, previewURL, s.result?.sha256, resultURL, s.lastError?.code, s.lastError?.message,
-                s.createdAt.milliseconds, s.startedAt?.milliseconds, s.finishedAt?.milliseconds, s.updatedAt.milliseconds,
-                s.version, seq,
-            ])
+            """))
+        b.text(1, s.id.rawValue)
+        b.text(2, s.kind)
+        b.text(3, s.status.rawValue)
+        b.int(4, Int64(s.attempt))
+        b.int(5, Int64(s.maxAttempts))
+        b.double(6, s.progress)
+        b.text(7, s.progressMessage)
+        b.text(8, s.preview?.sha256)
+        b.text(9, previewURL)
+        b.text(10, s.result?.sha256)
+        b.text(11, resultURL)
+        b.text(12, s.lastError?.code)
+        b.text(13, s.lastError?.message)
+        b.int(14, s.createdAt.milliseconds)
+        b.int(15, s.startedAt?.milliseconds)
+        b.int(16, s.finishedAt?.milliseconds)
+        b.int(17, s.updatedAt.milliseconds)
+        b.int(18, Int64(s.version))
+        b.int(19, seq)
+        try b.run(db)
     }
 
     static func blobURL(_ db: Database, pathname: String) throws -> String? {
