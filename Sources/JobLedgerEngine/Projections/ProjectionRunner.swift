@@ -126,7 +126,8 @@ public final class ProjectionRunner: Sendable {
     func ingest(_ name: ProjectionName) async throws -> Int {
         guard try await own(name) else { return 0 }
         let n = try await ledger.ingest(name, limit: options.batchSize, streams: options.streams,
-                                        coalesceProgress: options.coalesceProgress, waitForUploads: blobs != nil,
+                                        coalesceProgress: options.coalesceProgress,
+                                        waitForUploads: name.dependencies.contains(.blob) && projections.contains(.blob),
                                         cache: caches[.broadcast]!)
         count("ingested", name, n)
         return n

@@ -15,6 +15,16 @@ public enum ProjectionName: String, Sendable, CaseIterable, CustomStringConverti
     public var description: String { rawValue }
     /// True for projections that talk to the outside world through the outbox.
     public var isEffect: Bool { self != .jobs }
+
+    /// What a projection waits for: the broadcast of a `lowres` or `completed` event carries
+    /// the artefact's URL, so it is taken in only once the blob projection has published it
+    /// (when a blob projection runs).
+    public var dependencies: [ProjectionName] {
+        switch self {
+        case .jobs, .blob: []
+        case .broadcast: [.blob]
+        }
+    }
 }
 
 /// Where a projection stands: how far it has read the log and what it still owes.
