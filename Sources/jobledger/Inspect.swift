@@ -113,7 +113,7 @@ struct Verify: AsyncParsableCommand {
 }
 
 func verifySummary(_ report: VerifyReport, expected: ChainHead?) -> String {
-    var s = "ok: \(report.events) events, \(report.jobs) jobs; every payload digest, hash link, version and transition is valid"
+    var s = "ok: \(plural(report.events, "event")), \(plural(report.jobs, "job")); every payload digest, hash link, version and transition is valid"
     if let e = expected { s += "; head \(e.seq) matches" }
     s += "; head \(report.head?.description ?? "0:\(HashChain.genesis)")"
     return s
@@ -167,7 +167,7 @@ struct Import: AsyncParsableCommand {
             }
             let ledger = try log.open(create: true)
             let report = try ledger.importNDJSON(LineReader(handle: handle))
-            print("imported \(report.events) events of \(report.jobs) jobs\(report.firstSeq.map { " as seq \($0)…\(report.head!.seq)" } ?? ""); head \(report.head?.description ?? "unchanged")")
+            print("imported \(plural(report.events, "event")) of \(plural(report.jobs, "job"))\(report.firstSeq.map { " as seq \($0)…\(report.head!.seq)" } ?? ""); head \(report.head?.description ?? "unchanged")")
         }
     }
 }

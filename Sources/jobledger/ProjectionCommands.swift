@@ -56,7 +56,7 @@ struct ProjectionOptions: ParsableArguments {
 struct Project: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Keep the projections up with the log: the jobs table, published artefacts, broadcasts.",
-        discussion: "Runs until SIGINT/SIGTERM, catching up from the stored checkpoints first; with --once, catches up and exits. Broadcasts go to an in-process hub (use `jobledger tail` to watch what was sent).")
+        discussion: "Runs until SIGINT/SIGTERM, catching up from the stored checkpoints first; with --once, catches up and exits. Broadcasts go where --broadcast says: the in-process hub (watch what was sent with `jobledger tail`) or AnyCable, configured from the ANYCABLE_* variables (see .env.example).")
 
     @OptionGroup var log: LogOptions
     @OptionGroup var projections: ProjectionOptions
@@ -64,8 +64,9 @@ struct Project: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
+            let sink = try projections.noEffects ? nil : projections.sink()  // checked before the log is touched
             let ledger = try log.open(create: false)
-            let runner = try projections.runner(ledger: ledger)
+            let runner = try projections.runner(ledger: ledger, sink: sink)
             if once {
                 let r = try await runner.catchUp()
                 await runner.release()

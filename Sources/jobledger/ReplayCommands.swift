@@ -31,7 +31,7 @@ struct ReplayProgress {
     func finish() { if tty && total > 0 { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) } }
 }
 
-func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
+func plural<N: BinaryInteger>(_ n: N, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
 
 func effectLine(_ e: PlannedEffect) -> String {
     switch e {

@@ -39,7 +39,7 @@ struct WorkerOptions: ParsableArguments {
 /// Runs the engine and the projections in a swift-service-lifecycle `ServiceGroup` that turns
 /// SIGINT/SIGTERM into a graceful shutdown (stop claiming, drain, cancel and record the rest).
 /// With `untilIdle` the engine stops by itself once no job is queued, delayed or running, and
-/// the projections then catch up once before the group stops.
+/// the projections then catch up once after the group has stopped.
 func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Bool) async throws {
     struct Worker: Service {
         let engine: JobEngine
@@ -52,7 +52,6 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
                 printErr("jobledger: stopping: no new claims; draining running attempts for up to \(engine.options.drainTimeout)")
                 Task { await engine.shutdown(drain: engine.options.drainTimeout) }
             }
-            if untilIdle, let runner { try await runner.catchUp() }
         }
     }
     var logger = Logger(label: "jobledger.service")
@@ -63,6 +62,11 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     if let runner { services.append(.init(service: runner)) }
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()
+    // Idle: the live projections have stopped; take in and deliver what is left once.
+    if untilIdle, let runner {
+        try await runner.catchUp()
+        await runner.release()
+    }
 }
 
 struct Work: AsyncParsableCommand {

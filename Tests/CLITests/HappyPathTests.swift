@@ -101,7 +101,7 @@ struct HappyPathTests {
         let job = try await logWithCompletedJob(db, in: scratch)
         let verify = try await jobledger(["verify", "--db", db], in: scratch)
         #expect(verify.status == 0, "\(verify)")
-        #expect(verify.stdout.hasPrefix("ok: 4 events, 1 jobs"), "\(verify)")
+        #expect(verify.stdout.hasPrefix("ok: 4 events, 1 job"), "\(verify)")
         let history = try await jobledger(["history", "--db", db, job], in: scratch)
         #expect(history.status == 0, "\(history)")
     }

@@ -23,7 +23,7 @@ struct IntegrityTests {
 
         let verify = try await jobledger(["verify", "--db", db], in: scratch)
         #expect(verify.status == 0, "\(verify)")
-        #expect(verify.stdout.hasPrefix("ok: 4 events, 1 jobs"), "\(verify)")
+        #expect(verify.stdout.hasPrefix("ok: 4 events, 1 job"), "\(verify)")
         #expect(verify.stdout.contains("head \(h.text)"))
         #expect(verify.stderr.isEmpty)
 

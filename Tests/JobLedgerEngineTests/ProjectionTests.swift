@@ -268,6 +268,26 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
         #expect(sink.received[3].message.previewURL == urls.first { $0.key.contains("lowres") }?.value)
     }
 
+    /// The live loops and a `catchUp` running at the same time (a worker catching up while its
+    /// projections still run) take turns per projection: nothing is delivered twice.
+    @Test func liveLoopsAndCatchUpTogetherDeliverEachMessageOnce() async throws {
+        let f = try Fixture()
+        let sink = ScriptedSink()
+        let runner = f.runner(sink: sink, coalesce: false)
+        for _ in 0..<40 { try await f.appendHappyJob(progressTicks: 2) }
+        let live = Task { try await runner.runLive() }
+        async let a: Void = { for _ in 0..<5 { _ = try await runner.catchUp() } }()
+        async let b: Void = { for _ in 0..<5 { _ = try await runner.catchUp() } }()
+        _ = try await (a, b)
+        await until { (try? f.status(.broadcast)).map { $0.lag == 0 && $0.pending == 0 } ?? false }
+        live.cancel()
+        _ = try? await live.value
+        let seqs = sink.received.map(\.message.seq)
+        #expect(seqs.count == 240)
+        #expect(Set(seqs).count == seqs.count, "a message was delivered twice")
+        #expect(seqs == seqs.sorted())
+    }
+
     @Test func rebuiltEqualsStoredAfterALongRandomRun() async throws {
         let f = try Fixture()
         let store = LocalFolderBlobStore(path: f.dir.path("blobs"))

@@ -40,10 +40,14 @@ public protocol BroadcastSink: Sendable {
     /// runner never hands it more at once, so a failed call never follows a partly delivered
     /// one (which would repeat earlier messages after later ones).
     var preferredBatchSize: Int? { get }
+    /// How long a live projection may wait, after sending a partial batch, for more messages
+    /// to fill the next one (a short linger batches bursts; nil sends at once).
+    var linger: Duration? { get }
 }
 
 extension BroadcastSink {
     public var preferredBatchSize: Int? { nil }
+    public var linger: Duration? { nil }
 }
 
 /// What a blob store knows about one stored blob.

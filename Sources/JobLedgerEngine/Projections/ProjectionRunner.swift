@@ -67,6 +67,9 @@ public final class ProjectionRunner: Sendable {
     let caches: [ProjectionName: StateCache]
     let random: Mutex<SplitMix64>
     let leases = Mutex<[ProjectionName: Timestamp]>([:])
+    /// One step of a projection at a time in this runner: `catchUp` and the live loops may
+    /// overlap (a worker catching up before it stops), and must not deliver the same items twice.
+    let turns: [ProjectionName: TurnLock] = Dictionary(uniqueKeysWithValues: ProjectionName.allCases.map { ($0, TurnLock()) })
 
     public init(ledger: Ledger, clock: any JobClock = SystemClock(), blobs: (any BlobStore)? = nil,
                 broadcasts: (any BroadcastSink)? = nil, options: Options = Options()) {
@@ -118,12 +121,18 @@ public final class ProjectionRunner: Sendable {
     }
 
     func stepJobs() async throws -> Int {
+        let turn = turns[.jobs]!
+        await turn.acquire()
+        defer { turn.release() }
         let n = try await ledger.advanceJobsTable(limit: options.batchSize, cache: caches[.jobs]!)
         count("applied", .jobs, n)
         return n
     }
 
     func ingest(_ name: ProjectionName) async throws -> Int {
+        let turn = turns[name]!
+        await turn.acquire()
+        defer { turn.release() }
         guard try await own(name) else { return 0 }
         let n = try await ledger.ingest(name, limit: options.batchSize, streams: options.streams,
                                         coalesceProgress: options.coalesceProgress,
@@ -165,6 +174,9 @@ public final class ProjectionRunner: Sendable {
 
     /// Delivers the due head of an effect projection's outbox, in `seq` order.
     func deliver(_ name: ProjectionName) async throws -> Delivery {
+        let turn = turns[name]!
+        await turn.acquire()
+        defer { turn.release() }
         guard try await own(name) else { return .idle }
         let now = clock.now()
         var limit = options.deliveryBatch
@@ -264,6 +276,10 @@ public final class ProjectionRunner: Sendable {
         var log = options.logger
         log[metadataKey: "projection"] = "\(name)"
         var lastError: String?
+        // After a partial batch, a sink with a linger waits that long before the next delivery,
+        // so messages arriving in a burst go out together instead of one request each.
+        let linger = name == .broadcast ? broadcasts?.linger : nil
+        var lastBatch = 0
         while !Task.isCancelled {
             let seen = ledger.appended.generation
             var worked = false
@@ -273,14 +289,21 @@ public final class ProjectionRunner: Sendable {
                     worked = try await stepJobs() > 0
                 } else {
                     worked = try await ingest(name) > 0
+                    if let linger, lastBatch > 0, lastBatch < (broadcasts?.preferredBatchSize ?? options.deliveryBatch) {
+                        await ledger.appended.wait(after: seen, timeout: linger)
+                    }
+                    lastBatch = 0
                     switch try await deliver(name) {
                     case .idle: break
                     case .waitUntil(let t): wakeAt = t
-                    case .worked: worked = true
+                    case .worked(let delivered, let failed, _):
+                        worked = true
+                        lastBatch = delivered + failed
                     }
                 }
                 lastError = nil
             } catch {
+                if Task.isCancelled || error is CancellationError { break }
                 let text = "\(error)"
                 if text != lastError { log.error("projection step failed, retrying every poll: \(text)") }
                 lastError = text
@@ -293,6 +316,30 @@ public final class ProjectionRunner: Sendable {
             }
             await ledger.appended.wait(after: seen, timeout: timeout)
         }
+    }
+}
+
+/// An async mutual exclusion: waiters queue in order and never block a thread.
+final class TurnLock: Sendable {
+    private let state = Mutex<(held: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func acquire() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if !s.held { s.held = true; return true }
+                s.waiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiters.isEmpty { s.held = false; return nil }
+            return s.waiters.removeFirst()  // the turn passes straight to the next waiter
+        }
+        next?.resume()
     }
 }
 

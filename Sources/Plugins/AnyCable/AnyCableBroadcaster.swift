@@ -24,6 +24,10 @@ public struct AnyCableBroadcaster: BroadcastSink {
     public let batchSize: Int
     /// One request per `deliver` from the projection runner.
     public var preferredBatchSize: Int? { batchSize }
+    /// After a partial batch, the live projection waits up to this long to fill the next one
+    /// (`JOBLEDGER_ANYCABLE_LINGER_MS`).
+    public var linger: Duration? { lingerDuration > .zero ? lingerDuration : nil }
+    public let lingerDuration: Duration
     public let requestTimeout: Duration
     private let authorization: AnyCableSecret?
     private let transport: any HTTPTransport
@@ -46,12 +50,13 @@ public struct AnyCableBroadcaster: BroadcastSink {
             throw .invalid(variable: "JOBLEDGER_ANYCABLE_BATCH_SIZE", reason: "must be at least 1")
         }
         self.init(url: url, key: configuration.broadcastKey, batchSize: configuration.batchSize,
-                  requestTimeout: configuration.requestTimeout, transport: transport, logger: logger, now: now)
+                  requestTimeout: configuration.requestTimeout, linger: configuration.linger, transport: transport, logger: logger, now: now)
     }
 
     /// A broadcaster for the endpoint `url` with bearer `key` (nil: send no `Authorization`).
     public init(url: URL, key: AnyCableSecret?, batchSize: Int = AnyCableConfiguration.defaultBatchSize,
                 requestTimeout: Duration = AnyCableConfiguration.defaultRequestTimeout,
+                linger: Duration = .zero,
                 transport: any HTTPTransport = URLSessionTransport(),
                 logger: Logger = Logger(label: "jobledger.anycable"),
                 now: @escaping @Sendable () -> Date = { Date() }) {
@@ -59,6 +64,7 @@ public struct AnyCableBroadcaster: BroadcastSink {
         self.authorization = key.map { AnyCableSecret("Bearer " + $0.reveal()) }
         self.batchSize = max(1, batchSize)
         self.requestTimeout = requestTimeout
+        self.lingerDuration = linger
         self.transport = transport
         self.logger = logger
         self.now = now
