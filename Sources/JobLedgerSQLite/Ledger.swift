@@ -15,10 +15,19 @@ public final class Ledger: Sendable {
     /// import): what live projections wait on in-process. Other processes' appends are seen
     /// by polling.
     public let appended = WakeSignal()
+    /// The schema the file has: `Schema.version` unless it was opened with `migrate: false`.
+    public let schemaVersion: Int
+    /// True when the file has the projection tables (schema v3 and later).
+    public var hasProjections: Bool { schemaVersion >= 3 }
 
     /// Opens the log at `path`, creating and migrating it when `create` is true. A file that is
     /// not a log, or has a newer schema, is refused without being changed.
-    public static func open(path: String, configuration: LedgerConfiguration = LedgerConfiguration(), create: Bool = true) throws(LedgerError) -> Ledger {
+    ///
+    /// With `migrate: false` an older log is read as it is, never upgraded: what inspection
+    /// commands use, so that looking at a log never changes its schema under an older
+    /// jobledger still running on it. Projection tables an older schema lacks read as empty.
+    public static func open(path: String, configuration: LedgerConfiguration = LedgerConfiguration(), create: Bool = true,
+                            migrate: Bool = true) throws(LedgerError) -> Ledger {
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create { throw .noSuchLog(path: path) }
         if exists {
@@ -42,8 +51,9 @@ public final class Ledger: Sendable {
         } catch {
             throw map(error, path: path, configuration: configuration)
         }
+        var schema = Schema.version
         do {
-            let needsMigration = try pool.writeWithoutTransaction { db -> Bool in
+            let (needsMigration, found) = try pool.writeWithoutTransaction { db -> (Bool, Int) in
                 let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
                 let userVersion = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
                 if appID == 0 {
@@ -60,10 +70,12 @@ public final class Ledger: Sendable {
                 if userVersion > Schema.version {
                     throw LedgerError.newerSchema(path: path, found: userVersion, supported: Schema.version)
                 }
-                return userVersion < Schema.version
+                return (userVersion < Schema.version, userVersion)
             }
-            if needsMigration {
+            if needsMigration && (migrate || found == 0) {
                 try Schema.migrator.migrate(pool)
+            } else if needsMigration {
+                schema = found
             }
             // GRDB sets synchronous=NORMAL on the writer when it enables WAL; the durability
             // setting is applied after that, on the connection that commits.
@@ -75,13 +87,14 @@ public final class Ledger: Sendable {
         } catch {
             throw map(error, path: path, configuration: configuration)
         }
-        return Ledger(path: path, configuration: configuration, pool: pool)
+        return Ledger(path: path, configuration: configuration, pool: pool, schemaVersion: schema)
     }
 
-    private init(path: String, configuration: LedgerConfiguration, pool: DatabasePool) {
+    private init(path: String, configuration: LedgerConfiguration, pool: DatabasePool, schemaVersion: Int) {
         self.path = path
         self.configuration = configuration
         self.pool = pool
+        self.schemaVersion = schemaVersion
         self.writer = GroupCommitter()
     }
 

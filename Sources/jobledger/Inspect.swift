@@ -51,7 +51,7 @@ struct History: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
-            let ledger = try log.open(create: false)
+            let ledger = try log.openForReading()
             var state: JobState?
             var previous: Timestamp?
             var lines: [[String]] = []
@@ -101,7 +101,7 @@ struct Verify: AsyncParsableCommand {
                 guard let h = ChainHead(expectHead) else { throw fail("--expect-head must be SEQ:HASH (a number, a colon, 64 hex digits)", code: 2) }
                 expected = h
             }
-            let ledger = try log.open(create: false)
+            let ledger = try log.openForReading()
             let report = try ledger.verify(expectHead: expected)
             if let p = report.problem {
                 print("FAILED at seq \(p.seq): \(p.message)")
@@ -126,7 +126,7 @@ struct DigestCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let ledger = try log.open(create: false)
+            let ledger = try log.openForReading()
             print(try ledger.head()?.description ?? "0:\(HashChain.genesis)")
         }
     }
@@ -141,7 +141,7 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             guard format == "ndjson" else { throw fail("unknown --format '\(format)' (supported: ndjson)", code: 2) }
-            let ledger = try log.open(create: false)
+            let ledger = try log.openForReading()
             let out = BufferedOutput(handle: .standardOutput)
             try ledger.exportNDJSON { line in out.write(line + "\n") }
             out.flush()

@@ -51,6 +51,11 @@ struct LogOptions: ParsableArguments {
     func open(create: Bool) throws -> Ledger {
         return try Ledger.open(path: path, configuration: configuration(), create: create)
     }
+
+    /// Opens an existing log for looking at it: an older schema is read as it is, not upgraded.
+    func openForReading() throws -> Ledger {
+        return try Ledger.open(path: path, configuration: configuration(), create: false, migrate: false)
+    }
 }
 
 /// Prints one clear line on stderr and exits with the code for that kind of failure.

@@ -71,6 +71,11 @@ struct Project: AsyncParsableCommand {
                 let r = try await runner.catchUp()
                 await runner.release()
                 print("applied \(r.applied) events to the jobs table; took in \(r.ingested); delivered \(r.delivered), failed \(r.failed), dead \(r.dead)")
+                for name in r.notOwned.sorted(by: { $0.rawValue < $1.rawValue }) {
+                    let owner = (try? ledger.projectionOwner(name)).flatMap { $0 } ?? "another process"
+                    printErr("jobledger: \(name) not run here: \(owner) is running it (its lease is renewed while it runs)")
+                }
+                if !r.notOwned.isEmpty { throw ExitCode(5) }
                 return
             }
             printErr("jobledger: keeping \(runner.projections.map(\.rawValue).joined(separator: ", ")) up with \(ledger.path)")
@@ -96,7 +101,7 @@ struct ProjectionsStatus: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let ledger = try log.open(create: false)
+            let ledger = try log.openForReading()
             let all = try ledger.projectionStatus()
             if json {
                 print(JSONValue.array(all.map { s in
@@ -171,7 +176,7 @@ struct Tail: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let id = try job.map { j in try wrap { () throws(InvalidJobID) in try JobID(j) } }
-            let ledger = try log.open(create: false)
+            let ledger = try log.openForReading()
             var cursor = try after ?? (noFollow ? 0 : ledger.lastOutboxSeq(.broadcast, status: .sent))
             while !Task.isCancelled {
                 let items = try ledger.outboxItems(.broadcast, after: cursor, status: .sent, job: id, limit: 1000)

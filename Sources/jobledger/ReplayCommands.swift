@@ -86,9 +86,14 @@ struct Replay: AsyncParsableCommand {
             guard let proj = ProjectionName(rawValue: projection) else { throw fail("unknown --projection '\(projection)' (expected jobs, broadcast or blob)", code: 2) }
             let id = try job.map { j in try wrap { () throws(InvalidJobID) in try JobID(j) } }
             var point = try replayPoint(untilSeq: untilSeq, until: until)
-            let ledger = try log.open(create: false)
+            let ledger = try log.openForReading()
             if check {
-                guard untilSeq == nil, until == nil, id == nil else { throw fail("--check compares the whole stored table; it takes no --until, --until-seq or --job", code: 64) }
+                guard untilSeq == nil, until == nil, id == nil, into == nil, !effects else {
+                    throw fail("--check compares the whole stored table; it takes no --until, --until-seq, --job, --into or --effects", code: 64)
+                }
+                guard ledger.hasProjections else {
+                    throw fail("\(ledger.path) has log schema v\(ledger.schemaVersion), which keeps no jobs table to check (run any writing command, e.g. `jobledger jobs`, to upgrade it)", code: 2)
+                }
                 try runCheck(ledger)
                 return
             }
@@ -127,22 +132,19 @@ struct Replay: AsyncParsableCommand {
     }
 
     func runCheck(_ ledger: Ledger) throws {
-        let (checkpoint, _) = try ledger.jobsTableCheckpoint()
-        var fold = ReplayFold(streams: StreamNaming(prefix: streamPrefix), urls: try ledger.blobURLs())
-        let progress = ReplayProgress(total: Int(checkpoint))
-        _ = try ledger.replay(into: &fold, until: .seq(checkpoint), progress: progress.update)
+        let progress = ReplayProgress(total: Int(try ledger.jobsTableCheckpoint().checkpoint))
+        let (checkpoint, stored, rebuilt) = try ledger.jobsTableCheck(streams: StreamNaming(prefix: streamPrefix), progress: progress.update)
         progress.finish()
-        let stored = try ledger.storedJobRows()
         var drift: [String] = []
         var seen = Set<JobID>()
         for row in stored {
             seen.insert(row.id)
-            guard let rebuilt = fold.rows[row.id] else { drift.append("job \(row.id): stored, but not in the log up to seq \(checkpoint)"); continue }
-            for d in row.differences(from: rebuilt) {
+            guard let other = rebuilt[row.id] else { drift.append("job \(row.id): stored, but not in the log up to seq \(checkpoint)"); continue }
+            for d in row.differences(from: other) {
                 drift.append("job \(row.id) field \(d.field): stored \(d.mine.canonicalText), rebuilt \(d.theirs.canonicalText)")
             }
         }
-        for id in fold.rows.keys.sorted() where !seen.contains(id) { drift.append("job \(id): in the log, missing from the stored jobs table") }
+        for id in rebuilt.keys.sorted() where !seen.contains(id) { drift.append("job \(id): in the log, missing from the stored jobs table") }
         if drift.isEmpty {
             print("ok: the stored jobs table (\(stored.count) jobs, checkpoint seq \(checkpoint)) equals the one rebuilt from the log")
             return
@@ -172,7 +174,7 @@ struct StateAsOf: AsyncParsableCommand {
                 guard let p = ReplayPoint(asOf) else { throw fail("--as-of must be a seq (a whole number) or an ISO-8601 UTC time", code: 2) }
                 point = p
             }
-            let ledger = try log.open(create: false)
+            let ledger = try log.openForReading()
             var fold = ReplayFold(streams: StreamNaming(prefix: streamPrefix), urls: try ledger.blobURLs(), showsPathnames: true)
             var messages: [Publication] = []
             let summary = try ledger.replay(into: &fold, until: point, job: id, effect: { e in
@@ -247,7 +249,7 @@ struct Diff: AsyncParsableCommand {
     }
 
     func rows(_ side: (path: String, point: ReplayPoint)) throws -> [JobID: JobRow] {
-        let ledger = try Ledger.open(path: side.path, configuration: log.configuration(), create: false)
+        let ledger = try Ledger.open(path: side.path, configuration: log.configuration(), create: false, migrate: false)
         // Artefacts are compared by their deterministic pathnames, not the URLs a store gave
         // them: an exported copy (which carries no URLs) replays equal to its original.
         var fold = ReplayFold(showsPathnames: true)

@@ -168,6 +168,22 @@ func startProject(_ args: [String]) throws -> Process {
         expectRefusal(try await jobledger(["projections", "retry", "jobs", "--db", db], in: scratch), exit: 2, mentions: ["'jobs' is not an effect projection"])
     }
 
+    /// Another live process owns the effect projections: `project --once` says so and exits 5
+    /// instead of pretending there was nothing to do.
+    @Test func projectOnceSaysWhenAnotherProcessOwnsTheProjections() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("log.sqlite")
+        _ = try await logOfFinishedJobs(db, jobs: 1)
+        #expect(try await jobledger(["project", "--once", "--db", db, "--no-effects"], in: scratch).status == 0)
+        let until = Timestamp.now.milliseconds + 3_600_000
+        try rawSQL(db, "INSERT INTO projections (name, owner, lease_until, updated_at) VALUES ('broadcast', 'elsewhere:42', \(until), 0)")
+        let r = try await jobledger(["project", "--once", "--db", db], in: scratch)
+        #expect(r.status == 5, "\(r)")
+        #expect(r.stderr.contains("broadcast not run here: elsewhere:42 is running it"), "\(r)")
+        let ledger = try Ledger.open(path: db, create: false)
+        #expect(try ledger.projectionStatus().first { $0.name == .blob }?.sent == 2)  // the blob projection did run
+    }
+
     @Test func tailPrintsTheMessagesSentAsJSONLines() async throws {
         let scratch = Scratch()
         let db = scratch.path("log.sqlite")

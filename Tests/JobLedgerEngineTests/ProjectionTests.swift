@@ -288,6 +288,47 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
         #expect(seqs == seqs.sorted())
     }
 
+    /// Re-driving an old dead upload while the store is still down holds back no broadcast:
+    /// its message went out long ago, so only uploads after the broadcast's checkpoint count.
+    @Test func aReDrivenOldUploadDoesNotFreezeTheBroadcast() async throws {
+        let f = try Fixture()
+        let store = FlakyBlobStore(path: f.dir.path("blobs"))
+        store.down.withLock { $0 = .unavailable("blob store 503") }
+        let sink = ScriptedSink()
+        let runner = f.runner(blobs: store, sink: sink, maxAttempts: 1, coalesce: false)
+        try await f.appendHappyJob(progressTicks: 1)
+        try await runner.catchUp()
+        #expect(try f.status(.blob).dead == 2)
+        #expect(sink.received.count == 5 && sink.received[3].message.previewURL == nil)  // sent without a URL
+        #expect(try await f.ledger.redrive(.blob) == 2)
+        let later = try await f.appendHappyJob(progressTicks: 1)
+        try await runner.catchUp()
+        // The new job's queued, started and progress messages go out while the old uploads retry.
+        #expect(sink.received.filter { $0.message.job == later }.map(\.message.version).prefix(3) == [1, 2, 3])
+    }
+
+    @Test func anAbsurdRetryAfterIsCapped() async throws {
+        let f = try Fixture()
+        let sink = ScriptedSink([.unavailable("429", retryAfterMilliseconds: 86_400_000 * 365)])
+        let runner = f.runner(sink: sink, retry: RetryPolicy(baseMilliseconds: 10, capMilliseconds: 10))
+        try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
+        try await runner.catchUp()
+        let item = try #require(try f.ledger.outboxItems(.broadcast).first)
+        #expect(item.nextAttemptAt == f.clock.now().adding(milliseconds: runner.options.maxRetryAfterMilliseconds))
+    }
+
+    @Test func aCancelledRunnerGivesUpItsLeases() async throws {
+        let f = try Fixture()
+        let runner = f.runner(sink: ScriptedSink())
+        try await f.appendHappyJob()
+        let live = Task { try await runner.runLive() }
+        await until { (try? f.ledger.projectionOwner(.broadcast)) == "test-runner" }
+        #expect(try f.ledger.projectionOwner(.broadcast) == "test-runner")
+        live.cancel()
+        _ = try? await live.value
+        #expect(try f.ledger.projectionOwner(.broadcast) == nil)
+    }
+
     @Test func rebuiltEqualsStoredAfterALongRandomRun() async throws {
         let f = try Fixture()
         let store = LocalFolderBlobStore(path: f.dir.path("blobs"))

@@ -45,3 +45,40 @@ import Testing
         #expect(requeued.version == 4)
     }
 }
+
+@Suite struct ReadWithoutMigratingTests {
+    /// Looking at an older log (`migrate: false`, what inspection commands use) reads it as it
+    /// is: the schema stays, projection tables read as empty, the events replay.
+    @Test func anOlderLogOpenedForReadingKeepsItsSchema() async throws {
+        let dir = TempDir()
+        let source = try Ledger.open(path: dir.path("source.sqlite"))
+        _ = try await source.append(lifecycle(jid("a")))
+        var rows: [RawEvent] = []
+        try source.forEachRawEvent { rows.append($0) }
+        let path = dir.path("v2.sqlite")
+        let q = try rawQueue(path)
+        try Schema.migrator.migrate(q, upTo: "v2: a failed job may be requeued")
+        let copied = rows
+        try await q.write { db in
+            for r in copied {
+                try db.execute(sql: "INSERT INTO events (\(RawEvent.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [r.seq, r.jobID, r.version, r.type, r.payload, r.recordedAt.milliseconds, r.idempotencyKey, r.payloadDigest, r.prevHash, r.hash])
+            }
+        }
+        try q.close()
+
+        let ledger = try Ledger.open(path: path, create: false, migrate: false)
+        #expect(ledger.schemaVersion == 2 && !ledger.hasProjections)
+        #expect(try ledger.blobURLs().isEmpty && ledger.storedJobRows().isEmpty)
+        #expect(try ledger.projectionStatus().allSatisfy { $0.checkpoint == 0 && $0.head == 6 })
+        var fold = ReplayFold()
+        #expect(try ledger.replay(into: &fold).events == 6)
+        #expect(try ledger.verify().isValid)
+        let check = try rawQueue(path)
+        #expect(try await check.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 2)
+        #expect(try await check.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master WHERE name = 'outbox'") } == 0)
+        try check.close()
+        // A writing open upgrades it.
+        #expect(try Ledger.open(path: path, create: false).schemaVersion == Schema.version)
+    }
+}

@@ -30,6 +30,9 @@ public final class ProjectionRunner: Sendable {
         public var pollInterval: Duration = .milliseconds(200)
         /// How long an effect projection stays owned without being renewed.
         public var leaseMilliseconds: Int64 = 30_000
+        /// The longest a sink's Retry-After is honoured: a larger (or absurd) value would stop
+        /// the projection, which delivers in order, for that long.
+        public var maxRetryAfterMilliseconds: Int64 = 300_000
         public var streams = StreamNaming()
         /// Drop a pending progress message when a newer message of its job is taken in.
         public var coalesceProgress = true
@@ -38,7 +41,7 @@ public final class ProjectionRunner: Sendable {
         public var logger = Logger(label: "jobledger.projections")
         public var metrics: (any MetricsFactory)?
 
-        public init(owner: String = "\(ProcessInfo.processInfo.hostName):\(getpid())") {
+        public init(owner: String = ProjectionRunner.localOwner) {
             self.owner = owner
         }
     }
@@ -50,6 +53,8 @@ public final class ProjectionRunner: Sendable {
         public var delivered = 0
         public var failed = 0
         public var dead = 0
+        /// Effect projections another process owns (its lease is running): not run here.
+        public var notOwned: Set<ProjectionName> = []
         public init() {}
     }
 
@@ -108,6 +113,7 @@ public final class ProjectionRunner: Sendable {
             let applied = try await stepJobs()
             report.applied += applied
             for name in projections where name.isEffect {
+                guard try await own(name) else { report.notOwned.insert(name); continue }
                 let n = try await ingest(name)
                 report.ingested += n
                 if case .worked(let d, let f, let dead) = try await deliver(name) {
@@ -156,9 +162,29 @@ public final class ProjectionRunner: Sendable {
         return owned
     }
 
-    /// True for an owner `<this host>:<pid>` whose process no longer exists.
+    /// Runs bookkeeping that must happen once a sink call has returned, even when the runner is
+    /// being cancelled (shutdown): recording a delivery, a failure, giving up a lease. GRDB
+    /// refuses database access from a cancelled task; an unstructured task is not cancelled.
+    static func uncancelled<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await Task { try await body() }.value
+    }
+
+    static func uncancelled(_ body: @escaping @Sendable () async -> Void) async {
+        await Task { await body() }.value
+    }
+
+    /// This process as an owner: `<host>/<pid namespace>:<pid>`. The namespace tells apart
+    /// containers that share a host name but not their process ids.
+    public static var localOwner: String { "\(localPlace):\(getpid())" }
+
+    static let localPlace: String = {
+        let ns = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid")) ?? "pid"
+        return "\(ProcessInfo.processInfo.hostName)/\(ns)"
+    }()
+
+    /// True for an owner `<this host and pid namespace>:<pid>` whose process no longer exists.
     static func isDeadLocalProcess(_ owner: String) -> Bool {
-        guard let colon = owner.lastIndex(of: ":"), owner[..<colon] == ProcessInfo.processInfo.hostName,
+        guard let colon = owner.lastIndex(of: ":"), owner[..<colon] == localPlace,
               let pid = Int32(owner[owner.index(after: colon)...]), pid > 0, pid != getpid() else { return false }
         return kill(pid, 0) != 0 && errno == ESRCH
     }
@@ -167,7 +193,8 @@ public final class ProjectionRunner: Sendable {
     /// over at once (`runLive` does this when it ends).
     public func release() async {
         for name in projections where name.isEffect {
-            await ledger.releaseProjection(name, owner: options.owner)
+            let ledger = self.ledger, owner = options.owner
+            await Self.uncancelled { await ledger.releaseProjection(name, owner: owner) }
         }
         leases.withLock { $0.removeAll() }
     }
@@ -212,7 +239,8 @@ public final class ProjectionRunner: Sendable {
                 break
             }
         }
-        try await ledger.markSent(done, at: clock.now(), published: published)
+        let ledger = self.ledger, at = clock.now(), sent = done, uploaded = published
+        try await Self.uncancelled { try await ledger.markSent(sent, at: at, published: uploaded) }
         count("delivered", .blob, done.count)
         guard let (item, error) = failure else { return .worked(delivered: done.count, failed: 0, dead: 0) }
         let dead = try await fail([item], error: error, name: .blob, now: now)
@@ -235,7 +263,8 @@ public final class ProjectionRunner: Sendable {
             let dead = try await fail(items, error: error, name: .broadcast, now: now)
             return .worked(delivered: 0, failed: items.count, dead: dead)
         }
-        try await ledger.markSent(items, at: clock.now())
+        let ledger = self.ledger, at = clock.now()
+        try await Self.uncancelled { try await ledger.markSent(items, at: at) }
         count("delivered", .broadcast, items.count)
         return .worked(delivered: items.count, failed: 0, dead: 0)
     }
@@ -244,9 +273,11 @@ public final class ProjectionRunner: Sendable {
     private func fail(_ items: [OutboxItem], error: SinkError, name: ProjectionName, now: Timestamp) async throws -> Int {
         let attempt = (items.map(\.attempts).max() ?? 0) + 1
         var delay = random.withLock { r in options.retry.delay(afterAttempt: attempt, using: &r) }
-        if case .unavailable(_, let after?) = error { delay = max(delay, after) }
-        let dead = try await ledger.markFailed(items, error: error, at: now, retryAt: now.adding(milliseconds: delay),
-                                               maxAttempts: options.maxAttempts)
+        if case .unavailable(_, let after?) = error { delay = max(delay, min(after, options.maxRetryAfterMilliseconds)) }
+        let ledger = self.ledger, maxAttempts = options.maxAttempts, retryAt = now.adding(milliseconds: delay)
+        let dead = try await Self.uncancelled {
+            try await ledger.markFailed(items, error: error, at: now, retryAt: retryAt, maxAttempts: maxAttempts)
+        }
         var log = options.logger
         log[metadataKey: "projection"] = "\(name)"
         log[metadataKey: "seq"] = "\(items[0].seq)"
@@ -288,11 +319,12 @@ public final class ProjectionRunner: Sendable {
                 if name == .jobs {
                     worked = try await stepJobs() > 0
                 } else {
-                    worked = try await ingest(name) > 0
                     if let linger, lastBatch > 0, lastBatch < (broadcasts?.preferredBatchSize ?? options.deliveryBatch) {
-                        await ledger.appended.wait(after: seen, timeout: linger)
+                        // Let a burst arrive before taking it in, so it goes out as one batch.
+                        try await Task.sleep(for: linger)
                     }
                     lastBatch = 0
+                    worked = try await ingest(name) > 0
                     switch try await deliver(name) {
                     case .idle: break
                     case .waitUntil(let t): wakeAt = t

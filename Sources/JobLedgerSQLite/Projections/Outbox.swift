@@ -77,9 +77,14 @@ extension Ledger {
 
     /// The last `seq` through which every upload has been published (or given up on): the
     /// broadcast projection may take in events up to here.
+    /// Only uploads after the broadcast's own checkpoint count: a re-driven old upload (whose
+    /// message went out long ago, with a null URL) holds back no one.
     static func blobFrontier(_ db: Database) throws -> Int64 {
         let checkpoint = try Ledger.checkpoint(db, .blob)
-        let pending = try Int64.fetchOne(db.cachedStatement(sql: "SELECT min(seq) FROM outbox WHERE projection = 'blob' AND status = 'pending'"))
+        let from = try Ledger.checkpoint(db, .broadcast)
+        let pending = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT min(seq) FROM outbox INDEXED BY outbox_by_status WHERE projection = 'blob' AND status = 'pending' AND seq > ?"),
+            arguments: [from])
         return pending.map { min(checkpoint, $0 - 1) } ?? checkpoint
     }
 
@@ -163,13 +168,13 @@ extension Ledger {
             let n = try await pool.write { db in
                 if name == .broadcast {
                     try db.execute(sql: """
-                        UPDATE outbox SET status = 'coalesced'
+                        UPDATE outbox INDEXED BY outbox_by_status SET status = 'coalesced'
                         WHERE projection = 'broadcast' AND status = 'dead' AND type = 'progress'
-                          AND EXISTS (SELECT 1 FROM outbox AS later WHERE later.projection = 'broadcast'
+                          AND EXISTS (SELECT 1 FROM outbox AS later INDEXED BY outbox_by_job WHERE later.projection = 'broadcast'
                                       AND later.job_id = outbox.job_id AND later.seq > outbox.seq)
                         """)
                 }
-                try db.execute(sql: "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ? WHERE projection = ? AND status = 'dead'",
+                try db.execute(sql: "UPDATE outbox INDEXED BY outbox_by_status SET status = 'pending', attempts = 0, next_attempt_at = ? WHERE projection = ? AND status = 'dead'",
                                arguments: [now, name.rawValue])
                 return db.changesCount
             }
@@ -180,7 +185,8 @@ extension Ledger {
 
     /// The highest `seq` among a projection's outbox items of `status`, 0 when there are none.
     public func lastOutboxSeq(_ name: ProjectionName, status: OutboxItem.Status) throws(LedgerError) -> Int64 {
-        try read { db in
+        guard hasProjections else { return 0 }
+        return try read { db in
             try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outbox WHERE projection = ? AND status = ?", arguments: [name.rawValue, status.rawValue]) ?? 0
         }
     }
@@ -188,8 +194,10 @@ extension Ledger {
     /// Outbox items of a projection after `seq`, in `seq` order, optionally of one status and job.
     public func outboxItems(_ name: ProjectionName, after seq: Int64 = 0, status: OutboxItem.Status? = nil,
                             job: JobID? = nil, limit: Int = 1000) throws(LedgerError) -> [OutboxItem] {
-        try read { db in
-            var sql = "SELECT \(OutboxItem.columns) FROM outbox WHERE projection = ? AND seq > ?"
+        guard hasProjections else { return [] }
+        return try read { db in
+            // One job's items are found through the job index, not by walking every seq.
+            var sql = "SELECT \(OutboxItem.columns) FROM outbox\(job == nil ? "" : " INDEXED BY outbox_by_job") WHERE projection = ? AND seq > ?"
             var args: StatementArguments = [name.rawValue, seq]
             if let status { sql += " AND status = ?"; args += [status.rawValue] }
             if let job { sql += " AND job_id = ?"; args += [job.rawValue] }

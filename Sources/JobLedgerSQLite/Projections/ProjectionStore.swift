@@ -167,7 +167,8 @@ extension Ledger {
 
     /// The current owner of a projection, if any.
     public func projectionOwner(_ name: ProjectionName) throws(LedgerError) -> String? {
-        try read { db in try String.fetchOne(db, sql: "SELECT owner FROM projections WHERE name = ?", arguments: [name.rawValue]) }
+        guard hasProjections else { return nil }
+        return try read { db in try String.fetchOne(db, sql: "SELECT owner FROM projections WHERE name = ?", arguments: [name.rawValue]) }
     }
 
     /// Gives up the right to run `name` (on shutdown), so another process can take over at once.
@@ -180,7 +181,11 @@ extension Ledger {
 
     /// Every projection's standing.
     public func projectionStatus() throws(LedgerError) -> [ProjectionStatus] {
-        try read { db in
+        guard hasProjections else {
+            let head = try self.head()?.seq ?? 0
+            return ProjectionName.allCases.map { ProjectionStatus(name: $0, checkpoint: 0, head: head, applied: 0, pending: 0, dead: 0, sent: 0, coalesced: 0) }
+        }
+        return try read { db in
             let head = try Ledger.fetchHead(db)?.seq ?? 0
             return try ProjectionName.allCases.map { name in
                 let p = try Row.fetchOne(db, sql: "SELECT checkpoint, applied, owner, lease_until FROM projections WHERE name = ?", arguments: [name.rawValue])
@@ -199,7 +204,7 @@ extension Ledger {
                 s.nextAttemptAt = try Int64.fetchOne(db, sql: "SELECT next_attempt_at FROM outbox INDEXED BY outbox_by_status WHERE projection = ? AND status = 'pending' ORDER BY seq LIMIT 1",
                                                      arguments: [name.rawValue]).map(Timestamp.init(milliseconds:))
                 s.lastError = try String.fetchOne(db, sql: """
-                    SELECT last_error FROM outbox WHERE projection = ? AND status IN ('pending', 'dead') AND attempts > 0 AND last_error IS NOT NULL
+                    SELECT last_error FROM outbox INDEXED BY outbox_by_status WHERE projection = ? AND status IN ('pending', 'dead') AND attempts > 0 AND last_error IS NOT NULL
                     ORDER BY seq DESC LIMIT 1
                     """, arguments: [name.rawValue])
                 return s
@@ -306,32 +311,39 @@ extension Ledger {
 
     /// The stored `jobs` table, as rows, in id order.
     public func storedJobRows(state: JobStatus? = nil) throws(LedgerError) -> [JobRow] {
-        try read { db in
-            var sql = "SELECT id, kind, state, attempt, max_attempts, progress, message, preview_url, result_url, error_code, error_message, created_at, started_at, finished_at, updated_at, version FROM jobs"
-            var args: StatementArguments = []
-            if let state { sql += " WHERE state = ?"; args = [state.rawValue] }
-            return try Row.fetchAll(db, sql: sql + " ORDER BY created_at, id", arguments: args).map { r in
-                guard let st = JobStatus(rawValue: r[2]) else { throw LedgerError.storage("the jobs table holds an unknown state") }
-                func t(_ i: Int) -> Timestamp? { (r[i] as Int64?).map(Timestamp.init(milliseconds:)) }
-                return JobRow(id: try JobID(r[0] as String), kind: r[1], state: st, attempt: r[3], maxAttempts: r[4], progress: r[5],
-                              message: r[6], previewURL: r[7], resultURL: r[8], errorCode: r[9], errorMessage: r[10],
-                              createdAt: t(11)!, startedAt: t(12), finishedAt: t(13), updatedAt: t(14)!, version: r[15])
-            }
+        guard hasProjections else { return [] }
+        return try read { db in try Ledger.fetchJobRows(db, state: state) }
+    }
+
+    static func fetchJobRows(_ db: Database, state: JobStatus? = nil) throws -> [JobRow] {
+        var sql = "SELECT id, kind, state, attempt, max_attempts, progress, message, preview_url, result_url, error_code, error_message, created_at, started_at, finished_at, updated_at, version FROM jobs"
+        var args: StatementArguments = []
+        if let state { sql += " WHERE state = ?"; args = [state.rawValue] }
+        return try Row.fetchAll(db, sql: sql + " ORDER BY created_at, id", arguments: args).map { r in
+            guard let st = JobStatus(rawValue: r[2]) else { throw LedgerError.storage("the jobs table holds an unknown state") }
+            func t(_ i: Int) -> Timestamp? { (r[i] as Int64?).map(Timestamp.init(milliseconds:)) }
+            return JobRow(id: try JobID(r[0] as String), kind: r[1], state: st, attempt: r[3], maxAttempts: r[4], progress: r[5],
+                          message: r[6], previewURL: r[7], resultURL: r[8], errorCode: r[9], errorMessage: r[10],
+                          createdAt: t(11)!, startedAt: t(12), finishedAt: t(13), updatedAt: t(14)!, version: r[15])
         }
     }
 
     /// Every published blob's URL by pathname.
     public func blobURLs() throws(LedgerError) -> [String: String] {
-        try read { db in
-            var m: [String: String] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT pathname, url FROM blobs") { m[r[0]] = r[1] }
-            return m
-        }
+        guard hasProjections else { return [:] }
+        return try read { db in try Ledger.fetchBlobURLs(db) }
+    }
+
+    static func fetchBlobURLs(_ db: Database) throws -> [String: String] {
+        var m: [String: String] = [:]
+        for r in try Row.fetchAll(db, sql: "SELECT pathname, url FROM blobs") { m[r[0]] = r[1] }
+        return m
     }
 
     /// The jobs projection's checkpoint and the log's head, read together.
     public func jobsTableCheckpoint() throws(LedgerError) -> (checkpoint: Int64, head: Int64) {
-        try read { db in (try Ledger.checkpoint(db, .jobs), try Ledger.fetchHead(db)?.seq ?? 0) }
+        guard hasProjections else { return (0, try head()?.seq ?? 0) }
+        return try read { db in (try Ledger.checkpoint(db, .jobs), try Ledger.fetchHead(db)?.seq ?? 0) }
     }
 }
 

@@ -49,28 +49,42 @@ extension Ledger {
     /// `progress` every 65,536 events with the events so far.
     public func replay(into fold: inout ReplayFold, until point: ReplayPoint = .end, job: JobID? = nil,
                        progress: (Int) -> Void = { _ in }, effect: (PlannedEffect) -> Void = { _ in }) throws(LedgerError) -> ReplaySummary {
+        try read { db in try Ledger.replay(db, into: &fold, until: point, job: job, progress: progress, effect: effect) }
+    }
+
+    static func replay(_ db: Database, into fold: inout ReplayFold, until point: ReplayPoint, job: JobID?,
+                       progress: (Int) -> Void, effect: (PlannedEffect) -> Void) throws -> ReplaySummary {
         var summary = ReplaySummary()
-        var f = fold
-        defer { fold = f }
-        try read { db in
-            let cursor: RowCursor
-            if let job {
-                cursor = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE job_id = ? ORDER BY version", arguments: [job.rawValue])
-            } else {
-                cursor = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events ORDER BY seq")
-            }
-            while let row = try cursor.next() {
-                let e = try RawEvent(row: row).decoded()
-                guard point.includes(seq: e.seq, at: e.recordedAt) else { break }
-                let out = try f.apply(seq: e.seq, job: e.job, payload: e.payload, at: e.recordedAt)
-                for x in out.effects { effect(x) }
-                summary.events += 1
-                summary.lastSeq = e.seq
-                summary.lastTime = e.recordedAt
-                if summary.events & 0xFFFF == 0 { progress(summary.events) }
-            }
+        let cursor: RowCursor
+        if let job {
+            cursor = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE job_id = ? ORDER BY version", arguments: [job.rawValue])
+        } else {
+            cursor = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events ORDER BY seq")
+        }
+        while let row = try cursor.next() {
+            let e = try RawEvent(row: row).decoded()
+            guard point.includes(seq: e.seq, at: e.recordedAt) else { break }
+            let out = try fold.apply(seq: e.seq, job: e.job, payload: e.payload, at: e.recordedAt)
+            for x in out.effects { effect(x) }
+            summary.events += 1
+            summary.lastSeq = e.seq
+            summary.lastTime = e.recordedAt
+            if summary.events & 0xFFFF == 0 { progress(summary.events) }
         }
         return summary
+    }
+
+    /// The stored `jobs` table and the same table rebuilt from the log up to its checkpoint,
+    /// read in one snapshot, so that a projection running meanwhile never shows up as drift.
+    public func jobsTableCheck(streams: StreamNaming = StreamNaming(), progress: (Int) -> Void = { _ in })
+        throws(LedgerError) -> (checkpoint: Int64, stored: [JobRow], rebuilt: [JobID: JobRow]) {
+        guard hasProjections else { return (0, [], [:]) }
+        return try read { db in
+            let checkpoint = try Ledger.checkpoint(db, .jobs)
+            var fold = ReplayFold(streams: streams, urls: try Ledger.fetchBlobURLs(db))
+            _ = try Ledger.replay(db, into: &fold, until: .seq(checkpoint), job: nil, progress: progress, effect: { _ in })
+            return (checkpoint, try Ledger.fetchJobRows(db), fold.rows)
+        }
     }
 
     /// The event at `seq`'s time, to turn a `seq` into the moment it was recorded.
