@@ -245,20 +245,48 @@ public final class JobEngine: Sendable {
         }
     }
 
-    /// The jobs that may start now, best first: highest priority, then oldest.
-    func claimable(now: Timestamp, s: State) -> [JobState] {
+    /// Up to `limit` jobs that may start now, best first: highest priority, then oldest. One
+    /// pass over the jobs in flight keeping only the best `limit` (a deep queue costs a scan per
+    /// round, not a sort of every queued job's whole state).
+    func claimable(now: Timestamp, s: State, limit: Int) -> [JobState] {
+        guard limit > 0 else { return [] }
         var perKind: [String: Int] = [:]
         for (_, r) in s.running { perKind[r.kind, default: 0] += 1 }
-        return s.fold.active.values
-            .filter { $0.status == .queued && $0.runAt <= now && s.registrations[$0.kind] != nil && s.running[$0.id] == nil }
-            .sorted { a, b in a.priority != b.priority ? a.priority > b.priority : (a.createdAt, a.id) < (b.createdAt, b.id) }
-            .filter { j in
-                guard let limit = s.registrations[j.kind]?.concurrency else { return true }
-                let n = perKind[j.kind, default: 0]
-                if n >= limit { return false }
-                perKind[j.kind] = n + 1
-                return true
+        struct Key: Comparable {
+            let priority: Int, createdAt: Timestamp, id: JobID, kind: String
+            /// "Better" sorts first: higher priority, then older, then lower id.
+            static func < (a: Key, b: Key) -> Bool {
+                a.priority != b.priority ? a.priority > b.priority : (a.createdAt, a.id) < (b.createdAt, b.id)
             }
+        }
+        // Room left per capped kind; a kind with none left is skipped outright, and a kind
+        // never holds more places among the best than it has room, so it never crowds out
+        // the others.
+        var room: [String: Int] = [:]
+        for (kind, r) in s.registrations { if let cap = r.concurrency { room[kind] = max(0, cap - perKind[kind, default: 0]) } }
+        var best: [Key] = []  // sorted, at most `limit`
+        best.reserveCapacity(limit + 1)
+        var held: [String: Int] = [:]  // places among `best`, per capped kind
+        for (id, j) in s.fold.active where j.status == .queued && j.runAt <= now && s.running[id] == nil && s.registrations[j.kind] != nil {
+            let k = Key(priority: j.priority, createdAt: j.createdAt, id: id, kind: j.kind)
+            if best.count == limit, let last = best.last, !(k < last) { continue }
+            if let r = room[j.kind] {
+                let h = held[j.kind, default: 0]
+                if h >= r {
+                    // Full: it may only replace a worse job of its own kind.
+                    guard let worst = best.lastIndex(where: { $0.kind == j.kind }), k < best[worst] else { continue }
+                    best.remove(at: worst)
+                    held[j.kind] = h - 1
+                }
+            }
+            best.insert(k, at: best.partitioningIndex { !($0 < k) })
+            if room[j.kind] != nil { held[j.kind, default: 0] += 1 }
+            if best.count > limit {
+                let dropped = best.removeLast()
+                if room[dropped.kind] != nil { held[dropped.kind, default: 0] -= 1 }
+            }
+        }
+        return best.compactMap { s.fold.active[$0.id] }
     }
 
     /// Graceful shutdown: claim nothing more, let running handlers finish for up to `drain`,
@@ -285,10 +313,9 @@ public final class JobEngine: Sendable {
         refresh()
         if await sweepExpiredLeases() { refresh() }
         let now = clock.now()
-        let (candidates, free) = state.withLock { s in (claimable(now: now, s: s), options.concurrency - s.running.count) }
+        let chosen = state.withLock { s in claimable(now: now, s: s, limit: options.concurrency - s.running.count) }
         // Claim concurrently, so the claims share group-committed transactions; each one
         // succeeds or loses its race on its own.
-        let chosen = Array(candidates.prefix(max(0, free)))
         let claimed: [(JobState, Int)] = try await withThrowingTaskGroup(of: (JobState, Int)?.self) { group in
             for job in chosen {
                 group.addTask {
@@ -437,5 +464,18 @@ extension JobEngine: Service {
         } onGracefulShutdown: {
             Task { await self.shutdown(drain: self.options.drainTimeout) }
         }
+    }
+}
+
+extension Array {
+    /// The first index whose element satisfies `belongsInSecondPartition`, for an array already
+    /// partitioned by it (binary search).
+    func partitioningIndex(where belongsInSecondPartition: (Element) -> Bool) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let mid = (low + high) / 2
+            if belongsInSecondPartition(self[mid]) { high = mid } else { low = mid + 1 }
+        }
+        return low
     }
 }

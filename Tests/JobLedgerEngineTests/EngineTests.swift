@@ -220,6 +220,20 @@ struct Fixture {
         #expect(try engine.state(of: other)?.status == .queued)
     }
 
+    /// A deep queue of a capped kind, all of higher priority, does not crowd out other kinds:
+    /// the free slots go to them.
+    @Test func aCappedKindDoesNotStarveTheOthers() async throws {
+        let f = try Fixture()
+        let engine = f.engine(concurrency: 4)
+        engine.register(kind: "gpu", concurrency: 1) { _ in JobCompletion() }
+        engine.register(kind: "cpu") { _ in JobCompletion() }
+        for _ in 0..<200 { try await engine.submit(kind: "gpu", priority: 10) }
+        for _ in 0..<3 { try await engine.submit(kind: "cpu") }
+        #expect(try await engine.tick() == 4)  // 1 gpu (its limit) + 3 cpu
+        #expect(try engine.jobs(status: .completed, kind: "cpu").count == 3)
+        #expect(try engine.jobs(status: .completed, kind: "gpu").count == 1)
+    }
+
     @Test func perKindConcurrencyLimit() async throws {
         let f = try Fixture()
         let engine = f.engine(concurrency: 8)
