@@ -4,6 +4,19 @@ import JobLedger
 @testable import JobLedgerSQLite
 import Testing
 
+/// Writes a log file that has the migrations up to `migration` only, holding `rows` as they are.
+func writeOldLog(_ path: String, upTo migration: String, rows: [RawEvent]) async throws {
+    let q = try rawQueue(path)
+    try Schema.migrator.migrate(q, upTo: migration)
+    try await q.write { db in
+        for r in rows {
+            try db.execute(sql: "INSERT INTO events (\(RawEvent.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [r.seq, r.jobID, r.version, r.type, r.payload, r.recordedAt.milliseconds, r.idempotencyKey, r.payloadDigest, r.prevHash, r.hash])
+        }
+    }
+    try q.close()
+}
+
 @Suite struct MigrationTests {
     /// A log written under schema v1 (whose CHECK forbade a later 'queued') is upgraded in
     /// place: every row kept as it was, the chain intact, the guards back, and requeues allowed.
@@ -19,15 +32,8 @@ import Testing
         try source.forEachRawEvent { rows.append($0) }
         // …copied into a file that has only migration v1.
         let path = dir.path("old.sqlite")
+        try await writeOldLog(path, upTo: "v1: events, assets", rows: rows)
         let q = try rawQueue(path)
-        try Schema.migrator.migrate(q, upTo: "v1: events, assets")
-        let copied = rows
-        try await q.write { db in
-            for r in copied {
-                try db.execute(sql: "INSERT INTO events (\(RawEvent.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [r.seq, r.jobID, r.version, r.type, r.payload, r.recordedAt.milliseconds, r.idempotencyKey, r.payloadDigest, r.prevHash, r.hash])
-            }
-        }
         #expect(try await q.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 1)
         try q.close()
 
@@ -56,16 +62,7 @@ import Testing
         var rows: [RawEvent] = []
         try source.forEachRawEvent { rows.append($0) }
         let path = dir.path("v2.sqlite")
-        let q = try rawQueue(path)
-        try Schema.migrator.migrate(q, upTo: "v2: a failed job may be requeued")
-        let copied = rows
-        try await q.write { db in
-            for r in copied {
-                try db.execute(sql: "INSERT INTO events (\(RawEvent.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [r.seq, r.jobID, r.version, r.type, r.payload, r.recordedAt.milliseconds, r.idempotencyKey, r.payloadDigest, r.prevHash, r.hash])
-            }
-        }
-        try q.close()
+        try await writeOldLog(path, upTo: "v2: a failed job may be requeued", rows: rows)
 
         let ledger = try Ledger.open(path: path, create: false, migrate: false)
         #expect(ledger.schemaVersion == 2 && !ledger.hasProjections)
