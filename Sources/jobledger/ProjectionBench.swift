@@ -21,7 +21,7 @@ enum ProjectionBench {
         let ledger = try Ledger.open(path: path, create: false)
         var options = ProjectionRunner.Options(owner: "bench:\(getpid())")
         options.logger.logLevel = .error
-        options.batchSize = 1024
+        options.batchSize = 4096
         let clock = ContinuousClock()
         // Raw scan and rebuild alternate, three rounds each; the medians are compared.
         var raw: [Double] = [], ours: [Double] = []

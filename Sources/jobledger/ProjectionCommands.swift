@@ -155,7 +155,7 @@ struct ProjectionsRebuild: AsyncParsableCommand {
             try await ledger.resetJobsTable()
             var o = ProjectionRunner.Options()
             o.logger.logLevel = .warning
-            o.batchSize = 1024
+            o.batchSize = 4096
             let r = try await ProjectionRunner(ledger: ledger, options: o).catchUp()
             print("jobs: rebuilt from \(r.applied) events")
         }

@@ -230,9 +230,14 @@ extension Ledger {
                 // events in the batch (a backlog, a rebuild).
                 var latest: [JobID: (state: JobState, seq: Int64)] = [:]
                 for e in events {
-                    let before = try latest[e.job].map(\.state) ?? cache.before(e.job, version: e.version, db: db)
-                    let after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt).0
-                    latest[e.job] = (after, e.seq)
+                    if latest[e.job] != nil {
+                        // In place: no copy of the job's state per event.
+                        _ = try latest[e.job]!.state.step(e.payload, at: e.recordedAt)
+                        latest[e.job]!.seq = e.seq
+                    } else {
+                        let before = try cache.before(e.job, version: e.version, db: db)
+                        latest[e.job] = (try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt).0, e.seq)
+                    }
                 }
                 for (state, seq) in latest.values {
                     cache.remember(state)
