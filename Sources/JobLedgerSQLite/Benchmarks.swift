@@ -33,7 +33,8 @@ public enum LedgerBenchmarks {
          .completed(.init(output: .object(["width": .int(512), "height": .int(512)])))]
     }
 
-    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+    /// A duration in seconds, for rates.
+    public static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
     /// A row as raw SQLite inserts it: the same columns, precomputed.
     struct RawRow {

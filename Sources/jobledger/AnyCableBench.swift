@@ -14,7 +14,7 @@ enum AnyCableBench {
         var received: Int
     }
 
-    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+    static func seconds(_ d: Duration) -> Double { LedgerBenchmarks.seconds(d) }
 
     /// Starts `standin.py` on a free port; it exits when its standard input closes.
     static func startStandIn(script: String, key: String) throws -> (Process, Pipe, Int) {

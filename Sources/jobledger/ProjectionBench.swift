@@ -15,7 +15,7 @@ enum ProjectionBench {
         var messagesPerSecond: Double { Double(broadcastMessages) / broadcastSeconds }
     }
 
-    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+    static func seconds(_ d: Duration) -> Double { LedgerBenchmarks.seconds(d) }
 
     static func run(path: String, events: Int) async throws -> Result {
         let ledger = try Ledger.open(path: path, create: false)

@@ -23,20 +23,23 @@ public struct BlobPathname: Sendable, Hashable, CustomStringConvertible {
         "jobs/\(job.rawValue)/\(role.rawValue)-\(asset.sha256.prefix(16)).\(Self.fileExtension(for: asset.contentType))"
     }
 
+    /// Common artefact types and their file extensions (the first extension of a type is the
+    /// one pathnames use).
+    static let knownTypes: [(contentType: String, ext: String)] = [
+        ("image/png", "png"), ("image/jpeg", "jpg"), ("image/jpg", "jpg"), ("image/webp", "webp"), ("image/gif", "gif"),
+        ("image/svg+xml", "svg"), ("application/pdf", "pdf"), ("application/json", "json"), ("text/plain", "txt"),
+    ]
+
     /// A file extension for a content type; `bin` when it is not a common one.
     public static func fileExtension(for contentType: String) -> String {
         let base = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        switch base {
-        case "image/png": return "png"
-        case "image/jpeg", "image/jpg": return "jpg"
-        case "image/webp": return "webp"
-        case "image/gif": return "gif"
-        case "image/svg+xml": return "svg"
-        case "application/pdf": return "pdf"
-        case "application/json": return "json"
-        case "text/plain": return "txt"
-        default: return "bin"
-        }
+        return knownTypes.first { $0.contentType == base }?.ext ?? "bin"
+    }
+
+    /// The content type a pathname's extension stands for; `application/octet-stream` for others.
+    public static func contentType(forPathname pathname: String) -> String {
+        let ext = pathname.split(separator: ".").last.map { $0.lowercased() } ?? ""
+        return knownTypes.first { $0.ext == ext }?.contentType ?? "application/octet-stream"
     }
 }
 

@@ -62,17 +62,5 @@ public struct LocalFolderBlobStore: BlobStore {
         }
     }
 
-    static func contentType(of pathname: String) -> String {
-        switch pathname.split(separator: ".").last.map(String.init) ?? "" {
-        case "png": "image/png"
-        case "jpg": "image/jpeg"
-        case "webp": "image/webp"
-        case "gif": "image/gif"
-        case "svg": "image/svg+xml"
-        case "pdf": "application/pdf"
-        case "json": "application/json"
-        case "txt": "text/plain"
-        default: "application/octet-stream"
-        }
-    }
+    static func contentType(of pathname: String) -> String { BlobPathname.contentType(forPathname: pathname) }
 }
