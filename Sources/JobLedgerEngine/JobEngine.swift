@@ -252,41 +252,51 @@ public final class JobEngine: Sendable {
         guard limit > 0 else { return [] }
         var perKind: [String: Int] = [:]
         for (_, r) in s.running { perKind[r.kind, default: 0] += 1 }
-        struct Key: Comparable {
-            let priority: Int, createdAt: Timestamp, id: JobID, kind: String
-            /// "Better" sorts first: higher priority, then older, then lower id.
-            static func < (a: Key, b: Key) -> Bool {
-                a.priority != b.priority ? a.priority > b.priority : (a.createdAt, a.id) < (b.createdAt, b.id)
-            }
-        }
-        // Room left per capped kind; a kind with none left is skipped outright, and a kind
-        // never holds more places among the best than it has room, so it never crowds out
-        // the others.
         var room: [String: Int] = [:]
         for (kind, r) in s.registrations { if let cap = r.concurrency { room[kind] = max(0, cap - perKind[kind, default: 0]) } }
-        var best: [Key] = []  // sorted, at most `limit`
+        let eligible = s.fold.active.lazy
+            .filter { id, j in j.status == .queued && j.runAt <= now && s.running[id] == nil && s.registrations[j.kind] != nil }
+            .map { id, j in ClaimCandidate(priority: j.priority, createdAt: j.createdAt, id: id, kind: j.kind) }
+        return Self.selectBest(eligible, room: room, limit: limit).compactMap { s.fold.active[$0.id] }
+    }
+
+    /// What the claim order looks at of a queued job.
+    struct ClaimCandidate: Comparable {
+        let priority: Int, createdAt: Timestamp, id: JobID, kind: String
+        /// "Better" sorts first: higher priority, then older, then lower id.
+        static func < (a: ClaimCandidate, b: ClaimCandidate) -> Bool {
+            a.priority != b.priority ? a.priority > b.priority : (a.createdAt, a.id) < (b.createdAt, b.id)
+        }
+    }
+
+    /// The best `limit` candidates, best first, taking at most `room[kind]` of a capped kind:
+    /// the same as sorting them all and taking greedily, in one pass that keeps `limit`. A
+    /// kind with no room left is skipped, and a kind never holds more places than it has room,
+    /// so it never crowds the others out.
+    static func selectBest<S: Sequence>(_ candidates: S, room: [String: Int], limit: Int) -> [ClaimCandidate] where S.Element == ClaimCandidate {
+        guard limit > 0 else { return [] }
+        var best: [ClaimCandidate] = []  // sorted, at most `limit`
         best.reserveCapacity(limit + 1)
         var held: [String: Int] = [:]  // places among `best`, per capped kind
-        for (id, j) in s.fold.active where j.status == .queued && j.runAt <= now && s.running[id] == nil && s.registrations[j.kind] != nil {
-            let k = Key(priority: j.priority, createdAt: j.createdAt, id: id, kind: j.kind)
+        for k in candidates {
             if best.count == limit, let last = best.last, !(k < last) { continue }
-            if let r = room[j.kind] {
-                let h = held[j.kind, default: 0]
+            if let r = room[k.kind] {
+                let h = held[k.kind, default: 0]
                 if h >= r {
                     // Full: it may only replace a worse job of its own kind.
-                    guard let worst = best.lastIndex(where: { $0.kind == j.kind }), k < best[worst] else { continue }
+                    guard let worst = best.lastIndex(where: { $0.kind == k.kind }), k < best[worst] else { continue }
                     best.remove(at: worst)
-                    held[j.kind] = h - 1
+                    held[k.kind] = h - 1
                 }
             }
             best.insert(k, at: best.partitioningIndex { !($0 < k) })
-            if room[j.kind] != nil { held[j.kind, default: 0] += 1 }
+            if room[k.kind] != nil { held[k.kind, default: 0] += 1 }
             if best.count > limit {
                 let dropped = best.removeLast()
                 if room[dropped.kind] != nil { held[dropped.kind, default: 0] -= 1 }
             }
         }
-        return best.compactMap { s.fold.active[$0.id] }
+        return best
     }
 
     /// Graceful shutdown: claim nothing more, let running handlers finish for up to `drain`,

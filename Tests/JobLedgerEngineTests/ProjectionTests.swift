@@ -301,10 +301,45 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
         #expect(try f.status(.blob).dead == 2)
         #expect(sink.received.count == 5 && sink.received[3].message.previewURL == nil)  // sent without a URL
         #expect(try await f.ledger.redrive(.blob) == 2)
+        // The re-driven uploads fail again and back off for a minute: pending, not due.
+        store.down.withLock { $0 = .unavailable("blob store 503", retryAfterMilliseconds: 60_000) }
+        let patient = f.runner(blobs: store, sink: sink, maxAttempts: 5, coalesce: false)
         let later = try await f.appendHappyJob(progressTicks: 1)
-        try await runner.catchUp()
+        try await patient.catchUp()
+        #expect(try f.status(.blob).pending == 4)  // the two old ones and the new job's two
         // The new job's queued, started and progress messages go out while the old uploads retry.
         #expect(sink.received.filter { $0.message.job == later }.map(\.message.version).prefix(3) == [1, 2, 3])
+    }
+
+    /// A sink call cut off by shutdown is not a failed try: the items stay pending, due, with
+    /// no try used up, and the next run delivers them.
+    @Test func aDeliveryCutOffByShutdownIsNotAFailedTry() async throws {
+        final class StallingSink: BroadcastSink {
+            let entered = Mutex(false)
+            let stall = Mutex(true)
+            let received = Mutex<[Publication]>([])
+            func deliver(_ publications: [Publication]) async throws(SinkError) {
+                if stall.withLock({ $0 }) {
+                    entered.withLock { $0 = true }
+                    while !Task.isCancelled { await Task.yield() }
+                    throw .unavailable("request cancelled")
+                }
+                received.withLock { $0 += publications }
+            }
+        }
+        let f = try Fixture()
+        let sink = StallingSink()
+        let runner = f.runner(sink: sink)
+        try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
+        let run = Task { try await runner.catchUp() }
+        await until { sink.entered.withLock { $0 } }
+        run.cancel()
+        _ = try? await run.value
+        let item = try #require(try f.ledger.outboxItems(.broadcast).first)
+        #expect(item.status == .pending && item.attempts == 0 && item.nextAttemptAt <= f.clock.now())
+        sink.stall.withLock { $0 = false }
+        #expect(try await runner.catchUp().delivered == 1)
+        #expect(sink.received.withLock { $0.count } == 1)
     }
 
     @Test func anAbsurdRetryAfterIsCapped() async throws {

@@ -199,6 +199,13 @@ public final class ProjectionRunner: Sendable {
         leases.withLock { $0.removeAll() }
     }
 
+    /// The most items one delivery hands a sink: `deliveryBatch`, and never more than the
+    /// broadcast sink's preferred batch.
+    func deliveryLimit(_ name: ProjectionName) -> Int {
+        guard name == .broadcast, let most = broadcasts?.preferredBatchSize else { return options.deliveryBatch }
+        return max(1, min(options.deliveryBatch, most))
+    }
+
     /// Delivers the due head of an effect projection's outbox, in `seq` order.
     func deliver(_ name: ProjectionName) async throws -> Delivery {
         let turn = turns[name]!
@@ -206,9 +213,7 @@ public final class ProjectionRunner: Sendable {
         defer { turn.release() }
         guard try await own(name) else { return .idle }
         let now = clock.now()
-        var limit = options.deliveryBatch
-        if name == .broadcast, let most = broadcasts?.preferredBatchSize { limit = max(1, min(limit, most)) }
-        switch try await ledger.dueItems(name, now: now, limit: limit) {
+        switch try await ledger.dueItems(name, now: now, limit: deliveryLimit(name)) {
         case .none: return .idle
         case .notBefore(let t): return .waitUntil(t)
         case .due(let items):
@@ -239,9 +244,13 @@ public final class ProjectionRunner: Sendable {
                 break
             }
         }
+        // Cut off by shutdown: what was published is recorded; the rest stays pending and due,
+        // without using up a try.
+        let cancelled = failure != nil && Task.isCancelled
         let ledger = self.ledger, at = clock.now(), sent = done, uploaded = published
         try await Self.uncancelled { try await ledger.markSent(sent, at: at, published: uploaded) }
         count("delivered", .blob, done.count)
+        if cancelled { throw CancellationError() }
         guard let (item, error) = failure else { return .worked(delivered: done.count, failed: 0, dead: 0) }
         let dead = try await fail([item], error: error, name: .blob, now: now)
         return .worked(delivered: done.count, failed: 1, dead: dead)
@@ -260,6 +269,8 @@ public final class ProjectionRunner: Sendable {
         do {
             try await broadcasts.deliver(publications)
         } catch {
+            // Cut off by shutdown: not a failed try; the items stay pending and due.
+            if Task.isCancelled { throw CancellationError() }
             let dead = try await fail(items, error: error, name: .broadcast, now: now)
             return .worked(delivered: 0, failed: items.count, dead: dead)
         }
@@ -319,7 +330,7 @@ public final class ProjectionRunner: Sendable {
                 if name == .jobs {
                     worked = try await stepJobs() > 0
                 } else {
-                    if let linger, lastBatch > 0, lastBatch < (broadcasts?.preferredBatchSize ?? options.deliveryBatch) {
+                    if let linger, lastBatch > 0, lastBatch < deliveryLimit(name) {
                         // Let a burst arrive before taking it in, so it goes out as one batch.
                         try await Task.sleep(for: linger)
                     }
