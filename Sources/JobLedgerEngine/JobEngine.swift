@@ -239,9 +239,17 @@ public final class JobEngine: Sendable {
 
     /// Reads the events appended since the last look (by anyone) into the engine's view.
     func refresh() {
-        state.withLock { s in
-            let from = s.fold.lastSeq + 1
-            try? ledger.forEachEvent(from: from) { e in _ = try? s.fold.apply(e) }
+        // Read outside the engine's lock (a read can take a while; handlers reporting progress
+        // must not wait for it), then fold under it whatever no concurrent refresh folded yet.
+        // Page by page, so a long backlog (an engine starting on a big log) stays in bounded memory.
+        var from = state.withLock { $0.fold.lastSeq } + 1
+        while true {
+            guard let events = try? ledger.page(from: from, limit: 4096), let last = events.last else { return }
+            state.withLock { s in
+                for e in events where e.seq > s.fold.lastSeq { _ = try? s.fold.apply(e) }
+            }
+            if events.count < 4096 { return }
+            from = last.seq + 1
         }
     }
 

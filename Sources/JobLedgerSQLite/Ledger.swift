@@ -208,8 +208,8 @@ public final class Ledger: Sendable {
         LedgerEvents(ledger: self, from: seq, pageSize: max(1, pageSize))
     }
 
-    /// One page of the log: up to `limit` events from `seq` on.
-    func page(from seq: Int64, limit: Int) throws(LedgerError) -> [StoredEvent] {
+    /// One page of the log: up to `limit` events from `seq` on, in order.
+    public func page(from seq: Int64, limit: Int) throws(LedgerError) -> [StoredEvent] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
                 .map { try RawEvent(row: $0).decoded() }
