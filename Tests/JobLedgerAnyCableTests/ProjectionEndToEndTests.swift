@@ -78,7 +78,9 @@ func decoded(_ received: [AnyCablePublication]) throws -> [(stream: String, mess
         for i in 0..<200 { jobs.append(try await engine.submit(kind: "design", input: ["n": .int(Int64(i))])) }
 
         let work = Task { try await engine.run(untilIdle: true) }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(120))
         while true {
+            try #require(ContinuousClock.now < deadline, "the engine did not finish its 200 jobs")
             try await rig.runner.catchUp()
             if try rig.ledger.projectionStatus().first(where: { $0.name == .jobs })!.checkpoint > 0,
                engine.activeJobs().isEmpty, engine.runningCount == 0 { break }

@@ -43,6 +43,13 @@ public struct BlobPathname: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension JobState {
+    /// Where the job's current preview and result are published (nil when it has none).
+    public var artefactPathnames: (preview: BlobPathname?, result: BlobPathname?) {
+        (preview.map { BlobPathname(job: id, role: .lowres, asset: $0) }, result.map { BlobPathname(job: id, role: .final, asset: $0) })
+    }
+}
+
 extension EventPayload {
     /// The artefact this event publishes, if any: a `lowres` preview or a `completed` result.
     public var publishedAsset: (role: BlobPathname.Role, asset: AssetRef)? {

@@ -61,8 +61,9 @@ public struct ReplayFold: Sendable {
     /// What the projections make of one event, given the job's state after it.
     public static func project(seq: Int64, payload: EventPayload, state: JobState, streams: StreamNaming,
                                url: (BlobPathname) -> String?) -> (row: JobRow, effects: [PlannedEffect]) {
-        let preview = state.preview.flatMap { url(BlobPathname(job: state.id, role: .lowres, asset: $0)) }
-        let result = state.result.flatMap { url(BlobPathname(job: state.id, role: .final, asset: $0)) }
+        let paths = state.artefactPathnames
+        let preview = paths.preview.flatMap(url)
+        let result = paths.result.flatMap(url)
         var effects: [PlannedEffect] = []
         if let (role, asset) = payload.publishedAsset {
             effects.append(.upload(seq: seq, pathname: BlobPathname(job: state.id, role: role, asset: asset)))

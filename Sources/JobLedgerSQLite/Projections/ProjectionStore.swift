@@ -278,10 +278,9 @@ extension Ledger {
     }
 
     static func upsertJob(_ db: Database, state s: JobState, seq: Int64) throws {
-        let previewPath = s.preview.map { BlobPathname(job: s.id, role: .lowres, asset: $0).description }
-        let resultPath = s.result.map { BlobPathname(job: s.id, role: .final, asset: $0).description }
-        let previewURL = try previewPath.flatMap { try blobURL(db, pathname: $0) }
-        let resultURL = try resultPath.flatMap { try blobURL(db, pathname: $0) }
+        let paths = s.artefactPathnames
+        let previewURL = try paths.preview.flatMap { try blobURL(db, pathname: $0.description) }
+        let resultURL = try paths.result.flatMap { try blobURL(db, pathname: $0.description) }
         let b = DirectBinding(try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO jobs (id, kind, state, attempt, max_attempts, progress, message, preview_sha256, preview_url,
                                          result_sha256, result_url, error_code, error_message, created_at, started_at,
