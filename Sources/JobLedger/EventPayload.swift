@@ -388,19 +388,24 @@ private struct FieldReader {
 
 /// Writes a JSON object whose keys the caller gives in sorted order.
 private struct CanonicalWriter {
-    var out = "{"
+    var out: [UInt8] = {
+        var b: [UInt8] = [UInt8(ascii: "{")]
+        b.reserveCapacity(160)
+        return b
+    }()
     var first = true
 
     mutating func key(_ k: StaticString) {
-        if !first { out += "," }
+        if !first { out.append(UInt8(ascii: ",")) }
         first = false
-        out += "\""
-        out += k.description
-        out += "\":"
+        out.append(UInt8(ascii: "\""))
+        k.withUTF8Buffer { out.append(contentsOf: $0) }
+        out.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: ":"))
     }
 
     mutating func string(_ k: StaticString, _ v: String) { key(k); JSONValue.writeString(v, to: &out) }
-    mutating func int(_ k: StaticString, _ v: Int) { key(k); out += String(v) }
+    mutating func int(_ k: StaticString, _ v: Int) { key(k); JSONValue.writeInt(Int64(v), to: &out) }
     mutating func value(_ k: StaticString, _ v: JSONValue) { key(k); v.write(to: &out) }
-    mutating func finish() -> String { out += "}"; return out }
+    mutating func finish() -> String { out.append(UInt8(ascii: "}")); return String(decoding: out, as: UTF8.self) }
 }

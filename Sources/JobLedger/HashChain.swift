@@ -9,6 +9,14 @@ public enum HashChain {
     /// SHA-256, each on its own line (`\n`), with no trailing newline. Job ids cannot contain a
     /// newline, so the fields cannot run into each other.
     public static func canonical(seq: Int64, job: JobID, version: Int, type: EventType, recordedAt: Timestamp, payloadDigest: String) -> String {
-        "jobledger/v1\n\(seq)\n\(job.rawValue)\n\(version)\n\(type.rawValue)\n\(recordedAt.milliseconds)\n\(payloadDigest)"
+        var text = "jobledger/v1\n"
+        text.reserveCapacity(13 + 20 + job.rawValue.utf8.count + 10 + 10 + 20 + payloadDigest.utf8.count + 6)
+        text += String(seq); text += "\n"
+        text += job.rawValue; text += "\n"
+        text += String(version); text += "\n"
+        text += type.rawValue; text += "\n"
+        text += String(recordedAt.milliseconds); text += "\n"
+        text += payloadDigest
+        return text
     }
 }

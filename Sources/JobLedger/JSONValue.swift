@@ -53,69 +53,96 @@ public enum JSONValue: Sendable, Hashable {
 extension JSONValue {
     /// Canonical JSON text: object keys sorted by their UTF-8 bytes, no white space.
     public var canonicalText: String {
-        var out = ""
+        var out: [UInt8] = []
         out.reserveCapacity(64)
         write(to: &out)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Appends the canonical text to `out`.
     public func write(to out: inout String) {
+        var bytes: [UInt8] = []
+        write(to: &bytes)
+        out += String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the canonical text to `out` as UTF-8 (building bytes, not a String, is what
+    /// keeps encoding cheap: this is on every append's path).
+    func write(to out: inout [UInt8]) {
         switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let i): out += String(i)
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): JSONValue.writeInt(Int64(i), to: &out)
         case .double(let d):
-            if d.isFinite, d.rounded() == d, abs(d) < 1e15 { out += String(Int64(d)) } else { out += d.isFinite ? "\(d)" : "null" }
+            if d.isFinite, d.rounded() == d, abs(d) < 1e15 {
+                JSONValue.writeInt(Int64(d), to: &out)
+            } else {
+                out.append(contentsOf: (d.isFinite ? d.description : "null").utf8)
+            }
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let a):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (i, v) in a.enumerated() {
-                if i > 0 { out += "," }
+                if i > 0 { out.append(UInt8(ascii: ",")) }
                 v.write(to: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let o):
-            out += "{"
+            out.append(UInt8(ascii: "{"))
             var first = true
             for key in o.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-                if !first { out += "," }
+                if !first { out.append(UInt8(ascii: ",")) }
                 first = false
                 JSONValue.writeString(key, to: &out)
-                out += ":"
+                out.append(UInt8(ascii: ":"))
                 o[key]!.write(to: &out)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
+    /// Decimal digits of an integer, appended as UTF-8 (the same text as `String(value)`).
+    package static func writeInt(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var m = value.magnitude
+        let start = out.count
+        repeat { out.append(UInt8(48 + m % 10)); m /= 10 } while m > 0
+        out[start...].reverse()
+    }
+
     static func writeString(_ s: String, to out: inout String) {
-        out += "\""
+        var bytes: [UInt8] = []
+        writeString(s, to: &bytes)
+        out += String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func writeString(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
         var needsEscape = false
         for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C { needsEscape = true; break }
         if !needsEscape {
-            out += s
+            out.append(contentsOf: s.utf8)
         } else {
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case "\u{08}": out += "\\b"
-                case "\u{0C}": out += "\\f"
-                default:
-                    if scalar.value < 0x20 {
-                        out += "\\u" + String(scalar.value, radix: 16).leftPadded(to: 4)
-                    } else {
-                        out.unicodeScalars.append(scalar)
-                    }
+            for b in s.utf8 {
+                switch b {
+                case 0x22: out.append(contentsOf: "\\\"".utf8)
+                case 0x5C: out.append(contentsOf: "\\\\".utf8)
+                case 0x0A: out.append(contentsOf: "\\n".utf8)
+                case 0x0D: out.append(contentsOf: "\\r".utf8)
+                case 0x09: out.append(contentsOf: "\\t".utf8)
+                case 0x08: out.append(contentsOf: "\\b".utf8)
+                case 0x0C: out.append(contentsOf: "\\f".utf8)
+                case ..<0x20:
+                    out.append(contentsOf: "\\u00".utf8)
+                    out.append(hexDigit(b >> 4)); out.append(hexDigit(b & 0x0F))
+                default: out.append(b)
                 }
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
+
+    private static func hexDigit(_ n: UInt8) -> UInt8 { n < 10 ? 48 + n : 87 + n }
 }
 
 // MARK: - Parsing

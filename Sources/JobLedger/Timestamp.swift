@@ -21,8 +21,21 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         let msOfDay = ms - days * 86_400_000
         let (y, m, d) = Timestamp.civil(fromDays: days)
         let h = msOfDay / 3_600_000, mi = (msOfDay / 60_000) % 60, s = (msOfDay / 1000) % 60, f = msOfDay % 1000
-        func p(_ v: Int64, _ w: Int) -> String { String(v).leftPadded(to: w) }
-        return "\(p(y, 4))-\(p(m, 2))-\(p(d, 2))T\(p(h, 2)):\(p(mi, 2)):\(p(s, 2)).\(p(f, 3))Z"
+        guard (0...9999).contains(y) else {
+            func p(_ v: Int64, _ w: Int) -> String { String(v).leftPadded(to: w) }
+            return "\(p(y, 4))-\(p(m, 2))-\(p(d, 2))T\(p(h, 2)):\(p(mi, 2)):\(p(s, 2)).\(p(f, 3))Z"
+        }
+        // The common case, written digit by digit (this is on every append's path).
+        return String(unsafeUninitializedCapacity: 24) { b in
+            func put(_ v: Int64, _ at: Int, _ width: Int) {
+                var v = v
+                for i in stride(from: at + width - 1, through: at, by: -1) { b[i] = UInt8(48 + v % 10); v /= 10 }
+            }
+            put(y, 0, 4); b[4] = UInt8(ascii: "-"); put(m, 5, 2); b[7] = UInt8(ascii: "-"); put(d, 8, 2)
+            b[10] = UInt8(ascii: "T"); put(h, 11, 2); b[13] = UInt8(ascii: ":"); put(mi, 14, 2)
+            b[16] = UInt8(ascii: ":"); put(s, 17, 2); b[19] = UInt8(ascii: "."); put(f, 20, 3); b[23] = UInt8(ascii: "Z")
+            return 24
+        }
     }
 
     public var description: String { iso8601 }

@@ -30,6 +30,10 @@ final class GroupCommitter: Sendable {
         /// committed, so the head and the cached job states are still the log's.
         var head: ChainHead?
         var dataVersion: Int64?
+        /// The writer connection's `SQLITE_FCNTL_DATA_VERSION` right after this ledger's last
+        /// commit. Unlike `data_version` it also moves with the connection's own commits, so an
+        /// unchanged value proves that nothing at all was committed since, with no statement run.
+        var fileVersion: UInt32?
     }
 
     let state = Mutex(State())
@@ -147,7 +151,7 @@ extension Ledger {
                 defer { sqlite3_busy_timeout(db.sqliteConnection, timeoutMs) }
                 var result: Result<[StoredEvent], LedgerError> = .success([])
                 var start = BatchStart(head: ChainHead(seq: 0, hash: HashChain.genesis), trusted: false, dataVersion: 0)
-                try db.inTransaction(.immediate) {
+                try db.inImmediateTransaction {
                     touched.removeAll()
                     start = try beginBatch(db)
                     var head = start.head
@@ -157,9 +161,8 @@ extension Ledger {
                         result = .failure(e)
                     }
                     start.head = head
-                    return .commit
                 }
-                recordCommit(touched: touched, start: start)
+                recordCommit(touched: touched, start: start, db: db)
                 return result
             }
             return outcome
@@ -171,7 +174,7 @@ extension Ledger {
     }
 
     /// Drops the remembered head, after a write that did not go through the committer (import).
-    func forgetCachedHead() { writer.state.withLock { $0.head = nil; $0.dataVersion = nil }; appended.signal() }
+    func forgetCachedHead() { writer.state.withLock { $0.head = nil; $0.dataVersion = nil; $0.fileVersion = nil }; appended.signal() }
 
     /// Where a batch starts: the head, and whether the cache can be trusted without asking the
     /// log (no other connection committed since this ledger's last commit).
@@ -182,8 +185,12 @@ extension Ledger {
     }
 
     private func beginBatch(_ db: Database) throws -> BatchStart {
+        let (cachedHead, cachedDV, cachedFV) = writer.state.withLock { ($0.head, $0.dataVersion, $0.fileVersion) }
+        // Nothing committed on this file since our last commit: no need to ask `data_version`.
+        if let cachedHead, let cachedDV, let cachedFV, cachedFV == Ledger.fileDataVersion(db) {
+            return BatchStart(head: cachedHead, trusted: true, dataVersion: cachedDV)
+        }
         let dv = try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? -1
-        let (cachedHead, cachedDV) = writer.state.withLock { ($0.head, $0.dataVersion) }
         if let cachedHead, cachedDV == dv { return BatchStart(head: cachedHead, trusted: true, dataVersion: dv) }
         // Another connection committed: any cached state may be stale, including those of jobs
         // this batch does not touch. Start the cache afresh from this batch on, so that a later
@@ -194,11 +201,13 @@ extension Ledger {
     }
 
     /// After a commit: count it, remember the head, and refresh the cache of job states.
-    private func recordCommit(touched: [JobID: JobState?], start: BatchStart) {
+    private func recordCommit(touched: [JobID: JobState?], start: BatchStart, db: Database) {
+        let fileVersion = Ledger.fileDataVersion(db)
         writer.state.withLock { s in
             s.transactions += 1
             s.head = start.head
             s.dataVersion = start.dataVersion
+            s.fileVersion = fileVersion
             if s.cache.count > GroupCommitter.cacheLimit { s.cache.removeAll(keepingCapacity: true) }
             for (job, st) in touched {
                 if let st, !st.status.isTerminal { s.cache[job] = st } else { s.cache[job] = nil }
@@ -217,7 +226,7 @@ extension Ledger {
                 var results: [Result<[StoredEvent], LedgerError>] = []
                 var touched: [JobID: JobState?] = [:]
                 var start = BatchStart(head: ChainHead(seq: 0, hash: HashChain.genesis), trusted: false, dataVersion: 0)
-                try db.inTransaction(.immediate) {
+                try db.inImmediateTransaction {
                     results.removeAll(keepingCapacity: true)
                     touched.removeAll(keepingCapacity: true)
                     start = try self.beginBatch(db)
@@ -230,11 +239,10 @@ extension Ledger {
                         }
                     }
                     start.head = head
-                    return .commit
                 }
                 // Still on the writer queue: the head and cache are recorded before any other
                 // write (an import, another batch) can run.
-                self.recordCommit(touched: touched, start: start)
+                self.recordCommit(touched: touched, start: start, db: db)
                 return results
             }
         } catch {
@@ -281,8 +289,8 @@ extension Ledger {
             let next: JobState
             do { next = try Lifecycle.apply(e.payload, to: current, job: e.job, at: at).0 } catch { throw LedgerError.rejected(error) }
             let seq = localHead.seq + 1
-            let canonical = HashChain.canonical(seq: seq, job: e.job, version: next.version, type: e.payload.type, recordedAt: at, payloadDigest: p.digest)
-            let hash = Digest.chain(prevHash: localHead.hash, canonical: canonical)
+            let hash = Digest.eventHash(prevHash: localHead.hash, seq: seq, job: e.job, version: next.version,
+                                        type: e.payload.type, recordedAt: at, payloadDigest: p.digest)
             let stored = StoredEvent(seq: seq, job: e.job, version: next.version, payload: e.payload, recordedAt: at,
                                      idempotencyKey: e.idempotencyKey, payloadDigest: p.digest, prevHash: localHead.hash, hash: hash)
             localHead = ChainHead(seq: seq, hash: hash)
@@ -319,6 +327,14 @@ extension Ledger {
 }
 
 extension Ledger {
+    /// The connection's data version of the main database (`SQLITE_FCNTL_DATA_VERSION`): it
+    /// changes with every commit to the file, this connection's own included.
+    static func fileDataVersion(_ db: Database) -> UInt32 {
+        var version: UInt32 = 0
+        guard sqlite3_file_control(db.sqliteConnection, "main", SQLITE_FCNTL_DATA_VERSION, &version) == SQLITE_OK else { return 0 }
+        return version
+    }
+
     /// Binds and steps the prepared INSERT directly (no per-row argument boxing: this runs
     /// once per event on the append path).
     static func insertEvent(_ s: StoredEvent, payload: String, with insert: Statement, db: Database) throws {
@@ -343,6 +359,22 @@ extension Ledger {
         sqlite3_reset(stmt)
         guard rc == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+        }
+    }
+}
+
+extension Database {
+    /// `BEGIN IMMEDIATE` … `COMMIT` through cached statements (GRDB's `inTransaction` prepares
+    /// both statements again every time; this runs once per append transaction). Rolls back
+    /// when `body` or the commit throws.
+    func inImmediateTransaction(_ body: () throws -> Void) throws {
+        try cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+        do {
+            try body()
+            try cachedStatement(sql: "COMMIT TRANSACTION").execute()
+        } catch {
+            if isInsideTransaction { try? cachedStatement(sql: "ROLLBACK TRANSACTION").execute() }
+            throw error
         }
     }
 }

@@ -16,7 +16,7 @@ struct Bench: AsyncParsableCommand {
             whole pipeline). Build with: swift build -c release --product jobledger
             """)
 
-    @Option(help: "Events for each append benchmark.") var events: Int = 60_000
+    @Option(help: "Events for each append benchmark, split over 5 rounds.") var events: Int = 100_000
     @Option(help: "Events in the log replayed for throughput and peak memory.") var replayEvents: Int = 1_000_000
     @Option(help: "Concurrent appending tasks for the group-commit benchmark.") var tasks: Int = 64
     @Option(help: "Keep the benchmark logs in a fresh folder inside this directory (default: a temporary folder, removed afterwards).") var dir: String?

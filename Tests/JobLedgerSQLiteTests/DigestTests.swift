@@ -1,0 +1,49 @@
+import Foundation
+import JobLedger
+@testable import JobLedgerSQLite
+import Testing
+
+/// The append path's hashing shortcuts give the same answers as the definitions they replace.
+@Suite struct DigestTests {
+    @Test("eventHash equals chain(prevHash, HashChain.canonical(...)) over seeded random events")
+    func eventHashMatchesTheDefinition() {
+        var rng = SplitMix64(seed: 0x5eed)
+        var prev = HashChain.genesis
+        for i in 0..<2000 {
+            let seq = Int64(i == 0 ? 1 : Int(rng.next() % 1_000_000_000))
+            let job = JobID.generate(at: Timestamp(milliseconds: Int64(rng.next() % 4_000_000_000_000)))
+            let version = Int(rng.next() % 100_000) + 1
+            let type = EventType.allCases[Int(rng.next() % UInt64(EventType.allCases.count))]
+            let at = Timestamp(milliseconds: Int64(rng.next() % 8_000_000_000_000) - 4_000_000_000_000)
+            let digest = Digest.sha256Hex("payload \(i)")
+            let fast = Digest.eventHash(prevHash: prev, seq: seq, job: job, version: version, type: type, recordedAt: at, payloadDigest: digest)
+            let slow = Digest.chain(prevHash: prev, canonical: HashChain.canonical(seq: seq, job: job, version: version, type: type, recordedAt: at, payloadDigest: digest))
+            #expect(fast == slow)
+            if fast != slow { return }
+            prev = fast
+        }
+    }
+
+    @Test("a stored prev_hash that is not 64 hex digits is hashed as text, as chain() does")
+    func malformedPrevHashFallsBack() {
+        for prev in ["", "zz", String(repeating: "g", count: 64), String(repeating: "0", count: 63), String(repeating: "A", count: 64)] {
+            let job = jid("job-1")
+            let fast = Digest.eventHash(prevHash: prev, seq: 7, job: job, version: 2, type: .started, recordedAt: Timestamp(milliseconds: 5), payloadDigest: "d")
+            let slow = Digest.chain(prevHash: prev, canonical: HashChain.canonical(seq: 7, job: job, version: 2, type: .started, recordedAt: Timestamp(milliseconds: 5), payloadDigest: "d"))
+            #expect(fast == slow, "prev_hash \(prev)")
+        }
+    }
+
+    @Test("hex and bytes(fromHex:) round-trip; odd lengths and non-hex characters are refused")
+    func hexRoundTrip() {
+        let bytes: [UInt8] = (0...255).map { UInt8($0) }
+        let text = Digest.hex(bytes)
+        #expect(text.hasPrefix("000102") && text.hasSuffix("fdfeff") && text.utf8.count == 512)
+        #expect(Digest.bytes(fromHex: text) == bytes)
+        #expect(Digest.bytes(fromHex: "ABcd") == [0xab, 0xcd])
+        #expect(Digest.bytes(fromHex: "abc") == nil)
+        #expect(Digest.bytes(fromHex: "0g") == nil)
+        #expect(Digest.bytes(fromHex: "") == [])
+        #expect(Digest.sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+}
