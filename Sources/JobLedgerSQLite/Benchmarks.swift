@@ -180,6 +180,29 @@ public enum LedgerBenchmarks {
         return c
     }
 
+    /// The most raw SQLite can do of the engine burn-down's writes: the same 6 rows per job
+    /// (precomputed), first every job's `queued` row, then the other five of `lanes` jobs at a
+    /// time, interleaved as `lanes` workers produce them (lane l works jobs l, l + lanes, …;
+    /// neighbouring job ids run together, as the engine claims them by age), `lanes` rows per
+    /// transaction. No validation, hashing, claiming or handlers: a ceiling, not a rival.
+    /// Returns jobs per second and rows per second.
+    public static func rawBurnDownCeiling(directory: URL, jobs: Int, lanes: Int, configuration: LedgerConfiguration) throws -> (jobsPerSecond: Double, rowsPerSecond: Double) {
+        let ids = (0..<jobs).map { _ in JobID.generate() }
+        let rows = rawRows(jobs: ids)
+        var ordered: [RawRow] = []
+        ordered.reserveCapacity(rows.count)
+        for j in 0..<jobs { ordered.append(rows[j * 6]) }
+        let perLane = (jobs + lanes - 1) / lanes
+        for k in 0..<perLane {
+            for step in 1..<6 {
+                for l in 0..<lanes where k * lanes + l < jobs { ordered.append(rows[(k * lanes + l) * 6 + step]) }
+            }
+        }
+        let raw = try Ledger.open(path: directory.appendingPathComponent("engine-raw.sqlite").path, configuration: configuration)
+        let seconds = try timeRawInserts(ordered[...], perTransaction: lanes, into: raw, firstSeq: 1)
+        return (Double(jobs) / seconds, Double(ordered.count) / seconds)
+    }
+
     /// Writes a log of about `events` events (whole job lifecycles) in large batches.
     public static func buildLog(path: String, events: Int, configuration: LedgerConfiguration, progress: (Int) -> Void) async throws {
         let ledger = try Ledger.open(path: path, configuration: configuration)

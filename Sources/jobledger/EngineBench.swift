@@ -11,6 +11,9 @@ enum EngineBench {
         var workers: Int
         var seconds: Double
         var events: Int
+        /// The raw SQLite ceiling for the same rows (`LedgerBenchmarks.rawBurnDownCeiling`).
+        var rawJobsPerSecond: Double = 0
+        var rawRowsPerSecond: Double = 0
         var jobsPerSecond: Double { Double(jobs) / seconds }
         var eventsPerSecond: Double { Double(events) / seconds }
     }

@@ -1,0 +1,29 @@
+import Foundation
+import GRDB
+import JobLedger
+@testable import JobLedgerSQLite
+import Testing
+
+/// The raw sides of `jobledger bench` must write exactly the rows they claim to, or the ratios
+/// compare different work.
+@Suite struct BenchmarkTests {
+    @Test("the burn-down ceiling writes 6 rows per job, queued rows first, then lanes of jobs interleaved")
+    func burnDownCeilingWritesEveryRow() throws {
+        let dir = TempDir()
+        let result = try LedgerBenchmarks.rawBurnDownCeiling(directory: dir.url, jobs: 10, lanes: 4,
+                                                              configuration: LedgerConfiguration())
+        #expect(result.jobsPerSecond > 0 && result.rowsPerSecond > 0)
+        let ledger = try Ledger.open(path: dir.path("engine-raw.sqlite"))
+        let rows = try ledger.read { db in
+            try Row.fetchAll(db, sql: "SELECT job_id, version, type FROM events ORDER BY seq").map { ($0[0] as String, $0[1] as Int, $0[2] as String) }
+        }
+        #expect(rows.count == 60)
+        #expect(rows.prefix(10).allSatisfy { $0.1 == 1 && $0.2 == "queued" })
+        // Every job has versions 1…6, each once.
+        let byJob = Dictionary(grouping: rows, by: \.0)
+        #expect(byJob.count == 10 && byJob.values.allSatisfy { $0.map(\.1) == [1, 2, 3, 4, 5, 6] })
+        // After the queued rows: the first 4 jobs' started rows come before any fifth row.
+        let firstJobs = Set(rows.prefix(4).map(\.0))
+        #expect(Set(rows[10..<14].map(\.0)) == firstJobs && rows[10..<14].allSatisfy { $0.2 == "started" })
+    }
+}
