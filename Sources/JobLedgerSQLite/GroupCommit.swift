@@ -187,7 +187,7 @@ extension Ledger {
     private func beginBatch(_ db: Database) throws -> BatchStart {
         let (cachedHead, cachedDV, cachedFV) = writer.state.withLock { ($0.head, $0.dataVersion, $0.fileVersion) }
         // Nothing committed on this file since our last commit: no need to ask `data_version`.
-        if let cachedHead, let cachedDV, let cachedFV, cachedFV == Ledger.fileDataVersion(db) {
+        if let cachedHead, let cachedDV, let cachedFV, let current = Ledger.fileDataVersion(db), cachedFV == current {
             return BatchStart(head: cachedHead, trusted: true, dataVersion: cachedDV)
         }
         let dv = try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? -1
@@ -328,10 +328,11 @@ extension Ledger {
 
 extension Ledger {
     /// The connection's data version of the main database (`SQLITE_FCNTL_DATA_VERSION`): it
-    /// changes with every commit to the file, this connection's own included.
-    static func fileDataVersion(_ db: Database) -> UInt32 {
+    /// changes with every commit to the file, this connection's own included. Nil when the file
+    /// control is not supported, so that nothing is ever trusted on its word.
+    static func fileDataVersion(_ db: Database) -> UInt32? {
         var version: UInt32 = 0
-        guard sqlite3_file_control(db.sqliteConnection, "main", SQLITE_FCNTL_DATA_VERSION, &version) == SQLITE_OK else { return 0 }
+        guard sqlite3_file_control(db.sqliteConnection, "main", SQLITE_FCNTL_DATA_VERSION, &version) == SQLITE_OK else { return nil }
         return version
     }
 
