@@ -101,4 +101,3 @@ enum Digest {
         return hex(hasher.finalize())
     }
 }
-
