@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import GRDBSQLite
 import JobLedger
 
 /// Throughput of the log against raw SQLite doing the same work on the same connection
@@ -61,30 +60,20 @@ public enum LedgerBenchmarks {
             INSERT INTO events (seq, job_id, version, type, payload, recorded_at, idempotency_key, payload_digest, prev_hash, hash)
             VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)
             """)
-        let stmt = insert.sqliteStatement
-        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-        func text(_ i: Int32, _ value: String) {
-            var v = value
-            v.withUTF8 { b in _ = b.withMemoryRebound(to: CChar.self) { sqlite3_bind_text(stmt, i, $0.baseAddress, Int32(b.count), transient) } }
-        }
         var seq = firstSeq
         let now = Timestamp.now.milliseconds
         for r in rows {
-            sqlite3_reset(stmt)
-            sqlite3_bind_int64(stmt, 1, seq)
-            text(2, r.job)
-            sqlite3_bind_int64(stmt, 3, Int64(r.version))
-            text(4, r.type)
-            text(5, r.payload)
-            sqlite3_bind_int64(stmt, 6, now)
-            text(7, r.digest)
-            text(8, fakeHash)
-            text(9, fakeHash)
-            let rc = sqlite3_step(stmt)
-            sqlite3_reset(stmt)
-            guard rc == SQLITE_DONE else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-            }
+            let b = DirectBinding(insert)
+            b.int(1, seq)
+            b.text(2, r.job)
+            b.int(3, Int64(r.version))
+            b.text(4, r.type)
+            b.text(5, r.payload)
+            b.int(6, now)
+            b.text(7, r.digest)
+            b.text(8, fakeHash)
+            b.text(9, fakeHash)
+            try b.run(db)
             seq += 1
         }
     }

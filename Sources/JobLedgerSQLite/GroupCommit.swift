@@ -339,28 +339,18 @@ extension Ledger {
     /// Binds and steps the prepared INSERT directly (no per-row argument boxing: this runs
     /// once per event on the append path).
     static func insertEvent(_ s: StoredEvent, payload: String, with insert: Statement, db: Database) throws {
-        let stmt = insert.sqliteStatement
-        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-        sqlite3_reset(stmt)
-        func text(_ i: Int32, _ value: String?) {
-            guard var v = value else { sqlite3_bind_null(stmt, i); return }
-            v.withUTF8 { b in _ = b.withMemoryRebound(to: CChar.self) { sqlite3_bind_text(stmt, i, $0.baseAddress, Int32(b.count), transient) } }
-        }
-        sqlite3_bind_int64(stmt, 1, s.seq)
-        text(2, s.job.rawValue)
-        sqlite3_bind_int64(stmt, 3, Int64(s.version))
-        text(4, s.type.rawValue)
-        text(5, payload)
-        sqlite3_bind_int64(stmt, 6, s.recordedAt.milliseconds)
-        text(7, s.idempotencyKey)
-        text(8, s.payloadDigest)
-        text(9, s.prevHash)
-        text(10, s.hash)
-        let rc = sqlite3_step(stmt)
-        sqlite3_reset(stmt)
-        guard rc == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-        }
+        let b = DirectBinding(insert)
+        b.int(1, s.seq)
+        b.text(2, s.job.rawValue)
+        b.int(3, Int64(s.version))
+        b.text(4, s.type.rawValue)
+        b.text(5, payload)
+        b.int(6, s.recordedAt.milliseconds)
+        b.text(7, s.idempotencyKey)
+        b.text(8, s.payloadDigest)
+        b.text(9, s.prevHash)
+        b.text(10, s.hash)
+        try b.run(db)
     }
 }
 
