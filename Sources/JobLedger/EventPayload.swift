@@ -199,7 +199,10 @@ extension EventPayload {
 
     /// Canonical JSON text of the payload: the same text as `json.canonicalText`, written
     /// directly with the keys in sorted order (this is on every append's path).
-    public var canonicalText: String {
+    public var canonicalText: String { String(decoding: canonicalBytes, as: UTF8.self) }
+
+    /// `canonicalText` as UTF-8 bytes, without building the string.
+    public var canonicalBytes: [UInt8] {
         var w = CanonicalWriter()
         switch self {
         case .queued(let q):
@@ -407,5 +410,5 @@ private struct CanonicalWriter {
     mutating func string(_ k: StaticString, _ v: String) { key(k); JSONValue.writeString(v, to: &out) }
     mutating func int(_ k: StaticString, _ v: Int) { key(k); JSONValue.writeInt(Int64(v), to: &out) }
     mutating func value(_ k: StaticString, _ v: JSONValue) { key(k); v.write(to: &out) }
-    mutating func finish() -> String { out.append(UInt8(ascii: "}")); return String(decoding: out, as: UTF8.self) }
+    mutating func finish() -> [UInt8] { out.append(UInt8(ascii: "}")); return out }
 }

@@ -104,10 +104,13 @@ extension JSONValue {
     /// Decimal digits of an integer, appended as UTF-8 (the same text as `String(value)`).
     package static func writeInt(_ value: Int64, to out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
-        var m = value.magnitude
-        let start = out.count
-        repeat { out.append(UInt8(48 + m % 10)); m /= 10 } while m > 0
-        out[start...].reverse()
+        // Digits come out last first: fill a 20-byte tuple from its end, then append them.
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { b in
+            var m = value.magnitude, i = 20
+            repeat { i -= 1; b[i] = UInt8(truncatingIfNeeded: 48 &+ m % 10); m /= 10 } while m > 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[i..<20]))
+        }
     }
 
     static func writeString(_ s: String, to out: inout [UInt8]) {

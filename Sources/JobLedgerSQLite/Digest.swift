@@ -5,20 +5,31 @@ import JobLedger
 /// SHA-256 helpers: payload digests, asset addresses and the hash chain.
 enum Digest {
     private static let hexDigits = Array("0123456789abcdef".utf8)
+    private static let chainHeader = Array("jobledger/v1\n".utf8)
 
     static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
-        var collected = [UInt8]()
-        collected.reserveCapacity(32)
-        collected.append(contentsOf: bytes)
-        return collected.withUnsafeBufferPointer { b in
-            String(unsafeUninitializedCapacity: b.count * 2) { out in
-                for (i, byte) in b.enumerated() {
-                    out[2 * i] = hexDigits[Int(byte >> 4)]
-                    out[2 * i + 1] = hexDigits[Int(byte & 0x0F)]
+        let collected = Array(bytes)
+        return collected.withUnsafeBytes { hex($0) }
+    }
+
+    /// Lower-case hex of raw bytes, written straight into the string's storage.
+    static func hex(_ b: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: b.count * 2) { out in
+            hexDigits.withUnsafeBufferPointer { digits in
+                for i in 0..<b.count {
+                    out[2 * i] = digits[Int(b[i] >> 4)]
+                    out[2 * i + 1] = digits[Int(b[i] & 0x0F)]
                 }
-                return b.count * 2
             }
+            return b.count * 2
         }
+    }
+
+    /// SHA-256 of raw bytes, hex.
+    static func sha256Hex(_ b: UnsafeRawBufferPointer) -> String {
+        var hasher = SHA256()
+        hasher.update(bufferPointer: b)
+        return hasher.finalize().withUnsafeBytes { hex($0) }
     }
 
     /// Value of each ASCII hex digit (either case), 0xFF for every other byte.
@@ -56,40 +67,63 @@ enum Digest {
 
     static func sha256Hex(_ text: String) -> String {
         var text = text
-        return text.withUTF8 { hex(SHA256.hash(data: $0)) }
+        return text.withUTF8 { sha256Hex(UnsafeRawBufferPointer($0)) }
     }
 
-    static func sha256Hex(_ data: Data) -> String { hex(SHA256.hash(data: data)) }
+    static func sha256Hex(_ bytes: [UInt8]) -> String { bytes.withUnsafeBytes { sha256Hex($0) } }
+
+    static func sha256Hex(_ data: Data) -> String { data.withUnsafeBytes { sha256Hex($0) } }
 
     /// The hash of one event: `chain(prevHash:canonical:)` of `HashChain.canonical(...)`,
     /// computed from one byte buffer with a single SHA-256 pass (this is on every append's path;
     /// `DigestTests` hold the two to the same answers).
     static func eventHash(prevHash: String, seq: Int64, job: JobID, version: Int, type: EventType,
                           recordedAt: Timestamp, payloadDigest: String) -> String {
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(32 + 13 + 20 + job.rawValue.utf8.count + 10 + 10 + 20 + payloadDigest.utf8.count + 6)
-        var prev = prevHash
-        let decoded = prev.withUTF8 { u -> Bool in
-            guard u.count == 64 else { return false }
-            var i = 0
-            while i < 64 {
-                guard let hi = nibble(u[i]), let lo = nibble(u[i + 1]) else { return false }
-                buffer.append(hi << 4 | lo)
-                i += 2
+        var prev = prevHash, jobText = job.rawValue, typeText = type.rawValue, digest = payloadDigest
+        let capacity = 32 + chainHeader.count + 3 * 21 + jobText.utf8.count + typeText.utf8.count + digest.utf8.count + 5
+        let hash: String? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
+            let start = buffer.baseAddress!
+            var out = start
+            func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+                if let base = bytes.baseAddress { out.initialize(from: base, count: bytes.count) }
+                out += bytes.count
             }
-            return true
+            func put(_ value: Int64, then end: UInt8) {
+                if value < 0 { out.pointee = UInt8(ascii: "-"); out += 1 }
+                var m = value.magnitude, digits = 1
+                while m >= 10 { m /= 10; digits += 1 }
+                m = value.magnitude
+                var p = out + digits
+                out = p
+                repeat { p -= 1; p.pointee = UInt8(truncatingIfNeeded: 48 &+ m % 10); m /= 10 } while m > 0
+                out.pointee = end; out += 1
+            }
+            let decoded = prev.withUTF8 { u in
+                nibbles.withUnsafeBufferPointer { table -> Bool in
+                    guard u.count == 64 else { return false }
+                    var bad: UInt8 = 0
+                    for i in 0..<32 {
+                        let hi = table[Int(u[2 * i])], lo = table[Int(u[2 * i + 1])]
+                        bad |= hi | lo
+                        out[i] = hi << 4 | lo & 0x0F
+                    }
+                    out += 32
+                    return bad & 0xF0 == 0  // every byte a hex digit (0xFF marks the others)
+                }
+            }
+            guard decoded else { return nil }
+            let newline = UInt8(ascii: "\n")
+            chainHeader.withUnsafeBufferPointer { put($0) }
+            put(seq, then: newline)
+            jobText.withUTF8 { put($0) }; out.pointee = newline; out += 1
+            put(Int64(version), then: newline)
+            typeText.withUTF8 { put($0) }; out.pointee = newline; out += 1
+            put(recordedAt.milliseconds, then: newline)
+            digest.withUTF8 { put($0) }
+            return sha256Hex(UnsafeRawBufferPointer(start: start, count: out - start))
         }
-        if !decoded { return chain(prevHash: prevHash, canonical: HashChain.canonical(
-            seq: seq, job: job, version: version, type: type, recordedAt: recordedAt, payloadDigest: payloadDigest)) }
-        let newline = UInt8(ascii: "\n")
-        buffer.append(contentsOf: "jobledger/v1\n".utf8)
-        JSONValue.writeInt(seq, to: &buffer); buffer.append(newline)
-        buffer.append(contentsOf: job.rawValue.utf8); buffer.append(newline)
-        JSONValue.writeInt(Int64(version), to: &buffer); buffer.append(newline)
-        buffer.append(contentsOf: type.rawValue.utf8); buffer.append(newline)
-        JSONValue.writeInt(recordedAt.milliseconds, to: &buffer); buffer.append(newline)
-        buffer.append(contentsOf: payloadDigest.utf8)
-        return buffer.withUnsafeBytes { hex(SHA256.hash(data: $0)) }
+        return hash ?? chain(prevHash: prevHash, canonical: HashChain.canonical(
+            seq: seq, job: job, version: version, type: type, recordedAt: recordedAt, payloadDigest: payloadDigest))
     }
 
     /// `SHA-256(prev_hash bytes ‖ canonical text)`, hex.

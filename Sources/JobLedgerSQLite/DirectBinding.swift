@@ -24,6 +24,13 @@ struct DirectBinding {
         v.withUTF8 { b in _ = b.withMemoryRebound(to: CChar.self) { sqlite3_bind_text(statement, index, $0.baseAddress, Int32(b.count), DirectBinding.transient) } }
     }
 
+    /// Binds UTF-8 bytes as TEXT.
+    func text(_ index: Int32, utf8 value: [UInt8]) {
+        value.withUnsafeBufferPointer { b in
+            _ = b.withMemoryRebound(to: CChar.self) { sqlite3_bind_text(statement, index, $0.baseAddress, Int32(b.count), DirectBinding.transient) }
+        }
+    }
+
     /// Steps the statement to completion (a write) and resets it.
     func run(_ db: Database) throws {
         let rc = sqlite3_step(statement)

@@ -45,7 +45,8 @@ final class GroupCommitter: Sendable {
 /// An event with its payload already encoded and digested (work done outside the writer).
 struct PreparedEvent: Sendable {
     var event: NewEvent
-    var text: String
+    /// The payload's canonical JSON, UTF-8.
+    var text: [UInt8]
     var digest: String
 
     /// Checks the payload against the rules decoding enforces (ranges, lengths), so nothing
@@ -53,7 +54,7 @@ struct PreparedEvent: Sendable {
     init(_ event: NewEvent) throws(LedgerError) {
         do { try event.payload.validate() } catch { throw .invalidPayload(error) }
         self.event = event
-        text = event.payload.canonicalText
+        text = event.payload.canonicalBytes
         digest = Digest.sha256Hex(text)
     }
 }
@@ -69,7 +70,13 @@ extension Ledger {
     /// Appends one event and returns it as stored (or, for a repeated idempotency key, the event
     /// first stored with that key). Returns only after the event is committed.
     public func append(_ event: NewEvent) async throws(LedgerError) -> StoredEvent {
-        try await append([event])[0]
+        let prepared = try PreparedEvent(event)
+        guard claimWriter() else { return try await enqueue([prepared])[0] }
+        // The common case of one event with nobody else committing: no arrays, no dictionaries.
+        let result: Result<StoredEvent, LedgerError>
+        if let now = commitOneWithoutWaiting(prepared) { result = now } else { result = await commit([[prepared]])[0].map { $0[0] } }
+        handOverLeadership()
+        return try result.get()
     }
 
     /// Appends events atomically: all are committed together, or none (the error says why).
@@ -80,19 +87,26 @@ extension Ledger {
         var events: [PreparedEvent] = []
         events.reserveCapacity(newEvents.count)
         for e in newEvents { events.append(try PreparedEvent(e)) }
-        // Fast path: nobody is committing, so commit here without suspending.
-        let direct = writer.state.withLock { s in
+        guard claimWriter() else { return try await enqueue(events) }
+        let result: Result<[StoredEvent], LedgerError>
+        if let now = commitWithoutWaiting(events) { result = now } else { result = await commit([events])[0] }
+        handOverLeadership()
+        return try result.get()
+    }
+
+    /// Fast path: when nobody is committing, the caller becomes the writer and commits at once,
+    /// without suspending (then hands over with `handOverLeadership`).
+    private func claimWriter() -> Bool {
+        writer.state.withLock { s in
             s.received += 1
             if s.leaderActive || !s.pending.isEmpty { return false }
             s.leaderActive = true
             return true
         }
-        if direct {
-            let result: Result<[StoredEvent], LedgerError>
-            if let now = commitWithoutWaiting(events) { result = now } else { result = await commit([events])[0] }
-            handOverLeadership()
-            return try result.get()
-        }
+    }
+
+    /// Queues the events for the leader's next transaction and waits until it has committed them.
+    private func enqueue(_ events: [PreparedEvent]) async throws(LedgerError) -> [StoredEvent] {
         do {
             return try await withCheckedThrowingContinuation { continuation in
                 let isLeader = writer.state.withLock { s in
@@ -141,36 +155,70 @@ extension Ledger {
     /// The uncontended fast path: commits on the caller's thread, but only if the write lock is
     /// free right now (busy timeout 0). Returns nil when another connection holds the lock;
     /// the caller then waits on GRDB's writer queue instead of blocking its own thread.
-    private func commitWithoutWaiting(_ events: [PreparedEvent]) -> Result<[StoredEvent], LedgerError>? {
-        var touched: [JobID: JobState?] = [:]
+    private func withoutWaiting<T>(_ body: (Database) throws -> Result<T, LedgerError>) -> Result<T, LedgerError>? {
         let timeoutMs = Int32(clamping: configuration.busyTimeout.components.seconds * 1000
                               + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
         do {
-            let outcome: Result<[StoredEvent], LedgerError> = try pool.writeWithoutTransaction { db in
+            return try pool.writeWithoutTransaction { db in
                 sqlite3_busy_timeout(db.sqliteConnection, 0)
                 defer { sqlite3_busy_timeout(db.sqliteConnection, timeoutMs) }
-                var result: Result<[StoredEvent], LedgerError> = .success([])
-                var start = BatchStart(head: ChainHead(seq: 0, hash: HashChain.genesis), trusted: false, dataVersion: 0)
-                try db.inImmediateTransaction {
-                    touched.removeAll()
-                    start = try beginBatch(db)
-                    var head = start.head
-                    do {
-                        result = .success(try appendRequest(events, db: db, head: &head, touched: &touched, trustCache: start.trusted))
-                    } catch let e as LedgerError {
-                        result = .failure(e)
-                    }
-                    start.head = head
-                }
-                recordCommit(touched: touched, start: start, db: db)
-                return result
+                return try body(db)
             }
-            return outcome
         } catch let e as DatabaseError where e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
             return nil
         } catch {
             return .failure(map(error))
         }
+    }
+
+    private func commitWithoutWaiting(_ events: [PreparedEvent]) -> Result<[StoredEvent], LedgerError>? {
+        withoutWaiting { db in
+            var result: Result<[StoredEvent], LedgerError> = .success([])
+            var touched: [JobID: JobState?] = [:]
+            let start = try inBatch(db) { head, trusted in
+                touched.removeAll()
+                do {
+                    result = .success(try appendRequest(events, db: db, head: &head, touched: &touched, trustCache: trusted))
+                } catch let e as LedgerError {
+                    result = .failure(e)
+                }
+            }
+            recordCommit(touched: touched, start: start, db: db)
+            return result
+        }
+    }
+
+    private func commitOneWithoutWaiting(_ event: PreparedEvent) -> Result<StoredEvent, LedgerError>? {
+        withoutWaiting { db in
+            var result: Result<StoredEvent, LedgerError> = .failure(.storage("not appended"))
+            var next: JobState?
+            let start = try inBatch(db) { head, trusted in
+                next = nil
+                do {
+                    let (stored, state) = try appendOne(event, db: db, head: &head, known: nil, trustCache: trusted)
+                    result = .success(stored)
+                    next = state
+                } catch let e as LedgerError {
+                    result = .failure(e)
+                }
+            }
+            recordCommit(one: next.map { (event.event.job, $0) }, start: start, db: db)
+            return result
+        }
+    }
+
+    /// Runs `body` in one `BEGIN IMMEDIATE` transaction, starting from the log's head (which
+    /// `body` moves on as it appends) and telling it whether the cache can be trusted. Returns
+    /// where the batch started, with the head it ended at.
+    private func inBatch(_ db: Database, _ body: (inout ChainHead, Bool) throws -> Void) throws -> BatchStart {
+        var start = BatchStart(head: ChainHead(seq: 0, hash: HashChain.genesis), trusted: false, dataVersion: 0)
+        try db.inImmediateTransaction {
+            start = try beginBatch(db)
+            var head = start.head
+            try body(&head, start.trusted)
+            start.head = head
+        }
+        return start
     }
 
     /// Drops the remembered head, after a write that did not go through the committer (import).
@@ -200,20 +248,23 @@ extension Ledger {
         return BatchStart(head: head, trusted: false, dataVersion: dv)
     }
 
-    /// After a commit: count it, remember the head, and refresh the cache of job states.
-    private func recordCommit(touched: [JobID: JobState?], start: BatchStart, db: Database) {
+    /// After a commit: count it, remember the head, and refresh the cache of job states
+    /// (`touched` for a batch, `one` for a single event).
+    private func recordCommit(touched: [JobID: JobState?] = [:], one: (JobID, JobState)? = nil, start: BatchStart, db: Database) {
         let fileVersion = Ledger.fileDataVersion(db)
+        func remember(_ job: JobID, _ st: JobState?, in s: inout GroupCommitter.State) {
+            if let st, !st.status.isTerminal { s.cache[job] = st } else { s.cache[job] = nil }
+        }
         writer.state.withLock { s in
             s.transactions += 1
             s.head = start.head
             s.dataVersion = start.dataVersion
             s.fileVersion = fileVersion
             if s.cache.count > GroupCommitter.cacheLimit { s.cache.removeAll(keepingCapacity: true) }
-            for (job, st) in touched {
-                if let st, !st.status.isTerminal { s.cache[job] = st } else { s.cache[job] = nil }
-            }
+            for (job, st) in touched { remember(job, st, in: &s) }
+            if let (job, st) = one { remember(job, st, in: &s) }
         }
-        if !touched.isEmpty { appended.signal() }
+        if !touched.isEmpty || one != nil { appended.signal() }
     }
 
     /// Commits the requests in one transaction; each request succeeds or fails on its own.
@@ -225,20 +276,16 @@ extension Ledger {
             outcome = try await pool.writeWithoutTransaction { db in
                 var results: [Result<[StoredEvent], LedgerError>] = []
                 var touched: [JobID: JobState?] = [:]
-                var start = BatchStart(head: ChainHead(seq: 0, hash: HashChain.genesis), trusted: false, dataVersion: 0)
-                try db.inImmediateTransaction {
+                let start = try self.inBatch(db) { head, trusted in
                     results.removeAll(keepingCapacity: true)
                     touched.removeAll(keepingCapacity: true)
-                    start = try self.beginBatch(db)
-                    var head = start.head
                     for events in batch {
                         do {
-                            results.append(.success(try self.appendRequest(events, db: db, head: &head, touched: &touched, trustCache: start.trusted)))
+                            results.append(.success(try self.appendRequest(events, db: db, head: &head, touched: &touched, trustCache: trusted)))
                         } catch let e as LedgerError {
                             results.append(.failure(e))
                         }
                     }
-                    start.head = head
                 }
                 // Still on the writer queue: the head and cache are recorded before any other
                 // write (an import, another batch) can run.
@@ -255,62 +302,128 @@ extension Ledger {
     /// validation writes nothing; the others in the transaction are unaffected.
     func appendRequest(_ events: [PreparedEvent], db: Database, head: inout ChainHead,
                        touched: inout [JobID: JobState?], trustCache: Bool = false) throws -> [StoredEvent] {
+        if events.count == 1 {
+            let job = events[0].event.job
+            let (stored, next) = try appendOne(events[0], db: db, head: &head, known: touched[job], trustCache: trustCache)
+            if let next { touched[job] = .some(next) }
+            return [stored]
+        }
         var localHead = head
         var local: [(job: JobID, state: JobState)] = []  // states within this request (usually one job)
         var localIndexByJob: [JobID: Int] = [:]  // index into `local`, for large requests
         var out: [StoredEvent] = []
-        var inserts: [(StoredEvent, String)] = []
+        var inserts: [(StoredEvent, [UInt8])] = []
         out.reserveCapacity(events.count)
         inserts.reserveCapacity(events.count)
         for p in events {
             let e = p.event
-            if let key = e.idempotencyKey {
-                guard (1...256).contains(key.utf8.count) else {
-                    throw LedgerError.invalidPayload(PayloadError(type: nil, reason: "an idempotency key must be 1…256 bytes long"))
-                }
-                if events.count > 1, let earlier = inserts.first(where: { $0.0.idempotencyKey == key }) { out.append(earlier.0); continue }
-                if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(RawEvent.columns) FROM events WHERE idempotency_key = ?"), arguments: [key]) {
-                    out.append(try RawEvent(row: row).decoded())
-                    continue
-                }
+            if let key = try checkIdempotencyKey(e) {
+                if let earlier = inserts.first(where: { $0.0.idempotencyKey == key }) { out.append(earlier.0); continue }
+                if let stored = try storedEvent(idempotencyKey: key, db: db) { out.append(stored); continue }
             }
-            let size = p.text.utf8.count
-            guard size <= configuration.maxPayloadBytes else {
-                throw LedgerError.payloadTooLarge(job: e.job, size: size, limit: configuration.maxPayloadBytes)
-            }
-            let localIndex = events.count == 1 ? nil : (events.count <= 8 ? local.firstIndex { $0.job == e.job } : localIndexByJob[e.job])
-            let current: JobState?
-            if let i = localIndex { current = local[i].state } else if let s = touched[e.job] { current = s } else { current = try loadState(e.job, db: db, trustCache: trustCache) }
-            let version = current?.version ?? 0
-            if let expected = e.expectedVersion, expected != version {
-                throw LedgerError.concurrencyConflict(job: e.job, expected: expected, actual: version)
-            }
-            let at = e.recordedAt ?? configuration.clock()
-            let next: JobState
-            do { next = try Lifecycle.apply(e.payload, to: current, job: e.job, at: at).0 } catch { throw LedgerError.rejected(error) }
-            let seq = localHead.seq + 1
-            let hash = Digest.eventHash(prevHash: localHead.hash, seq: seq, job: e.job, version: next.version,
-                                        type: e.payload.type, recordedAt: at, payloadDigest: p.digest)
-            let stored = StoredEvent(seq: seq, job: e.job, version: next.version, payload: e.payload, recordedAt: at,
-                                     idempotencyKey: e.idempotencyKey, payloadDigest: p.digest, prevHash: localHead.hash, hash: hash)
-            localHead = ChainHead(seq: seq, hash: hash)
+            let localIndex = events.count <= 8 ? local.firstIndex { $0.job == e.job } : localIndexByJob[e.job]
+            var state: JobState?
+            if let i = localIndex { state = local[i].state } else if let s = touched[e.job] { state = s } else { state = try loadState(e.job, db: db, trustCache: trustCache) }
+            let stored = try stage(p, state: &state, after: localHead)
+            localHead = ChainHead(seq: stored.seq, hash: stored.hash)
             if let i = localIndex {
-                local[i].state = next
+                local[i].state = state!
             } else {
                 if events.count > 8 { localIndexByJob[e.job] = local.count }
-                local.append((e.job, next))
+                local.append((e.job, state!))
             }
             out.append(stored)
             inserts.append((stored, p.text))
         }
-        let insert = try db.cachedStatement(sql: """
-            INSERT INTO events (seq, job_id, version, type, payload, recorded_at, idempotency_key, payload_digest, prev_hash, hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+        let insert = try insertStatement(db)
         for (s, text) in inserts { try Ledger.insertEvent(s, payload: text, with: insert, db: db) }
         head = localHead
         for (job, st) in local { touched[job] = .some(st) }
         return out
+    }
+
+    /// `appendRequest` for a request of one event, the common case, without its bookkeeping.
+    /// A `queued` event for a job this batch has not seen is inserted at version 1 without
+    /// first asking the log whether the job exists: `UNIQUE(job_id, version)` answers that,
+    /// and only when it refuses (the job exists) is the state loaded and the event validated
+    /// against it.
+    ///
+    /// `known` is the job's state when the batch already holds it (`.some(nil)`: no such job).
+    /// Returns the stored event and the job's new state (nil when an idempotency key matched
+    /// and nothing was appended).
+    private func appendOne(_ p: PreparedEvent, db: Database, head: inout ChainHead,
+                           known batchState: JobState??, trustCache: Bool) throws -> (StoredEvent, JobState?) {
+        let e = p.event
+        if let key = try checkIdempotencyKey(e), let stored = try storedEvent(idempotencyKey: key, db: db) { return (stored, nil) }
+        var state: JobState?
+        var speculative = false
+        if let batchState {
+            state = batchState
+        } else if trustCache, let cached = writer.state.withLock({ $0.cache[e.job] }) {
+            state = cached
+        } else if case .queued = e.payload, (e.expectedVersion ?? 0) == 0 {
+            speculative = true
+        } else {
+            state = try loadState(e.job, db: db, trustCache: trustCache)
+        }
+        var stored = try stage(p, state: &state, after: head)
+        let insert = try insertStatement(db)
+        do {
+            try Ledger.insertEvent(stored, payload: p.text, with: insert, db: db)
+        } catch let error as DatabaseError where speculative && error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            // The job exists after all: validate against its state (the failed INSERT changed nothing).
+            state = try loadState(e.job, db: db, trustCache: false)
+            stored = try stage(p, state: &state, after: head)
+            try Ledger.insertEvent(stored, payload: p.text, with: insert, db: db)
+        }
+        head = ChainHead(seq: stored.seq, hash: stored.hash)
+        return (stored, state)
+    }
+
+    /// The event's idempotency key, after checking its length.
+    private func checkIdempotencyKey(_ e: NewEvent) throws -> String? {
+        guard let key = e.idempotencyKey else { return nil }
+        guard (1...256).contains(key.utf8.count) else {
+            throw LedgerError.invalidPayload(PayloadError(type: nil, reason: "an idempotency key must be 1…256 bytes long"))
+        }
+        return key
+    }
+
+    /// The event first stored with this idempotency key, if any.
+    private func storedEvent(idempotencyKey key: String, db: Database) throws -> StoredEvent? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(RawEvent.columns) FROM events WHERE idempotency_key = ?"), arguments: [key]) else { return nil }
+        return try RawEvent(row: row).decoded()
+    }
+
+    /// Validates one event against the job's current state (nil: no such job) and builds it as
+    /// it will be stored after `head`, moving `state` on in place. Throws, writing nothing and
+    /// leaving `state` as it was, when the size, the expected version or the transition is wrong.
+    private func stage(_ p: PreparedEvent, state: inout JobState?, after head: ChainHead) throws -> StoredEvent {
+        let e = p.event
+        guard p.text.count <= configuration.maxPayloadBytes else {
+            throw LedgerError.payloadTooLarge(job: e.job, size: p.text.count, limit: configuration.maxPayloadBytes)
+        }
+        let version = state?.version ?? 0
+        if let expected = e.expectedVersion, expected != version {
+            throw LedgerError.concurrencyConflict(job: e.job, expected: expected, actual: version)
+        }
+        let at = e.recordedAt ?? configuration.clock()
+        do {
+            // `step` checks every rule before it changes anything, so a refusal leaves `state` intact.
+            if state == nil { state = try Lifecycle.begin(job: e.job, with: e.payload, at: at).0 } else { _ = try state!.step(e.payload, at: at) }
+        } catch { throw LedgerError.rejected(error) }
+        let seq = head.seq + 1, newVersion = state!.version
+        let hash = Digest.eventHash(prevHash: head.hash, seq: seq, job: e.job, version: newVersion,
+                                    type: e.payload.type, recordedAt: at, payloadDigest: p.digest)
+        return StoredEvent(seq: seq, job: e.job, version: newVersion, payload: e.payload, recordedAt: at,
+                           idempotencyKey: e.idempotencyKey, payloadDigest: p.digest, prevHash: head.hash, hash: hash)
+    }
+
+    private func insertStatement(_ db: Database) throws -> Statement {
+        try db.cachedStatement(sql: """
+            INSERT INTO events (seq, job_id, version, type, payload, recorded_at, idempotency_key, payload_digest, prev_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
     }
 
     /// The job's state for validation: the cached one when no other connection has committed
@@ -338,13 +451,13 @@ extension Ledger {
 
     /// Binds and steps the prepared INSERT directly (no per-row argument boxing: this runs
     /// once per event on the append path).
-    static func insertEvent(_ s: StoredEvent, payload: String, with insert: Statement, db: Database) throws {
+    static func insertEvent(_ s: StoredEvent, payload: [UInt8], with insert: Statement, db: Database) throws {
         let b = DirectBinding(insert)
         b.int(1, s.seq)
         b.text(2, s.job.rawValue)
         b.int(3, Int64(s.version))
         b.text(4, s.type.rawValue)
-        b.text(5, payload)
+        b.text(5, utf8: payload)
         b.int(6, s.recordedAt.milliseconds)
         b.text(7, s.idempotencyKey)
         b.text(8, s.payloadDigest)

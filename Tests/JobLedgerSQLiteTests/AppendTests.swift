@@ -164,6 +164,36 @@ import Testing
         #expect(try a.verify().isValid)
     }
 
+    /// A lone `queued` for a job the ledger has no state for is inserted first and checked by
+    /// `UNIQUE(job_id, version)`; when the job exists, it is validated against the log instead.
+    @Test func aQueuedForAJobNotInTheCacheIsValidatedAgainstTheLog() async throws {
+        let dir = TempDir()
+        let path = dir.path("log.sqlite")
+        let a = try Ledger.open(path: path)
+        let b = try Ledger.open(path: path)
+        // Terminal jobs leave the cache: a requeue of a completed job is refused, nothing written.
+        for e in lifecycle(jid("done")) { _ = try await a.append(e) }
+        let head = try a.head()
+        let refused = await expectLedgerError { _ = try await a.append(NewEvent(job: jid("done"), payload: queued)) }
+        #expect(refused == .rejected(LifecycleError(job: jid("done"), state: .completed, event: .queued, rule: .terminal)))
+        #expect(try a.head() == head)
+        // A dead-letter requeue of a failed job (not cached either) is legal: it lands at the next version.
+        _ = try await a.append([NewEvent(job: jid("dead"), payload: queued), NewEvent(job: jid("dead"), payload: started())])
+        _ = try await a.append(NewEvent(job: jid("dead"), payload: .failed(.init(code: "E", message: "no", retryable: false, attempt: 1))))
+        let before = try #require(try a.head())
+        let requeued = try await a.append(NewEvent(job: jid("dead"), payload: queued))
+        #expect(requeued.version == 4 && requeued.seq == before.seq + 1 && requeued.prevHash == before.hash)
+        #expect(try a.state(of: jid("dead"))?.status == .queued)
+        // A job another connection queued is unknown to b's cache: b's `queued` for it is refused.
+        _ = try await a.append(NewEvent(job: jid("elsewhere"), payload: queued))
+        let twice = await expectLedgerError { _ = try await b.append(NewEvent(job: jid("elsewhere"), payload: queued)) }
+        #expect(twice == .rejected(LifecycleError(job: jid("elsewhere"), state: .queued, event: .queued, rule: .jobExists)))
+        // A new job still starts at version 1, also with an expected version of 0.
+        #expect(try await b.append(NewEvent(job: jid("fresh"), payload: queued, expectedVersion: 0)).version == 1)
+        #expect(try a.eventCount() == 6 + 4 + 1 + 1)
+        #expect(try a.verify().isValid)
+    }
+
     @Test func concurrentAppendsAreGroupCommitted() async throws {
         let dir = TempDir()
         let path = dir.path("log.sqlite")

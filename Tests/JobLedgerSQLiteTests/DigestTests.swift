@@ -24,6 +24,20 @@ import Testing
         }
     }
 
+    @Test("eventHash writes the extreme numbers (zero, negative, Int64.min and .max) as the definition does")
+    func eventHashAtTheEdges() {
+        let job = jid("j")
+        for (seq, version, at) in [(Int64(0), 0, Int64(0)), (.max, .max, .max), (1, 1, .min), (-1, -9, -1), (10, 10, 10)] {
+            let fast = Digest.eventHash(prevHash: HashChain.genesis, seq: seq, job: job, version: version, type: .queued,
+                                        recordedAt: Timestamp(milliseconds: at), payloadDigest: Digest.sha256Hex("{}"))
+            let slow = Digest.chain(prevHash: HashChain.genesis, canonical: HashChain.canonical(
+                seq: seq, job: job, version: version, type: .queued, recordedAt: Timestamp(milliseconds: at), payloadDigest: Digest.sha256Hex("{}")))
+            #expect(fast == slow, "seq \(seq) version \(version) at \(at)")
+        }
+        #expect(Digest.sha256Hex(Array("abc".utf8)) == Digest.sha256Hex("abc"))
+        #expect(Digest.sha256Hex(Data("abc".utf8)) == Digest.sha256Hex("abc"))
+    }
+
     @Test("a stored prev_hash that is not 64 hex digits is hashed as text, as chain() does")
     func malformedPrevHashFallsBack() {
         for prev in ["", "zz", String(repeating: "g", count: 64), String(repeating: "0", count: 63), String(repeating: "A", count: 64)] {

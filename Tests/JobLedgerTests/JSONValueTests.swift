@@ -39,6 +39,8 @@ struct JSONValueTests {
         #expect(JSONValue.bool(true).canonicalText == "true")
         #expect(JSONValue.bool(false).canonicalText == "false")
         #expect(JSONValue.int(-42).canonicalText == "-42")
+        #expect(JSONValue.int(0).canonicalText == "0")
+        #expect(JSONValue.int(1_000_000).canonicalText == "1000000")
         #expect(JSONValue.int(.max).canonicalText == "9223372036854775807")
         #expect(JSONValue.int(.min).canonicalText == "-9223372036854775808")
         #expect(JSONValue.double(0.5).canonicalText == "0.5")
