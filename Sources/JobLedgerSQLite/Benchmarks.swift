@@ -98,9 +98,16 @@ public enum LedgerBenchmarks {
 
     /// Rounds per comparison: ours and raw alternate, so drift in the machine (disk caches,
     /// WAL growth, other load) hits both alike; the median round of each side is reported.
-    static let rounds = 5
+    /// Who goes first alternates too (ours, raw, raw, ours, …), so neither side always runs
+    /// right after the other.
+    static let rounds = 10
 
     static func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+
+    /// Runs one round of each side, in the order `round` gives.
+    static func pair(round: Int, ours: () async throws -> Void, raw: () async throws -> Void) async rethrows {
+        if round % 4 == 1 || round % 4 == 2 { try await raw(); try await ours() } else { try await ours(); try await raw() }
+    }
 
     /// Sequential appends, one event per transaction, against raw single-row transactions.
     public static func liveAppends(directory: URL, events: Int, configuration: LedgerConfiguration) async throws -> Comparison {
@@ -112,14 +119,16 @@ public enum LedgerBenchmarks {
         let clock = ContinuousClock()
         var oursRates: [Double] = [], rawRates: [Double] = []
         for r in 0..<rounds {
-            let mine = jobs[(r * perRound)..<((r + 1) * perRound)]
-            let t0 = clock.now
-            for j in mine {
-                for p in lifecycle(job: j) { _ = try await ours.append(NewEvent(job: j, payload: p)) }
-            }
-            oursRates.append(Double(mine.count * 6) / seconds(t0.duration(to: clock.now)))
+            // The caller's events are built before the clock starts, as raw's rows are.
+            let mine = jobs[(r * perRound)..<((r + 1) * perRound)].flatMap { j in lifecycle(job: j).map { NewEvent(job: j, payload: $0) } }
             let slice = rows[(r * perRound * 6)..<((r + 1) * perRound * 6)]
-            rawRates.append(Double(slice.count) / (try timeRawInserts(slice, perTransaction: 1, into: raw)))
+            try await pair(round: r, ours: {
+                let t0 = clock.now
+                for e in mine { _ = try await ours.append(e) }
+                oursRates.append(Double(mine.count) / seconds(t0.duration(to: clock.now)))
+            }, raw: {
+                rawRates.append(Double(slice.count) / (try timeRawInserts(slice, perTransaction: 1, into: raw)))
+            })
         }
         var c = Comparison(name: "live appends, one event per transaction", events: rows.count,
                            ours: median(oursRates), raw: median(rawRates), target: 0.8)
@@ -140,19 +149,10 @@ public enum LedgerBenchmarks {
         var oursRates: [Double] = [], rawRates: [Double] = []
         for r in 0..<rounds {
             let base = r * perRound
-            let t0 = clock.now
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for t in 0..<tasks {
-                    let mine = Array(jobs[(base + t * jobsPerTask)..<(base + (t + 1) * jobsPerTask)])
-                    group.addTask {
-                        for j in mine {
-                            for p in lifecycle(job: j) { _ = try await ours.append(NewEvent(job: j, payload: p)) }
-                        }
-                    }
-                }
-                try await group.waitForAll()
+            // Each task's events, built before the clock starts.
+            let perTask = (0..<tasks).map { t in
+                jobs[(base + t * jobsPerTask)..<(base + (t + 1) * jobsPerTask)].flatMap { j in lifecycle(job: j).map { NewEvent(job: j, payload: $0) } }
             }
-            oursRates.append(Double(perRound * 6) / seconds(t0.duration(to: clock.now)))
             // Raw inserts the same rows in the order the tasks produce them: at each step every
             // task appends the next event of its current job, so one transaction touches `tasks`
             // different jobs (and their places in the (job_id, version) index), as ours does.
@@ -161,7 +161,18 @@ public enum LedgerBenchmarks {
             for step in 0..<(jobsPerTask * 6) {
                 for t in 0..<tasks { interleaved.append(rows[(base + t * jobsPerTask) * 6 + step]) }
             }
-            rawRates.append(Double(interleaved.count) / (try timeRawInserts(interleaved[...], perTransaction: tasks, into: raw, firstSeq: Int64(base * 6 + 1))))
+            try await pair(round: r, ours: {
+                let t0 = clock.now
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for mine in perTask {
+                        group.addTask { for e in mine { _ = try await ours.append(e) } }
+                    }
+                    try await group.waitForAll()
+                }
+                oursRates.append(Double(perRound * 6) / seconds(t0.duration(to: clock.now)))
+            }, raw: {
+                rawRates.append(Double(interleaved.count) / (try timeRawInserts(interleaved[...], perTransaction: tasks, into: raw, firstSeq: Int64(base * 6 + 1))))
+            })
         }
         var c = Comparison(name: "\(tasks) concurrent tasks (group commit) vs raw batches of \(tasks)", events: rows.count,
                            ours: median(oursRates), raw: median(rawRates), target: 0.5)

@@ -16,7 +16,7 @@ struct Bench: AsyncParsableCommand {
             whole pipeline). Build with: swift build -c release --product jobledger
             """)
 
-    @Option(help: "Events for each append benchmark, split over 5 rounds.") var events: Int = 100_000
+    @Option(help: "Events for each append benchmark, split over 10 rounds.") var events: Int = 100_000
     @Option(help: "Events in the log replayed for throughput and peak memory.") var replayEvents: Int = 1_000_000
     @Option(help: "Concurrent appending tasks for the group-commit benchmark.") var tasks: Int = 64
     @Option(help: "Keep the benchmark logs in a fresh folder inside this directory (default: a temporary folder, removed afterwards).") var dir: String?
@@ -117,7 +117,7 @@ struct Bench: AsyncParsableCommand {
         if json {
             var items: [JSONValue] = comparisons.map { c in
                 .object(["name": .string(c.name), "events": .int(Int64(c.events)), "ours_events_per_s": .int(Int64(c.ours)),
-                         "raw_events_per_s": .int(Int64(c.raw)), "ratio": .double((c.ratio * 1000).rounded() / 1000),
+                         "raw_events_per_s": .int(Int64(c.raw)), "ratio": .double((c.ratio * 1000).rounded(.down) / 1000),
                          "target_ratio": .double(c.target), "meets_target": .bool(c.meetsTarget),
                          "our_transactions": .int(Int64(c.transactions))])
             }
@@ -150,7 +150,7 @@ struct Bench: AsyncParsableCommand {
         }
         var rows: [[String]] = []
         for c in comparisons {
-            rows.append([c.name, c.transactions > 0 ? "\(c.events) in \(c.transactions) txns" : "\(c.events)", "\(Int(c.ours))/s", "\(Int(c.raw))/s", String(format: "%.2f", c.ratio),
+            rows.append([c.name, c.transactions > 0 ? "\(c.events) in \(c.transactions) txns" : "\(c.events)", "\(Int(c.ours))/s", "\(Int(c.raw))/s", String(format: "%.2f", (c.ratio * 100).rounded(.down) / 100),
                          "≥ \(c.target)", c.meetsTarget ? "ok" : "BELOW TARGET"])
         }
         if let peak { rows.append(["replay peak memory (child process)", "\(peak.events)", String(format: "%.1f MB", peak.mb), "", "", "< 100 MB", peak.mb < 100 ? "ok" : "OVER TARGET"]) }
