@@ -54,11 +54,12 @@ public enum LedgerBenchmarks {
 
     static let fakeHash = String(repeating: "0", count: 64)
 
-    /// Binds and steps the prepared INSERT through SQLite's C API, as directly as ours does.
+    /// Binds and steps the prepared INSERT through SQLite's C API, as directly as ours does: the
+    /// same statement text as ours (so the same prepared program), no idempotency key.
     static func insertRaw(_ rows: ArraySlice<RawRow>, firstSeq: Int64, db: Database) throws {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO events (seq, job_id, version, type, payload, recorded_at, idempotency_key, payload_digest, prev_hash, hash)
-            VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         var seq = firstSeq
         let now = Timestamp.now.milliseconds
@@ -70,9 +71,10 @@ public enum LedgerBenchmarks {
             b.text(4, r.type)
             b.text(5, r.payload)
             b.int(6, now)
-            b.text(7, r.digest)
-            b.text(8, fakeHash)
+            b.text(7, nil)
+            b.text(8, r.digest)
             b.text(9, fakeHash)
+            b.text(10, fakeHash)
             try b.run(db)
             seq += 1
         }

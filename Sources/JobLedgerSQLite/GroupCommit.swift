@@ -156,8 +156,7 @@ extension Ledger {
     /// free right now (busy timeout 0). Returns nil when another connection holds the lock;
     /// the caller then waits on GRDB's writer queue instead of blocking its own thread.
     private func withoutWaiting<T>(_ body: (Database) throws -> Result<T, LedgerError>) -> Result<T, LedgerError>? {
-        let timeoutMs = Int32(clamping: configuration.busyTimeout.components.seconds * 1000
-                              + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
+        let timeoutMs = busyTimeoutMilliseconds
         do {
             return try pool.writeWithoutTransaction { db in
                 sqlite3_busy_timeout(db.sqliteConnection, 0)

@@ -11,6 +11,9 @@ public final class Ledger: Sendable {
     public let configuration: LedgerConfiguration
     let pool: DatabasePool
     let writer: GroupCommitter
+    /// `configuration.busyTimeout` in milliseconds, as `sqlite3_busy_timeout` takes it (the
+    /// fast append path sets it to 0 and back on every commit).
+    let busyTimeoutMilliseconds: Int32
     /// Signalled after every commit that appended events through this `Ledger` (and after an
     /// import): what live projections wait on in-process. Other processes' appends are seen
     /// by polling.
@@ -96,6 +99,8 @@ public final class Ledger: Sendable {
         self.pool = pool
         self.schemaVersion = schemaVersion
         self.writer = GroupCommitter()
+        busyTimeoutMilliseconds = Int32(clamping: configuration.busyTimeout.components.seconds * 1000
+                                        + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
     }
 
     /// Refuses a file that is not a log, or a log of a newer schema, before anything opens it
