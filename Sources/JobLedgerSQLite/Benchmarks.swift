@@ -221,6 +221,29 @@ public enum LedgerBenchmarks {
         }
     }
 
+    /// This process's own peak resident set size in KiB: `VmHWM` from `/proc/self/status`.
+    /// Not `getrusage`'s `ru_maxrss`: on Linux that survives `execve`, and a child started with
+    /// `posix_spawn` (a vfork sharing the parent's memory until the exec) inherits the
+    /// parent's peak as its own. Falls back to `ru_maxrss` where `/proc` has no `VmHWM`.
+    public static func ownPeakResidentKilobytes() -> Int {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8), let kb = peakResidentKilobytes(status: status) {
+            return kb
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss
+    }
+
+    /// The `VmHWM:` line of a `/proc/<pid>/status` text, in KiB.
+    static func peakResidentKilobytes(status: String) -> Int? {
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let fields = line.dropFirst("VmHWM:".count).split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count == 2, fields[1] == "kB", let kb = Int(fields[0]) else { return nil }
+            return kb
+        }
+        return nil
+    }
+
     /// Folds the whole log into job states, as replay does.
     public static func replay(path: String) throws -> (events: Int, jobs: Int, seconds: Double) {
         let ledger = try Ledger.open(path: path, create: false)

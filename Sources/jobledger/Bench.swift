@@ -177,9 +177,7 @@ struct Bench: AsyncParsableCommand {
     /// Replays in this process and reports the peak resident set size (the child side).
     private func replayChildRun(_ path: String) throws {
         let r = try LedgerBenchmarks.replay(path: path)
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        print("{\"events\":\(r.events),\"jobs\":\(r.jobs),\"seconds\":\(r.seconds),\"maxrss_kb\":\(usage.ru_maxrss)}")
+        print("{\"events\":\(r.events),\"jobs\":\(r.jobs),\"seconds\":\(r.seconds),\"maxrss_kb\":\(LedgerBenchmarks.ownPeakResidentKilobytes())}")
     }
 
     private func peakReplayMemory(path: String) throws -> (events: Int, mb: Double) {

@@ -26,4 +26,20 @@ import Testing
         let firstJobs = Set(rows.prefix(4).map(\.0))
         #expect(Set(rows[10..<14].map(\.0)) == firstJobs && rows[10..<14].allSatisfy { $0.2 == "started" })
     }
+
+    @Test("the replay child's peak memory is read from VmHWM, its own high-water mark")
+    func peakMemoryComesFromVmHWM() {
+        let status = "Name:\tjobledger\nVmPeak:\t  400000 kB\nVmHWM:\t   61440 kB\nVmRSS:\t   50000 kB\n"
+        #expect(LedgerBenchmarks.peakResidentKilobytes(status: status) == 61440)
+        #expect(LedgerBenchmarks.peakResidentKilobytes(status: "VmRSS:\t 1 kB\n") == nil)
+        #expect(LedgerBenchmarks.peakResidentKilobytes(status: "VmHWM:\t lots\n") == nil)
+        // This process has one (read from /proc, not the fallback): at least a megabyte, and no
+        // more than its getrusage peak.
+        let status2 = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        #expect(LedgerBenchmarks.peakResidentKilobytes(status: status2) != nil)
+        let own = LedgerBenchmarks.ownPeakResidentKilobytes()
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #expect(own > 1024 && own <= usage.ru_maxrss)
+    }
 }

@@ -40,7 +40,8 @@ import Testing
 
     @Test("a stored prev_hash that is not 64 hex digits is hashed as text, as chain() does")
     func malformedPrevHashFallsBack() {
-        for prev in ["", "zz", String(repeating: "g", count: 64), String(repeating: "0", count: 63), String(repeating: "A", count: 64)] {
+        for prev in ["", "zz", String(repeating: "g", count: 64), String(repeating: "0", count: 63), String(repeating: "A", count: 64),
+                     String(repeating: "a", count: 63) + "z", "-" + String(repeating: "f", count: 63)] {
             let job = jid("job-1")
             let fast = Digest.eventHash(prevHash: prev, seq: 7, job: job, version: 2, type: .started, recordedAt: Timestamp(milliseconds: 5), payloadDigest: "d")
             let slow = Digest.chain(prevHash: prev, canonical: HashChain.canonical(seq: 7, job: job, version: 2, type: .started, recordedAt: Timestamp(milliseconds: 5), payloadDigest: "d"))
