@@ -103,13 +103,19 @@ extension JSONValue {
 
     /// Decimal digits of an integer, appended as UTF-8 (the same text as `String(value)`).
     package static func writeInt(_ value: Int64, to out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        // Digits come out last first: fill a 20-byte tuple from its end, then append them.
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { b in
-            var m = value.magnitude, i = 20
+        withDecimalText(value) { out.append(contentsOf: $0) }
+    }
+
+    /// Calls `body` with the decimal text of `value` (the same text as `String(value)`), built
+    /// on the stack: the one integer formatter of the canonical JSON and the hash chain.
+    package static func withDecimalText<R>(_ value: Int64, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        // Digits come out last first: fill a 24-byte tuple from its end, sign last.
+        var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        return withUnsafeMutableBytes(of: &text) { b in
+            var m = value.magnitude, i = b.count
             repeat { i -= 1; b[i] = UInt8(truncatingIfNeeded: 48 &+ m % 10); m /= 10 } while m > 0
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[i..<20]))
+            if value < 0 { i -= 1; b[i] = UInt8(ascii: "-") }
+            return body(UnsafeRawBufferPointer(rebasing: b[i...]))
         }
     }
 

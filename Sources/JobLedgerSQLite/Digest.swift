@@ -89,13 +89,7 @@ enum Digest {
                 out += bytes.count
             }
             func put(_ value: Int64, then end: UInt8) {
-                if value < 0 { out.pointee = UInt8(ascii: "-"); out += 1 }
-                var m = value.magnitude, digits = 1
-                while m >= 10 { m /= 10; digits += 1 }
-                m = value.magnitude
-                var p = out + digits
-                out = p
-                repeat { p -= 1; p.pointee = UInt8(truncatingIfNeeded: 48 &+ m % 10); m /= 10 } while m > 0
+                JSONValue.withDecimalText(value) { put($0.assumingMemoryBound(to: UInt8.self)) }
                 out.pointee = end; out += 1
             }
             let decoded = prev.withUTF8 { u in
