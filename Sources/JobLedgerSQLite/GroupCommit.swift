@@ -157,12 +157,17 @@ extension Ledger {
     /// the caller then waits on GRDB's writer queue instead of blocking its own thread.
     private func withoutWaiting<T>(_ body: (Database) throws -> Result<T, LedgerError>) -> Result<T, LedgerError>? {
         let timeoutMs = busyTimeoutMilliseconds
+        // The result leaves through a local, not as GRDB's return value: GRDB's generic
+        // `writeWithoutTransaction` is not specialized for our types, so a returned
+        // `Result<StoredEvent, …>` would be copied through value witnesses at every layer.
+        var outcome: Result<T, LedgerError>?
         do {
-            return try pool.writeWithoutTransaction { db in
+            try pool.writeWithoutTransaction { db in
                 sqlite3_busy_timeout(db.sqliteConnection, 0)
                 defer { sqlite3_busy_timeout(db.sqliteConnection, timeoutMs) }
-                return try body(db)
+                outcome = try body(db)
             }
+            return outcome
         } catch let e as DatabaseError where e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
             return nil
         } catch {
