@@ -392,8 +392,9 @@ private struct FieldReader {
 /// Writes a JSON object whose keys the caller gives in sorted order.
 private struct CanonicalWriter {
     var out: [UInt8] = {
-        var b: [UInt8] = [UInt8(ascii: "{")]
-        b.reserveCapacity(160)
+        var b: [UInt8] = []
+        b.reserveCapacity(160)  // one allocation (an array literal first would make two)
+        b.append(UInt8(ascii: "{"))
         return b
     }()
     var first = true

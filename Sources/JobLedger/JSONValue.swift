@@ -121,11 +121,14 @@ extension JSONValue {
 
     static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        var needsEscape = false
-        for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C { needsEscape = true; break }
-        if !needsEscape {
-            out.append(contentsOf: s.utf8)
-        } else {
+        // Most strings need no escaping: check and copy them as one contiguous UTF-8 buffer.
+        var text = s
+        let plain = text.withUTF8 { u -> Bool in
+            for b in u where b < 0x20 || b == 0x22 || b == 0x5C { return false }
+            out.append(contentsOf: u)
+            return true
+        }
+        if !plain {
             for b in s.utf8 {
                 switch b {
                 case 0x22: out.append(contentsOf: "\\\"".utf8)
