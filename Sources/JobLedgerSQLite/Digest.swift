@@ -7,11 +7,6 @@ enum Digest {
     private static let hexDigits = Array("0123456789abcdef".utf8)
     private static let chainHeader = Array("jobledger/v1\n".utf8)
 
-    static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
-        let collected = Array(bytes)
-        return collected.withUnsafeBytes { hex($0) }
-    }
-
     /// Lower-case hex of raw bytes, written straight into the string's storage.
     static func hex(_ b: UnsafeRawBufferPointer) -> String {
         String(unsafeUninitializedCapacity: b.count * 2) { out in
@@ -126,6 +121,6 @@ enum Digest {
         if let prev = bytes(fromHex: prevHash) { hasher.update(data: prev) } else { hasher.update(data: Data(prevHash.utf8)) }
         var canonical = canonical
         canonical.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        return hex(hasher.finalize())
+        return hasher.finalize().withUnsafeBytes { hex($0) }
     }
 }

@@ -52,7 +52,7 @@ import Testing
     @Test("hex and bytes(fromHex:) round-trip; odd lengths and non-hex characters are refused")
     func hexRoundTrip() {
         let bytes: [UInt8] = (0...255).map { UInt8($0) }
-        let text = Digest.hex(bytes)
+        let text = bytes.withUnsafeBytes { Digest.hex($0) }
         #expect(text.hasPrefix("000102") && text.hasSuffix("fdfeff") && text.utf8.count == 512)
         #expect(Digest.bytes(fromHex: text) == bytes)
         #expect(Digest.bytes(fromHex: "ABcd") == [0xab, 0xcd])
