@@ -37,22 +37,31 @@ public enum EventPayload: Sendable, Hashable {
         public var fraction: Double
         public var message: String?
         public var leaseDeadline: Timestamp?
-        public init(fraction: Double, message: String? = nil, leaseDeadline: Timestamp? = nil) {
-            self.fraction = fraction; self.message = message; self.leaseDeadline = leaseDeadline
+        /// The attempt (claim) reporting it. The log refuses it once that attempt no longer
+        /// holds the job. Required on append; absent only in events recorded before fencing.
+        public var attempt: Int?
+        public init(fraction: Double, message: String? = nil, leaseDeadline: Timestamp? = nil, attempt: Int? = nil) {
+            self.fraction = fraction; self.message = message; self.leaseDeadline = leaseDeadline; self.attempt = attempt
         }
     }
 
     /// A low-resolution preview was staged.
     public struct Lowres: Sendable, Hashable {
         public var asset: AssetRef
-        public init(asset: AssetRef) { self.asset = asset }
+        /// The attempt (claim) that staged it; see `Progress.attempt`.
+        public var attempt: Int?
+        public init(asset: AssetRef, attempt: Int? = nil) { self.asset = asset; self.attempt = attempt }
     }
 
     /// The job finished; its final bytes (if any) and output JSON (if any).
     public struct Completed: Sendable, Hashable {
         public var asset: AssetRef?
         public var output: JSONValue?
-        public init(asset: AssetRef? = nil, output: JSONValue? = nil) { self.asset = asset; self.output = output }
+        /// The attempt (claim) that finished it; see `Progress.attempt`.
+        public var attempt: Int?
+        public init(asset: AssetRef? = nil, output: JSONValue? = nil, attempt: Int? = nil) {
+            self.asset = asset; self.output = output; self.attempt = attempt
+        }
     }
 
     /// An attempt failed. A retryable failure with attempts left requeues the job, not before
@@ -72,6 +81,26 @@ public enum EventPayload: Sendable, Hashable {
     public struct Canceled: Sendable, Hashable {
         public var reason: String
         public init(reason: String) { self.reason = reason }
+    }
+
+    /// The attempt an event written by an attempt names (its claim): progress, lowres,
+    /// completed and failed. Nil for the other types, and for events recorded before fencing.
+    public var claim: Int? {
+        switch self {
+        case .progress(let p): p.attempt
+        case .lowres(let l): l.attempt
+        case .completed(let c): c.attempt
+        case .failed(let f): f.attempt
+        case .queued, .started, .canceled: nil
+        }
+    }
+
+    /// True for the event types an attempt writes, which must name their claim when appended.
+    public var isWrittenByAnAttempt: Bool {
+        switch self {
+        case .progress, .lowres, .completed, .failed: true
+        case .queued, .started, .canceled: false
+        }
     }
 
     public var type: EventType {
@@ -145,10 +174,13 @@ extension EventPayload {
             try time("lease_deadline", st.leaseDeadline)
         case .progress(let p):
             try time("lease_deadline", p.leaseDeadline)
+            if let a = p.attempt { try within("attempt", a, PayloadRules.attempts) }
         case .lowres(let l):
             try asset("asset", l.asset)
+            if let a = l.attempt { try within("attempt", a, PayloadRules.attempts) }
         case .completed(let c):
             try asset("asset", c.asset)
+            if let a = c.attempt { try within("attempt", a, PayloadRules.attempts) }
         case .failed(let f):
             try name("code", f.code)
             try within("attempt", f.attempt, PayloadRules.attempts)
@@ -177,13 +209,16 @@ extension EventPayload {
             o["attempt"] = .int(Int64(s.attempt))
             o["lease_deadline"] = .string(s.leaseDeadline.iso8601)
         case .progress(let p):
+            if let a = p.attempt { o["attempt"] = .int(Int64(a)) }
             o["fraction"] = .double(p.fraction)
             if let m = p.message { o["message"] = .string(m) }
             if let l = p.leaseDeadline { o["lease_deadline"] = .string(l.iso8601) }
         case .lowres(let l):
             o["asset"] = l.asset.json
+            if let a = l.attempt { o["attempt"] = .int(Int64(a)) }
         case .completed(let c):
             if let a = c.asset { o["asset"] = a.json }
+            if let a = c.attempt { o["attempt"] = .int(Int64(a)) }
             if let out = c.output { o["output"] = out }
         case .failed(let f):
             o["code"] = .string(f.code)
@@ -216,13 +251,16 @@ extension EventPayload {
             w.string("lease_deadline", s.leaseDeadline.iso8601)
             w.string("worker", s.worker)
         case .progress(let p):
+            if let a = p.attempt { w.int("attempt", a) }
             w.value("fraction", .double(p.fraction))
             if let l = p.leaseDeadline { w.string("lease_deadline", l.iso8601) }
             if let m = p.message { w.string("message", m) }
         case .lowres(let l):
             w.value("asset", l.asset.json)
+            if let a = l.attempt { w.int("attempt", a) }
         case .completed(let c):
             if let a = c.asset { w.value("asset", a.json) }
+            if let a = c.attempt { w.int("attempt", a) }
             if let o = c.output { w.value("output", o) }
         case .failed(let f):
             w.int("attempt", f.attempt)
@@ -267,11 +305,14 @@ extension EventPayload {
                 leaseDeadline: try r.requiredTimestamp("lease_deadline")))
         case .progress:
             payload = .progress(Progress(fraction: try r.double("fraction"), message: try r.text("message"),
-                                         leaseDeadline: try r.timestamp("lease_deadline")))
+                                         leaseDeadline: try r.timestamp("lease_deadline"),
+                                         attempt: try r.optionalInt("attempt", in: PayloadRules.attempts)))
         case .lowres:
-            payload = .lowres(Lowres(asset: try r.asset("asset", required: true)!))
+            payload = .lowres(Lowres(asset: try r.asset("asset", required: true)!,
+                                     attempt: try r.optionalInt("attempt", in: PayloadRules.attempts)))
         case .completed:
-            payload = .completed(Completed(asset: try r.asset("asset", required: false), output: r.optional("output")))
+            payload = .completed(Completed(asset: try r.asset("asset", required: false), output: r.optional("output"),
+                                           attempt: try r.optionalInt("attempt", in: PayloadRules.attempts)))
         case .failed:
             payload = .failed(Failed(
                 code: try r.name("code"),
@@ -302,9 +343,9 @@ private struct FieldReader {
     static let fields: [EventType: [String]] = [
         .queued: ["kind", "input", "priority", "max_attempts", "run_at"],
         .started: ["worker", "attempt", "lease_deadline"],
-        .progress: ["fraction", "message", "lease_deadline"],
-        .lowres: ["asset"],
-        .completed: ["asset", "output"],
+        .progress: ["attempt", "fraction", "message", "lease_deadline"],
+        .lowres: ["asset", "attempt"],
+        .completed: ["asset", "attempt", "output"],
         .failed: ["code", "message", "retryable", "attempt", "retry_at"],
         .canceled: ["reason"],
     ]
@@ -335,6 +376,16 @@ private struct FieldReader {
             if let def { return def }
             throw fail("missing field '\(key)'")
         }
+        return try wholeNumber(key, v, in: range)
+    }
+
+    /// An optional whole number in `range`; null or absent gives nil.
+    mutating func optionalInt(_ key: String, in range: ClosedRange<Int>) throws(PayloadError) -> Int? {
+        guard let v = optional(key) else { return nil }
+        return try wholeNumber(key, v, in: range)
+    }
+
+    func wholeNumber(_ key: String, _ v: JSONValue, in range: ClosedRange<Int>) throws(PayloadError) -> Int {
         guard let i = v.intValue, let n = Int(exactly: i) else { throw fail("'\(key)' must be a whole number, got \(v.canonicalText)") }
         guard range.contains(n) else { throw fail("'\(key)' must be in \(range.lowerBound)…\(range.upperBound), got \(n)") }
         return n

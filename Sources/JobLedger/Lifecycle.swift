@@ -8,7 +8,14 @@
 /// ```
 ///
 /// Terminal states accept nothing, with one exception: a `queued` event on a failed job of the
-/// same kind requeues it (the dead-letter retry), with that many more attempts. Every decision is an exhaustive `switch` over (state, event),
+/// same kind requeues it (the dead-letter retry), with that many more attempts.
+///
+/// **Fencing**: progress, lowres, completed and failed name the attempt that writes them (its
+/// claim), and are refused with `staleClaim` unless that attempt is the one running now. A
+/// worker that comes back after its lease expired can therefore never write into the attempt
+/// that replaced it: its work may be done twice, its recorded outcome never is.
+///
+/// Every decision is an exhaustive `switch` over (state, event),
 /// so adding a state or an event type does not compile until every case is decided.
 public enum Lifecycle {
     /// What applying an event did, beyond the new state: what the engine and projections react to.
@@ -58,6 +65,20 @@ extension JobState {
     public mutating func step(_ payload: EventPayload, at time: Timestamp) throws(LifecycleError) -> Lifecycle.Effect {
         func refuse(_ rule: LifecycleError.Rule) -> LifecycleError {
             LifecycleError(job: id, state: status, event: payload.type, rule: rule)
+        }
+        // Fencing: an event that names its attempt is accepted only while that attempt holds
+        // the job (running, same attempt). Events recorded before fencing name none.
+        if let claim = payload.claim, !(status == .running && claim == attempt) {
+            switch status {
+            case .completed, .failed, .canceled:
+                // The attempt that finished it, or one that never started: the job is just over.
+                throw refuse(claim >= attempt ? .terminal : .staleClaim(attempt: claim, current: nil))
+            case .queued:
+                // An attempt that has not started yet cannot write; an earlier one has ended.
+                throw refuse(claim > attempt ? .notRunning : .staleClaim(attempt: claim, current: nil))
+            case .running:
+                throw refuse(claim > attempt ? .attemptMismatch(expected: attempt, got: claim) : .staleClaim(attempt: claim, current: attempt))
+            }
         }
         let effect: Lifecycle.Effect
         switch (status, payload) {
@@ -128,7 +149,6 @@ extension JobState {
             effect = .finished(.completed)
 
         case (.running, .failed(let f)):
-            guard f.attempt == attempt else { throw refuse(.attemptMismatch(expected: attempt, got: f.attempt)) }
             lastError = JobFailure(code: f.code, message: f.message, retryable: f.retryable, attempt: f.attempt)
             worker = nil
             leaseDeadline = nil

@@ -12,8 +12,12 @@ public struct LifecycleError: Error, Hashable, CustomStringConvertible {
         case notRunning
         /// `started` for a job that is already running.
         case alreadyRunning
-        /// `started` must carry the next attempt number, `failed` the current one.
+        /// `started` must carry the next attempt number.
         case attemptMismatch(expected: Int, got: Int)
+        /// An event written by an attempt (progress, lowres, completed, failed) whose attempt no
+        /// longer holds the job: its lease expired and the job was requeued, started again, or
+        /// finished. `current` is the attempt running now, nil when none is.
+        case staleClaim(attempt: Int, current: Int?)
         /// `started` before the job's run-at or retry time.
         case tooEarly(notBefore: Timestamp, at: Timestamp)
         /// Progress outside 0…1, or not a number.
@@ -44,6 +48,10 @@ public struct LifecycleError: Error, Hashable, CustomStringConvertible {
         case .notRunning: why = "'\(event)' needs a running job (a 'started' event first)"
         case .alreadyRunning: why = "the job is already running; it must fail or finish before another attempt"
         case .attemptMismatch(let expected, let got): why = "attempt \(got) given, attempt \(expected) expected"
+        case .staleClaim(let attempt, let current?):
+            why = "attempt \(attempt) no longer holds the job, attempt \(current) does (attempt \(attempt)'s lease expired); nothing more of attempt \(attempt) is recorded"
+        case .staleClaim(let attempt, nil):
+            why = "attempt \(attempt) no longer holds the job (its lease expired, or the job moved on); nothing more of attempt \(attempt) is recorded"
         case .tooEarly(let notBefore, let at): why = "the job may not start before \(notBefore.iso8601) (event at \(at.iso8601))"
         case .progressOutOfRange(let f): why = "progress must be within 0…1, got \(f)"
         case .progressBackwards(let from, let to): why = "progress may not go backwards within an attempt (\(from) → \(to))"

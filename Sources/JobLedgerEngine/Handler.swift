@@ -15,14 +15,16 @@ public struct JobContext: Sendable {
     let engine: JobEngine
 
     /// Records progress (0…1, never backwards within an attempt) and extends the lease.
+    /// Throws `ClaimLost` when this attempt no longer holds the job (its lease expired and
+    /// another attempt took over, or the job was canceled or finished elsewhere): stop then.
     public func progress(_ fraction: Double, message: String? = nil) async throws {
-        try await engine.recordProgress(job: job, fraction: fraction, message: message)
+        try await engine.recordProgress(job: job, attempt: attempt, fraction: fraction, message: message)
     }
 
-    /// Stages a low-resolution preview and records a `lowres` event.
+    /// Stages a low-resolution preview and records a `lowres` event. Throws `ClaimLost` like
+    /// `progress`.
     public func lowres(_ bytes: Data, contentType: String) async throws {
-        let asset = try await engine.ledger.stageAsset(bytes, contentType: contentType)
-        _ = try await engine.ledger.append(NewEvent(job: job, payload: .lowres(.init(asset: asset))))
+        try await engine.recordPreview(job: job, attempt: attempt, kind: kind, maxAttempts: maxAttempts, bytes: bytes, contentType: contentType)
     }
 
     /// True once the job was canceled; a handler should stop soon after (its task is cancelled too).

@@ -28,6 +28,19 @@ public final class JobEngine: Sendable {
         public var logger = Logger(label: "jobledger.engine")
         /// Where counters and timers go (default: the process's bootstrapped metrics system).
         public var metrics: (any MetricsFactory)?
+        /// How staged assets that no event references are cleaned up (an attempt that lost its
+        /// claim after staging its result): every `intervalMilliseconds`, assets staged more
+        /// than `graceMilliseconds` ago and still unreferenced are removed. Nil: never.
+        public var assetPrune: AssetPrune? = AssetPrune()
+
+        public struct AssetPrune: Sendable {
+            public var intervalMilliseconds: Int64 = 3_600_000
+            public var graceMilliseconds: Int64 = 3_600_000
+            public init(intervalMilliseconds: Int64 = 3_600_000, graceMilliseconds: Int64 = 3_600_000) {
+                self.intervalMilliseconds = intervalMilliseconds
+                self.graceMilliseconds = graceMilliseconds
+            }
+        }
 
         public init(workerID: String = "\(ProcessInfo.processInfo.hostName)-\(getpid())") {
             self.workerID = workerID
@@ -44,7 +57,9 @@ public final class JobEngine: Sendable {
         var fold = LedgerFold()
         var registrations: [String: Registration] = [:]
         /// Attempts running in this engine.
-        var running: [JobID: (kind: String, task: Task<Void, Never>)] = [:]
+        var running: [JobID: RunningAttempt] = [:]
+        /// When orphaned assets were last pruned (the engine's start at first).
+        var lastAssetPrune: Timestamp
         /// Jobs whose cancellation was asked while this engine runs them, with the reason.
         var canceling: [JobID: String] = [:]
         /// Set by `shutdown`: claim nothing more.
@@ -59,31 +74,11 @@ public final class JobEngine: Sendable {
     public let options: Options
     let state: Mutex<State>
 
-    // MARK: Metrics: jobledger_jobs_{submitted,started,completed,failed,retried}_total by kind;
-    // jobledger_job_queue_wait (runnable → started) and jobledger_job_run_time (started → end).
-
-    private var metricsFactory: any MetricsFactory { options.metrics ?? MetricsSystem.factory }
-
-    func count(_ what: String, kind: String) {
-        Counter(label: "jobledger_jobs_\(what)_total", dimensions: [("kind", kind)], factory: metricsFactory).increment()
-    }
-
-    func time(_ what: String, kind: String, milliseconds: Int64) {
-        Metrics.Timer(label: "jobledger_job_\(what)", dimensions: [("kind", kind)], factory: metricsFactory)
-            .recordMilliseconds(max(0, milliseconds))
-    }
-
-    func log(_ job: JobID) -> Logger {
-        var l = options.logger
-        l[metadataKey: "job"] = "\(job)"
-        return l
-    }
-
     public init(ledger: Ledger, clock: any JobClock = SystemClock(), options: Options = Options()) {
         self.ledger = ledger
         self.clock = clock
         self.options = options
-        state = Mutex(State(random: SplitMix64(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max))))
+        state = Mutex(State(lastAssetPrune: clock.now(), random: SplitMix64(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max))))
     }
 
     // MARK: - Registering and submitting
@@ -121,7 +116,7 @@ public final class JobEngine: Sendable {
         var lastConflict: LedgerError?
         for _ in 0..<20 {
             let local = state.withLock { s -> Task<Void, Never>? in
-                guard let r = s.running[job] else { return nil }
+                guard let r = s.running[job], r.lost == nil else { return nil }
                 s.canceling[job] = reason
                 return r.task
             }
@@ -222,7 +217,7 @@ public final class JobEngine: Sendable {
             }
         }
         // Stopped (shutdown or cancellation): return once the attempts in flight have ended.
-        for t in state.withLock({ $0.running.values.map(\.task) }) { await t.value }
+        for t in state.withLock({ $0.running.values.compactMap(\.task) }) { await t.value }
     }
 
     /// Suspends until a running attempt finishes (returns at once if a slot is free).
@@ -253,73 +248,19 @@ public final class JobEngine: Sendable {
         }
     }
 
-    /// Up to `limit` jobs that may start now, best first: highest priority, then oldest. One
-    /// pass over the jobs in flight keeping only the best `limit` (a deep queue costs a scan per
-    /// round, not a sort of every queued job's whole state).
-    func claimable(now: Timestamp, s: State, limit: Int) -> [JobState] {
-        guard limit > 0 else { return [] }
-        var perKind: [String: Int] = [:]
-        for (_, r) in s.running { perKind[r.kind, default: 0] += 1 }
-        var room: [String: Int] = [:]
-        for (kind, r) in s.registrations { if let cap = r.concurrency { room[kind] = max(0, cap - perKind[kind, default: 0]) } }
-        let eligible = s.fold.active.lazy
-            .filter { id, j in j.status == .queued && j.runAt <= now && s.running[id] == nil && s.registrations[j.kind] != nil }
-            .map { id, j in ClaimCandidate(priority: j.priority, createdAt: j.createdAt, id: id, kind: j.kind) }
-        return Self.selectBest(eligible, room: room, limit: limit).compactMap { s.fold.active[$0.id] }
-    }
-
-    /// What the claim order looks at of a queued job.
-    struct ClaimCandidate: Comparable {
-        let priority: Int, createdAt: Timestamp, id: JobID, kind: String
-        /// "Better" sorts first: higher priority, then older, then lower id.
-        static func < (a: ClaimCandidate, b: ClaimCandidate) -> Bool {
-            a.priority != b.priority ? a.priority > b.priority : (a.createdAt, a.id) < (b.createdAt, b.id)
-        }
-    }
-
-    /// The best `limit` candidates, best first, taking at most `room[kind]` of a capped kind:
-    /// the same as sorting them all and taking greedily, in one pass that keeps `limit`. A
-    /// kind with no room left is skipped, and a kind never holds more places than it has room,
-    /// so it never crowds the others out.
-    static func selectBest<S: Sequence>(_ candidates: S, room: [String: Int], limit: Int) -> [ClaimCandidate] where S.Element == ClaimCandidate {
-        guard limit > 0 else { return [] }
-        var best: [ClaimCandidate] = []  // sorted, at most `limit`
-        best.reserveCapacity(limit + 1)
-        var held: [String: Int] = [:]  // places among `best`, per capped kind
-        for k in candidates {
-            if best.count == limit, let last = best.last, !(k < last) { continue }
-            if let r = room[k.kind] {
-                let h = held[k.kind, default: 0]
-                if h >= r {
-                    // Full: it may only replace a worse job of its own kind.
-                    guard let worst = best.lastIndex(where: { $0.kind == k.kind }), k < best[worst] else { continue }
-                    best.remove(at: worst)
-                    held[k.kind] = h - 1
-                }
-            }
-            best.insert(k, at: best.partitioningIndex { !($0 < k) })
-            if room[k.kind] != nil { held[k.kind, default: 0] += 1 }
-            if best.count > limit {
-                let dropped = best.removeLast()
-                if room[dropped.kind] != nil { held[dropped.kind, default: 0] -= 1 }
-            }
-        }
-        return best
-    }
-
     /// Graceful shutdown: claim nothing more, let running handlers finish for up to `drain`,
     /// then cancel the rest. A handler cancelled this way is recorded as a retryable
     /// `worker_shutdown` failure, so another worker picks the job up.
     public func shutdown(drain: Duration) async {
         let tasks = state.withLock { s in
             s.draining = true
-            return s.running.values.map(\.task)
+            return s.running.values.compactMap(\.task)
         }
         let deadline = ContinuousClock.now.advanced(by: drain)
         while state.withLock({ !$0.running.isEmpty }) && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        for t in state.withLock({ $0.running.values.map(\.task) }) { t.cancel() }
+        for t in state.withLock({ $0.running.values.compactMap(\.task) }) { t.cancel() }
         for t in tasks { await t.value }
     }
 
@@ -329,20 +270,22 @@ public final class JobEngine: Sendable {
     private func claimAndStart() async throws -> [Task<Void, Never>] {
         if state.withLock({ $0.draining }) { return [] }
         refresh()
+        noticeLostClaims()
         if await sweepExpiredLeases() { refresh() }
+        await pruneOrphanAssetsWhenDue()
         let now = clock.now()
         let chosen = state.withLock { s in claimable(now: now, s: s, limit: options.concurrency - s.running.count) }
         // Claim concurrently, so the claims share group-committed transactions; each one
         // succeeds or loses its race on its own.
-        let claimed: [(JobState, Int)] = try await withThrowingTaskGroup(of: (JobState, Int)?.self) { group in
+        let claimed: [Claim] = try await withThrowingTaskGroup(of: Claim?.self) { group in
             for job in chosen {
                 group.addTask {
                     let attempt = job.attempt + 1
                     let lease = self.clock.now().adding(milliseconds: self.options.leaseMilliseconds)
                     do {
-                        _ = try await self.ledger.append(NewEvent(job: job.id, payload: .started(.init(
+                        let started = try await self.ledger.append(NewEvent(job: job.id, payload: .started(.init(
                             worker: self.options.workerID, attempt: attempt, leaseDeadline: lease)), expectedVersion: job.version))
-                        return (job, attempt)
+                        return Claim(job: job, attempt: attempt, leaseDeadline: lease, seq: started.seq)
                     } catch let e as LedgerError where e.isLostRace {
                         return nil  // another worker claimed it (or it was canceled) first
                     } catch {
@@ -352,12 +295,13 @@ public final class JobEngine: Sendable {
                     }
                 }
             }
-            var won: [(JobState, Int)] = []
+            var won: [Claim] = []
             for try await r in group { if let r { won.append(r) } }
             return won
         }
         var tasks: [Task<Void, Never>] = []
-        for (job, attempt) in claimed {
+        for claim in claimed {
+            let job = claim.job, attempt = claim.attempt
             count("started", kind: job.kind)
             time("queue_wait", kind: job.kind, milliseconds: now.milliseconds - job.runAt.milliseconds)
             log(job.id).debug("claimed", metadata: ["attempt": "\(attempt)", "worker": "\(options.workerID)"])
@@ -366,99 +310,38 @@ public final class JobEngine: Sendable {
             // Registered under the lock before the attempt can finish and deregister itself.
             let task = state.withLock { s in
                 let t = Task { await self.runAttempt(context, registration: registration) }
-                s.running[job.id] = (job.kind, t)
+                s.running[job.id] = RunningAttempt(kind: job.kind, attempt: attempt, startedSeq: claim.seq,
+                                                   leaseDeadline: claim.leaseDeadline, task: t)
                 return t
             }
             tasks.append(task)
         }
         return tasks
     }
+}
 
-    /// Requeues (or fails, when attempts are used up) running jobs whose lease has passed and
-    /// that no attempt in this engine is running: their worker died or lost contact.
-    private func sweepExpiredLeases() async -> Bool {
-        let now = clock.now()
-        let expired = state.withLock { s in
-            s.fold.active.values.filter { $0.status == .running && ($0.leaseDeadline ?? .init(milliseconds: .max)) < now && s.running[$0.id] == nil }
-        }
-        var swept = false
-        for job in expired {
-            let failure = EventPayload.failed(.init(
-                code: "lease_expired",
-                message: "worker \(job.worker ?? "?") did not renew its lease (deadline \(job.leaseDeadline?.iso8601 ?? "?"))",
-                retryable: true, attempt: job.attempt, retryAt: now))
-            do {
-                _ = try await ledger.append(NewEvent(job: job.id, payload: failure, expectedVersion: job.version))
-            } catch {
-                if !error.isLostRace {  // a lost race means the worker was alive after all, or someone else swept it
-                    log(job.id).warning("could not requeue an expired lease this round: \(error)")
-                }
-                continue
-            }
-            swept = true
-            log(job.id).warning("lease expired; requeued or failed", metadata: ["worker": "\(job.worker ?? "?")", "attempt": "\(job.attempt)"])
-        }
-        return swept
-    }
+/// A job this engine won, with the attempt it runs and its `started` event's seq.
+struct Claim: Sendable {
+    let job: JobState
+    let attempt: Int
+    let leaseDeadline: Timestamp
+    let seq: Int64
+}
 
-    // MARK: - One attempt
-
-    private func runAttempt(_ context: JobContext, registration: Registration) async {
-        let began = clock.now()
-        defer { time("run_time", kind: context.kind, milliseconds: clock.now().milliseconds - began.milliseconds) }
-        let logger = log(context.job)
-        let outcome: Result<JobCompletion, any Error>
-        do { outcome = .success(try await registration.handler(context)) } catch { outcome = .failure(error) }
-        let (cancelReason, draining) = state.withLock { s in (s.canceling[context.job], s.draining) }
-        let canceled = cancelReason != nil
-        do {
-            if !canceled, draining, case .failure = outcome, Task.isCancelled {
-                _ = try await ledger.append(NewEvent(job: context.job, payload: .failed(.init(
-                    code: "worker_shutdown", message: "worker \(options.workerID) shut down before the attempt finished",
-                    retryable: true, attempt: context.attempt, retryAt: clock.now()))))
-                count("retried", kind: context.kind)
-                logger.notice("interrupted by shutdown; requeued", metadata: ["attempt": "\(context.attempt)"])
-            } else if canceled {
-                _ = try await ledger.append(NewEvent(job: context.job, payload: .canceled(.init(reason: cancelReason ?? "canceled while running"))))
-                logger.info("canceled while running")
-            } else {
-                switch outcome {
-                case .success(let completion):
-                    var asset: AssetRef?
-                    if let bytes = completion.bytes { asset = try await ledger.stageAsset(bytes, contentType: completion.contentType) }
-                    _ = try await ledger.append(NewEvent(job: context.job, payload: .completed(.init(asset: asset, output: completion.output))))
-                    count("completed", kind: context.kind)
-                    logger.info("completed", metadata: ["attempt": "\(context.attempt)"])
-                case .failure(let error):
-                    let e = error as? JobError ?? JobError(code: "handler_error", message: String(describing: error), retryable: true)
-                    let delay = state.withLock { registration.retry.delay(afterAttempt: context.attempt, using: &$0.random) }
-                    _ = try await ledger.append(NewEvent(job: context.job, payload: .failed(.init(
-                        code: e.code, message: e.message, retryable: e.retryable, attempt: context.attempt,
-                        retryAt: clock.now().adding(milliseconds: delay)))))
-                    let requeued = e.retryable && context.attempt < context.maxAttempts  // the lifecycle's rule
-                    count(requeued ? "retried" : "failed", kind: context.kind)
-                    logger.log(level: requeued ? .info : .warning, "attempt failed\(requeued ? "; will retry" : " for good")",
-                               metadata: ["attempt": "\(context.attempt)", "code": "\(e.code)", "error": "\(e.message)"])
-                }
-            }
-        } catch {
-            // The job moved on without us (canceled elsewhere, or requeued after a lost lease):
-            // the log already says what happened, and our late event was refused.
-            logger.notice("outcome not recorded: \(error)")
-        }
-        let waiter = state.withLock { s in
-            s.running[context.job] = nil
-            s.canceling[context.job] = nil
-            defer { s.slotWaiter = nil }
-            return s.slotWaiter
-        }
-        waiter?.resume()
-    }
-
-    func recordProgress(job: JobID, fraction: Double, message: String?) async throws {
-        let lease = clock.now().adding(milliseconds: options.leaseMilliseconds)
-        _ = try await ledger.append(NewEvent(job: job, payload: .progress(.init(fraction: fraction, message: message, leaseDeadline: lease))))
-    }
+/// An attempt running in this engine.
+struct RunningAttempt {
+    let kind: String
+    let attempt: Int
+    /// The seq of the attempt's `started` event: the engine's view of the log reaches it
+    /// before the view can tell whether the attempt still holds the job.
+    let startedSeq: Int64
+    /// The lease as last recorded (by `started` or the latest progress).
+    var leaseDeadline: Timestamp
+    var task: Task<Void, Never>?
+    /// Why the attempt lost its claim, once it did: nothing more of it is recorded.
+    var lost: String?
+    /// The handler has returned and its outcome is being recorded.
+    var recording = false
 }
 
 extension LedgerError {
@@ -482,18 +365,5 @@ extension JobEngine: Service {
         } onGracefulShutdown: {
             Task { await self.shutdown(drain: self.options.drainTimeout) }
         }
-    }
-}
-
-extension Array {
-    /// The first index whose element satisfies `belongsInSecondPartition`, for an array already
-    /// partitioned by it (binary search).
-    func partitioningIndex(where belongsInSecondPartition: (Element) -> Bool) -> Int {
-        var low = 0, high = count
-        while low < high {
-            let mid = (low + high) / 2
-            if belongsInSecondPartition(self[mid]) { high = mid } else { low = mid + 1 }
-        }
-        return low
     }
 }

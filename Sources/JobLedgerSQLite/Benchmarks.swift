@@ -27,10 +27,10 @@ public enum LedgerBenchmarks {
     static func lifecycle(job: JobID) -> [EventPayload] {
         [.queued(.init(kind: "design", input: .object(["prompt": .string("a red bicycle"), "size": .int(512)]))),
          .started(.init(worker: "bench", attempt: 1, leaseDeadline: Timestamp(milliseconds: 4_102_444_800_000))),
-         .progress(.init(fraction: 0.25, message: "rendering")),
-         .progress(.init(fraction: 0.5, message: "rendering")),
-         .progress(.init(fraction: 0.75, message: "rendering")),
-         .completed(.init(output: .object(["width": .int(512), "height": .int(512)])))]
+         .progress(.init(fraction: 0.25, message: "rendering", attempt: 1)),
+         .progress(.init(fraction: 0.5, message: "rendering", attempt: 1)),
+         .progress(.init(fraction: 0.75, message: "rendering", attempt: 1)),
+         .completed(.init(output: .object(["width": .int(512), "height": .int(512)]), attempt: 1))]
     }
 
     /// A duration in seconds, for rates.

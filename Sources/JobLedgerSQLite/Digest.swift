@@ -5,7 +5,8 @@ import JobLedger
 /// SHA-256 helpers: payload digests, asset addresses and the hash chain.
 enum Digest {
     private static let hexDigits = Array("0123456789abcdef".utf8)
-    private static let chainHeader = Array("jobledger/v1\n".utf8)
+    private static let v1Header = Array((HashChain.Rule.v1.rawValue + "\n").utf8)
+    private static let v2Header = Array((HashChain.Rule.v2.rawValue + "\n").utf8)
 
     /// Lower-case hex of raw bytes, written straight into the string's storage.
     static func hex(_ b: UnsafeRawBufferPointer) -> String {
@@ -72,10 +73,16 @@ enum Digest {
     /// The hash of one event: `chain(prevHash:canonical:)` of `HashChain.canonical(...)`,
     /// computed from one byte buffer with a single SHA-256 pass (this is on every append's path;
     /// `DigestTests` hold the two to the same answers).
-    static func eventHash(prevHash: String, seq: Int64, job: JobID, version: Int, type: EventType,
-                          recordedAt: Timestamp, payloadDigest: String) -> String {
+    static func eventHash(rule: HashChain.Rule, prevHash: String, seq: Int64, job: JobID, version: Int, type: EventType,
+                          recordedAt: Timestamp, payloadDigest: String, idempotencyKey: String?) -> String {
         var prev = prevHash, jobText = job.rawValue, typeText = type.rawValue, digest = payloadDigest
-        let capacity = 32 + chainHeader.count + 3 * 21 + jobText.utf8.count + typeText.utf8.count + digest.utf8.count + 5
+        var key = rule == .v2 ? idempotencyKey ?? "" : ""
+        let header: [UInt8]
+        switch rule {
+        case .v1: header = v1Header
+        case .v2: header = v2Header
+        }
+        let capacity = 32 + header.count + 3 * 21 + jobText.utf8.count + typeText.utf8.count + digest.utf8.count + key.utf8.count + 6
         let hash: String? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
             let start = buffer.baseAddress!
             var out = start
@@ -102,17 +109,22 @@ enum Digest {
             }
             guard decoded else { return nil }
             let newline = UInt8(ascii: "\n")
-            chainHeader.withUnsafeBufferPointer { put($0) }
+            header.withUnsafeBufferPointer { put($0) }
             put(seq, then: newline)
             jobText.withUTF8 { put($0) }; out.pointee = newline; out += 1
             put(Int64(version), then: newline)
             typeText.withUTF8 { put($0) }; out.pointee = newline; out += 1
             put(recordedAt.milliseconds, then: newline)
             digest.withUTF8 { put($0) }
+            if rule == .v2 {
+                out.pointee = newline; out += 1
+                key.withUTF8 { put($0) }
+            }
             return sha256Hex(UnsafeRawBufferPointer(start: start, count: out - start))
         }
         return hash ?? chain(prevHash: prevHash, canonical: HashChain.canonical(
-            seq: seq, job: job, version: version, type: type, recordedAt: recordedAt, payloadDigest: payloadDigest))
+            rule: rule, seq: seq, job: job, version: version, type: type, recordedAt: recordedAt,
+            payloadDigest: payloadDigest, idempotencyKey: idempotencyKey))
     }
 
     /// `SHA-256(prev_hash bytes ‖ canonical text)`, hex.

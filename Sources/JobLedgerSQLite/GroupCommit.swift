@@ -50,9 +50,15 @@ struct PreparedEvent: Sendable {
     var digest: String
 
     /// Checks the payload against the rules decoding enforces (ranges, lengths), so nothing
-    /// is stored that the log could not read back, then encodes and digests it.
-    init(_ event: NewEvent) throws(LedgerError) {
+    /// is stored that the log could not read back, then encodes and digests it. An event that
+    /// an attempt writes must name its attempt (`requireClaim`; an import of events recorded
+    /// before fencing does not ask for it).
+    init(_ event: NewEvent, requireClaim: Bool = true) throws(LedgerError) {
         do { try event.payload.validate() } catch { throw .invalidPayload(error) }
+        if requireClaim, event.payload.isWrittenByAnAttempt, event.payload.claim == nil {
+            throw .invalidPayload(PayloadError(type: event.payload.type, reason:
+                "missing field 'attempt': a \(event.payload.type) event names the attempt that writes it (its claim), so that a worker whose lease expired cannot write into the attempt that replaced it"))
+        }
         self.event = event
         text = event.payload.canonicalBytes
         digest = Digest.sha256Hex(text)
@@ -156,6 +162,10 @@ extension Ledger {
     /// free right now (busy timeout 0). Returns nil when another connection holds the lock;
     /// the caller then waits on GRDB's writer queue instead of blocking its own thread.
     private func withoutWaiting<T>(_ body: (Database) throws -> Result<T, LedgerError>) -> Result<T, LedgerError>? {
+        // Another write of this ledger holds or waits for the writer queue: waiting for it
+        // would block this thread of the cooperative pool.
+        guard gate.tryEnterFast() else { return nil }
+        defer { gate.leaveFast() }
         let timeoutMs = busyTimeoutMilliseconds
         // The result leaves through a local, not as GRDB's return value: GRDB's generic
         // `writeWithoutTransaction` is not specialized for our types, so a returned
@@ -199,7 +209,7 @@ extension Ledger {
             let start = try inBatch(db) { head, trusted in
                 next = nil
                 do {
-                    let (stored, state) = try appendOne(event, db: db, head: &head, known: nil, trustCache: trusted)
+                    let (stored, state) = try appendOne(event, db: db, head: &head, known: nil, trustCache: trusted, rule: appendRule)
                     result = .success(stored)
                     next = state
                 } catch let e as LedgerError {
@@ -277,7 +287,7 @@ extension Ledger {
     private func commit(_ batch: [[PreparedEvent]]) async -> [Result<[StoredEvent], LedgerError>] {
         let outcome: [Result<[StoredEvent], LedgerError>]
         do {
-            outcome = try await pool.writeWithoutTransaction { db in
+            outcome = try await gatedWriteWithoutTransaction { db in
                 var results: [Result<[StoredEvent], LedgerError>] = []
                 var touched: [JobID: JobState?] = [:]
                 let start = try self.inBatch(db) { head, trusted in
@@ -305,10 +315,11 @@ extension Ledger {
     /// Validates one request completely in memory, then inserts it. A request that fails
     /// validation writes nothing; the others in the transaction are unaffected.
     func appendRequest(_ events: [PreparedEvent], db: Database, head: inout ChainHead,
-                       touched: inout [JobID: JobState?], trustCache: Bool = false) throws -> [StoredEvent] {
+                       touched: inout [JobID: JobState?], trustCache: Bool = false, rule: HashChain.Rule? = nil) throws -> [StoredEvent] {
+        let rule = rule ?? appendRule
         if events.count == 1 {
             let job = events[0].event.job
-            let (stored, next) = try appendOne(events[0], db: db, head: &head, known: touched[job], trustCache: trustCache)
+            let (stored, next) = try appendOne(events[0], db: db, head: &head, known: touched[job], trustCache: trustCache, rule: rule)
             if let next { touched[job] = .some(next) }
             return [stored]
         }
@@ -328,7 +339,7 @@ extension Ledger {
             let localIndex = events.count <= 8 ? local.firstIndex { $0.job == e.job } : localIndexByJob[e.job]
             var state: JobState?
             if let i = localIndex { state = local[i].state } else if let s = touched[e.job] { state = s } else { state = try loadState(e.job, db: db, trustCache: trustCache) }
-            let stored = try stage(p, state: &state, after: localHead)
+            let stored = try stage(p, state: &state, after: localHead, rule: rule)
             localHead = ChainHead(seq: stored.seq, hash: stored.hash)
             if let i = localIndex {
                 local[i].state = state!
@@ -356,7 +367,7 @@ extension Ledger {
     /// Returns the stored event and the job's new state (nil when an idempotency key matched
     /// and nothing was appended).
     private func appendOne(_ p: PreparedEvent, db: Database, head: inout ChainHead,
-                           known batchState: JobState??, trustCache: Bool) throws -> (StoredEvent, JobState?) {
+                           known batchState: JobState??, trustCache: Bool, rule: HashChain.Rule) throws -> (StoredEvent, JobState?) {
         let e = p.event
         if let key = try checkIdempotencyKey(e), let stored = try storedEvent(idempotencyKey: key, db: db) { return (stored, nil) }
         var state: JobState?
@@ -370,14 +381,14 @@ extension Ledger {
         } else {
             state = try loadState(e.job, db: db, trustCache: trustCache)
         }
-        var stored = try stage(p, state: &state, after: head)
+        var stored = try stage(p, state: &state, after: head, rule: rule)
         let insert = try insertStatement(db)
         do {
             try Ledger.insertEvent(stored, payload: p.text, with: insert, db: db)
         } catch let error as DatabaseError where speculative && error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             // The job exists after all: validate against its state (the failed INSERT changed nothing).
             state = try loadState(e.job, db: db, trustCache: false)
-            stored = try stage(p, state: &state, after: head)
+            stored = try stage(p, state: &state, after: head, rule: rule)
             try Ledger.insertEvent(stored, payload: p.text, with: insert, db: db)
         }
         head = ChainHead(seq: stored.seq, hash: stored.hash)
@@ -402,7 +413,7 @@ extension Ledger {
     /// Validates one event against the job's current state (nil: no such job) and builds it as
     /// it will be stored after `head`, moving `state` on in place. Throws, writing nothing and
     /// leaving `state` as it was, when the size, the expected version or the transition is wrong.
-    private func stage(_ p: PreparedEvent, state: inout JobState?, after head: ChainHead) throws -> StoredEvent {
+    private func stage(_ p: PreparedEvent, state: inout JobState?, after head: ChainHead, rule: HashChain.Rule) throws -> StoredEvent {
         let e = p.event
         guard p.text.count <= configuration.maxPayloadBytes else {
             throw LedgerError.payloadTooLarge(job: e.job, size: p.text.count, limit: configuration.maxPayloadBytes)
@@ -417,8 +428,8 @@ extension Ledger {
             if state == nil { state = try Lifecycle.begin(job: e.job, with: e.payload, at: at).0 } else { _ = try state!.step(e.payload, at: at) }
         } catch { throw LedgerError.rejected(error) }
         let seq = head.seq + 1, newVersion = state!.version
-        let hash = Digest.eventHash(prevHash: head.hash, seq: seq, job: e.job, version: newVersion,
-                                    type: e.payload.type, recordedAt: at, payloadDigest: p.digest)
+        let hash = Digest.eventHash(rule: rule, prevHash: head.hash, seq: seq, job: e.job, version: newVersion,
+                                    type: e.payload.type, recordedAt: at, payloadDigest: p.digest, idempotencyKey: e.idempotencyKey)
         return StoredEvent(seq: seq, job: e.job, version: newVersion, payload: e.payload, recordedAt: at,
                            idempotencyKey: e.idempotencyKey, payloadDigest: p.digest, prevHash: head.hash, hash: hash)
     }

@@ -11,6 +11,8 @@ public final class Ledger: Sendable {
     public let configuration: LedgerConfiguration
     let pool: DatabasePool
     let writer: GroupCommitter
+    /// Keeps the synchronous append fast path off the writer while another write uses it.
+    let gate = WriteGate()
     /// `configuration.busyTimeout` in milliseconds, as `sqlite3_busy_timeout` takes it (the
     /// fast append path sets it to 0 and back on every commit).
     let busyTimeoutMilliseconds: Int32
@@ -22,6 +24,8 @@ public final class Ledger: Sendable {
     public let schemaVersion: Int
     /// True when the file has the projection tables (schema v3 and later).
     public var hasProjections: Bool { schemaVersion >= 3 }
+    /// The hash rule this ledger's appends use: `HashChain.Rule.current` from schema v4 on.
+    var appendRule: HashChain.Rule { schemaVersion >= 4 ? .v2 : .v1 }
 
     /// Opens the log at `path`, creating and migrating it when `create` is true. A file that is
     /// not a log, or has a newer schema, is refused without being changed.
@@ -156,6 +160,21 @@ public final class Ledger: Sendable {
     }
 
     func map(_ error: any Error) -> LedgerError { Ledger.map(error, path: path, configuration: configuration) }
+
+    /// An async write in one transaction on the writer connection, counted by the write gate
+    /// so that the synchronous append fast path never waits behind it.
+    func gatedWrite<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
+        await gate.enter()
+        defer { gate.leave() }
+        return try await pool.write(updates)
+    }
+
+    /// `gatedWrite` without the transaction (the body manages its own, or only reads).
+    func gatedWriteWithoutTransaction<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
+        await gate.enter()
+        defer { gate.leave() }
+        return try await pool.writeWithoutTransaction(updates)
+    }
 
     /// Runs a read in one snapshot, mapping errors to `LedgerError`.
     func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {

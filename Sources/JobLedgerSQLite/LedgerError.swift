@@ -24,6 +24,9 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
     case importFailed(line: Int, reason: String)
     /// The asset's bytes are not staged in this log.
     case unknownAsset(sha256: String)
+    /// An effect projection's lease passed to another owner (this one's ran out): what this
+    /// holder was about to record is not recorded, and the new owner delivers it.
+    case projectionTakenOver(projection: String, owner: String?)
     /// Any other SQLite or file error, with SQLite's message.
     case storage(String)
 
@@ -44,6 +47,8 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
             return "\(path) is locked by another writer (waited \(waited) ms); retry, or raise the busy timeout"
         case .importFailed(let line, let reason): return "import failed at line \(line): \(reason); nothing was imported"
         case .unknownAsset(let sha): return "no asset with sha256 \(sha) is staged in this log"
+        case .projectionTakenOver(let projection, let owner):
+            return "projection \(projection) is now owned by \(owner ?? "no one") (this process's lease ran out); nothing more is recorded by this process for it"
         case .storage(let message): return "storage error: \(message)"
         }
     }

@@ -69,6 +69,8 @@ extension Ledger {
     public func importNDJSON<S: Sequence>(_ lines: S) throws(LedgerError) -> ImportReport where S.Element == String {
         var report = ImportReport()
         var jobs = Set<JobID>()
+        gate.enterBlocking()
+        defer { gate.leave() }
         do {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
@@ -105,7 +107,7 @@ extension Ledger {
                         }
                         let stored: [StoredEvent]
                         do {
-                            stored = try appendRequest([try PreparedEvent(event)], db: db, head: &head, touched: &touched)
+                            stored = try appendRequest([try PreparedEvent(event, requireClaim: false)], db: db, head: &head, touched: &touched)
                         } catch let e as LedgerError {
                             throw LedgerError.importFailed(line: lineNumber, reason: e.description)
                         }

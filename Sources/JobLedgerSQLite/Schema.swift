@@ -8,7 +8,7 @@ enum Schema {
     /// `PRAGMA application_id`: "JLDG".
     static let applicationID: Int32 = 0x4A4C_4447
     /// The newest schema this build knows.
-    static let version = 3
+    static let version = 4
 
     /// The events table. `begins` is the rule that ties versions to `queued`: v1 said "version
     /// 1 if and only if queued"; v2 allows a later `queued` (a failed job's requeue).
@@ -138,6 +138,24 @@ enum Schema {
                 ) STRICT;
                 """)
             try db.execute(sql: "PRAGMA user_version = 3")
+        }
+        // Fencing and a chain that covers idempotency keys. Events already recorded keep the
+        // rule they were hashed under; `chain_rules` says from which seq on the new one applies.
+        m.registerMigration("v4: idempotency keys in the hash chain, projection lease generations") { db in
+            let rules = HashChain.Rule.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+            try db.execute(sql: """
+                ALTER TABLE projections ADD COLUMN generation INTEGER NOT NULL DEFAULT 0 CHECK (generation >= 0);
+                CREATE TABLE chain_rules (
+                    rule      TEXT    PRIMARY KEY CHECK (rule IN (\(rules))),
+                    from_seq  INTEGER NOT NULL CHECK (from_seq >= 1)
+                ) STRICT;
+                INSERT INTO chain_rules (rule, from_seq) VALUES ('\(HashChain.Rule.v2.rawValue)', (SELECT coalesce(max(seq), 0) + 1 FROM events));
+                CREATE TRIGGER chain_rules_no_update BEFORE UPDATE ON chain_rules WHEN EXISTS (SELECT 1 FROM events)
+                BEGIN SELECT RAISE(ABORT, 'jobledger: the hash rules of a log with events are fixed; UPDATE is refused'); END;
+                CREATE TRIGGER chain_rules_no_delete BEFORE DELETE ON chain_rules
+                BEGIN SELECT RAISE(ABORT, 'jobledger: the hash rules are fixed; DELETE is refused'); END;
+                """)
+            try db.execute(sql: "PRAGMA user_version = 4")
         }
         return m
     }

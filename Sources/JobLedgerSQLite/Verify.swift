@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import JobLedger
 
 /// The outcome of `Ledger.verify`: what was checked, and the first problem found, if any.
@@ -10,10 +11,23 @@ public struct VerifyReport: Sendable {
         public var description: String { "seq \(seq): \(message)" }
     }
 
+    /// A run of consecutive events hashed under one rule.
+    public struct RuleRange: Sendable, Hashable, CustomStringConvertible {
+        public var rule: HashChain.Rule
+        public var from: Int64
+        public var through: Int64
+        public var description: String {
+            let what = rule == .v1 ? " (idempotency keys not covered)" : ""
+            return "seq \(from)\(through == from ? "" : "–\(through)") under \(rule)\(what)"
+        }
+    }
+
     public var events: Int64 = 0
     public var jobs: Int = 0
     public var head: ChainHead?
     public var problem: Problem?
+    /// Which hash rule each range of the log was checked under, in order.
+    public var rules: [RuleRange] = []
     public var isValid: Bool { problem == nil }
 }
 
@@ -26,6 +40,7 @@ extension Ledger {
         var fold = LedgerFold()
         var prev = ChainHead(seq: 0, hash: HashChain.genesis)
         var hashAtExpected: String?
+        let v2From = try hashRuleStart()
         try scanRaw { raw in
                 func fail(_ seq: Int64, _ message: String) -> Bool {
                     report.problem = .init(seq: seq, message: message)
@@ -43,12 +58,23 @@ extension Ledger {
                 if digest != raw.payloadDigest {
                     return fail(raw.seq, "payload changed after it was recorded (its SHA-256 is \(digest.prefix(16))…, the log recorded \(raw.payloadDigest.prefix(16))…)")
                 }
+                // The hash first: an edited type or job id is a broken link, whatever it decodes to.
+                let rule: HashChain.Rule = raw.seq >= v2From ? .v2 : .v1
+                if let job = try? JobID(raw.jobID), let type = EventType(rawValue: raw.type) {
+                    let canonical = HashChain.canonical(rule: rule, seq: raw.seq, job: job, version: raw.version, type: type,
+                                                        recordedAt: raw.recordedAt, payloadDigest: raw.payloadDigest,
+                                                        idempotencyKey: raw.idempotencyKey)
+                    if Digest.chain(prevHash: raw.prevHash, canonical: canonical) != raw.hash {
+                        let fields = rule == .v1 ? "job, version, type or time" : "job, version, type, time or idempotency key"
+                        return fail(raw.seq, "hash does not match the row under \(rule): its \(fields) changed after it was recorded")
+                    }
+                }
                 let event: StoredEvent
                 do { event = try raw.decoded() } catch { return fail(raw.seq, "not a valid event: \(error)") }
-                let canonical = HashChain.canonical(seq: raw.seq, job: event.job, version: raw.version, type: event.type,
-                                                    recordedAt: raw.recordedAt, payloadDigest: raw.payloadDigest)
-                if Digest.chain(prevHash: raw.prevHash, canonical: canonical) != raw.hash {
-                    return fail(raw.seq, "hash does not match the row: its job, version, type or time changed after it was recorded")
+                if let last = report.rules.last, last.rule == rule {
+                    report.rules[report.rules.count - 1].through = raw.seq
+                } else {
+                    report.rules.append(.init(rule: rule, from: raw.seq, through: raw.seq))
                 }
                 let expectedVersion = fold.version(of: event.job) + 1
                 if raw.version != expectedVersion {
@@ -71,5 +97,14 @@ extension Ledger {
             }
         }
         return report
+    }
+
+    /// The first `seq` hashed under `HashChain.Rule.v2`; `Int64.max` for a log older than
+    /// schema v4 (every event under v1).
+    func hashRuleStart() throws(LedgerError) -> Int64 {
+        guard schemaVersion >= 4 else { return .max }
+        return try read { db in
+            try Int64.fetchOne(db, sql: "SELECT from_seq FROM chain_rules WHERE rule = ?", arguments: [HashChain.Rule.v2.rawValue]) ?? .max
+        }
     }
 }

@@ -17,12 +17,16 @@ struct Append: AsyncParsableCommand {
     @Option(help: "The event's payload as JSON (see Docs/EventLog.md).") var payload: String = "{}"
     @Option(help: "A repeated key returns the first event stored with it and writes nothing.") var idempotencyKey: String?
     @Option(help: "Refuse unless the job is at this version (optimistic concurrency).") var expectVersion: Int?
+    @Option(help: ArgumentHelp("The attempt this progress, lowres, completed or failed event belongs to (its claim).",
+                               discussion: "Refused with exit 3 when that attempt no longer holds the job (its lease expired and the job was requeued, or it finished). Same as \"attempt\" in the payload."))
+    var attempt: Int?
     @Flag(help: "Print the stored event as JSON on stdout.") var json = false
 
     func run() async throws {
         try await guarded {
             let type = try wrap { () throws(PayloadError) in try EventType(name: self.type) }
-            let payload = try wrap { () throws(PayloadError) in try EventPayload.decode(type: type, text: self.payload) }
+            var payload = try wrap { () throws(PayloadError) in try EventPayload.decode(type: type, text: self.payload) }
+            if let attempt { payload = try claimed(payload, attempt: attempt) }
             let jobID: JobID
             if let job {
                 jobID = try wrap { () throws(InvalidJobID) in try JobID(job) }
@@ -46,6 +50,25 @@ struct Append: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// The payload with `--attempt` as its claim; refuses a type that names no attempt, or a
+/// payload that names another one.
+func claimed(_ payload: EventPayload, attempt: Int) throws -> EventPayload {
+    guard payload.isWrittenByAnAttempt else {
+        throw fail("--attempt applies to progress, lowres, completed and failed events, not '\(payload.type)'", code: 64)
+    }
+    if let named = payload.claim, named != attempt {
+        throw fail("--attempt \(attempt) contradicts \"attempt\": \(named) in the payload", code: 2)
+    }
+    var p = payload
+    switch p {
+    case .progress(var x): x.attempt = attempt; p = .progress(x)
+    case .lowres(var x): x.attempt = attempt; p = .lowres(x)
+    case .completed(var x): x.attempt = attempt; p = .completed(x)
+    case .failed, .queued, .started, .canceled: break
+    }
+    return try wrap { () throws(PayloadError) in try p.validate(); return p }
 }
 
 /// Turns a typed core error into the matching `LedgerError`.

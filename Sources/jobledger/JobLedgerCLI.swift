@@ -69,7 +69,7 @@ func exitCode(for error: LedgerError) -> Int32 {
     case .invalidPayload, .invalidJobID, .payloadTooLarge, .importFailed: 2
     case .rejected, .concurrencyConflict, .unknownAsset: 3
     case .noSuchLog, .notALedger, .newerSchema: 4
-    case .busy: 5
+    case .busy, .projectionTakenOver: 5
     case .storage: 6
     }
 }

@@ -68,7 +68,7 @@ struct IntegrityTests {
         let old = try await head(db)
         try rawSQL(db, """
             DROP TRIGGER events_no_update;
-            UPDATE events SET payload = '{"fraction":0.6,"message":"half"}' WHERE seq = 3;
+            UPDATE events SET payload = '{"attempt":1,"fraction":0.6,"message":"half"}' WHERE seq = 3;
             """)
         #expect(try await head(db) == old, "the head itself is untouched")
 

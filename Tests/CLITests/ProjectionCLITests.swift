@@ -14,8 +14,8 @@ func logOfFinishedJobs(_ db: String, jobs: Int) async throws -> [JobID] {
         let lease = Timestamp.now.adding(milliseconds: 60_000)
         let events: [EventPayload] = [
             .queued(.init(kind: "design")), .started(.init(worker: "w", attempt: 1, leaseDeadline: lease)),
-            .progress(.init(fraction: 0.3, message: "a")), .lowres(.init(asset: preview)),
-            .progress(.init(fraction: 0.6, message: "b")), .completed(.init(asset: final, output: ["n": .int(Int64(i))])),
+            .progress(.init(fraction: 0.3, message: "a", attempt: 1)), .lowres(.init(asset: preview, attempt: 1)),
+            .progress(.init(fraction: 0.6, message: "b", attempt: 1)), .completed(.init(asset: final, output: ["n": .int(Int64(i))], attempt: 1)),
         ]
         _ = try await ledger.append(events.map { NewEvent(job: job, payload: $0) })
         ids.append(job)

@@ -20,9 +20,9 @@ struct RefusalTests {
 
     @Test(arguments: [
         ("canceled", #"{"reason":"too late"}"#),
-        ("progress", #"{"fraction":0.9}"#),
+        ("progress", #"{"attempt":1,"fraction":0.9}"#),
         ("started", #"{"worker":"w1","attempt":2,"lease_deadline":"2030-01-01T00:00:00Z"}"#),
-        ("completed", #"{}"#),
+        ("completed", #"{"attempt":1}"#),
     ])
     func anyEventOnACompletedJobIsRefusedAndWritesNothing(type: String, payload: String) async throws {
         let job = try await logWithCompletedJob(db, in: scratch)
@@ -148,7 +148,7 @@ struct RefusalTests {
         for args in [["append", "--db", db, "--type", "queued", "--payload", queuedPayload],
                      ["jobs", "--db", db], ["verify", "--db", db], ["digest", "--db", db], ["export", "--db", db]] {
             let r = try await jobledger(args, in: scratch)
-            expectRefusal(r, exit: 4, mentions: [db, "schema v99", "supports up to v3"])
+            expectRefusal(r, exit: 4, mentions: [db, "schema v99", "supports up to v4"])
         }
         try rawSQL(db, "PRAGMA user_version = 1")
         #expect(try await snapshot(db, in: scratch) == before)

@@ -137,8 +137,8 @@ let queuedPayload = #"{"kind":"design","input":{"prompt":"a cat"}}"#
 func startedPayload(attempt: Int = 1) -> String {
     #"{"worker":"w1","attempt":\#(attempt),"lease_deadline":"2030-01-01T00:00:00Z"}"#
 }
-let progressPayload = #"{"fraction":0.5,"message":"half"}"#
-let completedPayload = #"{"output":{"ok":true}}"#
+let progressPayload = #"{"attempt":1,"fraction":0.5,"message":"half"}"#
+let completedPayload = #"{"attempt":1,"output":{"ok":true}}"#
 
 /// Appends one event; fails the test unless it is accepted. Returns the printed job id.
 @discardableResult

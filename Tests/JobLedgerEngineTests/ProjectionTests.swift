@@ -66,9 +66,9 @@ extension Fixture {
         let final = try await ledger.stageAsset(Data("final-\(job)".utf8), contentType: "image/png")
         var events: [EventPayload] = [.queued(.init(kind: "design")),
                                       .started(.init(worker: "w", attempt: 1, leaseDeadline: clock.now().adding(milliseconds: 60_000)))]
-        for i in 1...max(1, progressTicks) { events.append(.progress(.init(fraction: Double(i) / Double(progressTicks + 1), message: "tick \(i)"))) }
-        events.append(.lowres(.init(asset: preview)))
-        events.append(.completed(.init(asset: final, output: ["ok": true])))
+        for i in 1...max(1, progressTicks) { events.append(.progress(.init(fraction: Double(i) / Double(progressTicks + 1), message: "tick \(i)", attempt: 1))) }
+        events.append(.lowres(.init(asset: preview, attempt: 1)))
+        events.append(.completed(.init(asset: final, output: ["ok": true], attempt: 1)))
         for e in events { _ = try await ledger.append(NewEvent(job: job, payload: e)) }
         return job
     }
@@ -416,9 +416,9 @@ func randomNext(for s: JobState, random: inout SplitMix64, ledger: Ledger, now: 
             .started(.init(worker: "w\(random.next() % 3)", attempt: s.attempt + 1, leaseDeadline: now.adding(milliseconds: 30_000)))
     case .running:
         let r = random.nextDouble()
-        if r < 0.45 { return .progress(.init(fraction: min(1, s.progress + 0.1), message: "p")) }
-        if r < 0.6 { return .lowres(.init(asset: try await ledger.stageAsset(Data("lowres \(random.next())".utf8), contentType: "image/png"))) }
-        if r < 0.8 { return .completed(.init(asset: try await ledger.stageAsset(Data("final \(random.next())".utf8), contentType: "image/png"))) }
+        if r < 0.45 { return .progress(.init(fraction: min(1, s.progress + 0.1), message: "p", attempt: s.attempt)) }
+        if r < 0.6 { return .lowres(.init(asset: try await ledger.stageAsset(Data("lowres \(random.next())".utf8), contentType: "image/png"), attempt: s.attempt)) }
+        if r < 0.8 { return .completed(.init(asset: try await ledger.stageAsset(Data("final \(random.next())".utf8), contentType: "image/png"), attempt: s.attempt)) }
         if r < 0.95 { return .failed(.init(code: "boom", message: "it broke", retryable: random.nextDouble() < 0.7, attempt: s.attempt)) }
         return .canceled(.init(reason: "user"))
     case .completed, .failed, .canceled:

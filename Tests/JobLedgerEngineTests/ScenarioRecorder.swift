@@ -86,7 +86,7 @@ struct ScenarioRecorder {
         f.clock.advance(milliseconds: 300)
         _ = try await f.ledger.append(NewEvent(job: job, payload: .started(.init(worker: "worker-crashed", attempt: 1, leaseDeadline: f.clock.now().adding(milliseconds: 30_000))), expectedVersion: 1))
         f.clock.advance(milliseconds: 1_500)
-        _ = try await f.ledger.append(NewEvent(job: job, payload: .progress(.init(fraction: 0.2, message: "rendering pass 1 of 4", leaseDeadline: f.clock.now().adding(milliseconds: 30_000)))))
+        _ = try await f.ledger.append(NewEvent(job: job, payload: .progress(.init(fraction: 0.2, message: "rendering pass 1 of 4", leaseDeadline: f.clock.now().adding(milliseconds: 30_000), attempt: 1))))
         // The lease runs out; another worker's sweeper requeues the job and finishes it.
         f.clock.advance(milliseconds: 31_000)
         let survivor = f.engine("worker-b")

@@ -50,7 +50,7 @@ import Testing
     @Test func aChangedPayloadFailsAtItsSeq() async throws {
         let dir = TempDir()
         let (ledger, path) = try await makeLog(dir)
-        try tamper(path, "UPDATE events SET payload = '{\"fraction\":0.3,\"message\":\"step\"}' WHERE seq = 9")
+        try tamper(path, "UPDATE events SET payload = '{\"attempt\":1,\"fraction\":0.3,\"message\":\"step\"}' WHERE seq = 9")
         let p = try #require(try ledger.verify().problem)
         #expect(p.seq == 9)
         #expect(p.message.contains("payload changed"))
@@ -59,7 +59,7 @@ import Testing
     @Test func aChangedPayloadWithARecomputedDigestStillFails() async throws {
         let dir = TempDir()
         let (ledger, path) = try await makeLog(dir)
-        let text = "{\"fraction\":0.3,\"message\":\"step\"}"
+        let text = "{\"attempt\":1,\"fraction\":0.3,\"message\":\"step\"}"
         try tamper(path, "UPDATE events SET payload = '\(text)', payload_digest = '\(Digest.sha256Hex(text))' WHERE seq = 9")
         let p = try #require(try ledger.verify().problem)
         #expect(p.seq == 9)
@@ -76,21 +76,28 @@ import Testing
     }
 
     @Test func aRewrittenChainStillBreaksTheLifecycleOrVersions() async throws {
-        // Someone deletes a job's 'started' and renumbers seqs and hashes consistently:
-        // the chain is then valid, but the job's transitions are not.
+        // Someone deletes a job's 'started' and renumbers every later seq, and recomputes every
+        // prev_hash and hash, so that the chain itself is valid again: the versions (or, with
+        // the versions renumbered too, the transitions) still give it away.
         let dir = TempDir()
-        let path = dir.path("log.sqlite")
-        let ledger = try Ledger.open(path: path)
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
         _ = try await ledger.append(lifecycle(jid("j")))
-        let exported = try collectExport(ledger)
-        var lines = exported
-        lines.remove(at: 1)  // drop 'started'
-        let forged = dir.path("forged.sqlite")
-        let other = try Ledger.open(path: forged)
-        let error = await expectLedgerError { _ = try other.importNDJSON(lines) }
-        guard case .importFailed(let line, _) = error else { Issue.record("got \(String(describing: error))"); return }
-        #expect(line == 2)
-        #expect(try other.eventCount() == 0)
+        var rows: [RawEvent] = []
+        try ledger.forEachRawEvent { rows.append($0) }
+        rows.remove(at: 1)  // 'started'
+        for i in rows.indices { rows[i].seq = Int64(i + 1) }
+
+        let gap = try forgedLog(rechained(rows), in: dir)
+        let g = try gap.verify()
+        #expect(g.problem?.seq == 2)
+        #expect(g.problem?.message.contains("job j has version 3 here, expected 2") == true, "\(String(describing: g.problem))")
+
+        for i in rows.indices { rows[i].version = i + 1 }
+        let illegal = try forgedLog(rechained(rows), in: dir)
+        let t = try illegal.verify()
+        #expect(t.problem?.seq == 2)
+        #expect(t.problem?.message.contains("illegal transition") == true, "\(String(describing: t.problem))")
+        #expect(t.problem?.message.contains("needs a running job") == true, "\(String(describing: t.problem))")
     }
 
     @Test func truncationIsCaughtOnlyByTheExpectedHead() async throws {
@@ -232,5 +239,87 @@ extension Ledger {
         let error = await expectLedgerError { _ = try target.importNDJSON(lines) }
         guard case .importFailed(2, _) = error else { Issue.record("got \(String(describing: error))"); return }
         #expect(try target.eventCount() == 0)
+    }
+}
+
+/// Recomputes every prev_hash and hash of `rows` in order, under the current rule: a forger's
+/// consistent rewrite.
+func rechained(_ rows: [RawEvent]) throws -> [RawEvent] {
+    var out = rows
+    var prev = HashChain.genesis
+    for i in out.indices {
+        let r = out[i]
+        out[i].prevHash = prev
+        out[i].hash = Digest.eventHash(rule: .v2, prevHash: prev, seq: r.seq, job: try JobID(r.jobID), version: r.version,
+                                       type: try EventType(name: r.type), recordedAt: r.recordedAt, payloadDigest: r.payloadDigest,
+                                       idempotencyKey: r.idempotencyKey)
+        prev = out[i].hash
+    }
+    return out
+}
+
+/// A new log file holding exactly `rows`, inserted behind the ledger's back.
+func forgedLog(_ rows: [RawEvent], in dir: TempDir) throws -> Ledger {
+    let path = dir.path("forged-\(UUID().uuidString).sqlite")
+    _ = try Ledger.open(path: path)
+    let q = try rawQueue(path)
+    try q.write { db in
+        for r in rows {
+            try db.execute(sql: "INSERT INTO events (\(RawEvent.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [r.seq, r.jobID, r.version, r.type, r.payload, r.recordedAt.milliseconds, r.idempotencyKey,
+                                       r.payloadDigest, r.prevHash, r.hash])
+        }
+    }
+    try q.close()
+    return try Ledger.open(path: path, create: false)
+}
+
+/// Every branch of `verify`'s report, each reached by the edit that should reach it.
+@Suite struct VerifyReportTests {
+    func rows(_ dir: TempDir) async throws -> [RawEvent] {
+        let ledger = try Ledger.open(path: dir.path("source-\(UUID().uuidString).sqlite"))
+        _ = try await ledger.append(NewEvent(job: jid("a"), payload: queued, idempotencyKey: "submit-a"))
+        _ = try await ledger.append(Array(lifecycle(jid("a")).dropFirst()))
+        var rows: [RawEvent] = []
+        try ledger.forEachRawEvent { rows.append($0) }
+        return rows
+    }
+
+    /// Edits row 3 (a progress event) without recomputing its hash.
+    static let edits: [(String, @Sendable (inout RawEvent) -> Void, String)] = [
+        ("type", { $0.type = "lowres" }, "job, version, type, time or idempotency key changed"),
+        ("recorded_at", { $0.recordedAt = $0.recordedAt.adding(milliseconds: 1) }, "job, version, type, time or idempotency key changed"),
+        ("job_id", { $0.jobID = "b" }, "job, version, type, time or idempotency key changed"),
+        ("idempotency_key", { $0.idempotencyKey = "retry-3" }, "job, version, type, time or idempotency key changed"),
+        ("prev_hash", { $0.prevHash = String(repeating: "f", count: 64) }, "prev_hash does not match the hash of seq 2"),
+        ("payload", { $0.payload = $0.payload.replacingOccurrences(of: "step", with: "STEP") }, "payload changed after it was recorded"),
+    ]
+
+    @Test(arguments: 0..<6)
+    func anEditedColumnFailsAtItsRow(_ index: Int) async throws {
+        let dir = TempDir()
+        var rows = try await rows(dir)
+        let (column, edit, says) = Self.edits[index]
+        edit(&rows[2])
+        let report = try forgedLog(rows, in: dir).verify()
+        #expect(report.problem?.seq == 3, "\(column): \(String(describing: report.problem))")
+        #expect(report.problem?.message.contains(says) == true, "\(column): \(String(describing: report.problem))")
+    }
+
+    @Test func anUndecodableEventWithAConsistentChainIsNamed() async throws {
+        let dir = TempDir()
+        var rows = try await rows(dir)
+        rows[2].payload = #"{"attempt":1,"fraction":0.5,"percent":50}"#
+        rows[2].payloadDigest = Digest.sha256Hex(rows[2].payload)
+        let report = try forgedLog(try rechained(rows), in: dir).verify()
+        #expect(report.problem?.seq == 3)
+        #expect(report.problem?.message.contains("not a valid event") == true, "\(String(describing: report.problem))")
+    }
+
+    @Test func anIntactLogReportsItsRuleRanges() async throws {
+        let dir = TempDir()
+        let report = try forgedLog(try await rows(dir), in: dir).verify()
+        #expect(report.isValid && report.events == 6 && report.jobs == 1)
+        #expect(report.rules == [.init(rule: .v2, from: 1, through: 6)])
     }
 }

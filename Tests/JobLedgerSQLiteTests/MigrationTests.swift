@@ -17,19 +17,31 @@ func writeOldLog(_ path: String, upTo migration: String, rows: [RawEvent]) async
     try q.close()
 }
 
+/// Rows as an older jobledger wrote them (hashed under `HashChain.Rule.v1`): appended
+/// through a ledger on a schema-v3 file that is not upgraded.
+func legacyRows(in dir: TempDir, _ write: (Ledger) async throws -> Void) async throws -> [RawEvent] {
+    let path = dir.path("legacy-source-\(UUID().uuidString).sqlite")
+    try await writeOldLog(path, upTo: "v3: projections, jobs table, outbox, published blobs", rows: [])
+    let ledger = try Ledger.open(path: path, create: false, migrate: false)
+    #expect(ledger.schemaVersion == 3)
+    try await write(ledger)
+    var rows: [RawEvent] = []
+    try ledger.forEachRawEvent { rows.append($0) }
+    return rows
+}
+
 @Suite struct MigrationTests {
     /// A log written under schema v1 (whose CHECK forbade a later 'queued') is upgraded in
     /// place: every row kept as it was, the chain intact, the guards back, and requeues allowed.
     @Test func aV1LogIsUpgradedAndKeepsItsChain() async throws {
         let dir = TempDir()
-        // Rows of a real log, written by the current code…
-        let source = try Ledger.open(path: dir.path("source.sqlite"))
-        _ = try await source.append(lifecycle(jid("a")))
-        _ = try await source.append([NewEvent(job: jid("b"), payload: queued), NewEvent(job: jid("b"), payload: started()),
-                                     NewEvent(job: jid("b"), payload: .failed(.init(code: "x", message: "", retryable: false, attempt: 1)))])
-        let head = try #require(try source.head())
-        var rows: [RawEvent] = []
-        try source.forEachRawEvent { rows.append($0) }
+        // Rows of a real log, as the code of that time hashed them…
+        let rows = try await legacyRows(in: dir) { source in
+            _ = try await source.append(lifecycle(jid("a")))
+            _ = try await source.append([NewEvent(job: jid("b"), payload: queued), NewEvent(job: jid("b"), payload: started()),
+                                         NewEvent(job: jid("b"), payload: .failed(.init(code: "x", message: "", retryable: false, attempt: 1)))])
+        }
+        let head = ChainHead(seq: rows.last!.seq, hash: rows.last!.hash)
         // …copied into a file that has only migration v1.
         let path = dir.path("old.sqlite")
         try await writeOldLog(path, upTo: "v1: events, assets", rows: rows)
@@ -43,7 +55,7 @@ func writeOldLog(_ path: String, upTo migration: String, rows: [RawEvent]) async
         let check = try rawQueue(path)
         #expect(try await check.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == Schema.version)
         let triggers = try await check.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name") }
-        #expect(triggers == ["events_no_delete", "events_no_update"])
+        #expect(triggers == ["chain_rules_no_delete", "chain_rules_no_update", "events_no_delete", "events_no_update"])
         await #expect(throws: DatabaseError.self) { try await check.write { try $0.execute(sql: "DELETE FROM events WHERE seq = 1") } }
         try check.close()
         // The point of v2: a failed job can be requeued.
@@ -57,10 +69,7 @@ func writeOldLog(_ path: String, upTo migration: String, rows: [RawEvent]) async
     /// is: the schema stays, projection tables read as empty, the events replay.
     @Test func anOlderLogOpenedForReadingKeepsItsSchema() async throws {
         let dir = TempDir()
-        let source = try Ledger.open(path: dir.path("source.sqlite"))
-        _ = try await source.append(lifecycle(jid("a")))
-        var rows: [RawEvent] = []
-        try source.forEachRawEvent { rows.append($0) }
+        let rows = try await legacyRows(in: dir) { source in _ = try await source.append(lifecycle(jid("a"))) }
         let path = dir.path("v2.sqlite")
         try await writeOldLog(path, upTo: "v2: a failed job may be requeued", rows: rows)
 
@@ -77,5 +86,52 @@ func writeOldLog(_ path: String, upTo migration: String, rows: [RawEvent]) async
         try check.close()
         // A writing open upgrades it.
         #expect(try Ledger.open(path: path, create: false).schemaVersion == Schema.version)
+    }
+}
+
+@Suite struct HashRuleMigrationTests {
+    /// A v3 log upgraded to v4 keeps its events under the rule they were hashed with; events
+    /// appended after the upgrade cover their idempotency keys; `verify` says which range used
+    /// which rule, and an edited key of a new event is caught.
+    @Test func anUpgradedLogVerifiesEachRangeUnderItsOwnRule() async throws {
+        let dir = TempDir()
+        let rows = try await legacyRows(in: dir) { source in
+            _ = try await source.append(NewEvent(job: jid("a"), payload: queued, idempotencyKey: "old-key"))
+        }
+        let path = dir.path("v3.sqlite")
+        try await writeOldLog(path, upTo: "v3: projections, jobs table, outbox, published blobs", rows: rows)
+        let ledger = try Ledger.open(path: path)
+        #expect(ledger.schemaVersion == 4)
+        _ = try await ledger.append(NewEvent(job: jid("b"), payload: queued, idempotencyKey: "new-key"))
+        _ = try await ledger.append(NewEvent(job: jid("b"), payload: started()))
+        let report = try ledger.verify()
+        #expect(report.isValid, "\(String(describing: report.problem))")
+        #expect(report.rules == [.init(rule: .v1, from: 1, through: 1), .init(rule: .v2, from: 2, through: 3)])
+        #expect(report.rules.map(\.description) == ["seq 1 under jobledger/v1 (idempotency keys not covered)", "seq 2–3 under jobledger/v2"])
+
+        // The rules of a log with events are fixed, even to someone with the sqlite3 shell.
+        let q = try rawQueue(path)
+        await #expect(throws: DatabaseError.self) { try await q.write { try $0.execute(sql: "UPDATE chain_rules SET from_seq = 1") } }
+        await #expect(throws: DatabaseError.self) { try await q.write { try $0.execute(sql: "DELETE FROM chain_rules") } }
+        // Editing a key behind the triggers' back (rebuilding the table without them) breaks the
+        // chain at a v2 event, but not at a v1 event, whose hash never covered its key.
+        try await q.write { db in
+            try db.execute(sql: """
+                DROP TRIGGER events_no_update;
+                UPDATE events SET idempotency_key = 'edited' WHERE seq = 2;
+                """)
+        }
+        try q.close()
+        let tampered = try Ledger.open(path: path, create: false, migrate: false).verify()
+        #expect(tampered.problem?.seq == 2)
+        #expect(tampered.problem?.message.contains("idempotency key") == true, "\(String(describing: tampered.problem))")
+    }
+
+    /// A new log hashes everything under the current rule from its first event.
+    @Test func aNewLogUsesTheCurrentRuleThroughout() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("new.sqlite"))
+        _ = try await ledger.append(lifecycle(jid("a")))
+        #expect(try ledger.verify().rules == [.init(rule: .v2, from: 1, through: 6)])
     }
 }

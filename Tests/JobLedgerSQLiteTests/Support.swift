@@ -37,8 +37,8 @@ let queued = EventPayload.queued(.init(kind: "design", input: .object(["prompt":
 func started(_ attempt: Int = 1, worker: String = "w1") -> EventPayload {
     .started(.init(worker: worker, attempt: attempt, leaseDeadline: Timestamp(milliseconds: 1_795_000_060_000)))
 }
-func progress(_ f: Double) -> EventPayload { .progress(.init(fraction: f, message: "step")) }
-let completed = EventPayload.completed(.init(output: .object(["ok": .bool(true)])))
+func progress(_ f: Double) -> EventPayload { .progress(.init(fraction: f, message: "step", attempt: 1)) }
+let completed = EventPayload.completed(.init(output: .object(["ok": .bool(true)]), attempt: 1))
 
 /// A job's whole happy path: queued, started, three progress ticks, completed.
 func lifecycle(_ job: JobID) -> [NewEvent] {

@@ -393,7 +393,7 @@ struct LifecycleRuleTests {
         for bad in [0, 2, 3] {
             var s = r
             let e = lifecycleError { try s.apply(.failed(.init(code: "x", message: "", retryable: true, attempt: bad)), at: at(5_000)) }
-            #expect(e?.rule == .attemptMismatch(expected: 1, got: bad))
+            #expect(e?.rule == (bad < 1 ? .staleClaim(attempt: bad, current: 1) : .attemptMismatch(expected: 1, got: bad)))
             #expect(s == r)
         }
     }

@@ -30,6 +30,10 @@ public final class ProjectionRunner: Sendable {
         public var pollInterval: Duration = .milliseconds(200)
         /// How long an effect projection stays owned without being renewed.
         public var leaseMilliseconds: Int64 = 30_000
+        /// How often the lease is renewed while a sink call is in flight (default: a third of
+        /// the lease), so that a slow delivery keeps its projection and no second process
+        /// delivers the same items meanwhile.
+        public var renewInterval: Duration?
         /// The longest a sink's Retry-After is honoured: a larger (or absurd) value would stop
         /// the projection, which delivers in order, for that long.
         public var maxRetryAfterMilliseconds: Int64 = 300_000
@@ -71,7 +75,7 @@ public final class ProjectionRunner: Sendable {
     let broadcasts: (any BroadcastSink)?
     let caches: [ProjectionName: StateCache]
     let random: Mutex<SplitMix64>
-    let leases = Mutex<[ProjectionName: Timestamp]>([:])
+    let leases = Mutex<[ProjectionName: ProjectionLease]>([:])
     /// One step of a projection at a time in this runner: `catchUp` and the live loops may
     /// overlap (a worker catching up before it stops), and must not deliver the same items twice.
     let turns: [ProjectionName: TurnLock] = Dictionary(uniqueKeysWithValues: ProjectionName.allCases.map { ($0, TurnLock()) })
@@ -113,7 +117,7 @@ public final class ProjectionRunner: Sendable {
             let applied = try await stepJobs()
             report.applied += applied
             for name in projections where name.isEffect {
-                guard try await own(name) else { report.notOwned.insert(name); continue }
+                guard try await own(name) != nil else { report.notOwned.insert(name); continue }
                 let n = try await ingest(name)
                 report.ingested += n
                 if case .worked(let d, let f, let dead) = try await deliver(name) {
@@ -139,27 +143,70 @@ public final class ProjectionRunner: Sendable {
         let turn = turns[name]!
         await turn.acquire()
         defer { turn.release() }
-        guard try await own(name) else { return 0 }
-        let n = try await ledger.ingest(name, limit: options.batchSize, streams: options.streams,
+        guard let lease = try await own(name) else { return 0 }
+        let n = try await fenced(name) {
+            try await ledger.ingest(name, lease: lease, limit: options.batchSize, streams: options.streams,
                                         coalesceProgress: options.coalesceProgress,
                                         waitForUploads: name.dependencies.contains(.blob) && projections.contains(.blob),
                                         cache: caches[.broadcast]!)
+        } ?? 0
         count("ingested", name, n)
         return n
     }
 
-    /// Takes or renews ownership of an effect projection when its lease is half spent.
-    func own(_ name: ProjectionName) async throws -> Bool {
+    /// Takes or renews ownership of an effect projection when its lease is half spent; nil
+    /// when another owner holds it.
+    func own(_ name: ProjectionName, renewNow: Bool = false) async throws -> ProjectionLease? {
         let now = clock.now()
-        if let until = leases.withLock({ $0[name] }), until.milliseconds - now.milliseconds > options.leaseMilliseconds / 2 { return true }
+        if !renewNow, let lease = leases.withLock({ $0[name] }),
+           lease.until.milliseconds - now.milliseconds > options.leaseMilliseconds / 2 { return lease }
         var owned = try await ledger.acquireProjection(name, owner: options.owner, now: now, leaseMilliseconds: options.leaseMilliseconds)
-        if !owned, let holder = try ledger.projectionOwner(name), Self.isDeadLocalProcess(holder) {
+        if owned == nil, let holder = try ledger.projectionOwner(name), Self.isDeadLocalProcess(holder) {
             options.logger.warning("taking over projection \(name) from \(holder), a process that is gone")
             owned = try await ledger.acquireProjection(name, owner: options.owner, now: now, leaseMilliseconds: options.leaseMilliseconds,
                                                        replacing: holder)
         }
-        leases.withLock { $0[name] = owned ? now.adding(milliseconds: options.leaseMilliseconds) : nil }
+        let before = leases.withLock { l in
+            defer { l[name] = owned }
+            return l[name]
+        }
+        if let before, before.generation != owned?.generation {
+            options.logger.warning("projection \(name): lease of generation \(before.generation) lost to \(owned == nil ? "another owner" : "a new term")")
+        }
         return owned
+    }
+
+    /// Runs a write guarded by the projection's lease; when another owner has taken the
+    /// projection over, forgets the lease, logs it once and returns nil: the new owner
+    /// delivers what this runner was about to record.
+    func fenced<T>(_ name: ProjectionName, _ body: () async throws -> T) async throws -> T? {
+        do {
+            return try await body()
+        } catch LedgerError.projectionTakenOver(_, let holder) {
+            leases.withLock { $0[name] = nil }
+            options.logger.warning("projection \(name) was taken over by \(holder ?? "another owner") while this process held it; stopping its delivery here")
+            return nil
+        }
+    }
+
+    /// Runs a sink call while renewing the projection's lease every `renewInterval`, so that a
+    /// delivery slower than the lease does not let a second process take the projection over
+    /// and deliver the same items concurrently.
+    func renewingLease<T, E: Error>(_ name: ProjectionName, during call: () async throws(E) -> T) async throws(E) -> T {
+        let interval = options.renewInterval ?? .milliseconds(max(1, options.leaseMilliseconds / 3))
+        // Unstructured: a shutdown that cancels the delivery does not stop a renewal midway.
+        let renewal = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { break }
+                _ = try? await self.own(name, renewNow: true)
+            }
+        }
+        let result: Result<T, E>
+        do throws(E) { result = .success(try await call()) } catch { result = .failure(error) }
+        renewal.cancel()
+        await renewal.value  // no renewal may land after the caller goes on (and perhaps releases)
+        return try result.get()
     }
 
     /// Runs bookkeeping that must happen once a sink call has returned, even when the runner is
@@ -211,21 +258,23 @@ public final class ProjectionRunner: Sendable {
         let turn = turns[name]!
         await turn.acquire()
         defer { turn.release() }
-        guard try await own(name) else { return .idle }
+        guard let lease = try await own(name) else { return .idle }
         let now = clock.now()
         switch try await ledger.dueItems(name, now: now, limit: deliveryLimit(name)) {
         case .none: return .idle
         case .notBefore(let t): return .waitUntil(t)
         case .due(let items):
-            switch name {
-            case .blob: return try await upload(items, now: now)
-            case .broadcast: return try await broadcast(items, now: now)
-            case .jobs: return .idle
-            }
+            return try await fenced(name) {
+                switch name {
+                case .blob: return try await upload(items, lease: lease, now: now)
+                case .broadcast: return try await broadcast(items, lease: lease, now: now)
+                case .jobs: return .idle
+                }
+            } ?? .idle
         }
     }
 
-    private func upload(_ items: [OutboxItem], now: Timestamp) async throws -> Delivery {
+    private func upload(_ items: [OutboxItem], lease: ProjectionLease, now: Timestamp) async throws -> Delivery {
         guard let blobs else { return .idle }
         var published: [Int64: BlobInfo] = [:]
         var done: [OutboxItem] = []
@@ -237,7 +286,9 @@ public final class ProjectionRunner: Sendable {
                 do { bytes = try ledger.assetBytes(asset.sha256) } catch {
                     throw SinkError.rejected("the bytes of asset \(asset.sha256) are not staged in this log")
                 }
-                published[item.seq] = try await blobs.put(pathname: item.target, bytes: bytes, contentType: asset.contentType)
+                published[item.seq] = try await renewingLease(.blob) { () async throws(SinkError) in
+                    try await blobs.put(pathname: item.target, bytes: bytes, contentType: asset.contentType)
+                }
                 done.append(item)
             } catch let e as SinkError {
                 failure = (item, e)
@@ -248,46 +299,48 @@ public final class ProjectionRunner: Sendable {
         // without using up a try.
         let cancelled = failure != nil && Task.isCancelled
         let ledger = self.ledger, at = clock.now(), sent = done, uploaded = published
-        try await Self.uncancelled { try await ledger.markSent(sent, at: at, published: uploaded) }
+        try await Self.uncancelled { try await ledger.markSent(sent, lease: lease, at: at, published: uploaded) }
         count("delivered", .blob, done.count)
         if cancelled { throw CancellationError() }
         guard let (item, error) = failure else { return .worked(delivered: done.count, failed: 0, dead: 0) }
-        let dead = try await fail([item], error: error, name: .blob, now: now)
+        let dead = try await fail([item], error: error, lease: lease, now: now)
         return .worked(delivered: done.count, failed: 1, dead: dead)
     }
 
-    private func broadcast(_ items: [OutboxItem], now: Timestamp) async throws -> Delivery {
+    private func broadcast(_ items: [OutboxItem], lease: ProjectionLease, now: Timestamp) async throws -> Delivery {
         guard let broadcasts else { return .idle }
         var publications: [Publication] = []
         for item in items {
             guard let message = try? BroadcastMessage(text: item.body) else {
-                let dead = try await fail([item], error: .rejected("outbox item \(item.seq) does not hold a valid message"), name: .broadcast, now: now)
+                let dead = try await fail([item], error: .rejected("outbox item \(item.seq) does not hold a valid message"), lease: lease, now: now)
                 return .worked(delivered: 0, failed: 1, dead: dead)
             }
             publications.append(Publication(stream: item.target, message: message))
         }
-        do {
-            try await broadcasts.deliver(publications)
+        do throws(SinkError) {
+            let batch = publications
+            try await renewingLease(.broadcast) { () async throws(SinkError) in try await broadcasts.deliver(batch) }
         } catch {
             // Cut off by shutdown: not a failed try; the items stay pending and due.
             if Task.isCancelled { throw CancellationError() }
-            let dead = try await fail(items, error: error, name: .broadcast, now: now)
+            let dead = try await fail(items, error: error, lease: lease, now: now)
             return .worked(delivered: 0, failed: items.count, dead: dead)
         }
         let ledger = self.ledger, at = clock.now()
-        try await Self.uncancelled { try await ledger.markSent(items, at: at) }
+        try await Self.uncancelled { try await ledger.markSent(items, lease: lease, at: at) }
         count("delivered", .broadcast, items.count)
         return .worked(delivered: items.count, failed: 0, dead: 0)
     }
 
     /// Records a failed try: the next one after a jittered backoff, or Retry-After if longer.
-    private func fail(_ items: [OutboxItem], error: SinkError, name: ProjectionName, now: Timestamp) async throws -> Int {
+    private func fail(_ items: [OutboxItem], error: SinkError, lease: ProjectionLease, now: Timestamp) async throws -> Int {
+        let name = lease.projection
         let attempt = (items.map(\.attempts).max() ?? 0) + 1
         var delay = random.withLock { r in options.retry.delay(afterAttempt: attempt, using: &r) }
         if case .unavailable(_, let after?) = error { delay = max(delay, min(after, options.maxRetryAfterMilliseconds)) }
         let ledger = self.ledger, maxAttempts = options.maxAttempts, retryAt = now.adding(milliseconds: delay)
         let dead = try await Self.uncancelled {
-            try await ledger.markFailed(items, error: error, at: now, retryAt: retryAt, maxAttempts: maxAttempts)
+            try await ledger.markFailed(items, lease: lease, error: error, at: now, retryAt: retryAt, maxAttempts: maxAttempts)
         }
         var log = options.logger
         log[metadataKey: "projection"] = "\(name)"

@@ -8,13 +8,13 @@ extension Ledger {
     /// The broadcast projection stops before the first event whose upload is still pending
     /// when `waitForUploads` is set, so its messages carry the published URLs.
     /// Returns how many events it took in.
-    public func ingest(_ name: ProjectionName, limit: Int, streams: StreamNaming, coalesceProgress: Bool,
+    public func ingest(_ name: ProjectionName, lease: ProjectionLease, limit: Int, streams: StreamNaming, coalesceProgress: Bool,
                 waitForUploads: Bool, cache: StateCache) async throws(LedgerError) -> Int {
         precondition(name.isEffect)
         let now = configuration.clock().milliseconds
         do {
-            return try await pool.write { db in
-                try Ledger.ensureProjection(db, name, now: now)
+            return try await gatedWrite { db in
+                try Ledger.checkLease(db, lease)
                 let from = try Ledger.checkpoint(db, name)
                 var until = Int64.max
                 if name == .broadcast && waitForUploads { until = try Ledger.blobFrontier(db) }
@@ -94,7 +94,7 @@ extension Ledger {
     /// (a reader's would be re-read from the file after every commit).
     public func dueItems(_ name: ProjectionName, now: Timestamp, limit: Int) async throws(LedgerError) -> DueItems {
         do {
-            return try await pool.writeWithoutTransaction { db in
+            return try await gatedWriteWithoutTransaction { db in
             let items = try Row.fetchAll(
                 // Without INDEXED BY, SQLite walks the primary key (projection, seq) through every
                 // row already sent: quadratic over a long outbox.
@@ -109,10 +109,13 @@ extension Ledger {
 
     /// Records items as delivered. For the blob projection, `published` gives each upload's
     /// blob, recorded (with the URL in the `jobs` table) in the same transaction.
-    public func markSent(_ items: [OutboxItem], at now: Timestamp, published: [Int64: BlobInfo] = [:]) async throws(LedgerError) {
+    /// Refused with `projectionTakenOver`, recording nothing, when `lease` is no longer the
+    /// projection's (another owner took it over and delivers these items itself).
+    public func markSent(_ items: [OutboxItem], lease: ProjectionLease, at now: Timestamp, published: [Int64: BlobInfo] = [:]) async throws(LedgerError) {
         guard let name = items.first?.projection else { return }
         do {
-            try await pool.write { db in
+            try await gatedWrite { db in
+                try Ledger.checkLease(db, lease)
                 let sent = try db.cachedStatement(sql: "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE projection = ? AND seq = ?")
                 for item in items {
                     let b = DirectBinding(sent)
@@ -135,16 +138,17 @@ extension Ledger {
 
     /// Records a failed delivery of `items`. Items that have had `maxAttempts` tries, or that
     /// the sink rejected, become dead letters; the others are tried again at `retryAt`.
-    /// Returns how many became dead.
+    /// Returns how many became dead. Refused like `markSent` when `lease` is no longer current.
     @discardableResult
-    public func markFailed(_ items: [OutboxItem], error: SinkError, at now: Timestamp, retryAt: Timestamp,
+    public func markFailed(_ items: [OutboxItem], lease: ProjectionLease, error: SinkError, at now: Timestamp, retryAt: Timestamp,
                            maxAttempts: Int) async throws(LedgerError) -> Int {
         guard let name = items.first?.projection else { return 0 }
         let message = String(error.description.prefix(500))
         let permanent: Bool
         if case .rejected = error { permanent = true } else { permanent = false }
         do {
-            return try await pool.write { db in
+            return try await gatedWrite { db in
+                try Ledger.checkLease(db, lease)
                 var dead = 0
                 for item in items {
                     let attempts = item.attempts + 1
@@ -165,7 +169,7 @@ extension Ledger {
     public func redrive(_ name: ProjectionName) async throws(LedgerError) -> Int {
         let now = configuration.clock().milliseconds
         do {
-            let n = try await pool.write { db in
+            let n = try await gatedWrite { db in
                 if name == .broadcast {
                     try db.execute(sql: """
                         UPDATE outbox INDEXED BY outbox_by_status SET status = 'coalesced'

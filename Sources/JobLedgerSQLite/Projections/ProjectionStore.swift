@@ -27,6 +27,15 @@ public enum ProjectionName: String, Sendable, CaseIterable, CustomStringConverti
     }
 }
 
+/// The right to run an effect projection for a while, as `Ledger.acquireProjection` grants
+/// it: who holds it, in which generation (a new one with each change of owner), until when.
+public struct ProjectionLease: Sendable, Hashable {
+    public var projection: ProjectionName
+    public var owner: String
+    public var generation: Int64
+    public var until: Timestamp
+}
+
 /// Where a projection stands: how far it has read the log and what it still owes.
 public struct ProjectionStatus: Sendable, Hashable {
     public var name: ProjectionName
@@ -148,21 +157,36 @@ extension Ledger {
 
     /// Takes (or renews) the right to run `name` for `leaseMilliseconds`, unless another
     /// owner's lease is still running. Two processes on one log then never both deliver the
-    /// same outbox.
+    /// same outbox. Returns the lease, or nil when another owner holds it.
     /// `replacing` names an owner known to be gone (a crashed process), whose lease is taken
-    /// over at once.
+    /// over at once. Each change of owner starts a new generation; the outbox writes of a
+    /// holder check its generation, so a holder that was taken over writes nothing more.
     public func acquireProjection(_ name: ProjectionName, owner: String, now: Timestamp, leaseMilliseconds: Int64,
-                                  replacing gone: String? = nil) async throws(LedgerError) -> Bool {
+                                  replacing gone: String? = nil) async throws(LedgerError) -> ProjectionLease? {
+        let until = now.adding(milliseconds: leaseMilliseconds)
         do {
-            return try await pool.write { db in
+            let generation: Int64? = try await gatedWrite { db in
                 try Ledger.ensureProjection(db, name, now: now.milliseconds)
-                try db.execute(sql: """
-                    UPDATE projections SET owner = ?, lease_until = ?
+                return try Int64.fetchOne(db, sql: """
+                    UPDATE projections SET generation = CASE WHEN owner IS ? THEN generation ELSE generation + 1 END,
+                                           owner = ?, lease_until = ?
                     WHERE name = ? AND (owner IS NULL OR owner = ? OR owner = ? OR lease_until IS NULL OR lease_until < ?)
-                    """, arguments: [owner, now.milliseconds + leaseMilliseconds, name.rawValue, owner, gone, now.milliseconds])
-                return db.changesCount == 1
+                    RETURNING generation
+                    """, arguments: [owner, owner, until.milliseconds, name.rawValue, owner, gone, now.milliseconds])
             }
+            return generation.map { ProjectionLease(projection: name, owner: owner, generation: $0, until: until) }
         } catch { throw map(error) }
+    }
+
+    /// Refuses (with `projectionTakenOver`) unless `lease` is still the projection's current
+    /// one: the same owner, in the same generation. Run inside the write it guards.
+    static func checkLease(_ db: Database, _ lease: ProjectionLease) throws {
+        let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT owner, generation FROM projections WHERE name = ?"),
+                                   arguments: [lease.projection.rawValue])
+        let owner: String? = row?[0], generation: Int64? = row?[1]
+        guard owner == lease.owner, generation == lease.generation else {
+            throw LedgerError.projectionTakenOver(projection: lease.projection.rawValue, owner: owner)
+        }
     }
 
     /// The current owner of a projection, if any.
@@ -173,7 +197,7 @@ extension Ledger {
 
     /// Gives up the right to run `name` (on shutdown), so another process can take over at once.
     public func releaseProjection(_ name: ProjectionName, owner: String) async {
-        _ = try? await pool.write { db in
+        _ = try? await gatedWrite { db in
             try db.execute(sql: "UPDATE projections SET owner = NULL, lease_until = NULL WHERE name = ? AND owner = ?",
                            arguments: [name.rawValue, owner])
         }
@@ -220,7 +244,7 @@ extension Ledger {
     public func advanceJobsTable(limit: Int, cache: StateCache) async throws(LedgerError) -> Int {
         let now = configuration.clock().milliseconds
         do {
-            return try await pool.write { db in
+            return try await gatedWrite { db in
                 try Ledger.ensureProjection(db, .jobs, now: now)
                 let from = try Ledger.checkpoint(db, .jobs)
                 let events = try Ledger.projectionInput(db, after: from, through: .max, limit: limit)
@@ -357,7 +381,7 @@ extension Ledger {
     public func vacuum(into path: String) async throws(LedgerError) {
         guard !FileManager.default.fileExists(atPath: path) else { throw .storage("\(path) already exists") }
         do {
-            try await pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+            try await gatedWriteWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
         } catch { throw map(error) }
     }
 }
@@ -369,7 +393,7 @@ extension Ledger {
     public func resetJobsTable() async throws(LedgerError) {
         let now = configuration.clock().milliseconds
         do {
-            try await pool.write { db in
+            try await gatedWrite { db in
                 try Ledger.ensureProjection(db, .jobs, now: now)
                 try db.execute(sql: "DELETE FROM jobs")
                 try db.execute(sql: "UPDATE projections SET checkpoint = 0, applied = 0, updated_at = ? WHERE name = 'jobs'", arguments: [now])

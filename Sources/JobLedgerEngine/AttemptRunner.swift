@@ -1,0 +1,225 @@
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+
+/// Running one attempt: the handler, then its outcome recorded exactly once. Recording runs
+/// outside the attempt's task, so cancelling the handler (a `cancel`, shutdown past the drain
+/// time) never stops the outcome from being written; a transient storage error is retried with
+/// backoff until the attempt's lease runs out; only a lost claim ends it unrecorded.
+extension JobEngine {
+    func runAttempt(_ context: JobContext, registration: Registration) async {
+        let began = clock.now()
+        defer { time("run_time", kind: context.kind, milliseconds: clock.now().milliseconds - began.milliseconds) }
+        let result: Result<JobCompletion, any Error>
+        do { result = .success(try await registration.handler(context)) } catch { result = .failure(error) }
+        let outcome = decide(context, result)
+        await record(outcome, context, registration: registration)
+        let waiter = state.withLock { s in
+            s.running[context.job] = nil
+            s.canceling[context.job] = nil
+            defer { s.slotWaiter = nil }
+            return s.slotWaiter
+        }
+        waiter?.resume()
+    }
+
+    /// What the attempt's end means, decided once under the lock (after which the lost-claim
+    /// check leaves the attempt alone while it records).
+    private func decide(_ context: JobContext, _ result: Result<JobCompletion, any Error>) -> AttemptOutcome {
+        let cancelled = Task.isCancelled
+        return state.withLock { s -> AttemptOutcome in
+            if let lost = s.running[context.job]?.lost { return .lostClaim(lost) }
+            if case .failure(let e) = result, let lost = e as? ClaimLost {
+                s.running[context.job]?.lost = lost.reason
+                return .lostClaim(lost.reason)
+            }
+            s.running[context.job]?.recording = true
+            if let reason = s.canceling[context.job] { return .canceled(reason: reason) }
+            switch result {
+            case .success(let completion):
+                return .completed(completion)
+            case .failure where s.draining && cancelled:
+                return .interrupted
+            case .failure(let error):
+                return .failed(error as? JobError ?? JobError(code: "handler_error", message: String(describing: error), retryable: true))
+            }
+        }
+    }
+
+    private func record(_ outcome: AttemptOutcome, _ context: JobContext, registration: Registration) async {
+        let logger = log(context.job)
+        let job = context.job, attempt = context.attempt
+        switch outcome {
+        case .lostClaim:
+            return  // said once, when the claim was found lost
+        case .canceled(let reason):
+            let payload = EventPayload.canceled(.init(reason: reason))
+            if case .recorded = await persist(context, "canceled", { try await self.ledger.append(NewEvent(job: job, payload: payload)) }) {
+                logger.info("canceled while running")
+            }
+        case .interrupted:
+            let payload = EventPayload.failed(.init(
+                code: "worker_shutdown", message: "worker \(options.workerID) shut down before the attempt finished",
+                retryable: true, attempt: attempt, retryAt: clock.now()))
+            if case .recorded = await persist(context, "worker_shutdown", { try await self.ledger.append(NewEvent(job: job, payload: payload)) }) {
+                count("retried", kind: context.kind)
+                logger.notice("interrupted by shutdown; requeued", metadata: ["attempt": "\(attempt)"])
+            }
+        case .completed(let completion):
+            let recorded = await persist(context, "completed") {
+                var asset: AssetRef?
+                if let bytes = completion.bytes { asset = try await self.ledger.stageAsset(bytes, contentType: completion.contentType) }
+                return try await self.ledger.append(NewEvent(job: job, payload: .completed(.init(
+                    asset: asset, output: completion.output, attempt: attempt))))
+            }
+            switch recorded {
+            case .recorded:
+                count("completed", kind: context.kind)
+                logger.info("completed", metadata: ["attempt": "\(attempt)"])
+            case .invalid(let error):
+                // The result itself cannot be recorded (output over the payload limit, a bad
+                // content type): the attempt fails for good, saying why.
+                await record(.failed(JobError(code: "invalid_result", message: "the handler's result could not be recorded: \(error)",
+                                              retryable: false)), context, registration: registration)
+            case .refused, .gaveUp:
+                break
+            }
+        case .failed(let e):
+            let delay = state.withLock { registration.retry.delay(afterAttempt: attempt, using: &$0.random) }
+            let payload = EventPayload.failed(.init(
+                code: e.code, message: String(e.message.prefix(JobEngine.maxFailureMessage)), retryable: e.retryable,
+                attempt: attempt, retryAt: clock.now().adding(milliseconds: delay)))
+            if case .recorded = await persist(context, "failed", { try await self.ledger.append(NewEvent(job: job, payload: payload)) }) {
+                let requeued = e.retryable && attempt < context.maxAttempts  // the lifecycle's rule
+                count(requeued ? "retried" : "failed", kind: context.kind)
+                logger.log(level: requeued ? .info : .warning, "attempt failed\(requeued ? "; will retry" : " for good")",
+                           metadata: ["attempt": "\(attempt)", "code": "\(e.code)", "error": "\(e.message.prefix(500))"])
+            }
+        }
+    }
+
+    /// The longest failure message recorded (a handler's error description can be anything).
+    static let maxFailureMessage = 4000
+
+    enum Persisted {
+        case recorded
+        /// The log refused it: the attempt lost its claim, or the job moved on.
+        case refused(LedgerError)
+        /// The event itself is invalid (too large, malformed): retrying cannot help.
+        case invalid(LedgerError)
+        /// Storage kept failing until the attempt's lease ran out.
+        case gaveUp(any Error)
+    }
+
+    /// Writes an outcome outside the caller's task (which may be cancelled), retrying
+    /// transient storage errors (busy, I/O, a full disk) with backoff until the attempt's lease
+    /// has run out. A refusal by the log ends it at once.
+    func persist(_ context: JobContext, _ what: String, _ write: @escaping @Sendable () async throws -> StoredEvent) async -> Persisted {
+        let job = context.job, attempt = context.attempt
+        let result: Persisted = await Task {
+            var delay: Int64 = 20
+            var warned = false
+            while true {
+                do {
+                    _ = try await write()
+                    if warned { self.log(job).notice("\(what) of attempt \(attempt) recorded after retrying") }
+                    return .recorded
+                } catch let e as LedgerError where e.isLostRace {
+                    return .refused(e)
+                } catch let e as LedgerError where e.isInvalidInput {
+                    return .invalid(e)
+                } catch {
+                    let deadline = self.state.withLock { $0.running[job]?.leaseDeadline } ?? self.clock.now()
+                    if self.clock.now() >= deadline {
+                        return .gaveUp(error)
+                    }
+                    if !warned {
+                        self.log(job).warning("could not record \(what) of attempt \(attempt) yet, retrying until its lease runs out (\(deadline.iso8601)): \(error)")
+                        warned = true
+                    }
+                    try? await Task.sleep(for: .milliseconds(delay))
+                    delay = min(delay * 2, 1000)
+                }
+            }
+        }.value
+        switch result {
+        case .recorded, .invalid:
+            break
+        case .refused(let e):
+            log(job).warning("attempt \(attempt) lost its claim; its \(what) is not recorded: \(e)", metadata: ["attempt": "\(attempt)"])
+            count("claims_lost", kind: context.kind)
+        case .gaveUp(let e):
+            log(job).error("gave up recording \(what) of attempt \(attempt): the lease ran out while storage kept failing (\(e)); the job will be retried once its lease is swept",
+                           metadata: ["attempt": "\(attempt)"])
+        }
+        return result
+    }
+
+    /// Records progress for a running attempt (its heartbeat, extending the lease). A refusal
+    /// because the attempt lost its claim cancels the handler and throws `ClaimLost`; a
+    /// transient storage error is logged and skipped (the next report tries again).
+    func recordProgress(job: JobID, attempt: Int, fraction: Double, message: String?) async throws {
+        try checkClaim(job: job, attempt: attempt)
+        let lease = clock.now().adding(milliseconds: options.leaseMilliseconds)
+        let event = NewEvent(job: job, payload: .progress(.init(fraction: fraction, message: message, leaseDeadline: lease, attempt: attempt)))
+        let appended: Result<StoredEvent, LedgerError>
+        do { appended = .success(try await ledger.append(event)) } catch { appended = .failure(error) }
+        switch appended {
+        case .success:
+            state.withLock { s in
+                if s.running[job]?.attempt == attempt { s.running[job]!.leaseDeadline = lease }
+            }
+        case .failure(let e):
+            try lostClaimOrRethrow(e, job: job, attempt: attempt)
+            if e.isInvalidInput || e.isLostRace { throw e }
+            log(job).warning("progress not recorded (storage): \(e); the next report tries again", metadata: ["attempt": "\(attempt)"])
+        }
+    }
+
+    /// Stages a preview and records `lowres`, retrying storage errors like an outcome.
+    func recordPreview(job: JobID, attempt: Int, kind: String, maxAttempts: Int, bytes: Data, contentType: String) async throws {
+        try checkClaim(job: job, attempt: attempt)
+        let context = JobContext(job: job, kind: kind, input: .null, attempt: attempt, maxAttempts: maxAttempts, engine: self)
+        let ledger = self.ledger
+        switch await persist(context, "lowres", {
+            let asset = try await ledger.stageAsset(bytes, contentType: contentType)
+            return try await ledger.append(NewEvent(job: job, payload: .lowres(.init(asset: asset, attempt: attempt))))
+        }) {
+        case .recorded: return
+        case .refused(let e): try lostClaimOrRethrow(e, job: job, attempt: attempt); throw e
+        case .invalid(let e): throw e
+        case .gaveUp(let e): throw e
+        }
+    }
+
+    /// Throws `ClaimLost` when the attempt is already known to have lost its claim.
+    private func checkClaim(job: JobID, attempt: Int) throws {
+        if let reason = state.withLock({ s in s.running[job].flatMap { $0.attempt == attempt ? $0.lost : nil } }) {
+            throw ClaimLost(job: job, attempt: attempt, reason: reason)
+        }
+    }
+
+    /// Turns a refusal that means "this attempt no longer holds the job" into `ClaimLost`
+    /// (cancelling the handler); returns for any other error.
+    private func lostClaimOrRethrow(_ e: LedgerError, job: JobID, attempt: Int) throws {
+        guard case .rejected(let refusal) = e else { return }
+        switch refusal.rule {
+        case .staleClaim, .terminal, .unknownJob, .notRunning:
+            claimLost(job: job, attempt: attempt, reason: refusal.description)
+            throw ClaimLost(job: job, attempt: attempt, reason: refusal.description)
+        case .jobExists, .alreadyRunning, .attemptMismatch, .tooEarly, .progressOutOfRange, .progressBackwards, .kindMismatch:
+            return
+        }
+    }
+}
+
+extension LedgerError {
+    /// The event itself is wrong; retrying the same write cannot succeed.
+    var isInvalidInput: Bool {
+        switch self {
+        case .invalidPayload, .invalidJobID, .payloadTooLarge, .unknownAsset: true
+        case .rejected, .concurrencyConflict, .noSuchLog, .notALedger, .newerSchema, .busy, .importFailed,
+             .projectionTakenOver, .storage: false
+        }
+    }
+}
