@@ -267,6 +267,9 @@ public final class JobEngine: Sendable {
     /// Attempts running in this engine now.
     public var runningCount: Int { state.withLock { $0.running.count } }
 
+    /// True once `shutdown` has begun: the engine claims nothing more.
+    public var isDraining: Bool { state.withLock { $0.draining } }
+
     private func claimAndStart() async throws -> [Task<Void, Never>] {
         if state.withLock({ $0.draining }) { return [] }
         refresh()

@@ -15,10 +15,18 @@ final class TempDir: Sendable {
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 
-/// Waits (bounded, yielding, not sleeping) until `condition` holds.
-func until(_ condition: () -> Bool) async {
-    let deadline = ContinuousClock.now.advanced(by: .seconds(30))
-    while !condition() && ContinuousClock.now < deadline { await Task.yield() }
+/// Waits (bounded, yielding, not sleeping) until `condition` holds; records an issue naming
+/// `what` when it still does not after `timeout`.
+func until(_ what: String = "the condition", timeout: Duration = .seconds(30), sourceLocation: SourceLocation = #_sourceLocation,
+           _ condition: () -> Bool) async {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while !condition() {
+        if ContinuousClock.now >= deadline {
+            Issue.record("gave up waiting for \(what) after \(timeout)", sourceLocation: sourceLocation)
+            return
+        }
+        await Task.yield()
+    }
 }
 
 /// Collects what handlers saw, across tasks.

@@ -12,21 +12,33 @@ final class Gate: Sendable {
 }
 
 @Suite struct ShutdownTests {
+    /// The handler honours cancellation, and is let through only after shutdown has begun and
+    /// has had ample time to cancel it: with a drain of 0 it would be cancelled and the job
+    /// requeued; within the drain time it finishes and completes.
     @Test func shutdownLetsARunningHandlerFinishWithinTheDrainTime() async throws {
         let f = try Fixture()
         let engine = f.engine()
         let gate = Gate()
         let started = Recorder<JobID>()
+        let cancelled = Gate()
         engine.register(kind: "k") { ctx in
             started.add(ctx.job)
-            while !gate.isOpen { await Task.yield() }
+            while !gate.isOpen {
+                if ctx.isCancelled { cancelled.release(); throw CancellationError() }
+                await Task.yield()
+            }
             return JobCompletion(output: ["finished": true])
         }
         let job = try await engine.submit(kind: "k")
         let later = try await engine.submit(kind: "k", runAt: f.clock.now().adding(milliseconds: 1))
         let work = Task { try await engine.tick() }
-        await until { !started.all.isEmpty }
+        await until("the handler to start") { !started.all.isEmpty }
         let stopping = Task { await engine.shutdown(drain: .seconds(60)) }
+        await until("shutdown to begin") { engine.isDraining }
+        // A shutdown that did not drain would cancel the handler at once; give it every chance.
+        let watch = ContinuousClock.now.advanced(by: .milliseconds(500))
+        while ContinuousClock.now < watch && !cancelled.isOpen { await Task.yield() }
+        #expect(!cancelled.isOpen, "a draining shutdown must not cancel a handler within the drain time")
         gate.release()
         await stopping.value
         _ = try await work.value
