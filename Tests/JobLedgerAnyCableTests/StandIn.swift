@@ -77,14 +77,14 @@ final class StandIn: @unchecked Sendable {
         return items.map { AnyCablePublication(stream: $0["stream"]?.stringValue ?? "", data: $0["data"]?.stringValue ?? "") }
     }
 
-    struct Stats { var requests: Int; var byStatus: [String: Int]; var dropped: Int; var malformed: Int }
+    struct Stats { var requests: Int; var byStatus: [String: Int]; var dropped: Int; var malformed: Int; var withAuthorization: Int }
 
     func stats() async throws -> Stats {
         let v = try JSONValue(parsing: String(decoding: try await control("GET", "/_standin/stats"), as: UTF8.self))
         var by: [String: Int] = [:]
         if case .object(let o)? = v["by_status"] { for (k, n) in o { by[k] = Int(n.intValue ?? 0) } }
         return Stats(requests: Int(v["requests"]?.intValue ?? 0), byStatus: by, dropped: Int(v["dropped"]?.intValue ?? 0),
-                     malformed: Int(v["malformed"]?.intValue ?? 0))
+                     malformed: Int(v["malformed"]?.intValue ?? 0), withAuthorization: Int(v["with_authorization"]?.intValue ?? 0))
     }
 
     func fault(_ spec: JSONValue) async throws { _ = try await control("POST", "/_standin/fault", spec) }
