@@ -16,8 +16,10 @@ struct Append: AsyncParsableCommand {
     @Option(help: "queued, started, progress, lowres, completed, failed or canceled.") var type: String
     @Option(help: "The event's payload as JSON (see Docs/EventLog.md).") var payload: String = "{}"
     @Option(help: "A repeated key returns the first event stored with it and writes nothing.") var idempotencyKey: String?
-    @Option(help: "Refuse unless the job is at this version (optimistic concurrency).") var expectVersion: Int?
+    @Option(help: "Refuse unless the job is at this version (optimistic concurrency), \(OptionRanges.expectVersion.bounds).") var expectVersion: Int?
     @Flag(help: "Print the stored event as JSON on stdout.") var json = false
+
+    func validate() throws { try OptionRanges.expectVersion.check(expectVersion) }
 
     func run() async throws {
         try await guarded {
