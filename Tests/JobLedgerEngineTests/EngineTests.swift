@@ -15,10 +15,19 @@ final class TempDir: Sendable {
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 
-/// Waits (bounded, yielding, not sleeping) until `condition` holds.
-func until(_ condition: () -> Bool) async {
-    let deadline = ContinuousClock.now.advanced(by: .seconds(30))
-    while !condition() && ContinuousClock.now < deadline { await Task.yield() }
+/// Waits (bounded, yielding, not sleeping) until `condition` holds. When the deadline passes
+/// first, the test fails with `what` (a wait never hangs the run); the deadline is generous, for
+/// loaded machines, and is a guard, not a timing assertion.
+func until(_ what: @autoclosure () -> String = "the condition", within deadline: Duration = .seconds(120),
+           sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) async {
+    let end = ContinuousClock.now.advanced(by: deadline)
+    while !condition() {
+        guard ContinuousClock.now < end else {
+            Issue.record("waited \(deadline) for \(what()); it never came", sourceLocation: sourceLocation)
+            return
+        }
+        await Task.yield()
+    }
 }
 
 /// Collects what handlers saw, across tasks.
@@ -261,7 +270,7 @@ struct Fixture {
         let started = Recorder<JobID>()
         engine.register(kind: "long") { ctx in
             started.add(ctx.job)
-            while !ctx.isCancelled { await Task.yield() }
+            await until("the handler's cancellation") { ctx.isCancelled }
             throw CancellationError()
         }
         let job = try await engine.submit(kind: "long")
