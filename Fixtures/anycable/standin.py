@@ -16,12 +16,16 @@ broadcast/http.go and node/node.go, 1.6.x) does, as summarised in the project's 
 Control endpoints (no authentication, loopback only):
   GET  /_standin/received  -> JSON list of accepted publications {"stream","data"} in order
   GET  /_standin/stats     -> {"requests": N, "by_status": {"201": n, ...}, "dropped": n,
-                               "malformed": n, "publications": n}
+                               "malformed": n, "publications": n, "with_authorization": n}
+                              ("with_authorization": requests to any non-control path that
+                               carried an Authorization header, whatever its value)
   POST /_standin/fault     -> queue a fault for the next broadcast requests, e.g.
        {"mode":"status","status":503,"count":2}
        {"mode":"status","status":429,"retry_after":"2","count":1}
        {"mode":"delay","ms":1500,"count":1}   (then handled normally)
        {"mode":"drop","count":1}              (close the connection without a response)
+       {"mode":"redirect","status":307,"location":"http://127.0.0.1:9/_broadcast","count":1}
+                                              (answer a redirect; status defaults to 307)
   POST /_standin/reset     -> forget received publications, stats and faults
 
 Usage: standin.py [--host 127.0.0.1] [--port 0] [--key KEY | env ANYCABLE_BROADCAST_KEY]
@@ -52,6 +56,7 @@ class State:
         self.by_status = {}
         self.dropped = 0
         self.malformed = 0
+        self.with_authorization = 0
         self.faults = []  # list of [fault dict, remaining count]
 
     def next_fault(self):
@@ -139,7 +144,8 @@ def make_handler(state, key, path):
                 with state.lock:
                     return self._json({"requests": state.requests, "by_status": dict(state.by_status),
                                        "dropped": state.dropped, "malformed": state.malformed,
-                                       "publications": len(state.received)})
+                                       "publications": len(state.received),
+                                       "with_authorization": state.with_authorization})
             if method == "POST" and route == "/_standin/reset":
                 self._body()
                 with state.lock:
@@ -149,10 +155,13 @@ def make_handler(state, key, path):
                 try:
                     fault = json.loads(self._body() or b"{}")
                     mode = fault["mode"]
-                    if mode not in ("status", "delay", "drop"):
+                    if mode not in ("status", "delay", "drop", "redirect"):
                         raise ValueError("mode")
                     if mode == "status":
                         int(fault["status"])
+                    if mode == "redirect":
+                        if not isinstance(fault["location"], str) or not 300 <= int(fault.get("status", 307)) < 400:
+                            raise ValueError("redirect")
                     if mode == "delay":
                         float(fault["ms"])
                     count = int(fault.get("count", 1))
@@ -188,6 +197,10 @@ def make_handler(state, key, path):
                         headers.append(("Retry-After", str(fault["retry_after"])))
                     self._count(status)
                     return self._reply(status, headers=headers)
+                if mode == "redirect":
+                    status = int(fault.get("status", 307))
+                    self._count(status)
+                    return self._reply(status, headers=[("Location", fault["location"])])
                 if mode == "delay":
                     time.sleep(float(fault["ms"]) / 1000.0)
             # broadcast/http.go: method first, then the exact Authorization match.
@@ -210,6 +223,9 @@ def make_handler(state, key, path):
             route = self.path.split("?", 1)[0]
             if route.startswith("/_standin/"):
                 return self._control(method)
+            if self.headers.get("Authorization") is not None:
+                with state.lock:
+                    state.with_authorization += 1
             if route == path:
                 return self._broadcast(method)
             self._body()

@@ -140,9 +140,30 @@ class StandInTest(unittest.TestCase):
         self.assertEqual(self.broadcast({"stream": "s", "data": "x"})[0], 201)
         self.assertEqual(len(self.received()), 1)
 
+    def test_redirect_fault_answers_3xx_with_location_and_records_nothing(self):
+        self.fault(mode="redirect", location="http://localhost:9/_broadcast", count=1)
+        self.fault(mode="redirect", status=308, location="/elsewhere", count=1)
+        status, headers, _ = self.broadcast({"stream": "s", "data": "x"})
+        self.assertEqual((status, headers.get("Location")), (307, "http://localhost:9/_broadcast"))
+        status, headers, _ = self.broadcast({"stream": "s", "data": "x"})
+        self.assertEqual((status, headers.get("Location")), (308, "/elsewhere"))
+        self.assertEqual(self.broadcast({"stream": "s", "data": "y"})[0], 201)
+        self.assertEqual(self.received(), [{"stream": "s", "data": "y"}])
+        self.assertEqual(self.stats()["by_status"], {"307": 1, "308": 1, "201": 1})
+
+    def test_requests_with_authorization_are_counted_on_any_path(self):
+        self.broadcast({"stream": "s", "data": "x"})
+        self.broadcast({"stream": "s", "data": "x"}, key=None)
+        self.request("POST", "/other", b"{}", {"Authorization": "Bearer whatever"})
+        self.request("GET", "/_standin/stats", headers={"Authorization": "Bearer control"})
+        self.assertEqual(self.stats()["with_authorization"], 2)
+
     def test_bad_fault_is_400(self):
         status, _, _ = self.request("POST", "/_standin/fault", {"mode": "explode"})
         self.assertEqual(status, 400)
+        for bad in ({"mode": "redirect"}, {"mode": "redirect", "location": "/x", "status": 200}):
+            status, _, _ = self.request("POST", "/_standin/fault", bad)
+            self.assertEqual(status, 400, bad)
 
     def test_reset(self):
         self.broadcast({"stream": "s", "data": "x"})

@@ -8,17 +8,22 @@ public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The longest id accepted, in bytes.
     public static let maxLength = 128
 
-    /// Accepts 1…128 characters from `A-Z a-z 0-9 - _ . :`; anything else is refused, so an id is
-    /// always safe in a path, a URL, a stream name or a log line.
+    /// Accepts 1…128 characters from `A-Z a-z 0-9 - _ . :`, not made only of dots; anything else
+    /// is refused, so an id is always safe as one path segment (blob pathnames are
+    /// `jobs/<id>/…`: `.` and `..` would climb out of a job's folder, and an all-dot name is
+    /// mangled by some file systems), in a URL, a stream name or a log line. Every id read from a
+    /// log, an import or an operator goes through this check.
     public init(_ rawValue: String) throws(InvalidJobID) {
         let bytes = rawValue.utf8
         guard !bytes.isEmpty, bytes.count <= Self.maxLength,
-              bytes.allSatisfy(JobID.isAllowed)
+              bytes.allSatisfy(JobID.isAllowed),
+              !bytes.allSatisfy({ $0 == UInt8(ascii: ".") })
         else { throw InvalidJobID(text: rawValue) }
         self.rawValue = rawValue
     }
 
-    init(unchecked rawValue: String) { self.rawValue = rawValue }
+    /// Only for text built here (`generate`), which is valid by construction.
+    private init(unchecked rawValue: String) { self.rawValue = rawValue }
 
     /// A new time-ordered id (UUIDv7: 48 bits of Unix milliseconds, then random bits).
     public static func generate(at time: Timestamp = .now) -> JobID {
@@ -55,12 +60,15 @@ public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A job id that breaks the id rules (empty, too long, or a character outside `A-Za-z0-9-_.:`).
+/// A job id that breaks the id rules (empty, too long, a character outside `A-Za-z0-9-_.:`, or
+/// only dots).
 public struct InvalidJobID: Error, Equatable, CustomStringConvertible {
     public let text: String
     public var description: String {
         let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
+        let onlyDots = !text.isEmpty && text.utf8.allSatisfy { $0 == UInt8(ascii: ".") }
         return "invalid job id '\(shown)': use 1…\(JobID.maxLength) characters from A-Z a-z 0-9 - _ . :"
+            + (onlyDots ? ", not only dots (an id is a path segment; '.' and '..' would leave the job's folder)" : "")
     }
 }
 

@@ -6,19 +6,48 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     public var milliseconds: Int64
 
     public init(milliseconds: Int64) { self.milliseconds = milliseconds }
-    public init(_ date: Date) { milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    /// The date's whole milliseconds, rounded down. A date beyond what `Int64` milliseconds can
+    /// hold (about ±292 million years, or `Date.distantFuture` scaled up) saturates at the
+    /// nearest end; a NaN date is the epoch. Never traps.
+    public init(_ date: Date) {
+        let ms = (date.timeIntervalSince1970 * 1000).rounded(.down)
+        if ms.isNaN {
+            milliseconds = 0
+        } else if ms >= 9_223_372_036_854_775_808.0 {  // 2^63
+            milliseconds = .max
+        } else if ms < -9_223_372_036_854_775_808.0 {
+            milliseconds = .min
+        } else {
+            milliseconds = Int64(ms)
+        }
+    }
 
     public static var now: Timestamp { Timestamp(Date()) }
     public var date: Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
 
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.milliseconds < b.milliseconds }
-    public func adding(milliseconds ms: Int64) -> Timestamp { Timestamp(milliseconds: milliseconds + ms) }
+    /// This time moved by `ms` (negative: earlier). Saturates at `Int64.min`/`.max` milliseconds
+    /// instead of overflowing, so a huge lease or retry delay means "never", not a trap.
+    public func adding(milliseconds ms: Int64) -> Timestamp {
+        let (sum, overflow) = milliseconds.addingReportingOverflow(ms)
+        guard overflow else { return Timestamp(milliseconds: sum) }
+        return Timestamp(milliseconds: ms > 0 ? .max : .min)
+    }
+
+    /// Milliseconds from `earlier` to this time (negative when `earlier` is later), saturating
+    /// instead of overflowing.
+    public func milliseconds(since earlier: Timestamp) -> Int64 {
+        let (difference, overflow) = milliseconds.subtractingReportingOverflow(earlier.milliseconds)
+        guard overflow else { return difference }
+        return earlier.milliseconds < 0 ? .max : .min
+    }
 
     /// ISO-8601 in UTC with milliseconds, e.g. `2026-11-29T00:04:08.123Z`.
     public var iso8601: String {
-        let ms = milliseconds
-        let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
-        let msOfDay = ms - days * 86_400_000
+        // Floor division without intermediate overflow (valid for every Int64, .min included).
+        var (days, msOfDay) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
+        if msOfDay < 0 { days -= 1; msOfDay += 86_400_000 }
         let (y, m, d) = Timestamp.civil(fromDays: days)
         let h = msOfDay / 3_600_000, mi = (msOfDay / 60_000) % 60, s = (msOfDay / 1000) % 60, f = msOfDay % 1000
         guard (0...9999).contains(y) else {

@@ -16,11 +16,16 @@ struct Append: AsyncParsableCommand {
     @Option(help: "queued, started, progress, lowres, completed, failed or canceled.") var type: String
     @Option(help: "The event's payload as JSON (see Docs/EventLog.md).") var payload: String = "{}"
     @Option(help: "A repeated key returns the first event stored with it and writes nothing.") var idempotencyKey: String?
-    @Option(help: "Refuse unless the job is at this version (optimistic concurrency).") var expectVersion: Int?
-    @Option(help: ArgumentHelp("The attempt this progress, lowres, completed or failed event belongs to (its claim).",
+    @Option(help: "Refuse unless the job is at this version (optimistic concurrency), \(OptionRanges.expectVersion.bounds).") var expectVersion: Int?
+    @Option(help: ArgumentHelp("The attempt this progress, lowres, completed or failed event belongs to (its claim), \(OptionRanges.attempt.bounds).",
                                discussion: "Refused with exit 3 when that attempt no longer holds the job (its lease expired and the job was requeued, or it finished). Same as \"attempt\" in the payload."))
     var attempt: Int?
     @Flag(help: "Print the stored event as JSON on stdout.") var json = false
+
+    func validate() throws {
+        try OptionRanges.expectVersion.check(expectVersion)
+        try OptionRanges.attempt.check(attempt)
+    }
 
     func run() async throws {
         try await guarded {

@@ -16,27 +16,30 @@ struct Bench: AsyncParsableCommand {
             whole pipeline). Build with: swift build -c release --product jobledger
             """)
 
-    @Option(help: "Events for each append benchmark, split over 10 rounds.") var events: Int = 100_000
-    @Option(help: "Events in the log replayed for throughput and peak memory.") var replayEvents: Int = 1_000_000
-    @Option(help: "Concurrent appending tasks for the group-commit benchmark.") var tasks: Int = 64
+    @Option(help: "Events for each append benchmark, split over 10 rounds, \(OptionRanges.events.bounds).") var events: Int = 100_000
+    @Option(help: "Events in the log replayed for throughput and peak memory, \(OptionRanges.replayEvents.bounds).") var replayEvents: Int = 1_000_000
+    @Option(help: "Concurrent appending tasks for the group-commit benchmark, \(OptionRanges.tasks.bounds).") var tasks: Int = 64
     @Option(help: "Keep the benchmark logs in a fresh folder inside this directory (default: a temporary folder, removed afterwards).") var dir: String?
     @Flag(help: "Print the results as JSON.") var json = false
     @Option(help: .hidden) var replayChild: String?
     @Option(help: "Run only one part: live, group, replay, engine, projections or anycable.") var only: String?
-    @Option(help: "Messages in the AnyCable broadcast benchmark.") var anycableMessages: Int = 20_000
+    @Option(help: "Messages in the AnyCable broadcast benchmark, \(OptionRanges.anycableMessages.bounds).") var anycableMessages: Int = 20_000
     @Option(help: "The AnyCable stand-in script (started on a free loopback port).") var standin: String = "Fixtures/anycable/standin.py"
-    @Option(help: "Events in the log the projection benchmarks rebuild and broadcast.") var projectionEvents: Int = 200_000
-    @Option(help: "Jobs in the engine burn-down.") var engineJobs: Int = 5_000
-    @Option(help: "Workers in the engine burn-down.") var engineWorkers: Int = 64
+    @Option(help: "Events in the log the projection benchmarks rebuild and broadcast, \(OptionRanges.projectionEvents.bounds).") var projectionEvents: Int = 200_000
+    @Option(help: "Jobs in the engine burn-down, \(OptionRanges.engineJobs.bounds).") var engineJobs: Int = 5_000
+    @Option(help: "Workers in the engine burn-down, \(OptionRanges.engineWorkers.bounds).") var engineWorkers: Int = 64
 
     func validate() throws {
         if let only, !["live", "group", "replay", "engine", "projections", "anycable"].contains(only) {
             throw ValidationError("--only must be live, group, replay, engine, projections or anycable")
         }
-        guard anycableMessages >= 10 else { throw ValidationError("--anycable-messages must be ≥ 10") }
-        guard projectionEvents >= 6 else { throw ValidationError("--projection-events must be ≥ 6") }
-        guard engineJobs >= 1, engineWorkers >= 1 else { throw ValidationError("--engine-jobs and --engine-workers must be ≥ 1") }
-        guard events >= 6, replayEvents >= 6, tasks >= 1 else { throw ValidationError("--events and --replay-events must be ≥ 6, --tasks ≥ 1") }
+        try OptionRanges.events.check(events)
+        try OptionRanges.replayEvents.check(replayEvents)
+        try OptionRanges.tasks.check(tasks)
+        try OptionRanges.anycableMessages.check(anycableMessages)
+        try OptionRanges.projectionEvents.check(projectionEvents)
+        try OptionRanges.engineJobs.check(engineJobs)
+        try OptionRanges.engineWorkers.check(engineWorkers)
     }
 
     func run() async throws {

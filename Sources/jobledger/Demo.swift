@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import JobLedger
 import JobLedgerSQLite
+import Synchronization
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,12 +16,12 @@ struct Demo: AsyncParsableCommand {
             """)
 
     @Option(help: "The log to create (must not exist yet; default ./jobledger-demo.sqlite, replaced each run).") var db: String?
-    @Option(help: "How many jobs.") var jobs: Int = 24
+    @Option(help: "How many jobs, \(OptionRanges.jobs.bounds).") var jobs: Int = 24
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var projections: ProjectionOptions
 
     func validate() throws {
-        guard jobs >= 1, jobs <= 1_000_000 else { throw ValidationError("--jobs must be 1…1000000") }
+        try OptionRanges.jobs.check(jobs)
     }
 
     func run() async throws {
@@ -87,15 +88,25 @@ struct Demo: AsyncParsableCommand {
 }
 
 /// Follows the log and shows the demo's progress: bars on a terminal, plain lines otherwise.
-final class DemoDisplay: @unchecked Sendable {
+///
+/// `update()` may run from several tasks at once (the ticker, and the final update after it was
+/// cancelled): it reads the new events with no lock held, then takes the lock only to fold them
+/// into the display state and write what they show, so output stays in log order and no log
+/// scan ever waits on (or holds up) another update.
+final class DemoDisplay: Sendable {
     let ledger: Ledger
     let total: Int
     let tty: Bool
     let out: FileHandle
-    private let lock = NSLock()
-    private var fold = LedgerFold()
-    private var drawnLines = 0
-    private(set) var retried = 0
+    private struct State {
+        var fold = LedgerFold()
+        var drawnLines = 0
+        var retried = 0
+    }
+    private let state: Mutex<State>
+
+    /// Attempts that failed and were queued again, so far.
+    var retried: Int { state.withLock { $0.retried } }
 
     init(ledger: Ledger, total: Int, tty: Bool, out: FileHandle = .standardOutput, from seq: Int64 = 1) {
         self.ledger = ledger
@@ -103,44 +114,52 @@ final class DemoDisplay: @unchecked Sendable {
         self.tty = tty
         self.out = out
         // Skip what happened before (a worker joining an old log reports only what it sees now).
+        var fold = LedgerFold()
         if seq > 1 { try? ledger.forEachEvent { e in _ = try? fold.apply(e) } }
+        state = Mutex(State(fold: fold))
     }
 
     func update() {
-        lock.lock()
-        defer { lock.unlock() }
-        var lines: [String] = []
-        try? ledger.forEachEvent(from: fold.lastSeq + 1) { e in
-            guard let s = try? fold.apply(e) else { return }
-            let id = String(s.id.rawValue.suffix(8))
-            switch e.payload {
-            case .started(let st): lines.append("  \(id) attempt \(st.attempt) started on \(st.worker)")
-            case .failed(let f):
-                if s.status == .queued { retried += 1 }
-                lines.append("  \(id) attempt \(f.attempt) failed (\(f.code))\(s.status == .queued ? ", will retry" : ", for good")")
-            case .completed: lines.append("  \(id) completed")
-            case .canceled: lines.append("  \(id) canceled")
-            case .queued, .progress, .lowres: break
+        // Read first, without the lock: everything after what the display has already shown.
+        let after = state.withLock { $0.fold.lastSeq }
+        var events: [StoredEvent] = []
+        try? ledger.forEachEvent(from: after + 1) { events.append($0) }
+        // Then fold and draw under the lock (another update may have taken some of them in).
+        state.withLock { s in
+            var lines: [String] = []
+            for e in events where e.seq > s.fold.lastSeq {
+                guard let js = try? s.fold.apply(e) else { continue }
+                let id = String(js.id.rawValue.suffix(8))
+                switch e.payload {
+                case .started(let st): lines.append("  \(id) attempt \(st.attempt) started on \(st.worker)")
+                case .failed(let f):
+                    if js.status == .queued { s.retried += 1 }
+                    lines.append("  \(id) attempt \(f.attempt) failed (\(f.code))\(js.status == .queued ? ", will retry" : ", for good")")
+                case .completed: lines.append("  \(id) completed")
+                case .canceled: lines.append("  \(id) canceled")
+                case .queued, .progress, .lowres: break
+                }
             }
+            if !tty {
+                if !lines.isEmpty { out.write(Data((lines.joined(separator: "\n") + "\n").utf8)) }
+                return
+            }
+            var text = ""
+            if s.drawnLines > 0 { text += "\u{1B}[\(s.drawnLines)F\u{1B}[J" }  // back to the top of the last frame, clear below
+            let done = total - s.fold.active.count
+            var frame = ["  all jobs  \(bar(Double(done) / Double(max(total, 1)), width: 30)) \(done)/\(total)"]
+            for j in s.fold.active.values.filter({ $0.status == .running }).sorted(by: { $0.id < $1.id }).prefix(12) {
+                frame.append("  …\(j.id.rawValue.suffix(8))  \(bar(j.progress, width: 20)) \(Int(j.progress * 100))% attempt \(j.attempt) \(j.progressMessage ?? "")")
+            }
+            text += frame.joined(separator: "\n") + "\n"
+            s.drawnLines = frame.count
+            out.write(Data(text.utf8))
         }
-        if !tty {
-            if !lines.isEmpty { out.write(Data((lines.joined(separator: "\n") + "\n").utf8)) }
-            return
-        }
-        var out = ""
-        if drawnLines > 0 { out += "\u{1B}[\(drawnLines)F\u{1B}[J" }  // back to the top of the last frame, clear below
-        let done = total - fold.active.count
-        var frame = ["  all jobs  \(bar(Double(done) / Double(max(total, 1)), width: 30)) \(done)/\(total)"]
-        for j in fold.active.values.filter({ $0.status == .running }).sorted(by: { $0.id < $1.id }).prefix(12) {
-            frame.append("  …\(j.id.rawValue.suffix(8))  \(bar(j.progress, width: 20)) \(Int(j.progress * 100))% attempt \(j.attempt) \(j.progressMessage ?? "")")
-        }
-        out += frame.joined(separator: "\n") + "\n"
-        drawnLines = frame.count
-        self.out.write(Data(out.utf8))
     }
 
     private func bar(_ fraction: Double, width: Int) -> String {
-        let filled = max(0, min(width, Int((fraction * Double(width)).rounded())))
+        let f = fraction.isFinite ? max(0, min(1, fraction)) : 0  // Int(nan) would trap
+        let filled = Int((f * Double(width)).rounded())
         return String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
     }
 }

@@ -23,10 +23,10 @@ struct LogOptions: ParsableArguments {
     @Option(name: .long, help: "The log file (default: $JOBLEDGER_DB, else ./jobledger.sqlite).")
     var db: String?
 
-    @Option(name: .long, help: "Seconds to wait for another writer's lock before giving up.")
+    @Option(name: .long, help: "Seconds to wait for another writer's lock before giving up, \(OptionRanges.busyTimeout.bounds).")
     var busyTimeout: Double = 5
 
-    @Option(name: .long, help: "Largest event payload accepted, in bytes.")
+    @Option(name: .long, help: "Largest event payload accepted, in bytes, \(OptionRanges.maxPayloadBytes.bounds).")
     var maxPayloadBytes: Int = 64 * 1024
 
     @Option(name: .long, help: "normal (WAL, synchronous=NORMAL) or full (synchronous=FULL).")
@@ -36,14 +36,19 @@ struct LogOptions: ParsableArguments {
         db ?? ProcessInfo.processInfo.environment["JOBLEDGER_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "jobledger.sqlite"
     }
 
-    func configuration() throws -> LedgerConfiguration {
-        var c = LedgerConfiguration()
-        guard let d = LedgerConfiguration.Durability(rawValue: durability) else {
+    func validate() throws {
+        guard LedgerConfiguration.Durability(rawValue: durability) != nil else {
             throw ValidationError("--durability must be 'normal' or 'full'")
         }
-        guard busyTimeout >= 0, maxPayloadBytes > 0 else { throw ValidationError("--busy-timeout and --max-payload-bytes must be positive") }
-        c.durability = d
-        c.busyTimeout = .milliseconds(Int64(busyTimeout * 1000))
+        try OptionRanges.busyTimeout.check(busyTimeout)
+        try OptionRanges.maxPayloadBytes.check(maxPayloadBytes)
+    }
+
+    func configuration() throws -> LedgerConfiguration {
+        try validate()  // checked again: the conversions below are safe only within the ranges
+        var c = LedgerConfiguration()
+        c.durability = LedgerConfiguration.Durability(rawValue: durability) ?? .normal
+        c.busyTimeout = .milliseconds(Int64((busyTimeout * 1000).rounded()))
         c.maxPayloadBytes = maxPayloadBytes
         return c
     }

@@ -11,13 +11,13 @@ import ServiceLifecycle
 struct ProjectionOptions: ParsableArguments {
     @Option(help: "Folder the blob projection publishes artefacts to (default: <db>.blobs beside the log).") var blobs: String?
     @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
-    @Option(help: "Tries of an upload or broadcast before it becomes a dead letter.") var maxAttempts: Int = 8
+    @Option(help: "Tries of an upload or broadcast before it becomes a dead letter, \(OptionRanges.maxAttempts.bounds).") var maxAttempts: Int = 8
     @Flag(help: "Keep only the jobs table; publish nothing and broadcast nothing.") var noEffects = false
     @Option(help: "Where broadcasts go: hub (in-process, the default) or anycable (configured from ANYCABLE_* variables; see .env.example).") var broadcast: String = "hub"
 
     func validate() throws {
         guard ["hub", "anycable"].contains(broadcast) else { throw ValidationError("--broadcast must be hub or anycable") }
-        guard (1...1000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be 1…1000") }
+        try OptionRanges.maxAttempts.check(maxAttempts)
         guard !streamPrefix.isEmpty, streamPrefix.utf8.count <= 100 else { throw ValidationError("--stream-prefix must be 1…100 bytes") }
     }
 
@@ -171,7 +171,12 @@ struct Tail: AsyncParsableCommand {
     @Option(help: "Only this job's messages.") var job: String?
     @Option(help: "Start after this seq (default: the messages sent from now on; 0 for all).") var after: Int64?
     @Flag(help: "Print what has been sent and exit instead of following.") var noFollow = false
-    @Option(help: "Milliseconds between polls when following.") var pollMs: Int = 100
+    @Option(help: "Milliseconds between polls when following, \(OptionRanges.pollMs.bounds).") var pollMs: Int = 100
+
+    func validate() throws {
+        try OptionRanges.after.check(after)
+        try OptionRanges.pollMs.check(pollMs)
+    }
 
     func run() async throws {
         try await guarded {
@@ -187,7 +192,7 @@ struct Tail: AsyncParsableCommand {
                 fflush(nil)
                 if let last = items.last { cursor = last.seq; continue }
                 if noFollow { return }
-                try await Task.sleep(for: .milliseconds(max(10, pollMs)))
+                try await Task.sleep(for: .milliseconds(pollMs))
             }
         }
     }

@@ -3,17 +3,16 @@ import Foundation
 import JobLedger
 import JobLedgerSQLite
 
-/// Parses `--until-seq` / `--until` into a replay point.
+/// Parses `--until-seq` / `--until` into a replay point (a bad value is a usage error, exit 64).
 func replayPoint(untilSeq: Int64?, until: String?) throws -> ReplayPoint {
     switch (untilSeq, until) {
     case (nil, nil): return .end
     case (let s?, nil):
-        guard s >= 0 else { throw fail("--until-seq must be ≥ 0", code: 2) }
+        try OptionRanges.untilSeq.check(s)
         return .seq(s)
     case (nil, let t?):
-        guard let ts = Timestamp(parsing: t) else { throw fail("--until must be an ISO-8601 UTC time such as 2026-11-29T12:01:00Z, or milliseconds", code: 2) }
-        return .time(ts)
-    case (_?, _?): throw fail("give --until-seq or --until, not both", code: 64)
+        return .time(try OptionTime.parse(t, option: "--until"))
+    case (_?, _?): throw ValidationError("give --until-seq or --until, not both")
     }
 }
 
@@ -72,7 +71,7 @@ struct Replay: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
     @Option(help: "Stop after this seq.") var untilSeq: Int64?
-    @Option(help: "Stop at the first event recorded after this time (ISO-8601 UTC).") var until: String?
+    @Option(help: "Stop at the first event recorded after this time (ISO-8601 UTC, or milliseconds since 1970).") var until: String?
     @Option(help: "Only this job.") var job: String?
     @Option(help: "jobs (default), broadcast or blob.") var projection: String = "jobs"
     @Option(help: "Write the rebuilt jobs and effects into a new SQLite file here.") var into: String?
@@ -80,6 +79,8 @@ struct Replay: AsyncParsableCommand {
     @Flag(help: "Compare the stored jobs table with a rebuilt one; exit 1 on drift.") var check = false
     @Flag(help: "List every upload and broadcast the log implies, in order, sending nothing.") var effects = false
     @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
+
+    func validate() throws { _ = try replayPoint(untilSeq: untilSeq, until: until) }
 
     func run() async throws {
         try await guarded {
@@ -166,14 +167,12 @@ struct StateAsOf: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
 
+    func validate() throws { if let asOf { _ = try OptionTime.point(asOf, option: "--as-of") } }
+
     func run() async throws {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
-            var point = ReplayPoint.end
-            if let asOf {
-                guard let p = ReplayPoint(asOf) else { throw fail("--as-of must be a seq (a whole number) or an ISO-8601 UTC time", code: 2) }
-                point = p
-            }
+            let point = try asOf.map { try OptionTime.point($0, option: "--as-of") } ?? .end
             let ledger = try log.openForReading()
             var fold = ReplayFold(streams: StreamNaming(prefix: streamPrefix), urls: try ledger.blobURLs(), showsPathnames: true)
             var messages: [Publication] = []
@@ -242,8 +241,8 @@ struct Diff: AsyncParsableCommand {
     func side(_ text: String) throws -> (path: String, point: ReplayPoint) {
         guard let at = text.lastIndex(of: "@") else { return (text, .end) }
         let path = text[..<at].isEmpty ? log.path : String(text[..<at])
-        guard let p = ReplayPoint(String(text[text.index(after: at)...])) else {
-            throw fail("'\(text)': after @ comes a seq or an ISO-8601 UTC time", code: 2)
+        guard let p = try? OptionTime.point(String(text[text.index(after: at)...]), option: "@POINT") else {
+            throw fail("'\(OptionTime.shown(text))': after @ comes a seq or an ISO-8601 UTC time within \(OptionTime.rangeText)", code: 2)
         }
         return (path, p)
     }

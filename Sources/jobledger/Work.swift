@@ -8,24 +8,26 @@ import ServiceLifecycle
 
 /// Options of a worker process (shared by `work` and `demo`).
 struct WorkerOptions: ParsableArguments {
-    @Option(help: "Attempts run at once.") var workers: Int = 4
-    @Option(help: "Seconds a claim holds without a heartbeat.") var lease: Double = 30
-    @Option(help: "Seconds running handlers get to finish on SIGINT/SIGTERM before they are cancelled.") var drain: Double = 10
-    @Option(help: "Chance that a demo attempt fails (retryable), 0…1.") var failRate: Double = 0.2
-    @Option(help: "Milliseconds each of the demo handler's four passes takes.") var stepMs: Int = 0
+    @Option(help: "Attempts run at once, \(OptionRanges.workers.bounds).") var workers: Int = 4
+    @Option(help: "Seconds a claim holds without a heartbeat, \(OptionRanges.lease.bounds).") var lease: Double = 30
+    @Option(help: "Seconds running handlers get to finish on SIGINT/SIGTERM before they are cancelled, \(OptionRanges.drain.bounds).") var drain: Double = 10
+    @Option(help: "Chance that a demo attempt fails (retryable), \(OptionRanges.failRate.bounds).") var failRate: Double = 0.2
+    @Option(help: "Milliseconds each of the demo handler's four passes takes, \(OptionRanges.stepMs.bounds).") var stepMs: Int = 0
 
     func validate() throws {
-        guard workers >= 1, workers <= 1024 else { throw ValidationError("--workers must be 1…1024") }
-        guard lease > 0, drain >= 0 else { throw ValidationError("--lease must be > 0 and --drain ≥ 0") }
-        guard (0...1).contains(failRate) else { throw ValidationError("--fail-rate must be within 0…1") }
-        guard stepMs >= 0 else { throw ValidationError("--step-ms must be ≥ 0") }
+        try OptionRanges.workers.check(workers)
+        try OptionRanges.lease.check(lease)
+        try OptionRanges.drain.check(drain)
+        try OptionRanges.failRate.check(failRate)
+        try OptionRanges.stepMs.check(stepMs)
     }
 
+    /// An engine with these options; they have passed `validate()`, so the conversions are exact.
     func engine(ledger: Ledger) -> JobEngine {
         var o = JobEngine.Options()
         o.concurrency = workers
-        o.leaseMilliseconds = Int64(lease * 1000)
-        o.drainTimeout = .milliseconds(Int64(drain * 1000))
+        o.leaseMilliseconds = Int64((lease * 1000).rounded())
+        o.drainTimeout = .milliseconds(Int64((drain * 1000).rounded()))
         var logger = Logger(label: "jobledger.engine")
         logger.logLevel = .warning
         o.logger = logger
@@ -103,9 +105,15 @@ struct Submit: AsyncParsableCommand {
     @Argument(help: "The job kind (the demo worker runs 'design').") var kind: String
     @Option(help: "The job's input as JSON.") var input: String = "{}"
     @Option(help: "A repeated key returns the first job's id and queues nothing.") var idempotencyKey: String?
-    @Option(help: "Higher runs first.") var priority: Int = 0
-    @Option(help: "Attempts before the job fails for good.") var maxAttempts: Int = 3
-    @Option(help: "Not before this time (ISO-8601 UTC, or milliseconds since 1970).") var runAt: String?
+    @Option(help: "Higher runs first, \(OptionRanges.priority.bounds).") var priority: Int = 0
+    @Option(help: "Attempts before the job fails for good, \(OptionRanges.maxAttempts.bounds).") var maxAttempts: Int = 3
+    @Option(help: "Not before this time (ISO-8601 UTC, or milliseconds since 1970), \(OptionTime.rangeText).") var runAt: String?
+
+    func validate() throws {
+        try OptionRanges.priority.check(priority)
+        try OptionRanges.maxAttempts.check(maxAttempts)
+        if let runAt { _ = try OptionTime.parse(runAt, option: "--run-at") }
+    }
 
     func run() async throws {
         try await guarded {
@@ -113,11 +121,7 @@ struct Submit: AsyncParsableCommand {
             do { inputValue = try JSONValue(parsing: input) } catch {
                 throw LedgerError.invalidPayload(PayloadError(type: .queued, reason: "--input: \(error)"))
             }
-            var at: Timestamp?
-            if let runAt {
-                guard let t = Timestamp(parsing: runAt) else { throw fail("--run-at must be ISO-8601 UTC (2030-01-01T00:00:00Z) or milliseconds", code: 2) }
-                at = t
-            }
+            let at = try runAt.map { try OptionTime.parse($0, option: "--run-at") }
             let ledger = try log.open(create: true)
             let id = try await quietEngine(ledger).submit(kind: kind, input: inputValue, idempotencyKey: idempotencyKey, runAt: at,
                                              maxAttempts: maxAttempts, priority: priority)
@@ -149,12 +153,13 @@ struct Retry: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
     @Argument(help: "The job id.") var job: String
-    @Option(help: "How many more attempts it gets.") var attempts: Int = 1
+    @Option(help: "How many more attempts it gets, \(OptionRanges.attempts.bounds).") var attempts: Int = 1
+
+    func validate() throws { try OptionRanges.attempts.check(attempts) }
 
     func run() async throws {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
-            guard attempts >= 1, attempts <= 1000 else { throw fail("--attempts must be 1…1000", code: 2) }
             let ledger = try log.open(create: false)
             try await quietEngine(ledger).retry(id, attempts: attempts)
             print("\(id): queued again with \(attempts) more attempt\(attempts == 1 ? "" : "s")")

@@ -3,24 +3,6 @@ import JobLedger
 import JobLedgerSQLite
 import Testing
 
-/// Reads a child's stderr on a plain thread until a line contains `text` (or the pipe closes).
-func waitForLine(containing text: String, in handle: FileHandle) async -> String? {
-    await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
-            var buffer = ""
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { continuation.resume(returning: nil); return }
-                buffer += String(decoding: chunk, as: UTF8.self)
-                if let line = buffer.split(separator: "\n").first(where: { $0.contains(text) }) {
-                    continuation.resume(returning: String(line))
-                    return
-                }
-            }
-        }
-    }
-}
-
 /// Starts `jobledger work ARGS…` in the background, its stderr on a pipe (it reports claims there).
 func startWorker(_ args: [String]) throws -> (Process, Pipe) {
     let p = Process()
@@ -49,7 +31,7 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
         let line = await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading)
         #expect(line != nil, "worker A never started the job")
         kill(a.processIdentifier, SIGKILL)
-        a.waitUntilExit()
+        await waitForExit(a, "worker A after SIGKILL")
         #expect(a.terminationReason == .uncaughtSignal)
 
         // Worker B: waits out A's lease, requeues the job as attempt 2 and finishes it.
@@ -84,9 +66,10 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
         let submitted = try await jobledger(["submit", "design", "--db", db], in: scratch)
         let job = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let (a, errPipe) = try startWorker(["--db", db, "--workers", "1", "--step-ms", "60000", "--drain", "0.2", "--fail-rate", "0"])
-        #expect(await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading) != nil)
+        let started = await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading)
+        #expect(started != nil, "the worker never started the job")
         kill(a.processIdentifier, SIGTERM)
-        a.waitUntilExit()
+        await waitForExit(a, "the worker after SIGTERM (drain 0.2 s)")
         #expect(a.terminationStatus == 0)
         let s = try #require(try Ledger.open(path: db, create: false).state(of: JobID(job)))
         #expect(s.status == .queued)  // back in the queue for another worker

@@ -46,16 +46,17 @@ func startProject(_ args: [String]) throws -> Process {
 
         let p = try startProject(["--db", db])
         // Bounded wait (no sleeping) until the projections are part-way through the log.
-        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
-        var midway = false
+        let deadline = ContinuousClock.now.advanced(by: childDeadline)
+        var started = false, midway = false
         while ContinuousClock.now < deadline {
             let s = (try? ledger.projectionStatus()) ?? []
-            if s.contains(where: { $0.checkpoint > 0 }) { midway = s.contains { $0.checkpoint < events }; break }
+            if s.contains(where: { $0.checkpoint > 0 }) { started = true; midway = s.contains { $0.checkpoint < events }; break }
             await Task.yield()
         }
         kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        await waitForExit(p, "project after SIGKILL")
         #expect(p.terminationReason == .uncaughtSignal)
+        try #require(started, "`jobledger project` took in nothing within \(childDeadline)")
         try #require(midway, "the projections finished before the kill; the test needs a longer log")
         let before = try ledger.projectionStatus()
         #expect(before.contains { $0.checkpoint < events })
@@ -118,7 +119,9 @@ func startProject(_ args: [String]) throws -> Process {
         #expect(messages.compactMap { ($0["data"] as? [String: Any])?["seq"] as? Int } == [7, 8, 9])
         #expect(messages.allSatisfy { ($0["delivery"] as? String)?.hasPrefix("not sent") == true })
 
-        expectRefusal(try await jobledger(["state", "\(jobs[1])", "--as-of", "yesterday", "--db", db], in: scratch), exit: 2, mentions: ["--as-of"])
+        let yesterday = try await jobledger(["state", "\(jobs[1])", "--as-of", "yesterday", "--db", db], in: scratch)
+        #expect(yesterday.status == 64, "a malformed option value is a usage error: \(yesterday)")
+        #expect(yesterday.stderr.contains("--as-of must be a seq"), "\(yesterday)")
         expectRefusal(try await jobledger(["state", "\(jobs[1])", "--as-of", "3", "--db", db], in: scratch), exit: 3, mentions: ["did not exist yet", "seq 3"])
         let unknown = JobID.generate()
         expectRefusal(try await jobledger(["state", "\(unknown)", "--db", db], in: scratch), exit: 3, mentions: ["no such job", "\(unknown)"])

@@ -63,8 +63,10 @@ struct CLIResult: Sendable, CustomStringConvertible {
 
 /// Runs `jobledger args…` with the scratch directory as working directory, stdin from /dev/null,
 /// and stdout/stderr captured in files (no pipe buffer to fill up). `JOBLEDGER_DB` is removed from
-/// the environment so that every command goes by its `--db`.
-func jobledger(_ args: [String], in scratch: Scratch) async throws -> CLIResult {
+/// the environment so that every command goes by its `--db`. A command still running after
+/// `deadline` is killed and the test fails saying so (a hang never stalls the run).
+func jobledger(_ args: [String], in scratch: Scratch, deadline: Duration = childDeadline,
+               sourceLocation: SourceLocation = #_sourceLocation) async throws -> CLIResult {
     let binary = try #require(jobledgerBinary, "the jobledger executable was not found; run `swift build` first, or set JOBLEDGER_BIN")
     let io = scratch.url.appendingPathComponent("io-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: io, withIntermediateDirectories: true)
@@ -84,14 +86,31 @@ func jobledger(_ args: [String], in scratch: Scratch) async throws -> CLIResult 
     process.standardInput = FileHandle.nullDevice
     process.standardOutput = out
     process.standardError = err
+    let exited = Flag(), killed = Flag()
+    var watchdog: Task<Void, any Error>?
     let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { p in continuation.resume(returning: p.terminationStatus) }
+        process.terminationHandler = { p in
+            exited.set()
+            continuation.resume(returning: p.terminationStatus)
+        }
         do {
             try process.run()
         } catch {
             process.terminationHandler = nil
             continuation.resume(throwing: error)
+            return
         }
+        let pid = process.processIdentifier
+        watchdog = Task {
+            try await Task.sleep(for: deadline)
+            guard !exited.isSet else { return }
+            killed.set()
+            kill(pid, SIGKILL)
+        }
+    }
+    watchdog?.cancel()
+    if killed.isSet {
+        Issue.record("jobledger \(args.joined(separator: " ")) did not exit within \(deadline); it was killed", sourceLocation: sourceLocation)
     }
     try out.close()
     try err.close()

@@ -184,9 +184,76 @@ struct BroadcasterStandInTests {
         let standIn = try StandIn(key: Self.key)
         standIn.stop()
         let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key))
-        await #expect(throws: SinkError.self) { try await b.deliver(publications(1)) }
-        do { try await b.deliver(publications(1)) } catch {
-            guard case .unavailable = error else { Issue.record("expected .unavailable, got \(error)"); return }
+        // Fails when nothing throws (#expect(throws:) records that), and when the error is of
+        // the wrong kind.
+        let error = await #expect(throws: SinkError.self) { try await b.deliver(publications(1)) }
+        switch error {
+        case .unavailable?, nil: break
+        case let other?: Issue.record("expected .unavailable, got \(other)")
+        }
+    }
+
+    /// A redirect from the configured endpoint to another address (another port, another host
+    /// name for this machine) is never followed: the second server sees no request, so the key
+    /// never reaches it, and the broadcast is refused as a configuration error that says where
+    /// the redirect pointed, without the key or secret-looking query values.
+    @Test(arguments: [(307, "127.0.0.1"), (308, "localhost"), (301, "localhost"), (302, "127.0.0.1"), (303, "localhost")])
+    func aRedirectIsNotFollowedAndTheKeyStaysHome(status: Int, host: String) async throws {
+        let first = try StandIn(key: Self.key)
+        defer { first.stop() }
+        let second = try StandIn(key: Self.key)
+        defer { second.stop() }
+        let target = "http://\(host):\(second.port)/_broadcast?token=tok-Q9Q9"
+        try await first.fault(["mode": "redirect", "status": .int(Int64(status)), "location": .string(target), "count": 1])
+        let b = AnyCableBroadcaster(url: first.broadcastURL, key: AnyCableSecret(Self.key))
+        do {
+            try await b.deliver(publications(1))
+            Issue.record("a \(status) must not count as a delivery")
+        } catch {
+            guard case .rejected(let m) = error else { Issue.record("expected .rejected, got \(error)"); return }
+            #expect(m.contains("\(status)"), "\(m)")
+            #expect(m.contains("redirect"), "\(m)")
+            #expect(m.contains("http://\(host):\(second.port)/_broadcast?token=<redacted>"), "says where it pointed: \(m)")
+            #expect(m.contains("ANYCABLE_BROADCAST_URL"), "\(m)")
+            #expect(!m.contains(Self.key) && !m.contains("tok-Q9Q9"), "\(m)")
+        }
+        let stats = try await second.stats()
+        #expect(stats.requests == 0 && stats.withAuthorization == 0, "the redirect target was contacted: \(stats)")
+        #expect(try await first.stats().byStatus == ["\(status)": 1])
+        #expect(try await second.received().isEmpty)
+    }
+
+    /// The transport itself hands a 3xx back as the response (for any caller, not only the
+    /// broadcaster), with its Location, and goes nowhere else.
+    @Test func theTransportReturnsARedirectInsteadOfFollowingIt() async throws {
+        let first = try StandIn(key: nil)
+        defer { first.stop() }
+        let second = try StandIn(key: nil)
+        defer { second.stop() }
+        let location = "http://localhost:\(second.port)/_broadcast"
+        try await first.fault(["mode": "redirect", "location": .string(location), "count": 1])
+        let response = try await URLSessionTransport().send(HTTPRequest(
+            method: "POST", url: first.broadcastURL, headers: [("Authorization", "Bearer \(Self.key)")],
+            body: Data(#"{"stream":"s","data":"x"}"#.utf8)))
+        #expect(response.status == 307)
+        #expect(response.header("Location") == location)
+        #expect(try await second.stats().requests == 0)
+    }
+
+    /// Errors name the endpoint the way the description does: no user info, no secret-looking
+    /// query value, no key.
+    @Test func errorsRedactCredentialsInTheURL() async throws {
+        let standIn = try StandIn(key: Self.key)
+        standIn.stop()  // nothing listens: the delivery fails with a message naming the endpoint
+        let url = URL(string: "http://ops:pw-Z7Z7@127.0.0.1:\(standIn.port)/_broadcast?access_token=at-Z7Z7&region=eu")!
+        let logs = LogCapture()
+        let b = AnyCableBroadcaster(url: url, key: AnyCableSecret(Self.key), logger: logs.logger)
+        let error = await #expect(throws: SinkError.self) { try await b.deliver(publications(1)) }
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains("http://<redacted>@127.0.0.1:\(standIn.port)/_broadcast?access_token=<redacted>&region=eu"), "\(text)")
+        for leaked in ["pw-Z7Z7", "at-Z7Z7", "ops:", Self.key] {
+            #expect(!text.contains(leaked), "\(leaked) in \(text)")
+            #expect(!logs.lines.contains { $0.contains(leaked) }, "\(leaked) logged")
         }
     }
 
@@ -232,7 +299,8 @@ struct BroadcasterUnitTests {
     @Test(arguments: [
         (200, "ok"), (201, "ok"), (204, "ok"), (401, "rejected"), (403, "rejected"), (404, "rejected"), (422, "rejected"),
         (400, "rejected"), (408, "unavailable"), (429, "unavailable"), (500, "unavailable"), (501, "unavailable"),
-        (502, "unavailable"), (503, "unavailable"), (504, "unavailable"), (301, "rejected"),
+        (502, "unavailable"), (503, "unavailable"), (504, "unavailable"), (301, "rejected"), (302, "rejected"),
+        (307, "rejected"), (308, "rejected"),
     ])
     func statusClassification(status: Int, expected: String) {
         let result = AnyCableBroadcaster.classify(HTTPResponse(status: status), endpoint: "http://h/_broadcast")
@@ -241,6 +309,51 @@ struct BroadcasterUnitTests {
         case .rejected?: #expect(expected == "rejected")
         case .unavailable?: #expect(expected == "unavailable")
         }
+    }
+
+    /// The broadcaster's public description (and `dump`, and string interpolation) shows where
+    /// it broadcasts, never a credential: user info, secret-looking query values, the key.
+    @Test func descriptionRedactsCredentialsInTheURL() throws {
+        let url = try #require(URL(string: "https://deploy:pa55-S3CR3T@cable.example.com:8443/_broadcast?region=eu&token=tok-S3CR3T&sig=s1g-S3CR3T&x=Zm9vYmFyMTIzNDU2Nzg5MA#frag-S3CR3T"))
+        let b = AnyCableBroadcaster(url: url, key: AnyCableSecret("key-S3CR3T"), batchSize: 50)
+        var dumped = ""
+        dump(b, to: &dumped)
+        for text in [b.description, b.debugDescription, "\(b)", String(reflecting: b), dumped] {
+            for secret in ["S3CR3T", "deploy", "pa55", "Zm9vYmFy"] { #expect(!text.contains(secret), "\(secret) leaked: \(text)") }
+            #expect(text.contains("https://<redacted>@cable.example.com:8443/_broadcast?region=eu&token=<redacted>&sig=<redacted>&x=<redacted>"), "\(text)")
+        }
+        #expect(b.description.contains("key: <redacted>"))
+        #expect(b.description.contains("batchSize: 50"))
+        #expect(AnyCableBroadcaster(url: URL(string: "http://127.0.0.1:8090/_broadcast")!, key: nil).description
+            == "AnyCableBroadcaster(url: http://127.0.0.1:8090/_broadcast, key: none, batchSize: 100, requestTimeout: 10.0 seconds, linger: 0.0 seconds)")
+    }
+
+    @Test(arguments: [
+        ("http://h:1/_broadcast", "http://h:1/_broadcast"),
+        ("http://u@h/_broadcast", "http://<redacted>@h/_broadcast"),
+        ("http://h/p?a=1&b=2", "http://h/p?a=1&b=2"),
+        ("http://h/p?api_key=k&X-Amz-Signature=abc&password=p&auth=a&page=2", "http://h/p?api_key=<redacted>&X-Amz-Signature=<redacted>&password=<redacted>&auth=<redacted>&page=2"),
+        ("http://h/p?id=0195f3a21b2c7d4e8f00", "http://h/p?id=<redacted>"),
+        ("http://h/p?flag", "http://h/p?flag"),
+        ("http://[::1]:8080/_broadcast?t", "http://[::1]:8080/_broadcast?t"),
+        ("http://h/p#secret", "http://h/p"),
+    ])
+    func urlRedaction(url: String, shown: String) throws {
+        #expect(AnyCableConfiguration.redacted(try #require(URL(string: url))) == shown)
+    }
+
+    @Test func aRedirectNamesWhereItPointedRelativeOrAbsolute() {
+        let base = URL(string: "http://cable.example.com/_broadcast")!
+        for (location, shown) in [("/moved/_broadcast", "http://cable.example.com/moved/_broadcast"),
+                                  ("https://other.example.com/_broadcast?key=k-1", "https://other.example.com/_broadcast?key=<redacted>")] {
+            let r = AnyCableBroadcaster.classify(HTTPResponse(status: 308, headers: ["Location": location]), endpoint: "e", url: base)
+            guard case .rejected(let m)? = r else { Issue.record("expected .rejected, got \(String(describing: r))"); continue }
+            #expect(m.contains("redirect to \(shown)."), "\(m)")
+        }
+        guard case .rejected(let m)? = AnyCableBroadcaster.classify(HTTPResponse(status: 302), endpoint: "e") else {
+            Issue.record("expected .rejected"); return
+        }
+        #expect(m.contains("no Location"))
     }
 
     @Test func retryAfterForms() {

@@ -110,7 +110,7 @@ struct ConfigurationTests {
                 #expect(!text.contains(s), "\(s) leaked")
             }
         }
-        #expect(c.description.contains("http://localhost:8080/_broadcast"))
+        #expect(c.description.contains("http://<redacted>@localhost:8080/_broadcast?token=<redacted>"))
         #expect(c.description.contains("<redacted>"))
     }
 }

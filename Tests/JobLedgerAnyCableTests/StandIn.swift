@@ -34,29 +34,62 @@ final class StandIn: @unchecked Sendable {
         let input = Pipe()
         p.standardInput = input
         try p.run()
-        // Blocking read of the first line: the stand-in prints it once it is listening.
-        var line = Data()
-        let handle = out.fileHandleForReading
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }  // EOF: it died
-            line.append(chunk)
-        }
+        // The first line: the stand-in prints it once it is listening. Read with a deadline (a
+        // stand-in that hangs fails the test instead of stalling the run).
+        let line = Self.firstLine(of: out.fileHandleForReading, within: Self.deadline)
         let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.hasPrefix("LISTENING "), let port = Int(text.dropFirst("LISTENING ".count)) else {
             try? input.fileHandleForWriting.close()
-            p.waitUntilExit()
-            throw StandInError.didNotStart(text)
+            Self.waitForExit(p)
+            throw StandInError.didNotStart(text.isEmpty ? "no LISTENING line within \(Self.deadline)" : text)
         }
         self.stdin = input
         self.process = p
         self.port = port
     }
 
-    /// Stops the stand-in: closes its standard input (it exits on EOF) and waits for it.
+    /// Stops the stand-in: closes its standard input (it exits on EOF) and waits for it (killing
+    /// it if it is still there after the deadline).
     func stop() {
         try? stdin.fileHandleForWriting.close()
-        process.waitUntilExit()
+        Self.waitForExit(process)
+    }
+
+    /// How long starting or stopping the stand-in may take: generous, for a loaded machine.
+    static let deadline: Duration = .seconds(120)
+
+    /// Bytes up to and including the first newline, EOF, or whatever arrived by the deadline.
+    static func firstLine(of handle: FileHandle, within deadline: Duration) -> Data {
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: deadline)
+        var line = Data()
+        var chunk = [UInt8](repeating: 0, count: 256)
+        while !line.contains(UInt8(ascii: "\n")) {
+            let left = clock.now.duration(to: end)
+            guard left > .zero else { break }
+            var p = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            let n = poll(&p, 1, Int32(min(1000, max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))))
+            if n == 0 || (n < 0 && errno == EINTR) { continue }
+            if n < 0 { break }
+            let got = read(handle.fileDescriptor, &chunk, chunk.count)
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 { break }  // EOF: it died
+            line.append(contentsOf: chunk[0..<got])
+        }
+        return line
+    }
+
+    /// Waits for `process` to exit, at most `deadline`; then kills it (SIGKILL) and waits for that.
+    static func waitForExit(_ process: Process) {
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            process.waitUntilExit()
+            done.signal()
+        }
+        if done.wait(timeout: .now() + .seconds(Int(deadline.components.seconds))) == .timedOut {
+            kill(process.processIdentifier, SIGKILL)
+            done.wait()
+        }
     }
 
     var broadcastURL: URL { URL(string: "http://127.0.0.1:\(port)/_broadcast")! }
@@ -77,14 +110,14 @@ final class StandIn: @unchecked Sendable {
         return items.map { AnyCablePublication(stream: $0["stream"]?.stringValue ?? "", data: $0["data"]?.stringValue ?? "") }
     }
 
-    struct Stats { var requests: Int; var byStatus: [String: Int]; var dropped: Int; var malformed: Int }
+    struct Stats { var requests: Int; var byStatus: [String: Int]; var dropped: Int; var malformed: Int; var withAuthorization: Int }
 
     func stats() async throws -> Stats {
         let v = try JSONValue(parsing: String(decoding: try await control("GET", "/_standin/stats"), as: UTF8.self))
         var by: [String: Int] = [:]
         if case .object(let o)? = v["by_status"] { for (k, n) in o { by[k] = Int(n.intValue ?? 0) } }
         return Stats(requests: Int(v["requests"]?.intValue ?? 0), byStatus: by, dropped: Int(v["dropped"]?.intValue ?? 0),
-                     malformed: Int(v["malformed"]?.intValue ?? 0))
+                     malformed: Int(v["malformed"]?.intValue ?? 0), withAuthorization: Int(v["with_authorization"]?.intValue ?? 0))
     }
 
     func fault(_ spec: JSONValue) async throws { _ = try await control("POST", "/_standin/fault", spec) }

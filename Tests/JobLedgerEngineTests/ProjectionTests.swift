@@ -321,7 +321,7 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
             func deliver(_ publications: [Publication]) async throws(SinkError) {
                 if stall.withLock({ $0 }) {
                     entered.withLock { $0 = true }
-                    while !Task.isCancelled { await Task.yield() }
+                    await until("the delivery's cancellation") { Task.isCancelled }
                     throw .unavailable("request cancelled")
                 }
                 received.withLock { $0 += publications }

@@ -106,7 +106,7 @@ struct ScenarioRecorder {
             f.clock.advance(milliseconds: 1_500)
             try await ctx.progress(0.4, message: "rendering pass 2 of 4")
             reached.withLock { $0 = true }
-            while !ctx.isCancelled { await Task.yield() }
+            await until("the handler's cancellation") { ctx.isCancelled }
             throw CancellationError()
         }
         let job = try await engine.submit(kind: "design", input: ["prompt": "a city map", "size": 2048])

@@ -54,7 +54,7 @@ final class Gate: Sendable {
         let started = Recorder<JobID>()
         engine.register(kind: "k") { ctx in
             started.add(ctx.job)
-            while !ctx.isCancelled { await Task.yield() }
+            await until("the handler's cancellation") { ctx.isCancelled }
             throw CancellationError()
         }
         let job = try await engine.submit(kind: "k")

@@ -26,16 +26,42 @@ import Testing
         #expect(try ledger.verify().isValid)
     }
 
+    /// Only the type's CHECK may refuse this row: it is the log's last row (valid in every
+    /// column, whatever columns the schema has) copied as the same job's next version, with a
+    /// fresh hash, no idempotency key, and type 'exploded'. The same row with a known type is
+    /// accepted (and rolled back), so a schema without the type CHECK fails this test.
     @Test func theDatabaseRefusesUnknownEventTypes() async throws {
         let dir = TempDir()
-        let (_, path) = try await makeLog(dir)
+        let (ledger, path) = try await makeLog(dir)
         let q = try rawQueue(path)
-        #expect(throws: DatabaseError.self) {
-            try q.write { try $0.execute(sql: """
-                INSERT INTO events (job_id, version, type, payload, recorded_at, payload_digest, prev_hash, hash)
-                VALUES ('x', 1, 'exploded', '{}', 0, ?, ?, ?)
-                """, arguments: [String(repeating: "0", count: 64), String(repeating: "0", count: 64), String(repeating: "0", count: 64)]) }
+        let columns = try await q.read { db in try Row.fetchAll(db, sql: "PRAGMA table_info(events)").map { $0["name"] as String } }
+        let copied = columns.filter { $0 != "seq" }
+        func insert(type: String) -> String {
+            let values = copied.map { c -> String in
+                switch c {
+                case "version": "version + 1"
+                case "type": "'\(type)'"
+                case "idempotency_key": "NULL"
+                case "prev_hash": "hash"
+                case "hash": "'\(String(repeating: "ab", count: 32))'"
+                default: c
+                }
+            }
+            return "INSERT INTO events (\(copied.joined(separator: ", "))) SELECT \(values.joined(separator: ", ")) FROM events ORDER BY seq DESC LIMIT 1"
         }
+        // Control: with a type the vocabulary has, the very same row goes in.
+        func control() throws {
+            try q.inTransaction { db in
+                try db.execute(sql: insert(type: "progress"))
+                #expect(db.changesCount == 1)
+                return .rollback
+            }
+        }
+        try control()
+        let error = #expect(throws: DatabaseError.self) { try q.write { try $0.execute(sql: insert(type: "exploded")) } }
+        #expect(error?.extendedResultCode == .SQLITE_CONSTRAINT_CHECK, "\(String(describing: error))")
+        #expect(error?.message?.contains("CHECK constraint failed: type IN (") == true, "\(String(describing: error))")
+        #expect(try ledger.eventCount() == 24)
     }
 
     /// Drops the triggers, as someone editing the file behind JobLedger's back would.

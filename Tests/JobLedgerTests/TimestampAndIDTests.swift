@@ -164,6 +164,44 @@ struct TimestampTests {
         let now = Timestamp.now
         #expect(now > Timestamp(iso8601: "2024-01-01T00:00:00Z")!)
     }
+
+    @Test("arithmetic saturates at the ends instead of trapping")
+    func saturatingArithmetic() {
+        let top = Timestamp(milliseconds: .max), bottom = Timestamp(milliseconds: .min)
+        #expect(top.adding(milliseconds: 1) == top)
+        #expect(top.adding(milliseconds: .max) == top)
+        #expect(top.adding(milliseconds: -1) == Timestamp(milliseconds: .max - 1))
+        #expect(bottom.adding(milliseconds: -1) == bottom)
+        #expect(bottom.adding(milliseconds: .min) == bottom)
+        #expect(bottom.adding(milliseconds: .max) == Timestamp(milliseconds: -1))
+        #expect(Timestamp(milliseconds: 1_795_000_000_000).adding(milliseconds: .max) == top, "a lease of Int64.max ms means never")
+        #expect(top.milliseconds(since: bottom) == .max)
+        #expect(bottom.milliseconds(since: top) == .min)
+        #expect(Timestamp(milliseconds: 10).milliseconds(since: Timestamp(milliseconds: 3)) == 7)
+        #expect(Timestamp(milliseconds: 3).milliseconds(since: Timestamp(milliseconds: 10)) == -7)
+        #expect(top.milliseconds(since: top) == 0)
+    }
+
+    @Test("dates beyond Int64 milliseconds saturate; NaN is the epoch")
+    func extremeDates() {
+        #expect(Timestamp(Date(timeIntervalSince1970: .infinity)) == Timestamp(milliseconds: .max))
+        #expect(Timestamp(Date(timeIntervalSince1970: 1e300)) == Timestamp(milliseconds: .max))
+        #expect(Timestamp(Date(timeIntervalSince1970: 9_223_372_036_854_775.807)) == Timestamp(milliseconds: .max))
+        #expect(Timestamp(Date(timeIntervalSince1970: -.infinity)) == Timestamp(milliseconds: .min))
+        #expect(Timestamp(Date(timeIntervalSince1970: -1e300)) == Timestamp(milliseconds: .min))
+        #expect(Timestamp(Date(timeIntervalSince1970: .nan)) == Timestamp(milliseconds: 0))
+        #expect(Timestamp(Date.distantFuture).iso8601 == "4001-01-01T00:00:00.000Z")
+    }
+
+    @Test("the ends of the range still print (no overflow in the day arithmetic)")
+    func extremeText() {
+        // The same instants as Java's Instant.ofEpochMilli(Long.MAX_VALUE / Long.MIN_VALUE)
+        // (proleptic Gregorian; Java writes a "+" before years past 9999).
+        #expect(Timestamp(milliseconds: .max).iso8601 == "292278994-08-17T07:12:55.807Z")
+        #expect(Timestamp(milliseconds: .min).iso8601 == "-292275055-05-16T16:47:04.192Z")
+        #expect(Timestamp(milliseconds: .min + 1).iso8601.hasSuffix("T16:47:04.193Z"))
+        #expect(Timestamp(iso8601: Timestamp(milliseconds: .max).iso8601) == nil, "more than four year digits is not ISO-8601 text we accept")
+    }
 }
 
 func invalidJobID(_ text: String) -> InvalidJobID? {
@@ -233,7 +271,8 @@ struct JobIDTests {
     }
 
     @Test("valid ids are accepted", arguments: [
-        "a", "job-1", "A-Z_a.z:0-9", "0195f3a2-1b2c-7d4e-8f00-123456789abc", String(repeating: "x", count: 128), "...", "::",
+        "a", "job-1", "A-Z_a.z:0-9", "0195f3a2-1b2c-7d4e-8f00-123456789abc", String(repeating: "x", count: 128), "::",
+        ".hidden", "a..b", "..a", "a..", "-", "_",
     ])
     func valid(_ text: String) throws {
         let id = try JobID(text)
@@ -249,6 +288,15 @@ struct JobIDTests {
         #expect(e.text == text)
         #expect(e.description.contains("invalid job id"))
         #expect(e.description.contains("128"))
+    }
+
+    /// Blob pathnames are `jobs/<id>/…`: an id of `.` or `..` would be a traversal, and any id
+    /// made only of dots is refused with them (no blob store ever receives such a segment).
+    @Test("ids made only of dots are refused, saying why", arguments: [".", "..", "...", String(repeating: ".", count: 128)])
+    func onlyDots(_ text: String) throws {
+        let e = try #require(invalidJobID(text))
+        #expect(e.description.contains("not only dots"), "\(e)")
+        #expect(e.description.contains("path segment"), "\(e)")
     }
 
     @Test("the length limit counts bytes")

@@ -19,7 +19,12 @@ import FoundationNetworking
 /// A `deliver` of more than `batchSize` publications is sent as several requests, one after the
 /// other, in order. If a later request fails, the whole call fails and the runner resends all of
 /// it: AnyCable may then see the earlier requests twice, which browsers drop by `version`.
-public struct AnyCableBroadcaster: BroadcastSink {
+///
+/// A redirect is never followed (the default transport refuses them, so the broadcast key goes
+/// only to `url`): a 3xx is `SinkError.rejected`, naming where it pointed. The description, and
+/// every error and log line, show the URL without user info and with secret-looking query values
+/// replaced by `<redacted>`; the key itself never appears.
+public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public let url: URL
     public let batchSize: Int
     /// One request per `deliver` from the projection runner.
@@ -110,7 +115,7 @@ public struct AnyCableBroadcaster: BroadcastSink {
             logger.warning("AnyCable broadcast failed", metadata: ["error": "\(error)", "publications": "\(chunk.count)"])
             throw .unavailable("AnyCable broadcast to \(where_) failed: \(error)")
         }
-        if let failure = Self.classify(response, endpoint: where_, now: now()) {
+        if let failure = Self.classify(response, endpoint: where_, url: url, now: now()) {
             logger.warning("AnyCable broadcast refused", metadata: ["status": "\(response.status)", "error": "\(failure)"])
             throw failure
         }
@@ -118,8 +123,23 @@ public struct AnyCableBroadcaster: BroadcastSink {
 
     private var where_: String { AnyCableConfiguration.redacted(url) }
 
-    /// What a response means for the projection: nil when the publications were taken.
-    public static func classify(_ response: HTTPResponse, endpoint: String, now: Date = Date()) -> SinkError? {
+    /// `AnyCableBroadcaster(url: …, key: <redacted>, …)`: what it talks to, never a credential.
+    public var description: String {
+        "AnyCableBroadcaster(url: \(where_), key: \(authorization == nil ? "none" : "<redacted>"), batchSize: \(batchSize), "
+            + "requestTimeout: \(requestTimeout), linger: \(lingerDuration))"
+    }
+
+    public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: the redacted URL, no key, no transport internals.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["url": where_, "key": authorization == nil ? "none" : "<redacted>", "batchSize": batchSize,
+                                "requestTimeout": requestTimeout, "linger": lingerDuration], displayStyle: .struct)
+    }
+
+    /// What a response means for the projection: nil when the publications were taken. `url`
+    /// (the request's) resolves a relative `Location` of a redirect for the message.
+    public static func classify(_ response: HTTPResponse, endpoint: String, url: URL? = nil, now: Date = Date()) -> SinkError? {
         let retryAfter = response.header("Retry-After").flatMap { RetryAfter.milliseconds($0, now: now) }
         switch response.status {
         case 200..<300:
@@ -136,6 +156,11 @@ public struct AnyCableBroadcaster: BroadcastSink {
             return .unavailable("AnyCable at \(endpoint) answered \(response.status)", retryAfterMilliseconds: retryAfter)
         case 400..<500:
             return .rejected("AnyCable at \(endpoint) refused the broadcast with status \(response.status). Check ANYCABLE_BROADCAST_URL and the publications.")
+        case 300..<400:
+            let target = response.header("Location").map { location in
+                URL(string: location, relativeTo: url).map { AnyCableConfiguration.redacted($0.absoluteURL) } ?? "an unreadable Location"
+            } ?? "no Location"
+            return .rejected("AnyCable at \(endpoint) answered \(response.status), a redirect to \(target). JobLedger does not follow redirects (the broadcast key must not be sent anywhere else): set ANYCABLE_BROADCAST_URL to the final /_broadcast URL.")
         default:
             return .rejected("AnyCable at \(endpoint) answered an unexpected status \(response.status) (a redirect?). Set ANYCABLE_BROADCAST_URL to the final /_broadcast URL.")
         }

@@ -129,18 +129,44 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
         return url
     }
 
-    /// The broadcast URL without credentials, query or fragment: safe to show.
+    /// The broadcast URL with its credentials redacted: safe to show.
     public var redactedBroadcastURL: String {
         broadcastURL.map(Self.redacted) ?? "not set"
     }
 
-    static func redacted(_ url: URL) -> String {
-        var c = URLComponents()
-        c.scheme = url.scheme
-        c.host = url.host
-        c.port = url.port
-        c.path = url.path
-        return c.string ?? "<url>"
+    /// `url` safe to show in a description, error or log line: user info (`user:pass@`) becomes
+    /// `<redacted>@`, the value of every query parameter that looks like a secret (by its name —
+    /// key, token, secret, password, auth, signature, … — or by its value, a long mix of letters
+    /// and digits) becomes `<redacted>`, and the fragment is dropped.
+    public static func redacted(_ url: URL) -> String {
+        guard let c = URLComponents(url: url, resolvingAgainstBaseURL: true), let scheme = c.scheme else { return "<url>" }
+        var host = c.percentEncodedHost ?? ""
+        if host.contains(":"), !host.hasPrefix("[") { host = "[\(host)]" }  // IPv6
+        var text = scheme + "://"
+        if c.percentEncodedUser != nil || c.percentEncodedPassword != nil { text += "<redacted>@" }
+        text += host
+        if let port = c.port { text += ":\(port)" }
+        text += c.percentEncodedPath
+        if let query = c.percentEncodedQuery {
+            let parts = query.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in
+                guard let eq = part.firstIndex(of: "=") else { return looksSecret(name: "", value: String(part)) ? "<redacted>" : String(part) }
+                let name = String(part[..<eq]), value = String(part[part.index(after: eq)...])
+                return looksSecret(name: name, value: value) ? name + "=<redacted>" : name + "=" + value
+            }
+            text += "?" + parts.joined(separator: "&")
+        }
+        return text
+    }
+
+    /// Words in a query parameter's name that mark its value as a credential.
+    static let secretNameWords = ["key", "token", "secret", "pass", "pwd", "auth", "sig", "credential", "jwt", "session", "bearer", "cookie", "code"]
+
+    static func looksSecret(name: String, value: String) -> Bool {
+        let n = (name.removingPercentEncoding ?? name).lowercased()
+        if secretNameWords.contains(where: { n.contains($0) }) { return true }
+        // A value that reads like a generated token: long, and both letters and digits.
+        let v = value.removingPercentEncoding ?? value
+        return v.count >= 16 && v.contains(where: \.isLetter) && v.contains(where: \.isNumber)
     }
 
     public var description: String {

@@ -64,6 +64,10 @@ public protocol HTTPTransport: Sendable {
 
 /// The default transport: Foundation's `URLSession` (libcurl on Linux). One session, so
 /// connections are reused where the server allows it.
+///
+/// It never follows a redirect: URLSession would otherwise repeat the request, `Authorization`
+/// header and all, to wherever a `Location` points (another host, another port, plain http).
+/// A 3xx is returned as the response, for the caller to report as a configuration error.
 public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
     // @unchecked: URLSession is thread-safe; the property is immutable.
     private let session: URLSession
@@ -74,7 +78,7 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
         config.urlCache = nil
         config.httpCookieStorage = nil
         config.httpShouldSetCookies = false
-        self.session = URLSession(configuration: config)
+        self.session = URLSession(configuration: config, delegate: RefuseRedirects(), delegateQueue: nil)
     }
 
     deinit { session.finishTasksAndInvalidate() }
@@ -109,6 +113,15 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
             throw .cancelled
         } catch {
             throw .connectionFailed("\(host): \(type(of: error))")
+        }
+    }
+
+    /// Answers every redirect with "do not follow": the 3xx itself becomes the task's response.
+    private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+        // @unchecked: no state.
+        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+            completionHandler(nil)
         }
     }
 

@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+
+/// Bad input wherever a person can type it: ids that cannot be a path segment, and numbers out
+/// of range in every numeric option. Each is refused with a message that names what was wrong,
+/// before anything is opened or written, and nothing traps.
+@Suite(.timeLimit(.minutes(5)))
+struct BadInputTests {
+    let scratch = Scratch()
+    var db: String { scratch.path("log.sqlite") }
+
+    // MARK: Job ids that are not a path segment (exit 2)
+
+    /// Blob pathnames are `jobs/<id>/…`: `.` and `..` (and any all-dot id) never get that far.
+    @Test(arguments: [".", "..", "..."])
+    func anAllDotJobIDIsRefusedEverywhere(id: String) async throws {
+        let job = try await logWithQueuedJob(db, in: scratch)
+        let before = try await snapshot(db, in: scratch)
+        for command in [["append", "--type", "canceled", "--payload", "{}", "--job", id], ["history", id], ["cancel", id],
+                        ["state", id], ["retry", id], ["replay", "--job", id], ["tail", "--no-follow", "--job", id]] {
+            let r = try await jobledger(command + ["--db", db], in: scratch)
+            expectRefusal(r, exit: 2, mentions: ["invalid job id '\(id)'", "not only dots", "path segment"])
+        }
+        #expect(try await snapshot(db, in: scratch) == before)
+
+        // An import line naming such a job is refused by line number, and nothing is imported.
+        let exported = try await jobledger(["export", "--db", db], in: scratch)
+        let file = scratch.path("dots.ndjson")
+        try exported.stdout.replacingOccurrences(of: "\"\(job)\"", with: "\"\(id)\"").write(toFile: file, atomically: true, encoding: .utf8)
+        let target = scratch.path("imported.sqlite")
+        let r = try await jobledger(["import", "--db", target, file], in: scratch)
+        #expect(r.status == 2, "\(r)")
+        #expect(r.stderr.contains("line 1") && r.stderr.contains("invalid job id '\(id)'"), "\(r)")
+        if FileManager.default.fileExists(atPath: target) {
+            #expect(try await jobledger(["export", "--db", target], in: scratch).stdout.isEmpty, "nothing imported")
+        }
+    }
+
+    // MARK: Numeric options (exit 64)
+
+    /// One row per numeric option: the command that takes it (with its required arguments) and
+    /// the values it must refuse. Every option gets `inf`, `nan`, a negative number and `1e300`,
+    /// and a whole number too large for its range (which parses as an integer, so the range
+    /// check, not the parser, has to refuse it).
+    struct Row: Sendable, CustomTestStringConvertible {
+        let command: [String]
+        let option: String
+        var negative = "-1"
+        var testDescription: String { "\(command.first!) \(option)" }
+        var values: [String] { ["inf", "nan", negative, "1e300", "99999999999999999999", "9223372036854775807", "-inf"] }
+    }
+
+    static let rows: [Row] = [
+        Row(command: ["jobs"], option: "--busy-timeout"),
+        Row(command: ["jobs"], option: "--max-payload-bytes"),
+        Row(command: ["work"], option: "--workers"),
+        Row(command: ["work"], option: "--lease"),
+        Row(command: ["work"], option: "--drain"),
+        Row(command: ["work"], option: "--fail-rate"),
+        Row(command: ["work"], option: "--step-ms"),
+        Row(command: ["demo"], option: "--jobs"),
+        Row(command: ["demo"], option: "--lease"),
+        Row(command: ["submit", "design"], option: "--priority", negative: "-1000001"),
+        Row(command: ["submit", "design"], option: "--max-attempts"),
+        Row(command: ["submit", "design"], option: "--run-at"),
+        Row(command: ["retry", "job-1"], option: "--attempts"),
+        Row(command: ["append", "--type", "queued"], option: "--expect-version"),
+        Row(command: ["append", "--type", "progress", "--job", "job-1"], option: "--attempt"),
+        Row(command: ["project", "--once"], option: "--max-attempts"),
+        Row(command: ["tail", "--no-follow"], option: "--after"),
+        Row(command: ["tail", "--no-follow"], option: "--poll-ms"),
+        Row(command: ["replay"], option: "--until-seq"),
+        Row(command: ["replay"], option: "--until"),
+        Row(command: ["state", "job-1"], option: "--as-of"),
+        Row(command: ["bench"], option: "--events"),
+        Row(command: ["bench"], option: "--replay-events"),
+        Row(command: ["bench"], option: "--tasks"),
+        Row(command: ["bench"], option: "--anycable-messages"),
+        Row(command: ["bench"], option: "--projection-events"),
+        Row(command: ["bench"], option: "--engine-jobs"),
+        Row(command: ["bench"], option: "--engine-workers"),
+    ]
+
+    @Test(arguments: rows)
+    func aNumericOptionOutOfRangeIsAUsageError(row: Row) async throws {
+        let dbArgs = row.command.first == "bench" ? [] : ["--db", db]
+        for value in row.values {
+            // `--option=value`, so that "-1" reaches the option (not parsed as a flag).
+            let r = try await jobledger(row.command + dbArgs + ["\(row.option)=\(value)"], in: scratch)
+            #expect(r.status == 64, "\(row.option)=\(value) must be a usage error: \(r)")
+            #expect(r.stderr.contains(row.option), "the message must name \(row.option): \(r)")
+            #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Illegal instruction"), "\(r)")
+            #expect(r.stdout.isEmpty, "\(r)")
+        }
+        #expect(!scratch.exists("log.sqlite"), "a refused option must not create the log")
+        #expect(!scratch.exists("jobledger-demo.sqlite"))
+    }
+
+    /// The message says what is allowed, not only that the value is wrong.
+    @Test func theRefusalNamesTheRange() async throws {
+        let r = try await jobledger(["jobs", "--db", db, "--busy-timeout", "inf"], in: scratch)
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("--busy-timeout must be 0…3600 seconds (got inf)"), "\(r)")
+        let w = try await jobledger(["work", "--db", db, "--workers=-1"], in: scratch)
+        #expect(w.stderr.contains("--workers must be 1…1024 (got -1)"), "\(w)")
+        let t = try await jobledger(["submit", "design", "--db", db, "--run-at=-1"], in: scratch)
+        #expect(t.status == 64)
+        #expect(t.stderr.contains("--run-at must be an ISO-8601 UTC time"), "\(t)")
+        #expect(!scratch.exists("log.sqlite"))
+    }
+
+    /// The ends of a range are accepted: the command goes on to its next check (here: there is
+    /// no log yet, exit 4), and a time at the end of year 9999 is a valid `--run-at`.
+    @Test func theEndsOfEachRangeAreAccepted() async throws {
+        let r = try await jobledger(["jobs", "--db", db, "--busy-timeout", "3600", "--max-payload-bytes", "16777216"], in: scratch)
+        #expect(r.status == 4, "\(r)")
+        let z = try await jobledger(["jobs", "--db", db, "--busy-timeout", "0", "--max-payload-bytes", "1"], in: scratch)
+        #expect(z.status == 4, "\(z)")
+        let s = try await jobledger(["submit", "design", "--db", db, "--run-at", "9999-12-31T23:59:59.999Z",
+                                     "--priority=-1000000", "--max-attempts", "1000"], in: scratch)
+        #expect(s.status == 0, "\(s)")
+        let job = s.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let history = try await jobledger(["history", job, "--db", db, "--json"], in: scratch)
+        #expect(history.status == 0, "\(history)")
+        #expect(history.stdout.contains("9999-12-31T23:59:59.999Z"), "\(history)")
+    }
+}
