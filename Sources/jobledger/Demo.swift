@@ -40,7 +40,7 @@ struct Demo: AsyncParsableCommand {
             let display = DemoDisplay(ledger: ledger, total: jobs, tty: tty)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(100)) } }
             let runner = try projections.runner(ledger: ledger, sink: sink)
-            try await runWithSignals(engine: engine, runner: runner, untilIdle: true)
+            let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: true)
             ticker.cancel()
             display.update()
             let elapsed = start.duration(to: clock.now)
@@ -66,7 +66,9 @@ struct Demo: AsyncParsableCommand {
             let broadcast = status.first { $0.name == .broadcast }
             print("projections: jobs table at seq \(status[0].checkpoint) of \(status[0].head); \(blobs) artefacts published to \(projections.blobFolder(for: ledger))/; "
                   + "\(broadcast?.sent ?? 0) broadcasts sent (\(broadcast?.coalesced ?? 0) progress coalesced, \(broadcast?.dead ?? 0) dead)")
+            let owed = reportOwedEffects(left, path: path) { print($0) }
             print("next: jobledger jobs --db \(path)   ·   jobledger history <JOB> --db \(path)   ·   jobledger replay --check --db \(path)")
+            if owed != 0 { throw ExitCode(owed) }
         }
     }
 

@@ -11,7 +11,8 @@ struct JobLedgerCLI: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 ok · 1 verification failed · 2 bad input (JSON, payload, id, import line) · \
             3 refused by the lifecycle (illegal transition, unknown job, version conflict) · \
-            4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · 6 storage error · 64 usage.
+            4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · 6 storage error · \
+            7 the run finished but effects are still owed (broadcasts or uploads pending or dead: finish with `jobledger project --once`) · 64 usage.
             """,
         subcommands: [Demo.self, Work.self, Submit.self, Cancel.self, Retry.self, Append.self, Jobs.self, History.self,
                       Verify.self, DigestCommand.self, Export.self, Import.self, Project.self, Projections.self, Tail.self,

@@ -41,8 +41,10 @@ struct WorkerOptions: ParsableArguments {
 /// Runs the engine and the projections in a swift-service-lifecycle `ServiceGroup` that turns
 /// SIGINT/SIGTERM into a graceful shutdown (stop claiming, drain, cancel and record the rest).
 /// With `untilIdle` the engine stops by itself once no job is queued, delayed or running, and
-/// the projections then catch up once after the group has stopped.
-func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Bool) async throws {
+/// the projections then deliver what is left, waiting out backoffs for up to `drain`. Returns
+/// the effect projections that still owe something (pending or dead items).
+@discardableResult
+func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Bool) async throws -> [ProjectionStatus] {
     struct Worker: Service {
         let engine: JobEngine
         let runner: ProjectionRunner?
@@ -64,11 +66,38 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     if let runner { services.append(.init(service: runner)) }
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()
-    // Idle: the live projections have stopped; take in and deliver what is left once.
-    if untilIdle, let runner {
-        try await runner.catchUp()
-        await runner.release()
+    // Idle: the live projections have stopped; deliver what is left, within the drain time.
+    guard untilIdle, let runner else { return [] }
+    let left = try await runner.drain(for: engine.options.drainTimeout)
+    await runner.release()
+    return left
+}
+
+/// The exit status of a run that ended with effects still owed (see README § Exit codes).
+let exitEffectsOwed: Int32 = 7
+
+/// Says what the effect projections still owe after a run and how to finish it, and returns
+/// the exit status for it (0 when nothing is owed).
+func reportOwedEffects(_ left: [ProjectionStatus], path: String, to write: (String) -> Void) -> Int32 {
+    guard !left.isEmpty else { return 0 }
+    for s in left {
+        var parts: [String] = []
+        if s.pending > 0 || s.lag > 0 {
+            var p = "\(s.pending) pending"
+            if s.lag > 0 { p += ", \(s.lag) event\(s.lag == 1 ? "" : "s") not taken in yet" }
+            if let next = s.nextAttemptAt { p += " (next try \(next.iso8601))" }
+            parts.append(p)
+        }
+        if s.dead > 0 { parts.append("\(s.dead) dead") }
+        var line = "projections: \(s.name) still owes \(parts.joined(separator: ", "))"
+        if let e = s.lastError { line += "; last error: \(e)" }
+        write(line)
     }
+    var next: [String] = []
+    if left.contains(where: { $0.pending > 0 || $0.lag > 0 }) { next.append("jobledger project --once --db \(path)") }
+    for s in left where s.dead > 0 { next.append("jobledger projections retry \(s.name) --db \(path)") }
+    write("projections: finish with: \(next.joined(separator: "  ·  "))  (exit \(exitEffectsOwed): effects still owed)")
+    return exitEffectsOwed
 }
 
 struct Work: AsyncParsableCommand {
@@ -92,8 +121,10 @@ struct Work: AsyncParsableCommand {
             let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: .standardError, from: (try ledger.head()?.seq ?? 0) + 1)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(50)) } }
             defer { ticker.cancel() }
-            try await runWithSignals(engine: engine, runner: try projections.runner(ledger: ledger, sink: sink), untilIdle: untilIdle)
+            let left = try await runWithSignals(engine: engine, runner: try projections.runner(ledger: ledger, sink: sink), untilIdle: untilIdle)
             display.update()
+            let status = reportOwedEffects(left, path: ledger.path) { printErr($0) }
+            if status != 0 { throw ExitCode(status) }
         }
     }
 }

@@ -355,6 +355,29 @@ public final class ProjectionRunner: Sendable {
         return dead
     }
 
+    /// Catches up, then keeps delivering until every effect projection this runner owns has
+    /// nothing pending (sent, coalesced or dead), waiting for backoffs and `Retry-After`s, for
+    /// at most `limit`. Returns the effect projections that still owe something when it
+    /// stops: items pending (with their next try) or dead. What `work --until-idle` and `demo`
+    /// run before they exit.
+    public func drain(for limit: Duration) async throws -> [ProjectionStatus] {
+        let started = ContinuousClock.now
+        let deadline = started.advanced(by: limit)
+        while true {
+            let report = try await catchUp()
+            let statuses = try ledger.projectionStatus().filter { projections.contains($0.name) && $0.name.isEffect }
+            let owed = statuses.filter { !report.notOwned.contains($0.name) && ($0.pending > 0 || $0.lag > 0) }
+            if owed.isEmpty { return statuses.filter { $0.pending > 0 || $0.dead > 0 } }
+            let now = clock.now()
+            let next = owed.compactMap(\.nextAttemptAt).min() ?? now
+            let wait = max(1, next.milliseconds(since: now))
+            guard ContinuousClock.now.advanced(by: .milliseconds(wait)) < deadline else {
+                return statuses.filter { $0.pending > 0 || $0.dead > 0 || $0.lag > 0 }
+            }
+            await ledger.appended.wait(after: ledger.appended.generation, timeout: .milliseconds(min(wait, 1000)))
+        }
+    }
+
     // MARK: - Running live
 
     /// Runs every projection live until the task is cancelled.
