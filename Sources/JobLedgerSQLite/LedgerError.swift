@@ -24,6 +24,9 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
     case importFailed(line: Int, reason: String)
     /// The asset's bytes are not staged in this log.
     case unknownAsset(sha256: String)
+    /// A write (append, import, staging, a projection) on a ledger opened with
+    /// `Ledger.openReadOnly`; nothing was written.
+    case readOnly(path: String)
     /// Any other SQLite or file error, with SQLite's message.
     case storage(String)
 
@@ -44,6 +47,8 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
             return "\(path) is locked by another writer (waited \(waited) ms); retry, or raise the busy timeout"
         case .importFailed(let line, let reason): return "import failed at line \(line): \(reason); nothing was imported"
         case .unknownAsset(let sha): return "no asset with sha256 \(sha) is staged in this log"
+        case .readOnly(let path):
+            return "\(path) was opened read-only, for inspection; nothing was written (open it with Ledger.open(path:) to write)"
         case .storage(let message): return "storage error: \(message)"
         }
     }

@@ -70,7 +70,7 @@ func exitCode(for error: LedgerError) -> Int32 {
     case .rejected, .concurrencyConflict, .unknownAsset: 3
     case .noSuchLog, .notALedger, .newerSchema: 4
     case .busy: 5
-    case .storage: 6
+    case .storage, .readOnly: 6
     }
 }
 
