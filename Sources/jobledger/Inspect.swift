@@ -155,9 +155,11 @@ struct Import: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
     @Argument(help: "The NDJSON file, or - for standard input.") var file: String
+    @Option(help: "Longest line accepted, in bytes.") var maxLineBytes: Int = LineReader.defaultMaxLineBytes
 
     func run() async throws {
         try await guarded {
+            guard maxLineBytes > 0 else { throw ValidationError("--max-line-bytes must be positive") }
             let handle: FileHandle
             if file == "-" {
                 handle = .standardInput
@@ -165,8 +167,14 @@ struct Import: AsyncParsableCommand {
                 guard let h = FileHandle(forReadingAtPath: file) else { throw fail("cannot read \(file)", code: 2) }
                 handle = h
             }
-            let ledger = try log.open(create: true)
-            let report = try ledger.importNDJSON(LineReader(handle: handle))
+            // An existing file that is not a log is refused before the input is read; a new log
+            // is created only once the input has passed its checks.
+            var ledger = FileManager.default.fileExists(atPath: log.path) ? try log.open(create: true) : nil
+            // The whole input is read and checked with no lock held (a pipe is copied aside
+            // meanwhile); only then does the import take the write lock.
+            let checked = try CheckedImport.check(handle: handle, maxLineBytes: maxLineBytes)
+            if ledger == nil { ledger = try log.open(create: true) }
+            let report = try ledger!.importNDJSON(checked)
             print("imported \(plural(report.events, "event")) of \(plural(report.jobs, "job"))\(report.firstSeq.map { " as seq \($0)…\(report.head!.seq)" } ?? ""); head \(report.head?.description ?? "unchanged")")
         }
     }
