@@ -5,7 +5,7 @@ import JobLedgerEngine
 import JobLedgerSQLite
 
 struct Jobs: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List every job with its current state, from the jobs table (brought up to the log first).")
+    static let configuration = CommandConfiguration(abstract: "List every job with its current state: the jobs table, with the events it has not taken in yet folded in (nothing is written).")
 
     @OptionGroup var log: LogOptions
     @Option(help: "Only jobs in this state: queued, running, completed, failed or canceled.") var state: String?
@@ -20,13 +20,11 @@ struct Jobs: AsyncParsableCommand {
                 }
                 filter = s
             }
-            let ledger = try log.open(create: false)
-            // The jobs table is a projection: bring it up to the log's head first (exactly
-            // once, in its own transactions), then read it.
-            var quiet = ProjectionRunner.Options()
-            quiet.logger.logLevel = .warning
-            try await ProjectionRunner(ledger: ledger, options: quiet).catchUp()
-            let rows = try ledger.storedJobRows(state: filter)
+            // The jobs table is a projection that may lag the log (or be missing from an older
+            // schema): the rows are read with the events after its checkpoint folded in memory,
+            // so that looking writes nothing and works on a read-only copy.
+            let ledger = try log.openReadOnly()
+            let rows = try ledger.currentJobRows(state: filter)
             if json {
                 print(JSONValue.array(rows.map(\.json)).canonicalText)
                 return
@@ -51,7 +49,7 @@ struct History: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
-            let ledger = try log.openForReading()
+            let ledger = try log.openReadOnly()
             var state: JobState?
             var previous: Timestamp?
             var lines: [[String]] = []
@@ -101,7 +99,7 @@ struct Verify: AsyncParsableCommand {
                 guard let h = ChainHead(expectHead) else { throw fail("--expect-head must be SEQ:HASH (a number, a colon, 64 hex digits)", code: 2) }
                 expected = h
             }
-            let ledger = try log.openForReading()
+            let ledger = try log.openReadOnly()
             let report = try ledger.verify(expectHead: expected)
             if let p = report.problem {
                 print("FAILED at seq \(p.seq): \(p.message)")
@@ -126,7 +124,7 @@ struct DigestCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let ledger = try log.openForReading()
+            let ledger = try log.openReadOnly()
             print(try ledger.head()?.description ?? "0:\(HashChain.genesis)")
         }
     }
@@ -141,7 +139,7 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             guard format == "ndjson" else { throw fail("unknown --format '\(format)' (supported: ndjson)", code: 2) }
-            let ledger = try log.openForReading()
+            let ledger = try log.openReadOnly()
             let out = BufferedOutput(handle: .standardOutput)
             try ledger.exportNDJSON { line in out.write(line + "\n") }
             out.flush()
