@@ -153,11 +153,17 @@ struct Import: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
     @Argument(help: "The NDJSON file, or - for standard input.") var file: String
-    @Option(help: "Longest line accepted, in bytes.") var maxLineBytes: Int = LineReader.defaultMaxLineBytes
+    @Option(help: "Longest line accepted, in bytes (1…1073741824).") var maxLineBytes: Int = LineReader.defaultMaxLineBytes
+
+    func validate() throws {
+        // SQLite stores no text longer than 1 GB, so no longer line can hold an event.
+        guard (1...(1 << 30)).contains(maxLineBytes) else {
+            throw ValidationError("--max-line-bytes must be in 1…1073741824, got \(maxLineBytes)")
+        }
+    }
 
     func run() async throws {
         try await guarded {
-            guard maxLineBytes > 0 else { throw ValidationError("--max-line-bytes must be positive") }
             let handle: FileHandle
             if file == "-" {
                 handle = .standardInput
