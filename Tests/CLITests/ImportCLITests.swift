@@ -1,8 +1,5 @@
 import Foundation
 import Testing
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `jobledger import` reads and checks its whole input before it takes the write lock, reads
 /// lines in bounded memory, and refuses what it cannot import exactly.
@@ -134,34 +131,40 @@ struct ImportCLITests {
     }
 
     /// Runs `jobledger args…` and returns its exit status, its stderr and its peak resident
-    /// memory (`ru_maxrss` from `wait4`, this child's alone).
+    /// memory. The child is started by a small Python process, whose `RUSAGE_CHILDREN` gives
+    /// the child's `ru_maxrss`: started straight from this (large) test process, the child's
+    /// figure would include this process's own peak, which Linux carries over at `exec`.
     func runMeasuringMemory(_ args: [String]) async throws -> (status: Int32, stderr: String, peakKilobytes: Int) {
         let binary = try #require(jobledgerBinary).path
-        let err = scratch.path("measured.err")
-        let argv = ([binary] + args).map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, binary, &actions, nil, argv, environ)
-        try #require(spawned == 0, "posix_spawn failed: \(spawned)")
-        let (status, usage) = try await within(240, "jobledger \(args.joined(separator: " ")) exiting",
-                                               unblock: { [pid] in _ = kill(pid, SIGKILL) }) { [pid] in
-            await withCheckedContinuation { (c: CheckedContinuation<(Int32, rusage), Never>) in
-                Thread.detachNewThread {
-                    var status: Int32 = 0
-                    var usage = rusage()
-                    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
-                    c.resume(returning: (status, usage))
-                }
-            }
+        let script = """
+            import json, resource, subprocess, sys
+            try:
+                r = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=200)
+                status, err = r.returncode, r.stderr.decode("utf-8", "replace")
+            except subprocess.TimeoutExpired:
+                status, err = -1, "killed after 200 s"
+            print(json.dumps({"status": status, "stderr": err, "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+            """
+        let out = scratch.path("measured.json")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, binary] + args
+        process.currentDirectoryURL = scratch.url
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        let (exited, exit) = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { p in exit.yield(p.terminationStatus); exit.finish() }
+        try process.run()
+        let pid = process.processIdentifier
+        let status = try await within(240, "jobledger \(args.joined(separator: " ")) exiting", unblock: { kill(pid, SIGKILL) }) {
+            for await status in exited { return status }
+            return Int32(-1)
         }
-        let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : -1
-        return (exitStatus, String(decoding: try fileBytes(err), as: UTF8.self), usage.ru_maxrss)
+        try #require(status == 0, "the measuring python3 process failed (exit \(status))")
+        let report = try #require(try JSONSerialization.jsonObject(with: fileBytes(out)) as? [String: Any])
+        return (Int32(try #require(report["status"] as? Int)), try #require(report["stderr"] as? String),
+                try #require(report["maxrss_kb"] as? Int))
     }
 
     @Test func aHundredMegabyteLineIsRefusedWithoutBeingHeldInMemory() async throws {
