@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import JobLedger
 import Synchronization
 
@@ -26,6 +27,13 @@ public final class Ledger: Sendable {
     public var hasProjections: Bool { schemaVersion >= 3 }
     /// The hash rule this ledger's appends use: `HashChain.Rule.current` from schema v4 on.
     var appendRule: HashChain.Rule { schemaVersion >= 4 ? .v2 : .v1 }
+    /// True for a ledger from `openReadOnly`: it reads, and every write fails with
+    /// `LedgerError.readOnly`.
+    public let isReadOnly: Bool
+    /// For a read-only ledger that reads the file without locks (no `-wal` when it was opened):
+    /// the main file as it was then. Every read checks that it has not changed since; see
+    /// `openReadOnly`.
+    let unlockedFile: FileIdentity?
 
     /// Opens the log at `path`, creating and migrating it when `create` is true. A file that is
     /// not a log, or has a newer schema, is refused without being changed.
@@ -38,16 +46,22 @@ public final class Ledger: Sendable {
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create { throw .noSuchLog(path: path) }
         if exists {
-            let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? 0
+            let size = fileSize(path) ?? 0
             if size > 0 {
                 try checkHeader(path: path)
+                if (fileSize(path + "-wal") ?? 0) > 0 {
+                    // The header may be stale: the truth is in the -wal. Look through a
+                    // read-only connection first, which never checkpoints, so that a foreign
+                    // database is refused without its -wal being written into it (a writing
+                    // connection would checkpoint it when it closes).
+                    _ = try openReadOnly(path: path, configuration: configuration, create: create)
+                }
             } else if !create {
                 throw .notALedger(path: path, detail: "the file is empty")
             }
         }
         var config = Configuration()
-        config.busyMode = .timeout(TimeInterval(configuration.busyTimeout.components.seconds)
-                                   + TimeInterval(configuration.busyTimeout.components.attoseconds) / 1e18)
+        config.busyMode = .timeout(seconds(configuration.busyTimeout))
         let sync = configuration.durability == .full ? "FULL" : "NORMAL"
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
@@ -60,25 +74,8 @@ public final class Ledger: Sendable {
         }
         var schema = Schema.version
         do {
-            let (needsMigration, found) = try pool.writeWithoutTransaction { db -> (Bool, Int) in
-                let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
-                let userVersion = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-                if appID == 0 {
-                    guard create else {
-                        throw LedgerError.notALedger(path: path, detail: "it is an SQLite database that is not (yet) a JobLedger log")
-                    }
-                    let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
-                    guard tables == 0 else {
-                        throw LedgerError.notALedger(path: path, detail: "it is an SQLite database with \(tables) other object\(tables == 1 ? "" : "s") and no JobLedger marker")
-                    }
-                } else if appID != Schema.applicationID {
-                    throw LedgerError.notALedger(path: path, detail: "its SQLite application id is \(appID), not JobLedger's")
-                }
-                if userVersion > Schema.version {
-                    throw LedgerError.newerSchema(path: path, found: userVersion, supported: Schema.version)
-                }
-                return (userVersion < Schema.version, userVersion)
-            }
+            let found = try pool.writeWithoutTransaction { db in try schemaVersion(db, path: path, create: create) }
+            let needsMigration = found < Schema.version
             if needsMigration && (migrate || found == 0) {
                 try Schema.migrator.migrate(pool)
             } else if needsMigration {
@@ -94,14 +91,95 @@ public final class Ledger: Sendable {
         } catch {
             throw map(error, path: path, configuration: configuration)
         }
-        return Ledger(path: path, configuration: configuration, pool: pool, schemaVersion: schema)
+        return Ledger(path: path, configuration: configuration, pool: pool, schemaVersion: schema, isReadOnly: false, unlockedFile: nil)
     }
 
-    private init(path: String, configuration: LedgerConfiguration, pool: DatabasePool, schemaVersion: Int) {
+    /// Opens an existing log only to read it: nothing is ever written to the file or beside
+    /// it. No migration (an older schema is read as it is; projection tables it lacks read as
+    /// empty), no switch to WAL, no pragma on a writer. Appends and every other write fail
+    /// with `LedgerError.readOnly`. What inspection (`verify`, `export`, `history` …) uses, so
+    /// that it works on a read-only copy of a log and never changes the file under an older
+    /// jobledger still running on it.
+    ///
+    /// How it reads depends on what lies beside the file (`Docs/EventLog.md` § Reading a log):
+    /// - no `-wal` (a copy, or a log no process has open): the file is read as immutable,
+    ///   without locks and without creating `-wal` or `-shm`. Should a writer start meanwhile
+    ///   and checkpoint into the file, the next read fails with `LedgerError.storage` (run the
+    ///   command again) instead of returning a mix of two states.
+    /// - a `-wal` (a live writer, or one that crashed): a read-only connection that uses the
+    ///   existing `-wal` and `-shm`, sees every committed event, and never checkpoints.
+    public static func openReadOnly(path: String, configuration: LedgerConfiguration = LedgerConfiguration()) throws(LedgerError) -> Ledger {
+        try openReadOnly(path: path, configuration: configuration, create: false)
+    }
+
+    /// `openReadOnly`; with `create: true` (a probe before opening for writing) an SQLite
+    /// database without objects is accepted as a log to be.
+    private static func openReadOnly(path: String, configuration: LedgerConfiguration, create: Bool) throws(LedgerError) -> Ledger {
+        // The file's identity is taken before looking for a -wal: a writer that starts in
+        // between is then seen either way.
+        let identity = FileIdentity(path: path)
+        guard identity != nil || FileManager.default.fileExists(atPath: path) else { throw .noSuchLog(path: path) }
+        guard (fileSize(path) ?? 0) > 0 else { throw .notALedger(path: path, detail: "the file is empty") }
+        try checkHeader(path: path)
+        let wal = fileSize(path + "-wal")
+        // A -wal with content holds committed events; a -wal and a -shm together may belong to
+        // a live writer. Either way the file alone is not the log: read it with the WAL.
+        let withWAL = (wal ?? 0) > 0 || (wal != nil && FileManager.default.fileExists(atPath: path + "-shm"))
+        let unlocked = !withWAL && SQLiteURI.isSupported
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(seconds(configuration.busyTimeout))
+        let pool: DatabasePool
+        let found: Int
+        do {
+            pool = try DatabasePool(path: SQLiteURI.isSupported ? SQLiteURI.readOnly(path: path, immutable: unlocked) : path,
+                                    configuration: config)
+            found = try pool.read { db in try schemaVersion(db, path: path, create: create) }
+        } catch {
+            throw map(error, path: path, configuration: configuration)
+        }
+        return Ledger(path: path, configuration: configuration, pool: pool, schemaVersion: found, isReadOnly: true,
+                      unlockedFile: unlocked ? identity : nil)
+    }
+
+    /// Checks that the database is a log (or, with `create`, an empty database that may become
+    /// one) of a schema this build reads, and returns its schema version (0: not yet a log).
+    private static func schemaVersion(_ db: Database, path: String, create: Bool) throws -> Int {
+        let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+        let userVersion = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        if appID == 0 {
+            let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+            guard tables == 0 else {
+                throw LedgerError.notALedger(path: path, detail: "it is an SQLite database with \(tables) other object\(tables == 1 ? "" : "s") and no JobLedger marker")
+            }
+            guard create else {
+                throw LedgerError.notALedger(path: path, detail: "it is an SQLite database that is not (yet) a JobLedger log")
+            }
+        } else if appID != Schema.applicationID {
+            throw LedgerError.notALedger(path: path, detail: "its SQLite application id is \(appID), not JobLedger's")
+        }
+        if userVersion > Schema.version {
+            throw LedgerError.newerSchema(path: path, found: userVersion, supported: Schema.version)
+        }
+        return userVersion
+    }
+
+    static func seconds(_ d: Duration) -> TimeInterval {
+        TimeInterval(d.components.seconds) + TimeInterval(d.components.attoseconds) / 1e18
+    }
+
+    static func fileSize(_ path: String) -> Int? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+    }
+
+    private init(path: String, configuration: LedgerConfiguration, pool: DatabasePool, schemaVersion: Int, isReadOnly: Bool,
+                 unlockedFile: FileIdentity?) {
         self.path = path
         self.configuration = configuration
         self.pool = pool
         self.schemaVersion = schemaVersion
+        self.isReadOnly = isReadOnly
+        self.unlockedFile = unlockedFile
         self.writer = GroupCommitter()
         busyTimeoutMilliseconds = Int32(clamping: configuration.busyTimeout.components.seconds * 1000
                                         + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
@@ -143,7 +221,7 @@ public final class Ledger: Sendable {
         throw .notALedger(path: path, detail: "it is an SQLite database with \(objects) and no JobLedger marker")
     }
 
-    static func map(_ error: any Error, path: String, configuration: LedgerConfiguration) -> LedgerError {
+    static func map(_ error: any Error, path: String, configuration: LedgerConfiguration, isReadOnly: Bool = false) -> LedgerError {
         if let e = error as? LedgerError { return e }
         if let e = error as? DatabaseError {
             switch e.resultCode {
@@ -152,6 +230,8 @@ public final class Ledger: Sendable {
                 return .busy(path: path, waitedMilliseconds: c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000)
             case .SQLITE_NOTADB:
                 return .notALedger(path: path, detail: "it is not an SQLite database")
+            case .SQLITE_READONLY where isReadOnly:
+                return .readOnly(path: path)
             default:
                 return .storage(e.message ?? "\(e.resultCode)")
             }
@@ -159,7 +239,7 @@ public final class Ledger: Sendable {
         return .storage("\(error)")
     }
 
-    func map(_ error: any Error) -> LedgerError { Ledger.map(error, path: path, configuration: configuration) }
+    func map(_ error: any Error) -> LedgerError { Ledger.map(error, path: path, configuration: configuration, isReadOnly: isReadOnly) }
 
     /// An async write in one transaction on the writer connection, counted by the write gate
     /// so that the synchronous append fast path never waits behind it.
@@ -176,9 +256,15 @@ public final class Ledger: Sendable {
         return try await pool.writeWithoutTransaction(updates)
     }
 
-    /// Runs a read in one snapshot, mapping errors to `LedgerError`.
+    /// Runs a read in one snapshot, mapping errors to `LedgerError`. On a log read without
+    /// locks, fails when the file changed meanwhile (the snapshot may mix two states).
     func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
-        do { return try pool.read(body) } catch { throw map(error) }
+        let result: T
+        do { result = try pool.read(body) } catch { throw map(error) }
+        if let before = unlockedFile, FileIdentity(path: path) != before {
+            throw .storage("\(path) was written while it was read without locks (a writer started on it after this command opened it, when it had no -wal); what was read may mix two states: run the command again")
+        }
+        return result
     }
 
     // MARK: - Reading

@@ -27,6 +27,9 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
     /// An effect projection's lease passed to another owner (this one's ran out): what this
     /// holder was about to record is not recorded, and the new owner delivers it.
     case projectionTakenOver(projection: String, owner: String?)
+    /// A write (append, import, staging, a projection) on a ledger opened with
+    /// `Ledger.openReadOnly`; nothing was written.
+    case readOnly(path: String)
     /// Any other SQLite or file error, with SQLite's message.
     case storage(String)
 
@@ -49,6 +52,8 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
         case .unknownAsset(let sha): return "no asset with sha256 \(sha) is staged in this log"
         case .projectionTakenOver(let projection, let owner):
             return "projection \(projection) is now owned by \(owner ?? "no one") (this process's lease ran out); nothing more is recorded by this process for it"
+        case .readOnly(let path):
+            return "\(path) was opened read-only, for inspection; nothing was written (open it with Ledger.open(path:) to write)"
         case .storage(let message): return "storage error: \(message)"
         }
     }

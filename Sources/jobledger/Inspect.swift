@@ -5,7 +5,7 @@ import JobLedgerEngine
 import JobLedgerSQLite
 
 struct Jobs: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List every job with its current state, from the jobs table (brought up to the log first).")
+    static let configuration = CommandConfiguration(abstract: "List every job with its current state: the jobs table, with the events it has not taken in yet folded in (nothing is written).")
 
     @OptionGroup var log: LogOptions
     @Option(help: "Only jobs in this state: queued, running, completed, failed or canceled.") var state: String?
@@ -20,13 +20,11 @@ struct Jobs: AsyncParsableCommand {
                 }
                 filter = s
             }
-            let ledger = try log.open(create: false)
-            // The jobs table is a projection: bring it up to the log's head first (exactly
-            // once, in its own transactions), then read it.
-            var quiet = ProjectionRunner.Options()
-            quiet.logger.logLevel = .warning
-            try await ProjectionRunner(ledger: ledger, options: quiet).catchUp()
-            let rows = try ledger.storedJobRows(state: filter)
+            // The jobs table is a projection that may lag the log (or be missing from an older
+            // schema): the rows are read with the events after its checkpoint folded in memory,
+            // so that looking writes nothing and works on a read-only copy.
+            let ledger = try log.openReadOnly()
+            let rows = try ledger.currentJobRows(state: filter)
             if json {
                 print(JSONValue.array(rows.map(\.json)).canonicalText)
                 return
@@ -51,7 +49,7 @@ struct History: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
-            let ledger = try log.openForReading()
+            let ledger = try log.openReadOnly()
             var state: JobState?
             var previous: Timestamp?
             var lines: [[String]] = []
@@ -101,7 +99,7 @@ struct Verify: AsyncParsableCommand {
                 guard let h = ChainHead(expectHead) else { throw fail("--expect-head must be SEQ:HASH (a number, a colon, 64 hex digits)", code: 2) }
                 expected = h
             }
-            let ledger = try log.openForReading()
+            let ledger = try log.openReadOnly()
             let report = try ledger.verify(expectHead: expected)
             if let p = report.problem {
                 print("FAILED at seq \(p.seq): \(p.message)")
@@ -126,7 +124,7 @@ struct DigestCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let ledger = try log.openForReading()
+            let ledger = try log.openReadOnly()
             print(try ledger.head()?.description ?? "0:\(HashChain.genesis)")
         }
     }
@@ -141,7 +139,7 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             guard format == "ndjson" else { throw fail("unknown --format '\(format)' (supported: ndjson)", code: 2) }
-            let ledger = try log.openForReading()
+            let ledger = try log.openReadOnly()
             let out = BufferedOutput(handle: .standardOutput)
             try ledger.exportNDJSON { line in out.write(line + "\n") }
             out.flush()
@@ -155,6 +153,14 @@ struct Import: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
     @Argument(help: "The NDJSON file, or - for standard input.") var file: String
+    @Option(help: "Longest line accepted, in bytes (1…1073741824).") var maxLineBytes: Int = LineReader.defaultMaxLineBytes
+
+    func validate() throws {
+        // SQLite stores no text longer than 1 GB, so no longer line can hold an event.
+        guard (1...(1 << 30)).contains(maxLineBytes) else {
+            throw ValidationError("--max-line-bytes must be in 1…1073741824, got \(maxLineBytes)")
+        }
+    }
 
     func run() async throws {
         try await guarded {
@@ -165,8 +171,14 @@ struct Import: AsyncParsableCommand {
                 guard let h = FileHandle(forReadingAtPath: file) else { throw fail("cannot read \(file)", code: 2) }
                 handle = h
             }
-            let ledger = try log.open(create: true)
-            let report = try ledger.importNDJSON(LineReader(handle: handle))
+            // An existing file that is not a log is refused before the input is read; a new log
+            // is created only once the input has passed its checks.
+            var ledger = FileManager.default.fileExists(atPath: log.path) ? try log.open(create: true) : nil
+            // The whole input is read and checked with no lock held (a pipe is copied aside
+            // meanwhile); only then does the import take the write lock.
+            let checked = try CheckedImport.check(handle: handle, maxLineBytes: maxLineBytes)
+            if ledger == nil { ledger = try log.open(create: true) }
+            let report = try ledger!.importNDJSON(checked)
             print("imported \(plural(report.events, "event")) of \(plural(report.jobs, "job"))\(report.firstSeq.map { " as seq \($0)…\(report.head!.seq)" } ?? ""); head \(report.head?.description ?? "unchanged")")
         }
     }

@@ -58,8 +58,15 @@ struct LogOptions: ParsableArguments {
         return try Ledger.open(path: path, configuration: configuration(), create: create)
     }
 
-    /// Opens an existing log for looking at it: an older schema is read as it is, not upgraded.
-    func openForReading() throws -> Ledger {
+    /// Opens an existing log only to read it (`Ledger.openReadOnly`): nothing is written to the
+    /// file or beside it, an older schema is read as it is. What the inspection commands use.
+    func openReadOnly() throws -> Ledger {
+        return try Ledger.openReadOnly(path: path, configuration: configuration())
+    }
+
+    /// Opens an existing log to follow it live (`tail`): an older schema is read as it is, not
+    /// upgraded, and appends by other processes are seen as they commit.
+    func openForFollowing() throws -> Ledger {
         return try Ledger.open(path: path, configuration: configuration(), create: false, migrate: false)
     }
 }
@@ -76,7 +83,7 @@ func exitCode(for error: LedgerError) -> Int32 {
     case .rejected, .concurrencyConflict, .unknownAsset: 3
     case .noSuchLog, .notALedger, .newerSchema: 4
     case .busy, .projectionTakenOver: 5
-    case .storage: 6
+    case .storage, .readOnly: 6
     }
 }
 

@@ -101,7 +101,7 @@ struct ProjectionsStatus: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let ledger = try log.openForReading()
+            let ledger = try log.openReadOnly()
             let all = try ledger.projectionStatus()
             if json {
                 print(JSONValue.array(all.map { s in
@@ -181,7 +181,7 @@ struct Tail: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let id = try job.map { j in try wrap { () throws(InvalidJobID) in try JobID(j) } }
-            let ledger = try log.openForReading()
+            let ledger = try log.openForFollowing()
             var cursor = try after ?? (noFollow ? 0 : ledger.lastOutboxSeq(.broadcast, status: .sent))
             while !Task.isCancelled {
                 let items = try ledger.outboxItems(.broadcast, after: cursor, status: .sent, job: id, limit: 1000)

@@ -87,13 +87,13 @@ struct Replay: AsyncParsableCommand {
             guard let proj = ProjectionName(rawValue: projection) else { throw fail("unknown --projection '\(projection)' (expected jobs, broadcast or blob)", code: 2) }
             let id = try job.map { j in try wrap { () throws(InvalidJobID) in try JobID(j) } }
             var point = try replayPoint(untilSeq: untilSeq, until: until)
-            let ledger = try log.openForReading()
+            let ledger = try log.openReadOnly()
             if check {
                 guard untilSeq == nil, until == nil, id == nil, into == nil, !effects else {
                     throw fail("--check compares the whole stored table; it takes no --until, --until-seq, --job, --into or --effects", code: 64)
                 }
                 guard ledger.hasProjections else {
-                    throw fail("\(ledger.path) has log schema v\(ledger.schemaVersion), which keeps no jobs table to check (run any writing command, e.g. `jobledger jobs`, to upgrade it)", code: 2)
+                    throw fail("\(ledger.path) has log schema v\(ledger.schemaVersion), which keeps no jobs table to check (`jobledger project --once` upgrades it and builds the table)", code: 2)
                 }
                 try runCheck(ledger)
                 return
@@ -173,7 +173,7 @@ struct StateAsOf: AsyncParsableCommand {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
             let point = try asOf.map { try OptionTime.point($0, option: "--as-of") } ?? .end
-            let ledger = try log.openForReading()
+            let ledger = try log.openReadOnly()
             var fold = ReplayFold(streams: StreamNaming(prefix: streamPrefix), urls: try ledger.blobURLs(), showsPathnames: true)
             var messages: [Publication] = []
             let summary = try ledger.replay(into: &fold, until: point, job: id, effect: { e in
@@ -248,7 +248,7 @@ struct Diff: AsyncParsableCommand {
     }
 
     func rows(_ side: (path: String, point: ReplayPoint)) throws -> [JobID: JobRow] {
-        let ledger = try Ledger.open(path: side.path, configuration: log.configuration(), create: false, migrate: false)
+        let ledger = try Ledger.openReadOnly(path: side.path, configuration: log.configuration())
         // Artefacts are compared by their deterministic pathnames, not the URLs a store gave
         // them: an exported copy (which carries no URLs) replays equal to its original.
         var fold = ReplayFold(showsPathnames: true)

@@ -49,7 +49,8 @@ final class StderrLines: Sendable {
 
         let a = Process()
         a.executableURL = try #require(jobledgerBinary)
-        a.arguments = ["work", "--db", db, "--workers", "1", "--lease", "2", "--step-ms", "400", "--fail-rate", "0"]
+        // Passes of 3 s: A cannot finish before it is stopped, however loaded the machine.
+        a.arguments = ["work", "--db", db, "--workers", "1", "--lease", "2", "--step-ms", "3000", "--fail-rate", "0"]
         let errPipe = Pipe()
         a.standardError = errPipe
         a.standardOutput = FileHandle.nullDevice

@@ -144,13 +144,14 @@ struct RefusalTests {
     @Test func aLogWithANewerSchemaIsRefusedAndItsEventsAreUntouched() async throws {
         try await logWithCompletedJob(db, in: scratch)
         let before = try await snapshot(db, in: scratch)
+        let version = try await DatabaseQueue(path: db).read { try Int.fetchOne($0, sql: "PRAGMA user_version") } ?? 0
         try rawSQL(db, "PRAGMA user_version = 99")
         for args in [["append", "--db", db, "--type", "queued", "--payload", queuedPayload],
                      ["jobs", "--db", db], ["verify", "--db", db], ["digest", "--db", db], ["export", "--db", db]] {
             let r = try await jobledger(args, in: scratch)
             expectRefusal(r, exit: 4, mentions: [db, "schema v99", "supports up to v4"])
         }
-        try rawSQL(db, "PRAGMA user_version = 1")
+        try rawSQL(db, "PRAGMA user_version = \(version)")
         #expect(try await snapshot(db, in: scratch) == before)
     }
 

@@ -1,0 +1,49 @@
+import Foundation
+import GRDBSQLite
+
+/// What identifies the contents of a file without reading it: which file it is, its size and
+/// when it was last written. A checkpoint into a log changes it; reading does not.
+struct FileIdentity: Equatable, Sendable {
+    var device: UInt64
+    var inode: UInt64
+    var size: UInt64
+    var modified: Date
+
+    init?(path: String) {
+        guard let a = try? FileManager.default.attributesOfItem(atPath: path),
+              let size = (a[.size] as? NSNumber)?.uint64Value,
+              let inode = (a[.systemFileNumber] as? NSNumber)?.uint64Value,
+              let device = (a[.systemNumber] as? NSNumber)?.uint64Value,
+              let modified = a[.modificationDate] as? Date else { return nil }
+        self.device = device
+        self.inode = inode
+        self.size = size
+        self.modified = modified
+    }
+}
+
+/// SQLite `file:` URIs, through which a read-only ledger asks SQLite not to create anything
+/// beside the file (`mode=ro`, `immutable=1`).
+enum SQLiteURI {
+    /// GRDB opens connections without `SQLITE_OPEN_URI`, so SQLite reads a `file:` name as a
+    /// URI only when the library was built with `SQLITE_USE_URI` (Debian's and Ubuntu's are).
+    /// Without it, a read-only ledger opens the plain path read-only, and SQLite may create
+    /// `-wal` and `-shm` files beside a log in WAL mode.
+    static let isSupported: Bool = sqlite3_compileoption_used("USE_URI") == 1
+
+    /// `file:///absolute/path?mode=ro[&immutable=1]`, with `%`, `?` and `#` escaped.
+    static func readOnly(path: String, immutable: Bool) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var uri = Array("file://".utf8)
+        let hex = Array("0123456789ABCDEF".utf8)
+        for b in absolute.utf8 {
+            if b == UInt8(ascii: "%") || b == UInt8(ascii: "?") || b == UInt8(ascii: "#") {
+                uri += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 0xF)]]
+            } else {
+                uri.append(b)
+            }
+        }
+        uri += Array((immutable ? "?mode=ro&immutable=1" : "?mode=ro").utf8)
+        return String(decoding: uri, as: UTF8.self)
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import Testing
+
+/// `jobledger import` reads and checks its whole input before it takes the write lock, reads
+/// lines in bounded memory, and refuses what it cannot import exactly.
+@Suite(.timeLimit(.minutes(5)))
+struct ImportCLITests {
+    let scratch = Scratch()
+    var db: String { scratch.path("log.sqlite") }
+
+    func queuedLine(_ job: String, extra: String = "") -> String {
+        #"{"job_id":"\#(job)","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"design"}\#(extra)}"#
+    }
+
+    struct Timeout: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// `body`'s result, or a failure naming `what` once `seconds` have passed. `unblock` is
+    /// called then, to end what `body` waits for (a blocked write, a child process), so that
+    /// the test ends instead of hanging.
+    func within<T: Sendable>(_ seconds: Int, _ what: String, unblock: @escaping @Sendable () -> Void = {},
+                             _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask { try await Task.sleep(for: .seconds(seconds)); return nil }
+            guard let first = try await group.next(), let value = first else {
+                unblock()
+                group.cancelAll()
+                throw Timeout(description: "\(what) did not happen within \(seconds) s")
+            }
+            group.cancelAll()
+            return value
+        }
+    }
+
+    /// Writes `data` to the handle on a thread of its own (a pipe's write blocks until the
+    /// reader has made room) and returns when all of it is written.
+    func write(_ data: Data, to handle: FileHandle) async throws {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            Thread.detachNewThread {
+                do { try handle.write(contentsOf: data); c.resume() } catch { c.resume(throwing: error) }
+            }
+        }
+    }
+
+    @Test func anImportFromASlowPipeDoesNotBlockOtherWriters() async throws {
+        // A write to a pipe whose reader has gone must fail, not kill the test process.
+        signal(SIGPIPE, SIG_IGN)
+        try await logWithQueuedJob(db, in: scratch)
+        let spoolFolder = scratch.path("tmp")
+        try FileManager.default.createDirectory(atPath: spoolFolder, withIntermediateDirectories: true)
+        let binary = try #require(jobledgerBinary)
+
+        let count = 10_000
+        let input = Data(((0..<count).map { queuedLine("imported-\($0)") }.joined(separator: "\n") + "\n").utf8)
+        let pipe = Pipe()
+        let out = scratch.path("import.out"), err = scratch.path("import.err")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        let importer = Process()
+        importer.executableURL = binary
+        importer.arguments = ["import", "--db", db, "-"]
+        importer.currentDirectoryURL = scratch.url
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "JOBLEDGER_DB")
+        environment["TMPDIR"] = spoolFolder
+        importer.environment = environment
+        importer.standardInput = pipe.fileHandleForReading
+        importer.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        importer.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        let (exited, exit) = AsyncStream<Int32>.makeStream()
+        importer.terminationHandler = { p in exit.yield(p.terminationStatus); exit.finish() }
+        try importer.run()
+        let importerPID = importer.processIdentifier
+        let stop: @Sendable () -> Void = { kill(importerPID, SIGKILL) }
+        defer { if importer.isRunning { importer.terminate() } }
+
+        // The pipe holds 64 KiB: once the first half (about 570 KiB) is written, the importer is
+        // reading its input.
+        let half = input.count / 2
+        let writer = pipe.fileHandleForWriting
+        try await within(120, "the importer reading the first half of its input", unblock: stop) {
+            try await self.write(input.prefix(half), to: writer)
+        }
+        // The pipe stays open. Another writer appends meanwhile, without waiting for the import
+        // (a held write lock would make it fail after its busy timeout, exit 5).
+        let other = try await within(120, "an append while the import's input is still open", unblock: stop) {
+            try await jobledger(["append", "--db", self.db, "--type", "queued", "--job", "meanwhile", "--payload", queuedPayload,
+                                 "--busy-timeout", "3"], in: self.scratch)
+        }
+        #expect(other.status == 0, "an append while an import read a slow pipe: \(other)")
+        #expect(importer.isRunning, "the importer must still be waiting for the rest of its input")
+
+        try await within(120, "the importer reading the second half of its input", unblock: stop) {
+            try await self.write(input.suffix(from: half), to: writer)
+        }
+        try writer.close()
+        let status = try await within(300, "the import finishing once its input ended", unblock: stop) {
+            for await status in exited { return status }
+            return Int32(-1)
+        }
+        let stdout = String(decoding: try fileBytes(out), as: UTF8.self), stderr = String(decoding: try fileBytes(err), as: UTF8.self)
+        #expect(status == 0, "import: \(stdout) \(stderr)")
+        #expect(stdout.hasPrefix("imported \(count) events of \(count) jobs as seq 3…\(count + 2)"), "\(stdout)")
+        let verify = try await jobledger(["verify", "--db", db], in: scratch)
+        #expect(verify.stdout.hasPrefix("ok: \(count + 2) events, \(count + 2) jobs"), "\(verify)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spoolFolder).isEmpty, "the copy of the input must be gone")
+    }
+
+    @Test func invalidUTF8IsRefusedWithItsLineNumberAndNothingIsImported() async throws {
+        try await logWithQueuedJob(db, in: scratch)
+        let before = try await snapshot(db, in: scratch)
+        // Line 3 names a job with a byte that is never UTF-8 (0xFF); a replacing reader would
+        // have imported it as U+FFFD.
+        let text = [queuedLine("a"), queuedLine("b"), queuedLine("c@")].joined(separator: "\n") + "\n"
+        let file = scratch.path("bad.ndjson")
+        try Data(Array(text.utf8).map { $0 == UInt8(ascii: "@") ? 0xFF : $0 }).write(to: URL(fileURLWithPath: file))
+        let r = try await jobledger(["import", "--db", db, file], in: scratch)
+        expectRefusal(r, exit: 2, mentions: ["import failed at line 3", "not valid UTF-8", "nothing was imported"])
+        #expect(try await snapshot(db, in: scratch) == before)
+    }
+
+    @Test func aNonStringIdempotencyKeyIsRefusedWithItsLineNumber() async throws {
+        let file = scratch.path("keys.ndjson")
+        let text = [queuedLine("a", extra: #","idempotency_key":"k1""#), queuedLine("b", extra: #","idempotency_key":7"#)].joined(separator: "\n")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+        let r = try await jobledger(["import", "--db", db, file], in: scratch)
+        expectRefusal(r, exit: 2, mentions: ["import failed at line 2", "'idempotency_key' must be a string, got a number (7)"])
+        #expect(!scratch.exists("log.sqlite"), "a refused import creates no log")
+    }
+
+    /// Runs `jobledger args…` and returns its exit status, its stderr and its peak resident
+    /// memory. The child is started by a small Python process, whose `RUSAGE_CHILDREN` gives
+    /// the child's `ru_maxrss`: started straight from this (large) test process, the child's
+    /// figure would include this process's own peak, which Linux carries over at `exec`.
+    func runMeasuringMemory(_ args: [String]) async throws -> (status: Int32, stderr: String, peakKilobytes: Int) {
+        let binary = try #require(jobledgerBinary).path
+        let script = """
+            import json, resource, subprocess, sys
+            try:
+                r = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=200)
+                status, err = r.returncode, r.stderr.decode("utf-8", "replace")
+            except subprocess.TimeoutExpired:
+                status, err = -1, "killed after 200 s"
+            print(json.dumps({"status": status, "stderr": err, "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+            """
+        let out = scratch.path("measured.json")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, binary] + args
+        process.currentDirectoryURL = scratch.url
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        let (exited, exit) = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { p in exit.yield(p.terminationStatus); exit.finish() }
+        try process.run()
+        let pid = process.processIdentifier
+        let status = try await within(240, "jobledger \(args.joined(separator: " ")) exiting", unblock: { kill(pid, SIGKILL) }) {
+            for await status in exited { return status }
+            return Int32(-1)
+        }
+        try #require(status == 0, "the measuring python3 process failed (exit \(status))")
+        let report = try #require(try JSONSerialization.jsonObject(with: fileBytes(out)) as? [String: Any])
+        return (Int32(try #require(report["status"] as? Int)), try #require(report["stderr"] as? String),
+                try #require(report["maxrss_kb"] as? Int))
+    }
+
+    @Test func aHundredMegabyteLineIsRefusedWithoutBeingHeldInMemory() async throws {
+        try await logWithQueuedJob(db, in: scratch)
+        let before = try await snapshot(db, in: scratch)
+        // Written a mebibyte at a time: the test does not hold the line either.
+        let file = scratch.path("huge.ndjson")
+        _ = FileManager.default.createFile(atPath: file, contents: Data((queuedLine("small") + "\n").utf8))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(#"{"job_id":"huge","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":""#.utf8))
+        let mebibyte = Data(repeating: UInt8(ascii: "x"), count: 1 << 20)
+        for _ in 0..<100 { try handle.write(contentsOf: mebibyte) }
+        try handle.write(contentsOf: Data("\"}}\n".utf8))
+        try handle.close()
+
+        let r = try await runMeasuringMemory(["import", "--db", db, file])
+        #expect(r.status == 2, "\(r)")
+        #expect(r.stderr.contains("import failed at line 2: the line is longer than the limit of 4194304 bytes"), "\(r.stderr)")
+        #expect(r.stderr.contains("nothing was imported"), "\(r.stderr)")
+        // Holding the line even once would take 100 MiB; the reader holds at most 4 MiB + 64 KiB.
+        #expect(r.peakKilobytes < 100 * 1024, "peak resident memory \(r.peakKilobytes) KiB")
+        #expect(try await snapshot(db, in: scratch) == before)
+
+        // The limit is a setting.
+        let small = try await jobledger(["import", "--db", db, "--max-line-bytes", "50", file], in: scratch)
+        expectRefusal(small, exit: 2, mentions: ["import failed at line 1", "longer than the limit of 50 bytes", "--max-line-bytes"])
+    }
+}
