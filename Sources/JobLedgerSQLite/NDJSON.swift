@@ -347,10 +347,10 @@ struct ImportLineChecker {
             let rule: HashChain.Rule
             if let named = c.rule {
                 rule = named
-            } else if matches(.current) {
-                rule = .current
-            } else {
+            } else if !matches(.current) && matches(.v1) {
                 rule = .v1
+            } else {
+                rule = .current
             }
             if !matches(rule) {
                 let fields = rule == .v1 ? "job, version, type or time" : "job, version, type, time or idempotency key"

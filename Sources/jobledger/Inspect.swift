@@ -106,6 +106,9 @@ struct Verify: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             print(verifySummary(report, expected: expected))
+            if !report.rules.isEmpty {
+                print("hash rules: " + report.rules.map(\.description).joined(separator: "; "))
+            }
         }
     }
 }
