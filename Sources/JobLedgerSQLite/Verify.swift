@@ -41,7 +41,8 @@ extension Ledger {
         var prev = ChainHead(seq: 0, hash: HashChain.genesis)
         var hashAtExpected: String?
         let v2From = try hashRuleStart()
-        try scanRaw { raw in
+        // From the smallest seq there is: a row slipped in before seq 1 must not go unseen.
+        try scanRaw(from: .min) { raw in
                 func fail(_ seq: Int64, _ message: String) -> Bool {
                     report.problem = .init(seq: seq, message: message)
                     return false

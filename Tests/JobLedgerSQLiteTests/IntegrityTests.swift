@@ -342,6 +342,15 @@ func forgedLog(_ rows: [RawEvent], in dir: TempDir) throws -> Ledger {
         #expect(report.problem?.message.contains("not a valid event") == true, "\(String(describing: report.problem))")
     }
 
+    @Test func aRowBeforeSeqOneIsOutOfOrder() async throws {
+        let dir = TempDir()
+        var rows = try await rows(dir)
+        rows[0].seq = 0  // INTEGER PRIMARY KEY takes 0 and negatives; the chain starts at 1
+        let report = try forgedLog(rows, in: dir).verify()
+        #expect(report.problem?.seq == 0)
+        #expect(report.problem?.message.contains("out of order") == true, "\(String(describing: report.problem))")
+    }
+
     @Test func anIntactLogReportsItsRuleRanges() async throws {
         let dir = TempDir()
         let report = try forgedLog(try await rows(dir), in: dir).verify()
