@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "JobLedger", targets: ["JobLedger"]),
         .library(name: "JobLedgerSQLite", targets: ["JobLedgerSQLite"]),
         .library(name: "JobLedgerEngine", targets: ["JobLedgerEngine"]),
+        .library(name: "JobLedgerProjections", targets: ["JobLedgerProjections"]),
         .library(name: "JobLedgerAnyCable", targets: ["JobLedgerAnyCable"]),
         .executable(name: "jobledger", targets: ["jobledger"]),
     ],
@@ -42,6 +43,18 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // The projections: the seam (state and effect projections), the runner, the built-in
+        // jobs table, blob and broadcast projections, the in-process hub and the folder store.
+        .target(
+            name: "JobLedgerProjections",
+            dependencies: [
+                "JobLedger",
+                "JobLedgerSQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // Broadcast adapter for AnyCable's HTTP broadcast API, signed stream names, client JWTs.
         .target(
             name: "JobLedgerAnyCable",
@@ -59,6 +72,7 @@ let package = Package(
                 "JobLedger",
                 "JobLedgerSQLite",
                 "JobLedgerEngine",
+                "JobLedgerProjections",
                 "JobLedgerAnyCable",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -67,23 +81,31 @@ let package = Package(
         .testTarget(name: "JobLedgerTests", dependencies: ["JobLedger"]),
         .testTarget(
             name: "JobLedgerSQLiteTests",
-            dependencies: ["JobLedger", "JobLedgerSQLite", .product(name: "GRDB", package: "GRDB.swift")]),
+            // The projections only where a storage test reads the jobs table through them.
+            dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerProjections", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "JobLedgerEngineTests",
             dependencies: [
-                "JobLedger", "JobLedgerSQLite", "JobLedgerEngine",
+                "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "JobLedgerProjectionsTests",
+            dependencies: [
+                "JobLedger", "JobLedgerSQLite", "JobLedgerProjections",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "JobLedgerAnyCableTests",
             dependencies: [
-                "JobLedger", "JobLedgerAnyCable", "JobLedgerSQLite", "JobLedgerEngine",
+                "JobLedger", "JobLedgerAnyCable", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "CLITests",
-            dependencies: ["JobLedger", "JobLedgerSQLite", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerProjections", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

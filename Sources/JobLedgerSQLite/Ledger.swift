@@ -274,7 +274,7 @@ public final class Ledger: Sendable {
         try read { db in try Ledger.fetchHead(db) }
     }
 
-    static func fetchHead(_ db: Database) throws -> ChainHead? {
+    package static func fetchHead(_ db: Database) throws -> ChainHead? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")) else { return nil }
         return ChainHead(seq: row[0], hash: row[1])
     }
@@ -332,7 +332,7 @@ public final class Ledger: Sendable {
     }
 
     /// Folds one job from the database, starting from `base` (events after its version).
-    static func foldJob(_ db: Database, job: JobID, from base: JobState?, through last: Int = .max) throws -> JobState? {
+    package static func foldJob(_ db: Database, job: JobID, from base: JobState?, through last: Int = .max) throws -> JobState? {
         var state = base
         let cursor = try Row.fetchCursor(
             db.cachedStatement(sql: "SELECT \(RawEvent.columns) FROM events WHERE job_id = ? AND version > ? AND version <= ? ORDER BY version"),

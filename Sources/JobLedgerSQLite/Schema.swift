@@ -145,6 +145,10 @@ enum Schema {
             let rules = HashChain.Rule.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
             try db.execute(sql: """
                 ALTER TABLE projections ADD COLUMN generation INTEGER NOT NULL DEFAULT 0 CHECK (generation >= 0);
+                ALTER TABLE outbox ADD COLUMN supersedable INTEGER NOT NULL DEFAULT 0 CHECK (supersedable IN (0, 1));
+                -- Items a later item of the same job may supersede (coalesce): until v3 only the
+                -- built-in broadcast projection's progress messages were.
+                UPDATE outbox SET supersedable = 1 WHERE projection = 'broadcast' AND type = 'progress';
                 CREATE TABLE chain_rules (
                     rule      TEXT    PRIMARY KEY CHECK (rule IN (\(rules))),
                     from_seq  INTEGER NOT NULL CHECK (from_seq >= 1)

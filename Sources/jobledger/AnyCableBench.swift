@@ -2,6 +2,7 @@ import Foundation
 import JobLedger
 import JobLedgerAnyCable
 import JobLedgerEngine
+import JobLedgerProjections
 import JobLedgerSQLite
 
 /// Broadcast throughput to the local AnyCable stand-in over loopback HTTP: batched, one

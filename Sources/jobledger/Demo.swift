@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobLedger
+import JobLedgerProjections
 import JobLedgerSQLite
 import Synchronization
 

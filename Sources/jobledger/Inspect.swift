@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import JobLedger
 import JobLedgerEngine
+import JobLedgerProjections
 import JobLedgerSQLite
 
 struct Jobs: AsyncParsableCommand {

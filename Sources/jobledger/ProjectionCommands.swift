@@ -3,9 +3,14 @@ import Foundation
 import JobLedger
 import JobLedgerAnyCable
 import JobLedgerEngine
+import JobLedgerProjections
 import JobLedgerSQLite
 import Logging
 import ServiceLifecycle
+
+/// The projections `jobledger` itself registers (an app that embeds JobLedger may add its own;
+/// `projections` shows any the log holds).
+let builtInProjections: [ProjectionName] = [.jobs, .blob, .broadcast]
 
 /// How a process keeps the projections (shared by `work`, `demo` and `project`).
 struct ProjectionOptions: ParsableArguments {
@@ -102,7 +107,9 @@ struct ProjectionsStatus: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let ledger = try log.openReadOnly()
-            let all = try ledger.projectionStatus()
+            let all = try ledger.projectionStatus(builtInProjections)
+            let effects = Set(builtInProjections.filter { $0 != .jobs })
+            func isEffect(_ s: ProjectionStatus) -> Bool { effects.contains(s.name) || (s.name != .jobs && s.hasOutbox) }
             if json {
                 print(JSONValue.array(all.map { s in
                     .object(["name": .string(s.name.rawValue), "checkpoint": .int(s.checkpoint), "head": .int(s.head), "lag": .int(s.lag),
@@ -115,8 +122,8 @@ struct ProjectionsStatus: AsyncParsableCommand {
             }
             printTable(header: ["PROJECTION", "CHECKPOINT", "LAG", "PENDING", "DEAD", "SENT", "COALESCED", "NEXT TRY", "LAST ERROR"], rows: all.map { s in
                 [s.name.rawValue, "\(s.checkpoint)/\(s.head)", "\(s.lag)",
-                 s.name.isEffect ? "\(s.pending)" : "-", s.name.isEffect ? "\(s.dead)" : "-",
-                 s.name.isEffect ? "\(s.sent)" : "-", s.name.isEffect ? "\(s.coalesced)" : "-",
+                 isEffect(s) ? "\(s.pending)" : "-", isEffect(s) ? "\(s.dead)" : "-",
+                 isEffect(s) ? "\(s.sent)" : "-", isEffect(s) ? "\(s.coalesced)" : "-",
                  s.nextAttemptAt?.iso8601 ?? "", s.lastError ?? ""]
             })
         }
@@ -128,12 +135,12 @@ struct ProjectionsRetry: AsyncParsableCommand {
         commandName: "retry", abstract: "Put a projection's dead items back in line; the running projection delivers them.")
 
     @OptionGroup var log: LogOptions
-    @Argument(help: "blob or broadcast.") var name: String
+    @Argument(help: "The effect projection: blob, broadcast, or one an app registers.") var name: String
 
     func run() async throws {
         try await guarded {
-            guard let p = ProjectionName(rawValue: name), p.isEffect else {
-                throw fail("'\(name)' is not an effect projection (expected: blob or broadcast)", code: 2)
+            guard let p = ProjectionName(rawValue: name), p != .jobs else {
+                throw fail("'\(name)' is not an effect projection (expected: blob, broadcast, or the name of one an app registers)", code: 2)
             }
             let ledger = try log.open(create: false)
             let n = try await ledger.redrive(p)
@@ -164,10 +171,11 @@ struct ProjectionsRebuild: AsyncParsableCommand {
 
 struct Tail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print broadcast messages as the broadcast projection sends them, one JSON line each.",
+        abstract: "Print broadcast messages (or another effect projection's items) as they are delivered, one JSON line each.",
         discussion: "Each line is {\"stream\": …, \"data\": <message>}, the message as `Docs/Broadcast.md` describes it. Follows live by default, polling the log's outbox; another process (`work`, `project`, `demo`) runs the projection.")
 
     @OptionGroup var log: LogOptions
+    @Option(help: "The effect projection whose delivered items to print (default broadcast).") var projection: String = "broadcast"
     @Option(help: "Only this job's messages.") var job: String?
     @Option(help: "Start after this seq (default: the messages sent from now on; 0 for all).") var after: Int64?
     @Flag(help: "Print what has been sent and exit instead of following.") var noFollow = false
@@ -181,10 +189,12 @@ struct Tail: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let id = try job.map { j in try wrap { () throws(InvalidJobID) in try JobID(j) } }
+            let name: ProjectionName
+            do { name = try ProjectionName(validating: projection) } catch { throw fail("--projection: \(error)", code: 64) }
             let ledger = try log.openForFollowing()
-            var cursor = try after ?? (noFollow ? 0 : ledger.lastOutboxSeq(.broadcast, status: .sent))
+            var cursor = try after ?? (noFollow ? 0 : ledger.lastOutboxSeq(name, status: .sent))
             while !Task.isCancelled {
-                let items = try ledger.outboxItems(.broadcast, after: cursor, status: .sent, job: id, limit: 1000)
+                let items = try ledger.outboxItems(name, after: cursor, status: .sent, job: id, limit: 1000)
                 for item in items {
                     let data = (try? JSONValue(parsing: item.body)) ?? .string(item.body)
                     print(JSONValue.object(["stream": .string(item.target), "data": data]).canonicalText)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobLedger
+import JobLedgerProjections
 import JobLedgerSQLite
 
 /// Parses `--until-seq` / `--until` into a replay point (a bad value is a usage error, exit 64).
@@ -32,23 +33,11 @@ struct ReplayProgress {
 
 func plural<N: BinaryInteger>(_ n: N, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
 
-func effectLine(_ e: PlannedEffect) -> String {
-    switch e {
-    case .upload(let seq, let p):
-        return "seq \(seq)\tupload\t\(p)\t\(p.asset.contentType), \(p.asset.size) bytes, sha256 \(p.asset.sha256.prefix(16))…"
-    case .broadcast(let seq, let pub):
-        return "seq \(seq)\tbroadcast\t\(pub.stream)\t\(pub.message.text)"
-    }
-}
-
-func effectJSON(_ e: PlannedEffect) -> JSONValue {
-    switch e {
-    case .upload(let seq, let p):
-        return .object(["seq": .int(seq), "effect": "upload", "pathname": .string(p.description),
-                        "sha256": .string(p.asset.sha256), "size": .int(p.asset.size), "content_type": .string(p.asset.contentType)])
-    case .broadcast(let seq, let pub):
-        return .object(["seq": .int(seq), "effect": "broadcast", "stream": .string(pub.stream), "data": pub.message.json])
-    }
+/// The effect projections `replay` and `state` plan with: the built-in blob and broadcast
+/// projections, as `work` registers them (they only plan here; nothing is delivered).
+func plannedProjections(ledger: Ledger, streamPrefix: String) -> [any EffectProjection] {
+    [BlobProjection(store: LocalFolderBlobStore(path: ledger.path + ".blobs"), ledger: ledger),
+     BroadcastProjection(sink: BroadcastHub(), streams: StreamNaming(prefix: streamPrefix))]
 }
 
 func jobRowLine(_ r: JobRow) -> [String] {
@@ -84,7 +73,9 @@ struct Replay: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            guard let proj = ProjectionName(rawValue: projection) else { throw fail("unknown --projection '\(projection)' (expected jobs, broadcast or blob)", code: 2) }
+            guard let proj = ProjectionName(rawValue: projection), [ProjectionName.jobs, .broadcast, .blob].contains(proj) else {
+                throw fail("unknown --projection '\(projection)' (expected jobs, broadcast or blob)", code: 2)
+            }
             let id = try job.map { j in try wrap { () throws(InvalidJobID) in try JobID(j) } }
             var point = try replayPoint(untilSeq: untilSeq, until: until)
             let ledger = try log.openReadOnly()
@@ -100,18 +91,17 @@ struct Replay: AsyncParsableCommand {
             }
             if case .end = point, let head = try ledger.head() { point = .seq(head.seq) }
             let progress = ReplayProgress(total: id == nil ? (try ledger.eventCount()) : 0)
-            var fold = ReplayFold(streams: StreamNaming(prefix: streamPrefix), urls: try ledger.blobURLs(), showsPathnames: true)
-            var all: [PlannedEffect] = []
             let wantsEffects = effects || proj != .jobs || into != nil
+            let planned = wantsEffects ? plannedProjections(ledger: ledger, streamPrefix: streamPrefix) : []
+            var fold = ReplayFold(effects: planned, receipts: try ledger.receipts(of: plannedProjections(ledger: ledger, streamPrefix: streamPrefix)),
+                                  showsTargets: true)
+            var all: [PlannedEffect] = []
             let out = BufferedOutput(handle: .standardOutput)
             let summary = try ledger.replay(into: &fold, until: point, job: id, progress: progress.update) { e in
-                guard wantsEffects else { return }
-                switch (proj, e) {
-                case (.broadcast, .upload), (.blob, .broadcast): if !effects { return }
-                default: break
-                }
+                // --projection broadcast|blob shows that projection's effects; --effects all of them.
+                guard effects || into != nil || e.projection.name == proj else { return }
                 if into != nil { all.append(e); return }
-                out.write((json ? effectJSON(e).canonicalText : effectLine(e)) + "\n")
+                out.write((json ? e.json.canonicalText : e.line) + "\n")
             }
             progress.finish()
             out.flush()
@@ -134,7 +124,7 @@ struct Replay: AsyncParsableCommand {
 
     func runCheck(_ ledger: Ledger) throws {
         let progress = ReplayProgress(total: Int(try ledger.jobsTableCheckpoint().checkpoint))
-        let (checkpoint, stored, rebuilt) = try ledger.jobsTableCheck(streams: StreamNaming(prefix: streamPrefix), progress: progress.update)
+        let (checkpoint, stored, rebuilt) = try ledger.jobsTableCheck(progress: progress.update)
         progress.finish()
         var drift: [String] = []
         var seen = Set<JobID>()
@@ -174,10 +164,11 @@ struct StateAsOf: AsyncParsableCommand {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
             let point = try asOf.map { try OptionTime.point($0, option: "--as-of") } ?? .end
             let ledger = try log.openReadOnly()
-            var fold = ReplayFold(streams: StreamNaming(prefix: streamPrefix), urls: try ledger.blobURLs(), showsPathnames: true)
+            let planned = plannedProjections(ledger: ledger, streamPrefix: streamPrefix)
+            var fold = ReplayFold(effects: planned.filter { $0.name == .broadcast }, receipts: try ledger.receipts(of: planned), showsTargets: true)
             var messages: [Publication] = []
             let summary = try ledger.replay(into: &fold, until: point, job: id, effect: { e in
-                if case .broadcast(_, let p) = e { messages.append(p) }
+                if let m = try? BroadcastMessage(text: e.draft.body) { messages.append(Publication(stream: e.draft.target, message: m)) }
             })
             guard let row = fold.rows[id] else {
                 guard try ledger.state(of: id) != nil else { throw fail("no such job \(id) in \(ledger.path)", code: 3) }
@@ -251,7 +242,7 @@ struct Diff: AsyncParsableCommand {
         let ledger = try Ledger.openReadOnly(path: side.path, configuration: log.configuration())
         // Artefacts are compared by their deterministic pathnames, not the URLs a store gave
         // them: an exported copy (which carries no URLs) replays equal to its original.
-        var fold = ReplayFold(showsPathnames: true)
+        var fold = ReplayFold(showsTargets: true)
         _ = try ledger.replay(into: &fold, until: side.point)
         return fold.rows
     }

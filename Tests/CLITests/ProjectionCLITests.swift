@@ -1,5 +1,6 @@
 import Foundation
 import JobLedger
+import JobLedgerProjections
 import JobLedgerSQLite
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import JobLedger
+import JobLedgerProjections
 import Testing
 
 /// The built `jobledger` executable (next to this test bundle, or `JOBLEDGER_BIN`).

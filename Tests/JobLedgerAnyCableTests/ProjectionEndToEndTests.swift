@@ -2,6 +2,7 @@ import Foundation
 import JobLedger
 import JobLedgerAnyCable
 import JobLedgerEngine
+import JobLedgerProjections
 import JobLedgerSQLite
 import Logging
 import Synchronization

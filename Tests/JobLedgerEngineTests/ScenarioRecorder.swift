@@ -1,6 +1,7 @@
 import Foundation
 import JobLedger
 import JobLedgerEngine
+import JobLedgerProjections
 import JobLedgerSQLite
 import Logging
 import Synchronization

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import JobLedger
+import JobLedgerProjections
 @testable import JobLedgerSQLite
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import JobLedger
+import JobLedgerProjections
 @testable import JobLedgerSQLite
 import Testing
 
@@ -18,7 +19,13 @@ struct ReadOnlyTests {
         let ledger = try Ledger.open(path: path)
         for j in 0..<3 { _ = try await ledger.append(lifecycle(jid("job-\(j)"))) }
         _ = try await ledger.append(NewEvent(job: jid("job-3"), payload: queued))
-        #expect(try await ledger.advanceJobsTable(limit: 5, cache: StateCache()) == 5)
+        // The jobs projection's first step, of 5 events (all job-0's, folded from nothing).
+        let applied = try await ledger.projectionStep(.jobs, limit: 5) { db, events in
+            var states: [JobID: JobState] = [:]
+            for e in events { states[e.job] = try Lifecycle.apply(e.payload, to: states[e.job], job: e.job, at: e.recordedAt).0 }
+            try JobsTableProjection().apply(events, states: states, db: db)
+        }
+        #expect(applied == 5)
         return ledger
     }
 
@@ -75,7 +82,7 @@ struct ReadOnlyTests {
             ("append of a batch", { _ = try await ro.append(lifecycle(jid("new"))) }),
             ("import", { _ = try ro.importNDJSON([#"{"job_id":"new","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"k"}}"#]) }),
             ("stageAsset", { _ = try await ro.stageAsset(Data([1, 2, 3]), contentType: "image/png") }),
-            ("advanceJobsTable", { _ = try await ro.advanceJobsTable(limit: 10, cache: StateCache()) }),
+            ("projectionStep", { _ = try await ro.projectionStep(.jobs, limit: 10) { _, _ in } }),
             ("acquireProjection", { _ = try await ro.acquireProjection(.broadcast, owner: "me", now: Timestamp(milliseconds: 0), leaseMilliseconds: 10) }),
         ]
         for (name, write) in refusals {

@@ -1,6 +1,6 @@
 import Foundation
 import JobLedger
-import JobLedgerEngine
+import JobLedgerProjections
 import JobLedgerSQLite
 import Logging
 import Synchronization
@@ -75,8 +75,8 @@ extension Fixture {
 
     /// The stored jobs table against the same rows rebuilt from the log by the pure fold.
     func rebuiltRows() throws -> [JobID: JobRow] {
-        var fold = ReplayFold(urls: try ledger.blobURLs())
-        try ledger.forEachEvent { e in try fold.apply(seq: e.seq, job: e.job, payload: e.payload, at: e.recordedAt) }
+        var fold = ReplayFold(receipts: [.blob: try ledger.blobURLs()])
+        try ledger.forEachEvent { e in try fold.apply(e) }
         return fold.rows
     }
 

@@ -1,6 +1,6 @@
 import Foundation
 import JobLedger
-import JobLedgerEngine
+import JobLedgerProjections
 import JobLedgerSQLite
 import Logging
 import Testing

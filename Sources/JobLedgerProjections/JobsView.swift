@@ -1,5 +1,6 @@
 import GRDB
 import JobLedger
+import JobLedgerSQLite
 
 extension Ledger {
     /// Every job's row as the `jobs` table holds it once brought up to the log's head, without
@@ -9,16 +10,16 @@ extension Ledger {
     /// it works on a read-only ledger and equals what `ProjectionRunner.catchUp` followed by
     /// `storedJobRows` would show. Sorted as `storedJobRows` sorts: by `created_at`, then id.
     public func currentJobRows(state filter: JobStatus? = nil) throws(LedgerError) -> [JobRow] {
-        try read { db in
+        try readSnapshot { db in
             var rows: [JobID: JobRow] = [:]
             var after: Int64 = 0
             if hasProjections {
                 after = try Ledger.checkpoint(db, .jobs)
-                for row in try Ledger.fetchJobRows(db) { rows[row.id] = row }
+                for row in try JobsTableProjection.fetchRows(db) { rows[row.id] = row }
             }
             var states: [JobID: JobState] = [:]
             while true {
-                let page = try Ledger.projectionInput(db, after: after, through: .max, limit: 4096)
+                let page = try Ledger.projectedEvents(db, after: after, through: .max, limit: 4096)
                 guard let last = page.last else { break }
                 for e in page {
                     var state = try states[e.job] ?? (e.version == 1 ? nil : Ledger.foldJob(db, job: e.job, from: nil, through: e.version - 1))
@@ -29,8 +30,8 @@ extension Ledger {
             }
             for s in states.values {
                 let paths = s.artefactPathnames
-                let preview = hasProjections ? try paths.preview.flatMap { try Ledger.blobURL(db, pathname: $0.description) } : nil
-                let result = hasProjections ? try paths.result.flatMap { try Ledger.blobURL(db, pathname: $0.description) } : nil
+                let preview = hasProjections ? try paths.preview.flatMap { try BlobProjection.url(db, pathname: $0.description) } : nil
+                let result = hasProjections ? try paths.result.flatMap { try BlobProjection.url(db, pathname: $0.description) } : nil
                 rows[s.id] = JobRow(state: s, previewURL: preview, resultURL: result)
             }
             // SQLite's order for `ORDER BY created_at, id`: ids compare as bytes.

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import JobLedger
-import JobLedgerEngine
+import JobLedgerProjections
 import JobLedgerSQLite
 import Logging
 import Synchronization

@@ -1,5 +1,4 @@
 import Foundation
-import JobLedger
 import Synchronization
 
 /// Where the engine gets the time. Tests inject a `ManualClock` so that nothing waits on the

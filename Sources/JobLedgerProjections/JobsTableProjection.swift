@@ -1,0 +1,104 @@
+import Foundation
+import GRDB
+import JobLedger
+import JobLedgerSQLite
+
+/// The `jobs` table: every job's current row, queryable with SQL (`jobledger jobs`), written
+/// with its checkpoint in one transaction. The built-in state projection.
+public struct JobsTableProjection: StateProjection {
+    public let name = ProjectionName.jobs
+
+    public init() {}
+
+    public func apply(_ events: [ProjectedEvent], states: [JobID: JobState], db: Database) throws {
+        // Each job's row is written once per batch, with its last state and that event's seq.
+        var lastSeq: [JobID: Int64] = [:]
+        lastSeq.reserveCapacity(states.count)
+        for e in events { lastSeq[e.job] = e.seq }
+        for (job, state) in states { try Self.upsert(db, state: state, seq: lastSeq[job] ?? 0) }
+    }
+
+    public func reset(_ db: Database) throws {
+        try db.execute(sql: "DELETE FROM jobs")
+    }
+
+    static func upsert(_ db: Database, state s: JobState, seq: Int64) throws {
+        let paths = s.artefactPathnames
+        let previewURL = try paths.preview.flatMap { try BlobProjection.url(db, pathname: $0.description) }
+        let resultURL = try paths.result.flatMap { try BlobProjection.url(db, pathname: $0.description) }
+        let b = DirectBinding(try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO jobs (id, kind, state, attempt, max_attempts, progress, message, preview_sha256, preview_url,
+                                         result_sha256, result_url, error_code, error_message, created_at, started_at,
+                                         finished_at, updated_at, version, seq)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """))
+        b.text(1, s.id.rawValue)
+        b.text(2, s.kind)
+        b.text(3, s.status.rawValue)
+        b.int(4, Int64(s.attempt))
+        b.int(5, Int64(s.maxAttempts))
+        b.double(6, s.progress)
+        b.text(7, s.progressMessage)
+        b.text(8, s.preview?.sha256)
+        b.text(9, previewURL)
+        b.text(10, s.result?.sha256)
+        b.text(11, resultURL)
+        b.text(12, s.lastError?.code)
+        b.text(13, s.lastError?.message)
+        b.int(14, s.createdAt.milliseconds)
+        b.int(15, s.startedAt?.milliseconds)
+        b.int(16, s.finishedAt?.milliseconds)
+        b.int(17, s.updatedAt.milliseconds)
+        b.int(18, Int64(s.version))
+        b.int(19, seq)
+        try b.run(db)
+    }
+
+    static func fetchRows(_ db: Database, state: JobStatus? = nil) throws -> [JobRow] {
+        var sql = "SELECT id, kind, state, attempt, max_attempts, progress, message, preview_url, result_url, error_code, error_message, created_at, started_at, finished_at, updated_at, version FROM jobs"
+        var args: StatementArguments = []
+        if let state { sql += " WHERE state = ?"; args = [state.rawValue] }
+        return try Row.fetchAll(db, sql: sql + " ORDER BY created_at, id", arguments: args).map { r in
+            guard let st = JobStatus(rawValue: r[2]) else { throw LedgerError.storage("the jobs table holds an unknown state") }
+            func t(_ i: Int) -> Timestamp? { (r[i] as Int64?).map(Timestamp.init(milliseconds:)) }
+            return JobRow(id: try JobID(r[0] as String), kind: r[1], state: st, attempt: r[3], maxAttempts: r[4], progress: r[5],
+                          message: r[6], previewURL: r[7], resultURL: r[8], errorCode: r[9], errorMessage: r[10],
+                          createdAt: t(11)!, startedAt: t(12), finishedAt: t(13), updatedAt: t(14)!, version: r[15])
+        }
+    }
+}
+
+extension Ledger {
+    /// The stored `jobs` table, as rows, oldest first.
+    public func storedJobRows(state: JobStatus? = nil) throws(LedgerError) -> [JobRow] {
+        guard hasProjections else { return [] }
+        return try readSnapshot { db in try JobsTableProjection.fetchRows(db, state: state) }
+    }
+
+    /// The jobs projection's checkpoint and the log's head, read together.
+    public func jobsTableCheckpoint() throws(LedgerError) -> (checkpoint: Int64, head: Int64) {
+        try checkpoint(of: .jobs)
+    }
+
+    /// Empties the `jobs` table and sets its checkpoint back to 0, in one transaction: the next
+    /// run of the projections rebuilds it from the log. (Effect projections are not reset: that
+    /// would send every upload and broadcast again.)
+    public func resetJobsTable() async throws(LedgerError) {
+        try await resetProjection(.jobs) { db in try JobsTableProjection().reset(db) }
+    }
+
+    /// The stored `jobs` table and the same table rebuilt from the log up to its checkpoint,
+    /// read in one snapshot, so that a projection running meanwhile never shows up as drift.
+    public func jobsTableCheck(progress: (Int) -> Void = { _ in })
+        throws(LedgerError) -> (checkpoint: Int64, stored: [JobRow], rebuilt: [JobID: JobRow]) {
+        guard hasProjections else { return (0, [], [:]) }
+        return try readSnapshot { db in
+            let checkpoint = try Ledger.checkpoint(db, .jobs)
+            var fold = ReplayFold(receipts: [.blob: try BlobProjection.urls(db)])
+            _ = try Ledger.replayEvents(db, until: .seq(checkpoint), job: nil, progress: progress) { e in
+                _ = try fold.apply(e)
+            }
+            return (checkpoint, try JobsTableProjection.fetchRows(db), fold.rows)
+        }
+    }
+}

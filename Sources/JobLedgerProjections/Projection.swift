@@ -1,0 +1,122 @@
+import Foundation
+import GRDB
+import JobLedger
+import JobLedgerSQLite
+
+/// A projection that keeps rows of its own in the log's database, written in the same
+/// transaction that moves its checkpoint: every event is applied exactly once, and a crash
+/// leaves rows and checkpoint together. The `jobs` table is one (`JobsTableProjection`).
+///
+/// Register it with a `ProjectionRunner`; the runner reads the events after its checkpoint,
+/// folds the jobs' states and calls `apply` in the transaction.
+public protocol StateProjection: Sendable {
+    /// The name its checkpoint is kept and shown under.
+    var name: ProjectionName { get }
+    /// Applies a batch of events (in `seq` order) to the projection's rows. `states` holds the
+    /// state of every job of the batch after its last event in it. Throwing rolls the batch
+    /// back, checkpoint included.
+    func apply(_ events: [ProjectedEvent], states: [JobID: JobState], db: Database) throws
+    /// Empties the projection's rows; the runner then rebuilds them from the log.
+    func reset(_ db: Database) throws
+}
+
+/// What a projection's deliveries left behind, by target, for the projections that wait for it
+/// (the broadcast looks up the URL the blob projection published an artefact at).
+public typealias ReceiptLookup = (_ projection: ProjectionName, _ target: String) -> String?
+
+/// A projection that makes effects on the outside world — a broadcast, an upload, a webhook —
+/// through the outbox, with its guarantees: at least once, in `seq` order, retries with
+/// backoff, `Retry-After` honoured, dead letters and re-drive, and ownership fenced between
+/// processes. Register it with a `ProjectionRunner`.
+///
+/// Only `name`, `items(for:state:receipts:)` and `deliver(_:)` are required:
+///
+/// ```swift
+/// struct Webhook: EffectProjection {
+///     let name = ProjectionName("webhook")
+///     let post: @Sendable (String) async throws(SinkError) -> Void
+///     func items(for event: ProjectedEvent, state: JobState, receipts: ReceiptLookup) -> [OutboxDraft] {
+///         state.status.isTerminal ? [OutboxDraft(target: "https://example.com/hook", body: "{\"job\":\"\(state.id)\"}")] : []
+///     }
+///     func deliver(_ items: [OutboxItem]) async -> Delivery {
+///         for (i, item) in items.enumerated() {
+///             do { try await post(item.body) } catch { return .failed(items[i...], error, after: items[..<i]) }
+///         }
+///         return .delivered(items)
+///     }
+/// }
+/// ```
+public protocol EffectProjection: Sendable {
+    /// The name its checkpoint, outbox and lease are kept and shown under.
+    var name: ProjectionName { get }
+    /// Projections whose effects for an event are delivered before this one takes the event
+    /// in (the broadcast waits for the blob projection, so that its messages carry URLs).
+    /// Only those registered with the same runner are waited for. Default: none.
+    var dependencies: [ProjectionName] { get }
+    /// What to deliver for one event, given the job's state after it. Pure: a replay plans the
+    /// same items without delivering them (`replay --effects`).
+    func items(for event: ProjectedEvent, state: JobState, receipts: ReceiptLookup) -> [OutboxDraft]
+    /// Delivers due items, in `seq` order (never more than `preferredBatchSize` at once), and
+    /// says which were delivered and which failed with what. When shutdown cancels the call,
+    /// a failure does not count as a try.
+    func deliver(_ items: [OutboxItem]) async -> Delivery
+    /// The most items one `deliver` call takes. Default: the runner's `deliveryBatch`.
+    var preferredBatchSize: Int? { get }
+    /// How long a live runner may wait, after a partial batch, for more items to fill the
+    /// next one. Default: none.
+    var linger: Duration? { get }
+    /// Records what deliveries left behind (a published URL …), in the transaction that marks
+    /// the items sent. Default: nothing.
+    func recordDelivered(_ receipts: [(item: OutboxItem, receipt: String)], db: Database) throws
+    /// What the delivery for `target` left behind, for the projections that wait for this one.
+    /// Default: nothing.
+    func receipt(for target: String, db: Database) throws -> String?
+    /// Everything deliveries left behind, by target (what a replay looks receipts up in).
+    /// Default: nothing.
+    func receipts(db: Database) throws -> [String: String]
+    /// How `replay --effects` names this projection's effects (default: its name).
+    var effectLabel: String { get }
+    /// One line of `replay --effects` for a planned item, after its seq, label and target
+    /// (default: the body).
+    func summary(of draft: OutboxDraft) -> String
+    /// A planned item as JSON, for `replay --effects --json`.
+    func json(of draft: OutboxDraft, seq: Int64) -> JSONValue
+}
+
+extension EffectProjection {
+    public var dependencies: [ProjectionName] { [] }
+    public var preferredBatchSize: Int? { nil }
+    public var linger: Duration? { nil }
+    public func recordDelivered(_ receipts: [(item: OutboxItem, receipt: String)], db: Database) throws {}
+    public func receipt(for target: String, db: Database) throws -> String? { nil }
+    public func receipts(db: Database) throws -> [String: String] { [:] }
+    public var effectLabel: String { name.rawValue }
+    public func summary(of draft: OutboxDraft) -> String { draft.body }
+    public func json(of draft: OutboxDraft, seq: Int64) -> JSONValue {
+        .object(["seq": .int(seq), "effect": .string(effectLabel), "target": .string(draft.target),
+                 "body": (try? JSONValue(parsing: draft.body)) ?? .string(draft.body)])
+    }
+}
+
+/// What one `EffectProjection.deliver` call did: the items delivered (in order, each with what
+/// it left behind, if anything), and the failure, with the items it applies to.
+public struct Delivery: Sendable {
+    public var delivered: [(item: OutboxItem, receipt: String?)]
+    public var failure: (error: SinkError, items: [OutboxItem])?
+
+    public init(delivered: [(item: OutboxItem, receipt: String?)], failure: (error: SinkError, items: [OutboxItem])? = nil) {
+        self.delivered = delivered
+        self.failure = failure
+    }
+
+    /// Every item delivered, leaving nothing behind.
+    public static func delivered<C: Collection>(_ items: C) -> Delivery where C.Element == OutboxItem {
+        Delivery(delivered: items.map { ($0, nil) })
+    }
+
+    /// `failed` items not delivered because of `error`, after `delivered` ones were.
+    public static func failed<F: Collection, D: Collection>(_ failed: F, _ error: SinkError, after delivered: D) -> Delivery
+    where F.Element == OutboxItem, D.Element == OutboxItem {
+        Delivery(delivered: delivered.map { ($0, nil) }, failure: (error, Array(failed)))
+    }
+}

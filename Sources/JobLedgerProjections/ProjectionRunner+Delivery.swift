@@ -1,0 +1,81 @@
+import Foundation
+import GRDB
+import JobLedger
+import JobLedgerSQLite
+import Logging
+
+/// Delivering an effect projection's outbox: the due head, in `seq` order, through the
+/// projection's `deliver`, recorded as sent or failed (backoff, `Retry-After`, dead letters).
+extension ProjectionRunner {
+    /// The most items one delivery hands a projection: `deliveryBatch`, and never more than its
+    /// preferred batch.
+    func deliveryLimit(_ p: any EffectProjection) -> Int {
+        guard let most = p.preferredBatchSize else { return options.deliveryBatch }
+        return max(1, min(options.deliveryBatch, most))
+    }
+
+    /// Delivers the due head of an effect projection's outbox.
+    func deliver(_ p: any EffectProjection) async throws -> Step {
+        let turn = turns[p.name]!
+        await turn.acquire()
+        defer { turn.release() }
+        guard let lease = try await own(p.name) else { return .idle }
+        let now = clock.now()
+        switch try await ledger.dueItems(p.name, now: now, limit: deliveryLimit(p)) {
+        case .none: return .idle
+        case .notBefore(let t): return .waitUntil(t)
+        case .due(let items):
+            return try await fenced(p.name) {
+                let result = await renewingLease(p.name) { await p.deliver(items) }
+                return try await record(result, of: p, lease: lease, now: now)
+            } ?? .idle
+        }
+    }
+
+    /// Records what a delivery did. Items delivered are recorded even when shutdown cut the
+    /// call off; a failure caused by shutdown is not a failed try (the items stay pending and
+    /// due).
+    private func record(_ result: Delivery, of p: any EffectProjection, lease: ProjectionLease, now: Timestamp) async throws -> Step {
+        let sent = result.delivered.map(\.item)
+        if !sent.isEmpty {
+            let receipts: [(item: OutboxItem, receipt: String)] = result.delivered.compactMap { d in d.receipt.map { (item: d.item, receipt: $0) } }
+            let alsoRecord: (@Sendable (Database) throws -> Void)? = receipts.isEmpty ? nil : { @Sendable db in
+                try p.recordDelivered(receipts, db: db)
+            }
+            let ledger = self.ledger, at = clock.now()
+            try await Self.uncancelled {
+                try await ledger.markSent(sent, lease: lease, at: at, alsoRecord: alsoRecord)
+            }
+            count("delivered", p.name, sent.count)
+        }
+        guard let (error, failed) = result.failure, !failed.isEmpty else {
+            return .worked(delivered: sent.count, failed: 0, dead: 0)
+        }
+        if Task.isCancelled { throw CancellationError() }
+        let dead = try await fail(failed, error: error, lease: lease, now: now)
+        return .worked(delivered: sent.count, failed: failed.count, dead: dead)
+    }
+
+    /// Records a failed try: the next one after a jittered backoff, or Retry-After if longer.
+    private func fail(_ items: [OutboxItem], error: SinkError, lease: ProjectionLease, now: Timestamp) async throws -> Int {
+        let name = lease.projection
+        let attempt = (items.map(\.attempts).max() ?? 0) + 1
+        var delay = random.withLock { r in options.retry.delay(afterAttempt: attempt, using: &r) }
+        if case .unavailable(_, let after?) = error { delay = max(delay, min(after, options.maxRetryAfterMilliseconds)) }
+        let ledger = self.ledger, maxAttempts = options.maxAttempts, retryAt = now.adding(milliseconds: delay)
+        let dead = try await Self.uncancelled {
+            try await ledger.markFailed(items, lease: lease, error: error, at: now, retryAt: retryAt, maxAttempts: maxAttempts)
+        }
+        var log = options.logger
+        log[metadataKey: "projection"] = "\(name)"
+        log[metadataKey: "seq"] = "\(items[0].seq)"
+        if dead > 0 {
+            log.error("dead-lettered \(dead) item(s) after attempt \(attempt): \(error)")
+        } else {
+            log.warning("delivery failed (attempt \(attempt), next try in \(delay) ms): \(error)")
+        }
+        count("failed", name, items.count)
+        count("dead", name, dead)
+        return dead
+    }
+}

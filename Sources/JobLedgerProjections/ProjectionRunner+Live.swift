@@ -1,0 +1,94 @@
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+import Logging
+
+/// Running the projections live, and draining them before a run ends.
+extension ProjectionRunner {
+    /// Catches up, then keeps delivering until every effect projection this runner owns has
+    /// nothing pending (sent, coalesced or dead), waiting for backoffs and `Retry-After`s, for
+    /// at most `limit`. Returns the effect projections that still owe something when it
+    /// stops: items pending (with their next try) or dead. What `work --until-idle` and `demo`
+    /// run before they exit.
+    public func drain(for limit: Duration) async throws -> [ProjectionStatus] {
+        let deadline = ContinuousClock.now.advanced(by: limit)
+        let effects = effectProjections.map(\.name)
+        while true {
+            let report = try await catchUp()
+            let statuses = try ledger.projectionStatus(effects).filter { effects.contains($0.name) }
+            let owed = statuses.filter { !report.notOwned.contains($0.name) && ($0.pending > 0 || $0.lag > 0) }
+            if owed.isEmpty { return statuses.filter { $0.pending > 0 || $0.dead > 0 } }
+            let now = clock.now()
+            let next = owed.compactMap(\.nextAttemptAt).min() ?? now
+            let wait = max(1, next.milliseconds(since: now))
+            guard ContinuousClock.now.advanced(by: .milliseconds(wait)) < deadline else {
+                return statuses.filter { $0.pending > 0 || $0.dead > 0 || $0.lag > 0 }
+            }
+            await ledger.appended.wait(after: ledger.appended.generation, timeout: .milliseconds(min(wait, 1000)))
+        }
+    }
+
+    /// Runs every projection live until the task is cancelled.
+    public func runLive() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            for p in stateProjections {
+                group.addTask { await self.loop(p.name) { try await self.step(p) > 0 ? .worked(delivered: 0, failed: 0, dead: 0) : .idle } }
+            }
+            for p in effectProjections {
+                group.addTask { await self.loop(p) }
+            }
+        }
+        await release()
+    }
+
+    private func loop(_ p: any EffectProjection) async {
+        // After a partial batch, a projection with a linger waits that long before the next
+        // delivery, so items arriving in a burst go out together instead of one call each.
+        let linger = p.linger
+        var lastBatch = 0
+        await loop(p.name) {
+            if let linger, lastBatch > 0, lastBatch < self.deliveryLimit(p) {
+                try await Task.sleep(for: linger)
+            }
+            lastBatch = 0
+            let ingested = try await self.ingest(p)
+            let step = try await self.deliver(p)
+            if case .worked(let delivered, let failed, _) = step { lastBatch = delivered + failed }
+            if ingested > 0, case .worked = step { return step }
+            // Taken in but nothing due: there may be more to take in at once.
+            return ingested > 0 ? .worked(delivered: 0, failed: 0, dead: 0) : step
+        }
+    }
+
+    /// Repeats `step` until cancelled: at once after work, else when the log grows, when an
+    /// item is due, or every poll interval.
+    private func loop(_ name: ProjectionName, _ step: () async throws -> Step) async {
+        var log = options.logger
+        log[metadataKey: "projection"] = "\(name)"
+        var lastError: String?
+        while !Task.isCancelled {
+            let seen = ledger.appended.generation
+            var outcome = Step.idle
+            do {
+                outcome = try await step()
+                lastError = nil
+            } catch {
+                if Task.isCancelled || error is CancellationError { break }
+                let text = "\(error)"
+                if text != lastError { log.error("projection step failed, retrying every poll: \(text)") }
+                lastError = text
+            }
+            var timeout = options.pollInterval
+            switch outcome {
+            case .worked:
+                await Task.yield()
+                continue
+            case .waitUntil(let t):
+                timeout = min(timeout, .milliseconds(max(1, t.milliseconds - clock.now().milliseconds)))
+            case .idle:
+                break
+            }
+            await ledger.appended.wait(after: seen, timeout: timeout)
+        }
+    }
+}

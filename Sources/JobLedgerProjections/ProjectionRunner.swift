@@ -1,0 +1,232 @@
+import Foundation
+import GRDB
+import JobLedger
+import JobLedgerSQLite
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps registered projections up with the log: state projections (the `jobs` table, exactly
+/// once, with their checkpoints) and effect projections (artefacts published, broadcasts,
+/// an app's webhook: at least once, through the outbox, with retries, backoff and dead
+/// letters). Live: woken by appends through the same `Ledger`, polling for other processes'
+/// appends; after a restart it catches up from the stored checkpoints. Each projection runs on
+/// its own, so a slow or dead sink holds back only its own projection (and those that wait for
+/// it), and appends never wait for any of them.
+///
+/// ```swift
+/// let runner = ProjectionRunner(ledger: ledger,
+///                               blobs: LocalFolderBlobStore(path: "jobs.sqlite.blobs"),
+///                               broadcasts: BroadcastHub(),
+///                               extra: [MyWebhook()])
+/// try await runner.runLive()   // or add it to a ServiceGroup: it is a Service
+/// ```
+public final class ProjectionRunner: Sendable {
+    public struct Options: Sendable {
+        /// Recorded as the owner of the effect projections; unique per running process. The
+        /// default, `<host>/<pid namespace>:<pid>`, lets a process on the same host take over
+        /// at once from an owner whose process has died.
+        public var owner: String
+        /// Events taken in per transaction.
+        public var batchSize = 256
+        /// Outbox items delivered per call to a projection's `deliver`.
+        public var deliveryBatch = 100
+        /// Tries before an item becomes a dead letter.
+        public var maxAttempts = 8
+        /// Backoff between tries (full jitter); a sink's Retry-After is honoured when longer.
+        public var retry = RetryPolicy(baseMilliseconds: 500, capMilliseconds: 60_000)
+        /// How often to look for appends made by other processes.
+        public var pollInterval: Duration = .milliseconds(200)
+        /// How long an effect projection stays owned without being renewed.
+        public var leaseMilliseconds: Int64 = 30_000
+        /// How often the lease is renewed while a delivery is in flight (default: a third of
+        /// the lease), so that a slow delivery keeps its projection and no second process
+        /// delivers the same items meanwhile.
+        public var renewInterval: Duration?
+        /// The longest a sink's Retry-After is honoured: a larger (or absurd) value would stop
+        /// the projection, which delivers in order, for that long.
+        public var maxRetryAfterMilliseconds: Int64 = 300_000
+        /// Broadcast stream names (for the built-in broadcast projection).
+        public var streams = StreamNaming()
+        /// Coalesce: a pending supersedable item (a progress message) is dropped when a newer
+        /// item of its job is taken in.
+        public var coalesceProgress = true
+        /// Seed for the retry jitter, for repeatable tests; nil draws one.
+        public var randomSeed: UInt64?
+        public var logger = Logger(label: "jobledger.projections")
+        public var metrics: (any MetricsFactory)?
+
+        public init(owner: String = ProjectionRunner.localOwner) {
+            self.owner = owner
+        }
+    }
+
+    /// What one `catchUp` did.
+    public struct Report: Sendable, Hashable {
+        public var applied = 0
+        public var ingested = 0
+        public var delivered = 0
+        public var failed = 0
+        public var dead = 0
+        /// Effect projections another process owns (its lease is running): not run here.
+        public var notOwned: Set<ProjectionName> = []
+        public init() {}
+    }
+
+    enum Step {
+        case idle
+        case waitUntil(Timestamp)
+        case worked(delivered: Int, failed: Int, dead: Int)
+    }
+
+    public let ledger: Ledger
+    public let clock: any JobClock
+    public let options: Options
+    /// The state projections, in the order they are stepped.
+    public let stateProjections: [any StateProjection]
+    /// The effect projections, dependencies first.
+    public let effectProjections: [any EffectProjection]
+    let caches: [ProjectionName: StateCache]
+    let random: Mutex<SplitMix64>
+    let leases = Mutex<[ProjectionName: ProjectionLease]>([:])
+    /// One step of a projection at a time in this runner: `catchUp` and the live loops may
+    /// overlap (a worker catching up before it stops), and must not deliver the same items twice.
+    let turns: [ProjectionName: TurnLock]
+
+    /// A runner for the given projections, registered by name (names must be unique; an effect
+    /// projection's dependencies are waited for when registered here too, and must come
+    /// before it).
+    public init(ledger: Ledger, clock: any JobClock = SystemClock(), state: [any StateProjection], effects: [any EffectProjection],
+                options: Options = Options()) {
+        let names = state.map(\.name) + effects.map(\.name)
+        precondition(Set(names).count == names.count, "projection names must be unique: \(names)")
+        for (i, p) in effects.enumerated() {
+            for d in p.dependencies where names.contains(d) {
+                precondition(effects[..<i].contains { $0.name == d }, "\(p.name) waits for \(d), which must be registered before it")
+            }
+        }
+        self.ledger = ledger
+        self.clock = clock
+        self.options = options
+        self.stateProjections = state
+        self.effectProjections = effects
+        self.caches = Dictionary(uniqueKeysWithValues: names.map { ($0, StateCache()) })
+        self.turns = Dictionary(uniqueKeysWithValues: names.map { ($0, TurnLock()) })
+        self.random = Mutex(SplitMix64(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max)))
+    }
+
+    /// The embedded defaults: the `jobs` table; with a blob store, artefacts published to it;
+    /// with a sink, a broadcast of every event (after the uploads); then `extra` effect
+    /// projections of the app's own.
+    public convenience init(ledger: Ledger, clock: any JobClock = SystemClock(), blobs: (any BlobStore)? = nil,
+                            broadcasts: (any BroadcastSink)? = nil, extra: [any EffectProjection] = [], options: Options = Options()) {
+        var effects: [any EffectProjection] = []
+        if let blobs { effects.append(BlobProjection(store: blobs, ledger: ledger)) }
+        if let broadcasts { effects.append(BroadcastProjection(sink: broadcasts, streams: options.streams)) }
+        self.init(ledger: ledger, clock: clock, state: [JobsTableProjection()], effects: effects + extra, options: options)
+    }
+
+    /// The names of the projections this runner keeps, state ones first.
+    public var projections: [ProjectionName] { stateProjections.map(\.name) + effectProjections.map(\.name) }
+
+    private var metricsFactory: any MetricsFactory { options.metrics ?? MetricsSystem.factory }
+
+    func count(_ what: String, _ name: ProjectionName, _ n: Int) {
+        guard n > 0 else { return }
+        Counter(label: "jobledger_projection_\(what)_total", dimensions: [("projection", name.rawValue)], factory: metricsFactory)
+            .increment(by: Int64(n))
+    }
+
+    // MARK: - Steps
+
+    /// Does everything that can be done now, projection by projection, until nothing is left
+    /// that is due: the log applied and taken in up to its head, every due item delivered or
+    /// failed. Tests drive the runner with this and an injected clock.
+    @discardableResult
+    public func catchUp() async throws -> Report {
+        var report = Report()
+        while true {
+            var worked = false
+            var applied = 0
+            for p in stateProjections { applied += try await step(p) }
+            report.applied += applied
+            for p in effectProjections {
+                guard try await own(p.name) != nil else { report.notOwned.insert(p.name); continue }
+                let n = try await ingest(p)
+                report.ingested += n
+                if case .worked(let d, let f, let dead) = try await deliver(p) {
+                    report.delivered += d; report.failed += f; report.dead += dead
+                    worked = true
+                }
+                if n > 0 { worked = true }
+            }
+            if applied == 0 && !worked { return report }
+        }
+    }
+
+    /// Applies the next batch of events to a state projection, with its checkpoint.
+    func step(_ p: any StateProjection) async throws -> Int {
+        let turn = turns[p.name]!
+        await turn.acquire()
+        defer { turn.release() }
+        let cache = caches[p.name]!
+        let n = try await ledger.projectionStep(p.name, limit: options.batchSize) { db, events in
+            // Each job's state stepped in place through the batch (no copy per event).
+            var latest: [JobID: JobState] = [:]
+            for e in events {
+                if latest[e.job] != nil {
+                    _ = try latest[e.job]!.step(e.payload, at: e.recordedAt)
+                } else {
+                    let before = try cache.before(e.job, version: e.version, db: db)
+                    latest[e.job] = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt).0
+                }
+            }
+            for s in latest.values { cache.remember(s) }
+            try p.apply(events, states: latest, db: db)
+        }
+        count("applied", p.name, n)
+        return n
+    }
+
+    /// Takes the next batch of events into an effect projection's outbox, with its checkpoint;
+    /// no further than its registered dependencies have delivered.
+    func ingest(_ p: any EffectProjection) async throws -> Int {
+        let turn = turns[p.name]!
+        await turn.acquire()
+        defer { turn.release() }
+        guard let lease = try await own(p.name) else { return 0 }
+        let waitsFor = effectProjections.filter { p.dependencies.contains($0.name) }
+        let dependencies = waitsFor.map(\.name)
+        let cache = caches[p.name]!
+        let coalescing = options.coalesceProgress
+        let now = ledger.configuration.clock().milliseconds
+        let through: (@Sendable (Database, Int64) throws -> Int64)? = dependencies.isEmpty ? nil : { @Sendable db, from in
+            try dependencies.map { try Ledger.frontier(db, of: $0, after: from) }.min() ?? .max
+        }
+        let n = try await fenced(p.name) {
+            try await ledger.projectionStep(p.name, lease: lease, limit: options.batchSize, through: through) { db, events in
+                let lookup: ReceiptLookup = { name, target in
+                    (try? waitsFor.first { $0.name == name }?.receipt(for: target, db: db)) ?? nil
+                }
+                for e in events {
+                    let before = try cache.before(e.job, version: e.version, db: db)
+                    let after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt).0
+                    cache.remember(after)
+                    for draft in p.items(for: e, state: after, receipts: lookup) {
+                        try Ledger.insertOutbox(db, p.name, event: e, draft: draft, coalescing: coalescing, now: now)
+                    }
+                }
+            }
+        } ?? 0
+        count("ingested", p.name, n)
+        return n
+    }
+}
+
+/// The runner as a swift-service-lifecycle `Service`: runs until the group shuts down.
+extension ProjectionRunner: Service {
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown { try await self.runLive() }
+    }
+}

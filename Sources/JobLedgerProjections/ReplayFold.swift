@@ -1,0 +1,97 @@
+import JobLedger
+import JobLedgerSQLite
+
+/// An effect a projection makes on the outside world for one event, as a replay plans it.
+public struct PlannedEffect: Sendable {
+    public let projection: any EffectProjection
+    public let seq: Int64
+    public let job: JobID
+    public let draft: OutboxDraft
+
+    /// `seq N <TAB> label <TAB> target <TAB> summary`: one line of `replay --effects`.
+    public var line: String { "seq \(seq)\t\(projection.effectLabel)\t\(draft.target)\t\(projection.summary(of: draft))" }
+    public var json: JSONValue { projection.json(of: draft, seq: seq) }
+}
+
+/// The projections' pure fold: from events in log order to every job's row (the `jobs` table)
+/// and the effects every registered effect projection plans, in order. The replay tool runs it
+/// over a log; the projection runner makes the same decisions one event at a time (through the
+/// same `items(for:state:receipts:)`), so a rebuilt projection equals the stored one.
+public struct ReplayFold: Sendable {
+    /// The effect projections whose items are planned, in order (dependencies first).
+    public var effects: [any EffectProjection]
+    /// What deliveries left behind, by projection and target (the published URLs).
+    public var receipts: [ProjectionName: [String: String]]
+    /// What a target without a receipt is shown as: nil (as the live projections store it,
+    /// which `replay --check` needs), or the target itself (what a dry run would have
+    /// published it at).
+    public var showsTargets: Bool
+    public private(set) var fold = LedgerFold()
+    public private(set) var rows: [JobID: JobRow] = [:]
+
+    public init(effects: [any EffectProjection] = [], receipts: [ProjectionName: [String: String]] = [:], showsTargets: Bool = false) {
+        self.effects = effects
+        self.receipts = receipts
+        self.showsTargets = showsTargets
+    }
+
+    public var lastSeq: Int64 { fold.lastSeq }
+
+    /// What a delivery of `projection` left behind for `target`, or the target itself when
+    /// `showsTargets`.
+    public func receipt(_ projection: ProjectionName, _ target: String) -> String? {
+        receipts[projection]?[target] ?? (showsTargets ? target : nil)
+    }
+
+    /// Folds one event; returns the job's new state, its row and the effects, in the order
+    /// they are made (an upload before the message that links to it).
+    @discardableResult
+    public mutating func apply(seq: Int64, job: JobID, version: Int, payload: EventPayload, at time: Timestamp) throws(LifecycleError)
+        -> (state: JobState, row: JobRow, effects: [PlannedEffect]) {
+        let state = try fold.apply(job: job, payload: payload, at: time, seq: seq)
+        let event = ProjectedEvent(seq: seq, job: job, version: version, payload: payload, recordedAt: time)
+        let lookup: ReceiptLookup = { [self] p, t in receipt(p, t) }
+        var planned: [PlannedEffect] = []
+        for p in effects {
+            for draft in p.items(for: event, state: state, receipts: lookup) {
+                planned.append(PlannedEffect(projection: p, seq: seq, job: job, draft: draft))
+            }
+        }
+        let paths = state.artefactPathnames
+        let row = JobRow(state: state, previewURL: paths.preview.flatMap { receipt(.blob, $0.description) },
+                         resultURL: paths.result.flatMap { receipt(.blob, $0.description) })
+        rows[job] = row
+        return (state, row, planned)
+    }
+
+    /// Folds one stored event.
+    @discardableResult
+    public mutating func apply(_ e: StoredEvent) throws(LifecycleError) -> (state: JobState, row: JobRow, effects: [PlannedEffect]) {
+        try apply(seq: e.seq, job: e.job, version: e.version, payload: e.payload, at: e.recordedAt)
+    }
+}
+
+extension Ledger {
+    /// Replays the log (or one job's events) into `fold` up to `point`, in one snapshot and
+    /// constant memory beyond the fold, calling `effect` with every planned effect in order
+    /// and `progress` every 65,536 events.
+    public func replay(into fold: inout ReplayFold, until point: ReplayPoint = .end, job: JobID? = nil,
+                       progress: (Int) -> Void = { _ in }, effect: (PlannedEffect) -> Void = { _ in }) throws(LedgerError) -> ReplaySummary {
+        var f = fold
+        defer { fold = f }
+        return try replayEvents(until: point, job: job, progress: progress) { e in
+            for x in try f.apply(e).effects { effect(x) }
+        }
+    }
+
+    /// What the registered effect projections' deliveries left behind, by projection (the
+    /// receipts a replay shows).
+    public func receipts(of projections: [any EffectProjection]) throws(LedgerError) -> [ProjectionName: [String: String]] {
+        guard hasProjections else { return [:] }
+        return try readSnapshot { db in
+            var out: [ProjectionName: [String: String]] = [:]
+            for p in projections { out[p.name] = try p.receipts(db: db) }
+            return out
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import GRDB
+import JobLedger
+import JobLedgerSQLite
+
+/// A scratch SQLite database holding a replay's results: a `jobs` table shaped like the
+/// log's, and an `effects` table with every upload and broadcast in order. For poking at
+/// with the `sqlite3` shell; not a log.
+public enum ReplayScratch {
+    public static func write(rows: [JobRow], effects: [PlannedEffect], to path: String) throws(LedgerError) {
+        do {
+            if FileManager.default.fileExists(atPath: path) {
+                throw LedgerError.storage("\(path) already exists; --into writes a new file and never overwrites")
+            }
+            let q = try DatabaseQueue(path: path)
+            try q.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT, state TEXT, attempt INTEGER, max_attempts INTEGER,
+                        progress REAL, message TEXT, preview_url TEXT, result_url TEXT, error_code TEXT, error_message TEXT,
+                        created_at TEXT, started_at TEXT, finished_at TEXT, updated_at TEXT, version INTEGER);
+                    CREATE TABLE effects (seq INTEGER, kind TEXT, target TEXT, body TEXT);
+                    """)
+                for r in rows {
+                    let values: [DatabaseValueConvertible?] = r.fields.map { f in
+                        switch f.value {
+                        case .string(let s): return s
+                        case .int(let i): return i
+                        case .double(let d): return d
+                        default: return nil
+                        }
+                    }
+                    try db.execute(sql: "INSERT INTO jobs VALUES (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))",
+                                   arguments: StatementArguments(values))
+                }
+                for e in effects {
+                    try db.execute(sql: "INSERT INTO effects VALUES (?, ?, ?, ?)",
+                                   arguments: [e.seq, e.projection.effectLabel, e.draft.target, e.draft.body])
+                }
+            }
+        } catch let e as LedgerError {
+            throw e
+        } catch {
+            throw .storage("cannot write \(path): \(error)")
+        }
+    }
+}

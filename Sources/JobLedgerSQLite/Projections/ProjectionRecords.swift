@@ -1,0 +1,105 @@
+import Foundation
+import GRDB
+import JobLedger
+
+/// The right to run an effect projection for a while, as `Ledger.acquireProjection` grants
+/// it: who holds it, in which generation (a new one with each change of owner), until when.
+public struct ProjectionLease: Sendable, Hashable {
+    public var projection: ProjectionName
+    public var owner: String
+    public var generation: Int64
+    public var until: Timestamp
+}
+
+/// Where a projection stands: how far it has read the log and what it still owes.
+public struct ProjectionStatus: Sendable, Hashable {
+    public var name: ProjectionName
+    /// The last `seq` the projection has taken in (applied, or put in its outbox).
+    public var checkpoint: Int64
+    /// The log's last `seq`.
+    public var head: Int64
+    /// Events the projection has applied (a state projection) or taken in (an effect one).
+    public var applied: Int64
+    public var pending: Int
+    public var dead: Int
+    public var sent: Int
+    public var coalesced: Int
+    /// When the oldest pending item is next tried.
+    public var nextAttemptAt: Timestamp?
+    /// The most recent error of a pending or dead item.
+    public var lastError: String?
+    public var owner: String?
+    /// True when the projection has an outbox (items in it, or an owner): an effect projection.
+    public var hasOutbox: Bool { pending + dead + sent + coalesced > 0 || owner != nil }
+
+    /// Events behind the log's head.
+    public var lag: Int64 { max(0, head - checkpoint) }
+}
+
+/// What an effect projection asks the outbox to deliver for one event.
+public struct OutboxDraft: Sendable, Hashable {
+    /// Where it goes: a stream, a blob pathname, a URL …
+    public var target: String
+    /// What goes there (text, usually JSON).
+    public var body: String
+    /// A later item of the same job supersedes this one while it is still pending (it is
+    /// then `coalesced`, never sent): for messages where only the latest matters, such as
+    /// progress. Order within a job is kept either way.
+    public var supersedable: Bool
+
+    public init(target: String, body: String, supersedable: Bool = false) {
+        self.target = target
+        self.body = body
+        self.supersedable = supersedable
+    }
+}
+
+/// One effect waiting in (or done from) a projection's outbox: one per event at most.
+public struct OutboxItem: Sendable, Hashable {
+    public enum Status: String, Sendable, Hashable, CaseIterable {
+        case pending, sent, dead, coalesced
+    }
+    public var projection: ProjectionName
+    public var seq: Int64
+    public var job: JobID
+    public var version: Int
+    public var type: EventType
+    /// Where it goes (a stream, a blob pathname …).
+    public var target: String
+    /// What goes there.
+    public var body: String
+    public var status: Status
+    public var attempts: Int
+    public var nextAttemptAt: Timestamp
+    public var lastError: String?
+    public var sentAt: Timestamp?
+
+    static let columns = "projection, seq, job_id, version, type, target, body, status, attempts, next_attempt_at, last_error, sent_at"
+
+    init(row: Row) throws {
+        guard let p = ProjectionName(rawValue: row[0]), let t = EventType(rawValue: row[4]),
+              let st = Status(rawValue: row[7]) else { throw LedgerError.storage("the outbox holds a row this version cannot read") }
+        projection = p
+        seq = row[1]
+        job = try JobID(row[2] as String)
+        version = row[3]
+        type = t
+        target = row[5]
+        body = row[6]
+        status = st
+        attempts = row[8]
+        nextAttemptAt = Timestamp(milliseconds: row[9])
+        lastError = row[10]
+        sentAt = (row[11] as Int64?).map(Timestamp.init(milliseconds:))
+    }
+}
+
+/// What a projection's outbox has to deliver now.
+public enum DueItems: Sendable, Hashable {
+    /// Nothing pending.
+    case none
+    /// The oldest pending item may not be tried before this time (it is backing off).
+    case notBefore(Timestamp)
+    /// The oldest pending items, in `seq` order, due now.
+    case due([OutboxItem])
+}
