@@ -40,7 +40,7 @@ public typealias ReceiptLookup = (_ projection: ProjectionName, _ target: String
 ///     }
 ///     func deliver(_ items: [OutboxItem]) async -> Delivery {
 ///         for (i, item) in items.enumerated() {
-///             do { try await post(item.body) } catch { return .failed(items[i...], error, after: items[..<i]) }
+///             do { try await post(item.body) } catch { return .failed([item], error, after: items[..<i]) }
 ///         }
 ///         return .delivered(items)
 ///     }
