@@ -55,6 +55,15 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // What `jobledger bench` measures, against raw SQLite in the same run. Used by the CLI
+        // only: no library product ships benchmark code.
+        .target(
+            name: "JobLedgerBenchmarks",
+            dependencies: [
+                "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections", "JobLedgerAnyCable",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // Broadcast adapter for AnyCable's HTTP broadcast API, signed stream names, client JWTs.
         .target(
             name: "JobLedgerAnyCable",
@@ -74,6 +83,7 @@ let package = Package(
                 "JobLedgerEngine",
                 "JobLedgerProjections",
                 "JobLedgerAnyCable",
+                "JobLedgerBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -103,6 +113,9 @@ let package = Package(
                 "JobLedger", "JobLedgerAnyCable", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .testTarget(
+            name: "JobLedgerBenchmarksTests",
+            dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerBenchmarks", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "CLITests",
             dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerProjections", .product(name: "GRDB", package: "GRDB.swift")]),

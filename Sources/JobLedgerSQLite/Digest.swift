@@ -3,7 +3,7 @@ import Foundation
 import JobLedger
 
 /// SHA-256 helpers: payload digests, asset addresses and the hash chain.
-enum Digest {
+package enum Digest {
     private static let hexDigits = Array("0123456789abcdef".utf8)
     private static let v1Header = Array((HashChain.Rule.v1.rawValue + "\n").utf8)
     private static let v2Header = Array((HashChain.Rule.v2.rawValue + "\n").utf8)
@@ -61,7 +61,7 @@ enum Digest {
         }
     }
 
-    static func sha256Hex(_ text: String) -> String {
+    package static func sha256Hex(_ text: String) -> String {
         var text = text
         return text.withUTF8 { sha256Hex(UnsafeRawBufferPointer($0)) }
     }

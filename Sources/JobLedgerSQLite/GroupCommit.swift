@@ -486,7 +486,7 @@ extension Database {
     /// `BEGIN IMMEDIATE` … `COMMIT` through cached statements (GRDB's `inTransaction` prepares
     /// both statements again every time; this runs once per append transaction). Rolls back
     /// when `body` or the commit throws.
-    func inImmediateTransaction(_ body: () throws -> Void) throws {
+    package func inImmediateTransaction(_ body: () throws -> Void) throws {
         try cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
         do {
             try body()

@@ -10,7 +10,7 @@ import Synchronization
 public final class Ledger: Sendable {
     public let path: String
     public let configuration: LedgerConfiguration
-    let pool: DatabasePool
+    package let pool: DatabasePool
     let writer: GroupCommitter
     /// Keeps the synchronous append fast path off the writer while another write uses it.
     let gate = WriteGate()
@@ -258,7 +258,7 @@ public final class Ledger: Sendable {
 
     /// Runs a read in one snapshot, mapping errors to `LedgerError`. On a log read without
     /// locks, fails when the file changed meanwhile (the snapshot may mix two states).
-    func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+    package func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
         let result: T
         do { result = try pool.read(body) } catch { throw map(error) }
         if let before = unlockedFile, FileIdentity(path: path) != before {

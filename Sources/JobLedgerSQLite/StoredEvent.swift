@@ -35,9 +35,9 @@ public struct RawEvent: Sendable, Hashable {
     public var prevHash: String
     public var hash: String
 
-    static let columns = "seq, job_id, version, type, payload, recorded_at, idempotency_key, payload_digest, prev_hash, hash"
+    package static let columns = "seq, job_id, version, type, payload, recorded_at, idempotency_key, payload_digest, prev_hash, hash"
 
-    init(row: Row) {
+    package init(row: Row) {
         seq = row[0]
         jobID = row[1]
         version = row[2]

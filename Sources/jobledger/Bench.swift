@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobLedger
+import JobLedgerBenchmarks
 import JobLedgerSQLite
 
 struct Bench: AsyncParsableCommand {

@@ -7,18 +7,18 @@ import Synchronization
 
 /// Projection benchmarks: rebuilding the jobs table from a log (against a raw scan of the same
 /// rows, in the same run), and broadcasting a log's messages to the in-process hub.
-enum ProjectionBench {
-    struct Result {
-        var rebuild: LedgerBenchmarks.Comparison
-        var broadcastMessages: Int
-        var broadcastSeconds: Double
-        var received: Int
-        var messagesPerSecond: Double { Double(broadcastMessages) / broadcastSeconds }
+package enum ProjectionBench {
+    package struct Result {
+        package var rebuild: LedgerBenchmarks.Comparison
+        package var broadcastMessages: Int
+        package var broadcastSeconds: Double
+        package var received: Int
+        package var messagesPerSecond: Double { Double(broadcastMessages) / broadcastSeconds }
     }
 
-    static func seconds(_ d: Duration) -> Double { LedgerBenchmarks.seconds(d) }
+    package static func seconds(_ d: Duration) -> Double { LedgerBenchmarks.seconds(d) }
 
-    static func run(path: String, events: Int) async throws -> Result {
+    package static func run(path: String, events: Int) async throws -> Result {
         let ledger = try Ledger.open(path: path, create: false)
         var options = ProjectionRunner.Options(owner: "bench:\(getpid())")
         options.logger.logLevel = .error

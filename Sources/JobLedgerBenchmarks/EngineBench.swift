@@ -5,20 +5,20 @@ import JobLedgerSQLite
 
 /// The engine burn-down: N no-op jobs (queued → started → 3 × progress → completed) from the
 /// first submit until every one is terminal, with W workers.
-enum EngineBench {
-    struct Result {
-        var jobs: Int
-        var workers: Int
-        var seconds: Double
-        var events: Int
+package enum EngineBench {
+    package struct Result {
+        package var jobs: Int
+        package var workers: Int
+        package var seconds: Double
+        package var events: Int
         /// The raw SQLite ceiling for the same rows (`LedgerBenchmarks.rawBurnDownCeiling`).
-        var rawJobsPerSecond: Double = 0
-        var rawRowsPerSecond: Double = 0
-        var jobsPerSecond: Double { Double(jobs) / seconds }
-        var eventsPerSecond: Double { Double(events) / seconds }
+        package var rawJobsPerSecond: Double = 0
+        package var rawRowsPerSecond: Double = 0
+        package var jobsPerSecond: Double { Double(jobs) / seconds }
+        package var eventsPerSecond: Double { Double(events) / seconds }
     }
 
-    static func burnDown(directory: URL, jobs: Int, workers: Int) async throws -> Result {
+    package static func burnDown(directory: URL, jobs: Int, workers: Int) async throws -> Result {
         let ledger = try Ledger.open(path: directory.appendingPathComponent("engine.sqlite").path)
         var options = JobEngine.Options(workerID: "bench")
         options.concurrency = workers

@@ -1,11 +1,22 @@
 import Foundation
 import GRDB
 import JobLedger
-@testable import JobLedgerSQLite
+@testable import JobLedgerBenchmarks
+import JobLedgerSQLite
 import Testing
 
 /// The raw sides of `jobledger bench` must write exactly the rows they claim to, or the ratios
 /// compare different work.
+final class TempDir: Sendable {
+    let url: URL
+    init() {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("jobledger-bench-tests-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
 @Suite struct BenchmarkTests {
     @Test("the burn-down ceiling writes 6 rows per job, queued rows first, then lanes of jobs interleaved")
     func burnDownCeilingWritesEveryRow() throws {

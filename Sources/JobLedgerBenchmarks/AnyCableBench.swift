@@ -7,18 +7,18 @@ import JobLedgerSQLite
 
 /// Broadcast throughput to the local AnyCable stand-in over loopback HTTP: batched, one
 /// publication per request, and the whole pipeline (log → outbox → AnyCable).
-enum AnyCableBench {
-    struct Result {
-        var batched: (messages: Int, perSecond: Double)
-        var single: (messages: Int, perSecond: Double)
-        var pipeline: (messages: Int, perSecond: Double)
-        var received: Int
+package enum AnyCableBench {
+    package struct Result {
+        package var batched: (messages: Int, perSecond: Double)
+        package var single: (messages: Int, perSecond: Double)
+        package var pipeline: (messages: Int, perSecond: Double)
+        package var received: Int
     }
 
-    static func seconds(_ d: Duration) -> Double { LedgerBenchmarks.seconds(d) }
+    package static func seconds(_ d: Duration) -> Double { LedgerBenchmarks.seconds(d) }
 
     /// Starts `standin.py` on a free port; it exits when its standard input closes.
-    static func startStandIn(script: String, key: String) throws -> (Process, Pipe, Int) {
+    package static func startStandIn(script: String, key: String) throws -> (Process, Pipe, Int) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", script, "--port", "0", "--key", key, "--exit-on-stdin-eof"]
@@ -35,12 +35,12 @@ enum AnyCableBench {
         }
         let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.hasPrefix("LISTENING "), let port = Int(text.dropFirst(10)) else {
-            throw fail("the AnyCable stand-in did not start (\(script)): \(text)", code: 1)
+            throw BenchmarkError(message: "the AnyCable stand-in did not start (\(script)): \(text)")
         }
         return (p, input, port)
     }
 
-    static func messages(_ n: Int) -> [Publication] {
+    package static func messages(_ n: Int) -> [Publication] {
         let job = JobID.generate()
         return (0..<n).map { i in
             Publication(stream: "job:\(job)", message: BroadcastMessage(
@@ -49,7 +49,7 @@ enum AnyCableBench {
         }
     }
 
-    static func run(script: String, directory: URL, messages count: Int, batchSize: Int) async throws -> Result {
+    package static func run(script: String, directory: URL, messages count: Int, batchSize: Int) async throws -> Result {
         let key = "bench-\(UUID().uuidString)"
         let (process, input, port) = try startStandIn(script: script, key: key)
         defer { try? input.fileHandleForWriting.close(); process.waitUntilExit() }
@@ -92,4 +92,10 @@ enum AnyCableBench {
         return Result(batched: (all.count, batchedRate), single: (few.count, singleRate), pipeline: (report.delivered, pipelineRate),
                       received: Int(received))
     }
+}
+
+/// A benchmark that could not run, and why.
+package struct BenchmarkError: Error, CustomStringConvertible {
+    package let message: String
+    package var description: String { message }
 }

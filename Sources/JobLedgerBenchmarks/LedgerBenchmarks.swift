@@ -1,25 +1,26 @@
 import Foundation
 import GRDB
 import JobLedger
+import JobLedgerSQLite
 
 /// Throughput of the log against raw SQLite doing the same work on the same connection
 /// settings, in the same run. Used by `jobledger bench`; figures belong in release builds.
-public enum LedgerBenchmarks {
+package enum LedgerBenchmarks {
     /// One comparison: our events/s, raw SQLite's events/s and the target ratio.
-    public struct Comparison: Sendable {
-        public var name: String
-        public var events: Int
-        public var ours: Double
-        public var raw: Double
-        public var target: Double
+    package struct Comparison: Sendable {
+        package var name: String
+        package var events: Int
+        package var ours: Double
+        package var raw: Double
+        package var target: Double
         /// Transactions our side committed (group commit gathers many appends into one).
-        public var transactions: Int = 0
-        public var ratio: Double { raw > 0 ? ours / raw : 0 }
+        package var transactions: Int = 0
+        package var ratio: Double { raw > 0 ? ours / raw : 0 }
 
-        public init(name: String, events: Int, ours: Double, raw: Double, target: Double) {
+        package init(name: String, events: Int, ours: Double, raw: Double, target: Double) {
             self.name = name; self.events = events; self.ours = ours; self.raw = raw; self.target = target
         }
-        public var meetsTarget: Bool { ratio >= target }
+        package var meetsTarget: Bool { ratio >= target }
     }
 
     /// The events of `jobs` image jobs' happy paths (queued, started, 3 × progress, completed),
@@ -34,7 +35,7 @@ public enum LedgerBenchmarks {
     }
 
     /// A duration in seconds, for rates.
-    public static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+    package static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
     /// A row as raw SQLite inserts it: the same columns, precomputed.
     struct RawRow {
@@ -112,7 +113,7 @@ public enum LedgerBenchmarks {
     }
 
     /// Sequential appends, one event per transaction, against raw single-row transactions.
-    public static func liveAppends(directory: URL, events: Int, configuration: LedgerConfiguration) async throws -> Comparison {
+    package static func liveAppends(directory: URL, events: Int, configuration: LedgerConfiguration) async throws -> Comparison {
         let perRound = max(1, events / 6 / rounds)
         let jobs = (0..<(perRound * rounds)).map { _ in JobID.generate() }
         let ours = try Ledger.open(path: directory.appendingPathComponent("live-ours.sqlite").path, configuration: configuration)
@@ -140,7 +141,7 @@ public enum LedgerBenchmarks {
 
     /// `tasks` concurrent tasks, each appending its own jobs' lifecycles (group commit),
     /// against raw inserts batched `tasks` rows per transaction.
-    public static func groupCommit(directory: URL, events: Int, tasks: Int, configuration: LedgerConfiguration) async throws -> Comparison {
+    package static func groupCommit(directory: URL, events: Int, tasks: Int, configuration: LedgerConfiguration) async throws -> Comparison {
         let jobsPerTask = max(1, events / 6 / tasks / rounds)
         let perRound = jobsPerTask * tasks
         let jobs = (0..<(perRound * rounds)).map { _ in JobID.generate() }
@@ -188,7 +189,7 @@ public enum LedgerBenchmarks {
     /// neighbouring job ids run together, as the engine claims them by age), `lanes` rows per
     /// transaction. No validation, hashing, claiming or handlers: a ceiling, not a rival.
     /// Returns jobs per second and rows per second.
-    public static func rawBurnDownCeiling(directory: URL, jobs: Int, lanes: Int, configuration: LedgerConfiguration) throws -> (jobsPerSecond: Double, rowsPerSecond: Double) {
+    package static func rawBurnDownCeiling(directory: URL, jobs: Int, lanes: Int, configuration: LedgerConfiguration) throws -> (jobsPerSecond: Double, rowsPerSecond: Double) {
         let ids = (0..<jobs).map { _ in JobID.generate() }
         let rows = rawRows(jobs: ids)
         var ordered: [RawRow] = []
@@ -206,7 +207,7 @@ public enum LedgerBenchmarks {
     }
 
     /// Writes a log of about `events` events (whole job lifecycles) in large batches.
-    public static func buildLog(path: String, events: Int, configuration: LedgerConfiguration, progress: (Int) -> Void) async throws {
+    package static func buildLog(path: String, events: Int, configuration: LedgerConfiguration, progress: (Int) -> Void) async throws {
         let ledger = try Ledger.open(path: path, configuration: configuration)
         var written = 0
         while written < events {
@@ -225,7 +226,7 @@ public enum LedgerBenchmarks {
     /// Not `getrusage`'s `ru_maxrss`: on Linux that survives `execve`, and a child started with
     /// `posix_spawn` (a vfork sharing the parent's memory until the exec) inherits the
     /// parent's peak as its own. Falls back to `ru_maxrss` where `/proc` has no `VmHWM`.
-    public static func ownPeakResidentKilobytes() -> Int {
+    package static func ownPeakResidentKilobytes() -> Int {
         if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8), let kb = peakResidentKilobytes(status: status) {
             return kb
         }
@@ -235,7 +236,7 @@ public enum LedgerBenchmarks {
     }
 
     /// The `VmHWM:` line of a `/proc/<pid>/status` text, in KiB.
-    static func peakResidentKilobytes(status: String) -> Int? {
+    package static func peakResidentKilobytes(status: String) -> Int? {
         for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
             let fields = line.dropFirst("VmHWM:".count).split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.count == 2, fields[1] == "kB", let kb = Int(fields[0]) else { return nil }
@@ -245,7 +246,7 @@ public enum LedgerBenchmarks {
     }
 
     /// Folds the whole log into job states, as replay does.
-    public static func replay(path: String) throws -> (events: Int, jobs: Int, seconds: Double) {
+    package static func replay(path: String) throws -> (events: Int, jobs: Int, seconds: Double) {
         let ledger = try Ledger.open(path: path, create: false)
         let clock = ContinuousClock()
         let t0 = clock.now
@@ -259,7 +260,7 @@ public enum LedgerBenchmarks {
     }
 
     /// Reads every column of every row, as a raw scan.
-    public static func rawScan(path: String) throws -> (events: Int, seconds: Double) {
+    package static func rawScan(path: String) throws -> (events: Int, seconds: Double) {
         let ledger = try Ledger.open(path: path, create: false)
         let clock = ContinuousClock()
         let t0 = clock.now
