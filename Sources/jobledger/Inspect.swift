@@ -56,7 +56,7 @@ struct History: AsyncParsableCommand {
             var entries: [JSONValue] = []
             try ledger.forEachEvent(of: id) { e in
                 let before = state
-                let after = try Lifecycle.apply(e.payload, to: before, job: id, at: e.recordedAt).0
+                let after = try Lifecycle.apply(e.payload, to: before, job: id, at: e.recordedAt)
                 state = after
                 let delta = previous.map { e.recordedAt.milliseconds - $0.milliseconds }
                 previous = e.recordedAt

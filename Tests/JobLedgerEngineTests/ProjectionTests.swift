@@ -377,7 +377,7 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
                 let job = JobID.generate()
                 let q = EventPayload.queued(.init(kind: "design", maxAttempts: 1 + Int(random.next() % 3)))
                 let e = try await f.ledger.append(NewEvent(job: job, payload: q))
-                states[job] = try Lifecycle.apply(q, to: nil, job: job, at: e.recordedAt).0
+                states[job] = try Lifecycle.apply(q, to: nil, job: job, at: e.recordedAt)
                 open.append(job)
             } else {
                 let i = Int(random.next() % UInt64(open.count))
@@ -385,7 +385,7 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
                 let s = states[job]!
                 let payload = try await randomNext(for: s, random: &random, ledger: f.ledger, now: f.clock.now())
                 let e = try await f.ledger.append(NewEvent(job: job, payload: payload))
-                let after = try Lifecycle.apply(payload, to: s, job: job, at: e.recordedAt).0
+                let after = try Lifecycle.apply(payload, to: s, job: job, at: e.recordedAt)
                 states[job] = after
                 if after.status.isTerminal { open.remove(at: i) }
             }

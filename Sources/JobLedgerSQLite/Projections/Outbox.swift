@@ -36,7 +36,7 @@ extension Ledger {
                         try Ledger.insertOutbox(insert, db: db, name: name, event: e, target: path.description, body: asset.jsonText, now: now)
                     case .broadcast:
                         let before = try cache.before(e.job, version: e.version, db: db)
-                        let after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt).0
+                        let after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
                         cache.remember(after)
                         let (_, effects) = ReplayFold.project(seq: e.seq, payload: e.payload, state: after, streams: streams) {
                             try? Ledger.blobURL(db, pathname: $0.description)

@@ -256,11 +256,11 @@ extension Ledger {
                 for e in events {
                     if latest[e.job] != nil {
                         // In place: no copy of the job's state per event.
-                        _ = try latest[e.job]!.state.step(e.payload, at: e.recordedAt)
+                        try latest[e.job]!.state.apply(e.payload, at: e.recordedAt)
                         latest[e.job]!.seq = e.seq
                     } else {
                         let before = try cache.before(e.job, version: e.version, db: db)
-                        latest[e.job] = (try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt).0, e.seq)
+                        latest[e.job] = (try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt), e.seq)
                     }
                 }
                 for (state, seq) in latest.values {
