@@ -128,7 +128,7 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
         let row = try #require(try f.ledger.storedJobRows().first)
         #expect(row.previewURL == listed.first { $0.pathname.contains("/lowres-") }?.url)
         #expect(row.resultURL == listed.first { $0.pathname.contains("/final-") }?.url)
-        #expect(try FileManager.default.contents(atPath: URL(string: row.resultURL!)!.path) == Data("final-\(job)".utf8))
+        #expect(FileManager.default.contents(atPath: URL(string: row.resultURL!)!.path) == Data("final-\(job)".utf8))
         hub.finish()
         var got: [Publication] = []
         for await p in messages { got.append(p) }
@@ -330,7 +330,7 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
         let f = try Fixture()
         let sink = StallingSink()
         let runner = f.runner(sink: sink)
-        try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
+        _ = try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
         let run = Task { try await runner.catchUp() }
         await until { sink.entered.withLock { $0 } }
         run.cancel()
@@ -346,7 +346,7 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
         let f = try Fixture()
         let sink = ScriptedSink([.unavailable("429", retryAfterMilliseconds: 86_400_000 * 365)])
         let runner = f.runner(sink: sink, retry: RetryPolicy(baseMilliseconds: 10, capMilliseconds: 10))
-        try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
+        _ = try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
         try await runner.catchUp()
         let item = try #require(try f.ledger.outboxItems(.broadcast).first)
         #expect(item.nextAttemptAt == f.clock.now().adding(milliseconds: runner.options.maxRetryAfterMilliseconds))
