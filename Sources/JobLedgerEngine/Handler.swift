@@ -44,17 +44,34 @@ public struct JobCompletion: Sendable {
     }
 }
 
-/// Thrown by a handler to say how it failed. Any other error counts as a retryable
-/// `handler_error` with the error's description as message.
-public struct JobError: Error, Sendable, Hashable {
+/// Thrown by a handler to say how its attempt failed and whether another attempt could succeed.
+/// Any other error counts as a retryable `handler_error` with the error's description as
+/// message. Recorded as the job's `JobFailure`.
+///
+/// ```swift
+/// guard let prompt = ctx.input["prompt"]?.stringValue else {
+///     throw JobError(code: "bad_input", message: "input.prompt is missing", retryable: false)
+/// }
+/// print(JobError(code: "busy", message: "GPU queue full", retryable: true))  // busy: GPU queue full (retryable)
+/// ```
+public struct JobError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A short machine-readable reason, recorded as the failure's code.
     public var code: String
+    /// What went wrong, for people (recorded up to 4,000 characters).
     public var message: String
+    /// True: the job is retried after its `RetryPolicy` delay while it has attempts left.
+    /// False: the job fails for good now.
     public var retryable: Bool
 
     public init(code: String, message: String, retryable: Bool) {
         self.code = code
         self.message = message
         self.retryable = retryable
+    }
+
+    /// `code: message (retryable|not retryable)`; the message is left out when empty.
+    public var description: String {
+        "\(code)\(message.isEmpty ? "" : ": \(message)") (\(retryable ? "retryable" : "not retryable"))"
     }
 }
 
