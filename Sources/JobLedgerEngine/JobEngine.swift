@@ -200,9 +200,36 @@ public final class JobEngine: Sendable {
         return tasks.count
     }
 
-    /// Works until cancelled (or, with `untilIdle`, until no job is queued or running):
-    /// claims jobs as slots free up, polling the log every `pollInterval` when idle.
-    public func run(untilIdle: Bool = false, pollInterval: Duration = .milliseconds(50)) async throws {
+    /// Works until the calling task is cancelled or `shutdown(drain:)` is called: claims jobs as
+    /// slots free up, polling the log every `pollInterval` when idle, and returns once the
+    /// attempts in flight have ended. The loop behind `run()`, without its signal handling: call
+    /// it from your own task, or use `run()` in a swift-service-lifecycle `ServiceGroup`.
+    ///
+    /// ```swift
+    /// let worker = Task { try await engine.work() }
+    /// // … on shutdown:
+    /// await engine.shutdown(drain: .seconds(10))
+    /// try await worker.value
+    /// ```
+    public func work(pollInterval: Duration = .milliseconds(50)) async throws {
+        try await workLoop(untilIdle: false, pollInterval: pollInterval)
+    }
+
+    /// Works until no job of a registered kind is queued, delayed or running, then returns:
+    /// for scripts, batch runs and tests (`jobledger work --until-idle`). Stops earlier, like
+    /// `work(pollInterval:)`, when the task is cancelled or `shutdown(drain:)` is called. A
+    /// delayed job (a `runAt` or a retry time still ahead) keeps it waiting until it has run.
+    ///
+    /// ```swift
+    /// let job = try await engine.submit(kind: "design", input: ["prompt": "a red bicycle"])
+    /// try await engine.workUntilIdle()
+    /// let done = try engine.result(of: job)   // finished: completed, failed or canceled
+    /// ```
+    public func workUntilIdle(pollInterval: Duration = .milliseconds(50)) async throws {
+        try await workLoop(untilIdle: true, pollInterval: pollInterval)
+    }
+
+    private func workLoop(untilIdle: Bool, pollInterval: Duration) async throws {
         while !Task.isCancelled && !state.withLock({ $0.draining }) {
             let started = try await claimAndStart()
             if state.withLock({ $0.running.count >= options.concurrency }) {
@@ -362,9 +389,17 @@ extension LedgerError {
 /// gracefully (SIGTERM/SIGINT in a `ServiceGroup`), then stops claiming, drains for
 /// `Options.drainTimeout` and cancels what is left, recording it.
 extension JobEngine: Service {
+    /// Runs the engine as a service: `work()` until the service group shuts down gracefully,
+    /// then `shutdown(drain: options.drainTimeout)`. Add the engine to a `ServiceGroup`; for a
+    /// loop of your own use `work(pollInterval:)`, for a batch `workUntilIdle(pollInterval:)`.
+    ///
+    /// ```swift
+    /// let group = ServiceGroup(configuration: .init(services: [engine], gracefulShutdownSignals: [.sigterm], logger: logger))
+    /// try await group.run()
+    /// ```
     public func run() async throws {
         try await withGracefulShutdownHandler {
-            try await run(untilIdle: false)
+            try await work()
         } onGracefulShutdown: {
             Task { await self.shutdown(drain: self.options.drainTimeout) }
         }
