@@ -3,6 +3,7 @@
 public enum EventType: String, Sendable, CaseIterable, Hashable, CustomStringConvertible {
     case queued, started, progress, lowres, completed, failed, canceled
 
+    /// The name used in the log, the CLI and NDJSON (`completed`).
     public var description: String { rawValue }
 
     /// Parses an event type name; the error lists the valid names.
@@ -19,9 +20,12 @@ public enum EventType: String, Sendable, CaseIterable, Hashable, CustomStringCon
 public struct AssetRef: Sendable, Hashable {
     /// Lowercase hex SHA-256 of the bytes.
     public var sha256: String
+    /// Length of the bytes.
     public var size: Int64
+    /// MIME type of the bytes (`image/png`).
     public var contentType: String
 
+    /// A reference to staged bytes; `Ledger.stageAsset` returns one.
     public init(sha256: String, size: Int64, contentType: String) {
         self.sha256 = sha256
         self.size = size
@@ -52,6 +56,7 @@ public struct JobFailure: Sendable, Hashable, CustomStringConvertible {
     /// The attempt that failed (1 for the first).
     public var attempt: Int
 
+    /// A failure of attempt `attempt`.
     public init(code: String, message: String, retryable: Bool, attempt: Int) {
         self.code = code
         self.message = message

@@ -3,22 +3,46 @@ import Foundation
 /// A JSON document: job inputs and outputs, and every event payload on its way to and from the
 /// log. Serialised canonically (keys sorted, no white space), so equal values give equal text
 /// and equal digests.
+///
+/// ```swift
+/// let input: JSONValue = ["prompt": "a red bicycle", "size": 512, "tags": ["poster"]]
+/// input["size"]?.intValue        // 512
+/// input.canonicalText            // {"prompt":"a red bicycle","size":512,"tags":["poster"]}
+/// try JSONValue(parsing: #"{"a":1}"#)
+/// ```
+///
+/// Typed values cross over with `JSONValue(encoding:)` and `decode(as:)`.
 public enum JSONValue: Sendable, Hashable {
+    /// JSON `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number written without fraction or exponent that fits in 64 bits.
     case int(Int64)
+    /// Any other (finite) number.
     case double(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object; keys are unique, their order is not kept (canonical text sorts them).
     case object([String: JSONValue])
 
+    /// The value at `key` of an object; nil when absent or when this is not an object.
+    ///
+    /// ```swift
+    /// let prompt = ctx.input["prompt"]?.stringValue
+    /// ```
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }
         return nil
     }
 
+    /// The string, or nil for any other type.
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    /// The boolean, or nil for any other type.
     public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
+    /// The number as an integer: an `int`, or a `double` with no fraction (below 9e15); nil otherwise.
     public var intValue: Int64? {
         switch self {
         case .int(let i): return i
@@ -26,6 +50,7 @@ public enum JSONValue: Sendable, Hashable {
         default: return nil
         }
     }
+    /// The number as a `Double` (`int` or `double`); nil for any other type.
     public var doubleValue: Double? {
         switch self {
         case .int(let i): return Double(i)
@@ -33,6 +58,7 @@ public enum JSONValue: Sendable, Hashable {
         default: return nil
         }
     }
+    /// True for JSON `null`.
     public var isNull: Bool { if case .null = self { return true }; return false }
 
     /// Short name of the JSON type, for error messages.
@@ -155,8 +181,11 @@ extension JSONValue {
 
 /// JSON text that could not be parsed; says where and why.
 public struct JSONParseError: Error, Equatable, CustomStringConvertible {
+    /// Byte offset in the text where parsing stopped.
     public let offset: Int
+    /// What was wrong there.
     public let reason: String
+    /// `malformed JSON at byte N: reason`.
     public var description: String { "malformed JSON at byte \(offset): \(reason)" }
 }
 
@@ -361,13 +390,19 @@ extension JSONValue {
 
 extension JSONValue: ExpressibleByDictionaryLiteral, ExpressibleByArrayLiteral, ExpressibleByStringLiteral,
     ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral {
+    /// `["prompt": "a cat"]`; a repeated key keeps its last value.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
+    /// `[1, "two", .null]`.
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    /// `"text"`.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// `42`.
     public init(integerLiteral value: Int64) { self = .int(value) }
+    /// `0.5`.
     public init(floatLiteral value: Double) { self = .double(value) }
+    /// `true`.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
 }
 
@@ -376,6 +411,7 @@ extension JSONValue: ExpressibleByDictionaryLiteral, ExpressibleByArrayLiteral, 
 /// A `JSONValue` encodes and decodes as the JSON it is, so it can be a field of a `Codable`
 /// type (a typed job's input may carry free-form JSON).
 extension JSONValue: Codable {
+    /// Decodes whatever JSON value the decoder holds.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null }
@@ -388,6 +424,7 @@ extension JSONValue: Codable {
         else { throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a JSON value") }
     }
 
+    /// Encodes the value as the JSON it is.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {

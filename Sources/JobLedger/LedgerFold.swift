@@ -9,7 +9,9 @@
 public struct LedgerFold: Sendable {
     /// A finished job, as much as the fold keeps of it.
     public struct Finished: Sendable, Hashable {
+        /// `completed` or `canceled`.
         public var status: JobStatus
+        /// The version of the job's last event.
         public var version: Int
     }
 
@@ -22,8 +24,10 @@ public struct LedgerFold: Sendable {
     /// The `seq` of the last event folded.
     public private(set) var lastSeq: Int64 = 0
 
+    /// An empty fold: no events seen.
     public init() {}
 
+    /// Jobs seen so far.
     public var jobCount: Int { active.count + failed.count + finished.count }
 
     /// The version of a job's last event, 0 when the job is unknown.

@@ -46,6 +46,7 @@ public enum TypedJobError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The job completed, but its recorded output does not decode as the definition's `Output`.
     case undecodableOutput(job: JobID, kind: String, reason: String)
 
+    /// One line saying what went wrong, naming the job.
     public var description: String {
         switch self {
         case .unknownJob(let job):
