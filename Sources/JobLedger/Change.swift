@@ -1,5 +1,7 @@
 /// A one-line account of what an event changed in its job, for timelines (`jobledger history`).
 public enum Change {
+    /// What `payload` did to a job, given its state before (nil: the job is new) and after:
+    /// `running → completed: result image/png, 98765 bytes, sha256 0123456789ab…`.
     public static func describe(before: JobState?, after: JobState, payload: EventPayload) -> String {
         func pct(_ f: Double) -> String {
             let p = (f * 1000).rounded() / 10

@@ -1,21 +1,34 @@
 /// What one event says, typed per event type. Encoded in the log as canonical JSON with
 /// snake_case keys; `Docs/EventLog.md` lists every field.
 public enum EventPayload: Sendable, Hashable {
+    /// A job was submitted (always its first event; again to requeue a failed job).
     case queued(Queued)
+    /// A worker claimed the job for its next attempt.
     case started(Started)
+    /// The running attempt reported progress (and renewed its lease).
     case progress(Progress)
+    /// The running attempt staged a preview.
     case lowres(Lowres)
+    /// The running attempt finished the job.
     case completed(Completed)
+    /// The running attempt failed; the job is requeued or failed for good.
     case failed(Failed)
+    /// The job was canceled.
     case canceled(Canceled)
 
     /// A job was submitted: what to run, with what input, how urgently and how often to try.
     public struct Queued: Sendable, Hashable {
+        /// Which handler runs the job (`JobEngine.register(kind:…)`).
         public var kind: String
+        /// What the handler is given (`JobContext.input`).
         public var input: JSONValue
+        /// Higher runs first, then oldest; −1,000,000…1,000,000.
         public var priority: Int
+        /// Attempts before a retryable failure is final (1…1000); on a requeue, how many more.
         public var maxAttempts: Int
+        /// Not claimed before this time; nil: at once.
         public var runAt: Timestamp?
+        /// A submission; the defaults are those of a `queued` payload without the field.
         public init(kind: String, input: JSONValue = .object([:]), priority: Int = 0, maxAttempts: Int = 3, runAt: Timestamp? = nil) {
             self.kind = kind; self.input = input; self.priority = priority; self.maxAttempts = maxAttempts; self.runAt = runAt
         }
@@ -23,9 +36,13 @@ public enum EventPayload: Sendable, Hashable {
 
     /// A worker took the job for one attempt and holds it until the lease deadline.
     public struct Started: Sendable, Hashable {
+        /// The claiming engine (`JobEngine.Options.workerID`).
         public var worker: String
+        /// The attempt it starts: the job's attempt count + 1.
         public var attempt: Int
+        /// The claim holds until then unless progress renews it; after it, any engine may requeue the job.
         public var leaseDeadline: Timestamp
+        /// A claim of `attempt` by `worker` until `leaseDeadline`.
         public init(worker: String, attempt: Int, leaseDeadline: Timestamp) {
             self.worker = worker; self.attempt = attempt; self.leaseDeadline = leaseDeadline
         }
@@ -34,12 +51,16 @@ public enum EventPayload: Sendable, Hashable {
     /// How far the running attempt has got, as a fraction 0…1, with an optional note.
     /// A progress report doubles as a heartbeat: with `leaseDeadline` it extends the lease.
     public struct Progress: Sendable, Hashable {
+        /// 0…1, never lower than the attempt's previous progress.
         public var fraction: Double
+        /// A short note for people ("sketching"); nil keeps the previous one.
         public var message: String?
+        /// The renewed lease deadline; nil leaves the lease as it was.
         public var leaseDeadline: Timestamp?
         /// The attempt (claim) reporting it. The log refuses it once that attempt no longer
         /// holds the job. Required on append; absent only in events recorded before fencing.
         public var attempt: Int?
+        /// A progress report of attempt `attempt`.
         public init(fraction: Double, message: String? = nil, leaseDeadline: Timestamp? = nil, attempt: Int? = nil) {
             self.fraction = fraction; self.message = message; self.leaseDeadline = leaseDeadline; self.attempt = attempt
         }
@@ -47,18 +68,23 @@ public enum EventPayload: Sendable, Hashable {
 
     /// A low-resolution preview was staged.
     public struct Lowres: Sendable, Hashable {
+        /// The staged preview bytes.
         public var asset: AssetRef
         /// The attempt (claim) that staged it; see `Progress.attempt`.
         public var attempt: Int?
+        /// A preview staged by attempt `attempt`.
         public init(asset: AssetRef, attempt: Int? = nil) { self.asset = asset; self.attempt = attempt }
     }
 
     /// The job finished; its final bytes (if any) and output JSON (if any).
     public struct Completed: Sendable, Hashable {
+        /// The staged result bytes, if the job produced any.
         public var asset: AssetRef?
+        /// The result as JSON, if any (`JobCompletion.output`, a typed job's `Output`).
         public var output: JSONValue?
         /// The attempt (claim) that finished it; see `Progress.attempt`.
         public var attempt: Int?
+        /// The end of attempt `attempt`, with its result.
         public init(asset: AssetRef? = nil, output: JSONValue? = nil, attempt: Int? = nil) {
             self.asset = asset; self.output = output; self.attempt = attempt
         }
@@ -67,11 +93,17 @@ public enum EventPayload: Sendable, Hashable {
     /// An attempt failed. A retryable failure with attempts left requeues the job, not before
     /// `retryAt`; otherwise the job is failed for good.
     public struct Failed: Sendable, Hashable {
+        /// A short machine-readable reason (`JobFailure.code`).
         public var code: String
+        /// What went wrong, for people.
         public var message: String
+        /// Whether another attempt could succeed.
         public var retryable: Bool
+        /// The attempt that failed (its claim).
         public var attempt: Int
+        /// For a retryable failure: the next attempt is not claimed before then (nil: at once).
         public var retryAt: Timestamp?
+        /// A failure of attempt `attempt`.
         public init(code: String, message: String, retryable: Bool, attempt: Int, retryAt: Timestamp? = nil) {
             self.code = code; self.message = message; self.retryable = retryable; self.attempt = attempt; self.retryAt = retryAt
         }
@@ -79,7 +111,9 @@ public enum EventPayload: Sendable, Hashable {
 
     /// The job was canceled, with a reason.
     public struct Canceled: Sendable, Hashable {
+        /// Why, for the record (may be empty).
         public var reason: String
+        /// A cancellation with its reason.
         public init(reason: String) { self.reason = reason }
     }
 
@@ -103,6 +137,7 @@ public enum EventPayload: Sendable, Hashable {
         }
     }
 
+    /// The event type this payload belongs to.
     public var type: EventType {
         switch self {
         case .queued: .queued
@@ -119,9 +154,13 @@ public enum EventPayload: Sendable, Hashable {
 /// A payload that does not fit its event type: a missing or mistyped field, an unknown field,
 /// a value out of range. Says which field and what is expected.
 public struct PayloadError: Error, Equatable, CustomStringConvertible {
+    /// The event type whose payload was wrong; nil when the type itself is unknown.
     public let type: EventType?
+    /// Which field, and what was expected.
     public let reason: String
+    /// A refusal of a payload of `type`, saying why.
     public init(type: EventType?, reason: String) { self.type = type; self.reason = reason }
+    /// `invalid <type> payload: <reason>`.
     public var description: String {
         if let type { return "invalid \(type) payload: \(reason)" }
         return reason
@@ -284,6 +323,7 @@ extension EventPayload {
         return try decode(type: type, json: json)
     }
 
+    /// Reads a payload of the given type from parsed JSON; the same rules as `decode(type:text:)`.
     public static func decode(type: EventType, json: JSONValue) throws(PayloadError) -> EventPayload {
         guard case .object(let o) = json else {
             throw PayloadError(type: type, reason: "expected a JSON object, got \(json.typeName)")

@@ -3,6 +3,7 @@
 public enum EventType: String, Sendable, CaseIterable, Hashable, CustomStringConvertible {
     case queued, started, progress, lowres, completed, failed, canceled
 
+    /// The name used in the log, the CLI and NDJSON (`completed`).
     public var description: String { rawValue }
 
     /// Parses an event type name; the error lists the valid names.
@@ -19,9 +20,12 @@ public enum EventType: String, Sendable, CaseIterable, Hashable, CustomStringCon
 public struct AssetRef: Sendable, Hashable {
     /// Lowercase hex SHA-256 of the bytes.
     public var sha256: String
+    /// Length of the bytes.
     public var size: Int64
+    /// MIME type of the bytes (`image/png`).
     public var contentType: String
 
+    /// A reference to staged bytes; `Ledger.stageAsset` returns one.
     public init(sha256: String, size: Int64, contentType: String) {
         self.sha256 = sha256
         self.size = size
@@ -33,17 +37,35 @@ public struct AssetRef: Sendable, Hashable {
     }
 }
 
-/// The reason a job attempt failed, as recorded in a `failed` event and kept in the job's state.
-public struct JobFailure: Sendable, Hashable {
+/// Why one attempt of a job failed, as recorded in its `failed` event and kept in the job's
+/// state (`JobState.lastError`, the latest failure). Prints as one readable line:
+///
+/// ```swift
+/// let f = JobFailure(code: "oom", message: "out of memory", retryable: true, attempt: 2)
+/// print(f)  // oom: out of memory (attempt 2, retryable)
+/// ```
+public struct JobFailure: Sendable, Hashable, CustomStringConvertible {
+    /// A short machine-readable reason, chosen by the handler (`JobError.code`) or the engine
+    /// (`handler_error`, `lease_expired`, `worker_shutdown`, `invalid_result`, `invalid_input`).
     public var code: String
+    /// What went wrong, for people.
     public var message: String
+    /// Whether the handler said another attempt could succeed. A retryable failure requeues
+    /// the job while it has attempts left; otherwise the job fails for good.
     public var retryable: Bool
+    /// The attempt that failed (1 for the first).
     public var attempt: Int
 
+    /// A failure of attempt `attempt`.
     public init(code: String, message: String, retryable: Bool, attempt: Int) {
         self.code = code
         self.message = message
         self.retryable = retryable
         self.attempt = attempt
+    }
+
+    /// `code: message (attempt N, retryable|not retryable)`; the message is left out when empty.
+    public var description: String {
+        "\(code)\(message.isEmpty ? "" : ": \(message)") (attempt \(attempt), \(retryable ? "retryable" : "not retryable"))"
     }
 }

@@ -17,6 +17,7 @@ public enum HashChain {
         /// The rule new events are hashed under.
         public static let current = Rule.v2
 
+        /// The rule's name, as recorded in the log (`jobledger/v2`).
         public var description: String { rawValue }
     }
 

@@ -3,22 +3,46 @@ import Foundation
 /// A JSON document: job inputs and outputs, and every event payload on its way to and from the
 /// log. Serialised canonically (keys sorted, no white space), so equal values give equal text
 /// and equal digests.
+///
+/// ```swift
+/// let input: JSONValue = ["prompt": "a red bicycle", "size": 512, "tags": ["poster"]]
+/// input["size"]?.intValue        // 512
+/// input.canonicalText            // {"prompt":"a red bicycle","size":512,"tags":["poster"]}
+/// try JSONValue(parsing: #"{"a":1}"#)
+/// ```
+///
+/// Typed values cross over with `JSONValue(encoding:)` and `decode(as:)`.
 public enum JSONValue: Sendable, Hashable {
+    /// JSON `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number written without fraction or exponent that fits in 64 bits.
     case int(Int64)
+    /// Any other (finite) number.
     case double(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object; keys are unique, their order is not kept (canonical text sorts them).
     case object([String: JSONValue])
 
+    /// The value at `key` of an object; nil when absent or when this is not an object.
+    ///
+    /// ```swift
+    /// let prompt = ctx.input["prompt"]?.stringValue
+    /// ```
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }
         return nil
     }
 
+    /// The string, or nil for any other type.
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    /// The boolean, or nil for any other type.
     public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
+    /// The number as an integer: an `int`, or a `double` with no fraction (below 9e15); nil otherwise.
     public var intValue: Int64? {
         switch self {
         case .int(let i): return i
@@ -26,6 +50,7 @@ public enum JSONValue: Sendable, Hashable {
         default: return nil
         }
     }
+    /// The number as a `Double` (`int` or `double`); nil for any other type.
     public var doubleValue: Double? {
         switch self {
         case .int(let i): return Double(i)
@@ -33,6 +58,7 @@ public enum JSONValue: Sendable, Hashable {
         default: return nil
         }
     }
+    /// True for JSON `null`.
     public var isNull: Bool { if case .null = self { return true }; return false }
 
     /// Short name of the JSON type, for error messages.
@@ -155,8 +181,11 @@ extension JSONValue {
 
 /// JSON text that could not be parsed; says where and why.
 public struct JSONParseError: Error, Equatable, CustomStringConvertible {
+    /// Byte offset in the text where parsing stopped.
     public let offset: Int
+    /// What was wrong there.
     public let reason: String
+    /// `malformed JSON at byte N: reason`.
     public var description: String { "malformed JSON at byte \(offset): \(reason)" }
 }
 
@@ -361,12 +390,107 @@ extension JSONValue {
 
 extension JSONValue: ExpressibleByDictionaryLiteral, ExpressibleByArrayLiteral, ExpressibleByStringLiteral,
     ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral {
+    /// `["prompt": "a cat"]`; a repeated key keeps its last value.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
+    /// `[1, "two", .null]`.
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    /// `"text"`.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// `42`.
     public init(integerLiteral value: Int64) { self = .int(value) }
+    /// `0.5`.
     public init(floatLiteral value: Double) { self = .double(value) }
+    /// `true`.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+}
+
+// MARK: - Codable, and the bridge to Codable types
+
+/// A `JSONValue` encodes and decodes as the JSON it is, so it can be a field of a `Codable`
+/// type (a typed job's input may carry free-form JSON).
+extension JSONValue: Codable {
+    /// Decodes whatever JSON value the decoder holds.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int64.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else if let o = try? c.decode([String: JSONValue].self) { self = .object(o) }
+        else { throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a JSON value") }
+    }
+
+    /// Encodes the value as the JSON it is.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let b): try c.encode(b)
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .string(let s): try c.encode(s)
+        case .array(let a): try c.encode(a)
+        case .object(let o): try c.encode(o)
+        }
+    }
+}
+
+extension JSONValue {
+    /// The JSON form of any `Encodable` value, as `encoder` writes it: how a typed job's input
+    /// and output travel in the log's payloads.
+    ///
+    /// ```swift
+    /// struct Poster: Codable { var prompt: String; var size: Int }
+    /// let json = try JSONValue(encoding: Poster(prompt: "a red bicycle", size: 512))
+    /// // json == ["prompt": "a red bicycle", "size": 512]
+    /// ```
+    ///
+    /// Throws the encoder's `EncodingError` (a non-finite `Double`, say), or a
+    /// `JSONParseError` when the value nests deeper than `JSONValue.maxDepth`.
+    public init<T: Encodable>(encoding value: T, using encoder: JSONEncoder = JSONEncoder()) throws {
+        let data = try encoder.encode(value)
+        self = try JSONValue(parsing: String(decoding: data, as: UTF8.self))
+    }
+
+    /// This JSON decoded as a `Decodable` type, by `decoder`; the inverse of
+    /// `init(encoding:using:)`. Throws the decoder's `DecodingError` when it does not fit
+    /// (`JSONValue.decodingFailureSummary(_:)` says why in one line).
+    ///
+    /// ```swift
+    /// let poster = try json.decode(as: Poster.self)
+    /// ```
+    public func decode<T: Decodable>(as type: T.Type = T.self, using decoder: JSONDecoder = JSONDecoder()) throws -> T {
+        try decoder.decode(T.self, from: Data(canonicalText.utf8))
+    }
+
+    /// One line saying why a value did not decode: which field, and what was wrong with it
+    /// (`missing field 'size'`, `field 'size': Expected to decode Int but found a string instead.`). Any other error
+    /// is described as it describes itself.
+    public static func decodingFailureSummary(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return String(describing: error) }
+        func path(_ codingPath: [any CodingKey]) -> String {
+            var p = ""
+            for key in codingPath {
+                if let i = key.intValue { p += "[\(i)]" } else { p += (p.isEmpty ? "" : ".") + key.stringValue }
+            }
+            return p
+        }
+        func at(_ c: DecodingError.Context) -> String { c.codingPath.isEmpty ? "the value" : "field '\(path(c.codingPath))'" }
+        switch error {
+        case .keyNotFound(let key, let c):
+            return "missing field '\(path(c.codingPath + [key]))'"
+        case .valueNotFound(let type, let c):
+            return "\(at(c)): expected \(type), found null"
+        case .typeMismatch(let type, let c):
+            return "\(at(c)): " + (c.debugDescription.isEmpty ? "expected \(type)" : c.debugDescription)
+        case .dataCorrupted(let c):
+            return "\(at(c)): \(c.debugDescription)"
+        @unknown default:
+            return String(describing: error)
+        }
+    }
 }

@@ -2,7 +2,13 @@ import Foundation
 
 /// Identifies one job for its whole life. Generated ids are time-ordered (UUIDv7 text), so
 /// sorting ids sorts jobs by creation time; ids given by operators may be any short token.
+///
+/// ```swift
+/// let job = try await engine.submit(kind: "design")   // a generated id, 019…-…
+/// let mine = try JobID("order-42:poster")              // checked: throws InvalidJobID if not an id
+/// ```
 public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The id as text: what the log, the CLI and URLs show.
     public let rawValue: String
 
     /// The longest id accepted, in bytes.
@@ -45,7 +51,9 @@ public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
         return JobID(unchecked: String(decoding: text, as: UTF8.self))
     }
 
+    /// The id's text.
     public var description: String { rawValue }
+    /// Orders by text; generated ids thus sort by creation time.
     public static func < (a: JobID, b: JobID) -> Bool { a.rawValue < b.rawValue }
 
     private static func isAllowed(_ b: UInt8) -> Bool {
@@ -63,7 +71,9 @@ public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
 /// A job id that breaks the id rules (empty, too long, a character outside `A-Za-z0-9-_.:`, or
 /// only dots).
 public struct InvalidJobID: Error, Equatable, CustomStringConvertible {
+    /// The text that was refused.
     public let text: String
+    /// Names the id and the rules it breaks.
     public var description: String {
         let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
         let onlyDots = !text.isEmpty && text.utf8.allSatisfy { $0 == UInt8(ascii: ".") }

@@ -9,7 +9,9 @@
 public struct LedgerFold: Sendable {
     /// A finished job, as much as the fold keeps of it.
     public struct Finished: Sendable, Hashable {
+        /// `completed` or `canceled`.
         public var status: JobStatus
+        /// The version of the job's last event.
         public var version: Int
     }
 
@@ -22,8 +24,10 @@ public struct LedgerFold: Sendable {
     /// The `seq` of the last event folded.
     public private(set) var lastSeq: Int64 = 0
 
+    /// An empty fold: no events seen.
     public init() {}
 
+    /// Jobs seen so far.
     public var jobCount: Int { active.count + failed.count + finished.count }
 
     /// The version of a job's last event, 0 when the job is unknown.
@@ -35,18 +39,18 @@ public struct LedgerFold: Sendable {
     public mutating func apply(job: JobID, payload: EventPayload, at time: Timestamp, seq: Int64) throws(LifecycleError) -> JobState {
         let state: JobState
         if active[job] != nil {
-            _ = try active[job]!.step(payload, at: time)
+            try active[job]!.apply(payload, at: time)
             state = active[job]!
             if state.status.isTerminal { active[job] = nil; file(state) }
         } else if var dead = failed[job] {
-            _ = try dead.step(payload, at: time)
+            try dead.apply(payload, at: time)
             state = dead
             failed[job] = nil
             if state.status.isTerminal { file(state) } else { active[job] = state }
         } else if let done = finished[job] {
             throw LifecycleError(job: job, state: done.status, event: payload.type, rule: .terminal)
         } else {
-            state = try Lifecycle.begin(job: job, with: payload, at: time).0
+            state = try Lifecycle.begin(job: job, with: payload, at: time)
             if state.status.isTerminal { file(state) } else { active[job] = state }
         }
         lastSeq = seq

@@ -18,51 +18,52 @@
 /// Every decision is an exhaustive `switch` over (state, event),
 /// so adding a state or an event type does not compile until every case is decided.
 public enum Lifecycle {
-    /// What applying an event did, beyond the new state: what the engine and projections react to.
-    public enum Effect: Sendable, Hashable {
-        case enqueued(runAt: Timestamp)
-        case attemptStarted(attempt: Int, leaseDeadline: Timestamp)
-        case progressed(Double)
-        case previewStaged(AssetRef)
-        /// A retryable failure with attempts left: the job is queued again for `attempt`.
-        case retryScheduled(attempt: Int, notBefore: Timestamp)
-        case finished(JobStatus)
-    }
-
-    /// Begins a job from its first event, which must be `queued`.
-    public static func begin(job: JobID, with payload: EventPayload, at time: Timestamp) throws(LifecycleError) -> (JobState, [Effect]) {
+    /// Begins a job from its first event, which must be `queued`; any other event is refused
+    /// with `unknownJob`.
+    ///
+    /// ```swift
+    /// let job = try JobID("job-1")
+    /// let s = try Lifecycle.begin(job: job, with: .queued(.init(kind: "design")), at: .now)
+    /// // s.status == .queued, s.version == 1
+    /// ```
+    public static func begin(job: JobID, with payload: EventPayload, at time: Timestamp) throws(LifecycleError) -> JobState {
         switch payload {
         case .queued(let q):
-            let runAt = q.runAt ?? time
-            let state = JobState(
+            return JobState(
                 id: job, version: 1, status: .queued, kind: q.kind, input: q.input, priority: q.priority,
-                maxAttempts: q.maxAttempts, attempt: 0, runAt: runAt, worker: nil, leaseDeadline: nil,
+                maxAttempts: q.maxAttempts, attempt: 0, runAt: q.runAt ?? time, worker: nil, leaseDeadline: nil,
                 progress: 0, progressMessage: nil, preview: nil, result: nil, output: nil, lastError: nil,
                 cancelReason: nil, createdAt: time, updatedAt: time, startedAt: nil, finishedAt: nil)
-            return (state, [.enqueued(runAt: runAt)])
         case .started, .progress, .lowres, .completed, .failed, .canceled:
             throw LifecycleError(job: job, state: nil, event: payload.type, rule: .unknownJob)
         }
     }
 
-    /// Applies one event to an existing job (nil: the job does not exist yet).
-    public static func apply(_ payload: EventPayload, to state: JobState?, job: JobID, at time: Timestamp) throws(LifecycleError) -> (JobState, [Effect]) {
+    /// Applies one event to a job and returns its new state; `state` nil means the job does not
+    /// exist yet (only `queued` begins one). The functional form of `JobState.apply(_:at:)`.
+    ///
+    /// ```swift
+    /// var s: JobState? = nil
+    /// for e in events { s = try Lifecycle.apply(e.payload, to: s, job: e.job, at: e.recordedAt) }
+    /// ```
+    public static func apply(_ payload: EventPayload, to state: JobState?, job: JobID, at time: Timestamp) throws(LifecycleError) -> JobState {
         guard var s = state else { return try begin(job: job, with: payload, at: time) }
-        let effects = try s.apply(payload, at: time)
-        return (s, effects)
+        try s.apply(payload, at: time)
+        return s
     }
 }
 
 extension JobState {
-    /// Applies one event, or throws and leaves the state untouched.
-    @discardableResult
-    public mutating func apply(_ payload: EventPayload, at time: Timestamp) throws(LifecycleError) -> [Lifecycle.Effect] {
-        [try step(payload, at: time)]
-    }
-
-    /// Applies one event in place and returns its one effect, or throws and leaves the state
-    /// untouched: every case checks all its rules before it changes anything.
-    public mutating func step(_ payload: EventPayload, at time: Timestamp) throws(LifecycleError) -> Lifecycle.Effect {
+    /// Applies one event in place, or throws and leaves the state untouched: every case checks
+    /// all its rules before it changes anything. What the event did is read from the new state
+    /// (its `status`, `attempt`, `runAt`, `leaseDeadline`, `progress` …).
+    ///
+    /// ```swift
+    /// var s = try Lifecycle.begin(job: job, with: .queued(.init(kind: "design")), at: t0)
+    /// try s.apply(.started(.init(worker: "w1", attempt: 1, leaseDeadline: t1)), at: t0)
+    /// // s.status == .running, s.attempt == 1
+    /// ```
+    public mutating func apply(_ payload: EventPayload, at time: Timestamp) throws(LifecycleError) {
         func refuse(_ rule: LifecycleError.Rule) -> LifecycleError {
             LifecycleError(job: id, state: status, event: payload.type, rule: rule)
         }
@@ -80,7 +81,6 @@ extension JobState {
                 throw refuse(claim > attempt ? .attemptMismatch(expected: attempt, got: claim) : .staleClaim(attempt: claim, current: attempt))
             }
         }
-        let effect: Lifecycle.Effect
         switch (status, payload) {
         case (.failed, .queued(let q)):
             // Dead-letter requeue: a failed job goes back to the queue with `maxAttempts` more
@@ -94,9 +94,17 @@ extension JobState {
             progress = 0
             progressMessage = nil
             finishedAt = nil
-            effect = .enqueued(runAt: runAt)
 
-        case (.completed, _), (.failed, _), (.canceled, _):
+        // Finished jobs, written out pair by pair: a new event type does not compile until it
+        // is decided what it means for a completed, a failed and a canceled job.
+        case (.completed, .queued), (.completed, .started), (.completed, .progress), (.completed, .lowres),
+             (.completed, .completed), (.completed, .failed), (.completed, .canceled):
+            throw refuse(.terminal)
+        case (.failed, .started), (.failed, .progress), (.failed, .lowres),
+             (.failed, .completed), (.failed, .failed), (.failed, .canceled):
+            throw refuse(.terminal)
+        case (.canceled, .queued), (.canceled, .started), (.canceled, .progress), (.canceled, .lowres),
+             (.canceled, .completed), (.canceled, .failed), (.canceled, .canceled):
             throw refuse(.terminal)
 
         case (.queued, .queued), (.running, .queued):
@@ -112,7 +120,6 @@ extension JobState {
             progress = 0
             progressMessage = nil
             if startedAt == nil { startedAt = time }
-            effect = .attemptStarted(attempt: s.attempt, leaseDeadline: s.leaseDeadline)
 
         case (.running, .started):
             throw refuse(.alreadyRunning)
@@ -125,7 +132,6 @@ extension JobState {
             cancelReason = c.reason
             leaseDeadline = nil
             finishedAt = time
-            effect = .finished(.canceled)
 
         case (.running, .progress(let p)):
             guard p.fraction.isFinite, (0...1).contains(p.fraction) else { throw refuse(.progressOutOfRange(p.fraction)) }
@@ -133,11 +139,9 @@ extension JobState {
             progress = p.fraction
             if let m = p.message { progressMessage = m }
             if let l = p.leaseDeadline { leaseDeadline = l }
-            effect = .progressed(p.fraction)
 
         case (.running, .lowres(let l)):
             preview = l.asset
-            effect = .previewStaged(l.asset)
 
         case (.running, .completed(let c)):
             status = .completed
@@ -146,7 +150,6 @@ extension JobState {
             output = c.output
             leaseDeadline = nil
             finishedAt = time
-            effect = .finished(.completed)
 
         case (.running, .failed(let f)):
             lastError = JobFailure(code: f.code, message: f.message, retryable: f.retryable, attempt: f.attempt)
@@ -155,15 +158,12 @@ extension JobState {
             if f.retryable && attempt < maxAttempts {
                 status = .queued
                 runAt = max(f.retryAt ?? time, time)
-                effect = .retryScheduled(attempt: attempt + 1, notBefore: runAt)
             } else {
                 status = .failed
                 finishedAt = time
-                effect = .finished(.failed)
             }
         }
         version += 1
         updatedAt = time
-        return effect
     }
 }

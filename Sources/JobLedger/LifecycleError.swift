@@ -1,6 +1,7 @@
 /// An event the lifecycle refuses. Names the job, the state it was in, the offending event and
 /// the rule it breaks; nothing is written when an append is refused.
 public struct LifecycleError: Error, Hashable, CustomStringConvertible {
+    /// Which rule of the lifecycle the event breaks.
     public enum Rule: Hashable, Sendable {
         /// The job has no events yet; only `queued` can start one.
         case unknownJob
@@ -28,16 +29,22 @@ public struct LifecycleError: Error, Hashable, CustomStringConvertible {
         case kindMismatch(expected: String, got: String)
     }
 
+    /// The job the event was for.
     public let job: JobID
     /// The job's state before the event; nil when the job does not exist.
     public let state: JobStatus?
+    /// The refused event's type.
     public let event: EventType
+    /// Why it was refused.
     public let rule: Rule
 
+    /// A refusal of `event` for `job` in `state`.
     public init(job: JobID, state: JobStatus?, event: EventType, rule: Rule) {
         self.job = job; self.state = state; self.event = event; self.rule = rule
     }
 
+    /// One line naming the job, its state, the event and why: `job job-1: cannot apply 'completed'
+    /// to a queued job: 'completed' needs a running job (a 'started' event first)`.
     public var description: String {
         let head = "job \(job): cannot apply '\(event)' to \(state.map { "a \($0) job" } ?? "a job that does not exist")"
         let why: String

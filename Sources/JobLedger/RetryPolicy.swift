@@ -1,9 +1,18 @@
 /// When to try a failed job again: exponential backoff with full jitter and a cap
 /// (delay = random(0 … min(cap, base × 2^(attempt−1)))), so retries of many jobs spread out.
+/// Given per job kind to `JobEngine.register(kind:retry:concurrency:_:)`.
+///
+/// ```swift
+/// // Retries after up to 0.5 s, 1 s, 2 s … but never more than a minute.
+/// engine.register(kind: "design", retry: RetryPolicy(baseMilliseconds: 500, capMilliseconds: 60_000)) { ctx in … }
+/// ```
 public struct RetryPolicy: Sendable, Hashable {
+    /// The ceiling of the first retry's delay; it doubles with each attempt.
     public var baseMilliseconds: Int64
+    /// No delay is ever longer.
     public var capMilliseconds: Int64
 
+    /// Negative values count as 0 (retry at once).
     public init(baseMilliseconds: Int64 = 1000, capMilliseconds: Int64 = 300_000) {
         self.baseMilliseconds = max(0, baseMilliseconds)
         self.capMilliseconds = max(0, capMilliseconds)

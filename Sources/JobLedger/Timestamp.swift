@@ -3,8 +3,14 @@ import Foundation
 /// A point in time as whole milliseconds since 1970-01-01 UTC: the resolution of the log's
 /// `recorded_at` column. Written in payloads as ISO-8601 UTC text (`2026-11-29T00:04:08.123Z`).
 public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// Milliseconds since 1970-01-01T00:00:00Z (negative: before).
     public var milliseconds: Int64
 
+    /// The time `milliseconds` after the epoch.
+    ///
+    /// ```swift
+    /// Timestamp(milliseconds: 1_764_374_648_123).iso8601  // "2025-11-29T00:04:08.123Z"
+    /// ```
     public init(milliseconds: Int64) { self.milliseconds = milliseconds }
 
     /// The date's whole milliseconds, rounded down. A date beyond what `Int64` milliseconds can
@@ -23,9 +29,12 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         }
     }
 
+    /// The wall clock now (the engine and the log take theirs from an injectable clock instead).
     public static var now: Timestamp { Timestamp(Date()) }
+    /// The same instant as a Foundation `Date`.
     public var date: Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
 
+    /// Earlier first.
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.milliseconds < b.milliseconds }
     /// This time moved by `ms` (negative: earlier). Saturates at `Int64.min`/`.max` milliseconds
     /// instead of overflowing, so a huge lease or retry delay means "never", not a trap.
@@ -67,6 +76,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         }
     }
 
+    /// The ISO-8601 text (`iso8601`).
     public var description: String { iso8601 }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC only; up to 9 fraction digits, kept to ms).

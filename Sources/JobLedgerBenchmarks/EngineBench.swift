@@ -41,7 +41,7 @@ package enum EngineBench {
             try await group.waitForAll()
         }
         try await submitted
-        try await engine.run(untilIdle: true, pollInterval: .milliseconds(1))
+        try await engine.workUntilIdle(pollInterval: .milliseconds(1))
         let elapsed = t0.duration(to: clock.now)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let states = try ledger.jobStates().values

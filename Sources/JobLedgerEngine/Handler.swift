@@ -3,10 +3,23 @@ import JobLedger
 import JobLedgerSQLite
 
 /// What a handler gets: the job, and ways to report progress and a preview. Progress is also
-/// the heartbeat that extends the job's lease.
+/// the heartbeat that extends the job's lease, so a long handler should report it more often
+/// than `JobEngine.Options.leaseMilliseconds`.
+///
+/// ```swift
+/// engine.register(kind: "design") { ctx in
+///     try await ctx.progress(0.1, message: "sketching")
+///     try await ctx.lowres(previewPNG, contentType: "image/png")
+///     if ctx.isCancelled { throw CancellationError() }
+///     return JobCompletion(bytes: finalPNG, contentType: "image/png")
+/// }
+/// ```
 public struct JobContext: Sendable {
+    /// The job being run.
     public let job: JobID
+    /// Its kind (the one the handler was registered for).
     public let kind: String
+    /// Its input, as submitted (a typed handler gets it decoded as its second argument).
     public let input: JSONValue
     /// 1 for the first attempt.
     public let attempt: Int
@@ -31,12 +44,21 @@ public struct JobContext: Sendable {
     public var isCancelled: Bool { Task.isCancelled }
 }
 
-/// What a handler returns: final bytes (staged as the result asset) and/or output JSON.
+/// What a handler returns: final bytes (staged as the result asset, `JobState.result`) and/or
+/// output JSON (`JobState.output`), recorded in the job's `completed` event.
+///
+/// ```swift
+/// return JobCompletion(bytes: png, contentType: "image/png", output: ["width": 1024, "height": 1024])
+/// ```
 public struct JobCompletion: Sendable {
+    /// The result bytes (an image, a PDF), staged beside the log; nil: none.
     public var bytes: Data?
+    /// MIME type of `bytes`.
     public var contentType: String
+    /// The result as JSON (dimensions, a URL, a summary); nil: none.
     public var output: JSONValue?
 
+    /// A result with bytes and/or output JSON; both may be nil (done, nothing to keep).
     public init(bytes: Data? = nil, contentType: String = "application/octet-stream", output: JSONValue? = nil) {
         self.bytes = bytes
         self.contentType = contentType
@@ -44,19 +66,38 @@ public struct JobCompletion: Sendable {
     }
 }
 
-/// Thrown by a handler to say how it failed. Any other error counts as a retryable
-/// `handler_error` with the error's description as message.
-public struct JobError: Error, Sendable, Hashable {
+/// Thrown by a handler to say how its attempt failed and whether another attempt could succeed.
+/// Any other error counts as a retryable `handler_error` with the error's description as
+/// message. Recorded as the job's `JobFailure`.
+///
+/// ```swift
+/// guard let prompt = ctx.input["prompt"]?.stringValue else {
+///     throw JobError(code: "bad_input", message: "input.prompt is missing", retryable: false)
+/// }
+/// print(JobError(code: "busy", message: "GPU queue full", retryable: true))  // busy: GPU queue full (retryable)
+/// ```
+public struct JobError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A short machine-readable reason, recorded as the failure's code.
     public var code: String
+    /// What went wrong, for people (recorded up to 4,000 characters).
     public var message: String
+    /// True: the job is retried after its `RetryPolicy` delay while it has attempts left.
+    /// False: the job fails for good now.
     public var retryable: Bool
 
+    /// A failure with its code, message and whether to retry.
     public init(code: String, message: String, retryable: Bool) {
         self.code = code
         self.message = message
         self.retryable = retryable
     }
+
+    /// `code: message (retryable|not retryable)`; the message is left out when empty.
+    public var description: String {
+        "\(code)\(message.isEmpty ? "" : ": \(message)") (\(retryable ? "retryable" : "not retryable"))"
+    }
 }
 
-/// Runs one attempt of a job.
+/// Runs one attempt of a job: returns its result, or throws (`JobError` to say how; any other
+/// error is a retryable `handler_error`). Registered with `JobEngine.register(kind:retry:concurrency:_:)`.
 public typealias JobHandler = @Sendable (JobContext) async throws -> JobCompletion

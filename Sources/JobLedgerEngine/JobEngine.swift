@@ -12,7 +12,24 @@ import Synchronization
 /// ledger; the engine's view of the queue is folded from the log, so several engines (in one
 /// process or several) can share one log file and never run the same attempt twice: a claim
 /// is a `started` event appended with the job's version as the expected version.
+///
+/// Three ways to make it work: add it to a swift-service-lifecycle `ServiceGroup` (`run()`,
+/// which drains on SIGTERM), call `work()` from a task of your own (until cancelled or
+/// `shutdown(drain:)`), or `workUntilIdle()` in scripts and tests (until nothing is left to do).
+/// Jobs are JSON (`register(kind:…)`, `submit(kind:…)`) or typed (`JobDefinition`,
+/// `register(_:…)`, `submit(_:_:…)`, `output(of:as:)`). Docs/Embedding.md has a complete example.
 public final class JobEngine: Sendable {
+    /// How an engine works: who it is, how long its claims hold, how much it runs at once, how it
+    /// shuts down, where it logs and counts. Every field has a default; set the ones you need.
+    ///
+    /// ```swift
+    /// var options = JobEngine.Options(workerID: "render-1")
+    /// options.concurrency = 8                      // attempts at once, over all kinds
+    /// options.leaseMilliseconds = 60_000           // a handler reports progress at least once a minute
+    /// options.drainTimeout = .seconds(30)          // graceful shutdown waits this long for handlers
+    /// options.logger.logLevel = .info
+    /// let engine = JobEngine(ledger: ledger, options: options)
+    /// ```
     public struct Options: Sendable {
         /// Recorded in `started` events; should be unique per running engine.
         public var workerID: String
@@ -33,15 +50,21 @@ public final class JobEngine: Sendable {
         /// than `graceMilliseconds` ago and still unreferenced are removed. Nil: never.
         public var assetPrune: AssetPrune? = AssetPrune()
 
+        /// When orphaned staged assets are removed (see `assetPrune`).
         public struct AssetPrune: Sendable {
+            /// How often the engine looks for orphans (default: hourly).
             public var intervalMilliseconds: Int64 = 3_600_000
+            /// How old an unreferenced asset must be before it is removed (default: an hour), so bytes
+            /// staged a moment before their event is appended are never taken.
             public var graceMilliseconds: Int64 = 3_600_000
+            /// Pruning every `intervalMilliseconds`, of assets older than `graceMilliseconds`.
             public init(intervalMilliseconds: Int64 = 3_600_000, graceMilliseconds: Int64 = 3_600_000) {
                 self.intervalMilliseconds = intervalMilliseconds
                 self.graceMilliseconds = graceMilliseconds
             }
         }
 
+        /// Defaults for everything, with `workerID` host name and process id unless given.
         public init(workerID: String = "\(ProcessInfo.processInfo.hostName)-\(getpid())") {
             self.workerID = workerID
         }
@@ -69,11 +92,21 @@ public final class JobEngine: Sendable {
         var random: SplitMix64
     }
 
+    /// The log this engine reads its queue from and records every step in.
     public let ledger: Ledger
+    /// Where the engine takes the time (leases, retry times, run-at).
     public let clock: any JobClock
+    /// The options it was created with.
     public let options: Options
     let state: Mutex<State>
 
+    /// An engine on `ledger`. It runs nothing until handlers are registered and it is run (`run()`
+    /// in a `ServiceGroup`, `work()`, `workUntilIdle()` or `tick()`). Tests pass a `ManualClock`
+    /// (and open the ledger with the same clock).
+    ///
+    /// ```swift
+    /// let engine = JobEngine(ledger: try Ledger.open(path: "jobs.sqlite"))
+    /// ```
     public init(ledger: Ledger, clock: any JobClock = SystemClock(), options: Options = Options()) {
         self.ledger = ledger
         self.clock = clock
@@ -84,13 +117,26 @@ public final class JobEngine: Sendable {
     // MARK: - Registering and submitting
 
     /// Registers the handler for a kind of job, with its retry policy and an optional limit on
-    /// how many of this kind run at once in this engine.
+    /// how many of this kind run at once in this engine. Registering a kind again replaces its
+    /// handler. For a handler with a typed input and output see `register(_:retry:concurrency:_:)`.
+    ///
+    /// ```swift
+    /// engine.register(kind: "design", retry: RetryPolicy(baseMilliseconds: 500), concurrency: 2) { ctx in
+    ///     JobCompletion(output: ["echo": ctx.input])
+    /// }
+    /// ```
     public func register(kind: String, retry: RetryPolicy = RetryPolicy(), concurrency: Int? = nil, _ handler: @escaping JobHandler) {
         state.withLock { $0.registrations[kind] = Registration(handler: handler, retry: retry, concurrency: concurrency) }
     }
 
     /// Queues a job and returns its id. The same idempotency key again returns the first job's
-    /// id and queues nothing.
+    /// id and queues nothing. Any engine on the log with a handler for `kind` may run it, not
+    /// before `runAt`, higher `priority` first, up to `maxAttempts` attempts.
+    ///
+    /// ```swift
+    /// let job = try await engine.submit(kind: "design", input: ["prompt": "a red bicycle"],
+    ///                                   idempotencyKey: "request-7f3", maxAttempts: 3, priority: 5)
+    /// ```
     @discardableResult
     public func submit(kind: String, input: JSONValue = [:], idempotencyKey: String? = nil, runAt: Timestamp? = nil,
                        maxAttempts: Int = 3, priority: Int = 0) async throws -> JobID {
@@ -109,7 +155,12 @@ public final class JobEngine: Sendable {
 
     /// Cancels a job: a queued job at once; a job running in this engine has its handler task
     /// cancelled, and `canceled` is recorded when the handler returns; a job running elsewhere
-    /// is recorded as canceled, and its worker's later events are refused.
+    /// is recorded as canceled, and its worker's later events are refused. A finished job is
+    /// left as it is; an unknown one throws `LedgerError.rejected` (`unknownJob`).
+    ///
+    /// ```swift
+    /// try await engine.cancel(job, reason: "user closed the tab")
+    /// ```
     public func cancel(_ job: JobID, reason: String = "canceled") async throws {
         // A busy worker may append progress between our read and our append: read again and
         // retry on a lost race, a bounded number of times.
@@ -138,7 +189,12 @@ public final class JobEngine: Sendable {
     }
 
     /// Requeues a job that failed for good (a dead letter) as a recorded `queued` event, with
-    /// `attempts` more attempts; its input and priority are kept.
+    /// `attempts` more attempts; its input and priority are kept. Refused
+    /// (`LedgerError.rejected`) unless the job has failed for good.
+    ///
+    /// ```swift
+    /// for dead in try engine.jobs(status: .failed, kind: "design") { try await engine.retry(dead.id, attempts: 2) }
+    /// ```
     public func retry(_ job: JobID, attempts: Int = 1) async throws {
         guard let s = try ledger.state(of: job) else {
             throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))
@@ -149,17 +205,39 @@ public final class JobEngine: Sendable {
 
     // MARK: - Queries
 
-    /// The job's current state, from the log.
+    /// The job's current state, folded from its events in the log (so it is up to date with
+    /// every engine and process writing to it); nil when no such job exists.
+    ///
+    /// ```swift
+    /// if let s = try engine.state(of: job), s.status == .running {
+    ///     print("attempt \(s.attempt), \(Int(s.progress * 100))% \(s.progressMessage ?? "")")
+    /// }
+    /// ```
     public func state(of job: JobID) throws -> JobState? { try ledger.state(of: job) }
 
-    /// The job's final state, or nil while it is queued or running.
+    /// The job's final state (completed, failed or canceled), or nil while it is queued or
+    /// running, or unknown. Its `result`, `output` and `lastError` say how it ended.
+    ///
+    /// ```swift
+    /// if let done = try engine.result(of: job), done.status == .completed {
+    ///     let png = try engine.ledger.assetBytes(done.result!.sha256)
+    /// }
+    /// ```
     public func result(of job: JobID) throws -> JobState? {
         guard let s = try ledger.state(of: job), s.status.isTerminal else { return nil }
         return s
     }
 
     /// Waits until the job is completed, failed or canceled (by any worker, in any process)
-    /// and returns its final state, checking the log every `pollInterval`.
+    /// and returns its final state, checking the log every `pollInterval`. Throws
+    /// `LedgerError.rejected` (`unknownJob`) for an unknown job, and `CancellationError` when the
+    /// waiting task is cancelled. Some engine must be working meanwhile.
+    ///
+    /// ```swift
+    /// let job = try await engine.submit(kind: "design", input: ["prompt": "a cat"])
+    /// let final = try await engine.wait(for: job)
+    /// print(final.status, final.lastError?.description ?? "")
+    /// ```
     public func wait(for job: JobID, pollInterval: Duration = .milliseconds(20)) async throws -> JobState {
         while true {
             guard let s = try ledger.state(of: job) else {
@@ -170,7 +248,12 @@ public final class JobEngine: Sendable {
         }
     }
 
-    /// Every job in the log in a given state and/or of a given kind, oldest first.
+    /// Every job in the log in a given state and/or of a given kind, oldest first. Folds the
+    /// whole log: for dashboards and tools, not for a hot path.
+    ///
+    /// ```swift
+    /// let deadLetters = try engine.jobs(status: .failed, kind: "design")
+    /// ```
     public func jobs(status: JobStatus? = nil, kind: String? = nil) throws -> [JobState] {
         try ledger.jobStates().values
             .filter { (status == nil || $0.status == status) && (kind == nil || $0.kind == kind) }
@@ -189,10 +272,16 @@ public final class JobEngine: Sendable {
 
     // MARK: - Working
 
-    /// One round of work, for tests and `--until-idle` loops: read the log's new events,
+    /// One round of work, for tests: read the log's new events,
     /// requeue jobs whose lease expired, claim every job that may run now (within the
     /// concurrency limits), and wait until those attempts have finished. Returns how many
-    /// attempts it ran.
+    /// attempts it ran. With a `ManualClock`, nothing waits on the wall clock:
+    ///
+    /// ```swift
+    /// try await engine.tick()                  // runs what is due; a retryable failure is requeued
+    /// clock.advance(milliseconds: 5_000)       // past the retry time
+    /// try await engine.tick()                  // the second attempt
+    /// ```
     @discardableResult
     public func tick() async throws -> Int {
         let tasks = try await claimAndStart()
@@ -200,9 +289,36 @@ public final class JobEngine: Sendable {
         return tasks.count
     }
 
-    /// Works until cancelled (or, with `untilIdle`, until no job is queued or running):
-    /// claims jobs as slots free up, polling the log every `pollInterval` when idle.
-    public func run(untilIdle: Bool = false, pollInterval: Duration = .milliseconds(50)) async throws {
+    /// Works until the calling task is cancelled or `shutdown(drain:)` is called: claims jobs as
+    /// slots free up, polling the log every `pollInterval` when idle, and returns once the
+    /// attempts in flight have ended. The loop behind `run()`, without its signal handling: call
+    /// it from your own task, or use `run()` in a swift-service-lifecycle `ServiceGroup`.
+    ///
+    /// ```swift
+    /// let worker = Task { try await engine.work() }
+    /// // … on shutdown:
+    /// await engine.shutdown(drain: .seconds(10))
+    /// try await worker.value
+    /// ```
+    public func work(pollInterval: Duration = .milliseconds(50)) async throws {
+        try await workLoop(untilIdle: false, pollInterval: pollInterval)
+    }
+
+    /// Works until no job of a registered kind is queued, delayed or running, then returns:
+    /// for scripts, batch runs and tests (`jobledger work --until-idle`). Stops earlier, like
+    /// `work(pollInterval:)`, when the task is cancelled or `shutdown(drain:)` is called. A
+    /// delayed job (a `runAt` or a retry time still ahead) keeps it waiting until it has run.
+    ///
+    /// ```swift
+    /// let job = try await engine.submit(kind: "design", input: ["prompt": "a red bicycle"])
+    /// try await engine.workUntilIdle()
+    /// let done = try engine.result(of: job)   // finished: completed, failed or canceled
+    /// ```
+    public func workUntilIdle(pollInterval: Duration = .milliseconds(50)) async throws {
+        try await workLoop(untilIdle: true, pollInterval: pollInterval)
+    }
+
+    private func workLoop(untilIdle: Bool, pollInterval: Duration) async throws {
         while !Task.isCancelled && !state.withLock({ $0.draining }) {
             let started = try await claimAndStart()
             if state.withLock({ $0.running.count >= options.concurrency }) {
@@ -250,7 +366,12 @@ public final class JobEngine: Sendable {
 
     /// Graceful shutdown: claim nothing more, let running handlers finish for up to `drain`,
     /// then cancel the rest. A handler cancelled this way is recorded as a retryable
-    /// `worker_shutdown` failure, so another worker picks the job up.
+    /// `worker_shutdown` failure, so another worker picks the job up. `run()` calls it when its
+    /// service group shuts down; `work()` and `workUntilIdle()` return once it has.
+    ///
+    /// ```swift
+    /// await engine.shutdown(drain: .seconds(10))
+    /// ```
     public func shutdown(drain: Duration) async {
         let tasks = state.withLock { s in
             s.draining = true
@@ -362,9 +483,17 @@ extension LedgerError {
 /// gracefully (SIGTERM/SIGINT in a `ServiceGroup`), then stops claiming, drains for
 /// `Options.drainTimeout` and cancels what is left, recording it.
 extension JobEngine: Service {
+    /// Runs the engine as a service: `work()` until the service group shuts down gracefully,
+    /// then `shutdown(drain: options.drainTimeout)`. Add the engine to a `ServiceGroup`; for a
+    /// loop of your own use `work(pollInterval:)`, for a batch `workUntilIdle(pollInterval:)`.
+    ///
+    /// ```swift
+    /// let group = ServiceGroup(configuration: .init(services: [engine], gracefulShutdownSignals: [.sigterm], logger: logger))
+    /// try await group.run()
+    /// ```
     public func run() async throws {
         try await withGracefulShutdownHandler {
-            try await run(untilIdle: false)
+            try await work()
         } onGracefulShutdown: {
             Task { await self.shutdown(drain: self.options.drainTimeout) }
         }

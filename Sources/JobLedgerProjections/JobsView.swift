@@ -23,7 +23,7 @@ extension Ledger {
                 guard let last = page.last else { break }
                 for e in page {
                     var state = try states[e.job] ?? (e.version == 1 ? nil : Ledger.foldJob(db, job: e.job, from: nil, through: e.version - 1))
-                    state = try Lifecycle.apply(e.payload, to: state, job: e.job, at: e.recordedAt).0
+                    state = try Lifecycle.apply(e.payload, to: state, job: e.job, at: e.recordedAt)
                     states[e.job] = state
                 }
                 after = last.seq

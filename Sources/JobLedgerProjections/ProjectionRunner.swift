@@ -176,10 +176,10 @@ public final class ProjectionRunner: Sendable {
             var latest: [JobID: JobState] = [:]
             for e in events {
                 if latest[e.job] != nil {
-                    _ = try latest[e.job]!.step(e.payload, at: e.recordedAt)
+                    try latest[e.job]!.apply(e.payload, at: e.recordedAt)
                 } else {
                     let before = try cache.before(e.job, version: e.version, db: db)
-                    latest[e.job] = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt).0
+                    latest[e.job] = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
                 }
             }
             for s in latest.values { cache.remember(s) }
@@ -211,7 +211,7 @@ public final class ProjectionRunner: Sendable {
                 }
                 for e in events {
                     let before = try cache.before(e.job, version: e.version, db: db)
-                    let after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt).0
+                    let after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
                     cache.remember(after)
                     for draft in p.items(for: e, state: after, receipts: lookup) {
                         try Ledger.insertOutbox(db, p.name, event: e, draft: draft, coalescing: coalescing, now: now)

@@ -425,7 +425,7 @@ extension Ledger {
         let at = e.recordedAt ?? configuration.clock()
         do {
             // `step` checks every rule before it changes anything, so a refusal leaves `state` intact.
-            if state == nil { state = try Lifecycle.begin(job: e.job, with: e.payload, at: at).0 } else { _ = try state!.step(e.payload, at: at) }
+            if state == nil { state = try Lifecycle.begin(job: e.job, with: e.payload, at: at) } else { try state!.apply(e.payload, at: at) }
         } catch { throw LedgerError.rejected(error) }
         let seq = head.seq + 1, newVersion = state!.version
         let hash = Digest.eventHash(rule: rule, prevHash: head.hash, seq: seq, job: e.job, version: newVersion,

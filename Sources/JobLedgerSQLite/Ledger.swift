@@ -339,7 +339,7 @@ public final class Ledger: Sendable {
             arguments: [job.rawValue, base?.version ?? 0, last])
         while let row = try cursor.next() {
             let e = try RawEvent(row: row).decoded()
-            state = try Lifecycle.apply(e.payload, to: state, job: job, at: e.recordedAt).0
+            state = try Lifecycle.apply(e.payload, to: state, job: job, at: e.recordedAt)
         }
         return state
     }

@@ -13,7 +13,7 @@ struct Append: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
     @Option(help: "The job; omit with --type queued to start a new job.") var job: String?
-    @Option(help: "queued, started, progress, lowres, completed, failed or canceled.") var type: String
+    @Option(help: "The event type.") var type: EventType
     @Option(help: "The event's payload as JSON (see Docs/EventLog.md).") var payload: String = "{}"
     @Option(help: "A repeated key returns the first event stored with it and writes nothing.") var idempotencyKey: String?
     @Option(help: "Refuse unless the job is at this version (optimistic concurrency), \(OptionRanges.expectVersion.bounds).") var expectVersion: Int?
@@ -29,7 +29,7 @@ struct Append: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let type = try wrap { () throws(PayloadError) in try EventType(name: self.type) }
+            let type = self.type
             var payload = try wrap { () throws(PayloadError) in try EventPayload.decode(type: type, text: self.payload) }
             if let attempt { payload = try claimed(payload, attempt: attempt) }
             let jobID: JobID

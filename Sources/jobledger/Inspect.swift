@@ -9,18 +9,12 @@ struct Jobs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List every job with its current state: the jobs table, with the events it has not taken in yet folded in (nothing is written).")
 
     @OptionGroup var log: LogOptions
-    @Option(help: "Only jobs in this state: queued, running, completed, failed or canceled.") var state: String?
+    @Option(help: "Only jobs in this state.") var state: JobStatus?
     @Flag(help: "Print a JSON array instead of a table.") var json = false
 
     func run() async throws {
         try await guarded {
-            var filter: JobStatus?
-            if let state {
-                guard let s = JobStatus(rawValue: state) else {
-                    throw fail("unknown state '\(state)' (expected one of: \(JobStatus.allCases.map(\.rawValue).joined(separator: ", ")))", code: 2)
-                }
-                filter = s
-            }
+            let filter = state
             // The jobs table is a projection that may lag the log (or be missing from an older
             // schema): the rows are read with the events after its checkpoint folded in memory,
             // so that looking writes nothing and works on a read-only copy.
@@ -57,7 +51,7 @@ struct History: AsyncParsableCommand {
             var entries: [JSONValue] = []
             try ledger.forEachEvent(of: id) { e in
                 let before = state
-                let after = try Lifecycle.apply(e.payload, to: before, job: id, at: e.recordedAt).0
+                let after = try Lifecycle.apply(e.payload, to: before, job: id, at: e.recordedAt)
                 state = after
                 let delta = previous.map { e.recordedAt.milliseconds - $0.milliseconds }
                 previous = e.recordedAt
@@ -138,14 +132,15 @@ struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write the whole log to stdout, one event per line (NDJSON).")
 
     @OptionGroup var log: LogOptions
-    @Option(help: "Only ndjson for now.") var format: String = "ndjson"
+    @Option(help: "The output format.") var format: ExportFormat = .ndjson
 
     func run() async throws {
         try await guarded {
-            guard format == "ndjson" else { throw fail("unknown --format '\(format)' (supported: ndjson)", code: 2) }
             let ledger = try log.openReadOnly()
             let out = BufferedOutput(handle: .standardOutput)
-            try ledger.exportNDJSON { line in out.write(line + "\n") }
+            switch format {
+            case .ndjson: try ledger.exportNDJSON { line in out.write(line + "\n") }
+            }
             out.flush()
         }
     }

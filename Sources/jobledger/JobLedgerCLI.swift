@@ -30,17 +30,14 @@ struct LogOptions: ParsableArguments {
     @Option(name: .long, help: "Largest event payload accepted, in bytes, \(OptionRanges.maxPayloadBytes.bounds).")
     var maxPayloadBytes: Int = 64 * 1024
 
-    @Option(name: .long, help: "normal (WAL, synchronous=NORMAL) or full (synchronous=FULL).")
-    var durability: String = "normal"
+    @Option(name: .long, help: "How commits reach the disk: normal (WAL, synchronous=NORMAL) or full (synchronous=FULL).")
+    var durability: LedgerConfiguration.Durability = .normal
 
     var path: String {
         db ?? ProcessInfo.processInfo.environment["JOBLEDGER_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "jobledger.sqlite"
     }
 
     func validate() throws {
-        guard LedgerConfiguration.Durability(rawValue: durability) != nil else {
-            throw ValidationError("--durability must be 'normal' or 'full'")
-        }
         try OptionRanges.busyTimeout.check(busyTimeout)
         try OptionRanges.maxPayloadBytes.check(maxPayloadBytes)
     }
@@ -48,7 +45,7 @@ struct LogOptions: ParsableArguments {
     func configuration() throws -> LedgerConfiguration {
         try validate()  // checked again: the conversions below are safe only within the ranges
         var c = LedgerConfiguration()
-        c.durability = LedgerConfiguration.Durability(rawValue: durability) ?? .normal
+        c.durability = durability
         c.busyTimeout = .milliseconds(Int64((busyTimeout * 1000).rounded()))
         c.maxPayloadBytes = maxPayloadBytes
         return c

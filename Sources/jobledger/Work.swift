@@ -52,7 +52,7 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
         let untilIdle: Bool
         func run() async throws {
             try await withGracefulShutdownHandler {
-                try await engine.run(untilIdle: untilIdle)
+                if untilIdle { try await engine.workUntilIdle() } else { try await engine.work() }
             } onGracefulShutdown: {
                 printErr("jobledger: stopping: no new claims; draining running attempts for up to \(engine.options.drainTimeout)")
                 Task { await engine.shutdown(drain: engine.options.drainTimeout) }

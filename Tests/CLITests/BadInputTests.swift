@@ -96,6 +96,41 @@ struct BadInputTests {
         #expect(!scratch.exists("jobledger-demo.sqlite"))
     }
 
+    // MARK: Options with a fixed vocabulary (exit 64)
+
+    /// One row per option whose values are a fixed list: a value outside it is a usage error that
+    /// names the option and every value it takes, before the log is opened; `--help` lists them.
+    struct VocabularyRow: Sendable, CustomTestStringConvertible {
+        let command: [String]
+        let option: String
+        let values: [String]
+        var testDescription: String { "\(command.first!) \(option)" }
+    }
+
+    static let vocabularyRows: [VocabularyRow] = [
+        VocabularyRow(command: ["jobs"], option: "--durability", values: ["normal", "full"]),
+        VocabularyRow(command: ["jobs"], option: "--state", values: ["queued", "running", "completed", "failed", "canceled"]),
+        VocabularyRow(command: ["export"], option: "--format", values: ["ndjson"]),
+        VocabularyRow(command: ["append", "--job", "job-1"], option: "--type",
+                      values: ["queued", "started", "progress", "lowres", "completed", "failed", "canceled"]),
+    ]
+
+    @Test(arguments: vocabularyRows)
+    func aValueOutsideAFixedVocabularyIsAUsageError(row: VocabularyRow) async throws {
+        for bad in ["bogus", "NORMAL", "Queued"] {
+            let r = try await jobledger(row.command + ["--db", db, "\(row.option)=\(bad)"], in: scratch)
+            #expect(r.status == 64, "\(row.option)=\(bad) must be a usage error: \(r)")
+            #expect(r.stderr.contains(row.option), "the message must name \(row.option): \(r)")
+            for v in row.values { #expect(r.stderr.contains(v), "the message must list '\(v)': \(r)") }
+            #expect(r.stdout.isEmpty, "\(r)")
+        }
+        #expect(!scratch.exists("log.sqlite"), "a refused option must not create the log")
+        let help = try await jobledger(Array(row.command.prefix(1)) + ["--help"], in: scratch)
+        #expect(help.status == 0)
+        let flat = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")  // help wraps long lines
+        #expect(flat.contains("(values: \(row.values.joined(separator: ", "))"), "\(help)")
+    }
+
     /// The message says what is allowed, not only that the value is wrong.
     @Test func theRefusalNamesTheRange() async throws {
         let r = try await jobledger(["jobs", "--db", db, "--busy-timeout", "inf"], in: scratch)

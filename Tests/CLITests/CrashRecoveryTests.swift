@@ -6,7 +6,7 @@ import Testing
 /// Starts `jobledger work ARGS…` in the background, its stderr on a pipe (it reports claims there).
 func startWorker(_ args: [String]) throws -> (Process, Pipe) {
     let p = Process()
-    p.executableURL = try #require(jobledgerBinary)
+    p.executableURL = try #require(jobledgerBinary) as URL
     p.arguments = ["work"] + args
     let err = Pipe()
     p.standardError = err

@@ -48,7 +48,7 @@ final class StderrLines: Sendable {
         let job = try JobID(submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
 
         let a = Process()
-        a.executableURL = try #require(jobledgerBinary)
+        a.executableURL = try #require(jobledgerBinary) as URL
         // Passes of 3 s: A cannot finish before it is stopped, however loaded the machine.
         a.arguments = ["work", "--db", db, "--workers", "1", "--lease", "2", "--step-ms", "3000", "--fail-rate", "0"]
         let errPipe = Pipe()

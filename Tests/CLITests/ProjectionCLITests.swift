@@ -26,7 +26,7 @@ func logOfFinishedJobs(_ db: String, jobs: Int) async throws -> [JobID] {
 
 func startProject(_ args: [String]) throws -> Process {
     let p = Process()
-    p.executableURL = try #require(jobledgerBinary)
+    p.executableURL = try #require(jobledgerBinary) as URL
     p.arguments = ["project"] + args
     p.standardError = FileHandle.nullDevice
     p.standardOutput = FileHandle.nullDevice

@@ -84,7 +84,7 @@ struct ReadOnlyCLITests {
             // The jobs projection's first step only (every job of the first events begins in them).
             let applied = try await ledger.projectionStep(.jobs, limit: checkpoint) { db, events in
                 var states: [JobID: JobState] = [:]
-                for e in events { states[e.job] = try Lifecycle.apply(e.payload, to: states[e.job], job: e.job, at: e.recordedAt).0 }
+                for e in events { states[e.job] = try Lifecycle.apply(e.payload, to: states[e.job], job: e.job, at: e.recordedAt) }
                 try JobsTableProjection().apply(events, states: states, db: db)
             }
             #expect(applied == checkpoint)

@@ -71,11 +71,16 @@ struct RefusalTests {
         #expect(try await snapshot(db, in: scratch) == before)
     }
 
+    /// `--type` is a fixed vocabulary: another value is a usage error (exit 64) listing the types.
     @Test func anUnknownEventTypeIsRefusedWithTheValidTypes() async throws {
         let job = try await logWithQueuedJob(db, in: scratch)
         let before = try await snapshot(db, in: scratch)
         let r = try await jobledger(["append", "--db", db, "--job", job, "--type", "exploded", "--payload", "{}"], in: scratch)
-        expectRefusal(r, exit: 2, mentions: ["unknown event type 'exploded'", "queued", "started", "progress", "lowres", "completed", "failed", "canceled"])
+        #expect(r.status == 64, "\(r)")
+        #expect(r.stdout.isEmpty, "\(r)")
+        for m in ["'exploded'", "--type", "queued", "started", "progress", "lowres", "completed", "failed", "canceled"] {
+            #expect(r.stderr.contains(m), "stderr should mention \(m): \(r)")
+        }
         #expect(try await snapshot(db, in: scratch) == before)
     }
 

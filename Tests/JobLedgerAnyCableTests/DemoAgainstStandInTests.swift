@@ -23,7 +23,7 @@ let jobledgerExecutable: URL? = {
 func runJobledger(_ args: [String], environment extra: [String: String], in folder: TempFolder,
                   deadline: Duration = .seconds(300)) async throws -> (status: Int32, stdout: String, stderr: String) {
     let p = Process()
-    p.executableURL = try #require(jobledgerExecutable, "the jobledger executable was not found; run `swift build` first, or set JOBLEDGER_BIN")
+    p.executableURL = try #require(jobledgerExecutable, "the jobledger executable was not found; run `swift build` first, or set JOBLEDGER_BIN") as URL
     p.arguments = args
     p.currentDirectoryURL = folder.url
     var env = ProcessInfo.processInfo.environment
@@ -31,8 +31,8 @@ func runJobledger(_ args: [String], environment extra: [String: String], in fold
     env.merge(extra) { $1 }
     p.environment = env
     let out = folder.url.appendingPathComponent("out-\(UUID().uuidString)"), err = folder.url.appendingPathComponent("err-\(UUID().uuidString)")
-    FileManager.default.createFile(atPath: out.path, contents: nil)
-    FileManager.default.createFile(atPath: err.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
     p.standardOutput = try FileHandle(forWritingTo: out)
     p.standardError = try FileHandle(forWritingTo: err)
     p.standardInput = FileHandle.nullDevice

@@ -78,7 +78,7 @@ func decoded(_ received: [AnyCablePublication]) throws -> [(stream: String, mess
         var jobs: [JobID] = []
         for i in 0..<200 { jobs.append(try await engine.submit(kind: "design", input: ["n": .int(Int64(i))])) }
 
-        let work = Task { try await engine.run(untilIdle: true) }
+        let work = Task { try await engine.workUntilIdle() }
         let deadline = ContinuousClock.now.advanced(by: .seconds(120))
         while true {
             try #require(ContinuousClock.now < deadline, "the engine did not finish its 200 jobs")

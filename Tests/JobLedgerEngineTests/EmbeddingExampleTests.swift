@@ -29,9 +29,9 @@ func example(path: String) async throws -> JobState? {
     let job = try await engine.submit(kind: "design", input: ["prompt": "a red bicycle"],
                                       idempotencyKey: "request-7f3", maxAttempts: 3, priority: 5)
 
-    // 3. Work. In a service: `try await engine.run()` in a task, and
-    //    `await engine.shutdown(drain: .seconds(10))` on SIGTERM. Here: until nothing is left.
-    try await engine.run(untilIdle: true)
+    // 3. Work. In a service: add the engine to a `ServiceGroup` (`engine.run()` drains on
+    //    SIGTERM), or `try await engine.work()` in a task of your own. Here: until nothing is left.
+    try await engine.workUntilIdle()
 
     // 4. The outcome, from the log.
     return try engine.result(of: job)   // .completed, result asset, output

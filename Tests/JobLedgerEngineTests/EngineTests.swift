@@ -224,7 +224,7 @@ struct Fixture {
         engine.register(kind: "mine") { _ in JobCompletion() }
         let other = try await engine.submit(kind: "someone-elses")
         let mine = try await engine.submit(kind: "mine")
-        try await engine.run(untilIdle: true, pollInterval: .milliseconds(1))
+        try await engine.workUntilIdle(pollInterval: .milliseconds(1))
         #expect(try engine.result(of: mine)?.status == .completed)
         #expect(try engine.state(of: other)?.status == .queued)
     }

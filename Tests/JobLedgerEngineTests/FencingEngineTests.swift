@@ -109,7 +109,7 @@ import Testing
         }
         b.register(kind: "k") { _ in JobCompletion(output: ["by": "B"]) }
         let job = try await a.submit(kind: "k")
-        let aRun = Task { try await a.run(untilIdle: false, pollInterval: .milliseconds(5)) }
+        let aRun = Task { try await a.work(pollInterval: .milliseconds(5)) }
         await until("A's handler to start") { entered.all == [1] }
         f.clock.advance(milliseconds: 31_000)
         #expect(try await b.tick() == 1)

@@ -19,10 +19,9 @@ struct CapturingLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        let all = metadata.merging(explicit ?? [:]) { $1 }
-        records.add(Record(level: level, message: message.description, metadata: all.mapValues { "\($0)" }))
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        records.add(Record(level: event.level, message: event.message.description, metadata: all.mapValues { "\($0)" }))
     }
 }
 

@@ -128,7 +128,7 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
         let row = try #require(try f.ledger.storedJobRows().first)
         #expect(row.previewURL == listed.first { $0.pathname.contains("/lowres-") }?.url)
         #expect(row.resultURL == listed.first { $0.pathname.contains("/final-") }?.url)
-        #expect(try FileManager.default.contents(atPath: URL(string: row.resultURL!)!.path) == Data("final-\(job)".utf8))
+        #expect(FileManager.default.contents(atPath: URL(string: row.resultURL!)!.path) == Data("final-\(job)".utf8))
         hub.finish()
         var got: [Publication] = []
         for await p in messages { got.append(p) }
@@ -330,7 +330,7 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
         let f = try Fixture()
         let sink = StallingSink()
         let runner = f.runner(sink: sink)
-        try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
+        _ = try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
         let run = Task { try await runner.catchUp() }
         await until { sink.entered.withLock { $0 } }
         run.cancel()
@@ -346,7 +346,7 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
         let f = try Fixture()
         let sink = ScriptedSink([.unavailable("429", retryAfterMilliseconds: 86_400_000 * 365)])
         let runner = f.runner(sink: sink, retry: RetryPolicy(baseMilliseconds: 10, capMilliseconds: 10))
-        try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
+        _ = try await f.ledger.append(NewEvent(job: .generate(), payload: .queued(.init(kind: "design"))))
         try await runner.catchUp()
         let item = try #require(try f.ledger.outboxItems(.broadcast).first)
         #expect(item.nextAttemptAt == f.clock.now().adding(milliseconds: runner.options.maxRetryAfterMilliseconds))
@@ -377,7 +377,7 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
                 let job = JobID.generate()
                 let q = EventPayload.queued(.init(kind: "design", maxAttempts: 1 + Int(random.next() % 3)))
                 let e = try await f.ledger.append(NewEvent(job: job, payload: q))
-                states[job] = try Lifecycle.apply(q, to: nil, job: job, at: e.recordedAt).0
+                states[job] = try Lifecycle.apply(q, to: nil, job: job, at: e.recordedAt)
                 open.append(job)
             } else {
                 let i = Int(random.next() % UInt64(open.count))
@@ -385,7 +385,7 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
                 let s = states[job]!
                 let payload = try await randomNext(for: s, random: &random, ledger: f.ledger, now: f.clock.now())
                 let e = try await f.ledger.append(NewEvent(job: job, payload: payload))
-                let after = try Lifecycle.apply(payload, to: s, job: job, at: e.recordedAt).0
+                let after = try Lifecycle.apply(payload, to: s, job: job, at: e.recordedAt)
                 states[job] = after
                 if after.status.isTerminal { open.remove(at: i) }
             }

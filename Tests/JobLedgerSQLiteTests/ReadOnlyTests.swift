@@ -22,7 +22,7 @@ struct ReadOnlyTests {
         // The jobs projection's first step, of 5 events (all job-0's, folded from nothing).
         let applied = try await ledger.projectionStep(.jobs, limit: 5) { db, events in
             var states: [JobID: JobState] = [:]
-            for e in events { states[e.job] = try Lifecycle.apply(e.payload, to: states[e.job], job: e.job, at: e.recordedAt).0 }
+            for e in events { states[e.job] = try Lifecycle.apply(e.payload, to: states[e.job], job: e.job, at: e.recordedAt) }
             try JobsTableProjection().apply(events, states: states, db: db)
         }
         #expect(applied == 5)

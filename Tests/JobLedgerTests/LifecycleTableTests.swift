@@ -29,11 +29,11 @@ func lifecycleError(sourceLocation: SourceLocation = #_sourceLocation, _ body: (
 
 /// A queued job built from a real `queued` event: runAt t0+1s, created at t0, version 1.
 func queuedJob(maxAttempts: Int = 3, runAt: Timestamp? = at(1_000)) throws -> JobState {
-    let (s, effects) = try Lifecycle.begin(
+    let s = try Lifecycle.begin(
         job: testJob,
         with: .queued(.init(kind: "resize", input: .object(["w": .int(640)]), priority: 5, maxAttempts: maxAttempts, runAt: runAt)),
         at: t0)
-    #expect(effects == [.enqueued(runAt: runAt ?? t0)])
+    #expect(s.runAt == runAt ?? t0)
     return s
 }
 
@@ -138,7 +138,6 @@ struct Accepted: Sendable {
     var attempt: Int
     var progress: Double
     var runAt: Timestamp
-    var effects: [Lifecycle.Effect]
     var fields: [Field] = []
 }
 
@@ -168,7 +167,7 @@ let terminalRow: [Cell] = [Start.completed, .failed, .canceled].flatMap { start 
 let lifecycleTable: [Cell] = [
     // No job yet: only `queued` begins one.
     Cell(start: .absent, event: .queued, expected: .accepted(Accepted(
-        status: .queued, attempt: 0, progress: 0, runAt: tE, effects: [.enqueued(runAt: tE)],
+        status: .queued, attempt: 0, progress: 0, runAt: tE,
         fields: [.kind("other"), .priority(0), .maxAttempts(3), .createdAt(tE), .worker(nil), .startedAt(nil), .finishedAt(nil)]))),
     Cell(start: .absent, event: .started, expected: .refused(.unknownJob)),
     Cell(start: .absent, event: .progress, expected: .refused(.unknownJob)),
@@ -181,35 +180,33 @@ let lifecycleTable: [Cell] = [
     Cell(start: .queued, event: .queued, expected: .refused(.jobExists)),
     Cell(start: .queued, event: .started, expected: .accepted(Accepted(
         status: .running, attempt: 1, progress: 0, runAt: at(1_000),
-        effects: [.attemptStarted(attempt: 1, leaseDeadline: at(70_000))],
         fields: [.worker("w2"), .lease(at(70_000)), .startedAt(tE), .finishedAt(nil), .kind("resize"), .priority(5), .createdAt(t0)]))),
     Cell(start: .queued, event: .progress, expected: .refused(.notRunning)),
     Cell(start: .queued, event: .lowres, expected: .refused(.notRunning)),
     Cell(start: .queued, event: .completed, expected: .refused(.notRunning)),
     Cell(start: .queued, event: .failed, expected: .refused(.notRunning)),
     Cell(start: .queued, event: .canceled, expected: .accepted(Accepted(
-        status: .canceled, attempt: 0, progress: 0, runAt: at(1_000), effects: [.finished(.canceled)],
+        status: .canceled, attempt: 0, progress: 0, runAt: at(1_000),
         fields: [.cancelReason("stop"), .finishedAt(tE), .startedAt(nil), .lease(nil)]))),
 
     // Running (attempt 1 of 3, worker w1).
     Cell(start: .running, event: .queued, expected: .refused(.jobExists)),
     Cell(start: .running, event: .started, expected: .refused(.alreadyRunning)),
     Cell(start: .running, event: .progress, expected: .accepted(Accepted(
-        status: .running, attempt: 1, progress: 0.25, runAt: at(1_000), effects: [.progressed(0.25)],
+        status: .running, attempt: 1, progress: 0.25, runAt: at(1_000),
         fields: [.progressMessage("quarter"), .worker("w1"), .lease(at(62_000)), .startedAt(at(2_000))]))),
     Cell(start: .running, event: .lowres, expected: .accepted(Accepted(
-        status: .running, attempt: 1, progress: 0, runAt: at(1_000), effects: [.previewStaged(previewAsset)],
+        status: .running, attempt: 1, progress: 0, runAt: at(1_000),
         fields: [.preview(previewAsset), .result(nil), .worker("w1"), .finishedAt(nil)]))),
     Cell(start: .running, event: .completed, expected: .accepted(Accepted(
-        status: .completed, attempt: 1, progress: 1, runAt: at(1_000), effects: [.finished(.completed)],
+        status: .completed, attempt: 1, progress: 1, runAt: at(1_000),
         fields: [.result(resultAsset), .output(.object(["ok": .bool(true)])), .lease(nil), .finishedAt(tE), .startedAt(at(2_000))]))),
     Cell(start: .running, event: .failed, expected: .accepted(Accepted(
         status: .queued, attempt: 1, progress: 0, runAt: at(15_000),
-        effects: [.retryScheduled(attempt: 2, notBefore: at(15_000))],
         fields: [.lastError(JobFailure(code: "timeout", message: "too slow", retryable: true, attempt: 1)),
                  .worker(nil), .lease(nil), .finishedAt(nil)]))),
     Cell(start: .running, event: .canceled, expected: .accepted(Accepted(
-        status: .canceled, attempt: 1, progress: 0, runAt: at(1_000), effects: [.finished(.canceled)],
+        status: .canceled, attempt: 1, progress: 0, runAt: at(1_000),
         fields: [.cancelReason("stop"), .lease(nil), .finishedAt(tE)]))),
 ] + terminalRow
 
@@ -249,21 +246,19 @@ struct LifecycleTableTests {
 
         switch cell.expected {
         case .accepted(let want):
-            let (after, effects) = try Lifecycle.apply(payload, to: before, job: testJob, at: tE)
+            let after = try Lifecycle.apply(payload, to: before, job: testJob, at: tE)
             #expect(after.status == want.status)
             #expect(after.attempt == want.attempt)
             #expect(after.progress == want.progress)
             #expect(after.runAt == want.runAt)
-            #expect(effects == want.effects)
             #expect(after.id == testJob)
             #expect(after.version == (before?.version ?? 0) + 1)
             #expect(after.updatedAt == tE)
             for f in want.fields { f.check(after) }
             // The mutating form agrees with the functional one.
             if var copy = before {
-                let e2 = try copy.apply(payload, at: tE)
+                try copy.apply(payload, at: tE)
                 #expect(copy == after)
-                #expect(e2 == effects)
             }
 
         case .refused(let rule):
@@ -304,11 +299,11 @@ struct LifecycleRuleTests {
         let e = lifecycleError { try s.apply(.started(.init(worker: "w", attempt: 1, leaseDeadline: at(60_000))), at: at(6_000)) }
         #expect(e?.rule == .attemptMismatch(expected: 2, got: 1))
         #expect(s == requeued)
-        let effects = try s.apply(.started(.init(worker: "w", attempt: 2, leaseDeadline: at(60_000))), at: at(6_000))
+        try s.apply(.started(.init(worker: "w", attempt: 2, leaseDeadline: at(60_000))), at: at(6_000))
         #expect(s.attempt == 2)
         #expect(s.status == .running)
         #expect(s.startedAt == at(2_000), "startedAt is the first attempt's start")
-        #expect(effects == [.attemptStarted(attempt: 2, leaseDeadline: at(60_000))])
+        #expect(s.leaseDeadline == at(60_000))
     }
 
     @Test("started before run-at is refused; at exactly run-at it is accepted")
@@ -361,8 +356,9 @@ struct LifecycleRuleTests {
     @Test("progress at the bounds 0 and 1 is accepted")
     func progressBounds() throws {
         var s = try runningJob()
-        #expect(try s.apply(.progress(.init(fraction: 0)), at: at(5_000)) == [.progressed(0)])
-        #expect(try s.apply(.progress(.init(fraction: 1)), at: at(6_000)) == [.progressed(1)])
+        try s.apply(.progress(.init(fraction: 0)), at: at(5_000))
+        #expect(s.progress == 0)
+        try s.apply(.progress(.init(fraction: 1)), at: at(6_000))
         #expect(s.progress == 1)
         #expect(s.status == .running)
     }
@@ -383,7 +379,7 @@ struct LifecycleRuleTests {
         try s.apply(.started(.init(worker: "w9", attempt: 2, leaseDeadline: at(90_000))), at: at(4_000))
         #expect(s.progress == 0)
         #expect(s.progressMessage == nil)
-        #expect(try s.apply(.progress(.init(fraction: 0.1)), at: at(4_100)) == [.progressed(0.1)])
+        try s.apply(.progress(.init(fraction: 0.1)), at: at(4_100))
         #expect(s.progress == 0.1)
     }
 
@@ -402,8 +398,7 @@ struct LifecycleRuleTests {
           arguments: [(Int64?.none, Int64(5_000)), (Int64(4_000), Int64(5_000)), (Int64(5_000), Int64(5_000)), (Int64(9_000), Int64(9_000))])
     func retryScheduled(retryAt: Int64?, expectedRunAt: Int64) throws {
         var s = try runningJob()
-        let effects = try s.apply(
-            .failed(.init(code: "net", message: "reset", retryable: true, attempt: 1, retryAt: retryAt.map(at))), at: at(5_000))
+        try s.apply(.failed(.init(code: "net", message: "reset", retryable: true, attempt: 1, retryAt: retryAt.map(at))), at: at(5_000))
         #expect(s.status == .queued)
         #expect(s.runAt == at(expectedRunAt))
         #expect(s.attempt == 1)
@@ -412,7 +407,6 @@ struct LifecycleRuleTests {
         #expect(s.finishedAt == nil)
         let failure = JobFailure(code: "net", message: "reset", retryable: true, attempt: 1)
         #expect(s.lastError == failure)
-        #expect(effects == [.retryScheduled(attempt: 2, notBefore: at(expectedRunAt))])
         // lastError survives the next start.
         try s.apply(.started(.init(worker: "w", attempt: 2, leaseDeadline: at(99_000))), at: at(expectedRunAt))
         #expect(s.lastError == failure)
@@ -421,11 +415,10 @@ struct LifecycleRuleTests {
     @Test("retryable failure on the last attempt fails the job")
     func retryableOnLastAttempt() throws {
         var s = try runningJob(maxAttempts: 2)
-        #expect(try s.apply(.failed(.init(code: "a", message: "", retryable: true, attempt: 1)), at: at(3_000))
-            == [.retryScheduled(attempt: 2, notBefore: at(3_000))])
+        try s.apply(.failed(.init(code: "a", message: "", retryable: true, attempt: 1)), at: at(3_000))
+        #expect(s.status == .queued && s.runAt == at(3_000))
         try s.apply(.started(.init(worker: "w", attempt: 2, leaseDeadline: at(60_000))), at: at(3_000))
-        let effects = try s.apply(.failed(.init(code: "b", message: "again", retryable: true, attempt: 2, retryAt: at(50_000))), at: at(4_000))
-        #expect(effects == [.finished(.failed)])
+        try s.apply(.failed(.init(code: "b", message: "again", retryable: true, attempt: 2, retryAt: at(50_000))), at: at(4_000))
         #expect(s.status == .failed)
         #expect(s.attempt == 2)
         #expect(s.finishedAt == at(4_000))
@@ -434,15 +427,14 @@ struct LifecycleRuleTests {
 
         // max_attempts 1: the first retryable failure is final.
         var one = try runningJob(maxAttempts: 1)
-        #expect(try one.apply(.failed(.init(code: "a", message: "", retryable: true, attempt: 1)), at: at(3_000)) == [.finished(.failed)])
+        try one.apply(.failed(.init(code: "a", message: "", retryable: true, attempt: 1)), at: at(3_000))
         #expect(one.status == .failed)
     }
 
     @Test("non-retryable failure fails the job even with attempts left")
     func nonRetryable() throws {
         var s = try runningJob(maxAttempts: 5)
-        let effects = try s.apply(.failed(.init(code: "bad_input", message: "no", retryable: false, attempt: 1, retryAt: at(9_000))), at: at(3_000))
-        #expect(effects == [.finished(.failed)])
+        try s.apply(.failed(.init(code: "bad_input", message: "no", retryable: false, attempt: 1, retryAt: at(9_000))), at: at(3_000))
         #expect(s.status == .failed)
         #expect(s.status.isTerminal)
         #expect(s.finishedAt == at(3_000))
@@ -481,25 +473,27 @@ struct LifecycleRuleTests {
         #expect(s.preview == previewAsset)
     }
 
-    @Test("a whole life returns the expected effects")
-    func effectsOfAWholeLife() throws {
-        var effects: [Lifecycle.Effect] = []
-        var (s, e0) = try Lifecycle.apply(.queued(.init(kind: "k", maxAttempts: 2)), to: nil, job: testJob, at: t0)
-        effects += e0
-        effects += try s.apply(.started(.init(worker: "w", attempt: 1, leaseDeadline: at(10))), at: at(1))
-        effects += try s.apply(.progress(.init(fraction: 0.5)), at: at(2))
-        effects += try s.apply(.lowres(.init(asset: previewAsset)), at: at(3))
-        effects += try s.apply(.failed(.init(code: "c", message: "", retryable: true, attempt: 1, retryAt: at(100))), at: at(4))
-        effects += try s.apply(.started(.init(worker: "w", attempt: 2, leaseDeadline: at(200))), at: at(100))
-        effects += try s.apply(.completed(.init(asset: resultAsset)), at: at(150))
-        #expect(effects == [
-            .enqueued(runAt: t0),
-            .attemptStarted(attempt: 1, leaseDeadline: at(10)),
-            .progressed(0.5),
-            .previewStaged(previewAsset),
-            .retryScheduled(attempt: 2, notBefore: at(100)),
-            .attemptStarted(attempt: 2, leaseDeadline: at(200)),
-            .finished(.completed),
+    @Test("a whole life passes through the expected states")
+    func aWholeLife() throws {
+        var seen: [String] = []
+        func note(_ s: JobState) { seen.append("\(s.status) a\(s.attempt) run-at \(s.runAt.milliseconds - t0.milliseconds)") }
+        var s = try Lifecycle.apply(.queued(.init(kind: "k", maxAttempts: 2)), to: nil, job: testJob, at: t0)
+        note(s)
+        let life: [(EventPayload, Int64)] = [
+            (.started(.init(worker: "w", attempt: 1, leaseDeadline: at(10))), 1),
+            (.progress(.init(fraction: 0.5)), 2),
+            (.lowres(.init(asset: previewAsset)), 3),
+            (.failed(.init(code: "c", message: "", retryable: true, attempt: 1, retryAt: at(100))), 4),
+            (.started(.init(worker: "w", attempt: 2, leaseDeadline: at(200))), 100),
+            (.completed(.init(asset: resultAsset)), 150),
+        ]
+        for (payload, time) in life {
+            try s.apply(payload, at: at(time))
+            note(s)
+        }
+        #expect(seen == [
+            "queued a0 run-at 0", "running a1 run-at 0", "running a1 run-at 0", "running a1 run-at 0",
+            "queued a1 run-at 100", "running a2 run-at 100", "completed a2 run-at 100",
         ])
         #expect(s.status == .completed)
         #expect(s.version == 7)
@@ -512,12 +506,10 @@ struct LifecycleRuleTests {
 
     @Test("queued with a run-at keeps it; without one, run-at is the queue time")
     func queuedRunAt() throws {
-        let (a, ea) = try Lifecycle.begin(job: testJob, with: .queued(.init(kind: "k", runAt: at(-5_000))), at: t0)
+        let a = try Lifecycle.begin(job: testJob, with: .queued(.init(kind: "k", runAt: at(-5_000))), at: t0)
         #expect(a.runAt == at(-5_000))
-        #expect(ea == [.enqueued(runAt: at(-5_000))])
-        let (b, eb) = try Lifecycle.begin(job: testJob, with: .queued(.init(kind: "k")), at: t0)
+        let b = try Lifecycle.begin(job: testJob, with: .queued(.init(kind: "k")), at: t0)
         #expect(b.runAt == t0)
-        #expect(eb == [.enqueued(runAt: t0)])
         #expect(b.input == .object([:]))
         #expect(b.priority == 0)
         #expect(b.maxAttempts == 3)
@@ -535,7 +527,7 @@ struct LifecycleRuleTests {
         #expect(absent.description.contains("'progress'"))
         #expect(absent.description.contains("does not exist"))
 
-        var (s, _) = try Lifecycle.apply(.queued(.init(kind: "k")), to: nil, job: id, at: t0)
+        var s = try Lifecycle.apply(.queued(.init(kind: "k")), to: nil, job: id, at: t0)
         let notRunning = try #require(lifecycleError { try s.apply(.completed(.init()), at: t0) })
         #expect(notRunning.description.contains("img-42.x:y"))
         #expect(notRunning.description.contains("queued"))
@@ -550,7 +542,7 @@ struct LifecycleRuleTests {
         #expect(mismatch.description.contains("7"))
 
         let early = try #require(lifecycleError {
-            var q = try Lifecycle.begin(job: id, with: .queued(.init(kind: "k", runAt: at(1_000))), at: t0).0
+            var q = try Lifecycle.begin(job: id, with: .queued(.init(kind: "k", runAt: at(1_000))), at: t0)
             try q.apply(.started(.init(worker: "w", attempt: 1, leaseDeadline: t0)), at: t0)
         })
         #expect(early.description.contains("2025-11-29T00:04:09.000Z"), "names the run-at time: \(early.description)")
