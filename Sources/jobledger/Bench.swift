@@ -23,7 +23,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Keep the benchmark logs in a fresh folder inside this directory (default: a temporary folder, removed afterwards).") var dir: String?
     @Flag(help: "Print the results as JSON.") var json = false
     @Option(help: .hidden) var replayChild: String?
-    @Option(help: "Run only one part: live, group, replay, engine, projections or anycable.") var only: String?
+    @Option(help: "Run only one part.") var only: BenchPart?
     @Option(help: "Messages in the AnyCable broadcast benchmark, \(OptionRanges.anycableMessages.bounds).") var anycableMessages: Int = 20_000
     @Option(help: "The AnyCable stand-in script (started on a free loopback port).") var standin: String = "Fixtures/anycable/standin.py"
     @Option(help: "Events in the log the projection benchmarks rebuild and broadcast, \(OptionRanges.projectionEvents.bounds).") var projectionEvents: Int = 200_000
@@ -31,9 +31,6 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Workers in the engine burn-down, \(OptionRanges.engineWorkers.bounds).") var engineWorkers: Int = 64
 
     func validate() throws {
-        if let only, !["live", "group", "replay", "engine", "projections", "anycable"].contains(only) {
-            throw ValidationError("--only must be live, group, replay, engine, projections or anycable")
-        }
         try OptionRanges.events.check(events)
         try OptionRanges.replayEvents.check(replayEvents)
         try OptionRanges.tasks.check(tasks)
@@ -61,16 +58,16 @@ struct Bench: AsyncParsableCommand {
         let config = LedgerConfiguration()
 
         var comparisons: [LedgerBenchmarks.Comparison] = []
-        if only == nil || only == "live" {
+        if only == nil || only == .live {
             note("live appends: \(events) events, one per transaction …")
             comparisons.append(try await LedgerBenchmarks.liveAppends(directory: directory, events: events, configuration: config))
         }
-        if only == nil || only == "group" {
+        if only == nil || only == .group {
             note("group commit: \(events) events from \(tasks) tasks …")
             comparisons.append(try await LedgerBenchmarks.groupCommit(directory: directory, events: events, tasks: tasks, configuration: config))
         }
         var peak: (events: Int, mb: Double)?
-        if only == nil || only == "replay" {
+        if only == nil || only == .replay {
 
         let replayPath = directory.appendingPathComponent("replay.sqlite").path
         note("writing a log of \(replayEvents) events to replay …")
@@ -88,7 +85,7 @@ struct Bench: AsyncParsableCommand {
         }
 
         var burn: EngineBench.Result?
-        if only == nil || only == "engine" {
+        if only == nil || only == .engine {
             note("engine burn-down: \(engineJobs) no-op jobs, \(engineWorkers) workers …")
             burn = try await EngineBench.burnDown(directory: directory, jobs: engineJobs, workers: engineWorkers)
             note("raw SQLite ceiling for the same writes …")
@@ -98,7 +95,7 @@ struct Bench: AsyncParsableCommand {
         }
 
         var projection: ProjectionBench.Result?
-        if only == nil || only == "projections" {
+        if only == nil || only == .projections {
             let path = directory.appendingPathComponent("projections.sqlite").path
             note("writing a log of \(projectionEvents) events, then rebuilding its jobs table and broadcasting it …")
             try await LedgerBenchmarks.buildLog(path: path, events: projectionEvents, configuration: config) { _ in }
@@ -107,11 +104,11 @@ struct Bench: AsyncParsableCommand {
         }
 
         var anycable: AnyCableBench.Result?
-        if only == nil || only == "anycable" {
+        if only == nil || only == .anycable {
             if FileManager.default.fileExists(atPath: standin) {
                 note("AnyCable broadcast to the local stand-in: \(anycableMessages) messages …")
                 anycable = try await AnyCableBench.run(script: standin, directory: directory, messages: anycableMessages, batchSize: 100)
-            } else if only == "anycable" {
+            } else if only == .anycable {
                 throw fail("no AnyCable stand-in at \(standin): run from the repository root, or pass --standin PATH", code: 2)
             } else {
                 note("skipping the AnyCable benchmark: no stand-in at \(standin) (run from the repository root, or pass --standin)")

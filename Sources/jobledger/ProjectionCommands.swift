@@ -18,10 +18,9 @@ struct ProjectionOptions: ParsableArguments {
     @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
     @Option(help: "Tries of an upload or broadcast before it becomes a dead letter, \(OptionRanges.maxAttempts.bounds).") var maxAttempts: Int = 8
     @Flag(help: "Keep only the jobs table; publish nothing and broadcast nothing.") var noEffects = false
-    @Option(help: "Where broadcasts go: hub (in-process, the default) or anycable (configured from ANYCABLE_* variables; see .env.example).") var broadcast: String = "hub"
+    @Option(help: "Where broadcasts go: hub (in-process) or anycable (configured from the ANYCABLE_* variables; see .env.example).") var broadcast: BroadcastTarget = .hub
 
     func validate() throws {
-        guard ["hub", "anycable"].contains(broadcast) else { throw ValidationError("--broadcast must be hub or anycable") }
         try OptionRanges.maxAttempts.check(maxAttempts)
         guard !streamPrefix.isEmpty, streamPrefix.utf8.count <= 100 else { throw ValidationError("--stream-prefix must be 1…100 bytes") }
     }
@@ -32,7 +31,7 @@ struct ProjectionOptions: ParsableArguments {
     /// environment (a missing or invalid variable is a usage error that names it).
     func sink(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any BroadcastSink {
         switch broadcast {
-        case "anycable":
+        case .anycable:
             do {
                 var logger = Logger(label: "jobledger.anycable")
                 logger.logLevel = .warning
@@ -40,7 +39,7 @@ struct ProjectionOptions: ParsableArguments {
             } catch {
                 throw fail("\(error) (see .env.example)", code: 2)
             }
-        default:
+        case .hub:
             return BroadcastHub()
         }
     }

@@ -62,7 +62,7 @@ struct Replay: AsyncParsableCommand {
     @Option(help: "Stop after this seq.") var untilSeq: Int64?
     @Option(help: "Stop at the first event recorded after this time (ISO-8601 UTC, or milliseconds since 1970).") var until: String?
     @Option(help: "Only this job.") var job: String?
-    @Option(help: "jobs (default), broadcast or blob.") var projection: String = "jobs"
+    @Option(help: "The projection to print: the jobs table, or the broadcast's messages or the blob projection's uploads.") var projection: ReplayedProjection = .jobs
     @Option(help: "Write the rebuilt jobs and effects into a new SQLite file here.") var into: String?
     @Flag(help: "Print JSON instead of tables.") var json = false
     @Flag(help: "Compare the stored jobs table with a rebuilt one; exit 1 on drift.") var check = false
@@ -73,9 +73,7 @@ struct Replay: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            guard let proj = ProjectionName(rawValue: projection), [ProjectionName.jobs, .broadcast, .blob].contains(proj) else {
-                throw fail("unknown --projection '\(projection)' (expected jobs, broadcast or blob)", code: 2)
-            }
+            let proj = ProjectionName(rawValue: projection.rawValue)!
             let id = try job.map { j in try wrap { () throws(InvalidJobID) in try JobID(j) } }
             var point = try replayPoint(untilSeq: untilSeq, until: until)
             let ledger = try log.openReadOnly()

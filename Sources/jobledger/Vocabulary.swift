@@ -19,3 +19,21 @@ enum ExportFormat: String, CaseIterable, Sendable, ExpressibleByArgument {
     /// One event per line, as JSON (`Docs/EventLog.md` § Export).
     case ndjson
 }
+
+/// `--broadcast hub|anycable` (`work`, `demo`, `project`): where broadcasts go.
+enum BroadcastTarget: String, CaseIterable, Sendable, ExpressibleByArgument {
+    /// The in-process hub (watch with `jobledger tail`).
+    case hub
+    /// AnyCable's HTTP broadcast API, configured from the `ANYCABLE_*` variables.
+    case anycable
+}
+
+/// `bench --only`: one part of the benchmark.
+enum BenchPart: String, CaseIterable, Sendable, ExpressibleByArgument {
+    case live, group, replay, engine, projections, anycable
+}
+
+/// `replay --projection`: which rebuilt projection to print.
+enum ReplayedProjection: String, CaseIterable, Sendable, ExpressibleByArgument {
+    case jobs, broadcast, blob
+}

@@ -111,6 +111,9 @@ struct BadInputTests {
         VocabularyRow(command: ["jobs"], option: "--durability", values: ["normal", "full"]),
         VocabularyRow(command: ["jobs"], option: "--state", values: ["queued", "running", "completed", "failed", "canceled"]),
         VocabularyRow(command: ["export"], option: "--format", values: ["ndjson"]),
+        VocabularyRow(command: ["project", "--once"], option: "--broadcast", values: ["hub", "anycable"]),
+        VocabularyRow(command: ["bench"], option: "--only", values: ["live", "group", "replay", "engine", "projections", "anycable"]),
+        VocabularyRow(command: ["replay"], option: "--projection", values: ["jobs", "broadcast", "blob"]),
         VocabularyRow(command: ["append", "--job", "job-1"], option: "--type",
                       values: ["queued", "started", "progress", "lowres", "completed", "failed", "canceled"]),
     ]
