@@ -172,7 +172,7 @@ public final class JobEngine: Sendable {
                 return r.task
             }
             if let local { local.cancel(); return }
-            guard let current = try ledger.state(of: job) else {
+            guard let current = try await ledger.state(of: job) else {
                 throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .canceled, rule: .unknownJob))
             }
             if current.status.isTerminal { return }  // already finished: nothing to cancel
@@ -196,7 +196,7 @@ public final class JobEngine: Sendable {
     /// for dead in try engine.jobs(status: .failed, kind: "design") { try await engine.retry(dead.id, attempts: 2) }
     /// ```
     public func retry(_ job: JobID, attempts: Int = 1) async throws {
-        guard let s = try ledger.state(of: job) else {
+        guard let s = try await ledger.state(of: job) else {
             throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))
         }
         let requeue = EventPayload.queued(.init(kind: s.kind, input: s.input, priority: s.priority, maxAttempts: attempts))
@@ -240,7 +240,7 @@ public final class JobEngine: Sendable {
     /// ```
     public func wait(for job: JobID, pollInterval: Duration = .milliseconds(20)) async throws -> JobState {
         while true {
-            guard let s = try ledger.state(of: job) else {
+            guard let s = try await ledger.state(of: job) else {
                 throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))
             }
             if s.status.isTerminal { return s }
@@ -262,8 +262,8 @@ public final class JobEngine: Sendable {
 
     /// Jobs in flight (queued or running) as this engine last folded them, optionally of one
     /// state and kind.
-    public func activeJobs(status: JobStatus? = nil, kind: String? = nil) -> [JobState] {
-        refresh()
+    public func activeJobs(status: JobStatus? = nil, kind: String? = nil) async -> [JobState] {
+        await refresh()
         return state.withLock { s in
             s.fold.active.values.filter { (status == nil || $0.status == status) && (kind == nil || $0.kind == kind) }
                 .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
@@ -328,7 +328,7 @@ public final class JobEngine: Sendable {
             if started.isEmpty {
                 // Idle: nothing this engine could run is queued, delayed or running.
                 let kinds = state.withLock { Set($0.registrations.keys) }
-                if untilIdle, !activeJobs().contains(where: { kinds.contains($0.kind) }), state.withLock({ $0.running.isEmpty }) { return }
+                if untilIdle, !(await activeJobs()).contains(where: { kinds.contains($0.kind) }), state.withLock({ $0.running.isEmpty }) { return }
                 try? await Task.sleep(for: pollInterval)
             }
         }
@@ -349,13 +349,13 @@ public final class JobEngine: Sendable {
     }
 
     /// Reads the events appended since the last look (by anyone) into the engine's view.
-    func refresh() {
+    func refresh() async {
         // Read outside the engine's lock (a read can take a while; handlers reporting progress
         // must not wait for it), then fold under it whatever no concurrent refresh folded yet.
         // Page by page, so a long backlog (an engine starting on a big log) stays in bounded memory.
         var from = state.withLock { $0.fold.lastSeq } + 1
         while true {
-            guard let events = try? ledger.page(from: from, limit: 4096), let last = events.last else { return }
+            guard let events = try? await ledger.page(from: from, limit: 4096), let last = events.last else { return }
             state.withLock { s in
                 for e in events where e.seq > s.fold.lastSeq { _ = try? s.fold.apply(e) }
             }
@@ -393,9 +393,9 @@ public final class JobEngine: Sendable {
 
     private func claimAndStart() async throws -> [Task<Void, Never>] {
         if state.withLock({ $0.draining }) { return [] }
-        refresh()
+        await refresh()
         noticeLostClaims()
-        if await sweepExpiredLeases() { refresh() }
+        if await sweepExpiredLeases() { await refresh() }
         await pruneOrphanAssetsWhenDue()
         let now = clock.now()
         let chosen = state.withLock { s in claimable(now: now, s: s, limit: options.concurrency - s.running.count) }

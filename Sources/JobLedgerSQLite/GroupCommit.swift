@@ -68,7 +68,7 @@ struct PreparedEvent: Sendable {
 extension Ledger {
     /// How many append transactions this ledger has committed; fewer than the appends made
     /// when group commit gathered concurrent callers.
-    public var appendTransactions: Int { writer.state.withLock { $0.transactions } }
+    package var appendTransactions: Int { writer.state.withLock { $0.transactions } }
 
     /// Append requests received so far, committed or not.
     var receivedAppends: Int { writer.state.withLock { $0.received } }

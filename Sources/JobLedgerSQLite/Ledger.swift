@@ -20,7 +20,7 @@ public final class Ledger: Sendable {
     /// Signalled after every commit that appended events through this `Ledger` (and after an
     /// import): what live projections wait on in-process. Other processes' appends are seen
     /// by polling.
-    public let appended = WakeSignal()
+    package let appended = WakeSignal()
     /// The schema the file has: `Schema.version` unless it was opened with `migrate: false`.
     public let schemaVersion: Int
     /// True when the file has the projection tables (schema v3 and later).
@@ -326,6 +326,24 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// `page(from:limit:)` for async code: read through GRDB's async read, so the calling task
+    /// suspends instead of blocking a thread of the cooperative pool.
+    public func page(from seq: Int64, limit: Int) async throws(LedgerError) -> [StoredEvent] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+                    .map { try RawEvent(row: $0).decoded() }
+            }
+        } catch { throw map(error) }
+    }
+
+    /// `state(of:)` for async code (GRDB's async read).
+    public func state(of job: JobID) async throws(LedgerError) -> JobState? {
+        do {
+            return try await pool.read { db in try Ledger.foldJob(db, job: job, from: nil) }
+        } catch { throw map(error) }
+    }
+
     /// The job's current state folded from its events, or nil when it does not exist.
     public func state(of job: JobID) throws(LedgerError) -> JobState? {
         try read { db in try Ledger.foldJob(db, job: job, from: nil) }
@@ -378,7 +396,7 @@ public struct LedgerEvents: AsyncSequence, Sendable {
         public mutating func next() async throws -> StoredEvent? {
             if index == buffer.count {
                 if finished || Task.isCancelled { return nil }
-                buffer = try ledger.page(from: nextSeq, limit: pageSize)
+                buffer = try await ledger.page(from: nextSeq, limit: pageSize)
                 index = 0
                 guard let last = buffer.last else { finished = true; return nil }
                 nextSeq = last.seq + 1

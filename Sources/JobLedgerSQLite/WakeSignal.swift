@@ -3,7 +3,7 @@ import Synchronization
 /// Wakes tasks waiting for something to happen (an append committed, an upload recorded).
 /// A waiter passes the generation it last saw, so a signal between its check and its wait is
 /// never missed.
-public final class WakeSignal: Sendable {
+package final class WakeSignal: Sendable {
     private struct State {
         var generation: UInt64 = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -11,13 +11,13 @@ public final class WakeSignal: Sendable {
     }
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
     /// The number of signals so far.
-    public var generation: UInt64 { state.withLock { $0.generation } }
+    package var generation: UInt64 { state.withLock { $0.generation } }
 
     /// Wakes every waiter.
-    public func signal() {
+    package func signal() {
         let waiters = state.withLock { s in
             s.generation &+= 1
             defer { s.waiters.removeAll() }
@@ -27,7 +27,7 @@ public final class WakeSignal: Sendable {
     }
 
     /// Returns once the generation has moved past `seen`, or the task is cancelled.
-    public func wait(after seen: UInt64) async {
+    package func wait(after seen: UInt64) async {
         let id = state.withLock { s -> UInt64 in s.nextID &+= 1; return s.nextID }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
@@ -46,7 +46,7 @@ public final class WakeSignal: Sendable {
 
     /// Returns once the generation has moved past `seen`, the task is cancelled, or `timeout`
     /// has passed, whichever comes first.
-    public func wait(after seen: UInt64, timeout: Duration) async {
+    package func wait(after seen: UInt64, timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait(after: seen) }
             group.addTask { try? await Task.sleep(for: timeout) }

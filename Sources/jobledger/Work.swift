@@ -174,7 +174,7 @@ struct Cancel: AsyncParsableCommand {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
             let ledger = try log.open(create: false)
             try await quietEngine(ledger).cancel(id, reason: reason)
-            let s = try ledger.state(of: id)
+            let s = try await ledger.state(of: id)
             print("\(id): \(s?.status.rawValue ?? "unknown")")
         }
     }

@@ -53,7 +53,7 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
         #expect(started == [1, 2])  // each attempt started exactly once
         #expect(workers.count == 2)  // by two different processes
         #expect(failure?.code == "lease_expired" && failure?.attempt == 1)
-        #expect(try ledger.state(of: id)?.status == .completed)
+        #expect(try await ledger.state(of: id)?.status == .completed)
         let verify = try await jobledger(["verify", "--db", db], in: scratch)
         #expect(verify.status == 0, "\(verify)")
     }
@@ -71,7 +71,7 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
         kill(a.processIdentifier, SIGTERM)
         await waitForExit(a, "the worker after SIGTERM (drain 0.2 s)")
         #expect(a.terminationStatus == 0)
-        let s = try #require(try Ledger.open(path: db, create: false).state(of: JobID(job)))
+        let s = try #require(try await Ledger.open(path: db, create: false).state(of: JobID(job)))
         #expect(s.status == .queued)  // back in the queue for another worker
         #expect(s.lastError?.code == "worker_shutdown")
     }

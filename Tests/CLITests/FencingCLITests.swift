@@ -75,7 +75,7 @@ final class StderrLines: Sendable {
         let bClaim = try #require(events.firstIndex { if case .started(let s) = $0.payload { return s.attempt == 2 } else { return false } })
         #expect(events[bClaim...].allSatisfy { $0.payload.claim != 1 }, "\(events.map(\.type))")
         #expect(events.filter { $0.type == .completed }.map(\.payload.claim) == [2])
-        #expect(try ledger.state(of: job)?.status == .completed)
+        #expect(try await ledger.state(of: job)?.status == .completed)
         let verify = try await jobledger(["verify", "--db", db], in: scratch)
         #expect(verify.status == 0, "\(verify)")
     }

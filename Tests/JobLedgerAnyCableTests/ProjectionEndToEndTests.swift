@@ -84,7 +84,7 @@ func decoded(_ received: [AnyCablePublication]) throws -> [(stream: String, mess
             try #require(ContinuousClock.now < deadline, "the engine did not finish its 200 jobs")
             try await rig.runner.catchUp()
             if try rig.ledger.projectionStatus().first(where: { $0.name == .jobs })!.checkpoint > 0,
-               engine.activeJobs().isEmpty, engine.runningCount == 0 { break }
+               (await engine.activeJobs()).isEmpty, engine.runningCount == 0 { break }
             await Task.yield()
         }
         try await work.value

@@ -89,7 +89,7 @@ struct Fixture {
         engine.register(kind: "k") { ctx in
             f.clock.advance(milliseconds: 20_000)
             try await ctx.progress(0.1)
-            seen.add(try f.ledger.state(of: ctx.job)?.leaseDeadline)
+            seen.add(try await f.ledger.state(of: ctx.job)?.leaseDeadline)
             return JobCompletion()
         }
         let start = f.clock.now()

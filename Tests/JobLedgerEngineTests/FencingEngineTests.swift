@@ -180,7 +180,7 @@ import Testing
             #expect(types == [.queued, .started, .canceled])
         } else {
             #expect(types == [.queued, .started, .failed])
-            #expect(try f.ledger.state(of: job)?.lastError?.code == "worker_shutdown")
+            #expect(try await f.ledger.state(of: job)?.lastError?.code == "worker_shutdown")
         }
         #expect(records.all.filter { $0.message.contains("could not record") }.count == 1)
     }
@@ -202,7 +202,7 @@ import Testing
         await until("a warning that the result waits") { records.all.contains { $0.message.contains("could not record completed") } }
         try lock.release()
         _ = try await work.value
-        let s = try #require(try f.ledger.state(of: job))
+        let s = try #require(try await f.ledger.state(of: job))
         #expect(s.status == .completed, "\(s.status) \(String(describing: s.lastError))")
         #expect(s.result?.size == 5)
         #expect(records.all.contains { $0.message.contains("completed of attempt 1 recorded after retrying") })
@@ -214,7 +214,7 @@ import Testing
         engine.register(kind: "k") { _ in JobCompletion(output: .string(String(repeating: "x", count: 70_000))) }
         let job = try await engine.submit(kind: "k")
         try await engine.tick()
-        let s = try #require(try f.ledger.state(of: job))
+        let s = try #require(try await f.ledger.state(of: job))
         #expect(s.status == .failed)
         #expect(s.lastError?.code == "invalid_result")
         #expect(s.lastError?.message.contains("over the limit") == true)

@@ -27,7 +27,7 @@ import Testing
         #expect(seen.map(\.recordedAt.milliseconds) == expectedTimes)
         #expect(seen[0].prevHash == HashChain.genesis)
         #expect(zip(seen.dropFirst(), seen).allSatisfy { $0.prevHash == $1.hash })
-        let state = try #require(try ledger.state(of: jid("job-1")))
+        let state = try #require(try await ledger.state(of: jid("job-1")))
         #expect(state.status == .completed)
         #expect(state.output == .object(["ok": .bool(true)]))
         #expect(try ledger.head() == ChainHead(seq: 6, hash: seen[5].hash))
@@ -93,7 +93,7 @@ import Testing
         #expect(again == first)
         #expect(again.job == jid("first"))
         #expect(try ledger.eventCount() == 1)
-        #expect(try ledger.state(of: jid("second")) == nil)
+        #expect(try await ledger.state(of: jid("second")) == nil)
         // Within one batch too.
         let batch = try await ledger.append([NewEvent(job: jid("third"), payload: queued, idempotencyKey: "k"),
                                              NewEvent(job: jid("fourth"), payload: queued, idempotencyKey: "k")])
@@ -183,7 +183,7 @@ import Testing
         let before = try #require(try a.head())
         let requeued = try await a.append(NewEvent(job: jid("dead"), payload: queued))
         #expect(requeued.version == 4 && requeued.seq == before.seq + 1 && requeued.prevHash == before.hash)
-        #expect(try a.state(of: jid("dead"))?.status == .queued)
+        #expect(try await a.state(of: jid("dead"))?.status == .queued)
         // A job another connection queued is unknown to b's cache: b's `queued` for it is refused.
         _ = try await a.append(NewEvent(job: jid("elsewhere"), payload: queued))
         let twice = await expectLedgerError { _ = try await b.append(NewEvent(job: jid("elsewhere"), payload: queued)) }

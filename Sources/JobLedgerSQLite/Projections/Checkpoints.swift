@@ -91,7 +91,7 @@ extension Ledger {
     /// `replacing` names an owner known to be gone (a crashed process), whose lease is taken
     /// over at once. Each change of owner starts a new generation; the outbox writes of a
     /// holder check its generation, so a holder that was taken over writes nothing more.
-    public func acquireProjection(_ name: ProjectionName, owner: String, now: Timestamp, leaseMilliseconds: Int64,
+    package func acquireProjection(_ name: ProjectionName, owner: String, now: Timestamp, leaseMilliseconds: Int64,
                                   replacing gone: String? = nil) async throws(LedgerError) -> ProjectionLease? {
         let until = now.adding(milliseconds: leaseMilliseconds)
         do {
@@ -126,7 +126,7 @@ extension Ledger {
     }
 
     /// Gives up the right to run `name` (on shutdown), so another process can take over at once.
-    public func releaseProjection(_ name: ProjectionName, owner: String) async {
+    package func releaseProjection(_ name: ProjectionName, owner: String) async {
         _ = try? await gatedWrite { db in
             try db.execute(sql: "UPDATE projections SET owner = NULL, lease_until = NULL WHERE name = ? AND owner = ?",
                            arguments: [name.rawValue, owner])

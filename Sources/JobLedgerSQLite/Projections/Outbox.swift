@@ -57,7 +57,7 @@ extension Ledger {
     /// Items are delivered strictly in order: a backing-off item holds back those after it.
     /// Read on the writer's connection: its page cache is warm with the outbox it just wrote
     /// (a reader's would be re-read from the file after every commit).
-    public func dueItems(_ name: ProjectionName, now: Timestamp, limit: Int) async throws(LedgerError) -> DueItems {
+    package func dueItems(_ name: ProjectionName, now: Timestamp, limit: Int) async throws(LedgerError) -> DueItems {
         do {
             return try await gatedWriteWithoutTransaction { db in
                 let items = try Row.fetchAll(
@@ -76,7 +76,7 @@ extension Ledger {
     /// such as a published URL) in the same transaction. Refused with `projectionTakenOver`,
     /// recording nothing, when `lease` is no longer the projection's (another owner took it
     /// over and delivers these items itself).
-    public func markSent(_ items: [OutboxItem], lease: ProjectionLease, at now: Timestamp,
+    package func markSent(_ items: [OutboxItem], lease: ProjectionLease, at now: Timestamp,
                          alsoRecord: (@Sendable (Database) throws -> Void)? = nil) async throws(LedgerError) {
         guard let name = items.first?.projection else { return }
         do {
@@ -100,7 +100,7 @@ extension Ledger {
     /// the sink rejected, become dead letters; the others are tried again at `retryAt`.
     /// Returns how many became dead. Refused like `markSent` when `lease` is no longer current.
     @discardableResult
-    public func markFailed(_ items: [OutboxItem], lease: ProjectionLease, error: SinkError, at now: Timestamp, retryAt: Timestamp,
+    package func markFailed(_ items: [OutboxItem], lease: ProjectionLease, error: SinkError, at now: Timestamp, retryAt: Timestamp,
                            maxAttempts: Int) async throws(LedgerError) -> Int {
         guard let name = items.first?.projection else { return 0 }
         let message = String(error.description.prefix(500))

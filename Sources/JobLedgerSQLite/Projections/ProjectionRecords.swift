@@ -4,11 +4,11 @@ import JobLedger
 
 /// The right to run an effect projection for a while, as `Ledger.acquireProjection` grants
 /// it: who holds it, in which generation (a new one with each change of owner), until when.
-public struct ProjectionLease: Sendable, Hashable {
-    public var projection: ProjectionName
-    public var owner: String
-    public var generation: Int64
-    public var until: Timestamp
+package struct ProjectionLease: Sendable, Hashable {
+    package var projection: ProjectionName
+    package var owner: String
+    package var generation: Int64
+    package var until: Timestamp
 }
 
 /// Where a projection stands: how far it has read the log and what it still owes.
@@ -95,7 +95,7 @@ public struct OutboxItem: Sendable, Hashable {
 }
 
 /// What a projection's outbox has to deliver now.
-public enum DueItems: Sendable, Hashable {
+package enum DueItems: Sendable, Hashable {
     /// Nothing pending.
     case none
     /// The oldest pending item may not be tried before this time (it is backing off).
