@@ -6,6 +6,14 @@ extension Ledger {
     /// Stages bytes beside the log, addressed by their SHA-256, and returns the reference an
     /// event carries. Staging the same bytes twice stores them once (and renews their
     /// staging time, so `pruneOrphanAssets` leaves them alone while an event is on its way).
+    ///
+    /// ```swift
+    /// let preview = try await ledger.stageAsset(pngBytes, contentType: "image/png")
+    /// try await ledger.append(NewEvent(job: job, payload: .lowres(.init(asset: preview, attempt: 1))))
+    /// ```
+    ///
+    /// A handler run by `JobEngine` does not call this itself: `JobContext.lowres` and a returned
+    /// `JobCompletion` with bytes stage them.
     public func stageAsset(_ bytes: Data, contentType: String) async throws(LedgerError) -> AssetRef {
         let ref = AssetRef(sha256: Digest.sha256Hex(bytes), size: Int64(bytes.count), contentType: contentType)
         let now = configuration.clock().milliseconds
@@ -23,6 +31,13 @@ extension Ledger {
     }
 
     /// The staged bytes of an asset; throws `unknownAsset` when they are not in this log.
+    ///
+    /// ```swift
+    /// if let result = try ledger.state(of: job)?.result {       // the AssetRef of `completed`
+    ///     let png = try ledger.assetBytes(result.sha256)
+    ///     try png.write(to: URL(fileURLWithPath: "result.png"))
+    /// }
+    /// ```
     public func assetBytes(_ sha256: String) throws(LedgerError) -> Data {
         let data = try read { db in try Data.fetchOne(db, sql: "SELECT bytes FROM assets WHERE sha256 = ?", arguments: [sha256]) }
         guard let data else { throw .unknownAsset(sha256: sha256) }

@@ -7,8 +7,22 @@ import Synchronization
 /// An append-only job log in one SQLite file: the embedded default event store. Appends are
 /// validated against the lifecycle and group-committed; reads stream in constant memory.
 /// Safe to share between tasks, and between processes that open the same file.
+///
+/// Open one per file and process, and hand it to whatever writes or reads the log (a
+/// `JobEngine`, a `ProjectionRunner`, your own code):
+///
+/// ```swift
+/// let ledger = try Ledger.open(path: "jobs.sqlite")
+/// let job = JobID.generate()
+/// let queued = try await ledger.append(NewEvent(
+///     job: job, payload: .queued(.init(kind: "design", input: ["prompt": "a red bicycle"]))))
+/// print(queued.seq, try ledger.state(of: job)?.status as Any)   // 1 Optional(queued)
+/// ```
 public final class Ledger: Sendable {
+    /// The file this ledger was opened on, as given to `open(path:configuration:create:migrate:)`
+    /// or `openReadOnly(path:configuration:)`.
     public let path: String
+    /// The settings it was opened with: durability, payload limit, busy timeout, clock.
     public let configuration: LedgerConfiguration
     package let pool: DatabasePool
     let writer: GroupCommitter
@@ -41,6 +55,18 @@ public final class Ledger: Sendable {
     /// With `migrate: false` an older log is read as it is, never upgraded: what inspection
     /// commands use, so that looking at a log never changes its schema under an older
     /// jobledger still running on it. Projection tables an older schema lacks read as empty.
+    ///
+    /// ```swift
+    /// var settings = LedgerConfiguration()
+    /// settings.durability = .full                  // every commit on disk before append returns
+    /// let ledger = try Ledger.open(path: "jobs.sqlite", configuration: settings)
+    ///
+    /// // Only an existing log, never a new file:
+    /// let existing = try Ledger.open(path: "jobs.sqlite", create: false)
+    /// ```
+    ///
+    /// - Throws: `LedgerError.noSuchLog` (no file and `create` is false), `.notALedger`,
+    ///   `.newerSchema`, `.busy` (another writer held the lock past the busy timeout), `.storage`.
     public static func open(path: String, configuration: LedgerConfiguration = LedgerConfiguration(), create: Bool = true,
                             migrate: Bool = true) throws(LedgerError) -> Ledger {
         let exists = FileManager.default.fileExists(atPath: path)
@@ -108,6 +134,11 @@ public final class Ledger: Sendable {
     ///   command again) instead of returning a mix of two states.
     /// - a `-wal` (a live writer, or one that crashed): a read-only connection that uses the
     ///   existing `-wal` and `-shm`, sees every committed event, and never checkpoints.
+    ///
+    /// ```swift
+    /// let evidence = try Ledger.openReadOnly(path: "incident-copy.sqlite")
+    /// print(try evidence.verify())
+    /// ```
     public static func openReadOnly(path: String, configuration: LedgerConfiguration = LedgerConfiguration()) throws(LedgerError) -> Ledger {
         try openReadOnly(path: path, configuration: configuration, create: false)
     }
@@ -269,7 +300,12 @@ public final class Ledger: Sendable {
 
     // MARK: - Reading
 
-    /// The last event's `SEQ:HASH`, or nil for an empty log.
+    /// The last event's `SEQ:HASH`, or nil for an empty log. Store it somewhere else and pass
+    /// it to `verify(expectHead:progress:)` later to prove nothing was cut off the end.
+    ///
+    /// ```swift
+    /// if let head = try ledger.head() { print(head) }   // 50:d4b5823a…
+    /// ```
     public func head() throws(LedgerError) -> ChainHead? {
         try read { db in try Ledger.fetchHead(db) }
     }
@@ -285,7 +321,8 @@ public final class Ledger: Sendable {
     }
 
     /// Calls `body` with every stored row from `seq` on, in order, from one consistent snapshot,
-    /// in constant memory.
+    /// in constant memory. The rows are as stored (payload as text, hash columns included):
+    /// what an auditor or an exporter reads. `forEachEvent(from:_:)` decodes them.
     public func forEachRawEvent(from seq: Int64 = 1, _ body: (RawEvent) throws -> Void) throws(LedgerError) {
         try scanRaw(from: seq) { raw in try body(raw); return true }
     }
@@ -299,11 +336,24 @@ public final class Ledger: Sendable {
     }
 
     /// Calls `body` with every event from `seq` on, decoded, in order, in constant memory.
+    /// Everything is read in one snapshot: events appended meanwhile are not seen.
+    ///
+    /// ```swift
+    /// var completed = 0
+    /// try ledger.forEachEvent { e in if e.type == .completed { completed += 1 } }
+    /// ```
     public func forEachEvent(from seq: Int64 = 1, _ body: (StoredEvent) throws -> Void) throws(LedgerError) {
         try forEachRawEvent(from: seq) { raw in try body(try raw.decoded()) }
     }
 
-    /// Calls `body` with one job's events in version order, in constant memory.
+    /// Calls `body` with one job's events in version order, in constant memory: a job's
+    /// history, as `jobledger history` prints it.
+    ///
+    /// ```swift
+    /// try ledger.forEachEvent(of: job) { e in
+    ///     print("v\(e.version) seq \(e.seq) \(e.recordedAt.iso8601) \(e.type)")
+    /// }
+    /// ```
     public func forEachEvent(of job: JobID, _ body: (StoredEvent) throws -> Void) throws(LedgerError) {
         try read { db in
             let cursor = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE job_id = ? ORDER BY version", arguments: [job.rawValue])
@@ -313,7 +363,12 @@ public final class Ledger: Sendable {
 
     /// The log from `seq` on as an async sequence, read on demand in pages of `pageSize`
     /// events, each page its own short read: constant memory, and a slow consumer never holds
-    /// a snapshot open.
+    /// a snapshot open. The sequence ends at the head as it is when the last page is read; it
+    /// does not wait for new events.
+    ///
+    /// ```swift
+    /// for try await e in ledger.events(from: lastSeen + 1) { try await forward(e) }
+    /// ```
     public func events(from seq: Int64 = 1, pageSize: Int = 512) -> LedgerEvents {
         LedgerEvents(ledger: self, from: seq, pageSize: max(1, pageSize))
     }
@@ -345,6 +400,12 @@ public final class Ledger: Sendable {
     }
 
     /// The job's current state folded from its events, or nil when it does not exist.
+    ///
+    /// ```swift
+    /// if let s = try ledger.state(of: job) {
+    ///     print(s.status, s.attempt, s.progress, s.lastError as Any)
+    /// }
+    /// ```
     public func state(of job: JobID) throws(LedgerError) -> JobState? {
         try read { db in try Ledger.foldJob(db, job: job, from: nil) }
     }
@@ -362,7 +423,9 @@ public final class Ledger: Sendable {
         return state
     }
 
-    /// Every job's current state, folded from the whole log in one pass.
+    /// Every job's current state, folded from the whole log in one pass. Holds every job in
+    /// memory; for large logs read the `jobs` table instead (`currentJobRows(state:)` in
+    /// JobLedgerProjections), or fold with `forEachEvent(from:_:)` and keep what you need.
     public func jobStates() throws(LedgerError) -> [JobID: JobState] {
         var fold = LedgerFold()
         var states: [JobID: JobState] = [:]
@@ -372,19 +435,24 @@ public final class Ledger: Sendable {
 }
 
 extension LedgerFold {
+    /// Folds one stored event into the jobs' states and returns the job's new state; throws
+    /// when the event is not legal for its job (a log that `verify()` would refuse).
     @discardableResult
     public mutating func apply(_ e: StoredEvent) throws(LifecycleError) -> JobState {
         try apply(job: e.job, payload: e.payload, at: e.recordedAt, seq: e.seq)
     }
 }
 
-/// The log as an async sequence of events, fetched page by page as the consumer asks.
+/// The log as an async sequence of events, fetched page by page as the consumer asks. Made by
+/// `Ledger.events(from:pageSize:)`.
 public struct LedgerEvents: AsyncSequence, Sendable {
+    /// Each element is one event, decoded.
     public typealias Element = StoredEvent
     let ledger: Ledger
     let from: Int64
     let pageSize: Int
 
+    /// Reads the next page when the current one is used up.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let ledger: Ledger
         let pageSize: Int
@@ -393,6 +461,7 @@ public struct LedgerEvents: AsyncSequence, Sendable {
         var index = 0
         var finished = false
 
+        /// The next event, or nil at the end of the log (or when the task is cancelled).
         public mutating func next() async throws -> StoredEvent? {
             if index == buffer.count {
                 if finished || Task.isCancelled { return nil }
@@ -407,6 +476,7 @@ public struct LedgerEvents: AsyncSequence, Sendable {
         }
     }
 
+    /// An iterator from the sequence's first `seq`.
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(ledger: ledger, pageSize: pageSize, nextSeq: from)
     }

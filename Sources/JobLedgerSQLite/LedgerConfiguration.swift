@@ -1,6 +1,13 @@
 import JobLedger
 
 /// How a log file is opened: durability, limits, waiting and the clock that stamps events.
+///
+/// ```swift
+/// var settings = LedgerConfiguration()
+/// settings.durability = .full
+/// settings.busyTimeout = .seconds(30)          // several processes share the file
+/// let ledger = try Ledger.open(path: "jobs.sqlite", configuration: settings)
+/// ```
 public struct LedgerConfiguration: Sendable {
     /// How hard a commit works to survive a power cut. See `Docs/EventLog.md` § Durability.
     public enum Durability: String, Sendable, CaseIterable {
@@ -11,13 +18,16 @@ public struct LedgerConfiguration: Sendable {
         case full
     }
 
+    /// `.normal` by default.
     public var durability: Durability = .normal
     /// Largest payload (canonical JSON, bytes) an append accepts. Bytes belong in assets.
     public var maxPayloadBytes: Int = 64 * 1024
     /// How long to wait for another writer's lock before failing with `LedgerError.busy`.
     public var busyTimeout: Duration = .seconds(5)
-    /// Stamps `recorded_at`. Injected by tests and by the engine's clock.
+    /// Stamps `recorded_at`. Tests inject a manual clock here (`ManualClock.function`) and
+    /// give the engine the same clock.
     public var clock: @Sendable () -> Timestamp = { Timestamp.now }
 
+    /// The defaults: `.normal` durability, 64 KiB payloads, a 5 s busy timeout, the wall clock.
     public init() {}
 }

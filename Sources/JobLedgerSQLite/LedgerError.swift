@@ -8,9 +8,12 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
     case rejected(LifecycleError)
     /// The payload does not fit its event type, or is not JSON.
     case invalidPayload(PayloadError)
+    /// A job id that breaks the rules (1…128 characters from `A-Z a-z 0-9 - _ . :`, not only
+    /// dots), in an append, an import or a stored row.
     case invalidJobID(InvalidJobID)
     /// The append named an expected version and the job has moved on (optimistic concurrency).
     case concurrencyConflict(job: JobID, expected: Int, actual: Int)
+    /// The payload's canonical text is larger than `LedgerConfiguration.maxPayloadBytes`.
     case payloadTooLarge(job: JobID, size: Int, limit: Int)
     /// No file at the path (commands that read never create a log).
     case noSuchLog(path: String)
@@ -33,6 +36,7 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
     /// Any other SQLite or file error, with SQLite's message.
     case storage(String)
 
+    /// One line that says what happened and what to do, as the command line prints it.
     public var description: String {
         switch self {
         case .rejected(let e): return "rejected: \(e.description)"

@@ -17,7 +17,9 @@ public struct LineReader {
     /// 4 MiB: far above a line of the largest payload the log accepts by default (64 KiB).
     public static let defaultMaxLineBytes = 4 << 20
 
+    /// The longest line accepted, in bytes (without its line feed).
     public let maxLineBytes: Int
+    /// How many bytes one read asks for.
     public let chunkSize: Int
     /// The number of the last line returned (1 for the first).
     public private(set) var lineNumber = 0
@@ -153,9 +155,13 @@ public enum NDJSON {
 
 /// What an import appended.
 public struct ImportReport: Sendable {
+    /// Events appended.
     public var events = 0
+    /// Distinct jobs among them.
     public var jobs = 0
+    /// The `seq` the first imported event got in this log; nil when nothing was imported.
     public var firstSeq: Int64?
+    /// The log's head after the import.
     public var head: ChainHead?
 }
 
@@ -180,6 +186,7 @@ public final class CheckedImport {
     let leadingV1: Int
     /// Bytes read.
     public let bytes: Int64
+    /// The line-length limit the input was checked against.
     public let maxLineBytes: Int
     private let source: Source
 
@@ -374,7 +381,13 @@ struct ImportLineChecker {
 }
 
 extension Ledger {
-    /// Writes every event, in order, as one NDJSON line each.
+    /// Writes every event, in order, as one NDJSON line each (without the line feed), from one
+    /// snapshot, in constant memory.
+    ///
+    /// ```swift
+    /// var out = ""
+    /// try ledger.exportNDJSON { line in out += line + "\n" }
+    /// ```
     public func exportNDJSON(_ write: (String) throws -> Void) throws(LedgerError) {
         let v2From = try hashRuleStart()
         try forEachRawEvent { raw in try write(NDJSON.line(raw, rule: raw.seq >= v2From ? .v2 : .v1)) }
@@ -387,6 +400,12 @@ extension Ledger {
     /// under an older rule keep it (the log records from which seq on the current rule applies).
     /// When lines carry `payload_digest`, `prev_hash` and `hash`, the file's own chain is
     /// checked too, so an edited export is refused.
+    ///
+    /// ```swift
+    /// let copy = try Ledger.open(path: "copy.sqlite")
+    /// let report = try copy.importNDJSON(exportText.split(separator: "\n").map(String.init))
+    /// print(report.events, report.head as Any)
+    /// ```
     public func importNDJSON<S: Sequence>(_ lines: S) throws(LedgerError) -> ImportReport where S.Element == String {
         try importNDJSON(try CheckedImport.check(lines: lines))
     }

@@ -2,8 +2,16 @@ import GRDB
 import JobLedger
 
 /// An event to append: which job, what happened, and the optional guards.
+///
+/// ```swift
+/// // Cancel a job, but only if nothing happened to it since we read it at version 4:
+/// try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: "user closed the tab")),
+///                                  expectedVersion: 4))
+/// ```
 public struct NewEvent: Sendable {
+    /// The job the event belongs to (a new id for a `queued` event that starts a job).
     public var job: JobID
+    /// What happened; the lifecycle decides whether it may happen now.
     public var payload: EventPayload
     /// The job's version the caller last saw (0: the job must not exist). A mismatch fails
     /// with `LedgerError.concurrencyConflict` and writes nothing.
@@ -13,6 +21,7 @@ public struct NewEvent: Sendable {
     /// Keeps an original time (import); nil stamps the event with the ledger's clock.
     public var recordedAt: Timestamp?
 
+    /// An event for `job`; the guards are off unless given.
     public init(job: JobID, payload: EventPayload, expectedVersion: Int? = nil, idempotencyKey: String? = nil, recordedAt: Timestamp? = nil) {
         self.job = job
         self.payload = payload
@@ -23,16 +32,27 @@ public struct NewEvent: Sendable {
 }
 
 /// One row of the log exactly as stored, payload still as text. What `verify` and `export` read.
+/// `Docs/EventLog.md` describes every column.
 public struct RawEvent: Sendable, Hashable {
+    /// The event's place in the whole log: 1, 2, 3 … in commit order.
     public var seq: Int64
+    /// The job id as stored (not yet checked).
     public var jobID: String
+    /// The event's place in its job: 1, 2, 3 …
     public var version: Int
+    /// The event type's name as stored (`queued`, `started` …).
     public var type: String
+    /// The payload's canonical JSON text.
     public var payload: String
+    /// When the event was recorded (UTC, milliseconds).
     public var recordedAt: Timestamp
+    /// The idempotency key it was appended with, if any.
     public var idempotencyKey: String?
+    /// SHA-256 of `payload`, hex.
     public var payloadDigest: String
+    /// The previous event's `hash` (64 zeros for the first event).
     public var prevHash: String
+    /// This event's link in the hash chain, hex.
     public var hash: String
 
     package static let columns = "seq, job_id, version, type, payload, recorded_at, idempotency_key, payload_digest, prev_hash, hash"
@@ -66,27 +86,56 @@ public struct RawEvent: Sendable, Hashable {
 }
 
 /// An event as the log holds it: its place (`seq`, `version`), its typed payload, when it was
-/// recorded and its link in the hash chain.
+/// recorded and its link in the hash chain. What `Ledger.append(_:)` returns and the readers
+/// (`forEachEvent`, `events(from:pageSize:)`, `page(from:limit:)`) hand out.
+///
+/// ```swift
+/// let e = try await ledger.append(NewEvent(job: job, payload: .queued(.init(kind: "design"))))
+/// switch e.payload {
+/// case .queued(let q): print("seq \(e.seq): \(q.kind) queued at \(e.recordedAt.iso8601)")
+/// default: break
+/// }
+/// ```
 public struct StoredEvent: Sendable, Hashable {
+    /// The event's place in the whole log: 1, 2, 3 … in commit order.
     public var seq: Int64
+    /// The job it belongs to.
     public var job: JobID
+    /// Its place in the job: 1, 2, 3 …
     public var version: Int
+    /// What happened, typed.
     public var payload: EventPayload
+    /// When it was recorded (the ledger's clock, or the original time of an import).
     public var recordedAt: Timestamp
+    /// The idempotency key it was appended with, if any.
     public var idempotencyKey: String?
+    /// SHA-256 of the payload's canonical text, hex.
     public var payloadDigest: String
+    /// The previous event's `hash` (64 zeros for the first event).
     public var prevHash: String
+    /// This event's link in the hash chain, hex.
     public var hash: String
 
+    /// The payload's event type.
     public var type: EventType { payload.type }
 }
 
 /// The last event of the log, as `SEQ:HASH`: store it elsewhere, and `verify --expect-head`
 /// later proves that nothing was cut off the end.
+///
+/// ```swift
+/// let saved = "\(try ledger.head()!)"               // "SEQ:HASH": keep it somewhere else
+/// // … later, on the same log:
+/// let report = try ledger.verify(expectHead: ChainHead(saved))
+/// print(report.isValid ? "nothing changed, nothing cut off" : "\(report.problem!)")
+/// ```
 public struct ChainHead: Sendable, Hashable, CustomStringConvertible {
+    /// The last event's `seq`.
     public var seq: Int64
+    /// The last event's `hash`, lower-case hex.
     public var hash: String
 
+    /// A head from its parts.
     public init(seq: Int64, hash: String) { self.seq = seq; self.hash = hash }
 
     /// Parses `SEQ:HASH`.
@@ -98,6 +147,7 @@ public struct ChainHead: Sendable, Hashable, CustomStringConvertible {
         hash = parts[1].lowercased()
     }
 
+    /// `SEQ:HASH`, the form `jobledger digest` prints and `init(_:)` parses.
     public var description: String { "\(seq):\(hash)" }
 }
 

@@ -6,35 +6,61 @@ import JobLedger
 public struct VerifyReport: Sendable {
     /// The first bad event: its `seq` and what is wrong with it.
     public struct Problem: Sendable, Hashable, CustomStringConvertible {
+        /// The first `seq` that does not check out (for a missing tail: the expected head's).
         public var seq: Int64
+        /// What is wrong there, in words.
         public var message: String
+        /// `seq N: message`.
         public var description: String { "seq \(seq): \(message)" }
     }
 
     /// A run of consecutive events hashed under one rule.
     public struct RuleRange: Sendable, Hashable, CustomStringConvertible {
+        /// The rule the hashes of this range were recomputed under.
         public var rule: HashChain.Rule
+        /// The first `seq` of the range.
         public var from: Int64
+        /// The last `seq` of the range.
         public var through: Int64
+        /// `seq A–B under RULE`, as `jobledger verify` prints it.
         public var description: String {
             let what = rule == .v1 ? " (idempotency keys not covered)" : ""
             return "seq \(from)\(through == from ? "" : "–\(through)") under \(rule)\(what)"
         }
     }
 
+    /// Events checked (up to the first problem).
     public var events: Int64 = 0
+    /// Jobs seen.
     public var jobs: Int = 0
+    /// The last event checked as `SEQ:HASH`; nil for an empty log.
     public var head: ChainHead?
+    /// The first problem found; nil when the log checks out.
     public var problem: Problem?
     /// Which hash rule each range of the log was checked under, in order.
     public var rules: [RuleRange] = []
+    /// True when no problem was found.
     public var isValid: Bool { problem == nil }
 }
 
 extension Ledger {
     /// Recomputes every payload digest and hash link, checks that every job's versions run
     /// 1, 2, 3 … and that every transition is legal, and (when given) that the log still
-    /// reaches `expectHead` with the same hash. Stops at the first problem.
+    /// reaches `expectHead` with the same hash. Stops at the first problem. Reads the log in one
+    /// snapshot, in memory that follows the jobs in flight, not the log's length; a read-only
+    /// ledger (`Ledger.openReadOnly`) is enough.
+    ///
+    /// ```swift
+    /// let report = try ledger.verify(expectHead: ChainHead(savedHead))
+    /// if let problem = report.problem {
+    ///     print("tampered or damaged: \(problem)")        // seq 17: payload changed after it was recorded …
+    /// } else {
+    ///     print("ok: \(report.events) events, \(report.jobs) jobs, head \(report.head?.description ?? "-")")
+    /// }
+    /// ```
+    ///
+    /// `progress` is called every 100,000 events with the `seq` reached. A problem in the log is
+    /// a report, not an error; this throws only when the log cannot be read.
     public func verify(expectHead: ChainHead? = nil, progress: ((Int64) -> Void)? = nil) throws(LedgerError) -> VerifyReport {
         var report = VerifyReport()
         var fold = LedgerFold()

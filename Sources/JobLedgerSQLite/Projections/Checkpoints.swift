@@ -77,7 +77,13 @@ extension Ledger {
     }
 
     /// A projection's checkpoint and the log's head, read together (0 for a projection that
-    /// never ran, or a log older than the projection tables).
+    /// never ran, or a log older than the projection tables). `head - checkpoint` is how far
+    /// behind it is.
+    ///
+    /// ```swift
+    /// let (done, head) = try ledger.checkpoint(of: ProjectionName("webhook"))
+    /// print("webhook is \(head - done) events behind")
+    /// ```
     public func checkpoint(of name: ProjectionName) throws(LedgerError) -> (checkpoint: Int64, head: Int64) {
         guard hasProjections else { return (0, try head()?.seq ?? 0) }
         return try read { db in (try Ledger.checkpoint(db, name), try Ledger.fetchHead(db)?.seq ?? 0) }
@@ -119,7 +125,8 @@ extension Ledger {
         }
     }
 
-    /// The current owner of a projection, if any.
+    /// The current owner of a projection, if any: the process (`<host>/<pid namespace>:<pid>`
+    /// by default) whose `ProjectionRunner` holds its lease.
     public func projectionOwner(_ name: ProjectionName) throws(LedgerError) -> String? {
         guard hasProjections else { return nil }
         return try read { db in try String.fetchOne(db, sql: "SELECT owner FROM projections WHERE name = ?", arguments: [name.rawValue]) }
@@ -136,7 +143,16 @@ extension Ledger {
     // MARK: - Standing
 
     /// The standing of the projections named (in that order), then of any other projection
-    /// the log has a checkpoint or outbox items for (by name).
+    /// the log has a checkpoint or outbox items for (by name): what `jobledger projections`
+    /// prints. Works on a read-only ledger.
+    ///
+    /// ```swift
+    /// for s in try ledger.projectionStatus([.jobs, .blob, .broadcast]) {
+    ///     print(s.name, "lag \(s.lag)", "pending \(s.pending)", "dead \(s.dead)", s.lastError ?? "")
+    /// }
+    /// ```
+    ///
+    /// (`.jobs`, `.blob` and `.broadcast` are declared in JobLedgerProjections.)
     public func projectionStatus(_ names: [ProjectionName] = []) throws(LedgerError) -> [ProjectionStatus] {
         guard hasProjections else {
             let head = try self.head()?.seq ?? 0
@@ -174,7 +190,12 @@ extension Ledger {
 
 extension Ledger {
     /// Writes a compact copy of the whole database (events, assets, projections) to a new file:
-    /// a consistent snapshot to hand to someone investigating an incident.
+    /// a consistent snapshot to hand to someone investigating an incident. Refuses a path that
+    /// exists.
+    ///
+    /// ```swift
+    /// try await ledger.vacuum(into: "incident-copy.sqlite")
+    /// ```
     public func vacuum(into path: String) async throws(LedgerError) {
         guard !FileManager.default.fileExists(atPath: path) else { throw .storage("\(path) already exists") }
         do {

@@ -125,7 +125,12 @@ extension Ledger {
     /// Puts a projection's dead letters back in line, due now, with their tries reset. A dead
     /// supersedable item (a progress message) that a later item of its job has superseded is
     /// coalesced instead: a browser never gets progress after a newer state. Returns how many
-    /// were re-driven.
+    /// were re-driven. What `jobledger projections retry NAME` runs; the running projection (in
+    /// this process or another) then delivers them.
+    ///
+    /// ```swift
+    /// let n = try await ledger.redrive(.broadcast)     // after fixing the sink's configuration
+    /// ```
     public func redrive(_ name: ProjectionName) async throws(LedgerError) -> Int {
         let now = configuration.clock().milliseconds
         do {
@@ -153,7 +158,14 @@ extension Ledger {
         }
     }
 
-    /// Outbox items of a projection after `seq`, in `seq` order, optionally of one status and job.
+    /// Outbox items of a projection after `seq`, in `seq` order, optionally of one status and job:
+    /// what `jobledger tail` prints (the `sent` broadcast items).
+    ///
+    /// ```swift
+    /// for item in try ledger.outboxItems(.broadcast, status: .dead) {
+    ///     print(item.seq, item.target, item.lastError ?? "")
+    /// }
+    /// ```
     public func outboxItems(_ name: ProjectionName, after seq: Int64 = 0, status: OutboxItem.Status? = nil,
                             job: JobID? = nil, limit: Int = 1000) throws(LedgerError) -> [OutboxItem] {
         guard hasProjections else { return [] }

@@ -11,8 +11,10 @@ package struct ProjectionLease: Sendable, Hashable {
     package var until: Timestamp
 }
 
-/// Where a projection stands: how far it has read the log and what it still owes.
+/// Where a projection stands: how far it has read the log and what it still owes. One row of
+/// `jobledger projections`; read with `Ledger.projectionStatus(_:)`.
 public struct ProjectionStatus: Sendable, Hashable {
+    /// The projection.
     public var name: ProjectionName
     /// The last `seq` the projection has taken in (applied, or put in its outbox).
     public var checkpoint: Int64
@@ -20,14 +22,19 @@ public struct ProjectionStatus: Sendable, Hashable {
     public var head: Int64
     /// Events the projection has applied (a state projection) or taken in (an effect one).
     public var applied: Int64
+    /// Outbox items not delivered yet (new, or backing off after a failed try).
     public var pending: Int
+    /// Dead letters: items that failed their last try, or that the sink rejected.
     public var dead: Int
+    /// Items delivered.
     public var sent: Int
+    /// Items superseded by a later item of their job before they were sent (never sent).
     public var coalesced: Int
     /// When the oldest pending item is next tried.
     public var nextAttemptAt: Timestamp?
     /// The most recent error of a pending or dead item.
     public var lastError: String?
+    /// The process holding the projection's lease (an effect projection), if any.
     public var owner: String?
     /// True when the projection has an outbox (items in it, or an owner): an effect projection.
     public var hasOutbox: Bool { pending + dead + sent + coalesced > 0 || owner != nil }
@@ -47,6 +54,8 @@ public struct OutboxDraft: Sendable, Hashable {
     /// progress. Order within a job is kept either way.
     public var supersedable: Bool
 
+    /// An item for `target` with `body`; `supersedable` for messages where only the latest
+    /// counts.
     public init(target: String, body: String, supersedable: Bool = false) {
         self.target = target
         self.body = body
@@ -54,24 +63,44 @@ public struct OutboxDraft: Sendable, Hashable {
     }
 }
 
-/// One effect waiting in (or done from) a projection's outbox: one per event at most.
+/// One effect waiting in (or done from) a projection's outbox: one per event at most. What an
+/// `EffectProjection`'s `deliver` is handed, and what `Ledger.outboxItems(_:after:status:job:limit:)`
+/// lists.
 public struct OutboxItem: Sendable, Hashable {
+    /// Where an item is in its life.
     public enum Status: String, Sendable, Hashable, CaseIterable {
-        case pending, sent, dead, coalesced
+        /// Not delivered yet: due at `nextAttemptAt`.
+        case pending
+        /// Delivered.
+        case sent
+        /// Given up on (tries used up, or rejected); `Ledger.redrive(_:)` puts it back in line.
+        case dead
+        /// Superseded by a later item of its job before it was sent; never sent.
+        case coalesced
     }
+    /// The projection that owes it.
     public var projection: ProjectionName
+    /// The event it was made for (unique within the projection).
     public var seq: Int64
+    /// The event's job.
     public var job: JobID
+    /// The event's version within its job.
     public var version: Int
+    /// The event's type.
     public var type: EventType
     /// Where it goes (a stream, a blob pathname …).
     public var target: String
     /// What goes there.
     public var body: String
+    /// Where it is in its life.
     public var status: Status
+    /// Tries so far (the delivery that succeeded included).
     public var attempts: Int
+    /// When it is due (next); items are delivered in `seq` order, so a later item waits too.
     public var nextAttemptAt: Timestamp
+    /// The error of its last failed try, if any (at most 500 characters).
     public var lastError: String?
+    /// When it was delivered, once it was.
     public var sentAt: Timestamp?
 
     static let columns = "projection, seq, job_id, version, type, target, body, status, attempts, next_attempt_at, last_error, sent_at"

@@ -2,7 +2,13 @@ import Foundation
 import GRDB
 import JobLedger
 
-/// Where a replay stops.
+/// Where a replay stops: the whole log, a `seq`, or a moment (state *as of* then).
+///
+/// ```swift
+/// let point = ReplayPoint("2026-11-18T11:07:05Z")!      // or ReplayPoint("40"), or .end
+/// var fold = ReplayFold()
+/// _ = try ledger.replay(into: &fold, until: point)
+/// ```
 public enum ReplayPoint: Sendable, Hashable, CustomStringConvertible {
     /// The whole log.
     case end
@@ -19,6 +25,7 @@ public enum ReplayPoint: Sendable, Hashable, CustomStringConvertible {
         return nil
     }
 
+    /// `the end of the log`, `seq N`, or the time in ISO-8601.
     public var description: String {
         switch self {
         case .end: "the end of the log"
@@ -38,15 +45,27 @@ public enum ReplayPoint: Sendable, Hashable, CustomStringConvertible {
 
 /// What a replay went through.
 public struct ReplaySummary: Sendable, Hashable {
+    /// Events replayed.
     public var events = 0
+    /// The last `seq` replayed (0 when none was).
     public var lastSeq: Int64 = 0
+    /// When the last event replayed was recorded.
     public var lastTime: Timestamp?
 }
 
 extension Ledger {
     /// Calls `body` with every event (or one job's) in order up to `point`, from one snapshot,
     /// in constant memory, and `progress` every 65,536 events with the events so far. What
-    /// the replay tool folds projections from.
+    /// the replay tool folds projections from. To rebuild the projections themselves, use
+    /// `replay(into:until:job:progress:effect:)` (JobLedgerProjections).
+    ///
+    /// ```swift
+    /// // What did job J look like at seq 40?
+    /// var state: JobState?
+    /// _ = try ledger.replayEvents(until: .seq(40), job: j) { e in
+    ///     state = try Lifecycle.apply(e.payload, to: state, job: e.job, at: e.recordedAt)
+    /// }
+    /// ```
     public func replayEvents(until point: ReplayPoint = .end, job: JobID? = nil, progress: (Int) -> Void = { _ in },
                              _ body: (StoredEvent) throws -> Void) throws(LedgerError) -> ReplaySummary {
         try read { db in try Ledger.replayEvents(db, until: point, job: job, progress: progress, body) }
