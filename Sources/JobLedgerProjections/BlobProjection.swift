@@ -7,18 +7,27 @@ import JobLedgerSQLite
 /// at its deterministic pathname, `jobs/<id>/<role>-<sha256 prefix>.<ext>`, so a retried or
 /// replayed upload lands at the same place. The URL each upload gets is recorded (table
 /// `blobs`, and the job's row in `jobs`) for the broadcast and the jobs table.
+///
+/// `ProjectionRunner(ledger:blobs:…)` registers it for you; register it yourself only with
+/// `ProjectionRunner(ledger:state:effects:options:)`, before the broadcast projection.
 public struct BlobProjection: EffectProjection {
+    /// `blob`.
     public let name = ProjectionName.blob
+    /// Where artefacts are published.
     public let store: any BlobStore
     let ledger: Ledger
 
+    /// Publishes to `store` the artefacts staged in `ledger`.
     public init(store: any BlobStore, ledger: Ledger) {
         self.store = store
         self.ledger = ledger
     }
 
+    /// `upload`, in `replay --effects`.
     public var effectLabel: String { "upload" }
 
+    /// One upload for a `lowres` or `completed` event that carries an asset, at its
+    /// `BlobPathname`; nothing for other events.
     public func items(for event: ProjectedEvent, state: JobState, receipts: ReceiptLookup) -> [OutboxDraft] {
         guard let (role, asset) = event.payload.publishedAsset else { return [] }
         return [OutboxDraft(target: BlobPathname(job: event.job, role: role, asset: asset).description, body: asset.jsonText)]
@@ -59,14 +68,18 @@ public struct BlobProjection: EffectProjection {
         }
     }
 
+    /// The URL the artefact at pathname `target` was published at, if it was.
     public func receipt(for target: String, db: Database) throws -> String? { try Self.url(db, pathname: target) }
+    /// Every published URL, by pathname.
     public func receipts(db: Database) throws -> [String: String] { try Self.urls(db) }
 
+    /// `content type, size, sha256 prefix`, in `replay --effects`.
     public func summary(of draft: OutboxDraft) -> String {
         guard let a = Self.asset(of: draft.body) else { return draft.body }
         return "\(a.contentType), \(a.size) bytes, sha256 \(a.sha256.prefix(16))…"
     }
 
+    /// `{"seq", "effect": "upload", "pathname", "sha256", "size", "content_type"}`.
     public func json(of draft: OutboxDraft, seq: Int64) -> JSONValue {
         guard let a = Self.asset(of: draft.body) else { return .object(["seq": .int(seq), "effect": "upload", "pathname": .string(draft.target)]) }
         return .object(["seq": .int(seq), "effect": "upload", "pathname": .string(draft.target),
@@ -92,7 +105,13 @@ public struct BlobProjection: EffectProjection {
 }
 
 extension Ledger {
-    /// Every published artefact's URL by blob pathname.
+    /// Every published artefact's URL by blob pathname (empty before the blob projection ran).
+    ///
+    /// ```swift
+    /// if let state = try ledger.state(of: job), let path = state.artefactPathnames.result {
+    ///     print(try ledger.blobURLs()[path.description] ?? "not published yet")
+    /// }
+    /// ```
     public func blobURLs() throws(LedgerError) -> [String: String] {
         guard hasProjections else { return [:] }
         return try readSnapshot { db in try BlobProjection.urls(db) }

@@ -5,6 +5,16 @@ import Synchronization
 /// each as an async sequence, in the order they were delivered. A subscriber that falls more
 /// than `bufferLimit` messages behind loses the oldest ones (the stream's newest state is in
 /// every message, so it catches up with the next).
+///
+/// ```swift
+/// let hub = BroadcastHub()
+/// let runner = ProjectionRunner(ledger: ledger, broadcasts: hub)
+/// Task { for await p in hub.subscribe(stream: "job:\(job)") { print(p.message.state, p.message.progress) } }
+/// try await runner.runLive()
+/// ```
+///
+/// Only code in the same process can subscribe; `jobledger tail` reads what was sent from the
+/// log's outbox instead.
 public final class BroadcastHub: BroadcastSink {
     private struct Subscriber {
         let stream: String?
@@ -13,8 +23,10 @@ public final class BroadcastHub: BroadcastSink {
     private let subscribers = Mutex<[UInt64: Subscriber]>([:])
     private let nextID = Mutex<UInt64>(0)
     private let counter = Mutex<Int>(0)
+    /// How many publications each subscriber may fall behind before it loses the oldest.
     public let bufferLimit: Int
 
+    /// A hub with no subscribers yet.
     public init(bufferLimit: Int = 10_000) { self.bufferLimit = bufferLimit }
 
     /// Messages published from now on: to one stream, or to every stream when `stream` is nil.
@@ -29,6 +41,8 @@ public final class BroadcastHub: BroadcastSink {
     /// Publications delivered so far.
     public var deliveredCount: Int { counter.withLock { $0 } }
 
+    /// Hands each publication, in order, to the subscribers of its stream (and those of every
+    /// stream). Never fails.
     public func deliver(_ publications: [Publication]) async throws(SinkError) {
         let current = subscribers.withLock { Array($0.values) }
         for p in publications {

@@ -4,12 +4,18 @@ import JobLedger
 import JobLedgerSQLite
 
 /// The `jobs` table: every job's current row, queryable with SQL (`jobledger jobs`), written
-/// with its checkpoint in one transaction. The built-in state projection.
+/// with its checkpoint in one transaction. The built-in state projection; every
+/// `ProjectionRunner` made with `init(ledger:clock:blobs:broadcasts:extra:options:)` keeps it.
+/// `Docs/EventLog.md` § Projection tables lists its columns.
 public struct JobsTableProjection: StateProjection {
+    /// `jobs`.
     public let name = ProjectionName.jobs
 
+    /// The projection (it has no settings).
     public init() {}
 
+    /// Writes each job of the batch's row once, with its last state and the URLs its artefacts
+    /// were published at.
     public func apply(_ events: [ProjectedEvent], states: [JobID: JobState], db: Database) throws {
         // Each job's row is written once per batch, with its last state and that event's seq.
         var lastSeq: [JobID: Int64] = [:]
@@ -18,6 +24,7 @@ public struct JobsTableProjection: StateProjection {
         for (job, state) in states { try Self.upsert(db, state: state, seq: lastSeq[job] ?? 0) }
     }
 
+    /// Deletes every row.
     public func reset(_ db: Database) throws {
         try db.execute(sql: "DELETE FROM jobs")
     }
@@ -69,26 +76,49 @@ public struct JobsTableProjection: StateProjection {
 }
 
 extension Ledger {
-    /// The stored `jobs` table, as rows, oldest first.
+    /// The stored `jobs` table, as rows, oldest first, optionally of one state. It may lag the
+    /// log; `currentJobRows(state:)` folds in what it has not taken in yet.
+    ///
+    /// ```swift
+    /// for row in try ledger.storedJobRows(state: .failed) { print(row.id, row.errorCode ?? "") }
+    /// ```
     public func storedJobRows(state: JobStatus? = nil) throws(LedgerError) -> [JobRow] {
         guard hasProjections else { return [] }
         return try readSnapshot { db in try JobsTableProjection.fetchRows(db, state: state) }
     }
 
-    /// The jobs projection's checkpoint and the log's head, read together.
+    /// The jobs projection's checkpoint and the log's head, read together: the table is
+    /// current when they are equal.
     public func jobsTableCheckpoint() throws(LedgerError) -> (checkpoint: Int64, head: Int64) {
         try checkpoint(of: .jobs)
     }
 
     /// Empties the `jobs` table and sets its checkpoint back to 0, in one transaction: the next
     /// run of the projections rebuilds it from the log. (Effect projections are not reset: that
-    /// would send every upload and broadcast again.)
+    /// would send every upload and broadcast again.) What `jobledger projections rebuild` runs
+    /// before catching the table up:
+    ///
+    /// ```swift
+    /// try await ledger.resetJobsTable()
+    /// try await ProjectionRunner(ledger: ledger).catchUp()   // the jobs table only
+    /// ```
     public func resetJobsTable() async throws(LedgerError) {
         try await resetProjection(.jobs) { db in try JobsTableProjection().reset(db) }
     }
 
     /// The stored `jobs` table and the same table rebuilt from the log up to its checkpoint,
     /// read in one snapshot, so that a projection running meanwhile never shows up as drift.
+    /// What `jobledger replay --check` compares; any difference is a bug.
+    ///
+    /// ```swift
+    /// let check = try ledger.jobsTableCheck()
+    /// for stored in check.stored {
+    ///     guard let rebuilt = check.rebuilt[stored.id] else { print("\(stored.id): not in the log"); continue }
+    ///     for d in stored.differences(from: rebuilt) { print("\(stored.id) \(d.field): \(d.mine) ≠ \(d.theirs)") }
+    /// }
+    /// ```
+    ///
+    /// `progress` is called every 65,536 events replayed.
     public func jobsTableCheck(progress: (Int) -> Void = { _ in })
         throws(LedgerError) -> (checkpoint: Int64, stored: [JobRow], rebuilt: [JobID: JobRow]) {
         guard hasProjections else { return (0, [], [:]) }

@@ -9,6 +9,13 @@ extension Ledger {
     /// On a log without the table (schema v1, v2) every job is folded. Read in one snapshot, so
     /// it works on a read-only ledger and equals what `ProjectionRunner.catchUp` followed by
     /// `storedJobRows` would show. Sorted as `storedJobRows` sorts: by `created_at`, then id.
+    /// What `jobledger jobs` prints.
+    ///
+    /// ```swift
+    /// for row in try ledger.currentJobRows(state: .running) {
+    ///     print(row.id, row.kind, "\(Int(row.progress * 100))%", row.message ?? "")
+    /// }
+    /// ```
     public func currentJobRows(state filter: JobStatus? = nil) throws(LedgerError) -> [JobRow] {
         try readSnapshot { db in
             var rows: [JobID: JobRow] = [:]

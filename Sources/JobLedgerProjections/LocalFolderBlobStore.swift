@@ -4,7 +4,14 @@ import JobLedger
 /// The embedded default `BlobStore`: blobs are files under a folder, their URLs `file://`
 /// URLs. Writes are atomic (a temporary file renamed into place), so a crash never leaves a
 /// half-written artefact at a published URL.
+///
+/// ```swift
+/// let store = LocalFolderBlobStore(path: "jobs.sqlite.blobs")
+/// let runner = ProjectionRunner(ledger: ledger, blobs: store)
+/// // artefacts land at jobs.sqlite.blobs/jobs/<id>/final-<sha256 prefix>.png
+/// ```
 public struct LocalFolderBlobStore: BlobStore {
+    /// The folder blobs are written under.
     public let root: URL
 
     /// Uses (and creates when needed) the folder at `path`.
@@ -21,6 +28,8 @@ public struct LocalFolderBlobStore: BlobStore {
         return root.appendingPathComponent(pathname)
     }
 
+    /// Writes the file atomically (creating its folders) and returns its `file://` URL.
+    /// A pathname that could leave the folder is `rejected`; a write that fails is `unavailable`.
     public func put(pathname: String, bytes: Data, contentType: String) async throws(SinkError) -> BlobInfo {
         let url = try file(pathname)
         do {
@@ -32,12 +41,14 @@ public struct LocalFolderBlobStore: BlobStore {
         return BlobInfo(pathname: pathname, url: url.absoluteString, size: Int64(bytes.count), contentType: contentType)
     }
 
+    /// The file at `pathname`, or nil; its content type is guessed from the extension.
     public func head(pathname: String) async throws(SinkError) -> BlobInfo? {
         let url = try file(pathname)
         guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int else { return nil }
         return BlobInfo(pathname: pathname, url: url.absoluteString, size: Int64(size), contentType: Self.contentType(of: pathname))
     }
 
+    /// Every file under the folder whose pathname starts with `prefix`, in pathname order.
     public func list(prefix: String) async throws(SinkError) -> [BlobInfo] {
         guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey, .fileSizeKey]) else { return [] }
         var out: [BlobInfo] = []
@@ -53,6 +64,7 @@ public struct LocalFolderBlobStore: BlobStore {
         return out.sorted { $0.pathname < $1.pathname }
     }
 
+    /// Removes the file at `pathname`, if there is one.
     public func delete(pathname: String) async throws(SinkError) {
         let url = try file(pathname)
         do {

@@ -9,6 +9,25 @@ import JobLedgerSQLite
 ///
 /// Register it with a `ProjectionRunner`; the runner reads the events after its checkpoint,
 /// folds the jobs' states and calls `apply` in the transaction.
+///
+/// ```swift
+/// import GRDB
+///
+/// /// How many jobs of each kind finished, kept in a table of its own.
+/// struct FinishedByKind: StateProjection {
+///     let name = ProjectionName("finished_by_kind")
+///     func apply(_ events: [ProjectedEvent], states: [JobID: JobState], db: Database) throws {
+///         try db.execute(sql: "CREATE TABLE IF NOT EXISTS finished_by_kind (kind TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+///         for e in events where e.type == .completed {
+///             try db.execute(sql: "INSERT INTO finished_by_kind VALUES (?, 1) ON CONFLICT (kind) DO UPDATE SET n = n + 1",
+///                            arguments: [states[e.job]!.kind])
+///         }
+///     }
+///     func reset(_ db: Database) throws { try db.execute(sql: "DROP TABLE IF EXISTS finished_by_kind") }
+/// }
+///
+/// let runner = ProjectionRunner(ledger: ledger, state: [JobsTableProjection(), FinishedByKind()], effects: [])
+/// ```
 public protocol StateProjection: Sendable {
     /// The name its checkpoint is kept and shown under.
     var name: ProjectionName { get }
@@ -83,15 +102,26 @@ public protocol EffectProjection: Sendable {
     func json(of draft: OutboxDraft, seq: Int64) -> JSONValue
 }
 
+/// The defaults: an effect projection that waits for nothing, takes the runner's batches, keeps
+/// nothing of its deliveries and shows its items by their body.
 extension EffectProjection {
+    /// Waits for no other projection.
     public var dependencies: [ProjectionName] { [] }
+    /// No limit of its own: the runner's `deliveryBatch`.
     public var preferredBatchSize: Int? { nil }
+    /// Delivers at once, without waiting to fill a batch.
     public var linger: Duration? { nil }
+    /// Keeps nothing of its deliveries.
     public func recordDelivered(_ receipts: [(item: OutboxItem, receipt: String)], db: Database) throws {}
+    /// Nothing to look up.
     public func receipt(for target: String, db: Database) throws -> String? { nil }
+    /// Nothing to look up.
     public func receipts(db: Database) throws -> [String: String] { [:] }
+    /// The projection's name.
     public var effectLabel: String { name.rawValue }
+    /// The item's body.
     public func summary(of draft: OutboxDraft) -> String { draft.body }
+    /// `{"seq": …, "effect": <label>, "target": …, "body": <the body, as JSON when it is JSON>}`.
     public func json(of draft: OutboxDraft, seq: Int64) -> JSONValue {
         .object(["seq": .int(seq), "effect": .string(effectLabel), "target": .string(draft.target),
                  "body": (try? JSONValue(parsing: draft.body)) ?? .string(draft.body)])
@@ -100,10 +130,23 @@ extension EffectProjection {
 
 /// What one `EffectProjection.deliver` call did: the items delivered (in order, each with what
 /// it left behind, if anything), and the failure, with the items it applies to.
+///
+/// Items neither delivered nor failed (after the failed ones, in a batch cut short) stay
+/// pending and are handed over again in order. Use the shorthands where they fit:
+///
+/// ```swift
+/// return .delivered(items)                                // all of them
+/// return .failed([item], error, after: items[..<i])       // the first i, then item failed
+/// ```
 public struct Delivery: Sendable {
+    /// The items delivered, in order, each with what its delivery left behind (a published
+    /// URL …) for `EffectProjection.recordDelivered(_:db:)`, or nil.
     public var delivered: [(item: OutboxItem, receipt: String?)]
+    /// Why the rest failed, with the items that failed (they count a try each; a `rejected`
+    /// error makes them dead letters at once).
     public var failure: (error: SinkError, items: [OutboxItem])?
 
+    /// What a delivery did, item by item.
     public init(delivered: [(item: OutboxItem, receipt: String?)], failure: (error: SinkError, items: [OutboxItem])? = nil) {
         self.delivered = delivered
         self.failure = failure

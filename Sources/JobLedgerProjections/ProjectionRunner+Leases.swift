@@ -72,7 +72,9 @@ extension ProjectionRunner {
     }
 
     /// This process as an owner: `<host>/<pid namespace>:<pid>`. The namespace tells apart
-    /// containers that share a host name but not their process ids.
+    /// containers that share a host name but not their process ids. The default
+    /// `Options.owner`; a runner takes over at once from an owner on this host whose process
+    /// is gone.
     public static var localOwner: String { "\(localPlace):\(getpid())" }
 
     static let localPlace: String = {

@@ -10,6 +10,12 @@ extension ProjectionRunner {
     /// at most `limit`. Returns the effect projections that still owe something when it
     /// stops: items pending (with their next try) or dead. What `work --until-idle` and `demo`
     /// run before they exit.
+    ///
+    /// ```swift
+    /// try await engine.workUntilIdle()
+    /// let owed = try await runner.drain(for: .seconds(10))
+    /// for s in owed { print("\(s.name): \(s.pending) pending, \(s.dead) dead, \(s.lastError ?? "")") }
+    /// ```
     public func drain(for limit: Duration) async throws -> [ProjectionStatus] {
         let deadline = ContinuousClock.now.advanced(by: limit)
         let effects = effectProjections.map(\.name)
@@ -28,7 +34,15 @@ extension ProjectionRunner {
         }
     }
 
-    /// Runs every projection live until the task is cancelled.
+    /// Runs every projection live until the task is cancelled: each in its own loop, woken by
+    /// appends through the same `Ledger`, polling every `Options.pollInterval` for other
+    /// processes' appends, waiting out backoffs. Then gives up the leases (`release()`).
+    ///
+    /// ```swift
+    /// let projections = Task { try await runner.runLive() }
+    /// // … later
+    /// projections.cancel()
+    /// ```
     public func runLive() async throws {
         await withTaskGroup(of: Void.self) { group in
             for p in stateProjections {

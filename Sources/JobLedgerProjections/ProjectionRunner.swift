@@ -22,7 +22,28 @@ import Synchronization
 ///                               extra: [MyWebhook()])
 /// try await runner.runLive()   // or add it to a ServiceGroup: it is a Service
 /// ```
+///
+/// Beside a `JobEngine` on the same `Ledger`, in one service group:
+///
+/// ```swift
+/// let group = ServiceGroup(services: [engine, runner], gracefulShutdownSignals: [.sigterm],
+///                          logger: logger)
+/// try await group.run()
+/// ```
+///
+/// In tests and scripts, `catchUp()` does what can be done now and returns; `drain(for:)` also
+/// waits out backoffs until nothing is owed.
 public final class ProjectionRunner: Sendable {
+    /// How a runner works: who it is, batch sizes, retries, leases, coalescing, logs and
+    /// metrics. Every field has a default.
+    ///
+    /// ```swift
+    /// var options = ProjectionRunner.Options()
+    /// options.maxAttempts = 20                            // tries before a dead letter
+    /// options.streams = StreamNaming(prefix: "design:")   // broadcast streams "design:<id>"
+    /// options.coalesceProgress = false                    // send every progress message
+    /// let runner = ProjectionRunner(ledger: ledger, broadcasts: hub, options: options)
+    /// ```
     public struct Options: Sendable {
         /// Recorded as the owner of the effect projections; unique per running process. The
         /// default, `<host>/<pid namespace>:<pid>`, lets a process on the same host take over
@@ -54,9 +75,14 @@ public final class ProjectionRunner: Sendable {
         public var coalesceProgress = true
         /// Seed for the retry jitter, for repeatable tests; nil draws one.
         public var randomSeed: UInt64?
+        /// Where the runner logs: a warning per failed delivery, an error per dead letter, each
+        /// with the projection as `projection` metadata.
         public var logger = Logger(label: "jobledger.projections")
+        /// Where the counters `jobledger_projection_{applied,ingested,delivered,failed,dead}_total`
+        /// go, with a `projection` dimension (default: the process's bootstrapped metrics system).
         public var metrics: (any MetricsFactory)?
 
+        /// Defaults for everything, with this process as the owner unless given.
         public init(owner: String = ProjectionRunner.localOwner) {
             self.owner = owner
         }
@@ -64,13 +90,19 @@ public final class ProjectionRunner: Sendable {
 
     /// What one `catchUp` did.
     public struct Report: Sendable, Hashable {
+        /// Events applied to state projections.
         public var applied = 0
+        /// Events taken into effect projections' outboxes.
         public var ingested = 0
+        /// Outbox items delivered.
         public var delivered = 0
+        /// Outbox items whose delivery failed (tried again later, or dead).
         public var failed = 0
+        /// Outbox items that became dead letters.
         public var dead = 0
         /// Effect projections another process owns (its lease is running): not run here.
         public var notOwned: Set<ProjectionName> = []
+        /// An empty report.
         public init() {}
     }
 
@@ -80,8 +112,11 @@ public final class ProjectionRunner: Sendable {
         case worked(delivered: Int, failed: Int, dead: Int)
     }
 
+    /// The log the projections follow.
     public let ledger: Ledger
+    /// Where the runner takes the time (backoff, due items, leases).
     public let clock: any JobClock
+    /// The options it was created with.
     public let options: Options
     /// The state projections, in the order they are stepped.
     public let stateProjections: [any StateProjection]
@@ -97,6 +132,12 @@ public final class ProjectionRunner: Sendable {
     /// A runner for the given projections, registered by name (names must be unique; an effect
     /// projection's dependencies are waited for when registered here too, and must come
     /// before it).
+    ///
+    /// ```swift
+    /// let runner = ProjectionRunner(ledger: ledger, state: [JobsTableProjection()],
+    ///                               effects: [BlobProjection(store: store, ledger: ledger),
+    ///                                         BroadcastProjection(sink: hub), webhook])
+    /// ```
     public init(ledger: Ledger, clock: any JobClock = SystemClock(), state: [any StateProjection], effects: [any EffectProjection],
                 options: Options = Options()) {
         let names = state.map(\.name) + effects.map(\.name)
@@ -142,7 +183,14 @@ public final class ProjectionRunner: Sendable {
 
     /// Does everything that can be done now, projection by projection, until nothing is left
     /// that is due: the log applied and taken in up to its head, every due item delivered or
-    /// failed. Tests drive the runner with this and an injected clock.
+    /// failed. Tests drive the runner with this and an injected clock. Items backing off are
+    /// left for later (see `drain(for:)`); effect projections another process owns are skipped
+    /// and named in `Report.notOwned`.
+    ///
+    /// ```swift
+    /// let report = try await runner.catchUp()
+    /// print(report.applied, report.delivered, report.dead)
+    /// ```
     @discardableResult
     public func catchUp() async throws -> Report {
         var report = Report()
@@ -226,6 +274,8 @@ public final class ProjectionRunner: Sendable {
 
 /// The runner as a swift-service-lifecycle `Service`: runs until the group shuts down.
 extension ProjectionRunner: Service {
+    /// `runLive()` until the service group shuts down gracefully (or the task is cancelled);
+    /// then the leases are given up.
     public func run() async throws {
         try await cancelWhenGracefulShutdown { try await self.runLive() }
     }

@@ -3,13 +3,18 @@ import JobLedgerSQLite
 
 /// An effect a projection makes on the outside world for one event, as a replay plans it.
 public struct PlannedEffect: Sendable {
+    /// The projection that would make it.
     public let projection: any EffectProjection
+    /// The event it is made for.
     public let seq: Int64
+    /// The event's job.
     public let job: JobID
+    /// What would go where.
     public let draft: OutboxDraft
 
     /// `seq N <TAB> label <TAB> target <TAB> summary`: one line of `replay --effects`.
     public var line: String { "seq \(seq)\t\(projection.effectLabel)\t\(draft.target)\t\(projection.summary(of: draft))" }
+    /// The effect as JSON: one element of `replay --effects --json`.
     public var json: JSONValue { projection.json(of: draft, seq: seq) }
 }
 
@@ -17,6 +22,19 @@ public struct PlannedEffect: Sendable {
 /// and the effects every registered effect projection plans, in order. The replay tool runs it
 /// over a log; the projection runner makes the same decisions one event at a time (through the
 /// same `items(for:state:receipts:)`), so a rebuilt projection equals the stored one.
+///
+/// Feed it with `Ledger.replay(into:until:job:progress:effect:)`, or event by event with
+/// `apply(_:)`. Memory follows the jobs (one row each), not the length of the log.
+///
+/// ```swift
+/// // What would the broadcast projection have sent for job J, up to 12:03?
+/// var fold = ReplayFold(effects: [BroadcastProjection(sink: BroadcastHub())],
+///                       receipts: try ledger.receipts(of: [BlobProjection(store: store, ledger: ledger)]))
+/// _ = try ledger.replay(into: &fold, until: ReplayPoint("2026-11-18T12:03:00Z")!, job: j, effect: { effect in
+///     print(effect.line)                     // seq 31  broadcast  job:J  {"attempt":1, …}
+/// })
+/// print(fold.rows[j]?.state as Any)          // the job's row as of then
+/// ```
 public struct ReplayFold: Sendable {
     /// The effect projections whose items are planned, in order (dependencies first).
     public var effects: [any EffectProjection]
@@ -26,15 +44,20 @@ public struct ReplayFold: Sendable {
     /// which `replay --check` needs), or the target itself (what a dry run would have
     /// published it at).
     public var showsTargets: Bool
+    /// Every job's state so far (the same fold the log's `verify` runs).
     public private(set) var fold = LedgerFold()
+    /// Every job's row so far, as the `jobs` table would hold it.
     public private(set) var rows: [JobID: JobRow] = [:]
 
+    /// An empty fold planning the items of `effects` (none: the `jobs` rows only), looking
+    /// published URLs up in `receipts` (`Ledger.receipts(of:)`).
     public init(effects: [any EffectProjection] = [], receipts: [ProjectionName: [String: String]] = [:], showsTargets: Bool = false) {
         self.effects = effects
         self.receipts = receipts
         self.showsTargets = showsTargets
     }
 
+    /// The last `seq` folded (0 before the first).
     public var lastSeq: Int64 { fold.lastSeq }
 
     /// What a delivery of `projection` left behind for `target`, or the target itself when
@@ -74,7 +97,14 @@ public struct ReplayFold: Sendable {
 extension Ledger {
     /// Replays the log (or one job's events) into `fold` up to `point`, in one snapshot and
     /// constant memory beyond the fold, calling `effect` with every planned effect in order
-    /// and `progress` every 65,536 events.
+    /// and `progress` every 65,536 events. Works on a read-only ledger and sends nothing: the
+    /// replay tool's `replay`, `state --as-of` and `diff` are this.
+    ///
+    /// ```swift
+    /// var fold = ReplayFold()
+    /// let summary = try ledger.replay(into: &fold, until: .seq(40))
+    /// print("as of seq \(summary.lastSeq): \(fold.rows.count) jobs")
+    /// ```
     public func replay(into fold: inout ReplayFold, until point: ReplayPoint = .end, job: JobID? = nil,
                        progress: (Int) -> Void = { _ in }, effect: (PlannedEffect) -> Void = { _ in }) throws(LedgerError) -> ReplaySummary {
         var f = fold
@@ -85,7 +115,8 @@ extension Ledger {
     }
 
     /// What the registered effect projections' deliveries left behind, by projection (the
-    /// receipts a replay shows).
+    /// receipts a replay shows): pass it to `ReplayFold(effects:receipts:showsTargets:)` so
+    /// that replayed messages carry the URLs really published.
     public func receipts(of projections: [any EffectProjection]) throws(LedgerError) -> [ProjectionName: [String: String]] {
         guard hasProjections else { return [:] }
         return try readSnapshot { db in

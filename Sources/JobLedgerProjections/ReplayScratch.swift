@@ -7,6 +7,15 @@ import JobLedgerSQLite
 /// log's, and an `effects` table with every upload and broadcast in order. For poking at
 /// with the `sqlite3` shell; not a log.
 public enum ReplayScratch {
+    /// Writes `rows` and `effects` to a new SQLite file at `path` (refused when it exists):
+    /// what `jobledger replay --into PATH` does.
+    ///
+    /// ```swift
+    /// var fold = ReplayFold(effects: [BroadcastProjection(sink: BroadcastHub())])
+    /// var planned: [PlannedEffect] = []
+    /// _ = try ledger.replay(into: &fold, until: .seq(40), effect: { planned.append($0) })
+    /// try ReplayScratch.write(rows: Array(fold.rows.values), effects: planned, to: "as-of-40.sqlite")
+    /// ```
     public static func write(rows: [JobRow], effects: [PlannedEffect], to path: String) throws(LedgerError) {
         do {
             if FileManager.default.fileExists(atPath: path) {
