@@ -24,15 +24,30 @@ import FoundationNetworking
 /// only to `url`): a 3xx is `SinkError.rejected`, naming where it pointed. The description, and
 /// every error and log line, show the URL without user info and with secret-looking query values
 /// replaced by `<redacted>`; the key itself never appears.
+///
+/// Give it to a `ProjectionRunner` (JobLedgerProjections) in place of the in-process hub:
+///
+/// ```swift
+/// import JobLedgerAnyCable
+/// import JobLedgerProjections
+///
+/// let sink = try AnyCableBroadcaster(configuration: try AnyCableConfiguration())  // ANYCABLE_* variables
+/// let runner = ProjectionRunner(ledger: ledger, blobs: LocalFolderBlobStore(path: "jobs.sqlite.blobs"),
+///                               broadcasts: sink)
+/// ```
 public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The broadcast endpoint requests go to (shown redacted in descriptions and errors).
     public let url: URL
+    /// Most publications per HTTP request.
     public let batchSize: Int
     /// One request per `deliver` from the projection runner.
     public var preferredBatchSize: Int? { batchSize }
     /// After a partial batch, the live projection waits up to this long to fill the next one
     /// (`JOBLEDGER_ANYCABLE_LINGER_MS`).
     public var linger: Duration? { lingerDuration > .zero ? lingerDuration : nil }
+    /// The linger as configured (zero: none).
     public let lingerDuration: Duration
+    /// How long one request may take before it fails as `unavailable` (and is retried).
     public let requestTimeout: Duration
     private let authorization: AnyCableSecret?
     private let transport: any HTTPTransport
@@ -75,6 +90,8 @@ public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, Custo
         self.now = now
     }
 
+    /// Publishes the messages, in order, in requests of at most `batchSize`; see the type's
+    /// description for what each failure means.
     public func deliver(_ publications: [Publication]) async throws(SinkError) {
         try await send(publications.map { AnyCablePublication(stream: $0.stream, data: $0.message.text) })
     }
@@ -129,6 +146,7 @@ public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, Custo
             + "requestTimeout: \(requestTimeout), linger: \(lingerDuration))"
     }
 
+    /// The same as `description`: no credential.
     public var debugDescription: String { description }
 
     /// What `dump` and debuggers show: the redacted URL, no key, no transport internals.
@@ -170,9 +188,12 @@ public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, Custo
 /// One publication exactly as AnyCable's broadcast API takes it: a stream and a data *string*
 /// (usually JSON text; the server parses it and passes the parsed value to subscribers).
 public struct AnyCablePublication: Sendable, Hashable {
+    /// The stream to publish to (for a job, `job:<id>` by default).
     public var stream: String
+    /// What subscribers get, as text (a JSON text, usually).
     public var data: String
 
+    /// A publication of `data` on `stream`.
     public init(stream: String, data: String) {
         self.stream = stream
         self.data = data

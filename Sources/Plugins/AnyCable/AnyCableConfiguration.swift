@@ -15,6 +15,12 @@ import Foundation
 /// | `JOBLEDGER_ANYCABLE_BATCH_SIZE` | most publications per request (default 100) |
 /// | `JOBLEDGER_ANYCABLE_LINGER_MS` | longest the projection runner waits to fill a batch (default 5) |
 /// | `JOBLEDGER_ANYCABLE_TIMEOUT_MS` | per-request timeout (default 10000) |
+///
+/// ```swift
+/// let config = try AnyCableConfiguration()                  // ProcessInfo's environment
+/// print(config)                                             // keys show as <redacted>
+/// let sink = try AnyCableBroadcaster(configuration: config) // names a missing variable
+/// ```
 public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// Where the broadcast key came from.
     public enum KeySource: String, Sendable, Hashable {
@@ -28,14 +34,18 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
         case missing = "not set"
     }
 
+    /// Publications per request when `JOBLEDGER_ANYCABLE_BATCH_SIZE` is unset: 100.
     public static let defaultBatchSize = 100
+    /// Linger when `JOBLEDGER_ANYCABLE_LINGER_MS` is unset: 5 ms.
     public static let defaultLinger: Duration = .milliseconds(5)
+    /// Request timeout when `JOBLEDGER_ANYCABLE_TIMEOUT_MS` is unset: 10 s.
     public static let defaultRequestTimeout: Duration = .seconds(10)
 
     /// The `/_broadcast` endpoint, or nil when only signing is configured.
     public var broadcastURL: URL?
     /// The bearer key for `/_broadcast`; nil when absent or disabled (see `keySource`).
     public var broadcastKey: AnyCableSecret?
+    /// Where `broadcastKey` came from (or why there is none).
     public var keySource: KeySource
     /// The key for signed stream names, or nil when neither variable is set.
     public var streamsSecret: AnyCableSecret?
@@ -169,6 +179,7 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
         return v.count >= 16 && v.contains(where: \.isLetter) && v.contains(where: \.isNumber)
     }
 
+    /// Every setting, secrets as `<redacted>` and the URL redacted: safe to log.
     public var description: String {
         func s(_ x: AnyCableSecret?) -> String { x == nil ? "not set" : "<redacted>" }
         return "AnyCableConfiguration(broadcastURL: \(redactedBroadcastURL), broadcastKey: \(s(broadcastKey)) (\(keySource.rawValue)), "
@@ -176,6 +187,7 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
             + "batchSize: \(batchSize), linger: \(linger), requestTimeout: \(requestTimeout))"
     }
 
+    /// The same as `description`.
     public var debugDescription: String { description }
 
     /// What `dump` and debuggers show: the description's redacted values.
@@ -195,6 +207,7 @@ public enum AnyCableConfigurationError: Error, Sendable, Hashable, CustomStringC
     /// A variable is set but unusable.
     case invalid(variable: String, reason: String)
 
+    /// `AnyCable: VARIABLE is not set. <what to do>` or `AnyCable: VARIABLE <what is wrong>.`
     public var description: String {
         switch self {
         case .missing(let v, let hint): "AnyCable: \(v) is not set. \(hint)"

@@ -8,6 +8,13 @@ import JWTKit
 /// Tokens are HS256, with claims `ext` (the identifiers as a JSON-encoded *string*), `exp`, and
 /// `iat` unless turned off. JSON is written with sorted keys and unescaped `/`, so equal inputs
 /// give byte-equal tokens.
+///
+/// ```swift
+/// let config = try AnyCableConfiguration()
+/// let issuer = try await AnyCableJWTIssuer(configuration: config)
+/// let token = try await issuer.token(identifiers: ["user_id": 42])   // valid for an hour
+/// // the browser connects to "\(config.publicURL!)?jid=\(token)"
+/// ```
 public struct AnyCableJWTIssuer: Sendable {
     /// The claims AnyCable reads.
     struct Claims: JWTPayload, Equatable {
@@ -30,10 +37,14 @@ public struct AnyCableJWTIssuer: Sendable {
 
     /// Why a token could not be made or read. Never carries the secret or the token.
     public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
+        /// jwt-kit could not sign (names the error's type only).
         case signing(String)
+        /// The token is malformed, its signature does not verify, or its `ext` is not an object.
         case invalidToken(String)
+        /// The token verified but its `exp` has passed.
         case expired
 
+        /// `AnyCable JWT: …`, saying which of the three it is.
         public var description: String {
             switch self {
             case .signing(let m): "AnyCable JWT: could not sign: \(m)"

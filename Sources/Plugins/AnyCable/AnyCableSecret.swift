@@ -4,19 +4,29 @@ import Foundation
 /// A secret value (a broadcast key, a signing secret) that never shows itself: its
 /// `description`, `debugDescription` and mirror all print `<redacted>`, so it cannot leak into a
 /// log line, an error message or a `dump`. Read the value with `reveal()` where it is really used.
+///
+/// ```swift
+/// let key: AnyCableSecret = "s3cret"
+/// print(key)              // <redacted>
+/// ```
 public struct AnyCableSecret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible,
     CustomReflectable, ExpressibleByStringLiteral
 {
     private let value: String
 
+    /// Holds `value`.
     public init(_ value: String) { self.value = value }
+    /// Holds the literal (tests, examples; keep real secrets out of source code).
     public init(stringLiteral value: String) { self.value = value }
 
     /// The secret itself, for signing or for an `Authorization` header. Never log it.
     public func reveal() -> String { value }
 
+    /// `<redacted>`.
     public var description: String { "<redacted>" }
+    /// `<redacted>`.
     public var debugDescription: String { "<redacted>" }
+    /// A mirror with no children, so `dump` shows nothing of the value.
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }
 

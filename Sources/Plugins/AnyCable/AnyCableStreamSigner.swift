@@ -7,6 +7,11 @@ import JobLedger
 /// The format is Rails' MessageVerifier as the AnyCable server checks it:
 /// `base64(JSON(stream)) + "--" + hex(HMAC-SHA256(key: streamsSecret, message: base64 text))`,
 /// with standard (not URL-safe) padded base64 and JSON like JavaScript's `JSON.stringify`.
+///
+/// ```swift
+/// let signer = try AnyCableStreamSigner(configuration: try AnyCableConfiguration())
+/// let signed = signer.signedStream(for: job)   // hand it to the browser with the job id
+/// ```
 public struct AnyCableStreamSigner: Sendable {
     private let secret: AnyCableSecret
     /// How job ids become stream names (by default `job:<id>`).

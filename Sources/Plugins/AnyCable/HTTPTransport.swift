@@ -5,14 +5,18 @@ import FoundationNetworking
 
 /// One HTTP request, as the broadcaster hands it to a transport.
 public struct HTTPRequest: Sendable {
+    /// `POST`, `GET` …
     public var method: String
+    /// Where it goes.
     public var url: URL
     /// Header fields in the order they are sent.
     public var headers: [(name: String, value: String)]
+    /// The request body (empty for none).
     public var body: Data
     /// How long the whole exchange may take.
     public var timeout: Duration
 
+    /// A request; a 10 s timeout unless given.
     public init(method: String, url: URL, headers: [(name: String, value: String)] = [], body: Data = Data(),
                 timeout: Duration = .seconds(10)) {
         self.method = method; self.url = url; self.headers = headers; self.body = body; self.timeout = timeout
@@ -21,11 +25,14 @@ public struct HTTPRequest: Sendable {
 
 /// One HTTP response.
 public struct HTTPResponse: Sendable {
+    /// The status code (any: 2xx, 3xx, 4xx, 5xx).
     public var status: Int
     /// Header fields, names in lower case.
     public var headers: [String: String]
+    /// The response body.
     public var body: Data
 
+    /// A response; header names are stored in lower case.
     public init(status: Int, headers: [String: String] = [:], body: Data = Data()) {
         self.status = status
         self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -45,6 +52,7 @@ public enum HTTPTransportError: Error, Sendable, Hashable, CustomStringConvertib
     /// The task was cancelled.
     case cancelled
 
+    /// `timed out: …`, `connection failed: …` or `cancelled`.
     public var description: String {
         switch self {
         case .timedOut(let m): "timed out: \(m)"
@@ -56,6 +64,17 @@ public enum HTTPTransportError: Error, Sendable, Hashable, CustomStringConvertib
 
 /// Sends HTTP requests: the seam where tests inject faults, and where another client library
 /// can be put in place of FoundationNetworking.
+///
+/// ```swift
+/// /// Answers every request with 503 and a Retry-After, to see the runner back off.
+/// struct Unavailable: HTTPTransport {
+///     func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse {
+///         HTTPResponse(status: 503, headers: ["Retry-After": "2"])
+///     }
+/// }
+/// let sink = AnyCableBroadcaster(url: URL(string: "http://localhost:8080/_broadcast")!, key: "k",
+///                                transport: Unavailable())
+/// ```
 public protocol HTTPTransport: Sendable {
     /// Sends `request` and returns whatever status the server answered (4xx and 5xx included);
     /// throws only when no response arrived.
@@ -72,6 +91,7 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
     // @unchecked: URLSession is thread-safe; the property is immutable.
     private let session: URLSession
 
+    /// A transport with an ephemeral session: no cache, no cookies, no redirects.
     public init() {
         let config = URLSessionConfiguration.ephemeral
         config.requestCachePolicy = .reloadIgnoringLocalCacheData
@@ -83,6 +103,7 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
 
     deinit { session.finishTasksAndInvalidate() }
 
+    /// Sends the request; any status is a response, only a missing response throws.
     public func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse {
         var r = URLRequest(url: request.url)
         r.httpMethod = request.method
