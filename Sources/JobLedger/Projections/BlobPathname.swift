@@ -4,21 +4,35 @@ import Foundation
 /// `jobs/<job-id>/<lowres|final>-<first 16 hex digits of its SHA-256>.<ext>`. The same asset of
 /// the same job always lands at the same pathname, so a retried or replayed upload yields the
 /// same URL.
+///
+/// ```swift
+/// let path = BlobPathname(job: job, role: .final, asset: result)   // result: an AssetRef, image/png
+/// print(path)   // jobs/<job>/final-0e7f108d4d9ad2c4.png
+/// ```
 public struct BlobPathname: Sendable, Hashable, CustomStringConvertible {
+    /// Which artefact of the job it is.
     public enum Role: String, Sendable, Hashable {
-        case lowres, final
+        /// A preview, from a `lowres` event.
+        case lowres
+        /// The result, from a `completed` event.
+        case final
     }
 
+    /// The job the artefact belongs to.
     public let job: JobID
+    /// Preview or result.
     public let role: Role
+    /// The staged bytes (their digest names the file; their content type its extension).
     public let asset: AssetRef
 
+    /// The pathname of `asset` as the job's `role` artefact.
     public init(job: JobID, role: Role, asset: AssetRef) {
         self.job = job
         self.role = role
         self.asset = asset
     }
 
+    /// The pathname: `jobs/<job-id>/<role>-<sha256 prefix>.<ext>`.
     public var description: String {
         "jobs/\(job.rawValue)/\(role.rawValue)-\(asset.sha256.prefix(16)).\(Self.fileExtension(for: asset.contentType))"
     }

@@ -3,20 +3,42 @@
 /// event's `seq` and `version`, so it can drop duplicates and stale messages (keep a message
 /// only when its `version` is greater than the last one seen). `Docs/Broadcast.md` is the
 /// schema.
+///
+/// ```swift
+/// for await p in hub.subscribe(stream: "job:\(job)") {
+///     let m = p.message
+///     guard m.version > lastVersion else { continue }   // a duplicate or a stale re-send
+///     lastVersion = m.version
+///     render(m.state, m.progress, m.previewURL, m.resultURL)
+/// }
+/// ```
 public struct BroadcastMessage: Sendable, Hashable {
     /// The event type that caused this message.
     public var type: EventType
+    /// The job.
     public var job: JobID
+    /// The event's place in the whole log (unique per message).
     public var seq: Int64
+    /// The event's place in the job: a client keeps a message only when this is greater than
+    /// the last one it kept.
     public var version: Int
+    /// The job's state after the event.
     public var state: JobStatus
+    /// The attempt number (0 before the first start).
     public var attempt: Int
+    /// Progress of the current attempt, 0…1 (1 once completed).
     public var progress: Double
+    /// The current attempt's last progress note.
     public var message: String?
+    /// Where the job's latest preview was published; nil while there is none or its upload
+    /// was given up.
     public var previewURL: String?
+    /// Where the result of a completed job was published.
     public var resultURL: String?
+    /// The job's last failure (kept after a retry starts).
     public var error: JobFailure?
 
+    /// A message from its fields.
     public init(type: EventType, job: JobID, seq: Int64, version: Int, state: JobStatus, attempt: Int,
                 progress: Double, message: String? = nil, previewURL: String? = nil, resultURL: String? = nil,
                 error: JobFailure? = nil) {
@@ -36,6 +58,7 @@ public struct BroadcastMessage: Sendable, Hashable {
     /// (unless a failed job is requeued, which starts its stream again).
     public var isTerminal: Bool { state.isTerminal }
 
+    /// The message as JSON: every key present, `null` where there is no value.
     public var json: JSONValue {
         .object([
             "type": .string(type.rawValue),

@@ -1,23 +1,41 @@
 /// One row of the job-state projection (the `jobs` table): what a dashboard or a web app reads
-/// about a job without folding its events.
+/// about a job without folding its events. Read with `Ledger.currentJobRows(state:)` or
+/// `storedJobRows(state:)` (JobLedgerProjections).
 public struct JobRow: Sendable, Hashable {
+    /// The job.
     public var id: JobID
+    /// Which handler runs it.
     public var kind: String
+    /// Where it is in its life.
     public var state: JobStatus
+    /// Attempts started so far.
     public var attempt: Int
+    /// The attempt after which a failure is final.
     public var maxAttempts: Int
+    /// Progress of the current attempt, 0…1.
     public var progress: Double
+    /// The current attempt's last progress note.
     public var message: String?
+    /// Where its latest preview was published, once it was.
     public var previewURL: String?
+    /// Where its result was published, once it was.
     public var resultURL: String?
+    /// The code of its last failure.
     public var errorCode: String?
+    /// The message of its last failure.
     public var errorMessage: String?
+    /// When it was queued.
     public var createdAt: Timestamp
+    /// When its first attempt started.
     public var startedAt: Timestamp?
+    /// When it finished (completed, failed for good or canceled).
     public var finishedAt: Timestamp?
+    /// When its latest event was recorded.
     public var updatedAt: Timestamp
+    /// Its latest event's version.
     public var version: Int
 
+    /// A row from its columns.
     public init(id: JobID, kind: String, state: JobStatus, attempt: Int, maxAttempts: Int, progress: Double,
                 message: String?, previewURL: String?, resultURL: String?, errorCode: String?, errorMessage: String?,
                 createdAt: Timestamp, startedAt: Timestamp?, finishedAt: Timestamp?, updatedAt: Timestamp, version: Int) {
@@ -51,6 +69,7 @@ public struct JobRow: Sendable, Hashable {
         ]
     }
 
+    /// The row as one JSON object, keyed by column name.
     public var json: JSONValue { .object(Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0.value) })) }
 
     /// The fields whose values differ, as (field, this row's value, the other row's value).

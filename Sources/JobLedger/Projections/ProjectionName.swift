@@ -2,7 +2,15 @@
 /// `broadcast`, an app's own `webhook` …). Validated once, when it is made: 1…64 characters
 /// from `a-z 0-9 _ -`, starting with a letter, so it is safe in a table row, a metric label
 /// and a command line.
+///
+/// ```swift
+/// let webhook = ProjectionName("webhook")                    // in code
+/// let named = try ProjectionName(validating: argument)       // from outside, with a readable error
+/// ```
+///
+/// The built-in names `.jobs`, `.blob` and `.broadcast` are declared in JobLedgerProjections.
 public struct ProjectionName: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The name as text.
     public let rawValue: String
 
     /// A name from text (a command-line argument, a stored row); nil when it breaks the rules.
@@ -25,7 +33,9 @@ public struct ProjectionName: RawRepresentable, Hashable, Comparable, Sendable, 
         rawValue = text
     }
 
+    /// The name as text.
     public var description: String { rawValue }
+    /// Alphabetical order of the names.
     public static func < (a: ProjectionName, b: ProjectionName) -> Bool { a.rawValue < b.rawValue }
 
     static func isValid(_ text: String) -> Bool {
@@ -40,7 +50,9 @@ public struct ProjectionName: RawRepresentable, Hashable, Comparable, Sendable, 
 
 /// A projection name that breaks the rules.
 public struct InvalidProjectionName: Error, Hashable, CustomStringConvertible {
+    /// The text that was refused.
     public let text: String
+    /// What is wrong and what a name may be made of.
     public var description: String {
         "invalid projection name '\(text.prefix(70))': use 1…64 characters from a-z 0-9 _ -, starting with a letter"
     }

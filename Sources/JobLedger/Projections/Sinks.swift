@@ -4,8 +4,10 @@ import Foundation
 public struct Publication: Sendable, Hashable {
     /// The stream the message goes to (by default `job:<id>`).
     public var stream: String
+    /// The message (`message.text` is what goes over the wire).
     public var message: BroadcastMessage
 
+    /// `message` addressed to `stream`.
     public init(stream: String, message: BroadcastMessage) {
         self.stream = stream
         self.message = message
@@ -22,6 +24,7 @@ public enum SinkError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Retrying will not help until someone changes the configuration or the data.
     case rejected(String)
 
+    /// The message, with the retry-after when there is one.
     public var description: String {
         switch self {
         case .unavailable(let m, let after):
@@ -34,7 +37,20 @@ public enum SinkError: Error, Sendable, Hashable, CustomStringConvertible {
 /// Where job broadcasts go: AnyCable in production, an in-process hub by default.
 /// `deliver` sends the publications in array order and returns once the sink has taken all of
 /// them; when it throws, none of them counts as delivered (at-least-once: they are resent).
+/// Give one to a `ProjectionRunner` (JobLedgerProjections) as `broadcasts:`.
+///
+/// ```swift
+/// struct PrintingSink: BroadcastSink {
+///     func deliver(_ publications: [Publication]) async throws(SinkError) {
+///         for p in publications { print(p.stream, p.message.text) }
+///     }
+/// }
+/// ```
+///
+/// `Docs/Broadcast.md` § Writing a sink has the rules (order, errors, batches).
 public protocol BroadcastSink: Sendable {
+    /// Sends the publications in order; throws `SinkError.unavailable` to have the batch tried
+    /// again later, `.rejected` to make it dead letters at once.
     func deliver(_ publications: [Publication]) async throws(SinkError)
     /// The most publications the sink sends in one request, if it has a limit. The projection
     /// runner never hands it more at once, so a failed call never follows a partly delivered
@@ -45,18 +61,26 @@ public protocol BroadcastSink: Sendable {
     var linger: Duration? { get }
 }
 
+/// The defaults: no batch limit, no linger.
 extension BroadcastSink {
+    /// No limit: the runner's `deliveryBatch`.
     public var preferredBatchSize: Int? { nil }
+    /// Send at once.
     public var linger: Duration? { nil }
 }
 
 /// What a blob store knows about one stored blob.
 public struct BlobInfo: Sendable, Hashable {
+    /// Where it is in the store (`jobs/<id>/final-….png`).
     public var pathname: String
+    /// Where it can be fetched: what the job's row and broadcasts carry.
     public var url: String
+    /// Its size in bytes.
     public var size: Int64
+    /// Its content type.
     public var contentType: String
 
+    /// A blob's description from its parts.
     public init(pathname: String, url: String, size: Int64, contentType: String) {
         self.pathname = pathname
         self.url = url
@@ -67,6 +91,9 @@ public struct BlobInfo: Sendable, Hashable {
 
 /// Where job artefacts are published: Vercel Blob in production, a local folder by default.
 /// `put` at the same pathname with the same bytes is idempotent and yields the same URL.
+/// Give one to a `ProjectionRunner` (JobLedgerProjections) as `blobs:`; `LocalFolderBlobStore`
+/// is the embedded default. Throw `SinkError.unavailable` for what is worth retrying,
+/// `.rejected` for what is not.
 public protocol BlobStore: Sendable {
     /// Stores `bytes` at `pathname` (overwriting) and returns the public URL.
     func put(pathname: String, bytes: Data, contentType: String) async throws(SinkError) -> BlobInfo
