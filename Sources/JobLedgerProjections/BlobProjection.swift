@@ -108,7 +108,7 @@ extension Ledger {
     /// Every published artefact's URL by blob pathname (empty before the blob projection ran).
     ///
     /// ```swift
-    /// if let state = try ledger.state(of: job), let path = state.artefactPathnames.result {
+    /// if let state = try await ledger.state(of: job), let path = state.artefactPathnames.result {
     ///     print(try ledger.blobURLs()[path.description] ?? "not published yet")
     /// }
     /// ```

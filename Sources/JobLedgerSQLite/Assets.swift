@@ -9,7 +9,7 @@ extension Ledger {
     ///
     /// ```swift
     /// let preview = try await ledger.stageAsset(pngBytes, contentType: "image/png")
-    /// try await ledger.append(NewEvent(job: job, payload: .lowres(.init(asset: preview, attempt: 1))))
+    /// _ = try await ledger.append(NewEvent(job: job, payload: .lowres(.init(asset: preview, attempt: 1))))
     /// ```
     ///
     /// A handler run by `JobEngine` does not call this itself: `JobContext.lowres` and a returned
@@ -33,7 +33,7 @@ extension Ledger {
     /// The staged bytes of an asset; throws `unknownAsset` when they are not in this log.
     ///
     /// ```swift
-    /// if let result = try ledger.state(of: job)?.result {       // the AssetRef of `completed`
+    /// if let result = try await ledger.state(of: job)?.result {   // the AssetRef of `completed`
     ///     let png = try ledger.assetBytes(result.sha256)
     ///     try png.write(to: URL(fileURLWithPath: "result.png"))
     /// }

@@ -16,7 +16,7 @@ import Synchronization
 /// let job = JobID.generate()
 /// let queued = try await ledger.append(NewEvent(
 ///     job: job, payload: .queued(.init(kind: "design", input: ["prompt": "a red bicycle"]))))
-/// print(queued.seq, try ledger.state(of: job)?.status as Any)   // 1 Optional(queued)
+/// print(queued.seq, try await ledger.state(of: job)?.status as Any)   // 1 Optional(queued)
 /// ```
 public final class Ledger: Sendable {
     /// The file this ledger was opened on, as given to `open(path:configuration:create:migrate:)`
@@ -399,11 +399,14 @@ public final class Ledger: Sendable {
         } catch { throw map(error) }
     }
 
-    /// The job's current state folded from its events, or nil when it does not exist.
+    /// The job's current state folded from its events, or nil when it does not exist. From
+    /// async code the async overload is chosen (`try await ledger.state(of: job)`).
     ///
     /// ```swift
-    /// if let s = try ledger.state(of: job) {
-    ///     print(s.status, s.attempt, s.progress, s.lastError as Any)
+    /// func describe(_ job: JobID, in ledger: Ledger) throws {
+    ///     if let s = try ledger.state(of: job) {
+    ///         print(s.status, s.attempt, s.progress, s.lastError as Any)
+    ///     }
     /// }
     /// ```
     public func state(of job: JobID) throws(LedgerError) -> JobState? {

@@ -5,8 +5,8 @@ import JobLedger
 ///
 /// ```swift
 /// // Cancel a job, but only if nothing happened to it since we read it at version 4:
-/// try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: "user closed the tab")),
-///                                  expectedVersion: 4))
+/// _ = try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: "user closed the tab")),
+///                                      expectedVersion: 4))
 /// ```
 public struct NewEvent: Sendable {
     /// The job the event belongs to (a new id for a `queued` event that starts a job).
