@@ -1,0 +1,206 @@
+/// JSON text that could not be parsed; says where and why.
+public struct JSONParseError: Error, Equatable, CustomStringConvertible {
+    /// Byte offset in the text where parsing stopped.
+    public let offset: Int
+    /// What was wrong there.
+    public let reason: String
+    /// `malformed JSON at byte N: reason`.
+    public var description: String { "malformed JSON at byte \(offset): \(reason)" }
+}
+
+extension JSONValue {
+    /// The deepest nesting accepted, so hostile input cannot exhaust the stack.
+    public static let maxDepth = 64
+
+    /// Parses one JSON document (RFC 8259); trailing content other than white space is an error.
+    public init(parsing text: String) throws(JSONParseError) {
+        var text = text
+        let result: Result<JSONValue, JSONParseError> = text.withUTF8 { buffer in
+            var parser = Parser(bytes: buffer)
+            do throws(JSONParseError) {
+                parser.skipSpace()
+                let v = try parser.value(depth: 0)
+                parser.skipSpace()
+                guard parser.i == buffer.count else { throw parser.fail("unexpected content after the value") }
+                return .success(v)
+            } catch {
+                return .failure(error)
+            }
+        }
+        self = try result.get()
+    }
+
+    private struct Parser {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var i = 0
+
+        init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+        func fail(_ reason: String) -> JSONParseError { JSONParseError(offset: i, reason: reason) }
+
+        mutating func skipSpace() {
+            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+        }
+
+        mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
+            guard depth < JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth) levels") }
+            guard i < bytes.count else { throw fail("unexpected end of input") }
+            switch bytes[i] {
+            case UInt8(ascii: "{"):
+                i += 1
+                var object: [String: JSONValue] = [:]
+                skipSpace()
+                if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(object) }
+                while true {
+                    skipSpace()
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                    let key = try string()
+                    skipSpace()
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                    i += 1
+                    skipSpace()
+                    guard object[key] == nil else { throw fail("duplicate key \"\(key)\"") }
+                    object[key] = try value(depth: depth + 1)
+                    skipSpace()
+                    guard i < bytes.count else { throw fail("unexpected end of input in an object") }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(object) }
+                    throw fail("expected ',' or '}'")
+                }
+            case UInt8(ascii: "["):
+                i += 1
+                var array: [JSONValue] = []
+                skipSpace()
+                if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(array) }
+                while true {
+                    skipSpace()
+                    array.append(try value(depth: depth + 1))
+                    skipSpace()
+                    guard i < bytes.count else { throw fail("unexpected end of input in an array") }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(array) }
+                    throw fail("expected ',' or ']'")
+                }
+            case UInt8(ascii: "\""):
+                return .string(try string())
+            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+            case UInt8(ascii: "n"): try literal("null"); return .null
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                return try number()
+            default:
+                throw fail("unexpected character '\(Character(Unicode.Scalar(bytes[i])))'")
+            }
+        }
+
+        mutating func literal(_ word: StaticString) throws(JSONParseError) {
+            let n = word.utf8CodeUnitCount
+            guard i + n <= bytes.count else { throw fail("unexpected end of input") }
+            for k in 0..<n where bytes[i + k] != word.utf8Start[k] { throw fail("invalid literal") }
+            i += n
+        }
+
+        mutating func number() throws(JSONParseError) -> JSONValue {
+            let start = i
+            var isInteger = true
+            if bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 else { throw fail("invalid number") }
+            if bytes[i] == 48 {
+                i += 1
+                if i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 { throw fail("leading zeros are not allowed") }
+            } else {
+                while i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
+            }
+            if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+                isInteger = false
+                i += 1
+                guard i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 else { throw fail("invalid number") }
+                while i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
+            }
+            if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+                isInteger = false
+                i += 1
+                if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+                guard i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 else { throw fail("invalid number") }
+                while i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
+            }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+            if isInteger, let v = Int64(text) { return .int(v) }
+            guard let d = Double(text), d.isFinite else { throw JSONParseError(offset: start, reason: "number out of range") }
+            return .double(d)
+        }
+
+        mutating func hex4() throws(JSONParseError) -> UInt32 {
+            guard i + 4 <= bytes.count else { throw fail("truncated \\u escape") }
+            var v: UInt32 = 0
+            for _ in 0..<4 {
+                let c = bytes[i]
+                let d: UInt32
+                switch c {
+                case 48...57: d = UInt32(c - 48)
+                case 65...70: d = UInt32(c - 55)
+                case 97...102: d = UInt32(c - 87)
+                default: throw fail("invalid \\u escape")
+                }
+                v = v * 16 + d
+                i += 1
+            }
+            return v
+        }
+
+        mutating func string() throws(JSONParseError) -> String {
+            i += 1  // opening quote
+            let start = i
+            // Fast path: no escapes.
+            while i < bytes.count {
+                let c = bytes[i]
+                if c == UInt8(ascii: "\"") {
+                    let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+                    i += 1
+                    return s
+                }
+                if c == UInt8(ascii: "\\") { break }
+                if c < 0x20 { throw fail("control character in a string") }
+                i += 1
+            }
+            var out = [UInt8](UnsafeBufferPointer(rebasing: bytes[start..<i]))
+            while i < bytes.count {
+                let c = bytes[i]
+                if c == UInt8(ascii: "\"") { i += 1; return String(decoding: out, as: UTF8.self) }
+                if c < 0x20 { throw fail("control character in a string") }
+                if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
+                i += 1
+                guard i < bytes.count else { break }
+                let e = bytes[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "\""): out.append(0x22)
+                case UInt8(ascii: "\\"): out.append(0x5C)
+                case UInt8(ascii: "/"): out.append(0x2F)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800...0xDBFF).contains(scalar) {
+                        guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
+                            throw fail("unpaired surrogate")
+                        }
+                        i += 2
+                        let low = try hex4()
+                        guard (0xDC00...0xDFFF).contains(low) else { throw fail("unpaired surrogate") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00...0xDFFF).contains(scalar) {
+                        throw fail("unpaired surrogate")
+                    }
+                    out.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar)!)).utf8))
+                default:
+                    throw fail("invalid escape")
+                }
+            }
+            throw fail("unterminated string")
+        }
+    }
+}

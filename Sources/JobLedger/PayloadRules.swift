@@ -1,0 +1,60 @@
+/// The limits every payload obeys, whether decoded from JSON or built in Swift.
+enum PayloadRules {
+    static let nameBytes = 1...200
+    static let priority = -1_000_000...1_000_000
+    static let attempts = 1...1000
+    /// Years 0001…9999, the range ISO-8601 text can carry.
+    static let time = Int64(-62_135_596_800_000)...Int64(253_402_300_799_999)
+}
+
+extension EventPayload {
+    /// Checks the payload against the rules decoding enforces, so a payload built in Swift
+    /// can always be read back. Throws a `PayloadError` naming the field.
+    public func validate() throws(PayloadError) {
+        func fail(_ reason: String) -> PayloadError { PayloadError(type: type, reason: reason) }
+        func name(_ field: String, _ v: String) throws(PayloadError) {
+            guard PayloadRules.nameBytes.contains(v.utf8.count) else { throw fail("'\(field)' must be 1…200 bytes long") }
+        }
+        func within(_ field: String, _ v: Int, _ r: ClosedRange<Int>) throws(PayloadError) {
+            guard r.contains(v) else { throw fail("'\(field)' must be in \(r.lowerBound)…\(r.upperBound), got \(v)") }
+        }
+        func time(_ field: String, _ t: Timestamp?) throws(PayloadError) {
+            guard let t else { return }
+            guard PayloadRules.time.contains(t.milliseconds) else { throw fail("'\(field)' must be within the years 0001…9999") }
+        }
+        func asset(_ field: String, _ a: AssetRef?) throws(PayloadError) {
+            guard let a else { return }
+            guard a.sha256.utf8.count == 64, a.sha256.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                throw fail("'\(field).sha256' must be 64 lowercase hex digits")
+            }
+            guard a.size >= 0 else { throw fail("'\(field).size' must be a whole number ≥ 0") }
+            try name("\(field).content_type", a.contentType)
+        }
+        switch self {
+        case .queued(let q):
+            try name("kind", q.kind)
+            try within("priority", q.priority, PayloadRules.priority)
+            try within("max_attempts", q.maxAttempts, PayloadRules.attempts)
+            try time("run_at", q.runAt)
+        case .started(let st):
+            try name("worker", st.worker)
+            try within("attempt", st.attempt, PayloadRules.attempts)
+            try time("lease_deadline", st.leaseDeadline)
+        case .progress(let p):
+            try time("lease_deadline", p.leaseDeadline)
+            if let a = p.attempt { try within("attempt", a, PayloadRules.attempts) }
+        case .lowres(let l):
+            try asset("asset", l.asset)
+            if let a = l.attempt { try within("attempt", a, PayloadRules.attempts) }
+        case .completed(let c):
+            try asset("asset", c.asset)
+            if let a = c.attempt { try within("attempt", a, PayloadRules.attempts) }
+        case .failed(let f):
+            try name("code", f.code)
+            try within("attempt", f.attempt, PayloadRules.attempts)
+            try time("retry_at", f.retryAt)
+        case .canceled:
+            break
+        }
+    }
+}
