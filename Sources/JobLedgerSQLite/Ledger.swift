@@ -11,7 +11,8 @@ public final class Ledger: Sendable {
     public let path: String
     public let configuration: LedgerConfiguration
     let pool: DatabasePool
-    let writer: GroupCommitter
+    /// Gathers this ledger's appends into transactions and remembers what its writer last committed.
+    let committer: GroupCommitter
     /// Keeps the synchronous append fast path off the writer while another write uses it.
     let gate = WriteGate()
     /// `configuration.busyTimeout` in milliseconds, as `sqlite3_busy_timeout` takes it (the
@@ -180,7 +181,7 @@ public final class Ledger: Sendable {
         self.schemaVersion = schemaVersion
         self.isReadOnly = isReadOnly
         self.unlockedFile = unlockedFile
-        self.writer = GroupCommitter()
+        self.committer = GroupCommitter()
         busyTimeoutMilliseconds = Int32(clamping: configuration.busyTimeout.components.seconds * 1000
                                         + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
     }
