@@ -4,32 +4,43 @@ import JobLedger
 /// are validated against, and what the writer's cache learns once it commits. The first job is
 /// held inline, so that a transaction of one event (the common case) allocates nothing.
 struct BatchStates {
-    private var first: (job: JobID, state: JobState)?
+    // Two optionals rather than an optional tuple: reading the first job's id then copies the
+    // id alone, not the tuple with its state.
+    private var firstJob: JobID?
+    private var firstState: JobState?
     private var others: [JobID: JobState] = [:]
 
     init() {}
 
-    var isEmpty: Bool { first == nil && others.isEmpty }
+    var isEmpty: Bool { firstJob == nil && others.isEmpty }
 
     /// The job's state after this transaction's events so far; nil when it has none for the
     /// job (which says nothing about the log). Setting nil forgets the job.
     subscript(job: JobID) -> JobState? {
         get {
-            if first?.job == job { return first?.state }
+            if isFirst(job) { return firstState }
             return others.isEmpty ? nil : others[job]
         }
         set {
-            if first?.job == job || (first == nil && others[job] == nil) {
-                if let newValue { first = (job, newValue) } else { first = nil }
+            if isFirst(job) || (firstJob == nil && others[job] == nil) {
+                firstJob = newValue == nil ? nil : job
+                firstState = newValue
             } else {
                 others[job] = newValue
             }
         }
     }
 
+    private func isFirst(_ job: JobID) -> Bool {
+        switch firstJob {
+        case .some(let first): first == job
+        case .none: false
+        }
+    }
+
     /// Calls `body` with every job and its state, in no particular order.
     func forEach(_ body: (JobID, JobState) -> Void) {
-        if let first { body(first.job, first.state) }
+        if let firstJob, let firstState { body(firstJob, firstState) }
         for (job, state) in others { body(job, state) }
     }
 }

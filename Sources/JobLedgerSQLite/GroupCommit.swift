@@ -42,14 +42,9 @@ extension Ledger {
             return try await enqueue([prepared])[0]
         case .commitNow:
             // The common case of one event with nobody else committing: no arrays, no dictionaries.
-            let result: Result<StoredEvent, LedgerError>
-            if let now = commitWithoutWaiting(prepared) {
-                result = now
-            } else {
-                result = await commit([[prepared]])[0].map { $0[0] }
-            }
+            guard let now = commitWithoutWaiting(prepared) else { return try await commitAfterWaiting([prepared])[0] }
             ownCommitFinished()
-            return try result.get()
+            return try now.get()
         }
     }
 
@@ -65,15 +60,19 @@ extension Ledger {
         case .enqueue:
             return try await enqueue(events)
         case .commitNow:
-            let result: Result<[StoredEvent], LedgerError>
-            if let now = commitWithoutWaiting(events) {
-                result = now
-            } else {
-                result = await commit([events])[0]
-            }
+            guard let now = commitWithoutWaiting(events) else { return try await commitAfterWaiting(events) }
             ownCommitFinished()
-            return try result.get()
+            return try now.get()
         }
+    }
+
+    /// For a caller that holds the writer role but could not commit without waiting (another
+    /// connection holds the write lock, or another write of this ledger uses the writer): the
+    /// same commit on GRDB's async writer queue, then the role is given up.
+    private func commitAfterWaiting(_ events: [PreparedEvent]) async throws(LedgerError) -> [StoredEvent] {
+        let result = await commit([events])[0]
+        ownCommitFinished()
+        return try result.get()
     }
 
     /// Tells the state machine that an append arrived: commit now, or queue.
