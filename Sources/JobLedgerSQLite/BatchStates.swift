@@ -8,7 +8,7 @@ struct BatchStates {
     // id alone, not the tuple with its state.
     private var firstJob: JobID?
     private var firstState: JobState?
-    private var others: [JobID: JobState] = [:]
+    private var others = [JobID: JobState]()
 
     init() {}
 
