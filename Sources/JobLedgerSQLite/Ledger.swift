@@ -25,7 +25,8 @@ public final class Ledger: Sendable {
     /// The settings it was opened with: durability, payload limit, busy timeout, clock.
     public let configuration: LedgerConfiguration
     package let pool: DatabasePool
-    let writer: GroupCommitter
+    /// Gathers this ledger's appends into transactions and remembers what its writer last committed.
+    let committer: GroupCommitter
     /// Keeps the synchronous append fast path off the writer while another write uses it.
     let gate = WriteGate()
     /// `configuration.busyTimeout` in milliseconds, as `sqlite3_busy_timeout` takes it (the
@@ -211,7 +212,7 @@ public final class Ledger: Sendable {
         self.schemaVersion = schemaVersion
         self.isReadOnly = isReadOnly
         self.unlockedFile = unlockedFile
-        self.writer = GroupCommitter()
+        self.committer = GroupCommitter()
         busyTimeoutMilliseconds = Int32(clamping: configuration.busyTimeout.components.seconds * 1000
                                         + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
     }

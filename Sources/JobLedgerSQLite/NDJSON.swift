@@ -437,7 +437,7 @@ extension Ledger {
                         try db.execute(sql: "UPDATE chain_rules SET from_seq = ? WHERE rule = ?",
                                        arguments: [checked.leadingV1 + 1, HashChain.Rule.v2.rawValue])
                     }
-                    var touched: [JobID: JobState?] = [:]
+                    var touched = BatchStates()
                     var checker = ImportLineChecker()
                     var lines = 0
                     try checked.forEachLine { line, lineNumber in
@@ -446,7 +446,7 @@ extension Ledger {
                         let stored: [StoredEvent]
                         do {
                             let rule: HashChain.Rule? = keepRules && head.seq < Int64(checked.leadingV1) ? .v1 : nil
-                            stored = try appendRequest([prepared], db: db, head: &head, touched: &touched, rule: rule)
+                            stored = try appendRequest([prepared], db: db, head: &head, jobs: &touched, rule: rule)
                         } catch let e as LedgerError {
                             throw LedgerError.importFailed(line: lineNumber, reason: e.description)
                         }

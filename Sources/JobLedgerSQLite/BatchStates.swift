@@ -1,0 +1,46 @@
+import JobLedger
+
+/// The states of the jobs one append transaction has moved on so far: what its later events
+/// are validated against, and what the writer's cache learns once it commits. The first job is
+/// held inline, so that a transaction of one event (the common case) allocates nothing.
+struct BatchStates {
+    // Two optionals rather than an optional tuple: reading the first job's id then copies the
+    // id alone, not the tuple with its state.
+    private var firstJob: JobID?
+    private var firstState: JobState?
+    private var others = [JobID: JobState]()
+
+    init() {}
+
+    var isEmpty: Bool { firstJob == nil && others.isEmpty }
+
+    /// The job's state after this transaction's events so far; nil when it has none for the
+    /// job (which says nothing about the log). Setting nil forgets the job.
+    subscript(job: JobID) -> JobState? {
+        get {
+            if isFirst(job) { return firstState }
+            return others.isEmpty ? nil : others[job]
+        }
+        set {
+            if isFirst(job) || (firstJob == nil && others[job] == nil) {
+                firstJob = newValue == nil ? nil : job
+                firstState = newValue
+            } else {
+                others[job] = newValue
+            }
+        }
+    }
+
+    private func isFirst(_ job: JobID) -> Bool {
+        switch firstJob {
+        case .some(let first): first == job
+        case .none: false
+        }
+    }
+
+    /// Calls `body` with every job and its state, in no particular order.
+    func forEach(_ body: (JobID, JobState) -> Void) {
+        if let firstJob, let firstState { body(firstJob, firstState) }
+        for (job, state) in others { body(job, state) }
+    }
+}

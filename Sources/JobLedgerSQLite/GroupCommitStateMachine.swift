@@ -1,0 +1,168 @@
+/// Decides, for the group committer, who commits and who waits: a value with no I/O and no
+/// locks of its own (the committer keeps it in a `Mutex`), whose methods each take one event —
+/// an append arrives, a request queues, a commit ends, the leader wants its next batch — and
+/// return the one action the caller must perform. The caller switches over that action
+/// exhaustively, outside the lock.
+///
+/// At most one party holds the writer role at a time: a caller that found nobody committing
+/// and commits its own request on its own thread, or the leader task that commits queued
+/// requests in batches of at most `maxBatch`, oldest first, until none is left. Every queued
+/// request is handed out in exactly one batch, in the order it queued.
+struct GroupCommitStateMachine<Request> {
+    private enum State {
+        /// Nobody holds the writer role and nothing waits.
+        case idle
+        /// A caller commits its own request on its own thread; `queue` arrived meanwhile and
+        /// waits for the leader it will hand over to.
+        case callerCommitting(queue: [Request])
+        /// The leader task holds the writer role: it takes `queue` in batches until it is empty.
+        case leading(queue: [Request])
+        /// Only while a queue is changed in place, so that the array is not copied.
+        case modifying
+    }
+
+    /// What a caller that arrives with a request does (before it has anything to wait on).
+    enum ArrivalAction: Equatable {
+        /// Nobody was committing: the caller now holds the writer role and commits its request
+        /// on its own thread, then calls `ownCommitFinished()`.
+        case commitNow
+        /// Someone is committing: the caller queues its request (`requestQueued`) and waits.
+        case enqueue
+    }
+
+    /// What a caller that has just queued its request does.
+    enum QueuedAction: Equatable {
+        /// Wait: whoever holds the writer role commits the request in a later batch.
+        case wait
+        /// The committer finished before the request queued: start a leader task (which calls
+        /// `leaderReady()`), then wait.
+        case startLeader
+    }
+
+    /// What the caller that committed on its own thread does once it has finished.
+    enum OwnCommitAction: Equatable {
+        /// Nothing: nobody queued meanwhile, and the writer role is free again.
+        case none
+        /// Requests queued meanwhile: start a leader task for them (the role passes to it).
+        case startLeader
+    }
+
+    /// What the leader task does when it is ready for a batch.
+    enum LeaderAction {
+        /// Commit these requests in one transaction, resume their callers, then ask again.
+        case commit([Request])
+        /// Nothing is queued: the leader ends, and the writer role is free again.
+        case stop
+    }
+
+    /// Largest number of requests handed to one transaction.
+    let maxBatch: Int
+    private var state: State = .idle
+    /// Appends that have arrived so far (for tests: "have all callers reached the committer?").
+    private(set) var arrivals = 0
+
+    init(maxBatch: Int) {
+        precondition(maxBatch > 0, "a batch holds at least one request")
+        self.maxBatch = maxBatch
+    }
+
+    /// Requests queued and not yet handed to the leader.
+    var waiting: Int {
+        switch state {
+        case .idle: 0
+        case .callerCommitting(let queue), .leading(let queue): queue.count
+        case .modifying: preconditionFailure("GroupCommitStateMachine: read while being modified")
+        }
+    }
+
+    /// True while someone holds the writer role.
+    var isCommitting: Bool {
+        switch state {
+        case .idle: false
+        case .callerCommitting, .leading: true
+        case .modifying: preconditionFailure("GroupCommitStateMachine: read while being modified")
+        }
+    }
+
+    /// An append arrives. Only when nobody holds the writer role does the caller take it and
+    /// commit at once; otherwise it queues behind whoever does, even if the queue is empty, so
+    /// that requests that queued earlier are never overtaken.
+    mutating func appendArrived() -> ArrivalAction {
+        arrivals += 1
+        switch state {
+        case .idle:
+            state = .callerCommitting(queue: [])
+            return .commitNow
+        case .callerCommitting, .leading:
+            return .enqueue
+        case .modifying:
+            preconditionFailure("GroupCommitStateMachine: reentered while being modified")
+        }
+    }
+
+    /// A caller told to `enqueue` has queued its request. Between its arrival and now the
+    /// committer may have finished and left the role free: the request then needs a leader.
+    mutating func requestQueued(_ request: Request) -> QueuedAction {
+        switch state {
+        case .idle:
+            state = .leading(queue: [request])
+            return .startLeader
+        case .callerCommitting(var queue):
+            state = .modifying
+            queue.append(request)
+            state = .callerCommitting(queue: queue)
+            return .wait
+        case .leading(var queue):
+            state = .modifying
+            queue.append(request)
+            state = .leading(queue: queue)
+            return .wait
+        case .modifying:
+            preconditionFailure("GroupCommitStateMachine: reentered while being modified")
+        }
+    }
+
+    /// The caller that committed on its own thread has finished (committed or failed). The
+    /// role is free again, or passes to a leader task when requests queued meanwhile.
+    mutating func ownCommitFinished() -> OwnCommitAction {
+        switch state {
+        case .callerCommitting(let queue):
+            if queue.isEmpty {
+                state = .idle
+                return .none
+            }
+            state = .leading(queue: queue)
+            return .startLeader
+        case .idle, .leading:
+            preconditionFailure("GroupCommitStateMachine: ownCommitFinished() without a commit on the caller's thread")
+        case .modifying:
+            preconditionFailure("GroupCommitStateMachine: reentered while being modified")
+        }
+    }
+
+    /// The leader is ready for its next batch (when it starts, and after each batch it has
+    /// committed and resumed). The batch is taken now, not when the leader was started, so that
+    /// callers that queued in between join it.
+    mutating func leaderReady() -> LeaderAction {
+        switch state {
+        case .leading(var queue):
+            if queue.isEmpty {
+                state = .idle
+                return .stop
+            }
+            if queue.count <= maxBatch {
+                state = .leading(queue: [])
+                return .commit(queue)
+            }
+            state = .modifying
+            let batch = Array(queue.prefix(maxBatch))
+            queue.removeFirst(maxBatch)
+            state = .leading(queue: queue)
+            return .commit(batch)
+        case .idle, .callerCommitting:
+            preconditionFailure("GroupCommitStateMachine: leaderReady() without a leader")
+        case .modifying:
+            preconditionFailure("GroupCommitStateMachine: reentered while being modified")
+        }
+    }
+}

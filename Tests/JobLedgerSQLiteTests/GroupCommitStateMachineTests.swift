@@ -1,0 +1,162 @@
+import JobLedger
+@testable import JobLedgerSQLite
+import Testing
+
+/// The group committer's decisions, without SQLite: who commits, who waits, what each batch
+/// holds. Requests are plain numbers here.
+@Suite struct GroupCommitStateMachineTests {
+    typealias Machine = GroupCommitStateMachine<Int>
+
+    /// The batch a leader is handed, or nil when it is told to stop.
+    static func batch(_ action: Machine.LeaderAction) -> [Int]? {
+        switch action {
+        case .commit(let b): b
+        case .stop: nil
+        }
+    }
+
+    @Test func aCallerThatFindsNobodyCommittingCommitsAtOnceAndLeavesTheRoleFree() {
+        var m = Machine(maxBatch: 8)
+        #expect(!m.isCommitting)
+        for _ in 0..<3 {
+            #expect(m.appendArrived() == .commitNow)
+            #expect(m.isCommitting)
+            #expect(m.ownCommitFinished() == .none)
+            #expect(!m.isCommitting && m.waiting == 0)
+        }
+        #expect(m.arrivals == 3)
+    }
+
+    @Test func callersThatArriveDuringACommitQueueAndLeadershipPassesOnToALeader() {
+        var m = Machine(maxBatch: 8)
+        #expect(m.appendArrived() == .commitNow)
+        // Two callers arrive while the first commits: both queue and wait.
+        #expect(m.appendArrived() == .enqueue)
+        #expect(m.requestQueued(1) == .wait)
+        #expect(m.appendArrived() == .enqueue)
+        #expect(m.requestQueued(2) == .wait)
+        #expect(m.waiting == 2)
+        // The first caller is done: the role passes to a leader task, which takes both at once.
+        #expect(m.ownCommitFinished() == .startLeader)
+        #expect(m.isCommitting)
+        // A third arrives before the leader runs: it joins the leader's first batch.
+        #expect(m.appendArrived() == .enqueue)
+        #expect(m.requestQueued(3) == .wait)
+        #expect(Self.batch(m.leaderReady()) == [1, 2, 3])
+        // While the leader commits, newcomers queue for its next batch instead of committing.
+        #expect(m.appendArrived() == .enqueue)
+        #expect(m.requestQueued(4) == .wait)
+        #expect(Self.batch(m.leaderReady()) == [4])
+        #expect(Self.batch(m.leaderReady()) == nil)
+        #expect(!m.isCommitting)
+        // Free again: the next caller commits on its own thread.
+        #expect(m.appendArrived() == .commitNow)
+        #expect(m.ownCommitFinished() == .none)
+    }
+
+    @Test func aRequestQueuedAfterTheCommitterLeftStartsALeader() {
+        // Told to enqueue while someone committed, the caller queues only after that commit
+        // has ended: nobody would commit its request unless it starts a leader.
+        var m = Machine(maxBatch: 8)
+        #expect(m.appendArrived() == .commitNow)
+        #expect(m.appendArrived() == .enqueue)
+        #expect(m.ownCommitFinished() == .none)
+        #expect(m.requestQueued(7) == .startLeader)
+        #expect(m.appendArrived() == .enqueue, "a leader holds the role until its queue is empty")
+        #expect(m.requestQueued(8) == .wait)
+        #expect(Self.batch(m.leaderReady()) == [7, 8])
+        #expect(Self.batch(m.leaderReady()) == nil)
+        #expect(!m.isCommitting)
+    }
+
+    @Test func batchesHoldAtMostMaxBatchRequestsOldestFirst() {
+        var m = Machine(maxBatch: 1024)
+        #expect(m.appendArrived() == .commitNow)
+        for r in 0..<2500 {
+            #expect(m.appendArrived() == .enqueue)
+            #expect(m.requestQueued(r) == .wait)
+        }
+        #expect(m.ownCommitFinished() == .startLeader)
+        var batches: [[Int]] = []
+        while let b = Self.batch(m.leaderReady()) { batches.append(b) }
+        #expect(batches.map(\.count) == [1024, 1024, 452])
+        #expect(batches.flatMap { $0 } == Array(0..<2500))
+        #expect(!m.isCommitting && m.waiting == 0 && m.arrivals == 2501)
+    }
+
+    /// Callers and leaders interleaved at random (seeded, so a failure repeats): callers arrive,
+    /// take their time between being told to enqueue and queueing, commits and batches end in
+    /// any order the actions allow. Whatever the interleaving, at most one party holds the
+    /// writer role, every request is committed exactly once, queued requests are committed in
+    /// the order they queued, no batch exceeds `maxBatch`, and nothing is left waiting.
+    @Test(arguments: 0..<200) func randomInterleavingsNeverDropOrDuplicateARequest(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        let maxBatch = Int(rng.next() % 6) + 1
+        let requests = Int(rng.next() % 150) + 1
+        var m = Machine(maxBatch: maxBatch)
+        var arrived = 0
+        var ownCommit: Int?  // the request a caller commits on its own thread
+        var gap: [Int] = []  // told to enqueue, not yet queued
+        var leaderAlive = false  // a leader task was started and has not stopped
+        var leaderBatch: [Int]?  // the batch it is committing
+        var queuedOrder: [Int] = []
+        var batchedOrder: [Int] = []
+        var committed = Array(repeating: 0, count: requests)
+
+        while true {
+            var steps: [Int] = []
+            if arrived < requests { steps.append(0) }
+            if !gap.isEmpty { steps.append(1) }
+            if ownCommit != nil { steps.append(2) }
+            if leaderAlive && leaderBatch == nil { steps.append(3) }
+            if leaderBatch != nil { steps.append(4) }
+            guard let step = steps.randomElement(using: &rng) else { break }
+            switch step {
+            case 0:
+                let r = arrived
+                arrived += 1
+                switch m.appendArrived() {
+                case .commitNow:
+                    #expect(ownCommit == nil && !leaderAlive, "commit now while someone holds the role")
+                    ownCommit = r
+                case .enqueue:
+                    #expect(ownCommit != nil || leaderAlive, "told to enqueue while nobody commits")
+                    gap.append(r)
+                }
+            case 1:
+                let r = gap.remove(at: Int(rng.next() % UInt64(gap.count)))
+                queuedOrder.append(r)
+                switch m.requestQueued(r) {
+                case .wait:
+                    #expect(ownCommit != nil || leaderAlive, "waiting with nobody to commit")
+                case .startLeader:
+                    #expect(ownCommit == nil && !leaderAlive, "a second leader")
+                    leaderAlive = true
+                }
+            case 2:
+                committed[ownCommit!] += 1
+                ownCommit = nil
+                switch m.ownCommitFinished() {
+                case .none: #expect(m.waiting == 0, "requests left waiting with nobody to commit them")
+                case .startLeader: leaderAlive = true
+                }
+            case 3:
+                switch m.leaderReady() {
+                case .commit(let b):
+                    #expect(!b.isEmpty && b.count <= maxBatch)
+                    leaderBatch = b
+                    batchedOrder += b
+                case .stop:
+                    leaderAlive = false
+                }
+            default:
+                for r in leaderBatch! { committed[r] += 1 }
+                leaderBatch = nil
+            }
+            #expect(m.isCommitting == (ownCommit != nil || leaderAlive))
+        }
+        #expect(committed.allSatisfy { $0 == 1 }, "seed \(seed): each request committed exactly once")
+        #expect(batchedOrder == queuedOrder, "seed \(seed): batches in queue order")
+        #expect(!m.isCommitting && m.waiting == 0 && m.arrivals == requests)
+    }
+}
