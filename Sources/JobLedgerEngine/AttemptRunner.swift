@@ -219,7 +219,7 @@ extension LedgerError {
         switch self {
         case .invalidPayload, .invalidJobID, .payloadTooLarge, .unknownAsset: true
         case .rejected, .concurrencyConflict, .noSuchLog, .notALedger, .newerSchema, .busy, .importFailed,
-             .projectionTakenOver, .storage, .readOnly: false
+             .projectionTakenOver, .storage, .storageFault, .readOnly: false
         }
     }
 }

@@ -18,6 +18,10 @@ public struct LedgerConfiguration: Sendable {
     public var busyTimeout: Duration = .seconds(5)
     /// Stamps `recorded_at`. Injected by tests and by the engine's clock.
     public var clock: @Sendable () -> Timestamp = { Timestamp.now }
+    /// The most pages (of 4 KB) the file may grow to: SQLite's `max_page_count`. Past it a write
+    /// fails as on a full disk (`StorageFault.Kind.full`). Nil: no limit but the disk's. For a
+    /// quota, and to rehearse a full disk (`JOBLEDGER_MAX_PAGE_COUNT` in the CLI).
+    public var maxPageCount: Int?
 
     public init() {}
 }

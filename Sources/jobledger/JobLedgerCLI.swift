@@ -80,7 +80,7 @@ func exitCode(for error: LedgerError) -> Int32 {
     case .rejected, .concurrencyConflict, .unknownAsset: 3
     case .noSuchLog, .notALedger, .newerSchema: 4
     case .busy, .projectionTakenOver: 5
-    case .storage, .readOnly: 6
+    case .storage, .storageFault, .readOnly: 6
     }
 }
 
