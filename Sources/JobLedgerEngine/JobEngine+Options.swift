@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerSQLite
 import Logging
 import Metrics
 
@@ -33,6 +34,12 @@ extension JobEngine {
         /// claim after staging its result): every `intervalMilliseconds`, assets staged more
         /// than `graceMilliseconds` ago and still unreferenced are removed. Nil: never.
         public var assetPrune: AssetPrune? = AssetPrune()
+        /// How the engine waits out a storage fault (a full disk, an I/O error, a log that became
+        /// read-only or vanished): claims and lease sweeps pause and are retried with backoff,
+        /// outcomes wait to be recorded, one error is logged when it starts and one line when it
+        /// clears. With `giveUpAfter`, `work()` and `workUntilIdle()` throw
+        /// `LedgerError.storageFault` once a fault has lasted that long. See Docs/Operations.md.
+        public var storageFaults = StorageFaultPolicy()
 
         /// When orphaned staged assets are removed (see `assetPrune`).
         public struct AssetPrune: Sendable {

@@ -53,12 +53,21 @@ extension JobEngine {
 
     private func workLoop(untilIdle: Bool, pollInterval: Duration) async throws {
         while !Task.isCancelled && !state.withLock({ $0.draining }) {
+            // A storage fault: nothing is tried before the next try is due (the number of tries
+            // grows with the backoff, not with time), and a run with a bound gives up past it.
+            if let fault = storage.outlasted() { try await giveUp(fault) }
+            if !storage.mayTry() {
+                await storage.waitForNextTry(limit: timeUntilGiveUp())
+                continue
+            }
             let started = try await claimAndStart()
             if state.withLock({ $0.running.count >= options.concurrency }) {
-                await waitForSlot()
+                // With a bound, look again at least every second: a fault may begin meanwhile.
+                await waitForSlot(limit: timeUntilGiveUp() ?? options.storageFaults.giveUpAfter.map { min($0, .seconds(1)) })
                 continue
             }
             if started.isEmpty {
+                if storage.current != nil { continue }  // paused this round: wait for the next try
                 // Idle: nothing this engine could run is queued, delayed or running.
                 let kinds = state.withLock { Set($0.registrations.keys) }
                 if untilIdle, !(await activeJobs()).contains(where: { kinds.contains($0.kind) }), state.withLock({ $0.running.isEmpty }) { return }
@@ -66,18 +75,29 @@ extension JobEngine {
             }
         }
         // Stopped (shutdown or cancellation): return once the attempts in flight have ended.
+        // Cancelled, it does not wait out a storage fault for them: what they cannot record is
+        // left to the lease sweep.
+        if Task.isCancelled {
+            state.withLock { $0.abandoning = true }
+            storage.wake()
+        }
         for t in state.withLock({ $0.running.values.compactMap(\.task) }) { await t.value }
+        let unrecorded = unrecordedSummary()
+        if !unrecorded.isEmpty { options.logger.error("stopped during a storage fault\(unrecorded)") }
     }
 
-    /// Suspends until a running attempt finishes (returns at once if a slot is free).
-    private func waitForSlot() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { s -> Bool in
-                if s.running.count < options.concurrency { return true }
-                s.slotWaiter = c
-                return false
+    /// Suspends until a running attempt finishes (returns at once if a slot is free), or `limit`
+    /// has passed.
+    private func waitForSlot(limit: Duration? = nil) async {
+        while true {
+            let seen = slotFreed.generation
+            if state.withLock({ $0.running.count < options.concurrency }) { return }
+            if let limit {
+                await slotFreed.wait(after: seen, timeout: limit)
+                return
             }
-            if resumeNow { c.resume() }
+            await slotFreed.wait(after: seen)
+            if Task.isCancelled { return }
         }
     }
 
@@ -98,18 +118,34 @@ extension JobEngine {
         while state.withLock({ !$0.running.isEmpty }) && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        for t in state.withLock({ $0.running.values.compactMap(\.task) }) { t.cancel() }
+        // Past the drain time, outcomes that a storage fault keeps from being written are left
+        // to the lease sweep instead of holding the shutdown up.
+        let late = state.withLock { s in
+            if !s.running.isEmpty { s.abandoning = true }
+            return s.running.values.compactMap(\.task)
+        }
+        storage.wake()
+        for t in late { t.cancel() }
         for t in tasks { await t.value }
+        let unrecorded = unrecordedSummary()
+        if !unrecorded.isEmpty { options.logger.error("shut down during a storage fault\(unrecorded)") }
     }
 
     private func claimAndStart() async throws -> [Task<Void, Never>] {
         if state.withLock({ $0.draining }) { return [] }
+        // During a storage fault a round runs only when the next try is due, and tries one
+        // write: a sweep, else a single claim. A write that fails ends the round.
+        guard storage.mayTry() else { return [] }
+        let probing = storage.current
+        guard checkFile(probing: probing?.fault) else { return [] }
         await refresh()
         noticeLostClaims()
         if await sweepExpiredLeases() { await refresh() }
+        guard storage.mayTry() else { return [] }
         await pruneOrphanAssetsWhenDue()
+        guard storage.mayTry() else { return [] }
         let now = clock.now()
-        let chosen = state.withLock { s in claimable(now: now, s: s, limit: options.concurrency - s.running.count) }
+        let chosen = state.withLock { s in claimable(now: now, s: s, limit: min(probing != nil ? 1 : .max, options.concurrency - s.running.count)) }
         // Claim concurrently, so the claims share group-committed transactions; each one
         // succeeds or loses its race on its own.
         let claimed: [Claim] = try await withThrowingTaskGroup(of: Claim?.self) { group in
@@ -120,9 +156,12 @@ extension JobEngine {
                     do {
                         let started = try await self.ledger.append(NewEvent(job: job.id, payload: .started(.init(
                             worker: self.options.workerID, attempt: attempt, leaseDeadline: lease)), expectedVersion: job.version))
+                        self.storage.succeeded()
                         return Claim(job: job, attempt: attempt, leaseDeadline: lease, seq: started.seq)
                     } catch let e as LedgerError where e.isLostRace {
                         return nil  // another worker claimed it (or it was canceled) first
+                    } catch where self.noteStorageFault(error, during: "claiming jobs") {
+                        return nil  // said once for the whole episode; the job stays queued
                     } catch {
                         // Busy or storage trouble: skip this claim this round; the others stand.
                         self.log(job.id).warning("claim failed: \(error)")

@@ -33,8 +33,11 @@ public final class JobEngine: Sendable {
         var canceling: [JobID: String] = [:]
         /// Set by `shutdown`: claim nothing more.
         var draining = false
-        /// The run loop, waiting for a slot to free up.
-        var slotWaiter: CheckedContinuation<Void, Never>?
+        /// Set when the engine stops waiting out a storage fault (shutdown past its drain time,
+        /// or `Options.storageFaults.giveUpAfter`): outcomes that cannot be written are left to
+        /// the lease sweep, listed in `unrecorded`.
+        var abandoning = false
+        var unrecorded: [String] = []
         var random: SplitMix64
     }
 
@@ -45,6 +48,10 @@ public final class JobEngine: Sendable {
     /// The options it was created with.
     public let options: Options
     let state: Mutex<State>
+    /// The storage fault episode, shared by every write the engine makes (see `Options.storageFaults`).
+    let storage: StoragePause
+    /// Signalled when an attempt ends and frees its slot.
+    let slotFreed = WakeSignal()
 
     /// An engine on `ledger`. It runs nothing until handlers are registered and it is run (`run()`
     /// in a `ServiceGroup`, `work()`, `workUntilIdle()` or `tick()`). Tests pass a `ManualClock`
@@ -58,6 +65,8 @@ public final class JobEngine: Sendable {
         self.clock = clock
         self.options = options
         state = Mutex(State(lastAssetPrune: clock.now(), random: SplitMix64(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max))))
+        storage = StoragePause(policy: options.storageFaults, clock: { clock.now() }, paused: "claims, lease sweeps and recording",
+                               observe: JobEngine.storageObserver(options))
     }
 
     // MARK: - Registering and submitting
@@ -90,6 +99,7 @@ public final class JobEngine: Sendable {
         let id = JobID.generate(at: clock.now())
         let stored = try await ledger.append(NewEvent(job: id, payload: payload,
                                                       expectedVersion: idempotencyKey == nil ? 0 : nil, idempotencyKey: idempotencyKey))
+        storage.succeeded()
         if stored.job == id {
             count("submitted", kind: kind)
             log(id).debug("submitted", metadata: ["kind": "\(kind)", "priority": "\(priority)"])
@@ -124,6 +134,7 @@ public final class JobEngine: Sendable {
             if current.status.isTerminal { return }  // already finished: nothing to cancel
             do {
                 _ = try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: reason)), expectedVersion: current.version))
+                storage.succeeded()
                 log(job).info("canceled", metadata: ["reason": "\(reason)"])
                 return
             } catch {
@@ -147,6 +158,7 @@ public final class JobEngine: Sendable {
         }
         let requeue = EventPayload.queued(.init(kind: s.kind, input: s.input, priority: s.priority, maxAttempts: attempts))
         _ = try await ledger.append(NewEvent(job: job, payload: requeue, expectedVersion: s.version))
+        storage.succeeded()
     }
 
     /// Attempts running in this engine now.
