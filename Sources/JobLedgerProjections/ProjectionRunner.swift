@@ -56,6 +56,10 @@ public final class ProjectionRunner: Sendable {
         public var randomSeed: UInt64?
         public var logger = Logger(label: "jobledger.projections")
         public var metrics: (any MetricsFactory)?
+        /// How the projections wait out a storage fault: their steps pause and are retried with
+        /// backoff. With `giveUpAfter`, `runLive()` and `drain(for:)` throw
+        /// `LedgerError.storageFault` once a fault has lasted that long. See Docs/Operations.md.
+        public var storageFaults = StorageFaultPolicy()
 
         public init(owner: String = ProjectionRunner.localOwner) {
             self.owner = owner
@@ -93,6 +97,11 @@ public final class ProjectionRunner: Sendable {
     /// One step of a projection at a time in this runner: `catchUp` and the live loops may
     /// overlap (a worker catching up before it stops), and must not deliver the same items twice.
     let turns: [ProjectionName: TurnLock]
+    /// The storage fault episode, shared by the projections' writes (`Options.storageFaults`).
+    let storage: StoragePause
+    /// Deliveries a storage fault kept from being recorded as sent: recorded before anything
+    /// else is delivered, so that nothing is delivered twice.
+    let unrecorded = Mutex<[ProjectionName: UnrecordedDelivery]>([:])
 
     /// A runner for the given projections, registered by name (names must be unique; an effect
     /// projection's dependencies are waited for when registered here too, and must come
@@ -114,6 +123,8 @@ public final class ProjectionRunner: Sendable {
         self.caches = Dictionary(uniqueKeysWithValues: names.map { ($0, StateCache()) })
         self.turns = Dictionary(uniqueKeysWithValues: names.map { ($0, TurnLock()) })
         self.random = Mutex(SplitMix64(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max)))
+        self.storage = StoragePause(policy: options.storageFaults, clock: { clock.now() }, paused: "projection steps",
+                                    observe: ProjectionRunner.storageObserver(options))
     }
 
     /// The embedded defaults: the `jobs` table; with a blob store, artefacts published to it;
