@@ -150,10 +150,10 @@ extension StorageBackoff.Note {
     package func message(paused: String, policy: StorageFaultPolicy) -> String {
         switch self {
         case .started(let f, let what):
-            let wait = policy.giveUpAfter.map { "; giving up if it lasts \(Self.text(StorageBackoff.milliseconds($0)))" }
-                ?? "; waiting until it clears (stop the process to give up)"
+            let end = policy.giveUpAfter.map { ", or give up if it lasts \(Self.text(StorageBackoff.milliseconds($0)))" }
+                ?? " (stop the process to give up)"
             return "storage fault while \(what): \(f.summary). Pausing \(paused): next try in \(Self.text(StorageBackoff.milliseconds(policy.firstRetry))), "
-                + "backing off to one every \(Self.text(StorageBackoff.milliseconds(policy.maxRetry)))\(wait); it resumes by itself when the fault clears. To fix: \(f.remedy)"
+                + "then one every \(Self.text(StorageBackoff.milliseconds(policy.maxRetry))) at most; it resumes by itself when the fault clears\(end). To fix: \(f.remedy)"
         case .lasting(let f, let ms, let tries, let next):
             return "storage fault still there after \(Self.text(ms)) (\(tries) failed tries): \(f.summary). \(paused.prefix(1).uppercased() + paused.dropFirst()) still paused, next try in \(Self.text(next)). To fix: \(f.remedy)"
         case .cleared(let f, let ms, let tries):

@@ -114,7 +114,7 @@ import Testing
         guard case .lasting(_, let ms, _, _) = notes[1] else { Issue.record("no reminder: \(notes)"); return }
         #expect(ms >= 60_000)
         #expect(notes[1].message(paused: "claims", policy: b.policy).contains("still there after 1 min"))
-        #expect(notes[0].message(paused: "claims", policy: b.policy).contains("Pausing claims: next try in 250 ms, backing off to one every 30 s"))
+        #expect(notes[0].message(paused: "claims", policy: b.policy).contains("Pausing claims: next try in 250 ms, then one every 30 s at most; it resumes by itself when the fault clears (stop the process to give up)"))
         // Space freed: work resumes at once, and the episode ends once writes have gone on for 2 s.
         #expect(b.succeeded(at: now) == nil)
         #expect(!b.isPaused && b.mayTry(at: now))
