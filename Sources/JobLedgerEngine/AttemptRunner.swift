@@ -135,7 +135,7 @@ extension JobEngine {
                     return .refused(e)
                 } catch let e as LedgerError where e.isInvalidInput {
                     return .invalid(e)
-                } catch where self.noteStorageFault(error, during: "recording the \(what) of job \(job)") {
+                } catch where self.noteStorageFault(error, during: "recording \(what) for job \(job)") {
                     if self.state.withLock({ $0.abandoning }) { return .gaveUp(error) }
                 } catch {
                     let deadline = self.state.withLock { $0.running[job]?.leaseDeadline } ?? self.clock.now()

@@ -150,7 +150,7 @@ extension StorageBackoff.Note {
     package func message(paused: String, policy: StorageFaultPolicy) -> String {
         switch self {
         case .started(let f, let what):
-            let end = policy.giveUpAfter.map { ", or give up if it lasts \(Self.text(StorageBackoff.milliseconds($0)))" }
+            let end = policy.giveUpAfter.map { ", or gives up if it lasts \(Self.text(StorageBackoff.milliseconds($0)))" }
                 ?? " (stop the process to give up)"
             return "storage fault while \(what): \(f.summary). Pausing \(paused): next try in \(Self.text(StorageBackoff.milliseconds(policy.firstRetry))), "
                 + "then one every \(Self.text(StorageBackoff.milliseconds(policy.maxRetry))) at most; it resumes by itself when the fault clears\(end). To fix: \(f.remedy)"
