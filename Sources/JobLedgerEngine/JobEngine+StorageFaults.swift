@@ -81,7 +81,7 @@ extension JobEngine {
     func unrecordedSummary() -> String {
         let lost = state.withLock { s in defer { s.unrecorded.removeAll() }; return s.unrecorded }
         guard !lost.isEmpty else { return "" }
-        return "; \(lost.count) outcome\(lost.count == 1 ? "" : "s") not recorded (\(lost.prefix(5).joined(separator: ", "))\(lost.count > 5 ? ", …" : "")): "
+        return "; \(lost.count) event\(lost.count == 1 ? "" : "s") of running attempts not recorded (\(lost.prefix(5).joined(separator: ", "))\(lost.count > 5 ? ", …" : "")): "
             + "those jobs run again once their leases pass"
     }
 }

@@ -81,8 +81,13 @@ func pageCount(_ path: String) throws -> Int {
         #expect(r.stderrLines.first?.contains("retrying for up to 2 s (--storage-wait)") == true, "\(r)")
         #expect(r.stderrLines.last?.contains("Nothing recorded is lost: this command wrote nothing") == true, "\(r)")
         #expect(try await snapshot("b.sqlite", in: scratch) == before)
-        // A bad cap is a usage error.
+        // A bad cap or wait is a usage error, before anything is written.
         let bad = try await jobledger(["submit", "design", "--db", "b.sqlite"], in: scratch, environment: ["JOBLEDGER_MAX_PAGE_COUNT": "lots"])
         #expect(bad.status == 64, "\(bad)")
+        for value in ["-1", "inf", "nan", "86401"] {
+            let r = try await jobledger(["submit", "design", "--db", "b.sqlite", "--storage-wait=\(value)"], in: scratch)
+            #expect(r.status == 64 && r.stderr.contains("--storage-wait must be 0…86400 seconds"), "\(r)")
+        }
+        #expect(try await snapshot("b.sqlite", in: scratch) == before)
     }
 }
