@@ -64,13 +64,12 @@ import Testing
         let worker = Task { try await r.engine.workUntilIdle(pollInterval: .milliseconds(1)) }
 
         await until("the engine to pause on the full log", within: .seconds(60)) { r.engine.storageFault != nil }
-        let paused = ContinuousClock.now
-        let fault = try #require(r.engine.storageFault?.fault)
+        let (fault, since) = try #require(r.engine.storageFault)
         #expect(fault.kind == .full && fault.path == r.ledger.path)
         // Let it wait through several backoff steps (a count of tries, not a sleep).
         await until("a few tries while paused", within: .seconds(60)) { r.failedTries >= 12 }
         let tries = r.failedTries
-        let elapsed = Double((ContinuousClock.now - paused).components.seconds) + Double((ContinuousClock.now - paused).components.attoseconds) / 1e18
+        let elapsed = Double(Timestamp.now.milliseconds - since.milliseconds) / 1000  // since the fault began
         // At most one try per writer (4 attempts' outcomes and one claim) per backoff step:
         // 10, 20, 40, 80 ms, then one every 100 ms. A loop on the 1 ms poll would be hundreds.
         let steps = 5 + elapsed / 0.1
