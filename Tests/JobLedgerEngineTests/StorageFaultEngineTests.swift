@@ -113,7 +113,9 @@ import Testing
             }
         } ?? nil
         #expect(error?.storageFault?.kind == .full, "\(String(describing: error))")
-        #expect(ContinuousClock.now - started < .seconds(30))
+        // Not before the bound (that it ends at all is what `within` guards; how soon after
+        // the bound depends on the machine's load, so it is not asserted here).
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
         #expect(r.loud.filter { $0.level == .error }.count <= 3, "\(r.loud.map(\.message))")  // the start, the give-up
         #expect(r.loud.contains { $0.message.hasPrefix("giving up: the storage fault lasted longer than 300 ms") })
         #expect(try r.ledger.verify().isValid)
