@@ -52,6 +52,7 @@ extension JobEngine {
     }
 
     private func workLoop(untilIdle: Bool, pollInterval: Duration) async throws {
+        state.withLock { s in if !s.draining { s.abandoning = false } }  // an engine working again waits faults out again
         while !Task.isCancelled && !state.withLock({ $0.draining }) {
             // A storage fault: nothing is tried before the next try is due (the number of tries
             // grows with the backoff, not with time), and a run with a bound gives up past it.
@@ -67,7 +68,9 @@ extension JobEngine {
                 continue
             }
             if started.isEmpty {
-                if storage.current != nil { continue }  // paused this round: wait for the next try
+                // A try failed this round: wait for the next one. (Due with nothing to try, it
+                // polls like an idle engine.)
+                if !storage.mayTry() { continue }
                 // Idle: nothing this engine could run is queued, delayed or running.
                 let kinds = state.withLock { Set($0.registrations.keys) }
                 if untilIdle, !(await activeJobs()).contains(where: { kinds.contains($0.kind) }), state.withLock({ $0.running.isEmpty }) { return }
