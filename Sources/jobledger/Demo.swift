@@ -41,7 +41,7 @@ struct Demo: AsyncParsableCommand {
             let clock = ContinuousClock()
             let start = clock.now
             for i in 0..<jobs {
-                try await waitingOutStorageFaults(storageWait) {
+                try await waitingOutStorageFaults(storageWait, nothingLost: "the jobs submitted so far stay in the log") {
                     try await engine.submit(kind: DesignHandler.kind, input: ["prompt": .string("poster #\(i + 1)"), "size": 512])
                 }
             }

@@ -78,7 +78,7 @@ struct Project: AsyncParsableCommand {
             if once {
                 // What each try did adds up: a try that a storage fault cut short kept its work.
                 var r = ProjectionRunner.Report()
-                try await waitingOutStorageFaults(storageWait) {
+                try await waitingOutStorageFaults(storageWait, nothingLost: "each projection resumes from its checkpoint, and effects still owed stay in the outbox") {
                     let one = try await runner.catchUp()
                     r.applied += one.applied; r.ingested += one.ingested; r.delivered += one.delivered
                     r.failed += one.failed; r.dead += one.dead

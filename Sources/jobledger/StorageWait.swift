@@ -23,10 +23,12 @@ struct StorageWaitOptions: ParsableArguments {
 }
 
 /// Runs a command's write, retrying it with backoff while a storage fault lasts, for up to
-/// `bound` (nil: until it clears); then stops with exit 6 and a message that names the cause
-/// and what to do. Says once on stderr that it waits, and once that the fault cleared.
+/// `bound` (nil: until it clears); then stops with exit 6 and a message that names the cause,
+/// what to do and (`nothingLost`) why nothing recorded is lost. Says once on stderr that it
+/// waits, and once that the fault cleared.
 @discardableResult
-func waitingOutStorageFaults<T>(_ bound: Duration?, _ body: () async throws -> T) async throws -> T {
+func waitingOutStorageFaults<T>(_ bound: Duration?, nothingLost: String = "this command wrote nothing",
+                                _ body: () async throws -> T) async throws -> T {
     let start = ContinuousClock.now
     var delay = Duration.milliseconds(100)
     var announced = false
@@ -38,7 +40,7 @@ func waitingOutStorageFaults<T>(_ bound: Duration?, _ body: () async throws -> T
         } catch let e as LedgerError {
             guard let fault = e.storageFault else { throw e }
             let waited = ContinuousClock.now - start
-            if let bound, waited >= bound { throw storageGaveUp(fault, bound: bound, nothingLost: "this command wrote nothing") }
+            if let bound, waited >= bound { throw storageGaveUp(fault, bound: bound, nothingLost: nothingLost) }
             if !announced {
                 let how = bound.map { "retrying for up to \(durationText($0)) (--storage-wait)" } ?? "waiting until it clears (stop with Ctrl-C)"
                 printErr("jobledger: \(fault.summary); \(how). To fix: \(fault.remedy)")

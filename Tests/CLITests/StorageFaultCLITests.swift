@@ -50,17 +50,33 @@ func pageCount(_ path: String) throws -> Int {
         let pages = try pageCount(scratch.path("w.sqlite"))
         let clock = ContinuousClock(), start = clock.now
         // A short lease, so that the jobs it leaves running are taken up again soon after.
-        let r = try await jobledger(["work", "--until-idle", "--db", "w.sqlite", "--storage-wait", "2", "--lease", "1"], in: scratch,
+        let r = try await jobledger(["work", "--until-idle", "--db", "w.sqlite", "--storage-wait", "2", "--lease", "1", "--fail-rate", "0"], in: scratch,
                                     environment: ["JOBLEDGER_MAX_PAGE_COUNT": "\(pages + 4)"])
         expectStoppedOnAFullLog(r, took: clock.now - start, db: "w.sqlite")
         #expect(r.stderr.contains("storage fault while"), "the engine said when it started: \(r)")
         let verify = try await jobledger(["verify", "--db", "w.sqlite"], in: scratch)
         #expect(verify.status == 0, "\(verify)")
         // Space freed (no cap): the next worker finishes every job.
-        let again = try await jobledger(["work", "--until-idle", "--db", "w.sqlite"], in: scratch)
+        let again = try await jobledger(["work", "--until-idle", "--db", "w.sqlite", "--fail-rate", "0"], in: scratch)
         #expect(again.status == 0, "\(again)")
         let jobs = try await jobledger(["jobs", "--db", "w.sqlite", "--json"], in: scratch)
         #expect(jobs.stdout.components(separatedBy: #""state":"completed""#).count - 1 == 6, "\(jobs)")
+    }
+
+    @Test func projectOnceOnAFullLogExits6AfterTheStorageWait() async throws {
+        let scratch = Scratch()
+        _ = try await logOfFinishedJobs(scratch.path("p.sqlite"), jobs: 30)
+        let pages = try pageCount(scratch.path("p.sqlite"))
+        let r = try await jobledger(["project", "--once", "--db", "p.sqlite", "--storage-wait", "1"], in: scratch,
+                                    environment: ["JOBLEDGER_MAX_PAGE_COUNT": "\(pages + 4)"])
+        #expect(r.status == 6, "\(r)")
+        #expect(r.stderrLines.last?.hasPrefix("jobledger: storage fault lasted longer than --storage-wait 1 s, stopping: the log p.sqlite is full") == true, "\(r)")
+        #expect(r.stderrLines.last?.contains("each projection resumes from its checkpoint") == true, "\(r)")
+        // Room again: the same command finishes the job.
+        let again = try await jobledger(["project", "--once", "--db", "p.sqlite"], in: scratch)
+        #expect(again.status == 0, "\(again)")
+        let status = try await jobledger(["projections", "--db", "p.sqlite", "--json"], in: scratch)
+        #expect(status.stdout.contains(#""lag":0"#) && !status.stdout.contains(#""pending":1"#), "\(status)")
     }
 
     @Test func aOneShotWriteOnAFullLogWaitsThenExits6HavingWrittenNothing() async throws {
