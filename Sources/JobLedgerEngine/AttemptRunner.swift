@@ -14,13 +14,11 @@ extension JobEngine {
         do { result = .success(try await registration.handler(context)) } catch { result = .failure(error) }
         let outcome = decide(context, result)
         await record(outcome, context, registration: registration)
-        let waiter = state.withLock { s in
+        state.withLock { s in
             s.running[context.job] = nil
             s.canceling[context.job] = nil
-            defer { s.slotWaiter = nil }
-            return s.slotWaiter
         }
-        waiter?.resume()
+        slotFreed.signal()
     }
 
     /// What the attempt's end means, decided once under the lock (after which the lost-claim
@@ -111,23 +109,34 @@ extension JobEngine {
         case gaveUp(any Error)
     }
 
-    /// Writes an outcome outside the caller's task (which may be cancelled), retrying
-    /// transient storage errors (busy, I/O, a full disk) with backoff until the attempt's lease
-    /// has run out. A refusal by the log ends it at once.
+    /// Writes an outcome outside the caller's task (which may be cancelled). A transient error
+    /// (busy) is retried with backoff until the attempt's lease has run out; a storage fault
+    /// (a full disk, an I/O error) for as long as it lasts, on the engine's shared backoff,
+    /// unless the engine stops waiting for storage (shutdown past its drain time, or
+    /// `giveUpAfter`). A refusal by the log ends it at once.
     func persist(_ context: JobContext, _ what: String, _ write: @escaping @Sendable () async throws -> StoredEvent) async -> Persisted {
         let job = context.job, attempt = context.attempt
         let result: Persisted = await Task {
             var delay: Int64 = 20
             var warned = false
             while true {
+                if let (fault, _) = self.storage.current, !self.storage.mayTry() {
+                    // Paused: every writer waits for the same next try.
+                    if self.state.withLock({ $0.abandoning }) { return .gaveUp(LedgerError.storageFault(fault)) }
+                    await self.storage.waitForNextTry()
+                    continue
+                }
                 do {
                     _ = try await write()
+                    self.storage.succeeded()
                     if warned { self.log(job).notice("\(what) of attempt \(attempt) recorded after retrying") }
                     return .recorded
                 } catch let e as LedgerError where e.isLostRace {
                     return .refused(e)
                 } catch let e as LedgerError where e.isInvalidInput {
                     return .invalid(e)
+                } catch where self.noteStorageFault(error, during: "recording \(what) for job \(job)") {
+                    if self.state.withLock({ $0.abandoning }) { return .gaveUp(error) }
                 } catch {
                     let deadline = self.state.withLock { $0.running[job]?.leaseDeadline } ?? self.clock.now()
                     if self.clock.now() >= deadline {
@@ -148,6 +157,9 @@ extension JobEngine {
         case .refused(let e):
             log(job).warning("attempt \(attempt) lost its claim; its \(what) is not recorded: \(e)", metadata: ["attempt": "\(attempt)"])
             count("claims_lost", kind: context.kind)
+        case .gaveUp where state.withLock({ $0.abandoning }):
+            // Said once for all of them, by the shutdown or the give-up that left them.
+            state.withLock { $0.unrecorded.append("job \(job) attempt \(attempt) (\(what))") }
         case .gaveUp(let e):
             log(job).error("gave up recording \(what) of attempt \(attempt): the lease ran out while storage kept failing (\(e)); the job will be retried once its lease is swept",
                            metadata: ["attempt": "\(attempt)"])
@@ -160,18 +172,23 @@ extension JobEngine {
     /// transient storage error is logged and skipped (the next report tries again).
     func recordProgress(job: JobID, attempt: Int, fraction: Double, message: String?) async throws {
         try checkClaim(job: job, attempt: attempt)
+        // During a storage fault a heartbeat is written only when a try is due; the report
+        // after it tries again.
+        guard storage.mayTry() else { return }
         let lease = clock.now().adding(milliseconds: options.leaseMilliseconds)
         let event = NewEvent(job: job, payload: .progress(.init(fraction: fraction, message: message, leaseDeadline: lease, attempt: attempt)))
         let appended: Result<StoredEvent, LedgerError>
         do { appended = .success(try await ledger.append(event)) } catch { appended = .failure(error) }
         switch appended {
         case .success:
+            storage.succeeded()
             state.withLock { s in
                 if s.running[job]?.attempt == attempt { s.running[job]!.leaseDeadline = lease }
             }
         case .failure(let e):
             try lostClaimOrRethrow(e, job: job, attempt: attempt)
             if e.isInvalidInput || e.isLostRace { throw e }
+            if noteStorageFault(e, during: "recording progress of job \(job)") { return }
             log(job).warning("progress not recorded (storage): \(e); the next report tries again", metadata: ["attempt": "\(attempt)"])
         }
     }
@@ -219,7 +236,7 @@ extension LedgerError {
         switch self {
         case .invalidPayload, .invalidJobID, .payloadTooLarge, .unknownAsset: true
         case .rejected, .concurrencyConflict, .noSuchLog, .notALedger, .newerSchema, .busy, .importFailed,
-             .projectionTakenOver, .storage, .readOnly: false
+             .projectionTakenOver, .storage, .storageFault, .readOnly: false
         }
     }
 }

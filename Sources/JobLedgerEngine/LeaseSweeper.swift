@@ -20,6 +20,9 @@ extension JobEngine {
                 retryable: true, attempt: job.attempt, retryAt: now))
             do {
                 _ = try await ledger.append(NewEvent(job: job.id, payload: failure, expectedVersion: job.version))
+                storage.succeeded()
+            } catch where noteStorageFault(error, during: "requeueing a job whose lease expired") {
+                break  // the others would fail too: the next due try sweeps them
             } catch {
                 if !error.isLostRace {  // a lost race means the worker was alive after all, or someone else swept it
                     log(job.id).warning("could not requeue an expired lease this round: \(error)")
@@ -84,6 +87,8 @@ extension JobEngine {
             if removed.count > 0 {
                 options.logger.info("removed \(removed.count) staged asset(s) that no event references (\(removed.bytes) bytes)")
             }
+        } catch where noteStorageFault(error, during: "removing unreferenced staged assets") {
+            return
         } catch {
             options.logger.warning("could not prune unreferenced staged assets this time: \(error)")
         }

@@ -20,6 +20,15 @@ extension ProjectionRunner {
         await turn.acquire()
         defer { turn.release() }
         guard let lease = try await own(p.name) else { return .idle }
+        if let owed = unrecorded.withLock({ $0[p.name] }) {
+            // Delivered before a storage fault kept it from being recorded: record it, never
+            // deliver it again. Taken over meanwhile: the new owner delivers it.
+            guard try await fenced(p.name, { try await recordSent(owed, of: p) }) != nil else {
+                unrecorded.withLock { $0[p.name] = nil }
+                return .idle
+            }
+            return .worked(delivered: owed.items.count, failed: 0, dead: 0)
+        }
         let now = clock.now()
         switch try await ledger.dueItems(p.name, now: now, limit: deliveryLimit(p)) {
         case .none: return .idle
@@ -39,14 +48,7 @@ extension ProjectionRunner {
         let sent = result.delivered.map(\.item)
         if !sent.isEmpty {
             let receipts: [(item: OutboxItem, receipt: String)] = result.delivered.compactMap { d in d.receipt.map { (item: d.item, receipt: $0) } }
-            let alsoRecord: (@Sendable (Database) throws -> Void)? = receipts.isEmpty ? nil : { @Sendable db in
-                try p.recordDelivered(receipts, db: db)
-            }
-            let ledger = self.ledger, at = clock.now()
-            try await Self.uncancelled {
-                try await ledger.markSent(sent, lease: lease, at: at, alsoRecord: alsoRecord)
-            }
-            count("delivered", p.name, sent.count)
+            try await recordSent(UnrecordedDelivery(items: sent, receipts: receipts, lease: lease, at: clock.now()), of: p)
         }
         guard let (error, failed) = result.failure, !failed.isEmpty else {
             return .worked(delivered: sent.count, failed: 0, dead: 0)

@@ -11,6 +11,9 @@ extension ProjectionRunner {
     /// stops: items pending (with their next try) or dead. What `work --until-idle` and `demo`
     /// run before they exit.
     ///
+    /// A storage fault is waited out with backoff within `limit` (and `giveUpAfter`); one that
+    /// is still there when they run out is thrown (`LedgerError.storageFault`).
+    ///
     /// ```swift
     /// try await engine.workUntilIdle()
     /// let owed = try await runner.drain(for: .seconds(10))
@@ -20,7 +23,17 @@ extension ProjectionRunner {
         let deadline = ContinuousClock.now.advanced(by: limit)
         let effects = effectProjections.map(\.name)
         while true {
-            let report = try await catchUp()
+            let report: Report
+            do {
+                report = try await catchUp()
+                if report.applied + report.ingested + report.delivered + report.failed > 0 { storage.succeeded() }
+            } catch let e as LedgerError where e.storageFault != nil {
+                storage.failed(e.storageFault!, during: "draining the projections")
+                let left = deadline - ContinuousClock.now
+                guard storage.outlasted() == nil, left > .zero else { throw e }
+                await storage.waitForNextTry(limit: min(left, timeUntilGiveUp() ?? left))
+                continue
+            }
             let statuses = try ledger.projectionStatus(effects).filter { effects.contains($0.name) }
             let owed = statuses.filter { !report.notOwned.contains($0.name) && ($0.pending > 0 || $0.lag > 0) }
             if owed.isEmpty { return statuses.filter { $0.pending > 0 || $0.dead > 0 } }
@@ -38,29 +51,40 @@ extension ProjectionRunner {
     /// appends through the same `Ledger`, polling every `Options.pollInterval` for other
     /// processes' appends, waiting out backoffs. Then gives up the leases (`release()`).
     ///
+    /// A storage fault pauses the steps, which are retried with backoff; one that outlasts
+    /// `giveUpAfter` is thrown.
+    ///
     /// ```swift
     /// let projections = Task { try await runner.runLive() }
     /// // … later
     /// projections.cancel()
     /// ```
     public func runLive() async throws {
-        await withTaskGroup(of: Void.self) { group in
+        let gaveUp = await withTaskGroup(of: StorageFault?.self) { group -> StorageFault? in
             for p in stateProjections {
                 group.addTask { await self.loop(p.name) { try await self.step(p) > 0 ? .worked(delivered: 0, failed: 0, dead: 0) : .idle } }
             }
             for p in effectProjections {
                 group.addTask { await self.loop(p) }
             }
+            for await fault in group {
+                if let fault { group.cancelAll(); return fault }
+            }
+            return nil
         }
         await release()
+        if let gaveUp {
+            options.logger.error("giving up: the storage fault lasted longer than \(options.storageFaults.giveUpAfter.map(durationText) ?? "its limit"): \(gaveUp.summary)")
+            throw LedgerError.storageFault(gaveUp)
+        }
     }
 
-    private func loop(_ p: any EffectProjection) async {
+    private func loop(_ p: any EffectProjection) async -> StorageFault? {
         // After a partial batch, a projection with a linger waits that long before the next
         // delivery, so items arriving in a burst go out together instead of one call each.
         let linger = p.linger
         var lastBatch = 0
-        await loop(p.name) {
+        return await loop(p.name) {
             if let linger, lastBatch > 0, lastBatch < self.deliveryLimit(p) {
                 try await Task.sleep(for: linger)
             }
@@ -75,17 +99,31 @@ extension ProjectionRunner {
     }
 
     /// Repeats `step` until cancelled: at once after work, else when the log grows, when an
-    /// item is due, or every poll interval.
-    private func loop(_ name: ProjectionName, _ step: () async throws -> Step) async {
+    /// item is due, or every poll interval. During a storage fault, only when the next try is
+    /// due; returns the fault when it outlasts `giveUpAfter`.
+    private func loop(_ name: ProjectionName, _ step: () async throws -> Step) async -> StorageFault? {
         var log = options.logger
         log[metadataKey: "projection"] = "\(name)"
         var lastError: String?
         while !Task.isCancelled {
+            if let fault = storage.outlasted() { return fault }
+            if !storage.mayTry() {
+                await storage.waitForNextTry(limit: timeUntilGiveUp())
+                continue
+            }
             let seen = ledger.appended.generation
             var outcome = Step.idle
             do {
+                let probing = storage.current?.fault
+                try ledger.checkFileIsThere()  // a file moved or deleted while open takes writes no one sees
+                if probing?.kind == .vanished { storage.succeeded() }
                 outcome = try await step()
+                // Only a step that wrote something proves the storage works again.
+                if case .worked = outcome { storage.succeeded() }
                 lastError = nil
+            } catch let e as LedgerError where e.storageFault != nil {
+                storage.failed(e.storageFault!, during: "projecting \(name)")
+                continue
             } catch {
                 if Task.isCancelled || error is CancellationError { break }
                 let text = "\(error)"
@@ -104,5 +142,6 @@ extension ProjectionRunner {
             }
             await ledger.appended.wait(after: seen, timeout: timeout)
         }
+        return nil
     }
 }

@@ -81,6 +81,10 @@ public final class ProjectionRunner: Sendable {
         /// Where the counters `jobledger_projection_{applied,ingested,delivered,failed,dead}_total`
         /// go, with a `projection` dimension (default: the process's bootstrapped metrics system).
         public var metrics: (any MetricsFactory)?
+        /// How the projections wait out a storage fault: their steps pause and are retried with
+        /// backoff. With `giveUpAfter`, `runLive()` and `drain(for:)` throw
+        /// `LedgerError.storageFault` once a fault has lasted that long. See Docs/Operations.md.
+        public var storageFaults = StorageFaultPolicy()
 
         /// Defaults for everything, with this process as the owner unless given.
         public init(owner: String = ProjectionRunner.localOwner) {
@@ -128,6 +132,11 @@ public final class ProjectionRunner: Sendable {
     /// One step of a projection at a time in this runner: `catchUp` and the live loops may
     /// overlap (a worker catching up before it stops), and must not deliver the same items twice.
     let turns: [ProjectionName: TurnLock]
+    /// The storage fault episode, shared by the projections' writes (`Options.storageFaults`).
+    let storage: StoragePause
+    /// Deliveries a storage fault kept from being recorded as sent: recorded before anything
+    /// else is delivered, so that nothing is delivered twice.
+    let unrecorded = Mutex<[ProjectionName: UnrecordedDelivery]>([:])
 
     /// A runner for the given projections, registered by name (names must be unique; an effect
     /// projection's dependencies are waited for when registered here too, and must come
@@ -155,6 +164,8 @@ public final class ProjectionRunner: Sendable {
         self.caches = Dictionary(uniqueKeysWithValues: names.map { ($0, StateCache()) })
         self.turns = Dictionary(uniqueKeysWithValues: names.map { ($0, TurnLock()) })
         self.random = Mutex(SplitMix64(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max)))
+        self.storage = StoragePause(policy: options.storageFaults, clock: { clock.now() }, paused: "projection steps",
+                                    observe: ProjectionRunner.storageObserver(options))
     }
 
     /// The embedded defaults: the `jobs` table; with a blob store, artefacts published to it;

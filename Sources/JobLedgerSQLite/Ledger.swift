@@ -49,6 +49,8 @@ public final class Ledger: Sendable {
     /// the main file as it was then. Every read checks that it has not changed since; see
     /// `openReadOnly`.
     let unlockedFile: FileIdentity?
+    /// The file a ledger opened for writing has open (see `checkFileIsThere`).
+    let openedFile: FileNode?
 
     /// Opens the log at `path`, creating and migrating it when `create` is true. A file that is
     /// not a log, or has a newer schema, is refused without being changed.
@@ -90,8 +92,10 @@ public final class Ledger: Sendable {
         var config = Configuration()
         config.busyMode = .timeout(seconds(configuration.busyTimeout))
         let sync = configuration.durability == .full ? "FULL" : "NORMAL"
+        let maxPageCount = configuration.maxPageCount
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
+            if let maxPageCount { try db.execute(sql: "PRAGMA max_page_count = \(maxPageCount)") }
         }
         let pool: DatabasePool
         do {
@@ -212,6 +216,7 @@ public final class Ledger: Sendable {
         self.schemaVersion = schemaVersion
         self.isReadOnly = isReadOnly
         self.unlockedFile = unlockedFile
+        self.openedFile = isReadOnly ? nil : FileNode(path: path)
         self.committer = GroupCommitter()
         busyTimeoutMilliseconds = Int32(clamping: configuration.busyTimeout.components.seconds * 1000
                                         + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
@@ -265,6 +270,7 @@ public final class Ledger: Sendable {
             case .SQLITE_READONLY where isReadOnly:
                 return .readOnly(path: path)
             default:
+                if let fault = StorageFault.classify(e, path: path) { return .storageFault(fault) }
                 return .storage(e.message ?? "\(e.resultCode)")
             }
         }

@@ -27,6 +27,10 @@ public struct LedgerConfiguration: Sendable {
     /// Stamps `recorded_at`. Tests inject a manual clock here (`ManualClock.function`) and
     /// give the engine the same clock.
     public var clock: @Sendable () -> Timestamp = { Timestamp.now }
+    /// The most pages (of 4 KB) the file may grow to: SQLite's `max_page_count`. Past it a write
+    /// fails as on a full disk (`StorageFault.Kind.full`). Nil: no limit but the disk's. For a
+    /// quota, and to rehearse a full disk (`JOBLEDGER_MAX_PAGE_COUNT` in the CLI).
+    public var maxPageCount: Int?
 
     /// The defaults: `.normal` durability, 64 KiB payloads, a 5 s busy timeout, the wall clock.
     public init() {}

@@ -35,6 +35,9 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
     case readOnly(path: String)
     /// Any other SQLite or file error, with SQLite's message.
     case storage(String)
+    /// The storage under the log failed (full disk, I/O error, a file that became read-only
+    /// or vanished): nothing was written, and the same write may succeed once it clears.
+    case storageFault(StorageFault)
 
     /// One line that says what happened and what to do, as the command line prints it.
     public var description: String {
@@ -59,6 +62,13 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
         case .readOnly(let path):
             return "\(path) was opened read-only, for inspection; nothing was written (open it with Ledger.open(path:) to write)"
         case .storage(let message): return "storage error: \(message)"
+        case .storageFault(let fault): return fault.description
         }
+    }
+
+    /// The storage fault this error is, if it is one (see `StorageFault`).
+    public var storageFault: StorageFault? {
+        if case .storageFault(let fault) = self { return fault }
+        return nil
     }
 }

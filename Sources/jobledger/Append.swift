@@ -12,6 +12,7 @@ struct Append: AsyncParsableCommand {
             """)
 
     @OptionGroup var log: LogOptions
+    @OptionGroup var storage: StorageWaitOptions
     @Option(help: "The job; omit with --type queued to start a new job.") var job: String?
     @Option(help: "The event type.") var type: EventType
     @Option(help: "The event's payload as JSON (see Docs/EventLog.md).") var payload: String = "{}"
@@ -42,7 +43,8 @@ struct Append: AsyncParsableCommand {
             }
             let ledger = try log.open(create: true)
             let headBefore = try ledger.head()?.seq ?? 0
-            let stored = try await ledger.append(NewEvent(job: jobID, payload: payload, expectedVersion: expectVersion, idempotencyKey: idempotencyKey))
+            let event = NewEvent(job: jobID, payload: payload, expectedVersion: expectVersion, idempotencyKey: idempotencyKey)
+            let stored = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await ledger.append(event) }
             if json {
                 print(NDJSON.line(RawEvent(stored)))
             } else {

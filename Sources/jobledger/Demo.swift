@@ -20,27 +20,34 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "How many jobs, \(OptionRanges.jobs.bounds).") var jobs: Int = 24
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var projections: ProjectionOptions
+    @OptionGroup var storage: StorageWaitOptions
 
     func validate() throws {
         try OptionRanges.jobs.check(jobs)
+        _ = try maxPageCountFromEnvironment()
     }
 
     func run() async throws {
         try await guarded {
             let sink = try projections.sink()  // a bad AnyCable configuration stops the demo before it writes anything
             let path = try freshPath()
-            let ledger = try Ledger.open(path: path)
-            let engine = worker.engine(ledger: ledger)
+            var configuration = LedgerConfiguration()
+            configuration.maxPageCount = try maxPageCountFromEnvironment()
+            let storageWait = storage.bound(oneShot: true)!
+            let ledger = try await waitingOutStorageFaults(storageWait) { try Ledger.open(path: path, configuration: configuration) }
+            let engine = worker.engine(ledger: ledger, storageWait: storageWait)
             let tty = isatty(STDOUT_FILENO) != 0
             print("demo: \(jobs) image jobs, \(worker.workers) workers, into \(path)")
             let clock = ContinuousClock()
             let start = clock.now
             for i in 0..<jobs {
-                try await engine.submit(kind: DesignHandler.kind, input: ["prompt": .string("poster #\(i + 1)"), "size": 512])
+                try await waitingOutStorageFaults(storageWait, nothingLost: "the jobs submitted so far stay in the log") {
+                    try await engine.submit(kind: DesignHandler.kind, input: ["prompt": .string("poster #\(i + 1)"), "size": 512])
+                }
             }
             let display = DemoDisplay(ledger: ledger, total: jobs, tty: tty)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(100)) } }
-            let runner = try projections.runner(ledger: ledger, sink: sink)
+            let runner = try projections.runner(ledger: ledger, sink: sink, storageWait: storageWait)
             let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: true)
             ticker.cancel()
             display.update()

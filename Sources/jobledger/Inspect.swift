@@ -151,6 +151,7 @@ struct Import: AsyncParsableCommand {
         abstract: "Append the events of an NDJSON export, re-validating every transition; all or nothing.")
 
     @OptionGroup var log: LogOptions
+    @OptionGroup var storage: StorageWaitOptions
     @Argument(help: "The NDJSON file, or - for standard input.") var file: String
     @Option(help: "Longest line accepted, in bytes (1…1073741824).") var maxLineBytes: Int = LineReader.defaultMaxLineBytes
 
@@ -177,7 +178,9 @@ struct Import: AsyncParsableCommand {
             // meanwhile); only then does the import take the write lock.
             let checked = try CheckedImport.check(handle: handle, maxLineBytes: maxLineBytes)
             if ledger == nil { ledger = try log.open(create: true) }
-            let report = try ledger!.importNDJSON(checked)
+            // All or nothing: a try that a storage fault stops writes nothing, and is made again.
+            let target = ledger!
+            let report = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try target.importNDJSON(checked) }
             print("imported \(plural(report.events, "event")) of \(plural(report.jobs, "job"))\(report.firstSeq.map { " as seq \($0)…\(report.head!.seq)" } ?? ""); head \(report.head?.description ?? "unchanged")")
         }
     }

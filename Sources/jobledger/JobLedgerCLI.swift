@@ -11,7 +11,8 @@ struct JobLedgerCLI: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 ok · 1 verification failed · 2 bad input (JSON, payload, id, import line) · \
             3 refused by the lifecycle (illegal transition, unknown job, version conflict) · \
-            4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · 6 storage error · \
+            4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · \
+            6 storage error (a full disk, an I/O error or a read-only or vanished log that outlasted --storage-wait) · \
             7 the run finished but effects are still owed (broadcasts or uploads pending or dead: finish with `jobledger project --once`) · 64 usage.
             """,
         subcommands: [Demo.self, Work.self, Submit.self, Cancel.self, Retry.self, Append.self, Jobs.self, History.self,
@@ -40,6 +41,7 @@ struct LogOptions: ParsableArguments {
     func validate() throws {
         try OptionRanges.busyTimeout.check(busyTimeout)
         try OptionRanges.maxPayloadBytes.check(maxPayloadBytes)
+        _ = try maxPageCountFromEnvironment()
     }
 
     func configuration() throws -> LedgerConfiguration {
@@ -48,6 +50,7 @@ struct LogOptions: ParsableArguments {
         c.durability = durability
         c.busyTimeout = .milliseconds(Int64((busyTimeout * 1000).rounded()))
         c.maxPayloadBytes = maxPayloadBytes
+        c.maxPageCount = try maxPageCountFromEnvironment()
         return c
     }
 
@@ -80,7 +83,7 @@ func exitCode(for error: LedgerError) -> Int32 {
     case .rejected, .concurrencyConflict, .unknownAsset: 3
     case .noSuchLog, .notALedger, .newerSchema: 4
     case .busy, .projectionTakenOver: 5
-    case .storage, .readOnly: 6
+    case .storage, .storageFault, .readOnly: 6
     }
 }
 

@@ -57,6 +57,7 @@ enum OptionRanges {
     static let workers = OptionRange("--workers", 1...1024)
     static let lease = OptionRange("--lease", 0.1...86_400, "seconds")
     static let drain = OptionRange("--drain", 0.0...3600, "seconds")
+    static let storageWait = OptionRange("--storage-wait", 0.0...86_400, "seconds")
     static let failRate = OptionRange("--fail-rate", 0.0...1)
     static let stepMs = OptionRange("--step-ms", 0...600_000, "ms")
     static let jobs = OptionRange("--jobs", 1...1_000_000)

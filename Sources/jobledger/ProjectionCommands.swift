@@ -46,8 +46,10 @@ struct ProjectionOptions: ParsableArguments {
 
     /// The runner with the embedded defaults: a local folder for blobs, and the `--broadcast`
     /// sink (unless `sink` is given).
-    func runner(ledger: Ledger, sink: (any BroadcastSink)? = nil, logLevel: Logger.Level = .warning) throws -> ProjectionRunner {
+    /// `storageWait`: how long a storage fault may last before a run stops (nil: until it clears).
+    func runner(ledger: Ledger, sink: (any BroadcastSink)? = nil, logLevel: Logger.Level = .warning, storageWait: Duration?) throws -> ProjectionRunner {
         var o = ProjectionRunner.Options()
+        o.storageFaults.giveUpAfter = storageWait
         o.maxAttempts = maxAttempts
         o.streams = StreamNaming(prefix: streamPrefix)
         o.logger.logLevel = logLevel
@@ -64,15 +66,24 @@ struct Project: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
     @OptionGroup var projections: ProjectionOptions
+    @OptionGroup var storage: StorageWaitOptions
     @Flag(help: "Catch up once and exit.") var once = false
 
     func run() async throws {
         try await guarded {
             let sink = try projections.noEffects ? nil : projections.sink()  // checked before the log is touched
-            let ledger = try log.open(create: false)
-            let runner = try projections.runner(ledger: ledger, sink: sink)
+            let storageWait = storage.bound(oneShot: once)
+            let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: false) }
+            let runner = try projections.runner(ledger: ledger, sink: sink, storageWait: storageWait)
             if once {
-                let r = try await runner.catchUp()
+                // What each try did adds up: a try that a storage fault cut short kept its work.
+                var r = ProjectionRunner.Report()
+                try await waitingOutStorageFaults(storageWait, nothingLost: "each projection resumes from its checkpoint, and effects still owed stay in the outbox") {
+                    let one = try await runner.catchUp()
+                    r.applied += one.applied; r.ingested += one.ingested; r.delivered += one.delivered
+                    r.failed += one.failed; r.dead += one.dead
+                    r.notOwned = one.notOwned
+                }
                 await runner.release()
                 print("applied \(r.applied) events to the jobs table; took in \(r.ingested); delivered \(r.delivered), failed \(r.failed), dead \(r.dead)")
                 for name in r.notOwned.sorted(by: { $0.rawValue < $1.rawValue }) {
@@ -86,7 +97,12 @@ struct Project: AsyncParsableCommand {
             var logger = Logger(label: "jobledger.service")
             logger.logLevel = .warning
             let group = ServiceGroup(configuration: .init(services: [.init(service: runner)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await group.run()
+            do {
+                try await group.run()
+            } catch let e as LedgerError {
+                guard let fault = e.storageFault, let storageWait else { throw e }
+                throw storageGaveUp(fault, bound: storageWait, nothingLost: "each projection resumes from its checkpoint and pending effects stay in the outbox")
+            }
         }
     }
 }

@@ -24,8 +24,10 @@ struct WorkerOptions: ParsableArguments {
     }
 
     /// An engine with these options; they have passed `validate()`, so the conversions are exact.
-    func engine(ledger: Ledger) -> JobEngine {
+    /// `storageWait`: how long a storage fault may last before the run stops (nil: until it clears).
+    func engine(ledger: Ledger, storageWait: Duration?) -> JobEngine {
         var o = JobEngine.Options()
+        o.storageFaults.giveUpAfter = storageWait
         o.concurrency = workers
         o.leaseMilliseconds = Int64((lease * 1000).rounded())
         o.drainTimeout = .milliseconds(Int64((drain * 1000).rounded()))
@@ -66,12 +68,20 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     ]
     if let runner { services.append(.init(service: runner)) }
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-    try await group.run()
-    // Idle: the live projections have stopped; deliver what is left, within the drain time.
-    guard untilIdle, let runner else { return [] }
-    let left = try await runner.drain(for: engine.options.drainTimeout)
-    await runner.release()
-    return left
+    do {
+        try await group.run()
+        // Idle: the live projections have stopped; deliver what is left, within the drain time.
+        guard untilIdle, let runner else { return [] }
+        let left = try await runner.drain(for: engine.options.drainTimeout)
+        await runner.release()
+        return left
+    } catch let e as LedgerError {
+        // A storage fault that outlasted --storage-wait: say what to do, exit 6.
+        guard let fault = e.storageFault, let bound = engine.options.storageFaults.giveUpAfter else { throw e }
+        throw storageGaveUp(fault, bound: bound, nothingLost: "every event written stays in the log; jobs that were running "
+                            + "run again once their leases pass (the next `jobledger work` requeues them), and effects still owed "
+                            + "are delivered by `jobledger project --once`")
+    }
 }
 
 /// The exit status of a run that ended with effects still owed (see README § Exit codes).
@@ -109,20 +119,23 @@ struct Work: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var projections: ProjectionOptions
+    @OptionGroup var storage: StorageWaitOptions
     @Flag(help: "Stop once no job of the kinds this worker runs is queued, delayed or running.") var untilIdle = false
 
     func run() async throws {
         try await guarded {
             let sink = try projections.sink()  // a bad AnyCable configuration stops before the log is touched
-            let ledger = try log.open(create: true)
-            let engine = worker.engine(ledger: ledger)
+            let storageWait = storage.bound(oneShot: untilIdle)
+            let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: true) }
+            let engine = worker.engine(ledger: ledger, storageWait: storageWait)
             printErr("jobledger: worker \(engine.options.workerID) on \(ledger.path), \(worker.workers) at a time")
             let untilIdle = self.untilIdle
             // What happens, as plain lines on stderr (stdout stays free for scripts).
             let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: .standardError, from: (try ledger.head()?.seq ?? 0) + 1)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(50)) } }
             defer { ticker.cancel() }
-            let left = try await runWithSignals(engine: engine, runner: try projections.runner(ledger: ledger, sink: sink), untilIdle: untilIdle)
+            let runner = try projections.runner(ledger: ledger, sink: sink, storageWait: storageWait)
+            let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: untilIdle)
             display.update()
             let status = reportOwedEffects(left, path: ledger.path) { printErr($0) }
             if status != 0 { throw ExitCode(status) }
@@ -134,6 +147,7 @@ struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Queue a job; prints its id.")
 
     @OptionGroup var log: LogOptions
+    @OptionGroup var storage: StorageWaitOptions
     @Argument(help: "The job kind (the demo worker runs 'design').") var kind: String
     @Option(help: "The job's input as JSON.") var input: String = "{}"
     @Option(help: "A repeated key returns the first job's id and queues nothing.") var idempotencyKey: String?
@@ -155,8 +169,11 @@ struct Submit: AsyncParsableCommand {
             }
             let at = try runAt.map { try OptionTime.parse($0, option: "--run-at") }
             let ledger = try log.open(create: true)
-            let id = try await quietEngine(ledger).submit(kind: kind, input: inputValue, idempotencyKey: idempotencyKey, runAt: at,
-                                             maxAttempts: maxAttempts, priority: priority)
+            let engine = quietEngine(ledger)
+            let id = try await waitingOutStorageFaults(storage.bound(oneShot: true)) {
+                try await engine.submit(kind: kind, input: inputValue, idempotencyKey: idempotencyKey, runAt: at,
+                                        maxAttempts: maxAttempts, priority: priority)
+            }
             print(id)
         }
     }
@@ -166,6 +183,7 @@ struct Cancel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Cancel a queued or running job (recorded as an event).")
 
     @OptionGroup var log: LogOptions
+    @OptionGroup var storage: StorageWaitOptions
     @Argument(help: "The job id.") var job: String
     @Option(help: "Why, for the record.") var reason: String = "canceled by operator"
 
@@ -173,7 +191,8 @@ struct Cancel: AsyncParsableCommand {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
             let ledger = try log.open(create: false)
-            try await quietEngine(ledger).cancel(id, reason: reason)
+            let engine = quietEngine(ledger)
+            try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await engine.cancel(id, reason: reason) }
             let s = try await ledger.state(of: id)
             print("\(id): \(s?.status.rawValue ?? "unknown")")
         }
@@ -184,6 +203,7 @@ struct Retry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Requeue a failed job (a dead letter) as a recorded event.")
 
     @OptionGroup var log: LogOptions
+    @OptionGroup var storage: StorageWaitOptions
     @Argument(help: "The job id.") var job: String
     @Option(help: "How many more attempts it gets, \(OptionRanges.attempts.bounds).") var attempts: Int = 1
 
@@ -193,7 +213,8 @@ struct Retry: AsyncParsableCommand {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
             let ledger = try log.open(create: false)
-            try await quietEngine(ledger).retry(id, attempts: attempts)
+            let engine = quietEngine(ledger)
+            try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await engine.retry(id, attempts: attempts) }
             print("\(id): queued again with \(attempts) more attempt\(attempts == 1 ? "" : "s")")
         }
     }

@@ -63,9 +63,10 @@ struct CLIResult: Sendable, CustomStringConvertible {
 
 /// Runs `jobledger args…` with the scratch directory as working directory, stdin from /dev/null,
 /// and stdout/stderr captured in files (no pipe buffer to fill up). `JOBLEDGER_DB` is removed from
-/// the environment so that every command goes by its `--db`. A command still running after
-/// `deadline` is killed and the test fails saying so (a hang never stalls the run).
-func jobledger(_ args: [String], in scratch: Scratch, deadline: Duration = childDeadline,
+/// the environment so that every command goes by its `--db`; `environment` adds variables. A
+/// command still running after `deadline` is killed and the test fails saying so (a hang never
+/// stalls the run).
+func jobledger(_ args: [String], in scratch: Scratch, deadline: Duration = childDeadline, environment extra: [String: String] = [:],
                sourceLocation: SourceLocation = #_sourceLocation) async throws -> CLIResult {
     let binary = try #require(jobledgerBinary, "the jobledger executable was not found; run `swift build` first, or set JOBLEDGER_BIN")
     let io = scratch.url.appendingPathComponent("io-\(UUID().uuidString)")
@@ -82,6 +83,7 @@ func jobledger(_ args: [String], in scratch: Scratch, deadline: Duration = child
     process.currentDirectoryURL = scratch.url
     var environment = ProcessInfo.processInfo.environment
     environment.removeValue(forKey: "JOBLEDGER_DB")
+    environment.merge(extra) { $1 }
     process.environment = environment
     process.standardInput = FileHandle.nullDevice
     process.standardOutput = out

@@ -1,0 +1,87 @@
+import JobLedger
+import JobLedgerSQLite
+
+/// Reading jobs back: one job's state or result, waiting for it to finish, and the jobs in the log
+/// or in flight.
+extension JobEngine {
+    /// The job's current state, folded from its events in the log (so it is up to date with
+    /// every engine and process writing to it); nil when no such job exists.
+    ///
+    /// ```swift
+    /// if let s = try engine.state(of: job), s.status == .running {
+    ///     print("attempt \(s.attempt), \(Int(s.progress * 100))% \(s.progressMessage ?? "")")
+    /// }
+    /// ```
+    public func state(of job: JobID) throws -> JobState? { try ledger.state(of: job) }
+
+    /// The job's final state (completed, failed or canceled), or nil while it is queued or
+    /// running, or unknown. Its `result`, `output` and `lastError` say how it ended.
+    ///
+    /// ```swift
+    /// if let done = try engine.result(of: job), done.status == .completed {
+    ///     let png = try engine.ledger.assetBytes(done.result!.sha256)
+    /// }
+    /// ```
+    public func result(of job: JobID) throws -> JobState? {
+        guard let s = try ledger.state(of: job), s.status.isTerminal else { return nil }
+        return s
+    }
+
+    /// Waits until the job is completed, failed or canceled (by any worker, in any process)
+    /// and returns its final state, checking the log every `pollInterval`. Throws
+    /// `LedgerError.rejected` (`unknownJob`) for an unknown job, and `CancellationError` when the
+    /// waiting task is cancelled. Some engine must be working meanwhile.
+    ///
+    /// ```swift
+    /// let job = try await engine.submit(kind: "design", input: ["prompt": "a cat"])
+    /// let final = try await engine.wait(for: job)
+    /// print(final.status, final.lastError?.description ?? "")
+    /// ```
+    public func wait(for job: JobID, pollInterval: Duration = .milliseconds(20)) async throws -> JobState {
+        while true {
+            guard let s = try await ledger.state(of: job) else {
+                throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))
+            }
+            if s.status.isTerminal { return s }
+            try await Task.sleep(for: pollInterval)
+        }
+    }
+
+    /// Every job in the log in a given state and/or of a given kind, oldest first. Folds the
+    /// whole log: for dashboards and tools, not for a hot path.
+    ///
+    /// ```swift
+    /// let deadLetters = try engine.jobs(status: .failed, kind: "design")
+    /// ```
+    public func jobs(status: JobStatus? = nil, kind: String? = nil) throws -> [JobState] {
+        try ledger.jobStates().values
+            .filter { (status == nil || $0.status == status) && (kind == nil || $0.kind == kind) }
+            .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+    }
+
+    /// Jobs in flight (queued or running) as this engine last folded them, optionally of one
+    /// state and kind.
+    public func activeJobs(status: JobStatus? = nil, kind: String? = nil) async -> [JobState] {
+        await refresh()
+        return state.withLock { s in
+            s.fold.active.values.filter { (status == nil || $0.status == status) && (kind == nil || $0.kind == kind) }
+                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        }
+    }
+
+    /// Reads the events appended since the last look (by anyone) into the engine's view.
+    func refresh() async {
+        // Read outside the engine's lock (a read can take a while; handlers reporting progress
+        // must not wait for it), then fold under it whatever no concurrent refresh folded yet.
+        // Page by page, so a long backlog (an engine starting on a big log) stays in bounded memory.
+        var from = state.withLock { $0.fold.lastSeq } + 1
+        while true {
+            guard let events = try? await ledger.page(from: from, limit: 4096), let last = events.last else { return }
+            state.withLock { s in
+                for e in events where e.seq > s.fold.lastSeq { _ = try? s.fold.apply(e) }
+            }
+            if events.count < 4096 { return }
+            from = last.seq + 1
+        }
+    }
+}

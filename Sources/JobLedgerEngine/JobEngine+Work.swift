@@ -1,0 +1,230 @@
+import JobLedger
+import JobLedgerSQLite
+import ServiceLifecycle
+
+/// Working: rounds of claims (`tick`), the loops behind `work`, `workUntilIdle` and `run`, and
+/// graceful shutdown.
+extension JobEngine {
+    /// One round of work, for tests: read the log's new events,
+    /// requeue jobs whose lease expired, claim every job that may run now (within the
+    /// concurrency limits), and wait until those attempts have finished. Returns how many
+    /// attempts it ran. With a `ManualClock`, nothing waits on the wall clock:
+    ///
+    /// ```swift
+    /// try await engine.tick()                  // runs what is due; a retryable failure is requeued
+    /// clock.advance(milliseconds: 5_000)       // past the retry time
+    /// try await engine.tick()                  // the second attempt
+    /// ```
+    @discardableResult
+    public func tick() async throws -> Int {
+        let tasks = try await claimAndStart()
+        for t in tasks { await t.value }
+        return tasks.count
+    }
+
+    /// Works until the calling task is cancelled or `shutdown(drain:)` is called: claims jobs as
+    /// slots free up, polling the log every `pollInterval` when idle, and returns once the
+    /// attempts in flight have ended. The loop behind `run()`, without its signal handling: call
+    /// it from your own task, or use `run()` in a swift-service-lifecycle `ServiceGroup`.
+    ///
+    /// ```swift
+    /// let worker = Task { try await engine.work() }
+    /// // … on shutdown:
+    /// await engine.shutdown(drain: .seconds(10))
+    /// try await worker.value
+    /// ```
+    public func work(pollInterval: Duration = .milliseconds(50)) async throws {
+        try await workLoop(untilIdle: false, pollInterval: pollInterval)
+    }
+
+    /// Works until no job of a registered kind is queued, delayed or running, then returns:
+    /// for scripts, batch runs and tests (`jobledger work --until-idle`). Stops earlier, like
+    /// `work(pollInterval:)`, when the task is cancelled or `shutdown(drain:)` is called. A
+    /// delayed job (a `runAt` or a retry time still ahead) keeps it waiting until it has run.
+    ///
+    /// ```swift
+    /// let job = try await engine.submit(kind: "design", input: ["prompt": "a red bicycle"])
+    /// try await engine.workUntilIdle()
+    /// let done = try engine.result(of: job)   // finished: completed, failed or canceled
+    /// ```
+    public func workUntilIdle(pollInterval: Duration = .milliseconds(50)) async throws {
+        try await workLoop(untilIdle: true, pollInterval: pollInterval)
+    }
+
+    private func workLoop(untilIdle: Bool, pollInterval: Duration) async throws {
+        state.withLock { s in if !s.draining { s.abandoning = false } }  // an engine working again waits faults out again
+        while !Task.isCancelled && !state.withLock({ $0.draining }) {
+            // A storage fault: nothing is tried before the next try is due (the number of tries
+            // grows with the backoff, not with time), and a run with a bound gives up past it.
+            if let fault = storage.outlasted() { try await giveUp(fault) }
+            if !storage.mayTry() {
+                await storage.waitForNextTry(limit: timeUntilGiveUp())
+                continue
+            }
+            let started = try await claimAndStart()
+            if state.withLock({ $0.running.count >= options.concurrency }) {
+                // With a bound, look again at least every second: a fault may begin meanwhile.
+                await waitForSlot(limit: timeUntilGiveUp() ?? options.storageFaults.giveUpAfter.map { min($0, .seconds(1)) })
+                continue
+            }
+            if started.isEmpty {
+                // A try failed this round: wait for the next one. (Due with nothing to try, it
+                // polls like an idle engine.)
+                if !storage.mayTry() { continue }
+                // Idle: nothing this engine could run is queued, delayed or running.
+                let kinds = state.withLock { Set($0.registrations.keys) }
+                if untilIdle, !(await activeJobs()).contains(where: { kinds.contains($0.kind) }), state.withLock({ $0.running.isEmpty }) { return }
+                try? await Task.sleep(for: pollInterval)
+            }
+        }
+        // Stopped (shutdown or cancellation): return once the attempts in flight have ended.
+        // Cancelled, it does not wait out a storage fault for them: what they cannot record is
+        // left to the lease sweep.
+        if Task.isCancelled {
+            state.withLock { $0.abandoning = true }
+            storage.wake()
+        }
+        for t in state.withLock({ $0.running.values.compactMap(\.task) }) { await t.value }
+        let unrecorded = unrecordedSummary()
+        if !unrecorded.isEmpty { options.logger.error("stopped during a storage fault\(unrecorded)") }
+    }
+
+    /// Suspends until a running attempt finishes (returns at once if a slot is free), or `limit`
+    /// has passed.
+    private func waitForSlot(limit: Duration? = nil) async {
+        while true {
+            let seen = slotFreed.generation
+            if state.withLock({ $0.running.count < options.concurrency }) { return }
+            if let limit {
+                await slotFreed.wait(after: seen, timeout: limit)
+                return
+            }
+            await slotFreed.wait(after: seen)
+            if Task.isCancelled { return }
+        }
+    }
+
+    /// Graceful shutdown: claim nothing more, let running handlers finish for up to `drain`,
+    /// then cancel the rest. A handler cancelled this way is recorded as a retryable
+    /// `worker_shutdown` failure, so another worker picks the job up. `run()` calls it when its
+    /// service group shuts down; `work()` and `workUntilIdle()` return once it has.
+    ///
+    /// ```swift
+    /// await engine.shutdown(drain: .seconds(10))
+    /// ```
+    public func shutdown(drain: Duration) async {
+        let tasks = state.withLock { s in
+            s.draining = true
+            return s.running.values.compactMap(\.task)
+        }
+        let deadline = ContinuousClock.now.advanced(by: drain)
+        while state.withLock({ !$0.running.isEmpty }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        // Past the drain time, outcomes that a storage fault keeps from being written are left
+        // to the lease sweep instead of holding the shutdown up.
+        let late = state.withLock { s in
+            if !s.running.isEmpty { s.abandoning = true }
+            return s.running.values.compactMap(\.task)
+        }
+        storage.wake()
+        for t in late { t.cancel() }
+        for t in tasks { await t.value }
+        let unrecorded = unrecordedSummary()
+        if !unrecorded.isEmpty { options.logger.error("shut down during a storage fault\(unrecorded)") }
+    }
+
+    private func claimAndStart() async throws -> [Task<Void, Never>] {
+        if state.withLock({ $0.draining }) { return [] }
+        // During a storage fault a round runs only when the next try is due, and tries one
+        // write: a sweep, else a single claim. A write that fails ends the round.
+        guard storage.mayTry() else { return [] }
+        let probing = storage.current
+        guard checkFile(probing: probing?.fault) else { return [] }
+        await refresh()
+        noticeLostClaims()
+        if await sweepExpiredLeases() { await refresh() }
+        guard storage.mayTry() else { return [] }
+        await pruneOrphanAssetsWhenDue()
+        guard storage.mayTry() else { return [] }
+        let now = clock.now()
+        let chosen = state.withLock { s in claimable(now: now, s: s, limit: min(probing != nil ? 1 : .max, options.concurrency - s.running.count)) }
+        // Claim concurrently, so the claims share group-committed transactions; each one
+        // succeeds or loses its race on its own.
+        let claimed: [Claim] = try await withThrowingTaskGroup(of: Claim?.self) { group in
+            for job in chosen {
+                group.addTask {
+                    let attempt = job.attempt + 1
+                    let lease = self.clock.now().adding(milliseconds: self.options.leaseMilliseconds)
+                    do {
+                        let started = try await self.ledger.append(NewEvent(job: job.id, payload: .started(.init(
+                            worker: self.options.workerID, attempt: attempt, leaseDeadline: lease)), expectedVersion: job.version))
+                        self.storage.succeeded()
+                        return Claim(job: job, attempt: attempt, leaseDeadline: lease, seq: started.seq)
+                    } catch let e as LedgerError where e.isLostRace {
+                        return nil  // another worker claimed it (or it was canceled) first
+                    } catch where self.noteStorageFault(error, during: "claiming jobs") {
+                        return nil  // said once for the whole episode; the job stays queued
+                    } catch {
+                        // Busy or storage trouble: skip this claim this round; the others stand.
+                        self.log(job.id).warning("claim failed: \(error)")
+                        return nil
+                    }
+                }
+            }
+            var won: [Claim] = []
+            for try await r in group { if let r { won.append(r) } }
+            return won
+        }
+        var tasks: [Task<Void, Never>] = []
+        for claim in claimed {
+            let job = claim.job, attempt = claim.attempt
+            count("started", kind: job.kind)
+            time("queue_wait", kind: job.kind, milliseconds: now.milliseconds - job.runAt.milliseconds)
+            log(job.id).debug("claimed", metadata: ["attempt": "\(attempt)", "worker": "\(options.workerID)"])
+            guard let registration = state.withLock({ $0.registrations[job.kind] }) else { continue }
+            let context = JobContext(job: job.id, kind: job.kind, input: job.input, attempt: attempt, maxAttempts: job.maxAttempts, engine: self)
+            // Registered under the lock before the attempt can finish and deregister itself.
+            let task = state.withLock { s in
+                let t = Task { await self.runAttempt(context, registration: registration) }
+                s.running[job.id] = RunningAttempt(kind: job.kind, attempt: attempt, startedSeq: claim.seq,
+                                                   leaseDeadline: claim.leaseDeadline, task: t)
+                return t
+            }
+            tasks.append(task)
+        }
+        return tasks
+    }
+}
+
+extension LedgerError {
+    /// The job moved on between reading it and appending: another worker or engine got there
+    /// first. Not a failure of the engine.
+    var isLostRace: Bool {
+        switch self {
+        case .concurrencyConflict, .rejected: true
+        default: false
+        }
+    }
+}
+
+/// The engine as a swift-service-lifecycle `Service`: runs until the service group shuts down
+/// gracefully (SIGTERM/SIGINT in a `ServiceGroup`), then stops claiming, drains for
+/// `Options.drainTimeout` and cancels what is left, recording it.
+extension JobEngine: Service {
+    /// Runs the engine as a service: `work()` until the service group shuts down gracefully,
+    /// then `shutdown(drain: options.drainTimeout)`. Add the engine to a `ServiceGroup`; for a
+    /// loop of your own use `work(pollInterval:)`, for a batch `workUntilIdle(pollInterval:)`.
+    ///
+    /// ```swift
+    /// let group = ServiceGroup(configuration: .init(services: [engine], gracefulShutdownSignals: [.sigterm], logger: logger))
+    /// try await group.run()
+    /// ```
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await work()
+        } onGracefulShutdown: {
+            Task { await self.shutdown(drain: self.options.drainTimeout) }
+        }
+    }
+}
