@@ -137,7 +137,7 @@ class RespConnection:
 
 class State:
     def __init__(self):
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.sync = 0
         self.scripts = {}  # sha1 of the original text -> sha1 of the rewritten text
         self.reset()
