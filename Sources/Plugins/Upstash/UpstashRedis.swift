@@ -99,7 +99,8 @@ public final class UpstashRedis: Sendable, CustomStringConvertible, CustomDebugS
     public func eval(_ script: LuaScript, keys: [String], args: [String], idempotent: Bool = false) async throws(UpstashError) -> RedisValue {
         do {
             return try await send(script.evalsha(keys: keys, args: args), idempotent: idempotent)
-        } catch let e where e.isCommandError("NOSCRIPT") {
+        } catch {
+            guard error.isCommandError("NOSCRIPT") else { throw error }
             return try await send(script.eval(keys: keys, args: args), idempotent: idempotent)
         }
     }
