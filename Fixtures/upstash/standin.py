@@ -27,7 +27,7 @@ SDKs' code), and passes every command to a real `redis-server` over RESP2:
   "null"; an object or a nested array is a 400.
 
 Control endpoints (no authentication; loopback only):
-  GET  /_standin/stats   -> {"requests": N, "by_status": {"200": n, ...}, "commands": n,
+  GET  /_standin/stats   -> (POST too) {"requests": N, "by_status": {"200": n, ...}, "commands": n,
                              "dropped": n, "sync_tokens_received": [...last 50],
                              "with_authorization": n, "paths": {"/": n, ...}}
   POST /_standin/fault   -> queue a fault for the next requests (optionally only on "path"):
@@ -476,6 +476,8 @@ class Handler(BaseHTTPRequestHandler):
         return 200, [entry(r, b64) for r in result]
 
     def control(self, path, body):
+        if path == "/_standin/stats":
+            return self.do_GET()
         if path == "/_standin/fault":
             fault = json.loads(body.decode("utf-8") or "{}")
             with STATE.lock:
@@ -558,11 +560,15 @@ def main():
 
     def stop(*_):
         if redis_proc is not None and redis_proc.poll() is None:
-            redis_proc.terminate()
+            # SHUTDOWN first: a signal may be blocked in a process started by a test runner.
             try:
-                redis_proc.wait(5)
-            except subprocess.TimeoutExpired:
+                c = RespConnection(REDIS_PORT)
+                c.send([["SHUTDOWN", "NOSAVE"]])
+                c.close()
+                redis_proc.wait(2)
+            except (OSError, subprocess.TimeoutExpired):
                 redis_proc.kill()
+                redis_proc.wait()
         if workdir:
             shutil.rmtree(workdir, ignore_errors=True)
         os._exit(0)
