@@ -50,6 +50,14 @@ extension JobIntake {
     public func flush() async throws {}
 }
 
+/// A failure an intake reports so that the engine stops feeding from it (a refused credential):
+/// retrying would only repeat it. Any other error from `pull` is logged and retried with backoff.
+public struct JobIntakeStopped: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
 /// How an intake is polled when nothing is waiting: from `minimum` doubling up to `maximum`,
 /// back to `minimum` as soon as a pull brings something.
 public struct IdleBackoff: Sendable, Hashable {
@@ -95,6 +103,7 @@ extension JobEngine {
         defer { worker.cancel() }
         var wait = idle.minimum
         var failure: (any Error)?
+        var lastFailure: String?
         do {
             while !Task.isCancelled && !isDraining {
                 let n: Int
@@ -102,13 +111,19 @@ extension JobEngine {
                     n = try await intake.pull { batch in try await self.submit(batch) }
                 } catch is CancellationError {
                     break
+                } catch let e as JobIntakeStopped {
+                    throw e
                 } catch {
-                    // The source is unavailable: log, back off, try again (the requests stay there).
-                    options.logger.warning("intake pull failed: \(error)")
+                    // The source is unavailable: log (once per distinct failure), back off, try
+                    // again (the requests stay there).
+                    let text = "\(error)"
+                    if text != lastFailure { options.logger.warning("intake pull failed, retrying: \(text)") }
+                    lastFailure = text
                     try? await Task.sleep(for: wait)
                     wait = min(wait * 2, idle.maximum)
                     continue
                 }
+                lastFailure = nil
                 if n > 0 { wait = idle.minimum; continue }
                 if untilIdle {
                     let kinds = registeredKinds

@@ -48,6 +48,8 @@ public enum UpstashConfigurationError: Error, Sendable, Hashable, CustomStringCo
 /// | `JOBLEDGER_UPSTASH_CONSUMER` | this worker's consumer name (default `<host>-<pid>`) |
 /// | `JOBLEDGER_UPSTASH_TIMEOUT_MS` | per-request timeout (default 10000) |
 /// | `JOBLEDGER_UPSTASH_STATUS_TTL_S` | how long a finished job's status hash lives (default 86400) |
+/// | `JOBLEDGER_UPSTASH_BATCH_SIZE` | stream entries read per request (default 500, at most 1000) |
+/// | `JOBLEDGER_UPSTASH_CLAIM_IDLE_MS` | how long an entry stays with a silent consumer before another takes it over (default 60000) |
 public struct UpstashConfiguration: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public static let defaultStream = "design:jobs"
     public static let defaultGroup = "jobledger"
@@ -64,6 +66,8 @@ public struct UpstashConfiguration: Sendable, CustomStringConvertible, CustomDeb
     public var consumer: String
     public var requestTimeout: Duration
     public var statusTTLSeconds: Int
+    public var batchSize = 500
+    public var claimIdle: Duration = .seconds(60)
 
     /// A configuration given directly (tests, embedding).
     public init(url: URL, token: UpstashSecret, stream: String = defaultStream, group: String = defaultGroup,
@@ -124,6 +128,18 @@ public struct UpstashConfiguration: Sendable, CustomStringConvertible, CustomDeb
         }
         self.init(url: url, token: UpstashSecret(token), stream: stream, group: group, consumer: consumer,
                   requestTimeout: timeout, statusTTLSeconds: ttl, source: urlVariable)
+        if let t = value("JOBLEDGER_UPSTASH_BATCH_SIZE") {
+            guard let n = Int(t), (1...1000).contains(n) else {
+                throw .invalid(variable: "JOBLEDGER_UPSTASH_BATCH_SIZE", reason: "must be a whole number from 1 to 1000")
+            }
+            batchSize = n
+        }
+        if let t = value("JOBLEDGER_UPSTASH_CLAIM_IDLE_MS") {
+            guard let n = Int(t), (0...86_400_000).contains(n) else {
+                throw .invalid(variable: "JOBLEDGER_UPSTASH_CLAIM_IDLE_MS", reason: "must be a whole number of milliseconds from 0 to 86400000")
+            }
+            claimIdle = .milliseconds(n)
+        }
     }
 
     /// Stream, group and consumer names: 1…200 bytes, no whitespace or control characters.

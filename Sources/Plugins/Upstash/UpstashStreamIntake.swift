@@ -113,6 +113,18 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
     // MARK: - Pulling
 
     public func pull(_ submit: @Sendable ([JobSubmission]) async throws -> [JobID]) async throws -> Int {
+        do {
+            return try await pullOnce(submit)
+        } catch let e as UpstashError {
+            // A refused token or URL will not fix itself: stop the engine's feeding, saying why.
+            switch e {
+            case .unauthorized, .rejected: throw JobIntakeStopped("\(e)")
+            case .command, .unavailable: throw e
+            }
+        }
+    }
+
+    private func pullOnce(_ submit: @Sendable ([JobSubmission]) async throws -> [JobID]) async throws -> Int {
         try await ensureGroup()
         let o = options
         let count = String(max(1, min(1000, o.batchSize)))
