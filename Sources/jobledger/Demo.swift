@@ -30,11 +30,11 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let sink = try projections.sink()  // a bad AnyCable configuration stops the demo before it writes anything
-            let upstash = try intake.upstashConfiguration(projections)  // so does a bad Upstash one
+            let upstash = try intake.upstashConfiguration(projections)  // so does a bad Upstash one,
+            let feed = try await intake.make(upstash, projections: projections)  // and a refused token
             let path = try freshPath()
             let ledger = try Ledger.open(path: path)
             let engine = worker.engine(ledger: ledger)
-            let feed = try await intake.make(upstash, projections: projections, engine: engine)
             let tty = isatty(STDOUT_FILENO) != 0
             print("demo: \(jobs) image jobs, \(worker.workers) workers, into \(path)")
             let clock = ContinuousClock()

@@ -123,10 +123,10 @@ struct Work: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let sink = try projections.sink()  // a bad AnyCable configuration stops before the log is touched
-            let upstash = try intake.upstashConfiguration(projections)  // so does a bad Upstash one
+            let upstash = try intake.upstashConfiguration(projections)  // so does a bad Upstash one,
+            let feed = try await intake.make(upstash, projections: projections)  // and a refused token
             let ledger = try log.open(create: true)
             let engine = worker.engine(ledger: ledger)
-            let feed = try await intake.make(upstash, projections: projections, engine: engine)
             printErr("jobledger: worker \(engine.options.workerID) on \(ledger.path), \(worker.workers) at a time")
             let untilIdle = self.untilIdle
             // What happens, as plain lines on stderr (stdout stays free for scripts).
@@ -155,9 +155,9 @@ struct IntakeOptions: ParsableArguments {
 
     /// The stream intake for `--intake upstash` (nil for `log`); makes sure the consumer group
     /// exists, so a refused token stops the command at once, with exit 2.
-    func make(_ configuration: UpstashConfiguration?, projections: ProjectionOptions, engine: JobEngine) async throws -> (any JobIntake)? {
+    func make(_ configuration: UpstashConfiguration?, projections: ProjectionOptions, kinds: Set<String> = [DesignHandler.kind]) async throws -> (any JobIntake)? {
         guard intake == .upstash, let c = configuration else { return nil }
-        var o = UpstashStreamIntake.Options(stream: c.stream, group: c.group, consumer: c.consumer, kinds: engine.registeredKinds)
+        var o = UpstashStreamIntake.Options(stream: c.stream, group: c.group, consumer: c.consumer, kinds: kinds)
         if projections.statusCache == .upstash { o.ownerHashPrefix = c.stream + ":" }
         o.batchSize = c.batchSize
         o.claimIdle = c.claimIdle

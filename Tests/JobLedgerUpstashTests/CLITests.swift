@@ -119,6 +119,7 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
         #expect(r.status == 2, "\(r.stderr)")
         #expect(r.stderr.components(separatedBy: "refused the token").count == 2, "reported once: \(r.stderr)")
         #expect(!(r.stdout + r.stderr).contains(secret))
+        #expect(!FileManager.default.fileExists(atPath: db), "the log is not touched")
         r = try await runJobledger(["intake", "status"], standIn: s, extra: ["UPSTASH_REDIS_REST_TOKEN": secret], in: folder)
         #expect(r.status == 2 && !(r.stdout + r.stderr).contains(secret))
     }
