@@ -74,6 +74,8 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
         let db = folder.path("log.sqlite")
         let env = ["JOBLEDGER_UPSTASH_BATCH_SIZE": "20", "JOBLEDGER_UPSTASH_CONSUMER": "worker-1"]
         let args = ["work", "--db", db, "--intake", "upstash", "--until-idle", "--fail-rate", "0", "--step-ms", "5", "--workers", "8", "--lease", "2"]
+        // Each read takes 150 ms, so the kill lands while batches are still coming in.
+        try await s.fault(["mode": "delay", "ms": 150, "count": 10_000, "path": "/pipeline"])
         let (p, _, _) = try startJobledger(args, standIn: s, extra: env, in: folder)
         // Kill once some batches are in the log, long before all of them.
         let end = ContinuousClock.now.advanced(by: .seconds(120))
@@ -88,6 +90,9 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
         #expect(p.terminationReason == .uncaughtSignal)
         let before = try Ledger.openReadOnly(path: db).jobStates().count
         #expect(before > 0 && before < n, "killed mid-run: \(before) of \(n) jobs in the log")
+        try await s.control("reset")
+        let pendingAtKill = try await UpstashStreamIntake(redis: s.client()).status().pending
+        #expect(pendingAtKill > 0, "committed entries were still unacknowledged when it was killed")
         // Restarted under the same consumer name: it reads its own pending entries first.
         let r = try await runJobledger(args, standIn: s, extra: env, in: folder)
         #expect(r.status == 0, "\(r.stderr)")
