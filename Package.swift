@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "JobLedgerEngine", targets: ["JobLedgerEngine"]),
         .library(name: "JobLedgerProjections", targets: ["JobLedgerProjections"]),
         .library(name: "JobLedgerAnyCable", targets: ["JobLedgerAnyCable"]),
+        .library(name: "JobLedgerUpstash", targets: ["JobLedgerUpstash"]),
         .executable(name: "jobledger", targets: ["jobledger"]),
     ],
     dependencies: [
@@ -63,6 +64,7 @@ let package = Package(
             name: "JobLedgerBenchmarks",
             dependencies: [
                 "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections", "JobLedgerAnyCable",
+                "JobLedgerUpstash",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -76,6 +78,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Plugins/AnyCable"),
+        // Upstash Redis over its REST API: the client, job intake from a stream consumer group,
+        // the status-cache projection, and rate limiters that share keys with @upstash/ratelimit.
+        .target(
+            name: "JobLedgerUpstash",
+            dependencies: [
+                "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Plugins/Upstash"),
         // The command-line tool.
         .executableTarget(
             name: "jobledger",
@@ -85,6 +98,7 @@ let package = Package(
                 "JobLedgerEngine",
                 "JobLedgerProjections",
                 "JobLedgerAnyCable",
+                "JobLedgerUpstash",
                 "JobLedgerBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -113,6 +127,12 @@ let package = Package(
             name: "JobLedgerAnyCableTests",
             dependencies: [
                 "JobLedger", "JobLedgerAnyCable", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "JobLedgerUpstashTests",
+            dependencies: [
+                "JobLedger", "JobLedgerUpstash", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

@@ -14,7 +14,8 @@ struct Bench: AsyncParsableCommand {
             measured in a child process), the engine burn-down (≥ 20000 jobs/s), rebuilding the jobs \
             table (≥ 0.2 of a raw scan), broadcasting to the in-process hub (msgs/s), and AnyCable \
             broadcasts to the local stand-in (batches of 100 ≥ 10000 msgs/s; one per request; the \
-            whole pipeline). Build with: swift build -c release --product jobledger
+            whole pipeline), and Upstash against its local stand-in and a redis-server (stream intake \
+            ≥ 5000 entries/s; status-cache writes ≥ 5000/s). Build with: swift build -c release --product jobledger
             """)
 
     @Option(help: "Events for each append benchmark, split over 10 rounds, \(OptionRanges.events.bounds).") var events: Int = 100_000
@@ -26,6 +27,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Run only one part.") var only: BenchPart?
     @Option(help: "Messages in the AnyCable broadcast benchmark, \(OptionRanges.anycableMessages.bounds).") var anycableMessages: Int = 20_000
     @Option(help: "The AnyCable stand-in script (started on a free loopback port).") var standin: String = "Fixtures/anycable/standin.py"
+    @Option(help: "Stream entries in the Upstash benchmark, \(OptionRanges.upstashEntries.bounds).") var upstashEntries: Int = 20_000
+    @Option(help: "The Upstash stand-in script (starts redis-server on a free loopback port).") var upstashStandin: String = "Fixtures/upstash/standin.py"
     @Option(help: "Events in the log the projection benchmarks rebuild and broadcast, \(OptionRanges.projectionEvents.bounds).") var projectionEvents: Int = 200_000
     @Option(help: "Jobs in the engine burn-down, \(OptionRanges.engineJobs.bounds).") var engineJobs: Int = 5_000
     @Option(help: "Workers in the engine burn-down, \(OptionRanges.engineWorkers.bounds).") var engineWorkers: Int = 64
@@ -35,6 +38,7 @@ struct Bench: AsyncParsableCommand {
         try OptionRanges.replayEvents.check(replayEvents)
         try OptionRanges.tasks.check(tasks)
         try OptionRanges.anycableMessages.check(anycableMessages)
+        try OptionRanges.upstashEntries.check(upstashEntries)
         try OptionRanges.projectionEvents.check(projectionEvents)
         try OptionRanges.engineJobs.check(engineJobs)
         try OptionRanges.engineWorkers.check(engineWorkers)
@@ -115,6 +119,18 @@ struct Bench: AsyncParsableCommand {
             }
         }
 
+        var upstash: UpstashBench.Result?
+        if only == nil || only == .upstash {
+            if FileManager.default.fileExists(atPath: upstashStandin) {
+                note("Upstash stand-in: \(upstashEntries) stream entries taken in, then their status hashes …")
+                upstash = try await UpstashBench.run(script: upstashStandin, directory: directory, entries: upstashEntries)
+            } else if only == .upstash {
+                throw fail("no Upstash stand-in at \(upstashStandin): run from the repository root, or pass --upstash-standin PATH", code: 2)
+            } else {
+                note("skipping the Upstash benchmark: no stand-in at \(upstashStandin) (run from the repository root, or pass --upstash-standin)")
+            }
+        }
+
         if json {
             var items: [JSONValue] = comparisons.map { c in
                 .object(["name": .string(c.name), "events": .int(Int64(c.events)), "ours_events_per_s": .int(Int64(c.ours)),
@@ -146,6 +162,14 @@ struct Bench: AsyncParsableCommand {
                 items.append(.object(["name": "anycable pipeline, log to outbox to stand-in", "messages": .int(Int64(a.pipeline.messages)),
                                       "messages_per_s": .int(Int64(a.pipeline.perSecond)), "stand_in_received": .int(Int64(a.received))]))
             }
+            if let u = upstash {
+                items.append(.object(["name": "upstash stream intake (entries to committed, acknowledged queued events)", "entries": .int(Int64(u.entries)),
+                                      "entries_per_s": .int(Int64(u.intakePerSecond)), "target_entries_per_s": 5_000,
+                                      "meets_target": .bool(u.intakePerSecond >= 5_000), "pending_after": .int(u.pendingAfter)]))
+                items.append(.object(["name": "upstash status-cache writes (pipelined)", "writes": .int(Int64(u.statusWrites)),
+                                      "writes_per_s": .int(Int64(u.statusPerSecond)), "target_writes_per_s": 5_000,
+                                      "meets_target": .bool(u.statusPerSecond >= 5_000)]))
+            }
             print(JSONValue.object(["benchmarks": .array(items)]).canonicalText)
             return
         }
@@ -169,6 +193,12 @@ struct Bench: AsyncParsableCommand {
             rows.append(["AnyCable stand-in, one per request", "\(a.single.messages)", "\(Int(a.single.perSecond)) msgs/s", "", "", "", ""])
             rows.append(["AnyCable pipeline: log → outbox → stand-in", "\(a.pipeline.messages)", "\(Int(a.pipeline.perSecond)) msgs/s", "", "", "",
                          "stand-in received \(a.received)"])
+        }
+        if let u = upstash {
+            rows.append(["Upstash stand-in: stream → queued, acknowledged", "\(u.entries)", "\(Int(u.intakePerSecond)) entries/s", "", "", "≥ 5000 entries/s",
+                         u.intakePerSecond >= 5_000 ? (u.pendingAfter == 0 ? "ok" : "ok, \(u.pendingAfter) PENDING") : "BELOW TARGET"])
+            rows.append(["Upstash stand-in: status hashes, 100 per pipeline", "\(u.statusWrites)", "\(Int(u.statusPerSecond)) writes/s", "", "", "≥ 5000 writes/s",
+                         u.statusPerSecond >= 5_000 ? "ok" : "BELOW TARGET"])
         }
         printTable(header: ["BENCHMARK", "EVENTS", "OURS", "RAW SQLITE", "RATIO", "TARGET", ""], rows: rows)
     }

@@ -3,6 +3,7 @@ import Foundation
 import JobLedger
 import JobLedgerProjections
 import JobLedgerSQLite
+import JobLedgerUpstash
 import Synchronization
 
 struct Demo: AsyncParsableCommand {
@@ -21,6 +22,7 @@ struct Demo: AsyncParsableCommand {
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var projections: ProjectionOptions
     @OptionGroup var storage: StorageWaitOptions
+    @OptionGroup var intake: IntakeOptions
 
     func validate() throws {
         try OptionRanges.jobs.check(jobs)
@@ -30,6 +32,8 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let sink = try projections.sink()  // a bad AnyCable configuration stops the demo before it writes anything
+            let upstash = try intake.upstashConfiguration(projections)  // so does a bad Upstash one,
+            let feed = try await intake.make(upstash, projections: projections)  // and a refused token
             let path = try freshPath()
             var configuration = LedgerConfiguration()
             configuration.maxPageCount = try maxPageCountFromEnvironment()
@@ -40,15 +44,31 @@ struct Demo: AsyncParsableCommand {
             print("demo: \(jobs) image jobs, \(worker.workers) workers, into \(path)")
             let clock = ContinuousClock()
             let start = clock.now
-            for i in 0..<jobs {
-                try await waitingOutStorageFaults(storageWait, nothingLost: "the jobs submitted so far stay in the log") {
-                    try await engine.submit(kind: DesignHandler.kind, input: ["prompt": .string("poster #\(i + 1)"), "size": 512])
+            if let upstash, feed != nil {
+                // As the web app does: one XADD per job on the stream, which the worker then takes in.
+                let redis = projections.upstashClient(upstash)
+                let run = UUID().uuidString.prefix(8)
+                let adds = (0..<jobs).map { i in
+                    ["XADD", upstash.stream, "*", "input", JSONValue.object(["prompt": .string("poster #\(i + 1)"), "size": 512]).canonicalText,
+                     "kind", DesignHandler.kind, "idempotency_key", "demo-\(run)-\(i + 1)"]
+                }
+                do {
+                    for r in try await redis.pipeline(adds, idempotent: false) { _ = try r.get() }
+                } catch {
+                    throw fail("could not add the demo's jobs to \(upstash.stream): \(error)", code: 6)
+                }
+                print("demo: \(jobs) entries added to the Upstash stream \(upstash.stream)")
+            } else {
+                for i in 0..<jobs {
+                    try await waitingOutStorageFaults(storageWait, nothingLost: "the jobs submitted so far stay in the log") {
+                        try await engine.submit(kind: DesignHandler.kind, input: ["prompt": .string("poster #\(i + 1)"), "size": 512])
+                    }
                 }
             }
             let display = DemoDisplay(ledger: ledger, total: jobs, tty: tty)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(100)) } }
-            let runner = try projections.runner(ledger: ledger, sink: sink, storageWait: storageWait)
-            let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: true)
+            let runner = try projections.runner(ledger: ledger, sink: sink, upstash: upstash, storageWait: storageWait)
+            let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: true, intake: feed)
             ticker.cancel()
             display.update()
             let elapsed = start.duration(to: clock.now)
@@ -74,6 +94,9 @@ struct Demo: AsyncParsableCommand {
             let broadcast = status.first { $0.name == .broadcast }
             print("projections: jobs table at seq \(status[0].checkpoint) of \(status[0].head); \(blobs) artefacts published to \(projections.blobFolder(for: ledger))/; "
                   + "\(broadcast?.sent ?? 0) broadcasts sent (\(broadcast?.coalesced ?? 0) progress coalesced, \(broadcast?.dead ?? 0) dead)")
+            if let cache = status.first(where: { $0.name == UpstashStatusCache.projectionName }), let upstash {
+                print("status cache: \(cache.sent) writes to the Upstash hashes \(upstash.stream):<id> (\(cache.coalesced) progress coalesced, \(cache.dead) dead)")
+            }
             let owed = reportOwedEffects(left, path: path) { print($0) }
             print("next: jobledger jobs --db \(path)   ·   jobledger history <JOB> --db \(path)   ·   jobledger replay --check --db \(path)")
             if owed != 0 { throw ExitCode(owed) }

@@ -78,6 +78,7 @@ enum OptionRanges {
     static let replayEvents = OptionRange("--replay-events", 6...100_000_000)
     static let tasks = OptionRange("--tasks", 1...10_000)
     static let anycableMessages = OptionRange("--anycable-messages", 10...10_000_000)
+    static let upstashEntries = OptionRange("--upstash-entries", 10...10_000_000)
     static let projectionEvents = OptionRange("--projection-events", 6...100_000_000)
     static let engineJobs = OptionRange("--engine-jobs", 1...10_000_000)
     static let engineWorkers = OptionRange("--engine-workers", 1...1024)

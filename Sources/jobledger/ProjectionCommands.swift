@@ -5,6 +5,7 @@ import JobLedgerAnyCable
 import JobLedgerEngine
 import JobLedgerProjections
 import JobLedgerSQLite
+import JobLedgerUpstash
 import Logging
 import ServiceLifecycle
 
@@ -19,9 +20,12 @@ struct ProjectionOptions: ParsableArguments {
     @Option(help: "Tries of an upload or broadcast before it becomes a dead letter, \(OptionRanges.maxAttempts.bounds).") var maxAttempts: Int = 8
     @Flag(help: "Keep only the jobs table; publish nothing and broadcast nothing.") var noEffects = false
     @Option(help: "Where broadcasts go: hub (in-process) or anycable (configured from the ANYCABLE_* variables; see .env.example).") var broadcast: BroadcastTarget = .hub
+    @Option(help: "Where each job's latest state is published: table (the jobs table only) or upstash (also the hash <stream>:<id>, configured from the UPSTASH_* variables; see .env.example).") var statusCache: StatusCacheTarget = .table
+    @Option(help: "The Upstash stream jobs come from, and the prefix of the status hashes (default: $JOBLEDGER_UPSTASH_STREAM, else design:jobs).") var stream: String?
 
     func validate() throws {
         try OptionRanges.maxAttempts.check(maxAttempts)
+        if let stream { try checkStream(stream) }
         guard !streamPrefix.isEmpty, streamPrefix.utf8.count <= 100 else { throw ValidationError("--stream-prefix must be 1…100 bytes") }
     }
 
@@ -44,19 +48,49 @@ struct ProjectionOptions: ParsableArguments {
         }
     }
 
+    /// The Upstash configuration from the environment (`--stream` wins over
+    /// `JOBLEDGER_UPSTASH_STREAM`); a missing or invalid variable is exit 2, naming it and never
+    /// showing its value.
+    func upstashConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> UpstashConfiguration {
+        do {
+            var c = try UpstashConfiguration(environment: environment)
+            if let stream { c.stream = stream }
+            return c
+        } catch {
+            throw fail("\(error) (see .env.example)", code: 2)
+        }
+    }
+
+    /// A client for `configuration`, logging only warnings.
+    func upstashClient(_ configuration: UpstashConfiguration) -> UpstashRedis {
+        var logger = Logger(label: "jobledger.upstash")
+        logger.logLevel = .warning
+        return UpstashRedis(configuration: configuration, logger: logger)
+    }
+
     /// The runner with the embedded defaults: a local folder for blobs, and the `--broadcast`
-    /// sink (unless `sink` is given).
+    /// sink (unless `sink` is given); with `upstash`, the status cache on Upstash too.
     /// `storageWait`: how long a storage fault may last before a run stops (nil: until it clears).
-    func runner(ledger: Ledger, sink: (any BroadcastSink)? = nil, logLevel: Logger.Level = .warning, storageWait: Duration?) throws -> ProjectionRunner {
+    func runner(ledger: Ledger, sink: (any BroadcastSink)? = nil, upstash: UpstashConfiguration? = nil,
+                logLevel: Logger.Level = .warning, storageWait: Duration?) throws -> ProjectionRunner {
         var o = ProjectionRunner.Options()
         o.storageFaults.giveUpAfter = storageWait
         o.maxAttempts = maxAttempts
         o.streams = StreamNaming(prefix: streamPrefix)
         o.logger.logLevel = logLevel
         if noEffects { return ProjectionRunner(ledger: ledger, options: o) }
+        var extra: [any EffectProjection] = []
+        if statusCache == .upstash, let upstash {
+            extra.append(UpstashStatusCache(configuration: upstash, redis: upstashClient(upstash)))
+        }
         return ProjectionRunner(ledger: ledger, blobs: LocalFolderBlobStore(path: blobFolder(for: ledger)),
-                                broadcasts: try sink ?? self.sink(), options: o)
+                                broadcasts: try sink ?? self.sink(), extra: extra, options: o)
     }
+}
+
+/// `--stream NAME`: 1…200 bytes, no spaces or control characters.
+func checkStream(_ stream: String) throws {
+    do { try UpstashConfiguration.checkName(stream, variable: "--stream") } catch { throw ValidationError("\(error)") }
 }
 
 struct Project: AsyncParsableCommand {
@@ -72,9 +106,10 @@ struct Project: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let sink = try projections.noEffects ? nil : projections.sink()  // checked before the log is touched
+            let upstash = projections.statusCache == .upstash && !projections.noEffects ? try projections.upstashConfiguration() : nil
             let storageWait = storage.bound(oneShot: once)
             let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: false) }
-            let runner = try projections.runner(ledger: ledger, sink: sink, storageWait: storageWait)
+            let runner = try projections.runner(ledger: ledger, sink: sink, upstash: upstash, storageWait: storageWait)
             if once {
                 // What each try did adds up: a try that a storage fault cut short kept its work.
                 var r = ProjectionRunner.Report()
@@ -155,7 +190,7 @@ struct ProjectionsRetry: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             guard let p = ProjectionName(rawValue: name), p != .jobs else {
-                throw fail("'\(name)' is not an effect projection (expected: blob, broadcast, or the name of one an app registers)", code: 2)
+                throw fail("'\(name)' is not an effect projection (expected: blob, broadcast, status-cache, or the name of one an app registers)", code: 2)
             }
             let ledger = try log.open(create: false)
             let n = try await ledger.redrive(p)

@@ -30,10 +30,28 @@ enum BroadcastTarget: String, CaseIterable, Sendable, ExpressibleByArgument {
 
 /// `bench --only`: one part of the benchmark.
 enum BenchPart: String, CaseIterable, Sendable, ExpressibleByArgument {
-    case live, group, replay, engine, projections, anycable
+    case live, group, replay, engine, projections, anycable, upstash
 }
 
 /// `replay --projection`: which rebuilt projection to print.
 enum ReplayedProjection: String, CaseIterable, Sendable, ExpressibleByArgument {
     case jobs, broadcast, blob
+}
+
+/// `--intake log|upstash` (`work`, `demo`): where job requests come from.
+enum IntakeSource: String, CaseIterable, Sendable, ExpressibleByArgument {
+    /// The log itself (`jobledger submit`, `JobEngine.submit`).
+    case log
+    /// The Upstash stream (`--stream`, default design:jobs) through a consumer group, configured
+    /// from the `UPSTASH_*` variables.
+    case upstash
+}
+
+/// `--status-cache table|upstash` (`work`, `demo`, `project`): where each job's latest state is
+/// published for a web app.
+enum StatusCacheTarget: String, CaseIterable, Sendable, ExpressibleByArgument {
+    /// The `jobs` table in the log (always kept).
+    case table
+    /// Also the Upstash hash `<stream>:<id>`, configured from the `UPSTASH_*` variables.
+    case upstash
 }

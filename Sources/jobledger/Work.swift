@@ -4,6 +4,7 @@ import JobLedger
 import JobLedgerEngine
 import JobLedgerProjections
 import JobLedgerSQLite
+import JobLedgerUpstash
 import Logging
 import ServiceLifecycle
 
@@ -47,14 +48,21 @@ struct WorkerOptions: ParsableArguments {
 /// the projections then deliver what is left, waiting out backoffs for up to `drain`. Returns
 /// the effect projections that still owe something (pending or dead items).
 @discardableResult
-func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Bool) async throws -> [ProjectionStatus] {
+func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Bool, intake: (any JobIntake)? = nil) async throws -> [ProjectionStatus] {
     struct Worker: Service {
         let engine: JobEngine
         let runner: ProjectionRunner?
         let untilIdle: Bool
+        let intake: (any JobIntake)?
         func run() async throws {
             try await withGracefulShutdownHandler {
-                if untilIdle { try await engine.workUntilIdle() } else { try await engine.work() }
+                if let intake {
+                    do {
+                        if untilIdle { try await engine.workUntilIdle(feedingFrom: intake) } else { try await engine.work(feedingFrom: intake) }
+                    } catch let e as JobIntakeStopped {
+                        throw fail("intake stopped: \(e.message)", code: 2)
+                    }
+                } else if untilIdle { try await engine.workUntilIdle() } else { try await engine.work() }
             } onGracefulShutdown: {
                 printErr("jobledger: stopping: no new claims; draining running attempts for up to \(engine.options.drainTimeout)")
                 Task { await engine.shutdown(drain: engine.options.drainTimeout) }
@@ -64,7 +72,7 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     var logger = Logger(label: "jobledger.service")
     logger.logLevel = .warning
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-        .init(service: Worker(engine: engine, runner: runner, untilIdle: untilIdle), successTerminationBehavior: .gracefullyShutdownGroup)
+        .init(service: Worker(engine: engine, runner: runner, untilIdle: untilIdle, intake: intake), successTerminationBehavior: .gracefullyShutdownGroup)
     ]
     if let runner { services.append(.init(service: runner)) }
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -114,17 +122,20 @@ func reportOwedEffects(_ left: [ProjectionStatus], path: String, to write: (Stri
 struct Work: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a worker for the demo job kind 'design' against a log.",
-        discussion: "Runs until SIGINT/SIGTERM (graceful: stops claiming, drains, then cancels), or with --until-idle until no job is queued, delayed or running.")
+        discussion: "Runs until SIGINT/SIGTERM (graceful: stops claiming, drains, then cancels), or with --until-idle until no job is queued, delayed or running (and, with --intake upstash, the stream has nothing new). With --intake upstash jobs come from the Upstash stream (--stream, default design:jobs) through a consumer group; with --status-cache upstash each job's state is published to the hash <stream>:<id>. Both are configured from the UPSTASH_* variables (see .env.example and Docs/Adapters/Upstash.md).")
 
     @OptionGroup var log: LogOptions
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var projections: ProjectionOptions
     @OptionGroup var storage: StorageWaitOptions
-    @Flag(help: "Stop once no job of the kinds this worker runs is queued, delayed or running.") var untilIdle = false
+    @OptionGroup var intake: IntakeOptions
+    @Flag(help: "Stop once no job of the kinds this worker runs is queued, delayed or running (and the intake has nothing new).") var untilIdle = false
 
     func run() async throws {
         try await guarded {
             let sink = try projections.sink()  // a bad AnyCable configuration stops before the log is touched
+            let upstash = try intake.upstashConfiguration(projections)  // so does a bad Upstash one,
+            let feed = try await intake.make(upstash, projections: projections)  // and a refused token
             let storageWait = storage.bound(oneShot: untilIdle)
             let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: true) }
             let engine = worker.engine(ledger: ledger, storageWait: storageWait)
@@ -134,12 +145,46 @@ struct Work: AsyncParsableCommand {
             let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: .standardError, from: (try ledger.head()?.seq ?? 0) + 1)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(50)) } }
             defer { ticker.cancel() }
-            let runner = try projections.runner(ledger: ledger, sink: sink, storageWait: storageWait)
-            let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: untilIdle)
+            let runner = try projections.runner(ledger: ledger, sink: sink, upstash: upstash, storageWait: storageWait)
+            let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: untilIdle, intake: feed)
             display.update()
             let status = reportOwedEffects(left, path: ledger.path) { printErr($0) }
             if status != 0 { throw ExitCode(status) }
         }
+    }
+}
+
+/// Where job requests come from (shared by `work` and `demo`).
+struct IntakeOptions: ParsableArguments {
+    @Option(help: "Where jobs come from: log (submitted to the log itself) or upstash (the Upstash stream --stream through a consumer group, configured from the UPSTASH_* variables).") var intake: IntakeSource = .log
+
+    /// The Upstash configuration when `--intake upstash` or `--status-cache upstash` asks for
+    /// it, checked before anything runs (exit 2 naming a missing or invalid variable).
+    func upstashConfiguration(_ projections: ProjectionOptions) throws -> UpstashConfiguration? {
+        guard intake == .upstash || (projections.statusCache == .upstash && !projections.noEffects) else { return nil }
+        return try projections.upstashConfiguration()
+    }
+
+    /// The stream intake for `--intake upstash` (nil for `log`); makes sure the consumer group
+    /// exists, so a refused token stops the command at once, with exit 2.
+    func make(_ configuration: UpstashConfiguration?, projections: ProjectionOptions, kinds: Set<String> = [DesignHandler.kind]) async throws -> (any JobIntake)? {
+        guard intake == .upstash, let c = configuration else { return nil }
+        var o = UpstashStreamIntake.Options(stream: c.stream, group: c.group, consumer: c.consumer, kinds: kinds)
+        if projections.statusCache == .upstash { o.ownerHashPrefix = c.stream + ":" }
+        o.batchSize = c.batchSize
+        o.claimIdle = c.claimIdle
+        var logger = Logger(label: "jobledger.upstash.intake")
+        logger.logLevel = .warning
+        let feed = UpstashStreamIntake(redis: projections.upstashClient(c), options: o, logger: logger)
+        do {
+            try await feed.ensureGroup()
+        } catch let e as UpstashError {
+            switch e {
+            case .unauthorized, .rejected: throw fail("\(e)", code: 2)
+            case .command, .unavailable: throw fail("Upstash intake: \(e)", code: 6)
+            }
+        }
+        return feed
     }
 }
 

@@ -1,0 +1,148 @@
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+
+/// A job request from outside the process (a stream entry, a queue message), as an intake
+/// hands it to the engine. Its idempotency key makes a request delivered twice one job.
+public struct JobSubmission: Sendable, Hashable {
+    public var kind: String
+    public var input: JSONValue
+    /// Required: an intake delivers at least once, and the key is what makes that exactly one job.
+    public var idempotencyKey: String
+    public var runAt: Timestamp?
+    public var maxAttempts: Int
+    public var priority: Int
+
+    public init(kind: String, input: JSONValue, idempotencyKey: String, runAt: Timestamp? = nil, maxAttempts: Int = 3, priority: Int = 0) {
+        self.kind = kind; self.input = input; self.idempotencyKey = idempotencyKey
+        self.runAt = runAt; self.maxAttempts = maxAttempts; self.priority = priority
+    }
+
+    /// The `queued` event it becomes; throws when a field breaks the log's rules (a kind too
+    /// long, a priority out of range …), so an intake can refuse the request before submitting.
+    public func newEvent(job: JobID) throws(PayloadError) -> NewEvent {
+        let payload = EventPayload.queued(.init(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt))
+        try payload.validate()
+        guard (1...256).contains(idempotencyKey.utf8.count) else {
+            throw PayloadError(type: .queued, reason: "an idempotency key must be 1…256 bytes long")
+        }
+        return NewEvent(job: job, payload: payload, idempotencyKey: idempotencyKey)
+    }
+}
+
+/// Something that feeds job requests to an engine: a stream consumer group, a queue. The
+/// embedded default needs none (`JobEngine.submit` writes to the log directly).
+///
+/// `pull` takes in what is waiting (a batch at most), has `submit` commit it as `queued`
+/// events, and only then acknowledges it at the source. A request delivered again after a
+/// crash between commit and acknowledgement carries the same idempotency key, so it never makes
+/// a second job.
+public protocol JobIntake: Sendable {
+    /// Takes in the next batch, if any: calls `submit` with the requests (it returns once they
+    /// are committed) and then acknowledges them. Returns how many requests it handled,
+    /// refused ones included; 0 means nothing new was waiting.
+    func pull(_ submit: @Sendable ([JobSubmission]) async throws -> [JobID]) async throws -> Int
+    /// Sends whatever acknowledgements are still held back (called before the intake stops).
+    func flush() async throws
+}
+
+extension JobIntake {
+    public func flush() async throws {}
+}
+
+/// A failure an intake reports so that the engine stops feeding from it (a refused credential):
+/// retrying would only repeat it. Any other error from `pull` is logged and retried with backoff.
+public struct JobIntakeStopped: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// How an intake is polled when nothing is waiting: from `minimum` doubling up to `maximum`,
+/// back to `minimum` as soon as a pull brings something.
+public struct IdleBackoff: Sendable, Hashable {
+    public var minimum: Duration
+    public var maximum: Duration
+    public init(minimum: Duration = .milliseconds(50), maximum: Duration = .seconds(2)) {
+        self.minimum = minimum; self.maximum = maximum
+    }
+}
+
+extension JobEngine {
+    /// The kinds this engine has handlers for.
+    public var registeredKinds: Set<String> { state.withLock { Set($0.registrations.keys) } }
+
+    /// Queues a batch of requests in one transaction and returns their jobs' ids, in order (for
+    /// a repeated idempotency key, the first job's id). All are committed, or none.
+    public func submit(_ submissions: [JobSubmission]) async throws -> [JobID] {
+        guard !submissions.isEmpty else { return [] }
+        let now = clock.now()
+        var events: [NewEvent] = []
+        events.reserveCapacity(submissions.count)
+        for s in submissions { events.append(try s.newEvent(job: JobID.generate(at: now))) }
+        let stored = try await ledger.append(events)
+        return stored.map(\.job)
+    }
+
+    /// Works, fed by `intake`, until the task is cancelled or `shutdown(drain:)` is called:
+    /// pulls requests (backing off while none come), and claims and runs jobs meanwhile.
+    public func work(feedingFrom intake: any JobIntake, idle: IdleBackoff = IdleBackoff(),
+                     pollInterval: Duration = .milliseconds(50)) async throws {
+        try await feed(from: intake, idle: idle, untilIdle: false, pollInterval: pollInterval)
+    }
+
+    /// Works, fed by `intake`, until the intake has nothing new and no job of a registered kind
+    /// is queued, delayed or running; then sends the held-back acknowledgements and returns.
+    public func workUntilIdle(feedingFrom intake: any JobIntake, idle: IdleBackoff = IdleBackoff(),
+                              pollInterval: Duration = .milliseconds(50)) async throws {
+        try await feed(from: intake, idle: idle, untilIdle: true, pollInterval: pollInterval)
+    }
+
+    private func feed(from intake: any JobIntake, idle: IdleBackoff, untilIdle: Bool, pollInterval: Duration) async throws {
+        let worker = Task { try await self.work(pollInterval: pollInterval) }
+        defer { worker.cancel() }
+        var wait = idle.minimum
+        var failure: (any Error)?
+        var lastFailure: String?
+        do {
+            while !Task.isCancelled && !isDraining {
+                let n: Int
+                do {
+                    n = try await intake.pull { batch in try await self.submit(batch) }
+                } catch is CancellationError {
+                    break
+                } catch let e as JobIntakeStopped {
+                    throw e
+                } catch {
+                    // The source is unavailable: log (once per distinct failure), back off, try
+                    // again (the requests stay there).
+                    let text = "\(error)"
+                    if text != lastFailure { options.logger.warning("intake pull failed, retrying: \(text)") }
+                    lastFailure = text
+                    try? await Task.sleep(for: wait)
+                    wait = min(wait * 2, idle.maximum)
+                    continue
+                }
+                lastFailure = nil
+                if n > 0 { wait = idle.minimum; continue }
+                if untilIdle {
+                    let kinds = registeredKinds
+                    if runningCount == 0, !(await activeJobs()).contains(where: { kinds.contains($0.kind) }) {
+                        // Nothing running and nothing queued: one more look, in case requests came meanwhile.
+                        if try await intake.pull({ batch in try await self.submit(batch) }) == 0 { break }
+                        continue
+                    }
+                }
+                try? await Task.sleep(for: wait)
+                wait = min(wait * 2, idle.maximum)
+            }
+            try await intake.flush()
+        } catch {
+            failure = error
+        }
+        if untilIdle { await shutdown(drain: .zero) }
+        if Task.isCancelled { worker.cancel() }
+        _ = try? await worker.value
+        if let failure { throw failure }
+    }
+}

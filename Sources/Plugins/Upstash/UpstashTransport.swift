@@ -1,0 +1,151 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// One HTTP request to Upstash's REST API, as the client hands it to a transport.
+public struct UpstashHTTPRequest: Sendable {
+    public var url: URL
+    /// Header fields in the order they are sent.
+    public var headers: [(name: String, value: String)]
+    public var body: Data
+    /// How long the whole exchange may take.
+    public var timeout: Duration
+
+    public init(url: URL, headers: [(name: String, value: String)] = [], body: Data = Data(), timeout: Duration = .seconds(10)) {
+        self.url = url; self.headers = headers; self.body = body; self.timeout = timeout
+    }
+}
+
+/// One HTTP response from the REST API.
+public struct UpstashHTTPResponse: Sendable {
+    public var status: Int
+    /// Header fields, names in lower case.
+    public var headers: [String: String]
+    public var body: Data
+
+    public init(status: Int, headers: [String: String] = [:], body: Data = Data()) {
+        self.status = status
+        self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
+        self.body = body
+    }
+
+    /// The value of header `name` (any case).
+    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+}
+
+/// Why no HTTP response arrived, and whether the request may have reached the server: a
+/// command that could apply twice is retried only when it certainly did not.
+public enum UpstashTransportError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// No connection was made: the request never left this machine. Safe to send again.
+    case notConnected(String)
+    /// The request took longer than its timeout; the server may have applied it.
+    case timedOut(String)
+    /// The connection broke after the request was sent; the server may have applied it.
+    case connectionLost(String)
+    /// The task was cancelled.
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case .notConnected(let m): "could not connect: \(m)"
+        case .timedOut(let m): "timed out: \(m)"
+        case .connectionLost(let m): "connection lost: \(m)"
+        case .cancelled: "cancelled"
+        }
+    }
+
+    /// True when the server cannot have seen the request.
+    public var certainlyNotSent: Bool {
+        if case .notConnected = self { return true }
+        return false
+    }
+}
+
+/// Sends the REST API's HTTP requests (always POST): the seam where tests inject faults, and
+/// where another HTTP client can be put in place of FoundationNetworking.
+public protocol UpstashTransport: Sendable {
+    /// Sends `request` and returns whatever status the server answered (4xx and 5xx included);
+    /// throws only when no response arrived.
+    func send(_ request: UpstashHTTPRequest) async throws(UpstashTransportError) -> UpstashHTTPResponse
+}
+
+/// The default transport: Foundation's `URLSession` (libcurl on Linux), one session so that
+/// connections are reused. It never follows a redirect (the bearer token would go along to
+/// wherever `Location` points): a 3xx comes back as the response, which the client reports as a
+/// configuration error.
+public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Sendable {
+    // @unchecked: URLSession is thread-safe; the property is immutable.
+    private let session: URLSession
+
+    public init() {
+        let config = URLSessionConfiguration.ephemeral
+        config.requestCachePolicy = .reloadIgnoringLocalCacheData
+        config.urlCache = nil
+        config.httpCookieStorage = nil
+        config.httpShouldSetCookies = false
+        config.httpMaximumConnectionsPerHost = 8
+        self.session = URLSession(configuration: config, delegate: RefuseRedirects(), delegateQueue: nil)
+    }
+
+    deinit { session.finishTasksAndInvalidate() }
+
+    public func send(_ request: UpstashHTTPRequest) async throws(UpstashTransportError) -> UpstashHTTPResponse {
+        var r = URLRequest(url: request.url)
+        r.httpMethod = "POST"
+        for h in request.headers { r.addValue(h.value, forHTTPHeaderField: h.name) }
+        r.httpBody = request.body
+        let c = request.timeout.components
+        r.timeoutInterval = Double(c.seconds) + Double(c.attoseconds) / 1e18
+        let host = request.url.host ?? "?"
+        do {
+            let (data, response) = try await session.data(for: r)
+            guard let http = response as? HTTPURLResponse else {
+                throw UpstashTransportError.connectionLost("\(host) sent no HTTP response")
+            }
+            var headers: [String: String] = [:]
+            for (k, v) in http.allHeaderFields {
+                if let k = k as? String, let v = v as? String { headers[k.lowercased()] = v }
+            }
+            return UpstashHTTPResponse(status: http.statusCode, headers: headers, body: data)
+        } catch let e as UpstashTransportError {
+            throw e
+        } catch let e as URLError {
+            switch e.code {
+            case .timedOut: throw .timedOut("no answer from \(host) within \(request.timeout)")
+            case .cancelled: throw .cancelled
+            case .cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .notConnectedToInternet:
+                throw .notConnected("\(host): \(Self.describe(e.code))")
+            default: throw .connectionLost("\(host): \(Self.describe(e.code))")
+            }
+        } catch is CancellationError {
+            throw .cancelled
+        } catch {
+            throw .connectionLost("\(host): \(type(of: error))")
+        }
+    }
+
+    /// Answers every redirect with "do not follow": the 3xx itself becomes the task's response.
+    private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+        // @unchecked: no state.
+        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+            completionHandler(nil)
+        }
+    }
+
+    /// A short description of a URL error that does not repeat the URL.
+    static func describe(_ code: URLError.Code) -> String {
+        switch code {
+        case .cannotConnectToHost: "could not connect"
+        case .cannotFindHost, .dnsLookupFailed: "host not found"
+        case .networkConnectionLost: "the connection was lost"
+        case .notConnectedToInternet: "not connected to a network"
+        case .badServerResponse: "bad or empty response"
+        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
+             .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot:
+            "TLS handshake failed"
+        default: "URL error \(code.rawValue)"
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+import JobLedgerUpstash
+import Testing
+
+/// The built `jobledger` executable (next to this test bundle, or `JOBLEDGER_BIN`).
+let jobledgerExecutable: URL? = {
+    if let override = ProcessInfo.processInfo.environment["JOBLEDGER_BIN"], !override.isEmpty { return URL(fileURLWithPath: override) }
+    var dir = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        .deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = dir.appendingPathComponent("jobledger")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    return nil
+}()
+
+/// Starts `jobledger ARGS…` in `folder` with the Upstash variables of `standIn` (and `extra`).
+func startJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: String] = [:], in folder: TempFolder) throws -> (Process, URL, URL) {
+    let p = Process()
+    p.executableURL = try #require(jobledgerExecutable, "the jobledger executable was not found; run `swift build` first, or set JOBLEDGER_BIN") as URL
+    p.arguments = args
+    p.currentDirectoryURL = folder.url
+    var env = ProcessInfo.processInfo.environment
+    for k in env.keys where k.hasPrefix("UPSTASH_") || k.hasPrefix("KV_REST_") || k.hasPrefix("JOBLEDGER_UPSTASH_") { env.removeValue(forKey: k) }
+    if let standIn {
+        env["UPSTASH_REDIS_REST_URL"] = standIn.url.absoluteString
+        env["UPSTASH_REDIS_REST_TOKEN"] = standIn.token
+    }
+    env.merge(extra) { $1 }
+    p.environment = env
+    let out = folder.url.appendingPathComponent("out-\(UUID().uuidString)"), err = folder.url.appendingPathComponent("err-\(UUID().uuidString)")
+    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+    p.standardOutput = try FileHandle(forWritingTo: out)
+    p.standardError = try FileHandle(forWritingTo: err)
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    return (p, out, err)
+}
+
+func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: String] = [:], in folder: TempFolder,
+                  deadline: Duration = .seconds(240)) async throws -> (status: Int32, stdout: String, stderr: String) {
+    let (p, out, err) = try startJobledger(args, standIn: standIn, extra: extra, in: folder)
+    let end = ContinuousClock.now.advanced(by: deadline)
+    while p.isRunning && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(50)) }
+    if p.isRunning {
+        p.terminate()
+        Issue.record("jobledger \(args.joined(separator: " ")) did not exit within \(deadline); terminated")
+    }
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: try Data(contentsOf: out), as: UTF8.self), String(decoding: try Data(contentsOf: err), as: UTF8.self))
+}
+
+@Suite(.serialized) struct UpstashCLITests {
+    /// The intake killed with SIGKILL in the middle of its batches, then started again: every
+    /// entry is one job, none lost, none doubled, and all are acknowledged.
+    @Test func intakeKilledMidBatchAndRestartedLosesNothingAndDoublesNothing() async throws {
+        let s = try UpstashStandIn()
+        defer { s.stop() }
+        let folder = TempFolder()
+        defer { folder.remove() }
+        let n = 300
+        _ = try runSDK("""
+            from upstash_redis import Redis
+            r = Redis.from_env()
+            p = r.pipeline()
+            for i in range(\(n)):
+                p.xadd("design:jobs", "*", {"input": '{"n": %d}' % i})
+            p.exec()
+            """, standIn: s)
+        let db = folder.path("log.sqlite")
+        let env = ["JOBLEDGER_UPSTASH_BATCH_SIZE": "20", "JOBLEDGER_UPSTASH_CONSUMER": "worker-1"]
+        let args = ["work", "--db", db, "--intake", "upstash", "--until-idle", "--fail-rate", "0", "--step-ms", "5", "--workers", "8", "--lease", "2"]
+        // Each read takes 150 ms, so the kill lands while batches are still coming in.
+        try await s.fault(["mode": "delay", "ms": 150, "count": 10_000, "path": "/pipeline"])
+        let (p, _, _) = try startJobledger(args, standIn: s, extra: env, in: folder)
+        // Kill once some batches are in the log, long before all of them.
+        let end = ContinuousClock.now.advanced(by: .seconds(120))
+        var seen = 0
+        while ContinuousClock.now < end {
+            if let l = try? Ledger.openReadOnly(path: db), let c = try? l.eventCount() { seen = c }
+            if seen >= 40 { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal)
+        let before = try Ledger.openReadOnly(path: db).jobStates().count
+        #expect(before > 0 && before < n, "killed mid-run: \(before) of \(n) jobs in the log")
+        try await s.control("reset")
+        let pendingAtKill = try await UpstashStreamIntake(redis: s.client()).status().pending
+        #expect(pendingAtKill > 0, "committed entries were still unacknowledged when it was killed")
+        // Restarted under the same consumer name: it reads its own pending entries first.
+        let r = try await runJobledger(args, standIn: s, extra: env, in: folder)
+        #expect(r.status == 0, "\(r.stderr)")
+        let states = try Ledger.openReadOnly(path: db).jobStates().values
+        #expect(states.count == n, "every entry is one job")
+        #expect(states.allSatisfy { $0.status == .completed })
+        let inputs = Set(states.compactMap { $0.input["n"]?.intValue })
+        #expect(inputs.count == n, "no entry lost, none turned into two jobs")
+        let status = try await UpstashStreamIntake(redis: s.client()).status()
+        #expect(status.pending == 0 && status.lag == 0)
+    }
+
+    @Test func aMissingVariableOrARefusedTokenStopsBeforeTheLogIsTouched() async throws {
+        let s = try UpstashStandIn()
+        defer { s.stop() }
+        let folder = TempFolder()
+        defer { folder.remove() }
+        let db = folder.path("log.sqlite")
+        var r = try await runJobledger(["work", "--db", db, "--intake", "upstash", "--until-idle"], standIn: nil, in: folder)
+        #expect(r.status == 2 && r.stderr.contains("UPSTASH_REDIS_REST_URL"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: db))
+        r = try await runJobledger(["work", "--db", db, "--status-cache", "upstash", "--until-idle"], standIn: nil,
+                                   extra: ["UPSTASH_REDIS_REST_URL": "https://x.upstash.io"], in: folder)
+        #expect(r.status == 2 && r.stderr.contains("UPSTASH_REDIS_REST_TOKEN"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: db))
+        let secret = "refused-token-0b6d3"
+        r = try await runJobledger(["work", "--db", db, "--intake", "upstash", "--until-idle"], standIn: s,
+                                   extra: ["UPSTASH_REDIS_REST_TOKEN": secret], in: folder)
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.components(separatedBy: "refused the token").count == 2, "reported once: \(r.stderr)")
+        #expect(!(r.stdout + r.stderr).contains(secret))
+        #expect(!FileManager.default.fileExists(atPath: db), "the log is not touched")
+        r = try await runJobledger(["intake", "status"], standIn: s, extra: ["UPSTASH_REDIS_REST_TOKEN": secret], in: folder)
+        #expect(r.status == 2 && !(r.stdout + r.stderr).contains(secret))
+    }
+
+    @Test func demoFromTheStreamPublishesStatusAndIntakeStatusShowsTheGroup() async throws {
+        let s = try UpstashStandIn()
+        defer { s.stop() }
+        let folder = TempFolder()
+        defer { folder.remove() }
+        let r = try await runJobledger(["demo", "--db", folder.path("demo.sqlite"), "--jobs", "6", "--fail-rate", "0.3",
+                                        "--intake", "upstash", "--status-cache", "upstash"], standIn: s, in: folder)
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("6 entries added to the Upstash stream design:jobs"))
+        #expect(r.stdout.contains("status cache:"))
+        let keys = try await s.client().send(["KEYS", "design:jobs:*"]).array?.compactMap(\.string) ?? []
+        #expect(keys.filter { $0 != "design:jobs:dead" }.count == 6)
+        let st = try await runJobledger(["intake", "status", "--json"], standIn: s, in: folder)
+        let v = try JSONValue(parsing: st.stdout)
+        #expect(v["length"]?.intValue == 6 && v["pending"]?.intValue == 0 && v["dead_letters"]?.intValue == 0, "\(st.stdout)")
+    }
+}
