@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "JobLedgerEngine", targets: ["JobLedgerEngine"]),
         .library(name: "JobLedgerProjections", targets: ["JobLedgerProjections"]),
         .library(name: "JobLedgerAnyCable", targets: ["JobLedgerAnyCable"]),
+        .library(name: "JobLedgerVercelBlob", targets: ["JobLedgerVercelBlob"]),
         .executable(name: "jobledger", targets: ["jobledger"]),
     ],
     dependencies: [
@@ -61,6 +62,7 @@ let package = Package(
             name: "JobLedgerBenchmarks",
             dependencies: [
                 "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections", "JobLedgerAnyCable",
+                "JobLedgerVercelBlob",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -74,6 +76,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Plugins/AnyCable"),
+        // Blob store adapter for Vercel Blob's HTTP API: put (single and multipart), head, list,
+        // delete, copy, with the official SDKs' headers and retry rules.
+        .target(
+            name: "JobLedgerVercelBlob",
+            dependencies: [
+                "JobLedger",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Plugins/VercelBlob"),
         // The command-line tool.
         .executableTarget(
             name: "jobledger",
@@ -83,6 +94,7 @@ let package = Package(
                 "JobLedgerEngine",
                 "JobLedgerProjections",
                 "JobLedgerAnyCable",
+                "JobLedgerVercelBlob",
                 "JobLedgerBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -111,6 +123,12 @@ let package = Package(
             name: "JobLedgerAnyCableTests",
             dependencies: [
                 "JobLedger", "JobLedgerAnyCable", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "JobLedgerVercelBlobTests",
+            dependencies: [
+                "JobLedger", "JobLedgerVercelBlob", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
