@@ -129,6 +129,7 @@ let package = Package(
             name: "JobLedgerVercelBlobTests",
             dependencies: [
                 "JobLedger", "JobLedgerVercelBlob", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

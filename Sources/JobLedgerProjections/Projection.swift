@@ -74,6 +74,10 @@ public protocol EffectProjection: Sendable {
     /// Everything deliveries left behind, by target (what a replay looks receipts up in).
     /// Default: nothing.
     func receipts(db: Database) throws -> [String: String]
+    /// What a delivery for `target` would leave behind, when that is known without delivering
+    /// (the URL a blob store gives a pathname): what a replay shows for a target the log holds
+    /// no receipt for. Default: nil.
+    func plannedReceipt(for target: String) -> String?
     /// How `replay --effects` names this projection's effects (default: its name).
     var effectLabel: String { get }
     /// One line of `replay --effects` for a planned item, after its seq, label and target
@@ -90,6 +94,7 @@ extension EffectProjection {
     public func recordDelivered(_ receipts: [(item: OutboxItem, receipt: String)], db: Database) throws {}
     public func receipt(for target: String, db: Database) throws -> String? { nil }
     public func receipts(db: Database) throws -> [String: String] { [:] }
+    public func plannedReceipt(for target: String) -> String? { nil }
     public var effectLabel: String { name.rawValue }
     public func summary(of draft: OutboxDraft) -> String { draft.body }
     public func json(of draft: OutboxDraft, seq: Int64) -> JSONValue {

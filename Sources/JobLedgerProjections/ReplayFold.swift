@@ -26,21 +26,29 @@ public struct ReplayFold: Sendable {
     /// which `replay --check` needs), or the target itself (what a dry run would have
     /// published it at).
     public var showsTargets: Bool
+    /// With `showsTargets`, the projections asked what a target without a receipt would get
+    /// (`EffectProjection.plannedReceipt(for:)`: the URL a blob store gives a pathname) before
+    /// the target itself is shown.
+    public var receiptPlanners: [any EffectProjection]
     public private(set) var fold = LedgerFold()
     public private(set) var rows: [JobID: JobRow] = [:]
 
-    public init(effects: [any EffectProjection] = [], receipts: [ProjectionName: [String: String]] = [:], showsTargets: Bool = false) {
+    public init(effects: [any EffectProjection] = [], receipts: [ProjectionName: [String: String]] = [:], showsTargets: Bool = false,
+                receiptPlanners: [any EffectProjection] = []) {
         self.effects = effects
         self.receipts = receipts
         self.showsTargets = showsTargets
+        self.receiptPlanners = receiptPlanners
     }
 
     public var lastSeq: Int64 { fold.lastSeq }
 
-    /// What a delivery of `projection` left behind for `target`, or the target itself when
-    /// `showsTargets`.
+    /// What a delivery of `projection` left behind for `target`; when `showsTargets` and there
+    /// is none, what it would leave (if a planner knows) or the target itself.
     public func receipt(_ projection: ProjectionName, _ target: String) -> String? {
-        receipts[projection]?[target] ?? (showsTargets ? target : nil)
+        if let r = receipts[projection]?[target] { return r }
+        guard showsTargets else { return nil }
+        return receiptPlanners.first { $0.name == projection }?.plannedReceipt(for: target) ?? target
     }
 
     /// Folds one event; returns the job's new state, its row and the effects, in the order

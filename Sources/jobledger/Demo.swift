@@ -27,7 +27,9 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let sink = try projections.sink()  // a bad AnyCable configuration stops the demo before it writes anything
+            // A bad AnyCable or Vercel Blob configuration stops the demo before it writes anything.
+            let sink = try projections.sink()
+            let blobStore = try projections.blobStore()
             let path = try freshPath()
             let ledger = try Ledger.open(path: path)
             let engine = worker.engine(ledger: ledger)
@@ -40,7 +42,7 @@ struct Demo: AsyncParsableCommand {
             }
             let display = DemoDisplay(ledger: ledger, total: jobs, tty: tty)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(100)) } }
-            let runner = try projections.runner(ledger: ledger, sink: sink)
+            let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobStore)
             let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: true)
             ticker.cancel()
             display.update()
@@ -65,7 +67,7 @@ struct Demo: AsyncParsableCommand {
             let status = try ledger.projectionStatus()
             let blobs = try ledger.blobURLs().count
             let broadcast = status.first { $0.name == .broadcast }
-            print("projections: jobs table at seq \(status[0].checkpoint) of \(status[0].head); \(blobs) artefacts published to \(projections.blobFolder(for: ledger))/; "
+            print("projections: jobs table at seq \(status[0].checkpoint) of \(status[0].head); \(blobs) artefacts published to \(blobStore.place(for: ledger)); "
                   + "\(broadcast?.sent ?? 0) broadcasts sent (\(broadcast?.coalesced ?? 0) progress coalesced, \(broadcast?.dead ?? 0) dead)")
             let owed = reportOwedEffects(left, path: path) { print($0) }
             print("next: jobledger jobs --db \(path)   ·   jobledger history <JOB> --db \(path)   ·   jobledger replay --check --db \(path)")

@@ -113,7 +113,9 @@ struct Work: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let sink = try projections.sink()  // a bad AnyCable configuration stops before the log is touched
+            // A bad AnyCable or Vercel Blob configuration stops before the log is touched.
+            let sink = try projections.sink()
+            let blobs = try projections.blobStore()
             let ledger = try log.open(create: true)
             let engine = worker.engine(ledger: ledger)
             printErr("jobledger: worker \(engine.options.workerID) on \(ledger.path), \(worker.workers) at a time")
@@ -122,7 +124,7 @@ struct Work: AsyncParsableCommand {
             let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: .standardError, from: (try ledger.head()?.seq ?? 0) + 1)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(50)) } }
             defer { ticker.cancel() }
-            let left = try await runWithSignals(engine: engine, runner: try projections.runner(ledger: ledger, sink: sink), untilIdle: untilIdle)
+            let left = try await runWithSignals(engine: engine, runner: try projections.runner(ledger: ledger, sink: sink, blobs: blobs), untilIdle: untilIdle)
             display.update()
             let status = reportOwedEffects(left, path: ledger.path) { printErr($0) }
             if status != 0 { throw ExitCode(status) }
