@@ -30,8 +30,10 @@ It speaks the API as the official SDKs do (`@vercel/blob` 2.x, API version 12; `
 
 Control endpoints (no authentication, loopback only):
   GET  /_standin/stats     {"requests","by_status","by_op","writes","dropped","lost_responses",
-                            "with_authorization","api_versions","last_headers"}
-                           ("writes": pathname -> how many times its bytes were stored)
+                            "with_authorization","stray","stray_with_authorization",
+                            "api_versions","last_headers"}
+                           ("writes": pathname -> how many times its bytes were stored;
+                            "stray": requests to paths outside the API, e.g. a followed redirect)
   GET  /_standin/requests  every API request: {"op","method","pathname","part","status",
                            "headers"} (the authorization header shown as "<present>")
   GET  /_standin/blobs     every stored blob with its url, size, sha256, contentType, ...
@@ -41,6 +43,7 @@ Control endpoints (no authentication, loopback only):
        {"mode":"status","status":503,"count":2}         (JSON error body; "code" to choose it,
                                                           "plain": true for a text body)
        {"mode":"status","status":429,"retry_after":"2","count":1}
+       {"mode":"status","status":307,"location":"http://127.0.0.1:PORT/elsewhere"}   (a redirect)
        {"mode":"delay","ms":1500,"count":1}             (then handled normally)
        {"mode":"drop","count":1}                        (half the body read, connection closed)
        {"mode":"lose_response","count":1}               (handled, then closed without answer)
@@ -242,6 +245,8 @@ class State:
         self.dropped = 0
         self.lost_responses = 0
         self.with_authorization = 0
+        self.stray = 0
+        self.stray_with_authorization = 0
         self.api_versions = {}
         self.last_headers = {}
         self.log = []
@@ -347,7 +352,8 @@ def make_handler(state, store, token, prefix):
                     return self._json(200, {
                         "requests": state.requests, "by_status": dict(state.by_status), "by_op": dict(state.by_op),
                         "writes": dict(state.writes), "dropped": state.dropped, "lost_responses": state.lost_responses,
-                        "with_authorization": state.with_authorization, "api_versions": dict(state.api_versions),
+                        "with_authorization": state.with_authorization, "stray": state.stray,
+                        "stray_with_authorization": state.stray_with_authorization, "api_versions": dict(state.api_versions),
                         "last_headers": dict(state.last_headers)})
             if m == "GET" and route == "/_standin/requests":
                 with state.lock:
@@ -451,6 +457,8 @@ def make_handler(state, store, token, prefix):
             if mode == "status":
                 status = int(fault["status"])
                 extra = [("Retry-After", str(fault["retry_after"]))] if fault.get("retry_after") is not None else []
+                if fault.get("location"):
+                    extra.append(("Location", str(fault["location"])))
                 self._record(entry, status)
                 if fault.get("plain"):
                     return self._send(status, b"Internal Server Error", "text/plain", extra)
@@ -729,8 +737,9 @@ def make_handler(state, store, token, prefix):
                 return self._api(route[len(prefix):], parts.query)
             self._read_body()
             with state.lock:
+                state.stray += 1
                 if self.headers.get("authorization") is not None:
-                    state.with_authorization += 1
+                    state.stray_with_authorization += 1
             return self._json(404, {"error": {"code": "not_found", "message": "Not found"}})
 
         def do_GET(self):

@@ -170,7 +170,25 @@ import Testing
         #expect(try await standIn.stats().requests == 1)
     }
 
+    /// The stand-in answers 307 to another path of its own: the request (and its token) is not
+    /// sent there, and the upload is a dead letter naming what to fix.
     @Test func aRedirectIsNotFollowed() async throws {
+        let standIn = try StandIn()
+        defer { standIn.stop() }
+        try await standIn.fault(["mode": "status", "status": 307, "location": .string("http://127.0.0.1:\(standIn.port)/elsewhere?sig=abc"), "count": 1])
+        let store = try testStore(standIn)
+        do {
+            _ = try await store.put(pathname: "c.png", bytes: png, contentType: "image/png")
+            Issue.record("no error")
+        } catch {
+            guard case .rejected(let message) = error else { Issue.record("\(error)"); return }
+            #expect(message.contains("VERCEL_BLOB_API_URL") && message.contains("redirect") && !message.contains("sig=abc"), "\(message)")
+        }
+        let stats = try await standIn.stats()
+        #expect(stats.requests == 1 && stats.json["stray"]?.intValue == 0, "\(stats.json)")
+    }
+
+    @Test func aRedirectFromAnotherTransportIsRefusedToo() async throws {
         let standIn = try StandIn()
         defer { standIn.stop() }
         let store = try testStore(standIn, transport: Redirecting())
