@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "JobLedgerProjections", targets: ["JobLedgerProjections"]),
         .library(name: "JobLedgerAnyCable", targets: ["JobLedgerAnyCable"]),
         .library(name: "JobLedgerUpstash", targets: ["JobLedgerUpstash"]),
+        .library(name: "JobLedgerVercelBlob", targets: ["JobLedgerVercelBlob"]),
         .executable(name: "jobledger", targets: ["jobledger"]),
     ],
     dependencies: [
@@ -65,6 +66,7 @@ let package = Package(
             dependencies: [
                 "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections", "JobLedgerAnyCable",
                 "JobLedgerUpstash",
+                "JobLedgerVercelBlob",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -89,6 +91,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Plugins/Upstash"),
+        // Blob store adapter for Vercel Blob's HTTP API: put (single and multipart), head, list,
+        // delete, copy, with the official SDKs' headers and retry rules.
+        .target(
+            name: "JobLedgerVercelBlob",
+            dependencies: [
+                "JobLedger",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Plugins/VercelBlob"),
         // The command-line tool.
         .executableTarget(
             name: "jobledger",
@@ -99,6 +110,7 @@ let package = Package(
                 "JobLedgerProjections",
                 "JobLedgerAnyCable",
                 "JobLedgerUpstash",
+                "JobLedgerVercelBlob",
                 "JobLedgerBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -133,6 +145,13 @@ let package = Package(
             name: "JobLedgerUpstashTests",
             dependencies: [
                 "JobLedger", "JobLedgerUpstash", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "JobLedgerVercelBlobTests",
+            dependencies: [
+                "JobLedger", "JobLedgerVercelBlob", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

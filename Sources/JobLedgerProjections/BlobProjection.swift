@@ -72,18 +72,22 @@ public struct BlobProjection: EffectProjection {
     public func receipt(for target: String, db: Database) throws -> String? { try Self.url(db, pathname: target) }
     /// Every published URL, by pathname.
     public func receipts(db: Database) throws -> [String: String] { try Self.urls(db) }
+    /// The URL the store gives the pathname, when it knows it without the network (Vercel Blob).
+    public func plannedReceipt(for target: String) -> String? { store.publicURL(for: target) }
 
     /// `content type, size, sha256 prefix`, in `replay --effects`.
     public func summary(of draft: OutboxDraft) -> String {
         guard let a = Self.asset(of: draft.body) else { return draft.body }
-        return "\(a.contentType), \(a.size) bytes, sha256 \(a.sha256.prefix(16))…"
+        return "\(a.contentType), \(a.size) bytes, sha256 \(a.sha256.prefix(16))…" + (store.publicURL(for: draft.target).map { " → \($0)" } ?? "")
     }
 
     /// `{"seq", "effect": "upload", "pathname", "sha256", "size", "content_type"}`.
     public func json(of draft: OutboxDraft, seq: Int64) -> JSONValue {
         guard let a = Self.asset(of: draft.body) else { return .object(["seq": .int(seq), "effect": "upload", "pathname": .string(draft.target)]) }
-        return .object(["seq": .int(seq), "effect": "upload", "pathname": .string(draft.target),
-                        "sha256": .string(a.sha256), "size": .int(a.size), "content_type": .string(a.contentType)])
+        var o: [String: JSONValue] = ["seq": .int(seq), "effect": "upload", "pathname": .string(draft.target),
+                                      "sha256": .string(a.sha256), "size": .int(a.size), "content_type": .string(a.contentType)]
+        if let url = store.publicURL(for: draft.target) { o["url"] = .string(url) }
+        return .object(o)
     }
 
     /// The asset an item's body names.

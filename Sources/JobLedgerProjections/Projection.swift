@@ -93,6 +93,10 @@ public protocol EffectProjection: Sendable {
     /// Everything deliveries left behind, by target (what a replay looks receipts up in).
     /// Default: nothing.
     func receipts(db: Database) throws -> [String: String]
+    /// What a delivery for `target` would leave behind, when that is known without delivering
+    /// (the URL a blob store gives a pathname): what a replay shows for a target the log holds
+    /// no receipt for. Default: nil.
+    func plannedReceipt(for target: String) -> String?
     /// How `replay --effects` names this projection's effects (default: its name).
     var effectLabel: String { get }
     /// One line of `replay --effects` for a planned item, after its seq, label and target
@@ -118,6 +122,8 @@ extension EffectProjection {
     /// Nothing to look up.
     public func receipts(db: Database) throws -> [String: String] { [:] }
     /// The projection's name.
+    /// No URL known without the network: the target itself is shown.
+    public func plannedReceipt(for target: String) -> String? { nil }
     public var effectLabel: String { name.rawValue }
     /// The item's body.
     public func summary(of draft: OutboxDraft) -> String { draft.body }

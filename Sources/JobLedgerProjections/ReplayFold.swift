@@ -44,6 +44,10 @@ public struct ReplayFold: Sendable {
     /// which `replay --check` needs), or the target itself (what a dry run would have
     /// published it at).
     public var showsTargets: Bool
+    /// With `showsTargets`, the projections asked what a target without a receipt would get
+    /// (`EffectProjection.plannedReceipt(for:)`: the URL a blob store gives a pathname) before
+    /// the target itself is shown.
+    public var receiptPlanners: [any EffectProjection]
     /// Every job's state so far (the same fold the log's `verify` runs).
     public private(set) var fold = LedgerFold()
     /// Every job's row so far, as the `jobs` table would hold it.
@@ -51,19 +55,23 @@ public struct ReplayFold: Sendable {
 
     /// An empty fold planning the items of `effects` (none: the `jobs` rows only), looking
     /// published URLs up in `receipts` (`Ledger.receipts(of:)`).
-    public init(effects: [any EffectProjection] = [], receipts: [ProjectionName: [String: String]] = [:], showsTargets: Bool = false) {
+    public init(effects: [any EffectProjection] = [], receipts: [ProjectionName: [String: String]] = [:], showsTargets: Bool = false,
+                receiptPlanners: [any EffectProjection] = []) {
         self.effects = effects
         self.receipts = receipts
         self.showsTargets = showsTargets
+        self.receiptPlanners = receiptPlanners
     }
 
     /// The last `seq` folded (0 before the first).
     public var lastSeq: Int64 { fold.lastSeq }
 
-    /// What a delivery of `projection` left behind for `target`, or the target itself when
-    /// `showsTargets`.
+    /// What a delivery of `projection` left behind for `target`; when `showsTargets` and there
+    /// is none, what it would leave (if a planner knows) or the target itself.
     public func receipt(_ projection: ProjectionName, _ target: String) -> String? {
-        receipts[projection]?[target] ?? (showsTargets ? target : nil)
+        if let r = receipts[projection]?[target] { return r }
+        guard showsTargets else { return nil }
+        return receiptPlanners.first { $0.name == projection }?.plannedReceipt(for: target) ?? target
     }
 
     /// Folds one event; returns the job's new state, its row and the effects, in the order

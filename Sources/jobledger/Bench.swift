@@ -14,8 +14,9 @@ struct Bench: AsyncParsableCommand {
             measured in a child process), the engine burn-down (≥ 20000 jobs/s), rebuilding the jobs \
             table (≥ 0.2 of a raw scan), broadcasting to the in-process hub (msgs/s), and AnyCable \
             broadcasts to the local stand-in (batches of 100 ≥ 10000 msgs/s; one per request; the \
-            whole pipeline), and Upstash against its local stand-in and a redis-server (stream intake \
-            ≥ 5000 entries/s; status-cache writes ≥ 5000/s). Build with: swift build -c release --product jobledger
+            whole pipeline), Upstash against its local stand-in and a redis-server (stream intake \
+            ≥ 5000 entries/s; status-cache writes ≥ 5000/s), and 50 KiB previews uploaded to the local Vercel Blob stand-in through the \
+            blob store next to bare HTTP PUTs of the same bodies (ratio ≥ 0.8). Build with: swift build -c release --product jobledger
             """)
 
     @Option(help: "Events for each append benchmark, split over 10 rounds, \(OptionRanges.events.bounds).") var events: Int = 100_000
@@ -31,6 +32,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "The Upstash stand-in script (starts redis-server on a free loopback port).") var upstashStandin: String = "Fixtures/upstash/standin.py"
     @Option(help: "Events in the log the projection benchmarks rebuild and broadcast, \(OptionRanges.projectionEvents.bounds).") var projectionEvents: Int = 200_000
     @Option(help: "Jobs in the engine burn-down, \(OptionRanges.engineJobs.bounds).") var engineJobs: Int = 5_000
+    @Option(help: "50 KiB previews in each round of the Vercel Blob benchmark, \(OptionRanges.blobUploads.bounds).") var blobUploads: Int = 400
+    @Option(help: "Uploads in flight at once in the Vercel Blob benchmark, \(OptionRanges.blobParallelism.bounds).") var blobParallelism: Int = 8
+    @Option(help: "The Vercel Blob stand-in script (started on a free loopback port).") var blobStandin: String = "Fixtures/vercel-blob/standin.py"
     @Option(help: "Workers in the engine burn-down, \(OptionRanges.engineWorkers.bounds).") var engineWorkers: Int = 64
 
     func validate() throws {
@@ -42,6 +46,8 @@ struct Bench: AsyncParsableCommand {
         try OptionRanges.projectionEvents.check(projectionEvents)
         try OptionRanges.engineJobs.check(engineJobs)
         try OptionRanges.engineWorkers.check(engineWorkers)
+        try OptionRanges.blobUploads.check(blobUploads)
+        try OptionRanges.blobParallelism.check(blobParallelism)
     }
 
     func run() async throws {
@@ -131,6 +137,18 @@ struct Bench: AsyncParsableCommand {
             }
         }
 
+        var blobs: BlobsBench.Result?
+        if only == nil || only == .blobs {
+            if FileManager.default.fileExists(atPath: blobStandin) {
+                note("Vercel Blob uploads to the local stand-in: \(blobUploads) × 50 KiB, \(blobParallelism) at a time, against bare PUTs …")
+                blobs = try await BlobsBench.run(script: blobStandin, uploads: blobUploads, parallelism: blobParallelism)
+            } else if only == .blobs {
+                throw fail("no Vercel Blob stand-in at \(blobStandin): run from the repository root, or pass --blob-standin PATH", code: 2)
+            } else {
+                note("skipping the Vercel Blob benchmark: no stand-in at \(blobStandin) (run from the repository root, or pass --blob-standin)")
+            }
+        }
+
         if json {
             var items: [JSONValue] = comparisons.map { c in
                 .object(["name": .string(c.name), "events": .int(Int64(c.events)), "ours_events_per_s": .int(Int64(c.ours)),
@@ -170,6 +188,14 @@ struct Bench: AsyncParsableCommand {
                                       "writes_per_s": .int(Int64(u.statusPerSecond)), "target_writes_per_s": 5_000,
                                       "meets_target": .bool(u.statusPerSecond >= 5_000)]))
             }
+            if let b = blobs {
+                items.append(.object(["name": "vercel blob uploads vs bare PUTs", "uploads": .int(Int64(b.ours.uploads)),
+                                      "body_bytes": .int(Int64(b.bodyBytes)), "parallelism": .int(Int64(b.parallelism)),
+                                      "ours_uploads_per_s": .int(Int64(b.ours.perSecond)), "ours_mib_per_s": .double((b.ours.mibPerSecond * 10).rounded() / 10),
+                                      "bare_puts_per_s": .int(Int64(b.bare.perSecond)), "bare_mib_per_s": .double((b.bare.mibPerSecond * 10).rounded() / 10),
+                                      "ratio": .double((b.ratio * 1000).rounded(.down) / 1000), "target_ratio": 0.8,
+                                      "meets_target": .bool(b.ratio >= 0.8), "stand_in_stored": .int(Int64(b.stored))]))
+            }
             print(JSONValue.object(["benchmarks": .array(items)]).canonicalText)
             return
         }
@@ -199,6 +225,13 @@ struct Bench: AsyncParsableCommand {
                          u.intakePerSecond >= 5_000 ? (u.pendingAfter == 0 ? "ok" : "ok, \(u.pendingAfter) PENDING") : "BELOW TARGET"])
             rows.append(["Upstash stand-in: status hashes, 100 per pipeline", "\(u.statusWrites)", "\(Int(u.statusPerSecond)) writes/s", "", "", "≥ 5000 writes/s",
                          u.statusPerSecond >= 5_000 ? "ok" : "BELOW TARGET"])
+        }
+        if let b = blobs {
+            rows.append(["Vercel Blob stand-in: 50 KiB uploads, \(b.parallelism) at a time, vs bare PUTs", "\(b.ours.uploads)",
+                         String(format: "%d/s, %.1f MiB/s", Int(b.ours.perSecond), b.ours.mibPerSecond),
+                         String(format: "bare %d/s, %.1f MiB/s", Int(b.bare.perSecond), b.bare.mibPerSecond),
+                         String(format: "%.2f", (b.ratio * 100).rounded(.down) / 100), "≥ 0.8",
+                         b.ratio >= 0.8 ? "ok" : "BELOW TARGET"])
         }
         printTable(header: ["BENCHMARK", "EVENTS", "OURS", "RAW SQLITE", "RATIO", "TARGET", ""], rows: rows)
     }

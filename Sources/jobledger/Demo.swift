@@ -31,9 +31,12 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let sink = try projections.sink()  // a bad AnyCable configuration stops the demo before it writes anything
-            let upstash = try intake.upstashConfiguration(projections)  // so does a bad Upstash one,
-            let feed = try await intake.make(upstash, projections: projections)  // and a refused token
+            // A bad AnyCable, Vercel Blob or Upstash configuration (or a refused token) stops the demo
+            // before it writes anything.
+            let sink = try projections.sink()
+            let blobStore = try projections.blobStore()
+            let upstash = try intake.upstashConfiguration(projections)
+            let feed = try await intake.make(upstash, projections: projections)
             let path = try freshPath()
             var configuration = LedgerConfiguration()
             configuration.maxPageCount = try maxPageCountFromEnvironment()
@@ -67,7 +70,7 @@ struct Demo: AsyncParsableCommand {
             }
             let display = DemoDisplay(ledger: ledger, total: jobs, tty: tty)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(100)) } }
-            let runner = try projections.runner(ledger: ledger, sink: sink, upstash: upstash, storageWait: storageWait)
+            let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobStore, upstash: upstash, storageWait: storageWait)
             let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: true, intake: feed)
             ticker.cancel()
             display.update()
@@ -92,7 +95,7 @@ struct Demo: AsyncParsableCommand {
             let status = try ledger.projectionStatus()
             let blobs = try ledger.blobURLs().count
             let broadcast = status.first { $0.name == .broadcast }
-            print("projections: jobs table at seq \(status[0].checkpoint) of \(status[0].head); \(blobs) artefacts published to \(projections.blobFolder(for: ledger))/; "
+            print("projections: jobs table at seq \(status[0].checkpoint) of \(status[0].head); \(blobs) artefacts published to \(blobStore.place(for: ledger)); "
                   + "\(broadcast?.sent ?? 0) broadcasts sent (\(broadcast?.coalesced ?? 0) progress coalesced, \(broadcast?.dead ?? 0) dead)")
             if let cache = status.first(where: { $0.name == UpstashStatusCache.projectionName }), let upstash {
                 print("status cache: \(cache.sent) writes to the Upstash hashes \(upstash.stream):<id> (\(cache.coalesced) progress coalesced, \(cache.dead) dead)")

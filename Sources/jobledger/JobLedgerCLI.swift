@@ -16,7 +16,7 @@ struct JobLedgerCLI: AsyncParsableCommand {
             7 the run finished but effects are still owed (broadcasts or uploads pending or dead: finish with `jobledger project --once`) · 64 usage.
             """,
         subcommands: [Demo.self, Work.self, Submit.self, Cancel.self, Retry.self, Append.self, Jobs.self, History.self,
-                      Verify.self, DigestCommand.self, Export.self, Import.self, Project.self, Projections.self, Tail.self,
+                      Verify.self, DigestCommand.self, Export.self, Import.self, Project.self, Projections.self, Tail.self, Blobs.self,
                       Replay.self, StateAsOf.self, Diff.self, Bench.self, IntakeCommand.self])
 }
 

@@ -82,6 +82,8 @@ enum OptionRanges {
     static let projectionEvents = OptionRange("--projection-events", 6...100_000_000)
     static let engineJobs = OptionRange("--engine-jobs", 1...10_000_000)
     static let engineWorkers = OptionRange("--engine-workers", 1...1024)
+    static let blobUploads = OptionRange("--blob-uploads", 10...100_000)
+    static let blobParallelism = OptionRange("--blob-parallelism", 1...64)
 }
 
 /// Times typed as options (`--run-at`, `--until`, `--as-of`): ISO-8601 UTC text, or (where the

@@ -6,6 +6,7 @@ import JobLedgerEngine
 import JobLedgerProjections
 import JobLedgerSQLite
 import JobLedgerUpstash
+import JobLedgerVercelBlob
 import Logging
 import ServiceLifecycle
 
@@ -15,7 +16,7 @@ let builtInProjections: [ProjectionName] = [.jobs, .blob, .broadcast]
 
 /// How a process keeps the projections (shared by `work`, `demo` and `project`).
 struct ProjectionOptions: ParsableArguments {
-    @Option(help: "Folder the blob projection publishes artefacts to (default: <db>.blobs beside the log).") var blobs: String?
+    @OptionGroup var store: BlobStoreOptions
     @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
     @Option(help: "Tries of an upload or broadcast before it becomes a dead letter, \(OptionRanges.maxAttempts.bounds).") var maxAttempts: Int = 8
     @Flag(help: "Keep only the jobs table; publish nothing and broadcast nothing.") var noEffects = false
@@ -29,7 +30,10 @@ struct ProjectionOptions: ParsableArguments {
         guard !streamPrefix.isEmpty, streamPrefix.utf8.count <= 100 else { throw ValidationError("--stream-prefix must be 1…100 bytes") }
     }
 
-    func blobFolder(for ledger: Ledger) -> String { blobs ?? ledger.path + ".blobs" }
+    /// The store `--blob-store` names, checked (call it before the log is touched).
+    func blobStore(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> BlobStoreChoice {
+        try store.resolve(environment: environment)
+    }
 
     /// The sink `--broadcast` names: the in-process hub, or AnyCable configured from the
     /// environment (a missing or invalid variable is a usage error that names it).
@@ -68,10 +72,10 @@ struct ProjectionOptions: ParsableArguments {
         return UpstashRedis(configuration: configuration, logger: logger)
     }
 
-    /// The runner with the embedded defaults: a local folder for blobs, and the `--broadcast`
+    /// The runner with the `--blob-store` store (unless `blobs` is given) and the `--broadcast`
     /// sink (unless `sink` is given); with `upstash`, the status cache on Upstash too.
     /// `storageWait`: how long a storage fault may last before a run stops (nil: until it clears).
-    func runner(ledger: Ledger, sink: (any BroadcastSink)? = nil, upstash: UpstashConfiguration? = nil,
+    func runner(ledger: Ledger, sink: (any BroadcastSink)? = nil, blobs: BlobStoreChoice? = nil, upstash: UpstashConfiguration? = nil,
                 logLevel: Logger.Level = .warning, storageWait: Duration?) throws -> ProjectionRunner {
         var o = ProjectionRunner.Options()
         o.storageFaults.giveUpAfter = storageWait
@@ -83,7 +87,7 @@ struct ProjectionOptions: ParsableArguments {
         if statusCache == .upstash, let upstash {
             extra.append(UpstashStatusCache(configuration: upstash, redis: upstashClient(upstash)))
         }
-        return ProjectionRunner(ledger: ledger, blobs: LocalFolderBlobStore(path: blobFolder(for: ledger)),
+        return ProjectionRunner(ledger: ledger, blobs: try (blobs ?? blobStore()).store(for: ledger),
                                 broadcasts: try sink ?? self.sink(), extra: extra, options: o)
     }
 }
@@ -96,7 +100,7 @@ func checkStream(_ stream: String) throws {
 struct Project: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Keep the projections up with the log: the jobs table, published artefacts, broadcasts.",
-        discussion: "Runs until SIGINT/SIGTERM, catching up from the stored checkpoints first; with --once, catches up and exits. Broadcasts go where --broadcast says: the in-process hub (watch what was sent with `jobledger tail`) or AnyCable, configured from the ANYCABLE_* variables (see .env.example).")
+        discussion: "Runs until SIGINT/SIGTERM, catching up from the stored checkpoints first; with --once, catches up and exits. Broadcasts go where --broadcast says: the in-process hub (watch what was sent with `jobledger tail`) or AnyCable, configured from the ANYCABLE_* variables (see .env.example). Artefacts go where --blob-store says: a local folder (--blobs) or Vercel Blob, configured from BLOB_READ_WRITE_TOKEN.")
 
     @OptionGroup var log: LogOptions
     @OptionGroup var projections: ProjectionOptions
@@ -105,11 +109,13 @@ struct Project: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let sink = try projections.noEffects ? nil : projections.sink()  // checked before the log is touched
+            // All checked before the log is touched.
+            let sink = try projections.noEffects ? nil : projections.sink()
+            let blobs = try projections.noEffects ? nil : projections.blobStore()
             let upstash = projections.statusCache == .upstash && !projections.noEffects ? try projections.upstashConfiguration() : nil
             let storageWait = storage.bound(oneShot: once)
             let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: false) }
-            let runner = try projections.runner(ledger: ledger, sink: sink, upstash: upstash, storageWait: storageWait)
+            let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)
             if once {
                 // What each try did adds up: a try that a storage fault cut short kept its work.
                 var r = ProjectionRunner.Report()

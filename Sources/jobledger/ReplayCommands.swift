@@ -34,9 +34,11 @@ struct ReplayProgress {
 func plural<N: BinaryInteger>(_ n: N, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
 
 /// The effect projections `replay` and `state` plan with: the built-in blob and broadcast
-/// projections, as `work` registers them (they only plan here; nothing is delivered).
-func plannedProjections(ledger: Ledger, streamPrefix: String) -> [any EffectProjection] {
-    [BlobProjection(store: LocalFolderBlobStore(path: ledger.path + ".blobs"), ledger: ledger),
+/// projections, as `work` registers them (they only plan here; nothing is delivered). With
+/// `--blob-store vercel` an artefact the log holds no URL for is shown at the URL the store gives
+/// its pathname (known without the network).
+func plannedProjections(ledger: Ledger, streamPrefix: String, blobs: BlobStoreChoice? = nil) -> [any EffectProjection] {
+    [BlobProjection(store: (blobs ?? BlobStoreChoice(folder: nil, vercel: nil)).store(for: ledger), ledger: ledger),
      BroadcastProjection(sink: BroadcastHub(), streams: StreamNaming(prefix: streamPrefix))]
 }
 
@@ -68,6 +70,7 @@ struct Replay: AsyncParsableCommand {
     @Flag(help: "Compare the stored jobs table with a rebuilt one; exit 1 on drift.") var check = false
     @Flag(help: "List every upload and broadcast the log implies, in order, sending nothing.") var effects = false
     @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
+    @OptionGroup var store: BlobStoreOptions
 
     func validate() throws { _ = try replayPoint(untilSeq: untilSeq, until: until) }
 
@@ -76,6 +79,7 @@ struct Replay: AsyncParsableCommand {
             let proj = ProjectionName(rawValue: projection.rawValue)!
             let id = try job.map { j in try wrap { () throws(InvalidJobID) in try JobID(j) } }
             var point = try replayPoint(untilSeq: untilSeq, until: until)
+            let blobs = try store.resolve()  // no network: the store only names URLs here
             let ledger = try log.openReadOnly()
             if check {
                 guard untilSeq == nil, until == nil, id == nil, into == nil, !effects else {
@@ -90,9 +94,9 @@ struct Replay: AsyncParsableCommand {
             if case .end = point, let head = try ledger.head() { point = .seq(head.seq) }
             let progress = ReplayProgress(total: id == nil ? (try ledger.eventCount()) : 0)
             let wantsEffects = effects || proj != .jobs || into != nil
-            let planned = wantsEffects ? plannedProjections(ledger: ledger, streamPrefix: streamPrefix) : []
-            var fold = ReplayFold(effects: planned, receipts: try ledger.receipts(of: plannedProjections(ledger: ledger, streamPrefix: streamPrefix)),
-                                  showsTargets: true)
+            let planned = plannedProjections(ledger: ledger, streamPrefix: streamPrefix, blobs: blobs)
+            var fold = ReplayFold(effects: wantsEffects ? planned : [], receipts: try ledger.receipts(of: planned), showsTargets: true,
+                                  receiptPlanners: planned)
             var all: [PlannedEffect] = []
             let out = BufferedOutput(handle: .standardOutput)
             let summary = try ledger.replay(into: &fold, until: point, job: id, progress: progress.update) { e in
@@ -154,6 +158,7 @@ struct StateAsOf: AsyncParsableCommand {
     @Option(help: "A seq (a whole number) or a time (ISO-8601 UTC); default: now.") var asOf: String?
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
+    @OptionGroup var store: BlobStoreOptions
 
     func validate() throws { if let asOf { _ = try OptionTime.point(asOf, option: "--as-of") } }
 
@@ -161,9 +166,11 @@ struct StateAsOf: AsyncParsableCommand {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
             let point = try asOf.map { try OptionTime.point($0, option: "--as-of") } ?? .end
+            let blobs = try store.resolve()  // no network: the store only names URLs here
             let ledger = try log.openReadOnly()
-            let planned = plannedProjections(ledger: ledger, streamPrefix: streamPrefix)
-            var fold = ReplayFold(effects: planned.filter { $0.name == .broadcast }, receipts: try ledger.receipts(of: planned), showsTargets: true)
+            let planned = plannedProjections(ledger: ledger, streamPrefix: streamPrefix, blobs: blobs)
+            var fold = ReplayFold(effects: planned.filter { $0.name == .broadcast }, receipts: try ledger.receipts(of: planned), showsTargets: true,
+                                  receiptPlanners: planned)
             var messages: [Publication] = []
             let summary = try ledger.replay(into: &fold, until: point, job: id, effect: { e in
                 if let m = try? BroadcastMessage(text: e.draft.body) { messages.append(Publication(stream: e.draft.target, message: m)) }

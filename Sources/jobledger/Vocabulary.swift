@@ -28,9 +28,18 @@ enum BroadcastTarget: String, CaseIterable, Sendable, ExpressibleByArgument {
     case anycable
 }
 
+/// `--blob-store folder|vercel` (`work`, `demo`, `project`, `blobs`, `replay`, `state`): where
+/// the blob projection publishes artefacts.
+enum BlobStoreTarget: String, CaseIterable, Sendable, ExpressibleByArgument {
+    /// A local folder (`--blobs`, default `<db>.blobs`).
+    case folder
+    /// Vercel Blob, configured from `BLOB_READ_WRITE_TOKEN` (and `VERCEL_BLOB_API_URL`).
+    case vercel
+}
+
 /// `bench --only`: one part of the benchmark.
 enum BenchPart: String, CaseIterable, Sendable, ExpressibleByArgument {
-    case live, group, replay, engine, projections, anycable, upstash
+    case live, group, replay, engine, projections, anycable, upstash, blobs
 }
 
 /// `replay --projection`: which rebuilt projection to print.

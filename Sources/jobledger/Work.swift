@@ -133,9 +133,12 @@ struct Work: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let sink = try projections.sink()  // a bad AnyCable configuration stops before the log is touched
-            let upstash = try intake.upstashConfiguration(projections)  // so does a bad Upstash one,
-            let feed = try await intake.make(upstash, projections: projections)  // and a refused token
+            // A bad AnyCable, Vercel Blob or Upstash configuration (or a refused token) stops before
+            // the log is touched.
+            let sink = try projections.sink()
+            let blobs = try projections.blobStore()
+            let upstash = try intake.upstashConfiguration(projections)
+            let feed = try await intake.make(upstash, projections: projections)
             let storageWait = storage.bound(oneShot: untilIdle)
             let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: true) }
             let engine = worker.engine(ledger: ledger, storageWait: storageWait)
@@ -145,7 +148,7 @@ struct Work: AsyncParsableCommand {
             let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: .standardError, from: (try ledger.head()?.seq ?? 0) + 1)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(50)) } }
             defer { ticker.cancel() }
-            let runner = try projections.runner(ledger: ledger, sink: sink, upstash: upstash, storageWait: storageWait)
+            let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)
             let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: untilIdle, intake: feed)
             display.update()
             let status = reportOwedEffects(left, path: ledger.path) { printErr($0) }

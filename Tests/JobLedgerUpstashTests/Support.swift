@@ -87,11 +87,11 @@ final class UpstashStandIn: @unchecked Sendable {
 enum StandInError: Error { case didNotStart(String), venv(String) }
 
 /// The Python of the virtual environment with the official SDKs (made once by
-/// Fixtures/upstash/setup-venv.sh; later runs reuse it).
+/// Fixtures/setup-venv.sh; later runs reuse it).
 let sdkPython: Result<String, StandInError> = {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["bash", packageRoot.appendingPathComponent("Fixtures/upstash/setup-venv.sh").path]
+    p.arguments = ["bash", packageRoot.appendingPathComponent("Fixtures/setup-venv.sh").path]
     let out = Pipe()
     p.standardOutput = out
     do { try p.run() } catch { return .failure(.venv("\(error)")) }
@@ -99,7 +99,7 @@ let sdkPython: Result<String, StandInError> = {
     p.waitUntilExit()
     let path = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
     guard p.terminationStatus == 0, FileManager.default.isExecutableFile(atPath: path) else {
-        return .failure(.venv("Fixtures/upstash/setup-venv.sh failed (exit \(p.terminationStatus)); it needs python3-venv and PyPI"))
+        return .failure(.venv("Fixtures/setup-venv.sh failed (exit \(p.terminationStatus)); it needs python3-venv and PyPI"))
     }
     return .success(path)
 }()

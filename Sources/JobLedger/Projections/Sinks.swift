@@ -103,4 +103,19 @@ public protocol BlobStore: Sendable {
     func list(prefix: String) async throws(SinkError) -> [BlobInfo]
     /// Removes the blob at `pathname`; removing a missing blob is not an error.
     func delete(pathname: String) async throws(SinkError)
+    /// Removes the blobs at `pathnames` (a store with a batch API sends few requests); missing
+    /// ones are not an error. Default: one `delete(pathname:)` after the other.
+    func delete(pathnames: [String]) async throws(SinkError)
+    /// The URL a blob at `pathname` has, or would have, in this store, known without asking it:
+    /// what `replay` and `state` show for an artefact the log holds no URL for. Default: nil
+    /// (the store cannot tell).
+    func publicURL(for pathname: String) -> String?
+}
+
+extension BlobStore {
+    public func delete(pathnames: [String]) async throws(SinkError) {
+        for p in pathnames { try await delete(pathname: p) }
+    }
+
+    public func publicURL(for pathname: String) -> String? { nil }
 }

@@ -1,0 +1,152 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+// The HTTP seam of the Vercel Blob adapter. The AnyCable plugin has the same shape under its own
+// names; each plugin keeps its own so that neither depends on the other.
+
+/// One HTTP request, as the blob store hands it to a transport.
+public struct VercelBlobHTTPRequest: Sendable {
+    public var method: String
+    public var url: URL
+    /// Header fields in the order they are sent.
+    public var headers: [(name: String, value: String)]
+    public var body: Data
+    /// How long the exchange may go without progress before it counts as timed out.
+    public var timeout: Duration
+
+    public init(method: String, url: URL, headers: [(name: String, value: String)] = [], body: Data = Data(),
+                timeout: Duration = .seconds(60)) {
+        self.method = method; self.url = url; self.headers = headers; self.body = body; self.timeout = timeout
+    }
+
+    /// The value of header `name` (any case), if the request has it.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+}
+
+/// One HTTP response.
+public struct VercelBlobHTTPResponse: Sendable {
+    public var status: Int
+    /// Header fields, names in lower case.
+    public var headers: [String: String]
+    public var body: Data
+
+    public init(status: Int, headers: [String: String] = [:], body: Data = Data()) {
+        self.status = status
+        self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
+        self.body = body
+    }
+
+    /// The value of header `name` (any case).
+    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+}
+
+/// Why no HTTP response arrived. Messages name the host, never credentials.
+public enum VercelBlobTransportError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The request made no progress within its timeout.
+    case timedOut(String)
+    /// No connection, or the connection broke before a whole response arrived.
+    case connectionFailed(String)
+    /// The task was cancelled.
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case .timedOut(let m): "timed out: \(m)"
+        case .connectionFailed(let m): "connection failed: \(m)"
+        case .cancelled: "cancelled"
+        }
+    }
+}
+
+/// Sends HTTP requests for `VercelBlobStore`: the seam where tests inject faults, and where
+/// another client library can be put in place of FoundationNetworking.
+public protocol VercelBlobTransport: Sendable {
+    /// Sends `request` and returns whatever status the server answered (3xx, 4xx and 5xx
+    /// included); throws only when no response arrived.
+    func send(_ request: VercelBlobHTTPRequest) async throws(VercelBlobTransportError) -> VercelBlobHTTPResponse
+}
+
+/// The default transport: Foundation's `URLSession` (libcurl on Linux), one session, so
+/// connections are reused where the server allows it.
+///
+/// It never follows a redirect: URLSession would otherwise repeat the request, the
+/// `authorization` header with the store's token included, to wherever a `Location` points.
+/// A 3xx is returned as the response, and the store reports it as a configuration error.
+public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecked Sendable {
+    // @unchecked: URLSession is thread-safe; the property is immutable.
+    private let session: URLSession
+
+    public init() {
+        let config = URLSessionConfiguration.ephemeral
+        config.requestCachePolicy = .reloadIgnoringLocalCacheData
+        config.urlCache = nil
+        config.httpCookieStorage = nil
+        config.httpShouldSetCookies = false
+        config.httpMaximumConnectionsPerHost = 16
+        self.session = URLSession(configuration: config, delegate: RefuseRedirects(), delegateQueue: nil)
+    }
+
+    deinit { session.finishTasksAndInvalidate() }
+
+    public func send(_ request: VercelBlobHTTPRequest) async throws(VercelBlobTransportError) -> VercelBlobHTTPResponse {
+        var r = URLRequest(url: request.url)
+        r.httpMethod = request.method
+        for h in request.headers { r.addValue(h.value, forHTTPHeaderField: h.name) }
+        if !request.body.isEmpty || request.method == "POST" || request.method == "PUT" { r.httpBody = request.body }
+        let c = request.timeout.components
+        r.timeoutInterval = Double(c.seconds) + Double(c.attoseconds) / 1e18
+        let host = request.url.host ?? "?"
+        do {
+            let (data, response) = try await session.data(for: r)
+            guard let http = response as? HTTPURLResponse else {
+                throw VercelBlobTransportError.connectionFailed("\(host) sent no HTTP response")
+            }
+            var headers: [String: String] = [:]
+            for (k, v) in http.allHeaderFields {
+                if let k = k as? String, let v = v as? String { headers[k.lowercased()] = v }
+            }
+            return VercelBlobHTTPResponse(status: http.statusCode, headers: headers, body: data)
+        } catch let e as VercelBlobTransportError {
+            throw e
+        } catch let e as URLError {
+            switch e.code {
+            case .timedOut: throw .timedOut("no answer from \(host) within \(request.timeout)")
+            case .cancelled: throw .cancelled
+            default: throw .connectionFailed("\(host): \(Self.describe(e.code))")
+            }
+        } catch is CancellationError {
+            throw .cancelled
+        } catch {
+            throw .connectionFailed("\(host): \(type(of: error))")
+        }
+    }
+
+    /// Answers every redirect with "do not follow": the 3xx itself becomes the task's response.
+    private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+        // @unchecked: no state.
+        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+            completionHandler(nil)
+        }
+    }
+
+    /// A short description of a URL error that does not repeat the URL.
+    static func describe(_ code: URLError.Code) -> String {
+        switch code {
+        case .cannotConnectToHost: "could not connect"
+        case .cannotFindHost, .dnsLookupFailed: "host not found"
+        case .networkConnectionLost: "the connection was lost"
+        case .notConnectedToInternet: "not connected to a network"
+        case .badServerResponse: "bad or empty response"
+        case .zeroByteResource: "empty response"
+        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
+             .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot:
+            "TLS handshake failed"
+        default: "URL error \(code.rawValue)"
+        }
+    }
+}
