@@ -154,6 +154,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The stand-ins' own contract suites (Fixtures/*/test_*.py, with the official SDKs).
+        .testTarget(name: "StandInContractTests"),
         .testTarget(
             name: "JobLedgerBenchmarksTests",
             dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerBenchmarks", .product(name: "GRDB", package: "GRDB.swift")]),

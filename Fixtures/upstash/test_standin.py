@@ -1,8 +1,8 @@
 """Contract tests: the official Upstash SDKs from PyPI (upstash-redis, upstash-ratelimit, pinned in
 requirements.txt) run against the stand-in, so the stand-in answers as Upstash's REST API does.
 
-Run in the virtual environment setup-venv.sh makes (.ci/run does):
-    .venv/bin/python -m unittest discover -s Fixtures/upstash -p 'test_*.py'
+Run in the virtual environment setup-venv.sh makes (Tests/StandInContractTests does):
+    "$(bash Fixtures/setup-venv.sh | tail -n 1)" -m unittest discover -s Fixtures/upstash -p 'test_*.py'
 """
 
 import base64

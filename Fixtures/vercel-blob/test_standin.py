@@ -7,8 +7,7 @@ express (required headers, the multipart part-size rule, the fault modes, delive
 with plain http.client.
 
 Run (the CI script makes the virtual environment):
-  python3 -m venv .venv && .venv/bin/pip install -r Fixtures/vercel-blob/requirements.txt
-  .venv/bin/python -m unittest discover -s Fixtures/vercel-blob -p 'test_*.py'
+  "$(bash Fixtures/setup-venv.sh | tail -n 1)" -m unittest discover -s Fixtures/vercel-blob -p 'test_*.py'
 """
 
 import hashlib
