@@ -2,50 +2,74 @@ import Foundation
 import JobLedger
 import JobLedgerEngine
 import JobLedgerSQLite
+import Synchronization
 
 /// The engine burn-down: N no-op jobs (queued → started → 3 × progress → completed) from the
-/// first submit until every one is terminal, with W workers.
+/// first submit until every one is terminal, with W workers. The jobs are submitted first (as
+/// `JobEngine.submit` writes them: a `queued` event at expected version 0, by 8 concurrent
+/// tasks sharing group commits), then a new engine starts on that log, as a worker restarted on
+/// a backlog does: it reads the log, claims and works every job off. Run in a child process per
+/// backlog (`jobledger bench --engine-child`), so that the peak memory is the burn-down's own.
 package enum EngineBench {
     package struct Result {
         package var jobs: Int
         package var workers: Int
+        /// From the first submit until every job is terminal.
         package var seconds: Double
         package var events: Int
+        /// From the engine's creation (after the submits) to its first claim: the handler's first call.
+        package var firstClaimSeconds: Double = 0
+        /// The process's peak resident set size, in MiB (filled in from the child's report).
+        package var peakResidentMB: Double = 0
         /// The raw SQLite ceiling for the same rows (`LedgerBenchmarks.rawBurnDownCeiling`).
         package var rawJobsPerSecond: Double = 0
         package var rawRowsPerSecond: Double = 0
         package var jobsPerSecond: Double { Double(jobs) / seconds }
         package var eventsPerSecond: Double { Double(events) / seconds }
+        package var ratioToRawCeiling: Double { jobsPerSecond / max(rawJobsPerSecond, 1) }
+
+        package init(jobs: Int, workers: Int, seconds: Double, events: Int) {
+            self.jobs = jobs; self.workers = workers; self.seconds = seconds; self.events = events
+        }
     }
 
     package static func burnDown(directory: URL, jobs: Int, workers: Int) async throws -> Result {
-        let ledger = try Ledger.open(path: directory.appendingPathComponent("engine.sqlite").path)
-        var options = JobEngine.Options(workerID: "bench")
-        options.concurrency = workers
-        options.logger.logLevel = .warning
-        let engine = JobEngine(ledger: ledger, options: options)
-        engine.register(kind: "noop") { ctx in
-            for f in [0.25, 0.5, 0.75] { try await ctx.progress(f) }
-            return JobCompletion()
-        }
+        let ledger = try Ledger.open(path: directory.appendingPathComponent("engine-\(jobs).sqlite").path)
         let clock = ContinuousClock()
         let t0 = clock.now
         // Jobs are submitted by 8 concurrent tasks (sharing group commits), then worked off.
         let submitters = 8
-        async let submitted: Void = withThrowingTaskGroup(of: Void.self) { group in
+        try await withThrowingTaskGroup(of: Void.self) { group in
             for s in 0..<submitters {
                 group.addTask {
-                    for _ in stride(from: s, to: jobs, by: submitters) { try await engine.submit(kind: "noop") }
+                    for _ in stride(from: s, to: jobs, by: submitters) {
+                        let payload = EventPayload.queued(.init(kind: "noop", input: [:]))
+                        _ = try await ledger.append(NewEvent(job: JobID.generate(), payload: payload, expectedVersion: 0))
+                    }
                 }
             }
             try await group.waitForAll()
         }
-        try await submitted
+        var options = JobEngine.Options(workerID: "bench")
+        options.concurrency = workers
+        options.logger.logLevel = .warning
+        // Every report is written, so the engine writes the same 6 rows per job as the raw ceiling.
+        options.progressIntervalMilliseconds = 0
+        let started = clock.now
+        let firstClaim = Mutex<ContinuousClock.Instant?>(nil)
+        let engine = JobEngine(ledger: ledger, options: options)
+        engine.register(kind: "noop") { ctx in
+            firstClaim.withLock { if $0 == nil { $0 = clock.now } }
+            for f in [0.25, 0.5, 0.75] { try await ctx.progress(f) }
+            return JobCompletion()
+        }
         try await engine.workUntilIdle(pollInterval: .milliseconds(1))
-        let elapsed = t0.duration(to: clock.now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let states = try ledger.jobStates().values
-        precondition(states.count == jobs && states.allSatisfy { $0.status == .completed }, "burn-down left jobs unfinished")
-        return Result(jobs: jobs, workers: workers, seconds: seconds, events: try ledger.eventCount())
+        let elapsed = LedgerBenchmarks.seconds(t0.duration(to: clock.now))
+        var completed = 0
+        try ledger.forEachRawEvent { if $0.type == EventType.completed.rawValue { completed += 1 } }
+        precondition(completed == jobs, "burn-down left jobs unfinished")
+        var result = Result(jobs: jobs, workers: workers, seconds: elapsed, events: try ledger.eventCount())
+        result.firstClaimSeconds = firstClaim.withLock { $0.map { LedgerBenchmarks.seconds(started.duration(to: $0)) } } ?? 0
+        return result
     }
 }

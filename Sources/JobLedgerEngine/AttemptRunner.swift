@@ -64,6 +64,7 @@ extension JobEngine {
                 logger.notice("interrupted by shutdown; requeued", metadata: ["attempt": "\(attempt)"])
             }
         case .completed(let completion):
+            await flushProgress(context)
             let recorded = await persist(context, "completed") {
                 var asset: AssetRef?
                 if let bytes = completion.bytes { asset = try await self.ledger.stageAsset(bytes, contentType: completion.contentType) }
@@ -127,7 +128,7 @@ extension JobEngine {
                     continue
                 }
                 do {
-                    _ = try await write()
+                    self.folded(try await write())
                     self.storage.succeeded()
                     if warned { self.log(job).notice("\(what) of attempt \(attempt) recorded after retrying") }
                     return .recorded
@@ -167,23 +168,63 @@ extension JobEngine {
         return result
     }
 
-    /// Records progress for a running attempt (its heartbeat, extending the lease). A refusal
-    /// because the attempt lost its claim cancels the handler and throws `ClaimLost`; a
-    /// transient storage error is logged and skipped (the next report tries again).
+    /// Records progress for a running attempt (its heartbeat, extending the lease). Inside
+    /// `Options.progressIntervalMilliseconds` of the attempt's last durable `progress` event,
+    /// the report is merged instead (the latest wins): it extends the lease the engine holds at
+    /// once, and the log's with the next durable event, which carries it, or before the
+    /// attempt's `completed` (`flushProgress`). A refusal because the attempt lost its claim
+    /// cancels the handler and throws `ClaimLost`; a transient storage error is logged and
+    /// skipped (the next report tries again).
     func recordProgress(job: JobID, attempt: Int, fraction: Double, message: String?) async throws {
         try checkClaim(job: job, attempt: attempt)
+        let now = clock.now()
+        let lease = now.adding(milliseconds: options.leaseMilliseconds)
+        let interval = options.progressIntervalMilliseconds
+        let decision = state.withLock { s -> ProgressThrottle.Decision in
+            guard let r = s.running[job], r.attempt == attempt else { return .write }
+            let d = ProgressThrottle.decide(intervalMilliseconds: interval, lastDurable: r.lastDurableProgress, now: now)
+            s.running[job]!.leaseDeadline = max(r.leaseDeadline, lease)
+            switch d {
+            case .write: s.running[job]!.pendingProgress = nil
+            case .merge: s.running[job]!.pendingProgress = PendingProgress(fraction: fraction, message: message)
+            }
+            return d
+        }
+        switch decision {
+        case .merge: return
+        case .write: try await writeProgress(job: job, attempt: attempt, fraction: fraction, message: message, at: now)
+        }
+    }
+
+    /// Writes the report merged since the attempt's last durable `progress`, if any: the last
+    /// report before `completed` is always in the log.
+    func flushProgress(_ context: JobContext) async {
+        let pending = state.withLock { s -> PendingProgress? in
+            guard s.running[context.job]?.attempt == context.attempt else { return nil }
+            defer { s.running[context.job]!.pendingProgress = nil }
+            return s.running[context.job]!.pendingProgress
+        }
+        guard let pending else { return }
+        let lease = clock.now().adding(milliseconds: options.leaseMilliseconds)
+        let payload = EventPayload.progress(.init(fraction: pending.fraction, message: pending.message, leaseDeadline: lease, attempt: context.attempt))
+        _ = await persist(context, "progress") { try await self.ledger.append(NewEvent(job: context.job, payload: payload)) }
+    }
+
+    /// One durable `progress` event with a new lease.
+    private func writeProgress(job: JobID, attempt: Int, fraction: Double, message: String?, at now: Timestamp) async throws {
         // During a storage fault a heartbeat is written only when a try is due; the report
         // after it tries again.
         guard storage.mayTry() else { return }
-        let lease = clock.now().adding(milliseconds: options.leaseMilliseconds)
+        let lease = now.adding(milliseconds: options.leaseMilliseconds)
         let event = NewEvent(job: job, payload: .progress(.init(fraction: fraction, message: message, leaseDeadline: lease, attempt: attempt)))
         let appended: Result<StoredEvent, LedgerError>
         do { appended = .success(try await ledger.append(event)) } catch { appended = .failure(error) }
         switch appended {
-        case .success:
+        case .success(let stored):
+            folded(stored)
             storage.succeeded()
             state.withLock { s in
-                if s.running[job]?.attempt == attempt { s.running[job]!.leaseDeadline = lease }
+                if s.running[job]?.attempt == attempt { s.running[job]!.lastDurableProgress = now }
             }
         case .failure(let e):
             try lostClaimOrRethrow(e, job: job, attempt: attempt)

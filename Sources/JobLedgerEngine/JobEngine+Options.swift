@@ -20,6 +20,11 @@ extension JobEngine {
         public var workerID: String
         /// How long a claim holds without a heartbeat (progress extends it).
         public var leaseMilliseconds: Int64 = 30_000
+        /// The shortest time between two durable `progress` events of one attempt (0: every
+        /// report is written). A report inside the interval is merged into the next durable one
+        /// (the latest fraction and message win) and still extends the lease; the last report
+        /// before an attempt's outcome is always written. See Docs/Embedding.md.
+        public var progressIntervalMilliseconds: Int64 = 250
         /// Attempts this engine runs at once, over all kinds.
         public var concurrency: Int = 4
         /// Seed for the retry jitter, for repeatable tests; nil draws one.

@@ -60,28 +60,13 @@ extension JobEngine {
     }
 
     /// Jobs in flight (queued or running) as this engine last folded them, optionally of one
-    /// state and kind.
+    /// state and kind, oldest first.
     public func activeJobs(status: JobStatus? = nil, kind: String? = nil) async -> [JobState] {
         await refresh()
         return state.withLock { s in
-            s.fold.active.values.filter { (status == nil || $0.status == status) && (kind == nil || $0.kind == kind) }
+            let pick = { (j: JobState) in (status == nil || j.status == status) && (kind == nil || j.kind == kind) }
+            return (s.view.queued.values.filter(pick) + s.view.running.values.filter(pick))
                 .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
-        }
-    }
-
-    /// Reads the events appended since the last look (by anyone) into the engine's view.
-    func refresh() async {
-        // Read outside the engine's lock (a read can take a while; handlers reporting progress
-        // must not wait for it), then fold under it whatever no concurrent refresh folded yet.
-        // Page by page, so a long backlog (an engine starting on a big log) stays in bounded memory.
-        var from = state.withLock { $0.fold.lastSeq } + 1
-        while true {
-            guard let events = try? await ledger.page(from: from, limit: 4096), let last = events.last else { return }
-            state.withLock { s in
-                for e in events where e.seq > s.fold.lastSeq { _ = try? s.fold.apply(e) }
-            }
-            if events.count < 4096 { return }
-            from = last.seq + 1
         }
     }
 }

@@ -73,7 +73,7 @@ extension JobEngine {
                 if !storage.mayTry() { continue }
                 // Idle: nothing this engine could run is queued, delayed or running.
                 let kinds = state.withLock { Set($0.registrations.keys) }
-                if untilIdle, !(await activeJobs()).contains(where: { kinds.contains($0.kind) }), state.withLock({ $0.running.isEmpty }) { return }
+                if untilIdle, !(await hasJobsInFlight(of: kinds)), state.withLock({ $0.running.isEmpty }) { return }
                 try? await Task.sleep(for: pollInterval)
             }
         }
@@ -148,33 +148,35 @@ extension JobEngine {
         await pruneOrphanAssetsWhenDue()
         guard storage.mayTry() else { return [] }
         let now = clock.now()
-        let chosen = state.withLock { s in claimable(now: now, s: s, limit: min(probing != nil ? 1 : .max, options.concurrency - s.running.count)) }
-        // Claim concurrently, so the claims share group-committed transactions; each one
-        // succeeds or loses its race on its own.
-        let claimed: [Claim] = try await withThrowingTaskGroup(of: Claim?.self) { group in
-            for job in chosen {
-                group.addTask {
-                    let attempt = job.attempt + 1
-                    let lease = self.clock.now().adding(milliseconds: self.options.leaseMilliseconds)
-                    do {
-                        let started = try await self.ledger.append(NewEvent(job: job.id, payload: .started(.init(
-                            worker: self.options.workerID, attempt: attempt, leaseDeadline: lease)), expectedVersion: job.version))
-                        self.storage.succeeded()
-                        return Claim(job: job, attempt: attempt, leaseDeadline: lease, seq: started.seq)
-                    } catch let e as LedgerError where e.isLostRace {
-                        return nil  // another worker claimed it (or it was canceled) first
-                    } catch where self.noteStorageFault(error, during: "claiming jobs") {
-                        return nil  // said once for the whole episode; the job stays queued
-                    } catch {
-                        // Busy or storage trouble: skip this claim this round; the others stand.
-                        self.log(job.id).warning("claim failed: \(error)")
-                        return nil
-                    }
-                }
+        let chosen = state.withLock { s in claimable(now: now, s: &s, limit: min(probing != nil ? 1 : .max, options.concurrency - s.running.count)) }
+        // One transaction claims them all (when nobody else is committing); each claim succeeds
+        // or loses its race on its own.
+        let lease = clock.now().adding(milliseconds: options.leaseMilliseconds)
+        let results = chosen.isEmpty ? [] : await ledger.appendEach(chosen.map { job in
+            NewEvent(job: job.id, payload: .started(.init(worker: options.workerID, attempt: job.attempt + 1, leaseDeadline: lease)),
+                     expectedVersion: job.version)
+        })
+        var claimed: [Claim] = []
+        var putBack: [JobID] = []
+        for (job, result) in zip(chosen, results) {
+            switch result {
+            case .success(let started):
+                folded(started)
+                claimed.append(Claim(job: job, attempt: job.attempt + 1, leaseDeadline: lease, seq: started.seq))
+            case .failure(let e) where e.isLostRace:
+                continue  // another worker claimed it (or it was canceled) first
+            case .failure(let e) where noteStorageFault(e, during: "claiming jobs"):
+                putBack.append(job.id)  // said once for the whole episode; the job stays queued
+            case .failure(let e):
+                // Busy or storage trouble: skip this claim this round; the others stand.
+                log(job.id).warning("claim failed: \(e)")
+                putBack.append(job.id)
             }
-            var won: [Claim] = []
-            for try await r in group { if let r { won.append(r) } }
-            return won
+        }
+        if !claimed.isEmpty { storage.succeeded() }
+        if !putBack.isEmpty {
+            let now = clock.now()
+            state.withLock { s in for id in putBack { s.view.putBack(id, now: now) } }
         }
         var tasks: [Task<Void, Never>] = []
         for claim in claimed {

@@ -23,7 +23,8 @@ public final class JobEngine: Sendable {
     }
 
     struct State {
-        var fold = LedgerFold()
+        /// The jobs in flight, folded from the log, with the claim index.
+        var view = EngineView()
         var registrations: [String: Registration] = [:]
         /// Attempts running in this engine.
         var running: [JobID: RunningAttempt] = [:]
@@ -100,6 +101,7 @@ public final class JobEngine: Sendable {
         let stored = try await ledger.append(NewEvent(job: id, payload: payload,
                                                       expectedVersion: idempotencyKey == nil ? 0 : nil, idempotencyKey: idempotencyKey))
         storage.succeeded()
+        folded(stored)
         if stored.job == id {
             count("submitted", kind: kind)
             log(id).debug("submitted", metadata: ["kind": "\(kind)", "priority": "\(priority)"])
@@ -133,7 +135,7 @@ public final class JobEngine: Sendable {
             }
             if current.status.isTerminal { return }  // already finished: nothing to cancel
             do {
-                _ = try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: reason)), expectedVersion: current.version))
+                folded(try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: reason)), expectedVersion: current.version)))
                 storage.succeeded()
                 log(job).info("canceled", metadata: ["reason": "\(reason)"])
                 return
@@ -157,7 +159,7 @@ public final class JobEngine: Sendable {
             throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))
         }
         let requeue = EventPayload.queued(.init(kind: s.kind, input: s.input, priority: s.priority, maxAttempts: attempts))
-        _ = try await ledger.append(NewEvent(job: job, payload: requeue, expectedVersion: s.version))
+        folded(try await ledger.append(NewEvent(job: job, payload: requeue, expectedVersion: s.version)))
         storage.succeeded()
     }
 
@@ -176,6 +178,12 @@ struct Claim: Sendable {
     let seq: Int64
 }
 
+/// A progress report waiting for the next durable `progress` event of its attempt.
+struct PendingProgress: Sendable, Equatable {
+    var fraction: Double
+    var message: String?
+}
+
 /// An attempt running in this engine.
 struct RunningAttempt {
     let kind: String
@@ -186,6 +194,10 @@ struct RunningAttempt {
     /// The lease as last recorded (by `started` or the latest progress).
     var leaseDeadline: Timestamp
     var task: Task<Void, Never>?
+    /// When its last `progress` event was written (nil: none yet).
+    var lastDurableProgress: Timestamp?
+    /// A report merged since then, not yet written (the latest wins).
+    var pendingProgress: PendingProgress?
     /// Why the attempt lost its claim, once it did: nothing more of it is recorded.
     var lost: String?
     /// The handler has returned and its outcome is being recorded.

@@ -81,6 +81,7 @@ extension JobEngine {
         events.reserveCapacity(submissions.count)
         for s in submissions { events.append(try s.newEvent(job: JobID.generate(at: now))) }
         let stored = try await ledger.append(events)
+        for e in stored { folded(e) }
         return stored.map(\.job)
     }
 
@@ -127,7 +128,7 @@ extension JobEngine {
                 if n > 0 { wait = idle.minimum; continue }
                 if untilIdle {
                     let kinds = registeredKinds
-                    if runningCount == 0, !(await activeJobs()).contains(where: { kinds.contains($0.kind) }) {
+                    if runningCount == 0, !(await hasJobsInFlight(of: kinds)) {
                         // Nothing running and nothing queued: one more look, in case requests came meanwhile.
                         if try await intake.pull({ batch in try await self.submit(batch) }) == 0 { break }
                         continue

@@ -10,7 +10,7 @@ extension JobEngine {
     func sweepExpiredLeases() async -> Bool {
         let now = clock.now()
         let expired = state.withLock { s in
-            s.fold.active.values.filter { $0.status == .running && ($0.leaseDeadline ?? .init(milliseconds: .max)) < now && s.running[$0.id] == nil }
+            s.view.running.values.filter { ($0.leaseDeadline ?? .init(milliseconds: .max)) < now && s.running[$0.id] == nil }
         }
         var swept = false
         for job in expired {
@@ -19,7 +19,7 @@ extension JobEngine {
                 message: "worker \(job.worker ?? "?") did not renew its lease (deadline \(job.leaseDeadline?.iso8601 ?? "?"))",
                 retryable: true, attempt: job.attempt, retryAt: now))
             do {
-                _ = try await ledger.append(NewEvent(job: job.id, payload: failure, expectedVersion: job.version))
+                folded(try await ledger.append(NewEvent(job: job.id, payload: failure, expectedVersion: job.version)))
                 storage.succeeded()
             } catch where noteStorageFault(error, during: "requeueing a job whose lease expired") {
                 break  // the others would fail too: the next due try sweeps them
@@ -42,8 +42,8 @@ extension JobEngine {
     func noticeLostClaims() {
         let lost: [(JobID, Int, String)] = state.withLock { s in
             var out: [(JobID, Int, String)] = []
-            for (id, r) in s.running where r.lost == nil && !r.recording && s.fold.lastSeq >= r.startedSeq {
-                let now = s.fold.active[id] ?? s.fold.failed[id]
+            for (id, r) in s.running where r.lost == nil && !r.recording && s.view.lastSeq >= r.startedSeq {
+                let now = s.view.state(of: id)
                 if let now, now.status == .running, now.attempt == r.attempt { continue }
                 let why: String
                 if let now {

@@ -10,10 +10,11 @@ import Synchronization
 /// before its events are committed. Who commits and who waits is `GroupCommitStateMachine`'s
 /// decision; what the writer remembers between commits is `WriterCache`'s.
 final class GroupCommitter: Sendable {
-    /// A queued append: its events, and the caller waiting for them to be committed.
+    /// A queued append: its parts (each part's events all committed, or none of them; the
+    /// parts independently of each other), and the caller waiting for them to be committed.
     struct Request: Sendable {
-        let events: [PreparedEvent]
-        let continuation: CheckedContinuation<[StoredEvent], any Error>
+        let parts: [[PreparedEvent]]
+        let continuation: CheckedContinuation<[Result<[StoredEvent], LedgerError>], any Error>
     }
 
     /// Largest batch handed to one transaction.
@@ -39,7 +40,7 @@ extension Ledger {
         let prepared = try PreparedEvent(event)
         switch appendArrived() {
         case .enqueue:
-            return try await enqueue([prepared])[0]
+            return try await enqueue([[prepared]])[0].get()[0]
         case .commitNow:
             // The common case of one event with nobody else committing: no arrays, no dictionaries.
             guard let now = commitWithoutWaiting(prepared) else { return try await commitAfterWaiting([prepared])[0] }
@@ -58,12 +59,45 @@ extension Ledger {
         for e in newEvents { events.append(try PreparedEvent(e)) }
         switch appendArrived() {
         case .enqueue:
-            return try await enqueue(events)
+            return try await enqueue([events])[0].get()
         case .commitNow:
             guard let now = commitWithoutWaiting(events) else { return try await commitAfterWaiting(events) }
             ownCommitFinished()
             return try now.get()
         }
+    }
+
+    /// Appends each event on its own, in one transaction when nobody else is committing (else
+    /// with whatever is queued): each one is committed or refused independently of the others,
+    /// and the results come back in order. What the engine claims a round's jobs with.
+    package func appendEach(_ newEvents: [NewEvent]) async -> [Result<StoredEvent, LedgerError>] {
+        var results = [Result<StoredEvent, LedgerError>?](repeating: nil, count: newEvents.count)
+        var parts: [[PreparedEvent]] = []
+        var slots: [Int] = []
+        parts.reserveCapacity(newEvents.count)
+        for (i, e) in newEvents.enumerated() {
+            do { parts.append([try PreparedEvent(e)]); slots.append(i) } catch { results[i] = .failure(error) }
+        }
+        if !parts.isEmpty {
+            let committed: [Result<[StoredEvent], LedgerError>]
+            switch appendArrived() {
+            case .enqueue:
+                do { committed = try await enqueue(parts) } catch { committed = Array(repeating: .failure(error), count: parts.count) }
+            case .commitNow:
+                if let now = commitWithoutWaiting(parts: parts) {
+                    ownCommitFinished()
+                    switch now {
+                    case .success(let r): committed = r
+                    case .failure(let e): committed = Array(repeating: .failure(e), count: parts.count)
+                    }
+                } else {
+                    committed = await commit(parts)
+                    ownCommitFinished()
+                }
+            }
+            for (slot, r) in zip(slots, committed) { results[slot] = r.map { $0[0] } }
+        }
+        return results.map { $0! }
     }
 
     /// For a caller that holds the writer role but could not commit without waiting (another
@@ -81,10 +115,10 @@ extension Ledger {
     }
 
     /// Queues the events for the leader's next transaction and waits until it has committed them.
-    private func enqueue(_ events: [PreparedEvent]) async throws(LedgerError) -> [StoredEvent] {
+    private func enqueue(_ parts: [[PreparedEvent]]) async throws(LedgerError) -> [Result<[StoredEvent], LedgerError>] {
         do {
             return try await withCheckedThrowingContinuation { continuation in
-                switch committer.machine.withLock({ $0.requestQueued(.init(events: events, continuation: continuation)) }) {
+                switch committer.machine.withLock({ $0.requestQueued(.init(parts: parts, continuation: continuation)) }) {
                 case .wait: break
                 case .startLeader: Task.detached { await self.lead() }
                 }
@@ -113,8 +147,12 @@ extension Ledger {
             case .stop:
                 return
             case .commit(let batch):
-                let results = await commit(batch.map(\.events))
-                for (r, result) in zip(batch, results) { r.continuation.resume(with: result) }
+                let results = await commit(batch.flatMap(\.parts))
+                var next = 0
+                for r in batch {
+                    r.continuation.resume(returning: Array(results[next..<(next + r.parts.count)]))
+                    next += r.parts.count
+                }
                 await Task.yield()
             }
         }
@@ -155,6 +193,24 @@ extension Ledger {
     /// A request of several events committed on the caller's thread; nil: take the async path.
     private func commitWithoutWaiting(_ events: [PreparedEvent]) -> Result<[StoredEvent], LedgerError>? {
         commitWithoutWaiting { try appendRequest(events, db: $0, head: &$1, jobs: &$2, trustCache: $3) }
+    }
+
+    /// Several requests committed on the caller's thread in one transaction, each on its own;
+    /// nil: take the async path.
+    private func commitWithoutWaiting(parts: [[PreparedEvent]]) -> Result<[Result<[StoredEvent], LedgerError>], LedgerError>? {
+        commitWithoutWaiting { db, head, jobs, trusted in
+            // A refusal fails its part only; any other error (storage) fails the transaction.
+            var results: [Result<[StoredEvent], LedgerError>] = []
+            results.reserveCapacity(parts.count)
+            for events in parts {
+                do {
+                    results.append(.success(try self.appendRequest(events, db: db, head: &head, jobs: &jobs, trustCache: trusted)))
+                } catch let e as LedgerError {
+                    results.append(.failure(e))
+                }
+            }
+            return results
+        }
     }
 
     /// One request committed on the caller's thread (see `withoutWaiting`) by `append`, which
