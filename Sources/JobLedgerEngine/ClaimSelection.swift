@@ -6,8 +6,8 @@ extension JobEngine {
     /// Up to `limit` jobs that may start now, best first: highest priority, then oldest, then
     /// lowest id; of the kinds with a handler here, within each kind's free room, and not
     /// already running here. They leave the claim index: a claim that fails for a reason other
-    /// than losing the job puts its job back (`EngineView.putBack`).
-    func claimable(now: Timestamp, s: inout State, limit: Int) -> [JobState] {
+    /// than losing the job puts its entry back (`EngineView.putBack`).
+    func claimable(now: Timestamp, s: inout State, limit: Int) -> [ClaimQueue.Entry] {
         guard limit > 0 else { return [] }
         var perKind: [String: Int] = [:]
         for (_, r) in s.running { perKind[r.kind, default: 0] += 1 }

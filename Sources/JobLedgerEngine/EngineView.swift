@@ -1,37 +1,50 @@
 import JobLedger
 import JobLedgerSQLite
 
-/// An engine's view of the jobs in flight, folded from the log: the queued and the running jobs
-/// in full, the claim index over the queued ones, and how many of each kind are in flight. Jobs
-/// that finish (completed, failed or canceled) leave it, so its memory follows the jobs in
-/// flight, not the length of the log.
+/// An engine's view of the jobs in flight, folded from the log: the running jobs in full, the
+/// queued ones as little as the claim index needs (their version and kind; the index holds their
+/// priority, age and run-at), and how many of each kind are in flight. Jobs that finish leave it,
+/// so its memory follows the jobs in flight, not the length of the log; a queued job costs tens of
+/// bytes, not its whole state (its input, its last error …), which the engine reads from the log
+/// for the few jobs it claims.
 ///
 /// It is fed in `seq` order from two sides: pages read from the log (`fold(read:now:)`), and
 /// the events this engine appended itself, as the append returned them (`fold(own:now:)`),
 /// which are never read and decoded back. An own event that arrives before the events ahead of
 /// it waits in `ahead`; the reader then reads only the gap before it (`readLimit`).
 ///
-/// A failed job that is requeued (a dead letter) comes back with a `queued` event at a version
-/// above 1 for a job the view no longer holds: the view lists it in `unresolved`, and the engine
-/// reads its state from the log and hands it to `adopt(_:now:)`.
+/// A job whose state the view does not hold turns up in `unresolved`, for the engine to read
+/// from the log and hand to `adopt(_:job:now:)`: a queued job started by another engine, and a
+/// failed job requeued (a dead letter: a `queued` event at a version above 1).
 struct EngineView {
-    private(set) var queued: [JobID: JobState] = [:]
+    /// A queued job: the version it became queued at, and its kind (an index into `kinds`).
+    struct Queued {
+        var version: Int32
+        var kind: UInt32
+    }
+
+    private(set) var queued: [JobID: Queued] = [:]
     private(set) var running: [JobID: JobState] = [:]
     /// The `seq` of the last event folded.
     private(set) var lastSeq: Int64 = 0
-    /// Jobs in flight (queued, delayed or running) per kind.
+    /// Jobs in flight (queued, delayed or running) per kind, unresolved ones left out.
     private(set) var inFlight: [String: Int] = [:]
-    /// Requeued jobs whose state must be read from the log.
+    /// Jobs whose state must be read from the log.
     private(set) var unresolved: Set<JobID> = []
     private var index = ClaimQueue()
     /// Own events committed past `lastSeq + 1`, waiting for the events before them.
     private var ahead: [Int64: StoredEvent] = [:]
+    /// The states, read from the log, of the jobs this engine is claiming: their `started`
+    /// events are folded onto them.
+    private var claiming: [JobID: JobState] = [:]
+    private var kinds: [String] = []
+    private var kindIndex: [String: UInt32] = [:]
 
-    /// A job in flight, queued or running.
-    func state(of job: JobID) -> JobState? { queued[job] ?? running[job] }
-
-    /// Jobs in flight.
+    /// Jobs in flight the view holds.
     var count: Int { queued.count + running.count }
+
+    /// A queued job's kind.
+    func kind(of job: Queued) -> String { kinds[Int(job.kind)] }
 
     /// How many events the next read may take from `lastSeq + 1`: up to the first own event
     /// already held, so that own events are never read back; nil when nothing is held.
@@ -59,31 +72,36 @@ struct EngineView {
         }
     }
 
-    /// Takes in the state of a requeued job read from the log (see `unresolved`).
+    /// Takes in a job's state read from the log (see `unresolved`).
     mutating func adopt(_ s: JobState?, job: JobID, now: Timestamp) {
         unresolved.remove(job)
-        guard let s, state(of: job) == nil else { return }
-        place(s, was: nil, now: now)
+        guard let s, queued[job] == nil, running[job] == nil else { return }
+        place(s, wasInFlight: false, now: now)
     }
 
-    /// The best claimable jobs (see `ClaimQueue.take`): queued at the version indexed, due by
-    /// `now`, and not `busy` (running in this engine).
-    mutating func take(now: Timestamp, kinds: Set<String>, room: [String: Int], limit: Int, busy: (JobID) -> Bool) -> [JobState] {
+    /// The states of the jobs about to be claimed, read from the log: their `started` events
+    /// are folded onto them.
+    mutating func claiming(_ states: [JobState]) {
+        claiming = Dictionary(states.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// The best claimable entries (see `ClaimQueue.take`): queued at the version indexed, due
+    /// by `now`, and not `busy` (running in this engine).
+    mutating func take(now: Timestamp, kinds: Set<String>, room: [String: Int], limit: Int, busy: (JobID) -> Bool) -> [ClaimQueue.Entry] {
         var index = self.index
         self.index = ClaimQueue()  // moved out, so the heaps are not copied while changed
         defer { self.index = index }
-        let entries = index.take(now: now, kinds: kinds, room: room, limit: limit) { entry in
-            guard let s = queued[entry.id], s.version == entry.version else { return .stale }
+        return index.take(now: now, kinds: kinds, room: room, limit: limit) { entry in
+            guard let q = queued[entry.id], Int(q.version) == entry.version else { return .stale }
             return busy(entry.id) ? .notNow : .claimable
         }
-        return entries.compactMap { queued[$0.id] }
     }
 
-    /// Puts a job taken by `take` back in the index (its claim failed for a reason other than
-    /// losing the job).
-    mutating func putBack(_ job: JobID, now: Timestamp) {
-        guard let s = queued[job] else { return }
-        index.offer(Self.entry(s), now: now)
+    /// Puts an entry taken by `take` back in the index (its claim failed for a reason other
+    /// than losing the job), unless the job has moved on meanwhile.
+    mutating func putBack(_ entry: ClaimQueue.Entry, now: Timestamp) {
+        guard let q = queued[entry.id], Int(q.version) == entry.version else { return }
+        index.offer(entry, now: now)
     }
 
     private mutating func drainAhead(now: Timestamp) {
@@ -94,48 +112,66 @@ struct EngineView {
     /// One event, the next in `seq` order.
     private mutating func step(_ e: StoredEvent, now: Timestamp) {
         lastSeq = e.seq
-        let was = queued.removeValue(forKey: e.job) ?? running.removeValue(forKey: e.job)
-        guard var s = was else {
-            if e.version == 1, let s = try? Lifecycle.begin(job: e.job, with: e.payload, at: e.recordedAt) {
-                place(s, was: nil, now: now)
-            } else if case .queued = e.payload {
-                unresolved.insert(e.job)  // a dead letter requeued: its state is in the log
+        if let q = queued[e.job] {
+            // A queued job moves on: started here (its state was read for the claim), started
+            // elsewhere (its state is read from the log), or canceled.
+            guard e.version == Int(q.version) + 1 else { return }
+            queued[e.job] = nil
+            inFlight[kinds[Int(q.kind)], default: 1] -= 1
+            if var s = claiming.removeValue(forKey: e.job), s.version == Int(q.version), (try? s.apply(e.payload, at: e.recordedAt)) != nil {
+                place(s, wasInFlight: false, now: now)
+            } else if case .started = e.payload {
+                unresolved.insert(e.job)
             }
-            // Anything else is an event of a job that finished, or of a requeued job whose state
-            // is being read (it includes this event).
             return
         }
-        // An event the state already includes (a requeued job's state read from the log), or
-        // one the lifecycle refuses (the log accepted it, so never): kept as it was.
-        guard e.version == s.version + 1, (try? s.apply(e.payload, at: e.recordedAt)) != nil else {
-            place(was!, was: was, now: nil)
+        if var s = running.removeValue(forKey: e.job) {
+            // An event the state already includes (read from the log after it), or one the
+            // lifecycle refuses (the log accepted it, so never): kept as it was.
+            guard e.version == s.version + 1, (try? s.apply(e.payload, at: e.recordedAt)) != nil else {
+                running[e.job] = running[e.job] ?? s
+                return
+            }
+            place(s, wasInFlight: true, now: now)
             return
         }
-        place(s, was: was, now: now)
+        if e.version == 1, let s = try? Lifecycle.begin(job: e.job, with: e.payload, at: e.recordedAt) {
+            place(s, wasInFlight: false, now: now)
+        } else if case .queued = e.payload, !unresolved.contains(e.job) {
+            unresolved.insert(e.job)  // a dead letter requeued: its state is in the log
+        }
+        // Anything else is an event of a finished job, or of one whose state is being read
+        // (the state read includes it).
     }
 
-    /// Files a job's new state; `now` nil re-files an unchanged state (no new index entry).
-    private mutating func place(_ s: JobState, was: JobState?, now: Timestamp?) {
-        if was == nil, !s.status.isTerminal { inFlight[s.kind, default: 0] += 1 }
+    /// Files a job's new state.
+    private mutating func place(_ s: JobState, wasInFlight: Bool, now: Timestamp) {
         switch s.status {
         case .queued:
-            queued[s.id] = s
-            if let now { index.offer(Self.entry(s), now: now) }
+            queued[s.id] = Queued(version: Int32(clamping: s.version), kind: intern(s.kind))
+            index.offer(.init(candidate: .init(priority: s.priority, createdAt: s.createdAt, id: s.id, kind: s.kind),
+                              version: s.version, runAt: s.runAt), now: now)
         case .running:
             running[s.id] = s
         case .completed, .failed, .canceled:
-            if was != nil { inFlight[s.kind, default: 1] -= 1 }
+            if wasInFlight { inFlight[s.kind, default: 1] -= 1 }
+            return
         }
+        if !wasInFlight { inFlight[s.kind, default: 0] += 1 }
         // Stale entries of jobs that moved on pile up only for kinds nobody here claims.
-        if now != nil, index.count > 2 * queued.count + 4096 {
+        if s.status == .queued, index.count > 2 * queued.count + 4096 {
             var index = self.index
             self.index = ClaimQueue()
-            index.compact { e in queued[e.id]?.version == e.version }
+            index.compact { e in queued[e.id].map { Int($0.version) == e.version } ?? false }
             self.index = index
         }
     }
 
-    private static func entry(_ s: JobState) -> ClaimQueue.Entry {
-        .init(candidate: .init(priority: s.priority, createdAt: s.createdAt, id: s.id, kind: s.kind), version: s.version, runAt: s.runAt)
+    private mutating func intern(_ kind: String) -> UInt32 {
+        if let i = kindIndex[kind] { return i }
+        let i = UInt32(kinds.count)
+        kinds.append(kind)
+        kindIndex[kind] = i
+        return i
     }
 }

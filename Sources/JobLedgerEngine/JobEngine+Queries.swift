@@ -61,12 +61,15 @@ extension JobEngine {
 
     /// Jobs in flight (queued or running) as this engine last folded them, optionally of one
     /// state and kind, oldest first.
+    /// The queued ones' states are read from the log (the view keeps them without); one that
+    /// cannot be read is left out.
     public func activeJobs(status: JobStatus? = nil, kind: String? = nil) async -> [JobState] {
         await refresh()
-        return state.withLock { s in
-            let pick = { (j: JobState) in (status == nil || j.status == status) && (kind == nil || j.kind == kind) }
-            return (s.view.queued.values.filter(pick) + s.view.running.values.filter(pick))
-                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        let (queuedIDs, running) = state.withLock { s in
+            (status == nil || status == .queued ? s.view.queued.filter { kind == nil || s.view.kind(of: $0.value) == kind }.map(\.key) : [],
+             status == nil || status == .running ? s.view.running.values.filter { kind == nil || $0.kind == kind } : [])
         }
+        let queued = queuedIDs.isEmpty ? [] : ((try? await ledger.states(of: queuedIDs)) ?? [:]).values.filter { $0.status == .queued }
+        return (queued + running).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
     }
 }

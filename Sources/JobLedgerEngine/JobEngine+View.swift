@@ -37,6 +37,6 @@ extension JobEngine {
     /// elsewhere, as of a fresh look at the log.
     func hasJobsInFlight(of kinds: Set<String>) async -> Bool {
         await refresh()
-        return state.withLock { s in kinds.contains { s.view.inFlight[$0, default: 0] > 0 } }
+        return state.withLock { s in !s.view.unresolved.isEmpty || kinds.contains { s.view.inFlight[$0, default: 0] > 0 } }
     }
 }

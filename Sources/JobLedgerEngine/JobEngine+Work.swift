@@ -148,7 +148,21 @@ extension JobEngine {
         await pruneOrphanAssetsWhenDue()
         guard storage.mayTry() else { return [] }
         let now = clock.now()
-        let chosen = state.withLock { s in claimable(now: now, s: &s, limit: min(probing != nil ? 1 : .max, options.concurrency - s.running.count)) }
+        let entries = state.withLock { s in claimable(now: now, s: &s, limit: min(probing != nil ? 1 : .max, options.concurrency - s.running.count)) }
+        if entries.isEmpty { return [] }
+        // The view keeps queued jobs without their state: read the chosen ones' (one read). A
+        // job that moved on meanwhile is left out; the next refresh tells the view.
+        let loaded: [JobID: JobState]
+        do {
+            loaded = try await ledger.states(of: entries.map(\.id))
+        } catch {
+            if !noteStorageFault(error, during: "reading the jobs to claim") { options.logger.warning("could not read the jobs to claim: \(error)") }
+            state.withLock { s in for e in entries { s.view.putBack(e, now: now) } }
+            return []
+        }
+        let chosen = entries.compactMap { e in loaded[e.id].flatMap { $0.status == .queued && $0.version == e.version ? $0 : nil } }
+        let entryOf = Dictionary(entries.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        state.withLock { $0.view.claiming(chosen) }
         // One transaction claims them all (when nobody else is committing); each claim succeeds
         // or loses its race on its own.
         let lease = clock.now().adding(milliseconds: options.leaseMilliseconds)
@@ -157,7 +171,7 @@ extension JobEngine {
                      expectedVersion: job.version)
         })
         var claimed: [Claim] = []
-        var putBack: [JobID] = []
+        var putBack: [ClaimQueue.Entry] = []
         for (job, result) in zip(chosen, results) {
             switch result {
             case .success(let started):
@@ -166,17 +180,17 @@ extension JobEngine {
             case .failure(let e) where e.isLostRace:
                 continue  // another worker claimed it (or it was canceled) first
             case .failure(let e) where noteStorageFault(e, during: "claiming jobs"):
-                putBack.append(job.id)  // said once for the whole episode; the job stays queued
+                putBack.append(entryOf[job.id]!)  // said once for the whole episode; the job stays queued
             case .failure(let e):
                 // Busy or storage trouble: skip this claim this round; the others stand.
                 log(job.id).warning("claim failed: \(e)")
-                putBack.append(job.id)
+                putBack.append(entryOf[job.id]!)
             }
         }
         if !claimed.isEmpty { storage.succeeded() }
         if !putBack.isEmpty {
             let now = clock.now()
-            state.withLock { s in for id in putBack { s.view.putBack(id, now: now) } }
+            state.withLock { s in for e in putBack { s.view.putBack(e, now: now) } }
         }
         var tasks: [Task<Void, Never>] = []
         for claim in claimed {

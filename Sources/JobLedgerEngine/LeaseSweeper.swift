@@ -43,11 +43,14 @@ extension JobEngine {
         let lost: [(JobID, Int, String)] = state.withLock { s in
             var out: [(JobID, Int, String)] = []
             for (id, r) in s.running where r.lost == nil && !r.recording && s.view.lastSeq >= r.startedSeq {
-                let now = s.view.state(of: id)
-                if let now, now.status == .running, now.attempt == r.attempt { continue }
+                // A job whose state is being read from the log is judged once it has been.
+                if s.view.unresolved.contains(id) { continue }
+                if let now = s.view.running[id], now.attempt == r.attempt { continue }
                 let why: String
-                if let now {
-                    why = now.status == .running ? "attempt \(now.attempt) now holds the job" : "the job is \(now.status) again"
+                if let now = s.view.running[id] {
+                    why = "attempt \(now.attempt) now holds the job"
+                } else if s.view.queued[id] != nil {
+                    why = "the job is queued again"
                 } else {
                     why = "the job was finished by someone else"
                 }

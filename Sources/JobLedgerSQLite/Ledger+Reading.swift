@@ -120,6 +120,18 @@ extension Ledger {
         try read { db in try Ledger.foldJob(db, job: job, from: nil) }
     }
 
+    /// Several jobs' current states, in one read; a job that does not exist is left out. What
+    /// the engine reads the jobs it claims with (its view keeps queued jobs without their state).
+    package func states(of jobs: [JobID]) async throws(LedgerError) -> [JobID: JobState] {
+        do {
+            return try await pool.read { db in
+                var out: [JobID: JobState] = [:]
+                for job in jobs { if let s = try Ledger.foldJob(db, job: job, from: nil) { out[job] = s } }
+                return out
+            }
+        } catch { throw map(error) }
+    }
+
     /// Folds one job from the database, starting from `base` (events after its version).
     package static func foldJob(_ db: Database, job: JobID, from base: JobState?, through last: Int = .max) throws -> JobState? {
         var state = base
