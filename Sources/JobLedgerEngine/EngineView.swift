@@ -55,8 +55,20 @@ struct EngineView {
 
     /// Folds events read from the log, in `seq` order from `lastSeq + 1`; events already folded
     /// are skipped.
-    mutating func fold(read events: [StoredEvent], now: Timestamp) {
-        for e in events where e.seq == lastSeq + 1 { step(e, now: now) }
+    mutating func fold(read events: [EngineEvent], now: Timestamp) {
+        for e in events where e.seq == lastSeq + 1 {
+            switch e {
+            case .event(let e):
+                step(e, now: now)
+            case .queued(let seq, let job, let kind, let priority, let runAt, let recordedAt):
+                // A job's first event, as `Lifecycle.begin` would make it: created now, due at
+                // its run-at or now.
+                lastSeq = seq
+                guard queued[job] == nil, running[job] == nil else { continue }
+                placeQueued(job, version: 1, kind: kind, priority: priority, createdAt: recordedAt, runAt: runAt ?? recordedAt,
+                            wasInFlight: false, now: now)
+            }
+        }
         drainAhead(now: now)
     }
 
@@ -148,18 +160,24 @@ struct EngineView {
     private mutating func place(_ s: JobState, wasInFlight: Bool, now: Timestamp) {
         switch s.status {
         case .queued:
-            queued[s.id] = Queued(version: Int32(clamping: s.version), kind: intern(s.kind))
-            index.offer(.init(candidate: .init(priority: s.priority, createdAt: s.createdAt, id: s.id, kind: s.kind),
-                              version: s.version, runAt: s.runAt), now: now)
+            placeQueued(s.id, version: s.version, kind: s.kind, priority: s.priority, createdAt: s.createdAt, runAt: s.runAt,
+                        wasInFlight: wasInFlight, now: now)
         case .running:
             running[s.id] = s
+            if !wasInFlight { inFlight[s.kind, default: 0] += 1 }
         case .completed, .failed, .canceled:
             if wasInFlight { inFlight[s.kind, default: 1] -= 1 }
-            return
         }
-        if !wasInFlight { inFlight[s.kind, default: 0] += 1 }
+    }
+
+    /// Files a queued job and indexes it.
+    private mutating func placeQueued(_ job: JobID, version: Int, kind: String, priority: Int, createdAt: Timestamp, runAt: Timestamp,
+                                      wasInFlight: Bool, now: Timestamp) {
+        queued[job] = Queued(version: Int32(clamping: version), kind: intern(kind))
+        index.offer(.init(candidate: .init(priority: priority, createdAt: createdAt, id: job, kind: kind), version: version, runAt: runAt), now: now)
+        if !wasInFlight { inFlight[kind, default: 0] += 1 }
         // Stale entries of jobs that moved on pile up only for kinds nobody here claims.
-        if s.status == .queued, index.count > 2 * queued.count + 4096 {
+        if index.count > 2 * queued.count + 4096 {
             var index = self.index
             self.index = ClaimQueue()
             index.compact { e in queued[e.id].map { Int($0.version) == e.version } ?? false }

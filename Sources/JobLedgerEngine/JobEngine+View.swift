@@ -19,7 +19,7 @@ extension JobEngine {
         while true {
             let (from, gap) = state.withLock { ($0.view.lastSeq + 1, $0.view.readLimit) }
             let limit = Int(min(gap ?? 4096, 4096))
-            guard limit > 0, let events = try? await ledger.page(from: from, limit: limit) else { break }
+            guard limit > 0, let events = try? await ledger.enginePage(from: from, limit: limit) else { break }
             let now = clock.now()
             state.withLock { $0.view.fold(read: events, now: now) }
             if events.count < limit { break }
