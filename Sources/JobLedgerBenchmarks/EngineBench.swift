@@ -34,22 +34,15 @@ package enum EngineBench {
     }
 
     package static func burnDown(directory: URL, jobs: Int, workers: Int) async throws -> Result {
-        let ledger = try Ledger.open(path: directory.appendingPathComponent("engine-\(jobs).sqlite").path)
+        let path = directory.appendingPathComponent("engine-\(jobs).sqlite").path
         let clock = ContinuousClock()
         let t0 = clock.now
-        // Jobs are submitted by 8 concurrent tasks (sharing group commits), then worked off.
+        // Jobs are submitted by 8 concurrent tasks (sharing group commits) through a ledger of
+        // their own, closed before the engine starts, as another process submitting would: its
+        // writer's cache of job states is not the engine's memory.
         let submitters = 8
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for s in 0..<submitters {
-                group.addTask {
-                    for _ in stride(from: s, to: jobs, by: submitters) {
-                        let payload = EventPayload.queued(.init(kind: "noop", input: [:]))
-                        _ = try await ledger.append(NewEvent(job: JobID.generate(), payload: payload, expectedVersion: 0))
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
+        try await submit(jobs: jobs, tasks: submitters, path: path)
+        let ledger = try Ledger.open(path: path)
         var options = JobEngine.Options(workerID: "bench")
         options.concurrency = workers
         options.logger.logLevel = .warning
@@ -71,5 +64,21 @@ package enum EngineBench {
         var result = Result(jobs: jobs, workers: workers, seconds: elapsed, events: try ledger.eventCount())
         result.firstClaimSeconds = firstClaim.withLock { $0.map { LedgerBenchmarks.seconds(started.duration(to: $0)) } } ?? 0
         return result
+    }
+
+    /// Appends `jobs` queued events from `tasks` concurrent tasks, as `JobEngine.submit` writes them.
+    static func submit(jobs: Int, tasks: Int, path: String) async throws {
+        let ledger = try Ledger.open(path: path)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for s in 0..<tasks {
+                group.addTask {
+                    for _ in stride(from: s, to: jobs, by: tasks) {
+                        let payload = EventPayload.queued(.init(kind: "noop", input: [:]))
+                        _ = try await ledger.append(NewEvent(job: JobID.generate(), payload: payload, expectedVersion: 0))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 }

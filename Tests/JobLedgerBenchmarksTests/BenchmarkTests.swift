@@ -24,7 +24,7 @@ final class TempDir: Sendable {
         let result = try LedgerBenchmarks.rawBurnDownCeiling(directory: dir.url, jobs: 10, lanes: 4,
                                                               configuration: LedgerConfiguration())
         #expect(result.jobsPerSecond > 0 && result.rowsPerSecond > 0)
-        let ledger = try Ledger.open(path: dir.path("engine-raw.sqlite"))
+        let ledger = try Ledger.open(path: dir.path("engine-raw-10.sqlite"))
         let rows = try ledger.read { db in
             try Row.fetchAll(db, sql: "SELECT job_id, version, type FROM events ORDER BY seq").map { ($0[0] as String, $0[1] as Int, $0[2] as String) }
         }
