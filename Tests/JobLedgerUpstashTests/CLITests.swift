@@ -63,7 +63,7 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
         let folder = TempFolder()
         defer { folder.remove() }
         let n = 300
-        _ = try runSDK("""
+        _ = try await runSDK("""
             from upstash_redis import Redis
             r = Redis.from_env()
             p = r.pipeline()

@@ -36,7 +36,7 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
-        _ = try runSDK("""
+        _ = try await runSDK("""
             from upstash_redis import Redis
             r = Redis.from_env()
             r.xadd("design:jobs", "*", {"input": '{"prompt": "a red bicycle"}', "owner": "user_1"})
@@ -60,7 +60,7 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
         #expect(jobs.count == 3, "the retried XADD made one job")
         #expect(jobs.allSatisfy { $0.status == .completed })
         #expect(jobs.contains { $0.priority == 5 && $0.maxAttempts == 2 })
-        let out = try runSDK("""
+        let out = try await runSDK("""
             import json
             from upstash_redis import Redis
             r = Redis.from_env()
@@ -90,7 +90,7 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
-        _ = try runSDK("""
+        _ = try await runSDK("""
             from upstash_redis import Redis
             r = Redis.from_env()
             r.xadd("design:jobs", "*", {"input": '{"prompt": "first"}'})
