@@ -45,6 +45,8 @@ public struct JobLedgerServer: Sendable {
     /// Where `/metrics` reads from (the engine's and projections' metrics, when they were given
     /// a `PrometheusMetricsFactory` on this registry).
     public let metrics: PrometheusCollectorRegistry
+    /// How long one SSE stream stays open at most (the client then resumes with `Last-Event-ID`).
+    public var maxStreamDuration: Duration = .seconds(300)
     /// The log's hash-chain status, verified once per head.
     let chain: ChainStatus
     /// Milliseconds since 1970.

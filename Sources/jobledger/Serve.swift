@@ -49,6 +49,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Chance that a demo attempt fails (retryable), \(OptionRanges.failRate.bounds).") var failRate: Double = 0.2
     @Option(help: "Milliseconds each of the demo handler's four passes takes, \(OptionRanges.stepMs.bounds).") var stepMs: Int = 400
     @Option(help: "Which limiter counts submits: auto (upstash when UPSTASH_REDIS_REST_URL is set), memory or upstash.") var rateLimiter: RateLimiterChoice = .auto
+    @Option(help: "Seconds one SSE stream stays open at most before the client resumes it with Last-Event-ID, 1…86400.") var maxStreamSeconds: Int = 300
     @Flag(help: "Serve without authentication (every caller is a local admin); loopback only.") var insecureNoAuth = false
 
     func validate() throws {
@@ -58,6 +59,7 @@ struct Serve: AsyncParsableCommand {
         try OptionRanges.drain.check(drain)
         try OptionRanges.failRate.check(failRate)
         try OptionRanges.stepMs.check(stepMs)
+        guard (1...86_400).contains(maxStreamSeconds) else { throw ValidationError("--max-stream-seconds must be 1…86400") }
     }
 
     func run() async throws {
@@ -92,9 +94,10 @@ struct Serve: AsyncParsableCommand {
             let engine = makeEngine(ledger: ledger, storageWait: storageWait, metrics: registry)
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)
             let limiter = try makeLimiter(spec, environment: environment)
-            let server = JobLedgerServer(ledger: ledger, engine: engine, hub: hub, runner: runner, auth: verifier, limiter: limiter.limiter,
+            var server = JobLedgerServer(ledger: ledger, engine: engine, hub: hub, runner: runner, auth: verifier, limiter: limiter.limiter,
                                          blobFolder: blobs.vercel == nil ? blobs.folderPath(forLog: ledger.path) : nil,
                                          streams: StreamNaming(prefix: projections.streamPrefix), anycable: anycable, metrics: registry)
+            server.maxStreamDuration = .seconds(maxStreamSeconds)
             var logger = Logger(label: "jobledger.serve")
             logger.logLevel = .warning
             let host = self.host, workers = self.workers

@@ -67,6 +67,7 @@
       if (!m) return;
       $("#state").textContent = m.state; $("#state").className = "st-" + m.state;
       $("#attempt").textContent = m.attempt;
+      $("#fill").style.transition = travelling ? "none" : "";
       $("#fill").style.width = pct(m.progress) + "%";
       $("#pct").textContent = pct(m.progress) + "%";
       $("#message").textContent = m.message || "";
