@@ -70,7 +70,9 @@ public struct JobLedgerServer: Sendable {
         router.middlewares.add(ErrorMapping())
         // Inside the error mapping: it serves a file where the routes found nothing (`/blobs/…`).
         if let blobFolder {
-            router.middlewares.add(FileMiddleware(blobFolder, urlBasePath: "/blobs"))
+            var quiet = Logger(label: "jobledger.serve.blobs")
+            quiet.logLevel = .warning
+            router.middlewares.add(FileMiddleware(blobFolder, urlBasePath: "/blobs", logger: quiet))
         }
         addSubmitRoutes(to: router)
         addReadRoutes(to: router)

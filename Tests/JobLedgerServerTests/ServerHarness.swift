@@ -42,7 +42,7 @@ struct ServerHarness {
     let hub: BroadcastHub
     let runner: ProjectionRunner
     let clock: TestClock
-    let server: JobLedgerServer
+    var server: JobLedgerServer
     let signer: JWTKeyCollection
 
     /// `limit`: the submit limit; `auth`: nil for the HS256 default.

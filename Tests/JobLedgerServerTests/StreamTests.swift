@@ -81,6 +81,25 @@ import Testing
         }
     }
 
+    @Test func aStreamOfAJobThatDoesNotMoveEndsAfterTheBoundAndResumes() async throws {
+        var h = try await ServerHarness.make(); defer { h.cleanup() }
+        h.server.maxStreamDuration = .milliseconds(300)
+        let auth = try await h.auth()
+        let harness = h
+        try await harness.live { c async throws in
+            // No worker runs: the job stays queued.
+            let id = try await c.api(.post, "/api/design", "/api/design", headers: auth, body: body(Self.design)).body.json!["id"]!.stringValue!
+            _ = try await harness.runner.catchUp()
+            let first = try await c.api(.get, "/api/jobs/\(id)/stream", "/api/jobs/{id}/stream", headers: auth)
+            #expect(first.status == .ok)
+            let ids = Self.ids(first.body.text)
+            #expect(ids.count == 1)
+            // The reconnect with Last-Event-ID gets nothing new, and ends again at the bound.
+            let again = try await c.api(.get, "/api/jobs/\(id)/stream", "/api/jobs/{id}/stream", headers: auth + [HTTPField.Name("Last-Event-ID")!: "\(ids[0])"])
+            #expect(again.status == .ok && Self.ids(again.body.text).isEmpty)
+        }
+    }
+
     static func ids(_ text: String) -> [Int64] {
         text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int64($0.dropFirst(4)) }
     }

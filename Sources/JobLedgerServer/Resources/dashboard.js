@@ -78,6 +78,9 @@
       if (view === "skeleton") { img.hidden = true; img.removeAttribute("src"); }
       else { const src = m.result_url || m.preview_url; if (img.getAttribute("src") !== src) img.src = src; img.hidden = false; }
       jobEl.dataset.state = m.state;
+      const cancel = $("#cancel"), retry = $("#retry");
+      if (cancel && !travelling) cancel.hidden = ["completed", "failed", "canceled"].includes(m.state);
+      if (retry && !travelling) retry.hidden = m.state !== "failed";
     }
 
     function travelTo(index) {
