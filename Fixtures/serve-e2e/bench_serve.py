@@ -119,6 +119,14 @@ def main():
         print(f"SSE fan-out: {a.subscribers} subscribers, {len(seqs)} messages each; {complete} received every message")
         print(f"  append → a subscriber:      p50 {percentile(lat, 50):6.1f} ms  p99 {percentile(lat, 99):6.1f} ms  ({len(lat)} deliveries)")
         print(f"  append → last subscriber:   p50 {percentile(last, 50):6.1f} ms  p99 {percentile(last, 99):6.1f} ms  ({len(last)} messages)")
+        # Split at the hub: when the broadcast projection handed each message over (sent_at).
+        import sqlite3
+        db = sqlite3.connect(s.db)
+        sent = {seq: at / 1000 for seq, at in db.execute("SELECT seq, sent_at FROM outbox WHERE projection = 'broadcast' AND job_id = ? AND sent_at IS NOT NULL", (job,))}
+        proj = [(sent[q] - appended[q]) * 1000 for q in seqs[1:] if q in sent and q in appended]
+        fan = [max(t for got in received for x, t in got if x == q) * 1000 - sent[q] * 1000 for q in seqs[1:] if q in sent]
+        print(f"  append → handed to the hub: p50 {percentile(proj, 50):6.1f} ms  max {max(proj):6.1f} ms  (the projection)")
+        print(f"  hub → last subscriber:      p50 {percentile(fan, 50):6.1f} ms  p99 {percentile(fan, 99):6.1f} ms  (the fan-out)")
         s.stop()
 
 

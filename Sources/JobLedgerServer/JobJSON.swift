@@ -52,10 +52,11 @@ struct BlobURLs: Sendable {
         return FileManager.default.fileExists(atPath: folder + "/" + pathname) ? "/blobs/" + pathname : nil
     }
 
-    /// A broadcast message's text with its URLs made browser-loadable.
+    /// A broadcast message's text with its URLs made browser-loadable: a plain replacement of
+    /// the folder's `file://` prefix, which only URLs carry (no JSON parse per subscriber and
+    /// message: the fan-out writes the same message to every stream).
     func message(_ text: String) -> String {
-        guard filePrefix != nil, case .object(var o)? = try? JSONValue(parsing: text) else { return text }
-        for k in ["preview_url", "result_url"] { if let u = o[k]?.stringValue { o[k] = .string(browser(u)!) } }
-        return JSONValue.object(o).canonicalText
+        guard let filePrefix, text.contains(filePrefix) else { return text }
+        return text.replacingOccurrences(of: filePrefix, with: "/blobs/")
     }
 }
