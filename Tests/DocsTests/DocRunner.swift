@@ -1,0 +1,173 @@
+import Foundation
+
+// Runs a page's console blocks as an operator would type them: in order, each `$ ` command in
+// bash, from the repository root, with the built `jobledger` first on PATH. Shell variables and
+// the working directory carry over from one command to the next (a page's `cd "$(mktemp -d)"`
+// holds for the rest of the page), and TMPDIR is the test's own scratch folder, so whatever a
+// page makes with `mktemp` is removed with it.
+
+/// The package root: Tests/DocsTests/DocRunner.swift → three levels up.
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// The built `jobledger`: `$JOBLEDGER_BIN`, else beside the running test bundle (or one of its
+/// parents), else `.build/debug/jobledger` (as in Tests/CLITests/Support.swift).
+let jobledgerBinary: URL? = {
+    let fm = FileManager.default
+    func executable(_ url: URL) -> URL? {
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue,
+              fm.isExecutableFile(atPath: url.path) else { return nil }
+        return url
+    }
+    if let override = ProcessInfo.processInfo.environment["JOBLEDGER_BIN"], !override.isEmpty {
+        return URL(fileURLWithPath: override)
+    }
+    var starts: [URL] = []
+    if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+        starts.append(URL(fileURLWithPath: exe).deletingLastPathComponent())
+    }
+    if let first = CommandLine.arguments.first {
+        starts.append(URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent())
+    }
+    for start in starts {
+        var dir = start
+        for _ in 0..<4 {
+            if let found = executable(dir.appendingPathComponent("jobledger")) { return found }
+            dir = dir.deletingLastPathComponent()
+        }
+    }
+    return executable(packageRoot.appendingPathComponent(".build/debug/jobledger"))
+}()
+
+/// One step whose output or exit code is not what the page shows.
+struct DocMismatch: Sendable, CustomStringConvertible {
+    let step: DocStep
+    let actual: [String]
+    let exitCode: Int32
+
+    var description: String {
+        var text = "\(step)\n"
+        if exitCode != step.exitCode { text += "exit code: the page shows \(step.exitCode), the command exited \(exitCode)\n" }
+        text += "the page shows:\n" + step.expected.map { "  | \($0)" }.joined(separator: "\n")
+        text += "\nthe command printed:\n" + actual.map { "  | \($0)" }.joined(separator: "\n")
+        return text
+    }
+}
+
+/// A shell session for one page.
+final class DocSession {
+    let scratch: URL
+    private let state: URL
+    private let binDir: URL
+    /// How long one command may run before it is killed (a guard against a hang, not a timing).
+    let commandDeadline: Int
+    /// The exit status of the last command run, `$?` for the next one.
+    private var lastStatus: Int32 = 0
+
+    init(binary: URL, commandDeadline: Int = 300) throws {
+        let fm = FileManager.default
+        scratch = fm.temporaryDirectory.appendingPathComponent("jobledger-docs-\(UUID().uuidString)")
+        state = scratch.appendingPathComponent(".session")
+        try fm.createDirectory(at: state, withIntermediateDirectories: true)
+        binDir = binary.deletingLastPathComponent()
+        self.commandDeadline = commandDeadline
+        try Data().write(to: state.appendingPathComponent("env"))
+        try Data(packageRoot.path.utf8).write(to: state.appendingPathComponent("cwd"))
+    }
+
+    /// The process groups of the commands run (coreutils `timeout` leads one per command): what a
+    /// page started in the background (`&`) and did not stop is killed when the session ends.
+    private var groups: [Int32] = []
+
+    deinit {
+        for group in groups { kill(-group, SIGKILL) }
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    /// Where the next command runs.
+    var currentDirectory: String {
+        (try? String(contentsOf: state.appendingPathComponent("cwd"), encoding: .utf8))?
+            .trimmingCharacters(in: .newlines) ?? packageRoot.path
+    }
+
+    /// Runs every step of the blocks in order; returns the steps that did not match.
+    func run(_ blocks: [DocBlock]) throws -> [DocMismatch] {
+        var mismatches: [DocMismatch] = []
+        for block in blocks where block.skipReason == nil {
+            for step in block.steps {
+                // A page makes its files in a folder it makes: in the repository root, only the
+                // command that leaves it runs (the files of a page that forgets are never made there).
+                if URL(fileURLWithPath: currentDirectory).standardizedFileURL == packageRoot.standardizedFileURL,
+                   !step.command.contains("cd ") {
+                    mismatches.append(DocMismatch(step: step, actual: ["(not run: it would run in the repository root; first `cd \"$(mktemp -d)\"`)"], exitCode: -1))
+                    continue
+                }
+                let (output, code) = try run(step.command)
+                if code != step.exitCode || !DocOutput.matches(expected: step.expected, actual: output) {
+                    mismatches.append(DocMismatch(step: step, actual: DocOutput.trim(output), exitCode: code))
+                }
+            }
+        }
+        return mismatches
+    }
+
+    /// One command in bash: restores the variables and directory the previous one left, runs the
+    /// command with stdout and stderr into one file (in the order they were written), saves them
+    /// again, and exits with the command's status.
+    func run(_ command: String) throws -> ([String], Int32) {
+        let env = state.appendingPathComponent("env").path, cwd = state.appendingPathComponent("cwd").path
+        // `( exit N )` just before the command: `$?` is the previous command's status, as in one shell.
+        let script = """
+            set -a
+            . '\(env)'
+            cd "$(cat '\(cwd)')" || exit 97
+            ( exit \(lastStatus) )
+            \(command)
+            __doctest_status=$?
+            set +a
+            export -p | grep -v -E '^declare -x (__doctest_status|OLDPWD|PWD|SHLVL|_)=' > '\(env)'
+            pwd > '\(cwd)'
+            exit $__doctest_status
+            """
+        let scriptURL = state.appendingPathComponent("step.sh")
+        try Data(script.utf8).write(to: scriptURL)
+        let outURL = state.appendingPathComponent("out")
+        try Data().write(to: outURL)
+        let out = try FileHandle(forWritingTo: outURL)
+        defer { try? out.close() }
+
+        let process = Process()
+        // coreutils `timeout` signals the whole process group, children the command left behind too.
+        let timeout = "/usr/bin/timeout"
+        if FileManager.default.isExecutableFile(atPath: timeout) {
+            process.executableURL = URL(fileURLWithPath: timeout)
+            process.arguments = ["-k", "10", String(commandDeadline), "/bin/bash", scriptURL.path]
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = [scriptURL.path]
+        }
+        process.currentDirectoryURL = packageRoot
+        let inherited = ProcessInfo.processInfo.environment
+        process.environment = [
+            "PATH": binDir.path + ":" + (inherited["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": inherited["HOME"] ?? scratch.path,
+            "TMPDIR": scratch.path,
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "TERM": "dumb",
+        ]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        if process.executableURL?.lastPathComponent == "timeout" { groups.append(process.processIdentifier) }
+        process.waitUntilExit()
+        var status = process.terminationStatus
+        if process.terminationReason == .uncaughtSignal { status = 128 + status }
+        lastStatus = status
+        let text = String(decoding: try Data(contentsOf: outURL), as: UTF8.self)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if status == 124 { lines.append("(killed after \(commandDeadline) s: a command that runs forever must be marked skipped)") }
+        return (lines, status)
+    }
+}
