@@ -113,6 +113,15 @@ struct Demo: AsyncParsableCommand {
             if fm.fileExists(atPath: db) {
                 throw fail("\(db) already exists; the demo writes a fresh log (choose another path, or omit --db)", code: 2)
             }
+            // A fresh log may go into a fresh folder: make it, or say which one cannot be made.
+            let folder = (db as NSString).deletingLastPathComponent
+            if !folder.isEmpty, !fm.fileExists(atPath: folder) {
+                do {
+                    try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                } catch {
+                    throw fail("cannot create the folder \(folder) for the demo log \(db): \((error as NSError).localizedDescription)", code: 6)
+                }
+            }
             return db
         }
         let path = "jobledger-demo.sqlite"
