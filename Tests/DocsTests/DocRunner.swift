@@ -42,14 +42,16 @@ let jobledgerBinary: URL? = {
 /// One step whose output or exit code is not what the page shows.
 struct DocMismatch: Sendable, CustomStringConvertible {
     let step: DocStep
-    let actual: [String]
+    let stdout: [String]
+    let stderr: [String]
     let exitCode: Int32
 
     var description: String {
         var text = "\(step)\n"
         if exitCode != step.exitCode { text += "exit code: the page shows \(step.exitCode), the command exited \(exitCode)\n" }
         text += "the page shows:\n" + step.expected.map { "  | \($0)" }.joined(separator: "\n")
-        text += "\nthe command printed:\n" + actual.map { "  | \($0)" }.joined(separator: "\n")
+        text += "\nthe command printed on stdout:\n" + stdout.map { "  | \($0)" }.joined(separator: "\n")
+        if !stderr.isEmpty { text += "\nand on stderr:\n" + stderr.map { "  | \($0)" }.joined(separator: "\n") }
         return text
     }
 }
@@ -99,12 +101,12 @@ final class DocSession {
                 // command that leaves it runs (the files of a page that forgets are never made there).
                 if URL(fileURLWithPath: currentDirectory).standardizedFileURL == packageRoot.standardizedFileURL,
                    !step.command.contains("cd ") {
-                    mismatches.append(DocMismatch(step: step, actual: ["(not run: it would run in the repository root; first `cd \"$(mktemp -d)\"`)"], exitCode: -1))
+                    mismatches.append(DocMismatch(step: step, stdout: [], stderr: ["(not run: it would run in the repository root; first `cd \"$(mktemp -d)\"`)"], exitCode: -1))
                     continue
                 }
-                let (output, code) = try run(step.command)
-                if code != step.exitCode || !DocOutput.matches(expected: step.expected, actual: output) {
-                    mismatches.append(DocMismatch(step: step, actual: DocOutput.trim(output), exitCode: code))
+                let (out, err, code) = try run(step.command)
+                if code != step.exitCode || !DocOutput.matches(expected: step.expected, stdout: out, stderr: err) {
+                    mismatches.append(DocMismatch(step: step, stdout: DocOutput.trim(out), stderr: DocOutput.trim(err), exitCode: code))
                 }
             }
         }
@@ -112,9 +114,9 @@ final class DocSession {
     }
 
     /// One command in bash: restores the variables and directory the previous one left, runs the
-    /// command with stdout and stderr into one file (in the order they were written), saves them
-    /// again, and exits with the command's status.
-    func run(_ command: String) throws -> ([String], Int32) {
+    /// command with stdout and stderr into two files, saves them again, and exits with the
+    /// command's status. Returns the lines of stdout and of stderr, and the status.
+    func run(_ command: String) throws -> ([String], [String], Int32) {
         let env = state.appendingPathComponent("env").path, cwd = state.appendingPathComponent("cwd").path
         // `( exit N )` just before the command: `$?` is the previous command's status, as in one shell.
         let script = """
@@ -131,10 +133,11 @@ final class DocSession {
             """
         let scriptURL = state.appendingPathComponent("step.sh")
         try Data(script.utf8).write(to: scriptURL)
-        let outURL = state.appendingPathComponent("out")
+        let outURL = state.appendingPathComponent("stdout"), errURL = state.appendingPathComponent("stderr")
         try Data().write(to: outURL)
-        let out = try FileHandle(forWritingTo: outURL)
-        defer { try? out.close() }
+        try Data().write(to: errURL)
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+        defer { try? out.close(); try? err.close() }
 
         let process = Process()
         // coreutils `timeout` signals the whole process group, children the command left behind too.
@@ -158,16 +161,18 @@ final class DocSession {
         ]
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = out
-        process.standardError = out
+        process.standardError = err
         try process.run()
         if process.executableURL?.lastPathComponent == "timeout" { groups.append(process.processIdentifier) }
         process.waitUntilExit()
         var status = process.terminationStatus
         if process.terminationReason == .uncaughtSignal { status = 128 + status }
         lastStatus = status
-        let text = String(decoding: try Data(contentsOf: outURL), as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        if status == 124 { lines.append("(killed after \(commandDeadline) s: a command that runs forever must be marked skipped)") }
-        return (lines, status)
+        func lines(_ url: URL) throws -> [String] {
+            String(decoding: try Data(contentsOf: url), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        }
+        var errors = try lines(errURL)
+        if status == 124 { errors.append("(killed after \(commandDeadline) s: a command that runs forever must be marked skipped)") }
+        return (try lines(outURL), errors, status)
     }
 }

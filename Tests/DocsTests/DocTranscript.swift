@@ -75,6 +75,27 @@ struct DocPage: Sendable {
         self.problems = problems
     }
 
+    /// Whether a shell would still be inside a '…' or "…" string at the end of `text`.
+    static func quoteLeftOpen(_ text: String) -> Bool {
+        var quote: Character?
+        var escaped = false, comment = false
+        var previous: Character = "\n"
+        for c in text {
+            defer { previous = c }
+            if comment { comment = c != "\n"; continue }
+            if escaped { escaped = false; continue }
+            if c == "\\", quote != "'" { escaped = true; continue }
+            if let q = quote {
+                if c == q { quote = nil }
+            } else if c == "'" || c == "\"" {
+                quote = c
+            } else if c == "#", previous == " " || previous == "\n" || previous == "\t" {
+                comment = true   // the rest of the line is a comment
+            }
+        }
+        return quote != nil
+    }
+
     private static func steps(_ body: [String], firstLine: Int) -> ([DocStep], [String]) {
         var steps: [DocStep] = [], problems: [String] = []
         var j = 0
@@ -88,8 +109,9 @@ struct DocPage: Sendable {
             let at = j
             var command = String(body[j].dropFirst(2))
             j += 1
-            // `\` at the end of a line, or `> ` lines (a here-document, a quote left open) go on.
-            while j < body.count, command.hasSuffix("\\") || body[j].hasPrefix("> ") || body[j] == ">" {
+            // As in a shell: `\` at the end of a line, or a quote left open, goes on to the next
+            // line; so do `> ` lines (a here-document's, as a shell prompts for them).
+            while j < body.count, command.hasSuffix("\\") || Self.quoteLeftOpen(command) || body[j].hasPrefix("> ") || body[j] == ">" {
                 command += "\n" + (body[j].hasPrefix(">") ? String(body[j].dropFirst(2)) : body[j])
                 j += 1
             }
@@ -110,30 +132,39 @@ struct DocPage: Sendable {
     }
 }
 
-/// Matches actual output lines against the lines a page shows. `…` in a line stands for any text
-/// within that line (zero or more characters); a line that is only `…` stands for any number of
-/// lines (zero or more). Trailing spaces and trailing blank lines are ignored on both sides.
+/// Matches what a command printed against the lines a page shows. The page shows stdout and
+/// stderr together, in the order a terminal showed them; the test reads them apart (in a file or a
+/// pipe, stdout is buffered and stderr is not, so their order there means nothing), and the page
+/// matches when its lines are an interleaving of the two that keeps each one's order.
+/// `…` in a line stands for any text within that line (zero or more characters); a line that is
+/// only `…` (indented or not) stands for any number of lines (zero or more) of either. Trailing spaces and trailing
+/// blank lines are ignored.
 enum DocOutput {
     static let wildcard = "…"
 
     static func matches(expected: [String], actual: [String]) -> Bool {
-        let actual = trim(actual), expected = trim(expected)
+        matches(expected: expected, stdout: actual, stderr: [])
+    }
+
+    static func matches(expected: [String], stdout: [String], stderr: [String]) -> Bool {
+        let expected = trim(expected), out = trim(stdout), err = trim(stderr)
         var memo: [Int: Bool] = [:]
-        func go(_ e: Int, _ a: Int) -> Bool {
-            let key = e * (actual.count + 1) + a
+        func go(_ e: Int, _ o: Int, _ r: Int) -> Bool {
+            let key = (e * (out.count + 1) + o) * (err.count + 1) + r
             if let known = memo[key] { return known }
             let result: Bool
             if e == expected.count {
-                result = a == actual.count
-            } else if expected[e] == wildcard {
-                result = go(e + 1, a) || (a < actual.count && go(e, a + 1))
+                result = o == out.count && r == err.count
+            } else if expected[e].trimmingCharacters(in: .whitespaces) == wildcard {
+                result = go(e + 1, o, r) || (o < out.count && go(e, o + 1, r)) || (r < err.count && go(e, o, r + 1))
             } else {
-                result = a < actual.count && line(actual[a], matches: expected[e]) && go(e + 1, a + 1)
+                result = (o < out.count && line(out[o], matches: expected[e]) && go(e + 1, o + 1, r))
+                    || (r < err.count && line(err[r], matches: expected[e]) && go(e + 1, o, r + 1))
             }
             memo[key] = result
             return result
         }
-        return go(0, 0)
+        return go(0, 0, 0)
     }
 
     /// One line against a pattern whose `…` match any run of characters.

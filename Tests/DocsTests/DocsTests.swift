@@ -131,8 +131,17 @@ struct DocsTestSelfTests {
     }
 
     @Test func theBuiltJobledgerIsTheOneOnPath() throws {
-        let (output, code) = try DocSession(binary: try #require(jobledgerBinary)).run("command -v jobledger")
+        let (output, _, code) = try DocSession(binary: try #require(jobledgerBinary)).run("command -v jobledger")
         #expect(code == 0 && output.first == jobledgerBinary?.path, "\(output)")
+    }
+
+    @Test func aQuoteLeftOpenContinuesTheCommand() {
+        #expect(DocPage.quoteLeftOpen(#"sqlite3 x.sqlite ""#))
+        #expect(!DocPage.quoteLeftOpen(#"echo "it's" 'a \"b' # it's"#))
+        #expect(!DocPage.quoteLeftOpen(#"echo ${#x} a\'b"#))
+        let page = DocPage(markdown: "```console\n$ sqlite3 x.sqlite \"\nSELECT 1;\"\n1\n```\n")
+        #expect(page.blocks.first?.steps.first?.command == "sqlite3 x.sqlite \"\nSELECT 1;\"")
+        #expect(page.blocks.first?.steps.first?.expected == ["1"])
     }
 
     @Test func wildcards() {
@@ -142,6 +151,10 @@ struct DocsTestSelfTests {
         #expect(DocOutput.line("aXbYc", matches: "a…b…c"))
         #expect(!DocOutput.line("ab", matches: "ab…b"))
         #expect(DocOutput.matches(expected: ["a", "…"], actual: ["a"]))
+        #expect(DocOutput.matches(expected: ["a", "  …", "d"], actual: ["a", "  b", "  c", "d"]))
+        // stdout and stderr in the order a terminal shows them, whatever order a file got them in.
+        #expect(DocOutput.matches(expected: ["id", "appended", "more"], stdout: ["id", "more"], stderr: ["appended"]))
+        #expect(!DocOutput.matches(expected: ["more", "id", "appended"], stdout: ["id", "more"], stderr: ["appended"]))
         #expect(DocOutput.matches(expected: ["a", "…", "d"], actual: ["a", "b", "c", "d", ""]))
         #expect(!DocOutput.matches(expected: ["a", "…", "d"], actual: ["a", "b", "c"]))
         #expect(!DocOutput.matches(expected: [], actual: ["unexpected"]))
