@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // Runs a page's console blocks as an operator would type them: in order, each `$ ` command in
 // bash, from the repository root, with the built `jobledger` first on PATH. Shell variables and
@@ -65,6 +70,7 @@ final class DocSession {
     let commandDeadline: Int
     /// The exit status of the last command run, `$?` for the next one.
     private var lastStatus: Int32 = 0
+    private var steps = 0
 
     init(binary: URL, commandDeadline: Int = 300) throws {
         let fm = FileManager.default
@@ -133,25 +139,17 @@ final class DocSession {
             """
         let scriptURL = state.appendingPathComponent("step.sh")
         try Data(script.utf8).write(to: scriptURL)
-        let outURL = state.appendingPathComponent("stdout"), errURL = state.appendingPathComponent("stderr")
-        try Data().write(to: outURL)
-        try Data().write(to: errURL)
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        defer { try? out.close(); try? err.close() }
+        // Fresh files per command: a process a page left in the background may still write to the last ones.
+        steps += 1
+        let outURL = state.appendingPathComponent("stdout-\(steps)"), errURL = state.appendingPathComponent("stderr-\(steps)")
 
-        let process = Process()
         // coreutils `timeout` signals the whole process group, children the command left behind too.
         let timeout = "/usr/bin/timeout"
-        if FileManager.default.isExecutableFile(atPath: timeout) {
-            process.executableURL = URL(fileURLWithPath: timeout)
-            process.arguments = ["-k", "10", String(commandDeadline), "/bin/bash", scriptURL.path]
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = [scriptURL.path]
-        }
-        process.currentDirectoryURL = packageRoot
+        let (executable, arguments) = FileManager.default.isExecutableFile(atPath: timeout)
+            ? (timeout, ["-k", "10", String(commandDeadline), "/bin/bash", scriptURL.path])
+            : ("/bin/bash", [scriptURL.path])
         let inherited = ProcessInfo.processInfo.environment
-        process.environment = [
+        let environment = [
             "PATH": binDir.path + ":" + (inherited["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"),
             "HOME": inherited["HOME"] ?? scratch.path,
             "TMPDIR": scratch.path,
@@ -159,14 +157,8 @@ final class DocSession {
             "LC_ALL": "C.UTF-8",
             "TERM": "dumb",
         ]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        if process.executableURL?.lastPathComponent == "timeout" { groups.append(process.processIdentifier) }
-        process.waitUntilExit()
-        var status = process.terminationStatus
-        if process.terminationReason == .uncaughtSignal { status = 128 + status }
+        let (pid, status) = try spawnAndWait(executable, arguments, environment: environment, stdout: outURL.path, stderr: errURL.path)
+        if executable == timeout { groups.append(pid) }
         lastStatus = status
         func lines(_ url: URL) throws -> [String] {
             String(decoding: try Data(contentsOf: url), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -175,4 +167,53 @@ final class DocSession {
         if status == 124 { errors.append("(killed after \(commandDeadline) s: a command that runs forever must be marked skipped)") }
         return (try lines(outURL), errors, status)
     }
+}
+
+/// Runs `executable` with stdin from /dev/null and stdout and stderr into two files, and waits
+/// for it alone: `posix_spawn` and `waitpid`, not `Process`, whose wait on Linux can last until
+/// every process that inherited its descriptors has exited (a stand-in a page starts in the
+/// background, `&`, and stops later; what a page leaves running is killed with its process group
+/// when the session ends). Returns its pid and exit status (128 + N for signal N).
+func spawnAndWait(_ executable: String, _ arguments: [String], environment: [String: String],
+                  stdout: String, stderr: String) throws -> (pid_t, Int32) {
+    #if os(Linux)
+    var actions = posix_spawn_file_actions_t()
+    #else
+    var actions: posix_spawn_file_actions_t?
+    #endif
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    func cStrings(_ strings: [String]) -> [UnsafeMutablePointer<CChar>?] { strings.map { strdup($0) } + [nil] }
+    let argv = cStrings([executable] + arguments)
+    let envp = cStrings(environment.map { "\($0.key)=\($0.value)" })
+    defer { for p in argv + envp { free(p) } }
+    // As from a shell: SIGPIPE and the other signals at their defaults (the test process ignores
+    // SIGPIPE, and an ignored signal stays ignored across exec), none blocked.
+    #if os(Linux)
+    var attributes = posix_spawnattr_t()
+    #else
+    var attributes: posix_spawnattr_t?
+    #endif
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var defaults = sigset_t(), none = sigset_t()
+    sigfillset(&defaults)
+    sigdelset(&defaults, SIGKILL)
+    sigdelset(&defaults, SIGSTOP)
+    sigemptyset(&none)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+    guard spawned == 0 else {
+        throw NSError(domain: NSPOSIXErrorDomain, code: Int(spawned), userInfo: [NSLocalizedDescriptionKey: "cannot run \(executable)"])
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    let signal = status & 0x7f
+    return (pid, signal == 0 ? (status >> 8) & 0xff : 128 + signal)
 }

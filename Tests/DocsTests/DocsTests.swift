@@ -119,6 +119,19 @@ struct DocsTestSelfTests {
         #expect(mismatches.map(\.exitCode) == [1, 0], "\(mismatches)")
     }
 
+    @Test(.timeLimit(.minutes(1))) func aCommandLeftInTheBackgroundDoesNotHoldTheRun() throws {
+        let page = DocPage(markdown: """
+            ```console
+            $ cd "$(mktemp -d)"
+            $ sleep 600 &
+            $ echo next
+            next
+            ```
+            """)
+        let mismatches = try DocSession(binary: try #require(jobledgerBinary)).run(page.blocks)
+        #expect(mismatches.isEmpty, "\(mismatches)")
+    }
+
     @Test func nothingRunsInTheRepositoryRoot() throws {
         let careless = DocPage(markdown: """
             ```console
