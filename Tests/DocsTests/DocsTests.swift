@@ -15,7 +15,7 @@ let documentedPages: [String] = {
     return pages.sorted()
 }()
 
-@Suite("The docs, run as written")
+@Suite("The docs, run as written", .serialized)
 struct DocsTests {
     @Test("every console block of the page prints what the page shows", arguments: documentedPages)
     func page(_ path: String) throws {
