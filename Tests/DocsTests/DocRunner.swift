@@ -99,7 +99,7 @@ final class DocSession {
     }
 
     /// Runs every step of the blocks in order; returns the steps that did not match.
-    func run(_ blocks: [DocBlock]) throws -> [DocMismatch] {
+    func run(_ blocks: [DocBlock]) async throws -> [DocMismatch] {
         var mismatches: [DocMismatch] = []
         for block in blocks where block.skipReason == nil {
             for step in block.steps {
@@ -110,7 +110,7 @@ final class DocSession {
                     mismatches.append(DocMismatch(step: step, stdout: [], stderr: ["(not run: it would run in the repository root; first `cd \"$(mktemp -d)\"`)"], exitCode: -1))
                     continue
                 }
-                let (out, err, code) = try run(step.command)
+                let (out, err, code) = try await run(step.command)
                 if code != step.exitCode || !DocOutput.matches(expected: step.expected, stdout: out, stderr: err) {
                     mismatches.append(DocMismatch(step: step, stdout: DocOutput.trim(out), stderr: DocOutput.trim(err), exitCode: code))
                 }
@@ -122,7 +122,7 @@ final class DocSession {
     /// One command in bash: restores the variables and directory the previous one left, runs the
     /// command with stdout and stderr into two files, saves them again, and exits with the
     /// command's status. Returns the lines of stdout and of stderr, and the status.
-    func run(_ command: String) throws -> ([String], [String], Int32) {
+    func run(_ command: String) async throws -> ([String], [String], Int32) {
         let env = state.appendingPathComponent("env").path, cwd = state.appendingPathComponent("cwd").path
         // `( exit N )` just before the command: `$?` is the previous command's status, as in one shell.
         let script = """
@@ -157,7 +157,14 @@ final class DocSession {
             "LC_ALL": "C.UTF-8",
             "TERM": "dumb",
         ]
-        let (pid, status) = try spawnAndWait(executable, arguments, environment: environment, stdout: outURL.path, stderr: errURL.path)
+        // On a thread of its own: a blocking wait on one of the few threads that run the tests'
+        // tasks would slow every other test of the run (and fail the ones that time something).
+        let (outPath, errPath) = (outURL.path, errURL.path)
+        let (pid, status) = try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try spawnAndWait(executable, arguments, environment: environment, stdout: outPath, stderr: errPath) })
+            }
+        }
         if executable == timeout { groups.append(pid) }
         lastStatus = status
         func lines(_ url: URL) throws -> [String] {

@@ -18,7 +18,7 @@ let documentedPages: [String] = {
 @Suite("The docs, run as written", .serialized)
 struct DocsTests {
     @Test("every console block of the page prints what the page shows", arguments: documentedPages)
-    func page(_ path: String) throws {
+    func page(_ path: String) async throws {
         let markdown = try String(contentsOf: packageRoot.appendingPathComponent(path), encoding: .utf8)
         let page = DocPage(markdown: markdown)
         for problem in page.problems { Issue.record("\(path) \(problem)") }
@@ -26,7 +26,7 @@ struct DocsTests {
 
         let before = Set(try FileManager.default.contentsOfDirectory(atPath: packageRoot.path))
         let session = try DocSession(binary: binary)
-        for mismatch in try session.run(page.blocks) { Issue.record("\(path) \(mismatch)") }
+        for mismatch in try await session.run(page.blocks) { Issue.record("\(path) \(mismatch)") }
         let after = Set(try FileManager.default.contentsOfDirectory(atPath: packageRoot.path))
         let left = after.subtracting(before).filter { !$0.hasPrefix(".") }
         #expect(left.isEmpty, "\(path) left \(left.sorted()) in the repository root; a page makes its files in a folder it makes (`cd \"$(mktemp -d)\"`)")
@@ -84,13 +84,13 @@ struct DocsTestSelfTests {
         #expect(page.problems.count == 1 && page.problems[0].contains("line 27"), "\(page.problems)")
     }
 
-    @Test func aPageThatIsRightPasses() throws {
+    @Test func aPageThatIsRightPasses() async throws {
         let session = try DocSession(binary: try #require(jobledgerBinary))
-        let mismatches = try session.run(page.blocks)
+        let mismatches = try await session.run(page.blocks)
         #expect(mismatches.isEmpty, "\(mismatches)")
     }
 
-    @Test func aChangedOutputFails() throws {
+    @Test func aChangedOutputFails() async throws {
         let broken = DocPage(markdown: """
             ```console
             $ cd "$(mktemp -d)"
@@ -100,11 +100,11 @@ struct DocsTestSelfTests {
             a
             ```
             """)
-        let mismatches = try DocSession(binary: try #require(jobledgerBinary)).run(broken.blocks)
+        let mismatches = try await DocSession(binary: try #require(jobledgerBinary)).run(broken.blocks)
         #expect(mismatches.map(\.step.line) == [3, 5], "\(mismatches)")
     }
 
-    @Test func aChangedExitCodeFails() throws {
+    @Test func aChangedExitCodeFails() async throws {
         let broken = DocPage(markdown: """
             ```console
             $ cd "$(mktemp -d)"
@@ -115,11 +115,11 @@ struct DocsTestSelfTests {
             0
             ```
             """)
-        let mismatches = try DocSession(binary: try #require(jobledgerBinary)).run(broken.blocks)
+        let mismatches = try await DocSession(binary: try #require(jobledgerBinary)).run(broken.blocks)
         #expect(mismatches.map(\.exitCode) == [1, 0], "\(mismatches)")
     }
 
-    @Test(.timeLimit(.minutes(1))) func aCommandLeftInTheBackgroundDoesNotHoldTheRun() throws {
+    @Test(.timeLimit(.minutes(1))) func aCommandLeftInTheBackgroundDoesNotHoldTheRun() async throws {
         let page = DocPage(markdown: """
             ```console
             $ cd "$(mktemp -d)"
@@ -128,23 +128,23 @@ struct DocsTestSelfTests {
             next
             ```
             """)
-        let mismatches = try DocSession(binary: try #require(jobledgerBinary)).run(page.blocks)
+        let mismatches = try await DocSession(binary: try #require(jobledgerBinary)).run(page.blocks)
         #expect(mismatches.isEmpty, "\(mismatches)")
     }
 
-    @Test func nothingRunsInTheRepositoryRoot() throws {
+    @Test func nothingRunsInTheRepositoryRoot() async throws {
         let careless = DocPage(markdown: """
             ```console
             $ touch left-behind.txt
             ```
             """)
-        let mismatches = try DocSession(binary: try #require(jobledgerBinary)).run(careless.blocks)
+        let mismatches = try await DocSession(binary: try #require(jobledgerBinary)).run(careless.blocks)
         #expect(mismatches.count == 1 && mismatches.first?.exitCode == -1, "\(mismatches)")
         #expect(!FileManager.default.fileExists(atPath: packageRoot.appendingPathComponent("left-behind.txt").path))
     }
 
-    @Test func theBuiltJobledgerIsTheOneOnPath() throws {
-        let (output, _, code) = try DocSession(binary: try #require(jobledgerBinary)).run("command -v jobledger")
+    @Test func theBuiltJobledgerIsTheOneOnPath() async throws {
+        let (output, _, code) = try await DocSession(binary: try #require(jobledgerBinary)).run("command -v jobledger")
         #expect(code == 0 && output.first == jobledgerBinary?.path, "\(output)")
     }
 
