@@ -180,7 +180,8 @@ final class DocSession {
 /// for it alone: `posix_spawn` and `waitpid`, not `Process`, whose wait on Linux can last until
 /// every process that inherited its descriptors has exited (a stand-in a page starts in the
 /// background, `&`, and stops later; what a page leaves running is killed with its process group
-/// when the session ends). Returns its pid and exit status (128 + N for signal N).
+/// when the session ends). Only stdin, stdout and stderr are open in the command. Returns its pid
+/// and exit status (128 + N for signal N).
 func spawnAndWait(_ executable: String, _ arguments: [String], environment: [String: String],
                   stdout: String, stderr: String) throws -> (pid_t, Int32) {
     #if os(Linux)
@@ -193,6 +194,13 @@ func spawnAndWait(_ executable: String, _ arguments: [String], environment: [Str
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    // No other descriptor of the test process reaches the command: a process a page leaves in the
+    // background would otherwise hold, say, the pipe by which another test's `Process` learns that
+    // its child exited, and that test's wait would last as long as the page's stand-in.
+    // (glibc ignores a close of a descriptor closed meanwhile.)
+    if let open = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+        for case let fd? in open.map({ Int32($0) }) where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+    }
     func cStrings(_ strings: [String]) -> [UnsafeMutablePointer<CChar>?] { strings.map { strdup($0) } + [nil] }
     let argv = cStrings([executable] + arguments)
     let envp = cStrings(environment.map { "\($0.key)=\($0.value)" })

@@ -132,6 +132,12 @@ struct DocsTestSelfTests {
         #expect(mismatches.isEmpty, "\(mismatches)")
     }
 
+    @Test func aCommandGetsNoDescriptorOfTheTestProcess() async throws {
+        // bash's own: 0, 1, 2 and 255 (the script it reads).
+        let (output, _, code) = try await DocSession(binary: try #require(jobledgerBinary)).run("ls /proc/$$/fd | sort -n | tr '\\n' ' '")
+        #expect(code == 0 && output.first == "0 1 2 255 ", "\(output)")
+    }
+
     @Test func nothingRunsInTheRepositoryRoot() async throws {
         let careless = DocPage(markdown: """
             ```console
