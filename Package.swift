@@ -185,6 +185,8 @@ let package = Package(
         .testTarget(
             name: "JobLedgerBenchmarksTests",
             dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerBenchmarks", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The docs, run as written: every console block of README.md and Docs/ (Docs/README.md).
+        .testTarget(name: "DocsTests"),
         .testTarget(
             name: "JobLedgerServerTests",
             dependencies: [
