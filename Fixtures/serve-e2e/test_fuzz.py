@@ -24,7 +24,10 @@ class FuzzTests(unittest.TestCase):
                                 "--seed", "1", "--no-color"],
                                capture_output=True, text=True, timeout=1200)
             out = r.stdout + r.stderr
-            report = os.path.join(os.environ.get("JOBLEDGER_SCREENSHOTS", ".build/screenshots"), "..", "schemathesis.txt")
+            # Beside the screenshots' folder, which may not exist yet (the browser suite makes it).
+            folder = os.path.normpath(os.path.join(os.environ.get("JOBLEDGER_SCREENSHOTS", ".build/screenshots"), ".."))
+            os.makedirs(folder, exist_ok=True)
+            report = os.path.join(folder, "schemathesis.txt")
             with open(report, "w") as f:
                 f.write(out)
             self.assertEqual(r.returncode, 0, out[-6000:])
