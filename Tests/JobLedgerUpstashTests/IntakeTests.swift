@@ -158,14 +158,14 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
         let folder = TempFolder()
         defer { folder.remove() }
         for i in 0..<20 { try await s.client().send(["XADD", "design:jobs", "*", "input", "{\"n\":\(i)}"]) }
-        let redis = s.client(timeout: .milliseconds(1500), retries: 0)
+        let redis = s.client(timeout: .seconds(5), retries: 0)  // long enough that only the delayed read times out on a loaded machine
         let ledger = try Ledger.open(path: folder.path("log.sqlite"))
         let engine = makeEngine(ledger)
         var o = UpstashStreamIntake.Options(kinds: ["design"])
         o.batchSize = 4
         let intake = UpstashStreamIntake(redis: redis, options: o)
         try await s.fault(["mode": "status", "status": 503, "count": 2, "path": "/pipeline"])
-        try await s.fault(["mode": "delay", "ms": 2500, "count": 1, "path": "/pipeline"])  // applied, answer lost
+        try await s.fault(["mode": "delay", "ms": 6000, "count": 1, "path": "/pipeline"])  // applied, answer lost
         try await s.fault(["mode": "drop", "count": 1, "path": "/pipeline"])
         try await engine.workUntilIdle(feedingFrom: intake, idle: IdleBackoff(minimum: .milliseconds(10), maximum: .milliseconds(50)))
         try await s.settled()  // the delayed command has run
