@@ -197,8 +197,18 @@ func spawnAndWait(_ executable: String, _ arguments: [String], environment: [Str
     // No other descriptor of the test process reaches the command: a process a page leaves in the
     // background would otherwise hold, say, the pipe by which another test's `Process` learns that
     // its child exited, and that test's wait would last as long as the page's stand-in.
-    // (glibc ignores a close of a descriptor closed meanwhile.)
-    if let open = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+    // All of them from 3 up, closed in the child (glibc ≥ 2.34, found at run time: Swift's Glibc
+    // module does not export it): a list taken beforehand missed a descriptor another test opened
+    // between the listing and the spawn. Without it, the list (glibc ignores a close of a
+    // descriptor closed meanwhile).
+    var closedFrom3 = false
+    #if os(Linux)
+    typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    if let symbol = dlsym(dlopen(nil, RTLD_NOW), "posix_spawn_file_actions_addclosefrom_np") {
+        closedFrom3 = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3) == 0
+    }
+    #endif
+    if !closedFrom3, let open = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
         for case let fd? in open.map({ Int32($0) }) where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
     }
     func cStrings(_ strings: [String]) -> [UnsafeMutablePointer<CChar>?] { strings.map { strdup($0) } + [nil] }
