@@ -22,6 +22,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        // `jobledger serve`: the HTTP API, SSE, the dashboard and /metrics (JobLedgerServer).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // `swift package generate-documentation`: the DocC catalogs of the library products.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -36,6 +40,8 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]),
         // The runtime: handlers, workers, leases, retries, cancellation.
         .target(
@@ -100,6 +106,24 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Plugins/VercelBlob"),
+        // `jobledger serve`: the HTTP API on Hummingbird 2 (auth, rate limit, reading, SSE), the
+        // server-rendered dashboard, /metrics, and the OpenAPI document.
+        .target(
+            name: "JobLedgerServer",
+            dependencies: [
+                "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
+                "JobLedgerAnyCable", "JobLedgerUpstash",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources")]),
         // The command-line tool.
         .executableTarget(
             name: "jobledger",
@@ -112,6 +136,8 @@ let package = Package(
                 "JobLedgerUpstash",
                 "JobLedgerVercelBlob",
                 "JobLedgerBenchmarks",
+                "JobLedgerServer",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -159,6 +185,20 @@ let package = Package(
         .testTarget(
             name: "JobLedgerBenchmarksTests",
             dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerBenchmarks", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The docs, run as written: every console block of README.md and Docs/ (Docs/README.md).
+        .testTarget(name: "DocsTests"),
+        .testTarget(
+            name: "JobLedgerServerTests",
+            dependencies: [
+                "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections", "JobLedgerServer",
+                "JobLedgerUpstash",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "CLITests",
             dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerProjections", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -7,7 +7,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${JOBLEDGER_SDK_VENV:-${JOBLEDGER_UPSTASH_VENV:-$root/.build/sdk-venv}}"
-reqs=("$root/Fixtures/upstash/requirements.txt" "$root/Fixtures/vercel-blob/requirements.txt")
+reqs=("$root/Fixtures/upstash/requirements.txt" "$root/Fixtures/vercel-blob/requirements.txt" "$root/Fixtures/serve-e2e/requirements.txt")
 stamp="$venv/.jobledger-requirements"
 # Test suites may call this at the same moment: one makes the environment, the others wait for it.
 mkdir -p "$(dirname "$venv")"

@@ -1,22 +1,18 @@
 import JobLedger
+import JobLedgerSQLite
 import Logging
-import Metrics
 
 /// What the engine counts and times, and how its log lines are labelled.
 extension JobEngine {
-    // MARK: Metrics: jobledger_jobs_{submitted,started,completed,failed,retried}_total by kind;
+    // Metrics (names and labels in `LedgerMetrics`, shared with the projection runner):
+    // jobledger_jobs_{submitted,started,completed,retried,claims_lost}_total by kind;
     // jobledger_job_queue_wait (runnable → started) and jobledger_job_run_time (started → end).
 
-    private var metricsFactory: any MetricsFactory { options.metrics ?? MetricsSystem.factory }
+    var metrics: LedgerMetrics { LedgerMetrics(component: "engine", factory: options.metrics) }
 
-    func count(_ what: String, kind: String) {
-        Counter(label: "jobledger_jobs_\(what)_total", dimensions: [("kind", kind)], factory: metricsFactory).increment()
-    }
+    func count(_ what: String, kind: String) { metrics.countJob(what, kind: kind) }
 
-    func time(_ what: String, kind: String, milliseconds: Int64) {
-        Metrics.Timer(label: "jobledger_job_\(what)", dimensions: [("kind", kind)], factory: metricsFactory)
-            .recordMilliseconds(max(0, milliseconds))
-    }
+    func time(_ what: String, kind: String, milliseconds: Int64) { metrics.timeJob(what, kind: kind, milliseconds: milliseconds) }
 
     func log(_ job: JobID) -> Logger {
         var l = options.logger

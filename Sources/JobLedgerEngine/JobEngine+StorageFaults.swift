@@ -1,7 +1,6 @@
 import JobLedger
 import JobLedgerSQLite
 import Logging
-import Metrics
 
 /// Waiting out storage faults (a full disk, an I/O error, a log that became read-only or
 /// vanished): every write the engine makes shares one `StoragePause`, so claims, lease sweeps,
@@ -12,26 +11,6 @@ extension JobEngine {
     /// The storage fault the engine is waiting out and when it began; nil while storage works.
     /// For a health check: claims are paused meanwhile, and resume by themselves when it clears.
     public var storageFault: (fault: StorageFault, since: Timestamp)? { storage.current }
-
-    /// Logs and counts what the engine's storage pause reports.
-    static func storageObserver(_ options: Options) -> @Sendable (StoragePause.Event) -> Void {
-        let logger = options.logger, metrics = options.metrics
-        return { event in
-            let factory = metrics ?? MetricsSystem.factory
-            switch event {
-            case .note(let note, let message):
-                var l = logger
-                l[metadataKey: "path"] = "\(note.fault.path)"
-                l[metadataKey: "fault"] = "\(note.fault.kind.rawValue)"
-                l.log(level: note.isStart ? .error : .warning, "\(message)")
-            case .failedTry(let fault):
-                Counter(label: "jobledger_storage_faults_total", dimensions: [("component", "engine"), ("kind", fault.kind.rawValue)],
-                        factory: factory).increment()
-            case .paused(let paused):
-                Gauge(label: "jobledger_storage_paused", dimensions: [("component", "engine")], factory: factory).record(paused ? 1 : 0)
-            }
-        }
-    }
 
     /// Tells the pause about `error` when it is a storage fault; returns whether it was one.
     func noteStorageFault(_ error: any Error, during what: String) -> Bool {

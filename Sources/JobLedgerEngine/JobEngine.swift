@@ -67,7 +67,7 @@ public final class JobEngine: Sendable {
         self.options = options
         state = Mutex(State(lastAssetPrune: clock.now(), random: SplitMix64(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max))))
         storage = StoragePause(policy: options.storageFaults, clock: { clock.now() }, paused: "claims, lease sweeps and recording",
-                               observe: JobEngine.storageObserver(options))
+                               observe: LedgerMetrics(component: "engine", factory: options.metrics).storageObserver(logger: options.logger))
     }
 
     // MARK: - Registering and submitting

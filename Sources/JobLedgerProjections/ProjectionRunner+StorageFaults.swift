@@ -2,7 +2,6 @@ import GRDB
 import JobLedger
 import JobLedgerSQLite
 import Logging
-import Metrics
 
 /// Waiting out storage faults (a full disk, an I/O error, a log that became read-only or
 /// vanished): the projections' steps share one `StoragePause` and are retried with backoff;
@@ -13,26 +12,6 @@ extension ProjectionRunner {
     /// The storage fault the projections are waiting out and when it began; nil while storage
     /// works. For a health check: the steps resume by themselves when it clears.
     public var storageFault: (fault: StorageFault, since: Timestamp)? { storage.current }
-
-    /// Logs and counts what the runner's storage pause reports.
-    static func storageObserver(_ options: Options) -> @Sendable (StoragePause.Event) -> Void {
-        let logger = options.logger, metrics = options.metrics
-        return { event in
-            let factory = metrics ?? MetricsSystem.factory
-            switch event {
-            case .note(let note, let message):
-                var l = logger
-                l[metadataKey: "path"] = "\(note.fault.path)"
-                l[metadataKey: "fault"] = "\(note.fault.kind.rawValue)"
-                l.log(level: note.isStart ? .error : .warning, "\(message)")
-            case .failedTry(let fault):
-                Counter(label: "jobledger_storage_faults_total", dimensions: [("component", "projections"), ("kind", fault.kind.rawValue)],
-                        factory: factory).increment()
-            case .paused(let paused):
-                Gauge(label: "jobledger_storage_paused", dimensions: [("component", "projections")], factory: factory).record(paused ? 1 : 0)
-            }
-        }
-    }
 
     /// What is left of the current fault's `giveUpAfter`; nil while storage works or without one.
     func timeUntilGiveUp() -> Duration? {

@@ -165,7 +165,7 @@ public final class ProjectionRunner: Sendable {
         self.turns = Dictionary(uniqueKeysWithValues: names.map { ($0, TurnLock()) })
         self.random = Mutex(SplitMix64(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max)))
         self.storage = StoragePause(policy: options.storageFaults, clock: { clock.now() }, paused: "projection steps",
-                                    observe: ProjectionRunner.storageObserver(options))
+                                    observe: LedgerMetrics(component: "projections", factory: options.metrics).storageObserver(logger: options.logger))
     }
 
     /// The embedded defaults: the `jobs` table; with a blob store, artefacts published to it;
@@ -182,12 +182,9 @@ public final class ProjectionRunner: Sendable {
     /// The names of the projections this runner keeps, state ones first.
     public var projections: [ProjectionName] { stateProjections.map(\.name) + effectProjections.map(\.name) }
 
-    private var metricsFactory: any MetricsFactory { options.metrics ?? MetricsSystem.factory }
-
+    /// Counts through the metrics shared with the engine (`LedgerMetrics`).
     func count(_ what: String, _ name: ProjectionName, _ n: Int) {
-        guard n > 0 else { return }
-        Counter(label: "jobledger_projection_\(what)_total", dimensions: [("projection", name.rawValue)], factory: metricsFactory)
-            .increment(by: Int64(n))
+        LedgerMetrics(component: "projections", factory: options.metrics).countProjection(what, projection: name.rawValue, n)
     }
 
     // MARK: - Steps

@@ -17,7 +17,7 @@ struct Demo: AsyncParsableCommand {
             ./jobledger-demo.sqlite, replacing the previous demo log.
             """)
 
-    @Option(help: "The log to create (must not exist yet; default ./jobledger-demo.sqlite, replaced each run).") var db: String?
+    @Option(help: "The log to create (must not exist yet; a missing folder is made; default ./jobledger-demo.sqlite, replaced each run).") var db: String?
     @Option(help: "How many jobs, \(OptionRanges.jobs.bounds).") var jobs: Int = 24
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var projections: ProjectionOptions
@@ -106,12 +106,33 @@ struct Demo: AsyncParsableCommand {
         }
     }
 
+    /// `mkdir -p folder`: nil when every folder on the way exists or was made, else the first one
+    /// that could not be made and why ("/srv/x: Permission denied").
+    private func makeFolders(_ folder: String) -> String? {
+        var path = folder.hasPrefix("/") ? "/" : ""
+        for component in folder.split(separator: "/") {
+            path += (path.isEmpty || path.hasSuffix("/") ? "" : "/") + component
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
+                if !isFolder.boolValue { return "\(path) is a file, not a folder" }
+                continue
+            }
+            if mkdir(path, 0o777) != 0, errno != EEXIST { return "\(path): \(String(cString: strerror(errno)))" }
+        }
+        return nil
+    }
+
     /// The demo log's path: the given one if it does not exist yet; the default one is replaced.
     private func freshPath() throws -> String {
         let fm = FileManager.default
         if let db {
             if fm.fileExists(atPath: db) {
                 throw fail("\(db) already exists; the demo writes a fresh log (choose another path, or omit --db)", code: 2)
+            }
+            // A fresh log may go into a fresh folder: make it, or say which one cannot be made.
+            let folder = (db as NSString).deletingLastPathComponent
+            if !folder.isEmpty, let reason = makeFolders(folder) {
+                throw fail("cannot create the folder \(folder) for the demo log \(db): \(reason)", code: 6)
             }
             return db
         }

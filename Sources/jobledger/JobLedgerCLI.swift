@@ -17,7 +17,7 @@ struct JobLedgerCLI: AsyncParsableCommand {
             """,
         subcommands: [Demo.self, Work.self, Submit.self, Cancel.self, Retry.self, Append.self, Jobs.self, History.self,
                       Verify.self, DigestCommand.self, Export.self, Import.self, Project.self, Projections.self, Tail.self, Blobs.self,
-                      Replay.self, StateAsOf.self, Diff.self, Bench.self, IntakeCommand.self])
+                      Replay.self, StateAsOf.self, Diff.self, Bench.self, IntakeCommand.self, Serve.self])
 }
 
 /// Options every command takes to find and open the log.

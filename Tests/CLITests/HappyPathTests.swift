@@ -129,6 +129,18 @@ struct HappyPathTests {
         #expect(try await snapshot(db, in: scratch) == before)
     }
 
+    @Test func demoIntoAFolderThatDoesNotExistMakesIt() async throws {
+        let r = try await jobledger(["demo", "--jobs", "1", "--db", "new/sub/demo.sqlite"], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        #expect(scratch.exists("new/sub/demo.sqlite"))
+    }
+
+    @Test func demoNamesTheFolderItCannotMake() async throws {
+        try Data().write(to: scratch.url.appendingPathComponent("afile"))
+        let r = try await jobledger(["demo", "--jobs", "1", "--db", "afile/sub/demo.sqlite"], in: scratch)
+        expectRefusal(r, exit: 6, mentions: ["afile/sub", "afile/sub/demo.sqlite", "afile is a file, not a folder"])
+    }
+
     @Test func helpListsEverySubcommand() async throws {
         let r = try await jobledger(["--help"], in: scratch)
         #expect(r.status == 0, "\(r)")

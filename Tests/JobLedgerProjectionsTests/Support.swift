@@ -24,7 +24,9 @@ func until(_ what: @autoclosure () -> String = "the condition", within deadline:
             Issue.record("waited \(deadline) for \(what()); it never came", sourceLocation: sourceLocation)
             return
         }
-        await Task.yield()
+        // A short sleep, not a yield: a yield loop keeps one of the cooperative pool's few threads
+        // busy, and under load the work being waited for starves behind it.
+        try? await Task.sleep(for: .milliseconds(1))
     }
 }
 

@@ -63,7 +63,7 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
         let folder = TempFolder()
         defer { folder.remove() }
         let n = 300
-        _ = try runSDK("""
+        _ = try await runSDK("""
             from upstash_redis import Redis
             r = Redis.from_env()
             p = r.pipeline()
@@ -74,15 +74,16 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
         let db = folder.path("log.sqlite")
         let env = ["JOBLEDGER_UPSTASH_BATCH_SIZE": "20", "JOBLEDGER_UPSTASH_CONSUMER": "worker-1"]
         let args = ["work", "--db", db, "--intake", "upstash", "--until-idle", "--fail-rate", "0", "--step-ms", "5", "--workers", "8", "--lease", "2"]
-        // Each read takes 150 ms, so the kill lands while batches are still coming in.
-        try await s.fault(["mode": "delay", "ms": 150, "count": 10_000, "path": "/pipeline"])
+        // Three reads go through, then every read hangs at the stand-in before it runs: the third
+        // batch is committed but its acknowledgement (sent with the fourth read) never arrives, so
+        // the kill lands mid-run however slowly this machine schedules the test.
+        try await s.control("reset")
+        try await s.fault(["mode": "delay", "ms": 10, "count": 3, "path": "/pipeline"])
+        try await s.fault(["mode": "delay", "ms": 600_000, "count": 10_000, "path": "/pipeline"])
         let (p, _, _) = try startJobledger(args, standIn: s, extra: env, in: folder)
-        // Kill once some batches are in the log, long before all of them.
         let end = ContinuousClock.now.advanced(by: .seconds(120))
-        var seen = 0
         while ContinuousClock.now < end {
-            if let l = try? Ledger.openReadOnly(path: db), let c = try? l.eventCount() { seen = c }
-            if seen >= 40 { break }
+            if case .int(let reads)? = try await s.stats()["paths"]?["/pipeline"], reads >= 4 { break }
             try await Task.sleep(for: .milliseconds(5))
         }
         kill(p.processIdentifier, SIGKILL)

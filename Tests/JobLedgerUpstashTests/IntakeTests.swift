@@ -36,7 +36,7 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
-        _ = try runSDK("""
+        _ = try await runSDK("""
             from upstash_redis import Redis
             r = Redis.from_env()
             r.xadd("design:jobs", "*", {"input": '{"prompt": "a red bicycle"}', "owner": "user_1"})
@@ -60,7 +60,7 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
         #expect(jobs.count == 3, "the retried XADD made one job")
         #expect(jobs.allSatisfy { $0.status == .completed })
         #expect(jobs.contains { $0.priority == 5 && $0.maxAttempts == 2 })
-        let out = try runSDK("""
+        let out = try await runSDK("""
             import json
             from upstash_redis import Redis
             r = Redis.from_env()
@@ -90,7 +90,7 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
-        _ = try runSDK("""
+        _ = try await runSDK("""
             from upstash_redis import Redis
             r = Redis.from_env()
             r.xadd("design:jobs", "*", {"input": '{"prompt": "first"}'})
@@ -158,14 +158,14 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
         let folder = TempFolder()
         defer { folder.remove() }
         for i in 0..<20 { try await s.client().send(["XADD", "design:jobs", "*", "input", "{\"n\":\(i)}"]) }
-        let redis = s.client(timeout: .milliseconds(1500), retries: 0)
+        let redis = s.client(timeout: .seconds(5), retries: 0)  // long enough that only the delayed read times out on a loaded machine
         let ledger = try Ledger.open(path: folder.path("log.sqlite"))
         let engine = makeEngine(ledger)
         var o = UpstashStreamIntake.Options(kinds: ["design"])
         o.batchSize = 4
         let intake = UpstashStreamIntake(redis: redis, options: o)
         try await s.fault(["mode": "status", "status": 503, "count": 2, "path": "/pipeline"])
-        try await s.fault(["mode": "delay", "ms": 2500, "count": 1, "path": "/pipeline"])  // applied, answer lost
+        try await s.fault(["mode": "delay", "ms": 6000, "count": 1, "path": "/pipeline"])  // applied, answer lost
         try await s.fault(["mode": "drop", "count": 1, "path": "/pipeline"])
         try await engine.workUntilIdle(feedingFrom: intake, idle: IdleBackoff(minimum: .milliseconds(10), maximum: .milliseconds(50)))
         try await s.settled()  // the delayed command has run

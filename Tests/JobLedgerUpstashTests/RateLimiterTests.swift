@@ -104,7 +104,7 @@ final class TestClock: Sendable {
         var admitted = 0
         for _ in 0..<2 {
             for _ in 0..<4 { if try await swift.limit("shared-user").allowed { admitted += 1 } }
-            admitted += Int(try runSDK(python, standIn: s).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -100
+            admitted += Int(try await runSDK(python, standIn: s).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -100
         }
         #expect(admitted == 10)
         #expect(try await swift.limit("shared-user").allowed == false)

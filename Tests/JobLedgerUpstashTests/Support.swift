@@ -1,6 +1,7 @@
 import Foundation
 import JobLedger
 import JobLedgerUpstash
+import Synchronization
 import Testing
 
 /// The package root (…/Tests/JobLedgerUpstashTests/Support.swift → the root).
@@ -86,9 +87,18 @@ final class UpstashStandIn: @unchecked Sendable {
 
 enum StandInError: Error { case didNotStart(String), venv(String) }
 
+/// Runs `body` on a thread of its own: a child process waited on here must not hold one of the
+/// few threads of Swift's cooperative pool, or every other test of the run stalls behind it (a
+/// fresh clone's first test run installs the SDKs, which takes a minute).
+func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { c in Thread { c.resume(returning: body()) }.start() }
+}
+
 /// The Python of the virtual environment with the official SDKs (made once by
-/// Fixtures/setup-venv.sh; later runs reuse it).
-let sdkPython: Result<String, StandInError> = {
+/// Fixtures/setup-venv.sh; later runs reuse it), found off the cooperative pool.
+let sdkPythonSetup = Task { await offPool { findSDKPython() } }
+
+private func findSDKPython() -> Result<String, StandInError> {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["bash", packageRoot.appendingPathComponent("Fixtures/setup-venv.sh").path]
@@ -102,31 +112,39 @@ let sdkPython: Result<String, StandInError> = {
         return .failure(.venv("Fixtures/setup-venv.sh failed (exit \(p.terminationStatus)); it needs python3-venv and PyPI"))
     }
     return .success(path)
-}()
+}
 
 /// Runs `code` with the SDKs' Python, `UPSTASH_REDIS_REST_URL`/`TOKEN` set to the stand-in's;
 /// returns its standard output.
-func runSDK(_ code: String, standIn: UpstashStandIn, environment: [String: String] = [:]) throws -> String {
-    let python = try sdkPython.get()
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = ["-c", code]
+func runSDK(_ code: String, standIn: UpstashStandIn, environment: [String: String] = [:]) async throws -> String {
+    let python = try await sdkPythonSetup.value.get()
     var env = ProcessInfo.processInfo.environment
     env["UPSTASH_REDIS_REST_URL"] = standIn.url.absoluteString
     env["UPSTASH_REDIS_REST_TOKEN"] = standIn.token
     env.merge(environment) { $1 }
-    p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        throw StandInError.didNotStart("python failed: \(String(decoding: errData, as: UTF8.self))")
+    let run: @Sendable () -> Result<(status: Int32, out: Data, err: Data), any Error> = { [env] in
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = ["-c", code]
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        do { try p.run() } catch { return .failure(error) }
+        // Standard error is read on its own thread, so a chatty one cannot fill its pipe and stall.
+        let errData = Mutex(Data())
+        let errRead = DispatchSemaphore(value: 0)
+        Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() }; errRead.signal() }.start()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        errRead.wait()
+        return .success((p.terminationStatus, data, errData.withLock { $0 }))
     }
-    return String(decoding: data, as: UTF8.self)
+    let r = try await offPool(run).get()
+    guard r.status == 0 else {
+        throw StandInError.didNotStart("python failed: \(String(decoding: r.err, as: UTF8.self))")
+    }
+    return String(decoding: r.out, as: UTF8.self)
 }
 
 /// A fresh folder under the system's temporary directory, removed by `remove()`.

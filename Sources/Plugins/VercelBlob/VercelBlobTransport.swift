@@ -1,4 +1,5 @@
 import Foundation
+import JobLedger
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -101,15 +102,19 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
         r.timeoutInterval = Double(c.seconds) + Double(c.attoseconds) / 1e18
         let host = request.url.host ?? "?"
         do {
-            let (data, response) = try await session.data(for: r)
-            guard let http = response as? HTTPURLResponse else {
-                throw VercelBlobTransportError.connectionFailed("\(host) sent no HTTP response")
+            // Never cancelled while URLSession holds it (see `withoutCancelling`).
+            let session = self.session, request = r
+            return try await withoutCancelling { () async throws -> VercelBlobHTTPResponse in
+                let (data, response) = try await session.data(for: request)
+                guard let http = response as? HTTPURLResponse else {
+                    throw VercelBlobTransportError.connectionFailed("\(host) sent no HTTP response")
+                }
+                var headers: [String: String] = [:]
+                for (k, v) in http.allHeaderFields {
+                    if let k = k as? String, let v = v as? String { headers[k.lowercased()] = v }
+                }
+                return VercelBlobHTTPResponse(status: http.statusCode, headers: headers, body: data)
             }
-            var headers: [String: String] = [:]
-            for (k, v) in http.allHeaderFields {
-                if let k = k as? String, let v = v as? String { headers[k.lowercased()] = v }
-            }
-            return VercelBlobHTTPResponse(status: http.statusCode, headers: headers, body: data)
         } catch let e as VercelBlobTransportError {
             throw e
         } catch let e as URLError {

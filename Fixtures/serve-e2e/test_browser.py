@@ -1,0 +1,72 @@
+"""The dashboard in headless Chromium (Debian's `chromium`, driven by Playwright): submit a
+design, watch its bar reach 100 % and the final image appear, move the time-travel slider back
+and see the preview (and, at the start, the skeleton) again. Screenshots go to
+.build/screenshots/ (or $JOBLEDGER_SCREENSHOTS)."""
+import os
+import shutil
+import unittest
+
+from serve_process import Server
+
+SHOTS = os.environ.get("JOBLEDGER_SCREENSHOTS", os.path.join(os.getcwd(), ".build", "screenshots"))
+
+
+def chromium_path():
+    for name in ("chromium", "chromium-browser"):
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+class BrowserTests(unittest.TestCase):
+    def test_dashboard_submit_live_progress_final_image_and_time_travel(self):
+        from playwright.sync_api import sync_playwright
+        exe = chromium_path()
+        self.assertIsNotNone(exe, "chromium is not installed (apt-get install chromium; .ci/run does it)")
+        os.makedirs(SHOTS, exist_ok=True)
+        # Steps of 1.5 s keep the live preview on screen for seconds, not a fraction of one.
+        with Server("--workers", "2", "--step-ms", "1500", "--fail-rate", "0", auth=False) as s, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(s.url + "/")
+            page.fill("#prompt", "a red bicycle at dusk")
+            page.click("#submit-button")
+            page.wait_for_url("**/jobs/*", timeout=30000)
+            page.wait_for_selector('#artefact[data-view="skeleton"]', timeout=30000)
+            page.screenshot(path=os.path.join(SHOTS, "1-job-skeleton.png"))
+            # The live preview: on a loaded machine the page may only catch up once the job is done,
+            # so the final image is accepted here; time travel below checks the preview for certain.
+            page.wait_for_selector('#artefact[data-view="preview"], #artefact[data-view="final"]', timeout=60000)
+            page.screenshot(path=os.path.join(SHOTS, "2-job-preview.png"))
+            page.wait_for_function("document.querySelector('#pct').textContent === '100%'", timeout=60000)
+            page.wait_for_selector('#artefact[data-view="final"]', timeout=60000)
+            page.wait_for_function("document.querySelector('#artefact-img').naturalWidth > 0", timeout=30000)
+            self.assertEqual(page.text_content("#state"), "completed")
+            page.wait_for_function(
+                "[...document.querySelectorAll('#timeline tbody tr')].some(r => r.children[4].textContent === 'completed')", timeout=30000)
+            self.assertIn("verified", page.text_content("#chain"))
+            page.screenshot(path=os.path.join(SHOTS, "3-job-final.png"), full_page=True)
+
+            # Time travel: back to the lowres event shows the preview again, to the first the skeleton.
+            lowres = page.evaluate("[...document.querySelectorAll('#timeline tbody tr')].findIndex(r => r.children[4].textContent === 'lowres') + 1")
+            self.assertGreater(lowres, 1)
+            page.evaluate(f"(() => {{ const s = document.querySelector('#travel'); s.value = '{lowres}'; s.dispatchEvent(new Event('input')); }})()")
+            page.wait_for_selector('#artefact[data-view="preview"]', timeout=10000)
+            self.assertNotEqual(page.text_content("#state"), "completed")
+            page.screenshot(path=os.path.join(SHOTS, "4-time-travel-preview.png"), full_page=True)
+            page.evaluate("(() => { const s = document.querySelector('#travel'); s.value = '1'; s.dispatchEvent(new Event('input')); })()")
+            page.wait_for_selector('#artefact[data-view="skeleton"]', timeout=10000)
+            self.assertEqual(page.text_content("#state"), "queued")
+
+            page.goto(s.url + "/")
+            page.wait_for_selector('tr[data-state="completed"]', timeout=30000)
+            page.screenshot(path=os.path.join(SHOTS, "5-jobs.png"))
+            page.goto(s.url + "/projections")
+            page.screenshot(path=os.path.join(SHOTS, "6-projections.png"))
+            browser.close()
+            self.assertEqual(s.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,67 @@
+import Synchronization
+
+/// Runs `operation` in a task of its own that is never cancelled and waits for its result — or,
+/// when the caller is cancelled first, stops waiting at once with `CancellationError` while
+/// `operation` runs to its end unobserved.
+///
+/// The HTTP transports call FoundationNetworking's `URLSession.data(for:)` through it: on Linux,
+/// cancelling a task suspended in that call can deadlock the process (the cancellation handler
+/// cancels the `URLSessionTask` with a synchronous hop onto the session's queue, while that
+/// queue's thread waits for the task's status lock to resume it — seen as a `demo` that never
+/// ended). The request is bounded by its own timeout, so what is left running ends by itself.
+package func withoutCancelling<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    let handoff = Handoff<T>()
+    Task {
+        do { handoff.finish(.success(try await operation())) } catch { handoff.finish(.failure(error)) }
+    }
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { handoff.install($0) }
+    } onCancel: {
+        handoff.finish(.failure(CancellationError()))
+    }
+}
+
+/// One result handed to one waiting continuation, whichever comes first; later results are
+/// dropped.
+private final class Handoff<T: Sendable>: Sendable {
+    private enum State {
+        case idle
+        case waiting(CheckedContinuation<T, any Error>)
+        case done(Result<T, any Error>)
+        case handedOver
+    }
+
+    private let state = Mutex<State>(.idle)
+
+    func install(_ continuation: CheckedContinuation<T, any Error>) {
+        let ready: Result<T, any Error>? = state.withLock { s in
+            switch s {
+            case .idle:
+                s = .waiting(continuation)
+                return nil
+            case .done(let r):
+                s = .handedOver
+                return r
+            case .waiting, .handedOver:
+                preconditionFailure("a Handoff is waited on once")
+            }
+        }
+        if let ready { continuation.resume(with: ready) }
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        let waiting: CheckedContinuation<T, any Error>? = state.withLock { s in
+            switch s {
+            case .idle:
+                s = .done(result)
+                return nil
+            case .waiting(let c):
+                s = .handedOver
+                return c
+            case .done, .handedOver:
+                return nil
+            }
+        }
+        waiting?.resume(with: result)
+    }
+}

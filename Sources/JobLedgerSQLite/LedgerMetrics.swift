@@ -1,0 +1,67 @@
+import Logging
+import Metrics
+
+/// The metrics the engine and the projection runner report, in one place: every metric's name,
+/// its labels, and the factory they go to (the one given in their options, else the process's
+/// `MetricsSystem`). Both components count through it, and both report their storage pauses
+/// through `storageObserver`, so the names a dashboard reads cannot drift apart.
+///
+/// | metric | kind | labels |
+/// | --- | --- | --- |
+/// | `jobledger_jobs_{submitted,started,completed,failed,retried,claims_lost}_total` | counter | `kind` |
+/// | `jobledger_job_queue_wait`, `jobledger_job_run_time` (ms) | timer | `kind` |
+/// | `jobledger_projection_{applied,ingested,delivered,failed,dead}_total` | counter | `projection` |
+/// | `jobledger_storage_faults_total` | counter | `component` (`engine`, `projections`), `kind` |
+/// | `jobledger_storage_paused` (1 while paused) | gauge | `component` |
+package struct LedgerMetrics: Sendable {
+    /// Which part of JobLedger reports: `engine` or `projections`.
+    package let component: String
+    private let given: (any MetricsFactory)?
+
+    /// `factory`: where the metrics go (nil: `MetricsSystem.factory`, read at each report, so a
+    /// factory bootstrapped later is still used).
+    package init(component: String, factory: (any MetricsFactory)?) {
+        self.component = component
+        self.given = factory
+    }
+
+    private var factory: any MetricsFactory { given ?? MetricsSystem.factory }
+
+    /// A job of `kind` was submitted, started, completed, failed or retried, or an attempt lost its claim (`what`).
+    package func countJob(_ what: String, kind: String) {
+        Counter(label: "jobledger_jobs_\(what)_total", dimensions: [("kind", kind)], factory: factory).increment()
+    }
+
+    /// How long a job of `kind` waited (`queue_wait`) or ran (`run_time`).
+    package func timeJob(_ what: String, kind: String, milliseconds: Int64) {
+        Metrics.Timer(label: "jobledger_job_\(what)", dimensions: [("kind", kind)], factory: factory)
+            .recordMilliseconds(max(0, milliseconds))
+    }
+
+    /// `n` events applied, items taken in, delivered, failed or dead (`what`) by `projection`.
+    package func countProjection(_ what: String, projection: String, _ n: Int) {
+        guard n > 0 else { return }
+        Counter(label: "jobledger_projection_\(what)_total", dimensions: [("projection", projection)], factory: factory)
+            .increment(by: Int64(n))
+    }
+
+    /// Logs (to `logger`) and counts what a `StoragePause` of this component reports.
+    package func storageObserver(logger: Logger) -> @Sendable (StoragePause.Event) -> Void {
+        let metrics = self
+        return { event in
+            switch event {
+            case .note(let note, let message):
+                var l = logger
+                l[metadataKey: "path"] = "\(note.fault.path)"
+                l[metadataKey: "fault"] = "\(note.fault.kind.rawValue)"
+                l.log(level: note.isStart ? .error : .warning, "\(message)")
+            case .failedTry(let fault):
+                Counter(label: "jobledger_storage_faults_total", dimensions: [("component", metrics.component), ("kind", fault.kind.rawValue)],
+                        factory: metrics.factory).increment()
+            case .paused(let paused):
+                Gauge(label: "jobledger_storage_paused", dimensions: [("component", metrics.component)], factory: metrics.factory)
+                    .record(paused ? 1 : 0)
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Hummingbird
+import JobLedger
+import JobLedgerProjections
+import JobLedgerSQLite
+
+extension JobLedgerServer {
+    /// Admin actions, each an event in the log like everything else (or, for a re-drive, the
+    /// outbox's own re-drive): `POST /api/jobs/{id}/cancel`, `POST /api/jobs/{id}/retry`,
+    /// `GET /api/projections`, `POST /api/projections/{name}/redrive`. 403 for non-admins.
+    func addAdminRoutes(to router: Router<BasicRequestContext>) {
+        router.post("api/jobs/:id/cancel") { request, context in
+            let caller = try await admin(request)
+            let state = try visibleJob(context, for: caller)
+            do { try await engine.cancel(state.id, reason: "canceled by \(caller.subject) from the dashboard") } catch { throw Self.refusal(error) }
+            return JSONResponse.make(try jobJSON(try await ledger.state(of: state.id) ?? state))
+        }
+        router.post("api/jobs/:id/retry") { request, context in
+            let caller = try await admin(request)
+            let state = try visibleJob(context, for: caller)
+            guard state.status == .failed else {
+                throw Problem(.conflict, "not-failed", "only a failed job can be retried; job \(state.id) is \(state.status)")
+            }
+            do { try await engine.retry(state.id, attempts: 1) } catch { throw Self.refusal(error) }
+            return JSONResponse.make(try jobJSON(try await ledger.state(of: state.id) ?? state))
+        }
+        router.get("api/projections") { request, _ in
+            _ = try await admin(request)
+            return JSONResponse.make(.object(["projections": .array(try projectionHealth())]))
+        }
+        router.post("api/projections/:name/redrive") { request, context in
+            _ = try await admin(request)
+            guard let raw = context.parameters.get("name"), let name = ProjectionName(rawValue: raw),
+                  [ProjectionName.blob, .broadcast].contains(name) || (runner?.projections.contains(name) ?? false) else {
+                throw Problem.notFound("no effect projection named '\(context.parameters.get("name") ?? "")'")
+            }
+            let n: Int
+            do { n = try await ledger.redrive(name) } catch { throw Self.storage(error) }
+            return JSONResponse.make(.object(["projection": .string(name.rawValue), "redriven": .int(Int64(n))]))
+        }
+    }
+
+    /// The caller, who must be an admin.
+    func admin(_ request: Request) async throws(Problem) -> Principal {
+        let c = try await caller(request)
+        guard c.isAdmin else { throw Problem.forbidden("this needs the admin role") }
+        return c
+    }
+
+    /// Each projection's standing: checkpoint, lag, pending, dead, next try, last error.
+    func projectionHealth() throws -> [JSONValue] {
+        let names = runner?.projections ?? [.jobs, .blob, .broadcast]
+        let all: [ProjectionStatus]
+        do { all = try ledger.projectionStatus(names) } catch { throw Self.storage(error) }
+        return all.map { s in
+            .object([
+                "name": .string(s.name.rawValue), "checkpoint": .int(s.checkpoint), "head": .int(s.head), "lag": .int(s.lag),
+                "pending": .int(Int64(s.pending)), "dead": .int(Int64(s.dead)), "sent": .int(Int64(s.sent)),
+                "next_attempt_at": s.nextAttemptAt.map { .string($0.iso8601) } ?? .null,
+                "last_error": s.lastError.map { .string($0) } ?? .null, "owner": s.owner.map { .string($0) } ?? .null,
+            ])
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+
+/// How `jobledger serve` authenticates callers, read from the environment:
+///
+/// | variable | meaning |
+/// | --- | --- |
+/// | `JOBLEDGER_AUTH_HS256_SECRET` | an HS256 secret (local try-outs, a backend that mints its own tokens) |
+/// | `JOBLEDGER_AUTH_JWKS` | a JWKS file path or `https://` URL (RS256 / ES256 keys, as Clerk publishes them) |
+/// | `JOBLEDGER_AUTH_ISSUER` | when set, the required `iss` |
+/// | `JOBLEDGER_AUTH_AUDIENCE` | when set, a required `aud` (comma-separated: any of them) |
+/// | `JOBLEDGER_AUTH_AUTHORIZED_PARTIES` | when set, an `azp` present must be one of these origins (comma-separated) |
+/// | `JOBLEDGER_AUTH_ADMIN_CLAIM` | the claim that marks an admin, `role` by default, with `JOBLEDGER_AUTH_ADMIN_VALUE` (`admin`) |
+/// | `JOBLEDGER_AUTH_LEEWAY_SECONDS` | clock skew allowed on `exp` and `nbf`, 5 by default (0…300) |
+///
+/// Values are never printed: errors name the variable only.
+public struct AuthConfiguration: Sendable, Equatable {
+    /// The HS256 secret, when configured.
+    public var hs256Secret: String?
+    /// The JWKS location (file path or URL), when configured.
+    public var jwks: String?
+    /// The required issuer.
+    public var issuer: String?
+    /// The accepted audiences (any one must be in `aud`); empty: `aud` is not checked.
+    public var audiences: [String]
+    /// The accepted `azp` origins; empty: `azp` is not checked.
+    public var authorizedParties: [String]
+    /// The admin claim's name and value.
+    public var adminClaim: String
+    /// The admin claim's value.
+    public var adminValue: String
+    /// The allowed clock skew, in seconds.
+    public var leewaySeconds: Int64
+
+    /// A configuration from its parts (tests; `init(environment:)` reads the variables).
+    public init(hs256Secret: String? = nil, jwks: String? = nil, issuer: String? = nil, audiences: [String] = [],
+                authorizedParties: [String] = [], adminClaim: String = "role", adminValue: String = "admin", leewaySeconds: Int64 = 5) {
+        self.hs256Secret = hs256Secret; self.jwks = jwks; self.issuer = issuer; self.audiences = audiences
+        self.authorizedParties = authorizedParties; self.adminClaim = adminClaim; self.adminValue = adminValue
+        self.leewaySeconds = leewaySeconds
+    }
+
+    /// Reads the variables; nil when neither a secret nor a JWKS is set (the caller decides
+    /// whether that is allowed: `--insecure-no-auth`).
+    public init?(environment: [String: String]) throws(ServerConfigurationError) {
+        func value(_ name: String) -> String? {
+            guard let v = environment[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            return v
+        }
+        func list(_ name: String) -> [String] {
+            (value(name) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        let secret = value("JOBLEDGER_AUTH_HS256_SECRET"), jwks = value("JOBLEDGER_AUTH_JWKS")
+        guard secret != nil || jwks != nil else { return nil }
+        if let secret, secret.utf8.count < 32 {
+            throw .invalid(variable: "JOBLEDGER_AUTH_HS256_SECRET", reason: "must be at least 32 bytes")
+        }
+        var leeway: Int64 = 5
+        if let l = value("JOBLEDGER_AUTH_LEEWAY_SECONDS") {
+            guard let n = Int64(l), (0...300).contains(n) else {
+                throw .invalid(variable: "JOBLEDGER_AUTH_LEEWAY_SECONDS", reason: "must be a whole number of seconds, 0…300")
+            }
+            leeway = n
+        }
+        self.init(hs256Secret: secret, jwks: jwks, issuer: value("JOBLEDGER_AUTH_ISSUER"), audiences: list("JOBLEDGER_AUTH_AUDIENCE"),
+                  authorizedParties: list("JOBLEDGER_AUTH_AUTHORIZED_PARTIES"),
+                  adminClaim: value("JOBLEDGER_AUTH_ADMIN_CLAIM") ?? "role", adminValue: value("JOBLEDGER_AUTH_ADMIN_VALUE") ?? "admin",
+                  leewaySeconds: leeway)
+    }
+}
+
+/// A configuration `jobledger serve` refuses to start with. Names the variable, never its value.
+public enum ServerConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A variable is set to something unusable.
+    case invalid(variable: String, reason: String)
+    /// Neither `JOBLEDGER_AUTH_HS256_SECRET` nor `JOBLEDGER_AUTH_JWKS` is set, and
+    /// `--insecure-no-auth` was not given.
+    case noAuth
+    /// `--insecure-no-auth` with a host that is not loopback.
+    case insecureNotLoopback(host: String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let v, let r): "\(v): \(r)"
+        case .noAuth:
+            "no authentication configured: set JOBLEDGER_AUTH_HS256_SECRET or JOBLEDGER_AUTH_JWKS (see Docs/Serve.md), "
+                + "or pass --insecure-no-auth for a local try-out (loopback only)"
+        case .insecureNotLoopback(let h):
+            "--insecure-no-auth binds to loopback only; --host \(h) is not a loopback address (use 127.0.0.1, ::1 or localhost)"
+        }
+    }
+}

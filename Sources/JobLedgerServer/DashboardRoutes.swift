@@ -1,0 +1,107 @@
+import Foundation
+import Hummingbird
+import JobLedger
+import Mustache
+import Synchronization
+
+extension JobLedgerServer {
+    /// The dashboard, server-rendered with Mustache (`Resources/templates`) plus a little plain
+    /// JavaScript (`/static/dashboard.js`): `/` (jobs, counts, filters, live bars, submit),
+    /// `/jobs/{id}` (live job page, timeline with hash status, time travel, admin actions),
+    /// `/projections` (health, re-drive). Pages authenticate with the `__session` cookie; without
+    /// one they show a sign-in form.
+    func addDashboardRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/") { request, _ in
+            try await page(request, title: "Jobs") { caller in try jobsPage(request, caller: caller) }
+        }
+        router.get("jobs/:id") { request, context in
+            try await page(request, title: "Job") { caller in try jobPage(try visibleJob(context, for: caller), caller: caller) }
+        }
+        router.get("projections") { request, _ in
+            try await page(request, title: "Projections") { caller in
+                let rows: [[String: Any]] = try projectionHealth().map { p in
+                    [
+                        "name": p["name"]?.stringValue ?? "", "checkpoint": p["checkpoint"]?.intValue ?? 0, "head": p["head"]?.intValue ?? 0,
+                        "lag": p["lag"]?.intValue ?? 0, "pending": p["pending"]?.intValue ?? 0,
+                        "dead": (p["dead"]?.intValue ?? 0) > 0 ? p["dead"]!.intValue! : 0,
+                        "next": p["next_attempt_at"]?.stringValue ?? "", "error": p["last_error"]?.stringValue ?? "",
+                        "redrivable": caller.isAdmin && (p["name"]?.stringValue ?? "") != "jobs",
+                    ]
+                }
+                return ("projections", ["projections": rows, "admin": caller.isAdmin])
+            }
+        }
+        for name in ["dashboard.js", "dashboard.css"] {
+            router.get("static/\(name)") { _, _ in
+                Response(status: .ok, headers: [.contentType: name.hasSuffix(".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8",
+                                                .cacheControl: "no-cache"],
+                         body: .init(byteBuffer: ByteBuffer(string: try ServerResources.text(name))))
+            }
+        }
+    }
+
+    /// A page in the layout, or the sign-in form when the caller is not authenticated.
+    func page(_ request: Request, title: String, _ body: (Principal) throws -> (String, [String: Any])) async throws -> Response {
+        let library = try await Self.templates()
+        let caller: Principal
+        do { caller = try await self.caller(request) } catch {
+            let content = library.render(["reason": error.detail], withTemplate: "signin") ?? ""
+            let html = library.render(["title": "Sign in", "content": content, "insecure": false], withTemplate: "layout") ?? ""
+            return JSONResponse.html(html, status: .unauthorized)
+        }
+        let (template, context) = try body(caller)
+        var c = context
+        c["admin"] = caller.isAdmin
+        let content = library.render(c, withTemplate: template) ?? ""
+        let html = library.render(["title": title, "content": content, "subject": caller.subject, "admin": caller.isAdmin,
+                                   "insecure": auth == nil], withTemplate: "layout") ?? ""
+        return JSONResponse.html(html)
+    }
+
+    /// The templates, loaded once.
+    static func templates() async throws -> MustacheLibrary {
+        if let l = TemplateCache.shared.library.withLock({ $0 }) { return l }
+        let l = try await MustacheLibrary(directory: ServerResources.folder + "/templates")
+        TemplateCache.shared.library.withLock { $0 = l }
+        return l
+    }
+
+    func jobsPage(_ request: Request, caller: Principal) throws -> (String, [String: Any]) {
+        let q = request.uri.queryParameters
+        let stateFilter = q.get("state").flatMap(JobStatus.init(rawValue:))
+        let kind = q.get("kind").flatMap { $0.isEmpty ? nil : $0 }
+        let cursor = q.get("cursor").flatMap { try? JobID($0) }
+        let states: [JobState]
+        do { states = try ledger.jobStates().values.filter { caller.may(access: $0.apiOwner) && (kind == nil || $0.kind == kind) } } catch {
+            throw Self.storage(error)
+        }
+        let page = states.filter { (stateFilter == nil || $0.status == stateFilter) && (cursor == nil || $0.id < cursor!) }.sorted { $0.id > $1.id }
+        let shown = page.prefix(50)
+        return ("jobs", [
+            "total": states.count,
+            "counts": JobStatus.allCases.map { s in ["state": s.rawValue, "count": states.filter { $0.status == s }.count] as [String: Any] },
+            "states": JobStatus.allCases.map { ["name": $0.rawValue, "selected": $0 == stateFilter] as [String: Any] },
+            "kind": kind ?? "", "stateFilter": stateFilter?.rawValue ?? "",
+            "jobs": shown.map { s in
+                ["id": s.id.rawValue, "short": String(s.id.rawValue.suffix(12)), "kind": s.kind, "state": s.status.rawValue,
+                 "percent": Int((s.progress * 100).rounded()), "message": s.progressMessage ?? "", "created": s.createdAt.iso8601] as [String: Any]
+            },
+            "next": page.count > shown.count ? shown.last!.id.rawValue : false,
+        ])
+    }
+
+    func jobPage(_ s: JobState, caller: Principal) throws -> (String, [String: Any]) {
+        ("job", [
+            "id": s.id.rawValue, "kind": s.kind, "owner": s.apiOwner ?? "(not submitted through the API)", "state": s.status.rawValue,
+            "attempt": s.attempt, "percent": Int((s.progress * 100).rounded()), "message": s.progressMessage ?? "",
+            "error": s.lastError.map { "\($0.code): \($0.message)" } ?? "", "version": s.version, "created": s.createdAt.iso8601,
+            "terminal": s.status.isTerminal, "failed": s.status == .failed,
+        ])
+    }
+}
+
+/// The loaded templates, shared by every request.
+final class TemplateCache: Sendable {
+    static let shared = TemplateCache()
+    let library = Mutex<MustacheLibrary?>(nil)
+}

@@ -1,0 +1,24 @@
+import Hummingbird
+
+/// Turns every error a route throws into a problem-details response: `Problem`s as they are,
+/// Hummingbird's own `HTTPError`s (an unknown route, a body over the limit) with their status,
+/// and anything else as a 500 that names only the error's type, so no message that might carry
+/// a secret or a body leaves the server.
+struct ErrorMapping: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let p as Problem {
+            return try p.response(from: request, context: context)
+        } catch let e as HTTPError {
+            let slug = e.status == .notFound ? "not-found" : e.status == .contentTooLarge ? "too-large" : "http-error"
+            let detail = e.status == .notFound ? "no route \(request.method) \(request.uri.path)" : (e.body ?? e.status.reasonPhrase)
+            return try Problem(e.status, slug, detail).response(from: request, context: context)
+        } catch {
+            context.logger.error("request failed", metadata: ["error_type": "\(type(of: error))", "path": "\(request.uri.path)"])
+            return try Problem(.internalServerError, "internal", "internal error (\(type(of: error)))").response(from: request, context: context)
+        }
+    }
+}

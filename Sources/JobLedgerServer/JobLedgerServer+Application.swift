@@ -1,0 +1,15 @@
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+extension JobLedgerServer {
+    /// The Hummingbird application serving `router()` on `host:port` (port 0: any free port).
+    /// It is a swift-service-lifecycle `Service`: run it in a `ServiceGroup` beside the engine
+    /// and the projections. `onRunning` gets the port actually bound.
+    public func application(host: String, port: Int, logger: Logger,
+                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
+        Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "jobledger"),
+                    onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+}

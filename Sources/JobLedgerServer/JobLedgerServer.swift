@@ -1,0 +1,137 @@
+import Foundation
+import Hummingbird
+import JobLedger
+import JobLedgerAnyCable
+import JobLedgerEngine
+import JobLedgerProjections
+import JobLedgerSQLite
+import Logging
+import Prometheus
+
+/// The HTTP face of a JobLedger log, on Hummingbird 2: the authenticated, rate-limited submit
+/// route, reading (jobs, histories with hash-chain status, SSE streams, blobs), admin actions,
+/// `/metrics`, `/healthz`, `/readyz`, `/openapi.json` and the dashboard at `/`.
+///
+/// It only uses the engine's and the log's public API: submits go through `JobEngine.submit`,
+/// cancel and retry through `JobEngine.cancel` / `retry`, reading through `Ledger`.
+///
+/// ```swift
+/// let server = JobLedgerServer(ledger: ledger, engine: engine, hub: hub,
+///                              auth: try await TokenVerifier(configuration: auth),
+///                              limiter: .inMemory(.default, now: clock))
+/// let app = Application(router: server.router(), configuration: .init(address: .hostname("127.0.0.1", port: 8080)))
+/// ```
+public struct JobLedgerServer: Sendable {
+    /// The log.
+    public let ledger: Ledger
+    /// The engine submits, cancels and retries go through (it need not run workers).
+    public let engine: JobEngine
+    /// The in-process hub SSE streams read; nil when broadcasts go to AnyCable.
+    public let hub: BroadcastHub?
+    /// The projections running in this process (health, re-drive); nil for none.
+    public let runner: ProjectionRunner?
+    /// The token verifier; nil only with `--insecure-no-auth` (every caller is a local admin).
+    public let auth: TokenVerifier?
+    /// The per-user submit limit.
+    public let limiter: SubmitLimiter
+    /// The kinds that can be submitted, with their input schema (nil: any object).
+    public let kinds: [String: KindSchema?]
+    /// The folder of the local blob store, served at `/blobs/`; nil when blobs live elsewhere.
+    public let blobFolder: String?
+    /// Stream naming (the broadcast projection's).
+    public let streams: StreamNaming
+    /// AnyCable, when broadcasts go there: the 202 carries a signed stream and a client JWT.
+    public let anycable: AnyCableConfiguration?
+    /// Where `/metrics` reads from (the engine's and projections' metrics, when they were given
+    /// a `PrometheusMetricsFactory` on this registry).
+    public let metrics: PrometheusCollectorRegistry
+    /// How long one SSE stream stays open at most (the client then resumes with `Last-Event-ID`).
+    public var maxStreamDuration: Duration = .seconds(300)
+    /// The log's hash-chain status, verified once per head.
+    let chain: ChainStatus
+    /// Milliseconds since 1970.
+    let now: @Sendable () -> Int64
+
+    /// A server over `ledger` and `engine`.
+    public init(ledger: Ledger, engine: JobEngine, hub: BroadcastHub?, runner: ProjectionRunner? = nil, auth: TokenVerifier?,
+                limiter: SubmitLimiter, kinds: [String: KindSchema?] = ["design": .design], blobFolder: String? = nil,
+                streams: StreamNaming = StreamNaming(), anycable: AnyCableConfiguration? = nil,
+                metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        self.ledger = ledger; self.engine = engine; self.hub = hub; self.runner = runner; self.auth = auth
+        self.limiter = limiter; self.kinds = kinds; self.blobFolder = blobFolder; self.streams = streams
+        self.anycable = anycable; self.metrics = metrics; self.now = now
+        chain = ChainStatus(ledger: ledger)
+    }
+
+    /// Every route.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(ErrorMapping())
+        // Inside the error mapping: it serves a file where the routes found nothing (`/blobs/…`).
+        if let blobFolder {
+            var quiet = Logger(label: "jobledger.serve.blobs")
+            quiet.logLevel = .warning
+            router.middlewares.add(FileMiddleware(blobFolder, urlBasePath: "/blobs", logger: quiet))
+        }
+        addSubmitRoutes(to: router)
+        addReadRoutes(to: router)
+        addStreamRoute(to: router)
+        addAdminRoutes(to: router)
+        addOperationRoutes(to: router)
+        addDashboardRoutes(to: router)
+        return router
+    }
+
+    /// The caller of `request`: from `Authorization: Bearer`, the `__session` cookie (Clerk's
+    /// same-origin token) or, where `allowQuery` (the SSE stream: `EventSource` sends no
+    /// headers), the `access_token` query parameter.
+    func caller(_ request: Request, allowQuery: Bool = false) async throws(Problem) -> Principal {
+        guard let auth else { return .insecureLocal }
+        guard let token = Self.token(in: request, allowQuery: allowQuery) else { throw Problem.unauthorized(AuthFailure.missing.description) }
+        do { return try await auth.verify(token) } catch { throw Problem.unauthorized(error.description) }
+    }
+
+    static func token(in request: Request, allowQuery: Bool) -> String? {
+        if let h = request.headers[.authorization] {
+            let parts = h.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
+            return nil
+        }
+        if let cookie = request.headers[.cookie] {
+            for pair in cookie.split(separator: ";") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                if kv.count == 2, kv[0].trimmingCharacters(in: .whitespaces) == "__session" { return String(kv[1]) }
+            }
+        }
+        if allowQuery, let q = request.uri.queryParameters.get("access_token"), !q.isEmpty { return q }
+        return nil
+    }
+
+    /// The job named by the `id` parameter, when it exists and `caller` may see it (404
+    /// otherwise: another user's job looks like no job).
+    func visibleJob(_ context: BasicRequestContext, for caller: Principal) throws(Problem) -> JobState {
+        guard let text = context.parameters.get("id"), let id = try? JobID(text) else {
+            throw Problem.notFound("no such job")
+        }
+        let state: JobState?
+        do { state = try ledger.state(of: id) } catch { throw Self.storage(error) }
+        guard let state, caller.may(access: state.apiOwner) else { throw Problem.notFound("no such job \(id)") }
+        return state
+    }
+
+    /// A log error as a response: a storage fault is a 503 (the engine pauses and resumes by
+    /// itself), anything else a 500 that names the error's kind only.
+    static func storage(_ error: any Error) -> Problem {
+        if let e = error as? LedgerError, e.storageFault != nil {
+            return Problem.unavailable("the log's storage is paused (\(e.storageFault!)); try again shortly")
+        }
+        return Problem(.internalServerError, "internal", "the log could not be read (\(type(of: error)))")
+    }
+
+    /// The paths of a job's resources.
+    static func urls(_ id: JobID) -> JSONValue {
+        .object(["self": .string("/api/jobs/\(id)"), "events": .string("/api/jobs/\(id)/events"),
+                 "stream": .string("/api/jobs/\(id)/stream")])
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Hummingbird
+import JobLedger
+import JobLedgerSQLite
+
+extension JobLedgerServer {
+    /// `GET /healthz` (the process answers), `GET /readyz` (it can take work: the log's storage
+    /// is not paused and the engine is not draining), `GET /metrics` (Prometheus text) and
+    /// `GET /openapi.json`. None needs a token: they say nothing about any job.
+    func addOperationRoutes(to router: Router<BasicRequestContext>) {
+        router.get("healthz") { _, _ in
+            JSONResponse.make(["status": "ok"])
+        }
+        router.get("readyz") { _, _ in
+            var o: [String: JSONValue] = ["status": "ready"]
+            var ready = true
+            if let f = engine.storageFault ?? runner?.storageFault {
+                ready = false
+                o["status"] = "paused"
+                o["storage_fault"] = .string("\(f.fault)")
+                o["since"] = .string(f.since.iso8601)
+            } else if engine.isDraining {
+                ready = false
+                o["status"] = "draining"
+            }
+            return JSONResponse.make(.object(o), status: ready ? .ok : .serviceUnavailable)
+        }
+        router.get("metrics") { _, _ in
+            var text = metrics.emitToString()
+            if let head = try? ledger.head()?.seq ?? 0 {
+                text += "# TYPE jobledger_log_head_seq gauge\njobledger_log_head_seq \(head)\n"
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: ByteBuffer(string: try ServerResources.text("openapi.json"))))
+        }
+    }
+}
+
+/// The files shipped with the target (`Resources/`): the OpenAPI document, the dashboard's
+/// templates, script and style sheet.
+public enum ServerResources {
+    /// The folder they are in.
+    static var folder: String {
+        (Bundle.module.url(forResource: "Resources", withExtension: nil) ?? Bundle.module.bundleURL.appendingPathComponent("Resources")).path
+    }
+
+    /// A resource's text.
+    public static func text(_ name: String) throws -> String {
+        try String(contentsOfFile: folder + "/" + name, encoding: .utf8)
+    }
+}

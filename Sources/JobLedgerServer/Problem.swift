@@ -1,0 +1,61 @@
+import Hummingbird
+import JobLedger
+
+/// An RFC 9457 problem-details error: every refusal of the API is one, sent as
+/// `application/problem+json` with `type`, `title`, `status`, `detail` and, when a request field
+/// is at fault, `field` naming it (`priority`, `input.prompt`, the `Idempotency-Key` header).
+/// It never carries a token, a secret or a request body.
+public struct Problem: Error, HTTPResponseError, Sendable, Equatable, CustomStringConvertible {
+    /// The HTTP status.
+    public var status: HTTPResponse.Status
+    /// A short, stable slug: the problem's `type` is `/problems/<slug>`.
+    public var slug: String
+    /// What went wrong, for people.
+    public var detail: String
+    /// The request field at fault, when there is one.
+    public var field: String?
+    /// Extra response headers (`WWW-Authenticate`, `Retry-After`, `RateLimit-*`).
+    public var headers: HTTPFields
+
+    /// A problem with its parts.
+    public init(_ status: HTTPResponse.Status, _ slug: String, _ detail: String, field: String? = nil, headers: HTTPFields = [:]) {
+        self.status = status; self.slug = slug; self.detail = detail; self.field = field; self.headers = headers
+    }
+
+    /// The JSON object sent.
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "type": .string("/problems/\(slug)"), "title": .string(status.reasonPhrase),
+            "status": .int(Int64(status.code)), "detail": .string(detail),
+        ]
+        if let field { o["field"] = .string(field) }
+        return .object(o)
+    }
+
+    public var description: String { "\(status.code) \(slug): \(detail)" + (field.map { " (field \($0))" } ?? "") }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var h = headers
+        h[.contentType] = "application/problem+json"
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(string: json.canonicalText)))
+    }
+}
+
+extension Problem {
+    /// 400: a field of the body (or a header) is invalid.
+    static func invalid(_ field: String, _ detail: String) -> Problem {
+        Problem(.unprocessableContent, "invalid-field", detail, field: field)
+    }
+    /// 404: nothing (visible to this caller) at this address.
+    static func notFound(_ detail: String) -> Problem { Problem(.notFound, "not-found", detail) }
+    /// 401 with a `WWW-Authenticate` challenge that names the reason, never the token.
+    static func unauthorized(_ reason: String) -> Problem {
+        var h = HTTPFields()
+        h[.wwwAuthenticate] = "Bearer error=\"invalid_token\", error_description=\"\(reason.replacingOccurrences(of: "\"", with: "'"))\""
+        return Problem(.unauthorized, "unauthorized", reason, headers: h)
+    }
+    /// 403: authenticated, but not allowed.
+    static func forbidden(_ detail: String) -> Problem { Problem(.forbidden, "forbidden", detail) }
+    /// 503: the log is paused by a storage fault, or the server is shutting down.
+    static func unavailable(_ detail: String) -> Problem { Problem(.serviceUnavailable, "unavailable", detail) }
+}

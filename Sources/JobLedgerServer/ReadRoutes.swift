@@ -1,0 +1,114 @@
+import Hummingbird
+import JobLedger
+import JobLedgerProjections
+import JobLedgerSQLite
+
+extension JobLedgerServer {
+    var blobURLs: BlobURLs { BlobURLs(folder: blobFolder) }
+
+    /// `GET /api/jobs/{id}`, `GET /api/jobs/{id}/events`, `GET /api/jobs`.
+    func addReadRoutes(to router: Router<BasicRequestContext>) {
+        router.get("api/jobs/:id") { request, context in
+            let state = try visibleJob(context, for: try await caller(request))
+            return JSONResponse.make(try jobJSON(state))
+        }
+        router.get("api/jobs/:id/events") { request, context in
+            let state = try visibleJob(context, for: try await caller(request))
+            return JSONResponse.make(try history(of: state.id))
+        }
+        router.get("api/jobs") { request, _ in
+            try await list(request, caller: try await caller(request))
+        }
+    }
+
+    /// A job with its artefacts' URLs.
+    func jobJSON(_ s: JobState) throws -> JSONValue {
+        let paths = s.artefactPathnames
+        if blobFolder != nil {
+            return JobJSON.make(s, previewURL: blobURLs.published(paths.preview?.description), resultURL: blobURLs.published(paths.result?.description))
+        }
+        let row = try ledger.currentJobRows().first { $0.id == s.id }
+        return JobJSON.make(s, previewURL: row?.previewURL, resultURL: row?.resultURL)
+    }
+
+    /// Every event of a job with its hash, whether the chain verifies up to it, the state after
+    /// it, what changed, and the broadcast message the browser was sent for it (the time-travel
+    /// view reads this).
+    func history(of id: JobID) throws -> JSONValue {
+        let verdict: ChainStatus.Verdict
+        let outbox: [Int64: OutboxItem]
+        do {
+            verdict = try chain.verdict()
+            outbox = Dictionary(try ledger.outboxItems(.broadcast, job: id, limit: 100_000).map { ($0.seq, $0) }, uniquingKeysWith: { a, _ in a })
+        } catch { throw Self.storage(error) }
+        var state: JobState?
+        var previous: Timestamp?
+        var events: [JSONValue] = []
+        try ledger.forEachEvent(of: id) { e in
+            let before = state
+            let after = try Lifecycle.apply(e.payload, to: before, job: id, at: e.recordedAt)
+            state = after
+            let item = outbox[e.seq]
+            let verified = verdict.brokenAt.map { e.seq < $0 } ?? (e.seq <= verdict.head)
+            events.append(.object([
+                "seq": .int(e.seq), "version": .int(Int64(e.version)), "type": .string(e.type.rawValue),
+                "recorded_at": .string(e.recordedAt.iso8601),
+                "since_previous_ms": previous.map { .int(e.recordedAt.milliseconds - $0.milliseconds) } ?? .null,
+                "state": .string(after.status.rawValue), "progress": .double(after.progress),
+                "payload": e.payload.json, "change": .string(Change.describe(before: before, after: after, payload: e.payload)),
+                "hash": .string(e.hash), "prev_hash": .string(e.prevHash), "chain_verified": .bool(verified),
+                "broadcast": item.map { i in
+                    .object(["status": .string(i.status.rawValue),
+                             "message": (try? JSONValue(parsing: blobURLs.message(i.body))) ?? .null])
+                } ?? .null,
+            ]))
+            previous = e.recordedAt
+        }
+        var chainInfo: [String: JSONValue] = ["verified_through": .int(verdict.brokenAt.map { $0 - 1 } ?? verdict.head)]
+        if let at = verdict.brokenAt { chainInfo["broken_at"] = .int(at); chainInfo["problem"] = .string(verdict.problem ?? "") }
+        return .object(["job": .string(id.rawValue), "chain": .object(chainInfo), "events": .array(events)])
+    }
+
+    /// `GET /api/jobs?state=&kind=&cursor=&limit=`: newest first, the caller's own jobs (an
+    /// admin's: every job), `next_cursor` to page on, and counts per state of what the caller sees.
+    func list(_ request: Request, caller: Principal) async throws -> Response {
+        let q = request.uri.queryParameters
+        var status: JobStatus?
+        if let s = q.get("state"), !s.isEmpty {
+            guard let v = JobStatus(rawValue: s) else { throw Problem.invalid("state", "state must be one of queued, running, completed, failed, canceled") }
+            status = v
+        }
+        let kind = q.get("kind").flatMap { $0.isEmpty ? nil : $0 }
+        var cursor: JobID?
+        if let c = q.get("cursor"), !c.isEmpty {
+            guard let id = try? JobID(c) else { throw Problem.invalid("cursor", "cursor is not a job id from next_cursor") }
+            cursor = id
+        }
+        var limit = 50
+        if let l = q.get("limit") {
+            guard let n = Int(l), (1...200).contains(n) else { throw Problem.invalid("limit", "limit must be 1…200") }
+            limit = n
+        }
+        let states: [JobState]
+        let rows: [JobID: JobRow]
+        do {
+            states = try ledger.jobStates().values.filter { caller.may(access: $0.apiOwner) && (kind == nil || $0.kind == kind) }
+            rows = blobFolder == nil ? Dictionary(try ledger.currentJobRows().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }) : [:]
+        } catch { throw Self.storage(error) }
+        var counts: [String: JSONValue] = [:]
+        for s in JobStatus.allCases { counts[s.rawValue] = .int(0) }
+        for s in states { counts[s.status.rawValue] = .int((counts[s.status.rawValue]?.intValue ?? 0) + 1) }
+        let page = states.filter { (status == nil || $0.status == status) && (cursor == nil || $0.id < cursor!) }
+            .sorted { $0.id > $1.id }
+        let shown = page.prefix(limit)
+        let jobs: [JSONValue] = shown.map { s in
+            let paths = s.artefactPathnames
+            if blobFolder != nil {
+                return JobJSON.make(s, previewURL: blobURLs.published(paths.preview?.description), resultURL: blobURLs.published(paths.result?.description))
+            }
+            return JobJSON.make(s, previewURL: rows[s.id]?.previewURL, resultURL: rows[s.id]?.resultURL)
+        }
+        let next: JSONValue = page.count > limit ? .string(shown.last!.id.rawValue) : .null
+        return JSONResponse.make(.object(["jobs": .array(jobs), "next_cursor": next, "counts": .object(counts)]))
+    }
+}

@@ -1,0 +1,146 @@
+// JobLedger dashboard: plain JavaScript, no build step. Authenticates with the __session
+// cookie (same-origin requests and EventSource send it), as Clerk's own pages do.
+"use strict";
+(function () {
+  const $ = (s) => document.querySelector(s);
+  const pct = (p) => Math.round((p || 0) * 100);
+
+  async function api(method, path, body) {
+    const init = { method, credentials: "same-origin", headers: {} };
+    if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    const r = await fetch(path, init);
+    const text = await r.text();
+    let json = null; try { json = JSON.parse(text); } catch (e) { /* not JSON */ }
+    if (!r.ok) { throw new Error(json && json.detail ? json.detail : r.status + " " + r.statusText); }
+    return json;
+  }
+
+  // Sign in: keep the token in the __session cookie.
+  const signin = $("#signin");
+  if (signin) signin.addEventListener("submit", (e) => {
+    e.preventDefault();
+    document.cookie = "__session=" + encodeURIComponent($("#token").value.trim()) + "; path=/; SameSite=Strict";
+    location.reload();
+  });
+
+  // The jobs list: submit, and live bars (polled once a second).
+  const submit = $("#submit-job");
+  if (submit) submit.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    $("#submit-error").textContent = "";
+    try {
+      const r = await api("POST", "/api/design", { input: { prompt: $("#prompt").value } });
+      location.href = "/jobs/" + r.id;
+    } catch (err) { $("#submit-error").textContent = err.message; }
+  });
+  const jobsTable = $("#jobs");
+  if (jobsTable) {
+    const params = new URLSearchParams(location.search);
+    const q = new URLSearchParams({ limit: "50" });
+    if (params.get("state")) q.set("state", params.get("state"));
+    if (params.get("kind")) q.set("kind", params.get("kind"));
+    setInterval(async () => {
+      try {
+        const r = await api("GET", "/api/jobs?" + q.toString());
+        for (const j of r.jobs) {
+          const row = jobsTable.querySelector('tr[data-job="' + j.id + '"]');
+          if (!row) continue;
+          row.dataset.state = j.state;
+          row.querySelector(".fill").style.width = pct(j.progress) + "%";
+          row.querySelector(".pct").textContent = pct(j.progress) + "%";
+          const st = row.querySelector(".state"); st.textContent = j.state; st.className = "state st-" + j.state;
+          row.querySelector(".msg").textContent = j.message || "";
+        }
+      } catch (err) { /* keep the last picture */ }
+    }, 1000);
+  }
+
+  // A job: live over SSE, the timeline, time travel, admin actions.
+  const jobEl = $("#job");
+  if (jobEl) {
+    const id = jobEl.dataset.job;
+    let events = [];
+    let latest = null;          // the newest message received
+    let travelling = false;
+
+    function render(m) {
+      if (!m) return;
+      $("#state").textContent = m.state; $("#state").className = "st-" + m.state;
+      $("#attempt").textContent = m.attempt;
+      $("#fill").style.transition = travelling ? "none" : "";
+      $("#fill").style.width = pct(m.progress) + "%";
+      $("#pct").textContent = pct(m.progress) + "%";
+      $("#message").textContent = m.message || "";
+      $("#error").textContent = m.error ? m.error.code + ": " + m.error.message + (m.state === "failed" ? "" : " (attempt " + m.error.attempt + ")") : "";
+      const art = $("#artefact"), img = $("#artefact-img");
+      const view = m.result_url ? "final" : m.preview_url ? "preview" : "skeleton";
+      art.dataset.view = view; art.className = "artefact " + view;
+      if (view === "skeleton") { img.hidden = true; img.removeAttribute("src"); }
+      else { const src = m.result_url || m.preview_url; if (img.getAttribute("src") !== src) img.src = src; img.hidden = false; }
+      jobEl.dataset.state = m.state;
+      const cancel = $("#cancel"), retry = $("#retry");
+      if (cancel && !travelling) cancel.hidden = ["completed", "failed", "canceled"].includes(m.state);
+      if (retry && !travelling) retry.hidden = m.state !== "failed";
+    }
+
+    function travelTo(index) {
+      // The browser's view as of event `index` (1-based): the last message sent for it or before.
+      const label = $("#travel-label");
+      let m = null;
+      for (let i = 0; i < Math.min(index, events.length); i++) if (events[i].broadcast && events[i].broadcast.message) m = events[i].broadcast.message;
+      const e = events[index - 1];
+      travelling = index < events.length;
+      label.textContent = "v" + index + (travelling ? "" : " (now)");
+      $("#travel-info").textContent = e ? e.type + " at " + e.recorded_at + " · state " + e.state + " · " + e.change : "";
+      document.querySelectorAll("#timeline tbody tr").forEach((tr, i) => tr.classList.toggle("travel-current", travelling && i === index - 1));
+      render(travelling ? m : (latest || m));
+    }
+
+    async function loadTimeline() {
+      const r = await api("GET", "/api/jobs/" + id + "/events");
+      events = r.events;
+      const chain = $("#chain");
+      chain.textContent = r.chain.broken_at ? "hash chain broken at seq " + r.chain.broken_at : "hash chain verified through seq " + r.chain.verified_through;
+      chain.className = "chain " + (r.chain.broken_at ? "broken" : "ok");
+      const body = $("#timeline tbody"); body.textContent = "";
+      for (const e of events) {
+        const tr = document.createElement("tr");
+        const sent = e.broadcast ? e.broadcast.status + (e.broadcast.message ? " · " + e.broadcast.message.state + " " + pct(e.broadcast.message.progress) + "%" : "") : "—";
+        for (const v of ["v" + e.version, e.seq, e.recorded_at, e.since_previous_ms === null ? "" : e.since_previous_ms, e.type, e.change, null, e.chain_verified ? "✓" : "✗", sent]) {
+          const td = document.createElement("td");
+          if (v === null) { const c = document.createElement("code"); c.className = "hash"; c.title = e.hash; c.textContent = e.hash.slice(0, 12); td.appendChild(c); }
+          else td.textContent = v;
+          tr.appendChild(td);
+        }
+        body.appendChild(tr);
+      }
+      const slider = $("#travel");
+      const wasAtEnd = !travelling;
+      slider.max = String(events.length);
+      if (wasAtEnd) slider.value = String(events.length);
+      travelTo(Number(slider.value));
+    }
+
+    $("#travel").addEventListener("input", (e) => travelTo(Number(e.target.value)));
+    let pending = null;
+    const source = new EventSource("/api/jobs/" + id + "/stream");
+    source.addEventListener("message", (e) => {
+      latest = JSON.parse(e.data);
+      if (!travelling) render(latest);
+      clearTimeout(pending); pending = setTimeout(() => loadTimeline().catch(() => {}), 150);
+      if (["completed", "failed", "canceled"].includes(latest.state)) source.close();
+    });
+    loadTimeline().catch(() => {});
+    for (const action of ["cancel", "retry"]) {
+      const b = $("#" + action);
+      if (b) b.addEventListener("click", async () => {
+        try { await api("POST", "/api/jobs/" + id + "/" + action); location.reload(); } catch (err) { $("#error").textContent = err.message; }
+      });
+    }
+  }
+
+  // Projections: re-drive dead letters.
+  document.querySelectorAll("button.redrive").forEach((b) => b.addEventListener("click", async () => {
+    try { await api("POST", "/api/projections/" + b.dataset.name + "/redrive"); location.reload(); } catch (err) { alert(err.message); }
+  }));
+})();

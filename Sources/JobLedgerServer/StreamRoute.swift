@@ -1,0 +1,90 @@
+import Hummingbird
+import HTTPTypes
+import JobLedger
+import JobLedgerProjections
+import JobLedgerSQLite
+
+extension JobLedgerServer {
+    static let lastEventIDHeader = HTTPField.Name("Last-Event-ID")!
+
+    /// `GET /api/jobs/{id}/stream`: Server-Sent Events from the in-process hub. Each event's
+    /// `id` is the message's seq and its `data` the broadcast message. Without `Last-Event-ID`
+    /// the stream starts with every message of the job so far; with it, with the messages after
+    /// that seq: none lost, none repeated. The stream ends after the job's terminal message.
+    ///
+    /// No gap: the hub subscription is made *before* the backlog is read from the outbox, and a
+    /// message is written only if its seq is above the last one written.
+    func addStreamRoute(to router: Router<BasicRequestContext>) {
+        router.get("api/jobs/:id/stream") { request, context in
+            let state = try visibleJob(context, for: try await caller(request, allowQuery: true))
+            guard let hub else {
+                throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the signed stream from the submit response")
+            }
+            var after: Int64 = 0
+            if let h = request.headers[Self.lastEventIDHeader] ?? request.uri.queryParameters.get("last_event_id") {
+                guard let n = Int64(h), n >= 0 else { throw Problem(.badRequest, "invalid-header", "Last-Event-ID must be a seq (a whole number)", field: "Last-Event-ID") }
+                after = n
+            }
+            let subscription = hub.subscribe(stream: streams.stream(for: state.id))
+            let all: [OutboxItem]
+            do {
+                all = try ledger.outboxItems(.broadcast, job: state.id, limit: 100_000).filter { $0.status != .coalesced }
+            } catch { throw Self.storage(error) }
+            // A client that already has the job's last word (an EventSource reconnecting after
+            // the stream ended) gets 204, which tells it to stop reconnecting.
+            if let lastItem = all.last, lastItem.seq <= after, let m = try? BroadcastMessage(text: lastItem.body), m.isTerminal,
+               Self.isLastWord(m, of: state) {
+                return Response(status: .noContent)
+            }
+            let backlog = all.filter { $0.seq > after }
+            let urls = blobURLs, start = after, maxStream = maxStreamDuration
+            var headers = HTTPFields()
+            headers[.contentType] = "text/event-stream"
+            headers[.cacheControl] = "no-cache"
+            headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
+            return Response(status: .ok, headers: headers, body: .init { writer in
+                var last = start
+                var done = false
+                try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+                for item in backlog where item.seq > last {
+                    try await writer.write(ByteBuffer(string: Self.event(seq: item.seq, data: urls.message(item.body))))
+                    last = item.seq
+                    if let m = try? BroadcastMessage(text: item.body), m.isTerminal, m.seq == item.seq { done = Self.isLastWord(m, of: state) }
+                }
+                if !done {
+                    for await p in Self.bounded(subscription, for: maxStream) where p.message.seq > last {
+                        try await writer.write(ByteBuffer(string: Self.event(seq: p.message.seq, data: urls.message(p.message.text))))
+                        last = p.message.seq
+                        if p.message.isTerminal { break }
+                    }
+                }
+                try await writer.finish(nil)
+            })
+        }
+    }
+
+    /// `stream`, ending after `duration` at the latest: a stream of a job that does not move
+    /// (delayed, or no worker) is closed, and the client reconnects with `Last-Event-ID`.
+    static func bounded(_ stream: AsyncStream<Publication>, for duration: Duration) -> AsyncStream<Publication> {
+        let (out, continuation) = AsyncStream<Publication>.makeStream()
+        let forward = Task {
+            for await p in stream { continuation.yield(p) }
+            continuation.finish()
+        }
+        let deadline = Task {
+            try? await Task.sleep(for: duration)
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in forward.cancel(); deadline.cancel() }
+        return out
+    }
+
+    /// One SSE event.
+    static func event(seq: Int64, data: String) -> String { "id: \(seq)\nevent: message\ndata: \(data)\n\n" }
+
+    /// Whether a terminal message ends the stream: it does unless the job was requeued after it
+    /// (an operator's retry), in which case more messages follow.
+    static func isLastWord(_ m: BroadcastMessage, of state: JobState) -> Bool {
+        !(m.version < state.version && !state.status.isTerminal)
+    }
+}

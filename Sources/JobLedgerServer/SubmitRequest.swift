@@ -1,0 +1,70 @@
+import JobLedger
+
+/// The body of `POST /api/jobs/{kind}`: `{"input": {…}, "priority": n, "run_at": "…",
+/// "max_attempts": n}`, all but `input` optional. Parsing checks everything the log would
+/// refuse (and more), so a bad body is a 400/422 naming the field and changes nothing.
+public struct SubmitRequest: Sendable, Hashable {
+    /// The job's input (without the owner the server adds).
+    public var input: [String: JSONValue]
+    /// −1,000,000…1,000,000; higher runs first.
+    public var priority: Int
+    /// Not before this time.
+    public var runAt: Timestamp?
+    /// 1…1000.
+    public var maxAttempts: Int
+
+    /// The largest body accepted (bytes).
+    public static let maxBodyBytes = 64 * 1024
+    /// The key under which the server records the owner in the job's input.
+    public static let reservedKey = "_jobledger"
+
+    /// Parses and checks `text` for a job of a kind with `schema`.
+    public init(parsing text: String, schema: KindSchema?) throws(Problem) {
+        let body: JSONValue
+        do { body = try JSONValue(parsing: text) } catch {
+            throw Problem(.badRequest, "malformed-json", "the body is not JSON: \(error)", field: "body")
+        }
+        guard case .object(let o) = body else { throw Problem(.badRequest, "malformed-json", "the body must be a JSON object", field: "body") }
+        let known: Set<String> = ["input", "priority", "run_at", "max_attempts"]
+        if let extra = o.keys.sorted().first(where: { !known.contains($0) }) {
+            throw Problem.invalid(extra, "unknown field \(extra) (expected input, priority, run_at, max_attempts)")
+        }
+        guard let inputValue = o["input"] else { throw Problem.invalid("input", "input is required") }
+        guard case .object(let input) = inputValue else { throw Problem.invalid("input", "input must be an object, not \(inputValue.typeName)") }
+        if input[Self.reservedKey] != nil {
+            throw Problem.invalid("input.\(Self.reservedKey)", "input.\(Self.reservedKey) is reserved for the server")
+        }
+        try schema?.validate(input)
+        self.input = input
+        priority = try Self.int(o["priority"], "priority", 0, -1_000_000...1_000_000)
+        maxAttempts = try Self.int(o["max_attempts"], "max_attempts", 3, 1...1000)
+        switch o["run_at"] {
+        case nil, .null?: runAt = nil
+        case .string(let s)?:
+            guard let t = Timestamp(iso8601: s) else { throw Problem.invalid("run_at", "run_at must be an ISO-8601 UTC time like 2026-12-04T21:00:00Z") }
+            runAt = t
+        case let v?: throw Problem.invalid("run_at", "run_at must be a string, not \(v.typeName)")
+        }
+    }
+
+    static func int(_ v: JSONValue?, _ name: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(Problem) -> Int {
+        guard let v, !v.isNull else { return fallback }
+        guard case .int(let n) = v, n >= Int64(range.lowerBound), n <= Int64(range.upperBound) else {
+            throw Problem.invalid(name, "\(name) must be a whole number in \(range.lowerBound)…\(range.upperBound)")
+        }
+        return Int(n)
+    }
+
+    /// The input recorded in the `queued` event: the caller's, with the owner under `_jobledger`.
+    func recordedInput(owner: String) -> JSONValue {
+        var i = input
+        i[Self.reservedKey] = .object(["owner": .string(owner)])
+        return .object(i)
+    }
+}
+
+extension JobState {
+    /// Who submitted the job through the API (`input._jobledger.owner`); nil for jobs queued
+    /// otherwise (the CLI, the engine API), which only admins see.
+    public var apiOwner: String? { input[SubmitRequest.reservedKey]?["owner"]?.stringValue }
+}

@@ -1,0 +1,107 @@
+import Crypto
+import Foundation
+import Hummingbird
+import HTTPTypes
+import JobLedger
+import JobLedgerAnyCable
+import JobLedgerSQLite
+
+extension JobLedgerServer {
+    static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
+
+    /// `POST /api/jobs/{kind}` and its alias `POST /api/design`: authenticate, limit, validate,
+    /// queue, 202.
+    func addSubmitRoutes(to router: Router<BasicRequestContext>) {
+        // The trie names the segment after `/api/jobs/` once for every method: here it is the kind.
+        router.post("api/jobs/:id") { request, context in
+            try await submit(request, kind: context.parameters.get("id") ?? "", context: context)
+        }
+        router.post("api/design") { request, context in
+            try await submit(request, kind: "design", context: context)
+        }
+    }
+
+    /// One submit. Order: who (401), which kind (404), how often (429), what (400/413/422),
+    /// then the log. Nothing is written unless every check passed.
+    func submit(_ request: Request, kind: String, context: BasicRequestContext) async throws -> Response {
+        let caller = try await caller(request)
+        guard let schema = kinds[kind] else { throw Problem.notFound("no job kind '\(kind)' is served here (known: \(kinds.keys.sorted().joined(separator: ", ")))") }
+        let key = try Self.idempotencyKey(request)
+        var headers = try await limiter.check(caller.subject)
+        let buffer: ByteBuffer
+        do { buffer = try await request.body.collect(upTo: SubmitRequest.maxBodyBytes) } catch {
+            throw Problem(.contentTooLarge, "too-large", "the body is over \(SubmitRequest.maxBodyBytes) bytes", field: "body")
+        }
+        let body = try SubmitRequest(parsing: String(buffer: buffer), schema: schema)
+        let input = body.recordedInput(owner: caller.subject)
+        let id: JobID
+        do {
+            id = try await engine.submit(kind: kind, input: input, idempotencyKey: key.map { Self.scopedKey($0, owner: caller.subject) },
+                                         runAt: body.runAt, maxAttempts: body.maxAttempts, priority: body.priority)
+        } catch {
+            throw Self.refusal(error)
+        }
+        if key != nil {
+            // The same key with another body is a client bug: say so instead of returning a job
+            // that is not what was asked for.
+            let asked = EventPayload.Queued(kind: kind, input: input, priority: body.priority, maxAttempts: body.maxAttempts, runAt: body.runAt)
+            guard try firstQueued(id) == asked else {
+                throw Problem(.unprocessableContent, "idempotency-key-reused",
+                              "this Idempotency-Key was used for another request body (job \(id))", field: "Idempotency-Key")
+            }
+        }
+        headers[.location] = "/api/jobs/\(id)"
+        var o: [String: JSONValue] = ["id": .string(id.rawValue), "stream": .string(streams.stream(for: id)), "urls": Self.urls(id)]
+        if let anycable, anycable.streamsSecret != nil || anycable.jwtSecret != nil {
+            o["anycable"] = try await anycableGrant(anycable, job: id, caller: caller)
+        }
+        return JSONResponse.make(.object(o), status: .accepted, headers: headers)
+    }
+
+    /// The `Idempotency-Key` header: 1…255 visible ASCII characters when present.
+    static func idempotencyKey(_ request: Request) throws(Problem) -> String? {
+        guard let k = request.headers[idempotencyHeader] else { return nil }
+        guard !k.isEmpty, k.utf8.count <= 255, k.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
+            throw Problem(.badRequest, "invalid-header", "Idempotency-Key must be 1…255 visible ASCII characters", field: "Idempotency-Key")
+        }
+        return k
+    }
+
+    /// The key stored in the log: per owner (one user's key never finds another's job), hashed
+    /// to a fixed length.
+    static func scopedKey(_ key: String, owner: String) -> String {
+        let digest = SHA256.hash(data: Data((owner + "\n" + key).utf8))
+        return "api:" + digest.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The `queued` payload a job was created with.
+    func firstQueued(_ id: JobID) throws -> EventPayload.Queued? {
+        var first: EventPayload.Queued?
+        try ledger.forEachEvent(of: id) { e in
+            if first == nil, case .queued(let q) = e.payload { first = q }
+        }
+        return first
+    }
+
+    /// What the engine refused, as a problem: the log's rules (a value out of range) are 422,
+    /// a storage fault 503.
+    static func refusal(_ error: any Error) -> Problem {
+        if let e = error as? LedgerError {
+            if e.storageFault != nil { return storage(e) }
+            return Problem(.unprocessableContent, "refused", "the log refused the job: \(e)")
+        }
+        return storage(error)
+    }
+
+    /// The signed stream name and a short-lived AnyCable client JWT for the caller.
+    func anycableGrant(_ c: AnyCableConfiguration, job: JobID, caller: Principal) async throws -> JSONValue {
+        var o: [String: JSONValue] = [:]
+        if let signer = try? AnyCableStreamSigner(configuration: c, naming: streams) { o["signed_stream"] = .string(signer.signedStream(for: job)) }
+        if let issuer = try? await AnyCableJWTIssuer(configuration: c, ttl: .seconds(300)),
+           let token = try? await issuer.token(identifiers: ["user": .string(caller.subject)]) {
+            o["token"] = .string(token)
+        }
+        if let url = c.publicURL { o["url"] = .string(url) }
+        return .object(o)
+    }
+}

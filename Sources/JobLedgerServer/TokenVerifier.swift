@@ -1,0 +1,173 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import JobLedger
+import JWTKit
+import Synchronization
+
+/// Verifies bearer JWTs (Clerk session tokens, or HS256 tokens of a local secret) and returns
+/// the caller. The algorithm is decided before any key is touched: `alg: none` is refused,
+/// HS256 is verified only with the configured secret and RS256/ES256 only with the JWKS keys, so
+/// an HS256 token "signed" with a public key is refused (algorithm confusion). Claims are
+/// checked against an injected clock: `exp` (required) and `nbf` with the leeway, `iss`, `aud`
+/// and `azp` when configured.
+///
+/// ```swift
+/// let verifier = try await TokenVerifier(configuration: AuthConfiguration(hs256Secret: secret))
+/// let caller = try await verifier.verify(token)   // Principal(subject: "user_…", isAdmin: false)
+/// ```
+public final class TokenVerifier: Sendable {
+    /// The payload jwt-kit decodes: nothing; the claims are read and checked here.
+    struct SignatureOnly: JWTPayload {
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    /// The algorithms verified with JWKS keys.
+    static let jwksAlgorithms: Set<String> = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
+
+    public let configuration: AuthConfiguration
+    private let hmac: JWTKeyCollection?
+    private let jwks: Mutex<JWTKeyCollection?>
+    private let knownKids: Mutex<Set<String>>
+    private let lastFetch = Mutex<Int64>(0)
+    private let now: @Sendable () -> Int64
+
+    /// Loads the keys (reading the JWKS file, or fetching its URL once). `now` gives
+    /// milliseconds since 1970 (tests pass a fixed clock).
+    public init(configuration: AuthConfiguration,
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) async throws(ServerConfigurationError) {
+        self.configuration = configuration
+        self.now = now
+        if let secret = configuration.hs256Secret {
+            let keys = JWTKeyCollection()
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+            hmac = keys
+        } else {
+            hmac = nil
+        }
+        jwks = Mutex(nil)
+        knownKids = Mutex([])
+        if let source = configuration.jwks {
+            let (keys, kids) = try await Self.loadJWKS(source)
+            jwks.withLock { $0 = keys }
+            knownKids.withLock { $0 = kids }
+            lastFetch.withLock { $0 = now() }
+        }
+    }
+
+    /// Reads and parses a JWKS file or URL.
+    static func loadJWKS(_ source: String) async throws(ServerConfigurationError) -> (JWTKeyCollection, Set<String>) {
+        let text: String
+        do {
+            if source.hasPrefix("https://") || source.hasPrefix("http://") {
+                guard let url = URL(string: source) else {
+                    throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "not a valid URL")
+                }
+                let (data, response) = try await URLSession.shared.data(from: url)
+                guard let http = response as? HTTPURLResponse, http.statusCode == 200 else {
+                    throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "the JWKS URL did not answer 200")
+                }
+                text = String(decoding: data, as: UTF8.self)
+            } else {
+                text = try String(contentsOfFile: source, encoding: .utf8)
+            }
+        } catch let e as ServerConfigurationError {
+            throw e
+        } catch {
+            throw .invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "cannot read the JWKS (\(type(of: error)))")
+        }
+        do {
+            let set = try JSONDecoder().decode(JWKS.self, from: Data(text.utf8))
+            guard !set.keys.isEmpty else { throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "the JWKS has no keys") }
+            let keys = JWTKeyCollection()
+            try await keys.add(jwks: set)
+            return (keys, Set(set.keys.compactMap { $0.keyIdentifier?.string }))
+        } catch let e as ServerConfigurationError {
+            throw e
+        } catch {
+            throw .invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "not a usable JWKS document")
+        }
+    }
+
+    /// The caller a token proves, or why it does not.
+    public func verify(_ token: String) async throws(AuthFailure) -> Principal {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, token.utf8.count <= 16_384 else { throw .malformed("not three dot-separated parts") }
+        guard let headerData = Self.base64URL(parts[0]), let header = try? JSONValue(parsing: String(decoding: headerData, as: UTF8.self)),
+              case .object = header else { throw .malformed("the header is not base64url JSON") }
+        guard let payloadData = Self.base64URL(parts[1]), let claims = try? JSONValue(parsing: String(decoding: payloadData, as: UTF8.self)),
+              case .object = claims else { throw .malformed("the payload is not base64url JSON") }
+        guard let alg = header["alg"]?.stringValue, !alg.isEmpty, alg.lowercased() != "none" else {
+            throw .algorithm("alg none (or no alg) is never accepted")
+        }
+        let keys: JWTKeyCollection
+        if alg == "HS256" {
+            guard let hmac else { throw .algorithm("HS256 is not accepted here (this server verifies with its JWKS keys)") }
+            keys = hmac
+        } else if Self.jwksAlgorithms.contains(alg) {
+            guard let k = try await jwksKeys(kid: header["kid"]?.stringValue) else {
+                throw .algorithm("\(alg) is not accepted here (no JWKS is configured)")
+            }
+            keys = k
+        } else {
+            throw .algorithm("\(alg) is not accepted")
+        }
+        do { _ = try await keys.verify(token, as: SignatureOnly.self) } catch { throw .signature }
+        return try check(claims)
+    }
+
+    /// The JWKS keys, fetched again (at most once a minute) when a URL-sourced set lacks `kid`.
+    private func jwksKeys(kid: String?) async throws(AuthFailure) -> JWTKeyCollection? {
+        guard let source = configuration.jwks else { return nil }
+        let known = kid.map { k in knownKids.withLock { $0.contains(k) } } ?? true
+        let t = now()
+        if !known, source.hasPrefix("http"), lastFetch.withLock({ t - $0 >= 60_000 }) {
+            lastFetch.withLock { $0 = t }
+            if let (keys, kids) = try? await Self.loadJWKS(source) {
+                jwks.withLock { $0 = keys }
+                knownKids.withLock { $0 = kids }
+            }
+        }
+        return jwks.withLock { $0 }
+    }
+
+    /// Checks the claims of a token whose signature verified.
+    func check(_ claims: JSONValue) throws(AuthFailure) -> Principal {
+        let c = configuration
+        let nowSeconds = Double(now()) / 1000
+        guard let exp = claims["exp"]?.doubleValue else { throw .noExpiry }
+        guard nowSeconds <= exp + Double(c.leewaySeconds) else { throw .expired }
+        if let nbfValue = claims["nbf"] {
+            guard let nbf = nbfValue.doubleValue else { throw .malformed("nbf is not a number") }
+            guard nowSeconds + Double(c.leewaySeconds) >= nbf else { throw .notYetValid }
+        }
+        if let issuer = c.issuer, claims["iss"]?.stringValue != issuer { throw .issuer }
+        if !c.audiences.isEmpty {
+            let aud: [String] = switch claims["aud"] {
+            case .string(let s)?: [s]
+            case .array(let a)?: a.compactMap(\.stringValue)
+            default: []
+            }
+            guard aud.contains(where: c.audiences.contains) else { throw .audience }
+        }
+        if !c.authorizedParties.isEmpty, let azp = claims["azp"], !azp.isNull {
+            guard let party = azp.stringValue, c.authorizedParties.contains(party) else { throw .authorizedParty }
+        }
+        guard let sub = claims["sub"]?.stringValue, !sub.isEmpty, sub.utf8.count <= 200,
+              sub.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f }) else { throw .subject }
+        let isAdmin: Bool = switch claims[c.adminClaim] {
+        case .string(let s)?: s == c.adminValue
+        case .array(let a)?: a.contains(.string(c.adminValue))
+        default: false
+        }
+        return Principal(subject: sub, isAdmin: isAdmin)
+    }
+
+    /// Decodes unpadded base64url.
+    static func base64URL(_ s: Substring) -> Data? {
+        var t = s.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while t.count % 4 != 0 { t += "=" }
+        return Data(base64Encoded: t)
+    }
+}

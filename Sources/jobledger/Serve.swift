@@ -1,0 +1,184 @@
+import ArgumentParser
+import Foundation
+import JobLedger
+import JobLedgerAnyCable
+import JobLedgerEngine
+import JobLedgerProjections
+import JobLedgerServer
+import JobLedgerSQLite
+import JobLedgerUpstash
+import Logging
+import Prometheus
+import ServiceLifecycle
+
+extension OptionRanges {
+    /// `serve --workers`: 0 makes an API-only node.
+    static let serveWorkers = OptionRange("--workers", 0...1024)
+    static let port = OptionRange("--port", 0...65_535)
+}
+
+/// Which limiter counts submits.
+enum RateLimiterChoice: String, CaseIterable, Sendable, ExpressibleByArgument {
+    /// Upstash when `UPSTASH_REDIS_REST_URL` is set, else memory.
+    case auto
+    /// In this process's memory.
+    case memory
+    /// Upstash Redis, sharing keys with `@upstash/ratelimit`.
+    case upstash
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the HTTP API, live job streams and the dashboard (and, with --workers, run jobs).",
+        discussion: """
+            Authentication comes from the environment: JOBLEDGER_AUTH_HS256_SECRET, or JOBLEDGER_AUTH_JWKS (a file or URL), \
+            with JOBLEDGER_AUTH_ISSUER / JOBLEDGER_AUTH_AUDIENCE when set (Docs/Serve.md). Without them serve refuses to \
+            start unless --insecure-no-auth is given, which binds to loopback only. Submits are limited per user by \
+            JOBLEDGER_RATE_LIMIT (default 10/60s, sliding). SIGINT/SIGTERM: stop accepting, end the streams, drain the workers.
+            """)
+
+    @OptionGroup var log: LogOptions
+    @OptionGroup var projections: ProjectionOptions
+    @OptionGroup var storage: StorageWaitOptions
+    @OptionGroup var intake: IntakeOptions
+    @Option(help: "The address to listen on.") var host: String = "127.0.0.1"
+    @Option(help: "The port to listen on (0: any free port), \(OptionRanges.port.bounds).") var port: Int = 8080
+    @Option(help: "Attempts run at once in this process, \(OptionRanges.serveWorkers.bounds) (0: an API-only node).") var workers: Int = 4
+    @Option(help: "Seconds a claim holds without a heartbeat, \(OptionRanges.lease.bounds).") var lease: Double = 30
+    @Option(help: "Seconds running handlers get to finish on SIGINT/SIGTERM, \(OptionRanges.drain.bounds).") var drain: Double = 10
+    @Option(help: "Chance that a demo attempt fails (retryable), \(OptionRanges.failRate.bounds).") var failRate: Double = 0.2
+    @Option(help: "Milliseconds each of the demo handler's four passes takes, \(OptionRanges.stepMs.bounds).") var stepMs: Int = 400
+    @Option(help: "Which limiter counts submits: auto (upstash when UPSTASH_REDIS_REST_URL is set), memory or upstash.") var rateLimiter: RateLimiterChoice = .auto
+    @Option(help: "Seconds one SSE stream stays open at most before the client resumes it with Last-Event-ID, 1…86400.") var maxStreamSeconds: Int = 300
+    @Flag(help: "Serve without authentication (every caller is a local admin); loopback only.") var insecureNoAuth = false
+
+    func validate() throws {
+        try OptionRanges.serveWorkers.check(workers)
+        try OptionRanges.port.check(port)
+        try OptionRanges.lease.check(lease)
+        try OptionRanges.drain.check(drain)
+        try OptionRanges.failRate.check(failRate)
+        try OptionRanges.stepMs.check(stepMs)
+        guard (1...86_400).contains(maxStreamSeconds) else { throw ValidationError("--max-stream-seconds must be 1…86400") }
+    }
+
+    func run() async throws {
+        try await guarded {
+            let environment = ProcessInfo.processInfo.environment
+            // Everything that can be refused is checked before the log is touched (exit 2).
+            let auth: AuthConfiguration?
+            let spec: RateLimitSpec
+            do {
+                auth = try AuthConfiguration(environment: environment)
+                if auth == nil {
+                    guard insecureNoAuth else { throw ServerConfigurationError.noAuth }
+                    guard ["127.0.0.1", "::1", "localhost"].contains(host) else { throw ServerConfigurationError.insecureNotLoopback(host: host) }
+                }
+                spec = try environment["JOBLEDGER_RATE_LIMIT"].map { try RateLimitSpec(parsing: $0) } ?? .default
+            } catch let e as ServerConfigurationError {
+                throw fail("\(e)", code: 2)
+            }
+            let verifier: TokenVerifier?
+            do {
+                if let auth { verifier = try await TokenVerifier(configuration: auth) } else { verifier = nil }
+            } catch { throw fail("\(error)", code: 2) }
+            let hub = projections.broadcast == .hub ? BroadcastHub() : nil
+            let sink = try hub ?? projections.sink()
+            let anycable = projections.broadcast == .anycable ? try? AnyCableConfiguration(environment: environment) : nil
+            let blobs = try projections.blobStore()
+            let upstash = try intake.upstashConfiguration(projections)
+            let feed = try await intake.make(upstash, projections: projections)
+            let storageWait = storage.bound(oneShot: false)
+            let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: true) }
+            let registry = PrometheusCollectorRegistry()
+            let engine = makeEngine(ledger: ledger, storageWait: storageWait, metrics: registry)
+            let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)
+            let limiter = try makeLimiter(spec, environment: environment)
+            var server = JobLedgerServer(ledger: ledger, engine: engine, hub: hub, runner: runner, auth: verifier, limiter: limiter.limiter,
+                                         blobFolder: blobs.vercel == nil ? blobs.folderPath(forLog: ledger.path) : nil,
+                                         streams: StreamNaming(prefix: projections.streamPrefix), anycable: anycable, metrics: registry)
+            server.maxStreamDuration = .seconds(maxStreamSeconds)
+            var logger = Logger(label: "jobledger.serve")
+            logger.logLevel = .warning
+            let host = self.host, workers = self.workers
+            let authText = verifier == nil ? "NONE (--insecure-no-auth)" : describe(auth!)
+            let limiterName = limiter.name, path = ledger.path
+            let app = server.application(host: host, port: port, logger: logger) { p in
+                printErr("jobledger: serving http://\(host):\(p)/ (dashboard /, API /api, /openapi.json) on \(path); "
+                         + "\(workers) worker\(workers == 1 ? "" : "s"); auth: \(authText); "
+                         + "rate limit \(spec) (\(limiterName))")
+            }
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            if workers > 0 { services.append(.init(service: EngineService(engine: engine, intake: feed))) }
+            services.append(.init(service: runner))
+            services.append(.init(service: app))
+            // Listed last so it stops first: ending the SSE streams lets the server's graceful
+            // shutdown finish instead of waiting on open streams.
+            if let hub { services.append(.init(service: HubCloser(hub: hub))) }
+            var serviceLogger = Logger(label: "jobledger.service")
+            serviceLogger.logLevel = .warning
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: serviceLogger))
+            try await group.run()
+            printErr("jobledger: stopped")
+        }
+    }
+
+    func describe(_ a: AuthConfiguration) -> String {
+        var parts: [String] = []
+        if a.hs256Secret != nil { parts.append("HS256 secret") }
+        if a.jwks != nil { parts.append("JWKS") }
+        if a.issuer != nil { parts.append("issuer checked") }
+        if !a.audiences.isEmpty { parts.append("audience checked") }
+        return parts.joined(separator: ", ")
+    }
+
+    /// The engine: the demo kind `design`, `workers` at a time (one for an API-only node, which
+    /// never claims: it only submits, cancels and retries).
+    func makeEngine(ledger: Ledger, storageWait: Duration?, metrics: PrometheusCollectorRegistry) -> JobEngine {
+        var o = JobEngine.Options()
+        o.storageFaults.giveUpAfter = storageWait
+        o.concurrency = max(1, workers)
+        o.leaseMilliseconds = Int64((lease * 1000).rounded())
+        o.drainTimeout = .milliseconds(Int64((drain * 1000).rounded()))
+        o.metrics = ServerMetrics.factory(metrics)
+        var logger = Logger(label: "jobledger.engine")
+        logger.logLevel = .warning
+        o.logger = logger
+        let engine = JobEngine(ledger: ledger, options: o)
+        engine.register(kind: DesignHandler.kind, retry: RetryPolicy(baseMilliseconds: 50, capMilliseconds: 2_000),
+                        DesignHandler.make(failRate: failRate, stepMilliseconds: stepMs))
+        return engine
+    }
+
+    /// The submit limiter: Upstash's when chosen (or, with auto, configured), else in memory.
+    func makeLimiter(_ spec: RateLimitSpec, environment: [String: String]) throws -> (limiter: SubmitLimiter, name: String) {
+        let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        let useUpstash = rateLimiter == .upstash || (rateLimiter == .auto && !(environment["UPSTASH_REDIS_REST_URL"] ?? "").isEmpty)
+        guard useUpstash else { return (.inMemory(spec, now: now), "in memory") }
+        let c = try projections.upstashConfiguration(environment: environment)
+        let upstash = UpstashRateLimiter(redis: projections.upstashClient(c), spec.algorithm, prefix: "jobledger:submit")
+        return (SubmitLimiter(limiter: upstash, now: now), "Upstash")
+    }
+}
+
+/// Runs the engine's workers until graceful shutdown, then drains them.
+struct EngineService: Service {
+    let engine: JobEngine
+    let intake: (any JobIntake)?
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            if let intake { try await engine.work(feedingFrom: intake) } else { try await engine.work() }
+        } onGracefulShutdown: {
+            Task { await engine.shutdown(drain: engine.options.drainTimeout) }
+        }
+    }
+}
+
+/// Ends every hub subscription (and so every SSE stream) when the service group shuts down.
+struct HubCloser: Service {
+    let hub: BroadcastHub
+    func run() async throws {
+        try? await gracefulShutdown()
+        hub.finish()
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import HummingbirdTesting
+import JobLedger
+import JobLedgerServer
+import Testing
+
+/// The server-rendered dashboard: sign-in without a session, the jobs list, a job page, the
+/// projections page, its script and style sheet; HTML escapes what users typed.
+@Suite struct DashboardTests {
+    @Test func pagesRenderForTheSessionCookie() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let admin = try await h.token("user_root", role: "admin")
+        let cookie: HTTPFields = [.cookie: "__session=\(admin)"]
+        try await h.live { c async throws in
+            let signin = try await c.executeRequest(uri: "/", method: .get, headers: [:], body: nil)
+            #expect(signin.status == .unauthorized && signin.body.text.contains("id=\"signin\""))
+            let r = try await c.api(.post, "/api/design", "/api/design", headers: [.authorization: "Bearer \(admin)"],
+                                    body: body(#"{"input":{"prompt":"<script>alert(1)</script>"}}"#))
+            let id = r.body.json!["id"]!.stringValue!
+            let list = try await c.executeRequest(uri: "/", method: .get, headers: cookie, body: nil)
+            #expect(list.status == .ok && list.headers[.contentType]?.hasPrefix("text/html") == true)
+            #expect(list.body.text.contains("data-job=\"\(id)\""))
+            #expect(list.body.text.contains("user_root · admin"))
+            let filtered = try await c.executeRequest(uri: "/?state=completed", method: .get, headers: cookie, body: nil)
+            #expect(!filtered.body.text.contains("data-job=\"\(id)\""))
+            let page = try await c.executeRequest(uri: "/jobs/\(id)", method: .get, headers: cookie, body: nil)
+            #expect(page.status == .ok && page.body.text.contains("id=\"travel\"") && page.body.text.contains("id=\"cancel\""))
+            let other = try await c.executeRequest(uri: "/jobs/\(id)", method: .get, headers: [.cookie: "__session=\(try await h.token("user_bob"))"], body: nil)
+            #expect(other.status == .notFound)
+            let projections = try await c.executeRequest(uri: "/projections", method: .get, headers: cookie, body: nil)
+            #expect(projections.body.text.contains("data-projection=\"broadcast\""))
+            let js = try await c.executeRequest(uri: "/static/dashboard.js", method: .get, headers: [:], body: nil)
+            #expect(js.status == .ok && js.body.text.contains("EventSource"))
+            // Nothing the user typed reaches the page unescaped (the prompt is not on the list,
+            // but the history API carries it as JSON, never as HTML).
+            #expect(!list.body.text.contains("<script>alert(1)"))
+        }
+    }
+}

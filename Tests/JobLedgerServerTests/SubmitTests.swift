@@ -1,0 +1,130 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import HummingbirdTesting
+import JobLedger
+import JobLedgerServer
+import Testing
+
+/// The submit route: the 202 shape, the rate limit at its exact edge, bad bodies, idempotency.
+@Suite struct SubmitTests {
+    static let design = #"{"input":{"prompt":"a red bicycle"}}"#
+
+    @Test func acceptedShapeAndOwnerRecordedInTheQueuedEvent() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let auth = try await h.auth("user_alice")
+        try await h.live { c async throws in
+            let r = try await c.api(.post, "/api/jobs/design", "/api/jobs/{kind}", headers: auth,
+                                    body: body(#"{"input":{"prompt":"p"},"priority":5,"max_attempts":2,"run_at":"2027-01-01T00:00:00Z"}"#))
+            #expect(r.status == .accepted)
+            let j = try #require(r.body.json)
+            let id = try #require(j["id"]?.stringValue)
+            #expect(j["stream"]?.stringValue == "job:\(id)")
+            #expect(j["urls"]?["events"]?.stringValue == "/api/jobs/\(id)/events")
+            #expect(r.headers[.location] == "/api/jobs/\(id)")
+            let state = try #require(try await h.ledger.state(of: JobID(id)))
+            #expect(state.apiOwner == "user_alice")
+            #expect(state.priority == 5 && state.maxAttempts == 2)
+            #expect(state.input["prompt"]?.stringValue == "p")
+        }
+    }
+
+    @Test func theLimitRefusesTheCallAfterTheLastAllowedOneWithItsHeaders() async throws {
+        let h = try await ServerHarness.make(limit: RateLimitSpec(limit: 3, windowMilliseconds: 60_000)); defer { h.cleanup() }
+        // The clock sits at the start of a window so the sliding weight of the previous one is 0.
+        h.clock.advance(ms: 60_000 - h.clock.now % 60_000)
+        let alice = try await h.auth("user_alice"), bob = try await h.auth("user_bob")
+        try await h.live { c async throws in
+            for remaining in [2, 1, 0] {
+                let r = try await c.api(.post, "/api/design", "/api/design", headers: alice, body: body(Self.design))
+                #expect(r.status == .accepted)
+                #expect(r.headers[HTTPField.Name("RateLimit-Limit")!] == "3")
+                #expect(r.headers[HTTPField.Name("RateLimit-Remaining")!] == "\(remaining)")
+                #expect(r.headers[HTTPField.Name("RateLimit-Reset")!] == "60")
+            }
+            h.clock.advance(ms: 10_500)
+            let refused = try await c.api(.post, "/api/design", "/api/design", headers: alice, body: body(Self.design))
+            #expect(refused.status == .tooManyRequests)
+            #expect(refused.headers[.retryAfter] == "50")
+            #expect(refused.headers[HTTPField.Name("RateLimit-Remaining")!] == "0")
+            #expect(refused.headers[.contentType] == "application/problem+json")
+            #expect(try h.ledger.eventCount() == 3)
+            // Another user has a limit of their own.
+            #expect(try await c.api(.post, "/api/design", "/api/design", headers: bob, body: body(Self.design)).status == .accepted)
+        }
+    }
+
+    @Test func badBodiesNameTheFieldAndChangeNothing() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let auth = try await h.auth()
+        let cases: [(String, Int, String)] = [
+            ("not json", 400, "body"),
+            ("[1,2]", 400, "body"),
+            (#"{}"#, 422, "input"),
+            (#"{"input":"x"}"#, 422, "input"),
+            (#"{"input":{}}"#, 422, "input.prompt"),
+            (#"{"input":{"prompt":42}}"#, 422, "input.prompt"),
+            (#"{"input":{"prompt":"  "}}"#, 422, "input.prompt"),
+            (#"{"input":{"prompt":"p","_jobledger":{"owner":"user_bob"}}}"#, 422, "input._jobledger"),
+            (#"{"input":{"prompt":"p"},"priority":"high"}"#, 422, "priority"),
+            (#"{"input":{"prompt":"p"},"priority":2000000}"#, 422, "priority"),
+            (#"{"input":{"prompt":"p"},"max_attempts":0}"#, 422, "max_attempts"),
+            (#"{"input":{"prompt":"p"},"run_at":"tomorrow"}"#, 422, "run_at"),
+            (#"{"input":{"prompt":"p"},"colour":"red"}"#, 422, "colour"),
+        ]
+        try await h.live { c async throws in
+            for (text, status, field) in cases {
+                let r = try await c.api(.post, "/api/design", "/api/design", headers: auth, body: body(text))
+                #expect(Int(r.status.code) == status, "\(text): \(r.body.text)")
+                #expect(r.body.json?["field"]?.stringValue == field, "\(text): \(r.body.text)")
+                #expect(r.headers[.contentType] == "application/problem+json")
+            }
+            let big = #"{"input":{"prompt":"\#(String(repeating: "x", count: 70_000))"}}"#
+            let r = try await c.api(.post, "/api/design", "/api/design", headers: auth, body: body(big))
+            #expect(r.status == .contentTooLarge)
+            let unknown = try await c.api(.post, "/api/jobs/teleport", "/api/jobs/{kind}", headers: auth, body: body(Self.design))
+            #expect(unknown.status == .notFound)
+            let badKey = try await c.api(.post, "/api/design", "/api/design", headers: auth + [HTTPField.Name("Idempotency-Key")!: "has space"],
+                                         body: body(Self.design))
+            #expect(badKey.status == .badRequest && badKey.body.json?["field"] == "Idempotency-Key")
+        }
+        #expect(try h.ledger.eventCount() == 0)
+    }
+
+    @Test func idempotentReplaysReturnTheSameJobAndAnotherBodyIs422() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let alice = try await h.auth("user_alice"), bob = try await h.auth("user_bob")
+        let key: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "order-7f3"]
+        try await h.live { c async throws in
+            let first = try await c.api(.post, "/api/design", "/api/design", headers: alice + key, body: body(Self.design))
+            let again = try await c.api(.post, "/api/design", "/api/design", headers: alice + key, body: body(Self.design))
+            #expect(first.status == .accepted && again.status == .accepted)
+            #expect(first.body.json?["id"] == again.body.json?["id"])
+            #expect(try h.ledger.eventCount() == 1)
+            let other = try await c.api(.post, "/api/design", "/api/design", headers: alice + key, body: body(#"{"input":{"prompt":"a blue bicycle"}}"#))
+            #expect(other.status == .unprocessableContent)
+            #expect(other.body.json?["type"] == "/problems/idempotency-key-reused")
+            // The key is the caller's own: Bob's same key is a new job.
+            let bobs = try await c.api(.post, "/api/design", "/api/design", headers: bob + key, body: body(Self.design))
+            #expect(bobs.status == .accepted && bobs.body.json?["id"] != first.body.json?["id"])
+            #expect(try h.ledger.eventCount() == 2)
+        }
+    }
+
+    @Test func rateLimitSpecParsing() throws {
+        #expect(try RateLimitSpec(parsing: "10/60s") == RateLimitSpec(limit: 10, windowMilliseconds: 60_000))
+        #expect(try RateLimitSpec(parsing: "fixed:100/1h") == RateLimitSpec(limit: 100, windowMilliseconds: 3_600_000, sliding: false))
+        #expect(try RateLimitSpec(parsing: "sliding:5/500ms").windowMilliseconds == 500)
+        for bad in ["", "10", "ten/60s", "10/60", "10/0s", "0/60s", "10/2d", "10/60s/1"] {
+            #expect(throws: ServerConfigurationError.self, "\(bad)") { try RateLimitSpec(parsing: bad) }
+        }
+    }
+}
+
+extension HTTPFields {
+    static func + (a: HTTPFields, b: HTTPFields) -> HTTPFields {
+        var r = a
+        for f in b { r.append(f) }
+        return r
+    }
+}
