@@ -12,6 +12,8 @@ extension JobEngine {
         defer { time("run_time", kind: context.kind, milliseconds: clock.now().milliseconds - began.milliseconds) }
         let result: Result<JobCompletion, any Error>
         do { result = .success(try await registration.handler(context)) } catch { result = .failure(error) }
+        // A merged report's timer is done: `completed` writes the report itself.
+        await state.withLock { $0.running[context.job]?.stopProgressTimer() }?.value
         let outcome = decide(context, result)
         await record(outcome, context, registration: registration)
         state.withLock { s in
@@ -180,19 +182,28 @@ extension JobEngine {
         let now = clock.now()
         let lease = now.adding(milliseconds: options.leaseMilliseconds)
         let interval = options.progressIntervalMilliseconds
-        let decision = state.withLock { s -> ProgressThrottle.Decision in
-            guard let r = s.running[job], r.attempt == attempt else { return .write }
+        let (decision, timer) = state.withLock { s -> (ProgressThrottle.Decision, Task<Void, Never>?) in
+            guard let r = s.running[job], r.attempt == attempt else { return (.write, nil) }
             let d = ProgressThrottle.decide(intervalMilliseconds: interval, lastDurable: r.lastDurableProgress, now: now)
             s.running[job]!.leaseDeadline = max(r.leaseDeadline, lease)
             switch d {
-            case .write: s.running[job]!.pendingProgress = nil
-            case .merge: s.running[job]!.pendingProgress = PendingProgress(fraction: fraction, message: message)
+            case .write:
+                s.running[job]!.pendingProgress = nil
+                return (.write, s.running[job]!.stopProgressTimer())
+            case .merge:
+                s.running[job]!.pendingProgress = PendingProgress(fraction: fraction, message: message)
+                if r.progressTimer == nil, let last = r.lastDurableProgress {
+                    startProgressTimer(&s.running[job]!, job: job, due: last.adding(milliseconds: interval))
+                }
+                return (.merge, nil)
             }
-            return d
         }
         switch decision {
-        case .merge: return
-        case .write: try await writeProgress(job: job, attempt: attempt, fraction: fraction, message: message, at: now)
+        case .merge:
+            return
+        case .write:
+            await timer?.value  // a merged report it is writing lands first
+            try await writeProgress(job: job, attempt: attempt, fraction: fraction, message: message, at: now)
         }
     }
 
@@ -211,7 +222,7 @@ extension JobEngine {
     }
 
     /// One durable `progress` event with a new lease.
-    private func writeProgress(job: JobID, attempt: Int, fraction: Double, message: String?, at now: Timestamp) async throws {
+    func writeProgress(job: JobID, attempt: Int, fraction: Double, message: String?, at now: Timestamp) async throws {
         // During a storage fault a heartbeat is written only when a try is due; the report
         // after it tries again.
         guard storage.mayTry() else { return }

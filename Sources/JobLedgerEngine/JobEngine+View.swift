@@ -19,7 +19,12 @@ extension JobEngine {
         while true {
             let (from, gap) = state.withLock { ($0.view.lastSeq + 1, $0.view.readLimit) }
             let limit = Int(min(gap ?? 4096, 4096))
-            guard limit > 0, let events = try? await ledger.enginePage(from: from, limit: limit) else { break }
+            guard limit > 0 else { break }
+            let events: [EngineEvent]
+            do { events = try await ledger.enginePage(from: from, limit: limit) } catch {
+                if error.makesTheLogUnreadable { state.withLock { $0.unreadable = error } }
+                break  // otherwise transient: read again next round
+            }
             let now = clock.now()
             state.withLock { $0.view.fold(read: events, now: now) }
             if events.count < limit { break }
@@ -27,7 +32,10 @@ extension JobEngine {
         // Dead letters requeued: their state comes from the log.
         for job in state.withLock({ $0.view.unresolved }) {
             let found: JobState?
-            do { found = try await ledger.state(of: job) } catch { continue }  // tried again next round
+            do { found = try await ledger.state(of: job) } catch {
+                if error.makesTheLogUnreadable { state.withLock { $0.unreadable = error } }
+                continue  // otherwise tried again next round
+            }
             let now = clock.now()
             state.withLock { $0.view.adopt(found, job: job, now: now) }
         }

@@ -142,6 +142,7 @@ extension JobEngine {
         let probing = storage.current
         guard checkFile(probing: probing?.fault) else { return [] }
         await refresh()
+        if let unreadable = state.withLock({ $0.unreadable }) { throw unreadable }
         noticeLostClaims()
         if await sweepExpiredLeases() { await refresh() }
         guard storage.mayTry() else { return [] }
@@ -156,6 +157,10 @@ extension JobEngine {
         do {
             loaded = try await ledger.states(of: entries.map(\.id))
         } catch {
+            if error.makesTheLogUnreadable {
+                state.withLock { $0.unreadable = error }
+                throw error
+            }
             if !noteStorageFault(error, during: "reading the jobs to claim") { options.logger.warning("could not read the jobs to claim: \(error)") }
             state.withLock { s in for e in entries { s.view.putBack(e, now: now) } }
             return []
@@ -214,6 +219,15 @@ extension JobEngine {
 }
 
 extension LedgerError {
+    /// A stored event this build cannot decode or fold (a payload an earlier build let through,
+    /// an illegal sequence): reading again will not help, so the engine stops with it.
+    var makesTheLogUnreadable: Bool {
+        switch self {
+        case .invalidPayload, .invalidJobID, .rejected, .payloadTooLarge: true
+        default: false
+        }
+    }
+
     /// The job moved on between reading it and appending: another worker or engine got there
     /// first. Not a failure of the engine.
     var isLostRace: Bool {

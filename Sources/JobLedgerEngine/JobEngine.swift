@@ -39,6 +39,10 @@ public final class JobEngine: Sendable {
         /// the lease sweep, listed in `unrecorded`.
         var abandoning = false
         var unrecorded: [String] = []
+        /// An event this build cannot read (a payload an earlier build let through, an illegal
+        /// sequence): the view ends before it, and the engine stops with it rather than run on a
+        /// log it cannot see whole.
+        var unreadable: LedgerError?
         var random: SplitMix64
     }
 
@@ -198,6 +202,10 @@ struct RunningAttempt {
     var lastDurableProgress: Timestamp?
     /// A report merged since then, not yet written (the latest wins).
     var pendingProgress: PendingProgress?
+    /// Writes the merged report once the interval has passed, should the handler go quiet.
+    var progressTimer: ProgressTimer?
+    /// Numbers this attempt's timers, so a superseded one leaves the state alone.
+    var progressTimers: UInt64 = 0
     /// Why the attempt lost its claim, once it did: nothing more of it is recorded.
     var lost: String?
     /// The handler has returned and its outcome is being recorded.

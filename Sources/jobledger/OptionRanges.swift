@@ -60,6 +60,7 @@ enum OptionRanges {
     static let storageWait = OptionRange("--storage-wait", 0.0...86_400, "seconds")
     static let failRate = OptionRange("--fail-rate", 0.0...1)
     static let stepMs = OptionRange("--step-ms", 0...600_000, "ms")
+    static let progressIntervalMs = OptionRange("--progress-interval-ms", 0...3_600_000, "ms")
     static let jobs = OptionRange("--jobs", 1...1_000_000)
     // Jobs (`submit`, `retry`, `append`, projections).
     static let priority = OptionRange("--priority", -1_000_000...1_000_000)

@@ -48,6 +48,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds running handlers get to finish on SIGINT/SIGTERM, \(OptionRanges.drain.bounds).") var drain: Double = 10
     @Option(help: "Chance that a demo attempt fails (retryable), \(OptionRanges.failRate.bounds).") var failRate: Double = 0.2
     @Option(help: "Milliseconds each of the demo handler's four passes takes, \(OptionRanges.stepMs.bounds).") var stepMs: Int = 400
+    @Option(help: "Progress reports of one attempt closer together than this are merged into the next durable progress event, \(OptionRanges.progressIntervalMs.bounds) (0: every report is written).") var progressIntervalMs: Int = 250
     @Option(help: "Which limiter counts submits: auto (upstash when UPSTASH_REDIS_REST_URL is set), memory or upstash.") var rateLimiter: RateLimiterChoice = .auto
     @Option(help: "Seconds one SSE stream stays open at most before the client resumes it with Last-Event-ID, 1…86400.") var maxStreamSeconds: Int = 300
     @Flag(help: "Serve without authentication (every caller is a local admin); loopback only.") var insecureNoAuth = false
@@ -59,6 +60,7 @@ struct Serve: AsyncParsableCommand {
         try OptionRanges.drain.check(drain)
         try OptionRanges.failRate.check(failRate)
         try OptionRanges.stepMs.check(stepMs)
+        try OptionRanges.progressIntervalMs.check(progressIntervalMs)
         guard (1...86_400).contains(maxStreamSeconds) else { throw ValidationError("--max-stream-seconds must be 1…86400") }
     }
 
@@ -140,6 +142,7 @@ struct Serve: AsyncParsableCommand {
         o.concurrency = max(1, workers)
         o.leaseMilliseconds = Int64((lease * 1000).rounded())
         o.drainTimeout = .milliseconds(Int64((drain * 1000).rounded()))
+        o.progressIntervalMilliseconds = Int64(progressIntervalMs)
         o.metrics = ServerMetrics.factory(metrics)
         var logger = Logger(label: "jobledger.engine")
         logger.logLevel = .warning

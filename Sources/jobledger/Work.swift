@@ -15,6 +15,7 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "Seconds running handlers get to finish on SIGINT/SIGTERM before they are cancelled, \(OptionRanges.drain.bounds).") var drain: Double = 10
     @Option(help: "Chance that a demo attempt fails (retryable), \(OptionRanges.failRate.bounds).") var failRate: Double = 0.2
     @Option(help: "Milliseconds each of the demo handler's four passes takes, \(OptionRanges.stepMs.bounds).") var stepMs: Int = 0
+    @Option(help: "Progress reports of one attempt closer together than this are merged into the next durable progress event, \(OptionRanges.progressIntervalMs.bounds) (0: every report is written, so a demo run can be repeated event for event; the engine's own default is 250).") var progressIntervalMs: Int = 0
 
     func validate() throws {
         try OptionRanges.workers.check(workers)
@@ -22,6 +23,7 @@ struct WorkerOptions: ParsableArguments {
         try OptionRanges.drain.check(drain)
         try OptionRanges.failRate.check(failRate)
         try OptionRanges.stepMs.check(stepMs)
+        try OptionRanges.progressIntervalMs.check(progressIntervalMs)
     }
 
     /// An engine with these options; they have passed `validate()`, so the conversions are exact.
@@ -32,6 +34,7 @@ struct WorkerOptions: ParsableArguments {
         o.concurrency = workers
         o.leaseMilliseconds = Int64((lease * 1000).rounded())
         o.drainTimeout = .milliseconds(Int64((drain * 1000).rounded()))
+        o.progressIntervalMilliseconds = Int64(progressIntervalMs)
         var logger = Logger(label: "jobledger.engine")
         logger.logLevel = .warning
         o.logger = logger
