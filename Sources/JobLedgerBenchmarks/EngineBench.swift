@@ -7,9 +7,10 @@ import Synchronization
 /// The engine burn-down: N no-op jobs (queued → started → 3 × progress → completed) from the
 /// first submit until every one is terminal, with W workers. The jobs are submitted first (as
 /// `JobEngine.submit` writes them: a `queued` event at expected version 0, by 8 concurrent
-/// tasks sharing group commits), then a new engine starts on that log, as a worker restarted on
-/// a backlog does: it reads the log, claims and works every job off. Run in a child process per
-/// backlog (`jobledger bench --engine-child`), so that the peak memory is the burn-down's own.
+/// tasks sharing group commits) by one child process (`jobledger bench --engine-backlog`),
+/// then a new engine starts on that log in another (`--engine-child`), as a worker restarted on
+/// a backlog does: it reads the log, claims and works every job off. The peak memory is the
+/// engine's own.
 package enum EngineBench {
     package struct Result {
         package var jobs: Int
@@ -33,21 +34,33 @@ package enum EngineBench {
         }
     }
 
-    package static func burnDown(directory: URL, jobs: Int, workers: Int) async throws -> Result {
-        let path = directory.appendingPathComponent("engine-\(jobs).sqlite").path
+    /// The backlog: `jobs` queued no-op jobs submitted by 8 concurrent tasks (sharing group
+    /// commits), as `JobEngine.submit` writes them. Run in a process of its own (another process
+    /// submitting, as in production), so that its memory is not counted as the engine's.
+    /// Returns the seconds it took.
+    package static func makeBacklog(directory: URL, jobs: Int) async throws -> Double {
         let clock = ContinuousClock()
         let t0 = clock.now
-        // Jobs are submitted by 8 concurrent tasks (sharing group commits) through a ledger of
-        // their own, closed before the engine starts, as another process submitting would: its
-        // writer's cache of job states is not the engine's memory.
-        let submitters = 8
-        try await submit(jobs: jobs, tasks: submitters, path: path)
-        let ledger = try Ledger.open(path: path)
+        try await submit(jobs: jobs, tasks: 8, path: backlogPath(directory: directory, jobs: jobs))
+        return LedgerBenchmarks.seconds(t0.duration(to: clock.now))
+    }
+
+    /// Where the backlog of `jobs` jobs is written.
+    package static func backlogPath(directory: URL, jobs: Int) -> String {
+        directory.appendingPathComponent("engine-\(jobs).sqlite").path
+    }
+
+    /// A new engine starts on the backlog, as a worker restarted on it does: it reads the log,
+    /// claims and works every job off. `seconds` is the burn-down's own time (the caller adds
+    /// the submits').
+    package static func burnDown(directory: URL, jobs: Int, workers: Int) async throws -> Result {
+        let ledger = try Ledger.open(path: backlogPath(directory: directory, jobs: jobs))
         var options = JobEngine.Options(workerID: "bench")
         options.concurrency = workers
         options.logger.logLevel = .warning
         // Every report is written, so the engine writes the same 6 rows per job as the raw ceiling.
         options.progressIntervalMilliseconds = 0
+        let clock = ContinuousClock()
         let started = clock.now
         let firstClaim = Mutex<ContinuousClock.Instant?>(nil)
         let engine = JobEngine(ledger: ledger, options: options)
@@ -57,7 +70,7 @@ package enum EngineBench {
             return JobCompletion()
         }
         try await engine.workUntilIdle(pollInterval: .milliseconds(1))
-        let elapsed = LedgerBenchmarks.seconds(t0.duration(to: clock.now))
+        let elapsed = LedgerBenchmarks.seconds(started.duration(to: clock.now))
         var completed = 0
         try ledger.forEachRawEvent { if $0.type == EventType.completed.rawValue { completed += 1 } }
         precondition(completed == jobs, "burn-down left jobs unfinished")

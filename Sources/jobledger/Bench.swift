@@ -36,6 +36,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Events in the log the projection benchmarks rebuild and broadcast, \(OptionRanges.projectionEvents.bounds).") var projectionEvents: Int = 200_000
     @Option(help: "Backlogs of the engine burn-down, comma-separated, each \(OptionRanges.engineJobs.bounds).") var engineJobs: String = "5000,100000,1000000"
     @Option(help: .hidden) var engineChild: String?
+    @Option(help: .hidden) var engineBacklog: String?
     @Option(help: "50 KiB previews in each round of the Vercel Blob benchmark, \(OptionRanges.blobUploads.bounds).") var blobUploads: Int = 400
     @Option(help: "Uploads in flight at once in the Vercel Blob benchmark, \(OptionRanges.blobParallelism.bounds).") var blobParallelism: Int = 8
     @Option(help: "The Vercel Blob stand-in script (started on a free loopback port).") var blobStandin: String = "Fixtures/vercel-blob/standin.py"
@@ -57,6 +58,11 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         if let path = replayChild { try replayChildRun(path); return }
         if let directory = engineChild { try await engineChildRun(directory); return }
+        if let directory = engineBacklog {
+            let seconds = try await EngineBench.makeBacklog(directory: URL(fileURLWithPath: directory), jobs: try backlogs()[0])
+            print("{\"seconds\":\(seconds)}")
+            return
+        }
         try await guarded { try await measure() }
     }
 
@@ -275,26 +281,38 @@ struct Bench: AsyncParsableCommand {
         return rate && b.peakResidentMB < 300 && b.firstClaimSeconds < 2
     }
 
-    /// The burn-down of one backlog in a child process (`--engine-child`), which reports its
-    /// figures and its own peak resident set size.
+    /// The burn-down of one backlog: its jobs submitted by one child process
+    /// (`--engine-backlog`), worked off by a new engine in another (`--engine-child`), which
+    /// reports its figures and its own peak resident set size. The time runs from the first
+    /// submit until every job is terminal.
     private func engineBurnDown(directory: URL, jobs: Int) throws -> EngineBench.Result {
+        let backlog = try child(["bench", "--engine-backlog", directory.path, "--engine-jobs", "\(jobs)"], what: "the engine backlog")
+        let json = try child(["bench", "--engine-child", directory.path, "--engine-jobs", "\(jobs)", "--engine-workers", "\(engineWorkers)"],
+                             what: "the engine burn-down")
+        guard let submitSeconds = backlog["seconds"]?.doubleValue,
+              let n = json["jobs"]?.intValue, let events = json["events"]?.intValue, let kb = json["maxrss_kb"]?.intValue,
+              let seconds = json["seconds"]?.doubleValue, let first = json["first_claim_s"]?.doubleValue
+        else { throw fail("the engine burn-down child processes reported nothing usable", code: 1) }
+        var r = EngineBench.Result(jobs: Int(n), workers: engineWorkers, seconds: submitSeconds + seconds, events: Int(events))
+        r.firstClaimSeconds = first
+        r.peakResidentMB = Double(kb) / 1024
+        return r
+    }
+
+    /// Runs this binary with `arguments` and reads the JSON object it prints.
+    private func child(_ arguments: [String], what: String) throws -> JSONValue {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        p.arguments = ["bench", "--engine-child", directory.path, "--engine-jobs", "\(jobs)", "--engine-workers", "\(engineWorkers)"]
+        p.arguments = arguments
         let out = Pipe()
         p.standardOutput = out
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0, let text = String(data: data, encoding: .utf8),
-              let json = try? JSONValue(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines)),
-              let n = json["jobs"]?.intValue, let events = json["events"]?.intValue, let kb = json["maxrss_kb"]?.intValue,
-              let seconds = json["seconds"]?.doubleValue, let first = json["first_claim_s"]?.doubleValue
-        else { throw fail("the engine burn-down child process failed (exit \(p.terminationStatus))", code: 1) }
-        var r = EngineBench.Result(jobs: Int(n), workers: engineWorkers, seconds: seconds, events: Int(events))
-        r.firstClaimSeconds = first
-        r.peakResidentMB = Double(kb) / 1024
-        return r
+              let json = try? JSONValue(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { throw fail("\(what) child process failed (exit \(p.terminationStatus))", code: 1) }
+        return json
     }
 
     /// The child side of `engineBurnDown`.
@@ -311,18 +329,9 @@ struct Bench: AsyncParsableCommand {
     }
 
     private func peakReplayMemory(path: String) throws -> (events: Int, mb: Double) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        p.arguments = ["bench", "--replay-child", path]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0, let text = String(data: data, encoding: .utf8),
-              let json = try? JSONValue(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines)),
-              let kb = json["maxrss_kb"]?.intValue, let n = json["events"]?.intValue
-        else { throw fail("the replay child process failed (exit \(p.terminationStatus))", code: 1) }
+        let json = try child(["bench", "--replay-child", path], what: "the replay")
+        guard let kb = json["maxrss_kb"]?.intValue, let n = json["events"]?.intValue
+        else { throw fail("the replay child process reported nothing usable", code: 1) }
         return (Int(n), Double(kb) / 1024)
     }
 }
