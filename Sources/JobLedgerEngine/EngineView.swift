@@ -23,12 +23,13 @@ struct EngineView {
         var kind: UInt32
     }
 
-    private(set) var queued: [JobID: Queued] = [:]
+    private(set) var queued = QueuedJobs()
     private(set) var running: [JobID: JobState] = [:]
     /// The `seq` of the last event folded.
     private(set) var lastSeq: Int64 = 0
-    /// Jobs in flight (queued, delayed or running) per kind, unresolved ones left out.
-    private(set) var inFlight: [String: Int] = [:]
+    /// Jobs in flight (queued, delayed or running) per kind (by its index in `kinds`),
+    /// unresolved ones left out.
+    private var inFlightByKind: [Int] = []
     /// Jobs whose state must be read from the log.
     private(set) var unresolved: Set<JobID> = []
     private var index = ClaimQueue()
@@ -39,12 +40,21 @@ struct EngineView {
     private var claiming: [JobID: JobState] = [:]
     private var kinds: [String] = []
     private var kindIndex: [String: UInt32] = [:]
+    /// The kind interned last: a backlog is mostly of one kind, and a string compare is
+    /// cheaper than hashing it for every job.
+    private var lastKind: (name: String, index: UInt32)?
 
     /// Jobs in flight the view holds.
     var count: Int { queued.count + running.count }
 
     /// A queued job's kind.
     func kind(of job: Queued) -> String { kinds[Int(job.kind)] }
+
+    /// Jobs of `kind` in flight (queued, delayed or running), unresolved ones left out.
+    func inFlight(_ kind: String) -> Int {
+        guard let i = kindIndex[kind], Int(i) < inFlightByKind.count else { return 0 }
+        return inFlightByKind[Int(i)]
+    }
 
     /// How many events the next read may take from `lastSeq + 1`: up to the first own event
     /// already held, so that own events are never read back; nil when nothing is held.
@@ -64,9 +74,9 @@ struct EngineView {
                 // A job's first event, as `Lifecycle.begin` would make it: created now, due at
                 // its run-at or now.
                 lastSeq = seq
-                guard queued[job] == nil, running[job] == nil else { continue }
+                if !running.isEmpty, running[job] != nil { continue }
                 placeQueued(job, version: 1, kind: kind, priority: priority, createdAt: recordedAt, runAt: runAt ?? recordedAt,
-                            wasInFlight: false, now: now)
+                            wasInFlight: false, now: now, onlyIfNew: true)
             }
         }
         drainAhead(now: now)
@@ -129,7 +139,7 @@ struct EngineView {
             // elsewhere (its state is read from the log), or canceled.
             guard e.version == Int(q.version) + 1 else { return }
             queued[e.job] = nil
-            inFlight[kinds[Int(q.kind)], default: 1] -= 1
+            inFlightByKind[Int(q.kind)] -= 1
             if var s = claiming.removeValue(forKey: e.job), s.version == Int(q.version), (try? s.apply(e.payload, at: e.recordedAt)) != nil {
                 place(s, wasInFlight: false, now: now)
             } else if case .started = e.payload {
@@ -164,18 +174,25 @@ struct EngineView {
                         wasInFlight: wasInFlight, now: now)
         case .running:
             running[s.id] = s
-            if !wasInFlight { inFlight[s.kind, default: 0] += 1 }
+            if !wasInFlight { inFlightByKind[Int(intern(s.kind))] += 1 }
         case .completed, .failed, .canceled:
-            if wasInFlight { inFlight[s.kind, default: 1] -= 1 }
+            if wasInFlight { inFlightByKind[Int(intern(s.kind))] -= 1 }
         }
     }
 
     /// Files a queued job and indexes it.
+    /// Files a queued job and indexes it; with `onlyIfNew`, only if it is not queued already
+    /// (one lookup: the common case of a backlog read from the log).
     private mutating func placeQueued(_ job: JobID, version: Int, kind: String, priority: Int, createdAt: Timestamp, runAt: Timestamp,
-                                      wasInFlight: Bool, now: Timestamp) {
-        queued[job] = Queued(version: Int32(clamping: version), kind: intern(kind))
-        index.offer(.init(candidate: .init(priority: priority, createdAt: createdAt, id: job, kind: kind), version: version, runAt: runAt), now: now)
-        if !wasInFlight { inFlight[kind, default: 0] += 1 }
+                                      wasInFlight: Bool, now: Timestamp, onlyIfNew: Bool = false) {
+        let k = intern(kind)
+        let entry = Queued(version: Int32(clamping: version), kind: k)
+        if let earlier = queued.updateValue(entry, forKey: job), onlyIfNew {
+            queued[job] = earlier
+            return
+        }
+        index.offer(.init(candidate: .init(priority: priority, createdAt: createdAt, id: job, kind: kinds[Int(k)]), version: version, runAt: runAt), now: now)
+        if !wasInFlight { inFlightByKind[Int(k)] += 1 }
         // Stale entries of jobs that moved on pile up only for kinds nobody here claims.
         if index.count > 2 * queued.count + 4096 {
             var index = self.index
@@ -186,10 +203,17 @@ struct EngineView {
     }
 
     private mutating func intern(_ kind: String) -> UInt32 {
-        if let i = kindIndex[kind] { return i }
-        let i = UInt32(kinds.count)
-        kinds.append(kind)
-        kindIndex[kind] = i
+        if let last = lastKind, last.name == kind { return last.index }
+        let i: UInt32
+        if let known = kindIndex[kind] {
+            i = known
+        } else {
+            i = UInt32(kinds.count)
+            kinds.append(kind)
+            kindIndex[kind] = i
+            inFlightByKind.append(0)
+        }
+        lastKind = (kinds[Int(i)], i)
         return i
     }
 }

@@ -66,7 +66,7 @@ extension JobEngine {
     public func activeJobs(status: JobStatus? = nil, kind: String? = nil) async -> [JobState] {
         await refresh()
         let (queuedIDs, running) = state.withLock { s in
-            (status == nil || status == .queued ? s.view.queued.filter { kind == nil || s.view.kind(of: $0.value) == kind }.map(\.key) : [],
+            (status == nil || status == .queued ? s.view.queued.ids { kind == nil || s.view.kind(of: $0) == kind } : [],
              status == nil || status == .running ? s.view.running.values.filter { kind == nil || $0.kind == kind } : [])
         }
         let queued = queuedIDs.isEmpty ? [] : ((try? await ledger.states(of: queuedIDs)) ?? [:]).values.filter { $0.status == .queued }

@@ -16,14 +16,40 @@ extension JobEngine {
     /// big log) stays in bounded memory. The read runs outside the engine's lock (handlers
     /// reporting progress must not wait for it).
     func refresh() async {
-        while true {
+        let page = 4096
+        // On a long backlog (a full page read while nothing of this engine's own waits), the
+        // next two pages are read while one is folded: SQLite's side (decoding rows, taking
+        // the queued jobs' fields out of their JSON) is the larger part of an engine's start,
+        // and this way it runs on two connections beside the fold.
+        var ahead: [(from: Int64, read: Task<Result<[EngineEvent], LedgerError>, Never>)] = []
+        defer { for a in ahead { a.read.cancel() } }
+        pages: while true {
             let (from, gap) = state.withLock { ($0.view.lastSeq + 1, $0.view.readLimit) }
-            let limit = Int(min(gap ?? 4096, 4096))
+            let limit = Int(min(gap ?? Int64(page), Int64(page)))
             guard limit > 0 else { break }
+            let read: Result<[EngineEvent], LedgerError>
+            if let next = ahead.first, next.from == from {
+                ahead.removeFirst()
+                read = await next.read.value
+            } else {
+                for a in ahead { a.read.cancel() }
+                ahead = []
+                read = await readPage(from: from, limit: limit)
+            }
             let events: [EngineEvent]
-            do { events = try await ledger.enginePage(from: from, limit: limit) } catch {
+            switch read {
+            case .success(let e): events = e
+            case .failure(let error):
                 if error.makesTheLogUnreadable { state.withLock { $0.unreadable = error } }
-                break  // otherwise transient: read again next round
+                break pages  // otherwise transient: read again next round
+            }
+            if events.count == page, gap == nil, let last = events.last {
+                var next = ahead.last.map { $0.from + Int64(page) } ?? last.seq + 1
+                while ahead.count < 2 {
+                    let ledger = self.ledger, start = next
+                    ahead.append((start, Task { await Self.readPage(ledger, from: start, limit: page) }))
+                    next += Int64(page)
+                }
             }
             let now = clock.now()
             state.withLock { $0.view.fold(read: events, now: now) }
@@ -41,10 +67,18 @@ extension JobEngine {
         }
     }
 
+    private func readPage(from seq: Int64, limit: Int) async -> Result<[EngineEvent], LedgerError> {
+        await Self.readPage(ledger, from: seq, limit: limit)
+    }
+
+    private static func readPage(_ ledger: Ledger, from seq: Int64, limit: Int) async -> Result<[EngineEvent], LedgerError> {
+        do { return .success(try await ledger.enginePage(from: seq, limit: limit)) } catch { return .failure(error) }
+    }
+
     /// Whether any job of these kinds is queued (delayed ones included) or running, here or
     /// elsewhere, as of a fresh look at the log.
     func hasJobsInFlight(of kinds: Set<String>) async -> Bool {
         await refresh()
-        return state.withLock { s in !s.view.unresolved.isEmpty || kinds.contains { s.view.inFlight[$0, default: 0] > 0 } }
+        return state.withLock { s in !s.view.unresolved.isEmpty || kinds.contains { s.view.inFlight($0) > 0 } }
     }
 }
