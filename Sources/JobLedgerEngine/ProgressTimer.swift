@@ -52,9 +52,15 @@ extension JobEngine {
         // A lost claim is handled inside (the handler is cancelled); a storage error skips this
         // heartbeat like any other.
         try? await writeProgress(job: job, attempt: attempt, fraction: pending.fraction, message: pending.message, at: clock.now())
+        let interval = options.progressIntervalMilliseconds
         state.withLock { s in
-            if s.running[job]?.attempt == attempt, s.running[job]?.progressTimer?.generation == generation {
-                s.running[job]!.progressTimer = nil
+            guard s.running[job]?.attempt == attempt, s.running[job]?.progressTimer?.generation == generation else { return }
+            s.running[job]!.progressTimer = nil
+            // A report merged while this one was being written (possible only when the wall
+            // clock steps back: the timer fires an interval after the last write, and a report
+            // that late is written, not merged) gets a timer of its own, one interval on.
+            if s.running[job]!.pendingProgress != nil, !s.running[job]!.recording {
+                startProgressTimer(&s.running[job]!, job: job, due: clock.now().adding(milliseconds: interval))
             }
         }
     }
