@@ -46,7 +46,13 @@ extension Ledger {
                 var out: [EngineEvent] = []
                 out.reserveCapacity(limit)
                 while let row = try cursor.next() {
-                    if sqlite3_column_type(s, 10) == SQLITE_TEXT {
+                    // The payload column is NULL only for a job's first event (it is NOT NULL in
+                    // the table); one whose kind is not text is read whole, to say what is wrong.
+                    if sqlite3_column_type(s, 4) == SQLITE_NULL, sqlite3_column_type(s, 10) != SQLITE_TEXT {
+                        let whole = try Row.fetchOne(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE seq = ?",
+                                                     arguments: [sqlite3_column_int64(s, 0)])
+                        if let whole { out.append(.event(try RawEvent(row: whole).decoded())) }
+                    } else if sqlite3_column_type(s, 4) == SQLITE_NULL {
                         let job: JobID
                         do { job = try JobID(Self.text(s, 1)) } catch let e as InvalidJobID { throw LedgerError.invalidJobID(e) }
                         let priority = sqlite3_column_type(s, 11) == SQLITE_INTEGER ? Int(sqlite3_column_int64(s, 11)) : 0

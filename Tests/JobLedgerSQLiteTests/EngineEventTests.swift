@@ -35,4 +35,24 @@ import Testing
         if case .queued(_, _, _, let priority, let at, _) = page[0] { #expect(priority == -7 && at == runAt) } else { Issue.record("seq 1 not lean") }
         #expect(try await ledger.enginePage(from: 4, limit: 1).map(\.seq) == [4])
     }
+
+    /// A first `queued` event whose payload has no kind (written by hand behind JobLedger's
+    /// back) is not read lean: the page fails with the decoding error, and nothing crashes.
+    @Test func aFirstQueuedEventWithoutAKindFailsThePageWithTheDecodingError() async throws {
+        let dir = TempDir()
+        let path = dir.path("log.sqlite")
+        let ledger = try Ledger.open(path: path, configuration: config(clock: TestClock()))
+        _ = try await ledger.append(NewEvent(job: jid("job-a"), payload: .queued(.init(kind: "render"))))
+        let q = try rawQueue(path)
+        try await q.write { db in
+            try db.execute(sql: "DROP TRIGGER events_no_update")
+            try db.execute(sql: #"UPDATE events SET payload = '{"input":{},"max_attempts":3,"priority":0}' WHERE seq = 1"#)
+        }
+        do {
+            let page = try await ledger.enginePage(from: 1, limit: 10)
+            Issue.record("read \(page.count) events of a log with a kindless queued event")
+        } catch {
+            guard case .invalidPayload = error else { Issue.record("wrong error: \(error)"); return }
+        }
+    }
 }
