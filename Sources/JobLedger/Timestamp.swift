@@ -86,6 +86,12 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         milliseconds = ms
     }
 
+    /// `init?(iso8601:)` on UTF-8 bytes.
+    package init?(iso8601 bytes: UnsafeBufferPointer<UInt8>) {
+        guard let ms = Timestamp.parseISO(bytes) else { return nil }
+        milliseconds = ms
+    }
+
     private static func parseISO(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard b.count >= 20, b.last == UInt8(ascii: "Z") else { return nil }
         func num(_ from: Int, _ len: Int) -> Int64? {

@@ -5,7 +5,8 @@ import JobLedger
 /// One event as a job engine's view reads it: a job's first `queued` event with only what a claim
 /// index needs (its payload's input stays in the log), any other event decoded in full. An engine
 /// starting on a backlog of a million queued jobs reads a million of the first kind, and the
-/// payload of each is parsed by SQLite's `json_extract` instead of being decoded into Swift values.
+/// kind, priority and run-at of each are read from its payload's text in place
+/// (`QueuedPayloadScan`) instead of decoding it into Swift values.
 package enum EngineEvent: Sendable {
     /// A `queued` event at version 1: the start of a job.
     case queued(seq: Int64, job: JobID, kind: String, priority: Int, runAt: Timestamp?, recordedAt: Timestamp)
@@ -27,15 +28,14 @@ extension Ledger {
     package func enginePage(from seq: Int64, limit: Int) async throws(LedgerError) -> [EngineEvent] {
         do {
             return try await pool.read { db in
-                // A job's first event gives its id, time and three fields of its payload; any
-                // other event all its columns (the large ones are left out of the first kind).
+                // A job's first event gives its id, time and payload text (three of its fields
+                // are read from it in place, its input is skipped); any other event all its
+                // columns (the hashes are left out of the first kind).
                 let first = "type = 'queued' AND version = 1"
                 let other = { (column: String) in "CASE WHEN \(first) THEN NULL ELSE \(column) END" }
-                let extract = { (path: String) in "CASE WHEN \(first) THEN json_extract(payload, '\(path)') END" }
                 let statement = try db.cachedStatement(sql: """
-                    SELECT seq, job_id, version, type, \(other("payload")), recorded_at, idempotency_key,
-                           \(other("payload_digest")), \(other("prev_hash")), \(other("hash")),
-                           \(extract("$.kind")), \(extract("$.priority")), \(extract("$.run_at"))
+                    SELECT seq, job_id, version, type, payload, recorded_at, idempotency_key,
+                           \(other("payload_digest")), \(other("prev_hash")), \(other("hash"))
                     FROM events WHERE seq >= ? ORDER BY seq LIMIT ?
                     """)
                 let cursor = try Row.fetchCursor(statement, arguments: [seq, limit])
@@ -46,22 +46,26 @@ extension Ledger {
                 var out: [EngineEvent] = []
                 out.reserveCapacity(limit)
                 while let row = try cursor.next() {
-                    // The payload column is NULL only for a job's first event (it is NOT NULL in
-                    // the table); one whose kind is not text is read whole, to say what is wrong.
-                    if sqlite3_column_type(s, 4) == SQLITE_NULL, sqlite3_column_type(s, 10) != SQLITE_TEXT {
+                    // The hash is NULL only for a job's first event (it is NOT NULL in the table).
+                    guard sqlite3_column_type(s, 9) == SQLITE_NULL else {
+                        out.append(.event(try RawEvent(row: row).decoded()))
+                        continue
+                    }
+                    let fields = sqlite3_column_text(s, 4).flatMap { bytes in
+                        QueuedPayloadScan(UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(s, 4))))
+                    }
+                    guard let fields else {
+                        // Not in the form jobledger writes (a hand-edited payload): read whole, so
+                        // that decoding accepts it or says what is wrong with it.
                         let whole = try Row.fetchOne(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE seq = ?",
                                                      arguments: [sqlite3_column_int64(s, 0)])
                         if let whole { out.append(.event(try RawEvent(row: whole).decoded())) }
-                    } else if sqlite3_column_type(s, 4) == SQLITE_NULL {
-                        let job: JobID
-                        do { job = try JobID(Self.text(s, 1)) } catch let e as InvalidJobID { throw LedgerError.invalidJobID(e) }
-                        let priority = sqlite3_column_type(s, 11) == SQLITE_INTEGER ? Int(sqlite3_column_int64(s, 11)) : 0
-                        let runAt = sqlite3_column_type(s, 12) == SQLITE_TEXT ? Timestamp(iso8601: Self.text(s, 12)) : nil
-                        out.append(.queued(seq: sqlite3_column_int64(s, 0), job: job, kind: Self.text(s, 10), priority: priority,
-                                           runAt: runAt, recordedAt: Timestamp(milliseconds: sqlite3_column_int64(s, 5))))
-                    } else {
-                        out.append(.event(try RawEvent(row: row).decoded()))
+                        continue
                     }
+                    let job: JobID
+                    do { job = try JobID(Self.text(s, 1)) } catch let e as InvalidJobID { throw LedgerError.invalidJobID(e) }
+                    out.append(.queued(seq: sqlite3_column_int64(s, 0), job: job, kind: fields.kind, priority: fields.priority,
+                                       runAt: fields.runAt, recordedAt: Timestamp(milliseconds: sqlite3_column_int64(s, 5))))
                 }
                 return out
             }
