@@ -57,3 +57,4 @@ struct BinaryHeap<Element: Comparable> {
         }
     }
 }
+extension BinaryHeap: Sendable where Element: Sendable {}

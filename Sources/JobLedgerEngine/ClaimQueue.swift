@@ -9,9 +9,9 @@ import JobLedger
 /// requeued at a later version) leaves a stale entry behind, which `take` drops when it reaches
 /// the top of its heap (the caller's verdict says so), and `compact` drops all at once when
 /// they pile up (jobs of a kind this engine never claims, run by other engines).
-struct ClaimQueue {
+struct ClaimQueue: Sendable {
     /// One queued job at the version it became queued.
-    struct Entry: Comparable {
+    struct Entry: Comparable, Sendable {
         let candidate: JobEngine.ClaimCandidate
         /// The job's version when it became queued: any later event makes the entry stale.
         let version: Int
@@ -24,7 +24,7 @@ struct ClaimQueue {
     }
 
     /// An entry waiting for its run-at, earliest first.
-    struct Delayed: Comparable {
+    struct Delayed: Comparable, Sendable {
         let entry: Entry
         static func < (a: Delayed, b: Delayed) -> Bool { (a.entry.runAt, a.entry.candidate) < (b.entry.runAt, b.entry.candidate) }
     }
@@ -103,6 +103,12 @@ struct ClaimQueue {
         }
         for e in kept { ready[e.kind, default: BinaryHeap()].push(e) }
         return taken
+    }
+
+    /// Calls `body` with every entry held, stale ones included, in no order.
+    func forEachEntry(_ body: (Entry) throws -> Void) rethrows {
+        for heap in ready.values { for e in heap.elements { try body(e) } }
+        for d in delayed.elements { try body(d.entry) }
     }
 
     /// Rebuilds the heaps with only the entries `keep` accepts (in O(n)).

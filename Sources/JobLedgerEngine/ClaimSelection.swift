@@ -18,7 +18,7 @@ extension JobEngine {
     }
 
     /// What the claim order looks at of a queued job.
-    struct ClaimCandidate: Comparable {
+    struct ClaimCandidate: Comparable, Sendable {
         let priority: Int, createdAt: Timestamp, id: JobID, kind: String
         /// "Better" sorts first: higher priority, then older, then lower id.
         static func < (a: ClaimCandidate, b: ClaimCandidate) -> Bool {

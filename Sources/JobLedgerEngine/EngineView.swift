@@ -16,9 +16,9 @@ import JobLedgerSQLite
 /// A job whose state the view does not hold turns up in `unresolved`, for the engine to read
 /// from the log and hand to `adopt(_:job:now:)`: a queued job started by another engine, and a
 /// failed job requeued (a dead letter: a `queued` event at a version above 1).
-struct EngineView {
+struct EngineView: Sendable {
     /// A queued job: the version it became queued at, and its kind (an index into `kinds`).
-    struct Queued {
+    struct Queued: Sendable {
         var version: Int32
         var kind: UInt32
     }
@@ -124,6 +124,63 @@ struct EngineView {
     mutating func putBack(_ entry: ClaimQueue.Entry, now: Timestamp) {
         guard let q = queued[entry.id], Int(q.version) == entry.version else { return }
         index.offer(entry, now: now)
+    }
+
+    /// Writes the fold as of `lastSeq` (see `EngineSnapshot`), part by part through `emit`, and
+    /// returns its head and the number of jobs in flight it holds: the queued jobs that have an
+    /// index entry at their version go in the parts; the others in flight (running, being
+    /// claimed, unresolved) in the head, for whoever starts from it to read from the log.
+    mutating func writeSnapshot(emit: ([UInt8]) throws -> Void) throws -> (head: EngineSnapshot.Head, jobs: Int) {
+        let index = self.index, seq = lastSeq
+        var part: [EngineSnapshot.Job] = []
+        part.reserveCapacity(min(EngineSnapshot.partSize, queued.count))
+        var jobs = 0
+        do {
+            try index.forEachEntry { e in
+                guard let kind = queued.mark(e.id, version: e.version) else { return }  // stale, or a second entry
+                part.append(.init(id: e.id, version: e.version, kind: Int(kind), priority: e.candidate.priority,
+                                  createdAt: e.candidate.createdAt, runAt: e.runAt))
+                if part.count == EngineSnapshot.partSize {
+                    try emit(EngineSnapshot.encode(part: part, seq: seq))
+                    jobs += part.count
+                    part.removeAll(keepingCapacity: true)
+                }
+            }
+            if !part.isEmpty { try emit(EngineSnapshot.encode(part: part, seq: seq)) }
+            jobs += part.count
+        } catch {
+            _ = queued.clearMarks()
+            throw error
+        }
+        var others = unresolved.union(running.keys)
+        others.formUnion(queued.clearMarks())
+        return (EngineSnapshot.Head(seq: seq, kinds: kinds, unresolved: others.sorted()), jobs + others.count)
+    }
+
+    init() {}
+
+    /// Starts a new view from a snapshot's head: its parts follow (`load(part:kinds:now:)`), then
+    /// the events after `head.seq`; its unresolved jobs' states are read from the log.
+    init(head: EngineSnapshot.Head) {
+        unresolved = Set(head.unresolved)
+        lastSeq = head.seq
+    }
+
+    /// Files a snapshot part's queued jobs (see `init(head:)`).
+    mutating func load(part jobs: [EngineSnapshot.Job], kinds: [String], now: Timestamp) {
+        for j in jobs {
+            placeQueued(j.id, version: j.version, kind: kinds[j.kind], priority: j.priority, createdAt: j.createdAt,
+                        runAt: j.runAt, wasInFlight: false, now: now, onlyIfNew: true)
+        }
+    }
+
+    /// Whether nothing has been folded into this view yet.
+    var isFresh: Bool { lastSeq == 0 && count == 0 && unresolved.isEmpty }
+
+    /// Takes over the own events `other` (a fresh view) holds, ahead of what it folded.
+    mutating func takeAhead(from other: EngineView, now: Timestamp) {
+        for (seq, e) in other.ahead where seq > lastSeq { ahead[seq] = e }
+        drainAhead(now: now)
     }
 
     private mutating func drainAhead(now: Timestamp) {

@@ -25,6 +25,12 @@ extension JobEngine {
         /// (the latest fraction and message win) and still extends the lease; the last report
         /// before an attempt's outcome is always written. See Docs/Embedding.md.
         public var progressIntervalMilliseconds: Int64 = 250
+        /// How often the engine stores its fold of the log as a snapshot, so that an engine
+        /// starting on a long log reads the snapshot and only the events after it: once at least
+        /// this many events (and twice as many as the jobs in flight) have been folded since the
+        /// last one, and when `work()` or `workUntilIdle()` returns. Nil: no snapshot is written
+        /// or read, and an engine folds the whole log when it starts. See Docs/Embedding.md.
+        public var snapshotIntervalEvents: Int? = 100_000
         /// Attempts this engine runs at once, over all kinds.
         public var concurrency: Int = 4
         /// Seed for the retry jitter, for repeatable tests; nil draws one.

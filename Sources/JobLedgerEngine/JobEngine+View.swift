@@ -16,6 +16,7 @@ extension JobEngine {
     /// big log) stays in bounded memory. The read runs outside the engine's lock (handlers
     /// reporting progress must not wait for it).
     func refresh() async {
+        startFromSnapshot()
         let page = 4096
         // On a long backlog (a full page read while nothing of this engine's own waits), the
         // next two pages are read while one is folded: SQLite's side (decoding rows, taking
@@ -55,6 +56,7 @@ extension JobEngine {
             state.withLock { $0.view.fold(read: events, now: now) }
             if events.count < limit { break }
         }
+        snapshotWhenDue()
         // Dead letters requeued: their state comes from the log.
         for job in state.withLock({ $0.view.unresolved }) {
             let found: JobState?

@@ -73,7 +73,7 @@ extension JobEngine {
                 if !storage.mayTry() { continue }
                 // Idle: nothing this engine could run is queued, delayed or running.
                 let kinds = state.withLock { Set($0.registrations.keys) }
-                if untilIdle, !(await hasJobsInFlight(of: kinds)), state.withLock({ $0.running.isEmpty }) { return }
+                if untilIdle, !(await hasJobsInFlight(of: kinds)), state.withLock({ $0.running.isEmpty }) { break }
                 try? await Task.sleep(for: pollInterval)
             }
         }
@@ -87,6 +87,7 @@ extension JobEngine {
         for t in state.withLock({ $0.running.values.compactMap(\.task) }) { await t.value }
         let unrecorded = unrecordedSummary()
         if !unrecorded.isEmpty { options.logger.error("stopped during a storage fault\(unrecorded)") }
+        await snapshotNow()
     }
 
     /// Suspends until a running attempt finishes (returns at once if a slot is free), or `limit`

@@ -44,6 +44,15 @@ public final class JobEngine: Sendable {
         /// log it cannot see whole.
         var unreadable: LedgerError?
         var random: SplitMix64
+        /// The engine snapshot: whether the start from one was tried, the `seq` of the one
+        /// loaded or written last, and a write in progress.
+        var snapshot = SnapshotState()
+    }
+
+    struct SnapshotState {
+        var tried = false
+        var seq: Int64 = 0
+        var writing: Task<Void, Never>?
     }
 
     /// The log this engine reads its queue from and records every step in.

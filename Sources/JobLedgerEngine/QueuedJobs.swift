@@ -4,8 +4,8 @@ import JobLedger
 /// computed once: Swift's dictionary compares keys at every probe and rehashes every key when it
 /// grows, and with a million time-ordered ids (long shared prefixes) comparing and hashing the
 /// text was a quarter of an engine's start on a backlog; here a probe compares 8 bytes first.
-struct QueuedJobs {
-    private struct Key: Hashable {
+struct QueuedJobs: Sendable {
+    private struct Key: Hashable, Sendable {
         let id: JobID
         let hash: UInt64
 
@@ -38,5 +38,33 @@ struct QueuedJobs {
     /// Files `value` for `id` and returns what was filed before (one lookup).
     mutating func updateValue(_ value: EngineView.Queued, forKey id: JobID) -> EngineView.Queued? {
         storage.updateValue(value, forKey: Key(id))
+    }
+
+    /// The mark `EngineView.writeSnapshot` sets on the jobs it wrote (the top bit of the kind).
+    private static let markBit: UInt32 = 1 << 31
+
+    /// Marks the job if it is queued at `version` and not marked yet; returns its kind's index,
+    /// or nil (not queued at that version, or marked already).
+    mutating func mark(_ id: JobID, version: Int) -> UInt32? {
+        guard let i = storage.index(forKey: Key(id)) else { return nil }
+        let q = storage.values[i]
+        guard Int(q.version) == version, q.kind & Self.markBit == 0 else { return nil }
+        storage.values[i].kind |= Self.markBit
+        return q.kind
+    }
+
+    /// Clears every mark; returns the jobs that had none.
+    mutating func clearMarks() -> [JobID] {
+        var unmarked: [JobID] = []
+        var i = storage.values.startIndex
+        while i != storage.values.endIndex {
+            if storage.values[i].kind & Self.markBit == 0 {
+                unmarked.append(storage.keys[i].id)
+            } else {
+                storage.values[i].kind &= ~Self.markBit
+            }
+            storage.values.formIndex(after: &i)
+        }
+        return unmarked
     }
 }

@@ -8,7 +8,7 @@ enum Schema {
     /// `PRAGMA application_id`: "JLDG".
     static let applicationID: Int32 = 0x4A4C_4447
     /// The newest schema this build knows.
-    static let version = 4
+    static let version = 5
 
     /// The events table. `begins` is the rule that ties versions to `queued`: v1 said "version
     /// 1 if and only if queued"; v2 allows a later `queued` (a failed job's requeue).
@@ -160,6 +160,25 @@ enum Schema {
                 BEGIN SELECT RAISE(ABORT, 'jobledger: the hash rules are fixed; DELETE is refused'); END;
                 """)
             try db.execute(sql: "PRAGMA user_version = 4")
+        }
+        // A job engine's checkpointed fold (derived, like the projections): one row, the newest.
+        m.registerMigration("v5: engine snapshots") { db in
+            try db.execute(sql: """
+                CREATE TABLE engine_snapshots (
+                    id          INTEGER PRIMARY KEY CHECK (id = 1),
+                    seq         INTEGER NOT NULL CHECK (seq >= 1),
+                    hash        TEXT    NOT NULL CHECK (length(hash) = 64),
+                    jobs        INTEGER NOT NULL CHECK (jobs >= 0),
+                    parts       INTEGER NOT NULL CHECK (parts >= 0),
+                    head        BLOB    NOT NULL,
+                    written_at  INTEGER NOT NULL
+                ) STRICT;
+                CREATE TABLE engine_snapshot_parts (
+                    part  INTEGER PRIMARY KEY CHECK (part >= 1),
+                    body  BLOB    NOT NULL
+                ) STRICT;
+                """)
+            try db.execute(sql: "PRAGMA user_version = 5")
         }
         return m
     }

@@ -9,8 +9,10 @@ import Testing
 @Suite struct RestartTests {
     /// Two identical logs (the same job ids, times and events), worked by the same seeded
     /// engines: on one an engine works throughout; on the other it stops half-way and a new
-    /// engine takes over from the log alone.
-    @Test func aRestartedEngineClaimsWhatOneThatNeverStoppedClaims() async throws {
+    /// engine takes over from the log alone — folding it whole, or (with snapshots every 200
+    /// events) starting from the engine snapshot the first engine left and the events after it.
+    @Test(arguments: [nil, 200])
+    func aRestartedEngineClaimsWhatOneThatNeverStoppedClaims(snapshotInterval: Int?) async throws {
         let a = try Fixture(), b = try Fixture()
         let jobs = 3_000
         var random = SplitMix64(seed: 3)
@@ -27,7 +29,11 @@ import Testing
             }
         }
         func engine(_ f: Fixture) -> JobEngine {
-            let e = f.engine(concurrency: 16)
+            var o = JobEngine.Options(workerID: "w1")
+            o.concurrency = 16
+            o.randomSeed = 7
+            o.snapshotIntervalEvents = snapshotInterval
+            let e = JobEngine(ledger: f.ledger, clock: f.clock, options: o)
             // Non-retryable failures for some: dead letters, one of which is requeued.
             let handler: JobHandler = { ctx in
                 if ctx.job.rawValue.hasSuffix("7"), ctx.attempt == 1 { throw JobError(code: "bad", message: "", retryable: false) }
@@ -53,8 +59,11 @@ import Testing
                 for id in dead { try await steady.retry(id); try await first.retry(id) }
             }
             if round == 120 {
+                await first.state.withLock { $0.snapshot.writing }?.value
                 first = engine(b)  // the restart: a new engine with nothing but the log
                 await first.refresh()
+                let startedFrom = first.state.withLock { $0.snapshot.seq }
+                #expect(snapshotInterval == nil ? startedFrom == 0 : startedFrom > 1_000, "\(startedFrom)")
                 let inFlight = try b.ledger.jobStates().values.filter { !$0.status.isTerminal }.count
                 #expect(first.state.withLock { $0.view.count } == inFlight, "finished jobs are not kept")
             }

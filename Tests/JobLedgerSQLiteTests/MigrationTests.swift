@@ -102,7 +102,7 @@ func legacyRows(in dir: TempDir, _ write: (Ledger) async throws -> Void) async t
         let path = dir.path("v3.sqlite")
         try await writeOldLog(path, upTo: "v3: projections, jobs table, outbox, published blobs", rows: rows)
         let ledger = try Ledger.open(path: path)
-        #expect(ledger.schemaVersion == 4)
+        #expect(ledger.schemaVersion == Schema.version)
         _ = try await ledger.append(NewEvent(job: jid("b"), payload: queued, idempotencyKey: "new-key"))
         _ = try await ledger.append(NewEvent(job: jid("b"), payload: started()))
         let report = try ledger.verify()
