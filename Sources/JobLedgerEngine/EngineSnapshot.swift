@@ -102,13 +102,6 @@ enum EngineSnapshot {
         return jobs
     }
 
-    /// FNV-1a, 64 bits.
-    private static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h
-    }
-
     /// Magic, format, tag and seq first; the checksum of everything before it last.
     private struct Writer {
         var out: [UInt8] = []
@@ -138,7 +131,7 @@ enum EngineSnapshot {
         }
 
         mutating func finish() -> [UInt8] {
-            let sum = EngineSnapshot.checksum(out[...])
+            let sum = fnv1a(out)
             for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: sum >> (8 * UInt64(i)))) }
             return out
         }
@@ -154,7 +147,7 @@ enum EngineSnapshot {
             b = body[..<(body.count - 8)]
             var sum: UInt64 = 0
             for k in 0..<8 { sum |= UInt64(body[body.count - 8 + k]) << (8 * UInt64(k)) }
-            guard sum == EngineSnapshot.checksum(b) else { throw Unreadable(description: "a piece's checksum does not match") }
+            guard sum == fnv1a(b) else { throw Unreadable(description: "a piece's checksum does not match") }
             guard Array(b.prefix(4)) == EngineSnapshot.magic else { throw Unreadable(description: "it is not an engine snapshot") }
             guard b[4] == EngineSnapshot.format else { throw Unreadable(description: "it is in format \(b[4]); this build reads format \(EngineSnapshot.format)") }
             guard b[5] == tag else { throw Unreadable(description: "a piece is not where it belongs") }

@@ -11,9 +11,7 @@ struct QueuedJobs: Sendable {
 
         init(_ id: JobID) {
             self.id = id
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
-            for b in id.rawValue.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-            hash = h
+            hash = fnv1a(id.rawValue.utf8)
         }
 
         static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.id == b.id }

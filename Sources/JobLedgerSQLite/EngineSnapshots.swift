@@ -24,6 +24,10 @@ package struct EngineSnapshotHead: Sendable {
 }
 
 extension Ledger {
+    /// The stored snapshot's row, when the event at its `seq` carries the hash it was written
+    /// with (`s` is the row).
+    private static let snapshotOfThisLog = "FROM engine_snapshots s JOIN events e ON e.seq = s.seq AND e.hash = s.hash WHERE s.id = 1"
+
     /// Reads the newest engine snapshot, when there is one that belongs to this log (the event
     /// at its `seq` must carry the hash it was written with: a snapshot copied from another log is
     /// never started from), in one read: `body` gets its `seq`, head, number of parts and a
@@ -31,10 +35,7 @@ extension Ledger {
     package func readEngineSnapshot<T>(_ body: (_ seq: Int64, _ head: [UInt8], _ parts: Int, _ next: () throws -> [UInt8]?) throws -> T) throws(LedgerError) -> T? {
         guard schemaVersion >= 5 else { return nil }
         return try read { db in
-            let row = try Row.fetchOne(db, sql: """
-                SELECT s.seq, s.head, s.parts FROM engine_snapshots s JOIN events e ON e.seq = s.seq AND e.hash = s.hash
-                WHERE s.id = 1
-                """)
+            let row = try Row.fetchOne(db, sql: "SELECT s.seq, s.head, s.parts \(Self.snapshotOfThisLog)")
             guard let row else { return nil }
             let head: Data = row[1]
             let parts = try Data.fetchCursor(db, sql: "SELECT body FROM engine_snapshot_parts ORDER BY part")
@@ -53,9 +54,7 @@ extension Ledger {
         struct NothingNewer: Error {}
         do {
             return try await gatedWrite { db in
-                let stored = try Int64.fetchOne(db, sql: """
-                    SELECT s.seq FROM engine_snapshots s JOIN events e ON e.seq = s.seq AND e.hash = s.hash WHERE s.id = 1
-                    """) ?? 0
+                let stored = try Int64.fetchOne(db, sql: "SELECT s.seq \(Self.snapshotOfThisLog)") ?? 0
                 try db.execute(sql: "DELETE FROM engine_snapshot_parts")
                 var parts = 0
                 let insert = try db.makeStatement(sql: "INSERT INTO engine_snapshot_parts (part, body) VALUES (?, ?)")
