@@ -53,6 +53,9 @@ struct Fixture {
         o.concurrency = concurrency
         o.randomSeed = 7
         o.leaseMilliseconds = 30_000
+        // A line per completed job at info would bury a failing test's output under thousands of
+        // them (the 10,000-job model test alone wrote 20,000); tests that check the log capture it.
+        o.logger.logLevel = .warning
         return JobEngine(ledger: ledger ?? self.ledger, clock: clock, options: o)
     }
     func types(_ job: JobID) throws -> [EventType] {
