@@ -18,6 +18,9 @@ package enum EngineBench {
         /// From the first submit until every job is terminal.
         package var seconds: Double
         package var events: Int
+        /// Append transactions the burn-down committed (events per transaction: how well group
+        /// commit and batch claims gathered the writes).
+        package var transactions: Int = 0
         /// From the engine's creation (after the submits) to its first claim: the handler's first call.
         package var firstClaimSeconds: Double = 0
         /// The process's peak resident set size, in MiB (filled in from the child's report).
@@ -75,6 +78,7 @@ package enum EngineBench {
         try ledger.forEachRawEvent { if $0.type == EventType.completed.rawValue { completed += 1 } }
         precondition(completed == jobs, "burn-down left jobs unfinished")
         var result = Result(jobs: jobs, workers: workers, seconds: elapsed, events: try ledger.eventCount())
+        result.transactions = ledger.appendTransactions
         result.firstClaimSeconds = firstClaim.withLock { $0.map { LedgerBenchmarks.seconds(started.duration(to: $0)) } } ?? 0
         return result
     }

@@ -175,7 +175,7 @@ extension JobEngine {
         let results = chosen.isEmpty ? [] : await ledger.appendEach(chosen.map { job in
             NewEvent(job: job.id, payload: .started(.init(worker: options.workerID, attempt: job.attempt + 1, leaseDeadline: lease)),
                      expectedVersion: job.version)
-        })
+        }, knownStates: loaded)
         var claimed: [Claim] = []
         var putBack: [ClaimQueue.Entry] = []
         for (job, result) in zip(chosen, results) {

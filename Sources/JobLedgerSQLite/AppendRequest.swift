@@ -7,6 +7,12 @@ struct PreparedEvent: Sendable {
     /// The payload's canonical JSON, UTF-8.
     var text: [UInt8]
     var digest: String
+    /// The job's state at the event's `expectedVersion`, as the caller read it from the log
+    /// (the engine's claim read). Lets the writer skip reading the job again: the insert at the
+    /// next version succeeds only if the log is still at that version (`UNIQUE(job_id,
+    /// version)`, and versions are never removed), and when it is refused the state is read
+    /// from the log and the event checked against that.
+    var known: JobState?
 
     /// Checks the payload against the rules decoding enforces (ranges, lengths), so nothing
     /// is stored that the log could not read back, then encodes and digests it. An event that
@@ -97,6 +103,9 @@ extension Ledger {
         } else if trustCache, let cached = committer.cache.state(of: e.job) {
             state = cached
         } else if case .queued = e.payload, (e.expectedVersion ?? 0) == 0 {
+            speculative = true
+        } else if let known = p.known, known.id == e.job, known.version == e.expectedVersion {
+            state = known
             speculative = true
         } else {
             state = try stateFromLog(e.job, db: db)

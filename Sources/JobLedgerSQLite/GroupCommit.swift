@@ -70,13 +70,20 @@ extension Ledger {
     /// Appends each event on its own, in one transaction when nobody else is committing (else
     /// with whatever is queued): each one is committed or refused independently of the others,
     /// and the results come back in order. What the engine claims a round's jobs with.
-    package func appendEach(_ newEvents: [NewEvent]) async -> [Result<StoredEvent, LedgerError>] {
+    /// `knownStates`: the jobs' states as the caller just read them from the log, at each event's
+    /// `expectedVersion` (see `PreparedEvent.known`); the writer then need not read them again.
+    package func appendEach(_ newEvents: [NewEvent], knownStates: [JobID: JobState] = [:]) async -> [Result<StoredEvent, LedgerError>] {
         var results = [Result<StoredEvent, LedgerError>?](repeating: nil, count: newEvents.count)
         var parts: [[PreparedEvent]] = []
         var slots: [Int] = []
         parts.reserveCapacity(newEvents.count)
         for (i, e) in newEvents.enumerated() {
-            do { parts.append([try PreparedEvent(e)]); slots.append(i) } catch { results[i] = .failure(error) }
+            do {
+                var p = try PreparedEvent(e)
+                p.known = knownStates[e.job]
+                parts.append([p])
+                slots.append(i)
+            } catch { results[i] = .failure(error) }
         }
         if !parts.isEmpty {
             let committed: [Result<[StoredEvent], LedgerError>]

@@ -319,7 +319,7 @@ struct Bench: AsyncParsableCommand {
     private func engineChildRun(_ directory: String) async throws {
         let jobs = try backlogs()[0]
         let r = try await EngineBench.burnDown(directory: URL(fileURLWithPath: directory), jobs: jobs, workers: engineWorkers)
-        print("{\"jobs\":\(r.jobs),\"events\":\(r.events),\"seconds\":\(r.seconds),\"first_claim_s\":\(r.firstClaimSeconds),\"maxrss_kb\":\(LedgerBenchmarks.ownPeakResidentKilobytes())}")
+        print("{\"jobs\":\(r.jobs),\"events\":\(r.events),\"seconds\":\(r.seconds),\"transactions\":\(r.transactions),\"first_claim_s\":\(r.firstClaimSeconds),\"maxrss_kb\":\(LedgerBenchmarks.ownPeakResidentKilobytes())}")
     }
 
     /// Replays in this process and reports the peak resident set size (the child side).

@@ -115,3 +115,52 @@ extension JobState {
         try! Lifecycle.begin(job: job, with: queued, at: Timestamp(milliseconds: 1_795_000_000_000))
     }
 }
+
+/// A claim that brings the job's state as the claimer read it (`appendEach(_:knownStates:)`,
+/// the engine's claim round) is not read again by the writer, yet still refused when the job
+/// moved on after that read: the insert at the next version is what checks it.
+@Suite struct KnownStateClaimTests {
+    @Test func aClaimWithTheStateItReadIsAppendedAndOneWithAStaleStateIsRefused() async throws {
+        let dir = TempDir()
+        let path = dir.path("log.sqlite")
+        let submitter = try Ledger.open(path: path)
+        for name in ["fresh", "taken", "gone"] { _ = try await submitter.append(NewEvent(job: jid(name), payload: queued, expectedVersion: 0)) }
+        let worker = try Ledger.open(path: path)
+        let read = try await worker.states(of: [jid("fresh"), jid("taken"), jid("gone")])
+        // After the read, from the other connection: another worker claims one job, and
+        // another job is canceled.
+        _ = try await submitter.append(NewEvent(job: jid("taken"), payload: started(1, worker: "w2"), expectedVersion: 1))
+        _ = try await submitter.append(NewEvent(job: jid("gone"), payload: .canceled(.init(reason: "no")), expectedVersion: 1))
+        let head = try worker.head()
+        let results = await worker.appendEach(["fresh", "taken", "gone"].map {
+            NewEvent(job: jid($0), payload: started(1), expectedVersion: 1)
+        }, knownStates: read)
+        #expect(try results[0].get().version == 2)
+        #expect(results[1].failureValue == .concurrencyConflict(job: jid("taken"), expected: 1, actual: 2))
+        #expect(results[2].failureValue == .concurrencyConflict(job: jid("gone"), expected: 1, actual: 2))
+        // Only the won claim was written, chained right after the head; the log still verifies.
+        #expect(try worker.head()?.seq == (head?.seq ?? 0) + 1)
+        #expect(try await worker.state(of: jid("fresh"))?.worker == "w1")
+        #expect(try await worker.state(of: jid("taken"))?.worker == "w2")
+        #expect(try worker.verify().isValid)
+    }
+
+    /// A known state for another version than the event expects is ignored: the writer reads
+    /// the job from the log and the expectation is checked against that.
+    @Test func aKnownStateAtAnotherVersionIsIgnored() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
+        _ = try await ledger.append(NewEvent(job: jid("a"), payload: queued, expectedVersion: 0))
+        let atOne = try await ledger.states(of: [jid("a")])
+        _ = try await ledger.append(NewEvent(job: jid("a"), payload: started(1), expectedVersion: 1))
+        _ = try await ledger.append(NewEvent(job: jid("a"), payload: .failed(.init(code: "x", message: "", retryable: true, attempt: 1)), expectedVersion: 2))
+        // The job is queued again at version 3; the stale state (version 1) must not stand in.
+        let results = await ledger.appendEach([NewEvent(job: jid("a"), payload: started(2), expectedVersion: 3)], knownStates: atOne)
+        #expect(try results[0].get().version == 4)
+        #expect(try await ledger.state(of: jid("a"))?.attempt == 2)
+    }
+}
+
+extension Result {
+    var failureValue: Failure? { if case .failure(let e) = self { e } else { nil } }
+}
