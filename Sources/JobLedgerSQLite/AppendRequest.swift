@@ -41,10 +41,12 @@ extension Ledger {
     /// transaction's other requests are unaffected. Events are hashed under `rule` (default:
     /// this ledger's `appendRule`; an import keeps older lines' rule).
     func appendRequest(_ events: [PreparedEvent], db: Database, head: inout ChainHead, jobs: inout BatchStates,
-                       trustCache: Bool = false, rule: HashChain.Rule? = nil) throws -> [StoredEvent] {
-        if events.count == 1 { return [try appendRequest(events[0], db: db, head: &head, jobs: &jobs, trustCache: trustCache, rule: rule)] }
+                       trustCache: Bool = false, rule: HashChain.Rule? = nil, insert: Statement? = nil) throws -> [StoredEvent] {
+        if events.count == 1 {
+            return [try appendRequest(events[0], db: db, head: &head, jobs: &jobs, trustCache: trustCache, rule: rule, insert: insert)]
+        }
         let rule = rule ?? appendRule
-        let insert = try insertStatement(db)
+        let insert = try insert ?? insertStatement(db)
         var localHead = head
         var undo: [(job: JobID, state: JobState?)] = []
         var out: [StoredEvent] = []
@@ -74,9 +76,9 @@ extension Ledger {
     /// `appendRequest` for a request of one event, the common case: the same `appendEvent`, and
     /// no savepoint, arrays or undo, since one event is all or nothing by itself.
     func appendRequest(_ p: PreparedEvent, db: Database, head: inout ChainHead, jobs: inout BatchStates,
-                       trustCache: Bool = false, rule: HashChain.Rule? = nil) throws -> StoredEvent {
+                       trustCache: Bool = false, rule: HashChain.Rule? = nil, insert: Statement? = nil) throws -> StoredEvent {
         let (event, state) = try appendEvent(p, db: db, after: head, jobs: jobs, trustCache: trustCache, rule: rule ?? appendRule,
-                                             insert: try insertStatement(db))
+                                             insert: try insert ?? insertStatement(db))
         if let state {
             jobs[p.event.job] = state
             head = ChainHead(seq: event.seq, hash: event.hash)
@@ -171,7 +173,7 @@ extension Ledger {
         return try Ledger.foldJob(db, job: job, from: (cached?.version ?? 0) < version ? cached : nil)
     }
 
-    private func insertStatement(_ db: Database) throws -> Statement {
+    func insertStatement(_ db: Database) throws -> Statement {
         try db.cachedStatement(sql: """
             INSERT INTO events (seq, job_id, version, type, payload, recorded_at, idempotency_key, payload_digest, prev_hash, hash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

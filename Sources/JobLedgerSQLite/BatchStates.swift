@@ -14,6 +14,11 @@ struct BatchStates {
 
     var isEmpty: Bool { firstJob == nil && others.isEmpty }
 
+    /// Makes room for `jobs` jobs, so that a large transaction does not grow the table step by step.
+    mutating func reserve(_ jobs: Int) {
+        if jobs > 1 { others.reserveCapacity(jobs - 1) }
+    }
+
     /// The job's state after this transaction's events so far; nil when it has none for the
     /// job (which says nothing about the log). Setting nil forgets the job.
     subscript(job: JobID) -> JobState? {

@@ -217,17 +217,7 @@ extension Ledger {
     /// nil: take the async path.
     private func commitWithoutWaiting(parts: [[PreparedEvent]]) -> Result<[Result<[StoredEvent], LedgerError>], LedgerError>? {
         commitWithoutWaiting { db, head, jobs, trusted in
-            // A refusal fails its part only; any other error (storage) fails the transaction.
-            var results: [Result<[StoredEvent], LedgerError>] = []
-            results.reserveCapacity(parts.count)
-            for events in parts {
-                do {
-                    results.append(.success(try self.appendRequest(events, db: db, head: &head, jobs: &jobs, trustCache: trusted)))
-                } catch let e as LedgerError {
-                    results.append(.failure(e))
-                }
-            }
-            return results
+            try self.appendParts(parts, db: db, head: &head, jobs: &jobs, trusted: trusted)
         }
     }
 
@@ -256,21 +246,31 @@ extension Ledger {
         do {
             return try await gatedWriteWithoutTransaction { db in
                 try self.writeBatch(db) { head, jobs, trusted in
-                    var results: [Result<[StoredEvent], LedgerError>] = []
-                    results.reserveCapacity(batch.count)
-                    for events in batch {
-                        do {
-                            results.append(.success(try self.appendRequest(events, db: db, head: &head, jobs: &jobs, trustCache: trusted)))
-                        } catch let e as LedgerError {
-                            results.append(.failure(e))
-                        }
-                    }
-                    return results
+                    try self.appendParts(batch, db: db, head: &head, jobs: &jobs, trusted: trusted)
                 }
             }
         } catch {
             return Array(repeating: .failure(map(error)), count: batch.count)
         }
+    }
+
+    /// Appends several requests in one transaction, each on its own: a refusal fails its
+    /// request only; any other error (storage) fails the transaction. The INSERT statement is
+    /// looked up once for them all, and the transaction's job states sized for them.
+    private func appendParts(_ parts: [[PreparedEvent]], db: Database, head: inout ChainHead, jobs: inout BatchStates,
+                             trusted: Bool) throws -> [Result<[StoredEvent], LedgerError>] {
+        let insert = try insertStatement(db)
+        jobs.reserve(parts.count)
+        var results: [Result<[StoredEvent], LedgerError>] = []
+        results.reserveCapacity(parts.count)
+        for events in parts {
+            do {
+                results.append(.success(try appendRequest(events, db: db, head: &head, jobs: &jobs, trustCache: trusted, insert: insert)))
+            } catch let e as LedgerError {
+                results.append(.failure(e))
+            }
+        }
+        return results
     }
 
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction, starting from the log's head (which
