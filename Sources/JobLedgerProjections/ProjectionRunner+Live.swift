@@ -83,6 +83,10 @@ extension ProjectionRunner {
         // After a partial batch, a projection with a linger waits that long before the next
         // delivery, so items arriving in a burst go out together instead of one call each.
         let linger = p.linger
+        // Projections that deliver no further than this one (the broadcast waits for the
+        // uploads): when this one moves on, they are woken at once rather than at their next
+        // poll, since a checkpoint or a sent item is no append and wakes nobody by itself.
+        let hasDependents = effectProjections.contains { $0.dependencies.contains(p.name) }
         var lastBatch = 0
         return await loop(p.name) {
             if let linger, lastBatch > 0, lastBatch < self.deliveryLimit(p) {
@@ -92,6 +96,7 @@ extension ProjectionRunner {
             let ingested = try await self.ingest(p)
             let step = try await self.deliver(p)
             if case .worked(let delivered, let failed, _) = step { lastBatch = delivered + failed }
+            if hasDependents, ingested > 0 || lastBatch > 0 { self.ledger.appended.signal() }
             if ingested > 0, case .worked = step { return step }
             // Taken in but nothing due: there may be more to take in at once.
             return ingested > 0 ? .worked(delivered: 0, failed: 0, dead: 0) : step

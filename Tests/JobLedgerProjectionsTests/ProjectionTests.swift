@@ -268,6 +268,34 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
         #expect(sink.received[3].message.previewURL == urls.first { $0.key.contains("lowres") }?.value)
     }
 
+    /// Live, the broadcast waits for the uploads before it (their frontier), and the upload
+    /// projection moving on wakes it: a job's messages go out as soon as the uploads allow,
+    /// not at the broadcast's next poll (ten minutes here, so a wait for it fails the test).
+    @Test func liveTheBroadcastIsWokenWhenTheUploadsMoveOnNotByItsPoll() async throws {
+        let f = try Fixture()
+        let sink = ScriptedSink()
+        var o = ProjectionRunner.Options(owner: "test-runner")
+        o.pollInterval = .seconds(600)
+        o.coalesceProgress = false
+        o.logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let runner = ProjectionRunner(ledger: f.ledger, clock: f.clock, blobs: LocalFolderBlobStore(path: f.dir.path("blobs")),
+                                      broadcasts: sink, options: o)
+        let live = Task { try await runner.runLive() }
+        defer { live.cancel() }
+        var sent = 0
+        for _ in 0..<6 {
+            let job = JobID.generate()
+            for payload in [EventPayload.queued(.init(kind: "design")),
+                            .started(.init(worker: "w", attempt: 1, leaseDeadline: f.clock.now().adding(milliseconds: 60_000)))] {
+                _ = try await f.ledger.append(NewEvent(job: job, payload: payload))
+                sent += 1
+                await until("message \(sent) to the sink", within: .seconds(60)) { sink.received.count == sent }
+                if sink.received.count != sent { return }
+            }
+        }
+        #expect(sink.received.map(\.message.seq) == Array(1...Int64(sent)))
+    }
+
     /// The live loops and a `catchUp` running at the same time (a worker catching up while its
     /// projections still run) take turns per projection: nothing is delivered twice.
     @Test func liveLoopsAndCatchUpTogetherDeliverEachMessageOnce() async throws {
