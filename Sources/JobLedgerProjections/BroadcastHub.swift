@@ -38,6 +38,24 @@ public final class BroadcastHub: BroadcastSink {
         return sequence
     }
 
+    /// Like `subscribe(stream:)`, but the sequence ends by itself after `duration` (a server's
+    /// stream that must not stay open forever). The deadline finishes the subscription itself,
+    /// so no task stands between the hub and the reader.
+    public func subscribe(stream: String? = nil, for duration: Duration) -> AsyncStream<Publication> {
+        let id = nextID.withLock { $0 += 1; return $0 }
+        let (sequence, continuation) = AsyncStream<Publication>.makeStream(bufferingPolicy: .bufferingNewest(bufferLimit))
+        let deadline = Task {
+            try? await Task.sleep(for: duration)
+            continuation.finish()
+        }
+        continuation.onTermination = { [weak self] _ in
+            deadline.cancel()
+            _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
+        }
+        subscribers.withLock { $0[id] = Subscriber(stream: stream, continuation: continuation) }
+        return sequence
+    }
+
     /// Publications delivered so far.
     public var deliveredCount: Int { counter.withLock { $0 } }
 

@@ -49,6 +49,8 @@ public struct JobLedgerServer: Sendable {
     public var maxStreamDuration: Duration = .seconds(300)
     /// The log's hash-chain status, verified once per head.
     let chain: ChainStatus
+    /// The SSE bytes of the latest broadcast messages, shared by their subscribers.
+    let renderedEvents = RenderedEvents()
     /// Milliseconds since 1970.
     let now: @Sendable () -> Int64
 

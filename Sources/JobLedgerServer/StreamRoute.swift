@@ -25,7 +25,7 @@ extension JobLedgerServer {
                 guard let n = Int64(h), n >= 0 else { throw Problem(.badRequest, "invalid-header", "Last-Event-ID must be a seq (a whole number)", field: "Last-Event-ID") }
                 after = n
             }
-            let subscription = hub.subscribe(stream: streams.stream(for: state.id))
+            let subscription = hub.subscribe(stream: streams.stream(for: state.id), for: maxStreamDuration)
             let all: [OutboxItem]
             do {
                 all = try ledger.outboxItems(.broadcast, job: state.id, limit: 100_000).filter { $0.status != .coalesced }
@@ -37,7 +37,7 @@ extension JobLedgerServer {
                 return Response(status: .noContent)
             }
             let backlog = all.filter { $0.seq > after }
-            let urls = blobURLs, start = after, maxStream = maxStreamDuration
+            let urls = blobURLs, start = after, rendered = renderedEvents
             var headers = HTTPFields()
             headers[.contentType] = "text/event-stream"
             headers[.cacheControl] = "no-cache"
@@ -52,8 +52,9 @@ extension JobLedgerServer {
                     if let m = try? BroadcastMessage(text: item.body), m.isTerminal, m.seq == item.seq { done = Self.isLastWord(m, of: state) }
                 }
                 if !done {
-                    for await p in Self.bounded(subscription, for: maxStream) where p.message.seq > last {
-                        try await writer.write(ByteBuffer(string: Self.event(seq: p.message.seq, data: urls.message(p.message.text))))
+                    for await p in subscription where p.message.seq > last {
+                        // Every subscriber of the job gets the same bytes: made once per message.
+                        try await writer.write(rendered.event(for: p) { Self.event(seq: p.message.seq, data: urls.message(p.message.text)) })
                         last = p.message.seq
                         if p.message.isTerminal { break }
                     }
@@ -61,22 +62,6 @@ extension JobLedgerServer {
                 try await writer.finish(nil)
             })
         }
-    }
-
-    /// `stream`, ending after `duration` at the latest: a stream of a job that does not move
-    /// (delayed, or no worker) is closed, and the client reconnects with `Last-Event-ID`.
-    static func bounded(_ stream: AsyncStream<Publication>, for duration: Duration) -> AsyncStream<Publication> {
-        let (out, continuation) = AsyncStream<Publication>.makeStream()
-        let forward = Task {
-            for await p in stream { continuation.yield(p) }
-            continuation.finish()
-        }
-        let deadline = Task {
-            try? await Task.sleep(for: duration)
-            continuation.finish()
-        }
-        continuation.onTermination = { _ in forward.cancel(); deadline.cancel() }
-        return out
     }
 
     /// One SSE event.

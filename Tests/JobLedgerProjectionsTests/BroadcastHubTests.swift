@@ -1,0 +1,28 @@
+import Foundation
+import JobLedger
+import JobLedgerProjections
+import Testing
+
+/// The in-process hub: a subscription with a deadline ends by itself, after handing over what
+/// was delivered before it, and stops receiving once it has ended.
+@Suite struct BroadcastHubTests {
+    func publication(_ seq: Int64, stream: String = "job:a") throws -> Publication {
+        Publication(stream: stream, message: try BroadcastMessage(text: #"{"seq":\#(seq),"job":"a","version":\#(seq),"type":"progress","state":"running","attempt":1,"progress":0.5}"#))
+    }
+
+    @Test func aSubscriptionWithADeadlineEndsByItselfAfterWhatCameBefore() async throws {
+        let hub = BroadcastHub()
+        let bounded = hub.subscribe(stream: "job:a", for: .milliseconds(200))
+        let open = hub.subscribe(stream: "job:a")
+        try await hub.deliver([publication(1), publication(2, stream: "job:b"), publication(3)])
+        var got: [Int64] = []
+        for await p in bounded { got.append(p.message.seq) }  // returns: the deadline ended it
+        #expect(got == [1, 3])
+        // Delivered after the end: the ended subscription is gone; the other still receives.
+        try await hub.deliver([publication(4)])
+        hub.finish()
+        var later: [Int64] = []
+        for await p in open { later.append(p.message.seq) }
+        #expect(later == [1, 3, 4])
+    }
+}
