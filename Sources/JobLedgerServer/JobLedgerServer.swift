@@ -94,16 +94,24 @@ public struct JobLedgerServer: Sendable {
         do { return try await auth.verify(token) } catch { throw Problem.unauthorized(error.description) }
     }
 
+    /// `text` without the spaces and tabs around it (Foundation's trimming goes through NSString,
+    /// about 3 % of a submit's time).
+    static func trimmingSpaces(_ text: Substring) -> Substring {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = text.firstIndex(where: { !blank($0) }), let last = text.lastIndex(where: { !blank($0) }) else { return "" }
+        return text[first...last]
+    }
+
     static func token(in request: Request, allowQuery: Bool) -> String? {
         if let h = request.headers[.authorization] {
             let parts = h.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(Self.trimmingSpaces(parts[1])) }
             return nil
         }
         if let cookie = request.headers[.cookie] {
             for pair in cookie.split(separator: ";") {
                 let kv = pair.split(separator: "=", maxSplits: 1)
-                if kv.count == 2, kv[0].trimmingCharacters(in: .whitespaces) == "__session" { return String(kv[1]) }
+                if kv.count == 2, Self.trimmingSpaces(kv[0]) == "__session" { return String(kv[1]) }
             }
         }
         if allowQuery, let q = request.uri.queryParameters.get("access_token"), !q.isEmpty { return q }

@@ -32,6 +32,12 @@ public final class TokenVerifier: Sendable {
     private let knownKids: Mutex<Set<String>>
     private let lastFetch = Mutex<Int64>(0)
     private let now: @Sendable () -> Int64
+    /// Tokens whose signature verified, with their claims: a caller sends the same token with
+    /// every request until it expires, and its signature cannot change. The claims are still
+    /// checked on every request (expiry, issuer, audience); the cache is emptied whenever the
+    /// JWKS is fetched again, and holds at most `verifiedLimit` tokens.
+    private let verified = Mutex<[String: JSONValue]>([:])
+    static let verifiedLimit = 4096
 
     /// Loads the keys (reading the JWKS file, or fetching its URL once). `now` gives
     /// milliseconds since 1970 (tests pass a fixed clock).
@@ -92,6 +98,7 @@ public final class TokenVerifier: Sendable {
 
     /// The caller a token proves, or why it does not.
     public func verify(_ token: String) async throws(AuthFailure) -> Principal {
+        if let claims = verified.withLock({ $0[token] }) { return try check(claims) }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, token.utf8.count <= 16_384 else { throw .malformed("not three dot-separated parts") }
         guard let headerData = Self.base64URL(parts[0]), let header = try? JSONValue(parsing: String(decoding: headerData, as: UTF8.self)),
@@ -114,7 +121,12 @@ public final class TokenVerifier: Sendable {
             throw .algorithm("\(alg) is not accepted")
         }
         do { _ = try await keys.verify(token, as: SignatureOnly.self) } catch { throw .signature }
-        return try check(claims)
+        let principal = try check(claims)
+        verified.withLock { v in
+            if v.count >= Self.verifiedLimit { v.removeAll(keepingCapacity: true) }
+            v[token] = claims
+        }
+        return principal
     }
 
     /// The JWKS keys, fetched again (at most once a minute) when a URL-sourced set lacks `kid`.
@@ -127,6 +139,7 @@ public final class TokenVerifier: Sendable {
             if let (keys, kids) = try? await Self.loadJWKS(source) {
                 jwks.withLock { $0 = keys }
                 knownKids.withLock { $0 = kids }
+                verified.withLock { $0.removeAll() }  // a key taken out of the set no longer verifies anything
             }
         }
         return jwks.withLock { $0 }
@@ -166,8 +179,15 @@ public final class TokenVerifier: Sendable {
 
     /// Decodes unpadded base64url.
     static func base64URL(_ s: Substring) -> Data? {
-        var t = s.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while t.count % 4 != 0 { t += "=" }
-        return Data(base64Encoded: t)
+        var bytes = Array(s.utf8)
+        for i in bytes.indices {
+            switch bytes[i] {
+            case UInt8(ascii: "-"): bytes[i] = UInt8(ascii: "+")
+            case UInt8(ascii: "_"): bytes[i] = UInt8(ascii: "/")
+            default: break
+            }
+        }
+        while bytes.count % 4 != 0 { bytes.append(UInt8(ascii: "=")) }
+        return Data(base64Encoded: Data(bytes))
     }
 }
