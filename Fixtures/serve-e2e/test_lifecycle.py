@@ -59,6 +59,12 @@ class LifecycleTests(unittest.TestCase):
             self.assertTrue(stream.readline().startswith(b"retry:"))
             while b'"type":"queued"' not in stream.readline():
                 pass
+            # /metrics shows the projections' counters beside the log's (the queued message
+            # just reached the stream, so the broadcast has delivered it).
+            status, metrics = get(s.url + "/metrics")
+            self.assertEqual(status, 200)
+            self.assertIn('jobledger_projection_delivered_total{projection="broadcast"}', metrics)
+            self.assertIn('jobledger_projection_applied_total{projection="jobs"}', metrics)
             self.assertEqual(s.stop(), 0, "\n".join(s.lines))
             self.assertEqual(stream.read().strip(), b"")   # the server ended the stream
             self.assertFalse(any(token()[:20] in l for l in s.lines))

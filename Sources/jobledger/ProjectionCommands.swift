@@ -7,6 +7,7 @@ import JobLedgerProjections
 import JobLedgerSQLite
 import JobLedgerUpstash
 import JobLedgerVercelBlob
+import CoreMetrics
 import Logging
 import ServiceLifecycle
 
@@ -76,8 +77,9 @@ struct ProjectionOptions: ParsableArguments {
     /// sink (unless `sink` is given); with `upstash`, the status cache on Upstash too.
     /// `storageWait`: how long a storage fault may last before a run stops (nil: until it clears).
     func runner(ledger: Ledger, sink: (any BroadcastSink)? = nil, blobs: BlobStoreChoice? = nil, upstash: UpstashConfiguration? = nil,
-                logLevel: Logger.Level = .warning, storageWait: Duration?) throws -> ProjectionRunner {
+                logLevel: Logger.Level = .warning, storageWait: Duration?, metrics: (any MetricsFactory)? = nil) throws -> ProjectionRunner {
         var o = ProjectionRunner.Options()
+        o.metrics = metrics
         o.storageFaults.giveUpAfter = storageWait
         o.maxAttempts = maxAttempts
         o.streams = StreamNaming(prefix: streamPrefix)

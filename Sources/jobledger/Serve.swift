@@ -94,7 +94,8 @@ struct Serve: AsyncParsableCommand {
             let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: true) }
             let registry = PrometheusCollectorRegistry()
             let engine = makeEngine(ledger: ledger, storageWait: storageWait, metrics: registry)
-            let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)
+            let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait,
+                                                metrics: ServerMetrics.factory(registry))
             let limiter = try makeLimiter(spec, environment: environment)
             var server = JobLedgerServer(ledger: ledger, engine: engine, hub: hub, runner: runner, auth: verifier, limiter: limiter.limiter,
                                          blobFolder: blobs.vercel == nil ? blobs.folderPath(forLog: ledger.path) : nil,

@@ -83,6 +83,14 @@ import Testing
             #expect(try await c.api(.get, "/readyz", "/readyz").body.json?["status"] == "ready")
             let metrics = try await c.api(.get, "/metrics", "/metrics")
             #expect(metrics.body.text.contains("jobledger_log_head_seq 0"))
+            // The engine's and the projections' counters are on the same page.
+            let submitted = try await c.api(.post, "/api/design", "/api/design", headers: admin, body: body(SubmitTests.design))
+            #expect(submitted.status == .accepted)
+            try await h.workAndProject()
+            let after = try await c.api(.get, "/metrics", "/metrics").body.text
+            #expect(after.contains(#"jobledger_jobs_completed_total{kind="design"} 1"#), "\(after)")
+            #expect(after.contains(#"jobledger_projection_applied_total{projection="jobs"}"#))
+            #expect(after.contains(#"jobledger_projection_delivered_total{projection="broadcast"}"#))
             let doc = try await c.api(.get, "/openapi.json", "/openapi.json")
             #expect(doc.body.text == (try String(contentsOfFile: OpenAPIChecker.path, encoding: .utf8)))
             let p = try await c.api(.get, "/api/projections", "/api/projections", headers: admin).body.json!

@@ -9,6 +9,7 @@ import JobLedgerServer
 import JobLedgerSQLite
 import JWTKit
 import Logging
+import Prometheus
 import Synchronization
 
 /// A clock the tests move by hand: the limiter, the token verifier and the tokens all read it.
@@ -53,6 +54,9 @@ struct ServerHarness {
         let ledger = try Ledger.open(path: dir.appendingPathComponent("log.sqlite").path)
         var o = JobEngine.Options()
         o.logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        // One registry for the engine's and the projections' metrics, read by `/metrics`.
+        let registry = PrometheusCollectorRegistry()
+        o.metrics = ServerMetrics.factory(registry)
         let engine = JobEngine(ledger: ledger, options: o)
         engine.register(kind: "design") { ctx in
             try await ctx.progress(0.4, message: "sketching")
@@ -64,12 +68,13 @@ struct ServerHarness {
         let blobs = dir.appendingPathComponent("log.sqlite.blobs").path
         var ro = ProjectionRunner.Options()
         ro.logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        ro.metrics = ServerMetrics.factory(registry)
         let runner = ProjectionRunner(ledger: ledger, blobs: LocalFolderBlobStore(path: blobs), broadcasts: hub, options: ro)
         let clock = TestClock()
         let verifier = insecure ? nil : try await TokenVerifier(configuration: auth ?? AuthConfiguration(hs256Secret: secret), now: clock.closure)
         let server = JobLedgerServer(ledger: ledger, engine: engine, hub: hub, runner: runner, auth: verifier,
                                      limiter: .inMemory(limit, now: clock.closure), kinds: ["design": .design, "echo": nil, "gated": nil],
-                                     blobFolder: blobs, now: clock.closure)
+                                     blobFolder: blobs, metrics: registry, now: clock.closure)
         let signer = JWTKeyCollection()
         await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         return ServerHarness(dir: dir, ledger: ledger, engine: engine, hub: hub, runner: runner, clock: clock, server: server, signer: signer)
