@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import JobLedger
+import JobLedgerUpstash
 import Mustache
 import Synchronization
 
@@ -18,7 +19,8 @@ extension JobLedgerServer {
             try await page(request, title: "Job") { caller in try jobPage(try visibleJob(context, for: caller), caller: caller) }
         }
         router.get("projections") { request, _ in
-            try await page(request, title: "Projections") { caller in
+            let intake = await intakeHealth()
+            return try await page(request, title: "Projections") { caller in
                 let rows: [[String: Any]] = try projectionHealth().map { p in
                     [
                         "name": p["name"]?.stringValue ?? "", "checkpoint": p["checkpoint"]?.intValue ?? 0, "head": p["head"]?.intValue ?? 0,
@@ -28,7 +30,9 @@ extension JobLedgerServer {
                         "redrivable": caller.isAdmin && (p["name"]?.stringValue ?? "") != "jobs",
                     ]
                 }
-                return ("projections", ["projections": rows, "admin": caller.isAdmin])
+                var context: [String: Any] = ["projections": rows, "admin": caller.isAdmin]
+                if let intake { context["intake"] = intake }
+                return ("projections", context)
             }
         }
         for name in ["dashboard.js", "dashboard.css"] {
@@ -37,6 +41,20 @@ extension JobLedgerServer {
                                                 .cacheControl: "no-cache"],
                          body: .init(byteBuffer: ByteBuffer(string: try ServerResources.text(name))))
             }
+        }
+    }
+
+    /// The Upstash intake's standing for the projections page (nil without an intake): its
+    /// lag is how many submissions wait in the stream for a worker to take them in.
+    func intakeHealth() async -> [String: Any]? {
+        guard let intake else { return nil }
+        do {
+            let s = try await intake.status()
+            return ["stream": s.stream, "group": s.group, "length": s.length, "lag": s.lag.map { "\($0)" } ?? (s.groupExists ? "unknown" : "no group yet"),
+                    "pending": s.pending, "consumers": s.consumers, "dead": s.deadLetters, "deadStream": s.deadLetterStream,
+                    "lastID": s.lastDeliveredID ?? ""]
+        } catch {
+            return ["error": "Upstash did not answer: \(error)"]
         }
     }
 

@@ -4,6 +4,7 @@ import JobLedger
 import JobLedgerAnyCable
 import JobLedgerEngine
 import JobLedgerProjections
+import JobLedgerUpstash
 import JobLedgerSQLite
 import Logging
 import Prometheus
@@ -47,6 +48,9 @@ public struct JobLedgerServer: Sendable {
     public let metrics: PrometheusCollectorRegistry
     /// How long one SSE stream stays open at most (the client then resumes with `Last-Event-ID`).
     public var maxStreamDuration: Duration = .seconds(300)
+    /// The Upstash stream intake feeding this server's workers, when there is one: the
+    /// projections page shows its lag, pending entries and dead letters.
+    public var intake: UpstashStreamIntake?
     /// The log's hash-chain status, verified once per head.
     let chain: ChainStatus
     /// The SSE bytes of the latest broadcast messages, shared by their subscribers.

@@ -101,6 +101,7 @@ struct Serve: AsyncParsableCommand {
                                          blobFolder: blobs.vercel == nil ? blobs.folderPath(forLog: ledger.path) : nil,
                                          streams: StreamNaming(prefix: projections.streamPrefix), anycable: anycable, metrics: registry)
             server.maxStreamDuration = .seconds(maxStreamSeconds)
+            server.intake = feed as? UpstashStreamIntake
             var logger = Logger(label: "jobledger.serve")
             logger.logLevel = .warning
             let host = self.host, workers = self.workers
