@@ -191,7 +191,7 @@ let package = Package(
             name: "JobLedgerServerTests",
             dependencies: [
                 "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections", "JobLedgerServer",
-                "JobLedgerUpstash",
+                "JobLedgerUpstash", "JobLedgerAnyCable",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -3,6 +3,7 @@ import Hummingbird
 import HTTPTypes
 import HummingbirdTesting
 import JobLedger
+import JobLedgerAnyCable
 import JobLedgerEngine
 import JobLedgerProjections
 import JobLedgerServer
@@ -46,9 +47,12 @@ struct ServerHarness {
     var server: JobLedgerServer
     let signer: JWTKeyCollection
 
-    /// `limit`: the submit limit; `auth`: nil for the HS256 default.
+    /// `limit`: the submit limit, counted in memory unless `limiter` makes another limiter on the
+    /// harness's clock; `auth`: nil for the HS256 default; `anycable` and `streams` as `serve`
+    /// passes them with `--broadcast anycable` and `--stream-prefix`.
     static func make(limit: RateLimitSpec = RateLimitSpec(limit: 100, windowMilliseconds: 60_000), auth: AuthConfiguration? = nil,
-                     insecure: Bool = false) async throws -> ServerHarness {
+                     insecure: Bool = false, limiter: ((TestClock) -> SubmitLimiter)? = nil,
+                     anycable: AnyCableConfiguration? = nil, streams: StreamNaming = StreamNaming()) async throws -> ServerHarness {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jobledger-serve-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let ledger = try Ledger.open(path: dir.appendingPathComponent("log.sqlite").path)
@@ -73,8 +77,9 @@ struct ServerHarness {
         let clock = TestClock()
         let verifier = insecure ? nil : try await TokenVerifier(configuration: auth ?? AuthConfiguration(hs256Secret: secret), now: clock.closure)
         let server = JobLedgerServer(ledger: ledger, engine: engine, hub: hub, runner: runner, auth: verifier,
-                                     limiter: .inMemory(limit, now: clock.closure), kinds: ["design": .design, "echo": nil, "gated": nil],
-                                     blobFolder: blobs, metrics: registry, now: clock.closure)
+                                     limiter: limiter?(clock) ?? .inMemory(limit, now: clock.closure),
+                                     kinds: ["design": .design, "echo": nil, "gated": nil],
+                                     blobFolder: blobs, streams: streams, anycable: anycable, metrics: registry, now: clock.closure)
         let signer = JWTKeyCollection()
         await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         return ServerHarness(dir: dir, ledger: ledger, engine: engine, hub: hub, runner: runner, clock: clock, server: server, signer: signer)
@@ -91,9 +96,10 @@ struct ServerHarness {
         [.authorization: "Bearer \(try await token(sub, role: role))"]
     }
 
-    /// Runs `body` against the live server on a loopback port.
-    func live<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
-        let app = server.application(host: "127.0.0.1", port: 0, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    /// Runs `body` against the live server on a loopback port (logging to `logger`, by default nowhere).
+    func live<T: Sendable>(logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                           _ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
+        let app = server.application(host: "127.0.0.1", port: 0, logger: logger)
         return try await app.test(.live) { client in try await body(client) }
     }
 
@@ -112,3 +118,30 @@ extension ByteBuffer {
 }
 
 func body(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
+
+/// Runs `body` on a thread of its own: a child process started or waited on here must not hold
+/// one of the few threads of Swift's cooperative pool, or the servers under test stall behind it.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { c in Thread { c.resume(returning: body()) }.start() }
+}
+
+/// A loopback port nothing listens on (bound, then closed): an unreachable service.
+func closedLoopbackPort() throws -> Int {
+    #if canImport(Glibc)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+    let fd = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard bound else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EADDRNOTAVAIL) }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
