@@ -1,6 +1,8 @@
 import Hummingbird
 import HTTPTypes
 import JobLedgerUpstash
+import Logging
+import Synchronization
 
 /// The per-user limit on submits: a `RateLimiter` (Upstash's when configured, else the
 /// embedded in-memory one) and the headers it answers with: `RateLimit-Limit`,
@@ -11,10 +13,22 @@ public struct SubmitLimiter: Sendable {
     public let limiter: any RateLimiter
     /// Milliseconds since 1970: the same clock the limiter counts with.
     let now: @Sendable () -> Int64
+    /// Where a limiter that cannot answer is said: a warning at the first refused submit and at
+    /// most one every `warningInterval` while it lasts (every submit is refused with a 503
+    /// meanwhile, and a wrong token would otherwise fail silently).
+    let logger: Logger
+    private let lastWarning = LastWarning()
+    static let warningInterval: Int64 = 10_000
+
+    /// When the last warning was logged (shared by the copies of a limiter).
+    final class LastWarning: Sendable {
+        let at = Mutex<Int64?>(nil)
+    }
 
     /// A limiter and the clock it counts with.
-    public init(limiter: any RateLimiter, now: @escaping @Sendable () -> Int64) {
-        self.limiter = limiter; self.now = now
+    public init(limiter: any RateLimiter, now: @escaping @Sendable () -> Int64,
+                logger: Logger = Logger(label: "jobledger.serve.limiter")) {
+        self.limiter = limiter; self.now = now; self.logger = logger
     }
 
     /// The embedded limiter for `spec`, on `now`.
@@ -31,6 +45,14 @@ public struct SubmitLimiter: Sendable {
     func check(_ subject: String) async throws(Problem) -> HTTPFields {
         let r: RateLimitResult
         do { r = try await limiter.limit(subject) } catch {
+            let t = now()
+            let due = lastWarning.at.withLock { last in
+                guard last.map({ t - $0 >= Self.warningInterval }) ?? true else { return false }
+                last = t
+                return true
+            }
+            // The error's text names the cause (status, refusal, unreachable), never the token.
+            if due { logger.warning("the rate limiter cannot answer, so submits are refused with 503 until it does: \(error)") }
             throw Problem.unavailable("the rate limiter is unavailable; try again shortly")
         }
         let seconds = max(0, (r.reset - now() + 999) / 1000)

@@ -162,7 +162,9 @@ struct Serve: AsyncParsableCommand {
         guard useUpstash else { return (.inMemory(spec, now: now), "in memory") }
         let c = try projections.upstashConfiguration(environment: environment)
         let upstash = UpstashRateLimiter(redis: projections.upstashClient(c), spec.algorithm, prefix: "jobledger:submit")
-        return (SubmitLimiter(limiter: upstash, now: now), "Upstash")
+        var logger = Logger(label: "jobledger.serve.limiter")
+        logger.logLevel = .warning
+        return (SubmitLimiter(limiter: upstash, now: now, logger: logger), "Upstash")
     }
 }
 

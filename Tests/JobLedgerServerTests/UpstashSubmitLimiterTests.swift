@@ -100,7 +100,7 @@ import Testing
         let h = try await ServerHarness.make(limiter: { clock in
             let redis = UpstashRedis(url: url, token: UpstashSecret(token), requestTimeout: .seconds(5), logger: logs.logger)
             return SubmitLimiter(limiter: UpstashRateLimiter(redis: redis, Self.spec.algorithm, prefix: "jobledger:submit", now: clock.closure),
-                                 now: clock.closure)
+                                 now: clock.closure, logger: logs.logger)
         })
         defer { h.cleanup() }
         let alice = try await h.auth("user_alice")
@@ -112,6 +112,8 @@ import Testing
         }
         #expect(try h.ledger.eventCount() == 0)
         #expect(!logs.lines.contains { $0.contains(token) })
+        // Said once for the two refused submits (at most once per 10 s while it lasts).
+        #expect(logs.lines.filter { $0.hasPrefix("warning the rate limiter cannot answer") }.count == 1, "\(logs.lines)")
     }
 
     @Test func aTokenUpstashRefusesIsA503ProblemThatEchoesNeitherToken() async throws {
