@@ -218,6 +218,11 @@ struct EngineView: Sendable {
             place(s, wasInFlight: false, now: now)
         } else if case .queued = e.payload, !unresolved.contains(e.job) {
             unresolved.insert(e.job)  // a dead letter requeued: its state is in the log
+        } else if !unresolved.isEmpty, e.type == .completed || e.type == .canceled {
+            // A job started elsewhere ends for good: nothing of it is in flight any more, so
+            // its state need not be read (a `failed` one may be retried: that one is read). On a
+            // log of finished jobs this spares a read per job at start.
+            unresolved.remove(e.job)
         }
         // Anything else is an event of a finished job, or of one whose state is being read
         // (the state read includes it).

@@ -37,6 +37,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Backlogs of the engine burn-down, comma-separated, each \(OptionRanges.engineJobs.bounds).") var engineJobs: String = "5000,100000,1000000"
     @Option(help: .hidden) var engineChild: String?
     @Option(help: .hidden) var engineBacklog: String?
+    @Option(help: .hidden) var engineRestartChild: String?
+    @Option(help: "Events of finished jobs in the log of the engine-restart benchmark (only with --only restart), \(OptionRanges.restartEvents.bounds).") var restartEvents: Int = 10_000_000
     @Option(help: "50 KiB previews in each round of the Vercel Blob benchmark, \(OptionRanges.blobUploads.bounds).") var blobUploads: Int = 400
     @Option(help: "Uploads in flight at once in the Vercel Blob benchmark, \(OptionRanges.blobParallelism.bounds).") var blobParallelism: Int = 8
     @Option(help: "The Vercel Blob stand-in script (started on a free loopback port).") var blobStandin: String = "Fixtures/vercel-blob/standin.py"
@@ -51,6 +53,7 @@ struct Bench: AsyncParsableCommand {
         try OptionRanges.projectionEvents.check(projectionEvents)
         for n in try backlogs() { try OptionRanges.engineJobs.check(n) }
         try OptionRanges.engineWorkers.check(engineWorkers)
+        try OptionRanges.restartEvents.check(restartEvents)
         try OptionRanges.blobUploads.check(blobUploads)
         try OptionRanges.blobParallelism.check(blobParallelism)
     }
@@ -58,6 +61,7 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         if let path = replayChild { try replayChildRun(path); return }
         if let directory = engineChild { try await engineChildRun(directory); return }
+        if let directory = engineRestartChild { try await engineRestartChildRun(directory); return }
         if let directory = engineBacklog {
             let seconds = try await EngineBench.makeBacklog(directory: URL(fileURLWithPath: directory), jobs: try backlogs()[0])
             print("{\"seconds\":\(seconds)}")
@@ -122,6 +126,10 @@ struct Bench: AsyncParsableCommand {
             }
         }
         let smallest = burns.min { $0.jobs < $1.jobs }
+
+        // Not part of a run of everything: its log takes minutes to write and gigabytes of disk.
+        var restart: (cold: RestartStart, warm: RestartStart)?
+        if only == .restart { restart = try await engineRestart(directory: directory) }
 
         var projection: ProjectionBench.Result?
         if only == nil || only == .projections {
@@ -190,6 +198,7 @@ struct Bench: AsyncParsableCommand {
                                       "first_claim_s": .double((b.firstClaimSeconds * 1000).rounded() / 1000),
                                       "meets_target": .bool(Self.burnDownMeetsTargets(b, smallest: smallest))]))
             }
+            if let restart { items += restartJSON(restart) }
             if let p = projection {
                 items.append(.object(["name": .string("broadcast to the in-process hub"), "messages": .int(Int64(p.broadcastMessages)),
                                       "received": .int(Int64(p.received)), "messages_per_s": .int(Int64(p.messagesPerSecond))]))
@@ -235,6 +244,7 @@ struct Bench: AsyncParsableCommand {
                          (Self.burnDownMeetsTargets(b, smallest: smallest) ? "ok" : "BELOW TARGET")
                             + String(format: "; peak %.0f MB, first claim %.2f s", b.peakResidentMB, b.firstClaimSeconds)])
         }
+        if let restart { rows += restartRows(restart) }
         if let p = projection {
             rows.append(["broadcast: log → outbox → in-process hub", "\(p.broadcastMessages)", "\(Int(p.messagesPerSecond)) msgs/s", "", "", "", p.received == p.broadcastMessages ? "all received" : "LOST \(p.broadcastMessages - p.received)"])
         }
@@ -300,7 +310,7 @@ struct Bench: AsyncParsableCommand {
     }
 
     /// Runs this binary with `arguments` and reads the JSON object it prints.
-    private func child(_ arguments: [String], what: String) throws -> JSONValue {
+    func child(_ arguments: [String], what: String) throws -> JSONValue {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         p.arguments = arguments

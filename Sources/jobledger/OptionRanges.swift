@@ -83,6 +83,7 @@ enum OptionRanges {
     static let projectionEvents = OptionRange("--projection-events", 6...100_000_000)
     static let engineJobs = OptionRange("--engine-jobs", 1...10_000_000)
     static let engineWorkers = OptionRange("--engine-workers", 1...1024)
+    static let restartEvents = OptionRange("--restart-events", 6...100_000_000)
     static let blobUploads = OptionRange("--blob-uploads", 10...100_000)
     static let blobParallelism = OptionRange("--blob-parallelism", 1...64)
 }

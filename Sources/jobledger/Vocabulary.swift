@@ -40,6 +40,9 @@ enum BlobStoreTarget: String, CaseIterable, Sendable, ExpressibleByArgument {
 /// `bench --only`: one part of the benchmark.
 enum BenchPart: String, CaseIterable, Sendable, ExpressibleByArgument {
     case live, group, replay, engine, projections, anycable, upstash, blobs
+    /// An engine restarted on a long log, with and without its snapshot (run only when asked:
+    /// its log takes minutes to write).
+    case restart
 }
 
 /// `replay --projection`: which rebuilt projection to print.
