@@ -15,6 +15,7 @@ import Testing
         o.randomSeed = 7
         o.concurrency = 8
         o.snapshotIntervalEvents = interval
+        o.logger.logLevel = .warning  // hundreds of jobs: no line per completion
         if let logger { o.logger = logger }
         let e = JobEngine(ledger: f.ledger, clock: f.clock, options: o)
         e.register(kind: "k") { _ in JobCompletion() }

@@ -33,6 +33,7 @@ import Testing
             o.concurrency = 16
             o.randomSeed = 7
             o.snapshotIntervalEvents = snapshotInterval
+            o.logger.logLevel = .warning  // thousands of jobs: no line per completion
             let e = JobEngine(ledger: f.ledger, clock: f.clock, options: o)
             // Non-retryable failures for some: dead letters, one of which is requeued.
             let handler: JobHandler = { ctx in
