@@ -24,6 +24,13 @@ public struct JobsTableProjection: StateProjection {
         for (job, state) in states { try Self.upsert(db, state: state, seq: lastSeq[job] ?? 0) }
     }
 
+    /// The key of a job's input under which `jobledger serve` records who submitted it.
+    public static let reservedInputKey = "_jobledger"
+
+    /// Who submitted the job through `jobledger serve` (`input._jobledger.owner`, a string): the
+    /// table's `owner` column. Nil for jobs queued otherwise (the CLI, the engine API).
+    public static func owner(of s: JobState) -> String? { s.input[reservedInputKey]?["owner"]?.stringValue }
+
     /// Deletes every row.
     public func reset(_ db: Database) throws {
         try db.execute(sql: "DELETE FROM jobs")
@@ -36,8 +43,8 @@ public struct JobsTableProjection: StateProjection {
         let b = DirectBinding(try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO jobs (id, kind, state, attempt, max_attempts, progress, message, preview_sha256, preview_url,
                                          result_sha256, result_url, error_code, error_message, created_at, started_at,
-                                         finished_at, updated_at, version, seq)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         finished_at, updated_at, version, seq, owner)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """))
         b.text(1, s.id.rawValue)
         b.text(2, s.kind)
@@ -58,6 +65,7 @@ public struct JobsTableProjection: StateProjection {
         b.int(17, s.updatedAt.milliseconds)
         b.int(18, Int64(s.version))
         b.int(19, seq)
+        b.text(20, Self.owner(of: s))
         try b.run(db)
     }
 

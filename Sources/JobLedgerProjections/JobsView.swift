@@ -48,3 +48,83 @@ extension Ledger {
         }
     }
 }
+
+/// A page of jobs from the `jobs` table: what `jobledger serve` lists. See
+/// `Ledger.jobListPage(state:kind:owner:before:limit:)`.
+public struct JobListPage: Sendable {
+    /// A job of the page: its state as of the table's row, and its artefacts' URLs as the
+    /// table holds them.
+    public struct Entry: Sendable {
+        /// The job's state at the version the table holds (folded from that job's events).
+        public var state: JobState
+        /// The table's `preview_url`.
+        public var previewURL: String?
+        /// The table's `result_url`.
+        public var resultURL: String?
+    }
+    /// Newest first (by id, descending), at most `limit`.
+    public var jobs: [Entry]
+    /// True when more jobs pass the filter after the last one: page on from its id.
+    public var hasMore: Bool
+    /// How many jobs of each state pass the owner and kind filters (not the state filter or
+    /// the cursor); a state with none is absent.
+    public var counts: [JobStatus: Int]
+}
+
+extension Ledger {
+    /// One page of the stored `jobs` table, newest first (ids descending, compared as bytes as
+    /// SQLite compares them), read by keyset from an index in one snapshot: jobs of `state`
+    /// (any when nil), of `kind` (any when nil), whose `owner` column is `owner` (every job when
+    /// nil), with ids below `before`; and the counts per state under the owner and kind filters,
+    /// by `GROUP BY`. Each job of the page is folded from its own events up to the version its
+    /// row holds, so the page is the table's view. Costs the page and its jobs' events, plus the
+    /// counted rows (read from an index), never the whole log. The table is a projection: it
+    /// lags the log by however far the jobs projection is behind (`jobsTableCheckpoint()`).
+    /// Needs schema v6 (a log opened for writing is migrated to it).
+    ///
+    /// ```swift
+    /// let page = try ledger.jobListPage(state: .running, owner: "user_alice", limit: 50)
+    /// for e in page.jobs { print(e.state.id, e.state.kind, e.state.progress) }
+    /// if page.hasMore, let last = page.jobs.last {
+    ///     _ = try ledger.jobListPage(state: .running, owner: "user_alice", before: last.state.id, limit: 50)
+    /// }
+    /// ```
+    public func jobListPage(state: JobStatus? = nil, kind: String? = nil, owner: String? = nil, before: JobID? = nil, limit: Int)
+        throws(LedgerError) -> JobListPage {
+        guard schemaVersion >= 6 else {
+            throw .storage("\(path) has log schema v\(schemaVersion); the job list needs v6 (open it for writing once to migrate it)")
+        }
+        return try readSnapshot { db in
+            var filters: [String] = []
+            var args: [(any DatabaseValueConvertible)?] = []
+            if let owner { filters.append("owner = ?"); args.append(owner) }
+            if let kind { filters.append("kind = ?"); args.append(kind) }
+            // The index that yields this filter's rows in id order (a keyset walk): chosen here,
+            // not left to the planner, which without statistics may prefer to sort.
+            let countIndex = owner != nil ? " INDEXED BY jobs_by_owner" : kind != nil ? " INDEXED BY jobs_by_kind" : ""
+            let countWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
+            var counts: [JobStatus: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) FROM jobs\(countIndex)\(countWhere) GROUP BY state",
+                                        arguments: StatementArguments(args)) {
+                if let s = JobStatus(rawValue: row[0]) { counts[s] = row[1] }
+            }
+            if let state { filters.append("state = ?"); args.append(state.rawValue) }
+            if let before { filters.append("id < ?"); args.append(before.rawValue) }
+            let pageIndex = owner != nil ? " INDEXED BY jobs_by_owner" : state != nil ? " INDEXED BY jobs_by_state_id"
+                : kind != nil ? " INDEXED BY jobs_by_kind" : ""
+            let pageWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
+            args.append(limit + 1)
+            let rows = try Row.fetchAll(db, sql: "SELECT id, version, preview_url, result_url FROM jobs\(pageIndex)\(pageWhere) ORDER BY id DESC LIMIT ?",
+                                        arguments: StatementArguments(args))
+            var jobs: [JobListPage.Entry] = []
+            for row in rows.prefix(limit) {
+                let id = try JobID(row[0] as String)
+                guard let s = try Ledger.foldJob(db, job: id, from: nil, through: row[1]) else {
+                    throw LedgerError.storage("the jobs table holds \(id), which the log does not")
+                }
+                jobs.append(.init(state: s, previewURL: row[2], resultURL: row[3]))
+            }
+            return JobListPage(jobs: jobs, hasMore: rows.count > limit, counts: counts)
+        }
+    }
+}

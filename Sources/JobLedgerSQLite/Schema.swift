@@ -8,7 +8,7 @@ enum Schema {
     /// `PRAGMA application_id`: "JLDG".
     static let applicationID: Int32 = 0x4A4C_4447
     /// The newest schema this build knows.
-    static let version = 5
+    static let version = 6
 
     /// The events table. `begins` is the rule that ties versions to `queued`: v1 said "version
     /// 1 if and only if queued"; v2 allows a later `queued` (a failed job's requeue).
@@ -179,6 +179,24 @@ enum Schema {
                 ) STRICT;
                 """)
             try db.execute(sql: "PRAGMA user_version = 5")
+        }
+        // The jobs table's owner (who submitted a job through `jobledger serve`), and indexes that
+        // give `serve`'s job list its order (id, newest first) under each filter, so a page is
+        // read by keyset from an index instead of by folding the log. Rows already projected get
+        // their owner from their job's latest `queued` event: the input the lifecycle keeps.
+        m.registerMigration("v6: jobs owner, list indexes") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN owner TEXT;
+                UPDATE jobs SET owner = (
+                    SELECT CASE WHEN json_type(e.payload, '$.input._jobledger.owner') = 'text'
+                                THEN json_extract(e.payload, '$.input._jobledger.owner') END
+                    FROM events e WHERE e.job_id = jobs.id AND e.type = 'queued' AND e.version <= jobs.version
+                    ORDER BY e.version DESC LIMIT 1);
+                CREATE INDEX jobs_by_owner ON jobs(owner, id, state) WHERE owner IS NOT NULL;
+                CREATE INDEX jobs_by_state_id ON jobs(state, id);
+                CREATE INDEX jobs_by_kind ON jobs(kind, id, state);
+                """)
+            try db.execute(sql: "PRAGMA user_version = 6")
         }
         return m
     }

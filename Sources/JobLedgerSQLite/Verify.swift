@@ -43,6 +43,16 @@ public struct VerifyReport: Sendable {
     public var isValid: Bool { problem == nil }
 }
 
+/// Where a verification got to: the last event that checked out, the report so far and the
+/// jobs' fold, for `Ledger.verify(continuing:)` to carry on from without reading those events
+/// again. Its memory is the fold's: a small entry per finished job, the state of each job in flight.
+public struct VerifyProgress: Sendable {
+    /// The last event verified (`seq` 0 and the genesis hash before the first).
+    public let head: ChainHead
+    let report: VerifyReport
+    let fold: LedgerFold
+}
+
 extension Ledger {
     /// Recomputes every payload digest and hash link, checks that every job's versions run
     /// 1, 2, 3 … and that every transition is legal, and (when given) that the log still
@@ -62,13 +72,38 @@ extension Ledger {
     /// `progress` is called every 100,000 events with the `seq` reached. A problem in the log is
     /// a report, not an error; this throws only when the log cannot be read.
     public func verify(expectHead: ChainHead? = nil, progress: ((Int64) -> Void)? = nil) throws(LedgerError) -> VerifyReport {
-        var report = VerifyReport()
-        var fold = LedgerFold()
-        var prev = ChainHead(seq: 0, hash: HashChain.genesis)
+        try verify(continuing: nil, expectHead: expectHead, progress: progress).report
+    }
+
+    /// Verifies the log from where an earlier verification got to: the events after
+    /// `start.head` get every check `verify()` makes (seq continuity, the `prev_hash` link to
+    /// the last verified event, the payload digest, the event hash under the rule of its seq,
+    /// the version and the transition, folded on from `start`'s state), and the rows up to
+    /// `start.head` are not read again. With `start` nil it is `verify()`. The report covers the
+    /// whole log as a full `verify()` would (events, jobs and rule ranges carried over), so a row
+    /// changed behind the log's back *before* `start.head` is not noticed: run a full
+    /// verification now and then. `next` is where to carry on from; after a problem it stays at
+    /// the last event that checked out.
+    ///
+    /// ```swift
+    /// var (report, next) = try ledger.verify(continuing: nil)    // the whole log, once
+    /// // … events are appended …
+    /// (report, next) = try ledger.verify(continuing: next)       // only the new ones
+    /// ```
+    public func verify(continuing start: VerifyProgress?, expectHead: ChainHead? = nil, progress: ((Int64) -> Void)? = nil)
+        throws(LedgerError) -> (report: VerifyReport, next: VerifyProgress) {
+        var report = start?.report ?? VerifyReport()
+        var fold = start?.fold ?? LedgerFold()
+        var prev = start?.head ?? ChainHead(seq: 0, hash: HashChain.genesis)
         var hashAtExpected: String?
+        var checkedBefore: Int64?
+        if let expected = expectHead, let start, expected.seq <= start.head.seq {
+            if expected.seq == start.head.seq { hashAtExpected = start.head.hash } else { checkedBefore = expected.seq }
+        }
         let v2From = try hashRuleStart()
         // From the smallest seq there is: a row slipped in before seq 1 must not go unseen.
-        try scanRaw(from: .min) { raw in
+        // Carrying on: from the first seq after the last one verified.
+        try scanRaw(from: start == nil ? .min : prev.seq + 1) { raw in
                 func fail(_ seq: Int64, _ message: String) -> Bool {
                     report.problem = .init(seq: seq, message: message)
                     return false
@@ -116,14 +151,17 @@ extension Ledger {
         }
         report.jobs = fold.jobCount
         report.head = prev.seq == 0 ? nil : prev
+        let next = VerifyProgress(head: prev, report: { var r = report; r.problem = nil; return r }(), fold: fold)
         if report.problem == nil, let expected = expectHead {
-            if prev.seq < expected.seq {
+            if checkedBefore != nil {
+                report.problem = .init(seq: expected.seq, message: "the expected head \(expected) lies before where this verification carried on from; verify the whole log")
+            } else if prev.seq < expected.seq {
                 report.problem = .init(seq: expected.seq, message: "missing: the log ends at seq \(prev.seq), but the expected head is \(expected): events were cut off the end")
             } else if let h = hashAtExpected, h != expected.hash {
                 report.problem = .init(seq: expected.seq, message: "hash \(h.prefix(16))… differs from the expected head \(expected.hash.prefix(16))…: the log was rewritten")
             }
         }
-        return report
+        return (report, next)
     }
 
     /// The first `seq` hashed under `HashChain.Rule.v2`; `Int64.max` for a log older than

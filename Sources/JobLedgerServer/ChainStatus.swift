@@ -2,8 +2,13 @@ import JobLedger
 import JobLedgerSQLite
 import Synchronization
 
-/// The log's hash-chain verdict, computed by `Ledger.verify()` once per head and reused until
-/// the log grows: each event of a history says whether the chain verifies up to it.
+/// The log's hash-chain verdict, kept up with the log incrementally: the whole log is verified
+/// once, then each time the head has moved only the events after the last verified one
+/// (`Ledger.verify(continuing:)`: seq continuity, the `prev_hash` link, payload digest, event
+/// hash, version and transition). A full re-verification runs again once `fullEvery`
+/// milliseconds have passed on the server's clock since the last one started, so that a row
+/// changed behind the server's back, before the verified head, is noticed then. Each event of a
+/// history says whether the chain verifies up to it.
 final class ChainStatus: Sendable {
     struct Verdict: Sendable {
         /// The head it was computed at.
@@ -13,18 +18,74 @@ final class ChainStatus: Sendable {
         /// What is wrong there.
         var problem: String?
     }
-    private let ledger: Ledger
-    private let cached = Mutex<Verdict?>(nil)
 
-    init(ledger: Ledger) { self.ledger = ledger }
+    private struct State {
+        var verdict: Verdict?
+        /// Where the last verification that checked out got to (nil: verify the whole log).
+        var progress: VerifyProgress?
+        /// When the last full verification started; nil before the first.
+        var lastFull: Int64?
+        /// Bumped by every full verification, so a slower incremental one started before it
+        /// cannot overwrite its verdict.
+        var generation = 0
+    }
+
+    private enum Plan {
+        case cached(Verdict)
+        case full(generation: Int)
+        case carryOn(VerifyProgress, generation: Int)
+    }
+
+    private let ledger: Ledger
+    private let now: @Sendable () -> Int64
+    /// Milliseconds between full verifications.
+    let fullEvery: Int64
+    private let state = Mutex(State())
+
+    /// `now`: milliseconds since 1970 (the server's clock); `fullEvery`: how long an incremental
+    /// verdict is trusted before the whole log is verified again (10 minutes by default).
+    init(ledger: Ledger, now: @escaping @Sendable () -> Int64, fullEvery: Int64 = 600_000) {
+        self.ledger = ledger
+        self.now = now
+        self.fullEvery = fullEvery
+    }
 
     /// The verdict for the current head.
     func verdict() throws -> Verdict {
         let head = try ledger.head()?.seq ?? 0
-        if let v = cached.withLock({ $0 }), v.head == head { return v }
-        let report = try ledger.verify()
-        let v = Verdict(head: report.head?.seq ?? head, brokenAt: report.problem?.seq, problem: report.problem?.message)
-        cached.withLock { $0 = v }
-        return v
+        let t = now()
+        let plan: Plan = state.withLock { s in
+            if s.progress == nil || s.lastFull.map({ t - $0 >= fullEvery }) ?? true {
+                // Claimed: requests meanwhile carry on incrementally from the previous progress.
+                s.lastFull = t
+                s.generation += 1
+                return .full(generation: s.generation)
+            }
+            // A broken chain stays broken until a full verification says otherwise.
+            if let v = s.verdict, v.head == head || v.brokenAt != nil { return .cached(v) }
+            return .carryOn(s.progress!, generation: s.generation)
+        }
+        let start: VerifyProgress?
+        let generation: Int
+        switch plan {
+        case .cached(let v): return v
+        case .full(let g): start = nil; generation = g
+        case .carryOn(let p, let g): start = p; generation = g
+        }
+        let result: (report: VerifyReport, next: VerifyProgress)
+        do { result = try ledger.verify(continuing: start) } catch {
+            if start == nil { state.withLock { s in if s.generation == generation { s.lastFull = nil } } }
+            throw error
+        }
+        let r = result.report
+        let v = Verdict(head: r.head?.seq ?? head, brokenAt: r.problem?.seq, problem: r.problem?.message)
+        return state.withLock { s in
+            guard s.generation == generation else { return s.verdict ?? v }
+            // Another request of this generation may have carried on further meanwhile.
+            if let current = s.verdict, current.brokenAt == nil, current.head > v.head, start != nil { return current }
+            s.verdict = v
+            s.progress = result.next
+            return v
+        }
     }
 }

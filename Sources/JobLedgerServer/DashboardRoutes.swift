@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import JobLedger
+import JobLedgerProjections
 import JobLedgerUpstash
 import Mustache
 import Synchronization
@@ -89,22 +90,20 @@ extension JobLedgerServer {
         let stateFilter = q.get("state").flatMap(JobStatus.init(rawValue:))
         let kind = q.get("kind").flatMap { $0.isEmpty ? nil : $0 }
         let cursor = q.get("cursor").flatMap { try? JobID($0) }
-        let states: [JobState]
-        do { states = try ledger.jobStates().values.filter { caller.may(access: $0.apiOwner) && (kind == nil || $0.kind == kind) } } catch {
+        let page: JobListPage
+        do { page = try ledger.jobListPage(state: stateFilter, kind: kind, owner: caller.isAdmin ? nil : caller.subject, before: cursor, limit: 50) } catch {
             throw Self.storage(error)
         }
-        let page = states.filter { (stateFilter == nil || $0.status == stateFilter) && (cursor == nil || $0.id < cursor!) }.sorted { $0.id > $1.id }
-        let shown = page.prefix(50)
         return ("jobs", [
-            "total": states.count,
-            "counts": JobStatus.allCases.map { s in ["state": s.rawValue, "count": states.filter { $0.status == s }.count] as [String: Any] },
+            "total": page.counts.values.reduce(0, +),
+            "counts": JobStatus.allCases.map { s in ["state": s.rawValue, "count": page.counts[s] ?? 0] as [String: Any] },
             "states": JobStatus.allCases.map { ["name": $0.rawValue, "selected": $0 == stateFilter] as [String: Any] },
             "kind": kind ?? "", "stateFilter": stateFilter?.rawValue ?? "",
-            "jobs": shown.map { s in
+            "jobs": page.jobs.map(\.state).map { s in
                 ["id": s.id.rawValue, "short": String(s.id.rawValue.suffix(12)), "kind": s.kind, "state": s.status.rawValue,
                  "percent": Int((s.progress * 100).rounded()), "message": s.progressMessage ?? "", "created": s.createdAt.iso8601] as [String: Any]
             },
-            "next": page.count > shown.count ? shown.last!.id.rawValue : false,
+            "next": page.hasMore ? page.jobs.last!.state.id.rawValue : false,
         ])
     }
 

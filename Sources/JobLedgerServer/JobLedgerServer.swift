@@ -67,7 +67,7 @@ public struct JobLedgerServer: Sendable {
         self.ledger = ledger; self.engine = engine; self.hub = hub; self.runner = runner; self.auth = auth
         self.limiter = limiter; self.kinds = kinds; self.blobFolder = blobFolder; self.streams = streams
         self.anycable = anycable; self.metrics = metrics; self.now = now
-        chain = ChainStatus(ledger: ledger)
+        chain = ChainStatus(ledger: ledger, now: now)
     }
 
     /// Every route.

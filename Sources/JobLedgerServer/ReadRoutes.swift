@@ -71,6 +71,8 @@ extension JobLedgerServer {
 
     /// `GET /api/jobs?state=&kind=&cursor=&limit=`: newest first, the caller's own jobs (an
     /// admin's: every job), `next_cursor` to page on, and counts per state of what the caller sees.
+    /// Read from the `jobs` table by keyset (`Ledger.jobListPage`), so it costs the page, not the
+    /// log, and lags the log by the jobs projection's delay.
     func list(_ request: Request, caller: Principal) async throws -> Response {
         let q = request.uri.queryParameters
         var status: JobStatus?
@@ -89,26 +91,21 @@ extension JobLedgerServer {
             guard let n = Int(l), (1...200).contains(n) else { throw Problem.invalid("limit", "limit must be 1…200") }
             limit = n
         }
-        let states: [JobState]
-        let rows: [JobID: JobRow]
+        let page: JobListPage
         do {
-            states = try ledger.jobStates().values.filter { caller.may(access: $0.apiOwner) && (kind == nil || $0.kind == kind) }
-            rows = blobFolder == nil ? Dictionary(try ledger.currentJobRows().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }) : [:]
+            page = try ledger.jobListPage(state: status, kind: kind, owner: caller.isAdmin ? nil : caller.subject, before: cursor, limit: limit)
         } catch { throw Self.storage(error) }
         var counts: [String: JSONValue] = [:]
-        for s in JobStatus.allCases { counts[s.rawValue] = .int(0) }
-        for s in states { counts[s.status.rawValue] = .int((counts[s.status.rawValue]?.intValue ?? 0) + 1) }
-        let page = states.filter { (status == nil || $0.status == status) && (cursor == nil || $0.id < cursor!) }
-            .sorted { $0.id > $1.id }
-        let shown = page.prefix(limit)
-        let jobs: [JSONValue] = shown.map { s in
-            let paths = s.artefactPathnames
+        for s in JobStatus.allCases { counts[s.rawValue] = .int(Int64(page.counts[s] ?? 0)) }
+        let jobs: [JSONValue] = page.jobs.map { e in
+            let s = e.state
             if blobFolder != nil {
+                let paths = s.artefactPathnames
                 return JobJSON.make(s, previewURL: blobURLs.published(paths.preview?.description), resultURL: blobURLs.published(paths.result?.description))
             }
-            return JobJSON.make(s, previewURL: rows[s.id]?.previewURL, resultURL: rows[s.id]?.resultURL)
+            return JobJSON.make(s, previewURL: e.previewURL, resultURL: e.resultURL)
         }
-        let next: JSONValue = page.count > limit ? .string(shown.last!.id.rawValue) : .null
+        let next: JSONValue = page.hasMore ? .string(page.jobs.last!.state.id.rawValue) : .null
         return JSONResponse.make(.object(["jobs": .array(jobs), "next_cursor": next, "counts": .object(counts)]))
     }
 }

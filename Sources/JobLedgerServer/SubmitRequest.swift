@@ -1,4 +1,5 @@
 import JobLedger
+import JobLedgerProjections
 
 /// The body of `POST /api/jobs/{kind}`: `{"input": {…}, "priority": n, "run_at": "…",
 /// "max_attempts": n}`, all but `input` optional. Parsing checks everything the log would
@@ -16,7 +17,7 @@ public struct SubmitRequest: Sendable, Hashable {
     /// The largest body accepted (bytes).
     public static let maxBodyBytes = 64 * 1024
     /// The key under which the server records the owner in the job's input.
-    public static let reservedKey = "_jobledger"
+    public static let reservedKey = JobsTableProjection.reservedInputKey
 
     /// Parses and checks `text` for a job of a kind with `schema`.
     public init(parsing text: String, schema: KindSchema?) throws(Problem) {
@@ -66,5 +67,6 @@ public struct SubmitRequest: Sendable, Hashable {
 extension JobState {
     /// Who submitted the job through the API (`input._jobledger.owner`); nil for jobs queued
     /// otherwise (the CLI, the engine API), which only admins see.
-    public var apiOwner: String? { input[SubmitRequest.reservedKey]?["owner"]?.stringValue }
+    /// The `owner` column of the `jobs` table.
+    public var apiOwner: String? { JobsTableProjection.owner(of: self) }
 }

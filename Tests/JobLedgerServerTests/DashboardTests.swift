@@ -19,6 +19,7 @@ import Testing
             let r = try await c.api(.post, "/api/design", "/api/design", headers: [.authorization: "Bearer \(admin)"],
                                     body: body(#"{"input":{"prompt":"<script>alert(1)</script>"}}"#))
             let id = r.body.json!["id"]!.stringValue!
+            _ = try await h.runner.catchUp()   // the list reads the jobs table
             let list = try await c.executeRequest(uri: "/", method: .get, headers: cookie, body: nil)
             #expect(list.status == .ok && list.headers[.contentType]?.hasPrefix("text/html") == true)
             #expect(list.body.text.contains("data-job=\"\(id)\""))

@@ -56,6 +56,8 @@ import Testing
             var ids: [String] = []
             for _ in 0..<5 { ids.append(try await c.api(.post, "/api/design", "/api/design", headers: alice, body: body(Self.design)).body.json!["id"]!.stringValue!) }
             _ = try await c.api(.post, "/api/jobs/echo", "/api/jobs/{kind}", headers: bob, body: body(#"{"input":{"anything":[1,2]}}"#))
+            // The list reads the jobs table: once the projection has taken the jobs in.
+            _ = try await h.runner.catchUp()
             let p1 = try await c.api(.get, "/api/jobs?limit=2", "/api/jobs", headers: alice).body.json!
             guard case .array(let jobs1)? = p1["jobs"] else { Issue.record("no jobs"); return }
             #expect(jobs1.map { $0["id"]!.stringValue! } == [ids[4], ids[3]])
