@@ -68,9 +68,12 @@ import Testing
     @Test func aTimeoutOrADroppedConnectionNeverRunsACommandTwice() async throws {
         let s = try UpstashStandIn()
         defer { s.stop() }
-        let redis = s.client(timeout: .milliseconds(300))
+        // A timeout long enough that the request surely reaches the stand-in on a loaded machine
+        // (at 300 ms a CI run once gave up before sending it), then a delay past it.
+        let redis = s.client(timeout: .seconds(2))
         // The stand-in waits past the timeout, then runs the INCR: it applied, the client cannot know.
-        try await s.fault(["mode": "delay", "ms": 800, "count": 1])
+        try await s.fault(["mode": "delay", "ms": 3000, "count": 1])
+        let before = try await s.requests()
         do {
             try await redis.send(["INCR", "t"])
             Issue.record("expected a timeout")
@@ -78,15 +81,16 @@ import Testing
             guard case .unavailable(_, _, let mayHaveApplied) = error else { Issue.record("\(error)"); return }
             #expect(mayHaveApplied)
         }
-        try await s.settled()  // the delayed command has run
+        try await s.settled(requests: before + 1)  // the delayed command has arrived and run
         let check = s.client()
         let afterTimeout = try await check.send(["GET", "t"]).string
         #expect(afterTimeout == "1", "after the timeout")  // once, never resent
         // Run, then the connection dropped without an answer.
         try await s.fault(["mode": "drop_after", "count": 1])
-        let patient = s.client(retries: 2)  // no 300 ms timeout here: the drop, not a timeout, ends it
+        let patient = s.client(retries: 2)  // no short timeout here: the drop, not a timeout, ends it
+        let beforeDrop = try await s.requests()
         await #expect(throws: UpstashError.self) { try await patient.send(["INCR", "t"]) }
-        try await s.settled()
+        try await s.settled(requests: beforeDrop + 1)
         let afterDrop = try await check.send(["GET", "t"]).string
         #expect(afterDrop == "2", "after the dropped connection")
         // A read whose connection dropped is simply asked again.

@@ -74,11 +74,18 @@ final class UpstashStandIn: @unchecked Sendable {
         return try JSONValue(parsing: String(decoding: r.body, as: UTF8.self))
     }
 
-    /// Waits until the stand-in handles no command (a delayed one has run), or fails after `deadline`.
-    func settled(within deadline: Duration = .seconds(60)) async throws {
+    /// Commands the stand-in has taken so far (control calls and stats not counted).
+    func requests() async throws -> Int64 { try await stats()["requests"]?.intValue ?? 0 }
+
+    /// Waits until the stand-in handles no command (a delayed one has run), or fails after
+    /// `deadline`. `requests`: also until it has taken that many commands in all; without it, a
+    /// command the client gave up on may not even have reached the stand-in's handler on a
+    /// loaded machine, and "nothing in flight" would be said too early.
+    func settled(requests: Int64? = nil, within deadline: Duration = .seconds(60)) async throws {
         let end = ContinuousClock.now.advanced(by: deadline)
         while ContinuousClock.now < end {
-            if case .int(0)? = try await stats()["in_flight"] { return }
+            let s = try await stats()
+            if case .int(0)? = s["in_flight"], (s["requests"]?.intValue ?? 0) >= (requests ?? 0) { return }
             try await Task.sleep(for: .milliseconds(10))
         }
         throw StandInError.didNotStart("a delayed command was still being handled after \(deadline)")
