@@ -49,6 +49,25 @@ extension Ledger {
     }
 }
 
+extension Ledger {
+    /// The published URLs of a job's artefacts (its preview and its result), as the blob
+    /// projection recorded them: nil for one not uploaded (yet), or on a log without
+    /// projections. One lookup per artefact, whatever the size of the `jobs` table.
+    ///
+    /// ```swift
+    /// let urls = try ledger.artefactURLs(of: state)
+    /// print(urls.preview ?? "no preview yet", urls.result ?? "no result yet")
+    /// ```
+    public func artefactURLs(of state: JobState) throws(LedgerError) -> (preview: String?, result: String?) {
+        guard hasProjections else { return (nil, nil) }
+        let paths = state.artefactPathnames
+        return try readSnapshot { db in
+            (try paths.preview.flatMap { try BlobProjection.url(db, pathname: $0.description) },
+             try paths.result.flatMap { try BlobProjection.url(db, pathname: $0.description) })
+        }
+    }
+}
+
 /// A page of jobs from the `jobs` table: what `jobledger serve` lists. See
 /// `Ledger.jobListPage(state:kind:owner:before:limit:)`.
 public struct JobListPage: Sendable {

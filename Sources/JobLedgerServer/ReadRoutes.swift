@@ -27,8 +27,10 @@ extension JobLedgerServer {
         if blobFolder != nil {
             return JobJSON.make(s, previewURL: blobURLs.published(paths.preview?.description), resultURL: blobURLs.published(paths.result?.description))
         }
-        let row = try ledger.currentJobRows().first { $0.id == s.id }
-        return JobJSON.make(s, previewURL: row?.previewURL, resultURL: row?.resultURL)
+        // Blobs published elsewhere (Vercel Blob): the URLs the blob projection recorded for
+        // this job's artefacts (two lookups, not the whole jobs table).
+        let urls = try ledger.artefactURLs(of: s)
+        return JobJSON.make(s, previewURL: urls.preview, resultURL: urls.result)
     }
 
     /// Every event of a job with its hash, whether the chain verifies up to it, the state after
