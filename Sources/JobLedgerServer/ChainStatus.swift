@@ -52,10 +52,14 @@ final class ChainStatus: Sendable {
 
     /// The verdict for the current head.
     func verdict() throws -> Verdict {
-        let head = try ledger.head()?.seq ?? 0
+        let current = try ledger.head()
+        let head = current?.seq ?? 0
         let t = now()
         let plan: Plan = state.withLock { s in
-            if s.progress == nil || s.lastFull.map({ t - $0 >= fullEvery }) ?? true {
+            // A head behind the last verified one, or the same seq with another hash: events were
+            // cut off or rewritten behind the server's back; carrying on would not see it.
+            let rewound = s.progress.map { p in head < p.head.seq || (head == p.head.seq && head > 0 && current?.hash != p.head.hash) } ?? false
+            if s.progress == nil || rewound || s.lastFull.map({ t - $0 >= fullEvery }) ?? true {
                 // Claimed: requests meanwhile carry on incrementally from the previous progress.
                 s.lastFull = t
                 s.generation += 1

@@ -178,6 +178,31 @@ import Testing
         #expect(try h.ledger.verify().problem?.seq == 1)
     }
 
+    /// The verified head itself rewritten (same seq, another hash) or events cut off the end:
+    /// nothing new to carry on from, so the whole log is verified again at once.
+    @Test func aRewrittenOrCutHeadIsVerifiedAgainAtOnce() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let admin = try await h.auth("user_root", role: "admin")
+        let a = try JobID("job-a")
+        _ = try await h.ledger.append(NewEvent(job: a, payload: .queued(.init(kind: "echo"))))
+        _ = try await h.ledger.append(NewEvent(job: a, payload: .canceled(.init(reason: "x"))))
+        try await h.live { c async throws in
+            #expect(try await Self.chain(c, "job-a", admin) == (2, nil, [true, true]))
+            try Self.tamper(h, "UPDATE events SET hash = printf('%064d', 0) WHERE seq = 2")
+            #expect(try await Self.chain(c, "job-a", admin).broken == 2)
+        }
+        let h2 = try await ServerHarness.make(); defer { h2.cleanup() }
+        let admin2 = try await h2.auth("user_root", role: "admin")
+        for p in [EventPayload.queued(.init(kind: "echo")), .canceled(.init(reason: "x"))] { _ = try await h2.ledger.append(NewEvent(job: a, payload: p)) }
+        try await h2.live { c async throws in
+            #expect(try await Self.chain(c, "job-a", admin2).broken == nil)
+            // The last event cut off behind the server's back: the job's own history no longer
+            // ends where it did, and the verdict is the whole log's again (valid, through seq 1).
+            try Self.tamper(h2, "DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = 2; CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'append-only'); END")
+            #expect(try await Self.chain(c, "job-a", admin2).through == 1)
+        }
+    }
+
     @Test func aDamagedNewRowIsReportedAtOnce() async throws {
         let h = try await ServerHarness.make(); defer { h.cleanup() }
         let admin = try await h.auth("user_root", role: "admin")
