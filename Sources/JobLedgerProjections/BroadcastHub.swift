@@ -44,20 +44,26 @@ public final class BroadcastHub: BroadcastSink {
     public func subscribe(stream: String? = nil, for duration: Duration) -> AsyncStream<Publication> {
         let id = nextID.withLock { $0 += 1; return $0 }
         let (sequence, continuation) = AsyncStream<Publication>.makeStream(bufferingPolicy: .bufferingNewest(bufferLimit))
-        let deadline = Task {
-            try? await Task.sleep(for: duration)
-            continuation.finish()
-        }
+        // Registered, with its way out, before the deadline can fire: however short the
+        // duration, the ended subscription leaves the hub.
+        let deadline = DeadlineTask()
         continuation.onTermination = { [weak self] _ in
             deadline.cancel()
             _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
         }
         subscribers.withLock { $0[id] = Subscriber(stream: stream, continuation: continuation) }
+        deadline.start(Task {
+            try? await Task.sleep(for: duration)
+            continuation.finish()
+        })
         return sequence
     }
 
     /// Publications delivered so far.
     public var deliveredCount: Int { counter.withLock { $0 } }
+
+    /// Subscriptions open now (an ended one has left).
+    public var subscriberCount: Int { subscribers.withLock { $0.count } }
 
     /// Hands each publication, in order, to the subscribers of its stream (and those of every
     /// stream). Never fails.
@@ -73,5 +79,20 @@ public final class BroadcastHub: BroadcastSink {
     public func finish() {
         let all = subscribers.withLock { s in defer { s.removeAll() }; return Array(s.values) }
         for s in all { s.continuation.finish() }
+    }
+}
+
+/// The timer of a subscription with a deadline, cancelled when the subscription ends first
+/// (even if that happens before the timer was stored).
+private final class DeadlineTask: Sendable {
+    private let state = Mutex<(task: Task<Void, Never>?, cancelled: Bool)>((nil, false))
+
+    func start(_ task: Task<Void, Never>) {
+        let cancelled = state.withLock { s in s.task = task; return s.cancelled }
+        if cancelled { task.cancel() }
+    }
+
+    func cancel() {
+        state.withLock { s in s.cancelled = true; return s.task }?.cancel()
     }
 }

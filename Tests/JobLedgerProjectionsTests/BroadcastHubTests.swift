@@ -24,5 +24,17 @@ import Testing
         var later: [Int64] = []
         for await p in open { later.append(p.message.seq) }
         #expect(later == [1, 3, 4])
+        #expect(hub.subscriberCount == 0)
+    }
+
+    /// However short the deadline (here none at all), the subscription ends and leaves the hub.
+    @Test func aDeadlineThatHasAlreadyPassedEndsTheSubscriptionAndLeavesNothingBehind() async throws {
+        let hub = BroadcastHub()
+        for _ in 0..<50 {
+            var n = 0
+            for await _ in hub.subscribe(stream: "job:a", for: .zero) { n += 1 }
+            #expect(n == 0)
+        }
+        #expect(hub.subscriberCount == 0)
     }
 }
