@@ -25,7 +25,7 @@ package enum BlobsBench {
 
     /// A token for this run only: the stand-in is started with it, so nothing real is ever needed
     /// and no token-shaped literal sits in the source.
-    static let token = "vercel_blob_rw_benchstore1_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+    static let token = VercelBlobToken.readWritePrefix + "benchstore1_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
 
     /// Starts `standin.py` on a free port; it exits when its standard input closes.
     static func startStandIn(script: String) throws -> (Process, Pipe, Int) {
