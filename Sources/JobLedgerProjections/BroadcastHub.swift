@@ -31,31 +31,33 @@ public final class BroadcastHub: BroadcastSink {
 
     /// Messages published from now on: to one stream, or to every stream when `stream` is nil.
     public func subscribe(stream: String? = nil) -> AsyncStream<Publication> {
-        let id = nextID.withLock { $0 += 1; return $0 }
-        let (sequence, continuation) = AsyncStream<Publication>.makeStream(bufferingPolicy: .bufferingNewest(bufferLimit))
-        continuation.onTermination = { [weak self] _ in _ = self?.subscribers.withLock { $0.removeValue(forKey: id) } }
-        subscribers.withLock { $0[id] = Subscriber(stream: stream, continuation: continuation) }
-        return sequence
+        register(stream: stream, deadline: nil)
     }
 
     /// Like `subscribe(stream:)`, but the sequence ends by itself after `duration` (a server's
     /// stream that must not stay open forever). The deadline finishes the subscription itself,
     /// so no task stands between the hub and the reader.
     public func subscribe(stream: String? = nil, for duration: Duration) -> AsyncStream<Publication> {
+        register(stream: stream, deadline: duration)
+    }
+
+    /// A new subscription, registered with its way out (leaving the hub when it ends) before a
+    /// deadline can fire: however short the duration, the ended subscription leaves the hub.
+    private func register(stream: String?, deadline duration: Duration?) -> AsyncStream<Publication> {
         let id = nextID.withLock { $0 += 1; return $0 }
         let (sequence, continuation) = AsyncStream<Publication>.makeStream(bufferingPolicy: .bufferingNewest(bufferLimit))
-        // Registered, with its way out, before the deadline can fire: however short the
-        // duration, the ended subscription leaves the hub.
         let deadline = DeadlineTask()
         continuation.onTermination = { [weak self] _ in
             deadline.cancel()
             _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
         }
         subscribers.withLock { $0[id] = Subscriber(stream: stream, continuation: continuation) }
-        deadline.start(Task {
-            try? await Task.sleep(for: duration)
-            continuation.finish()
-        })
+        if let duration {
+            deadline.start(Task {
+                try? await Task.sleep(for: duration)
+                continuation.finish()
+            })
+        }
         return sequence
     }
 
