@@ -23,14 +23,17 @@ extension JobLedgerServer {
 
     /// A job with its artefacts' URLs.
     func jobJSON(_ s: JobState) throws -> JSONValue {
-        let paths = s.artefactPathnames
-        if blobFolder != nil {
-            return JobJSON.make(s, previewURL: blobURLs.published(paths.preview?.description), resultURL: blobURLs.published(paths.result?.description))
-        }
+        if blobFolder != nil { return servedHereJobJSON(s) }
         // Blobs published elsewhere (Vercel Blob): the URLs the blob projection recorded for
         // this job's artefacts (two lookups, not the whole jobs table).
         let urls = try ledger.artefactURLs(of: s)
         return JobJSON.make(s, previewURL: urls.preview, resultURL: urls.result)
+    }
+
+    /// A job whose artefacts this server serves from its blob folder, at their `/blobs/` URLs.
+    func servedHereJobJSON(_ s: JobState) -> JSONValue {
+        let paths = s.artefactPathnames
+        return JobJSON.make(s, previewURL: blobURLs.published(paths.preview?.description), resultURL: blobURLs.published(paths.result?.description))
     }
 
     /// Every event of a job with its hash, whether the chain verifies up to it, the state after
@@ -101,10 +104,7 @@ extension JobLedgerServer {
         for s in JobStatus.allCases { counts[s.rawValue] = .int(Int64(page.counts[s] ?? 0)) }
         let jobs: [JSONValue] = page.jobs.map { e in
             let s = e.state
-            if blobFolder != nil {
-                let paths = s.artefactPathnames
-                return JobJSON.make(s, previewURL: blobURLs.published(paths.preview?.description), resultURL: blobURLs.published(paths.result?.description))
-            }
+            if blobFolder != nil { return servedHereJobJSON(s) }
             return JobJSON.make(s, previewURL: e.previewURL, resultURL: e.resultURL)
         }
         let next: JSONValue = page.hasMore ? .string(page.jobs.last!.state.id.rawValue) : .null
