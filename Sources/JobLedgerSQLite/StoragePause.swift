@@ -24,14 +24,19 @@ public struct StorageFaultPolicy: Sendable, Hashable {
     /// (`JobEngine.work`/`workUntilIdle`, `ProjectionRunner.runLive`/`drain`); nil (the default):
     /// wait until it clears, or until the work is stopped.
     public var giveUpAfter: Duration?
+    /// How long writes must go on without a fault before an episode is over (a fault before
+    /// then continues it: a nearly full disk lets small writes through and fails big ones); nil
+    /// (the default): eight first retries, at most `maxRetry` (2 s with the other defaults).
+    public var settle: Duration?
 
     /// Retries after 250 ms, backing off to one try every 30 s, a reminder a minute, never giving up.
     public init(firstRetry: Duration = .milliseconds(250), maxRetry: Duration = .seconds(30),
-                reminderInterval: Duration = .seconds(60), giveUpAfter: Duration? = nil) {
+                reminderInterval: Duration = .seconds(60), giveUpAfter: Duration? = nil, settle: Duration? = nil) {
         self.firstRetry = firstRetry
         self.maxRetry = maxRetry
         self.reminderInterval = reminderInterval
         self.giveUpAfter = giveUpAfter
+        self.settle = settle
     }
 }
 
@@ -72,10 +77,11 @@ package struct StorageBackoff: Sendable {
     /// True while writes wait for the next try: a fault, and no write has succeeded since.
     package var isPaused: Bool { fault != nil && recovering == nil }
 
-    /// How long writes must go on without a fault before the episode ends: eight first
-    /// retries (2 s by default), at most `maxRetry`.
+    /// How long writes must go on without a fault before the episode ends: the policy's
+    /// `settle`, else eight first retries (2 s by default), at most `maxRetry`.
     package var settleMilliseconds: Int64 {
-        min(max(1, StorageBackoff.milliseconds(policy.firstRetry) * 8), max(1, StorageBackoff.milliseconds(policy.maxRetry)))
+        if let settle = policy.settle { return max(1, StorageBackoff.milliseconds(settle)) }
+        return min(max(1, StorageBackoff.milliseconds(policy.firstRetry) * 8), max(1, StorageBackoff.milliseconds(policy.maxRetry)))
     }
 
     /// True when writes are not paused, or the next try is due.

@@ -139,6 +139,23 @@ import Testing
         #expect(b.tries == 2)
     }
 
+    /// A policy's own `settle` replaces the derived window (eight first retries, here 80 ms):
+    /// a fault 1 s after a success still continues the episode, and it ends 2 s after it.
+    @Test func aPolicysSettleWindowIsTheOneKept() {
+        let fault = StorageFault(kind: .full, path: "/x/jobs.sqlite", detail: "database or disk is full", freeBytes: 0)
+        var b = StorageBackoff(policy: StorageFaultPolicy(firstRetry: .milliseconds(10), maxRetry: .milliseconds(100), settle: .seconds(2)))
+        #expect(b.settleMilliseconds == 2000)
+        let t0 = Timestamp(milliseconds: 0)
+        #expect(b.failed(fault, during: "claiming", at: t0) != nil)
+        #expect(b.succeeded(at: t0.adding(milliseconds: 20)) == nil)
+        #expect(b.failed(fault, during: "recording", at: t0.adding(milliseconds: 1020)) == nil)  // the same episode
+        #expect(b.succeeded(at: t0.adding(milliseconds: 1100)) == nil)
+        #expect(b.settle(at: t0.adding(milliseconds: 3099)) == nil)
+        #expect(b.settle(at: t0.adding(milliseconds: 3100)) == .cleared(fault, milliseconds: 1100, tries: 2))
+        // Without it, the window is the derived one.
+        #expect(StorageBackoff(policy: StorageFaultPolicy(firstRetry: .milliseconds(10), maxRetry: .milliseconds(100))).settleMilliseconds == 80)
+    }
+
     @Test func givingUpCountsFromTheStartOfThePause() {
         let fault = StorageFault(kind: .io, path: "/x/jobs.sqlite", detail: "disk I/O error", freeBytes: nil)
         var b = StorageBackoff(policy: StorageFaultPolicy(giveUpAfter: .seconds(5)))
