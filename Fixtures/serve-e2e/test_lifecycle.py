@@ -3,6 +3,7 @@ insecure, answers over real HTTP, ends open SSE streams and exits 0 on SIGTERM."
 import json
 import os
 import subprocess
+import time
 import unittest
 import urllib.request
 
@@ -59,10 +60,16 @@ class LifecycleTests(unittest.TestCase):
             self.assertTrue(stream.readline().startswith(b"retry:"))
             while b'"type":"queued"' not in stream.readline():
                 pass
-            # /metrics shows the projections' counters beside the log's (the queued message
-            # just reached the stream, so the broadcast has delivered it).
-            status, metrics = get(s.url + "/metrics")
-            self.assertEqual(status, 200)
+            # /metrics shows the projections' counters beside the log's. The stream replays the
+            # job's messages from the outbox, so the queued message can reach it before the
+            # broadcast counts it delivered: wait (bounded) for the counter, do not assume it.
+            deadline = time.monotonic() + 20
+            while True:
+                status, metrics = get(s.url + "/metrics")
+                self.assertEqual(status, 200)
+                if 'jobledger_projection_delivered_total{projection="broadcast"}' in metrics or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
             self.assertIn('jobledger_projection_delivered_total{projection="broadcast"}', metrics)
             self.assertIn('jobledger_projection_applied_total{projection="jobs"}', metrics)
             self.assertEqual(s.stop(), 0, "\n".join(s.lines))
