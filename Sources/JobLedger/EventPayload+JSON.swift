@@ -9,6 +9,7 @@ extension EventPayload {
             o["priority"] = .int(Int64(q.priority))
             o["max_attempts"] = .int(Int64(q.maxAttempts))
             if let r = q.runAt { o["run_at"] = .string(r.iso8601) }
+            if let owner = q.owner { o["owner"] = .string(owner) }
         case .started(let s):
             o["worker"] = .string(s.worker)
             o["attempt"] = .int(Int64(s.attempt))
@@ -49,6 +50,7 @@ extension EventPayload {
             w.value("input", q.input)
             w.string("kind", q.kind)
             w.int("max_attempts", q.maxAttempts)
+            if let owner = q.owner { w.string("owner", owner) }
             w.int("priority", q.priority)
             if let r = q.runAt { w.string("run_at", r.iso8601) }
         case .started(let s):
@@ -80,7 +82,7 @@ extension EventPayload {
     }
 
     /// Reads a payload of the given type from JSON text. Absent optional fields take their
-    /// defaults (queued: input `{}`, priority 0, max_attempts 3); unknown fields are refused.
+    /// defaults (queued: input `{}`, priority 0, max_attempts 3, no owner); unknown fields are refused.
     public static func decode(type: EventType, text: String) throws(PayloadError) -> EventPayload {
         let json: JSONValue
         do { json = try JSONValue(parsing: text) } catch {
@@ -103,7 +105,8 @@ extension EventPayload {
                 input: r.optional("input") ?? .object([:]),
                 priority: try r.int("priority", default: 0, in: PayloadRules.priority),
                 maxAttempts: try r.int("max_attempts", default: 3, in: PayloadRules.attempts),
-                runAt: try r.timestamp("run_at")))
+                runAt: try r.timestamp("run_at"),
+                owner: try r.optionalName("owner")))
         case .started:
             payload = .started(Started(
                 worker: try r.name("worker"),

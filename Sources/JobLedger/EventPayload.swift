@@ -28,9 +28,34 @@ public enum EventPayload: Sendable, Hashable {
         public var maxAttempts: Int
         /// Not claimed before this time; nil: at once.
         public var runAt: Timestamp?
+        /// Who the job belongs to (1…200 bytes): `jobledger serve` records the caller's token
+        /// subject here, and only that user (or an admin) may read it. Nil: nobody in particular
+        /// (the CLI, the engine API). On a requeue, nil keeps the job's owner.
+        public var owner: String?
         /// A submission; the defaults are those of a `queued` payload without the field.
-        public init(kind: String, input: JSONValue = .object([:]), priority: Int = 0, maxAttempts: Int = 3, runAt: Timestamp? = nil) {
+        public init(kind: String, input: JSONValue = .object([:]), priority: Int = 0, maxAttempts: Int = 3, runAt: Timestamp? = nil,
+                    owner: String? = nil) {
             self.kind = kind; self.input = input; self.priority = priority; self.maxAttempts = maxAttempts; self.runAt = runAt
+            self.owner = owner
+        }
+
+        /// The input key under which `jobledger serve` recorded the owner before `queued` had an
+        /// `owner` field (`input._jobledger.owner`). Such events still read as owned; a new
+        /// `queued` event may not carry the key (the log refuses it), so nobody can name another
+        /// user as a job's owner through its input.
+        public static let legacyOwnerKey = "_jobledger"
+
+        /// The owner the event records: `owner`, else the legacy `input._jobledger.owner` when it
+        /// is a string.
+        public var recordedOwner: String? { owner ?? input[Self.legacyOwnerKey]?["owner"]?.stringValue }
+
+        /// Checks what only a new `queued` event must obey (an old one in the log or an import
+        /// is read as it was): its input does not use `legacyOwnerKey`.
+        public func checkNew() throws(PayloadError) {
+            if input[Self.legacyOwnerKey] != nil {
+                throw PayloadError(type: .queued, reason:
+                    "input key '\(Self.legacyOwnerKey)' is reserved (it once recorded the job's owner); name the owner in the 'owner' field")
+            }
         }
     }
 

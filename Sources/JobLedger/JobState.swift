@@ -72,4 +72,7 @@ public struct JobState: Sendable, Hashable {
     public internal(set) var startedAt: Timestamp?
     /// When it completed, failed for good or was canceled; nil while it is not finished.
     public internal(set) var finishedAt: Timestamp?
+    /// Who it belongs to (`EventPayload.Queued.owner`): set by its `queued` event, kept by a
+    /// requeue that names nobody. Nil: nobody in particular.
+    public internal(set) var owner: String?
 }

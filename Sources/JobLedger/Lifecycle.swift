@@ -33,7 +33,7 @@ public enum Lifecycle {
                 id: job, version: 1, status: .queued, kind: q.kind, input: q.input, priority: q.priority,
                 maxAttempts: q.maxAttempts, attempt: 0, runAt: q.runAt ?? time, worker: nil, leaseDeadline: nil,
                 progress: 0, progressMessage: nil, preview: nil, result: nil, output: nil, lastError: nil,
-                cancelReason: nil, createdAt: time, updatedAt: time, startedAt: nil, finishedAt: nil)
+                cancelReason: nil, createdAt: time, updatedAt: time, startedAt: nil, finishedAt: nil, owner: q.recordedOwner)
         case .started, .progress, .lowres, .completed, .failed, .canceled:
             throw LifecycleError(job: job, state: nil, event: payload.type, rule: .unknownJob)
         }
@@ -91,6 +91,7 @@ extension JobState {
             priority = q.priority
             maxAttempts = attempt + q.maxAttempts
             runAt = q.runAt ?? time
+            if let o = q.recordedOwner { owner = o }
             progress = 0
             progressMessage = nil
             finishedAt = nil

@@ -10,7 +10,7 @@ struct PayloadFieldReader {
     func fail(_ reason: String) -> PayloadError { PayloadError(type: type, reason: reason) }
 
     static let fields: [EventType: [String]] = [
-        .queued: ["kind", "input", "priority", "max_attempts", "run_at"],
+        .queued: ["kind", "input", "priority", "max_attempts", "run_at", "owner"],
         .started: ["worker", "attempt", "lease_deadline"],
         .progress: ["attempt", "fraction", "message", "lease_deadline"],
         .lowres: ["asset", "attempt"],
@@ -32,6 +32,12 @@ struct PayloadFieldReader {
         guard let s = v.stringValue else { throw fail("'\(key)' must be a string, got \(v.typeName)") }
         guard !s.isEmpty, s.utf8.count <= 200 else { throw fail("'\(key)' must be 1…200 bytes long") }
         return s
+    }
+
+    /// A name that may be absent: nil, or 1…200 bytes.
+    mutating func optionalName(_ key: String) throws(PayloadError) -> String? {
+        guard let v = object[key], !v.isNull else { _ = optional(key); return nil }  // a null counts as present
+        return try name(key)
     }
 
     mutating func text(_ key: String) throws(PayloadError) -> String? {

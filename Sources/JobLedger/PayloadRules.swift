@@ -36,6 +36,7 @@ extension EventPayload {
             try within("priority", q.priority, PayloadRules.priority)
             try within("max_attempts", q.maxAttempts, PayloadRules.attempts)
             try time("run_at", q.runAt)
+            if let owner = q.owner { try name("owner", owner) }
         case .started(let st):
             try name("worker", st.worker)
             try within("attempt", st.attempt, PayloadRules.attempts)

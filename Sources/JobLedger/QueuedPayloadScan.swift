@@ -2,8 +2,9 @@
 /// run-at), read straight from the payload's stored JSON text without decoding its input.
 ///
 /// It reads only the canonical form that `EventPayload.canonicalBytes` writes —
-/// `{"input":…,"kind":"…","max_attempts":n,"priority":n,"run_at":"…"}`, keys in this order, no
-/// spaces, `run_at` optional — and only values that pass the rules decoding enforces. Anything
+/// `{"input":…,"kind":"…","max_attempts":n,"owner":"…","priority":n,"run_at":"…"}`, keys in this
+/// order, no spaces, `owner` and `run_at` optional — and only values that pass the rules
+/// decoding enforces. Anything
 /// else (a hand-edited payload, an escaped kind, a number written as `1.0`) gives nil, and the
 /// caller decodes the payload in full, which accepts what is valid and names what is not.
 package struct QueuedPayloadScan: Sendable, Equatable {
@@ -23,6 +24,7 @@ package struct QueuedPayloadScan: Sendable, Equatable {
         guard r.literal("{\"input\":"), r.skipValue(),
               r.literal(",\"kind\":"), let kindBytes = r.plainString(), PayloadRules.nameBytes.contains(kindBytes.count),
               r.literal(",\"max_attempts\":"), let attempts = r.integer(), PayloadRules.attempts.contains(attempts),
+              r.owner(),
               r.literal(",\"priority\":"), let priority = r.integer(), PayloadRules.priority.contains(priority)
         else { return nil }
         var runAt: Timestamp?
@@ -46,6 +48,14 @@ package struct QueuedPayloadScan: Sendable, Equatable {
             let p = s.utf8Start
             for k in 0..<n where b[i + k] != p[k] { return false }
             i += n
+            return true
+        }
+
+        /// An optional owner (`"owner":"…"`, a plain string of 1…200 bytes); false when the text
+        /// has one that the fast path cannot take (escapes, a bad length).
+        mutating func owner() -> Bool {
+            guard literal(",\"owner\":") else { return true }
+            guard let o = plainString(), PayloadRules.nameBytes.contains(o.count) else { return false }
             return true
         }
 

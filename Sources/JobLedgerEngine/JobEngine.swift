@@ -100,7 +100,9 @@ public final class JobEngine: Sendable {
 
     /// Queues a job and returns its id. The same idempotency key again returns the first job's
     /// id and queues nothing. Any engine on the log with a handler for `kind` may run it, not
-    /// before `runAt`, higher `priority` first, up to `maxAttempts` attempts.
+    /// before `runAt`, higher `priority` first, up to `maxAttempts` attempts. `owner` records
+    /// who the job belongs to (`EventPayload.Queued.owner`; `jobledger serve` shows a job only
+    /// to its owner and admins).
     ///
     /// ```swift
     /// let job = try await engine.submit(kind: "design", input: ["prompt": "a red bicycle"],
@@ -108,8 +110,9 @@ public final class JobEngine: Sendable {
     /// ```
     @discardableResult
     public func submit(kind: String, input: JSONValue = [:], idempotencyKey: String? = nil, runAt: Timestamp? = nil,
-                       maxAttempts: Int = 3, priority: Int = 0) async throws -> JobID {
-        let payload = EventPayload.queued(.init(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt))
+                       maxAttempts: Int = 3, priority: Int = 0, owner: String? = nil) async throws -> JobID {
+        let payload = EventPayload.queued(.init(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt,
+                                                owner: owner))
         let id = JobID.generate(at: clock.now())
         let stored = try await ledger.append(NewEvent(job: id, payload: payload,
                                                       expectedVersion: idempotencyKey == nil ? 0 : nil, idempotencyKey: idempotencyKey))
@@ -171,7 +174,11 @@ public final class JobEngine: Sendable {
         guard let s = try await ledger.state(of: job) else {
             throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))
         }
-        let requeue = EventPayload.queued(.init(kind: s.kind, input: s.input, priority: s.priority, maxAttempts: attempts))
+        // The owner stays (a requeue naming nobody keeps it); a job queued before the `owner`
+        // field had it in its input, under a key a new event may not carry.
+        var input = s.input
+        if case .object(var o) = input, o.removeValue(forKey: EventPayload.Queued.legacyOwnerKey) != nil { input = .object(o) }
+        let requeue = EventPayload.queued(.init(kind: s.kind, input: input, priority: s.priority, maxAttempts: attempts))
         folded(try await ledger.append(NewEvent(job: job, payload: requeue, expectedVersion: s.version)))
         storage.succeeded()
     }

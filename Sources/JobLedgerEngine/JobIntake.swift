@@ -21,8 +21,10 @@ public struct JobSubmission: Sendable, Hashable {
     /// The `queued` event it becomes; throws when a field breaks the log's rules (a kind too
     /// long, a priority out of range …), so an intake can refuse the request before submitting.
     public func newEvent(job: JobID) throws(PayloadError) -> NewEvent {
-        let payload = EventPayload.queued(.init(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt))
+        let queued = EventPayload.Queued(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt)
+        let payload = EventPayload.queued(queued)
         try payload.validate()
+        try queued.checkNew()
         guard (1...256).contains(idempotencyKey.utf8.count) else {
             throw PayloadError(type: .queued, reason: "an idempotency key must be 1…256 bytes long")
         }

@@ -24,13 +24,6 @@ public struct JobsTableProjection: StateProjection {
         for (job, state) in states { try Self.upsert(db, state: state, seq: lastSeq[job] ?? 0) }
     }
 
-    /// The key of a job's input under which `jobledger serve` records who submitted it.
-    public static let reservedInputKey = "_jobledger"
-
-    /// Who submitted the job through `jobledger serve` (`input._jobledger.owner`, a string): the
-    /// table's `owner` column. Nil for jobs queued otherwise (the CLI, the engine API).
-    public static func owner(of s: JobState) -> String? { s.input[reservedInputKey]?["owner"]?.stringValue }
-
     /// Deletes every row.
     public func reset(_ db: Database) throws {
         try db.execute(sql: "DELETE FROM jobs")
@@ -65,12 +58,18 @@ public struct JobsTableProjection: StateProjection {
         b.int(17, s.updatedAt.milliseconds)
         b.int(18, Int64(s.version))
         b.int(19, seq)
-        b.text(20, Self.owner(of: s))
+        b.text(20, s.owner)
         try b.run(db)
     }
 
+    /// Whether the table has the `owner` column (schema v6): a log of an older schema opened
+    /// read-only is read as it is, without it.
+    static func hasOwnerColumn(_ db: Database) throws -> Bool {
+        try db.columns(in: "jobs").contains { $0.name == "owner" }
+    }
+
     static func fetchRows(_ db: Database, state: JobStatus? = nil) throws -> [JobRow] {
-        var sql = "SELECT id, kind, state, attempt, max_attempts, progress, message, preview_url, result_url, error_code, error_message, created_at, started_at, finished_at, updated_at, version FROM jobs"
+        var sql = "SELECT id, kind, state, attempt, max_attempts, progress, message, preview_url, result_url, error_code, error_message, created_at, started_at, finished_at, updated_at, version, \(try hasOwnerColumn(db) ? "owner" : "NULL") FROM jobs"
         var args: StatementArguments = []
         if let state { sql += " WHERE state = ?"; args = [state.rawValue] }
         return try Row.fetchAll(db, sql: sql + " ORDER BY created_at, id", arguments: args).map { r in
@@ -78,7 +77,7 @@ public struct JobsTableProjection: StateProjection {
             func t(_ i: Int) -> Timestamp? { (r[i] as Int64?).map(Timestamp.init(milliseconds:)) }
             return JobRow(id: try JobID(r[0] as String), kind: r[1], state: st, attempt: r[3], maxAttempts: r[4], progress: r[5],
                           message: r[6], previewURL: r[7], resultURL: r[8], errorCode: r[9], errorMessage: r[10],
-                          createdAt: t(11)!, startedAt: t(12), finishedAt: t(13), updatedAt: t(14)!, version: r[15])
+                          createdAt: t(11)!, startedAt: t(12), finishedAt: t(13), updatedAt: t(14)!, version: r[15], owner: r[16])
         }
     }
 }

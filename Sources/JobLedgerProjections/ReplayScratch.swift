@@ -26,7 +26,7 @@ public enum ReplayScratch {
                 try db.execute(sql: """
                     CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT, state TEXT, attempt INTEGER, max_attempts INTEGER,
                         progress REAL, message TEXT, preview_url TEXT, result_url TEXT, error_code TEXT, error_message TEXT,
-                        created_at TEXT, started_at TEXT, finished_at TEXT, updated_at TEXT, version INTEGER);
+                        created_at TEXT, started_at TEXT, finished_at TEXT, updated_at TEXT, version INTEGER, owner TEXT);
                     CREATE TABLE effects (seq INTEGER, kind TEXT, target TEXT, body TEXT);
                     """)
                 for r in rows {

@@ -16,10 +16,14 @@ struct PreparedEvent: Sendable {
 
     /// Checks the payload against the rules decoding enforces (ranges, lengths), so nothing
     /// is stored that the log could not read back, then encodes and digests it. An event that
-    /// an attempt writes must name its attempt (`requireClaim`; an import of events recorded
-    /// before fencing does not ask for it).
+    /// an attempt writes must name its attempt, and a new `queued` event's input may not use the
+    /// key the owner was once recorded under (`requireClaim`, i.e. a new event; an import of
+    /// events recorded before fencing or the owner field does not ask for either).
     init(_ event: NewEvent, requireClaim: Bool = true) throws(LedgerError) {
         do { try event.payload.validate() } catch { throw .invalidPayload(error) }
+        if requireClaim, case .queued(let q) = event.payload {
+            do { try q.checkNew() } catch { throw .invalidPayload(error) }
+        }
         if requireClaim, event.payload.isWrittenByAnAttempt, event.payload.claim == nil {
             throw .invalidPayload(PayloadError(type: event.payload.type, reason:
                 "missing field 'attempt': a \(event.payload.type) event names the attempt that writes it (its claim), so that a worker whose lease expired cannot write into the attempt that replaced it"))

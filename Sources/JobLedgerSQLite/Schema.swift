@@ -183,15 +183,20 @@ enum Schema {
         // The jobs table's owner (who submitted a job through `jobledger serve`), and indexes that
         // give `serve`'s job list its order (id, newest first) under each filter, so a page is
         // read by keyset from an index instead of by folding the log. Rows already projected get
-        // their owner from their job's latest `queued` event: the input the lifecycle keeps.
+        // their owner as the lifecycle gives it: the latest `queued` event (up to the row's
+        // version) that names one, in its `owner` field or, written before that field existed,
+        // as `input._jobledger.owner`.
         m.registerMigration("v6: jobs owner, list indexes") { db in
             try db.execute(sql: """
                 ALTER TABLE jobs ADD COLUMN owner TEXT;
                 UPDATE jobs SET owner = (
-                    SELECT CASE WHEN json_type(e.payload, '$.input._jobledger.owner') = 'text'
-                                THEN json_extract(e.payload, '$.input._jobledger.owner') END
-                    FROM events e WHERE e.job_id = jobs.id AND e.type = 'queued' AND e.version <= jobs.version
-                    ORDER BY e.version DESC LIMIT 1);
+                    SELECT o FROM (
+                        SELECT e.version AS v, CASE
+                            WHEN json_type(e.payload, '$.owner') = 'text' THEN json_extract(e.payload, '$.owner')
+                            WHEN json_type(e.payload, '$.input._jobledger.owner') = 'text' THEN json_extract(e.payload, '$.input._jobledger.owner')
+                            END AS o
+                        FROM events e WHERE e.job_id = jobs.id AND e.type = 'queued' AND e.version <= jobs.version)
+                    WHERE o IS NOT NULL ORDER BY v DESC LIMIT 1);
                 CREATE INDEX jobs_by_owner ON jobs(owner, id, state) WHERE owner IS NOT NULL;
                 CREATE INDEX jobs_by_state_id ON jobs(state, id);
                 CREATE INDEX jobs_by_kind ON jobs(kind, id, state);

@@ -109,7 +109,7 @@ extension JobLedgerServer {
 
     func jobPage(_ s: JobState, caller: Principal) throws -> (String, [String: Any]) {
         ("job", [
-            "id": s.id.rawValue, "kind": s.kind, "owner": s.apiOwner ?? "(not submitted through the API)", "state": s.status.rawValue,
+            "id": s.id.rawValue, "kind": s.kind, "owner": s.owner ?? "(not submitted through the API)", "state": s.status.rawValue,
             "attempt": s.attempt, "percent": Int((s.progress * 100).rounded()), "message": s.progressMessage ?? "",
             "error": s.lastError.map { "\($0.code): \($0.message)" } ?? "", "version": s.version, "created": s.createdAt.iso8601,
             "terminal": s.status.isTerminal, "failed": s.status == .failed,

@@ -10,7 +10,7 @@ enum JobJSON {
             "version": .int(Int64(s.version)), "attempt": .int(Int64(s.attempt)), "max_attempts": .int(Int64(s.maxAttempts)),
             "priority": .int(Int64(s.priority)), "progress": .double(s.progress), "input": s.input,
             "run_at": .string(s.runAt.iso8601), "created_at": .string(s.createdAt.iso8601), "updated_at": .string(s.updatedAt.iso8601),
-            "owner": s.apiOwner.map { .string($0) } ?? .null, "message": s.progressMessage.map { .string($0) } ?? .null,
+            "owner": s.owner.map { .string($0) } ?? .null, "message": s.progressMessage.map { .string($0) } ?? .null,
             "preview_url": previewURL.map { .string($0) } ?? .null, "result_url": resultURL.map { .string($0) } ?? .null,
         ]
         if let w = s.worker { o["worker"] = .string(w) }

@@ -130,7 +130,7 @@ public struct JobLedgerServer: Sendable {
         }
         let state: JobState?
         do { state = try ledger.state(of: id) } catch { throw Self.storage(error) }
-        guard let state, caller.may(access: state.apiOwner) else { throw Problem.notFound("no such job \(id)") }
+        guard let state, caller.may(access: state.owner) else { throw Problem.notFound("no such job \(id)") }
         return state
     }
 

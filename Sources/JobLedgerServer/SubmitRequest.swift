@@ -5,7 +5,7 @@ import JobLedgerProjections
 /// "max_attempts": n}`, all but `input` optional. Parsing checks everything the log would
 /// refuse (and more), so a bad body is a 400/422 naming the field and changes nothing.
 public struct SubmitRequest: Sendable, Hashable {
-    /// The job's input (without the owner the server adds).
+    /// The job's input.
     public var input: [String: JSONValue]
     /// −1,000,000…1,000,000; higher runs first.
     public var priority: Int
@@ -16,8 +16,8 @@ public struct SubmitRequest: Sendable, Hashable {
 
     /// The largest body accepted (bytes).
     public static let maxBodyBytes = 64 * 1024
-    /// The key under which the server records the owner in the job's input.
-    public static let reservedKey = JobsTableProjection.reservedInputKey
+    /// The input key the log refuses in a new job's input (where the owner was once recorded).
+    public static let reservedKey = EventPayload.Queued.legacyOwnerKey
 
     /// Parses and checks `text` for a job of a kind with `schema`.
     public init(parsing text: String, schema: KindSchema?) throws(Problem) {
@@ -33,7 +33,7 @@ public struct SubmitRequest: Sendable, Hashable {
         guard let inputValue = o["input"] else { throw Problem.invalid("input", "input is required") }
         guard case .object(let input) = inputValue else { throw Problem.invalid("input", "input must be an object, not \(inputValue.typeName)") }
         if input[Self.reservedKey] != nil {
-            throw Problem.invalid("input.\(Self.reservedKey)", "input.\(Self.reservedKey) is reserved for the server")
+            throw Problem.invalid("input.\(Self.reservedKey)", "input.\(Self.reservedKey) is reserved (the job's owner is the token's subject)")
         }
         try schema?.validate(input)
         self.input = input
@@ -56,17 +56,4 @@ public struct SubmitRequest: Sendable, Hashable {
         return Int(n)
     }
 
-    /// The input recorded in the `queued` event: the caller's, with the owner under `_jobledger`.
-    func recordedInput(owner: String) -> JSONValue {
-        var i = input
-        i[Self.reservedKey] = .object(["owner": .string(owner)])
-        return .object(i)
-    }
-}
-
-extension JobState {
-    /// Who submitted the job through the API (`input._jobledger.owner`); nil for jobs queued
-    /// otherwise (the CLI, the engine API), which only admins see.
-    /// The `owner` column of the `jobs` table.
-    public var apiOwner: String? { JobsTableProjection.owner(of: self) }
 }

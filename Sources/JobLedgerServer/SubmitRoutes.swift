@@ -33,18 +33,19 @@ extension JobLedgerServer {
             throw Problem(.contentTooLarge, "too-large", "the body is over \(SubmitRequest.maxBodyBytes) bytes", field: "body")
         }
         let body = try SubmitRequest(parsing: String(buffer: buffer), schema: schema)
-        let input = body.recordedInput(owner: caller.subject)
+        let input = JSONValue.object(body.input)
         let id: JobID
         do {
             id = try await engine.submit(kind: kind, input: input, idempotencyKey: key.map { Self.scopedKey($0, owner: caller.subject) },
-                                         runAt: body.runAt, maxAttempts: body.maxAttempts, priority: body.priority)
+                                         runAt: body.runAt, maxAttempts: body.maxAttempts, priority: body.priority, owner: caller.subject)
         } catch {
             throw Self.refusal(error)
         }
         if key != nil {
             // The same key with another body is a client bug: say so instead of returning a job
             // that is not what was asked for.
-            let asked = EventPayload.Queued(kind: kind, input: input, priority: body.priority, maxAttempts: body.maxAttempts, runAt: body.runAt)
+            let asked = EventPayload.Queued(kind: kind, input: input, priority: body.priority, maxAttempts: body.maxAttempts, runAt: body.runAt,
+                                            owner: caller.subject)
             guard try firstQueued(id) == asked else {
                 throw Problem(.unprocessableContent, "idempotency-key-reused",
                               "this Idempotency-Key was used for another request body (job \(id))", field: "Idempotency-Key")

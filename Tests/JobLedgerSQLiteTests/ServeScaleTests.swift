@@ -9,23 +9,33 @@ import Testing
 /// that `jobledger serve` reads.
 @Suite struct ServeScaleTests {
     static func owned(_ owner: String?, kind: String = "design") -> EventPayload {
-        var input: [String: JSONValue] = ["prompt": "p"]
-        if let owner { input["_jobledger"] = ["owner": .string(owner)] }
-        return .queued(.init(kind: kind, input: .object(input)))
+        .queued(.init(kind: kind, input: ["prompt": "p"], owner: owner))
+    }
+
+    /// A `queued` event as `serve` wrote it before the `owner` field: the owner in the input
+    /// (a new event may not carry that key, so it comes in through an import).
+    static func legacyQueued(_ job: String, input: JSONValue) -> String {
+        let payload: JSONValue = ["kind": "design", "input": input]
+        return #"{"job_id":"\#(job)","type":"queued","recorded_at":"2026-01-01T00:00:00.000Z","payload":\#(payload.canonicalText)}"#
     }
 
     /// A v5 log whose jobs table was projected before the owner column existed gets each row's
-    /// owner from the job's latest `queued` event up to the row's version, as the projection
-    /// would have written it; the list then finds a user's jobs through the new index.
+    /// owner from the job's latest `queued` event up to the row's version that names one (in
+    /// its `owner` field, or as `serve` recorded it before that field, in the input), as the
+    /// projection would have written it; the list then finds a user's jobs through the new index.
     @Test func migrationToV6FillsTheOwnerOfRowsAlreadyProjected() async throws {
         let dir = TempDir()
         let source = try Ledger.open(path: dir.path("source.sqlite"))
-        _ = try await source.append(NewEvent(job: jid("a"), payload: Self.owned("user_alice")))
+        _ = try source.importNDJSON([Self.legacyQueued("a", input: ["prompt": "p", "_jobledger": ["owner": "user_alice"]]),
+                                     Self.legacyQueued("num", input: ["_jobledger": ["owner": 7]]),
+                                     Self.legacyQueued("r", input: ["_jobledger": ["owner": "user_alice"]])])
         _ = try await source.append(NewEvent(job: jid("cli"), payload: Self.owned(nil)))
-        _ = try await source.append(NewEvent(job: jid("num"), payload: .queued(.init(kind: "design", input: ["_jobledger": ["owner": 7]]))))
-        _ = try await source.append([NewEvent(job: jid("r"), payload: Self.owned("user_alice")), NewEvent(job: jid("r"), payload: started()),
+        _ = try await source.append(NewEvent(job: jid("new"), payload: Self.owned("user_carol")))
+        _ = try await source.append([NewEvent(job: jid("r"), payload: started()),
                                      NewEvent(job: jid("r"), payload: .failed(.init(code: "E", message: "x", retryable: false, attempt: 1))),
                                      NewEvent(job: jid("r"), payload: Self.owned("user_bob"))])
+        #expect(try await source.state(of: jid("a"))?.owner == "user_alice")
+        #expect(try await source.state(of: jid("r"))?.owner == "user_bob")
         var rows: [RawEvent] = []
         try source.forEachRawEvent { rows.append($0) }
         let path = dir.path("v5.sqlite")
@@ -33,7 +43,7 @@ import Testing
         // The v5 jobs table: r as of version 3 (failed, before bob's requeue), the others current.
         let q = try rawQueue(path)
         try await q.write { db in
-            for (id, version, state) in [("a", 1, "queued"), ("cli", 1, "queued"), ("num", 1, "queued"), ("r", 3, "failed")] {
+            for (id, version, state) in [("a", 1, "queued"), ("cli", 1, "queued"), ("num", 1, "queued"), ("new", 1, "queued"), ("r", 3, "failed")] {
                 try db.execute(sql: """
                     INSERT INTO jobs (id, kind, state, attempt, max_attempts, progress, created_at, updated_at, version, seq)
                     VALUES (?, 'design', ?, 0, 3, 0, 0, 0, ?, 0)
@@ -46,7 +56,7 @@ import Testing
         let owners = try await rawQueue(path).read { db in
             try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, owner FROM jobs").map { ($0[0] as String, $0[1] as String?) })
         }
-        #expect(owners == ["a": "user_alice", "cli": nil, "num": nil, "r": "user_alice"])
+        #expect(owners == ["a": "user_alice", "cli": nil, "num": nil, "new": "user_carol", "r": "user_alice"])
         #expect(try ledger.jobListPage(owner: "user_alice", limit: 10).jobs.map(\.state.id.rawValue) == ["r", "a"])
         #expect(try ledger.jobListPage(owner: "user_alice", limit: 10).counts == [.queued: 1, .failed: 1])
         #expect(try ledger.verify().isValid)

@@ -37,7 +37,7 @@ import Testing
                     let r = try await c.api(.post, "/api/design", "/api/design", headers: [.authorization: "Bearer \(t)"], body: body(Self.design))
                     #expect(r.status == .accepted, "\(kid): \(r.body.text)")
                     let id = try JobID(try #require(r.body.json?["id"]?.stringValue))
-                    let owner = try await h.ledger.state(of: id)?.apiOwner
+                    let owner = try await h.ledger.state(of: id)?.owner
                     #expect(owner == sub)
                 }
                 // A key the set does not hold, under its own kid or under a kid the set has.

@@ -17,16 +17,15 @@ import Testing
 
     /// `n` jobs appended straight to the log (the owner recorded as the API records it), ids
     /// not in the order they were queued; every state: queued, running, completed, failed,
-    /// canceled; and one failed job of alice's requeued by bob (the owner follows the input).
+    /// canceled; and one failed job of alice's requeued by bob (a requeue that names an owner
+    /// moves the job to them).
     static func seed(_ h: ServerHarness, jobs n: Int) async throws -> Int {
         let lease = Timestamp(milliseconds: 4_102_444_800_000)
         var batch: [NewEvent] = []
         for i in 0..<n {
             let id = try JobID(String(format: "job-%04d-%04d", (i * 37) % n, i))
-            var input: [String: JSONValue] = ["n": .int(Int64(i))]
-            if let o = owners[i % 3] { input["_jobledger"] = .object(["owner": .string(o)]) }
             let kind = kinds[(i / 3) % 3]
-            batch.append(NewEvent(job: id, payload: .queued(.init(kind: kind, input: .object(input)))))
+            batch.append(NewEvent(job: id, payload: .queued(.init(kind: kind, input: ["n": .int(Int64(i))], owner: owners[i % 3]))))
             let started = EventPayload.started(.init(worker: "w", attempt: 1, leaseDeadline: lease))
             switch i % 5 {
             case 1: batch.append(NewEvent(job: id, payload: started))
@@ -40,13 +39,13 @@ import Testing
         }
         // Job 3 is alice's and failed: bob requeues it with his input.
         let requeued = try JobID(String(format: "job-%04d-%04d", (3 * 37) % n, 3))
-        batch.append(NewEvent(job: requeued, payload: .queued(.init(kind: kinds[1], input: ["_jobledger": ["owner": "user_bob"]]))))
+        batch.append(NewEvent(job: requeued, payload: .queued(.init(kind: kinds[1], owner: "user_bob"))))
         return try await h.ledger.append(batch).count + n
     }
 
     /// The reference: the fold of the whole log, filtered and ordered as the route documents.
     static func reference(_ h: ServerHarness, owner: String?, state: JobStatus?, kind: String?) throws -> (jobs: [JobState], counts: [String: Int]) {
-        let visible = try h.ledger.jobStates().values.filter { (owner == nil || $0.apiOwner == owner) && (kind == nil || $0.kind == kind) }
+        let visible = try h.ledger.jobStates().values.filter { (owner == nil || $0.owner == owner) && (kind == nil || $0.kind == kind) }
         var counts: [String: Int] = [:]
         for s in JobStatus.allCases { counts[s.rawValue] = visible.filter { $0.status == s }.count }
         return (visible.filter { state == nil || $0.status == state }.sorted { $0.id > $1.id }, counts)
@@ -87,7 +86,7 @@ import Testing
                 #expect(seen.map { $0["id"]?.stringValue ?? "" } == ref.jobs.map(\.id.rawValue), "\(label)")
                 #expect(seen.map { $0["state"]?.stringValue ?? "" } == ref.jobs.map(\.status.rawValue), "\(label)")
                 #expect(seen.map { $0["version"]?.intValue ?? 0 } == ref.jobs.map { Int64($0.version) }, "\(label)")
-                #expect(seen.map { $0["owner"]?.stringValue } == ref.jobs.map(\.apiOwner), "\(label)")
+                #expect(seen.map { $0["owner"]?.stringValue } == ref.jobs.map(\.owner), "\(label)")
                 #expect(pages == max(1, (ref.jobs.count + 36) / 37), "\(label)")
                 if let owner { #expect(seen.allSatisfy { $0["owner"]?.stringValue == owner }, "\(label)") }
             }

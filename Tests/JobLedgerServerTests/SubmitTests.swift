@@ -23,9 +23,12 @@ import Testing
             #expect(j["urls"]?["events"]?.stringValue == "/api/jobs/\(id)/events")
             #expect(r.headers[.location] == "/api/jobs/\(id)")
             let state = try #require(try await h.ledger.state(of: JobID(id)))
-            #expect(state.apiOwner == "user_alice")
+            #expect(state.owner == "user_alice")
             #expect(state.priority == 5 && state.maxAttempts == 2)
-            #expect(state.input["prompt"]?.stringValue == "p")
+            #expect(state.input == ["prompt": "p"], "the handler gets the caller's input as sent")
+            var queued: EventPayload.Queued?
+            try h.ledger.forEachEvent(of: JobID(id)) { e in if case .queued(let q) = e.payload { queued = q } }
+            #expect(queued?.owner == "user_alice")
         }
     }
 

@@ -36,7 +36,8 @@ import Testing
                 input: i % 5 == 0 ? value(0) : .object(["prompt": .string(string()), "n": value(1)]),
                 priority: Int(Int64(bitPattern: rng.next()) % 1_000_001),
                 maxAttempts: 1 + Int(rng.next() % 1000),
-                runAt: i % 3 == 0 ? nil : Timestamp(milliseconds: Int64(rng.next() % 253_402_300_799_999)))
+                runAt: i % 3 == 0 ? nil : Timestamp(milliseconds: Int64(rng.next() % 253_402_300_799_999)),
+                owner: i % 4 == 0 ? nil : (i % 11 == 0 ? "user é 😀 with spaces" : "user_\(rng.next() % 100)"))
             let text = EventPayload.queued(q).canonicalText
             let scanned = try #require(scan(text), "\(text)")
             #expect(scanned == (try decoded(text)), "\(text)")
@@ -57,6 +58,10 @@ import Testing
         #"{"input":{},"kind":"k","max_attempts":3,"priority":0,"run_at":"soon"}"#,
         #"{"input":{},"kind":"k","max_attempts":3,"priority":0,"run_at":null}"#,
         #"{"input":{},"kind":"k","max_attempts":3,"priority":0,"x":1}"#,       // an unknown field
+        #"{"input":{},"kind":"k","max_attempts":3,"owner":"","priority":0}"#,  // an empty owner
+        #"{"input":{},"kind":"k","max_attempts":3,"owner":"a\"b","priority":0}"#, // an escaped owner (decoded in full)
+        #"{"input":{},"kind":"k","max_attempts":3,"owner":7,"priority":0}"#,   // an owner not a string
+        #"{"input":{},"kind":"k","max_attempts":3,"priority":0,"owner":"u"}"#, // owner out of order
         #"{"input":{},"kind":"k","max_attempts":3,"priority":0}  "#,           // trailing space
         #"{"input":{},"kind":"k","max_attempts":3}"#,                          // a field missing
         #"{"input":{"a":"\"}"},"kind":7,"max_attempts":3,"priority":0}"#,      // a kind not text

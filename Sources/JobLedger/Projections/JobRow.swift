@@ -34,15 +34,19 @@ public struct JobRow: Sendable, Hashable {
     public var updatedAt: Timestamp
     /// Its latest event's version.
     public var version: Int
+    /// Who it belongs to (`JobState.owner`); nil: nobody in particular.
+    public var owner: String?
 
     /// A row from its columns.
     public init(id: JobID, kind: String, state: JobStatus, attempt: Int, maxAttempts: Int, progress: Double,
                 message: String?, previewURL: String?, resultURL: String?, errorCode: String?, errorMessage: String?,
-                createdAt: Timestamp, startedAt: Timestamp?, finishedAt: Timestamp?, updatedAt: Timestamp, version: Int) {
+                createdAt: Timestamp, startedAt: Timestamp?, finishedAt: Timestamp?, updatedAt: Timestamp, version: Int,
+                owner: String? = nil) {
         self.id = id; self.kind = kind; self.state = state; self.attempt = attempt; self.maxAttempts = maxAttempts
         self.progress = progress; self.message = message; self.previewURL = previewURL; self.resultURL = resultURL
         self.errorCode = errorCode; self.errorMessage = errorMessage; self.createdAt = createdAt
         self.startedAt = startedAt; self.finishedAt = finishedAt; self.updatedAt = updatedAt; self.version = version
+        self.owner = owner
     }
 
     /// The row for a job's state, with the URLs its artefacts were published at (nil while the
@@ -51,7 +55,8 @@ public struct JobRow: Sendable, Hashable {
         self.init(id: s.id, kind: s.kind, state: s.status, attempt: s.attempt, maxAttempts: s.maxAttempts,
                   progress: s.progress, message: s.progressMessage, previewURL: previewURL, resultURL: resultURL,
                   errorCode: s.lastError?.code, errorMessage: s.lastError?.message, createdAt: s.createdAt,
-                  startedAt: s.startedAt, finishedAt: s.finishedAt, updatedAt: s.updatedAt, version: s.version)
+                  startedAt: s.startedAt, finishedAt: s.finishedAt, updatedAt: s.updatedAt, version: s.version,
+                  owner: s.owner)
     }
 
     /// The row's fields by column name, as JSON values: what `--json` prints and what drift
@@ -65,7 +70,7 @@ public struct JobRow: Sendable, Hashable {
             ("message", opt(message)), ("preview_url", opt(previewURL)), ("result_url", opt(resultURL)),
             ("error_code", opt(errorCode)), ("error_message", opt(errorMessage)), ("created_at", time(createdAt)),
             ("started_at", time(startedAt)), ("finished_at", time(finishedAt)), ("updated_at", time(updatedAt)),
-            ("version", .int(Int64(version))),
+            ("version", .int(Int64(version))), ("owner", opt(owner)),
         ]
     }
 
