@@ -14,6 +14,7 @@ public enum Change {
         case .queued(let q):
             var s = "\(move): kind \(q.kind), priority \(q.priority), up to \(q.maxAttempts) attempt\(q.maxAttempts == 1 ? "" : "s")"
             if let r = q.runAt { s += ", not before \(r.iso8601)" }
+            if let o = q.recordedOwner, o != before?.owner { s += ", owner \(o)" }
             return s
         case .started(let st):
             return "\(move): attempt \(st.attempt) of \(after.maxAttempts) on worker \(st.worker), lease until \(st.leaseDeadline.iso8601)"

@@ -42,6 +42,23 @@ import Testing
         #expect(s.owner == "user_bob")
     }
 
+    /// `history` says who a job belongs to where that is set or changes.
+    @Test func theHistoryLineNamesTheOwner() throws {
+        let q = EventPayload.queued(.init(kind: "design", maxAttempts: 1, owner: "user_alice"))
+        var s = try Lifecycle.begin(job: job, with: q, at: at(0))
+        #expect(Change.describe(before: nil, after: s, payload: q) == "new → queued: kind design, priority 0, up to 1 attempt, owner user_alice")
+        try s.apply(.started(.init(worker: "w", attempt: 1, leaseDeadline: at(100_000))), at: at(1))
+        try s.apply(.failed(.init(code: "E", message: "x", retryable: false, attempt: 1)), at: at(2))
+        let retry = EventPayload.queued(.init(kind: "design"))
+        var kept = s
+        try kept.apply(retry, at: at(3))
+        #expect(!Change.describe(before: s, after: kept, payload: retry).contains("owner"))
+        let moved = EventPayload.queued(.init(kind: "design", owner: "user_bob"))
+        var bob = s
+        try bob.apply(moved, at: at(3))
+        #expect(Change.describe(before: s, after: bob, payload: moved).hasSuffix(", owner user_bob"))
+    }
+
     /// Before the field, `serve` recorded the owner as `input._jobledger.owner`: such events
     /// still read as owned (a number there is no owner); the field wins when both are there.
     @Test func aQueuedEventWrittenBeforeTheFieldStillNamesItsOwner() throws {
