@@ -72,7 +72,7 @@ struct History: AsyncParsableCommand {
             if json {
                 print(JSONValue.array(entries).canonicalText)
             } else {
-                print("job \(id) · kind \(final.kind) · \(final.status) · \(final.version) events")
+                print("job \(id) · kind \(final.kind) · \(final.status) · \(plural(final.version, "event"))")
                 printTable(header: nil, rows: lines, indent: "  ")
             }
         }

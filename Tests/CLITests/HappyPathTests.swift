@@ -13,6 +13,8 @@ struct HappyPathTests {
         let job = try #require(queued.stdout.wholeMatch(of: #/([0-9a-f-]{36})\n/#)?.1).description
         #expect(job.wholeMatch(of: uuidV7) != nil, "\(queued)")
         #expect(queued.stderrLines == ["appended seq 1: job \(job) version 1 queued"])
+        let one = try await jobledger(["history", "--db", db, job], in: scratch)
+        #expect(one.stdout.hasPrefix("job \(job) · kind design · queued · 1 event\n"), "\(one)")
 
         for (seq, (type, payload)) in [("started", startedPayload()), ("progress", progressPayload), ("completed", completedPayload)].enumerated() {
             let r = try await jobledger(["append", "--db", db, "--job", job, "--type", type, "--payload", payload], in: scratch)
