@@ -103,13 +103,14 @@ extension JobEngine {
     /// ```
     @discardableResult
     public func submit<J: JobDefinition>(_ definition: J.Type, _ input: J.Input, idempotencyKey: String? = nil,
-                                         runAt: Timestamp? = nil, maxAttempts: Int = 3, priority: Int = 0) async throws -> JobID {
+                                         runAt: Timestamp? = nil, maxAttempts: Int = 3, priority: Int = 0,
+                                         owner: String? = nil) async throws -> JobID {
         let json: JSONValue
         do { json = try JSONValue(encoding: input) } catch {
             throw LedgerError.invalidPayload(PayloadError(type: .queued, reason: "the input of a '\(J.kind)' job cannot be encoded as JSON: \(error)"))
         }
         return try await submit(kind: J.kind, input: json, idempotencyKey: idempotencyKey, runAt: runAt,
-                                maxAttempts: maxAttempts, priority: priority)
+                                maxAttempts: maxAttempts, priority: priority, owner: owner)
     }
 
     /// The typed output of a job: nil while it is queued or running, its decoded output once it

@@ -8,15 +8,21 @@ import Testing
 /// handler gets, kept by a retry; the reserved input key refused; a job queued before the field
 /// (its owner in `input._jobledger`) retried without carrying the key into its new event.
 @Suite struct OwnerEngineTests {
-    @Test func theOwnerIsRecordedBesideTheInputAndARetryKeepsIt() async throws {
-        let f = try Fixture()
-        let engine = f.engine()
+    /// A handler of kind `k` whose first attempt fails for good; returns the inputs it was given.
+    static func failingOnce(_ engine: JobEngine) -> Recorder<JSONValue> {
         let inputs = Recorder<JSONValue>()
         engine.register(kind: "k") { ctx in
             inputs.add(ctx.input)
             if ctx.attempt == 1 { throw JobError(code: "bad", message: "no", retryable: false) }
             return JobCompletion()
         }
+        return inputs
+    }
+
+    @Test func theOwnerIsRecordedBesideTheInputAndARetryKeepsIt() async throws {
+        let f = try Fixture()
+        let engine = f.engine()
+        let inputs = Self.failingOnce(engine)
         let job = try await engine.submit(kind: "k", input: ["p": "x"], owner: "user_alice")
         try await engine.tick()
         try await engine.retry(job)
@@ -43,12 +49,7 @@ import Testing
         _ = try f.ledger.importNDJSON([line])
         let job = try JobID("old")
         let engine = f.engine()
-        let inputs = Recorder<JSONValue>()
-        engine.register(kind: "k") { ctx in
-            inputs.add(ctx.input)
-            if ctx.attempt == 1 { throw JobError(code: "bad", message: "no", retryable: false) }
-            return JobCompletion()
-        }
+        let inputs = Self.failingOnce(engine)
         try await engine.tick()
         #expect(try engine.state(of: job)?.owner == "user_alice")
         try await engine.retry(job)
