@@ -40,8 +40,12 @@ public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
         var bytes = [UInt8](repeating: 0, count: 16)
         let ms = UInt64(max(0, time.milliseconds))
         for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: ms >> (8 * (5 - UInt64(i)))) }
+        // Two draws of 64 bits (each is a getrandom call on Linux), not one per byte: a submit
+        // made ten system calls for its id.
         var rng = SystemRandomNumberGenerator()
-        for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        let a = rng.next(), b = rng.next()
+        for i in 6..<8 { bytes[i] = UInt8(truncatingIfNeeded: a >> (8 * UInt64(i - 6))) }
+        for i in 8..<16 { bytes[i] = UInt8(truncatingIfNeeded: b >> (8 * UInt64(i - 8))) }
         bytes[6] = (bytes[6] & 0x0F) | 0x70  // version 7
         bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
         let digits = Array("0123456789abcdef".utf8)

@@ -239,6 +239,19 @@ struct JobIDTests {
         }
     }
 
+    /// Every one of the 74 random bits is drawn: at one instant, each hex digit after the version
+    /// nibble takes many values (a byte left unset would be a constant digit).
+    @Test("the random part varies in every position")
+    func randomBitsAllDrawn() {
+        let time = Timestamp(milliseconds: 1_764_374_648_123)
+        let ids = (0..<400).map { _ in Array(JobID.generate(at: time).rawValue.filter { $0 != "-" }) }
+        for position in 13..<32 {
+            let seen = Set(ids.map { $0[position] })
+            #expect(seen.count >= (position == 16 ? 4 : 12), "hex digit \(position) took only \(seen.sorted())")
+        }
+        #expect(Set(ids.map { String($0) }).count == ids.count)
+    }
+
     @Test("the time prefix of known instants")
     func timePrefix() {
         #expect(JobID.generate(at: Timestamp(milliseconds: 0)).rawValue.hasPrefix("00000000-0000-7"))
