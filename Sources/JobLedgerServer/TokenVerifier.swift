@@ -30,7 +30,8 @@ public final class TokenVerifier: Sendable {
     private let hmac: JWTKeyCollection?
     private let jwks: Mutex<JWTKeyCollection?>
     private let knownKids: Mutex<Set<String>>
-    private let lastFetch = Mutex<Int64>(0)
+    /// When the JWKS was last fetched, and when a fetch was last tried (successful or not).
+    private let fetches = Mutex<(succeeded: Int64, tried: Int64)>((0, 0))
     private let now: @Sendable () -> Int64
     /// Tokens whose signature verified, with their claims: a caller sends the same token with
     /// every request until it expires, and its signature cannot change. The claims are still
@@ -38,6 +39,12 @@ public final class TokenVerifier: Sendable {
     /// JWKS is fetched again, and holds at most `verifiedLimit` tokens.
     private let verified = Mutex<[String: JSONValue]>([:])
     static let verifiedLimit = 4096
+    /// How long a JWKS fetched from a URL is trusted before it is fetched again (by the first
+    /// request after that; the requests meanwhile go on with the keys held). So a key the issuer
+    /// takes out of its set (a leaked key, revoked) stops verifying within this time, even with
+    /// no new `kid` to prompt a fetch. A fetch that fails keeps the keys held and is tried again
+    /// a minute later.
+    static let jwksMaxAgeMilliseconds: Int64 = 10 * 60_000
 
     /// Loads the keys (reading the JWKS file, or fetching its URL once). `now` gives
     /// milliseconds since 1970 (tests pass a fixed clock).
@@ -58,7 +65,8 @@ public final class TokenVerifier: Sendable {
             let (keys, kids) = try await Self.loadJWKS(source)
             jwks.withLock { $0 = keys }
             knownKids.withLock { $0 = kids }
-            lastFetch.withLock { $0 = now() }
+            let t = now()
+            fetches.withLock { $0 = (t, t) }
         }
     }
 
@@ -98,6 +106,7 @@ public final class TokenVerifier: Sendable {
 
     /// The caller a token proves, or why it does not.
     public func verify(_ token: String) async throws(AuthFailure) -> Principal {
+        await refreshJWKSWhenStale()
         if let claims = verified.withLock({ $0[token] }) { return try check(claims) }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, token.utf8.count <= 16_384 else { throw .malformed("not three dot-separated parts") }
@@ -133,16 +142,37 @@ public final class TokenVerifier: Sendable {
     private func jwksKeys(kid: String?) async throws(AuthFailure) -> JWTKeyCollection? {
         guard let source = configuration.jwks else { return nil }
         let known = kid.map { k in knownKids.withLock { $0.contains(k) } } ?? true
-        let t = now()
-        if !known, source.hasPrefix("http"), lastFetch.withLock({ t - $0 >= 60_000 }) {
-            lastFetch.withLock { $0 = t }
-            if let (keys, kids) = try? await Self.loadJWKS(source) {
-                jwks.withLock { $0 = keys }
-                knownKids.withLock { $0 = kids }
-                verified.withLock { $0.removeAll() }  // a key taken out of the set no longer verifies anything
-            }
-        }
+        if !known, source.hasPrefix("http"), claimFetch(stale: false) { await fetchJWKS(source) }
         return jwks.withLock { $0 }
+    }
+
+    /// Fetches a URL-sourced JWKS again once it is `jwksMaxAgeMilliseconds` old.
+    private func refreshJWKSWhenStale() async {
+        guard let source = configuration.jwks, source.hasPrefix("http"), claimFetch(stale: true) else { return }
+        await fetchJWKS(source)
+    }
+
+    /// Whether a fetch is due — at most one try a minute, and with `stale` only once the keys
+    /// held are `jwksMaxAgeMilliseconds` old; if so the caller takes it, and the requests
+    /// meanwhile go on with the keys held.
+    private func claimFetch(stale: Bool) -> Bool {
+        let t = now()
+        return fetches.withLock { f in
+            guard t - f.tried >= 60_000, !stale || t - f.succeeded >= Self.jwksMaxAgeMilliseconds else { return false }
+            f.tried = t
+            return true
+        }
+    }
+
+    /// Replaces the keys with the set at `source`; on failure keeps them (tried again at most
+    /// once a minute).
+    private func fetchJWKS(_ source: String) async {
+        guard let (keys, kids) = try? await Self.loadJWKS(source) else { return }
+        let t = now()
+        fetches.withLock { $0.succeeded = t }
+        jwks.withLock { $0 = keys }
+        knownKids.withLock { $0 = kids }
+        verified.withLock { $0.removeAll() }  // a key taken out of the set no longer verifies anything
     }
 
     /// Checks the claims of a token whose signature verified.

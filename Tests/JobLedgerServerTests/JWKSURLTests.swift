@@ -98,6 +98,50 @@ import Testing
         }
     }
 
+    /// A key the issuer takes out of its set (revoked) stops verifying once the set is ten
+    /// minutes old, even for a token already verified (the signature cache is emptied), without
+    /// any new `kid` to prompt a fetch. A refresh that fails keeps the keys, tried again a minute on.
+    @Test func theSetIsFetchedAgainWhenTenMinutesOldSoARevokedKeyStopsVerifying() async throws {
+        let old = try SigningKeys.rsa(), new = try SigningKeys.rsa()
+        let jwks = JWKSServer()
+        try jwks.serve(try SigningKeys.jwks(rsa: ["k-old": old, "k-new": new]))
+        try await jwks.run { base in
+            let h = try await ServerHarness.make(auth: AuthConfiguration(jwks: "\(base)/.well-known/jwks.json"))
+            defer { h.cleanup() }
+            let keys = JWTKeyCollection()
+            await keys.add(rsa: old, digestAlgorithm: .sha256, kid: "k-old")
+            await keys.add(rsa: new, digestAlgorithm: .sha256, kid: "k-new")
+            let exp = h.clock.now / 1000 + 7200
+            let oldToken = try await keys.sign(TestClaims(sub: "user_alice", exp: exp), kid: JWKIdentifier(string: "k-old"))
+            let newToken = try await keys.sign(TestClaims(sub: "user_alice", exp: exp), kid: JWKIdentifier(string: "k-new"))
+            @Sendable func submit(_ c: any TestClientProtocol, _ t: String) async throws -> HTTPResponse.Status {
+                try await c.api(.post, "/api/design", "/api/design", headers: [.authorization: "Bearer \(t)"], body: body(Self.design)).status
+            }
+            try await h.live { c async throws in
+                #expect(try await submit(c, oldToken) == .accepted)
+                try jwks.serve(try SigningKeys.jwks(rsa: ["k-new": new]))   // the old key is revoked
+                h.clock.advance(ms: 10 * 60_000 - 1)
+                #expect(try await submit(c, oldToken) == .accepted)          // the set held is not ten minutes old
+                #expect(jwks.fetches == 1)
+                h.clock.advance(ms: 1)
+                #expect(try await submit(c, oldToken) == .unauthorized)      // fetched again: the key is gone
+                #expect(jwks.fetches == 2)
+                #expect(try await submit(c, newToken) == .accepted)
+                jwks.failing(true)
+                h.clock.advance(ms: 10 * 60_000)
+                #expect(try await submit(c, newToken) == .accepted)          // the refresh failed: the keys are kept
+                #expect(jwks.fetches == 3)
+                h.clock.advance(ms: 59_000)
+                #expect(try await submit(c, newToken) == .accepted)
+                #expect(jwks.fetches == 3)                                    // at most one try a minute
+                jwks.failing(false)
+                h.clock.advance(ms: 1_000)
+                #expect(try await submit(c, newToken) == .accepted)
+                #expect(jwks.fetches == 4)
+            }
+        }
+    }
+
     @Test func aJWKSURLThatGivesNoUsableSetIsAConfigurationErrorAtStartup() async throws {
         let jwks = JWKSServer()
         try jwks.serve(try SigningKeys.jwks(rsa: ["rsa1": try SigningKeys.rsa()]))
