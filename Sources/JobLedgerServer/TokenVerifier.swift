@@ -78,7 +78,12 @@ public final class TokenVerifier: Sendable {
                 guard let url = URL(string: source) else {
                     throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "not a valid URL")
                 }
-                let (data, response) = try await URLSession.shared.data(from: url)
+                // Bounded, and never cancelled mid-flight (on Linux, cancelling a task suspended
+                // in URLSession can deadlock; see `withoutCancelling`): a refresh runs inside a
+                // request, which its client may drop.
+                var request = URLRequest(url: url)
+                request.timeoutInterval = 10
+                let (data, response) = try await withoutCancelling { [request] in try await URLSession.shared.data(for: request) }
                 guard let http = response as? HTTPURLResponse, http.statusCode == 200 else {
                     throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "the JWKS URL did not answer 200")
                 }
