@@ -35,7 +35,9 @@ extension JobEngine {
             } else {
                 for a in ahead { a.read.cancel() }
                 ahead = []
-                read = await readPage(from: from, limit: limit)
+                // On this thread: usually few events or none, and a hop to a reader queue and
+                // back would cost more than the read.
+                do { read = .success(try ledger.enginePageNow(from: from, limit: limit)) } catch { read = .failure(error) }
             }
             let events: [EngineEvent]
             switch read {
@@ -67,10 +69,6 @@ extension JobEngine {
             let now = clock.now()
             state.withLock { $0.view.adopt(found, job: job, now: now) }
         }
-    }
-
-    private func readPage(from seq: Int64, limit: Int) async -> Result<[EngineEvent], LedgerError> {
-        await Self.readPage(ledger, from: seq, limit: limit)
     }
 
     private static func readPage(_ ledger: Ledger, from seq: Int64, limit: Int) async -> Result<[EngineEvent], LedgerError> {

@@ -156,7 +156,7 @@ extension JobEngine {
         // job that moved on meanwhile is left out; the next refresh tells the view.
         let loaded: [JobID: JobState]
         do {
-            loaded = try await ledger.states(of: entries.map(\.id))
+            loaded = try ledger.statesNow(of: entries.map(\.id))
         } catch {
             if error.makesTheLogUnreadable {
                 state.withLock { $0.unreadable = error }
