@@ -119,6 +119,15 @@ extension JobEngine {
     /// `giveUpAfter`). A refusal by the log ends it at once.
     func persist(_ context: JobContext, _ what: String, _ write: @escaping @Sendable () async throws -> StoredEvent) async -> Persisted {
         let job = context.job, attempt = context.attempt
+        // The common case first, on this task: not cancelled, storage not paused, and the write
+        // succeeds. Anything else (an error of any kind, a cancellation that may stop a wait)
+        // goes to the loop below, in a task of its own that nothing cancels; a write refused
+        // here is simply refused again there and classified.
+        if !Task.isCancelled, storage.current == nil, let stored = try? await write() {
+            folded(stored)
+            storage.succeeded()
+            return .recorded
+        }
         let result: Persisted = await Task {
             var delay: Int64 = 20
             var warned = false
