@@ -34,6 +34,10 @@ import Testing
         }
         if case .queued(_, _, _, let priority, let at, _) = page[0] { #expect(priority == -7 && at == runAt) } else { Issue.record("seq 1 not lean") }
         #expect(try await ledger.enginePage(from: 4, limit: 1).map(\.seq) == [4])
+        // Read on the caller's thread (what an engine's round uses): the same page.
+        #expect(try ledger.enginePageNow(from: 1, limit: 10).map(\.seq) == page.map(\.seq))
+        if case .event(let e) = try ledger.enginePageNow(from: 4, limit: 1)[0] { #expect(e == full[3]) } else { Issue.record("seq 4 read lean") }
+        #expect(try ledger.statesNow(of: [a, b, try JobID("nobody")]) == (try await ledger.states(of: [a, b])))
     }
 
     /// A first `queued` event whose payload has no kind (written by hand behind JobLedger's
