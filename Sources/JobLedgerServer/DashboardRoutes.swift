@@ -22,6 +22,7 @@ extension JobLedgerServer {
         router.get("projections") { request, _ in
             let intake = await intakeHealth()
             return try await page(request, title: "Projections") { caller in
+                guard caller.isAdmin else { throw Problem.forbidden("the projections page needs the admin role") }
                 let rows: [[String: Any]] = try projectionHealth().map { p in
                     [
                         "name": p["name"]?.stringValue ?? "", "checkpoint": p["checkpoint"]?.intValue ?? 0, "head": p["head"]?.intValue ?? 0,

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import JobLedger
 import JobLedgerAnyCable
@@ -92,10 +93,38 @@ public struct JobLedgerServer: Sendable {
     /// The caller of `request`: from `Authorization: Bearer`, the `__session` cookie (Clerk's
     /// same-origin token) or, where `allowQuery` (the SSE stream: `EventSource` sends no
     /// headers), the `access_token` query parameter.
+    ///
+    /// A request that changes something (not GET or HEAD) and is not authenticated by its own
+    /// `Authorization` header — a cookie, or no auth at all in `--insecure-no-auth` mode — is
+    /// what a browser sends along by itself, so it must come from this server's own pages
+    /// (`sameOrigin`): another site's form or script cannot submit, cancel or retry in the
+    /// user's name (cross-site request forgery).
     func caller(_ request: Request, allowQuery: Bool = false) async throws(Problem) -> Principal {
+        if request.method != .get, request.method != .head, request.headers[.authorization] == nil { try Self.sameOrigin(request) }
         guard let auth else { return .insecureLocal }
         guard let token = Self.token(in: request, allowQuery: allowQuery) else { throw Problem.unauthorized(AuthFailure.missing.description) }
         do { return try await auth.verify(token) } catch { throw Problem.unauthorized(error.description) }
+    }
+
+    /// Refuses (403) a request a browser sent from another origin: `Sec-Fetch-Site` other than
+    /// `same-origin` or `none`, else an `Origin` whose host and port are not the request's
+    /// `Host`. A request with neither header does not come from a browser page (curl, a
+    /// script) and is let through.
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
+    static let origin = HTTPField.Name("Origin")!
+
+    static func sameOrigin(_ request: Request) throws(Problem) {
+        let refuse = Problem(.forbidden, "cross-origin", "a request from another site's page may not act with this browser's session; send the token in an Authorization header")
+        if let site = request.headers[Self.secFetchSite] {
+            guard site == "same-origin" || site == "none" else { throw refuse }
+            return
+        }
+        guard let origin = request.headers[Self.origin] else { return }
+        guard let host = request.head.authority,
+              let url = URL(string: origin), let originHost = url.host else { throw refuse }
+        let originAuthority = url.port.map { "\(originHost):\($0)" } ?? originHost
+        let bare = { (a: String) in a.hasSuffix(":80") || a.hasSuffix(":443") ? String(a[..<a.lastIndex(of: ":")!]) : a }
+        guard bare(originAuthority.lowercased()) == bare(host.lowercased()) else { throw refuse }
     }
 
     /// `text` without the spaces and tabs around it (Foundation's trimming goes through NSString,
