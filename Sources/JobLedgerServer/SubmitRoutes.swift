@@ -89,6 +89,13 @@ extension JobLedgerServer {
     static func refusal(_ error: any Error) -> Problem {
         if let e = error as? LedgerError {
             if e.storageFault != nil { return storage(e) }
+            if case .payloadTooLarge(_, let size, let limit) = e {
+                // The body passed the route's own limit, but the `queued` event (the input with
+                // the kind, owner and the other fields) is over the log's.
+                return Problem(.contentTooLarge, "too-large",
+                               "the job's queued event would be \(size) bytes (its input with the fields the server records); the log takes at most \(limit)",
+                               field: "input")
+            }
             return Problem(.unprocessableContent, "refused", "the log refused the job: \(e)")
         }
         return storage(error)

@@ -85,6 +85,13 @@ import Testing
             let big = #"{"input":{"prompt":"\#(String(repeating: "x", count: 70_000))"}}"#
             let r = try await c.api(.post, "/api/design", "/api/design", headers: auth, body: body(big))
             #expect(r.status == .contentTooLarge)
+            // Under the route's 64 KiB, but over the log's limit once the kind, owner and the
+            // other fields are added: still a 413 naming the input, not a refusal naming a job.
+            let near = #"{"input":{"pad":"\#(String(repeating: "x", count: 65_536 - 30))"}}"#
+            #expect(near.utf8.count <= SubmitRequest.maxBodyBytes)
+            let over = try await c.api(.post, "/api/jobs/echo", "/api/jobs/{kind}", headers: auth, body: body(near))
+            #expect(over.status == .contentTooLarge, "\(over.body.text)")
+            #expect(over.body.json?["field"]?.stringValue == "input" && over.body.json?["detail"]?.stringValue?.contains("at most 65536") == true)
             let unknown = try await c.api(.post, "/api/jobs/teleport", "/api/jobs/{kind}", headers: auth, body: body(Self.design))
             #expect(unknown.status == .notFound)
             let badKey = try await c.api(.post, "/api/design", "/api/design", headers: auth + [HTTPField.Name("Idempotency-Key")!: "has space"],
