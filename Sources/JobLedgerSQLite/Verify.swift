@@ -101,6 +101,9 @@ extension Ledger {
             if expected.seq == start.head.seq { hashAtExpected = start.head.hash } else { checkedBefore = expected.seq }
         }
         let v2From = try hashRuleStart()
+        // Read before the events, so an append and a projection step meanwhile cannot make a
+        // witness look ahead of the events this scan sees.
+        let witness = try furthestWitness()
         // From the smallest seq there is: a row slipped in before seq 1 must not go unseen.
         // Carrying on: from the first seq after the last one verified.
         try scanRaw(from: start == nil ? .min : prev.seq + 1) { raw in
@@ -161,7 +164,30 @@ extension Ledger {
                 report.problem = .init(seq: expected.seq, message: "hash \(h.prefix(16))… differs from the expected head \(expected.hash.prefix(16))…: the log was rewritten")
             }
         }
+        if report.problem == nil, let (what, seq) = witness, seq > prev.seq {
+            report.problem = .init(seq: prev.seq + 1, message: "missing: the log ends at seq \(prev.seq), but \(what) has taken in events up to seq \(seq): events were cut off the end")
+        }
         return (report, next)
+    }
+
+    /// What in this file has recorded the furthest `seq` besides the events themselves: a
+    /// projection's checkpoint or the engine's snapshot. Every one was at or before the head
+    /// when it was written and seqs are never reused, so one past the head shows that events
+    /// were cut off the end. (A tripwire inside the same file, which whoever cut the events could
+    /// also edit: `--expect-head` with a head kept elsewhere is the proof.)
+    func furthestWitness() throws(LedgerError) -> (String, Int64)? {
+        guard hasProjections else { return nil }
+        return try read { db in
+            var best: (String, Int64)?
+            for row in try Row.fetchAll(db, sql: "SELECT name, checkpoint FROM projections") {
+                let seq: Int64 = row[1]
+                if seq > (best?.1 ?? 0) { best = ("projection '\(row[0] as String)'", seq) }
+            }
+            if schemaVersion >= 5, let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM engine_snapshots WHERE id = 1"), seq > (best?.1 ?? 0) {
+                best = ("the engine's snapshot", seq)
+            }
+            return best
+        }
     }
 
     /// The first `seq` hashed under `HashChain.Rule.v2`; `Int64.max` for a log older than

@@ -184,6 +184,10 @@ struct ProjectionsStatus: AsyncParsableCommand {
                  isEffect(s) ? "\(s.sent)" : "-", isEffect(s) ? "\(s.coalesced)" : "-",
                  s.nextAttemptAt?.iso8601 ?? "", s.lastError ?? ""]
             })
+            // A checkpoint past the head: the projection took in events the log no longer has.
+            for s in all where s.checkpoint > s.head {
+                printErr("jobledger: warning: projection \(s.name.rawValue) has taken in events up to seq \(s.checkpoint), but the log ends at seq \(s.head): events were cut off the end (run jobledger verify)")
+            }
         }
     }
 }

@@ -63,6 +63,24 @@ struct IntegrityTests {
         #expect(expecting.stdout.contains("cut off the end"), "\(expecting)")
     }
 
+    /// A tripwire in the same file: once the projections have taken in the events that were
+    /// cut, their checkpoints lie past the head, and plain `verify` (and `projections`) say so.
+    @Test func eventsCutAfterTheProjectionsTookThemInAreCaughtByPlainVerify() async throws {
+        try await logWithCompletedJob(db, in: scratch)
+        #expect(try await jobledger(["project", "--once", "--db", db, "--no-effects"], in: scratch).status == 0)
+        #expect(try await jobledger(["verify", "--db", db], in: scratch).status == 0)
+        try rawSQL(db, """
+            DROP TRIGGER events_no_update;
+            DROP TRIGGER events_no_delete;
+            DELETE FROM events WHERE seq >= 3;
+            """)
+        let plain = try await jobledger(["verify", "--db", db], in: scratch)
+        #expect(plain.status == 1, "\(plain)")
+        #expect(plain.stdout.hasPrefix("FAILED at seq 3: missing: the log ends at seq 2, but projection 'jobs' has taken in events up to seq 4"), "\(plain)")
+        let status = try await jobledger(["projections", "--db", db], in: scratch)
+        #expect(status.stderr.contains("projection jobs has taken in events up to seq 4, but the log ends at seq 2"), "\(status)")
+    }
+
     @Test func aPayloadChangedInTheMiddleIsCaughtByVerify() async throws {
         try await logWithCompletedJob(db, in: scratch)
         let old = try await head(db)
