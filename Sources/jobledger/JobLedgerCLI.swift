@@ -18,6 +18,36 @@ struct JobLedgerCLI: AsyncParsableCommand {
         subcommands: [Demo.self, Work.self, Submit.self, Cancel.self, Retry.self, Append.self, Jobs.self, History.self,
                       Verify.self, DigestCommand.self, Export.self, Import.self, Project.self, Projections.self, Tail.self, Blobs.self,
                       Replay.self, StateAsOf.self, Diff.self, Bench.self, IntakeCommand.self, Serve.self])
+
+    /// Parses `--priority -5` as `--priority=-5`: the argument parser takes a word starting with
+    /// `-` for an option, so a negative number after a long option read as a missing value.
+    static func main() async {
+        await main(negativeNumbersJoined(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    /// `args` with every `--option NUMBER` whose number is negative written `--option=NUMBER`.
+    /// No option of this CLI is spelled like a number, so nothing else changes.
+    static func negativeNumbersJoined(_ args: [String]) -> [String] {
+        var out: [String] = []
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if a.hasPrefix("--"), !a.contains("="), a != "--", i + 1 < args.count, isNegativeNumber(args[i + 1]) {
+                out.append(a + "=" + args[i + 1])
+                i += 2
+                continue
+            }
+            if a == "--" { out += args[i...]; break }
+            out.append(a)
+            i += 1
+        }
+        return out
+    }
+
+    static func isNegativeNumber(_ s: String) -> Bool {
+        guard s.count > 1, s.first == "-" else { return false }
+        return Double(s.dropFirst()) != nil && s.dropFirst().first?.isNumber == true
+    }
 }
 
 /// Options every command takes to find and open the log.

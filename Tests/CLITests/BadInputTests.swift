@@ -147,7 +147,14 @@ struct BadInputTests {
         let t = try await jobledger(["submit", "design", "--db", db, "--run-at=-1"], in: scratch)
         #expect(t.status == 64)
         #expect(t.stderr.contains("--run-at must be an ISO-8601 UTC time"), "\(t)")
+        // A negative number after the option, as the docs write it (not only `--option=-1`).
+        let spaced = try await jobledger(["jobs", "--db", db, "--busy-timeout", "-1"], in: scratch)
+        #expect(spaced.status == 64 && spaced.stderr.contains("--busy-timeout must be 0…3600 seconds (got -1)"), "\(spaced)")
         #expect(!scratch.exists("log.sqlite"))
+        let low = try await jobledger(["submit", "design", "--db", db, "--priority", "-5"], in: scratch)
+        #expect(low.status == 0, "\(low)")
+        let history = try await jobledger(["history", low.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "--db", db], in: scratch)
+        #expect(history.stdout.contains("priority -5"), "\(history)")
     }
 
     /// The ends of a range are accepted: the command goes on to its next check (here: there is
