@@ -91,7 +91,11 @@ struct Serve: AsyncParsableCommand {
             let upstash = try intake.upstashConfiguration(projections)
             let feed = try await intake.make(upstash, projections: projections)
             let storageWait = storage.bound(oneShot: false)
-            let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: true) }
+            // Opening is bounded like a command that ends (5 s unless --storage-wait says): a
+            // server cannot listen, nor answer its probes, before it has its log, and a log it
+            // can never write (a read-only file) must stop it with exit 6, not keep it waiting
+            // unseen. Faults after it listens are waited out while /readyz says 503.
+            let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: true) }
             let registry = PrometheusCollectorRegistry()
             let engine = makeEngine(ledger: ledger, storageWait: storageWait, metrics: registry)
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait,
