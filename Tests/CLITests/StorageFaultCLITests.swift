@@ -106,4 +106,17 @@ func pageCount(_ path: String) throws -> Int {
         }
         #expect(try await snapshot("b.sqlite", in: scratch) == before)
     }
+
+    /// `serve` cannot listen (nor answer its probes) before it has its log: a log it cannot
+    /// write at startup stops it with exit 6 after the default 5 s, instead of waiting unseen.
+    @Test func serveOnALogItCannotWriteAtStartupExits6InsteadOfNeverListening() async throws {
+        let scratch = Scratch()
+        let clock = ContinuousClock(), start = clock.now
+        let r = try await jobledger(["serve", "--db", "s.sqlite", "--insecure-no-auth", "--port", "0"], in: scratch,
+                                    deadline: .seconds(90), environment: ["JOBLEDGER_MAX_PAGE_COUNT": "2"])
+        #expect(r.status == 6, "\(r)")
+        #expect(clock.now - start < .seconds(65), "\(r)")
+        #expect(!r.stderr.contains("serving http"), "\(r)")
+        #expect(r.stderrLines.last?.hasPrefix("jobledger: storage fault lasted longer than --storage-wait 5 s, stopping: the log s.sqlite is full") == true, "\(r)")
+    }
 }
