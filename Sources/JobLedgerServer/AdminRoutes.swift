@@ -11,7 +11,7 @@ extension JobLedgerServer {
         router.post("api/jobs/:id/cancel") { request, context in
             let caller = try await admin(request)
             let state = try visibleJob(context, for: caller)
-            do { try await engine.cancel(state.id, reason: "canceled by \(caller.subject) from the dashboard") } catch { throw Self.refusal(error) }
+            do { try await engine.cancel(state.id, reason: "canceled by \(caller.subject) through the API") } catch { throw Self.refusal(error) }
             return JSONResponse.make(try jobJSON(try await ledger.state(of: state.id) ?? state))
         }
         router.post("api/jobs/:id/retry") { request, context in

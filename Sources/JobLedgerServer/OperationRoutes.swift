@@ -7,24 +7,26 @@ extension JobLedgerServer {
     /// `GET /healthz` (the process answers), `GET /readyz` (it can take work: the log's storage
     /// is not paused and the engine is not draining), `GET /metrics` (Prometheus text) and
     /// `GET /openapi.json`. None needs a token: they say nothing about any job.
+    /// Whether the server can take work, and why not: `/readyz`'s answer.
+    func readiness() -> (ready: Bool, body: [String: JSONValue]) {
+        if let f = engine.storageFault ?? runner?.storageFault {
+            return (false, ["status": "paused", "storage_fault": .string("\(f.fault)"), "since": .string(f.since.iso8601)])
+        }
+        if engine.isDraining { return (false, ["status": "draining"]) }
+        return (true, ["status": "ready"])
+    }
+
     func addOperationRoutes(to router: Router<BasicRequestContext>) {
         router.get("healthz") { _, _ in
             JSONResponse.make(["status": "ok"])
         }
         router.get("readyz") { _, _ in
-            var o: [String: JSONValue] = ["status": "ready"]
-            var ready = true
-            if let f = engine.storageFault ?? runner?.storageFault {
-                ready = false
-                o["status"] = "paused"
-                o["storage_fault"] = .string("\(f.fault)")
-                o["since"] = .string(f.since.iso8601)
-            } else if engine.isDraining {
-                ready = false
-                o["status"] = "draining"
-            }
+            let (ready, o) = readiness()
             return JSONResponse.make(.object(o), status: ready ? .ok : .serviceUnavailable)
         }
+        // The same answers without a body, for probes and load balancers that send HEAD.
+        router.head("healthz") { _, _ in Response(status: .ok) }
+        router.head("readyz") { _, _ in Response(status: readiness().ready ? .ok : .serviceUnavailable) }
         router.get("metrics") { _, _ in
             var text = metrics.emitToString()
             if let head = try? ledger.head()?.seq ?? 0 {

@@ -27,7 +27,8 @@ public struct RateLimitSpec: Sendable, Hashable, CustomStringConvertible {
         var sliding = true
         if rest.hasPrefix("sliding:") { rest = rest.dropFirst(8) } else if rest.hasPrefix("fixed:") { sliding = false; rest = rest.dropFirst(6) }
         let parts = rest.split(separator: "/")
-        guard parts.count == 2, let limit = Int(parts[0]), (1...1_000_000).contains(limit) else { throw bad("the limit must be 1…1000000") }
+        guard parts.count == 2 else { throw bad("expected a limit and a window separated by '/'") }
+        guard let limit = Int(parts[0]), (1...1_000_000).contains(limit) else { throw bad("the limit must be a whole number 1…1000000") }
         let w = parts[1]
         let unit: (suffix: String, ms: Int64)? = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)].first { w.hasSuffix($0.0) }
         guard let unit, let n = Int64(w.dropLast(unit.suffix.count)), n > 0 else { throw bad("the window must be a number with ms, s, m or h") }

@@ -70,6 +70,31 @@ public final class TokenVerifier: Sendable {
         }
     }
 
+    /// Why a JWKS could not be read, in words that never carry the source (a URL may hold a
+    /// secret in its query).
+    static func cause(_ error: any Error) -> String {
+        if let e = error as? URLError {
+            switch e.code {
+            case .timedOut: return "the URL did not answer in time"
+            case .cannotConnectToHost, .cannotFindHost, .networkConnectionLost, .notConnectedToInternet: return "cannot connect to the URL's host"
+            case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateNotYetValid:
+                return "the TLS connection failed"
+            case .cancelled: return "the fetch was cancelled"
+            default: return "the fetch failed (URLError \(e.code.rawValue))"
+            }
+        }
+        if let e = error as? CocoaError {
+            switch e.code {
+            case .fileReadNoSuchFile: return "no such file"
+            case .fileReadNoPermission: return "permission denied"
+            case .fileReadInapplicableStringEncoding, .fileReadCorruptFile: return "the file is not UTF-8 text"
+            default: return "the file cannot be read (CocoaError \(e.code.rawValue))"
+            }
+        }
+        if error is CancellationError { return "the fetch was cancelled" }
+        return "\(type(of: error))"
+    }
+
     /// Reads and parses a JWKS file or URL.
     static func loadJWKS(_ source: String) async throws(ServerConfigurationError) -> (JWTKeyCollection, Set<String>) {
         let text: String
@@ -94,7 +119,7 @@ public final class TokenVerifier: Sendable {
         } catch let e as ServerConfigurationError {
             throw e
         } catch {
-            throw .invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "cannot read the JWKS (\(type(of: error)))")
+            throw .invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "cannot read the JWKS (\(Self.cause(error)))")
         }
         do {
             let set = try JSONDecoder().decode(JWKS.self, from: Data(text.utf8))

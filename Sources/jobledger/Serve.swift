@@ -112,7 +112,9 @@ struct Serve: AsyncParsableCommand {
             let authText = verifier == nil ? "NONE (--insecure-no-auth)" : describe(auth!)
             let limiterName = limiter.name, path = ledger.path
             let app = server.application(host: host, port: port, logger: logger) { p in
-                printErr("jobledger: serving http://\(host):\(p)/ (dashboard /, API /api, /openapi.json) on \(path); "
+                // An IPv6 literal goes in brackets in a URL (http://[::1]:8080/).
+                let shown = host.contains(":") ? "[\(host)]" : host
+                printErr("jobledger: serving http://\(shown):\(p)/ (dashboard /, API /api, /openapi.json) on \(path); "
                          + "\(workers) worker\(workers == 1 ? "" : "s"); auth: \(authText); "
                          + "rate limit \(spec) (\(limiterName))")
             }

@@ -148,7 +148,8 @@ import Testing
         let closed = try closedLoopbackPort()
         try await jwks.run { base in
             let cases: [(url: String, reason: String)] = [
-                ("http://127.0.0.1:\(closed)/.well-known/jwks.json?token=url-secret", "cannot read the JWKS"),
+                ("http://127.0.0.1:\(closed)/.well-known/jwks.json?token=url-secret", "cannot read the JWKS (cannot connect to the URL's host)"),
+                ("/nonexistent/jwks.json", "cannot read the JWKS (no such file)"),
                 ("\(base)/missing?token=url-secret", "did not answer 200"),
                 ("\(base)/garbage", "not a usable JWKS document"),
                 ("\(base)/empty", "the JWKS has no keys"),

@@ -83,6 +83,11 @@ import Testing
         try await h.live { c async throws in
             #expect(try await c.api(.get, "/healthz", "/healthz").status == .ok)
             #expect(try await c.api(.get, "/readyz", "/readyz").body.json?["status"] == "ready")
+            // Probes that send HEAD get the same status, without a body.
+            for path in ["/healthz", "/readyz"] {
+                let head = try await c.executeRequest(uri: path, method: .head, headers: [:], body: nil)
+                #expect(head.status == .ok && head.body.readableBytes == 0, "\(path)")
+            }
             let metrics = try await c.api(.get, "/metrics", "/metrics")
             #expect(metrics.body.text.contains("jobledger_log_head_seq 0"))
             // The engine's and the projections' counters are on the same page.

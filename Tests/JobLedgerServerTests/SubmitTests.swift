@@ -128,6 +128,13 @@ import Testing
         for bad in ["", "10", "ten/60s", "10/60", "10/0s", "0/60s", "10/2d", "10/60s/1"] {
             #expect(throws: ServerConfigurationError.self, "\(bad)") { try RateLimitSpec(parsing: bad) }
         }
+        // The reason says what is wrong with this text, not something else.
+        func reason(_ text: String) -> String {
+            do { _ = try RateLimitSpec(parsing: text); return "" } catch { return "\(error)" }
+        }
+        #expect(reason("abc").contains("expected a limit and a window separated by '/'"), "\(reason("abc"))")
+        #expect(reason("ten/60s").contains("the limit must be a whole number 1…1000000"))
+        #expect(reason("10/60").contains("the window must be a number with ms, s, m or h"))
     }
 }
 
