@@ -269,6 +269,9 @@ public final class Ledger: Sendable {
                 return .notALedger(path: path, detail: "it is not an SQLite database")
             case .SQLITE_READONLY where isReadOnly:
                 return .readOnly(path: path)
+            case .SQLITE_CORRUPT:
+                // Name the file: "database disk image is malformed" alone does not say which.
+                return .storage("\(path) is damaged (SQLite: \(e.message ?? "database disk image is malformed")); restore it from a backup or an export (jobledger import)")
             default:
                 if let fault = StorageFault.classify(e, path: path) { return .storageFault(fault) }
                 return .storage(e.message ?? "\(e.resultCode)")

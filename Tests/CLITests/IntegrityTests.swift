@@ -81,6 +81,20 @@ struct IntegrityTests {
         #expect(status.stderr.contains("projection jobs has taken in events up to seq 4, but the log ends at seq 2"), "\(status)")
     }
 
+    /// A file cut short (a bad copy, a full disk mid-copy) is exit 6 with a message that names
+    /// it and says what to do, not SQLite's bare "database disk image is malformed".
+    @Test func aDamagedFileIsNamedInTheError() async throws {
+        try await logWithCompletedJob(db, in: scratch)
+        try rawSQL(db, "PRAGMA wal_checkpoint(TRUNCATE)")
+        #expect(try FileManager.default.attributesOfItem(atPath: db)[.size] as? Int ?? 0 > 16_384, "the cut must fall inside the file")
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: db))
+        try handle.truncate(atOffset: 16_384)
+        try handle.close()
+        let r = try await jobledger(["verify", "--db", db], in: scratch)
+        #expect(r.status == 6, "\(r)")
+        #expect(r.stderr.contains("\(db) is damaged (SQLite: database disk image is malformed); restore it from a backup or an export"), "\(r)")
+    }
+
     @Test func aPayloadChangedInTheMiddleIsCaughtByVerify() async throws {
         try await logWithCompletedJob(db, in: scratch)
         let old = try await head(db)
