@@ -106,13 +106,13 @@ public struct JobLedgerServer: Sendable {
         do { return try await auth.verify(token) } catch { throw Problem.unauthorized(error.description) }
     }
 
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
+    static let origin = HTTPField.Name("Origin")!
+
     /// Refuses (403) a request a browser sent from another origin: `Sec-Fetch-Site` other than
     /// `same-origin` or `none`, else an `Origin` whose host and port are not the request's
     /// `Host`. A request with neither header does not come from a browser page (curl, a
     /// script) and is let through.
-    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
-    static let origin = HTTPField.Name("Origin")!
-
     static func sameOrigin(_ request: Request) throws(Problem) {
         let refuse = Problem(.forbidden, "cross-origin", "a request from another site's page may not act with this browser's session; send the token in an Authorization header")
         if let site = request.headers[Self.secFetchSite] {
