@@ -18,6 +18,11 @@ import Testing
     static let design = #"{"input":{"prompt":"a red bicycle"}}"#
     static let issuer = "https://clerk.example.com"
 
+    /// The status of a design submit with `token`.
+    @Sendable static func submit(_ c: any TestClientProtocol, _ token: String) async throws -> HTTPResponse.Status {
+        try await c.api(.post, "/api/design", "/api/design", headers: [.authorization: "Bearer \(token)"], body: body(Self.design)).status
+    }
+
     @Test func rs256AndES256TokensOfTheServedKeysPassAndAnUnknownKidIs401() async throws {
         let rsa = try SigningKeys.rsa(), ec = ES256PrivateKey(), stranger = try SigningKeys.rsa()
         let jwks = JWKSServer()
@@ -71,7 +76,7 @@ import Testing
             await keys.add(rsa: stranger, digestAlgorithm: .sha256, kid: "2026-99")
             @Sendable func submit(_ c: any TestClientProtocol, kid: String) async throws -> HTTPResponse.Status {
                 let t = try await keys.sign(TestClaims(sub: "user_alice", exp: h.clock.now / 1000 + 60), kid: JWKIdentifier(string: kid))
-                return try await c.api(.post, "/api/design", "/api/design", headers: [.authorization: "Bearer \(t)"], body: body(Self.design)).status
+                return try await Self.submit(c, t)
             }
             try await h.live { c async throws in
                 #expect(try await submit(c, kid: "2026-01") == .accepted)
@@ -114,29 +119,26 @@ import Testing
             let exp = h.clock.now / 1000 + 7200
             let oldToken = try await keys.sign(TestClaims(sub: "user_alice", exp: exp), kid: JWKIdentifier(string: "k-old"))
             let newToken = try await keys.sign(TestClaims(sub: "user_alice", exp: exp), kid: JWKIdentifier(string: "k-new"))
-            @Sendable func submit(_ c: any TestClientProtocol, _ t: String) async throws -> HTTPResponse.Status {
-                try await c.api(.post, "/api/design", "/api/design", headers: [.authorization: "Bearer \(t)"], body: body(Self.design)).status
-            }
             try await h.live { c async throws in
-                #expect(try await submit(c, oldToken) == .accepted)
+                #expect(try await Self.submit(c, oldToken) == .accepted)
                 try jwks.serve(try SigningKeys.jwks(rsa: ["k-new": new]))   // the old key is revoked
                 h.clock.advance(ms: 10 * 60_000 - 1)
-                #expect(try await submit(c, oldToken) == .accepted)          // the set held is not ten minutes old
+                #expect(try await Self.submit(c, oldToken) == .accepted)          // the set held is not ten minutes old
                 #expect(jwks.fetches == 1)
                 h.clock.advance(ms: 1)
-                #expect(try await submit(c, oldToken) == .unauthorized)      // fetched again: the key is gone
+                #expect(try await Self.submit(c, oldToken) == .unauthorized)      // fetched again: the key is gone
                 #expect(jwks.fetches == 2)
-                #expect(try await submit(c, newToken) == .accepted)
+                #expect(try await Self.submit(c, newToken) == .accepted)
                 jwks.failing(true)
                 h.clock.advance(ms: 10 * 60_000)
-                #expect(try await submit(c, newToken) == .accepted)          // the refresh failed: the keys are kept
+                #expect(try await Self.submit(c, newToken) == .accepted)          // the refresh failed: the keys are kept
                 #expect(jwks.fetches == 3)
                 h.clock.advance(ms: 59_000)
-                #expect(try await submit(c, newToken) == .accepted)
+                #expect(try await Self.submit(c, newToken) == .accepted)
                 #expect(jwks.fetches == 3)                                    // at most one try a minute
                 jwks.failing(false)
                 h.clock.advance(ms: 1_000)
-                #expect(try await submit(c, newToken) == .accepted)
+                #expect(try await Self.submit(c, newToken) == .accepted)
                 #expect(jwks.fetches == 4)
             }
         }
