@@ -6,8 +6,9 @@ import Synchronization
 
 /// The engine burn-down: N no-op jobs (queued → started → 3 × progress → completed) from the
 /// first submit until every one is terminal, with W workers. The jobs are submitted first (as
-/// `JobEngine.submit` writes them: a `queued` event at expected version 0, by 8 concurrent
-/// tasks sharing group commits) by one child process (`jobledger bench --engine-backlog`),
+/// `JobEngine.submit` writes them: a `queued` event at expected version 0, by W concurrent
+/// tasks sharing group commits, as the raw ceiling writes the `queued` rows W to a
+/// transaction) by one child process (`jobledger bench --engine-backlog`),
 /// then a new engine starts on that log in another (`--engine-child`), as a worker restarted on
 /// a backlog does: it reads the log, claims and works every job off. The peak memory is the
 /// engine's own.
@@ -37,14 +38,16 @@ package enum EngineBench {
         }
     }
 
-    /// The backlog: `jobs` queued no-op jobs submitted by 8 concurrent tasks (sharing group
-    /// commits), as `JobEngine.submit` writes them. Run in a process of its own (another process
-    /// submitting, as in production), so that its memory is not counted as the engine's.
-    /// Returns the seconds it took.
-    package static func makeBacklog(directory: URL, jobs: Int) async throws -> Double {
+    /// The backlog: `jobs` queued no-op jobs submitted by `tasks` concurrent tasks (sharing
+    /// group commits), as `JobEngine.submit` writes them. Run in a process of its own (another
+    /// process submitting, as in production), so that its memory is not counted as the
+    /// engine's. Returns the seconds from the first submit to the last one's commit (creating
+    /// the empty log before it is not timed).
+    package static func makeBacklog(directory: URL, jobs: Int, tasks: Int) async throws -> Double {
+        let ledger = try Ledger.open(path: backlogPath(directory: directory, jobs: jobs))
         let clock = ContinuousClock()
         let t0 = clock.now
-        try await submit(jobs: jobs, tasks: 8, path: backlogPath(directory: directory, jobs: jobs))
+        try await submit(jobs: jobs, tasks: tasks, ledger: ledger)
         return LedgerBenchmarks.seconds(t0.duration(to: clock.now))
     }
 
@@ -84,8 +87,7 @@ package enum EngineBench {
     }
 
     /// Appends `jobs` queued events from `tasks` concurrent tasks, as `JobEngine.submit` writes them.
-    static func submit(jobs: Int, tasks: Int, path: String) async throws {
-        let ledger = try Ledger.open(path: path)
+    static func submit(jobs: Int, tasks: Int, ledger: Ledger) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for s in 0..<tasks {
                 group.addTask {

@@ -19,12 +19,12 @@ package enum EngineRestartBench {
     package static func buildLog(directory: URL, events: Int, queued: Int, progress: (Int) -> Void) async throws {
         let path = logPath(directory: directory)
         try await LedgerBenchmarks.buildLog(path: path, events: events, configuration: LedgerConfiguration(), progress: progress)
-        try await EngineBench.submit(jobs: queued, tasks: 8, path: path)
+        try await EngineBench.submit(jobs: queued, tasks: 8, ledger: Ledger.open(path: path))
     }
 
     /// Queues `jobs` more no-op jobs (before the second start).
     package static func queueMore(directory: URL, jobs: Int) async throws {
-        try await EngineBench.submit(jobs: jobs, tasks: 8, path: logPath(directory: directory))
+        try await EngineBench.submit(jobs: jobs, tasks: 8, ledger: Ledger.open(path: logPath(directory: directory)))
     }
 
     /// One start (the child side): seconds from the engine's creation to its first claim, the

@@ -63,7 +63,7 @@ struct Bench: AsyncParsableCommand {
         if let directory = engineChild { try await engineChildRun(directory); return }
         if let directory = engineRestartChild { try await engineRestartChildRun(directory); return }
         if let directory = engineBacklog {
-            let seconds = try await EngineBench.makeBacklog(directory: URL(fileURLWithPath: directory), jobs: try backlogs()[0])
+            let seconds = try await EngineBench.makeBacklog(directory: URL(fileURLWithPath: directory), jobs: try backlogs()[0], tasks: engineWorkers)
             print("{\"seconds\":\(seconds)}")
             return
         }
@@ -296,7 +296,8 @@ struct Bench: AsyncParsableCommand {
     /// reports its figures and its own peak resident set size. The time runs from the first
     /// submit until every job is terminal.
     private func engineBurnDown(directory: URL, jobs: Int) throws -> EngineBench.Result {
-        let backlog = try child(["bench", "--engine-backlog", directory.path, "--engine-jobs", "\(jobs)"], what: "the engine backlog")
+        let backlog = try child(["bench", "--engine-backlog", directory.path, "--engine-jobs", "\(jobs)", "--engine-workers", "\(engineWorkers)"],
+                                what: "the engine backlog")
         let json = try child(["bench", "--engine-child", directory.path, "--engine-jobs", "\(jobs)", "--engine-workers", "\(engineWorkers)"],
                              what: "the engine burn-down")
         guard let submitSeconds = backlog["seconds"]?.doubleValue,
