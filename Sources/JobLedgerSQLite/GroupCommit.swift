@@ -146,21 +146,32 @@ extension Ledger {
         }
     }
 
-    /// The leader's loop: commit the next batch in one transaction, resume those callers,
-    /// yield so that they can queue their next appends, repeat until nothing is queued.
+    /// The leader's loop: commit the next batch in one transaction, and repeat until nothing
+    /// is queued. A batch's callers are resumed as the next batch's commit begins, so that they
+    /// run on another thread beside it and their next appends are queued when it ends: the
+    /// writer and its callers work in turn on two halves of them instead of all waiting on one
+    /// commit (a burn-down's time, 0.95×). When nothing is queued, the callers held are resumed
+    /// and the leader yields, so that their next appends can gather into one batch.
     private func lead() async {
+        var held: [() -> Void] = []
         while true {
-            switch committer.machine.withLock({ $0.leaderReady() }) {
+            switch committer.machine.withLock({ $0.leaderReady(holding: !held.isEmpty) }) {
             case .stop:
                 return
+            case .nothingQueued:
+                for resume in held { resume() }
+                held.removeAll(keepingCapacity: true)
+                await Task.yield()
             case .commit(let batch):
+                for resume in held { resume() }
+                held.removeAll(keepingCapacity: true)
                 let results = await commitLed(batch.flatMap(\.parts))
                 var next = 0
                 for r in batch {
-                    r.continuation.resume(returning: Array(results[next..<(next + r.parts.count)]))
+                    let own = Array(results[next..<(next + r.parts.count)])
+                    held.append { r.continuation.resume(returning: own) }
                     next += r.parts.count
                 }
-                await Task.yield()
             }
         }
     }

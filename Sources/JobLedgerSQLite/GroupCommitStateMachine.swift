@@ -53,6 +53,9 @@ struct GroupCommitStateMachine<Request> {
         case commit([Request])
         /// Nothing is queued: the leader ends, and the writer role is free again.
         case stop
+        /// Nothing is queued yet, and the leader keeps the role (it said it still holds callers
+        /// to resume, whose next appends it waits for).
+        case nothingQueued
     }
 
     /// Largest number of requests handed to one transaction.
@@ -141,12 +144,14 @@ struct GroupCommitStateMachine<Request> {
     }
 
     /// The leader is ready for its next batch (when it starts, and after each batch it has
-    /// committed and resumed). The batch is taken now, not when the leader was started, so that
-    /// callers that queued in between join it.
-    mutating func leaderReady() -> LeaderAction {
+    /// committed). The batch is taken now, not when the leader was started, so that callers
+    /// that queued in between join it. `holding`: the leader still holds committed callers to
+    /// resume; with nothing queued it then keeps the role (`nothingQueued`) instead of ending.
+    mutating func leaderReady(holding: Bool = false) -> LeaderAction {
         switch state {
         case .leading(var queue):
             if queue.isEmpty {
+                if holding { return .nothingQueued }
                 state = .idle
                 return .stop
             }

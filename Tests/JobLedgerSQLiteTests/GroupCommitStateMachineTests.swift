@@ -10,9 +10,31 @@ import Testing
     /// The batch a leader is handed, or nil when it is told to stop.
     static func batch(_ action: Machine.LeaderAction) -> [Int]? {
         switch action {
-        case .commit(let b): b
-        case .stop: nil
+        case .commit(let b): return b
+        case .stop: return nil
+        case .nothingQueued:
+            Issue.record("the leader kept the role without holding anyone")
+            return nil
         }
+    }
+
+    @Test func aLeaderHoldingCallersKeepsTheRoleWhileNothingIsQueued() {
+        // The leader resumes a batch's callers as the next commit begins; while it still holds
+        // them and nothing is queued, it keeps the role (their next appends will come to it).
+        var m = Machine(maxBatch: 8)
+        #expect(m.appendArrived() == .commitNow)
+        #expect(m.appendArrived() == .enqueue)
+        #expect(m.requestQueued(1) == .wait)
+        #expect(m.ownCommitFinished() == .startLeader)
+        #expect(Self.batch(m.leaderReady()) == [1])
+        guard case .nothingQueued = m.leaderReady(holding: true) else { Issue.record("ended while holding callers"); return }
+        #expect(m.isCommitting, "the role is still the leader's")
+        // A held caller, resumed, appends again: it queues for the same leader.
+        #expect(m.appendArrived() == .enqueue)
+        #expect(m.requestQueued(2) == .wait)
+        #expect(Self.batch(m.leaderReady(holding: true)) == [2])
+        #expect(Self.batch(m.leaderReady()) == nil)
+        #expect(!m.isCommitting)
     }
 
     @Test func aCallerThatFindsNobodyCommittingCommitsAtOnceAndLeavesTheRoleFree() {
@@ -99,6 +121,7 @@ import Testing
         var gap: [Int] = []  // told to enqueue, not yet queued
         var leaderAlive = false  // a leader task was started and has not stopped
         var leaderBatch: [Int]?  // the batch it is committing
+        var leaderHolds = false  // it holds the callers of its last batch, not yet resumed
         var queuedOrder: [Int] = []
         var batchedOrder: [Int] = []
         var committed = Array(repeating: 0, count: requests)
@@ -141,17 +164,22 @@ import Testing
                 case .startLeader: leaderAlive = true
                 }
             case 3:
-                switch m.leaderReady() {
+                switch m.leaderReady(holding: leaderHolds) {
                 case .commit(let b):
                     #expect(!b.isEmpty && b.count <= maxBatch)
                     leaderBatch = b
                     batchedOrder += b
                 case .stop:
+                    #expect(!leaderHolds, "ended while holding callers")
                     leaderAlive = false
+                case .nothingQueued:
+                    #expect(leaderHolds && m.waiting == 0, "kept the role without reason")
                 }
+                leaderHolds = false  // resumed as the next batch begins, or now
             default:
                 for r in leaderBatch! { committed[r] += 1 }
                 leaderBatch = nil
+                leaderHolds = rng.next() % 2 == 0
             }
             #expect(m.isCommitting == (ownCommit != nil || leaderAlive))
         }
