@@ -51,6 +51,8 @@ public final class Ledger: Sendable {
     let unlockedFile: FileIdentity?
     /// The file a ledger opened for writing has open (see `checkFileIsThere`).
     let openedFile: FileNode?
+    /// Checkpoints the WAL of a ledger opened for writing, mostly off its writer.
+    package let checkpointer: WALCheckpointer?
 
     /// Opens the log at `path`, creating and migrating it when `create` is true. A file that is
     /// not a log, or has a newer schema, is refused without being changed.
@@ -97,6 +99,7 @@ public final class Ledger: Sendable {
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
             if let maxPageCount { try db.execute(sql: "PRAGMA max_page_count = \(maxPageCount)") }
         }
+        let checkpointer = WALCheckpointer(path: path, synchronous: sync)
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: config)
@@ -116,13 +119,15 @@ public final class Ledger: Sendable {
             // setting is applied after that, on the connection that commits.
             try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = \(sync)")
+                checkpointer.install(on: db)
             }
         } catch let e as LedgerError {
             throw e
         } catch {
             throw map(error, path: path, configuration: configuration)
         }
-        return Ledger(path: path, configuration: configuration, pool: pool, schemaVersion: schema, isReadOnly: false, unlockedFile: nil)
+        return Ledger(path: path, configuration: configuration, pool: pool, schemaVersion: schema, isReadOnly: false, unlockedFile: nil,
+                      checkpointer: checkpointer)
     }
 
     /// Opens an existing log only to read it: nothing is ever written to the file or beside
@@ -209,8 +214,9 @@ public final class Ledger: Sendable {
     }
 
     private init(path: String, configuration: LedgerConfiguration, pool: DatabasePool, schemaVersion: Int, isReadOnly: Bool,
-                 unlockedFile: FileIdentity?) {
+                 unlockedFile: FileIdentity?, checkpointer: WALCheckpointer? = nil) {
         self.path = path
+        self.checkpointer = checkpointer
         self.configuration = configuration
         self.pool = pool
         self.schemaVersion = schemaVersion
