@@ -47,7 +47,6 @@ extension JobEngine {
     }
 
     private func record(_ outcome: AttemptOutcome, _ context: JobContext, registration: Registration) async {
-        let logger = log(context.job)
         let job = context.job, attempt = context.attempt
         switch outcome {
         case .lostClaim:
@@ -55,7 +54,7 @@ extension JobEngine {
         case .canceled(let reason):
             let payload = EventPayload.canceled(.init(reason: reason))
             if case .recorded = await persist(context, "canceled", { try await self.ledger.append(NewEvent(job: job, payload: payload)) }) {
-                logger.info("canceled while running")
+                log(job, .info, "canceled while running")
             }
         case .interrupted:
             let payload = EventPayload.failed(.init(
@@ -63,7 +62,7 @@ extension JobEngine {
                 retryable: true, attempt: attempt, retryAt: clock.now()))
             if case .recorded = await persist(context, "worker_shutdown", { try await self.ledger.append(NewEvent(job: job, payload: payload)) }) {
                 count("retried", kind: context.kind)
-                logger.notice("interrupted by shutdown; requeued", metadata: ["attempt": "\(attempt)"])
+                log(job, .notice, "interrupted by shutdown; requeued", metadata: ["attempt": "\(attempt)"])
             }
         case .completed(let completion):
             await flushProgress(context)
@@ -76,7 +75,7 @@ extension JobEngine {
             switch recorded {
             case .recorded:
                 count("completed", kind: context.kind)
-                logger.info("completed", metadata: ["attempt": "\(attempt)"])
+                log(job, .info, "completed", metadata: ["attempt": "\(attempt)"])
             case .invalid(let error):
                 // The result itself cannot be recorded (output over the payload limit, a bad
                 // content type): the attempt fails for good, saying why.
@@ -93,8 +92,8 @@ extension JobEngine {
             if case .recorded = await persist(context, "failed", { try await self.ledger.append(NewEvent(job: job, payload: payload)) }) {
                 let requeued = e.retryable && attempt < context.maxAttempts  // the lifecycle's rule
                 count(requeued ? "retried" : "failed", kind: context.kind)
-                logger.log(level: requeued ? .info : .warning, "attempt failed\(requeued ? "; will retry" : " for good")",
-                           metadata: ["attempt": "\(attempt)", "code": "\(e.code)", "error": "\(e.message.prefix(500))"])
+                log(job, requeued ? .info : .warning, "attempt failed\(requeued ? "; will retry" : " for good")",
+                metadata: ["attempt": "\(attempt)", "code": "\(e.code)", "error": "\(e.message.prefix(500))"])
             }
         }
     }

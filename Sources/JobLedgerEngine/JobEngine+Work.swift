@@ -203,7 +203,7 @@ extension JobEngine {
             let job = claim.job, attempt = claim.attempt
             count("started", kind: job.kind)
             time("queue_wait", kind: job.kind, milliseconds: now.milliseconds - job.runAt.milliseconds)
-            log(job.id).debug("claimed", metadata: ["attempt": "\(attempt)", "worker": "\(options.workerID)"])
+            log(job.id, .debug, "claimed", metadata: ["attempt": "\(attempt)", "worker": "\(options.workerID)"])
             guard let registration = state.withLock({ $0.registrations[job.kind] }) else { continue }
             let context = JobContext(job: job.id, kind: job.kind, input: job.input, attempt: attempt, maxAttempts: job.maxAttempts, engine: self)
             // Registered under the lock before the attempt can finish and deregister itself.

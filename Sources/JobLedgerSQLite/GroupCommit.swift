@@ -153,23 +153,22 @@ extension Ledger {
     /// commit (a burn-down's time, 0.95×). When nothing is queued, the callers held are resumed
     /// and the leader yields, so that their next appends can gather into one batch.
     private func lead() async {
-        var held: [() -> Void] = []
+        var held: [(request: GroupCommitter.Request, results: ArraySlice<Result<[StoredEvent], LedgerError>>)] = []
         while true {
             switch committer.machine.withLock({ $0.leaderReady(holding: !held.isEmpty) }) {
             case .stop:
                 return
             case .nothingQueued:
-                for resume in held { resume() }
+                for h in held { h.request.continuation.resume(returning: Array(h.results)) }
                 held.removeAll(keepingCapacity: true)
                 await Task.yield()
             case .commit(let batch):
-                for resume in held { resume() }
+                for h in held { h.request.continuation.resume(returning: Array(h.results)) }
                 held.removeAll(keepingCapacity: true)
                 let results = await commitLed(batch.flatMap(\.parts))
                 var next = 0
                 for r in batch {
-                    let own = Array(results[next..<(next + r.parts.count)])
-                    held.append { r.continuation.resume(returning: own) }
+                    held.append((r, results[next..<(next + r.parts.count)]))
                     next += r.parts.count
                 }
             }
