@@ -29,6 +29,9 @@ package enum EngineBench {
         /// The raw SQLite ceiling for the same rows (`LedgerBenchmarks.rawBurnDownCeiling`).
         package var rawJobsPerSecond: Double = 0
         package var rawRowsPerSecond: Double = 0
+        /// How many times ours and the raw ceiling were measured (the figures are the medians;
+        /// the peak memory and the first claim are the worst of the rounds).
+        package var rounds = 1
         package var jobsPerSecond: Double { Double(jobs) / seconds }
         package var eventsPerSecond: Double { Double(events) / seconds }
         package var ratioToRawCeiling: Double { jobsPerSecond / max(rawJobsPerSecond, 1) }
