@@ -24,8 +24,9 @@ extension JobEngine {
     /// only when `level` is enabled: made for every claim and every outcome, at thousands of
     /// jobs a second, it was a measurable part of an engine's work for messages nobody saw.
     func log(_ job: JobID, _ level: Logger.Level, _ message: @autoclosure () -> Logger.Message,
-             metadata: @autoclosure () -> Logger.Metadata? = nil) {
+             metadata: @autoclosure () -> Logger.Metadata? = nil,
+             file: String = #fileID, function: String = #function, line: UInt = #line) {
         guard options.logger.logLevel <= level else { return }
-        log(job).log(level: level, message(), metadata: metadata())
+        log(job).log(level: level, message(), metadata: metadata(), file: file, function: function, line: line)
     }
 }

@@ -19,6 +19,8 @@ final class GroupCommitter: Sendable {
 
     /// Largest batch handed to one transaction.
     static let maxBatch = 1024
+    /// Batches the leader commits back to back at most before it yields its thread once.
+    static let batchesBetweenYields = 64
     let machine = Mutex(GroupCommitStateMachine<Request>(maxBatch: GroupCommitter.maxBatch))
     let cache = WriterCache()
 }
@@ -151,9 +153,11 @@ extension Ledger {
     /// run on another thread beside it and their next appends are queued when it ends: the
     /// writer and its callers work in turn on two halves of them instead of all waiting on one
     /// commit (a burn-down's time, 0.95×). When nothing is queued, the callers held are resumed
-    /// and the leader yields, so that their next appends can gather into one batch.
+    /// and the leader yields, so that their next appends can gather into one batch (and it
+    /// yields once every `batchesBetweenYields` batches in any case).
     private func lead() async {
         var held: [(request: GroupCommitter.Request, results: ArraySlice<Result<[StoredEvent], LedgerError>>)] = []
+        var withoutYielding = 0
         while true {
             switch committer.machine.withLock({ $0.leaderReady(holding: !held.isEmpty) }) {
             case .stop:
@@ -161,10 +165,18 @@ extension Ledger {
             case .nothingQueued:
                 for h in held { h.request.continuation.resume(returning: Array(h.results)) }
                 held.removeAll(keepingCapacity: true)
+                withoutYielding = 0
                 await Task.yield()
             case .commit(let batch):
                 for h in held { h.request.continuation.resume(returning: Array(h.results)) }
                 held.removeAll(keepingCapacity: true)
+                // Appenders that keep the queue full (on threads of their own) must not keep the
+                // leader on its thread of the cooperative pool for ever.
+                withoutYielding += 1
+                if withoutYielding == GroupCommitter.batchesBetweenYields {
+                    withoutYielding = 0
+                    await Task.yield()
+                }
                 let results = await commitLed(batch.flatMap(\.parts))
                 var next = 0
                 for r in batch {

@@ -54,6 +54,11 @@ public final class Ledger: Sendable {
     /// Checkpoints the WAL of a ledger opened for writing, mostly off its writer.
     package let checkpointer: WALCheckpointer?
 
+    deinit {
+        // Before the pool's connections close: no background checkpoint outlives the ledger.
+        checkpointer?.close()
+    }
+
     /// Opens the log at `path`, creating and migrating it when `create` is true. A file that is
     /// not a log, or has a newer schema, is refused without being changed.
     ///

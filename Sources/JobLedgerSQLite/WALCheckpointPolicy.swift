@@ -7,7 +7,8 @@
 /// connection of its own in the background instead, every `every` frames. Only a checkpoint
 /// that finds nothing left to copy lets the next commit start the WAL again from its beginning,
 /// and while appends keep coming a background one never does; so from `writerAt` frames on,
-/// the writer checkpoints itself, which then has only the last few frames to copy.
+/// the writer checkpoints itself (every `every` frames until the WAL starts again), which
+/// then has only the frames since the last background one to copy.
 struct WALCheckpointPolicy: Equatable {
     /// Frames between two checkpoints (SQLite's default auto-checkpoint threshold).
     static let every: Int32 = 1000
@@ -33,9 +34,16 @@ struct WALCheckpointPolicy: Equatable {
     /// A commit left `walFrames` frames in the WAL.
     mutating func committed(walFrames n: Int32) -> Action {
         if n < startedAt { startedAt = 0 }  // the WAL was started again from its beginning
-        guard !running, n >= startedAt + Self.every else { return .none }
+        guard n >= startedAt + Self.every else { return .none }
+        // Past `writerAt` the writer tries even while a background checkpoint runs (a passive
+        // checkpoint that finds another under way just returns): a slow disk under the
+        // background one must not let the WAL grow without bound.
+        if n >= Self.writerAt {
+            startedAt = n
+            return .writer
+        }
+        guard !running else { return .none }
         startedAt = n
-        if n >= Self.writerAt { return .writer }
         running = true
         return .background
     }

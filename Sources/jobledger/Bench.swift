@@ -307,13 +307,13 @@ struct Bench: AsyncParsableCommand {
         return rate && b.peakResidentMB < 300 && b.firstClaimSeconds < 2
     }
 
+    /// Backlogs up to this size are measured three times (see `measure`).
+    static let repeatedBacklog = 10_000
+
     /// The burn-down of one backlog: its jobs submitted by one child process
     /// (`--engine-backlog`), worked off by a new engine in another (`--engine-child`), which
     /// reports its figures and its own peak resident set size. The time runs from the first
     /// submit until every job is terminal.
-    /// Backlogs up to this size are measured three times (see `measure`).
-    static let repeatedBacklog = 10_000
-
     private func engineBurnDown(directory: URL, jobs: Int) throws -> EngineBench.Result {
         let backlog = try child(["bench", "--engine-backlog", directory.path, "--engine-jobs", "\(jobs)", "--engine-workers", "\(engineWorkers)"],
                                 what: "the engine backlog")

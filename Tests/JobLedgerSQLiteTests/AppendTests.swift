@@ -194,7 +194,9 @@ import Testing
         #expect(try a.verify().isValid)
     }
 
-    @Test func concurrentAppendsAreGroupCommitted() async throws {
+    /// A leader that forgot to resume a caller would hang here: the time limit turns that into
+    /// a failure.
+    @Test(.timeLimit(.minutes(2))) func concurrentAppendsAreGroupCommitted() async throws {
         let dir = TempDir()
         let path = dir.path("log.sqlite")
         let ledger = try Ledger.open(path: path, configuration: config(busy: .seconds(120)))
