@@ -95,7 +95,8 @@ extension Ledger {
     /// SQLite compares them), read by keyset from an index in one snapshot: jobs of `state`
     /// (any when nil), of `kind` (any when nil), whose `owner` column is `owner` (every job when
     /// nil), with ids below `before`; and the counts per state under the owner and kind filters,
-    /// by `GROUP BY`. Each job of the page is folded from its own events up to the version its
+    /// by `GROUP BY` (left empty with `counting: false`, for a caller that has them from a recent
+    /// page). Each job of the page is folded from its own events up to the version its
     /// row holds, so the page is the table's view. Costs the page and its jobs' events, plus the
     /// counted rows (read from an index), never the whole log. The table is a projection: it
     /// lags the log by however far the jobs projection is behind (`jobsTableCheckpoint()`).
@@ -108,8 +109,8 @@ extension Ledger {
     ///     _ = try ledger.jobListPage(state: .running, owner: "user_alice", before: last.state.id, limit: 50)
     /// }
     /// ```
-    public func jobListPage(state: JobStatus? = nil, kind: String? = nil, owner: String? = nil, before: JobID? = nil, limit: Int)
-        throws(LedgerError) -> JobListPage {
+    public func jobListPage(state: JobStatus? = nil, kind: String? = nil, owner: String? = nil, before: JobID? = nil, limit: Int,
+                            counting: Bool = true) throws(LedgerError) -> JobListPage {
         guard schemaVersion >= 6 else {
             throw .storage("\(path) has log schema v\(schemaVersion); the job list needs v6 (open it for writing once to migrate it)")
         }
@@ -123,9 +124,11 @@ extension Ledger {
             let countIndex = owner != nil ? " INDEXED BY jobs_by_owner" : kind != nil ? " INDEXED BY jobs_by_kind" : ""
             let countWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
             var counts: [JobStatus: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) FROM jobs\(countIndex)\(countWhere) GROUP BY state",
-                                        arguments: StatementArguments(args)) {
-                if let s = JobStatus(rawValue: row[0]) { counts[s] = row[1] }
+            if counting {
+                for row in try Row.fetchAll(db, sql: "SELECT state, count(*) FROM jobs\(countIndex)\(countWhere) GROUP BY state",
+                                            arguments: StatementArguments(args)) {
+                    if let s = JobStatus(rawValue: row[0]) { counts[s] = row[1] }
+                }
             }
             if let state { filters.append("state = ?"); args.append(state.rawValue) }
             if let before { filters.append("id < ?"); args.append(before.rawValue) }

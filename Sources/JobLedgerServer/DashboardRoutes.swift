@@ -92,7 +92,7 @@ extension JobLedgerServer {
         let kind = q.get("kind").flatMap { $0.isEmpty ? nil : $0 }
         let cursor = q.get("cursor").flatMap { try? JobID($0) }
         let page: JobListPage
-        do { page = try ledger.jobListPage(state: stateFilter, kind: kind, owner: caller.isAdmin ? nil : caller.subject, before: cursor, limit: 50) } catch {
+        do { page = try jobListPage(state: stateFilter, kind: kind, owner: caller.isAdmin ? nil : caller.subject, before: cursor, limit: 50) } catch {
             throw Self.storage(error)
         }
         return ("jobs", [

@@ -98,7 +98,7 @@ extension JobLedgerServer {
         }
         let page: JobListPage
         do {
-            page = try ledger.jobListPage(state: status, kind: kind, owner: caller.isAdmin ? nil : caller.subject, before: cursor, limit: limit)
+            page = try jobListPage(state: status, kind: kind, owner: caller.isAdmin ? nil : caller.subject, before: cursor, limit: limit)
         } catch { throw Self.storage(error) }
         var counts: [String: JSONValue] = [:]
         for s in JobStatus.allCases { counts[s.rawValue] = .int(Int64(page.counts[s] ?? 0)) }

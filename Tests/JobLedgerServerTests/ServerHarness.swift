@@ -15,10 +15,13 @@ import Synchronization
 
 /// A clock the tests move by hand: the limiter, the token verifier and the tokens all read it.
 final class TestClock: Sendable {
-    private let value: Mutex<Int64>
-    init(_ ms: Int64 = 1_800_000_000_000) { value = Mutex(ms) }
-    var now: Int64 { value.withLock { $0 } }
-    func advance(ms: Int64) { value.withLock { $0 += ms } }
+    private let value: Mutex<(now: Int64, step: Int64)>
+    init(_ ms: Int64 = 1_800_000_000_000) { value = Mutex((ms, 0)) }
+    var now: Int64 { value.withLock { v in defer { v.now += v.step }; return v.now } }
+    func advance(ms: Int64) { value.withLock { $0.now += ms } }
+    /// From now on every read moves the clock on by `ms` (0: it stands still again), so that
+    /// whatever the server times seems to take that long.
+    func advanceOnEveryRead(ms: Int64) { value.withLock { $0.step = ms } }
     var closure: @Sendable () -> Int64 { { [self] in self.now } }
 }
 
