@@ -61,7 +61,24 @@ class BrowserTests(unittest.TestCase):
 
             page.goto(s.url + "/")
             page.wait_for_selector('tr[data-state="completed"]', timeout=30000)
+
+            # The list is live: a job submitted now and shown unfinished finishes on the same
+            # page, with no reload (its row follows GET /api/live).
+            job = page.evaluate("""async () => (await (await fetch('/api/design', {method: 'POST',
+                headers: {'Content-Type': 'application/json'}, body: JSON.stringify({input: {prompt: 'a blue kite'}})})).json()).id""")
+            row = None
+            for _ in range(100):   # until the jobs projection has taken it in (milliseconds, usually)
+                page.goto(s.url + "/")
+                row = page.query_selector(f'tr[data-job="{job}"]')
+                if row:
+                    break
+                page.wait_for_timeout(100)
+            self.assertIsNotNone(row, "the new job never appeared in the list")
+            self.assertNotEqual(row.get_attribute("data-state"), "completed")
+            page.wait_for_selector(f'tr[data-job="{job}"][data-state="running"]', timeout=60000)
             page.screenshot(path=os.path.join(SHOTS, "5-jobs.png"))
+            page.wait_for_selector(f'tr[data-job="{job}"][data-state="completed"]', timeout=60000)
+            self.assertEqual(page.text_content(f'tr[data-job="{job}"] .pct'), "100%")
             page.goto(s.url + "/projections")
             page.screenshot(path=os.path.join(SHOTS, "6-projections.png"))
             browser.close()

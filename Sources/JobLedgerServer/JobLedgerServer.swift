@@ -86,6 +86,7 @@ public struct JobLedgerServer: Sendable {
         addSubmitRoutes(to: router)
         addReadRoutes(to: router)
         addStreamRoute(to: router)
+        addLiveListRoute(to: router)
         addAdminRoutes(to: router)
         addOperationRoutes(to: router)
         addDashboardRoutes(to: router)

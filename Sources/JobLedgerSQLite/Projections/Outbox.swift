@@ -158,6 +158,16 @@ extension Ledger {
         }
     }
 
+    /// The newest item of one job that was not coalesced into a later one: for a broadcast
+    /// projection, the job's latest message as its subscribers were sent it.
+    package func latestOutboxItem(_ name: ProjectionName, job: JobID) throws(LedgerError) -> OutboxItem? {
+        guard hasProjections else { return nil }
+        return try read { db in
+            try Row.fetchOne(db, sql: "SELECT \(OutboxItem.columns) FROM outbox INDEXED BY outbox_by_job WHERE projection = ? AND job_id = ? AND status != ? ORDER BY seq DESC LIMIT 1",
+                             arguments: [name.rawValue, job.rawValue, OutboxItem.Status.coalesced.rawValue]).map(OutboxItem.init(row:))
+        }
+    }
+
     /// Outbox items of a projection after `seq`, in `seq` order, optionally of one status and job:
     /// what `jobledger tail` prints (the `sent` broadcast items).
     ///

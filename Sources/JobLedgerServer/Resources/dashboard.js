@@ -23,7 +23,7 @@
     location.reload();
   });
 
-  // The jobs list: submit, and live bars (polled once a second).
+  // The jobs list: submit, and live bars.
   const submit = $("#submit-job");
   if (submit) submit.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -35,24 +35,29 @@
   });
   const jobsTable = $("#jobs");
   if (jobsTable) {
-    const params = new URLSearchParams(location.search);
-    const q = new URLSearchParams({ limit: "50" });
-    if (params.get("state")) q.set("state", params.get("state"));
-    if (params.get("kind")) q.set("kind", params.get("kind"));
-    setInterval(async () => {
-      try {
-        const r = await api("GET", "/api/jobs?" + q.toString());
-        for (const j of r.jobs) {
-          const row = jobsTable.querySelector('tr[data-job="' + j.id + '"]');
-          if (!row) continue;
-          row.dataset.state = j.state;
-          row.querySelector(".fill").style.width = pct(j.progress) + "%";
-          row.querySelector(".pct").textContent = pct(j.progress) + "%";
-          const st = row.querySelector(".state"); st.textContent = j.state; st.className = "state st-" + j.state;
-          row.querySelector(".msg").textContent = j.message || "";
-        }
-      } catch (err) { /* keep the last picture */ }
-    }, 1000);
+    // One stream of the shown jobs' messages (GET /api/live): each job's latest message first,
+    // then every newer one; each carries its job's whole state. Closed once every job shown
+    // has finished (the server would only send their last messages again).
+    const finished = ["completed", "failed", "canceled"];
+    const ids = [...jobsTable.querySelectorAll("tr[data-job]")].map((r) => r.dataset.job);
+    const shown = {};  // job -> the version shown
+    const open = () => [...jobsTable.querySelectorAll("tr[data-job]")].some((r) => !finished.includes(r.dataset.state));
+    if (ids.length && open() && window.EventSource) {
+      const source = new EventSource("/api/live?jobs=" + ids.join(","));
+      source.onmessage = (e) => {
+        const m = JSON.parse(e.data);
+        if ((shown[m.job] || 0) >= m.version) return;
+        shown[m.job] = m.version;
+        const row = jobsTable.querySelector('tr[data-job="' + m.job + '"]');
+        if (!row) return;
+        row.dataset.state = m.state;
+        row.querySelector(".fill").style.width = pct(m.progress) + "%";
+        row.querySelector(".pct").textContent = pct(m.progress) + "%";
+        const st = row.querySelector(".state"); st.textContent = m.state; st.className = "state st-" + m.state;
+        row.querySelector(".msg").textContent = m.message || "";
+        if (!open()) source.close();
+      };
+    }
   }
 
   // A job: live over SSE, the timeline, time travel, admin actions.

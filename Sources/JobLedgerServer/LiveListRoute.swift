@@ -1,0 +1,82 @@
+import Hummingbird
+import HTTPTypes
+import JobLedger
+import JobLedgerProjections
+import JobLedgerSQLite
+
+extension JobLedgerServer {
+    /// Most jobs one live-list stream follows (a dashboard page shows 50).
+    static let maxLiveJobs = 200
+
+    /// `GET /api/live?jobs=ID,ID,…`: Server-Sent Events of the broadcast messages of several jobs,
+    /// from the in-process hub: what the dashboard's jobs list follows instead of polling. Each
+    /// event is as on the job's own stream (`id` the message's seq, `data` the message, which
+    /// names its job and carries its whole visible state). The stream starts with each job's
+    /// latest message so far (so a list rendered from a `jobs` table that lagged is put right),
+    /// then sends the newer ones as they are published, none twice; there is no resuming.
+    ///
+    /// Jobs the caller may not see and unknown ids are left out without saying which (no way to
+    /// probe for other users' jobs); with none left the answer is 204, which tells an
+    /// `EventSource` to stop. The stream ends once every job it follows has sent its finished
+    /// state, or after the server's longest stream time.
+    func addLiveListRoute(to router: Router<BasicRequestContext>) {
+        router.get("api/live") { request, context in
+            let caller = try await caller(request, allowQuery: true)
+            guard let hub else {
+                throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the signed streams from the submit responses")
+            }
+            let text = request.uri.queryParameters.get("jobs") ?? ""
+            let parts = text.split(separator: ",", omittingEmptySubsequences: true)
+            guard !parts.isEmpty, parts.count <= Self.maxLiveJobs else {
+                throw Problem.invalid("jobs", "jobs must list 1…\(Self.maxLiveJobs) job ids, separated by commas")
+            }
+            var ids: [JobID] = []
+            for p in parts {
+                guard let id = try? JobID(String(p)) else { throw Problem.invalid("jobs", "jobs must list job ids, separated by commas") }
+                if !ids.contains(id) { ids.append(id) }
+            }
+            // Subscribed before the latest messages are read: none published in between is lost.
+            let subscription = hub.subscribe(stream: nil, for: maxStreamDuration)
+            var latest: [OutboxItem] = []
+            var following: Set<String> = []
+            var visible = 0
+            for id in ids {
+                let state: JobState?
+                do { state = try await ledger.state(of: id) } catch { throw Self.storage(error) }
+                guard let state, caller.may(access: state.owner) else { continue }
+                visible += 1
+                let last: OutboxItem?
+                do { last = try ledger.latestOutboxItem(.broadcast, job: id) } catch { throw Self.storage(error) }
+                if let last { latest.append(last) }
+                let finished = last.flatMap { try? BroadcastMessage(text: $0.body) }.map { $0.isTerminal && Self.isLastWord($0, of: state) } ?? false
+                if !finished { following.insert(streams.stream(for: id)) }
+            }
+            if visible == 0 { return Response(status: .noContent) }
+            let urls = blobURLs, rendered = renderedEvents, snapshot = latest, watched = following, naming = streams
+            var headers = HTTPFields()
+            headers[.contentType] = "text/event-stream"
+            headers[.cacheControl] = "no-cache"
+            headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
+            return Response(status: .ok, headers: headers, body: .init { writer in
+                var open = watched
+                var sent: [String: Int64] = [:]
+                try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+                for item in snapshot {
+                    try await writer.write(ByteBuffer(string: Self.event(seq: item.seq, data: urls.message(item.body))))
+                    sent[naming.stream(for: item.job)] = item.seq
+                }
+                if !open.isEmpty {
+                    for await p in subscription where open.contains(p.stream) && p.message.seq > sent[p.stream, default: 0] {
+                        try await writer.write(rendered.event(for: p) { Self.event(seq: p.message.seq, data: urls.message(p.message.text)) })
+                        sent[p.stream] = p.message.seq
+                        if p.message.isTerminal {
+                            open.remove(p.stream)
+                            if open.isEmpty { break }
+                        }
+                    }
+                }
+                try await writer.finish(nil)
+            })
+        }
+    }
+}
