@@ -17,7 +17,8 @@ import Synchronization
 /// log's outbox instead.
 public final class BroadcastHub: BroadcastSink {
     private struct Subscriber {
-        let stream: String?
+        /// The streams it follows; nil for every stream.
+        let streams: Set<String>?
         let continuation: AsyncStream<Publication>.Continuation
     }
     private let subscribers = Mutex<[UInt64: Subscriber]>([:])
@@ -31,19 +32,25 @@ public final class BroadcastHub: BroadcastSink {
 
     /// Messages published from now on: to one stream, or to every stream when `stream` is nil.
     public func subscribe(stream: String? = nil) -> AsyncStream<Publication> {
-        register(stream: stream, deadline: nil)
+        register(streams: stream.map { [$0] }, deadline: nil)
     }
 
     /// Like `subscribe(stream:)`, but the sequence ends by itself after `duration` (a server's
     /// stream that must not stay open forever). The deadline finishes the subscription itself,
     /// so no task stands between the hub and the reader.
     public func subscribe(stream: String? = nil, for duration: Duration) -> AsyncStream<Publication> {
-        register(stream: stream, deadline: duration)
+        register(streams: stream.map { [$0] }, deadline: duration)
+    }
+
+    /// Messages published from now on to any of `streams`, ending by itself after `duration`
+    /// (a server's stream of several jobs): the hub hands it only those streams' messages.
+    public func subscribe(streams: Set<String>, for duration: Duration) -> AsyncStream<Publication> {
+        register(streams: streams, deadline: duration)
     }
 
     /// A new subscription, registered with its way out (leaving the hub when it ends) before a
     /// deadline can fire: however short the duration, the ended subscription leaves the hub.
-    private func register(stream: String?, deadline duration: Duration?) -> AsyncStream<Publication> {
+    private func register(streams: Set<String>?, deadline duration: Duration?) -> AsyncStream<Publication> {
         let id = nextID.withLock { $0 += 1; return $0 }
         let (sequence, continuation) = AsyncStream<Publication>.makeStream(bufferingPolicy: .bufferingNewest(bufferLimit))
         let deadline = DeadlineTask()
@@ -51,7 +58,7 @@ public final class BroadcastHub: BroadcastSink {
             deadline.cancel()
             _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
         }
-        subscribers.withLock { $0[id] = Subscriber(stream: stream, continuation: continuation) }
+        subscribers.withLock { $0[id] = Subscriber(streams: streams, continuation: continuation) }
         if let duration {
             deadline.start(Task {
                 try? await Task.sleep(for: duration)
@@ -72,7 +79,7 @@ public final class BroadcastHub: BroadcastSink {
     public func deliver(_ publications: [Publication]) async throws(SinkError) {
         let current = subscribers.withLock { Array($0.values) }
         for p in publications {
-            for s in current where s.stream == nil || s.stream == p.stream { s.continuation.yield(p) }
+            for s in current where s.streams?.contains(p.stream) ?? true { s.continuation.yield(p) }
         }
         counter.withLock { $0 += publications.count }
     }

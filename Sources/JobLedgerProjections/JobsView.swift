@@ -88,6 +88,8 @@ public struct JobListPage: Sendable {
     /// How many jobs of each state pass the owner and kind filters (not the state filter or
     /// the cursor); a state with none is absent.
     public var counts: [JobStatus: Int]
+    /// How long counting took (zero when it was skipped).
+    public var countingTime: Duration = .zero
 }
 
 extension Ledger {
@@ -124,12 +126,15 @@ extension Ledger {
             let countIndex = owner != nil ? " INDEXED BY jobs_by_owner" : kind != nil ? " INDEXED BY jobs_by_kind" : ""
             let countWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
             var counts: [JobStatus: Int] = [:]
+            let clock = ContinuousClock()
+            let countingStarted = clock.now
             if counting {
                 for row in try Row.fetchAll(db, sql: "SELECT state, count(*) FROM jobs\(countIndex)\(countWhere) GROUP BY state",
                                             arguments: StatementArguments(args)) {
                     if let s = JobStatus(rawValue: row[0]) { counts[s] = row[1] }
                 }
             }
+            let countingTime = counting ? countingStarted.duration(to: clock.now) : .zero
             if let state { filters.append("state = ?"); args.append(state.rawValue) }
             if let before { filters.append("id < ?"); args.append(before.rawValue) }
             let pageIndex = owner != nil ? " INDEXED BY jobs_by_owner" : state != nil ? " INDEXED BY jobs_by_state_id"
@@ -146,7 +151,7 @@ extension Ledger {
                 }
                 jobs.append(.init(state: s, previewURL: row[2], resultURL: row[3]))
             }
-            return JobListPage(jobs: jobs, hasMore: rows.count > limit, counts: counts)
+            return JobListPage(jobs: jobs, hasMore: rows.count > limit, counts: counts, countingTime: countingTime)
         }
     }
 }

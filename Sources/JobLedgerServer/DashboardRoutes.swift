@@ -100,9 +100,13 @@ extension JobLedgerServer {
             "counts": JobStatus.allCases.map { s in ["state": s.rawValue, "count": page.counts[s] ?? 0] as [String: Any] },
             "states": JobStatus.allCases.map { ["name": $0.rawValue, "selected": $0 == stateFilter] as [String: Any] },
             "kind": kind ?? "", "stateFilter": stateFilter?.rawValue ?? "",
+            // The list follows GET /api/live, which reads the in-process hub; with broadcasts
+            // going to AnyCable it polls the list instead.
+            "live": hub == nil ? "poll" : "sse",
             "jobs": page.jobs.map(\.state).map { s in
                 ["id": s.id.rawValue, "short": String(s.id.rawValue.suffix(12)), "kind": s.kind, "state": s.status.rawValue,
-                 "percent": Int((s.progress * 100).rounded()), "message": s.progressMessage ?? "", "created": s.createdAt.iso8601] as [String: Any]
+                 "version": s.version, "percent": Int((s.progress * 100).rounded()), "message": s.progressMessage ?? "",
+                 "created": s.createdAt.iso8601] as [String: Any]
             },
             "next": page.hasMore ? page.jobs.last!.state.id.rawValue : false,
         ])

@@ -59,7 +59,7 @@ public struct JobLedgerServer: Sendable {
     /// Milliseconds since 1970.
     let now: @Sendable () -> Int64
     /// The jobs list's counts, reused where counting is costly.
-    let jobCounts = JobCountsCache()
+    var jobCounts = JobCountsCache()
 
     /// A server over `ledger` and `engine`.
     public init(ledger: Ledger, engine: JobEngine, hub: BroadcastHub?, runner: ProjectionRunner? = nil, auth: TokenVerifier?,

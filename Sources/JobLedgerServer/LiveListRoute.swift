@@ -12,13 +12,16 @@ extension JobLedgerServer {
     /// from the in-process hub: what the dashboard's jobs list follows instead of polling. Each
     /// event is as on the job's own stream (`id` the message's seq, `data` the message, which
     /// names its job and carries its whole visible state). The stream starts with each job's
-    /// latest message so far (so a list rendered from a `jobs` table that lagged is put right),
-    /// then sends the newer ones as they are published, none twice; there is no resuming.
+    /// latest message so far, finished jobs' included (so a list rendered from a `jobs` table
+    /// that lagged is put right), then sends the newer ones as they are published, none twice;
+    /// there is no resuming.
     ///
     /// Jobs the caller may not see and unknown ids are left out without saying which (no way to
-    /// probe for other users' jobs); with none left the answer is 204, which tells an
-    /// `EventSource` to stop. The stream ends once every job it follows has sent its finished
-    /// state, or after the server's longest stream time.
+    /// probe for other users' jobs). The answer is 204, which tells an `EventSource` to stop,
+    /// when none is left, and on a reconnect (`Last-Event-ID`) when every job listed has
+    /// finished. The stream ends once every job it follows has sent its finished state, or
+    /// after the server's longest stream time. Two reads of the log whatever the number of ids
+    /// (their states, their latest messages), and the hub hands the stream only their messages.
     func addLiveListRoute(to router: Router<BasicRequestContext>) {
         router.get("api/live") { request, context in
             let caller = try await caller(request, allowQuery: true)
@@ -36,22 +39,23 @@ extension JobLedgerServer {
                 if !ids.contains(id) { ids.append(id) }
             }
             // Subscribed before the latest messages are read: none published in between is lost.
-            let subscription = hub.subscribe(stream: nil, for: maxStreamDuration)
+            let subscription = hub.subscribe(streams: Set(ids.map { streams.stream(for: $0) }), for: maxStreamDuration)
+            let states: [JobID: JobState]
+            do { states = try await ledger.states(of: ids) } catch { throw Self.storage(error) }
+            let visible = ids.compactMap { id in states[id].flatMap { caller.may(access: $0.owner) ? $0 : nil } }
+            if visible.isEmpty { return Response(status: .noContent) }
+            let lastItems: [JobID: OutboxItem]
+            do { lastItems = try ledger.latestOutboxItems(.broadcast, jobs: visible.map(\.id)) } catch { throw Self.storage(error) }
             var latest: [OutboxItem] = []
             var following: Set<String> = []
-            var visible = 0
-            for id in ids {
-                let state: JobState?
-                do { state = try await ledger.state(of: id) } catch { throw Self.storage(error) }
-                guard let state, caller.may(access: state.owner) else { continue }
-                visible += 1
-                let last: OutboxItem?
-                do { last = try ledger.latestOutboxItem(.broadcast, job: id) } catch { throw Self.storage(error) }
+            for state in visible {
+                let last = lastItems[state.id]
                 if let last { latest.append(last) }
                 let finished = last.flatMap { try? BroadcastMessage(text: $0.body) }.map { $0.isTerminal && Self.isLastWord($0, of: state) } ?? false
-                if !finished { following.insert(streams.stream(for: id)) }
+                if !finished { following.insert(streams.stream(for: state.id)) }
             }
-            if visible == 0 { return Response(status: .noContent) }
+            // An EventSource reconnecting after a stream that had nothing left to follow: stop it.
+            if following.isEmpty && request.headers[Self.lastEventIDHeader] != nil { return Response(status: .noContent) }
             let urls = blobURLs, rendered = renderedEvents, snapshot = latest, watched = following, naming = streams
             var headers = HTTPFields()
             headers[.contentType] = "text/event-stream"

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import JobLedger
 @testable import JobLedgerServer
 import JobLedgerSQLite
+import Logging
 import Testing
 
 /// `GET /api/live?jobs=…`: one stream of several jobs' messages, what the dashboard's jobs list
@@ -76,6 +77,35 @@ import Testing
             #expect(r.status == .ok)
             let data = StreamTests.data(r.body.text).compactMap { try? JSONValue(parsing: $0) }
             #expect(data.count == 1 && data.first?["job"]?.stringValue == a1 && data.first?["state"] == "completed")
+            // The EventSource reconnects after that stream: told to stop.
+            let again = try await c.api(.get, "/api/live?jobs=\(a1),\(b1)", "/api/live",
+                                        headers: alice + [HTTPField.Name("Last-Event-ID")!: "\(StreamTests.ids(r.body.text).last ?? 0)"])
+            #expect(again.status == .noContent)
         }
+    }
+
+    /// Where broadcasts go to AnyCable there is no hub to follow: the route says so (409) and
+    /// the dashboard's list polls instead; with the hub it follows the stream, starting from
+    /// the versions its rows show.
+    @Test func theDashboardListFollowsTheHubOrPollsWithout() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        _ = try await h.ledger.append(NewEvent(job: JobID.generate(), payload: .queued(.init(kind: "echo"))))
+        _ = try await h.runner.catchUp()
+        let admin: HTTPFields = [.cookie: "__session=\(try await h.token("user_root", role: "admin"))"]
+        try await h.live { c async throws in
+            let list = try await c.executeRequest(uri: "/", method: .get, headers: admin, body: nil).body.text
+            #expect(list.contains("data-live=\"sse\"") && list.contains("data-version=\"1\""))
+        }
+        let noHub = JobLedgerServer(ledger: h.ledger, engine: h.engine, hub: nil, runner: h.runner, auth: nil,
+                                    limiter: .inMemory(RateLimitSpec(limit: 10, windowMilliseconds: 1000), now: h.clock.closure),
+                                    now: h.clock.closure)
+        try await noHub.application(host: "127.0.0.1", port: 0, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            .test(.live) { c in
+                let list = try await c.executeRequest(uri: "/", method: .get, headers: [:], body: nil).body.text
+                #expect(list.contains("data-live=\"poll\""))
+                let ids = list.components(separatedBy: "data-job=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+                let live = try await c.api(.get, "/api/live?jobs=\(ids.joined(separator: ","))", "/api/live")
+                #expect(live.status == .conflict)
+            }
     }
 }

@@ -158,13 +158,23 @@ extension Ledger {
         }
     }
 
-    /// The newest item of one job that was not coalesced into a later one: for a broadcast
-    /// projection, the job's latest message as its subscribers were sent it.
-    package func latestOutboxItem(_ name: ProjectionName, job: JobID) throws(LedgerError) -> OutboxItem? {
-        guard hasProjections else { return nil }
+    /// Each job's newest item that was not coalesced into a later one, in one read: for a
+    /// broadcast projection, the jobs' latest messages as their subscribers were sent them. A
+    /// job with none is left out.
+    package func latestOutboxItems(_ name: ProjectionName, jobs: [JobID]) throws(LedgerError) -> [JobID: OutboxItem] {
+        guard hasProjections else { return [:] }
         return try read { db in
-            try Row.fetchOne(db, sql: "SELECT \(OutboxItem.columns) FROM outbox INDEXED BY outbox_by_job WHERE projection = ? AND job_id = ? AND status != ? ORDER BY seq DESC LIMIT 1",
-                             arguments: [name.rawValue, job.rawValue, OutboxItem.Status.coalesced.rawValue]).map(OutboxItem.init(row:))
+            let statement = try db.cachedStatement(sql: """
+                SELECT \(OutboxItem.columns) FROM outbox INDEXED BY outbox_by_job
+                WHERE projection = ? AND job_id = ? AND status != ? ORDER BY seq DESC LIMIT 1
+                """)
+            var out: [JobID: OutboxItem] = [:]
+            for job in jobs {
+                if let row = try Row.fetchOne(statement, arguments: [name.rawValue, job.rawValue, OutboxItem.Status.coalesced.rawValue]) {
+                    out[job] = try OutboxItem(row: row)
+                }
+            }
+            return out
         }
     }
 

@@ -35,28 +35,47 @@
   });
   const jobsTable = $("#jobs");
   if (jobsTable) {
-    // One stream of the shown jobs' messages (GET /api/live): each job's latest message first,
-    // then every newer one; each carries its job's whole state. Closed once every job shown
-    // has finished (the server would only send their last messages again).
+    // Live bars. One stream of the shown jobs' messages (GET /api/live): each job's latest
+    // message first, then every newer one; each carries its job's whole state, and one older
+    // than what a row shows (broadcasts may lag the list) is dropped by its version. Closed once
+    // every job shown has finished. Where broadcasts go to AnyCable, the list is polled instead.
     const finished = ["completed", "failed", "canceled"];
-    const ids = [...jobsTable.querySelectorAll("tr[data-job]")].map((r) => r.dataset.job);
-    const shown = {};  // job -> the version shown
-    const open = () => [...jobsTable.querySelectorAll("tr[data-job]")].some((r) => !finished.includes(r.dataset.state));
-    if (ids.length && open() && window.EventSource) {
-      const source = new EventSource("/api/live?jobs=" + ids.join(","));
-      source.onmessage = (e) => {
-        const m = JSON.parse(e.data);
-        if ((shown[m.job] || 0) >= m.version) return;
-        shown[m.job] = m.version;
-        const row = jobsTable.querySelector('tr[data-job="' + m.job + '"]');
-        if (!row) return;
-        row.dataset.state = m.state;
-        row.querySelector(".fill").style.width = pct(m.progress) + "%";
-        row.querySelector(".pct").textContent = pct(m.progress) + "%";
-        const st = row.querySelector(".state"); st.textContent = m.state; st.className = "state st-" + m.state;
-        row.querySelector(".msg").textContent = m.message || "";
-        if (!open()) source.close();
-      };
+    const rows = () => [...jobsTable.querySelectorAll("tr[data-job]")];
+    const shown = {};  // job -> the version its row shows
+    for (const r of rows()) shown[r.dataset.job] = Number(r.dataset.version || 0);
+    const unfinished = () => rows().some((r) => !finished.includes(r.dataset.state));
+    function show(j) {
+      if ((shown[j.id] || 0) > j.version) return;
+      shown[j.id] = j.version;
+      const row = jobsTable.querySelector('tr[data-job="' + j.id + '"]');
+      if (!row) return;
+      row.dataset.state = j.state;
+      row.querySelector(".fill").style.width = pct(j.progress) + "%";
+      row.querySelector(".pct").textContent = pct(j.progress) + "%";
+      const st = row.querySelector(".state"); st.textContent = j.state; st.className = "state st-" + j.state;
+      row.querySelector(".msg").textContent = j.message || "";
+    }
+    if (rows().length && unfinished()) {
+      if (jobsTable.dataset.live === "sse" && window.EventSource) {
+        const source = new EventSource("/api/live?jobs=" + rows().map((r) => r.dataset.job).join(","));
+        source.onmessage = (e) => {
+          const m = JSON.parse(e.data);
+          show({ id: m.job, version: m.version, state: m.state, progress: m.progress, message: m.message });
+          if (!unfinished()) source.close();
+        };
+      } else {
+        const params = new URLSearchParams(location.search);
+        const q = new URLSearchParams({ limit: "50" });
+        if (params.get("state")) q.set("state", params.get("state"));
+        if (params.get("kind")) q.set("kind", params.get("kind"));
+        const timer = setInterval(async () => {
+          try {
+            const r = await api("GET", "/api/jobs?" + q.toString());
+            for (const j of r.jobs) show(j);
+            if (!unfinished()) clearInterval(timer);
+          } catch (err) { /* keep the last picture */ }
+        }, 1000);
+      }
     }
   }
 
