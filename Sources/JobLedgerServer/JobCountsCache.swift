@@ -9,8 +9,9 @@ import Synchronization
 /// same filter for `costFactor · d`, at most one second; while one request counts afresh, the
 /// others of that filter are given the counts it replaces. So one filter's counting takes at
 /// most `d / (d + reuse)` of a core: a twenty-first for counts under 50 ms, about 6 % at 60 ms,
-/// more for slower ones (d / (d + 1 s)). A small table (a count under a millisecond) is counted
-/// afresh for every request. The jobs of the page itself are always read afresh.
+/// more for slower ones (d / (d + 1 s)). A count under `floorMilliseconds` (10 ms: a table of
+/// up to some hundred thousand jobs) is never reused, so such tables are counted afresh for
+/// every request. The jobs of the page itself are always read afresh.
 final class JobCountsCache: Sendable {
     /// The filters counts depend on (not the state filter or the cursor). `owner` is nil only
     /// for an admin's list, so a user never sees counts made for someone else.
@@ -35,8 +36,13 @@ final class JobCountsCache: Sendable {
     private let entries = Mutex<[Key: Entry]>([:])
     /// Counts are taken to have cost at least this much (for tests, which count small tables).
     let minimumCostMilliseconds: Int64
+    /// A count that took less is never reused.
+    let floorMilliseconds: Int64
 
-    init(minimumCostMilliseconds: Int64 = 0) { self.minimumCostMilliseconds = minimumCostMilliseconds }
+    init(minimumCostMilliseconds: Int64 = 0, floorMilliseconds: Int64 = 10) {
+        self.minimumCostMilliseconds = minimumCostMilliseconds
+        self.floorMilliseconds = floorMilliseconds
+    }
 
     /// The counts for `key` when a recent, costly count may stand in for a new one; nil when
     /// the caller is to count.
@@ -56,7 +62,7 @@ final class JobCountsCache: Sendable {
     /// Remembers a count that ended at `at` and took `tookMilliseconds`.
     func counted(_ counts: [JobStatus: Int], key: Key, at: Int64, tookMilliseconds: Int64) {
         let cost = max(tookMilliseconds, minimumCostMilliseconds)
-        let reuse = min(Self.maxReuseMilliseconds, max(0, cost) * Self.costFactor)
+        let reuse = cost < floorMilliseconds ? 0 : min(Self.maxReuseMilliseconds, cost * Self.costFactor)
         entries.withLock { e in
             guard reuse > 0 else { e[key] = nil; return }
             if e.count >= Self.maxEntries && e[key] == nil { e.removeAll(keepingCapacity: true) }

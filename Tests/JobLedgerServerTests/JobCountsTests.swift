@@ -15,8 +15,10 @@ import Testing
 
     @Test func aQuickCountIsNeverReused() {
         let cache = Cache()
-        cache.counted([.queued: 1], key: key, at: 1000, tookMilliseconds: 0)
-        #expect(cache.reusable(key, now: 1000) == nil)
+        cache.counted([.queued: 1], key: key, at: 1000, tookMilliseconds: 9)
+        #expect(cache.reusable(key, now: 1000) == nil, "under the 10 ms floor")
+        cache.counted([.queued: 1], key: key, at: 1000, tookMilliseconds: 10)
+        #expect(cache.reusable(key, now: 1199) == [.queued: 1])
     }
 
     @Test func aCostlyCountIsReusedForTwentyTimesItsCostAtMostASecond() {
@@ -29,7 +31,7 @@ import Testing
         #expect(cache.reusable(key, now: 5999) == [.queued: 4])
         #expect(cache.reusable(key, now: 6000) == nil, "a second at most")
         #expect(cache.reusable(key, now: 4999) == nil, "a clock that went back counts afresh")
-        cache.counted([.queued: 5], key: key, at: 7000, tookMilliseconds: 0)
+        cache.counted([.queued: 5], key: key, at: 7000, tookMilliseconds: 2)
         #expect(cache.reusable(key, now: 7000) == nil, "a quick count replaces a costly one")
     }
 
@@ -56,7 +58,7 @@ import Testing
     @Test func theListRouteReusesACostlyCountThenCountsAfresh() async throws {
         var h = try await ServerHarness.make(); defer { h.cleanup() }
         // A few jobs count in microseconds: take every count to have cost 50 ms (so it stands for 1 s).
-        h.server.jobCounts = JobCountsCache(minimumCostMilliseconds: 50)
+        h.server.jobCounts = JobCountsCache(minimumCostMilliseconds: 50, floorMilliseconds: 10)
         let h2 = h
         let admin = try await h.auth("user_root", role: "admin")
         _ = try await h.ledger.append(NewEvent(job: JobID.generate(), payload: .queued(.init(kind: "echo"))))

@@ -6,7 +6,7 @@ import JobLedger
 import JobLedgerAnyCable
 import JobLedgerEngine
 import JobLedgerProjections
-import JobLedgerServer
+@testable import JobLedgerServer
 import JobLedgerSQLite
 import JWTKit
 import Logging
@@ -79,10 +79,13 @@ struct ServerHarness {
         let runner = ProjectionRunner(ledger: ledger, blobs: LocalFolderBlobStore(path: blobs), broadcasts: hub, options: ro)
         let clock = TestClock()
         let verifier = insecure ? nil : try await TokenVerifier(configuration: auth ?? AuthConfiguration(hs256Secret: secret), now: clock.closure)
-        let server = JobLedgerServer(ledger: ledger, engine: engine, hub: hub, runner: runner, auth: verifier,
+        var server = JobLedgerServer(ledger: ledger, engine: engine, hub: hub, runner: runner, auth: verifier,
                                      limiter: limiter?(clock) ?? .inMemory(limit, now: clock.closure),
                                      kinds: ["design": .design, "echo": nil, "gated": nil],
                                      blobFolder: blobs, streams: streams, anycable: anycable, metrics: registry, now: clock.closure)
+        // Counts are never reused here (a loaded machine can make even a tiny count slow, and the
+        // tests read counts right after a change); JobCountsTests test the reuse.
+        server.jobCounts = JobCountsCache(floorMilliseconds: .max)
         let signer = JWTKeyCollection()
         await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         return ServerHarness(dir: dir, ledger: ledger, engine: engine, hub: hub, runner: runner, clock: clock, server: server, signer: signer)
