@@ -58,6 +58,7 @@ import Testing
         try await h.live { c async throws in
             // Bob's job, and an id nobody has: alice is told nothing about either.
             #expect(try await c.api(.get, "/api/live?jobs=\(b1),no-such-job", "/api/live", headers: alice).status == .noContent)
+            #expect(h.hub.subscriberCount == 0, "a 204 leaves no subscription behind")
             let unauthenticated = try await c.api(.get, "/api/live?jobs=\(b1)", "/api/live")
             #expect(unauthenticated.status == .unauthorized)
             for bad in ["", ",", "a%20b", (0...JobLedgerServer.maxLiveJobs).map { "j\($0)" }.joined(separator: ",")] {
