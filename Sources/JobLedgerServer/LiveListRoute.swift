@@ -57,14 +57,9 @@ extension JobLedgerServer {
             // An EventSource reconnecting after a stream that had nothing left to follow: stop it.
             if following.isEmpty && request.headers[Self.lastEventIDHeader] != nil { return Response(status: .noContent) }
             let urls = blobURLs, rendered = renderedEvents, snapshot = latest, watched = following, naming = streams
-            var headers = HTTPFields()
-            headers[.contentType] = "text/event-stream"
-            headers[.cacheControl] = "no-cache"
-            headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
-            return Response(status: .ok, headers: headers, body: .init { writer in
+            return Self.eventStream { writer in
                 var open = watched
                 var sent: [String: Int64] = [:]
-                try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
                 for item in snapshot {
                     try await writer.write(ByteBuffer(string: Self.event(seq: item.seq, data: urls.message(item.body))))
                     sent[naming.stream(for: item.job)] = item.seq
@@ -79,8 +74,7 @@ extension JobLedgerServer {
                         }
                     }
                 }
-                try await writer.finish(nil)
-            })
+            }
         }
     }
 }

@@ -38,14 +38,9 @@ extension JobLedgerServer {
             }
             let backlog = all.filter { $0.seq > after }
             let urls = blobURLs, start = after, rendered = renderedEvents
-            var headers = HTTPFields()
-            headers[.contentType] = "text/event-stream"
-            headers[.cacheControl] = "no-cache"
-            headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
-            return Response(status: .ok, headers: headers, body: .init { writer in
+            return Self.eventStream { writer in
                 var last = start
                 var done = false
-                try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
                 for item in backlog where item.seq > last {
                     try await writer.write(ByteBuffer(string: Self.event(seq: item.seq, data: urls.message(item.body))))
                     last = item.seq
@@ -59,9 +54,22 @@ extension JobLedgerServer {
                         if p.message.isTerminal { break }
                     }
                 }
-                try await writer.finish(nil)
-            })
+            }
         }
+    }
+
+    /// A 200 of Server-Sent Events: the headers (no caching, no proxy buffering), the
+    /// reconnect delay, then what `events` writes.
+    static func eventStream(_ events: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
+        return Response(status: .ok, headers: headers, body: .init { writer in
+            try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+            try await events(&writer)
+            try await writer.finish(nil)
+        })
     }
 
     /// One SSE event.
