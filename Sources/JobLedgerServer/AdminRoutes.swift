@@ -11,8 +11,13 @@ extension JobLedgerServer {
         router.post("api/jobs/:id/cancel") { request, context in
             let caller = try await admin(request)
             let state = try visibleJob(context, for: caller)
+            // A job canceled already: 200 again (a repeated cancel is no error). One that
+            // finished otherwise (before the call or during it): 409, nothing changed.
+            try Self.checkCancelable(state)
             do { try await engine.cancel(state.id, reason: "canceled by \(caller.subject) through the API") } catch { throw Self.refusal(error) }
-            return JSONResponse.make(try jobJSON(try await ledger.state(of: state.id) ?? state))
+            let after = try await ledger.state(of: state.id) ?? state
+            try Self.checkCancelable(after)
+            return JSONResponse.make(try jobJSON(after))
         }
         router.post("api/jobs/:id/retry") { request, context in
             let caller = try await admin(request)
@@ -37,6 +42,12 @@ extension JobLedgerServer {
             do { n = try await ledger.redrive(name) } catch { throw Self.storage(error) }
             return JSONResponse.make(.object(["projection": .string(name.rawValue), "redriven": .int(Int64(n))]))
         }
+    }
+
+    /// Refuses a cancel of a job that finished other than canceled (409 `already-finished`).
+    static func checkCancelable(_ state: JobState) throws(Problem) {
+        guard state.status.isTerminal, state.status != .canceled else { return }
+        throw Problem(.conflict, "already-finished", "job \(state.id) already finished (\(state.status)); there is nothing to cancel")
     }
 
     /// The caller, who must be an admin.

@@ -5,6 +5,7 @@ import HTTPTypes
 import HummingbirdTesting
 import JobLedger
 import JobLedgerServer
+import JobLedgerSQLite
 import JWTKit
 import Testing
 
@@ -116,7 +117,26 @@ import Testing
             #expect(try await c.api(.get, "/api/projections", "/api/projections", headers: alice).status == .forbidden)
             let canceled = try await c.api(.post, "/api/jobs/\(id)/cancel", "/api/jobs/{id}/cancel", headers: admin)
             #expect(canceled.body.json?["state"] == "canceled")
+            // Again: still canceled, no second event.
+            let again = try await c.api(.post, "/api/jobs/\(id)/cancel", "/api/jobs/{id}/cancel", headers: admin)
+            #expect(again.status == .ok && again.body.json?["version"] == canceled.body.json?["version"])
         }
+    }
+
+    @Test func cancellingAJobThatFinishedOtherwiseIsAConflictAndChangesNothing() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let admin = try await h.auth("user_root", role: "admin")
+        let job = JobID.generate()
+        _ = try await h.ledger.append(NewEvent(job: job, payload: .queued(.init(kind: "design", input: ["prompt": "x"]))))
+        _ = try await h.ledger.append(NewEvent(job: job, payload: .started(.init(worker: "w", attempt: 1, leaseDeadline: Timestamp(milliseconds: 4_000_000_000_000)))))
+        _ = try await h.ledger.append(NewEvent(job: job, payload: .completed(.init(attempt: 1))))
+        try await h.live { c async throws in
+            let r = try await c.api(.post, "/api/jobs/\(job)/cancel", "/api/jobs/{id}/cancel", headers: admin)
+            #expect(r.status == .conflict)
+            #expect(r.body.json?["type"]?.stringValue?.hasSuffix("already-finished") == true)
+        }
+        #expect(try await h.ledger.state(of: job)?.status == .completed)
+        #expect(try await h.ledger.state(of: job)?.version == 3)
     }
 
     @Test func theSessionCookieAndTheAccessTokenParameterAuthenticate() async throws {
