@@ -70,13 +70,17 @@ def fanout_now(url, n, auth):
     req = urllib.request.Request(url + "/api/design", method="POST", headers={"Authorization": f"Bearer {auth}"},
                                  data=json.dumps({"input": {"prompt": "fan-out"}, "run_at": run_at}).encode())
     job = json.loads(urllib.request.urlopen(req).read())["id"]
-    request = (f"GET /api/jobs/{job}/stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {auth}\r\n"
-               "Accept: text/event-stream\r\n\r\n").encode()
+    # Each subscriber is a different viewer (an admin, who may watch any job): the server holds
+    # one caller to a few open streams (--max-streams-per-user).
+    def request(i):
+        viewer = token(sub=f"viewer_{i}", role="admin")
+        return (f"GET /api/jobs/{job}/stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {viewer}\r\n"
+                "Accept: text/event-stream\r\n\r\n").encode()
     sel = selectors.DefaultSelector()
     state = {}
     for i in range(n):
         sock = socket.create_connection((host, int(port)))
-        sock.sendall(request)
+        sock.sendall(request(i))
         sock.setblocking(False)
         state[sock] = {"got": [], "tail": b"", "done": False}
         sel.register(sock, selectors.EVENT_READ)

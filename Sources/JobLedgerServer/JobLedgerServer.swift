@@ -49,6 +49,8 @@ public struct JobLedgerServer: Sendable {
     public let metrics: PrometheusCollectorRegistry
     /// How long one SSE stream stays open at most (the client then resumes with `Last-Event-ID`).
     public var maxStreamDuration: Duration = .seconds(300)
+    /// How many SSE streams one caller may hold open at once (429 past it).
+    public var streamQuota = StreamQuota()
     /// The Upstash stream intake feeding this server's workers, when there is one: the
     /// projections page shows its lag, pending entries and dead letters.
     public var intake: UpstashStreamIntake?

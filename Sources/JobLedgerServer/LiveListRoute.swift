@@ -38,6 +38,7 @@ extension JobLedgerServer {
                 guard let id = try? JobID(String(p)) else { throw Problem.invalid("jobs", "jobs must list job ids, separated by commas") }
                 if !ids.contains(id) { ids.append(id) }
             }
+            let ticket = try streamTicket(for: caller)
             // Subscribed before the latest messages are read: none published in between is lost.
             let subscription = hub.subscribe(streams: Set(ids.map { streams.stream(for: $0) }), for: maxStreamDuration)
             let states: [JobID: JobState]
@@ -57,7 +58,7 @@ extension JobLedgerServer {
             // An EventSource reconnecting after a stream that had nothing left to follow: stop it.
             if following.isEmpty && request.headers[Self.lastEventIDHeader] != nil { return Response(status: .noContent) }
             let urls = blobURLs, rendered = renderedEvents, snapshot = latest, watched = following, naming = streams
-            return Self.eventStream { writer in
+            return Self.eventStream(ticket) { writer in
                 var open = watched
                 var sent: [String: Int64] = [:]
                 for item in snapshot {

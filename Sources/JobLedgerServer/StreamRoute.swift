@@ -16,10 +16,12 @@ extension JobLedgerServer {
     /// message is written only if its seq is above the last one written.
     func addStreamRoute(to router: Router<BasicRequestContext>) {
         router.get("api/jobs/:id/stream") { request, context in
-            let state = try visibleJob(context, for: try await caller(request, allowQuery: true))
+            let caller = try await caller(request, allowQuery: true)
+            let state = try visibleJob(context, for: caller)
             guard let hub else {
                 throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the signed stream from the submit response")
             }
+            let ticket = try streamTicket(for: caller)
             var after: Int64 = 0
             if let h = request.headers[Self.lastEventIDHeader] ?? request.uri.queryParameters.get("last_event_id") {
                 guard let n = Int64(h), n >= 0 else { throw Problem(.badRequest, "invalid-header", "Last-Event-ID must be a seq (a whole number)", field: "Last-Event-ID") }
@@ -38,7 +40,7 @@ extension JobLedgerServer {
             }
             let backlog = all.filter { $0.seq > after }
             let urls = blobURLs, start = after, rendered = renderedEvents
-            return Self.eventStream { writer in
+            return Self.eventStream(ticket) { writer in
                 var last = start
                 var done = false
                 for item in backlog where item.seq > last {
@@ -58,14 +60,28 @@ extension JobLedgerServer {
         }
     }
 
+    /// The caller's place for one more open stream, or 429 `too-many-streams` (see `StreamQuota`).
+    func streamTicket(for caller: Principal) throws(Problem) -> StreamQuota.Ticket {
+        guard let ticket = streamQuota.take(for: caller.subject) else {
+            var h = HTTPFields()
+            h[.retryAfter] = "5"
+            throw Problem(.tooManyRequests, "too-many-streams",
+                          "this caller already holds \(streamQuota.perCaller) open streams; close one, or follow several jobs on one /api/live stream",
+                          headers: h)
+        }
+        return ticket
+    }
+
     /// A 200 of Server-Sent Events: the headers (no caching, no proxy buffering), the
-    /// reconnect delay, then what `events` writes.
-    static func eventStream(_ events: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
+    /// reconnect delay, then what `events` writes. The stream holds `ticket` (its place in the
+    /// caller's quota) until it ends.
+    static func eventStream(_ ticket: StreamQuota.Ticket, _ events: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
         return Response(status: .ok, headers: headers, body: .init { writer in
+            defer { ticket.release() }
             try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
             try await events(&writer)
             try await writer.finish(nil)

@@ -51,6 +51,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Progress reports of one attempt closer together than this are merged into the next durable progress event, \(OptionRanges.progressIntervalMs.bounds) (0: every report is written).") var progressIntervalMs: Int = 250
     @Option(help: "Which limiter counts submits: auto (upstash when UPSTASH_REDIS_REST_URL is set), memory or upstash.") var rateLimiter: RateLimiterChoice = .auto
     @Option(help: "Seconds one SSE stream stays open at most before the client resumes it with Last-Event-ID, 1…86400.") var maxStreamSeconds: Int = 300
+    @Option(help: "SSE streams one caller (token subject) may hold open at once, 1…100000; past it, 429.") var maxStreamsPerUser: Int = 32
     @Flag(help: "Serve without authentication (every caller is a local admin); loopback only.") var insecureNoAuth = false
 
     func validate() throws {
@@ -62,6 +63,7 @@ struct Serve: AsyncParsableCommand {
         try OptionRanges.stepMs.check(stepMs)
         try OptionRanges.progressIntervalMs.check(progressIntervalMs)
         guard (1...86_400).contains(maxStreamSeconds) else { throw ValidationError("--max-stream-seconds must be 1…86400") }
+        guard (1...100_000).contains(maxStreamsPerUser) else { throw ValidationError("--max-streams-per-user must be 1…100000") }
     }
 
     func run() async throws {
@@ -105,6 +107,7 @@ struct Serve: AsyncParsableCommand {
                                          blobFolder: blobs.vercel == nil ? blobs.folderPath(forLog: ledger.path) : nil,
                                          streams: StreamNaming(prefix: projections.streamPrefix), anycable: anycable, metrics: registry)
             server.maxStreamDuration = .seconds(maxStreamSeconds)
+            server.streamQuota = StreamQuota(perCaller: maxStreamsPerUser)
             server.intake = feed as? UpstashStreamIntake
             var logger = Logger(label: "jobledger.serve")
             logger.logLevel = .warning
