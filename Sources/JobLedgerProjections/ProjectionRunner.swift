@@ -181,6 +181,8 @@ public final class ProjectionRunner: Sendable {
 
     /// The names of the projections this runner keeps, state ones first.
     public var projections: [ProjectionName] { stateProjections.map(\.name) + effectProjections.map(\.name) }
+    /// The effect projections' names (those with an outbox, which a re-drive applies to).
+    public var effects: [ProjectionName] { effectProjections.map(\.name) }
 
     /// Counts through the metrics shared with the engine (`LedgerMetrics`).
     func count(_ what: String, _ name: ProjectionName, _ n: Int) {

@@ -35,7 +35,7 @@ extension JobLedgerServer {
         router.post("api/projections/:name/redrive") { request, context in
             _ = try await admin(request)
             guard let raw = context.parameters.get("name"), let name = ProjectionName(rawValue: raw),
-                  [ProjectionName.blob, .broadcast].contains(name) || (runner?.projections.contains(name) ?? false) else {
+                  ([ProjectionName.blob, .broadcast] + (runner?.effects ?? [])).contains(name) else {
                 throw Problem.notFound("no effect projection named '\(context.parameters.get("name") ?? "")'")
             }
             let n: Int

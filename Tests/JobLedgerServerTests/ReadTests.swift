@@ -106,6 +106,8 @@ import Testing
             let redrive = try await c.api(.post, "/api/projections/broadcast/redrive", "/api/projections/{name}/redrive", headers: admin)
             #expect(redrive.body.json?["redriven"] == 0)
             #expect(try await c.api(.post, "/api/projections/nope/redrive", "/api/projections/{name}/redrive", headers: admin).status == .notFound)
+            // The jobs table is a state projection: it has no outbox to re-drive.
+            #expect(try await c.api(.post, "/api/projections/jobs/redrive", "/api/projections/{name}/redrive", headers: admin).status == .notFound)
             let unknown = try await c.executeRequest(uri: "/api/nothing-here", method: .get, headers: [:], body: nil)
             #expect(unknown.status == .notFound && unknown.headers[.contentType] == "application/problem+json")
         }
