@@ -76,6 +76,9 @@ public final class BroadcastHub: BroadcastSink {
 
     /// Hands each publication, in order, to the subscribers of its stream (and those of every
     /// stream). Never fails.
+    /// In this process: messages are handed over as their events are taken in.
+    public var isInProcess: Bool { true }
+
     public func deliver(_ publications: [Publication]) async throws(SinkError) {
         let current = subscribers.withLock { Array($0.values) }
         for p in publications {

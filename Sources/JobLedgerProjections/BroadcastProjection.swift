@@ -26,6 +26,8 @@ public struct BroadcastProjection: EffectProjection {
 
     /// The blob projection, when registered: messages carry the URLs it published.
     public var dependencies: [ProjectionName] { [.blob] }
+    /// When the sink is in this process (`BroadcastSink.isInProcess`, the hub).
+    public var deliversAsTakenIn: Bool { sink.isInProcess }
     /// The sink's own limit (`BroadcastSink.preferredBatchSize`).
     public var preferredBatchSize: Int? { sink.preferredBatchSize }
     /// The sink's linger (`BroadcastSink.linger`).

@@ -79,6 +79,13 @@ public protocol EffectProjection: Sendable {
     /// says which were delivered and which failed with what. When shutdown cancels the call,
     /// a failure does not count as a try.
     func deliver(_ items: [OutboxItem]) async -> Delivery
+    /// Whether items are delivered as their events are taken in, not later from the outbox:
+    /// for a destination inside this process (the broadcast hub), which cannot fail, holds
+    /// nothing across a restart and so needs no retry. The runner stores such an item as sent
+    /// in the transaction that takes its event in, and hands it to `deliver` once that has
+    /// committed (what it answers is only logged); the outbox keeps it, for replay and for
+    /// clients catching up. Default: false.
+    var deliversAsTakenIn: Bool { get }
     /// The most items one `deliver` call takes. Default: the runner's `deliveryBatch`.
     var preferredBatchSize: Int? { get }
     /// How long a live runner may wait, after a partial batch, for more items to fill the
@@ -111,6 +118,8 @@ public protocol EffectProjection: Sendable {
 extension EffectProjection {
     /// Waits for no other projection.
     public var dependencies: [ProjectionName] { [] }
+    /// Delivered from the outbox, with retries.
+    public var deliversAsTakenIn: Bool { false }
     /// No limit of its own: the runner's `deliveryBatch`.
     public var preferredBatchSize: Int? { nil }
     /// Delivers at once, without waiting to fill a batch.

@@ -93,7 +93,7 @@ extension ProjectionRunner {
                 try await Task.sleep(for: linger)
             }
             lastBatch = 0
-            let ingested = try await self.ingest(p)
+            let (ingested, _) = try await self.ingest(p)
             let step = try await self.deliver(p)
             if case .worked(let delivered, let failed, _) = step { lastBatch = delivered + failed }
             if hasDependents, ingested > 0 || lastBatch > 0 { self.ledger.appended.signal() }

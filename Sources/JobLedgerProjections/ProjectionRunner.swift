@@ -211,8 +211,9 @@ public final class ProjectionRunner: Sendable {
             report.applied += applied
             for p in effectProjections {
                 guard try await own(p.name) != nil else { report.notOwned.insert(p.name); continue }
-                let n = try await ingest(p)
+                let (n, handedOver) = try await ingest(p)
                 report.ingested += n
+                report.delivered += handedOver
                 if case .worked(let d, let f, let dead) = try await deliver(p) {
                     report.delivered += d; report.failed += f; report.dead += dead
                     worked = true
@@ -248,12 +249,13 @@ public final class ProjectionRunner: Sendable {
     }
 
     /// Takes the next batch of events into an effect projection's outbox, with its checkpoint;
-    /// no further than its registered dependencies have delivered.
-    func ingest(_ p: any EffectProjection) async throws -> Int {
+    /// no further than its registered dependencies have delivered. Returns how many events it
+    /// took in, and how many items it delivered as it took them in (`deliversAsTakenIn`).
+    func ingest(_ p: any EffectProjection) async throws -> (ingested: Int, delivered: Int) {
         let turn = turns[p.name]!
         await turn.acquire()
         defer { turn.release() }
-        guard let lease = try await own(p.name) else { return 0 }
+        guard let lease = try await own(p.name) else { return (0, 0) }
         let waitsFor = effectProjections.filter { p.dependencies.contains($0.name) }
         let dependencies = waitsFor.map(\.name)
         let cache = caches[p.name]!
@@ -262,23 +264,45 @@ public final class ProjectionRunner: Sendable {
         let through: (@Sendable (Database, Int64) throws -> Int64)? = dependencies.isEmpty ? nil : { @Sendable db, from in
             try dependencies.map { try Ledger.frontier(db, of: $0, after: from) }.min() ?? .max
         }
+        // Delivered as taken in: stored as sent here, handed over once the step has committed.
+        let asTakenIn = p.deliversAsTakenIn
+        let sent = Mutex<[OutboxItem]>([])
         let n = try await fenced(p.name) {
             try await ledger.projectionStep(p.name, lease: lease, limit: options.batchSize, through: through) { db, events in
                 let lookup: ReceiptLookup = { name, target in
                     (try? waitsFor.first { $0.name == name }?.receipt(for: target, db: db)) ?? nil
                 }
+                var items: [OutboxItem] = []
                 for e in events {
                     let before = try cache.before(e.job, version: e.version, db: db)
                     let after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
                     cache.remember(after)
                     for draft in p.items(for: e, state: after, receipts: lookup) {
-                        try Ledger.insertOutbox(db, p.name, event: e, draft: draft, coalescing: coalescing, now: now)
+                        try Ledger.insertOutbox(db, p.name, event: e, draft: draft, coalescing: coalescing, now: now, sent: asTakenIn)
+                        if asTakenIn { items.append(OutboxItem(sent: draft, of: e, projection: p.name, at: Timestamp(milliseconds: now))) }
                     }
                 }
+                // A step retried after a failed transaction replaces what its failed try made.
+                sent.withLock { $0 = items }
             }
         } ?? 0
         count("ingested", p.name, n)
-        return n
+        let items = sent.withLock { $0 }
+        guard n > 0, !items.isEmpty else { return (n, 0) }
+        return (n, await handOver(items, of: p))
+    }
+
+    /// Hands items stored as sent to a projection that delivers as it takes in; returns how
+    /// many it delivered.
+    private func handOver(_ items: [OutboxItem], of p: any EffectProjection) async -> Int {
+        let delivery = await p.deliver(items)
+        count("delivered", p.name, delivery.delivered.count)
+        if let (error, failed) = delivery.failure, !failed.isEmpty {
+            var log = options.logger
+            log[metadataKey: "projection"] = "\(p.name)"
+            log.warning("\(failed.count) item(s) taken in were not delivered (not retried: the destination is in this process): \(error)")
+        }
+        return delivery.delivered.count
     }
 }
 

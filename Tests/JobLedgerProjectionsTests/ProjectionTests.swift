@@ -141,6 +141,29 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
         #expect(try await runner.catchUp() == ProjectionRunner.Report())
     }
 
+    /// The hub is in the process: each message is stored as sent when its event is taken in
+    /// and handed over as that commits; none waits for a second pass, none is coalesced, and a
+    /// catch-up reports them as delivered.
+    @Test func theHubGetsEveryMessageAsItsEventIsTakenIn() async throws {
+        let f = try Fixture()
+        let hub = BroadcastHub()
+        let messages = hub.subscribe()
+        let runner = f.runner(sink: hub)  // coalescing on: it must not touch what the hub got
+        let job = try await f.appendHappyJob(progressTicks: 3)
+        let report = try await runner.catchUp()
+        let items = try f.ledger.outboxItems(.broadcast)
+        #expect(items.count == 7)
+        #expect(items.allSatisfy { $0.status == .sent && $0.attempts == 1 && $0.sentAt != nil }, "\(items.map(\.status))")
+        #expect(report.delivered == 7 && hub.deliveredCount == 7)
+        hub.finish()
+        var got: [Publication] = []
+        for await p in messages { got.append(p) }
+        #expect(got.map(\.message.seq) == items.map(\.seq))
+        #expect(got.map(\.message.type) == [.queued, .started, .progress, .progress, .progress, .lowres, .completed])
+        #expect(got.allSatisfy { $0.stream == "job:\(job)" })
+        #expect(try await runner.catchUp() == ProjectionRunner.Report())
+    }
+
     @Test func aSinkFailingThreeTimesThenSucceedingDeliversEverythingOnceInOrder() async throws {
         let f = try Fixture()
         let down = SinkError.unavailable("503 Service Unavailable")

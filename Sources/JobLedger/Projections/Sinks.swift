@@ -59,10 +59,17 @@ public protocol BroadcastSink: Sendable {
     /// How long a live projection may wait, after sending a partial batch, for more messages
     /// to fill the next one (a short linger batches bursts; nil sends at once).
     var linger: Duration? { get }
+    /// Whether the subscribers are in this process (the hub), so that a delivery cannot fail
+    /// and nothing of it survives a restart: each message is then handed over as its event is
+    /// taken in, rather than on a second pass over the outbox
+    /// (`EffectProjection.deliversAsTakenIn`).
+    var isInProcess: Bool { get }
 }
 
-/// The defaults: no batch limit, no linger.
+/// The defaults: no batch limit, no linger, not in process.
 extension BroadcastSink {
+    /// A sink elsewhere: delivered from the outbox, with retries.
+    public var isInProcess: Bool { false }
     /// No limit: the runner's `deliveryBatch`.
     public var preferredBatchSize: Int? { nil }
     /// Send at once.

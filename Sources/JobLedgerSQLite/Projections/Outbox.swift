@@ -10,10 +10,16 @@ extension Ledger {
     /// Puts one item in a projection's outbox for event `e` (ignored when the projection already
     /// holds one for that event). With `coalescing`, the job's earlier supersedable items still
     /// pending are coalesced by it.
+    /// `sent`: the item is delivered as it is taken in (`EffectProjection.deliversAsTakenIn`),
+    /// so it is stored as sent, by its one try, and supersedes nothing.
     package static func insertOutbox(_ db: Database, _ name: ProjectionName, event e: ProjectedEvent, draft: OutboxDraft,
-                                      coalescing: Bool, now: Int64) throws {
-        if coalescing { try supersede(db, name, job: e.job, before: e.seq) }
-        let b = DirectBinding(try db.cachedStatement(sql: """
+                                      coalescing: Bool, now: Int64, sent: Bool = false) throws {
+        if coalescing && !sent { try supersede(db, name, job: e.job, before: e.seq) }
+        let b = DirectBinding(try db.cachedStatement(sql: sent ? """
+            INSERT OR IGNORE INTO outbox (projection, seq, job_id, version, type, target, body, supersedable, next_attempt_at, created_at,
+                                          status, attempts, sent_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'sent', 1, ?10)
+            """ : """
             INSERT OR IGNORE INTO outbox (projection, seq, job_id, version, type, target, body, supersedable, next_attempt_at, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """))

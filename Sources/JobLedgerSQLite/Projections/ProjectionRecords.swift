@@ -105,6 +105,22 @@ public struct OutboxItem: Sendable, Hashable {
 
     static let columns = "projection, seq, job_id, version, type, target, body, status, attempts, next_attempt_at, last_error, sent_at"
 
+    /// An item as stored by `Ledger.insertOutbox(…, sentAt:)`: sent when it was taken in.
+    package init(sent draft: OutboxDraft, of event: ProjectedEvent, projection: ProjectionName, at now: Timestamp) {
+        self.projection = projection
+        seq = event.seq
+        job = event.job
+        version = event.version
+        type = event.type
+        target = draft.target
+        body = draft.body
+        status = .sent
+        attempts = 1
+        nextAttemptAt = now
+        lastError = nil
+        sentAt = now
+    }
+
     init(row: Row) throws {
         guard let p = ProjectionName(rawValue: row[0]), let t = EventType(rawValue: row[4]),
               let st = Status(rawValue: row[7]) else { throw LedgerError.storage("the outbox holds a row this version cannot read") }
