@@ -264,22 +264,32 @@ public final class ProjectionRunner: Sendable {
         let through: (@Sendable (Database, Int64) throws -> Int64)? = dependencies.isEmpty ? nil : { @Sendable db, from in
             try dependencies.map { try Ledger.frontier(db, of: $0, after: from) }.min() ?? .max
         }
-        // Delivered as taken in: stored as sent here, handed over once the step has committed.
-        let asTakenIn = p.deliversAsTakenIn
+        // Delivered as taken in: stored as sent here, handed over once the step has committed;
+        // not while older items of the projection are pending (from another sink, or a run that
+        // stopped before delivering them): those go first, from the outbox, in order.
+        let asTakenIn = p.deliversAsTakenIn, clock = ledger.configuration.clock
         let sent = Mutex<[OutboxItem]>([])
         let n = try await fenced(p.name) {
             try await ledger.projectionStep(p.name, lease: lease, limit: options.batchSize, through: through) { db, events in
                 let lookup: ReceiptLookup = { name, target in
                     (try? waitsFor.first { $0.name == name }?.receipt(for: target, db: db)) ?? nil
                 }
+                let handing = try asTakenIn && !Ledger.hasPendingOutbox(db, p.name)
+                // Read in the transaction: after every event it takes in was recorded.
+                let sentAt = handing ? clock() : Timestamp(milliseconds: now)
                 var items: [OutboxItem] = []
                 for e in events {
                     let before = try cache.before(e.job, version: e.version, db: db)
                     let after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
                     cache.remember(after)
                     for draft in p.items(for: e, state: after, receipts: lookup) {
-                        try Ledger.insertOutbox(db, p.name, event: e, draft: draft, coalescing: coalescing, now: now, sent: asTakenIn)
-                        if asTakenIn { items.append(OutboxItem(sent: draft, of: e, projection: p.name, at: Timestamp(milliseconds: now))) }
+                        if handing {
+                            if try Ledger.insertOutbox(db, p.name, event: e, draft: draft, coalescing: false, now: sentAt.milliseconds, sent: true) {
+                                items.append(OutboxItem(sent: draft, of: e, projection: p.name, at: sentAt))
+                            }
+                        } else {
+                            try Ledger.insertOutbox(db, p.name, event: e, draft: draft, coalescing: coalescing, now: now)
+                        }
                     }
                 }
                 // A step retried after a failed transaction replaces what its failed try made.

@@ -51,6 +51,9 @@ public struct JobLedgerServer: Sendable {
     public var maxStreamDuration: Duration = .seconds(300)
     /// How many SSE streams one caller may hold open at once (429 past it).
     public var streamQuota = StreamQuota()
+    /// How long an SSE stream may stay quiet before the server writes a keep-alive comment
+    /// (which also finds a client that went away, so that its stream ends within this time).
+    public var streamHeartbeat: Duration = .seconds(15)
     /// The Upstash stream intake feeding this server's workers, when there is one: the
     /// projections page shows its lag, pending entries and dead letters.
     public var intake: UpstashStreamIntake?

@@ -40,7 +40,7 @@ extension JobLedgerServer {
             }
             let ticket = try streamTicket(for: caller)
             // Subscribed before the latest messages are read: none published in between is lost.
-            let subscription = hub.subscribe(streams: Set(ids.map { streams.stream(for: $0) }), for: maxStreamDuration)
+            let subscription = hub.subscribe(streams: Set(ids.map { streams.stream(for: $0) }), for: maxStreamDuration, heartbeat: streamHeartbeat)
             let states: [JobID: JobState]
             do { states = try await ledger.states(of: ids) } catch { throw Self.storage(error) }
             let visible = ids.compactMap { id in states[id].flatMap { caller.may(access: $0.owner) ? $0 : nil } }
@@ -66,7 +66,9 @@ extension JobLedgerServer {
                     sent[naming.stream(for: item.job)] = item.seq
                 }
                 if !open.isEmpty {
-                    for await p in subscription where open.contains(p.stream) && p.message.seq > sent[p.stream, default: 0] {
+                    for await next in subscription {
+                        guard let p = next else { try await writer.write(ByteBuffer(string: Self.keepAlive)); continue }
+                        guard open.contains(p.stream) && p.message.seq > sent[p.stream, default: 0] else { continue }
                         try await writer.write(rendered.event(for: p) { Self.event(seq: p.message.seq, data: urls.message(p.message.text)) })
                         sent[p.stream] = p.message.seq
                         if p.message.isTerminal {

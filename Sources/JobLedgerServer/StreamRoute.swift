@@ -27,7 +27,7 @@ extension JobLedgerServer {
                 guard let n = Int64(h), n >= 0 else { throw Problem(.badRequest, "invalid-header", "Last-Event-ID must be a seq (a whole number)", field: "Last-Event-ID") }
                 after = n
             }
-            let subscription = hub.subscribe(stream: streams.stream(for: state.id), for: maxStreamDuration)
+            let subscription = hub.subscribe(streams: [streams.stream(for: state.id)], for: maxStreamDuration, heartbeat: streamHeartbeat)
             let all: [OutboxItem]
             do {
                 all = try ledger.outboxItems(.broadcast, job: state.id, limit: 100_000).filter { $0.status != .coalesced }
@@ -49,7 +49,9 @@ extension JobLedgerServer {
                     if let m = try? BroadcastMessage(text: item.body), m.isTerminal, m.seq == item.seq { done = Self.isLastWord(m, of: state) }
                 }
                 if !done {
-                    for await p in subscription where p.message.seq > last {
+                    for await next in subscription {
+                        guard let p = next else { try await writer.write(ByteBuffer(string: Self.keepAlive)); continue }
+                        guard p.message.seq > last else { continue }
                         // Every subscriber of the job gets the same bytes: made once per message.
                         try await writer.write(rendered.event(for: p) { Self.event(seq: p.message.seq, data: urls.message(p.message.text)) })
                         last = p.message.seq
@@ -87,6 +89,11 @@ extension JobLedgerServer {
             try await writer.finish(nil)
         })
     }
+
+    /// An SSE comment, written when a stream has been quiet for `streamHeartbeat`: it keeps
+    /// proxies from timing the connection out, and a write that fails ends the stream of a
+    /// client that went away (a closed tab), giving back its place and its subscription.
+    static let keepAlive = ": keep-alive\n\n"
 
     /// One SSE event.
     static func event(seq: Int64, data: String) -> String { "id: \(seq)\nevent: message\ndata: \(data)\n\n" }

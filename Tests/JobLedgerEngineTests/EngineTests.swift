@@ -234,6 +234,34 @@ struct Fixture {
         #expect(try engine.state(of: other)?.status == .queued)
     }
 
+    /// Before a claim round the engine lets attempts that are returning free their slots, but
+    /// only for a few turns: with long jobs in every slot, the one slot that frees is filled at
+    /// once, while the others still run (it does not wait for more slots to free).
+    @Test func aSingleFreedSlotIsFilledWhileTheOtherJobsStillRun() async throws {
+        let f = try Fixture()
+        let engine = f.engine(concurrency: 16)
+        let started = Recorder<JobID>()
+        let done = Mutex<Set<JobID>>([])
+        engine.register(kind: "long") { ctx in
+            started.add(ctx.job)
+            while !done.withLock({ $0.contains(ctx.job) }) {
+                if ctx.isCancelled { throw CancellationError() }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            return JobCompletion()
+        }
+        for _ in 0..<17 { try await engine.submit(kind: "long") }
+        let work = Task { try await engine.work(pollInterval: .milliseconds(5)) }
+        await until("16 jobs to start") { started.all.count == 16 }
+        done.withLock { _ = $0.insert(started.all[0]) }
+        await until("the 17th job to start while 15 still run", within: .seconds(30)) { started.all.count == 17 }
+        #expect(try engine.jobs(status: .running).count == 16)
+        done.withLock { $0.formUnion(started.all) }
+        await engine.shutdown(drain: .seconds(30))
+        try await work.value
+        #expect(try engine.jobs(status: .completed).count == 17)
+    }
+
     /// A deep queue of a capped kind, all of higher priority, does not crowd out other kinds:
     /// the free slots go to them.
     @Test func aCappedKindDoesNotStarveTheOthers() async throws {

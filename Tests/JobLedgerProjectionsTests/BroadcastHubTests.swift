@@ -27,6 +27,26 @@ import Testing
         #expect(hub.subscriberCount == 0)
     }
 
+    /// A subscription with a heartbeat gets a nil whenever it has been quiet that long, its own
+    /// streams' publications in between, and still ends at its deadline.
+    @Test func aHeartbeatSubscriptionGetsNilsBetweenPublicationsAndEndsAtItsDeadline() async throws {
+        let hub = BroadcastHub()
+        let beating = hub.subscribe(streams: ["job:a"], for: .seconds(30), heartbeat: .milliseconds(20))
+        try await hub.deliver([publication(1), publication(2, stream: "job:b")])
+        var got: [Int64?] = []
+        for await p in beating {
+            got.append(p?.message.seq)
+            if got.filter({ $0 == nil }).count == 3 { break }  // three beats: nothing else came meanwhile
+        }
+        #expect(got.compactMap { $0 } == [1])  // job:b's is not for it
+        #expect(got.filter { $0 == nil }.count == 3)
+        // Ends by itself at the deadline (the loop returns), beats or not.
+        for await _ in hub.subscribe(streams: nil, for: .milliseconds(100), heartbeat: .milliseconds(10)) {}
+        #expect(hub.subscriberCount == 1)  // the first, still open
+        hub.finish()
+        #expect(hub.subscriberCount == 0)
+    }
+
     /// However short the deadline (here none at all), the subscription ends and leaves the hub.
     @Test func aDeadlineThatHasAlreadyPassedEndsTheSubscriptionAndLeavesNothingBehind() async throws {
         let hub = BroadcastHub()

@@ -164,6 +164,37 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
         #expect(try await runner.catchUp() == ProjectionRunner.Report())
     }
 
+    /// Items still pending from another sink (a log that broadcast to AnyCable before, or a run
+    /// that stopped first) go to the hub first, from the outbox, in order; only then are new ones
+    /// handed over as they are taken in.
+    @Test func pendingItemsReachTheHubBeforeAnythingTakenInAfterThem() async throws {
+        let f = try Fixture()
+        let down = ScriptedSink()
+        down.down.withLock { $0 = .unavailable("503") }
+        let first = try await f.appendHappyJob(progressTicks: 2)
+        _ = try await f.runner(sink: down, coalesce: false).catchUp()
+        let pending = try f.ledger.outboxItems(.broadcast).filter { $0.status == .pending }
+        try #require(pending.count == 6)
+        let hub = BroadcastHub()
+        let messages = hub.subscribe()
+        let runner = f.runner(sink: hub, coalesce: false)
+        f.clock.advance(milliseconds: 60_000)  // past the failed try's backoff
+        let second = try await f.appendHappyJob(progressTicks: 2)
+        _ = try await runner.catchUp()
+        let third = try await f.appendHappyJob(progressTicks: 2)
+        _ = try await runner.catchUp()
+        hub.finish()
+        var got: [Publication] = []
+        for await p in messages { got.append(p) }
+        let items = try f.ledger.outboxItems(.broadcast)
+        #expect(items.count == 18 && items.allSatisfy { $0.status == .sent })
+        #expect(got.map(\.message.seq) == items.map(\.seq), "in seq order, each once")
+        #expect(got.map(\.stream) == [first, second, third].flatMap { j in Array(repeating: "job:\(j)", count: 6) })
+        // The third job's, taken in with nothing pending, were stored as sent by their one try.
+        #expect(items.suffix(6).allSatisfy { $0.attempts == 1 })
+        #expect(items.prefix(6).allSatisfy { $0.attempts == 2 })
+    }
+
     @Test func aSinkFailingThreeTimesThenSucceedingDeliversEverythingOnceInOrder() async throws {
         let f = try Fixture()
         let down = SinkError.unavailable("503 Service Unavailable")

@@ -126,17 +126,27 @@ import Testing
     @Test func cancellingAJobThatFinishedOtherwiseIsAConflictAndChangesNothing() async throws {
         let h = try await ServerHarness.make(); defer { h.cleanup() }
         let admin = try await h.auth("user_root", role: "admin")
-        let job = JobID.generate()
-        _ = try await h.ledger.append(NewEvent(job: job, payload: .queued(.init(kind: "design", input: ["prompt": "x"]))))
-        _ = try await h.ledger.append(NewEvent(job: job, payload: .started(.init(worker: "w", attempt: 1, leaseDeadline: Timestamp(milliseconds: 4_000_000_000_000)))))
-        _ = try await h.ledger.append(NewEvent(job: job, payload: .completed(.init(attempt: 1))))
-        try await h.live { c async throws in
-            let r = try await c.api(.post, "/api/jobs/\(job)/cancel", "/api/jobs/{id}/cancel", headers: admin)
-            #expect(r.status == .conflict)
-            #expect(r.body.json?["type"]?.stringValue?.hasSuffix("already-finished") == true)
+        var jobs: [(JobID, EventPayload, JobStatus)] = []
+        for (outcome, status) in [(EventPayload.completed(.init(attempt: 1)), JobStatus.completed),
+                                  (.failed(.init(code: "boom", message: "no", retryable: false, attempt: 1)), .failed)] {
+            let job = JobID.generate()
+            _ = try await h.ledger.append(NewEvent(job: job, payload: .queued(.init(kind: "design", input: ["prompt": "x"]))))
+            _ = try await h.ledger.append(NewEvent(job: job, payload: .started(.init(worker: "w", attempt: 1, leaseDeadline: Timestamp(milliseconds: 4_000_000_000_000)))))
+            _ = try await h.ledger.append(NewEvent(job: job, payload: outcome))
+            jobs.append((job, outcome, status))
         }
-        #expect(try await h.ledger.state(of: job)?.status == .completed)
-        #expect(try await h.ledger.state(of: job)?.version == 3)
+        let finished = jobs
+        try await h.live { c async throws in
+            for (job, _, _) in finished {
+                let r = try await c.api(.post, "/api/jobs/\(job)/cancel", "/api/jobs/{id}/cancel", headers: admin)
+                #expect(r.status == .conflict)
+                #expect(r.body.json?["type"]?.stringValue?.hasSuffix("already-finished") == true)
+            }
+        }
+        for (job, _, status) in jobs {
+            #expect(try await h.ledger.state(of: job)?.status == status)
+            #expect(try await h.ledger.state(of: job)?.version == 3)
+        }
     }
 
     @Test func theSessionCookieAndTheAccessTokenParameterAuthenticate() async throws {

@@ -73,6 +73,32 @@ import Testing
         }
     }
 
+    /// A client that goes away (a closed tab) gives its place back within one heartbeat, not when
+    /// the stream of a job that does not move would have timed out; so does its hub subscription.
+    @Test func aClientThatDisconnectsGivesItsPlaceBack() async throws {
+        var made = try await ServerHarness.make()
+        made.server.streamHeartbeat = .milliseconds(50)  // the keep-alive write finds the closed connection
+        let h = made
+        defer { h.cleanup() }
+        let quota = h.server.streamQuota
+        let alice = try await h.auth("user_alice"), token = try await h.token("user_alice")
+        try await h.live { c async throws in
+            let port = try #require(c.port)
+            let job = try await c.api(.post, "/api/design", "/api/design", headers: alice, body: body(Self.design)).body.json!["id"]!.stringValue!
+            for path in ["/api/jobs/\(job)/stream?", "/api/live?jobs=\(job)&"] {
+                // Nothing works the job: the stream would stay open for the longest stream time.
+                let reader = SSEReader(url: URL(string: "http://127.0.0.1:\(port)\(path)access_token=\(token)")!)
+                let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+                while (quota.openStreams(of: "user_alice") < 1 || h.hub.subscriberCount < 1) && ContinuousClock.now < deadline { await Task.yield() }
+                try #require(quota.openStreams(of: "user_alice") == 1 && h.hub.subscriberCount == 1, "\(path): the stream did not open")
+                reader.drop()
+                while (quota.openStreams(of: "user_alice") > 0 || h.hub.subscriberCount > 0) && ContinuousClock.now < deadline { await Task.yield() }
+                #expect(quota.openStreams(of: "user_alice") == 0, "\(path): the closed stream kept its place")
+                #expect(h.hub.subscriberCount == 0, "\(path): the closed stream kept its subscription")
+            }
+        }
+    }
+
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 }
 

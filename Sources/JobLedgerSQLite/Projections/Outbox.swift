@@ -11,9 +11,11 @@ extension Ledger {
     /// holds one for that event). With `coalescing`, the job's earlier supersedable items still
     /// pending are coalesced by it.
     /// `sent`: the item is delivered as it is taken in (`EffectProjection.deliversAsTakenIn`),
-    /// so it is stored as sent, by its one try, and supersedes nothing.
+    /// so it is stored as sent, by its one try, and supersedes nothing. Returns whether a row
+    /// was stored (not when the projection already holds an item for that event).
+    @discardableResult
     package static func insertOutbox(_ db: Database, _ name: ProjectionName, event e: ProjectedEvent, draft: OutboxDraft,
-                                      coalescing: Bool, now: Int64, sent: Bool = false) throws {
+                                      coalescing: Bool, now: Int64, sent: Bool = false) throws -> Bool {
         if coalescing && !sent { try supersede(db, name, job: e.job, before: e.seq) }
         let b = DirectBinding(try db.cachedStatement(sql: sent ? """
             INSERT OR IGNORE INTO outbox (projection, seq, job_id, version, type, target, body, supersedable, next_attempt_at, created_at,
@@ -34,6 +36,14 @@ extension Ledger {
         b.int(9, now)
         b.int(10, now)
         try b.run(db)
+        return db.changesCount == 1
+    }
+
+    /// Whether the projection's outbox holds an item still to deliver (what a projection that
+    /// delivers as it takes in must deliver first, in order, before it hands anything over).
+    package static func hasPendingOutbox(_ db: Database, _ name: ProjectionName) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM outbox INDEXED BY outbox_by_status WHERE projection = ? AND status = 'pending' LIMIT 1"),
+                          arguments: [name.rawValue]) ?? false
     }
 
     private static func supersede(_ db: Database, _ name: ProjectionName, job: JobID, before seq: Int64) throws {

@@ -105,7 +105,7 @@ public struct OutboxItem: Sendable, Hashable {
 
     static let columns = "projection, seq, job_id, version, type, target, body, status, attempts, next_attempt_at, last_error, sent_at"
 
-    /// An item as stored by `Ledger.insertOutbox(…, sentAt:)`: sent when it was taken in.
+    /// An item as stored by `Ledger.insertOutbox(…, sent: true)`: sent when it was taken in.
     package init(sent draft: OutboxDraft, of event: ProjectedEvent, projection: ProjectionName, at now: Timestamp) {
         self.projection = projection
         seq = event.seq
