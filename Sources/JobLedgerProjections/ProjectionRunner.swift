@@ -276,7 +276,7 @@ public final class ProjectionRunner: Sendable {
                 }
                 let handing = try asTakenIn && !Ledger.hasPendingOutbox(db, p.name)
                 // Read in the transaction: after every event it takes in was recorded.
-                let sentAt = handing ? clock() : Timestamp(milliseconds: now)
+                let sentAt = clock()
                 var items: [OutboxItem] = []
                 for e in events {
                     let before = try cache.before(e.job, version: e.version, db: db)

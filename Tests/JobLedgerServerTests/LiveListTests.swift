@@ -11,7 +11,6 @@ import Testing
 /// `GET /api/live?jobs=…`: one stream of several jobs' messages, what the dashboard's jobs list
 /// follows instead of polling; only jobs the caller may see.
 @Suite struct LiveListTests {
-    static let design = #"{"input":{"prompt":"a red bicycle"}}"#
 
     @Test func aListStreamCarriesTheCallersJobsOnlyAndEndsWhenTheyHaveFinished() async throws {
         let h = try await ServerHarness.make(); defer { h.cleanup() }
@@ -19,10 +18,7 @@ import Testing
         let token = try await h.token("user_alice")
         try await h.live { c async throws in
             let port = try #require(c.port)
-            func submit(_ auth: HTTPFields) async throws -> String {
-                try await c.api(.post, "/api/design", "/api/design", headers: auth, body: body(Self.design)).body.json!["id"]!.stringValue!
-            }
-            let a1 = try await submit(alice), a2 = try await submit(alice), b1 = try await submit(bob)
+            let a1 = try await c.submitDesign(alice), a2 = try await c.submitDesign(alice), b1 = try await c.submitDesign(bob)
             _ = try await h.runner.catchUp()  // the queued messages: published before the stream opens
             // As the dashboard's EventSource asks: the token in the query, bob's job listed too.
             let reader = SSEReader(url: URL(string: "http://127.0.0.1:\(port)/api/live?jobs=\(a1),\(a2),\(b1)&access_token=\(token)")!)
@@ -53,7 +49,7 @@ import Testing
         let h = try await ServerHarness.make(); defer { h.cleanup() }
         let alice = try await h.auth("user_alice"), bob = try await h.auth("user_bob")
         let b1 = try await h.live { c async throws in
-            try await c.api(.post, "/api/design", "/api/design", headers: bob, body: body(Self.design)).body.json!["id"]!.stringValue!
+            try await c.submitDesign(bob)
         }
         try await h.live { c async throws in
             // Bob's job, and an id nobody has: alice is told nothing about either.
@@ -70,7 +66,7 @@ import Testing
         // Finished (a list that showed it running puts it right), and nothing more will come:
         // its last message, and the stream ends at once.
         let a1 = try await h.live { c async throws in
-            try await c.api(.post, "/api/design", "/api/design", headers: alice, body: body(Self.design)).body.json!["id"]!.stringValue!
+            try await c.submitDesign(alice)
         }
         try await h.workAndProject()
         try await h.live { c async throws in

@@ -94,6 +94,11 @@ struct OpenAPIChecker {
 }
 
 extension TestClientProtocol {
+    /// Submits the design job `input` (checked against the document) as `auth`; its id.
+    func submitDesign(_ auth: HTTPFields, input: String = #"{"input":{"prompt":"a red bicycle"}}"#) async throws -> String {
+        try await api(.post, "/api/design", "/api/design", headers: auth, body: ByteBuffer(string: input)).body.json!["id"]!.stringValue!
+    }
+
     /// Sends a request and checks the response against the OpenAPI document (`template` names
     /// the documented path).
     func api(_ method: HTTPRequest.Method, _ uri: String, _ template: String, headers: HTTPFields = [:], body: ByteBuffer? = nil) async throws -> TestResponse {

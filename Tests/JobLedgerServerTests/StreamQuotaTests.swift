@@ -11,7 +11,6 @@ import Testing
 /// `too-many-streams`; a stream that ends gives its place back, and other callers are not
 /// affected.
 @Suite struct StreamQuotaTests {
-    static let design = #"{"input":{"prompt":"a red bicycle"}}"#
 
     @Test func ticketsAreCountedPerCallerAndGivenBackOnceWhenReleasedOrDropped() {
         let quota = StreamQuota(perCaller: 2)
@@ -38,10 +37,7 @@ import Testing
         let token = try await h.token("user_alice")
         try await h.live { c async throws in
             let port = try #require(c.port)
-            func submit(_ auth: HTTPFields) async throws -> String {
-                try await c.api(.post, "/api/design", "/api/design", headers: auth, body: body(Self.design)).body.json!["id"]!.stringValue!
-            }
-            let a1 = try await submit(alice), a2 = try await submit(alice), b1 = try await submit(bob)
+            let a1 = try await c.submitDesign(alice), a2 = try await c.submitDesign(alice), b1 = try await c.submitDesign(bob)
             // Alice's two streams: a job stream and a list stream.
             let first = SSEReader(url: URL(string: "http://127.0.0.1:\(port)/api/jobs/\(a1)/stream?access_token=\(token)")!)
             let second = SSEReader(url: URL(string: "http://127.0.0.1:\(port)/api/live?jobs=\(a2)&access_token=\(token)")!)
@@ -84,7 +80,7 @@ import Testing
         let alice = try await h.auth("user_alice"), token = try await h.token("user_alice")
         try await h.live { c async throws in
             let port = try #require(c.port)
-            let job = try await c.api(.post, "/api/design", "/api/design", headers: alice, body: body(Self.design)).body.json!["id"]!.stringValue!
+            let job = try await c.submitDesign(alice)
             for path in ["/api/jobs/\(job)/stream?", "/api/live?jobs=\(job)&"] {
                 // Nothing works the job: the stream would stay open for the longest stream time.
                 let reader = SSEReader(url: URL(string: "http://127.0.0.1:\(port)\(path)access_token=\(token)")!)
