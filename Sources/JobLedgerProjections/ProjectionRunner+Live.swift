@@ -7,9 +7,10 @@ import Logging
 extension ProjectionRunner {
     /// Catches up, then keeps delivering until every effect projection this runner owns has
     /// nothing pending (sent, coalesced or dead), waiting for backoffs and `Retry-After`s, for
-    /// at most `limit`. Returns the effect projections that still owe something when it
-    /// stops: items pending (with their next try) or dead. What `work --until-idle` and `demo`
-    /// run before they exit.
+    /// at most `limit`. Returns the effect projections it owns that still owe something when
+    /// it stops: items pending (with their next try) or dead. One that another process owns
+    /// (a worker beside this one holds its lease) is left to that process and not returned.
+    /// What `work --until-idle` and `demo` run before they exit.
     ///
     /// A storage fault is waited out with backoff within `limit` (and `giveUpAfter`); one that
     /// is still there when they run out is thrown (`LedgerError.storageFault`).
@@ -34,8 +35,10 @@ extension ProjectionRunner {
                 await storage.waitForNextTry(limit: min(left, timeUntilGiveUp() ?? left))
                 continue
             }
-            let statuses = try ledger.projectionStatus(effects).filter { effects.contains($0.name) }
-            let owed = statuses.filter { !report.notOwned.contains($0.name) && ($0.pending > 0 || $0.lag > 0) }
+            // What another process owns (a worker beside this one) is its to deliver: not
+            // waited for, not reported as owed by this run.
+            let statuses = try ledger.projectionStatus(effects).filter { effects.contains($0.name) && !report.notOwned.contains($0.name) }
+            let owed = statuses.filter { $0.pending > 0 || $0.lag > 0 }
             if owed.isEmpty { return statuses.filter { $0.pending > 0 || $0.dead > 0 } }
             let now = clock.now()
             let next = owed.compactMap(\.nextAttemptAt).min() ?? now

@@ -8,8 +8,8 @@ import Testing
 /// `drain` is what `work --until-idle` and `demo` run before they exit: it waits out backoffs
 /// and delivers what is left, within a bound, and says what is still owed.
 @Suite struct DrainTests {
-    func runner(_ f: Fixture, sink: any BroadcastSink) -> ProjectionRunner {
-        var o = ProjectionRunner.Options(owner: "drain-test")
+    func runner(_ f: Fixture, sink: any BroadcastSink, owner: String = "drain-test") -> ProjectionRunner {
+        var o = ProjectionRunner.Options(owner: owner)
         o.randomSeed = 3
         o.retry = RetryPolicy(baseMilliseconds: 20, capMilliseconds: 40)
         o.coalesceProgress = false
@@ -39,5 +39,21 @@ import Testing
         #expect(broadcast.nextAttemptAt != nil)
         #expect(broadcast.lastError?.contains("down for maintenance") == true)
         #expect(sink.received.isEmpty)
+    }
+
+    /// A worker beside this one holds the projection's lease with items it has not delivered
+    /// yet: they are its to deliver, so this run neither waits for them nor reports them as
+    /// owed (`work --until-idle` exited 7, "finish with project --once", which another process
+    /// owning the projections refuses).
+    @Test func whatAnotherProcessOwnsIsNeitherWaitedForNorReportedAsOwed() async throws {
+        let f = try Fixture()
+        let down = ScriptedSink()
+        down.down.withLock { $0 = .unavailable("down for maintenance", retryAfterMilliseconds: 120_000) }
+        try await f.appendHappyJob(progressTicks: 1)
+        let other = runner(f, sink: down, owner: "other-worker")
+        try await other.catchUp()
+        #expect(try f.ledger.projectionStatus([.broadcast]).first { $0.name == .broadcast }?.pending == 5)
+        let left = try await runner(f, sink: ScriptedSink()).drain(for: .seconds(120))
+        #expect(left.isEmpty, "\(left)")
     }
 }
