@@ -142,6 +142,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // What the test targets share: starting children safely from many tests at once.
+        .target(name: "JobLedgerTestSupport", path: "Tests/JobLedgerTestSupport"),
         .testTarget(name: "JobLedgerTests", dependencies: ["JobLedger"]),
         .testTarget(
             name: "JobLedgerSQLiteTests",
@@ -164,24 +166,24 @@ let package = Package(
         .testTarget(
             name: "JobLedgerAnyCableTests",
             dependencies: [
-                "JobLedger", "JobLedgerAnyCable", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
+                "JobLedgerTestSupport", "JobLedger", "JobLedgerAnyCable", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "JobLedgerUpstashTests",
             dependencies: [
-                "JobLedger", "JobLedgerUpstash", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
+                "JobLedgerTestSupport", "JobLedger", "JobLedgerUpstash", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "JobLedgerVercelBlobTests",
             dependencies: [
-                "JobLedger", "JobLedgerVercelBlob", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
+                "JobLedgerTestSupport", "JobLedger", "JobLedgerVercelBlob", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The stand-ins' own contract suites (Fixtures/*/test_*.py, with the official SDKs).
-        .testTarget(name: "StandInContractTests"),
+        .testTarget(name: "StandInContractTests", dependencies: ["JobLedgerTestSupport"]),
         .testTarget(
             name: "JobLedgerBenchmarksTests",
             dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerBenchmarks", .product(name: "GRDB", package: "GRDB.swift")]),
@@ -190,7 +192,7 @@ let package = Package(
         .testTarget(
             name: "JobLedgerServerTests",
             dependencies: [
-                "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections", "JobLedgerServer",
+                "JobLedgerTestSupport", "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections", "JobLedgerServer",
                 "JobLedgerUpstash", "JobLedgerAnyCable",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -202,7 +204,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "CLITests",
-            dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerProjections", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["JobLedgerTestSupport", "JobLedger", "JobLedgerSQLite", "JobLedgerProjections", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

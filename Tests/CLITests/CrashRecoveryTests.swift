@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import JobLedger
 import JobLedgerSQLite
 import Testing
@@ -8,10 +9,10 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
     let p = Process()
     p.executableURL = try #require(jobledgerBinary) as URL
     p.arguments = ["work"] + args
-    let err = Pipe()
+    let err = childPipe()
     p.standardError = err
     p.standardOutput = FileHandle.nullDevice
-    try p.run()
+    try startChild(p)
     return (p, err)
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import JobLedger
 import JobLedgerSQLite
 import Synchronization
@@ -51,10 +52,10 @@ final class StderrLines: Sendable {
         a.executableURL = try #require(jobledgerBinary) as URL
         // Passes of 3 s: A cannot finish before it is stopped, however loaded the machine.
         a.arguments = ["work", "--db", db, "--workers", "1", "--lease", "2", "--step-ms", "3000", "--fail-rate", "0"]
-        let errPipe = Pipe()
+        let errPipe = childPipe()
         a.standardError = errPipe
         a.standardOutput = FileHandle.nullDevice
-        try a.run()
+        try startChild(a)
         defer { if a.isRunning { kill(a.processIdentifier, SIGKILL) } }
         let stderr = StderrLines(errPipe.fileHandleForReading)
         #expect(await stderr.line(containing: "attempt 1 started") != nil)
@@ -67,7 +68,7 @@ final class StderrLines: Sendable {
         let lost = await stderr.line(containing: "lost its claim")
         #expect(lost?.contains("attempt 1") == true, "\(String(describing: lost))")
         kill(a.processIdentifier, SIGTERM)
-        a.waitUntilExit()
+        waitForChildExit(a, within: .seconds(600))
 
         let ledger = try Ledger.open(path: db, create: false)
         var events: [StoredEvent] = []

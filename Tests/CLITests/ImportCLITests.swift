@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import Testing
 
 /// `jobledger import` reads and checks its whole input before it takes the write lock, reads
@@ -54,7 +55,7 @@ struct ImportCLITests {
 
         let count = 10_000
         let input = Data(((0..<count).map { queuedLine("imported-\($0)") }.joined(separator: "\n") + "\n").utf8)
-        let pipe = Pipe()
+        let pipe = childPipe()
         let out = scratch.path("import.out"), err = scratch.path("import.err")
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         _ = FileManager.default.createFile(atPath: err, contents: nil)
@@ -71,7 +72,7 @@ struct ImportCLITests {
         importer.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
         let (exited, exit) = AsyncStream<Int32>.makeStream()
         importer.terminationHandler = { p in exit.yield(p.terminationStatus); exit.finish() }
-        try importer.run()
+        try startChild(importer)
         let importerPID = importer.processIdentifier
         let stop: @Sendable () -> Void = { kill(importerPID, SIGKILL) }
         defer { if importer.isRunning { importer.terminate() } }
@@ -155,7 +156,7 @@ struct ImportCLITests {
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         let (exited, exit) = AsyncStream<Int32>.makeStream()
         process.terminationHandler = { p in exit.yield(p.terminationStatus); exit.finish() }
-        try process.run()
+        try startChild(process)
         let pid = process.processIdentifier
         let status = try await within(240, "jobledger \(args.joined(separator: " ")) exiting", unblock: { kill(pid, SIGKILL) }) {
             for await status in exited { return status }

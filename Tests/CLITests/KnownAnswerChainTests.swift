@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import Testing
 
 /// The hash chain checked against its documented definition by code that shares nothing with
@@ -10,15 +11,19 @@ import Testing
     static let script = folder.appendingPathComponent("check_chain.py").path
 
     /// Runs the checker on a file; its exit status and output.
-    func python(_ export: String) throws -> (status: Int32, output: String) {
+    func python(_ export: String) async throws -> (status: Int32, output: String) {
+        try await offPool { Result { try Self.runPython(export) } }.get()
+    }
+
+    static func runPython(_ export: String) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", Self.script, export]
-        let out = Pipe()
+        p.arguments = ["python3", script, export]
+        let out = childPipe()
         p.standardOutput = out
-        try p.run()
+        try startChild(p)
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        waitForChildExit(p, within: .seconds(600))
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
@@ -28,7 +33,7 @@ import Testing
         let expected = try String(contentsOf: Self.folder.appendingPathComponent("known-answer.head"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let export = Self.folder.appendingPathComponent("known-answer.ndjson").path
-        let checked = try python(export)
+        let checked = try await python(export)
         #expect(checked.status == 0 && checked.output == "head \(expected)\n", "\(checked.output)")
 
         let scratch = Scratch()
@@ -53,13 +58,13 @@ import Testing
         let file = scratch.path("new.ndjson")
         try Data(export.stdout.utf8).write(to: URL(fileURLWithPath: file))
         let digest = try await jobledger(["digest", "--db", db], in: scratch).stdout
-        let checked = try python(file)
+        let checked = try await python(file)
         #expect(checked.status == 0 && checked.output == "head \(digest)", "\(checked.output) vs \(digest)")
 
         // An idempotency key edited in the export: both the script and an import refuse it.
         let edited = scratch.path("edited.ndjson")
         try Data(export.stdout.replacingOccurrences(of: "tick 1", with: "tick 2").utf8).write(to: URL(fileURLWithPath: edited))
-        let refused = try python(edited)
+        let refused = try await python(edited)
         #expect(refused.status == 1 && refused.output.contains("PROBLEM line 3: hash is not"), "\(refused.output)")
         let imported = try await jobledger(["import", "--db", scratch.path("copy.sqlite"), edited], in: scratch)
         expectRefusal(imported, exit: 2, mentions: ["line 3", "idempotency key"])

@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import JobLedger
 import JobLedgerProjections
 import JobLedgerSQLite
@@ -30,7 +31,7 @@ func startProject(_ args: [String]) throws -> Process {
     p.arguments = ["project"] + args
     p.standardError = FileHandle.nullDevice
     p.standardOutput = FileHandle.nullDevice
-    try p.run()
+    try startChild(p)
     return p
 }
 

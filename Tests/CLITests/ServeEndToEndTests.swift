@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import Testing
 
 /// `jobledger serve` end to end, as a real process over loopback, by the Python suites in
@@ -15,29 +16,34 @@ import Testing
         p.arguments = arguments
         p.currentDirectoryURL = root
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let out = Pipe()
+        let out = childPipe()
         p.standardOutput = out
         p.standardError = out
-        try p.run()
+        try startChild(p)
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        waitForChildExit(p, within: .seconds(600))
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    static let python: String = {
-        guard let r = try? run(["bash", "Fixtures/setup-venv.sh"]), r.status == 0,
-              let last = r.output.split(separator: "\n").last else { return "" }
-        return String(last)
-    }()
+    /// The environment's python, made once (on a thread of its own: it may install from PyPI).
+    static let python = Task {
+        await offPool { () -> String in
+            guard let r = try? run(["bash", "Fixtures/setup-venv.sh"]), r.status == 0,
+                  let last = r.output.split(separator: "\n").last else { return "" }
+            return String(last)
+        }
+    }
 
     @Test(arguments: ["test_lifecycle", "test_fuzz", "test_browser"])
-    func serveEndToEnd(_ suite: String) throws {
+    func serveEndToEnd(_ suite: String) async throws {
         let binary = try #require(jobledgerBinary)
-        try #require(FileManager.default.isExecutableFile(atPath: Self.python),
+        let python = await Self.python.value
+        try #require(FileManager.default.isExecutableFile(atPath: python),
                      "Fixtures/setup-venv.sh could not make the Python environment (it needs python3-venv and PyPI)")
-        let r = try Self.run([Self.python, "-m", "unittest", "-v", suite],
-                             environment: ["JOBLEDGER_BIN": binary.path, "PYTHONPATH": Self.root.appendingPathComponent("Fixtures/serve-e2e").path,
-                                           "JOBLEDGER_SCREENSHOTS": Self.root.appendingPathComponent(".build/screenshots").path])
+        let environment = ["JOBLEDGER_BIN": binary.path, "PYTHONPATH": Self.root.appendingPathComponent("Fixtures/serve-e2e").path,
+                           "JOBLEDGER_SCREENSHOTS": Self.root.appendingPathComponent(".build/screenshots").path]
+        // A suite runs for tens of seconds: waited for on a thread of its own, not the pool's.
+        let r = try await offPool { Result { try Self.run([python, "-m", "unittest", "-v", suite], environment: environment) } }.get()
         #expect(r.status == 0, "\(r.output)")
         #expect(r.output.range(of: #"Ran [1-9][0-9]* tests?"#, options: .regularExpression) != nil, "\(r.output)")
     }

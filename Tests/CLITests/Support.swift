@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import GRDB
 import Testing
 
@@ -96,7 +97,7 @@ func jobledger(_ args: [String], in scratch: Scratch, deadline: Duration = child
             continuation.resume(returning: p.terminationStatus)
         }
         do {
-            try process.run()
+            try startChild(process)
         } catch {
             process.terminationHandler = nil
             continuation.resume(throwing: error)

@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import Synchronization
 import Testing
 
@@ -74,32 +75,12 @@ func waitForLine(containing text: String, in handle: FileHandle, within deadline
 /// (SIGKILL), an issue naming `what` is recorded, and the wait ends once it is gone.
 func waitForExit(_ process: Process, _ what: String, within deadline: Duration = childDeadline,
                  sourceLocation: SourceLocation = #_sourceLocation) async {
-    let child = process
-    let pid = process.processIdentifier
-    let exited = Flag()
-    let timedOut = await withTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                DispatchQueue.global().async {
-                    child.waitUntilExit()
-                    exited.set()
-                    continuation.resume()
-                }
-            }
-            return false
-        }
-        group.addTask {
-            try? await Task.sleep(for: deadline)
-            guard !Task.isCancelled, !exited.isSet else { return false }
-            kill(pid, SIGKILL)
-            return true
-        }
-        let first = await group.next() ?? false
-        group.cancelAll()
-        let second = await group.next() ?? false
-        return first || second
-    }
-    if timedOut {
-        Issue.record("\(what) (pid \(pid)) did not exit within \(deadline); it was killed", sourceLocation: sourceLocation)
-    }
+    // `isRunning`, set by Foundation's own thread when it reaps the child, polled with a sleep:
+    // `waitUntilExit()` spins a core while it waits on a thread without a run loop.
+    let end = ContinuousClock.now.advanced(by: deadline)
+    while process.isRunning && ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(5)) }
+    guard process.isRunning else { return }
+    kill(process.processIdentifier, SIGKILL)
+    Issue.record("\(what) (pid \(process.processIdentifier)) did not exit within \(deadline); it was killed", sourceLocation: sourceLocation)
+    while process.isRunning { try? await Task.sleep(for: .milliseconds(5)) }
 }

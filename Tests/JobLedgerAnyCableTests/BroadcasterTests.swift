@@ -18,7 +18,7 @@ struct BroadcasterStandInTests {
     }
 
     @Test func deliversOnePublicationWithDataAsAJSONString() async throws {
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         defer { standIn.stop() }
         let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key))
         let p = publications(1)
@@ -30,7 +30,7 @@ struct BroadcasterStandInTests {
     }
 
     @Test func batchesSplitIntoRequestsOfAtMostBatchSizeInOrder() async throws {
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         defer { standIn.stop() }
         let config = AnyCableConfiguration(broadcastURL: standIn.broadcastURL, broadcastKey: AnyCableSecret(Self.key),
                                            batchSize: 4)
@@ -50,7 +50,7 @@ struct BroadcasterStandInTests {
     }
 
     @Test func emptyDeliverSendsNothing() async throws {
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         defer { standIn.stop() }
         try await AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key)).deliver([])
         #expect(try await standIn.stats().requests == 0)
@@ -58,7 +58,7 @@ struct BroadcasterStandInTests {
 
     @Test func keyDerivedFromSecretIsAccepted() async throws {
         // A server started with only --secret=qwerty expects the derived key.
-        let standIn = try StandIn(key: "42923a28b760e667fc92f7c6123bb07a282822b329dd2ef48e7aee7830d98485")
+        let standIn = try await StandIn.start(key: "42923a28b760e667fc92f7c6123bb07a282822b329dd2ef48e7aee7830d98485")
         defer { standIn.stop() }
         let config = try AnyCableConfiguration(environment: ["ANYCABLE_BROADCAST_URL": standIn.broadcastURL.absoluteString,
                                                              "ANYCABLE_SECRET": "qwerty"])
@@ -67,7 +67,7 @@ struct BroadcasterStandInTests {
     }
 
     @Test func wrongKeyIsRejectedWithAHelpfulMessageWithoutTheKey() async throws {
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         defer { standIn.stop() }
         let wrong = "wrong-key-5d1b2a"
         let logs = LogCapture()
@@ -90,7 +90,7 @@ struct BroadcasterStandInTests {
 
     @Test func wrongPathMethodIs422Rejected() async throws {
         // A proxy that turns the POST into a GET: simulated with a transport that rewrites the method.
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         defer { standIn.stop() }
         let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key),
                                     transport: MethodRewriter(method: "GET", inner: URLSessionTransport()))
@@ -107,7 +107,7 @@ struct BroadcasterStandInTests {
     }
 
     @Test func serviceUnavailableIsRetryableAndThenSucceeds() async throws {
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         defer { standIn.stop() }
         try await standIn.fault(["mode": "status", "status": 503, "count": 1])
         let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key))
@@ -121,7 +121,7 @@ struct BroadcasterStandInTests {
     }
 
     @Test func tooManyRequestsCarriesRetryAfter() async throws {
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         defer { standIn.stop() }
         try await standIn.fault(["mode": "status", "status": 429, "retry_after": "2", "count": 1])
         let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key))
@@ -135,7 +135,7 @@ struct BroadcasterStandInTests {
     }
 
     @Test func serverErrorWithRetryAfterDate() async throws {
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         defer { standIn.stop() }
         try await standIn.fault(["mode": "status", "status": 502, "retry_after": "Wed, 21 Oct 2015 07:28:30 GMT", "count": 1])
         let now = Date(timeIntervalSince1970: 1_445_412_480)  // Wed, 21 Oct 2015 07:28:00 GMT
@@ -150,7 +150,7 @@ struct BroadcasterStandInTests {
     }
 
     @Test func droppedConnectionIsUnavailable() async throws {
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         defer { standIn.stop() }
         try await standIn.fault(["mode": "drop", "count": 1])
         let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key))
@@ -167,7 +167,7 @@ struct BroadcasterStandInTests {
     }
 
     @Test func timeoutIsUnavailable() async throws {
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         defer { standIn.stop() }
         try await standIn.fault(["mode": "delay", "ms": 5000, "count": 1])
         let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key), requestTimeout: .milliseconds(300))
@@ -181,7 +181,7 @@ struct BroadcasterStandInTests {
 
     @Test func connectionRefusedIsUnavailable() async throws {
         // A stand-in that has stopped: nothing listens on its port any more.
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         standIn.stop()
         let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key))
         // Fails when nothing throws (#expect(throws:) records that), and when the error is of
@@ -199,9 +199,9 @@ struct BroadcasterStandInTests {
     /// the redirect pointed, without the key or secret-looking query values.
     @Test(arguments: [(307, "127.0.0.1"), (308, "localhost"), (301, "localhost"), (302, "127.0.0.1"), (303, "localhost")])
     func aRedirectIsNotFollowedAndTheKeyStaysHome(status: Int, host: String) async throws {
-        let first = try StandIn(key: Self.key)
+        let first = try await StandIn.start(key: Self.key)
         defer { first.stop() }
-        let second = try StandIn(key: Self.key)
+        let second = try await StandIn.start(key: Self.key)
         defer { second.stop() }
         let target = "http://\(host):\(second.port)/_broadcast?token=tok-Q9Q9"
         try await first.fault(["mode": "redirect", "status": .int(Int64(status)), "location": .string(target), "count": 1])
@@ -226,9 +226,9 @@ struct BroadcasterStandInTests {
     /// The transport itself hands a 3xx back as the response (for any caller, not only the
     /// broadcaster), with its Location, and goes nowhere else.
     @Test func theTransportReturnsARedirectInsteadOfFollowingIt() async throws {
-        let first = try StandIn(key: nil)
+        let first = try await StandIn.start(key: nil)
         defer { first.stop() }
-        let second = try StandIn(key: nil)
+        let second = try await StandIn.start(key: nil)
         defer { second.stop() }
         let location = "http://localhost:\(second.port)/_broadcast"
         try await first.fault(["mode": "redirect", "location": .string(location), "count": 1])
@@ -243,7 +243,7 @@ struct BroadcasterStandInTests {
     /// Errors name the endpoint the way the description does: no user info, no secret-looking
     /// query value, no key.
     @Test func errorsRedactCredentialsInTheURL() async throws {
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         standIn.stop()  // nothing listens: the delivery fails with a message naming the endpoint
         let url = URL(string: "http://ops:pw-Z7Z7@127.0.0.1:\(standIn.port)/_broadcast?access_token=at-Z7Z7&region=eu")!
         let logs = LogCapture()
@@ -258,7 +258,7 @@ struct BroadcasterStandInTests {
     }
 
     @Test func laterChunkFailureFailsTheWholeDeliver() async throws {
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         defer { standIn.stop() }
         // First request passes (delay 0), second gets 503.
         try await standIn.fault(["mode": "delay", "ms": 0, "count": 1])
@@ -271,7 +271,7 @@ struct BroadcasterStandInTests {
     }
 
     @Test func invalidPublicationIsRefusedBeforeSending() async throws {
-        let standIn = try StandIn(key: Self.key)
+        let standIn = try await StandIn.start(key: Self.key)
         defer { standIn.stop() }
         let b = AnyCableBroadcaster(url: standIn.broadcastURL, key: AnyCableSecret(Self.key), batchSize: 1)
         var p = publications(3)

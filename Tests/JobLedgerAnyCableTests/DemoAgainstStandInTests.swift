@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import JobLedger
 import JobLedgerProjections
 import Testing
@@ -36,14 +37,14 @@ func runJobledger(_ args: [String], environment extra: [String: String], in fold
     p.standardOutput = try FileHandle(forWritingTo: out)
     p.standardError = try FileHandle(forWritingTo: err)
     p.standardInput = FileHandle.nullDevice
-    try p.run()
+    try startChild(p)
     let end = ContinuousClock.now.advanced(by: deadline)
     while p.isRunning && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(50)) }
     if p.isRunning {
         p.terminate()
         Issue.record("jobledger \(args.joined(separator: " ")) did not exit within \(deadline); terminated")
     }
-    p.waitUntilExit()
+    waitForChildExit(p, within: .seconds(600))
     return (p.terminationStatus, String(decoding: try Data(contentsOf: out), as: UTF8.self), String(decoding: try Data(contentsOf: err), as: UTF8.self))
 }
 
@@ -52,7 +53,7 @@ func runJobledger(_ args: [String], environment extra: [String: String], in fold
     /// waits them out before it exits, so every message has arrived and it says so.
     @Test func demoDeliversEveryMessageThroughEarlyFailuresBeforeItExits() async throws {
         let key = "demo-drain-key-51c2"
-        let standIn = try StandIn(key: key)
+        let standIn = try await StandIn.start(key: key)
         defer { standIn.stop() }
         try await standIn.fault(["mode": "status", "status": 503, "count": 3])
         try await standIn.fault(["mode": "status", "status": 429, "retry_after": "1", "count": 1])
@@ -74,7 +75,7 @@ func runJobledger(_ args: [String], environment extra: [String: String], in fold
     /// A wrong key: every message is a dead letter. `demo` ends with exit 7, saying how many
     /// are dead and the command that re-drives them.
     @Test func demoWithDeadLettersSaysSoAndExits7() async throws {
-        let standIn = try StandIn(key: "the-right-key-0a9e")
+        let standIn = try await StandIn.start(key: "the-right-key-0a9e")
         defer { standIn.stop() }
         let folder = TempFolder()
         let db = folder.path("demo.sqlite")

@@ -57,7 +57,7 @@ func decoded(_ received: [AnyCablePublication]) throws -> [(stream: String, mess
     /// terminal message; the key is in no log line.
     @Test func twoHundredJobsReachTheStandInInOrderAcrossAnOutage() async throws {
         let key = "e2e-secret-key-7d1f"
-        let standIn = try StandIn(key: key)
+        let standIn = try await StandIn.start(key: key)
         defer { standIn.stop() }
         let rig = try Rig(standIn: standIn, key: key, retry: RetryPolicy(baseMilliseconds: 200, capMilliseconds: 2000), blobs: true)
         var eo = JobEngine.Options(workerID: "e2e")
@@ -125,7 +125,7 @@ func decoded(_ received: [AnyCablePublication]) throws -> [(stream: String, mess
     }
 
     @Test func a429IsRetriedNoSoonerThanItsRetryAfter() async throws {
-        let standIn = try StandIn(key: "k")
+        let standIn = try await StandIn.start(key: "k")
         defer { standIn.stop() }
         let rig = try Rig(standIn: standIn, key: "k", retry: RetryPolicy(baseMilliseconds: 10, capMilliseconds: 10))
         try await standIn.fault(["mode": "status", "status": 429, "retry_after": "2", "count": 1])
@@ -143,7 +143,7 @@ func decoded(_ received: [AnyCablePublication]) throws -> [(stream: String, mess
     }
 
     @Test func a503IsRetriedAfterAJitteredBackoffThatGrows() async throws {
-        let standIn = try StandIn(key: "k")
+        let standIn = try await StandIn.start(key: "k")
         defer { standIn.stop() }
         let rig = try Rig(standIn: standIn, key: "k", retry: RetryPolicy(baseMilliseconds: 1000, capMilliseconds: 60_000))
         try await standIn.fault(["mode": "status", "status": 503, "count": 2])
@@ -166,7 +166,7 @@ func decoded(_ received: [AnyCablePublication]) throws -> [(stream: String, mess
     @Test(arguments: [401, 422])
     func aConfigurationErrorIsNotRetriedAndSaysWhatToFix(_ status: Int) async throws {
         let key = "the-real-key-31337"
-        let standIn = try StandIn(key: status == 401 ? "another-key" : key)
+        let standIn = try await StandIn.start(key: status == 401 ? "another-key" : key)
         defer { standIn.stop() }
         let rig = try Rig(standIn: standIn, key: key, retry: RetryPolicy(baseMilliseconds: 0, capMilliseconds: 0))
         if status == 422 { try await standIn.fault(["mode": "status", "status": 422, "count": 1]) }

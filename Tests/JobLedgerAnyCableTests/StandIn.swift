@@ -1,12 +1,11 @@
 import Foundation
+import JobLedgerTestSupport
 import JobLedger
 import JobLedgerAnyCable
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 
-/// The AnyCable stand-in (`Fixtures/anycable/standin.py`) running as a child process on
-/// loopback for one test. Call `stop()` at the end (a `defer` right after `start`).
 final class StandIn: @unchecked Sendable {
     let process: Process
     let port: Int
@@ -19,6 +18,12 @@ final class StandIn: @unchecked Sendable {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
+    /// `init(key:)` on a thread of its own: the wait for the stand-in's first line is not the
+    /// cooperative pool's.
+    static func start(key: String?) async throws -> StandIn {
+        try await offPool { Result { try StandIn(key: key) } }.get()
+    }
+
     /// Starts the stand-in with broadcast key `key` and waits for its `LISTENING <port>` line.
     init(key: String?) throws {
         let p = Process()
@@ -29,18 +34,18 @@ final class StandIn: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "ANYCABLE_BROADCAST_KEY")
         p.environment = env
-        let out = Pipe()
+        let out = childPipe()
         p.standardOutput = out
-        let input = Pipe()
+        let input = childPipe()
         p.standardInput = input
-        try p.run()
+        try startChild(p)
         // The first line: the stand-in prints it once it is listening. Read with a deadline (a
         // stand-in that hangs fails the test instead of stalling the run).
         let line = Self.firstLine(of: out.fileHandleForReading, within: Self.deadline)
         let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.hasPrefix("LISTENING "), let port = Int(text.dropFirst("LISTENING ".count)) else {
             try? input.fileHandleForWriting.close()
-            Self.waitForExit(p)
+            waitForChildExit(p, within: Self.deadline)
             throw StandInError.didNotStart(text.isEmpty ? "no LISTENING line within \(Self.deadline)" : text)
         }
         self.stdin = input
@@ -52,7 +57,7 @@ final class StandIn: @unchecked Sendable {
     /// it if it is still there after the deadline).
     func stop() {
         try? stdin.fileHandleForWriting.close()
-        Self.waitForExit(process)
+        waitForChildExit(process, within: Self.deadline)
     }
 
     /// How long starting or stopping the stand-in may take: generous, for a loaded machine.
@@ -79,18 +84,6 @@ final class StandIn: @unchecked Sendable {
         return line
     }
 
-    /// Waits for `process` to exit, at most `deadline`; then kills it (SIGKILL) and waits for that.
-    static func waitForExit(_ process: Process) {
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            process.waitUntilExit()
-            done.signal()
-        }
-        if done.wait(timeout: .now() + .seconds(Int(deadline.components.seconds))) == .timedOut {
-            kill(process.processIdentifier, SIGKILL)
-            done.wait()
-        }
-    }
 
     var broadcastURL: URL { URL(string: "http://127.0.0.1:\(port)/_broadcast")! }
 

@@ -18,7 +18,7 @@ final class TempDir: Sendable {
 /// Waits (bounded, yielding, not sleeping) until `condition` holds. When the deadline passes
 /// first, the test fails with `what` (a wait never hangs the run); the deadline is generous, for
 /// loaded machines, and is a guard, not a timing assertion.
-func until(_ what: @autoclosure () -> String = "the condition", within deadline: Duration = .seconds(120),
+func until(_ what: @autoclosure () -> String = "the condition", within deadline: Duration = .seconds(300),
            sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) async {
     let end = ContinuousClock.now.advanced(by: deadline)
     while !condition() {
@@ -254,7 +254,7 @@ struct Fixture {
         let work = Task { try await engine.work(pollInterval: .milliseconds(5)) }
         await until("16 jobs to start") { started.all.count == 16 }
         done.withLock { _ = $0.insert(started.all[0]) }
-        await until("the 17th job to start while 15 still run", within: .seconds(30)) { started.all.count == 17 }
+        await until("the 17th job to start while 15 still run") { started.all.count == 17 }
         #expect(try engine.jobs(status: .running).count == 16)
         done.withLock { $0.formUnion(started.all) }
         await engine.shutdown(drain: .seconds(30))

@@ -67,11 +67,11 @@ import Testing
         try await r.ledger.setMaxPageCount(try await r.ledger.pageCount() + 12)
         let worker = Task { try await r.engine.workUntilIdle(pollInterval: .milliseconds(1)) }
 
-        await until("the engine to pause on the full log", within: .seconds(60)) { r.engine.storageFault != nil }
+        await until("the engine to pause on the full log") { r.engine.storageFault != nil }
         let (fault, since) = try #require(r.engine.storageFault)
         #expect(fault.kind == .full && fault.path == r.ledger.path)
         // Let it wait through several backoff steps (a count of tries, not a sleep).
-        await until("a few tries while paused", within: .seconds(60)) { r.failedTries >= 12 }
+        await until("a few tries while paused") { r.failedTries >= 12 }
         let tries = r.failedTries
         let elapsed = Double(Timestamp.now.milliseconds - since.milliseconds) / 1000  // since the fault began
         // At most one try per writer (4 attempts' outcomes and one claim) per backoff step:
@@ -88,7 +88,7 @@ import Testing
 
         // Space freed: the same engine, no restart.
         try await r.ledger.setMaxPageCount(nil)
-        try await within(.seconds(120), "workUntilIdle to finish after space was freed") {
+        try await within(.seconds(300), "workUntilIdle to finish after space was freed") {
             try await withTaskCancellationHandler { try await worker.value } onCancel: { worker.cancel() }
         }
         let done = try r.completedEvents()
@@ -97,7 +97,7 @@ import Testing
         #expect(Dictionary(grouping: r.runs.all, by: { $0 }).values.allSatisfy { $0.count == 1 }, "a handler ran twice")
         #expect(try r.ledger.verify().isValid)
         // Settled: one line says it cleared; the gauge is back to 0.
-        await until("the episode to settle", within: .seconds(60)) { r.engine.storageFault == nil && r.loud.count >= 2 }
+        await until("the episode to settle") { r.engine.storageFault == nil && r.loud.count >= 2 }
         let lines = r.loud
         #expect(lines.count == 2, "\(lines.map(\.message))")
         #expect(lines.last?.message.contains("storage fault cleared after") == true)
@@ -111,7 +111,7 @@ import Testing
         try await r.ledger.setMaxPageCount(1)  // full from the start: it stays full
         let started = ContinuousClock.now
         let engine = r.engine
-        let error = try await within(.seconds(60), "workUntilIdle to give up") { () async -> LedgerError? in
+        let error = try await within(.seconds(300), "workUntilIdle to give up") { () async -> LedgerError? in
             do { try await engine.workUntilIdle(pollInterval: .milliseconds(1)); return nil } catch let e as LedgerError { return e } catch {
                 return .storage("\(error)")
             }

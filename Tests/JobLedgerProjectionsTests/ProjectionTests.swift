@@ -343,7 +343,7 @@ func expectOrderedPerJob(_ pubs: [Publication], sourceLocation: SourceLocation =
                             .started(.init(worker: "w", attempt: 1, leaseDeadline: f.clock.now().adding(milliseconds: 60_000)))] {
                 _ = try await f.ledger.append(NewEvent(job: job, payload: payload))
                 sent += 1
-                await until("message \(sent) to the sink", within: .seconds(60)) { sink.received.count == sent }
+                await until("message \(sent) to the sink") { sink.received.count == sent }
                 if sink.received.count != sent { return }
             }
         }

@@ -16,7 +16,7 @@ final class TempDir: Sendable {
 
 /// Waits (bounded, yielding, not sleeping) until `condition` holds; the test fails with `what`
 /// when the deadline passes first.
-func until(_ what: @autoclosure () -> String = "the condition", within deadline: Duration = .seconds(120),
+func until(_ what: @autoclosure () -> String = "the condition", within deadline: Duration = .seconds(300),
            sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) async {
     let end = ContinuousClock.now.advanced(by: deadline)
     while !condition() {

@@ -1,5 +1,6 @@
 import _CryptoExtras
 import Foundation
+import JobLedgerTestSupport
 import Hummingbird
 import HTTPTypes
 import HummingbirdTesting
@@ -178,15 +179,15 @@ import Testing
                 p.executableURL = binary
                 p.arguments = ["serve", "--db", db, "--host", "127.0.0.1", "--port", "0", "--workers", "0"]
                 p.environment = env
-                let err = Pipe()
+                let err = childPipe()
                 p.standardError = err
                 p.standardOutput = FileHandle.nullDevice
-                try p.run()
+                try startChild(p)
                 // A safety net, not a synchronisation: a server that did start would never exit.
                 let timer = DispatchWorkItem { if p.isRunning { p.terminate() } }
                 DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: timer)
                 let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                p.waitUntilExit()
+                waitForChildExit(p, within: .seconds(600))
                 timer.cancel()
                 return (p.terminationReason, p.terminationStatus, text)
             }

@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import Hummingbird
 import HTTPTypes
 import HummingbirdTesting
@@ -124,12 +125,6 @@ extension ByteBuffer {
 }
 
 func body(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
-
-/// Runs `body` on a thread of its own: a child process started or waited on here must not hold
-/// one of the few threads of Swift's cooperative pool, or the servers under test stall behind it.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { c in Thread { c.resume(returning: body()) }.start() }
-}
 
 /// A loopback port nothing listens on (bound, then closed): an unreachable service.
 func closedLoopbackPort() throws -> Int {

@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import Hummingbird
 import HTTPTypes
 import HummingbirdTesting
@@ -212,10 +213,10 @@ final class UpstashStandIn: Sendable {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", Self.script, "--port", "0", "--token", token, "--exit-on-stdin-eof"]
             + (redisPort.map { ["--redis-port", String($0)] } ?? [])
-        let out = Pipe(), input = Pipe()
+        let out = childPipe(), input = childPipe()
         p.standardOutput = out
         p.standardInput = input
-        try p.run()
+        try startChild(p)
         var data = Data()
         let deadline = Date().addingTimeInterval(60)
         while !data.contains(UInt8(ascii: "\n")) && Date() < deadline {
@@ -227,7 +228,7 @@ final class UpstashStandIn: Sendable {
         let parts = line.split(separator: " ")
         guard parts.count == 3, parts[0] == "LISTENING", let port = Int(parts[1]), let rp = Int(parts[2]) else {
             try? input.fileHandleForWriting.close()
-            p.waitUntilExit()
+            waitForChildExit(p, within: .seconds(600))
             throw Failure.didNotStart(line.isEmpty ? "no LISTENING line (is redis-server installed? apt-get install redis-server)" : line)
         }
         self.token = token; self.port = port; self.redisPort = rp
@@ -237,7 +238,7 @@ final class UpstashStandIn: Sendable {
     /// Closes its standard input (it then stops its redis-server, if it started one, and exits) and waits.
     func stop() async {
         try? stdin.close()
-        await offPool { [self] in process.withLock { $0.waitUntilExit() } }
+        await offPool { [self] in process.withLock { waitForChildExit($0, within: .seconds(120)) } }
     }
 
     var url: URL { URL(string: "http://127.0.0.1:\(port)")! }

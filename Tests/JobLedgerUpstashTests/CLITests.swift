@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import JobLedger
 import JobLedgerSQLite
 import JobLedgerUpstash
@@ -37,7 +38,7 @@ func startJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: 
     p.standardOutput = try FileHandle(forWritingTo: out)
     p.standardError = try FileHandle(forWritingTo: err)
     p.standardInput = FileHandle.nullDevice
-    try p.run()
+    try startChild(p)
     return (p, out, err)
 }
 
@@ -50,7 +51,7 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
         p.terminate()
         Issue.record("jobledger \(args.joined(separator: " ")) did not exit within \(deadline); terminated")
     }
-    p.waitUntilExit()
+    waitForChildExit(p, within: .seconds(600))
     return (p.terminationStatus, String(decoding: try Data(contentsOf: out), as: UTF8.self), String(decoding: try Data(contentsOf: err), as: UTF8.self))
 }
 
@@ -58,7 +59,7 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
     /// The intake killed with SIGKILL in the middle of its batches, then started again: every
     /// entry is one job, none lost, none doubled, and all are acknowledged.
     @Test func intakeKilledMidBatchAndRestartedLosesNothingAndDoublesNothing() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
@@ -87,7 +88,7 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
             try await Task.sleep(for: .milliseconds(5))
         }
         kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        waitForChildExit(p, within: .seconds(600))
         #expect(p.terminationReason == .uncaughtSignal)
         let before = try Ledger.openReadOnly(path: db).jobStates().count
         #expect(before > 0 && before < n, "killed mid-run: \(before) of \(n) jobs in the log")
@@ -107,7 +108,7 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
     }
 
     @Test func aMissingVariableOrARefusedTokenStopsBeforeTheLogIsTouched() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
@@ -131,7 +132,7 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
     }
 
     @Test func demoFromTheStreamPublishesStatusAndIntakeStatusShowsTheGroup() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }

@@ -5,7 +5,7 @@ import Testing
 
 @Suite(.serialized) struct ClientTests {
     @Test func commandsPipelineAndTransactionAgainstARealRedis() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let redis = s.client()
         #expect(try await redis.send(["SET", "greeting", "héllo 🎉"]).string == "OK")
@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test func fiveHundredsAreRetriedOnlyForCommandsThatMaySafelyRunTwice() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let redis = s.client()
         try await redis.send(["SET", "k", "v"])
@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func aTimeoutOrADroppedConnectionNeverRunsACommandTwice() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         // A timeout long enough that the request surely reaches the stand-in on a loaded machine
         // (at 300 ms a CI run once gave up before sending it), then a delay past it.
@@ -105,7 +105,7 @@ import Testing
     }
 
     @Test func aWrongTokenIsReportedOnceClearlyAndNeverShown() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let secret = "wrong-token-3fa9c1d7e2"
         let redis = s.client(token: secret)

@@ -32,7 +32,7 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
     /// What the web app writes with the official SDK (flat string fields) becomes jobs, which
     /// run and are visible in their status hash as completed, with the result URL.
     @Test func entriesWrittenByTheOfficialSDKAreProcessedAndVisibleAsCompleted() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
@@ -86,7 +86,7 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
     /// Malformed entries are acknowledged, dead-lettered with the reason and logged; the ones
     /// after them go through.
     @Test func aPoisonEntryIsDeadLetteredWhileTheNextOnesGoThrough() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
@@ -126,7 +126,7 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
     /// Entries left pending by a consumer that died are taken over; an entry delivered twice
     /// (committed, not acknowledged) is one job.
     @Test func pendingEntriesOfADeadConsumerAreClaimedAndNeverMakeTwoJobs() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
@@ -153,7 +153,7 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
 
     /// A failed read (5xx, timeout) is retried by polling; nothing is lost or doubled.
     @Test func theIntakeRidesOutFiveHundredsAndTimeouts() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }

@@ -34,7 +34,7 @@ final class TestClock: Sendable {
     }
 
     @Test func fixedWindowEdges() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
@@ -50,7 +50,7 @@ final class TestClock: Sendable {
     }
 
     @Test func slidingWindowEdges() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
@@ -68,7 +68,7 @@ final class TestClock: Sendable {
     }
 
     @Test func tokenBucketEdges() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
@@ -89,7 +89,7 @@ final class TestClock: Sendable {
     /// window: together they admit exactly the limit.
     @Test(arguments: ["fixed", "sliding"])
     func swiftAndThePythonLimiterShareOneWindow(_ algorithm: String) async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let prefix = "interop-\(algorithm)"
         let swift = UpstashRateLimiter(redis: s.client(), algorithm == "fixed" ? .fixedWindow(limit: 10, window: .seconds(3600))

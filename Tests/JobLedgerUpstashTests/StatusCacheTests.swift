@@ -10,7 +10,7 @@ import Testing
     /// Deliveries that arrive out of order, again, or re-driven from the dead letters never
     /// move a job's hash backwards.
     @Test func statusNeverRegressesOutOfOrderRepeatedOrReDriven() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func aWrongTokenDeadLettersWithAMessageThatSaysWhatToFix() async throws {
-        let s = try UpstashStandIn()
+        let s = try await UpstashStandIn.start()
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }

@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import JobLedger
 import JobLedgerUpstash
 import Synchronization
@@ -17,21 +18,27 @@ final class UpstashStandIn: @unchecked Sendable {
     private let stdin: Pipe
     let transport = URLSessionUpstashTransport()
 
+    /// `init(token:)` on a thread of its own: the wait for the stand-in's first line is not the
+    /// cooperative pool's.
+    static func start(token: String = "standin-token-\(UInt32.random(in: 0...UInt32.max))") async throws -> UpstashStandIn {
+        try await offPool { Result { try UpstashStandIn(token: token) } }.get()
+    }
+
     init(token: String = "standin-token-\(UInt32.random(in: 0...UInt32.max))") throws {
         self.token = token
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", packageRoot.appendingPathComponent("Fixtures/upstash/standin.py").path, "--port", "0",
                        "--token", token, "--exit-on-stdin-eof"]
-        let out = Pipe(), input = Pipe()
+        let out = childPipe(), input = childPipe()
         p.standardOutput = out
         p.standardInput = input
-        try p.run()
+        try startChild(p)
         let line = Self.firstLine(out.fileHandleForReading)
         let parts = line.split(separator: " ")
         guard parts.count == 3, parts[0] == "LISTENING", let port = Int(parts[1]), let redisPort = Int(parts[2]) else {
             try? input.fileHandleForWriting.close()
-            p.waitUntilExit()
+            waitForChildExit(p, within: .seconds(600))
             throw StandInError.didNotStart(line.isEmpty ? "no LISTENING line (is redis-server installed? apt-get install redis-server)" : line)
         }
         process = p; stdin = input; self.port = port; self.redisPort = redisPort
@@ -39,7 +46,7 @@ final class UpstashStandIn: @unchecked Sendable {
 
     func stop() {
         try? stdin.fileHandleForWriting.close()
-        process.waitUntilExit()
+        waitForChildExit(process, within: .seconds(120))
     }
 
     static func firstLine(_ h: FileHandle) -> String {
@@ -94,13 +101,6 @@ final class UpstashStandIn: @unchecked Sendable {
 
 enum StandInError: Error { case didNotStart(String), venv(String) }
 
-/// Runs `body` on a thread of its own: a child process waited on here must not hold one of the
-/// few threads of Swift's cooperative pool, or every other test of the run stalls behind it (a
-/// fresh clone's first test run installs the SDKs, which takes a minute).
-func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { c in Thread { c.resume(returning: body()) }.start() }
-}
-
 /// The Python of the virtual environment with the official SDKs (made once by
 /// Fixtures/setup-venv.sh; later runs reuse it), found off the cooperative pool.
 let sdkPythonSetup = Task { await offPool { findSDKPython() } }
@@ -109,11 +109,11 @@ private func findSDKPython() -> Result<String, StandInError> {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["bash", packageRoot.appendingPathComponent("Fixtures/setup-venv.sh").path]
-    let out = Pipe()
+    let out = childPipe()
     p.standardOutput = out
-    do { try p.run() } catch { return .failure(.venv("\(error)")) }
+    do { try startChild(p) } catch { return .failure(.venv("\(error)")) }
     let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
+    waitForChildExit(p, within: .seconds(600))
     let path = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
     guard p.terminationStatus == 0, FileManager.default.isExecutableFile(atPath: path) else {
         return .failure(.venv("Fixtures/setup-venv.sh failed (exit \(p.terminationStatus)); it needs python3-venv and PyPI"))
@@ -134,16 +134,16 @@ func runSDK(_ code: String, standIn: UpstashStandIn, environment: [String: Strin
         p.executableURL = URL(fileURLWithPath: python)
         p.arguments = ["-c", code]
         p.environment = env
-        let out = Pipe(), err = Pipe()
+        let out = childPipe(), err = childPipe()
         p.standardOutput = out
         p.standardError = err
-        do { try p.run() } catch { return .failure(error) }
+        do { try startChild(p) } catch { return .failure(error) }
         // Standard error is read on its own thread, so a chatty one cannot fill its pipe and stall.
         let errData = Mutex(Data())
         let errRead = DispatchSemaphore(value: 0)
         Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() }; errRead.signal() }.start()
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        waitForChildExit(p, within: .seconds(600))
         errRead.wait()
         return .success((p.terminationStatus, data, errData.withLock { $0 }))
     }

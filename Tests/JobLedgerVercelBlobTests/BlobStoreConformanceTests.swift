@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func theVercelBlobStore() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         try await Self.conforms(try testStore(standIn))
     }

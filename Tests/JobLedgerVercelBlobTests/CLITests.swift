@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import JobLedger
 import JobLedgerProjections
 import JobLedgerSQLite
@@ -39,14 +40,14 @@ func runJobledger(_ args: [String], environment extra: [String: String] = [:], i
     p.standardOutput = try FileHandle(forWritingTo: out)
     p.standardError = try FileHandle(forWritingTo: err)
     p.standardInput = FileHandle.nullDevice
-    try p.run()
+    try startChild(p)
     let end = ContinuousClock.now.advanced(by: deadline)
     while p.isRunning && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(50)) }
     if p.isRunning {
         p.terminate()
         Issue.record("jobledger \(args.joined(separator: " ")) did not exit within \(deadline); terminated")
     }
-    p.waitUntilExit()
+    waitForChildExit(p, within: .seconds(600))
     return (p.terminationStatus, String(decoding: try Data(contentsOf: out), as: UTF8.self), String(decoding: try Data(contentsOf: err), as: UTF8.self))
 }
 
@@ -56,7 +57,7 @@ func runJobledger(_ args: [String], environment extra: [String: String] = [:], i
     /// image is there; the URLs in the jobs table, `state` and `replay --effects` are the
     /// stand-in's; the token is in no output.
     @Test func demoPublishesEveryArtefactThroughAnOutageAndEveryCommandShowsTheSameURLs() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         // Six 503s: with one retry inside the store, three failed deliveries, whose jittered backoff
         // stays well inside the drain bound given below (ten made a fifth try land past it at times).
@@ -113,7 +114,7 @@ func runJobledger(_ args: [String], environment extra: [String: String] = [:], i
     /// A wrong token: every upload is a dead letter; `demo` ends with exit 7 and says what to fix,
     /// without the token.
     @Test func aWrongTokenEndsTheDemoWithDeadLettersSayingWhatToFix() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         let folder = TempFolder()
         let db = folder.path("demo.sqlite")
@@ -153,7 +154,7 @@ func runJobledger(_ args: [String], environment extra: [String: String] = [:], i
     /// changes nothing; `--apply` deletes exactly those, and the log records it (a
     /// jobledger.blobs.prune job whose events name what was deleted and why).
     @Test func pruneDeletesExactlyTheOldJobsArtefactsAndRecordsIt() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         let folder = TempFolder()
         let db = folder.path("log.sqlite")

@@ -12,7 +12,7 @@ import Testing
 /// that holds no URL at all (the URLs predicted from the store id, without the network).
 @Suite(.serialized) struct ProjectionEndToEndTests {
     @Test func everyArtefactIsUploadedOnceAndEveryURLAgrees() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         let folder = TempFolder()
         let ledger = try Ledger.open(path: folder.path("log.sqlite"))
@@ -81,7 +81,7 @@ import Testing
     /// The stand-in answers 503 to the first uploads, then recovers: the runner's retries get
     /// every artefact there, none dead.
     @Test func anOutageDelaysButLosesNothing() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         try await standIn.fault(["mode": "status", "status": 503, "count": 12])
         try await standIn.fault(["mode": "lose_response", "op": "put", "count": 1])

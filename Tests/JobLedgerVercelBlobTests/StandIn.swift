@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import JobLedgerTestSupport
 import JobLedger
 import JobLedgerVercelBlob
 import Logging
@@ -26,6 +27,12 @@ final class StandIn: @unchecked Sendable {
 
     static var script: String { packageRoot.appendingPathComponent("Fixtures/vercel-blob/standin.py").path }
 
+    /// `init(token:access:)` on a thread of its own: the wait for the stand-in's first line is
+    /// not the cooperative pool's.
+    static func start(token: String = testToken, access: String = "public") async throws -> StandIn {
+        try await offPool { Result { try StandIn(token: token, access: access) } }.get()
+    }
+
     /// Starts the stand-in for the store of `token` and waits for its `LISTENING <port>` line.
     init(token: String = testToken, access: String = "public") throws {
         let p = Process()
@@ -34,16 +41,16 @@ final class StandIn: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "BLOB_READ_WRITE_TOKEN")
         p.environment = env
-        let out = Pipe()
+        let out = childPipe()
         p.standardOutput = out
-        let input = Pipe()
+        let input = childPipe()
         p.standardInput = input
-        try p.run()
+        try startChild(p)
         let line = Self.firstLine(of: out.fileHandleForReading, within: .seconds(120))
         let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.hasPrefix("LISTENING "), let port = Int(text.dropFirst("LISTENING ".count)) else {
             try? input.fileHandleForWriting.close()
-            p.waitUntilExit()
+            waitForChildExit(p, within: .seconds(600))
             throw StandInError.didNotStart(text.isEmpty ? "no LISTENING line" : text)
         }
         self.stdin = input
@@ -53,13 +60,7 @@ final class StandIn: @unchecked Sendable {
 
     func stop() {
         try? stdin.fileHandleForWriting.close()
-        let done = DispatchSemaphore(value: 0)
-        let process = self.process
-        DispatchQueue.global().async { process.waitUntilExit(); done.signal() }
-        if done.wait(timeout: .now() + 60) == .timedOut {
-            kill(process.processIdentifier, SIGKILL)
-            done.wait()
-        }
+        waitForChildExit(process, within: .seconds(60))
     }
 
     /// Bytes up to and including the first newline, EOF, or whatever arrived by the deadline.

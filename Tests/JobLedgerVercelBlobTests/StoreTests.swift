@@ -9,7 +9,7 @@ import Testing
     let png = Data((0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
 
     @Test func putSendsTheSDKHeadersAndGetsThePredictedURL() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         let store = try testStore(standIn)
         let path = "jobs/019a0000-0000-7000-8000-000000000001/final-0123456789abcdef.png"
@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func aRepeatedPutOverwritesAndYieldsTheSameURL() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         let store = try testStore(standIn)
         let a = try await store.put(pathname: "jobs/j/lowres-aaaa.png", bytes: png, contentType: "image/png")
@@ -50,7 +50,7 @@ import Testing
 
     /// One call's tries share a request id; the attempt header counts them.
     @Test func a503IsRetriedWithTheSameRequestIDAndACountedAttempt() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         try await standIn.fault(["mode": "status", "status": 503, "count": 2])
         let store = try testStore(standIn)
@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func a429IsWaitedOutForItsRetryAfter() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         try await standIn.fault(["mode": "status", "status": 429, "retry_after": "1", "count": 1])
         let store = try testStore(standIn)
@@ -74,7 +74,7 @@ import Testing
 
     /// A retry-after longer than the in-call cap is handed to the projection runner.
     @Test func aLongRetryAfterIsHandedToTheRunner() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         try await standIn.fault(["mode": "status", "status": 429, "retry_after": "30", "count": 1])
         let store = try testStore(standIn)
@@ -91,7 +91,7 @@ import Testing
 
     @Test(arguments: ["plain500", "drop", "timeout", "lose"])
     func aFailedTryIsRetriedUntilTheBlobIsThere(_ fault: String) async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         switch fault {
         case "plain500": try await standIn.fault(["mode": "status", "status": 500, "plain": true, "count": 1])
@@ -117,7 +117,7 @@ import Testing
     }
 
     @Test func anOutageLongerThanTheRetriesIsUnavailableWithoutTheToken() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         try await standIn.fault(["mode": "status", "status": 503, "count": 10])
         let store = try testStore(standIn, retries: 2)
@@ -135,7 +135,7 @@ import Testing
     /// the message says what to fix without the token.
     @Test(arguments: ["wrong-token", "401"])
     func aBadTokenIsRejectedAndSaysWhatToFix(_ how: String) async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         let wrong = "vercel_blob_rw_\(testStoreID)_NotTheRightSecret999"
         if how == "401" { try await standIn.fault(["mode": "status", "status": 401, "plain": true, "count": 1]) }
@@ -156,7 +156,7 @@ import Testing
     @Test(arguments: [("store_suspended", "suspended"), ("store_not_found", "does not exist"), ("file_too_large", "too large"),
                       ("content_type_not_allowed", "content type"), ("forbidden", "BLOB_READ_WRITE_TOKEN")])
     func aRefusalIsADeadLetterWithAMessageSayingWhy(_ code: String, _ phrase: String) async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         try await standIn.fault(["mode": "status", "status": 400, "code": .string(code), "count": 1])
         let store = try testStore(standIn)
@@ -173,7 +173,7 @@ import Testing
     /// The stand-in answers 307 to another path of its own: the request (and its token) is not
     /// sent there, and the upload is a dead letter naming what to fix.
     @Test func aRedirectIsNotFollowed() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         try await standIn.fault(["mode": "status", "status": 307, "location": .string("http://127.0.0.1:\(standIn.port)/elsewhere?sig=abc"), "count": 1])
         let store = try testStore(standIn)
@@ -189,7 +189,7 @@ import Testing
     }
 
     @Test func aRedirectFromAnotherTransportIsRefusedToo() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         let store = try testStore(standIn, transport: Redirecting())
         do {
@@ -208,7 +208,7 @@ import Testing
     }
 
     @Test func headFindsABlobOrNothing() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         let store = try testStore(standIn)
         let put = try await store.put(pathname: "jobs/h/final-1.png", bytes: png, contentType: "image/png")
@@ -220,7 +220,7 @@ import Testing
     }
 
     @Test func listFollowsTheCursor() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         let store = try testStore(standIn)
         for i in [3, 0, 6, 1, 5, 2, 4] { _ = try await store.put(pathname: "jobs/l/\(i).png", bytes: png, contentType: "image/png") }
@@ -235,7 +235,7 @@ import Testing
     }
 
     @Test func deleteIsBatched() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         let store = try testStore(standIn) { $0.deleteBatchSize = 2 }
         var paths: [String] = []
@@ -249,7 +249,7 @@ import Testing
     }
 
     @Test func copyMakesASecondBlobOnTheServer() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         let store = try testStore(standIn)
         let src = try await store.put(pathname: "jobs/c/final-1.png", bytes: png, contentType: "image/png")
@@ -261,7 +261,7 @@ import Testing
 
     /// 20 MiB in parts of 8 MiB (8 + 8 + 4), part 2 failing once: only that part is sent again.
     @Test func twentyMiBGoThroughMultipartWithOnePartRetriedAlone() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         try await standIn.fault(["mode": "status", "status": 500, "op": "mpu-upload", "part": 2, "count": 1])
         let store = try testStore(standIn)
@@ -281,7 +281,7 @@ import Testing
 
     /// Parts go up a few at a time: three parts each held 1.5 s by the stand-in take well under 4.5 s.
     @Test func partsAreInFlightTogether() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         try await standIn.fault(["mode": "delay", "ms": 1500, "op": "mpu-upload", "count": 3])
         let store = try testStore(standIn) { $0.partSize = 5 * 1024 * 1024; $0.multipartThreshold = 5 * 1024 * 1024 }
@@ -294,7 +294,7 @@ import Testing
     /// The completion was carried out but its answer lost: the retry finds the upload gone, and
     /// the store checks that the blob is there instead of failing.
     @Test func aLostCompletionIsRecognised() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         try await standIn.fault(["mode": "lose_response", "op": "mpu-complete", "count": 1])
         let store = try testStore(standIn) { $0.partSize = 5 * 1024 * 1024; $0.multipartThreshold = 5 * 1024 * 1024 }
@@ -306,7 +306,7 @@ import Testing
     }
 
     @Test func aPublicURLWithOddCharactersMatchesTheStandIns() async throws {
-        let standIn = try StandIn()
+        let standIn = try await StandIn.start()
         defer { standIn.stop() }
         let store = try testStore(standIn)
         let path = "jobs/a:b.c_d-e/odd name?#%+.png"

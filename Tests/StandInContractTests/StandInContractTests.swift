@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import Testing
 
 /// The local stand-ins for the cloud services are held to the real wire contract by their own
@@ -14,23 +15,18 @@ import Testing
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = arguments
         p.currentDirectoryURL = root
-        let out = Pipe()
+        let out = childPipe()
         p.standardOutput = out
         p.standardError = out
-        try p.run()
+        try startChild(p)
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        waitForChildExit(p, within: .seconds(600))
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
     /// Runs `body` on a thread of its own: a child process waited on here must not hold one of the
     /// few threads of Swift's cooperative pool, or every other test of the run stalls behind it
-    /// (a fresh clone's first run installs the SDKs, which takes a minute).
-    static func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { c in Thread { c.resume(returning: body()) }.start() }
-    }
-
-    static let sdkPython = Task {
+        static let sdkPython = Task {
         await offPool { () -> String in
             guard let r = try? run(["bash", "Fixtures/setup-venv.sh"]), r.status == 0,
                   let last = r.output.split(separator: "\n").last else { return "" }
@@ -43,7 +39,7 @@ import Testing
         let python = await Self.sdkPython.value
         try #require(FileManager.default.isExecutableFile(atPath: python),
                      "Fixtures/setup-venv.sh could not make the SDKs' environment (it needs python3-venv and PyPI)")
-        let r = try await Self.offPool { Result { try Self.run([python, "-m", "unittest", "discover", "-s", "Fixtures/\(service)", "-p", "test_*.py"]) } }.get()
+        let r = try await offPool { Result { try Self.run([python, "-m", "unittest", "discover", "-s", "Fixtures/\(service)", "-p", "test_*.py"]) } }.get()
         #expect(r.status == 0, "\(r.output)")
         // A suite that found nothing to run would pass vacuously.
         #expect(r.output.range(of: #"Ran [1-9][0-9]* tests?"#, options: .regularExpression) != nil, "\(r.output)")

@@ -1,0 +1,50 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Every test of a run shares one process, and many of them start children at the same moment
+// (stand-ins, `jobledger`, Python). On Linux, Foundation's `Process.run()` closes the parent's
+// descriptors in the child from a list it takes just before the spawn, and makes, inside run(),
+// the socket by which it learns that its child exited. A descriptor made by another thread
+// between that listing and the spawn reaches the child: a stand-in that holds another stand-in's
+// stdin pipe keeps it from seeing EOF (so it never exits), and one that holds another child's
+// exit socket keeps `waitUntilExit()` waiting and the child a zombie. Two such waits, each in a
+// stand-in's `stop()`, held both of the cooperative pool's threads and stopped the whole run.
+// So: pipes are made close-on-exec at once (the child gets its ends through dup2, which clears
+// the flag), and children start one at a time.
+
+private let startLock = NSLock()
+
+/// A pipe whose descriptors no child inherits by accident (close-on-exec from the start).
+public func childPipe() -> Pipe {
+    let pipe = Pipe()
+    for fd in [pipe.fileHandleForReading.fileDescriptor, pipe.fileHandleForWriting.fileDescriptor] {
+        _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
+    }
+    return pipe
+}
+
+/// Starts `process`, with no other test's child starting meanwhile.
+public func startChild(_ process: Process) throws {
+    try startLock.withLock { try process.run() }
+}
+
+/// Runs `body` (a blocking wait on a child) on a thread of its own. Never block the cooperative
+/// pool: it has one thread per core, every test of the run shares it, and a test parked on it
+/// for a minute halves (on 2 cores) the speed of all the others.
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { c in Thread { c.resume(returning: body()) }.start() }
+}
+
+/// Waits until `process` has exited, at most `deadline` (then kills it with SIGKILL and waits
+/// for that). Polls `isRunning` (set by Foundation's own thread when it reaps the child) instead
+/// of `waitUntilExit()`, which on a thread without a run loop spins a core while it waits.
+public func waitForChildExit(_ process: Process, within deadline: Duration) {
+    let clock = ContinuousClock()
+    let end = clock.now.advanced(by: deadline)
+    while process.isRunning && clock.now < end { usleep(2_000) }
+    guard process.isRunning else { return }
+    kill(process.processIdentifier, SIGKILL)
+    while process.isRunning { usleep(2_000) }
+}
