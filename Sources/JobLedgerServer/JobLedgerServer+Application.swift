@@ -6,10 +6,12 @@ import ServiceLifecycle
 extension JobLedgerServer {
     /// The Hummingbird application serving `router()` on `host:port` (port 0: any free port).
     /// It is a swift-service-lifecycle `Service`: run it in a `ServiceGroup` beside the engine
-    /// and the projections. `onRunning` gets the port actually bound.
+    /// and the projections. `onRunning` gets the port actually bound. Idle connections close
+    /// after `idleTimeout`.
     public func application(host: String, port: Int, logger: Logger,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
-        Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "jobledger"),
+        Application(router: router(), server: .http1(configuration: .init(idleTimeout: idleTimeout.map(TimeAmount.init))),
+                    configuration: .init(address: .hostname(host, port: port), serverName: "jobledger"),
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 }

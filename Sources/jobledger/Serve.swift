@@ -52,6 +52,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Which limiter counts submits: auto (upstash when UPSTASH_REDIS_REST_URL is set), memory or upstash.") var rateLimiter: RateLimiterChoice = .auto
     @Option(help: "Seconds one SSE stream stays open at most before the client resumes it with Last-Event-ID, 1…86400.") var maxStreamSeconds: Int = 300
     @Option(help: "SSE streams one caller (token subject) may hold open at once, 1…100000; past it, 429.") var maxStreamsPerUser: Int = 32
+    @Option(help: "Seconds a connection may stay idle (no request in flight) before it is closed, 1…86400; an open SSE stream is not idle.") var idleTimeout: Double = 60
     @Flag(help: "Serve without authentication (every caller is a local admin); loopback only.") var insecureNoAuth = false
 
     func validate() throws {
@@ -64,6 +65,7 @@ struct Serve: AsyncParsableCommand {
         try OptionRanges.progressIntervalMs.check(progressIntervalMs)
         guard (1...86_400).contains(maxStreamSeconds) else { throw ValidationError("--max-stream-seconds must be 1…86400") }
         guard (1...100_000).contains(maxStreamsPerUser) else { throw ValidationError("--max-streams-per-user must be 1…100000") }
+        guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1…86400 seconds") }
     }
 
     func run() async throws {
@@ -108,6 +110,7 @@ struct Serve: AsyncParsableCommand {
                                          streams: StreamNaming(prefix: projections.streamPrefix), anycable: anycable, metrics: registry)
             server.maxStreamDuration = .seconds(maxStreamSeconds)
             server.streamQuota = StreamQuota(perCaller: maxStreamsPerUser)
+            server.idleTimeout = .milliseconds(Int64((idleTimeout * 1000).rounded()))
             server.intake = feed as? UpstashStreamIntake
             var logger = Logger(label: "jobledger.serve")
             logger.logLevel = .warning

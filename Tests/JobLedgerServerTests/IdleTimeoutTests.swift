@@ -1,0 +1,108 @@
+import Foundation
+import HummingbirdTesting
+import JobLedger
+@testable import JobLedgerServer
+import JobLedgerTestSupport
+import Testing
+
+/// Connections that do nothing are closed after `idleTimeout`: one that sends nothing, one that
+/// drips half a request head, one kept alive after its response. Without it each holds a
+/// descriptor for as long as its client likes, and enough of them leave the server none to
+/// accept with. An SSE stream is a response in progress, never idle.
+@Suite struct IdleTimeoutTests {
+    @Test func connectionsThatSendNothingOrHalfAHeadOrStayOpenAfterAResponseAreClosed() async throws {
+        var made = try await ServerHarness.make()
+        made.server.idleTimeout = .milliseconds(200)
+        let h = made
+        defer { h.cleanup() }
+        try await h.live { c async throws in
+            let port = try #require(c.port)
+            let silent = try RawConnection(port: port)
+            let halfHead = try RawConnection(port: port)
+            try halfHead.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            let keptAlive = try RawConnection(port: port)
+            try keptAlive.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            for (name, connection) in [("silent", silent), ("half a head", halfHead), ("kept alive", keptAlive)] {
+                let read = await offPool { connection.readUntilClosed(within: .seconds(60)) }
+                #expect(read.closed, "\(name): still open after 60 s; read \(read.text.debugDescription)")
+                if name == "kept alive" { #expect(read.text.hasPrefix("HTTP/1.1 200"), "\(read.text)") }
+            }
+        }
+    }
+
+    @Test func anOpenStreamIsNotIdle() async throws {
+        var made = try await ServerHarness.make()
+        made.server.idleTimeout = .milliseconds(200)
+        made.server.streamHeartbeat = .seconds(1)  // five idle timeouts after the stream opened
+        let h = made
+        defer { h.cleanup() }
+        let alice = try await h.auth("user_alice"), token = try await h.token("user_alice")
+        try await h.live { c async throws in
+            let port = try #require(c.port)
+            let job = try await c.submitDesign(alice)
+            let stream = try RawConnection(port: port)
+            try stream.send("GET /api/jobs/\(job)/stream?access_token=\(token) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            let read = await offPool { stream.readUntil(": keep-alive", within: .seconds(60)) }
+            #expect(read.text.contains(": keep-alive"), "the stream ended before its keep-alive (closed: \(read.closed)): \(read.text)")
+        }
+    }
+}
+
+/// A plain TCP connection to the loopback server, for what an HTTP client does not do (send
+/// half a request, hold a connection silent), read with a deadline.
+final class RawConnection: Sendable {
+    let fd: Int32
+
+    init(port: Int) throws {
+        #if canImport(Glibc)
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        let connected = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else {
+            close(fd)
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED)
+        }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard write(fd, bytes, bytes.count) == bytes.count else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+
+    /// Reads until the server closes the connection (or resets it), or `deadline` passes.
+    func readUntilClosed(within deadline: Duration) -> (closed: Bool, text: String) {
+        readUntil(nil, within: deadline)
+    }
+
+    /// Reads until `needle` has arrived, the connection closes, or `deadline` passes.
+    func readUntil(_ needle: String?, within deadline: Duration) -> (closed: Bool, text: String) {
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: deadline)
+        var data = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while clock.now < end {
+            if let needle, String(decoding: data, as: UTF8.self).contains(needle) { return (false, String(decoding: data, as: UTF8.self)) }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&p, 1, 100)
+            if ready < 0 && errno == EINTR { continue }
+            if ready <= 0 { continue }
+            let got = read(fd, &chunk, chunk.count)
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 { return (true, String(decoding: data, as: UTF8.self)) }  // EOF or reset: closed
+            data += chunk[0..<got]
+        }
+        return (false, String(decoding: data, as: UTF8.self))
+    }
+}
