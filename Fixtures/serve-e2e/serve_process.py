@@ -33,12 +33,13 @@ def token(sub="user_e2e", role=None, ttl=3600, secret=SECRET):
 class Server:
     """`jobledger serve` in a fresh folder; `.url` once it listens. Use as a context manager."""
 
-    def __init__(self, *args, auth=True, env=None):
+    def __init__(self, *args, auth=True, env=None, preexec_fn=None):
         self.dir = tempfile.mkdtemp(prefix="jobledger-e2e-")
         self.db = os.path.join(self.dir, "e2e.sqlite")
         self.args = list(args)
         self.auth = auth
         self.extra_env = env or {}
+        self.preexec_fn = preexec_fn
         self.lines = []
         self.url = None
 
@@ -53,7 +54,7 @@ class Server:
             env.pop("JOBLEDGER_AUTH_HS256_SECRET", None)
         env.update(self.extra_env)
         cmd = [binary, "serve", "--db", self.db, "--port", "0"] + ([] if self.auth else ["--insecure-no-auth"]) + self.args
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=self.preexec_fn)
         ready = threading.Event()
 
         def read():

@@ -2,6 +2,7 @@
 insecure, answers over real HTTP, ends open SSE streams and exits 0 on SIGTERM."""
 import json
 import os
+import resource
 import subprocess
 import time
 import unittest
@@ -43,6 +44,20 @@ class LifecycleTests(unittest.TestCase):
         r = self.run_cli(env={"JOBLEDGER_AUTH_HS256_SECRET": "hunter2-weak"})
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertNotIn("hunter2-weak", r.stderr + r.stdout)
+
+    def test_raises_its_open_file_limit_to_the_hard_limit(self):
+        """Each connection (an SSE stream is one) takes a descriptor: started with a soft limit of
+        256 under a higher hard one, as shells often start programs (1024), serve raises it."""
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if hard != resource.RLIM_INFINITY and hard <= 256:
+            self.skipTest(f"the hard limit here is {hard}")
+        lower = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        with Server("--workers", "0", preexec_fn=lower) as s:
+            soft = resource.prlimit(s.proc.pid, resource.RLIMIT_NOFILE)[0]
+            expected = min(hard, 1 << 20) if hard != resource.RLIM_INFINITY else 1 << 20
+            self.assertEqual(soft, expected)
+            banner = next(l for l in s.lines if "serving http" in l)
+            self.assertEqual("open-file limit" in banner, expected < 4096, banner)
 
     def test_serves_then_shuts_down_gracefully_with_a_stream_open(self):
         with Server("--workers", "0") as s:

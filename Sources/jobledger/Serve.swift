@@ -117,12 +117,15 @@ struct Serve: AsyncParsableCommand {
             let host = self.host, workers = self.workers
             let authText = verifier == nil ? "NONE (--insecure-no-auth)" : describe(auth!)
             let limiterName = limiter.name, path = ledger.path
+            // Each connection is a descriptor: raised to the hard limit, and said when still low.
+            let openFiles = OpenFileLimit.raise()
+            let filesText = openFiles.map { $0 < OpenFileLimit.low ? "; open-file limit \($0) (connections beyond it are refused; raise the hard limit, ulimit -Hn)" : "" } ?? ""
             let app = server.application(host: host, port: port, logger: logger) { p in
                 // An IPv6 literal goes in brackets in a URL (http://[::1]:8080/).
                 let shown = host.contains(":") ? "[\(host)]" : host
                 printErr("jobledger: serving http://\(shown):\(p)/ (dashboard /, API /api, /openapi.json) on \(path); "
                          + "\(workers) worker\(workers == 1 ? "" : "s"); auth: \(authText); "
-                         + "rate limit \(spec) (\(limiterName))")
+                         + "rate limit \(spec) (\(limiterName))\(filesText)")
             }
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             if workers > 0 { services.append(.init(service: EngineService(engine: engine, intake: feed))) }
