@@ -36,10 +36,12 @@ import Testing
         made.server.streamHeartbeat = .seconds(1)  // five idle timeouts after the stream opened
         let h = made
         defer { h.cleanup() }
-        let alice = try await h.auth("user_alice"), token = try await h.token("user_alice")
+        let token = try await h.token("user_alice")
+        // Queued through the engine, not the test client: its own connection would be idle,
+        // and closed, while a loaded machine gets round to the request.
+        let job = try await h.engine.submit(kind: "design", input: ["prompt": "p"], owner: "user_alice")
         try await h.live { c async throws in
             let port = try #require(c.port)
-            let job = try await c.submitDesign(alice)
             let stream = try RawConnection(port: port)
             try stream.send("GET /api/jobs/\(job)/stream?access_token=\(token) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             let read = await offPool { stream.readUntil(": keep-alive", within: .seconds(60)) }

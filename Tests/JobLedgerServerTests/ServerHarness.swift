@@ -87,6 +87,9 @@ struct ServerHarness {
         // Counts are never reused here (a loaded machine can make even a tiny count slow, and the
         // tests read counts right after a change); JobCountsTests test the reuse.
         server.jobCounts = JobCountsCache(floorMilliseconds: .max)
+        // The test client keeps one connection, which a loaded machine may leave quiet for long
+        // between two requests: no idle timeout unless a test sets one (IdleTimeoutTests).
+        server.idleTimeout = nil
         let signer = JWTKeyCollection()
         await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         return ServerHarness(dir: dir, ledger: ledger, engine: engine, hub: hub, runner: runner, clock: clock, server: server, signer: signer)
