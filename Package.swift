@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(
             name: "JobLedgerSQLiteTests",
             // The projections only where a storage test reads the jobs table through them.
-            dependencies: ["JobLedger", "JobLedgerSQLite", "JobLedgerProjections", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["JobLedgerTestSupport", "JobLedger", "JobLedgerSQLite", "JobLedgerProjections", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "JobLedgerEngineTests",
             dependencies: [

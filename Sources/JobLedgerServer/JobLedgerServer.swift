@@ -54,8 +54,8 @@ public struct JobLedgerServer: Sendable {
     /// How long an SSE stream may stay quiet before the server writes a keep-alive comment
     /// (which also finds a client that went away, so that its stream ends within this time).
     public var streamHeartbeat: Duration = .seconds(15)
-    /// How long a connection may stay idle (no request in flight, or a request head that has
-    /// not arrived) before the server closes it: without it, clients that connect and send
+    /// How long a connection may stay idle (no request in flight, or a request whose head or
+    /// body has stalled) before the server closes it: without it, clients that connect and send
     /// nothing, or drip a header, hold a descriptor each until the server has none left. A
     /// response in progress (an SSE stream) is never cut by it. nil: never.
     public var idleTimeout: Duration? = .seconds(60)

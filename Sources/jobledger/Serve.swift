@@ -52,7 +52,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Which limiter counts submits: auto (upstash when UPSTASH_REDIS_REST_URL is set), memory or upstash.") var rateLimiter: RateLimiterChoice = .auto
     @Option(help: "Seconds one SSE stream stays open at most before the client resumes it with Last-Event-ID, 1…86400.") var maxStreamSeconds: Int = 300
     @Option(help: "SSE streams one caller (token subject) may hold open at once, 1…100000; past it, 429.") var maxStreamsPerUser: Int = 32
-    @Option(help: "Seconds a connection may stay idle (no request in flight) before it is closed, 1…86400; an open SSE stream is not idle.") var idleTimeout: Double = 60
+    @Option(help: "Seconds a connection may stay idle before it is closed, 1…86400: no request in flight, or a request whose head or body stalls that long; a stream being written is not idle.") var idleTimeout: Double = 60
     @Flag(help: "Serve without authentication (every caller is a local admin); loopback only.") var insecureNoAuth = false
 
     func validate() throws {
@@ -119,7 +119,7 @@ struct Serve: AsyncParsableCommand {
             let limiterName = limiter.name, path = ledger.path
             // Each connection is a descriptor: raised to the hard limit, and said when still low.
             let openFiles = OpenFileLimit.raise()
-            let filesText = openFiles.map { $0 < OpenFileLimit.low ? "; open-file limit \($0) (connections beyond it are refused; raise the hard limit, ulimit -Hn)" : "" } ?? ""
+            let filesText = openFiles.map { $0 < OpenFileLimit.low ? "; open-file limit \($0) (about that many connections at once; more wait to be accepted; raise the hard limit, ulimit -Hn)" : "" } ?? ""
             let app = server.application(host: host, port: port, logger: logger) { p in
                 // An IPv6 literal goes in brackets in a URL (http://[::1]:8080/).
                 let shown = host.contains(":") ? "[\(host)]" : host

@@ -95,6 +95,18 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     }
 }
 
+/// Says which effect projections another process runs (it holds their lease) and what they
+/// still owe: theirs to deliver, so not this run's exit status, but not silently either.
+func reportLeftToOthers(ledger: Ledger, runner: ProjectionRunner, to write: (String) -> Void) {
+    let effects = Set(runner.effects)
+    guard let statuses = try? ledger.projectionStatus(Array(effects)) else { return }
+    for s in statuses where effects.contains(s.name) && (s.pending > 0 || s.lag > 0) {
+        guard let owner = s.owner, owner != runner.options.owner else { continue }
+        write("projections: \(s.name) is run by another process (\(owner)); its \(s.pending) pending"
+              + (s.lag > 0 ? " and \(s.lag) event\(s.lag == 1 ? "" : "s") not taken in yet" : "") + " are left to it")
+    }
+}
+
 /// The exit status of a run that ended with effects still owed (see README § Exit codes).
 let exitEffectsOwed: Int32 = 7
 
@@ -154,6 +166,7 @@ struct Work: AsyncParsableCommand {
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)
             let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: untilIdle, intake: feed)
             display.update()
+            if untilIdle { reportLeftToOthers(ledger: ledger, runner: runner) { printErr($0) } }
             let status = reportOwedEffects(left, path: ledger.path) { printErr($0) }
             if status != 0 { throw ExitCode(status) }
         }

@@ -68,7 +68,7 @@ final class StderrLines: Sendable {
         let lost = await stderr.line(containing: "lost its claim")
         #expect(lost?.contains("attempt 1") == true, "\(String(describing: lost))")
         kill(a.processIdentifier, SIGTERM)
-        waitForChildExit(a, within: .seconds(600))
+        await waitForExit(a, "worker A after SIGTERM")
 
         let ledger = try Ledger.open(path: db, create: false)
         var events: [StoredEvent] = []

@@ -176,6 +176,24 @@ func startProject(_ args: [String]) throws -> Process {
 
     /// Another live process owns the effect projections: `project --once` says so and exits 5
     /// instead of pretending there was nothing to do.
+    /// A worker beside this one holds the effect projections' leases: what they owe is that
+    /// worker's to deliver, so `work --until-idle` exits 0, and says it left it to that worker.
+    @Test func workUntilIdleLeavesWhatAnotherWorkerRunsToIt() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("jobs.sqlite")
+        let submitted = try await jobledger(["submit", "design", "--db", db, "--input", #"{"prompt":"beside"}"#], in: scratch)
+        #expect(submitted.status == 0, "\(submitted)")
+        let ledger = try Ledger.open(path: db)
+        var o = ProjectionRunner.Options(owner: "the-other-worker")
+        o.leaseMilliseconds = 3_600_000
+        let other = ProjectionRunner(ledger: ledger, blobs: LocalFolderBlobStore(path: db + ".blobs"), broadcasts: BroadcastHub(), options: o)
+        try await other.catchUp()
+        let r = try await jobledger(["work", "--db", db, "--until-idle", "--fail-rate", "0", "--step-ms", "0"], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stderr.contains("projections: broadcast is run by another process (the-other-worker)"), "\(r.stderr)")
+        #expect(!r.stderr.contains("finish with"), "\(r.stderr)")
+    }
+
     @Test func projectOnceSaysWhenAnotherProcessOwnsTheProjections() async throws {
         let scratch = Scratch()
         let db = scratch.path("log.sqlite")

@@ -1,11 +1,14 @@
 import Foundation
 import JobLedgerTestSupport
+import Testing
 import JobLedger
 import JobLedgerAnyCable
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 
+/// The AnyCable stand-in (`Fixtures/anycable/standin.py`) running as a child process on
+/// loopback for one test. Call `stop()` at the end (a `defer` right after `start`).
 final class StandIn: @unchecked Sendable {
     let process: Process
     let port: Int
@@ -57,7 +60,9 @@ final class StandIn: @unchecked Sendable {
     /// it if it is still there after the deadline).
     func stop() {
         try? stdin.fileHandleForWriting.close()
-        waitForChildExit(process, within: Self.deadline)
+        if !waitForChildExit(process, within: Self.deadline) {
+            Issue.record("the AnyCable stand-in did not exit within \(Self.deadline) of its stdin closing; it was killed")
+        }
     }
 
     /// How long starting or stopping the stand-in may take: generous, for a loaded machine.

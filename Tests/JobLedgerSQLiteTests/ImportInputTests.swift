@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerTestSupport
 import GRDB
 import JobLedger
 @testable import JobLedgerSQLite
@@ -136,7 +137,7 @@ struct ImportInputTests {
         signal(SIGPIPE, SIG_IGN)
         let dir = TempDir()
         let ledger = try Ledger.open(path: dir.path("log.sqlite"))
-        let pipe = Pipe()
+        let pipe = childPipe()
         let text = (0..<200).map { queuedLine("job-\($0)") }.joined(separator: "\n") + "\n"
         // Written from another thread: 200 lines are more than a pipe holds.
         let writer = Thread {

@@ -238,7 +238,9 @@ final class UpstashStandIn: Sendable {
     /// Closes its standard input (it then stops its redis-server, if it started one, and exits) and waits.
     func stop() async {
         try? stdin.close()
-        await offPool { [self] in process.withLock { waitForChildExit($0, within: .seconds(120)) } }
+        if !(await offPool { [self] in process.withLock { waitForChildExit($0, within: .seconds(120)) } }) {
+            Issue.record("the Upstash stand-in did not exit within 120 s of its stdin closing; it was killed")
+        }
     }
 
     var url: URL { URL(string: "http://127.0.0.1:\(port)")! }

@@ -16,13 +16,16 @@ import Glibc
 
 private let startLock = NSLock()
 
-/// A pipe whose descriptors no child inherits by accident (close-on-exec from the start).
+/// A pipe whose descriptors no child inherits by accident: made close-on-exec under the lock
+/// children start under, so no spawn lists the descriptors between the two.
 public func childPipe() -> Pipe {
-    let pipe = Pipe()
-    for fd in [pipe.fileHandleForReading.fileDescriptor, pipe.fileHandleForWriting.fileDescriptor] {
-        _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
+    startLock.withLock {
+        let pipe = Pipe()
+        for fd in [pipe.fileHandleForReading.fileDescriptor, pipe.fileHandleForWriting.fileDescriptor] {
+            _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
+        }
+        return pipe
     }
-    return pipe
 }
 
 /// Starts `process`, with no other test's child starting meanwhile.
@@ -37,14 +40,18 @@ public func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T
     await withCheckedContinuation { c in Thread { c.resume(returning: body()) }.start() }
 }
 
-/// Waits until `process` has exited, at most `deadline` (then kills it with SIGKILL and waits
-/// for that). Polls `isRunning` (set by Foundation's own thread when it reaps the child) instead
-/// of `waitUntilExit()`, which on a thread without a run loop spins a core while it waits.
-public func waitForChildExit(_ process: Process, within deadline: Duration) {
+/// Waits until `process` has exited, at most `deadline`; past it, kills it (SIGKILL) and waits
+/// up to 10 s more for Foundation to see it go. Returns whether it exited by itself in time (the
+/// caller records the failure). Polls `isRunning` (set by Foundation's own thread when it reaps
+/// the child) instead of `waitUntilExit()`, which on a thread without a run loop spins a core.
+@discardableResult
+public func waitForChildExit(_ process: Process, within deadline: Duration) -> Bool {
     let clock = ContinuousClock()
-    let end = clock.now.advanced(by: deadline)
+    var end = clock.now.advanced(by: deadline)
     while process.isRunning && clock.now < end { usleep(2_000) }
-    guard process.isRunning else { return }
+    guard process.isRunning else { return true }
     kill(process.processIdentifier, SIGKILL)
-    while process.isRunning { usleep(2_000) }
+    end = clock.now.advanced(by: .seconds(10))
+    while process.isRunning && clock.now < end { usleep(2_000) }
+    return false
 }

@@ -46,7 +46,9 @@ final class UpstashStandIn: @unchecked Sendable {
 
     func stop() {
         try? stdin.fileHandleForWriting.close()
-        waitForChildExit(process, within: .seconds(120))
+        if !waitForChildExit(process, within: .seconds(120)) {
+            Issue.record("the Upstash stand-in did not exit within 120 s of its stdin closing; it was killed")
+        }
     }
 
     static func firstLine(_ h: FileHandle) -> String {

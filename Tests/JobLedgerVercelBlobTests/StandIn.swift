@@ -60,7 +60,9 @@ final class StandIn: @unchecked Sendable {
 
     func stop() {
         try? stdin.fileHandleForWriting.close()
-        waitForChildExit(process, within: .seconds(60))
+        if !waitForChildExit(process, within: .seconds(60)) {
+            Issue.record("the Vercel Blob stand-in did not exit within 60 s of its stdin closing; it was killed")
+        }
     }
 
     /// Bytes up to and including the first newline, EOF, or whatever arrived by the deadline.

@@ -24,9 +24,7 @@ import Testing
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// Runs `body` on a thread of its own: a child process waited on here must not hold one of the
-    /// few threads of Swift's cooperative pool, or every other test of the run stalls behind it
-        static let sdkPython = Task {
+    static let sdkPython = Task {
         await offPool { () -> String in
             guard let r = try? run(["bash", "Fixtures/setup-venv.sh"]), r.status == 0,
                   let last = r.output.split(separator: "\n").last else { return "" }
