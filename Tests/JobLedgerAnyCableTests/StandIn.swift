@@ -89,7 +89,6 @@ final class StandIn: @unchecked Sendable {
         return line
     }
 
-
     var broadcastURL: URL { URL(string: "http://127.0.0.1:\(port)/_broadcast")! }
 
     private func control(_ method: String, _ path: String, _ body: JSONValue? = nil) async throws -> Data {

@@ -55,3 +55,35 @@ public func waitForChildExit(_ process: Process, within deadline: Duration) -> B
     while process.isRunning && clock.now < end { usleep(2_000) }
     return false
 }
+
+/// The package's root folder (…/Tests/JobLedgerTestSupport/ChildProcesses.swift → the root).
+public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Runs `arguments` (through `/usr/bin/env`, in the package root, with `environment` over the
+/// test process's) to its end: its exit status and its standard output and error together.
+/// Blocks: call it through `offPool`.
+public func runToEnd(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = arguments
+    p.currentDirectoryURL = repositoryRoot
+    p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    let out = childPipe()
+    p.standardOutput = out
+    p.standardError = out
+    try startChild(p)
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    waitForChildExit(p, within: .seconds(600))
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// The python of the virtual environment with the official SDKs and the serve end-to-end tools
+/// (`Fixtures/setup-venv.sh`, made once, off the pool: it may install from PyPI); "" when it
+/// cannot be made.
+public let sdkVenvPython = Task {
+    await offPool { () -> String in
+        guard let r = try? runToEnd(["bash", "Fixtures/setup-venv.sh"]), r.status == 0,
+              let last = r.output.split(separator: "\n").last else { return "" }
+        return String(last)
+    }
+}

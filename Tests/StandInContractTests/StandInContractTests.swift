@@ -7,37 +7,12 @@ import Testing
 /// official SDKs from PyPI (pinned, in the virtual environment `Fixtures/setup-venv.sh` makes once
 /// under `.build/`). They run here so that `swift test` is the whole suite.
 @Suite(.serialized) struct StandInContractTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// Runs `arguments` from the package root; returns the exit status and both outputs together.
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = arguments
-        p.currentDirectoryURL = root
-        let out = childPipe()
-        p.standardOutput = out
-        p.standardError = out
-        try startChild(p)
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        waitForChildExit(p, within: .seconds(600))
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    static let sdkPython = Task {
-        await offPool { () -> String in
-            guard let r = try? run(["bash", "Fixtures/setup-venv.sh"]), r.status == 0,
-                  let last = r.output.split(separator: "\n").last else { return "" }
-            return String(last)
-        }
-    }
-
     @Test(arguments: ["anycable", "upstash", "vercel-blob"])
     func theStandInAnswersAsTheServiceDoes(_ service: String) async throws {
-        let python = await Self.sdkPython.value
+        let python = await sdkVenvPython.value
         try #require(FileManager.default.isExecutableFile(atPath: python),
                      "Fixtures/setup-venv.sh could not make the SDKs' environment (it needs python3-venv and PyPI)")
-        let r = try await offPool { Result { try Self.run([python, "-m", "unittest", "discover", "-s", "Fixtures/\(service)", "-p", "test_*.py"]) } }.get()
+        let r = try await offPool { Result { try runToEnd([python, "-m", "unittest", "discover", "-s", "Fixtures/\(service)", "-p", "test_*.py"]) } }.get()
         #expect(r.status == 0, "\(r.output)")
         // A suite that found nothing to run would pass vacuously.
         #expect(r.output.range(of: #"Ran [1-9][0-9]* tests?"#, options: .regularExpression) != nil, "\(r.output)")
