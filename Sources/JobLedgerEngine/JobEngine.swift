@@ -120,9 +120,9 @@ public final class JobEngine: Sendable {
         folded(stored)
         if stored.job == id {
             count("submitted", kind: kind)
-            log(id).debug("submitted", metadata: ["kind": "\(kind)", "priority": "\(priority)"])
+            log(id, .debug, "submitted", metadata: ["kind": "\(kind)", "priority": "\(priority)"])
         } else {
-            log(stored.job).debug("idempotency key already used; returning the first job")
+            log(stored.job, .debug, "idempotency key already used; returning the first job")
         }
         return stored.job
     }

@@ -23,7 +23,9 @@ public struct KindSchema: Sendable, Hashable {
         for f in required {
             guard let v = input[f.name] else { throw Problem.invalid("input.\(f.name)", "input.\(f.name) is required") }
             guard let s = v.stringValue else { throw Problem.invalid("input.\(f.name)", "input.\(f.name) must be a string, not \(v.typeName)") }
-            guard !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, s.count <= f.maxLength else {
+            // Cheap checks first (a submit runs this on every request): a string of at most
+            // `maxLength` UTF-8 bytes has at most that many characters.
+            guard s.unicodeScalars.contains(where: { !$0.properties.isWhitespace }), s.utf8.count <= f.maxLength || s.count <= f.maxLength else {
                 throw Problem.invalid("input.\(f.name)", "input.\(f.name) must be 1…\(f.maxLength) characters")
             }
         }
