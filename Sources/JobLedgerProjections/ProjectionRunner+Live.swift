@@ -65,7 +65,12 @@ extension ProjectionRunner {
     public func runLive() async throws {
         let gaveUp = await withTaskGroup(of: StorageFault?.self) { group -> StorageFault? in
             for p in stateProjections {
-                group.addTask { await self.loop(p.name) { try await self.step(p) > 0 ? .worked(delivered: 0, failed: 0, dead: 0) : .idle } }
+                group.addTask {
+                    await self.loop(p.name) {
+                        let n = try await self.step(p)
+                        return n == 0 ? .idle : n < self.options.batchSize ? .tookIn : .worked(delivered: 0, failed: 0, dead: 0)
+                    }
+                }
             }
             for p in effectProjections {
                 group.addTask { await self.loop(p) }
@@ -100,9 +105,14 @@ extension ProjectionRunner {
             let step = try await self.deliver(p)
             if case .worked(let delivered, let failed, _) = step { lastBatch = delivered + failed }
             if hasDependents, ingested > 0 || lastBatch > 0 { self.ledger.appended.signal() }
-            if ingested > 0, case .worked = step { return step }
-            // Taken in but nothing due: there may be more to take in at once.
-            return ingested > 0 ? .worked(delivered: 0, failed: 0, dead: 0) : step
+            // A full batch taken in: there may be more at once. A partial one: the next step
+            // after the batch window (unless a delivery is still under way), which gathers a
+            // burst as the linger would: the linger is not waited on top of it.
+            if ingested >= self.options.batchSize { return .worked(delivered: 0, failed: 0, dead: 0) }
+            if ingested > 0, case .worked(let d, _, _) = step, d >= self.deliveryLimit(p) { return step }
+            guard ingested > 0 else { return step }
+            if self.options.batchWindow > .zero { lastBatch = 0 }
+            return .tookIn
         }
     }
 
@@ -127,7 +137,10 @@ extension ProjectionRunner {
                 if probing?.kind == .vanished { storage.succeeded() }
                 outcome = try await step()
                 // Only a step that wrote something proves the storage works again.
-                if case .worked = outcome { storage.succeeded() }
+                switch outcome {
+                case .worked, .tookIn: storage.succeeded()
+                case .idle, .waitUntil: break
+                }
                 lastError = nil
             } catch let e as LedgerError where e.storageFault != nil {
                 storage.failed(e.storageFault!, during: "projecting \(name)")
@@ -142,6 +155,14 @@ extension ProjectionRunner {
             switch outcome {
             case .worked:
                 await Task.yield()
+                continue
+            case .tookIn:
+                // A partial batch: gather what arrives meanwhile into the next one.
+                if options.batchWindow > .zero {
+                    try? await Task.sleep(for: options.batchWindow)
+                } else {
+                    await Task.yield()
+                }
                 continue
             case .waitUntil(let t):
                 timeout = min(timeout, .milliseconds(max(1, t.milliseconds - clock.now().milliseconds)))

@@ -51,6 +51,14 @@ public final class ProjectionRunner: Sendable {
         public var owner: String
         /// Events taken in per transaction.
         public var batchSize = 256
+        /// Under load, how long a live projection waits after a step that took in fewer than
+        /// `batchSize` events before its next step, so that the next batch gathers what is
+        /// appended meanwhile: fewer, larger transactions (each page of the `jobs` table and
+        /// its indexes, the outbox and the checkpoint written once per batch, not once per
+        /// handful of events), for at most this much more lag. An event that arrives while its
+        /// projection is idle is taken in at once; only one that arrives right behind another
+        /// waits. Zero steps again at once. Not used by `catchUp()` and `drain(for:)`.
+        public var batchWindow: Duration = .milliseconds(10)
         /// Outbox items delivered per call to a projection's `deliver`.
         public var deliveryBatch = 100
         /// Tries before an item becomes a dead letter.
@@ -114,6 +122,9 @@ public final class ProjectionRunner: Sendable {
         case idle
         case waitUntil(Timestamp)
         case worked(delivered: Int, failed: Int, dead: Int)
+        /// Took in a partial batch (fewer events than `batchSize`) and has nothing else to
+        /// do at once: the live loop waits `batchWindow` before the next step.
+        case tookIn
     }
 
     /// The log the projections follow.
@@ -230,7 +241,8 @@ public final class ProjectionRunner: Sendable {
         await turn.acquire()
         defer { turn.release() }
         let cache = caches[p.name]!
-        let n = try await ledger.projectionStep(p.name, limit: options.batchSize) { db, events in
+        // Folded before the write (on a reader, in parallel with the writer), applied in it.
+        let n = try await ledger.projectionStep(p.name, limit: options.batchSize, prepare: { db, events in
             // Each job's state stepped in place through the batch (no copy per event).
             var latest: [JobID: JobState] = [:]
             for e in events {
@@ -242,8 +254,10 @@ public final class ProjectionRunner: Sendable {
                 }
             }
             for s in latest.values { cache.remember(s) }
+            return latest
+        }, apply: { db, events, latest in
             try p.apply(events, states: latest, db: db)
-        }
+        })
         count("applied", p.name, n)
         return n
     }
@@ -270,19 +284,28 @@ public final class ProjectionRunner: Sendable {
         let asTakenIn = p.deliversAsTakenIn, clock = ledger.configuration.clock
         let sent = Mutex<[OutboxItem]>([])
         let n = try await fenced(p.name) {
-            try await ledger.projectionStep(p.name, lease: lease, limit: options.batchSize, through: through) { db, events in
+            // Each event's state and items made before the write (on a reader, in parallel with
+            // the writer, with the receipts of the same snapshot as `through`), stored in it.
+            try await ledger.projectionStep(p.name, lease: lease, limit: options.batchSize, through: through, prepare: { db, events in
                 let lookup: ReceiptLookup = { name, target in
                     (try? waitsFor.first { $0.name == name }?.receipt(for: target, db: db)) ?? nil
                 }
-                let handing = try asTakenIn && !Ledger.hasPendingOutbox(db, p.name)
-                // Read in the transaction: after every event it takes in was recorded.
-                let sentAt = clock()
-                var items: [OutboxItem] = []
+                var drafts: [[OutboxDraft]] = []
+                drafts.reserveCapacity(events.count)
                 for e in events {
                     let before = try cache.before(e.job, version: e.version, db: db)
                     let after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
                     cache.remember(after)
-                    for draft in p.items(for: e, state: after, receipts: lookup) {
+                    drafts.append(p.items(for: e, state: after, receipts: lookup))
+                }
+                return drafts
+            }, apply: { db, events, drafts in
+                let handing = try asTakenIn && !Ledger.hasPendingOutbox(db, p.name)
+                // Read in the transaction: after every event it takes in was recorded.
+                let sentAt = clock()
+                var items: [OutboxItem] = []
+                for (e, eventDrafts) in zip(events, drafts) {
+                    for draft in eventDrafts {
                         if handing {
                             if try Ledger.insertOutbox(db, p.name, event: e, draft: draft, coalescing: false, now: sentAt.milliseconds, sent: true) {
                                 items.append(OutboxItem(sent: draft, of: e, projection: p.name, at: sentAt))
@@ -294,7 +317,7 @@ public final class ProjectionRunner: Sendable {
                 }
                 // A step retried after a failed transaction replaces what its failed try made.
                 sent.withLock { $0 = items }
-            }
+            })
         } ?? 0
         count("ingested", p.name, n)
         let items = sent.withLock { $0 }

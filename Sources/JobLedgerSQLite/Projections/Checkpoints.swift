@@ -7,7 +7,8 @@ import JobLedger
 /// Nothing here knows what any projection does.
 extension Ledger {
     package static func ensureProjection(_ db: Database, _ name: ProjectionName, now: Int64) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO projections (name, updated_at) VALUES (?, ?)", arguments: [name.rawValue, now])
+        // Cached, as `advance`'s: both run in every step of every projection.
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO projections (name, updated_at) VALUES (?, ?)").execute(arguments: [name.rawValue, now])
     }
 
     package static func checkpoint(_ db: Database, _ name: ProjectionName) throws -> Int64 {
@@ -15,8 +16,8 @@ extension Ledger {
     }
 
     package static func advance(_ db: Database, _ name: ProjectionName, to seq: Int64, applied: Int, now: Int64) throws {
-        try db.execute(sql: "UPDATE projections SET checkpoint = ?, applied = applied + ?, updated_at = ? WHERE name = ?",
-                       arguments: [seq, applied, now, name.rawValue])
+        try db.cachedStatement(sql: "UPDATE projections SET checkpoint = ?, applied = applied + ?, updated_at = ? WHERE name = ?")
+            .execute(arguments: [seq, applied, now, name.rawValue])
     }
 
     /// One step of a projection, in one write transaction: reads its checkpoint and up to
@@ -38,6 +39,48 @@ extension Ledger {
                 guard let last = events.last else { return 0 }
                 try body(db, events)
                 try Ledger.advance(db, name, to: last.seq, applied: events.count, now: now)
+                return events.count
+            }
+        } catch { throw map(error) }
+    }
+
+    /// `projectionStep` in two parts, so that the writer is held only for the writes: `prepare`
+    /// (decoding, folding states, making rows or items) runs first on a reader's snapshot, in
+    /// parallel with whatever the writer does, with the same checkpoint and `through` as the
+    /// write; `apply` then runs in the write transaction with what it made. When the write finds
+    /// the checkpoint moved meanwhile (another process advanced it), or `through` lower than the
+    /// batch (a dependency's item became pending again), `prepare` runs again in the write
+    /// transaction on what is there, as `projectionStep` does. Returns how many events it took.
+    package func projectionStep<Prepared: Sendable>(_ name: ProjectionName, lease: ProjectionLease? = nil, limit: Int,
+                                                    through: (@Sendable (Database, Int64) throws -> Int64)? = nil,
+                                                    prepare: @escaping @Sendable (Database, [ProjectedEvent]) throws -> Prepared,
+                                                    apply: @escaping @Sendable (Database, [ProjectedEvent], Prepared) throws -> Void)
+        async throws(LedgerError) -> Int {
+        // Nothing read here counts: a failure (a log without the projection tables) is met
+        // again, and reported, by the write.
+        let early: (from: Int64, events: [ProjectedEvent], prepared: Prepared)? = try? await pool.read { db in
+            let from = try Ledger.checkpoint(db, name)
+            let until = try through?(db, from) ?? .max
+            let events = try Ledger.projectedEvents(db, after: from, through: until, limit: limit)
+            guard !events.isEmpty else { return nil }
+            return (from, events, try prepare(db, events))
+        }
+        let now = configuration.clock().milliseconds
+        do {
+            return try await gatedWrite { db in
+                if let lease { try Ledger.checkLease(db, lease) } else { try Ledger.ensureProjection(db, name, now: now) }
+                let from = try Ledger.checkpoint(db, name)
+                let until = try through?(db, from) ?? .max
+                let events: [ProjectedEvent], prepared: Prepared
+                if let early, early.from == from, let last = early.events.last, last.seq <= until {
+                    (events, prepared) = (early.events, early.prepared)
+                } else {
+                    events = try Ledger.projectedEvents(db, after: from, through: until, limit: limit)
+                    guard !events.isEmpty else { return 0 }
+                    prepared = try prepare(db, events)
+                }
+                try apply(db, events, prepared)
+                try Ledger.advance(db, name, to: events[events.count - 1].seq, applied: events.count, now: now)
                 return events.count
             }
         } catch { throw map(error) }
