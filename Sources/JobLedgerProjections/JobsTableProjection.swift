@@ -33,6 +33,11 @@ public struct JobsTableProjection: StateProjection {
         let paths = s.artefactPathnames
         let previewURL = try paths.preview.flatMap { try BlobProjection.url(db, pathname: $0.description) }
         let resultURL = try paths.result.flatMap { try BlobProjection.url(db, pathname: $0.description) }
+        // Most events after the first (progress above all) change no column an index holds:
+        // an UPDATE of the other columns rewrites the row alone, where INSERT OR REPLACE deletes
+        // and re-inserts it in the table and in each of its five indexes. It matches only a row
+        // whose indexed columns are already these; a new job, or a new state, takes the INSERT.
+        if s.version > 1, try update(db, state: s, seq: seq, previewURL: previewURL, resultURL: resultURL) { return }
         let b = DirectBinding(try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO jobs (id, kind, state, attempt, max_attempts, progress, message, preview_sha256, preview_url,
                                          result_sha256, result_url, error_code, error_message, created_at, started_at,
@@ -60,6 +65,39 @@ public struct JobsTableProjection: StateProjection {
         b.int(19, seq)
         b.text(20, s.owner)
         try b.run(db)
+    }
+
+    /// Updates the job's row in place when its indexed columns (`id`, `state`, `kind`,
+    /// `created_at`, `owner`) already hold these values; false when no such row exists.
+    private static func update(_ db: Database, state s: JobState, seq: Int64, previewURL: String?, resultURL: String?) throws -> Bool {
+        let b = DirectBinding(try db.cachedStatement(sql: """
+            UPDATE jobs SET attempt = ?, max_attempts = ?, progress = ?, message = ?, preview_sha256 = ?, preview_url = ?,
+                            result_sha256 = ?, result_url = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?,
+                            updated_at = ?, version = ?, seq = ?
+            WHERE id = ? AND state = ? AND kind = ? AND created_at = ? AND owner IS ?
+            """))
+        b.int(1, Int64(s.attempt))
+        b.int(2, Int64(s.maxAttempts))
+        b.double(3, s.progress)
+        b.text(4, s.progressMessage)
+        b.text(5, s.preview?.sha256)
+        b.text(6, previewURL)
+        b.text(7, s.result?.sha256)
+        b.text(8, resultURL)
+        b.text(9, s.lastError?.code)
+        b.text(10, s.lastError?.message)
+        b.int(11, s.startedAt?.milliseconds)
+        b.int(12, s.finishedAt?.milliseconds)
+        b.int(13, s.updatedAt.milliseconds)
+        b.int(14, Int64(s.version))
+        b.int(15, seq)
+        b.text(16, s.id.rawValue)
+        b.text(17, s.status.rawValue)
+        b.text(18, s.kind)
+        b.int(19, s.createdAt.milliseconds)
+        b.text(20, s.owner)
+        try b.run(db)
+        return db.changesCount == 1
     }
 
     /// Whether the table has the `owner` column (schema v6): a log of an older schema opened
