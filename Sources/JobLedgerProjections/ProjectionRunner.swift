@@ -138,6 +138,8 @@ public final class ProjectionRunner: Sendable {
     /// The effect projections, dependencies first.
     public let effectProjections: [any EffectProjection]
     let caches: [ProjectionName: StateCache]
+    /// What the first projection to reach an event read and folded, for the others.
+    let folded = FoldedEvents()
     let random: Mutex<SplitMix64>
     let leases = Mutex<[ProjectionName: ProjectionLease]>([:])
     /// One step of a projection at a time in this runner: `catchUp` and the live loops may
@@ -235,25 +237,49 @@ public final class ProjectionRunner: Sendable {
         }
     }
 
+    /// A step's events on its reader: from what another projection of this runner just read
+    /// and folded when it holds them (no further than the reader's snapshot: what it holds may
+    /// be ahead of it), else from the log.
+    var readEvents: @Sendable (Database, Int64, Int64, Int) throws -> [ProjectedEvent] {
+        let shared = folded
+        return { db, after, through, limit in
+            let head = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM events")) ?? 0
+            if let events = shared.events(after: after, through: min(through, head), limit: limit) { return events }
+            return try Ledger.projectedEvents(db, after: after, through: through, limit: limit)
+        }
+    }
+
     /// Applies the next batch of events to a state projection, with its checkpoint.
     func step(_ p: any StateProjection) async throws -> Int {
         let turn = turns[p.name]!
         await turn.acquire()
         defer { turn.release() }
-        let cache = caches[p.name]!
+        let cache = caches[p.name]!, shared = folded
         // Folded before the write (on a reader, in parallel with the writer), applied in it.
-        let n = try await ledger.projectionStep(p.name, limit: options.batchSize, prepare: { db, events in
-            // Each job's state stepped in place through the batch (no copy per event).
+        let n = try await ledger.projectionStep(p.name, limit: options.batchSize, read: readEvents, prepare: { db, events in
+            // Each job's state stepped in place through the batch (no copy per event), unless
+            // another projection already folded the event.
             var latest: [JobID: JobState] = [:]
+            var entries: [FoldedEvents.Entry] = []
+            entries.reserveCapacity(events.count)
+            var foldedHere = false
             for e in events {
-                if latest[e.job] != nil {
+                if let known = shared.state(after: e.seq) {
+                    latest[e.job] = known
+                } else if latest[e.job] != nil {
                     try latest[e.job]!.apply(e.payload, at: e.recordedAt)
+                    foldedHere = true
                 } else {
-                    let before = try cache.before(e.job, version: e.version, db: db)
+                    let before = try shared.before(e.job, version: e.version) ?? cache.before(e.job, version: e.version, db: db)
                     latest[e.job] = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
+                    foldedHere = true
                 }
+                entries.append(FoldedEvents.Entry(event: e, after: latest[e.job]!))
             }
-            for s in latest.values { cache.remember(s) }
+            if foldedHere {
+                for s in latest.values { cache.remember(s) }
+                shared.record(entries)
+            }
             return latest
         }, apply: { db, events, latest in
             try p.apply(events, states: latest, db: db)
@@ -272,7 +298,7 @@ public final class ProjectionRunner: Sendable {
         guard let lease = try await own(p.name) else { return (0, 0) }
         let waitsFor = effectProjections.filter { p.dependencies.contains($0.name) }
         let dependencies = waitsFor.map(\.name)
-        let cache = caches[p.name]!
+        let cache = caches[p.name]!, shared = folded, readEvents = readEvents
         let coalescing = options.coalesceProgress
         let now = ledger.configuration.clock().milliseconds
         let through: (@Sendable (Database, Int64) throws -> Int64)? = dependencies.isEmpty ? nil : { @Sendable db, from in
@@ -286,18 +312,29 @@ public final class ProjectionRunner: Sendable {
         let n = try await fenced(p.name) {
             // Each event's state and items made before the write (on a reader, in parallel with
             // the writer, with the receipts of the same snapshot as `through`), stored in it.
-            try await ledger.projectionStep(p.name, lease: lease, limit: options.batchSize, through: through, prepare: { db, events in
+            try await ledger.projectionStep(p.name, lease: lease, limit: options.batchSize, through: through, read: readEvents, prepare: { db, events in
                 let lookup: ReceiptLookup = { name, target in
                     (try? waitsFor.first { $0.name == name }?.receipt(for: target, db: db)) ?? nil
                 }
                 var drafts: [[OutboxDraft]] = []
                 drafts.reserveCapacity(events.count)
+                var entries: [FoldedEvents.Entry] = []
+                entries.reserveCapacity(events.count)
+                var foldedHere = false
                 for e in events {
-                    let before = try cache.before(e.job, version: e.version, db: db)
-                    let after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
-                    cache.remember(after)
+                    let after: JobState
+                    if let known = shared.state(after: e.seq) {
+                        after = known
+                    } else {
+                        let before = try shared.before(e.job, version: e.version) ?? cache.before(e.job, version: e.version, db: db)
+                        after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
+                        cache.remember(after)
+                        foldedHere = true
+                    }
+                    entries.append(FoldedEvents.Entry(event: e, after: after))
                     drafts.append(p.items(for: e, state: after, receipts: lookup))
                 }
+                if foldedHere { shared.record(entries) }
                 return drafts
             }, apply: { db, events, drafts in
                 let handing = try asTakenIn && !Ledger.hasPendingOutbox(db, p.name)

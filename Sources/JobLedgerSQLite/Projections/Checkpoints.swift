@@ -50,9 +50,12 @@ extension Ledger {
     /// write; `apply` then runs in the write transaction with what it made. When the write finds
     /// the checkpoint moved meanwhile (another process advanced it), or `through` lower than the
     /// batch (a dependency's item became pending again), `prepare` runs again in the write
-    /// transaction on what is there, as `projectionStep` does. Returns how many events it took.
+    /// transaction on what is there, as `projectionStep` does. `read` gives the reader its events
+    /// (after, through, limit; default `projectedEvents`), such as from what another projection
+    /// just read. Returns how many events it took.
     package func projectionStep<Prepared: Sendable>(_ name: ProjectionName, lease: ProjectionLease? = nil, limit: Int,
                                                     through: (@Sendable (Database, Int64) throws -> Int64)? = nil,
+                                                    read: (@Sendable (Database, Int64, Int64, Int) throws -> [ProjectedEvent])? = nil,
                                                     prepare: @escaping @Sendable (Database, [ProjectedEvent]) throws -> Prepared,
                                                     apply: @escaping @Sendable (Database, [ProjectedEvent], Prepared) throws -> Void)
         async throws(LedgerError) -> Int {
@@ -61,7 +64,7 @@ extension Ledger {
         let early: (from: Int64, events: [ProjectedEvent], prepared: Prepared)? = try? await pool.read { db in
             let from = try Ledger.checkpoint(db, name)
             let until = try through?(db, from) ?? .max
-            let events = try Ledger.projectedEvents(db, after: from, through: until, limit: limit)
+            let events = try (read ?? Ledger.projectedEvents)(db, from, until, limit)
             guard !events.isEmpty else { return nil }
             return (from, events, try prepare(db, events))
         }

@@ -1,0 +1,96 @@
+import JobLedger
+import Synchronization
+
+/// The events a runner's projections took in last, decoded, each with its job's state after it,
+/// shared by the runner's projections: they follow the same log a few events apart, and the
+/// first to reach an event reads, decodes and folds it for all of them. Holds a run of
+/// consecutive `seq`s (at most about `capacity`) and each job's latest state in it; what is not
+/// here (events older than the run, or appended by another process) is read from the log.
+///
+/// Only events as they are stored, and states folded from them, are recorded: what a
+/// projection takes from here is what it would have read and folded itself.
+final class FoldedEvents: Sendable {
+    struct Entry: Sendable {
+        let event: ProjectedEvent
+        /// The job's state after the event.
+        let after: JobState
+    }
+
+    private struct State {
+        /// Consecutive events, oldest first; `entries[i]` has seq `first + i`.
+        var entries: [Entry] = []
+        var first: Int64 = 0
+        /// Each job's latest state among the entries (jobs that ended are dropped).
+        var latest: [JobID: JobState] = [:]
+
+        var next: Int64 { first + Int64(entries.count) }
+    }
+
+    private let state = Mutex(State())
+    let capacity: Int
+
+    init(capacity: Int = 8192) { self.capacity = capacity }
+
+    /// Up to `limit` events after `after` through `through`, when the run holds the next one;
+    /// nil when it does not (the caller reads the log).
+    func events(after: Int64, through: Int64, limit: Int) -> [ProjectedEvent]? {
+        state.withLock { s in
+            guard !s.entries.isEmpty, after + 1 >= s.first, after + 1 < s.next, through > after else { return nil }
+            let start = Int(after + 1 - s.first)
+            let end = min(s.entries.count, start + limit, Int(min(through, s.next - 1) - s.first) + 1)
+            return s.entries[start..<end].map(\.event)
+        }
+    }
+
+    /// The job's state after the event at `seq`, when the run holds it.
+    func state(after seq: Int64) -> JobState? {
+        state.withLock { s in
+            guard seq >= s.first, seq < s.next else { return nil }
+            return s.entries[Int(seq - s.first)].after
+        }
+    }
+
+    /// The job's state just before its event `version`, when the run's latest state of the
+    /// job is that one.
+    func before(_ job: JobID, version: Int) -> JobState? {
+        state.withLock { s in
+            guard let known = s.latest[job], known.version == version - 1 else { return nil }
+            return known
+        }
+    }
+
+    /// Records consecutive events, with their states: what continues the run is added to it; a
+    /// batch after a gap (another process's appends) starts a new run; one entirely older than
+    /// the run (a projection far behind) is left out.
+    func record(_ batch: [Entry]) {
+        guard let head = batch.first, let last = batch.last else { return }
+        for (a, b) in zip(batch, batch.dropFirst()) where b.event.seq != a.event.seq + 1 { return }
+        state.withLock { s in
+            var fresh = batch[...]
+            if s.entries.isEmpty || head.event.seq > s.next {
+                // The latest states stay: each is some job's state at its version, which is
+                // all `before` trusts.
+                s.entries.removeAll(keepingCapacity: true)
+                s.first = head.event.seq
+            } else if last.event.seq < s.first {
+                return
+            } else {
+                fresh = batch.drop { $0.event.seq < s.next }
+            }
+            for e in fresh {
+                s.entries.append(e)
+                if e.after.status.isTerminal && e.after.status != .failed {
+                    s.latest[e.event.job] = nil
+                } else {
+                    s.latest[e.event.job] = e.after
+                }
+            }
+            if s.entries.count > 2 * capacity {
+                let drop = s.entries.count - capacity
+                s.entries.removeFirst(drop)
+                s.first += Int64(drop)
+            }
+            if s.latest.count > StateCache.limit { s.latest.removeAll(keepingCapacity: true) }
+        }
+    }
+}

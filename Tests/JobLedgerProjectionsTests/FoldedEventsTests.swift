@@ -1,0 +1,78 @@
+import Foundation
+import JobLedger
+@testable import JobLedgerProjections
+import Testing
+
+/// `FoldedEvents`: the run of decoded, folded events a runner's projections share.
+@Suite struct FoldedEventsTests {
+    let job = JobID.generate(), other = JobID.generate()
+
+    /// Entries for `seqs`, alternating between two jobs, each folded from the one before.
+    func entries(_ seqs: ClosedRange<Int64>) throws -> [FoldedEvents.Entry] {
+        var states: [JobID: JobState] = [:]
+        var out: [FoldedEvents.Entry] = []
+        for seq in seqs {
+            let j = seq % 2 == 0 ? job : other
+            let payload: EventPayload = states[j] == nil ? .queued(.init(kind: "design"))
+                : .progress(.init(fraction: Double(seq) / 1000, message: nil, attempt: nil))
+            if states[j]?.status == .queued {
+                states[j] = try Lifecycle.apply(.started(.init(worker: "w", attempt: 1, leaseDeadline: Timestamp(milliseconds: 9_999_999_999_999))),
+                                                to: states[j], job: j, at: Timestamp(milliseconds: seq))
+            }
+            let version = (states[j]?.version ?? 0) + 1
+            let e = ProjectedEvent(seq: seq, job: j, version: version, payload: payload, recordedAt: Timestamp(milliseconds: seq))
+            let after = try Lifecycle.apply(payload, to: states[j], job: j, at: e.recordedAt)
+            states[j] = after
+            out.append(FoldedEvents.Entry(event: e, after: after))
+        }
+        return out
+    }
+
+    @Test func servesWhatFollowsACheckpointInsideTheRunAndNothingElse() throws {
+        let f = FoldedEvents(capacity: 100)
+        #expect(f.events(after: 0, through: .max, limit: 10) == nil, "empty")
+        f.record(try entries(5...20))
+        #expect(f.events(after: 3, through: .max, limit: 10) == nil, "seq 4 is not held")
+        #expect(f.events(after: 4, through: .max, limit: 3)?.map(\.seq) == [5, 6, 7])
+        #expect(f.events(after: 10, through: 12, limit: 10)?.map(\.seq) == [11, 12])
+        #expect(f.events(after: 18, through: .max, limit: 10)?.map(\.seq) == [19, 20])
+        #expect(f.events(after: 20, through: .max, limit: 10) == nil, "the next one may be in the log")
+        #expect(f.events(after: 10, through: 10, limit: 10) == nil)
+        #expect(f.state(after: 12)?.version == (try entries(5...20))[7].after.version)
+        #expect(f.state(after: 21) == nil)
+    }
+
+    @Test func aBatchThatContinuesTheRunExtendsItAnOlderOneIsLeftOutAGapStartsAgain() throws {
+        let f = FoldedEvents(capacity: 100)
+        f.record(try entries(10...20))
+        f.record(try entries(15...25))             // overlaps: 21…25 added
+        #expect(f.events(after: 9, through: .max, limit: 100)?.map(\.seq) == Array(10...25))
+        f.record(try entries(1...5))               // older than the run: left out
+        #expect(f.events(after: 9, through: .max, limit: 100)?.count == 16)
+        f.record(try entries(30...31))             // a gap (26…29 are another process's): a new run
+        #expect(f.events(after: 9, through: .max, limit: 100) == nil)
+        #expect(f.events(after: 29, through: .max, limit: 100)?.map(\.seq) == [30, 31])
+        var broken = try entries(40...42)
+        broken.remove(at: 1)                       // not consecutive: not recorded at all
+        f.record(broken)
+        #expect(f.events(after: 29, through: .max, limit: 100)?.map(\.seq) == [30, 31])
+    }
+
+    @Test func theRunStaysNearItsCapacity() throws {
+        let f = FoldedEvents(capacity: 10)
+        f.record(try entries(1...25))
+        #expect(f.events(after: 0, through: .max, limit: 100) == nil, "the oldest were dropped")
+        let held = try #require(f.events(after: 15, through: .max, limit: 100))
+        #expect(held.map(\.seq) == Array(16...25))
+    }
+
+    @Test func beforeIsTheJobsLatestStateOnlyAtTheVersionBefore() throws {
+        let f = FoldedEvents(capacity: 100)
+        let batch = try entries(1...6)
+        f.record(batch)
+        let last = try #require(batch.last { $0.event.job == job }).after
+        #expect(f.before(job, version: last.version + 1) == last)
+        #expect(f.before(job, version: last.version) == nil, "not the state before that version")
+        #expect(f.before(JobID.generate(), version: 2) == nil)
+    }
+}
