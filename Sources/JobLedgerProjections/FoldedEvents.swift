@@ -59,38 +59,41 @@ final class FoldedEvents: Sendable {
         }
     }
 
-    /// Records consecutive events, with their states: what continues the run is added to it; a
-    /// batch after a gap (another process's appends) starts a new run; one entirely older than
-    /// the run (a projection far behind) is left out.
+    /// Records consecutive events, with their states (see `add(_:)`).
     func record(_ batch: [Entry]) {
-        guard let head = batch.first, let last = batch.last else { return }
         for (a, b) in zip(batch, batch.dropFirst()) where b.event.seq != a.event.seq + 1 { return }
+        for e in batch { add(e) }
+    }
+
+    /// Records an event with its state: the next one continues the run; one after a gap
+    /// (another process's appends) starts a new run; one the run already holds, or older than
+    /// the run (a projection far behind the others), is left out, and false returned: that
+    /// projection keeps its own states.
+    @discardableResult
+    func add(_ e: Entry) -> Bool {
         state.withLock { s in
-            var fresh = batch[...]
-            if s.entries.isEmpty || head.event.seq > s.next {
-                // The latest states stay: each is some job's state at its version, which is
-                // all `before` trusts.
+            let seq = e.event.seq
+            if s.entries.isEmpty || seq > s.next {
+                // The latest states stay: each is some job's state at its version, which is all
+                // `before` trusts.
                 s.entries.removeAll(keepingCapacity: true)
-                s.first = head.event.seq
-            } else if last.event.seq < s.first {
-                return
-            } else {
-                fresh = batch.drop { $0.event.seq < s.next }
+                s.first = seq
+            } else if seq < s.next {
+                return false
             }
-            for e in fresh {
-                s.entries.append(e)
-                if e.after.status.isTerminal && e.after.status != .failed {
-                    s.latest[e.event.job] = nil
-                } else {
-                    s.latest[e.event.job] = e.after
-                }
+            s.entries.append(e)
+            if e.after.status.isTerminal && e.after.status != .failed {
+                s.latest[e.event.job] = nil
+            } else {
+                if s.latest.count >= StateCache.limit { s.latest.removeAll(keepingCapacity: true) }
+                s.latest[e.event.job] = e.after
             }
             if s.entries.count > 2 * capacity {
                 let drop = s.entries.count - capacity
                 s.entries.removeFirst(drop)
                 s.first += Int64(drop)
             }
-            if s.latest.count > StateCache.limit { s.latest.removeAll(keepingCapacity: true) }
+            return true
         }
     }
 }

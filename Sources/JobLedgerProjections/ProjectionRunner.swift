@@ -260,25 +260,19 @@ public final class ProjectionRunner: Sendable {
             // Each job's state stepped in place through the batch (no copy per event), unless
             // another projection already folded the event.
             var latest: [JobID: JobState] = [:]
-            var entries: [FoldedEvents.Entry] = []
-            entries.reserveCapacity(events.count)
-            var foldedHere = false
             for e in events {
                 if let known = shared.state(after: e.seq) {
                     latest[e.job] = known
-                } else if latest[e.job] != nil {
+                    continue
+                }
+                if latest[e.job] != nil {
                     try latest[e.job]!.apply(e.payload, at: e.recordedAt)
-                    foldedHere = true
                 } else {
                     let before = try shared.before(e.job, version: e.version) ?? cache.before(e.job, version: e.version, db: db)
                     latest[e.job] = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
-                    foldedHere = true
                 }
-                entries.append(FoldedEvents.Entry(event: e, after: latest[e.job]!))
-            }
-            if foldedHere {
-                for s in latest.values { cache.remember(s) }
-                shared.record(entries)
+                // Behind the others' run: kept in this projection's own cache.
+                if !shared.add(FoldedEvents.Entry(event: e, after: latest[e.job]!)) { cache.remember(latest[e.job]!) }
             }
             return latest
         }, apply: { db, events, latest in
@@ -318,9 +312,6 @@ public final class ProjectionRunner: Sendable {
                 }
                 var drafts: [[OutboxDraft]] = []
                 drafts.reserveCapacity(events.count)
-                var entries: [FoldedEvents.Entry] = []
-                entries.reserveCapacity(events.count)
-                var foldedHere = false
                 for e in events {
                     let after: JobState
                     if let known = shared.state(after: e.seq) {
@@ -328,13 +319,11 @@ public final class ProjectionRunner: Sendable {
                     } else {
                         let before = try shared.before(e.job, version: e.version) ?? cache.before(e.job, version: e.version, db: db)
                         after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
-                        cache.remember(after)
-                        foldedHere = true
+                        // Behind the others' run: kept in this projection's own cache.
+                        if !shared.add(FoldedEvents.Entry(event: e, after: after)) { cache.remember(after) }
                     }
-                    entries.append(FoldedEvents.Entry(event: e, after: after))
                     drafts.append(p.items(for: e, state: after, receipts: lookup))
                 }
-                if foldedHere { shared.record(entries) }
                 return drafts
             }, apply: { db, events, drafts in
                 let handing = try asTakenIn && !Ledger.hasPendingOutbox(db, p.name)

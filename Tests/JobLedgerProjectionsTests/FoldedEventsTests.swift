@@ -58,6 +58,20 @@ import Testing
         #expect(f.events(after: 29, through: .max, limit: 100)?.map(\.seq) == [30, 31])
     }
 
+    /// What a projection far behind the others folds is not theirs to keep: `add` says so, and
+    /// that projection keeps its states itself.
+    @Test func addTellsWhetherTheEventWasKept() throws {
+        let f = FoldedEvents(capacity: 100)
+        let batch = try entries(1...8)
+        #expect(f.add(batch[4]))                   // seq 5 starts the run
+        #expect(!f.add(batch[1]), "older than the run")
+        #expect(!f.add(batch[4]), "already held")
+        #expect(f.add(batch[5]))
+        #expect(f.add(batch[7]), "after a gap: a new run")
+        #expect(f.events(after: 4, through: .max, limit: 10) == nil)
+        #expect(f.events(after: 7, through: .max, limit: 10)?.map(\.seq) == [8])
+    }
+
     @Test func theRunStaysNearItsCapacity() throws {
         let f = FoldedEvents(capacity: 10)
         f.record(try entries(1...25))
