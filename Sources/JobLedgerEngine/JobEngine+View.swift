@@ -4,10 +4,14 @@ import JobLedgerSQLite
 /// Keeping the engine's view of the log (`EngineView`) up to date: its own appends folded as
 /// they return, everyone else's read from the log, requeued dead letters read back.
 extension JobEngine {
-    /// Folds an event this engine appended into its view, without reading it back.
+    /// Folds an event this engine appended into its view, without reading it back, while a
+    /// work loop follows the log (see `State.following`).
     func folded(_ e: StoredEvent) {
         let now = clock.now()
-        state.withLock { $0.view.fold(own: e, now: now) }
+        state.withLock { s in
+            guard s.following > 0 else { return }
+            s.view.fold(own: e, now: now)
+        }
     }
 
     /// Reads the events appended since the last look by anyone else into the engine's view:

@@ -52,7 +52,11 @@ extension JobEngine {
     }
 
     private func workLoop(untilIdle: Bool, pollInterval: Duration) async throws {
-        state.withLock { s in if !s.draining { s.abandoning = false } }  // an engine working again waits faults out again
+        state.withLock { s in
+            if !s.draining { s.abandoning = false }  // an engine working again waits faults out again
+            s.following += 1
+        }
+        defer { state.withLock { $0.following -= 1 } }
         while !Task.isCancelled && !state.withLock({ $0.draining }) {
             // A storage fault: nothing is tried before the next try is due (the number of tries
             // grows with the backoff, not with time), and a run with a bound gives up past it.
