@@ -17,6 +17,8 @@ extension JobEngine {
     /// ```
     @discardableResult
     public func tick() async throws -> Int {
+        state.withLock { $0.following += 1 }
+        defer { state.withLock { $0.following -= 1 } }
         let tasks = try await claimAndStart()
         for t in tasks { await t.value }
         return tasks.count

@@ -47,8 +47,8 @@ public final class JobEngine: Sendable {
         /// The engine snapshot: whether the start from one was tried, the `seq` of the one
         /// loaded or written last, and a write in progress.
         var snapshot = SnapshotState()
-        /// Work loops running (`run`, `workUntilIdle`): the view follows the log only while one
-        /// runs. An engine that only submits (an API node, `serve --workers 0`) would otherwise
+        /// Work loops running (`run`, `work`, `workUntilIdle`, a `tick`): the view follows the
+        /// log only while one runs. An engine that only submits (an API node, `serve --workers 0`) would otherwise
         /// keep every job it queued, and, once another process's events left gaps it never
         /// reads, every later event of its own whole; the next loop reads them from the log.
         var following = 0

@@ -4,8 +4,9 @@ import Synchronization
 /// The events a runner's projections took in last, decoded, each with its job's state after it,
 /// shared by the runner's projections: they follow the same log a few events apart, and the
 /// first to reach an event reads, decodes and folds it for all of them. Holds a run of
-/// consecutive `seq`s (at most about `capacity`) and each job's latest state in it; what is not
-/// here (events older than the run, or appended by another process) is read from the log.
+/// consecutive `seq`s (between `capacity` and twice that once full) and each job's latest state
+/// in it (at most `StateCache.limit` jobs); what is not here (events older than the run, or
+/// appended by another process) is read from the log.
 ///
 /// Only events as they are stored, and states folded from them, are recorded: what a
 /// projection takes from here is what it would have read and folded itself.
@@ -57,12 +58,6 @@ final class FoldedEvents: Sendable {
             guard let known = s.latest[job], known.version == version - 1 else { return nil }
             return known
         }
-    }
-
-    /// Records consecutive events, with their states (see `add(_:)`).
-    func record(_ batch: [Entry]) {
-        for (a, b) in zip(batch, batch.dropFirst()) where b.event.seq != a.event.seq + 1 { return }
-        for e in batch { add(e) }
     }
 
     /// Records an event with its state: the next one continues the run; one after a gap

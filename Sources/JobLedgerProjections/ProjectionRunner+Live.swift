@@ -107,11 +107,12 @@ extension ProjectionRunner {
             if hasDependents, ingested > 0 || lastBatch > 0 { self.ledger.appended.signal() }
             // A full batch taken in: there may be more at once. A partial one: the next step
             // after the batch window (unless a delivery is still under way), which gathers a
-            // burst as the linger would: the linger is not waited on top of it.
+            // burst as the linger would: a linger no longer than the window is not waited on top
+            // of it (a longer one still is).
             if ingested >= self.options.batchSize { return .worked(delivered: 0, failed: 0, dead: 0) }
             if ingested > 0, case .worked(let d, _, _) = step, d >= self.deliveryLimit(p) { return step }
             guard ingested > 0 else { return step }
-            if self.options.batchWindow > .zero { lastBatch = 0 }
+            if self.options.batchWindow > .zero, (linger ?? .zero) <= self.options.batchWindow { lastBatch = 0 }
             return .tookIn
         }
     }

@@ -239,13 +239,17 @@ public final class ProjectionRunner: Sendable {
 
     /// A step's events on its reader: from what another projection of this runner just read
     /// and folded when it holds them (no further than the reader's snapshot: what it holds may
-    /// be ahead of it), else from the log.
+    /// be ahead of it), the rest of the batch from the log.
     var readEvents: @Sendable (Database, Int64, Int64, Int) throws -> [ProjectedEvent] {
         let shared = folded
         return { db, after, through, limit in
             let head = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM events")) ?? 0
-            if let events = shared.events(after: after, through: min(through, head), limit: limit) { return events }
-            return try Ledger.projectedEvents(db, after: after, through: through, limit: limit)
+            guard let held = shared.events(after: after, through: min(through, head), limit: limit), let last = held.last else {
+                return try Ledger.projectedEvents(db, after: after, through: through, limit: limit)
+            }
+            // The run ended before the batch did: a short batch would read as "caught up".
+            guard held.count < limit, last.seq < min(through, head) else { return held }
+            return held + (try Ledger.projectedEvents(db, after: last.seq, through: through, limit: limit - held.count))
         }
     }
 

@@ -1,9 +1,14 @@
 import Foundation
 import JobLedger
+import JobLedgerSQLite
 @testable import JobLedgerProjections
 import Testing
 
 /// `FoldedEvents`: the run of decoded, folded events a runner's projections share.
+extension FoldedEvents {
+    func record(_ batch: [Entry]) { for e in batch { add(e) } }
+}
+
 @Suite struct FoldedEventsTests {
     let job = JobID.generate(), other = JobID.generate()
 
@@ -52,10 +57,6 @@ import Testing
         f.record(try entries(30...31))             // a gap (26…29 are another process's): a new run
         #expect(f.events(after: 9, through: .max, limit: 100) == nil)
         #expect(f.events(after: 29, through: .max, limit: 100)?.map(\.seq) == [30, 31])
-        var broken = try entries(40...42)
-        broken.remove(at: 1)                       // not consecutive: not recorded at all
-        f.record(broken)
-        #expect(f.events(after: 29, through: .max, limit: 100)?.map(\.seq) == [30, 31])
     }
 
     /// What a projection far behind the others folds is not theirs to keep: `add` says so, and
@@ -88,5 +89,45 @@ import Testing
         #expect(f.before(job, version: last.version + 1) == last)
         #expect(f.before(job, version: last.version) == nil, "not the state before that version")
         #expect(f.before(JobID.generate(), version: 2) == nil)
+    }
+}
+
+/// `ProjectionRunner.readEvents`: what the run holds, no further than the reader's snapshot,
+/// and a batch the run ends early completed from the log.
+@Suite struct SharedReadTests {
+    @Test func theRunIsServedNoFurtherThanTheSnapshotAndABatchItCutsIsCompletedFromTheLog() async throws {
+        let f = try Fixture()
+        var jobs: [JobID] = []
+        for _ in 0..<20 {
+            jobs.append(JobID.generate())
+            _ = try await f.ledger.append(NewEvent(job: jobs.last!, payload: .queued(.init(kind: "design"))))
+        }
+        func entry(_ e: ProjectedEvent) throws -> FoldedEvents.Entry {
+            FoldedEvents.Entry(event: e, after: try Lifecycle.apply(e.payload, to: nil, job: e.job, at: e.recordedAt))
+        }
+        let stored = try await f.ledger.pool.read { db in try Ledger.projectedEvents(db, after: 0, through: .max, limit: 100) }
+        #expect(stored.count == 20)
+
+        // A run of seqs 5…10: a batch it ends early is completed from the log.
+        let runner = ProjectionRunner(ledger: f.ledger, clock: f.clock)
+        for e in stored[4..<10] { runner.folded.add(try entry(e)) }
+        let read = runner.readEvents
+        #expect(try await f.ledger.pool.read { db in try read(db, 4, .max, 3) }.map(\.seq) == [5, 6, 7])
+        let completed = try await f.ledger.pool.read { db in try read(db, 4, .max, 100) }
+        #expect(completed.map(\.seq) == Array(5...20), "the run's 6, then the log's 10")
+        #expect(completed.map(\.job) == Array(jobs[4...]))
+        #expect(try await f.ledger.pool.read { db in try read(db, 4, 12, 100) }.map(\.seq) == Array(5...12))
+
+        // A run that reaches past what a reader's snapshot holds (seqs 21 and 22, as events
+        // appended after the snapshot would be): served no further than the snapshot's head.
+        let ahead = ProjectionRunner(ledger: f.ledger, clock: f.clock)
+        for e in stored[4...] { ahead.folded.add(try entry(e)) }
+        for seq in Int64(21)...22 {
+            ahead.folded.add(try entry(ProjectedEvent(seq: seq, job: JobID.generate(), version: 1, payload: .queued(.init(kind: "design")),
+                                                      recordedAt: f.clock.now())))
+        }
+        let readAhead = ahead.readEvents
+        #expect(try await f.ledger.pool.read { db in try readAhead(db, 18, .max, 100) }.map(\.seq) == [19, 20])
+        #expect(try await f.ledger.pool.read { db in try readAhead(db, 20, .max, 100) }.isEmpty)
     }
 }

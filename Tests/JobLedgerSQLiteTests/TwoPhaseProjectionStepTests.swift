@@ -97,6 +97,55 @@ struct TwoPhaseProjectionStepTests {
         #expect(try ledger.checkpoint(of: ProjectionName("two-phase")).checkpoint == 2)
     }
 
+    /// The lease is taken over between the read and the write: nothing is applied, the
+    /// checkpoint stays, and the taker-over is named.
+    @Test func aLeaseTakenOverMeanwhileAppliesNothing() async throws {
+        let ledger = try await makeLog(jobs: 3)
+        let name = ProjectionName("two-phase")
+        let lease = try #require(try await ledger.acquireProjection(name, owner: "me", now: Timestamp(milliseconds: 0), leaseMilliseconds: 60_000))
+        let path = ledger.path
+        let calls = Calls()
+        await #expect(throws: LedgerError.self) {
+            _ = try await ledger.projectionStep(name, lease: lease, limit: 10, prepare: { db, events in
+                if calls.made.withLock({ $0.isEmpty }) {
+                    let other = try DatabaseQueue(path: path)
+                    try other.write { db in
+                        try db.execute(sql: "UPDATE projections SET owner = 'other', generation = generation + 1 WHERE name = ?", arguments: [name.rawValue])
+                    }
+                    try other.close()
+                }
+                return calls.prepare(db, events)
+            }, apply: { _, _, made in calls.applied.withLock { $0 += made } })
+        }
+        #expect(calls.applied.withLock { $0 }.isEmpty)
+        #expect(try ledger.checkpoint(of: name).checkpoint == 0)
+    }
+
+    /// More events are appended between the read and the write: the write applies the batch
+    /// the reader made and moves the checkpoint to its end only; the next step takes the rest.
+    @Test func eventsAppendedMeanwhileWaitForTheNextStep() async throws {
+        let ledger = try await makeLog(jobs: 2)
+        let calls = Calls()
+        let n = try await ledger.projectionStep(ProjectionName("two-phase"), limit: 10, prepare: { db, events in
+            if calls.made.withLock({ $0.isEmpty }) {
+                let other = try DatabaseQueue(path: ledger.path)
+                try other.write { db in
+                    // A third job's queued event, as another writer appends it (valid hash-chain
+                    // columns are not checked by the projection).
+                    try db.execute(sql: """
+                        INSERT INTO events (job_id, version, type, payload, recorded_at, payload_digest, prev_hash, hash)
+                        SELECT 'job-x', 1, type, payload, recorded_at, payload_digest, hash, hash FROM events WHERE seq = 2
+                        """)
+                }
+                try other.close()
+            }
+            return calls.prepare(db, events)
+        }, apply: { _, _, made in calls.applied.withLock { $0 += made } })
+        #expect(n == 2)
+        #expect(calls.made.withLock { $0 }.map(\.inWrite) == [false])
+        #expect(try ledger.checkpoint(of: ProjectionName("two-phase")) == (checkpoint: 2, head: 3))
+    }
+
     /// Nothing new: nothing is made, and the projection still gets its row (as the one-phase
     /// step gives it).
     @Test func nothingNewMakesNothing() async throws {

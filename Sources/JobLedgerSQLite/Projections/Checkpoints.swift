@@ -50,7 +50,9 @@ extension Ledger {
     /// write; `apply` then runs in the write transaction with what it made. When the write finds
     /// the checkpoint moved meanwhile (another process advanced it), or `through` lower than the
     /// batch (a dependency's item became pending again), `prepare` runs again in the write
-    /// transaction on what is there, as `projectionStep` does. `read` gives the reader its events
+    /// transaction on what is there, as `projectionStep` does. What `prepare` reads (receipts, say)
+    /// is the reader's snapshot: the step's outcome is the one it would have had at that moment,
+    /// as if it had run then. `read` gives the reader its events
     /// (after, through, limit; default `projectedEvents`), such as from what another projection
     /// just read. Returns how many events it took.
     package func projectionStep<Prepared: Sendable>(_ name: ProjectionName, lease: ProjectionLease? = nil, limit: Int,
