@@ -30,7 +30,10 @@ final class FoldedEvents: Sendable {
     private let state = Mutex(State())
     let capacity: Int
 
-    init(capacity: Int = 8192) { self.capacity = capacity }
+    /// 2,048 by default: eight batches, where a runner's projections are a batch or two apart.
+    /// Each entry holds its payload (up to the log's payload limit, 64 KiB by default), so the
+    /// run stays well under a gigabyte however large the inputs.
+    init(capacity: Int = 2048) { self.capacity = capacity }
 
     /// Up to `limit` events after `after` through `through`, when the run holds the next one;
     /// nil when it does not (the caller reads the log).
