@@ -1,3 +1,4 @@
+import GRDB
 import JobLedger
 import Synchronization
 
@@ -61,6 +62,18 @@ final class FoldedEvents: Sendable {
             guard let known = s.latest[job], known.version == version - 1 else { return nil }
             return known
         }
+    }
+
+    /// The job's state after `e` for a projection whose own cache is `cache`: taken from the run
+    /// when another projection folded it, else folded from the state before it (the run's, the
+    /// projection's own, or the log's) and recorded, in the run or, when the projection is
+    /// behind the run, in its own cache.
+    func state(after e: ProjectedEvent, cache: StateCache, db: Database) throws -> JobState {
+        if let known = state(after: e.seq) { return known }
+        let before = try before(e.job, version: e.version) ?? cache.before(e.job, version: e.version, db: db)
+        let after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
+        if !add(Entry(event: e, after: after)) { cache.remember(after) }
+        return after
     }
 
     /// Records an event with its state: the next one continues the run; one after a gap

@@ -38,12 +38,33 @@ public struct JobsTableProjection: StateProjection {
         // and re-inserts it in the table and in each of its five indexes. It matches only a row
         // whose indexed columns are already these; a new job, or a new state, takes the INSERT.
         if s.version > 1, try update(db, state: s, seq: seq, previewURL: previewURL, resultURL: resultURL) { return }
-        let b = DirectBinding(try db.cachedStatement(sql: """
+        let insert = DirectBinding(try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO jobs (id, kind, state, attempt, max_attempts, progress, message, preview_sha256, preview_url,
                                          result_sha256, result_url, error_code, error_message, created_at, started_at,
                                          finished_at, updated_at, version, seq, owner)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """))
+        bind(insert, state: s, seq: seq, previewURL: previewURL, resultURL: resultURL)
+        try insert.run(db)
+    }
+
+    /// Updates the job's row in place when its indexed columns (`id`, `state`, `kind`,
+    /// `created_at`, `owner`) already hold these values; false when no such row exists. Its
+    /// parameters are numbered as the INSERT's columns, so one binding serves both.
+    private static func update(_ db: Database, state s: JobState, seq: Int64, previewURL: String?, resultURL: String?) throws -> Bool {
+        let update = DirectBinding(try db.cachedStatement(sql: """
+            UPDATE jobs SET attempt = ?4, max_attempts = ?5, progress = ?6, message = ?7, preview_sha256 = ?8, preview_url = ?9,
+                            result_sha256 = ?10, result_url = ?11, error_code = ?12, error_message = ?13, started_at = ?15,
+                            finished_at = ?16, updated_at = ?17, version = ?18, seq = ?19
+            WHERE id = ?1 AND kind = ?2 AND state = ?3 AND created_at = ?14 AND owner IS ?20
+            """))
+        bind(update, state: s, seq: seq, previewURL: previewURL, resultURL: resultURL)
+        try update.run(db)
+        return db.changesCount == 1
+    }
+
+    /// The row's twenty values, numbered in the `jobs` table's column order.
+    private static func bind(_ b: DirectBinding, state s: JobState, seq: Int64, previewURL: String?, resultURL: String?) {
         b.text(1, s.id.rawValue)
         b.text(2, s.kind)
         b.text(3, s.status.rawValue)
@@ -64,40 +85,6 @@ public struct JobsTableProjection: StateProjection {
         b.int(18, Int64(s.version))
         b.int(19, seq)
         b.text(20, s.owner)
-        try b.run(db)
-    }
-
-    /// Updates the job's row in place when its indexed columns (`id`, `state`, `kind`,
-    /// `created_at`, `owner`) already hold these values; false when no such row exists.
-    private static func update(_ db: Database, state s: JobState, seq: Int64, previewURL: String?, resultURL: String?) throws -> Bool {
-        let b = DirectBinding(try db.cachedStatement(sql: """
-            UPDATE jobs SET attempt = ?, max_attempts = ?, progress = ?, message = ?, preview_sha256 = ?, preview_url = ?,
-                            result_sha256 = ?, result_url = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?,
-                            updated_at = ?, version = ?, seq = ?
-            WHERE id = ? AND state = ? AND kind = ? AND created_at = ? AND owner IS ?
-            """))
-        b.int(1, Int64(s.attempt))
-        b.int(2, Int64(s.maxAttempts))
-        b.double(3, s.progress)
-        b.text(4, s.progressMessage)
-        b.text(5, s.preview?.sha256)
-        b.text(6, previewURL)
-        b.text(7, s.result?.sha256)
-        b.text(8, resultURL)
-        b.text(9, s.lastError?.code)
-        b.text(10, s.lastError?.message)
-        b.int(11, s.startedAt?.milliseconds)
-        b.int(12, s.finishedAt?.milliseconds)
-        b.int(13, s.updatedAt.milliseconds)
-        b.int(14, Int64(s.version))
-        b.int(15, seq)
-        b.text(16, s.id.rawValue)
-        b.text(17, s.status.rawValue)
-        b.text(18, s.kind)
-        b.int(19, s.createdAt.milliseconds)
-        b.text(20, s.owner)
-        try b.run(db)
-        return db.changesCount == 1
     }
 
     /// Whether the table has the `owner` column (schema v6): a log of an older schema opened

@@ -33,23 +33,9 @@ extension ProjectionRunner {
         let cache = caches[p.name]!, shared = folded
         // Folded before the write (on a reader, in parallel with the writer), applied in it.
         let n = try await ledger.projectionStep(p.name, limit: options.batchSize, read: readEvents, prepare: { db, events in
-            // Each job's state stepped in place through the batch (no copy per event), unless
-            // another projection already folded the event.
+            // Each job's state after its last event in the batch.
             var latest: [JobID: JobState] = [:]
-            for e in events {
-                if let known = shared.state(after: e.seq) {
-                    latest[e.job] = known
-                    continue
-                }
-                if latest[e.job] != nil {
-                    try latest[e.job]!.apply(e.payload, at: e.recordedAt)
-                } else {
-                    let before = try shared.before(e.job, version: e.version) ?? cache.before(e.job, version: e.version, db: db)
-                    latest[e.job] = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
-                }
-                // Behind the others' run: kept in this projection's own cache.
-                if !shared.add(FoldedEvents.Entry(event: e, after: latest[e.job]!)) { cache.remember(latest[e.job]!) }
-            }
+            for e in events { latest[e.job] = try shared.state(after: e, cache: cache, db: db) }
             return latest
         }, apply: { db, events, latest in
             try p.apply(events, states: latest, db: db)
@@ -89,16 +75,7 @@ extension ProjectionRunner {
                 var drafts: [[OutboxDraft]] = []
                 drafts.reserveCapacity(events.count)
                 for e in events {
-                    let after: JobState
-                    if let known = shared.state(after: e.seq) {
-                        after = known
-                    } else {
-                        let before = try shared.before(e.job, version: e.version) ?? cache.before(e.job, version: e.version, db: db)
-                        after = try Lifecycle.apply(e.payload, to: before, job: e.job, at: e.recordedAt)
-                        // Behind the others' run: kept in this projection's own cache.
-                        if !shared.add(FoldedEvents.Entry(event: e, after: after)) { cache.remember(after) }
-                    }
-                    drafts.append(p.items(for: e, state: after, receipts: lookup))
+                    drafts.append(p.items(for: e, state: try shared.state(after: e, cache: cache, db: db), receipts: lookup))
                 }
                 return drafts
             }, apply: { db, events, drafts in

@@ -20,28 +20,17 @@ extension Ledger {
             .execute(arguments: [seq, applied, now, name.rawValue])
     }
 
-    /// One step of a projection, in one write transaction: reads its checkpoint and up to
-    /// `limit` events after it (no further than `through(db, checkpoint)` says, when given),
-    /// hands them to `body` with the transaction's database, and moves the checkpoint past
-    /// them. What `body` writes and the checkpoint commit together, or not at all: exactly
-    /// once. With a `lease`, refused (`projectionTakenOver`) unless it is still the
-    /// projection's. Returns how many events it took.
+    /// One step of a projection: its checkpoint and up to `limit` events after it (no further
+    /// than `through(db, checkpoint)` says, when given) handed to `body` in the write
+    /// transaction, and the checkpoint moved past them. What `body` writes and the checkpoint
+    /// commit together, or not at all: exactly once. With a `lease`, refused
+    /// (`projectionTakenOver`) unless it is still the projection's. Returns how many events it
+    /// took. The two-phase step below with nothing to prepare.
     package func projectionStep(_ name: ProjectionName, lease: ProjectionLease? = nil, limit: Int,
                                 through: (@Sendable (Database, Int64) throws -> Int64)? = nil,
                                 _ body: @escaping @Sendable (Database, [ProjectedEvent]) throws -> Void) async throws(LedgerError) -> Int {
-        let now = configuration.clock().milliseconds
-        do {
-            return try await gatedWrite { db in
-                if let lease { try Ledger.checkLease(db, lease) } else { try Ledger.ensureProjection(db, name, now: now) }
-                let from = try Ledger.checkpoint(db, name)
-                let until = try through?(db, from) ?? .max
-                let events = try Ledger.projectedEvents(db, after: from, through: until, limit: limit)
-                guard let last = events.last else { return 0 }
-                try body(db, events)
-                try Ledger.advance(db, name, to: last.seq, applied: events.count, now: now)
-                return events.count
-            }
-        } catch { throw map(error) }
+        try await projectionStep(name, lease: lease, limit: limit, through: through, prepare: { _, _ in },
+                                 apply: { db, events, _ in try body(db, events) })
     }
 
     /// `projectionStep` in two parts, so that the writer is held only for the writes: `prepare`
@@ -50,7 +39,7 @@ extension Ledger {
     /// write; `apply` then runs in the write transaction with what it made. When the write finds
     /// the checkpoint moved meanwhile (another process advanced it), or `through` lower than the
     /// batch (a dependency's item became pending again), `prepare` runs again in the write
-    /// transaction on what is there, as `projectionStep` does. What `prepare` reads (receipts, say)
+    /// transaction on what is there. What `prepare` reads (receipts, say)
     /// is the reader's snapshot: the step's outcome is the one it would have had at that moment,
     /// as if it had run then. `read` gives the reader its events
     /// (after, through, limit; default `projectedEvents`), such as from what another projection
