@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -7,10 +8,15 @@ extension JobLedgerServer {
     /// The Hummingbird application serving `router()` on `host:port` (port 0: any free port).
     /// It is a swift-service-lifecycle `Service`: run it in a `ServiceGroup` beside the engine
     /// and the projections. `onRunning` gets the port actually bound. Idle connections close
-    /// after `idleTimeout`.
+    /// after `idleTimeout`; a client that takes longer than `requestTimeout` to send a request's
+    /// head and body has its connection closed.
     public func application(host: String, port: Int, logger: Logger,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
-        Application(router: router(), server: .http1(configuration: .init(idleTimeout: idleTimeout.map(TimeAmount.init))),
+        let requestTimeout = self.requestTimeout.map(TimeAmount.init)
+        let configuration = HTTP1Channel.Configuration(
+            additionalChannelHandlers: requestTimeout.map { [RequestDeadlineHandler(deadline: $0)] } ?? [],
+            idleTimeout: idleTimeout.map(TimeAmount.init))
+        return Application(router: router(), server: .http1(configuration: configuration),
                     configuration: .init(address: .hostname(host, port: port), serverName: "jobledger"),
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }

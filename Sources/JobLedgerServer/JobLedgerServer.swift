@@ -59,6 +59,12 @@ public struct JobLedgerServer: Sendable {
     /// nothing, or drip a header, hold a descriptor each until the server has none left. A
     /// response in progress (an SSE stream) is never cut by it. nil: never.
     public var idleTimeout: Duration? = .seconds(60)
+    /// How long a client may take to send one request, from its head to the end of its body,
+    /// before the server closes the connection: each byte of a trickled body counts as activity
+    /// for `idleTimeout`, so without this a client sending a byte a minute keeps its connection
+    /// for ever. The API's bodies are small (64 KiB at most), so the default is generous even
+    /// for a slow link. nil: no limit.
+    public var requestTimeout: Duration? = .seconds(30)
     /// The Upstash stream intake feeding this server's workers, when there is one: the
     /// projections page shows its lag, pending entries and dead letters.
     public var intake: UpstashStreamIntake?
@@ -91,7 +97,7 @@ public struct JobLedgerServer: Sendable {
         if let blobFolder {
             var quiet = Logger(label: "jobledger.serve.blobs")
             quiet.logLevel = .warning
-            router.middlewares.add(FileMiddleware(blobFolder, urlBasePath: "/blobs", logger: quiet))
+            router.middlewares.add(FileMiddleware(fileProvider: BlobFolderFiles(folder: blobFolder, logger: quiet), urlBasePath: "/blobs"))
         }
         addSubmitRoutes(to: router)
         addReadRoutes(to: router)

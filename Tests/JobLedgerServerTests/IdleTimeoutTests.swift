@@ -30,6 +30,39 @@ import Testing
         }
     }
 
+    /// Each byte of a body counts as activity for the idle timeout; the request timeout bounds
+    /// the whole request, so a body trickled a byte at a time does not hold its connection.
+    @Test func aBodyTrickledAByteAtATimeIsCutOffByTheRequestTimeout() async throws {
+        var made = try await ServerHarness.make()
+        made.server.idleTimeout = .seconds(600)
+        made.server.requestTimeout = .milliseconds(300)
+        let h = made
+        defer { h.cleanup() }
+        let token = try await h.token("user_alice")
+        try await h.live { c async throws in
+            let port = try #require(c.port)
+            let slow = try RawConnection(port: port)
+            let length = 300
+            try slow.send("POST /api/design HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+                          + "Content-Type: application/json\r\nContent-Length: \(length)\r\n\r\n")
+            // One byte every 100 ms: the whole body would take 30 s.
+            let sent = await offPool { () -> Int in
+                for n in 0..<length {
+                    if slow.readUntilClosed(within: .milliseconds(100)).closed { return n }
+                    do { try slow.send(" ") } catch { return n }
+                }
+                return length
+            }
+            #expect(sent < length, "the connection stayed open for the whole trickled body")
+        }
+        // A request sent at once is not cut off by the same deadline.
+        try await h.live { c async throws in
+            let r = try await c.executeRequest(uri: "/api/design", method: .post, headers: try await h.auth("user_alice"),
+                                               body: body(#"{"input":{"prompt":"p"}}"#))
+            #expect(r.status == .accepted)
+        }
+    }
+
     @Test func anOpenStreamIsNotIdle() async throws {
         var made = try await ServerHarness.make()
         made.server.idleTimeout = .milliseconds(200)
@@ -78,9 +111,15 @@ final class RawConnection: Sendable {
 
     deinit { close(fd) }
 
+    /// Writes `text`; throws when the server has closed or reset the connection (no SIGPIPE).
     func send(_ text: String) throws {
         let bytes = Array(text.utf8)
-        guard write(fd, bytes, bytes.count) == bytes.count else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        #if canImport(Glibc)
+        let sent = Glibc.send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL))
+        #else
+        let sent = write(fd, bytes, bytes.count)
+        #endif
+        guard sent == bytes.count else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 
     /// Reads until the server closes the connection (or resets it), or `deadline` passes.
