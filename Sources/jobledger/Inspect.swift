@@ -173,11 +173,11 @@ struct Import: AsyncParsableCommand {
             }
             // An existing file that is not a log is refused before the input is read; a new log
             // is created only once the input has passed its checks.
-            var ledger = FileManager.default.fileExists(atPath: log.path) ? try log.open(create: true) : nil
+            var ledger = FileManager.default.fileExists(atPath: log.path) ? try log.open(create: true, announce: false) : nil
             // The whole input is read and checked with no lock held (a pipe is copied aside
             // meanwhile); only then does the import take the write lock.
             let checked = try CheckedImport.check(handle: handle, maxLineBytes: maxLineBytes)
-            if ledger == nil { ledger = try log.open(create: true) }
+            if ledger == nil { ledger = try log.open(create: true, announce: false) }
             // All or nothing: a try that a storage fault stops writes nothing, and is made again.
             let target = ledger!
             let report = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try target.importNDJSON(checked) }

@@ -84,8 +84,24 @@ struct LogOptions: ParsableArguments {
         return c
     }
 
-    func open(create: Bool) throws -> Ledger {
-        return try Ledger.open(path: path, configuration: configuration(), create: create)
+    /// Opens the log to write to it; with `create`, a log that does not exist yet is made, and
+    /// a line on stderr says so, with its full path: a mistyped `--db` shows at once, instead
+    /// of jobs going quietly into a new file that nothing else reads.
+    /// (`import`, whose own report says what it wrote, passes `announce: false`.)
+    func open(create: Bool, announce: Bool = true) throws -> Ledger {
+        let isNew = create && announce && !Self.holdsData(path)
+        let ledger = try Ledger.open(path: path, configuration: configuration(), create: create)
+        if isNew {
+            let full = URL(fileURLWithPath: path).standardizedFileURL.path
+            FileHandle.standardError.write(Data("jobledger: created a new log at \(full)\n".utf8))
+        }
+        return ledger
+    }
+
+    /// Whether a file exists at `path` and is not empty (an empty file is made into a log).
+    private static func holdsData(_ path: String) -> Bool {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber else { return false }
+        return size.int64Value > 0
     }
 
     /// Opens an existing log only to read it (`Ledger.openReadOnly`): nothing is written to the

@@ -12,7 +12,10 @@ struct HappyPathTests {
         #expect(queued.status == 0, "\(queued)")
         let job = try #require(queued.stdout.wholeMatch(of: #/([0-9a-f-]{36})\n/#)?.1).description
         #expect(job.wholeMatch(of: uuidV7) != nil, "\(queued)")
-        #expect(queued.stderrLines == ["appended seq 1: job \(job) version 1 queued"])
+        // The first write to a log that did not exist says so, with the full path (a mistyped
+        // --db shows at once); a later one does not.
+        #expect(queued.stderrLines == ["jobledger: created a new log at \(URL(fileURLWithPath: db).standardizedFileURL.path)",
+                                       "appended seq 1: job \(job) version 1 queued"])
         let one = try await jobledger(["history", "--db", db, job], in: scratch)
         #expect(one.stdout.hasPrefix("job \(job) · kind design · queued · 1 event\n"), "\(one)")
 
