@@ -97,7 +97,9 @@ public struct JobLedgerServer: Sendable {
         if let blobFolder {
             var quiet = Logger(label: "jobledger.serve.blobs")
             quiet.logLevel = .warning
-            router.middlewares.add(FileMiddleware(fileProvider: BlobFolderFiles(folder: blobFolder, logger: quiet), urlBasePath: "/blobs"))
+            let files = BlobFolderFiles(folder: blobFolder, logger: quiet)
+            router.middlewares.add(BlobRanges(files: files, urlBasePath: "/blobs"))
+            router.middlewares.add(FileMiddleware(fileProvider: files, urlBasePath: "/blobs"))
         }
         addSubmitRoutes(to: router)
         addReadRoutes(to: router)

@@ -38,4 +38,46 @@ import Testing
             }
         }
     }
+
+    /// Ranges as RFC 9110 has them, and never a body byte past `Content-Length`: each answer is
+    /// followed by a `/healthz` on the same connection, which an extra byte would garble.
+    @Test func rangesAreAnsweredAsTheRFCSaysAndKeepTheConnectionFramed() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let folder = h.dir.appendingPathComponent("log.sqlite.blobs/jobs/j1")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Data("final-bytes".utf8).write(to: folder.appendingPathComponent("final.png"))  // 11 bytes
+        let cases: [(range: String, status: HTTPResponse.Status, body: String, contentRange: String?)] = [
+            ("bytes=0-3", .partialContent, "fina", "bytes 0-3/11"),
+            ("bytes=5-100", .partialContent, "-bytes", "bytes 5-10/11"),
+            ("bytes=6-", .partialContent, "bytes", "bytes 6-10/11"),
+            ("bytes=-5", .partialContent, "bytes", "bytes 6-10/11"),
+            ("bytes=-50", .partialContent, "final-bytes", "bytes 0-10/11"),
+            ("bytes=10-10", .partialContent, "s", "bytes 10-10/11"),
+            ("bytes=11-", .rangeNotSatisfiable, "", "bytes */11"),
+            ("bytes=999999-", .rangeNotSatisfiable, "", "bytes */11"),
+            ("bytes=11-20", .rangeNotSatisfiable, "", "bytes */11"),
+            ("bytes=-0", .rangeNotSatisfiable, "", "bytes */11"),
+            ("items=0-5", .ok, "final-bytes", nil),
+            ("bytes=0-1,4-5", .ok, "final-bytes", nil),
+            ("bytes=5-2", .ok, "final-bytes", nil),
+            ("bytes=x-3", .ok, "final-bytes", nil),
+            ("bytes=-", .ok, "final-bytes", nil),
+        ]
+        try await h.live { c async throws in
+            for (range, status, expected, contentRange) in cases {
+                for method in [HTTPRequest.Method.get, .head] {
+                    let r = try await c.executeRequest(uri: "/blobs/jobs/j1/final.png", method: method, headers: [.range: range], body: nil)
+                    // A HEAD ignores the range: it describes the whole file.
+                    let (status, expected, contentRange) = method == .get ? (status, expected, contentRange) : (.ok, "final-bytes", nil)
+                    #expect(r.status == status, "\(method) \(range): \(r.status)")
+                    #expect(r.headers[.contentRange] == contentRange, "\(method) \(range): \(r.headers[.contentRange] ?? "none")")
+                    if method == .get { #expect(r.body.text == expected, "\(range): \(r.body.text.debugDescription)") }
+                    let length = r.headers[.contentLength].flatMap { Int($0) }
+                    #expect(length == expected.utf8.count, "\(method) \(range): Content-Length \(length.map(String.init) ?? "none")")
+                    let next = try await c.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
+                    #expect(next.status == .ok, "the connection after \(method) \(range)")
+                }
+            }
+        }
+    }
 }
