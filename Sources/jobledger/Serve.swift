@@ -136,7 +136,11 @@ struct Serve: AsyncParsableCommand {
             services.append(.init(service: app))
             // Listed last so it stops first: ending the SSE streams lets the server's graceful
             // shutdown finish instead of waiting on open streams.
-            if let hub { services.append(.init(service: HubCloser(hub: hub))) }
+            if let hub {
+                services.append(.init(service: HubCloser(hub: hub)))
+                // Streams stay live here when another process holds the broadcast projection.
+                services.append(.init(service: BroadcastRelay(ledger: ledger, hub: hub, owner: runner.options.owner)))
+            }
             var serviceLogger = Logger(label: "jobledger.service")
             serviceLogger.logLevel = .warning
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: serviceLogger))

@@ -174,6 +174,15 @@ extension Ledger {
         }
     }
 
+    /// The highest `seq` among a projection's outbox items, whatever their status; 0 when
+    /// there are none.
+    public func lastOutboxSeq(_ name: ProjectionName) throws(LedgerError) -> Int64 {
+        guard hasProjections else { return 0 }
+        return try read { db in
+            try Int64.fetchOne(db, sql: "SELECT max(seq) FROM outbox WHERE projection = ?", arguments: [name.rawValue]) ?? 0
+        }
+    }
+
     /// Each job's newest item that was not coalesced into a later one, in one read: for a
     /// broadcast projection, the jobs' latest messages as their subscribers were sent them. A
     /// job with none is left out.
