@@ -26,7 +26,8 @@ import Synchronization
 /// Beside a `JobEngine` on the same `Ledger`, in one service group:
 ///
 /// ```swift
-/// let group = ServiceGroup(services: [engine, runner], gracefulShutdownSignals: [.sigterm],
+/// // The runner first: it is stopped last, after the engine has drained.
+/// let group = ServiceGroup(services: [runner, engine], gracefulShutdownSignals: [.sigterm],
 ///                          logger: logger)
 /// try await group.run()
 /// ```
@@ -59,6 +60,10 @@ public final class ProjectionRunner: Sendable {
         /// projection is idle is taken in at once; only one that arrives right behind another
         /// waits. Zero steps again at once. Not used by `catchUp()` and `drain(for:)`.
         public var batchWindow: Duration = .milliseconds(10)
+        /// On a graceful shutdown (the runner as a `Service`), how long its last catch-up may
+        /// take: what the engine recorded while it drained is taken in before the runner stops.
+        /// Zero: stop at once.
+        public var shutdownCatchUp: Duration = .seconds(10)
         /// Outbox items delivered per call to a projection's `deliver`.
         public var deliveryBatch = 100
         /// Tries before an item becomes a dead letter.
@@ -241,8 +246,23 @@ public final class ProjectionRunner: Sendable {
 /// The runner as a swift-service-lifecycle `Service`: runs until the group shuts down.
 extension ProjectionRunner: Service {
     /// `runLive()` until the service group shuts down gracefully (or the task is cancelled);
-    /// then the leases are given up.
+    /// then, on a graceful shutdown, one last `catchUp()` (within `options.shutdownCatchUp`),
+    /// and the leases are given up.
+    ///
+    /// A `ServiceGroup` stops its services in the reverse of their order: list the runner
+    /// *before* the engine, so that the engine has drained its running attempts when the runner
+    /// stops, and the last catch-up takes in what they recorded (the jobs table shows them
+    /// finished, their images are uploaded, their last messages sent).
     public func run() async throws {
         try await cancelWhenGracefulShutdown { try await self.runLive() }
+        guard Task.isShuttingDownGracefully, !Task.isCancelled, options.shutdownCatchUp > .zero else { return }
+        let limit = options.shutdownCatchUp
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try? await self.catchUp() }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+        }
+        await release()
     }
 }

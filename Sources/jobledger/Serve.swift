@@ -131,8 +131,10 @@ struct Serve: AsyncParsableCommand {
                          + "rate limit \(spec) (\(limiterName))\(filesText)")
             }
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-            if workers > 0 { services.append(.init(service: EngineService(engine: engine, intake: feed))) }
+            // Stopped in reverse order: the projections last, after the workers have drained, so
+            // that they take in what the drained attempts recorded.
             services.append(.init(service: runner))
+            if workers > 0 { services.append(.init(service: EngineService(engine: engine, intake: feed))) }
             services.append(.init(service: app))
             // Listed last so it stops first: ending the SSE streams lets the server's graceful
             // shutdown finish instead of waiting on open streams.

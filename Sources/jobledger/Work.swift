@@ -74,10 +74,12 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     }
     var logger = Logger(label: "jobledger.service")
     logger.logLevel = .warning
-    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-        .init(service: Worker(engine: engine, runner: runner, untilIdle: untilIdle, intake: intake), successTerminationBehavior: .gracefullyShutdownGroup)
-    ]
+    // Stopped in reverse order: the projections last, after the worker has drained, so that
+    // they take in what the drained attempts recorded.
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
     if let runner { services.append(.init(service: runner)) }
+    services.append(.init(service: Worker(engine: engine, runner: runner, untilIdle: untilIdle, intake: intake),
+                          successTerminationBehavior: .gracefullyShutdownGroup))
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {
         try await group.run()

@@ -2,6 +2,7 @@ import Foundation
 import JobLedgerTestSupport
 import JobLedger
 import JobLedgerSQLite
+import JobLedgerProjections
 import Testing
 
 /// Starts `jobledger work ARGS…` in the background, its stderr on a pipe (it reports claims there).
@@ -75,5 +76,27 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
         let s = try #require(try await Ledger.open(path: db, create: false).state(of: JobID(job)))
         #expect(s.status == .queued)  // back in the queue for another worker
         #expect(s.lastError?.code == "worker_shutdown")
+    }
+
+    /// SIGTERM while an attempt runs that finishes within the drain: the projections stop after
+    /// the engine has drained and take in what it recorded, so the jobs table, the blobs and the
+    /// broadcasts include the attempt's outcome, with nothing left behind.
+    @Test func sigtermLetsTheProjectionsTakeInWhatTheDrainRecorded() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("jobs.sqlite")
+        let submitted = try await jobledger(["submit", "design", "--db", db], in: scratch)
+        let job = try JobID(submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let (a, errPipe) = try startWorker(["--db", db, "--workers", "1", "--step-ms", "250", "--drain", "60", "--fail-rate", "0"])
+        let started = await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading)
+        #expect(started != nil, "the worker never started the job")
+        kill(a.processIdentifier, SIGTERM)
+        await waitForExit(a, "the worker after SIGTERM (drain 60 s)")
+        #expect(a.terminationStatus == 0)
+        let ledger = try Ledger.open(path: db, create: false)
+        #expect(try await ledger.state(of: job)?.status == .completed)
+        for status in try ledger.projectionStatus() {
+            #expect(status.checkpoint == status.head && status.pending == 0, "\(status.name): \(status)")
+        }
+        #expect(try ledger.storedJobRows().first { $0.id == job }?.state == .completed)  // the table itself, not folded on top
     }
 }
