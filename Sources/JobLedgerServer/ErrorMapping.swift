@@ -11,6 +11,10 @@ struct ErrorMapping: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let p as Problem {
+            // A refusal is the client's business; a 5xx is the operator's, with its cause.
+            if p.status.code >= 500, let cause = p.cause {
+                context.logger.error("request failed: \(p.detail)", metadata: ["cause": "\(cause)", "path": "\(request.uri.path)"])
+            }
             return try p.response(from: request, context: context)
         } catch let e as HTTPError {
             let slug = e.status == .notFound ? "not-found" : e.status == .contentTooLarge ? "too-large" : "http-error"

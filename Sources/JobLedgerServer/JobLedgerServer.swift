@@ -92,6 +92,7 @@ public struct JobLedgerServer: Sendable {
     /// Every route.
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(BrowserGuard(loopbackHostOnly: auth == nil))
         router.middlewares.add(ErrorMapping())
         // Inside the error mapping: it serves a file where the routes found nothing (`/blobs/…`).
         if let blobFolder {
@@ -190,7 +191,9 @@ public struct JobLedgerServer: Sendable {
         if let e = error as? LedgerError, e.storageFault != nil {
             return Problem.unavailable("the log's storage is paused (\(e.storageFault!)); try again shortly")
         }
-        return Problem(.internalServerError, "internal", "the log could not be read (\(type(of: error)))")
+        var p = Problem(.internalServerError, "internal", "the log could not be read (\(type(of: error)))")
+        p.cause = "\(error)"
+        return p
     }
 
     /// The paths of a job's resources.

@@ -16,6 +16,9 @@ public struct Problem: Error, HTTPResponseError, Sendable, Equatable, CustomStri
     public var field: String?
     /// Extra response headers (`WWW-Authenticate`, `Retry-After`, `RateLimit-*`).
     public var headers: HTTPFields
+    /// For a 5xx, what the server's own log says caused it (the storage error behind "the log
+    /// could not be read"); never sent to the client.
+    public var cause: String?
 
     /// A problem with its parts.
     public init(_ status: HTTPResponse.Status, _ slug: String, _ detail: String, field: String? = nil, headers: HTTPFields = [:]) {
