@@ -239,6 +239,10 @@ public final class Ledger: Sendable {
     /// are current unless a non-empty `-wal` file exists; such a file is already in WAL mode,
     /// and the checks after opening it write nothing.
     private static func checkHeader(path: String) throws(LedgerError) {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw .notALedger(path: path, detail: "it is a folder (give the log file's path, e.g. \((path as NSString).appendingPathComponent("jobledger.sqlite")))")
+        }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw .storage("cannot open \(path) for reading (check its permissions)")
         }
@@ -280,6 +284,8 @@ public final class Ledger: Sendable {
                 return .notALedger(path: path, detail: "it is not an SQLite database")
             case .SQLITE_READONLY where isReadOnly:
                 return .readOnly(path: path)
+            case .SQLITE_CANTOPEN:
+                return .storage(cannotOpen(path, sqlite: e.message ?? "unable to open database file"))
             case .SQLITE_CORRUPT:
                 // Name the file: "database disk image is malformed" alone does not say which.
                 return .storage("\(path) is damaged (SQLite: \(e.message ?? "database disk image is malformed")); restore it from a backup or an export (jobledger import)")
@@ -292,6 +298,26 @@ public final class Ledger: Sendable {
     }
 
     func map(_ error: any Error) -> LedgerError { Ledger.map(error, path: path, configuration: configuration, isReadOnly: isReadOnly) }
+
+    /// Why SQLite could not open `path`, for people: SQLite says only "unable to open database
+    /// file", which names neither the file nor the reason (a mistyped folder, a folder given
+    /// as the log, no permission, no descriptors left).
+    static func cannotOpen(_ path: String, sqlite: String) -> String {
+        let fm = FileManager.default
+        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        var isFolder: ObjCBool = false
+        if fm.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            return "cannot open \(path): it is a folder, not a log file"
+        }
+        if !fm.fileExists(atPath: folder, isDirectory: &isFolder) {
+            return "cannot open \(path): the folder \(folder) does not exist (check --db or JOBLEDGER_DB)"
+        }
+        if !isFolder.boolValue { return "cannot open \(path): \(folder) is not a folder" }
+        if !fm.isWritableFile(atPath: folder) || (fm.fileExists(atPath: path) && !fm.isWritableFile(atPath: path)) {
+            return "cannot open \(path): no permission to write \(fm.fileExists(atPath: path) ? "it" : "in \(folder)")"
+        }
+        return "cannot open \(path) (SQLite: \(sqlite))"
+    }
 
     /// An async write in one transaction on the writer connection, counted by the write gate
     /// so that the synchronous append fast path never waits behind it.

@@ -120,6 +120,23 @@ struct RefusalTests {
         #expect(!scratch.exists("notes.txt-wal") && !scratch.exists("notes.txt-shm") && !scratch.exists("notes.txt-journal"))
     }
 
+    /// A folder given as the log, or a log in a folder that does not exist: said in those words,
+    /// with the path (SQLite itself says "unable to open database file" and nothing more).
+    @Test func aFolderOrAMissingFolderIsNamed() async throws {
+        let folder = scratch.path("logs")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for args in [["submit", "design", "--db", folder], ["jobs", "--db", folder], ["verify", "--db", folder]] {
+            let r = try await jobledger(args, in: scratch)
+            expectRefusal(r, exit: 4, mentions: [folder, "is not a JobLedger log", "it is a folder"])
+        }
+        let missing = scratch.path("no-such-folder/jobs.sqlite")
+        for args in [["submit", "design", "--db", missing, "--storage-wait", "0"], ["append", "--db", missing, "--type", "queued", "--payload", queuedPayload]] {
+            let r = try await jobledger(args, in: scratch)
+            expectRefusal(r, exit: 6, mentions: [missing, "the folder", "does not exist"])
+        }
+        #expect(!scratch.exists("no-such-folder"))
+    }
+
     @Test(arguments: ["DELETE", "WAL"])
     func anotherApplicationsSQLiteDatabaseIsNotALogAndIsLeftUnchanged(journalMode: String) async throws {
         let path = scratch.path("other.sqlite")
