@@ -23,7 +23,8 @@ extension JobLedgerServer {
             }
             let ticket = try streamTicket(for: caller)
             var after: Int64 = 0
-            if let h = request.headers[Self.lastEventIDHeader] ?? request.uri.queryParameters.get("last_event_id") {
+            // An empty value is no event seen yet (an EventSource sends none then).
+            if let h = request.headers[Self.lastEventIDHeader] ?? request.uri.queryParameters.get("last_event_id"), !h.isEmpty {
                 guard let n = Int64(h), n >= 0 else { throw Problem(.badRequest, "invalid-header", "Last-Event-ID must be a seq (a whole number)", field: "Last-Event-ID") }
                 after = n
             }

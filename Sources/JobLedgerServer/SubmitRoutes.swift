@@ -32,7 +32,11 @@ extension JobLedgerServer {
         do { buffer = try await request.body.collect(upTo: SubmitRequest.maxBodyBytes) } catch {
             throw Problem(.contentTooLarge, "too-large", "the body is over \(SubmitRequest.maxBodyBytes) bytes", field: "body")
         }
-        let body = try SubmitRequest(parsing: String(buffer: buffer), schema: schema)
+        // JSON text is UTF-8: bytes that are not are refused, not repaired into U+FFFD.
+        guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
+            throw Problem(.badRequest, "malformed-json", "the body is not JSON: it is not valid UTF-8", field: "body")
+        }
+        let body = try SubmitRequest(parsing: text, schema: schema)
         let input = JSONValue.object(body.input)
         let id: JobID
         do {

@@ -37,6 +37,9 @@ import Testing
             #expect(done.status == .noContent)
             let bad = try await c.api(.get, "/api/jobs/\(id)/stream", "/api/jobs/{id}/stream", headers: auth + [HTTPField.Name("Last-Event-ID")!: "soon"])
             #expect(bad.status == .badRequest)
+            // An empty Last-Event-ID is no event seen yet: the whole stream.
+            let empty = try await c.api(.get, "/api/jobs/\(id)/stream", "/api/jobs/{id}/stream", headers: auth + [HTTPField.Name("Last-Event-ID")!: ""])
+            #expect(empty.status == .ok && Self.ids(empty.body.text) == sent)
         }
     }
 

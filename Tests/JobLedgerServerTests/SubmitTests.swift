@@ -97,6 +97,12 @@ import Testing
             let badKey = try await c.api(.post, "/api/design", "/api/design", headers: auth + [HTTPField.Name("Idempotency-Key")!: "has space"],
                                          body: body(Self.design))
             #expect(badKey.status == .badRequest && badKey.body.json?["field"] == "Idempotency-Key")
+            // Bytes that are not UTF-8 are refused, not stored as replacement characters.
+            let notUTF8 = ByteBuffer(bytes: Array(#"{"input":{"prompt":"a"#.utf8) + [0xFF, 0xFE] + Array(#"b"}}"#.utf8))
+            let bad = try await c.api(.post, "/api/design", "/api/design", headers: auth, body: notUTF8)
+            #expect(bad.status == .badRequest && bad.body.json?["field"] == "body", "\(bad.body.text)")
+            #expect(bad.body.json?["detail"]?.stringValue?.contains("UTF-8") == true, "\(bad.body.text)")
+            #expect(try h.ledger.head() == nil, "nothing was written")
         }
         #expect(try h.ledger.eventCount() == 0)
     }
