@@ -79,6 +79,8 @@ struct Demo: AsyncParsableCommand {
             let states = try ledger.jobStates().values
             let completed = states.filter { $0.status == .completed }.count
             let failed = states.filter { $0.status == .failed }.count
+            // Only a SIGINT/SIGTERM stops the demo's engine before every job has finished.
+            let unfinished = states.filter { !$0.status.isTerminal }.count
             let events = try ledger.eventCount()
             let assets = try ledger.assetTotals()
             print("""
@@ -101,6 +103,11 @@ struct Demo: AsyncParsableCommand {
                 print("status cache: \(cache.sent) writes to the Upstash hashes \(upstash.stream):<id> (\(cache.coalesced) progress coalesced, \(cache.dead) dead)")
             }
             let owed = reportOwedEffects(left, path: path) { print($0) }
+            if unfinished > 0 {
+                print("interrupted: \(unfinished) of \(jobs) jobs not finished (queued, or back in the queue); "
+                      + "`jobledger work --db \(path) --until-idle` finishes them")
+                throw ExitCode(130)
+            }
             print("next: jobledger jobs --db \(path)   ·   jobledger history <JOB> --db \(path)   ·   jobledger replay --check --db \(path)")
             if owed != 0 { throw ExitCode(owed) }
         }

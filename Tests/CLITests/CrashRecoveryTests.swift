@@ -99,4 +99,25 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
         }
         #expect(try ledger.storedJobRows().first { $0.id == job }?.state == .completed)  // the table itself, not folded on top
     }
+
+    /// SIGINT during the demo: it stops as `work` does, prints its summary and says how many
+    /// jobs were left unfinished and how to finish them, with exit 130, not a plain success.
+    @Test func anInterruptedDemoSaysSoAndDoesNotExitZero() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("demo.sqlite")
+        let p = Process()
+        p.executableURL = try #require(jobledgerBinary) as URL
+        p.arguments = ["demo", "--db", db, "--jobs", "200", "--step-ms", "100", "--fail-rate", "0"]
+        let out = childPipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try startChild(p)
+        let first = await waitForLine(containing: " completed", in: out.fileHandleForReading)
+        #expect(first != nil, "the demo never completed a job")
+        kill(p.processIdentifier, SIGINT)
+        let said = await waitForLine(containing: "interrupted:", in: out.fileHandleForReading)
+        await waitForExit(p, "the demo after SIGINT")
+        #expect(p.terminationStatus == 130)
+        #expect(said?.contains("of 200 jobs not finished") == true && said?.contains("--until-idle") == true, "\(said ?? "nothing")")
+    }
 }
