@@ -6,7 +6,7 @@ import Synchronization
 /// shared by the runner's projections: they follow the same log a few events apart, and the
 /// first to reach an event reads, decodes and folds it for all of them. Holds a run of
 /// consecutive `seq`s (between `capacity` and twice that once full) and each job's latest state
-/// in it (at most `StateCache.limit` jobs); what is not here (events older than the run, or
+/// in it (within `BoundedStates`' budgets); what is not here (events older than the run, or
 /// appended by another process) is read from the log.
 ///
 /// Only events as they are stored, and states folded from them, are recorded: what a
@@ -21,9 +21,12 @@ final class FoldedEvents: Sendable {
     private struct State {
         /// Consecutive events, oldest first; `entries[i]` has seq `first + i`.
         var entries: [Entry] = []
+        /// Roughly the bytes each entry's payload keeps alive, and their sum.
+        var weights: [Int] = []
+        var bytes = 0
         var first: Int64 = 0
         /// Each job's latest state among the entries (jobs that ended are dropped).
-        var latest: [JobID: JobState] = [:]
+        var latest = BoundedStates()
 
         var next: Int64 { first + Int64(entries.count) }
     }
@@ -31,10 +34,13 @@ final class FoldedEvents: Sendable {
     private let state = Mutex(State())
     let capacity: Int
 
+    /// Bytes of payloads the run holds, roughly, once trimmed (twice this before it is): each
+    /// entry holds its payload, up to the log's payload limit (64 KiB by default), so 4,096 of
+    /// the largest would hold 256 MiB. With small inputs the count is what trims it.
+    let byteLimit: Int
+
     /// 2,048 by default: eight batches, where a runner's projections are a batch or two apart.
-    /// Each entry holds its payload (up to the log's payload limit, 64 KiB by default), so the
-    /// run stays well under a gigabyte however large the inputs.
-    init(capacity: Int = 2048) { self.capacity = capacity }
+    init(capacity: Int = 2048, byteLimit: Int = 32 << 20) { self.capacity = capacity; self.byteLimit = byteLimit }
 
     /// Up to `limit` events after `after` through `through`, when the run holds the next one;
     /// nil when it does not (the caller reads the log).
@@ -88,23 +94,43 @@ final class FoldedEvents: Sendable {
                 // The latest states stay: each is some job's state at its version, which is all
                 // `before` trusts.
                 s.entries.removeAll(keepingCapacity: true)
+                s.weights.removeAll(keepingCapacity: true)
+                s.bytes = 0
                 s.first = seq
             } else if seq < s.next {
                 return false
             }
+            let weight = Self.weight(of: e.event.payload)
             s.entries.append(e)
+            s.weights.append(weight)
+            s.bytes += weight
             if e.after.status.isTerminal && e.after.status != .failed {
-                s.latest[e.event.job] = nil
+                s.latest.remove(e.event.job)
             } else {
-                if s.latest.count >= StateCache.limit { s.latest.removeAll(keepingCapacity: true) }
-                s.latest[e.event.job] = e.after
+                s.latest.hold(e.after)
             }
-            if s.entries.count > 2 * capacity {
-                let drop = s.entries.count - capacity
+            if s.entries.count > 2 * capacity || s.bytes > 2 * byteLimit {
+                var drop = max(0, s.entries.count - capacity), dropped = s.weights[..<drop].reduce(0, +)
+                while drop < s.entries.count - 1, s.bytes - dropped > byteLimit {
+                    dropped += s.weights[drop]
+                    drop += 1
+                }
                 s.entries.removeFirst(drop)
+                s.weights.removeFirst(drop)
+                s.bytes -= dropped
                 s.first += Int64(drop)
             }
             return true
+        }
+    }
+
+    /// Roughly the bytes an event's payload keeps alive: a queued event's input, a completed
+    /// one's output; a fixed part for the rest.
+    static func weight(of payload: EventPayload) -> Int {
+        switch payload {
+        case .queued(let q): return 256 + BoundedStates.weight(of: q.input)
+        case .completed(let c): return 256 + (c.output.map(BoundedStates.weight(of:)) ?? 0)
+        case .started, .progress, .lowres, .failed, .canceled: return 256
         }
     }
 }

@@ -6,8 +6,7 @@ import Synchronization
 /// Job states the projections need before an event (the state the event applies to), kept
 /// for jobs in flight, and folded from the log for any other job. One per projection.
 final class StateCache: Sendable {
-    private let states = Mutex<[JobID: JobState]>([:])
-    static let limit = 50_000
+    private let states = Mutex(BoundedStates())
 
     init() {}
 
@@ -20,8 +19,7 @@ final class StateCache: Sendable {
 
     func remember(_ s: JobState) {
         states.withLock { m in
-            if m.count > StateCache.limit { m.removeAll(keepingCapacity: true) }
-            m[s.id] = s.status.isTerminal && s.status != .failed ? nil : s
+            if s.status.isTerminal && s.status != .failed { m.remove(s.id) } else { m.hold(s) }
         }
     }
 }

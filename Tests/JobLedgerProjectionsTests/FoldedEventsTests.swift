@@ -47,6 +47,25 @@ extension FoldedEvents {
         #expect(f.state(after: 21) == nil)
     }
 
+    /// Large payloads trim the run by bytes, not only by count: it keeps the newest events
+    /// within about twice its byte limit, and still serves them.
+    @Test func largePayloadsTrimTheRunByBytes() throws {
+        let f = FoldedEvents(capacity: 1000, byteLimit: 1 << 20)
+        let pad = JSONValue.string(String(repeating: "x", count: 100_000))
+        for seq in Int64(1)...50 {
+            let j = JobID.generate()
+            let payload = EventPayload.queued(.init(kind: "k", input: ["pad": pad]))
+            let e = ProjectedEvent(seq: seq, job: j, version: 1, payload: payload, recordedAt: Timestamp(milliseconds: seq))
+            f.add(FoldedEvents.Entry(event: e, after: try Lifecycle.apply(payload, to: nil, job: j, at: e.recordedAt)))
+        }
+        // The run starts at the first seq it serves from.
+        let start = try #require((Int64(0)..<50).first { f.events(after: $0, through: .max, limit: 1000) != nil })
+        let held = try #require(f.events(after: start, through: .max, limit: 1000))
+        #expect(held.last?.seq == 50)
+        #expect(held.count >= 10 && held.count <= 21, "\(held.count) events of 100 kB held under a 1 MiB limit")
+        #expect(start > 0, "the oldest were dropped")
+    }
+
     @Test func aBatchThatContinuesTheRunExtendsItAnOlderOneIsLeftOutAGapStartsAgain() throws {
         let f = FoldedEvents(capacity: 100)
         f.record(try entries(10...20))

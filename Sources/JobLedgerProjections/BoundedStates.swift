@@ -1,0 +1,50 @@
+import JobLedger
+
+/// Jobs' latest states held by the projections between batches, within a count and a byte
+/// budget: past either it is emptied, and what is not here is folded from the log again. A state
+/// holds the job's input (up to the log's payload limit, 64 KiB by default), so a count alone
+/// let a backlog of 50,000 jobs with large inputs keep gigabytes alive in each cache.
+struct BoundedStates {
+    /// Jobs held at most.
+    static let countLimit = 50_000
+    /// Bytes held at most, roughly (the states' inputs and a fixed part each).
+    static let byteLimit = 32 << 20
+
+    private var states: [JobID: (state: JobState, bytes: Int)] = [:]
+    /// Roughly the bytes the held states keep alive.
+    private(set) var bytes = 0
+
+    var count: Int { states.count }
+
+    subscript(job: JobID) -> JobState? { states[job]?.state }
+
+    /// Holds `state` as its job's latest, emptying everything first when a budget is spent.
+    mutating func hold(_ state: JobState) {
+        // A job's input does not change after it is queued: its weight is worked out once.
+        let weight = states[state.id]?.bytes ?? Self.weight(of: state)
+        if states[state.id] == nil, states.count >= Self.countLimit || bytes + weight > Self.byteLimit { removeAll() }
+        if let old = states.updateValue((state, weight), forKey: state.id) { bytes -= old.bytes }
+        bytes += weight
+    }
+
+    mutating func remove(_ job: JobID) {
+        if let old = states.removeValue(forKey: job) { bytes -= old.bytes }
+    }
+
+    mutating func removeAll() {
+        states.removeAll(keepingCapacity: true)
+        bytes = 0
+    }
+
+    /// Roughly the bytes `state` keeps alive: a fixed part and its input.
+    static func weight(of state: JobState) -> Int { 256 + weight(of: state.input) }
+
+    static func weight(of value: JSONValue) -> Int {
+        switch value {
+        case .null, .bool, .int, .double: return 16
+        case .string(let s): return 16 + s.utf8.count
+        case .array(let a): return a.reduce(16) { $0 + weight(of: $1) }
+        case .object(let o): return o.reduce(16) { $0 + 16 + $1.key.utf8.count + weight(of: $1.value) }
+        }
+    }
+}
