@@ -9,7 +9,7 @@ struct JobLedgerCLI: AsyncParsableCommand {
         commandName: "jobledger",
         abstract: "An event-sourced job log: append, inspect, verify, export and replay job lifecycles.",
         discussion: """
-            Exit codes: 0 ok · 1 verification failed · 2 bad input (JSON, payload, id, import line) · \
+            Exit codes: 0 ok · 1 verification failed · 2 bad input (JSON, payload, id, import line; serve: a port already in use) · \
             3 refused by the lifecycle (illegal transition, unknown job, version conflict) · \
             4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · \
             6 storage error (a full disk, an I/O error or a read-only or vanished log that outlasted --storage-wait) · \
