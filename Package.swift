@@ -149,7 +149,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        // What the test targets share: starting children safely from many tests at once.
+        // What the test targets share: starting children safely from many tests at once, and a
+        // port held by a listener.
         .target(name: "JobLedgerTestSupport", path: "Tests/JobLedgerTestSupport"),
         .testTarget(name: "JobLedgerTests", dependencies: ["JobLedger"]),
         .testTarget(
@@ -208,6 +209,7 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(
             name: "CLITests",

@@ -214,8 +214,10 @@ extension JobEngine {
             case .failure(let e) where noteStorageFault(e, during: "claiming jobs"):
                 putBack.append(entryOf[job.id]!)  // said once for the whole episode; the job stays queued
             case .failure(let e):
-                // Busy or storage trouble: skip this claim this round; the others stand.
-                log(job.id).warning("claim failed: \(e)")
+                // Busy or storage trouble: skip this claim this round; the others stand. A
+                // claim cut short because the engine's task is cancelled (its service group
+                // stopping) is neither, and says nothing.
+                if !Task.isCancelled { log(job.id).warning("claim failed: \(e)") }
                 putBack.append(entryOf[job.id]!)
             }
         }

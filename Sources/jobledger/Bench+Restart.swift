@@ -15,9 +15,9 @@ extension Bench {
     func engineRestart(directory: URL) async throws -> (cold: RestartStart, warm: RestartStart) {
         printErr("bench: writing a log of \(restartEvents) events of finished jobs and \(Self.restartQueued) queued jobs …")
         try await EngineRestartBench.buildLog(directory: directory, events: restartEvents, queued: Self.restartQueued) { written in
-            if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\r  \(written)/\(restartEvents) events".utf8)) }
+            if isatty(STDERR_FILENO) != 0 { writeQuietly("\r  \(written)/\(restartEvents) events") }
         }
-        if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+        if isatty(STDERR_FILENO) != 0 { writeQuietly("\n") }
         printErr("bench: an engine starts on it with no snapshot, in a child process …")
         let cold = try restartChild(directory)
         try await EngineRestartBench.queueMore(directory: directory, jobs: Self.restartQueued)

@@ -98,9 +98,9 @@ struct Bench: AsyncParsableCommand {
         let replayPath = directory.appendingPathComponent("replay.sqlite").path
         note("writing a log of \(replayEvents) events to replay …")
         try await LedgerBenchmarks.buildLog(path: replayPath, events: replayEvents, configuration: config) { written in
-            if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\r  \(written)/\(replayEvents) events".utf8)) }
+            if isatty(STDERR_FILENO) != 0 { writeQuietly("\r  \(written)/\(replayEvents) events") }
         }
-        if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+        if isatty(STDERR_FILENO) != 0 { writeQuietly("\n") }
         note("replaying \(replayEvents) events …")
         let scan = try LedgerBenchmarks.rawScan(path: replayPath)
         let replay = try LedgerBenchmarks.replay(path: replayPath)

@@ -161,7 +161,8 @@ final class DemoDisplay: Sendable {
     let ledger: Ledger
     let total: Int
     let tty: Bool
-    let out: FileHandle
+    /// STDOUT_FILENO or STDERR_FILENO.
+    let out: Int32
     private struct State {
         var fold = LedgerFold()
         var drawnLines = 0
@@ -172,7 +173,7 @@ final class DemoDisplay: Sendable {
     /// Attempts that failed and were queued again, so far.
     var retried: Int { state.withLock { $0.retried } }
 
-    init(ledger: Ledger, total: Int, tty: Bool, out: FileHandle = .standardOutput, from seq: Int64 = 1) {
+    init(ledger: Ledger, total: Int, tty: Bool, out: Int32 = STDOUT_FILENO, from seq: Int64 = 1) {
         self.ledger = ledger
         self.total = total
         self.tty = tty
@@ -205,7 +206,7 @@ final class DemoDisplay: Sendable {
                 }
             }
             if !tty {
-                if !lines.isEmpty { out.write(Data((lines.joined(separator: "\n") + "\n").utf8)) }
+                if !lines.isEmpty { writeQuietly(lines.joined(separator: "\n") + "\n", to: out) }
                 return
             }
             var text = ""
@@ -217,7 +218,7 @@ final class DemoDisplay: Sendable {
             }
             text += frame.joined(separator: "\n") + "\n"
             s.drawnLines = frame.count
-            out.write(Data(text.utf8))
+            writeQuietly(text, to: out)
         }
     }
 

@@ -137,7 +137,7 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let ledger = try log.openReadOnly()
-            let out = BufferedOutput(handle: .standardOutput)
+            let out = BufferedOutput()
             switch format {
             case .ndjson: try ledger.exportNDJSON { line in out.write(line + "\n") }
             }
@@ -211,15 +211,15 @@ func printTable(header: [String]?, rows: [[String]], indent: String = "") {
 
 /// Collects output and writes it in large chunks (export of millions of lines).
 final class BufferedOutput {
-    let handle: FileHandle
+    let descriptor: Int32
     var buffer = ""
-    init(handle: FileHandle) { self.handle = handle; buffer.reserveCapacity(1 << 16) }
+    init(descriptor: Int32 = STDOUT_FILENO) { self.descriptor = descriptor; buffer.reserveCapacity(1 << 16) }
     func write(_ s: String) {
         buffer += s
         if buffer.utf8.count >= 1 << 16 { flush() }
     }
     func flush() {
-        handle.write(Data(buffer.utf8))
+        writeQuietly(buffer, to: descriptor)
         buffer.removeAll(keepingCapacity: true)
     }
 }

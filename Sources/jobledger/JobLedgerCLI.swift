@@ -9,7 +9,7 @@ struct JobLedgerCLI: AsyncParsableCommand {
         commandName: "jobledger",
         abstract: "An event-sourced job log: append, inspect, verify, export and replay job lifecycles.",
         discussion: """
-            Exit codes: 0 ok · 1 verification failed · 2 bad input (JSON, payload, id, import line) · \
+            Exit codes: 0 ok · 1 verification failed · 2 bad input (JSON, payload, id, import line; serve: a port already in use) · \
             3 refused by the lifecycle (illegal transition, unknown job, version conflict) · \
             4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · \
             6 storage error (a full disk, an I/O error or a read-only or vanished log that outlasted --storage-wait) · \
@@ -21,7 +21,10 @@ struct JobLedgerCLI: AsyncParsableCommand {
 
     /// Parses `--priority -5` as `--priority=-5`: the argument parser takes a word starting with
     /// `-` for an option, so a negative number after a long option read as a missing value.
+    /// SIGPIPE is ignored: output to a reader that has gone (`| head`) is dropped (EPIPE), and the
+    /// command goes on to its normal end instead of dying mid-run with jobs left `running`.
     static func main() async {
+        signal(SIGPIPE, SIG_IGN)
         await main(negativeNumbersJoined(Array(CommandLine.arguments.dropFirst())))
     }
 
@@ -93,7 +96,7 @@ struct LogOptions: ParsableArguments {
         let ledger = try Ledger.open(path: path, configuration: configuration(), create: create)
         if isNew {
             let full = URL(fileURLWithPath: path).standardizedFileURL.path
-            FileHandle.standardError.write(Data("jobledger: created a new log at \(full)\n".utf8))
+            writeQuietly("jobledger: created a new log at \(full)\n")
         }
         return ledger
     }
@@ -119,7 +122,7 @@ struct LogOptions: ParsableArguments {
 
 /// Prints one clear line on stderr and exits with the code for that kind of failure.
 func fail(_ message: String, code: Int32) -> ExitCode {
-    FileHandle.standardError.write(Data("jobledger: \(message)\n".utf8))
+    writeQuietly("jobledger: \(message)\n")
     return ExitCode(code)
 }
 
@@ -142,4 +145,4 @@ func guarded<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
-func printErr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+func printErr(_ s: String) { writeQuietly(s + "\n") }

@@ -26,9 +26,9 @@ struct ReplayProgress {
         let f = min(1, Double(done) / Double(total))
         let width = 30
         let filled = Int(f * Double(width))
-        FileHandle.standardError.write(Data("\r\u{1B}[2Kreplaying [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) events".utf8))
+        writeQuietly("\r\u{1B}[2Kreplaying [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) events")
     }
-    func finish() { if tty && total > 0 { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) } }
+    func finish() { if tty && total > 0 { writeQuietly("\r\u{1B}[2K") } }
 }
 
 func plural<N: BinaryInteger>(_ n: N, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
@@ -98,7 +98,7 @@ struct Replay: AsyncParsableCommand {
             var fold = ReplayFold(effects: wantsEffects ? planned : [], receipts: try ledger.receipts(of: planned), showsTargets: true,
                                   receiptPlanners: planned)
             var all: [PlannedEffect] = []
-            let out = BufferedOutput(handle: .standardOutput)
+            let out = BufferedOutput()
             let summary = try ledger.replay(into: &fold, until: point, job: id, progress: progress.update) { e in
                 // --projection broadcast|blob shows that projection's effects; --effects all of them.
                 guard effects || into != nil || e.projection.name == proj else { return }

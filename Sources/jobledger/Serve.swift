@@ -86,6 +86,9 @@ struct Serve: AsyncParsableCommand {
             } catch let e as ServerConfigurationError {
                 throw fail("\(e)", code: 2)
             }
+            // A port already in use is said now, before the log is opened or created and the
+            // engine starts (which would only be stopped again).
+            do { try ListenFailure.check(host: host, port: port) } catch { throw fail("\(error)", code: 2) }
             let verifier: TokenVerifier?
             do {
                 if let auth { verifier = try await TokenVerifier(configuration: auth) } else { verifier = nil }
@@ -146,7 +149,13 @@ struct Serve: AsyncParsableCommand {
             var serviceLogger = Logger(label: "jobledger.service")
             serviceLogger.logLevel = .warning
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: serviceLogger))
-            try await group.run()
+            do {
+                try await group.run()
+            } catch {
+                // Another process took the port between the check and the server's bind.
+                if let failure = ListenFailure(error, host: host, port: port) { throw fail("\(failure)", code: 2) }
+                throw error
+            }
             printErr("jobledger: stopped")
         }
     }

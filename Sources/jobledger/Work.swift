@@ -162,7 +162,7 @@ struct Work: AsyncParsableCommand {
             printErr("jobledger: worker \(engine.options.workerID) on \(ledger.path), \(worker.workers) at a time")
             let untilIdle = self.untilIdle
             // What happens, as plain lines on stderr (stdout stays free for scripts).
-            let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: .standardError, from: (try ledger.head()?.seq ?? 0) + 1)
+            let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: STDERR_FILENO, from: (try ledger.head()?.seq ?? 0) + 1)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(50)) } }
             defer { ticker.cancel() }
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)

@@ -2,6 +2,7 @@ import Foundation
 import JobLedger
 import JobLedgerEngine
 import JobLedgerSQLite
+import Logging
 import Synchronization
 import Testing
 
@@ -66,5 +67,30 @@ final class Gate: Sendable {
         #expect(s.status == .queued)
         #expect(s.lastError?.code == "worker_shutdown")
         #expect(try f.types(job) == [.queued, .started, .failed])
+    }
+
+    /// A claim that a cancelled task makes (the service group stopping because another service
+    /// failed) ends in GRDB's CancellationError, which is no storage trouble: nothing is
+    /// logged, and the job stays queued for the next claim. (Another connection holds the write
+    /// lock, so the claim takes the path that waits, where the cancellation is seen.)
+    @Test func aClaimCutShortByCancellationIsNotLoggedAsAFailure() async throws {
+        let f = try Fixture()
+        let records = Recorder<CapturingLogHandler.Record>()
+        var o = JobEngine.Options(workerID: "w")
+        o.logger = Logger(label: "test") { _ in CapturingLogHandler(records: records) }
+        let engine = JobEngine(ledger: f.ledger, clock: f.clock, options: o)
+        engine.register(kind: "k") { _ in JobCompletion() }
+        let job = try await engine.submit(kind: "k")
+        let lock = try FencingEngineTests.WriteLock(f.dir.path("jobs.sqlite"))
+        let cancelled = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await engine.tick()
+        }
+        #expect(try await cancelled.value == 0)
+        try lock.release()
+        #expect(records.all.filter { $0.level >= .warning }.map(\.message) == [])
+        #expect(try engine.state(of: job)?.status == .queued)
+        #expect(try await engine.tick() == 1)
+        #expect(try engine.state(of: job)?.status == .completed)
     }
 }

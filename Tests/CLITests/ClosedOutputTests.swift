@@ -1,0 +1,53 @@
+import Foundation
+import JobLedgerTestSupport
+import Testing
+
+/// Starts `jobledger args…` with stdout and stderr both on `pipe`, as `jobledger … 2>&1 | head`
+/// runs it.
+func startWithOutput(on pipe: Pipe, _ args: [String], in scratch: Scratch) throws -> Process {
+    let p = Process()
+    p.executableURL = try #require(jobledgerBinary) as URL
+    p.arguments = args
+    p.currentDirectoryURL = scratch.url
+    p.standardInput = FileHandle.nullDevice
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try startChild(p)
+    return p
+}
+
+/// Output that nobody reads any more (`jobledger … 2>&1 | head -1`) is dropped: the command
+/// goes on to its normal end and exit status, instead of dying of SIGPIPE mid-run (jobs left
+/// `running` until their leases pass) or trapping in `FileHandle.write` (SIGILL).
+@Suite struct ClosedOutputTests {
+    @Test func workUntilIdleWhoseReaderHasGoneFinishesEveryJob() async throws {
+        let scratch = Scratch()
+        for i in 0..<6 {
+            let r = try await jobledger(["submit", "design", "--db", "w.sqlite", "--input", #"{"prompt":"poster \#(i)"}"#], in: scratch)
+            #expect(r.status == 0, "\(r)")
+        }
+        let pipe = childPipe()
+        try pipe.fileHandleForReading.close()  // the reader is gone before the first line
+        let p = try startWithOutput(on: pipe, ["work", "--until-idle", "--db", "w.sqlite", "--fail-rate", "0", "--step-ms", "0"], in: scratch)
+        await waitForExit(p, "work --until-idle with its output closed")
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0,
+                "ended by \(p.terminationReason == .exit ? "exit" : "signal") \(p.terminationStatus)")
+        let jobs = try await jobledger(["jobs", "--db", "w.sqlite", "--json"], in: scratch)
+        #expect(jobs.stdout.components(separatedBy: #""state":"completed""#).count - 1 == 6, "\(jobs)")
+    }
+
+    /// `serve … 2>&1 | head -1`: the reader goes after the first line; SIGTERM then stops the
+    /// server as usual, and its last line ("stopped") is dropped.
+    @Test func serveWhoseReaderHasGoneStopsNormallyOnSIGTERM() async throws {
+        let scratch = Scratch()
+        let pipe = childPipe()
+        let p = try startWithOutput(on: pipe, ["serve", "--db", "s.sqlite", "--insecure-no-auth", "--port", "0"], in: scratch)
+        let serving = await waitForLine(containing: "jobledger: serving http://", in: pipe.fileHandleForReading)
+        #expect(serving != nil)
+        try pipe.fileHandleForReading.close()
+        kill(p.processIdentifier, SIGTERM)
+        await waitForExit(p, "serve after SIGTERM with its output closed")
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0,
+                "ended by \(p.terminationReason == .exit ? "exit" : "signal") \(p.terminationStatus)")
+    }
+}
