@@ -148,6 +148,10 @@ struct Serve: AsyncParsableCommand {
             }
             var serviceLogger = Logger(label: "jobledger.service")
             serviceLogger.logLevel = .warning
+            // Last: the first to hear of the shutdown.
+            services.append(.init(service: ShutdownNotice(
+                waitsFor: "streams end, no new requests" + (workers > 0 ? ", running attempts drain for up to \(durationText(engine.options.drainTimeout))" : "")
+                    + ", then the projections catch up (up to 10 s)")))
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: serviceLogger))
             do {
                 try await group.run()

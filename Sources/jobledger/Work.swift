@@ -67,7 +67,8 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
                     }
                 } else if untilIdle { try await engine.workUntilIdle() } else { try await engine.work() }
             } onGracefulShutdown: {
-                printErr("jobledger: stopping: no new claims; draining running attempts for up to \(engine.options.drainTimeout)")
+                // Without --until-idle, ShutdownNotice says it (and lets a second signal stop at once).
+                if untilIdle { printErr("jobledger: stopping: no new claims; draining running attempts for up to \(engine.options.drainTimeout)") }
                 Task { await engine.shutdown(drain: engine.options.drainTimeout) }
             }
         }
@@ -80,6 +81,12 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     if let runner { services.append(.init(service: runner)) }
     services.append(.init(service: Worker(engine: engine, runner: runner, untilIdle: untilIdle, intake: intake),
                           successTerminationBehavior: .gracefullyShutdownGroup))
+    // Last: the first to hear of the shutdown (also when the worker ends it, idle).
+    if !untilIdle {
+        services.append(.init(service: ShutdownNotice(
+            waitsFor: "no new claims; draining running attempts for up to \(durationText(engine.options.drainTimeout))"
+                + (runner == nil ? "" : ", then the projections catch up (up to 10 s)"))))
+    }
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {
         try await group.run()

@@ -120,4 +120,23 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
         #expect(p.terminationStatus == 130)
         #expect(said?.contains("of 200 jobs not finished") == true && said?.contains("--until-idle") == true, "\(said ?? "nothing")")
     }
+
+    /// The first SIGTERM starts the graceful shutdown and says so; a second one during the
+    /// drain stops the worker at once (exit 130) instead of waiting out the whole drain. The
+    /// attempt it cut short is still the job's, to be taken up once its lease passes.
+    @Test func aSecondSignalDuringTheDrainStopsAtOnce() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("jobs.sqlite")
+        let submitted = try await jobledger(["submit", "design", "--db", db], in: scratch)
+        let job = try JobID(submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let (a, errPipe) = try startWorker(["--db", db, "--workers", "1", "--step-ms", "60000", "--drain", "3600", "--fail-rate", "0"])
+        #expect(await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading) != nil, "the worker never started the job")
+        kill(a.processIdentifier, SIGTERM)
+        let notice = await waitForLine(containing: "stopping:", in: errPipe.fileHandleForReading)
+        #expect(notice?.contains("a second Ctrl-C (or SIGTERM) stops at once") == true, "\(notice ?? "no notice")")
+        kill(a.processIdentifier, SIGTERM)
+        await waitForExit(a, "the worker after a second SIGTERM (drain 3600 s)")
+        #expect(a.terminationStatus == 130)
+        #expect(try await Ledger.open(path: db, create: false).state(of: job)?.status == .running)
+    }
 }
