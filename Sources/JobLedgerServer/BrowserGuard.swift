@@ -27,15 +27,18 @@ struct BrowserGuard: RouterMiddleware {
         } else {
             response = try await next(request, context)
         }
-        response.headers[.xContentTypeOptions] = "nosniff"
-        response.headers[Self.frameOptions] = "DENY"
-        if response.headers[.contentSecurityPolicy] == nil { response.headers[.contentSecurityPolicy] = "frame-ancestors 'none'" }
-        response.headers[Self.referrerPolicy] = "same-origin"
+        // Appended as one prepared block (no route sets any of them): four lookups and sets
+        // cost every request, /healthz included, a few microseconds.
+        response.headers.append(contentsOf: Self.headers)
         return response
     }
 
-    static let frameOptions = HTTPField.Name("X-Frame-Options")!
-    static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+    static let headers: HTTPFields = [
+        .xContentTypeOptions: "nosniff",
+        HTTPField.Name("X-Frame-Options")!: "DENY",
+        .contentSecurityPolicy: "frame-ancestors 'none'",
+        HTTPField.Name("Referrer-Policy")!: "same-origin",
+    ]
 
     /// Whether `host` (a `Host` value: a name or address, perhaps with a port) is loopback.
     static func isLoopback(host: String) -> Bool {

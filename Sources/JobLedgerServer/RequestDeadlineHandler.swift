@@ -11,6 +11,8 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
     typealias InboundOut = HTTPRequestPart
 
     private let deadline: TimeAmount
+    /// When the request in progress began (its head arrived); nil between requests.
+    private var began: NIODeadline?
     private var timer: Scheduled<Void>?
 
     init(deadline: TimeAmount) { self.deadline = deadline }
@@ -18,18 +20,27 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
-            timer?.cancel()
-            let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-            timer = context.eventLoop.assumeIsolated().scheduleTask(in: deadline) {
-                loopContext.value.close(promise: nil)
-            }
+            began = .now()
         case .body:
             break
         case .end:
+            began = nil
             timer?.cancel()
             timer = nil
         }
         context.fireChannelRead(data)
+    }
+
+    /// The timer is set only for a request whose end has not arrived with the bytes read so far:
+    /// most requests (a GET, a small body) arrive whole in one read, and set none.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if let began, timer == nil {
+            let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+            timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: began + deadline) {
+                loopContext.value.close(promise: nil)
+            }
+        }
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
