@@ -105,6 +105,8 @@ extension JobEngine {
                 }
             }
             if let written { options.logger.debug("wrote the engine snapshot at seq \(written)") }
+        } catch where Task.isCancelled {
+            // Cut short by the engine's task being cancelled (shutdown): the next start writes one.
         } catch {
             options.logger.warning("could not write the engine snapshot: \(error)")
         }

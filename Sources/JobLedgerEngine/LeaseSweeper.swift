@@ -24,7 +24,9 @@ extension JobEngine {
             } catch where noteStorageFault(error, during: "requeueing a job whose lease expired") {
                 break  // the others would fail too: the next due try sweeps them
             } catch {
-                if !error.isLostRace {  // a lost race means the worker was alive after all, or someone else swept it
+                // A lost race means the worker was alive after all, or someone else swept it; a
+                // sweep cut short by the engine's task being cancelled (shutdown) is no trouble.
+                if !error.isLostRace && !Task.isCancelled {
                     log(job.id).warning("could not requeue an expired lease this round: \(error)")
                 }
                 continue
