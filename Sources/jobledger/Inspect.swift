@@ -141,7 +141,7 @@ struct Export: AsyncParsableCommand {
             switch format {
             case .ndjson: try ledger.exportNDJSON { line in out.write(line + "\n") }
             }
-            out.flush()
+            try out.finish()
         }
     }
 }
@@ -213,14 +213,28 @@ func printTable(header: [String]?, rows: [[String]], indent: String = "") {
 final class BufferedOutput {
     let descriptor: Int32
     var buffer = ""
+    /// How the last write went: once the reader has gone or a write failed, nothing more is
+    /// written (the command may stop early, and `finish()` says what happened).
+    private(set) var state = OutputWrite.written
     init(descriptor: Int32 = STDOUT_FILENO) { self.descriptor = descriptor; buffer.reserveCapacity(1 << 16) }
+    /// Whether writing should go on (the reader is there and nothing failed).
+    var isOpen: Bool { state == .written }
     func write(_ s: String) {
+        guard isOpen else { return }
         buffer += s
         if buffer.utf8.count >= 1 << 16 { flush() }
     }
     func flush() {
-        writeQuietly(buffer, to: descriptor)
+        if isOpen { state = writeOutput(buffer, to: descriptor) }
         buffer.removeAll(keepingCapacity: true)
+    }
+    /// Writes what is left; a failed write (not a reader that has gone) is an error that names
+    /// it, exit 6: a backup cut short must not look like a finished one.
+    func finish() throws {
+        flush()
+        if case .failed(let code) = state {
+            throw fail("could not write the output: \(String(cString: strerror(code))); what was written is incomplete", code: 6)
+        }
     }
 }
 

@@ -261,7 +261,8 @@ struct Tail: AsyncParsableCommand {
                     let data = (try? JSONValue(parsing: item.body)) ?? .string(item.body)
                     print(JSONValue.object(["stream": .string(item.target), "data": data]).canonicalText)
                 }
-                fflush(nil)
+                // The reader has gone (`tail | head -1`): stop, as SIGPIPE once stopped it.
+                if standardOutputIsGone() { return }
                 if let last = items.last { cursor = last.seq; continue }
                 if noFollow { return }
                 try await Task.sleep(for: .milliseconds(pollMs))

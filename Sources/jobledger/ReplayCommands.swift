@@ -106,7 +106,7 @@ struct Replay: AsyncParsableCommand {
                 out.write((json ? e.json.canonicalText : e.line) + "\n")
             }
             progress.finish()
-            out.flush()
+            try out.finish()
             let rows = fold.rows.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
             if let into {
                 try ReplayScratch.write(rows: rows, effects: all, to: into)

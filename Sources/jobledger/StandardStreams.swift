@@ -19,3 +19,42 @@ func writeQuietly(_ text: String, to descriptor: Int32 = STDERR_FILENO) {
         }
     }
 }
+
+/// Writes `text` to standard output (or `descriptor`), all of it: the command's data (`export`,
+/// `replay`), which must not be cut short quietly. Returns normally when written; `.readerGone`
+/// when the reader has gone (`| head`: the command may stop, with exit 0, as with SIGPIPE); any
+/// other error (a full disk, an I/O error) is `.failed`, which the command reports and exits on.
+enum OutputWrite: Equatable {
+    case written, readerGone
+    case failed(Int32)
+}
+
+func writeOutput(_ text: String, to descriptor: Int32 = STDOUT_FILENO) -> OutputWrite {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        if written > 0 {
+            bytes = bytes.dropFirst(written)
+        } else if written < 0 && errno == EINTR {
+            continue
+        } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            var p = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&p, 1, 1000)  // a non-blocking stdout that is full: wait until it drains
+        } else if written < 0 && errno == EPIPE {
+            return .readerGone
+        } else {
+            return .failed(written < 0 ? errno : EIO)
+        }
+    }
+    return .written
+}
+
+/// Whether standard output's reader has gone, after `print` (which, with SIGPIPE ignored, fails
+/// quietly): a command that follows the log (`tail`) stops then, as it did when SIGPIPE ended it.
+func standardOutputIsGone() -> Bool {
+    fflush(nil)
+    // A pipe whose read end is closed polls as an error (POLLERR); a file or a terminal does not.
+    var p = pollfd(fd: STDOUT_FILENO, events: Int16(POLLOUT), revents: 0)
+    return poll(&p, 1, 0) > 0 && (p.revents & Int16(POLLERR)) != 0
+}
+

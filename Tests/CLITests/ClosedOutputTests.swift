@@ -50,4 +50,33 @@ func startWithOutput(on pipe: Pipe, _ args: [String], in scratch: Scratch) throw
         #expect(p.terminationReason == .exit && p.terminationStatus == 0,
                 "ended by \(p.terminationReason == .exit ? "exit" : "signal") \(p.terminationStatus)")
     }
+
+    /// The command's data is not diagnostics: an export that cannot be written whole (a full
+    /// disk) fails, exit 6, and says its output is incomplete, so a cut-short backup never looks
+    /// like a finished one. A reader that has gone (`| head`) is still a quiet, normal end.
+    @Test func anExportThatCannotBeWrittenFailsAndAReaderThatLeftDoesNot() async throws {
+        let scratch = Scratch()
+        for i in 0..<3 {
+            _ = try await jobledger(["submit", "design", "--db", "e.sqlite", "--input", #"{"prompt":"poster \#(i)"}"#], in: scratch)
+        }
+        guard FileManager.default.fileExists(atPath: "/dev/full") else { return }  // Linux's always-full device
+        let p = Process()
+        p.executableURL = try #require(jobledgerBinary) as URL
+        p.arguments = ["export", "--db", "e.sqlite"]
+        p.currentDirectoryURL = scratch.url
+        p.standardOutput = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        let err = childPipe()
+        p.standardError = err
+        try startChild(p)
+        let said = await waitForLine(containing: "could not write the output", in: err.fileHandleForReading)
+        await waitForExit(p, "export to a full device")
+        #expect(p.terminationStatus == 6)
+        #expect(said?.contains("incomplete") == true, "\(said ?? "nothing said")")
+
+        let pipe = childPipe()
+        try pipe.fileHandleForReading.close()
+        let q = try startWithOutput(on: pipe, ["export", "--db", "e.sqlite"], in: scratch)
+        await waitForExit(q, "export whose reader has gone")
+        #expect(q.terminationReason == .exit && q.terminationStatus == 0)
+    }
 }
