@@ -22,7 +22,10 @@ struct BlobFolderFiles: FileProvider {
     }
 
     func getFileIdentifier(_ path: String) -> String? {
-        guard let candidate = files.getFileIdentifier(path),
+        // A NUL would end the path where the system reads it (`x.png%00.html` is x.png), while
+        // the content type comes from the whole URL: no control character is a blob's name.
+        guard !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }),
+              let candidate = files.getFileIdentifier(path),
               let root = Self.realPath(folder), let real = Self.realPath(candidate),
               real.hasPrefix(root.hasSuffix("/") ? root : root + "/")
         else { return nil }
@@ -30,8 +33,11 @@ struct BlobFolderFiles: FileProvider {
     }
 
     func getAttributes(id: String) async throws -> FileAttributes? {
-        guard let attributes = try await files.getAttributes(id: id), !attributes.isFolder else { return nil }
-        return attributes
+        // Regular files only: not a folder, and not a FIFO or a device (opening a FIFO would
+        // block a thread of the shared pool until a writer came).
+        var info = stat()
+        guard stat(id, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return try await files.getAttributes(id: id)
     }
 
     func loadFile(id: String, context: some RequestContext) async throws -> ResponseBody {

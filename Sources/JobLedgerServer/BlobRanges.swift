@@ -20,19 +20,28 @@ struct BlobRanges: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.method == .get || request.method == .head, let header = request.headers[.range],
-              let path = request.uri.path.removingPercentEncoding, path.hasPrefix(urlBasePath + "/"),
-              let id = files.getFileIdentifier(String(path.dropFirst(urlBasePath.count))),
-              let attributes = try await files.getAttributes(id: id)
+              request.uri.path.hasPrefix(urlBasePath + "/")
         else { return try await next(request, context) }
         var head = request.head
-        // GET is the only method with ranges (RFC 9110 § 14.2): a HEAD describes the whole file.
-        switch request.method == .head ? .whole : Self.resolve(header, size: attributes.size) {
-        case .whole:
-            head.headerFields[.range] = nil
-        case .part(let range):
-            head.headerFields[.range] = "bytes=\(range.lowerBound)-\(range.upperBound)"
-        case .unsatisfiable:
-            return Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(attributes.size)", .contentLength: "0"])
+        // Whatever cannot be resolved here reaches FileMiddleware without its Range (the whole
+        // file, or its 404): never a range it would answer wrongly.
+        var resolution = Resolution.whole
+        if let path = request.uri.path.removingPercentEncoding,
+           let id = files.getFileIdentifier(String(path.dropFirst(urlBasePath.count))),
+           let attributes = try await files.getAttributes(id: id) {
+            // GET is the only method with ranges (RFC 9110 § 14.2): a HEAD describes the whole file.
+            resolution = request.method == .head ? .whole : Self.resolve(header, size: attributes.size)
+            // A conditional request is decided by FileMiddleware before any range (§ 13.2.2):
+            // there an unsatisfiable range becomes the whole file, never a 416 that would
+            // pre-empt a 304 or an If-Range that no longer matches.
+            let conditional = request.headers[.ifRange] != nil || request.headers[.ifNoneMatch] != nil
+            if case .unsatisfiable = resolution, !conditional {
+                return Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(attributes.size)", .contentLength: "0"])
+            }
+        }
+        switch resolution {
+        case .part(let range): head.headerFields[.range] = "bytes=\(range.lowerBound)-\(range.upperBound)"
+        case .whole, .unsatisfiable: head.headerFields[.range] = nil
         }
         return try await next(Request(head: head, body: request.body), context)
     }
@@ -60,7 +69,8 @@ struct BlobRanges: RouterMiddleware {
             return .whole
         case (true, false):  // the last n bytes
             guard let n = number(last) else { return .whole }
-            guard n > 0, size > 0 else { return .unsatisfiable }
+            guard n > 0 else { return .unsatisfiable }
+            guard size > 0 else { return .whole }  // the last n bytes of nothing: the empty file
             return .part(max(0, size - n)...(size - 1))
         case (false, true):  // from a to the end
             guard let a = number(first) else { return .whole }

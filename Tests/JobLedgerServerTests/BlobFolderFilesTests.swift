@@ -28,6 +28,14 @@ import Testing
             // A link that stays inside the folder is harmless and served.
             let alias = try await c.executeRequest(uri: "/blobs/alias.png", method: .get, headers: [:], body: nil)
             #expect(alias.status == .ok && alias.body.text == "final-bytes")
+            // A NUL ends the path where the system reads it: x.png%00.html would be x.png, served
+            // as text/html. A FIFO is no file to serve (opening it would block).
+            #expect(mkfifo(blobs.appendingPathComponent("pipe.png").path, 0o600) == 0)
+            for uri in ["/blobs/jobs/j1/final.png%00.html", "/blobs/jobs/j1/final.png%0a", "/blobs/pipe.png"] {
+                let r = try await c.executeRequest(uri: uri, method: .get, headers: [:], body: nil)
+                #expect(r.status == .notFound || r.status == .badRequest, "\(uri): \(r.status)")
+                #expect(r.headers[.contentType]?.contains("text/html") != true, "\(uri)")
+            }
             for uri in ["/blobs/log-link", "/blobs/secret-link", "/blobs/outside/secret.txt", "/blobs/outside/log.sqlite",
                         "/blobs/jobs/j1", "/blobs/jobs/j1/", "/blobs/", "/blobs/%2e%2e/secret.txt", "/blobs/jobs/j1/missing.png"] {
                 for method in [HTTPRequest.Method.get, .head] {
@@ -63,6 +71,7 @@ import Testing
             ("bytes=x-3", .ok, "final-bytes", nil),
             ("bytes=-", .ok, "final-bytes", nil),
         ]
+        try Data().write(to: folder.appendingPathComponent("empty.png"))
         try await h.live { c async throws in
             for (range, status, expected, contentRange) in cases {
                 for method in [HTTPRequest.Method.get, .head] {
@@ -78,6 +87,14 @@ import Testing
                     #expect(next.status == .ok, "the connection after \(method) \(range)")
                 }
             }
+            // Conditions come before ranges: an If-Range that no longer matches gets the whole
+            // file, not a 416; so does a range of an empty file (its last bytes are nothing).
+            let stale = try await c.executeRequest(uri: "/blobs/jobs/j1/final.png", method: .get,
+                                                   headers: [.range: "bytes=50-", .ifRange: "\"an-old-etag\""], body: nil)
+            #expect(stale.status == .ok && stale.body.text == "final-bytes", "\(stale.status)")
+            let empty = try await c.executeRequest(uri: "/blobs/jobs/j1/empty.png", method: .get, headers: [.range: "bytes=-5"], body: nil)
+            #expect(empty.status == .ok && empty.body.readableBytes == 0, "\(empty.status)")
+            #expect(try await c.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil).status == .ok)
         }
     }
 }
