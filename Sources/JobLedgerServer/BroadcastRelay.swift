@@ -27,33 +27,41 @@ public final class BroadcastRelay: Service {
     }
 
     public func run() async throws {
-        var relayed = (try? ledger.lastOutboxSeq(.broadcast)) ?? 0
+        var relayed: Int64?  // nil until the outbox could be read once
+        var wasHolder = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do { try await Task.sleep(for: interval) } catch { return }
-            relayed = await relay(after: relayed)
+            guard let from = relayed ?? (try? ledger.lastOutboxSeq(.broadcast)) else { continue }
+            (relayed, wasHolder) = await relay(after: from, wasHolder: wasHolder)
         }
     }
 
     /// One look at the outbox: hands the hub the messages after `seq` (when it should) and
-    /// returns the seq to look after next time.
-    func relay(after seq: Int64) async -> Int64 {
+    /// returns the seq to look after next time, and whether this process held the projection.
+    ///
+    /// The outbox's last seq is read first and nothing past it is skipped, so an item committed
+    /// meanwhile is seen next time. While this process holds the projection its runner feeds the
+    /// hub; but when it has just taken the projection over, the items the previous holder
+    /// committed since the last look reached only that holder's hub, so they are relayed once.
+    func relay(after seq: Int64, wasHolder: Bool = false) async -> (Int64, Bool) {
         do {
-            guard hub.subscriberCount > 0, try ledger.projectionOwner(.broadcast) != owner else {
-                return max(seq, try ledger.lastOutboxSeq(.broadcast))
-            }
-            var last = seq
-            while true {
-                let items = try ledger.outboxItems(.broadcast, after: last, limit: Self.batch)
+            let last = try ledger.lastOutboxSeq(.broadcast)
+            let holds = try ledger.projectionOwner(.broadcast) == owner
+            guard hub.subscriberCount > 0, !holds || !wasHolder else { return (max(seq, last), holds) }
+            var done = seq
+            while done < last {
+                let items = try ledger.outboxItems(.broadcast, after: done, limit: Self.batch).filter { $0.seq <= last }
                 let publications = items.compactMap { item -> Publication? in
                     guard item.status != .coalesced, let message = try? BroadcastMessage(text: item.body) else { return nil }
                     return Publication(stream: item.target, message: message)
                 }
                 if !publications.isEmpty { try? await hub.deliver(publications) }
-                last = items.last?.seq ?? last
-                if items.count < Self.batch { return last }
+                guard let next = items.last?.seq else { break }
+                done = next
             }
+            return (max(seq, last), holds)
         } catch {
-            return seq  // the log could not be read now: the next look tries again
+            return (seq, wasHolder)  // the log could not be read now: the next look tries again
         }
     }
 }

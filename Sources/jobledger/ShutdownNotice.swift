@@ -12,16 +12,24 @@ struct ShutdownNotice: Service {
     let waitsFor: String
 
     func run() async throws {
-        try? await gracefulShutdown()
+        // Cancelled (the group stopping because a service failed, such as a port taken after
+        // the check): no graceful shutdown to announce.
+        do { try await gracefulShutdown() } catch { return }
         // Trapped only now: the first signal is the group's, and starts the graceful shutdown.
         let again = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        let clock = ContinuousClock(), began = clock.now
         printErr("jobledger: stopping: \(waitsFor); a second Ctrl-C (or SIGTERM) stops at once")
         // Unstructured: the group waits for this service to return before it stops the next.
         Task.detached {
             for await signal in again {
+                // A wrapper that passes the terminal's Ctrl-C on (and the terminal itself) can
+                // deliver one press twice, a moment apart: that is no second press.
+                if began.duration(to: clock.now) < .milliseconds(500) { continue }
                 printErr("jobledger: \(signal) again: stopping at once; attempts still running are taken up again "
                          + "once their leases pass, and the projections go on from their checkpoints next time")
-                exit(130)
+                // No atexit handlers or destructors while SQLite and NIO threads still run: the
+                // log is consistent at every commit, and this line was written with write(2).
+                _exit(130)
             }
         }
     }

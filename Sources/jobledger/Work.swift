@@ -85,7 +85,7 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     if !untilIdle {
         services.append(.init(service: ShutdownNotice(
             waitsFor: "no new claims; draining running attempts for up to \(durationText(engine.options.drainTimeout))"
-                + (runner == nil ? "" : ", then the projections catch up (up to 10 s)"))))
+                + (runner.map { ", then the projections catch up (up to \(durationText($0.options.shutdownCatchUp)))" } ?? ""))))
     }
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {
