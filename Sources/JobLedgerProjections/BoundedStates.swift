@@ -10,7 +10,7 @@ struct BoundedStates {
     /// Bytes held at most, roughly (the states' inputs and a fixed part each).
     static let byteLimit = 32 << 20
 
-    private var states: [JobID: (state: JobState, bytes: Int)] = [:]
+    private var states: [JobID: (state: JobState, input: Int, bytes: Int)] = [:]
     /// Roughly the bytes the held states keep alive.
     private(set) var bytes = 0
 
@@ -20,11 +20,14 @@ struct BoundedStates {
 
     /// Holds `state` as its job's latest, emptying everything first when a budget is spent.
     mutating func hold(_ state: JobState) {
-        // A job's input does not change after it is queued: its weight is worked out once.
-        let weight = states[state.id]?.bytes ?? Self.weight(of: state)
-        if states[state.id] == nil, states.count >= Self.countLimit || bytes + weight > Self.byteLimit { removeAll() }
-        if let old = states.updateValue((state, weight), forKey: state.id) { bytes -= old.bytes }
-        bytes += weight
+        // A job's input does not change after it is queued: its weight is worked out once; the
+        // messages (progress, the last error) are weighed each time, by their byte counts.
+        let input = states[state.id]?.input ?? Self.weight(of: state.input)
+        let weight = Self.weight(of: state, input: input)
+        let old = states[state.id]?.bytes ?? 0
+        if old == 0, states.count >= Self.countLimit || bytes + weight > Self.byteLimit { removeAll() }
+        states[state.id] = (state, input, weight)
+        bytes += weight - old
     }
 
     mutating func remove(_ job: JobID) {
@@ -36,8 +39,12 @@ struct BoundedStates {
         bytes = 0
     }
 
-    /// Roughly the bytes `state` keeps alive: a fixed part and its input.
-    static func weight(of state: JobState) -> Int { 256 + weight(of: state.input) }
+    /// Roughly the bytes `state` keeps alive: a fixed part, its input (weighing `input` bytes
+    /// when given) and its messages.
+    static func weight(of state: JobState, input: Int? = nil) -> Int {
+        256 + (input ?? weight(of: state.input)) + (state.progressMessage?.utf8.count ?? 0)
+            + (state.lastError.map { $0.message.utf8.count + $0.code.utf8.count } ?? 0)
+    }
 
     static func weight(of value: JSONValue) -> Int {
         switch value {

@@ -88,7 +88,8 @@ final class FoldedEvents: Sendable {
     /// projection keeps its own states.
     @discardableResult
     func add(_ e: Entry) -> Bool {
-        state.withLock { s in
+        let weight = Self.weight(of: e)
+        return state.withLock { s in
             let seq = e.event.seq
             if s.entries.isEmpty || seq > s.next {
                 // The latest states stay: each is some job's state at its version, which is all
@@ -100,7 +101,6 @@ final class FoldedEvents: Sendable {
             } else if seq < s.next {
                 return false
             }
-            let weight = Self.weight(of: e.event.payload)
             s.entries.append(e)
             s.weights.append(weight)
             s.bytes += weight
@@ -124,13 +124,18 @@ final class FoldedEvents: Sendable {
         }
     }
 
-    /// Roughly the bytes an event's payload keeps alive: a queued event's input, a completed
-    /// one's output; a fixed part for the rest.
-    static func weight(of payload: EventPayload) -> Int {
-        switch payload {
-        case .queued(let q): return 256 + BoundedStates.weight(of: q.input)
-        case .completed(let c): return 256 + (c.output.map(BoundedStates.weight(of:)) ?? 0)
-        case .started, .progress, .lowres, .failed, .canceled: return 256
+    /// Roughly the bytes an entry keeps alive: the job's state after it (its input included:
+    /// for a job whose `queued` event is older than the run, that input was decoded anew, not
+    /// shared) and what the event itself carries beyond it.
+    static func weight(of e: Entry) -> Int {
+        let own: Int
+        switch e.event.payload {
+        case .queued, .started, .lowres: own = 0
+        case .progress(let p): own = p.message?.utf8.count ?? 0
+        case .completed(let c): own = c.output.map(BoundedStates.weight(of:)) ?? 0
+        case .failed(let f): own = f.message.utf8.count + f.code.utf8.count
+        case .canceled(let c): own = c.reason.utf8.count
         }
+        return BoundedStates.weight(of: e.after) + own
     }
 }

@@ -37,6 +37,11 @@ import Testing
         try later.apply(.started(.init(worker: "w1", attempt: 1, leaseDeadline: Timestamp(milliseconds: 60_000))), at: Timestamp(milliseconds: 1))
         held.hold(later)  // the same job, a later state: counted once
         #expect(held.count == 1 && held.bytes == w && held[a.id]?.version == 2)
+        // A long progress message is weighed as it comes, not only the input.
+        var talking = later
+        try talking.apply(.progress(.init(fraction: 0.5, message: String(repeating: "m", count: 10_000), attempt: 1)), at: Timestamp(milliseconds: 2))
+        held.hold(talking)
+        #expect(held.count == 1 && held.bytes == w + 10_000)
         held.remove(a.id)
         #expect(held.count == 0 && held.bytes == 0)
     }
