@@ -79,8 +79,8 @@ struct Demo: AsyncParsableCommand {
             let states = try ledger.jobStates().values
             let completed = states.filter { $0.status == .completed }.count
             let failed = states.filter { $0.status == .failed }.count
-            // Only a SIGINT/SIGTERM stops the demo's engine before every job has finished.
-            let unfinished = states.filter { !$0.status.isTerminal }.count
+            // A SIGINT/SIGTERM stopped the engine before every job had finished.
+            let unfinished = stoppedEarly.load(ordering: .relaxed) ? states.filter { !$0.status.isTerminal }.count : 0
             let events = try ledger.eventCount()
             let assets = try ledger.assetTotals()
             print("""
@@ -104,7 +104,7 @@ struct Demo: AsyncParsableCommand {
             }
             let owed = reportOwedEffects(left, path: path) { print($0) }
             if unfinished > 0 {
-                print("interrupted: \(unfinished) of \(jobs) jobs not finished (queued, or back in the queue); "
+                print("interrupted: \(unfinished) of \(states.count) jobs not finished (queued, or back in the queue); "
                       + "`jobledger work --db \(path) --until-idle` finishes them")
                 throw ExitCode(130)
             }

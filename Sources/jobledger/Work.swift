@@ -7,6 +7,7 @@ import JobLedgerSQLite
 import JobLedgerUpstash
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Options of a worker process (shared by `work` and `demo`).
 struct WorkerOptions: ParsableArguments {
@@ -45,6 +46,10 @@ struct WorkerOptions: ParsableArguments {
     }
 }
 
+/// Whether the last `runWithSignals` was stopped before its worker ended by itself (a SIGINT
+/// or SIGTERM): what `demo` reports as interrupted.
+let stoppedEarly = Atomic<Bool>(false)
+
 /// Runs the engine and the projections in a swift-service-lifecycle `ServiceGroup` that turns
 /// SIGINT/SIGTERM into a graceful shutdown (stop claiming, drain, cancel and record the rest).
 /// With `untilIdle` the engine stops by itself once no job is queued, delayed or running, and
@@ -67,6 +72,9 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
                     }
                 } else if untilIdle { try await engine.workUntilIdle() } else { try await engine.work() }
             } onGracefulShutdown: {
+                // Reached only while the worker still runs: a signal (or another service's end),
+                // not the idle end of --until-idle.
+                stoppedEarly.store(true, ordering: .relaxed)
                 // Without --until-idle, ShutdownNotice says it (and lets a second signal stop at once).
                 if untilIdle { printErr("jobledger: stopping: no new claims; draining running attempts for up to \(engine.options.drainTimeout)") }
                 Task { await engine.shutdown(drain: engine.options.drainTimeout) }
