@@ -89,7 +89,8 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     if let runner { services.append(.init(service: runner)) }
     services.append(.init(service: Worker(engine: engine, runner: runner, untilIdle: untilIdle, intake: intake),
                           successTerminationBehavior: .gracefullyShutdownGroup))
-    // Last: the first to hear of the shutdown (also when the worker ends it, idle).
+    // Last: the first to hear of a shutdown by signal. (With --until-idle the worker ends the
+    // group itself when idle, which is no shutdown to announce; a signal is said above.)
     if !untilIdle {
         services.append(.init(service: ShutdownNotice(
             waitsFor: "no new claims; draining running attempts for up to \(durationText(engine.options.drainTimeout))"
