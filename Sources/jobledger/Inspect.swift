@@ -139,7 +139,16 @@ struct Export: AsyncParsableCommand {
             let ledger = try log.openReadOnly()
             let out = BufferedOutput()
             switch format {
-            case .ndjson: try ledger.exportNDJSON { line in out.write(line + "\n") }
+            case .ndjson:
+                do {
+                    try ledger.exportNDJSON { line in
+                        guard out.isOpen else { throw CancellationError() }
+                        out.write(line + "\n")
+                    }
+                } catch where !out.isOpen {
+                    // Stopped early: the reader has gone (`| head`), or a write failed, which
+                    // `finish()` reports. The rest of the log is not read for nothing.
+                }
             }
             try out.finish()
         }
