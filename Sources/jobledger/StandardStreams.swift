@@ -7,17 +7,7 @@ import Foundation
 /// "stopped". With SIGPIPE ignored (`JobLedgerCLI.main`) a closed pipe is an EPIPE here, and
 /// `print` to it fails as quietly.
 func writeQuietly(_ text: String, to descriptor: Int32 = STDERR_FILENO) {
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        if written > 0 {
-            bytes = bytes.dropFirst(written)
-        } else if written < 0 && errno == EINTR {
-            continue
-        } else {
-            return
-        }
-    }
+    _ = writeAll(text, to: descriptor, waitingWhenFull: false)
 }
 
 /// Writes `text` to standard output (or `descriptor`), all of it: the command's data (`export`,
@@ -30,6 +20,13 @@ enum OutputWrite: Equatable {
 }
 
 func writeOutput(_ text: String, to descriptor: Int32 = STDOUT_FILENO) -> OutputWrite {
+    writeAll(text, to: descriptor, waitingWhenFull: true)
+}
+
+/// The one write loop of both: all of `text` with `write(2)`, again after EINTR; on a
+/// non-blocking descriptor that is full, it waits for room when `waitingWhenFull` (data), else
+/// gives up (a diagnostic is not worth blocking for).
+private func writeAll(_ text: String, to descriptor: Int32, waitingWhenFull: Bool) -> OutputWrite {
     var bytes = Array(text.utf8)[...]
     while !bytes.isEmpty {
         let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
@@ -37,7 +34,7 @@ func writeOutput(_ text: String, to descriptor: Int32 = STDOUT_FILENO) -> Output
             bytes = bytes.dropFirst(written)
         } else if written < 0 && errno == EINTR {
             continue
-        } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+        } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && waitingWhenFull {
             var p = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
             _ = poll(&p, 1, 1000)  // a non-blocking stdout that is full: wait until it drains
         } else if written < 0 && errno == EPIPE {

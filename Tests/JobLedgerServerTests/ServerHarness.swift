@@ -129,23 +129,5 @@ extension ByteBuffer {
 
 func body(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
 
-/// A loopback port nothing listens on (bound, then closed): an unreachable service.
-func closedLoopbackPort() throws -> Int {
-    #if canImport(Glibc)
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    #else
-    let fd = socket(AF_INET, SOCK_STREAM, 0)
-    #endif
-    guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-    }
-    guard bound else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EADDRNOTAVAIL) }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
+/// A loopback port nothing listens on (held, then given up): an unreachable service.
+func closedLoopbackPort() throws -> Int { try ListeningSocket().port }
