@@ -89,9 +89,10 @@ public struct JobLedgerServer: Sendable {
         chain = ChainStatus(ledger: ledger, now: now)
     }
 
-    /// Every route.
+    /// Every route. Each GET route also answers HEAD with the status and headers a GET would
+    /// get (`Content-Length` included) and no body: health checkers and `curl -I` use HEAD.
     public func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.middlewares.add(BrowserGuard(loopbackHostOnly: auth == nil))
         router.middlewares.add(ErrorMapping())
         // Inside the error mapping: it serves a file where the routes found nothing (`/blobs/…`).

@@ -4,9 +4,6 @@ import JobLedger
 import JobLedgerSQLite
 
 extension JobLedgerServer {
-    /// `GET /healthz` (the process answers), `GET /readyz` (it can take work: the log's storage
-    /// is not paused and the engine is not draining), `GET /metrics` (Prometheus text) and
-    /// `GET /openapi.json`. None needs a token: they say nothing about any job.
     /// Whether the server can take work, and why not: `/readyz`'s answer.
     func readiness() -> (ready: Bool, body: [String: JSONValue]) {
         if let f = engine.storageFault ?? runner?.storageFault {
@@ -16,6 +13,10 @@ extension JobLedgerServer {
         return (true, ["status": "ready"])
     }
 
+    /// `GET /healthz` (the process answers), `GET /readyz` (it can take work: the log's storage
+    /// is not paused and the engine is not draining), `GET /metrics` (Prometheus text) and
+    /// `GET /openapi.json`. None needs a token: they say nothing about any job. Probes and load
+    /// balancers that send HEAD get the same status and headers (the router's HEAD routes).
     func addOperationRoutes(to router: Router<BasicRequestContext>) {
         router.get("healthz") { _, _ in
             JSONResponse.make(["status": "ok"])
@@ -24,9 +25,6 @@ extension JobLedgerServer {
             let (ready, o) = readiness()
             return JSONResponse.make(.object(o), status: ready ? .ok : .serviceUnavailable)
         }
-        // The same answers without a body, for probes and load balancers that send HEAD.
-        router.head("healthz") { _, _ in Response(status: .ok) }
-        router.head("readyz") { _, _ in Response(status: readiness().ready ? .ok : .serviceUnavailable) }
         router.get("metrics") { _, _ in
             var text = metrics.emitToString()
             if let head = try? ledger.head()?.seq ?? 0 {
