@@ -113,6 +113,7 @@ extension Ledger {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     var head = try Ledger.fetchHead(db) ?? ChainHead(seq: 0, hash: HashChain.genesis)
+                    let start = head.seq
                     // Into an empty log, lines hashed under an older rule keep it, so that the
                     // export's head is reproduced; into a log with events, everything imported
                     // is chained under the current rule after them.
@@ -128,11 +129,19 @@ extension Ledger {
                         lines = lineNumber
                         guard let (prepared, check) = try checker.check(line, number: lineNumber) else { return }
                         let stored: [StoredEvent]
+                        let before = head.seq
                         do {
                             let rule: HashChain.Rule? = keepRules && head.seq < Int64(checked.leadingV1) ? .v1 : nil
                             stored = try appendRequest([prepared], db: db, head: &head, jobs: &touched, rule: rule)
                         } catch let e as LedgerError {
                             throw LedgerError.importFailed(line: lineNumber, reason: e.description)
+                        }
+                        // An append whose idempotency key is taken returns the event that took
+                        // it and writes nothing: for an import that would be a line dropped
+                        // while counted as imported.
+                        if head.seq == before, let key = prepared.event.idempotencyKey {
+                            let holder = stored[0].seq > start ? "an earlier line of this import (job \(stored[0].job))" : "job \(stored[0].job) at seq \(stored[0].seq) of this log"
+                            throw LedgerError.importFailed(line: lineNumber, reason: "its idempotency key '\(key)' is already used by \(holder) (an append with a taken key writes nothing, and an import never drops a line)")
                         }
                         if let check, stored[0].version != check.version {
                             throw LedgerError.importFailed(line: lineNumber, reason: "job \(prepared.event.job) would get version \(stored[0].version) here, the line says \(check.version) (the job already has events in this log?)")

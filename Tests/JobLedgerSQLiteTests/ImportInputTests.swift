@@ -196,3 +196,30 @@ struct ImportInputTests {
         #expect(try other.eventCount() == 0)
     }
 }
+
+/// An idempotency key already taken (in the log, or by an earlier line of the same file) makes
+/// the append return the event that took it and write nothing: an import refuses the line
+/// instead of counting it as imported.
+@Suite struct ImportIdempotencyKeyTests {
+    func queuedLine(_ job: String, extra: String = "") -> String { ImportInputTests().queuedLine(job, extra: extra) }
+
+    @Test func aKeyAlreadyInTheLogIsRefusedNotDropped() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
+        _ = try ledger.importNDJSON([queuedLine("a", extra: #","idempotency_key":"k1""#)])
+        let error = await expectLedgerError { _ = try ledger.importNDJSON([queuedLine("b"), queuedLine("c", extra: #","idempotency_key":"k1""#)]) }
+        guard case .importFailed(2, let reason) = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(reason.contains("'k1' is already used by job a at seq 1 of this log"), "\(reason)")
+        #expect(try ledger.eventCount() == 1, "nothing of the refused import was written")
+    }
+
+    @Test func twoLinesOfOneFileWithTheSameKeyAreRefused() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
+        let lines = [queuedLine("d1", extra: #","idempotency_key":"same""#), queuedLine("d2", extra: #","idempotency_key":"same""#), queuedLine("d3")]
+        let error = await expectLedgerError { _ = try ledger.importNDJSON(lines) }
+        guard case .importFailed(2, let reason) = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(reason.contains("already used by an earlier line of this import (job d1)"), "\(reason)")
+        #expect(try ledger.eventCount() == 0)
+    }
+}
