@@ -12,7 +12,7 @@ struct JobLedgerCLI: AsyncParsableCommand {
             Exit codes: 0 ok · 1 verification failed · 2 bad input (JSON, payload, id, import line; serve: a port already in use) · \
             3 refused by the lifecycle (illegal transition, unknown job, version conflict) · \
             4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · \
-            6 storage error (a full disk, an I/O error or a read-only or vanished log that outlasted --storage-wait) · \
+            6 storage error (a full disk, an I/O error or a read-only or vanished log that outlasted --storage-wait; output that could not be written) · \
             7 the run finished but effects are still owed (broadcasts or uploads pending or dead: finish with `jobledger project --once`) · 64 usage.
             """,
         subcommands: [Demo.self, Work.self, Submit.self, Cancel.self, Retry.self, Append.self, Jobs.self, History.self,
@@ -23,9 +23,12 @@ struct JobLedgerCLI: AsyncParsableCommand {
     /// `-` for an option, so a negative number after a long option read as a missing value.
     /// SIGPIPE is ignored: output to a reader that has gone (`| head`) is dropped (EPIPE), and the
     /// command goes on to its normal end instead of dying mid-run with jobs left `running`.
+    /// A command that ends normally exits 6 when what it printed could not be written (see
+    /// `exitIfStandardOutputFailed`).
     static func main() async {
         signal(SIGPIPE, SIG_IGN)
         await main(negativeNumbersJoined(Array(CommandLine.arguments.dropFirst())))
+        exitIfStandardOutputFailed()
     }
 
     /// `args` with every `--option NUMBER` whose number is negative written `--option=NUMBER`.

@@ -55,3 +55,16 @@ func standardOutputIsGone() -> Bool {
     return poll(&p, 1, 0) > 0 && (p.revents & Int16(POLLERR)) != 0
 }
 
+
+/// Exits 6 when standard output could not be written: commands print their results with
+/// `print`, and stdio keeps what it could not write in its buffer, so the last flush fails
+/// again and says why. Without this check `digest >> heads.txt` on a full disk left an empty
+/// file and exited 0, and `submit > ids.txt` queued a job whose id was lost. A reader that has
+/// gone (`| head`) is a normal end, as it was when SIGPIPE ended the command.
+func exitIfStandardOutputFailed() {
+    guard fflush(nil) != 0 else { return }
+    let cause = errno
+    if cause == EPIPE || standardOutputIsGone() { return }
+    writeQuietly("jobledger: could not write the output (\(String(cString: strerror(cause)))): what was printed is incomplete\n")
+    exit(6)
+}

@@ -80,3 +80,36 @@ func startWithOutput(on pipe: Pipe, _ args: [String], in scratch: Scratch) throw
         #expect(q.terminationReason == .exit && q.terminationStatus == 0)
     }
 }
+
+/// What every other command prints goes through stdio: a write that failed there ends the
+/// command with exit 6 and a line on stderr, not exit 0 with the output lost.
+@Suite struct FailedOutputTests {
+    @Test(arguments: [["digest"], ["jobs"], ["submit", "design"], ["verify"]])
+    func aCommandWhoseOutputCannotBeWrittenExits6(_ command: [String]) async throws {
+        guard FileManager.default.fileExists(atPath: "/dev/full") else { return }  // Linux's always-full device
+        let scratch = Scratch()
+        _ = try await jobledger(["submit", "design", "--db", "o.sqlite"], in: scratch)
+        let p = Process()
+        p.executableURL = try #require(jobledgerBinary) as URL
+        p.arguments = command + ["--db", "o.sqlite"]
+        p.currentDirectoryURL = scratch.url
+        p.standardOutput = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        let err = childPipe()
+        p.standardError = err
+        try startChild(p)
+        let said = await waitForLine(containing: "could not write the output", in: err.fileHandleForReading)
+        await waitForExit(p, "\(command) to a full device")
+        #expect(p.terminationStatus == 6, "\(command)")
+        #expect(said?.contains("No space left on device") == true, "\(said ?? "nothing said")")
+    }
+
+    @Test func aReaderThatLeftIsStillANormalEnd() async throws {
+        let scratch = Scratch()
+        _ = try await jobledger(["submit", "design", "--db", "o.sqlite"], in: scratch)
+        let pipe = childPipe()
+        try pipe.fileHandleForReading.close()
+        let q = try startWithOutput(on: pipe, ["jobs", "--db", "o.sqlite"], in: scratch)
+        await waitForExit(q, "jobs whose reader has gone")
+        #expect(q.terminationReason == .exit && q.terminationStatus == 0)
+    }
+}
