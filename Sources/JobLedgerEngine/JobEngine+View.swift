@@ -18,8 +18,11 @@ extension JobEngine {
     /// only the gaps between the engine's own events (which it folded when their appends
     /// returned), a page of at most 4096 at a time, so a long backlog (an engine starting on a
     /// big log) stays in bounded memory. The read runs outside the engine's lock (handlers
-    /// reporting progress must not wait for it).
-    func refresh() async {
+    /// reporting progress must not wait for it). Returns the error that cut the read short (a
+    /// transient one: no file descriptor left, a busy reader), nil when the view is current.
+    @discardableResult
+    func refresh() async -> LedgerError? {
+        var cutShort: LedgerError?
         startFromSnapshot()
         let page = 4096
         // On a long backlog (a full page read while nothing of this engine's own waits), the
@@ -48,6 +51,7 @@ extension JobEngine {
             case .success(let e): events = e
             case .failure(let error):
                 if error.makesTheLogUnreadable { state.withLock { $0.unreadable = error } }
+                cutShort = error
                 break pages  // otherwise transient: read again next round
             }
             if events.count == page, gap == nil, let last = events.last {
@@ -68,11 +72,13 @@ extension JobEngine {
             let found: JobState?
             do { found = try await ledger.state(of: job) } catch {
                 if error.makesTheLogUnreadable { state.withLock { $0.unreadable = error } }
+                cutShort = error
                 continue  // otherwise tried again next round
             }
             let now = clock.now()
             state.withLock { $0.view.adopt(found, job: job, now: now) }
         }
+        return cutShort
     }
 
     private static func readPage(_ ledger: Ledger, from seq: Int64, limit: Int) async -> Result<[EngineEvent], LedgerError> {
@@ -80,9 +86,21 @@ extension JobEngine {
     }
 
     /// Whether any job of these kinds is queued (delayed ones included) or running, here or
-    /// elsewhere, as of a fresh look at the log.
+    /// elsewhere, as of a fresh look at the log. A look cut short cannot tell, and answers yes:
+    /// a run until idle must not end on a view it failed to bring up to date (with few file
+    /// descriptors left, `work --until-idle` once ended at once, exit 0, its jobs all queued).
     func hasJobsInFlight(of kinds: Set<String>) async -> Bool {
-        await refresh()
-        return state.withLock { s in !s.view.unresolved.isEmpty || kinds.contains { s.view.inFlight($0) > 0 } }
+        await jobsInFlight(of: kinds) != false
+    }
+
+    /// `hasJobsInFlight`, or nil when the look at the log was cut short; the error is kept in
+    /// `lastReadFailure` until a look succeeds.
+    func jobsInFlight(of kinds: Set<String>) async -> Bool? {
+        let failure = await refresh()
+        return state.withLock { s in
+            s.lastReadFailure = failure
+            if failure != nil { return nil }
+            return !s.view.unresolved.isEmpty || kinds.contains { s.view.inFlight($0) > 0 }
+        }
     }
 }

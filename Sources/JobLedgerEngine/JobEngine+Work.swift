@@ -59,7 +59,8 @@ extension JobEngine {
             s.following += 1
         }
         defer { state.withLock { $0.following -= 1 } }
-        while !Task.isCancelled && !state.withLock({ $0.draining }) {
+        var unreadSince: ContinuousClock.Instant?
+        loop: while !Task.isCancelled && !state.withLock({ $0.draining }) {
             // A storage fault: nothing is tried before the next try is due (the number of tries
             // grows with the backoff, not with time), and a run with a bound gives up past it.
             if let fault = storage.outlasted() { try await giveUp(fault) }
@@ -80,7 +81,22 @@ extension JobEngine {
                 if !storage.mayTry() { continue }
                 // Idle: nothing this engine could run is queued, delayed or running.
                 let kinds = state.withLock { Set($0.registrations.keys) }
-                if untilIdle, !(await hasJobsInFlight(of: kinds)), state.withLock({ $0.running.isEmpty }) { break }
+                if untilIdle, state.withLock({ $0.running.isEmpty }) {
+                    switch await jobsInFlight(of: kinds) {
+                    case false?:
+                        if state.withLock({ $0.running.isEmpty }) { break loop }
+                    case nil:
+                        // The log could not be read: not known to be idle. Said once, tried
+                        // again every poll, and given up with the error past the storage bound.
+                        let error = state.withLock { $0.lastReadFailure }
+                        if unreadSince == nil, let error { options.logger.warning("cannot tell whether jobs are left: reading the log failed, trying again: \(error)") }
+                        let since = unreadSince ?? .now
+                        unreadSince = since
+                        if let bound = options.storageFaults.giveUpAfter, ContinuousClock.now - since > bound, let error { throw error }
+                    case true?:
+                        unreadSince = nil
+                    }
+                }
                 try? await Task.sleep(for: pollInterval)
             }
         }

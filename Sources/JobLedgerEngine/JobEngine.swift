@@ -43,6 +43,8 @@ public final class JobEngine: Sendable {
         /// sequence): the view ends before it, and the engine stops with it rather than run on a
         /// log it cannot see whole.
         var unreadable: LedgerError?
+        /// Why the last look at the log (`jobsInFlight`) was cut short; nil once one succeeds.
+        var lastReadFailure: LedgerError?
         var random: SplitMix64
         /// The engine snapshot: whether the start from one was tried, the `seq` of the one
         /// loaded or written last, and a write in progress.

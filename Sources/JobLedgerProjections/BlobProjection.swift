@@ -41,6 +41,9 @@ public struct BlobProjection: EffectProjection {
                 guard let asset = Self.asset(of: item.body) else { throw SinkError.rejected("outbox item \(item.seq) does not name an asset") }
                 let bytes: Data
                 do { bytes = try ledger.assetBytes(asset.sha256) } catch {
+                    // Only bytes that are not there are past retrying; a read that failed (no
+                    // file descriptor left, a busy or faulty disk) is tried again.
+                    guard case .unknownAsset = error else { throw SinkError.unavailable("the bytes of asset \(asset.sha256) could not be read: \(error)") }
                     throw SinkError.rejected("the bytes of asset \(asset.sha256) are not staged in this log")
                 }
                 let blob = try await store.put(pathname: item.target, bytes: bytes, contentType: asset.contentType)

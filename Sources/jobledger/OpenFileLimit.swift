@@ -8,7 +8,8 @@ import Darwin
 /// every connection, SSE stream included, is one. Shells commonly start programs with a soft
 /// limit of 1024 (256 on macOS) under a far higher hard limit, which would leave a server
 /// unable to accept near a thousand streams for no reason; as Go's runtime does, `serve` raises
-/// the soft limit to the hard one at startup.
+/// the soft limit to the hard one at startup, and so do `work` and `demo` (an engine's readers,
+/// attempts and projections hold descriptors too).
 enum OpenFileLimit {
     /// Below this many, the startup line says so: a server for many browsers wants more.
     static let low: UInt64 = 4096

@@ -57,6 +57,9 @@ let stoppedEarly = Atomic<Bool>(false)
 /// the effect projections that still owe something (pending or dead items).
 @discardableResult
 func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Bool, intake: (any JobIntake)? = nil) async throws -> [ProjectionStatus] {
+    // Every attempt, projection step and reader holds descriptors: raised as `serve` raises
+    // them, so a shell's low soft limit does not starve a run that the hard limit allows.
+    _ = OpenFileLimit.raise()
     struct Worker: Service {
         let engine: JobEngine
         let runner: ProjectionRunner?
