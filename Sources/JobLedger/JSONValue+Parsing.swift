@@ -125,8 +125,19 @@ extension JSONValue {
                 while i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
             }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-            if isInteger, let v = Int64(text) { return .int(v) }
+            // A number is kept exactly or refused, never quietly changed: a whole number is a
+            // 64-bit integer (an id past that would come back as another number), any other a
+            // double, which must not round a non-zero value to 0.
+            if isInteger {
+                guard let v = Int64(text) else {
+                    throw JSONParseError(offset: start, reason: "integer out of range: a whole number must fit in 64 bits (±9223372036854775807); send a larger one as a string")
+                }
+                return .int(v)
+            }
             guard let d = Double(text), d.isFinite else { throw JSONParseError(offset: start, reason: "number out of range") }
+            if d == 0, text.utf8.prefix(while: { $0 != UInt8(ascii: "e") && $0 != UInt8(ascii: "E") }).contains(where: { $0 >= 49 && $0 <= 57 }) {
+                throw JSONParseError(offset: start, reason: "number out of range: \(text) is too close to zero for a double and would be stored as 0")
+            }
             return .double(d)
         }
 

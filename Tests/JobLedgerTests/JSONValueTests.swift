@@ -119,7 +119,6 @@ struct JSONValueTests {
         #expect(try JSONValue(parsing: "-0") == .int(0))
         #expect(try JSONValue(parsing: "9223372036854775807") == .int(.max))
         #expect(try JSONValue(parsing: "-9223372036854775808") == .int(.min))
-        #expect(try JSONValue(parsing: "9223372036854775808") == .double(9223372036854775808.0))
         #expect(try JSONValue(parsing: "1.5") == .double(1.5))
         #expect(try JSONValue(parsing: "-0.25") == .double(-0.25))
         #expect(try JSONValue(parsing: "1.0") == .double(1.0))
@@ -161,6 +160,29 @@ struct JSONValueTests {
     ])
     func badNumbers(_ text: String) {
         #expect(parseError(text) != nil, "\(text) accepted")
+    }
+
+    @Test("a number is kept exactly or refused, never quietly changed", arguments: [
+        ("9223372036854775808", "integer out of range"),   // one past Int64.max: would come back as …5807 or a double
+        ("12345678901234567890", "integer out of range"),  // an order id that a double would turn into …567000
+        ("-9223372036854775809", "integer out of range"),
+        ("1e-400", "too close to zero"),                   // would be stored as 0
+        ("-2.5e-350", "too close to zero"),
+        ("1e400", "number out of range"),
+    ])
+    func numbersThatCannotBeKept(_ text: String, says: String) throws {
+        let error = try #require(parseError(#"{"n":\#(text)}"#))
+        #expect(error.reason.contains(says), "\(error.reason)")
+        #expect(error.offset == 5)
+    }
+
+    @Test("zeros and the smallest doubles are kept")
+    func smallNumbers() throws {
+        #expect(try JSONValue(parsing: "0.0") == .double(0))
+        #expect(try JSONValue(parsing: "-0.0e7") == .double(-0.0))
+        #expect(try JSONValue(parsing: "0e-999") == .double(0))
+        #expect(try JSONValue(parsing: "5e-324") == .double(5e-324))
+        #expect(try JSONValue(parsing: "1.2345678901234567e+19") == .double(1.2345678901234567e19))
     }
 
     @Test("leading zeros are refused with a clear reason")
