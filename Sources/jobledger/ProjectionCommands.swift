@@ -134,6 +134,12 @@ struct Project: AsyncParsableCommand {
                     printErr("jobledger: \(name) not run here: \(owner) is running it (its lease is renewed while it runs)")
                 }
                 if !r.notOwned.isEmpty { throw ExitCode(5) }
+                // Effects this run owns and could not finish (backing off, or dead): said, with
+                // what finishes them, and exit 7, as `work --until-idle` ends.
+                let effects = runner.projections.filter { $0 != .jobs && !r.notOwned.contains($0) }
+                let owed = try ledger.projectionStatus(effects).filter { effects.contains($0.name) && ($0.pending > 0 || $0.dead > 0 || $0.lag > 0) }
+                let status = reportOwedEffects(owed, path: ledger.path, to: printErr)
+                if status != 0 { throw ExitCode(status) }
                 return
             }
             printErr("jobledger: keeping \(runner.projections.map(\.rawValue).joined(separator: ", ")) up with \(ledger.path)")
