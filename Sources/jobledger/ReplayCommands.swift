@@ -179,10 +179,13 @@ struct StateAsOf: AsyncParsableCommand {
                 guard try ledger.state(of: id) != nil else { throw fail("no such job \(id) in \(ledger.path)", code: 3) }
                 throw fail("job \(id) did not exist yet as of \(point)", code: 3)
             }
-            // The moment "then" is: the time given, or when the event at the seq was recorded.
+            // The moment "then" is: the time given, or when the event at the seq was recorded;
+            // a seq past the log's head is now (its messages sent since are not "not yet sent").
+            let headSeq = try ledger.head()?.seq ?? 0
+            let pastHead: Bool = if case .seq(let s) = point { s > headSeq } else { false }
             let then: Timestamp? = switch point {
             case .time(let t): t
-            case .seq(let s): try ledger.recordedAt(seq: s) ?? summary.lastTime
+            case .seq(let s): pastHead ? nil : try ledger.recordedAt(seq: s) ?? summary.lastTime
             case .end: nil
             }
             let delivered = Dictionary(uniqueKeysWithValues: try ledger.outboxItems(.broadcast, job: id, limit: Int.max).map { ($0.seq, $0) })
@@ -211,6 +214,7 @@ struct StateAsOf: AsyncParsableCommand {
             }
             var title = "job \(id) as of \(point)"
             if case .seq = point, let then { title += " (\(then.iso8601))" }
+            if pastHead { title += " (past the log's head, seq \(headSeq): as of now)" }
             print(title)
             for f in row.fields where !f.value.isNull && f.name != "id" {
                 print("  \(f.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(f.value.stringValue ?? f.value.canonicalText)")

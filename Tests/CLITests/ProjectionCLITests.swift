@@ -130,6 +130,22 @@ func startProject(_ args: [String]) throws -> Process {
         expectRefusal(try await jobledger(["state", "\(unknown)", "--db", db], in: scratch), exit: 3, mentions: ["no such job", "\(unknown)"])
     }
 
+    /// A seq past the log's head is now: the messages sent since the job's last event count as
+    /// sent (they were judged against that event's time, and all read "not yet sent then").
+    @Test func stateAsOfASeqPastTheHeadIsNow() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("log.sqlite")
+        let jobs = try await logOfFinishedJobs(db, jobs: 2)
+        #expect(try await jobledger(["project", "--once", "--db", db], in: scratch).status == 0)
+        let r = try await jobledger(["state", "\(jobs[0])", "--as-of", "1000", "--db", db, "--json"], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let messages = try #require(o["messages"] as? [[String: Any]])
+        #expect(messages.count == 6 && messages.allSatisfy { ($0["delivery"] as? String)?.hasPrefix("sent ") == true }, "\(messages)")
+        let text = try await jobledger(["state", "\(jobs[0])", "--as-of", "1000", "--db", db], in: scratch)
+        #expect(text.stdout.contains("past the log's head, seq 12: as of now"), "\(text.stdout)")
+    }
+
     @Test func diffNamesWhatChangedBetweenTwoPointsAndTwoFiles() async throws {
         let scratch = Scratch()
         let db = scratch.path("log.sqlite")
