@@ -72,7 +72,7 @@ struct History: AsyncParsableCommand {
             if json {
                 print(JSONValue.array(entries).canonicalText)
             } else {
-                print("job \(id) · kind \(final.kind) · \(final.status) · \(plural(final.version, "event"))")
+                print("job \(id) · kind \(terminalSafe(final.kind)) · \(final.status) · \(plural(final.version, "event"))")
                 printTable(header: nil, rows: lines, indent: "  ")
             }
         }
@@ -204,8 +204,33 @@ func formatDelta(_ ms: Int64) -> String {
     return "+\(ms / 3_600_000)h\((ms / 60_000) % 60)m"
 }
 
+/// `text` made safe to print to a terminal: control characters (an escape sequence that sets
+/// the window title or colours, a carriage return that overwrites the line, a newline that
+/// fakes a row) and the bidirectional overrides that reorder what is shown are written as
+/// escapes (`\n`, `\u{1B}`). What a job's payload carries is anyone's text; `--json` output is
+/// JSON, escaped already.
+func terminalSafe(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+    var out = ""
+    for u in text.unicodeScalars {
+        guard needsEscape(u) else { out.unicodeScalars.append(u); continue }
+        switch u {
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default: out += "\\u{" + String(u.value, radix: 16, uppercase: true) + "}"
+        }
+    }
+    return out
+}
+
+private func needsEscape(_ u: Unicode.Scalar) -> Bool {
+    u.properties.generalCategory == .control || (0x202A...0x202E).contains(u.value) || (0x2066...0x2069).contains(u.value)
+}
+
+/// Rows in aligned columns; every cell made `terminalSafe`.
 func printTable(header: [String]?, rows: [[String]], indent: String = "") {
-    let all = (header.map { [$0] } ?? []) + rows
+    let all = ((header.map { [$0] } ?? []) + rows).map { $0.map(terminalSafe) }
     guard let columns = all.map(\.count).max() else { return }
     var widths = [Int](repeating: 0, count: columns)
     for r in all { for (i, c) in r.enumerated() where i < columns - 1 { widths[i] = max(widths[i], c.count) } }

@@ -142,7 +142,7 @@ struct Replay: AsyncParsableCommand {
             print("ok: the stored jobs table (\(stored.count) jobs, checkpoint seq \(checkpoint)) equals the one rebuilt from the log")
             return
         }
-        for d in drift { print("drift: \(d)") }
+        for d in drift { print("drift: " + terminalSafe("\(d)")) }
         print("FAILED: \(drift.count) difference\(drift.count == 1 ? "" : "s") between the stored jobs table and the log (checkpoint seq \(checkpoint))")
         throw ExitCode(1)
     }
@@ -217,12 +217,12 @@ struct StateAsOf: AsyncParsableCommand {
             if pastHead { title += " (past the log's head, seq \(headSeq): as of now)" }
             print(title)
             for f in row.fields where !f.value.isNull && f.name != "id" {
-                print("  \(f.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(f.value.stringValue ?? f.value.canonicalText)")
+                print("  \(f.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(terminalSafe(f.value.stringValue ?? f.value.canonicalText))")
             }
             print("messages for stream \(StreamNaming(prefix: streamPrefix).stream(for: id)) by then (\(messages.count)):")
             for m in messages {
                 let msg = m.message
-                print("  seq \(msg.seq)  v\(msg.version)  \(msg.type.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(msg.state.rawValue) \(Int((msg.progress * 100).rounded()))%  — \(fate(msg.seq))")
+                print("  seq \(msg.seq)  v\(msg.version)  \(msg.type.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(msg.state.rawValue) \(Int((msg.progress * 100).rounded()))%  — \(terminalSafe(fate(msg.seq)))")
             }
         }
     }
@@ -284,7 +284,7 @@ struct Diff: AsyncParsableCommand {
                 print(JSONValue.array(entries).canonicalText)
             } else {
                 print("left: \(l.path) as of \(l.point) (\(plural(a.count, "job"))) · right: \(r.path) as of \(r.point) (\(plural(b.count, "job")))")
-                for line in lines { print(line) }
+                for line in lines { print(terminalSafe(line)) }
                 print(entries.isEmpty ? "no differences" : "\(plural(entries.count, "job")) \(entries.count == 1 ? "differs" : "differ")")
             }
             if !entries.isEmpty { throw ExitCode(1) }

@@ -1,0 +1,31 @@
+import Foundation
+import JobLedgerTestSupport
+import Testing
+
+/// A payload's text is anyone's: printed to a terminal as it is, an escape sequence sets the
+/// window title or the colours, a carriage return overwrites the line, and a newline fakes a
+/// row. The human-readable output writes control characters (and the bidirectional overrides)
+/// as escapes; `--json` is JSON.
+@Suite struct TerminalSafeOutputTests {
+    @Test func controlCharactersInAPayloadArePrintedAsEscapes() async throws {
+        let scratch = Scratch()
+        let queued = try await jobledger(["append", "--db", "e.sqlite", "--type", "queued", "--payload", #"{"kind":"design"}"#], in: scratch)
+        let job = queued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(queued.status == 0, "\(queued)")
+        let started = try await jobledger(["append", "--db", "e.sqlite", "--job", job, "--type", "started", "--payload",
+                                           #"{"worker":"w\u001b]0;pwned\u0007","attempt":1,"lease_deadline":"2030-01-01T00:00:00Z"}"#], in: scratch)
+        try #require(started.status == 0, "\(started)")
+        let failed = try await jobledger(["append", "--db", "e.sqlite", "--job", job, "--type", "failed", "--payload",
+                                          #"{"code":"x","message":"boom\r\u001b[32mALL OK\nFAKE LINE \u202eevil","retryable":false,"attempt":1}"#], in: scratch)
+        try #require(failed.status == 0, "\(failed)")
+        for command in [["jobs"], ["history", job], ["state", job]] {
+            let r = try await jobledger(command + ["--db", "e.sqlite"], in: scratch)
+            #expect(r.status == 0, "\(r)")
+            #expect(!r.stdout.unicodeScalars.contains { $0.value == 0x1B || $0 == "\r" || $0.value == 0x07 || $0.value == 0x202E }, "\(command): \(r.stdout.debugDescription)")
+            #expect(!r.stdout.split(separator: "\n").contains { $0.hasPrefix("FAKE LINE") }, "\(command): a payload's newline made a line of its own")
+            #expect(r.stdout.contains(#"boom\r\u{1B}[32mALL OK\nFAKE LINE \u{202E}evil"#), "\(command): \(r.stdout)")
+        }
+        let json = try await jobledger(["history", job, "--db", "e.sqlite", "--json"], in: scratch)
+        #expect(json.stdout.contains(#"\r\u001b[32mALL OK\nFAKE LINE"#), "--json escapes as JSON does: \(json.stdout)")
+    }
+}
