@@ -82,6 +82,7 @@ public final class Ledger: Sendable {
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create { throw .noSuchLog(path: path) }
         if exists {
+            try checkIsFileOrFolder(path: path)
             let size = fileSize(path) ?? 0
             if size > 0 {
                 try checkHeader(path: path)
@@ -165,6 +166,7 @@ public final class Ledger: Sendable {
         // between is then seen either way.
         let identity = FileIdentity(path: path)
         guard identity != nil || FileManager.default.fileExists(atPath: path) else { throw .noSuchLog(path: path) }
+        try checkIsFileOrFolder(path: path)
         guard (fileSize(path) ?? 0) > 0 else { throw .notALedger(path: path, detail: "the file is empty") }
         try checkHeader(path: path)
         let wal = fileSize(path + "-wal")
@@ -231,6 +233,19 @@ public final class Ledger: Sendable {
         self.committer = GroupCommitter()
         busyTimeoutMilliseconds = Int32(clamping: configuration.busyTimeout.components.seconds * 1000
                                         + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// Refuses a path that is a device, a pipe or a socket: `/dev/null` reads as an empty file,
+    /// so a log would be "created" there (SQLite then writes `/dev/null-journal`) and fail with
+    /// a false I/O error; a FIFO would block the reader. A folder is left to `checkHeader`,
+    /// which says how to name the log in it.
+    private static func checkIsFileOrFolder(path: String) throws(LedgerError) {
+        var s = stat()
+        guard stat(path, &s) == 0 else { return }  // gone meanwhile: opening says so
+        let type = s.st_mode & S_IFMT
+        guard type != S_IFREG, type != S_IFDIR else { return }
+        let what = type == S_IFCHR || type == S_IFBLK ? "a device" : type == S_IFIFO ? "a pipe (FIFO)" : type == S_IFSOCK ? "a socket" : "not a regular file"
+        throw .notALedger(path: path, detail: "it is \(what), not a log file")
     }
 
     /// Refuses a file that is not a log, or a log of a newer schema, before anything opens it

@@ -137,6 +137,21 @@ struct RefusalTests {
         #expect(!scratch.exists("no-such-folder"))
     }
 
+    /// A device or a pipe given as the log is refused before SQLite opens it: `/dev/null` read as
+    /// an empty file, so a log was "created" there (leaving `/dev/null-journal`) and failed with a
+    /// false I/O error, and a FIFO blocked.
+    @Test func aDeviceOrAPipeIsNotALog() async throws {
+        let fifo = scratch.path("fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for path in ["/dev/null", fifo] {
+            for args in [["submit", "design", "--db", path], ["jobs", "--db", path], ["verify", "--db", path]] {
+                let r = try await jobledger(args, in: scratch)
+                expectRefusal(r, exit: 4, mentions: [path, "is not a JobLedger log", path == fifo ? "a pipe (FIFO)" : "a device"])
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: "/dev/null-journal") && !FileManager.default.fileExists(atPath: "/dev/null-wal"))
+    }
+
     @Test(arguments: ["DELETE", "WAL"])
     func anotherApplicationsSQLiteDatabaseIsNotALogAndIsLeftUnchanged(journalMode: String) async throws {
         let path = scratch.path("other.sqlite")
