@@ -12,16 +12,20 @@ public struct JobSubmission: Sendable, Hashable {
     public var runAt: Timestamp?
     public var maxAttempts: Int
     public var priority: Int
+    /// Who asked for the job (a user id), recorded in its `queued` event: `serve` shows a job to
+    /// its owner and to admins only.
+    public var owner: String?
 
-    public init(kind: String, input: JSONValue, idempotencyKey: String, runAt: Timestamp? = nil, maxAttempts: Int = 3, priority: Int = 0) {
+    public init(kind: String, input: JSONValue, idempotencyKey: String, runAt: Timestamp? = nil, maxAttempts: Int = 3, priority: Int = 0,
+                owner: String? = nil) {
         self.kind = kind; self.input = input; self.idempotencyKey = idempotencyKey
-        self.runAt = runAt; self.maxAttempts = maxAttempts; self.priority = priority
+        self.runAt = runAt; self.maxAttempts = maxAttempts; self.priority = priority; self.owner = owner
     }
 
     /// The `queued` event it becomes; throws when a field breaks the log's rules (a kind too
     /// long, a priority out of range …), so an intake can refuse the request before submitting.
     public func newEvent(job: JobID) throws(PayloadError) -> NewEvent {
-        let queued = EventPayload.Queued(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt)
+        let queued = EventPayload.Queued(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt, owner: owner)
         let payload = EventPayload.queued(queued)
         try payload.validate()
         try queued.checkNew()

@@ -79,6 +79,9 @@ func quietRunner(_ ledger: Ledger, blobs: String, extra: [any EffectProjection],
             #expect((ttls[job.id.rawValue]?.intValue ?? -1) > 0, "a finished job's hash expires")
         }
         #expect(jobs.contains { hashes[$0.id.rawValue]?["owner"]?.stringValue == "user_1" })
+        // The owner is the job's, in the log: its queued event records it, as serve's submit does.
+        #expect(jobs.filter { $0.owner == "user_1" }.map(\.id) == jobs.filter { hashes[$0.id.rawValue]?["owner"]?.stringValue == "user_1" }.map(\.id))
+        #expect(jobs.filter { $0.owner != nil }.count == 1)
         let status = try await intake.status()
         #expect(status.pending == 0 && status.length == 4 && status.deadLetters == 0 && status.groupExists)
     }

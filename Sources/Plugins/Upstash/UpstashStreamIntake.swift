@@ -274,7 +274,7 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
         let key = fields["idempotency_key"].flatMap { $0.isEmpty ? nil : $0 } ?? "upstash:\(options.stream):\(id)"
         let owner = fields["owner"].flatMap { $0.isEmpty ? nil : $0 }
         if let owner, owner.utf8.count > 200 { return .failure(Reason(text: "field 'owner' is longer than 200 bytes")) }
-        let s = JobSubmission(kind: kind, input: input, idempotencyKey: key, runAt: runAt, maxAttempts: maxAttempts, priority: priority)
+        let s = JobSubmission(kind: kind, input: input, idempotencyKey: key, runAt: runAt, maxAttempts: maxAttempts, priority: priority, owner: owner)
         do { _ = try s.newEvent(job: JobID.generate(at: clock())) } catch { return .failure(Reason(text: error.reason)) }
         return .success((s, owner))
     }
