@@ -26,7 +26,8 @@ extension JobLedgerServer {
         router.get("api/live") { request, context in
             let caller = try await caller(request, allowQuery: true)
             guard let hub else {
-                throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the signed streams from the submit responses")
+                throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the jobs' streams there"
+                              + (anycable?.streamsSecret == nil ? " (this server signs no stream names: it has no ANYCABLE_STREAMS_SECRET or ANYCABLE_SECRET)" : ", with the signed streams from the submit responses"))
             }
             let text = request.uri.queryParameters.get("jobs") ?? ""
             let parts = text.split(separator: ",", omittingEmptySubsequences: true)

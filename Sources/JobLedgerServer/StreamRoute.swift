@@ -19,7 +19,8 @@ extension JobLedgerServer {
             let caller = try await caller(request, allowQuery: true)
             let state = try visibleJob(context, for: caller)
             guard let hub else {
-                throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the signed stream from the submit response")
+                throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the job's stream there, "
+                              + (anycable?.streamsSecret == nil ? "\(streams.stream(for: state.id)) (this server signs no stream names: it has no ANYCABLE_STREAMS_SECRET or ANYCABLE_SECRET)" : "with the signed stream from the submit response"))
             }
             let ticket = try streamTicket(for: caller)
             var after: Int64 = 0

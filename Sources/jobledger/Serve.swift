@@ -96,6 +96,17 @@ struct Serve: AsyncParsableCommand {
             let hub = projections.broadcast == .hub ? BroadcastHub() : nil
             let sink = try hub ?? projections.sink()
             let anycable = projections.broadcast == .anycable ? try? AnyCableConfiguration(environment: environment) : nil
+            if let anycable {
+                // What a browser needs to subscribe comes in the submit response; said now when a
+                // part of it cannot be made, rather than found missing from the 202 later.
+                var missing: [String] = []
+                if anycable.streamsSecret == nil { missing.append("no signed stream name (ANYCABLE_STREAMS_SECRET or ANYCABLE_SECRET)") }
+                if anycable.jwtSecret == nil { missing.append("no client token (ANYCABLE_JWT_SECRET or ANYCABLE_SECRET)") }
+                if anycable.publicURL == nil { missing.append("no AnyCable URL for browsers (NEXT_PUBLIC_ANYCABLE_URL)") }
+                if !missing.isEmpty {
+                    printErr("jobledger: warning: --broadcast anycable: submit responses will carry \(missing.joined(separator: ", ")); browsers can follow a job only if your AnyCable server accepts that")
+                }
+            }
             let blobs = try projections.blobStore()
             let upstash = try intake.upstashConfiguration(projections)
             let feed = try await intake.make(upstash, projections: projections)

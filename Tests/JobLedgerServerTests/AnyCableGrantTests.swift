@@ -25,6 +25,26 @@ import Testing
                               publicURL: publicURL)
     }
 
+    /// With broadcasts going to AnyCable there is no SSE stream here: 409, saying where to
+    /// subscribe, and, when this server signs no stream names, that it does not (the submit
+    /// response then has no signed stream to point to).
+    @Test(arguments: [true, false])
+    func theStreamRoutesSayWhereToSubscribe(signs: Bool) async throws {
+        let h = try await ServerHarness.make(anycable: Self.configuration(streams: signs), serverHub: false)
+        defer { h.cleanup() }
+        let auth = try await h.auth("user_alice")
+        try await h.live { c in
+            let id = try await c.submitDesign(auth)
+            for path in ["/api/jobs/\(id)/stream", "/api/live?jobs=\(id)"] {
+                let r = try await c.executeRequest(uri: path, method: .get, headers: auth, body: nil)
+                #expect(r.status == .conflict, "\(path)")
+                let detail = r.body.json?["detail"]?.stringValue ?? ""
+                #expect(detail.contains("AnyCable"), "\(detail)")
+                #expect(detail.contains("signs no stream names") == !signs, "\(detail)")
+            }
+        }
+    }
+
     @Test func the202CarriesASignedStreamAndAClientJWTThatVerify() async throws {
         let h = try await ServerHarness.make(anycable: Self.configuration(), streams: StreamNaming(prefix: "design/"))
         defer { h.cleanup() }

@@ -53,10 +53,12 @@ struct ServerHarness {
 
     /// `limit`: the submit limit, counted in memory unless `limiter` makes another limiter on the
     /// harness's clock; `auth`: nil for the HS256 default; `anycable` and `streams` as `serve`
-    /// passes them with `--broadcast anycable` and `--stream-prefix`.
+    /// passes them with `--broadcast anycable` and `--stream-prefix`; `serverHub` false: the
+    /// server has no hub to stream from, as with `--broadcast anycable`.
     static func make(limit: RateLimitSpec = RateLimitSpec(limit: 100, windowMilliseconds: 60_000), auth: AuthConfiguration? = nil,
                      insecure: Bool = false, limiter: ((TestClock) -> SubmitLimiter)? = nil,
-                     anycable: AnyCableConfiguration? = nil, streams: StreamNaming = StreamNaming()) async throws -> ServerHarness {
+                     anycable: AnyCableConfiguration? = nil, streams: StreamNaming = StreamNaming(),
+                     serverHub: Bool = true) async throws -> ServerHarness {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jobledger-serve-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let ledger = try Ledger.open(path: dir.appendingPathComponent("log.sqlite").path)
@@ -80,7 +82,7 @@ struct ServerHarness {
         let runner = ProjectionRunner(ledger: ledger, blobs: LocalFolderBlobStore(path: blobs), broadcasts: hub, options: ro)
         let clock = TestClock()
         let verifier = insecure ? nil : try await TokenVerifier(configuration: auth ?? AuthConfiguration(hs256Secret: secret), now: clock.closure)
-        var server = JobLedgerServer(ledger: ledger, engine: engine, hub: hub, runner: runner, auth: verifier,
+        var server = JobLedgerServer(ledger: ledger, engine: engine, hub: serverHub ? hub : nil, runner: runner, auth: verifier,
                                      limiter: limiter?(clock) ?? .inMemory(limit, now: clock.closure),
                                      kinds: ["design": .design, "echo": nil, "gated": nil],
                                      blobFolder: blobs, streams: streams, anycable: anycable, metrics: registry, now: clock.closure)
