@@ -10,6 +10,9 @@ import UnixSignals
 struct ShutdownNotice: Service {
     /// What the shutdown waits for, after "stopping: ".
     let waitsFor: String
+    /// A signal this soon after the first is the same press delivered twice. (It was half a
+    /// second, which swallowed a quick double Ctrl-C without a word.)
+    static let samePress: Duration = .milliseconds(100)
 
     func run() async throws {
         // Cancelled (the group stopping because a service failed, such as a port taken after
@@ -22,9 +25,10 @@ struct ShutdownNotice: Service {
         // Unstructured: the group waits for this service to return before it stops the next.
         Task.detached {
             for await signal in again {
-                // A wrapper that passes the terminal's Ctrl-C on (and the terminal itself) can
-                // deliver one press twice, a moment apart: that is no second press.
-                if began.duration(to: clock.now) < .milliseconds(500) { continue }
+                // A wrapper that passes the terminal's Ctrl-C on (`swift run`, and the terminal
+                // itself) delivers one press twice, milliseconds apart: that is no second press.
+                // A person's double press is further apart than this.
+                if began.duration(to: clock.now) < Self.samePress { continue }
                 printErr("jobledger: \(signal) again: stopping at once; attempts still running are taken up again "
                          + "once their leases pass, and the projections go on from their checkpoints next time")
                 // No atexit handlers or destructors while SQLite and NIO threads still run: the
