@@ -13,9 +13,11 @@ extension ProjectionRunner {
            lease.until.milliseconds - now.milliseconds > options.leaseMilliseconds / 2 { return lease }
         var owned = try await ledger.acquireProjection(name, owner: options.owner, now: now, leaseMilliseconds: options.leaseMilliseconds)
         if owned == nil, let holder = try ledger.projectionOwner(name), Self.isDeadLocalProcess(holder) {
-            options.logger.warning("taking over projection \(name) from \(holder), a process that is gone")
             owned = try await ledger.acquireProjection(name, owner: options.owner, now: now, leaseMilliseconds: options.leaseMilliseconds,
                                                        replacing: holder)
+            // Said once it is done: a takeover that a storage fault refuses is tried again every
+            // poll, and was announced each time (14 times in 16 s on a full disk).
+            if owned != nil { options.logger.warning("took over projection \(name) from \(holder), a process that is gone") }
         }
         let before = leases.withLock { l in
             defer { l[name] = owned }
