@@ -279,6 +279,11 @@ struct Cancel: AsyncParsableCommand {
             let engine = quietEngine(ledger)
             try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await engine.cancel(id, reason: reason) }
             let s = try await ledger.state(of: id)
+            // A job that finished first is not canceled, and saying its state with exit 0 read
+            // as success (the API answers 409 already-finished).
+            if let s, s.status == .completed || s.status == .failed {
+                throw fail("job \(id) had already finished (\(s.status.rawValue)) and cannot be canceled; nothing was written", code: 3)
+            }
             print("\(id): \(s?.status.rawValue ?? "unknown")")
         }
     }

@@ -137,6 +137,18 @@ struct RefusalTests {
         #expect(!scratch.exists("no-such-folder"))
     }
 
+    /// A job that finished before the cancel is not canceled: exit 3 and nothing written (it
+    /// printed the job's state and exited 0, which read as done).
+    @Test func cancelingAFinishedJobIsRefused() async throws {
+        let db = scratch.path("c.sqlite")
+        let id = try await jobledger(["submit", "design", "--db", db], in: scratch).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try await jobledger(["work", "--db", db, "--until-idle", "--fail-rate", "0", "--step-ms", "0"], in: scratch).status == 0)
+        let before = try await jobledger(["history", id, "--db", db, "--json"], in: scratch).stdout
+        let r = try await jobledger(["cancel", id, "--db", db], in: scratch)
+        expectRefusal(r, exit: 3, mentions: [id, "already finished (completed)", "nothing was written"])
+        #expect(try await jobledger(["history", id, "--db", db, "--json"], in: scratch).stdout == before)
+    }
+
     /// A device or a pipe given as the log is refused before SQLite opens it: `/dev/null` read as
     /// an empty file, so a log was "created" there (leaving `/dev/null-journal`) and failed with a
     /// false I/O error, and a FIFO blocked.
