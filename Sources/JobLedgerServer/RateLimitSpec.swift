@@ -26,6 +26,9 @@ public struct RateLimitSpec: Sendable, Hashable, CustomStringConvertible {
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
         var sliding = true
         if rest.hasPrefix("sliding:") { rest = rest.dropFirst(8) } else if rest.hasPrefix("fixed:") { sliding = false; rest = rest.dropFirst(6) }
+        else if let colon = rest.firstIndex(of: ":") {
+            throw bad("unknown window kind '\(rest[..<colon].prefix(40))': sliding or fixed")
+        }
         let parts = rest.split(separator: "/")
         guard parts.count == 2 else { throw bad("expected a limit and a window separated by '/'") }
         guard let limit = Int(parts[0]), (1...1_000_000).contains(limit) else { throw bad("the limit must be a whole number 1…1000000") }

@@ -211,6 +211,11 @@ struct ProjectionsRetry: AsyncParsableCommand {
                 throw fail("'\(name)' is not an effect projection (expected: blob, broadcast, status-cache, or the name of one an app registers)", code: 2)
             }
             let ledger = try log.open(create: false)
+            // A misspelt name re-drove nothing and said "0 dead items queued again", exit 0.
+            let known = Set(builtInProjections.map(\.rawValue) + ["status-cache"]).union(try ledger.projectionStatus().map(\.name.rawValue)).subtracting(["jobs"])
+            guard known.contains(p.rawValue) else {
+                throw fail("no effect projection named '\(name)' in \(ledger.path) (known: \(known.sorted().joined(separator: ", ")))", code: 2)
+            }
             let n = try await ledger.redrive(p)
             print("\(p): \(n) dead item\(n == 1 ? "" : "s") queued again; a running `jobledger work` or `jobledger project` delivers them")
         }

@@ -191,6 +191,9 @@ func startProject(_ args: [String]) throws -> Process {
         let b = try #require(try ledger.projectionStatus().first { $0.name == .blob })
         #expect(b.sent == 4 && b.dead == 0)
         expectRefusal(try await jobledger(["projections", "retry", "jobs", "--db", db], in: scratch), exit: 2, mentions: ["'jobs' is not an effect projection"])
+        // A misspelt name is said, not taken for a projection with nothing dead.
+        expectRefusal(try await jobledger(["projections", "retry", "blobs", "--db", db], in: scratch), exit: 2,
+                      mentions: ["no effect projection named 'blobs'", "known: blob, broadcast, status-cache"])
     }
 
     /// Another live process owns the effect projections: `project --once` says so and exits 5

@@ -141,6 +141,7 @@ import Testing
         #expect(reason("abc").contains("expected a limit and a window separated by '/'"), "\(reason("abc"))")
         #expect(reason("ten/60s").contains("the limit must be a whole number 1…1000000"))
         #expect(reason("10/60").contains("the window must be a number with ms, s, m or h"))
+        #expect(reason("token:5/1s").contains("unknown window kind 'token': sliding or fixed"), "\(reason("token:5/1s"))")
     }
 }
 
