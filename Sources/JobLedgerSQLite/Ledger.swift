@@ -132,8 +132,17 @@ public final class Ledger: Sendable {
         } catch {
             throw map(error, path: path, configuration: configuration)
         }
-        return Ledger(path: path, configuration: configuration, pool: pool, schemaVersion: schema, isReadOnly: false, unlockedFile: nil,
-                      checkpointer: checkpointer)
+        let ledger = Ledger(path: path, configuration: configuration, pool: pool, schemaVersion: schema, isReadOnly: false, unlockedFile: nil,
+                            checkpointer: checkpointer)
+        // Events cut off the end (rows deleted past the triggers) leave a projection's checkpoint
+        // past the head. Appending then would reuse those seqs: the projections would skip the
+        // new events as taken in already, and once the log grew past the checkpoint the evidence
+        // would be gone. So a writer refuses such a log; the read-only commands still read it.
+        if let (what, seq) = try ledger.furthestWitness(), case let head = try ledger.head()?.seq ?? 0, seq > head {
+            throw .storage("\(path) has lost events: the log ends at seq \(head), but \(what) has taken in events up to seq \(seq) "
+                           + "(events were cut off the end); nothing was written: restore it from a backup or an export, and run jobledger verify")
+        }
+        return ledger
     }
 
     /// Opens an existing log only to read it: nothing is ever written to the file or beside

@@ -79,6 +79,14 @@ struct IntegrityTests {
         #expect(plain.stdout.hasPrefix("FAILED at seq 3: missing: the log ends at seq 2, but projection 'jobs' has taken in events up to seq 4"), "\(plain)")
         let status = try await jobledger(["projections", "--db", db], in: scratch)
         #expect(status.stderr.contains("projection jobs has taken in events up to seq 4, but the log ends at seq 2"), "\(status)")
+        // A writer refuses the log: appending would reuse seqs 3 and 4, which the projections
+        // would skip as taken in, and the tripwire would be gone once the log grew past them.
+        for args in [["submit", "design"], ["work", "--until-idle"], ["project", "--once"]] {
+            let r = try await jobledger(args + ["--db", db], in: scratch)
+            expectRefusal(r, exit: 6, mentions: ["has lost events: the log ends at seq 2, but projection 'jobs' has taken in events up to seq 4", "nothing was written"])
+        }
+        let after = try await jobledger(["verify", "--db", db], in: scratch)
+        #expect(after.stdout == plain.stdout, "nothing was appended: \(after)")
     }
 
     /// A file cut short (a bad copy, a full disk mid-copy) is exit 6 with a message that names
