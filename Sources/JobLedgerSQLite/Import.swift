@@ -179,6 +179,9 @@ extension Ledger {
     static func parseImportLine(_ line: String, number: Int) throws(LedgerError) -> (NewEvent, ImportCheck?) {
         func fail(_ reason: String) -> LedgerError { .importFailed(line: number, reason: reason) }
         let json: JSONValue
+        if line.unicodeScalars.first == "\u{FEFF}" {
+            throw fail("the line starts with a byte order mark (U+FEFF, which some editors put before UTF-8 text): an export has none; remove it")
+        }
         do { json = try JSONValue(parsing: line) } catch { throw fail(error.description) }
         guard case .object(let o) = json else { throw fail("expected a JSON object per line") }
         let known: Set<String> = ["seq", "job_id", "version", "type", "recorded_at", "payload", "idempotency_key", "payload_digest", "prev_hash",

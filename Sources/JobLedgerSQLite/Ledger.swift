@@ -181,7 +181,9 @@ public final class Ledger: Sendable {
         let wal = fileSize(path + "-wal")
         // A -wal with content holds committed events; a -wal and a -shm together may belong to
         // a live writer. Either way the file alone is not the log: read it with the WAL.
-        let withWAL = (wal ?? 0) > 0 || (wal != nil && FileManager.default.fileExists(atPath: path + "-shm"))
+        // A -shm shorter than SQLite's first 32 KiB region was never a live writer's: what a
+        // writer that found the disk full left behind (with an empty -wal). Read past it.
+        let withWAL = (wal ?? 0) > 0 || (wal != nil && (fileSize(path + "-shm") ?? 0) >= 32_768)
         let unlocked = !withWAL && SQLiteURI.isSupported
         var config = Configuration()
         config.readonly = true

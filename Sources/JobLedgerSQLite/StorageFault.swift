@@ -74,13 +74,17 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The fault `error` reports, if it is one: nil for anything the storage may do again at
     /// once (a busy lock), refuses for good (a corrupt file) or that is not SQLite's.
-    static func classify(_ error: DatabaseError, path: String) -> StorageFault? {
+    static func classify(_ error: DatabaseError, path: String, free: (String) -> Int64? = StorageFault.freeBytes(near:)) -> StorageFault? {
         let detail = error.message ?? "\(error.resultCode)"
         switch error.resultCode {
         case .SQLITE_FULL:
             return StorageFault(kind: .full, path: path, detail: detail)
         case .SQLITE_IOERR:
-            return StorageFault(kind: FileManager.default.fileExists(atPath: path) ? .io : .vanished, path: path, detail: detail)
+            guard FileManager.default.fileExists(atPath: path) else { return StorageFault(kind: .vanished, path: path, detail: detail) }
+            // A write that found no room (the -wal, or the -shm a new connection maps) comes back
+            // from SQLite as an I/O error: with (almost) no free space, it is the disk being full.
+            let room = free(path)
+            return StorageFault(kind: (room ?? .max) < 64 << 10 ? .full : .io, path: path, detail: detail, freeBytes: room)
         case .SQLITE_READONLY:
             let moved = error.extendedResultCode == .SQLITE_READONLY_DBMOVED || !FileManager.default.fileExists(atPath: path)
             return StorageFault(kind: moved ? .vanished : .readOnly, path: path, detail: detail)

@@ -41,7 +41,8 @@ struct Append: AsyncParsableCommand {
             } else {
                 throw fail("--job is required for a '\(type)' event (only --type queued starts a new job)", code: 64)
             }
-            let ledger = try log.open(create: true)
+            // Opening is bounded like the write: a full disk may refuse the -wal or -shm.
+            let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: true) }
             let headBefore = try ledger.head()?.seq ?? 0
             let event = NewEvent(job: jobID, payload: payload, expectedVersion: expectVersion, idempotencyKey: idempotencyKey)
             let stored = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await ledger.append(event) }

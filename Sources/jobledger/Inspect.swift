@@ -177,19 +177,25 @@ struct Import: AsyncParsableCommand {
             if file == "-" {
                 handle = .standardInput
             } else {
-                guard let h = FileHandle(forReadingAtPath: file) else { throw fail("cannot read \(file)", code: 2) }
+                guard let h = FileHandle(forReadingAtPath: file) else {
+                    let fm = FileManager.default
+                    let why = !fm.fileExists(atPath: file) ? "no such file" : !fm.isReadableFile(atPath: file) ? "permission denied" : "it cannot be opened"
+                    throw fail("cannot read \(file): \(why)", code: 2)
+                }
                 handle = h
             }
             // An existing file that is not a log is refused before the input is read; a new log
             // is created only once the input has passed its checks.
-            var ledger = FileManager.default.fileExists(atPath: log.path) ? try log.open(create: true, announce: false) : nil
+            let bound = storage.bound(oneShot: true)
+            var ledger = FileManager.default.fileExists(atPath: log.path)
+                ? try await waitingOutStorageFaults(bound) { try log.open(create: true, announce: false) } : nil
             // The whole input is read and checked with no lock held (a pipe is copied aside
             // meanwhile); only then does the import take the write lock.
             let checked = try CheckedImport.check(handle: handle, maxLineBytes: maxLineBytes)
-            if ledger == nil { ledger = try log.open(create: true, announce: false) }
+            if ledger == nil { ledger = try await waitingOutStorageFaults(bound) { try log.open(create: true, announce: false) } }
             // All or nothing: a try that a storage fault stops writes nothing, and is made again.
             let target = ledger!
-            let report = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try target.importNDJSON(checked) }
+            let report = try await waitingOutStorageFaults(bound) { try target.importNDJSON(checked) }
             print("imported \(plural(report.events, "event")) of \(plural(report.jobs, "job"))\(report.firstSeq.map { " as seq \($0)…\(report.head!.seq)" } ?? ""); head \(report.head?.description ?? "unchanged")")
         }
     }

@@ -253,7 +253,7 @@ struct Submit: AsyncParsableCommand {
                 throw LedgerError.invalidPayload(PayloadError(type: .queued, reason: "--input: \(error)"))
             }
             let at = try runAt.map { try OptionTime.parse($0, option: "--run-at") }
-            let ledger = try log.open(create: true)
+            let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: true) }
             let engine = quietEngine(ledger)
             let id = try await waitingOutStorageFaults(storage.bound(oneShot: true)) {
                 try await engine.submit(kind: kind, input: inputValue, idempotencyKey: idempotencyKey, runAt: at,
@@ -275,7 +275,7 @@ struct Cancel: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
-            let ledger = try log.open(create: false)
+            let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: false) }
             let engine = quietEngine(ledger)
             try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await engine.cancel(id, reason: reason) }
             let s = try await ledger.state(of: id)
@@ -302,7 +302,7 @@ struct Retry: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
-            let ledger = try log.open(create: false)
+            let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: false) }
             let engine = quietEngine(ledger)
             try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await engine.retry(id, attempts: attempts) }
             print("\(id): queued again with \(attempts) more attempt\(attempts == 1 ? "" : "s")")

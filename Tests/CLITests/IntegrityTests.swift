@@ -186,7 +186,7 @@ struct IntegrityTests {
 
     @Test func anUnreadableImportFileIsRefused() async throws {
         let r = try await jobledger(["import", "--db", db, scratch.path("no-such.ndjson")], in: scratch)
-        expectRefusal(r, exit: 2, mentions: ["cannot read", "no-such.ndjson"])
+        expectRefusal(r, exit: 2, mentions: ["cannot read", "no-such.ndjson", "no such file"])
         #expect(!scratch.exists("log.sqlite"))
     }
 }

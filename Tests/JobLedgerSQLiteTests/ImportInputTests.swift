@@ -213,6 +213,14 @@ struct ImportInputTests {
         #expect(try ledger.eventCount() == 1, "nothing of the refused import was written")
     }
 
+    @Test func aByteOrderMarkIsNamed() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
+        let error = await expectLedgerError { _ = try ledger.importNDJSON(["\u{FEFF}" + queuedLine("a")]) }
+        guard case .importFailed(1, let reason) = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(reason.contains("byte order mark"), "\(reason)")
+    }
+
     @Test func twoLinesOfOneFileWithTheSameKeyAreRefused() async throws {
         let dir = TempDir()
         let ledger = try Ledger.open(path: dir.path("log.sqlite"))

@@ -72,6 +72,21 @@ struct ReadOnlyTests {
         #expect(try bytes(path) == before)
     }
 
+    /// A writer that found the disk full leaves an empty `-wal` and a `-shm` of a few bytes:
+    /// never a live writer's (whose `-shm` is at least one 32 KiB region). Reading through them
+    /// needed room to grow the `-shm`, so verify failed until space was freed; the file alone is
+    /// the log, and is read as it is, leaving them untouched.
+    @Test func theRemainsOfAWriterThatFoundTheDiskFullDoNotStopAReader() async throws {
+        let original = try await makeLog(dir.path("log.sqlite"))
+        let path = try copy(of: original, to: dir.path("full"))
+        try Data().write(to: URL(fileURLWithPath: path + "-wal"))
+        try Data([0, 0, 0]).write(to: URL(fileURLWithPath: path + "-shm"))
+        let ro = try Ledger.openReadOnly(path: path)
+        let report = try ro.verify()
+        #expect(report.isValid && report.events == 19)
+        #expect(try bytes(path + "-shm").count == 3 && bytes(path + "-wal").isEmpty, "the reader grew the leftover -shm or -wal")
+    }
+
     @Test func everyWriteOnAReadOnlyLedgerFailsWithReadOnly() async throws {
         let original = try await makeLog(dir.path("log.sqlite"))
         let path = try copy(of: original, to: dir.path("ro"))

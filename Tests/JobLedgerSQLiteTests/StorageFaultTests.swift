@@ -69,6 +69,11 @@ import Testing
         #expect(kind(.SQLITE_FULL) == .full)
         #expect(kind(.SQLITE_IOERR) == .io)
         #expect(kind(.SQLITE_IOERR_WRITE) == .io)
+        // An I/O error with no room left is the disk being full (SQLite reports a -wal or -shm
+        // that found no room as an I/O error); with room, it stays an I/O error.
+        let noRoom = StorageFault.classify(DatabaseError(resultCode: .SQLITE_IOERR_SHMSIZE, message: "m"), path: path, free: { _ in 0 })
+        #expect(noRoom?.kind == .full && noRoom?.freeBytes == 0)
+        #expect(StorageFault.classify(DatabaseError(resultCode: .SQLITE_IOERR_WRITE, message: "m"), path: path, free: { _ in 1 << 30 })?.kind == .io)
         #expect(kind(.SQLITE_READONLY) == .readOnly)
         #expect(kind(.SQLITE_READONLY_DBMOVED) == .vanished)
         #expect(kind(.SQLITE_BUSY) == nil)  // a lock: `.busy`, not a fault of the storage
