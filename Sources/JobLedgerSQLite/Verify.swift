@@ -39,6 +39,12 @@ public struct VerifyReport: Sendable {
     public var problem: Problem?
     /// Which hash rule each range of the log was checked under, in order.
     public var rules: [RuleRange] = []
+    /// Events whose stored payload is not the canonical text jobledger writes (another writer
+    /// stored it): intact by their digests, but an export of them would not import. The first
+    /// `nonCanonicalListed` seqs, and how many in all.
+    public var nonCanonical: [Int64] = []
+    public var nonCanonicalCount = 0
+    static let nonCanonicalListed = 10
     /// True when no problem was found.
     public var isValid: Bool { problem == nil }
 }
@@ -136,6 +142,13 @@ extension Ledger {
                 }
                 let event: StoredEvent
                 do { event = try raw.decoded() } catch { return fail(raw.seq, "not a valid event: \(error)") }
+                // jobledger stores the canonical text; another writer's (white space, key order, a
+                // default left out) still verifies by its digest, so the log is intact, but its
+                // export would not import ("the export was edited"): said, not failed.
+                if !event.payload.canonicalBytes.elementsEqual(raw.payload.utf8) {
+                    if report.nonCanonical.count < VerifyReport.nonCanonicalListed { report.nonCanonical.append(raw.seq) }
+                    report.nonCanonicalCount += 1
+                }
                 if let last = report.rules.last, last.rule == rule {
                     report.rules[report.rules.count - 1].through = raw.seq
                 } else {

@@ -104,6 +104,11 @@ struct Verify: AsyncParsableCommand {
             if !report.rules.isEmpty {
                 print("hash rules: " + report.rules.map(\.description).joined(separator: "; "))
             }
+            if report.nonCanonicalCount > 0 {
+                let listed = report.nonCanonical.map(String.init).joined(separator: ", ") + (report.nonCanonicalCount > report.nonCanonical.count ? ", …" : "")
+                printErr("jobledger: warning: \(plural(report.nonCanonicalCount, "payload")) not stored as jobledger writes them (canonical JSON), at seq \(listed): "
+                         + "intact by their digests, but an export of this log would not import (written by another program?)")
+            }
         }
     }
 }

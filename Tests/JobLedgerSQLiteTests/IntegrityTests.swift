@@ -126,6 +126,24 @@ import Testing
         #expect(t.problem?.message.contains("needs a running job") == true, "\(String(describing: t.problem))")
     }
 
+    /// Another program's payload text (white space here), with its digest and the chain made to
+    /// match: the log is intact, and verify says so, but lists the event, since an export of it
+    /// would not import.
+    @Test func aPayloadNotInCanonicalFormIsListedNotFailed() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
+        _ = try await ledger.append(lifecycle(jid("j")))
+        var rows: [RawEvent] = []
+        try ledger.forEachRawEvent { rows.append($0) }
+        rows[1].payload = rows[1].payload.replacingOccurrences(of: ",", with: ", ")
+        rows[1].payloadDigest = Digest.sha256Hex(rows[1].payload)
+        let forged = try forgedLog(rechained(rows), in: dir)
+        let report = try forged.verify()
+        #expect(report.isValid, "\(String(describing: report.problem))")
+        #expect(report.nonCanonical == [2] && report.nonCanonicalCount == 1)
+        #expect(try ledger.verify().nonCanonicalCount == 0, "what jobledger writes is canonical")
+    }
+
     @Test func truncationIsCaughtOnlyByTheExpectedHead() async throws {
         let dir = TempDir()
         let (ledger, path) = try await makeLog(dir)
