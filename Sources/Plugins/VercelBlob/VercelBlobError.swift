@@ -132,21 +132,21 @@ public struct VercelBlobError: Error, Sendable, Hashable, CustomStringConvertibl
         case .notFound:
             return "\(store): not found (\(statusText)) for \(operation)\(said). If this was an upload, check that VERCEL_BLOB_API_URL points at the Blob API (default https://vercel.com/api/blob)."
         case .rateLimited:
-            return "\(store) is rate limiting requests (\(statusText)) — \(operation) will be tried again\(retryAfterMilliseconds.map { " after \($0) ms" } ?? "")."
+            return "\(store) is rate limiting requests (\(statusText)) — \(operation) is worth trying again\(retryAfterMilliseconds.map { " after \($0) ms" } ?? "")."
         case .serviceUnavailable:
-            return "\(store) is unavailable (\(statusText)) — \(operation) will be tried again\(said)."
+            return "\(store) is unavailable (\(statusText)) — \(operation) is worth trying again\(said)."
         case .serverError:
-            return "\(store) failed (\(statusText)) for \(operation)\(said); it will be tried again."
+            return "\(store) failed (\(statusText)) for \(operation)\(said); worth trying again."
         case .redirect:
             return "Vercel Blob API answered \(statusText) for \(operation), a redirect\(said). JobLedger does not follow redirects (the token must not be sent anywhere else): set VERCEL_BLOB_API_URL to the final API URL (default https://vercel.com/api/blob)."
         case .unexpected:
             return "\(store) refused \(operation) with \(statusText)\(said). Check that VERCEL_BLOB_API_URL points at the Blob API (default https://vercel.com/api/blob) and VERCEL_BLOB_API_VERSION_OVERRIDE is unset."
         case .invalidResponse:
-            return "Vercel Blob answered \(operation) with a body it does not send (\(statusText))\(said); it will be tried again. Check that VERCEL_BLOB_API_URL points at the Blob API."
+            return "Vercel Blob answered \(operation) with a body it does not send (\(statusText))\(said); worth trying again. Check that VERCEL_BLOB_API_URL points at the Blob API."
         case .network:
-            return "Vercel Blob could not be reached for \(operation)\(said); it will be tried again."
+            return "Vercel Blob could not be reached for \(operation)\(said); worth trying again."
         case .timedOut:
-            return "Vercel Blob did not answer \(operation) in time\(said); it will be tried again (JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS sets the timeout)."
+            return "Vercel Blob did not answer \(operation) in time\(said); worth trying again (JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS sets the timeout)."
         case .cancelled:
             return "\(operation) was cancelled."
         }
