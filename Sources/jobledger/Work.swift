@@ -304,6 +304,10 @@ struct Retry: AsyncParsableCommand {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
             let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: false) }
             let engine = quietEngine(ledger)
+            // Said as the API says it, rather than as the lifecycle refuses the requeue event.
+            if let s = try await ledger.state(of: id), s.status != .failed {
+                throw fail("only a failed job can be retried; job \(id) is \(s.status.rawValue)", code: 3)
+            }
             try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await engine.retry(id, attempts: attempts) }
             print("\(id): queued again with \(attempts) more attempt\(attempts == 1 ? "" : "s")")
         }

@@ -146,6 +146,8 @@ struct RefusalTests {
         let before = try await jobledger(["history", id, "--db", db, "--json"], in: scratch).stdout
         let r = try await jobledger(["cancel", id, "--db", db], in: scratch)
         expectRefusal(r, exit: 3, mentions: [id, "already finished (completed)", "nothing was written"])
+        // Nor is it retried: said as the API says it.
+        expectRefusal(try await jobledger(["retry", id, "--db", db], in: scratch), exit: 3, mentions: ["only a failed job can be retried; job \(id) is completed"])
         #expect(try await jobledger(["history", id, "--db", db, "--json"], in: scratch).stdout == before)
     }
 
