@@ -265,6 +265,7 @@ struct Tail: AsyncParsableCommand {
             let name: ProjectionName
             do { name = try ProjectionName(validating: projection) } catch { throw fail("--projection: \(error)", code: 64) }
             let ledger = try log.openForFollowing()
+            let followed = fileIdentity(ledger.path)
             var cursor = try after ?? (noFollow ? 0 : ledger.lastOutboxSeq(name, status: .sent))
             while !Task.isCancelled {
                 let items = try ledger.outboxItems(name, after: cursor, status: .sent, job: id, limit: 1000)
@@ -276,8 +277,20 @@ struct Tail: AsyncParsableCommand {
                 if standardOutputIsGone() { return }
                 if let last = items.last { cursor = last.seq; continue }
                 if noFollow { return }
+                // The file deleted or replaced (a new log at the path): the open one takes no more
+                // writes, and following it would wait silently for ever.
+                if fileIdentity(ledger.path) != followed {
+                    throw fail("the log \(ledger.path) was deleted or replaced while followed; stopping (run tail again to follow the log now at that path)", code: 6)
+                }
                 try await Task.sleep(for: .milliseconds(pollMs))
             }
         }
     }
+}
+
+/// The device and inode of the file at `path`, nil when there is none: which file a path names.
+func fileIdentity(_ path: String) -> [UInt64]? {
+    var s = stat()
+    guard stat(path, &s) == 0 else { return nil }
+    return [UInt64(s.st_dev), UInt64(s.st_ino)]
 }

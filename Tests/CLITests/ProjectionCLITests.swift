@@ -230,6 +230,24 @@ func startProject(_ args: [String]) throws -> Process {
         #expect(try ledger.projectionStatus().first { $0.name == .blob }?.sent == 2)  // the blob projection did run
     }
 
+    /// A followed log deleted (or replaced by a new one at its path) takes no more writes:
+    /// `tail` says so and stops, exit 6, instead of waiting silently for ever.
+    @Test func tailStopsWhenItsLogIsDeleted() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("log.sqlite")
+        _ = try await logOfFinishedJobs(db, jobs: 1)
+        #expect(try await jobledger(["project", "--once", "--db", db], in: scratch).status == 0)
+        let pipe = childPipe()
+        let p = try startWithOutput(on: pipe, ["tail", "--after", "0", "--poll-ms", "20", "--db", db], in: scratch)
+        // Following: it has printed what was sent so far.
+        #expect(await waitForLine(containing: #""stream""#, in: pipe.fileHandleForReading) != nil)
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) }
+        let said = await waitForLine(containing: "was deleted or replaced while followed", in: pipe.fileHandleForReading)
+        await waitForExit(p, "tail of a deleted log")
+        #expect(said != nil)
+        #expect(p.terminationStatus == 6)
+    }
+
     @Test func tailPrintsTheMessagesSentAsJSONLines() async throws {
         let scratch = Scratch()
         let db = scratch.path("log.sqlite")
