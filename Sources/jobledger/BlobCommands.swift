@@ -138,7 +138,7 @@ struct BlobsPrune: AsyncParsableCommand {
     @OptionGroup var store: BlobStoreOptions
     @Option(help: "Prune the artefacts of jobs finished before this time (ISO-8601 UTC, or milliseconds since 1970).") var finishedBefore: String
     @Flag(name: [.customLong("apply"), .customLong("yes")], help: "Delete them, recorded in the log (without it: a dry run that changes nothing).") var apply = false
-    @Option(help: "Why, for the record (default: retention).") var reason: String = "retention"
+    @Option(help: "Why, for the record.") var reason: String = "retention"
 
     func validate() throws {
         _ = try OptionTime.parse(finishedBefore, option: "--finished-before")

@@ -82,7 +82,9 @@ struct Serve: AsyncParsableCommand {
                     guard insecureNoAuth else { throw ServerConfigurationError.noAuth }
                     guard ["127.0.0.1", "::1", "localhost"].contains(host) else { throw ServerConfigurationError.insecureNotLoopback(host: host) }
                 }
-                spec = try environment["JOBLEDGER_RATE_LIMIT"].map { try RateLimitSpec(parsing: $0) } ?? .default
+                // Empty counts as unset, as for every other variable (.env.example says so).
+                spec = try environment["JOBLEDGER_RATE_LIMIT"].flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
+                    .map { try RateLimitSpec(parsing: $0) } ?? .default
             } catch let e as ServerConfigurationError {
                 throw fail("\(e)", code: 2)
             }

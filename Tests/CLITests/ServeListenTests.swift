@@ -14,4 +14,17 @@ import Testing
         #expect(!r.stderr.contains("CancellationError"), "\(r)")
         #expect(!scratch.exists("s.sqlite"), "the log was created: \(r)")
     }
+
+    /// JOBLEDGER_RATE_LIMIT is read before the port is tried: empty counts as unset (as for
+    /// every variable, .env.example says), and a bad value is refused naming it.
+    @Test func anEmptyRateLimitIsUnsetAndABadOneIsNamed() async throws {
+        let scratch = Scratch()
+        let taken = try ListeningSocket()
+        let args = ["serve", "--db", "s.sqlite", "--insecure-no-auth", "--port", "\(taken.port)"]
+        let empty = try await jobledger(args, in: scratch, environment: ["JOBLEDGER_RATE_LIMIT": " "])
+        expectRefusal(empty, exit: 2, mentions: ["cannot listen on 127.0.0.1:\(taken.port)"])
+        #expect(!empty.stderr.contains("JOBLEDGER_RATE_LIMIT"), "\(empty)")
+        let bad = try await jobledger(args, in: scratch, environment: ["JOBLEDGER_RATE_LIMIT": "token:5/1s"])
+        expectRefusal(bad, exit: 2, mentions: ["JOBLEDGER_RATE_LIMIT", "unknown window kind 'token'"])
+    }
 }
