@@ -28,7 +28,7 @@ struct ProjectionOptions: ParsableArguments {
     func validate() throws {
         try OptionRanges.maxAttempts.check(maxAttempts)
         if let stream { try checkStream(stream) }
-        guard !streamPrefix.isEmpty, streamPrefix.utf8.count <= 100 else { throw ValidationError("--stream-prefix must be 1…100 bytes") }
+        try checkStreamPrefix(streamPrefix)
     }
 
     /// The store `--blob-store` names, checked (call it before the log is touched).
@@ -293,4 +293,9 @@ func fileIdentity(_ path: String) -> [UInt64]? {
     var s = stat()
     guard stat(path, &s) == 0 else { return nil }
     return [UInt64(s.st_dev), UInt64(s.st_ino)]
+}
+
+/// `--stream-prefix`: 1…100 bytes, in every command that takes it.
+func checkStreamPrefix(_ prefix: String) throws {
+    guard !prefix.isEmpty, prefix.utf8.count <= 100 else { throw ValidationError("--stream-prefix must be 1…100 bytes") }
 }

@@ -72,7 +72,10 @@ struct Replay: AsyncParsableCommand {
     @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
     @OptionGroup var store: BlobStoreOptions
 
-    func validate() throws { _ = try replayPoint(untilSeq: untilSeq, until: until) }
+    func validate() throws {
+        _ = try replayPoint(untilSeq: untilSeq, until: until)
+        try checkStreamPrefix(streamPrefix)
+    }
 
     func run() async throws {
         try await guarded {
@@ -160,7 +163,10 @@ struct StateAsOf: AsyncParsableCommand {
     @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
     @OptionGroup var store: BlobStoreOptions
 
-    func validate() throws { if let asOf { _ = try OptionTime.point(asOf, option: "--as-of") } }
+    func validate() throws {
+        if let asOf { _ = try OptionTime.point(asOf, option: "--as-of") }
+        try checkStreamPrefix(streamPrefix)
+    }
 
     func run() async throws {
         try await guarded {

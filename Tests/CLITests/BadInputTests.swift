@@ -165,6 +165,15 @@ struct BadInputTests {
         #expect(history.stdout.contains("priority -5"), "\(history)")
     }
 
+    /// `--stream-prefix` is 1…100 bytes wherever it is taken, the replay tools included.
+    @Test(arguments: [["replay"], ["state", "job-1"], ["work"], ["project", "--once"]])
+    func aStreamPrefixOutOfRangeIsAUsageError(command: [String]) async throws {
+        for value in ["", String(repeating: "p", count: 101)] {
+            let r = try await jobledger(command + ["--db", db, "--stream-prefix", value], in: scratch)
+            #expect(r.status == 64 && r.stderr.contains("--stream-prefix must be 1…100 bytes"), "\(r)")
+        }
+    }
+
     /// The ends of a range are accepted: the command goes on to its next check (here: there is
     /// no log yet, exit 4), and a time at the end of year 9999 is a valid `--run-at`.
     @Test func theEndsOfEachRangeAreAccepted() async throws {
