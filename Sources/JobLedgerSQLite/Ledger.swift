@@ -220,6 +220,18 @@ public final class Ledger: Sendable {
         if userVersion > Schema.version {
             throw LedgerError.newerSchema(path: path, found: userVersion, supported: Schema.version)
         }
+        // Each migration sets user_version as it ends, in its transaction: a marker below the
+        // migrations the file records was edited. Taken at its word, readers would check the
+        // hashes under the wrong rules and call every event tampered with, and a writer would
+        // leave the two disagreeing.
+        if appID != 0, try db.tableExists("grdb_migrations") {
+            let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+                .compactMap { id in id.hasPrefix("v") ? Int(id.dropFirst().prefix { $0.isNumber }) : nil }.max() ?? 0
+            if applied > userVersion {
+                throw LedgerError.storage("\(path) is damaged: its schema marker (user_version \(userVersion)) is below the schema it records (v\(applied)); "
+                                          + "the file was edited; restore it from a backup or an export, or set PRAGMA user_version = \(applied) if only the marker was changed")
+            }
+        }
         return userVersion
     }
 

@@ -87,6 +87,25 @@ struct ReadOnlyTests {
         #expect(try bytes(path + "-shm").count == 3 && bytes(path + "-wal").isEmpty, "the reader grew the leftover -shm or -wal")
     }
 
+    /// A schema marker (user_version) lowered by hand, below the migrations the file records:
+    /// the file is refused as edited, by readers and writers alike. Taken at its word, verify
+    /// checked the hashes under the wrong rules and called every event tampered with.
+    @Test func aLoweredSchemaMarkerIsRefusedAsAnEdit() async throws {
+        let original = try await makeLog(dir.path("log.sqlite"))
+        let path = try copy(of: original, to: dir.path("marker"))
+        let q = try rawQueue(path)
+        try await q.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA user_version = 3") }
+        try q.close()
+        for open in [{ _ = try Ledger.openReadOnly(path: path) }, { _ = try Ledger.open(path: path) }] as [() throws -> Void] {
+            do {
+                try open()
+                Issue.record("a lowered user_version was opened")
+            } catch let e as LedgerError {
+                #expect("\(e)".contains("schema marker (user_version 3) is below the schema it records (v\(Schema.version))"), "\(e)")
+            }
+        }
+    }
+
     @Test func everyWriteOnAReadOnlyLedgerFailsWithReadOnly() async throws {
         let original = try await makeLog(dir.path("log.sqlite"))
         let path = try copy(of: original, to: dir.path("ro"))
