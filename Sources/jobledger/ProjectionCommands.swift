@@ -212,10 +212,7 @@ struct ProjectionsRetry: AsyncParsableCommand {
             }
             let ledger = try log.open(create: false)
             // A misspelt name re-drove nothing and said "0 dead items queued again", exit 0.
-            let known = Set(builtInProjections.map(\.rawValue) + ["status-cache"]).union(try ledger.projectionStatus().map(\.name.rawValue)).subtracting(["jobs"])
-            guard known.contains(p.rawValue) else {
-                throw fail("no effect projection named '\(name)' in \(ledger.path) (known: \(known.sorted().joined(separator: ", ")))", code: 2)
-            }
+            try checkEffectProjectionIsKnown(p, in: ledger)
             let n = try await ledger.redrive(p)
             print("\(p): \(n) dead item\(n == 1 ? "" : "s") queued again; a running `jobledger work` or `jobledger project` delivers them")
         }
@@ -265,6 +262,8 @@ struct Tail: AsyncParsableCommand {
             let name: ProjectionName
             do { name = try ProjectionName(validating: projection) } catch { throw fail("--projection: \(error)", code: 64) }
             let ledger = try log.openForFollowing()
+            // A misspelt name printed nothing and, following, waited for ever.
+            try checkEffectProjectionIsKnown(name, in: ledger)
             let followed = fileIdentity(ledger.path)
             var cursor = try after ?? (noFollow ? 0 : ledger.lastOutboxSeq(name, status: .sent))
             while !Task.isCancelled {
@@ -298,4 +297,14 @@ func fileIdentity(_ path: String) -> [UInt64]? {
 /// `--stream-prefix`: 1…100 bytes, in every command that takes it.
 func checkStreamPrefix(_ prefix: String) throws {
     guard !prefix.isEmpty, prefix.utf8.count <= 100 else { throw ValidationError("--stream-prefix must be 1…100 bytes") }
+}
+
+/// Refuses (exit 2) an effect projection name that is neither built in (blob, broadcast,
+/// status-cache) nor in the log's projections table: a misspelling, which would otherwise act on
+/// nothing and say so as if all were well.
+func checkEffectProjectionIsKnown(_ name: ProjectionName, in ledger: Ledger) throws {
+    let known = Set(builtInProjections.map(\.rawValue) + ["status-cache"]).union(try ledger.projectionStatus().map(\.name.rawValue)).subtracting(["jobs"])
+    guard known.contains(name.rawValue) else {
+        throw fail("no effect projection named '\(name)' in \(ledger.path) (known: \(known.sorted().joined(separator: ", ")))", code: 2)
+    }
 }

@@ -194,6 +194,8 @@ func startProject(_ args: [String]) throws -> Process {
         // A misspelt name is said, not taken for a projection with nothing dead.
         expectRefusal(try await jobledger(["projections", "retry", "blobs", "--db", db], in: scratch), exit: 2,
                       mentions: ["no effect projection named 'blobs'", "known: blob, broadcast, status-cache"])
+        expectRefusal(try await jobledger(["tail", "--projection", "brodcast", "--db", db], in: scratch), exit: 2,
+                      mentions: ["no effect projection named 'brodcast'"])
     }
 
     /// Another live process owns the effect projections: `project --once` says so and exits 5
