@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Creates (once) the Python virtual environment the stand-ins' contract tests run in: the official
 # SDKs from PyPI, pinned in Fixtures/upstash/requirements.txt (upstash-redis, upstash-ratelimit)
-# and Fixtures/vercel-blob/requirements.txt (vercel-blob), in .build/sdk-venv/ (git-ignored,
+# and Fixtures/vercel-blob/requirements.txt (vercel-blob), plus huey (Fixtures/peers/requirements.txt,
+# for the side-by-side benchmark Fixtures/peers/huey_burndown.py), in .build/sdk-venv/ (git-ignored,
 # kept across test runs). A second run with the same requirements installs nothing. Prints the path of
 # the environment's python on its last line.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${JOBLEDGER_SDK_VENV:-${JOBLEDGER_UPSTASH_VENV:-$root/.build/sdk-venv}}"
-reqs=("$root/Fixtures/upstash/requirements.txt" "$root/Fixtures/vercel-blob/requirements.txt" "$root/Fixtures/serve-e2e/requirements.txt")
+reqs=("$root/Fixtures/upstash/requirements.txt" "$root/Fixtures/vercel-blob/requirements.txt" "$root/Fixtures/serve-e2e/requirements.txt" "$root/Fixtures/peers/requirements.txt")
 stamp="$venv/.jobledger-requirements"
 # Test suites may call this at the same moment: one makes the environment, the others wait for it.
 mkdir -p "$(dirname "$venv")"
