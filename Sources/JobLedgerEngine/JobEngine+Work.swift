@@ -70,6 +70,7 @@ extension JobEngine {
             }
             await gatherFreedSlots()
             let started = try await claimAndStart()
+            if !started.isEmpty { unreadSince = nil }  // the log was read: any earlier failed look is over
             if state.withLock({ $0.running.count >= options.concurrency }) {
                 // With a bound, look again at least every second: a fault may begin meanwhile.
                 await waitForSlot(limit: timeUntilGiveUp() ?? options.storageFaults.giveUpAfter.map { min($0, .seconds(1)) })
@@ -84,6 +85,7 @@ extension JobEngine {
                 if untilIdle, state.withLock({ $0.running.isEmpty }) {
                     switch await jobsInFlight(of: kinds) {
                     case false?:
+                        unreadSince = nil
                         if state.withLock({ $0.running.isEmpty }) { break loop }
                     case nil:
                         // The log could not be read: not known to be idle. Said once, tried
@@ -96,6 +98,8 @@ extension JobEngine {
                     case true?:
                         unreadSince = nil
                     }
+                } else if untilIdle {
+                    unreadSince = nil  // attempts running: this round's claim read the log
                 }
                 try? await Task.sleep(for: pollInterval)
             }

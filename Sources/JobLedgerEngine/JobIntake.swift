@@ -1,6 +1,7 @@
 import Foundation
 import JobLedger
 import JobLedgerSQLite
+import Synchronization
 
 /// A job request from outside the process (a stream entry, a queue message), as an intake
 /// hands it to the engine. Its idempotency key makes a request delivered twice one job.
@@ -106,13 +107,20 @@ extension JobEngine {
     }
 
     private func feed(from intake: any JobIntake, idle: IdleBackoff, untilIdle: Bool, pollInterval: Duration) async throws {
-        let worker = Task { try await self.work(pollInterval: pollInterval) }
+        // The worker ending by itself (an unreadable log, a storage fault past its bound) ends the
+        // feed too: pulling more requests for no one to run would go on for ever.
+        let workerEnded = Mutex(false)
+        let worker = Task {
+            defer { workerEnded.withLock { $0 = true } }
+            try await self.work(pollInterval: pollInterval)
+        }
         defer { worker.cancel() }
         var wait = idle.minimum
         var failure: (any Error)?
         var lastFailure: String?
+        var unreadSince: ContinuousClock.Instant?
         do {
-            while !Task.isCancelled && !isDraining {
+            feeding: while !Task.isCancelled && !isDraining && !workerEnded.withLock({ $0 }) {
                 let n: Int
                 do {
                     n = try await intake.pull { batch in try await self.submit(batch) }
@@ -132,12 +140,21 @@ extension JobEngine {
                 }
                 lastFailure = nil
                 if n > 0 { wait = idle.minimum; continue }
-                if untilIdle {
-                    let kinds = registeredKinds
-                    if runningCount == 0, !(await hasJobsInFlight(of: kinds)) {
+                if untilIdle, runningCount == 0 {
+                    switch await jobsInFlight(of: registeredKinds) {
+                    case false?:
+                        unreadSince = nil
                         // Nothing running and nothing queued: one more look, in case requests came meanwhile.
-                        if try await intake.pull({ batch in try await self.submit(batch) }) == 0 { break }
+                        if try await intake.pull({ batch in try await self.submit(batch) }) == 0 { break feeding }
                         continue
+                    case nil:
+                        // The log could not be read: not known to be idle; given up past the bound.
+                        let since = unreadSince ?? .now
+                        unreadSince = since
+                        if let bound = options.storageFaults.giveUpAfter, ContinuousClock.now - since > bound,
+                           let error = state.withLock({ $0.lastReadFailure }) { throw error }
+                    case true?:
+                        unreadSince = nil
                     }
                 }
                 try? await Task.sleep(for: wait)
@@ -149,7 +166,10 @@ extension JobEngine {
         }
         if untilIdle { await shutdown(drain: .zero) }
         if Task.isCancelled { worker.cancel() }
-        _ = try? await worker.value
+        do { try await worker.value } catch {
+            // The worker's own failure is the run's, unless the feed failed first.
+            if failure == nil, !(error is CancellationError) { failure = error }
+        }
         if let failure { throw failure }
     }
 }

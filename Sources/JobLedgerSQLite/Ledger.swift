@@ -115,6 +115,7 @@ public final class Ledger: Sendable {
         var schema = Schema.version
         do {
             let found = try pool.writeWithoutTransaction { db in try schemaVersion(db, path: path, create: create) }
+            if migrate { try pool.read { db in try refuseLostEnd(db, path: path) } }
             let needsMigration = found < Schema.version
             if needsMigration && (migrate || found == 0) {
                 try Schema.migrator.migrate(pool)
@@ -132,17 +133,21 @@ public final class Ledger: Sendable {
         } catch {
             throw map(error, path: path, configuration: configuration)
         }
-        let ledger = Ledger(path: path, configuration: configuration, pool: pool, schemaVersion: schema, isReadOnly: false, unlockedFile: nil,
-                            checkpointer: checkpointer)
-        // Events cut off the end (rows deleted past the triggers) leave a projection's checkpoint
-        // past the head. Appending then would reuse those seqs: the projections would skip the
-        // new events as taken in already, and once the log grew past the checkpoint the evidence
-        // would be gone. So a writer refuses such a log; the read-only commands still read it.
-        if let (what, seq) = try ledger.furthestWitness(), case let head = try ledger.head()?.seq ?? 0, seq > head {
-            throw .storage("\(path) has lost events: the log ends at seq \(head), but \(what) has taken in events up to seq \(seq) "
-                           + "(events were cut off the end); nothing was written: restore it from a backup or an export, and run jobledger verify")
-        }
-        return ledger
+        return Ledger(path: path, configuration: configuration, pool: pool, schemaVersion: schema, isReadOnly: false, unlockedFile: nil,
+                      checkpointer: checkpointer)
+    }
+
+    /// Events cut off the end (rows deleted past the triggers) leave a projection's checkpoint
+    /// (or the engine's snapshot) past the head. Appending then would reuse those seqs: the
+    /// projections would skip the new events as taken in already, and once the log grew past the
+    /// checkpoint the evidence would be gone. So a log opened to be written (and migrated) is
+    /// refused before anything is written to it; the read-only commands, and `tail`, still read it.
+    private static func refuseLostEnd(_ db: Database, path: String) throws {
+        guard try db.tableExists("events"), let (what, seq) = try furthestWitness(db) else { return }
+        let head = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events") ?? 0
+        guard seq > head else { return }
+        throw LedgerError.storage("\(path) has lost events: the log ends at seq \(head), but \(what) has taken in events up to seq \(seq) "
+                                  + "(events were cut off the end); nothing was written: restore it from a backup or an export, and run jobledger verify")
     }
 
     /// Opens an existing log only to read it: nothing is ever written to the file or beside

@@ -190,17 +190,22 @@ extension Ledger {
     /// also edit: `--expect-head` with a head kept elsewhere is the proof.)
     func furthestWitness() throws(LedgerError) -> (String, Int64)? {
         guard hasProjections else { return nil }
-        return try read { db in
-            var best: (String, Int64)?
-            for row in try Row.fetchAll(db, sql: "SELECT name, checkpoint FROM projections") {
-                let seq: Int64 = row[1]
-                if seq > (best?.1 ?? 0) { best = ("projection '\(row[0] as String)'", seq) }
-            }
-            if schemaVersion >= 5, let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM engine_snapshots WHERE id = 1"), seq > (best?.1 ?? 0) {
-                best = ("the engine's snapshot", seq)
-            }
-            return best
+        return try read { db in try Ledger.furthestWitness(db) }
+    }
+
+    /// `furthestWitness()` on a connection, for any schema (tables it lacks witness nothing).
+    static func furthestWitness(_ db: Database) throws -> (String, Int64)? {
+        guard try db.tableExists("projections") else { return nil }
+        var best: (String, Int64)?
+        for row in try Row.fetchAll(db, sql: "SELECT name, checkpoint FROM projections") {
+            let seq: Int64 = row[1]
+            if seq > (best?.1 ?? 0) { best = ("projection '\(row[0] as String)'", seq) }
         }
+        if try db.tableExists("engine_snapshots"), let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM engine_snapshots WHERE id = 1"),
+           seq > (best?.1 ?? 0) {
+            best = ("the engine's snapshot", seq)
+        }
+        return best
     }
 
     /// The first `seq` hashed under `HashChain.Rule.v2`; `Int64.max` for a log older than

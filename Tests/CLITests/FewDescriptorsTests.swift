@@ -27,7 +27,11 @@ import Testing
         await waitForExit(p, "work --until-idle with \(descriptors) descriptors")
         let jobs = try await jobledger(["jobs", "--db", "f.sqlite", "--json"], in: scratch)
         let completed = jobs.stdout.components(separatedBy: #""state":"completed""#).count - 1
-        if p.terminationReason == .exit && p.terminationStatus == 0 {
+        // A crash is not judged here: with this few descriptors libdispatch itself can trap
+        // (SIGILL in its worker-pool monitor, which cannot open /proc), outside our code.
+        guard p.terminationReason == .exit else { return }
+        #expect([0, 6, 7].contains(p.terminationStatus), "exit \(p.terminationStatus): neither done nor a storage error nor effects owed")
+        if p.terminationStatus == 0 {
             #expect(completed == 5, "exit 0 with \(5 - completed) of 5 jobs not completed:\n\(jobs.stdout)")
         }
     }
