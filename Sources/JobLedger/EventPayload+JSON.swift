@@ -83,9 +83,10 @@ extension EventPayload {
 
     /// Reads a payload of the given type from JSON text. Absent optional fields take their
     /// defaults (queued: input `{}`, priority 0, max_attempts 3, no owner); unknown fields are refused.
-    public static func decode(type: EventType, text: String) throws(PayloadError) -> EventPayload {
+    /// `exactNumbers`: as `JSONValue(parsing:exactNumbers:)` (false for a payload already stored).
+    public static func decode(type: EventType, text: String, exactNumbers: Bool = true) throws(PayloadError) -> EventPayload {
         let json: JSONValue
-        do { json = try JSONValue(parsing: text) } catch {
+        do { json = try JSONValue(parsing: text, exactNumbers: exactNumbers) } catch {
             throw PayloadError(type: type, reason: error.description)
         }
         return try decode(type: type, json: json)

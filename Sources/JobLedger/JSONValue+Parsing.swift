@@ -13,10 +13,14 @@ extension JSONValue {
     public static let maxDepth = 64
 
     /// Parses one JSON document (RFC 8259); trailing content other than white space is an error.
-    public init(parsing text: String) throws(JSONParseError) {
+    /// With `exactNumbers` (the default, for input), a whole number beyond 64 bits or a non-zero
+    /// number a double would store as 0 is refused; without it (JSON someone else wrote, such as
+    /// a token's claims, or a row already in the log), the first becomes the nearest double and
+    /// the second 0.
+    public init(parsing text: String, exactNumbers: Bool = true) throws(JSONParseError) {
         var text = text
         let result: Result<JSONValue, JSONParseError> = text.withUTF8 { buffer in
-            var parser = Parser(bytes: buffer)
+            var parser = Parser(bytes: buffer, exactNumbers: exactNumbers)
             do throws(JSONParseError) {
                 parser.skipSpace()
                 let v = try parser.value(depth: 0)
@@ -32,9 +36,10 @@ extension JSONValue {
 
     private struct Parser {
         let bytes: UnsafeBufferPointer<UInt8>
+        let exactNumbers: Bool
         var i = 0
 
-        init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+        init(bytes: UnsafeBufferPointer<UInt8>, exactNumbers: Bool) { self.bytes = bytes; self.exactNumbers = exactNumbers }
 
         func fail(_ reason: String) -> JSONParseError { JSONParseError(offset: i, reason: reason) }
 
@@ -125,17 +130,15 @@ extension JSONValue {
                 while i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
             }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-            // A number is kept exactly or refused, never quietly changed: a whole number is a
-            // 64-bit integer (an id past that would come back as another number), any other a
-            // double, which must not round a non-zero value to 0.
-            if isInteger {
-                guard let v = Int64(text) else {
-                    throw JSONParseError(offset: start, reason: "integer out of range: a whole number must fit in 64 bits (±9223372036854775807); send a larger one as a string")
-                }
-                return .int(v)
+            // With exactNumbers a number is kept exactly or refused, never quietly changed: a
+            // whole number is a 64-bit integer (an id past that would come back as another
+            // number), any other a double, which must not round a non-zero value to 0.
+            if isInteger, let v = Int64(text) { return .int(v) }
+            if isInteger, exactNumbers {
+                throw JSONParseError(offset: start, reason: "integer out of range: a whole number must fit in 64 bits (±9223372036854775807); send a larger one as a string")
             }
             guard let d = Double(text), d.isFinite else { throw JSONParseError(offset: start, reason: "number out of range") }
-            if d == 0, text.utf8.prefix(while: { $0 != UInt8(ascii: "e") && $0 != UInt8(ascii: "E") }).contains(where: { $0 >= 49 && $0 <= 57 }) {
+            if exactNumbers, d == 0, text.utf8.prefix(while: { $0 != UInt8(ascii: "e") && $0 != UInt8(ascii: "E") }).contains(where: { $0 >= 49 && $0 <= 57 }) {
                 throw JSONParseError(offset: start, reason: "number out of range: \(text) is too close to zero for a double and would be stored as 0")
             }
             return .double(d)

@@ -72,7 +72,8 @@ extension ProjectionRunner {
         log[metadataKey: "projection"] = "\(name)"
         log[metadataKey: "seq"] = "\(items[0].seq)"
         if dead > 0 {
-            log.error("dead-lettered \(dead) item(s) after attempt \(attempt), the last of \(maxAttempts) (re-drive with: jobledger projections retry \(name)): \(error)")
+            let why = if case .rejected = error { "refused for good (not worth retrying)" } else { "after attempt \(attempt), the last of \(maxAttempts)" }
+            log.error("dead-lettered \(dead) item(s), \(why) (re-drive with ledger.redrive(\"\(name)\") or jobledger projections retry \(name)): \(error)")
         } else {
             log.warning("delivery failed (attempt \(attempt), next try in \(delay) ms): \(error)")
         }

@@ -155,7 +155,7 @@ extension Ledger {
                 }
                 let payload: EventPayload
                 do {
-                    payload = try EventPayload.decode(type: EventType(name: columnText(s, 0)), text: columnText(s, 1))
+                    payload = try EventPayload.decode(type: EventType(name: columnText(s, 0)), text: columnText(s, 1), exactNumbers: false)
                 } catch { throw LedgerError.invalidPayload(error) }
                 state = try Lifecycle.apply(payload, to: state, job: job, at: Timestamp(milliseconds: sqlite3_column_int64(s, 2)))
             }

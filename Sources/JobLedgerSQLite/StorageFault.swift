@@ -83,8 +83,12 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
             guard FileManager.default.fileExists(atPath: path) else { return StorageFault(kind: .vanished, path: path, detail: detail) }
             // A write that found no room (the -wal, or the -shm a new connection maps) comes back
             // from SQLite as an I/O error: with (almost) no free space, it is the disk being full.
-            let room = free(path)
-            return StorageFault(kind: (room ?? .max) < 64 << 10 ? .full : .io, path: path, detail: detail, freeBytes: room)
+            // Only for the codes of writing and of growing a file: a read-only medium reports no
+            // free space either, and its read errors are I/O errors.
+            let growing: [ResultCode] = [.SQLITE_IOERR_WRITE, .SQLITE_IOERR_SHMSIZE, .SQLITE_IOERR_SHMMAP, .SQLITE_IOERR_SHMOPEN,
+                                         .SQLITE_IOERR_TRUNCATE, .SQLITE_IOERR_FSYNC, .SQLITE_IOERR]
+            let room = growing.contains(error.extendedResultCode) ? free(path) : nil
+            return StorageFault(kind: (room ?? .max) < 64 << 10 ? .full : .io, path: path, detail: detail, freeBytes: room ?? free(path))
         case .SQLITE_READONLY:
             let moved = error.extendedResultCode == .SQLITE_READONLY_DBMOVED || !FileManager.default.fileExists(atPath: path)
             return StorageFault(kind: moved ? .vanished : .readOnly, path: path, detail: detail)

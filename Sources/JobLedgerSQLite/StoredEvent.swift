@@ -78,7 +78,7 @@ public struct RawEvent: Sendable, Hashable {
         let p: EventPayload
         do {
             t = try EventType(name: type)
-            p = try EventPayload.decode(type: t, text: payload)
+            p = try EventPayload.decode(type: t, text: payload, exactNumbers: false)  // stored: read as it is
         } catch { throw .invalidPayload(error) }
         return StoredEvent(seq: seq, job: job, version: version, payload: p, recordedAt: recordedAt,
                            idempotencyKey: idempotencyKey, payloadDigest: payloadDigest, prevHash: prevHash, hash: hash)

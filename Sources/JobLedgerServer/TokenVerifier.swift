@@ -140,9 +140,9 @@ public final class TokenVerifier: Sendable {
         if let claims = verified.withLock({ $0[token] }) { return try check(claims) }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, token.utf8.count <= 16_384 else { throw .malformed("not three dot-separated parts") }
-        guard let headerData = Self.base64URL(parts[0]), let header = try? JSONValue(parsing: String(decoding: headerData, as: UTF8.self)),
+        guard let headerData = Self.base64URL(parts[0]), let header = try? JSONValue(parsing: String(decoding: headerData, as: UTF8.self), exactNumbers: false),
               case .object = header else { throw .malformed("the header is not base64url JSON") }
-        guard let payloadData = Self.base64URL(parts[1]), let claims = try? JSONValue(parsing: String(decoding: payloadData, as: UTF8.self)),
+        guard let payloadData = Self.base64URL(parts[1]), let claims = try? JSONValue(parsing: String(decoding: payloadData, as: UTF8.self), exactNumbers: false),
               case .object = claims else { throw .malformed("the payload is not base64url JSON") }
         guard let alg = header["alg"]?.stringValue, !alg.isEmpty, alg.lowercased() != "none" else {
             throw .algorithm("alg none (or no alg) is never accepted")

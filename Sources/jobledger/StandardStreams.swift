@@ -57,14 +57,29 @@ func standardOutputIsGone() -> Bool {
 
 
 /// Exits 6 when standard output could not be written: commands print their results with
-/// `print`, and stdio keeps what it could not write in its buffer, so the last flush fails
-/// again and says why. Without this check `digest >> heads.txt` on a full disk left an empty
-/// file and exited 0, and `submit > ids.txt` queued a job whose id was lost. A reader that has
-/// gone (`| head`) is a normal end, as it was when SIGPIPE ended the command.
+/// `print`, and stdio only remembers that a write failed (its error flag; the bytes are gone).
+/// Without this check `digest >> heads.txt` on a full disk left an empty file and exited 0, and
+/// `submit > ids.txt` queued a job whose id was lost. A reader that has gone (`| head`) is a
+/// normal end, as it was when SIGPIPE ended the command.
 func exitIfStandardOutputFailed() {
-    guard fflush(nil) != 0 else { return }
+    let flushFailed = fflush(nil) != 0
     let cause = errno
-    if cause == EPIPE || standardOutputIsGone() { return }
-    writeQuietly("jobledger: could not write the output (\(String(cString: strerror(cause)))): what was printed is incomplete\n")
+    let file = standardOutputFile()
+    guard flushFailed || (file.map { ferror($0) != 0 } ?? false) else { return }
+    if (flushFailed && cause == EPIPE) || standardOutputIsGone() { return }
+    let reason = flushFailed ? String(cString: strerror(cause)) : "a write failed"
+    writeQuietly("jobledger: could not write the output (\(reason)): what was printed is incomplete, though the command itself ran to its end\n")
     exit(6)
+}
+
+/// C's `stdout`, which `print` writes to: a global that Swift 6 will not read directly (shared
+/// mutable state), so looked up by its symbol; nil where it cannot be.
+private func standardOutputFile() -> UnsafeMutablePointer<FILE>? {
+    #if os(Linux)
+    let name = "stdout"
+    #else
+    let name = "__stdoutp"
+    #endif
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }  // RTLD_DEFAULT
+    return symbol.load(as: UnsafeMutablePointer<FILE>?.self)
 }

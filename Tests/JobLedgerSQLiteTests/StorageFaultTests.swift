@@ -74,6 +74,8 @@ import Testing
         let noRoom = StorageFault.classify(DatabaseError(resultCode: .SQLITE_IOERR_SHMSIZE, message: "m"), path: path, free: { _ in 0 })
         #expect(noRoom?.kind == .full && noRoom?.freeBytes == 0)
         #expect(StorageFault.classify(DatabaseError(resultCode: .SQLITE_IOERR_WRITE, message: "m"), path: path, free: { _ in 1 << 30 })?.kind == .io)
+        // A read error stays one, even where the file system reports no room (a read-only medium).
+        #expect(StorageFault.classify(DatabaseError(resultCode: .SQLITE_IOERR_READ, message: "m"), path: path, free: { _ in 0 })?.kind == .io)
         #expect(kind(.SQLITE_READONLY) == .readOnly)
         #expect(kind(.SQLITE_READONLY_DBMOVED) == .vanished)
         #expect(kind(.SQLITE_BUSY) == nil)  // a lock: `.busy`, not a fault of the storage

@@ -25,4 +25,22 @@ import Testing
         clock.advance(ms: 66_000)
         await #expect(throws: AuthFailure.expired) { try await verifier.verify(token) }
     }
+
+    /// A claim the server does not read may hold a number past 64 bits (another system's id):
+    /// the token is not refused for it (the strict number rule is for input that is stored).
+    @Test func aHugeNumberInAnUnreadClaimIsNoReasonToRefuseAToken() async throws {
+        struct Claims: JWTPayload {
+            var sub: SubjectClaim
+            var exp: ExpirationClaim
+            var big: Decimal
+            func verify(using algorithm: some JWTAlgorithm) async throws {}
+        }
+        let clock = TestClock()
+        let verifier = try await TokenVerifier(configuration: AuthConfiguration(hs256Secret: ServerHarness.secret), now: clock.closure)
+        let signer = JWTKeyCollection()
+        await signer.add(hmac: HMACKey(from: ServerHarness.secret), digestAlgorithm: .sha256)
+        let token = try await signer.sign(Claims(sub: "user_alice", exp: .init(value: Date(timeIntervalSince1970: Double(clock.now / 1000 + 60))),
+                                                 big: Decimal(string: "123456789012345678901234567890")!))
+        #expect(try await verifier.verify(token).subject == "user_alice")
+    }
 }

@@ -176,6 +176,13 @@ struct JSONValueTests {
         #expect(error.offset == 5)
     }
 
+    @Test("JSON someone else wrote is read as it is: the nearest double, 0 for an underflow")
+    func lenientNumbers() throws {
+        #expect(try JSONValue(parsing: "9223372036854775808", exactNumbers: false) == .double(9223372036854775808.0))
+        #expect(try JSONValue(parsing: "1e-400", exactNumbers: false) == .double(0))
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: "1e400", exactNumbers: false) }
+    }
+
     @Test("zeros and the smallest doubles are kept")
     func smallNumbers() throws {
         #expect(try JSONValue(parsing: "0.0") == .double(0))

@@ -93,7 +93,7 @@ extension Ledger {
             let job: JobID
             do { job = try JobID(jobText) } catch { throw LedgerError.invalidJobID(error) }
             let payload: EventPayload
-            do { payload = try EventPayload.decode(type: try EventType(name: typeText), text: payloadText) } catch { throw LedgerError.invalidPayload(error) }
+            do { payload = try EventPayload.decode(type: try EventType(name: typeText), text: payloadText, exactNumbers: false) } catch { throw LedgerError.invalidPayload(error) }
             out.append(ProjectedEvent(seq: row[0], job: job, version: row[2], payload: payload, recordedAt: Timestamp(milliseconds: row[5])))
         }
         return out
