@@ -97,7 +97,7 @@ struct Verify: AsyncParsableCommand {
             let ledger = try log.openReadOnly()
             let report = try ledger.verify(expectHead: expected)
             if let p = report.problem {
-                print("FAILED at seq \(p.seq): \(p.message)")
+                print("FAILED at seq \(p.seq): \(terminalSafe(p.message))")
                 throw ExitCode(1)
             }
             print(verifySummary(report, expected: expected))
@@ -237,6 +237,7 @@ func terminalSafe(_ text: String) -> String {
 
 private func needsEscape(_ u: Unicode.Scalar) -> Bool {
     u.properties.generalCategory == .control || (0x202A...0x202E).contains(u.value) || (0x2066...0x2069).contains(u.value)
+        || u.value == 0x200E || u.value == 0x200F || u.value == 0x061C
 }
 
 /// Rows in aligned columns; every cell made `terminalSafe`.

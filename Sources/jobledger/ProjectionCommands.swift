@@ -120,6 +120,8 @@ struct Project: AsyncParsableCommand {
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)
             if once {
                 // What each try did adds up: a try that a storage fault cut short kept its work.
+                // Lag is judged against the head now: what others append meanwhile is not owed.
+                let headAtStart = try ledger.head()?.seq ?? 0
                 var r = ProjectionRunner.Report()
                 try await waitingOutStorageFaults(storageWait, nothingLost: "each projection resumes from its checkpoint, and effects still owed stay in the outbox") {
                     let one = try await runner.catchUp()
@@ -137,7 +139,7 @@ struct Project: AsyncParsableCommand {
                 // Effects this run owns and could not finish (backing off, or dead): said, with
                 // what finishes them, and exit 7, as `work --until-idle` ends.
                 let effects = runner.projections.filter { $0 != .jobs && !r.notOwned.contains($0) }
-                let owed = try ledger.projectionStatus(effects).filter { effects.contains($0.name) && ($0.pending > 0 || $0.dead > 0 || $0.lag > 0) }
+                let owed = try ledger.projectionStatus(effects).filter { effects.contains($0.name) && ($0.pending > 0 || $0.dead > 0 || $0.checkpoint < headAtStart) }
                 let status = reportOwedEffects(owed, path: ledger.path, to: printErr)
                 if status != 0 { throw ExitCode(status) }
                 return
