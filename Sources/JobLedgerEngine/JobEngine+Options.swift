@@ -37,6 +37,11 @@ extension JobEngine {
         public var randomSeed: UInt64?
         /// How long running handlers get to finish on graceful shutdown before they are cancelled.
         public var drainTimeout: Duration = .seconds(10)
+        /// How long a cancelled handler gets to end (and its interruption to be recorded) before
+        /// the shutdown goes on without it. A handler that ignores cancellation cannot be
+        /// stopped: it is left running unseen, its job stays `running` until its lease passes and
+        /// another engine takes it up again, and whatever it reports later is refused (fencing).
+        public var cancelGrace: Duration = .seconds(5)
         /// Where the engine logs; every line carries the job id as `job` metadata.
         public var logger = Logger(label: "jobledger.engine")
         /// Where counters and timers go (default: the process's bootstrapped metrics system).

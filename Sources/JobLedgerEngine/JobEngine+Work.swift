@@ -1,5 +1,6 @@
 import JobLedger
 import JobLedgerSQLite
+import Synchronization
 import ServiceLifecycle
 
 /// Working: rounds of claims (`tick`), the loops behind `work`, `workUntilIdle` and `run`, and
@@ -111,10 +112,38 @@ extension JobEngine {
             state.withLock { $0.abandoning = true }
             storage.wake()
         }
-        for t in state.withLock({ $0.running.values.compactMap(\.task) }) { await t.value }
+        let running = state.withLock { s in (s.running.values.compactMap(\.task), s.draining) }
+        // After a shutdown the handlers have had their drain time and been cancelled: a handler
+        // that ignores that does not hold the return up past the grace.
+        await awaitAttempts(running.0, limit: running.1 ? options.cancelGrace : nil)
         let unrecorded = unrecordedSummary()
         if !unrecorded.isEmpty { options.logger.error("stopped during a storage fault\(unrecorded)") }
         await snapshotNow()
+    }
+
+    /// Waits for attempt tasks to end, for at most `limit` (nil: however long they take). Those
+    /// still running then are named in an error line and left: a task cannot be stopped from
+    /// outside, and their jobs are taken up again once their leases pass.
+    func awaitAttempts(_ tasks: [Task<Void, Never>], limit: Duration?) async {
+        guard !tasks.isEmpty else { return }
+        guard let limit else {
+            for t in tasks { await t.value }
+            return
+        }
+        let first = FirstAnswer()
+        let allEnded = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            first.wait(c)
+            // Unstructured, both: waiting for a task's value cannot be cancelled, so neither wait
+            // may be a child that the other's end would have to wait for.
+            Task { for t in tasks { await t.value }; first.answer(true) }
+            Task { try? await Task.sleep(for: limit); first.answer(false) }
+        }
+        guard !allEnded else { return }
+        let stuck = state.withLock { s in s.running.keys.map(\.rawValue).sorted() }
+        let text = "\(stuck.count) handler\(stuck.count == 1 ? "" : "s") did not end within \(options.cancelGrace) of being cancelled "
+            + "(\(stuck.prefix(5).joined(separator: ", "))\(stuck.count > 5 ? ", …" : "")); going on without them: "
+            + "their jobs stay running until their leases pass, and whatever they report later is refused"
+        options.logger.error("\(text)")
     }
 
     /// Before a claim round: attempts finish in bursts (one commit resumes many of them), so
@@ -176,7 +205,7 @@ extension JobEngine {
         }
         storage.wake()
         for t in late { t.cancel() }
-        for t in tasks { await t.value }
+        await awaitAttempts(tasks, limit: options.cancelGrace)
         let unrecorded = unrecordedSummary()
         if !unrecorded.isEmpty { options.logger.error("shut down during a storage fault\(unrecorded)") }
     }
@@ -306,4 +335,11 @@ extension JobEngine: Service {
             Task { await self.shutdown(drain: self.options.drainTimeout) }
         }
     }
+}
+
+/// Resumes one waiter with the first of several answers; later answers are dropped.
+private final class FirstAnswer: Sendable {
+    private let waiter = Mutex<CheckedContinuation<Bool, Never>?>(nil)
+    func wait(_ c: CheckedContinuation<Bool, Never>) { waiter.withLock { $0 = c } }
+    func answer(_ value: Bool) { waiter.withLock { $0.take() }?.resume(returning: value) }
 }

@@ -94,3 +94,37 @@ final class Gate: Sendable {
         #expect(try engine.state(of: job)?.status == .completed)
     }
 }
+
+/// A handler that ignores cancellation cannot be stopped; it must not stop the shutdown either.
+/// Past the drain and the cancel grace, `shutdown` and `work` return, say which job was left,
+/// and the job stays `running` for the lease sweep.
+@Suite(.timeLimit(.minutes(1)))
+struct StuckHandlerShutdownTests {
+    @Test func aHandlerThatIgnoresCancellationDoesNotHoldTheShutdownUp() async throws {
+        let f = try Fixture()
+        var o = JobEngine.Options(workerID: "w")
+        o.drainTimeout = .milliseconds(50)
+        o.cancelGrace = .milliseconds(200)
+        let records = Recorder<CapturingLogHandler.Record>()
+        o.logger = Logger(label: "test") { _ in CapturingLogHandler(records: records) }
+        o.logger.logLevel = .warning
+        let engine = JobEngine(ledger: f.ledger, clock: f.clock, options: o)
+        let started = Gate()
+        let release = Gate()
+        engine.register(kind: "stuck") { _ in
+            started.release()
+            // Deaf to cancellation until the test lets it go (after the shutdown has returned).
+            while !release.isOpen { try? await Task.sleep(for: .milliseconds(5)) }
+            return JobCompletion()
+        }
+        let job = try await engine.submit(kind: "stuck")
+        let work = Task { try await engine.work() }
+        await until("the handler to start") { started.isOpen }
+        await engine.shutdown(drain: o.drainTimeout)
+        try await work.value
+        #expect(try engine.state(of: job)?.status == .running, "the job is left to the lease sweep")
+        #expect(records.all.contains { $0.level == .error && $0.message.contains("did not end within") && $0.message.contains(job.rawValue) },
+                "\(records.all.map(\.message))")
+        release.release()
+    }
+}
