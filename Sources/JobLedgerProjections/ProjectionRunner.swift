@@ -180,7 +180,12 @@ public final class ProjectionRunner: Sendable {
         self.stateProjections = state
         self.effectProjections = effects
         self.caches = Dictionary(uniqueKeysWithValues: names.map { ($0, StateCache()) })
-        self.turns = Dictionary(uniqueKeysWithValues: names.map { ($0, TurnLock()) })
+        // Shared by the runners of this process on the same file under the same owner (the
+        // default owner is the process): they hold one lease, so they take the same items in
+        // turn, not at once, or both delivered them. Runners of other owners go by the lease.
+        self.turns = Dictionary(uniqueKeysWithValues: names.map {
+            ($0, TurnLock.shared(file: ledger.path, owner: options.owner, projection: $0.rawValue))
+        })
         self.random = Mutex(SplitMix64(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max)))
         self.storage = StoragePause(policy: options.storageFaults, clock: { clock.now() }, paused: "projection steps",
                                     observe: LedgerMetrics(component: "projections", factory: options.metrics).storageObserver(logger: options.logger))

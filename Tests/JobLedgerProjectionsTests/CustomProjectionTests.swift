@@ -111,6 +111,22 @@ final class ScriptedEndpoint: Sendable {
         #expect(try f.ledger.outboxItems(hook.name).map(\.body) == planned.map(\.draft.body))
     }
 
+    /// Two runners in one process share its owner name, so both hold the lease: they take
+    /// turns per projection and file, and each item is delivered once (it was twice).
+    @Test func twoRunnersOfOneProcessDeliverEachItemOnce() async throws {
+        let f = try Fixture()
+        let endpoint = ScriptedEndpoint([])
+        let hook = JobFinishedWebhook(url: "https://example.com/hooks/jobs", post: endpoint.post)
+        let other = try Ledger.open(path: f.ledger.path)  // a second Ledger on the same file, as a second module of an app would
+        let a = runner(f, hook), b = ProjectionRunner(ledger: other, clock: f.clock, extra: [hook], options: a.options)
+        _ = try await finishJobs(f, 40)
+        async let ra = a.catchUp()
+        async let rb = b.catchUp()
+        let (x, y) = try await (ra, rb)
+        #expect(x.delivered + y.delivered == 40, "\(x) \(y)")
+        #expect(endpoint.calls == 40 && Set(endpoint.accepted).count == 40)
+    }
+
     @Test func aRejectedItemIsADeadLetterUntilReDriven() async throws {
         let f = try Fixture()
         let endpoint = ScriptedEndpoint([.rejected("400 bad request")])
