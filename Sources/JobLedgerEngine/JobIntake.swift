@@ -109,9 +109,9 @@ extension JobEngine {
     private func feed(from intake: any JobIntake, idle: IdleBackoff, untilIdle: Bool, pollInterval: Duration) async throws {
         // The worker ending by itself (an unreadable log, a storage fault past its bound) ends the
         // feed too: pulling more requests for no one to run would go on for ever.
-        let workerEnded = Mutex(false)
+        let workerEnded = EndedFlag()
         let worker = Task {
-            defer { workerEnded.withLock { $0 = true } }
+            defer { workerEnded.set() }
             try await self.work(pollInterval: pollInterval)
         }
         defer { worker.cancel() }
@@ -120,7 +120,7 @@ extension JobEngine {
         var lastFailure: String?
         var unreadSince: ContinuousClock.Instant?
         do {
-            feeding: while !Task.isCancelled && !isDraining && !workerEnded.withLock({ $0 }) {
+            feeding: while !Task.isCancelled && !isDraining && !workerEnded.isSet {
                 let n: Int
                 do {
                     n = try await intake.pull { batch in try await self.submit(batch) }
@@ -172,4 +172,12 @@ extension JobEngine {
         }
         if let failure { throw failure }
     }
+}
+
+/// A flag one task sets and another reads (held in a class: a lock or an atomic is not to be
+/// captured by value in an escaping closure).
+private final class EndedFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }

@@ -114,8 +114,13 @@ public final class Ledger: Sendable {
         }
         var schema = Schema.version
         do {
-            let found = try pool.writeWithoutTransaction { db in try schemaVersion(db, path: path, create: create) }
-            if migrate { try pool.read { db in try refuseLostEnd(db, path: path) } }
+            // On the writer's connection, which is open already: a reader's would be one more
+            // connection (three descriptors) for every log opened.
+            let found = try pool.writeWithoutTransaction { db in
+                let version = try schemaVersion(db, path: path, create: create)
+                if migrate { try refuseLostEnd(db, path: path) }
+                return version
+            }
             let needsMigration = found < Schema.version
             if needsMigration && (migrate || found == 0) {
                 try Schema.migrator.migrate(pool)
