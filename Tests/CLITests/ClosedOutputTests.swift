@@ -60,17 +60,8 @@ func startWithOutput(on pipe: Pipe, _ args: [String], in scratch: Scratch) throw
             _ = try await jobledger(["submit", "design", "--db", "e.sqlite", "--input", #"{"prompt":"poster \#(i)"}"#], in: scratch)
         }
         guard FileManager.default.fileExists(atPath: "/dev/full") else { return }  // Linux's always-full device
-        let p = Process()
-        p.executableURL = try #require(jobledgerBinary) as URL
-        p.arguments = ["export", "--db", "e.sqlite"]
-        p.currentDirectoryURL = scratch.url
-        p.standardOutput = try #require(FileHandle(forWritingAtPath: "/dev/full"))
-        let err = childPipe()
-        p.standardError = err
-        try startChild(p)
-        let said = await waitForLine(containing: "could not write the output", in: err.fileHandleForReading)
-        await waitForExit(p, "export to a full device")
-        #expect(p.terminationStatus == 6)
+        let (status, said) = try await onFullDevice(["export", "--db", "e.sqlite"], in: scratch)
+        #expect(status == 6)
         #expect(said?.contains("incomplete") == true, "\(said ?? "nothing said")")
 
         let pipe = childPipe()
@@ -89,17 +80,8 @@ func startWithOutput(on pipe: Pipe, _ args: [String], in scratch: Scratch) throw
         guard FileManager.default.fileExists(atPath: "/dev/full") else { return }  // Linux's always-full device
         let scratch = Scratch()
         _ = try await jobledger(["submit", "design", "--db", "o.sqlite"], in: scratch)
-        let p = Process()
-        p.executableURL = try #require(jobledgerBinary) as URL
-        p.arguments = command + ["--db", "o.sqlite"]
-        p.currentDirectoryURL = scratch.url
-        p.standardOutput = try #require(FileHandle(forWritingAtPath: "/dev/full"))
-        let err = childPipe()
-        p.standardError = err
-        try startChild(p)
-        let said = await waitForLine(containing: "could not write the output", in: err.fileHandleForReading)
-        await waitForExit(p, "\(command) to a full device")
-        #expect(p.terminationStatus == 6, "\(command)")
+        let (status, said) = try await onFullDevice(command + ["--db", "o.sqlite"], in: scratch)
+        #expect(status == 6, "\(command)")
         #expect(said?.contains("No space left on device") == true, "\(said ?? "nothing said")")
     }
 
@@ -112,4 +94,20 @@ func startWithOutput(on pipe: Pipe, _ args: [String], in scratch: Scratch) throw
         await waitForExit(q, "jobs whose reader has gone")
         #expect(q.terminationReason == .exit && q.terminationStatus == 0)
     }
+}
+
+/// Runs `jobledger args…` with its stdout on `/dev/full` (Linux's always-full device): its exit
+/// status, and the line it said on stderr about the output it could not write.
+func onFullDevice(_ args: [String], in scratch: Scratch) async throws -> (status: Int32, said: String?) {
+    let p = Process()
+    p.executableURL = try #require(jobledgerBinary) as URL
+    p.arguments = args
+    p.currentDirectoryURL = scratch.url
+    p.standardOutput = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+    let err = childPipe()
+    p.standardError = err
+    try startChild(p)
+    let said = await waitForLine(containing: "could not write the output", in: err.fileHandleForReading)
+    await waitForExit(p, "\(args.first ?? "jobledger") to a full device")
+    return (p.terminationStatus, said)
 }
