@@ -86,15 +86,10 @@ extension JobEngine {
     }
 
     /// Whether any job of these kinds is queued (delayed ones included) or running, here or
-    /// elsewhere, as of a fresh look at the log. A look cut short cannot tell, and answers yes:
-    /// a run until idle must not end on a view it failed to bring up to date (with few file
-    /// descriptors left, `work --until-idle` once ended at once, exit 0, its jobs all queued).
-    func hasJobsInFlight(of kinds: Set<String>) async -> Bool {
-        await jobsInFlight(of: kinds) != false
-    }
-
-    /// `hasJobsInFlight`, or nil when the look at the log was cut short; the error is kept in
-    /// `lastReadFailure` until a look succeeds.
+    /// elsewhere, as of a fresh look at the log; nil when the look was cut short (the error is
+    /// kept in `lastReadFailure` until a look succeeds). Nil is not "idle": a run until idle must
+    /// not end on a view it failed to bring up to date (with few file descriptors left,
+    /// `work --until-idle` once ended at once, exit 0, its jobs all queued).
     func jobsInFlight(of kinds: Set<String>) async -> Bool? {
         let failure = await refresh()
         return state.withLock { s in
@@ -102,5 +97,16 @@ extension JobEngine {
             if failure != nil { return nil }
             return !s.view.unresolved.isEmpty || kinds.contains { s.view.inFlight($0) > 0 }
         }
+    }
+
+    /// After a look cut short, in a run until idle: the first failed look of a run of them is
+    /// said once (`since` is when it began); the run is given up with the error once the looks
+    /// have failed for longer than the storage bound.
+    func lookFailed(since: inout ContinuousClock.Instant?) throws {
+        let error = state.withLock { $0.lastReadFailure }
+        if since == nil, let error { options.logger.warning("cannot tell whether jobs are left: reading the log failed, trying again: \(error)") }
+        let began = since ?? .now
+        since = began
+        if let bound = options.storageFaults.giveUpAfter, ContinuousClock.now - began > bound, let error { throw error }
     }
 }

@@ -89,13 +89,8 @@ extension JobEngine {
                         unreadSince = nil
                         if state.withLock({ $0.running.isEmpty }) { break loop }
                     case nil:
-                        // The log could not be read: not known to be idle. Said once, tried
-                        // again every poll, and given up with the error past the storage bound.
-                        let error = state.withLock { $0.lastReadFailure }
-                        if unreadSince == nil, let error { options.logger.warning("cannot tell whether jobs are left: reading the log failed, trying again: \(error)") }
-                        let since = unreadSince ?? .now
-                        unreadSince = since
-                        if let bound = options.storageFaults.giveUpAfter, ContinuousClock.now - since > bound, let error { throw error }
+                        // The log could not be read: not known to be idle; tried again every poll.
+                        try lookFailed(since: &unreadSince)
                     case true?:
                         unreadSince = nil
                     }

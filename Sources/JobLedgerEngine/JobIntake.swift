@@ -148,11 +148,8 @@ extension JobEngine {
                         if try await intake.pull({ batch in try await self.submit(batch) }) == 0 { break feeding }
                         continue
                     case nil:
-                        // The log could not be read: not known to be idle; given up past the bound.
-                        let since = unreadSince ?? .now
-                        unreadSince = since
-                        if let bound = options.storageFaults.giveUpAfter, ContinuousClock.now - since > bound,
-                           let error = state.withLock({ $0.lastReadFailure }) { throw error }
+                        // The log could not be read: not known to be idle; tried again every poll.
+                        try lookFailed(since: &unreadSince)
                     case true?:
                         unreadSince = nil
                     }

@@ -2,6 +2,7 @@ import Foundation
 import JobLedger
 import JobLedgerEngine
 import JobLedgerSQLite
+import Logging
 import Synchronization
 import Testing
 
@@ -57,6 +58,15 @@ struct Fixture {
         // them (the 10,000-job model test alone wrote 20,000); tests that check the log capture it.
         o.logger.logLevel = .warning
         return JobEngine(ledger: ledger ?? self.ledger, clock: clock, options: o)
+    }
+    /// An engine on this log (worker `worker`) whose log lines land in `records`; `configure`
+    /// sets the rest of its options.
+    func engine(_ worker: String, logInto records: Recorder<CapturingLogHandler.Record>,
+                configure: (inout JobEngine.Options) -> Void = { _ in }) -> JobEngine {
+        var o = JobEngine.Options(workerID: worker)
+        o.logger = Logger(label: "test") { _ in CapturingLogHandler(records: records) }
+        configure(&o)
+        return JobEngine(ledger: ledger, clock: clock, options: o)
     }
     func types(_ job: JobID) throws -> [EventType] {
         var t: [EventType] = []

@@ -68,9 +68,7 @@ import Testing
     @Test func anOutcomeReturnedAfterTheClaimWasLostIsNotRecorded() async throws {
         let f = try Fixture()
         let records = Recorder<CapturingLogHandler.Record>()
-        var o = JobEngine.Options(workerID: "A")
-        o.logger = Logger(label: "test") { _ in CapturingLogHandler(records: records) }
-        let a = JobEngine(ledger: f.ledger, clock: f.clock, options: o)
+        let a = f.engine("A", logInto: records)
         let b = try secondEngine(f, "B")
         let frozen = Gate()
         let entered = Recorder<Int>()

@@ -76,9 +76,7 @@ final class Gate: Sendable {
     @Test func aClaimCutShortByCancellationIsNotLoggedAsAFailure() async throws {
         let f = try Fixture()
         let records = Recorder<CapturingLogHandler.Record>()
-        var o = JobEngine.Options(workerID: "w")
-        o.logger = Logger(label: "test") { _ in CapturingLogHandler(records: records) }
-        let engine = JobEngine(ledger: f.ledger, clock: f.clock, options: o)
+        let engine = f.engine("w", logInto: records)
         engine.register(kind: "k") { _ in JobCompletion() }
         let job = try await engine.submit(kind: "k")
         let lock = try FencingEngineTests.WriteLock(f.dir.path("jobs.sqlite"))
@@ -102,13 +100,12 @@ final class Gate: Sendable {
 struct StuckHandlerShutdownTests {
     @Test func aHandlerThatIgnoresCancellationDoesNotHoldTheShutdownUp() async throws {
         let f = try Fixture()
-        var o = JobEngine.Options(workerID: "w")
-        o.drainTimeout = .milliseconds(50)
-        o.cancelGrace = .milliseconds(200)
         let records = Recorder<CapturingLogHandler.Record>()
-        o.logger = Logger(label: "test") { _ in CapturingLogHandler(records: records) }
-        o.logger.logLevel = .warning
-        let engine = JobEngine(ledger: f.ledger, clock: f.clock, options: o)
+        let engine = f.engine("w", logInto: records) { o in
+            o.drainTimeout = .milliseconds(50)
+            o.cancelGrace = .milliseconds(200)
+            o.logger.logLevel = .warning
+        }
         let started = Gate()
         let release = Gate()
         engine.register(kind: "stuck") { _ in
@@ -120,7 +117,7 @@ struct StuckHandlerShutdownTests {
         let job = try await engine.submit(kind: "stuck")
         let work = Task { try await engine.work() }
         await until("the handler to start") { started.isOpen }
-        await engine.shutdown(drain: o.drainTimeout)
+        await engine.shutdown(drain: engine.options.drainTimeout)
         try await work.value
         #expect(try engine.state(of: job)?.status == .running, "the job is left to the lease sweep")
         #expect(records.all.contains { $0.level == .error && $0.message.contains("did not end within") && $0.message.contains(job.rawValue) },
