@@ -32,6 +32,7 @@ extension EventPayload {
             o["retryable"] = .bool(f.retryable)
             o["attempt"] = .int(Int64(f.attempt))
             if let r = f.retryAt { o["retry_at"] = .string(r.iso8601) }
+            if f.refundsAttempt { o["refunds_attempt"] = .bool(true) }
         case .canceled(let c):
             o["reason"] = .string(c.reason)
         }
@@ -73,6 +74,7 @@ extension EventPayload {
             w.int("attempt", f.attempt)
             w.string("code", f.code)
             w.string("message", f.message)
+            if f.refundsAttempt { w.value("refunds_attempt", .bool(true)) }
             if let r = f.retryAt { w.string("retry_at", r.iso8601) }
             w.value("retryable", .bool(f.retryable))
         case .canceled(let c):
@@ -82,7 +84,8 @@ extension EventPayload {
     }
 
     /// Reads a payload of the given type from JSON text. Absent optional fields take their
-    /// defaults (queued: input `{}`, priority 0, max_attempts 3, no owner); unknown fields are refused.
+    /// defaults (queued: input `{}`, priority 0, max_attempts 3, no owner; failed: refunds_attempt
+    /// false); unknown fields are refused.
     /// `exactNumbers`: as `JSONValue(parsing:exactNumbers:)` (false for a payload already stored).
     public static func decode(type: EventType, text: String, exactNumbers: Bool = true) throws(PayloadError) -> EventPayload {
         let json: JSONValue
@@ -129,7 +132,8 @@ extension EventPayload {
                 message: try r.text("message") ?? "",
                 retryable: try r.bool("retryable"),
                 attempt: try r.int("attempt", default: nil, in: PayloadRules.attempts),
-                retryAt: try r.timestamp("retry_at")))
+                retryAt: try r.timestamp("retry_at"),
+                refundsAttempt: try r.optionalBool("refunds_attempt") ?? false))
         case .canceled:
             payload = .canceled(Canceled(reason: try r.text("reason") ?? ""))
         }

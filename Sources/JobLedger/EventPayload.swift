@@ -128,9 +128,16 @@ public enum EventPayload: Sendable, Hashable {
         public var attempt: Int
         /// For a retryable failure: the next attempt is not claimed before then (nil: at once).
         public var retryAt: Timestamp?
+        /// The attempt reached no outcome of its own — its worker shut down gracefully and
+        /// stopped it — so it does not count against `maxAttempts`: the job gets one attempt
+        /// more (its `maxAttempts` grows by one; attempt numbers still only go up, for fencing).
+        /// Only for a retryable failure. A job interrupted by any number of deploys still gets
+        /// all its attempts; a worker that crashes (`lease_expired`) still uses one up.
+        public var refundsAttempt: Bool
         /// A failure of attempt `attempt`.
-        public init(code: String, message: String, retryable: Bool, attempt: Int, retryAt: Timestamp? = nil) {
+        public init(code: String, message: String, retryable: Bool, attempt: Int, retryAt: Timestamp? = nil, refundsAttempt: Bool = false) {
             self.code = code; self.message = message; self.retryable = retryable; self.attempt = attempt; self.retryAt = retryAt
+            self.refundsAttempt = refundsAttempt
         }
     }
 

@@ -4,6 +4,7 @@
 /// queued ──started──> running ──progress*/lowres──> running ──completed──> completed
 ///   │                   │                                   └──failed(final)──> failed
 ///   │                   └─failed(retryable, attempts left)──> queued (not before retry time)
+///   │                      (an attempt cut short by its worker's shutdown is given back)
 ///   └──canceled──> canceled          running ──canceled──> canceled
 /// ```
 ///
@@ -156,6 +157,8 @@ extension JobState {
             lastError = JobFailure(code: f.code, message: f.message, retryable: f.retryable, attempt: f.attempt)
             worker = nil
             leaseDeadline = nil
+            // An attempt its worker's shutdown cut short is given back (see `refundsAttempt`).
+            if f.refundsAttempt { maxAttempts += 1 }
             if f.retryable && attempt < maxAttempts {
                 status = .queued
                 runAt = max(f.retryAt ?? time, time)

@@ -78,6 +78,12 @@ struct PayloadFieldReader {
         return b
     }
 
+    mutating func optionalBool(_ key: String) throws(PayloadError) -> Bool? {
+        guard let v = optional(key) else { return nil }
+        guard let b = v.boolValue else { throw fail("'\(key)' must be true or false, got \(v.typeName)") }
+        return b
+    }
+
     mutating func timestamp(_ key: String) throws(PayloadError) -> Timestamp? {
         guard let v = optional(key) else { return nil }
         if let s = v.stringValue, let t = Timestamp(iso8601: s) { return t }

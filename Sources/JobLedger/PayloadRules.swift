@@ -54,6 +54,7 @@ extension EventPayload {
             try name("code", f.code)
             try within("attempt", f.attempt, PayloadRules.attempts)
             try time("retry_at", f.retryAt)
+            if f.refundsAttempt && !f.retryable { throw fail("'refunds_attempt' is only for a retryable failure") }
         case .canceled:
             break
         }

@@ -59,10 +59,10 @@ extension JobEngine {
         case .interrupted:
             let payload = EventPayload.failed(.init(
                 code: "worker_shutdown", message: "worker \(options.workerID) shut down before the attempt finished",
-                retryable: true, attempt: attempt, retryAt: clock.now()))
+                retryable: true, attempt: attempt, retryAt: clock.now(), refundsAttempt: true))
             if case .recorded = await persist(context, "worker_shutdown", { try await self.ledger.append(NewEvent(job: job, payload: payload)) }) {
                 count("retried", kind: context.kind)
-                log(job, .notice, "interrupted by shutdown; requeued", metadata: ["attempt": "\(attempt)"])
+                log(job, .notice, "interrupted by shutdown; requeued, the attempt given back", metadata: ["attempt": "\(attempt)"])
             }
         case .completed(let completion):
             await flushProgress(context)

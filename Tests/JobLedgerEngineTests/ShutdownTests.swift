@@ -69,6 +69,30 @@ final class Gate: Sendable {
         #expect(try f.types(job) == [.queued, .started, .failed])
     }
 
+    /// A job on its last attempt that a shutdown interrupts is not failed for good: the attempt
+    /// is given back, and the next engine runs it.
+    @Test func aShutdownDoesNotUseUpTheLastAttempt() async throws {
+        let f = try Fixture()
+        let first = f.engine()
+        let started = Recorder<JobID>()
+        first.register(kind: "k") { ctx in
+            started.add(ctx.job)
+            await until("the handler's cancellation") { ctx.isCancelled }
+            throw CancellationError()
+        }
+        let job = try await first.submit(kind: "k", maxAttempts: 1)
+        let work = Task { try await first.tick() }
+        await until { !started.all.isEmpty }
+        await first.shutdown(drain: .zero)
+        _ = try await work.value
+        let s = try #require(try first.state(of: job))
+        #expect(s.status == .queued && s.attempt == 1 && s.maxAttempts == 2)
+        let next = f.engine("w2")
+        next.register(kind: "k") { _ in JobCompletion() }
+        #expect(try await next.tick() == 1)
+        #expect(try next.state(of: job)?.status == .completed)
+    }
+
     /// A claim that a cancelled task makes (the service group stopping because another service
     /// failed) ends in GRDB's CancellationError, which is no storage trouble: nothing is
     /// logged, and the job stays queued for the next claim. (Another connection holds the write

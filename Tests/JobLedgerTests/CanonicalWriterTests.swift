@@ -18,6 +18,7 @@ import Testing
         .completed(.init(asset: asset, output: ["w": 1.5, "ok": false, "none": .null])),
         .failed(.init(code: "render_timeout", message: "", retryable: true, attempt: 1, retryAt: t)),
         .failed(.init(code: "bad", message: "unicode \u{1}", retryable: false, attempt: 3)),
+        .failed(.init(code: "worker_shutdown", message: "", retryable: true, attempt: 2, retryAt: t, refundsAttempt: true)),
         .canceled(.init(reason: "user asked")),
     ]
 

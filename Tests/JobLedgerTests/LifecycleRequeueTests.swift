@@ -56,4 +56,32 @@ import Testing
         #expect(s.status == .queued && fold.active[job] != nil && fold.failed[job] == nil)
         #expect(fold.version(of: job) == 4)
     }
+
+    /// A worker's graceful shutdown gives the attempt back: on the job's last attempt the job is
+    /// requeued (not failed for good), with one attempt more, and attempt numbers still rise.
+    @Test func anAttemptCutShortByShutdownIsGivenBack() throws {
+        var s = try Lifecycle.begin(job: job, with: .queued(.init(kind: "design", maxAttempts: 1)), at: at(0))
+        for attempt in 1...3 {
+            try s.apply(.started(.init(worker: "w", attempt: attempt, leaseDeadline: at(100_000))), at: at(Int64(attempt) * 10))
+            try s.apply(.failed(.init(code: "worker_shutdown", message: "", retryable: true, attempt: attempt, refundsAttempt: true)),
+                        at: at(Int64(attempt) * 10 + 5))
+            #expect(s.status == .queued)
+            #expect(s.attempt == attempt && s.maxAttempts == attempt + 1)
+        }
+        // An ordinary failure of the attempt after them uses it up: the job has none left.
+        try s.apply(.started(.init(worker: "w", attempt: 4, leaseDeadline: at(100_000))), at: at(100))
+        try s.apply(.failed(.init(code: "oom", message: "", retryable: true, attempt: 4)), at: at(105))
+        #expect(s.status == .failed && s.maxAttempts == 4)
+    }
+
+    @Test func onlyARetryableFailureGivesItsAttemptBack() throws {
+        let bad = EventPayload.failed(.init(code: "x", message: "", retryable: false, attempt: 1, refundsAttempt: true))
+        #expect(throws: PayloadError.self) { try bad.validate() }
+        #expect(throws: PayloadError.self) {
+            try EventPayload.decode(type: .failed, text: #"{"code":"x","retryable":false,"attempt":1,"refunds_attempt":true}"#)
+        }
+        #expect(throws: PayloadError.self) {
+            try EventPayload.decode(type: .failed, text: #"{"code":"x","retryable":true,"attempt":1,"refunds_attempt":"yes"}"#)
+        }
+    }
 }

@@ -43,6 +43,7 @@ let payloadSamples: [PayloadSample] = [
     .init(name: "completed output only", payload: .completed(.init(output: .string("done")))),
     .init(name: "failed", payload: .failed(.init(code: "E_IO", message: "disk\tfull", retryable: true, attempt: 2))),
     .init(name: "failed with retry_at", payload: .failed(.init(code: "E", message: "", retryable: false, attempt: 1000, retryAt: Timestamp(milliseconds: -1)))),
+    .init(name: "failed with refunds_attempt", payload: .failed(.init(code: "worker_shutdown", message: "", retryable: true, attempt: 3, refundsAttempt: true))),
     .init(name: "canceled", payload: .canceled(.init(reason: "user asked"))),
     .init(name: "canceled empty reason", payload: .canceled(.init(reason: ""))),
 ]
@@ -98,6 +99,8 @@ struct PayloadTests {
     func otherDefaults() throws {
         #expect(try EventPayload.decode(type: .failed, text: #"{"code":"c","retryable":true,"attempt":1}"#)
             == .failed(.init(code: "c", message: "", retryable: true, attempt: 1, retryAt: nil)))
+        #expect(try EventPayload.decode(type: .failed, text: #"{"code":"c","retryable":true,"attempt":1,"refunds_attempt":false}"#)
+            == .failed(.init(code: "c", message: "", retryable: true, attempt: 1, refundsAttempt: false)))
         #expect(try EventPayload.decode(type: .canceled, text: "{}") == .canceled(.init(reason: "")))
         #expect(try EventPayload.decode(type: .completed, text: "{}") == .completed(.init()))
         #expect(try EventPayload.decode(type: .progress, text: #"{"fraction":1}"#) == .progress(.init(fraction: 1)))
