@@ -1,6 +1,6 @@
 /// When to try a failed job again: exponential backoff with full jitter and a cap
 /// (delay = random(0 … min(cap, base × 2^(attempt−1)))), so retries of many jobs spread out.
-/// Given per job kind to `JobEngine.register(kind:retry:concurrency:_:)`.
+/// Given per job kind to `JobEngine.register(kind:retry:concurrency:timeout:_:)`.
 ///
 /// ```swift
 /// // Retries after up to 0.5 s, 1 s, 2 s … but never more than a minute.

@@ -10,11 +10,13 @@ extension JobEngine {
     func runAttempt(_ context: JobContext, registration: Registration) async {
         let began = clock.now()
         defer { time("run_time", kind: context.kind, milliseconds: clock.now().milliseconds - began.milliseconds) }
+        let watchdog = registration.timeout.map { t in Task { await self.watchTimeout(context, registration: registration, from: began, timeout: t) } }
         let result: Result<JobCompletion, any Error>
         do { result = .success(try await registration.handler(context)) } catch { result = .failure(error) }
+        watchdog?.cancel()
         // A merged report's timer is done: `completed` writes the report itself.
         await state.withLock { $0.running[context.job]?.stopProgressTimer() }?.value
-        let outcome = decide(context, result)
+        let outcome = decide(context, result, registration: registration)
         await record(outcome, context, registration: registration)
         state.withLock { s in
             s.running[context.job] = nil
@@ -25,7 +27,7 @@ extension JobEngine {
 
     /// What the attempt's end means, decided once under the lock (after which the lost-claim
     /// check leaves the attempt alone while it records).
-    private func decide(_ context: JobContext, _ result: Result<JobCompletion, any Error>) -> AttemptOutcome {
+    private func decide(_ context: JobContext, _ result: Result<JobCompletion, any Error>, registration: Registration) -> AttemptOutcome {
         let cancelled = Task.isCancelled
         return state.withLock { s -> AttemptOutcome in
             if let lost = s.running[context.job]?.lost { return .lostClaim(lost) }
@@ -38,6 +40,8 @@ extension JobEngine {
             switch result {
             case .success(let completion):
                 return .completed(completion)
+            case .failure where s.running[context.job]?.timedOut == true:
+                return .failed(Self.timeoutError(registration.timeout))
             case .failure where s.draining && cancelled:
                 return .interrupted
             case .failure(let error):
@@ -46,7 +50,7 @@ extension JobEngine {
         }
     }
 
-    private func record(_ outcome: AttemptOutcome, _ context: JobContext, registration: Registration) async {
+    func record(_ outcome: AttemptOutcome, _ context: JobContext, registration: Registration) async {
         let job = context.job, attempt = context.attempt
         switch outcome {
         case .lostClaim:

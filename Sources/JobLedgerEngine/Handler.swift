@@ -99,5 +99,5 @@ public struct JobError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Runs one attempt of a job: returns its result, or throws (`JobError` to say how; any other
-/// error is a retryable `handler_error`). Registered with `JobEngine.register(kind:retry:concurrency:_:)`.
+/// error is a retryable `handler_error`). Registered with `JobEngine.register(kind:retry:concurrency:timeout:_:)`.
 public typealias JobHandler = @Sendable (JobContext) async throws -> JobCompletion

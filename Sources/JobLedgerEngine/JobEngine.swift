@@ -20,6 +20,7 @@ public final class JobEngine: Sendable {
         let handler: JobHandler
         let retry: RetryPolicy
         let concurrency: Int?
+        var timeout: Duration? = nil
     }
 
     struct State {
@@ -92,17 +93,26 @@ public final class JobEngine: Sendable {
 
     // MARK: - Registering and submitting
 
-    /// Registers the handler for a kind of job, with its retry policy and an optional limit on
-    /// how many of this kind run at once in this engine. Registering a kind again replaces its
-    /// handler. For a handler with a typed input and output see `register(_:retry:concurrency:_:)`.
+    /// Registers the handler for a kind of job, with its retry policy, an optional limit on
+    /// how many of this kind run at once in this engine, and an optional `timeout` for one
+    /// attempt. Registering a kind again replaces its handler. For a handler with a typed input
+    /// and output see `register(_:retry:concurrency:timeout:_:)`.
+    ///
+    /// An attempt still running `timeout` after it started has its task cancelled; when the
+    /// handler then throws (or returns `ctx.isCancelled`'s way) the attempt is recorded as a
+    /// retryable failure with code `timeout`, retried by `retry` like any other failure. A
+    /// handler that still finishes normally is recorded as completed. One that ignores the
+    /// cancellation for `Options.cancelGrace` more is recorded as timed out all the same, and
+    /// whatever it returns later is not recorded (its slot stays taken until it returns).
     ///
     /// ```swift
-    /// engine.register(kind: "design", retry: RetryPolicy(baseMilliseconds: 500), concurrency: 2) { ctx in
+    /// engine.register(kind: "design", retry: RetryPolicy(baseMilliseconds: 500), concurrency: 2, timeout: .seconds(120)) { ctx in
     ///     JobCompletion(output: ["echo": ctx.input])
     /// }
     /// ```
-    public func register(kind: String, retry: RetryPolicy = RetryPolicy(), concurrency: Int? = nil, _ handler: @escaping JobHandler) {
-        state.withLock { $0.registrations[kind] = Registration(handler: handler, retry: retry, concurrency: concurrency) }
+    public func register(kind: String, retry: RetryPolicy = RetryPolicy(), concurrency: Int? = nil, timeout: Duration? = nil,
+                         _ handler: @escaping JobHandler) {
+        state.withLock { $0.registrations[kind] = Registration(handler: handler, retry: retry, concurrency: concurrency, timeout: timeout) }
     }
 
     /// Queues a job and returns its id. The same idempotency key again returns the first job's
@@ -233,4 +243,6 @@ struct RunningAttempt {
     var lost: String?
     /// The handler has returned and its outcome is being recorded.
     var recording = false
+    /// The attempt ran past its kind's timeout and its task was cancelled.
+    var timedOut = false
 }

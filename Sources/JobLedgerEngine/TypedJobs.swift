@@ -69,7 +69,8 @@ extension JobEngine {
     /// `J.Input` (a job of this kind submitted through the JSON API with another shape) fails
     /// the attempt for good with code `invalid_input`, saying which field is wrong; an output
     /// that cannot be encoded fails it with `invalid_result`. Throwing works as for any handler
-    /// (`JobError`, or a retryable `handler_error`).
+    /// (`JobError`, or a retryable `handler_error`), and so does `timeout` (see
+    /// `register(kind:retry:concurrency:timeout:_:)`).
     ///
     /// ```swift
     /// engine.register(Thumbnail.self, retry: RetryPolicy(baseMilliseconds: 500), concurrency: 2) { ctx, input in
@@ -77,8 +78,9 @@ extension JobEngine {
     /// }
     /// ```
     public func register<J: JobDefinition>(_ definition: J.Type, retry: RetryPolicy = RetryPolicy(), concurrency: Int? = nil,
+                                           timeout: Duration? = nil,
                                            _ handler: @escaping @Sendable (JobContext, J.Input) async throws -> J.Output) {
-        register(kind: J.kind, retry: retry, concurrency: concurrency) { ctx in
+        register(kind: J.kind, retry: retry, concurrency: concurrency, timeout: timeout) { ctx in
             let input: J.Input
             do { input = try ctx.input.decode(as: J.Input.self) } catch {
                 throw JobError(code: "invalid_input",
