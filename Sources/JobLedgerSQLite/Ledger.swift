@@ -382,9 +382,17 @@ public final class Ledger: Sendable {
         return try await pool.writeWithoutTransaction(updates)
     }
 
-    /// Runs a read in one snapshot, mapping errors to `LedgerError`. On a log read without
-    /// locks, fails when the file changed meanwhile (the snapshot may mix two states).
-    package func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+    /// Runs a read in one snapshot of the log's database, mapping errors to `LedgerError`: how
+    /// an app reads the rows of its own state projection (or any table of the file) with GRDB.
+    /// On a log read without locks, fails when the file changed meanwhile (the snapshot may mix
+    /// two states). Writing is refused: rows are written by projections, events by appends.
+    ///
+    /// ```swift
+    /// let slowest = try ledger.read { db in
+    ///     try Row.fetchAll(db, sql: "SELECT job, seconds FROM job_durations ORDER BY seconds DESC LIMIT 10")
+    /// }
+    /// ```
+    public func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
         let result: T
         do { result = try pool.read(body) } catch { throw map(error) }
         if let before = unlockedFile, FileIdentity(path: path) != before {
