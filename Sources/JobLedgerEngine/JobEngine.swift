@@ -95,6 +95,9 @@ public final class JobEngine: Sendable {
     /// Registers the handler for a kind of job, with its retry policy and an optional limit on
     /// how many of this kind run at once in this engine. Registering a kind again replaces its
     /// handler. For a handler with a typed input and output see `register(_:retry:concurrency:_:)`.
+    /// A `concurrency` below 1 is a programmer error and stops the program (a precondition):
+    /// the kind's jobs could never run, and `workUntilIdle()` would wait for them forever. Nil
+    /// means no limit of the kind's own (only `Options.concurrency`).
     ///
     /// ```swift
     /// engine.register(kind: "design", retry: RetryPolicy(baseMilliseconds: 500), concurrency: 2) { ctx in
@@ -102,6 +105,9 @@ public final class JobEngine: Sendable {
     /// }
     /// ```
     public func register(kind: String, retry: RetryPolicy = RetryPolicy(), concurrency: Int? = nil, _ handler: @escaping JobHandler) {
+        if let concurrency {
+            precondition(concurrency >= 1, "register(kind: \"\(kind)\", concurrency: \(concurrency)): a kind's concurrency must be at least 1 (nil: no limit of its own)")
+        }
         state.withLock { $0.registrations[kind] = Registration(handler: handler, retry: retry, concurrency: concurrency) }
     }
 
