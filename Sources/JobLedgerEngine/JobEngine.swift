@@ -231,6 +231,9 @@ struct RunningAttempt {
     var lastDurableProgress: Timestamp?
     /// A report merged since then, not yet written (the latest wins).
     var pendingProgress: PendingProgress?
+    /// The fraction of the attempt's latest accepted report, written or merged: a lower one is
+    /// refused when it is made, as the log would refuse it.
+    var reportedProgress: Double = 0
     /// Writes the merged report once the interval has passed, should the handler go quiet.
     var progressTimer: ProgressTimer?
     /// Numbers this attempt's timers, so a superseded one leaves the state alone.
