@@ -115,7 +115,9 @@ public final class JobEngine: Sendable {
     /// id and queues nothing. Any engine on the log with a handler for `kind` may run it, not
     /// before `runAt`, higher `priority` first, up to `maxAttempts` attempts. `owner` records
     /// who the job belongs to (`EventPayload.Queued.owner`; `jobledger serve` shows a job only
-    /// to its owner and admins).
+    /// to its owner and admins). A payload the log refuses throws `LedgerError.invalidPayload`
+    /// and queues nothing: a kind or owner of 0 or over 200 bytes, a priority or attempt count
+    /// out of range, or a number in `input` that JSON cannot carry (NaN, ±infinity).
     ///
     /// ```swift
     /// let job = try await engine.submit(kind: "design", input: ["prompt": "a red bicycle"],
