@@ -138,7 +138,7 @@ extension EventPayload {
             payload = .canceled(Canceled(reason: try r.text("reason") ?? ""))
         }
         try r.finish()
-        try payload.validate()  // the rules that are not about JSON shape (e.g. time range)
+        try payload.validateFields()  // the rules that are not about JSON shape (e.g. time range)
         return payload
     }
 }

@@ -19,7 +19,8 @@ public enum JSONValue: Sendable, Hashable {
     case bool(Bool)
     /// A number written without fraction or exponent that fits in 64 bits.
     case int(Int64)
-    /// Any other (finite) number.
+    /// Any other (finite) number. NaN and ±infinity have no JSON text: an event payload holding
+    /// one is refused (`EventPayload.validate()`), and `canonicalText` writes one as `null`.
     case double(Double)
     /// A string.
     case string(String)

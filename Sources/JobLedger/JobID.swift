@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Identifies one job for its whole life. Generated ids are time-ordered (UUIDv7 text), so
 /// sorting ids sorts jobs by creation time; ids given by operators may be any short token.
@@ -35,19 +36,42 @@ public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Only for text built here (`generate`), which is valid by construction.
     private init(unchecked rawValue: String) { self.rawValue = rawValue }
 
-    /// A new time-ordered id (UUIDv7: 48 bits of Unix milliseconds, then random bits).
+    /// A new time-ordered id (UUIDv7: 48 bits of Unix milliseconds, then 74 bits that are
+    /// random for the first id of a millisecond). The ids one process generates are strictly
+    /// increasing: another id in the same millisecond, or at an earlier one (a clock set back),
+    /// keeps the previous id's millisecond and its random bits plus one (RFC 9562 §6.2,
+    /// `JobIDSequence`), so jobs submitted in one millisecond sort, and are claimed, in the
+    /// order they were submitted.
+    ///
+    /// ```swift
+    /// let t = Timestamp.now
+    /// let a = JobID.generate(at: t), b = JobID.generate(at: t)   // a < b
+    /// ```
     public static func generate(at time: Timestamp = .now) -> JobID {
-        var bytes = [UInt8](repeating: 0, count: 16)
-        let ms = UInt64(max(0, time.milliseconds))
-        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: ms >> (8 * (5 - UInt64(i)))) }
-        // Two draws of 64 bits (each is a getrandom call on Linux), not one per byte: a submit
-        // made ten system calls for its id.
+        let fields = sequence.withLock { s in
+            var rng = SystemRandomNumberGenerator()
+            return s.next(at: time, using: &rng)
+        }
+        return JobID(uuidV7: fields)
+    }
+
+    /// The next id of `sequence` at `time`, for tests that need a sequence of their own.
+    static func generate(at time: Timestamp, in sequence: inout JobIDSequence) -> JobID {
         var rng = SystemRandomNumberGenerator()
-        let a = rng.next(), b = rng.next()
-        for i in 6..<8 { bytes[i] = UInt8(truncatingIfNeeded: a >> (8 * UInt64(i - 6))) }
-        for i in 8..<16 { bytes[i] = UInt8(truncatingIfNeeded: b >> (8 * UInt64(i - 8))) }
-        bytes[6] = (bytes[6] & 0x0F) | 0x70  // version 7
-        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
+        return JobID(uuidV7: sequence.next(at: time, using: &rng))
+    }
+
+    /// The process's sequence of generated ids.
+    private static let sequence = Mutex(JobIDSequence())
+
+    /// The UUIDv7 text of the fields, in lowercase hex.
+    private init(uuidV7 f: (ms: UInt64, randA: UInt64, randB: UInt64)) {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: f.ms >> (8 * (5 - UInt64(i)))) }
+        bytes[6] = 0x70 | UInt8(truncatingIfNeeded: f.randA >> 8)  // version 7
+        bytes[7] = UInt8(truncatingIfNeeded: f.randA)
+        bytes[8] = 0x80 | UInt8(truncatingIfNeeded: f.randB >> 56)  // RFC 4122 variant
+        for i in 9..<16 { bytes[i] = UInt8(truncatingIfNeeded: f.randB >> (8 * (15 - UInt64(i)))) }
         let digits = Array("0123456789abcdef".utf8)
         var text = [UInt8]()
         text.reserveCapacity(36)
@@ -56,7 +80,7 @@ public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
             text.append(digits[Int(b >> 4)])
             text.append(digits[Int(b & 0x0F)])
         }
-        return JobID(unchecked: String(decoding: text, as: UTF8.self))
+        self.init(unchecked: String(decoding: text, as: UTF8.self))
     }
 
     /// The id's text.

@@ -52,6 +52,22 @@ public enum Lifecycle {
         try s.apply(payload, at: time)
         return s
     }
+
+    /// The rule a progress report of `fraction` breaks when the attempt's progress so far is
+    /// `previous`, or nil when the log accepts it: outside 0…1 or not a number
+    /// (`progressOutOfRange`), or lower than `previous` (`progressBackwards`). What `apply`
+    /// checks; the engine checks a handler's report with it when the handler makes it.
+    ///
+    /// ```swift
+    /// Lifecycle.progressRefusal(.nan, after: 0)    // .progressOutOfRange(nan)
+    /// Lifecycle.progressRefusal(0.3, after: 0.5)   // .progressBackwards(from: 0.5, to: 0.3)
+    /// Lifecycle.progressRefusal(0.7, after: 0.5)   // nil
+    /// ```
+    public static func progressRefusal(_ fraction: Double, after previous: Double) -> LifecycleError.Rule? {
+        guard fraction.isFinite, (0...1).contains(fraction) else { return .progressOutOfRange(fraction) }
+        guard fraction >= previous else { return .progressBackwards(from: previous, to: fraction) }
+        return nil
+    }
 }
 
 extension JobState {
@@ -136,8 +152,7 @@ extension JobState {
             finishedAt = time
 
         case (.running, .progress(let p)):
-            guard p.fraction.isFinite, (0...1).contains(p.fraction) else { throw refuse(.progressOutOfRange(p.fraction)) }
-            guard p.fraction >= progress else { throw refuse(.progressBackwards(from: progress, to: p.fraction)) }
+            if let rule = Lifecycle.progressRefusal(p.fraction, after: progress) { throw refuse(rule) }
             progress = p.fraction
             if let m = p.message { progressMessage = m }
             if let l = p.leaseDeadline { leaseDeadline = l }

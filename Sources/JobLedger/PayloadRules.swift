@@ -9,8 +9,29 @@ enum PayloadRules {
 
 extension EventPayload {
     /// Checks the payload against the rules decoding enforces, so a payload built in Swift
-    /// can always be read back. Throws a `PayloadError` naming the field.
+    /// can always be read back. Throws a `PayloadError` naming the field: a name, number or
+    /// time out of range, or a number in `input` or `output` that JSON cannot carry (NaN,
+    /// ±infinity), which would otherwise be stored as `null`.
+    ///
+    /// ```swift
+    /// try EventPayload.queued(.init(kind: "design", input: ["scale": .double(.nan)])).validate()
+    /// // throws: invalid queued payload: 'input.scale' must be a finite number, got nan
+    /// ```
     public func validate() throws(PayloadError) {
+        try validateFields()
+        let json: (String, JSONValue)? = switch self {
+        case .queued(let q): ("input", q.input)
+        case .completed(let c): c.output.map { ("output", $0) }
+        case .started, .progress, .lowres, .failed, .canceled: nil
+        }
+        if let (root, value) = json, let bad = value.firstNonFiniteNumber(under: root) {
+            throw PayloadError(type: type, reason: "'\(bad.path)' must be a finite number, got \(bad.value)")
+        }
+    }
+
+    /// The rules `validate()` checks but numbers: all a payload decoded from JSON text needs,
+    /// since parsing refuses a number that is not finite.
+    func validateFields() throws(PayloadError) {
         func fail(_ reason: String) -> PayloadError { PayloadError(type: type, reason: reason) }
         func name(_ field: String, _ v: String) throws(PayloadError) {
             guard PayloadRules.nameBytes.contains(v.utf8.count) else { throw fail("'\(field)' must be 1…200 bytes long") }

@@ -186,16 +186,20 @@ extension JobEngine {
     /// `Options.progressIntervalMilliseconds` of the attempt's last durable `progress` event,
     /// the report is merged instead (the latest wins): it extends the lease the engine holds at
     /// once, and the log's with the next durable event, which carries it, or before the
-    /// attempt's `completed` (`flushProgress`). A refusal because the attempt lost its claim
-    /// cancels the handler and throws `ClaimLost`; a transient storage error is logged and
-    /// skipped (the next report tries again).
+    /// attempt's `completed` (`flushProgress`). A report the log would refuse is refused at
+    /// once, merged or not, with the log's error (`checkProgress`), and changes nothing. A
+    /// refusal because the attempt lost its claim cancels the handler and throws `ClaimLost`; a
+    /// transient storage error is logged and skipped (the next report tries again).
     func recordProgress(job: JobID, attempt: Int, fraction: Double, message: String?) async throws {
         try checkClaim(job: job, attempt: attempt)
         let now = clock.now()
         let lease = now.adding(milliseconds: options.leaseMilliseconds)
         let interval = options.progressIntervalMilliseconds
-        let (decision, timer) = state.withLock { s -> (ProgressThrottle.Decision, Task<Void, Never>?) in
+        try checkProgressSize(job: job, attempt: attempt, fraction: fraction, message: message, lease: lease)
+        let (decision, timer) = try state.withLock { s throws(LedgerError) -> (ProgressThrottle.Decision, Task<Void, Never>?) in
             guard let r = s.running[job], r.attempt == attempt else { return (.write, nil) }
+            try checkProgress(job: job, fraction: fraction, after: r.reportedProgress)
+            s.running[job]!.reportedProgress = fraction
             let d = ProgressThrottle.decide(intervalMilliseconds: interval, lastDurable: r.lastDurableProgress, now: now)
             s.running[job]!.leaseDeadline = max(r.leaseDeadline, lease)
             switch d {

@@ -30,6 +30,18 @@ public struct JobContext: Sendable {
     /// Records progress (0…1, never backwards within an attempt) and extends the lease.
     /// Throws `ClaimLost` when this attempt no longer holds the job (its lease expired and
     /// another attempt took over, or the job was canceled or finished elsewhere): stop then.
+    /// A report the log would refuse is refused here, at once, with the log's error, even when
+    /// it would only have been merged into a later event (`Options.progressIntervalMilliseconds`):
+    /// `LedgerError.rejected` with `progressOutOfRange` (NaN, ±infinity, outside 0…1) or
+    /// `progressBackwards` (lower than this attempt's previous report), or
+    /// `LedgerError.payloadTooLarge` (a message too long). Nothing is recorded and the lease is
+    /// not extended; the handler may go on with a valid report.
+    ///
+    /// ```swift
+    /// let done = 0.0, total = 0.0
+    /// do { try await ctx.progress(done / total) }                   // 0/0 is NaN
+    /// catch LedgerError.rejected(let refusal) { print(refusal) }    // … progress must be within 0…1, got nan
+    /// ```
     public func progress(_ fraction: Double, message: String? = nil) async throws {
         try await engine.recordProgress(job: job, attempt: attempt, fraction: fraction, message: message)
     }

@@ -31,7 +31,9 @@ extension JobEngine {
         /// last one, and when `work()` or `workUntilIdle()` returns. Nil: no snapshot is written
         /// or read, and an engine folds the whole log when it starts. See Docs/Embedding.md.
         public var snapshotIntervalEvents: Int? = 100_000
-        /// Attempts this engine runs at once, over all kinds.
+        /// Attempts this engine runs at once, over all kinds: at least 1. `work()`,
+        /// `workUntilIdle()`, `tick()` and `run()` refuse a value below 1 with
+        /// `InvalidEngineOptions` before they claim anything (see `validate()`).
         public var concurrency: Int = 4
         /// Seed for the retry jitter, for repeatable tests; nil draws one.
         public var randomSeed: UInt64?

@@ -9,7 +9,8 @@ extension JobEngine {
     /// One round of work, for tests: read the log's new events,
     /// requeue jobs whose lease expired, claim every job that may run now (within the
     /// concurrency limits), and wait until those attempts have finished. Returns how many
-    /// attempts it ran. With a `ManualClock`, nothing waits on the wall clock:
+    /// attempts it ran. Throws `InvalidEngineOptions` before anything else for options an engine
+    /// cannot work with (`Options.validate()`). With a `ManualClock`, nothing waits on the wall clock:
     ///
     /// ```swift
     /// try await engine.tick()                  // runs what is due; a retryable failure is requeued
@@ -18,6 +19,7 @@ extension JobEngine {
     /// ```
     @discardableResult
     public func tick() async throws -> Int {
+        try options.validate()
         state.withLock { $0.following += 1 }
         defer { state.withLock { $0.following -= 1 } }
         let tasks = try await claimAndStart()
@@ -28,7 +30,8 @@ extension JobEngine {
     /// Works until the calling task is cancelled or `shutdown(drain:)` is called: claims jobs as
     /// slots free up, polling the log every `pollInterval` when idle, and returns once the
     /// attempts in flight have ended. The loop behind `run()`, without its signal handling: call
-    /// it from your own task, or use `run()` in a swift-service-lifecycle `ServiceGroup`.
+    /// it from your own task, or use `run()` in a swift-service-lifecycle `ServiceGroup`. Throws
+    /// `InvalidEngineOptions` at once for options an engine cannot work with (`Options.validate()`).
     ///
     /// ```swift
     /// let worker = Task { try await engine.work() }
@@ -44,6 +47,7 @@ extension JobEngine {
     /// for scripts, batch runs and tests (`jobledger work --until-idle`). Stops earlier, like
     /// `work(pollInterval:)`, when the task is cancelled or `shutdown(drain:)` is called. A
     /// delayed job (a `runAt` or a retry time still ahead) keeps it waiting until it has run.
+    /// Throws `InvalidEngineOptions` at once, like `work(pollInterval:)`, for options it cannot work with.
     ///
     /// ```swift
     /// let job = try await engine.submit(kind: "design", input: ["prompt": "a red bicycle"])
@@ -55,6 +59,7 @@ extension JobEngine {
     }
 
     private func workLoop(untilIdle: Bool, pollInterval: Duration) async throws {
+        try options.validate()
         state.withLock { s in
             if !s.draining { s.abandoning = false }  // an engine working again waits faults out again
             s.following += 1

@@ -104,6 +104,10 @@ public final class JobEngine: Sendable {
     /// handler that still finishes normally is recorded as completed. One that ignores the
     /// cancellation for `Options.cancelGrace` more is recorded as timed out all the same, and
     /// whatever it returns later is not recorded (its slot stays taken until it returns).
+    /// A `concurrency` below 1, or a `timeout` that is not positive, is a programmer error and
+    /// stops the program (a precondition): the kind's jobs could never run (`workUntilIdle()`
+    /// would wait for them forever), or every attempt would be cancelled as it starts. Nil
+    /// means no limit of the kind's own (only `Options.concurrency`), and no timeout.
     ///
     /// ```swift
     /// engine.register(kind: "design", retry: RetryPolicy(baseMilliseconds: 500), concurrency: 2, timeout: .seconds(120)) { ctx in
@@ -112,6 +116,12 @@ public final class JobEngine: Sendable {
     /// ```
     public func register(kind: String, retry: RetryPolicy = RetryPolicy(), concurrency: Int? = nil, timeout: Duration? = nil,
                          _ handler: @escaping JobHandler) {
+        if let concurrency {
+            precondition(concurrency >= 1, "register(kind: \"\(kind)\", concurrency: \(concurrency)): a kind's concurrency must be at least 1 (nil: no limit of its own)")
+        }
+        if let timeout {
+            precondition(timeout > .zero, "register(kind: \"\(kind)\", timeout: \(timeout)): a timeout must be positive (nil: none)")
+        }
         state.withLock { $0.registrations[kind] = Registration(handler: handler, retry: retry, concurrency: concurrency, timeout: timeout) }
     }
 
@@ -119,7 +129,9 @@ public final class JobEngine: Sendable {
     /// id and queues nothing. Any engine on the log with a handler for `kind` may run it, not
     /// before `runAt`, higher `priority` first, up to `maxAttempts` attempts. `owner` records
     /// who the job belongs to (`EventPayload.Queued.owner`; `jobledger serve` shows a job only
-    /// to its owner and admins).
+    /// to its owner and admins). A payload the log refuses throws `LedgerError.invalidPayload`
+    /// and queues nothing: a kind or owner of 0 or over 200 bytes, a priority or attempt count
+    /// out of range, or a number in `input` that JSON cannot carry (NaN, ±infinity).
     ///
     /// ```swift
     /// let job = try await engine.submit(kind: "design", input: ["prompt": "a red bicycle"],
@@ -235,6 +247,9 @@ struct RunningAttempt {
     var lastDurableProgress: Timestamp?
     /// A report merged since then, not yet written (the latest wins).
     var pendingProgress: PendingProgress?
+    /// The fraction of the attempt's latest accepted report, written or merged: a lower one is
+    /// refused when it is made, as the log would refuse it.
+    var reportedProgress: Double = 0
     /// Writes the merged report once the interval has passed, should the handler go quiet.
     var progressTimer: ProgressTimer?
     /// Numbers this attempt's timers, so a superseded one leaves the state alone.

@@ -220,8 +220,10 @@ struct JobIDTests {
     @Test("generated ids are 36-character UUIDv7 text")
     func uuidV7Shape() throws {
         let time = Timestamp(milliseconds: 1_764_374_648_123)
+        // A sequence of its own: the process's may already be past this time (a later clock).
+        var sequence = JobIDSequence()
         for _ in 0..<200 {
-            let id = JobID.generate(at: time)
+            let id = JobID.generate(at: time, in: &sequence)
             let s = Array(id.rawValue)
             #expect(s.count == 36)
             #expect(s[8] == "-" && s[13] == "-" && s[18] == "-" && s[23] == "-")
@@ -239,12 +241,15 @@ struct JobIDTests {
         }
     }
 
-    /// Every one of the 74 random bits is drawn: at one instant, each hex digit after the version
-    /// nibble takes many values (a byte left unset would be a constant digit).
+    /// Every one of the 74 random bits is drawn: over the first ids of 400 milliseconds, each hex
+    /// digit after the version nibble takes many values (a byte left unset would be a constant
+    /// digit). Within one millisecond the ids count up instead (`idsOfOneMillisecondCountUp`).
     @Test("the random part varies in every position")
     func randomBitsAllDrawn() {
-        let time = Timestamp(milliseconds: 1_764_374_648_123)
-        let ids = (0..<400).map { _ in Array(JobID.generate(at: time).rawValue.filter { $0 != "-" }) }
+        var sequence = JobIDSequence()
+        let ids = (0..<400).map { i in
+            Array(JobID.generate(at: Timestamp(milliseconds: 1_764_374_648_123 + Int64(i)), in: &sequence).rawValue.filter { $0 != "-" })
+        }
         for position in 13..<32 {
             let seen = Set(ids.map { $0[position] })
             #expect(seen.count >= (position == 16 ? 4 : 12), "hex digit \(position) took only \(seen.sorted())")
@@ -254,10 +259,76 @@ struct JobIDTests {
 
     @Test("the time prefix of known instants")
     func timePrefix() {
-        #expect(JobID.generate(at: Timestamp(milliseconds: 0)).rawValue.hasPrefix("00000000-0000-7"))
-        #expect(JobID.generate(at: Timestamp(milliseconds: 1)).rawValue.hasPrefix("00000000-0001-7"))
-        #expect(JobID.generate(at: Timestamp(milliseconds: 0xFFFF_FFFF_FFFF)).rawValue.hasPrefix("ffffffff-ffff-7"))
-        #expect(JobID.generate(at: Timestamp(milliseconds: -5)).rawValue.hasPrefix("00000000-0000-7"), "pre-1970 clamps to 0")
+        // A fresh sequence each: a sequence never goes back to an earlier millisecond.
+        func first(_ ms: Int64) -> String {
+            var sequence = JobIDSequence()
+            return JobID.generate(at: Timestamp(milliseconds: ms), in: &sequence).rawValue
+        }
+        #expect(first(0).hasPrefix("00000000-0000-7"))
+        #expect(first(1).hasPrefix("00000000-0001-7"))
+        #expect(first(0xFFFF_FFFF_FFFF).hasPrefix("ffffffff-ffff-7"))
+        #expect(first(-5).hasPrefix("00000000-0000-7"), "pre-1970 clamps to 0")
+    }
+
+    /// RFC 9562 §6.2: ids of one millisecond keep its time and count up from a random start, so
+    /// they sort in the order they were made (jobs submitted in a tight loop are claimed in
+    /// that order).
+    @Test("ids of one millisecond count up from a random start")
+    func idsOfOneMillisecondCountUp() {
+        let time = Timestamp(milliseconds: 1_764_374_648_123)
+        var sequence = JobIDSequence()
+        let ids = (0..<1_000).map { _ in JobID.generate(at: time, in: &sequence) }
+        for (a, b) in zip(ids, ids.dropFirst()) { #expect(a < b) }
+        #expect(ids.allSatisfy { $0.rawValue.hasPrefix("019accec-953b-7") })
+        // Hex digits 13…31 (rand_a, the variant, rand_b) as one number: each id is the last plus one.
+        func counter(_ id: JobID) -> (UInt64, UInt64) {
+            let hex = Array(id.rawValue.filter { $0 != "-" })
+            let randA = UInt64(String(hex[13..<16]), radix: 16)!
+            let randB = UInt64(String(hex[16..<32]), radix: 16)! & JobIDSequence.maxRandB
+            return (randA, randB)
+        }
+        for (a, b) in zip(ids, ids.dropFirst()) {
+            let (ca, cb) = (counter(a), counter(b))
+            #expect(ca.1 == JobIDSequence.maxRandB ? (cb == (ca.0 + 1, 0)) : (cb == (ca.0, ca.1 + 1)))
+        }
+    }
+
+    /// A clock set back does not make ids go back: they keep the latest millisecond seen.
+    @Test("an earlier time keeps the previous id's millisecond")
+    func earlierTimeKeepsTheMillisecond() {
+        var sequence = JobIDSequence()
+        let later = JobID.generate(at: Timestamp(milliseconds: 1_764_374_648_123), in: &sequence)
+        let earlier = JobID.generate(at: Timestamp(milliseconds: 1_764_374_640_000), in: &sequence)
+        #expect(later < earlier)
+        #expect(earlier.rawValue.hasPrefix("019accec-953b-7"))
+        let next = JobID.generate(at: Timestamp(milliseconds: 1_764_374_648_124), in: &sequence)
+        #expect(next.rawValue.hasPrefix("019accec-953c-7"), "a later millisecond is taken again")
+    }
+
+    /// When every random bit after a millisecond is used up, the next id borrows the next
+    /// millisecond rather than wrapping around.
+    @Test("a full counter carries into the next millisecond")
+    func fullCounterCarries() {
+        struct AllOnes: RandomNumberGenerator { mutating func next() -> UInt64 { .max } }
+        var rng = AllOnes()
+        var sequence = JobIDSequence()
+        let time = Timestamp(milliseconds: 1_764_374_648_123)
+        let full = sequence.next(at: time, using: &rng)
+        #expect(full.randA == JobIDSequence.maxRandA && full.randB == JobIDSequence.maxRandB)
+        let carried = sequence.next(at: time, using: &rng)
+        #expect(carried.ms == full.ms + 1 && carried.randA == 0 && carried.randB == 0)
+    }
+
+    /// The process's generator from many tasks at once: no id twice, and each task's ids increase.
+    @Test("ids generated concurrently are unique and increase in each task")
+    func concurrentGeneration() async {
+        let time = Timestamp.now
+        let perTask = await withTaskGroup(of: [JobID].self) { group in
+            for _ in 0..<8 { group.addTask { (0..<500).map { _ in JobID.generate(at: time) } } }
+            return await group.reduce(into: [[JobID]]()) { $0.append($1) }
+        }
+        for ids in perTask { for (a, b) in zip(ids, ids.dropFirst()) { #expect(a < b) } }
+        #expect(Set(perTask.joined()).count == 8 * 500)
     }
 
     @Test("ids generated at increasing times sort increasingly")

@@ -1,0 +1,39 @@
+/// Engine options an engine cannot work with, refused by `work()`, `workUntilIdle()`, `tick()`
+/// and `run()` before they claim anything: with no slot to run an attempt in, an engine would
+/// wait for a free slot forever. Check options early yourself with
+/// `JobEngine.Options.validate()`.
+///
+/// ```swift
+/// var options = JobEngine.Options(workerID: "render-1")
+/// options.concurrency = 0
+/// try options.validate()   // throws: invalid JobEngine option 'concurrency': must be at least 1, got 0
+/// ```
+public struct InvalidEngineOptions: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The option refused, by its name in `JobEngine.Options` (`concurrency`).
+    public let option: String
+    /// What it must be, and what it was.
+    public let reason: String
+
+    /// A refusal of `option`, saying why.
+    public init(option: String, reason: String) { self.option = option; self.reason = reason }
+
+    /// `invalid JobEngine option '<option>': <reason>`.
+    public var description: String { "invalid JobEngine option '\(option)': \(reason)" }
+}
+
+extension JobEngine.Options {
+    /// Throws `InvalidEngineOptions` for an option an engine cannot work with: `concurrency`
+    /// below 1. The engine checks this itself before it works; call it to refuse bad options
+    /// where they are made (read from a configuration file, say).
+    ///
+    /// ```swift
+    /// var options = JobEngine.Options()
+    /// options.concurrency = settings.workers
+    /// try options.validate()
+    /// ```
+    public func validate() throws(InvalidEngineOptions) {
+        guard concurrency >= 1 else {
+            throw InvalidEngineOptions(option: "concurrency", reason: "must be at least 1, got \(concurrency)")
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import JobLedger
+import JobLedgerEngine
+import JobLedgerSQLite
+import Testing
+
+/// Options an engine cannot work with are refused, not waited on: a concurrency below 1 left
+/// no slot to run an attempt in, and `workUntilIdle()` waited for a free one forever.
+@Suite struct EngineOptionsTests {
+    static let refusal = InvalidEngineOptions(option: "concurrency", reason: "must be at least 1, got 0")
+
+    @Test func validateRefusesAConcurrencyBelowOne() throws {
+        var o = JobEngine.Options(workerID: "w1")
+        #expect(throws: Never.self) { try o.validate() }
+        o.concurrency = 0
+        #expect(throws: Self.refusal) { try o.validate() }
+        o.concurrency = -3
+        #expect(throws: InvalidEngineOptions(option: "concurrency", reason: "must be at least 1, got -3")) { try o.validate() }
+        #expect(Self.refusal.description == "invalid JobEngine option 'concurrency': must be at least 1, got 0")
+    }
+
+    /// Every way of working throws before it claims anything: the job stays queued.
+    @Test func workingWithAConcurrencyOfZeroThrowsAndClaimsNothing() async throws {
+        let f = try Fixture()
+        let engine = f.engine(concurrency: 0)
+        engine.register(kind: "k") { _ in JobCompletion() }
+        let job = try await engine.submit(kind: "k")
+        await #expect(throws: Self.refusal) { try await engine.workUntilIdle() }
+        await #expect(throws: Self.refusal) { try await engine.work() }
+        await #expect(throws: Self.refusal) { try await engine.tick() }
+        await #expect(throws: Self.refusal) { try await engine.run() }
+        #expect(try f.types(job) == [.queued])
+    }
+
+    /// A kind's own limit below 1 is a programmer error at the call that makes it.
+    @Test func registeringAKindWithAConcurrencyOfZeroStopsTheProgram() async {
+        await #expect(processExitsWith: .failure) {
+            let f = try! Fixture()
+            f.engine().register(kind: "k", concurrency: 0) { _ in JobCompletion() }
+        }
+    }
+}
