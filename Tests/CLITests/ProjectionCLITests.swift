@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import JobLedgerTestSupport
 import JobLedger
 import JobLedgerProjections
@@ -85,6 +86,31 @@ func startProject(_ args: [String]) throws -> Process {
         #expect(terminal.count == jobs.count && Set(jobs).subtracting(terminal).isEmpty)
         let check = try await jobledger(["replay", "--check", "--db", db], in: scratch)
         #expect(check.status == 0, "\(check)")
+    }
+
+    /// An app's state projection whose `apply` throws: `projections status` lists it, with
+    /// its error as LAST ERROR (it was missing: the failed batch rolled back its row too).
+    @Test func projectionsStatusShowsAStateProjectionThatFailed() async throws {
+        struct Refusing: StateProjection {
+            struct Refusal: Error, CustomStringConvertible { var description: String { "the kinds ledger is out of ink" } }
+            let name = ProjectionName("kinds")
+            func apply(_ events: [ProjectedEvent], states: [JobID: JobState], db: Database) throws { throw Refusal() }
+            func reset(_ db: Database) throws {}
+        }
+        let scratch = Scratch()
+        let db = scratch.path("log.sqlite")
+        _ = try await logOfFinishedJobs(db, jobs: 1)
+        let ledger = try Ledger.open(path: db, create: false)
+        let runner = ProjectionRunner(ledger: ledger, state: [JobsTableProjection(), Refusing()], effects: [])
+        await #expect(throws: LedgerError.projectionFailed(projection: "kinds", reason: "the kinds ledger is out of ink")) { try await runner.catchUp() }
+
+        let json = try await jobledger(["projections", "status", "--db", db, "--json"], in: scratch)
+        #expect(json.status == 0, "\(json)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        let kinds = try #require(rows.first { $0["name"] as? String == "kinds" }, "\(json.stdout)")
+        #expect(kinds["last_error"] as? String == "the kinds ledger is out of ink" && kinds["lag"] as? Int == 6, "\(kinds)")
+        let text = try await jobledger(["projections", "status", "--db", db], in: scratch)
+        #expect(text.stdout.split(separator: "\n").contains { $0.hasPrefix("kinds") && $0.hasSuffix("the kinds ledger is out of ink") }, "\(text)")
     }
 
     @Test func replayCheckNamesTheJobAndFieldThatDrifted() async throws {
