@@ -304,7 +304,7 @@ extension LedgerError {
         switch self {
         case .invalidPayload, .invalidJobID, .payloadTooLarge, .unknownAsset: true
         case .rejected, .concurrencyConflict, .noSuchLog, .notALedger, .newerSchema, .busy, .importFailed,
-             .projectionTakenOver, .storage, .storageFault, .readOnly: false
+             .projectionTakenOver, .projectionFailed, .storage, .storageFault, .readOnly: false
         }
     }
 }

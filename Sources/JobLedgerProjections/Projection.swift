@@ -76,8 +76,9 @@ public protocol EffectProjection: Sendable {
     /// same items without delivering them (`replay --effects`).
     func items(for event: ProjectedEvent, state: JobState, receipts: ReceiptLookup) -> [OutboxDraft]
     /// Delivers due items, in `seq` order (never more than `preferredBatchSize` at once), and
-    /// says which were delivered and which failed with what. When shutdown cancels the call,
-    /// a failure does not count as a try.
+    /// says which were delivered and which failed with what (an answer that names none of
+    /// them is a failed try of all of them). When shutdown cancels the call, a failure does not
+    /// count as a try.
     func deliver(_ items: [OutboxItem]) async -> Delivery
     /// Whether items are delivered as their events are taken in, not later from the outbox:
     /// for a destination inside this process (the broadcast hub), which cannot fail, holds
@@ -147,11 +148,15 @@ extension EffectProjection {
 /// it left behind, if anything), and the failure, with the items it applies to.
 ///
 /// Items neither delivered nor failed (after the failed ones, in a batch cut short) stay
-/// pending and are handed over again in order. Use the shorthands where they fit:
+/// pending and are handed over again in order. A delivery that names no item at all delivered
+/// nothing: the runner counts it as a failed try of every item it handed over (`unavailable`,
+/// or the failure's error if it gave one), so that they back off, and become dead letters after
+/// `maxAttempts`, instead of being handed over again at once. Use the shorthands where they fit:
 ///
 /// ```swift
 /// return .delivered(items)                                // all of them
 /// return .failed([item], error, after: items[..<i])       // the first i, then item failed
+/// return .failed(items, .unavailable("not ready"), after: [])  // none yet: try again later
 /// ```
 public struct Delivery: Sendable {
     /// The items delivered, in order, each with what its delivery left behind (a published

@@ -36,21 +36,30 @@ extension ProjectionRunner {
         case .due(let items):
             return try await fenced(p.name) {
                 let result = await renewingLease(p.name) { await p.deliver(items) }
-                return try await record(result, of: p, lease: lease, now: now)
+                return try await record(result, of: p, handed: items, lease: lease, now: now)
             } ?? .idle
         }
     }
 
     /// Records what a delivery did. Items delivered are recorded even when shutdown cut the
     /// call off; a failure caused by shutdown is not a failed try (the items stay pending and
-    /// due).
-    private func record(_ result: Delivery, of p: any EffectProjection, lease: ProjectionLease, now: Timestamp) async throws -> Step {
+    /// due). A delivery that names no item, neither delivered nor failed, delivered nothing:
+    /// it is a failed try of every item `handed` over (with the failure's error if it gave one),
+    /// so that they back off, rather than being handed over again at once, for ever.
+    private func record(_ result: Delivery, of p: any EffectProjection, handed: [OutboxItem], lease: ProjectionLease,
+                        now: Timestamp) async throws -> Step {
         let sent = result.delivered.map(\.item)
         if !sent.isEmpty {
             let receipts: [(item: OutboxItem, receipt: String)] = result.delivered.compactMap { d in d.receipt.map { (item: d.item, receipt: $0) } }
             try await recordSent(UnrecordedDelivery(items: sent, receipts: receipts, lease: lease, at: clock.now()), of: p)
         }
-        guard let (error, failed) = result.failure, !failed.isEmpty else {
+        var failure = result.failure.flatMap { $0.items.isEmpty ? nil : $0 }
+        if sent.isEmpty, failure == nil {
+            let n = handed.count
+            let silent = SinkError.unavailable("\(p.name)'s deliver reported none of the \(n) item\(n == 1 ? "" : "s") delivered and none failed; tried again after a backoff")
+            failure = (result.failure?.error ?? silent, handed)
+        }
+        guard let (error, failed) = failure else {
             return .worked(delivered: sent.count, failed: 0, dead: 0)
         }
         if Task.isCancelled { throw CancellationError() }

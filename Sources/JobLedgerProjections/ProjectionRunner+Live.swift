@@ -63,6 +63,7 @@ extension ProjectionRunner {
     /// projections.cancel()
     /// ```
     public func runLive() async throws {
+        if let registrationError { throw registrationError }
         let gaveUp = await withTaskGroup(of: StorageFault?.self) { group -> StorageFault? in
             for p in stateProjections {
                 group.addTask {

@@ -25,21 +25,29 @@ extension ProjectionRunner {
         }
     }
 
-    /// Applies the next batch of events to a state projection, with its checkpoint.
+    /// Applies the next batch of events to a state projection, with its checkpoint. When the
+    /// projection's own code fails, throws `LedgerError.projectionFailed`, after keeping the
+    /// reason in its status.
     func step(_ p: any StateProjection) async throws -> Int {
         let turn = turns[p.name]!
         await turn.acquire()
         defer { turn.release() }
         let cache = caches[p.name]!, shared = folded
         // Folded before the write (on a reader, in parallel with the writer), applied in it.
-        let n = try await ledger.projectionStep(p.name, limit: options.batchSize, read: readEvents, prepare: { db, events in
-            // Each job's state after its last event in the batch.
-            var latest: [JobID: JobState] = [:]
-            for e in events { latest[e.job] = try shared.state(after: e, cache: cache, db: db) }
-            return latest
-        }, apply: { db, events, latest in
-            try p.apply(events, states: latest, db: db)
-        })
+        let n: Int
+        do {
+            n = try await ledger.projectionStep(p.name, limit: options.batchSize, read: readEvents, prepare: { db, events in
+                // Each job's state after its last event in the batch.
+                var latest: [JobID: JobState] = [:]
+                for e in events { latest[e.job] = try shared.state(after: e, cache: cache, db: db) }
+                return latest
+            }, apply: { db, events, latest in
+                do { try p.apply(events, states: latest, db: db) } catch { throw LedgerError.thrown(by: p.name, error) }
+            })
+        } catch {
+            if case .projectionFailed(_, let reason) = error { await ledger.recordProjectionFailure(p.name, reason: reason) }
+            throw error
+        }
         count("applied", p.name, n)
         return n
     }

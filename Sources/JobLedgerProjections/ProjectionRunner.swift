@@ -155,10 +155,14 @@ public final class ProjectionRunner: Sendable {
     /// Deliveries a storage fault kept from being recorded as sent: recorded before anything
     /// else is delivered, so that nothing is delivered twice.
     let unrecorded = Mutex<[ProjectionName: UnrecordedDelivery]>([:])
+    /// What is wrong with the projections given, if anything: thrown by every run, before the
+    /// log is touched.
+    let registrationError: ProjectionRegistrationError?
 
-    /// A runner for the given projections, registered by name (names must be unique; an effect
-    /// projection's dependencies are waited for when registered here too, and must come
-    /// before it).
+    /// A runner for the given projections, registered by name (names must be unique, and a
+    /// built-in's name is its own; an effect projection's dependencies are waited for when
+    /// registered here too, and must come before it). Otherwise the runner runs nothing:
+    /// `catchUp()`, `drain(for:)` and `runLive()` throw `ProjectionRegistrationError`.
     ///
     /// ```swift
     /// let runner = ProjectionRunner(ledger: ledger, state: [JobsTableProjection()],
@@ -168,24 +172,19 @@ public final class ProjectionRunner: Sendable {
     public init(ledger: Ledger, clock: any JobClock = SystemClock(), state: [any StateProjection], effects: [any EffectProjection],
                 options: Options = Options()) {
         let names = state.map(\.name) + effects.map(\.name)
-        precondition(Set(names).count == names.count, "projection names must be unique: \(names)")
-        for (i, p) in effects.enumerated() {
-            for d in p.dependencies where names.contains(d) {
-                precondition(effects[..<i].contains { $0.name == d }, "\(p.name) waits for \(d), which must be registered before it")
-            }
-        }
+        self.registrationError = ProjectionRegistrationError.check(state: state, effects: effects)
         self.ledger = ledger
         self.clock = clock
         self.options = options
         self.stateProjections = state
         self.effectProjections = effects
-        self.caches = Dictionary(uniqueKeysWithValues: names.map { ($0, StateCache()) })
+        self.caches = Dictionary(names.map { ($0, StateCache()) }, uniquingKeysWith: { first, _ in first })
         // Shared by the runners of this process on the same file under the same owner (the
         // default owner is the process): they hold one lease, so they take the same items in
         // turn, not at once, or both delivered them. Runners of other owners go by the lease.
-        self.turns = Dictionary(uniqueKeysWithValues: names.map {
+        self.turns = Dictionary(names.map {
             ($0, TurnLock.shared(file: ledger.path, owner: options.owner, projection: $0.rawValue))
-        })
+        }, uniquingKeysWith: { first, _ in first })
         self.random = Mutex(SplitMix64(seed: options.randomSeed ?? UInt64.random(in: 0...UInt64.max)))
         self.storage = StoragePause(policy: options.storageFaults, clock: { clock.now() }, paused: "projection steps",
                                     observe: LedgerMetrics(component: "projections", factory: options.metrics).storageObserver(logger: options.logger))
@@ -218,7 +217,8 @@ public final class ProjectionRunner: Sendable {
     /// that is due: the log applied and taken in up to its head, every due item delivered or
     /// failed. Tests drive the runner with this and an injected clock. Items backing off are
     /// left for later (see `drain(for:)`); effect projections another process owns are skipped
-    /// and named in `Report.notOwned`.
+    /// and named in `Report.notOwned`. Throws `ProjectionRegistrationError`, doing nothing,
+    /// when the projections given cannot be run together.
     ///
     /// ```swift
     /// let report = try await runner.catchUp()
@@ -226,6 +226,7 @@ public final class ProjectionRunner: Sendable {
     /// ```
     @discardableResult
     public func catchUp() async throws -> Report {
+        if let registrationError { throw registrationError }
         var report = Report()
         while true {
             var worked = false

@@ -201,6 +201,10 @@ extension Ledger {
         guard let timeText = o["recorded_at"]?.stringValue, let at = Timestamp(iso8601: timeText) else {
             throw fail("'recorded_at' must be an ISO-8601 UTC time")
         }
+        // What `replay` and `state` can reach (`--as-of`); the text's four digits end at 9999.
+        guard at.milliseconds >= 0 else {
+            throw fail("'recorded_at' must be within 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z (got '\(timeText)')")
+        }
         let key: String?
         switch o["idempotency_key"] {
         case nil, .null?: key = nil

@@ -30,6 +30,11 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
     /// An effect projection's lease passed to another owner (this one's ran out): what this
     /// holder was about to record is not recorded, and the new owner delivers it.
     case projectionTakenOver(projection: String, owner: String?)
+    /// A projection's own code failed (a state projection's `apply` threw, or its SQL did):
+    /// its batch was rolled back and its checkpoint stays; the reason is the thrown error's
+    /// description, also shown as the projection's last error in its status. Not a storage
+    /// problem: the same batch fails again until the projection is fixed.
+    case projectionFailed(projection: String, reason: String)
     /// A write (append, import, staging, a projection) on a ledger opened with
     /// `Ledger.openReadOnly`; nothing was written.
     case readOnly(path: String)
@@ -59,6 +64,8 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
         case .unknownAsset(let sha): return "no asset with sha256 \(sha) is staged in this log"
         case .projectionTakenOver(let projection, let owner):
             return "projection \(projection) is now owned by \(owner ?? "no one") (this process's lease ran out); nothing more is recorded by this process for it"
+        case .projectionFailed(let projection, let reason):
+            return "projection \(projection) failed: \(reason) (its batch was rolled back and its checkpoint kept; it is tried again from there)"
         case .readOnly(let path):
             return "\(path) was opened read-only, for inspection; nothing was written (open it with Ledger.open(path:) to write)"
         case .storage(let message): return "storage error: \(message)"

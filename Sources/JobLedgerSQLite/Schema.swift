@@ -8,7 +8,7 @@ enum Schema {
     /// `PRAGMA application_id`: "JLDG".
     static let applicationID: Int32 = 0x4A4C_4447
     /// The newest schema this build knows.
-    static let version = 6
+    static let version = 7
 
     /// The events table. `begins` is the rule that ties versions to `queued`: v1 said "version
     /// 1 if and only if queued"; v2 allows a later `queued` (a failed job's requeue).
@@ -202,6 +202,12 @@ enum Schema {
                 CREATE INDEX jobs_by_kind ON jobs(kind, id, state);
                 """)
             try db.execute(sql: "PRAGMA user_version = 6")
+        }
+        // Why a projection's own code last failed (a state projection whose `apply` threw): kept
+        // beside its checkpoint, which the failed batch left where it was, until a batch applies.
+        m.registerMigration("v7: projection errors") { db in
+            try db.execute(sql: "ALTER TABLE projections ADD COLUMN last_error TEXT")
+            try db.execute(sql: "PRAGMA user_version = 7")
         }
         return m
     }

@@ -45,6 +45,13 @@ public struct VerifyReport: Sendable {
     public var nonCanonical: [Int64] = []
     public var nonCanonicalCount = 0
     static let nonCanonicalListed = 10
+    /// Events recorded at an earlier time than the event before them (in `seq` order): the
+    /// writer's clock stepped back (a correction, a restored machine, another host's writer).
+    /// Not a problem, as the log's order is its `seq`, but times and durations around them
+    /// (`history`, `replay --until`, `state --as-of`) read out of order. How many, and the
+    /// first one's `seq`.
+    public var timeBackwardsCount = 0
+    public var timeBackwardsFirst: Int64?
     /// True when no problem was found.
     public var isValid: Bool { problem == nil }
 }
@@ -57,6 +64,8 @@ public struct VerifyProgress: Sendable {
     public let head: ChainHead
     let report: VerifyReport
     let fold: LedgerFold
+    /// When the last event verified was recorded (nil before the first).
+    let recordedAt: Timestamp?
 }
 
 extension Ledger {
@@ -101,6 +110,7 @@ extension Ledger {
         var report = start?.report ?? VerifyReport()
         var fold = start?.fold ?? LedgerFold()
         var prev = start?.head ?? ChainHead(seq: 0, hash: HashChain.genesis)
+        var prevRecordedAt = start?.recordedAt
         var hashAtExpected: String?
         var checkedBefore: Int64?
         if let expected = expectHead, let start, expected.seq <= start.head.seq {
@@ -159,15 +169,21 @@ extension Ledger {
                     return fail(raw.seq, "job \(event.job) has version \(raw.version) here, expected \(expectedVersion) (versions run 1, 2, 3 …)")
                 }
                 do { _ = try fold.apply(event) } catch { return fail(raw.seq, "illegal transition: \(error)") }
+                // A clock that stepped back: said, not failed (the order of the log is its seq).
+                if let before = prevRecordedAt, raw.recordedAt < before {
+                    if report.timeBackwardsFirst == nil { report.timeBackwardsFirst = raw.seq }
+                    report.timeBackwardsCount += 1
+                }
                 if raw.seq == expectHead?.seq { hashAtExpected = raw.hash }
                 prev = ChainHead(seq: raw.seq, hash: raw.hash)
+                prevRecordedAt = raw.recordedAt
                 report.events += 1
                 if report.events % 100_000 == 0 { progress?(raw.seq) }
                 return true
         }
         report.jobs = fold.jobCount
         report.head = prev.seq == 0 ? nil : prev
-        let next = VerifyProgress(head: prev, report: { var r = report; r.problem = nil; return r }(), fold: fold)
+        let next = VerifyProgress(head: prev, report: { var r = report; r.problem = nil; return r }(), fold: fold, recordedAt: prevRecordedAt)
         if report.problem == nil, let expected = expectHead {
             if checkedBefore != nil {
                 report.problem = .init(seq: expected.seq, message: "the expected head \(expected) lies before where this verification carried on from; verify the whole log")

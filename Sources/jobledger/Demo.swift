@@ -17,7 +17,7 @@ struct Demo: AsyncParsableCommand {
             ./jobledger-demo.sqlite, replacing the previous demo log.
             """)
 
-    @Option(help: "The log to create (must not exist yet; a missing folder is made; default ./jobledger-demo.sqlite, replaced each run).") var db: String?
+    @Option(help: "The log to create (must not exist yet; a missing folder is made; default ./jobledger-demo.sqlite, replaced each run, also when named here).") var db: String?
     @Option(help: "How many jobs, \(OptionRanges.jobs.bounds).") var jobs: Int = 24
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var projections: ProjectionOptions
@@ -129,10 +129,14 @@ struct Demo: AsyncParsableCommand {
         return nil
     }
 
-    /// The demo log's path: the given one if it does not exist yet; the default one is replaced.
+    /// The default demo log, replaced by each run.
+    static let defaultPath = "jobledger-demo.sqlite"
+
+    /// The demo log's path: the given one if it does not exist yet; the default one is replaced,
+    /// also when `--db` names it (`./jobledger-demo.sqlite`, or its full path).
     private func freshPath() throws -> String {
         let fm = FileManager.default
-        if let db {
+        if let db, !Self.isDefaultPath(db) {
             if fm.fileExists(atPath: db) {
                 throw fail("\(db) already exists; the demo writes a fresh log (choose another path, or omit --db)", code: 2)
             }
@@ -143,11 +147,17 @@ struct Demo: AsyncParsableCommand {
             }
             return db
         }
-        let path = "jobledger-demo.sqlite"
+        let path = Self.defaultPath
         for suffix in ["", "-wal", "-shm", ".blobs"] where fm.fileExists(atPath: path + suffix) {
             try fm.removeItem(atPath: path + suffix)
         }
         return path
+    }
+
+    /// Whether `path` names the default demo log in the working folder, however it is spelt.
+    static func isDefaultPath(_ path: String) -> Bool {
+        func resolved(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+        return resolved(path) == resolved(defaultPath)
     }
 }
 

@@ -82,10 +82,11 @@ struct History: AsyncParsableCommand {
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check every hash link, every job's version sequence and every transition.",
-        discussion: "Exits 0 when the log is intact (and reaches --expect-head with the same hash); otherwise exits 1 and names the first bad seq.")
+        discussion: "Exits 0 when the log is intact (and reaches --expect-head with the same hash); otherwise exits 1 and names the first bad seq. Warns (on stderr, or in --json) of payloads not stored in canonical form and of recorded times that go backwards: neither is a failure.")
 
     @OptionGroup var log: LogOptions
     @Option(help: "A head printed earlier by `jobledger digest`, as SEQ:HASH.") var expectHead: String?
+    @Flag(help: "Print the report as one JSON object (warnings included) instead of text.") var json = false
 
     func run() async throws {
         try await guarded {
@@ -96,6 +97,11 @@ struct Verify: AsyncParsableCommand {
             }
             let ledger = try log.openReadOnly()
             let report = try ledger.verify(expectHead: expected)
+            if json {
+                print(verifyJSON(report).canonicalText)
+                if report.problem != nil { throw ExitCode(1) }
+                return
+            }
             if let p = report.problem {
                 print("FAILED at seq \(p.seq): \(terminalSafe(p.message))")
                 throw ExitCode(1)
@@ -109,8 +115,31 @@ struct Verify: AsyncParsableCommand {
                 printErr("jobledger: warning: \(plural(report.nonCanonicalCount, "payload")) not stored as jobledger writes them (canonical JSON), at seq \(listed): "
                          + "intact by their digests, but an export of this log would not import (written by another program?)")
             }
+            if let first = report.timeBackwardsFirst {
+                let n = report.timeBackwardsCount
+                let which = n == 1 ? "1 event recorded earlier than the event before it, at seq \(first)" : "\(n) events recorded earlier than the event before them, the first at seq \(first)"
+                printErr("jobledger: warning: \(which): "
+                         + "the writer's clock stepped back; the log is intact (its order is its seq), but times around those events read out of order")
+            }
         }
     }
+}
+
+/// `verify --json`: what the text says, warnings included.
+///
+/// ```json
+/// {"events":26,"head":"26:7caf…","jobs":3,"non_canonical":{"count":0,"seqs":[]},"ok":true,"problem":null,
+///  "rules":[{"from":1,"rule":"jobledger/v1","through":26}],"time_backwards":{"count":0,"first_seq":null}}
+/// ```
+func verifyJSON(_ report: VerifyReport) -> JSONValue {
+    .object([
+        "ok": .bool(report.isValid), "events": .int(report.events), "jobs": .int(Int64(report.jobs)),
+        "head": report.head.map { .string($0.description) } ?? .null,
+        "problem": report.problem.map { .object(["seq": .int($0.seq), "message": .string($0.message)]) } ?? .null,
+        "rules": .array(report.rules.map { .object(["rule": .string($0.rule.rawValue), "from": .int($0.from), "through": .int($0.through)]) }),
+        "non_canonical": .object(["count": .int(Int64(report.nonCanonicalCount)), "seqs": .array(report.nonCanonical.map { .int($0) })]),
+        "time_backwards": .object(["count": .int(Int64(report.timeBackwardsCount)), "first_seq": report.timeBackwardsFirst.map { .int($0) } ?? .null]),
+    ])
 }
 
 func verifySummary(_ report: VerifyReport, expected: ChainHead?) -> String {

@@ -131,6 +131,7 @@ func fail(_ message: String, code: Int32) -> ExitCode {
 
 func exitCode(for error: LedgerError) -> Int32 {
     switch error {
+    case .projectionFailed: 1
     case .invalidPayload, .invalidJobID, .payloadTooLarge, .importFailed: 2
     case .rejected, .concurrencyConflict, .unknownAsset: 3
     case .noSuchLog, .notALedger, .newerSchema: 4

@@ -134,6 +134,23 @@ struct HappyPathTests {
         #expect(try await snapshot(db, in: scratch) == before)
     }
 
+    /// `--db` naming the default demo log (`./jobledger-demo.sqlite`, spelt any way) is the
+    /// default: replaced, as without `--db`. It was refused as an existing file.
+    @Test(arguments: ["jobledger-demo.sqlite", "./jobledger-demo.sqlite", "sub/../jobledger-demo.sqlite", "<absolute>"])
+    func demoWithTheDefaultPathSpeltOutReplacesItAsTheDefaultDoes(_ spelt: String) async throws {
+        let db = spelt == "<absolute>" ? scratch.path("jobledger-demo.sqlite") : spelt
+        let old = try await logWithQueuedJob(scratch.path("jobledger-demo.sqlite"), in: scratch)
+        try FileManager.default.createDirectory(atPath: scratch.path("jobledger-demo.sqlite.blobs"), withIntermediateDirectories: true)
+        try Data("old".utf8).write(to: URL(fileURLWithPath: scratch.path("jobledger-demo.sqlite.blobs/left-over")))
+        let r = try await jobledger(["demo", "--jobs", "1", "--db", db], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.contains("verify: ok: "), "\(r)")
+        let jobs = try await jobledger(["jobs", "--db", "jobledger-demo.sqlite", "--json"], in: scratch)
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(jobs.stdout.utf8)) as? [[String: Any]], "\(jobs)")
+        #expect(list.count == 1 && list[0]["id"] as? String != old, "a fresh log of the demo's one job: \(list)")
+        #expect(!scratch.exists("jobledger-demo.sqlite.blobs/left-over"), "the old demo's artefacts are gone, as without --db")
+    }
+
     @Test func demoIntoAFolderThatDoesNotExistMakesIt() async throws {
         let r = try await jobledger(["demo", "--jobs", "1", "--db", "new/sub/demo.sqlite"], in: scratch)
         #expect(r.status == 0, "\(r)")

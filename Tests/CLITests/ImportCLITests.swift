@@ -122,6 +122,26 @@ struct ImportCLITests {
         #expect(try await snapshot(db, in: scratch) == before)
     }
 
+    /// `replay` and `state` take times from 1970 to 9999 only; an import took a `recorded_at`
+    /// before 1970 (a negative time), which no `--as-of` could then reach.
+    @Test func aRecordedAtBefore1970IsRefusedWithItsLineNumberAndNothingIsImported() async throws {
+        try await logWithQueuedJob(db, in: scratch)
+        let before = try await snapshot(db, in: scratch)
+        let early = #"{"job_id":"b","type":"queued","recorded_at":"1969-12-31T23:59:59.999Z","payload":{"kind":"design"}}"#
+        let file = scratch.path("early.ndjson")
+        try Data([queuedLine("a"), early].joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: file))
+        let r = try await jobledger(["import", "--db", db, file], in: scratch)
+        expectRefusal(r, exit: 2, mentions: ["import failed at line 2", "'recorded_at' must be", "1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z",
+                                             "1969-12-31T23:59:59.999Z", "nothing was imported"])
+        #expect(try await snapshot(db, in: scratch) == before)
+
+        // The first moment of 1970 is in range.
+        let first = #"{"job_id":"c","type":"queued","recorded_at":"1970-01-01T00:00:00Z","payload":{"kind":"design"}}"#
+        try Data(first.utf8).write(to: URL(fileURLWithPath: file))
+        let ok = try await jobledger(["import", "--db", db, file], in: scratch)
+        #expect(ok.status == 0, "\(ok)")
+    }
+
     @Test func aNonStringIdempotencyKeyIsRefusedWithItsLineNumber() async throws {
         let file = scratch.path("keys.ndjson")
         let text = [queuedLine("a", extra: #","idempotency_key":"k1""#), queuedLine("b", extra: #","idempotency_key":7"#)].joined(separator: "\n")

@@ -103,6 +103,38 @@ struct IntegrityTests {
         #expect(r.stderr.contains("\(db) is damaged (SQLite: database disk image is malformed); restore it from a backup or an export"), "\(r)")
     }
 
+    /// Times that go backwards (a writer's clock stepped back; an import keeps each line's
+    /// time): verify passes, and says how many and where first, on stderr and in --json.
+    @Test func verifyWarnsOfRecordedTimesGoingBackwards() async throws {
+        let lines = [("a", "2026-11-29T00:00:02Z"), ("b", "2026-11-29T00:00:01Z"), ("c", "2026-11-29T00:00:03Z"), ("d", "2026-11-29T00:00:00Z")].map { job, at in
+            #"{"job_id":"\#(job)","type":"queued","recorded_at":"\#(at)","payload":{"kind":"design"}}"#
+        }
+        let file = scratch.path("clock.ndjson")
+        try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: file))
+        #expect(try await jobledger(["import", "--db", db, file], in: scratch).status == 0)
+
+        let text = try await jobledger(["verify", "--db", db], in: scratch)
+        #expect(text.status == 0, "\(text)")
+        #expect(text.stdout.hasPrefix("ok: 4 events, 4 jobs"), "\(text)")
+        #expect(text.stderrLines == ["jobledger: warning: 2 events recorded earlier than the event before them, the first at seq 2: the writer's clock stepped back; "
+                                     + "the log is intact (its order is its seq), but times around those events read out of order"], "\(text)")
+
+        let json = try await jobledger(["verify", "--db", db, "--json"], in: scratch)
+        #expect(json.status == 0 && json.stderr.isEmpty, "\(json)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+        #expect(report["ok"] as? Bool == true && report["events"] as? Int == 4 && report["problem"] is NSNull, "\(report)")
+        let back = try #require(report["time_backwards"] as? [String: Any], "\(report)")
+        #expect(back["count"] as? Int == 2 && back["first_seq"] as? Int == 2, "\(back)")
+        #expect((report["non_canonical"] as? [String: Any])?["count"] as? Int == 0, "\(report)")
+
+        // An intact log in order says nothing of it.
+        let other = scratch.path("in-order.sqlite")
+        try await logWithCompletedJob(other, in: scratch)
+        let quiet = try await jobledger(["verify", "--db", other, "--json"], in: scratch)
+        let q = try #require(try JSONSerialization.jsonObject(with: Data(quiet.stdout.utf8)) as? [String: Any], "\(quiet)")
+        #expect((q["time_backwards"] as? [String: Any])?["first_seq"] is NSNull, "\(q)")
+    }
+
     @Test func aPayloadChangedInTheMiddleIsCaughtByVerify() async throws {
         try await logWithCompletedJob(db, in: scratch)
         let old = try await head(db)

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import JobLedgerTestSupport
 import JobLedger
 import JobLedgerProjections
@@ -85,6 +86,70 @@ func startProject(_ args: [String]) throws -> Process {
         #expect(terminal.count == jobs.count && Set(jobs).subtracting(terminal).isEmpty)
         let check = try await jobledger(["replay", "--check", "--db", db], in: scratch)
         #expect(check.status == 0, "\(check)")
+    }
+
+    /// `projections rebuild` beside a running `work` on the same file: both processes keep the
+    /// jobs table, so after the reset the worker applies part of the log too. The rebuild said
+    /// "rebuilt from N events" with N only the events it applied itself; it now says how many
+    /// events the table holds, through which seq, and who applied them.
+    @Test func rebuildBesideARunningWorkerSaysWhatTheTableHolds() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("log.sqlite")
+        _ = try await logOfFinishedJobs(db, jobs: 2000)
+        let ledger = try Ledger.open(path: db, create: false)
+        let head = try #require(try ledger.head()).seq
+
+        let worker = Process()
+        worker.executableURL = try #require(jobledgerBinary) as URL
+        worker.arguments = ["work", "--db", db, "--no-effects"]
+        worker.standardError = FileHandle.nullDevice
+        worker.standardOutput = FileHandle.nullDevice
+        try startChild(worker)
+        defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
+        // Bounded wait (no sleeping) until the worker's jobs table is up with the log.
+        let deadline = ContinuousClock.now.advanced(by: childDeadline)
+        while ContinuousClock.now < deadline, (try? ledger.checkpoint(of: .jobs).checkpoint) != head { await Task.yield() }
+        try #require(try ledger.checkpoint(of: .jobs).checkpoint == head, "the worker did not keep the jobs table")
+
+        let r = try await jobledger(["projections", "rebuild", "--db", db], in: scratch)
+        kill(worker.processIdentifier, SIGTERM)
+        await waitForExit(worker, "work after SIGTERM")
+        #expect(r.status == 0, "\(r)")
+        let status = try #require(try ledger.projectionStatus([.jobs]).first)
+        #expect(status.checkpoint == head && status.applied == head, "\(status)")
+        // What it prints is what the table holds, whoever applied it.
+        let line = r.stdout.trimmingCharacters(in: .newlines)
+        #expect(line.hasPrefix("jobs: rebuilt from \(head) events, through seq \(head)"), "\(r)")
+        if let here = line.firstMatch(of: /\((\d+) applied by this command, (\d+) by another process/) {
+            #expect(Int64(here.1)! + Int64(here.2)! == head && Int64(here.2)! > 0, "\(line)")
+        } else {
+            #expect(line == "jobs: rebuilt from \(head) events, through seq \(head)", "\(line)")
+        }
+    }
+
+    /// An app's state projection whose `apply` throws: `projections status` lists it, with
+    /// its error as LAST ERROR (it was missing: the failed batch rolled back its row too).
+    @Test func projectionsStatusShowsAStateProjectionThatFailed() async throws {
+        struct Refusing: StateProjection {
+            struct Refusal: Error, CustomStringConvertible { var description: String { "the kinds ledger is out of ink" } }
+            let name = ProjectionName("kinds")
+            func apply(_ events: [ProjectedEvent], states: [JobID: JobState], db: Database) throws { throw Refusal() }
+            func reset(_ db: Database) throws {}
+        }
+        let scratch = Scratch()
+        let db = scratch.path("log.sqlite")
+        _ = try await logOfFinishedJobs(db, jobs: 1)
+        let ledger = try Ledger.open(path: db, create: false)
+        let runner = ProjectionRunner(ledger: ledger, state: [JobsTableProjection(), Refusing()], effects: [])
+        await #expect(throws: LedgerError.projectionFailed(projection: "kinds", reason: "the kinds ledger is out of ink")) { try await runner.catchUp() }
+
+        let json = try await jobledger(["projections", "status", "--db", db, "--json"], in: scratch)
+        #expect(json.status == 0, "\(json)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        let kinds = try #require(rows.first { $0["name"] as? String == "kinds" }, "\(json.stdout)")
+        #expect(kinds["last_error"] as? String == "the kinds ledger is out of ink" && kinds["lag"] as? Int == 6, "\(kinds)")
+        let text = try await jobledger(["projections", "status", "--db", db], in: scratch)
+        #expect(text.stdout.split(separator: "\n").contains { $0.hasPrefix("kinds") && $0.hasSuffix("the kinds ledger is out of ink") }, "\(text)")
     }
 
     @Test func replayCheckNamesTheJobAndFieldThatDrifted() async throws {

@@ -144,6 +144,33 @@ import Testing
         #expect(try ledger.verify().nonCanonicalCount == 0, "what jobledger writes is canonical")
     }
 
+    /// A writer's clock that stepped back: `recorded_at` goes down from one event to the next
+    /// (seq order). The log is intact, so verify passes, but it says how often and where first,
+    /// also when it carries on from an earlier verification.
+    @Test func aRecordedTimeGoingBackwardsIsCountedNotFailed() async throws {
+        let dir = TempDir()
+        let clock = TestClock()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"), configuration: config(clock: clock))
+        _ = try await ledger.append(NewEvent(job: jid("a"), payload: queued))
+        clock.advance(1_000)
+        _ = try await ledger.append(NewEvent(job: jid("b"), payload: queued))
+        let (before, next) = try ledger.verify(continuing: nil)
+        #expect(before.timeBackwardsCount == 0 && before.timeBackwardsFirst == nil)
+
+        clock.advance(-5_000)  // seq 3, earlier than seq 2; seq 4 at the same time as 3; seq 5 earlier again
+        _ = try await ledger.append(NewEvent(job: jid("c"), payload: queued))
+        _ = try await ledger.append(NewEvent(job: jid("d"), payload: queued))
+        clock.advance(-1)
+        _ = try await ledger.append(NewEvent(job: jid("e"), payload: queued))
+        let report = try ledger.verify()
+        #expect(report.isValid, "\(String(describing: report.problem))")
+        #expect(report.timeBackwardsCount == 2 && report.timeBackwardsFirst == 3)
+        // Carried on from seq 2: the step back at seq 3 is measured against seq 2's time.
+        let carried = try ledger.verify(continuing: next).report
+        #expect(carried.isValid && carried.events == 5)
+        #expect(carried.timeBackwardsCount == 2 && carried.timeBackwardsFirst == 3)
+    }
+
     @Test func truncationIsCaughtOnlyByTheExpectedHead() async throws {
         let dir = TempDir()
         let (ledger, path) = try await makeLog(dir)

@@ -88,6 +88,25 @@ func legacyRows(in dir: TempDir, _ write: (Ledger) async throws -> Void) async t
         // A writing open upgrades it.
         #expect(try Ledger.open(path: path, create: false).schemaVersion == Schema.version)
     }
+
+    /// A v6 log (no `projections.last_error`) reads its projections' status as it is, read
+    /// only; a writing open adds the column.
+    @Test func aV6LogReadsItsStatusAndIsUpgradedForProjectionErrors() async throws {
+        let dir = TempDir()
+        let path = dir.path("v6.sqlite")
+        try await writeOldLog(path, upTo: "v6: jobs owner, list indexes", rows: [])
+        let q = try rawQueue(path)
+        try await q.write { try $0.execute(sql: "INSERT INTO projections (name, checkpoint, updated_at) VALUES ('kinds', 0, 0)") }
+        try q.close()
+        let old = try Ledger.openReadOnly(path: path)
+        #expect(old.schemaVersion == 6)
+        #expect(try old.projectionStatus().map(\.name.rawValue) == ["kinds"])
+        #expect(try old.projectionStatus()[0].lastError == nil)
+        let ledger = try Ledger.open(path: path, create: false)
+        #expect(ledger.schemaVersion == 7)
+        await ledger.recordProjectionFailure(ProjectionName("kinds"), reason: "out of ink")
+        #expect(try ledger.projectionStatus()[0].lastError == "out of ink")
+    }
 }
 
 @Suite struct HashRuleMigrationTests {

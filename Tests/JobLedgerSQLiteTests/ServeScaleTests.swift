@@ -52,7 +52,7 @@ import Testing
         }
         try q.close()
         let ledger = try Ledger.open(path: path)
-        #expect(ledger.schemaVersion == 6)
+        #expect(ledger.schemaVersion == Schema.version)
         let owners = try await rawQueue(path).read { db in
             try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, owner FROM jobs").map { ($0[0] as String, $0[1] as String?) })
         }

@@ -15,8 +15,10 @@ extension Ledger {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT checkpoint FROM projections WHERE name = ?"), arguments: [name.rawValue]) ?? 0
     }
 
-    package static func advance(_ db: Database, _ name: ProjectionName, to seq: Int64, applied: Int, now: Int64) throws {
-        try db.cachedStatement(sql: "UPDATE projections SET checkpoint = ?, applied = applied + ?, updated_at = ? WHERE name = ?")
+    /// Moves a projection's checkpoint past a batch it applied; with `clearingError` (a log
+    /// with the column, schema v7), forgets the failure it last had.
+    package static func advance(_ db: Database, _ name: ProjectionName, to seq: Int64, applied: Int, now: Int64, clearingError: Bool) throws {
+        try db.cachedStatement(sql: "UPDATE projections SET checkpoint = ?, applied = applied + ?, updated_at = ?\(clearingError ? ", last_error = NULL" : "") WHERE name = ?")
             .execute(arguments: [seq, applied, now, name.rawValue])
     }
 
@@ -50,6 +52,7 @@ extension Ledger {
                                                     prepare: @escaping @Sendable (Database, [ProjectedEvent]) throws -> Prepared,
                                                     apply: @escaping @Sendable (Database, [ProjectedEvent], Prepared) throws -> Void)
         async throws(LedgerError) -> Int {
+        let hasProjectionErrors = schemaVersion >= 7
         // Nothing read here counts: a failure (a log without the projection tables) is met
         // again, and reported, by the write.
         let early: (from: Int64, events: [ProjectedEvent], prepared: Prepared)? = try? await pool.read { db in
@@ -74,7 +77,7 @@ extension Ledger {
                     prepared = try prepare(db, events)
                 }
                 try apply(db, events, prepared)
-                try Ledger.advance(db, name, to: events[events.count - 1].seq, applied: events.count, now: now)
+                try Ledger.advance(db, name, to: events[events.count - 1].seq, applied: events.count, now: now, clearingError: hasProjectionErrors)
                 return events.count
             }
         } catch { throw map(error) }
@@ -199,8 +202,10 @@ extension Ledger {
             let head = try Ledger.fetchHead(db)?.seq ?? 0
             let stored = try String.fetchAll(db, sql: "SELECT name FROM projections UNION SELECT DISTINCT projection FROM outbox ORDER BY 1")
                 .compactMap(ProjectionName.init(rawValue:))
+            // A projection's own failure (schema v7 on), else its outbox's latest.
+            let ownError = schemaVersion >= 7 ? "last_error" : "NULL"
             return try (names + stored.filter { !names.contains($0) }).map { name in
-                let p = try Row.fetchOne(db, sql: "SELECT checkpoint, applied, owner, lease_until FROM projections WHERE name = ?", arguments: [name.rawValue])
+                let p = try Row.fetchOne(db, sql: "SELECT checkpoint, applied, owner, lease_until, \(ownError) FROM projections WHERE name = ?", arguments: [name.rawValue])
                 var s = ProjectionStatus(name: name, checkpoint: p?[0] ?? 0, head: head, applied: p?[1] ?? 0, pending: 0, dead: 0,
                                          sent: 0, coalesced: 0, nextAttemptAt: nil, lastError: nil, owner: p?[2])
                 for row in try Row.fetchAll(db, sql: "SELECT status, count(*) FROM outbox WHERE projection = ? GROUP BY status", arguments: [name.rawValue]) {
@@ -215,7 +220,8 @@ extension Ledger {
                 }
                 s.nextAttemptAt = try Int64.fetchOne(db, sql: "SELECT next_attempt_at FROM outbox INDEXED BY outbox_by_status WHERE projection = ? AND status = 'pending' ORDER BY seq LIMIT 1",
                                                      arguments: [name.rawValue]).map(Timestamp.init(milliseconds:))
-                s.lastError = try String.fetchOne(db, sql: """
+                let own: String? = p?[4]
+                s.lastError = try own ?? String.fetchOne(db, sql: """
                     SELECT last_error FROM outbox INDEXED BY outbox_by_status WHERE projection = ? AND status IN ('pending', 'dead') AND attempts > 0 AND last_error IS NOT NULL
                     ORDER BY seq DESC LIMIT 1
                     """, arguments: [name.rawValue])

@@ -32,7 +32,8 @@ public struct ProjectionStatus: Sendable, Hashable {
     public var coalesced: Int
     /// When the oldest pending item is next tried.
     public var nextAttemptAt: Timestamp?
-    /// The most recent error of a pending or dead item.
+    /// Why the projection's own code last failed (a state projection's `apply` threw; cleared
+    /// once a batch applies), else the most recent error of a pending or dead item.
     public var lastError: String?
     /// The process holding the projection's lease (an effect projection), if any.
     public var owner: String?
