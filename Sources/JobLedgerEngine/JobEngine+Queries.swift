@@ -28,22 +28,33 @@ extension JobEngine {
     }
 
     /// Waits until the job is completed, failed or canceled (by any worker, in any process)
-    /// and returns its final state, checking the log every `pollInterval`. Throws
-    /// `LedgerError.rejected` (`unknownJob`) for an unknown job, and `CancellationError` when the
-    /// waiting task is cancelled. Some engine must be working meanwhile.
+    /// and returns its final state, checking the log every `pollInterval`. With a `timeout`, it
+    /// gives up once that much time has passed on the engine's clock (`clock`: a `ManualClock`
+    /// in tests) and throws `WaitTimeout`, saying where the job was; only the wait ends, not the
+    /// job. A timeout of zero looks once. Throws `LedgerError.rejected` (`unknownJob`) for an
+    /// unknown job, and `CancellationError` when the waiting task is cancelled. Some engine
+    /// must be working meanwhile.
     ///
     /// ```swift
     /// let job = try await engine.submit(kind: "design", input: ["prompt": "a cat"])
-    /// let final = try await engine.wait(for: job)
+    /// let final = try await engine.wait(for: job)                           // however long it takes
+    /// let soon = try await engine.wait(for: job, timeout: .seconds(30))     // or WaitTimeout
     /// print(final.status, final.lastError?.description ?? "")
     /// ```
-    public func wait(for job: JobID, pollInterval: Duration = .milliseconds(20)) async throws -> JobState {
+    public func wait(for job: JobID, timeout: Duration? = nil, pollInterval: Duration = .milliseconds(20)) async throws -> JobState {
+        let deadline = timeout.map { clock.now().adding(milliseconds: WaitTimeout.milliseconds($0)) }
         while true {
             guard let s = try await ledger.state(of: job) else {
                 throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))
             }
             if s.status.isTerminal { return s }
-            try await Task.sleep(for: pollInterval)
+            guard let deadline, let timeout else {
+                try await Task.sleep(for: pollInterval)
+                continue
+            }
+            let left = deadline.milliseconds(since: clock.now())
+            if left <= 0 { throw WaitTimeout(job: job, timeout: timeout, status: s.status) }
+            try await Task.sleep(for: min(pollInterval, .milliseconds(left)))
         }
     }
 

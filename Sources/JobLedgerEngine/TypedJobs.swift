@@ -129,16 +129,18 @@ extension JobEngine {
     }
 
     /// Waits until the job has finished (checking the log every `pollInterval`, like
-    /// `wait(for:pollInterval:)`) and returns its typed output; throws `TypedJobError` as
-    /// `output(of:as:)` does when it failed, was canceled or is not of this kind.
+    /// `wait(for:timeout:pollInterval:)`) and returns its typed output; throws `TypedJobError` as
+    /// `output(of:as:)` does when it failed, was canceled or is not of this kind, and
+    /// `WaitTimeout` when a `timeout` passes first (on the engine's clock).
     ///
     /// ```swift
-    /// let out = try await engine.wait(for: job, as: Thumbnail.self)
+    /// let out = try await engine.wait(for: job, as: Thumbnail.self, timeout: .seconds(30))
     /// ```
-    public func wait<J: JobDefinition>(for job: JobID, as definition: J.Type, pollInterval: Duration = .milliseconds(20)) async throws -> J.Output {
+    public func wait<J: JobDefinition>(for job: JobID, as definition: J.Type, timeout: Duration? = nil,
+                                       pollInterval: Duration = .milliseconds(20)) async throws -> J.Output {
         guard let s = try state(of: job) else { throw TypedJobError.unknownJob(job) }
         guard s.kind == J.kind else { throw TypedJobError.kindMismatch(job: job, expected: J.kind, actual: s.kind) }
-        let final = try await wait(for: job, pollInterval: pollInterval)
+        let final = try await wait(for: job, timeout: timeout, pollInterval: pollInterval)
         guard let output = try Self.typedOutput(of: final, as: J.self) else {
             preconditionFailure("wait(for:) returned a job that has not finished")
         }

@@ -19,7 +19,7 @@ public enum ReplayScratch {
     public static func write(rows: [JobRow], effects: [PlannedEffect], to path: String) throws(LedgerError) {
         do {
             if FileManager.default.fileExists(atPath: path) {
-                throw LedgerError.storage("\(path) already exists; --into writes a new file and never overwrites")
+                throw LedgerError.storage("\(path) already exists; a replay scratch file is always a new file, and never replaces one")
             }
             let q = try DatabaseQueue(path: path)
             try q.write { db in

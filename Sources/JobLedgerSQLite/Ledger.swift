@@ -152,7 +152,7 @@ public final class Ledger: Sendable {
         let head = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events") ?? 0
         guard seq > head else { return }
         throw LedgerError.storage("\(path) has lost events: the log ends at seq \(head), but \(what) has taken in events up to seq \(seq) "
-                                  + "(events were cut off the end); nothing was written: restore it from a backup or an export, and run jobledger verify")
+                                  + "(events were cut off the end); nothing was written: restore it from a backup or an export, and verify the restored log")
     }
 
     /// Opens an existing log only to read it: nothing is ever written to the file or beside
@@ -336,7 +336,7 @@ public final class Ledger: Sendable {
                 return .storage(cannotOpen(path, sqlite: e.message ?? "unable to open database file"))
             case .SQLITE_CORRUPT:
                 // Name the file: "database disk image is malformed" alone does not say which.
-                return .storage("\(path) is damaged (SQLite: \(e.message ?? "database disk image is malformed")); restore it from a backup or an export (jobledger import)")
+                return .storage("\(path) is damaged (SQLite: \(e.message ?? "database disk image is malformed")); restore it from a backup or an export")
             default:
                 if let fault = StorageFault.classify(e, path: path) { return .storageFault(fault) }
                 return .storage(e.message ?? "\(e.resultCode)")
@@ -358,7 +358,7 @@ public final class Ledger: Sendable {
             return "cannot open \(path): it is a folder, not a log file"
         }
         if !fm.fileExists(atPath: folder, isDirectory: &isFolder) {
-            return "cannot open \(path): the folder \(folder) does not exist (check --db or JOBLEDGER_DB)"
+            return "cannot open \(path): the folder \(folder) does not exist"
         }
         if !isFolder.boolValue { return "cannot open \(path): \(folder) is not a folder" }
         if !fm.isWritableFile(atPath: folder) || (fm.fileExists(atPath: path) && !fm.isWritableFile(atPath: path)) {

@@ -44,7 +44,8 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
     /// or vanished): nothing was written, and the same write may succeed once it clears.
     case storageFault(StorageFault)
 
-    /// One line that says what happened and what to do, as the command line prints it.
+    /// One line that says what happened and what to do, in the library's terms (it names no
+    /// command-line flag or command: the `jobledger` tool adds its own hints where it prints it).
     public var description: String {
         switch self {
         case .rejected(let e): return "rejected: \(e.description)"
@@ -54,10 +55,10 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
             return "concurrency conflict on job \(job): expected version \(expected), but the log is at version \(actual); re-read the job and try again"
         case .payloadTooLarge(let job, let size, let limit):
             return "payload for job \(job) is \(size) bytes, over the limit of \(limit) bytes; stage large bytes as an asset and reference it"
-        case .noSuchLog(let path): return "no JobLedger log at \(path) (check --db or JOBLEDGER_DB)"
+        case .noSuchLog(let path): return "no JobLedger log at \(path)"
         case .notALedger(let path, let detail): return "\(path) is not a JobLedger log: \(detail)"
         case .newerSchema(let path, let found, let supported):
-            return "\(path) uses log schema v\(found), but this jobledger supports up to v\(supported); upgrade jobledger to read it"
+            return "\(path) uses log schema v\(found), but this version of JobLedger supports up to v\(supported); upgrade JobLedger to read it"
         case .busy(let path, let waited):
             return "\(path) is locked by another writer (waited \(waited) ms); retry, or raise the busy timeout"
         case .importFailed(let line, let reason): return "import failed at line \(line): \(reason); nothing was imported"

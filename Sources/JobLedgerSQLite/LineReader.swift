@@ -105,7 +105,7 @@ public struct LineReader {
     }
 
     private func tooLong(_ number: Int) -> LedgerError {
-        .importFailed(line: number, reason: "the line is longer than the limit of \(maxLineBytes) bytes; raise the limit (--max-line-bytes) if the line is genuine")
+        .importFailed(line: number, reason: "the line is longer than the limit of \(maxLineBytes) bytes; raise the limit if the line is genuine")
     }
 
     /// The offset of the first byte that does not decode as UTF-8.

@@ -140,12 +140,13 @@ func exitCode(for error: LedgerError) -> Int32 {
     }
 }
 
-/// Runs a command body, turning a `LedgerError` into its message and exit code.
+/// Runs a command body, turning a `LedgerError` into its message (with the command line's
+/// hints, `commandLineMessage`) and exit code.
 func guarded<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
     } catch let e as LedgerError {
-        throw fail(e.description, code: exitCode(for: e))
+        throw fail(commandLineMessage(e), code: exitCode(for: e))
     }
 }
 

@@ -112,7 +112,10 @@ struct Replay: AsyncParsableCommand {
             try out.finish()
             let rows = fold.rows.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
             if let into {
-                try ReplayScratch.write(rows: rows, effects: all, to: into)
+                let existed = FileManager.default.fileExists(atPath: into)
+                do { try ReplayScratch.write(rows: rows, effects: all, to: into) } catch LedgerError.storage where existed {
+                    throw fail("storage error: \(into) already exists; --into writes a new file and never overwrites", code: 6)
+                }
                 print("wrote \(rows.count) jobs and \(all.count) effects as of \(point) to \(into)")
             } else if !effects && proj == .jobs {
                 if json {

@@ -83,7 +83,8 @@ struct IntegrityTests {
         // would skip as taken in, and the tripwire would be gone once the log grew past them.
         for args in [["submit", "design"], ["work", "--until-idle"], ["project", "--once"]] {
             let r = try await jobledger(args + ["--db", db], in: scratch)
-            expectRefusal(r, exit: 6, mentions: ["has lost events: the log ends at seq 2, but projection 'jobs' has taken in events up to seq 4", "nothing was written"])
+            expectRefusal(r, exit: 6, mentions: ["has lost events: the log ends at seq 2, but projection 'jobs' has taken in events up to seq 4", "nothing was written",
+                                              "verify the restored log (jobledger import, jobledger verify)"])
         }
         let after = try await jobledger(["verify", "--db", db], in: scratch)
         #expect(after.stdout == plain.stdout, "nothing was appended: \(after)")
@@ -100,7 +101,7 @@ struct IntegrityTests {
         try handle.close()
         let r = try await jobledger(["verify", "--db", db], in: scratch)
         #expect(r.status == 6, "\(r)")
-        #expect(r.stderr.contains("\(db) is damaged (SQLite: database disk image is malformed); restore it from a backup or an export"), "\(r)")
+        #expect(r.stderr.contains("\(db) is damaged (SQLite: database disk image is malformed); restore it from a backup or an export (jobledger import)"), "\(r)")
     }
 
     /// Times that go backwards (a writer's clock stepped back; an import keeps each line's

@@ -132,7 +132,8 @@ struct RefusalTests {
         let missing = scratch.path("no-such-folder/jobs.sqlite")
         for args in [["submit", "design", "--db", missing, "--storage-wait", "0"], ["append", "--db", missing, "--type", "queued", "--payload", queuedPayload]] {
             let r = try await jobledger(args, in: scratch)
-            expectRefusal(r, exit: 6, mentions: [missing, "the folder", "does not exist"])
+            // The library says what is wrong; the command line adds where the path came from.
+            expectRefusal(r, exit: 6, mentions: [missing, "the folder", "does not exist (check --db or JOBLEDGER_DB)"])
         }
         #expect(!scratch.exists("no-such-folder"))
     }
@@ -209,7 +210,7 @@ struct RefusalTests {
     @Test(arguments: [["jobs"], ["verify"], ["digest"], ["history", "job-1"], ["export"]])
     func aReadCommandOnAMissingLogIsRefusedAndCreatesNothing(command: [String]) async throws {
         let r = try await jobledger(command + ["--db", db], in: scratch)
-        expectRefusal(r, exit: 4, mentions: ["no JobLedger log at \(db)"])
+        expectRefusal(r, exit: 4, mentions: ["no JobLedger log at \(db) (check --db or JOBLEDGER_DB)"])
         #expect(!scratch.exists("log.sqlite"))
         #expect(!scratch.exists("log.sqlite-wal") && !scratch.exists("log.sqlite-shm"))
     }

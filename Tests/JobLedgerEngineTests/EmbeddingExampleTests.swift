@@ -52,7 +52,8 @@ func example(path: String) async throws -> JobState? {
     let here = URL(fileURLWithPath: #filePath)
     let guide = try String(contentsOf: here.deletingLastPathComponent().appendingPathComponent("../../Docs/Embedding.md").standardized, encoding: .utf8)
     let test = try String(contentsOf: here, encoding: .utf8)
-    let start = guide.range(of: "```swift\n")!.upperBound
+    let section = guide.range(of: "## A complete example\n")!.upperBound
+    let start = guide.range(of: "```swift\n", range: section..<guide.endIndex)!.upperBound
     let block = guide[start..<guide.range(of: "```", range: start..<guide.endIndex)!.lowerBound]
     let body = block.split(separator: "\n", omittingEmptySubsequences: false).drop { $0.hasPrefix("import ") || $0.isEmpty }
     #expect(test.contains(body.joined(separator: "\n")))

@@ -109,6 +109,9 @@ import Testing
         #expect(kind(500, "Invalid token")?.kind == .serverError)
         #expect(kind(401, "")?.kind == .forbidden)
         #expect(kind(403, #"{"error":{"code":"store_suspended"}}"#)?.kind == .storeSuspended)
+        // The library names its own way to re-drive, not a command of the CLI.
+        let suspended = kind(403, #"{"error":{"code":"store_suspended"}}"#)?.description ?? ""
+        #expect(suspended.contains("Ledger.redrive(.blob)") && !suspended.contains("jobledger "), "\(suspended)")
         #expect(kind(403, #"{"error":{"code":"store_not_found"}}"#)?.kind == .storeNotFound)
         #expect(kind(400, #"{"error":{"code":"bad_request","message":"contentType image/x is not allowed"}}"#)?.kind == .contentTypeNotAllowed)
         #expect(kind(400, #"{"code":"bad_request","message":"the file length cannot be greater than 5"}"#)?.kind == .fileTooLarge)

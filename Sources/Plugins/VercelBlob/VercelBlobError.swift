@@ -112,7 +112,7 @@ public struct VercelBlobError: Error, Sendable, Hashable, CustomStringConvertibl
         case .tokenExpired:
             return "\(store) says the token has expired (\(statusText)) for \(operation). Set BLOB_READ_WRITE_TOKEN to the store's current read-write token."
         case .storeSuspended:
-            return "\(store) is suspended (\(statusText)) — \(operation) was refused. Resolve it in the Vercel dashboard (usage limits or billing of the team), then re-drive the dead uploads with `jobledger projections retry blob`."
+            return "\(store) is suspended (\(statusText)) — \(operation) was refused. Resolve it in the Vercel dashboard (usage limits or billing of the team), then re-drive the blob projection's dead uploads (Ledger.redrive(.blob))."
         case .storeNotFound:
             return "\(store) does not exist (\(statusText)) — \(operation) was refused. BLOB_READ_WRITE_TOKEN belongs to a deleted store: connect a store to the project and set BLOB_READ_WRITE_TOKEN to its token."
         case .fileTooLarge:

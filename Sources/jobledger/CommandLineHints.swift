@@ -1,0 +1,25 @@
+import JobLedgerSQLite
+
+/// A library error as the command line prints it. The library's messages name no flag or
+/// command of this tool (a program embedding the library has neither); where one is the fix,
+/// it is added here, where the error reaches the command line.
+///
+/// ```swift
+/// commandLineMessage(.noSuchLog(path: "jobs.sqlite"))   // no JobLedger log at jobs.sqlite (check --db or JOBLEDGER_DB)
+/// ```
+func commandLineMessage(_ e: LedgerError) -> String {
+    switch e {
+    case .noSuchLog:
+        return "\(e) (check --db or JOBLEDGER_DB)"
+    case .storage(let m) where m.hasPrefix("cannot open ") && m.hasSuffix(" does not exist"):
+        return "\(e) (check --db or JOBLEDGER_DB)"
+    case .storage(let m) where m.contains(" is damaged (SQLite: "):
+        return "\(e) (jobledger import)"
+    case .storage(let m) where m.contains(" has lost events: "):
+        return "\(e) (jobledger import, jobledger verify)"
+    case .importFailed(let line, let reason) where reason.hasPrefix("the line is longer than the limit"):
+        return LedgerError.importFailed(line: line, reason: reason + " (--max-line-bytes)").description
+    default:
+        return e.description
+    }
+}
