@@ -18,8 +18,6 @@ extension JobEngine {
     /// `maxPayloadBytes` (a very long message).
     func checkProgressSize(job: JobID, attempt: Int, fraction: Double, message: String?, lease: Timestamp) throws(LedgerError) {
         let limit = ledger.configuration.maxPayloadBytes
-        // Only a message makes the event long: the rest is a few dozen bytes.
-        guard let message, message.utf8.count > limit / 2 else { return }
         let size = EventPayload.progress(.init(fraction: fraction, message: message, leaseDeadline: lease, attempt: attempt)).canonicalBytes.count
         if size > limit { throw .payloadTooLarge(job: job, size: size, limit: limit) }
     }
