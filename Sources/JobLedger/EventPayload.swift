@@ -131,8 +131,10 @@ public enum EventPayload: Sendable, Hashable {
         /// The attempt reached no outcome of its own — its worker shut down gracefully and
         /// stopped it — so it does not count against `maxAttempts`: the job gets one attempt
         /// more (its `maxAttempts` grows by one; attempt numbers still only go up, for fencing).
-        /// Only for a retryable failure. A job interrupted by any number of deploys still gets
-        /// all its attempts; a worker that crashes (`lease_expired`) still uses one up.
+        /// Only for a retryable failure. A job interrupted by deploys still gets all its
+        /// attempts, up to the cap of 1000 attempts in all (past it no attempt could start: the
+        /// attempt is then not given back); a worker that crashes (`lease_expired`) still uses
+        /// one up.
         public var refundsAttempt: Bool
         /// A failure of attempt `attempt`.
         public init(code: String, message: String, retryable: Bool, attempt: Int, retryAt: Timestamp? = nil, refundsAttempt: Bool = false) {

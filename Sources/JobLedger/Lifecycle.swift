@@ -172,8 +172,9 @@ extension JobState {
             lastError = JobFailure(code: f.code, message: f.message, retryable: f.retryable, attempt: f.attempt)
             worker = nil
             leaseDeadline = nil
-            // An attempt its worker's shutdown cut short is given back (see `refundsAttempt`).
-            if f.refundsAttempt { maxAttempts += 1 }
+            // An attempt its worker's shutdown cut short is given back (see `refundsAttempt`),
+            // up to the cap on attempts, past which no attempt could start.
+            if f.refundsAttempt && maxAttempts < PayloadRules.attempts.upperBound { maxAttempts += 1 }
             if f.retryable && attempt < maxAttempts {
                 status = .queued
                 runAt = max(f.retryAt ?? time, time)

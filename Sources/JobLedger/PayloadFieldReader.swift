@@ -15,7 +15,7 @@ struct PayloadFieldReader {
         .progress: ["attempt", "fraction", "message", "lease_deadline"],
         .lowres: ["asset", "attempt"],
         .completed: ["asset", "attempt", "output"],
-        .failed: ["code", "message", "retryable", "attempt", "retry_at"],
+        .failed: ["code", "message", "retryable", "attempt", "retry_at", "refunds_attempt"],
         .canceled: ["reason"],
     ]
 

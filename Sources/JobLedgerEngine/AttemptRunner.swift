@@ -13,6 +13,8 @@ extension JobEngine {
         let watchdog = registration.timeout.map { t in Task { await self.watchTimeout(context, registration: registration, from: began, timeout: t) } }
         let result: Result<JobCompletion, any Error>
         do { result = .success(try await registration.handler(context)) } catch { result = .failure(error) }
+        // From here the timeout no longer applies: what the handler returned is what is recorded.
+        state.withLock { $0.running[context.job]?.returned = true }
         watchdog?.cancel()
         // A merged report's timer is done: `completed` writes the report itself.
         await state.withLock { $0.running[context.job]?.stopProgressTimer() }?.value

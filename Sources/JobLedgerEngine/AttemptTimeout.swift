@@ -16,7 +16,7 @@ extension JobEngine {
     func watchTimeout(_ context: JobContext, registration: Registration, from began: Timestamp, timeout: Duration) async {
         do { try await clock.sleep(until: began.adding(milliseconds: Self.milliseconds(timeout))) } catch { return }
         let task = state.withLock { s -> Task<Void, Never>? in
-            guard let r = s.running[context.job], r.attempt == context.attempt, r.lost == nil, !r.recording else { return nil }
+            guard let r = s.running[context.job], r.attempt == context.attempt, r.lost == nil, !r.returned else { return nil }
             s.running[context.job]!.timedOut = true
             return r.task
         }
@@ -28,7 +28,7 @@ extension JobEngine {
         // handler returns.
         do { try await clock.sleep(until: graceEnds) } catch { return }
         let ignored = state.withLock { s -> Bool in
-            guard let r = s.running[context.job], r.attempt == context.attempt, r.lost == nil, !r.recording else { return false }
+            guard let r = s.running[context.job], r.attempt == context.attempt, r.lost == nil, !r.returned else { return false }
             s.running[context.job]!.lost = "it ran past its timeout and ignored the cancellation"
             return true
         }

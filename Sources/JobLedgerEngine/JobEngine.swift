@@ -260,4 +260,6 @@ struct RunningAttempt {
     var recording = false
     /// The attempt ran past its kind's timeout and its task was cancelled.
     var timedOut = false
+    /// The handler has returned (its outcome is decided next): a timeout no longer applies.
+    var returned = false
 }

@@ -394,7 +394,11 @@ public final class Ledger: Sendable {
     /// ```
     public func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
         let result: T
-        do { result = try pool.read(body) } catch { throw map(error) }
+        do { result = try pool.read(body) } catch let e as DatabaseError where e.extendedResultCode == .SQLITE_READONLY {
+            // The reader's connection is read-only: a plain SQLITE_READONLY is the body trying to
+            // write (a file that became read-only shows as a storage fault on writes instead).
+            throw .storage("Ledger.read only reads, and the body tried to write (SQLite: \(e.message ?? "attempt to write a readonly database")); write rows from a projection, events with append")
+        } catch { throw map(error) }
         if let before = unlockedFile, FileIdentity(path: path) != before {
             throw .storage("\(path) was written while it was read without locks (a writer started on it after this command opened it, when it had no -wal); what was read may mix two states: run the command again")
         }

@@ -51,6 +51,7 @@ public struct VerifyReport: Sendable {
     /// (`history`, `replay --until`, `state --as-of`) read out of order. How many, and the
     /// first one's `seq`.
     public var timeBackwardsCount = 0
+    /// The `seq` of the first event recorded earlier than the one before it (nil: none).
     public var timeBackwardsFirst: Int64?
     /// True when no problem was found.
     public var isValid: Bool { problem == nil }

@@ -106,9 +106,10 @@ func startProject(_ args: [String]) throws -> Process {
         worker.standardOutput = FileHandle.nullDevice
         try startChild(worker)
         defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
-        // Bounded wait (no sleeping) until the worker's jobs table is up with the log.
+        // Bounded wait until the worker's jobs table is up with the log (a 1 ms nap per look, so
+        // the child gets the CPU on a small machine).
         let deadline = ContinuousClock.now.advanced(by: childDeadline)
-        while ContinuousClock.now < deadline, (try? ledger.checkpoint(of: .jobs).checkpoint) != head { await Task.yield() }
+        while ContinuousClock.now < deadline, (try? ledger.checkpoint(of: .jobs).checkpoint) != head { try? await Task.sleep(for: .milliseconds(1)) }
         try #require(try ledger.checkpoint(of: .jobs).checkpoint == head, "the worker did not keep the jobs table")
 
         let r = try await jobledger(["projections", "rebuild", "--db", db], in: scratch)

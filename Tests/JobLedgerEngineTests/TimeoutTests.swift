@@ -31,14 +31,27 @@ struct TimeoutTests {
         #expect(try f.types(job) == [.queued, .started, .failed])
     }
 
+    /// A millisecond short of its timeout the handler is still left alone (a watchdog that woke
+    /// early, or counted in the wrong unit, would cancel it), and it completes.
     @Test func aHandlerThatFinishesWithinItsTimeoutIsNotTouched() async throws {
         let f = try Fixture()
         let engine = f.engine()
-        engine.register(kind: "k", timeout: .milliseconds(1)) { _ in JobCompletion(output: ["ok": true]) }
+        let started = Gate(), release = Gate(), cancelled = Gate()
+        engine.register(kind: "k", timeout: .seconds(10)) { ctx in
+            started.release()
+            await until("the test to let the handler return") { release.isOpen || ctx.isCancelled }
+            if ctx.isCancelled { cancelled.release(); throw CancellationError() }
+            return JobCompletion(output: ["ok": true])
+        }
         let job = try await engine.submit(kind: "k")
-        #expect(try await engine.tick() == 1)
-        await until("the job to complete") { (try? engine.state(of: job))?.status == .completed }
-        f.clock.advance(milliseconds: 60_000)  // a watchdog left behind would act now
+        let work = Task { try await engine.tick() }
+        await until("the handler to start") { started.isOpen }
+        f.clock.advance(milliseconds: 9_999)
+        release.release()
+        _ = try await work.value
+        #expect(!cancelled.isOpen)
+        #expect(try engine.state(of: job)?.status == .completed)
+        f.clock.advance(milliseconds: 60_000)  // the watchdog, had it been left behind, would act now
         #expect(try await engine.tick() == 0)
         #expect(try f.types(job) == [.queued, .started, .completed])
     }

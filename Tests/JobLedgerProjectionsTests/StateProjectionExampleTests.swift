@@ -67,7 +67,9 @@ struct JobDurations: StateProjection {
         _ = try await runner.catchUp()
         #expect(try rows() == ["fast completed 2.0"])
         // `read` only reads.
-        #expect(throws: LedgerError.self) { try f.ledger.read { db in try db.execute(sql: "DELETE FROM job_durations") } }
+        let write = #expect(throws: LedgerError.self) { try f.ledger.read { db in try db.execute(sql: "DELETE FROM job_durations") } }
+        #expect(write?.storageFault == nil, "a write in a read is the caller's mistake, not a fault of the storage: \(String(describing: write))")
+        #expect("\(String(describing: write))".contains("only reads"))
         #expect(try rows() == ["fast completed 2.0"])
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import JobLedger
+@testable import JobLedger
 @testable import JobLedgerSQLite
 import Testing
 
@@ -9,9 +9,11 @@ import Testing
     func eventHashMatchesTheDefinition() {
         var rng = SplitMix64(seed: 0x5eed)
         var prev = HashChain.genesis
+        // A sequence of its own: the process's would keep the far-future milliseconds drawn here.
+        var ids = JobIDSequence()
         for i in 0..<2000 {
             let seq = Int64(i == 0 ? 1 : Int(rng.next() % 1_000_000_000))
-            let job = JobID.generate(at: Timestamp(milliseconds: Int64(rng.next() % 4_000_000_000_000)))
+            let job = JobID.generate(at: Timestamp(milliseconds: Int64(rng.next() % 4_000_000_000_000)), in: &ids)
             let version = Int(rng.next() % 100_000) + 1
             let type = EventType.allCases[Int(rng.next() % UInt64(EventType.allCases.count))]
             let at = Timestamp(milliseconds: Int64(rng.next() % 8_000_000_000_000) - 4_000_000_000_000)

@@ -74,6 +74,16 @@ import Testing
         #expect(s.status == .failed && s.maxAttempts == 4)
     }
 
+    /// Past the cap on attempts no attempt could start: there the attempt is not given back,
+    /// and a job on its last attempt fails instead of being stuck queued for ever.
+    @Test func noAttemptIsGivenBackPastTheCap() throws {
+        var s = try Lifecycle.begin(job: job, with: .queued(.init(kind: "design", maxAttempts: 1000)), at: at(0))
+        s.attempt = 999
+        try s.apply(.started(.init(worker: "w", attempt: 1000, leaseDeadline: at(100_000))), at: at(10))
+        try s.apply(.failed(.init(code: "worker_shutdown", message: "", retryable: true, attempt: 1000, refundsAttempt: true)), at: at(20))
+        #expect(s.maxAttempts == 1000 && s.status == .failed)
+    }
+
     @Test func onlyARetryableFailureGivesItsAttemptBack() throws {
         let bad = EventPayload.failed(.init(code: "x", message: "", retryable: false, attempt: 1, refundsAttempt: true))
         #expect(throws: PayloadError.self) { try bad.validate() }

@@ -336,11 +336,13 @@ struct JobIDTests {
         var rng = SplitMix64(state: 7)
         var time = Timestamp(milliseconds: 1_700_000_000_000)
         var ids: [JobID] = []
+        // A sequence of its own: the process's would keep the far-future millisecond this reaches.
+        var sequence = JobIDSequence()
         for i in 0..<2_000 {
             // Steps of 1 ms, and sometimes large jumps that carry across many hex digits.
             let step: Int64 = i.isMultiple(of: 10) ? Int64.random(in: 1...1_000_000_000, using: &rng) : 1
             time = time.adding(milliseconds: step)
-            ids.append(JobID.generate(at: time))
+            ids.append(JobID.generate(at: time, in: &sequence))
         }
         #expect(ids.sorted() == ids)
         #expect(Set(ids).count == ids.count)
