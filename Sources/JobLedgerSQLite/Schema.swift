@@ -8,7 +8,7 @@ enum Schema {
     /// `PRAGMA application_id`: "JLDG".
     static let applicationID: Int32 = 0x4A4C_4447
     /// The newest schema this build knows.
-    static let version = 7
+    static let version = 8
 
     /// The events table. `begins` is the rule that ties versions to `queued`: v1 said "version
     /// 1 if and only if queued"; v2 allows a later `queued` (a failed job's requeue).
@@ -208,6 +208,12 @@ enum Schema {
         m.registerMigration("v7: projection errors") { db in
             try db.execute(sql: "ALTER TABLE projections ADD COLUMN last_error TEXT")
             try db.execute(sql: "PRAGMA user_version = 7")
+        }
+        // The value lists' CHECKs as comparisons: the same rows accepted, without SQLite's
+        // temporary b-tree per row written (`ValueChecks`).
+        m.registerMigration("v8: value checks without a temporary b-tree per row") { db in
+            try ValueChecks.apply(db)
+            try db.execute(sql: "PRAGMA user_version = 8")
         }
         return m
     }

@@ -103,7 +103,7 @@ func legacyRows(in dir: TempDir, _ write: (Ledger) async throws -> Void) async t
         #expect(try old.projectionStatus().map(\.name.rawValue) == ["kinds"])
         #expect(try old.projectionStatus()[0].lastError == nil)
         let ledger = try Ledger.open(path: path, create: false)
-        #expect(ledger.schemaVersion == 7)
+        #expect(ledger.schemaVersion == Schema.version)
         await ledger.recordProjectionFailure(ProjectionName("kinds"), reason: "out of ink")
         #expect(try ledger.projectionStatus()[0].lastError == "out of ink")
     }
