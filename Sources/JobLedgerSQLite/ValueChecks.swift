@@ -35,21 +35,35 @@ enum ValueChecks {
     /// documentation gives for such a change: the table's `CREATE` text edited with
     /// `writable_schema`, the schema cookie moved on (other connections read the schema again),
     /// and the schema reloaded. A table whose text does not hold the expected CHECK (edited by
-    /// someone else) is left as it is: its CHECK still holds, only slower.
-    static func apply(_ db: Database) throws {
+    /// someone else) is left as it is: its CHECK still holds, only slower. So is every table when
+    /// the edit is refused (an SQLite built in "defensive" mode forbids `writable_schema`): the
+    /// log is then still migrated, with its CHECKs as they were.
+    static func apply(_ db: Database, edit: (Database, _ table: String, _ sql: String) throws -> Void = ValueChecks.edit) throws {
         let cookie = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
-        try db.execute(sql: "PRAGMA writable_schema = ON")
-        var changed = false
-        for table in Set(rewrites.map(\.table)) {
-            guard var sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", arguments: [table])
-            else { continue }
-            let before = sql
-            for r in rewrites where r.table == table { sql = sql.replacingOccurrences(of: r.before, with: r.after) }
-            guard sql != before else { continue }
-            try db.execute(sql: "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?", arguments: [sql, table])
-            changed = true
+        do {
+            try db.inSavepoint {
+                try db.execute(sql: "PRAGMA writable_schema = ON")
+                var changed = false
+                for table in Set(rewrites.map(\.table)).sorted() {
+                    guard var sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", arguments: [table])
+                    else { continue }
+                    let before = sql
+                    for r in rewrites where r.table == table { sql = sql.replacingOccurrences(of: r.before, with: r.after) }
+                    guard sql != before else { continue }
+                    try edit(db, table, sql)
+                    changed = true
+                }
+                if changed { try db.execute(sql: "PRAGMA schema_version = \(cookie + 1)") }
+                return .commit
+            }
+        } catch {
+            // Refused: the savepoint rolled the edits back; the CHECKs stay in their IN form.
         }
-        if changed { try db.execute(sql: "PRAGMA schema_version = \(cookie + 1)") }
         try db.execute(sql: "PRAGMA writable_schema = RESET")
+    }
+
+    /// Replaces a table's stored `CREATE` text.
+    static func edit(_ db: Database, table: String, sql: String) throws {
+        try db.execute(sql: "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?", arguments: [sql, table])
     }
 }

@@ -58,4 +58,29 @@ import Testing
             try q.write { try $0.execute(sql: "INSERT INTO outbox (projection, seq, job_id, version, type, target, body, next_attempt_at, created_at, supersedable) VALUES ('p', 1, 'j', 1, 'queued', 't', 'b', 0, 0, 2)") }
         }
     }
+
+    /// Where SQLite refuses to edit the schema (built in "defensive" mode), the log is still
+    /// migrated, with its CHECKs as they were: nothing half-edited, the rows still checked.
+    @Test func aRefusedSchemaEditLeavesTheChecksAsTheyWere() async throws {
+        let dir = TempDir()
+        let path = dir.path("v7.sqlite")
+        try await writeOldLog(path, upTo: "v7: projection errors", rows: [])
+        let before = try schema(path)
+        let q = try DatabaseQueue(path: path)
+        struct Refused: Error {}
+        let edits = try await q.write { db -> Int in
+            var n = 0
+            try ValueChecks.apply(db) { db, table, sql in
+                n += 1
+                if n == 2 { throw Refused() }  // the second table's edit refused: the first is undone too
+                try ValueChecks.edit(db, table: table, sql: sql)
+            }
+            return n
+        }
+        try q.close()
+        #expect(edits == 2)
+        #expect(try schema(path) == before)
+        #expect(try temporaryBTrees(path, "events") == 1)
+        #expect(try temporaryBTrees(path, "jobs") == 1)
+    }
 }
