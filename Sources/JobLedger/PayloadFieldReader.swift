@@ -73,8 +73,7 @@ struct PayloadFieldReader {
     }
 
     mutating func bool(_ key: String) throws(PayloadError) -> Bool {
-        guard let v = optional(key) else { throw fail("missing field '\(key)'") }
-        guard let b = v.boolValue else { throw fail("'\(key)' must be true or false, got \(v.typeName)") }
+        guard let b = try optionalBool(key) else { throw fail("missing field '\(key)'") }
         return b
     }
 

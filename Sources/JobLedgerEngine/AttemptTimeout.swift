@@ -23,7 +23,7 @@ extension JobEngine {
         guard let task else { return }
         log(context.job, .warning, "attempt ran past its timeout of \(timeout); its handler is cancelled", metadata: ["attempt": "\(context.attempt)"])
         task.cancel()
-        let graceEnds = began.adding(milliseconds: Self.milliseconds(timeout) + Self.milliseconds(options.cancelGrace))
+        let graceEnds = began.adding(milliseconds: Self.milliseconds(timeout)).adding(milliseconds: Self.milliseconds(options.cancelGrace))
         // Not cancelled with the handler's task: this task is its own, cancelled only when the
         // handler returns.
         do { try await clock.sleep(until: graceEnds) } catch { return }
@@ -38,9 +38,14 @@ extension JobEngine {
         await record(.failed(Self.timeoutError(timeout)), context, registration: registration)
     }
 
-    /// A duration in whole milliseconds, rounded up (at least 1 for any positive duration).
+    /// Whole milliseconds of `d` for a deadline on the engine's clock: rounded up (a positive
+    /// duration is at least 1), saturating (0 for a negative one, `Int64.max` past the range).
+    /// What a kind's timeout and `wait(for:timeout:)` are counted in.
     static func milliseconds(_ d: Duration) -> Int64 {
-        let (seconds, attoseconds) = d.components
-        return seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        let c = d.components
+        guard c.seconds >= 0, c.attoseconds >= 0 else { return 0 }
+        let (ms, overflow) = c.seconds.multipliedReportingOverflow(by: 1000)
+        let (total, over) = ms.addingReportingOverflow((c.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+        return overflow || over ? .max : total
     }
 }

@@ -42,7 +42,7 @@ extension JobEngine {
     /// print(final.status, final.lastError?.description ?? "")
     /// ```
     public func wait(for job: JobID, timeout: Duration? = nil, pollInterval: Duration = .milliseconds(20)) async throws -> JobState {
-        let deadline = timeout.map { clock.now().adding(milliseconds: WaitTimeout.milliseconds($0)) }
+        let deadline = timeout.map { clock.now().adding(milliseconds: Self.milliseconds($0)) }
         while true {
             guard let s = try await ledger.state(of: job) else {
                 throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))

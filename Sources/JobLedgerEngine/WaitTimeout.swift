@@ -23,12 +23,4 @@ public struct WaitTimeout: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// `job J: still <status> after waiting <timeout>`.
     public var description: String { "job \(job): still \(status) after waiting \(timeout)" }
-
-    /// Whole milliseconds of `d` (saturating; at least 0), for a deadline on a `JobClock`.
-    static func milliseconds(_ d: Duration) -> Int64 {
-        let c = d.components
-        guard c.seconds >= 0 else { return 0 }
-        let (ms, overflow) = c.seconds.multipliedReportingOverflow(by: 1000)
-        return overflow ? .max : ms + c.attoseconds / 1_000_000_000_000_000
-    }
 }

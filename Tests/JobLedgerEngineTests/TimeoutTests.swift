@@ -109,4 +109,15 @@ struct TimeoutTests {
         await until("the job to finish") { (try? engine.state(of: job))?.status.isTerminal == true }
         #expect(try engine.state(of: job)?.status == .completed)
     }
+
+    /// A timeout past what milliseconds can count (and a wait as long) saturates at the end of
+    /// time instead of overflowing: the job runs and is waited for as with no timeout.
+    @Test func aTimeoutBeyondTheClocksRangeIsNoTimeout() async throws {
+        let f = try Fixture()
+        let engine = f.engine()
+        engine.register(kind: "k", timeout: .seconds(Int64.max)) { _ in JobCompletion() }
+        let job = try await engine.submit(kind: "k")
+        #expect(try await engine.tick() == 1)
+        #expect(try await engine.wait(for: job, timeout: .seconds(Int64.max)).status == .completed)
+    }
 }
