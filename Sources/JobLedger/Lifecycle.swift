@@ -103,10 +103,14 @@ extension JobState {
             // Dead-letter requeue: a failed job goes back to the queue with `maxAttempts` more
             // attempts; its history (attempt count, last error) is kept.
             guard q.kind == kind else { throw refuse(.kindMismatch(expected: kind, got: q.kind)) }
+            // Attempt numbers are capped (`PayloadRules.attempts`): a job that has used them all
+            // could never start again, so it is not requeued to sit in the queue for ever; one
+            // near the cap gets the attempts that are left.
+            guard attempt < PayloadRules.attempts.upperBound else { throw refuse(.attemptsExhausted(attempts: attempt)) }
             status = .queued
             input = q.input
             priority = q.priority
-            maxAttempts = attempt + q.maxAttempts
+            maxAttempts = min(attempt + q.maxAttempts, PayloadRules.attempts.upperBound)
             runAt = q.runAt ?? time
             if let o = q.recordedOwner { owner = o }
             progress = 0

@@ -27,6 +27,9 @@ public struct LifecycleError: Error, Hashable, CustomStringConvertible {
         case progressBackwards(from: Double, to: Double)
         /// A requeue (`queued` on a failed job) must name the job's own kind.
         case kindMismatch(expected: String, got: String)
+        /// A requeue of a job that has used the most attempts a job may have
+        /// (`PayloadRules.attempts`, 1000): no further attempt could be recorded.
+        case attemptsExhausted(attempts: Int)
     }
 
     /// The job the event was for.
@@ -63,6 +66,8 @@ public struct LifecycleError: Error, Hashable, CustomStringConvertible {
         case .progressOutOfRange(let f): why = "progress must be within 0…1, got \(f)"
         case .progressBackwards(let from, let to): why = "progress may not go backwards within an attempt (\(from) → \(to))"
         case .kindMismatch(let expected, let got): why = "a requeue must keep the job's kind '\(expected)', not '\(got)'"
+        case .attemptsExhausted(let attempts):
+            why = "the job has had \(attempts) attempts, the most a job may have; submit it again as a new job"
         }
         return "\(head): \(why)"
     }

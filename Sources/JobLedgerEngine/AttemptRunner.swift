@@ -294,7 +294,7 @@ extension JobEngine {
         case .staleClaim, .terminal, .unknownJob, .notRunning:
             claimLost(job: job, attempt: attempt, reason: refusal.description)
             throw ClaimLost(job: job, attempt: attempt, reason: refusal.description)
-        case .jobExists, .alreadyRunning, .attemptMismatch, .tooEarly, .progressOutOfRange, .progressBackwards, .kindMismatch:
+        case .jobExists, .alreadyRunning, .attemptMismatch, .tooEarly, .progressOutOfRange, .progressBackwards, .kindMismatch, .attemptsExhausted:
             return
         }
     }

@@ -84,6 +84,33 @@ import Testing
         #expect(s.maxAttempts == 1000 && s.status == .failed)
     }
 
+    /// A job's attempt numbers stop at 1000: a requeue near the cap gets only the attempts left,
+    /// and a job that has had them all is not requeued (its next `started` could never be
+    /// written, so it would sit in the queue for ever).
+    @Test func aRequeueStopsAtTheCapOnAttempts() throws {
+        func failed(after attempts: Int) throws -> JobState {
+            var s = try Lifecycle.begin(job: job, with: .queued(.init(kind: "design", maxAttempts: attempts)), at: at(0))
+            s.attempt = attempts - 1
+            try s.apply(.started(.init(worker: "w", attempt: attempts, leaseDeadline: at(100_000))), at: at(10))
+            try s.apply(.failed(.init(code: "oom", message: "", retryable: false, attempt: attempts)), at: at(20))
+            #expect(s.status == .failed)
+            return s
+        }
+        var near = try failed(after: 998)
+        try near.apply(.queued(.init(kind: "design", maxAttempts: 5)), at: at(30))
+        #expect(near.status == .queued && near.maxAttempts == 1000)
+        try near.apply(.started(.init(worker: "w", attempt: 999, leaseDeadline: at(100_000))), at: at(40))
+
+        var spent = try failed(after: 1000)
+        let before = spent
+        #expect(throws: LifecycleError(job: job, state: .failed, event: .queued, rule: .attemptsExhausted(attempts: 1000))) {
+            try spent.apply(.queued(.init(kind: "design", maxAttempts: 1)), at: at(30))
+        }
+        #expect(spent == before)
+        let refusal = LifecycleError(job: job, state: .failed, event: .queued, rule: .attemptsExhausted(attempts: 1000))
+        #expect(refusal.description.contains("1000 attempts"))
+    }
+
     @Test func onlyARetryableFailureGivesItsAttemptBack() throws {
         let bad = EventPayload.failed(.init(code: "x", message: "", retryable: false, attempt: 1, refundsAttempt: true))
         #expect(throws: PayloadError.self) { try bad.validate() }
