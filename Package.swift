@@ -162,6 +162,8 @@ let package = Package(
             name: "JobLedgerEngineTests",
             dependencies: [
                 "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
+                // GRDB only to write a log at an older schema (OlderSchemaShutdownTests).
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -63,12 +63,17 @@ extension JobEngine {
                 log(job, .info, "canceled while running")
             }
         case .interrupted:
+            // The attempt is given back, except on a log at an older schema (see
+            // `Ledger.recordsAttemptRefunds`), where the shutdown counts as an attempt.
+            let refunds = ledger.recordsAttemptRefunds
             let payload = EventPayload.failed(.init(
                 code: "worker_shutdown", message: "worker \(options.workerID) shut down before the attempt finished",
-                retryable: true, attempt: attempt, retryAt: clock.now(), refundsAttempt: true))
+                retryable: true, attempt: attempt, retryAt: clock.now(), refundsAttempt: refunds))
             if case .recorded = await persist(context, "worker_shutdown", { try await self.ledger.append(NewEvent(job: job, payload: payload)) }) {
-                count("retried", kind: context.kind)
-                log(job, .notice, "interrupted by shutdown; requeued, the attempt given back", metadata: ["attempt": "\(attempt)"])
+                let requeued = refunds || attempt < context.maxAttempts  // the lifecycle's rule
+                count(requeued ? "retried" : "failed", kind: context.kind)
+                log(job, .notice, "interrupted by shutdown; \(refunds ? "requeued, the attempt given back" : requeued ? "requeued" : "no attempts left: failed")",
+                    metadata: ["attempt": "\(attempt)"])
             }
         case .completed(let completion):
             await flushProgress(context)

@@ -42,6 +42,10 @@ public final class Ledger: Sendable {
     public var hasProjections: Bool { schemaVersion >= 3 }
     /// The hash rule this ledger's appends use: `HashChain.Rule.current` from schema v4 on.
     var appendRule: HashChain.Rule { schemaVersion >= 4 ? .v2 : .v1 }
+    /// True when a `failed` event may carry `refunds_attempt` (schema v8 on). A log left at an
+    /// older schema (`migrate: false`) may still be read by the jobledger that wrote it, which
+    /// refuses a field it does not know; an engine then records a shutdown without the refund.
+    public var recordsAttemptRefunds: Bool { schemaVersion >= 8 }
     /// True for a ledger from `openReadOnly`: it reads, and every write fails with
     /// `LedgerError.readOnly`.
     public let isReadOnly: Bool
