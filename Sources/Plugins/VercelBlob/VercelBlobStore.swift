@@ -2,41 +2,6 @@ import Foundation
 import JobLedger
 import Logging
 
-/// What Vercel Blob says about one blob (a put, copy, head or list result). Fields a given
-/// answer does not carry are nil (a put result has no size, a list entry no content type).
-public struct VercelBlob: Sendable, Hashable {
-    /// The public (or private) URL, `https://<store>.<access>.blob.vercel-storage.com/<pathname>`.
-    public var url: String
-    /// The same URL with `?download=1` (served as an attachment).
-    public var downloadURL: String
-    public var pathname: String
-    public var size: Int64?
-    public var uploadedAt: Date?
-    public var contentType: String?
-    public var contentDisposition: String?
-    public var cacheControl: String?
-    /// The ETag, with its quotes (`"…"`).
-    public var etag: String?
-
-    public init(url: String, downloadURL: String, pathname: String, size: Int64? = nil, uploadedAt: Date? = nil,
-                contentType: String? = nil, contentDisposition: String? = nil, cacheControl: String? = nil, etag: String? = nil) {
-        self.url = url; self.downloadURL = downloadURL; self.pathname = pathname; self.size = size; self.uploadedAt = uploadedAt
-        self.contentType = contentType; self.contentDisposition = contentDisposition; self.cacheControl = cacheControl; self.etag = etag
-    }
-}
-
-/// One page of a listing.
-public struct VercelBlobPage: Sendable, Hashable {
-    public var blobs: [VercelBlob]
-    /// Where the next page starts (opaque), when `hasMore`.
-    public var cursor: String?
-    public var hasMore: Bool
-
-    public init(blobs: [VercelBlob], cursor: String?, hasMore: Bool) {
-        self.blobs = blobs; self.cursor = cursor; self.hasMore = hasMore
-    }
-}
-
 /// The production `BlobStore`: publishes job artefacts to a Vercel Blob store through its HTTP
 /// API, as the official SDKs (`@vercel/blob` 2.x, `vercel-blob` 0.5) speak it: the same
 /// endpoints, headers (`x-api-version`, `x-vercel-blob-access`, `x-content-type`,
@@ -63,7 +28,7 @@ public struct VercelBlobPage: Sendable, Hashable {
 public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public let configuration: VercelBlobConfiguration
     private let transport: any VercelBlobTransport
-    private let logger: Logger
+    let logger: Logger
     private let sleep: @Sendable (Duration) async throws -> Void
     private let now: @Sendable () -> Date
 
@@ -213,80 +178,10 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
         return try putResult(r, operation: op)
     }
 
-    // MARK: - Multipart
-
-    private func multipartUpload(pathname: String, bytes: Data, contentType: String) async throws(VercelBlobError) -> VercelBlob {
-        let path = "/mpu?" + Self.query([("pathname", pathname)])
-        let headers = putHeaders(contentType: contentType)
-        let createOp = "create multipart upload of \(pathname)"
-        let created = try object(try await call(createOp, method: "POST", path: path, headers: headers + [("x-mpu-action", "create")]),
-                                 operation: createOp)
-        guard let key = created["key"] as? String, !key.isEmpty, let uploadID = created["uploadId"] as? String, !uploadID.isEmpty else {
-            throw VercelBlobError(kind: .invalidResponse, operation: createOp, status: 200, detail: "no key or uploadId", storeID: storeID)
-        }
-        let upload: [(String, String)] = [("x-mpu-key", Self.encodeURIComponent(key)), ("x-mpu-upload-id", uploadID)]
-        let partSize = configuration.partSize
-        let ranges = stride(from: 0, to: bytes.count, by: partSize).map { $0..<min($0 + partSize, bytes.count) }
-        let etags = try await uploadParts(ranges: ranges, of: bytes, pathname: pathname, path: path, headers: headers + upload)
-
-        let completeOp = "complete multipart upload of \(pathname) (\(ranges.count) parts)"
-        let parts = JSONValue.array(etags.enumerated().map { i, etag in .object(["partNumber": .int(Int64(i + 1)), "etag": .string(etag)]) })
-        do throws(VercelBlobError) {
-            let r = try await call(completeOp, method: "POST", path: path,
-                                   headers: headers + upload + [("x-mpu-action", "complete"), ("content-type", "application/json")],
-                                   body: Data(parts.canonicalText.utf8))
-            return try putResult(r, operation: completeOp)
-        } catch where error.afterUncertainTry && !error.isRetryable {
-            // An earlier try got no answer and may have completed the upload (the upload id is
-            // then gone): the blob is there, of this size, if it did.
-            if let b = try await metadata(of: pathname), b.size == Int64(bytes.count) {
-                logger.notice("Vercel Blob: the completion of \(pathname) was taken before its answer was lost; the blob is there")
-                return b
-            }
-            throw error
-        }
-    }
-
-    /// Uploads the parts, `partConcurrency` at a time, each retried on its own; returns their
-    /// ETags in part order. The first part that still fails cancels the others.
-    private func uploadParts(ranges: [Range<Int>], of bytes: Data, pathname: String, path: String,
-                             headers: [(String, String)]) async throws(VercelBlobError) -> [String] {
-        let concurrency = max(1, configuration.partConcurrency)
-        do {
-            return try await withThrowingTaskGroup(of: (Int, String).self) { group in
-                var etags = [String](repeating: "", count: ranges.count)
-                var next = 0
-                func add() {
-                    let i = next
-                    next += 1
-                    let body = bytes.subdata(in: ranges[i])
-                    group.addTask {
-                        let op = "upload part \(i + 1) of \(ranges.count) of \(pathname)"
-                        let r = try await call(op, method: "POST", path: path,
-                                               headers: headers + [("x-mpu-action", "upload"), ("x-mpu-part-number", "\(i + 1)")], body: body)
-                        let o = try object(r, operation: op)
-                        guard let etag = o["etag"] as? String, !etag.isEmpty else { throw invalid(op, r, "no etag") }
-                        return (i, etag)
-                    }
-                }
-                while next < min(concurrency, ranges.count) { add() }
-                while let (i, etag) = try await group.next() {
-                    etags[i] = etag
-                    if next < ranges.count { add() }
-                }
-                return etags
-            }
-        } catch let e as VercelBlobError {
-            throw e
-        } catch {
-            throw VercelBlobError(kind: .cancelled, operation: "upload parts of \(pathname)", storeID: storeID)
-        }
-    }
-
     // MARK: - Requests
 
     /// The headers of a put, a copy and every multipart step, as the SDKs send them.
-    private func putHeaders(contentType: String?) -> [(String, String)] {
+    func putHeaders(contentType: String?) -> [(String, String)] {
         var h: [(String, String)] = [("x-vercel-blob-access", configuration.access.rawValue)]
         if let contentType { h.append(("x-content-type", contentType)) }
         h += [("x-add-random-suffix", "0"), ("x-allow-overwrite", "1"), ("x-cache-control-max-age", "\(configuration.cacheControlMaxAge)")]
@@ -294,7 +189,7 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
     }
 
     /// Sends one API request, tried up to `1 + retries` times; returns the 2xx response.
-    private func call(_ operation: String, method: String, path: String, headers: [(String, String)],
+    func call(_ operation: String, method: String, path: String, headers: [(String, String)],
                       body: Data = Data()) async throws(VercelBlobError) -> VercelBlobHTTPResponse {
         let url = URL(string: configuration.apiURL.absoluteString + path)!
         // Constant across the tries of one call, as `@vercel/blob` sends it.
@@ -356,18 +251,18 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
         }
     }
 
-    private func object(_ r: VercelBlobHTTPResponse, operation: String) throws(VercelBlobError) -> [String: Any] {
+    func object(_ r: VercelBlobHTTPResponse, operation: String) throws(VercelBlobError) -> [String: Any] {
         guard let o = try? JSONSerialization.jsonObject(with: r.body) as? [String: Any] else {
             throw invalid(operation, r, "not a JSON object")
         }
         return o
     }
 
-    private func invalid(_ operation: String, _ r: VercelBlobHTTPResponse, _ what: String) -> VercelBlobError {
+    func invalid(_ operation: String, _ r: VercelBlobHTTPResponse, _ what: String) -> VercelBlobError {
         VercelBlobError(kind: .invalidResponse, operation: operation, status: r.status, detail: what, storeID: storeID)
     }
 
-    private func putResult(_ r: VercelBlobHTTPResponse, operation: String) throws(VercelBlobError) -> VercelBlob {
+    func putResult(_ r: VercelBlobHTTPResponse, operation: String) throws(VercelBlobError) -> VercelBlob {
         guard let b = Self.blob(try object(r, operation: operation)) else { throw invalid(operation, r, "no url or pathname") }
         return b
     }
