@@ -147,6 +147,15 @@ extension Ledger {
                                                         recordedAt: raw.recordedAt, payloadDigest: raw.payloadDigest,
                                                         idempotencyKey: raw.idempotencyKey)
                     if Digest.chain(prevHash: raw.prevHash, canonical: canonical) != raw.hash {
+                        // The row intact under the other rule: what changed is `chain_rules`, not the row.
+                        let other: HashChain.Rule = rule == .v1 ? .v2 : .v1
+                        let otherCanonical = HashChain.canonical(rule: other, seq: raw.seq, job: job, version: raw.version, type: type,
+                                                                 recordedAt: raw.recordedAt, payloadDigest: raw.payloadDigest,
+                                                                 idempotencyKey: raw.idempotencyKey)
+                        if Digest.chain(prevHash: raw.prevHash, canonical: otherCanonical) == raw.hash {
+                            let from = v2From == .max ? "no row for \(HashChain.Rule.v2)" : "\(HashChain.Rule.v2) from seq \(v2From)"
+                            return fail(raw.seq, "hash matches the row under \(other), but the table chain_rules (\(from)) puts this seq under \(rule): chain_rules was changed after the events were hashed")
+                        }
                         let fields = rule == .v1 ? "job, version, type or time" : "job, version, type, time or idempotency key"
                         return fail(raw.seq, "hash does not match the row under \(rule): its \(fields) changed after it was recorded")
                     }
