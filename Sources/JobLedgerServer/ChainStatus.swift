@@ -28,6 +28,27 @@ final class ChainStatus: Sendable {
         /// Bumped by every full verification, so a slower incremental one started before it
         /// cannot overwrite its verdict.
         var generation = 0
+        /// Why the last verification could not read the log (a damaged file); nil once one has.
+        var failure: String?
+    }
+
+    /// What the last verification found, without verifying anything: for `/readyz`, `/metrics`
+    /// and the dashboard's banner, which must not wait for a verification of the whole log.
+    enum Latest: Sendable {
+        /// Nothing verified yet.
+        case unchecked
+        /// The last verdict reached.
+        case verdict(Verdict)
+        /// The last verification could not read the log.
+        case unreadable(String)
+    }
+
+    /// What the last verification found (`verdict()` and `ChainWatch` make them).
+    var latest: Latest {
+        state.withLock { s in
+            if let f = s.failure { return .unreadable(f) }
+            return s.verdict.map { .verdict($0) } ?? .unchecked
+        }
     }
 
     private enum Plan {
@@ -78,13 +99,18 @@ final class ChainStatus: Sendable {
         }
         let result: (report: VerifyReport, next: VerifyProgress)
         do { result = try ledger.verify(continuing: start) } catch {
-            if start == nil { state.withLock { s in if s.generation == generation { s.lastFull = nil } } }
+            state.withLock { s in
+                guard s.generation == generation else { return }
+                if start == nil { s.lastFull = nil }
+                s.failure = "\(error)"
+            }
             throw error
         }
         let r = result.report
         let v = Verdict(head: r.head?.seq ?? head, brokenAt: r.problem?.seq, problem: r.problem?.message)
         return state.withLock { s in
             guard s.generation == generation else { return s.verdict ?? v }
+            s.failure = nil
             // Another request of this generation may have carried on further meanwhile.
             if let current = s.verdict, current.brokenAt == nil, current.head > v.head, start != nil { return current }
             s.verdict = v

@@ -73,8 +73,17 @@ extension JobLedgerServer {
         var c = context
         c["admin"] = caller.isAdmin
         let content = library.render(c, withTemplate: template) ?? ""
-        let html = library.render(["title": title, "content": content, "subject": caller.subject, "admin": caller.isAdmin,
-                                   "insecure": auth == nil], withTemplate: "layout") ?? ""
+        var layout: [String: Any] = ["title": title, "content": content, "subject": caller.subject, "admin": caller.isAdmin,
+                                     "insecure": auth == nil]
+        // Every page says when the history does not verify (as the last verification found).
+        switch chain.latest {
+        case .verdict(let v) where v.brokenAt != nil:
+            layout["chainAlert"] = "The log's hash chain does not verify at seq \(v.brokenAt!): \(v.problem ?? ""). Events from there on cannot be trusted; run jobledger verify on the log."
+        case .unreadable(let error):
+            layout["chainAlert"] = "The log's hash chain could not be verified: \(error)"
+        default: break
+        }
+        let html = library.render(layout, withTemplate: "layout") ?? ""
         return JSONResponse.html(html)
     }
 

@@ -4,17 +4,36 @@ import JobLedger
 import JobLedgerSQLite
 
 extension JobLedgerServer {
-    /// Whether the server can take work, and why not: `/readyz`'s answer.
+    /// Whether the server can take work, and why not: `/readyz`'s answer, with the hash
+    /// chain's standing (which does not make it unready: see `ChainWatch`).
     func readiness() -> (ready: Bool, body: [String: JSONValue]) {
+        var answer: (ready: Bool, body: [String: JSONValue])
         if let f = engine.storageFault ?? runner?.storageFault {
-            return (false, ["status": "paused", "storage_fault": .string("\(f.fault)"), "since": .string(f.since.iso8601)])
+            answer = (false, ["status": "paused", "storage_fault": .string("\(f.fault)"), "since": .string(f.since.iso8601)])
+        } else if engine.isDraining {
+            answer = (false, ["status": "draining"])
+        } else {
+            answer = (true, ["status": "ready"])
         }
-        if engine.isDraining { return (false, ["status": "draining"]) }
-        return (true, ["status": "ready"])
+        answer.body["chain"] = chainStanding()
+        return answer
+    }
+
+    /// The hash chain as the last verification left it, without verifying anything: `verified`
+    /// (through a seq), `broken` (at a seq), `unreadable` or `unchecked`. No problem text: it
+    /// may name a job, and `/readyz` needs no token.
+    func chainStanding() -> JSONValue {
+        switch chain.latest {
+        case .unchecked: return .object(["status": "unchecked"])
+        case .unreadable: return .object(["status": "unreadable"])
+        case .verdict(let v):
+            guard let at = v.brokenAt else { return .object(["status": "verified", "verified_through": .int(v.head)]) }
+            return .object(["status": "broken", "broken_at": .int(at), "verified_through": .int(at - 1)])
+        }
     }
 
     /// `GET /healthz` (the process answers), `GET /readyz` (it can take work: the log's storage
-    /// is not paused and the engine is not draining), `GET /metrics` (Prometheus text) and
+    /// is not paused and the engine is not draining; and the hash chain's standing), `GET /metrics` (Prometheus text) and
     /// `GET /openapi.json`. None needs a token: they say nothing about any job. Probes and load
     /// balancers that send HEAD get the same status and headers (the router's HEAD routes).
     func addOperationRoutes(to router: Router<BasicRequestContext>) {
@@ -29,6 +48,10 @@ extension JobLedgerServer {
             var text = metrics.emitToString()
             if let head = try? ledger.head()?.seq ?? 0 {
                 text += "# TYPE jobledger_log_head_seq gauge\njobledger_log_head_seq \(head)\n"
+            }
+            // 0 while the chain verifies (once it has been verified).
+            if case .verdict(let v) = chain.latest {
+                text += "# TYPE jobledger_chain_broken_at_seq gauge\njobledger_chain_broken_at_seq \(v.brokenAt ?? 0)\n"
             }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -152,6 +152,9 @@ struct Serve: AsyncParsableCommand {
             services.append(.init(service: runner))
             if workers > 0 { services.append(.init(service: EngineService(engine: engine, intake: feed))) }
             services.append(.init(service: app))
+            // The hash chain verified at startup and every ten minutes: /readyz, /metrics and the
+            // dashboard say when it does not verify, and the log gets one error line.
+            services.append(.init(service: ChainWatch(server: server, logger: logger)))
             // Listed last so it stops first: ending the SSE streams lets the server's graceful
             // shutdown finish instead of waiting on open streams.
             if let hub {
