@@ -163,7 +163,9 @@ struct DigestCommand: AsyncParsableCommand {
 }
 
 struct Export: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write the whole log to stdout, one event per line (NDJSON).")
+    static let configuration = CommandConfiguration(
+        abstract: "Write the whole log to stdout, one event per line (NDJSON).",
+        discussion: "Every event is written as stored; then the log is verified, and when it does not verify the command exits 1 naming the first bad seq: jobledger import would refuse such an export.")
 
     @OptionGroup var log: LogOptions
     @Option(help: "The output format.") var format: ExportFormat = .ndjson
@@ -185,6 +187,10 @@ struct Export: AsyncParsableCommand {
                 }
             }
             try out.finish()
+            // A log that does not verify exports as stored (evidence), but its export would not
+            // import: said now, by the exit code too, rather than when a restore needs it.
+            guard out.isOpen, let p = try ledger.verify().problem else { return }
+            throw fail("the log does not verify at seq \(p.seq): \(terminalSafe(p.message)); the export holds every event as stored (run jobledger verify)", code: 1)
         }
     }
 }

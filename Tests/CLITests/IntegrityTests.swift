@@ -178,6 +178,23 @@ struct IntegrityTests {
         #expect(history.stdout.hasPrefix("job \(job) · kind design · completed · 4 events"))
     }
 
+    /// A log that does not verify is exported whole, as stored (evidence), but the export
+    /// exits 1 naming the first bad seq: `import` refuses such an export, so a backup made of it
+    /// could never be restored.
+    @Test func anExportOfALogThatDoesNotVerifyExitsOne() async throws {
+        try await logWithCompletedJob(db, in: scratch)
+        try rawSQL(db, #"DROP TRIGGER events_no_update; UPDATE events SET payload = '{"attempt":1,"fraction":0.5,"message":"edited"}' WHERE seq = 3"#)
+        let r = try await jobledger(["export", "--db", db], in: scratch)
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stdout.split(separator: "\n").count == 4, "every event is written: \(r)")
+        #expect(r.stdout.contains(#""message":"edited""#), "as stored: \(r)")
+        #expect(r.stderr.hasPrefix("jobledger: the log does not verify at seq 3: payload changed after it was recorded"), "\(r)")
+        let file = scratch.path("tampered.ndjson")
+        try Data(r.stdout.utf8).write(to: URL(fileURLWithPath: file))
+        let restore = try await jobledger(["import", "--db", scratch.path("restored.sqlite"), file], in: scratch)
+        expectRefusal(restore, exit: 2, mentions: ["import failed at line 3", "payload does not match its payload_digest"])
+    }
+
     /// Each way of spoiling line 3 of a 6-line export.
     static let badLines: [(name: String, spoil: @Sendable (String) -> String, mentions: String)] = [
         ("not JSON", { _ in #"{"seq":3,"job_id":"# }, "line 3"),
