@@ -20,6 +20,11 @@ struct Jobs: AsyncParsableCommand {
             // so that looking writes nothing and works on a read-only copy.
             let ledger = try log.openReadOnly()
             let rows = try ledger.currentJobRows(state: filter)
+            // The table ahead of the log: its rows hold events the log no longer has.
+            let s = try ledger.checkpoint(of: .jobs)
+            if s.checkpoint > s.head {
+                printErr("jobledger: warning: the jobs table has taken in events up to seq \(s.checkpoint), but the log ends at seq \(s.head): events were cut off the end, and the rows show states the log no longer holds (run jobledger verify)")
+            }
             if json {
                 print(JSONValue.array(rows.map(\.json)).canonicalText)
                 return

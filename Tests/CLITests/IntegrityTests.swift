@@ -79,6 +79,10 @@ struct IntegrityTests {
         #expect(plain.stdout.hasPrefix("FAILED at seq 3: missing: the log ends at seq 2, but projection 'jobs' has taken in events up to seq 4"), "\(plain)")
         let status = try await jobledger(["projections", "--db", db], in: scratch)
         #expect(status.stderr.contains("projection jobs has taken in events up to seq 4, but the log ends at seq 2"), "\(status)")
+        // `jobs` shows the table's rows (completed, which the log no longer says) and says why.
+        let jobs = try await jobledger(["jobs", "--db", db], in: scratch)
+        #expect(jobs.status == 0 && jobs.stdout.contains("completed"), "\(jobs)")
+        #expect(jobs.stderr.contains("warning: the jobs table has taken in events up to seq 4, but the log ends at seq 2: events were cut off the end"), "\(jobs)")
         // A writer refuses the log: appending would reuse seqs 3 and 4, which the projections
         // would skip as taken in, and the tripwire would be gone once the log grew past them.
         for args in [["submit", "design"], ["work", "--until-idle"], ["project", "--once"]] {
