@@ -52,11 +52,13 @@ public struct ChainWatch: Service {
         let now: String?
         switch found {
         case .unchecked: return said
-        case .verdict(let v): now = v.brokenAt.map { "the log's hash chain does not verify at seq \($0): \(v.problem ?? "")" }
-        case .unreadable(let error): now = "the log's hash chain could not be verified: \(error)"
+        case .verdict(let v):
+            now = v.brokenAt.map { "the log's hash chain does not verify at seq \($0): \(v.problem ?? ""); serve goes on answering and recording, but the history from there on cannot be trusted: run jobledger verify on the log, and restore it from a backup or an export" }
+        case .unreadable(let error):
+            now = "the log's hash chain could not be verified: \(error); serve goes on answering and recording: run jobledger verify on the log"
         }
         if let now, now != said {
-            logger.error("\(now); serve goes on answering and recording, but the history from there on cannot be trusted: run jobledger verify on the log, and restore it from a backup or an export")
+            logger.error("\(now)")
         } else if now == nil, said != nil {
             logger.warning("the log's hash chain verifies again")
         }
