@@ -20,18 +20,7 @@ import Testing
         #expect(v7.schemaVersion == 7 && !v7.recordsAttemptRefunds)
         #expect(f.ledger.recordsAttemptRefunds)
 
-        let engine = f.engine(ledger: v7)
-        let started = Recorder<JobID>()
-        engine.register(kind: "k") { ctx in
-            started.add(ctx.job)
-            await until("the handler's cancellation") { ctx.isCancelled }
-            throw CancellationError()
-        }
-        let job = try await engine.submit(kind: "k", maxAttempts: 1)
-        let work = Task { try await engine.tick() }
-        await until { !started.all.isEmpty }
-        await engine.shutdown(drain: .zero)
-        _ = try await work.value
+        let job = try await jobInterruptedByShutdown(f.engine(ledger: v7), maxAttempts: 1)
 
         var failed: [String] = []
         try v7.forEachRawEvent { if $0.type == "failed" { failed.append($0.payload) } }

@@ -12,6 +12,23 @@ final class Gate: Sendable {
     var isOpen: Bool { open.withLock { $0 } }
 }
 
+/// A job of kind `k` whose handler waits for its cancellation, run on `engine` and cut off by a
+/// shutdown with no drain time: the shutdown's `worker_shutdown` is what the log then holds.
+func jobInterruptedByShutdown(_ engine: JobEngine, maxAttempts: Int = 3) async throws -> JobID {
+    let started = Recorder<JobID>()
+    engine.register(kind: "k") { ctx in
+        started.add(ctx.job)
+        await until("the handler's cancellation") { ctx.isCancelled }
+        throw CancellationError()
+    }
+    let job = try await engine.submit(kind: "k", maxAttempts: maxAttempts)
+    let work = Task { try await engine.tick() }
+    await until { !started.all.isEmpty }
+    await engine.shutdown(drain: .zero)
+    _ = try await work.value
+    return job
+}
+
 @Suite struct ShutdownTests {
     /// The handler honours cancellation, and is let through only after shutdown has begun and
     /// has had ample time to cancel it: with a drain of 0 it would be cancelled and the job
@@ -52,17 +69,7 @@ final class Gate: Sendable {
     @Test func shutdownCancelsWhatOutlivesTheDrainAndRecordsItForRetry() async throws {
         let f = try Fixture()
         let engine = f.engine()
-        let started = Recorder<JobID>()
-        engine.register(kind: "k") { ctx in
-            started.add(ctx.job)
-            await until("the handler's cancellation") { ctx.isCancelled }
-            throw CancellationError()
-        }
-        let job = try await engine.submit(kind: "k")
-        let work = Task { try await engine.tick() }
-        await until { !started.all.isEmpty }
-        await engine.shutdown(drain: .zero)
-        _ = try await work.value
+        let job = try await jobInterruptedByShutdown(engine)
         let s = try #require(try engine.state(of: job))
         #expect(s.status == .queued)
         #expect(s.lastError?.code == "worker_shutdown")
@@ -74,17 +81,7 @@ final class Gate: Sendable {
     @Test func aShutdownDoesNotUseUpTheLastAttempt() async throws {
         let f = try Fixture()
         let first = f.engine()
-        let started = Recorder<JobID>()
-        first.register(kind: "k") { ctx in
-            started.add(ctx.job)
-            await until("the handler's cancellation") { ctx.isCancelled }
-            throw CancellationError()
-        }
-        let job = try await first.submit(kind: "k", maxAttempts: 1)
-        let work = Task { try await first.tick() }
-        await until { !started.all.isEmpty }
-        await first.shutdown(drain: .zero)
-        _ = try await work.value
+        let job = try await jobInterruptedByShutdown(first, maxAttempts: 1)
         let s = try #require(try first.state(of: job))
         #expect(s.status == .queued && s.attempt == 1 && s.maxAttempts == 2)
         let next = f.engine("w2")
