@@ -167,6 +167,13 @@ struct Demo: AsyncParsableCommand {
 /// cancelled): it reads the new events with no lock held, then takes the lock only to fold them
 /// into the display state and write what they show, so output stays in log order and no log
 /// scan ever waits on (or holds up) another update.
+///
+/// It keeps only the jobs in flight that it has seen an event of since `from`: a job that began
+/// before is read from its own events when its first event after `from` comes (a worker joining
+/// a log reads neither the log's past nor its backlog), and a finished job is dropped. (It
+/// folded the whole log when it started, and kept every job it had seen: `work` on a backlog of
+/// 200,000 queued jobs held about 300 MB more than its engine, and a long-running `work` grew
+/// by an entry for every job it ever saw.)
 final class DemoDisplay: Sendable {
     let ledger: Ledger
     let total: Int
@@ -174,7 +181,10 @@ final class DemoDisplay: Sendable {
     /// STDOUT_FILENO or STDERR_FILENO.
     let out: Int32
     private struct State {
-        var fold = LedgerFold()
+        /// The jobs in flight (queued or running) as of `lastSeq`, of those seen since `from`.
+        var active: [JobID: JobState] = [:]
+        /// The `seq` of the last event taken in.
+        var lastSeq: Int64
         var drawnLines = 0
         var retried = 0
     }
@@ -188,22 +198,33 @@ final class DemoDisplay: Sendable {
         self.total = total
         self.tty = tty
         self.out = out
-        // Skip what happened before (a worker joining an old log reports only what it sees now).
-        var fold = LedgerFold()
-        if seq > 1 { try? ledger.forEachEvent { e in _ = try? fold.apply(e) } }
-        state = Mutex(State(fold: fold))
+        // What happened before `seq` is not shown (a worker joining an old log reports only what it sees now).
+        state = Mutex(State(lastSeq: max(seq, 1) - 1))
     }
 
     func update() {
-        // Read first, without the lock: everything after what the display has already shown.
-        let after = state.withLock { $0.fold.lastSeq }
+        // Read first, without the lock: everything after what the display has already shown,
+        // and how the jobs it has not seen yet stood before their first new event.
+        let after = state.withLock { $0.lastSeq }
         var events: [StoredEvent] = []
         try? ledger.forEachEvent(from: after + 1) { events.append($0) }
+        let unseen = state.withLock { s in
+            var first: [JobID: Int] = [:]
+            for e in events where e.version > 1 && s.active[e.job] == nil && first[e.job] == nil { first[e.job] = e.version }
+            return first
+        }
+        var before: [JobID: JobState] = [:]
+        for (job, version) in unseen { before[job] = stateOf(job, before: version) }
         // Then fold and draw under the lock (another update may have taken some of them in).
         state.withLock { s in
             var lines: [String] = []
-            for e in events where e.seq > s.fold.lastSeq {
-                guard let js = try? s.fold.apply(e) else { continue }
+            for e in events where e.seq > s.lastSeq {
+                s.lastSeq = e.seq
+                // The state this event follows (none for a job's first): one known at the version before.
+                let prior = e.version == 1 ? nil : [s.active[e.job], before[e.job]].lazy.compactMap { $0 }.first { $0.version == e.version - 1 }
+                guard e.version == 1 || prior != nil,
+                      let js = try? Lifecycle.apply(e.payload, to: prior, job: e.job, at: e.recordedAt) else { continue }
+                s.active[e.job] = js.status.isTerminal ? nil : js
                 let id = String(js.id.rawValue.suffix(8))
                 switch e.payload {
                 case .started(let st): lines.append("  \(id) attempt \(st.attempt) started on \(st.worker)")
@@ -221,15 +242,27 @@ final class DemoDisplay: Sendable {
             }
             var text = ""
             if s.drawnLines > 0 { text += "\u{1B}[\(s.drawnLines)F\u{1B}[J" }  // back to the top of the last frame, clear below
-            let done = total - s.fold.active.count
+            let done = total - s.active.count
             var frame = ["  all jobs  \(bar(Double(done) / Double(max(total, 1)), width: 30)) \(done)/\(total)"]
-            for j in s.fold.active.values.filter({ $0.status == .running }).sorted(by: { $0.id < $1.id }).prefix(12) {
+            for j in s.active.values.filter({ $0.status == .running }).sorted(by: { $0.id < $1.id }).prefix(12) {
                 frame.append("  …\(j.id.rawValue.suffix(8))  \(bar(j.progress, width: 20)) \(Int(j.progress * 100))% attempt \(j.attempt) \(j.progressMessage ?? "")")
             }
             text += frame.joined(separator: "\n") + "\n"
             s.drawnLines = frame.count
             writeQuietly(text, to: out)
         }
+    }
+
+    /// The job as it stood before its event at `version`, folded from its own events; nil when
+    /// they cannot be read.
+    private func stateOf(_ job: JobID, before version: Int) -> JobState? {
+        var s: JobState?
+        do {
+            try ledger.forEachEvent(of: job) { e in
+                if e.version < version { s = try Lifecycle.apply(e.payload, to: s, job: job, at: e.recordedAt) }
+            }
+        } catch { return nil }
+        return s
     }
 
     private func bar(_ fraction: Double, width: Int) -> String {
