@@ -18,6 +18,14 @@ struct ShutdownNotice: Service {
         // Cancelled (the group stopping because a service failed, such as a port taken after
         // the check): no graceful shutdown to announce.
         do { try await gracefulShutdown() } catch { return }
+        await Self.announce(waitsFor: waitsFor)
+    }
+
+    /// Says on stderr that the shutdown has begun and what it waits for, then lets a second
+    /// SIGINT or SIGTERM stop the process at once (exit 130). Also what `work --until-idle` and
+    /// `demo` call when a signal stops their worker (they have no notice service: their worker
+    /// ends the group itself when idle, which is no shutdown to announce).
+    static func announce(waitsFor: String) async {
         // Trapped only now: the first signal is the group's, and starts the graceful shutdown.
         let again = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         let clock = ContinuousClock(), began = clock.now

@@ -60,11 +60,15 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     // Every attempt, projection step and reader holds descriptors: raised as `serve` raises
     // them, so a shell's low soft limit does not starve a run that the hard limit allows.
     _ = OpenFileLimit.raise()
+    // What a graceful shutdown waits for, as said when it begins.
+    let waitsFor = "no new claims; draining running attempts for up to \(durationText(engine.options.drainTimeout))"
+        + (runner.map { ", then the projections catch up (up to \(durationText($0.options.shutdownCatchUp)))" } ?? "")
     struct Worker: Service {
         let engine: JobEngine
         let runner: ProjectionRunner?
         let untilIdle: Bool
         let intake: (any JobIntake)?
+        let waitsFor: String
         func run() async throws {
             try await withGracefulShutdownHandler {
                 if let intake {
@@ -78,8 +82,9 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
                 // Reached only while the worker still runs: a signal (or another service's end),
                 // not the idle end of --until-idle.
                 stoppedEarly.store(true, ordering: .relaxed)
-                // Without --until-idle, ShutdownNotice says it (and lets a second signal stop at once).
-                if untilIdle { printErr("jobledger: stopping: no new claims; draining running attempts for up to \(engine.options.drainTimeout)") }
+                // Without --until-idle, ShutdownNotice says it; with it, the same is said here, and a
+                // second signal stops at once here too (it was ignored for the whole drain).
+                if untilIdle { Task { await ShutdownNotice.announce(waitsFor: waitsFor) } }
                 Task { await engine.shutdown(drain: engine.options.drainTimeout) }
             }
         }
@@ -90,15 +95,11 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     // they take in what the drained attempts recorded.
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
     if let runner { services.append(.init(service: runner)) }
-    services.append(.init(service: Worker(engine: engine, runner: runner, untilIdle: untilIdle, intake: intake),
+    services.append(.init(service: Worker(engine: engine, runner: runner, untilIdle: untilIdle, intake: intake, waitsFor: waitsFor),
                           successTerminationBehavior: .gracefullyShutdownGroup))
     // Last: the first to hear of a shutdown by signal. (With --until-idle the worker ends the
     // group itself when idle, which is no shutdown to announce; a signal is said above.)
-    if !untilIdle {
-        services.append(.init(service: ShutdownNotice(
-            waitsFor: "no new claims; draining running attempts for up to \(durationText(engine.options.drainTimeout))"
-                + (runner.map { ", then the projections catch up (up to \(durationText($0.options.shutdownCatchUp)))" } ?? ""))))
-    }
+    if !untilIdle { services.append(.init(service: ShutdownNotice(waitsFor: waitsFor))) }
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {
         try await group.run()
@@ -189,6 +190,17 @@ struct Work: AsyncParsableCommand {
             display.update()
             if untilIdle { reportLeftToOthers(ledger: ledger, runner: runner) { printErr($0) } }
             let status = reportOwedEffects(left, path: ledger.path) { printErr($0) }
+            // Stopped by a signal before the queue was empty: not a finished run (a script's
+            // `work --until-idle && next` went on with the backlog still queued), as for `demo`.
+            if untilIdle, stoppedEarly.load(ordering: .relaxed) {
+                let counts = (try? ledger.jobListPage(kind: DesignHandler.kind, limit: 0).counts) ?? [:]
+                let left = (counts[.queued] ?? 0) + (counts[.running] ?? 0)
+                if left > 0 {
+                    printErr("interrupted: \(left) \(DesignHandler.kind) job\(left == 1 ? "" : "s") not finished (queued, or back in the queue); "
+                             + "`jobledger work --db \(ledger.path) --until-idle` finishes them")
+                    throw ExitCode(130)
+                }
+            }
             if status != 0 { throw ExitCode(status) }
         }
     }

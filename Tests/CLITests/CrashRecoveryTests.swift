@@ -144,4 +144,42 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
         #expect(a.terminationStatus == 130)
         #expect(try await Ledger.open(path: db, create: false).state(of: job)?.status == .running)
     }
+
+    /// SIGTERM stops `work --until-idle` before its queue is empty: it drains as `work` does,
+    /// then says how many jobs are left and how to finish them, and exits 130 as `demo` does,
+    /// not 0 (a script's `work --until-idle && next` went on with the backlog still queued).
+    @Test func anInterruptedRunUntilIdleSaysSoAndDoesNotExitZero() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("jobs.sqlite")
+        for _ in 0..<3 { #expect(try await jobledger(["submit", "design", "--db", db], in: scratch).status == 0) }
+        let (a, errPipe) = try startWorker(["--db", db, "--until-idle", "--workers", "1", "--step-ms", "60000", "--drain", "0.2", "--fail-rate", "0"])
+        #expect(await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading) != nil, "the worker never started a job")
+        kill(a.processIdentifier, SIGTERM)
+        let said = await waitForLine(containing: "interrupted:", in: errPipe.fileHandleForReading)
+        await waitForExit(a, "work --until-idle after SIGTERM (drain 0.2 s)")
+        #expect(a.terminationStatus == 130)
+        #expect(said?.contains("3 design jobs not finished") == true && said?.contains("--until-idle") == true, "\(said ?? "nothing")")
+    }
+
+    /// `work --until-idle` (and `demo`, which runs the same way) announces the graceful shutdown
+    /// as `work` does, and a second signal during the drain stops it at once (exit 130): it was
+    /// ignored until the whole drain had passed.
+    @Test func aSecondSignalStopsARunUntilIdleAtOnce() async throws {
+        let scratch = Scratch()
+        let db = scratch.path("jobs.sqlite")
+        let submitted = try await jobledger(["submit", "design", "--db", db], in: scratch)
+        let job = try JobID(submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let (a, errPipe) = try startWorker(["--db", db, "--until-idle", "--workers", "1", "--step-ms", "60000", "--drain", "3600", "--fail-rate", "0"])
+        #expect(await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading) != nil, "the worker never started the job")
+        kill(a.processIdentifier, SIGTERM)
+        let notice = await waitForLine(containing: "stopping:", in: errPipe.fileHandleForReading)
+        #expect(notice?.contains("a second Ctrl-C (or SIGTERM) stops at once") == true, "\(notice ?? "no notice")")
+        // A second press, a quarter of a second after the first (within 0.1 s it counts as the
+        // same press; the gap is what is tested, not a wait for something to happen).
+        try await Task.sleep(for: .milliseconds(250))
+        kill(a.processIdentifier, SIGTERM)
+        await waitForExit(a, "work --until-idle after a second SIGTERM (drain 3600 s)", within: .seconds(120))
+        #expect(a.terminationStatus == 130)
+        #expect(try await Ledger.open(path: db, create: false).state(of: job)?.status == .running)
+    }
 }
