@@ -89,18 +89,29 @@ extension JobLedgerServer {
     }
 
     /// What the engine refused, as a problem: the log's rules (a value out of range) are 422,
-    /// a storage fault 503.
+    /// the log's write lock held past the busy timeout and a storage fault 503 (the request may
+    /// be sent again as it is), anything else about the log itself 500. (A busy log was a 422,
+    /// "the log refused the job": a client does not send a refused request again.)
     static func refusal(_ error: any Error) -> Problem {
         if let e = error as? LedgerError {
-            if e.storageFault != nil { return storage(e) }
-            if case .payloadTooLarge(_, let size, let limit) = e {
+            switch e {
+            case .payloadTooLarge(_, let size, let limit):
                 // The body passed the route's own limit, but the `queued` event (the input with
                 // the kind, owner and the other fields) is over the log's.
                 return Problem(.contentTooLarge, "too-large",
                                "the job's queued event would be \(size) bytes (its input with the fields the server records); the log takes at most \(limit)",
                                field: "input")
+            case .rejected, .invalidPayload, .invalidJobID, .concurrencyConflict:
+                return Problem(.unprocessableContent, "refused", "the log refused the job: \(e)")
+            case .busy:
+                var h = HTTPFields()
+                h[.retryAfter] = "1"
+                var p = Problem(.serviceUnavailable, "unavailable", "the log is busy (another writer holds its lock); try again shortly", headers: h)
+                p.cause = "\(e)"
+                return p
+            default:
+                return storage(e)
             }
-            return Problem(.unprocessableContent, "refused", "the log refused the job: \(e)")
         }
         return storage(error)
     }

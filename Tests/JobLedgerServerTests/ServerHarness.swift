@@ -54,14 +54,14 @@ struct ServerHarness {
     /// `limit`: the submit limit, counted in memory unless `limiter` makes another limiter on the
     /// harness's clock; `auth`: nil for the HS256 default; `anycable` and `streams` as `serve`
     /// passes them with `--broadcast anycable` and `--stream-prefix`; `serverHub` false: the
-    /// server has no hub to stream from, as with `--broadcast anycable`.
+    /// server has no hub to stream from, as with `--broadcast anycable`; `log`: how the log is opened.
     static func make(limit: RateLimitSpec = RateLimitSpec(limit: 100, windowMilliseconds: 60_000), auth: AuthConfiguration? = nil,
                      insecure: Bool = false, limiter: ((TestClock) -> SubmitLimiter)? = nil,
                      anycable: AnyCableConfiguration? = nil, streams: StreamNaming = StreamNaming(),
-                     serverHub: Bool = true) async throws -> ServerHarness {
+                     serverHub: Bool = true, log: LedgerConfiguration = LedgerConfiguration()) async throws -> ServerHarness {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jobledger-serve-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let ledger = try Ledger.open(path: dir.appendingPathComponent("log.sqlite").path)
+        let ledger = try Ledger.open(path: dir.appendingPathComponent("log.sqlite").path, configuration: log)
         var o = JobEngine.Options()
         o.logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         // One registry for the engine's and the projections' metrics, read by `/metrics`.

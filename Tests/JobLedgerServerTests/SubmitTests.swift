@@ -1,9 +1,11 @@
 import Foundation
+import GRDB
 import Hummingbird
 import HTTPTypes
 import HummingbirdTesting
 import JobLedger
 import JobLedgerServer
+import JobLedgerSQLite
 import Testing
 
 /// The submit route: the 202 shape, the rate limit at its exact edge, bad bodies, idempotency.
@@ -124,6 +126,33 @@ import Testing
             let bobs = try await c.api(.post, "/api/design", "/api/design", headers: bob + key, body: body(Self.design))
             #expect(bobs.status == .accepted && bobs.body.json?["id"] != first.body.json?["id"])
             #expect(try h.ledger.eventCount() == 2)
+        }
+    }
+
+    /// Another writer holding the log's write lock past the busy timeout is the server's
+    /// trouble, not the request's: 503 with `Retry-After`, nothing written, and the same request
+    /// sent again once the lock is free is accepted. (It was a 422 "the log refused the job",
+    /// which a client takes as final.)
+    @Test func aLogBusyWithAnotherWriterIs503AndTheSameRequestGoesThroughLater() async throws {
+        var log = LedgerConfiguration()
+        log.busyTimeout = .milliseconds(50)
+        let h = try await ServerHarness.make(log: log); defer { h.cleanup() }
+        let auth = try await h.auth("user_alice")
+        // Another connection (a second process, a `sqlite3` shell) holds the write lock.
+        var c = Configuration()
+        c.allowsUnsafeTransactions = true
+        let other = try DatabaseQueue(path: h.ledger.path, configuration: c)
+        try await other.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE") }
+        try await h.live { client async throws in
+            let busy = try await client.api(.post, "/api/design", "/api/design", headers: auth, body: body(Self.design))
+            #expect(busy.status == .serviceUnavailable, "\(busy.body.text)")
+            #expect(busy.headers[.retryAfter] == "1")
+            #expect(busy.body.json?["type"] == "/problems/unavailable")
+            try await other.writeWithoutTransaction { try $0.execute(sql: "ROLLBACK") }
+            #expect(try h.ledger.eventCount() == 0, "nothing was written")
+            let again = try await client.api(.post, "/api/design", "/api/design", headers: auth, body: body(Self.design))
+            #expect(again.status == .accepted, "\(again.body.text)")
+            #expect(try h.ledger.eventCount() == 1)
         }
     }
 
