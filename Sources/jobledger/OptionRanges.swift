@@ -88,6 +88,20 @@ enum OptionRanges {
     static let blobParallelism = OptionRange("--blob-parallelism", 1...64)
 }
 
+extension OptionRanges {
+    /// `--progress-interval-ms` against `--lease` (`work`, `demo`, `serve`): a written progress
+    /// event is what renews an attempt's lease, and merged reports are written up to one interval
+    /// apart, so an interval as long as the lease lets the other workers on the log take over
+    /// attempts that are still running (two healthy workers with a 2 s lease and a 5 s interval
+    /// swept each other's attempts until 4 jobs of 16 had failed for good, `lease_expired`).
+    static func checkProgressInterval(_ milliseconds: Int, lease seconds: Double) throws {
+        guard Double(milliseconds) < seconds * 1000 else {
+            throw ValidationError("--progress-interval-ms (\(milliseconds) ms) must be below --lease (\(seconds.optionText) s): "
+                                  + "a progress event is what renews an attempt's lease, so other workers would take over attempts that are still running")
+        }
+    }
+}
+
 /// Times typed as options (`--run-at`, `--until`, `--as-of`): ISO-8601 UTC text, or (where the
 /// option says so) whole milliseconds since 1970, between 1970-01-01 and 9999-12-31.
 enum OptionTime {

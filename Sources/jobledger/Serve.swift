@@ -64,6 +64,7 @@ struct Serve: AsyncParsableCommand {
         try OptionRanges.failRate.check(failRate)
         try OptionRanges.stepMs.check(stepMs)
         try OptionRanges.progressIntervalMs.check(progressIntervalMs)
+        try OptionRanges.checkProgressInterval(progressIntervalMs, lease: lease)
         guard (1...86_400).contains(maxStreamSeconds) else { throw ValidationError("--max-stream-seconds must be 1…86400") }
         guard (1...100_000).contains(maxStreamsPerUser) else { throw ValidationError("--max-streams-per-user must be 1…100000") }
         guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1…86400 seconds") }

@@ -25,6 +25,7 @@ struct WorkerOptions: ParsableArguments {
         try OptionRanges.failRate.check(failRate)
         try OptionRanges.stepMs.check(stepMs)
         try OptionRanges.progressIntervalMs.check(progressIntervalMs)
+        try OptionRanges.checkProgressInterval(progressIntervalMs, lease: lease)
     }
 
     /// An engine with these options; they have passed `validate()`, so the conversions are exact.

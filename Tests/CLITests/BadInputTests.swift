@@ -107,6 +107,23 @@ struct BadInputTests {
         #expect(!scratch.exists("jobledger-demo.sqlite"))
     }
 
+    /// A progress interval as long as the lease (each option in its range) is refused too: a
+    /// written progress event is what renews the lease, so two healthy workers would sweep each
+    /// other's running attempts and use up their jobs' attempts. It was accepted without a word.
+    // (`--until-idle`, and a `--host` that `serve` refuses only once it runs, so that neither
+    // would run on if the combination got through.)
+    @Test(arguments: [["work", "--until-idle"], ["demo"], ["serve", "--insecure-no-auth", "--host", "0.0.0.0"]])
+    func aProgressIntervalNotBelowTheLeaseIsAUsageError(command: [String]) async throws {
+        for (lease, interval) in [("2", "2000"), ("2", "5000"), ("0.1", "250")] {
+            let r = try await jobledger(command + ["--db", db, "--lease", lease, "--progress-interval-ms", interval], in: scratch)
+            #expect(r.status == 64, "--lease \(lease) --progress-interval-ms \(interval) must be a usage error: \(r)")
+            #expect(r.stderr.contains("--progress-interval-ms") && r.stderr.contains("--lease"), "the message must name both: \(r)")
+            #expect(r.stdout.isEmpty, "\(r)")
+        }
+        #expect(!scratch.exists("log.sqlite"), "a refused option must not create the log")
+        #expect(!scratch.exists("jobledger-demo.sqlite"))
+    }
+
     // MARK: Options with a fixed vocabulary (exit 64)
 
     /// One row per option whose values are a fixed list: a value outside it is a usage error that
