@@ -9,7 +9,8 @@ extension Ledger {
     /// On a log without the table (schema v1, v2) every job is folded. Read in one snapshot, so
     /// it works on a read-only ledger and equals what `ProjectionRunner.catchUp` followed by
     /// `storedJobRows` would show. Sorted as `storedJobRows` sorts: by `created_at`, then id.
-    /// What `jobledger jobs` prints.
+    /// What `jobledger jobs` prints. With a `state`, only the stored rows in that state are read
+    /// (and the jobs the later events touched): the cost is theirs, not the table's.
     ///
     /// ```swift
     /// for row in try ledger.currentJobRows(state: .running) {
@@ -22,7 +23,10 @@ extension Ledger {
             var after: Int64 = 0
             if hasProjections {
                 after = try Ledger.checkpoint(db, .jobs)
-                for row in try JobsTableProjection.fetchRows(db) { rows[row.id] = row }
+                // A stored row in another state stays out unless a later event (folded below)
+                // brings its job into this one. (All were read and then filtered: `jobs --state
+                // running` on 200,000 stored jobs, none running, took 327 MB.)
+                for row in try JobsTableProjection.fetchRows(db, state: filter) { rows[row.id] = row }
             }
             var states: [JobID: JobState] = [:]
             while true {
