@@ -23,7 +23,7 @@ public struct InvalidEngineOptions: Error, Sendable, Hashable, CustomStringConve
 
 extension JobEngine.Options {
     /// Throws `InvalidEngineOptions` for an option an engine cannot work with: `concurrency`
-    /// below 1. The engine checks this itself before it works; call it to refuse bad options
+    /// below 1, or a `progressIntervalMilliseconds` not below `leaseMilliseconds`. The engine checks this itself before it works; call it to refuse bad options
     /// where they are made (read from a configuration file, say).
     ///
     /// ```swift
@@ -34,6 +34,13 @@ extension JobEngine.Options {
     public func validate() throws(InvalidEngineOptions) {
         guard concurrency >= 1 else {
             throw InvalidEngineOptions(option: "concurrency", reason: "must be at least 1, got \(concurrency)")
+        }
+        // A written progress event is what renews a running attempt's lease, and merged reports
+        // are written up to an interval apart: an interval as long as the lease would let other
+        // engines on the log take over attempts that are still running.
+        guard progressIntervalMilliseconds < leaseMilliseconds else {
+            throw InvalidEngineOptions(option: "progressIntervalMilliseconds",
+                                       reason: "must be below leaseMilliseconds (\(leaseMilliseconds)), got \(progressIntervalMilliseconds): a written progress event is what renews an attempt's lease")
         }
     }
 }

@@ -19,6 +19,18 @@ import Testing
         #expect(Self.refusal.description == "invalid JobEngine option 'concurrency': must be at least 1, got 0")
     }
 
+    /// Progress merged over an interval as long as the lease renews the lease too late: other
+    /// engines would take over attempts still running. Refused before anything is claimed.
+    @Test func validateRefusesAProgressIntervalNotBelowTheLease() throws {
+        var o = JobEngine.Options(workerID: "w1")
+        o.leaseMilliseconds = 2_000
+        o.progressIntervalMilliseconds = 1_999
+        #expect(throws: Never.self) { try o.validate() }
+        o.progressIntervalMilliseconds = 2_000
+        #expect(throws: InvalidEngineOptions.self) { try o.validate() }
+        do { try o.validate() } catch { #expect(error.option == "progressIntervalMilliseconds" && error.reason.contains("below leaseMilliseconds (2000)")) }
+    }
+
     /// Every way of working throws before it claims anything: the job stays queued.
     @Test func workingWithAConcurrencyOfZeroThrowsAndClaimsNothing() async throws {
         let f = try Fixture()
