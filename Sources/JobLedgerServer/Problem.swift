@@ -60,5 +60,10 @@ extension Problem {
     /// 403: authenticated, but not allowed.
     static func forbidden(_ detail: String) -> Problem { Problem(.forbidden, "forbidden", detail) }
     /// 503: the log is paused by a storage fault, or the server is shutting down.
-    static func unavailable(_ detail: String) -> Problem { Problem(.serviceUnavailable, "unavailable", detail) }
+    /// A 503 the client may send again as it is: with `Retry-After` (5 s unless told).
+    static func unavailable(_ detail: String, retryAfterSeconds: Int = 5) -> Problem {
+        var h = HTTPFields()
+        h[.retryAfter] = "\(retryAfterSeconds)"
+        return Problem(.serviceUnavailable, "unavailable", detail, headers: h)
+    }
 }

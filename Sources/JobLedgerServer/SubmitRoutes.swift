@@ -104,9 +104,7 @@ extension JobLedgerServer {
             case .rejected, .invalidPayload, .invalidJobID, .concurrencyConflict:
                 return Problem(.unprocessableContent, "refused", "the log refused the job: \(e)")
             case .busy:
-                var h = HTTPFields()
-                h[.retryAfter] = "1"
-                var p = Problem(.serviceUnavailable, "unavailable", "the log is busy (another writer holds its lock); try again shortly", headers: h)
+                var p = Problem.unavailable("the log is busy (another writer holds its lock); try again shortly", retryAfterSeconds: 1)
                 p.cause = "\(e)"
                 return p
             default:

@@ -143,6 +143,7 @@ func expectLimiterUnavailable(_ r: TestResponse, secrets: [String], sourceLocati
     #expect(j?["status"] == 503, sourceLocation: sourceLocation)
     #expect(j?["detail"]?.stringValue?.contains("rate limiter is unavailable") == true, "\(r.body.text)", sourceLocation: sourceLocation)
     #expect(r.headers[HTTPField.Name("RateLimit-Remaining")!] == nil, sourceLocation: sourceLocation)
+    #expect(r.headers[.retryAfter] == "5", "a 503 says when to try again", sourceLocation: sourceLocation)
     for secret in secrets {
         #expect(!r.body.text.contains(secret), sourceLocation: sourceLocation)
         #expect(!r.headers.contains { $0.value.contains(secret) }, sourceLocation: sourceLocation)

@@ -1,0 +1,26 @@
+import HTTPTypes
+import JobLedger
+@testable import JobLedgerServer
+import JobLedgerSQLite
+import Testing
+
+/// Every 503 says when to send the request again (`Retry-After`), as a 429 does: a paused
+/// log's storage, an unavailable rate limiter, a log busy with another writer.
+@Suite struct UnavailableProblemTests {
+    @Test func aPausedLogsStorageIsA503WithRetryAfter() {
+        let fault = LedgerError.storageFault(StorageFault(kind: .full, path: "/var/lib/jobs.sqlite", detail: "database or disk is full"))
+        let p = JobLedgerServer.storage(fault)
+        #expect(p.status == .serviceUnavailable && p.slug == "unavailable")
+        #expect(p.headers[.retryAfter] == "5")
+    }
+
+    @Test func aBusyLogIsA503WithAShorterRetryAfter() {
+        let p = JobLedgerServer.refusal(LedgerError.busy(path: "jobs.sqlite", waitedMilliseconds: 5_000))
+        #expect(p.status == .serviceUnavailable && p.headers[.retryAfter] == "1")
+    }
+
+    @Test func aLogThatCannotBeReadIsA500WithoutRetryAfter() {
+        let p = JobLedgerServer.storage(LedgerError.storage("the log could not be read"))
+        #expect(p.status == .internalServerError && p.headers[.retryAfter] == nil)
+    }
+}
