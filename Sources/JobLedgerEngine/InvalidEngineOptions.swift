@@ -23,8 +23,9 @@ public struct InvalidEngineOptions: Error, Sendable, Hashable, CustomStringConve
 
 extension JobEngine.Options {
     /// Throws `InvalidEngineOptions` for an option an engine cannot work with: `concurrency`
-    /// below 1, or a `progressIntervalMilliseconds` not below `leaseMilliseconds`. The engine checks this itself before it works; call it to refuse bad options
-    /// where they are made (read from a configuration file, say).
+    /// below 1, or a `progressIntervalMilliseconds` not below `leaseMilliseconds`. The engine
+    /// checks this itself before it works; call it to refuse bad options where they are made
+    /// (read from a configuration file, say).
     ///
     /// ```swift
     /// var options = JobEngine.Options()
