@@ -123,13 +123,17 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
 
     /// The first SIGTERM starts the graceful shutdown and says so; a second one during the
     /// drain stops the worker at once (exit 130) instead of waiting out the whole drain. The
-    /// attempt it cut short is still the job's, to be taken up once its lease passes.
-    @Test func aSecondSignalDuringTheDrainStopsAtOnce() async throws {
+    /// attempt it cut short is still the job's, to be taken up once its lease passes. The same
+    /// with `--until-idle` (and `demo`, which runs the same way): its second signal was ignored
+    /// until the whole drain had passed.
+    @Test(arguments: [false, true])
+    func aSecondSignalDuringTheDrainStopsAtOnce(untilIdle: Bool) async throws {
         let scratch = Scratch()
         let db = scratch.path("jobs.sqlite")
         let submitted = try await jobledger(["submit", "design", "--db", db], in: scratch)
         let job = try JobID(submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
-        let (a, errPipe) = try startWorker(["--db", db, "--workers", "1", "--step-ms", "60000", "--drain", "3600", "--fail-rate", "0"])
+        let (a, errPipe) = try startWorker(["--db", db] + (untilIdle ? ["--until-idle"] : [])
+                                           + ["--workers", "1", "--step-ms", "60000", "--drain", "3600", "--fail-rate", "0"])
         #expect(await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading) != nil, "the worker never started the job")
         kill(a.processIdentifier, SIGTERM)
         let notice = await waitForLine(containing: "stopping:", in: errPipe.fileHandleForReading)
@@ -140,7 +144,7 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
         // tested, not a wait for something to happen.)
         try await Task.sleep(for: .milliseconds(250))
         kill(a.processIdentifier, SIGTERM)
-        await waitForExit(a, "the worker after a second SIGTERM (drain 3600 s)")
+        await waitForExit(a, "the worker after a second SIGTERM (drain 3600 s)", within: .seconds(120))
         #expect(a.terminationStatus == 130)
         #expect(try await Ledger.open(path: db, create: false).state(of: job)?.status == .running)
     }
@@ -159,27 +163,5 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
         await waitForExit(a, "work --until-idle after SIGTERM (drain 0.2 s)")
         #expect(a.terminationStatus == 130)
         #expect(said?.contains("3 design jobs not finished") == true && said?.contains("--until-idle") == true, "\(said ?? "nothing")")
-    }
-
-    /// `work --until-idle` (and `demo`, which runs the same way) announces the graceful shutdown
-    /// as `work` does, and a second signal during the drain stops it at once (exit 130): it was
-    /// ignored until the whole drain had passed.
-    @Test func aSecondSignalStopsARunUntilIdleAtOnce() async throws {
-        let scratch = Scratch()
-        let db = scratch.path("jobs.sqlite")
-        let submitted = try await jobledger(["submit", "design", "--db", db], in: scratch)
-        let job = try JobID(submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
-        let (a, errPipe) = try startWorker(["--db", db, "--until-idle", "--workers", "1", "--step-ms", "60000", "--drain", "3600", "--fail-rate", "0"])
-        #expect(await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading) != nil, "the worker never started the job")
-        kill(a.processIdentifier, SIGTERM)
-        let notice = await waitForLine(containing: "stopping:", in: errPipe.fileHandleForReading)
-        #expect(notice?.contains("a second Ctrl-C (or SIGTERM) stops at once") == true, "\(notice ?? "no notice")")
-        // A second press, a quarter of a second after the first (within 0.1 s it counts as the
-        // same press; the gap is what is tested, not a wait for something to happen).
-        try await Task.sleep(for: .milliseconds(250))
-        kill(a.processIdentifier, SIGTERM)
-        await waitForExit(a, "work --until-idle after a second SIGTERM (drain 3600 s)", within: .seconds(120))
-        #expect(a.terminationStatus == 130)
-        #expect(try await Ledger.open(path: db, create: false).state(of: job)?.status == .running)
     }
 }
