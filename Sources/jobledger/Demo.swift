@@ -209,8 +209,12 @@ final class DemoDisplay: Sendable {
         var events: [StoredEvent] = []
         try? ledger.forEachEvent(from: after + 1) { events.append($0) }
         let unseen = state.withLock { s in
-            var first: [JobID: Int] = [:]
-            for e in events where e.version > 1 && s.active[e.job] == nil && first[e.job] == nil { first[e.job] = e.version }
+            // A job whose first event is earlier in this batch is folded from it: not read.
+            var first: [JobID: Int] = [:], begun: Set<JobID> = []
+            for e in events {
+                if e.version == 1 { begun.insert(e.job); continue }
+                if s.active[e.job] == nil, first[e.job] == nil, !begun.contains(e.job) { first[e.job] = e.version }
+            }
             return first
         }
         var before: [JobID: JobState] = [:]
