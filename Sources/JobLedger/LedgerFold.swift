@@ -18,13 +18,10 @@ public struct LedgerFold: Sendable {
     /// Jobs that are queued or running, as a dictionary (made on each call: look one job up
     /// with `state(of:)`).
     public var active: [JobID: JobState] {
-        Dictionary(uniqueKeysWithValues: activeStates.lazy.map { ($0.id, $0) })
+        Dictionary(uniqueKeysWithValues: inFlight.values.lazy.map { ($0.id, $0) })
     }
-    /// The jobs in flight, packed, and where each one is. A dictionary of states would keep a
-    /// whole `JobState` (~400 bytes) in every bucket, empty ones included, and two tables while
-    /// it grows: 370 MB at the peak of a `verify` of 200,000 queued jobs, against ~130 here.
-    private var activeStates: [JobState] = []
-    private var activeIndex: [JobID: Int] = [:]
+    /// The jobs in flight, packed (see `PackedJobStates`).
+    private var inFlight = PackedJobStates()
     /// Jobs that failed for good, kept in full: they can be requeued (dead letters).
     public private(set) var failed: [JobID: JobState] = [:]
     /// Jobs that completed or were canceled.
@@ -36,13 +33,13 @@ public struct LedgerFold: Sendable {
     public init() {}
 
     /// Jobs seen so far.
-    public var jobCount: Int { activeStates.count + failed.count + finished.count }
+    public var jobCount: Int { inFlight.count + failed.count + finished.count }
 
     /// How many jobs are queued or running.
-    public var activeCount: Int { activeStates.count }
+    public var activeCount: Int { inFlight.count }
 
     /// A queued or running job's state; nil for any other job.
-    public func state(of job: JobID) -> JobState? { activeIndex[job].map { activeStates[$0] } }
+    public func state(of job: JobID) -> JobState? { inFlight[job] }
 
     /// The version of a job's last event, 0 when the job is unknown.
     public func version(of job: JobID) -> Int {
@@ -54,39 +51,22 @@ public struct LedgerFold: Sendable {
     @discardableResult
     public mutating func apply(job: JobID, payload: EventPayload, at time: Timestamp, seq: Int64) throws(LifecycleError) -> JobState {
         let state: JobState
-        if let i = activeIndex[job] {
-            try activeStates[i].apply(payload, at: time)
-            state = activeStates[i]
-            if state.status.isTerminal { removeActive(job, at: i); file(state) }
+        if let running = try inFlight.modify(job, { (s: inout JobState) throws(LifecycleError) in try s.apply(payload, at: time) }) {
+            state = running
+            if state.status.isTerminal { inFlight[job] = nil; file(state) }
         } else if var dead = failed[job] {
             try dead.apply(payload, at: time)
             state = dead
             failed[job] = nil
-            if state.status.isTerminal { file(state) } else { addActive(state) }
+            if state.status.isTerminal { file(state) } else { inFlight[job] = state }
         } else if let done = finished[job] {
             throw LifecycleError(job: job, state: done.status, event: payload.type, rule: .terminal)
         } else {
             state = try Lifecycle.begin(job: job, with: payload, at: time)
-            if state.status.isTerminal { file(state) } else { addActive(state) }
+            if state.status.isTerminal { file(state) } else { inFlight[job] = state }
         }
         lastSeq = seq
         return state
-    }
-
-    private mutating func addActive(_ state: JobState) {
-        activeIndex[state.id] = activeStates.count
-        activeStates.append(state)
-    }
-
-    /// Takes the job out of the packed states: the last one moves into its place.
-    private mutating func removeActive(_ job: JobID, at i: Int) {
-        activeIndex[job] = nil
-        let last = activeStates.count - 1
-        if i != last {
-            activeStates.swapAt(i, last)
-            activeIndex[activeStates[i].id] = i
-        }
-        activeStates.removeLast()
     }
 
     private mutating func file(_ state: JobState) {

@@ -8,7 +8,7 @@ struct BatchStates {
     // id alone, not the tuple with its state.
     private var firstJob: JobID?
     private var firstState: JobState?
-    private var others = [JobID: JobState]()
+    private var others = PackedJobStates()
 
     init() {}
 
@@ -46,6 +46,6 @@ struct BatchStates {
     /// Calls `body` with every job and its state, in no particular order.
     func forEach(_ body: (JobID, JobState) -> Void) {
         if let firstJob, let firstState { body(firstJob, firstState) }
-        for (job, state) in others { body(job, state) }
+        others.forEach(body)
     }
 }
