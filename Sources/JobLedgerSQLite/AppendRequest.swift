@@ -101,6 +101,10 @@ extension Ledger {
     private func appendEvent(_ p: PreparedEvent, db: Database, after head: ChainHead, jobs: BatchStates, trustCache: Bool,
                              rule: HashChain.Rule, insert: Statement) throws -> (StoredEvent, JobState?) {
         let e = p.event
+        if case .queued(let q) = e.payload, q.owner != nil, !recordsOwners {
+            throw LedgerError.invalidPayload(PayloadError(type: .queued, reason:
+                "this log is at schema v\(schemaVersion) (opened without migrating it), whose jobledger does not know the field 'owner' and would refuse to read the event; open the log with migration (the default) to record owners, or submit without one"))
+        }
         if let key = try checkIdempotencyKey(e), let earlier = try storedEvent(idempotencyKey: key, db: db) { return (earlier, nil) }
         var state: JobState?
         var speculative = false

@@ -46,6 +46,10 @@ public final class Ledger: Sendable {
     /// older schema (`migrate: false`) may still be read by the jobledger that wrote it, which
     /// refuses a field it does not know; an engine then records a shutdown without the refund.
     public var recordsAttemptRefunds: Bool { schemaVersion >= 8 }
+    /// True when a `queued` event may name its `owner` (schema v7 on: the field came during
+    /// v6). On a log left at an older schema (`migrate: false`) a `queued` event with an owner
+    /// is refused: the jobledger that wrote the log would refuse to read it.
+    public var recordsOwners: Bool { schemaVersion >= 7 }
     /// True for a ledger from `openReadOnly`: it reads, and every write fails with
     /// `LedgerError.readOnly`.
     public let isReadOnly: Bool
