@@ -96,13 +96,27 @@ struct LogOptions: ParsableArguments {
     /// of jobs going quietly into a new file that nothing else reads.
     /// (`import`, whose own report says what it wrote, passes `announce: false`.)
     func open(create: Bool, announce: Bool = true) throws -> Ledger {
+        let existed = FileManager.default.fileExists(atPath: path)
         let isNew = create && announce && !Self.holdsData(path)
-        let ledger = try Ledger.open(path: path, configuration: configuration(), create: create)
+        let ledger: Ledger
+        do {
+            ledger = try Ledger.open(path: path, configuration: configuration(), create: create)
+        } catch let e as LedgerError where create && !existed && e.storageFault != nil {
+            // A log this call began to make and could not finish (a full disk) is not left
+            // behind, empty or half made, beside a message that says nothing was written.
+            Self.removeUnfinished(path)
+            throw e
+        }
         if isNew {
             let full = URL(fileURLWithPath: path).standardizedFileURL.path
             writeQuietly("jobledger: created a new log at \(full)\n")
         }
         return ledger
+    }
+
+    /// Removes a log file this process began to create, and SQLite's files beside it.
+    private static func removeUnfinished(_ path: String) {
+        for p in [path, path + "-wal", path + "-shm", path + "-journal"] { try? FileManager.default.removeItem(atPath: p) }
     }
 
     /// Whether a file exists at `path` and is not empty (an empty file is made into a log).

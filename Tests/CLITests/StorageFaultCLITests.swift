@@ -29,6 +29,19 @@ func pageCount(_ path: String) throws -> Int {
         #expect(r.stderrLines.filter { $0.contains("storage fault") || $0.contains("giving up") }.count <= 5, "\(r)", sourceLocation: sourceLocation)
     }
 
+    /// A new log that cannot be made (the disk full before its schema fits) is not left behind
+    /// as an empty or half-made file while the message says nothing was written.
+    @Test(arguments: [["submit", "design"], ["work", "--until-idle"], ["serve", "--port", "0", "--insecure-no-auth"]])
+    func aNewLogThatCannotBeMadeIsNotLeftBehind(command: [String]) async throws {
+        let scratch = Scratch()
+        let r = try await jobledger(command + ["--db", "new.sqlite", "--storage-wait", "0"], in: scratch,
+                                    environment: ["JOBLEDGER_MAX_PAGE_COUNT": "1"])
+        #expect(r.status == 6 && r.stderr.contains("this command wrote nothing"), "\(r)")
+        for name in ["new.sqlite", "new.sqlite-wal", "new.sqlite-shm", "new.sqlite-journal"] {
+            #expect(!scratch.exists(name), "\(name) left behind: \(r)")
+        }
+    }
+
     @Test func demoOnALogThatFillsUpAndStaysFullExits6AfterTheStorageWait() async throws {
         let scratch = Scratch()
         let clock = ContinuousClock(), start = clock.now
