@@ -48,6 +48,11 @@ struct ClaimQueue: Sendable {
     /// Entries held, stale ones included.
     var count: Int { ready.values.reduce(delayed.count) { $0 + $1.count } }
 
+    /// Calls `body` with every delayed entry (stale ones included), in no particular order.
+    func forEachDelayed(_ body: (Entry) -> Void) {
+        for d in delayed.elements { body(d.entry) }
+    }
+
     /// Adds a job that became queued (at `entry.version`): ready if its run-at has come by
     /// `now`, delayed otherwise.
     mutating func offer(_ entry: Entry, now: Timestamp) {

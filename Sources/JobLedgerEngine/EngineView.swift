@@ -47,6 +47,23 @@ struct EngineView: Sendable {
     /// Jobs in flight the view holds.
     var count: Int { queued.count + running.count }
 
+    /// Queued jobs that wait for nothing but this clock to reach the time they were queued at
+    /// (no run-at or retry time of their own): queued by a clock more than `tolerance` ahead of
+    /// this one, or before this clock was stepped back. How many, how far the furthest is
+    /// ahead, and one of them; nil when there are none.
+    func waitingOnTheClock(now: Timestamp, toleranceMilliseconds: Int64 = 1_000) -> (jobs: Int, aheadMilliseconds: Int64, example: JobID)? {
+        var jobs = 0, ahead: Int64 = 0
+        var example: JobID?
+        index.forEachDelayed { e in
+            let by = e.runAt.milliseconds - now.milliseconds
+            guard e.runAt == e.candidate.createdAt, by > toleranceMilliseconds,
+                  let q = queued[e.id], Int(q.version) == e.version else { return }
+            jobs += 1
+            if by > ahead { ahead = by; example = e.id }
+        }
+        return example.map { (jobs, ahead, $0) }
+    }
+
     /// A queued job's kind.
     func kind(of job: Queued) -> String { kinds[Int(job.kind)] }
 

@@ -220,6 +220,7 @@ extension JobEngine {
         await refresh()
         if let unreadable = state.withLock({ $0.unreadable }) { throw unreadable }
         noticeLostClaims()
+        noticeJobsWaitingOnTheClock()
         if await sweepExpiredLeases() { await refresh() }
         guard storage.mayTry() else { return [] }
         await pruneOrphanAssetsWhenDue()

@@ -44,6 +44,8 @@ public final class JobEngine: Sendable {
         /// sequence): the view ends before it, and the engine stops with it rather than run on a
         /// log it cannot see whole.
         var unreadable: LedgerError?
+        /// When this engine last looked for jobs waiting only for its clock (`noticeJobsWaitingOnTheClock`).
+        var lastClockCheck: Timestamp?
         /// Why the last look at the log (`jobsInFlight`) was cut short; nil once one succeeds.
         var lastReadFailure: LedgerError?
         var random: SplitMix64
