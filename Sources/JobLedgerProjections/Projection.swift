@@ -131,9 +131,9 @@ extension EffectProjection {
     public func receipt(for target: String, db: Database) throws -> String? { nil }
     /// Nothing to look up.
     public func receipts(db: Database) throws -> [String: String] { [:] }
-    /// The projection's name.
     /// No URL known without the network: the target itself is shown.
     public func plannedReceipt(for target: String) -> String? { nil }
+    /// The projection's name.
     public var effectLabel: String { name.rawValue }
     /// The item's body.
     public func summary(of draft: OutboxDraft) -> String { draft.body }
