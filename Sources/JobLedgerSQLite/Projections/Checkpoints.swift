@@ -187,6 +187,8 @@ extension Ledger {
     /// prints. Works on a read-only ledger.
     ///
     /// ```swift
+    /// import JobLedgerProjections   // the built-in names .jobs, .blob and .broadcast
+    ///
     /// for s in try ledger.projectionStatus([.jobs, .blob, .broadcast]) {
     ///     print(s.name, "lag \(s.lag)", "pending \(s.pending)", "dead \(s.dead)", s.lastError ?? "")
     /// }

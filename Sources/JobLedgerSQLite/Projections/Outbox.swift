@@ -145,6 +145,8 @@ extension Ledger {
     /// this process or another) then delivers them.
     ///
     /// ```swift
+    /// import JobLedgerProjections   // the built-in name .broadcast
+    ///
     /// let n = try await ledger.redrive(.broadcast)     // after fixing the sink's configuration
     /// ```
     public func redrive(_ name: ProjectionName) async throws(LedgerError) -> Int {
@@ -207,6 +209,8 @@ extension Ledger {
     /// what `jobledger tail` prints (the `sent` broadcast items).
     ///
     /// ```swift
+    /// import JobLedgerProjections   // the built-in name .broadcast
+    ///
     /// for item in try ledger.outboxItems(.broadcast, status: .dead) {
     ///     print(item.seq, item.target, item.lastError ?? "")
     /// }

@@ -5,6 +5,8 @@ import JobLedger
 /// Where a replay stops: the whole log, a `seq`, or a moment (state *as of* then).
 ///
 /// ```swift
+/// import JobLedgerProjections   // ReplayFold and Ledger.replay(into:until:)
+///
 /// let point = ReplayPoint("2026-11-18T11:07:05Z")!      // or ReplayPoint("40"), or .end
 /// var fold = ReplayFold()
 /// _ = try ledger.replay(into: &fold, until: point)
