@@ -52,7 +52,9 @@ public struct JobContext: Sendable {
         try await engine.recordPreview(job: job, attempt: attempt, kind: kind, maxAttempts: maxAttempts, bytes: bytes, contentType: contentType)
     }
 
-    /// True once the job was canceled; a handler should stop soon after (its task is cancelled too).
+    /// True once this attempt's task is cancelled: the job was canceled, the attempt lost its
+    /// claim or ran past its `timeout`, or the engine is shutting down (`shutdown(drain:)` after
+    /// the drain). A handler should stop soon after; how the attempt is recorded depends on which.
     public var isCancelled: Bool { Task.isCancelled }
 }
 
