@@ -6,17 +6,23 @@ import Synchronization
 /// A job request from outside the process (a stream entry, a queue message), as an intake
 /// hands it to the engine. Its idempotency key makes a request delivered twice one job.
 public struct JobSubmission: Sendable, Hashable {
+    /// The kind of job (`queued.kind`).
     public var kind: String
+    /// The job's input, as the handler gets it.
     public var input: JSONValue
     /// Required: an intake delivers at least once, and the key is what makes that exactly one job.
     public var idempotencyKey: String
+    /// Not claimed before this time; nil: at once.
     public var runAt: Timestamp?
+    /// Attempts allowed (1…1000).
     public var maxAttempts: Int
+    /// Higher runs first.
     public var priority: Int
     /// Who asked for the job (a user id), recorded in its `queued` event: `serve` shows a job to
     /// its owner and to admins only.
     public var owner: String?
 
+    /// A request with the fields of `JobEngine.submit`, the idempotency key required.
     public init(kind: String, input: JSONValue, idempotencyKey: String, runAt: Timestamp? = nil, maxAttempts: Int = 3, priority: Int = 0,
                 owner: String? = nil) {
         self.kind = kind; self.input = input; self.idempotencyKey = idempotencyKey
@@ -54,22 +60,30 @@ public protocol JobIntake: Sendable {
 }
 
 extension JobIntake {
+    /// Nothing held back.
     public func flush() async throws {}
 }
 
 /// A failure an intake reports so that the engine stops feeding from it (a refused credential):
 /// retrying would only repeat it. Any other error from `pull` is logged and retried with backoff.
 public struct JobIntakeStopped: Error, Sendable, CustomStringConvertible {
+    /// Why the intake stopped, and what to fix.
     public var message: String
+    /// A stop with its reason.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 
 /// How an intake is polled when nothing is waiting: from `minimum` doubling up to `maximum`,
 /// back to `minimum` as soon as a pull brings something.
 public struct IdleBackoff: Sendable, Hashable {
+    /// The first wait after a pull that brought nothing (or failed); a pull that brings
+    /// something resets the wait to it.
     public var minimum: Duration
+    /// The longest wait between two pulls.
     public var maximum: Duration
+    /// Idle waits from `minimum` doubling up to `maximum`.
     public init(minimum: Duration = .milliseconds(50), maximum: Duration = .seconds(2)) {
         self.minimum = minimum; self.maximum = maximum
     }

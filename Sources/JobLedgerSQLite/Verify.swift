@@ -43,6 +43,7 @@ public struct VerifyReport: Sendable {
     /// stored it): intact by their digests, but an export of them would not import. The first
     /// `nonCanonicalListed` seqs, and how many in all.
     public var nonCanonical: [Int64] = []
+    /// How many events in all are not in canonical form (`nonCanonical` lists the first ones).
     public var nonCanonicalCount = 0
     static let nonCanonicalListed = 10
     /// Events recorded at an earlier time than the event before them (in `seq` order): the

@@ -120,9 +120,11 @@ public protocol BlobStore: Sendable {
 }
 
 extension BlobStore {
+    /// One `delete(pathname:)` after the other.
     public func delete(pathnames: [String]) async throws(SinkError) {
         for p in pathnames { try await delete(pathname: p) }
     }
 
+    /// Nil: the store cannot tell a URL without asking.
     public func publicURL(for pathname: String) -> String? { nil }
 }
