@@ -125,8 +125,9 @@ public struct StoredEvent: Sendable, Hashable {
 ///
 /// ```swift
 /// let saved = "\(try ledger.head()!)"               // "SEQ:HASH": keep it somewhere else
-/// // … later, on the same log:
-/// let report = try ledger.verify(expectHead: ChainHead(saved))
+/// // … later, on the same log (a nil head would check no head at all, so unwrap it):
+/// guard let expected = ChainHead(saved) else { fatalError("not a SEQ:HASH head: \(saved)") }
+/// let report = try ledger.verify(expectHead: expected)
 /// print(report.isValid ? "nothing changed, nothing cut off" : "\(report.problem!)")
 /// ```
 public struct ChainHead: Sendable, Hashable, CustomStringConvertible {
@@ -138,7 +139,8 @@ public struct ChainHead: Sendable, Hashable, CustomStringConvertible {
     /// A head from its parts.
     public init(seq: Int64, hash: String) { self.seq = seq; self.hash = hash }
 
-    /// Parses `SEQ:HASH`.
+    /// Parses `SEQ:HASH`; nil for anything else, white space around it included (trim a head
+    /// read back from a file). `verify(expectHead:)` checks no head when given nil.
     public init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let s = Int64(parts[0]), s >= 0, parts[1].utf8.count == 64,

@@ -78,7 +78,8 @@ extension Ledger {
     /// ledger (`Ledger.openReadOnly`) is enough.
     ///
     /// ```swift
-    /// let report = try ledger.verify(expectHead: ChainHead(savedHead))
+    /// guard let expected = ChainHead(savedHead) else { fatalError("not a SEQ:HASH head") }  // nil: no head checked
+    /// let report = try ledger.verify(expectHead: expected)
     /// if let problem = report.problem {
     ///     print("tampered or damaged: \(problem)")        // seq 17: payload changed after it was recorded …
     /// } else {
