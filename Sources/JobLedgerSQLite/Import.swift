@@ -149,6 +149,12 @@ extension Ledger {
                         if report.firstSeq == nil { report.firstSeq = stored[0].seq }
                         report.events += 1
                         jobs.insert(prepared.event.job)
+                        // A job that completed or was canceled takes no further event: its state
+                        // is not kept (an export of a long history is mostly finished jobs). A
+                        // line that names it again is checked against the log, and refused.
+                        if let s = touched[prepared.event.job], s.status == .completed || s.status == .canceled {
+                            touched[prepared.event.job] = nil
+                        }
                     }
                     guard lines == checked.lines, checker.events == checked.events else {
                         throw LedgerError.importFailed(line: lines, reason: "the input changed after it was checked (\(checked.lines) lines then, \(lines) now); import it again")
