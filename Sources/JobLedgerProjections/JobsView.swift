@@ -28,7 +28,9 @@ extension Ledger {
                 // running` on 200,000 stored jobs, none running, took 327 MB.)
                 for row in try JobsTableProjection.fetchRows(db, state: filter) { rows[row.id] = row }
             }
-            var states: [JobID: JobState] = [:]
+            // Packed: a dictionary of states keeps a whole state in every bucket (`jobs` on a log
+            // of 200,000 queued jobs not yet in the table peaked at 526 MB that way, 423 packed).
+            var states = PackedJobStates()
             while true {
                 let page = try Ledger.projectedEvents(db, after: after, through: .max, limit: 4096)
                 guard let last = page.last else { break }
