@@ -5,10 +5,15 @@ import Synchronization
 /// What a rate limiter answered for one call: allowed or not, the limit, what is left of it, and
 /// when the window resets (milliseconds since 1970; for a token bucket, the next refill).
 public struct RateLimitResult: Sendable, Hashable {
+    /// True when the calls may go ahead; false when they are over the limit.
     public var allowed: Bool
+    /// The limit counted against: calls per window, or the bucket's `maxTokens`.
     public var limit: Int
+    /// What is left of the limit after this call; 0 when refused, never negative.
     public var remaining: Int
+    /// When the window ends, in milliseconds since 1970 (for a token bucket, the next refill).
     public var reset: Int64
+    /// A result with these values (tests, limiters of your own).
     public init(allowed: Bool, limit: Int, remaining: Int, reset: Int64) {
         self.allowed = allowed; self.limit = limit; self.remaining = remaining; self.reset = reset
     }
@@ -53,6 +58,7 @@ public protocol RateLimiter: Sendable {
 }
 
 extension RateLimiter {
+    /// Counts one call of `identifier`: `limit(identifier, rate: 1)`.
     public func limit(_ identifier: String) async throws -> RateLimitResult { try await limit(identifier, rate: 1) }
 }
 
@@ -119,7 +125,9 @@ enum LimiterSteps {
 
 /// The rate limiter algorithms in this process's memory: for one process, and for tests.
 public final class InMemoryRateLimiter: RateLimiter, Sendable {
+    /// The algorithm and its limits.
     public let algorithm: RateLimitAlgorithm
+    /// Keys are `<prefix>:<identifier>…`: limiters with different prefixes count apart.
     public let prefix: String
     private let now: @Sendable () -> Int64
     private let store = Mutex(MemoryStore())
@@ -155,6 +163,7 @@ public final class InMemoryRateLimiter: RateLimiter, Sendable {
         self.algorithm = algorithm; self.prefix = prefix; self.now = now
     }
 
+    /// Counts `rate` calls of `identifier` in this process's memory, under a lock; does not throw.
     public func limit(_ identifier: String, rate: Int) async throws -> RateLimitResult {
         let t = now()
         return try store.withLock { s in try LimiterSteps.run(algorithm, prefix: prefix, identifier: identifier, rate: rate, now: t, store: &s) }
@@ -164,7 +173,9 @@ public final class InMemoryRateLimiter: RateLimiter, Sendable {
 /// The rate limiter algorithms in a local SQLite file (a table of counters and buckets): shared by
 /// the processes of one machine, kept across restarts, no Upstash needed.
 public final class SQLiteRateLimiter: RateLimiter, Sendable {
+    /// The algorithm and its limits.
     public let algorithm: RateLimitAlgorithm
+    /// Keys are `<prefix>:<identifier>…`: limiters with different prefixes count apart.
     public let prefix: String
     private let queue: DatabaseQueue
     private let now: @Sendable () -> Int64
@@ -213,6 +224,8 @@ public final class SQLiteRateLimiter: RateLimiter, Sendable {
         }
     }
 
+    /// Counts `rate` calls of `identifier` in one write transaction, after deleting this prefix's
+    /// expired rows; throws the database's error (a busy file is waited for up to 5 seconds).
     public func limit(_ identifier: String, rate: Int) async throws -> RateLimitResult {
         let t = now(), algorithm = self.algorithm, prefix = self.prefix
         return try await queue.write { db in

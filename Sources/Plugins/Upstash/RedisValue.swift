@@ -28,7 +28,9 @@ public enum RedisValue: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The elements of an array reply; nil for any other value.
     public var array: [RedisValue]? { if case .array(let a) = self { return a }; return nil }
+    /// True for a null reply (a missing key, a missing field).
     public var isNull: Bool { if case .null = self { return true }; return false }
 
     /// A flat `[field, value, field, value …]` reply (HGETALL, stream entry fields) as a dictionary
@@ -45,6 +47,7 @@ public enum RedisValue: Sendable, Hashable, CustomStringConvertible {
         return out
     }
 
+    /// As `redis-cli` shows it: `nil`, `(integer) 1`, `"text"` (`<n bytes>` when not UTF-8), `[…]`.
     public var description: String {
         switch self {
         case .null: "nil"

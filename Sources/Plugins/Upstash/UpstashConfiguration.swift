@@ -7,12 +7,17 @@ public struct UpstashSecret: Sendable, Hashable, CustomStringConvertible, Custom
     ExpressibleByStringLiteral
 {
     private let value: String
+    /// Holds `value`.
     public init(_ value: String) { self.value = value }
+    /// Holds the literal (tests, examples; keep real tokens out of source code).
     public init(stringLiteral value: String) { self.value = value }
     /// The token itself, for the `Authorization` header. Never log it.
     public func reveal() -> String { value }
+    /// `<redacted>`: the token never shows in logs.
     public var description: String { "<redacted>" }
+    /// `<redacted>`.
     public var debugDescription: String { "<redacted>" }
+    /// A mirror with no children, so `dump` shows nothing of the token.
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }
 
@@ -22,6 +27,7 @@ public enum UpstashConfigurationError: Error, Sendable, Hashable, CustomStringCo
     case missing(variable: String, hint: String)
     case invalid(variable: String, reason: String)
 
+    /// `VARIABLE is not set. <what to do>` or `VARIABLE is invalid: <why>`; never the value.
     public var description: String {
         switch self {
         case .missing(let v, let hint): "\(v) is not set. \(hint)"
@@ -51,22 +57,36 @@ public enum UpstashConfigurationError: Error, Sendable, Hashable, CustomStringCo
 /// | `JOBLEDGER_UPSTASH_BATCH_SIZE` | stream entries read per request (default 500, at most 1000) |
 /// | `JOBLEDGER_UPSTASH_CLAIM_IDLE_MS` | how long an entry stays with a silent consumer before another takes it over (default 60000) |
 public struct UpstashConfiguration: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The intake stream when `JOBLEDGER_UPSTASH_STREAM` is unset: `design:jobs`.
     public static let defaultStream = "design:jobs"
+    /// The consumer group when `JOBLEDGER_UPSTASH_GROUP` is unset: `jobledger`.
     public static let defaultGroup = "jobledger"
+    /// The per-request timeout when `JOBLEDGER_UPSTASH_TIMEOUT_MS` is unset: 10 seconds.
     public static let defaultTimeout: Duration = .seconds(10)
+    /// How long a finished job's status hash lives when `JOBLEDGER_UPSTASH_STATUS_TTL_S` is unset:
+    /// 86400 seconds (a day).
     public static let defaultStatusTTLSeconds = 86_400
 
     /// The REST endpoint, without a trailing slash.
     public var url: URL
+    /// The REST token (the Standard one, not Read Only); prints as `<redacted>`.
     public var token: UpstashSecret
     /// Which variable the URL and token came from (`UPSTASH_REDIS_REST_*` or `KV_REST_API_*`).
     public var source: String
+    /// The intake stream (default `design:jobs`); the status hashes are `<stream>:<job id>`.
     public var stream: String
+    /// The consumer group the workers share (default `jobledger`).
     public var group: String
+    /// This worker's consumer name in the group (default `<host>-<pid>`).
     public var consumer: String
+    /// How long one request to Upstash may take (default 10 seconds).
     public var requestTimeout: Duration
+    /// Seconds a finished job's status hash lives before it expires (default 86400).
     public var statusTTLSeconds: Int
+    /// Stream entries read per request, at most 1000 (default 500).
     public var batchSize = 500
+    /// How long an entry stays pending with a silent consumer before another takes it over
+    /// (default 60 seconds).
     public var claimIdle: Duration = .seconds(60)
 
     /// A configuration given directly (tests, embedding).
@@ -177,11 +197,15 @@ public struct UpstashConfiguration: Sendable, CustomStringConvertible, CustomDeb
         return text
     }
 
+    /// The URL (redacted), `<redacted>` for the token, the stream, group, consumer, timeout and
+    /// status TTL: safe to log.
     public var description: String {
         "UpstashConfiguration(url: \(redactedURL), token: <redacted>, stream: \(stream), group: \(group), consumer: \(consumer), "
             + "requestTimeout: \(requestTimeout), statusTTLSeconds: \(statusTTLSeconds))"
     }
+    /// The same as `description`.
     public var debugDescription: String { description }
+    /// What `dump` and debuggers show: the description's values, the URL redacted, no token.
     public var customMirror: Mirror {
         Mirror(self, children: ["url": redactedURL, "token": "<redacted>", "stream": stream, "group": group, "consumer": consumer,
                                 "requestTimeout": requestTimeout, "statusTTLSeconds": statusTTLSeconds], displayStyle: .struct)

@@ -17,6 +17,7 @@ public enum UpstashError: Error, Sendable, Hashable, CustomStringConvertible {
     /// path, an unexpected status).
     case rejected(String)
 
+    /// The message, with `(retry after N ms)` when the service said when; never the token.
     public var description: String {
         switch self {
         case .unauthorized(let m), .command(let m), .rejected(let m): m

@@ -22,16 +22,23 @@ public final class UpstashRateLimiter: RateLimiter, Sendable {
     /// `@upstash/ratelimit`'s default key prefix.
     public static let defaultPrefix = "@upstash/ratelimit"
 
+    /// The client the scripts run through.
     public let redis: UpstashRedis
+    /// The algorithm and its limits.
     public let algorithm: RateLimitAlgorithm
+    /// Keys are `<prefix>:<identifier>…`; the web app's limiter shares the count only with the
+    /// same prefix (default `@upstash/ratelimit`).
     public let prefix: String
     private let now: @Sendable () -> Int64
 
+    /// A limiter counting in `redis`; `now` gives milliseconds since 1970 (the window comes from it).
     public init(redis: UpstashRedis, _ algorithm: RateLimitAlgorithm, prefix: String = defaultPrefix,
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.redis = redis; self.algorithm = algorithm; self.prefix = prefix; self.now = now
     }
 
+    /// Counts `rate` calls of `identifier` (1 by default) with one script call; throws the
+    /// request's `UpstashError` (never retried once it may have reached Redis).
     public func limit(_ identifier: String, rate: Int = 1) async throws -> RateLimitResult {
         let t = now()
         let base = prefix + ":" + identifier

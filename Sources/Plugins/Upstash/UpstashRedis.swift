@@ -21,7 +21,9 @@ import Synchronization
 /// let v = try await redis.send(["GET", "greeting"]).string   // "hello"
 /// ```
 public final class UpstashRedis: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The REST endpoint, without a trailing slash.
     public let url: URL
+    /// How long one HTTP request may take (default 10 seconds); each retry gets as long again.
     public let requestTimeout: Duration
     /// Extra tries of a request that may be repeated safely (default 2).
     public let retries: Int
@@ -268,10 +270,13 @@ public final class UpstashRedis: Sendable, CustomStringConvertible, CustomDebugS
 
     // MARK: - Showing it
 
+    /// `UpstashRedis(url: …, token: <redacted>, …)`: the redacted URL and settings, never the token.
     public var description: String {
         "UpstashRedis(url: \(UpstashConfiguration.redacted(url)), token: <redacted>, requestTimeout: \(requestTimeout), retries: \(retries))"
     }
+    /// The same as `description`.
     public var debugDescription: String { description }
+    /// What `dump` and debuggers show: the redacted URL and settings, no token.
     public var customMirror: Mirror {
         Mirror(self, children: ["url": UpstashConfiguration.redacted(url), "token": "<redacted>", "requestTimeout": requestTimeout,
                                 "retries": retries], displayStyle: .class)
@@ -281,10 +286,12 @@ public final class UpstashRedis: Sendable, CustomStringConvertible, CustomDebugS
 /// A Lua script run with `EVALSHA` (its SHA-1 computed here from its text) and `EVAL` as the
 /// fallback.
 public struct LuaScript: Sendable, Hashable {
+    /// The script's Lua text, sent with `EVAL` when Redis has not cached it.
     public let source: String
     /// Lowercase hex SHA-1 of `source`: what `EVALSHA` names it by.
     public let sha1: String
 
+    /// A script of this text; its SHA-1 is computed here, once.
     public init(_ source: String) {
         self.source = source
         self.sha1 = Insecure.SHA1.hash(data: Data(source.utf8)).map { String(format: "%02x", $0) }.joined()

@@ -15,15 +15,20 @@ import JobLedgerSQLite
 /// status backwards. Progress is coalesced (latest wins) like the broadcast's. Waits for the
 /// blob projection, so that the URLs are there.
 public struct UpstashStatusCache: EffectProjection {
+    /// `status-cache`: the projection's name (its cursor, outbox and dead letters).
     public static let projectionName = ProjectionName("status-cache")
+    /// `status-cache`.
     public let name = UpstashStatusCache.projectionName
+    /// The client the hashes are written through.
     public let redis: UpstashRedis
     /// Hash names are this prefix plus the job id.
     public let prefix: String
+    /// Seconds a finished job's hash lives (default 86400); an unfinished job's hash never expires.
     public let terminalTTLSeconds: Int
     /// Hashes written per `/pipeline` request.
     public let batchSize: Int
 
+    /// A status cache writing `<prefix><job id>` through `redis`; a `batchSize` below 1 counts as 1.
     public init(redis: UpstashRedis, prefix: String = UpstashConfiguration.defaultStream + ":",
                 terminalTTLSeconds: Int = UpstashConfiguration.defaultStatusTTLSeconds, batchSize: Int = 100) {
         self.redis = redis
@@ -37,10 +42,15 @@ public struct UpstashStatusCache: EffectProjection {
         self.init(redis: redis, prefix: configuration.stream + ":", terminalTTLSeconds: configuration.statusTTLSeconds)
     }
 
+    /// The blob projection: the hashes carry the URLs it published.
     public var dependencies: [ProjectionName] { [.blob] }
+    /// `batchSize`: the hashes written per `/pipeline` request.
     public var preferredBatchSize: Int? { batchSize }
+    /// `status`, in `replay --effects`.
     public var effectLabel: String { "status" }
 
+    /// One hash write per event: the job's state after it, with the preview and result URLs from
+    /// the blob receipts; a progress write is supersedable (a later one of the job replaces it).
     public func items(for event: ProjectedEvent, state: JobState, receipts: ReceiptLookup) -> [OutboxDraft] {
         let paths = state.artefactPathnames
         let status = UpstashJobStatus(state: state, previewURL: paths.preview.flatMap { receipts(.blob, $0.description) },
@@ -48,6 +58,8 @@ public struct UpstashStatusCache: EffectProjection {
         return [OutboxDraft(target: prefix + state.id.rawValue, body: status.json.canonicalText, supersedable: event.type == .progress)]
     }
 
+    /// Writes the hashes with one `/pipeline` of script calls (safe to send twice). A failed
+    /// request fails them all; a hash Redis refused fails alone, as a rejection.
     public func deliver(_ items: [OutboxItem]) async -> Delivery {
         var calls: [(keys: [String], args: [String])] = []
         for item in items {
@@ -78,6 +90,7 @@ public struct UpstashStatusCache: EffectProjection {
         return .failed(failed, firstError, after: delivered)
     }
 
+    /// `HSET <hash> state=<state> version=<n>`, in `replay --effects`.
     public func summary(of draft: OutboxDraft) -> String {
         guard let s = try? UpstashJobStatus(text: draft.body) else { return draft.body }
         return "HSET \(draft.target) state=\(s.state.rawValue) version=\(s.version)"
@@ -105,21 +118,32 @@ public struct UpstashStatusCache: EffectProjection {
 
 /// What the status hash holds for one job.
 public struct UpstashJobStatus: Sendable, Hashable {
+    /// The job's status, the field `state` (`queued`, `running`, `completed`, `failed`, `canceled`).
     public var state: JobStatus
+    /// Progress of the current attempt, 0…1.
     public var progress: Double
+    /// Attempts started so far (0 until the first).
     public var attempt: Int
+    /// The latest progress note of the current attempt; nil: none (the field is removed).
     public var message: String?
+    /// The preview's public URL, the field `preview_url`; nil until the blob projection published one.
     public var previewURL: String?
+    /// The result's public URL, the field `result_url`; nil until the blob projection published one.
     public var resultURL: String?
+    /// The latest failure, as JSON text in the field `error`; nil: none.
     public var error: JobFailure?
+    /// The version of the job's last event: a hash is only written over an older one.
     public var version: Int
+    /// When the job's latest event was recorded, the field `updated_at` (ISO-8601).
     public var updatedAt: Timestamp
 
+    /// The status of the job `s`, with its artefacts' URLs (nil: none yet).
     public init(state s: JobState, previewURL: String?, resultURL: String?) {
         state = s.status; progress = s.progress; attempt = s.attempt; message = s.progressMessage
         self.previewURL = previewURL; self.resultURL = resultURL; error = s.lastError; version = s.version; updatedAt = s.updatedAt
     }
 
+    /// True once the job is `completed`, `failed` or `canceled`: its hash then expires.
     public var isTerminal: Bool { state.isTerminal }
 
     static func errorJSON(_ e: JobFailure) -> JSONValue {
@@ -146,6 +170,8 @@ public struct UpstashJobStatus: Sendable, Hashable {
         return .object(o)
     }
 
+    /// Reads back what `json` wrote (the outbox body). Throws when it is not JSON or lacks `state`,
+    /// `version`, `progress`, `attempt` or `updated_at`; an `error` it cannot read becomes nil.
     public init(text: String) throws {
         let v = try JSONValue(parsing: text)
         struct Bad: Error {}

@@ -26,9 +26,13 @@ import Synchronization
 /// `run_at` (ISO-8601, or milliseconds since 1970), `max_attempts`, `idempotency_key`,
 /// `owner`. Docs/Adapters/Upstash.md has a `createJob` for the web app.
 public final class UpstashStreamIntake: JobIntake, Sendable {
+    /// Which stream, group and consumer the intake reads as, and how much at a time.
     public struct Options: Sendable {
+        /// The stream's key (default `design:jobs`).
         public var stream: String
+        /// The consumer group (default `jobledger`).
         public var group: String
+        /// This worker's consumer name (default `<host>-<pid>`).
         public var consumer: String
         /// The dead-letter stream (default `<stream>:dead`).
         public var deadLetterStream: String
@@ -46,6 +50,8 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
         /// field `owner`, for the web app to check who may read it.
         public var ownerHashPrefix: String?
 
+        /// Options for `stream`: the dead letters go to `<stream>:dead`, the default kind is the stream
+        /// name up to its first `:`. `kinds` nil: any kind is accepted.
         public init(stream: String = UpstashConfiguration.defaultStream, group: String = UpstashConfiguration.defaultGroup,
                     consumer: String = UpstashConfiguration.defaultConsumer, kinds: Set<String>? = nil) {
             self.stream = stream
@@ -59,7 +65,9 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
 
     /// What `intake status` shows: the group's standing on the stream.
     public struct Status: Sendable, Hashable {
+        /// The stream's key.
         public var stream: String
+        /// The consumer group's name.
         public var group: String
         /// Entries in the stream (`XLEN`).
         public var length: Int64
@@ -69,20 +77,27 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
         public var lag: Int64?
         /// Entries delivered but not acknowledged.
         public var pending: Int64
+        /// Consumers in the group (0 when it does not exist).
         public var consumers: Int64
+        /// The ID of the last entry delivered to the group; nil when the group does not exist.
         public var lastDeliveredID: String?
         /// Entries in the dead-letter stream.
         public var deadLetters: Int64
+        /// The dead-letter stream's key.
         public var deadLetterStream: String
     }
 
     /// A malformed entry, as it was dead-lettered.
     public struct Refusal: Sendable, Hashable {
+        /// The stream entry's ID.
         public var entryID: String
+        /// Why it was refused, as written to its copy's `dead_reason` field.
         public var reason: String
     }
 
+    /// The client the stream is read through.
     public let redis: UpstashRedis
+    /// The stream, group, consumer and limits it reads with.
     public let options: Options
     private let logger: Logger
     private let clock: @Sendable () -> Timestamp
@@ -98,6 +113,8 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
     }
     private let state = Mutex(State())
 
+    /// An intake on `options.stream` through `redis`; nothing is sent before the first `pull` or
+    /// `ensureGroup()`. `clock` dates the check of each entry (tests).
     public init(redis: UpstashRedis, options: Options = Options(), logger: Logger = Logger(label: "jobledger.upstash.intake"),
                 clock: @escaping @Sendable () -> Timestamp = { Timestamp.now }) {
         self.redis = redis
@@ -108,10 +125,15 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
 
     /// Requests submitted so far by this intake (duplicates included), and the entries refused.
     public var submittedCount: Int { state.withLock { $0.submitted } }
+    /// The entries refused so far (dead-lettered), oldest first.
     public var refusals: [Refusal] { state.withLock { $0.refused } }
 
     // MARK: - Pulling
 
+    /// Reads one batch in one `/pipeline` request (own pending entries after a failure, entries
+    /// taken over, new ones), submits the valid ones and dead-letters the rest; returns how many
+    /// entries it read. A refused token or URL throws `JobIntakeStopped`; other failures (an
+    /// `UpstashError`, `submit`'s error) are thrown as they are; the entries come back next pull.
     public func pull(_ submit: @Sendable ([JobSubmission]) async throws -> [JobID]) async throws -> Int {
         do {
             return try await pullOnce(submit)

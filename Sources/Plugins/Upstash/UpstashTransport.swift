@@ -6,13 +6,16 @@ import FoundationNetworking
 
 /// One HTTP request to Upstash's REST API, as the client hands it to a transport.
 public struct UpstashHTTPRequest: Sendable {
+    /// The REST URL, plus `/pipeline` or `/multi-exec` for several commands.
     public var url: URL
     /// Header fields in the order they are sent.
     public var headers: [(name: String, value: String)]
+    /// The JSON body: one command, or an array of commands.
     public var body: Data
     /// How long the whole exchange may take.
     public var timeout: Duration
 
+    /// A request; by default no headers, an empty body and a 10-second timeout.
     public init(url: URL, headers: [(name: String, value: String)] = [], body: Data = Data(), timeout: Duration = .seconds(10)) {
         self.url = url; self.headers = headers; self.body = body; self.timeout = timeout
     }
@@ -20,11 +23,14 @@ public struct UpstashHTTPRequest: Sendable {
 
 /// One HTTP response from the REST API.
 public struct UpstashHTTPResponse: Sendable {
+    /// The HTTP status code (3xx, 4xx and 5xx included).
     public var status: Int
     /// Header fields, names in lower case.
     public var headers: [String: String]
+    /// The response body (JSON, from Upstash).
     public var body: Data
 
+    /// A response; header names are lowercased (of two that differ only in case, the first is kept).
     public init(status: Int, headers: [String: String] = [:], body: Data = Data()) {
         self.status = status
         self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -47,6 +53,7 @@ public enum UpstashTransportError: Error, Sendable, Hashable, CustomStringConver
     /// The task was cancelled.
     case cancelled
 
+    /// `could not connect: …`, `timed out: …`, `connection lost: …` or `cancelled`.
     public var description: String {
         switch self {
         case .notConnected(let m): "could not connect: \(m)"
@@ -79,6 +86,8 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
     // @unchecked: URLSession is thread-safe; the property is immutable.
     private let session: URLSession
 
+    /// A transport with its own ephemeral session: no cache, no cookies, up to 8 connections to a
+    /// host, redirects not followed.
     public init() {
         let config = URLSessionConfiguration.ephemeral
         config.requestCachePolicy = .reloadIgnoringLocalCacheData
@@ -91,6 +100,8 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
 
     deinit { session.finishTasksAndInvalidate() }
 
+    /// POSTs `request` and returns whatever status came back; throws `UpstashTransportError` when
+    /// no response did (timeout, no connection, a lost connection, cancellation).
     public func send(_ request: UpstashHTTPRequest) async throws(UpstashTransportError) -> UpstashHTTPResponse {
         var r = URLRequest(url: request.url)
         r.httpMethod = "POST"
