@@ -49,8 +49,11 @@ public struct VercelBlobToken: Sendable, Hashable, CustomStringConvertible, Cust
     /// The token itself, for the `authorization` header. Never log it.
     public func reveal() -> String { value }
 
+    /// `<redacted>`: the token never shows in logs.
     public var description: String { "<redacted>" }
+    /// `<redacted>`.
     public var debugDescription: String { "<redacted>" }
+    /// A mirror with the store id only (not a secret: it is in every blob URL), never the token.
     public var customMirror: Mirror { Mirror(self, children: ["storeID": storeID], displayStyle: .struct) }
 }
 
@@ -85,25 +88,36 @@ public struct VercelBlobConfiguration: Sendable, CustomStringConvertible, Custom
     public static let defaultAPIVersion = 12
     /// The SDKs' default cache lifetime, one month.
     public static let defaultCacheMaxAge = 2_592_000
+    /// The per-request timeout when `JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS` is unset: 60 seconds (the Python SDK's).
     public static let defaultRequestTimeout: Duration = .seconds(60)
+    /// Retries of one request when `JOBLEDGER_VERCEL_BLOB_RETRIES` is unset: 3.
     public static let defaultRetries = 3
+    /// Bodies of this many bytes or more go up in parts when `JOBLEDGER_VERCEL_BLOB_MULTIPART_MIN_BYTES` is
+    /// unset: 16 MiB.
     public static let defaultMultipartThreshold = 16 * 1024 * 1024
     /// `@vercel/blob`'s part size; every part but the last has exactly this size.
     public static let defaultPartSize = 8 * 1024 * 1024
     /// The smallest part Vercel Blob accepts (except the last).
     public static let minimumPartSize = 5 * 1024 * 1024
+    /// The largest part size `JOBLEDGER_VERCEL_BLOB_PART_BYTES` may set: 5 GiB.
     public static let maximumPartSize = 5 * 1024 * 1024 * 1024
+    /// Parts in flight at once when `JOBLEDGER_VERCEL_BLOB_PART_CONCURRENCY` is unset: 4.
     public static let defaultPartConcurrency = 4
 
+    /// The store's read-write token; prints as `<redacted>`.
     public var token: VercelBlobToken
     /// The store id (from the token); it names the store's public host.
     public var storeID: String { token.storeID }
     /// The API base, without a trailing `/`.
     public var apiURL: URL
+    /// The `x-api-version` sent with every request (default 12).
     public var apiVersion: Int
+    /// The store's access (default `public`): sent as `x-vercel-blob-access` and part of the blob
+    /// URLs' host; it must match the store's.
     public var access: Access
     /// `x-cache-control-max-age`, in seconds.
     public var cacheControlMaxAge: Int
+    /// How long one request may go without progress before it counts as timed out (default 60 seconds).
     public var requestTimeout: Duration
     /// Retries of one request (after its first try) inside one store call.
     public var retries: Int
@@ -114,7 +128,10 @@ public struct VercelBlobConfiguration: Sendable, CustomStringConvertible, Custom
     public var retryCap: Duration = .seconds(8)
     /// Bodies of at least this many bytes are uploaded in parts.
     public var multipartThreshold: Int
+    /// Bytes per part of a multipart upload, the last part excepted (default 8 MiB; Vercel Blob
+    /// refuses a smaller part than `minimumPartSize`).
     public var partSize: Int
+    /// Parts uploaded at once (default 4; below 1 counts as 1).
     public var partConcurrency: Int
     /// Targets per delete request (the API takes 1…1000).
     public var deleteBatchSize = 1000
@@ -224,12 +241,14 @@ public struct VercelBlobConfiguration: Sendable, CustomStringConvertible, Custom
         return c.string ?? "<url>"
     }
 
+    /// The store, access, API URL (redacted) and tuning, the token as `<redacted>`: safe to log.
     public var description: String {
         "VercelBlobConfiguration(store: \(storeID), access: \(access.rawValue), apiURL: \(redactedAPIURL), apiVersion: \(apiVersion), "
             + "token: <redacted>, cacheControlMaxAge: \(cacheControlMaxAge), requestTimeout: \(requestTimeout), retries: \(retries), "
             + "multipartThreshold: \(multipartThreshold), partSize: \(partSize), partConcurrency: \(partConcurrency))"
     }
 
+    /// The same as `description`.
     public var debugDescription: String { description }
 
     /// What `dump` and debuggers show: the description's values, the token redacted.
@@ -249,6 +268,7 @@ public enum VercelBlobConfigurationError: Error, Sendable, Hashable, CustomStrin
     /// A variable is set but unusable.
     case invalid(variable: String, reason: String)
 
+    /// `Vercel Blob: VARIABLE is not set. <what to do>` or `Vercel Blob: VARIABLE <what is wrong>.`
     public var description: String {
         switch self {
         case .missing(let v, let hint): "Vercel Blob: \(v) is not set. \(hint)"

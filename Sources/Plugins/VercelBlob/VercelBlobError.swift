@@ -48,6 +48,7 @@ public struct VercelBlobError: Error, Sendable, Hashable, CustomStringConvertibl
         case cancelled
     }
 
+    /// What went wrong; it decides `isRetryable` and the message.
     public var kind: Kind
     /// What was being done, e.g. `put jobs/…/final-….png` (no secrets).
     public var operation: String
@@ -65,6 +66,7 @@ public struct VercelBlobError: Error, Sendable, Hashable, CustomStringConvertibl
     /// An earlier try of this call failed without an answer, so it may have been carried out.
     public var afterUncertainTry = false
 
+    /// An error of `kind` for `operation` in the store `storeID`; `afterUncertainTry` starts false.
     public init(kind: Kind, operation: String, status: Int? = nil, code: String? = nil, detail: String = "",
                 retryAfterMilliseconds: Int64? = nil, storeID: String) {
         self.kind = kind
@@ -104,6 +106,7 @@ public struct VercelBlobError: Error, Sendable, Hashable, CustomStringConvertibl
 
     private var said: String { detail.isEmpty ? "" : ": \(detail)" }
 
+    /// What failed, in which store, and what to do about it; never the token.
     public var description: String {
         let store = "Vercel Blob store \(storeID)"
         switch kind {

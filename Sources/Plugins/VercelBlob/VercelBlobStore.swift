@@ -26,6 +26,7 @@ import Logging
 ///   configured API URL; redirects are never followed; descriptions, errors and log lines never
 ///   show it.
 public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The token, API URL and tuning the store uses.
     public let configuration: VercelBlobConfiguration
     private let transport: any VercelBlobTransport
     let logger: Logger
@@ -51,6 +52,7 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
         self.init(configuration: try VercelBlobConfiguration(environment: environment), transport: transport, logger: logger)
     }
 
+    /// The store id (from the token), named in messages and in the blob URLs.
     public var storeID: String { configuration.storeID }
 
     // MARK: - BlobStore
@@ -65,6 +67,9 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
         }
     }
 
+    /// The blob at `pathname`, or nil when there is none. When the answer lacks them, the size is 0
+    /// and the content type is guessed from the pathname. Throws `.unavailable` when worth
+    /// retrying, else `.rejected`.
     public func head(pathname: String) async throws(SinkError) -> BlobInfo? {
         do {
             guard let b = try await metadata(of: pathname) else { return nil }
@@ -75,6 +80,8 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
         }
     }
 
+    /// Every blob whose pathname starts with `prefix`, in pathname order, in pages of 1000; content
+    /// types are guessed from the pathnames (a listing does not carry them).
     public func list(prefix: String) async throws(SinkError) -> [BlobInfo] {
         do {
             return try await blobs(prefix: prefix).map {
@@ -85,10 +92,13 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
         }
     }
 
+    /// Removes the blob at `pathname`; removing a missing blob is not an error.
     public func delete(pathname: String) async throws(SinkError) {
         do { try await delete([pathname]) } catch { throw error.sinkError }
     }
 
+    /// Removes the blobs at `pathnames` in requests of `deleteBatchSize`; missing ones are not an
+    /// error. A failed request throws, and the batches before it stay deleted.
     public func delete(pathnames: [String]) async throws(SinkError) {
         do { try await delete(pathnames) } catch { throw error.sinkError }
     }
@@ -313,8 +323,10 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
         "VercelBlobStore(store: \(storeID), access: \(configuration.access.rawValue), api: \(configuration.redactedAPIURL), token: <redacted>)"
     }
 
+    /// The same as `description`.
     public var debugDescription: String { description }
 
+    /// What `dump` and debuggers show: the configuration (itself redacted), never the token.
     public var customMirror: Mirror {
         Mirror(self, children: ["configuration": configuration], displayStyle: .struct)
     }

@@ -9,14 +9,18 @@ import FoundationNetworking
 
 /// One HTTP request, as the blob store hands it to a transport.
 public struct VercelBlobHTTPRequest: Sendable {
+    /// The HTTP method (`GET`, `PUT`, `POST` …).
     public var method: String
+    /// The full URL: the API base, the path and the query.
     public var url: URL
     /// Header fields in the order they are sent.
     public var headers: [(name: String, value: String)]
+    /// The body (empty for a `GET`).
     public var body: Data
     /// How long the exchange may go without progress before it counts as timed out.
     public var timeout: Duration
 
+    /// A request; by default no headers, an empty body and a 60-second timeout.
     public init(method: String, url: URL, headers: [(name: String, value: String)] = [], body: Data = Data(),
                 timeout: Duration = .seconds(60)) {
         self.method = method; self.url = url; self.headers = headers; self.body = body; self.timeout = timeout
@@ -30,11 +34,14 @@ public struct VercelBlobHTTPRequest: Sendable {
 
 /// One HTTP response.
 public struct VercelBlobHTTPResponse: Sendable {
+    /// The HTTP status code (3xx, 4xx and 5xx included).
     public var status: Int
     /// Header fields, names in lower case.
     public var headers: [String: String]
+    /// The response body (JSON, from the API).
     public var body: Data
 
+    /// A response; header names are lowercased (of two that differ only in case, the first is kept).
     public init(status: Int, headers: [String: String] = [:], body: Data = Data()) {
         self.status = status
         self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -54,6 +61,7 @@ public enum VercelBlobTransportError: Error, Sendable, Hashable, CustomStringCon
     /// The task was cancelled.
     case cancelled
 
+    /// `timed out: …`, `connection failed: …` or `cancelled`.
     public var description: String {
         switch self {
         case .timedOut(let m): "timed out: \(m)"
@@ -81,6 +89,8 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
     // @unchecked: URLSession is thread-safe; the property is immutable.
     private let session: URLSession
 
+    /// A transport with its own ephemeral session: no cache, no cookies, up to 16 connections to a
+    /// host, redirects not followed.
     public init() {
         let config = URLSessionConfiguration.ephemeral
         config.requestCachePolicy = .reloadIgnoringLocalCacheData
@@ -93,6 +103,8 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
 
     deinit { session.finishTasksAndInvalidate() }
 
+    /// Sends `request` and returns whatever status came back; throws `VercelBlobTransportError`
+    /// when no response did (no progress within the timeout, no or a broken connection, cancellation).
     public func send(_ request: VercelBlobHTTPRequest) async throws(VercelBlobTransportError) -> VercelBlobHTTPResponse {
         var r = URLRequest(url: request.url)
         r.httpMethod = request.method
