@@ -78,6 +78,7 @@ public enum ServerConfigurationError: Error, Sendable, Equatable, CustomStringCo
     /// `--insecure-no-auth` with a host that is not loopback.
     case insecureNotLoopback(host: String)
 
+    /// `VARIABLE: <why>`, or what to set or pass instead; never a variable's value.
     public var description: String {
         switch self {
         case .invalid(let v, let r): "\(v): \(r)"

@@ -25,6 +25,7 @@ public enum AuthFailure: Error, Sendable, Hashable, CustomStringConvertible {
     /// `sub` is missing, empty or too long.
     case subject
 
+    /// A short reason (`the token has expired`), sent as the 401's `detail`; never the token.
     public var description: String {
         switch self {
         case .missing: "no bearer token"

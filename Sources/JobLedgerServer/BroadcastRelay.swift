@@ -22,10 +22,14 @@ public final class BroadcastRelay: Service {
     /// Items read per look.
     static let batch = 1000
 
+    /// A relay from `ledger`'s broadcast outbox into `hub`, for the process whose projection runner
+    /// is named `owner`; it looks every `interval` (200 ms by default).
     public init(ledger: Ledger, hub: BroadcastHub, owner: String, interval: Duration = .milliseconds(200)) {
         self.ledger = ledger; self.hub = hub; self.owner = owner; self.interval = interval
     }
 
+    /// Looks at the outbox every `interval` until graceful shutdown or cancellation. Never throws: a
+    /// look that fails is tried again at the next one.
     public func run() async throws {
         var relayed: Int64?  // nil until the outbox could be read once
         var wasHolder = false

@@ -25,6 +25,7 @@ public struct ChainWatch: Service {
         self.logger = logger
     }
 
+    /// Checks the chain now, then every `interval`, until graceful shutdown or cancellation. Never throws.
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
             var said: String?

@@ -5,8 +5,11 @@ import JobLedger
 public struct KindSchema: Sendable, Hashable {
     /// A required string field.
     public struct StringField: Sendable, Hashable {
+        /// The field's name in `input` (`prompt`).
         public var name: String
+        /// The most characters it may have; it must have at least one that is not whitespace.
         public var maxLength: Int
+        /// A required string field `name` of 1…`maxLength` characters.
         public init(_ name: String, maxLength: Int) { self.name = name; self.maxLength = maxLength }
     }
     /// The required string fields.

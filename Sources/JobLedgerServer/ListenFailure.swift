@@ -8,11 +8,14 @@ import NIOCore
 /// Why the server cannot listen on `host:port`, said in one line with what to do, instead of
 /// NIO's `bind(descriptor:ptr:bytes:): Address already in use) (errno: 98)`.
 public struct ListenFailure: Error, CustomStringConvertible, Sendable {
+    /// The host it tried to listen on (`--host`).
     public let host: String
+    /// The port it tried to listen on (`--port`).
     public let port: Int
     /// What is wrong and what to do.
     public let reason: String
 
+    /// `cannot listen on <host>:<port>: <reason>`, an IPv6 host in brackets.
     public var description: String {
         let shown = host.contains(":") ? "[\(host)]" : host  // an IPv6 literal, as in a URL
         return "cannot listen on \(shown):\(port): \(reason)"

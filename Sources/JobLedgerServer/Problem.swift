@@ -35,8 +35,11 @@ public struct Problem: Error, HTTPResponseError, Sendable, Equatable, CustomStri
         return .object(o)
     }
 
+    /// `<status> <slug>: <detail>`, with `(field …)` when a field is at fault: for logs and tests.
     public var description: String { "\(status.code) \(slug): \(detail)" + (field.map { " (field \($0))" } ?? "") }
 
+    /// The `application/problem+json` response: `json` as the body, `status`, and `headers`
+    /// (`cause` is never sent).
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var h = headers
         h[.contentType] = "application/problem+json"

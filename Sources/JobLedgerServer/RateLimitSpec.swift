@@ -46,6 +46,8 @@ public struct RateLimitSpec: Sendable, Hashable, CustomStringConvertible {
             : .fixedWindow(limit: limit, window: .milliseconds(windowMilliseconds))
     }
 
+    /// The spec as `JOBLEDGER_RATE_LIMIT` takes it: `sliding:10/60s`, `fixed:100/3600s` (`ms` when
+    /// the window is not whole seconds).
     public var description: String {
         let w = windowMilliseconds % 1000 == 0 ? "\(windowMilliseconds / 1000)s" : "\(windowMilliseconds)ms"
         return "\(sliding ? "sliding" : "fixed"):\(limit)/\(w)"

@@ -26,6 +26,8 @@ public final class TokenVerifier: Sendable {
     /// The algorithms verified with JWKS keys.
     static let jwksAlgorithms: Set<String> = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
 
+    /// The secret or JWKS, and the claims checked (issuer, audiences, authorized parties, admin
+    /// claim, leeway).
     public let configuration: AuthConfiguration
     private let hmac: JWTKeyCollection?
     private let jwks: Mutex<JWTKeyCollection?>
