@@ -113,6 +113,8 @@ struct Serve: AsyncParsableCommand {
             let blobs = try projections.blobStore()
             let upstash = try intake.upstashConfiguration(projections)
             let feed = try await intake.make(upstash, projections: projections)
+            // Before the log too: --rate-limiter upstash without its variables is exit 2 and no log.
+            let limiter = try makeLimiter(spec, environment: environment)
             let storageWait = storage.bound(oneShot: false)
             // Opening is bounded like a command that ends (5 s unless --storage-wait says): a
             // server cannot listen, nor answer its probes, before it has its log, and a log it
@@ -123,7 +125,6 @@ struct Serve: AsyncParsableCommand {
             let engine = makeEngine(ledger: ledger, storageWait: storageWait, metrics: registry)
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait,
                                                 metrics: ServerMetrics.factory(registry))
-            let limiter = try makeLimiter(spec, environment: environment)
             var server = JobLedgerServer(ledger: ledger, engine: engine, hub: hub, runner: runner, auth: verifier, limiter: limiter.limiter,
                                          blobFolder: blobs.vercel == nil ? blobs.folderPath(forLog: ledger.path) : nil,
                                          streams: StreamNaming(prefix: projections.streamPrefix), anycable: anycable, metrics: registry)

@@ -27,4 +27,14 @@ import Testing
         let bad = try await jobledger(args, in: scratch, environment: ["JOBLEDGER_RATE_LIMIT": "token:5/1s"])
         expectRefusal(bad, exit: 2, mentions: ["JOBLEDGER_RATE_LIMIT", "unknown window kind 'token'"])
     }
+
+    /// --rate-limiter upstash without its variables is refused like --status-cache upstash:
+    /// exit 2 naming the variable, before a log is created (it was made first, then left behind).
+    @Test func anUpstashLimiterWithoutItsURLIsRefusedBeforeTheLogIsCreated() async throws {
+        let scratch = Scratch()
+        let r = try await jobledger(["serve", "--db", "s.sqlite", "--insecure-no-auth", "--port", "0", "--rate-limiter", "upstash"],
+                                    in: scratch, environment: ["UPSTASH_REDIS_REST_URL": "", "KV_REST_API_URL": ""])
+        expectRefusal(r, exit: 2, mentions: ["UPSTASH_REDIS_REST_URL is not set"])
+        #expect(!scratch.exists("s.sqlite"), "the log was created: \(r)")
+    }
 }
