@@ -31,15 +31,17 @@ struct Append: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let type = self.type
+            // A usage error, said before the payload (default `{}`) is judged for a job not named.
+            if job == nil, type != .queued {
+                throw fail("--job is required for a '\(type)' event (only --type queued starts a new job)", code: 64)
+            }
             var payload = try wrap { () throws(PayloadError) in try EventPayload.decode(type: type, text: self.payload) }
             if let attempt { payload = try claimed(payload, attempt: attempt) }
             let jobID: JobID
             if let job {
                 jobID = try wrap { () throws(InvalidJobID) in try JobID(job) }
-            } else if type == .queued {
-                jobID = JobID.generate()
             } else {
-                throw fail("--job is required for a '\(type)' event (only --type queued starts a new job)", code: 64)
+                jobID = JobID.generate()
             }
             // Opening is bounded like the write: a full disk may refuse the -wal or -shm.
             let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: true) }

@@ -182,6 +182,14 @@ struct BadInputTests {
         #expect(history.stdout.contains("priority -5"), "\(history)")
     }
 
+    /// `append` of a type other than `queued` needs `--job`, and says so (exit 64) before it
+    /// judges a payload it was never going to append (it said `missing field 'worker'`, exit 2).
+    @Test func appendWithoutAJobSaysSoBeforeJudgingThePayload() async throws {
+        let r = try await jobledger(["append", "--db", db, "--type", "started"], in: scratch)
+        #expect(r.status == 64 && r.stderr.contains("--job is required for a 'started' event"), "\(r)")
+        #expect(!scratch.exists("log.sqlite"))
+    }
+
     /// `--stream-prefix` is 1…100 bytes wherever it is taken, the replay tools included.
     @Test(arguments: [["replay"], ["state", "job-1"], ["work"], ["project", "--once"]])
     func aStreamPrefixOutOfRangeIsAUsageError(command: [String]) async throws {
