@@ -16,40 +16,56 @@ public enum ReplayScratch {
     /// _ = try ledger.replay(into: &fold, until: .seq(40), effect: { planned.append($0) })
     /// try ReplayScratch.write(rows: Array(fold.rows.values), effects: planned, to: "as-of-40.sqlite")
     /// ```
+    ///
+    /// A write that fails (a full disk, a folder that cannot take the journal) leaves no file
+    /// behind: what it had made is removed, so the same call can be made again once the cause
+    /// is gone, instead of being refused because the path "already exists".
     public static func write(rows: [JobRow], effects: [PlannedEffect], to path: String) throws(LedgerError) {
-        do {
-            if FileManager.default.fileExists(atPath: path) {
+        // Made here, exclusively: a file another process makes meanwhile is refused, not
+        // written into, and a file this call made is the only one it may remove.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 {
+            let failure = errno
+            if failure == EEXIST {
                 throw LedgerError.storage("\(path) already exists; a replay scratch file is always a new file, and never replaces one")
             }
-            let q = try DatabaseQueue(path: path)
-            try q.write { db in
-                try db.execute(sql: """
-                    CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT, state TEXT, attempt INTEGER, max_attempts INTEGER,
-                        progress REAL, message TEXT, preview_url TEXT, result_url TEXT, error_code TEXT, error_message TEXT,
-                        created_at TEXT, started_at TEXT, finished_at TEXT, updated_at TEXT, version INTEGER, owner TEXT);
-                    CREATE TABLE effects (seq INTEGER, kind TEXT, target TEXT, body TEXT);
-                    """)
-                for r in rows {
-                    let values: [DatabaseValueConvertible?] = r.fields.map { f in
-                        switch f.value {
-                        case .string(let s): return s
-                        case .int(let i): return i
-                        case .double(let d): return d
-                        default: return nil
-                        }
-                    }
-                    try db.execute(sql: "INSERT INTO jobs VALUES (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))",
-                                   arguments: StatementArguments(values))
-                }
-                for e in effects {
-                    try db.execute(sql: "INSERT INTO effects VALUES (?, ?, ?, ?)",
-                                   arguments: [e.seq, e.projection.effectLabel, e.draft.target, e.draft.body])
-                }
-            }
-        } catch let e as LedgerError {
-            throw e
+            throw .storage("cannot write \(path): \(String(cString: strerror(failure)))")
+        }
+        close(fd)
+        do {
+            try fill(path, rows: rows, effects: effects)
         } catch {
-            throw .storage("cannot write \(path): \(error)")
+            unlink(path)  // SQLite removed its journal as it rolled back
+            throw .storage("cannot write \(path): \(error); the unfinished file was removed")
+        }
+    }
+
+    private static func fill(_ path: String, rows: [JobRow], effects: [PlannedEffect]) throws {
+        let q = try DatabaseQueue(path: path)
+        defer { try? q.close() }
+        try q.write { db in
+            try db.execute(sql: """
+                CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT, state TEXT, attempt INTEGER, max_attempts INTEGER,
+                    progress REAL, message TEXT, preview_url TEXT, result_url TEXT, error_code TEXT, error_message TEXT,
+                    created_at TEXT, started_at TEXT, finished_at TEXT, updated_at TEXT, version INTEGER, owner TEXT);
+                CREATE TABLE effects (seq INTEGER, kind TEXT, target TEXT, body TEXT);
+                """)
+            for r in rows {
+                let values: [DatabaseValueConvertible?] = r.fields.map { f in
+                    switch f.value {
+                    case .string(let s): return s
+                    case .int(let i): return i
+                    case .double(let d): return d
+                    default: return nil
+                    }
+                }
+                try db.execute(sql: "INSERT INTO jobs VALUES (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))",
+                               arguments: StatementArguments(values))
+            }
+            for e in effects {
+                try db.execute(sql: "INSERT INTO effects VALUES (?, ?, ?, ?)",
+                               arguments: [e.seq, e.projection.effectLabel, e.draft.target, e.draft.body])
+            }
         }
     }
 }
