@@ -222,6 +222,12 @@ struct Import: AsyncParsableCommand {
             if file == "-" {
                 handle = .standardInput
             } else {
+                // A folder opens for reading, but every read of it fails (EISDIR): said here, as
+                // the bad input it is, not later as a storage error.
+                var isFolder: ObjCBool = false
+                if FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), isFolder.boolValue {
+                    throw fail("cannot read \(file): it is a folder; give the NDJSON file (an export), or - for standard input", code: 2)
+                }
                 guard let h = FileHandle(forReadingAtPath: file) else {
                     let fm = FileManager.default
                     let why = !fm.fileExists(atPath: file) ? "no such file" : !fm.isReadableFile(atPath: file) ? "permission denied" : "it cannot be opened"

@@ -243,4 +243,20 @@ struct IntegrityTests {
         expectRefusal(r, exit: 2, mentions: ["cannot read", "no-such.ndjson", "no such file"])
         #expect(!scratch.exists("log.sqlite"))
     }
+
+    /// A folder opens for reading, but cannot be read: bad input (exit 2), as an unreadable file
+    /// is, not a storage error (exit 6) about "the input".
+    @Test func aFolderGivenAsTheImportFileIsRefusedAsBadInput() async throws {
+        let folder = scratch.path("exports")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        let r = try await jobledger(["import", "--db", db, folder], in: scratch)
+        expectRefusal(r, exit: 2, mentions: ["cannot read \(folder): it is a folder"])
+        #expect(!scratch.exists("log.sqlite"), "a refused import must not leave an empty log behind")
+
+        try await logWithCompletedJob(db, in: scratch)
+        let before = try await snapshot(db, in: scratch)
+        let again = try await jobledger(["import", "--db", db, folder], in: scratch)
+        expectRefusal(again, exit: 2, mentions: ["cannot read \(folder): it is a folder"])
+        #expect(try await snapshot(db, in: scratch) == before)
+    }
 }
