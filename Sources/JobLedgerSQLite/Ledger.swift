@@ -250,6 +250,13 @@ public final class Ledger: Sendable {
                 return .storage(e.message ?? "\(e.resultCode)")
             }
         }
+        if let e = error as? LifecycleError {
+            // An append wraps its own refusal (`rejected`), so a lifecycle error that gets here
+            // came from folding events already stored: the log breaks its own rules, which only
+            // a change behind its back does (an event deleted, moved or edited).
+            return .storage("\(path) holds events that break their job's lifecycle (\(e)): the log was changed after they were recorded; "
+                            + "verify it to find the first bad seq, and restore it from a backup or an export")
+        }
         return .storage("\(error)")
     }
 
