@@ -25,10 +25,25 @@ struct JobLedgerCLI: AsyncParsableCommand {
     /// SIGPIPE is ignored: output to a reader that has gone (`| head`) is dropped (EPIPE), and the
     /// command goes on to its normal end instead of dying mid-run with jobs left `running`.
     /// A command that ends normally exits 6 when what it printed could not be written (see
-    /// `exitIfStandardOutputFailed`).
+    /// `exitIfStandardOutputFailed`); one that fails with its own exit code (`verify`'s 1,
+    /// `diff`'s 1) keeps it, and says on stderr that what it printed is incomplete.
     static func main() async {
         signal(SIGPIPE, SIG_IGN)
-        await main(negativeNumbersJoined(Array(CommandLine.arguments.dropFirst())))
+        do {
+            var command = try await asyncParseAsRoot(negativeNumbersJoined(Array(CommandLine.arguments.dropFirst())))
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode where code != .success {
+            // The report (verify's FAILED line, diff's differences) went to stdout: lost there,
+            // it must not vanish without a word, as `verify > report.txt` on a full disk did.
+            sayIfStandardOutputFailed()
+            exit(withError: code)
+        } catch {
+            exit(withError: error)
+        }
         exitIfStandardOutputFailed()
     }
 

@@ -62,14 +62,27 @@ func standardOutputIsGone() -> Bool {
 /// `submit > ids.txt` queued a job whose id was lost. A reader that has gone (`| head`) is a
 /// normal end, as it was when SIGPIPE ended the command.
 func exitIfStandardOutputFailed() {
+    guard let reason = standardOutputFailure() else { return }
+    writeQuietly("jobledger: could not write the output (\(reason)): what was printed is incomplete, though the command itself ran to its end\n")
+    exit(6)
+}
+
+/// For a command that fails with its own exit code (which stands): says on stderr when what
+/// it printed could not be written, so that an empty report file is never the only trace.
+func sayIfStandardOutputFailed() {
+    guard let reason = standardOutputFailure() else { return }
+    writeQuietly("jobledger: could not write the output (\(reason)): what was printed is incomplete\n")
+}
+
+/// Why standard output could not be written (flushing what stdio holds first), or nil when it
+/// was, or when its reader has gone (`| head`, a normal end).
+private func standardOutputFailure() -> String? {
     let flushFailed = fflush(nil) != 0
     let cause = errno
     let file = standardOutputFile()
-    guard flushFailed || (file.map { ferror($0) != 0 } ?? false) else { return }
-    if (flushFailed && cause == EPIPE) || standardOutputIsGone() { return }
-    let reason = flushFailed ? String(cString: strerror(cause)) : "a write failed"
-    writeQuietly("jobledger: could not write the output (\(reason)): what was printed is incomplete, though the command itself ran to its end\n")
-    exit(6)
+    guard flushFailed || (file.map { ferror($0) != 0 } ?? false) else { return nil }
+    if (flushFailed && cause == EPIPE) || standardOutputIsGone() { return nil }
+    return flushFailed ? String(cString: strerror(cause)) : "a write failed"
 }
 
 /// C's `stdout`, which `print` writes to: a global that Swift 6 will not read directly (shared

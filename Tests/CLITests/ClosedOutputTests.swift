@@ -85,6 +85,27 @@ func startWithOutput(on pipe: Pipe, _ args: [String], in scratch: Scratch) throw
         #expect(said?.contains("No space left on device") == true, "\(said ?? "nothing said")")
     }
 
+    /// A command that fails for its own reason keeps its exit code, but says that its report
+    /// was lost: `verify > report.txt` on a full disk exited 1 with an empty file and not a
+    /// word on stderr, so nobody could tell which seq had failed, or that it had been printed.
+    @Test func aFailingCommandWhoseReportCannotBeWrittenSaysSo() async throws {
+        guard FileManager.default.fileExists(atPath: "/dev/full") else { return }  // Linux's always-full device
+        let scratch = Scratch()
+        try await logWithCompletedJob("o.sqlite", in: scratch)
+        _ = try await jobledger(["submit", "design", "--db", "other.sqlite"], in: scratch)
+        try await expectSaid(["diff", "o.sqlite", "other.sqlite"], in: scratch)  // they differ: exit 1
+        try rawSQL(scratch.path("o.sqlite"), "DROP TRIGGER events_no_update; UPDATE events SET payload = '{}' WHERE seq = 4")
+        try await expectSaid(["verify", "--db", "o.sqlite"], in: scratch)
+        try await expectSaid(["verify", "--json", "--db", "o.sqlite"], in: scratch)
+    }
+
+    func expectSaid(_ command: [String], in scratch: Scratch, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let (status, stderr) = try await failingOnFullDevice(command, in: scratch)
+        #expect(status == 1, "\(command): \(stderr)", sourceLocation: sourceLocation)
+        #expect(stderr.contains("jobledger: could not write the output (No space left on device): what was printed is incomplete"),
+                "\(command): \(stderr.debugDescription)", sourceLocation: sourceLocation)
+    }
+
     @Test func aReaderThatLeftIsStillANormalEnd() async throws {
         let scratch = Scratch()
         _ = try await jobledger(["submit", "design", "--db", "o.sqlite"], in: scratch)
@@ -110,4 +131,23 @@ func onFullDevice(_ args: [String], in scratch: Scratch) async throws -> (status
     let said = await waitForLine(containing: "could not write the output", in: err.fileHandleForReading)
     await waitForExit(p, "\(args.first ?? "jobledger") to a full device")
     return (p.terminationStatus, said)
+}
+
+/// Runs `jobledger args…` with its stdout on `/dev/full` and its stderr in a file, to its end:
+/// its exit status and all it said on stderr (for a command that may say nothing there).
+func failingOnFullDevice(_ args: [String], in scratch: Scratch) async throws -> (status: Int32, stderr: String) {
+    let p = Process()
+    p.executableURL = try #require(jobledgerBinary) as URL
+    p.arguments = args
+    p.currentDirectoryURL = scratch.url
+    p.standardInput = FileHandle.nullDevice
+    p.standardOutput = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+    let errPath = scratch.path("stderr-\(UUID().uuidString)")
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+    let err = try #require(FileHandle(forWritingAtPath: errPath))
+    p.standardError = err
+    try startChild(p)
+    await waitForExit(p, "\(args.first ?? "jobledger") to a full device")
+    try err.close()
+    return (p.terminationStatus, String(decoding: try fileBytes(errPath), as: UTF8.self))
 }
