@@ -109,6 +109,11 @@ struct Replay: AsyncParsableCommand {
                 out.write((json ? e.json.canonicalText : e.line) + "\n")
             }
             progress.finish()
+            // A job the log has never held (a mistyped id) is said, as `history` and `state` say
+            // it, not shown as an empty replay with exit 0.
+            if let id, summary.events == 0, try ledger.state(of: id) == nil {
+                throw fail("no such job \(id) in \(ledger.path)", code: 3)
+            }
             try out.finish()
             let rows = fold.rows.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
             if let into {
