@@ -232,6 +232,12 @@ struct ProjectionsRebuild: AsyncParsableCommand {
         try await guarded {
             let ledger = try log.open(create: false)
             let headAtStart = try ledger.head()?.seq ?? 0
+            // The whole log must fold before the table is emptied: a log whose events break a
+            // job's lifecycle (changed behind its back) stopped the rebuild after the reset,
+            // leaving an empty table at checkpoint 0 beside the refusal, and `jobs` nothing to
+            // read. One pass in constant memory, as `verify` folds.
+            var fold = LedgerFold()
+            try ledger.forEachEvent { e in try fold.apply(e) }
             try await ledger.resetJobsTable()
             var o = ProjectionRunner.Options()
             o.logger.logLevel = .warning

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 /// A log whose stored events break their job's lifecycle (an event deleted behind the
@@ -24,5 +25,32 @@ import Testing
             "the log was changed after they were recorded",
             "(jobledger verify, jobledger import)",
         ])
+    }
+
+    /// `projections rebuild` on such a log is refused before it empties the table: it emptied
+    /// it (checkpoint 0), then stopped at the bad event, so the refusal had destroyed the one
+    /// table `jobs` could still read.
+    @Test func rebuildIsRefusedBeforeTheTableIsEmptied() async throws {
+        let scratch = Scratch()
+        let job = try await logWithCompletedJob("log.sqlite", in: scratch)
+        let project = try await jobledger(["project", "--once", "--no-effects", "--db", "log.sqlite"], in: scratch)
+        #expect(project.status == 0, "\(project)")
+        let path = scratch.path("log.sqlite")
+        try rawSQL(path, "DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = 2")
+        let table = "SELECT id || ' ' || state || ' ' || version || ' ' || (SELECT checkpoint FROM projections WHERE name = 'jobs') FROM jobs"
+        let before = try rows(path, table)
+        #expect(before == ["\(job) completed 4 4"])
+
+        let r = try await jobledger(["projections", "rebuild", "--db", "log.sqlite"], in: scratch)
+        expectRefusal(r, exit: 6, mentions: ["log.sqlite holds events that break their job's lifecycle", "(jobledger verify, jobledger import)"])
+        #expect(try rows(path, table) == before, "the refused rebuild changed the jobs table")
+        let jobs = try await jobledger(["jobs", "--db", "log.sqlite"], in: scratch)
+        #expect(jobs.status == 0 && jobs.stdout.contains(job), "\(jobs)")
+    }
+
+    func rows(_ path: String, _ sql: String) throws -> [String] {
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        return try queue.read { db in try String.fetchAll(db, sql: sql) }
     }
 }
