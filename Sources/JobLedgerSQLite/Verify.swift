@@ -221,6 +221,18 @@ extension Ledger {
         return try read { db in try Ledger.furthestWitness(db) }
     }
 
+    /// The head and, when something in the file has taken in events past it (events were cut
+    /// off the end), what and up to which seq: read in one snapshot, so that a writer appending
+    /// and projecting meanwhile never looks like a lost end. What `jobledger digest` checks
+    /// before it prints a head to keep.
+    package func headAndLostEnd() throws(LedgerError) -> (head: ChainHead?, lostEnd: (witness: String, seq: Int64)?) {
+        try read { db in
+            let head = try Ledger.fetchHead(db)
+            guard let (what, seq) = try Ledger.furthestWitness(db), seq > (head?.seq ?? 0) else { return (head, nil) }
+            return (head, (what, seq))
+        }
+    }
+
     /// `furthestWitness()` on a connection, for any schema (tables it lacks witness nothing).
     static func furthestWitness(_ db: Database) throws -> (String, Int64)? {
         guard try db.tableExists("projections") else { return nil }

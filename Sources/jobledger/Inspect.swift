@@ -162,7 +162,14 @@ struct DigestCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let ledger = try log.openReadOnly()
-            print(try ledger.head()?.description ?? "0:\(HashChain.genesis)")
+            let (head, lostEnd) = try ledger.headAndLostEnd()
+            // A head printed here is one to keep and check later: the head of a log cut short,
+            // kept, would make `verify --expect-head` vouch for the cut log from then on.
+            if let lost = lostEnd {
+                throw fail("\(ledger.path) has lost events: the log ends at seq \(head?.seq ?? 0), but \(lost.witness) has taken in events up to seq \(lost.seq) "
+                           + "(events were cut off the end); its head is not one to keep, so none was printed (run jobledger verify)", code: 1)
+            }
+            print(head?.description ?? "0:\(HashChain.genesis)")
         }
     }
 }
