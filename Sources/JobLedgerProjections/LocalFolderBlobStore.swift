@@ -36,7 +36,7 @@ public struct LocalFolderBlobStore: BlobStore {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try bytes.write(to: url, options: .atomic)
         } catch {
-            throw .unavailable("cannot write \(url.path): \(error.localizedDescription)")
+            throw .unavailable("cannot write \(url.path): \(Self.reason(error))")
         }
         return BlobInfo(pathname: pathname, url: url.absoluteString, size: Int64(bytes.count), contentType: contentType)
     }
@@ -70,9 +70,24 @@ public struct LocalFolderBlobStore: BlobStore {
         do {
             if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
         } catch {
-            throw .unavailable("cannot delete \(url.path): \(error.localizedDescription)")
+            throw .unavailable("cannot delete \(url.path): \(Self.reason(error))")
         }
     }
 
     static func contentType(of pathname: String) -> String { BlobPathname.contentType(forPathname: pathname) }
+
+    /// What went wrong, as the system says it. Foundation on Linux describes a failed file
+    /// write as "The operation could not be completed. (NSCocoaErrorDomain error 512.)" and
+    /// keeps the cause underneath: a full disk, a file where a folder should be, no permission.
+    static func reason(_ error: any Error) -> String {
+        let e = error as NSError
+        // Held as a Swift error (POSIXError on Linux): `as? NSError` would not find it.
+        guard let underlying = e.userInfo[NSUnderlyingErrorKey] as? any Error, (underlying as NSError).domain == NSPOSIXErrorDomain else {
+            return e.localizedDescription
+        }
+        let cause = underlying as NSError
+        let text = String(cString: strerror(Int32(cause.code)))
+        guard let at = e.userInfo[NSFilePathErrorKey] as? String else { return text }
+        return "\(text) (at \(at))"
+    }
 }
