@@ -117,7 +117,12 @@ final class ScriptedEndpoint: Sendable {
         let f = try Fixture()
         let endpoint = ScriptedEndpoint([])
         let hook = JobFinishedWebhook(url: "https://example.com/hooks/jobs", post: endpoint.post)
-        let other = try Ledger.open(path: f.ledger.path)  // a second Ledger on the same file, as a second module of an app would
+        // A second Ledger on the same file, as a second module of an app would open it, on the
+        // process's one clock: on the system clock, the items it took in were due only at the
+        // real time, later than the test's clock, and neither runner delivered them.
+        var c = LedgerConfiguration()
+        c.clock = f.clock.function
+        let other = try Ledger.open(path: f.ledger.path, configuration: c)
         let a = runner(f, hook), b = ProjectionRunner(ledger: other, clock: f.clock, extra: [hook], options: a.options)
         _ = try await finishJobs(f, 40)
         async let ra = a.catchUp()
