@@ -235,7 +235,8 @@ struct ProjectionsRebuild: AsyncParsableCommand {
             // The whole log must fold before the table is emptied: a log whose events break a
             // job's lifecycle (changed behind its back) stopped the rebuild after the reset,
             // leaving an empty table at checkpoint 0 beside the refusal, and `jobs` nothing to
-            // read. One pass in constant memory, as `verify` folds.
+            // read. One read pass, folded as `verify` folds (holding the jobs in flight, not
+            // the log).
             var fold = LedgerFold()
             try ledger.forEachEvent { e in try fold.apply(e) }
             try await ledger.resetJobsTable()
