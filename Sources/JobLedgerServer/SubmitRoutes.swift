@@ -48,9 +48,11 @@ extension JobLedgerServer {
         if key != nil {
             // The same key with another body is a client bug: say so instead of returning a job
             // that is not what was asked for.
-            let asked = EventPayload.Queued(kind: kind, input: input, priority: body.priority, maxAttempts: body.maxAttempts, runAt: body.runAt,
-                                            owner: caller.subject)
-            guard try firstQueued(id) == asked else {
+            // Compared as the log records them (canonical JSON): a number sent as `1.0` is
+            // stored as `1` and read back as an integer, which is the same body.
+            let asked = EventPayload.queued(.init(kind: kind, input: input, priority: body.priority, maxAttempts: body.maxAttempts,
+                                                  runAt: body.runAt, owner: caller.subject))
+            guard try firstQueued(id).map({ EventPayload.queued($0).canonicalText }) == asked.canonicalText else {
                 throw Problem(.unprocessableContent, "idempotency-key-reused",
                               "this Idempotency-Key was used for another request body (job \(id))", field: "Idempotency-Key")
             }
