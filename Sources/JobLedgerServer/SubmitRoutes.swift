@@ -27,7 +27,21 @@ extension JobLedgerServer {
         let caller = try await caller(request)
         guard let schema = kinds[kind] else { throw Problem.notFound("no job kind '\(kind)' is served here (known: \(kinds.keys.sorted().joined(separator: ", ")))") }
         let key = try Self.idempotencyKey(request)
-        var headers = try await limiter.check(caller.subject)
+        let headers = try await limiter.check(caller.subject)
+        // Counted, so answered with the limit's headers whatever comes next (a refused body
+        // counts like an accepted one, and its client needs to know what it has left).
+        do {
+            return try await submit(request, kind: kind, schema: schema, key: key, caller: caller, headers: headers)
+        } catch var p as Problem {
+            for field in headers where p.headers[field.name] == nil { p.headers.append(field) }
+            throw p
+        }
+    }
+
+    /// The part of a submit after the limit counted it: the body, the log, the 202.
+    private func submit(_ request: Request, kind: String, schema: KindSchema?, key: String?, caller: Principal,
+                        headers: HTTPFields) async throws -> Response {
+        var headers = headers
         let buffer: ByteBuffer
         do { buffer = try await request.body.collect(upTo: SubmitRequest.maxBodyBytes) } catch {
             throw Problem(.contentTooLarge, "too-large", "the body is over \(SubmitRequest.maxBodyBytes) bytes", field: "body")
