@@ -41,6 +41,8 @@ public final class TokenVerifier: Sendable {
     /// JWKS is fetched again, and holds at most `verifiedLimit` tokens.
     private let verified = Mutex<[String: JSONValue]>([:])
     static let verifiedLimit = 4096
+    /// The longest token read (a Clerk session token is about 1 KB).
+    static let maxTokenBytes = 16_384
     /// How long a JWKS fetched from a URL is trusted before it is fetched again (by the first
     /// request after that; the requests meanwhile go on with the keys held). So a key the issuer
     /// takes out of its set (a leaked key, revoked) stops verifying within this time, even with
@@ -140,8 +142,9 @@ public final class TokenVerifier: Sendable {
     public func verify(_ token: String) async throws(AuthFailure) -> Principal {
         await refreshJWKSWhenStale()
         if let claims = verified.withLock({ $0[token] }) { return try check(claims) }
+        guard token.utf8.count <= Self.maxTokenBytes else { throw .malformed("longer than \(Self.maxTokenBytes) bytes") }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, token.utf8.count <= 16_384 else { throw .malformed("not three dot-separated parts") }
+        guard parts.count == 3 else { throw .malformed("not three dot-separated parts") }
         guard let headerData = Self.base64URL(parts[0]), let header = try? JSONValue(parsing: String(decoding: headerData, as: UTF8.self), exactNumbers: false),
               case .object = header else { throw .malformed("the header is not base64url JSON") }
         guard let payloadData = Self.base64URL(parts[1]), let claims = try? JSONValue(parsing: String(decoding: payloadData, as: UTF8.self), exactNumbers: false),
@@ -149,6 +152,10 @@ public final class TokenVerifier: Sendable {
         guard let alg = header["alg"]?.stringValue, !alg.isEmpty, alg.lowercased() != "none" else {
             throw .algorithm("alg none (or no alg) is never accepted")
         }
+        // RFC 7515 § 4.1.11: extensions listed in `crit` must be understood, or the token is
+        // invalid. This server understands none (`b64: false`, RFC 7797, would change what the
+        // signature covers), and an empty list is not allowed either.
+        if header["crit"] != nil { throw .malformed("the header lists critical extensions (crit), which this server does not support") }
         let keys: JWTKeyCollection
         if alg == "HS256" {
             guard let hmac else { throw .algorithm("HS256 is not accepted here (this server verifies with its JWKS keys)") }
@@ -211,7 +218,8 @@ public final class TokenVerifier: Sendable {
     func check(_ claims: JSONValue) throws(AuthFailure) -> Principal {
         let c = configuration
         let nowSeconds = Double(now()) / 1000
-        guard let exp = claims["exp"]?.doubleValue else { throw .noExpiry }
+        guard let expValue = claims["exp"] else { throw .noExpiry }
+        guard let exp = expValue.doubleValue else { throw .malformed("exp is not a number") }
         guard nowSeconds <= exp + Double(c.leewaySeconds) else { throw .expired }
         if let nbfValue = claims["nbf"] {
             guard let nbf = nbfValue.doubleValue else { throw .malformed("nbf is not a number") }
