@@ -63,7 +63,8 @@ struct BlobRanges: RouterMiddleware {
         guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return .whole }
         let first = spec[..<dash].trimmingCharacters(in: .whitespaces)
         let last = spec[spec.index(after: dash)...].trimmingCharacters(in: .whitespaces)
-        func number(_ s: String) -> Int? { s.isEmpty || !s.allSatisfy(\.isASCII) || !s.allSatisfy(\.isNumber) ? nil : Int(s) }
+        // Digits only; more than an Int holds is past the end of any file (not malformed).
+        func number(_ s: String) -> Int? { s.isEmpty || !s.allSatisfy(\.isASCII) || !s.allSatisfy(\.isNumber) ? nil : Int(s) ?? .max }
         switch (first.isEmpty, last.isEmpty) {
         case (true, true):
             return .whole
