@@ -50,7 +50,9 @@ public struct SubmitRequest: Sendable, Hashable {
 
     static func int(_ v: JSONValue?, _ name: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(Problem) -> Int {
         guard let v, !v.isNull else { return fallback }
-        guard case .int(let n) = v, n >= Int64(range.lowerBound), n <= Int64(range.upperBound) else {
+        // A whole number written with a fraction or an exponent (`5.0`, `1e2`, what Python's
+        // json writes for a float) is an integer to JSON Schema, and so to the OpenAPI document.
+        guard let n = v.intValue, n >= Int64(range.lowerBound), n <= Int64(range.upperBound) else {
             throw Problem.invalid(name, "\(name) must be a whole number in \(range.lowerBound)…\(range.upperBound)")
         }
         return Int(n)
