@@ -27,7 +27,7 @@ extension Ledger {
     /// `EngineEvent`); one short read, like `page(from:limit:)`.
     package func enginePage(from seq: Int64, limit: Int) async throws(LedgerError) -> [EngineEvent] {
         do {
-            return try await pool.read { db in try Ledger.enginePage(db, from: seq, limit: limit) }
+            return try await asyncRead { db in try Ledger.enginePage(db, from: seq, limit: limit) }
         } catch let e as LedgerError {
             throw e
         } catch { throw map(error) }

@@ -88,21 +88,21 @@ extension Ledger {
         }
     }
 
-    /// `page(from:limit:)` for async code: read through GRDB's async read, so the calling task
+    /// `page(from:limit:)` for async code: read on a reader's own queue (`asyncRead`), so the calling task
     /// suspends instead of blocking a thread of the cooperative pool.
     public func page(from seq: Int64, limit: Int) async throws(LedgerError) -> [StoredEvent] {
         do {
-            return try await pool.read { db in
+            return try await asyncRead { db in
                 try Row.fetchAll(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
                     .map { try RawEvent(row: $0).decoded() }
             }
         } catch { throw map(error) }
     }
 
-    /// `state(of:)` for async code (GRDB's async read).
+    /// `state(of:)` for async code (`asyncRead`: the task suspends, no thread waits).
     public func state(of job: JobID) async throws(LedgerError) -> JobState? {
         do {
-            return try await pool.read { db in try Ledger.foldJob(db, job: job, from: nil) }
+            return try await asyncRead { db in try Ledger.foldJob(db, job: job, from: nil) }
         } catch { throw map(error) }
     }
 
@@ -123,7 +123,7 @@ extension Ledger {
     /// Several jobs' current states, in one read; a job that does not exist is left out. What
     /// the engine reads the jobs it claims with (its view keeps queued jobs without their state).
     package func states(of jobs: [JobID]) async throws(LedgerError) -> [JobID: JobState] {
-        do { return try await pool.read { db in try Ledger.states(db, of: jobs) } } catch { throw map(error) }
+        do { return try await asyncRead { db in try Ledger.states(db, of: jobs) } } catch { throw map(error) }
     }
 
     /// `states(of:)` read on the caller's thread, without the hop to a reader queue and back

@@ -55,7 +55,7 @@ extension Ledger {
         let hasProjectionErrors = schemaVersion >= 7
         // Nothing read here counts: a failure (a log without the projection tables) is met
         // again, and reported, by the write.
-        let early: (from: Int64, events: [ProjectedEvent], prepared: Prepared)? = try? await pool.read { db in
+        let early: (from: Int64, events: [ProjectedEvent], prepared: Prepared)? = try? await asyncRead { db in
             let from = try Ledger.checkpoint(db, name)
             let until = try through?(db, from) ?? .max
             let events = try (read ?? Ledger.projectedEvents)(db, from, until, limit)
