@@ -22,10 +22,13 @@ extension JobLedgerServer {
         router.post("api/jobs/:id/retry") { request, context in
             let caller = try await admin(request)
             let state = try visibleJob(context, for: caller)
-            guard state.status == .failed else {
-                throw Problem(.conflict, "not-failed", "only a failed job can be retried; job \(state.id) is \(state.status)")
+            try Self.checkRetryable(state)
+            do { try await engine.retry(state.id, attempts: 1) } catch {
+                // Another retry (a second click, another admin) requeued it between the check and
+                // the append, and the log refused this one: there is nothing left to retry.
+                if let now = try? await ledger.state(of: state.id) { try Self.checkRetryable(now) }
+                throw Self.refusal(error)
             }
-            do { try await engine.retry(state.id, attempts: 1) } catch { throw Self.refusal(error) }
             return JSONResponse.make(try jobJSON(try await ledger.state(of: state.id) ?? state))
         }
         router.get("api/projections") { request, _ in
@@ -48,6 +51,12 @@ extension JobLedgerServer {
     static func checkCancelable(_ state: JobState) throws(Problem) {
         guard state.status.isTerminal, state.status != .canceled else { return }
         throw Problem(.conflict, "already-finished", "job \(state.id) already finished (\(state.status)); there is nothing to cancel")
+    }
+
+    /// Refuses a retry of a job that has not failed (409 `not-failed`).
+    static func checkRetryable(_ state: JobState) throws(Problem) {
+        guard state.status != .failed else { return }
+        throw Problem(.conflict, "not-failed", "only a failed job can be retried; job \(state.id) is \(state.status)")
     }
 
     /// The caller, who must be an admin.
