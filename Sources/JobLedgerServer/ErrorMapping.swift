@@ -18,11 +18,18 @@ struct ErrorMapping: RouterMiddleware {
             return try p.response(from: request, context: context)
         } catch let e as HTTPError {
             let slug = e.status == .notFound ? "not-found" : e.status == .contentTooLarge ? "too-large" : "http-error"
-            let detail = e.status == .notFound ? "no route \(request.method) \(request.uri.path)" : (e.body ?? e.status.reasonPhrase)
+            let detail = e.status == .notFound ? "no route \(request.method) \(request.uri.path)" : (e.body ?? Self.detail(for: e.status, request))
             return try Problem(e.status, slug, detail).response(from: request, context: context)
         } catch {
             context.logger.error("request failed", metadata: ["error_type": "\(type(of: error))", "path": "\(request.uri.path)"])
             return try Problem(.internalServerError, "internal", "internal error (\(type(of: error)))").response(from: request, context: context)
         }
+    }
+
+    /// What an `HTTPError` without a message means. The one `FileMiddleware` throws for a
+    /// `/blobs/` path with `..` in it said only "Bad Request".
+    static func detail(for status: HTTPResponse.Status, _ request: Request) -> String {
+        guard status == .badRequest, request.uri.path.hasPrefix("/blobs/") else { return status.reasonPhrase }
+        return "a /blobs path may not contain '..' (also written %2e%2e)"
     }
 }
