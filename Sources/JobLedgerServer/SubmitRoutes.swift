@@ -21,7 +21,7 @@ extension JobLedgerServer {
         }
     }
 
-    /// One submit. Order: who (401), which kind (404), how often (429), what (400/413/422),
+    /// One submit. Order: who (401), which kind (404), how often (429), what (400/413/415/422),
     /// then the log. Nothing is written unless every check passed.
     func submit(_ request: Request, kind: String, context: BasicRequestContext) async throws -> Response {
         let caller = try await caller(request)
@@ -42,6 +42,12 @@ extension JobLedgerServer {
     private func submit(_ request: Request, kind: String, schema: KindSchema?, key: String?, caller: Principal,
                         headers: HTTPFields) async throws -> Response {
         var headers = headers
+        // The body is read as it comes: a compressed one would be refused as "not UTF-8", and
+        // one only labelled so would be queued as if the label were not there.
+        if let coding = request.headers[.contentEncoding], coding.lowercased() != "identity" {
+            throw Problem(.unsupportedMediaType, "unsupported-encoding",
+                          "Content-Encoding \(coding.prefix(40)) is not supported: send the body uncompressed", field: "Content-Encoding")
+        }
         let buffer: ByteBuffer
         do { buffer = try await request.body.collect(upTo: SubmitRequest.maxBodyBytes) } catch {
             throw Problem(.contentTooLarge, "too-large", "the body is over \(SubmitRequest.maxBodyBytes) bytes", field: "body")
