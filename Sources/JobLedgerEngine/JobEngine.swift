@@ -133,7 +133,8 @@ public final class JobEngine: Sendable {
     /// who the job belongs to (`EventPayload.Queued.owner`; `jobledger serve` shows a job only
     /// to its owner and admins). A payload the log refuses throws `LedgerError.invalidPayload`
     /// and queues nothing: a kind or owner of 0 or over 200 bytes, a priority or attempt count
-    /// out of range, or a number in `input` that JSON cannot carry (NaN, ±infinity).
+    /// out of range, or a number in `input` that JSON cannot carry (NaN, ±infinity). A log
+    /// file moved or deleted while open throws a `vanished` storage fault and queues nothing.
     ///
     /// ```swift
     /// let job = try await engine.submit(kind: "design", input: ["prompt": "a red bicycle"],
@@ -145,6 +146,9 @@ public final class JobEngine: Sendable {
         let payload = EventPayload.queued(.init(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt,
                                                 owner: owner))
         let id = JobID.generate(at: clock.now())
+        // As before every round of the engine's own writes: SQLite would commit into a file
+        // no one can open again, and the job, answered as queued, would be lost.
+        try ledger.checkFileIsThere()
         let stored = try await ledger.append(NewEvent(job: id, payload: payload,
                                                       expectedVersion: idempotencyKey == nil ? 0 : nil, idempotencyKey: idempotencyKey))
         storage.succeeded()
@@ -181,6 +185,7 @@ public final class JobEngine: Sendable {
                 throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .canceled, rule: .unknownJob))
             }
             if current.status.isTerminal { return }  // already finished: nothing to cancel
+            try ledger.checkFileIsThere()
             do {
                 folded(try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: reason)), expectedVersion: current.version)))
                 storage.succeeded()
@@ -210,6 +215,7 @@ public final class JobEngine: Sendable {
         var input = s.input
         if case .object(var o) = input, o.removeValue(forKey: EventPayload.Queued.legacyOwnerKey) != nil { input = .object(o) }
         let requeue = EventPayload.queued(.init(kind: s.kind, input: input, priority: s.priority, maxAttempts: attempts))
+        try ledger.checkFileIsThere()
         folded(try await ledger.append(NewEvent(job: job, payload: requeue, expectedVersion: s.version)))
         storage.succeeded()
     }
