@@ -9,7 +9,7 @@ extension JobLedgerServer {
     func readiness() -> (ready: Bool, body: [String: JSONValue]) {
         var answer: (ready: Bool, body: [String: JSONValue])
         if let f = engine.storageFault ?? runner?.storageFault {
-            answer = (false, ["status": "paused", "storage_fault": .string("\(f.fault)"), "since": .string(f.since.iso8601)])
+            answer = (false, Self.paused(f.fault, since: f.since))
         } else if engine.isDraining {
             answer = (false, ["status": "draining"])
         } else {
@@ -17,6 +17,14 @@ extension JobLedgerServer {
         }
         answer.body["chain"] = chainStanding()
         return answer
+    }
+
+    /// `/readyz`'s answer while the log's storage is paused: the fault's kind (`full`, `io`,
+    /// `read_only`, `vanished`) and since when. Not the fault's text: it names the log's path on
+    /// the server and the free space there, and `/readyz` needs no token (the text is in the
+    /// server's log, and in the 503s of the requests that met it).
+    static func paused(_ fault: StorageFault, since: Timestamp) -> [String: JSONValue] {
+        ["status": "paused", "storage_fault": .string(fault.kind.rawValue), "since": .string(since.iso8601)]
     }
 
     /// The hash chain as the last verification left it, without verifying anything: `verified`
