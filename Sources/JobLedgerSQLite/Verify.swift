@@ -136,7 +136,9 @@ extension Ledger {
                     return fail(prev.seq + 1, "missing: the log jumps from seq \(prev.seq) to seq \(raw.seq) (\(missing) event\(missing == 1 ? "" : "s") deleted)")
                 }
                 if raw.prevHash != prev.hash {
-                    return fail(raw.seq, "prev_hash does not match the hash of seq \(prev.seq): the chain is broken here")
+                    // The first event's link is to the chain's start (64 zeros), not to an event.
+                    let before = prev.seq == 0 ? "the chain's start (64 zeros, what the first event links to)" : "the hash of seq \(prev.seq)"
+                    return fail(raw.seq, "prev_hash does not match \(before): the chain is broken here")
                 }
                 let digest = Digest.sha256Hex(raw.payload)
                 if digest != raw.payloadDigest {
