@@ -85,9 +85,15 @@ extension JobLedgerServer {
         return JSONResponse.make(.object(o), status: .accepted, headers: headers)
     }
 
-    /// The `Idempotency-Key` header: 1…255 visible ASCII characters when present.
+    /// The `Idempotency-Key` header: 1…255 visible ASCII characters when present, and present
+    /// once (two of them read as one value joined with ", ", which was refused as not visible
+    /// ASCII, naming neither the second header nor what to do).
     static func idempotencyKey(_ request: Request) throws(Problem) -> String? {
-        guard let k = request.headers[idempotencyHeader] else { return nil }
+        let sent = request.headers[values: idempotencyHeader]
+        guard sent.count <= 1 else {
+            throw Problem(.badRequest, "invalid-header", "Idempotency-Key was sent \(sent.count) times; send it once, with one key", field: "Idempotency-Key")
+        }
+        guard let k = sent.first else { return nil }
         guard !k.isEmpty, k.utf8.count <= 255, k.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
             throw Problem(.badRequest, "invalid-header", "Idempotency-Key must be 1…255 visible ASCII characters", field: "Idempotency-Key")
         }

@@ -36,3 +36,19 @@ import Testing
         }
     }
 }
+
+/// Two `Idempotency-Key` headers are one request with two keys: refused as such, naming the
+/// header, and nothing is written (they were joined with ", " and refused as "not visible ASCII").
+@Suite struct DuplicateIdempotencyKeyTests {
+    @Test func twoKeysAreRefusedAndNothingIsWritten() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let auth = try await h.auth("user_alice")
+        try await h.live { c async throws in
+            let twice = auth + [IdempotentSubmitTests.key: "k-1"] + [IdempotentSubmitTests.key: "k-2"]
+            let r = try await c.api(.post, "/api/design", "/api/design", headers: twice, body: body(#"{"input":{"prompt":"p"}}"#))
+            #expect(r.status == .badRequest, "\(r.body.text)")
+            #expect(r.body.json?["detail"]?.stringValue?.contains("Idempotency-Key was sent 2 times") == true, "\(r.body.text)")
+            #expect(try h.ledger.eventCount() == 0)
+        }
+    }
+}
