@@ -53,9 +53,14 @@ extension JSONValue {
             switch bytes[i] {
             case UInt8(ascii: "{"):
                 i += 1
-                var object: [String: JSONValue] = [:]
                 skipSpace()
-                if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(object) }
+                if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object([:]) }
+                // Made at its size once the object has a second member (room for 6, the members
+                // of most payloads), not grown member by member: each doubling rehashed it, and
+                // that was a third of parsing a typical payload. An object of one member gets a
+                // dictionary of one (what an input held for every job in flight often is).
+                var object: [String: JSONValue] = [:]
+                var first: (key: String, value: JSONValue)?
                 while true {
                     skipSpace()
                     guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -64,12 +69,28 @@ extension JSONValue {
                     guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                     i += 1
                     skipSpace()
-                    guard object[key] == nil else { throw fail("duplicate key \"\(key)\"") }
-                    object[key] = try value(depth: depth + 1)
+                    let at = i
+                    let member = try value(depth: depth + 1)
+                    if object.isEmpty, first == nil {
+                        first = (key, member)
+                    } else {
+                        if let f = first.take() {
+                            object = Dictionary(minimumCapacity: 6)
+                            object[f.key] = f.value
+                        }
+                        // One lookup: a key already there is found as the value goes in.
+                        guard object.updateValue(member, forKey: key) == nil else {
+                            throw JSONParseError(offset: at, reason: "duplicate key \"\(key)\"")
+                        }
+                    }
                     skipSpace()
                     guard i < bytes.count else { throw fail("unexpected end of input in an object") }
                     if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                    if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(object) }
+                    if bytes[i] == UInt8(ascii: "}") {
+                        i += 1
+                        if let f = first { return .object([f.key: f.value]) }
+                        return .object(object)
+                    }
                     throw fail("expected ',' or '}'")
                 }
             case UInt8(ascii: "["):

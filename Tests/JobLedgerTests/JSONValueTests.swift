@@ -258,6 +258,25 @@ struct JSONValueTests {
         #expect(parseError(#"{"x":{"b":1,"c":2,"b":1}}"#) != nil)
         #expect(parseError(#"{"a":1,"\u0061":2}"#) != nil, "escaped spelling of the same key")
         #expect(try JSONValue(parsing: #"{"a":1,"A":2,"x":{"a":3}}"#) == .object(["a": .int(1), "A": .int(2), "x": .object(["a": .int(3)])]))
+        #expect(try #require(parseError(#"{"a":1,"a":2}"#)).offset == 11, "at the second value")
+    }
+
+    @Test("objects of every size parse whole, and a key given twice is found wherever it is")
+    func objectsOfEverySize() throws {
+        // The parser holds a first member on its own and makes the dictionary at the second.
+        for n in 0...20 {
+            let members = (0..<n).map { "\"k\($0)\":\($0)" }
+            let parsed = try JSONValue(parsing: "{" + members.joined(separator: ",") + "}")
+            #expect(parsed == .object(Dictionary(uniqueKeysWithValues: (0..<n).map { ("k\($0)", JSONValue.int(Int64($0))) })))
+            for first in 0..<n {
+                for second in first..<n {
+                    var twice = members
+                    twice.insert("\"k\(first)\":\"again\"", at: second + 1)
+                    let e = parseError("{" + twice.joined(separator: ",") + "}")
+                    #expect(e?.reason == "duplicate key \"k\(first)\"", "k\(first) again after k\(second) of \(n)")
+                }
+            }
+        }
     }
 
     // MARK: Round trip
