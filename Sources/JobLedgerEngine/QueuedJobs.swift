@@ -16,6 +16,20 @@ struct QueuedJobs: Sendable {
 
         static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.id == b.id }
         func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+        /// What the dictionary places the key by: the id's hash mixed with the table's seed
+        /// (MurmurHash3's finalizer), without a `Hasher`. Setting a `Hasher` up and running it for
+        /// every probe and, as the table grew, for every key again was the largest single cost
+        /// of an engine's start on a backlog of a million jobs.
+        func _rawHashValue(seed: Int) -> Int {
+            var x = hash ^ UInt64(UInt(bitPattern: seed))
+            x ^= x >> 33
+            x &*= 0xff51_afd7_ed55_8ccd
+            x ^= x >> 33
+            x &*= 0xc4ce_b9fe_1a85_ec53
+            x ^= x >> 33
+            return Int(truncatingIfNeeded: x)
+        }
     }
 
     private var storage: [Key: EngineView.Queued] = [:]
