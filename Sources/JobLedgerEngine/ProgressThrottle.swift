@@ -13,10 +13,13 @@ enum ProgressThrottle {
     }
 
     /// A report at `now` is written when the interval is 0, when the attempt has written no
-    /// progress yet, or when `intervalMilliseconds` have passed since its last durable one;
-    /// otherwise it is merged.
+    /// progress yet, when `intervalMilliseconds` have passed since its last durable one, or when
+    /// the clock reads earlier than that one (it was stepped back: counting the interval from a
+    /// time the clock has not reached again would merge every report, and so stop the
+    /// heartbeat that renews the lease, for as long as the step); otherwise it is merged.
     static func decide(intervalMilliseconds: Int64, lastDurable: Timestamp?, now: Timestamp) -> Decision {
         guard intervalMilliseconds > 0, let last = lastDurable else { return .write }
-        return now.milliseconds - last.milliseconds >= intervalMilliseconds ? .write : .merge
+        let elapsed = now.milliseconds - last.milliseconds
+        return elapsed >= intervalMilliseconds || elapsed < 0 ? .write : .merge
     }
 }

@@ -118,5 +118,30 @@ import Testing
         #expect(ProgressThrottle.decide(intervalMilliseconds: 250, lastDurable: t(0), now: t(249)) == .merge)
         #expect(ProgressThrottle.decide(intervalMilliseconds: 250, lastDurable: t(0), now: t(250)) == .write)
         #expect(ProgressThrottle.decide(intervalMilliseconds: 0, lastDurable: t(0), now: t(0)) == .write)
+        #expect(ProgressThrottle.decide(intervalMilliseconds: 250, lastDurable: t(1_000), now: t(999)) == .write)
+    }
+
+    /// The clock is stepped back (NTP, a VM restored) while an attempt runs: its next report is
+    /// written at once, with a lease from the clock as it now reads, instead of being merged
+    /// until the clock is back where it was (ten minutes with no heartbeat in the log, while the
+    /// handler reports every second).
+    @Test func aReportAfterTheClockWentBackIsWrittenAtOnce() async throws {
+        let f = try Fixture()
+        let engine = throttled(f)
+        engine.register(kind: "k") { ctx in
+            try await ctx.progress(0.1)
+            f.clock.advance(milliseconds: -600_000)
+            try await ctx.progress(0.2)
+            #expect((try? progressEvents(f, ctx.job).reports.map(\.fraction)) == [0.1, 0.2])
+            f.clock.advance(milliseconds: 1_000)
+            try await ctx.progress(0.3)
+            #expect((try? progressEvents(f, ctx.job).reports.map(\.fraction)) == [0.1, 0.2, 0.3])
+            return JobCompletion()
+        }
+        let t0 = f.clock.now()
+        let job = try await engine.submit(kind: "k")
+        try await engine.tick()
+        let reports = try progressEvents(f, job).reports
+        #expect(reports.map(\.lease) == [30_000, -570_000, -569_000].map { t0.adding(milliseconds: $0) })
     }
 }
