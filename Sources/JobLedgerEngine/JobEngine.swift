@@ -127,8 +127,10 @@ public final class JobEngine: Sendable {
         state.withLock { $0.registrations[kind] = Registration(handler: handler, retry: retry, concurrency: concurrency, timeout: timeout) }
     }
 
-    /// Queues a job and returns its id. The same idempotency key again returns the first job's
-    /// id and queues nothing. Any engine on the log with a handler for `kind` may run it, not
+    /// Queues a job and returns its id. The same idempotency key again, with the same request,
+    /// returns the first job's id and queues nothing; with another request (another kind, input,
+    /// priority, `maxAttempts`, `runAt` or owner) it throws `IdempotencyKeyReused` and queues
+    /// nothing. Any engine on the log with a handler for `kind` may run it, not
     /// before `runAt`, higher `priority` first, up to `maxAttempts` attempts. `owner` records
     /// who the job belongs to (`EventPayload.Queued.owner`; `jobledger serve` shows a job only
     /// to its owner and admins). A payload the log refuses throws `LedgerError.invalidPayload`
@@ -143,8 +145,8 @@ public final class JobEngine: Sendable {
     @discardableResult
     public func submit(kind: String, input: JSONValue = [:], idempotencyKey: String? = nil, runAt: Timestamp? = nil,
                        maxAttempts: Int = 3, priority: Int = 0, owner: String? = nil) async throws -> JobID {
-        let payload = EventPayload.queued(.init(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt,
-                                                owner: owner))
+        let queued = EventPayload.Queued(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt, owner: owner)
+        let payload = EventPayload.queued(queued)
         let id = JobID.generate(at: clock.now())
         // As before every round of the engine's own writes: SQLite would commit into a file
         // no one can open again, and the job, answered as queued, would be lost.
@@ -156,6 +158,8 @@ public final class JobEngine: Sendable {
         if stored.job == id {
             count("submitted", kind: kind)
             log(id, .debug, "submitted", metadata: ["kind": "\(kind)", "priority": "\(priority)"])
+        } else if let key = idempotencyKey, let fields = IdempotencyKeyReused.differences(stored: stored.payload, asked: queued) {
+            throw IdempotencyKeyReused(key: key, job: stored.job, fields: fields)
         } else {
             log(stored.job, .debug, "idempotency key already used; returning the first job")
         }

@@ -4,6 +4,7 @@ import Hummingbird
 import HTTPTypes
 import JobLedger
 import JobLedgerAnyCable
+import JobLedgerEngine
 import JobLedgerSQLite
 
 extension JobLedgerServer {
@@ -121,6 +122,10 @@ extension JobLedgerServer {
     /// be sent again as it is), anything else about the log itself 500. (A busy log was a 422,
     /// "the log refused the job": a client does not send a refused request again.)
     static func refusal(_ error: any Error) -> Problem {
+        if let reused = error as? IdempotencyKeyReused {
+            return Problem(.unprocessableContent, "idempotency-key-reused",
+                           "this Idempotency-Key was used for another request body (job \(reused.job))", field: "Idempotency-Key")
+        }
         if let e = error as? LedgerError {
             switch e {
             case .payloadTooLarge(_, let size, let limit):

@@ -129,10 +129,14 @@ enum Ping: JobDefinition {
         let f = try Fixture()
         let engine = resizeEngine(f)
         let first = try await engine.submit(Resize.self, input, idempotencyKey: "upload-81")
+        let again = try await engine.submit(Resize.self, input, idempotencyKey: "upload-81")
+        #expect(again == first)
+        // Another input under the same key is refused, not answered with the first job.
         var changed = input
         changed.sizes = [1]
-        let again = try await engine.submit(Resize.self, changed, idempotencyKey: "upload-81")
-        #expect(again == first)
+        await #expect(throws: IdempotencyKeyReused(key: "upload-81", job: first, fields: ["input"])) {
+            _ = try await engine.submit(Resize.self, changed, idempotencyKey: "upload-81")
+        }
         #expect(try engine.jobs(kind: Resize.kind).count == 1)
         #expect(try await engine.tick() == 1)
         #expect(try engine.output(of: first, as: Resize.self)?.pixels == [4096, 16384], "the first input is the one that ran")
