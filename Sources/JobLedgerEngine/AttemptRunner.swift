@@ -100,17 +100,43 @@ extension JobEngine {
             let payload = EventPayload.failed(.init(
                 code: e.code, message: String(e.message.prefix(JobEngine.maxFailureMessage)), retryable: e.retryable,
                 attempt: attempt, retryAt: clock.now().adding(milliseconds: delay)))
-            if case .recorded = await persist(context, "failed", { try await self.ledger.append(NewEvent(job: job, payload: payload)) }) {
+            switch await persist(context, "failed", { try await self.ledger.append(NewEvent(job: job, payload: payload)) }) {
+            case .recorded:
                 let requeued = e.retryable && attempt < context.maxAttempts  // the lifecycle's rule
                 count(requeued ? "retried" : "failed", kind: context.kind)
                 log(job, requeued ? .info : .warning, "attempt failed\(requeued ? "; will retry" : " for good")",
                 metadata: ["attempt": "\(attempt)", "code": "\(e.code)", "error": "\(e.message.prefix(500))"])
+            case .invalid(let error) where e.code != Self.unrecordableErrorCode:
+                // The error itself cannot be recorded (a code that is not 1…200 bytes, a message
+                // over the payload limit): record what can be said of it, as retryable as it was,
+                // rather than leave the job `running` until a sweep calls it `lease_expired`.
+                await record(.failed(Self.unrecordableError(e, error)), context, registration: registration)
+            case .invalid(let error):
+                log(job, .error, "could not record the attempt's failure at all: \(error); the job will be retried once its lease is swept",
+                    metadata: ["attempt": "\(attempt)"])
+            case .refused, .gaveUp:
+                break
             }
         }
     }
 
     /// The longest failure message recorded (a handler's error description can be anything).
     static let maxFailureMessage = 4000
+
+    /// The code recorded for a handler's error the log refused as it was thrown.
+    static let unrecordableErrorCode = "invalid_error"
+
+    /// What is recorded for `thrown` when the log refused its `failed` event (`refusal`): its
+    /// code and the start of its message, quoted in a message of bounded size (in Unicode
+    /// scalars, so in bytes: a character can be any number of them).
+    static func unrecordableError(_ thrown: JobError, _ refusal: LedgerError) -> JobError {
+        func start(_ s: String, _ scalars: Int) -> String {
+            s.unicodeScalars.count <= scalars ? s : String(String.UnicodeScalarView(s.unicodeScalars.prefix(scalars))) + "…"
+        }
+        return JobError(code: unrecordableErrorCode,
+                        message: "the handler's error could not be recorded as thrown (\(start("\(refusal)", 300))); it was code '\(start(thrown.code, 100))': \(start(thrown.message, 500))",
+                        retryable: thrown.retryable)
+    }
 
     enum Persisted {
         case recorded

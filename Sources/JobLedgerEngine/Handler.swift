@@ -91,7 +91,9 @@ public struct JobCompletion: Sendable {
 /// print(JobError(code: "busy", message: "GPU queue full", retryable: true))  // busy: GPU queue full (retryable)
 /// ```
 public struct JobError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// A short machine-readable reason, recorded as the failure's code.
+    /// A short machine-readable reason, recorded as the failure's code: 1…200 bytes. One the
+    /// log cannot record (or a message too large for it) is recorded as code `invalid_error`,
+    /// as retryable as thrown, its message quoting the start of this code and message.
     public var code: String
     /// What went wrong, for people (recorded up to 4,000 characters).
     public var message: String

@@ -169,12 +169,19 @@ public final class JobEngine: Sendable {
     /// Cancels a job: a queued job at once; a job running in this engine has its handler task
     /// cancelled, and `canceled` is recorded when the handler returns; a job running elsewhere
     /// is recorded as canceled, and its worker's later events are refused. A finished job is
-    /// left as it is; an unknown one throws `LedgerError.rejected` (`unknownJob`).
+    /// left as it is; an unknown one throws `LedgerError.rejected` (`unknownJob`). A reason the
+    /// log could not record (its `canceled` event over `LedgerConfiguration.maxPayloadBytes`)
+    /// throws `LedgerError.payloadTooLarge` and cancels nothing, whichever engine runs the job.
     ///
     /// ```swift
     /// try await engine.cancel(job, reason: "user closed the tab")
     /// ```
     public func cancel(_ job: JobID, reason: String = "canceled") async throws {
+        // Checked before anything else: a handler cancelled here for a reason its `canceled`
+        // event cannot carry would have nothing recorded, and its job would run again.
+        let limit = ledger.configuration.maxPayloadBytes
+        let size = EventPayload.canceled(.init(reason: reason)).canonicalBytes.count
+        if size > limit { throw LedgerError.payloadTooLarge(job: job, size: size, limit: limit) }
         // A busy worker may append progress between our read and our append: read again and
         // retry on a lost race, a bounded number of times.
         var lastConflict: LedgerError?
