@@ -1,6 +1,7 @@
 /// Engine options an engine cannot work with, refused by `work()`, `workUntilIdle()`, `tick()`
-/// and `run()` before they claim anything: with no slot to run an attempt in, an engine would
-/// wait for a free slot forever. Check options early yourself with
+/// and `run()` before they claim anything: with no slot to run an attempt in, or claims the log
+/// would refuse (a worker id it cannot record), an engine would wait or try again forever.
+/// Check options early yourself with
 /// `JobEngine.Options.validate()`.
 ///
 /// ```swift
@@ -22,8 +23,13 @@ public struct InvalidEngineOptions: Error, Sendable, Hashable, CustomStringConve
 }
 
 extension JobEngine.Options {
+    /// The longest lease an engine takes: a year.
+    public static let maxLeaseMilliseconds: Int64 = 365 * 24 * 3_600_000
+
     /// Throws `InvalidEngineOptions` for an option an engine cannot work with: `concurrency`
-    /// below 1, or a `progressIntervalMilliseconds` not below `leaseMilliseconds`. The engine
+    /// below 1, a `workerID` the log cannot record (not 1…200 bytes), a `leaseMilliseconds`
+    /// outside 1…`maxLeaseMilliseconds`, or a `progressIntervalMilliseconds` not below
+    /// `leaseMilliseconds`. The engine
     /// checks this itself before it works; call it to refuse bad options where they are made
     /// (read from a configuration file, say).
     ///
@@ -35,6 +41,16 @@ extension JobEngine.Options {
     public func validate() throws(InvalidEngineOptions) {
         guard concurrency >= 1 else {
             throw InvalidEngineOptions(option: "concurrency", reason: "must be at least 1, got \(concurrency)")
+        }
+        // Recorded in every claim (`started`): one the log refuses would have every claim
+        // refused, and the engine would try again every round, running nothing, for ever.
+        guard (1...200).contains(workerID.utf8.count) else {
+            throw InvalidEngineOptions(option: "workerID", reason: "must be 1…200 bytes long, got \(workerID.utf8.count)")
+        }
+        // A claim's lease deadline is recorded as a time: it must lie ahead, and within the
+        // years the log records.
+        guard (1...Self.maxLeaseMilliseconds).contains(leaseMilliseconds) else {
+            throw InvalidEngineOptions(option: "leaseMilliseconds", reason: "must be in 1…\(Self.maxLeaseMilliseconds) (a year), got \(leaseMilliseconds)")
         }
         // A written progress event is what renews a running attempt's lease, and merged reports
         // are written up to an interval apart: an interval as long as the lease would let other

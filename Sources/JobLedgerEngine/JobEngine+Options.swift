@@ -16,9 +16,11 @@ extension JobEngine {
     /// let engine = JobEngine(ledger: ledger, options: options)
     /// ```
     public struct Options: Sendable {
-        /// Recorded in `started` events; should be unique per running engine.
+        /// Recorded in `started` events; should be unique per running engine. 1…200 bytes
+        /// (`validate()`).
         public var workerID: String
-        /// How long a claim holds without a heartbeat (progress extends it).
+        /// How long a claim holds without a heartbeat (progress extends it): 1 ms to a year
+        /// (`validate()`).
         public var leaseMilliseconds: Int64 = 30_000
         /// The shortest time between two durable `progress` events of one attempt (0: every
         /// report is written). A report inside the interval is merged into the next durable one

@@ -31,6 +31,31 @@ import Testing
         do { try o.validate() } catch { #expect(error.option == "progressIntervalMilliseconds" && error.reason.contains("below leaseMilliseconds (2000)")) }
     }
 
+    /// A worker id the log cannot record had every claim refused: the engine tried again every
+    /// round, ran nothing and `workUntilIdle()` never returned. A lease that is not positive, or
+    /// one that puts the deadline past the years the log records, likewise.
+    @Test func validateRefusesAWorkerIDAndALeaseTheLogCannotRecord() async throws {
+        var o = JobEngine.Options(workerID: "")
+        #expect(throws: InvalidEngineOptions(option: "workerID", reason: "must be 1…200 bytes long, got 0")) { try o.validate() }
+        o.workerID = String(repeating: "w", count: 201)
+        #expect(throws: InvalidEngineOptions(option: "workerID", reason: "must be 1…200 bytes long, got 201")) { try o.validate() }
+        o.workerID = String(repeating: "w", count: 200)
+        #expect(throws: Never.self) { try o.validate() }
+        for lease: Int64 in [0, -5, JobEngine.Options.maxLeaseMilliseconds + 1, .max] {
+            o.leaseMilliseconds = lease
+            o.progressIntervalMilliseconds = -10
+            #expect(throws: InvalidEngineOptions(option: "leaseMilliseconds",
+                                                 reason: "must be in 1…31536000000 (a year), got \(lease)")) { try o.validate() }
+        }
+
+        let f = try Fixture()
+        let engine = JobEngine(ledger: f.ledger, clock: f.clock, options: JobEngine.Options(workerID: ""))
+        engine.register(kind: "k") { _ in JobCompletion() }
+        let job = try await engine.submit(kind: "k")
+        await #expect(throws: InvalidEngineOptions.self) { try await engine.workUntilIdle() }
+        #expect(try f.types(job) == [.queued])
+    }
+
     /// Every way of working throws before it claims anything: the job stays queued.
     @Test func workingWithAConcurrencyOfZeroThrowsAndClaimsNothing() async throws {
         let f = try Fixture()
