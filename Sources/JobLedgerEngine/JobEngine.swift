@@ -167,7 +167,9 @@ public final class JobEngine: Sendable {
     }
 
     /// Cancels a job: a queued job at once; a job running in this engine has its handler task
-    /// cancelled, and `canceled` is recorded when the handler returns; a job running elsewhere
+    /// cancelled, and `canceled` is recorded when the handler returns, or once
+    /// `Options.cancelGrace` has passed if it ignores the cancellation (what it reports or
+    /// returns later is then not recorded); a job running elsewhere
     /// is recorded as canceled, and its worker's later events are refused. A finished job is
     /// left as it is; an unknown one throws `LedgerError.rejected` (`unknownJob`). A reason the
     /// log could not record (its `canceled` event over `LedgerConfiguration.maxPayloadBytes`)
@@ -186,12 +188,16 @@ public final class JobEngine: Sendable {
         // retry on a lost race, a bounded number of times.
         var lastConflict: LedgerError?
         for _ in 0..<20 {
-            let local = state.withLock { s -> Task<Void, Never>? in
+            let local = state.withLock { s -> (Task<Void, Never>?, Int)? in
                 guard let r = s.running[job], r.lost == nil else { return nil }
                 s.canceling[job] = reason
-                return r.task
+                return (r.task, r.attempt)
             }
-            if let local { local.cancel(); return }
+            if let (task, attempt) = local {
+                task?.cancel()
+                watchCancellation(of: job, attempt: attempt, reason: reason)
+                return
+            }
             guard let current = try await ledger.state(of: job) else {
                 throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .canceled, rule: .unknownJob))
             }
