@@ -248,7 +248,7 @@ struct Submit: AsyncParsableCommand {
     @OptionGroup var storage: StorageWaitOptions
     @Argument(help: "The job kind (the demo worker runs 'design').") var kind: String
     @Option(help: "The job's input as JSON.") var input: String = "{}"
-    @Option(help: "A repeated key returns the first job's id and queues nothing.") var idempotencyKey: String?
+    @Option(help: "The same key with the same job returns the first job's id and queues nothing; with another kind, input, priority, attempts or run-at it is refused (exit 3).") var idempotencyKey: String?
     @Option(help: "Higher runs first, \(OptionRanges.priority.bounds).") var priority: Int = 0
     @Option(help: "Attempts before the job fails for good, \(OptionRanges.maxAttempts.bounds).") var maxAttempts: Int = 3
     @Option(help: "Not before this time (ISO-8601 UTC, or milliseconds since 1970), \(OptionTime.rangeText).") var runAt: String?
@@ -268,9 +268,15 @@ struct Submit: AsyncParsableCommand {
             let at = try runAt.map { try OptionTime.parse($0, option: "--run-at") }
             let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: true) }
             let engine = quietEngine(ledger)
-            let id = try await waitingOutStorageFaults(storage.bound(oneShot: true)) {
-                try await engine.submit(kind: kind, input: inputValue, idempotencyKey: idempotencyKey, runAt: at,
-                                        maxAttempts: maxAttempts, priority: priority)
+            let id: JobID
+            do {
+                id = try await waitingOutStorageFaults(storage.bound(oneShot: true)) {
+                    try await engine.submit(kind: kind, input: inputValue, idempotencyKey: idempotencyKey, runAt: at,
+                                            maxAttempts: maxAttempts, priority: priority)
+                }
+            } catch let reused as IdempotencyKeyReused {
+                // A refusal like the log's own (exit 3), not an error of the command line.
+                throw fail("rejected: \(reused)", code: 3)
             }
             print(id)
         }
