@@ -14,6 +14,21 @@ extension JobEngine {
     /// ```
     public func state(of job: JobID) throws -> JobState? { try ledger.state(of: job) }
 
+    /// The job's history: every event recorded for it, oldest first, as the log stores it (its
+    /// `seq`, version, time, payload and hash); empty when no such job exists. `ledger.verify()`
+    /// says whether the chain they are part of is intact.
+    ///
+    /// ```swift
+    /// for e in try engine.history(of: job) {
+    ///     print(e.version, e.recordedAt, e.type, e.payload)   // 1 … queued, 2 … started, …
+    /// }
+    /// ```
+    public func history(of job: JobID) throws -> [StoredEvent] {
+        var events: [StoredEvent] = []
+        try ledger.forEachEvent(of: job) { events.append($0) }
+        return events
+    }
+
     /// The job's final state (completed, failed or canceled), or nil while it is queued or
     /// running, or unknown. Its `result`, `output` and `lastError` say how it ended.
     ///

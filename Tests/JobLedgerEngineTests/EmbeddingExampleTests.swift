@@ -25,7 +25,8 @@ func example(path: String) async throws -> JobState? {
         return JobCompletion(bytes: png, contentType: "image/png", output: ["width": 1024, "height": 1024])
     }
 
-    // 2. Submit. The same idempotency key twice returns the first job and queues nothing.
+    // 2. Submit. The same idempotency key with the same request returns the first job and queues
+    //    nothing (another request under that key throws IdempotencyKeyReused).
     let job = try await engine.submit(kind: "design", input: ["prompt": "a red bicycle"],
                                       idempotencyKey: "request-7f3", maxAttempts: 3, priority: 5)
 
