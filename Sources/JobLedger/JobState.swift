@@ -50,9 +50,10 @@ public struct JobState: Sendable, Hashable {
     public internal(set) var worker: String?
     /// When the running attempt's claim runs out unless renewed by progress; nil when not running.
     public internal(set) var leaseDeadline: Timestamp?
-    /// Progress of the current attempt, 0…1.
+    /// Progress of the current attempt, 0…1: 0 while queued (also when queued again for a
+    /// retry), the last figure of its last attempt once it failed for good.
     public internal(set) var progress: Double
-    /// The latest progress note of the current attempt.
+    /// The latest progress note of the current attempt (nil while queued, as `progress` is 0).
     public internal(set) var progressMessage: String?
     /// The latest preview staged (`lowres`); read its bytes with `Ledger.assetBytes(_:)`.
     public internal(set) var preview: AssetRef?

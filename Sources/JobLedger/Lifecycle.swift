@@ -180,9 +180,14 @@ extension JobState {
             // up to the cap on attempts, past which no attempt could start.
             if f.refundsAttempt && maxAttempts < PayloadRules.attempts.upperBound { maxAttempts += 1 }
             if f.retryable && attempt < maxAttempts {
+                // Back in the queue for its next attempt: no attempt runs, so none has made
+                // progress yet. The failed attempt's figures stay in its own events (`history`).
                 status = .queued
                 runAt = max(f.retryAt ?? time, time)
+                progress = 0
+                progressMessage = nil
             } else {
+                // Failed for good: it keeps the figures it failed at (a requeue resets them).
                 status = .failed
                 finishedAt = time
             }
