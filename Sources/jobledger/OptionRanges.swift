@@ -120,18 +120,24 @@ enum OptionTime {
         return t
     }
 
-    /// A replay point: a seq (digits) or an ISO-8601 UTC time.
-    static func point(_ text: String, option: String) throws -> ReplayPoint {
+    /// What a replay point may be, with both ranges: the one wording every refusal of a point
+    /// uses (`--as-of`, and `diff`'s `@POINT`), whichever of its forms was out of range.
+    static let pointForm = "a seq, 0…\(OptionRanges.seqs.upperBound), or an ISO-8601 UTC time such as 2026-11-29T12:01:00Z, within \(rangeText)"
+
+    /// A replay point: a seq (digits) or an ISO-8601 UTC time; nil when it is neither, or out of range.
+    static func point(_ text: String) -> ReplayPoint? {
         if isDigits(text) {
-            guard let seq = Int64(text), OptionRanges.seqs.contains(seq) else {
-                throw ValidationError("\(option) must be a seq (0…\(OptionRanges.seqs.upperBound)) or an ISO-8601 UTC time (got '\(shown(text))')")
-            }
+            guard let seq = Int64(text), OptionRanges.seqs.contains(seq) else { return nil }
             return .seq(seq)
         }
-        guard let t = Timestamp(iso8601: text), range.contains(t) else {
-            throw ValidationError("\(option) must be a seq (a whole number ≥ 0) or an ISO-8601 UTC time such as 2026-11-29T12:01:00Z, within \(rangeText) (got '\(shown(text))')")
-        }
+        guard let t = Timestamp(iso8601: text), range.contains(t) else { return nil }
         return .time(t)
+    }
+
+    /// `point(text)`, or a `ValidationError` (exit 64) naming `option` and `pointForm`.
+    static func point(_ text: String, option: String) throws -> ReplayPoint {
+        guard let p = point(text) else { throw ValidationError("\(option) must be \(pointForm) (got '\(shown(text))')") }
+        return p
     }
 
     static func isDigits(_ text: String) -> Bool { !text.isEmpty && text.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }

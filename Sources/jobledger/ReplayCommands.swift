@@ -255,8 +255,8 @@ struct Diff: AsyncParsableCommand {
     func side(_ text: String) throws -> (path: String, point: ReplayPoint) {
         guard let at = text.lastIndex(of: "@") else { return (text, .end) }
         let path = text[..<at].isEmpty ? log.path : String(text[..<at])
-        guard let p = try? OptionTime.point(String(text[text.index(after: at)...]), option: "@POINT") else {
-            throw fail("'\(OptionTime.shown(text))': after @ comes a seq or an ISO-8601 UTC time within \(OptionTime.rangeText)", code: 2)
+        guard let p = OptionTime.point(String(text[text.index(after: at)...])) else {
+            throw fail("'\(OptionTime.shown(text))': after @ comes \(OptionTime.pointForm)", code: 2)
         }
         return (path, p)
     }

@@ -214,4 +214,19 @@ struct BadInputTests {
         #expect(history.status == 0, "\(history)")
         #expect(history.stdout.contains("9999-12-31T23:59:59.999Z"), "\(history)")
     }
+
+    /// A point out of range — a seq past 2^53 − 1 or negative, a time before 1970 or after 9999,
+    /// or neither — gets one and the same message, naming both forms and both ranges, whichever
+    /// form was typed; `diff`'s `@POINT` says the same of what follows the `@`.
+    @Test func anAsOfOutOfRangeHasOneMessage() async throws {
+        let form = "a seq, 0…9007199254740991, or an ISO-8601 UTC time such as 2026-11-29T12:01:00Z, within 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z"
+        for value in ["9007199254740992", "99999999999999999999", "-1", "1969-12-31T23:59:59Z", "10000-01-01T00:00:00Z", "soon"] {
+            let r = try await jobledger(["state", "job-1", "--db", db, "--as-of=\(value)"], in: scratch)
+            #expect(r.status == 64, "\(r)")
+            #expect(r.stderrLines.first == "Error: --as-of must be \(form) (got '\(value)')", "\(r)")
+            let d = try await jobledger(["diff", "--db", db, "@\(value)", "@1"], in: scratch)
+            expectRefusal(d, exit: 2, mentions: ["'@\(value)': after @ comes \(form)"])
+        }
+        #expect(!scratch.exists("log.sqlite"))
+    }
 }
