@@ -52,6 +52,15 @@ extension Ledger {
         return userVersion
     }
 
+    /// Refuses a path the system cannot follow for a reason other than "no such file" — a
+    /// symlink loop, a part of the path that is not a folder, no search permission on a folder —
+    /// with the system's reason. Without this a loop read as "no such log" (the file seems not to
+    /// be there), or as "cannot open … for reading (check its permissions)".
+    static func checkPathResolves(path: String) throws(LedgerError) {
+        guard let reason = SystemReason.ofUnreachable(path) else { return }
+        throw .storage("cannot open \(path): \(reason)")
+    }
+
     /// Refuses a path that is a device, a pipe or a socket: `/dev/null` reads as an empty file,
     /// so a log would be "created" there (SQLite then writes `/dev/null-journal`) and fail with
     /// a false I/O error; a FIFO would block the reader. A folder is left to `checkHeader`,
@@ -75,8 +84,10 @@ extension Ledger {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
             throw .notALedger(path: path, detail: "it is a folder (give the log file's path, e.g. \((path as NSString).appendingPathComponent("jobledger.sqlite")))")
         }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw .storage("cannot open \(path) for reading (check its permissions)")
+        let handle: FileHandle
+        switch SystemReason.openForReading(path) {
+        case .success(let fd): handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        case .failure(let reason): throw .storage("cannot open \(path) for reading: \(reason)")
         }
         defer { try? handle.close() }
         let header = [UInt8]((try? handle.read(upToCount: 108)) ?? Data())

@@ -87,6 +87,7 @@ public final class Ledger: Sendable {
     ///   `.newerSchema`, `.busy` (another writer held the lock past the busy timeout), `.storage`.
     public static func open(path: String, configuration: LedgerConfiguration = LedgerConfiguration(), create: Bool = true,
                             migrate: Bool = true) throws(LedgerError) -> Ledger {
+        try checkPathResolves(path: path)
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create { throw .noSuchLog(path: path) }
         if exists {
@@ -179,6 +180,7 @@ public final class Ledger: Sendable {
         // The file's identity is taken before looking for a -wal: a writer that starts in
         // between is then seen either way.
         let identity = FileIdentity(path: path)
+        try checkPathResolves(path: path)
         guard identity != nil || FileManager.default.fileExists(atPath: path) else { throw .noSuchLog(path: path) }
         try checkIsFileOrFolder(path: path)
         guard (fileSize(path) ?? 0) > 0 else { throw .notALedger(path: path, detail: "the file is empty") }

@@ -13,6 +13,8 @@ func commandLineMessage(_ e: LedgerError) -> String {
         return "\(e) (check --db or JOBLEDGER_DB)"
     case .storage(let m) where m.hasPrefix("cannot open ") && m.hasSuffix(" does not exist"):
         return "\(e) (check --db or JOBLEDGER_DB)"
+    case .storage(let m) where m.hasPrefix("cannot open ") && (m.contains("(ELOOP: ") || m.contains("(ENOTDIR: ")):
+        return "\(e) (check --db or JOBLEDGER_DB)"
     case .storage(let m) where m.contains(" is damaged (SQLite: "):
         return "\(e) (jobledger import)"
     case .storage(let m) where m.contains(" has lost events: "):

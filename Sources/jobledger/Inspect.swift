@@ -235,12 +235,10 @@ struct Import: AsyncParsableCommand {
                 if FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), isFolder.boolValue {
                     throw fail("cannot read \(file): it is a folder; give the NDJSON file (an export), or - for standard input", code: 2)
                 }
-                guard let h = FileHandle(forReadingAtPath: file) else {
-                    let fm = FileManager.default
-                    let why = !fm.fileExists(atPath: file) ? "no such file" : !fm.isReadableFile(atPath: file) ? "permission denied" : "it cannot be opened"
-                    throw fail("cannot read \(file): \(why)", code: 2)
+                switch SystemReason.openForReading(file) {
+                case .success(let fd): handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+                case .failure(let reason): throw fail("cannot read \(file): \(reason.code == ENOENT ? "no such file" : reason.description)", code: 2)
                 }
-                handle = h
             }
             // An existing file that is not a log is refused before the input is read; a new log
             // is created only once the input has passed its checks.
