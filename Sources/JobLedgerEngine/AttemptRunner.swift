@@ -337,7 +337,7 @@ extension LedgerError {
         switch self {
         case .invalidPayload, .invalidJobID, .payloadTooLarge, .unknownAsset: true
         case .rejected, .concurrencyConflict, .noSuchLog, .notALedger, .newerSchema, .busy, .importFailed,
-             .projectionTakenOver, .projectionFailed, .storage, .storageFault, .readOnly: false
+             .projectionTakenOver, .projectionFailed, .missingProjectionTable, .storage, .storageFault, .readOnly: false
         }
     }
 }

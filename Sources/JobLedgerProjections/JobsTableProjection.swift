@@ -24,9 +24,16 @@ public struct JobsTableProjection: StateProjection {
         for (job, state) in states { try Self.upsert(db, state: state, seq: lastSeq[job] ?? 0) }
     }
 
-    /// Deletes every row.
+    /// Deletes every row (and recreates the table first, when it was dropped).
     public func reset(_ db: Database) throws {
+        _ = try JobsTableSchema.restore(db)
         try db.execute(sql: "DELETE FROM jobs")
+    }
+
+    /// Recreates the `jobs` table (with its indexes) when it was dropped behind the log's back;
+    /// true when it did, and the runner then rebuilds its rows from the log.
+    public func restoreTables(_ db: Database) throws -> Bool {
+        try JobsTableSchema.restore(db)
     }
 
     static func upsert(_ db: Database, state s: JobState, seq: Int64) throws {
@@ -93,7 +100,8 @@ public struct JobsTableProjection: StateProjection {
         try db.columns(in: "jobs").contains { $0.name == "owner" }
     }
 
-    static func fetchRows(_ db: Database, state: JobStatus? = nil) throws -> [JobRow] {
+    static func fetchRows(_ db: Database, path: String, state: JobStatus? = nil) throws -> [JobRow] {
+        try JobsTableSchema.requireTable(db, path: path)
         var sql = "SELECT id, kind, state, attempt, max_attempts, progress, message, preview_url, result_url, error_code, error_message, created_at, started_at, finished_at, updated_at, version, \(try hasOwnerColumn(db) ? "owner" : "NULL") FROM jobs"
         var args: StatementArguments = []
         if let state { sql += " WHERE state = ?"; args = [state.rawValue] }
@@ -116,7 +124,7 @@ extension Ledger {
     /// ```
     public func storedJobRows(state: JobStatus? = nil) throws(LedgerError) -> [JobRow] {
         guard hasProjections else { return [] }
-        return try readSnapshot { db in try JobsTableProjection.fetchRows(db, state: state) }
+        return try readSnapshot { db in try JobsTableProjection.fetchRows(db, path: path, state: state) }
     }
 
     /// The jobs projection's checkpoint and the log's head, read together: the table is
@@ -160,7 +168,7 @@ extension Ledger {
             _ = try Ledger.replayEvents(db, until: .seq(checkpoint), job: nil, progress: progress) { e in
                 _ = try fold.apply(e)
             }
-            return (checkpoint, try JobsTableProjection.fetchRows(db), fold.rows)
+            return (checkpoint, try JobsTableProjection.fetchRows(db, path: path), fold.rows)
         }
     }
 }

@@ -26,7 +26,7 @@ extension Ledger {
                 // A stored row in another state stays out unless a later event (folded below)
                 // brings its job into this one. (All were read and then filtered: `jobs --state
                 // running` on 200,000 stored jobs, none running, took 327 MB.)
-                for row in try JobsTableProjection.fetchRows(db, state: filter) { rows[row.id] = row }
+                for row in try JobsTableProjection.fetchRows(db, path: path, state: filter) { rows[row.id] = row }
             }
             // Packed: a dictionary of states keeps a whole state in every bucket (`jobs` on a log
             // of 200,000 queued jobs not yet in the table peaked at 526 MB that way, 423 packed).
@@ -123,6 +123,7 @@ extension Ledger {
             throw .storage("\(path) has log schema v\(schemaVersion); the job list needs v6 (open it for writing once to migrate it)")
         }
         return try readSnapshot { db in
+            try JobsTableSchema.requireTable(db, path: path)
             var filters: [String] = []
             var args: [(any DatabaseValueConvertible)?] = []
             if let owner { filters.append("owner = ?"); args.append(owner) }

@@ -37,6 +37,16 @@ public protocol StateProjection: Sendable {
     func apply(_ events: [ProjectedEvent], states: [JobID: JobState], db: Database) throws
     /// Empties the projection's rows; the runner then rebuilds them from the log.
     func reset(_ db: Database) throws
+    /// Recreates the projection's tables when they are missing (dropped behind the log's back),
+    /// in the transaction of its next batch, and says whether it did: the runner then takes the
+    /// batch from the start of the log, so the rows are rebuilt. Default: false (nothing to
+    /// recreate, as for a projection that creates its tables in `apply`).
+    func restoreTables(_ db: Database) throws -> Bool
+}
+
+extension StateProjection {
+    /// Nothing to recreate.
+    public func restoreTables(_ db: Database) throws -> Bool { false }
 }
 
 /// What a projection's deliveries left behind, by target, for the projections that wait for it

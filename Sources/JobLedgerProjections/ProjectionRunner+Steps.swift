@@ -35,8 +35,13 @@ extension ProjectionRunner {
         let cache = caches[p.name]!, shared = folded
         // Folded before the write (on a reader, in parallel with the writer), applied in it.
         let n: Int
+        let restored = Mutex(false)
         do {
-            n = try await ledger.projectionStep(p.name, limit: options.batchSize, read: readEvents, prepare: { db, events in
+            n = try await ledger.projectionStep(p.name, limit: options.batchSize, read: readEvents, restore: { db in
+                let made = try p.restoreTables(db)
+                restored.withLock { $0 = made }  // a retried transaction says again
+                return made
+            }, prepare: { db, events in
                 // Each job's state after its last event in the batch.
                 var latest: [JobID: JobState] = [:]
                 for e in events { latest[e.job] = try shared.state(after: e, cache: cache, db: db) }
@@ -47,6 +52,11 @@ extension ProjectionRunner {
         } catch {
             if case .projectionFailed(_, let reason) = error { await ledger.recordProjectionFailure(p.name, reason: reason) }
             throw error
+        }
+        if restored.withLock({ $0 }) {
+            var log = options.logger
+            log[metadataKey: "projection"] = "\(p.name)"
+            log.warning("the table of projection \(p.name) was missing (dropped behind the log's back?): recreated it, and its rows are rebuilt from the log")
         }
         count("applied", p.name, n)
         return n

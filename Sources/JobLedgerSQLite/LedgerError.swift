@@ -35,6 +35,11 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
     /// description, also shown as the projection's last error in its status. Not a storage
     /// problem: the same batch fails again until the projection is fixed.
     case projectionFailed(projection: String, reason: String)
+    /// A projection's table (the `jobs` table) is not in the file: it was dropped behind the
+    /// log's back. The log itself is intact, and the table is derived from it: a
+    /// `ProjectionRunner` recreates it and rebuilds its rows (`Ledger.resetJobsTable`, then a
+    /// catch-up), so only reads of the table fail until then.
+    case missingProjectionTable(path: String, table: String)
     /// A write (append, import, staging, a projection) on a ledger opened with
     /// `Ledger.openReadOnly`; nothing was written.
     case readOnly(path: String)
@@ -67,6 +72,8 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
             return "projection \(projection) is now owned by \(owner ?? "no one") (this process's lease ran out); nothing more is recorded by this process for it"
         case .projectionFailed(let projection, let reason):
             return "projection \(projection) failed: \(reason) (its batch was rolled back and its checkpoint kept; it is tried again from there)"
+        case .missingProjectionTable(let path, let table):
+            return "the \(table) table is missing from \(path) (dropped behind the log's back?); nothing of the log is lost: the table is a projection of it, recreated and rebuilt from it by the projections"
         case .readOnly(let path):
             return "\(path) was opened read-only, for inspection; nothing was written (open it with Ledger.open(path:) to write)"
         case .storage(let message): return "storage error: \(message)"

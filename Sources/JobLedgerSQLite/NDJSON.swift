@@ -49,6 +49,20 @@ extension Ledger {
     /// try ledger.exportNDJSON { line in out += line + "\n" }
     /// ```
     public func exportNDJSON(_ write: (String) throws -> Void) throws(LedgerError) {
+        guard try !removedIntegrityRules().contains(where: { $0.hasPrefix("table chain_rules ") }) else {
+            // chain_rules dropped: each event's rule is the one its hash checks out under, v2
+            // from the first row that does (as `verify` infers it).
+            var v2 = false
+            try forEachRawEvent { raw in
+                if !v2, let job = try? JobID(raw.jobID), let type = EventType(rawValue: raw.type) {
+                    let canonical = HashChain.canonical(rule: .v2, seq: raw.seq, job: job, version: raw.version, type: type, recordedAt: raw.recordedAt,
+                                                        payloadDigest: raw.payloadDigest, idempotencyKey: raw.idempotencyKey)
+                    v2 = Digest.chain(prevHash: raw.prevHash, canonical: canonical) == raw.hash
+                }
+                try write(NDJSON.line(raw, rule: v2 ? .v2 : .v1))
+            }
+            return
+        }
         let v2From = try hashRuleStart()
         try forEachRawEvent { raw in try write(NDJSON.line(raw, rule: raw.seq >= v2From ? .v2 : .v1)) }
     }

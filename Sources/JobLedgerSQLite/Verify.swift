@@ -54,8 +54,16 @@ public struct VerifyReport: Sendable {
     public var timeBackwardsCount = 0
     /// The `seq` of the first event recorded earlier than the one before it (nil: none).
     public var timeBackwardsFirst: Int64?
-    /// True when no problem was found.
-    public var isValid: Bool { problem == nil }
+    /// The log's rules that its schema should hold and the file does not (dropped behind its
+    /// back), each as `trigger events_no_update (refuses UPDATE on events)`: the events may
+    /// still check out, but the database no longer refuses what the rules refused. A failure.
+    public var removedRules: [String] = []
+    /// True when the table `chain_rules` is gone: which rule each seq was hashed under was then
+    /// inferred from the rows (the first one that matches only `jobledger/v2` starts it), and
+    /// `rules` shows what was inferred.
+    public var rulesInferred = false
+    /// True when no problem was found and no rule of the log was removed.
+    public var isValid: Bool { problem == nil && removedRules.isEmpty }
 }
 
 /// Where a verification got to: the last event that checked out, the report so far and the
@@ -119,7 +127,10 @@ extension Ledger {
         if let expected = expectHead, let start, expected.seq <= start.head.seq {
             if expected.seq == start.head.seq { hashAtExpected = start.head.hash } else { checkedBefore = expected.seq }
         }
-        let v2From = try hashRuleStart()
+        report.removedRules = try removedIntegrityRules()
+        report.rulesInferred = report.removedRules.contains { $0.hasPrefix("table chain_rules ") }
+        let inferring = report.rulesInferred
+        var v2From = inferring ? (start != nil && report.rules.last?.rule == .v2 ? report.rules.last!.from : .max) : try hashRuleStart()
         // Read before the events, so an append and a projection step meanwhile cannot make a
         // witness look ahead of the events this scan sees.
         let witness = try furthestWitness()
@@ -145,7 +156,7 @@ extension Ledger {
                     return fail(raw.seq, "payload changed after it was recorded (its SHA-256 is \(digest.prefix(16))…, the log recorded \(raw.payloadDigest.prefix(16))…)")
                 }
                 // The hash first: an edited type or job id is a broken link, whatever it decodes to.
-                let rule: HashChain.Rule = raw.seq >= v2From ? .v2 : .v1
+                var rule: HashChain.Rule = raw.seq >= v2From ? .v2 : .v1
                 if let job = try? JobID(raw.jobID), let type = EventType(rawValue: raw.type) {
                     let canonical = HashChain.canonical(rule: rule, seq: raw.seq, job: job, version: raw.version, type: type,
                                                         recordedAt: raw.recordedAt, payloadDigest: raw.payloadDigest,
@@ -156,12 +167,21 @@ extension Ledger {
                         let otherCanonical = HashChain.canonical(rule: other, seq: raw.seq, job: job, version: raw.version, type: type,
                                                                  recordedAt: raw.recordedAt, payloadDigest: raw.payloadDigest,
                                                                  idempotencyKey: raw.idempotencyKey)
-                        if Digest.chain(prevHash: raw.prevHash, canonical: otherCanonical) == raw.hash {
+                        let matchesOther = Digest.chain(prevHash: raw.prevHash, canonical: otherCanonical) == raw.hash
+                        if matchesOther, inferring, rule == .v1 {
+                            // No chain_rules to say where jobledger/v2 begins: here, where a row
+                            // first checks out under it alone (the rules only ever went v1 → v2).
+                            v2From = raw.seq
+                            rule = .v2
+                        } else if matchesOther, inferring {
+                            return fail(raw.seq, "hash matches the row under \(other), but an earlier event was hashed under \(rule) (the table chain_rules, which says from which seq, was dropped: the rules were inferred from the rows)")
+                        } else if matchesOther {
                             let from = v2From == .max ? "no row for \(HashChain.Rule.v2)" : "\(HashChain.Rule.v2) from seq \(v2From)"
                             return fail(raw.seq, "hash matches the row under \(other), but the table chain_rules (\(from)) puts this seq under \(rule): chain_rules was changed after the events were hashed")
+                        } else {
+                            let fields = rule == .v1 ? "job, version, type or time" : "job, version, type, time or idempotency key"
+                            return fail(raw.seq, "hash does not match the row under \(rule): its \(fields) changed after it was recorded")
                         }
-                        let fields = rule == .v1 ? "job, version, type or time" : "job, version, type, time or idempotency key"
-                        return fail(raw.seq, "hash does not match the row under \(rule): its \(fields) changed after it was recorded")
                     }
                 }
                 let event: StoredEvent

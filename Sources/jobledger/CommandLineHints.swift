@@ -11,6 +11,8 @@ func commandLineMessage(_ e: LedgerError) -> String {
     switch e {
     case .noSuchLog:
         return "\(e) (check --db or JOBLEDGER_DB)"
+    case .missingProjectionTable:
+        return "\(e) (jobledger projections rebuild)"
     case .storage(let m) where m.hasPrefix("cannot open ") && m.hasSuffix(" does not exist"):
         return "\(e) (check --db or JOBLEDGER_DB)"
     case .storage(let m) where m.hasPrefix("cannot open ") && (m.contains("(ELOOP: ") || m.contains("(ENOTDIR: ")):

@@ -104,16 +104,19 @@ struct Verify: AsyncParsableCommand {
             let report = try ledger.verify(expectHead: expected)
             if json {
                 print(verifyJSON(report).canonicalText)
-                if report.problem != nil { throw ExitCode(1) }
+                if !report.isValid { throw ExitCode(1) }
                 return
+            }
+            if !report.removedRules.isEmpty {
+                print(removedRulesLine(report))
             }
             if let p = report.problem {
                 print("FAILED at seq \(p.seq): \(terminalSafe(p.message))")
                 throw ExitCode(1)
             }
-            print(verifySummary(report, expected: expected))
+            print((report.removedRules.isEmpty ? "" : "the events themselves: ") + verifySummary(report, expected: expected))
             if !report.rules.isEmpty {
-                print("hash rules: " + report.rules.map(\.description).joined(separator: "; "))
+                print("hash rules\(report.rulesInferred ? " (inferred from the rows)" : ""): " + report.rules.map(\.description).joined(separator: "; "))
             }
             if report.nonCanonicalCount > 0 {
                 let listed = report.nonCanonical.map(String.init).joined(separator: ", ") + (report.nonCanonicalCount > report.nonCanonical.count ? ", …" : "")
@@ -126,6 +129,7 @@ struct Verify: AsyncParsableCommand {
                 printErr("jobledger: warning: \(which): "
                          + "the writer's clock stepped back; the log is intact (its order is its seq), but times around those events read out of order")
             }
+            if !report.removedRules.isEmpty { throw ExitCode(1) }
         }
     }
 }
@@ -141,10 +145,23 @@ func verifyJSON(_ report: VerifyReport) -> JSONValue {
         "ok": .bool(report.isValid), "events": .int(report.events), "jobs": .int(Int64(report.jobs)),
         "head": report.head.map { .string($0.description) } ?? .null,
         "problem": report.problem.map { .object(["seq": .int($0.seq), "message": .string($0.message)]) } ?? .null,
+        "removed_rules": .array(report.removedRules.map { .string($0) }), "rules_inferred": .bool(report.rulesInferred),
         "rules": .array(report.rules.map { .object(["rule": .string($0.rule.rawValue), "from": .int($0.from), "through": .int($0.through)]) }),
         "non_canonical": .object(["count": .int(Int64(report.nonCanonicalCount)), "seqs": .array(report.nonCanonical.map { .int($0) })]),
         "time_backwards": .object(["count": .int(Int64(report.timeBackwardsCount)), "first_seq": report.timeBackwardsFirst.map { .int($0) } ?? .null]),
     ])
+}
+
+/// `verify`'s line for rules dropped from the file: what is gone, and what that means.
+func removedRulesLine(_ report: VerifyReport) -> String {
+    var s = "FAILED: the log's integrity rules were removed behind its back: " + report.removedRules.joined(separator: ", ")
+    if report.removedRules.contains(where: { $0.hasPrefix("trigger events_no_") }) {
+        s += "; the database no longer refuses changes to recorded events (only the hash chain shows them)"
+    }
+    if report.rulesInferred {
+        s += "; which hash rule covers which seqs is no longer recorded, and was inferred from the rows"
+    }
+    return s + " (restore the log from a backup or an export)"
 }
 
 func verifySummary(_ report: VerifyReport, expected: ChainHead?) -> String {

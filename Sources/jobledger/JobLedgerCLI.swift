@@ -166,7 +166,8 @@ func exitCode(for error: LedgerError) -> Int32 {
     case .rejected, .concurrencyConflict, .unknownAsset: 3
     case .noSuchLog, .notALedger, .newerSchema: 4
     case .busy, .projectionTakenOver: 5
-    case .storage, .storageFault, .readOnly: 6
+    // A dropped projection table is a file changed behind the log's back, as a damaged one is.
+    case .storage, .storageFault, .readOnly, .missingProjectionTable: 6
     }
 }
 

@@ -50,7 +50,11 @@ struct IntegrityTests {
             DROP TRIGGER events_no_update;
             DROP TRIGGER events_no_delete;
             DELETE FROM events WHERE seq = (SELECT max(seq) FROM events);
-            """)
+            CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'jobledger: the events table is append-only; UPDATE is refused'); END;
+            CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'jobledger: the events table is append-only; DELETE is refused'); END;
+            """)  // the triggers put back, as a careful tamperer would (else verify names them as removed)
 
         let plain = try await jobledger(["verify", "--db", db], in: scratch)
         #expect(plain.status == 0, "a shorter chain is still a valid chain: \(plain)")
@@ -73,7 +77,11 @@ struct IntegrityTests {
             DROP TRIGGER events_no_update;
             DROP TRIGGER events_no_delete;
             DELETE FROM events WHERE seq >= 3;
-            """)
+            CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'jobledger: the events table is append-only; UPDATE is refused'); END;
+            CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'jobledger: the events table is append-only; DELETE is refused'); END;
+            """)  // the triggers put back: the missing end is what is to be found
         let plain = try await jobledger(["verify", "--db", db], in: scratch)
         #expect(plain.status == 1, "\(plain)")
         #expect(plain.stdout.hasPrefix("FAILED at seq 3: missing: the log ends at seq 2, but projection 'jobs' has taken in events up to seq 4"), "\(plain)")
@@ -146,7 +154,9 @@ struct IntegrityTests {
         try rawSQL(db, """
             DROP TRIGGER events_no_update;
             UPDATE events SET payload = '{"attempt":1,"fraction":0.6,"message":"half"}' WHERE seq = 3;
-            """)
+            CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'jobledger: the events table is append-only; UPDATE is refused'); END;
+            """)  // the trigger put back: the changed payload is what is to be found
         #expect(try await head(db) == old, "the head itself is untouched")
 
         let plain = try await jobledger(["verify", "--db", db], in: scratch)

@@ -177,7 +177,7 @@ import Testing
         let head = try #require(try ledger.head())
         #expect(head.seq == 24)
         try tamper(path, "DELETE FROM events WHERE seq > 20")
-        #expect(try ledger.verify().isValid)  // every remaining link is fine
+        #expect(try ledger.verify().problem == nil)  // every remaining link is fine (the dropped triggers are named apart)
         let p = try #require(try ledger.verify(expectHead: head).problem)
         #expect(p.seq == 24)
         #expect(p.message.contains("cut off the end"))

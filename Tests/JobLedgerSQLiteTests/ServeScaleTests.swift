@@ -103,7 +103,7 @@ import Testing
             try db.execute(sql: #"UPDATE events SET payload = '{"kind":"design","input":{}}' WHERE seq = 2"#)
         }
         _ = try await ledger.append(NewEvent(job: jid("c"), payload: queued))
-        #expect(try ledger.verify(continuing: next).report.isValid)
+        #expect(try ledger.verify(continuing: next).report.problem == nil)  // the dropped trigger is named apart
         #expect(try ledger.verify().problem?.seq == 2)
         _ = try await ledger.append(NewEvent(job: jid("c"), payload: started()))
         try await q.writeWithoutTransaction { db in try db.execute(sql: "UPDATE events SET hash = printf('%064d', 0) WHERE seq = 14") }

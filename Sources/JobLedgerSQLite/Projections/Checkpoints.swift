@@ -45,10 +45,13 @@ extension Ledger {
     /// is the reader's snapshot: the step's outcome is the one it would have had at that moment,
     /// as if it had run then. `read` gives the reader its events
     /// (after, through, limit; default `projectedEvents`), such as from what another projection
-    /// just read. Returns how many events it took.
+    /// just read. `restore` (in the write transaction, before the checkpoint is read) recreates
+    /// the projection's tables when they were dropped; when it did, the checkpoint goes back to
+    /// 0 first. Returns how many events it took.
     package func projectionStep<Prepared: Sendable>(_ name: ProjectionName, lease: ProjectionLease? = nil, limit: Int,
                                                     through: (@Sendable (Database, Int64) throws -> Int64)? = nil,
                                                     read: (@Sendable (Database, Int64, Int64, Int) throws -> [ProjectedEvent])? = nil,
+                                                    restore: (@Sendable (Database) throws -> Bool)? = nil,
                                                     prepare: @escaping @Sendable (Database, [ProjectedEvent]) throws -> Prepared,
                                                     apply: @escaping @Sendable (Database, [ProjectedEvent], Prepared) throws -> Void)
         async throws(LedgerError) -> Int {
@@ -66,6 +69,10 @@ extension Ledger {
         do {
             return try await gatedWrite { db in
                 if let lease { try Ledger.checkLease(db, lease) } else { try Ledger.ensureProjection(db, name, now: now) }
+                // Its tables recreated (dropped behind the log's back): rebuilt from the start.
+                if try restore?(db) == true {
+                    try db.execute(sql: "UPDATE projections SET checkpoint = 0, applied = 0, updated_at = ? WHERE name = ?", arguments: [now, name.rawValue])
+                }
                 let from = try Ledger.checkpoint(db, name)
                 let until = try through?(db, from) ?? .max
                 let events: [ProjectedEvent], prepared: Prepared
