@@ -187,14 +187,29 @@ public struct JobLedgerServer: Sendable {
     }
 
     /// A log error as a response: a storage fault is a 503 (the engine pauses and resumes by
-    /// itself), anything else a 500 that names the error's kind only.
+    /// itself), anything else a 500 that names the error's kind only. The 503 names the
+    /// fault's kind (`full`, `io`, `read_only`, `vanished`), never its text: that names the
+    /// log's path on the server and the free space there, which are the operator's business
+    /// (the server's log has them), not every signed-in user's.
     static func storage(_ error: any Error) -> Problem {
-        if let e = error as? LedgerError, e.storageFault != nil {
-            return Problem.unavailable("the log's storage is paused (\(e.storageFault!)); try again shortly")
+        if let e = error as? LedgerError, let fault = e.storageFault {
+            var p = Problem.unavailable("the log's storage is paused by a fault (\(fault.kind.rawValue): \(Self.meaning(of: fault.kind))); try again shortly")
+            p.storageFault = fault
+            return p
         }
         var p = Problem(.internalServerError, "internal", "the log could not be read (\(type(of: error)))")
         p.cause = "\(error)"
         return p
+    }
+
+    /// A storage fault's kind in a few words, without the log's path.
+    static func meaning(of kind: StorageFault.Kind) -> String {
+        switch kind {
+        case .full: "the disk that holds the log has no room"
+        case .io: "the system reported an I/O error"
+        case .readOnly: "the log's file system became read-only"
+        case .vanished: "the log's file was moved or deleted"
+        }
     }
 
     /// The paths of a job's resources.

@@ -1,5 +1,6 @@
 import Hummingbird
 import JobLedger
+import JobLedgerSQLite
 
 /// An RFC 9457 problem-details error: every refusal of the API is one, sent as
 /// `application/problem+json` with `type`, `title`, `status`, `detail` and, when a request field
@@ -19,6 +20,9 @@ public struct Problem: Error, HTTPResponseError, Sendable, Equatable, CustomStri
     /// For a 5xx, what the server's own log says caused it (the storage error behind "the log
     /// could not be read"); never sent to the client.
     public var cause: String?
+    /// For a 503 of a storage fault, the fault (its path and free space included): the server
+    /// notes it and logs it once per episode (`StorageWatch`); never sent to the client.
+    public var storageFault: StorageFault?
 
     /// A problem with its parts.
     public init(_ status: HTTPResponse.Status, _ slug: String, _ detail: String, field: String? = nil, headers: HTTPFields = [:]) {
@@ -39,7 +43,7 @@ public struct Problem: Error, HTTPResponseError, Sendable, Equatable, CustomStri
     public var description: String { "\(status.code) \(slug): \(detail)" + (field.map { " (field \($0))" } ?? "") }
 
     /// The `application/problem+json` response: `json` as the body, `status`, and `headers`
-    /// (`cause` is never sent).
+    /// (`cause` and `storageFault` are never sent).
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var h = headers
         h[.contentType] = "application/problem+json"
