@@ -73,7 +73,12 @@ final class ChainStatus: Sendable {
 
     /// The verdict for the current head.
     func verdict() throws -> Verdict {
-        let current = try ledger.head()
+        // A log whose head cannot be read is as unreadable as one whose history cannot.
+        let current: ChainHead?
+        do { current = try ledger.head() } catch {
+            state.withLock { $0.failure = "\(error)" }
+            throw error
+        }
         let head = current?.seq ?? 0
         let t = now()
         let plan: Plan = state.withLock { s in

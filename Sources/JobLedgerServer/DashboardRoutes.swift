@@ -80,7 +80,9 @@ extension JobLedgerServer {
         case .verdict(let v) where v.brokenAt != nil:
             layout["chainAlert"] = "The log's hash chain does not verify at seq \(v.brokenAt!): \(v.problem ?? ""). Events from there on cannot be trusted; run jobledger verify on the log."
         case .unreadable(let error):
-            layout["chainAlert"] = "The log's hash chain could not be verified: \(error)"
+            // SQLite's words name the log's path on the server: for admins only (the server's log has them too).
+            layout["chainAlert"] = "The log's hash chain could not be verified: "
+                + (caller.isAdmin ? error : "the log could not be read (an admin sees why here, and the server's log says)")
         default: break
         }
         let html = library.render(layout, withTemplate: "layout") ?? ""
