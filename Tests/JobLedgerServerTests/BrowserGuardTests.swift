@@ -33,6 +33,39 @@ import Testing
         }
     }
 
+    /// The 421 can answer any request, before its route is looked at: every operation of the
+    /// OpenAPI document lists it, as it is sent.
+    @Test func everyDocumentedOperationListsThe421ItCanGet() async throws {
+        let h = try await ServerHarness.make(insecure: true); defer { h.cleanup() }
+        guard case .object(let paths)? = OpenAPIChecker.shared.doc["paths"] else { Issue.record("no paths"); return }
+        let checked = try await h.live { c async throws -> Int in
+            var checked = 0
+            let port = try #require(c.port)
+            for (template, item) in paths.sorted(by: { $0.key < $1.key }) {
+                guard case .object(let operations) = item else { continue }
+                let uri = template.replacingOccurrences(of: "{id}", with: "01KAAAAAAAAAAAAAAAAAAAAAAA")
+                    .replacingOccurrences(of: "{kind}", with: "design").replacingOccurrences(of: "{name}", with: "broadcast")
+                for method in operations.keys.sorted() {
+                    let raw = try RawConnection(port: port)
+                    try raw.send("\(method.uppercased()) \(uri) HTTP/1.1\r\nHost: rebound.evil.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    let text = await offPool { raw.readUntilClosed(within: .seconds(30)).text }
+                    let parts = text.components(separatedBy: "\r\n\r\n")
+                    let lines = parts[0].components(separatedBy: "\r\n")
+                    let status = Int(lines[0].split(separator: " ").dropFirst().first ?? "") ?? 0
+                    #expect(status == 421, "\(method) \(uri): \(text.prefix(200))")
+                    let type = lines.first { $0.lowercased().hasPrefix("content-type:") }.map { String($0.dropFirst("content-type:".count)).trimmingCharacters(in: .whitespaces) }
+                    #expect(throws: Never.self, "\(method) \(template)") {
+                        try OpenAPIChecker.shared.check(method.uppercased(), template, status: status, contentType: type,
+                                                        body: ByteBuffer(string: parts.dropFirst().joined(separator: "\r\n\r\n")))
+                    }
+                    checked += 1
+                }
+            }
+            return checked
+        }
+        #expect(checked >= 15)
+    }
+
     @Test func withAuthenticationAnyHostIsAnsweredAndEveryResponseCarriesTheBrowserHeaders() async throws {
         let h = try await ServerHarness.make(); defer { h.cleanup() }
         try await h.live { c async throws in

@@ -21,21 +21,34 @@ struct OpenAPIChecker {
 
     /// Checks one response of `method template` (e.g. `GET /api/jobs/{id}`).
     func check(_ method: String, _ template: String, _ response: TestResponse) throws {
+        try check(method, template, status: Int(response.status.code), contentType: response.headers[.contentType], body: response.body)
+    }
+
+    /// Checks one response given by its parts (one read off a raw connection).
+    func check(_ method: String, _ template: String, status: Int, contentType: String?, body: ByteBuffer) throws {
         guard let op = doc["paths"]?[template]?[method.lowercased()] else { throw Mismatch(description: "\(method) \(template) is not documented") }
-        let code = String(response.status.code)
-        guard let documented = op["responses"]?[code] else {
-            throw Mismatch(description: "\(method) \(template) answered \(code), which the document does not list: \(response.body.text.prefix(300))")
+        let code = String(status)
+        guard let listed = op["responses"]?[code] else {
+            throw Mismatch(description: "\(method) \(template) answered \(code), which the document does not list: \(body.text.prefix(300))")
+        }
+        // A response shared by many operations is defined once, under components/responses.
+        var documented = listed
+        if let ref = listed["$ref"]?.stringValue, ref.hasPrefix("#/components/responses/") {
+            guard let shared = doc["components"]?["responses"]?[String(ref.dropFirst("#/components/responses/".count))] else {
+                throw Mismatch(description: "\(method) \(template) \(code): \(ref) is not defined")
+            }
+            documented = shared
         }
         guard case .object(let content)? = documented["content"] else {
-            guard response.body.readableBytes == 0 else { throw Mismatch(description: "\(method) \(template) \(code): a body where none is documented") }
+            guard body.readableBytes == 0 else { throw Mismatch(description: "\(method) \(template) \(code): a body where none is documented") }
             return
         }
-        let type = (response.headers[.contentType] ?? "").split(separator: ";").first.map(String.init) ?? ""
+        let type = (contentType ?? "").split(separator: ";").first.map(String.init) ?? ""
         guard let media = content[type] else {
             throw Mismatch(description: "\(method) \(template) \(code): content type \(type) not in \(content.keys.sorted())")
         }
         guard type.hasSuffix("json"), let schema = media["schema"] else { return }
-        guard let value = response.body.json else { throw Mismatch(description: "\(method) \(template) \(code): body is not JSON") }
+        guard let value = body.json else { throw Mismatch(description: "\(method) \(template) \(code): body is not JSON") }
         try validate(value, schema, at: "\(method) \(template) \(code) body")
     }
 
