@@ -100,6 +100,7 @@ public struct JobLedgerServer: Sendable {
             var quiet = Logger(label: "jobledger.serve.blobs")
             quiet.logLevel = .warning
             let files = BlobFolderFiles(folder: blobFolder, logger: quiet)
+            router.middlewares.add(BlobConditionals(urlBasePath: "/blobs"))
             router.middlewares.add(BlobRanges(files: files, urlBasePath: "/blobs"))
             router.middlewares.add(FileMiddleware(fileProvider: files, urlBasePath: "/blobs"))
         }
