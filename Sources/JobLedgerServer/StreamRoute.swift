@@ -22,13 +22,8 @@ extension JobLedgerServer {
                 throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the job's stream there, "
                               + (anycable?.streamsSecret == nil ? "\(streams.stream(for: state.id)) (this server signs no stream names: it has no ANYCABLE_STREAMS_SECRET or ANYCABLE_SECRET)" : "with the signed stream from the submit response"))
             }
+            let after = try lastEventID(request)
             let ticket = try streamTicket(for: caller)
-            var after: Int64 = 0
-            // An empty value is no event seen yet (an EventSource sends none then).
-            if let h = request.headers[Self.lastEventIDHeader] ?? request.uri.queryParameters.get("last_event_id"), !h.isEmpty {
-                guard let n = Int64(h), n >= 0 else { throw Problem(.badRequest, "invalid-header", "Last-Event-ID must be a seq (a whole number)", field: "Last-Event-ID") }
-                after = n
-            }
             let subscription = hub.subscribe(streams: [streams.stream(for: state.id)], for: maxStreamDuration, heartbeat: streamHeartbeat)
             let all: [OutboxItem]
             do {
@@ -62,6 +57,27 @@ extension JobLedgerServer {
                 }
             }
         }
+    }
+
+    /// The seq a resuming client saw last: `Last-Event-ID` (or the `last_event_id` query
+    /// parameter), 0 when absent or empty (an EventSource sends none before its first event).
+    /// A seq past the log's head was never sent by this log (one restored from a backup, or
+    /// another server's): it is refused (400, naming the head) instead of waiting, with
+    /// keep-alives only, for messages that the stream would skip as already seen.
+    func lastEventID(_ request: Request) throws(Problem) -> Int64 {
+        let header = request.headers[Self.lastEventIDHeader]
+        guard let text = header ?? request.uri.queryParameters.get("last_event_id"), !text.isEmpty else { return 0 }
+        let field = header != nil ? "Last-Event-ID" : "last_event_id"
+        guard let n = Int64(text), n >= 0 else { throw Problem(.badRequest, "invalid-header", "\(field) must be a seq (a whole number)", field: field) }
+        guard n > 0 else { return 0 }
+        let head: Int64
+        do { head = try ledger.head()?.seq ?? 0 } catch { throw Self.storage(error) }
+        guard n <= head else {
+            throw Problem(.badRequest, "invalid-header",
+                          "\(field) \(n) is past the log's head (seq \(head)): no message of this log has that id (was the log restored from a backup?); "
+                          + "open the stream again without it to get the job's messages from the start", field: field)
+        }
+        return n
     }
 
     /// The caller's place for one more open stream, or 429 `too-many-streams` (see `StreamQuota`).
