@@ -9,15 +9,23 @@ extension JobLedgerServer {
     /// It is a swift-service-lifecycle `Service`: run it in a `ServiceGroup` beside the engine
     /// and the projections. `onRunning` gets the port actually bound. Idle connections close
     /// after `idleTimeout`; a client that takes longer than `requestTimeout` to send a request's
-    /// head and body has its connection closed.
+    /// head and body has its connection closed. Header fields over the decoder's limits get 431
+    /// (`HeaderOverflowHandler`).
     public func application(host: String, port: Int, logger: Logger,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
         let requestTimeout = self.requestTimeout.map(TimeAmount.init)
         let configuration = HTTP1Channel.Configuration(
-            additionalChannelHandlers: requestTimeout.map { [RequestDeadlineHandler(deadline: $0)] } ?? [],
-            idleTimeout: idleTimeout.map(TimeAmount.init))
+            additionalChannelHandlers: Self.connectionHandlers(requestTimeout: requestTimeout),
+            idleTimeout: idleTimeout.map(TimeAmount.init), httpDecoderConfiguration: HeaderOverflowHandler.limits)
         return Application(router: router(), server: .http1(configuration: configuration),
                     configuration: .init(address: .hostname(host, port: port), serverName: "jobledger"),
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+
+    /// A new connection's own handlers (a handler holds one connection's state: made for each).
+    static func connectionHandlers(requestTimeout: TimeAmount?) -> [any RemovableChannelHandler] {
+        var handlers: [any RemovableChannelHandler] = [HeaderOverflowHandler()]
+        if let requestTimeout { handlers.append(RequestDeadlineHandler(deadline: requestTimeout)) }
+        return handlers
     }
 }
