@@ -2,6 +2,7 @@ import Hummingbird
 import JobLedger
 import JobLedgerProjections
 import JobLedgerSQLite
+import Logging
 
 extension JobLedgerServer {
     /// Admin actions, each an event in the log like everything else (or, for a re-drive, the
@@ -15,6 +16,7 @@ extension JobLedgerServer {
             // finished otherwise (before the call or during it): 409, nothing changed.
             try Self.checkCancelable(state)
             do { try await engine.cancel(state.id, reason: "canceled by \(caller.subject) through the API") } catch { throw Self.refusal(error) }
+            if !state.status.isTerminal { storageWatch.succeeded(logger: context.logger) }  // a write was made
             let after = try await ledger.state(of: state.id) ?? state
             try Self.checkCancelable(after)
             return JSONResponse.make(try jobJSON(after))
@@ -29,6 +31,7 @@ extension JobLedgerServer {
                 if let now = try? await ledger.state(of: state.id) { try Self.checkRetryable(now) }
                 throw Self.refusal(error)
             }
+            storageWatch.succeeded(logger: context.logger)
             return JSONResponse.make(try jobJSON(try await ledger.state(of: state.id) ?? state))
         }
         router.get("api/projections") { request, _ in
@@ -43,6 +46,7 @@ extension JobLedgerServer {
             }
             let n: Int
             do { n = try await ledger.redrive(name) } catch { throw Self.storage(error) }
+            storageWatch.succeeded(logger: context.logger)
             return JSONResponse.make(.object(["projection": .string(name.rawValue), "redriven": .int(Int64(n))]))
         }
     }

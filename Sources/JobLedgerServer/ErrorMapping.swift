@@ -3,14 +3,19 @@ import Hummingbird
 /// Turns every error a route throws into a problem-details response: `Problem`s as they are,
 /// Hummingbird's own `HTTPError`s (an unknown route, a body over the limit) with their status,
 /// and anything else as a 500 that names only the error's type, so no message that might carry
-/// a secret or a body leaves the server.
+/// a secret or a body leaves the server. A storage fault behind a 503 goes to `storage`, which
+/// logs it once per episode (with the log's path, which the response does not name) and makes
+/// `/readyz` say so.
 struct ErrorMapping: RouterMiddleware {
     typealias Context = BasicRequestContext
+
+    let storage: StorageWatch
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let p as Problem {
+            if let fault = p.storageFault { storage.failed(fault, during: "answering \(request.method) \(request.uri.path)", logger: context.logger) }
             // A refusal is the client's business; a 5xx is the operator's, with its cause.
             if p.status.code >= 500, let cause = p.cause {
                 context.logger.error("request failed: \(p.detail)", metadata: ["cause": "\(cause)", "path": "\(request.uri.path)"])

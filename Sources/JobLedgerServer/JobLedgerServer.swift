@@ -76,6 +76,8 @@ public struct JobLedgerServer: Sendable {
     let now: @Sendable () -> Int64
     /// The jobs list's counts, reused where counting is costly.
     var jobCounts = JobCountsCache()
+    /// The storage faults this server's requests meet: `/readyz` and the server's log (see `StorageWatch`).
+    let storageWatch: StorageWatch
 
     /// A server over `ledger` and `engine`.
     public init(ledger: Ledger, engine: JobEngine, hub: BroadcastHub?, runner: ProjectionRunner? = nil, auth: TokenVerifier?,
@@ -87,6 +89,7 @@ public struct JobLedgerServer: Sendable {
         self.limiter = limiter; self.kinds = kinds; self.blobFolder = blobFolder; self.streams = streams
         self.anycable = anycable; self.metrics = metrics; self.now = now
         chain = ChainStatus(ledger: ledger, now: now)
+        storageWatch = StorageWatch(policy: engine.options.storageFaults, metrics: ServerMetrics.factory(metrics), now: now)
     }
 
     /// Every route. Each GET route also answers HEAD with the status and headers a GET would
@@ -94,7 +97,7 @@ public struct JobLedgerServer: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.middlewares.add(BrowserGuard(loopbackHostOnly: auth == nil))
-        router.middlewares.add(ErrorMapping())
+        router.middlewares.add(ErrorMapping(storage: storageWatch))
         // Inside the error mapping: it serves a file where the routes found nothing (`/blobs/…`).
         if let blobFolder {
             var quiet = Logger(label: "jobledger.serve.blobs")

@@ -2,13 +2,16 @@ import Foundation
 import Hummingbird
 import JobLedger
 import JobLedgerSQLite
+import Logging
 
 extension JobLedgerServer {
     /// Whether the server can take work, and why not: `/readyz`'s answer, with the hash
     /// chain's standing (which does not make it unready: see `ChainWatch`).
-    func readiness() -> (ready: Bool, body: [String: JSONValue]) {
+    /// A fault is the engine's, the projections' or, on a node whose engine runs no workers,
+    /// the one the server's own requests met (`StorageWatch`).
+    func readiness(logger: Logger) -> (ready: Bool, body: [String: JSONValue]) {
         var answer: (ready: Bool, body: [String: JSONValue])
-        if let f = engine.storageFault ?? runner?.storageFault {
+        if let f = engine.storageFault ?? runner?.storageFault ?? storageWatch.current(logger: logger) {
             answer = (false, Self.paused(f.fault, since: f.since))
         } else if engine.isDraining {
             answer = (false, ["status": "draining"])
@@ -48,8 +51,11 @@ extension JobLedgerServer {
         router.get("healthz") { _, _ in
             JSONResponse.make(["status": "ok"])
         }
-        router.get("readyz") { _, _ in
-            let (ready, o) = readiness()
+        router.get("readyz") { _, context in
+            // Paused by a fault the server's requests met: when the next try is due, a write
+            // tells whether it has cleared (nothing else on an API-only node would).
+            await storageWatch.probeIfDue(ledger, logger: context.logger)
+            let (ready, o) = readiness(logger: context.logger)
             return JSONResponse.make(.object(o), status: ready ? .ok : .serviceUnavailable)
         }
         router.get("metrics") { _, _ in

@@ -6,6 +6,7 @@ import JobLedger
 import JobLedgerAnyCable
 import JobLedgerEngine
 import JobLedgerSQLite
+import Logging
 
 extension JobLedgerServer {
     static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
@@ -32,7 +33,7 @@ extension JobLedgerServer {
         // Counted, so answered with the limit's headers whatever comes next (a refused body
         // counts like an accepted one, and its client needs to know what it has left).
         do {
-            return try await submit(request, kind: kind, schema: schema, key: key, caller: caller, headers: headers)
+            return try await submit(request, kind: kind, schema: schema, key: key, caller: caller, headers: headers, logger: context.logger)
         } catch var p as Problem {
             for field in headers where p.headers[field.name] == nil { p.headers.append(field) }
             throw p
@@ -41,7 +42,7 @@ extension JobLedgerServer {
 
     /// The part of a submit after the limit counted it: the body, the log, the 202.
     private func submit(_ request: Request, kind: String, schema: KindSchema?, key: String?, caller: Principal,
-                        headers: HTTPFields) async throws -> Response {
+                        headers: HTTPFields, logger: Logger) async throws -> Response {
         var headers = headers
         // The body is read as it comes: a compressed one would be refused as "not UTF-8", and
         // one only labelled so would be queued as if the label were not there.
@@ -66,6 +67,7 @@ extension JobLedgerServer {
         } catch {
             throw Self.refusal(error)
         }
+        storageWatch.succeeded(logger: logger)
         if key != nil {
             // The same key with another body is a client bug: say so instead of returning a job
             // that is not what was asked for.
