@@ -29,8 +29,8 @@ extension JobLedgerServer {
                 throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the jobs' streams there"
                               + (anycable?.streamsSecret == nil ? " (this server signs no stream names: it has no ANYCABLE_STREAMS_SECRET or ANYCABLE_SECRET)" : ", with the signed streams from the submit responses"))
             }
-            let text = request.uri.queryParameters.get("jobs") ?? ""
-            let parts = text.split(separator: ",", omittingEmptySubsequences: true)
+            // `jobs=A,B` or, as many clients write a list, `jobs=A&jobs=B`: the same ids.
+            let parts = request.uri.queryParameters.getAll("jobs").flatMap { $0.split(separator: ",", omittingEmptySubsequences: true) }
             guard !parts.isEmpty, parts.count <= Self.maxLiveJobs else {
                 throw Problem.invalid("jobs", "jobs must list 1…\(Self.maxLiveJobs) job ids, separated by commas")
             }

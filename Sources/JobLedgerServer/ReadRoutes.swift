@@ -79,20 +79,19 @@ extension JobLedgerServer {
     /// Read from the `jobs` table by keyset (`Ledger.jobListPage`), so it costs the page, not the
     /// log, and lags the log by the jobs projection's delay.
     func list(_ request: Request, caller: Principal) async throws -> Response {
-        let q = request.uri.queryParameters
         var status: JobStatus?
-        if let s = q.get("state"), !s.isEmpty {
+        if let s = try Self.queryValue("state", in: request), !s.isEmpty {
             guard let v = JobStatus(rawValue: s) else { throw Problem.invalid("state", "state must be one of queued, running, completed, failed, canceled") }
             status = v
         }
-        let kind = q.get("kind").flatMap { $0.isEmpty ? nil : $0 }
+        let kind = try Self.queryValue("kind", in: request).flatMap { $0.isEmpty ? nil : $0 }
         var cursor: JobID?
-        if let c = q.get("cursor"), !c.isEmpty {
+        if let c = try Self.queryValue("cursor", in: request), !c.isEmpty {
             guard let id = try? JobID(c) else { throw Problem.invalid("cursor", "cursor is not a job id from next_cursor") }
             cursor = id
         }
         var limit = 50
-        if let l = q.get("limit") {
+        if let l = try Self.queryValue("limit", in: request) {
             guard let n = Int(l), (1...200).contains(n) else { throw Problem.invalid("limit", "limit must be 1…200") }
             limit = n
         }

@@ -66,7 +66,11 @@ extension JobLedgerServer {
     /// keep-alives only, for messages that the stream would skip as already seen.
     func lastEventID(_ request: Request) throws(Problem) -> Int64 {
         let header = request.headers[Self.lastEventIDHeader]
-        guard let text = header ?? request.uri.queryParameters.get("last_event_id"), !text.isEmpty else { return 0 }
+        let query = request.uri.queryParameters.getAll("last_event_id")
+        if header == nil, query.count > 1 {
+            throw Problem(.badRequest, "invalid-header", "last_event_id was given \(query.count) times; give it once", field: "last_event_id")
+        }
+        guard let text = header ?? query.first, !text.isEmpty else { return 0 }
         let field = header != nil ? "Last-Event-ID" : "last_event_id"
         guard let n = Int64(text), n >= 0 else { throw Problem(.badRequest, "invalid-header", "\(field) must be a seq (a whole number)", field: field) }
         guard n > 0 else { return 0 }

@@ -1,0 +1,43 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import JobLedger
+import JobLedgerServer
+import Testing
+
+/// A query parameter given twice was read as its first value, silently: `?limit=5&limit=500`
+/// answered 5 jobs, and `/api/live?jobs=A&jobs=B` (how many clients write a list) followed A
+/// only. A scalar parameter given twice is refused, naming it; `jobs` may be repeated.
+@Suite struct RepeatedQueryParameterTests {
+    @Test func aScalarParameterGivenTwiceIsRefusedNamingIt() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let alice = try await h.auth("user_alice")
+        try await h.live { c async throws in
+            let id = try await c.submitDesign(alice)
+            for (query, field) in [("limit=5&limit=500", "limit"), ("state=failed&state=queued", "state"), ("kind=a&kind=b", "kind"),
+                                   ("cursor=\(id)&cursor=\(id)", "cursor")] {
+                let r = try await c.api(.get, "/api/jobs?\(query)", "/api/jobs", headers: alice)
+                #expect(r.status == .unprocessableContent && r.body.json?["field"] == .string(field), "\(query): \(r.body.text)")
+                #expect(r.body.json?["detail"]?.stringValue?.contains("given 2 times") == true)
+            }
+            #expect(try await c.api(.get, "/api/jobs?limit=5", "/api/jobs", headers: alice).status == .ok)
+            let twice = try await c.api(.get, "/api/jobs/\(id)/stream?last_event_id=1&last_event_id=2", "/api/jobs/{id}/stream", headers: alice)
+            #expect(twice.status == .badRequest && twice.body.json?["field"] == "last_event_id", "\(twice.body.text)")
+        }
+    }
+
+    @Test func repeatedJobsParametersAreOneList() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let alice = try await h.auth("user_alice")
+        let ids = try await h.live { c async throws in [try await c.submitDesign(alice), try await c.submitDesign(alice), try await c.submitDesign(alice)] }
+        try await h.workAndProject()
+        try await h.live { c async throws in
+            // Every job has finished: the stream is each one's latest message, then it ends.
+            let r = try await c.api(.get, "/api/live?jobs=\(ids[0])&jobs=\(ids[1]),\(ids[2])", "/api/live", headers: alice)
+            #expect(r.status == .ok)
+            let jobs = r.body.text.split(separator: "\n").filter { $0.hasPrefix("data: ") }
+                .compactMap { try? JSONValue(parsing: String($0.dropFirst(6))) }.compactMap { $0["job"]?.stringValue ?? $0["id"]?.stringValue }
+            #expect(Set(jobs) == Set(ids), "\(r.body.text.prefix(600))")
+        }
+    }
+}
