@@ -42,7 +42,7 @@ extension JobLedgerServer {
             _ = try await admin(request)
             guard let raw = context.parameters.get("name"), let name = ProjectionName(rawValue: raw),
                   ([ProjectionName.blob, .broadcast] + (runner?.effects ?? [])).contains(name) else {
-                throw Problem.notFound("no effect projection named '\(context.parameters.get("name") ?? "")'")
+                throw Problem.notFound("no effect projection named '\(Problem.quoted(context.parameters.get("name") ?? ""))'")
             }
             let n: Int
             do { n = try await ledger.redrive(name) } catch { throw Self.storage(error) }

@@ -23,7 +23,7 @@ struct ErrorMapping: RouterMiddleware {
             return try p.response(from: request, context: context)
         } catch let e as HTTPError {
             let slug = e.status == .notFound ? "not-found" : e.status == .contentTooLarge ? "too-large" : "http-error"
-            let detail = e.status == .notFound ? "no route \(request.method) \(request.uri.path)" : (e.body ?? Self.detail(for: e.status, request))
+            let detail = e.status == .notFound ? "no route \(Problem.quoted(request.method.rawValue)) \(Problem.quoted(request.uri.path))" : (e.body ?? Self.detail(for: e.status, request))
             return try Problem(e.status, slug, detail).response(from: request, context: context)
         } catch {
             context.logger.error("request failed", metadata: ["error_type": "\(type(of: error))", "path": "\(request.uri.path)"])

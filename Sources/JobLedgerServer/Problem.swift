@@ -52,6 +52,12 @@ public struct Problem: Error, HTTPResponseError, Sendable, Equatable, CustomStri
 }
 
 extension Problem {
+    /// Client text quoted in a `detail` (a kind, a path): at most 100 characters, then `…`, so
+    /// that a refusal does not send back whatever a client put in a URL of up to 80 KiB.
+    static func quoted(_ text: some StringProtocol) -> String {
+        text.count <= 100 ? String(text) : text.prefix(100) + "…"
+    }
+
     /// 400: a field of the body (or a header) is invalid.
     static func invalid(_ field: String, _ detail: String) -> Problem {
         Problem(.unprocessableContent, "invalid-field", detail, field: field)

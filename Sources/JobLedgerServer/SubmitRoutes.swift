@@ -27,7 +27,7 @@ extension JobLedgerServer {
     /// then the log. Nothing is written unless every check passed.
     func submit(_ request: Request, kind: String, context: BasicRequestContext) async throws -> Response {
         let caller = try await caller(request)
-        guard let schema = kinds[kind] else { throw Problem.notFound("no job kind '\(kind)' is served here (known: \(kinds.keys.sorted().joined(separator: ", ")))") }
+        guard let schema = kinds[kind] else { throw Problem.notFound("no job kind '\(Problem.quoted(kind))' is served here (known: \(kinds.keys.sorted().joined(separator: ", ")))") }
         let key = try Self.idempotencyKey(request)
         let headers = try await limiter.check(caller.subject)
         // Counted, so answered with the limit's headers whatever comes next (a refused body
