@@ -10,6 +10,9 @@ struct ErrorMapping: RouterMiddleware {
     typealias Context = BasicRequestContext
 
     let storage: StorageWatch
+    /// The methods each routed path answers: a method with no route where others have one is
+    /// a 405 with `Allow`, not a 404.
+    let allowed: AllowedMethods
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -21,6 +24,11 @@ struct ErrorMapping: RouterMiddleware {
                 context.logger.error("request failed: \(p.detail)", metadata: ["cause": "\(cause)", "path": "\(request.uri.path)"])
             }
             return try p.response(from: request, context: context)
+        } catch let e as HTTPError where e.status == .notFound && allowed.refuses(request.method, on: request.uri.path) {
+            let methods = allowed.methods(for: request.uri.path).map(\.rawValue).joined(separator: ", ")
+            return try Problem(.methodNotAllowed, "method-not-allowed",
+                               "\(Problem.quoted(request.method.rawValue)) is not a method of \(Problem.quoted(request.uri.path)) (it answers \(methods))",
+                               headers: [.allow: methods]).response(from: request, context: context)
         } catch let e as HTTPError {
             let slug = e.status == .notFound ? "not-found" : e.status == .contentTooLarge ? "too-large" : "http-error"
             let detail = e.status == .notFound ? "no route \(Problem.quoted(request.method.rawValue)) \(Problem.quoted(request.uri.path))" : (e.body ?? Self.detail(for: e.status, request))

@@ -97,7 +97,8 @@ public struct JobLedgerServer: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.middlewares.add(BrowserGuard(loopbackHostOnly: auth == nil))
-        router.middlewares.add(ErrorMapping(storage: storageWatch))
+        let allowed = AllowedMethods()
+        router.middlewares.add(ErrorMapping(storage: storageWatch, allowed: allowed))
         // Inside the error mapping: it serves a file where the routes found nothing (`/blobs/…`).
         if let blobFolder {
             var quiet = Logger(label: "jobledger.serve.blobs")
@@ -114,6 +115,7 @@ public struct JobLedgerServer: Sendable {
         addAdminRoutes(to: router)
         addOperationRoutes(to: router)
         addDashboardRoutes(to: router)
+        allowed.learn(router.routes)
         return router
     }
 
