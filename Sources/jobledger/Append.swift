@@ -35,7 +35,15 @@ struct Append: AsyncParsableCommand {
             if job == nil, type != .queued {
                 throw fail("--job is required for a '\(type)' event (only --type queued starts a new job)", code: 64)
             }
-            var payload = try wrap { () throws(PayloadError) in try EventPayload.decode(type: type, text: self.payload) }
+            // A `failed` payload must name its attempt to decode at all: `--attempt` names it,
+            // as it does the other events an attempt writes (it was read only after decoding,
+            // so `--type failed --attempt 1` was refused for a missing "attempt").
+            var text = self.payload
+            if let attempt, type == .failed, case .object(var o)? = try? JSONValue(parsing: text), o["attempt"] == nil {
+                o["attempt"] = .int(Int64(attempt))
+                text = JSONValue.object(o).canonicalText
+            }
+            var payload = try wrap { () throws(PayloadError) in try EventPayload.decode(type: type, text: text) }
             if let attempt { payload = try claimed(payload, attempt: attempt) }
             let jobID: JobID
             if let job {
