@@ -45,6 +45,9 @@ struct Demo: AsyncParsableCommand {
             let engine = worker.engine(ledger: ledger, storageWait: storageWait)
             let tty = isatty(STDOUT_FILENO) != 0
             print("demo: \(jobs) image jobs, \(worker.workers) workers, into \(path)")
+            // The job lines are written to the descriptor as they come: the header goes out
+            // first even when stdout is a file or a pipe (where `print` waits in a buffer).
+            flushStandardOutput()
             let clock = ContinuousClock()
             let start = clock.now
             if let upstash, feed != nil {

@@ -85,6 +85,12 @@ private func standardOutputFailure() -> String? {
     return flushFailed ? String(cString: strerror(cause)) : "a write failed"
 }
 
+/// Writes out what `print` holds in C's buffer for stdout (a file or a pipe is block-buffered),
+/// so that it goes before what is written to the descriptor directly after it.
+func flushStandardOutput() {
+    if let file = standardOutputFile() { fflush(file) }
+}
+
 /// C's `stdout`, which `print` writes to: a global that Swift 6 will not read directly (shared
 /// mutable state), so looked up by its symbol; nil where it cannot be.
 private func standardOutputFile() -> UnsafeMutablePointer<FILE>? {

@@ -115,6 +115,8 @@ struct HappyPathTests {
         let r = try await jobledger(["demo", "--jobs", "5", "--db", db], in: scratch)
         #expect(r.status == 0, "\(r)")
         #expect(r.stdout.contains("verify: ok"), "\(r)")
+        // Its header comes first though stdout is a pipe here (it came out after the job lines).
+        #expect(r.stdout.hasPrefix("demo: 5 image jobs"), "\(r)")
         let jobs = try await jobledger(["jobs", "--db", db, "--json"], in: scratch)
         #expect(jobs.status == 0, "\(jobs)")
         let list = try #require(try JSONSerialization.jsonObject(with: Data(jobs.stdout.utf8)) as? [[String: Any]])
