@@ -79,6 +79,11 @@ struct Serve: AsyncParsableCommand {
             let spec: RateLimitSpec
             do {
                 auth = try AuthConfiguration(environment: environment)
+                if auth != nil, insecureNoAuth {
+                    // Tokens stay required (the safe way round), but a try-out that gets 401 for
+                    // every request should not have to guess why.
+                    printErr("jobledger: warning: --insecure-no-auth is ignored: a JOBLEDGER_AUTH_* variable is set, so every request needs a token (unset it to try the server without tokens)")
+                }
                 if auth == nil {
                     guard insecureNoAuth else { throw ServerConfigurationError.noAuth }
                     guard ["127.0.0.1", "::1", "localhost"].contains(host) else { throw ServerConfigurationError.insecureNotLoopback(host: host) }

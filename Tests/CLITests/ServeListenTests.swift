@@ -28,6 +28,22 @@ import Testing
         expectRefusal(bad, exit: 2, mentions: ["JOBLEDGER_RATE_LIMIT", "unknown window kind 'token'"])
     }
 
+    /// --insecure-no-auth beside an auth variable: tokens stay required, and a warning says the
+    /// flag is ignored (it was ignored without a word, and every request got 401).
+    @Test func insecureNoAuthBesideAnAuthVariableIsSaidToBeIgnored() async throws {
+        let scratch = Scratch()
+        let taken = try ListeningSocket()
+        let r = try await jobledger(["serve", "--db", "s.sqlite", "--insecure-no-auth", "--port", "\(taken.port)"], in: scratch,
+                                    environment: ["JOBLEDGER_AUTH_HS256_SECRET": String(repeating: "k", count: 40)])
+        #expect(r.status == 2, "\(r)")
+        #expect(r.stderrLines.first?.contains("warning: --insecure-no-auth is ignored: a JOBLEDGER_AUTH_* variable is set") == true, "\(r)")
+        #expect(r.stderrLines.last?.contains("cannot listen on 127.0.0.1:\(taken.port)") == true, "\(r)")
+        #expect(!r.stderr.contains(String(repeating: "k", count: 40)), "the secret was printed: \(r)")
+        let plain = try await jobledger(["serve", "--db", "s.sqlite", "--insecure-no-auth", "--port", "\(taken.port)"], in: scratch,
+                                        environment: ["JOBLEDGER_AUTH_HS256_SECRET": "", "JOBLEDGER_AUTH_JWKS": ""])
+        #expect(!plain.stderr.contains("is ignored"), "\(plain)")
+    }
+
     /// --rate-limiter upstash without its variables is refused like --status-cache upstash:
     /// exit 2 naming the variable, before a log is created (it was made first, then left behind).
     @Test func anUpstashLimiterWithoutItsURLIsRefusedBeforeTheLogIsCreated() async throws {
