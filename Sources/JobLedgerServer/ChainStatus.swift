@@ -9,6 +9,11 @@ import Synchronization
 /// milliseconds have passed on the server's clock since the last one started, so that a row
 /// changed behind the server's back, before the verified head, is noticed then. Each event of a
 /// history says whether the chain verifies up to it.
+///
+/// Each verdict also names the log's integrity rules (the triggers refusing UPDATE and DELETE
+/// on `events`, the idempotency index, `chain_rules` and its triggers) that were dropped from
+/// the file (`Ledger.removedIntegrityRules()`, as `jobledger verify` reports them): the events
+/// may still verify, but nothing refuses an edit to them any more.
 final class ChainStatus: Sendable {
     struct Verdict: Sendable {
         /// The head it was computed at.
@@ -17,6 +22,14 @@ final class ChainStatus: Sendable {
         var brokenAt: Int64?
         /// What is wrong there.
         var problem: String?
+        /// The log's integrity rules gone from the file, each as `trigger events_no_update
+        /// (refuses UPDATE on events)`; empty while they are all there.
+        var removedRules: [String] = []
+        /// Each removed rule as its kind and name only (`trigger events_no_update`): fixed
+        /// words, for `/readyz`.
+        var removedRuleNames: [String] {
+            removedRules.map { r in r.range(of: " (").map { String(r[..<$0.lowerBound]) } ?? r }
+        }
     }
 
     private struct State {
@@ -98,7 +111,7 @@ final class ChainStatus: Sendable {
         let start: VerifyProgress?
         let generation: Int
         switch plan {
-        case .cached(let v): return v
+        case .cached(let v): return try recheckRules(v)
         case .full(let g): start = nil; generation = g
         case .carryOn(let p, let g): start = p; generation = g
         }
@@ -112,7 +125,7 @@ final class ChainStatus: Sendable {
             throw error
         }
         let r = result.report
-        let v = Verdict(head: r.head?.seq ?? head, brokenAt: r.problem?.seq, problem: r.problem?.message)
+        let v = Verdict(head: r.head?.seq ?? head, brokenAt: r.problem?.seq, problem: r.problem?.message, removedRules: r.removedRules)
         return state.withLock { s in
             guard s.generation == generation else { return s.verdict ?? v }
             s.failure = nil
@@ -122,5 +135,28 @@ final class ChainStatus: Sendable {
             s.progress = result.next
             return v
         }
+    }
+
+    /// `cached` with the integrity rules looked up again. Run at every verdict, not only at full
+    /// verifications: dropping a trigger does not move the head, so a verdict reused for an
+    /// unchanged head (or carried on incrementally) would otherwise keep saying the rules are in
+    /// place for up to `fullEvery`, while nothing refuses an edit; and a rule put back is seen
+    /// as soon. It is one read of `sqlite_schema` (a few dozen rows, whatever the log's length),
+    /// as cheap as the head read above; the verifications that carry on make it themselves
+    /// (`Ledger.verify(continuing:)`), so only a reused verdict needs it here.
+    private func recheckRules(_ cached: Verdict) throws -> Verdict {
+        let removed: [String]
+        do { removed = try ledger.removedIntegrityRules() } catch {
+            state.withLock { $0.failure = "\(error)" }
+            throw error
+        }
+        guard removed != cached.removedRules else { return cached }
+        var v = cached
+        v.removedRules = removed
+        state.withLock { s in
+            // Only onto the verdict it was looked up for: a newer one made meanwhile looked itself.
+            if s.verdict?.head == v.head, s.verdict?.brokenAt == v.brokenAt { s.verdict?.removedRules = removed }
+        }
+        return v
     }
 }

@@ -7,7 +7,9 @@ import ServiceLifecycle
 /// `interval` (carrying on from the last verified event, and over the whole log again once ten
 /// minutes have passed, as `ChainStatus` does). `/readyz`, `/metrics` and the dashboard show
 /// what it found. A chain that does not verify, or a log it cannot read, is logged once as an
-/// error when first found (and once more when it verifies again).
+/// error when first found (and once more when it verifies again); so are integrity rules
+/// dropped from the file (the triggers that refuse edits to events, the idempotency index,
+/// `chain_rules`), and their return.
 ///
 /// It does not stop the server: the events before the break cannot be repaired by anything the
 /// server does (the log is append-only), and readers still need the API and the dashboard to
@@ -28,9 +30,11 @@ public struct ChainWatch: Service {
     /// Checks the chain now, then every `interval`, until graceful shutdown or cancellation. Never throws.
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
-            var said: String?
+            var said: String?, saidRules: String?
             while !Task.isCancelled {
-                said = report(await check(), after: said)
+                let found = await check()
+                said = report(found, after: said)
+                saidRules = reportRules(found, after: saidRules)
                 try await Task.sleep(for: interval)
             }
         }
@@ -62,6 +66,22 @@ public struct ChainWatch: Service {
             logger.error("\(now)")
         } else if now == nil, said != nil {
             logger.warning("the log's hash chain verifies again")
+        }
+        return now
+    }
+
+    /// Logs the integrity rules `found` removed when they differ from what was last said (and
+    /// once when they are all back); returns what is said now. A log that could not be read, or
+    /// not yet checked, says nothing new about them.
+    func reportRules(_ found: ChainStatus.Latest, after said: String?) -> String? {
+        guard case .verdict(let v) = found else { return said }
+        let now: String? = v.removedRules.isEmpty ? nil : "the log's integrity rules were removed behind its back: \(v.removedRules.joined(separator: ", ")); "
+            + "the database no longer refuses changes they refused, so edits to recorded events would show only in the hash chain; serve goes on answering and recording: "
+            + "run jobledger verify on the log, and restore it from a backup or an export"
+        if let now, now != said {
+            logger.error("\(now)")
+        } else if now == nil, said != nil {
+            logger.warning("the log's integrity rules are all in place again")
         }
         return now
     }

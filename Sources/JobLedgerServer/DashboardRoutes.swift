@@ -77,8 +77,8 @@ extension JobLedgerServer {
                                      "insecure": auth == nil]
         // Every page says when the history does not verify (as the last verification found).
         switch chain.latest {
-        case .verdict(let v) where v.brokenAt != nil:
-            layout["chainAlert"] = "The log's hash chain does not verify at seq \(v.brokenAt!): \(v.problem ?? ""). Events from there on cannot be trusted; run jobledger verify on the log."
+        case .verdict(let v) where v.brokenAt != nil || !v.removedRules.isEmpty:
+            layout["chainAlert"] = Self.chainAlert(v)
         case .unreadable(let error):
             // SQLite's words name the log's path on the server: for admins only (the server's log has them too).
             layout["chainAlert"] = "The log's hash chain could not be verified: "
@@ -87,6 +87,20 @@ extension JobLedgerServer {
         }
         let html = library.render(layout, withTemplate: "layout") ?? ""
         return JSONResponse.html(html)
+    }
+
+    /// The banner for a verdict that does not check out: where the chain breaks, and which
+    /// integrity rules were dropped from the file (fixed words, no path: any signed-in user sees them).
+    static func chainAlert(_ v: ChainStatus.Verdict) -> String {
+        var parts: [String] = []
+        if let at = v.brokenAt {
+            parts.append("The log's hash chain does not verify at seq \(at): \(v.problem ?? ""). Events from there on cannot be trusted; run jobledger verify on the log.")
+        }
+        if !v.removedRules.isEmpty {
+            parts.append("The log's integrity rules were removed behind its back: \(v.removedRules.joined(separator: ", ")). "
+                         + "The database no longer refuses changes they refused (only the hash chain shows edits to events); run jobledger verify on the log, and restore it from a backup or an export.")
+        }
+        return parts.joined(separator: " ")
     }
 
     /// The templates, loaded once.

@@ -31,15 +31,23 @@ extension JobLedgerServer {
     }
 
     /// The hash chain as the last verification left it, without verifying anything: `verified`
-    /// (through a seq), `broken` (at a seq), `unreadable` or `unchecked`. No problem text: it
-    /// may name a job, and `/readyz` needs no token.
+    /// (through a seq), `broken` (at a seq), `rules_removed` (the events verify, but integrity
+    /// rules were dropped from the file), `unreadable` or `unchecked`; with `removed_rules`,
+    /// their kinds and names (`trigger events_no_update`), whenever some are gone. No problem
+    /// text: it may name a job, and `/readyz` needs no token (the rules' names are fixed words).
     func chainStanding() -> JSONValue {
         switch chain.latest {
         case .unchecked: return .object(["status": "unchecked"])
         case .unreadable: return .object(["status": "unreadable"])
         case .verdict(let v):
-            guard let at = v.brokenAt else { return .object(["status": "verified", "verified_through": .int(v.head)]) }
-            return .object(["status": "broken", "broken_at": .int(at), "verified_through": .int(at - 1)])
+            var o: [String: JSONValue]
+            if let at = v.brokenAt {
+                o = ["status": "broken", "broken_at": .int(at), "verified_through": .int(at - 1)]
+            } else {
+                o = ["status": v.removedRules.isEmpty ? "verified" : "rules_removed", "verified_through": .int(v.head)]
+            }
+            if !v.removedRules.isEmpty { o["removed_rules"] = .array(v.removedRuleNames.map { .string($0) }) }
+            return .object(o)
         }
     }
 
@@ -63,9 +71,10 @@ extension JobLedgerServer {
             if let head = try? ledger.head()?.seq ?? 0 {
                 text += "# TYPE jobledger_log_head_seq gauge\njobledger_log_head_seq \(head)\n"
             }
-            // 0 while the chain verifies (once it has been verified).
+            // 0 while the chain verifies, and while every integrity rule is there (once it has been verified).
             if case .verdict(let v) = chain.latest {
                 text += "# TYPE jobledger_chain_broken_at_seq gauge\njobledger_chain_broken_at_seq \(v.brokenAt ?? 0)\n"
+                text += "# TYPE jobledger_chain_rules_removed gauge\njobledger_chain_rules_removed \(v.removedRules.count)\n"
             }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
