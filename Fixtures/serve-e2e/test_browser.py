@@ -84,6 +84,46 @@ class BrowserTests(unittest.TestCase):
             browser.close()
             self.assertEqual(s.stop(), 0)
 
+    def test_job_page_reopens_a_stream_the_server_will_not_resume(self):
+        """A `Last-Event-ID` past the log's head (the log replaced by an older copy) is refused
+        with 400, and the browser's EventSource then gives up for good. The job page opens a new
+        stream without the id, which starts with every message of the job, and follows it to the
+        end. (It used to stop updating until reloaded.)"""
+        from playwright.sync_api import sync_playwright
+        exe = chromium_path()
+        self.assertIsNotNone(exe, "chromium is not installed (apt-get install chromium; .ci/run does it)")
+        with Server("--workers", "1", "--step-ms", "200", "--fail-rate", "0", auth=False) as s, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            page = browser.new_page()
+            answers = []   # the status each stream request of the page got
+            routed = []
+
+            def stream(route):
+                routed.append(route.request.url)
+                if len(routed) > 1:
+                    route.continue_()
+                    return
+                # The first stream stands for a newer log's: a message with an id this log never
+                # reached, then its end, so that the browser resumes from that id (100 ms later).
+                # (Chromium adds Last-Event-ID below what Playwright sees of the request: the 400
+                # is what shows it was sent.)
+                route.fulfill(status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+                              body='retry: 100\n\nid: 999999\nevent: message\n'
+                                   'data: {"state": "running", "attempt": 1, "progress": 0.5, "message": "from a newer log"}\n\n')
+
+            page.on("response", lambda r: answers.append(r.status) if r.url.endswith("/stream") else None)
+            page.route("**/api/jobs/*/stream", stream)
+            page.goto(s.url + "/")
+            page.fill("#prompt", "a green lamp")
+            page.click("#submit-button")
+            page.wait_for_url("**/jobs/*", timeout=30000)
+            page.wait_for_function("document.querySelector('#state').textContent === 'completed'", timeout=30000)
+            self.assertEqual(page.text_content("#pct"), "100%")
+            # Fresh, resumed from the id past the head (400), fresh again: no more.
+            self.assertEqual(answers, [200, 400, 200])
+            browser.close()
+            self.assertEqual(s.stop(), 0)
+
 
 if __name__ == "__main__":
     unittest.main()

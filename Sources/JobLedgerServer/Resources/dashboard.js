@@ -147,13 +147,33 @@
 
     $("#travel").addEventListener("input", (e) => travelTo(Number(e.target.value)));
     let pending = null;
-    const source = new EventSource("/api/jobs/" + id + "/stream");
-    source.addEventListener("message", (e) => {
-      latest = JSON.parse(e.data);
-      if (!travelling) render(latest);
-      clearTimeout(pending); pending = setTimeout(() => loadTimeline().catch(() => {}), 150);
-      if (["completed", "failed", "canceled"].includes(latest.state)) source.close();
-    });
+    // The job's stream. After a dropped connection an EventSource reconnects by itself, resuming
+    // with Last-Event-ID. When the server will not resume (a 400: that id is past the log's head,
+    // the log having been replaced by an older copy; or a 401, 429 or 503) the browser gives up
+    // for good (readyState CLOSED) and the page would stop updating. Then a new EventSource is
+    // opened: it sends no Last-Event-ID, so it starts with every message of the job so far. Not
+    // at once: after a delay that doubles with each failure in a row (1 s up to 60 s, jittered so
+    // that many open pages do not all come back together), back to 1 s once a message arrives.
+    const finishedStates = ["completed", "failed", "canceled"];
+    let reopenDelay = 1000;
+    function follow() {
+      const source = new EventSource("/api/jobs/" + id + "/stream");
+      source.addEventListener("message", (e) => {
+        reopenDelay = 1000;
+        latest = JSON.parse(e.data);
+        if (!travelling) render(latest);
+        clearTimeout(pending); pending = setTimeout(() => loadTimeline().catch(() => {}), 150);
+        if (finishedStates.includes(latest.state)) source.close();
+      });
+      source.addEventListener("error", () => {
+        if (source.readyState !== EventSource.CLOSED) return;  // the browser is reconnecting itself
+        if (latest && finishedStates.includes(latest.state)) return;  // nothing more will come
+        const wait = reopenDelay / 2 + Math.random() * reopenDelay / 2;
+        reopenDelay = Math.min(reopenDelay * 2, 60000);
+        setTimeout(follow, wait);
+      });
+    }
+    follow();
     loadTimeline().catch(() => {});
     for (const action of ["cancel", "retry"]) {
       const b = $("#" + action);
