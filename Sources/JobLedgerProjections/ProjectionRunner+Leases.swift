@@ -84,11 +84,25 @@ extension ProjectionRunner {
         return "\(ProcessInfo.processInfo.hostName)/\(ns)"
     }()
 
-    /// True for an owner `<this host and pid namespace>:<pid>` whose process no longer exists.
+    /// True for an owner `<this host and pid namespace>:<pid>` whose process no longer exists,
+    /// or has ended and waits only to be reaped by its parent (a zombie).
     static func isDeadLocalProcess(_ owner: String) -> Bool {
         guard let colon = owner.lastIndex(of: ":"), owner[..<colon] == localPlace,
               let pid = Int32(owner[owner.index(after: colon)...]), pid > 0, pid != getpid() else { return false }
-        return kill(pid, 0) != 0 && errno == ESRCH
+        if kill(pid, 0) != 0 { return errno == ESRCH }
+        return isZombie(pid)
+    }
+
+    /// Whether the process has ended but was not reaped yet: it still answers `kill(pid, 0)`,
+    /// though it runs nothing. Where the parent reaps late or never (a container whose first
+    /// process does not reap), a killed worker would otherwise keep its projections from every
+    /// other process until its lease ran out. Read from `/proc/<pid>/stat` (state `Z` or `X`);
+    /// false where that cannot be read.
+    static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let end = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(after: end)...].first { $0 != " " }
+        return state == "Z" || state == "X"
     }
 
     /// Gives up the effect projections this runner owns, so another process can take them
