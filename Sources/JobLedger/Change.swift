@@ -32,7 +32,11 @@ public enum Change {
         case .failed(let f):
             var s = "\(move): attempt \(f.attempt) failed, \(f.code): \(f.message)"
             if after.status == .queued {
-                s += " (retryable; next attempt \(after.attempt + 1) not before \(after.runAt.iso8601))"
+                // An attempt cut short by its worker's shutdown does not count: say so, or the
+                // job's "up to N attempts" reads as wrong next to the jobs table's N + 1.
+                let refund = f.refundsAttempt && after.maxAttempts > (before?.maxAttempts ?? after.maxAttempts)
+                    ? "attempt given back, now up to \(after.maxAttempts) attempts; " : ""
+                s += " (retryable; \(refund)next attempt \(after.attempt + 1) not before \(after.runAt.iso8601))"
             } else if f.retryable {
                 s += " (retryable, but no attempts left)"
             } else {
