@@ -71,6 +71,9 @@ extension JobLedgerServer {
         }
         var chainInfo: [String: JSONValue] = ["verified_through": .int(verdict.brokenAt.map { $0 - 1 } ?? verdict.head)]
         if let at = verdict.brokenAt { chainInfo["broken_at"] = .int(at); chainInfo["problem"] = .string(verdict.problem ?? "") }
+        // Said beside the events too (the page's chain line read "verified" while /readyz and the
+        // banner said the rules were gone): kind and name only, as /readyz gives them.
+        if !verdict.removedRules.isEmpty { chainInfo["removed_rules"] = .array(verdict.removedRuleNames.map { .string($0) }) }
         return .object(["job": .string(id.rawValue), "chain": .object(chainInfo), "events": .array(events)])
     }
 

@@ -45,6 +45,10 @@ import Testing
                                                           "removed_rules": .array(["trigger events_no_update"])]), "\(ready.body.text)")
             // No token on /readyz: fixed words only, never the log's path.
             #expect(!ready.body.text.contains(h.dir.path) && !ready.body.text.contains("log.sqlite"))
+            // The job's history says it beside its events (its page's chain line read "verified").
+            let history = try await c.api(.get, "/api/jobs/job-a/events", "/api/jobs/{id}/events", headers: try await h.auth("user_root", role: "admin"))
+            #expect(history.body.json?["chain"] == .object(["verified_through": 2, "removed_rules": .array(["trigger events_no_update"])]),
+                    "\(history.body.text.prefix(300))")
             let metrics = try await c.api(.get, "/metrics", "/metrics").body.text
             #expect(metrics.contains("jobledger_chain_rules_removed 1") && metrics.contains("jobledger_chain_broken_at_seq 0"), "\(metrics)")
             let page = try await c.executeRequest(uri: "/", method: .get, headers: [.cookie: "__session=\(user)"], body: nil).body.text

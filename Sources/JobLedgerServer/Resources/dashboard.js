@@ -124,8 +124,10 @@
       const r = await api("GET", "/api/jobs/" + id + "/events");
       events = r.events;
       const chain = $("#chain");
-      chain.textContent = r.chain.broken_at ? "hash chain broken at seq " + r.chain.broken_at : "hash chain verified through seq " + r.chain.verified_through;
-      chain.className = "chain " + (r.chain.broken_at ? "broken" : "ok");
+      const removed = r.chain.removed_rules || [];
+      chain.textContent = (r.chain.broken_at ? "hash chain broken at seq " + r.chain.broken_at : "hash chain verified through seq " + r.chain.verified_through)
+        + (removed.length ? "; integrity rules removed from the log: " + removed.join(", ") : "");
+      chain.className = "chain " + (r.chain.broken_at || removed.length ? "broken" : "ok");
       const body = $("#timeline tbody"); body.textContent = "";
       for (const e of events) {
         const tr = document.createElement("tr");
