@@ -57,12 +57,28 @@
     }
     if (rows().length && unfinished()) {
       if (jobsTable.dataset.live === "sse" && window.EventSource) {
-        const source = new EventSource("/api/live?jobs=" + rows().map((r) => r.dataset.job).join(","));
-        source.onmessage = (e) => {
-          const m = JSON.parse(e.data);
-          show({ id: m.job, version: m.version, state: m.state, progress: m.progress, message: m.message });
-          if (!unfinished()) source.close();
+        // When the server refuses a reconnect (a 429 or 503, say) the browser gives up for good
+        // (readyState CLOSED) and the bars would stop. Then a new stream is opened, as the job
+        // page does: after a delay doubling per failure in a row (1 s up to 60 s, jittered), back
+        // to 1 s once a message arrives. It starts with each job's latest message again, and a
+        // message older than what a row shows is dropped by its version.
+        let reopenDelay = 1000;
+        const follow = () => {
+          const source = new EventSource("/api/live?jobs=" + rows().map((r) => r.dataset.job).join(","));
+          source.onmessage = (e) => {
+            reopenDelay = 1000;
+            const m = JSON.parse(e.data);
+            show({ id: m.job, version: m.version, state: m.state, progress: m.progress, message: m.message });
+            if (!unfinished()) source.close();
+          };
+          source.onerror = () => {
+            if (source.readyState !== EventSource.CLOSED || !unfinished()) return;
+            const wait = reopenDelay / 2 + Math.random() * reopenDelay / 2;
+            reopenDelay = Math.min(reopenDelay * 2, 60000);
+            setTimeout(follow, wait);
+          };
         };
+        follow();
       } else {
         const params = new URLSearchParams(location.search);
         const q = new URLSearchParams({ limit: "50" });
