@@ -43,6 +43,10 @@ final class ChainStatus: Sendable {
         var generation = 0
         /// Why the last verification could not read the log (a damaged file); nil once one has.
         var failure: String?
+        /// The failure was a read of the head or of the schema only (a passing I/O error, say): the
+        /// next such read that succeeds clears it. A verification's failure waits for a
+        /// verification that succeeds.
+        var failureIsLight = false
     }
 
     /// What the last verification found, without verifying anything: for `/readyz`, `/metrics`
@@ -89,9 +93,13 @@ final class ChainStatus: Sendable {
         // A log whose head cannot be read is as unreadable as one whose history cannot.
         let current: ChainHead?
         do { current = try ledger.head() } catch {
-            state.withLock { $0.failure = "\(error)" }
+            state.withLock { $0.failure = "\(error)"; $0.failureIsLight = true }
             throw error
         }
+        // Read again: a failed read of the head (or of the rules) no longer stands. It stood
+        // until the head moved or a full verification was due (up to ten minutes of
+        // "unreadable" on an idle log after one passing read error).
+        state.withLock { s in if s.failureIsLight { s.failure = nil; s.failureIsLight = false } }
         let head = current?.seq ?? 0
         let t = now()
         let plan: Plan = state.withLock { s in
@@ -121,6 +129,7 @@ final class ChainStatus: Sendable {
                 guard s.generation == generation else { return }
                 if start == nil { s.lastFull = nil }
                 s.failure = "\(error)"
+                s.failureIsLight = false
             }
             throw error
         }
@@ -129,6 +138,7 @@ final class ChainStatus: Sendable {
         return state.withLock { s in
             guard s.generation == generation else { return s.verdict ?? v }
             s.failure = nil
+            s.failureIsLight = false
             // Another request of this generation may have carried on further meanwhile.
             if let current = s.verdict, current.brokenAt == nil, current.head > v.head, start != nil { return current }
             s.verdict = v
@@ -147,7 +157,10 @@ final class ChainStatus: Sendable {
     private func recheckRules(_ cached: Verdict) throws -> Verdict {
         let removed: [String]
         do { removed = try ledger.removedIntegrityRules() } catch {
-            state.withLock { $0.failure = "\(error)" }
+            state.withLock { s in
+                // A verification's failure stays the one said.
+                if s.failure == nil || s.failureIsLight { s.failure = "\(error)"; s.failureIsLight = true }
+            }
             throw error
         }
         guard removed != cached.removedRules else { return cached }
