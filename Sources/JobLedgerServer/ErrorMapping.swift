@@ -18,10 +18,10 @@ struct ErrorMapping: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let p as Problem {
-            if let fault = p.storageFault { storage.failed(fault, during: "answering \(request.method) \(request.uri.path)", logger: context.logger) }
+            if let fault = p.storageFault { storage.failed(fault, during: "answering \(request.method) \(Problem.quoted(request.uri.path))", logger: context.logger) }
             // A refusal is the client's business; a 5xx is the operator's, with its cause.
             if p.status.code >= 500, let cause = p.cause {
-                context.logger.error("request failed: \(p.detail)", metadata: ["cause": "\(cause)", "path": "\(request.uri.path)"])
+                context.logger.error("request failed: \(p.detail)", metadata: ["cause": "\(cause)", "path": "\(Problem.quoted(request.uri.path))"])
             }
             return try p.response(from: request, context: context)
         } catch let e as HTTPError where e.status == .notFound && allowed.refuses(request.method, on: request.uri.path) {

@@ -52,10 +52,14 @@ public struct Problem: Error, HTTPResponseError, Sendable, Equatable, CustomStri
 }
 
 extension Problem {
-    /// Client text quoted in a `detail` (a kind, a path): at most 100 characters, then `…`, so
-    /// that a refusal does not send back whatever a client put in a URL of up to 80 KiB.
+    /// Client text quoted in a `detail` (a kind, a path): at most 100 Unicode scalars, then `…`,
+    /// so that a refusal does not send back whatever a client put in a URL of up to 80 KiB.
+    /// Counted in scalars, not characters: one character can be a letter with thousands of
+    /// combining marks after it.
     static func quoted(_ text: some StringProtocol) -> String {
-        text.count <= 100 ? String(text) : text.prefix(100) + "…"
+        let scalars = text.unicodeScalars
+        guard scalars.count > 100 else { return String(text) }
+        return String(String.UnicodeScalarView(scalars.prefix(100))) + "…"
     }
 
     /// 400: a field of the body (or a header) is invalid.
