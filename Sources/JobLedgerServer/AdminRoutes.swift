@@ -16,8 +16,10 @@ extension JobLedgerServer {
             // finished otherwise (before the call or during it): 409, nothing changed.
             try Self.checkCancelable(state)
             do { try await engine.cancel(state.id, reason: "canceled by \(caller.subject) through the API") } catch { throw Self.refusal(error) }
-            if !state.status.isTerminal { storageWatch.succeeded(logger: context.logger) }  // a write was made
             let after = try await ledger.state(of: state.id) ?? state
+            // Ready again only when a write was made: the job's `canceled` is in the log (a job
+            // running in this process has it recorded later, when its handler returns).
+            if !state.status.isTerminal, after.version > state.version { storageWatch.succeeded(logger: context.logger) }
             try Self.checkCancelable(after)
             return JSONResponse.make(try jobJSON(after))
         }
@@ -46,7 +48,7 @@ extension JobLedgerServer {
             }
             let n: Int
             do { n = try await ledger.redrive(name) } catch { throw Self.storage(error) }
-            storageWatch.succeeded(logger: context.logger)
+            if n > 0 { storageWatch.succeeded(logger: context.logger) }  // nothing re-driven: nothing written
             return JSONResponse.make(.object(["projection": .string(name.rawValue), "redriven": .int(Int64(n))]))
         }
     }

@@ -67,19 +67,11 @@ extension JobLedgerServer {
         } catch {
             throw Self.refusal(error)
         }
-        storageWatch.succeeded(logger: logger)
-        if key != nil {
-            // The same key with another body is a client bug: say so instead of returning a job
-            // that is not what was asked for.
-            // Compared as the log records them (canonical JSON): a number sent as `1.0` is
-            // stored as `1` and read back as an integer, which is the same body.
-            let asked = EventPayload.queued(.init(kind: kind, input: input, priority: body.priority, maxAttempts: body.maxAttempts,
-                                                  runAt: body.runAt, owner: caller.subject))
-            guard try firstQueued(id).map({ EventPayload.queued($0).canonicalText }) == asked.canonicalText else {
-                throw Problem(.unprocessableContent, "idempotency-key-reused",
-                              "this Idempotency-Key was used for another request body (job \(id))", field: "Idempotency-Key")
-            }
-        }
+        // Ready again only after a write: a submit without a key always appends; one with a key
+        // may only have found its first job, which writes nothing (and succeeds on a full disk).
+        // The same key with another body is refused by the engine (`IdempotencyKeyReused`, a 422
+        // from `refusal`), which compares the request as the log records it.
+        if key == nil { storageWatch.succeeded(logger: logger) }
         headers[.location] = "/api/jobs/\(id)"
         var o: [String: JSONValue] = ["id": .string(id.rawValue), "stream": .string(streams.stream(for: id)), "urls": Self.urls(id)]
         if let anycable, anycable.streamsSecret != nil || anycable.jwtSecret != nil {
@@ -108,15 +100,6 @@ extension JobLedgerServer {
     static func scopedKey(_ key: String, owner: String) -> String {
         let digest = SHA256.hash(data: Data((owner + "\n" + key).utf8))
         return "api:" + digest.map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// The `queued` payload a job was created with.
-    func firstQueued(_ id: JobID) throws -> EventPayload.Queued? {
-        var first: EventPayload.Queued?
-        try ledger.forEachEvent(of: id) { e in
-            if first == nil, case .queued(let q) = e.payload { first = q }
-        }
-        return first
     }
 
     /// What the engine refused, as a problem: the log's rules (a value out of range) are 422,
