@@ -97,7 +97,8 @@ extension ProjectionRunner {
     /// though it runs nothing. Where the parent reaps late or never (a container whose first
     /// process does not reap), a killed worker would otherwise keep its projections from every
     /// other process until its lease ran out. Read from `/proc/<pid>/stat` (state `Z` or `X`);
-    /// false where that cannot be read.
+    /// false where that cannot be read (macOS has no `/proc`: there a zombie counts as alive
+    /// until it is reaped or its lease runs out, as before).
     static func isZombie(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let end = stat.lastIndex(of: ")") else { return false }

@@ -52,8 +52,15 @@ package enum JobsTableSchema {
 
     /// Recreates the table when it is missing, in the caller's transaction; true when it did
     /// (the caller then sets the jobs projection's checkpoint back to 0, in the same transaction).
+    /// Only at the newest schema: the table made here is the newest's, and a log left at an
+    /// older one (opened without migrating) would then fail its own migrations later (v6 adds
+    /// the `owner` column this table already has).
     package static func restore(_ db: Database) throws -> Bool {
         guard try !exists(db) else { return false }
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        guard version == Schema.version else {
+            throw LedgerError.storage("the jobs table is missing and the log is at schema v\(version); open it for writing once (which migrates it to v\(Schema.version)), then rebuild the table")
+        }
         try db.execute(sql: create)
         return true
     }
