@@ -94,7 +94,10 @@ extension JobEngine {
     public var registeredKinds: Set<String> { state.withLock { Set($0.registrations.keys) } }
 
     /// Queues a batch of requests in one transaction and returns their jobs' ids, in order (for
-    /// a repeated idempotency key, the first job's id). All are committed, or none.
+    /// a repeated idempotency key, the first job's id). All are committed, or none. Unlike
+    /// `submit(kind:…)`, a key reused with another request is not compared here: it returns the
+    /// first job (throwing after the batch committed would make an intake deliver it again for
+    /// ever).
     public func submit(_ submissions: [JobSubmission]) async throws -> [JobID] {
         guard !submissions.isEmpty else { return [] }
         let now = clock.now()

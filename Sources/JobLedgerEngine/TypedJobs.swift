@@ -96,8 +96,8 @@ extension JobEngine {
     }
 
     /// Queues a typed job and returns its id, as `submit(kind:input:…)` does with the input
-    /// encoded as JSON. The same idempotency key again returns the first job's id and queues
-    /// nothing. An input that cannot be encoded (a non-finite `Double`) is refused with
+    /// encoded as JSON. The same idempotency key again, with the same request, returns the first
+    /// job's id and queues nothing; with another request it throws `IdempotencyKeyReused`. An input that cannot be encoded (a non-finite `Double`) is refused with
     /// `LedgerError.invalidPayload`, and nothing is written.
     ///
     /// ```swift
