@@ -54,12 +54,13 @@ package enum JobsTableSchema {
     /// (the caller then sets the jobs projection's checkpoint back to 0, in the same transaction).
     /// Only at the newest schema: the table made here is the newest's, and a log left at an
     /// older one (opened without migrating) would then fail its own migrations later (v6 adds
-    /// the `owner` column this table already has).
+    /// the `owner` column this table would already have). Such a log cannot be migrated as it
+    /// is either (its migrations alter the `jobs` table), so the way out is a new log.
     package static func restore(_ db: Database) throws -> Bool {
         guard try !exists(db) else { return false }
         let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
         guard version == Schema.version else {
-            throw LedgerError.storage("the jobs table is missing and the log is at schema v\(version); open it for writing once (which migrates it to v\(Schema.version)), then rebuild the table")
+            throw LedgerError.storage("the jobs table is missing from this log at schema v\(version), whose migrations to v\(Schema.version) need it; nothing of the log is lost: export it and import it into a new log (jobledger export --db <this log> > log.ndjson, then jobledger import --db new.sqlite log.ndjson), which rebuilds the table")
         }
         try db.execute(sql: create)
         return true
