@@ -14,8 +14,12 @@ extension JobEngine {
         let result: Result<JobCompletion, any Error>
         do { result = .success(try await registration.handler(context)) } catch { result = .failure(error) }
         // From here the timeout no longer applies: what the handler returned is what is recorded.
-        state.withLock { $0.running[context.job]?.returned = true }
+        let cancelWatch = state.withLock { s -> Task<Void, Never>? in
+            s.running[context.job]?.returned = true
+            return s.running[context.job]?.cancelWatch
+        }
         watchdog?.cancel()
+        cancelWatch?.cancel()
         // A merged report's timer is done: `completed` writes the report itself.
         await state.withLock { $0.running[context.job]?.stopProgressTimer() }?.value
         let outcome = decide(context, result, registration: registration)

@@ -11,7 +11,7 @@ extension JobEngine {
     /// stays taken until it returns, as after a timeout).
     func watchCancellation(of job: JobID, attempt: Int, reason: String) {
         let graceEnds = clock.now().adding(milliseconds: Self.milliseconds(options.cancelGrace))
-        Task { [self] in
+        let watch = Task { [self] in
             do { try await clock.sleep(until: graceEnds) } catch { return }
             let ignored = state.withLock { s -> (JobContext, Registration)? in
                 guard let r = s.running[job], r.attempt == attempt, r.lost == nil, !r.returned,
@@ -24,5 +24,13 @@ extension JobEngine {
                 metadata: ["attempt": "\(attempt)"])
             await record(.canceled(reason: reason), context, registration: registration)
         }
+        // Kept with the attempt, so that the handler's return ends the wait (a second cancel's
+        // watch replaces the first's).
+        let replaced = state.withLock { s -> Task<Void, Never>? in
+            guard let r = s.running[job], r.attempt == attempt, !r.returned else { return watch }
+            defer { s.running[job]?.cancelWatch = watch }
+            return r.cancelWatch
+        }
+        replaced?.cancel()
     }
 }

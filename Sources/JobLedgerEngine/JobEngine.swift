@@ -268,6 +268,9 @@ struct RunningAttempt {
     /// The lease as last recorded (by `started` or the latest progress).
     var leaseDeadline: Timestamp
     var task: Task<Void, Never>?
+    /// Waits out `Options.cancelGrace` after a `cancel` (see `watchCancellation`); cancelled
+    /// when the handler returns, so it does not outlive the attempt.
+    var cancelWatch: Task<Void, Never>?
     /// When its last `progress` event was written (nil: none yet).
     var lastDurableProgress: Timestamp?
     /// A report merged since then, not yet written (the latest wins).
