@@ -73,6 +73,26 @@ import Testing
         }
     }
 
+    /// A keyed submit sent again during the fault finds its first job and writes nothing (so it
+    /// succeeds on a full disk): that says nothing of the disk, and the node stays unready.
+    @Test func aRepeatedKeyedSubmitDoesNotMakeTheNodeReady() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        var headers = try await h.auth("user_alice")
+        headers[.init("Idempotency-Key")!] = "order-1"
+        let keyed = headers
+        let small = body(#"{"input":{"prompt":"p"}}"#)
+        try await h.live { c async throws in
+            let first = try await c.api(.post, "/api/jobs/echo", "/api/jobs/{kind}", headers: keyed, body: small)
+            #expect(first.status == .accepted)
+            try await h.ledger.setMaxPageCount(try await h.ledger.pageCount())
+            #expect(try await c.api(.post, "/api/jobs/echo", "/api/jobs/{kind}", headers: try await h.auth("user_alice"), body: Self.bigJob).status == .serviceUnavailable)
+            #expect(try await c.api(.get, "/readyz", "/readyz").status == .serviceUnavailable)
+            let again = try await c.api(.post, "/api/jobs/echo", "/api/jobs/{kind}", headers: keyed, body: small)
+            #expect(again.status == .accepted && again.body.json?["id"] == first.body.json?["id"], "\(again.status) \(again.body.text.prefix(200))")
+            #expect(try await c.api(.get, "/readyz", "/readyz").status == .serviceUnavailable, "ready after a submit that wrote nothing")
+        }
+    }
+
     @Test func aWriteProbeOfAFullLogFailsAndLeavesNothing() async throws {
         let h = try await ServerHarness.make(); defer { h.cleanup() }
         try await h.ledger.setMaxPageCount(try await h.ledger.pageCount())
