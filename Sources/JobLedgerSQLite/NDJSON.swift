@@ -54,11 +54,7 @@ extension Ledger {
             // from the first row that does (as `verify` infers it).
             var v2 = false
             try forEachRawEvent { raw in
-                if !v2, let job = try? JobID(raw.jobID), let type = EventType(rawValue: raw.type) {
-                    let canonical = HashChain.canonical(rule: .v2, seq: raw.seq, job: job, version: raw.version, type: type, recordedAt: raw.recordedAt,
-                                                        payloadDigest: raw.payloadDigest, idempotencyKey: raw.idempotencyKey)
-                    v2 = Digest.chain(prevHash: raw.prevHash, canonical: canonical) == raw.hash
-                }
+                if !v2 { v2 = raw.hashChecksOut(under: .v2) == true }
                 try write(NDJSON.line(raw, rule: v2 ? .v2 : .v1))
             }
             return

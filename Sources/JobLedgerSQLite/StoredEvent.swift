@@ -70,6 +70,16 @@ public struct RawEvent: Sendable, Hashable {
         hash = row[9]
     }
 
+    /// Whether the row's hash checks out under `rule`: its link recomputed from its columns and
+    /// the previous hash it names. Nil when its job id or type is not one a log can hold (then
+    /// nothing can be recomputed; decoding the row says what is wrong).
+    package func hashChecksOut(under rule: HashChain.Rule) -> Bool? {
+        guard let job = try? JobID(jobID), let type = EventType(rawValue: type) else { return nil }
+        let canonical = HashChain.canonical(rule: rule, seq: seq, job: job, version: version, type: type, recordedAt: recordedAt,
+                                            payloadDigest: payloadDigest, idempotencyKey: idempotencyKey)
+        return Digest.chain(prevHash: prevHash, canonical: canonical) == hash
+    }
+
     /// The event typed and its payload decoded; throws when the row does not hold a valid event.
     public func decoded() throws(LedgerError) -> StoredEvent {
         let job: JobID

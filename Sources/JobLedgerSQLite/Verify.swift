@@ -157,31 +157,23 @@ extension Ledger {
                 }
                 // The hash first: an edited type or job id is a broken link, whatever it decodes to.
                 var rule: HashChain.Rule = raw.seq >= v2From ? .v2 : .v1
-                if let job = try? JobID(raw.jobID), let type = EventType(rawValue: raw.type) {
-                    let canonical = HashChain.canonical(rule: rule, seq: raw.seq, job: job, version: raw.version, type: type,
-                                                        recordedAt: raw.recordedAt, payloadDigest: raw.payloadDigest,
-                                                        idempotencyKey: raw.idempotencyKey)
-                    if Digest.chain(prevHash: raw.prevHash, canonical: canonical) != raw.hash {
-                        // The row intact under the other rule: what changed is `chain_rules`, not the row.
-                        let other: HashChain.Rule = rule == .v1 ? .v2 : .v1
-                        let otherCanonical = HashChain.canonical(rule: other, seq: raw.seq, job: job, version: raw.version, type: type,
-                                                                 recordedAt: raw.recordedAt, payloadDigest: raw.payloadDigest,
-                                                                 idempotencyKey: raw.idempotencyKey)
-                        let matchesOther = Digest.chain(prevHash: raw.prevHash, canonical: otherCanonical) == raw.hash
-                        if matchesOther, inferring, rule == .v1 {
-                            // No chain_rules to say where jobledger/v2 begins: here, where a row
-                            // first checks out under it alone (the rules only ever went v1 → v2).
-                            v2From = raw.seq
-                            rule = .v2
-                        } else if matchesOther, inferring {
-                            return fail(raw.seq, "hash matches the row under \(other), but an earlier event was hashed under \(rule) (the table chain_rules, which says from which seq, was dropped: the rules were inferred from the rows)")
-                        } else if matchesOther {
-                            let from = v2From == .max ? "no row for \(HashChain.Rule.v2)" : "\(HashChain.Rule.v2) from seq \(v2From)"
-                            return fail(raw.seq, "hash matches the row under \(other), but the table chain_rules (\(from)) puts this seq under \(rule): chain_rules was changed after the events were hashed")
-                        } else {
-                            let fields = rule == .v1 ? "job, version, type or time" : "job, version, type, time or idempotency key"
-                            return fail(raw.seq, "hash does not match the row under \(rule): its \(fields) changed after it was recorded")
-                        }
+                if raw.hashChecksOut(under: rule) == false {
+                    // The row intact under the other rule: what changed is `chain_rules`, not the row.
+                    let other: HashChain.Rule = rule == .v1 ? .v2 : .v1
+                    let matchesOther = raw.hashChecksOut(under: other) == true
+                    if matchesOther, inferring, rule == .v1 {
+                        // No chain_rules to say where jobledger/v2 begins: here, where a row
+                        // first checks out under it alone (the rules only ever went v1 → v2).
+                        v2From = raw.seq
+                        rule = .v2
+                    } else if matchesOther, inferring {
+                        return fail(raw.seq, "hash matches the row under \(other), but an earlier event was hashed under \(rule) (the table chain_rules, which says from which seq, was dropped: the rules were inferred from the rows)")
+                    } else if matchesOther {
+                        let from = v2From == .max ? "no row for \(HashChain.Rule.v2)" : "\(HashChain.Rule.v2) from seq \(v2From)"
+                        return fail(raw.seq, "hash matches the row under \(other), but the table chain_rules (\(from)) puts this seq under \(rule): chain_rules was changed after the events were hashed")
+                    } else {
+                        let fields = rule == .v1 ? "job, version, type or time" : "job, version, type, time or idempotency key"
+                        return fail(raw.seq, "hash does not match the row under \(rule): its \(fields) changed after it was recorded")
                     }
                 }
                 let event: StoredEvent
