@@ -58,6 +58,8 @@ final class StorageWatch: Sendable {
             let was = s.isPaused
             return (s.succeeded(at: at), was && !s.isPaused)
         }
+        // Called after every submit that writes: nothing more to do unless an episode moved.
+        guard resumed || note != nil else { return }
         let observe = metrics.storageObserver(logger: logger)
         if resumed { observe(.paused(false)) }
         if let note { observe(.note(note, message: note.message(paused: Self.paused, policy: policy))) }
