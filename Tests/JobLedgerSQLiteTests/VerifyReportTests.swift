@@ -1,0 +1,64 @@
+import Foundation
+import GRDB
+import JobLedger
+@testable import JobLedgerSQLite
+import Testing
+
+/// Every branch of `verify`'s report, each reached by the edit that should reach it.
+@Suite struct VerifyReportTests {
+    func rows(_ dir: TempDir) async throws -> [RawEvent] {
+        let ledger = try Ledger.open(path: dir.path("source-\(UUID().uuidString).sqlite"))
+        _ = try await ledger.append(NewEvent(job: jid("a"), payload: queued, idempotencyKey: "submit-a"))
+        _ = try await ledger.append(Array(lifecycle(jid("a")).dropFirst()))
+        var rows: [RawEvent] = []
+        try ledger.forEachRawEvent { rows.append($0) }
+        return rows
+    }
+
+    /// Edits row 3 (a progress event) without recomputing its hash.
+    static let edits: [(String, @Sendable (inout RawEvent) -> Void, String)] = [
+        ("type", { $0.type = "lowres" }, "job, version, type, time or idempotency key changed"),
+        ("recorded_at", { $0.recordedAt = $0.recordedAt.adding(milliseconds: 1) }, "job, version, type, time or idempotency key changed"),
+        ("job_id", { $0.jobID = "b" }, "job, version, type, time or idempotency key changed"),
+        ("idempotency_key", { $0.idempotencyKey = "retry-3" }, "job, version, type, time or idempotency key changed"),
+        ("prev_hash", { $0.prevHash = String(repeating: "f", count: 64) }, "prev_hash does not match the hash of seq 2"),
+        ("payload", { $0.payload = $0.payload.replacingOccurrences(of: "step", with: "STEP") }, "payload changed after it was recorded"),
+    ]
+
+    @Test(arguments: 0..<6)
+    func anEditedColumnFailsAtItsRow(_ index: Int) async throws {
+        let dir = TempDir()
+        var rows = try await rows(dir)
+        let (column, edit, says) = Self.edits[index]
+        edit(&rows[2])
+        let report = try forgedLog(rows, in: dir).verify()
+        #expect(report.problem?.seq == 3, "\(column): \(String(describing: report.problem))")
+        #expect(report.problem?.message.contains(says) == true, "\(column): \(String(describing: report.problem))")
+    }
+
+    @Test func anUndecodableEventWithAConsistentChainIsNamed() async throws {
+        let dir = TempDir()
+        var rows = try await rows(dir)
+        rows[2].payload = #"{"attempt":1,"fraction":0.5,"percent":50}"#
+        rows[2].payloadDigest = Digest.sha256Hex(rows[2].payload)
+        let report = try forgedLog(try rechained(rows), in: dir).verify()
+        #expect(report.problem?.seq == 3)
+        #expect(report.problem?.message.contains("not a valid event") == true, "\(String(describing: report.problem))")
+    }
+
+    @Test func aRowBeforeSeqOneIsOutOfOrder() async throws {
+        let dir = TempDir()
+        var rows = try await rows(dir)
+        rows[0].seq = 0  // INTEGER PRIMARY KEY takes 0 and negatives; the chain starts at 1
+        let report = try forgedLog(rows, in: dir).verify()
+        #expect(report.problem?.seq == 0)
+        #expect(report.problem?.message.contains("out of order") == true, "\(String(describing: report.problem))")
+    }
+
+    @Test func anIntactLogReportsItsRuleRanges() async throws {
+        let dir = TempDir()
+        let report = try forgedLog(try await rows(dir), in: dir).verify()
+        #expect(report.isValid && report.events == 6 && report.jobs == 1)
+        #expect(report.rules == [.init(rule: .v2, from: 1, through: 6)])
+    }
+}
