@@ -138,7 +138,7 @@ extension Ledger {
     /// and GRDB's general row decoding (a cursor and its column lookups per job) was most of
     /// that read's cost.
     static func states(_ db: Database, of jobs: [JobID]) throws -> [JobID: JobState] {
-        let statement = try db.cachedStatement(sql: "SELECT type, payload, recorded_at FROM events WHERE job_id = ? ORDER BY version")
+        let statement = try db.cachedStatement(sql: "SELECT type, payload, recorded_at, seq FROM events WHERE job_id = ? ORDER BY version")
         let s = statement.sqliteStatement
         defer { sqlite3_reset(s) }
         var out: [JobID: JobState] = [:]
@@ -156,7 +156,7 @@ extension Ledger {
                 let payload: EventPayload
                 do {
                     payload = try EventPayload.decode(type: EventType(name: columnText(s, 0)), text: columnText(s, 1), exactNumbers: false)
-                } catch { throw LedgerError.invalidPayload(error) }
+                } catch { throw LedgerError.invalidStoredEvent(seq: sqlite3_column_int64(s, 3), job: job.rawValue, error) }
                 state = try Lifecycle.apply(payload, to: state, job: job, at: Timestamp(milliseconds: sqlite3_column_int64(s, 2)))
             }
             if let state { out[job] = state }

@@ -74,24 +74,45 @@ public struct RawEvent: Sendable, Hashable {
     /// the previous hash it names. Nil when its job id or type is not one a log can hold (then
     /// nothing can be recomputed; decoding the row says what is wrong).
     package func hashChecksOut(under rule: HashChain.Rule) -> Bool? {
+        recomputedHash(under: rule).map { $0 == hash }
+    }
+
+    /// The hash the row's own fields give under `rule` (nil when its job id or type is not one
+    /// the log could have written).
+    package func recomputedHash(under rule: HashChain.Rule) -> String? {
         guard let job = try? JobID(jobID), let type = EventType(rawValue: type) else { return nil }
         let canonical = HashChain.canonical(rule: rule, seq: seq, job: job, version: version, type: type, recordedAt: recordedAt,
                                             payloadDigest: payloadDigest, idempotencyKey: idempotencyKey)
-        return Digest.chain(prevHash: prevHash, canonical: canonical) == hash
+        return Digest.chain(prevHash: prevHash, canonical: canonical)
     }
 
-    /// The event typed and its payload decoded; throws when the row does not hold a valid event.
+    /// The event typed and its payload decoded; throws `LedgerError.storage` naming the seq and
+    /// the job when the row does not hold a valid event. The log writes only valid events, so
+    /// such a row was changed behind its back: that is damage to the file, not bad input.
     public func decoded() throws(LedgerError) -> StoredEvent {
-        let job: JobID
-        do { job = try JobID(jobID) } catch { throw .invalidJobID(error) }
-        let t: EventType
-        let p: EventPayload
-        do {
-            t = try EventType(name: type)
-            p = try EventPayload.decode(type: t, text: payload, exactNumbers: false)  // stored: read as it is
-        } catch { throw .invalidPayload(error) }
+        do { return try decodedOrWhy() } catch { throw invalid(error) }
+    }
+
+    /// `decoded()` throwing why the row is not an event (`InvalidJobID`, `PayloadError`), for
+    /// `verify`, which says it its own way.
+    package func decodedOrWhy() throws -> StoredEvent {
+        let job = try JobID(jobID)
+        let t = try EventType(name: type)
+        let p = try EventPayload.decode(type: t, text: payload, exactNumbers: false)  // stored: read as it is
         return StoredEvent(seq: seq, job: job, version: version, payload: p, recordedAt: recordedAt,
                            idempotencyKey: idempotencyKey, payloadDigest: payloadDigest, prevHash: prevHash, hash: hash)
+    }
+
+    private func invalid(_ error: any Error) -> LedgerError { .invalidStoredEvent(seq: seq, job: jobID, error) }
+}
+
+extension LedgerError {
+    /// A row of the log that does not hold a valid event: the log writes only valid ones, so it
+    /// was changed behind its back. Damage to the file (`storage`), not bad input.
+    package static func invalidStoredEvent(seq: Int64, job: String, _ error: any Error) -> LedgerError {
+        let job = String(decoding: job.utf8.prefix(100), as: UTF8.self).debugDescription
+        return .storage("the event at seq \(seq) (job \(job)) is not a valid event (\(error)): the log was changed after it was recorded; "
+                        + "verify it to find the first bad seq, and restore it from a backup or an export")
     }
 }
 

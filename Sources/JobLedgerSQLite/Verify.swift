@@ -124,6 +124,8 @@ extension Ledger {
         var prevRecordedAt = start?.recordedAt
         var hashAtExpected: String?
         var checkedBefore: Int64?
+        // A row whose stored hash is not what its fields give, and that hash: told apart below.
+        var hashMismatch: (seq: Int64, recomputed: String?, stored: String)?
         if let expected = expectHead, let start, expected.seq <= start.head.seq {
             if expected.seq == start.head.seq { hashAtExpected = start.head.hash } else { checkedBefore = expected.seq }
         }
@@ -173,11 +175,12 @@ extension Ledger {
                         return fail(raw.seq, "hash matches the row under \(other), but the table chain_rules (\(from)) puts this seq under \(rule): chain_rules was changed after the events were hashed")
                     } else {
                         let fields = rule == .v1 ? "job, version, type or time" : "job, version, type, time or idempotency key"
+                        hashMismatch = (raw.seq, raw.recomputedHash(under: rule), raw.hash)
                         return fail(raw.seq, "hash does not match the row under \(rule): its \(fields) changed after it was recorded")
                     }
                 }
                 let event: StoredEvent
-                do { event = try raw.decoded() } catch { return fail(raw.seq, "not a valid event: \(error)") }
+                do { event = try raw.decodedOrWhy() } catch { return fail(raw.seq, "not a valid event: \(error)") }
                 // jobledger stores the canonical text; another writer's (white space, key order, a
                 // default left out) still verifies by its digest, so the log is intact, but its
                 // export would not import ("the export was edited"): said, not failed.
@@ -207,6 +210,19 @@ extension Ledger {
                 if report.events % 100_000 == 0 { progress?(raw.seq) }
                 return true
         }
+        // The next row still links to the hash the row's fields give: the fields are as they
+        // were hashed, and the stored hash itself was changed.
+        if let (seq, recomputed, stored) = hashMismatch, let recomputed, let problem = report.problem {
+            switch try nextLink(after: seq) {
+            case recomputed?:
+                report.problem = .init(seq: seq, message: "the stored hash \(stored.prefix(16))… was changed after it was recorded: the row's fields still give \(recomputed.prefix(16))…, the hash seq \(seq + 1) links to")
+            case nil:
+                // The last event: no later link tells a changed field from a changed hash.
+                report.problem = .init(seq: seq, message: problem.message + ", or its stored hash was")
+            default:
+                break
+            }
+        }
         report.jobs = fold.jobCount
         report.head = prev.seq == 0 ? nil : prev
         let next = VerifyProgress(head: prev, report: { var r = report; r.problem = nil; return r }(), fold: fold, recordedAt: prevRecordedAt)
@@ -223,6 +239,11 @@ extension Ledger {
             report.problem = .init(seq: prev.seq + 1, message: "missing: the log ends at seq \(prev.seq), but \(what) has taken in events up to seq \(seq): events were cut off the end")
         }
         return (report, next)
+    }
+
+    /// The `prev_hash` of the event after `seq` (nil: none).
+    func nextLink(after seq: Int64) throws(LedgerError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT prev_hash FROM events WHERE seq = ?", arguments: [seq + 1]) }
     }
 
     /// What in this file has recorded the furthest `seq` besides the events themselves: a

@@ -140,6 +140,12 @@ struct Replay: AsyncParsableCommand {
         let (checkpoint, stored, rebuilt) = try ledger.jobsTableCheck(progress: progress.update)
         progress.finish()
         var drift: [String] = []
+        // A checkpoint past the log's end: the table says it took in events the log no longer
+        // has (cut off its end), or the checkpoint was changed. The rebuild stops at the end.
+        let head = try ledger.head()?.seq ?? 0
+        if checkpoint > head {
+            drift.append("the jobs table has taken in events up to seq \(checkpoint), but the log ends at seq \(head): events were cut off the end of the log, or the checkpoint was changed (run verify)")
+        }
         var seen = Set<JobID>()
         for row in stored {
             seen.insert(row.id)

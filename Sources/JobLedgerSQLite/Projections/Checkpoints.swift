@@ -101,9 +101,11 @@ extension Ledger {
         while let row = try cursor.next() {
             let jobText: String = row[1], typeText: String = row[3], payloadText: String = row[4]
             let job: JobID
-            do { job = try JobID(jobText) } catch { throw LedgerError.invalidJobID(error) }
             let payload: EventPayload
-            do { payload = try EventPayload.decode(type: try EventType(name: typeText), text: payloadText, exactNumbers: false) } catch { throw LedgerError.invalidPayload(error) }
+            do {
+                job = try JobID(jobText)
+                payload = try EventPayload.decode(type: try EventType(name: typeText), text: payloadText, exactNumbers: false)
+            } catch { throw LedgerError.invalidStoredEvent(seq: row[0], job: jobText, error) }
             out.append(ProjectedEvent(seq: row[0], job: job, version: row[2], payload: payload, recordedAt: Timestamp(milliseconds: row[5])))
         }
         return out

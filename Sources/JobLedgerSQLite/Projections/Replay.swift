@@ -78,6 +78,14 @@ extension Ledger {
     package static func replayEvents(_ db: Database, until point: ReplayPoint, job: JobID?, progress: (Int) -> Void,
                                      _ body: (StoredEvent) throws -> Void) throws -> ReplaySummary {
         var summary = ReplaySummary()
+        var point = point
+        if job != nil, case .time(let t) = point {
+            // The log's prefix, as the whole log's replay stops: at the first event recorded
+            // later than `t`. One job's events alone cannot tell: an event of its recorded at or
+            // before `t` may come after another job's later one (a clock stepped back).
+            let later = try Int64.fetchOne(db, sql: "SELECT seq FROM events WHERE recorded_at > ? ORDER BY seq LIMIT 1", arguments: [t.milliseconds])
+            point = later.map { .seq($0 - 1) } ?? .end
+        }
         let cursor: RowCursor
         if let job {
             cursor = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE job_id = ? ORDER BY version", arguments: [job.rawValue])
