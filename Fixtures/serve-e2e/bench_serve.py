@@ -75,7 +75,7 @@ def fanout_now(url, n, auth):
     host, port = re.match(r"http://([^:]+):(\d+)", url).groups()
     # The job is delayed by a few seconds so all subscribers are connected before it starts.
     run_at = datetime.utcfromtimestamp(time.time() + 3 + n / 400).strftime("%Y-%m-%dT%H:%M:%SZ")
-    req = urllib.request.Request(url + "/api/design", method="POST", headers={"Authorization": f"Bearer {auth}"},
+    req = urllib.request.Request(url + "/api/design", method="POST", headers={"Authorization": f"Bearer {auth}", "Content-Type": "application/json"},
                                  data=json.dumps({"input": {"prompt": "fan-out"}, "run_at": run_at}).encode())
     job = json.loads(urllib.request.urlopen(req).read())["id"]
     # Each subscriber is a different viewer (an admin, who may watch any job): the server holds

@@ -65,7 +65,7 @@ class LifecycleTests(unittest.TestCase):
             status, text = get(s.url + "/readyz")
             self.assertEqual((status, json.loads(text)["status"]), (200, "ready"))
             auth = {"Authorization": "Bearer " + token()}
-            req = urllib.request.Request(s.url + "/api/design", data=b'{"input":{"prompt":"p"}}', headers=auth, method="POST")
+            req = urllib.request.Request(s.url + "/api/design", data=b'{"input":{"prompt":"p"}}', headers={**auth, "Content-Type": "application/json"}, method="POST")
             with urllib.request.urlopen(req, timeout=30) as r:
                 self.assertEqual(r.status, 202)
                 job = json.loads(r.read())["id"]

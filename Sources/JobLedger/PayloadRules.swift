@@ -1,10 +1,10 @@
 /// The limits every payload obeys, whether decoded from JSON or built in Swift.
-enum PayloadRules {
+package enum PayloadRules {
     static let nameBytes = 1...200
     static let priority = -1_000_000...1_000_000
     static let attempts = 1...1000
     /// Years 0001…9999, the range ISO-8601 text can carry.
-    static let time = Int64(-62_135_596_800_000)...Int64(253_402_300_799_999)
+    package static let time = Int64(-62_135_596_800_000)...Int64(253_402_300_799_999)
 }
 
 extension EventPayload {

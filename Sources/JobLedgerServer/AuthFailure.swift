@@ -22,7 +22,7 @@ public enum AuthFailure: Error, Sendable, Hashable, CustomStringConvertible {
     case audience
     /// `azp` is not one of the configured authorized parties.
     case authorizedParty
-    /// `sub` is missing, empty or too long.
+    /// `sub` is missing, empty, too long, only white space, or holds control characters or line separators.
     case subject
 
     /// A short reason (`the token has expired`), sent as the 401's `detail`; never the token.

@@ -131,7 +131,7 @@ public struct JobLedgerServer: Sendable {
     func caller(_ request: Request, allowQuery: Bool = false) async throws(Problem) -> Principal {
         if request.method != .get, request.method != .head, request.headers[.authorization] == nil { try Self.sameOrigin(request) }
         guard let auth else { return .insecureLocal }
-        guard let token = Self.token(in: request, allowQuery: allowQuery) else { throw Problem.unauthorized(AuthFailure.missing.description) }
+        guard let token = Self.token(in: request, allowQuery: allowQuery) else { throw Problem.unauthorized(AuthFailure.missing.description, tokenSent: false) }
         do { return try await auth.verify(token) } catch { throw Problem.unauthorized(error.description) }
     }
 

@@ -68,10 +68,14 @@ extension Problem {
     }
     /// 404: nothing (visible to this caller) at this address.
     static func notFound(_ detail: String) -> Problem { Problem(.notFound, "not-found", detail) }
-    /// 401 with a `WWW-Authenticate` challenge that names the reason, never the token.
-    static func unauthorized(_ reason: String) -> Problem {
+    /// 401 with a `WWW-Authenticate` challenge that names the reason, never the token. A request
+    /// with no token gets the bare challenge (`Bearer realm="jobledger"`): RFC 6750 § 3.1 keeps
+    /// error codes for credentials that were sent.
+    static func unauthorized(_ reason: String, tokenSent: Bool = true) -> Problem {
         var h = HTTPFields()
-        h[.wwwAuthenticate] = "Bearer error=\"invalid_token\", error_description=\"\(reason.replacingOccurrences(of: "\"", with: "'"))\""
+        h[.wwwAuthenticate] = tokenSent
+            ? "Bearer realm=\"jobledger\", error=\"invalid_token\", error_description=\"\(reason.replacingOccurrences(of: "\"", with: "'"))\""
+            : "Bearer realm=\"jobledger\""
         return Problem(.unauthorized, "unauthorized", reason, headers: h)
     }
     /// 403: authenticated, but not allowed.

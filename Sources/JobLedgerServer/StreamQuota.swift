@@ -8,7 +8,9 @@ import Synchronization
 public final class StreamQuota: Sendable {
     /// Streams one caller (one token subject) may hold open at once.
     public let perCaller: Int
-    private let open = Mutex<[String: Int]>([:])
+    /// Keyed by the subject's UTF-8 bytes: the same text in two Unicode forms is two users
+    /// (Swift's `String ==` would call them one).
+    private let open = Mutex<[[UInt8]: Int]>([:])
 
     /// A quota of `perCaller` open streams per caller (at least 1).
     public init(perCaller: Int = 32) { self.perCaller = max(1, perCaller) }
@@ -17,22 +19,24 @@ public final class StreamQuota: Sendable {
     /// already. The stream is counted until the ticket is released (it releases itself when
     /// dropped: a response whose body never ran still gives its place back).
     func take(for subject: String) -> Ticket? {
+        let key = Array(subject.utf8)
         let granted = open.withLock { m -> Bool in
-            let n = m[subject, default: 0]
+            let n = m[key, default: 0]
             guard n < perCaller else { return false }
-            m[subject] = n + 1
+            m[key] = n + 1
             return true
         }
         return granted ? Ticket(quota: self, subject: subject) : nil
     }
 
     /// Streams `subject` holds open now.
-    public func openStreams(of subject: String) -> Int { open.withLock { $0[subject] ?? 0 } }
+    public func openStreams(of subject: String) -> Int { open.withLock { $0[Array(subject.utf8)] ?? 0 } }
 
     fileprivate func give(back subject: String) {
+        let key = Array(subject.utf8)
         open.withLock { m in
-            let n = (m[subject] ?? 1) - 1
-            m[subject] = n > 0 ? n : nil
+            let n = (m[key] ?? 1) - 1
+            m[key] = n > 0 ? n : nil
         }
     }
 

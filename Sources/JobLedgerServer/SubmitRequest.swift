@@ -42,10 +42,32 @@ public struct SubmitRequest: Sendable, Hashable {
         switch o["run_at"] {
         case nil, .null?: runAt = nil
         case .string(let s)?:
-            guard let t = Timestamp(iso8601: s) else { throw Problem.invalid("run_at", "run_at must be an ISO-8601 UTC time like 2026-12-04T21:00:00Z") }
+            guard let t = Self.rfc3339(s) else {
+                throw Problem.invalid("run_at", "run_at must be an RFC 3339 time like 2026-12-04T21:00:00Z or 2026-12-04T22:00:00+01:00")
+            }
+            guard PayloadRules.time.contains(t.milliseconds) else { throw Problem.invalid("run_at", "run_at must be within the years 0001…9999 (UTC)") }
             runAt = t
         case let v?: throw Problem.invalid("run_at", "run_at must be a string, not \(v.typeName)")
         }
+    }
+
+    /// RFC 3339 `date-time` (what the OpenAPI document's `format: date-time` means): `Z` or a
+    /// numeric offset (`+01:00`, `-00:00`), `T`/`Z` in either case, 1…9 fraction digits
+    /// (kept to milliseconds).
+    static func rfc3339(_ text: String) -> Timestamp? {
+        var t = text.uppercased()  // `t` and `z` → `T` and `Z`; digits and signs stay
+        var offset: Int64 = 0
+        if !t.hasSuffix("Z") {
+            let tail = Array(t.utf8.suffix(6))
+            guard tail.count == 6, tail[0] == UInt8(ascii: "+") || tail[0] == UInt8(ascii: "-"), tail[3] == UInt8(ascii: ":"),
+                  [1, 2, 4, 5].allSatisfy({ (48...57).contains(tail[$0]) }) else { return nil }
+            let hours = Int64(tail[1] - 48) * 10 + Int64(tail[2] - 48), minutes = Int64(tail[4] - 48) * 10 + Int64(tail[5] - 48)
+            guard hours < 24, minutes < 60 else { return nil }
+            offset = (hours * 60 + minutes) * 60_000 * (tail[0] == UInt8(ascii: "+") ? 1 : -1)
+            t = String(t.dropLast(6)) + "Z"
+        }
+        guard let local = Timestamp(iso8601: t) else { return nil }
+        return Timestamp(milliseconds: local.milliseconds - offset)
     }
 
     static func int(_ v: JSONValue?, _ name: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(Problem) -> Int {

@@ -11,6 +11,12 @@ import Logging
 extension JobLedgerServer {
     static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
 
+    /// `application/json` or a `+json` type, with any parameters (`; charset=utf-8`).
+    static func isJSON(_ contentType: String) -> Bool {
+        let media = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        return media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json"))
+    }
+
     /// `POST /api/jobs/{kind}` and its alias `POST /api/design`: authenticate, limit, validate,
     /// queue, 202.
     func addSubmitRoutes(to router: Router<BasicRequestContext>) {
@@ -23,17 +29,17 @@ extension JobLedgerServer {
         }
     }
 
-    /// One submit. Order: who (401), which kind (404), how often (429), what (400/413/415/422),
+    /// One submit. Order: who (401), which kind (404), how often (429), what (400/413/415/422:
+    /// the Idempotency-Key, the content type and encoding, the body),
     /// then the log. Nothing is written unless every check passed.
     func submit(_ request: Request, kind: String, context: BasicRequestContext) async throws -> Response {
         let caller = try await caller(request)
         guard let schema = kinds[kind] else { throw Problem.notFound("no job kind '\(Problem.quoted(kind))' is served here (known: \(kinds.keys.sorted().joined(separator: ", ")))") }
-        let key = try Self.idempotencyKey(request)
         let headers = try await limiter.check(caller.subject)
         // Counted, so answered with the limit's headers whatever comes next (a refused body
         // counts like an accepted one, and its client needs to know what it has left).
         do {
-            return try await submit(request, kind: kind, schema: schema, key: key, caller: caller, headers: headers, logger: context.logger)
+            return try await submit(request, kind: kind, schema: schema, caller: caller, headers: headers, logger: context.logger)
         } catch var p as Problem {
             for field in headers where p.headers[field.name] == nil { p.headers.append(field) }
             throw p
@@ -41,9 +47,16 @@ extension JobLedgerServer {
     }
 
     /// The part of a submit after the limit counted it: the body, the log, the 202.
-    private func submit(_ request: Request, kind: String, schema: KindSchema?, key: String?, caller: Principal,
+    private func submit(_ request: Request, kind: String, schema: KindSchema?, caller: Principal,
                         headers: HTTPFields, logger: Logger) async throws -> Response {
         var headers = headers
+        let key = try Self.idempotencyKey(request)
+        // A body labelled as anything but JSON is refused, not read as JSON regardless: a form
+        // or text post is what a cross-site HTML form sends. No label at all is read as JSON.
+        if let type = request.headers[.contentType], !Self.isJSON(type) {
+            throw Problem(.unsupportedMediaType, "unsupported-media-type",
+                          "Content-Type \(Problem.quoted(type)) is not JSON: send the body as application/json", field: "Content-Type")
+        }
         // The body is read as it comes: a compressed one would be refused as "not UTF-8", and
         // one only labelled so would be queued as if the label were not there.
         if let coding = request.headers[.contentEncoding], coding.lowercased() != "identity" {

@@ -145,9 +145,11 @@ public final class TokenVerifier: Sendable {
         guard token.utf8.count <= Self.maxTokenBytes else { throw .malformed("longer than \(Self.maxTokenBytes) bytes") }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .malformed("not three dot-separated parts") }
-        guard let headerData = Self.base64URL(parts[0]), let header = try? JSONValue(parsing: String(decoding: headerData, as: UTF8.self), exactNumbers: false),
+        guard let headerData = Self.base64URL(parts[0]), let headerText = String(validating: headerData, as: UTF8.self),
+              let header = try? JSONValue(parsing: headerText, exactNumbers: false),
               case .object = header else { throw .malformed("the header is not base64url JSON") }
-        guard let payloadData = Self.base64URL(parts[1]), let claims = try? JSONValue(parsing: String(decoding: payloadData, as: UTF8.self), exactNumbers: false),
+        guard let payloadData = Self.base64URL(parts[1]), let payloadText = String(validating: payloadData, as: UTF8.self),
+              let claims = try? JSONValue(parsing: payloadText, exactNumbers: false),
               case .object = claims else { throw .malformed("the payload is not base64url JSON") }
         guard let alg = header["alg"]?.stringValue, !alg.isEmpty, alg.lowercased() != "none" else {
             throw .algorithm("alg none (or no alg) is never accepted")
@@ -237,8 +239,11 @@ public final class TokenVerifier: Sendable {
         if !c.authorizedParties.isEmpty, let azp = claims["azp"], !azp.isNull {
             guard let party = azp.stringValue, c.authorizedParties.contains(party) else { throw .authorizedParty }
         }
+        // A subject is an owner name in logs, pages and SQL: no control characters (C0, DEL, C1),
+        // no line or paragraph separators, and not only white space.
         guard let sub = claims["sub"]?.stringValue, !sub.isEmpty, sub.utf8.count <= 200,
-              sub.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f }) else { throw .subject }
+              sub.unicodeScalars.allSatisfy({ !(0...0x1f ~= $0.value || 0x7f...0x9f ~= $0.value || 0x2028...0x2029 ~= $0.value) }),
+              !sub.unicodeScalars.allSatisfy(\.properties.isWhitespace) else { throw .subject }
         let isAdmin: Bool = switch claims[c.adminClaim] {
         case .string(let s)?: s == c.adminValue
         case .array(let a)?: a.contains(.string(c.adminValue))

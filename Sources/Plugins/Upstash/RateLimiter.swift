@@ -132,27 +132,34 @@ public final class InMemoryRateLimiter: RateLimiter, Sendable {
     private let now: @Sendable () -> Int64
     private let store = Mutex(MemoryStore())
 
+    /// Keyed by the keys' UTF-8 bytes, as Redis keys are: two identifiers that are the same text
+    /// in two Unicode forms (`é` and `e` + U+0301, which Swift's `String ==` calls equal) are two
+    /// users, counted apart.
     struct MemoryStore: LimiterStore {
-        var counters: [String: (value: Int64, expiresAt: Int64?)] = [:]
-        var buckets: [String: (refilledAt: Int64, tokens: Int64, expiresAt: Int64?)] = [:]
+        var counters: [[UInt8]: (value: Int64, expiresAt: Int64?)] = [:]
+        var buckets: [[UInt8]: (refilledAt: Int64, tokens: Int64, expiresAt: Int64?)] = [:]
 
-        mutating func get(_ key: String, now: Int64) -> Int64? {
+        mutating func get(_ key: String, now: Int64) -> Int64? { get(Array(key.utf8), now: now) }
+        private mutating func get(_ key: [UInt8], now: Int64) -> Int64? {
             guard let c = counters[key] else { return nil }
             if let e = c.expiresAt, e <= now { counters[key] = nil; return nil }
             return c.value
         }
         mutating func incr(_ key: String, by: Int64, expireAfterWhenNew ttl: Int64, now: Int64) -> Int64 {
+            let key = Array(key.utf8)
             let value = (get(key, now: now) ?? 0) + by
             let expires = value == by ? now + ttl : counters[key]?.expiresAt
             counters[key] = (value, expires)
             return value
         }
         mutating func bucket(_ key: String, now: Int64) -> (refilledAt: Int64, tokens: Int64)? {
+            let key = Array(key.utf8)
             guard let b = buckets[key] else { return nil }
             if let e = b.expiresAt, e <= now { buckets[key] = nil; return nil }
             return (b.refilledAt, b.tokens)
         }
         mutating func setBucket(_ key: String, refilledAt: Int64, tokens: Int64, expireAfter ttl: Int64?, now: Int64) {
+            let key = Array(key.utf8)
             buckets[key] = (refilledAt, tokens, ttl.map { now + $0 } ?? buckets[key]?.expiresAt)
         }
     }
