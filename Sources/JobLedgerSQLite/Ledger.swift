@@ -59,6 +59,8 @@ public final class Ledger: Sendable {
     let unlockedFile: FileIdentity?
     /// The file a ledger opened for writing has open (see `checkFileIsThere`).
     let openedFile: FileNode?
+    /// Its `-wal` and `-shm` as first seen (see `checkFileIsThere`).
+    let companions: CompanionFiles?
     /// Checkpoints the WAL of a ledger opened for writing, mostly off its writer.
     package let checkpointer: WALCheckpointer?
 
@@ -226,6 +228,7 @@ public final class Ledger: Sendable {
         self.isReadOnly = isReadOnly
         self.unlockedFile = unlockedFile
         self.openedFile = isReadOnly ? nil : FileNode(path: path)
+        self.companions = isReadOnly ? nil : CompanionFiles(path: path)
         self.committer = GroupCommitter()
         busyTimeoutMilliseconds = Int32(clamping: configuration.busyTimeout.components.seconds * 1000
                                         + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)

@@ -55,6 +55,7 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
             return "the log \(path) is full (SQLite: \(detail))\(free)\(limit)"
         case .io: return "I/O error on the log \(path) (SQLite: \(detail))\(free)"
         case .readOnly: return "the log \(path) became read-only (SQLite: \(detail))"
+        case .vanished where companionGone: return "the log \(path) lost a file SQLite had open: \(detail)"
         case .vanished: return "the log \(path) was moved or deleted while open (\(detail))"
         }
     }
@@ -65,9 +66,13 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
         case .full: return "free space on the disk that holds it (or raise the limit)"
         case .io: return "check the disk and the file system (kernel log, dmesg)"
         case .readOnly: return "make the file, its -wal and -shm and their folder writable again (or remount the file system read-write)"
+        case .vanished where companionGone: return "stop every process using the log, then run jobledger verify on it"
         case .vanished: return "put the file back at its path, or restart the process on the log where it now is"
         }
     }
+
+    /// A `vanished` fault of the `-wal` or `-shm` beside the log (`checkFileIsThere`), not of the log itself.
+    private var companionGone: Bool { kind == .vanished && (detail.hasPrefix("its -wal ") || detail.hasPrefix("its -shm ")) }
 
     /// `storage fault: <summary>; <remedy>`.
     public var description: String { "storage fault: \(summary); \(remedy)" }
@@ -159,9 +164,20 @@ extension Ledger {
     /// ledger has open (it was moved or deleted): SQLite in WAL mode would go on committing
     /// into a file no one can open again. The engine and the projections look before each
     /// round of writes, and pause until the file is back.
+    ///
+    /// Its `-wal` and `-shm` too (at most every 250 ms): deleted under a live process, they take
+    /// its commits where no one else sees them, and the events committed since the last
+    /// checkpoint are lost when it exits. That pause does not end by itself: the files cannot
+    /// come back.
     package func checkFileIsThere() throws(LedgerError) {
-        guard let opened = openedFile, FileNode(path: path) != opened else { return }
-        let detail = FileManager.default.fileExists(atPath: path) ? "another file is at its path now" : "no file at its path"
-        throw .storageFault(StorageFault(kind: .vanished, path: path, detail: detail))
+        guard let opened = openedFile else { return }
+        if FileNode(path: path) != opened {
+            let detail = FileManager.default.fileExists(atPath: path) ? "another file is at its path now" : "no file at its path"
+            throw .storageFault(StorageFault(kind: .vanished, path: path, detail: detail))
+        }
+        if let suffix = companions?.changed() {
+            throw .storageFault(StorageFault(kind: .vanished, path: path, detail: "its \(suffix) file was deleted or replaced while the log was open "
+                + "(never delete a live log's -wal or -shm: events committed since the last checkpoint may be lost)"))
+        }
     }
 }

@@ -87,8 +87,8 @@ public struct RawEvent: Sendable, Hashable {
     }
 
     /// The event typed and its payload decoded; throws `LedgerError.storage` naming the seq and
-    /// the job when the row does not hold a valid event. The log writes only valid events, so
-    /// such a row was changed behind its back: that is damage to the file, not bad input.
+    /// the job when the row does not hold a valid event (changed behind the log's back, or
+    /// written by an earlier build): the file's state, not bad input.
     public func decoded() throws(LedgerError) -> StoredEvent {
         do { return try decodedOrWhy() } catch { throw invalid(error) }
     }
@@ -107,12 +107,13 @@ public struct RawEvent: Sendable, Hashable {
 }
 
 extension LedgerError {
-    /// A row of the log that does not hold a valid event: the log writes only valid ones, so it
-    /// was changed behind its back. Damage to the file (`storage`), not bad input.
+    /// A row of the log that does not hold a valid event: this build writes only valid ones, so it
+    /// was changed behind the log's back (or an earlier build wrote it, EventLog.md § Known gaps).
+    /// The file's state (`storage`, exit 6), not bad input.
     package static func invalidStoredEvent(seq: Int64, job: String, _ error: any Error) -> LedgerError {
         let job = String(decoding: job.utf8.prefix(100), as: UTF8.self).debugDescription
-        return .storage("the event at seq \(seq) (job \(job)) is not a valid event (\(error)): the log was changed after it was recorded; "
-                        + "verify it to find the first bad seq, and restore it from a backup or an export")
+        return .storage("the event at seq \(seq) (job \(job)) is not a valid event (\(error)): it was changed behind the log's back, "
+                        + "or an earlier build wrote it; verify the log to find the first bad seq")
     }
 }
 

@@ -66,7 +66,7 @@ import Testing
         try tamper(scratch.path("log.sqlite"), "UPDATE events SET type = 'lowres' WHERE seq = 3")
         for args in [["jobs"], ["history", job], ["state", job]] {
             let r = try await jobledger(args + ["--db", "log.sqlite"], in: scratch)
-            expectRefusal(r, exit: 6, mentions: ["the event at seq 3 (job \"\(job)\") is not a valid event", "verify it"])
+            expectRefusal(r, exit: 6, mentions: ["the event at seq 3 (job \"\(job)\") is not a valid event", "verify the log"])
         }
         let verify = try await jobledger(["verify", "--db", "log.sqlite"], in: scratch)
         #expect(verify.status == 1 && verify.stdout.hasPrefix("FAILED at seq 3: "), "\(verify)")

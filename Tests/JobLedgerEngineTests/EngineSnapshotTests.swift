@@ -123,7 +123,8 @@ import Testing
             try db.execute(sql: "DROP TRIGGER events_no_update")
             try db.execute(sql: #"UPDATE events SET payload = '{"fraction":"most"}' WHERE seq = (SELECT min(seq) FROM events WHERE type = 'completed')"#)
         }
-        await #expect(throws: LedgerError.self) { try await engine(f, interval: nil).tick() }
+        // (A storage error naming the seq, which the engine logs and retries: no job is claimed.)
+        #expect(try await engine(f, interval: nil).tick() == 0)
         let late = engine(f, interval: 100_000)
         #expect(try await late.tick() > 0)
     }
