@@ -55,7 +55,7 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
             return "the log \(path) is full (SQLite: \(detail))\(free)\(limit)"
         case .io: return "I/O error on the log \(path) (SQLite: \(detail))\(free)"
         case .readOnly: return "the log \(path) became read-only (SQLite: \(detail))"
-        case .vanished where companionGone: return "the log \(path) lost a file SQLite had open: \(detail)"
+        case .vanished where lostCompanionFile: return "the log \(path) lost a file SQLite had open: \(detail)"
         case .vanished: return "the log \(path) was moved or deleted while open (\(detail))"
         }
     }
@@ -66,13 +66,14 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
         case .full: return "free space on the disk that holds it (or raise the limit)"
         case .io: return "check the disk and the file system (kernel log, dmesg)"
         case .readOnly: return "make the file, its -wal and -shm and their folder writable again (or remount the file system read-write)"
-        case .vanished where companionGone: return "stop every process using the log, then run jobledger verify on it"
+        case .vanished where lostCompanionFile: return "stop every process using the log, then run jobledger verify on it"
         case .vanished: return "put the file back at its path, or restart the process on the log where it now is"
         }
     }
 
-    /// A `vanished` fault of the `-wal` or `-shm` beside the log (`checkFileIsThere`), not of the log itself.
-    private var companionGone: Bool { kind == .vanished && (detail.hasPrefix("its -wal ") || detail.hasPrefix("its -shm ")) }
+    /// A `vanished` fault of the `-wal` or `-shm` beside the log (`checkFileIsThere`), not of the
+    /// log itself: what was committed into the deleted file may be lost, and it cannot come back.
+    package var lostCompanionFile: Bool { kind == .vanished && (detail.hasPrefix("its -wal ") || detail.hasPrefix("its -shm ")) }
 
     /// `storage fault: <summary>; <remedy>`.
     public var description: String { "storage fault: \(summary); \(remedy)" }

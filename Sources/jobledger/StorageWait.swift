@@ -54,9 +54,13 @@ func waitingOutStorageFaults<T>(_ bound: Duration?, nothingLost: String = "this 
 
 /// The exit-6 refusal for a storage fault that outlasted `--storage-wait`.
 func storageGaveUp(_ fault: StorageFault, bound: Duration, nothingLost: String) -> ExitCode {
-    fail("storage fault lasted longer than --storage-wait \(durationText(bound)), stopping: \(fault.summary). "
-         + "To fix: \(fault.remedy), then run the command again (raise --storage-wait to wait longer). Nothing recorded is lost: \(nothingLost).",
-         code: 6)
+    // A deleted -wal or -shm took what was committed into it: not a promise this can make then.
+    if fault.lostCompanionFile {
+        return fail("storage fault lasted longer than --storage-wait \(durationText(bound)), stopping: \(fault.summary). To fix: \(fault.remedy).", code: 6)
+    }
+    return fail("storage fault lasted longer than --storage-wait \(durationText(bound)), stopping: \(fault.summary). "
+                + "To fix: \(fault.remedy), then run the command again (raise --storage-wait to wait longer). Nothing recorded is lost: \(nothingLost).",
+                code: 6)
 }
 
 /// `JOBLEDGER_MAX_PAGE_COUNT`: caps the log at that many pages (SQLite's `max_page_count`), so
