@@ -96,13 +96,18 @@ public struct JobListPage: Sendable {
     public var counts: [JobStatus: Int]
     /// How long counting took (zero when it was skipped).
     public var countingTime: Duration = .zero
+    /// False when `before` names no row of the table under the owner filter: not an id a page
+    /// of this list can have ended on (a tampered or made-up cursor), so the page below it means
+    /// nothing. True without a `before`.
+    public var cursorListed: Bool = true
 }
 
 extension Ledger {
     /// One page of the stored `jobs` table, newest first (ids descending, compared as bytes as
     /// SQLite compares them), read by keyset from an index in one snapshot: jobs of `state`
     /// (any when nil), of `kind` (any when nil), whose `owner` column is `owner` (every job when
-    /// nil), with ids below `before`; and the counts per state under the owner and kind filters,
+    /// nil), with ids below `before` (`cursorListed` says whether the table holds `before`, under
+    /// the owner filter: one primary-key lookup); and the counts per state under the owner and kind filters,
     /// by `GROUP BY` (left empty with `counting: false`, for a caller that has them from a recent
     /// page). Each job of the page is folded from its own events up to the version its
     /// row holds, so the page is the table's view. Costs the page and its jobs' events, plus the
@@ -143,7 +148,15 @@ extension Ledger {
             }
             let countingTime = counting ? countingStarted.duration(to: clock.now) : .zero
             if let state { filters.append("state = ?"); args.append(state.rawValue) }
-            if let before { filters.append("id < ?"); args.append(before.rawValue) }
+            var cursorListed = true
+            if let before {
+                // A cursor is the id of a page's last row, and a job's row stays (the log is
+                // append-only; only a rebuild empties the table, and refills it), so an id the
+                // table does not hold (as the caller's) is not one a page gave out.
+                cursorListed = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?\(owner != nil ? " AND owner = ?" : ""))",
+                                                 arguments: StatementArguments([before.rawValue] + (owner.map { [$0] } ?? []))) ?? false
+                filters.append("id < ?"); args.append(before.rawValue)
+            }
             let pageIndex = owner != nil ? " INDEXED BY jobs_by_owner" : state != nil ? " INDEXED BY jobs_by_state_id"
                 : kind != nil ? " INDEXED BY jobs_by_kind" : ""
             let pageWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
@@ -158,7 +171,7 @@ extension Ledger {
                 }
                 jobs.append(.init(state: s, previewURL: row[2], resultURL: row[3]))
             }
-            return JobListPage(jobs: jobs, hasMore: rows.count > limit, counts: counts, countingTime: countingTime)
+            return JobListPage(jobs: jobs, hasMore: rows.count > limit, counts: counts, countingTime: countingTime, cursorListed: cursorListed)
         }
     }
 }

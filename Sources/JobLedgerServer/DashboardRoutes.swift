@@ -115,11 +115,12 @@ extension JobLedgerServer {
         let q = request.uri.queryParameters
         let stateFilter = q.get("state").flatMap(JobStatus.init(rawValue:))
         let kind = q.get("kind").flatMap { $0.isEmpty ? nil : $0 }
-        let cursor = q.get("cursor").flatMap { try? JobID($0) }
+        let cursor = try Self.listCursor(q.get("cursor"))
         let page: JobListPage
         do { page = try jobListPage(state: stateFilter, kind: kind, owner: caller.isAdmin ? nil : caller.subject, before: cursor, limit: 50) } catch {
             throw Self.storage(error)
         }
+        guard page.cursorListed else { throw Self.unknownCursor }
         return ("jobs", [
             "total": page.counts.values.reduce(0, +),
             "counts": JobStatus.allCases.map { s in ["state": s.rawValue, "count": page.counts[s] ?? 0] as [String: Any] },

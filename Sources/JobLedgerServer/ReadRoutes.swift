@@ -88,11 +88,7 @@ extension JobLedgerServer {
             status = v
         }
         let kind = try Self.queryValue("kind", in: request).flatMap { $0.isEmpty ? nil : $0 }
-        var cursor: JobID?
-        if let c = try Self.queryValue("cursor", in: request), !c.isEmpty {
-            guard let id = try? JobID(c) else { throw Problem.invalid("cursor", "cursor is not a job id from next_cursor") }
-            cursor = id
-        }
+        let cursor = try Self.listCursor(try Self.queryValue("cursor", in: request))
         var limit = 50
         if let l = try Self.queryValue("limit", in: request) {
             guard let n = Int(l), (1...200).contains(n) else { throw Problem.invalid("limit", "limit must be 1…200") }
@@ -102,6 +98,7 @@ extension JobLedgerServer {
         do {
             page = try jobListPage(state: status, kind: kind, owner: caller.isAdmin ? nil : caller.subject, before: cursor, limit: limit)
         } catch { throw Self.storage(error) }
+        guard page.cursorListed else { throw Self.unknownCursor }
         var counts: [String: JSONValue] = [:]
         for s in JobStatus.allCases { counts[s.rawValue] = .int(Int64(page.counts[s] ?? 0)) }
         let jobs: [JSONValue] = page.jobs.map { e in
@@ -112,4 +109,18 @@ extension JobLedgerServer {
         let next: JSONValue = page.hasMore ? .string(page.jobs.last!.state.id.rawValue) : .null
         return JSONResponse.make(.object(["jobs": .array(jobs), "next_cursor": next, "counts": .object(counts)]))
     }
+
+    /// The list's `cursor` parameter: nil when absent or empty, else a job id (whether the
+    /// list gave it out is `JobListPage.cursorListed`, known once the page is read).
+    static func listCursor(_ text: String?) throws(Problem) -> JobID? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let id = try? JobID(text) else { throw unknownCursor }
+        return id
+    }
+
+    /// A cursor that is not a `next_cursor` of this list: made up, altered (ids compare byte
+    /// for byte, so an upper-cased one is another id), or another owner's job. Refused rather
+    /// than answered with the first page again or an empty last page, which a client would
+    /// take for the list.
+    static var unknownCursor: Problem { Problem.invalid("cursor", "cursor is not a job id from next_cursor") }
 }
