@@ -93,7 +93,8 @@ public struct JobLedgerServer: Sendable {
     }
 
     /// Every route. Each GET route also answers HEAD with the status and headers a GET would
-    /// get (`Content-Length` included) and no body: health checkers and `curl -I` use HEAD.
+    /// get (`Content-Length` included) and no body: health checkers and `curl -I` use HEAD. The
+    /// SSE routes have HEAD routes of their own, with no `Content-Length` (`eventStreamHead`).
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.middlewares.add(BrowserGuard(loopbackHostOnly: auth == nil))

@@ -14,46 +14,54 @@ extension JobLedgerServer {
     ///
     /// No gap: the hub subscription is made *before* the backlog is read from the outbox, and a
     /// message is written only if its seq is above the last one written.
+    ///
+    /// `HEAD` runs the same checks (auth, visibility, quota, `Last-Event-ID`) and answers the
+    /// GET's status and headers without a `Content-Length` (the GET's body is an endless chunked
+    /// stream, RFC 9110 §9.3.2), subscribing to nothing.
     func addStreamRoute(to router: Router<BasicRequestContext>) {
-        router.get("api/jobs/:id/stream") { request, context in
-            let caller = try await caller(request, allowQuery: true)
-            let state = try visibleJob(context, for: caller)
-            guard let hub else {
-                throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the job's stream there, "
-                              + (anycable?.streamsSecret == nil ? "\(streams.stream(for: state.id)) (this server signs no stream names: it has no ANYCABLE_STREAMS_SECRET or ANYCABLE_SECRET)" : "with the signed stream from the submit response"))
+        router.get("api/jobs/:id/stream") { request, context in try await jobStream(request, context, head: false) }
+        router.head("api/jobs/:id/stream") { request, context in try await jobStream(request, context, head: true) }
+    }
+
+    private func jobStream(_ request: Request, _ context: BasicRequestContext, head: Bool) async throws -> Response {
+        let caller = try await caller(request, allowQuery: true)
+        let state = try visibleJob(context, for: caller)
+        guard let hub else {
+            throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the job's stream there, "
+                          + (anycable?.streamsSecret == nil ? "\(streams.stream(for: state.id)) (this server signs no stream names: it has no ANYCABLE_STREAMS_SECRET or ANYCABLE_SECRET)" : "with the signed stream from the submit response"))
+        }
+        let after = try lastEventID(request)
+        let ticket = try streamTicket(for: caller)
+        let subscription = head ? nil : hub.subscribe(streams: [streams.stream(for: state.id)], for: maxStreamDuration, heartbeat: streamHeartbeat)
+        let all: [OutboxItem]
+        do {
+            all = try ledger.outboxItems(.broadcast, job: state.id, limit: 100_000).filter { $0.status != .coalesced }
+        } catch { throw Self.storage(error) }
+        // A client that already has the job's last word (an EventSource reconnecting after
+        // the stream ended) gets 204, which tells it to stop reconnecting.
+        if let lastItem = all.last, lastItem.seq <= after, let m = try? BroadcastMessage(text: lastItem.body), m.isTerminal,
+           Self.isLastWord(m, of: state) {
+            return Response(status: .noContent)
+        }
+        guard let subscription else { return Self.eventStreamHead(ticket) }
+        let backlog = all.filter { $0.seq > after }
+        let urls = blobURLs, start = after, rendered = renderedEvents
+        return Self.eventStream(ticket) { writer in
+            var last = start
+            var done = false
+            for item in backlog where item.seq > last {
+                try await writer.write(ByteBuffer(string: Self.event(seq: item.seq, data: urls.message(item.body))))
+                last = item.seq
+                if let m = try? BroadcastMessage(text: item.body), m.isTerminal, m.seq == item.seq { done = Self.isLastWord(m, of: state) }
             }
-            let after = try lastEventID(request)
-            let ticket = try streamTicket(for: caller)
-            let subscription = hub.subscribe(streams: [streams.stream(for: state.id)], for: maxStreamDuration, heartbeat: streamHeartbeat)
-            let all: [OutboxItem]
-            do {
-                all = try ledger.outboxItems(.broadcast, job: state.id, limit: 100_000).filter { $0.status != .coalesced }
-            } catch { throw Self.storage(error) }
-            // A client that already has the job's last word (an EventSource reconnecting after
-            // the stream ended) gets 204, which tells it to stop reconnecting.
-            if let lastItem = all.last, lastItem.seq <= after, let m = try? BroadcastMessage(text: lastItem.body), m.isTerminal,
-               Self.isLastWord(m, of: state) {
-                return Response(status: .noContent)
-            }
-            let backlog = all.filter { $0.seq > after }
-            let urls = blobURLs, start = after, rendered = renderedEvents
-            return Self.eventStream(ticket) { writer in
-                var last = start
-                var done = false
-                for item in backlog where item.seq > last {
-                    try await writer.write(ByteBuffer(string: Self.event(seq: item.seq, data: urls.message(item.body))))
-                    last = item.seq
-                    if let m = try? BroadcastMessage(text: item.body), m.isTerminal, m.seq == item.seq { done = Self.isLastWord(m, of: state) }
-                }
-                if !done {
-                    for await next in subscription {
-                        guard let p = next else { try await writer.write(ByteBuffer(string: Self.keepAlive)); continue }
-                        guard p.message.seq > last else { continue }
-                        // Every subscriber of the job gets the same bytes: made once per message.
-                        try await writer.write(rendered.event(for: p) { Self.event(seq: p.message.seq, data: urls.message(p.message.text)) })
-                        last = p.message.seq
-                        if p.message.isTerminal { break }
-                    }
+            if !done {
+                for await next in subscription {
+                    guard let p = next else { try await writer.write(ByteBuffer(string: Self.keepAlive)); continue }
+                    guard p.message.seq > last else { continue }
+                    // Every subscriber of the job gets the same bytes: made once per message.
+                    try await writer.write(rendered.event(for: p) { Self.event(seq: p.message.seq, data: urls.message(p.message.text)) })
+                    last = p.message.seq
+                    if p.message.isTerminal { break }
                 }
             }
         }
@@ -100,16 +108,32 @@ extension JobLedgerServer {
     /// reconnect delay, then what `events` writes. The stream holds `ticket` (its place in the
     /// caller's quota) until it ends.
     static func eventStream(_ ticket: StreamQuota.Ticket, _ events: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "text/event-stream"
-        headers[.cacheControl] = "no-cache"
-        headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
-        return Response(status: .ok, headers: headers, body: .init { writer in
+        Response(status: .ok, headers: eventStreamHeaders, body: .init { writer in
             defer { ticket.release() }
             try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
             try await events(&writer)
             try await writer.finish(nil)
         })
+    }
+
+    /// What a stream's GET answers with, for a HEAD: its status and headers, and a body of no
+    /// stated length that writes nothing. Hummingbird's own HEAD (`autoGenerateHeadEndpoints`)
+    /// sends the GET's headers with `Content-Length: 0`, which a GET of an endless stream never
+    /// sends; without one, NIO frames the HEAD as the GET is framed (`Transfer-Encoding:
+    /// chunked`) and writes no body, not even the last chunk. The place `ticket` showed the
+    /// caller had in the quota is given back: a HEAD holds no stream open.
+    static func eventStreamHead(_ ticket: StreamQuota.Ticket) -> Response {
+        ticket.release()
+        return Response(status: .ok, headers: eventStreamHeaders, body: .init { writer in try await writer.finish(nil) })
+    }
+
+    /// A stream's headers: no caching, no proxy buffering.
+    static var eventStreamHeaders: HTTPFields {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
+        return headers
     }
 
     /// An SSE comment, written when a stream has been quiet for `streamHeartbeat`: it keeps
