@@ -11,7 +11,13 @@ import Hummingbird
 ///   can still reach it by DNS rebinding: a name of the attacker's that resolves to 127.0.0.1,
 ///   whose requests carry that name as `Host` (and as `Origin`, so the same-origin check
 ///   passes). Such a request is refused (421); loopback names (`localhost`, `127.x.x.x`,
-///   `[::1]`, with any port) and a request without `Host` pass.
+///   `[::1]`, with any port) and a request without `Host` pass. The name checked is the one the
+///   request is for: an absolute-form target's authority (`GET http://evil.example/ HTTP/1.1`)
+///   replaces `Host` (`AbsoluteFormAuthority`).
+/// - In any mode, a request with several `Host` fields, or one whose value is not a host with an
+///   optional port (`127.0.0.1:80@evil.example`, `localhost:abc`), is refused (400,
+///   RFC 9112 § 3.2): which name it is for is not known, and the first one alone may not be
+///   the one a proxy or a browser acted on.
 struct BrowserGuard: RouterMiddleware {
     typealias Context = BasicRequestContext
 
@@ -20,7 +26,9 @@ struct BrowserGuard: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
-        if loopbackHostOnly, let host = request.head.authority, !Self.isLoopback(host: host) {
+        if let problem = Self.hostProblem(request) {
+            response = try problem.response(from: request, context: context)
+        } else if loopbackHostOnly, let host = request.head.authority, !Self.isLoopback(host: host) {
             response = try Problem(.misdirectedRequest, "not-loopback-host",
                                    "this server runs without authentication and answers only to loopback names (localhost, 127.0.0.1, [::1]), not '\(host.prefix(100))'")
                 .response(from: request, context: context)
@@ -39,6 +47,55 @@ struct BrowserGuard: RouterMiddleware {
         .contentSecurityPolicy: "frame-ancestors 'none'",
         HTTPField.Name("Referrer-Policy")!: "same-origin",
     ]
+
+    static let hostField = HTTPField.Name("Host")!
+
+    /// Why the request's `Host` cannot be used (400), or nil. The conversion to HTTP types
+    /// takes the first `Host` field as the request's authority and leaves any other in the
+    /// header fields, where they are counted here.
+    static func hostProblem(_ request: Request) -> Problem? {
+        let others = request.headers[values: hostField].count
+        if others > 0 {
+            return Problem(.badRequest, "invalid-header", "the request has \(others + 1) Host fields; send one (RFC 9112 § 3.2)", field: "Host")
+        }
+        if let host = request.head.authority, !isHostAndPort(host) {
+            return Problem(.badRequest, "invalid-header",
+                           "Host '\(Problem.quoted(host))' is not a host name or address with an optional port (RFC 9110 § 7.2)", field: "Host")
+        }
+        return nil
+    }
+
+    /// Whether `text` is `uri-host [ ":" port ]` (RFC 9110 § 7.2, RFC 3986 § 3.2.2): an
+    /// IP literal in brackets, or a name or IPv4 address of unreserved characters, sub-delims
+    /// and percent-encodings, then perhaps `:` and digits. No user info (`@`), no second colon.
+    /// Empty is allowed (the value for a target without an authority).
+    static func isHostAndPort(_ text: String) -> Bool {
+        let b = Array(text.utf8)
+        var i = 0
+        let unreservedOrSubDelim = { (c: UInt8) -> Bool in
+            switch c {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"),
+                 UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+                 UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: "%"):
+                true
+            default: false
+            }
+        }
+        if b.first == UInt8(ascii: "[") {
+            guard let close = b.firstIndex(of: UInt8(ascii: "]")), close > 1,
+                  b[1..<close].allSatisfy({ unreservedOrSubDelim($0) || $0 == UInt8(ascii: ":") }) else { return false }
+            i = close + 1
+        } else {
+            while i < b.count, b[i] != UInt8(ascii: ":") {
+                guard unreservedOrSubDelim(b[i]) else { return false }
+                i += 1
+            }
+        }
+        guard i < b.count else { return true }
+        guard b[i] == UInt8(ascii: ":") else { return false }
+        return b[(i + 1)...].allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+    }
 
     /// Whether `host` (a `Host` value: a name or address, perhaps with a port) is loopback.
     static func isLoopback(host: String) -> Bool {

@@ -10,7 +10,8 @@ extension JobLedgerServer {
     /// and the projections. `onRunning` gets the port actually bound. Idle connections close
     /// after `idleTimeout`; a client that takes longer than `requestTimeout` to send a request's
     /// head and body has its connection closed. Header fields over the decoder's limits get 431
-    /// (`HeaderOverflowHandler`).
+    /// (`HeaderOverflowHandler`). An absolute-form target's authority is the request's `Host`
+    /// (`AbsoluteFormAuthority`).
     public func application(host: String, port: Int, logger: Logger,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
         let requestTimeout = self.requestTimeout.map(TimeAmount.init)
@@ -24,7 +25,7 @@ extension JobLedgerServer {
 
     /// A new connection's own handlers (a handler holds one connection's state: made for each).
     static func connectionHandlers(requestTimeout: TimeAmount?) -> [any RemovableChannelHandler] {
-        var handlers: [any RemovableChannelHandler] = [HeaderOverflowHandler()]
+        var handlers: [any RemovableChannelHandler] = [AbsoluteFormAuthority.Installer(), HeaderOverflowHandler()]
         if let requestTimeout { handlers.append(RequestDeadlineHandler(deadline: requestTimeout)) }
         return handlers
     }
