@@ -100,14 +100,17 @@ public struct JobLedgerServer: Sendable {
         router.middlewares.add(BrowserGuard(loopbackHostOnly: auth == nil))
         let allowed = AllowedMethods()
         router.middlewares.add(ErrorMapping(storage: storageWatch, allowed: allowed))
-        // Inside the error mapping: it serves a file where the routes found nothing (`/blobs/…`).
+        // Inside the error mapping, before any route or file: only a path's canonical spelling is served.
+        router.middlewares.add(CanonicalPath())
+        // Inside the error mapping: it serves a file where the routes found nothing (under `/blobs`
+        // only: `PathPrefixed`).
         if let blobFolder {
             var quiet = Logger(label: "jobledger.serve.blobs")
             quiet.logLevel = .warning
             let files = BlobFolderFiles(folder: blobFolder, logger: quiet)
             router.middlewares.add(BlobConditionals(urlBasePath: "/blobs"))
             router.middlewares.add(BlobRanges(files: files, urlBasePath: "/blobs"))
-            router.middlewares.add(FileMiddleware(fileProvider: files, urlBasePath: "/blobs"))
+            router.middlewares.add(PathPrefixed(prefix: "/blobs", inner: FileMiddleware(fileProvider: files, urlBasePath: "/blobs")))
         }
         addSubmitRoutes(to: router)
         addReadRoutes(to: router)
