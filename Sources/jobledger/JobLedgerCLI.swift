@@ -9,7 +9,7 @@ struct JobLedgerCLI: AsyncParsableCommand {
         commandName: "jobledger",
         abstract: "An event-sourced job log: append, inspect, verify, export and replay job lifecycles.",
         discussion: """
-            Exit codes: 0 ok · 1 verification failed · 2 bad input (JSON, payload, id, import line; serve: a port already in use) · \
+            Exit codes: 0 ok · 1 verification failed · 2 bad input (JSON, payload, id, import line, an argument that is not UTF-8; serve: a port already in use) · \
             3 refused by the lifecycle (illegal transition, unknown job, version conflict) · \
             4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · \
             6 storage error (a full disk, an I/O error or a read-only or vanished log that outlasted --storage-wait; output that could not be written) · \
@@ -29,6 +29,11 @@ struct JobLedgerCLI: AsyncParsableCommand {
     /// `diff`'s 1) keeps it, and says on stderr that what it printed is incomplete.
     static func main() async {
         signal(SIGPIPE, SIG_IGN)
+        // Bytes that are not UTF-8 would reach the commands repaired (U+FFFD) and be stored so.
+        if let bad = RawArguments.firstInvalid() {
+            writeQuietly("jobledger: \(bad.message)\n")
+            Foundation.exit(2)
+        }
         do {
             var command = try await asyncParseAsRoot(negativeNumbersJoined(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -70,6 +70,21 @@ struct CLIResult: Sendable, CustomStringConvertible {
 func jobledger(_ args: [String], in scratch: Scratch, deadline: Duration = childDeadline, environment extra: [String: String] = [:],
                sourceLocation: SourceLocation = #_sourceLocation) async throws -> CLIResult {
     let binary = try #require(jobledgerBinary, "the jobledger executable was not found; run `swift build` first, or set JOBLEDGER_BIN")
+    return try await runCaptured(binary, args, shown: args, in: scratch, deadline: deadline, environment: extra, sourceLocation: sourceLocation)
+}
+
+/// Runs `jobledger` through `/bin/sh -c`, `script` being what follows `jobledger` on the shell's
+/// command line: so that an argument may hold bytes that are not UTF-8 (`"$(printf 'caf\xe9')"`),
+/// which no Swift string can pass. Otherwise as `jobledger(_:in:)`.
+func jobledgerInShell(_ script: String, in scratch: Scratch, sourceLocation: SourceLocation = #_sourceLocation) async throws -> CLIResult {
+    let binary = try #require(jobledgerBinary, "the jobledger executable was not found; run `swift build` first, or set JOBLEDGER_BIN")
+    return try await runCaptured(URL(fileURLWithPath: "/bin/sh"), ["-c", "exec \"$JOBLEDGER_UNDER_TEST\" " + script], shown: [script],
+                                 in: scratch, deadline: childDeadline, environment: ["JOBLEDGER_UNDER_TEST": binary.path],
+                                 sourceLocation: sourceLocation)
+}
+
+private func runCaptured(_ binary: URL, _ args: [String], shown: [String], in scratch: Scratch, deadline: Duration, environment extra: [String: String],
+                         sourceLocation: SourceLocation) async throws -> CLIResult {
     let io = scratch.url.appendingPathComponent("io-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: io, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: io) }
@@ -113,11 +128,11 @@ func jobledger(_ args: [String], in scratch: Scratch, deadline: Duration = child
     }
     watchdog?.cancel()
     if killed.isSet {
-        Issue.record("jobledger \(args.joined(separator: " ")) did not exit within \(deadline); it was killed", sourceLocation: sourceLocation)
+        Issue.record("jobledger \(shown.joined(separator: " ")) did not exit within \(deadline); it was killed", sourceLocation: sourceLocation)
     }
     try out.close()
     try err.close()
-    return CLIResult(arguments: args,
+    return CLIResult(arguments: shown,
                      status: status,
                      stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
                      stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))

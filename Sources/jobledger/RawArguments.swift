@@ -1,0 +1,72 @@
+import Foundation
+
+/// The command line as the process received it, byte for byte. `CommandLine.arguments` repairs
+/// bytes that are not UTF-8 (each becomes U+FFFD), so a payload, a job kind or an input typed in
+/// Latin-1 was stored as other text than was given, with exit 0. An import refuses such bytes
+/// ("bytes are never replaced"); so does the command line, before anything is parsed or opened.
+enum RawArguments {
+    /// The first argument (after the program's name) that is not valid UTF-8: its position
+    /// (1-based, as a shell counts `$1`, `$2`…), the option it follows when it follows one, and
+    /// the offset and value of its first bad byte.
+    struct Invalid: Equatable {
+        var position: Int
+        var after: String?
+        var offset: Int
+        var byte: UInt8
+
+        /// `argument 7 (the value of --payload) is not valid UTF-8: byte 0xE9 at offset 29 …`
+        var message: String {
+            let which = after.map { " (the value of \($0))" } ?? ""
+            return "argument \(position)\(which) is not valid UTF-8: byte 0x\(String(byte, radix: 16, uppercase: true)) at byte offset \(offset); "
+                + "nothing was read or written (bytes are never replaced: give the text as UTF-8)"
+        }
+    }
+
+    /// The first argument of this process that is not valid UTF-8, if any.
+    static func firstInvalid() -> Invalid? {
+        var arguments: [[UInt8]] = []
+        for i in 0..<Int(CommandLine.argc) {
+            guard let p = CommandLine.unsafeArgv[i] else { break }
+            arguments.append(Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))))
+        }
+        return firstInvalid(in: arguments)
+    }
+
+    /// The first of `arguments` (the program's name first, not checked) that is not valid UTF-8.
+    static func firstInvalid(in arguments: [[UInt8]]) -> Invalid? {
+        for (i, bytes) in arguments.enumerated().dropFirst() {
+            guard let offset = firstInvalidOffset(bytes) else { continue }
+            let previous = i > 1 ? String(decoding: arguments[i - 1], as: UTF8.self) : ""
+            let after = previous.hasPrefix("-") && !previous.contains("=") && firstInvalidOffset(arguments[i - 1]) == nil ? previous : nil
+            return Invalid(position: i, after: after, offset: offset, byte: bytes[offset])
+        }
+        return nil
+    }
+
+    /// The offset of the first byte that does not belong to a well-formed UTF-8 sequence (RFC
+    /// 3629: no overlong forms, no surrogates, nothing above U+10FFFF); nil when all are.
+    static func firstInvalidOffset(_ bytes: [UInt8]) -> Int? {
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            let length: Int
+            var low: UInt8 = 0x80, high: UInt8 = 0xBF  // the range of the second byte
+            switch b {
+            case 0x00...0x7F: i += 1; continue
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; low = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; high = 0x9F
+            case 0xF0: length = 4; low = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; high = 0x8F
+            default: return i
+            }
+            guard i + length <= bytes.count else { return i }
+            guard (low...high).contains(bytes[i + 1]) else { return i }
+            for k in 2..<max(length, 2) where !(0x80...0xBF).contains(bytes[i + k]) { return i }
+            i += length
+        }
+        return nil
+    }
+}
