@@ -103,7 +103,11 @@ extension Ledger {
     /// The second pass of an import: takes the write lock, reads the checked input again (from
     /// memory or a local file, never from a pipe), checks every line again and appends it,
     /// validating it against the log, in one transaction.
-    public func importNDJSON(_ checked: CheckedImport) throws(LedgerError) -> ImportReport {
+    ///
+    /// `stop` is asked before each line and once more before the commit: when it answers true
+    /// (the user pressed Ctrl-C), the transaction is rolled back and the import fails with
+    /// `LedgerError.importFailed` naming the line it stopped at; nothing was imported.
+    public func importNDJSON(_ checked: CheckedImport, stop: () -> Bool = { false }) throws(LedgerError) -> ImportReport {
         guard !isReadOnly else { throw .readOnly(path: path) }
         var report = ImportReport()
         var jobs = Set<JobID>()
@@ -125,7 +129,11 @@ extension Ledger {
                     var touched = BatchStates()
                     var checker = ImportLineChecker()
                     var lines = 0
+                    func stopped(at line: Int) -> LedgerError {
+                        .importFailed(line: line, reason: "the import was interrupted before it was committed; nothing was imported")
+                    }
                     try checked.forEachLine { line, lineNumber in
+                        if stop() { throw stopped(at: lineNumber) }
                         lines = lineNumber
                         guard let (prepared, check) = try checker.check(line, number: lineNumber) else { return }
                         let stored: [StoredEvent]
@@ -160,6 +168,7 @@ extension Ledger {
                         throw LedgerError.importFailed(line: lines, reason: "the input changed after it was checked (\(checked.lines) lines then, \(lines) now); import it again")
                     }
                     report.head = head.seq == 0 ? nil : head
+                    if stop() { throw stopped(at: lines) }
                     return .commit
                 }
                 // On the writer queue, so no append's bookkeeping can interleave with it.

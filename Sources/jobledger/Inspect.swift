@@ -224,56 +224,6 @@ struct Export: AsyncParsableCommand {
     }
 }
 
-struct Import: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Append the events of an NDJSON export, re-validating every transition; all or nothing.")
-
-    @OptionGroup var log: LogOptions
-    @OptionGroup var storage: StorageWaitOptions
-    @Argument(help: "The NDJSON file, or - for standard input.") var file: String
-    @Option(help: "Longest line accepted, in bytes (1…1073741824).") var maxLineBytes: Int = LineReader.defaultMaxLineBytes
-
-    func validate() throws {
-        // SQLite stores no text longer than 1 GB, so no longer line can hold an event.
-        guard (1...(1 << 30)).contains(maxLineBytes) else {
-            throw ValidationError("--max-line-bytes must be in 1…1073741824, got \(maxLineBytes)")
-        }
-    }
-
-    func run() async throws {
-        try await guarded {
-            let handle: FileHandle
-            if file == "-" {
-                handle = .standardInput
-            } else {
-                // A folder opens for reading, but every read of it fails (EISDIR): said here, as
-                // the bad input it is, not later as a storage error.
-                var isFolder: ObjCBool = false
-                if FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), isFolder.boolValue {
-                    throw fail("cannot read \(file): it is a folder; give the NDJSON file (an export), or - for standard input", code: 2)
-                }
-                switch SystemReason.openForReading(file) {
-                case .success(let fd): handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-                case .failure(let reason): throw fail("cannot read \(file): \(reason.code == ENOENT ? "no such file" : reason.description)", code: 2)
-                }
-            }
-            // An existing file that is not a log is refused before the input is read; a new log
-            // is created only once the input has passed its checks.
-            let bound = storage.bound(oneShot: true)
-            var ledger = FileManager.default.fileExists(atPath: log.path)
-                ? try await waitingOutStorageFaults(bound) { try log.open(create: true, announce: false) } : nil
-            // The whole input is read and checked with no lock held (a pipe is copied aside
-            // meanwhile); only then does the import take the write lock.
-            let checked = try CheckedImport.check(handle: handle, maxLineBytes: maxLineBytes)
-            if ledger == nil { ledger = try await waitingOutStorageFaults(bound) { try log.open(create: true, announce: false) } }
-            // All or nothing: a try that a storage fault stops writes nothing, and is made again.
-            let target = ledger!
-            let report = try await waitingOutStorageFaults(bound) { try target.importNDJSON(checked) }
-            print("imported \(plural(report.events, "event")) of \(plural(report.jobs, "job"))\(report.firstSeq.map { " as seq \($0)…\(report.head!.seq)" } ?? ""); head \(report.head?.description ?? "unchanged")")
-        }
-    }
-}
-
 // MARK: - Output helpers
 
 func formatDelta(_ ms: Int64) -> String {

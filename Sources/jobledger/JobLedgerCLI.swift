@@ -135,8 +135,20 @@ struct LogOptions: ParsableArguments {
     }
 
     /// Removes a log file this process began to create, and SQLite's files beside it.
-    private static func removeUnfinished(_ path: String) {
+    static func removeUnfinished(_ path: String) {
         for p in [path, path + "-wal", path + "-shm", path + "-journal"] { try? FileManager.default.removeItem(atPath: p) }
+    }
+
+    /// Removes the log at `path` and SQLite's files beside it unless it holds events: what an
+    /// import into a new path that failed or was interrupted had made.
+    static func removeIfEmpty(_ path: String) {
+        func isEmpty() -> Bool {
+            do { return try Ledger.openReadOnly(path: path).head() == nil } catch {
+                if case .notALedger = error { return true }  // a 0-byte file, or no log yet
+                return !FileManager.default.fileExists(atPath: path)  // only a -journal left
+            }
+        }
+        if isEmpty() { removeUnfinished(path) }
     }
 
     /// Whether a file exists at `path` and is not empty (an empty file is made into a log).

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Append the events of an NDJSON export, re-validating every transition; all or nothing.")
+
+    @OptionGroup var log: LogOptions
+    @OptionGroup var storage: StorageWaitOptions
+    @Argument(help: "The NDJSON file, or - for standard input.") var file: String
+    @Option(help: "Longest line accepted, in bytes (1…1073741824).") var maxLineBytes: Int = LineReader.defaultMaxLineBytes
+
+    func validate() throws {
+        // SQLite stores no text longer than 1 GB, so no longer line can hold an event.
+        guard (1...(1 << 30)).contains(maxLineBytes) else {
+            throw ValidationError("--max-line-bytes must be in 1…1073741824, got \(maxLineBytes)")
+        }
+    }
+
+    func run() async throws {
+        try await guarded {
+            let handle: FileHandle
+            if file == "-" {
+                handle = .standardInput
+            } else {
+                // A folder opens for reading, but every read of it fails (EISDIR): said here, as
+                // the bad input it is, not later as a storage error.
+                var isFolder: ObjCBool = false
+                if FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), isFolder.boolValue {
+                    throw fail("cannot read \(file): it is a folder; give the NDJSON file (an export), or - for standard input", code: 2)
+                }
+                switch SystemReason.openForReading(file) {
+                case .success(let fd): handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+                case .failure(let reason): throw fail("cannot read \(file): \(reason.code == ENOENT ? "no such file" : reason.description)", code: 2)
+                }
+            }
+            // An existing file that is not a log is refused before the input is read; a new log
+            // is created only once the input has passed its checks.
+            let bound = storage.bound(oneShot: true)
+            let existing = FileManager.default.fileExists(atPath: log.path)
+                ? try await waitingOutStorageFaults(bound) { try log.open(create: true, announce: false) } : nil
+            // Into a new path, Ctrl-C (or SIGTERM) must not leave a new, empty log behind: it
+            // was left so, without a word (an existing log rolls the transaction back).
+            let interrupt = existing == nil ? await ImportInterrupt.install(path: log.path) : nil
+            // The whole input is read and checked with no lock held (a pipe is copied aside
+            // meanwhile); only then does the import take the write lock.
+            let checked = try CheckedImport.check(handle: handle, maxLineBytes: maxLineBytes)
+            let report: ImportReport
+            do {
+                report = try await write(checked, into: existing, bound: bound, interrupt: interrupt)
+            } catch where existing == nil {
+                // A refused or interrupted import leaves no new log behind. The ledger is closed
+                // by now (it was `write`'s alone); a log that holds events (another process's,
+                // made meanwhile) is kept.
+                LogOptions.removeIfEmpty(log.path)
+                if interrupt?.isInterrupted == true {
+                    throw fail("interrupted: nothing was imported, and the new log \(log.path) it had begun was removed", code: 130)
+                }
+                throw error
+            }
+            print("imported \(plural(report.events, "event")) of \(plural(report.jobs, "job"))\(report.firstSeq.map { " as seq \($0)…\(report.head!.seq)" } ?? ""); head \(report.head?.description ?? "unchanged")")
+        }
+    }
+
+    /// The second pass: into `existing`, else into a log created now. All or nothing: a try that
+    /// a storage fault stops writes nothing, and is made again; an interrupt rolls it back.
+    private func write(_ checked: CheckedImport, into existing: Ledger?, bound: Duration?, interrupt: ImportInterrupt?) async throws -> ImportReport {
+        interrupt?.beginWriting()
+        var target = existing
+        if target == nil { target = try await waitingOutStorageFaults(bound) { try log.open(create: true, announce: false) } }
+        let ledger = target!
+        let report = try await waitingOutStorageFaults(bound) {
+            try ledger.importNDJSON(checked) { interrupt?.isInterrupted ?? false }
+        }
+        interrupt?.finished()
+        return report
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import Synchronization
+import UnixSignals
+
+/// SIGINT and SIGTERM during an `import` into a path where no log exists yet. While the input is
+/// checked nothing has been created, and the process ends at once (exit 130) saying so. Once the
+/// log is being written, the signal is only noted: the import sees it before its next line (or
+/// its commit), rolls back, and the command removes the log it made. After the commit the
+/// import has happened, and the signal is ignored while its report is printed.
+final class ImportInterrupt: Sendable {
+    private enum Phase { case checking, writing, done }
+    private struct State {
+        var phase = Phase.checking
+        var interrupted = false
+    }
+    private let state = Mutex(State())
+    let path: String
+
+    private init(path: String) { self.path = path }
+
+    /// Traps SIGINT and SIGTERM (their default action, which ended the process without a word
+    /// and left the new log behind, is off from now on).
+    static func install(path: String) async -> ImportInterrupt {
+        let interrupt = ImportInterrupt(path: path)
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        Task.detached { for await _ in signals { interrupt.received() } }
+        return interrupt
+    }
+
+    /// True once a signal came while the log was being written.
+    var isInterrupted: Bool { state.withLock { $0.interrupted } }
+
+    /// The log is about to be created and written: a signal is left to the import from now on.
+    func beginWriting() { state.withLock { $0.phase = .writing } }
+
+    /// The import committed.
+    func finished() { state.withLock { $0.phase = .done } }
+
+    private func received() {
+        state.withLock { s in
+            switch s.phase {
+            case .checking:
+                // Under the lock, so that the log cannot begin meanwhile. No atexit handlers or
+                // destructors: nothing was opened for writing, and the line goes out with write(2).
+                writeQuietly("jobledger: interrupted while the input was checked: nothing was imported, and no log was created at \(path)\n")
+                _exit(130)
+            case .writing: s.interrupted = true
+            case .done: break
+            }
+        }
+    }
+}

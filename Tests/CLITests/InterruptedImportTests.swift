@@ -1,0 +1,61 @@
+import Foundation
+import JobLedgerTestSupport
+import Testing
+
+/// An import into a new path creates the log only once its input has passed every check, and a
+/// refused import leaves no new file behind (README § Commands). Ctrl-C while it wrote left an
+/// empty new log (or a 0-byte file and its -journal), without a word.
+@Suite(.timeLimit(.minutes(5)))
+struct InterruptedImportTests {
+    let scratch = Scratch()
+
+    /// The import is held mid-write, deterministically, by a log capped below what the input
+    /// needs (`JOBLEDGER_MAX_PAGE_COUNT`, as a full disk): it says it waits out the fault, and
+    /// SIGINT comes then. It rolls back, removes the log it made, says so, and exits 130.
+    @Test func anImportInterruptedWhileItWritesRemovesTheNewLog() async throws {
+        let input = scratch.path("all.ndjson")
+        let lines = (0..<2000).map { #"{"job_id":"imported-\#($0)","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"design"}}"# }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        // Room for a new log's schema, not for the events.
+        let probe = try await jobledger(["submit", "design", "--db", "probe.sqlite"], in: scratch)
+        #expect(probe.status == 0, "\(probe)")
+        let pages = try pageCount(scratch.path("probe.sqlite"))
+
+        let p = Process()
+        p.executableURL = try #require(jobledgerBinary) as URL
+        p.arguments = ["import", input, "--db", scratch.path("new.sqlite"), "--storage-wait", "600"]
+        p.currentDirectoryURL = scratch.url
+        var environment = ProcessInfo.processInfo.environment
+        environment["JOBLEDGER_MAX_PAGE_COUNT"] = "\(pages)"
+        p.environment = environment
+        let err = childPipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try startChild(p)
+        let waiting = await waitForLine(containing: "retrying for up to", in: err.fileHandleForReading)
+        #expect(waiting != nil, "the import never reached the full log")
+        #expect(scratch.exists("new.sqlite"), "the import had created its log")
+        kill(p.processIdentifier, SIGINT)
+        let said = await waitForLine(containing: "interrupted", in: err.fileHandleForReading)
+        await waitForExit(p, "the import after SIGINT")
+        #expect(p.terminationReason == .exit && p.terminationStatus == 130)
+        #expect(said == "jobledger: interrupted: nothing was imported, and the new log \(scratch.path("new.sqlite")) it had begun was removed",
+                "\(said ?? "nothing said")")
+        for name in ["new.sqlite", "new.sqlite-wal", "new.sqlite-shm", "new.sqlite-journal"] {
+            #expect(!scratch.exists(name), "\(name) left behind")
+        }
+    }
+
+    /// A new log whose import is refused in its second pass (only the log can tell: here the
+    /// payload limit) is not left behind either.
+    @Test func anImportRefusedWhileItWritesLeavesNoNewLog() async throws {
+        let input = scratch.path("big.ndjson")
+        let line = #"{"job_id":"big-1","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"design","input":{"text":"\#(String(repeating: "x", count: 2000))"}}}"#
+        try (line + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        let r = try await jobledger(["import", input, "--db", "new.sqlite", "--max-payload-bytes", "100"], in: scratch)
+        #expect(r.status == 2, "\(r)")
+        for name in ["new.sqlite", "new.sqlite-wal", "new.sqlite-shm", "new.sqlite-journal"] {
+            #expect(!scratch.exists(name), "\(name) left behind: \(r)")
+        }
+    }
+}
