@@ -25,6 +25,7 @@ struct Demo: AsyncParsableCommand {
     @OptionGroup var intake: IntakeOptions
 
     func validate() throws {
+        try LogOptions.checkPath(db, option: "--db")
         try OptionRanges.jobs.check(jobs)
         _ = try maxPageCountFromEnvironment()
     }

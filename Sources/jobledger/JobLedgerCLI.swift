@@ -79,7 +79,7 @@ struct JobLedgerCLI: AsyncParsableCommand {
 
 /// Options every command takes to find and open the log.
 struct LogOptions: ParsableArguments {
-    @Option(name: .long, help: "The log file (default: $JOBLEDGER_DB, else ./jobledger.sqlite).")
+    @Option(name: .long, help: "The log file (default: $JOBLEDGER_DB when set and not empty, else ./jobledger.sqlite).")
     var db: String?
 
     @Option(name: .long, help: "Seconds to wait for another writer's lock before giving up, \(OptionRanges.busyTimeout.bounds).")
@@ -96,6 +96,10 @@ struct LogOptions: ParsableArguments {
     }
 
     func validate() throws {
+        try Self.checkPath(db, option: "--db")
+        if db == nil, let fromEnvironment = ProcessInfo.processInfo.environment["JOBLEDGER_DB"], !fromEnvironment.isEmpty {
+            try Self.checkPath(fromEnvironment, option: "JOBLEDGER_DB")
+        }
         try OptionRanges.busyTimeout.check(busyTimeout)
         try OptionRanges.maxPayloadBytes.check(maxPayloadBytes)
         _ = try maxPageCountFromEnvironment()
@@ -132,6 +136,19 @@ struct LogOptions: ParsableArguments {
             writeQuietly("jobledger: created a new log at \(full)\n")
         }
         return ledger
+    }
+
+    /// Refuses (exit 64) a log path that cannot name a log file: an empty one, which SQLite
+    /// takes for a temporary database (writers failed with a storage error about WAL mode), and
+    /// one that ends in `/`, which writers created as a file that readers then could not open.
+    static func checkPath(_ path: String?, option: String) throws {
+        guard let path else { return }
+        if path.isEmpty {
+            throw ValidationError("\(option) must not be empty: give the log file's path, such as jobledger.sqlite")
+        }
+        if path.hasSuffix("/") {
+            throw ValidationError("\(option) must name the log file, not a folder (it ends in '/'): give the log file's path, such as \(path)jobledger.sqlite")
+        }
     }
 
     /// Removes a log file this process began to create, and SQLite's files beside it.

@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+
+/// `--db` values that cannot name a log file are usage errors (exit 64), said before anything is
+/// opened or created. An empty path reached SQLite, which takes it for a temporary database
+/// (writers: "could not activate WAL Mode at path: ", exit 6); a path ending in `/` was created
+/// as a file by writers, which readers then refused (ENOTDIR, exit 6).
+@Suite(.timeLimit(.minutes(5)))
+struct LogPathTests {
+    let scratch = Scratch()
+
+    static let commands: [[String]] = [
+        ["submit", "design"], ["append", "--type", "queued", "--payload", #"{"kind":"design"}"#], ["work", "--until-idle"],
+        ["jobs"], ["history", "job-1"], ["verify"], ["tail", "--no-follow"], ["cancel", "job-1"], ["demo", "--jobs", "1", "--no-effects"],
+    ]
+
+    @Test(arguments: commands)
+    func anEmptyDBIsAUsageError(command: [String]) async throws {
+        let r = try await jobledger(command + ["--db", ""], in: scratch)
+        #expect(r.status == 64, "\(r)")
+        #expect(r.stderr.contains("--db must not be empty"), "\(r)")
+        #expect(r.stdout.isEmpty, "\(r)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).isEmpty, "nothing may be created")
+    }
+
+    @Test(arguments: commands)
+    func aDBEndingInASlashIsAUsageError(command: [String]) async throws {
+        for db in ["logs/", scratch.path("adirx") + "/"] {
+            let r = try await jobledger(command + ["--db", db], in: scratch)
+            #expect(r.status == 64, "\(r)")
+            #expect(r.stderr.contains("--db must name the log file, not a folder (it ends in '/')") && r.stderr.contains("\(db)jobledger.sqlite"), "\(r)")
+            #expect(r.stdout.isEmpty, "\(r)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).isEmpty, "nothing may be created")
+    }
+
+    /// The variable is checked as `--db` is; an empty one counts as unset (the default log).
+    @Test func jobledgerDBIsCheckedToo() async throws {
+        let r = try await jobledger(["submit", "design"], in: scratch, environment: ["JOBLEDGER_DB": "logs/"])
+        #expect(r.status == 64 && r.stderr.contains("JOBLEDGER_DB must name the log file"), "\(r)")
+        #expect(!scratch.exists("logs"))
+        let unset = try await jobledger(["submit", "design"], in: scratch, environment: ["JOBLEDGER_DB": ""])
+        #expect(unset.status == 0, "\(unset)")
+        #expect(scratch.exists("jobledger.sqlite"))
+    }
+}
