@@ -188,6 +188,10 @@ struct Work: AsyncParsableCommand {
             defer { ticker.cancel() }
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)
             let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: untilIdle, intake: feed)
+            // Ended before the command returns: a ticker still asleep held the ledger open at
+            // exit, and the run stayed in an un-checkpointed -wal (a copy of the file alone lost it).
+            ticker.cancel()
+            await ticker.value
             display.update()
             if untilIdle { reportLeftToOthers(ledger: ledger, runner: runner) { printErr($0) } }
             let status = reportOwedEffects(left, path: ledger.path) { printErr($0) }
