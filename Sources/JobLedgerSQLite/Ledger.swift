@@ -57,6 +57,10 @@ public final class Ledger: Sendable {
     /// the main file as it was then. Every read checks that it has not changed since; see
     /// `openReadOnly`.
     let unlockedFile: FileIdentity?
+    /// True for a read-only ledger that reads the file without locks (it had no `-wal` when it
+    /// was opened): it does not see a writer that starts later, and its reads fail once such a
+    /// writer checkpoints into the file. One that follows the log opens it again then.
+    package var readsWithoutLocks: Bool { unlockedFile != nil }
     /// The file a ledger opened for writing has open (see `checkFileIsThere`).
     let openedFile: FileNode?
     /// Its `-wal` and `-shm` as first seen (see `checkFileIsThere`).

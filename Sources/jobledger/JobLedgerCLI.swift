@@ -180,11 +180,6 @@ struct LogOptions: ParsableArguments {
         return try Ledger.openReadOnly(path: path, configuration: configuration())
     }
 
-    /// Opens an existing log to follow it live (`tail`): an older schema is read as it is, not
-    /// upgraded, and appends by other processes are seen as they commit.
-    func openForFollowing() throws -> Ledger {
-        return try Ledger.open(path: path, configuration: configuration(), create: false, migrate: false)
-    }
 }
 
 /// Prints one clear line on stderr and exits with the code for that kind of failure.

@@ -293,13 +293,31 @@ struct Tail: AsyncParsableCommand {
             let id = try job.map { j in try wrap { () throws(InvalidJobID) in try JobID(j) } }
             let name: ProjectionName
             do { name = try ProjectionName(validating: projection) } catch { throw fail("--projection: \(error)", code: 64) }
-            let ledger = try log.openForFollowing()
+            // Read-only, as every reader: it only reads, and opening the log for writing changed
+            // the file (its change counter) and failed on a log the user may only read.
+            var ledger = try log.openReadOnly()
             // A misspelt name printed nothing and, following, waited for ever.
             try checkEffectProjectionIsKnown(name, in: ledger)
             let followed = fileIdentity(ledger.path)
+            // The file deleted or replaced (a new log at the path): the open one takes no more
+            // writes, and following it would wait silently for ever.
+            let path = ledger.path
+            func gone() -> ExitCode {
+                fail("the log \(path) was deleted or replaced while followed; stopping (run tail again to follow the log now at that path)", code: 6)
+            }
             var cursor = try after ?? (noFollow ? 0 : ledger.lastOutboxSeq(name, status: .sent))
             while !Task.isCancelled {
-                let items = try ledger.outboxItems(name, after: cursor, status: .sent, job: id, limit: 1000)
+                // Opened without locks (no writer had the log open), it sees no writer's -wal: once
+                // one appears, or the file was written under it, it is opened again, with locks.
+                if ledger.readsWithoutLocks, FileManager.default.fileExists(atPath: ledger.path + "-wal") { ledger = try log.openReadOnly() }
+                let items: [OutboxItem]
+                do {
+                    items = try ledger.outboxItems(name, after: cursor, status: .sent, job: id, limit: 1000)
+                } catch let e as LedgerError where ledger.readsWithoutLocks && !noFollow && e.storageFault == nil {
+                    guard fileIdentity(ledger.path) == followed else { throw gone() }
+                    ledger = try log.openReadOnly()
+                    items = try ledger.outboxItems(name, after: cursor, status: .sent, job: id, limit: 1000)
+                }
                 for item in items {
                     let data = (try? JSONValue(parsing: item.body)) ?? .string(item.body)
                     print(JSONValue.object(["stream": .string(item.target), "data": data]).canonicalText)
@@ -308,11 +326,7 @@ struct Tail: AsyncParsableCommand {
                 if standardOutputIsGone() { return }
                 if let last = items.last { cursor = last.seq; continue }
                 if noFollow { return }
-                // The file deleted or replaced (a new log at the path): the open one takes no more
-                // writes, and following it would wait silently for ever.
-                if fileIdentity(ledger.path) != followed {
-                    throw fail("the log \(ledger.path) was deleted or replaced while followed; stopping (run tail again to follow the log now at that path)", code: 6)
-                }
+                if fileIdentity(ledger.path) != followed { throw gone() }
                 try await Task.sleep(for: .milliseconds(pollMs))
             }
         }
