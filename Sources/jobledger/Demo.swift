@@ -152,6 +152,12 @@ struct Demo: AsyncParsableCommand {
             return db
         }
         let path = Self.defaultPath
+        // Deleted under a process that has it open (a `serve`, another demo), the log vanished
+        // for that process for good (503 "vanished"; two demos at once ended each other's run).
+        if let pid = processUsingLog(path) {
+            throw fail("\(path) is in use by another process (pid \(pid)), and the demo replaces it only when no process has it open: "
+                       + "stop that process, or give --db a new path", code: 5)
+        }
         for suffix in ["", "-wal", "-shm", ".blobs"] where fm.fileExists(atPath: path + suffix) {
             try fm.removeItem(atPath: path + suffix)
         }
