@@ -293,13 +293,24 @@ struct Cancel: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
     @OptionGroup var storage: StorageWaitOptions
     @Argument(help: "The job id.") var job: String
-    @Option(help: "Why, for the record.") var reason: String = "canceled by operator"
+    @Option(help: "Why, for the record (default: canceled by operator).") var reason: String?
 
     func run() async throws {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
             let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: false) }
+            // Canceled already: nothing to do, as the API answers 200 again (a cancel repeated
+            // after a lost answer is no failure). But said, with when and why: the new reason was
+            // dropped without a word.
+            if let s = try await ledger.state(of: id), s.status == .canceled {
+                let when = (s.finishedAt ?? s.updatedAt).iso8601
+                printErr("jobledger: job \(id) was already canceled at \(when) (\(terminalSafe(s.cancelReason ?? "no reason given"))); nothing was written"
+                         + (reason == nil ? "" : ", and the reason given now was not recorded"))
+                print("\(id): canceled")
+                return
+            }
             let engine = quietEngine(ledger)
+            let reason = self.reason ?? "canceled by operator"
             try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await engine.cancel(id, reason: reason) }
             let s = try await ledger.state(of: id)
             // A job that finished first is not canceled, and saying its state with exit 0 read

@@ -11,6 +11,22 @@ struct OutsideProbeCLITests {
     let scratch = Scratch()
     var db: String { scratch.path("log.sqlite") }
 
+    /// A cancel of a job canceled already records nothing and exits 0 (as the API answers 200
+    /// again), but says so, with when and why: the new reason was dropped without a word.
+    @Test func cancelOfACanceledJobSaysItWasCanceledAlready() async throws {
+        let id = try await jobledger(["submit", "design", "--db", db], in: scratch).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let first = try await jobledger(["cancel", id, "--db", db, "--reason", "first reason"], in: scratch)
+        #expect(first.status == 0 && first.stdout == "\(id): canceled\n" && first.stderr.isEmpty, "\(first)")
+        let before = try await snapshot(db, in: scratch)
+        let again = try await jobledger(["cancel", id, "--db", db, "--reason", "second reason"], in: scratch)
+        #expect(again.status == 0 && again.stdout == "\(id): canceled\n", "\(again)")
+        #expect(again.stderrLines.count == 1, "\(again)")
+        let line = again.stderrLines.first ?? ""
+        #expect(line.hasPrefix("jobledger: job \(id) was already canceled at ") && line.contains("(first reason); nothing was written")
+                && line.hasSuffix("the reason given now was not recorded"), "\(again)")
+        #expect(try await snapshot(db, in: scratch) == before)
+    }
+
     /// `work --until-idle` ended with its ledger still open (a ticker held it): the run stayed in
     /// an un-checkpointed -wal beside the file, and a copy of the file alone lost it.
     @Test func workUntilIdleClosesTheLog() async throws {
