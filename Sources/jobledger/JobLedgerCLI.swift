@@ -34,6 +34,10 @@ struct JobLedgerCLI: AsyncParsableCommand {
             writeQuietly("jobledger: \(bad.message)\n")
             Foundation.exit(2)
         }
+        if let unknown = unknownHelpTopic(Array(CommandLine.arguments.dropFirst())) {
+            writeQuietly("jobledger: \(unknown)\n")
+            Foundation.exit(64)
+        }
         do {
             var command = try await asyncParseAsRoot(negativeNumbersJoined(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -50,6 +54,22 @@ struct JobLedgerCLI: AsyncParsableCommand {
             exit(withError: error)
         }
         exitIfStandardOutputFailed()
+    }
+
+    /// `jobledger help NAME…` naming no subcommand: a usage error. (The parser's own `help`
+    /// printed the root help and exited 0 for `help nope`, as if it were a topic.)
+    static func unknownHelpTopic(_ args: [String]) -> String? {
+        guard args.first == "help" else { return nil }
+        var commands = configuration.subcommands
+        var path = "jobledger"
+        for name in args.dropFirst() where !name.hasPrefix("-") {
+            guard let command = commands.first(where: { $0._commandName == name || $0.configuration.aliases.contains(name) }) else {
+                return "unknown subcommand '\(name)' of \(path) (`\(path) --help` lists them)"
+            }
+            path += " " + name
+            commands = command.configuration.subcommands
+        }
+        return nil
     }
 
     /// `args` with every `--option NUMBER` whose number is negative written `--option=NUMBER`.

@@ -11,6 +11,15 @@ struct OutsideProbeCLITests {
     let scratch = Scratch()
     var db: String { scratch.path("log.sqlite") }
 
+    /// `help nope` printed the root help and exited 0.
+    @Test func helpOfAnUnknownSubcommandIsAUsageError() async throws {
+        expectRefusal(try await jobledger(["help", "nope"], in: scratch), exit: 64, mentions: ["unknown subcommand 'nope' of jobledger"])
+        expectRefusal(try await jobledger(["help", "projections", "nope"], in: scratch), exit: 64,
+                      mentions: ["unknown subcommand 'nope' of jobledger projections"])
+        let known = try await jobledger(["help", "projections", "retry"], in: scratch)
+        #expect(known.status == 0 && known.stdout.contains("USAGE: jobledger projections retry"), "\(known)")
+    }
+
     /// A cancel of a job canceled already records nothing and exits 0 (as the API answers 200
     /// again), but says so, with when and why: the new reason was dropped without a word.
     @Test func cancelOfACanceledJobSaysItWasCanceledAlready() async throws {
