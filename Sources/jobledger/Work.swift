@@ -57,7 +57,8 @@ let stoppedEarly = Atomic<Bool>(false)
 /// the projections then deliver what is left, waiting out backoffs for up to `drain`. Returns
 /// the effect projections that still owe something (pending or dead items).
 @discardableResult
-func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Bool, intake: (any JobIntake)? = nil) async throws -> [ProjectionStatus] {
+func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Bool, intake: (any JobIntake)? = nil,
+                    startNote: String? = nil) async throws -> [ProjectionStatus] {
     // Every attempt, projection step and reader holds descriptors: raised as `serve` raises
     // them, so a shell's low soft limit does not starve a run that the hard limit allows.
     _ = OpenFileLimit.raise()
@@ -70,7 +71,10 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
         let untilIdle: Bool
         let intake: (any JobIntake)?
         let waitsFor: String
+        let startNote: String?
         func run() async throws {
+            // Said once the group traps SIGINT and SIGTERM: what reads it may stop the run at once.
+            if let startNote { printErr(startNote) }
             try await withGracefulShutdownHandler {
                 if let intake {
                     do {
@@ -96,7 +100,7 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     // they take in what the drained attempts recorded.
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
     if let runner { services.append(.init(service: runner)) }
-    services.append(.init(service: Worker(engine: engine, runner: runner, untilIdle: untilIdle, intake: intake, waitsFor: waitsFor),
+    services.append(.init(service: Worker(engine: engine, runner: runner, untilIdle: untilIdle, intake: intake, waitsFor: waitsFor, startNote: startNote),
                           successTerminationBehavior: .gracefullyShutdownGroup))
     // Last: the first to hear of a shutdown by signal. (With --until-idle the worker ends the
     // group itself when idle, which is no shutdown to announce; a signal is said above.)
@@ -182,12 +186,14 @@ struct Work: AsyncParsableCommand {
             let engine = worker.engine(ledger: ledger, storageWait: storageWait)
             printErr("jobledger: worker \(engine.options.workerID) on \(ledger.path), \(worker.workers) at a time")
             let untilIdle = self.untilIdle
+            let delayed = untilIdle ? await DelayedJobs.of(kind: DesignHandler.kind, in: ledger) : nil
+            let delayedNote = delayed.map { "jobledger: --until-idle waits for \($0.text), the next due at \($0.next.iso8601) (Ctrl-C stops)" }
             // What happens, as plain lines on stderr (stdout stays free for scripts).
             let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: STDERR_FILENO, from: (try ledger.head()?.seq ?? 0) + 1)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(50)) } }
             defer { ticker.cancel() }
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)
-            let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: untilIdle, intake: feed)
+            let left = try await runWithSignals(engine: engine, runner: runner, untilIdle: untilIdle, intake: feed, startNote: delayedNote)
             // Ended before the command returns: a ticker still asleep held the ledger open at
             // exit, and the run stayed in an un-checkpointed -wal (a copy of the file alone lost it).
             ticker.cancel()
@@ -201,8 +207,11 @@ struct Work: AsyncParsableCommand {
                 let counts = (try? ledger.jobListPage(kind: DesignHandler.kind, limit: 0).counts) ?? [:]
                 let left = (counts[.queued] ?? 0) + (counts[.running] ?? 0)
                 if left > 0 {
-                    printErr("interrupted: \(left) \(DesignHandler.kind) job\(left == 1 ? "" : "s") not finished (queued, or back in the queue); "
-                             + "`jobledger work --db \(ledger.path) --until-idle` finishes them")
+                    let delayed = await DelayedJobs.of(kind: DesignHandler.kind, in: ledger)
+                    printErr("interrupted: \(left) \(DesignHandler.kind) job\(left == 1 ? "" : "s") not finished (queued, or back in the queue)"
+                             + (delayed.map { ", \($0.count) of them delayed until \($0.next.iso8601) at the earliest" } ?? "")
+                             + "; `jobledger work --db \(ledger.path) --until-idle` finishes them"
+                             + (delayed == nil ? "" : " (it waits until the delayed ones are due)"))
                     throw ExitCode(130)
                 }
             }

@@ -36,6 +36,23 @@ struct OutsideProbeCLITests {
         #expect(try await snapshot(db, in: scratch) == before)
     }
 
+    /// `work --until-idle` with only a delayed job waited in silence (up to its run-at), and
+    /// interrupted, advised the same command without saying it would wait again.
+    @Test func workUntilIdleSaysItWaitsForDelayedJobs() async throws {
+        let submitted = try await jobledger(["submit", "design", "--db", db, "--run-at", "2099-01-01T00:00:00Z"], in: scratch)
+        #expect(submitted.status == 0, "\(submitted)")
+        let (p, err) = try startWorker(["--db", db, "--until-idle", "--fail-rate", "0"])
+        let waits = await waitForLine(containing: "delayed", in: err.fileHandleForReading)
+        #expect(waits == "jobledger: --until-idle waits for 1 delayed design job, the next due at 2099-01-01T00:00:00.000Z (Ctrl-C stops)",
+                "\(waits ?? "nothing said")")
+        kill(p.processIdentifier, SIGINT)
+        let said = await waitForLine(containing: "interrupted:", in: err.fileHandleForReading)
+        await waitForExit(p, "work --until-idle after SIGINT")
+        #expect(p.terminationStatus == 130)
+        #expect(said?.contains("1 design job not finished (queued, or back in the queue), 1 of them delayed until 2099-01-01T00:00:00.000Z at the earliest") == true
+                && said?.hasSuffix("(it waits until the delayed ones are due)") == true, "\(said ?? "nothing said")")
+    }
+
     /// `work --until-idle` ended with its ledger still open (a ticker held it): the run stayed in
     /// an un-checkpointed -wal beside the file, and a copy of the file alone lost it.
     @Test func workUntilIdleClosesTheLog() async throws {
