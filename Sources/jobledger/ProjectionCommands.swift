@@ -298,6 +298,10 @@ struct Tail: AsyncParsableCommand {
             var ledger = try log.openReadOnly()
             // A misspelt name printed nothing and, following, waited for ever.
             try checkEffectProjectionIsKnown(name, in: ledger)
+            // As `history` and `state`: a job the log does not have is refused, not followed in silence.
+            if let id, try await ledger.state(of: id) == nil {
+                throw fail("no such job \(id) in \(ledger.path)", code: 3)
+            }
             let followed = fileIdentity(ledger.path)
             // The file deleted or replaced (a new log at the path): the open one takes no more
             // writes, and following it would wait silently for ever.

@@ -40,4 +40,13 @@ struct TailCLITests {
         kill(p.processIdentifier, SIGTERM)
         await waitForExit(p, "tail after SIGTERM")
     }
+
+    /// As `history` and `state`: a job the log does not have is refused (exit 3), not followed
+    /// (or listed) in silence.
+    @Test(arguments: [["--no-follow"], []])
+    func tailOfAnUnknownJobIsRefused(mode: [String]) async throws {
+        _ = try await logOfFinishedJobs(db, jobs: 1)
+        let r = try await jobledger(["tail", "--job", "nope", "--db", db] + mode, in: scratch)
+        expectRefusal(r, exit: 3, mentions: ["no such job nope in \(db)"])
+    }
 }
