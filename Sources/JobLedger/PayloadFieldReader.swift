@@ -61,7 +61,13 @@ struct PayloadFieldReader {
     }
 
     func wholeNumber(_ key: String, _ v: JSONValue, in range: ClosedRange<Int>) throws(PayloadError) -> Int {
-        guard let i = v.intValue, let n = Int(exactly: i) else { throw fail("'\(key)' must be a whole number, got \(v.canonicalText)") }
+        guard let i = v.intValue, let n = Int(exactly: i) else {
+            // A whole number too large to hold (1e16) is out of the range, not a fraction.
+            if let d = v.doubleValue, d.isFinite, d.rounded() == d {
+                throw fail("'\(key)' must be in \(range.lowerBound)…\(range.upperBound), got \(v.canonicalText)")
+            }
+            throw fail("'\(key)' must be a whole number, got \(v.canonicalText)")
+        }
         guard range.contains(n) else { throw fail("'\(key)' must be in \(range.lowerBound)…\(range.upperBound), got \(n)") }
         return n
     }

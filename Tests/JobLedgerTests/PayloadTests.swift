@@ -161,6 +161,9 @@ struct PayloadTests {
         Bad(type: .queued, text: #"{"kind":"k","priority":"high"}"#, says: "'priority' must be a whole number"),
         Bad(type: .queued, text: #"{"kind":"k","priority":1.5}"#, says: "'priority' must be a whole number"),
         Bad(type: .queued, text: #"{"kind":"k","priority":1000001}"#, says: "'priority' must be in"),
+        // Whole numbers too large to hold exactly are out of range, not "not whole" (1e+16 was).
+        Bad(type: .queued, text: #"{"kind":"k","priority":1e16}"#, says: "'priority' must be in -1000000…1000000, got 1e+16"),
+        Bad(type: .queued, text: #"{"kind":"k","max_attempts":-1e300}"#, says: "'max_attempts' must be in 1…1000"),
         Bad(type: .queued, text: #"{"kind":"k","max_attempts":0}"#, says: "'max_attempts' must be in 1…1000"),
         Bad(type: .queued, text: #"{"kind":"k","max_attempts":1001}"#, says: "'max_attempts' must be in 1…1000"),
         Bad(type: .queued, text: #"{"kind":"k","run_at":1764374648123}"#, says: "'run_at' must be an ISO-8601"),
