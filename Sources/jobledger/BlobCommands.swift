@@ -113,6 +113,11 @@ struct BlobsList: AsyncParsableCommand {
                         s?.finishedAt?.iso8601 ?? "", b.url]
             })
             printErr("\(plural(blobs.count, "blob")), \(blobs.reduce(0) { $0 + $1.size }) bytes, in \(choice.place(forLog: log.path))")
+            // A mistyped --blobs (or a log that never published) listed "0 blobs" as if it were an empty store.
+            if choice.vercel == nil, !FileManager.default.fileExists(atPath: choice.folderPath(forLog: log.path)) {
+                printErr("jobledger: warning: the folder \(choice.folderPath(forLog: log.path)) does not exist"
+                         + (store.blobs == nil ? " (nothing was published beside this log yet)" : " (check --blobs)"))
+            }
         }
     }
 }
@@ -136,9 +141,9 @@ struct BlobsPrune: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
     @OptionGroup var store: BlobStoreOptions
-    @Option(help: "Prune the artefacts of jobs finished before this time (ISO-8601 UTC, or milliseconds since 1970).") var finishedBefore: String
+    @Option(help: "Prune the artefacts of jobs finished before this time (ISO-8601 UTC, or milliseconds since 1970), \(OptionTime.rangeText).") var finishedBefore: String
     @Flag(name: [.customLong("apply"), .customLong("yes")], help: "Delete them, recorded in the log (without it: a dry run that changes nothing).") var apply = false
-    @Option(help: "Why, for the record.") var reason: String = "retention"
+    @Option(help: "Why, for the record, 1…500 bytes.") var reason: String = "retention"
 
     func validate() throws {
         _ = try OptionTime.parse(finishedBefore, option: "--finished-before")

@@ -5,6 +5,7 @@ import JobLedgerAnyCable
 import JobLedgerEngine
 import JobLedgerProjections
 import JobLedgerSQLite
+import UnixSignals
 import JobLedgerUpstash
 import JobLedgerVercelBlob
 import CoreMetrics
@@ -205,7 +206,7 @@ struct ProjectionsRetry: AsyncParsableCommand {
         commandName: "retry", abstract: "Put a projection's dead items back in line; the running projection delivers them.")
 
     @OptionGroup var log: LogOptions
-    @Argument(help: "The effect projection: blob, broadcast, or one an app registers.") var name: String
+    @Argument(help: "The effect projection: blob, broadcast, status-cache, or one an app registers.") var name: String
 
     func run() async throws {
         try await guarded {
@@ -239,6 +240,18 @@ struct ProjectionsRebuild: AsyncParsableCommand {
             // the log).
             var fold = LedgerFold()
             try ledger.forEachEvent { e in try fold.apply(e) }
+            // Interrupted once the table is emptied, it is left part rebuilt: said, with what
+            // finishes it (it exited 130 without a word).
+            let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+            let path = ledger.path
+            Task.detached {
+                for await _ in signals {
+                    let through = (try? ledger.projectionStatus([.jobs]))?.first.map { " (through seq \($0.checkpoint))" } ?? ""
+                    printErr("jobledger: interrupted: the jobs table is partly rebuilt\(through); `jobledger project --once --db \(path)` "
+                             + "(or a running `jobledger work`) catches it up, or run `jobledger projections rebuild` again")
+                    _exit(130)
+                }
+            }
             try await ledger.resetJobsTable()
             var o = ProjectionRunner.Options()
             o.logger.logLevel = .warning
@@ -279,7 +292,7 @@ struct Tail: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
     @Option(help: "The effect projection whose delivered items to print (default broadcast).") var projection: String = "broadcast"
     @Option(help: "Only this job's messages.") var job: String?
-    @Option(help: "Start after this seq (default: the messages sent from now on; 0 for all).") var after: Int64?
+    @Option(help: "Start after this seq, \(OptionRanges.after.bounds) (default: the messages sent from now on; 0 for all).") var after: Int64?
     @Flag(help: "Print what has been sent and exit instead of following.") var noFollow = false
     @Option(help: "Milliseconds between polls when following, \(OptionRanges.pollMs.bounds).") var pollMs: Int = 100
 

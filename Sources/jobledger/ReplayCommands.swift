@@ -61,8 +61,8 @@ struct Replay: AsyncParsableCommand {
             """)
 
     @OptionGroup var log: LogOptions
-    @Option(help: "Stop after this seq.") var untilSeq: Int64?
-    @Option(help: "Stop at the first event recorded after this time (ISO-8601 UTC, or milliseconds since 1970).") var until: String?
+    @Option(help: "Stop after this seq, \(OptionRanges.untilSeq.bounds).") var untilSeq: Int64?
+    @Option(help: "Stop at the first event recorded after this time (ISO-8601 UTC, or milliseconds since 1970), \(OptionTime.rangeText).") var until: String?
     @Option(help: "Only this job.") var job: String?
     @Option(help: "The projection to print: the jobs table, or the broadcast's messages or the blob projection's uploads.") var projection: ReplayedProjection = .jobs
     @Option(help: "Write the rebuilt jobs and effects into a new SQLite file here.") var into: String?
@@ -172,7 +172,7 @@ struct StateAsOf: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
     @Argument(help: "The job id.") var job: String
-    @Option(help: "A seq (a whole number) or a time (ISO-8601 UTC); default: now.") var asOf: String?
+    @Option(help: "A seq, \(OptionRanges.untilSeq.bounds), or a time (ISO-8601 UTC), \(OptionTime.rangeText); default: now.") var asOf: String?
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
     @OptionGroup var store: BlobStoreOptions

@@ -54,12 +54,12 @@ func waitingOutStorageFaults<T>(_ bound: Duration?, nothingLost: String = "this 
 
 /// The exit-6 refusal for a storage fault that outlasted `--storage-wait`.
 func storageGaveUp(_ fault: StorageFault, bound: Duration, nothingLost: String) -> ExitCode {
+    // In seconds, as the option is given (`--storage-wait 0` read "0 ms", other values seconds).
+    let seconds = Double(bound.components.seconds) + Double(bound.components.attoseconds / 1_000_000_000_000_000) / 1000
+    let gaveUp = "storage fault lasted longer than --storage-wait \(seconds.optionText) s, stopping: \(fault.summary)."
     // A deleted -wal or -shm took what was committed into it: not a promise this can make then.
-    if fault.lostCompanionFile {
-        return fail("storage fault lasted longer than --storage-wait \(durationText(bound)), stopping: \(fault.summary). To fix: \(fault.remedy).", code: 6)
-    }
-    return fail("storage fault lasted longer than --storage-wait \(durationText(bound)), stopping: \(fault.summary). "
-                + "To fix: \(fault.remedy), then run the command again (raise --storage-wait to wait longer). Nothing recorded is lost: \(nothingLost).",
+    if fault.lostCompanionFile { return fail("\(gaveUp) To fix: \(fault.remedy).", code: 6) }
+    return fail("\(gaveUp) To fix: \(fault.remedy), then run the command again (raise --storage-wait to wait longer). Nothing recorded is lost: \(nothingLost).",
                 code: 6)
 }
 

@@ -61,4 +61,36 @@ struct OutsideProbeCLITests {
         #expect(r.status == 0, "\(r)")
         for suffix in ["-wal", "-shm"] { #expect(!scratch.exists("log.sqlite" + suffix), "\(suffix) left beside the log") }
     }
+
+    /// `--storage-wait 0` said "0 ms" where every other value says seconds.
+    @Test func aStorageWaitOfZeroIsSaidInSeconds() async throws {
+        let r = try await jobledger(["submit", "design", "--db", "new.sqlite", "--storage-wait", "0"], in: scratch,
+                                    environment: ["JOBLEDGER_MAX_PAGE_COUNT": "1"])
+        #expect(r.status == 6 && r.stderr.contains("lasted longer than --storage-wait 0 s, stopping"), "\(r)")
+    }
+
+    /// A folder that does not exist listed as "0 blobs" without a word.
+    @Test func blobsListWarnsOfAFolderThatDoesNotExist() async throws {
+        _ = try await logWithQueuedJob(db, in: scratch)
+        let missing = scratch.path("no-such-folder")
+        let r = try await jobledger(["blobs", "list", "--db", db, "--blobs", missing], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stderrLines.last == "jobledger: warning: the folder \(missing) does not exist (check --blobs)", "\(r)")
+    }
+
+    /// Every range README says `--help` shows is there (the help text wraps lines: compared
+    /// with runs of white space as one space).
+    @Test(arguments: [
+        (["replay"], ["--until-seq <until-seq> Stop after this seq, 0…9007199254740991", "1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z"]),
+        (["tail"], ["Start after this seq, 0…9007199254740991"]),
+        (["state"], ["A seq, 0…9007199254740991, or a time (ISO-8601 UTC), 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z"]),
+        (["blobs", "prune"], ["since 1970), 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z", "Why, for the record, 1…500 bytes"]),
+        (["projections", "retry"], ["blob, broadcast, status-cache, or one an app registers"]),
+    ])
+    func helpShowsTheRanges(command: [String], shows: [String]) async throws {
+        let r = try await jobledger(command + ["--help"], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        let text = r.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for s in shows { #expect(text.contains(s), "\(command) --help should show \(s): \(text)") }
+    }
 }
