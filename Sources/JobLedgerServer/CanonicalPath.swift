@@ -20,7 +20,7 @@ struct CanonicalPath: RouterMiddleware {
 
     /// Why `path` is not an address here, or nil when it is canonical.
     static func problem(method: String, path: String) -> Problem? {
-        guard path != "/", path.hasPrefix("/") else { return nil }
+        guard path != "/", path.hasPrefix("/"), mayNotBeCanonical(path) else { return nil }
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         if let dots = segments.lazy.compactMap(dotSegment).first {
             return Problem(.badRequest, "invalid-path",
@@ -33,6 +33,17 @@ struct CanonicalPath: RouterMiddleware {
                                     + "(a doubled '/' or a '/' at its end); the address is \(Problem.quoted(canonical))")
         }
         return nil
+    }
+
+    /// False when `path` has no doubled `/`, no `/` at its end, no `.` and no `%`: canonical,
+    /// without splitting it (every request passes here).
+    static func mayNotBeCanonical(_ path: String) -> Bool {
+        var previous: UInt8 = 0
+        for byte in path.utf8 {
+            if byte == UInt8(ascii: ".") || byte == UInt8(ascii: "%") || (byte == UInt8(ascii: "/") && previous == byte) { return true }
+            previous = byte
+        }
+        return previous == UInt8(ascii: "/")
     }
 
     /// `.` or `..` when `segment` is one (each dot perhaps written `%2e` or `%2E`), else nil.

@@ -54,4 +54,12 @@ import Testing
         #expect(CanonicalPath.problem(method: "GET", path: "//")?.status == .notFound)
         #expect(CanonicalPath.problem(method: "GET", path: "/a/%2E")?.status == .badRequest)
     }
+
+    /// The byte scan that lets most paths skip the split agrees with the split.
+    @Test(arguments: [("/api/jobs", false), ("/healthz", false), ("/blobs/a/b.png", false), ("/api/jobs/a..b", false), ("/x%41", false),
+                      ("/api/jobs/", true), ("//api/jobs", true), ("/api//jobs", true), ("/a/./b", true), ("/a/../b", true), ("/a/%2E%2e", true)])
+    func theQuickScanAgreesWithTheSplit(_ path: String, _ refused: Bool) {
+        #expect((CanonicalPath.problem(method: "GET", path: path) != nil) == refused, "\(path)")
+        if refused { #expect(CanonicalPath.mayNotBeCanonical(path)) }
+    }
 }
