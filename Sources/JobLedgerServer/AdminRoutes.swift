@@ -21,7 +21,9 @@ extension JobLedgerServer {
             // running in this process has it recorded later, when its handler returns).
             if !state.status.isTerminal, after.version > state.version { storageWatch.succeeded(logger: context.logger) }
             try Self.checkCancelable(after)
-            return JSONResponse.make(try jobJSON(after))
+            // Not recorded yet (its handler runs here and stops first): 202, not a 200 that reads
+            // as done. A server stopped before the handler returns never records it.
+            return JSONResponse.make(try jobJSON(after), status: after.status.isTerminal ? .ok : .accepted)
         }
         router.post("api/jobs/:id/retry") { request, context in
             let caller = try await admin(request)
