@@ -351,7 +351,20 @@ struct Retry: AsyncParsableCommand {
             if let s = try await ledger.state(of: id), s.status != .failed {
                 throw fail("only a failed job can be retried; job \(id) is \(s.status.rawValue)", code: 3)
             }
-            try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await engine.retry(id, attempts: attempts) }
+            do {
+                try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await engine.retry(id, attempts: attempts) }
+            } catch let e as LedgerError {
+                // Another retry (a second process, the API) requeued it between the check and the
+                // append, and the log refused this one: said as the check says it.
+                switch e {
+                case .rejected, .concurrencyConflict:
+                    if let s = try await ledger.state(of: id), s.status != .failed {
+                        throw fail("only a failed job can be retried; job \(id) is \(s.status.rawValue) (another retry requeued it just now)", code: 3)
+                    }
+                default: break
+                }
+                throw e
+            }
             print("\(id): queued again with \(attempts) more attempt\(attempts == 1 ? "" : "s")")
         }
     }
