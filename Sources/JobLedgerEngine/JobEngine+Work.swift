@@ -112,10 +112,16 @@ extension JobEngine {
             state.withLock { $0.abandoning = true }
             storage.wake()
         }
-        let running = state.withLock { s in (s.running.values.compactMap(\.task), s.draining) }
-        // After a shutdown the handlers have had their drain time and been cancelled: a handler
-        // that ignores that does not hold the return up past the grace.
-        await awaitAttempts(running.0, limit: running.1 ? options.cancelGrace : nil)
+        let (running, draining) = state.withLock { s in (s.running.values.compactMap(\.task), s.draining) }
+        if draining {
+            // A shutdown: it gives the handlers their drain time, cancels the rest and waits out
+            // the grace; returning before it has would end a process (`work`, `serve`) in the
+            // middle of its drain, the jobs left running until their leases pass.
+            while !state.withLock({ $0.shutDown }), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(10)) }
+            if Task.isCancelled { await awaitAttempts(running, limit: options.cancelGrace) }
+        } else {
+            await awaitAttempts(running, limit: nil)
+        }
         let unrecorded = unrecordedSummary()
         if !unrecorded.isEmpty { options.logger.error("stopped during a storage fault\(unrecorded)") }
         await snapshotNow()
@@ -208,6 +214,7 @@ extension JobEngine {
         await awaitAttempts(tasks, limit: options.cancelGrace)
         let unrecorded = unrecordedSummary()
         if !unrecorded.isEmpty { options.logger.error("shut down during a storage fault\(unrecorded)") }
+        state.withLock { $0.shutDown = true }
     }
 
     private func claimAndStart() async throws -> [Task<Void, Never>] {

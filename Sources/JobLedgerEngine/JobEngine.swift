@@ -35,6 +35,8 @@ public final class JobEngine: Sendable {
         var canceling: [JobID: String] = [:]
         /// Set by `shutdown`: claim nothing more.
         var draining = false
+        /// `shutdown(drain:)` has drained, cancelled what was left and waited out the grace.
+        var shutDown = false
         /// Set when the engine stops waiting out a storage fault (shutdown past its drain time,
         /// or `Options.storageFaults.giveUpAfter`): outcomes that cannot be written are left to
         /// the lease sweep, listed in `unrecorded`.
