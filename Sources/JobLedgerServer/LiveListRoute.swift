@@ -33,6 +33,7 @@ extension JobLedgerServer {
     private func liveList(_ request: Request, head: Bool) async throws -> Response {
         let caller = try await caller(request, allowQuery: true)
         guard let hub else {
+            if anycable == nil { throw Self.noBroadcasts }
             throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the jobs' streams there"
                           + (anycable?.streamsSecret == nil ? " (this server signs no stream names: it has no ANYCABLE_STREAMS_SECRET or ANYCABLE_SECRET)" : ", with the signed streams from the submit responses"))
         }

@@ -27,6 +27,7 @@ extension JobLedgerServer {
         let caller = try await caller(request, allowQuery: true)
         let state = try visibleJob(context, for: caller)
         guard let hub else {
+            if anycable == nil { throw Self.noBroadcasts }
             throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the job's stream there, "
                           + (anycable?.streamsSecret == nil ? "\(streams.stream(for: state.id)) (this server signs no stream names: it has no ANYCABLE_STREAMS_SECRET or ANYCABLE_SECRET)" : "with the signed stream from the submit response"))
         }
@@ -135,6 +136,11 @@ extension JobLedgerServer {
         headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
         return headers
     }
+
+    /// The SSE routes of a server that broadcasts nothing (`serve --no-effects`: no broadcast
+    /// projection, so no message would ever come; its streams stayed open and silent).
+    static let noBroadcasts = Problem(.conflict, "no-broadcasts", "this server broadcasts nothing (it runs with --no-effects): "
+                                      + "there is no stream to follow; read the job at /api/jobs/{id} instead")
 
     /// An SSE comment, written when a stream has been quiet for `streamHeartbeat`: it keeps
     /// proxies from timing the connection out, and a write that fails ends the stream of a

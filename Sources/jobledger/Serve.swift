@@ -101,7 +101,8 @@ struct Serve: AsyncParsableCommand {
             do {
                 if let auth { verifier = try await TokenVerifier(configuration: auth) } else { verifier = nil }
             } catch { throw fail("\(error)", code: 2) }
-            let hub = projections.broadcast == .hub ? BroadcastHub() : nil
+            // No hub with --no-effects: nothing would ever be broadcast (the SSE routes say so, 409).
+            let hub = projections.broadcast == .hub && !projections.noEffects ? BroadcastHub() : nil
             let sink = try hub ?? projections.sink()
             let anycable = projections.broadcast == .anycable ? try? AnyCableConfiguration(environment: environment) : nil
             if let anycable {

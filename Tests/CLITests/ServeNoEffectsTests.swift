@@ -1,0 +1,47 @@
+import Foundation
+import JobLedgerTestSupport
+import Testing
+
+/// `serve --no-effects` made an in-process hub nothing ever broadcast to: a job's stream answered
+/// 200 and stayed silent, even for a finished job. Its SSE routes answer 409 `no-broadcasts`.
+@Suite struct ServeNoEffectsTests {
+    /// The status line of `GET path` on the loopback `port` (one request, read until the head ends).
+    static func status(port: Int, _ path: String) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        let connected = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { throw POSIXError(.ECONNREFUSED) }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !received.contains(UInt8(ascii: "\n")) {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { break }
+            received += buffer[0..<n]
+        }
+        return String(decoding: received, as: UTF8.self).split(separator: "\r\n").first.map(String.init) ?? ""
+    }
+
+    @Test func theStreamsOfAServerThatBroadcastsNothingAre409() async throws {
+        let scratch = Scratch()
+        let job = try await jobledger(["submit", "design", "--db", "s.sqlite"], in: scratch).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let pipe = childPipe()
+        let p = try startWithOutput(on: pipe, ["serve", "--db", "s.sqlite", "--insecure-no-auth", "--port", "0", "--workers", "0", "--no-effects"],
+                                    in: scratch)
+        defer { kill(p.processIdentifier, SIGKILL) }
+        let serving = try #require(await waitForLine(containing: "jobledger: serving http://", in: pipe.fileHandleForReading))
+        let address = try #require(serving.range(of: #"127\.0\.0\.1:[0-9]+"#, options: .regularExpression).map { serving[$0] })
+        let port = try #require(Int(address.split(separator: ":").last ?? ""))
+        #expect(try Self.status(port: port, "/api/jobs/\(job)/stream") == "HTTP/1.1 409 Conflict")
+        #expect(try Self.status(port: port, "/api/live?jobs=\(job)") == "HTTP/1.1 409 Conflict")
+        #expect(try Self.status(port: port, "/api/jobs/\(job)") == "HTTP/1.1 200 OK")
+    }
+}
