@@ -13,11 +13,13 @@ import Testing
 @Suite struct CancelAcceptedTests {
     @Test func aJobRunningHereIs202UntilItsCancelIsRecorded() async throws {
         let h = try await ServerHarness.make(); defer { h.cleanup() }
-        let running = Gate()
+        let running = Gate(), stopped = Gate()
         h.engine.register(kind: "gated") { _ in
             running.open()
-            try await Task.sleep(for: .seconds(600))  // the long work the cancel stops
-            return JobCompletion(output: ["ok": true])
+            // A step that finishes before it looks at its cancellation: let through after the
+            // cancel's answer, so the handler has certainly not returned when the route reads the job.
+            await stopped.pass()
+            throw CancellationError()
         }
         let admin = try await h.auth("user_admin", role: "admin")
         try await h.live { c async throws in
@@ -29,6 +31,7 @@ import Testing
             let first = try await c.api(.post, "/api/jobs/\(id)/cancel", "/api/jobs/{id}/cancel", headers: admin)
             #expect(first.status == .accepted, "\(first.body.text)")
             #expect(first.body.json?["state"] == "running")
+            stopped.open()
             let final = try await h.engine.wait(for: JobID(id))
             #expect(final.status == .canceled)
             let again = try await c.api(.post, "/api/jobs/\(id)/cancel", "/api/jobs/{id}/cancel", headers: admin)
