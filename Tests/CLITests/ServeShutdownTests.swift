@@ -9,21 +9,9 @@ import Testing
 @Suite struct ServeShutdownTests {
     /// Whether a TCP connection to the loopback `port` is refused.
     static func refused(port: Int) -> Bool {
-        #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        let ok = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        return !ok && errno == ECONNREFUSED
+        guard let fd = connectToLoopback(port: port) else { return errno == ECONNREFUSED }
+        close(fd)
+        return false
     }
 
     @Test func sigtermClosesTheListenerBeforeTheWorkersDrain() async throws {
