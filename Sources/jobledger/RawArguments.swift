@@ -37,36 +37,26 @@ enum RawArguments {
         for (i, bytes) in arguments.enumerated().dropFirst() {
             guard let offset = firstInvalidOffset(bytes) else { continue }
             let previous = i > 1 ? String(decoding: arguments[i - 1], as: UTF8.self) : ""
-            let after = previous.hasPrefix("-") && !previous.contains("=") && firstInvalidOffset(arguments[i - 1]) == nil ? previous : nil
+            // (The arguments before this one are valid: the first bad one is returned.)
+            let after = previous.hasPrefix("-") && !previous.contains("=") ? previous : nil
             return Invalid(position: i, after: after, offset: offset, byte: bytes[offset])
         }
         return nil
     }
 
-    /// The offset of the first byte that does not belong to a well-formed UTF-8 sequence (RFC
-    /// 3629: no overlong forms, no surrogates, nothing above U+10FFFF); nil when all are.
+    /// The offset of the first byte that does not begin a well-formed UTF-8 sequence (RFC 3629: no
+    /// overlong forms, no surrogates, nothing above U+10FFFF, as the standard library's parser
+    /// has it); nil when all do.
     static func firstInvalidOffset(_ bytes: [UInt8]) -> Int? {
-        var i = 0
-        while i < bytes.count {
-            let b = bytes[i]
-            let length: Int
-            var low: UInt8 = 0x80, high: UInt8 = 0xBF  // the range of the second byte
-            switch b {
-            case 0x00...0x7F: i += 1; continue
-            case 0xC2...0xDF: length = 2
-            case 0xE0: length = 3; low = 0xA0
-            case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: length = 3; high = 0x9F
-            case 0xF0: length = 4; low = 0x90
-            case 0xF1...0xF3: length = 4
-            case 0xF4: length = 4; high = 0x8F
-            default: return i
+        var parser = Unicode.UTF8.ForwardParser()
+        var input = bytes.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &input) {
+            case .valid(let scalar): offset += scalar.count
+            case .error: return offset
+            case .emptyInput: return nil
             }
-            guard i + length <= bytes.count else { return i }
-            guard (low...high).contains(bytes[i + 1]) else { return i }
-            for k in 2..<max(length, 2) where !(0x80...0xBF).contains(bytes[i + k]) { return i }
-            i += length
         }
-        return nil
     }
 }
