@@ -12,12 +12,13 @@ final class CompanionFiles: Sendable {
     static let interval: Duration = .milliseconds(250)
 
     let path: String
-    private let state = Mutex<(seen: [String: FileNode], lastLook: ContinuousClock.Instant?)>(([:], nil))
+    /// The files as first seen, and when they were last looked at (nil: the next check looks).
+    private let state: Mutex<(seen: [String: FileNode], lastLook: ContinuousClock.Instant?)>
 
     init(path: String) {
         self.path = path
-        _ = changed(force: true)
-        state.withLock { $0.lastLook = nil }  // the first check looks again
+        let seen = Self.suffixes.compactMap { suffix in FileNode(path: path + suffix).map { (suffix, $0) } }
+        state = Mutex((Dictionary(uniqueKeysWithValues: seen), nil))
     }
 
     /// The suffix of a companion file that is gone or another file now, when it is time to look

@@ -71,9 +71,18 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// A `vanished` fault of the `-wal` or `-shm` beside the log (`checkFileIsThere`), not of the
+    /// The `vanished` fault of a `-wal` or `-shm` (`suffix`) beside the log at `path` that was
+    /// deleted or replaced while open (`checkFileIsThere`).
+    static func lostCompanion(_ suffix: String, path: String) -> StorageFault {
+        StorageFault(kind: .vanished, path: path, detail: "its \(suffix) file was deleted or replaced while the log was open "
+                     + "(never delete a live log's -wal or -shm: events committed since the last checkpoint may be lost)")
+    }
+
+    /// A `vanished` fault of the `-wal` or `-shm` beside the log (`lostCompanion`), not of the
     /// log itself: what was committed into the deleted file may be lost, and it cannot come back.
-    package var lostCompanionFile: Bool { kind == .vanished && (detail.hasPrefix("its -wal ") || detail.hasPrefix("its -shm ")) }
+    package var lostCompanionFile: Bool {
+        kind == .vanished && CompanionFiles.suffixes.contains { detail.hasPrefix("its \($0) file ") }
+    }
 
     /// `storage fault: <summary>; <remedy>`.
     public var description: String { "storage fault: \(summary); \(remedy)" }
@@ -176,9 +185,6 @@ extension Ledger {
             let detail = FileManager.default.fileExists(atPath: path) ? "another file is at its path now" : "no file at its path"
             throw .storageFault(StorageFault(kind: .vanished, path: path, detail: detail))
         }
-        if let suffix = companions?.changed() {
-            throw .storageFault(StorageFault(kind: .vanished, path: path, detail: "its \(suffix) file was deleted or replaced while the log was open "
-                + "(never delete a live log's -wal or -shm: events committed since the last checkpoint may be lost)"))
-        }
+        if let suffix = companions?.changed() { throw .storageFault(.lostCompanion(suffix, path: path)) }
     }
 }
