@@ -348,9 +348,10 @@ struct Retry: AsyncParsableCommand {
             let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: false) }
             let engine = quietEngine(ledger)
             // Said as the API says it, rather than as the lifecycle refuses the requeue event.
-            if let s = try await ledger.state(of: id), s.status != .failed {
-                throw fail("only a failed job can be retried; job \(id) is \(s.status.rawValue)", code: 3)
+            func notFailed(_ s: JobState, _ why: String = "") -> ExitCode {
+                fail("only a failed job can be retried; job \(id) is \(s.status.rawValue)\(why)", code: 3)
             }
+            if let s = try await ledger.state(of: id), s.status != .failed { throw notFailed(s) }
             do {
                 try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await engine.retry(id, attempts: attempts) }
             } catch let e as LedgerError {
@@ -358,9 +359,7 @@ struct Retry: AsyncParsableCommand {
                 // append, and the log refused this one: said as the check says it.
                 switch e {
                 case .rejected, .concurrencyConflict:
-                    if let s = try await ledger.state(of: id), s.status != .failed {
-                        throw fail("only a failed job can be retried; job \(id) is \(s.status.rawValue) (another retry requeued it just now)", code: 3)
-                    }
+                    if let s = try await ledger.state(of: id), s.status != .failed { throw notFailed(s, " (another retry requeued it just now)") }
                 default: break
                 }
                 throw e
