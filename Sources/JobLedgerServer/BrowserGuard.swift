@@ -11,13 +11,13 @@ import Hummingbird
 ///   can still reach it by DNS rebinding: a name of the attacker's that resolves to 127.0.0.1,
 ///   whose requests carry that name as `Host` (and as `Origin`, so the same-origin check
 ///   passes). Such a request is refused (421); loopback names (`localhost`, `127.x.x.x`,
-///   `[::1]`, with any port) and a request without `Host` pass. The name checked is the one the
-///   request is for: an absolute-form target's authority (`GET http://evil.example/ HTTP/1.1`)
-///   replaces `Host` (`AbsoluteFormAuthority`).
+///   `[::1]`, with any port) and an HTTP/1.0 request without `Host` pass. The name checked is
+///   the one the request is for: an absolute-form target's authority
+///   (`GET http://evil.example/ HTTP/1.1`) replaces `Host` (`RequestAuthority`).
 /// - In any mode, a request with several `Host` fields, or one whose value is not a host with an
-///   optional port (`127.0.0.1:80@evil.example`, `localhost:abc`), is refused (400,
-///   RFC 9112 § 3.2): which name it is for is not known, and the first one alone may not be
-///   the one a proxy or a browser acted on.
+///   optional port (`127.0.0.1:80@evil.example`, `localhost:abc`), or an HTTP/1.1 request
+///   without `Host`, is refused (400, RFC 9112 § 3.2): which name it is for is not known, and
+///   the first one alone may not be the one a proxy or a browser acted on.
 struct BrowserGuard: RouterMiddleware {
     typealias Context = BasicRequestContext
 
@@ -49,11 +49,15 @@ struct BrowserGuard: RouterMiddleware {
     ]
 
     static let hostField = HTTPField.Name("Host")!
+    static let missingHostField = HTTPField.Name(RequestAuthority.missingHostMarker)!
 
     /// Why the request's `Host` cannot be used (400), or nil. The conversion to HTTP types
     /// takes the first `Host` field as the request's authority and leaves any other in the
     /// header fields, where they are counted here.
     static func hostProblem(_ request: Request) -> Problem? {
+        if request.headers[missingHostField] != nil {
+            return Problem(.badRequest, "invalid-header", "an HTTP/1.1 request must have a Host field (RFC 9112 § 3.2)", field: "Host")
+        }
         let others = request.headers[values: hostField].count
         if others > 0 {
             return Problem(.badRequest, "invalid-header", "the request has \(others + 1) Host fields; send one (RFC 9112 § 3.2)", field: "Host")

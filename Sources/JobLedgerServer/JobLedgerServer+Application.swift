@@ -11,7 +11,7 @@ extension JobLedgerServer {
     /// after `idleTimeout`; a client that takes longer than `requestTimeout` to send a request's
     /// head and body has its connection closed. Header fields over the decoder's limits get 431
     /// (`HeaderOverflowHandler`). An absolute-form target's authority is the request's `Host`
-    /// (`AbsoluteFormAuthority`).
+    /// (`RequestAuthority`).
     public func application(host: String, port: Int, logger: Logger,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
         let requestTimeout = self.requestTimeout.map(TimeAmount.init)
@@ -25,7 +25,7 @@ extension JobLedgerServer {
 
     /// A new connection's own handlers (a handler holds one connection's state: made for each).
     static func connectionHandlers(requestTimeout: TimeAmount?) -> [any RemovableChannelHandler] {
-        var handlers: [any RemovableChannelHandler] = [AbsoluteFormAuthority.Installer(), HeaderOverflowHandler()]
+        var handlers: [any RemovableChannelHandler] = [RequestAuthority.Installer(), HeaderOverflowHandler()]
         if let requestTimeout { handlers.append(RequestDeadlineHandler(deadline: requestTimeout)) }
         return handlers
     }

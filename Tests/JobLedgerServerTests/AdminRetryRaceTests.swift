@@ -26,7 +26,7 @@ import Testing
         let failed = jobs
         try await h.live { c async throws in
             let port = try #require(c.port)
-            let auth: HTTPFields = [.authorization: "Bearer \(token)"]
+            let auth: HTTPFields = [.authorization: "Bearer \(token)", HTTPField.Name("Host")!: "127.0.0.1:\(port)"]
             for job in failed {
                 // Eight admins' clicks, each on a connection of its own.
                 let statuses = try await withThrowingTaskGroup(of: Int.self) { group in

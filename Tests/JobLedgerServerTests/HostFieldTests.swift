@@ -71,6 +71,15 @@ import Testing
             #expect(try await Self.exchange(port: port, "GET /healthz HTTP/1.1\r\nHost: jobs.example.com:https\r\n").status == 400)
             #expect(try await Self.exchange(port: port, "GET /healthz HTTP/1.1\r\nHost: jobs.example.com:443\r\n").status == 200)
             #expect(try await Self.exchange(port: port, "GET http://jobs.example.com/healthz HTTP/1.1\r\nHost: jobs.example.com\r\n").status == 200)
+            // An HTTP/1.1 request must name its host (RFC 9112 § 3.2); HTTP/1.0 need not, and an
+            // absolute-form target names it.
+            let noHost = try await Self.exchange(port: port, "GET /healthz HTTP/1.1\r\n")
+            #expect(noHost.status == 400 && Self.problem(noHost.text)?["field"] == "Host", "\(noHost.text.prefix(300))")
+            #expect(try await Self.exchange(port: port, "GET /healthz HTTP/1.0\r\n").status == 200)
+            #expect(try await Self.exchange(port: port, "GET http://jobs.example.com/healthz HTTP/1.1\r\n").status == 200)
+            // The internal marker cannot be sent by a client: with a Host, it is removed, not obeyed.
+            let marked = try await Self.exchange(port: port, "GET /healthz HTTP/1.1\r\nHost: jobs.example.com\r\n\(RequestAuthority.missingHostMarker): 1\r\n")
+            #expect(marked.status == 200, "\(marked.text.prefix(300))")
         }
     }
 
@@ -82,11 +91,11 @@ import Testing
                    "a b", "a/b", "a?b", "é.example", "::1"] {
             #expect(!BrowserGuard.isHostAndPort(no), "\(no)")
         }
-        #expect(AbsoluteFormAuthority.authority(ofTarget: "http://evil.example/x?y") == "evil.example")
-        #expect(AbsoluteFormAuthority.authority(ofTarget: "https://a@b:1?q") == "a@b:1")
-        #expect(AbsoluteFormAuthority.authority(ofTarget: "http://h") == "h")
+        #expect(RequestAuthority.authority(ofTarget: "http://evil.example/x?y") == "evil.example")
+        #expect(RequestAuthority.authority(ofTarget: "https://a@b:1?q") == "a@b:1")
+        #expect(RequestAuthority.authority(ofTarget: "http://h") == "h")
         for other in ["/api/jobs", "*", "/x?u=http://evil.example", "mailto:a@b", "1http://h/"] {
-            #expect(AbsoluteFormAuthority.authority(ofTarget: other) == nil, "\(other)")
+            #expect(RequestAuthority.authority(ofTarget: other) == nil, "\(other)")
         }
     }
 }
