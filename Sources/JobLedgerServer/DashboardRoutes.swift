@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import JobLedger
 import JobLedgerProjections
@@ -69,7 +70,15 @@ extension JobLedgerServer {
             let html = library.render(["title": "Sign in", "content": content, "insecure": false], withTemplate: "layout") ?? ""
             return JSONResponse.html(html, status: .unauthorized)
         }
-        let (template, context) = try body(caller)
+        // What the page cannot show (an unknown job, a bad filter, a page for admins) is said
+        // on a page, with its status, not as the API's problem+json text.
+        let template: String, context: [String: Any], status: HTTPResponse.Status, headers: HTTPFields
+        do {
+            (template, context) = try body(caller)
+            (status, headers) = (.ok, [:])
+        } catch let p as Problem {
+            (template, context, status, headers) = ("problem", ["heading": p.status.reasonPhrase, "detail": p.detail], p.status, p.headers)
+        }
         var c = context
         c["admin"] = caller.isAdmin
         let content = library.render(c, withTemplate: template) ?? ""
@@ -85,8 +94,9 @@ extension JobLedgerServer {
                 + (caller.isAdmin ? error : "the log could not be read (an admin sees why here, and the server's log says)")
         default: break
         }
-        let html = library.render(layout, withTemplate: "layout") ?? ""
-        return JSONResponse.html(html)
+        var response = JSONResponse.html(library.render(layout, withTemplate: "layout") ?? "", status: status)
+        response.headers.append(contentsOf: headers)  // a 503's Retry-After
+        return response
     }
 
     /// The banner for a verdict that does not check out: where the chain breaks, and which
@@ -112,10 +122,9 @@ extension JobLedgerServer {
     }
 
     func jobsPage(_ request: Request, caller: Principal) throws -> (String, [String: Any]) {
-        let q = request.uri.queryParameters
-        let stateFilter = q.get("state").flatMap(JobStatus.init(rawValue:))
-        let kind = q.get("kind").flatMap { $0.isEmpty ? nil : $0 }
-        let cursor = try Self.listCursor(q.get("cursor"))
+        let stateFilter = try Self.stateFilter(request)
+        let kind = try Self.queryValue("kind", in: request).flatMap { $0.isEmpty ? nil : $0 }
+        let cursor = try Self.listCursor(try Self.queryValue("cursor", in: request))
         let page: JobListPage
         do { page = try jobListPage(state: stateFilter, kind: kind, owner: caller.isAdmin ? nil : caller.subject, before: cursor, limit: 50) } catch {
             throw Self.storage(error)

@@ -82,11 +82,7 @@ extension JobLedgerServer {
     /// Read from the `jobs` table by keyset (`Ledger.jobListPage`), so it costs the page, not the
     /// log, and lags the log by the jobs projection's delay.
     func list(_ request: Request, caller: Principal) async throws -> Response {
-        var status: JobStatus?
-        if let s = try Self.queryValue("state", in: request), !s.isEmpty {
-            guard let v = JobStatus(rawValue: s) else { throw Problem.invalid("state", "state must be one of queued, running, completed, failed, canceled") }
-            status = v
-        }
+        let status = try Self.stateFilter(request)
         let kind = try Self.queryValue("kind", in: request).flatMap { $0.isEmpty ? nil : $0 }
         let cursor = try Self.listCursor(try Self.queryValue("cursor", in: request))
         var limit = 50
@@ -108,6 +104,16 @@ extension JobLedgerServer {
         }
         let next: JSONValue = page.hasMore ? .string(page.jobs.last!.state.id.rawValue) : .null
         return JSONResponse.make(.object(["jobs": .array(jobs), "next_cursor": next, "counts": .object(counts)]))
+    }
+
+    /// The list's `state` parameter: nil when absent or empty, else one of the job states
+    /// (another word is refused, not ignored: a list that ignored it would look filtered).
+    static func stateFilter(_ request: Request) throws -> JobStatus? {
+        guard let s = try queryValue("state", in: request), !s.isEmpty else { return nil }
+        guard let v = JobStatus(rawValue: s) else {
+            throw Problem.invalid("state", "state must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return v
     }
 
     /// The list's `cursor` parameter: nil when absent or empty, else a job id (whether the
