@@ -294,6 +294,13 @@ extension JobEngine {
             try lostClaimOrRethrow(e, job: job, attempt: attempt)
             if e.isInvalidInput || e.isLostRace { throw e }
             if noteStorageFault(e, during: "recording progress of job \(job)") { return }
+            // A write that waited for the log's lock gives up when the attempt is cancelled
+            // (a cancel, a timeout, a shutdown past its drain): no storage error, and no later
+            // report of this attempt to try again. The attempt's outcome is recorded as usual.
+            if Task.isCancelled {
+                log(job).notice("progress not recorded: the attempt was cancelled while the report waited for the log", metadata: ["attempt": "\(attempt)"])
+                return
+            }
             log(job).warning("progress not recorded (storage): \(e); the next report tries again", metadata: ["attempt": "\(attempt)"])
         }
     }

@@ -183,6 +183,36 @@ import Testing
         #expect(records.all.filter { $0.message.contains("could not record") }.count == 1)
     }
 
+    /// A progress report written while its attempt is being cancelled and the log's write lock
+    /// is held elsewhere (a shutdown during a storage fault): the write gives up with the
+    /// attempt's cancellation. It was logged as "progress not recorded (storage):
+    /// CancellationError(); the next report tries again": no storage error, and no next report.
+    @Test func aProgressReportCutShortByCancellationIsNotCalledAStorageError() async throws {
+        let (f, ledger) = try lockedFixture()
+        let records = Recorder<CapturingLogHandler.Record>()
+        let engine = engine(ledger, f, records: records)
+        let proceed = Gate(), reported = Gate()
+        engine.register(kind: "k") { ctx in
+            while !proceed.isOpen { await Task.yield() }
+            withUnsafeCurrentTask { $0?.cancel() }
+            try? await ctx.progress(0.5, message: "half")
+            reported.release()
+            throw CancellationError()
+        }
+        let job = try await engine.submit(kind: "k", maxAttempts: 1)
+        let work = Task { try await engine.tick() }
+        await until("the claim") { (try? f.ledger.state(of: job))??.status == .running }
+        let lock = try WriteLock(f.dir.path("jobs.sqlite"))
+        proceed.release()
+        await until("the report") { reported.isOpen }
+        try lock.release()
+        _ = try await work.value
+        let progress = records.all.filter { $0.message.contains("progress") }
+        #expect(!progress.contains { $0.message.contains("(storage)") || $0.message.contains("CancellationError") || $0.message.contains("tries again") },
+                "\(progress.map(\.message))")
+        #expect(progress.contains { $0.message.contains("progress not recorded: the attempt was cancelled") }, "\(progress.map(\.message))")
+    }
+
     @Test func aResultThatMeetsALockLongerThanTheBusyTimeoutIsStillRecorded() async throws {
         let (f, ledger) = try lockedFixture()
         let records = Recorder<CapturingLogHandler.Record>()
