@@ -59,7 +59,8 @@ public struct LifecycleError: Error, Hashable, CustomStringConvertible {
         case .alreadyRunning: why = "the job is already running; it must fail or finish before another attempt"
         case .attemptMismatch(let expected, let got): why = "attempt \(got) given, attempt \(expected) expected"
         case .staleClaim(let attempt, let current?):
-            why = "attempt \(attempt) no longer holds the job, attempt \(current) does (attempt \(attempt)'s lease expired); nothing more of attempt \(attempt) is recorded"
+            // Either way the job was started again, which is all the state tells.
+            why = "attempt \(attempt) no longer holds the job, attempt \(current) does (attempt \(attempt) ended: its lease expired, or it failed and the job was retried); nothing more of attempt \(attempt) is recorded"
         case .staleClaim(let attempt, nil):
             why = "attempt \(attempt) no longer holds the job (its lease expired, or the job moved on); nothing more of attempt \(attempt) is recorded"
         case .tooEarly(let notBefore, let at): why = "the job may not start before \(notBefore.iso8601) (event at \(at.iso8601))"
