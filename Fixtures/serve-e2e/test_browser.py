@@ -4,6 +4,7 @@ and see the preview (and, at the start, the skeleton) again. Screenshots go to
 .build/screenshots/ (or $JOBLEDGER_SCREENSHOTS)."""
 import os
 import shutil
+import time
 import unittest
 
 from serve_process import Server
@@ -17,6 +18,19 @@ def chromium_path():
         if p:
             return p
     return None
+
+
+def until(page, expression, timeout):
+    """Waits until `expression` (JavaScript) is true in the page, for at most `timeout` ms.
+    Playwright's wait_for_function evaluates its predicate with eval inside the page, which the
+    dashboard's content security policy refuses; this evaluates it from outside, as the policy
+    allows, and fails with the expression when time runs out."""
+    deadline = time.monotonic() + timeout / 1000
+    while time.monotonic() < deadline:
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"not true within {timeout} ms: {expression}")
 
 
 class BrowserTests(unittest.TestCase):
@@ -39,11 +53,11 @@ class BrowserTests(unittest.TestCase):
             # so the final image is accepted here; time travel below checks the preview for certain.
             page.wait_for_selector('#artefact[data-view="preview"], #artefact[data-view="final"]', timeout=60000)
             page.screenshot(path=os.path.join(SHOTS, "2-job-preview.png"))
-            page.wait_for_function("document.querySelector('#pct').textContent === '100%'", timeout=60000)
+            until(page, "document.querySelector('#pct').textContent === '100%'", timeout=60000)
             page.wait_for_selector('#artefact[data-view="final"]', timeout=60000)
-            page.wait_for_function("document.querySelector('#artefact-img').naturalWidth > 0", timeout=30000)
+            until(page, "document.querySelector('#artefact-img').naturalWidth > 0", timeout=30000)
             self.assertEqual(page.text_content("#state"), "completed")
-            page.wait_for_function(
+            until(page, 
                 "[...document.querySelectorAll('#timeline tbody tr')].some(r => r.children[4].textContent === 'completed')", timeout=30000)
             self.assertIn("verified", page.text_content("#chain"))
             page.screenshot(path=os.path.join(SHOTS, "3-job-final.png"), full_page=True)
@@ -117,10 +131,70 @@ class BrowserTests(unittest.TestCase):
             page.fill("#prompt", "a green lamp")
             page.click("#submit-button")
             page.wait_for_url("**/jobs/*", timeout=30000)
-            page.wait_for_function("document.querySelector('#state').textContent === 'completed'", timeout=30000)
+            until(page, "document.querySelector('#state').textContent === 'completed'", timeout=30000)
             self.assertEqual(page.text_content("#pct"), "100%")
             # Fresh, resumed from the id past the head (400), fresh again: no more.
             self.assertEqual(answers, [200, 400, 200])
+            browser.close()
+            self.assertEqual(s.stop(), 0)
+
+    def test_a_retried_jobs_page_shows_its_last_word_not_an_earlier_failure(self):
+        """The job's stream starts with every message of the job: for a job that failed, was
+        retried and completed, an earlier `failed` comes first. The page closed its stream on
+        the first finished message and showed "failed" for good. It now knows the job's version
+        from when it was made, and only a finished message at least that new ends it."""
+        from playwright.sync_api import sync_playwright
+        exe = chromium_path()
+        self.assertIsNotNone(exe, "chromium is not installed (apt-get install chromium; .ci/run does it)")
+        with Server("--workers", "1", "--step-ms", "20", "--fail-rate", "0", auth=False) as s, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            page = browser.new_page()
+            page.goto(s.url + "/")
+            job = page.evaluate("""async () => (await (await fetch('/api/design', {method: 'POST',
+                headers: {'Content-Type': 'application/json'}, body: JSON.stringify({input: {prompt: 'a retried kite'}})})).json()).id""")
+            version = None
+            for _ in range(300):
+                state = page.evaluate(f"async () => (await (await fetch('/api/jobs/{job}')).json())")
+                if state["state"] == "completed":
+                    version = state["version"]
+                    break
+                page.wait_for_timeout(100)
+            self.assertIsNotNone(version, "the job did not complete")
+            # The stream of a job that failed, was retried, then completed (as the server sends it).
+            def message(seq, state, v, progress):
+                return (f'id: {seq}\nevent: message\ndata: {{"job": "{job}", "seq": {seq}, "version": {v}, "state": "{state}", '
+                        f'"attempt": 1, "progress": {progress}, "message": "{state}"}}\n\n')
+            body = "retry: 100\n\n" + message(1, "failed", 2, 0.2) + message(2, "queued", 3, 0) + message(3, "completed", version, 1)
+            page.route("**/api/jobs/*/stream", lambda route: route.fulfill(
+                status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}, body=body))
+            page.goto(s.url + f"/jobs/{job}")
+            until(page, "document.querySelector('#message').textContent === 'completed'", timeout=30000)
+            page.wait_for_timeout(500)   # the timeline loads 150 ms after a message and shows the latest again
+            self.assertEqual(page.text_content("#state"), "completed")
+            self.assertEqual(page.text_content("#pct"), "100%")
+            browser.close()
+            self.assertEqual(s.stop(), 0)
+
+    def test_job_page_follows_a_job_without_the_servers_broadcasts(self):
+        """With --no-effects (or broadcasts going to AnyCable) the stream routes answer 409: the
+        job page retried them for ever and stayed where it was. It reads the job instead."""
+        from playwright.sync_api import sync_playwright
+        exe = chromium_path()
+        self.assertIsNotNone(exe, "chromium is not installed (apt-get install chromium; .ci/run does it)")
+        with Server("--no-effects", "--workers", "1", "--step-ms", "200", "--fail-rate", "0", auth=False) as s, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            page = browser.new_page()
+            streams = []
+            page.on("request", lambda r: streams.append(r.url) if "/stream" in r.url else None)
+            page.goto(s.url + "/")
+            page.fill("#prompt", "a quiet lamp")
+            page.click("#submit-button")
+            page.wait_for_url("**/jobs/*", timeout=30000)
+            until(page, "document.querySelector('#state').textContent === 'completed'", timeout=60000)
+            self.assertEqual(page.text_content("#pct"), "100%")
+            until(page, 
+                "[...document.querySelectorAll('#timeline tbody tr')].some(r => r.children[4].textContent === 'completed')", timeout=30000)
+            self.assertEqual(streams, [])
             browser.close()
             self.assertEqual(s.stop(), 0)
 

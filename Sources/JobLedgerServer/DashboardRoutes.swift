@@ -30,7 +30,7 @@ extension JobLedgerServer {
                         "lag": p["lag"]?.intValue ?? 0, "pending": p["pending"]?.intValue ?? 0,
                         "dead": (p["dead"]?.intValue ?? 0) > 0 ? p["dead"]!.intValue! : 0,
                         "next": p["next_attempt_at"]?.stringValue ?? "", "error": p["last_error"]?.stringValue ?? "",
-                        "redrivable": caller.isAdmin && (p["name"]?.stringValue ?? "") != "jobs",
+                        "redrivable": caller.isAdmin && (p["name"]?.stringValue ?? "") != "jobs" && (p["dead"]?.intValue ?? 0) > 0,
                     ]
                 }
                 var context: [String: Any] = ["projections": rows, "admin": caller.isAdmin]
@@ -143,12 +143,24 @@ extension JobLedgerServer {
                  "version": s.version, "percent": Int((s.progress * 100).rounded()), "message": s.progressMessage ?? "",
                  "created": s.createdAt.iso8601] as [String: Any]
             },
-            "next": page.hasMore ? page.jobs.last!.state.id.rawValue : false,
+            // The next page's query, encoded here: a kind such as "r&d c++" in the link as typed
+            // split into other parameters (the template only escapes HTML).
+            "next": page.hasMore ? Self.listQuery(cursor: page.jobs.last!.state.id.rawValue, state: stateFilter, kind: kind) : false,
         ])
+    }
+
+    /// `cursor=…&state=…&kind=…`, each value percent-encoded (RFC 3986 unreserved characters kept).
+    static func listQuery(cursor: String, state: JobStatus?, kind: String?) -> String {
+        let keep = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        let e = { (v: String) in v.addingPercentEncoding(withAllowedCharacters: keep) ?? "" }
+        return "cursor=\(e(cursor))&state=\(e(state?.rawValue ?? ""))&kind=\(e(kind ?? ""))"
     }
 
     func jobPage(_ s: JobState, caller: Principal) throws -> (String, [String: Any]) {
         ("job", [
+            // What the user asked for, so a job can be told from another (a design's prompt).
+            "prompt": s.input["prompt"]?.stringValue ?? "",
+            "live": hub == nil ? "poll" : "sse",
             "id": s.id.rawValue, "kind": s.kind, "owner": s.owner ?? "(not submitted through the API)", "state": s.status.rawValue,
             "attempt": s.attempt, "percent": Int((s.progress * 100).rounded()), "message": s.progressMessage ?? "",
             "error": s.lastError.map { "\($0.code): \($0.message)" } ?? "", "version": s.version, "created": s.createdAt.iso8601,

@@ -240,9 +240,12 @@ public final class TokenVerifier: Sendable {
             guard let party = azp.stringValue, c.authorizedParties.contains(party) else { throw .authorizedParty }
         }
         // A subject is an owner name in logs, pages and SQL: no control characters (C0, DEL, C1),
-        // no line or paragraph separators, and not only white space.
+        // no line or paragraph separators, no bidirectional embeddings, overrides or isolates
+        // (U+202A…U+202E, U+2066…U+2069: "\u{202E}root admin" shows as another name, and
+        // reverses the text after it), and not only white space.
         guard let sub = claims["sub"]?.stringValue, !sub.isEmpty, sub.utf8.count <= 200,
-              sub.unicodeScalars.allSatisfy({ !(0...0x1f ~= $0.value || 0x7f...0x9f ~= $0.value || 0x2028...0x2029 ~= $0.value) }),
+              sub.unicodeScalars.allSatisfy({ !(0...0x1f ~= $0.value || 0x7f...0x9f ~= $0.value || 0x2028...0x202e ~= $0.value
+                                                  || 0x2066...0x2069 ~= $0.value) }),
               !sub.unicodeScalars.allSatisfy(\.properties.isWhitespace) else { throw .subject }
         let isAdmin: Bool = switch claims[c.adminClaim] {
         case .string(let s)?: s == c.adminValue

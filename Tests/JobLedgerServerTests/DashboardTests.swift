@@ -23,7 +23,7 @@ import Testing
             let list = try await c.executeRequest(uri: "/", method: .get, headers: cookie, body: nil)
             #expect(list.status == .ok && list.headers[.contentType]?.hasPrefix("text/html") == true)
             #expect(list.body.text.contains("data-job=\"\(id)\""))
-            #expect(list.body.text.contains("user_root · admin"))
+            #expect(list.body.text.contains("<bdi>user_root</bdi> · admin"))
             let filtered = try await c.executeRequest(uri: "/?state=completed", method: .get, headers: cookie, body: nil)
             #expect(!filtered.body.text.contains("data-job=\"\(id)\""))
             let page = try await c.executeRequest(uri: "/jobs/\(id)", method: .get, headers: cookie, body: nil)

@@ -86,7 +86,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["   ", "a\u{85}b", "a\u{2028}b", "a\u{9F}"])
+    @Test(arguments: ["   ", "a\u{85}b", "a\u{2028}b", "a\u{9F}", "\u{202E}root admin", "a\u{202A}b", "a\u{2066}b", "a\u{2069}"])
     func anUnusableSubjectIsRefused(_ sub: String) async throws {
         let claims = JSONValue.object(["sub": .string(sub), "exp": .int(TokenVerifierHeaderTests.now / 1000 + 60)]).canonicalText
         let token = TokenVerifierHeaderTests.token(header: #"{"alg":"HS256","typ":"JWT"}"#, claims: claims)

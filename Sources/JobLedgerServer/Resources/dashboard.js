@@ -15,12 +15,20 @@
     return json;
   }
 
-  // Sign in: keep the token in the __session cookie.
+  // Sign in: keep the token in the __session cookie (Secure when the page came over HTTPS, so
+  // the browser never sends it in clear). Sign out: forget it.
+  const secure = location.protocol === "https:" ? "; Secure" : "";
   const signin = $("#signin");
   if (signin) signin.addEventListener("submit", (e) => {
     e.preventDefault();
-    document.cookie = "__session=" + encodeURIComponent($("#token").value.trim()) + "; path=/; SameSite=Strict";
+    document.cookie = "__session=" + encodeURIComponent($("#token").value.trim()) + "; path=/; SameSite=Strict" + secure;
     location.reload();
+  });
+  const signout = $("#signout");
+  if (signout) signout.addEventListener("click", (e) => {
+    e.preventDefault();
+    document.cookie = "__session=; path=/; max-age=0; SameSite=Strict" + secure;
+    location.href = "/";
   });
 
   // The jobs list: submit, and live bars.
@@ -97,8 +105,13 @@
 
   // A job: live over SSE, the timeline, time travel, admin actions.
   const jobEl = $("#job");
+  const finishedStates = ["completed", "failed", "canceled"];
   if (jobEl) {
     const id = jobEl.dataset.job;
+    // The job's version when the page was made: a finished message older than it was followed
+    // by a retry (the stream starts with every message of the job, an earlier failure's too).
+    const pageVersion = Number(jobEl.dataset.version || 0);
+    const isLastWord = (m) => finishedStates.includes(m.state) && (m.version || 0) >= pageVersion;
     let events = [];
     let latest = null;          // the newest message received
     let travelling = false;
@@ -172,7 +185,6 @@
     // opened: it sends no Last-Event-ID, so it starts with every message of the job so far. Not
     // at once: after a delay that doubles with each failure in a row (1 s up to 60 s, jittered so
     // that many open pages do not all come back together), back to 1 s once a message arrives.
-    const finishedStates = ["completed", "failed", "canceled"];
     let reopenDelay = 1000;
     function follow() {
       const source = new EventSource("/api/jobs/" + id + "/stream");
@@ -181,17 +193,30 @@
         latest = JSON.parse(e.data);
         if (!travelling) render(latest);
         clearTimeout(pending); pending = setTimeout(() => loadTimeline().catch(() => {}), 150);
-        if (finishedStates.includes(latest.state)) source.close();
+        if (isLastWord(latest)) source.close();
       });
       source.addEventListener("error", () => {
         if (source.readyState !== EventSource.CLOSED) return;  // the browser is reconnecting itself
-        if (latest && finishedStates.includes(latest.state)) return;  // nothing more will come
+        if (latest && isLastWord(latest)) return;  // nothing more will come
         const wait = reopenDelay / 2 + Math.random() * reopenDelay / 2;
         reopenDelay = Math.min(reopenDelay * 2, 60000);
         setTimeout(follow, wait);
       });
     }
-    follow();
+    // Without the server's own broadcasts (--no-effects, or broadcasts going to AnyCable) the
+    // stream routes answer 409: the job is read once a second instead, until it has finished.
+    function poll() {
+      const timer = setInterval(async () => {
+        try {
+          const j = await api("GET", "/api/jobs/" + id);
+          const changed = !latest || latest.version !== j.version;
+          latest = j;
+          if (changed) { if (!travelling) render(latest); loadTimeline().catch(() => {}); }
+          if (isLastWord(j)) clearInterval(timer);
+        } catch (err) { /* keep the last picture */ }
+      }, 1000);
+    }
+    if (jobEl.dataset.live === "sse" && window.EventSource) follow(); else poll();
     loadTimeline().catch(() => {});
     for (const action of ["cancel", "retry"]) {
       const b = $("#" + action);
