@@ -120,7 +120,7 @@ struct Serve: AsyncParsableCommand {
             let upstash = try intake.upstashConfiguration(projections)
             let feed = try await intake.make(upstash, projections: projections)
             // Before the log too: --rate-limiter upstash without its variables is exit 2 and no log.
-            let limiter = try makeLimiter(spec, environment: environment)
+            let limiter = try await makeLimiter(spec, environment: environment)
             let storageWait = storage.bound(oneShot: false)
             // Opening is bounded like a command that ends (5 s unless --storage-wait says): a
             // server cannot listen, nor answer its probes, before it has its log, and a log it
@@ -217,12 +217,22 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// The submit limiter: Upstash's when chosen (or, with auto, configured), else in memory.
-    func makeLimiter(_ spec: RateLimitSpec, environment: [String: String]) throws -> (limiter: SubmitLimiter, name: String) {
+    /// A token Upstash refuses would have every submit refused (503, "try again shortly") by a
+    /// node that looks ready: one `PING` at start, and a refused token stops the server (exit 2).
+    /// Upstash not answering now is only said: it may come back, and submits wait for it (503).
+    func makeLimiter(_ spec: RateLimitSpec, environment: [String: String]) async throws -> (limiter: SubmitLimiter, name: String) {
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
         let useUpstash = rateLimiter == .upstash || (rateLimiter == .auto && !(environment["UPSTASH_REDIS_REST_URL"] ?? "").isEmpty)
         guard useUpstash else { return (.inMemory(spec, now: now), "in memory") }
         let c = try projections.upstashConfiguration(environment: environment)
-        let upstash = UpstashRateLimiter(redis: projections.upstashClient(c), spec.algorithm, prefix: "jobledger:submit")
+        let redis = projections.upstashClient(c)
+        do { _ = try await redis.send(["PING"], idempotent: true) } catch {
+            if case .unauthorized = error {
+                throw fail("Upstash refused the token in UPSTASH_REDIS_REST_TOKEN (the submit limiter's store): \(error); check the variable", code: 2)
+            }
+            printErr("jobledger: warning: Upstash (the submit limiter's store) does not answer now: \(error); submits are refused with 503 until it does")
+        }
+        let upstash = UpstashRateLimiter(redis: redis, spec.algorithm, prefix: "jobledger:submit")
         var logger = Logger(label: "jobledger.serve.limiter")
         logger.logLevel = .warning
         return (SubmitLimiter(limiter: upstash, now: now, logger: logger), "Upstash")

@@ -3,11 +3,12 @@ import JobLedgerTestSupport
 import Testing
 
 /// Starts `jobledger args…` with stdout and stderr both on `pipe`, as `jobledger … 2>&1 | head`
-/// runs it.
-func startWithOutput(on pipe: Pipe, _ args: [String], in scratch: Scratch) throws -> Process {
+/// runs it; `environment` is added to this process's own.
+func startWithOutput(on pipe: Pipe, _ args: [String], in scratch: Scratch, environment: [String: String] = [:]) throws -> Process {
     let p = Process()
     p.executableURL = try #require(jobledgerBinary) as URL
     p.arguments = args
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     p.currentDirectoryURL = scratch.url
     p.standardInput = FileHandle.nullDevice
     p.standardOutput = pipe
