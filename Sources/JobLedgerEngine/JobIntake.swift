@@ -118,12 +118,15 @@ extension JobEngine {
 
     /// Works, fed by `intake`, until the intake has nothing new and no job of a registered kind
     /// is queued, delayed or running; then sends the held-back acknowledgements and returns.
+    /// Pulls that keep failing for longer than `giveUpAfter` end it with `IntakeUnavailable`
+    /// (nil: they are retried for ever, as `work(feedingFrom:)` does).
     public func workUntilIdle(feedingFrom intake: any JobIntake, idle: IdleBackoff = IdleBackoff(),
-                              pollInterval: Duration = .milliseconds(50)) async throws {
-        try await feed(from: intake, idle: idle, untilIdle: true, pollInterval: pollInterval)
+                              pollInterval: Duration = .milliseconds(50), giveUpAfter: Duration? = .seconds(30)) async throws {
+        try await feed(from: intake, idle: idle, untilIdle: true, pollInterval: pollInterval, giveUpAfter: giveUpAfter)
     }
 
-    private func feed(from intake: any JobIntake, idle: IdleBackoff, untilIdle: Bool, pollInterval: Duration) async throws {
+    private func feed(from intake: any JobIntake, idle: IdleBackoff, untilIdle: Bool, pollInterval: Duration,
+                      giveUpAfter: Duration? = nil) async throws {
         // The worker ending by itself (an unreadable log, a storage fault past its bound) ends the
         // feed too: pulling more requests for no one to run would go on for ever.
         let workerEnded = EndedFlag()
@@ -135,6 +138,7 @@ extension JobEngine {
         var wait = idle.minimum
         var failure: (any Error)?
         var lastFailure: String?
+        var failingSince: ContinuousClock.Instant?
         var unreadSince: ContinuousClock.Instant?
         do {
             feeding: while !Task.isCancelled && !isDraining && !workerEnded.isSet {
@@ -149,6 +153,11 @@ extension JobEngine {
                     // The source is unavailable: log (once per distinct failure), back off, try
                     // again (the requests stay there).
                     let text = "\(error)"
+                    let since = failingSince ?? .now
+                    failingSince = since
+                    if untilIdle, let giveUpAfter, ContinuousClock.now - since >= giveUpAfter {
+                        throw IntakeUnavailable(duration: ContinuousClock.now - since, lastError: text)
+                    }
                     if text != lastFailure { options.logger.warning("intake pull failed, retrying: \(text)") }
                     lastFailure = text
                     try? await Task.sleep(for: wait)
@@ -156,6 +165,7 @@ extension JobEngine {
                     continue
                 }
                 lastFailure = nil
+                failingSince = nil
                 if n > 0 { wait = idle.minimum; continue }
                 if untilIdle, runningCount == 0 {
                     switch await jobsInFlight(of: registeredKinds) {

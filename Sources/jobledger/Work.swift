@@ -81,6 +81,9 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
                         if untilIdle { try await engine.workUntilIdle(feedingFrom: intake) } else { try await engine.work(feedingFrom: intake) }
                     } catch let e as JobIntakeStopped {
                         throw fail("intake stopped: \(e.message)", code: 2)
+                    } catch let e as IntakeUnavailable {
+                        throw fail("Upstash intake: \(e); the jobs taken in so far are in the log, the rest wait in the stream: "
+                                   + "run this command again once Upstash answers", code: 6)
                     }
                 } else if untilIdle { try await engine.workUntilIdle() } else { try await engine.work() }
             } onGracefulShutdown: {
