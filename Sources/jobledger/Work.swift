@@ -142,7 +142,7 @@ let exitEffectsOwed: Int32 = 7
 
 /// Says what the effect projections still owe after a run and how to finish it, and returns
 /// the exit status for it (0 when nothing is owed).
-func reportOwedEffects(_ left: [ProjectionStatus], path: String, to write: (String) -> Void) -> Int32 {
+func reportOwedEffects(_ left: [ProjectionStatus], path: String, now: Timestamp = .now, to write: (String) -> Void) -> Int32 {
     guard !left.isEmpty else { return 0 }
     for s in left {
         var parts: [String] = []
@@ -158,7 +158,17 @@ func reportOwedEffects(_ left: [ProjectionStatus], path: String, to write: (Stri
         write(line)
     }
     var next: [String] = []
-    if left.contains(where: { $0.pending > 0 || $0.lag > 0 }) { next.append("jobledger project --once --db \(path)") }
+    if left.contains(where: { $0.pending > 0 || $0.lag > 0 }) {
+        // Items waiting out a backoff or a long Retry-After are not due yet: `--once` now
+        // would deliver nothing and say the same again.
+        let firstTry = left.filter { $0.pending > 0 && $0.lag == 0 }.compactMap(\.nextAttemptAt).min()
+        if let firstTry, left.allSatisfy({ $0.lag == 0 }), firstTry > now {
+            next.append("jobledger project --once --db \(path) after \(firstTry.iso8601), when the first try is due "
+                        + "(or `jobledger project --db \(path)`, which delivers each as it comes due)")
+        } else {
+            next.append("jobledger project --once --db \(path)")
+        }
+    }
     for s in left where s.dead > 0 { next.append("jobledger projections retry \(s.name) --db \(path)") }
     write("projections: finish with: \(next.joined(separator: "  ·  "))  (exit \(exitEffectsOwed): effects still owed)")
     return exitEffectsOwed
