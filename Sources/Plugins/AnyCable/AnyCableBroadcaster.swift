@@ -132,13 +132,24 @@ public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, Custo
             logger.warning("AnyCable broadcast failed", metadata: ["error": "\(error)", "publications": "\(chunk.count)"])
             throw .unavailable("AnyCable broadcast to \(where_) failed: \(error)")
         }
-        if let failure = Self.classify(response, endpoint: where_, url: url, now: now()) {
+        if let failure = Self.classify(response, endpoint: where_, url: url, now: now()).map({ scrub($0) }) {
             logger.warning("AnyCable broadcast refused", metadata: ["status": "\(response.status)", "error": "\(failure)"])
             throw failure
         }
     }
 
     private var where_: String { AnyCableConfiguration.redacted(url) }
+
+    /// `failure` without the broadcast key, whole or any piece of eight characters or more: a
+    /// redirect's `Location`, named in the message, is the server's text and may quote it.
+    private func scrub(_ failure: SinkError) -> SinkError {
+        guard let authorization else { return failure }
+        let key = String(authorization.reveal().dropFirst("Bearer ".count))
+        switch failure {
+        case .unavailable(let m, let after): return .unavailable(redactingSecret(key, in: m), retryAfterMilliseconds: after)
+        case .rejected(let m): return .rejected(redactingSecret(key, in: m))
+        }
+    }
 
     /// `AnyCableBroadcaster(url: …, key: <redacted>, …)`: what it talks to, never a credential.
     public var description: String {

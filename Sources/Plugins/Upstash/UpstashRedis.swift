@@ -70,7 +70,7 @@ public final class UpstashRedis: Sendable, CustomStringConvertible, CustomDebugS
         let body = Self.encode(command: command)
         let json = try await request(path: "", body: body, label: command.first ?? "?",
                                      idempotent: idempotent ?? Self.isIdempotent(command))
-        return try Self.result(of: json, command: command.first ?? "?")
+        do { return try Self.result(of: json, command: command.first ?? "?") } catch { throw scrub(error) }
     }
 
     /// Runs commands in one `/pipeline` request, in order but not atomically; one reply per
@@ -80,7 +80,7 @@ public final class UpstashRedis: Sendable, CustomStringConvertible, CustomDebugS
         guard !commands.isEmpty else { return [] }
         let json = try await request(path: "/pipeline", body: Self.encode(commands), label: "pipeline of \(commands.count)",
                                      idempotent: idempotent ?? commands.allSatisfy(Self.isIdempotent))
-        return try Self.entries(of: json, commands: commands)
+        return try scrubbedEntries(of: json, commands: commands)
     }
 
     /// Runs commands atomically in one `/multi-exec` request; one reply per command (as in
@@ -90,8 +90,10 @@ public final class UpstashRedis: Sendable, CustomStringConvertible, CustomDebugS
         guard !commands.isEmpty else { return [] }
         let json = try await request(path: "/multi-exec", body: Self.encode(commands), label: "transaction of \(commands.count)",
                                      idempotent: idempotent ?? commands.allSatisfy(Self.isIdempotent))
-        if case .object = json { _ = try Self.result(of: json, command: "MULTI/EXEC") }
-        return try Self.entries(of: json, commands: commands)
+        if case .object = json {
+            do { _ = try Self.result(of: json, command: "MULTI/EXEC") } catch { throw scrub(error) }
+        }
+        return try scrubbedEntries(of: json, commands: commands)
     }
 
     /// Runs a Lua script: `EVALSHA` first, and the full `EVAL` when Redis answers `NOSCRIPT`
@@ -225,7 +227,14 @@ public final class UpstashRedis: Sendable, CustomStringConvertible, CustomDebugS
         Data(JSONValue.array(commands.map { .array($0.map(JSONValue.string)) }).canonicalText.utf8)
     }
 
-    /// Removes the token from a message, should a server or proxy ever echo it.
+    /// The replies of a batch, each command's own error scrubbed of the token (a server message
+    /// such as `NOPERM` may quote it); a batch answered with something else is scrubbed too.
+    private func scrubbedEntries(of json: JSONValue, commands: [[String]]) throws(UpstashError) -> [Result<RedisValue, UpstashError>] {
+        do { return try Self.entries(of: json, commands: commands).map { $0.mapError { scrub($0) } } } catch { throw scrub(error) }
+    }
+
+    /// Removes the token from a message, should a server or proxy ever echo it. Every error
+    /// that leaves this client goes through here: a request's, a command's, each of a batch's.
     private func scrub(_ e: UpstashError) -> UpstashError {
         switch e {
         case .unauthorized(let m): .unauthorized(scrub(text: m))
@@ -235,9 +244,10 @@ public final class UpstashRedis: Sendable, CustomStringConvertible, CustomDebugS
         }
     }
 
+    /// `text` without the token, whole or any piece of eight characters or more (a server that
+    /// quotes part of it).
     private func scrub(text: String) -> String {
-        let t = token.reveal()
-        return t.isEmpty ? text : text.replacingOccurrences(of: t, with: "<redacted>")
+        redactingSecret(token.reveal(), in: text)
     }
 
     static func retryAfterMilliseconds(_ value: String) -> Int64? {

@@ -213,8 +213,19 @@ public struct VercelBlobError: Error, Sendable, Hashable, CustomStringConvertibl
         } else if message == nil, !response.body.isEmpty, code == nil {
             detail = String(decoding: response.body.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
+        // The code is the server's text too: scrubbed, and kept short.
+        code = code.map { String(scrub($0, secret: secret).prefix(60)) }
         return VercelBlobError(kind: kind, operation: operation, status: status, code: code, detail: scrub(detail, secret: secret),
                                retryAfterMilliseconds: retryAfter, storeID: storeID)
+    }
+
+    /// What follows `vercel_blob_rw_<store id>_` in a read-write token; the whole text for any
+    /// other shape.
+    static func secretPart(of token: String) -> String {
+        guard token.hasPrefix(VercelBlobToken.readWritePrefix) else { return token }
+        let rest = token.dropFirst(VercelBlobToken.readWritePrefix.count)
+        guard let sep = rest.firstIndex(of: "_") else { return token }
+        return String(rest[rest.index(after: sep)...])
     }
 
     /// Where a `Location` points, without path, query or user info (they may carry secrets).
@@ -223,10 +234,14 @@ public struct VercelBlobError: Error, Sendable, Hashable, CustomStringConvertibl
         return "\(c.scheme ?? "?")://\(host)\(c.port.map { ":\($0)" } ?? "")/…"
     }
 
-    /// `text` without `secret`, on one line, at most 300 characters.
+    /// `text` without the token `secret` — whole, or any piece of eight characters or more of its
+    /// secret part (what follows `vercel_blob_rw_<store id>_`), as a server may quote only that —
+    /// on one line, at most 300 characters. The store id alone is not hidden: it is in every
+    /// public URL.
     static func scrub(_ text: String, secret: String) -> String {
         var t = text
         if !secret.isEmpty { t = t.replacingOccurrences(of: secret, with: "<redacted>") }
+        t = redactingSecret(secretPart(of: secret), in: t)
         // A token-looking word is hidden even if it is not ours.
         t = t.split(separator: " ", omittingEmptySubsequences: false).map { w in
             w.contains("vercel_blob_rw_") || w.contains("vercel_blob_client_") ? "<redacted>" : String(w)
