@@ -26,7 +26,7 @@ extension VercelBlobStore {
             let r = try await call(completeOp, method: "POST", path: path,
                                    headers: headers + upload + [("x-mpu-action", "complete"), ("content-type", "application/json")],
                                    body: Data(parts.canonicalText.utf8))
-            return try putResult(r, operation: completeOp)
+            return try putResult(r, operation: completeOp, pathname: pathname)
         } catch where error.afterUncertainTry && !error.isRetryable {
             // An earlier try got no answer and may have completed the upload (the upload id is
             // then gone): the blob is there, of this size, if it did.

@@ -118,7 +118,7 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
         let op = "put \(pathname)"
         let r = try await call(op, method: "PUT", path: "/?" + Self.query([("pathname", pathname)]),
                                headers: putHeaders(contentType: contentType), body: bytes)
-        return try putResult(r, operation: op)
+        return try putResult(r, operation: op, pathname: pathname)
     }
 
     /// The blob at `pathnameOrURL` (a pathname, or its URL), or nil when there is none.
@@ -128,7 +128,7 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
             let r = try await call(op, method: "GET", path: "?" + Self.query([("url", pathnameOrURL)]), headers: [])
             let o = try object(r, operation: op)
             guard let b = Self.blob(o) else { throw invalid(op, r, "no url or pathname") }
-            return b
+            return try checked(b, operation: op, r)
         } catch where error.kind == .notFound {
             return nil
         }
@@ -148,7 +148,9 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
         let hasMore = o["hasMore"] as? Bool ?? false
         let next = o["cursor"] as? String
         if hasMore && (next ?? "").isEmpty { throw invalid(op, r, "hasMore without a cursor") }
-        return VercelBlobPage(blobs: items.compactMap(Self.blob), cursor: hasMore ? next : nil, hasMore: hasMore)
+        var blobs: [VercelBlob] = []
+        for b in items.compactMap(Self.blob) { blobs.append(try checked(b, operation: op, r)) }
+        return VercelBlobPage(blobs: blobs, cursor: hasMore ? next : nil, hasMore: hasMore)
     }
 
     /// Every blob whose pathname starts with `prefix`, following the cursors (pages of `limit`).
@@ -185,7 +187,7 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
         let op = "copy \(source) to \(pathname)"
         let r = try await call(op, method: "PUT", path: "/?" + Self.query([("pathname", pathname), ("fromUrl", source)]),
                                headers: putHeaders(contentType: contentType))
-        return try putResult(r, operation: op)
+        return try putResult(r, operation: op, pathname: pathname)
     }
 
     // MARK: - Requests
@@ -272,8 +274,25 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
         VercelBlobError(kind: .invalidResponse, operation: operation, status: r.status, detail: what, storeID: storeID)
     }
 
-    func putResult(_ r: VercelBlobHTTPResponse, operation: String) throws(VercelBlobError) -> VercelBlob {
+    /// The blob an upload (a put, a copy, a completed multipart upload) made at `pathname`.
+    func putResult(_ r: VercelBlobHTTPResponse, operation: String, pathname: String) throws(VercelBlobError) -> VercelBlob {
         guard let b = Self.blob(try object(r, operation: operation)) else { throw invalid(operation, r, "no url or pathname") }
+        return try checked(b, operation: operation, r, pathname: pathname)
+    }
+
+    /// `b` when its URL is where the store serves its pathname (`pathname`, when given: the one
+    /// asked for), `publicURL(for:)`, and its download URL is that URL with a query. An answer
+    /// that says otherwise (another host, a `javascript:` URL …) is not what Vercel Blob answers
+    /// and must not reach the log or a browser: it is an `invalidResponse`, retried as the other
+    /// bad answers are; its URL is not repeated.
+    func checked(_ b: VercelBlob, operation: String, _ r: VercelBlobHTTPResponse, pathname: String? = nil) throws(VercelBlobError) -> VercelBlob {
+        let expected = configuration.publicURL(for: pathname ?? b.pathname)
+        guard b.url == expected else {
+            throw invalid(operation, r, "the url it gives is not \(expected), where the store serves the blob")
+        }
+        guard b.downloadURL.hasPrefix(expected + "?") else {
+            throw invalid(operation, r, "the downloadUrl it gives is not \(expected)?download=1")
+        }
         return b
     }
 
