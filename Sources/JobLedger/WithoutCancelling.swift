@@ -10,10 +10,47 @@ import Synchronization
 /// queue's thread waits for the task's status lock to resume it — seen as a `demo` that never
 /// ended). The request is bounded by its own timeout, so what is left running ends by itself.
 package func withoutCancelling<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await waitWithoutCancelling(deadline: nil, operation)
+}
+
+/// `withoutCancelling` with a deadline of its own: when `operation` has not finished `within`
+/// (counted from the call), stops waiting at once with `DeadlineExceeded`, while `operation` runs
+/// to its end unobserved.
+///
+/// The HTTP transports bound each request with it: FoundationNetworking counts a request's
+/// `timeoutInterval` in whole seconds, rounded down (0.999 s becomes 0, a timeout at once), so
+/// they give URLSession a ceiling of whole seconds at least as long and keep the exact limit here.
+package func withoutCancelling<T: Sendable>(within limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await waitWithoutCancelling(deadline: limit, operation)
+}
+
+/// The limit of `withoutCancelling(within:_:)` passed before the operation ended.
+package struct DeadlineExceeded: Error, Sendable, Hashable {
+    /// The limit that passed.
+    package let limit: Duration
+}
+
+/// The whole seconds, at least one, that cover `limit`: what to give FoundationNetworking's
+/// `timeoutInterval` (which drops fractions of a second) so that it never ends a request first.
+package func wholeSecondsCovering(_ limit: Duration) -> Double {
+    let c = limit.components
+    return Double(max(1, c.seconds + (c.attoseconds > 0 ? 1 : 0)))
+}
+
+private func waitWithoutCancelling<T: Sendable>(deadline: Duration?, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
     let handoff = Handoff<T>()
     Task {
         do { handoff.finish(.success(try await operation())) } catch { handoff.finish(.failure(error)) }
     }
+    // The timer is cancelled as soon as the wait is over (cancelling a sleep is clean; it is
+    // never URLSession's task that is cancelled).
+    let timer = deadline.map { limit in
+        Task {
+            do { try await Task.sleep(for: limit) } catch { return }
+            handoff.finish(.failure(DeadlineExceeded(limit: limit)))
+        }
+    }
+    defer { timer?.cancel() }
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { handoff.install($0) }
     } onCancel: {

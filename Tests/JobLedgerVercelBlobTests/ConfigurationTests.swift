@@ -64,7 +64,7 @@ import Testing
                       ("VERCEL_BLOB_API_VERSION_OVERRIDE", "twelve"), ("JOBLEDGER_VERCEL_BLOB_ACCESS", "world"),
                       ("JOBLEDGER_VERCEL_BLOB_CACHE_MAX_AGE", "59"), ("JOBLEDGER_VERCEL_BLOB_PART_BYTES", "1024"),
                       ("JOBLEDGER_VERCEL_BLOB_PART_CONCURRENCY", "0"), ("JOBLEDGER_VERCEL_BLOB_RETRIES", "99"),
-                      ("JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS", "0")])
+                      ("JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS", "0"), ("JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS", "999")])
     func aMalformedSettingNamesItsVariable(_ variable: String, _ value: String) {
         do {
             _ = try VercelBlobConfiguration(environment: ["BLOB_READ_WRITE_TOKEN": testToken, variable: value])

@@ -107,13 +107,15 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
         r.httpMethod = "POST"
         for h in request.headers { r.addValue(h.value, forHTTPHeaderField: h.name) }
         r.httpBody = request.body
-        let c = request.timeout.components
-        r.timeoutInterval = Double(c.seconds) + Double(c.attoseconds) / 1e18
-        let host = request.url.host ?? "?"
+        // FoundationNetworking counts whole seconds and drops the fraction (0.999 s would end the
+        // request at once): it gets the whole seconds that cover the limit, and the exact limit is
+        // kept here, by `withoutCancelling(within:)`.
+        r.timeoutInterval = wholeSecondsCovering(request.timeout)
+        let host = request.url.host ?? "?", limit = request.timeout
         do {
             // Never cancelled while URLSession holds it (see `withoutCancelling`).
             let session = self.session, request = r
-            return try await withoutCancelling { () async throws -> UpstashHTTPResponse in
+            return try await withoutCancelling(within: limit) { () async throws -> UpstashHTTPResponse in
                 let (data, response) = try await session.data(for: request)
                 guard let http = response as? HTTPURLResponse else {
                     throw UpstashTransportError.connectionLost("\(host) sent no HTTP response")

@@ -68,7 +68,7 @@ public struct VercelBlobToken: Sendable, Hashable, CustomStringConvertible, Cust
 /// | `VERCEL_BLOB_API_VERSION_OVERRIDE` | the `x-api-version` sent (default 12, what `@vercel/blob` 2.x and `vercel-blob` 0.5 send) |
 /// | `JOBLEDGER_VERCEL_BLOB_ACCESS` | `public` (default) or `private`: must match the store |
 /// | `JOBLEDGER_VERCEL_BLOB_CACHE_MAX_AGE` | seconds browsers and the CDN may cache a blob, 60…315360000 (default 2592000, one month, the SDKs' default) |
-/// | `JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS` | per-request timeout without progress, 1…600000 (default 60000, the Python SDK's) |
+/// | `JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS` | per-request timeout without progress, 1000…600000 (default 60000, the Python SDK's), in whole seconds (rounded up) |
 /// | `JOBLEDGER_VERCEL_BLOB_RETRIES` | retries of one request inside one upload, 0…10 (default 3); the projection's outbox retries after that |
 /// | `JOBLEDGER_VERCEL_BLOB_MULTIPART_MIN_BYTES` | bodies of this size or more go through multipart (default 16 MiB) |
 /// | `JOBLEDGER_VERCEL_BLOB_PART_BYTES` | multipart part size, 5 MiB…5 GiB (default 8 MiB, as `@vercel/blob`) |
@@ -117,7 +117,9 @@ public struct VercelBlobConfiguration: Sendable, CustomStringConvertible, Custom
     public var access: Access
     /// `x-cache-control-max-age`, in seconds.
     public var cacheControlMaxAge: Int
-    /// How long one request may go without progress before it counts as timed out (default 60 seconds).
+    /// How long one request may go without progress before it counts as timed out (default 60
+    /// seconds), counted in whole seconds: a fraction is rounded up (FoundationNetworking would
+    /// drop it, and end a request under a second at once).
     public var requestTimeout: Duration
     /// Retries of one request (after its first try) inside one store call.
     public var retries: Int
@@ -203,13 +205,25 @@ public struct VercelBlobConfiguration: Sendable, CustomStringConvertible, Custom
             apiVersion: try int("VERCEL_BLOB_API_VERSION_OVERRIDE", default: Self.defaultAPIVersion, range: 1...1000),
             access: access,
             cacheControlMaxAge: try int("JOBLEDGER_VERCEL_BLOB_CACHE_MAX_AGE", default: Self.defaultCacheMaxAge, range: 60...315_360_000, unit: " of seconds"),
-            requestTimeout: .milliseconds(try int("JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS", default: 60_000, range: 1...600_000, unit: " of milliseconds")),
+            requestTimeout: .milliseconds(try Self.timeout(value("JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS"))),
             retries: try int("JOBLEDGER_VERCEL_BLOB_RETRIES", default: Self.defaultRetries, range: 0...10),
             multipartThreshold: try int("JOBLEDGER_VERCEL_BLOB_MULTIPART_MIN_BYTES", default: Self.defaultMultipartThreshold,
                                         range: Self.minimumPartSize...Int(Int32.max), unit: " of bytes"),
             partSize: try int("JOBLEDGER_VERCEL_BLOB_PART_BYTES", default: Self.defaultPartSize,
                               range: Self.minimumPartSize...Self.maximumPartSize, unit: " of bytes"),
             partConcurrency: try int("JOBLEDGER_VERCEL_BLOB_PART_CONCURRENCY", default: Self.defaultPartConcurrency, range: 1...16))
+    }
+
+    /// `JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS`: 1000…600000 (default 60000). FoundationNetworking counts
+    /// a request's time without progress in whole seconds only, so less than a second cannot be
+    /// honoured and is refused rather than rounded.
+    static func timeout(_ text: String?) throws(VercelBlobConfigurationError) -> Int {
+        guard let text else { return 60_000 }
+        guard let n = Int(text), (1000...600_000).contains(n) else {
+            throw .invalid(variable: "JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS",
+                           reason: "must be a whole number of milliseconds from 1000 to 600000 (the time a request may go without progress is counted in whole seconds; a value that is not a whole number of seconds is rounded up)")
+        }
+        return n
     }
 
     static func trimmed(_ url: URL) -> URL {

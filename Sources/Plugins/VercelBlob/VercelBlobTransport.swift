@@ -110,8 +110,9 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
         r.httpMethod = request.method
         for h in request.headers { r.addValue(h.value, forHTTPHeaderField: h.name) }
         if !request.body.isEmpty || request.method == "POST" || request.method == "PUT" { r.httpBody = request.body }
-        let c = request.timeout.components
-        r.timeoutInterval = Double(c.seconds) + Double(c.attoseconds) / 1e18
+        // FoundationNetworking counts whole seconds and drops the fraction (0.999 s would end the
+        // request at once): the limit is rounded up to whole seconds, at least one.
+        r.timeoutInterval = wholeSecondsCovering(request.timeout)
         let host = request.url.host ?? "?"
         do {
             // Never cancelled while URLSession holds it (see `withoutCancelling`).
