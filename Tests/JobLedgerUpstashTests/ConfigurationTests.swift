@@ -29,4 +29,24 @@ struct ConfigurationTests {
         #expect(c != nil)
         #expect(!"\(c!)".contains("tok-7c2e9a") && !String(reflecting: c!).contains("tok-7c2e9a"))
     }
+
+    /// The client adds `/pipeline` and `/multi-exec` to the URL itself: one with a path would send
+    /// every request somewhere Upstash does not serve the API.
+    @Test func aURLWithAPathIsRefusedNamingTheVariableNotTheValue() throws {
+        for (variable, url) in [("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:8079/v2"), ("UPSTASH_REDIS_REST_URL", "https://u:pw-S3CRET@db-x.upstash.io/v2/"),
+                                ("KV_REST_API_URL", "https://db-x.upstash.io/pipeline")] {
+            let tokenVariable = variable == "KV_REST_API_URL" ? "KV_REST_API_TOKEN" : "UPSTASH_REDIS_REST_TOKEN"
+            do {
+                _ = try UpstashConfiguration(environment: [variable: url, tokenVariable: "t"])
+                Issue.record("\(url) was accepted")
+            } catch {
+                #expect(error.variable == variable)
+                #expect(error.description.contains("has a path") && error.description.contains("https://<your-db>.upstash.io"), "\(error)")
+                #expect(!error.description.contains("S3CRET") && !error.description.contains("db-x") && !error.description.contains("8079"), "\(error)")
+            }
+        }
+        for url in ["https://db-x.upstash.io", "https://db-x.upstash.io/", "http://127.0.0.1:8079//"] {
+            #expect(try UpstashConfiguration(environment: ["UPSTASH_REDIS_REST_URL": url, "UPSTASH_REDIS_REST_TOKEN": "t"]).url.path.isEmpty)
+        }
+    }
 }

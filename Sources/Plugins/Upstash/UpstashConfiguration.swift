@@ -170,7 +170,8 @@ public struct UpstashConfiguration: Sendable, CustomStringConvertible, CustomDeb
     }
 
     /// An absolute http(s) URL with a host and no query, as the SDKs require
-    /// (`^https?://[^\s#$./?].\S*$`); a trailing slash is dropped.
+    /// (`^https?://[^\s#$./?].\S*$`), and no path (the REST API is served at the root); a trailing
+    /// slash is dropped.
     static func parseURL(_ text: String, variable: String) throws(UpstashConfigurationError) -> URL {
         var t = text
         while t.hasSuffix("/") { t.removeLast() }
@@ -178,6 +179,11 @@ public struct UpstashConfiguration: Sendable, CustomStringConvertible, CustomDeb
               let host = url.host, !host.isEmpty, url.query == nil, url.fragment == nil
         else {
             throw .invalid(variable: variable, reason: "must be an absolute http(s) URL such as https://<your-db>.upstash.io (no query, no fragment)")
+        }
+        // The client adds `/pipeline` and `/multi-exec` itself; a path would put every request
+        // somewhere else than Upstash serves the REST API.
+        guard url.path.isEmpty || url.path == "/" else {
+            throw .invalid(variable: variable, reason: "it has a path: it must be the database's REST URL alone, https://<your-db>.upstash.io (JobLedger adds /pipeline and /multi-exec itself)")
         }
         return url
     }

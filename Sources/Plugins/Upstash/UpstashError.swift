@@ -17,10 +17,12 @@ public enum UpstashError: Error, Sendable, Hashable, CustomStringConvertible {
     /// path, an unexpected status).
     case rejected(String)
 
-    /// The message, with `(retry after N ms)` when the service said when; never the token.
+    /// The message, with `(retry after N ms)` when the service said when; a command error as
+    /// `Upstash Redis refused the command: <Redis's words>`; never the token.
     public var description: String {
         switch self {
-        case .unauthorized(let m), .command(let m), .rejected(let m): m
+        case .command(let m): "Upstash Redis refused the command: \(m)"
+        case .unauthorized(let m), .rejected(let m): m
         case .unavailable(let m, let after, _): after.map { "\(m) (retry after \($0) ms)" } ?? m
         }
     }
@@ -30,7 +32,8 @@ public enum UpstashError: Error, Sendable, Hashable, CustomStringConvertible {
     public var sinkError: SinkError {
         switch self {
         case .unavailable(let m, let after, _): .unavailable(m, retryAfterMilliseconds: after)
-        case .unauthorized(let m), .command(let m), .rejected(let m): .rejected(m)
+        case .command: .rejected(description)
+        case .unauthorized(let m), .rejected(let m): .rejected(m)
         }
     }
 

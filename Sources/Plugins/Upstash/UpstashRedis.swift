@@ -191,8 +191,14 @@ public final class UpstashRedis: Sendable, CustomStringConvertible, CustomDebugS
         case 300..<400:
             let location = response.header("Location").flatMap { URL(string: $0, relativeTo: requestURL) }.map { UpstashConfiguration.redacted($0.absoluteURL) } ?? "no Location"
             return .failure(.rejected("Upstash at \(endpoint) answered \(response.status), a redirect to \(location). JobLedger does not follow redirects (the token must not go anywhere else): set UPSTASH_REDIS_REST_URL to the database's REST URL itself, https://<your-db>.upstash.io."))
-        default:
+        case 400:
+            // How Upstash answers a command that Redis refused (`ERR …`, `WRONGTYPE …`, `NOSCRIPT …`).
             if let serverError { return .failure(.command(serverError)) }
+            return .failure(.rejected("Upstash at \(endpoint) answered 400 without saying why (\(label)). Check that UPSTASH_REDIS_REST_URL is the database's REST URL, https://<your-db>.upstash.io."))
+        default:
+            if let serverError {
+                return .failure(.rejected("Upstash at \(endpoint) answered \(response.status): \(serverError) (\(label)). Check that UPSTASH_REDIS_REST_URL is the database's REST URL, https://<your-db>.upstash.io."))
+            }
             return .failure(.rejected("Upstash at \(endpoint) answered \(response.status) (\(label)). Check that UPSTASH_REDIS_REST_URL is the database's REST URL, https://<your-db>.upstash.io."))
         }
     }
