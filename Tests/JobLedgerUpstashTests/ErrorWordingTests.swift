@@ -1,5 +1,6 @@
 import Foundation
 import JobLedger
+import JobLedgerTestSupport
 @testable import JobLedgerUpstash
 import Testing
 
@@ -27,5 +28,21 @@ import Testing
         #expect(e.sinkError == .rejected("Upstash Redis refused the command: NOSCRIPT No matching script"))
         guard case .failure(let bare) = answer(400, "not json") else { Issue.record("expected a failure"); return }
         #expect("\(bare)".contains("answered 400") && "\(bare)".contains("UPSTASH_REDIS_REST_URL"), "\(bare)")
+    }
+
+    /// An answer shorter than its Content-Length: the server was reached and answered, so the
+    /// words say the answer was cut off (not an unknown URL error), and that it may have applied.
+    @Test func aCutOffAnswerSaysSo() async throws {
+        let server = try CutOffAnswerServer()
+        defer { server.stop() }
+        let redis = UpstashRedis(url: URL(string: "http://127.0.0.1:\(server.port)")!, token: "cut-off-test-token-5b1e", requestTimeout: .seconds(10), retries: 0)
+        do {
+            try await redis.send(["GET", "k"])
+            Issue.record("expected a failure")
+        } catch {
+            #expect("\(error)".contains("the answer was cut off") && !"\(error)".contains("URL error"), "\(error)")
+            guard case .unavailable(_, _, let mayHaveApplied) = error else { Issue.record("\(error)"); return }
+            #expect(mayHaveApplied)
+        }
     }
 }

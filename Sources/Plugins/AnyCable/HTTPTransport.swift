@@ -48,16 +48,19 @@ public struct HTTPResponse: Sendable {
 public enum HTTPTransportError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The request took longer than its timeout.
     case timedOut(String)
-    /// No connection, or the connection broke before a whole response arrived.
+    /// No connection, or the connection broke before a response arrived.
     case connectionFailed(String)
+    /// The server answered, but the connection closed before the whole answer arrived.
+    case cutOff(String)
     /// The task was cancelled.
     case cancelled
 
-    /// `timed out: …`, `connection failed: …` or `cancelled`.
+    /// `timed out: …`, `connection failed: …`, `answer cut off: …` or `cancelled`.
     public var description: String {
         switch self {
         case .timedOut(let m): "timed out: \(m)"
         case .connectionFailed(let m): "connection failed: \(m)"
+        case .cutOff(let m): "answer cut off: \(m)"
         case .cancelled: "cancelled"
         }
     }
@@ -135,8 +138,12 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
             switch e.code {
             case .timedOut: throw .timedOut("no answer from \(host) within \(request.timeout)")
             case .cancelled: throw .cancelled
-            default: throw .connectionFailed("\(host): \(Self.describe(e.code))")
+            default:
+                if Self.isCutOff(e) { throw .cutOff("\(host) answered, but the connection closed before all of the answer arrived") }
+                throw .connectionFailed("\(host): \(Self.describe(e.code))")
             }
+        } catch is DeadlineExceeded {
+            throw .timedOut("no answer from \(host) within \(request.timeout)")
         } catch is CancellationError {
             throw .cancelled
         } catch {
@@ -151,6 +158,14 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
                         newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
             completionHandler(nil)
         }
+    }
+
+    /// True when libcurl said the connection closed before the whole answer arrived (`transfer
+    /// closed with N bytes remaining to read`, a body shorter than its Content-Length or an
+    /// unfinished chunked one): the server was reached and answered, but not all of it.
+    /// FoundationNetworking reports it only as an unknown URL error, with curl's words.
+    static func isCutOff(_ e: URLError) -> Bool {
+        e.code == .unknown && ((e.userInfo[NSLocalizedDescriptionKey] as? String) ?? "").contains("transfer closed with")
     }
 
     /// A short description of a URL error that does not repeat the URL.

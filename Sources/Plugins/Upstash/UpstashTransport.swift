@@ -134,8 +134,12 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
             case .cancelled: throw .cancelled
             case .cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .notConnectedToInternet:
                 throw .notConnected("\(host): \(Self.describe(e.code))")
-            default: throw .connectionLost("\(host): \(Self.describe(e.code))")
+            default:
+                if Self.isCutOff(e) { throw .connectionLost("\(host) answered, but the answer was cut off (the connection closed before all of it arrived)") }
+                throw .connectionLost("\(host): \(Self.describe(e.code))")
             }
+        } catch is DeadlineExceeded {
+            throw .timedOut("no answer from \(host) within \(request.timeout)")
         } catch is CancellationError {
             throw .cancelled
         } catch {
@@ -150,6 +154,14 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
                         newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
             completionHandler(nil)
         }
+    }
+
+    /// True when libcurl said the connection closed before the whole answer arrived (`transfer
+    /// closed with N bytes remaining to read`, a body shorter than its Content-Length or an
+    /// unfinished chunked one): the server was reached and answered, but not all of it.
+    /// FoundationNetworking reports it only as an unknown URL error, with curl's words.
+    static func isCutOff(_ e: URLError) -> Bool {
+        e.code == .unknown && ((e.userInfo[NSLocalizedDescriptionKey] as? String) ?? "").contains("transfer closed with")
     }
 
     /// A short description of a URL error that does not repeat the URL.

@@ -42,6 +42,8 @@ public struct VercelBlobError: Error, Sendable, Hashable, CustomStringConvertibl
         case invalidResponse
         /// No response: the connection failed or broke.
         case network
+        /// The server answered, but the connection closed before the whole answer arrived.
+        case cutOff
         /// No response within the request timeout.
         case timedOut
         /// The call was cancelled.
@@ -83,7 +85,7 @@ public struct VercelBlobError: Error, Sendable, Hashable, CustomStringConvertibl
     /// timeouts and rate limiting (which the JS SDK does not retry), after its `retry-after`.
     public var isRetryable: Bool {
         switch kind {
-        case .rateLimited, .serviceUnavailable, .serverError, .network, .timedOut, .invalidResponse: true
+        case .rateLimited, .serviceUnavailable, .serverError, .network, .cutOff, .timedOut, .invalidResponse: true
         case .notFound, .forbidden, .storeSuspended, .storeNotFound, .fileTooLarge, .contentTypeNotAllowed, .pathnameMismatch,
              .tokenExpired, .preconditionFailed, .badRequest, .redirect, .unexpected, .cancelled: false
         }
@@ -148,6 +150,8 @@ public struct VercelBlobError: Error, Sendable, Hashable, CustomStringConvertibl
             return "Vercel Blob answered \(operation) with a body it does not send (\(statusText))\(said); worth trying again. Check that VERCEL_BLOB_API_URL points at the Blob API."
         case .network:
             return "Vercel Blob could not be reached for \(operation)\(said); worth trying again."
+        case .cutOff:
+            return "Vercel Blob answered \(operation), but the answer was cut off (the connection closed before all of it arrived); worth trying again (the request may have been carried out)."
         case .timedOut:
             return "Vercel Blob did not answer \(operation) in time\(said); worth trying again (JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS sets the timeout)."
         case .cancelled:

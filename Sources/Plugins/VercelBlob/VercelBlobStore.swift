@@ -230,6 +230,7 @@ public struct VercelBlobStore: BlobStore, CustomStringConvertible, CustomDebugSt
                 let kind: VercelBlobError.Kind = switch error {
                 case .timedOut: .timedOut
                 case .connectionFailed: .network
+                case .cutOff: .cutOff
                 case .cancelled: .cancelled
                 }
                 failure = VercelBlobError(kind: kind, operation: operation, detail: error.description, storeID: storeID)

@@ -56,16 +56,19 @@ public struct VercelBlobHTTPResponse: Sendable {
 public enum VercelBlobTransportError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The request made no progress within its timeout.
     case timedOut(String)
-    /// No connection, or the connection broke before a whole response arrived.
+    /// No connection, or the connection broke before a response arrived.
     case connectionFailed(String)
+    /// The server answered, but the connection closed before the whole answer arrived.
+    case cutOff(String)
     /// The task was cancelled.
     case cancelled
 
-    /// `timed out: …`, `connection failed: …` or `cancelled`.
+    /// `timed out: …`, `connection failed: …`, `answer cut off: …` or `cancelled`.
     public var description: String {
         switch self {
         case .timedOut(let m): "timed out: \(m)"
         case .connectionFailed(let m): "connection failed: \(m)"
+        case .cutOff(let m): "answer cut off: \(m)"
         case .cancelled: "cancelled"
         }
     }
@@ -134,7 +137,9 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
             switch e.code {
             case .timedOut: throw .timedOut("no answer from \(host) within \(request.timeout)")
             case .cancelled: throw .cancelled
-            default: throw .connectionFailed("\(host): \(Self.describe(e.code))")
+            default:
+                if Self.isCutOff(e) { throw .cutOff("\(host) answered, but the connection closed before all of the answer arrived") }
+                throw .connectionFailed("\(host): \(Self.describe(e.code))")
             }
         } catch is CancellationError {
             throw .cancelled
@@ -150,6 +155,14 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
                         newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
             completionHandler(nil)
         }
+    }
+
+    /// True when libcurl said the connection closed before the whole answer arrived (`transfer
+    /// closed with N bytes remaining to read`, a body shorter than its Content-Length or an
+    /// unfinished chunked one): the server was reached and answered, but not all of it.
+    /// FoundationNetworking reports it only as an unknown URL error, with curl's words.
+    static func isCutOff(_ e: URLError) -> Bool {
+        e.code == .unknown && ((e.userInfo[NSLocalizedDescriptionKey] as? String) ?? "").contains("transfer closed with")
     }
 
     /// A short description of a URL error that does not repeat the URL.
