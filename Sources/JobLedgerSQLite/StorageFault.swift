@@ -63,6 +63,7 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
     /// What to do about it.
     public var remedy: String {
         switch kind {
+        case .full where detail.contains("(ulimit -f)"): return "raise the process's file-size limit (ulimit -f unlimited)"
         case .full: return "free space on the disk that holds it (or raise the limit)"
         case .io: return "check the disk and the file system (kernel log, dmesg)"
         case .readOnly: return "make the file, its -wal and -shm and their folder writable again (or remount the file system read-write)"
@@ -89,7 +90,8 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The fault `error` reports, if it is one: nil for anything the storage may do again at
     /// once (a busy lock), refuses for good (a corrupt file) or that is not SQLite's.
-    static func classify(_ error: DatabaseError, path: String, free: (String) -> Int64? = StorageFault.freeBytes(near:)) -> StorageFault? {
+    static func classify(_ error: DatabaseError, path: String, free: (String) -> Int64? = StorageFault.freeBytes(near:),
+                         fileSizeLimit: () -> Int64? = StorageFault.fileSizeLimit) -> StorageFault? {
         let detail = error.message ?? "\(error.resultCode)"
         switch error.resultCode {
         case .SQLITE_FULL:
@@ -103,6 +105,16 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
             let growing: [ResultCode] = [.SQLITE_IOERR_WRITE, .SQLITE_IOERR_SHMSIZE, .SQLITE_IOERR_SHMMAP, .SQLITE_IOERR_SHMOPEN,
                                          .SQLITE_IOERR_TRUNCATE, .SQLITE_IOERR_FSYNC, .SQLITE_IOERR]
             let room = growing.contains(error.extendedResultCode) ? free(path) : nil
+            // The process's file-size limit (`ulimit -f`, RLIMIT_FSIZE) refuses a write past it
+            // with EFBIG, which SQLite reports as an I/O error too: a file of the log at the
+            // limit is a size cap reached, not a failing disk.
+            if growing.contains(error.extendedResultCode), let cap = fileSizeLimit(),
+               let (file, size) = [path, path + "-wal", path + "-shm"].lazy.compactMap({ f in Self.size(of: f).map { (f, $0) } })
+                .first(where: { $0.1 + (64 << 10) >= cap }) {
+                return StorageFault(kind: .full, path: path,
+                                    detail: "\(detail); \((file as NSString).lastPathComponent) is \(text(bytes: size)), at the process's file-size limit (ulimit -f) of \(text(bytes: cap))",
+                                    freeBytes: room ?? free(path))
+            }
             return StorageFault(kind: (room ?? .max) < 64 << 10 ? .full : .io, path: path, detail: detail, freeBytes: room ?? free(path))
         case .SQLITE_READONLY:
             let moved = error.extendedResultCode == .SQLITE_READONLY_DBMOVED || !FileManager.default.fileExists(atPath: path)
@@ -110,6 +122,25 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
         default:
             return nil
         }
+    }
+
+    /// The process's limit on the size of a file it writes (RLIMIT_FSIZE) in bytes, nil when
+    /// there is none.
+    static func fileSizeLimit() -> Int64? {
+        var l = rlimit()
+        #if os(Linux)
+        let resource = Int32(RLIMIT_FSIZE.rawValue)
+        #else
+        let resource = RLIMIT_FSIZE
+        #endif
+        guard getrlimit(resource, &l) == 0, l.rlim_cur != rlim_t.max else { return nil }  // RLIM_INFINITY
+        return Int64(clamping: UInt64(l.rlim_cur))
+    }
+
+    /// The size of the file at `path`, nil when there is none.
+    static func size(of path: String) -> Int64? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : nil
     }
 
     /// Bytes available to unprivileged writers on the file system holding `path` (its folder

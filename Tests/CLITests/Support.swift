@@ -75,10 +75,11 @@ func jobledger(_ args: [String], in scratch: Scratch, deadline: Duration = child
 
 /// Runs `jobledger` through `/bin/sh -c`, `script` being what follows `jobledger` on the shell's
 /// command line: so that an argument may hold bytes that are not UTF-8 (`"$(printf 'caf\xe9')"`),
-/// which no Swift string can pass. Otherwise as `jobledger(_:in:)`.
-func jobledgerInShell(_ script: String, in scratch: Scratch, sourceLocation: SourceLocation = #_sourceLocation) async throws -> CLIResult {
+/// which no Swift string can pass. `setup` runs in the shell first (`ulimit -f 512; `).
+/// Otherwise as `jobledger(_:in:)`.
+func jobledgerInShell(_ script: String, setup: String = "", in scratch: Scratch, sourceLocation: SourceLocation = #_sourceLocation) async throws -> CLIResult {
     let binary = try #require(jobledgerBinary, "the jobledger executable was not found; run `swift build` first, or set JOBLEDGER_BIN")
-    return try await runCaptured(URL(fileURLWithPath: "/bin/sh"), ["-c", "exec \"$JOBLEDGER_UNDER_TEST\" " + script], shown: [script],
+    return try await runCaptured(URL(fileURLWithPath: "/bin/sh"), ["-c", setup + "exec \"$JOBLEDGER_UNDER_TEST\" " + script], shown: [setup + script],
                                  in: scratch, deadline: childDeadline, environment: ["JOBLEDGER_UNDER_TEST": binary.path],
                                  sourceLocation: sourceLocation)
 }
