@@ -127,6 +127,14 @@ struct Serve: AsyncParsableCommand {
             // can never write (a read-only file) must stop it with exit 6, not keep it waiting
             // unseen. Faults after it listens are waited out while /readyz says 503.
             let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: true) }
+            // SQLite opens a log whose -wal and -shm are on a read-only mount (left by a killed
+            // process) without an error, read-only: the first write finds out. One write probe
+            // now, so that such a log stops the server as one that cannot be opened does, rather
+            // than serving reads, paused for good. Other faults (a full disk) are waited out
+            // while it serves, with /readyz 503, as they are after it started.
+            if await Self.writeProbeFault(ledger) == .readOnly {
+                try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await ledger.probeWrite() }
+            }
             let registry = PrometheusCollectorRegistry()
             let engine = makeEngine(ledger: ledger, storageWait: storageWait, metrics: registry)
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait,
@@ -214,6 +222,12 @@ struct Serve: AsyncParsableCommand {
         engine.register(kind: DesignHandler.kind, retry: RetryPolicy(baseMilliseconds: 50, capMilliseconds: 2_000),
                         DesignHandler.make(failRate: failRate, stepMilliseconds: stepMs))
         return engine
+    }
+
+    /// The kind of storage fault a write probe of `ledger` meets, nil when it writes (or meets
+    /// something else, such as another writer's lock).
+    static func writeProbeFault(_ ledger: Ledger) async -> StorageFault.Kind? {
+        do { try await ledger.probeWrite(); return nil } catch { return error.storageFault?.kind }
     }
 
     /// The submit limiter: Upstash's when chosen (or, with auto, configured), else in memory.

@@ -1,0 +1,49 @@
+import Foundation
+import JobLedgerTestSupport
+import Testing
+
+/// A log whose `-wal` and `-shm` were left (by a killed process) on what is now a read-only
+/// mount: SQLite opens it read-only, without an error, and `serve` said it was serving, paused
+/// for good (every submit 503, `/readyz` 503), against Serve.md's "a log that cannot be opened
+/// for writing at startup stops serve with exit 6 after --storage-wait". A write probe at start
+/// now finds it, before the server listens. Needs a read-only bind mount (root, and a
+/// container that allows mounting): where that cannot be made, the test does not run.
+@Suite struct ReadOnlyMountServeTests {
+    static func sh(_ script: String) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        do { try startChild(p) } catch { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// Whether a read-only bind mount can be made here.
+    static let canMountReadOnly: Bool = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jobledger-mount-\(UUID().uuidString)").path
+        defer { _ = sh("umount '\(dir)/ro' 2>/dev/null; rm -rf '\(dir)'") }
+        return sh("mkdir -p '\(dir)/src' '\(dir)/ro' && mount --bind '\(dir)/src' '\(dir)/ro' && mount -o remount,bind,ro '\(dir)/ro'") == 0
+    }()
+
+    @Test(.enabled(if: canMountReadOnly, "a read-only bind mount cannot be made here (needs root and mount rights)"))
+    func aLogLeftReadOnlyWithItsWALStopsServeBeforeItListens() async throws {
+        let scratch = Scratch()
+        try FileManager.default.createDirectory(atPath: scratch.path("src"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: scratch.path("ro"), withIntermediateDirectories: true)
+        #expect(try await jobledger(["submit", "design", "--db", "src/s.sqlite"], in: scratch).status == 0)
+        // What a killed writer leaves: the -wal and -shm beside the log (python's sqlite3 exits
+        // without closing its connection).
+        #expect(Self.sh("cd '\(scratch.path("src"))' && python3 -c \"import sqlite3, os; c = sqlite3.connect('s.sqlite'); "
+                        + "c.execute('CREATE TABLE IF NOT EXISTS left_open(a)'); c.commit(); os._exit(0)\"") == 0)
+        #expect(FileManager.default.fileExists(atPath: scratch.path("src/s.sqlite-wal")))
+        #expect(Self.sh("mount --bind '\(scratch.path("src"))' '\(scratch.path("ro"))' && mount -o remount,bind,ro '\(scratch.path("ro"))'") == 0)
+        defer { _ = Self.sh("umount '\(scratch.path("ro"))'") }
+        let r = try await jobledger(["serve", "--db", "ro/s.sqlite", "--insecure-no-auth", "--port", "0", "--storage-wait", "0.5"], in: scratch)
+        #expect(r.status == 6, "\(r)")
+        #expect(!r.stderr.contains("serving http"), "\(r)")
+        #expect(r.stderr.contains("the log ro/s.sqlite became read-only"), "\(r)")
+        #expect(r.stderr.contains("make the file, its -wal and -shm and their folder writable again"), "\(r)")
+    }
+}
