@@ -198,8 +198,10 @@ struct Export: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
     @Option(help: "The output format.") var format: ExportFormat = .ndjson
+    @Option(help: "Write to this new file instead of stdout: it gets its name only once every event is in it (an interrupted export leaves nothing there), and an existing file is refused.") var output: String?
 
     func run() async throws {
+        if let output { return try await runToFile(output) }
         try await guarded {
             let ledger = try log.openReadOnly()
             let out = BufferedOutput()
@@ -216,10 +218,58 @@ struct Export: AsyncParsableCommand {
                 }
             }
             try out.finish()
-            // A log that does not verify exports as stored (evidence), but its export would not
-            // import: said now, by the exit code too, rather than when a restore needs it.
-            guard out.isOpen, let p = try ledger.verify().problem else { return }
-            throw fail("the log does not verify at seq \(p.seq): \(terminalSafe(p.message)); the export holds every event as stored (run jobledger verify)", code: 1)
+            if out.isOpen { try Self.verified(ledger) }
+        }
+    }
+
+    /// A log that does not verify exports as stored (evidence), but its export would not
+    /// import: said now, by the exit code too (1), rather than when a restore needs it.
+    static func verified(_ ledger: Ledger) throws {
+        guard let p = try ledger.verify().problem else { return }
+        throw fail("the log does not verify at seq \(p.seq): \(terminalSafe(p.message)); the export holds every event as stored (run jobledger verify)", code: 1)
+    }
+
+    /// `--output PATH`: the lines go to a file beside PATH under a staging name, which becomes
+    /// PATH (by a hard link, which never replaces a file) once the last event is written. A
+    /// stdout export cut short by a signal ends on a line boundary, and imports as a smaller,
+    /// valid log: only its exit status tells, which a copied file loses.
+    func runToFile(_ path: String) async throws {
+        try await guarded {
+            if FileManager.default.fileExists(atPath: path) {
+                throw fail("\(path) already exists; --output writes a new file and never overwrites", code: 6)
+            }
+            let ledger = try log.openReadOnly()
+            await StagedFileInterrupt.install(for: path)
+            let staging = StagedFileInterrupt.staging(for: path)
+            guard let file = FileHandle(forWritingAtPath: staging) ?? (FileManager.default.createFile(atPath: staging, contents: nil)
+                                                                        ? FileHandle(forWritingAtPath: staging) : nil) else {
+                throw fail("cannot write \(path): \(String(cString: strerror(errno)))", code: 6)
+            }
+            var buffer: [UInt8] = []
+            var events = 0
+            do {
+                try ledger.exportNDJSON { line in
+                    buffer.append(contentsOf: line.utf8)
+                    buffer.append(UInt8(ascii: "\n"))
+                    events += 1
+                    if buffer.count >= 1 << 20 { try file.write(contentsOf: buffer); buffer.removeAll(keepingCapacity: true) }
+                }
+                try file.write(contentsOf: buffer)
+                try file.synchronize()
+                try file.close()
+            } catch let e as LedgerError {
+                try? file.close(); unlink(staging)
+                throw e
+            } catch {
+                try? file.close(); unlink(staging)
+                throw fail("cannot write \(path): \(error); nothing was left there", code: 6)
+            }
+            let linked = link(staging, path) == 0 ? 0 : errno
+            unlink(staging)
+            if linked == EEXIST { throw fail("\(path) already exists; --output writes a new file and never overwrites", code: 6) }
+            if linked != 0 { throw fail("cannot write \(path): \(String(cString: strerror(linked)))", code: 6) }
+            printErr("exported \(plural(events, "event")) to \(path)")
+            try Self.verified(ledger)
         }
     }
 }

@@ -100,7 +100,7 @@ struct Replay: AsyncParsableCommand {
                 if FileManager.default.fileExists(atPath: into) {
                     throw fail("storage error: \(into) already exists; --into writes a new file and never overwrites", code: 6)
                 }
-                await ReplayInterrupt.install(into: into)
+                await StagedFileInterrupt.install(for: into)
             }
             let progress = ReplayProgress(total: id == nil ? (try ledger.eventCount()) : 0)
             let wantsEffects = effects || proj != .jobs || into != nil

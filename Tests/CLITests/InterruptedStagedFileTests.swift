@@ -1,0 +1,79 @@
+import Foundation
+import JobLedger
+import JobLedgerProjections
+import JobLedgerTestSupport
+import Testing
+
+/// Files that take their name only once whole. `replay --into PATH` interrupted while it wrote
+/// left a half-written PATH and its journal, unreadable, and the same command then refused:
+/// "PATH already exists". An `export > file` cut short by a signal ends on a line boundary and
+/// imports as a smaller valid log. Both now write under a staging name beside PATH (`export`
+/// with `--output PATH`) and give it PATH when whole; a SIGINT removes it, says so, exit 130,
+/// and the command runs again. `--json` is honoured by `--into` (it printed text).
+@Suite(.timeLimit(.minutes(10)))
+struct InterruptedStagedFileTests {
+    let scratch = Scratch()
+
+    /// A log of 60,000 events, big enough to be interrupted in the middle of reading or writing.
+    func bigLog() async throws -> String {
+        let db = scratch.path("big.sqlite")
+        let input = scratch.path("all.ndjson")
+        let lines = (0..<60_000).map { #"{"job_id":"job-\#($0)","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"design"}}"# }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        #expect(try await jobledger(["import", input, "--db", db], in: scratch).status == 0)
+        return db
+    }
+
+    /// Runs `jobledger args`, sends SIGINT once its staging file for `name` exists, and returns
+    /// what it said and the staging path.
+    func interrupted(_ args: [String], writing name: String) async throws -> (said: String?, staging: String) {
+        let p = Process()
+        p.executableURL = try #require(jobledgerBinary) as URL
+        p.arguments = args
+        p.currentDirectoryURL = scratch.url
+        let err = childPipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try startChild(p)
+        let staging = scratch.path(".\(name).partial-\(p.processIdentifier)")
+        var writing = false
+        let end = ContinuousClock.now.advanced(by: childDeadline)
+        while p.isRunning && ContinuousClock.now < end {
+            if FileManager.default.fileExists(atPath: staging) { writing = true; break }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        #expect(writing, "\(args): not seen writing its file (it ended first?)")
+        kill(p.processIdentifier, SIGINT)
+        let said = await waitForLine(containing: "interrupted", in: err.fileHandleForReading)
+        await waitForExit(p, "\(args) after SIGINT")
+        #expect(p.terminationStatus == 130)
+        #expect(!scratch.exists(name) && !FileManager.default.fileExists(atPath: staging)
+                && !FileManager.default.fileExists(atPath: staging + "-journal"))
+        return (said, staging)
+    }
+
+    @Test func anInterruptedReplayIntoLeavesNothingAndRunsAgain() async throws {
+        let db = try await bigLog()
+        let (said, _) = try await interrupted(["replay", "--db", db, "--into", "x.sqlite"], writing: "x.sqlite")
+        #expect(said == "jobledger: interrupted: nothing was written to x.sqlite; run the command again", "\(said ?? "nothing said")")
+        // The same command runs again, to the end.
+        let again = try await jobledger(["replay", "--db", db, "--into", "x.sqlite", "--json"], in: scratch)
+        #expect(again.status == 0, "\(again)")
+        let summary = try JSONValue(parsing: again.stdout)
+        #expect(summary["jobs"]?.intValue == 60_000 && summary["path"]?.stringValue == "x.sqlite", "\(again.stdout)")
+        // A file that is there is refused before the replay, not after it.
+        let refused = try await jobledger(["replay", "--db", db, "--into", "x.sqlite"], in: scratch)
+        expectRefusal(refused, exit: 6, mentions: ["x.sqlite already exists"])
+    }
+
+    @Test func anInterruptedExportToAFileLeavesNothingThere() async throws {
+        let db = try await bigLog()
+        let (said, _) = try await interrupted(["export", "--db", db, "--output", "e.ndjson"], writing: "e.ndjson")
+        #expect(said == "jobledger: interrupted: nothing was written to e.ndjson; run the command again", "\(said ?? "nothing said")")
+        let whole = try await jobledger(["export", "--db", db, "--output", "e.ndjson"], in: scratch)
+        #expect(whole.status == 0 && whole.stderr == "exported 60000 events to e.ndjson\n", "\(whole)")
+        let stdout = try await jobledger(["export", "--db", db], in: scratch)
+        #expect(try String(contentsOfFile: scratch.path("e.ndjson"), encoding: .utf8) == stdout.stdout, "the file is what stdout gets")
+        expectRefusal(try await jobledger(["export", "--db", db, "--output", "e.ndjson"], in: scratch), exit: 6, mentions: ["e.ndjson already exists"])
+    }
+}
