@@ -110,8 +110,9 @@ struct Replay: AsyncParsableCommand {
             var all: [PlannedEffect] = []
             let out = BufferedOutput()
             let summary = try ledger.replay(into: &fold, until: point, job: id, progress: progress.update) { e in
-                // --projection broadcast|blob shows that projection's effects; --effects all of them.
-                guard effects || into != nil || e.projection.name == proj else { return }
+                // --projection broadcast|blob shows that projection's effects; --effects alone all
+                // of them (with --projection, that projection's: it was ignored).
+                guard into != nil || (proj != .jobs ? e.projection.name == proj : effects) else { return }
                 if into != nil { all.append(e); return }
                 out.write((json ? e.json.canonicalText : e.line) + "\n")
             }
@@ -142,6 +143,11 @@ struct Replay: AsyncParsableCommand {
                 }
             }
             if !json {
+                // A point past the head is the log as it is: said, as `state` says it, so that a
+                // mistyped seq is not taken for a moment of the log.
+                if case .seq(let n) = point, let head = try ledger.head()?.seq, n > head {
+                    printErr("note: seq \(n) is past the log's head (seq \(head)): this is the log as it is now")
+                }
                 printErr("replayed \(plural(summary.events, "event")) (through seq \(summary.lastSeq)\(summary.lastTime.map { ", recorded \($0.iso8601)" } ?? "")) into \(plural(fold.rows.count, "job"))")
             }
         }

@@ -32,4 +32,17 @@ import Testing
         #expect(r.stdout.contains("left: at@dir/log.sqlite as of the end of the log (1 job)"), "\(r.stdout)")
         #expect(r.stdout.contains("only on the left"), "\(r.stdout)")
     }
+
+    @Test func effectsOfOneProjectionAndAPointPastTheHeadAreSaid() async throws {
+        let scratch = Scratch()
+        #expect(try await jobledger(["demo", "--jobs", "1", "--db", "log.sqlite"], in: scratch).status == 0)
+        let blob = try await jobledger(["replay", "--db", "log.sqlite", "--effects", "--projection", "blob"], in: scratch)
+        let kinds = Set(blob.stdout.split(separator: "\n").map { $0.split(separator: "\t")[1] })
+        #expect(blob.status == 0 && kinds == ["upload"], "--projection blob with --effects showed \(kinds)")
+        let all = try await jobledger(["replay", "--db", "log.sqlite", "--effects"], in: scratch)
+        #expect(Set(all.stdout.split(separator: "\n").map { $0.split(separator: "\t")[1] }) == ["upload", "broadcast"])
+        let past = try await jobledger(["replay", "--db", "log.sqlite", "--until-seq", "99999"], in: scratch)
+        #expect(past.status == 0 && past.stderr.hasPrefix("note: seq 99999 is past the log's head (seq ")
+                && past.stderr.contains("): this is the log as it is now\n"), "\(past)")
+    }
 }
