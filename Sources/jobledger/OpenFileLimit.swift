@@ -1,25 +1,64 @@
+import ArgumentParser
+import JobLedgerServer
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// The process's limit on open descriptors, which bounds how many connections `serve` can hold:
-/// every connection, SSE stream included, is one. Shells commonly start programs with a soft
-/// limit of 1024 (256 on macOS) under a far higher hard limit, which would leave a server
-/// unable to accept near a thousand streams for no reason; as Go's runtime does, `serve` raises
-/// the soft limit to the hard one at startup, and so do `work` and `demo` (an engine's readers,
-/// attempts and projections hold descriptors too).
+/// The process's limit on open descriptors. Shells commonly start programs with a soft limit of
+/// 1024 (256 on macOS) under a far higher hard limit, which would leave a server unable to
+/// accept near a thousand streams for no reason; as Go's runtime does, every command raises the
+/// soft limit to the hard one before it runs (`JobLedgerCLI.main`).
+///
+/// A limit too low to run at all is refused then, with one line and exit 2: with too few
+/// descriptors libdispatch traps (SIGILL in its worker-pool monitor, which cannot open /proc),
+/// and so does NIO when it cannot make an event loop's eventfd, so such a run would only crash
+/// part way. The floors come from counting /proc/PID/fd (Linux, 2 cores): `jobs`, `verify`,
+/// `export`, `submit` and `import` ran at 14 and crashed at 10…12; `work --until-idle` peaked
+/// at 25 descriptors with 4 workers and 23 with 64 (they do not grow with --workers: the log's
+/// connections are pooled); an idle `serve --workers 2` holds 27, under load 30, of which all
+/// but the connections are its own (`ConnectionCap.reserve`).
 enum OpenFileLimit {
-    /// Below this many, the startup line says so: a server for many browsers wants more.
+    /// Below this many, `serve`'s startup line says what it means for connections.
     static let low: UInt64 = 4096
     /// The most it asks for: a hard limit that is unlimited, or larger, is met at this.
     static let most: UInt64 = 1 << 20
     /// macOS refuses a soft limit over kern.maxfilesperproc; OPEN_MAX is what it always allows.
     static let darwinFallback: UInt64 = 10_240
+    /// Any command: twice what the short commands were seen to need.
+    static let anyCommand: UInt64 = 32
+    /// A command that runs the engine or the projections (`work`, `demo`, `project`, `bench`):
+    /// its measured peak of 25, with room for adapters' connections and blob files.
+    static let engine: UInt64 = 64
+    /// The fewest connections `serve` must be able to hold, past its reserve, to start.
+    static let serveConnections: UInt64 = 16
+
+    /// The fewest descriptors `command` needs, and what to call it in the refusal.
+    static func floor(for command: any ParsableCommand) -> (needed: UInt64, what: String) {
+        switch command {
+        case is Serve:
+            return (UInt64(ConnectionCap.reserve()) + serveConnections, "`serve` (\(ConnectionCap.reserve()) for the log, threads and files, and \(serveConnections) connections)")
+        case is Work, is Demo, is Project, is Bench: return (engine, "`\(type(of: command)._commandName)`")
+        default: return (anyCommand, "`\(type(of: command)._commandName)`")
+        }
+    }
+
+    /// Raises the soft limit, then refuses a limit under `command`'s floor: the one line to say
+    /// (exit 2), or nil when it may run (also when the limit cannot be read).
+    static func refusal(for command: any ParsableCommand) -> String? {
+        // Help (`--help`, `help work`) prints text and opens nothing: never refused.
+        let name = type(of: command)._commandName
+        guard name != "help", !(command is JobLedgerCLI), let limit = raise() else { return nil }
+        let (needed, what) = floor(for: command)
+        guard limit < needed else { return nil }
+        return "the open-file limit is \(limit), too low for \(what), which needs at least \(needed) "
+            + "descriptors; raise it (ulimit -n \(needed), or more) and run again"
+    }
 
     /// Raises the soft limit towards the hard limit (at most `most`). Returns the limit in force
     /// afterwards, or nil when it cannot be read.
+    @discardableResult
     static func raise() -> UInt64? {
         #if os(Linux)
         let resource = Int32(RLIMIT_NOFILE.rawValue)

@@ -59,9 +59,6 @@ let stoppedEarly = Atomic<Bool>(false)
 @discardableResult
 func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Bool, intake: (any JobIntake)? = nil,
                     startNote: String? = nil) async throws -> [ProjectionStatus] {
-    // Every attempt, projection step and reader holds descriptors: raised as `serve` raises
-    // them, so a shell's low soft limit does not starve a run that the hard limit allows.
-    _ = OpenFileLimit.raise()
     // What a graceful shutdown waits for, as said when it begins.
     let waitsFor = "no new claims; draining running attempts for up to \(durationText(engine.options.drainTimeout))"
         + (runner.map { ", then the projections catch up (up to \(durationText($0.options.shutdownCatchUp)))" } ?? "")

@@ -84,6 +84,16 @@ func jobledgerInShell(_ script: String, setup: String = "", in scratch: Scratch,
                                  sourceLocation: sourceLocation)
 }
 
+/// Runs `jobledger args…` with its open-file limit, soft and hard, set to `openFiles` (`ulimit -n`
+/// in a shell that then execs it): it cannot raise it back. Otherwise as `jobledger(_:in:)`.
+func jobledger(_ args: [String], in scratch: Scratch, openFiles: Int, environment extra: [String: String] = [:],
+               sourceLocation: SourceLocation = #_sourceLocation) async throws -> CLIResult {
+    let binary = try #require(jobledgerBinary, "the jobledger executable was not found; run `swift build` first, or set JOBLEDGER_BIN")
+    return try await runCaptured(URL(fileURLWithPath: "/bin/sh"), ["-c", "ulimit -n \(openFiles) && exec \"$0\" \"$@\"", binary.path] + args,
+                                 shown: ["(ulimit -n \(openFiles))"] + args, in: scratch, deadline: childDeadline, environment: extra,
+                                 sourceLocation: sourceLocation)
+}
+
 private func runCaptured(_ binary: URL, _ args: [String], shown: [String], in scratch: Scratch, deadline: Duration, environment extra: [String: String],
                          sourceLocation: SourceLocation) async throws -> CLIResult {
     let io = scratch.url.appendingPathComponent("io-\(UUID().uuidString)")
