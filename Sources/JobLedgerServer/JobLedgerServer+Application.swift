@@ -11,12 +11,12 @@ extension JobLedgerServer {
     /// after `idleTimeout`; a client that takes longer than `requestTimeout` to send a request's
     /// head and body has its connection closed. Header fields over the decoder's limits get 431
     /// (`HeaderOverflowHandler`). An absolute-form target's authority is the request's `Host`
-    /// (`RequestAuthority`).
+    /// (`RequestAuthority`). Connections past `connectionCap` are closed at once.
     public func application(host: String, port: Int, logger: Logger,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
-        let requestTimeout = self.requestTimeout.map(TimeAmount.init)
+        let requestTimeout = self.requestTimeout.map(TimeAmount.init), cap = connectionCap
         let configuration = HTTP1Channel.Configuration(
-            additionalChannelHandlers: Self.connectionHandlers(requestTimeout: requestTimeout),
+            additionalChannelHandlers: Self.connectionHandlers(requestTimeout: requestTimeout, cap: cap, logger: logger),
             idleTimeout: idleTimeout.map(TimeAmount.init), httpDecoderConfiguration: HeaderOverflowHandler.limits)
         return Application(router: router(), server: .http1(configuration: configuration),
                     configuration: .init(address: .hostname(host, port: port), serverName: "jobledger"),
@@ -24,8 +24,11 @@ extension JobLedgerServer {
     }
 
     /// A new connection's own handlers (a handler holds one connection's state: made for each).
-    static func connectionHandlers(requestTimeout: TimeAmount?) -> [any RemovableChannelHandler] {
-        var handlers: [any RemovableChannelHandler] = [RequestAuthority.Installer(), HeaderOverflowHandler()]
+    static func connectionHandlers(requestTimeout: TimeAmount?, cap: ConnectionCap? = nil, logger: Logger? = nil) -> [any RemovableChannelHandler] {
+        var handlers: [any RemovableChannelHandler] = []
+        // First: a connection over the cap is closed before the others set anything up.
+        if let cap { handlers.append(ConnectionCapHandler(cap: cap, logger: logger ?? Logger(label: "jobledger.serve"))) }
+        handlers += [RequestAuthority.Installer(), HeaderOverflowHandler()]
         if let requestTimeout { handlers.append(RequestDeadlineHandler(deadline: requestTimeout)) }
         return handlers
     }

@@ -65,6 +65,10 @@ public struct JobLedgerServer: Sendable {
     /// for ever. The API's bodies are small (64 KiB at most), so the default is generous even
     /// for a slow link. nil: no limit.
     public var requestTimeout: Duration? = .seconds(30)
+    /// How many connections are held at once (`ConnectionCap`): more are closed as soon as they
+    /// are accepted, so that connections never take the descriptors the server needs itself.
+    /// nil: no cap.
+    public var connectionCap: ConnectionCap?
     /// The Upstash stream intake feeding this server's workers, when there is one: the
     /// projections page shows its lag, pending entries and dead letters.
     public var intake: UpstashStreamIntake?

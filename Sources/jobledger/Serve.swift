@@ -152,9 +152,16 @@ struct Serve: AsyncParsableCommand {
             let host = self.host, workers = self.workers
             let authText = verifier == nil ? "NONE (--insecure-no-auth)" : describe(auth!)
             let limiterName = limiter.name, path = ledger.path
-            // Each connection is a descriptor: raised to the hard limit, and said when still low.
+            // Each connection is a descriptor: the limit (raised to the hard one, and checked
+            // against the floor, in `JobLedgerCLI.main`) less a reserve caps them; said when low.
             let openFiles = OpenFileLimit.raise()
-            let filesText = openFiles.map { $0 < OpenFileLimit.low ? "; open-file limit \($0) (about that many connections at once; more wait to be accepted; raise the hard limit, ulimit -Hn)" : "" } ?? ""
+            let cap = openFiles.map { ConnectionCap(openFileLimit: Int(min($0, UInt64(Int.max)))) }
+            server.connectionCap = cap
+            let filesText = cap.map {
+                UInt64($0.openFileLimit) < OpenFileLimit.low
+                    ? "; open-file limit \($0.openFileLimit): at most \($0.most) connections at once (\($0.reserved) descriptors kept for the log, threads and files; more are closed at once; raise the hard limit, ulimit -Hn)"
+                    : ""
+            } ?? ""
             let app = server.application(host: host, port: port, logger: logger) { p in
                 // An IPv6 literal goes in brackets in a URL (http://[::1]:8080/).
                 let shown = host.contains(":") ? "[\(host)]" : host
