@@ -38,14 +38,14 @@ struct JobLedgerCLI: AsyncParsableCommand {
             writeQuietly("jobledger: \(unknown)\n")
             Foundation.exit(64)
         }
+        // Raised for every command; one it is too low for is refused before it is even parsed,
+        // instead of crashing part way when libdispatch or NIO finds no descriptor left.
+        if let refusal = OpenFileLimit.refusal(arguments: Array(CommandLine.arguments.dropFirst())) {
+            writeQuietly("jobledger: \(refusal)\n")
+            Foundation.exit(2)
+        }
         do {
             var command = try await asyncParseAsRoot(negativeNumbersJoined(Array(CommandLine.arguments.dropFirst())))
-            // Raised for every command; one it is too low for is refused before it opens
-            // anything, instead of crashing part way when libdispatch or NIO finds none left.
-            if let refusal = OpenFileLimit.refusal(for: command) {
-                writeQuietly("jobledger: \(refusal)\n")
-                Foundation.exit(2)
-            }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -34,23 +34,28 @@ enum OpenFileLimit {
     /// The fewest connections `serve` must be able to hold, past its reserve, to start.
     static let serveConnections: UInt64 = 16
 
-    /// The fewest descriptors `command` needs, and what to call it in the refusal.
-    static func floor(for command: any ParsableCommand) -> (needed: UInt64, what: String) {
-        switch command {
-        case is Serve:
+    /// The fewest descriptors the command named `name` needs, and what to call it in the refusal.
+    static func floor(forCommandNamed name: String) -> (needed: UInt64, what: String) {
+        switch name {
+        case Serve._commandName:
             return (UInt64(ConnectionCap.reserve()) + serveConnections, "`serve` (\(ConnectionCap.reserve()) for the log, threads and files, and \(serveConnections) connections)")
-        case is Work, is Demo, is Project, is Bench: return (engine, "`\(type(of: command)._commandName)`")
-        default: return (anyCommand, "`\(type(of: command)._commandName)`")
+        case Work._commandName, Demo._commandName, Project._commandName, Bench._commandName: return (engine, "`\(name)`")
+        default: return (anyCommand, "`\(name)`")
         }
     }
 
-    /// Raises the soft limit, then refuses a limit under `command`'s floor: the one line to say
-    /// (exit 2), or nil when it may run (also when the limit cannot be read).
-    static func refusal(for command: any ParsableCommand) -> String? {
-        // Help (`--help`, `help work`) prints text and opens nothing: never refused.
-        let name = type(of: command)._commandName
-        guard name != "help", !(command is JobLedgerCLI), let limit = raise() else { return nil }
-        let (needed, what) = floor(for: command)
+    /// Raises the soft limit, then refuses a limit under the floor of the command `arguments`
+    /// name (their first word, when it is one of `jobledger`'s commands): the one line to say
+    /// (exit 2), or nil when it may run (also when the limit cannot be read). Decided from the
+    /// words, before they are parsed: with a handful of descriptors, parsing itself (it runs on
+    /// Swift's concurrency pool) crashed in libdispatch. Help (`--help`, `-h`, `help work`)
+    /// prints text and opens nothing: never refused.
+    static func refusal(arguments: [String]) -> String? {
+        guard !arguments.contains(where: { $0 == "--help" || $0 == "-h" }), arguments.first != "help" else { return nil }
+        let commands = Set(JobLedgerCLI.configuration.subcommands.map { $0._commandName })
+        let name = arguments.first.flatMap { commands.contains($0) ? $0 : nil } ?? JobLedgerCLI._commandName
+        guard let limit = raise() else { return nil }
+        let (needed, what) = floor(forCommandNamed: name)
         guard limit < needed else { return nil }
         return "the open-file limit is \(limit), too low for \(what), which needs at least \(needed) "
             + "descriptors; raise it (ulimit -n \(needed), or more) and run again"

@@ -68,12 +68,16 @@ import Testing
         expectRefusal(r, exit: 2, mentions: ["the open-file limit is 40", "`\(args[0])`", "at least 64", "ulimit -n 64"])
     }
 
-    /// Help opens nothing and is never refused; a usage error stays a usage error.
+    /// Help opens nothing and is never refused; above the floor, a usage error stays a usage
+    /// error. (Under it, the limit is said first: it is checked before the words are parsed,
+    /// since with a handful of descriptors parsing itself crashed.)
     @Test func helpAndUsageErrorsAreNotRefused() async throws {
         let scratch = Scratch()
-        let help = try await jobledger(["work", "--help"], in: scratch, openFiles: 8)
+        let help = try await jobledger(["work", "--help"], in: scratch, openFiles: 12)
         #expect(help.status == 0 && help.stdout.contains("--workers"), "\(help)")
-        let usage = try await jobledger(["work", "--workers", "0"], in: scratch, openFiles: 8)
+        let usage = try await jobledger(["work", "--workers", "0"], in: scratch, openFiles: 64)
         #expect(usage.status == 64, "\(usage)")
+        let under = try await jobledger(["work", "--workers", "0"], in: scratch, openFiles: 12)
+        expectRefusal(under, exit: 2, mentions: ["the open-file limit is 12", "`work`"])
     }
 }
