@@ -11,8 +11,10 @@ enum JSONResponse {
         return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(string: value.canonicalText)))
     }
 
-    /// A response with HTML.
+    /// A response with HTML: a dashboard page, which may run only this server's scripts
+    /// (`BrowserGuard.pagePolicy`, beside the `frame-ancestors` policy every response has).
     static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: BrowserGuard.pagePolicy],
+                 body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }

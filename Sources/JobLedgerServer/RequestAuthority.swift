@@ -28,12 +28,17 @@ final class RequestAuthority: ChannelInboundHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
             return
         }
+        // One pass over the names, without allocating (it runs for every request).
+        var hosts = 0, marked = false
+        for (name, _) in head.headers {
+            if name.utf8.count == 4, name.lowercased() == "host" { hosts += 1 }
+            else if name.utf8.count == Self.missingHostMarker.utf8.count, name.lowercased() == Self.missingHostMarker.lowercased() { marked = true }
+        }
         var changed = false
-        if head.headers.contains(name: Self.missingHostMarker) {
+        if marked {
             head.headers.remove(name: Self.missingHostMarker)
             changed = true
         }
-        let hosts = head.headers["Host"].count
         if let authority = Self.authority(ofTarget: head.uri), hosts <= 1 {
             head.headers.replaceOrAdd(name: "Host", value: authority)
             changed = true

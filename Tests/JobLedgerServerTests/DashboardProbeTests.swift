@@ -55,9 +55,11 @@ import Testing
             for (uri, headers) in [("/", [HTTPField.Name.cookie: "__session=\(alice)"]), ("/api/jobs", [.authorization: "Bearer \(alice)"]),
                                    ("/healthz", [:])] as [(String, HTTPFields)] {
                 let r = try await c.executeRequest(uri: uri, method: .get, headers: headers, body: nil)
-                #expect(r.headers[.cacheControl] == "no-store", "\(uri)")
-                let csp = r.headers[.contentSecurityPolicy] ?? ""
-                #expect(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-eval"), "\(uri): \(csp)")
+                #expect(r.headers[values: .cacheControl] == ["no-store"], "\(uri)")
+                let csp = r.headers[values: .contentSecurityPolicy]
+                #expect(csp.contains("frame-ancestors 'none'"), "\(uri): \(csp)")
+                // A page may run only this server's scripts.
+                if uri == "/" { #expect(csp.contains { $0.contains("script-src 'self'") && !$0.contains("unsafe-eval") }, "\(csp)") }
             }
             // A route with its own caching rule keeps it.
             #expect(try await c.executeRequest(uri: "/static/dashboard.js", method: .get, headers: [:], body: nil).headers[.cacheControl] == "no-cache")
