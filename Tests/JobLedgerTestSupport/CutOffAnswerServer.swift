@@ -11,30 +11,9 @@ public final class CutOffAnswerServer: Sendable {
     private let fd: Int32
 
     public init(declaredLength: Int = 1000, sent: String = #"{"result":"T0s="}   "#) throws {
-        #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, len) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &len) == 0
-            }
-        }
-        guard listening else {
-            let code = errno
-            close(fd)
-            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EADDRNOTAVAIL)
-        }
+        let (fd, port) = try listenOnLoopback()
         self.fd = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        self.port = port
         let answer = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(declaredLength)\r\n\r\n\(sent)".utf8)
         Thread {
             while true {

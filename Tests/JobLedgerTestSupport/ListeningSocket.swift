@@ -10,31 +10,36 @@ public final class ListeningSocket: Sendable {
     private let fd: Int32
 
     public init() throws {
-        #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)  // no child started meanwhile inherits the port
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, len) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &len) == 0
-            }
-        }
-        guard listening else {
-            let code = errno
-            close(fd)
-            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EADDRNOTAVAIL)
-        }
-        self.fd = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        (fd, port) = try listenOnLoopback()
     }
 
     deinit { close(fd) }
+}
+
+/// A TCP socket listening on 127.0.0.1 on a port the system chose (close-on-exec, so no child
+/// started meanwhile inherits it): its descriptor and port.
+func listenOnLoopback(backlog: Int32 = 16) throws -> (fd: Int32, port: Int) {
+    #if canImport(Glibc)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+    let fd = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let listening = withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, len) == 0 && listen(fd, backlog) == 0 && getsockname(fd, $0, &len) == 0
+        }
+    }
+    guard listening else {
+        let code = errno
+        close(fd)
+        throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EADDRNOTAVAIL)
+    }
+    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
 }
