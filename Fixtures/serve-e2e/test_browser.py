@@ -34,14 +34,18 @@ def until(page, expression, timeout):
 
 
 class BrowserTests(unittest.TestCase):
-    def test_dashboard_submit_live_progress_final_image_and_time_travel(self):
-        from playwright.sync_api import sync_playwright
+    def launch(self, p):
+        """Debian's Chromium, headless, under Playwright."""
         exe = chromium_path()
         self.assertIsNotNone(exe, "chromium is not installed (apt-get install chromium; .ci/run does it)")
+        return p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+
+    def test_dashboard_submit_live_progress_final_image_and_time_travel(self):
+        from playwright.sync_api import sync_playwright
         os.makedirs(SHOTS, exist_ok=True)
         # Steps of 1.5 s keep the live preview on screen for seconds, not a fraction of one.
         with Server("--workers", "2", "--step-ms", "1500", "--fail-rate", "0", auth=False) as s, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            browser = self.launch(p)
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.goto(s.url + "/")
             page.fill("#prompt", "a red bicycle at dusk")
@@ -104,10 +108,8 @@ class BrowserTests(unittest.TestCase):
         stream without the id, which starts with every message of the job, and follows it to the
         end. (It used to stop updating until reloaded.)"""
         from playwright.sync_api import sync_playwright
-        exe = chromium_path()
-        self.assertIsNotNone(exe, "chromium is not installed (apt-get install chromium; .ci/run does it)")
         with Server("--workers", "1", "--step-ms", "200", "--fail-rate", "0", auth=False) as s, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            browser = self.launch(p)
             page = browser.new_page()
             answers = []   # the status each stream request of the page got
             routed = []
@@ -144,10 +146,8 @@ class BrowserTests(unittest.TestCase):
         the first finished message and showed "failed" for good. It now knows the job's version
         from when it was made, and only a finished message at least that new ends it."""
         from playwright.sync_api import sync_playwright
-        exe = chromium_path()
-        self.assertIsNotNone(exe, "chromium is not installed (apt-get install chromium; .ci/run does it)")
         with Server("--workers", "1", "--step-ms", "20", "--fail-rate", "0", auth=False) as s, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            browser = self.launch(p)
             page = browser.new_page()
             page.goto(s.url + "/")
             job = page.evaluate("""async () => (await (await fetch('/api/design', {method: 'POST',
@@ -179,10 +179,8 @@ class BrowserTests(unittest.TestCase):
         """With --no-effects (or broadcasts going to AnyCable) the stream routes answer 409: the
         job page retried them for ever and stayed where it was. It reads the job instead."""
         from playwright.sync_api import sync_playwright
-        exe = chromium_path()
-        self.assertIsNotNone(exe, "chromium is not installed (apt-get install chromium; .ci/run does it)")
         with Server("--no-effects", "--workers", "1", "--step-ms", "200", "--fail-rate", "0", auth=False) as s, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            browser = self.launch(p)
             page = browser.new_page()
             streams = []
             page.on("request", lambda r: streams.append(r.url) if "/stream" in r.url else None)

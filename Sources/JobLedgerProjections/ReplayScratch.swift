@@ -17,43 +17,21 @@ public enum ReplayScratch {
     /// try ReplayScratch.write(rows: Array(fold.rows.values), effects: planned, to: "as-of-40.sqlite")
     /// ```
     ///
-    /// The file is made beside `path` under another name (`stagingPath(for:)`) and given its
-    /// name only once complete: a write that fails (a full disk, a folder that cannot take the
-    /// journal) or a process killed meanwhile leaves nothing at `path`, so the same call can be
-    /// made again, instead of being refused because the path "already exists" (what a failed
-    /// write removes, a killed one may leave under the staging name).
+    /// The file is made beside `path` under another name (`StagedFile`) and given its name only
+    /// once complete: a write that fails (a full disk, a folder that cannot take the journal) or
+    /// a process killed meanwhile leaves nothing at `path`, so the same call can be made again,
+    /// instead of being refused because the path "already exists" (what a failed write removes,
+    /// a killed one may leave under the staging name).
     public static func write(rows: [JobRow], effects: [PlannedEffect], to path: String) throws(LedgerError) {
-        if FileManager.default.fileExists(atPath: path) {
-            throw LedgerError.storage("\(path) already exists; a replay scratch file is always a new file, and never replaces one")
-        }
-        let staging = stagingPath(for: path)
-        // Made here, exclusively: a file another process makes meanwhile is refused, not
-        // written into, and a file this call made is the only one it may remove.
-        unlink(staging); unlink(staging + "-journal")  // a killed run's, with this process's id
-        let fd = open(staging, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        if fd < 0 { throw .storage("cannot write \(path): \(String(cString: strerror(errno)))") }
-        close(fd)
+        let why = "a replay scratch file is always a new file, and never replaces one"
+        let staging = try StagedFile.begin(path, why: why)
         do {
             try fill(staging, rows: rows, effects: effects)
         } catch {
             unlink(staging)  // SQLite removed its journal as it rolled back
             throw .storage("cannot write \(path): \(error); the unfinished file was removed")
         }
-        // The name is given by a hard link, which, unlike a rename, never replaces a file that
-        // appeared at `path` meanwhile.
-        let linked = link(staging, path) == 0 ? 0 : errno
-        unlink(staging)
-        if linked == EEXIST {
-            throw .storage("\(path) already exists; a replay scratch file is always a new file, and never replaces one")
-        }
-        if linked != 0 { throw .storage("cannot write \(path): \(String(cString: strerror(linked)))") }
-    }
-
-    /// Where `write(rows:effects:to:)` makes the file before it has its name: beside it, hidden,
-    /// named after this process.
-    public static func stagingPath(for path: String) -> String {
-        let url = URL(fileURLWithPath: path)
-        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())").path
+        try StagedFile.publish(staging, as: path, why: why)
     }
 
     private static func fill(_ path: String, rows: [JobRow], effects: [PlannedEffect]) throws {

@@ -235,14 +235,12 @@ struct Export: AsyncParsableCommand {
     /// valid log: only its exit status tells, which a copied file loses.
     func runToFile(_ path: String) async throws {
         try await guarded {
-            if FileManager.default.fileExists(atPath: path) {
-                throw fail("\(path) already exists; --output writes a new file and never overwrites", code: 6)
-            }
             let ledger = try log.openReadOnly()
             await StagedFileInterrupt.install(for: path)
-            let staging = StagedFileInterrupt.staging(for: path)
-            guard let file = FileHandle(forWritingAtPath: staging) ?? (FileManager.default.createFile(atPath: staging, contents: nil)
-                                                                        ? FileHandle(forWritingAtPath: staging) : nil) else {
+            let why = "--output writes a new file and never overwrites"
+            let staging = try StagedFile.begin(path, why: why)
+            guard let file = FileHandle(forWritingAtPath: staging) else {
+                unlink(staging)
                 throw fail("cannot write \(path): \(String(cString: strerror(errno)))", code: 6)
             }
             var buffer: [UInt8] = []
@@ -264,10 +262,7 @@ struct Export: AsyncParsableCommand {
                 try? file.close(); unlink(staging)
                 throw fail("cannot write \(path): \(error); nothing was left there", code: 6)
             }
-            let linked = link(staging, path) == 0 ? 0 : errno
-            unlink(staging)
-            if linked == EEXIST { throw fail("\(path) already exists; --output writes a new file and never overwrites", code: 6) }
-            if linked != 0 { throw fail("cannot write \(path): \(String(cString: strerror(linked)))", code: 6) }
+            try StagedFile.publish(staging, as: path, why: why)
             printErr("exported \(plural(events, "event")) to \(path)")
             try Self.verified(ledger)
         }

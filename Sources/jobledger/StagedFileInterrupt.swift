@@ -1,5 +1,5 @@
 import Foundation
-import JobLedgerProjections
+import JobLedgerSQLite
 import UnixSignals
 
 /// SIGINT and SIGTERM while a command writes a file that takes its name only once whole
@@ -9,12 +9,8 @@ import UnixSignals
 /// journal, which made the next run refuse: "already exists"; an export cut short on a line
 /// boundary looked complete.)
 enum StagedFileInterrupt {
-    /// Where the file for `path` is written before it has its name: beside it, hidden, named
-    /// after this process (`ReplayScratch`'s own rule).
-    static func staging(for path: String) -> String { ReplayScratch.stagingPath(for: path) }
-
     static func install(for path: String) async {
-        let staging = staging(for: path)
+        let staging = StagedFile.stagingPath(for: path)
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         Task.detached {
             for await _ in signals {

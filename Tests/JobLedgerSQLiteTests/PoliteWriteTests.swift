@@ -12,15 +12,26 @@ import Testing
 @Suite struct PoliteWriteTests {
     static let queued = EventPayload.queued(.init(kind: "k"))
 
-    @Test func anAppendBehindWaitingBackgroundWritesWaitsOneBusyTimeout() async throws {
-        let dir = TempDir()
+    /// A new log in `dir` with busy timeout `busy`, and another connection holding its write lock.
+    static func lockedLog(_ dir: TempDir, busy: Duration) async throws -> (Ledger, DatabaseQueue) {
         let path = dir.path("log.sqlite")
-        let ledger = try Ledger.open(path: path, configuration: config(busy: .seconds(1)))
+        let ledger = try Ledger.open(path: path, configuration: config(busy: busy))
         let holder = try rawQueue(path)
         try await holder.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE") }
-        let staging = (0..<3).map { i in Task { try await ledger.stageAsset(Data("asset \(i)".utf8), contentType: "image/png") } }
+        return (ledger, holder)
+    }
+
+    /// Until a background write of `ledger` has entered its write gate (bounded, no sleeping).
+    static func untilAWriteIsUnderWay(_ ledger: Ledger) async {
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while ledger.gate.writersInFlight == 0, ContinuousClock.now < deadline { await Task.yield() }
+    }
+
+    @Test func anAppendBehindWaitingBackgroundWritesWaitsOneBusyTimeout() async throws {
+        let dir = TempDir()
+        let (ledger, holder) = try await Self.lockedLog(dir, busy: .seconds(1))
+        let staging = (0..<3).map { i in Task { try await ledger.stageAsset(Data("asset \(i)".utf8), contentType: "image/png") } }
+        await Self.untilAWriteIsUnderWay(ledger)
         let start = ContinuousClock.now
         let refused = await expectLedgerError { _ = try await ledger.append(NewEvent(job: jid("j1"), payload: Self.queued)) }
         let waited = ContinuousClock.now - start
@@ -39,13 +50,9 @@ import Testing
 
     @Test func aBackgroundWriteGetsTheLockOnceItIsFree() async throws {
         let dir = TempDir()
-        let path = dir.path("log.sqlite")
-        let ledger = try Ledger.open(path: path, configuration: config(busy: .seconds(30)))
-        let holder = try rawQueue(path)
-        try await holder.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE") }
+        let (ledger, holder) = try await Self.lockedLog(dir, busy: .seconds(30))
         let staging = Task { try await ledger.stageAsset(Data("waits".utf8), contentType: "image/png") }
-        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
-        while ledger.gate.writersInFlight == 0, ContinuousClock.now < deadline { await Task.yield() }
+        await Self.untilAWriteIsUnderWay(ledger)
         try await holder.writeWithoutTransaction { try $0.execute(sql: "COMMIT") }
         let asset = try await staging.value
         #expect(asset.size == 5)
