@@ -109,7 +109,7 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
             // with EFBIG, which SQLite reports as an I/O error too: a file of the log at the
             // limit is a size cap reached, not a failing disk.
             if growing.contains(error.extendedResultCode), let cap = fileSizeLimit(),
-               let (file, size) = [path, path + "-wal", path + "-shm"].lazy.compactMap({ f in Self.size(of: f).map { (f, $0) } })
+               let (file, size) = [path, path + "-wal", path + "-shm"].lazy.compactMap({ f in Ledger.fileSize(f).map { (f, Int64($0)) } })
                 .first(where: { $0.1 + (64 << 10) >= cap }) {
                 return StorageFault(kind: .full, path: path,
                                     detail: "\(detail); \((file as NSString).lastPathComponent) is \(text(bytes: size)), at the process's file-size limit (ulimit -f) of \(text(bytes: cap))",
@@ -135,12 +135,6 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
         #endif
         guard getrlimit(resource, &l) == 0, l.rlim_cur != rlim_t.max else { return nil }  // RLIM_INFINITY
         return Int64(clamping: UInt64(l.rlim_cur))
-    }
-
-    /// The size of the file at `path`, nil when there is none.
-    static func size(of path: String) -> Int64? {
-        var st = stat()
-        return stat(path, &st) == 0 ? Int64(st.st_size) : nil
     }
 
     /// Bytes available to unprivileged writers on the file system holding `path` (its folder
