@@ -69,8 +69,8 @@ import Testing
     }
 
     /// Help opens nothing and is never refused; above the floor, a usage error stays a usage
-    /// error. (Under it, the limit is said first: it is checked before the words are parsed,
-    /// since with a handful of descriptors parsing itself crashed.)
+    /// error. (Under it, the limit is said first: it is checked before the words are parsed;
+    /// checked after, a run with 6 descriptors crashed before the refusal was printed.)
     @Test func helpAndUsageErrorsAreNotRefused() async throws {
         let scratch = Scratch()
         let help = try await jobledger(["work", "--help"], in: scratch, openFiles: 12)
