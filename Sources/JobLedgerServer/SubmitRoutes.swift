@@ -11,10 +11,16 @@ import Logging
 extension JobLedgerServer {
     static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
 
-    /// `application/json` or a `+json` type, with any parameters (`; charset=utf-8`).
+    /// `application/json` or a `+json` type, with any parameters (`; charset=utf-8`). Compared
+    /// as ASCII without Foundation (its trimming and lowercasing through NSString were 2 % of a
+    /// submit's CPU).
     static func isJSON(_ contentType: String) -> Bool {
-        let media = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        return media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json"))
+        let media = trimmingSpaces(contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)[0]).utf8
+        let lower = { (b: UInt8) -> UInt8 in b >= 0x41 && b <= 0x5A ? b | 0x20 : b }
+        func hasPrefix(_ p: String) -> Bool { media.count >= p.utf8.count && zip(media, p.utf8).allSatisfy { lower($0) == $1 } }
+        func hasSuffix(_ p: String) -> Bool { media.count >= p.utf8.count && zip(media.suffix(p.utf8.count), p.utf8).allSatisfy { lower($0) == $1 } }
+        if media.count == 16 { return hasPrefix("application/json") }
+        return media.count > 17 && hasPrefix("application/") && hasSuffix("+json")
     }
 
     /// `POST /api/jobs/{kind}` and its alias `POST /api/design`: authenticate, limit, validate,
