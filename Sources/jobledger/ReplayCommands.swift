@@ -21,12 +21,26 @@ func replayPoint(untilSeq: Int64?, until: String?) throws -> ReplayPoint {
 struct ReplayProgress {
     let total: Int
     let tty = isatty(STDERR_FILENO) != 0
+    var label = "replaying"
+
+    init(total: Int, label: String = "replaying") {
+        self.total = total
+        self.label = label
+    }
+
+    /// The bar for a replay of the whole log up to `point`: its total is the events that replay
+    /// reads, not the whole log's (counted only when the bar is shown: for a time, a scan).
+    init(ledger: Ledger, until point: ReplayPoint, label: String = "replaying") throws {
+        self.init(total: 0, label: label)
+        if tty { self = ReplayProgress(total: try ledger.eventsReplayed(until: point), label: label) }
+    }
+
     func update(_ done: Int) {
         guard tty, total > 0 else { return }
         let f = min(1, Double(done) / Double(total))
         let width = 30
         let filled = Int(f * Double(width))
-        writeQuietly("\r\u{1B}[2Kreplaying [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) events")
+        writeQuietly("\r\u{1B}[2K\(label) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) events")
     }
     func finish() { if tty && total > 0 { writeQuietly("\r\u{1B}[2K") } }
 }
@@ -102,7 +116,7 @@ struct Replay: AsyncParsableCommand {
                 }
                 await StagedFileInterrupt.install(for: into)
             }
-            let progress = ReplayProgress(total: id == nil ? (try ledger.eventCount()) : 0)
+            let progress = id == nil ? try ReplayProgress(ledger: ledger, until: point) : ReplayProgress(total: 0)
             let wantsEffects = effects || proj != .jobs || into != nil
             let planned = plannedProjections(ledger: ledger, streamPrefix: streamPrefix, blobs: blobs)
             var fold = ReplayFold(effects: wantsEffects ? planned : [], receipts: try ledger.receipts(of: planned), showsTargets: true,
@@ -126,6 +140,10 @@ struct Replay: AsyncParsableCommand {
             let rows = fold.rows.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
             if let into {
                 let existed = FileManager.default.fileExists(atPath: into)
+                // The write of a large replay takes a while (seconds for a million events): said
+                // on a terminal, as the replay before it is.
+                if progress.tty { writeQuietly("\r\u{1B}[2Kwriting \(plural(rows.count, "job")) and \(plural(all.count, "effect")) to \(into) …") }
+                defer { if progress.tty { writeQuietly("\r\u{1B}[2K") } }
                 do { try ReplayScratch.write(rows: rows, effects: all, to: into) } catch LedgerError.storage where existed {
                     throw fail("storage error: \(into) already exists; --into writes a new file and never overwrites", code: 6)
                 }
@@ -308,7 +326,9 @@ struct Diff: AsyncParsableCommand {
         // Artefacts are compared by their deterministic pathnames, not the URLs a store gave
         // them: an exported copy (which carries no URLs) replays equal to its original.
         var fold = ReplayFold(showsTargets: true)
-        _ = try ledger.replay(into: &fold, until: side.point)
+        let progress = try ReplayProgress(ledger: ledger, until: side.point, label: "replaying \(side.path)")
+        _ = try ledger.replay(into: &fold, until: side.point, progress: progress.update)
+        progress.finish()
         return fold.rows
     }
 

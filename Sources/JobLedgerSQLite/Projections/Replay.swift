@@ -104,6 +104,24 @@ extension Ledger {
         return summary
     }
 
+    /// How many events a replay of the whole log up to `point` reads (for a progress bar): up to
+    /// the `seq`, or up to the first event recorded later than the time (a scan of the log's
+    /// prefix for a time).
+    package func eventsReplayed(until point: ReplayPoint) throws(LedgerError) -> Int {
+        let count = try eventCount()
+        switch point {
+        case .end:
+            return count
+        case .seq(let n):
+            return min(count, Int(clamping: n))
+        case .time(let t):
+            let later = try read { db in
+                try Int64.fetchOne(db, sql: "SELECT seq FROM events WHERE recorded_at > ? ORDER BY seq LIMIT 1", arguments: [t.milliseconds])
+            }
+            return later.map { min(count, Int(clamping: $0 - 1)) } ?? count
+        }
+    }
+
     /// The event at `seq`'s time, to turn a `seq` into the moment it was recorded.
     public func recordedAt(seq: Int64) throws(LedgerError) -> Timestamp? {
         try read { db in try Int64.fetchOne(db, sql: "SELECT recorded_at FROM events WHERE seq = ?", arguments: [seq]).map(Timestamp.init(milliseconds:)) }
