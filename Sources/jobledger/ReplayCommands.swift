@@ -121,37 +121,46 @@ struct Replay: AsyncParsableCommand {
             let planned = plannedProjections(ledger: ledger, streamPrefix: streamPrefix, blobs: blobs)
             var fold = ReplayFold(effects: wantsEffects ? planned : [], receipts: try ledger.receipts(of: planned), showsTargets: true,
                                   receiptPlanners: planned)
-            var all: [PlannedEffect] = []
+            // --into stores each effect as it is planned: a million events' effects held in
+            // memory until the end took 700 MB.
+            let scratch = try into.map { path throws(LedgerError) in try ReplayScratchWriter(path: path) }
+            var effectsWritten = 0
+            var scratchFailure: LedgerError?
             let out = BufferedOutput()
             let summary = try ledger.replay(into: &fold, until: point, job: id, progress: progress.update) { e in
                 // --projection broadcast|blob shows that projection's effects; --effects alone all
                 // of them (with --projection, that projection's: it was ignored).
                 guard into != nil || (proj != .jobs ? e.projection.name == proj : effects) else { return }
-                if into != nil { all.append(e); return }
+                if let scratch {
+                    guard scratchFailure == nil else { return }
+                    do throws(LedgerError) { try scratch.add(e); effectsWritten += 1 } catch { scratchFailure = error }
+                    return
+                }
                 out.write((json ? e.json.canonicalText : e.line) + "\n")
             }
             progress.finish()
+            if let scratchFailure { throw scratchFailure }
             // A job the log has never held (a mistyped id) is said, as `history` and `state` say
             // it, not shown as an empty replay with exit 0.
             if let id, summary.events == 0, try await ledger.state(of: id) == nil {
+                scratch?.abandon()
                 throw fail("no such job \(id) in \(ledger.path)", code: 3)
             }
             try out.finish()
             let rows = fold.rows.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
-            if let into {
-                let existed = FileManager.default.fileExists(atPath: into)
-                // The write of a large replay takes a while (seconds for a million events): said
-                // on a terminal, as the replay before it is.
-                if progress.tty { writeQuietly("\r\u{1B}[2Kwriting \(plural(rows.count, "job")) and \(plural(all.count, "effect")) to \(into) …") }
+            if let into, let scratch {
+                // The jobs and the commit of a large replay take a while (seconds for a million
+                // events): said on a terminal, as the replay before it is.
+                if progress.tty { writeQuietly("\r\u{1B}[2Kwriting \(plural(rows.count, "job")) and \(plural(effectsWritten, "effect")) to \(into) …") }
                 defer { if progress.tty { writeQuietly("\r\u{1B}[2K") } }
-                do { try ReplayScratch.write(rows: rows, effects: all, to: into) } catch LedgerError.storage where existed {
+                do { try scratch.finish(rows: rows) } catch LedgerError.storage where FileManager.default.fileExists(atPath: into) {
                     throw fail("storage error: \(into) already exists; --into writes a new file and never overwrites", code: 6)
                 }
                 if json {
-                    print(JSONValue.object(["path": .string(into), "jobs": .int(Int64(rows.count)), "effects": .int(Int64(all.count)),
+                    print(JSONValue.object(["path": .string(into), "jobs": .int(Int64(rows.count)), "effects": .int(Int64(effectsWritten)),
                                             "as_of": .string(point.description)]).canonicalText)
                 } else {
-                    print("wrote \(plural(rows.count, "job")) and \(plural(all.count, "effect")) as of \(point) to \(into)")
+                    print("wrote \(plural(rows.count, "job")) and \(plural(effectsWritten, "effect")) as of \(point) to \(into)")
                 }
             } else if !effects && proj == .jobs {
                 if json {
