@@ -44,7 +44,8 @@ extension JobEngine {
         /// How long a cancelled handler gets to end (and its interruption to be recorded) before
         /// the shutdown goes on without it. A handler that ignores cancellation cannot be
         /// stopped: it is left running unseen, its job stays `running` until its lease passes and
-        /// another engine takes it up again, and whatever it reports later is refused (fencing).
+        /// another engine takes it up again, and whatever it reports or returns later is not
+        /// recorded (the engine has given the attempt up; another engine's attempt is fenced).
         public var cancelGrace: Duration = .seconds(5)
         /// Where the engine logs; every line carries the job id as `job` metadata.
         public var logger = Logger(label: "jobledger.engine")

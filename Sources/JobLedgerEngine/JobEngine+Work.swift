@@ -145,12 +145,27 @@ extension JobEngine {
             Task { try? await Task.sleep(for: limit); first.answer(false) }
         }
         guard !allEnded else { return }
-        let stuck = state.withLock { s in s.running.keys.map(\.rawValue).sorted() }
+        // Given up: whatever these handlers report or return later is not recorded (it was: a
+        // handler that returned after the shutdown had returned wrote `completed` into a log its
+        // app may have closed, past its lease). A handler that has returned and is recording
+        // its outcome is left to finish that.
+        let stuck = state.withLock { s -> [String] in
+            var given: [String] = []
+            for (job, r) in s.running where r.lost == nil && !r.returned && !r.recording {
+                s.running[job]!.lost = Self.givenUpAtShutdown
+                given.append(job.rawValue)
+            }
+            return given.sorted()
+        }
+        guard !stuck.isEmpty else { return }
         let text = "\(stuck.count) handler\(stuck.count == 1 ? "" : "s") did not end within \(options.cancelGrace) of being cancelled "
             + "(\(stuck.prefix(5).joined(separator: ", "))\(stuck.count > 5 ? ", …" : "")); going on without them: "
-            + "their jobs stay running until their leases pass, and whatever they report later is refused"
+            + "their jobs stay running until their leases pass, and whatever they report or return later is not recorded"
         options.logger.error("\(text)")
     }
+
+    /// Why an attempt whose handler outlasted the shutdown's grace records nothing more.
+    static let givenUpAtShutdown = "the engine shut down and gave up on it (it ignored the cancellation past the cancel grace)"
 
     /// Before a claim round: attempts finish in bursts (one commit resumes many of them), so
     /// the ones already resumed get a few turns of the thread to fold their outcome in and free
