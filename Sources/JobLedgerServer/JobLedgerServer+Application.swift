@@ -11,7 +11,9 @@ extension JobLedgerServer {
     /// after `idleTimeout`; a client that takes longer than `requestTimeout` to send a request's
     /// head and body has its connection closed. Header fields over the decoder's limits get 431
     /// (`HeaderOverflowHandler`). An absolute-form target's authority is the request's `Host`
-    /// (`RequestAuthority`). Connections past `connectionCap` are closed at once.
+    /// (`RequestAuthority`). HTTP/1.0 requests are answered as HTTP/1.0, connections kept or
+    /// closed as RFC 9112 § 9.3 says, and `Expect: 100-continue` answered (`ConnectionPersistence`).
+    /// Connections past `connectionCap` are closed at once.
     public func application(host: String, port: Int, logger: Logger,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
         let requestTimeout = self.requestTimeout.map(TimeAmount.init), cap = connectionCap
@@ -28,7 +30,7 @@ extension JobLedgerServer {
         var handlers: [any RemovableChannelHandler] = []
         // First: a connection over the cap is closed before the others set anything up.
         if let cap { handlers.append(ConnectionCapHandler(cap: cap, logger: logger ?? Logger(label: "jobledger.serve"))) }
-        handlers += [RequestAuthority.Installer(), HeaderOverflowHandler()]
+        handlers += [RequestAuthority.Installer(), ConnectionPersistence.Installer(), HeaderOverflowHandler()]
         if let requestTimeout { handlers.append(RequestDeadlineHandler(deadline: requestTimeout)) }
         return handlers
     }

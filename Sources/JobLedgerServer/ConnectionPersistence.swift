@@ -1,0 +1,147 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
+
+/// Keeps a connection open or closes it as RFC 9112 § 9.3 says, answers each request in its own
+/// HTTP version, and sends `100 Continue` (RFC 9110 § 10.1.1), all of which the conversion to
+/// HTTP types hides from Hummingbird (it answers everything as HTTP/1.1 and closes only on a
+/// request's `Connection: close`, spelled so):
+/// - an HTTP/1.0 request is answered as HTTP/1.0: no chunked framing (a stream's event lines
+///   were sent inside chunk sizes), and the connection closes after the answer unless the
+///   request asked `Connection: keep-alive` and the answer has a length, in which case the answer
+///   says `Connection: keep-alive`. (A 1.0 connection was held until the idle timeout.)
+/// - a request that is not persistent (`close` among its `Connection` tokens, in any case, or a
+///   1.0 request without `keep-alive`) reaches Hummingbird with `Connection: close`, and its
+///   answer says `Connection: close`.
+/// - an HTTP/1.1 request with `Expect: 100-continue` gets `100 Continue` at once: a client
+///   waiting for it before sending its body waited a second (curl), or for ever (the request
+///   timeout then closed the connection). An HTTP/1.0 one's expectation is ignored, as the RFC says.
+///
+/// It sits before the conversion (`HTTP1ToHTTPServerCodec`), installed by `Installer`, one of the
+/// connection's own handlers, as `RequestAuthority` is.
+final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// A request read and not yet answered (pipelined requests are answered in order).
+    struct Pending: Equatable {
+        var http10: Bool
+        var persistent: Bool
+        var head: Bool
+    }
+
+    private var pending: [Pending] = []
+    /// The answer being written ends the connection, which Hummingbird would keep.
+    private var closeAfterEnd = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data) else {
+            context.fireChannelRead(data)
+            return
+        }
+        let (request, expects) = Self.read(head)
+        pending.append(request)
+        var changed = false
+        // Hummingbird closes after the answer only when the field is exactly "close".
+        if !request.persistent, head.headers[canonicalForm: "connection"] != ["close"] {
+            head.headers.replaceOrAdd(name: "Connection", value: "close")
+            changed = true
+        }
+        if !request.http10, expects {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        }
+        context.fireChannelRead(changed ? wrapInboundOut(.head(head)) : data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(var head):
+            if (100..<200).contains(head.status.code), head.status.code != 101 {
+                // An interim answer: the final one follows. None is sent to a 1.0 client.
+                if pending.first?.http10 == true { promise?.succeed(()) } else { context.write(data, promise: promise) }
+                return
+            }
+            guard !pending.isEmpty else {
+                context.write(data, promise: promise)
+                return
+            }
+            let request = pending.removeFirst()
+            guard request.http10 || !request.persistent else {
+                context.write(data, promise: promise)
+                return
+            }
+            if request.http10 {
+                head.version = .http1_0
+                head.headers.remove(name: "Transfer-Encoding")
+                let framed = request.head || !Self.mayHaveBody(head.status) || head.headers.contains(name: "Content-Length")
+                if request.persistent && framed {
+                    head.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+                } else {
+                    head.headers.replaceOrAdd(name: "Connection", value: "close")
+                    // Ends when the connection does: Hummingbird would keep a keep-alive one.
+                    closeAfterEnd = request.persistent
+                }
+            } else {
+                head.headers.replaceOrAdd(name: "Connection", value: "close")
+            }
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .body:
+            context.write(data, promise: promise)
+        case .end:
+            guard closeAfterEnd else {
+                context.write(data, promise: promise)
+                return
+            }
+            closeAfterEnd = false
+            let written = context.writeAndFlush(data)
+            written.whenComplete { _ in context.close(promise: nil) }
+            if let promise { written.cascade(to: promise) }
+        }
+    }
+
+    /// Whether the connection may stay open after the answer (RFC 9112 § 9.3), the version, and
+    /// whether the request expects `100 Continue` (`Expect: 100-continue`, in any case). One
+    /// pass over the fields, allocating nothing for a request without `Connection` or `Expect`
+    /// (it runs for every request).
+    static func read(_ head: HTTPRequestHead) -> (Pending, expectsContinue: Bool) {
+        let http10 = head.version.major == 1 && head.version.minor == 0
+        var close = false, keepAlive = false, expects = false
+        for (name, value) in head.headers {
+            switch name.utf8.count {
+            case 10 where name.lowercased() == "connection":
+                for token in value.split(separator: ",") {
+                    let t = token.trimmingCharacters(in: .whitespaces).lowercased()
+                    if t == "close" { close = true } else if t == "keep-alive" { keepAlive = true }
+                }
+            case 6 where name.lowercased() == "expect":
+                if value.trimmingCharacters(in: .whitespaces).lowercased() == "100-continue" { expects = true }
+            default:
+                break
+            }
+        }
+        return (Pending(http10: http10, persistent: !close && (!http10 || keepAlive), head: head.method == .HEAD), expects)
+    }
+
+    /// 1xx, 204 and 304 answers have no body (RFC 9110 § 6.4.1).
+    static func mayHaveBody(_ status: HTTPResponseStatus) -> Bool {
+        !((100..<200).contains(status.code) || status.code == 204 || status.code == 304)
+    }
+
+    /// One of the connection's own handlers (after the conversion): when added, it puts a
+    /// `ConnectionPersistence` before the conversion, then passes everything on.
+    final class Installer: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = NIOAny
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            do {
+                let codec = try context.pipeline.syncOperations.handler(type: HTTP1ToHTTPServerCodec.self)
+                try context.pipeline.syncOperations.addHandler(ConnectionPersistence(), position: .before(codec))
+            } catch {
+                // No conversion on this pipeline (not Hummingbird's HTTP/1 channel): nothing to do.
+            }
+        }
+    }
+}
