@@ -19,6 +19,7 @@ public enum StagedFile {
         if FileManager.default.fileExists(atPath: path) { throw alreadyThere(path, why) }
         let staging = stagingPath(for: path)
         unlink(staging); unlink(staging + "-journal")
+        removeLeftovers(for: path)
         let fd = open(staging, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if fd < 0 { throw .storage("cannot write \(path): \(String(cString: strerror(errno)))") }
         close(fd)
@@ -31,6 +32,23 @@ public enum StagedFile {
         unlink(staging)
         if linked == EEXIST { throw alreadyThere(path, why) }
         if linked != 0 { throw .storage("cannot write \(path): \(String(cString: strerror(linked)))") }
+    }
+
+    /// Removes what runs for `path` killed before they finished left (`.NAME.partial-PID` and
+    /// its journal, from a process that is gone): a `kill -9` leaves them, and they were never
+    /// removed. A staging file of a process still running (another run writing the same path)
+    /// is left alone.
+    static func removeLeftovers(for path: String) {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        let prefix = ".\(url.lastPathComponent).partial-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            var digits = name.dropFirst(prefix.count)
+            if digits.hasSuffix("-journal") { digits = digits.dropLast("-journal".count) }
+            guard let pid = pid_t(digits), pid > 0, pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            unlink(folder + "/" + name)
+        }
     }
 
     public static let defaultWhy = "it is written as a new file, and never replaces one"
