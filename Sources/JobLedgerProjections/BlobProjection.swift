@@ -16,11 +16,15 @@ public struct BlobProjection: EffectProjection {
     /// Where artefacts are published.
     public let store: any BlobStore
     let ledger: Ledger
+    /// How many uploads of one delivery run at once (8 by default).
+    public let concurrentUploads: Int
 
-    /// Publishes to `store` the artefacts staged in `ledger`.
-    public init(store: any BlobStore, ledger: Ledger) {
+    /// Publishes to `store` the artefacts staged in `ledger`, up to `concurrentUploads` at a
+    /// time (at least 1).
+    public init(store: any BlobStore, ledger: Ledger, concurrentUploads: Int = 8) {
         self.store = store
         self.ledger = ledger
+        self.concurrentUploads = max(1, concurrentUploads)
     }
 
     /// `upload`, in `replay --effects`.
@@ -33,28 +37,55 @@ public struct BlobProjection: EffectProjection {
         return [OutboxDraft(target: BlobPathname(job: event.job, role: role, asset: asset).description, body: asset.jsonText)]
     }
 
-    /// Uploads the items one by one; the first failure stops the batch there.
+    /// Uploads the items, up to `concurrentUploads` at a time (one at a time, a catch-up of
+    /// 10,500 uploads to a local folder took 40 s, each waiting for its file to reach the disk,
+    /// the process 85 % idle). What was uploaded is reported in order; of the items that failed,
+    /// the first (in `seq` order) is the delivery's failure, and the others are left pending and
+    /// due, handed over again with the next delivery (as the items after a failure were when the
+    /// first failure stopped the batch).
     public func deliver(_ items: [OutboxItem]) async -> Delivery {
-        var delivered: [(item: OutboxItem, receipt: String?)] = []
-        for item in items {
-            do {
-                guard let asset = Self.asset(of: item.body) else { throw SinkError.rejected("outbox item \(item.seq) does not name an asset") }
-                let bytes: Data
-                do { bytes = try ledger.assetBytes(asset.sha256) } catch {
-                    // Only bytes that are not there are past retrying; a read that failed (no
-                    // file descriptor left, a busy or faulty disk) is tried again.
-                    guard case .unknownAsset = error else { throw SinkError.unavailable("the bytes of asset \(asset.sha256) could not be read: \(error)") }
-                    throw SinkError.rejected("the bytes of asset \(asset.sha256) are not staged in this log")
-                }
-                let blob = try await store.put(pathname: item.target, bytes: bytes, contentType: asset.contentType)
-                delivered.append((item, blob.url))
-            } catch let e as SinkError {
-                return Delivery(delivered: delivered, failure: (e, [item]))
-            } catch {
-                return Delivery(delivered: delivered, failure: (.unavailable("\(error)"), [item]))
+        var results = [Result<String, SinkError>?](repeating: nil, count: items.count)
+        await withTaskGroup(of: (Int, Result<String, SinkError>).self) { group in
+            var next = 0
+            func start() {
+                let i = next, item = items[i]
+                next += 1
+                group.addTask { (i, await self.upload(item)) }
+            }
+            while next < min(items.count, concurrentUploads) { start() }
+            for await (i, result) in group {
+                results[i] = result
+                if next < items.count { start() }
             }
         }
-        return Delivery(delivered: delivered)
+        var delivered: [(item: OutboxItem, receipt: String?)] = []
+        var failure: (error: SinkError, items: [OutboxItem])?
+        for (item, result) in zip(items, results) {
+            switch result! {
+            case .success(let url): delivered.append((item, url))
+            case .failure(let e): if failure == nil { failure = (e, [item]) }
+            }
+        }
+        return Delivery(delivered: delivered, failure: failure)
+    }
+
+    /// One item's upload: the asset's bytes from the log, to the store; its URL.
+    private func upload(_ item: OutboxItem) async -> Result<String, SinkError> {
+        do {
+            guard let asset = Self.asset(of: item.body) else { throw SinkError.rejected("outbox item \(item.seq) does not name an asset") }
+            let bytes: Data
+            do { bytes = try ledger.assetBytes(asset.sha256) } catch {
+                // Only bytes that are not there are past retrying; a read that failed (no
+                // file descriptor left, a busy or faulty disk) is tried again.
+                guard case .unknownAsset = error else { throw SinkError.unavailable("the bytes of asset \(asset.sha256) could not be read: \(error)") }
+                throw SinkError.rejected("the bytes of asset \(asset.sha256) are not staged in this log")
+            }
+            return .success(try await store.put(pathname: item.target, bytes: bytes, contentType: asset.contentType).url)
+        } catch let e as SinkError {
+            return .failure(e)
+        } catch {
+            return .failure(.unavailable("\(error)"))
+        }
     }
 
     /// Keeps each upload's URL (and puts it in the job's row), with the items marked sent.

@@ -30,14 +30,22 @@ public struct LocalFolderBlobStore: BlobStore {
 
     /// Writes the file atomically (creating its folders) and returns its `file://` URL.
     /// A pathname that could leave the folder is `rejected`; a write that fails is `unavailable`.
+    /// The write (which waits for the file to reach the disk) runs on a thread of its own, not
+    /// on Swift's cooperative pool: several uploads wait for the disk at once.
     public func put(pathname: String, bytes: Data, contentType: String) async throws(SinkError) -> BlobInfo {
         let url = try file(pathname)
-        do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try bytes.write(to: url, options: .atomic)
-        } catch {
-            throw .unavailable("cannot write \(url.path): \(Self.reason(error))")
+        let failure: String? = await withCheckedContinuation { done in
+            DispatchQueue.global(qos: .utility).async {
+                do {
+                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try bytes.write(to: url, options: .atomic)
+                    done.resume(returning: nil)
+                } catch {
+                    done.resume(returning: Self.reason(error))
+                }
+            }
         }
+        if let failure { throw .unavailable("cannot write \(url.path): \(failure)") }
         return BlobInfo(pathname: pathname, url: url.absoluteString, size: Int64(bytes.count), contentType: contentType)
     }
 

