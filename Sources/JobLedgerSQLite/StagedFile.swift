@@ -35,7 +35,7 @@ public enum StagedFile {
     }
 
     /// Removes what runs for `path` killed before they finished left (`.NAME.partial-PID` and
-    /// its journal, from a process that is gone): a `kill -9` leaves them, and they were never
+    /// its journal or WAL files, from a process that is gone): a `kill -9` leaves them, and they were never
     /// removed. A staging file of a process still running (another run writing the same path)
     /// is left alone.
     static func removeLeftovers(for path: String) {
@@ -45,7 +45,7 @@ public enum StagedFile {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
         for name in names where name.hasPrefix(prefix) {
             var digits = name.dropFirst(prefix.count)
-            if digits.hasSuffix("-journal") { digits = digits.dropLast("-journal".count) }
+            for suffix in ["-journal", "-wal", "-shm"] where digits.hasSuffix(suffix) { digits = digits.dropLast(suffix.count) }
             guard let pid = pid_t(digits), pid > 0, pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
             unlink(folder + "/" + name)
         }

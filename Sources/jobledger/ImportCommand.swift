@@ -48,33 +48,63 @@ struct Import: AsyncParsableCommand {
             // meanwhile); only then does the import take the write lock.
             let checked = try CheckedImport.check(handle: handle, maxLineBytes: maxLineBytes)
             let report: ImportReport
-            do {
+            if existing != nil {
                 report = try await write(checked, into: existing, bound: bound, interrupt: interrupt)
-            } catch where existing == nil {
-                // A refused or interrupted import leaves no new log behind. The ledger is closed
-                // by now (it was `write`'s alone); a log that holds events (another process's,
-                // made meanwhile) is kept.
-                LogOptions.removeIfEmpty(log.path)
-                if interrupt?.isInterrupted == true {
-                    throw fail("interrupted: nothing was imported, and the new log \(log.path) it had begun was removed", code: 130)
-                }
-                throw error
+            } else {
+                report = try await writeNew(checked, bound: bound, interrupt: interrupt)
             }
             print("imported \(plural(report.events, "event")) of \(plural(report.jobs, "job"))\(report.firstSeq.map { " as seq \($0)…\(report.head!.seq)" } ?? ""); head \(report.head?.description ?? "unchanged")")
         }
     }
 
-    /// The second pass: into `existing`, else into a log created now. All or nothing: a try that
+    /// The second pass, into `existing`, else into a log at `path`. All or nothing: a try that
     /// a storage fault stops writes nothing, and is made again; an interrupt rolls it back.
-    private func write(_ checked: CheckedImport, into existing: Ledger?, bound: Duration?, interrupt: ImportInterrupt?) async throws -> ImportReport {
+    private func write(_ checked: CheckedImport, into existing: Ledger?, at path: String? = nil, bound: Duration?,
+                       interrupt: ImportInterrupt?) async throws -> ImportReport {
         interrupt?.beginWriting()
         var target = existing
-        if target == nil { target = try await waitingOutStorageFaults(bound) { try log.open(create: true, announce: false) } }
+        if target == nil, let path {
+            let configuration = try log.configuration()
+            target = try await waitingOutStorageFaults(bound) { try Ledger.open(path: path, configuration: configuration, create: true) }
+        }
         let ledger = target!
         let report = try await waitingOutStorageFaults(bound) {
             try ledger.importNDJSON(checked) { interrupt?.isInterrupted ?? false }
         }
         interrupt?.finished()
+        return report
+    }
+
+    /// An import into a path where no log exists: the log is made beside it under a staging
+    /// name (`StagedFile`) and takes its name only once the import has committed and the log is
+    /// closed (its WAL folded in). A refused, interrupted or killed import leaves nothing at the
+    /// path: a `kill -9` left an empty log there, which `verify` passed (0 events), so a restore
+    /// that checked "the file is there and verifies" took it.
+    private func writeNew(_ checked: CheckedImport, bound: Duration?, interrupt: ImportInterrupt?) async throws -> ImportReport {
+        let why = "import makes a new log only where none is"
+        let staging = try StagedFile.begin(log.path, why: why)
+        let remove = { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(staging + suffix) } }
+        let report: ImportReport
+        do {
+            // The ledger is `write`'s alone: closed when it returns (the last connection folds
+            // the WAL into the file and removes it).
+            report = try await write(checked, into: nil, at: staging, bound: bound, interrupt: interrupt)
+        } catch {
+            remove()
+            if interrupt?.isInterrupted == true {
+                throw fail("interrupted: nothing was imported, and no log was created at \(log.path)", code: 130)
+            }
+            throw error
+        }
+        guard !FileManager.default.fileExists(atPath: staging + "-wal") else {
+            remove()
+            throw fail("storage error: the imported log \(staging) kept a WAL file after it was closed; nothing was created at \(log.path); run the import again", code: 6)
+        }
+        unlink(staging + "-shm")
+        do { try StagedFile.publish(staging, as: log.path, why: why) } catch {
+            remove()
+            throw error
+        }
         return report
     }
 }

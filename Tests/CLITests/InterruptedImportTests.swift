@@ -34,16 +34,54 @@ struct InterruptedImportTests {
         try startChild(p)
         let waiting = await waitForLine(containing: "retrying for up to", in: err.fileHandleForReading)
         #expect(waiting != nil, "the import never reached the full log")
-        #expect(scratch.exists("new.sqlite"), "the import had created its log")
+        // The new log is made under a staging name: nothing is at the path until it is whole.
+        let staging = ".new.sqlite.partial-\(p.processIdentifier)"
+        #expect(scratch.exists(staging) && !scratch.exists("new.sqlite"), "the import had begun its log under its staging name")
         kill(p.processIdentifier, SIGINT)
         let said = await waitForLine(containing: "interrupted", in: err.fileHandleForReading)
         await waitForExit(p, "the import after SIGINT")
         #expect(p.terminationReason == .exit && p.terminationStatus == 130)
-        #expect(said == "jobledger: interrupted: nothing was imported, and the new log \(scratch.path("new.sqlite")) it had begun was removed",
+        #expect(said == "jobledger: interrupted: nothing was imported, and no log was created at \(scratch.path("new.sqlite"))",
                 "\(said ?? "nothing said")")
-        for name in ["new.sqlite", "new.sqlite-wal", "new.sqlite-shm", "new.sqlite-journal"] {
+        for name in ["new.sqlite", "new.sqlite-wal", "new.sqlite-shm", "new.sqlite-journal"] + ["", "-wal", "-shm", "-journal"].map({ staging + $0 }) {
             #expect(!scratch.exists(name), "\(name) left behind")
         }
+    }
+
+    /// Killed outright (SIGKILL) while it writes, an import into a new path left an empty log
+    /// there, which `verify` passed (0 events). Nothing is at the path now; the next import
+    /// removes what the killed one left under its staging name, and makes the log.
+    @Test func anImportKilledWhileItWritesLeavesNoLogAtThePath() async throws {
+        let input = scratch.path("all.ndjson")
+        let lines = (0..<2000).map { #"{"job_id":"imported-\#($0)","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"design"}}"# }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        let probe = try await jobledger(["submit", "design", "--db", "probe.sqlite"], in: scratch)
+        #expect(probe.status == 0, "\(probe)")
+        let pages = try pageCount(scratch.path("probe.sqlite"))
+
+        let p = Process()
+        p.executableURL = try #require(jobledgerBinary) as URL
+        p.arguments = ["import", input, "--db", scratch.path("new.sqlite"), "--storage-wait", "600"]
+        p.currentDirectoryURL = scratch.url
+        var environment = ProcessInfo.processInfo.environment
+        environment["JOBLEDGER_MAX_PAGE_COUNT"] = "\(pages)"
+        p.environment = environment
+        let err = childPipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try startChild(p)
+        let waiting = await waitForLine(containing: "retrying for up to", in: err.fileHandleForReading)
+        #expect(waiting != nil, "the import never reached the full log")
+        kill(p.processIdentifier, SIGKILL)
+        await waitForExit(p, "the import after SIGKILL")
+        #expect(!scratch.exists("new.sqlite"), "a killed import left a log at the path")
+        #expect(scratch.exists(".new.sqlite.partial-\(p.processIdentifier)"))
+        let again = try await jobledger(["import", input, "--db", "new.sqlite"], in: scratch)
+        #expect(again.status == 0 && again.stdout.contains("imported 2000 events"), "\(again)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: scratch.path(".")).filter { $0.contains("partial") }
+        #expect(left.isEmpty, "\(left)")
+        let verified = try await jobledger(["verify", "--db", "new.sqlite"], in: scratch)
+        #expect(verified.status == 0 && verified.stdout.contains("2000 events"), "\(verified)")
     }
 
     /// A new log whose import is refused in its second pass (only the log can tell: here the
