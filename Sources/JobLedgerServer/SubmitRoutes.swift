@@ -7,6 +7,7 @@ import JobLedgerAnyCable
 import JobLedgerEngine
 import JobLedgerSQLite
 import Logging
+import NIOCore
 
 extension JobLedgerServer {
     static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
@@ -69,10 +70,9 @@ extension JobLedgerServer {
             throw Problem(.unsupportedMediaType, "unsupported-encoding",
                           "Content-Encoding \(coding.prefix(40)) is not supported: send the body uncompressed", field: "Content-Encoding")
         }
+        try Self.checkTransferCoding(request)
         let buffer: ByteBuffer
-        do { buffer = try await request.body.collect(upTo: SubmitRequest.maxBodyBytes) } catch {
-            throw Problem(.contentTooLarge, "too-large", "the body is over \(SubmitRequest.maxBodyBytes) bytes", field: "body")
-        }
+        do { buffer = try await request.body.collect(upTo: SubmitRequest.maxBodyBytes) } catch { throw Self.bodyProblem(error) }
         // JSON text is UTF-8: bytes that are not are refused, not repaired into U+FFFD.
         guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
             throw Problem(.badRequest, "malformed-json", "the body is not JSON: it is not valid UTF-8", field: "body")
@@ -97,6 +97,37 @@ extension JobLedgerServer {
             o["anycable"] = try await anycableGrant(anycable, job: id, caller: caller)
         }
         return JSONResponse.make(.object(o), status: .accepted, headers: headers)
+    }
+
+    /// Why a body could not be collected: over the limit (413), or not readable as sent (400
+    /// `malformed-body`): a chunk size that is not hex, chunks framed with bare LF, a trailer
+    /// with `Content-Length`, a connection half-closed before `Content-Length` bytes came. Every
+    /// such error was answered "over 65536 bytes", which sent the client looking for a size
+    /// problem it did not have.
+    static func bodyProblem(_ error: any Error) -> Problem {
+        if error is NIOTooManyBytesError {
+            return Problem(.contentTooLarge, "too-large", "the body is over \(SubmitRequest.maxBodyBytes) bytes", field: "body")
+        }
+        return Problem(.badRequest, "malformed-body",
+                       "the body could not be read as sent (its framing is broken: a chunk that does not parse, or fewer bytes than Content-Length before the connection ended)",
+                       field: "body")
+    }
+
+    /// Refuses (415 `unsupported-transfer-coding`) a `Transfer-Encoding` other than `chunked`:
+    /// `gzip, chunked` was read as chunked, the gzip ignored and the job queued. RFC 9112 § 6.1
+    /// suggests 501; a 415 says, as for `Content-Encoding`, that the client is to change its
+    /// request, and a 5xx is counted as the server's own failure (alerts, the contract test).
+    static func checkTransferCoding(_ request: Request) throws(Problem) {
+        for value in request.headers[values: .transferEncoding] {
+            for coding in value.split(separator: ",", omittingEmptySubsequences: false) {
+                let c = trimmingSpaces(coding)
+                guard c.count == 7, c.lowercased() == "chunked" else {
+                    throw Problem(.unsupportedMediaType, "unsupported-transfer-coding",
+                                  "Transfer-Encoding \(Problem.quoted(value)) is not supported: only chunked is (send the body uncompressed)",
+                                  field: "Transfer-Encoding")
+                }
+            }
+        }
     }
 
     /// The `Idempotency-Key` header: 1…255 visible ASCII characters when present, and present

@@ -106,6 +106,9 @@ final class RawConnection: Sendable {
         guard sent == bytes.count else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 
+    /// Closes the sending side (a half-close): the server reads the end of the stream.
+    func shutdownWrite() { _ = shutdown(fd, Int32(SHUT_WR)) }
+
     /// Reads until the server closes the connection (or resets it), or `deadline` passes.
     func readUntilClosed(within deadline: Duration) -> (closed: Bool, text: String) {
         readUntil(nil, within: deadline)
