@@ -3,9 +3,10 @@ import Hummingbird
 
 /// What every response tells a browser, and, without authentication, which `Host` a request
 /// may name.
-/// - Every response says `X-Content-Type-Options: nosniff` (a blob is never run as a script
-///   or page whatever its bytes), `X-Frame-Options: DENY` and `frame-ancestors 'none'` (no
-///   other site frames the dashboard to trick a click on an admin button), and
+/// - Every response says `X-Content-Type-Options: nosniff` (a blob is never read as another
+///   type than its own; `BlobHeaders` keeps it from running as a page), `X-Frame-Options:
+///   DENY` and `frame-ancestors 'none'` (no other site frames the dashboard to trick a click
+///   on an admin button), and
 ///   `Referrer-Policy: same-origin`; one without its own `Cache-Control` gets `no-store`. A
 ///   dashboard page adds a policy that lets it run only this server's scripts (`pagePolicy`).
 /// - With `--insecure-no-auth` the server listens on loopback only, but a page of another site
@@ -44,7 +45,9 @@ struct BrowserGuard: RouterMiddleware {
         // their own rules (static files, streams) keep them, and blobs (published once, under
         // names of their own, revalidated by ETag) are left to the browser's usual caching.
         // (The raw path, not `request.uri`, which parses: every request, /healthz too, pays it.)
-        if response.headers[.cacheControl] == nil, !(request.head.path ?? "").hasPrefix("/blobs/") {
+        if (request.head.path ?? "").hasPrefix("/blobs/") {
+            BlobHeaders.add(to: &response)
+        } else if response.headers[.cacheControl] == nil {
             response.headers.append(HTTPField(name: .cacheControl, value: "no-store"))
         }
         return response
