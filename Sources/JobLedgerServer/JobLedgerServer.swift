@@ -112,7 +112,7 @@ public struct JobLedgerServer: Sendable {
             var quiet = Logger(label: "jobledger.serve.blobs")
             quiet.logLevel = .warning
             let files = BlobFolderFiles(folder: blobFolder, logger: quiet)
-            router.middlewares.add(BlobConditionals(urlBasePath: "/blobs"))
+            router.middlewares.add(BlobConditionals(urlBasePath: "/blobs", now: now))
             router.middlewares.add(BlobRanges(files: files, urlBasePath: "/blobs"))
             router.middlewares.add(PathPrefixed(prefix: "/blobs", inner: FileMiddleware(fileProvider: files, urlBasePath: "/blobs")))
         }
