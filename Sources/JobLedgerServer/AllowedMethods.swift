@@ -9,6 +9,9 @@ import Synchronization
 /// from them; every GET route also answers HEAD (`autoGenerateHeadEndpoints`).
 final class AllowedMethods: Sendable {
     private let table = Mutex<[(path: RouterPath, methods: [HTTPRequest.Method])]>([])
+    /// Paths answered by a middleware rather than a route (`/blobs/…`, the folder's files):
+    /// everything under the prefix answers these methods.
+    private let prefixes = Mutex<[(prefix: String, methods: [HTTPRequest.Method])]>([])
 
     /// Takes in `routes`, the router's once every route is added.
     func learn(_ routes: [Router<BasicRequestContext>.RouteDescription]) {
@@ -24,6 +27,12 @@ final class AllowedMethods: Sendable {
         self.table.withLock { $0 = table }
     }
 
+    /// Takes in a prefix whose paths a middleware answers with `methods` (a `PUT` of a blob is
+    /// a 405 with `Allow: GET, HEAD`, not a 404).
+    func learn(prefix: String, methods: [HTTPRequest.Method]) {
+        prefixes.withLock { $0.append((prefix.hasSuffix("/") ? prefix : prefix + "/", methods)) }
+    }
+
     /// Whether some route answers on `path`, but none with `method`.
     func refuses(_ method: HTTPRequest.Method, on path: String) -> Bool {
         let methods = methods(for: path)
@@ -32,6 +41,9 @@ final class AllowedMethods: Sendable {
 
     /// The methods some route answers on `path` (sorted, no repeats); empty when none does.
     func methods(for path: String) -> [HTTPRequest.Method] {
+        if let entry = prefixes.withLock({ $0 }).first(where: { path.hasPrefix($0.prefix) && path.count > $0.prefix.count }) {
+            return entry.methods.map(\.rawValue).sorted().compactMap { HTTPRequest.Method($0) }
+        }
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         var found: Set<String> = []
         for route in table.withLock({ $0 }) where route.path.components.count == segments.count {

@@ -30,7 +30,7 @@ struct ErrorMapping: RouterMiddleware {
                                "\(Problem.quoted(request.method.rawValue)) is not a method of \(Problem.quoted(request.uri.path)) (it answers \(methods))",
                                headers: [.allow: methods]).response(from: request, context: context)
         } catch let e as HTTPError {
-            let slug = e.status == .notFound ? "not-found" : e.status == .contentTooLarge ? "too-large" : "http-error"
+            let slug = e.status == .notFound ? "not-found" : e.status == .contentTooLarge ? "too-large" : Self.isRefusedBlobPath(e.status, request) ? "invalid-path" : "http-error"
             let detail = e.status == .notFound ? "no route \(Problem.quoted(request.method.rawValue)) \(Problem.quoted(request.uri.path))" : (e.body ?? Self.detail(for: e.status, request))
             return try Problem(e.status, slug, detail).response(from: request, context: context)
         } catch {
@@ -42,7 +42,13 @@ struct ErrorMapping: RouterMiddleware {
     /// What an `HTTPError` without a message means. The one `FileMiddleware` throws for a
     /// `/blobs/` path with `..` in it said only "Bad Request".
     static func detail(for status: HTTPResponse.Status, _ request: Request) -> String {
-        guard status == .badRequest, request.uri.path.hasPrefix("/blobs/") else { return status.reasonPhrase }
+        guard isRefusedBlobPath(status, request) else { return status.reasonPhrase }
         return "a /blobs path may not contain '..' (also written %2e%2e)"
+    }
+
+    /// A `/blobs/` path `FileMiddleware` refused (`..` anywhere in it, a bad percent-encoding):
+    /// `invalid-path`, as `CanonicalPath` calls the paths it refuses (it was `http-error`).
+    static func isRefusedBlobPath(_ status: HTTPResponse.Status, _ request: Request) -> Bool {
+        status == .badRequest && request.uri.path.hasPrefix("/blobs/")
     }
 }

@@ -115,6 +115,7 @@ public struct JobLedgerServer: Sendable {
             router.middlewares.add(BlobConditionals(urlBasePath: "/blobs", now: now))
             router.middlewares.add(BlobRanges(files: files, urlBasePath: "/blobs"))
             router.middlewares.add(PathPrefixed(prefix: "/blobs", inner: FileMiddleware(fileProvider: files, urlBasePath: "/blobs")))
+            allowed.learn(prefix: "/blobs", methods: [.get, .head])
         }
         addSubmitRoutes(to: router)
         addReadRoutes(to: router)
