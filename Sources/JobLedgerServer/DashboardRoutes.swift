@@ -122,9 +122,10 @@ extension JobLedgerServer {
     }
 
     func jobsPage(_ request: Request, caller: Principal) throws -> (String, [String: Any]) {
-        let stateFilter = try Self.stateFilter(request)
-        let kind = try Self.queryValue("kind", in: request).flatMap { $0.isEmpty ? nil : $0 }
-        let cursor = try Self.listCursor(try Self.queryValue("cursor", in: request))
+        // The filter form sends an empty field for "all".
+        let stateFilter = try Self.stateFilter(request, emptyIsAll: true)
+        let kind = try Self.kindFilter(request, emptyIsAll: true)
+        let cursor = try Self.listCursor(try Self.queryValue("cursor", in: request), emptyIsFirst: true)
         let page: JobListPage
         do { page = try jobListPage(state: stateFilter, kind: kind, owner: caller.isAdmin ? nil : caller.subject, before: cursor, limit: 50) } catch {
             throw Self.storage(error)

@@ -82,9 +82,9 @@ extension JobLedgerServer {
     /// Read from the `jobs` table by keyset (`Ledger.jobListPage`), so it costs the page, not the
     /// log, and lags the log by the jobs projection's delay.
     func list(_ request: Request, caller: Principal) async throws -> Response {
-        let status = try Self.stateFilter(request)
-        let kind = try Self.queryValue("kind", in: request).flatMap { $0.isEmpty ? nil : $0 }
-        let cursor = try Self.listCursor(try Self.queryValue("cursor", in: request))
+        let status = try Self.stateFilter(request, emptyIsAll: false)
+        let kind = try Self.kindFilter(request, emptyIsAll: false)
+        let cursor = try Self.listCursor(try Self.queryValue("cursor", in: request), emptyIsFirst: false)
         var limit = 50
         if let l = try Self.queryValue("limit", in: request) {
             guard let n = Int(l), (1...200).contains(n) else { throw Problem.invalid("limit", "limit must be 1…200") }
@@ -106,20 +106,31 @@ extension JobLedgerServer {
         return JSONResponse.make(.object(["jobs": .array(jobs), "next_cursor": next, "counts": .object(counts)]))
     }
 
-    /// The list's `state` parameter: nil when absent or empty, else one of the job states
-    /// (another word is refused, not ignored: a list that ignored it would look filtered).
-    static func stateFilter(_ request: Request) throws -> JobStatus? {
-        guard let s = try queryValue("state", in: request), !s.isEmpty else { return nil }
+    /// The list's `state` parameter: nil when absent, else one of the job states (another word
+    /// is refused, not ignored: a list that ignored it would look filtered). Empty (`state=`,
+    /// a bare `state`) is refused by the API, as not one of them (it was read as no filter),
+    /// and means every state on the dashboard, whose filter form sends it so (`emptyIsAll`).
+    static func stateFilter(_ request: Request, emptyIsAll: Bool) throws -> JobStatus? {
+        guard let s = try queryValue("state", in: request), !(s.isEmpty && emptyIsAll) else { return nil }
         guard let v = JobStatus(rawValue: s) else {
-            throw Problem.invalid("state", "state must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw Problem.invalid("state", "state must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", ")) (leave it out for every state)")
         }
         return v
     }
 
-    /// The list's `cursor` parameter: nil when absent or empty, else a job id (whether the
-    /// list gave it out is `JobListPage.cursorListed`, known once the page is read).
-    static func listCursor(_ text: String?) throws(Problem) -> JobID? {
-        guard let text, !text.isEmpty else { return nil }
+    /// The list's `kind` parameter: nil when absent, else a kind; empty as for `stateFilter`.
+    static func kindFilter(_ request: Request, emptyIsAll: Bool) throws(Problem) -> String? {
+        guard let k = try queryValue("kind", in: request), !(k.isEmpty && emptyIsAll) else { return nil }
+        guard !k.isEmpty else { throw Problem.invalid("kind", "kind must name a kind (leave it out for every kind)") }
+        return k
+    }
+
+    /// The list's `cursor` parameter: nil when absent, else a job id (whether the caller's list
+    /// under these filters has it is `JobListPage.cursorListed`, known once the page is read).
+    /// Empty is refused by the API like any other cursor it did not give out (it was the first
+    /// page); the dashboard reads it as the first page (`emptyIsFirst`).
+    static func listCursor(_ text: String?, emptyIsFirst: Bool) throws(Problem) -> JobID? {
+        guard let text, !(text.isEmpty && emptyIsFirst) else { return nil }
         guard let id = try? JobID(text) else { throw unknownCursor }
         return id
     }
@@ -128,5 +139,5 @@ extension JobLedgerServer {
     /// for byte, so an upper-cased one is another id), or another owner's job. Refused rather
     /// than answered with the first page again or an empty last page, which a client would
     /// take for the list.
-    static var unknownCursor: Problem { Problem.invalid("cursor", "cursor is not a job id from next_cursor") }
+    static var unknownCursor: Problem { Problem.invalid("cursor", "cursor is not the id of a job in this caller's list: pass the next_cursor of the previous page") }
 }

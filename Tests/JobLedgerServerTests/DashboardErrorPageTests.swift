@@ -17,7 +17,7 @@ import Testing
             let cases: [(String, HTTPResponse.Status, String)] = [
                 ("/?state=bogus", .unprocessableContent, "state must be one of queued, running, completed, failed, canceled"),
                 ("/?state=queued&state=failed", .unprocessableContent, "state was given 2 times"),
-                ("/?cursor=garbage", .unprocessableContent, "cursor is not a job id from next_cursor"),
+                ("/?cursor=garbage", .unprocessableContent, "pass the next_cursor of the previous page"),
                 ("/jobs/job_nope", .notFound, "job_nope"),
                 ("/jobs/%3Cb%3Ebold%3C%2Fb%3E", .notFound, "no such job"),
                 ("/projections", .forbidden, "needs the admin role"),
