@@ -81,13 +81,19 @@ extension JobLedgerServer {
         }
         guard let text = header ?? query.first, !text.isEmpty else { return 0 }
         let field = header != nil ? "Last-Event-ID" : "last_event_id"
-        guard let n = Int64(text), n >= 0 else { throw Problem(.badRequest, "invalid-header", "\(field) must be a seq (a whole number)", field: field) }
+        // Digits only, as the OpenAPI document's pattern (`^[0-9]+$`) has it: `Int64` also read
+        // `+1` as 1. Leading zeros are allowed by the pattern and read as the number (`007` is 7);
+        // more digits than a seq can have name a seq past any head.
+        guard text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw Problem(.badRequest, "invalid-header", "\(field) must be a seq (decimal digits only)", field: field)
+        }
+        let n = Int64(text) ?? .max
         guard n > 0 else { return 0 }
         let head: Int64
         do { head = try ledger.head()?.seq ?? 0 } catch { throw Self.storage(error) }
         guard n <= head else {
             throw Problem(.badRequest, "invalid-header",
-                          "\(field) \(n) is past the log's head (seq \(head)): no message of this log has that id (was the log restored from a backup?); "
+                          "\(field) \(Problem.quoted(text)) is past the log's head (seq \(head)): no message of this log has that id (was the log restored from a backup?); "
                           + "open the stream again without it to get the job's messages from the start", field: field)
         }
         return n
