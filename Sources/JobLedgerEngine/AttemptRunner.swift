@@ -346,7 +346,9 @@ extension LedgerError {
     /// The event itself is wrong; retrying the same write cannot succeed.
     var isInvalidInput: Bool {
         switch self {
-        case .invalidPayload, .invalidJobID, .payloadTooLarge, .unknownAsset: true
+        // (An invalid configuration is refused at opening, never by a write; were it, retrying
+        // could not help either.)
+        case .invalidPayload, .invalidJobID, .payloadTooLarge, .unknownAsset, .invalidConfiguration: true
         case .rejected, .concurrencyConflict, .noSuchLog, .notALedger, .newerSchema, .busy, .importFailed,
              .projectionTakenOver, .projectionFailed, .missingProjectionTable, .storage, .storageFault, .readOnly: false
         }

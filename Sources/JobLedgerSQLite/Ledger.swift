@@ -89,10 +89,13 @@ public final class Ledger: Sendable {
     /// let existing = try Ledger.open(path: "jobs.sqlite", create: false)
     /// ```
     ///
-    /// - Throws: `LedgerError.noSuchLog` (no file and `create` is false), `.notALedger`,
-    ///   `.newerSchema`, `.busy` (another writer held the lock past the busy timeout), `.storage`.
+    /// - Throws: `LedgerError.invalidConfiguration` (an empty `path`, or a configuration
+    ///   `LedgerConfiguration.validate()` refuses; nothing is touched), `.noSuchLog` (no file and
+    ///   `create` is false), `.notALedger`, `.newerSchema`, `.busy` (another writer held the lock
+    ///   past the busy timeout), `.storage`.
     public static func open(path: String, configuration: LedgerConfiguration = LedgerConfiguration(), create: Bool = true,
                             migrate: Bool = true) throws(LedgerError) -> Ledger {
+        try checkOpening(path: path, configuration: configuration)
         try checkPathResolves(path: path)
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create { throw .noSuchLog(path: path) }
@@ -177,7 +180,8 @@ public final class Ledger: Sendable {
     /// print(try evidence.verify())
     /// ```
     public static func openReadOnly(path: String, configuration: LedgerConfiguration = LedgerConfiguration()) throws(LedgerError) -> Ledger {
-        try openReadOnly(path: path, configuration: configuration, create: false)
+        try checkOpening(path: path, configuration: configuration)
+        return try openReadOnly(path: path, configuration: configuration, create: false)
     }
 
     /// `openReadOnly`; with `create: true` (a probe before opening for writing) an SQLite

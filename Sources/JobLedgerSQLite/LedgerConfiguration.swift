@@ -20,15 +20,18 @@ public struct LedgerConfiguration: Sendable {
 
     /// `.normal` by default.
     public var durability: Durability = .normal
-    /// Largest payload (canonical JSON, bytes) an append accepts. Bytes belong in assets.
+    /// Largest payload (canonical JSON, bytes) an append accepts: 1 byte to 16 MiB
+    /// (`validate()`). Bytes belong in assets.
     public var maxPayloadBytes: Int = 64 * 1024
-    /// How long to wait for another writer's lock before failing with `LedgerError.busy`.
+    /// How long to wait for another writer's lock before failing with `LedgerError.busy`: zero
+    /// to an hour (`validate()`).
     public var busyTimeout: Duration = .seconds(5)
     /// Stamps `recorded_at`. Tests inject a manual clock here (`ManualClock.function`) and
     /// give the engine the same clock.
     public var clock: @Sendable () -> Timestamp = { Timestamp.now }
     /// The most pages (of 4 KB) the file may grow to: SQLite's `max_page_count`. Past it a write
-    /// fails as on a full disk (`StorageFault.Kind.full`). Nil: no limit but the disk's. For a
+    /// fails as on a full disk (`StorageFault.Kind.full`). Nil: no limit but the disk's; else
+    /// 1…4294967294 (`validate()`). For a
     /// quota, and to rehearse a full disk (`JOBLEDGER_MAX_PAGE_COUNT` in the CLI).
     public var maxPageCount: Int?
 

@@ -48,6 +48,11 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
     /// The storage under the log failed (full disk, I/O error, a file that became read-only
     /// or vanished): nothing was written, and the same write may succeed once it clears.
     case storageFault(StorageFault)
+    /// `Ledger.open` or `Ledger.openReadOnly` was given something it cannot open a log with,
+    /// named as the caller wrote it: `path` (empty), or a field of `LedgerConfiguration`
+    /// (`maxPayloadBytes`, `busyTimeout`, `maxPageCount`) out of its range. Nothing was opened
+    /// or created.
+    case invalidConfiguration(field: String, reason: String)
 
     /// One line that says what happened and what to do, in the library's terms (it names no
     /// command-line flag or command: the `jobledger` tool adds its own hints where it prints it).
@@ -78,6 +83,8 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
             return "\(path) was opened read-only, for inspection; nothing was written (open it with Ledger.open(path:) to write)"
         case .storage(let message): return "storage error: \(message)"
         case .storageFault(let fault): return fault.description
+        case .invalidConfiguration(let field, let reason):
+            return field == "path" ? "cannot open a log: 'path' \(reason)" : "cannot open a log: LedgerConfiguration.\(field) \(reason)"
         }
     }
 
