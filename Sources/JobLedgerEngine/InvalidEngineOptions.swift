@@ -28,10 +28,12 @@ extension JobEngine.Options {
 
     /// Throws `InvalidEngineOptions` for an option an engine cannot work with: `concurrency`
     /// below 1, a `workerID` the log cannot record (not 1…200 bytes), a `leaseMilliseconds`
-    /// outside 1…`maxLeaseMilliseconds`, or a `progressIntervalMilliseconds` not below
-    /// `leaseMilliseconds`. The engine
-    /// checks this itself before it works; call it to refuse bad options where they are made
-    /// (read from a configuration file, say).
+    /// outside 1…`maxLeaseMilliseconds`, a `progressIntervalMilliseconds` below 0 or not below
+    /// `leaseMilliseconds`, a `snapshotIntervalEvents` below 1, a negative `drainTimeout` or
+    /// `cancelGrace`, an `assetPrune` with an `intervalMilliseconds` below 1 or a negative
+    /// `graceMilliseconds`, or a negative duration in `storageFaults`. The engine checks this
+    /// itself before it works; call it to refuse bad options where they are made (read from a
+    /// configuration file, say).
     ///
     /// ```swift
     /// var options = JobEngine.Options()
@@ -52,12 +54,44 @@ extension JobEngine.Options {
         guard (1...Self.maxLeaseMilliseconds).contains(leaseMilliseconds) else {
             throw InvalidEngineOptions(option: "leaseMilliseconds", reason: "must be in 1…\(Self.maxLeaseMilliseconds) (a year), got \(leaseMilliseconds)")
         }
+        // A negative interval would read as "written long ago" and merge nothing; a mistake
+        // (a sign lost in a configuration file), not a setting.
+        guard progressIntervalMilliseconds >= 0 else {
+            throw InvalidEngineOptions(option: "progressIntervalMilliseconds",
+                                       reason: "must be in 0…\(leaseMilliseconds - 1) (0: every report is written; below leaseMilliseconds), got \(progressIntervalMilliseconds)")
+        }
         // A written progress event is what renews a running attempt's lease, and merged reports
         // are written up to an interval apart: an interval as long as the lease would let other
         // engines on the log take over attempts that are still running.
         guard progressIntervalMilliseconds < leaseMilliseconds else {
             throw InvalidEngineOptions(option: "progressIntervalMilliseconds",
                                        reason: "must be below leaseMilliseconds (\(leaseMilliseconds)), got \(progressIntervalMilliseconds): a written progress event is what renews an attempt's lease")
+        }
+        // 0 or less would have a snapshot written after every round of events: nil turns them off.
+        if let snapshotIntervalEvents, snapshotIntervalEvents < 1 {
+            throw InvalidEngineOptions(option: "snapshotIntervalEvents",
+                                       reason: "must be at least 1 event (nil: no snapshots), got \(snapshotIntervalEvents)")
+        }
+        guard drainTimeout >= .zero else {
+            throw InvalidEngineOptions(option: "drainTimeout", reason: "must be zero or more (zero: cancel running handlers at once), got \(drainTimeout)")
+        }
+        guard cancelGrace >= .zero else {
+            throw InvalidEngineOptions(option: "cancelGrace", reason: "must be zero or more, got \(cancelGrace)")
+        }
+        if let assetPrune {
+            guard assetPrune.intervalMilliseconds >= 1 else {
+                throw InvalidEngineOptions(option: "assetPrune.intervalMilliseconds",
+                                           reason: "must be at least 1 (nil assetPrune: never prune), got \(assetPrune.intervalMilliseconds)")
+            }
+            // A negative grace reaches into the future: bytes staged a moment before the event
+            // that references them is appended would be removed under it.
+            guard assetPrune.graceMilliseconds >= 0 else {
+                throw InvalidEngineOptions(option: "assetPrune.graceMilliseconds",
+                                           reason: "must be zero or more (how old an unreferenced asset must be to be removed), got \(assetPrune.graceMilliseconds)")
+            }
+        }
+        if let (field, reason) = storageFaults.invalidField {
+            throw InvalidEngineOptions(option: "storageFaults.\(field)", reason: reason)
         }
     }
 }

@@ -38,6 +38,19 @@ public struct StorageFaultPolicy: Sendable, Hashable {
         self.giveUpAfter = giveUpAfter
         self.settle = settle
     }
+
+    /// The first field that is negative, by its name here (`firstRetry`), with what it must be
+    /// and what it was; nil when every field is usable. A negative wait or limit is a mistake
+    /// (a sign lost in a configuration file), not a setting: `JobEngine.Options.validate()` and
+    /// the `ProjectionRunner` refuse it under their own option names.
+    package var invalidField: (field: String, reason: String)? {
+        let fields: [(String, Duration?)] = [("firstRetry", firstRetry), ("maxRetry", maxRetry), ("reminderInterval", reminderInterval),
+                                              ("giveUpAfter", giveUpAfter), ("settle", settle)]
+        for case let (name, value?) in fields where value < .zero {
+            return (name, "must be zero or more, got \(value)")
+        }
+        return nil
+    }
 }
 
 /// One storage fault episode, as a pure state machine over timestamps: when the next try is
