@@ -1,8 +1,9 @@
 /// Engine options an engine cannot work with, refused by `work()`, `workUntilIdle()`, `tick()`
 /// and `run()` before they claim anything: with no slot to run an attempt in, or claims the log
 /// would refuse (a worker id it cannot record), an engine would wait or try again forever.
-/// Check options early yourself with
-/// `JobEngine.Options.validate()`.
+/// Check options early yourself with `JobEngine.Options.validate()`. A kind registered with a
+/// `concurrency` below 1 or a `timeout` that is not positive is refused the same way, naming
+/// the kind (`kind`) and the parameter (`option`).
 ///
 /// ```swift
 /// var options = JobEngine.Options(workerID: "render-1")
@@ -10,16 +11,28 @@
 /// try options.validate()   // throws: invalid JobEngine option 'concurrency': must be at least 1, got 0
 /// ```
 public struct InvalidEngineOptions: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The option refused, by its name in `JobEngine.Options` (`concurrency`).
+    /// The option refused, by its name in `JobEngine.Options` (`concurrency`), or for a
+    /// registration (`kind` set) the parameter of `register(kind:…)` (`concurrency`, `timeout`).
     public let option: String
     /// What it must be, and what it was.
     public let reason: String
+    /// The kind whose registration was refused; nil for an option of `JobEngine.Options`.
+    public let kind: String?
 
     /// A refusal of `option`, saying why.
-    public init(option: String, reason: String) { self.option = option; self.reason = reason }
+    public init(option: String, reason: String) { self.option = option; self.reason = reason; self.kind = nil }
 
-    /// `invalid JobEngine option '<option>': <reason>`.
-    public var description: String { "invalid JobEngine option '\(option)': \(reason)" }
+    /// A refusal of the parameter `parameter` of `register(kind: kind, …)`, saying why.
+    public init(kind: String, parameter: String, reason: String) {
+        self.option = parameter; self.reason = reason; self.kind = kind
+    }
+
+    /// `invalid JobEngine option '<option>': <reason>`, or for a registration
+    /// `invalid registration of kind '<kind>': '<parameter>' <reason>`.
+    public var description: String {
+        if let kind { return "invalid registration of kind '\(kind)': '\(option)' \(reason)" }
+        return "invalid JobEngine option '\(option)': \(reason)"
+    }
 }
 
 extension JobEngine.Options {

@@ -10,7 +10,8 @@ extension JobEngine {
     /// requeue jobs whose lease expired, claim every job that may run now (within the
     /// concurrency limits), and wait until those attempts have finished. Returns how many
     /// attempts it ran. Throws `InvalidEngineOptions` before anything else for options an engine
-    /// cannot work with (`Options.validate()`). With a `ManualClock`, nothing waits on the wall clock:
+    /// cannot work with (`Options.validate()`, and a kind registered with a `concurrency` below 1
+    /// or a `timeout` that is not positive). With a `ManualClock`, nothing waits on the wall clock:
     ///
     /// ```swift
     /// try await engine.tick()                  // runs what is due; a retryable failure is requeued
@@ -19,7 +20,7 @@ extension JobEngine {
     /// ```
     @discardableResult
     public func tick() async throws -> Int {
-        try options.validate()
+        try checkWorkable()
         state.withLock { $0.following += 1 }
         defer { state.withLock { $0.following -= 1 } }
         let tasks = try await claimAndStart()
@@ -59,7 +60,7 @@ extension JobEngine {
     }
 
     private func workLoop(untilIdle: Bool, pollInterval: Duration) async throws {
-        try options.validate()
+        try checkWorkable()
         state.withLock { s in
             if !s.draining { s.abandoning = false }  // an engine working again waits faults out again
             s.following += 1

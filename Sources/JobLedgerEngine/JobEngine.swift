@@ -27,6 +27,9 @@ public final class JobEngine: Sendable {
         /// The jobs in flight, folded from the log, with the claim index.
         var view = EngineView()
         var registrations: [String: Registration] = [:]
+        /// Kinds registered with a parameter no engine can work with, and why: thrown by every
+        /// way of working (`checkWorkable()`) until the kind is registered again with usable ones.
+        var invalidRegistrations: [String: InvalidEngineOptions] = [:]
         /// Attempts running in this engine.
         var running: [JobID: RunningAttempt] = [:]
         /// When orphaned assets were last pruned (the engine's start at first).
@@ -108,10 +111,14 @@ public final class JobEngine: Sendable {
     /// handler that still finishes normally is recorded as completed. One that ignores the
     /// cancellation for `Options.cancelGrace` more is recorded as timed out all the same, and
     /// whatever it returns later is not recorded (its slot stays taken until it returns).
-    /// A `concurrency` below 1, or a `timeout` that is not positive, is a programmer error and
-    /// stops the program (a precondition): the kind's jobs could never run (`workUntilIdle()`
-    /// would wait for them forever), or every attempt would be cancelled as it starts. Nil
-    /// means no limit of the kind's own (only `Options.concurrency`), and no timeout.
+    /// A `concurrency` below 1, a `timeout` that is not positive, or a `retry` with a negative
+    /// field is refused: the kind's jobs could never run (`workUntilIdle()` would wait for them
+    /// forever), every attempt would be cancelled as it starts, or no retry could be timed. The
+    /// registration is not made, and `work()`, `workUntilIdle()`, `tick()` and `run()` throw
+    /// `InvalidEngineOptions` naming the kind and the parameter before they claim anything,
+    /// until the kind is registered again with usable values (so a limit read from a
+    /// configuration file is an error to report, not a crash). Nil means no limit of the kind's
+    /// own (only `Options.concurrency`), and no timeout.
     ///
     /// ```swift
     /// engine.register(kind: "design", retry: RetryPolicy(baseMilliseconds: 500), concurrency: 2, timeout: .seconds(120)) { ctx in
@@ -120,13 +127,32 @@ public final class JobEngine: Sendable {
     /// ```
     public func register(kind: String, retry: RetryPolicy = RetryPolicy(), concurrency: Int? = nil, timeout: Duration? = nil,
                          _ handler: @escaping JobHandler) {
-        if let concurrency {
-            precondition(concurrency >= 1, "register(kind: \"\(kind)\", concurrency: \(concurrency)): a kind's concurrency must be at least 1 (nil: no limit of its own)")
+        var refusal: InvalidEngineOptions?
+        if let concurrency, concurrency < 1 {
+            refusal = InvalidEngineOptions(kind: kind, parameter: "concurrency", reason: "must be at least 1 (nil: no limit of its own), got \(concurrency)")
+        } else if let timeout, timeout <= .zero {
+            refusal = InvalidEngineOptions(kind: kind, parameter: "timeout", reason: "must be positive (nil: none), got \(timeout)")
+        } else if retry.baseMilliseconds < 0 || retry.capMilliseconds < 0 {
+            // Its fields are `var`s (its init clamps): a negative one made the jitter's range
+            // impossible and stopped the process at the kind's first failure.
+            let (field, value) = retry.baseMilliseconds < 0 ? ("baseMilliseconds", retry.baseMilliseconds) : ("capMilliseconds", retry.capMilliseconds)
+            refusal = InvalidEngineOptions(kind: kind, parameter: "retry", reason: "must have a \(field) of zero or more, got \(value)")
         }
-        if let timeout {
-            precondition(timeout > .zero, "register(kind: \"\(kind)\", timeout: \(timeout)): a timeout must be positive (nil: none)")
+        state.withLock { s in
+            s.invalidRegistrations[kind] = refusal
+            // A refused registration changes nothing else: the engine will not work until the
+            // kind is registered again, so no handler runs under the refused values.
+            if refusal == nil { s.registrations[kind] = Registration(handler: handler, retry: retry, concurrency: concurrency, timeout: timeout) }
         }
-        state.withLock { $0.registrations[kind] = Registration(handler: handler, retry: retry, concurrency: concurrency, timeout: timeout) }
+    }
+
+    /// Throws `InvalidEngineOptions` for anything an engine cannot work with: its options
+    /// (`Options.validate()`), then a kind registered with a parameter it cannot run under (the
+    /// first such kind by name). What every way of working checks before it claims anything.
+    func checkWorkable() throws(InvalidEngineOptions) {
+        try options.validate()
+        let refused = state.withLock { s in s.invalidRegistrations.min { $0.key < $1.key }?.value }
+        if let refused { throw refused }
     }
 
     /// Queues a job and returns its id. The same idempotency key again, with the same request,

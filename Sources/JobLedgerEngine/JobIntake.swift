@@ -127,6 +127,9 @@ extension JobEngine {
 
     private func feed(from intake: any JobIntake, idle: IdleBackoff, untilIdle: Bool, pollInterval: Duration,
                       giveUpAfter: Duration? = nil) async throws {
+        // Before the first pull: requests taken from the intake for an engine that cannot work
+        // would be queued with no one to run them.
+        try checkWorkable()
         // The worker ending by itself (an unreadable log, a storage fault past its bound) ends the
         // feed too: pulling more requests for no one to run would go on for ever.
         let workerEnded = EndedFlag()

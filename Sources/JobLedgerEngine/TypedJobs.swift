@@ -70,8 +70,9 @@ extension JobEngine {
     /// the attempt for good with code `invalid_input`, saying which field is wrong; an output
     /// that cannot be encoded fails it with `invalid_result`. Throwing works as for any handler
     /// (`JobError`, or a retryable `handler_error`), and so does `timeout`; a `concurrency` below 1
-    /// or a `timeout` that is not positive stops the program, as with
-    /// `register(kind:retry:concurrency:timeout:_:)`.
+    /// or a `timeout` that is not positive is refused as with
+    /// `register(kind:retry:concurrency:timeout:_:)`: the ways of working throw
+    /// `InvalidEngineOptions` naming the kind and the parameter.
     ///
     /// ```swift
     /// engine.register(Thumbnail.self, retry: RetryPolicy(baseMilliseconds: 500), concurrency: 2) { ctx, input in

@@ -69,11 +69,4 @@ import Testing
         #expect(try f.types(job) == [.queued])
     }
 
-    /// A kind's own limit below 1 is a programmer error at the call that makes it.
-    @Test func registeringAKindWithAConcurrencyOfZeroStopsTheProgram() async {
-        await #expect(processExitsWith: .failure) {
-            let f = try! Fixture()
-            f.engine().register(kind: "k", concurrency: 0) { _ in JobCompletion() }
-        }
-    }
 }
