@@ -245,13 +245,21 @@ public final class JobEngine: Sendable {
     }
 
     /// Requeues a job that failed for good (a dead letter) as a recorded `queued` event, with
-    /// `attempts` more attempts; its input and priority are kept. Refused
-    /// (`LedgerError.rejected`) unless the job has failed for good.
+    /// `attempts` more attempts (1…1000, the most a job may have; the job's attempts stay
+    /// capped at 1000 in all); its input and priority are kept. Refused
+    /// (`LedgerError.rejected`) unless the job has failed for good; an `attempts` outside
+    /// 1…1000 throws `InvalidArgument` before anything is read or written.
     ///
     /// ```swift
     /// for dead in try engine.jobs(status: .failed, kind: "design") { try await engine.retry(dead.id, attempts: 2) }
     /// ```
     public func retry(_ job: JobID, attempts: Int = 1) async throws {
+        // The log would refuse it as the requeue's payload field (`max_attempts`), which this
+        // call's caller never wrote.
+        guard Self.retryAttempts.contains(attempts) else {
+            throw InvalidArgument(call: "retry(_:attempts:)", parameter: "attempts",
+                                  reason: "must be in \(Self.retryAttempts.lowerBound)…\(Self.retryAttempts.upperBound), got \(attempts)")
+        }
         guard let s = try await ledger.state(of: job) else {
             throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))
         }
@@ -264,6 +272,9 @@ public final class JobEngine: Sendable {
         folded(try await ledger.append(NewEvent(job: job, payload: requeue, expectedVersion: s.version)))
         storage.succeeded()
     }
+
+    /// What `retry(_:attempts:)` accepts: the attempts a `queued` event may carry.
+    static let retryAttempts = 1...1000
 
     /// Attempts running in this engine now.
     public var runningCount: Int { state.withLock { $0.running.count } }
