@@ -3,7 +3,9 @@
 public struct LifecycleError: Error, Hashable, CustomStringConvertible {
     /// Which rule of the lifecycle the event breaks.
     public enum Rule: Hashable, Sendable {
-        /// The job has no events yet; only `queued` can start one.
+        /// The job has no events yet; only `queued` can start one. With the event `queued`,
+        /// which an append is never refused for this way (it is what starts a job), a job
+        /// looked up by id that is not in the log: `LifecycleError.noSuchJob(_:)`.
         case unknownJob
         /// `queued` for a job that already exists.
         case jobExists
@@ -46,9 +48,24 @@ public struct LifecycleError: Error, Hashable, CustomStringConvertible {
         self.job = job; self.state = state; self.event = event; self.rule = rule
     }
 
+    /// A job looked up by id (to wait for it, to requeue it) that is not in the log: no event
+    /// names it. Prints as `job <id> does not exist: no event in the log names it`, since the
+    /// caller applied no event. (The event is `queued`, the one an append never refuses with
+    /// `unknownJob`.)
+    ///
+    /// ```swift
+    /// guard let s = try ledger.state(of: job) else { throw LedgerError.rejected(.noSuchJob(job)) }
+    /// ```
+    public static func noSuchJob(_ job: JobID) -> LifecycleError {
+        LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob)
+    }
+
     /// One line naming the job, its state, the event and why: `job job-1: cannot apply 'completed'
-    /// to a queued job: 'completed' needs a running job (a 'started' event first)`.
+    /// to a queued job: 'completed' needs a running job (a 'started' event first)`. A job looked
+    /// up that does not exist (`noSuchJob(_:)`): `job job-1 does not exist: no event in the log
+    /// names it`.
     public var description: String {
+        if self == .noSuchJob(job) { return "job \(job) does not exist: no event in the log names it" }
         let head = "job \(job): cannot apply '\(event)' to \(state.map { "a \($0) job" } ?? "a job that does not exist")"
         let why: String
         switch rule {

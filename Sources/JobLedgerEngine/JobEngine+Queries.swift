@@ -46,8 +46,9 @@ extension JobEngine {
     /// and returns its final state, checking the log every `pollInterval`. With a `timeout`, it
     /// gives up once that much time has passed on the engine's clock (`clock`: a `ManualClock`
     /// in tests) and throws `WaitTimeout`, saying where the job was; only the wait ends, not the
-    /// job. A timeout of zero looks once. Throws `LedgerError.rejected` (`unknownJob`) for an
-    /// unknown job, and `CancellationError` when the waiting task is cancelled. Some engine
+    /// job. A timeout of zero looks once. Throws `LedgerError.rejected` (`unknownJob`, as
+    /// `LifecycleError.noSuchJob(_:)`: "job … does not exist") for an unknown job, and
+    /// `CancellationError` when the waiting task is cancelled. Some engine
     /// must be working meanwhile.
     ///
     /// ```swift
@@ -60,7 +61,7 @@ extension JobEngine {
         let deadline = timeout.map { clock.now().adding(milliseconds: Self.milliseconds($0)) }
         while true {
             guard let s = try await ledger.state(of: job) else {
-                throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))
+                throw LedgerError.rejected(.noSuchJob(job))
             }
             if s.status.isTerminal { return s }
             guard let deadline, let timeout else {

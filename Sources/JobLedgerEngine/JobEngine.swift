@@ -261,7 +261,7 @@ public final class JobEngine: Sendable {
                                   reason: "must be in \(Self.retryAttempts.lowerBound)…\(Self.retryAttempts.upperBound), got \(attempts)")
         }
         guard let s = try await ledger.state(of: job) else {
-            throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .queued, rule: .unknownJob))
+            throw LedgerError.rejected(.noSuchJob(job))
         }
         // The owner stays (a requeue naming nobody keeps it); a job queued before the `owner`
         // field had it in its input, under a key a new event may not carry.

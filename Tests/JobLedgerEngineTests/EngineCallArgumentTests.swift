@@ -6,7 +6,8 @@ import Testing
 
 /// What a caller passes to an engine call is refused in the caller's terms: `retry(_:attempts:)`
 /// named the requeue's payload field (`'max_attempts' must be in 1…1000`), which the caller
-/// never wrote.
+/// never wrote; `wait(for:)` on an unknown job said "cannot apply 'queued'", which the caller
+/// never applied.
 @Suite struct EngineCallArgumentTests {
     /// A job that failed for good, on its only attempt.
     static func failedJob(_ f: Fixture, _ engine: JobEngine) async throws -> JobID {
@@ -32,5 +33,23 @@ import Testing
                 == "retry(_:attempts:): 'attempts' must be in 1…1000, got 0")
         try await engine.retry(job, attempts: 1000)
         #expect(try f.types(job) == before + [.queued])
+    }
+
+    @Test func waitingForAnUnknownJobSaysItDoesNotExist() async throws {
+        let f = try Fixture()
+        let engine = f.engine()
+        let unknown = try JobID("no-such-job")
+        do {
+            _ = try await engine.wait(for: unknown, timeout: .zero)
+            Issue.record("waiting for an unknown job returned")
+        } catch let e as LedgerError {
+            // The documented error type stays: `LedgerError.rejected` with `unknownJob`.
+            guard case .rejected(let refusal) = e else { Issue.record("\(e)"); return }
+            #expect(refusal.rule == .unknownJob)
+            #expect(refusal == .noSuchJob(unknown))
+            #expect("\(e)" == "rejected: job no-such-job does not exist: no event in the log names it")
+        }
+        // Retrying an unknown job says it the same way.
+        await #expect(throws: LedgerError.rejected(.noSuchJob(unknown))) { try await engine.retry(unknown) }
     }
 }
