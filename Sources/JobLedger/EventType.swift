@@ -42,7 +42,8 @@ public struct AssetRef: Sendable, Hashable {
 ///
 /// ```swift
 /// let f = JobFailure(code: "oom", message: "out of memory", retryable: true, attempt: 2)
-/// print(f)  // oom: out of memory (attempt 2, retryable)
+/// print(f)  // oom: out of memory (attempt 2, retryable error)
+/// print(f.description(endedJob: true))  // oom: out of memory (attempt 2, retryable error, but no attempts left)
 /// ```
 public struct JobFailure: Sendable, Hashable, CustomStringConvertible {
     /// A short machine-readable reason, chosen by the handler (`JobError.code`) or the engine
@@ -64,8 +65,16 @@ public struct JobFailure: Sendable, Hashable, CustomStringConvertible {
         self.attempt = attempt
     }
 
-    /// `code: message (attempt N, retryable|not retryable)`; the message is left out when empty.
-    public var description: String {
-        "\(code)\(message.isEmpty ? "" : ": \(message)") (attempt \(attempt), \(retryable ? "retryable" : "not retryable"))"
+    /// `code: message (attempt N, retryable error|not retryable)`; the message is left out when
+    /// empty. "Retryable" is the error's own flag, not a promise of another attempt: for the
+    /// failure that ended its job see `description(endedJob:)`.
+    public var description: String { description(endedJob: false) }
+
+    /// The line of `description`; with `endedJob` (the job failed for good with this failure,
+    /// as `JobState.lastError` of a `failed` job), a retryable error says that no attempts were
+    /// left: `code: message (attempt 3, retryable error, but no attempts left)`.
+    public func description(endedJob: Bool) -> String {
+        let flag = !retryable ? "not retryable" : endedJob ? "retryable error, but no attempts left" : "retryable error"
+        return "\(code)\(message.isEmpty ? "" : ": \(message)") (attempt \(attempt), \(flag))"
     }
 }

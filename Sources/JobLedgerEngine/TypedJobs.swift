@@ -54,7 +54,7 @@ public enum TypedJobError: Error, Sendable, Hashable, CustomStringConvertible {
         case .kindMismatch(let job, let expected, let actual):
             "job \(job) is a '\(actual)' job, not '\(expected)'"
         case .failed(let job, let failure):
-            "job \(job) failed: \(failure)"
+            "job \(job) failed: \(failure.description(endedJob: true))"
         case .canceled(let job, let reason):
             "job \(job) was canceled\(reason.map { $0.isEmpty ? "" : ": \($0)" } ?? "")"
         case .undecodableOutput(let job, let kind, let reason):

@@ -249,7 +249,7 @@ struct BlobsPrune: AsyncParsableCommand {
         let deleted = done.withLock { $0 }
         if !failed.isEmpty {
             for s in failed {
-                printErr("jobledger: prune job \(s.map { "\($0.id)" } ?? "?") \(s?.status.rawValue ?? "missing"): \(s?.lastError.map { "\($0)" } ?? "")")
+                printErr("jobledger: prune job \(s.map { "\($0.id)" } ?? "?") \(s?.status.rawValue ?? "missing"): \(s.flatMap { s in s.lastError?.description(endedJob: s.status == .failed) } ?? "")")
             }
             throw fail("deleted \(deleted) of \(total) blobs; the rest are still there (retry with the same command)", code: 6)
         }
