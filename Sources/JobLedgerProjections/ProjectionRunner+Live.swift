@@ -13,7 +13,8 @@ extension ProjectionRunner {
     /// What `work --until-idle` and `demo` run before they exit.
     ///
     /// A storage fault is waited out with backoff within `limit` (and `giveUpAfter`); one that
-    /// is still there when they run out is thrown (`LedgerError.storageFault`).
+    /// is still there when they run out is thrown (`LedgerError.storageFault`). Projections or
+    /// options the runner cannot run with throw at once, as for `catchUp()`.
     ///
     /// ```swift
     /// try await engine.workUntilIdle()
@@ -21,6 +22,7 @@ extension ProjectionRunner {
     /// for s in owed { print("\(s.name): \(s.pending) pending, \(s.dead) dead, \(s.lastError ?? "")") }
     /// ```
     public func drain(for limit: Duration) async throws -> [ProjectionStatus] {
+        try checkRunnable()
         let deadline = ContinuousClock.now.advanced(by: limit)
         let effects = effectProjections.map(\.name)
         while true {
@@ -55,7 +57,8 @@ extension ProjectionRunner {
     /// processes' appends, waiting out backoffs. Then gives up the leases (`release()`).
     ///
     /// A storage fault pauses the steps, which are retried with backoff; one that outlasts
-    /// `giveUpAfter` is thrown.
+    /// `giveUpAfter` is thrown. Projections or options the runner cannot run with throw at
+    /// once (`ProjectionRegistrationError`, `InvalidProjectionOptions`).
     ///
     /// ```swift
     /// let projections = Task { try await runner.runLive() }
@@ -63,7 +66,7 @@ extension ProjectionRunner {
     /// projections.cancel()
     /// ```
     public func runLive() async throws {
-        if let registrationError { throw registrationError }
+        try checkRunnable()
         let gaveUp = await withTaskGroup(of: StorageFault?.self) { group -> StorageFault? in
             for p in stateProjections {
                 group.addTask {

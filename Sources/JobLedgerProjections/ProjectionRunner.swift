@@ -36,7 +36,9 @@ import Synchronization
 /// waits out backoffs until nothing is owed.
 public final class ProjectionRunner: Sendable {
     /// How a runner works: who it is, batch sizes, retries, leases, coalescing, logs and
-    /// metrics. Every field has a default.
+    /// metrics. Every field has a default; values a runner cannot work with (a batch size
+    /// below 1, a negative duration) are refused by every run with `InvalidProjectionOptions`
+    /// (see `validate()`).
     ///
     /// ```swift
     /// var options = ProjectionRunner.Options()
@@ -218,7 +220,8 @@ public final class ProjectionRunner: Sendable {
     /// failed. Tests drive the runner with this and an injected clock. Items backing off are
     /// left for later (see `drain(for:)`); effect projections another process owns are skipped
     /// and named in `Report.notOwned`. Throws `ProjectionRegistrationError`, doing nothing,
-    /// when the projections given cannot be run together.
+    /// when the projections given cannot be run together, and `InvalidProjectionOptions` for
+    /// options it cannot work with (`Options.validate()`).
     ///
     /// ```swift
     /// let report = try await runner.catchUp()
@@ -226,7 +229,7 @@ public final class ProjectionRunner: Sendable {
     /// ```
     @discardableResult
     public func catchUp() async throws -> Report {
-        if let registrationError { throw registrationError }
+        try checkRunnable()
         var report = Report()
         while true {
             var worked = false
@@ -259,7 +262,11 @@ extension ProjectionRunner: Service {
     /// *before* the engine, so that the engine has drained its running attempts when the runner
     /// stops, and the last catch-up takes in what they recorded (the jobs table shows them
     /// finished, their images are uploaded, their last messages sent).
+    ///
+    /// Throws `ProjectionRegistrationError` or `InvalidProjectionOptions` at once, as
+    /// `runLive()` does, for projections or options it cannot run with.
     public func run() async throws {
+        try checkRunnable()
         try await cancelWhenGracefulShutdown { try await self.runLive() }
         guard Task.isShuttingDownGracefully, !Task.isCancelled, options.shutdownCatchUp > .zero else { return }
         let limit = options.shutdownCatchUp

@@ -85,6 +85,13 @@ struct ProjectionOptions: ParsableArguments {
         o.maxAttempts = maxAttempts
         o.streams = StreamNaming(prefix: streamPrefix)
         o.logger.logLevel = logLevel
+        // Every flag above is range-checked in `validate()` (exit 64) before this runs; should a
+        // value still be one the runner refuses, it stays a usage error naming the flag, rather
+        // than a failure of the run.
+        if let refused = Self.refusal(of: o) {
+            let flag = ["maxAttempts": "--max-attempts", "storageFaults.giveUpAfter": "--storage-wait"][refused.option]
+            throw fail(flag.map { "\($0) \(refused.reason)" } ?? refused.description, code: 64)
+        }
         if noEffects { return ProjectionRunner(ledger: ledger, options: o) }
         var extra: [any EffectProjection] = []
         if statusCache == .upstash, let upstash {
@@ -92,6 +99,18 @@ struct ProjectionOptions: ParsableArguments {
         }
         return ProjectionRunner(ledger: ledger, blobs: try (blobs ?? blobStore()).store(for: ledger),
                                 broadcasts: try sink ?? self.sink(), extra: extra, options: o)
+    }
+}
+
+extension ProjectionOptions {
+    /// What `ProjectionRunner.Options.validate()` refuses in `options`, or nil.
+    static func refusal(of options: ProjectionRunner.Options) -> InvalidProjectionOptions? {
+        do throws(InvalidProjectionOptions) {
+            try options.validate()
+            return nil
+        } catch {
+            return error
+        }
     }
 }
 
