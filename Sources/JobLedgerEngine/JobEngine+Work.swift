@@ -61,6 +61,11 @@ extension JobEngine {
 
     private func workLoop(untilIdle: Bool, pollInterval: Duration) async throws {
         try checkWorkable()
+        // A shut-down engine claims nothing again: said, rather than returning at once as if
+        // there were no work (a caller reusing it saw its jobs stay queued without a word).
+        if state.withLock({ $0.shutDown }) {
+            options.logger.warning("\(untilIdle ? "workUntilIdle()" : "work()") on an engine that was shut down: it claims nothing and returns at once; make a new JobEngine to work again")
+        }
         state.withLock { s in
             if !s.draining { s.abandoning = false }  // an engine working again waits faults out again
             s.following += 1
@@ -205,7 +210,9 @@ extension JobEngine {
     /// Graceful shutdown: claim nothing more, let running handlers finish for up to `drain`,
     /// then cancel the rest. A handler cancelled this way is recorded as a retryable
     /// `worker_shutdown` failure, so another worker picks the job up. `run()` calls it when its
-    /// service group shuts down; `work()` and `workUntilIdle()` return once it has.
+    /// service group shuts down; `work()` and `workUntilIdle()` return once it has. A shut-down
+    /// engine is done: it still submits and reads, but claims nothing again (working it logs a
+    /// warning and returns); make a new `JobEngine` to work again.
     ///
     /// ```swift
     /// await engine.shutdown(drain: .seconds(10))

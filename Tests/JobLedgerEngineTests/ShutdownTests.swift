@@ -151,3 +151,21 @@ struct StuckHandlerShutdownTests {
         #expect(try engine.history(of: job).map(\.type) == [.queued, .started])
     }
 }
+
+/// An engine that was shut down claims nothing again; `work()` and `workUntilIdle()` on it
+/// returned at once without a word while the jobs stayed queued. They say so now.
+@Suite(.timeLimit(.minutes(1)))
+struct WorkAfterShutdownTests {
+    @Test func workingAShutDownEngineSaysItClaimsNothing() async throws {
+        let f = try Fixture()
+        let records = Recorder<CapturingLogHandler.Record>()
+        let engine = f.engine("w", logInto: records) { o in o.logger.logLevel = .warning }
+        engine.register(kind: "k") { _ in JobCompletion() }
+        await engine.shutdown(drain: .zero)
+        let job = try await engine.submit(kind: "k")
+        try await engine.workUntilIdle()
+        #expect(try engine.state(of: job)?.status == .queued)
+        #expect(records.all.contains { $0.level == .warning && $0.message.contains("workUntilIdle() on an engine that was shut down") },
+                "\(records.all.map(\.message))")
+    }
+}
