@@ -9,10 +9,10 @@ import Testing
 struct InterruptedImportTests {
     let scratch = Scratch()
 
-    /// The import is held mid-write, deterministically, by a log capped below what the input
-    /// needs (`JOBLEDGER_MAX_PAGE_COUNT`, as a full disk): it says it waits out the fault, and
-    /// SIGINT comes then. It rolls back, removes the log it made, says so, and exits 130.
-    @Test func anImportInterruptedWhileItWritesRemovesTheNewLog() async throws {
+    /// An import of 2,000 events into new.sqlite, held mid-write, deterministically, by a log
+    /// capped below what the input needs (`JOBLEDGER_MAX_PAGE_COUNT`, as a full disk): returned
+    /// once it says it waits out the fault, with its stderr.
+    func importHeldInAFullLog() async throws -> (Process, Pipe) {
         let input = scratch.path("all.ndjson")
         let lines = (0..<2000).map { #"{"job_id":"imported-\#($0)","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"design"}}"# }
         try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
@@ -34,6 +34,13 @@ struct InterruptedImportTests {
         try startChild(p)
         let waiting = await waitForLine(containing: "retrying for up to", in: err.fileHandleForReading)
         #expect(waiting != nil, "the import never reached the full log")
+        return (p, err)
+    }
+
+    /// SIGINT while the import is held mid-write: it rolls back, removes the log it made, says
+    /// so, and exits 130.
+    @Test func anImportInterruptedWhileItWritesRemovesTheNewLog() async throws {
+        let (p, err) = try await importHeldInAFullLog()
         // The new log is made under a staging name: nothing is at the path until it is whole.
         let staging = ".new.sqlite.partial-\(p.processIdentifier)"
         #expect(scratch.exists(staging) && !scratch.exists("new.sqlite"), "the import had begun its log under its staging name")
@@ -52,31 +59,12 @@ struct InterruptedImportTests {
     /// there, which `verify` passed (0 events). Nothing is at the path now; the next import
     /// removes what the killed one left under its staging name, and makes the log.
     @Test func anImportKilledWhileItWritesLeavesNoLogAtThePath() async throws {
-        let input = scratch.path("all.ndjson")
-        let lines = (0..<2000).map { #"{"job_id":"imported-\#($0)","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"design"}}"# }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
-        let probe = try await jobledger(["submit", "design", "--db", "probe.sqlite"], in: scratch)
-        #expect(probe.status == 0, "\(probe)")
-        let pages = try pageCount(scratch.path("probe.sqlite"))
-
-        let p = Process()
-        p.executableURL = try #require(jobledgerBinary) as URL
-        p.arguments = ["import", input, "--db", scratch.path("new.sqlite"), "--storage-wait", "600"]
-        p.currentDirectoryURL = scratch.url
-        var environment = ProcessInfo.processInfo.environment
-        environment["JOBLEDGER_MAX_PAGE_COUNT"] = "\(pages)"
-        p.environment = environment
-        let err = childPipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try startChild(p)
-        let waiting = await waitForLine(containing: "retrying for up to", in: err.fileHandleForReading)
-        #expect(waiting != nil, "the import never reached the full log")
+        let (p, _) = try await importHeldInAFullLog()
         kill(p.processIdentifier, SIGKILL)
         await waitForExit(p, "the import after SIGKILL")
         #expect(!scratch.exists("new.sqlite"), "a killed import left a log at the path")
         #expect(scratch.exists(".new.sqlite.partial-\(p.processIdentifier)"))
-        let again = try await jobledger(["import", input, "--db", "new.sqlite"], in: scratch)
+        let again = try await jobledger(["import", scratch.path("all.ndjson"), "--db", "new.sqlite"], in: scratch)
         #expect(again.status == 0 && again.stdout.contains("imported 2000 events"), "\(again)")
         let left = try FileManager.default.contentsOfDirectory(atPath: scratch.path(".")).filter { $0.contains("partial") }
         #expect(left.isEmpty, "\(left)")
