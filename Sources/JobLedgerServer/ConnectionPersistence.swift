@@ -18,8 +18,8 @@ import NIOHTTPTypesHTTP1
 ///   waiting for it before sending its body waited a second (curl), or for ever (the request
 ///   timeout then closed the connection). An HTTP/1.0 one's expectation is ignored, as the RFC says.
 ///
-/// It sits before the conversion (`HTTP1ToHTTPServerCodec`), installed by `Installer`, one of the
-/// connection's own handlers, as `RequestAuthority` is.
+/// It sits before the conversion (`HTTP1ToHTTPServerCodec`), where `BeforeConversion` puts it,
+/// as it puts `RequestAuthority`.
 final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -97,7 +97,8 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
             }
             closeAfterEnd = false
             let written = context.writeAndFlush(data)
-            written.whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel
+            written.whenComplete { _ in channel.close(promise: nil) }
             if let promise { written.cascade(to: promise) }
         }
     }
@@ -128,20 +129,5 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
     /// 1xx, 204 and 304 answers have no body (RFC 9110 § 6.4.1).
     static func mayHaveBody(_ status: HTTPResponseStatus) -> Bool {
         !((100..<200).contains(status.code) || status.code == 204 || status.code == 304)
-    }
-
-    /// One of the connection's own handlers (after the conversion): when added, it puts a
-    /// `ConnectionPersistence` before the conversion, then passes everything on.
-    final class Installer: ChannelInboundHandler, RemovableChannelHandler {
-        typealias InboundIn = NIOAny
-
-        func handlerAdded(context: ChannelHandlerContext) {
-            do {
-                let codec = try context.pipeline.syncOperations.handler(type: HTTP1ToHTTPServerCodec.self)
-                try context.pipeline.syncOperations.addHandler(ConnectionPersistence(), position: .before(codec))
-            } catch {
-                // No conversion on this pipeline (not Hummingbird's HTTP/1 channel): nothing to do.
-            }
-        }
     }
 }

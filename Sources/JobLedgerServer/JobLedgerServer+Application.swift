@@ -30,7 +30,7 @@ extension JobLedgerServer {
         var handlers: [any RemovableChannelHandler] = []
         // First: a connection over the cap is closed before the others set anything up.
         if let cap { handlers.append(ConnectionCapHandler(cap: cap, logger: logger ?? Logger(label: "jobledger.serve"))) }
-        handlers += [RequestAuthority.Installer(), ConnectionPersistence.Installer(), HeaderOverflowHandler()]
+        handlers += [BeforeConversion(RequestAuthority()), BeforeConversion(ConnectionPersistence()), HeaderOverflowHandler()]
         if let requestTimeout { handlers.append(RequestDeadlineHandler(deadline: requestTimeout)) }
         return handlers
     }

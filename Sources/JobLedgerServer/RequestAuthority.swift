@@ -15,7 +15,7 @@ import NIOHTTPTypesHTTP1
 ///   removed from whatever a client sends, so only this handler sets it.
 ///
 /// It sits before the conversion (`HTTP1ToHTTPServerCodec`), which Hummingbird adds before the
-/// connection's own handlers: `Installer`, one of those, puts it there.
+/// connection's own handlers: `BeforeConversion`, one of those, puts it there.
 final class RequestAuthority: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -63,20 +63,5 @@ final class RequestAuthority: ChannelInboundHandler, RemovableChannelHandler {
         let rest = target[separator.upperBound...]
         let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
         return String(rest[..<end])
-    }
-
-    /// One of the connection's own handlers (after the conversion): when added, it puts an
-    /// `RequestAuthority` before the conversion, then passes everything on.
-    final class Installer: ChannelInboundHandler, RemovableChannelHandler {
-        typealias InboundIn = NIOAny
-
-        func handlerAdded(context: ChannelHandlerContext) {
-            do {
-                let codec = try context.pipeline.syncOperations.handler(type: HTTP1ToHTTPServerCodec.self)
-                try context.pipeline.syncOperations.addHandler(RequestAuthority(), position: .before(codec))
-            } catch {
-                // No conversion on this pipeline (not Hummingbird's HTTP/1 channel): nothing to correct.
-            }
-        }
     }
 }
