@@ -4,6 +4,7 @@ import FoundationNetworking
 #endif
 import JobLedger
 import JWTKit
+import Logging
 import Synchronization
 
 /// Verifies bearer JWTs (Clerk session tokens, or HS256 tokens of a local secret) and returns
@@ -35,6 +36,8 @@ public final class TokenVerifier: Sendable {
     /// When the JWKS was last fetched, and when a fetch was last tried (successful or not).
     private let fetches = Mutex<(succeeded: Int64, tried: Int64)>((0, 0))
     private let now: @Sendable () -> Int64
+    /// Where a JWKS with keys left out, or a refresh that failed, is said (nil: nowhere).
+    private let logger: Logger?
     /// Tokens whose signature verified, with their claims: a caller sends the same token with
     /// every request until it expires, and its signature cannot change. The claims are still
     /// checked on every request (expiry, issuer, audience); the cache is emptied whenever the
@@ -53,7 +56,8 @@ public final class TokenVerifier: Sendable {
     /// Loads the keys (reading the JWKS file, or fetching its URL once). `now` gives
     /// milliseconds since 1970 (tests pass a fixed clock).
     public init(configuration: AuthConfiguration,
-                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) async throws(ServerConfigurationError) {
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+                logger: Logger? = nil) async throws(ServerConfigurationError) {
         self.configuration = configuration
         self.now = now
         if let secret = configuration.hs256Secret {
@@ -65,8 +69,13 @@ public final class TokenVerifier: Sendable {
         }
         jwks = Mutex(nil)
         knownKids = Mutex([])
+        self.logger = logger
         if let source = configuration.jwks {
-            let (keys, kids) = try await Self.loadJWKS(source)
+            let (keys, kids, skipped) = try await Self.loadJWKS(source)
+            if !skipped.isEmpty { logger?.warning("the JWKS has \(skipped.count) key(s) this server cannot use, left out: \(skipped.joined(separator: "; "))") }
+            if source.hasPrefix("http://"), let host = URL(string: source)?.host, !["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) {
+                logger?.warning("the JWKS URL is plain http to another host: anyone on the path can give this server keys; use https")
+            }
             jwks.withLock { $0 = keys }
             knownKids.withLock { $0 = kids }
             let t = now()
@@ -100,7 +109,7 @@ public final class TokenVerifier: Sendable {
     }
 
     /// Reads and parses a JWKS file or URL.
-    static func loadJWKS(_ source: String) async throws(ServerConfigurationError) -> (JWTKeyCollection, Set<String>) {
+    static func loadJWKS(_ source: String) async throws(ServerConfigurationError) -> (JWTKeyCollection, Set<String>, skipped: [String]) {
         let text: String
         do {
             if source.hasPrefix("https://") || source.hasPrefix("http://") {
@@ -112,12 +121,21 @@ public final class TokenVerifier: Sendable {
                 // request, which its client may drop.
                 var request = URLRequest(url: url)
                 request.timeoutInterval = 10
-                let (data, response) = try await withoutCancelling { [request] in try await URLSession.shared.data(for: request) }
+                // 10 s in all, not only between bytes: a URL that sent a byte every few seconds
+                // held the server's start (and a refresh, and a shutdown) for minutes.
+                let (data, response) = try await withoutCancelling(within: .seconds(10)) { [request] in try await URLSession.shared.data(for: request) }
                 guard let http = response as? HTTPURLResponse, http.statusCode == 200 else {
                     throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "the JWKS URL did not answer 200")
                 }
+                guard data.count <= Self.maxJWKSBytes else {
+                    throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "the JWKS is over \(Self.maxJWKSBytes) bytes")
+                }
                 text = String(decoding: data, as: UTF8.self)
             } else {
+                let size = (try? FileManager.default.attributesOfItem(atPath: source)[.size] as? NSNumber)?.intValue ?? 0
+                guard size <= Self.maxJWKSBytes else {
+                    throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "the JWKS is over \(Self.maxJWKSBytes) bytes")
+                }
                 text = try String(contentsOfFile: source, encoding: .utf8)
             }
         } catch let e as ServerConfigurationError {
@@ -125,18 +143,35 @@ public final class TokenVerifier: Sendable {
         } catch {
             throw .invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "cannot read the JWKS (\(Self.cause(error)))")
         }
-        do {
-            let set = try JSONDecoder().decode(JWKS.self, from: Data(text.utf8))
-            guard !set.keys.isEmpty else { throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "the JWKS has no keys") }
-            let keys = JWTKeyCollection()
-            try await keys.add(jwks: set)
-            return (keys, Set(set.keys.compactMap { $0.keyIdentifier?.string }))
-        } catch let e as ServerConfigurationError {
-            throw e
-        } catch {
+        // Each key on its own (RFC 7517 § 5: keys an implementation does not understand are
+        // ignored): one key this server cannot use made the whole set unusable, so a refresh
+        // kept the old keys, revoked ones included, for as long as the issuer published it.
+        guard let document = try? JSONValue(parsing: text, exactNumbers: false), case .array(let entries)? = document["keys"] else {
             throw .invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "not a usable JWKS document")
         }
+        guard !entries.isEmpty else { throw .invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "the JWKS has no keys") }
+        let keys = JWTKeyCollection()
+        var kids = Set<String>(), skipped: [String] = []
+        for (i, entry) in entries.enumerated() {
+            let name = entry["kid"]?.stringValue.map { "kid \(Problem.quoted($0))" } ?? "key \(i + 1)"
+            if let use = entry["use"]?.stringValue, use != "sig" { skipped.append("\(name): for \(Problem.quoted(use)), not signatures"); continue }
+            if case .array(let ops)? = entry["key_ops"], !ops.contains(.string("verify")) { skipped.append("\(name): key_ops without verify"); continue }
+            do {
+                let one = try JSONDecoder().decode(JWKS.self, from: Data(JSONValue.object(["keys": .array([entry])]).canonicalText.utf8))
+                try await keys.add(jwks: one)
+                if let kid = entry["kid"]?.stringValue { kids.insert(kid) }
+            } catch {
+                skipped.append("\(name): not a key this server can verify with (RSA of 2048 bits or more, EC P-256/P-384/P-521 for its algorithm, each with a kid)")
+            }
+        }
+        guard !kids.isEmpty || skipped.count < entries.count else {
+            throw .invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "no key of the JWKS is usable (\(skipped.joined(separator: "; ")))")
+        }
+        return (keys, kids, skipped)
     }
+
+    /// The largest JWKS read (an issuer's set is a few KB; a 250 MB one was read whole).
+    static let maxJWKSBytes = 1 << 20
 
     /// The caller a token proves, or why it does not.
     public func verify(_ token: String) async throws(AuthFailure) -> Principal {
@@ -145,6 +180,10 @@ public final class TokenVerifier: Sendable {
         guard token.utf8.count <= Self.maxTokenBytes else { throw .malformed("longer than \(Self.maxTokenBytes) bytes") }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .malformed("not three dot-separated parts") }
+        // One spelling per token (RFC 7515 § 2: base64url without padding, RFC 4648 § 3.5): a
+        // `=` or unused low bits set in a part's last character made other strings of the same
+        // token verify, each a new entry of the verified cache.
+        guard parts.allSatisfy(Self.isCanonicalBase64URL) else { throw .malformed("a part is not canonical base64url (padding, or unused bits set)") }
         guard let headerData = Self.base64URL(parts[0]), let headerText = String(validating: headerData, as: UTF8.self),
               let header = try? JSONValue(parsing: headerText, exactNumbers: false),
               case .object = header else { throw .malformed("the header is not base64url JSON") }
@@ -163,12 +202,16 @@ public final class TokenVerifier: Sendable {
             guard let hmac else { throw .algorithm("HS256 is not accepted here (this server verifies with its JWKS keys)") }
             keys = hmac
         } else if Self.jwksAlgorithms.contains(alg) {
-            guard let k = try await jwksKeys(kid: header["kid"]?.stringValue) else {
+            let kid = header["kid"]?.stringValue
+            guard let k = try await jwksKeys(kid: kid) else {
                 throw .algorithm("\(alg) is not accepted here (no JWKS is configured)")
             }
+            // A `kid` the set does not hold (after the fetch it may have prompted) names no key:
+            // JWTKit verified it with the set's first key instead.
+            if let kid, !knownKids.withLock({ $0.contains(kid) }) { throw .signature }
             keys = k
         } else {
-            throw .algorithm("\(alg) is not accepted")
+            throw .algorithm("\(Self.shown(alg)) is not accepted")
         }
         do { _ = try await keys.verify(token, as: SignatureOnly.self) } catch { throw .signature }
         let principal = try check(claims)
@@ -183,13 +226,15 @@ public final class TokenVerifier: Sendable {
     private func jwksKeys(kid: String?) async throws(AuthFailure) -> JWTKeyCollection? {
         guard let source = configuration.jwks else { return nil }
         let known = kid.map { k in knownKids.withLock { $0.contains(k) } } ?? true
-        if !known, source.hasPrefix("http"), claimFetch(stale: false) { await fetchJWKS(source) }
+        if !known, claimFetch(stale: false) { await fetchJWKS(source) }
         return jwks.withLock { $0 }
     }
 
-    /// Fetches a URL-sourced JWKS again once it is `jwksMaxAgeMilliseconds` old.
+    /// Reads the JWKS (a URL or a file: a file was read only at start) again once it is
+    /// `jwksMaxAgeMilliseconds` old, before the request that finds it so answers (at most 10 s:
+    /// `loadJWKS`'s limit; the requests meanwhile go on with the keys held).
     private func refreshJWKSWhenStale() async {
-        guard let source = configuration.jwks, source.hasPrefix("http"), claimFetch(stale: true) else { return }
+        guard let source = configuration.jwks, claimFetch(stale: true) else { return }
         await fetchJWKS(source)
     }
 
@@ -208,7 +253,13 @@ public final class TokenVerifier: Sendable {
     /// Replaces the keys with the set at `source`; on failure keeps them (tried again at most
     /// once a minute).
     private func fetchJWKS(_ source: String) async {
-        guard let (keys, kids) = try? await Self.loadJWKS(source) else { return }
+        let loaded: (JWTKeyCollection, Set<String>, skipped: [String])
+        do { loaded = try await Self.loadJWKS(source) } catch {
+            logger?.warning("the JWKS could not be read again (\(error)); the keys held are kept, and it is tried again in a minute")
+            return
+        }
+        let (keys, kids, skipped) = loaded
+        if !skipped.isEmpty { logger?.warning("the JWKS read again has \(skipped.count) key(s) this server cannot use, left out: \(skipped.joined(separator: "; "))") }
         let t = now()
         fetches.withLock { $0.succeeded = t }
         jwks.withLock { $0 = keys }
@@ -242,10 +293,12 @@ public final class TokenVerifier: Sendable {
         // A subject is an owner name in logs, pages and SQL: no control characters (C0, DEL, C1),
         // no line or paragraph separators, no bidirectional embeddings, overrides or isolates
         // (U+202A…U+202E, U+2066…U+2069: "\u{202E}root admin" shows as another name, and
-        // reverses the text after it), and not only white space.
+        // reverses the text after it), no other invisible format characters (category Cf: zero
+        // width spaces, marks, BOM: "bob\u{200B}" showed as bob, another owner), and not only
+        // white space.
         guard let sub = claims["sub"]?.stringValue, !sub.isEmpty, sub.utf8.count <= 200,
               sub.unicodeScalars.allSatisfy({ !(0...0x1f ~= $0.value || 0x7f...0x9f ~= $0.value || 0x2028...0x202e ~= $0.value
-                                                  || 0x2066...0x2069 ~= $0.value) }),
+                                                  || 0x2066...0x2069 ~= $0.value || $0.properties.generalCategory == .format) }),
               !sub.unicodeScalars.allSatisfy(\.properties.isWhitespace) else { throw .subject }
         let isAdmin: Bool = switch claims[c.adminClaim] {
         case .string(let s)?: s == c.adminValue
@@ -253,6 +306,23 @@ public final class TokenVerifier: Sendable {
         default: false
         }
         return Principal(subject: sub, isAdmin: isAdmin)
+    }
+
+    /// An `alg` as said back in an error: at most 20 characters, printable ASCII (RFC 6750 § 3's
+    /// `error_description`); a 12,000-character one was echoed whole.
+    static func shown(_ alg: String) -> String {
+        let printable = alg.unicodeScalars.prefix(20).map { (0x20...0x7e).contains($0.value) && $0 != "\"" && $0 != "\\" ? Character($0) : "?" }
+        return String(printable) + (alg.unicodeScalars.count > 20 ? "…" : "")
+    }
+
+    /// Whether `part` is base64url as RFC 7515 writes it: no padding, and the last character
+    /// carrying no bits past the data (so that it decodes from one spelling only).
+    static func isCanonicalBase64URL(_ part: Substring) -> Bool {
+        guard let data = base64URL(part) else { return false }
+        var text = data.base64EncodedString()
+        while text.hasSuffix("=") { text.removeLast() }
+        text = String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
+        return text == part
     }
 
     /// Decodes unpadded base64url.

@@ -99,7 +99,11 @@ struct Serve: AsyncParsableCommand {
             do { try ListenFailure.check(host: host, port: port) } catch { throw fail("\(error)", code: 2) }
             let verifier: TokenVerifier?
             do {
-                if let auth { verifier = try await TokenVerifier(configuration: auth) } else { verifier = nil }
+                if let auth {
+                    var authLogger = Logger(label: "jobledger.serve.auth")
+                    authLogger.logLevel = .warning
+                    verifier = try await TokenVerifier(configuration: auth, logger: authLogger)
+                } else { verifier = nil }
             } catch { throw fail("\(error)", code: 2) }
             // No hub with --no-effects: nothing would ever be broadcast (the SSE routes say so, 409).
             let hub = projections.broadcast == .hub && !projections.noEffects ? BroadcastHub() : nil
