@@ -141,10 +141,17 @@ extension ProjectionRunner {
                 try ledger.checkFileIsThere()  // a file moved or deleted while open takes writes no one sees
                 if probing?.kind == .vanished { storage.succeeded() }
                 outcome = try await step()
-                // Only a step that wrote something proves the storage works again.
+                // Only a step that wrote something proves the storage works again. A paused
+                // runner with nothing to write tries a write of its own (`probeWrite`): on an idle
+                // node nothing else ever would, and its projections (and `serve`'s /readyz) stayed
+                // paused after the disk had room again, until another process appended.
                 switch outcome {
                 case .worked, .tookIn: storage.succeeded()
-                case .idle, .waitUntil: break
+                case .idle, .waitUntil:
+                    if storage.current != nil {
+                        try await ledger.probeWrite()
+                        storage.succeeded()
+                    }
                 }
                 lastError = nil
             } catch let e as LedgerError where e.storageFault != nil {
