@@ -167,7 +167,7 @@ struct Project: AsyncParsableCommand {
             printErr("jobledger: keeping \(runner.projections.map(\.rawValue).joined(separator: ", ")) up with \(ledger.path)")
             var logger = Logger(label: "jobledger.service")
             logger.logLevel = .warning
-            let group = ServiceGroup(configuration: .init(services: [.init(service: runner)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            let group = ServiceGroup(configuration: .init(services: [.init(service: runner)], gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
             do {
                 try await group.run()
             } catch let e as LedgerError {

@@ -195,7 +195,7 @@ struct Serve: AsyncParsableCommand {
             services.append(.init(service: ShutdownNotice(
                 waitsFor: "streams end, no new requests" + (workers > 0 ? ", running attempts drain for up to \(durationText(engine.options.drainTimeout))" : "")
                     + ", then the projections catch up (up to \(durationText(runner.options.shutdownCatchUp)))")))
-            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: serviceLogger))
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: serviceLogger))
             do {
                 try await group.run()
             } catch {

@@ -27,7 +27,7 @@ struct ShutdownNotice: Service {
     /// ends the group itself when idle, which is no shutdown to announce).
     static func announce(waitsFor: String) async {
         // Trapped only now: the first signal is the group's, and starts the graceful shutdown.
-        let again = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        let again = await UnixSignalsSequence(trapping: .sigint, .sigterm, .sighup)
         let clock = ContinuousClock(), began = clock.now
         printErr("jobledger: stopping: \(waitsFor); a second Ctrl-C (or SIGTERM) stops at once")
         // Unstructured: the group waits for this service to return before it stops the next.

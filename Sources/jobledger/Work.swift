@@ -105,7 +105,7 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
     // Last: the first to hear of a shutdown by signal. (With --until-idle the worker ends the
     // group itself when idle, which is no shutdown to announce; a signal is said above.)
     if !untilIdle { services.append(.init(service: ShutdownNotice(waitsFor: waitsFor))) }
-    let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
     do {
         try await group.run()
         // Idle: the live projections have stopped; deliver what is left, within the drain time.

@@ -61,8 +61,11 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
     }
 
     /// SIGTERM: the worker stops claiming, lets the running attempt finish within the drain
-    /// time, then cancels it and records a retryable worker_shutdown failure.
-    @Test func sigtermDrainsThenRecordsTheInterruptedAttempt() async throws {
+    /// time, then cancels it and records a retryable worker_shutdown failure. SIGHUP (a closed
+    /// terminal, a `reload` wired to it) the same: it killed the worker at once, no drain, the
+    /// job left running until its lease passed.
+    @Test(arguments: [SIGTERM, SIGHUP])
+    func sigtermDrainsThenRecordsTheInterruptedAttempt(signal: Int32) async throws {
         let scratch = Scratch()
         let db = scratch.path("jobs.sqlite")
         let submitted = try await jobledger(["submit", "design", "--db", db], in: scratch)
@@ -70,9 +73,9 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
         let (a, errPipe) = try startWorker(["--db", db, "--workers", "1", "--step-ms", "60000", "--drain", "0.2", "--fail-rate", "0"])
         let started = await waitForLine(containing: "attempt 1 started", in: errPipe.fileHandleForReading)
         #expect(started != nil, "the worker never started the job")
-        kill(a.processIdentifier, SIGTERM)
-        await waitForExit(a, "the worker after SIGTERM (drain 0.2 s)")
-        #expect(a.terminationStatus == 0)
+        kill(a.processIdentifier, signal)
+        await waitForExit(a, "the worker after signal \(signal) (drain 0.2 s)")
+        #expect(a.terminationReason == .exit && a.terminationStatus == 0, "signal \(signal)")
         let s = try #require(try await Ledger.open(path: db, create: false).state(of: JobID(job)))
         #expect(s.status == .queued)  // back in the queue for another worker
         #expect(s.lastError?.code == "worker_shutdown")
