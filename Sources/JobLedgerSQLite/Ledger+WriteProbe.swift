@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 extension Ledger {
@@ -26,5 +27,27 @@ extension Ledger {
                 try db.execute(sql: "DELETE FROM assets WHERE sha256 = ?", arguments: [key])
             }
         } catch { throw map(error) }
+    }
+}
+
+extension Ledger {
+    /// Copies everything in the WAL into the file and empties the WAL (`wal_checkpoint(TRUNCATE)`):
+    /// after it the file alone is the whole log, whatever connection is still open. What `import`
+    /// does before it gives a new log its name (a link to the file alone).
+    package func foldWAL() throws(LedgerError) {
+        // The background checkpoint's connection and idle readers hold the WAL: let them go.
+        checkpointer?.waitForBackground()
+        pool.releaseMemory()
+        do {
+            for attempt in 0..<50 {
+                let busy = try pool.writeWithoutTransaction { db in
+                    // busy = 1: another connection kept the WAL from being folded in whole.
+                    (try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")?[0] as Int?) ?? 0
+                }
+                if busy == 0 { return }
+                if attempt < 49 { usleep(20_000) }
+            }
+            throw LedgerError.storage("the WAL of \(path) could not be folded into the file: another connection holds it")
+        } catch let e as LedgerError { throw e } catch { throw map(error) }
     }
 }

@@ -72,6 +72,8 @@ struct Import: AsyncParsableCommand {
             try ledger.importNDJSON(checked) { interrupt?.isInterrupted ?? false }
         }
         interrupt?.finished()
+        // A new log takes its name by a link to its file alone: the WAL folded in first.
+        if path != nil { try ledger.foldWAL() }
         return report
     }
 
@@ -96,15 +98,17 @@ struct Import: AsyncParsableCommand {
             }
             throw error
         }
-        guard !FileManager.default.fileExists(atPath: staging + "-wal") else {
+        // The WAL was folded in and emptied (`foldWAL`); it is removed with the last connection.
+        let wal = (try? FileManager.default.attributesOfItem(atPath: staging + "-wal")[.size] as? NSNumber)?.int64Value ?? 0
+        guard wal == 0 else {
             remove()
-            throw fail("storage error: the imported log \(staging) kept a WAL file after it was closed; nothing was created at \(log.path); run the import again", code: 6)
+            throw fail("storage error: the imported log \(staging) kept \(wal) bytes of WAL after it was closed; nothing was created at \(log.path); run the import again", code: 6)
         }
-        unlink(staging + "-shm")
         do { try StagedFile.publish(staging, as: log.path, why: why) } catch {
             remove()
             throw error
         }
+        unlink(staging + "-wal"); unlink(staging + "-shm")
         return report
     }
 }
