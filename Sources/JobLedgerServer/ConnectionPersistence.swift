@@ -76,7 +76,7 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
             if request.http10 {
                 head.version = .http1_0
                 head.headers.remove(name: "Transfer-Encoding")
-                let framed = request.head || !Self.mayHaveBody(head.status) || head.headers.contains(name: "Content-Length")
+                let framed = request.head || !head.status.mayHaveResponseBody || head.headers.contains(name: "Content-Length")
                 if request.persistent && framed {
                     head.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
                 } else {
@@ -124,10 +124,5 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
             }
         }
         return (Pending(http10: http10, persistent: !close && (!http10 || keepAlive), head: head.method == .HEAD), expects)
-    }
-
-    /// 1xx, 204 and 304 answers have no body (RFC 9110 § 6.4.1).
-    static func mayHaveBody(_ status: HTTPResponseStatus) -> Bool {
-        !((100..<200).contains(status.code) || status.code == 204 || status.code == 304)
     }
 }
