@@ -67,14 +67,11 @@ extension JobLedgerServer {
             return JSONResponse.make(.object(o), status: ready ? .ok : .serviceUnavailable)
         }
         router.get("metrics") { _, _ in
-            var text = metrics.emitToString()
-            if let head = try? ledger.head()?.seq ?? 0 {
-                text += "# TYPE jobledger_log_head_seq gauge\njobledger_log_head_seq \(head)\n"
-            }
+            var text = metrics.emitToString() + logGauges()
             // 0 while the chain verifies, and while every integrity rule is there (once it has been verified).
             if case .verdict(let v) = chain.latest {
-                text += "# TYPE jobledger_chain_broken_at_seq gauge\njobledger_chain_broken_at_seq \(v.brokenAt ?? 0)\n"
-                text += "# TYPE jobledger_chain_rules_removed gauge\njobledger_chain_rules_removed \(v.removedRules.count)\n"
+                text += Self.gauge("jobledger_chain_broken_at_seq", help: "The seq of the first event the hash chain breaks at; 0 while it verifies.", [("", v.brokenAt ?? 0)])
+                text += Self.gauge("jobledger_chain_rules_removed", help: "Integrity rules (triggers) missing from the log's file; 0 while all are there.", [("", Int64(v.removedRules.count))])
             }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
