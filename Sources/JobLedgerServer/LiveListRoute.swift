@@ -19,8 +19,10 @@ extension JobLedgerServer {
     /// Jobs the caller may not see and unknown ids are left out without saying which (no way to
     /// probe for other users' jobs). The answer is 204, which tells an `EventSource` to stop,
     /// when none is left, and on a reconnect (`Last-Event-ID`) when every job listed has
-    /// finished. The stream ends once every job it follows has sent its finished state, or
-    /// after the server's longest stream time. Two reads of the log whatever the number of ids
+    /// finished. `Last-Event-ID` (or `last_event_id`) is checked as on a job's stream
+    /// (`lastEventID`: decimal digits, at most the log's head, else 400 `invalid-header`); it
+    /// marks a reconnect and resumes nothing. The stream ends once every job it follows has sent
+    /// its finished state, or after the server's longest stream time. Two reads of the log whatever the number of ids
     /// (their states, their latest messages), and the hub hands the stream only their messages.
     ///
     /// `HEAD` runs the same checks and reads and answers the GET's status and headers without
@@ -47,6 +49,10 @@ extension JobLedgerServer {
             guard let id = try? JobID(String(p)) else { throw Problem.invalid("jobs", "jobs must list job ids, separated by commas") }
             if !ids.contains(id) { ids.append(id) }
         }
+        // Read as on a job's own stream (the same rules, the same 400 naming the field): this
+        // route resumes nothing, but a value it would not take there is no seq of this log either.
+        _ = try lastEventID(request)
+        let resumed = request.headers[Self.lastEventIDHeader] != nil || request.uri.queryParameters["last_event_id"]?.isEmpty == false
         let ticket = try streamTicket(for: caller)
         // Subscribed before the latest messages are read: none published in between is lost.
         let subscription = head ? nil : hub.subscribe(streams: Set(ids.map { streams.stream(for: $0) }), for: maxStreamDuration, heartbeat: streamHeartbeat)
@@ -65,7 +71,7 @@ extension JobLedgerServer {
             if !finished { following.insert(streams.stream(for: state.id)) }
         }
         // An EventSource reconnecting after a stream that had nothing left to follow: stop it.
-        if following.isEmpty && request.headers[Self.lastEventIDHeader] != nil { return Response(status: .noContent) }
+        if following.isEmpty && resumed { return Response(status: .noContent) }
         guard let subscription else { return Self.eventStreamHead(ticket) }
         let urls = blobURLs, rendered = renderedEvents, snapshot = latest, watched = following, naming = streams
         return Self.eventStream(ticket) { writer in

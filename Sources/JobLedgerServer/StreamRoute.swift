@@ -72,7 +72,8 @@ extension JobLedgerServer {
     /// parameter), 0 when absent or empty (an EventSource sends none before its first event).
     /// A seq past the log's head was never sent by this log (one restored from a backup, or
     /// another server's): it is refused (400, naming the head) instead of waiting, with
-    /// keep-alives only, for messages that the stream would skip as already seen.
+    /// keep-alives only, for messages that the stream would skip as already seen. `/api/live`
+    /// checks it the same way (it resumes nothing, but takes no value this route refuses).
     func lastEventID(_ request: Request) throws(Problem) -> Int64 {
         let header = request.headers[Self.lastEventIDHeader]
         let query = request.uri.queryParameters.getAll("last_event_id")
@@ -94,7 +95,7 @@ extension JobLedgerServer {
         guard n <= head else {
             throw Problem(.badRequest, "invalid-header",
                           "\(field) \(Problem.quoted(text)) is past the log's head (seq \(head)): no message of this log has that id (was the log restored from a backup?); "
-                          + "open the stream again without it to get the job's messages from the start", field: field)
+                          + "open the stream again without it to start afresh", field: field)
         }
         return n
     }

@@ -56,8 +56,11 @@ import Testing
             let valid = (try? JobID(text)) != nil
             #expect(valid == (try Self.matches(cursor, text)), "\(text)")
         }
-        let seq = try #require(Self.parameter("/api/jobs/{id}/stream", "get", "Last-Event-ID")?["schema"]?["pattern"]?.stringValue)
-        for (text, ok) in [("1", true), ("007", true), ("+1", false), ("-1", false), ("1 ", false)] { #expect(try Self.matches(seq, text) == ok, "\(text)") }
+        for path in ["/api/jobs/{id}/stream", "/api/live"] {
+            let seq = try #require(Self.parameter(path, "get", "Last-Event-ID")?["schema"]?["pattern"]?.stringValue, "\(path)")
+            for (text, ok) in [("1", true), ("007", true), ("+1", false), ("-1", false), ("1 ", false)] { #expect(try Self.matches(seq, text) == ok, "\(path) \(text)") }
+            #expect(Self.parameter(path, "get", "last_event_id")?["schema"]?["pattern"] == "^[0-9]*$", "\(path)")
+        }
     }
 
     @Test func theGenericSubmitRouteDocumentsTheKindsServedAndDesignsInput() throws {
