@@ -9,10 +9,14 @@ import Foundation
 /// | `JOBLEDGER_AUTH_ISSUER` | when set, the required `iss` |
 /// | `JOBLEDGER_AUTH_AUDIENCE` | when set, a required `aud` (comma-separated: any of them) |
 /// | `JOBLEDGER_AUTH_AUTHORIZED_PARTIES` | when set, an `azp` present must be one of these origins (comma-separated) |
-/// | `JOBLEDGER_AUTH_ADMIN_CLAIM` | the claim that marks an admin, `role` by default, with `JOBLEDGER_AUTH_ADMIN_VALUE` (`admin`) |
+/// | `JOBLEDGER_AUTH_ADMIN_CLAIM` | the top-level claim that marks an admin, `role` by default |
+/// | `JOBLEDGER_AUTH_ADMIN_VALUE` | its value for an admin, `admin` by default: the claim is that string, or an array with that string among its members (`["user", "admin"]`), compared byte for byte; nothing else is (a number, an object, a nested array, `"admin,user"`) |
 /// | `JOBLEDGER_AUTH_LEEWAY_SECONDS` | clock skew allowed on `exp` and `nbf`, 5 by default (0…300) |
 ///
-/// Values are never printed: errors name the variable only.
+/// Values are never printed: errors name the variable only. An empty value counts as unset, as
+/// for every variable (`JOBLEDGER_AUTH_ADMIN_VALUE=` is the default `admin`); an admin claim or
+/// value that is only white space is refused (`checkAdminClaim()`): a token whose claim were
+/// empty (a template's missing field) would be an admin.
 public struct AuthConfiguration: Sendable, Equatable {
     /// The HS256 secret, when configured.
     public var hs256Secret: String?
@@ -24,9 +28,9 @@ public struct AuthConfiguration: Sendable, Equatable {
     public var audiences: [String]
     /// The accepted `azp` origins; empty: `azp` is not checked.
     public var authorizedParties: [String]
-    /// The admin claim's name and value.
+    /// The name of the (top-level) claim that marks an admin.
     public var adminClaim: String
-    /// The admin claim's value.
+    /// The admin claim's value for an admin: the claim is this string, or an array holding it.
     public var adminValue: String
     /// The allowed clock skew, in seconds.
     public var leewaySeconds: Int64
@@ -65,5 +69,20 @@ public struct AuthConfiguration: Sendable, Equatable {
                   authorizedParties: list("JOBLEDGER_AUTH_AUTHORIZED_PARTIES"),
                   adminClaim: value("JOBLEDGER_AUTH_ADMIN_CLAIM") ?? "role", adminValue: value("JOBLEDGER_AUTH_ADMIN_VALUE") ?? "admin",
                   leewaySeconds: leeway)
+    }
+
+    /// Refuses an admin claim name or value that is empty or only white space (from the
+    /// environment an empty variable is unset, so only a value of line breaks gets here; a
+    /// program may pass anything): with an empty value, a token whose claim is `""`, as a
+    /// session-token template renders a missing field, would be an admin. Run by
+    /// `TokenVerifier.init`.
+    public func checkAdminClaim() throws(ServerConfigurationError) {
+        if adminClaim.allSatisfy(\.isWhitespace) {
+            throw .invalid(variable: "JOBLEDGER_AUTH_ADMIN_CLAIM", reason: "must name a claim (it is empty or only white space)")
+        }
+        if adminValue.allSatisfy(\.isWhitespace) {
+            throw .invalid(variable: "JOBLEDGER_AUTH_ADMIN_VALUE",
+                           reason: "must not be empty or only white space: a token whose admin claim were empty would be an admin")
+        }
     }
 }

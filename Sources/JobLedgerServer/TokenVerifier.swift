@@ -58,6 +58,7 @@ public final class TokenVerifier: Sendable {
     public init(configuration: AuthConfiguration,
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
                 logger: Logger? = nil) async throws(ServerConfigurationError) {
+        try configuration.checkAdminClaim()
         self.configuration = configuration
         self.now = now
         if let secret = configuration.hs256Secret {
@@ -300,12 +301,22 @@ public final class TokenVerifier: Sendable {
               sub.unicodeScalars.allSatisfy({ !(0...0x1f ~= $0.value || 0x7f...0x9f ~= $0.value || 0x2028...0x202e ~= $0.value
                                                   || 0x2066...0x2069 ~= $0.value || $0.properties.generalCategory == .format) }),
               !sub.unicodeScalars.allSatisfy(\.properties.isWhitespace) else { throw .subject }
-        let isAdmin: Bool = switch claims[c.adminClaim] {
-        case .string(let s)?: s == c.adminValue
-        case .array(let a)?: a.contains(.string(c.adminValue))
-        default: false
+        return Principal(subject: sub, isAdmin: Self.grantsAdmin(claims[c.adminClaim], value: c.adminValue))
+    }
+
+    /// Whether the admin claim's value marks an admin: a string that is `value`, or an array with
+    /// a member that is (`roles: ["user", "admin"]`, as issuers write a list of roles). Compared
+    /// byte for byte, as the subject is: `Admin` is not `admin`, nor is a canonically equivalent
+    /// spelling (`;` written as U+037E), which Swift's `==` would take. Anything else is not: a
+    /// string that only contains the value (`"admin,user"`), a number, a bool, null, an object,
+    /// and an array's members that are not strings (`[["admin"]]`, `[{"admin": true}]`).
+    static func grantsAdmin(_ claim: JSONValue?, value: String) -> Bool {
+        func same(_ s: String) -> Bool { s.utf8.elementsEqual(value.utf8) }
+        switch claim {
+        case .string(let s)?: return same(s)
+        case .array(let members)?: return members.contains { if case .string(let s) = $0 { same(s) } else { false } }
+        default: return false
         }
-        return Principal(subject: sub, isAdmin: isAdmin)
     }
 
     /// An `alg` as said back in an error: at most 20 characters, printable ASCII (RFC 6750 § 3's

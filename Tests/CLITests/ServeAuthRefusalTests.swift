@@ -1,0 +1,17 @@
+import Foundation
+import JobLedgerTestSupport
+import Testing
+
+/// Authentication `serve` cannot run with is refused at startup, exit 2 and one line naming the
+/// variables (never their values), before the log is created.
+@Suite struct ServeAuthRefusalTests {
+    /// An admin value of white space only (an empty one is unset: `admin`).
+    @Test func aBlankAdminValueIsRefused() async throws {
+        let scratch = Scratch()
+        let r = try await jobledger(["serve", "--db", "s.sqlite", "--port", "0"], in: scratch,
+                                    environment: ["JOBLEDGER_AUTH_HS256_SECRET": String(repeating: "k", count: 40), "JOBLEDGER_AUTH_JWKS": "",
+                                                  "JOBLEDGER_AUTH_ADMIN_VALUE": "\n"])
+        expectRefusal(r, exit: 2, mentions: ["JOBLEDGER_AUTH_ADMIN_VALUE", "must not be empty"])
+        #expect(!scratch.exists("s.sqlite"), "the log was created: \(r)")
+    }
+}

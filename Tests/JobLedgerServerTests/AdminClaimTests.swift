@@ -1,0 +1,90 @@
+import Foundation
+@testable import JobLedgerServer
+import Testing
+
+/// Which tokens are admins. The admin claim is a string equal to the configured value, or an
+/// array with that string among its members (`roles: ["user", "admin"]`, as issuers write a list
+/// of roles), compared byte for byte; nothing else is. An admin value that is empty (or only
+/// white space) is refused when the verifier is made: a token whose claim were `""` would be an
+/// admin. Tokens signed with the harness's secret, with the claims as JSON.
+@Suite struct AdminClaimTests {
+    static let exp = TokenVerifierHeaderTests.now / 1000 + 60
+
+    /// Whether a token with `claim: <json>` is an admin under `configuration`.
+    static func isAdmin(_ json: String, claim: String = "role", _ configuration: AuthConfiguration = AuthConfiguration(hs256Secret: ServerHarness.secret)) async throws -> Bool {
+        let verifier = try await TokenVerifier(configuration: configuration, now: { TokenVerifierHeaderTests.now })
+        let token = TokenVerifierHeaderTests.token(header: #"{"alg":"HS256","typ":"JWT"}"#,
+                                                   claims: #"{"sub":"user_alice","exp":\#(exp),"\#(claim)":\#(json)}"#)
+        return try await verifier.verify(token).isAdmin
+    }
+
+    @Test(arguments: [
+        #""admin""#,
+        #"["admin"]"#,
+        #"["user","admin"]"#,
+        #"["admin","admin"]"#,
+        #"[1,null,{"a":1},"admin"]"#,
+    ])
+    func theValueOrAnArrayHoldingItIsAnAdmin(json: String) async throws {
+        #expect(try await Self.isAdmin(json), "\(json)")
+    }
+
+    @Test(arguments: [
+        #""Admin""#, #""ADMIN""#, #"" admin""#, #""admin ""#, #""admin,user""#, #""admin user""#, #""""#,
+        #"["Admin"]"#, #"[["admin"]]"#, #"[{"admin":true}]"#, #"[{"role":"admin"}]"#, #"[]"#, #"[""]"#,
+        #"{"admin":true}"#, #"{"role":"admin"}"#, "true", "1", "null",
+    ])
+    func nothingElseIs(json: String) async throws {
+        #expect(try await !Self.isAdmin(json), "\(json)")
+    }
+
+    /// Swift's `==` takes canonically equivalent strings as equal: `;` and U+037E GREEK QUESTION
+    /// MARK (whose decomposition is `;`) were the same admin value.
+    @Test func theValueIsComparedByteForByte() async throws {
+        let c = AuthConfiguration(hs256Secret: ServerHarness.secret, adminValue: "ops;admin")
+        #expect(try await Self.isAdmin(#""ops;admin""#, c))
+        #expect(try await !Self.isAdmin(#""ops\u037eadmin""#, c))
+        #expect(try await !Self.isAdmin(#"["ops\u037eadmin"]"#, c))
+    }
+
+    /// Clerk's organisation role (session token version 1: `org_role`, a string).
+    @Test func anotherClaimAndValueAsClerkOrganisationsUseThem() async throws {
+        let c = AuthConfiguration(hs256Secret: ServerHarness.secret, adminClaim: "org_role", adminValue: "org:admin")
+        #expect(try await Self.isAdmin(#""org:admin""#, claim: "org_role", c))
+        #expect(try await !Self.isAdmin(#""org:member""#, claim: "org_role", c))
+        #expect(try await !Self.isAdmin(#""org:admin""#, claim: "role", c))
+        let roles = AuthConfiguration(hs256Secret: ServerHarness.secret, adminClaim: "roles")
+        #expect(try await Self.isAdmin(#"["editor","admin"]"#, claim: "roles", roles))
+    }
+
+    /// An empty value made a token whose claim is `""` (or `[""]`) an admin; one of white space
+    /// only is as unlikely to be meant. Refused when the verifier is made, naming the variable.
+    @Test(arguments: ["", " ", "\n", "\t "])
+    func anEmptyAdminValueOrClaimIsRefused(blank: String) async throws {
+        for (c, variable) in [(AuthConfiguration(hs256Secret: ServerHarness.secret, adminValue: blank), "JOBLEDGER_AUTH_ADMIN_VALUE"),
+                              (AuthConfiguration(hs256Secret: ServerHarness.secret, adminClaim: blank), "JOBLEDGER_AUTH_ADMIN_CLAIM")] {
+            do {
+                _ = try await TokenVerifier(configuration: c)
+                Issue.record("\(blank.debugDescription): the verifier was made")
+            } catch {
+                guard case .invalid(let v, _) = error else { Issue.record("\(error)"); continue }
+                #expect(v == variable, "\(error)")
+                #expect(!error.description.contains(ServerHarness.secret))
+            }
+        }
+    }
+
+    /// From the environment an empty variable is unset (every variable reads so): the default
+    /// `admin`, never an empty value; a value of a line break alone reaches the verifier, which
+    /// refuses it.
+    @Test func anEmptyVariableIsTheDefault() async throws {
+        let c = try #require(try AuthConfiguration(environment: ["JOBLEDGER_AUTH_HS256_SECRET": ServerHarness.secret,
+                                                                 "JOBLEDGER_AUTH_ADMIN_CLAIM": "", "JOBLEDGER_AUTH_ADMIN_VALUE": "  "]))
+        #expect(c.adminClaim == "role" && c.adminValue == "admin")
+        #expect(try await !Self.isAdmin(#""""#, c))
+        #expect(try await !Self.isAdmin(#"[""]"#, c))
+        let newline = try #require(try AuthConfiguration(environment: ["JOBLEDGER_AUTH_HS256_SECRET": ServerHarness.secret,
+                                                                       "JOBLEDGER_AUTH_ADMIN_VALUE": "\n"]))
+        await #expect(throws: ServerConfigurationError.self) { try await TokenVerifier(configuration: newline) }
+    }
+}
