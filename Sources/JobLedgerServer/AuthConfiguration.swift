@@ -13,6 +13,12 @@ import Foundation
 /// | `JOBLEDGER_AUTH_ADMIN_VALUE` | its value for an admin, `admin` by default: the claim is that string, or an array with that string among its members (`["user", "admin"]`), compared byte for byte; nothing else is (a number, an object, a nested array, `"admin,user"`) |
 /// | `JOBLEDGER_AUTH_LEEWAY_SECONDS` | clock skew allowed on `exp` and `nbf`, 5 by default (0…300) |
 ///
+/// One of the secret and the JWKS, not both: with both set `init(environment:)` refuses
+/// (`ServerConfigurationError.secretAndJWKS`), since a secret left over from a try-out beside an
+/// issuer's keys would let whoever holds it mint any caller, admins included. A program that
+/// embeds the server may still pass both to `init(hs256Secret:jwks:…)`: each algorithm family is
+/// then verified with its own keys, under the same issuer, audience and admin rules.
+///
 /// Values are never printed: errors name the variable only. An empty value counts as unset, as
 /// for every variable (`JOBLEDGER_AUTH_ADMIN_VALUE=` is the default `admin`); an admin claim or
 /// value that is only white space is refused (`checkAdminClaim()`): a token whose claim were
@@ -55,6 +61,8 @@ public struct AuthConfiguration: Sendable, Equatable {
         }
         let secret = value("JOBLEDGER_AUTH_HS256_SECRET"), jwks = value("JOBLEDGER_AUTH_JWKS")
         guard secret != nil || jwks != nil else { return nil }
+        // Both were taken, silently: two roots of trust, one of them perhaps forgotten.
+        guard secret == nil || jwks == nil else { throw .secretAndJWKS }
         if let secret, secret.utf8.count < 32 {
             throw .invalid(variable: "JOBLEDGER_AUTH_HS256_SECRET", reason: "must be at least 32 bytes")
         }

@@ -31,7 +31,7 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the HTTP API, live job streams and the dashboard (and, with --workers, run jobs).",
         discussion: """
-            Authentication comes from the environment: JOBLEDGER_AUTH_HS256_SECRET, or JOBLEDGER_AUTH_JWKS (a file or URL), \
+            Authentication comes from the environment: JOBLEDGER_AUTH_HS256_SECRET or JOBLEDGER_AUTH_JWKS (a file or URL; one, not both), \
             with JOBLEDGER_AUTH_ISSUER / JOBLEDGER_AUTH_AUDIENCE when set (Docs/Serve.md). Without them serve refuses to \
             start unless --insecure-no-auth is given, which binds to loopback only. Submits are limited per user by \
             JOBLEDGER_RATE_LIMIT (default 10/60s, sliding). SIGINT/SIGTERM: stop accepting, end the streams, drain the workers.
