@@ -47,8 +47,17 @@ extension TokenVerifier {
                 request.timeoutInterval = 10
                 // 10 s in all, not only between bytes: a URL that sent a byte every few seconds
                 // held the server's start (and a refresh, and a shutdown) for minutes.
-                let (data, response) = try await withoutCancelling(within: .seconds(10)) { [request] in try await URLSession.shared.data(for: request) }
-                guard let http = response as? HTTPURLResponse, http.statusCode == 200 else {
+                // Redirects are not followed (`JWKSRedirectRefusal`): the 3xx itself comes back.
+                let (data, response) = try await withoutCancelling(within: .seconds(10)) { [request] in
+                    try await JWKSRedirectRefusal.session.data(for: request, delegate: JWKSRedirectRefusal.shared)
+                }
+                guard let http = response as? HTTPURLResponse else {
+                    throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "the JWKS URL did not answer 200")
+                }
+                if let refused = JWKSRedirectRefusal.refusal(http, requested: url) {
+                    throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: refused)
+                }
+                guard http.statusCode == 200 else {
                     throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "the JWKS URL did not answer 200")
                 }
                 guard data.count <= Self.maxJWKSBytes else {

@@ -252,7 +252,8 @@ enum SigningKeys {
 }
 
 /// A JWKS document served over loopback HTTP by Hummingbird, replaceable while it runs, with a
-/// count of its fetches. `/garbage` and `/empty` serve unusable documents.
+/// count of its fetches. `/garbage` and `/empty` serve unusable documents; `/redirect/<status>?to=<url>`
+/// answers that redirect to `url`.
 final class JWKSServer: Sendable {
     private let document = Mutex("")
     private let fails = Mutex(false)
@@ -275,6 +276,10 @@ final class JWKSServer: Sendable {
                             body: .init(byteBuffer: ByteBuffer(string: self.document.withLock { $0 })))
         }
         router.get("garbage") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"keys\": [oops")) ) }
+        router.get("redirect/:status") { request, context -> Response in
+            let status = HTTPResponse.Status(code: Int(context.parameters.get("status") ?? "") ?? 302)
+            return Response(status: status, headers: [.location: request.uri.queryParameters.get("to") ?? "/"])
+        }
         router.get("empty") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"keys":[]}"#))) }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               logger: Logger(label: "jwks", factory: { _ in SwiftLogNoOpLogHandler() }))
