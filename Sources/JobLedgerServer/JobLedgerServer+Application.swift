@@ -13,6 +13,8 @@ extension JobLedgerServer {
     /// (`HeaderOverflowHandler`). An absolute-form target's authority is the request's `Host`
     /// (`RequestAuthority`). HTTP/1.0 requests are answered as HTTP/1.0, connections kept or
     /// closed as RFC 9112 § 9.3 says, and `Expect: 100-continue` answered (`ConnectionPersistence`).
+    /// A request whose body's framing breaks is answered once, and its connection closed
+    /// (`BrokenBodyHandler`).
     /// Connections past `connectionCap` are closed at once.
     public func application(host: String, port: Int, logger: Logger,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
@@ -30,7 +32,7 @@ extension JobLedgerServer {
         var handlers: [any RemovableChannelHandler] = []
         // First: a connection over the cap is closed before the others set anything up.
         if let cap { handlers.append(ConnectionCapHandler(cap: cap, logger: logger ?? Logger(label: "jobledger.serve"))) }
-        handlers += [BeforeConversion(RequestAuthority()), BeforeConversion(ConnectionPersistence()), HeaderOverflowHandler()]
+        handlers += [BeforeConversion(RequestAuthority()), BeforeConversion(ConnectionPersistence()), HeaderOverflowHandler(), BrokenBodyHandler()]
         if let requestTimeout { handlers.append(RequestDeadlineHandler(deadline: requestTimeout)) }
         return handlers
     }
