@@ -149,6 +149,9 @@ public final class Ledger: Sendable {
             // setting is applied after that, on the connection that commits.
             try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = \(sync)")
+                // The writer starts the WAL again from its beginning: the `-wal` file is cut
+                // back to this then, whatever a burst made it.
+                try db.execute(sql: "PRAGMA journal_size_limit = \(WALCheckpointPolicy.sizeLimitBytes)")
                 checkpointer.install(on: db)
             }
         } catch let e as LedgerError {

@@ -24,17 +24,40 @@ struct WALCheckpointPolicy: Equatable {
         case writer
     }
 
+    /// How long after a checkpoint that could not copy everything another is started by any
+    /// commit (see `behind`).
+    static let retryBehindMilliseconds: Int64 = 1000
+    /// The most the `-wal` file keeps once the WAL starts again from its beginning
+    /// (`PRAGMA journal_size_limit`): a burst that made it hundreds of megabytes leaves no such
+    /// file behind.
+    static let sizeLimitBytes = 64 << 20
+
     /// A background checkpoint is under way.
     private(set) var running = false
     /// The WAL's frames when the last checkpoint was started.
     private(set) var startedAt: Int32 = 0
+    /// When the last checkpoint was started (milliseconds on the caller's clock).
+    private(set) var startedAtTime: Int64 = 0
+    /// The last checkpoint could not copy every frame (readers were on older snapshots, as a
+    /// projection catching up keeps them): the WAL cannot start again until one does. From
+    /// `writerAt` frames on, any commit a second later starts another in the background: an
+    /// idle log writes too few frames to reach the next thousand, and its WAL (and the `-wal`
+    /// file, hundreds of megabytes after a catch-up) stayed that size until the process ended.
+    private(set) var behind = false
 
     init() {}
 
-    /// A commit left `walFrames` frames in the WAL.
-    mutating func committed(walFrames n: Int32) -> Action {
-        if n < startedAt { startedAt = 0 }  // the WAL was started again from its beginning
+    /// A commit left `walFrames` frames in the WAL, at `now` (milliseconds).
+    mutating func committed(walFrames n: Int32, now: Int64 = 0) -> Action {
+        if n < startedAt { startedAt = 0; behind = false }  // the WAL was started again from its beginning
+        if behind, !running, n >= Self.writerAt, n > startedAt, now - startedAtTime >= Self.retryBehindMilliseconds {
+            startedAt = n
+            startedAtTime = now
+            running = true
+            return .background
+        }
         guard n >= startedAt + Self.every else { return .none }
+        startedAtTime = now
         // Past `writerAt` the writer tries even while a background checkpoint runs (a passive
         // checkpoint that finds another under way just returns): a slow disk under the
         // background one must not let the WAL grow without bound.
@@ -48,8 +71,14 @@ struct WALCheckpointPolicy: Equatable {
         return .background
     }
 
-    /// The background checkpoint has ended (whether it copied everything or failed).
-    mutating func backgroundFinished() {
+    /// The background checkpoint has ended; `complete`: it copied every frame of the WAL.
+    mutating func backgroundFinished(complete: Bool = false) {
         running = false
+        behind = !complete
+    }
+
+    /// The writer's own checkpoint has ended; `complete`: it copied every frame of the WAL.
+    mutating func writerFinished(complete: Bool) {
+        behind = !complete
     }
 }

@@ -18,6 +18,7 @@ package final class WALCheckpointer: Sendable {
         var file: FileNode?
         /// The ledger is going: no more background checkpoints.
         var closed = false
+        var clockOffset: Int64 = 0
     }
 
     private let path: String
@@ -67,7 +68,7 @@ package final class WALCheckpointer: Sendable {
     /// Called by the hook after each commit of the writer connection, on its thread.
     private func committed(_ connection: OpaquePointer, walFrames: Int32) {
         let action = state.withLock { s -> WALCheckpointPolicy.Action in
-            let action = s.policy.committed(walFrames: walFrames)
+            let action = s.policy.committed(walFrames: walFrames, now: Self.milliseconds() + s.clockOffset)
             switch action {
             case .none: break
             case .background: s.background += 1
@@ -79,14 +80,16 @@ package final class WALCheckpointer: Sendable {
         case .none:
             break
         case .writer:
-            _ = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+            let complete = Self.checkpoint(connection)
+            state.withLock { $0.policy.writerFinished(complete: complete) }
         case .background:
             queue.async { self.checkpointInBackground() }
         }
     }
 
     private func checkpointInBackground() {
-        defer { state.withLock { $0.policy.backgroundFinished() } }
+        var complete = false
+        defer { state.withLock { $0.policy.backgroundFinished(complete: complete) } }
         // Only into the file the ledger has open: were it moved away and another file put at
         // its path, that file is not this log.
         guard let file = state.withLock({ $0.closed ? nil : $0.file }), FileNode(path: path) == file else { return }
@@ -97,7 +100,27 @@ package final class WALCheckpointer: Sendable {
         // would find no WAL and copy nothing. Reading the schema is that read.
         guard sqlite3_exec(db, "PRAGMA synchronous = \(synchronous); SELECT count(*) FROM sqlite_master", nil, nil, nil) == SQLITE_OK
         else { return }
-        _ = sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+        complete = Self.checkpoint(db)
+    }
+
+    /// A passive checkpoint on `connection`: true when it copied every frame of the WAL.
+    private static func checkpoint(_ connection: OpaquePointer) -> Bool {
+        var frames: Int32 = -1, copied: Int32 = -1
+        let rc = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied)
+        return rc == SQLITE_OK && frames >= 0 && frames == copied
+    }
+
+    /// Milliseconds since the process started, on the monotonic clock.
+    private static func milliseconds() -> Int64 {
+        let c = (ContinuousClock.now - epoch).components
+        return c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000
+    }
+
+    private static let epoch = ContinuousClock.now
+
+    /// Moves this checkpointer's clock on (tests: a second passes without waiting for it).
+    package func advanceClock(milliseconds: Int64) {
+        state.withLock { $0.clockOffset += milliseconds }
     }
 }
 

@@ -1,4 +1,6 @@
 import Foundation
+import GRDB
+import GRDBSQLite
 import JobLedger
 @testable import JobLedgerSQLite
 import Testing
@@ -31,6 +33,36 @@ import Testing
         // thousand frames later, not at every commit.
         #expect(p.committed(walFrames: Policy.writerAt + Policy.every + 1) == .none)
         #expect(p.committed(walFrames: Policy.writerAt + 2 * Policy.every) == .writer)
+    }
+
+    /// A checkpoint readers kept from copying everything leaves the WAL unable to start again;
+    /// an idle log never writes the thousand frames the next one waited for, so any commit a
+    /// second later starts one, and one that copies everything ends that.
+    @Test func aCheckpointThatCouldNotCopyEverythingIsTriedAgainBeforeTheNextThousandFrames() {
+        var p = Policy()
+        #expect(p.committed(walFrames: Policy.writerAt, now: 5_000) == .writer)
+        p.writerFinished(complete: false)
+        #expect(p.behind)
+        #expect(p.committed(walFrames: Policy.writerAt + 2, now: 5_999) == .none, "not within a second")
+        #expect(p.committed(walFrames: Policy.writerAt + 4, now: 6_000) == .background)
+        #expect(p.committed(walFrames: Policy.writerAt + 6, now: 9_000) == .none, "one at a time")
+        p.backgroundFinished(complete: false)
+        // A second after the last one started.
+        #expect(p.committed(walFrames: Policy.writerAt + 8, now: 9_500) == .background)
+        p.backgroundFinished(complete: false)
+        #expect(p.committed(walFrames: Policy.writerAt + 9, now: 10_499) == .none)
+        #expect(p.committed(walFrames: Policy.writerAt + 10, now: 10_500) == .background)
+        p.backgroundFinished(complete: true)
+        #expect(!p.behind)
+        #expect(p.committed(walFrames: Policy.writerAt + 12, now: 60_000) == .none, "everything was copied: nothing to try again")
+        // Below `writerAt` a WAL is left to the thousand-frame rule.
+        var q = Policy()
+        #expect(q.committed(walFrames: Policy.every, now: 0) == .background)
+        q.backgroundFinished(complete: false)
+        #expect(q.committed(walFrames: Policy.every + 2, now: 60_000) == .none)
+        // A WAL started again from its beginning is behind nothing.
+        p.writerFinished(complete: false)
+        #expect(p.committed(walFrames: 3, now: 70_000) == .none && !p.behind)
     }
 
     @Test func aWALStartedAgainFromItsBeginningCountsFromZero() {
@@ -71,6 +103,46 @@ import Testing
         let wal = Ledger.fileSize(path + "-wal") ?? 0
         #expect(wal <= frames * (4096 + 24), "the WAL started again from its beginning (\(wal) bytes)")
         #expect(try ledger.eventCount() == appended + 2 * frames)
+        _ = try ledger.verify()
+    }
+
+    /// A reader on an old snapshot (a projection catching up keeps one or another open) kept
+    /// every checkpoint from copying the WAL out while a burst was written, so it grew past
+    /// 64 MiB. Once the reader lets go, a commit a second later checkpoints again, the next
+    /// starts the WAL from its beginning, and its file is cut back to 64 MiB
+    /// (`journal_size_limit`). Before, the file stayed at its largest until the process ended
+    /// (792 MB after a catch-up in an outside probe) and the log's events sat in it uncopied.
+    @Test func aWALGrownPastItsLimitWhileAReaderHeldItIsCutBackOnceTheReaderLetsGo() async throws {
+        let dir = TempDir()
+        let path = dir.path("log.sqlite")
+        let ledger = try Ledger.open(path: path, configuration: config())
+        let checkpointer = try #require(ledger.checkpointer)
+        _ = try await ledger.append(NewEvent(job: JobID.generate(), payload: queued))
+        // Another process's reader, as a raw connection: a read transaction left open holds its snapshot.
+        var reader: OpaquePointer?
+        #expect(sqlite3_open_v2(path, &reader, SQLITE_OPEN_READONLY, nil) == SQLITE_OK)
+        defer { sqlite3_close_v2(reader) }
+        #expect(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM events", nil, nil, nil) == SQLITE_OK)
+        let limit = WALCheckpointPolicy.sizeLimitBytes
+        let big: JSONValue = ["prompt": .string(String(repeating: "x", count: 3000))]
+        while (Ledger.fileSize(path + "-wal") ?? 0) <= limit + (4 << 20) {
+            _ = try await ledger.append((0..<50).map { _ in NewEvent(job: JobID.generate(), payload: .queued(.init(kind: "k", input: big))) })
+        }
+        checkpointer.waitForBackground()
+        #expect(checkpointer.checkpoints.writer >= 1)
+        #expect(sqlite3_exec(reader, "COMMIT", nil, nil, nil) == SQLITE_OK)
+        // Idle now: a lease renewal now and then. Within the second, nothing is tried again.
+        let before = checkpointer.checkpoints
+        _ = try await ledger.append(NewEvent(job: JobID.generate(), payload: queued))
+        checkpointer.waitForBackground()
+        #expect(checkpointer.checkpoints == before)
+        checkpointer.advanceClock(milliseconds: 1_000)
+        _ = try await ledger.append(NewEvent(job: JobID.generate(), payload: queued))
+        checkpointer.waitForBackground()
+        #expect(checkpointer.checkpoints.background == before.background + 1)
+        _ = try await ledger.append(NewEvent(job: JobID.generate(), payload: queued))
+        let wal = Ledger.fileSize(path + "-wal") ?? 0
+        #expect(wal <= limit, "the -wal file is cut back once the WAL starts again (\(wal) bytes)")
         _ = try ledger.verify()
     }
 
