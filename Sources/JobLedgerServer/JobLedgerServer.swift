@@ -65,6 +65,12 @@ public struct JobLedgerServer: Sendable {
     /// for ever. The API's bodies are small (64 KiB at most), so the default is generous even
     /// for a slow link. nil: no limit.
     public var requestTimeout: Duration? = .seconds(30)
+    /// How far behind the log (in events) the projections this server reads from may be while
+    /// `/readyz` says ready: the jobs table (the list, the counts, each job's row) and, when this
+    /// server's runner holds it, the broadcast (its live streams). A node started on a log whose
+    /// projections are far behind (restored from an export, or after a long stop) answered
+    /// `ready` with a list missing most jobs and streams silent for minutes. nil: not checked.
+    public var readyMaxLag: Int64? = 10_000
     /// How many connections are held at once (`ConnectionCap`): more are closed as soon as they
     /// are accepted, so that connections never take the descriptors the server needs itself.
     /// nil: no cap.

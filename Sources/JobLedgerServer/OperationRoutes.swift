@@ -15,6 +15,8 @@ extension JobLedgerServer {
             answer = (false, Self.paused(f.fault, since: f.since))
         } else if engine.isDraining {
             answer = (false, ["status": "draining"])
+        } else if let behind = projectionsBehind() {
+            answer = (false, ["status": "catching_up", "lag": .object(behind.mapValues { .int($0) })])
         } else {
             answer = (true, ["status": "ready"])
         }

@@ -54,6 +54,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "SSE streams one caller (token subject) may hold open at once, 1…100000; past it, 429.") var maxStreamsPerUser: Int = 32
     @Option(help: "Seconds a connection may stay idle before it is closed, 1…86400: no request in flight, or a request whose head or body stalls that long; a stream being written is not idle.") var idleTimeout: Double = 60
     @Option(help: "Seconds a client may take to send one request, head and body, 1…86400; a slower one (a body trickled a byte at a time) has its connection closed.") var requestTimeout: Double = 30
+    @Option(help: "Events the jobs table (and the live streams' broadcast, when this server delivers it) may be behind the log while /readyz says ready, 0…1000000000; 0 turns the check off.") var readyMaxLag: Int64 = 10_000
     @Flag(help: "Serve without authentication (every caller is a local admin); loopback only.") var insecureNoAuth = false
 
     func validate() throws {
@@ -69,6 +70,7 @@ struct Serve: AsyncParsableCommand {
         guard (1...100_000).contains(maxStreamsPerUser) else { throw ValidationError("--max-streams-per-user must be 1…100000") }
         guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1…86400 seconds") }
         guard (1...86_400).contains(requestTimeout) else { throw ValidationError("--request-timeout must be 1…86400 seconds") }
+        guard (0...1_000_000_000).contains(readyMaxLag) else { throw ValidationError("--ready-max-lag must be 0…1000000000 events") }
     }
 
     func run() async throws {
@@ -150,6 +152,7 @@ struct Serve: AsyncParsableCommand {
             server.streamQuota = StreamQuota(perCaller: maxStreamsPerUser)
             server.idleTimeout = .milliseconds(Int64((idleTimeout * 1000).rounded()))
             server.requestTimeout = .milliseconds(Int64((requestTimeout * 1000).rounded()))
+            server.readyMaxLag = readyMaxLag == 0 ? nil : readyMaxLag
             server.intake = feed as? UpstashStreamIntake
             var logger = Logger(label: "jobledger.serve")
             logger.logLevel = .warning

@@ -69,6 +69,7 @@ struct BadInputTests {
         Row(command: ["serve"], option: "--max-streams-per-user"),
         Row(command: ["serve"], option: "--idle-timeout"),
         Row(command: ["serve"], option: "--request-timeout"),
+        Row(command: ["serve"], option: "--ready-max-lag"),
         Row(command: ["demo"], option: "--jobs"),
         Row(command: ["demo"], option: "--lease"),
         Row(command: ["submit", "design"], option: "--priority", negative: "-1000001"),

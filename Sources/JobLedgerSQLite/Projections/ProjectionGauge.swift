@@ -13,6 +13,8 @@ public struct ProjectionGauge: Sendable, Hashable {
     public var pending: Int
     /// Dead letters: items that failed their last try, or that the sink rejected.
     public var dead: Int
+    /// The process holding the projection's lease (an effect projection), if any.
+    public var owner: String? = nil
 }
 
 extension Ledger {
@@ -40,10 +42,11 @@ extension Ledger {
             }
             let count = try db.cachedStatement(sql: "SELECT count(*) FROM outbox INDEXED BY outbox_by_status WHERE projection = ? AND status = ?")
             return try names.sorted().compactMap(ProjectionName.init(rawValue:)).map { name in
-                let checkpoint = try Int64.fetchOne(db, sql: "SELECT checkpoint FROM projections WHERE name = ?", arguments: [name.rawValue]) ?? 0
+                let row = try Row.fetchOne(db, sql: "SELECT checkpoint, owner FROM projections WHERE name = ?", arguments: [name.rawValue])
+                let checkpoint: Int64 = row?[0] ?? 0
                 let pending = try Int.fetchOne(count, arguments: [name.rawValue, "pending"]) ?? 0
                 let dead = try Int.fetchOne(count, arguments: [name.rawValue, "dead"]) ?? 0
-                return ProjectionGauge(name: name, lag: max(0, head - checkpoint), pending: pending, dead: dead)
+                return ProjectionGauge(name: name, lag: max(0, head - checkpoint), pending: pending, dead: dead, owner: row?[1])
             }
         }
     }
