@@ -81,8 +81,12 @@ extension ProjectionRunner {
         log[metadataKey: "projection"] = "\(name)"
         log[metadataKey: "seq"] = "\(items[0].seq)"
         if dead > 0 {
-            let why = if case .rejected = error { "refused for good (not worth retrying)" } else { "after attempt \(attempt), the last of \(maxAttempts)" }
-            log.error("dead-lettered \(dead) item(s), \(why) (re-drive with ledger.redrive(\"\(name)\") or jobledger projections retry \(name)): \(error)")
+            let (shown, since) = deadLetterLog.withLock { $0.dead(dead, of: name, at: clock.now().milliseconds) }
+            if shown {
+                let why = if case .rejected = error { "refused for good (not worth retrying)" } else { "after attempt \(attempt), the last of \(maxAttempts)" }
+                let earlier = since > 0 ? " (and \(since) more since the last such line, not logged one by one: see jobledger projections status \(name))" : ""
+                log.error("dead-lettered \(dead) item(s), \(why)\(earlier) (re-drive with ledger.redrive(\"\(name)\") or jobledger projections retry \(name)): \(error)")
+            }
         } else {
             log.warning("delivery failed (attempt \(attempt), next try in \(delay) ms): \(error)")
         }

@@ -157,6 +157,8 @@ public final class ProjectionRunner: Sendable {
     /// Deliveries a storage fault kept from being recorded as sent: recorded before anything
     /// else is delivered, so that nothing is delivered twice.
     let unrecorded = Mutex<[ProjectionName: UnrecordedDelivery]>([:])
+    /// Dead letters are logged at most once a minute per projection (`DeadLetterLogThrottle`).
+    let deadLetterLog = Mutex(DeadLetterLogThrottle())
     /// What is wrong with the projections given, if anything: thrown by every run, before the
     /// log is touched.
     let registrationError: ProjectionRegistrationError?

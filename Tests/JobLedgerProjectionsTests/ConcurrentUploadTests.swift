@@ -76,4 +76,32 @@ struct ConcurrentUploadTests {
         let attempts = try f.ledger.outboxItems(.blob, status: .pending).filter { $0.attempts > 0 }
         #expect(attempts.count == 1 && attempts.first?.target.contains(jobs[1].rawValue) == true && attempts.first?.target.contains("lowres") == true, "\(attempts.map { ($0.target, $0.attempts) }) jobs \(jobs)")
     }
+
+    /// When the first failure in seq order is refused for good, every item of the delivery
+    /// refused for good is dead-lettered with it: a log restored from an export (its assets are
+    /// not in it) dead-lettered one upload a delivery, 237,701 of them in 20 minutes, each with
+    /// an error line. Items that failed for another reason stay due, untouched.
+    @Test func itemsRefusedForGoodBesideTheFirstFailureAreDeadLetteredTogether() async throws {
+        let f = try Fixture()
+        var jobs: [JobID] = []
+        for _ in 0..<4 { jobs.append(try await f.appendHappyJob(progressTicks: 1)) }
+        let store = GatheringStore(path: f.dir.path("blobs"), together: 8,
+                                   failing: [jobs[1].rawValue: .rejected("gone"), jobs[2].rawValue: .unavailable("down"), jobs[3].rawValue: .rejected("gone")])
+        let runner = f.runner(blobs: store)
+        // One delivery (a catch-up would hand job 2's items over again, two puts that never
+        // gather eight).
+        let blob = try #require(runner.effectProjections.first { $0.name == .blob })
+        _ = try await runner.ingest(blob)
+        let step = try await runner.deliver(blob)
+        guard case .worked(let delivered, let failed, let deadCount) = step else { Issue.record("\(step)"); return }
+        #expect(delivered == 2 && failed == 4 && deadCount == 4)
+        let s = try f.status(.blob)
+        #expect(s.sent == 2 && s.dead == 4 && s.pending == 2, "\(s)")
+        #expect(try f.ledger.outboxItems(.blob, status: .pending).allSatisfy { $0.attempts == 0 }, "job 2's items are untouched")
+        let dead = try f.ledger.outboxItems(.blob, status: .dead)
+        #expect(Set(dead.map { $0.job }) == [jobs[1], jobs[3]])
+        #expect(dead.allSatisfy { $0.attempts == 1 && $0.lastError?.contains("gone (and 3 other items of the batch refused for good)") == true },
+                "\(dead.map { ($0.attempts, $0.lastError ?? "") })")
+        #expect(store.most == 8)
+    }
 }
