@@ -29,8 +29,7 @@ struct BlobStoreOptions: ParsableArguments {
             return BlobStoreChoice(folder: blobs, vercel: nil)
         case .vercel:
             do {
-                var logger = Logger(label: "jobledger.vercel-blob")
-                logger.logLevel = .warning
+                let logger = cliLogger("jobledger.vercel-blob")
                 return BlobStoreChoice(folder: nil, vercel: VercelBlobStore(configuration: try VercelBlobConfiguration(environment: environment),
                                                                             logger: logger))
             } catch {
@@ -193,7 +192,7 @@ struct BlobsPrune: AsyncParsableCommand {
                        ledger: Ledger, what: String) async throws {
         var o = JobEngine.Options(workerID: "jobledger-blobs-prune-\(getpid())")
         o.concurrency = 1
-        o.logger.logLevel = .warning
+        o.logger = cliLogger("jobledger.engine")
         o.assetPrune = nil
         let engine = JobEngine(ledger: ledger, options: o)
         let total = doomed.count

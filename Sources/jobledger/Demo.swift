@@ -6,7 +6,7 @@ import JobLedgerSQLite
 import JobLedgerUpstash
 import Synchronization
 
-struct Demo: AsyncParsableCommand {
+struct Demo: AsyncParsableCommand, TakesLogLevel {
     static let configuration = CommandConfiguration(
         abstract: "Run simulated image jobs through the engine into a fresh log, then verify it.",
         discussion: """
@@ -23,6 +23,7 @@ struct Demo: AsyncParsableCommand {
     @OptionGroup var projections: ProjectionOptions
     @OptionGroup var storage: StorageWaitOptions
     @OptionGroup var intake: IntakeOptions
+    @OptionGroup var logging: LogLevelOptions
 
     func validate() throws {
         try LogOptions.checkPath(db, option: "--db")

@@ -16,7 +16,10 @@ struct IntakeStatus: AsyncParsableCommand {
     @Option(help: "The stream (default: $JOBLEDGER_UPSTASH_STREAM, else design:jobs).") var stream: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
 
-    func validate() throws { if let stream { try checkStream(stream) } }
+    func validate() throws {
+        if let stream { try checkStream(stream) }
+        _ = try LogLevel.fromEnvironment()
+    }
 
     func run() async throws {
         var projections = try ProjectionOptions.parse([])

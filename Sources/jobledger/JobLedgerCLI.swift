@@ -46,6 +46,7 @@ struct JobLedgerCLI: AsyncParsableCommand {
         }
         do {
             var command = try await asyncParseAsRoot(negativeNumbersJoined(Array(CommandLine.arguments.dropFirst())))
+            LogLevel.set(LogLevel.of(command))
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -129,6 +130,7 @@ struct LogOptions: ParsableArguments {
         try OptionRanges.busyTimeout.check(busyTimeout)
         try OptionRanges.maxPayloadBytes.check(maxPayloadBytes)
         _ = try maxPageCountFromEnvironment()
+        _ = try LogLevel.fromEnvironment()
     }
 
     func configuration() throws -> LedgerConfiguration {

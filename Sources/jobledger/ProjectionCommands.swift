@@ -43,9 +43,7 @@ struct ProjectionOptions: ParsableArguments {
         switch broadcast {
         case .anycable:
             do {
-                var logger = Logger(label: "jobledger.anycable")
-                logger.logLevel = .warning
-                return try AnyCableBroadcaster(configuration: try AnyCableConfiguration(environment: environment), logger: logger)
+                return try AnyCableBroadcaster(configuration: try AnyCableConfiguration(environment: environment), logger: cliLogger("jobledger.anycable"))
             } catch {
                 throw fail("\(error) (see .env.example)", code: 2)
             }
@@ -67,24 +65,22 @@ struct ProjectionOptions: ParsableArguments {
         }
     }
 
-    /// A client for `configuration`, logging only warnings.
+    /// A client for `configuration`, logging at the process's level (`LogLevel`).
     func upstashClient(_ configuration: UpstashConfiguration) -> UpstashRedis {
-        var logger = Logger(label: "jobledger.upstash")
-        logger.logLevel = .warning
-        return UpstashRedis(configuration: configuration, logger: logger)
+        UpstashRedis(configuration: configuration, logger: cliLogger("jobledger.upstash"))
     }
 
     /// The runner with the `--blob-store` store (unless `blobs` is given) and the `--broadcast`
     /// sink (unless `sink` is given); with `upstash`, the status cache on Upstash too.
     /// `storageWait`: how long a storage fault may last before a run stops (nil: until it clears).
     func runner(ledger: Ledger, sink: (any BroadcastSink)? = nil, blobs: BlobStoreChoice? = nil, upstash: UpstashConfiguration? = nil,
-                logLevel: Logger.Level = .warning, storageWait: Duration?, metrics: (any MetricsFactory)? = nil) throws -> ProjectionRunner {
+                storageWait: Duration?, metrics: (any MetricsFactory)? = nil) throws -> ProjectionRunner {
         var o = ProjectionRunner.Options()
         o.metrics = metrics
         o.storageFaults.giveUpAfter = storageWait
         o.maxAttempts = maxAttempts
         o.streams = StreamNaming(prefix: streamPrefix)
-        o.logger.logLevel = logLevel
+        o.logger = cliLogger("jobledger.projections")
         // Every flag above is range-checked in `validate()` (exit 64) before this runs; should a
         // value still be one the runner refuses, it stays a usage error naming the flag, rather
         // than a failure of the run.
@@ -119,7 +115,7 @@ func checkStream(_ stream: String) throws {
     do { try UpstashConfiguration.checkName(stream, variable: "--stream") } catch { throw ValidationError("\(error)") }
 }
 
-struct Project: AsyncParsableCommand {
+struct Project: AsyncParsableCommand, TakesLogLevel {
     static let configuration = CommandConfiguration(
         abstract: "Keep the projections up with the log: the jobs table, published artefacts, broadcasts.",
         discussion: "Runs until SIGINT/SIGTERM, catching up from the stored checkpoints first; with --once, catches up and exits. Broadcasts go where --broadcast says: the in-process hub (watch what was sent with `jobledger tail`) or AnyCable, configured from the ANYCABLE_* variables (see .env.example). Artefacts go where --blob-store says: a local folder (--blobs) or Vercel Blob, configured from BLOB_READ_WRITE_TOKEN.")
@@ -127,6 +123,7 @@ struct Project: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
     @OptionGroup var projections: ProjectionOptions
     @OptionGroup var storage: StorageWaitOptions
+    @OptionGroup var logging: LogLevelOptions
     @Flag(help: "Catch up once and exit.") var once = false
 
     func run() async throws {
@@ -165,9 +162,8 @@ struct Project: AsyncParsableCommand {
                 return
             }
             printErr("jobledger: keeping \(runner.projections.map(\.rawValue).joined(separator: ", ")) up with \(ledger.path)")
-            var logger = Logger(label: "jobledger.service")
-            logger.logLevel = .warning
-            let group = ServiceGroup(configuration: .init(services: [.init(service: runner)], gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
+            let logger = cliLogger("jobledger.service")
+            let group = ServiceGroup(configuration: .init(services: [.init(service: runner, serviceName: "projections")], gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
             do {
                 try await group.run()
             } catch let e as LedgerError {
@@ -273,7 +269,7 @@ struct ProjectionsRebuild: AsyncParsableCommand {
             }
             try await ledger.resetJobsTable()
             var o = ProjectionRunner.Options()
-            o.logger.logLevel = .warning
+            o.logger = cliLogger("jobledger.projections")
             o.batchSize = 4096
             let r = try await ProjectionRunner(ledger: ledger, options: o).catchUp()
             // What the table holds now: another process keeping the projections (a `work`) may

@@ -27,7 +27,7 @@ enum RateLimiterChoice: String, CaseIterable, Sendable, ExpressibleByArgument {
     case upstash
 }
 
-struct Serve: AsyncParsableCommand {
+struct Serve: AsyncParsableCommand, TakesLogLevel {
     static let configuration = CommandConfiguration(
         abstract: "Serve the HTTP API, live job streams and the dashboard (and, with --workers, run jobs).",
         discussion: """
@@ -41,6 +41,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var projections: ProjectionOptions
     @OptionGroup var storage: StorageWaitOptions
     @OptionGroup var intake: IntakeOptions
+    @OptionGroup var logging: LogLevelOptions
     @Option(help: "The address to listen on.") var host: String = "127.0.0.1"
     @Option(help: "The port to listen on (0: any free port), \(OptionRanges.port.bounds).") var port: Int = 8080
     @Option(help: "Attempts run at once in this process, \(OptionRanges.serveWorkers.bounds) (0: an API-only node).") var workers: Int = 4
@@ -102,9 +103,7 @@ struct Serve: AsyncParsableCommand {
             let verifier: TokenVerifier?
             do {
                 if let auth {
-                    var authLogger = Logger(label: "jobledger.serve.auth")
-                    authLogger.logLevel = .warning
-                    verifier = try await TokenVerifier(configuration: auth, logger: authLogger)
+                    verifier = try await TokenVerifier(configuration: auth, logger: cliLogger("jobledger.serve.auth"))
                 } else { verifier = nil }
             } catch { throw fail("\(error)", code: 2) }
             // No hub with --no-effects: nothing would ever be broadcast (the SSE routes say so, 409).
@@ -154,8 +153,7 @@ struct Serve: AsyncParsableCommand {
             server.requestTimeout = .milliseconds(Int64((requestTimeout * 1000).rounded()))
             server.readyMaxLag = readyMaxLag == 0 ? nil : readyMaxLag
             server.intake = feed as? UpstashStreamIntake
-            var logger = Logger(label: "jobledger.serve")
-            logger.logLevel = .warning
+            let logger = cliLogger("jobledger.serve")
             let host = self.host, workers = self.workers
             let authText = verifier == nil ? "NONE (--insecure-no-auth)" : describe(auth!)
             let limiterName = limiter.name, path = ledger.path
@@ -179,25 +177,26 @@ struct Serve: AsyncParsableCommand {
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             // Stopped in reverse order: the projections last, after the workers have drained, so
             // that they take in what the drained attempts recorded.
-            services.append(.init(service: runner))
-            if workers > 0 { services.append(.init(service: EngineService(engine: engine, intake: feed))) }
-            services.append(.init(service: app))
+            // Each named: a service's own description (what the group logs at debug) would spell
+            // out every field of a struct, and that is no place to find out a secret is there.
+            services.append(.init(service: runner, serviceName: "projections"))
+            if workers > 0 { services.append(.init(service: EngineService(engine: engine, intake: feed), serviceName: "engine")) }
+            services.append(.init(service: app, serviceName: "http"))
             // The hash chain verified at startup and every ten minutes: /readyz, /metrics and the
             // dashboard say when it does not verify, and the log gets one error line.
-            services.append(.init(service: ChainWatch(server: server, logger: logger)))
+            services.append(.init(service: ChainWatch(server: server, logger: logger), serviceName: "chain-watch"))
             // Listed last so it stops first: ending the SSE streams lets the server's graceful
             // shutdown finish instead of waiting on open streams.
             if let hub {
-                services.append(.init(service: HubCloser(hub: hub)))
+                services.append(.init(service: HubCloser(hub: hub), serviceName: "hub-closer"))
                 // Streams stay live here when another process holds the broadcast projection.
-                services.append(.init(service: BroadcastRelay(ledger: ledger, hub: hub, owner: runner.options.owner)))
+                services.append(.init(service: BroadcastRelay(ledger: ledger, hub: hub, owner: runner.options.owner), serviceName: "broadcast-relay"))
             }
-            var serviceLogger = Logger(label: "jobledger.service")
-            serviceLogger.logLevel = .warning
+            let serviceLogger = cliLogger("jobledger.service")
             // Last: the first to hear of the shutdown.
             services.append(.init(service: ShutdownNotice(
                 waitsFor: "streams end, no new requests" + (workers > 0 ? ", running attempts drain for up to \(durationText(engine.options.drainTimeout))" : "")
-                    + ", then the projections catch up (up to \(durationText(runner.options.shutdownCatchUp)))")))
+                    + ", then the projections catch up (up to \(durationText(runner.options.shutdownCatchUp)))"), serviceName: "shutdown-notice"))
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: serviceLogger))
             do {
                 try await group.run()
@@ -229,9 +228,7 @@ struct Serve: AsyncParsableCommand {
         o.drainTimeout = .milliseconds(Int64((drain * 1000).rounded()))
         o.progressIntervalMilliseconds = Int64(progressIntervalMs)
         o.metrics = ServerMetrics.factory(metrics)
-        var logger = Logger(label: "jobledger.engine")
-        logger.logLevel = .warning
-        o.logger = logger
+        o.logger = cliLogger("jobledger.engine")
         let engine = JobEngine(ledger: ledger, options: o)
         engine.register(kind: DesignHandler.kind, retry: RetryPolicy(baseMilliseconds: 50, capMilliseconds: 2_000),
                         DesignHandler.make(failRate: failRate, stepMilliseconds: stepMs))
@@ -261,9 +258,7 @@ struct Serve: AsyncParsableCommand {
             printErr("jobledger: warning: Upstash (the submit limiter's store) does not answer now: \(error); submits are refused with 503 until it does")
         }
         let upstash = UpstashRateLimiter(redis: redis, spec.algorithm, prefix: "jobledger:submit")
-        var logger = Logger(label: "jobledger.serve.limiter")
-        logger.logLevel = .warning
-        return (SubmitLimiter(limiter: upstash, now: now, logger: logger), "Upstash")
+        return (SubmitLimiter(limiter: upstash, now: now, logger: cliLogger("jobledger.serve.limiter")), "Upstash")
     }
 }
 

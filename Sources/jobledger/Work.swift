@@ -37,9 +37,7 @@ struct WorkerOptions: ParsableArguments {
         o.leaseMilliseconds = Int64((lease * 1000).rounded())
         o.drainTimeout = .milliseconds(Int64((drain * 1000).rounded()))
         o.progressIntervalMilliseconds = Int64(progressIntervalMs)
-        var logger = Logger(label: "jobledger.engine")
-        logger.logLevel = .warning
-        o.logger = logger
+        o.logger = cliLogger("jobledger.engine")
         let engine = JobEngine(ledger: ledger, options: o)
         engine.register(kind: DesignHandler.kind, retry: RetryPolicy(baseMilliseconds: 50, capMilliseconds: 2_000),
                         DesignHandler.make(failRate: failRate, stepMilliseconds: stepMs))
@@ -94,17 +92,16 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
             }
         }
     }
-    var logger = Logger(label: "jobledger.service")
-    logger.logLevel = .warning
+    let logger = cliLogger("jobledger.service")
     // Stopped in reverse order: the projections last, after the worker has drained, so that
     // they take in what the drained attempts recorded.
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-    if let runner { services.append(.init(service: runner)) }
+    if let runner { services.append(.init(service: runner, serviceName: "projections")) }
     services.append(.init(service: Worker(engine: engine, runner: runner, untilIdle: untilIdle, intake: intake, waitsFor: waitsFor, startNote: startNote),
-                          successTerminationBehavior: .gracefullyShutdownGroup))
+                          successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "worker"))
     // Last: the first to hear of a shutdown by signal. (With --until-idle the worker ends the
     // group itself when idle, which is no shutdown to announce; a signal is said above.)
-    if !untilIdle { services.append(.init(service: ShutdownNotice(waitsFor: waitsFor))) }
+    if !untilIdle { services.append(.init(service: ShutdownNotice(waitsFor: waitsFor), serviceName: "shutdown-notice")) }
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
     do {
         try await group.run()
@@ -171,7 +168,7 @@ func reportOwedEffects(_ left: [ProjectionStatus], path: String, now: Timestamp 
     return exitEffectsOwed
 }
 
-struct Work: AsyncParsableCommand {
+struct Work: AsyncParsableCommand, TakesLogLevel {
     static let configuration = CommandConfiguration(
         abstract: "Run a worker for the demo job kind 'design' against a log.",
         discussion: "Runs until SIGINT/SIGTERM (graceful: stops claiming, drains, then cancels), or with --until-idle until no job is queued, delayed or running (and, with --intake upstash, the stream has nothing new). With --intake upstash jobs come from the Upstash stream (--stream, default design:jobs) through a consumer group; with --status-cache upstash each job's state is published to the hash <stream>:<id>. Both are configured from the UPSTASH_* variables (see .env.example and Docs/Adapters/Upstash.md).")
@@ -181,6 +178,7 @@ struct Work: AsyncParsableCommand {
     @OptionGroup var projections: ProjectionOptions
     @OptionGroup var storage: StorageWaitOptions
     @OptionGroup var intake: IntakeOptions
+    @OptionGroup var logging: LogLevelOptions
     @Flag(help: "Stop once no job of the kinds this worker runs is queued, delayed or running (and the intake has nothing new).") var untilIdle = false
 
     func run() async throws {
@@ -249,9 +247,7 @@ struct IntakeOptions: ParsableArguments {
         if projections.statusCache == .upstash { o.ownerHashPrefix = c.stream + ":" }
         o.batchSize = c.batchSize
         o.claimIdle = c.claimIdle
-        var logger = Logger(label: "jobledger.upstash.intake")
-        logger.logLevel = .warning
-        let feed = UpstashStreamIntake(redis: projections.upstashClient(c), options: o, logger: logger)
+        let feed = UpstashStreamIntake(redis: projections.upstashClient(c), options: o, logger: cliLogger("jobledger.upstash.intake"))
         do {
             try await feed.ensureGroup()
         } catch let e as UpstashError {
@@ -379,10 +375,10 @@ struct Retry: AsyncParsableCommand {
     }
 }
 
-/// An engine for one-off commands (submit, cancel, retry): logs only warnings, so stdout and
-/// stderr carry just the command's own output.
+/// An engine for one-off commands (submit, cancel, retry): logs only warnings (unless
+/// `JOBLEDGER_LOG_LEVEL` says otherwise), so stdout and stderr carry just the command's own output.
 func quietEngine(_ ledger: Ledger) -> JobEngine {
     var o = JobEngine.Options()
-    o.logger.logLevel = .warning
+    o.logger = cliLogger("jobledger.engine")
     return JobEngine(ledger: ledger, options: o)
 }

@@ -141,6 +141,7 @@ struct BadInputTests {
         VocabularyRow(command: ["jobs"], option: "--state", values: ["queued", "running", "completed", "failed", "canceled"]),
         VocabularyRow(command: ["export"], option: "--format", values: ["ndjson"]),
         VocabularyRow(command: ["project", "--once"], option: "--broadcast", values: ["hub", "anycable"]),
+        VocabularyRow(command: ["project", "--once"], option: "--log-level", values: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
         VocabularyRow(command: ["bench"], option: "--only", values: ["live", "group", "replay", "engine", "projections", "anycable"]),
         VocabularyRow(command: ["replay"], option: "--projection", values: ["jobs", "broadcast", "blob"]),
         VocabularyRow(command: ["append", "--job", "job-1"], option: "--type",
