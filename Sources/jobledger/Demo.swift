@@ -32,6 +32,7 @@ struct Demo: AsyncParsableCommand, TakesLogLevel {
     }
 
     func run() async throws {
+        KnownEnvironment.warnAboutUnknown()
         try await guarded {
             // A bad AnyCable, Vercel Blob or Upstash configuration (or a refused token) stops the demo
             // before it writes anything.

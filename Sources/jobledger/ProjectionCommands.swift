@@ -127,6 +127,7 @@ struct Project: AsyncParsableCommand, TakesLogLevel {
     @Flag(help: "Catch up once and exit.") var once = false
 
     func run() async throws {
+        KnownEnvironment.warnAboutUnknown()
         try await guarded {
             // All checked before the log is touched.
             let sink = try projections.noEffects ? nil : projections.sink()

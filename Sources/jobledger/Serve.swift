@@ -75,6 +75,7 @@ struct Serve: AsyncParsableCommand, TakesLogLevel {
     }
 
     func run() async throws {
+        KnownEnvironment.warnAboutUnknown()
         try await guarded {
             let environment = ProcessInfo.processInfo.environment
             // Everything that can be refused is checked before the log is touched (exit 2).

@@ -182,6 +182,7 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
     @Flag(help: "Stop once no job of the kinds this worker runs is queued, delayed or running (and the intake has nothing new).") var untilIdle = false
 
     func run() async throws {
+        KnownEnvironment.warnAboutUnknown()
         try await guarded {
             // A bad AnyCable, Vercel Blob or Upstash configuration (or a refused token) stops before
             // the log is touched.
