@@ -38,6 +38,11 @@ public final class Ledger: Sendable {
     package let appended = WakeSignal()
     /// The schema the file has: `Schema.version` unless it was opened with `migrate: false`.
     public let schemaVersion: Int
+    /// The schema an existing log had when this open upgraded it in place to `schemaVersion`;
+    /// nil when no upgrade ran here (a new or current log, `migrate: false`, a read-only open,
+    /// or another process that upgraded it first). Worth telling whoever runs the process:
+    /// jobledger builds that know only the older schema refuse the file from now on.
+    public let migratedFrom: Int?
     /// True when the file has the projection tables (schema v3 and later).
     public var hasProjections: Bool { schemaVersion >= 3 }
     /// The hash rule this ledger's appends use: `HashChain.Rule.current` from schema v4 on.
@@ -131,6 +136,7 @@ public final class Ledger: Sendable {
             throw map(error, path: path, configuration: configuration)
         }
         var schema = Schema.version
+        var migratedFrom: Int?
         do {
             // On the writer's connection, which is open already: a reader's would be one more
             // connection (three descriptors) for every log opened.
@@ -141,7 +147,13 @@ public final class Ledger: Sendable {
             }
             let needsMigration = found < Schema.version
             if needsMigration && (migrate || found == 0) {
+                // Each migration records itself in grdb_migrations through the writer's
+                // connection: changes counted there mean this open ran one, not another process
+                // that got to the file between the look above and the migrator's lock.
+                let changesBefore = pool.writeWithoutTransaction { $0.totalChangesCount }
                 try Schema.migrator.migrate(pool)
+                let ranHere = pool.writeWithoutTransaction { $0.totalChangesCount } > changesBefore
+                if found > 0 && ranHere { migratedFrom = found }
             } else if needsMigration {
                 schema = found
             }
@@ -160,7 +172,7 @@ public final class Ledger: Sendable {
             throw map(error, path: path, configuration: configuration)
         }
         return Ledger(path: path, configuration: configuration, pool: pool, schemaVersion: schema, isReadOnly: false, unlockedFile: nil,
-                      checkpointer: checkpointer)
+                      checkpointer: checkpointer, migratedFrom: migratedFrom)
     }
 
     /// Opens an existing log only to read it: nothing is ever written to the file or beside
@@ -230,8 +242,9 @@ public final class Ledger: Sendable {
     }
 
     private init(path: String, configuration: LedgerConfiguration, pool: DatabasePool, schemaVersion: Int, isReadOnly: Bool,
-                 unlockedFile: FileIdentity?, checkpointer: WALCheckpointer? = nil) {
+                 unlockedFile: FileIdentity?, checkpointer: WALCheckpointer? = nil, migratedFrom: Int? = nil) {
         self.path = path
+        self.migratedFrom = migratedFrom
         self.checkpointer = checkpointer
         self.configuration = configuration
         self.pool = pool

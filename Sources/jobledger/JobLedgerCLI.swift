@@ -163,6 +163,12 @@ struct LogOptions: ParsableArguments {
             let full = URL(fileURLWithPath: path).standardizedFileURL.path
             writeQuietly("jobledger: created a new log at \(full)\n")
         }
+        if let from = ledger.migratedFrom {
+            // An upgrade in place changes what can read the file: said, for whoever audits it.
+            let full = URL(fileURLWithPath: path).standardizedFileURL.path
+            writeQuietly("jobledger: migrated \(full) from schema v\(from) to v\(ledger.schemaVersion) (upgraded in place: "
+                         + "a jobledger built before schema v\(ledger.schemaVersion) refuses it from now on)\n")
+        }
         return ledger
     }
 
