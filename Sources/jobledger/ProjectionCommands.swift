@@ -181,42 +181,6 @@ struct Projections: AsyncParsableCommand {
         subcommands: [ProjectionsStatus.self, ProjectionsRetry.self, ProjectionsRebuild.self], defaultSubcommand: ProjectionsStatus.self)
 }
 
-struct ProjectionsStatus: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show each projection's standing (the default).")
-
-    @OptionGroup var log: LogOptions
-    @Flag(help: "Print JSON instead of a table.") var json = false
-
-    func run() async throws {
-        try await guarded {
-            let ledger = try log.openReadOnly()
-            let all = try ledger.projectionStatus(builtInProjections)
-            let effects = Set(builtInProjections.filter { $0 != .jobs })
-            func isEffect(_ s: ProjectionStatus) -> Bool { effects.contains(s.name) || (s.name != .jobs && s.hasOutbox) }
-            if json {
-                print(JSONValue.array(all.map { s in
-                    .object(["name": .string(s.name.rawValue), "checkpoint": .int(s.checkpoint), "head": .int(s.head), "lag": .int(s.lag),
-                             "applied": .int(s.applied), "pending": .int(Int64(s.pending)), "dead": .int(Int64(s.dead)),
-                             "sent": .int(Int64(s.sent)), "coalesced": .int(Int64(s.coalesced)),
-                             "next_attempt_at": s.nextAttemptAt.map { .string($0.iso8601) } ?? .null,
-                             "last_error": s.lastError.map(JSONValue.string) ?? .null, "owner": s.owner.map(JSONValue.string) ?? .null])
-                }).canonicalText)
-                return
-            }
-            printTable(header: ["PROJECTION", "CHECKPOINT", "LAG", "PENDING", "DEAD", "SENT", "COALESCED", "NEXT TRY", "LAST ERROR"], rows: all.map { s in
-                [s.name.rawValue, "\(s.checkpoint)/\(s.head)", "\(s.lag)",
-                 isEffect(s) ? "\(s.pending)" : "-", isEffect(s) ? "\(s.dead)" : "-",
-                 isEffect(s) ? "\(s.sent)" : "-", isEffect(s) ? "\(s.coalesced)" : "-",
-                 s.nextAttemptAt?.iso8601 ?? "", s.lastError ?? ""]
-            })
-            // A checkpoint past the head: the projection took in events the log no longer has.
-            for s in all where s.checkpoint > s.head {
-                printErr("jobledger: warning: projection \(s.name.rawValue) has taken in events up to seq \(s.checkpoint), but the log ends at seq \(s.head): events were cut off the end (run jobledger verify)")
-            }
-        }
-    }
-}
-
 struct ProjectionsRetry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retry", abstract: "Put a projection's dead items back in line; the running projection delivers them.")
