@@ -62,9 +62,15 @@ extension Ledger {
     /// }
     /// ```
     public func forEachEvent(of job: JobID, _ body: (StoredEvent) throws -> Void) throws(LedgerError) {
+        try scanEvents(of: job) { e in try body(e); return true }
+    }
+
+    /// Like `forEachEvent(of:_:)`, stopping once `body` returns false: a page of a long history
+    /// reads the job's events up to the page's end, not all of them.
+    package func scanEvents(of job: JobID, _ body: (StoredEvent) throws -> Bool) throws(LedgerError) {
         try read { db in
             let cursor = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE job_id = ? ORDER BY version", arguments: [job.rawValue])
-            while let row = try cursor.next() { try body(try RawEvent(row: row).decoded()) }
+            while let row = try cursor.next() { if try !body(try RawEvent(row: row).decoded()) { return } }
         }
     }
 

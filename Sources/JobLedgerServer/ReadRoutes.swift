@@ -6,7 +6,7 @@ import JobLedgerSQLite
 extension JobLedgerServer {
     var blobURLs: BlobURLs { BlobURLs(folder: blobFolder) }
 
-    /// `GET /api/jobs/{id}`, `GET /api/jobs/{id}/events`, `GET /api/jobs`.
+    /// `GET /api/jobs/{id}`, `GET /api/jobs/{id}/events?after=&limit=`, `GET /api/jobs`.
     func addReadRoutes(to router: Router<BasicRequestContext>) {
         router.get("api/jobs/:id") { request, context in
             let state = try visibleJob(context, for: try await caller(request))
@@ -14,7 +14,8 @@ extension JobLedgerServer {
         }
         router.get("api/jobs/:id/events") { request, context in
             let state = try visibleJob(context, for: try await caller(request))
-            return JSONResponse.make(try history(of: state.id))
+            let page = try HistoryPage(request)
+            return JSONResponse.make(try history(of: state.id, page: page))
         }
         router.get("api/jobs") { request, _ in
             try await list(request, caller: try await caller(request))
@@ -34,47 +35,6 @@ extension JobLedgerServer {
     func servedHereJobJSON(_ s: JobState) -> JSONValue {
         let paths = s.artefactPathnames
         return JobJSON.make(s, previewURL: blobURLs.published(paths.preview?.description), resultURL: blobURLs.published(paths.result?.description))
-    }
-
-    /// Every event of a job with its hash, whether the chain verifies up to it, the state after
-    /// it, what changed, and the broadcast message the browser was sent for it (the time-travel
-    /// view reads this).
-    func history(of id: JobID) throws -> JSONValue {
-        let verdict: ChainStatus.Verdict
-        let outbox: [Int64: OutboxItem]
-        do {
-            verdict = try chain.verdict()
-            outbox = Dictionary(try ledger.outboxItems(.broadcast, job: id, limit: 100_000).map { ($0.seq, $0) }, uniquingKeysWith: { a, _ in a })
-        } catch { throw Self.storage(error) }
-        var state: JobState?
-        var previous: Timestamp?
-        var events: [JSONValue] = []
-        try ledger.forEachEvent(of: id) { e in
-            let before = state
-            let after = try Lifecycle.apply(e.payload, to: before, job: id, at: e.recordedAt)
-            state = after
-            let item = outbox[e.seq]
-            let verified = verdict.brokenAt.map { e.seq < $0 } ?? (e.seq <= verdict.head)
-            events.append(.object([
-                "seq": .int(e.seq), "version": .int(Int64(e.version)), "type": .string(e.type.rawValue),
-                "recorded_at": .string(e.recordedAt.iso8601),
-                "since_previous_ms": previous.map { .int(e.recordedAt.milliseconds - $0.milliseconds) } ?? .null,
-                "state": .string(after.status.rawValue), "progress": .double(after.progress),
-                "payload": e.payload.json, "change": .string(Change.describe(before: before, after: after, payload: e.payload)),
-                "hash": .string(e.hash), "prev_hash": .string(e.prevHash), "chain_verified": .bool(verified),
-                "broadcast": item.map { i in
-                    .object(["status": .string(i.status.rawValue),
-                             "message": (try? JSONValue(parsing: blobURLs.message(i.body))) ?? .null])
-                } ?? .null,
-            ]))
-            previous = e.recordedAt
-        }
-        var chainInfo: [String: JSONValue] = ["verified_through": .int(verdict.brokenAt.map { $0 - 1 } ?? verdict.head)]
-        if let at = verdict.brokenAt { chainInfo["broken_at"] = .int(at); chainInfo["problem"] = .string(verdict.problem ?? "") }
-        // Said beside the events too (the page's chain line read "verified" while /readyz and the
-        // banner said the rules were gone): kind and name only, as /readyz gives them.
-        if !verdict.removedRules.isEmpty { chainInfo["removed_rules"] = .array(verdict.removedRuleNames.map { .string($0) }) }
-        return .object(["job": .string(id.rawValue), "chain": .object(chainInfo), "events": .array(events)])
     }
 
     /// `GET /api/jobs?state=&kind=&cursor=&limit=`: newest first, the caller's own jobs (an
