@@ -177,13 +177,18 @@ class BrowserTests(unittest.TestCase):
 
     def test_job_page_follows_a_job_without_the_servers_broadcasts(self):
         """With --no-effects (or broadcasts going to AnyCable) the stream routes answer 409: the
-        job page retried them for ever and stayed where it was. It reads the job instead."""
+        job page retried them for ever and stayed where it was. It reads the job instead.
+
+        The timeline is read whole once, then only what is new (`?after=<last seq>`): it used to
+        read the whole history again on every change."""
         from playwright.sync_api import sync_playwright
         with Server("--no-effects", "--workers", "1", "--step-ms", "200", "--fail-rate", "0", auth=False) as s, sync_playwright() as p:
             browser = self.launch(p)
             page = browser.new_page()
             streams = []
+            histories = []
             page.on("request", lambda r: streams.append(r.url) if "/stream" in r.url else None)
+            page.on("request", lambda r: histories.append(r.url) if "/events" in r.url else None)
             page.goto(s.url + "/")
             page.fill("#prompt", "a quiet lamp")
             page.click("#submit-button")
@@ -193,6 +198,16 @@ class BrowserTests(unittest.TestCase):
             until(page, 
                 "[...document.querySelectorAll('#timeline tbody tr')].some(r => r.children[4].textContent === 'completed')", timeout=30000)
             self.assertEqual(streams, [])
+            # Whole once, then only the events after the last one shown; no row twice, none missing.
+            self.assertTrue(histories, "the timeline was never read")
+            self.assertNotIn("after=", histories[0])
+            for url in histories[1:]:
+                self.assertIn("after=", url)
+            seqs = page.evaluate("[...document.querySelectorAll('#timeline tbody tr')].map(r => Number(r.children[1].textContent))")
+            self.assertEqual(seqs, sorted(set(seqs)))
+            version = page.evaluate(f"async () => (await (await fetch('/api/jobs/{page.url.rsplit('/', 1)[1]}')).json()).version")
+            self.assertEqual(len(seqs), version)
+            self.assertEqual(page.evaluate("document.querySelector('#travel').max"), str(version))
             browser.close()
             self.assertEqual(s.stop(), 0)
 

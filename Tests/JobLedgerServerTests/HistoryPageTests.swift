@@ -129,4 +129,15 @@ import Testing
         #expect(limit["maximum"]?.intValue == Int64(HistoryPage.maxLimit) && limit["minimum"] == 1)
         #expect(HistoryPage.digits("007") == 7 && HistoryPage.digits("٣") == nil && HistoryPage.digits("") == nil)
     }
+
+    /// The job page reads only what is new after its first read of the timeline (the browser
+    /// test, Fixtures/serve-e2e/test_browser.py, watches it do so).
+    @Test func theDashboardAsksOnlyForEventsAfterTheLastItHas() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        try await h.live { c async throws in
+            let js = try await c.executeRequest(uri: "/static/dashboard.js", method: .get, headers: [:], body: nil).body.text
+            #expect(js.contains(#""?after=" + after + "&limit=1000""#))
+            #expect(js.contains("createDocumentFragment"))
+        }
+    }
 }

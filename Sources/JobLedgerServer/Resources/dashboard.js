@@ -136,6 +136,7 @@
       if (retry && !travelling) retry.hidden = m.state !== "failed";
     }
 
+    let currentRow = null;
     function travelTo(index) {
       // The browser's view as of event `index` (1-based): the last message sent for it or before.
       const label = $("#travel-label");
@@ -145,35 +146,79 @@
       travelling = index < events.length;
       label.textContent = "v" + index + (travelling ? "" : " (now)");
       $("#travel-info").textContent = e ? e.type + " at " + e.recorded_at + " · state " + e.state + " · " + e.change : "";
-      document.querySelectorAll("#timeline tbody tr").forEach((tr, i) => tr.classList.toggle("travel-current", travelling && i === index - 1));
+      if (currentRow) currentRow.classList.remove("travel-current");
+      currentRow = travelling ? rows[index - 1] || null : null;
+      if (currentRow) currentRow.classList.add("travel-current");
       render(travelling ? m : (latest || m));
     }
 
-    async function loadTimeline() {
-      const r = await api("GET", "/api/jobs/" + id + "/events");
-      events = r.events;
-      const chain = $("#chain");
-      const removed = r.chain.removed_rules || [];
-      chain.textContent = (r.chain.broken_at ? "hash chain broken at seq " + r.chain.broken_at : "hash chain verified through seq " + r.chain.verified_through)
-        + (removed.length ? "; integrity rules removed from the log: " + removed.join(", ") : "");
-      chain.className = "chain " + (r.chain.broken_at || removed.length ? "broken" : "ok");
-      const body = $("#timeline tbody"); body.textContent = "";
-      for (const e of events) {
-        const tr = document.createElement("tr");
-        const sent = e.broadcast ? e.broadcast.status + (e.broadcast.message ? " · " + e.broadcast.message.state + " " + pct(e.broadcast.message.progress) + "%" : "") : "—";
-        for (const v of ["v" + e.version, e.seq, e.recorded_at, e.since_previous_ms === null ? "" : e.since_previous_ms, e.type, e.change, null, e.chain_verified ? "✓" : "✗", sent]) {
-          const td = document.createElement("td");
-          if (v === null) { const c = document.createElement("code"); c.className = "hash"; c.title = e.hash; c.textContent = e.hash.slice(0, 12); td.appendChild(c); }
-          else td.textContent = v;
-          tr.appendChild(td);
-        }
-        body.appendChild(tr);
+    function row(e) {
+      const tr = document.createElement("tr");
+      tr.dataset.seq = e.seq;
+      const sent = e.broadcast ? e.broadcast.status + (e.broadcast.message ? " · " + e.broadcast.message.state + " " + pct(e.broadcast.message.progress) + "%" : "") : "—";
+      for (const v of ["v" + e.version, e.seq, e.recorded_at, e.since_previous_ms === null ? "" : e.since_previous_ms, e.type, e.change, null, e.chain_verified ? "✓" : "✗", sent]) {
+        const td = document.createElement("td");
+        if (v === null) { const c = document.createElement("code"); c.className = "hash"; c.title = e.hash; c.textContent = e.hash.slice(0, 12); td.appendChild(c); }
+        else td.textContent = v;
+        tr.appendChild(td);
       }
-      const slider = $("#travel");
-      const wasAtEnd = !travelling;
-      slider.max = String(events.length);
-      if (wasAtEnd) slider.value = String(events.length);
-      travelTo(Number(slider.value));
+      return tr;
+    }
+
+    // The timeline is read once, then only what is new: `?after=<the last seq shown>` (in pages
+    // of 1000, `next_after` saying where the rest starts), its rows appended. The rows are built
+    // 500 at a time into a fragment, yielding between, so a history of tens of thousands of
+    // events does not freeze the page while it is drawn.
+    const rows = [];
+    const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+    async function appendRows(fresh) {
+      const body = $("#timeline tbody");
+      for (let i = 0; i < fresh.length; i += 500) {
+        if (i > 0) await tick();
+        const frag = document.createDocumentFragment();
+        for (const e of fresh.slice(i, i + 500)) { const tr = row(e); rows.push(tr); frag.appendChild(tr); }
+        body.appendChild(frag);
+      }
+    }
+
+    function showChain(c) {
+      const chain = $("#chain");
+      const removed = c.removed_rules || [];
+      chain.textContent = (c.broken_at ? "hash chain broken at seq " + c.broken_at : "hash chain verified through seq " + c.verified_through)
+        + (removed.length ? "; integrity rules removed from the log: " + removed.join(", ") : "");
+      chain.className = "chain " + (c.broken_at || removed.length ? "broken" : "ok");
+      // Rows already shown keep up with the verdict: verified up to `verified_through`.
+      for (let i = 0; i < events.length; i++) {
+        const ok = events[i].seq <= c.verified_through;
+        if (ok !== events[i].chain_verified) { events[i].chain_verified = ok; rows[i].children[7].textContent = ok ? "✓" : "✗"; }
+      }
+    }
+
+    async function fetchNew() {
+      for (;;) {
+        const after = events.length ? events[events.length - 1].seq : 0;
+        const r = await api("GET", "/api/jobs/" + id + "/events" + (events.length ? "?after=" + after + "&limit=1000" : ""));
+        const fresh = r.events.filter((e) => e.seq > after);
+        await appendRows(fresh);
+        events = events.concat(fresh);
+        showChain(r.chain);
+        const slider = $("#travel");
+        const wasAtEnd = !travelling;
+        slider.max = String(events.length);
+        if (wasAtEnd) slider.value = String(events.length);
+        travelTo(Number(slider.value));
+        if (r.next_after === null || r.next_after === undefined || !fresh.length) return;
+      }
+    }
+
+    // One fetch at a time: an update that comes meanwhile asks for one more round after it.
+    let syncing = null, again = false;
+    function loadTimeline() {
+      if (syncing) { again = true; return syncing; }
+      syncing = (async () => {
+        try { do { again = false; await fetchNew(); } while (again); } finally { syncing = null; }
+      })();
+      return syncing;
     }
 
     $("#travel").addEventListener("input", (e) => travelTo(Number(e.target.value)));
