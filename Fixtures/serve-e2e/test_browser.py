@@ -180,7 +180,9 @@ class BrowserTests(unittest.TestCase):
         job page retried them for ever and stayed where it was. It reads the job instead.
 
         The timeline is read whole once, then only what is new (`?after=<last seq>`): it used to
-        read the whole history again on every change."""
+        read the whole history again on every change. And time travel, with no broadcast message
+        recorded to show, shows the job as of that event from the history: the big state and bar
+        stayed on the final "completed 100%" while the info line said "state running"."""
         from playwright.sync_api import sync_playwright
         with Server("--no-effects", "--workers", "1", "--step-ms", "200", "--fail-rate", "0", auth=False) as s, sync_playwright() as p:
             browser = self.launch(p)
@@ -208,6 +210,14 @@ class BrowserTests(unittest.TestCase):
             version = page.evaluate(f"async () => (await (await fetch('/api/jobs/{page.url.rsplit('/', 1)[1]}')).json()).version")
             self.assertEqual(len(seqs), version)
             self.assertEqual(page.evaluate("document.querySelector('#travel').max"), str(version))
+            # Back to the job's start: the state and the bar agree with the event the slider is on.
+            page.evaluate("(() => { const s = document.querySelector('#travel'); s.value = '2'; s.dispatchEvent(new Event('input')); })()")
+            self.assertIn("state running", page.text_content("#travel-info"))
+            self.assertEqual(page.text_content("#state"), "running")
+            self.assertNotEqual(page.text_content("#pct"), "100%")
+            page.evaluate("(() => { const s = document.querySelector('#travel'); s.value = '1'; s.dispatchEvent(new Event('input')); })()")
+            self.assertEqual(page.text_content("#state"), "queued")
+            self.assertEqual(page.text_content("#pct"), "0%")
             browser.close()
             self.assertEqual(s.stop(), 0)
 

@@ -136,9 +136,28 @@
       if (retry && !travelling) retry.hidden = m.state !== "failed";
     }
 
+    // The job as of event `index` (1-based) folded from the history itself: for a server that
+    // records no broadcast messages (--no-effects), so that the big state and bar agree with the
+    // event the slider is on. The images are the job's own, once the history has reached them.
+    function asOf(index) {
+      const m = { state: "queued", progress: 0, attempt: 0, message: "", error: null, preview_url: null, result_url: null };
+      for (let i = 0; i < Math.min(index, events.length); i++) {
+        const e = events[i], p = e.payload || {};
+        m.state = e.state; m.progress = e.progress; m.version = e.version;
+        if (e.type === "queued") { m.preview_url = null; m.result_url = null; m.message = ""; }
+        if (e.type === "started") { m.attempt = p.attempt || m.attempt; m.message = ""; }
+        if (e.type === "progress" && p.message) m.message = p.message;
+        if (e.type === "lowres") m.preview_url = latest && latest.preview_url || null;
+        if (e.type === "completed") m.result_url = latest && latest.result_url || null;
+        if (e.type === "failed") m.error = { code: p.code, message: p.message, attempt: p.attempt };
+      }
+      return m;
+    }
+
     let currentRow = null;
     function travelTo(index) {
-      // The browser's view as of event `index` (1-based): the last message sent for it or before.
+      // The browser's view as of event `index` (1-based): the last message sent for it or before;
+      // without one (no broadcasts recorded), the job as of that event from the history.
       const label = $("#travel-label");
       let m = null;
       for (let i = 0; i < Math.min(index, events.length); i++) if (events[i].broadcast && events[i].broadcast.message) m = events[i].broadcast.message;
@@ -149,7 +168,7 @@
       if (currentRow) currentRow.classList.remove("travel-current");
       currentRow = travelling ? rows[index - 1] || null : null;
       if (currentRow) currentRow.classList.add("travel-current");
-      render(travelling ? m : (latest || m));
+      render(travelling ? (m || asOf(index)) : (latest || m || (events.length ? asOf(index) : null)));
     }
 
     function row(e) {
