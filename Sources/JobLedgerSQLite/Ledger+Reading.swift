@@ -65,11 +65,13 @@ extension Ledger {
         try scanEvents(of: job) { e in try body(e); return true }
     }
 
-    /// Like `forEachEvent(of:_:)`, stopping once `body` returns false: a page of a long history
-    /// reads the job's events up to the page's end, not all of them.
-    package func scanEvents(of job: JobID, _ body: (StoredEvent) throws -> Bool) throws(LedgerError) {
+    /// Like `forEachEvent(of:_:)` from the version after `afterVersion` on, stopping once `body`
+    /// returns false: a page of a long history reads the job's events up to the page's end, and
+    /// one that resumes a fold already made reads from where it got to.
+    package func scanEvents(of job: JobID, afterVersion: Int = 0, _ body: (StoredEvent) throws -> Bool) throws(LedgerError) {
         try read { db in
-            let cursor = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE job_id = ? ORDER BY version", arguments: [job.rawValue])
+            let cursor = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE job_id = ? AND version > ? ORDER BY version",
+                                             arguments: [job.rawValue, afterVersion])
             while let row = try cursor.next() { if try !body(try RawEvent(row: row).decoded()) { return } }
         }
     }

@@ -53,18 +53,20 @@ extension JobLedgerServer {
     ///
     /// A page starting mid-history is the same events as in the whole history: the state, the
     /// change and the time since the previous event are folded from the job's first event on
-    /// (the events before the page are read but not sent), and `chain_verified` is a matter of
-    /// seq against the log's verdict (`verified_through`), whatever page the event is on. The
-    /// reading stops at the page's end.
+    /// (the events before the page are read but not sent; or resumed where a page read before
+    /// ended, `HistoryResume`), and `chain_verified` is a matter of seq against the log's verdict
+    /// (`verified_through`), whatever page the event is on. The reading stops at the page's end.
     func history(of id: JobID, page: HistoryPage = HistoryPage()) throws -> JSONValue {
         let verdict: ChainStatus.Verdict
         do { verdict = try chain.verdict() } catch { throw Self.storage(error) }
         struct Row { let event: StoredEvent; let before: JobState?; let after: JobState; let sincePrevious: Int64? }
         var rows: [Row] = []
-        var state: JobState?
-        var previous: Timestamp?
+        // A page right after one read before resumes its fold (a watcher's `?after=<last seq>`).
+        let resume = page.after > 0 ? historyResume.point(id, endingAt: page.after) : nil
+        var state: JobState? = resume?.state
+        var previous: Timestamp? = resume?.recordedAt
         var more = false
-        try ledger.scanEvents(of: id) { e in
+        try ledger.scanEvents(of: id, afterVersion: resume?.state.version ?? 0) { e in
             if e.seq > page.after, let limit = page.limit, rows.count == limit { more = true; return false }
             let before = state
             let after = try Lifecycle.apply(e.payload, to: before, job: id, at: e.recordedAt)
@@ -75,6 +77,7 @@ extension JobLedgerServer {
             previous = e.recordedAt
             return true
         }
+        if let last = rows.last { historyResume.keep(id, .init(seq: last.event.seq, state: last.after, recordedAt: last.event.recordedAt)) }
         let outbox: [Int64: OutboxItem]
         do { outbox = try broadcasts(of: id, after: page.after, through: rows.last?.event.seq ?? page.after) } catch { throw Self.storage(error) }
         let events: [JSONValue] = rows.map { r in

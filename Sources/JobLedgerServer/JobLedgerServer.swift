@@ -82,6 +82,8 @@ public struct JobLedgerServer: Sendable {
     let chain: ChainStatus
     /// The SSE bytes of the latest broadcast messages, shared by their subscribers.
     let renderedEvents = RenderedEvents()
+    /// Where recent history pages ended, so that the next page's fold resumes there.
+    let historyResume = HistoryResume()
     /// Milliseconds since 1970.
     let now: @Sendable () -> Int64
     /// The jobs list's counts, reused where counting is costly.

@@ -76,6 +76,23 @@ import Testing
         }
     }
 
+    /// The next page of a watcher (`after=` the last seq of the page before) folds on from where
+    /// that page ended instead of from the job's first event, and gives the same events.
+    @Test func theNextPageResumesWhereThePageBeforeEnded() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let auth = try await h.auth()
+        let id = try await Self.twoWorkedJobs(h, auth)
+        try await h.live { c async throws in
+            let all = Self.events(try await c.api(.get, "/api/jobs/\(id)/events", "/api/jobs/{id}/events", headers: auth).body.json)
+            let first = try await c.api(.get, "/api/jobs/\(id)/events?limit=2", "/api/jobs/{id}/events", headers: auth).body.json
+            let end = try #require(first?["next_after"]?.intValue)
+            #expect(h.server.historyResume.point(try JobID(id), endingAt: end)?.state.version == 2)
+            let rest = Self.events(try await c.api(.get, "/api/jobs/\(id)/events?after=\(end)", "/api/jobs/{id}/events", headers: auth).body.json)
+            #expect(rest == Array(all[2...]))
+            #expect(rest.first?["since_previous_ms"] != .null)
+        }
+    }
+
     @Test func aPageMidHistorySaysWhetherTheChainVerifiesUpToEachEvent() async throws {
         let h = try await ServerHarness.make(); defer { h.cleanup() }
         let auth = try await h.auth()
