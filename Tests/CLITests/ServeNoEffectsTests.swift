@@ -7,18 +7,7 @@ import Testing
 @Suite struct ServeNoEffectsTests {
     /// The status line of `GET path` on the loopback `port` (one request, read until the head ends).
     static func status(port: Int, _ path: String) throws -> String {
-        guard let fd = connectToLoopback(port: port) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED) }
-        defer { close(fd) }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while !received.contains(UInt8(ascii: "\n")) {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else { break }
-            received += buffer[0..<n]
-        }
-        return String(decoding: received, as: UTF8.self).split(separator: "\r\n").first.map(String.init) ?? ""
+        try loopbackStatusLine(port: port, path)
     }
 
     @Test func theStreamsOfAServerThatBroadcastsNothingAre409() async throws {

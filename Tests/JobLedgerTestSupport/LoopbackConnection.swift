@@ -28,3 +28,21 @@ public func connectToLoopback(port: Int) -> Int32? {
     }
     return fd
 }
+
+/// The status line of one `GET path` on the loopback `port` (with `Authorization: Bearer
+/// bearer` when given, and `Connection: close`), read until the line ends.
+public func loopbackStatusLine(port: Int, _ path: String, bearer: String? = nil) throws -> String {
+    guard let fd = connectToLoopback(port: port) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED) }
+    defer { close(fd) }
+    let auth = bearer.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\(auth)Connection: close\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var received: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while !received.contains(UInt8(ascii: "\n")) {
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { break }
+        received += buffer[0..<n]
+    }
+    return String(decoding: received, as: UTF8.self).split(separator: "\r\n").first.map(String.init) ?? ""
+}
