@@ -24,8 +24,8 @@ struct WALCheckpointPolicy: Equatable {
         case writer
     }
 
-    /// How long after a checkpoint that could not copy everything another is started by any
-    /// commit (see `behind`).
+    /// How long after the last checkpoint began a commit may start another because frames are
+    /// left uncopied (see `copiedThrough`).
     static let retryBehindMilliseconds: Int64 = 1000
     /// The most the `-wal` file keeps once the WAL starts again from its beginning
     /// (`PRAGMA journal_size_limit`): a burst that made it hundreds of megabytes leaves no such
@@ -38,47 +38,52 @@ struct WALCheckpointPolicy: Equatable {
     private(set) var startedAt: Int32 = 0
     /// When the last checkpoint was started (milliseconds on the caller's clock).
     private(set) var startedAtTime: Int64 = 0
-    /// The last checkpoint could not copy every frame (readers were on older snapshots, as a
-    /// projection catching up keeps them): the WAL cannot start again until one does. From
-    /// `writerAt` frames on, any commit a second later starts another in the background: an
-    /// idle log writes too few frames to reach the next thousand, and its WAL (and the `-wal`
-    /// file, hundreds of megabytes after a catch-up) stayed that size until the process ended.
-    private(set) var behind = false
+    /// The frames of the WAL the last finished checkpoint left copied into the database file.
+    /// The WAL starts again from its beginning only once every frame is copied, and the
+    /// thousand-frame rule waits for a thousand more: an idle log (a lease renewal is a frame or
+    /// two) never wrote them, so its WAL, and the `-wal` file, hundreds of megabytes after a
+    /// catch-up in which readers on older snapshots kept checkpoints from copying everything,
+    /// stayed that size until the process ended. From `writerAt` frames on, a commit that finds
+    /// frames past these starts a background checkpoint, at most once a second.
+    private(set) var copiedThrough: Int32 = 0
 
     init() {}
 
     /// A commit left `walFrames` frames in the WAL, at `now` (milliseconds).
     mutating func committed(walFrames n: Int32, now: Int64 = 0) -> Action {
-        if n < startedAt { startedAt = 0; behind = false }  // the WAL was started again from its beginning
-        if behind, !running, n >= Self.writerAt, n > startedAt, now - startedAtTime >= Self.retryBehindMilliseconds {
-            startedAt = n
+        if n < startedAt { startedAt = 0; copiedThrough = 0 }  // the WAL was started again from its beginning
+        if n >= startedAt + Self.every {
             startedAtTime = now
+            // Past `writerAt` the writer tries even while a background checkpoint runs (a passive
+            // checkpoint that finds another under way just returns): a slow disk under the
+            // background one must not let the WAL grow without bound.
+            if n >= Self.writerAt {
+                startedAt = n
+                return .writer
+            }
+            guard !running else { return .none }
+            startedAt = n
             running = true
             return .background
         }
-        guard n >= startedAt + Self.every else { return .none }
-        startedAtTime = now
-        // Past `writerAt` the writer tries even while a background checkpoint runs (a passive
-        // checkpoint that finds another under way just returns): a slow disk under the
-        // background one must not let the WAL grow without bound.
-        if n >= Self.writerAt {
-            startedAt = n
-            return .writer
-        }
-        guard !running else { return .none }
+        // Frames left uncopied in a big WAL, and the next thousand may be long in coming.
+        guard !running, n >= Self.writerAt, n > copiedThrough, now - startedAtTime >= Self.retryBehindMilliseconds else { return .none }
         startedAt = n
+        startedAtTime = now
         running = true
         return .background
     }
 
-    /// The background checkpoint has ended; `complete`: it copied every frame of the WAL.
-    mutating func backgroundFinished(complete: Bool = false) {
+    /// The background checkpoint has ended, with the WAL copied through frame `copied` (nil:
+    /// it failed, or did not run).
+    mutating func backgroundFinished(copied: Int32? = nil) {
         running = false
-        behind = !complete
+        if let copied { copiedThrough = copied }
     }
 
-    /// The writer's own checkpoint has ended; `complete`: it copied every frame of the WAL.
-    mutating func writerFinished(complete: Bool) {
-        behind = !complete
+    /// The writer's own checkpoint has ended, with the WAL copied through frame `copied` (nil:
+    /// it failed).
+    mutating func writerFinished(copied: Int32?) {
+        if let copied { copiedThrough = copied }
     }
 }

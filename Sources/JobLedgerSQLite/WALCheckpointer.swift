@@ -80,16 +80,16 @@ package final class WALCheckpointer: Sendable {
         case .none:
             break
         case .writer:
-            let complete = Self.checkpoint(connection)
-            state.withLock { $0.policy.writerFinished(complete: complete) }
+            let copied = Self.checkpoint(connection)
+            state.withLock { $0.policy.writerFinished(copied: copied) }
         case .background:
             queue.async { self.checkpointInBackground() }
         }
     }
 
     private func checkpointInBackground() {
-        var complete = false
-        defer { state.withLock { $0.policy.backgroundFinished(complete: complete) } }
+        var copied: Int32?
+        defer { state.withLock { $0.policy.backgroundFinished(copied: copied) } }
         // Only into the file the ledger has open: were it moved away and another file put at
         // its path, that file is not this log.
         guard let file = state.withLock({ $0.closed ? nil : $0.file }), FileNode(path: path) == file else { return }
@@ -100,14 +100,15 @@ package final class WALCheckpointer: Sendable {
         // would find no WAL and copy nothing. Reading the schema is that read.
         guard sqlite3_exec(db, "PRAGMA synchronous = \(synchronous); SELECT count(*) FROM sqlite_master", nil, nil, nil) == SQLITE_OK
         else { return }
-        complete = Self.checkpoint(db)
+        copied = Self.checkpoint(db)
     }
 
-    /// A passive checkpoint on `connection`: true when it copied every frame of the WAL.
-    private static func checkpoint(_ connection: OpaquePointer) -> Bool {
+    /// A passive checkpoint on `connection`: the frames of the WAL copied into the database
+    /// file once it has run (those copied before included); nil when it failed.
+    private static func checkpoint(_ connection: OpaquePointer) -> Int32? {
         var frames: Int32 = -1, copied: Int32 = -1
         let rc = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied)
-        return rc == SQLITE_OK && frames >= 0 && frames == copied
+        return rc == SQLITE_OK && copied >= 0 ? copied : nil
     }
 
     /// Milliseconds since the process started, on the monotonic clock.
