@@ -79,10 +79,7 @@ final class BrokenBodyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             closing = true
-            let written = context.writeAndFlush(data)
-            let channel = context.channel
-            written.whenComplete { _ in channel.close(promise: nil) }
-            if let promise { written.cascade(to: promise) }
+            context.writeLastAndClose(data, promise: promise)
         }
     }
 

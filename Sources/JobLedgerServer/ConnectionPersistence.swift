@@ -96,10 +96,7 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
                 return
             }
             closeAfterEnd = false
-            let written = context.writeAndFlush(data)
-            let channel = context.channel
-            written.whenComplete { _ in channel.close(promise: nil) }
-            if let promise { written.cascade(to: promise) }
+            context.writeLastAndClose(data, promise: promise)
         }
     }
 

@@ -40,7 +40,7 @@ struct HistoryPage: Sendable, Equatable {
 
     /// `text` as a whole number when it is ASCII digits only (no sign, no space) that fit 64 bits.
     static func digits(_ text: String) -> Int64? {
-        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        guard JobLedgerServer.isDigits(text) else { return nil }
         return Int64(text)
     }
 }

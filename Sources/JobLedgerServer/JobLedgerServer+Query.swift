@@ -12,4 +12,11 @@ extension JobLedgerServer {
         }
         return values.first
     }
+
+    /// Whether `text` is one or more ASCII decimal digits and nothing else (no sign, no space):
+    /// a seq or a count as the OpenAPI document's `^[0-9]+$` has it (`Int64` alone also reads
+    /// `+1` as 1).
+    static func isDigits(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
 }

@@ -12,7 +12,7 @@ extension JobLedgerServer {
         guard let limit = readyMaxLag, let runner else { return nil }
         let applies = Set(runner.stateProjections.map(\.name)).intersection([.jobs])
         let delivers = Set(runner.effectProjections.map(\.name)).intersection([.broadcast])
-        guard !applies.isEmpty || !delivers.isEmpty, let gauges = try? ledger.projectionGauges(running: Array(applies)) else { return nil }
+        guard !applies.isEmpty || !delivers.isEmpty, let gauges = try? ledger.projectionGauges(running: Array(applies), countingOutbox: false) else { return nil }
         var behind: [String: Int64] = [:]
         for g in gauges where g.lag > limit {
             if applies.contains(g.name) || (delivers.contains(g.name) && g.owner == runner.options.owner) {

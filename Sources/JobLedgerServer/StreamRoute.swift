@@ -85,7 +85,7 @@ extension JobLedgerServer {
         // Digits only, as the OpenAPI document's pattern (`^[0-9]+$`) has it: `Int64` also read
         // `+1` as 1. Leading zeros are allowed by the pattern and read as the number (`007` is 7);
         // more digits than a seq can have name a seq past any head.
-        guard text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+        guard Self.isDigits(text) else {
             throw Problem(.badRequest, "invalid-header", "\(field) must be a seq (decimal digits only)", field: field)
         }
         let n = Int64(text) ?? .max

@@ -21,12 +21,13 @@ extension Ledger {
     /// Every projection the log knows (its checkpoint row, or items in the outbox) and those of
     /// `running` (a runner's, which may not have taken anything in yet: the whole log is its
     /// lag), with its lag and its pending and dead items, in name order; counted on the
-    /// outbox's status index, so a scrape costs what is owed, not what was sent.
+    /// outbox's status index, so a scrape costs what is owed, not what was sent. Without
+    /// `countingOutbox`, the lags only (pending and dead left 0): what a readiness probe needs.
     ///
     /// ```swift
     /// for g in try ledger.projectionGauges() where g.lag > 10_000 { print("\(g.name) is \(g.lag) events behind") }
     /// ```
-    public func projectionGauges(running: [ProjectionName] = []) throws(LedgerError) -> [ProjectionGauge] {
+    public func projectionGauges(running: [ProjectionName] = [], countingOutbox: Bool = true) throws(LedgerError) -> [ProjectionGauge] {
         guard hasProjections else {
             let head = try self.head()?.seq ?? 0
             return running.sorted().map { ProjectionGauge(name: $0, lag: head, pending: 0, dead: 0) }
@@ -44,8 +45,8 @@ extension Ledger {
             return try names.sorted().compactMap(ProjectionName.init(rawValue:)).map { name in
                 let row = try Row.fetchOne(db, sql: "SELECT checkpoint, owner FROM projections WHERE name = ?", arguments: [name.rawValue])
                 let checkpoint: Int64 = row?[0] ?? 0
-                let pending = try Int.fetchOne(count, arguments: [name.rawValue, "pending"]) ?? 0
-                let dead = try Int.fetchOne(count, arguments: [name.rawValue, "dead"]) ?? 0
+                let pending = countingOutbox ? try Int.fetchOne(count, arguments: [name.rawValue, "pending"]) ?? 0 : 0
+                let dead = countingOutbox ? try Int.fetchOne(count, arguments: [name.rawValue, "dead"]) ?? 0 : 0
                 return ProjectionGauge(name: name, lag: max(0, head - checkpoint), pending: pending, dead: dead, owner: row?[1])
             }
         }
