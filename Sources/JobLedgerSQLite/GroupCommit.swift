@@ -43,6 +43,8 @@ extension Ledger {
         switch appendArrived() {
         case .enqueue:
             return try await enqueue([[prepared]])[0].get()[0]
+        case .queueAndLead:
+            return try await enqueue([[prepared]], startingLeader: true)[0].get()[0]
         case .commitNow:
             // The common case of one event with nobody else committing: no arrays, no dictionaries.
             guard let now = commitWithoutWaiting(prepared) else { return try await commitAfterWaiting([prepared])[0] }
@@ -62,6 +64,8 @@ extension Ledger {
         switch appendArrived() {
         case .enqueue:
             return try await enqueue([events])[0].get()
+        case .queueAndLead:
+            return try await enqueue([events], startingLeader: true)[0].get()
         case .commitNow:
             guard let now = commitWithoutWaiting(events) else { return try await commitAfterWaiting(events) }
             ownCommitFinished()
@@ -89,9 +93,12 @@ extension Ledger {
         }
         if !parts.isEmpty {
             let committed: [Result<[StoredEvent], LedgerError>]
-            switch appendArrived() {
-            case .enqueue:
-                do { committed = try await enqueue(parts) } catch { committed = Array(repeating: .failure(error), count: parts.count) }
+            let action = appendArrived()
+            switch action {
+            case .enqueue, .queueAndLead:
+                do { committed = try await enqueue(parts, startingLeader: action == .queueAndLead) } catch {
+                    committed = Array(repeating: .failure(error), count: parts.count)
+                }
             case .commitNow:
                 if let now = commitWithoutWaiting(parts: parts) {
                     ownCommitFinished()
@@ -124,11 +131,12 @@ extension Ledger {
     }
 
     /// Queues the events for the leader's next transaction and waits until it has committed them.
-    private func enqueue(_ parts: [[PreparedEvent]]) async throws(LedgerError) -> [Result<[StoredEvent], LedgerError>] {
+    /// `startingLeader`: the caller was told to start the leader once it has queued (`queueAndLead`).
+    private func enqueue(_ parts: [[PreparedEvent]], startingLeader: Bool = false) async throws(LedgerError) -> [Result<[StoredEvent], LedgerError>] {
         do {
             return try await withCheckedThrowingContinuation { continuation in
                 switch committer.machine.withLock({ $0.requestQueued(.init(parts: parts, continuation: continuation)) }) {
-                case .wait: break
+                case .wait: if startingLeader { Task.detached { await self.lead() } }
                 case .startLeader: Task.detached { await self.lead() }
                 }
             }

@@ -8,6 +8,16 @@
 /// and commits its own request on its own thread, or the leader task that commits queued
 /// requests in batches of at most `maxBatch`, oldest first, until none is left. Every queued
 /// request is handed out in exactly one batch, in the order it queued.
+///
+/// Committing at once on the caller's own thread is right for a caller appending alone (no
+/// hop to another task), and wrong under concurrent load: each such commit is a transaction of
+/// one request, and SQLite's cost per transaction (locks, WAL frames, the commit) is several
+/// times its cost per row. So after a commit that others queued behind, a caller that finds
+/// nobody committing queues for a leader instead (`queueAndLead`), and the callers arriving
+/// meanwhile share its transaction. Only `quietCommitsToCommitAlone` commits in a row that
+/// nobody queued behind (a caller's own, or a leader's that committed one request in all) turn
+/// that off again: under load, a leader that happened to find one request would otherwise
+/// send the next callers back to transactions of their own.
 struct GroupCommitStateMachine<Request> {
     private enum State {
         /// Nobody holds the writer role and nothing waits.
@@ -28,6 +38,10 @@ struct GroupCommitStateMachine<Request> {
         case commitNow
         /// Someone is committing: the caller queues its request (`requestQueued`) and waits.
         case enqueue
+        /// Nobody was committing, but the last commit had callers queued behind it: the role
+        /// is now a leader's. The caller queues its request (`requestQueued`), then starts the
+        /// leader task (which calls `leaderReady()`), and waits.
+        case queueAndLead
     }
 
     /// What a caller that has just queued its request does.
@@ -61,6 +75,15 @@ struct GroupCommitStateMachine<Request> {
     /// Largest number of requests handed to one transaction.
     let maxBatch: Int
     private var state: State = .idle
+    /// Commits in a row that nobody queued behind before a caller commits alone again.
+    static var quietCommitsToCommitAlone: Int { 8 }
+    /// Commits in a row, up to `quietCommitsToCommitAlone`, that nobody queued behind.
+    private var quietCommits = GroupCommitStateMachine.quietCommitsToCommitAlone
+    /// Requests the current leader has committed so far.
+    private var ledRequests = 0
+    /// Whether callers queued behind a recent commit (see the type's description): a caller
+    /// finding nobody committing then queues for a leader instead of committing alone.
+    var contended: Bool { quietCommits < Self.quietCommitsToCommitAlone }
     /// Appends that have arrived so far (for tests: "have all callers reached the committer?").
     private(set) var arrivals = 0
 
@@ -88,11 +111,16 @@ struct GroupCommitStateMachine<Request> {
     }
 
     /// An append arrives. Only when nobody holds the writer role does the caller take it and
-    /// commit at once; otherwise it queues behind whoever does, even if the queue is empty, so
-    /// that requests that queued earlier are never overtaken.
+    /// commit at once (or, after a contended commit, hand it to a leader it starts); otherwise it
+    /// queues behind whoever does, even if the queue is empty, so that requests that queued
+    /// earlier are never overtaken.
     mutating func appendArrived() -> ArrivalAction {
         arrivals += 1
         switch state {
+        case .idle where contended:
+            state = .leading(queue: [])
+            ledRequests = 0
+            return .queueAndLead
         case .idle:
             state = .callerCommitting(queue: [])
             return .commitNow
@@ -109,6 +137,7 @@ struct GroupCommitStateMachine<Request> {
         switch state {
         case .idle:
             state = .leading(queue: [request])
+            ledRequests = 0
             return .startLeader
         case .callerCommitting(var queue):
             state = .modifying
@@ -130,17 +159,25 @@ struct GroupCommitStateMachine<Request> {
     mutating func ownCommitFinished() -> OwnCommitAction {
         switch state {
         case .callerCommitting(let queue):
+            commitEnded(queuedBehind: !queue.isEmpty)
             if queue.isEmpty {
                 state = .idle
                 return .none
             }
             state = .leading(queue: queue)
+            ledRequests = 0
             return .startLeader
         case .idle, .leading:
             preconditionFailure("GroupCommitStateMachine: ownCommitFinished() without a commit on the caller's thread")
         case .modifying:
             preconditionFailure("GroupCommitStateMachine: reentered while being modified")
         }
+    }
+
+    /// A caller's own commit, or a leader's run, has ended: with callers queued behind it (the
+    /// leader committed more than one request), or none.
+    private mutating func commitEnded(queuedBehind: Bool) {
+        quietCommits = queuedBehind ? 0 : min(quietCommits + 1, Self.quietCommitsToCommitAlone)
     }
 
     /// The leader is ready for its next batch (when it starts, and after each batch it has
@@ -153,16 +190,19 @@ struct GroupCommitStateMachine<Request> {
             if queue.isEmpty {
                 if holding { return .nothingQueued }
                 state = .idle
+                commitEnded(queuedBehind: ledRequests > 1)
                 return .stop
             }
             if queue.count <= maxBatch {
                 state = .leading(queue: [])
+                ledRequests += queue.count
                 return .commit(queue)
             }
             state = .modifying
             let batch = Array(queue.prefix(maxBatch))
             queue.removeFirst(maxBatch)
             state = .leading(queue: queue)
+            ledRequests += batch.count
             return .commit(batch)
         case .idle, .callerCommitting:
             preconditionFailure("GroupCommitStateMachine: leaderReady() without a leader")

@@ -37,6 +37,61 @@ import Testing
         #expect(!m.isCommitting)
     }
 
+    @Test func afterACommitOthersQueuedBehindALoneArrivalQueuesForALeaderInstead() {
+        // Under concurrent load a caller committing alone makes a transaction of one request;
+        // after a commit with callers queued behind it, the next one to find the role free
+        // hands it to a leader, and those arriving meanwhile share its transaction.
+        var m = Machine(maxBatch: 8)
+        #expect(m.appendArrived() == .commitNow)
+        #expect(m.appendArrived() == .enqueue)
+        #expect(m.requestQueued(1) == .wait)
+        #expect(m.ownCommitFinished() == .startLeader)
+        #expect(m.contended)
+        #expect(m.appendArrived() == .enqueue)
+        #expect(m.requestQueued(2) == .wait)
+        #expect(Self.batch(m.leaderReady()) == [1, 2])
+        #expect(Self.batch(m.leaderReady()) == nil)
+        #expect(!m.isCommitting && m.contended, "its last batch held two requests")
+        #expect(m.appendArrived() == .queueAndLead)
+        #expect(m.isCommitting, "the role is the leader's from the arrival on")
+        #expect(m.appendArrived() == .enqueue, "a newcomer queues behind it")
+        #expect(m.requestQueued(3) == .wait)
+        #expect(m.requestQueued(4) == .wait)
+        #expect(Self.batch(m.leaderReady()) == [3, 4])
+        #expect(Self.batch(m.leaderReady()) == nil)
+        #expect(m.contended)
+        // Leaders that find one request each: only after several in a row does the next caller
+        // commit at once again (one lone request under load says little).
+        for r in 0..<Machine.quietCommitsToCommitAlone {
+            #expect(m.appendArrived() == .queueAndLead)
+            #expect(m.requestQueued(10 + r) == .wait)
+            #expect(Self.batch(m.leaderReady()) == [10 + r])
+            #expect(Self.batch(m.leaderReady()) == nil)
+        }
+        #expect(!m.contended)
+        #expect(m.appendArrived() == .commitNow)
+        #expect(m.ownCommitFinished() == .none)
+        #expect(!m.contended)
+    }
+
+    @Test func aLeaderThatCommitsSeveralRequestsOneAtATimeCountsAsContended() {
+        // Callers resumed by a leader append again and find it still there, one per batch:
+        // that leader was shared, and the next lone arrival queues for a leader too.
+        var m = Machine(maxBatch: 8)
+        #expect(m.appendArrived() == .commitNow)
+        #expect(m.appendArrived() == .enqueue)
+        #expect(m.ownCommitFinished() == .none)
+        #expect(!m.contended, "nobody had queued behind that commit yet")
+        #expect(m.requestQueued(1) == .startLeader)
+        #expect(Self.batch(m.leaderReady()) == [1])
+        #expect(m.appendArrived() == .enqueue)
+        #expect(m.requestQueued(2) == .wait)
+        #expect(Self.batch(m.leaderReady(holding: true)) == [2])
+        #expect(Self.batch(m.leaderReady()) == nil)
+        #expect(m.contended)
+        #expect(m.appendArrived() == .queueAndLead)
+    }
+
     @Test func aCallerThatFindsNobodyCommittingCommitsAtOnceAndLeavesTheRoleFree() {
         var m = Machine(maxBatch: 8)
         #expect(!m.isCommitting)
@@ -71,9 +126,12 @@ import Testing
         #expect(Self.batch(m.leaderReady()) == [4])
         #expect(Self.batch(m.leaderReady()) == nil)
         #expect(!m.isCommitting)
-        // Free again: the next caller commits on its own thread.
-        #expect(m.appendArrived() == .commitNow)
-        #expect(m.ownCommitFinished() == .none)
+        // Free again, but callers queued behind those commits: the next one queues for a leader
+        // (see `afterACommitOthersQueuedBehindALoneArrivalQueuesForALeaderInstead`).
+        #expect(m.appendArrived() == .queueAndLead)
+        #expect(m.requestQueued(5) == .wait)
+        #expect(Self.batch(m.leaderReady()) == [5])
+        #expect(Self.batch(m.leaderReady()) == nil)
     }
 
     @Test func aRequestQueuedAfterTheCommitterLeftStartsALeader() {
@@ -119,7 +177,8 @@ import Testing
         var arrived = 0
         var ownCommit: Int?  // the request a caller commits on its own thread
         var gap: [Int] = []  // told to enqueue, not yet queued
-        var leaderAlive = false  // a leader task was started and has not stopped
+        var leaderAlive = false  // a leader task was started (or is to be) and has not stopped
+        var leaderStarter: Int?  // told to queue and lead: the leader starts once this request queued
         var leaderBatch: [Int]?  // the batch it is committing
         var leaderHolds = false  // it holds the callers of its last batch, not yet resumed
         var queuedOrder: [Int] = []
@@ -131,7 +190,7 @@ import Testing
             if arrived < requests { steps.append(0) }
             if !gap.isEmpty { steps.append(1) }
             if ownCommit != nil { steps.append(2) }
-            if leaderAlive && leaderBatch == nil { steps.append(3) }
+            if leaderAlive && leaderBatch == nil && leaderStarter == nil { steps.append(3) }
             if leaderBatch != nil { steps.append(4) }
             guard let step = steps.randomElement(using: &rng) else { break }
             switch step {
@@ -145,10 +204,16 @@ import Testing
                 case .enqueue:
                     #expect(ownCommit != nil || leaderAlive, "told to enqueue while nobody commits")
                     gap.append(r)
+                case .queueAndLead:
+                    #expect(ownCommit == nil && !leaderAlive, "told to lead while someone holds the role")
+                    leaderAlive = true
+                    leaderStarter = r
+                    gap.append(r)
                 }
             case 1:
                 let r = gap.remove(at: Int(rng.next() % UInt64(gap.count)))
                 queuedOrder.append(r)
+                if leaderStarter == r { leaderStarter = nil }  // queued: it starts the leader now
                 switch m.requestQueued(r) {
                 case .wait:
                     #expect(ownCommit != nil || leaderAlive, "waiting with nobody to commit")
