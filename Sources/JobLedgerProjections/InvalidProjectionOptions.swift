@@ -30,10 +30,13 @@ extension ProjectionRunner.Options {
     /// The batch sizes a runner takes (`batchSize`, `deliveryBatch`): at least one, and no more
     /// than one transaction or one call should hold.
     public static let batchRange = 1...100_000
+    /// The longest `owner` a runner takes, in UTF-8 bytes.
+    public static let maxOwnerBytes = 200
     /// The longest lease a runner takes on an effect projection: a year.
     public static let maxLeaseMilliseconds: Int64 = 365 * 24 * 3_600_000
 
-    /// Throws `InvalidProjectionOptions` for an option a runner cannot work with: a `batchSize`
+    /// Throws `InvalidProjectionOptions` for an option a runner cannot work with: an `owner`
+    /// that is empty, over `maxOwnerBytes` or holds a control character, a `batchSize`
     /// or `deliveryBatch` outside `batchRange`, a `maxAttempts` below 1, a negative
     /// `batchWindow`, `shutdownCatchUp` or `maxRetryAfterMilliseconds`, a `retry` with a
     /// negative `baseMilliseconds` or `capMilliseconds`, a `pollInterval` or `renewInterval`
@@ -47,6 +50,15 @@ extension ProjectionRunner.Options {
     /// try options.validate()
     /// ```
     public func validate() throws(InvalidProjectionOptions) {
+        // The owner is what a lease is held by: two runners with an empty owner (an unset
+        // configuration value) would each take the other's lease for its own and deliver the
+        // same items twice. It is logged and shown in `projections status`, so a line break in
+        // it would forge log lines.
+        guard !owner.isEmpty, owner.utf8.count <= Self.maxOwnerBytes,
+              !owner.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw InvalidProjectionOptions(option: "owner", reason:
+                "must be 1…\(Self.maxOwnerBytes) bytes with no control characters, unique per running process (default: <host>/<pid namespace>:<pid>), got \(owner.isEmpty ? "an empty string" : "\(owner.utf8.count) bytes")")
+        }
         let batches = Self.batchRange
         // Below 1 the log is read in batches of nothing: nothing is ever applied (0), or the
         // process stops on an impossible range (-1).

@@ -45,6 +45,22 @@ import Testing
                 == "invalid ProjectionRunner option 'batchSize': must be in 1…100000 events, got 0")
     }
 
+    @Test func anEmptyOverlongOrControlCharacterOwnerIsRefusedBeforeAnyLeaseIsTaken() async throws {
+        // Two runners configured with an empty owner each took the other's lease for its own.
+        let f = try Fixture()
+        _ = try await f.ledger.append([NewEvent(job: try JobID("job-1"), payload: .queued(.init(kind: "k")))])
+        for owner in ["", String(repeating: "o", count: 201), "worker-1\nERROR forged line"] {
+            let o = Self.options { $0.owner = owner }
+            #expect(Self.refused(o)?.option == "owner", "owner of \(owner.utf8.count) bytes")
+            let runner = ProjectionRunner(ledger: f.ledger, clock: f.clock, broadcasts: BroadcastHub(), options: o)
+            await #expect(throws: InvalidProjectionOptions.self) { try await runner.catchUp() }
+        }
+        #expect(Self.refused(Self.options { $0.owner = String(repeating: "o", count: 200) }) == nil)
+        #expect(Self.refused(Self.options { $0.owner = "build-7/ns:42" }) == nil)
+        #expect(Self.refused(Self.options { $0.owner = "" })?.reason.contains("got an empty string") == true)
+        #expect(try f.ledger.projectionStatus().isEmpty, "no lease was taken")
+    }
+
     @Test func aDeliveryBatchOfZeroIsRefusedBeforeAnythingIsDelivered() async throws {
         let f = try Fixture()
         _ = try await f.ledger.append([NewEvent(job: try JobID("job-1"), payload: .queued(.init(kind: "k")))])
