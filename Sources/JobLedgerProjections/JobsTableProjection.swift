@@ -158,7 +158,7 @@ extension Ledger {
     /// }
     /// ```
     ///
-    /// `progress` is called every 65,536 events replayed.
+    /// `progress` is called every 4,096 events replayed.
     public func jobsTableCheck(progress: (Int) -> Void = { _ in })
         throws(LedgerError) -> (checkpoint: Int64, stored: [JobRow], rebuilt: [JobID: JobRow]) {
         guard hasProjections else { return (0, [], [:]) }

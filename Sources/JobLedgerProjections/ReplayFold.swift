@@ -115,7 +115,7 @@ public struct ReplayFold: Sendable {
 extension Ledger {
     /// Replays the log (or one job's events) into `fold` up to `point`, in one snapshot and
     /// constant memory beyond the fold, calling `effect` with every planned effect in order
-    /// and `progress` every 65,536 events. Works on a read-only ledger and sends nothing: the
+    /// and `progress` every 4,096 events. Works on a read-only ledger and sends nothing: the
     /// replay tool's `replay`, `state --as-of` and `diff` are this.
     ///
     /// ```swift

@@ -63,14 +63,16 @@ public final class CheckedImport {
 
     /// Reads the handle from its current offset to its end and checks every line. A regular
     /// file is read again in place by the import; anything else is copied aside as it is read.
-    public static func check(handle: FileHandle, maxLineBytes: Int = LineReader.defaultMaxLineBytes) throws(LedgerError) -> CheckedImport {
+    /// `progress` is called with the bytes read so far, every 4,096 lines and at the end.
+    public static func check(handle: FileHandle, maxLineBytes: Int = LineReader.defaultMaxLineBytes,
+                             progress: (Int64) -> Void = { _ in }) throws(LedgerError) -> CheckedImport {
         let fd = dup(handle.fileDescriptor)
         guard fd >= 0 else { throw .storage("cannot read the input: \(String(cString: strerror(errno)))") }
         var info = stat()
         let offset = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? lseek(fd, 0, SEEK_CUR) : -1
         if offset >= 0 {
             do {
-                return try check(fd: fd, offset: offset, spool: nil, maxLineBytes: maxLineBytes)
+                return try check(fd: fd, offset: offset, spool: nil, maxLineBytes: maxLineBytes, progress: progress)
             } catch {
                 close(fd)
                 throw error
@@ -79,7 +81,7 @@ public final class CheckedImport {
         defer { close(fd) }
         let spool = try makeSpool()
         do {
-            return try check(fd: fd, offset: 0, spool: spool, maxLineBytes: maxLineBytes)
+            return try check(fd: fd, offset: 0, spool: spool, maxLineBytes: maxLineBytes, progress: progress)
         } catch {
             close(spool)
             throw error
@@ -88,7 +90,8 @@ public final class CheckedImport {
 
     /// The first pass over `fd`, copying what it reads to `spool` when given. The value keeps
     /// the descriptor it reads again: `spool`, else `fd`.
-    private static func check(fd: Int32, offset: off_t, spool: Int32?, maxLineBytes: Int) throws(LedgerError) -> CheckedImport {
+    private static func check(fd: Int32, offset: off_t, spool: Int32?, maxLineBytes: Int,
+                              progress: (Int64) -> Void) throws(LedgerError) -> CheckedImport {
         var reader = LineReader(maxLineBytes: maxLineBytes) { buffer, count throws(LedgerError) in
             let old = buffer.count
             let n = try LineReader.readChunk(fd, into: &buffer, upTo: count)
@@ -96,7 +99,11 @@ public final class CheckedImport {
             return n
         }
         var checker = ImportLineChecker()
-        while let line = try reader.next() { _ = try checker.check(line, number: reader.lineNumber) }
+        while let line = try reader.next() {
+            _ = try checker.check(line, number: reader.lineNumber)
+            if reader.lineNumber & 4095 == 0 { progress(reader.bytesRead) }
+        }
+        progress(reader.bytesRead)
         return CheckedImport(lines: reader.lineNumber, events: checker.events, leadingV1: checker.leadingV1, bytes: reader.bytesRead, maxLineBytes: maxLineBytes,
                              source: .file(fd: spool ?? fd, offset: spool == nil ? offset : 0))
     }

@@ -14,10 +14,9 @@ extension Bench {
     /// Builds the log, then runs the two starts in child processes.
     func engineRestart(directory: URL) async throws -> (cold: RestartStart, warm: RestartStart) {
         printErr("bench: writing a log of \(restartEvents) events of finished jobs and \(Self.restartQueued) queued jobs …")
-        try await EngineRestartBench.buildLog(directory: directory, events: restartEvents, queued: Self.restartQueued) { written in
-            if isatty(STDERR_FILENO) != 0 { writeQuietly("\r  \(written)/\(restartEvents) events") }
-        }
-        if isatty(STDERR_FILENO) != 0 { writeQuietly("\n") }
+        let writing = CommandProgress("  writing", total: restartEvents, display: CommandProgress.Display.current == .terminal ? .terminal : .off)
+        try await EngineRestartBench.buildLog(directory: directory, events: restartEvents, queued: Self.restartQueued) { written in writing.update(written) }
+        writing.finish()
         printErr("bench: an engine starts on it with no snapshot, in a child process …")
         let cold = try restartChild(directory)
         try await EngineRestartBench.queueMore(directory: directory, jobs: Self.restartQueued)

@@ -97,10 +97,9 @@ struct Bench: AsyncParsableCommand {
 
         let replayPath = directory.appendingPathComponent("replay.sqlite").path
         note("writing a log of \(replayEvents) events to replay …")
-        try await LedgerBenchmarks.buildLog(path: replayPath, events: replayEvents, configuration: config) { written in
-            if isatty(STDERR_FILENO) != 0 { writeQuietly("\r  \(written)/\(replayEvents) events") }
-        }
-        if isatty(STDERR_FILENO) != 0 { writeQuietly("\n") }
+        let writing = CommandProgress("  writing", total: replayEvents, display: CommandProgress.Display.current == .terminal ? .terminal : .off)
+        try await LedgerBenchmarks.buildLog(path: replayPath, events: replayEvents, configuration: config) { written in writing.update(written) }
+        writing.finish()
         note("replaying \(replayEvents) events …")
         let scan = try LedgerBenchmarks.rawScan(path: replayPath)
         let replay = try LedgerBenchmarks.replay(path: replayPath)

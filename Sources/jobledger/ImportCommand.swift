@@ -46,7 +46,9 @@ struct Import: AsyncParsableCommand {
             let interrupt = existing == nil ? await ImportInterrupt.install(path: log.path) : nil
             // The whole input is read and checked with no lock held (a pipe is copied aside
             // meanwhile); only then does the import take the write lock.
-            let checked = try CheckedImport.check(handle: handle, maxLineBytes: maxLineBytes)
+            let checking = CommandProgress("checking \(file == "-" ? "the input" : file)", total: Self.regularFileSize(handle), unit: .bytes)
+            let checked = try CheckedImport.check(handle: handle, maxLineBytes: maxLineBytes) { checking.update(Int($0)) }
+            checking.finish()
             let report: ImportReport
             if existing != nil {
                 report = try await write(checked, into: existing, bound: bound, interrupt: interrupt)
@@ -55,6 +57,13 @@ struct Import: AsyncParsableCommand {
             }
             print("imported \(plural(report.events, "event")) of \(plural(report.jobs, "job"))\(report.firstSeq.map { " as seq \($0)…\(report.head!.seq)" } ?? ""); head \(report.head?.description ?? "unchanged")")
         }
+    }
+
+    /// The size of the file `handle` reads, or 0 when it is no regular file (a pipe).
+    static func regularFileSize(_ handle: FileHandle) -> Int {
+        var info = stat()
+        guard fstat(handle.fileDescriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return 0 }
+        return Int(info.st_size)
     }
 
     /// The second pass, into `existing`, else into a log at `path`. All or nothing: a try that
@@ -69,7 +78,16 @@ struct Import: AsyncParsableCommand {
         }
         let ledger = target!
         let report = try await waitingOutStorageFaults(bound) {
-            try ledger.importNDJSON(checked) { interrupt?.isInterrupted ?? false }
+            // `stop` is asked once for each line written (and once more before the commit): the
+            // lines are counted by it.
+            let progress = CommandProgress("importing", total: checked.lines)
+            defer { progress.finish() }
+            var asked = 0
+            return try ledger.importNDJSON(checked) {
+                asked += 1
+                if asked <= checked.lines { progress.update(asked) } else { progress.note("importing: committing \(checked.lines) lines …") }
+                return interrupt?.isInterrupted ?? false
+            }
         }
         interrupt?.finished()
         // A new log takes its name by a link to its file alone: the WAL folded in first.

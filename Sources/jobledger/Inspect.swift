@@ -101,7 +101,7 @@ struct Verify: AsyncParsableCommand {
                 expected = h
             }
             let ledger = try log.openReadOnly()
-            let report = try ledger.verify(expectHead: expected)
+            let report = try Self.verifiedWithProgress(ledger, expectHead: expected)
             if json {
                 print(verifyJSON(report).canonicalText)
                 if !report.isValid { throw ExitCode(1) }
@@ -131,6 +131,15 @@ struct Verify: AsyncParsableCommand {
             }
             if !report.removedRules.isEmpty { throw ExitCode(1) }
         }
+    }
+}
+
+extension Verify {
+    /// `ledger.verify`, with its progress on stderr (the total is the head's seq: one read).
+    static func verifiedWithProgress(_ ledger: Ledger, expectHead: ChainHead? = nil) throws -> VerifyReport {
+        let progress = CommandProgress("verifying", total: Int(try ledger.head()?.seq ?? 0))
+        defer { progress.finish() }
+        return try ledger.verify(expectHead: expectHead) { seq in progress.update(Int(seq)) }
     }
 }
 
@@ -205,18 +214,23 @@ struct Export: AsyncParsableCommand {
         try await guarded {
             let ledger = try log.openReadOnly()
             let out = BufferedOutput()
+            let progress = CommandProgress("exporting", total: Int(try ledger.head()?.seq ?? 0))
+            var events = 0
             switch format {
             case .ndjson:
                 do {
                     try ledger.exportNDJSON { line in
                         guard out.isOpen else { throw CancellationError() }
                         out.write(line + "\n")
+                        events += 1
+                        progress.update(events)
                     }
                 } catch where !out.isOpen {
                     // Stopped early: the reader has gone (`| head`), or a write failed, which
                     // `finish()` reports. The rest of the log is not read for nothing.
                 }
             }
+            progress.finish()
             try out.finish()
             if out.isOpen { try Self.verified(ledger) }
         }
@@ -225,7 +239,7 @@ struct Export: AsyncParsableCommand {
     /// A log that does not verify exports as stored (evidence), but its export would not
     /// import: said now, by the exit code too (1), rather than when a restore needs it.
     static func verified(_ ledger: Ledger) throws {
-        guard let p = try ledger.verify().problem else { return }
+        guard let p = try Verify.verifiedWithProgress(ledger).problem else { return }
         throw fail("the log does not verify at seq \(p.seq): \(terminalSafe(p.message)); the export holds every event as stored (run jobledger verify)", code: 1)
     }
 
@@ -245,11 +259,14 @@ struct Export: AsyncParsableCommand {
             }
             var buffer: [UInt8] = []
             var events = 0
+            let progress = CommandProgress("exporting", total: Int(try ledger.head()?.seq ?? 0))
+            defer { progress.finish() }
             do {
                 try ledger.exportNDJSON { line in
                     buffer.append(contentsOf: line.utf8)
                     buffer.append(UInt8(ascii: "\n"))
                     events += 1
+                    progress.update(events)
                     if buffer.count >= 1 << 20 { try file.write(contentsOf: buffer); buffer.removeAll(keepingCapacity: true) }
                 }
                 try file.write(contentsOf: buffer)
@@ -263,6 +280,7 @@ struct Export: AsyncParsableCommand {
                 throw fail("cannot write \(path): \(error); nothing was left there", code: 6)
             }
             try StagedFile.publish(staging, as: path, why: why)
+            progress.finish()
             printErr("exported \(plural(events, "event")) to \(path)")
             try Self.verified(ledger)
         }

@@ -10,6 +10,7 @@ enum KnownEnvironment {
     static let read: [String] = [
         "JOBLEDGER_DB",
         "JOBLEDGER_LOG_LEVEL",
+        "JOBLEDGER_PROGRESS",
         "JOBLEDGER_MAX_PAGE_COUNT",
         // jobledger serve: authentication and the submit limit (JobLedgerServer).
         "JOBLEDGER_AUTH_HS256_SECRET",

@@ -141,12 +141,20 @@ struct Project: AsyncParsableCommand, TakesLogLevel {
                 // Lag is judged against the head now: what others append meanwhile is not owed.
                 let headAtStart = try ledger.head()?.seq ?? 0
                 var r = ProjectionRunner.Report()
+                // The jobs table's way to the head, followed by its checkpoint (the runner says
+                // nothing while it catches up).
+                let from = (try? ledger.jobsTableCheckpoint().checkpoint) ?? 0
+                let catchingUp = CommandProgress("projecting", total: Int(max(0, headAtStart - from)))
+                let follower = catchingUp.following { (try? ledger.jobsTableCheckpoint().checkpoint).map { Int(max(0, $0 - from)) } }
+                defer { follower?.cancel(); catchingUp.finish() }
                 try await waitingOutStorageFaults(storageWait, nothingLost: "each projection resumes from its checkpoint, and effects still owed stay in the outbox") {
                     let one = try await runner.catchUp()
                     r.applied += one.applied; r.ingested += one.ingested; r.delivered += one.delivered
                     r.failed += one.failed; r.dead += one.dead
                     r.notOwned = one.notOwned
                 }
+                follower?.cancel()
+                catchingUp.finish()
                 await runner.release()
                 print("applied \(r.applied) events to the jobs table; took in \(r.ingested); delivered \(r.delivered), failed \(r.failed), dead \(r.dead)")
                 for name in r.notOwned.sorted(by: { $0.rawValue < $1.rawValue }) {
@@ -219,7 +227,14 @@ struct ProjectionsRebuild: AsyncParsableCommand {
             // read. One read pass, folded as `verify` folds (holding the jobs in flight, not
             // the log).
             var fold = LedgerFold()
-            try ledger.forEachEvent { e in try fold.apply(e) }
+            let checking = CommandProgress("checking the log", total: Int(headAtStart))
+            var read = 0
+            try ledger.forEachEvent { e in
+                try fold.apply(e)
+                read += 1
+                checking.update(read)
+            }
+            checking.finish()
             // Interrupted once the table is emptied, it is left part rebuilt: said, with what
             // finishes it (it exited 130 without a word).
             let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
@@ -236,7 +251,18 @@ struct ProjectionsRebuild: AsyncParsableCommand {
             var o = ProjectionRunner.Options()
             o.logger = cliLogger("jobledger.projections")
             o.batchSize = 4096
-            let r = try await ProjectionRunner(ledger: ledger, options: o).catchUp()
+            let rebuilding = CommandProgress("rebuilding the jobs table", total: Int(headAtStart))
+            let follower = rebuilding.following { (try? ledger.jobsTableCheckpoint().checkpoint).map { Int($0) } }
+            let r: ProjectionRunner.Report
+            do {
+                r = try await ProjectionRunner(ledger: ledger, options: o).catchUp()
+                follower?.cancel()
+                rebuilding.finish()
+            } catch {
+                follower?.cancel()
+                rebuilding.finish()
+                throw error
+            }
             // What the table holds now: another process keeping the projections (a `work`) may
             // have applied part of the log after the reset, and the log may have grown meanwhile.
             let table = try ledger.projectionStatus([.jobs])[0]

@@ -17,32 +17,14 @@ func replayPoint(untilSeq: Int64?, until: String?) throws -> ReplayPoint {
     }
 }
 
-/// A progress line on stderr for long replays, on a terminal only.
-struct ReplayProgress {
-    let total: Int
-    let tty = isatty(STDERR_FILENO) != 0
-    var label = "replaying"
-
-    init(total: Int, label: String = "replaying") {
-        self.total = total
-        self.label = label
+extension CommandProgress {
+    /// The progress of a replay of the whole log up to `point`: its total is the events that
+    /// replay reads, not the whole log's (counted only on a terminal, where a bar is drawn: for
+    /// a time, that is a scan).
+    convenience init(replaying ledger: Ledger, until point: ReplayPoint, label: String = "replaying") throws {
+        let display = CommandProgress.Display.current
+        self.init(label, total: display == .terminal ? try ledger.eventsReplayed(until: point) : 0, display: display)
     }
-
-    /// The bar for a replay of the whole log up to `point`: its total is the events that replay
-    /// reads, not the whole log's (counted only when the bar is shown: for a time, a scan).
-    init(ledger: Ledger, until point: ReplayPoint, label: String = "replaying") throws {
-        self.init(total: 0, label: label)
-        if tty { self = ReplayProgress(total: try ledger.eventsReplayed(until: point), label: label) }
-    }
-
-    func update(_ done: Int) {
-        guard tty, total > 0 else { return }
-        let f = min(1, Double(done) / Double(total))
-        let width = 30
-        let filled = Int(f * Double(width))
-        writeQuietly("\r\u{1B}[2K\(label) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) events")
-    }
-    func finish() { if tty && total > 0 { writeQuietly("\r\u{1B}[2K") } }
 }
 
 func plural<N: BinaryInteger>(_ n: N, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
@@ -116,7 +98,7 @@ struct Replay: AsyncParsableCommand {
                 }
                 await StagedFileInterrupt.install(for: into)
             }
-            let progress = id == nil ? try ReplayProgress(ledger: ledger, until: point) : ReplayProgress(total: 0)
+            let progress = id == nil ? try CommandProgress(replaying: ledger, until: point) : CommandProgress("replaying", display: .off)
             let wantsEffects = effects || proj != .jobs || into != nil
             let planned = plannedProjections(ledger: ledger, streamPrefix: streamPrefix, blobs: blobs)
             var fold = ReplayFold(effects: wantsEffects ? planned : [], receipts: try ledger.receipts(of: planned), showsTargets: true,
@@ -151,8 +133,8 @@ struct Replay: AsyncParsableCommand {
             if let into, let scratch {
                 // The jobs and the commit of a large replay take a while (seconds for a million
                 // events): said on a terminal, as the replay before it is.
-                if progress.tty { writeQuietly("\r\u{1B}[2Kwriting \(plural(rows.count, "job")) and \(plural(effectsWritten, "effect")) to \(into) …") }
-                defer { if progress.tty { writeQuietly("\r\u{1B}[2K") } }
+                progress.note("writing \(plural(rows.count, "job")) and \(plural(effectsWritten, "effect")) to \(into) …")
+                defer { progress.finish() }
                 do { try scratch.finish(rows: rows) } catch LedgerError.storage where FileManager.default.fileExists(atPath: into) {
                     throw fail("storage error: \(into) already exists; --into writes a new file and never overwrites", code: 6)
                 }
@@ -181,7 +163,7 @@ struct Replay: AsyncParsableCommand {
     }
 
     func runCheck(_ ledger: Ledger) throws {
-        let progress = ReplayProgress(total: Int(try ledger.jobsTableCheckpoint().checkpoint))
+        let progress = CommandProgress("checking the jobs table", total: Int(try ledger.jobsTableCheckpoint().checkpoint))
         let (checkpoint, stored, rebuilt) = try ledger.jobsTableCheck(progress: progress.update)
         progress.finish()
         var drift: [String] = []
@@ -335,7 +317,7 @@ struct Diff: AsyncParsableCommand {
         // Artefacts are compared by their deterministic pathnames, not the URLs a store gave
         // them: an exported copy (which carries no URLs) replays equal to its original.
         var fold = ReplayFold(showsTargets: true)
-        let progress = try ReplayProgress(ledger: ledger, until: side.point, label: "replaying \(side.path)")
+        let progress = try CommandProgress(replaying: ledger, until: side.point, label: "replaying \(side.path)")
         _ = try ledger.replay(into: &fold, until: side.point, progress: progress.update)
         progress.finish()
         return fold.rows

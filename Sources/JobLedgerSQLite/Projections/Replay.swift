@@ -57,7 +57,7 @@ public struct ReplaySummary: Sendable, Hashable {
 
 extension Ledger {
     /// Calls `body` with every event (or one job's) in order up to `point`, from one snapshot,
-    /// in constant memory, and `progress` every 65,536 events with the events so far. What
+    /// in constant memory, and `progress` every 4,096 events with the events so far. What
     /// the replay tool folds projections from. To rebuild the projections themselves, use
     /// `replay(into:until:job:progress:effect:)` (JobLedgerProjections).
     ///
@@ -99,7 +99,7 @@ extension Ledger {
             summary.events += 1
             summary.lastSeq = e.seq
             summary.lastTime = e.recordedAt
-            if summary.events & 0xFFFF == 0 { progress(summary.events) }
+            if summary.events & 0xFFF == 0 { progress(summary.events) }
         }
         return summary
     }
