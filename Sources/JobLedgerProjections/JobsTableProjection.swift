@@ -101,16 +101,25 @@ public struct JobsTableProjection: StateProjection {
     }
 
     static func fetchRows(_ db: Database, path: String, state: JobStatus? = nil) throws -> [JobRow] {
+        var rows: [JobRow] = []
+        try forEachRow(db, path: path, state: state) { rows.append($0) }
+        return rows
+    }
+
+    /// The stored rows (of `state`, when given) one at a time, by a cursor, ordered by
+    /// `created_at`, then id (compared as bytes): what `fetchRows` returns, in bounded memory.
+    static func forEachRow(_ db: Database, path: String, state: JobStatus? = nil, _ body: (JobRow) throws -> Void) throws {
         try JobsTableSchema.requireTable(db, path: path)
         var sql = "SELECT id, kind, state, attempt, max_attempts, progress, message, preview_url, result_url, error_code, error_message, created_at, started_at, finished_at, updated_at, version, \(try hasOwnerColumn(db) ? "owner" : "NULL") FROM jobs"
         var args: StatementArguments = []
         if let state { sql += " WHERE state = ?"; args = [state.rawValue] }
-        return try Row.fetchAll(db, sql: sql + " ORDER BY created_at, id", arguments: args).map { r in
+        let rows = try Row.fetchCursor(db, sql: sql + " ORDER BY created_at, id", arguments: args)
+        while let r = try rows.next() {
             guard let st = JobStatus(rawValue: r[2]) else { throw LedgerError.storage("the jobs table holds an unknown state") }
             func t(_ i: Int) -> Timestamp? { (r[i] as Int64?).map(Timestamp.init(milliseconds:)) }
-            return JobRow(id: try JobID(r[0] as String), kind: r[1], state: st, attempt: r[3], maxAttempts: r[4], progress: r[5],
-                          message: r[6], previewURL: r[7], resultURL: r[8], errorCode: r[9], errorMessage: r[10],
-                          createdAt: t(11)!, startedAt: t(12), finishedAt: t(13), updatedAt: t(14)!, version: r[15], owner: r[16])
+            try body(JobRow(id: try JobID(r[0] as String), kind: r[1], state: st, attempt: r[3], maxAttempts: r[4], progress: r[5],
+                            message: r[6], previewURL: r[7], resultURL: r[8], errorCode: r[9], errorMessage: r[10],
+                            createdAt: t(11)!, startedAt: t(12), finishedAt: t(13), updatedAt: t(14)!, version: r[15], owner: r[16]))
         }
     }
 }

@@ -19,23 +19,53 @@ struct Jobs: AsyncParsableCommand {
             // schema): the rows are read with the events after its checkpoint folded in memory,
             // so that looking writes nothing and works on a read-only copy.
             let ledger = try log.openReadOnly()
-            let rows = try ledger.currentJobRows(state: filter)
             // The table ahead of the log: its rows hold events the log no longer has.
             let s = try ledger.checkpoint(of: .jobs)
             if s.checkpoint > s.head {
                 printErr("jobledger: warning: the jobs table has taken in events up to seq \(s.checkpoint), but the log ends at seq \(s.head): events were cut off the end, and the rows show states the log no longer holds (run jobledger verify)")
             }
-            if json {
-                print(JSONValue.array(rows.map(\.json)).canonicalText)
-                return
+            // Streamed, a row at a time, as it printed when it held them all (613 MB at 175,000
+            // jobs with --json): the JSON array an element at a time; the table in two passes
+            // over the same snapshot, the first measuring the columns.
+            let out = BufferedOutput()
+            var listed = 0
+            do {
+                if json {
+                    out.write("[")
+                    try ledger.forEachCurrentJobRow(state: filter) { _, row in
+                        guard out.isOpen else { throw CancellationError() }
+                        out.write((listed == 0 ? "" : ",") + row.json.canonicalText)
+                        listed += 1
+                    }
+                    out.write("]\n")
+                } else {
+                    var layout = TableLayout(columns: Self.header.count)
+                    layout.measure(Self.header)
+                    var printed = 0
+                    try ledger.forEachCurrentJobRow(state: filter, passes: 2) { pass, row in
+                        guard out.isOpen else { throw CancellationError() }
+                        if pass == 0 { layout.measure(Self.cells(row)); listed += 1; return }
+                        // The header once the widths are known (none for no rows); the rows of
+                        // the second pass as many as the first counted (the same snapshot).
+                        if printed == 0 { out.write(layout.line(Self.header) + "\n") }
+                        out.write(layout.line(Self.cells(row)) + "\n")
+                        printed += 1
+                    }
+                }
+            } catch where !out.isOpen {
+                // The reader has gone (`| head`): the rest is not read for nothing.
             }
-            if rows.isEmpty { printErr("no jobs\(filter.map { " in state \($0)" } ?? "")"); return }
-            printTable(header: ["JOB", "KIND", "STATE", "ATTEMPT", "PROGRESS", "UPDATED", "LAST ERROR"], rows: rows.map { j in
-                [j.id.rawValue, j.kind, j.state.rawValue, "\(j.attempt)/\(j.maxAttempts)",
-                 "\(Int((j.progress * 100).rounded()))%", j.updatedAt.iso8601,
-                 j.errorCode.map { "\($0): \(j.errorMessage ?? "")" } ?? ""]
-            })
+            if !json && listed == 0 { printErr("no jobs\(filter.map { " in state \($0)" } ?? "")"); return }
+            try out.finish()
         }
+    }
+
+    static let header = ["JOB", "KIND", "STATE", "ATTEMPT", "PROGRESS", "UPDATED", "LAST ERROR"]
+
+    static func cells(_ j: JobRow) -> [String] {
+        [j.id.rawValue, j.kind, j.state.rawValue, "\(j.attempt)/\(j.maxAttempts)",
+         "\(Int((j.progress * 100).rounded()))%", j.updatedAt.iso8601,
+         j.errorCode.map { "\($0): \(j.errorMessage ?? "")" } ?? ""]
     }
 }
 
@@ -319,21 +349,6 @@ func terminalSafe(_ text: String) -> String {
 private func needsEscape(_ u: Unicode.Scalar) -> Bool {
     u.properties.generalCategory == .control || (0x202A...0x202E).contains(u.value) || (0x2066...0x2069).contains(u.value)
         || u.value == 0x200E || u.value == 0x200F || u.value == 0x061C
-}
-
-/// Rows in aligned columns; every cell made `terminalSafe`.
-func printTable(header: [String]?, rows: [[String]], indent: String = "") {
-    let all = ((header.map { [$0] } ?? []) + rows).map { $0.map(terminalSafe) }
-    guard let columns = all.map(\.count).max() else { return }
-    var widths = [Int](repeating: 0, count: columns)
-    for r in all { for (i, c) in r.enumerated() where i < columns - 1 { widths[i] = max(widths[i], c.count) } }
-    for r in all {
-        var line = indent
-        for (i, c) in r.enumerated() {
-            line += i == r.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) + "  "
-        }
-        print(line)
-    }
 }
 
 /// Collects output and writes it in large chunks (export of millions of lines).
