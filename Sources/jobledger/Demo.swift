@@ -198,18 +198,23 @@ final class DemoDisplay: Sendable {
         /// The `seq` of the last event taken in.
         var lastSeq: Int64
         var drawnLines = 0
-        var retried = 0
+        var outcomes = WorkOutcomes()
     }
     private let state: Mutex<State>
+    /// Only the outcomes of this worker's attempts are counted (nil: everyone's).
+    let worker: String?
 
     /// Attempts that failed and were queued again, so far.
-    var retried: Int { state.withLock { $0.retried } }
+    var retried: Int { state.withLock { $0.outcomes.retried } }
+    /// What the attempts came to, so far.
+    var outcomes: WorkOutcomes { state.withLock { $0.outcomes } }
 
-    init(ledger: Ledger, total: Int, tty: Bool, out: Int32 = STDOUT_FILENO, from seq: Int64 = 1) {
+    init(ledger: Ledger, total: Int, tty: Bool, out: Int32 = STDOUT_FILENO, from seq: Int64 = 1, worker: String? = nil) {
         self.ledger = ledger
         self.total = total
         self.tty = tty
         self.out = out
+        self.worker = worker
         // What happened before `seq` is not shown (a worker joining an old log reports only what it sees now).
         state = Mutex(State(lastSeq: max(seq, 1) - 1))
     }
@@ -241,11 +246,12 @@ final class DemoDisplay: Sendable {
                 guard e.version == 1 || prior != nil,
                       let js = try? Lifecycle.apply(e.payload, to: prior, job: e.job, at: e.recordedAt) else { continue }
                 s.active[e.job] = js.status.isTerminal ? nil : js
+                // A cancel of a queued job ran on no worker; one of a running job on its worker.
+                if worker == nil || prior?.worker == worker { s.outcomes.count(e.payload, after: js) }
                 let id = String(js.id.rawValue.suffix(8))
                 switch e.payload {
                 case .started(let st): lines.append("  \(id) attempt \(st.attempt) started on \(st.worker)")
                 case .failed(let f):
-                    if js.status == .queued { s.retried += 1 }
                     lines.append("  \(id) attempt \(f.attempt) failed (\(f.code))\(js.status == .queued ? ", will retry" : ", for good")")
                 case .completed: lines.append("  \(id) completed")
                 case .canceled: lines.append("  \(id) canceled")

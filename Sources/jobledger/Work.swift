@@ -183,6 +183,7 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
 
     func run() async throws {
         KnownEnvironment.warnAboutUnknown()
+        let started = ContinuousClock.now
         try await guarded {
             // A bad AnyCable, Vercel Blob or Upstash configuration (or a refused token) stops before
             // the log is touched.
@@ -198,7 +199,8 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
             let delayed = untilIdle ? await DelayedJobs.of(kind: DesignHandler.kind, in: ledger) : nil
             let delayedNote = delayed.map { "jobledger: --until-idle waits for \($0.text), the next due at \($0.next.iso8601) (Ctrl-C stops)" }
             // What happens, as plain lines on stderr (stdout stays free for scripts).
-            let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: STDERR_FILENO, from: (try ledger.head()?.seq ?? 0) + 1)
+            let display = DemoDisplay(ledger: ledger, total: 0, tty: false, out: STDERR_FILENO, from: (try ledger.head()?.seq ?? 0) + 1,
+                                      worker: engine.options.workerID)
             let ticker = Task { while !Task.isCancelled { display.update(); try? await Task.sleep(for: .milliseconds(50)) } }
             defer { ticker.cancel() }
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)
@@ -208,6 +210,8 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
             ticker.cancel()
             await ticker.value
             display.update()
+            // What the run came to, and how long it took: the lines above are each event.
+            if untilIdle { printErr(display.outcomes.summary(after: started.duration(to: .now), interrupted: stoppedEarly.load(ordering: .relaxed))) }
             if untilIdle { reportLeftToOthers(ledger: ledger, runner: runner) { printErr($0) } }
             let status = reportOwedEffects(left, path: ledger.path) { printErr($0) }
             // Stopped by a signal before the queue was empty: not a finished run (a script's
