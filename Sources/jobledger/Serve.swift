@@ -143,6 +143,9 @@ struct Serve: AsyncParsableCommand, TakesLogLevel {
             }
             let registry = PrometheusCollectorRegistry()
             let engine = makeEngine(ledger: ledger, storageWait: storageWait, metrics: registry)
+            // A long start (no engine snapshot, many events) is said, and its end.
+            let startNotice = workers > 0 ? EngineStartNotice.watch(engine, ledger: ledger) : nil
+            defer { startNotice?.cancel() }
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait,
                                                 metrics: ServerMetrics.factory(registry))
             var server = JobLedgerServer(ledger: ledger, engine: engine, hub: hub, runner: runner, auth: verifier, limiter: limiter.limiter,

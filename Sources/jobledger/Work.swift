@@ -195,6 +195,8 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
             let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: true) }
             let engine = worker.engine(ledger: ledger, storageWait: storageWait)
             printErr("jobledger: worker \(engine.options.workerID) on \(ledger.path), \(worker.workers) at a time")
+            let startNotice = EngineStartNotice.watch(engine, ledger: ledger)
+            defer { startNotice?.cancel() }
             let untilIdle = self.untilIdle
             let delayed = untilIdle ? await DelayedJobs.of(kind: DesignHandler.kind, in: ledger) : nil
             let delayedNote = delayed.map { "jobledger: --until-idle waits for \($0.text), the next due at \($0.next.iso8601) (Ctrl-C stops)" }
