@@ -95,7 +95,7 @@ extension Ledger {
     /// }
     /// ```
     ///
-    /// `progress` is called every 16,384 events with the `seq` reached. A problem in the log is
+    /// `progress` is called every 4,096 events with the `seq` reached. A problem in the log is
     /// a report, not an error; this throws only when the log cannot be read.
     public func verify(expectHead: ChainHead? = nil, progress: ((Int64) -> Void)? = nil) throws(LedgerError) -> VerifyReport {
         try verify(continuing: nil, expectHead: expectHead, progress: progress).report
@@ -207,7 +207,7 @@ extension Ledger {
                 prev = ChainHead(seq: raw.seq, hash: raw.hash)
                 prevRecordedAt = raw.recordedAt
                 report.events += 1
-                if report.events % 16_384 == 0 { progress?(raw.seq) }
+                if report.events % 4_096 == 0 { progress?(raw.seq) }
                 return true
         }
         // The next row still links to the hash the row's fields give: the fields are as they
