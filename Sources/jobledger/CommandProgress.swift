@@ -80,7 +80,8 @@ final class CommandProgress: Sendable {
     init(_ label: String, total: Int = 0, unit: Unit = .events, display: Display = .current,
          now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
          write: @escaping @Sendable (String) -> Void = { writeQuietly($0) }) {
-        self.label = label
+        // A label may hold a path (import's input, diff's sides): shown, not obeyed.
+        self.label = terminalSafe(label)
         self.total = max(0, total)
         self.unit = unit
         self.display = display

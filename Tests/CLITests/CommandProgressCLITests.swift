@@ -70,6 +70,11 @@ import Testing
         let total = "\(Self.events)"
         try await check("importing", total: total, in: scratch) { run in ["import", "--db", scratch.path("imported-\(run).sqlite"), scratch.path("all.ndjson")] }
         try await check("checking", total: nil, in: scratch) { run in ["import", "--db", scratch.path("checked-\(run).sqlite"), scratch.path("all.ndjson")] }
+        // A path in the line is shown, not obeyed: an escape sequence in a file's name reaches no terminal.
+        let odd = scratch.path("odd\u{1B}[31mname.ndjson")
+        try FileManager.default.copyItem(atPath: scratch.path("all.ndjson"), toPath: odd)
+        let shown = try await jobledger(["import", "--db", scratch.path("odd.sqlite"), odd], in: scratch, environment: ["JOBLEDGER_PROGRESS": "terminal"])
+        #expect(shown.status == 0 && shown.stderr.contains("checking ") && !shown.stderr.contains("\u{1B}[31m"), "\(shown.stderr.debugDescription)")
         // Each run on its own copy of the log (both rebuild it).
         for run in ["t", "p"] { try FileManager.default.copyItem(atPath: db, toPath: scratch.path("r-\(run).sqlite")) }
         try await check("checking the log", total: total, in: scratch) { run in ["projections", "rebuild", "--db", scratch.path("r-\(run).sqlite")] }
