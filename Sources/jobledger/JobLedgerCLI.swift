@@ -44,6 +44,11 @@ struct JobLedgerCLI: AsyncParsableCommand {
             writeQuietly("jobledger: \(refusal)\n")
             Foundation.exit(2)
         }
+        // Before any logger is made: every logger of the process is made by the handler it sets.
+        do { try LogFormat.fromEnvironment().bootstrap() } catch {
+            writeQuietly("jobledger: \(error)\n")
+            Foundation.exit(64)
+        }
         do {
             var command = try await asyncParseAsRoot(negativeNumbersJoined(Array(CommandLine.arguments.dropFirst())))
             LogLevel.set(LogLevel.of(command))

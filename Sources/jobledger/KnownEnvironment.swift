@@ -10,6 +10,7 @@ enum KnownEnvironment {
     static let read: [String] = [
         "JOBLEDGER_DB",
         "JOBLEDGER_LOG_LEVEL",
+        "JOBLEDGER_LOG_FORMAT",
         "JOBLEDGER_PROGRESS",
         "JOBLEDGER_MAX_PAGE_COUNT",
         // jobledger serve: authentication and the submit limit (JobLedgerServer).
