@@ -1,5 +1,6 @@
 import JobLedger
 import JobLedgerSQLite
+import Logging
 import Synchronization
 
 /// The log's hash-chain verdict, kept up with the log incrementally: the whole log is verified
@@ -14,6 +15,9 @@ import Synchronization
 /// on `events`, the idempotency index, `chain_rules` and its triggers) that were dropped from
 /// the file (`Ledger.removedIntegrityRules()`, as `jobledger verify` reports them): the events
 /// may still verify, but nothing refuses an edit to them any more.
+///
+/// Every verdict is said in the server's log as soon as it is reached (`ChainReport`): a break or
+/// removed rules once, at error level, whichever path found them first.
 final class ChainStatus: Sendable {
     struct Verdict: Sendable {
         /// The head it was computed at.
@@ -79,6 +83,8 @@ final class ChainStatus: Sendable {
     /// Milliseconds between full verifications.
     let fullEvery: Int64
     private let state = Mutex(State())
+    /// What the server's log has said about the chain, whoever verified it.
+    let report = ChainReport()
 
     /// `now`: milliseconds since 1970 (the server's clock); `fullEvery`: how long an incremental
     /// verdict is trusted before the whole log is verified again (10 minutes by default).
@@ -88,8 +94,16 @@ final class ChainStatus: Sendable {
         self.fullEvery = fullEvery
     }
 
-    /// The verdict for the current head.
-    func verdict() throws -> Verdict {
+    /// The verdict for the current head, said in `logger` at once when it is news (a break, removed
+    /// rules, a log that cannot be read, or their end): every caller reports what it finds, so
+    /// that a request that meets a break first logs it then, not the next background check.
+    func verdict(logger: Logger) throws -> Verdict {
+        defer { report.say(latest, logger: logger) }
+        return try verify()
+    }
+
+    /// The verdict for the current head, unsaid.
+    private func verify() throws -> Verdict {
         // A log whose head cannot be read is as unreadable as one whose history cannot.
         let current: ChainHead?
         do { current = try ledger.head() } catch {

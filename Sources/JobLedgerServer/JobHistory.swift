@@ -2,6 +2,7 @@ import Hummingbird
 import JobLedger
 import JobLedgerProjections
 import JobLedgerSQLite
+import Logging
 
 /// Which part of a job's history `GET /api/jobs/{id}/events` answers with: the events after
 /// seq `after` (0: from the first), at most `limit` of them (nil: all). Without `limit` the
@@ -56,9 +57,10 @@ extension JobLedgerServer {
     /// (the events before the page are read but not sent; or resumed where a page read before
     /// ended, `HistoryResume`), and `chain_verified` is a matter of seq against the log's verdict
     /// (`verified_through`), whatever page the event is on. The reading stops at the page's end.
-    func history(of id: JobID, page: HistoryPage = HistoryPage()) throws -> JSONValue {
+    /// A break (or removed rules) this verification is first to find is logged in `logger` at once.
+    func history(of id: JobID, page: HistoryPage = HistoryPage(), logger: Logger) throws -> JSONValue {
         let verdict: ChainStatus.Verdict
-        do { verdict = try chain.verdict() } catch { throw Self.storage(error) }
+        do { verdict = try chain.verdict(logger: logger) } catch { throw Self.storage(error) }
         struct Row { let event: StoredEvent; let before: JobState?; let after: JobState; let sincePrevious: Int64? }
         var rows: [Row] = []
         // A page right after one read before resumes its fold (a watcher's `?after=<last seq>`).

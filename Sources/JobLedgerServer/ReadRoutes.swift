@@ -15,7 +15,7 @@ extension JobLedgerServer {
         router.get("api/jobs/:id/events") { request, context in
             let state = try visibleJob(context, for: try await caller(request))
             let page = try HistoryPage(request)
-            return JSONResponse.make(try history(of: state.id, page: page))
+            return JSONResponse.make(try history(of: state.id, page: page, logger: context.logger))
         }
         router.get("api/jobs") { request, _ in
             try await list(request, caller: try await caller(request))

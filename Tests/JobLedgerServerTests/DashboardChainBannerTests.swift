@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HummingbirdTesting
 import JobLedger
+import Logging
 @testable import JobLedgerServer
 import Testing
 
@@ -14,7 +15,7 @@ import Testing
         _ = try await h.engine.submit(kind: "design", input: ["prompt": "p"], owner: "user_alice")
         let other = try DatabaseQueue(path: h.ledger.path)
         try await other.write { db in try db.execute(sql: "DROP TRIGGER events_no_delete; DROP TRIGGER events_no_update; DROP TABLE events") }
-        #expect(throws: (any Error).self) { _ = try h.server.chain.verdict() }
+        #expect(throws: (any Error).self) { _ = try h.server.chain.verdict(logger: LogCapture().logger) }
         let user = try await h.auth("user_alice"), admin = try await h.auth("user_root", role: "admin")
         try await h.live { c async throws in
             let seen = try await c.executeRequest(uri: "/", method: .get, headers: user, body: nil).body.text
