@@ -26,37 +26,3 @@ enum JobJSON {
         return .object(o)
     }
 }
-
-/// Maps the folder store's `file://` URLs to the `/blobs/` paths this server serves them at, so
-/// a browser can load what the projections published (also in logs written by `jobledger demo`).
-struct BlobURLs: Sendable {
-    /// `file:///…/<db>.blobs/`, or nil when blobs are not in a local folder.
-    let filePrefix: String?
-    let folder: String?
-
-    init(folder: String?) {
-        self.folder = folder
-        filePrefix = folder.map { URL(fileURLWithPath: $0, isDirectory: true).standardizedFileURL.absoluteString }
-    }
-
-    /// `url` as the browser should load it.
-    func browser(_ url: String?) -> String? {
-        guard let url else { return nil }
-        if let filePrefix, url.hasPrefix(filePrefix) { return "/blobs/" + url.dropFirst(filePrefix.count) }
-        return url
-    }
-
-    /// The URL of a pathname published in the folder (nil when the file is not there yet).
-    func published(_ pathname: String?) -> String? {
-        guard let pathname, let folder else { return nil }
-        return FileManager.default.fileExists(atPath: folder + "/" + pathname) ? "/blobs/" + pathname : nil
-    }
-
-    /// A broadcast message's text with its URLs made browser-loadable: a plain replacement of
-    /// the folder's `file://` prefix, which only URLs carry (no JSON parse per subscriber and
-    /// message: the fan-out writes the same message to every stream).
-    func message(_ text: String) -> String {
-        guard let filePrefix, text.contains(filePrefix) else { return text }
-        return text.replacingOccurrences(of: filePrefix, with: "/blobs/")
-    }
-}
