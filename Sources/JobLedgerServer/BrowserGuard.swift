@@ -17,7 +17,7 @@ import Hummingbird
 ///   the one the request is for: an absolute-form target's authority
 ///   (`GET http://evil.example/ HTTP/1.1`) replaces `Host` (`RequestAuthority`).
 /// - In any mode, a request with several `Host` fields, or one whose value is not a host with an
-///   optional port (`127.0.0.1:80@evil.example`, `localhost:abc`), or an HTTP/1.1 request
+///   optional port (`127.0.0.1:80@evil.example`, `localhost:abc`, `127.0.0.1:99999`), or an HTTP/1.1 request
 ///   without `Host`, is refused (400, RFC 9112 § 3.2): which name it is for is not known, and
 ///   the first one alone may not be the one a proxy or a browser acted on.
 struct BrowserGuard: RouterMiddleware {
@@ -84,14 +84,15 @@ struct BrowserGuard: RouterMiddleware {
         }
         if let host = request.head.authority, !isHostAndPort(host) {
             return Problem(.badRequest, "invalid-header",
-                           "Host '\(Problem.quoted(host))' is not a host name or address with an optional port (RFC 9110 § 7.2)", field: "Host")
+                           "Host '\(Problem.quoted(host))' is not a host name or address with an optional port 0…65535 (RFC 9110 § 7.2)", field: "Host")
         }
         return nil
     }
 
     /// Whether `text` is `uri-host [ ":" port ]` (RFC 9110 § 7.2, RFC 3986 § 3.2.2): an
     /// IP literal in brackets, or a name or IPv4 address of unreserved characters, sub-delims
-    /// and percent-encodings, then perhaps `:` and digits. No user info (`@`), no second colon.
+    /// and percent-encodings, then perhaps `:` and digits, a port of 0…65535 (leading zeros
+    /// allowed, as RFC 3986's `*DIGIT`). No user info (`@`), no second colon.
     /// Empty is allowed (the value for a target without an authority).
     static func isHostAndPort(_ text: String) -> Bool {
         let b = Array(text.utf8)
@@ -118,7 +119,14 @@ struct BrowserGuard: RouterMiddleware {
         }
         guard i < b.count else { return true }
         guard b[i] == UInt8(ascii: ":") else { return false }
-        return b[(i + 1)...].allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        // A port is a TCP port: `127.0.0.1:99999` named none, yet passed as loopback.
+        var port = 0
+        for c in b[(i + 1)...] {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) else { return false }
+            port = port * 10 + Int(c - UInt8(ascii: "0"))
+            guard port <= 65535 else { return false }
+        }
+        return true
     }
 
     /// Whether `host` (a `Host` value: a name or address, perhaps with a port) is loopback.

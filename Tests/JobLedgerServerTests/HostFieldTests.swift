@@ -37,6 +37,9 @@ import Testing
                 ("user info", "GET /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:80@evil.example\r\n"),
                 ("a port that is not a number", "GET /api/jobs HTTP/1.1\r\nHost: localhost:abc\r\n"),
                 ("two colons", "GET /api/jobs HTTP/1.1\r\nHost: localhost:80:81\r\n"),
+                // A port no TCP connection can have was taken as loopback (200).
+                ("a port out of range", "GET /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:99999\r\n"),
+                ("a port out of range in the target", "GET http://127.0.0.1:65536/api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"),
                 ("user info in the target", "GET http://x@127.0.0.1/api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"),
             ]
             for (what, head) in bad {
@@ -84,11 +87,13 @@ import Testing
     }
 
     @Test func hostSyntax() {
-        for yes in ["", "localhost", "localhost:", "localhost:8080", "127.0.0.1", "[::1]", "[::1]:80", "[v1.x]", "a-b.example_~", "%6c%6f", "a!$&'()*+,;=b"] {
+        for yes in ["", "localhost", "localhost:", "localhost:8080", "127.0.0.1", "[::1]", "[::1]:80", "[v1.x]", "a-b.example_~", "%6c%6f", "a!$&'()*+,;=b",
+                    "localhost:65535", "localhost:0", "localhost:0080"] {
             #expect(BrowserGuard.isHostAndPort(yes), "\(yes)")
         }
         for no in ["127.0.0.1:80@evil.example", "user@localhost", "localhost:abc", "localhost:80:81", "[::1", "[]", "[::1]x", "[::1]:8a",
-                   "a b", "a/b", "a?b", "é.example", "::1"] {
+                   "a b", "a/b", "a?b", "é.example", "::1",
+                   "127.0.0.1:99999", "localhost:65536", "[::1]:100000", "localhost:99999999999999999999999"] {
             #expect(!BrowserGuard.isHostAndPort(no), "\(no)")
         }
         #expect(RequestAuthority.authority(ofTarget: "http://evil.example/x?y") == "evil.example")
