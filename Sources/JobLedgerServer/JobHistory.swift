@@ -22,27 +22,28 @@ struct HistoryPage: Sendable, Equatable {
         self.limit = limit
     }
 
-    /// The page a request asks for; a value that is not digits, or a limit outside 1…`maxLimit`,
-    /// is a 422 naming the parameter (as is either given twice).
+    /// The page a request asks for; a value that is not digits, digits past what a seq can be,
+    /// or a limit outside 1…`maxLimit`, is a 422 naming the parameter and which it is (as is
+    /// either given twice). Digits too many for a seq were said to be "not digits".
     init(_ request: Request) throws(Problem) {
         if let a = try JobLedgerServer.queryValue("after", in: request) {
-            guard let n = Self.digits(a) else {
+            guard JobLedgerServer.isDigits(a) else {
                 throw Problem.invalid("after", "after must be a seq, digits only (the seq of the last event you have, or next_after)")
+            }
+            guard let n = Int64(a) else {
+                throw Problem.invalid("after", "after '\(Problem.quoted(a))' is out of range: a seq is at most \(Int64.max) (the seq of the last event you have, or next_after)")
             }
             after = n
         }
         if let l = try JobLedgerServer.queryValue("limit", in: request) {
-            guard let n = Self.digits(l), (1...Int64(Self.maxLimit)).contains(n) else {
-                throw Problem.invalid("limit", "limit must be 1…\(Self.maxLimit) (leave it out for every event)")
+            guard JobLedgerServer.isDigits(l) else {
+                throw Problem.invalid("limit", "limit must be a whole number 1…\(Self.maxLimit), digits only (leave it out for every event)")
+            }
+            guard let n = Int64(l), (1...Int64(Self.maxLimit)).contains(n) else {
+                throw Problem.invalid("limit", "limit '\(Problem.quoted(l))' is out of range: it must be 1…\(Self.maxLimit) (leave it out for every event)")
             }
             limit = Int(n)
         }
-    }
-
-    /// `text` as a whole number when it is ASCII digits only (no sign, no space) that fit 64 bits.
-    static func digits(_ text: String) -> Int64? {
-        guard JobLedgerServer.isDigits(text) else { return nil }
-        return Int64(text)
     }
 }
 

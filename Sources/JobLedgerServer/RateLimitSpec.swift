@@ -34,9 +34,18 @@ public struct RateLimitSpec: Sendable, Hashable, CustomStringConvertible {
         guard let limit = Int(parts[0]), (1...1_000_000).contains(limit) else { throw bad("the limit must be a whole number 1…1000000") }
         let w = parts[1]
         let unit: (suffix: String, ms: Int64)? = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)].first { w.hasSuffix($0.0) }
-        guard let unit, let n = Int64(w.dropLast(unit.suffix.count)), n > 0 else { throw bad("the window must be a number with ms, s, m or h") }
-        let ms = n * unit.ms
-        guard (1...86_400_000).contains(ms) else { throw bad("the window must be 1 ms…24 h") }
+        let digits = unit.map { w.dropLast($0.suffix.count) } ?? ""
+        guard let unit, !digits.isEmpty, digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+            throw bad("the window must be a whole number with ms, s, m or h")
+        }
+        // `0s` is a number with a unit: it was said not to be. Too many digits for any window,
+        // or a product past Int64 (which trapped), are out of range.
+        let n = Int64(digits), product = n?.multipliedReportingOverflow(by: unit.ms)
+        guard n != 0 else { throw bad("the window must be positive, 1 ms…24 h (got \(w))") }
+        guard let product, !product.overflow, (1...86_400_000).contains(product.partialValue) else {
+            throw bad("the window must be 1 ms…24 h (got \(w.prefix(40)))")
+        }
+        let ms = product.partialValue
         self.init(limit: limit, windowMilliseconds: ms, sliding: sliding)
     }
 

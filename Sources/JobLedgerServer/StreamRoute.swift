@@ -93,9 +93,11 @@ extension JobLedgerServer {
         let head: Int64
         do { head = try ledger.head()?.seq ?? 0 } catch { throw Self.storage(error) }
         guard n <= head else {
+            // Digits too many for a seq are out of range, not a seq some other log may have.
+            let what = Int64(text) == nil ? "is out of range (a seq is at most \(Int64.max)), so past the log's head (seq \(head))"
+                : "is past the log's head (seq \(head)): no message of this log has that id (was the log restored from a backup?)"
             throw Problem(.badRequest, "invalid-header",
-                          "\(field) \(Problem.quoted(text)) is past the log's head (seq \(head)): no message of this log has that id (was the log restored from a backup?); "
-                          + "open the stream again without it to start afresh", field: field)
+                          "\(field) \(Problem.quoted(text)) \(what); open the stream again without it to start afresh", field: field)
         }
         return n
     }

@@ -136,6 +136,15 @@ import Testing
                 let r = try await c.api(.get, "/api/jobs/\(id)/events?\(q)", "/api/jobs/{id}/events", headers: auth)
                 #expect(r.status == .unprocessableContent && r.body.json?["field"]?.stringValue == field, "\(q): \(r.body.text)")
             }
+            // Digits too many for a seq, or a limit past the range, are said to be out of range (they
+            // were said to be "not digits").
+            for (q, says) in [("after=99999999999999999999999", "after '99999999999999999999999' is out of range: a seq is at most 9223372036854775807"),
+                              ("limit=99999999999999999999999", "limit '99999999999999999999999' is out of range: it must be 1…1000"),
+                              ("limit=1001", "limit '1001' is out of range: it must be 1…1000"),
+                              ("after=x", "after must be a seq, digits only"), ("limit=x", "limit must be a whole number 1…1000, digits only")] {
+                let detail = try await c.api(.get, "/api/jobs/\(id)/events?\(q)", "/api/jobs/{id}/events", headers: auth).body.json?["detail"]?.stringValue ?? ""
+                #expect(detail.hasPrefix(says), "\(q): \(detail)")
+            }
             let most = try await c.api(.get, "/api/jobs/\(id)/events?after=0&limit=1000", "/api/jobs/{id}/events", headers: auth)
             #expect(most.status == .ok && Self.events(most.body.json).count == 1)
         }
@@ -144,7 +153,7 @@ import Testing
     @Test func theDocumentSaysTheLimitTheServerKeeps() throws {
         let limit = try #require(OpenAPIRequestRulesTests.parameter("/api/jobs/{id}/events", "get", "limit")?["schema"])
         #expect(limit["maximum"]?.intValue == Int64(HistoryPage.maxLimit) && limit["minimum"] == 1)
-        #expect(HistoryPage.digits("007") == 7 && HistoryPage.digits("٣") == nil && HistoryPage.digits("") == nil)
+        #expect(JobLedgerServer.isDigits("007") && !JobLedgerServer.isDigits("٣") && !JobLedgerServer.isDigits(""))
     }
 
     /// The job page reads only what is new after its first read of the timeline (the browser

@@ -169,7 +169,13 @@ import Testing
         }
         #expect(reason("abc").contains("expected a limit and a window separated by '/'"), "\(reason("abc"))")
         #expect(reason("ten/60s").contains("the limit must be a whole number 1…1000000"))
-        #expect(reason("10/60").contains("the window must be a number with ms, s, m or h"))
+        #expect(reason("10/60").contains("the window must be a whole number with ms, s, m or h"))
+        // A zero window has a number and a unit: it was said to have none.
+        #expect(reason("10/0s").contains("the window must be positive, 1 ms…24 h (got 0s)"), "\(reason("10/0s"))")
+        #expect(reason("10/25h").contains("the window must be 1 ms…24 h (got 25h)"), "\(reason("10/25h"))")
+        // Too many digits, or a window whose milliseconds overflow (it trapped), are out of range.
+        #expect(reason("10/99999999999999999999h").contains("the window must be 1 ms…24 h"), "\(reason("10/99999999999999999999h"))")
+        #expect(reason("10/9999999999999999h").contains("the window must be 1 ms…24 h"), "\(reason("10/9999999999999999h"))")
         #expect(reason("token:5/1s").contains("unknown window kind 'token': sliding or fixed"), "\(reason("token:5/1s"))")
     }
 }
