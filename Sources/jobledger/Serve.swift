@@ -129,17 +129,20 @@ struct Serve: AsyncParsableCommand, TakesLogLevel {
             let limiter = try await makeLimiter(spec, environment: environment)
             let storageWait = storage.bound(oneShot: false)
             // Opening is bounded like a command that ends (5 s unless --storage-wait says): a
-            // server cannot listen, nor answer its probes, before it has its log, and a log it
-            // can never write (a read-only file) must stop it with exit 6, not keep it waiting
-            // unseen. Faults after it listens are waited out while /readyz says 503.
-            let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: true) }
+            // server cannot listen, nor answer its probes, before it has its log. A fault that may
+            // pass (a full disk, an I/O error) is retried that long; a log it may not write (a
+            // read-only file or file system: SQLite cannot open it for writing, exit 6 at once,
+            // or opens it read-only) is not a fault that passes by waiting, and stops it at once
+            // with exit 6 rather than keep it unseen. Faults after it listens are waited out
+            // while /readyz says 503.
+            let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true), notWaitedOut: [.readOnly]) { try log.open(create: true) }
             // SQLite opens a log whose -wal and -shm are on a read-only mount (left by a killed
             // process) without an error, read-only: the first write finds out. One write probe
-            // now, so that such a log stops the server as one that cannot be opened does, rather
-            // than serving reads, paused for good. Other faults (a full disk) are waited out
-            // while it serves, with /readyz 503, as they are after it started.
+            // now, so that such a log stops the server at once as one that cannot be opened
+            // does, rather than serving reads, paused for good. Other faults (a full disk) are
+            // waited out while it serves, with /readyz 503, as they are after it started.
             if await Self.writeProbeFault(ledger) == .readOnly {
-                try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await ledger.probeWrite() }
+                try await waitingOutStorageFaults(storage.bound(oneShot: true), notWaitedOut: [.readOnly]) { try await ledger.probeWrite() }
             }
             let registry = PrometheusCollectorRegistry()
             let engine = makeEngine(ledger: ledger, storageWait: storageWait, metrics: registry)

@@ -25,9 +25,11 @@ struct StorageWaitOptions: ParsableArguments {
 /// Runs a command's write, retrying it with backoff while a storage fault lasts, for up to
 /// `bound` (nil: until it clears); then stops with exit 6 and a message that names the cause,
 /// what to do and (`nothingLost`) why nothing recorded is lost. Says once on stderr that it
-/// waits, and once that the fault cleared.
+/// waits, and once that the fault cleared. A fault of a kind in `notWaitedOut` stops it at once
+/// (exit 6, the same message without the wait): `serve` at startup, on a log it may not write.
 @discardableResult
 func waitingOutStorageFaults<T>(_ bound: Duration?, nothingLost: String = "this command wrote nothing",
+                                notWaitedOut: Set<StorageFault.Kind> = [],
                                 _ body: () async throws -> T) async throws -> T {
     let start = ContinuousClock.now
     var delay = Duration.milliseconds(100)
@@ -39,6 +41,9 @@ func waitingOutStorageFaults<T>(_ bound: Duration?, nothingLost: String = "this 
             return result
         } catch let e as LedgerError {
             guard let fault = e.storageFault else { throw e }
+            if notWaitedOut.contains(fault.kind) {
+                throw fail("\(fault.summary). To fix: \(fault.remedy), then run the command again. Nothing recorded is lost: \(nothingLost).", code: 6)
+            }
             let waited = ContinuousClock.now - start
             if let bound, waited >= bound { throw storageGaveUp(fault, bound: bound, nothingLost: nothingLost) }
             if !announced {
