@@ -321,6 +321,17 @@ struct Tail: AsyncParsableCommand {
             if let id, try await ledger.state(of: id) == nil {
                 throw fail("no such job \(id) in \(ledger.path)", code: 3)
             }
+            // A seq past the head was never sent by this log (one restored from a backup, a seq
+            // of another log): following from there waited silently for ever, skipping every new
+            // message as already seen. Refused, as the SSE routes refuse such a Last-Event-ID.
+            if let after, after > 0 {
+                let head = try ledger.head()?.seq ?? 0
+                guard after <= head else {
+                    throw fail("--after \(after) is past the log's head (seq \(head)) of \(ledger.path): no message of this log has that seq, "
+                               + "and following from there would skip every new message (was the log restored from a backup?); "
+                               + "give 0…\(head), or leave --after out to follow from now", code: 64)
+                }
+            }
             let followed = fileIdentity(ledger.path)
             // The file deleted or replaced (a new log at the path): the open one takes no more
             // writes, and following it would wait silently for ever.

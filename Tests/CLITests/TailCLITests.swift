@@ -49,4 +49,19 @@ struct TailCLITests {
         let r = try await jobledger(["tail", "--job", "nope", "--db", db] + mode, in: scratch)
         expectRefusal(r, exit: 3, mentions: ["no such job nope in \(db)"])
     }
+
+    /// A seq past the log's head (a log restored from a backup, another log's seq) waited
+    /// silently for ever, skipping every new message as already seen: refused (exit 64, naming
+    /// the head), as the SSE routes refuse such a `Last-Event-ID`. The head itself is fine.
+    @Test(arguments: [["--no-follow"], []])
+    func tailAfterASeqPastTheHeadIsRefused(mode: [String]) async throws {
+        _ = try await logOfFinishedJobs(db, jobs: 1)
+        let head = try #require(try Ledger.openReadOnly(path: db).head()?.seq)
+        let r = try await jobledger(["tail", "--after", "\(head + 1000)", "--db", db] + mode, in: scratch)
+        expectRefusal(r, exit: 64, mentions: ["--after \(head + 1000) is past the log's head (seq \(head)) of \(db)", "give 0…\(head)"])
+        if !mode.isEmpty {
+            let atHead = try await jobledger(["tail", "--after", "\(head)", "--db", db] + mode, in: scratch)
+            #expect(atHead.status == 0 && atHead.stdout.isEmpty, "\(atHead)")
+        }
+    }
 }
