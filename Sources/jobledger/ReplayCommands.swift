@@ -292,7 +292,7 @@ struct StateAsOf: AsyncParsableCommand {
 
 struct Diff: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compare two replays: two log files, or two points in one log. Exits 1 when they differ.",
+        abstract: "Compare two replays: two log files, or two points in one log (each job's row and its events' payloads). Exits 1 when they differ.",
         discussion: "Each side is PATH (a whole log), PATH@POINT, or @POINT (a point in --db's log); POINT is a seq or an ISO-8601 UTC time.")
 
     @OptionGroup var log: LogOptions
@@ -312,21 +312,27 @@ struct Diff: AsyncParsableCommand {
         return (path, p)
     }
 
-    func rows(_ side: (path: String, point: ReplayPoint)) throws -> [JobID: JobRow] {
+    /// A side's rebuilt rows, and its events' payload digests (which hold what the rows do not:
+    /// inputs, outputs, error details of earlier attempts).
+    func rows(_ side: (path: String, point: ReplayPoint)) throws -> (rows: [JobID: JobRow], events: JobEventDigests) {
         let ledger = try Ledger.openReadOnly(path: side.path, configuration: log.configuration())
         // Artefacts are compared by their deterministic pathnames, not the URLs a store gave
         // them: an exported copy (which carries no URLs) replays equal to its original.
         var fold = ReplayFold(showsTargets: true)
+        var events = JobEventDigests()
         let progress = try CommandProgress(replaying: ledger, until: side.point, label: "replaying \(side.path)")
-        _ = try ledger.replay(into: &fold, until: side.point, progress: progress.update)
+        _ = try ledger.replayEvents(until: side.point, progress: progress.update) { e in
+            _ = try fold.apply(e)
+            events.add(e)
+        }
         progress.finish()
-        return fold.rows
+        return (fold.rows, events)
     }
 
     func run() async throws {
         try await guarded {
             let l = try side(left), r = try side(right)
-            let a = try rows(l), b = try rows(r)
+            let (a, aEvents) = try rows(l), (b, bEvents) = try rows(r)
             var lines: [String] = []
             var entries: [JSONValue] = []
             for id in Set(a.keys).union(b.keys).sorted() {
@@ -339,11 +345,15 @@ struct Diff: AsyncParsableCommand {
                     entries.append(.object(["job": .string(id.rawValue), "only": "right"]))
                 case (let x?, let y?):
                     let d = x.differences(from: y)
-                    if d.isEmpty { continue }
+                    let events = aEvents.firstDifference(of: id, from: bEvents)
+                    if d.isEmpty && events == nil { continue }
                     lines.append("~ \(id)")
                     for f in d { lines.append("    \(f.field): \(f.mine.canonicalText) → \(f.theirs.canonicalText)") }
-                    entries.append(.object(["job": .string(id.rawValue),
-                                            "fields": .object(Dictionary(uniqueKeysWithValues: d.map { ($0.field, .array([$0.mine, $0.theirs])) }))]))
+                    if let events { lines.append("    events: \(events.text)") }
+                    var entry: [String: JSONValue] = ["job": .string(id.rawValue),
+                                                      "fields": .object(Dictionary(uniqueKeysWithValues: d.map { ($0.field, .array([$0.mine, $0.theirs])) }))]
+                    if let events { entry["events"] = events.json }
+                    entries.append(.object(entry))
                 case (nil, nil): break
                 }
             }

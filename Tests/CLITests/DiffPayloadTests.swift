@@ -1,0 +1,35 @@
+import Foundation
+import JobLedger
+import JobLedgerSQLite
+import JobLedgerTestSupport
+import Testing
+
+/// `diff` compared only the rebuilt rows, which hold no input or output: two logs whose jobs
+/// took other inputs (or gave other outputs) at the same times said "no differences", exit 0,
+/// though Replay.md uses `diff` to check an exported copy against its original. Each job's
+/// events' payload digests are compared too, naming the first event whose payload differs.
+@Suite struct DiffPayloadTests {
+    /// A log with one job, queued then canceled at fixed times, whose input is `input`.
+    static func log(_ path: String, input: JSONValue) async throws {
+        let ledger = try Ledger.open(path: path)
+        let job = try JobID("job-1")
+        _ = try await ledger.append(NewEvent(job: job, payload: .queued(.init(kind: "echo", input: input)), recordedAt: Timestamp(milliseconds: 1_800_000_000_000)))
+        _ = try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: "enough")), recordedAt: Timestamp(milliseconds: 1_800_000_001_000)))
+    }
+
+    @Test func jobsWithOtherInputsDiffer() async throws {
+        let scratch = Scratch()
+        try await Self.log(scratch.path("a.sqlite"), input: ["n": 1])
+        try await Self.log(scratch.path("b.sqlite"), input: ["n": 2])
+        try await Self.log(scratch.path("c.sqlite"), input: ["n": 1])
+        let r = try await jobledger(["diff", "a.sqlite", "b.sqlite"], in: scratch)
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stdout.contains("~ job-1\n    events: payload differs from version 1 (seq 1 on the left, seq 1 on the right)\n1 job differs"), "\(r.stdout)")
+        let json = try await jobledger(["diff", "--json", "a.sqlite", "b.sqlite"], in: scratch)
+        #expect(json.status == 1 && (try? JSONValue(parsing: json.stdout)) == .array([
+            ["job": "job-1", "fields": .object([:]), "events": ["version": 1, "left_seq": 1, "right_seq": 1]],
+        ]), "\(json.stdout)")
+        let same = try await jobledger(["diff", "a.sqlite", "c.sqlite"], in: scratch)
+        #expect(same.status == 0 && same.stdout.hasSuffix("no differences\n"), "\(same)")
+    }
+}
