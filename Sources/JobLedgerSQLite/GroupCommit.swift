@@ -30,8 +30,9 @@ extension Ledger {
     /// when group commit gathered concurrent callers.
     package var appendTransactions: Int { committer.cache.transactions }
 
-    /// Append requests received so far, committed or not.
-    var receivedAppends: Int { committer.machine.withLock { $0.arrivals } }
+    /// Append requests received so far, committed or not: with `appendTransactions`, how well
+    /// concurrent appends are gathered (requests per transaction).
+    package var receivedAppends: Int { committer.machine.withLock { $0.arrivals } }
 
     /// Append requests queued for the leader and not yet handed to it (for tests).
     var queuedAppends: Int { committer.machine.withLock { $0.waiting } }

@@ -26,7 +26,19 @@ extension JobLedgerServer {
             text += Self.gauge("jobledger_projection_dead", help: "Dead letters: outbox items given up on; `jobledger projections retry` (or the dashboard's re-drive) puts them back in line.",
                                gauges.map { ("projection=\"\($0.name)\"", Int64($0.dead)) })
         }
+        // How this process's appends were gathered into transactions (group commit): SQLite's
+        // cost per transaction is several times its cost per event, so requests per transaction
+        // near 1 under load says the writes are the bottleneck.
+        text += Self.counter("jobledger_append_requests_total", help: "Append requests this process made to the log (a submit, a claim round, an outcome).",
+                             Int64(ledger.receivedAppends))
+        text += Self.counter("jobledger_append_transactions_total", help: "Append transactions this process committed; requests per transaction is how well group commit gathered them.",
+                             Int64(ledger.appendTransactions))
         return text
+    }
+
+    /// One counter in Prometheus text, read from a count kept elsewhere: HELP, TYPE, the sample.
+    static func counter(_ name: String, help: String, _ value: Int64) -> String {
+        "# HELP \(name) \(help)\n# TYPE \(name) counter\n\(name) \(value)\n"
     }
 
     /// One gauge in Prometheus text: its HELP and TYPE lines and a sample per label set.

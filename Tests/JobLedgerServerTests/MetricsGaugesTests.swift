@@ -24,6 +24,11 @@ private struct RejectingWebhook: EffectProjection {
 /// this process did: a projection falling behind, or dead letters piling up in another
 /// process's outbox, showed nowhere an alert could see.
 @Suite struct MetricsGaugesTests {
+    /// The value of the unlabelled sample `name` in Prometheus text.
+    static func sample(_ name: String, in text: String) -> Int64? {
+        text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Int64($0.dropFirst(name.count + 1)) }
+    }
+
     @Test func gaugesShowJobsPerStateLagAndDeadLetters() async throws {
         let h = try await ServerHarness.make(); defer { h.cleanup() }
         let alice = try await h.auth("user_alice")
@@ -58,6 +63,13 @@ private struct RejectingWebhook: EffectProjection {
             #expect(text.contains(#"jobledger_projection_lag{projection="webhook"} 0"#), "\(text)")
             #expect(text.contains(#"jobledger_jobs{state="completed"} 3"#) || text.contains(#"jobledger_jobs{state="failed"}"#), "\(text)")
             #expect(text.contains("jobledger_log_head_seq \(head)"), "\(text)")
+            // The appends this server made and the transactions they took: three submits, the
+            // engine's claims and outcomes, each request counted once, and no transaction without one.
+            let requests = try #require(Self.sample("jobledger_append_requests_total", in: text))
+            let transactions = try #require(Self.sample("jobledger_append_transactions_total", in: text))
+            #expect(requests == Int64(h.ledger.receivedAppends) && requests >= 4, "\(text)")
+            #expect(transactions >= 1 && transactions <= requests, "\(text)")
+            #expect(text.contains("# TYPE jobledger_append_requests_total counter\n"), "\(text)")
             // Each gauge once, with its HELP and TYPE lines (a scraper refuses a repeated TYPE).
             for name in ["jobledger_log_head_seq", "jobledger_jobs", "jobledger_projection_lag", "jobledger_projection_pending", "jobledger_projection_dead"] {
                 #expect(text.components(separatedBy: "# TYPE \(name) gauge\n").count == 2, "\(name)")
