@@ -17,10 +17,14 @@ extension JSONValue {
     /// number a double would store as 0 is refused; without it (JSON someone else wrote, such as
     /// a token's claims, or a row already in the log), the first becomes the nearest double and
     /// the second 0.
-    public init(parsing text: String, exactNumbers: Bool = true) throws(JSONParseError) {
+    ///
+    /// `enclosingLevels`: how many levels of the text are a wrapper around the values the limit
+    /// is for (an export line is one object around a payload): the text may nest that much
+    /// deeper than `maxDepth`, and an error still names `maxDepth`.
+    public init(parsing text: String, exactNumbers: Bool = true, enclosingLevels: Int = 0) throws(JSONParseError) {
         var text = text
         let result: Result<JSONValue, JSONParseError> = text.withUTF8 { buffer in
-            var parser = Parser(bytes: buffer, exactNumbers: exactNumbers)
+            var parser = Parser(bytes: buffer, exactNumbers: exactNumbers, enclosingLevels: max(0, enclosingLevels))
             do throws(JSONParseError) {
                 parser.skipSpace()
                 let v = try parser.value(depth: 0)
@@ -37,9 +41,14 @@ extension JSONValue {
     private struct Parser {
         let bytes: UnsafeBufferPointer<UInt8>
         let exactNumbers: Bool
+        let enclosingLevels: Int
         var i = 0
 
-        init(bytes: UnsafeBufferPointer<UInt8>, exactNumbers: Bool) { self.bytes = bytes; self.exactNumbers = exactNumbers }
+        init(bytes: UnsafeBufferPointer<UInt8>, exactNumbers: Bool, enclosingLevels: Int) {
+            self.bytes = bytes
+            self.exactNumbers = exactNumbers
+            self.enclosingLevels = enclosingLevels
+        }
 
         func fail(_ reason: String) -> JSONParseError { JSONParseError(offset: i, reason: reason) }
 
@@ -48,7 +57,10 @@ extension JSONValue {
         }
 
         mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
-            guard depth < JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth) levels") }
+            guard depth < JSONValue.maxDepth + enclosingLevels else {
+                throw fail(enclosingLevels == 0 ? "nested deeper than \(JSONValue.maxDepth) levels"
+                           : "nested deeper than \(JSONValue.maxDepth) levels below the outer \(enclosingLevels == 1 ? "value" : "\(enclosingLevels) levels")")
+            }
             guard i < bytes.count else { throw fail("unexpected end of input") }
             switch bytes[i] {
             case UInt8(ascii: "{"):

@@ -27,6 +27,11 @@ extension EventPayload {
         if let (root, value) = json, let bad = value.firstNonFiniteNumber(under: root) {
             throw PayloadError(type: type, reason: "'\(bad.path)' must be a finite number, got \(bad.value)")
         }
+        // The payload's own object is one level: parsed back from its text (a read, an export
+        // line's payload), a deeper value would be refused.
+        if let (root, value) = json, value.nests(deeperThan: JSONValue.maxDepth - 2) {
+            throw PayloadError(type: type, reason: "'\(root)' is nested deeper than a payload may be (\(JSONValue.maxDepth) levels of JSON, counting the payload's own object)")
+        }
     }
 
     /// The rules `validate()` checks but numbers: all a payload decoded from JSON text needs,
@@ -78,6 +83,18 @@ extension EventPayload {
             if f.refundsAttempt && !f.retryable { throw fail("'refunds_attempt' is only for a retryable failure") }
         case .canceled:
             break
+        }
+    }
+}
+
+extension JSONValue {
+    /// Whether a value inside this one lies more than `levels` levels below it (a scalar or an
+    /// empty array or object adds none). Recurses at most `levels + 1` deep.
+    func nests(deeperThan levels: Int) -> Bool {
+        switch self {
+        case .array(let a): return !a.isEmpty && (levels == 0 || a.contains { $0.nests(deeperThan: levels - 1) })
+        case .object(let o): return !o.isEmpty && (levels == 0 || o.values.contains { $0.nests(deeperThan: levels - 1) })
+        case .null, .bool, .int, .double, .string: return false
         }
     }
 }

@@ -197,7 +197,9 @@ extension Ledger {
         if line.unicodeScalars.first == "\u{FEFF}" {
             throw fail("the line starts with a byte order mark (U+FEFF, which some editors put before UTF-8 text): an export has none; remove it")
         }
-        do { json = try JSONValue(parsing: line) } catch { throw fail(error.description) }
+        // The line is one object around the payload: the depth limit is the payload's (what the
+        // log accepted), not one level less.
+        do { json = try JSONValue(parsing: line, enclosingLevels: 1) } catch { throw fail(error.description) }
         guard case .object(let o) = json else { throw fail("expected a JSON object per line") }
         let known: Set<String> = ["seq", "job_id", "version", "type", "recorded_at", "payload", "idempotency_key", "payload_digest", "prev_hash",
                                   "hash", "hash_rule"]
