@@ -350,7 +350,7 @@ extension LedgerError {
         // could not help either.)
         case .invalidPayload, .invalidJobID, .payloadTooLarge, .unknownAsset, .invalidConfiguration: true
         case .rejected, .concurrencyConflict, .noSuchLog, .notALedger, .newerSchema, .busy, .importFailed,
-             .projectionTakenOver, .projectionFailed, .missingProjectionTable, .storage, .storageFault, .readOnly: false
+             .projectionTakenOver, .projectionFailed, .missingProjectionTable, .storage, .storageFault, .readOnly, .writtenWhileReadWithoutLocks: false
         }
     }
 }

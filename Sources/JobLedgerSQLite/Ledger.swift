@@ -73,9 +73,21 @@ public final class Ledger: Sendable {
     /// Checkpoints the WAL of a ledger opened for writing, mostly off its writer.
     package let checkpointer: WALCheckpointer?
 
+    /// True for a read-only ledger that reads with locks although no `-wal` lay beside the file
+    /// when it was opened: SQLite created the `-wal` and `-shm` it reads through, and the
+    /// ledger has them removed when it closes (see `LockedRead`).
+    let removesCreatedCompanions: Bool
+    /// Set by `close()`: the connections are closed, and the release has nothing left to do.
+    let closed = Mutex(false)
+
     deinit {
+        guard !closed.withLock({ $0 }) else { return }
         // Before the pool's connections close: no background checkpoint outlives the ledger.
         checkpointer?.close()
+        if removesCreatedCompanions {
+            try? pool.close()
+            LockedRead.closeAsLastConnection(path: path)
+        }
     }
 
     /// Opens the log at `path`, creating and migrating it when `create` is true. A file that is
@@ -199,9 +211,24 @@ public final class Ledger: Sendable {
         return try openReadOnly(path: path, configuration: configuration, create: false)
     }
 
+    /// `openReadOnly`, reading with locks also when no `-wal` lies beside the file, as long as its
+    /// folder is writable (on read-only media it reads without locks, as `openReadOnly` does):
+    /// a writer that starts meanwhile then cannot checkpoint under the read, so the read never
+    /// fails with `LedgerError.writtenWhileReadWithoutLocks`. SQLite creates a `-wal` and a
+    /// `-shm` to read through; when the ledger is released they are removed again, unless a
+    /// writer still has the log open (see `LockedRead`). What a command uses whose output
+    /// cannot be taken back (an export to stdout), or a second try after a read without locks
+    /// failed that way.
+    package static func openReadOnly(path: String, configuration: LedgerConfiguration = LedgerConfiguration(),
+                                     withLocks: Bool) throws(LedgerError) -> Ledger {
+        try checkOpening(path: path, configuration: configuration)
+        return try openReadOnly(path: path, configuration: configuration, create: false, withLocks: withLocks)
+    }
+
     /// `openReadOnly`; with `create: true` (a probe before opening for writing) an SQLite
     /// database without objects is accepted as a log to be.
-    private static func openReadOnly(path: String, configuration: LedgerConfiguration, create: Bool) throws(LedgerError) -> Ledger {
+    private static func openReadOnly(path: String, configuration: LedgerConfiguration, create: Bool,
+                                     withLocks: Bool = false) throws(LedgerError) -> Ledger {
         // The file's identity is taken before looking for a -wal: a writer that starts in
         // between is then seen either way.
         let identity = FileIdentity(path: path)
@@ -216,21 +243,35 @@ public final class Ledger: Sendable {
         // A -shm shorter than SQLite's first 32 KiB region was never a live writer's: what a
         // writer that found the disk full left behind (with an empty -wal). Read past it.
         let withWAL = (wal ?? 0) > 0 || (wal != nil && (fileSize(path + "-shm") ?? 0) >= 32_768)
-        let unlocked = !withWAL && SQLiteURI.isSupported
+        let locksWithoutWAL = !withWAL && withLocks && LockedRead.folderIsWritable(path)
+        let unlocked = !withWAL && SQLiteURI.isSupported && !locksWithoutWAL
+        // Noted before SQLite creates them: only what this ledger created is removed again.
+        let createsCompanions = locksWithoutWAL && wal == nil && fileSize(path + "-shm") == nil
         var config = Configuration()
         config.readonly = true
         config.busyMode = .timeout(seconds(configuration.busyTimeout))
         let pool: DatabasePool
         let found: Int
+        var opened: DatabasePool?
         do {
-            pool = try DatabasePool(path: SQLiteURI.isSupported ? SQLiteURI.readOnly(path: path, immutable: unlocked) : path,
-                                    configuration: config)
-            found = try pool.read { db in try schemaVersion(db, path: path, create: create) }
+            let p = try DatabasePool(path: SQLiteURI.isSupported ? SQLiteURI.readOnly(path: path, immutable: unlocked) : path,
+                                     configuration: config)
+            opened = p
+            found = try p.read { db in try schemaVersion(db, path: path, create: create) }
+            pool = p
         } catch {
+            if createsCompanions {
+                try? opened?.close()
+                LockedRead.closeAsLastConnection(path: path)
+            }
+            // Read without locks while a writer checkpointed: the file, not the log, changed.
+            if unlocked, FileIdentity(path: path) != identity, error is DatabaseError {
+                throw .writtenWhileReadWithoutLocks(path: path)
+            }
             throw map(error, path: path, configuration: configuration)
         }
         return Ledger(path: path, configuration: configuration, pool: pool, schemaVersion: found, isReadOnly: true,
-                      unlockedFile: unlocked ? identity : nil)
+                      unlockedFile: unlocked ? identity : nil, removesCreatedCompanions: createsCompanions)
     }
 
     static func seconds(_ d: Duration) -> TimeInterval {
@@ -242,7 +283,8 @@ public final class Ledger: Sendable {
     }
 
     private init(path: String, configuration: LedgerConfiguration, pool: DatabasePool, schemaVersion: Int, isReadOnly: Bool,
-                 unlockedFile: FileIdentity?, checkpointer: WALCheckpointer? = nil, migratedFrom: Int? = nil) {
+                 unlockedFile: FileIdentity?, removesCreatedCompanions: Bool = false, checkpointer: WALCheckpointer? = nil,
+                 migratedFrom: Int? = nil) {
         self.path = path
         self.migratedFrom = migratedFrom
         self.checkpointer = checkpointer
@@ -251,6 +293,7 @@ public final class Ledger: Sendable {
         self.schemaVersion = schemaVersion
         self.isReadOnly = isReadOnly
         self.unlockedFile = unlockedFile
+        self.removesCreatedCompanions = removesCreatedCompanions
         self.openedFile = isReadOnly ? nil : FileNode(path: path)
         self.companions = isReadOnly ? nil : CompanionFiles(path: path)
         self.committer = GroupCommitter()
@@ -383,10 +426,26 @@ public final class Ledger: Sendable {
             // The reader's connection is read-only: a plain SQLITE_READONLY is the body trying to
             // write (a file that became read-only shows as a storage fault on writes instead).
             throw .storage("Ledger.read only reads, and the body tried to write (SQLite: \(e.message ?? "attempt to write a readonly database")); write rows from a projection, events with append")
-        } catch { throw map(error) }
-        if let before = unlockedFile, FileIdentity(path: path) != before {
-            throw .storage("\(path) was written while it was read without locks (a writer started on it after this command opened it, when it had no -wal); what was read may mix two states: run the command again")
-        }
+        } catch { throw mapRead(error) }
+        if fileChangedUnderUnlockedRead { throw .writtenWhileReadWithoutLocks(path: path) }
         return result
+    }
+
+    /// True when this ledger reads its file without locks and the file is no longer as it was
+    /// when the ledger was opened.
+    var fileChangedUnderUnlockedRead: Bool {
+        guard let before = unlockedFile else { return false }
+        return FileIdentity(path: path) != before
+    }
+
+    /// `map` for an error a read threw. Without locks, a page read while a writer checkpointed
+    /// into the file can mix two states: SQLite then says "database disk image is malformed",
+    /// or a row does not decode. Once the file has changed that says nothing about the log, so
+    /// it is the read that failed (`writtenWhileReadWithoutLocks`), not the log that is damaged.
+    func mapRead(_ error: any Error) -> LedgerError {
+        if fileChangedUnderUnlockedRead, error is DatabaseError || error is LedgerError || error is LifecycleError || error is PayloadError {
+            return .writtenWhileReadWithoutLocks(path: path)
+        }
+        return map(error)
     }
 }

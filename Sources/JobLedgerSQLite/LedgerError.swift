@@ -45,6 +45,11 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
     case readOnly(path: String)
     /// Any other SQLite or file error, with SQLite's message.
     case storage(String)
+    /// A read-only ledger that reads its file without locks (it had no `-wal` when it was
+    /// opened) found the file written meanwhile (a writer started on it and checkpointed):
+    /// what was read may mix two states, so it is not returned. Nothing is wrong with the log;
+    /// the same read on a ledger opened again succeeds (`Docs/EventLog.md` § Reading a log).
+    case writtenWhileReadWithoutLocks(path: String)
     /// The storage under the log failed (full disk, I/O error, a file that became read-only
     /// or vanished): nothing was written, and the same write may succeed once it clears.
     case storageFault(StorageFault)
@@ -82,6 +87,8 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
         case .readOnly(let path):
             return "\(path) was opened read-only, for inspection; nothing was written (open it with Ledger.open(path:) to write)"
         case .storage(let message): return "storage error: \(message)"
+        case .writtenWhileReadWithoutLocks(let path):
+            return "storage error: \(path) was written while it was read without locks (a writer started on it after this command opened it, when it had no -wal); what was read may mix two states: run the command again"
         case .storageFault(let fault): return fault.description
         case .invalidConfiguration(let field, let reason):
             return field == "path" ? "cannot open a log: 'path' \(reason)" : "cannot open a log: LedgerConfiguration.\(field) \(reason)"

@@ -66,8 +66,7 @@ struct Verify: AsyncParsableCommand {
                 guard let h = ChainHead(expectHead) else { throw fail("--expect-head must be SEQ:HASH (a number, a colon, 64 hex digits)", code: 2) }
                 expected = h
             }
-            let ledger = try log.openReadOnly()
-            let report = try Self.verifiedWithProgress(ledger, expectHead: expected)
+            let report = try log.retryingRead { ledger in try Self.verifiedWithProgress(ledger, expectHead: expected) }
             if json {
                 print(verifyJSON(report).canonicalText)
                 if !report.isValid { throw ExitCode(1) }
@@ -154,7 +153,7 @@ struct DigestCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let ledger = try log.openReadOnly()
-            let (head, lostEnd) = try ledger.headAndLostEnd()
+            let (head, lostEnd) = try log.retryingRead(first: ledger) { ledger in try ledger.headAndLostEnd() }
             // A head printed here is one to keep and check later: the head of a log cut short,
             // kept, would make `verify --expect-head` vouch for the cut log from then on.
             if let lost = lostEnd {
@@ -178,7 +177,9 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         if let output { return try await runToFile(output) }
         try await guarded {
-            let ledger = try log.openReadOnly()
+            // Lines written cannot be taken back, so the export is not read again after a
+            // writer wrote the file under a read without locks: it is read with locks.
+            let ledger = try log.openReadOnlyWithLocks()
             let out = BufferedOutput()
             let progress = CommandProgress("exporting", total: Int(try ledger.head()?.seq ?? 0))
             var events = 0
@@ -215,7 +216,7 @@ struct Export: AsyncParsableCommand {
     /// valid log: only its exit status tells, which a copied file loses.
     func runToFile(_ path: String) async throws {
         try await guarded {
-            let ledger = try log.openReadOnly()
+            let ledger = try log.openReadOnlyWithLocks()
             await StagedFileInterrupt.install(for: path)
             let why = "--output writes a new file and never overwrites"
             let staging = try StagedFile.begin(path, why: why)

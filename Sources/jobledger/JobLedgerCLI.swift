@@ -219,6 +219,35 @@ struct LogOptions: ParsableArguments {
         return try Ledger.openReadOnly(path: path, configuration: configuration())
     }
 
+    /// `openReadOnly` with locks also when no `-wal` lies beside the log (unless its folder is
+    /// read-only): for a command whose output cannot be taken back once a read fails (an
+    /// export to stdout), a writer that starts meanwhile must not make the read fail.
+    func openReadOnlyWithLocks() throws -> Ledger {
+        return try Ledger.openReadOnly(path: path, configuration: configuration(), withLocks: true)
+    }
+
+    /// Runs `read` on the log opened read-only (`first`, when the command opened it already).
+    /// When a writer started on the log and wrote its file while it was read without locks
+    /// (`LedgerError.writtenWhileReadWithoutLocks`), the log is opened again with locks (see
+    /// `openReadOnlyWithLocks`) and `read` runs again, at most twice more: with writers coming
+    /// and going, a read without locks would fail again and again. `read` must print nothing
+    /// before it returns, so that a failed try leaves no output behind.
+    func retryingRead<T>(first: Ledger? = nil, _ read: (Ledger) throws -> T) throws -> T {
+        var tries = 0
+        var ledger = try first ?? openReadOnly()
+        while true {
+            do {
+                return try read(ledger)
+            } catch LedgerError.writtenWhileReadWithoutLocks where tries < Self.readRetries {
+                tries += 1
+                ledger = try openReadOnlyWithLocks()
+            }
+        }
+    }
+
+    /// How many times `retryingRead` reads again.
+    static let readRetries = 2
+
 }
 
 /// Prints one clear line on stderr and exits with the code for that kind of failure.
@@ -235,7 +264,7 @@ func exitCode(for error: LedgerError) -> Int32 {
     case .noSuchLog, .notALedger, .newerSchema: 4
     case .busy, .projectionTakenOver: 5
     // A dropped projection table is a file changed behind the log's back, as a damaged one is.
-    case .storage, .storageFault, .readOnly, .missingProjectionTable: 6
+    case .storage, .storageFault, .readOnly, .missingProjectionTable, .writtenWhileReadWithoutLocks: 6
     // The options that make the configuration are checked before the log is opened (a usage
     // error, 64); should one slip through, it is still the caller's to fix.
     case .invalidConfiguration: 64

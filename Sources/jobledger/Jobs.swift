@@ -16,8 +16,10 @@ struct Jobs: AsyncParsableCommand {
             let filter = state
             // The jobs table is a projection that may lag the log (or be missing from an older
             // schema): the rows are read with the events after its checkpoint folded in memory,
-            // so that looking writes nothing and works on a read-only copy.
-            let ledger = try log.openReadOnly()
+            // so that looking writes nothing and works on a read-only copy. The rows go out as
+            // they are read, and printed rows cannot be taken back: read with locks from the
+            // start (as `export`), so that a writer starting meanwhile cannot fail the read.
+            let ledger = try log.openReadOnlyWithLocks()
             // The table ahead of the log: its rows hold events the log no longer has.
             let s = try ledger.checkpoint(of: .jobs)
             if s.checkpoint > s.head {

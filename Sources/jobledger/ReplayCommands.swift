@@ -87,7 +87,7 @@ struct Replay: AsyncParsableCommand {
                 guard ledger.hasProjections else {
                     throw fail("\(ledger.path) has log schema v\(ledger.schemaVersion), which keeps no jobs table to check (`jobledger project --once` upgrades it and builds the table)", code: 2)
                 }
-                try runCheck(ledger)
+                try log.retryingRead(first: ledger) { ledger in try runCheck(ledger) }
                 return
             }
             if case .end = point, let head = try ledger.head() { point = .seq(head.seq) }
