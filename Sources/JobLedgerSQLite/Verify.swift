@@ -97,8 +97,14 @@ extension Ledger {
     ///
     /// `progress` is called every 4,096 events with the `seq` reached. A problem in the log is
     /// a report, not an error; this throws only when the log cannot be read.
+    ///
+    /// After the events, SQLite's own check of the file runs (`checkFileStructure()`): a
+    /// damaged page anywhere (an index, the jobs table) throws `LedgerError.storage` naming
+    /// what SQLite found, where a scan of the events alone would have said the log is intact.
     public func verify(expectHead: ChainHead? = nil, progress: ((Int64) -> Void)? = nil) throws(LedgerError) -> VerifyReport {
-        try verify(continuing: nil, expectHead: expectHead, progress: progress).report
+        let report = try verify(continuing: nil, expectHead: expectHead, progress: progress).report
+        try checkFileStructure()
+        return report
     }
 
     /// Verifies the log from where an earlier verification got to: the events after

@@ -1,0 +1,63 @@
+import Foundation
+import GRDB
+import JobLedger
+import JobLedgerProjections
+@testable import JobLedgerSQLite
+import Testing
+
+/// `verify` checks the file's structure too (`PRAGMA quick_check`): a damaged page outside the
+/// events table (an index, the jobs table) fails it, naming what SQLite found.
+@Suite(.timeLimit(.minutes(2)))
+struct FileStructureCheckTests {
+    let dir = TempDir()
+
+    /// A closed log of 40 finished jobs with its jobs table filled, no -wal beside it.
+    func closedLog() async throws -> String {
+        let path = dir.path("log.sqlite")
+        let ledger = try Ledger.open(path: path)
+        for j in 0..<40 { _ = try await ledger.append(lifecycle(jid("job-\(j)"))) }
+        let applied = try await ledger.projectionStep(.jobs, limit: 1000) { db, events in
+            var states: [JobID: JobState] = [:]
+            for e in events { states[e.job] = try Lifecycle.apply(e.payload, to: states[e.job], job: e.job, at: e.recordedAt) }
+            try JobsTableProjection().apply(events, states: states, db: db)
+        }
+        #expect(applied == 240)
+        try await ledger.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        return path
+    }
+
+    /// Overwrites the root page of `name` (a table or an index) with a b-tree page type SQLite
+    /// does not know.
+    func damageRootPage(of name: String, in path: String) throws {
+        let q = try DatabaseQueue(path: path)
+        let (root, pageSize) = try q.read { db in
+            (try Int.fetchOne(db, sql: "SELECT rootpage FROM sqlite_master WHERE name = ?", arguments: [name])!,
+             try Int.fetchOne(db, sql: "PRAGMA page_size")!)
+        }
+        try q.close()
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        try handle.seek(toOffset: UInt64((root - 1) * pageSize))
+        try handle.write(contentsOf: Data(repeating: 0xFF, count: 8))
+        try handle.close()
+    }
+
+    @Test(arguments: ["sqlite_autoindex_events_1", "jobs"])
+    func aDamagedPageOutsideTheEventsFailsVerify(name: String) async throws {
+        let path = try await closedLog()
+        #expect(try Ledger.openReadOnly(path: path).verify().isValid)
+        try damageRootPage(of: name, in: path)
+        let ledger = try Ledger.openReadOnly(path: path)
+        // The events themselves still read and check out…
+        var events = 0
+        try ledger.forEachRawEvent { _ in events += 1 }
+        #expect(events == 240)
+        // …and the scan of the events alone (what verify was before) finds nothing wrong…
+        #expect(try ledger.verify(continuing: nil).report.isValid)
+        // …but the file is damaged, and verify says so (SQLite either lists what it found, or
+        // refuses the damaged page outright as "malformed").
+        let error = await expectLedgerError { _ = try ledger.verify() }
+        guard case .storage(let message)? = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(message.hasPrefix("\(path) is damaged (SQLite: "), "\(message)")
+        #expect(message.hasSuffix("); restore it from a backup or an export"), "\(message)")
+    }
+}
