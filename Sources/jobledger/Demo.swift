@@ -45,6 +45,7 @@ struct Demo: AsyncParsableCommand, TakesLogLevel {
             configuration.maxPageCount = try maxPageCountFromEnvironment()
             let storageWait = storage.bound(oneShot: true)!
             let ledger = try await waitingOutStorageFaults(storageWait) { try Ledger.open(path: path, configuration: configuration) }
+            defer { closeLog(ledger) }
             let engine = worker.engine(ledger: ledger, storageWait: storageWait)
             let tty = isatty(STDOUT_FILENO) != 0
             print("demo: \(jobs) image jobs, \(worker.workers) workers, into \(path)")

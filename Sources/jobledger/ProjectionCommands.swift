@@ -135,6 +135,7 @@ struct Project: AsyncParsableCommand, TakesLogLevel {
             let upstash = projections.statusCache == .upstash && !projections.noEffects ? try projections.upstashConfiguration() : nil
             let storageWait = storage.bound(oneShot: once)
             let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: false) }
+            defer { closeLog(ledger) }
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)
             if once {
                 // What each try did adds up: a try that a storage fault cut short kept its work.
@@ -202,6 +203,7 @@ struct ProjectionsRetry: AsyncParsableCommand {
                 throw fail("'\(name)' is not an effect projection (expected: blob, broadcast, status-cache, or the name of one an app registers)", code: 2)
             }
             let ledger = try log.open(create: false)
+            defer { closeLog(ledger) }
             // A misspelt name re-drove nothing and said "0 dead items queued again", exit 0.
             try checkEffectProjectionIsKnown(p, in: ledger)
             let n = try await ledger.redrive(p)
@@ -220,6 +222,7 @@ struct ProjectionsRebuild: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let ledger = try log.open(create: false)
+            defer { closeLog(ledger) }
             let headAtStart = try ledger.head()?.seq ?? 0
             // The whole log must fold before the table is emptied: a log whose events break a
             // job's lifecycle (changed behind its back) stopped the rebuild after the reset,

@@ -136,6 +136,7 @@ struct Serve: AsyncParsableCommand, TakesLogLevel {
             // with exit 6 rather than keep it unseen. Faults after it listens are waited out
             // while /readyz says 503.
             let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true), notWaitedOut: [.readOnly]) { try log.open(create: true) }
+            defer { closeLog(ledger) }
             // SQLite opens a log whose -wal and -shm are on a read-only mount (left by a killed
             // process) without an error, read-only: the first write finds out. One write probe
             // now, so that such a log stops the server at once as one that cannot be opened

@@ -193,6 +193,7 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
             let feed = try await intake.make(upstash, projections: projections)
             let storageWait = storage.bound(oneShot: untilIdle)
             let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: true) }
+            defer { closeLog(ledger) }
             let engine = worker.engine(ledger: ledger, storageWait: storageWait)
             printErr("jobledger: worker \(engine.options.workerID) on \(ledger.path), \(worker.workers) at a time")
             let startNotice = EngineStartNotice.watch(engine, ledger: ledger)
@@ -293,6 +294,7 @@ struct Submit: AsyncParsableCommand {
             }
             let at = try runAt.map { try OptionTime.parse($0, option: "--run-at") }
             let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: true) }
+            defer { closeLog(ledger) }
             let engine = quietEngine(ledger)
             let id: JobID
             do {
@@ -321,6 +323,7 @@ struct Cancel: AsyncParsableCommand {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
             let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: false) }
+            defer { closeLog(ledger) }
             // Canceled already: nothing to do, as the API answers 200 again (a cancel repeated
             // after a lost answer is no failure). But said, with when and why: the new reason was
             // dropped without a word.
@@ -359,6 +362,7 @@ struct Retry: AsyncParsableCommand {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
             let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try log.open(create: false) }
+            defer { closeLog(ledger) }
             let engine = quietEngine(ledger)
             // Said as the API says it, rather than as the lifecycle refuses the requeue event.
             func notFailed(_ s: JobState, _ why: String = "") -> ExitCode {

@@ -1,0 +1,46 @@
+import Foundation
+import JobLedger
+@testable import JobLedgerSQLite
+import Testing
+
+/// `Ledger.close()`: once it returns, the main file is the whole log and no `-wal` is left,
+/// even while something (a task that outlives the command) still refers to the ledger.
+@Suite(.timeLimit(.minutes(2)))
+struct LedgerCloseTests {
+    let dir = TempDir()
+
+    func files() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: dir.path("")).filter { $0.hasPrefix("log.sqlite") }.sorted() }
+
+    @Test func closeCheckpointsIntoTheFileAndRemovesTheWALWhileTheLedgerIsStillHeld() async throws {
+        let path = dir.path("log.sqlite")
+        let ledger = try Ledger.open(path: path)
+        for j in 0..<3 { _ = try await ledger.append(lifecycle(jid("job-\(j)"))) }
+        let head = try ledger.head()
+        #expect(try files() == ["log.sqlite", "log.sqlite-shm", "log.sqlite-wal"])
+        // Still referenced (as by a display task that has not ended yet): only close() closes.
+        try ledger.close()
+        #expect(try files() == ["log.sqlite"], "the last connection removed the -wal and -shm")
+        // A copy of the main file alone is the whole log.
+        try FileManager.default.copyItem(atPath: path, toPath: dir.path("copy.sqlite"))
+        let copy = try Ledger.openReadOnly(path: dir.path("copy.sqlite"))
+        #expect(try copy.head() == head)
+        #expect(try copy.verify().isValid)
+        // Closed: later calls fail, and closing again does nothing.
+        #expect(await expectLedgerError { _ = try ledger.head() } != nil)
+        try ledger.close()
+        withExtendedLifetime(ledger) {}
+    }
+
+    @Test func closeLeavesTheWALToAnotherConnectionThatStillHasTheLogOpen() async throws {
+        let path = dir.path("log.sqlite")
+        let first = try Ledger.open(path: path)
+        _ = try await first.append(lifecycle(jid("a")))
+        let second = try Ledger.open(path: path)
+        try first.close()
+        #expect(try files() == ["log.sqlite", "log.sqlite-shm", "log.sqlite-wal"], "the other connection's -wal stays")
+        _ = try await second.append(lifecycle(jid("b")))
+        try second.close()
+        #expect(try files() == ["log.sqlite"])
+        #expect(try Ledger.openReadOnly(path: path).eventCount() == 12)
+    }
+}
