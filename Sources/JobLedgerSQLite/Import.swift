@@ -18,6 +18,8 @@ struct ImportLineChecker {
     private var lastRule: HashChain.Rule?
     /// Lines from the first on that were hashed under `HashChain.Rule.v1` (before any other).
     private(set) var leadingV1 = 0
+    /// The `seq` of the last line that carried a hash: an export numbers its lines without gaps.
+    private var lastSeq: Int64?
 
     /// The line's event, prepared for appending, and its chain fields; nil for a blank line.
     mutating func check(_ line: String, number lineNumber: Int) throws(LedgerError) -> (PreparedEvent, Ledger.ImportCheck?)? {
@@ -37,6 +39,11 @@ struct ImportLineChecker {
             }
         }
         if var c = check {
+            // `verify` fails a log whose seqs skip; an export of one is refused the same way
+            // (the hashes alone do not show it: a renumbered file can be hashed again).
+            if let last = lastSeq, c.seq != last + 1 {
+                throw LedgerError.importFailed(line: lineNumber, reason: "seq \(c.seq) follows seq \(last): an export numbers its events 1, 2, 3 … without gaps or repeats, so lines were removed, reordered or renumbered")
+            }
             if let prev = fileChain, prev != c.prevHash {
                 throw LedgerError.importFailed(line: lineNumber, reason: "prev_hash does not match the previous line's hash: lines were removed, reordered or edited")
             }
@@ -67,6 +74,7 @@ struct ImportLineChecker {
             c.rule = rule
             check = c
             fileChain = c.hash
+            lastSeq = c.seq
         }
         let prepared: PreparedEvent
         // Events recorded before fencing name no claim; the lifecycle still checks them.
