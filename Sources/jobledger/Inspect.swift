@@ -108,16 +108,20 @@ extension Verify {
     }
 }
 
-/// `verify --json`: what the text says, warnings included.
+/// `verify --json`: what the text says, warnings included. `verified_through` is the last
+/// event that checked out; `head` is the same once the whole log checked out, and null when it
+/// did not (the scan stopped at the problem, so the log's head was not reached, and no head of
+/// a log that fails is one to keep).
 ///
 /// ```json
 /// {"events":26,"head":"26:7caf…","jobs":3,"non_canonical":{"count":0,"seqs":[]},"ok":true,"problem":null,
-///  "rules":[{"from":1,"rule":"jobledger/v1","through":26}],"time_backwards":{"count":0,"first_seq":null}}
+///  "rules":[{"from":1,"rule":"jobledger/v1","through":26}],"time_backwards":{"count":0,"first_seq":null},"verified_through":"26:7caf…"}
 /// ```
 func verifyJSON(_ report: VerifyReport) -> JSONValue {
-    .object([
+    let through: JSONValue = report.head.map { .string($0.description) } ?? .null
+    return .object([
         "ok": .bool(report.isValid), "events": .int(report.events), "jobs": .int(Int64(report.jobs)),
-        "head": report.head.map { .string($0.description) } ?? .null,
+        "head": report.problem == nil ? through : .null, "verified_through": through,
         "problem": report.problem.map { .object(["seq": .int($0.seq), "message": .string($0.message)]) } ?? .null,
         "removed_rules": .array(report.removedRules.map { .string($0) }), "rules_inferred": .bool(report.rulesInferred),
         "rules": .array(report.rules.map { .object(["rule": .string($0.rule.rawValue), "from": .int($0.from), "through": .int($0.through)]) }),
