@@ -39,11 +39,6 @@ struct ImportLineChecker {
             }
         }
         if var c = check {
-            // `verify` fails a log whose seqs skip; an export of one is refused the same way
-            // (the hashes alone do not show it: a renumbered file can be hashed again).
-            if let last = lastSeq, c.seq != last + 1 {
-                throw LedgerError.importFailed(line: lineNumber, reason: "seq \(c.seq) follows seq \(last): an export numbers its events 1, 2, 3 … without gaps or repeats, so lines were removed, reordered or renumbered")
-            }
             if let prev = fileChain, prev != c.prevHash {
                 throw LedgerError.importFailed(line: lineNumber, reason: "prev_hash does not match the previous line's hash: lines were removed, reordered or edited")
             }
@@ -68,6 +63,12 @@ struct ImportLineChecker {
             }
             if let last = lastRule, rule == .v1, last != .v1 {
                 throw LedgerError.importFailed(line: lineNumber, reason: "this line is hashed under \(rule) after a line under \(last): hash rules only move forward, the export was edited")
+            }
+            // `verify` fails a log whose seqs skip; an export of one is refused the same way.
+            // Checked once the chain holds: lines removed or edited are named as such above, and
+            // only a file renumbered and hashed again gets here.
+            if let last = lastSeq, c.seq != last + 1 {
+                throw LedgerError.importFailed(line: lineNumber, reason: "seq \(c.seq) follows seq \(last): an export numbers its events 1, 2, 3 … without gaps or repeats, so it was renumbered (and its chain hashed again)")
             }
             if rule == .v1 { leadingV1 += 1 }
             lastRule = rule
