@@ -15,27 +15,30 @@ struct History: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
-            let ledger = try log.openReadOnly()
-            var state: JobState?
-            var previous: Timestamp?
-            var lines: [[String]] = []
-            var entries: [JSONValue] = []
-            try ledger.forEachEvent(of: id) { e in
-                let before = state
-                let after = try Lifecycle.apply(e.payload, to: before, job: id, at: e.recordedAt)
-                state = after
-                let delta = previous.map { e.recordedAt.milliseconds - $0.milliseconds }
-                previous = e.recordedAt
-                let change = Change.describe(before: before, after: after, payload: e.payload)
-                if json {
-                    entries.append(.object([
-                        "seq": .int(e.seq), "version": .int(Int64(e.version)), "type": .string(e.type.rawValue),
-                        "recorded_at": .string(e.recordedAt.iso8601), "since_previous_ms": delta.map { .int($0) } ?? .null,
-                        "state": .string(after.status.rawValue), "payload": e.payload.json, "change": .string(change),
-                    ]))
-                } else {
-                    lines.append(["v\(e.version)", "seq \(e.seq)", e.recordedAt.iso8601, delta.map(formatDelta) ?? "", e.type.rawValue, change])
+            // Read again from the start when a writer disturbed a read without locks.
+            let (ledger, state, lines, entries) = try log.retryingRead { ledger in
+                var state: JobState?
+                var previous: Timestamp?
+                var lines: [[String]] = []
+                var entries: [JSONValue] = []
+                try ledger.forEachEvent(of: id) { e in
+                    let before = state
+                    let after = try Lifecycle.apply(e.payload, to: before, job: id, at: e.recordedAt)
+                    state = after
+                    let delta = previous.map { e.recordedAt.milliseconds - $0.milliseconds }
+                    previous = e.recordedAt
+                    let change = Change.describe(before: before, after: after, payload: e.payload)
+                    if json {
+                        entries.append(.object([
+                            "seq": .int(e.seq), "version": .int(Int64(e.version)), "type": .string(e.type.rawValue),
+                            "recorded_at": .string(e.recordedAt.iso8601), "since_previous_ms": delta.map { .int($0) } ?? .null,
+                            "state": .string(after.status.rawValue), "payload": e.payload.json, "change": .string(change),
+                        ]))
+                    } else {
+                        lines.append(["v\(e.version)", "seq \(e.seq)", e.recordedAt.iso8601, delta.map(formatDelta) ?? "", e.type.rawValue, change])
+                    }
                 }
+                return (ledger, state, lines, entries)
             }
             guard let final = state else {
                 throw fail("no such job \(id) in \(ledger.path)", code: 3)
