@@ -88,7 +88,8 @@ public struct BlobProjection: EffectProjection {
                 // Only bytes that are not there are past retrying; a read that failed (no
                 // file descriptor left, a busy or faulty disk) is tried again.
                 guard case .unknownAsset = error else { throw SinkError.unavailable("the bytes of asset \(asset.sha256) could not be read: \(error)") }
-                throw SinkError.rejected("the bytes of asset \(asset.sha256) are not staged in this log")
+                // Said in full: the dead letter's advice is a re-drive, which cannot help here.
+                throw SinkError.rejected("the bytes of asset \(asset.sha256) are not staged in this log (a log made by import has none: an export carries no assets), so it cannot be uploaded from here and a re-drive fails the same way; the artefact is where the log it was exported from published it")
             }
             return .success(try await store.put(pathname: item.target, bytes: bytes, contentType: asset.contentType).url)
         } catch let e as SinkError {

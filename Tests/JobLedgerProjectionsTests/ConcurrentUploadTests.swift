@@ -105,3 +105,22 @@ struct ConcurrentUploadTests {
         #expect(store.most == 8)
     }
 }
+
+/// After an import (an export carries no assets), every artefact was dead-lettered with
+/// "not staged in this log" and the advice to re-drive, which can only fail the same way.
+@Suite struct ImportedLogUploadTests {
+    @Test func anImportedLogsArtefactsAreDeadLetteredSayingWhyARedriveCannotHelp() async throws {
+        let original = try Fixture()
+        _ = try await original.appendHappyJob(progressTicks: 1)
+        var lines: [String] = []
+        try original.ledger.exportNDJSON { lines.append($0) }
+        let restored = try Fixture()
+        _ = try restored.ledger.importNDJSON(lines)
+        let runner = restored.runner(blobs: LocalFolderBlobStore(path: restored.dir.path("blobs")), maxAttempts: 1)
+        _ = try await runner.catchUp()
+        let dead = try restored.ledger.outboxItems(.blob, status: .dead)
+        #expect(dead.count == 2, "the preview and the final image: \(dead)")
+        #expect(dead.allSatisfy { ($0.lastError ?? "").contains("an export carries no assets") && ($0.lastError ?? "").contains("a re-drive fails the same way") },
+                "\(dead.map { $0.lastError ?? "" })")
+    }
+}
