@@ -24,12 +24,16 @@ extension EventPayload {
         case .completed(let c): c.output.map { ("output", $0) }
         case .started, .progress, .lowres, .failed, .canceled: nil
         }
-        if let (root, value) = json, let bad = value.firstNonFiniteNumber(under: root) {
-            throw PayloadError(type: type, reason: "'\(bad.path)' must be a finite number, got \(bad.value)")
-        }
+        guard let (root, value) = json else { return }
+        // One walk for both rules (this runs on every append); the path of a bad number is
+        // worked out only when there is one.
         // The payload's own object is one level: parsed back from its text (a read, an export
         // line's payload), a deeper value would be refused.
-        if let (root, value) = json, value.nests(deeperThan: JSONValue.maxDepth - 2) {
+        let scan = value.scan(deeperThan: JSONValue.maxDepth - 2)
+        if scan.nonFinite, let bad = value.firstNonFiniteNumber(under: root) {
+            throw PayloadError(type: type, reason: "'\(bad.path)' must be a finite number, got \(bad.value)")
+        }
+        if scan.tooDeep {
             throw PayloadError(type: type, reason: "'\(root)' is nested deeper than a payload may be (\(JSONValue.maxDepth) levels of JSON, counting the payload's own object)")
         }
     }
@@ -88,13 +92,26 @@ extension EventPayload {
 }
 
 extension JSONValue {
-    /// Whether a value inside this one lies more than `levels` levels below it (a scalar or an
-    /// empty array or object adds none). Recurses at most `levels + 1` deep.
-    func nests(deeperThan levels: Int) -> Bool {
+    /// In one walk: whether any number inside is NaN or ±infinity (which JSON cannot carry), and
+    /// whether a value inside lies more than `levels` levels below this one (a scalar or an
+    /// empty array or object adds none).
+    func scan(deeperThan levels: Int) -> (nonFinite: Bool, tooDeep: Bool) {
         switch self {
-        case .array(let a): return !a.isEmpty && (levels == 0 || a.contains { $0.nests(deeperThan: levels - 1) })
-        case .object(let o): return !o.isEmpty && (levels == 0 || o.values.contains { $0.nests(deeperThan: levels - 1) })
-        case .null, .bool, .int, .double, .string: return false
+        case .double(let d): return (!d.isFinite, false)
+        case .null, .bool, .int, .string: return (false, false)
+        case .array(let a): return Self.scan(a, deeperThan: levels)
+        case .object(let o): return Self.scan(o.values, deeperThan: levels)
         }
+    }
+
+    private static func scan<C: Collection<JSONValue>>(_ children: C, deeperThan levels: Int) -> (nonFinite: Bool, tooDeep: Bool) {
+        var result = (nonFinite: false, tooDeep: levels == 0 && !children.isEmpty)
+        for child in children {
+            let s = child.scan(deeperThan: max(0, levels - 1))
+            result.nonFinite = result.nonFinite || s.nonFinite
+            result.tooDeep = result.tooDeep || s.tooDeep
+            if result.nonFinite && result.tooDeep { break }
+        }
+        return result
     }
 }
