@@ -35,7 +35,7 @@ public struct RateLimitSpec: Sendable, Hashable, CustomStringConvertible {
         let w = parts[1]
         let unit: (suffix: String, ms: Int64)? = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)].first { w.hasSuffix($0.0) }
         let digits = unit.map { w.dropLast($0.suffix.count) } ?? ""
-        guard let unit, !digits.isEmpty, digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+        guard let unit, JobLedgerServer.isDigits(String(digits)) else {
             throw bad("the window must be a whole number with ms, s, m or h")
         }
         // `0s` is a number with a unit: it was said not to be. Too many digits for any window,
