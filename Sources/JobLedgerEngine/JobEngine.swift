@@ -176,9 +176,8 @@ public final class JobEngine: Sendable {
         let queued = EventPayload.Queued(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt, owner: owner)
         let payload = EventPayload.queued(queued)
         let id = JobID.generate(at: clock.now())
-        // As before every round of the engine's own writes: SQLite would commit into a file
-        // no one can open again, and the job, answered as queued, would be lost.
-        try ledger.checkFileIsThere()
+        // A log file moved or deleted meanwhile is refused by the append itself (a `vanished`
+        // storage fault, checked once per append transaction): nothing is queued.
         let stored = try await ledger.append(NewEvent(job: id, payload: payload,
                                                       expectedVersion: idempotencyKey == nil ? 0 : nil, idempotencyKey: idempotencyKey))
         storage.succeeded()

@@ -308,12 +308,19 @@ extension Ledger {
     /// `body` moves on as it appends) and telling it whether the writer's cache can be trusted;
     /// after the commit, still on the writer connection (so that no other write can run in
     /// between), records the head and the jobs' states in the cache.
+    ///
+    /// A log moved or deleted while open fails the transaction with a `vanished` storage fault
+    /// before anything is written (`checkFileIsThere`): SQLite would commit into a file no one
+    /// can open again, and every caller would be told its events were recorded. Looked at once
+    /// per transaction, for every caller it commits, whoever appends (the engine, the server,
+    /// the CLI), rather than once per caller before it queues.
     private func writeBatch<T>(_ db: Database, _ body: (inout ChainHead, inout BatchStates, Bool) throws -> T) throws -> T {
         var start = WriterCache.BatchStart(head: ChainHead(seq: 0, hash: HashChain.genesis), trusted: false, dataVersion: 0)
         var head = start.head
         var jobs = BatchStates()
         var result: T?
         try db.inImmediateTransaction {
+            try checkFileIsThere()
             start = try committer.cache.beginBatch(db)
             head = start.head
             result = try body(&head, &jobs, start.trusted)

@@ -16,6 +16,7 @@ extension JobLedgerServer {
     /// as ASCII without Foundation (its trimming and lowercasing through NSString were 2 % of a
     /// submit's CPU).
     static func isJSON(_ contentType: String) -> Bool {
+        if contentType == "application/json" { return true }  // what nearly every client sends
         let media = trimmingSpaces(contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)[0]).utf8
         let lower = { (b: UInt8) -> UInt8 in b >= 0x41 && b <= 0x5A ? b | 0x20 : b }
         func hasPrefix(_ p: String) -> Bool { media.count >= p.utf8.count && zip(media, p.utf8).allSatisfy { lower($0) == $1 } }

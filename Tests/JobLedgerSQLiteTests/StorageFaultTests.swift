@@ -59,6 +59,30 @@ import Testing
         #expect(Ledger.map(DatabaseError(resultCode: .SQLITE_READONLY_DBMOVED), path: path, configuration: .init()).storageFault?.kind == .vanished)
     }
 
+    @Test func anAppendToALogMovedAwayWhileOpenIsRefusedAndWritesNothing() async throws {
+        let dir = TempDir()
+        let path = dir.path("jobs.sqlite")
+        let ledger = try Ledger.open(path: path)
+        _ = try await ledger.append(NewEvent(job: jid("a"), payload: queued))
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".moved")
+        // In WAL mode SQLite would commit into the moved file and the caller would be told its
+        // event was recorded: the append transaction itself refuses, whoever appends.
+        let single = await expectLedgerError { _ = try await ledger.append(NewEvent(job: jid("b"), payload: queued)) }
+        #expect(single?.storageFault?.kind == .vanished, "got \(String(describing: single))")
+        let batch = await expectLedgerError {
+            _ = try await ledger.append([NewEvent(job: jid("c"), payload: queued), NewEvent(job: jid("d"), payload: queued)])
+        }
+        #expect(batch?.storageFault?.kind == .vanished, "got \(String(describing: batch))")
+        let each = await ledger.appendEach([NewEvent(job: jid("e"), payload: queued)])
+        guard case .failure(let e) = each[0] else { Issue.record("appendEach wrote into a moved log"); return }
+        #expect(e.storageFault?.kind == .vanished)
+        // Put back: nothing of the refused appends is in it, and appends work again.
+        try FileManager.default.moveItem(atPath: path + ".moved", toPath: path)
+        #expect(try ledger.head()?.seq == 1)
+        _ = try await ledger.append(NewEvent(job: jid("f"), payload: queued))
+        #expect(try ledger.head()?.seq == 2)
+    }
+
     @Test func faultsAreClassifiedByTheirSQLiteCode() throws {
         let dir = TempDir()
         let path = dir.path("jobs.sqlite")
