@@ -9,7 +9,7 @@ import Foundation
 /// | `JOBLEDGER_AUTH_ISSUER` | when set, the required `iss` |
 /// | `JOBLEDGER_AUTH_AUDIENCE` | when set, a required `aud` (comma-separated: any of them) |
 /// | `JOBLEDGER_AUTH_AUTHORIZED_PARTIES` | when set, an `azp` present must be one of these origins (comma-separated) |
-/// | `JOBLEDGER_AUTH_ADMIN_CLAIM` | the top-level claim that marks an admin, `role` by default |
+/// | `JOBLEDGER_AUTH_ADMIN_CLAIM` | the claim that marks an admin, `role` by default; a name with dots that is not a top-level claim of the token is a path through nested objects (`o.rol`, Clerk's organisation role in session tokens of version 2) |
 /// | `JOBLEDGER_AUTH_ADMIN_VALUE` | its value for an admin, `admin` by default: the claim is that string, or an array with that string among its members (`["user", "admin"]`), compared byte for byte; nothing else is (a number, an object, a nested array, `"admin,user"`) |
 /// | `JOBLEDGER_AUTH_LEEWAY_SECONDS` | clock skew allowed on `exp` and `nbf`, 5 by default (0…300) |
 ///
@@ -34,7 +34,8 @@ public struct AuthConfiguration: Sendable, Equatable {
     public var audiences: [String]
     /// The accepted `azp` origins; empty: `azp` is not checked.
     public var authorizedParties: [String]
-    /// The name of the (top-level) claim that marks an admin.
+    /// The name of the claim that marks an admin: a top-level claim, or a dotted path into
+    /// nested objects (`o.rol`) when the token has no top-level claim of that name.
     public var adminClaim: String
     /// The admin claim's value for an admin: the claim is this string, or an array holding it.
     public var adminValue: String

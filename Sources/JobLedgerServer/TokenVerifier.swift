@@ -211,7 +211,25 @@ public final class TokenVerifier: Sendable {
               sub.unicodeScalars.allSatisfy({ !(0...0x1f ~= $0.value || 0x7f...0x9f ~= $0.value || 0x2028...0x202e ~= $0.value
                                                   || 0x2066...0x2069 ~= $0.value || $0.properties.generalCategory == .format) }),
               !sub.unicodeScalars.allSatisfy(\.properties.isWhitespace) else { throw .subject }
-        return Principal(subject: sub, isAdmin: Self.grantsAdmin(claims[c.adminClaim], value: c.adminValue))
+        return Principal(subject: sub, isAdmin: Self.grantsAdmin(Self.claim(c.adminClaim, in: claims), value: c.adminValue))
+    }
+
+    /// The claim named `name`: the top-level claim of that name when the token has one (a
+    /// namespaced claim such as `https://example.com/roles` holds dots too), else, for a name
+    /// with dots, the member it leads to through nested objects (`o.rol`: the claim `o`, its
+    /// member `rol`, where Clerk's session tokens of version 2 put the organisation's role).
+    /// A path with an empty step (`o..rol`, `o.`) or through a value that is not an object
+    /// leads nowhere.
+    static func claim(_ name: String, in claims: JSONValue) -> JSONValue? {
+        if let top = claims[name] { return top }
+        let steps = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard steps.count > 1, !steps.contains(where: \.isEmpty) else { return nil }
+        var level = claims
+        for step in steps {
+            guard case .object(let members) = level, let next = members[String(step)] else { return nil }
+            level = next
+        }
+        return level
     }
 
     /// Whether the admin claim's value marks an admin: a string that is `value`, or an array with

@@ -57,6 +57,33 @@ import Testing
         #expect(try await Self.isAdmin(#"["editor","admin"]"#, claim: "roles", roles))
     }
 
+    /// Clerk's session tokens of version 2 put the organisation's role inside the `o` object
+    /// (`"o": {"id": …, "rol": "admin"}`): a claim name with dots is a path through nested
+    /// objects, unless the token has a top-level claim of that very name (a namespaced claim such
+    /// as `https://example.com/roles` holds dots too, and is read as it is).
+    @Test func aDottedClaimNameReachesIntoNestedObjectsAsClerksOrganisationRole() async throws {
+        let c = AuthConfiguration(hs256Secret: ServerHarness.secret, adminClaim: "o.rol")
+        #expect(try await Self.isAdmin(#"{"id":"org_1","rol":"admin","slg":"acme"}"#, claim: "o", c))
+        #expect(try await !Self.isAdmin(#"{"id":"org_1","rol":"member"}"#, claim: "o", c))
+        #expect(try await Self.isAdmin(#"{"rol":["member","admin"]}"#, claim: "o", c))
+        for nowhere in [#""admin""#, #"["admin"]"#, #"{"rol":{"admin":true}}"#, #"{"o":{"rol":"admin"}}"#, #"{}"#, "null"] {
+            #expect(try await !Self.isAdmin(nowhere, claim: "o", c), "\(nowhere)")
+        }
+        #expect(try await !Self.isAdmin(#"{"rol":"admin"}"#, claim: "org", c))
+        let deeper = AuthConfiguration(hs256Secret: ServerHarness.secret, adminClaim: "app.access.role")
+        #expect(try await Self.isAdmin(#"{"access":{"role":"admin"}}"#, claim: "app", deeper))
+        #expect(try await !Self.isAdmin(#"{"access":"admin"}"#, claim: "app", deeper))
+        // A top-level claim whose name holds dots is read as it is.
+        let namespaced = AuthConfiguration(hs256Secret: ServerHarness.secret, adminClaim: "https://example.com/roles")
+        #expect(try await Self.isAdmin(#"["admin"]"#, claim: "https://example.com/roles", namespaced))
+        #expect(try await Self.isAdmin(#""admin""#, claim: "o.rol", c))
+        // An empty step leads nowhere.
+        for broken in ["o..rol", "o.", ".rol"] {
+            let b = AuthConfiguration(hs256Secret: ServerHarness.secret, adminClaim: broken)
+            #expect(try await !Self.isAdmin(#"{"rol":"admin","":{"rol":"admin"}}"#, claim: "o", b), "\(broken)")
+        }
+    }
+
     /// An empty value made a token whose claim is `""` (or `[""]`) an admin; one of white space
     /// only is as unlikely to be meant. Refused when the verifier is made, naming the variable.
     @Test(arguments: ["", " ", "\n", "\t "])
