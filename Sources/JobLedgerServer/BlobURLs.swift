@@ -3,10 +3,10 @@ import JobLedger
 
 /// The artefact URLs this server gives its clients, one rule for every answer: on a server with
 /// a blob folder, an artefact of the folder store is its `/blobs/<pathname>` path here when the
-/// file is in that folder, and null when it is not, so a `file://` URL, which names a path on
-/// the server, never reaches a client; a URL of another store is given as recorded. A server
-/// with no folder (blobs published elsewhere, Vercel Blob) gives the URLs as recorded, as
-/// `GET /api/jobs/{id}` does (`ledger.artefactURLs`).
+/// file is in that folder, and null when it is not; a URL of another store is given as
+/// recorded. A `file://` URL, which names a path on the server, never reaches a client: a
+/// server with no folder (blobs published elsewhere, Vercel Blob) gives the other stores' URLs
+/// as recorded and null for a `file://` one (a log whose earlier artefacts went to a folder).
 ///
 /// Broadcast messages (SSE streams, `/api/live`, the history's `message`) carry the URL the
 /// blob projection recorded: `file://` under the folder the log was written beside. It used
@@ -30,10 +30,10 @@ struct BlobURLs: Sendable {
 
     /// A recorded artefact URL of `job` as a client is given it: a `file://` URL as its pathname
     /// (`jobs/<job>/<file>`, `BlobPathname`) `published` here, whatever folder it was written
-    /// under; any other URL unchanged.
+    /// under (null on a server with no folder); any other URL unchanged.
     func client(_ url: String?, job: String) -> String? {
         guard let url else { return nil }
-        guard folder != nil, url.lowercased().hasPrefix("file:") else { return url }
+        guard Self.isFileURL(url) else { return url }
         guard let path = URL(string: url)?.path, !job.isEmpty else { return nil }
         let name = (path as NSString).lastPathComponent
         let pathname = "jobs/\(job)/\(name)"
@@ -47,14 +47,19 @@ struct BlobURLs: Sendable {
     /// object (never written by the broadcast projection) is sent as `null` rather than risk a
     /// server path.
     func message(_ text: String) -> String {
-        guard folder != nil, text.range(of: "file:", options: .caseInsensitive) != nil else { return text }
+        guard text.range(of: "file:", options: .caseInsensitive) != nil else { return text }
         guard var value = try? JSONValue(parsing: text), case .object(var o) = value else { return "null" }
         let job = o["job"]?.stringValue ?? ""
         for key in Self.urlKeys {
-            guard case .string(let s)? = o[key], s.lowercased().hasPrefix("file:") else { continue }
+            guard case .string(let s)? = o[key], Self.isFileURL(s) else { continue }
             o[key] = client(s, job: job).map(JSONValue.string) ?? .null
         }
         value = .object(o)
         return value.canonicalText
+    }
+
+    /// Whether a URL names a file on the server (`file:`, in any case).
+    static func isFileURL(_ url: String) -> Bool {
+        url.utf8.count >= 5 && url.utf8.prefix(5).map { $0 | 0x20 }.elementsEqual("file:".utf8)
     }
 }

@@ -27,8 +27,8 @@ extension JobLedgerServer {
         if blobFolder != nil { return servedHereJobJSON(s) }
         // Blobs published elsewhere (Vercel Blob): the URLs the blob projection recorded for
         // this job's artefacts (two lookups, not the whole jobs table).
-        let urls = try ledger.artefactURLs(of: s)
-        return JobJSON.make(s, previewURL: urls.preview, resultURL: urls.result)
+        let urls = try ledger.artefactURLs(of: s), job = s.id.rawValue
+        return JobJSON.make(s, previewURL: blobURLs.client(urls.preview, job: job), resultURL: blobURLs.client(urls.result, job: job))
     }
 
     /// A job whose artefacts this server serves from its blob folder, at their `/blobs/` URLs.
@@ -60,7 +60,7 @@ extension JobLedgerServer {
         let jobs: [JSONValue] = page.jobs.map { e in
             let s = e.state
             if blobFolder != nil { return servedHereJobJSON(s) }
-            return JobJSON.make(s, previewURL: e.previewURL, resultURL: e.resultURL)
+            return JobJSON.make(s, previewURL: blobURLs.client(e.previewURL, job: s.id.rawValue), resultURL: blobURLs.client(e.resultURL, job: s.id.rawValue))
         }
         let next: JSONValue = page.hasMore ? .string(page.jobs.last!.state.id.rawValue) : .null
         return JSONResponse.make(.object(["jobs": .array(jobs), "next_cursor": next, "counts": .object(counts)]))

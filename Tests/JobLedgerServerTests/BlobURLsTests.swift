@@ -38,6 +38,33 @@ import Testing
         }
     }
 
+    /// A server with no blob folder (its blobs go to Vercel Blob) serving a log whose earlier
+    /// artefacts went to a folder: those `file://` URLs name paths on the server and were given to
+    /// clients as recorded, by the row, the list, the stream and the history. Now null.
+    @Test func aServerWithNoFolderGivesNoFileURLToAnyone() async throws {
+        var h = try await ServerHarness.make(); defer { h.cleanup() }
+        h.server = JobLedgerServer(ledger: h.ledger, engine: h.engine, hub: h.hub, runner: h.runner, auth: h.server.auth,
+                                   limiter: h.server.limiter, kinds: h.server.kinds, blobFolder: nil, now: h.clock.closure)
+        let auth = try await h.auth()
+        let id = try await h.live { c async throws in
+            try await c.api(.post, "/api/design", "/api/design", headers: auth, body: body(StreamTests.design)).body.json!["id"]!.stringValue!
+        }
+        try await h.workAndProject()
+        // Recorded as file:// by the folder store the harness publishes with.
+        let recorded = try h.ledger.artefactURLs(of: try #require(try await h.ledger.state(of: JobID(id))))
+        #expect(recorded.result?.hasPrefix("file:") == true, "\(recorded)")
+        try await h.live { c async throws in
+            let row = try await c.api(.get, "/api/jobs/\(id)", "/api/jobs/{id}", headers: auth).body.json!
+            #expect(row["state"] == "completed" && row["result_url"] == .null && row["preview_url"] == .null, "\(row)")
+            let list = try await c.api(.get, "/api/jobs", "/api/jobs", headers: auth).body.text
+            #expect(list.contains(id) && !list.contains("file:"), "\(list.prefix(600))")
+            let stream = try await c.api(.get, "/api/jobs/\(id)/stream", "/api/jobs/{id}/stream", headers: auth).body.text
+            #expect(stream.contains("completed") && !stream.contains("file:"), "\(stream.prefix(600))")
+            let history = try await c.api(.get, "/api/jobs/\(id)/events", "/api/jobs/{id}/events", headers: auth).body.text
+            #expect(history.contains("completed") && !history.contains("file:"), "\(history.prefix(600))")
+        }
+    }
+
     /// The mapping itself: a `file://` URL under any folder becomes the `/blobs/` path of its
     /// pathname when that file is here, null when it is not; other URLs pass unchanged.
     @Test func fileURLsMapToPublishedPathsOrNull() throws {
@@ -54,5 +81,12 @@ import Testing
         let mapped = try JSONValue(parsing: urls.message(text))
         #expect(mapped["preview_url"] == .null && mapped["result_url"] == "/blobs/jobs/j1/final-00.png" && mapped["seq"] == 3)
         #expect(urls.message(#"{"job":"j1","result_url":null}"#) == #"{"job":"j1","result_url":null}"#)
+        // No folder here: a file:// URL is null (in any case), another store's is as recorded.
+        let none = BlobURLs(folder: nil)
+        #expect(none.client("file:///elsewhere/log.sqlite.blobs/jobs/j1/final-00.png", job: "j1") == nil)
+        #expect(none.client("FILE:///elsewhere/log.sqlite.blobs/jobs/j1/final-00.png", job: "j1") == nil)
+        #expect(none.client("https://x.public.blob.vercel-storage.com/jobs/j1/final-00.png", job: "j1") == "https://x.public.blob.vercel-storage.com/jobs/j1/final-00.png")
+        let noneMapped = try JSONValue(parsing: none.message(text))
+        #expect(noneMapped["preview_url"] == .null && noneMapped["result_url"] == .null && noneMapped["seq"] == 3)
     }
 }

@@ -11,7 +11,7 @@ import Testing
 /// its artefacts, and a job not uploaded yet has none.
 @Suite struct RemoteBlobURLTests {
     @Test func aJobsURLsAreTheOnesTheBlobProjectionRecorded() async throws {
-        var h = try await ServerHarness.make(); defer { h.cleanup() }
+        var h = try await ServerHarness.make(blobStore: { RemoteStore(folder: LocalFolderBlobStore(path: $0)) }); defer { h.cleanup() }
         h.server = JobLedgerServer(ledger: h.ledger, engine: h.engine, hub: h.hub, runner: h.runner, auth: h.server.auth,
                                    limiter: h.server.limiter, kinds: h.server.kinds, blobFolder: nil, now: h.clock.closure)
         let auth = try await h.auth()
@@ -30,9 +30,27 @@ import Testing
             let job = try await c.api(.get, "/api/jobs/\(done)", "/api/jobs/{id}", headers: auth).body.json!
             #expect(job["preview_url"]?.stringValue == preview)
             #expect(job["result_url"]?.stringValue == result)
-            #expect(!preview.hasPrefix("/blobs/"))  // the store's own URL, not one served here
+            #expect(preview.hasPrefix(RemoteStore.base))  // the store's own URL, not one served here
             let queued = try await c.api(.get, "/api/jobs/\(later)", "/api/jobs/{id}", headers: auth).body.json!
             #expect(queued["state"] == "queued" && queued["preview_url"] == .null && queued["result_url"] == .null)
         }
+    }
+}
+
+/// A store that publishes elsewhere, as Vercel Blob does: the bytes kept in a folder, the URLs
+/// its own (`https://…`), which the server passes on as recorded.
+struct RemoteStore: BlobStore {
+    static let base = "https://store.example/"
+    let folder: LocalFolderBlobStore
+
+    func put(pathname: String, bytes: Data, contentType: String) async throws(SinkError) -> BlobInfo {
+        remote(try await folder.put(pathname: pathname, bytes: bytes, contentType: contentType))
+    }
+    func head(pathname: String) async throws(SinkError) -> BlobInfo? { try await folder.head(pathname: pathname).map(remote) }
+    func list(prefix: String) async throws(SinkError) -> [BlobInfo] { try await folder.list(prefix: prefix).map(remote) }
+    func delete(pathname: String) async throws(SinkError) { try await folder.delete(pathname: pathname) }
+
+    private func remote(_ info: BlobInfo) -> BlobInfo {
+        BlobInfo(pathname: info.pathname, url: Self.base + info.pathname, size: info.size, contentType: info.contentType)
     }
 }

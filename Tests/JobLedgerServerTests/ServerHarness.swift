@@ -54,11 +54,13 @@ struct ServerHarness {
     /// `limit`: the submit limit, counted in memory unless `limiter` makes another limiter on the
     /// harness's clock; `auth`: nil for the HS256 default; `anycable` and `streams` as `serve`
     /// passes them with `--broadcast anycable` and `--stream-prefix`; `serverHub` false: the
-    /// server has no hub to stream from, as with `--broadcast anycable`; `log`: how the log is opened.
+    /// server has no hub to stream from, as with `--broadcast anycable`; `log`: how the log is opened;
+    /// `blobStore`: where artefacts are published, given the folder beside the log (default: that folder).
     static func make(limit: RateLimitSpec = RateLimitSpec(limit: 100, windowMilliseconds: 60_000), auth: AuthConfiguration? = nil,
                      insecure: Bool = false, limiter: ((TestClock) -> SubmitLimiter)? = nil,
                      anycable: AnyCableConfiguration? = nil, streams: StreamNaming = StreamNaming(),
-                     serverHub: Bool = true, log: LedgerConfiguration = LedgerConfiguration()) async throws -> ServerHarness {
+                     serverHub: Bool = true, log: LedgerConfiguration = LedgerConfiguration(),
+                     blobStore: ((String) -> any BlobStore)? = nil) async throws -> ServerHarness {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jobledger-serve-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let ledger = try Ledger.open(path: dir.appendingPathComponent("log.sqlite").path, configuration: log)
@@ -79,7 +81,7 @@ struct ServerHarness {
         var ro = ProjectionRunner.Options()
         ro.logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         ro.metrics = ServerMetrics.factory(registry)
-        let runner = ProjectionRunner(ledger: ledger, blobs: LocalFolderBlobStore(path: blobs), broadcasts: hub, options: ro)
+        let runner = ProjectionRunner(ledger: ledger, blobs: blobStore?(blobs) ?? LocalFolderBlobStore(path: blobs), broadcasts: hub, options: ro)
         let clock = TestClock()
         let verifier = insecure ? nil : try await TokenVerifier(configuration: auth ?? AuthConfiguration(hs256Secret: secret), now: clock.closure)
         var server = JobLedgerServer(ledger: ledger, engine: engine, hub: serverHub ? hub : nil, runner: runner, auth: verifier,
