@@ -27,7 +27,7 @@ public struct InvalidProjectionOptions: Error, Sendable, Hashable, CustomStringC
 }
 
 extension ProjectionRunner.Options {
-    /// The batch sizes a runner takes (`batchSize`, `deliveryBatch`): at least one, and no more
+    /// The batch sizes a runner takes (`batchSize`, `stateBatchSize`, `deliveryBatch`): at least one, and no more
     /// than one transaction or one call should hold.
     public static let batchRange = 1...100_000
     /// The longest `owner` a runner takes, in UTF-8 bytes.
@@ -36,9 +36,9 @@ extension ProjectionRunner.Options {
     public static let maxLeaseMilliseconds: Int64 = 365 * 24 * 3_600_000
 
     /// Throws `InvalidProjectionOptions` for an option a runner cannot work with: an `owner`
-    /// that is empty, over `maxOwnerBytes` or holds a control character, a `batchSize`
-    /// or `deliveryBatch` outside `batchRange`, a `maxAttempts` below 1, a negative
-    /// `batchWindow`, `shutdownCatchUp` or `maxRetryAfterMilliseconds`, a `retry` with a
+    /// that is empty, over `maxOwnerBytes` or holds a control character, a `batchSize`,
+    /// `stateBatchSize` or `deliveryBatch` outside `batchRange`, a `maxAttempts` below 1, a negative
+    /// `batchWindow`, `stateBatchWindow`, `shutdownCatchUp` or `maxRetryAfterMilliseconds`, a `retry` with a
     /// negative `baseMilliseconds` or `capMilliseconds`, a `pollInterval` or `renewInterval`
     /// that is not positive, a `leaseMilliseconds` outside 1…`maxLeaseMilliseconds`, or a
     /// negative duration in `storageFaults`. The runner checks this itself before it works;
@@ -67,6 +67,12 @@ extension ProjectionRunner.Options {
         }
         guard batchWindow >= .zero else {
             throw InvalidProjectionOptions(option: "batchWindow", reason: "must be zero or more (zero: step again at once), got \(batchWindow)")
+        }
+        guard batches.contains(stateBatchSize) else {
+            throw InvalidProjectionOptions(option: "stateBatchSize", reason: "must be in \(batches.lowerBound)…\(batches.upperBound) events, got \(stateBatchSize)")
+        }
+        guard stateBatchWindow >= .zero else {
+            throw InvalidProjectionOptions(option: "stateBatchWindow", reason: "must be zero or more (zero: step again at once), got \(stateBatchWindow)")
         }
         guard shutdownCatchUp >= .zero else {
             throw InvalidProjectionOptions(option: "shutdownCatchUp", reason: "must be zero or more (zero: stop at once), got \(shutdownCatchUp)")

@@ -68,11 +68,14 @@ extension ProjectionRunner {
     public func runLive() async throws {
         try checkRunnable()
         let gaveUp = await withTaskGroup(of: StorageFault?.self) { group -> StorageFault? in
+            // State projections step in larger batches, gathered over a longer window
+            // (`stateBatchSize`, `stateBatchWindow`): their cost is in their transactions.
+            let limit = options.stateBatchSize, window = options.stateBatchWindow
             for p in stateProjections {
                 group.addTask {
-                    await self.loop(p.name) {
-                        let n = try await self.step(p)
-                        return n == 0 ? .idle : n < self.options.batchSize ? .tookIn : .worked(delivered: 0, failed: 0, dead: 0)
+                    await self.loop(p.name, window: window) {
+                        let n = try await self.step(p, limit: limit)
+                        return n == 0 ? .idle : n < limit ? .tookIn : .worked(delivered: 0, failed: 0, dead: 0)
                     }
                 }
             }
@@ -121,10 +124,12 @@ extension ProjectionRunner {
         }
     }
 
-    /// Repeats `step` until cancelled: at once after work, else when the log grows, when an
-    /// item is due, or every poll interval. During a storage fault, only when the next try is
+    /// Repeats `step` until cancelled: at once after work, after `window` (else `batchWindow`)
+    /// when it took in a partial batch, else when the log grows, when an item is due, or every
+    /// poll interval. During a storage fault, only when the next try is
     /// due; returns the fault when it outlasts `giveUpAfter`.
-    private func loop(_ name: ProjectionName, _ step: () async throws -> Step) async -> StorageFault? {
+    private func loop(_ name: ProjectionName, window: Duration? = nil, _ step: () async throws -> Step) async -> StorageFault? {
+        let window = window ?? options.batchWindow
         var log = options.logger
         log[metadataKey: "projection"] = "\(name)"
         var lastError: String?
@@ -170,8 +175,8 @@ extension ProjectionRunner {
                 continue
             case .tookIn:
                 // A partial batch: gather what arrives meanwhile into the next one.
-                if options.batchWindow > .zero {
-                    try? await Task.sleep(for: options.batchWindow)
+                if window > .zero {
+                    try? await Task.sleep(for: window)
                 } else {
                     await Task.yield()
                 }

@@ -25,10 +25,11 @@ extension ProjectionRunner {
         }
     }
 
-    /// Applies the next batch of events to a state projection, with its checkpoint. When the
+    /// Applies the next batch of events (at most `limit`, else `batchSize`) to a state
+    /// projection, with its checkpoint. When the
     /// projection's own code fails, throws `LedgerError.projectionFailed`, after keeping the
     /// reason in its status.
-    func step(_ p: any StateProjection) async throws -> Int {
+    func step(_ p: any StateProjection, limit: Int? = nil) async throws -> Int {
         let turn = turns[p.name]!
         await turn.acquire()
         defer { turn.release() }
@@ -37,7 +38,7 @@ extension ProjectionRunner {
         let n: Int
         let restored = Mutex(false)
         do {
-            n = try await ledger.projectionStep(p.name, limit: options.batchSize, read: readEvents, restore: { db in
+            n = try await ledger.projectionStep(p.name, limit: limit ?? options.batchSize, read: readEvents, restore: { db in
                 let made = try p.restoreTables(db)
                 restored.withLock { $0 = made }  // a retried transaction says again
                 return made

@@ -74,7 +74,7 @@ import Testing
     @Test func everyNumericAndDurationOptionIsRangeChecked() {
         #expect(Self.refused(Self.options { _ in }) == nil)
         let edges = Self.options { o in
-            o.batchSize = 1; o.deliveryBatch = 100_000; o.maxAttempts = 1; o.batchWindow = .zero; o.shutdownCatchUp = .zero
+            o.batchSize = 1; o.stateBatchSize = 100_000; o.deliveryBatch = 100_000; o.maxAttempts = 1; o.batchWindow = .zero; o.stateBatchWindow = .zero; o.shutdownCatchUp = .zero
             o.retry = RetryPolicy(baseMilliseconds: 0, capMilliseconds: 0); o.pollInterval = .milliseconds(1)
             o.leaseMilliseconds = 1; o.renewInterval = .milliseconds(1); o.maxRetryAfterMilliseconds = 0
             o.storageFaults.giveUpAfter = .zero
@@ -83,6 +83,9 @@ import Testing
         let cases: [(String, (inout ProjectionRunner.Options) -> Void)] = [
             ("batchSize", { $0.batchSize = 100_001 }),
             ("batchWindow", { $0.batchWindow = .milliseconds(-1) }),
+            ("stateBatchSize", { $0.stateBatchSize = 0 }),
+            ("stateBatchSize", { $0.stateBatchSize = 100_001 }),
+            ("stateBatchWindow", { $0.stateBatchWindow = .milliseconds(-1) }),
             ("shutdownCatchUp", { $0.shutdownCatchUp = .seconds(-1) }),
             ("deliveryBatch", { $0.deliveryBatch = -1 }),
             ("maxAttempts", { $0.maxAttempts = 0 }),
