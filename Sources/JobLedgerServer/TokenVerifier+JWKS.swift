@@ -35,9 +35,15 @@ extension TokenVerifier {
     /// Reads and parses a JWKS file or URL.
     static func loadJWKS(_ source: String) async throws(ServerConfigurationError) -> (JWTKeyCollection, Set<String>, skipped: [String]) {
         let text: String
+        let scheme = source.range(of: "://").map { source[..<$0.lowerBound].lowercased() }
         do {
-            if source.hasPrefix("https://") || source.hasPrefix("http://") {
-                guard let url = URL(string: source) else {
+            // A URL of another scheme (`ftp://`, `file://`) was read as a file path: "no such file".
+            if let scheme, scheme != "https", scheme != "http", !scheme.contains("/") {
+                throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "only an https:// (or http://) URL or a file path is read, not a URL of another scheme (such as ftp:// or file://)")
+            }
+            if let scheme, scheme == "https" || scheme == "http" {
+                // Schemes are case-insensitive (RFC 3986 § 3.1); URLSession takes them lowercase.
+                guard let url = URL(string: scheme + source.dropFirst(scheme.utf8.count)) else {
                     throw ServerConfigurationError.invalid(variable: "JOBLEDGER_AUTH_JWKS", reason: "not a valid URL")
                 }
                 // Bounded, and never cancelled mid-flight (on Linux, cancelling a task suspended

@@ -153,6 +153,9 @@ import Testing
             let cases: [(url: String, reason: String)] = [
                 ("http://127.0.0.1:\(closed)/.well-known/jwks.json?token=url-secret", "cannot read the JWKS (cannot connect to the URL's host)"),
                 ("/nonexistent/jwks.json", "cannot read the JWKS (no such file)"),
+                ("ftp://127.0.0.1/jwks.json", "only an https:// (or http://) URL or a file path is read"),
+                ("file:///etc/jwks.json", "not a URL of another scheme"),
+                ("HTTP://127.0.0.1:\(closed)/.well-known/jwks.json", "cannot read the JWKS (cannot connect to the URL's host)"),
                 ("\(base)/missing?token=url-secret", "did not answer 200"),
                 ("\(base)/garbage", "not a usable JWKS document"),
                 ("\(base)/empty", "the JWKS has no keys"),
