@@ -201,17 +201,28 @@ public final class TokenVerifier: Sendable {
         if !c.authorizedParties.isEmpty, let azp = claims["azp"], !azp.isNull {
             guard let party = azp.stringValue, c.authorizedParties.contains(party) else { throw .authorizedParty }
         }
-        // A subject is an owner name in logs, pages and SQL: no control characters (C0, DEL, C1),
-        // no line or paragraph separators, no bidirectional embeddings, overrides or isolates
-        // (U+202A…U+202E, U+2066…U+2069: "\u{202E}root admin" shows as another name, and
-        // reverses the text after it), no other invisible format characters (category Cf: zero
-        // width spaces, marks, BOM: "bob\u{200B}" showed as bob, another owner), and not only
-        // white space.
-        guard let sub = claims["sub"]?.stringValue, !sub.isEmpty, sub.utf8.count <= 200,
-              sub.unicodeScalars.allSatisfy({ !(0...0x1f ~= $0.value || 0x7f...0x9f ~= $0.value || 0x2028...0x202e ~= $0.value
-                                                  || 0x2066...0x2069 ~= $0.value || $0.properties.generalCategory == .format) }),
-              !sub.unicodeScalars.allSatisfy(\.properties.isWhitespace) else { throw .subject }
+        guard let sub = claims["sub"]?.stringValue, Self.isUsableSubject(sub) else { throw .subject }
         return Principal(subject: sub, isAdmin: Self.grantsAdmin(Self.claim(c.adminClaim, in: claims), value: c.adminValue))
+    }
+
+    /// Whether a `sub` can be an owner, which is a name in logs, pages and SQL that must not
+    /// show as another: 1…200 bytes; no control characters (C0, DEL, C1), no line or paragraph
+    /// separators, no bidirectional embeddings, overrides or isolates (U+202A…U+202E,
+    /// U+2066…U+2069: "\u{202E}root admin" shows as another name, and reverses the text after
+    /// it); no other invisible characters: format characters (category Cf: zero width spaces,
+    /// marks, BOM: "bob\u{200B}" showed as bob, another owner), default-ignorable ones (the
+    /// combining grapheme joiner, variation selectors, Hangul fillers) and the Braille blank; no
+    /// white space at either end, and none but the plain space inside ("bob\u{00A0}" and
+    /// "bob\u{3000}" showed as bob).
+    static func isUsableSubject(_ sub: String) -> Bool {
+        guard !sub.isEmpty, sub.utf8.count <= 200,
+              let first = sub.unicodeScalars.first, let last = sub.unicodeScalars.last,
+              !first.properties.isWhitespace, !last.properties.isWhitespace else { return false }
+        return sub.unicodeScalars.allSatisfy { u in
+            let v = u.value, p = u.properties
+            return !(0...0x1f ~= v || 0x7f...0x9f ~= v || 0x2028...0x202e ~= v || 0x2066...0x2069 ~= v || v == 0x2800
+                     || p.generalCategory == .format || p.isDefaultIgnorableCodePoint || (p.isWhitespace && v != 0x20))
+        }
     }
 
     /// The claim named `name`: the top-level claim of that name when the token has one (a

@@ -93,10 +93,17 @@ import Testing
         for t in [padded, twisted] {
             await #expect(throws: AuthFailure.self, "\(t.suffix(4))") { try await v.verify(t) }
         }
-        // A sub with an invisible format character is not a subject.
-        for sub in ["bob\u{200B}", "\u{200F}admin", "bob\u{FEFF}"] {
+        // A sub with an invisible character (format, default-ignorable, the Braille blank, white
+        // space other than a plain space inside, or white space at an end) is not a subject.
+        for sub in ["bob\u{200B}", "\u{200F}admin", "bob\u{FEFF}", "bob\u{115F}", "bob\u{3164}", "bob\u{2800}", "bob\u{034F}",
+                    "bob\u{FE0F}", "bob\u{3000}", "bob\u{00A0}", "b\u{00A0}ob", "bob ", " bob", "bob\u{2003}x"] {
             let t = try await keys.sign(TestClaims(sub: sub, exp: exp))
             await #expect(throws: AuthFailure.subject, "\(sub.unicodeScalars.map(\.value))") { try await v.verify(t) }
+        }
+        // Names as issuers write them pass: a plain space inside, any script, emoji.
+        for sub in ["user_2abcDEF", "auth0|123", "bob smith", "José", "山田", "ユーザー", "🚀dev", "ok\u{0301}"] {
+            let t = try await keys.sign(TestClaims(sub: sub, exp: exp))
+            #expect(try await v.verify(t).subject == sub, "\(sub.unicodeScalars.map(\.value))")
         }
         // An alg said back is short and printable.
         let header = Data(#"{"alg":"\#(String(repeating: "A", count: 12_000))\r\n","typ":"JWT"}"#.utf8).base64EncodedString()
