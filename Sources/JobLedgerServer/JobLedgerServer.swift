@@ -51,9 +51,12 @@ public struct JobLedgerServer: Sendable {
     public var maxStreamDuration: Duration = .seconds(300)
     /// How many SSE streams one caller may hold open at once (429 past it).
     public var streamQuota = StreamQuota()
-    /// How long an SSE stream may stay quiet before the server writes a keep-alive comment
-    /// (which also finds a client that went away, so that its stream ends within this time).
-    public var streamHeartbeat: Duration = .seconds(15)
+    /// How long an SSE stream may stay quiet before the server writes a keep-alive comment,
+    /// which also finds a client that went away: a connection the client reset fails the first
+    /// write; one it closed in order (a FIN: the server keeps the half-closed connection open,
+    /// as HTTP allows) takes the first write, answers it with a reset and fails the second. So
+    /// a stream ends within twice this of its client going away: 15 s with the default 7.5 s.
+    public var streamHeartbeat: Duration = .milliseconds(7_500)
     /// How long a connection may stay idle (no request in flight, or a request whose head or
     /// body has stalled) before the server closes it: without it, clients that connect and send
     /// nothing, or drip a header, hold a descriptor each until the server has none left. A

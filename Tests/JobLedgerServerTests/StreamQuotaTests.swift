@@ -95,6 +95,15 @@ import Testing
         }
     }
 
+    /// A client that closed its connection in order (a FIN, which HTTP lets the server take as
+    /// a half-close) takes the first keep-alive and answers it with a reset; the second write
+    /// fails. Serve.md promises a place back within 15 s of the client going away: two
+    /// heartbeats. An outside audit measured 29.4 s with the 15 s heartbeat of before.
+    @Test func twoHeartbeatsFitTheFifteenSecondsServeMdPromises() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        #expect(h.server.streamHeartbeat * 2 <= .seconds(15))
+    }
+
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 }
 
