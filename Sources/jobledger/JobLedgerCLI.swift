@@ -226,21 +226,23 @@ struct LogOptions: ParsableArguments {
         return try Ledger.openReadOnly(path: path, configuration: configuration(), withLocks: true)
     }
 
-    /// Runs `read` on the log opened read-only (`first`, when the command opened it already).
+    /// Runs `read` on the log opened read-only (`first`, when the command opened it already;
+    /// `path`, for a command that reads another log than `--db`'s, as `diff` does).
     /// When a writer started on the log and wrote its file while it was read without locks
     /// (`LedgerError.writtenWhileReadWithoutLocks`), the log is opened again with locks (see
     /// `openReadOnlyWithLocks`) and `read` runs again, at most twice more: with writers coming
     /// and going, a read without locks would fail again and again. `read` must print nothing
     /// before it returns, so that a failed try leaves no output behind.
-    func retryingRead<T>(first: Ledger? = nil, _ read: (Ledger) throws -> T) throws -> T {
+    func retryingRead<T>(path: String? = nil, first: Ledger? = nil, _ read: (Ledger) throws -> T) throws -> T {
+        let path = path ?? self.path
         var tries = 0
-        var ledger = try first ?? openReadOnly()
+        var ledger = try first ?? Ledger.openReadOnly(path: path, configuration: configuration())
         while true {
             do {
                 return try read(ledger)
             } catch LedgerError.writtenWhileReadWithoutLocks where tries < Self.readRetries {
                 tries += 1
-                ledger = try openReadOnlyWithLocks()
+                ledger = try Ledger.openReadOnly(path: path, configuration: configuration(), withLocks: true)
             }
         }
     }

@@ -15,8 +15,9 @@ struct ProjectionsStatus: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let ledger = try log.openReadOnly()
-            let all = try ledger.projectionStatus(builtInProjections)
+            // Read again, with locks, when a writer disturbed a read without locks: nothing is
+            // printed before the whole status is read.
+            let all = try log.retryingRead { ledger in try ledger.projectionStatus(builtInProjections) }
             let effects = Set(builtInProjections.filter { $0 != .jobs })
             func isEffect(_ s: ProjectionStatus) -> Bool { effects.contains(s.name) || (s.name != .jobs && s.hasOutbox) }
             if json {
@@ -40,7 +41,7 @@ struct ProjectionsStatus: AsyncParsableCommand {
                 }
             }
             guard check else { return }
-            let problems = Self.problems(all, path: ledger.path)
+            let problems = Self.problems(all, path: log.path)
             for line in problems { printErr("jobledger: check: \(line)") }
             if !problems.isEmpty { throw ExitCode(1) }
         }

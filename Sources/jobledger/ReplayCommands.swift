@@ -77,9 +77,16 @@ struct Replay: AsyncParsableCommand {
         try await guarded {
             let proj = ProjectionName(rawValue: projection.rawValue)!
             let id = try job.map { j in try wrap { () throws(InvalidJobID) in try JobID(j) } }
-            var point = try replayPoint(untilSeq: untilSeq, until: until)
+            let point = try replayPoint(untilSeq: untilSeq, until: until)
             let blobs = try store.resolve()  // no network: the store only names URLs here
-            let ledger = try log.openReadOnly()
+            // Effects printed as they are planned (--effects, --projection broadcast|blob) go
+            // out while the log is read, and cannot be taken back: that replay reads with locks
+            // from the start, as export does, so that a writer starting meanwhile cannot make
+            // the read fail half way. Every other replay (--check, the jobs table, --into, whose
+            // file gets its name only once finished) prints only once it has read everything,
+            // and reads again, with locks, when a writer disturbed its read without locks.
+            let streams = into == nil && (effects || proj != .jobs)
+            let ledger = try streams ? log.openReadOnlyWithLocks() : log.openReadOnly()
             if check {
                 guard untilSeq == nil, until == nil, id == nil, into == nil, !effects else {
                     throw fail("--check compares the whole stored table; it takes no --until, --until-seq, --job, --into or --effects", code: 64)
@@ -90,7 +97,6 @@ struct Replay: AsyncParsableCommand {
                 try log.retryingRead(first: ledger) { ledger in try runCheck(ledger) }
                 return
             }
-            if case .end = point, let head = try ledger.head() { point = .seq(head.seq) }
             if let into {
                 // Said before the replay, not after it: a scratch file is always a new one.
                 if FileManager.default.fileExists(atPath: into) {
@@ -98,68 +104,95 @@ struct Replay: AsyncParsableCommand {
                 }
                 await StagedFileInterrupt.install(for: into)
             }
-            let progress = id == nil ? try CommandProgress(replaying: ledger, until: point) : CommandProgress("replaying", display: .off)
-            let wantsEffects = effects || proj != .jobs || into != nil
-            let planned = plannedProjections(ledger: ledger, streamPrefix: streamPrefix, blobs: blobs)
-            var fold = ReplayFold(effects: wantsEffects ? planned : [], receipts: try ledger.receipts(of: planned), showsTargets: true,
-                                  receiptPlanners: planned)
-            // --into stores each effect as it is planned: a million events' effects held in
-            // memory until the end took 700 MB.
-            let scratch = try into.map { path throws(LedgerError) in try ReplayScratchWriter(path: path) }
-            var effectsWritten = 0
-            var scratchFailure: LedgerError?
             let out = BufferedOutput()
-            let summary = try ledger.replay(into: &fold, until: point, job: id, progress: progress.update) { e in
-                // --projection broadcast|blob shows that projection's effects; --effects alone all
-                // of them (with --projection, that projection's: it was ignored).
-                guard into != nil || (proj != .jobs ? e.projection.name == proj : effects) else { return }
-                if let scratch {
-                    guard scratchFailure == nil else { return }
-                    do throws(LedgerError) { try scratch.add(e); effectsWritten += 1 } catch { scratchFailure = error }
-                    return
-                }
-                out.write((json ? e.json.canonicalText : e.line) + "\n")
-            }
-            progress.finish()
-            if let scratchFailure { throw scratchFailure }
-            // A job the log has never held (a mistyped id) is said, as `history` and `state` say
-            // it, not shown as an empty replay with exit 0.
-            if let id, summary.events == 0, try await ledger.state(of: id) == nil {
-                scratch?.abandon()
-                throw fail("no such job \(id) in \(ledger.path)", code: 3)
+            let r = try log.retryingRead(first: ledger) { ledger in
+                try replayOnce(ledger, point: point, job: id, projection: proj, blobs: blobs, out: out)
             }
             try out.finish()
-            let rows = fold.rows.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
-            if let into, let scratch {
+            if let into, let scratch = r.scratch {
                 // The jobs and the commit of a large replay take a while (seconds for a million
                 // events): said on a terminal, as the replay before it is.
-                progress.note("writing \(plural(rows.count, "job")) and \(plural(effectsWritten, "effect")) to \(into) …")
+                let progress = CommandProgress("writing", display: r.progressDisplay)
+                progress.note("writing \(plural(r.rows.count, "job")) and \(plural(r.effectsWritten, "effect")) to \(into) …")
                 defer { progress.finish() }
-                do { try scratch.finish(rows: rows) } catch LedgerError.storage where FileManager.default.fileExists(atPath: into) {
+                do { try scratch.finish(rows: r.rows) } catch LedgerError.storage where FileManager.default.fileExists(atPath: into) {
                     throw fail("storage error: \(into) already exists; --into writes a new file and never overwrites", code: 6)
                 }
                 if json {
-                    print(JSONValue.object(["path": .string(into), "jobs": .int(Int64(rows.count)), "effects": .int(Int64(effectsWritten)),
-                                            "as_of": .string(point.description)]).canonicalText)
+                    print(JSONValue.object(["path": .string(into), "jobs": .int(Int64(r.rows.count)), "effects": .int(Int64(r.effectsWritten)),
+                                            "as_of": .string(r.point.description)]).canonicalText)
                 } else {
-                    print("wrote \(plural(rows.count, "job")) and \(plural(effectsWritten, "effect")) as of \(point) to \(into)")
+                    print("wrote \(plural(r.rows.count, "job")) and \(plural(r.effectsWritten, "effect")) as of \(r.point) to \(into)")
                 }
             } else if !effects && proj == .jobs {
                 if json {
-                    print(JSONValue.array(rows.map(\.json)).canonicalText)
+                    print(JSONValue.array(r.rows.map(\.json)).canonicalText)
                 } else {
-                    printTable(header: jobRowHeader, rows: rows.map(jobRowLine))
+                    printTable(header: jobRowHeader, rows: r.rows.map(jobRowLine))
                 }
             }
             if !json {
                 // A point past the head is the log as it is: said, as `state` says it, so that a
                 // mistyped seq is not taken for a moment of the log.
-                if case .seq(let n) = point, let head = try ledger.head()?.seq, n > head {
+                if case .seq(let n) = r.point, let head = r.head, n > head {
                     printErr("note: seq \(n) is past the log's head (seq \(head)): this is the log as it is now")
                 }
-                printErr("replayed \(plural(summary.events, "event")) (through seq \(summary.lastSeq)\(summary.lastTime.map { ", recorded \($0.iso8601)" } ?? "")) into \(plural(fold.rows.count, "job"))")
+                let s = r.summary
+                printErr("replayed \(plural(s.events, "event")) (through seq \(s.lastSeq)\(s.lastTime.map { ", recorded \($0.iso8601)" } ?? "")) into \(plural(r.rows.count, "job"))")
             }
         }
+    }
+
+    /// What one read of the log gives a replay (without --check): the rebuilt rows, and the
+    /// effects, printed to `out` or stored in the scratch file (not finished yet: it is
+    /// abandoned, with its staging file, when this read fails and is run again).
+    struct Replayed {
+        var point: ReplayPoint
+        var summary: ReplaySummary
+        var rows: [JobRow]
+        var head: Int64?
+        var scratch: ReplayScratchWriter?
+        var effectsWritten: Int
+        var progressDisplay: CommandProgress.Display
+    }
+
+    func replayOnce(_ ledger: Ledger, point: ReplayPoint, job id: JobID?, projection proj: ProjectionName, blobs: BlobStoreChoice,
+                    out: BufferedOutput) throws -> Replayed {
+        let head = try ledger.head()?.seq
+        var point = point
+        if case .end = point, let head { point = .seq(head) }
+        let progress = id == nil ? try CommandProgress(replaying: ledger, until: point) : CommandProgress("replaying", display: .off)
+        defer { progress.finish() }
+        let wantsEffects = effects || proj != .jobs || into != nil
+        let planned = plannedProjections(ledger: ledger, streamPrefix: streamPrefix, blobs: blobs)
+        var fold = ReplayFold(effects: wantsEffects ? planned : [], receipts: try ledger.receipts(of: planned), showsTargets: true,
+                              receiptPlanners: planned)
+        // --into stores each effect as it is planned: a million events' effects held in
+        // memory until the end took 700 MB.
+        let scratch = try into.map { path throws(LedgerError) in try ReplayScratchWriter(path: path) }
+        var effectsWritten = 0
+        var scratchFailure: LedgerError?
+        let summary = try ledger.replay(into: &fold, until: point, job: id, progress: progress.update) { e in
+            // --projection broadcast|blob shows that projection's effects; --effects alone all
+            // of them (with --projection, that projection's: it was ignored).
+            guard into != nil || (proj != .jobs ? e.projection.name == proj : effects) else { return }
+            if let scratch {
+                guard scratchFailure == nil else { return }
+                do throws(LedgerError) { try scratch.add(e); effectsWritten += 1 } catch { scratchFailure = error }
+                return
+            }
+            out.write((json ? e.json.canonicalText : e.line) + "\n")
+        }
+        if let scratchFailure { throw scratchFailure }
+        // A job the log has never held (a mistyped id) is said, as `history` and `state` say
+        // it, not shown as an empty replay with exit 0.
+        if let id, summary.events == 0, try ledger.state(of: id) == nil {
+            scratch?.abandon()
+            throw fail("no such job \(id) in \(ledger.path)", code: 3)
+        }
+        let rows = fold.rows.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        return Replayed(point: point, summary: summary, rows: rows, head: head, scratch: scratch, effectsWritten: effectsWritten,
+                        progressDisplay: progress.display)
     }
 
     func runCheck(_ ledger: Ledger) throws {
@@ -207,89 +240,6 @@ struct Replay: AsyncParsableCommand {
     }
 }
 
-struct StateAsOf: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "state",
-        abstract: "One job's state as it was at a time or seq, and what its browser had been sent by then.")
-
-    @OptionGroup var log: LogOptions
-    @Argument(help: "The job id.") var job: String
-    @Option(help: "A seq, \(OptionRanges.untilSeq.bounds), or a time (ISO-8601 UTC), \(OptionTime.rangeText); default: now.") var asOf: String?
-    @Flag(help: "Print JSON.") var json = false
-    @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
-    @OptionGroup var store: BlobStoreOptions
-
-    func validate() throws {
-        if let asOf { _ = try OptionTime.point(asOf, option: "--as-of") }
-        try checkStreamPrefix(streamPrefix)
-    }
-
-    func run() async throws {
-        try await guarded {
-            let id = try wrap { () throws(InvalidJobID) in try JobID(job) }
-            let point = try asOf.map { try OptionTime.point($0, option: "--as-of") } ?? .end
-            let blobs = try store.resolve()  // no network: the store only names URLs here
-            let ledger = try log.openReadOnly()
-            let planned = plannedProjections(ledger: ledger, streamPrefix: streamPrefix, blobs: blobs)
-            var fold = ReplayFold(effects: planned.filter { $0.name == .broadcast }, receipts: try ledger.receipts(of: planned), showsTargets: true,
-                                  receiptPlanners: planned)
-            var messages: [Publication] = []
-            let summary = try ledger.replay(into: &fold, until: point, job: id, effect: { e in
-                if let m = try? BroadcastMessage(text: e.draft.body) { messages.append(Publication(stream: e.draft.target, message: m)) }
-            })
-            guard let row = fold.rows[id] else {
-                guard try ledger.state(of: id) != nil else { throw fail("no such job \(id) in \(ledger.path)", code: 3) }
-                throw fail("job \(id) did not exist yet as of \(point)", code: 3)
-            }
-            // The moment "then" is: the time given, or when the event at the seq was recorded;
-            // a seq past the log's head is now (its messages sent since are not "not yet sent").
-            let headSeq = try ledger.head()?.seq ?? 0
-            let pastHead: Bool = if case .seq(let s) = point { s > headSeq } else { false }
-            let then: Timestamp? = switch point {
-            case .time(let t): t
-            case .seq(let s): pastHead ? nil : try ledger.recordedAt(seq: s) ?? summary.lastTime
-            case .end: nil
-            }
-            let delivered = Dictionary(uniqueKeysWithValues: try ledger.outboxItems(.broadcast, job: id, limit: Int.max).map { ($0.seq, $0) })
-            func fate(_ seq: Int64) -> String {
-                guard let item = delivered[seq] else { return "not sent (no broadcast projection has taken it in)" }
-                if item.status == .sent, let at = item.sentAt {
-                    if let then, at > then { return "not yet sent then (sent \(at.iso8601))" }
-                    return "sent \(at.iso8601)\(item.attempts > 1 ? " after \(item.attempts) tries" : "")"
-                }
-                // Only sending is timed; a message never sent was not sent by then either, and
-                // its state now says why.
-                let now: String = switch item.status {
-                case .coalesced: "coalesced (superseded by a later message)"
-                case .dead: "dead letter after \(item.attempts) tries: \(item.lastError ?? "")"
-                case .pending: "pending, \(item.attempts) tries so far\(item.lastError.map { ": \($0)" } ?? "")"
-                case .sent: "sent"
-                }
-                return then == nil ? now : "not sent by then; now \(now)"
-            }
-            if json {
-                print(JSONValue.object([
-                    "as_of": .string(point.description), "row": row.json,
-                    "messages": .array(messages.map { .object(["stream": .string($0.stream), "data": $0.message.json, "delivery": .string(fate($0.message.seq))]) }),
-                ]).canonicalText)
-                return
-            }
-            var title = "job \(id) as of \(point)"
-            if case .seq = point, let then { title += " (\(then.iso8601))" }
-            if pastHead { title += " (past the log's head, seq \(headSeq): as of now)" }
-            print(title)
-            for f in row.fields where !f.value.isNull && f.name != "id" {
-                print("  \(f.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(terminalSafe(f.value.stringValue ?? f.value.canonicalText))")
-            }
-            print("messages for stream \(StreamNaming(prefix: streamPrefix).stream(for: id)) by then (\(messages.count)):")
-            for m in messages {
-                let msg = m.message
-                print("  seq \(msg.seq)  v\(msg.version)  \(msg.type.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(msg.state.rawValue) \(Int((msg.progress * 100).rounded()))%  — \(terminalSafe(fate(msg.seq)))")
-            }
-        }
-    }
-}
-
 struct Diff: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare two replays: two log files, or two points in one log (each job's row and its events' payloads). Exits 1 when they differ.",
@@ -314,19 +264,22 @@ struct Diff: AsyncParsableCommand {
 
     /// A side's rebuilt rows, and its events' payload digests (which hold what the rows do not:
     /// inputs, outputs, error details of earlier attempts).
+    /// Read again from the start, with locks, when a writer disturbed a read without locks:
+    /// nothing is printed before both sides are read.
     func rows(_ side: (path: String, point: ReplayPoint)) throws -> (rows: [JobID: JobRow], events: JobEventDigests) {
-        let ledger = try Ledger.openReadOnly(path: side.path, configuration: log.configuration())
-        // Artefacts are compared by their deterministic pathnames, not the URLs a store gave
-        // them: an exported copy (which carries no URLs) replays equal to its original.
-        var fold = ReplayFold(showsTargets: true)
-        var events = JobEventDigests()
-        let progress = try CommandProgress(replaying: ledger, until: side.point, label: "replaying \(side.path)")
-        _ = try ledger.replayEvents(until: side.point, progress: progress.update) { e in
-            _ = try fold.apply(e)
-            events.add(e)
+        try log.retryingRead(path: side.path) { ledger in
+            // Artefacts are compared by their deterministic pathnames, not the URLs a store gave
+            // them: an exported copy (which carries no URLs) replays equal to its original.
+            var fold = ReplayFold(showsTargets: true)
+            var events = JobEventDigests()
+            let progress = try CommandProgress(replaying: ledger, until: side.point, label: "replaying \(side.path)")
+            defer { progress.finish() }
+            _ = try ledger.replayEvents(until: side.point, progress: progress.update) { e in
+                _ = try fold.apply(e)
+                events.add(e)
+            }
+            return (fold.rows, events)
         }
-        progress.finish()
-        return (fold.rows, events)
     }
 
     func run() async throws {
