@@ -16,7 +16,7 @@ struct Append: AsyncParsableCommand {
     @Option(help: "The job; omit with --type queued to start a new job.") var job: String?
     @Option(help: "The event type.") var type: EventType
     @Option(help: "The event's payload as JSON (see Docs/EventLog.md).") var payload: String = "{}"
-    @Option(help: "A repeated key returns the first event stored with it and writes nothing.") var idempotencyKey: String?
+    @Option(help: "A repeated key with the same job, type and payload returns the first event stored with it and writes nothing; with another one it is refused (exit 3).") var idempotencyKey: String?
     @Option(help: "Refuse unless the job is at this version (optimistic concurrency), \(OptionRanges.expectVersion.bounds).") var expectVersion: Int?
     @Option(help: ArgumentHelp("The attempt this progress, lowres, completed or failed event belongs to (its claim), \(OptionRanges.attempt.bounds).",
                                discussion: "Refused with exit 3 when that attempt no longer holds the job (its lease expired and the job was requeued, or it finished). Same as \"attempt\" in the payload."))
@@ -56,6 +56,11 @@ struct Append: AsyncParsableCommand {
             let headBefore = try ledger.head()?.seq ?? 0
             let event = NewEvent(job: jobID, payload: payload, expectedVersion: expectVersion, idempotencyKey: idempotencyKey)
             let stored = try await waitingOutStorageFaults(storage.bound(oneShot: true)) { try await ledger.append(event) }
+            // The key already belonged to another append: nothing was written, and the job
+            // printed would not be the one asked for.
+            if let key = idempotencyKey, let differences = AppendKeyReuse.differences(stored: stored, job: job == nil ? nil : jobID, payload: payload) {
+                throw fail(AppendKeyReuse.message(key: key, stored: stored, differences: differences), code: 3)
+            }
             if json {
                 print(NDJSON.line(RawEvent(stored)))
             } else {

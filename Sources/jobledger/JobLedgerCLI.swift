@@ -10,7 +10,7 @@ struct JobLedgerCLI: AsyncParsableCommand {
         abstract: "An event-sourced job log: append, inspect, verify, export and replay job lifecycles.",
         discussion: """
             Exit codes: 0 ok · 1 verification failed (verify; replay --check, diff and projections --check finding something) · 2 bad input (JSON, payload, id, import line, an argument that is not UTF-8; serve: a port already in use; an open-file limit too low to run, or no file descriptors left) · \
-            3 refused by the lifecycle (illegal transition, unknown job, version conflict) · \
+            3 refused by the lifecycle (illegal transition, unknown job, version conflict, an idempotency key reused for another request) · \
             4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · \
             6 storage error (a full disk, an I/O error or a read-only or vanished log that outlasted --storage-wait; output that could not be written) · \
             7 the run finished but effects are still owed (broadcasts or uploads pending or dead: finish with `jobledger project --once`) · \
