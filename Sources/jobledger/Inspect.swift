@@ -153,21 +153,36 @@ func verifySummary(_ report: VerifyReport, expected: ChainHead?) -> String {
 }
 
 struct DigestCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "digest", abstract: "Print the log's head as SEQ:HASH, to keep somewhere else.")
+    static let configuration = CommandConfiguration(
+        commandName: "digest", abstract: "Print the log's head as SEQ:HASH, to keep somewhere else.",
+        discussion: "The log is verified first, as `jobledger verify` does: a log that does not verify gets no head (exit 1, the first bad seq on stderr).")
 
     @OptionGroup var log: LogOptions
 
     func run() async throws {
         try await guarded {
             let ledger = try log.openReadOnly()
-            let (head, lostEnd) = try log.retryingRead(first: ledger) { ledger in try ledger.headAndLostEnd() }
+            let (head, lostEnd, report) = try log.retryingRead(first: ledger) { ledger in
+                let (head, lostEnd) = try ledger.headAndLostEnd()
+                return (head, lostEnd, lostEnd == nil ? try Verify.verifiedWithProgress(ledger) : nil)
+            }
             // A head printed here is one to keep and check later: the head of a log cut short,
-            // kept, would make `verify --expect-head` vouch for the cut log from then on.
+            // kept, would make `verify --expect-head` vouch for the cut log from then on; the
+            // head of a log whose chain is broken (an event changed, deleted) would vouch for
+            // the changed log.
             if let lost = lostEnd {
                 throw fail("\(ledger.path) has lost events: the log ends at seq \(head?.seq ?? 0), but \(lost.witness) has taken in events up to seq \(lost.seq) "
                            + "(events were cut off the end); its head is not one to keep, so none was printed (run jobledger verify)", code: 1)
             }
-            print(head?.description ?? "0:\(HashChain.genesis)")
+            guard let report else { return }
+            if let p = report.problem {
+                throw fail("\(ledger.path) does not verify: FAILED at seq \(p.seq): \(terminalSafe(p.message)); "
+                           + "its head is not one to keep, so none was printed (run jobledger verify)", code: 1)
+            }
+            if !report.removedRules.isEmpty {
+                throw fail("\(ledger.path) does not verify: \(removedRulesLine(report)); its head is not one to keep, so none was printed (run jobledger verify)", code: 1)
+            }
+            print(report.head?.description ?? "0:\(HashChain.genesis)")
         }
     }
 }

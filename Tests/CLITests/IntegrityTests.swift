@@ -157,7 +157,9 @@ struct IntegrityTests {
             CREATE TRIGGER events_no_update BEFORE UPDATE ON events
             BEGIN SELECT RAISE(ABORT, 'jobledger: the events table is append-only; UPDATE is refused'); END;
             """)  // the trigger put back: the changed payload is what is to be found
-        #expect(try await head(db) == old, "the head itself is untouched")
+        // The head itself is untouched, but a log that does not verify gives no head to keep.
+        let digest = try await jobledger(["digest", "--db", db], in: scratch)
+        #expect(digest.status == 1 && digest.stdout.isEmpty && digest.stderr.contains("does not verify: FAILED at seq 3: payload changed"), "\(digest)")
 
         let plain = try await jobledger(["verify", "--db", db], in: scratch)
         #expect(plain.status == 1, "\(plain)")
