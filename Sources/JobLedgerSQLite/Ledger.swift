@@ -261,10 +261,21 @@ public final class Ledger: Sendable {
             return "cannot open \(path): the folder \(folder) does not exist"
         }
         if !isFolder.boolValue { return "cannot open \(path): \(folder) is not a folder" }
-        if !fm.isWritableFile(atPath: folder) || (fm.fileExists(atPath: path) && !fm.isWritableFile(atPath: path)) {
-            return "cannot open \(path): no permission to write \(fm.fileExists(atPath: path) ? "it" : "in \(folder)")"
+        let exists = fm.fileExists(atPath: path)
+        if let reason = SystemReason.ofUnwritable(folder) ?? (exists ? SystemReason.ofUnwritable(path) : nil) {
+            return cannotWrite(path, folder: folder, exists: exists, reason: reason)
         }
         return "cannot open \(path) (SQLite: \(sqlite))"
+    }
+
+    /// `cannotOpen`'s words for a log (`exists`) or a folder to make it in that `access(2)`
+    /// says may not be written: a read-only file system (EROFS, a read-only mount: no change of
+    /// permission helps) is said as such; any other reason (EACCES, EPERM) is no permission.
+    static func cannotWrite(_ path: String, folder: String, exists: Bool, reason: SystemReason) -> String {
+        if reason.code == EROFS {
+            return "cannot open \(path): \(exists ? "it" : "its folder \(folder)") is on a read-only file system, where nothing can be written"
+        }
+        return "cannot open \(path): no permission to write \(exists ? "it" : "in \(folder)")"
     }
 
     /// An async write in one transaction on the writer connection, counted by the write gate

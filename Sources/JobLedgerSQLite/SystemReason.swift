@@ -23,6 +23,11 @@ package struct SystemReason: Error, Sendable, CustomStringConvertible {
         return e == ENOENT ? nil : SystemReason(e)
     }
 
+    /// Why `path` may not be written (`access(2)` with `W_OK`), or nil when it may.
+    package static func ofUnwritable(_ path: String) -> SystemReason? {
+        access(path, W_OK) == 0 ? nil : SystemReason(errno)
+    }
+
     /// Opens `path` for reading: its descriptor, or why not.
     package static func openForReading(_ path: String) -> Result<Int32, SystemReason> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -34,6 +39,7 @@ package struct SystemReason: Error, Sendable, CustomStringConvertible {
         switch code {
         case ELOOP: return "a symlink loop (ELOOP: \(text))"
         case EACCES: return "no permission (EACCES: \(text))"
+        case EROFS: return "a read-only file system (EROFS: \(text))"
         case EPERM: return "not permitted (EPERM: \(text))"
         case ENOTDIR: return "a part of the path is not a folder (ENOTDIR: \(text))"
         case ENAMETOOLONG: return "the path is too long (ENAMETOOLONG: \(text))"
