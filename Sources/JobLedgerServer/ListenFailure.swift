@@ -23,11 +23,12 @@ public struct ListenFailure: Error, CustomStringConvertible, Sendable {
 
     /// Binds a plain socket to `host:port` as the server will (the same name resolution, and
     /// SO_REUSEADDR, as Hummingbird sets it) and closes it at once, so that a port already in
-    /// use is said before anything else starts. Port 0 (any free port) needs no check. Another
+    /// use is said before anything else starts. Port 0 (any free port) is tried too: it binds
+    /// any free port there and lets it go, so a `--host` that does not resolve or is not one of
+    /// this machine's addresses is said before the log is opened, as with a fixed port. Another
     /// process may still take the port before the server binds it: then `init?(_:host:port:)`
     /// says the same of the server's error.
     public static func check(host: String, port: Int) throws(ListenFailure) {
-        guard port != 0 else { return }
         let address: SocketAddress
         do {
             address = try SocketAddress.makeAddressResolvingHost(host, port: port)

@@ -15,6 +15,20 @@ import Testing
         #expect(!scratch.exists("s.sqlite"), "the log was created: \(r)")
     }
 
+    /// --port 0 (any free port) goes through the same check: a --host that is not one of this
+    /// machine's addresses (TEST-NET-1 never is), or that does not resolve, is one line and exit 2
+    /// before the log is created; it was found only by the server's bind, after the workers ran.
+    @Test func aBadHostWithPortZeroIsRefusedBeforeTouchingTheLog() async throws {
+        let scratch = Scratch()
+        let secret = ["JOBLEDGER_AUTH_HS256_SECRET": String(repeating: "k", count: 40)]
+        let foreign = try await jobledger(["serve", "--db", "s.sqlite", "--port", "0", "--host", "192.0.2.1"], in: scratch, environment: secret)
+        expectRefusal(foreign, exit: 2, mentions: ["cannot listen on 192.0.2.1:0", "not one of this machine's", "check --host"])
+        #expect(!scratch.exists("s.sqlite"), "the log was created: \(foreign)")
+        let unknown = try await jobledger(["serve", "--db", "s.sqlite", "--port", "0", "--host", "nonexistent.invalid"], in: scratch, environment: secret)
+        expectRefusal(unknown, exit: 2, mentions: ["cannot listen on nonexistent.invalid:0", "does not resolve", "check --host"])
+        #expect(!scratch.exists("s.sqlite"), "the log was created: \(unknown)")
+    }
+
     /// JOBLEDGER_RATE_LIMIT is read before the port is tried: empty counts as unset (as for
     /// every variable, .env.example says), and a bad value is refused naming it.
     @Test func anEmptyRateLimitIsUnsetAndABadOneIsNamed() async throws {

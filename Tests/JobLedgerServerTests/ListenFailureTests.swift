@@ -29,4 +29,12 @@ import Testing
         try ListenFailure.check(host: "127.0.0.1", port: port)
         try ListenFailure.check(host: "127.0.0.1", port: 0)
     }
+
+    /// Port 0 is no way round the check: the host is still resolved and bound.
+    @Test func aBadHostFailsTheCheckWithPortZeroToo() {
+        let foreign = #expect(throws: ListenFailure.self) { try ListenFailure.check(host: "192.0.2.1", port: 0) }
+        #expect(foreign?.description == "cannot listen on 192.0.2.1:0: the address is not one of this machine's; check --host")
+        let unknown = #expect(throws: ListenFailure.self) { try ListenFailure.check(host: "nonexistent.invalid", port: 0) }
+        #expect(unknown?.description == "cannot listen on nonexistent.invalid:0: the host name does not resolve; check --host")
+    }
 }
