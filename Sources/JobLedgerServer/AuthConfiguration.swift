@@ -60,6 +60,14 @@ public struct AuthConfiguration: Sendable, Equatable {
         func list(_ name: String) -> [String] {
             (value(name) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
+        // An admin claim or value that is set but only white space is kept as it is, so that
+        // `checkAdminClaim()` refuses it: trimmed to nothing, it read as unset, the default
+        // `admin`, and a template's blank went unnoticed.
+        func adminSetting(_ name: String, default fallback: String) -> String {
+            guard let raw = environment[name], !raw.isEmpty else { return fallback }
+            let v = raw.trimmingCharacters(in: .whitespaces)
+            return v.isEmpty ? raw : v
+        }
         let secret = value("JOBLEDGER_AUTH_HS256_SECRET"), jwks = value("JOBLEDGER_AUTH_JWKS")
         guard secret != nil || jwks != nil else { return nil }
         // Both were taken, silently: two roots of trust, one of them perhaps forgotten.
@@ -76,15 +84,17 @@ public struct AuthConfiguration: Sendable, Equatable {
         }
         self.init(hs256Secret: secret, jwks: jwks, issuer: value("JOBLEDGER_AUTH_ISSUER"), audiences: list("JOBLEDGER_AUTH_AUDIENCE"),
                   authorizedParties: list("JOBLEDGER_AUTH_AUTHORIZED_PARTIES"),
-                  adminClaim: value("JOBLEDGER_AUTH_ADMIN_CLAIM") ?? "role", adminValue: value("JOBLEDGER_AUTH_ADMIN_VALUE") ?? "admin",
+                  adminClaim: adminSetting("JOBLEDGER_AUTH_ADMIN_CLAIM", default: "role"),
+                  adminValue: adminSetting("JOBLEDGER_AUTH_ADMIN_VALUE", default: "admin"),
                   leewaySeconds: leeway)
+        try checkAdminClaim()
     }
 
     /// Refuses an admin claim name or value that is empty or only white space (from the
-    /// environment an empty variable is unset, so only a value of line breaks gets here; a
-    /// program may pass anything): with an empty value, a token whose claim is `""`, as a
-    /// session-token template renders a missing field, would be an admin. Run by
-    /// `TokenVerifier.init`.
+    /// environment an empty variable is unset, the default; one of spaces, tabs or line breaks
+    /// is refused; a program may pass anything): with an empty value, a token whose claim is
+    /// `""`, as a session-token template renders a missing field, would be an admin. Run by
+    /// `init(environment:)` and `TokenVerifier.init`.
     public func checkAdminClaim() throws(ServerConfigurationError) {
         if adminClaim.allSatisfy(\.isWhitespace) {
             throw .invalid(variable: "JOBLEDGER_AUTH_ADMIN_CLAIM", reason: "must name a claim (it is empty or only white space)")

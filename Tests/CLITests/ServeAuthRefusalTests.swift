@@ -16,13 +16,17 @@ import Testing
         #expect(!scratch.exists("s.sqlite"), "the log was created: \(r)")
     }
 
-    /// An admin value of white space only (an empty one is unset: `admin`).
-    @Test func aBlankAdminValueIsRefused() async throws {
+    /// An admin claim or value of white space only (an empty one is unset: `role`, `admin`):
+    /// spaces or a tab were trimmed to nothing and read as unset, the default used silently.
+    @Test(arguments: ["\n", "   ", " \t"])
+    func aBlankAdminValueIsRefused(blank: String) async throws {
         let scratch = Scratch()
-        let r = try await jobledger(["serve", "--db", "s.sqlite", "--port", "0"], in: scratch,
-                                    environment: ["JOBLEDGER_AUTH_HS256_SECRET": String(repeating: "k", count: 40), "JOBLEDGER_AUTH_JWKS": "",
-                                                  "JOBLEDGER_AUTH_ADMIN_VALUE": "\n"])
-        expectRefusal(r, exit: 2, mentions: ["JOBLEDGER_AUTH_ADMIN_VALUE", "must not be empty"])
-        #expect(!scratch.exists("s.sqlite"), "the log was created: \(r)")
+        for (variable, says) in [("JOBLEDGER_AUTH_ADMIN_VALUE", "must not be empty"), ("JOBLEDGER_AUTH_ADMIN_CLAIM", "must name a claim")] {
+            let r = try await jobledger(["serve", "--db", "s.sqlite", "--port", "0"], in: scratch,
+                                        environment: ["JOBLEDGER_AUTH_HS256_SECRET": String(repeating: "k", count: 40), "JOBLEDGER_AUTH_JWKS": "",
+                                                      variable: blank])
+            expectRefusal(r, exit: 2, mentions: [variable, says])
+            #expect(!scratch.exists("s.sqlite"), "the log was created: \(r)")
+        }
     }
 }

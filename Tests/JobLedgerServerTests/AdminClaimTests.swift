@@ -102,16 +102,26 @@ import Testing
     }
 
     /// From the environment an empty variable is unset (every variable reads so): the default
-    /// `admin`, never an empty value; a value of a line break alone reaches the verifier, which
-    /// refuses it.
+    /// `admin`, never an empty value. One that is set but only white space (spaces, a tab, a
+    /// line break) is refused, naming the variable: trimmed to nothing, "  " was the default.
     @Test func anEmptyVariableIsTheDefault() async throws {
         let c = try #require(try AuthConfiguration(environment: ["JOBLEDGER_AUTH_HS256_SECRET": ServerHarness.secret,
-                                                                 "JOBLEDGER_AUTH_ADMIN_CLAIM": "", "JOBLEDGER_AUTH_ADMIN_VALUE": "  "]))
+                                                                 "JOBLEDGER_AUTH_ADMIN_CLAIM": "", "JOBLEDGER_AUTH_ADMIN_VALUE": ""]))
         #expect(c.adminClaim == "role" && c.adminValue == "admin")
         #expect(try await !Self.isAdmin(#""""#, c))
         #expect(try await !Self.isAdmin(#"[""]"#, c))
-        let newline = try #require(try AuthConfiguration(environment: ["JOBLEDGER_AUTH_HS256_SECRET": ServerHarness.secret,
-                                                                       "JOBLEDGER_AUTH_ADMIN_VALUE": "\n"]))
-        await #expect(throws: ServerConfigurationError.self) { try await TokenVerifier(configuration: newline) }
+        for variable in ["JOBLEDGER_AUTH_ADMIN_CLAIM", "JOBLEDGER_AUTH_ADMIN_VALUE"] {
+            for blank in ["  ", "\t", " \t ", "\n"] {
+                let error = #expect(throws: ServerConfigurationError.self) {
+                    try AuthConfiguration(environment: ["JOBLEDGER_AUTH_HS256_SECRET": ServerHarness.secret, variable: blank])
+                }
+                let text = error.map { "\($0)" } ?? ""
+                #expect(text.contains(variable) && text.contains("white space"), "\(variable)=\(blank.debugDescription): \(text)")
+            }
+        }
+        // Padding round a value is still trimmed.
+        let padded = try #require(try AuthConfiguration(environment: ["JOBLEDGER_AUTH_HS256_SECRET": ServerHarness.secret,
+                                                                      "JOBLEDGER_AUTH_ADMIN_VALUE": " admin\t"]))
+        #expect(padded.adminValue == "admin")
     }
 }
