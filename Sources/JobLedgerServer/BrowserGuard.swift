@@ -17,7 +17,8 @@ import Hummingbird
 ///   the one the request is for: an absolute-form target's authority
 ///   (`GET http://evil.example/ HTTP/1.1`) replaces `Host` (`RequestAuthority`).
 /// - In any mode, a request with several `Host` fields, or one whose value is not a host with an
-///   optional port (`127.0.0.1:80@evil.example`, `localhost:abc`, `127.0.0.1:99999`), or an HTTP/1.1 request
+///   optional port (`127.0.0.1:80@evil.example`, `localhost:abc`, `127.0.0.1:99999`, an empty
+///   one with a path as target), or an HTTP/1.1 request
 ///   without `Host`, is refused (400, RFC 9112 § 3.2): which name it is for is not known, and
 ///   the first one alone may not be the one a proxy or a browser acted on.
 struct BrowserGuard: RouterMiddleware {
@@ -82,6 +83,13 @@ struct BrowserGuard: RouterMiddleware {
         if others > 0 {
             return Problem(.badRequest, "invalid-header", "the request has \(others + 1) Host fields; send one (RFC 9112 § 3.2)", field: "Host")
         }
+        // An empty Host is for a target without an authority (RFC 9112 § 3.2); a path (an
+        // origin-form target, or `http:///x`, whose empty host RFC 9110 § 4.2.1 makes invalid) has
+        // one, so an empty Host names no host. It passed (200; 421 without authentication).
+        if let host = request.head.authority, host.isEmpty, (request.head.path ?? "").hasPrefix("/") {
+            return Problem(.badRequest, "invalid-header",
+                           "Host is empty; send the host name or address the request is for, with an optional port (RFC 9112 § 3.2)", field: "Host")
+        }
         if let host = request.head.authority, !isHostAndPort(host) {
             return Problem(.badRequest, "invalid-header",
                            "Host '\(Problem.quoted(host))' is not a host name or address with an optional port 0…65535 (RFC 9110 § 7.2)", field: "Host")
@@ -93,7 +101,8 @@ struct BrowserGuard: RouterMiddleware {
     /// IP literal in brackets, or a name or IPv4 address of unreserved characters, sub-delims
     /// and percent-encodings, then perhaps `:` and digits, a port of 0…65535 (leading zeros
     /// allowed, as RFC 3986's `*DIGIT`). No user info (`@`), no second colon.
-    /// Empty is allowed (the value for a target without an authority).
+    /// Empty is allowed here (the value for a target without an authority); `hostProblem`
+    /// refuses it for a target with a path.
     static func isHostAndPort(_ text: String) -> Bool {
         let b = Array(text.utf8)
         var i = 0

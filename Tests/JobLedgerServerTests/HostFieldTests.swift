@@ -86,6 +86,22 @@ import Testing
         }
     }
 
+    /// An empty `Host` with an origin-form target names no host: it was a 200 with
+    /// authentication and a 421 without; a 400 naming `Host` in both modes, as Serve.md says.
+    @Test(arguments: [false, true]) func anEmptyHostIsRefused(insecure: Bool) async throws {
+        let h = try await ServerHarness.make(insecure: insecure); defer { h.cleanup() }
+        try await h.live { c async throws in
+            let port = try #require(c.port)
+            for head in ["GET /healthz HTTP/1.1\r\nHost: \r\n", "GET /api/jobs HTTP/1.1\r\nHost:\r\n", "GET /healthz HTTP/1.0\r\nHost: \r\n",
+                         "GET http:///healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"] {
+                let r = try await Self.exchange(port: port, head)
+                #expect(r.status == 400, "\(head.debugDescription): \(r.text.prefix(300))")
+                let p = Self.problem(r.text)
+                #expect(p?["field"] == "Host" && p?["type"] == "/problems/invalid-header", "\(head.debugDescription): \(r.text.prefix(400))")
+            }
+        }
+    }
+
     @Test func hostSyntax() {
         for yes in ["", "localhost", "localhost:", "localhost:8080", "127.0.0.1", "[::1]", "[::1]:80", "[v1.x]", "a-b.example_~", "%6c%6f", "a!$&'()*+,;=b",
                     "localhost:65535", "localhost:0", "localhost:0080"] {
