@@ -278,6 +278,12 @@ public final class JobEngine: Sendable {
     /// Attempts running in this engine now.
     public var runningCount: Int { state.withLock { $0.running.count } }
 
+    /// The attempts running in this engine now, by job id: what a process stopped at once
+    /// leaves to their leases.
+    public var runningAttempts: [(job: JobID, attempt: Int)] {
+        state.withLock { $0.running.map { (job: $0.key, attempt: $0.value.attempt) } }.sorted { $0.job < $1.job }
+    }
+
     /// True once `shutdown` has begun: the engine claims nothing more.
     public var isDraining: Bool { state.withLock { $0.draining } }
 }

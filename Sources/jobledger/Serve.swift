@@ -204,7 +204,8 @@ struct Serve: AsyncParsableCommand, TakesLogLevel {
             // Last: the first to hear of the shutdown.
             services.append(.init(service: ShutdownNotice(
                 waitsFor: "streams end, no new requests" + (workers > 0 ? ", running attempts drain for up to \(durationText(engine.options.drainTimeout))" : "")
-                    + ", then the projections catch up (up to \(durationText(runner.options.shutdownCatchUp)))"), serviceName: "shutdown-notice"))
+                    + ", then the projections catch up (up to \(durationText(runner.options.shutdownCatchUp)))",
+                running: { workers > 0 ? engine.runningAttempts : [] }), serviceName: "shutdown-notice"))
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: serviceLogger))
             do {
                 try await group.run()

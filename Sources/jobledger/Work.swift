@@ -87,7 +87,7 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
                 stoppedEarly.store(true, ordering: .relaxed)
                 // Without --until-idle, ShutdownNotice says it; with it, the same is said here, and a
                 // second signal stops at once here too (it was ignored for the whole drain).
-                if untilIdle { Task { await ShutdownNotice.announce(waitsFor: waitsFor) } }
+                if untilIdle { Task { await ShutdownNotice.announce(waitsFor: waitsFor) { engine.runningAttempts } } }
                 Task { await engine.shutdown(drain: engine.options.drainTimeout) }
             }
         }
@@ -101,7 +101,7 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
                           successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "worker"))
     // Last: the first to hear of a shutdown by signal. (With --until-idle the worker ends the
     // group itself when idle, which is no shutdown to announce; a signal is said above.)
-    if !untilIdle { services.append(.init(service: ShutdownNotice(waitsFor: waitsFor), serviceName: "shutdown-notice")) }
+    if !untilIdle { services.append(.init(service: ShutdownNotice(waitsFor: waitsFor) { engine.runningAttempts }, serviceName: "shutdown-notice")) }
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
     do {
         try await group.run()
