@@ -45,6 +45,24 @@ package struct LedgerMetrics: Sendable {
             .increment(by: Int64(n))
     }
 
+    /// Makes this component's storage series exist before its first fault: the paused gauge at
+    /// 0 and the fault counter at 0 for each kind. Until then an alert such as
+    /// `jobledger_storage_paused == 1` had no series to evaluate.
+    package func registerStorageSeries() {
+        for kind in StorageFault.Kind.allCases {
+            _ = Counter(label: "jobledger_storage_faults_total", dimensions: [("component", component), ("kind", kind.rawValue)], factory: factory)
+        }
+        Gauge(label: "jobledger_storage_paused", dimensions: [("component", component)], factory: factory).record(0)
+    }
+
+    /// Makes an effect projection's `failed` and `dead` counters exist at 0 before its first
+    /// failed or dead item.
+    package func registerEffectSeries(projection: String) {
+        for what in ["failed", "dead"] {
+            _ = Counter(label: "jobledger_projection_\(what)_total", dimensions: [("projection", projection)], factory: factory)
+        }
+    }
+
     /// Logs (to `logger`) and counts what a `StoragePause` of this component reports.
     package func storageObserver(logger: Logger) -> @Sendable (StoragePause.Event) -> Void {
         let metrics = self

@@ -105,6 +105,7 @@ public struct JobLedgerServer: Sendable {
         self.anycable = anycable; self.metrics = metrics; self.now = now
         chain = ChainStatus(ledger: ledger, now: now)
         storageWatch = StorageWatch(policy: engine.options.storageFaults, metrics: ServerMetrics.factory(metrics), now: now)
+        ServerMetrics.registerAtZero(metrics, engine: engine, runner: runner)
     }
 
     /// Every route. Each GET route also answers HEAD with the status and headers a GET would

@@ -77,4 +77,34 @@ private struct RejectingWebhook: EffectProjection {
             }
         }
     }
+
+    /// The value of the sample `name` whose labels include each of `labels` (`key="value"`).
+    static func sample(_ name: String, _ labels: [String], in text: String) -> Double? {
+        text.split(separator: "\n").first { line in line.hasPrefix(name + "{") && labels.allSatisfy { line.contains($0) } }
+            .flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+    }
+
+    /// A fresh server's `/metrics` has the series counted only when something happens, at 0:
+    /// the storage faults of each kind and the paused gauge per component, and each effect
+    /// projection's failed and dead counters. They were missing until their first event, so an
+    /// alert on `jobledger_storage_paused == 1` had nothing to evaluate.
+    @Test func eventSeriesAreThereAtZeroFromTheStart() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        try await h.live { c async throws in
+            let text = try await c.api(.get, "/metrics", "/metrics").body.text
+            for component in ["server", "engine", "projections"] {
+                #expect(Self.sample("jobledger_storage_paused", [#"component="\#(component)""#], in: text) == 0, "\(component): \(text)")
+                for kind in ["full", "io", "read_only", "vanished"] {
+                    #expect(Self.sample("jobledger_storage_faults_total", [#"component="\#(component)""#, #"kind="\#(kind)""#], in: text) == 0,
+                            "\(component) \(kind): \(text)")
+                }
+            }
+            #expect(!h.runner.effects.isEmpty)
+            for projection in h.runner.effects.map(\.rawValue) {
+                for what in ["failed", "dead"] {
+                    #expect(Self.sample("jobledger_projection_\(what)_total", [#"projection="\#(projection)""#], in: text) == 0, "\(projection) \(what): \(text)")
+                }
+            }
+        }
+    }
 }
