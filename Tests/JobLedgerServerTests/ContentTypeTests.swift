@@ -19,4 +19,10 @@ import Testing
             #expect(!JobLedgerServer.isJSON(type), "\(type)")
         }
     }
+
+    /// An empty `Content-Type:` header read `Content-Type  is not JSON`, a gap where the type goes.
+    @Test func anEmptyTypeIsSaidInWords() {
+        #expect(JobLedgerServer.notJSON("") == "an empty Content-Type is not JSON: send the body as application/json")
+        #expect(JobLedgerServer.notJSON("text/plain") == "Content-Type text/plain is not JSON: send the body as application/json")
+    }
 }

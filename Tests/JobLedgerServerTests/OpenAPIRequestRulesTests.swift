@@ -50,6 +50,22 @@ import Testing
         }
     }
 
+    /// The server takes `null` for `priority`, `run_at` and `max_attempts` (the default, as if
+    /// absent), which the document typed as integer and string only; `input: null` is refused,
+    /// and the document says so too.
+    @Test func nullIsDocumentedWhereTheServerTakesIt() throws {
+        let properties = try #require(Self.doc["components"]?["schemas"]?["SubmitRequest"]?["properties"])
+        for name in ["input", "priority", "run_at", "max_attempts"] {
+            let accepted = (try? SubmitRequest(parsing: name == "input" ? #"{"input":null}"# : #"{"input":{},"\#(name)":null}"#, schema: nil)) != nil
+            let types: [String] = switch properties[name]?["type"] {
+            case .string(let t)?: [t]
+            case .array(let a)?: a.compactMap(\.stringValue)
+            default: []
+            }
+            #expect(accepted == types.contains("null"), "\(name): server \(accepted), document \(types)")
+        }
+    }
+
     @Test func cursorsAndLastEventIDsOfTheRightFormOnly() throws {
         let cursor = try #require(Self.parameter("/api/jobs", "get", "cursor")?["schema"]?["pattern"]?.stringValue)
         for text in ["019a-b", "order-42:poster", "a.b", "...", ".", "a/b", "a b", "é"] {
