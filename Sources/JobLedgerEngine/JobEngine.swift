@@ -229,7 +229,7 @@ public final class JobEngine: Sendable {
                 throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .canceled, rule: .unknownJob))
             }
             if current.status.isTerminal { return }  // already finished: nothing to cancel
-            try ledger.checkFileIsThere()
+            // A log moved or deleted meanwhile is refused by the append transaction itself.
             do {
                 folded(try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: reason)), expectedVersion: current.version)))
                 storage.succeeded()
@@ -267,7 +267,6 @@ public final class JobEngine: Sendable {
         var input = s.input
         if case .object(var o) = input, o.removeValue(forKey: EventPayload.Queued.legacyOwnerKey) != nil { input = .object(o) }
         let requeue = EventPayload.queued(.init(kind: s.kind, input: input, priority: s.priority, maxAttempts: attempts))
-        try ledger.checkFileIsThere()
         folded(try await ledger.append(NewEvent(job: job, payload: requeue, expectedVersion: s.version)))
         storage.succeeded()
     }
