@@ -41,26 +41,33 @@ package struct LedgerMetrics: Sendable {
     /// `n` events applied, items taken in, delivered, failed or dead (`what`) by `projection`.
     package func countProjection(_ what: String, projection: String, _ n: Int) {
         guard n > 0 else { return }
-        Counter(label: "jobledger_projection_\(what)_total", dimensions: [("projection", projection)], factory: factory)
-            .increment(by: Int64(n))
+        projectionCounter(what, projection: projection).increment(by: Int64(n))
     }
 
     /// Makes this component's storage series exist before its first fault: the paused gauge at
     /// 0 and the fault counter at 0 for each kind. Until then an alert such as
     /// `jobledger_storage_paused == 1` had no series to evaluate.
     package func registerStorageSeries() {
-        for kind in StorageFault.Kind.allCases {
-            _ = Counter(label: "jobledger_storage_faults_total", dimensions: [("component", component), ("kind", kind.rawValue)], factory: factory)
-        }
-        Gauge(label: "jobledger_storage_paused", dimensions: [("component", component)], factory: factory).record(0)
+        for kind in StorageFault.Kind.allCases { _ = faultCounter(kind) }
+        pausedGauge().record(0)
     }
 
     /// Makes an effect projection's `failed` and `dead` counters exist at 0 before its first
     /// failed or dead item.
     package func registerEffectSeries(projection: String) {
-        for what in ["failed", "dead"] {
-            _ = Counter(label: "jobledger_projection_\(what)_total", dimensions: [("projection", projection)], factory: factory)
-        }
+        for what in ["failed", "dead"] { _ = projectionCounter(what, projection: projection) }
+    }
+
+    private func projectionCounter(_ what: String, projection: String) -> Counter {
+        Counter(label: "jobledger_projection_\(what)_total", dimensions: [("projection", projection)], factory: factory)
+    }
+
+    private func faultCounter(_ kind: StorageFault.Kind) -> Counter {
+        Counter(label: "jobledger_storage_faults_total", dimensions: [("component", component), ("kind", kind.rawValue)], factory: factory)
+    }
+
+    private func pausedGauge() -> Gauge {
+        Gauge(label: "jobledger_storage_paused", dimensions: [("component", component)], factory: factory)
     }
 
     /// Logs (to `logger`) and counts what a `StoragePause` of this component reports.
@@ -74,11 +81,9 @@ package struct LedgerMetrics: Sendable {
                 l[metadataKey: "fault"] = "\(note.fault.kind.rawValue)"
                 l.log(level: note.isStart ? .error : .warning, "\(message)")
             case .failedTry(let fault):
-                Counter(label: "jobledger_storage_faults_total", dimensions: [("component", metrics.component), ("kind", fault.kind.rawValue)],
-                        factory: metrics.factory).increment()
+                metrics.faultCounter(fault.kind).increment()
             case .paused(let paused):
-                Gauge(label: "jobledger_storage_paused", dimensions: [("component", metrics.component)], factory: metrics.factory)
-                    .record(paused ? 1 : 0)
+                metrics.pausedGauge().record(paused ? 1 : 0)
             }
         }
     }
