@@ -97,15 +97,7 @@ func jobledgerHeldInItsRead(_ args: [String], log: String, in scratch: Scratch, 
     try Data().write(to: outURL)
     defer { try? FileManager.default.removeItem(at: outURL) }
     let out = try FileHandle(forWritingTo: outURL)
-    let process = Process()
-    process.executableURL = binary
-    process.arguments = args
-    process.currentDirectoryURL = scratch.url
-    var environment = ProcessInfo.processInfo.environment
-    environment.removeValue(forKey: "JOBLEDGER_DB")
-    environment["JOBLEDGER_PROGRESS"] = "terminal"
-    process.environment = environment
-    process.standardInput = FileHandle.nullDevice
+    let process = cliProcess(binary, args, in: scratch, environment: ["JOBLEDGER_PROGRESS": "terminal"])
     process.standardOutput = out
     process.standardError = errPipe.fileHandleForWriting
     try startChild(process)

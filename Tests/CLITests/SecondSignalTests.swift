@@ -18,13 +18,7 @@ import Testing
         let p = try startWithOutput(on: pipe, ["work", "--db", "s.sqlite", "--workers", "2", "--step-ms", "60000", "--drain", "3600",
                                                "--fail-rate", "0"], in: scratch)
         // Both attempts have started once their `started` events are in the log.
-        for job in jobs {
-            let messages = childPipe()
-            let tail = try startWithOutput(on: messages, ["tail", "--db", "s.sqlite", "--after", "0", "--job", job], in: scratch)
-            #expect(await waitForLine(containing: #""type":"started""#, in: messages.fileHandleForReading) != nil)
-            kill(tail.processIdentifier, SIGTERM)
-            await waitForExit(tail, "tail")
-        }
+        for job in jobs { try await waitForStart(of: job, db: "s.sqlite", in: scratch) }
 
         kill(p.processIdentifier, SIGTERM)
         #expect(await waitForLine(containing: "stopping:", in: pipe.fileHandleForReading) != nil)

@@ -27,11 +27,7 @@ import Testing
         let port = try #require(Int(address.split(separator: ":").last ?? ""))
         #expect(!Self.refused(port: port))
         // The attempt has started once its broadcast is out.
-        let messages = childPipe()
-        let tail = try startWithOutput(on: messages, ["tail", "--db", "s.sqlite", "--after", "0", "--job", job], in: scratch)
-        #expect(await waitForLine(containing: #""type":"started""#, in: messages.fileHandleForReading) != nil)
-        kill(tail.processIdentifier, SIGTERM)
-        await waitForExit(tail, "tail")
+        try await waitForStart(of: job, db: "s.sqlite", in: scratch)
 
         kill(p.processIdentifier, SIGTERM)
         #expect(await waitForLine(containing: "stopping:", in: pipe.fileHandleForReading) != nil)

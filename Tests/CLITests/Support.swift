@@ -94,6 +94,21 @@ func jobledger(_ args: [String], in scratch: Scratch, openFiles: Int, environmen
                                  sourceLocation: sourceLocation)
 }
 
+/// A child `binary args…` in `scratch`, with this process's environment less `JOBLEDGER_DB`
+/// (each test names its log) plus `extra`, and no input; its output is the caller's to set.
+func cliProcess(_ binary: URL, _ args: [String], in scratch: Scratch, environment extra: [String: String] = [:]) -> Process {
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = args
+    process.currentDirectoryURL = scratch.url
+    var environment = ProcessInfo.processInfo.environment
+    environment.removeValue(forKey: "JOBLEDGER_DB")
+    environment.merge(extra) { $1 }
+    process.environment = environment
+    process.standardInput = FileHandle.nullDevice
+    return process
+}
+
 private func runCaptured(_ binary: URL, _ args: [String], shown: [String], in scratch: Scratch, deadline: Duration, environment extra: [String: String],
                          sourceLocation: SourceLocation) async throws -> CLIResult {
     let io = scratch.url.appendingPathComponent("io-\(UUID().uuidString)")
@@ -104,15 +119,7 @@ private func runCaptured(_ binary: URL, _ args: [String], shown: [String], in sc
     try Data().write(to: errURL)
     let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
 
-    let process = Process()
-    process.executableURL = binary
-    process.arguments = args
-    process.currentDirectoryURL = scratch.url
-    var environment = ProcessInfo.processInfo.environment
-    environment.removeValue(forKey: "JOBLEDGER_DB")
-    environment.merge(extra) { $1 }
-    process.environment = environment
-    process.standardInput = FileHandle.nullDevice
+    let process = cliProcess(binary, args, in: scratch, environment: extra)
     process.standardOutput = out
     process.standardError = err
     let exited = Flag(), killed = Flag()

@@ -84,3 +84,14 @@ func waitForExit(_ process: Process, _ what: String, within deadline: Duration =
     Issue.record("\(what) (pid \(process.processIdentifier)) did not exit within \(deadline); it was killed", sourceLocation: sourceLocation)
     while process.isRunning { try? await Task.sleep(for: .milliseconds(5)) }
 }
+
+/// Waits until `job`'s attempt has started in `db`: until `jobledger tail` shows its `started`
+/// event (at most the child deadline; an issue is recorded past it).
+func waitForStart(of job: String, db: String, in scratch: Scratch, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    let messages = childPipe()
+    let tail = try startWithOutput(on: messages, ["tail", "--db", db, "--after", "0", "--job", job], in: scratch)
+    #expect(await waitForLine(containing: #""type":"started""#, in: messages.fileHandleForReading) != nil, "\(job) did not start",
+            sourceLocation: sourceLocation)
+    kill(tail.processIdentifier, SIGTERM)
+    await waitForExit(tail, "tail", sourceLocation: sourceLocation)
+}
