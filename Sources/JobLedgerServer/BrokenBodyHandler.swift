@@ -14,7 +14,7 @@ import NIOHTTPTypes
 /// (unless it was already written), the connection is closed after its end, and nothing
 /// written after that goes out. When the answer was already complete as the error came, the
 /// connection is closed at once. An error before any head (bytes that are not HTTP) is left to
-/// Hummingbird's bare 400, the answer to that; `HeaderOverflowHandler` answers an overflow.
+/// Hummingbird's bare 400, the answer to that; `ParseErrorHandler` answers an overflow.
 /// Added to each connection's pipeline after HTTP decoding.
 final class BrokenBodyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart

@@ -57,8 +57,13 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        var data = data
         switch unwrapOutboundIn(data) {
         case .head(var head):
+            if let renamed = Self.rfc9110Status(head.status) {
+                head.status = renamed
+                data = wrapOutboundOut(.head(head))
+            }
             if (100..<200).contains(head.status.code), head.status.code != 101 {
                 // An interim answer: the final one follows. None is sent to a 1.0 client.
                 if pending.first?.http10 == true { promise?.succeed(()) } else { context.write(data, promise: promise) }
@@ -97,6 +102,17 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
             }
             closeAfterEnd = false
             context.writeLastAndClose(data, promise: promise)
+        }
+    }
+
+    /// The status line in RFC 9110's words where NIO writes older ones (`413 Payload Too Large`,
+    /// `422 Unprocessable Entity`), so that it says what the problem's `title` says
+    /// (`Content Too Large`, `Unprocessable Content`). Nil for every other status.
+    static func rfc9110Status(_ status: HTTPResponseStatus) -> HTTPResponseStatus? {
+        switch status {
+        case .payloadTooLarge: .custom(code: 413, reasonPhrase: "Content Too Large")
+        case .unprocessableEntity: .custom(code: 422, reasonPhrase: "Unprocessable Content")
+        default: nil
         }
     }
 

@@ -10,7 +10,7 @@ extension JobLedgerServer {
     /// and the projections. `onRunning` gets the port actually bound. Idle connections close
     /// after `idleTimeout`; a client that takes longer than `requestTimeout` to send a request's
     /// head and body has its connection closed. Header fields over the decoder's limits get 431
-    /// (`HeaderOverflowHandler`). An absolute-form target's authority is the request's `Host`
+    /// (`ParseErrorHandler`). An absolute-form target's authority is the request's `Host`
     /// (`RequestAuthority`). HTTP/1.0 requests are answered as HTTP/1.0, connections kept or
     /// closed as RFC 9112 § 9.3 says, and `Expect: 100-continue` answered (`ConnectionPersistence`).
     /// A request whose body's framing breaks is answered once, and its connection closed
@@ -21,7 +21,7 @@ extension JobLedgerServer {
         let requestTimeout = self.requestTimeout.map(TimeAmount.init), cap = connectionCap
         let configuration = HTTP1Channel.Configuration(
             additionalChannelHandlers: Self.connectionHandlers(requestTimeout: requestTimeout, cap: cap, logger: logger),
-            idleTimeout: idleTimeout.map(TimeAmount.init), httpDecoderConfiguration: HeaderOverflowHandler.limits)
+            idleTimeout: idleTimeout.map(TimeAmount.init), httpDecoderConfiguration: ParseErrorHandler.limits)
         return Application(router: router(), server: .http1(configuration: configuration),
                     configuration: .init(address: .hostname(host, port: port), serverName: "jobledger"),
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
@@ -32,7 +32,7 @@ extension JobLedgerServer {
         var handlers: [any RemovableChannelHandler] = []
         // First: a connection over the cap is closed before the others set anything up.
         if let cap { handlers.append(ConnectionCapHandler(cap: cap, logger: logger ?? Logger(label: "jobledger.serve"))) }
-        handlers += [BeforeConversion(RequestAuthority()), BeforeConversion(ConnectionPersistence()), HeaderOverflowHandler(), BrokenBodyHandler()]
+        handlers += [BeforeConversion(RequestAuthority()), BeforeConversion(ConnectionPersistence()), ParseErrorHandler(), BrokenBodyHandler()]
         if let requestTimeout { handlers.append(RequestDeadlineHandler(deadline: requestTimeout)) }
         return handlers
     }

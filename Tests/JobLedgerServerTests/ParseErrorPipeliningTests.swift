@@ -11,7 +11,7 @@ import Testing
 /// read as the answer to the earlier request, whose own answer was dropped.
 @Suite struct HeaderOverflowPipeliningTests {
     @Test func the431WaitsForTheAnswerOwedBeforeIt() throws {
-        let channel = EmbeddedChannel(handler: HeaderOverflowHandler())
+        let channel = EmbeddedChannel(handler: ParseErrorHandler())
         try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "http", authority: "h", path: "/api/design")))
         try channel.writeInbound(HTTPRequestPart.end(nil))
         _ = try channel.readInbound(as: HTTPRequestPart.self)
@@ -39,11 +39,38 @@ import Testing
     }
 
     @Test func withNothingOwedThe431GoesAtOnce() throws {
-        let channel = EmbeddedChannel(handler: HeaderOverflowHandler())
+        let channel = EmbeddedChannel(handler: ParseErrorHandler())
         channel.pipeline.fireErrorCaught(HTTPParserError.headerOverflow)
         #expect(throws: HTTPParserError.headerOverflow) { try channel.throwIfErrorCaught() }
         guard case .head(let h)? = try channel.readOutbound(as: HTTPResponsePart.self) else { Issue.record("no 431"); return }
         #expect(h.status.code == 431)
+        _ = try? channel.finish()
+    }
+}
+
+/// An error inside a request's body is `BrokenBodyHandler`'s to answer (the route's answer is
+/// the last): this handler writes nothing for it, and lets Hummingbird's 400 pass to be dropped
+/// there. Before its body, the same kind of error is answered here.
+@Suite struct ParseErrorInBodyTests {
+    @Test func anErrorInsideABodyIsLeftToTheRoute() throws {
+        let channel = EmbeddedChannel(handler: ParseErrorHandler())
+        try channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "http", authority: "h", path: "/api/design")))
+        _ = try channel.readInbound(as: HTTPRequestPart.self)
+        channel.pipeline.fireErrorCaught(HTTPParserError.invalidChunkSize)
+        #expect(throws: HTTPParserError.invalidChunkSize) { try channel.throwIfErrorCaught() }
+        #expect(try channel.readOutbound(as: HTTPResponsePart.self) == nil, "nothing written for an error in a body")
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .badRequest)))
+        guard case .head(let h)? = try channel.readOutbound(as: HTTPResponsePart.self) else { Issue.record("the route's answer was dropped"); return }
+        #expect(h.status.code == 400)
+        _ = try? channel.finish()
+    }
+
+    @Test func theSameErrorBeforeAnyBodyIsAnsweredWithAProblem() throws {
+        let channel = EmbeddedChannel(handler: ParseErrorHandler())
+        channel.pipeline.fireErrorCaught(HTTPParserError.invalidHeaderToken)
+        #expect(throws: HTTPParserError.invalidHeaderToken) { try channel.throwIfErrorCaught() }
+        guard case .head(let h)? = try channel.readOutbound(as: HTTPResponsePart.self) else { Issue.record("no answer"); return }
+        #expect(h.status.code == 400 && h.headerFields[.contentType] == "application/problem+json")
         _ = try? channel.finish()
     }
 }
