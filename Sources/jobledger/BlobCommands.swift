@@ -90,7 +90,8 @@ struct BlobsList: AsyncParsableCommand {
         try await guarded {
             let choice = try store.resolve()
             var states: [JobID: JobState] = [:]
-            do { states = try log.openReadOnly().jobStates() } catch LedgerError.noSuchLog { states = [:] }
+            // Read again with locks when a writer disturbed the read without them (`retryingRead`).
+            do { states = try log.retryingRead { try $0.jobStates() } } catch LedgerError.noSuchLog { states = [:] }
             let blobs: [BlobInfo]
             do { blobs = try await choice.store(forLog: log.path).list(prefix: prefix) } catch {
                 throw fail("cannot list \(choice.place(forLog: log.path)): \(error)", code: 6)
@@ -156,7 +157,9 @@ struct BlobsPrune: AsyncParsableCommand {
             let ledger = apply ? try log.open(create: false) : try log.openReadOnly()
             let place = choice.place(for: ledger)
             let blobStore = choice.store(for: ledger)
-            let old = try ledger.jobStates().values.filter { s in
+            // A dry run reads without locks: read again with them when a writer disturbed it.
+            let states = apply ? try ledger.jobStates() : try log.retryingRead(first: ledger) { try $0.jobStates() }
+            let old = states.values.filter { s in
                 guard s.status.isTerminal, s.kind != blobsPruneKind, let f = s.finishedAt else { return false }
                 return f < before
             }
