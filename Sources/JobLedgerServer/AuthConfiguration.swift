@@ -52,20 +52,23 @@ public struct AuthConfiguration: Sendable, Equatable {
 
     /// Reads the variables; nil when neither a secret nor a JWKS is set (the caller decides
     /// whether that is allowed: `--insecure-no-auth`).
+    /// Each value is read without the white space and line breaks at its ends: a secret or URL
+    /// put in the environment from a file (a Kubernetes secret, an `.env` line) often ends with
+    /// a newline, which was kept and made every token's signature fail (401s) for no visible reason.
     public init?(environment: [String: String]) throws(ServerConfigurationError) {
         func value(_ name: String) -> String? {
-            guard let v = environment[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            guard let v = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty else { return nil }
             return v
         }
         func list(_ name: String) -> [String] {
-            (value(name) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            (value(name) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
         }
         // An admin claim or value that is set but only white space is kept as it is, so that
         // `checkAdminClaim()` refuses it: trimmed to nothing, it read as unset, the default
         // `admin`, and a template's blank went unnoticed.
         func adminSetting(_ name: String, default fallback: String) -> String {
             guard let raw = environment[name], !raw.isEmpty else { return fallback }
-            let v = raw.trimmingCharacters(in: .whitespaces)
+            let v = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             return v.isEmpty ? raw : v
         }
         let secret = value("JOBLEDGER_AUTH_HS256_SECRET"), jwks = value("JOBLEDGER_AUTH_JWKS")

@@ -22,4 +22,17 @@ import Testing
         #expect(try AuthConfiguration(environment: ["JOBLEDGER_AUTH_HS256_SECRET": secret, "JOBLEDGER_AUTH_JWKS": " "])?.jwks == nil)
         #expect(try AuthConfiguration(environment: ["JOBLEDGER_AUTH_HS256_SECRET": "", "JOBLEDGER_AUTH_JWKS": url])?.hs256Secret == nil)
     }
+
+    /// A secret read from a file into the environment ends with a newline: kept, it made every
+    /// token's signature fail. Read without white space or line breaks at its ends, as the
+    /// other variables are (the issuer and audience too).
+    @Test func aSecretsTrailingNewlineIsNotPartOfIt() throws {
+        let secret = ServerHarness.secret
+        let read = try #require(try AuthConfiguration(environment: ["JOBLEDGER_AUTH_HS256_SECRET": secret + "\n",
+                                                                  "JOBLEDGER_AUTH_ISSUER": "https://issuer.example\r\n",
+                                                                  "JOBLEDGER_AUTH_AUDIENCE": "app-a,\napp-b\n"]))
+        #expect(read.hs256Secret == secret)
+        #expect(read.issuer == "https://issuer.example")
+        #expect(read.audiences == ["app-a", "app-b"])
+    }
 }
