@@ -285,31 +285,6 @@ func formatDelta(_ ms: Int64) -> String {
     return "+\(ms / 3_600_000)h\((ms / 60_000) % 60)m"
 }
 
-/// `text` made safe to print to a terminal: control characters (an escape sequence that sets
-/// the window title or colours, a carriage return that overwrites the line, a newline that
-/// fakes a row) and the bidirectional overrides that reorder what is shown are written as
-/// escapes (`\n`, `\u{1B}`). What a job's payload carries is anyone's text; `--json` output is
-/// JSON, escaped already.
-func terminalSafe(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: needsEscape) else { return text }
-    var out = ""
-    for u in text.unicodeScalars {
-        guard needsEscape(u) else { out.unicodeScalars.append(u); continue }
-        switch u {
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default: out += "\\u{" + String(u.value, radix: 16, uppercase: true) + "}"
-        }
-    }
-    return out
-}
-
-private func needsEscape(_ u: Unicode.Scalar) -> Bool {
-    u.properties.generalCategory == .control || (0x202A...0x202E).contains(u.value) || (0x2066...0x2069).contains(u.value)
-        || u.value == 0x200E || u.value == 0x200F || u.value == 0x061C
-}
-
 /// Collects output and writes it in large chunks (export of millions of lines).
 final class BufferedOutput {
     let descriptor: Int32

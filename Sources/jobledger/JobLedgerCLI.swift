@@ -63,7 +63,13 @@ struct JobLedgerCLI: AsyncParsableCommand {
             sayIfStandardOutputFailed()
             exit(withError: code)
         } catch {
-            exit(withError: error)
+            // The parser's message quotes what it was given (`invalid job id '…'`): written with
+            // its control characters escaped, as every other message on stderr is.
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }
+            let message = fullMessage(for: error)
+            if !message.isEmpty { writeQuietly(terminalSafeLines(message) + "\n") }
+            Foundation.exit(code.rawValue)
         }
         exitIfStandardOutputFailed()
     }
@@ -254,7 +260,7 @@ struct LogOptions: ParsableArguments {
 
 /// Prints one clear line on stderr and exits with the code for that kind of failure.
 func fail(_ message: String, code: Int32) -> ExitCode {
-    writeQuietly("jobledger: \(message)\n")
+    writeQuietly("jobledger: \(terminalSafe(message))\n")
     return ExitCode(code)
 }
 
@@ -283,4 +289,4 @@ func guarded<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
-func printErr(_ s: String) { writeQuietly(s + "\n") }
+func printErr(_ s: String) { writeQuietly(terminalSafeLines(s) + "\n") }

@@ -28,4 +28,32 @@ import Testing
         let json = try await jobledger(["history", job, "--db", "e.sqlite", "--json"], in: scratch)
         #expect(json.stdout.contains(#"\r\u001b[32mALL OK\nFAKE LINE"#), "--json escapes as JSON does: \(json.stdout)")
     }
+
+    /// What a command says on stderr quotes what it was given: a job id, an import line's field
+    /// name, an idempotency key. An export received from elsewhere set the terminal's title or
+    /// cleared the screen of the operator importing it. Escaped there too, whichever part says
+    /// it (the command's own refusal, or the argument parser's).
+    @Test func controlCharactersInWhatAnErrorQuotesArePrintedAsEscapes() async throws {
+        let scratch = Scratch()
+        let esc = "\u{1B}", bel = "\u{07}"
+        try #"{"job_id":"x\u001b]0;pwned\u0007","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"design"}}"#
+            .appending("\n").write(to: scratch.url.appendingPathComponent("a.ndjson"), atomically: true, encoding: .utf8)
+        try #"{"job_id":"ok1","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"design","x\u001b[2J":1}}"#
+            .appending("\n").write(to: scratch.url.appendingPathComponent("b.ndjson"), atomically: true, encoding: .utf8)
+        let first = try await jobledger(["submit", "design", "--db", "k.sqlite", "--idempotency-key", "k\(esc)[2J"], in: scratch)
+        try #require(first.status == 0, "\(first)")
+        let runs: [(args: [String], status: Int32, shows: String)] = [
+            (["import", "--db", "i.sqlite", "a.ndjson"], 2, #"x\u{1B}]0;pwned\u{7}"#),
+            (["import", "--db", "i.sqlite", "b.ndjson"], 2, #"x\u{1B}[2J"#),
+            (["history", "x\(esc)[31mred", "--db", "k.sqlite"], 2, #"x\u{1B}[31mred"#),
+            (["cancel", "bad\(esc)[2J\(bel)", "--db", "k.sqlite"], 2, #"bad\u{1B}[2J\u{7}"#),
+            (["submit", "design", "--db", "k.sqlite", "--idempotency-key", "k\(esc)[2J", "--input", #"{"other":1}"#], 3, #"k\u{1B}[2J"#),
+        ]
+        for run in runs {
+            let r = try await jobledger(run.args, in: scratch)
+            #expect(r.status == run.status, "\(r)")
+            #expect(!r.stderr.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(run.args): \(r.stderr.debugDescription)")
+            #expect(r.stderr.contains(run.shows), "\(run.args): \(r.stderr)")
+        }
+    }
 }
