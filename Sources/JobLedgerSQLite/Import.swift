@@ -116,7 +116,16 @@ extension Ledger {
     /// `stop` is asked before each line and once more before the commit: when it answers true
     /// (the user pressed Ctrl-C), the transaction is rolled back and the import fails with
     /// `LedgerError.importFailed` naming the line it stopped at; nothing was imported.
-    public func importNDJSON(_ checked: CheckedImport, stop: () -> Bool = { false }) throws(LedgerError) -> ImportReport {
+    ///
+    /// `startingAfter` names projections that begin after the imported events, in the same
+    /// transaction: their checkpoints move to the new head when they had reached the head the
+    /// import began at (a projection still behind is left alone: its own events come first). For
+    /// the blob projection (`jobledger import` passes it): an export carries no asset bytes, so
+    /// the imported history's artefacts cannot be uploaded from the new log (they are where the
+    /// log they came from published them), and taken in they became dead letters that no
+    /// re-drive could clear, owed for good (exit 7 from every later `work --until-idle`).
+    public func importNDJSON(_ checked: CheckedImport, startingAfter: [ProjectionName] = [],
+                             stop: () -> Bool = { false }) throws(LedgerError) -> ImportReport {
         guard !isReadOnly else { throw .readOnly(path: path) }
         var report = ImportReport()
         var jobs = Set<JobID>()
@@ -177,6 +186,14 @@ extension Ledger {
                         throw LedgerError.importFailed(line: lines, reason: "the input changed after it was checked (\(checked.lines) lines then, \(lines) now); import it again")
                     }
                     report.head = head.seq == 0 ? nil : head
+                    if head.seq > start, !startingAfter.isEmpty {
+                        let now = configuration.clock().milliseconds
+                        for name in startingAfter {
+                            try Ledger.ensureProjection(db, name, now: now)
+                            try db.execute(sql: "UPDATE projections SET checkpoint = ?, updated_at = ? WHERE name = ? AND checkpoint = ?",
+                                           arguments: [head.seq, now, name.rawValue, start])
+                        }
+                    }
                     if stop() { throw stopped(at: lines) }
                     return .commit
                 }

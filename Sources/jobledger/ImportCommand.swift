@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobLedger
+import JobLedgerProjections
 import JobLedgerSQLite
 
 struct Import: AsyncParsableCommand {
@@ -83,7 +84,9 @@ struct Import: AsyncParsableCommand {
             let progress = CommandProgress("importing", total: checked.lines)
             defer { progress.finish() }
             var asked = 0
-            return try ledger.importNDJSON(checked) {
+            // The blob projection starts after the imported events: an export carries no asset
+            // bytes, so their artefacts cannot be uploaded from here (see `importNDJSON`).
+            return try ledger.importNDJSON(checked, startingAfter: [.blob]) {
                 asked += 1
                 if asked <= checked.lines { progress.update(asked) } else { progress.note("importing: committing \(checked.lines) lines …") }
                 return interrupt?.isInterrupted ?? false

@@ -124,3 +124,46 @@ struct ConcurrentUploadTests {
                 "\(dead.map { $0.lastError ?? "" })")
     }
 }
+
+/// A log restored from an export owed its history's uploads for good: taken in, they became
+/// dead letters no re-drive could clear, and every later `work --until-idle` exited 7. An import
+/// that names the blob projection starts it after the imported events, in its transaction; one
+/// into a log whose blob projection is still behind leaves it where it is (its own events first).
+@Suite struct ImportStartingAfterTests {
+    @Test func theBlobProjectionStartsAfterTheImportedEvents() async throws {
+        let original = try Fixture()
+        _ = try await original.appendHappyJob(progressTicks: 1)
+        var lines: [String] = []
+        try original.ledger.exportNDJSON { lines.append($0) }
+        let restored = try Fixture()
+        let report = try restored.ledger.importNDJSON(try CheckedImport.check(lines: lines), startingAfter: [.blob])
+        let head = try #require(report.head?.seq)
+        let runner = restored.runner(blobs: LocalFolderBlobStore(path: restored.dir.path("blobs")), maxAttempts: 1)
+        _ = try await runner.catchUp()
+        #expect(try restored.ledger.outboxItems(.blob, status: .dead).isEmpty)
+        let blob = try #require(try restored.ledger.projectionStatus([.blob]).first { $0.name == .blob })
+        #expect(blob.checkpoint == head && blob.pending == 0 && blob.dead == 0, "\(blob)")
+        // The jobs table still takes every imported event in.
+        #expect(try restored.ledger.projectionStatus([.jobs]).first { $0.name == .jobs }?.checkpoint == head)
+
+        // A job of the restored log's own, after the import: its artefacts are uploaded.
+        _ = try await restored.appendHappyJob(progressTicks: 1)
+        _ = try await runner.catchUp()
+        #expect(try restored.ledger.outboxItems(.blob, status: .sent).count == 2, "the new job's preview and final image")
+    }
+
+    @Test func aBlobProjectionStillBehindIsLeftWhereItIs() async throws {
+        let original = try Fixture()
+        _ = try await original.appendHappyJob(progressTicks: 1)
+        var lines: [String] = []
+        try original.ledger.exportNDJSON { lines.append($0) }
+        // Into a log with a job of its own whose artefacts the blob projection has not taken in yet.
+        let target = try Fixture()
+        _ = try await target.appendHappyJob(progressTicks: 1)
+        _ = try target.ledger.importNDJSON(try CheckedImport.check(lines: lines), startingAfter: [.blob])
+        let runner = target.runner(blobs: LocalFolderBlobStore(path: target.dir.path("blobs")), maxAttempts: 1)
+        _ = try await runner.catchUp()
+        #expect(try target.ledger.outboxItems(.blob, status: .sent).count == 2, "its own job's artefacts are uploaded")
+        #expect(try target.ledger.outboxItems(.blob, status: .dead).count == 2, "the imported ones, taken in, cannot be")
+    }
+}
