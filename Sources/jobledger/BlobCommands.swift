@@ -16,6 +16,7 @@ struct BlobStoreOptions: ParsableArguments {
     @Option(help: "The folder of --blob-store folder (default: <db>.blobs beside the log).") var blobs: String?
 
     func validate() throws {
+        if let blobs { try LogOptions.checkNotBlank(blobs, option: "--blobs", what: "the folder artefacts are published to, such as jobledger.sqlite.blobs") }
         if blobStore == .vercel, blobs != nil {
             throw ValidationError("--blobs names the folder of --blob-store folder; with --blob-store vercel artefacts go to Vercel Blob")
         }
@@ -91,7 +92,12 @@ struct BlobsList: AsyncParsableCommand {
             let choice = try store.resolve()
             var states: [JobID: JobState] = [:]
             // Read again with locks when a writer disturbed the read without them (`retryingRead`).
-            do { states = try log.retryingRead { try $0.jobStates() } } catch LedgerError.noSuchLog { states = [:] }
+            do { states = try log.retryingRead { try $0.jobStates() } } catch LedgerError.noSuchLog {
+                // The store is listed all the same (it may outlive its log); a mistyped --db
+                // showed every blob as "not in the log", without a word why.
+                printErr("jobledger: no JobLedger log at \(log.path) (check --db or JOBLEDGER_DB): the blobs are listed without their jobs' states")
+                states = [:]
+            }
             let blobs: [BlobInfo]
             do { blobs = try await choice.store(forLog: log.path).list(prefix: prefix) } catch {
                 throw fail("cannot list \(choice.place(forLog: log.path)): \(error)", code: 6)

@@ -25,6 +25,10 @@ func commandLineMessage(_ e: LedgerError) -> String {
         return "\(e) (jobledger verify, jobledger import)"
     case .importFailed(let line, let reason) where reason.hasPrefix("the line is longer than the limit"):
         return LedgerError.importFailed(line: line, reason: reason + " (--max-line-bytes)").description
+    case .importFailed(let line, let reason) where reason.hasPrefix("payload for job ") && reason.hasSuffix("; stage large bytes as an asset and reference it"):
+        // The event is already in the export: what lets it in is the limit, not an asset.
+        let limit = reason.dropLast("; stage large bytes as an asset and reference it".count)
+        return LedgerError.importFailed(line: line, reason: limit + " (--max-payload-bytes raises the limit, up to \(OptionRanges.maxPayloadBytes.range.upperBound))").description
     default:
         return e.description
     }

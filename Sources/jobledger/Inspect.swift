@@ -196,6 +196,10 @@ struct Export: AsyncParsableCommand {
     @Option(help: "The output format.") var format: ExportFormat = .ndjson
     @Option(help: "Write to this new file instead of stdout: it gets its name only once every event is in it (an interrupted export leaves nothing there), and an existing file is refused.") var output: String?
 
+    func validate() throws {
+        if let output { try LogOptions.checkNotBlank(output, option: "--output", what: "the path of a new file, such as backup.ndjson") }
+    }
+
     func run() async throws {
         if let output { return try await runToFile(output) }
         try await guarded {

@@ -136,6 +136,9 @@ struct LogOptions: ParsableArguments {
     func validate() throws {
         try Self.checkPath(db, option: "--db")
         if db == nil, let fromEnvironment = ProcessInfo.processInfo.environment["JOBLEDGER_DB"], !fromEnvironment.isEmpty {
+            // Read repaired (each byte that is not UTF-8 became U+FFFD), two different paths
+            // named one log; `--db` refuses such bytes (`RawArguments`).
+            if let bad = RawArguments.invalidEnvironmentValue("JOBLEDGER_DB") { throw ValidationError(bad) }
             try Self.checkPath(fromEnvironment, option: "JOBLEDGER_DB")
         }
         try OptionRanges.busyTimeout.check(busyTimeout)
@@ -188,11 +191,20 @@ struct LogOptions: ParsableArguments {
     /// one that ends in `/`, which writers created as a file that readers then could not open.
     static func checkPath(_ path: String?, option: String) throws {
         guard let path else { return }
-        if path.isEmpty {
-            throw ValidationError("\(option) must not be empty: give the log file's path, such as jobledger.sqlite")
-        }
+        try checkNotBlank(path, option: option, what: "the log file's path, such as jobledger.sqlite")
         if path.hasSuffix("/") {
             throw ValidationError("\(option) must name the log file, not a folder (it ends in '/'): give the log file's path, such as \(path)jobledger.sqlite")
+        }
+    }
+
+    /// Refuses a path that is empty or only white space (`--blobs ""` published into the working
+    /// folder; `JOBLEDGER_DB=" "` made a log named ` `), saying what to give instead.
+    static func checkNotBlank(_ path: String, option: String, what: String) throws {
+        if path.isEmpty {
+            throw ValidationError("\(option) must not be empty: give \(what)")
+        }
+        if path.allSatisfy(\.isWhitespace) {
+            throw ValidationError("\(option) is only white space: give \(what)")
         }
     }
 

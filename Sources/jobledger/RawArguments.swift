@@ -32,6 +32,17 @@ enum RawArguments {
         return firstInvalid(in: arguments)
     }
 
+    /// Why the environment variable `name` cannot be read as given, when its bytes are not
+    /// UTF-8 (the environment as Foundation reads it has them repaired); nil when they are, or
+    /// when it is not set.
+    static func invalidEnvironmentValue(_ name: String) -> String? {
+        guard let p = getenv(name) else { return nil }
+        let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+        guard let offset = firstInvalidOffset(bytes) else { return nil }
+        return "\(name) is not valid UTF-8: byte 0x\(String(bytes[offset], radix: 16, uppercase: true)) at byte offset \(offset); "
+            + "nothing was read or written (bytes are never replaced: give the path as UTF-8)"
+    }
+
     /// The first of `arguments` (the program's name first, not checked) that is not valid UTF-8.
     static func firstInvalid(in arguments: [[UInt8]]) -> Invalid? {
         for (i, bytes) in arguments.enumerated().dropFirst() {

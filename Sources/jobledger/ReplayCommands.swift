@@ -71,6 +71,7 @@ struct Replay: AsyncParsableCommand {
     func validate() throws {
         _ = try replayPoint(untilSeq: untilSeq, until: until)
         try checkStreamPrefix(streamPrefix)
+        if let into { try LogOptions.checkNotBlank(into, option: "--into", what: "the path of a new SQLite file, such as replayed.sqlite") }
     }
 
     func run() async throws {

@@ -138,9 +138,12 @@ struct ReadOnlyCLITests {
                      ["replay", "--effects"], ["projections"]] {
             let old = try await jobledger(args + ["--db", path], in: scratch)
             #expect(old.status == 0, "\(old)")
-            // The same answers as from the current schema.
+            // The same answers as from the current schema; but the blob projection's row: the
+            // current log was made by `import`, which starts it after the imported events (an
+            // export carries no artefacts to upload), while a v2 log has no projections yet.
             let new = try await jobledger(args + ["--db", current], in: scratch)
-            #expect(old.stdout == new.stdout, "\(old)\n\(new)")
+            func withoutBlob(_ text: String) -> String { text.split(separator: "\n").filter { !$0.hasPrefix("blob ") }.joined(separator: "\n") }
+            #expect(withoutBlob(old.stdout) == withoutBlob(new.stdout), "\(old)\n\(new)")
         }
         let diff = try await jobledger(["diff", path, current], in: scratch)
         #expect(diff.status == 0, "\(diff)")
