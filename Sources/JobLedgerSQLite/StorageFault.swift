@@ -54,7 +54,7 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
             let limit = (freeBytes ?? 0) >= 64 << 20 ? " (the file system has room: a quota or a size limit such as SQLite's max_page_count is what was reached)" : ""
             return "the log \(path) is full (SQLite: \(detail))\(free)\(limit)"
         case .io: return "I/O error on the log \(path) (SQLite: \(detail))\(free)"
-        case .readOnly: return "the log \(path) became read-only (SQLite: \(detail))"
+        case .readOnly: return "the log \(path) is read-only (SQLite: \(detail))"
         case .vanished where lostCompanionFile: return "the log \(path) lost a file SQLite had open: \(detail)"
         case .vanished: return "the log \(path) was moved or deleted while open (\(detail))"
         }

@@ -43,7 +43,7 @@ import Testing
         let r = try await jobledger(["serve", "--db", "ro/s.sqlite", "--insecure-no-auth", "--port", "0", "--storage-wait", "0.5"], in: scratch)
         #expect(r.status == 6, "\(r)")
         #expect(!r.stderr.contains("serving http"), "\(r)")
-        #expect(r.stderr.contains("the log ro/s.sqlite became read-only"), "\(r)")
+        #expect(r.stderr.contains("the log ro/s.sqlite is read-only"), "\(r)")
         #expect(r.stderr.contains("make the file, its -wal and -shm and their folder writable again"), "\(r)")
     }
 
@@ -70,7 +70,7 @@ import Testing
         #expect(r.status == 6, "\(r)")
         #expect(clock.now - start < .seconds(30), "waited for --storage-wait: \(r)")
         #expect(!r.stderr.contains("serving http") && !r.stderr.contains("retrying for up to"), "\(r)")
-        #expect(r.stderr.contains(leftWAL ? "the log ro/s.sqlite became read-only" : "cannot open ro/s.sqlite: it is on a read-only file system"), "\(r)")
+        #expect(r.stderr.contains(leftWAL ? "the log ro/s.sqlite is read-only" : "cannot open ro/s.sqlite: it is on a read-only file system"), "\(r)")
         #expect(!r.stderr.contains("no permission"), "a read-only mount is no matter of permission: \(r)")
     }
 }
