@@ -60,4 +60,18 @@ import Testing
         let r = try await jobledger(["blobs", "list", "--db", "nosuch.sqlite"], in: scratch)
         #expect(r.status == 0 && r.stderr.contains("no JobLedger log at nosuch.sqlite (check --db or JOBLEDGER_DB)"), "\(r)")
     }
+
+    /// `cancel --reason ""` recorded a blank reason, shown later as `()`; a usage error now,
+    /// and nothing is written.
+    @Test func aBlankCancelReasonIsAUsageError() async throws {
+        let scratch = Scratch()
+        let submit = try await jobledger(["submit", "design", "--db", "c.sqlite"], in: scratch)
+        let job = submit.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for reason in ["", "  "] {
+            let r = try await jobledger(["cancel", job, "--reason", reason, "--db", "c.sqlite"], in: scratch)
+            #expect(r.status == 64 && r.stderr.contains("--reason is"), "\(r)")
+        }
+        let jobs = try await jobledger(["jobs", "--db", "c.sqlite"], in: scratch)
+        #expect(jobs.stdout.contains("queued"), "\(jobs)")
+    }
 }
