@@ -13,8 +13,8 @@ import NIOHTTPTypes
 /// end), that request's answer is the connection's last: its head says `Connection: close`
 /// (unless it was already written), the connection is closed after its end, and nothing
 /// written after that goes out. When the answer was already complete as the error came, the
-/// connection is closed at once. An error before any head (bytes that are not HTTP) is left to
-/// Hummingbird's bare 400, the answer to that; `ParseErrorHandler` answers an overflow.
+/// connection is closed at once. An error outside a body (a request line or header fields that
+/// are not HTTP, or over the limits) is `ParseErrorHandler`'s to answer.
 /// Added to each connection's pipeline after HTTP decoding.
 final class BrokenBodyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart

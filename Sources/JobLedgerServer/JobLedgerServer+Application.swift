@@ -9,7 +9,8 @@ extension JobLedgerServer {
     /// It is a swift-service-lifecycle `Service`: run it in a `ServiceGroup` beside the engine
     /// and the projections. `onRunning` gets the port actually bound. Idle connections close
     /// after `idleTimeout`; a client that takes longer than `requestTimeout` to send a request's
-    /// head and body has its connection closed. Header fields over the decoder's limits get 431
+    /// head and body has its connection closed. A request the decoder cannot read gets a problem:
+    /// 431 for header fields over its limits, 505 for a version it does not read, else 400
     /// (`ParseErrorHandler`). An absolute-form target's authority is the request's `Host`
     /// (`RequestAuthority`). HTTP/1.0 requests are answered as HTTP/1.0, connections kept or
     /// closed as RFC 9112 § 9.3 says, and `Expect: 100-continue` answered (`ConnectionPersistence`).
