@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobLedger
+import JobLedgerEngine
 import JobLedgerProjections
 import JobLedgerSQLite
 
@@ -52,7 +53,8 @@ struct Replay: AsyncParsableCommand {
             Without flags: the jobs projection rebuilt in memory, printed as a table.
             --projection broadcast|blob prints the messages or uploads instead. --effects lists every upload and \
             broadcast that would be made, in order, with its seq, and sends nothing. --check compares the stored \
-            jobs table with one rebuilt up to its checkpoint and exits 1 on drift, naming job and field. \
+            jobs table with one rebuilt up to its checkpoint, and the engine snapshot with the jobs in flight \
+            as of its seq, and exits 1 on drift, naming job and field. \
             --into PATH writes the rebuilt jobs and effects into a new SQLite file.
             """)
 
@@ -63,7 +65,7 @@ struct Replay: AsyncParsableCommand {
     @Option(help: "The projection to print: the jobs table, or the broadcast's messages or the blob projection's uploads.") var projection: ReplayedProjection = .jobs
     @Option(help: "Write the rebuilt jobs and effects into a new SQLite file here.") var into: String?
     @Flag(help: "Print JSON instead of tables.") var json = false
-    @Flag(help: "Compare the stored jobs table with a rebuilt one; exit 1 on drift.") var check = false
+    @Flag(help: "Compare the stored jobs table with a rebuilt one, and the engine snapshot with the log; exit 1 on drift.") var check = false
     @Flag(help: "List every upload and broadcast the log implies, in order, sending nothing.") var effects = false
     @Option(help: "Broadcast stream names are this prefix plus the job id.") var streamPrefix: String = "job:"
     @OptionGroup var store: BlobStoreOptions
@@ -216,13 +218,19 @@ struct Replay: AsyncParsableCommand {
             }
         }
         for id in rebuilt.keys.sorted() where !seen.contains(id) { drift.append("job \(id): in the log, missing from the stored jobs table") }
+        // The engine snapshot is derived too, and trusted by every engine that starts from it.
+        let folding = CommandProgress("checking the engine snapshot", total: Int(head))
+        let snapshotDrift = try EngineSnapshotAudit.differences(ledger) { folding.update(Int($0)) }
+        folding.finish()
+        drift += snapshotDrift
         // The table is compared up to its checkpoint; events after it are not in it yet, which
         // is no drift, but "ok" alone read as a pass for a table that never ran.
         let behind = max(0, head - checkpoint)
         if json {
             print(JSONValue.object(["ok": .bool(drift.isEmpty), "jobs": .int(Int64(stored.count)), "checkpoint": .int(checkpoint),
                                     "head": .int(head), "not_taken_in": .int(behind),
-                                    "differences": .array(drift.map { .string($0) })]).canonicalText)
+                                    "differences": .array(drift.map { .string($0) })]
+                                    .merging(snapshotDrift.isEmpty ? [:] : ["engine_snapshot_remedy": .string(EngineSnapshotAudit.remedy)]) { a, _ in a }).canonicalText)
             if drift.isEmpty { return }
             throw ExitCode(1)
         }
@@ -236,7 +244,8 @@ struct Replay: AsyncParsableCommand {
             return
         }
         for d in drift { print("drift: " + terminalSafe("\(d)")) }
-        print("FAILED: \(drift.count) difference\(drift.count == 1 ? "" : "s") between the stored jobs table and the log (checkpoint seq \(checkpoint))")
+        if !snapshotDrift.isEmpty { print("fix: " + EngineSnapshotAudit.remedy) }
+        print("FAILED: \(drift.count) difference\(drift.count == 1 ? "" : "s") between the stored jobs table or engine snapshot and the log (checkpoint seq \(checkpoint))")
         throw ExitCode(1)
     }
 }
