@@ -146,11 +146,24 @@ public final class JobEngine: Sendable {
         }
     }
 
+    /// The smallest payload limit (`LedgerConfiguration.maxPayloadBytes`) of a log an engine
+    /// works on: room for a claim, and for a failure recorded with the start of its message
+    /// when the whole of it does not fit.
+    public static let minimumPayloadBytes = 8192
+
     /// Throws `InvalidEngineOptions` for anything an engine cannot work with: its options
-    /// (`Options.validate()`), then a kind registered with a parameter it cannot run under (the
+    /// (`Options.validate()`), the log's payload limit (`minimumPayloadBytes`), then a kind registered with a parameter it cannot run under (the
     /// first such kind by name). What every way of working checks before it claims anything.
     func checkWorkable() throws(InvalidEngineOptions) {
         try options.validate()
+        // Below this, the engine's own events may not fit: every claim (`started`) refused,
+        // tried again each round for ever, or a failure that cannot be recorded even shortened
+        // (the job then held `running` until its lease is swept).
+        let limit = ledger.configuration.maxPayloadBytes
+        guard limit >= Self.minimumPayloadBytes else {
+            throw InvalidEngineOptions(option: "maxPayloadBytes", reason: "the log's payload limit must be at least \(Self.minimumPayloadBytes) bytes for an engine to work on it "
+                                       + "(its own events, a claim or a failure with its message, need up to that), got \(limit)")
+        }
         let refused = state.withLock { s in s.invalidRegistrations.min { $0.key < $1.key }?.value }
         if let refused { throw refused }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import JobLedger
+import JobLedgerEngine
 import JobLedgerSQLite
 
 /// A number an option can take: compared against its range, and shown in a refusal.
@@ -98,6 +99,16 @@ extension OptionRanges {
         guard Double(milliseconds) < seconds * 1000 else {
             throw ValidationError("--progress-interval-ms (\(milliseconds) ms) must be below --lease (\(seconds.optionText) s): "
                                   + "a progress event is what renews an attempt's lease, so other workers would take over attempts that are still running")
+        }
+    }
+
+    /// `--max-payload-bytes` for a command that runs workers: at least what the engine's own
+    /// events need (`JobEngine.minimumPayloadBytes`). Below it, `work --max-payload-bytes 50`
+    /// tried its refused claims again twenty times a second, for ever.
+    static func checkEnginePayloadLimit(_ bytes: Int) throws {
+        guard bytes >= JobEngine.minimumPayloadBytes else {
+            throw ValidationError("--max-payload-bytes (\(bytes)) must be at least \(JobEngine.minimumPayloadBytes) for a command that runs workers: "
+                                  + "the engine's own events (a claim, a failure with its message) need up to that")
         }
     }
 }

@@ -60,6 +60,7 @@ struct Serve: AsyncParsableCommand, TakesLogLevel {
 
     func validate() throws {
         try OptionRanges.serveWorkers.check(workers)
+        if workers > 0 { try OptionRanges.checkEnginePayloadLimit(log.maxPayloadBytes) }
         try OptionRanges.port.check(port)
         try OptionRanges.lease.check(lease)
         try OptionRanges.drain.check(drain)

@@ -179,6 +179,8 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
     @OptionGroup var storage: StorageWaitOptions
     @OptionGroup var intake: IntakeOptions
     @OptionGroup var logging: LogLevelOptions
+
+    func validate() throws { try OptionRanges.checkEnginePayloadLimit(log.maxPayloadBytes) }
     @Flag(help: "Stop once no job of the kinds this worker runs is queued, delayed or running (and the intake has nothing new).") var untilIdle = false
 
     func run() async throws {

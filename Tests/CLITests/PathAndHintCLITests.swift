@@ -74,4 +74,18 @@ import Testing
         let jobs = try await jobledger(["jobs", "--db", "c.sqlite"], in: scratch)
         #expect(jobs.stdout.contains("queued"), "\(jobs)")
     }
+
+    /// `work --max-payload-bytes 50` had every claim refused (a `started` event is larger) and
+    /// tried again twenty times a second, for ever; a usage error now, for `serve` with workers too.
+    @Test func aPayloadLimitBelowTheEnginesOwnEventsIsRefusedForWorkers() async throws {
+        let scratch = Scratch()
+        _ = try await jobledger(["submit", "design", "--db", "m.sqlite"], in: scratch)
+        let work = try await jobledger(["work", "--db", "m.sqlite", "--until-idle", "--max-payload-bytes", "50"], in: scratch)
+        #expect(work.status == 64 && work.stderr.contains("--max-payload-bytes (50) must be at least 8192 for a command that runs workers"), "\(work)")
+        let serve = try await jobledger(["serve", "--db", "m.sqlite", "--insecure-no-auth", "--workers", "1", "--max-payload-bytes", "8191"], in: scratch)
+        #expect(serve.status == 64 && serve.stderr.contains("must be at least 8192"), "\(serve)")
+        // Other commands keep the whole range.
+        let jobs = try await jobledger(["jobs", "--db", "m.sqlite", "--max-payload-bytes", "50"], in: scratch)
+        #expect(jobs.status == 0, "\(jobs)")
+    }
 }

@@ -83,4 +83,32 @@ import Testing
         await #expect(throws: InvalidEngineOptions.self) { try await engine.tick() }
         #expect(try f.types(job) == [.queued])
     }
+
+    /// A log whose payload limit is below what the engine's own events need had every claim
+    /// refused and tried again, twenty times a second, for ever (`work --max-payload-bytes 50`).
+    /// Refused before anything is claimed, naming the limit; at the minimum, jobs run.
+    @Test func aLogWhosePayloadLimitTheEnginesEventsDoNotFitIsRefused() async throws {
+        let f = try Fixture()
+        var c = LedgerConfiguration()
+        c.clock = f.clock.function
+        c.maxPayloadBytes = JobEngine.minimumPayloadBytes - 1
+        let small = try Ledger.open(path: f.dir.path("jobs.sqlite"), configuration: c)
+        let engine = f.engine(ledger: small)
+        engine.register(kind: "k") { _ in JobCompletion() }
+        let job = try await engine.submit(kind: "k")
+        do {
+            _ = try await engine.tick()
+            Issue.record("claimed on a log whose limit is \(c.maxPayloadBytes)")
+        } catch let e as InvalidEngineOptions {
+            #expect(e.option == "maxPayloadBytes" && e.reason.contains("at least \(JobEngine.minimumPayloadBytes) bytes"), "\(e)")
+        }
+        #expect(try f.types(job) == [.queued])
+
+        c.maxPayloadBytes = JobEngine.minimumPayloadBytes
+        let enough = try Ledger.open(path: f.dir.path("jobs.sqlite"), configuration: c)
+        let working = f.engine(ledger: enough)
+        working.register(kind: "k") { _ in JobCompletion() }
+        try await working.workUntilIdle()
+        #expect(try f.types(job) == [.queued, .started, .completed])
+    }
 }
