@@ -19,26 +19,22 @@ public enum EngineSnapshotAudit {
     /// the seq folded up to.
     public static func differences(_ ledger: Ledger, progress: ((Int64) -> Void)? = nil) throws(LedgerError) -> [String] {
         guard let snapshot = try read(ledger) else { return [] }
-        // Every job's state as of the snapshot's seq; a job that completed or was canceled takes
-        // no further event, so its state is not kept.
-        var states: [JobID: JobState] = [:]
+        // Every job's state as of the snapshot's seq, folded as the engine folds.
+        var fold = LedgerFold()
         var next: Int64 = 1
         folding: while next <= snapshot.seq {
             let page = try ledger.page(from: next, limit: 4096)
             if page.isEmpty { break }
             for e in page {
                 if e.seq > snapshot.seq { break folding }
-                do {
-                    let s = try Lifecycle.apply(e.payload, to: states[e.job], job: e.job, at: e.recordedAt)
-                    states[e.job] = s.status == .completed || s.status == .canceled ? nil : s
-                } catch {
+                do { try fold.apply(e) } catch {
                     return ["the log does not fold up to the engine snapshot's seq \(snapshot.seq) (seq \(e.seq): \(error)): run jobledger verify"]
                 }
             }
             next = page.last!.seq + 1
             progress?(min(next - 1, snapshot.seq))
         }
-        let inFlight = states.filter { $0.value.status == .queued || $0.value.status == .running }
+        let inFlight = fold.active
         var found: [String] = []
         let where_ = "the engine snapshot at seq \(snapshot.seq)"
         let missing = inFlight.keys.filter { snapshot.queued[$0] == nil && !snapshot.unresolved.contains($0) }
@@ -65,22 +61,16 @@ public enum EngineSnapshotAudit {
     public static let remedy = "delete the engine snapshot (sqlite3 <log> \"DELETE FROM engine_snapshot_parts; DELETE FROM engine_snapshots\"), "
         + "which is always safe: the next engine folds the whole log and writes a new one"
 
-    /// The snapshot as a starting engine reads it: the queued jobs of its parts with their
-    /// versions, and the jobs of its head whose state is read from the log; nil when there is
-    /// none it would start from.
+    /// The snapshot as a starting engine reads it (`EngineSnapshot.read`): the queued jobs of
+    /// its parts with their versions, and the jobs of its head whose state is read from the log;
+    /// nil when there is none it would start from.
     private static func read(_ ledger: Ledger) throws(LedgerError) -> (seq: Int64, queued: [JobID: Int], unresolved: Set<JobID>)? {
-        let read = try ledger.readEngineSnapshot { seq, headBytes, parts, next -> (seq: Int64, queued: [JobID: Int], unresolved: Set<JobID>)? in
-            guard let head = try? EngineSnapshot.decodeHead(headBytes), head.seq == seq else { return nil }
-            var queued: [JobID: Int] = [:]
-            var count = 0
-            while let body = try next() {
-                guard let part = try? EngineSnapshot.decodePart(body, seq: seq, kinds: head.kinds.count) else { return nil }
-                for j in part { queued[j.id] = j.version }
-                count += 1
-            }
-            return count == parts ? (seq, queued, Set(head.unresolved)) : nil
-        }
-        return read ?? nil
+        var queued: [JobID: Int] = [:]
+        var unresolved: Set<JobID> = []
+        guard case .success(let seq)? = try EngineSnapshot.read(from: ledger, head: { unresolved = Set($0.unresolved) },
+                                                                 part: { jobs, _ in for j in jobs { queued[j.id] = j.version } })
+        else { return nil }
+        return (seq, queued, unresolved)
     }
 
     private static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }

@@ -14,24 +14,11 @@ extension JobEngine {
         guard fresh, options.snapshotIntervalEvents != nil else { return }
         // Built aside (the parts one at a time), then put in place of the fresh view.
         let now = clock.now()
-        let read: Result<EngineView, EngineSnapshot.Unreadable>?
+        var view: EngineView?
+        let read: Result<Int64, EngineSnapshot.Unreadable>?
         do {
-            read = try ledger.readEngineSnapshot { seq, headBytes, parts, next -> Result<EngineView, EngineSnapshot.Unreadable> in
-                do throws(EngineSnapshot.Unreadable) {
-                    let head = try EngineSnapshot.decodeHead(headBytes)
-                    guard head.seq == seq else { throw .init(description: "its head says seq \(head.seq), its row \(seq)") }
-                    var view = EngineView(head: head)
-                    var count = 0
-                    while let body = try readPart(next) {
-                        view.load(part: try EngineSnapshot.decodePart(body, seq: seq, kinds: head.kinds.count), kinds: head.kinds, now: now)
-                        count += 1
-                    }
-                    guard count == parts else { throw .init(description: "it has \(count) of its \(parts) parts") }
-                    return .success(view)
-                } catch {
-                    return .failure(error)
-                }
-            }
+            read = try EngineSnapshot.read(from: ledger, head: { view = EngineView(head: $0) },
+                                           part: { jobs, kinds in view?.load(part: jobs, kinds: kinds, now: now) })
         } catch {
             options.logger.warning("could not read the engine snapshot (\(error)); reading the whole log")
             return
@@ -41,7 +28,8 @@ extension JobEngine {
             return
         case .failure(let why)?:
             options.logger.warning("the engine snapshot cannot be read (\(why)); reading the whole log")
-        case .success(var view)?:
+        case .success?:
+            guard var view else { return }
             let started = state.withLock { s -> Bool in
                 guard s.view.isFresh else { return false }
                 view.takeAhead(from: s.view, now: now)
@@ -53,11 +41,6 @@ extension JobEngine {
                 options.logger.info("started from the engine snapshot at seq \(view.lastSeq)", metadata: ["jobs_in_flight": "\(view.count)"])
             }
         }
-    }
-
-    /// `next`, its storage errors made `Unreadable` (the read goes on to the whole log).
-    private func readPart(_ next: () throws -> [UInt8]?) throws(EngineSnapshot.Unreadable) -> [UInt8]? {
-        do { return try next() } catch { throw .init(description: "\(error)") }
     }
 
     /// Writes a snapshot in the background when the view has folded enough events since the last
@@ -111,5 +94,38 @@ extension JobEngine {
             options.logger.warning("could not write the engine snapshot: \(error)")
         }
         state.withLock { $0.snapshot.writing = nil }
+    }
+}
+
+extension EngineSnapshot {
+    /// Reads the log's engine snapshot as a starting engine takes it: its head (`head`), then
+    /// each part's queued jobs in order (`part`, with the head's kinds). Nil when the log has
+    /// none that belongs to it; `.failure` when it does not decode, or its parts are not all
+    /// there (a storage error reading a part counts as that: the engine then folds the whole
+    /// log); `.success` with its `seq` otherwise. What `startFromSnapshot()` and
+    /// `EngineSnapshotAudit` read, so that the audit checks the snapshot an engine would use.
+    static func read(from ledger: Ledger, head start: (Head) -> Void,
+                     part load: ([Job], [String]) -> Void) throws(LedgerError) -> Result<Int64, Unreadable>? {
+        try ledger.readEngineSnapshot { seq, headBytes, parts, next -> Result<Int64, Unreadable> in
+            do throws(Unreadable) {
+                let head = try decodeHead(headBytes)
+                guard head.seq == seq else { throw .init(description: "its head says seq \(head.seq), its row \(seq)") }
+                start(head)
+                var count = 0
+                while let body = try readPart(next) {
+                    load(try decodePart(body, seq: seq, kinds: head.kinds.count), head.kinds)
+                    count += 1
+                }
+                guard count == parts else { throw .init(description: "it has \(count) of its \(parts) parts") }
+                return .success(seq)
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// `next`, its storage errors made `Unreadable` (the read goes on to the whole log).
+    private static func readPart(_ next: () throws -> [UInt8]?) throws(Unreadable) -> [UInt8]? {
+        do { return try next() } catch { throw .init(description: "\(error)") }
     }
 }

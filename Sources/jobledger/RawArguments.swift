@@ -27,7 +27,7 @@ enum RawArguments {
         var arguments: [[UInt8]] = []
         for i in 0..<Int(CommandLine.argc) {
             guard let p = CommandLine.unsafeArgv[i] else { break }
-            arguments.append(Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))))
+            arguments.append(bytes(p))
         }
         return firstInvalid(in: arguments)
     }
@@ -37,10 +37,15 @@ enum RawArguments {
     /// when it is not set.
     static func invalidEnvironmentValue(_ name: String) -> String? {
         guard let p = getenv(name) else { return nil }
-        let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
-        guard let offset = firstInvalidOffset(bytes) else { return nil }
-        return "\(name) is not valid UTF-8: byte 0x\(String(bytes[offset], radix: 16, uppercase: true)) at byte offset \(offset); "
+        let value = bytes(p)
+        guard let offset = firstInvalidOffset(value) else { return nil }
+        return "\(name) is not valid UTF-8: byte 0x\(String(value[offset], radix: 16, uppercase: true)) at byte offset \(offset); "
             + "nothing was read or written (bytes are never replaced: give the path as UTF-8)"
+    }
+
+    /// A C string's bytes as given, before any decoding repairs them.
+    private static func bytes(_ p: UnsafePointer<CChar>) -> [UInt8] {
+        Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
     }
 
     /// The first of `arguments` (the program's name first, not checked) that is not valid UTF-8.
