@@ -4,7 +4,10 @@ import Synchronization
 
 /// The events a runner's projections took in last, decoded, each with its job's state after it,
 /// shared by the runner's projections: they follow the same log a few events apart, and the
-/// first to reach an event reads, decodes and folds it for all of them. Holds a run of
+/// first to reach an event reads, decodes and folds it for all of them. While the runner runs
+/// live, its ledger's writer is that first one for what is appended through it: it hands each
+/// commit's events and states on as it commits (`Ledger.observeCommits`), as the log gives
+/// them back (`asStored`), so no projection reads them again. Holds a run of
 /// consecutive `seq`s (between `capacity` and twice that once full) and each job's latest state
 /// in it (within `BoundedStates`' budgets); what is not here (events older than the run, or
 /// appended by another process) is read from the log.
@@ -89,39 +92,50 @@ final class FoldedEvents: Sendable {
     @discardableResult
     func add(_ e: Entry) -> Bool {
         let weight = Self.weight(of: e)
-        return state.withLock { s in
-            let seq = e.event.seq
-            if s.entries.isEmpty || seq > s.next {
-                // The latest states stay: each is some job's state at its version, which is all
-                // `before` trusts.
-                s.entries.removeAll(keepingCapacity: true)
-                s.weights.removeAll(keepingCapacity: true)
-                s.bytes = 0
-                s.first = seq
-            } else if seq < s.next {
-                return false
-            }
-            s.entries.append(e)
-            s.weights.append(weight)
-            s.bytes += weight
-            if e.after.status.isTerminal && e.after.status != .failed {
-                s.latest.remove(e.event.job)
-            } else {
-                s.latest.hold(e.after)
-            }
-            if s.entries.count > 2 * capacity || s.bytes > 2 * byteLimit {
-                var drop = max(0, s.entries.count - capacity), dropped = s.weights[..<drop].reduce(0, +)
-                while drop < s.entries.count - 1, s.bytes - dropped > byteLimit {
-                    dropped += s.weights[drop]
-                    drop += 1
-                }
-                s.entries.removeFirst(drop)
-                s.weights.removeFirst(drop)
-                s.bytes -= dropped
-                s.first += Int64(drop)
-            }
-            return true
+        return state.withLock { s in add(e, weight: weight, to: &s) }
+    }
+
+    /// Records events with their states, in `seq` order, as `add(_:)` does each: what the
+    /// ledger's writer hands on as it commits (`Ledger.observeCommits`).
+    func add(_ entries: [Entry]) {
+        let weights = entries.map(Self.weight(of:))
+        state.withLock { s in
+            for (e, w) in zip(entries, weights) { add(e, weight: w, to: &s) }
         }
+    }
+
+    private func add(_ e: Entry, weight: Int, to s: inout State) -> Bool {
+        let seq = e.event.seq
+        if s.entries.isEmpty || seq > s.next {
+            // The latest states stay: each is some job's state at its version, which is all
+            // `before` trusts.
+            s.entries.removeAll(keepingCapacity: true)
+            s.weights.removeAll(keepingCapacity: true)
+            s.bytes = 0
+            s.first = seq
+        } else if seq < s.next {
+            return false
+        }
+        s.entries.append(e)
+        s.weights.append(weight)
+        s.bytes += weight
+        if e.after.status.isTerminal && e.after.status != .failed {
+            s.latest.remove(e.event.job)
+        } else {
+            s.latest.hold(e.after)
+        }
+        if s.entries.count > 2 * capacity || s.bytes > 2 * byteLimit {
+            var drop = max(0, s.entries.count - capacity), dropped = s.weights[..<drop].reduce(0, +)
+            while drop < s.entries.count - 1, s.bytes - dropped > byteLimit {
+                dropped += s.weights[drop]
+                drop += 1
+            }
+            s.entries.removeFirst(drop)
+            s.weights.removeFirst(drop)
+            s.bytes -= dropped
+            s.first += Int64(drop)
+        }
+        return true
     }
 
     /// Roughly the bytes an entry keeps alive: the job's state after it (its input included:

@@ -54,6 +54,7 @@ extension Ledger {
         var localHead = head
         var undo: [(job: JobID, state: JobState?)] = []
         var out: [StoredEvent] = []
+        var recorded: [(StoredEvent, JobState)] = []
         out.reserveCapacity(events.count)
         try db.cachedStatement(sql: "SAVEPOINT request").execute()
         do {
@@ -62,6 +63,7 @@ extension Ledger {
                 if let state {
                     undo.append((p.event.job, jobs[p.event.job]))
                     jobs[p.event.job] = state
+                    recorded.append((event, state))
                     localHead = ChainHead(seq: event.seq, hash: event.hash)
                 }
                 out.append(event)
@@ -73,6 +75,7 @@ extension Ledger {
             for (job, state) in undo.reversed() { jobs[job] = state }
             throw error
         }
+        jobs.recorded(recorded)
         head = localHead
         return out
     }
@@ -84,7 +87,7 @@ extension Ledger {
         let (event, state) = try appendEvent(p, db: db, after: head, jobs: jobs, trustCache: trustCache, rule: rule ?? appendRule,
                                              insert: try insert ?? insertStatement(db))
         if let state {
-            jobs[p.event.job] = state
+            jobs.recorded(event, after: state)
             head = ChainHead(seq: event.seq, hash: event.hash)
         }
         return event

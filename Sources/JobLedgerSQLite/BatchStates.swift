@@ -9,8 +9,24 @@ struct BatchStates {
     private var firstJob: JobID?
     private var firstState: JobState?
     private var others = PackedJobStates()
+    /// Whether `appended` is kept (for a ledger whose commits are observed: `CommitObservers`).
+    private let collecting: Bool
+    /// With `collecting`, every event the transaction recorded so far, with its job's state
+    /// after it, in `seq` order.
+    private(set) var appended: [CommittedEvent] = []
 
-    init() {}
+    init(collecting: Bool = false) { self.collecting = collecting }
+
+    /// Records that the transaction appended `event`, which left its job in `state`.
+    mutating func recorded(_ event: StoredEvent, after state: JobState) {
+        self[event.job] = state
+        if collecting { appended.append(CommittedEvent(event, after: state)) }
+    }
+
+    /// Records events of a request that was committed as a whole (after its savepoint was released).
+    mutating func recorded(_ events: [(StoredEvent, JobState)]) {
+        if collecting { for (e, s) in events { appended.append(CommittedEvent(e, after: s)) } }
+    }
 
     var isEmpty: Bool { firstJob == nil && others.isEmpty }
 

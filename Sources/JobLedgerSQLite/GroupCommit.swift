@@ -23,6 +23,8 @@ final class GroupCommitter: Sendable {
     static let batchesBetweenYields = 64
     let machine = Mutex(GroupCommitStateMachine<Request>(maxBatch: GroupCommitter.maxBatch))
     let cache = WriterCache()
+    /// Who is told of each commit (a runner running live on this ledger).
+    let observers = CommitObservers()
 }
 
 extension Ledger {
@@ -317,7 +319,7 @@ extension Ledger {
     private func writeBatch<T>(_ db: Database, _ body: (inout ChainHead, inout BatchStates, Bool) throws -> T) throws -> T {
         var start = WriterCache.BatchStart(head: ChainHead(seq: 0, hash: HashChain.genesis), trusted: false, dataVersion: 0)
         var head = start.head
-        var jobs = BatchStates()
+        var jobs = BatchStates(collecting: committer.observers.isActive)
         var result: T?
         try db.inImmediateTransaction {
             try checkFileIsThere()
@@ -326,6 +328,7 @@ extension Ledger {
             result = try body(&head, &jobs, start.trusted)
         }
         committer.cache.recordCommit(from: start, to: head, jobs: jobs, db: db)
+        committer.observers.committed(jobs.appended)
         if !jobs.isEmpty { appended.signal() }
         return result!
     }
