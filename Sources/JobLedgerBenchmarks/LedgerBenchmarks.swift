@@ -112,9 +112,17 @@ package enum LedgerBenchmarks {
         if round % 4 == 1 || round % 4 == 2 { try await raw(); try await ours() } else { try await ours(); try await raw() }
     }
 
+    /// The events `liveAppends` appends when asked for `events`: whole lifecycles of 6 events,
+    /// the same number of jobs in each round, at least one.
+    package static func liveAppendEvents(asked events: Int) -> Int { max(1, events / 6 / rounds) * rounds * 6 }
+
+    /// The events `groupCommit` appends when asked for `events` from `tasks` tasks: at least one
+    /// job per task and round.
+    package static func groupCommitEvents(asked events: Int, tasks: Int) -> Int { max(1, events / 6 / tasks / rounds) * tasks * rounds * 6 }
+
     /// Sequential appends, one event per transaction, against raw single-row transactions.
     package static func liveAppends(directory: URL, events: Int, configuration: LedgerConfiguration) async throws -> Comparison {
-        let perRound = max(1, events / 6 / rounds)
+        let perRound = liveAppendEvents(asked: events) / rounds / 6
         let jobs = (0..<(perRound * rounds)).map { _ in JobID.generate() }
         let ours = try Ledger.open(path: directory.appendingPathComponent("live-ours.sqlite").path, configuration: configuration)
         let raw = try Ledger.open(path: directory.appendingPathComponent("live-raw.sqlite").path, configuration: configuration)
@@ -142,7 +150,7 @@ package enum LedgerBenchmarks {
     /// `tasks` concurrent tasks, each appending its own jobs' lifecycles (group commit),
     /// against raw inserts batched `tasks` rows per transaction.
     package static func groupCommit(directory: URL, events: Int, tasks: Int, configuration: LedgerConfiguration) async throws -> Comparison {
-        let jobsPerTask = max(1, events / 6 / tasks / rounds)
+        let jobsPerTask = groupCommitEvents(asked: events, tasks: tasks) / 6 / tasks / rounds
         let perRound = jobsPerTask * tasks
         let jobs = (0..<(perRound * rounds)).map { _ in JobID.generate() }
         let ours = try Ledger.open(path: directory.appendingPathComponent("group-ours.sqlite").path, configuration: configuration)

@@ -71,6 +71,13 @@ struct Bench: AsyncParsableCommand {
         try await guarded { try await measure() }
     }
 
+    /// Why a benchmark appends another number of events than `--events` asked for: it appends
+    /// whole lifecycles of 6 events, as many in each round (and task), at least one; the header
+    /// said the number asked for, and its table the number appended.
+    static func roundedUp(_ n: Int, asked: Int) -> String {
+        n == asked ? "" : " (--events \(asked) in whole 6-event lifecycles, the same number in each round, at least one)"
+    }
+
     private func measure() async throws {
         #if DEBUG
         printErr("jobledger: warning: this is a debug build; figures are meaningless (swift build -c release --product jobledger)")
@@ -85,11 +92,13 @@ struct Bench: AsyncParsableCommand {
 
         var comparisons: [LedgerBenchmarks.Comparison] = []
         if only == nil || only == .live {
-            note("live appends: \(events) events, one per transaction …")
+            let n = LedgerBenchmarks.liveAppendEvents(asked: events)
+            note("live appends: \(n) events, one per transaction\(Self.roundedUp(n, asked: events)) …")
             comparisons.append(try await LedgerBenchmarks.liveAppends(directory: directory, events: events, configuration: config))
         }
         if only == nil || only == .group {
-            note("group commit: \(events) events from \(tasks) tasks …")
+            let n = LedgerBenchmarks.groupCommitEvents(asked: events, tasks: tasks)
+            note("group commit: \(n) events from \(tasks) tasks\(Self.roundedUp(n, asked: events)) …")
             comparisons.append(try await LedgerBenchmarks.groupCommit(directory: directory, events: events, tasks: tasks, configuration: config))
         }
         var peak: (events: Int, mb: Double)?

@@ -32,3 +32,21 @@ struct EngineBenchCLITests {
         }
     }
 }
+
+/// `bench --events N` with N below what a benchmark appends (whole 6-event lifecycles, the
+/// same number in each of its rounds and tasks, at least one): its header says what it
+/// appends, as its table does, and what was asked for. (Its header said 6, its table 60.)
+@Suite(.timeLimit(.minutes(5)))
+struct BenchEventCountCLITests {
+    let scratch = Scratch()
+
+    @Test func theHeaderCountsTheEventsTheTableCounts() async throws {
+        let r = try await jobledger(["bench", "--only", "live", "--events", "6", "--json", "--dir", scratch.path("")], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r)")
+        let items = try #require(document["benchmarks"] as? [[String: Any]], "\(r)")
+        let events = try #require(items.first?["events"] as? Int, "\(r)")
+        #expect(events == 60)
+        #expect(r.stderr.contains("live appends: 60 events, one per transaction (--events 6 in whole 6-event lifecycles"), "\(r.stderr)")
+    }
+}
