@@ -114,14 +114,16 @@ extension Verify {
 /// `verify --json`: what the text says, warnings included. `verified_through` is the last
 /// event that checked out; `head` is the same once the whole log checked out, and null when it
 /// did not (the scan stopped at the problem, so the log's head was not reached, and no head of
-/// a log that fails is one to keep).
+/// a log that fails is one to keep). An empty log that checks out has the head `digest` prints
+/// for it, and the text says: seq 0 and the genesis hash (it was null, as for a log that failed).
 ///
 /// ```json
 /// {"events":26,"head":"26:7caf…","jobs":3,"non_canonical":{"count":0,"seqs":[]},"ok":true,"problem":null,
 ///  "rules":[{"from":1,"rule":"jobledger/v1","through":26}],"time_backwards":{"count":0,"first_seq":null},"verified_through":"26:7caf…"}
 /// ```
 func verifyJSON(_ report: VerifyReport) -> JSONValue {
-    let through: JSONValue = report.head.map { .string($0.description) } ?? .null
+    let through: JSONValue = report.head.map { .string($0.description) }
+        ?? (report.problem == nil ? .string("0:\(HashChain.genesis)") : .null)
     return .object([
         "ok": .bool(report.isValid), "events": .int(report.events), "jobs": .int(Int64(report.jobs)),
         "head": report.problem == nil ? through : .null, "verified_through": through,

@@ -52,3 +52,23 @@ struct AuditFindingsCLITests {
         #expect((report["problem"] as? [String: Any])?["seq"] as? Int == 3, "\(report)")
     }
 }
+
+/// `verify --json` on an empty log gives the head its text and `digest` give: seq 0 and the
+/// genesis hash (its JSON said null, as for a log that failed).
+@Suite struct EmptyLogVerifyCLITests {
+    let scratch = Scratch()
+
+    @Test func anEmptyLogsHeadIsTheSameInTextJSONAndDigest() async throws {
+        let db = scratch.path("empty.sqlite")
+        let made = try await jobledger(["import", "--db", db, "-"], in: scratch)
+        #expect(made.status == 0, "\(made)")
+        let genesis = "0:" + String(repeating: "0", count: 64)
+        let text = try await jobledger(["verify", "--db", db], in: scratch)
+        #expect(text.status == 0 && text.stdout.contains("head \(genesis)"), "\(text)")
+        let json = try await jobledger(["verify", "--json", "--db", db], in: scratch)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+        #expect(report["head"] as? String == genesis && report["verified_through"] as? String == genesis, "\(json.stdout)")
+        let digest = try await jobledger(["digest", "--db", db], in: scratch)
+        #expect(digest.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == genesis, "\(digest)")
+    }
+}
