@@ -31,25 +31,29 @@ extension EventPayload {
     /// This payload as it would be decoded from the log (its JSON values `asStored`).
     public var asStored: EventPayload {
         switch self {
-        case .queued(var q):
-            q.input = q.input.asStored
-            return .queued(q)
-        case .completed(var c):
-            guard let output = c.output else { return self }
-            c.output = output.asStored
-            return .completed(c)
-        case .started, .progress, .lowres, .failed, .canceled:
-            return self
+        case .queued(let q): return .queued(q.asStored)
+        case .completed(let c): return .completed(c.asStored)
+        case .started, .progress, .lowres, .failed, .canceled: return self
         }
     }
 }
 
-extension JobState {
-    /// This state with its input and output `asStored`: as folded from the events read back.
-    public var asStored: JobState {
-        var s = self
-        s.input = input.asStored
-        s.output = output?.asStored
-        return s
+extension EventPayload.Queued {
+    /// As decoded from the log: the input `asStored`, and a `null` input as `{}` (a field that
+    /// is `null` reads as absent, and an absent input as an empty object).
+    public var asStored: Self {
+        var q = self
+        q.input = input == .null ? .object([:]) : input.asStored
+        return q
+    }
+}
+
+extension EventPayload.Completed {
+    /// As decoded from the log: the output `asStored`, and a `null` output as none.
+    public var asStored: Self {
+        guard let output else { return self }
+        var c = self
+        c.output = output == .null ? nil : output.asStored
+        return c
     }
 }

@@ -38,14 +38,15 @@ public struct IdempotencyKeyReused: Error, Sendable, Hashable, CustomStringConve
 
     /// The fields of `asked` that differ from the `queued` event stored with the key (nil: the
     /// same request), compared as the log records them: a number given as `1.0` is stored as
-    /// `1`, and a job queued before the `owner` field carries its owner in its input.
+    /// `1`, a `null` input as `{}`, and a job queued before the `owner` field carries its owner
+    /// in its input.
     static func differences(stored: EventPayload, asked: EventPayload.Queued) -> [String]? {
         guard case .queued(let first) = stored else { return ["event"] }
         var input = first.input
         if case .object(var o) = input, o.removeValue(forKey: EventPayload.Queued.legacyOwnerKey) != nil { input = .object(o) }
         var fields: [String] = []
         if first.kind != asked.kind { fields.append("kind") }
-        if input.canonicalText != asked.input.canonicalText { fields.append("input") }
+        if input.canonicalText != asked.asStored.input.canonicalText { fields.append("input") }
         if first.priority != asked.priority { fields.append("priority") }
         if first.maxAttempts != asked.maxAttempts { fields.append("max_attempts") }
         if first.runAt != asked.runAt { fields.append("run_at") }

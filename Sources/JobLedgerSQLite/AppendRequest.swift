@@ -28,8 +28,13 @@ struct PreparedEvent: Sendable {
             throw .invalidPayload(PayloadError(type: event.payload.type, reason:
                 "missing field 'attempt': a \(event.payload.type) event names the attempt that writes it (its claim), so that a worker whose lease expired cannot write into the attempt that replaced it"))
         }
-        self.event = event
-        text = event.payload.canonicalBytes
+        // From here on the payload is the one the log gives back (`asStored`: its canonical text
+        // writes a whole double as an integer), so that what the writer folds, caches, returns
+        // and hands its observers is what a read of the event would decode.
+        var stored = event
+        stored.payload = event.payload.asStored
+        self.event = stored
+        text = stored.payload.canonicalBytes
         digest = Digest.sha256Hex(text)
     }
 }

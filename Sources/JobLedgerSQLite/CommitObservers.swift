@@ -9,11 +9,11 @@ package struct CommittedEvent: Sendable {
     /// The job's state after the event.
     package let after: JobState
 
-    /// The writer has the payload as it was given, and the state folded from it: both are
-    /// handed on as a read of the log would give them (`asStored`).
+    /// The writer's payloads are already the ones the log gives back (`PreparedEvent` stores
+    /// them `asStored`), and its states are folded from them.
     init(_ e: StoredEvent, after: JobState) {
-        event = ProjectedEvent(seq: e.seq, job: e.job, version: e.version, payload: e.payload.asStored, recordedAt: e.recordedAt)
-        self.after = after.asStored
+        event = ProjectedEvent(seq: e.seq, job: e.job, version: e.version, payload: e.payload, recordedAt: e.recordedAt)
+        self.after = after
     }
 }
 
@@ -54,7 +54,8 @@ final class CommitObservers: Sendable {
     }
 }
 
-/// An observer of a ledger's commits; `cancel()` stops the calls.
+/// An observer of a ledger's commits; `cancel()` stops the calls (a commit already telling its
+/// observers when it is called may still call it once).
 package struct CommitObservation: Sendable {
     let observers: CommitObservers
     let id: UInt64
@@ -65,7 +66,8 @@ extension Ledger {
     /// Calls `observe` after every append transaction of this `Ledger` that recorded events
     /// (not other processes' nor imports), with the events and their jobs' states after each,
     /// in `seq` order; calls never overlap. It runs on the writer, which waits for it: keep it
-    /// to handing the events on, and never touch the ledger from it.
+    /// to handing the events on, and never touch the ledger from it. A commit that began as the
+    /// observer was registered may not be told of (a gap, as another process's appends are).
     package func observeCommits(_ observe: @escaping @Sendable ([CommittedEvent]) -> Void) -> CommitObservation {
         CommitObservation(observers: committer.observers, id: committer.observers.add(observe))
     }

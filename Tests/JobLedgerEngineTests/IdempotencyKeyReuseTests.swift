@@ -29,6 +29,17 @@ import Testing
         #expect(refusal.description == "idempotency key 'order-17' belongs to job \(first) queued with another request (input differs); nothing was queued")
     }
 
+    /// A `null` input is recorded as `{}`: the same request again is a retry, not another
+    /// request (it was refused, "input differs").
+    @Test func aNullInputAgainIsTheSameRequest() async throws {
+        let f = try Fixture()
+        let engine = f.engine()
+        let first = try await engine.submit(kind: "k", input: .null, idempotencyKey: "order-19")
+        let again = try await engine.submit(kind: "k", input: .null, idempotencyKey: "order-19")
+        #expect(again == first)
+        #expect(try f.types(first) == [.queued])
+    }
+
     /// The same request again is a retry: the first job, nothing queued. Compared as the log
     /// records it, so `1.0` and `1` are the same input.
     @Test func theSameRequestAgainReturnsTheFirstJob() async throws {

@@ -27,7 +27,7 @@ import Testing
         let keyed = NewEvent(job: jid("a"), payload: .queued(.init(kind: "design", input: input)), idempotencyKey: "k1")
         _ = try await ledger.append(keyed)
         _ = try await ledger.append(NewEvent(job: jid("other"), payload: queued, idempotencyKey: "k1"))  // found by its key: nothing new
-        _ = try await ledger.append([NewEvent(job: jid("b"), payload: queued), NewEvent(job: jid("b"), payload: started())])
+        _ = try await ledger.append([NewEvent(job: jid("b"), payload: .queued(.init(kind: "design", input: .null))), NewEvent(job: jid("b"), payload: started())])
         _ = await expectLedgerError {  // refused as a whole: none of it is observed
             _ = try await ledger.append([NewEvent(job: jid("c"), payload: queued), NewEvent(job: jid("a"), payload: queued)])
         }
@@ -49,7 +49,8 @@ import Testing
         #expect(observed[4].after.output?["score"] == .int(7))
 
         observation.cancel()
-        _ = try await ledger.append(NewEvent(job: jid("d"), payload: queued))
+        let appended = try await ledger.append(NewEvent(job: jid("e"), payload: .queued(.init(kind: "design", input: input))))
+        #expect(appended.payload == observed[0].event.payload, "append returns the payload as stored too")
         #expect(seen.events.count == 5, "no calls after cancel()")
     }
 

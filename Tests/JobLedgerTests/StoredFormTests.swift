@@ -23,7 +23,9 @@ import Testing
         }
     }
 
-    @Test func aStateAsStoredIsTheFoldOfThePayloadsReadBack() throws {
+    /// What the writer folds (each payload `asStored`) is the state a fold of the events read
+    /// back gives; folded from the payloads as given, it is not.
+    @Test func theFoldOfPayloadsAsStoredIsTheFoldOfThePayloadsReadBack() throws {
         let job = try JobID("job-1")
         let at = Timestamp(milliseconds: 1000)
         let given: [EventPayload] = [
@@ -31,15 +33,26 @@ import Testing
             .started(.init(worker: "w", attempt: 1, leaseDeadline: Timestamp(milliseconds: 99_000))),
             .completed(.init(output: ["score": .double(9.0), "list": [.double(1.0)]], attempt: 1)),
         ]
-        var state: JobState?, fromLog: JobState?
+        var asGiven: JobState?, asStored: JobState?, fromLog: JobState?
         for p in given {
-            state = try Lifecycle.apply(p, to: state, job: job, at: at)
+            asGiven = try Lifecycle.apply(p, to: asGiven, job: job, at: at)
+            asStored = try Lifecycle.apply(p.asStored, to: asStored, job: job, at: at)
             let back = try EventPayload.decode(type: p.type, text: p.canonicalText, exactNumbers: false)
             fromLog = try Lifecycle.apply(back, to: fromLog, job: job, at: at)
-            #expect(state?.asStored == fromLog)
+            #expect(asStored == fromLog)
         }
-        #expect(state != fromLog, "the state as given held doubles")
+        #expect(asGiven != fromLog, "the state as given held doubles")
         #expect(fromLog?.output?["score"] == .int(9))
+    }
+
+    /// A `null` input or output reads back as absent: an empty input, no output.
+    @Test func aNullInputOrOutputIsStoredAsAbsent() throws {
+        for p in [EventPayload.queued(.init(kind: "design", input: .null)), .completed(.init(output: .null, attempt: 1))] {
+            let back = try EventPayload.decode(type: p.type, text: p.canonicalText, exactNumbers: false)
+            #expect(p.asStored == back, "\(p.canonicalText)")
+        }
+        #expect(EventPayload.queued(.init(kind: "design", input: .null)).asStored == .queued(.init(kind: "design", input: [:])))
+        #expect(EventPayload.completed(.init(output: .null, attempt: 1)).asStored == .completed(.init(output: nil, attempt: 1)))
     }
 
     /// Nothing to change: the same value comes back (no copy of a large input for nothing).
