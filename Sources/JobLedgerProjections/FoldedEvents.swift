@@ -5,9 +5,9 @@ import Synchronization
 /// The events a runner's projections took in last, decoded, each with its job's state after it,
 /// shared by the runner's projections: they follow the same log a few events apart, and the
 /// first to reach an event reads, decodes and folds it for all of them. While the runner runs
-/// live, its ledger's writer is that first one for what is appended through it: it hands each
-/// commit's events and states on as it commits (`Ledger.observeCommits`), as the log gives
-/// them back (`asStored`), so no projection reads them again. Holds a run of
+/// live, its ledger's writer hands on each commit's events and states (`Ledger.observeCommits`,
+/// payloads as the log gives them back), and once the projections are at the head they find
+/// what is appended through that `Ledger` here without reading it (`handOn`). Holds a run of
 /// consecutive `seq`s (between `capacity` and twice that once full) and each job's latest state
 /// in it (within `BoundedStates`' budgets); what is not here (events older than the run, or
 /// appended by another process) is read from the log.
@@ -35,6 +35,14 @@ final class FoldedEvents: Sendable {
     }
 
     private let state = Mutex(State())
+    /// What the ledger's writer handed on (`handOn`) and the run has not taken in yet, oldest
+    /// first: its batches, how far into the first one the run has come, and how many events wait.
+    private struct Handed {
+        var batches: [[Entry]] = []
+        var offset = 0
+        var count = 0
+    }
+    private let handed = Mutex(Handed())
     let capacity: Int
 
     /// Bytes of payloads the run holds, roughly, once trimmed (twice this before it is): each
@@ -49,6 +57,7 @@ final class FoldedEvents: Sendable {
     /// nil when it does not (the caller reads the log).
     func events(after: Int64, through: Int64, limit: Int) -> [ProjectedEvent]? {
         state.withLock { s in
+            takeInHanded(&s)
             guard !s.entries.isEmpty, after + 1 >= s.first, after + 1 < s.next, through > after else { return nil }
             let start = Int(after + 1 - s.first)
             let end = min(s.entries.count, start + limit, Int(min(through, s.next - 1) - s.first) + 1)
@@ -59,6 +68,7 @@ final class FoldedEvents: Sendable {
     /// The job's state after the event at `seq`, when the run holds it.
     func state(after seq: Int64) -> JobState? {
         state.withLock { s in
+            takeInHanded(&s)
             guard seq >= s.first, seq < s.next else { return nil }
             return s.entries[Int(seq - s.first)].after
         }
@@ -68,6 +78,7 @@ final class FoldedEvents: Sendable {
     /// job is that one.
     func before(_ job: JobID, version: Int) -> JobState? {
         state.withLock { s in
+            takeInHanded(&s)
             guard let known = s.latest[job], known.version == version - 1 else { return nil }
             return known
         }
@@ -92,16 +103,49 @@ final class FoldedEvents: Sendable {
     @discardableResult
     func add(_ e: Entry) -> Bool {
         let weight = Self.weight(of: e)
-        return state.withLock { s in add(e, weight: weight, to: &s) }
+        return state.withLock { s in
+            takeInHanded(&s)
+            return add(e, weight: weight, to: &s)
+        }
     }
 
-    /// Records events with their states, in `seq` order, as `add(_:)` does each: what the
-    /// ledger's writer hands on as it commits (`Ledger.observeCommits`).
-    func add(_ entries: [Entry]) {
-        let weights = entries.map(Self.weight(of:))
-        state.withLock { s in
-            for (e, w) in zip(entries, weights) { add(e, weight: w, to: &s) }
+    /// What the ledger's writer committed (`Ledger.observeCommits`), in `seq` order: kept as it
+    /// is, for the writer's time, and taken in by readers when the run reaches it. It never
+    /// starts or replaces a run: projections catching up on a backlog keep sharing theirs, and
+    /// find the writer's events once they reach them. At most about `capacity` events wait:
+    /// when the run does not come, the oldest are left to be read from the log.
+    func handOn(_ entries: [Entry]) {
+        guard !entries.isEmpty else { return }
+        handed.withLock { h in
+            h.batches.append(entries)
+            h.count += entries.count
+            while h.count > capacity, h.batches.count > 1 {
+                h.count -= h.batches.removeFirst().count - h.offset
+                h.offset = 0
+            }
         }
+    }
+
+    /// Takes in what the writer handed on, from where the run has come: older events are let
+    /// go (the run has them), the next ones continue it, and those after a gap wait for the run
+    /// (another process's appends, read from the log, fill it).
+    private func takeInHanded(_ s: inout State) {
+        guard !s.entries.isEmpty else { return }
+        var taken: [Entry] = []
+        handed.withLock { h in
+            while let batch = h.batches.first {
+                while h.offset < batch.count {
+                    let e = batch[h.offset]
+                    if e.event.seq > s.next + Int64(taken.count) { return }
+                    if e.event.seq == s.next + Int64(taken.count) { taken.append(e) }
+                    h.offset += 1
+                    h.count -= 1
+                }
+                h.batches.removeFirst()
+                h.offset = 0
+            }
+        }
+        for e in taken { add(e, weight: Self.weight(of: e), to: &s) }
     }
 
     private func add(_ e: Entry, weight: Int, to s: inout State) -> Bool {

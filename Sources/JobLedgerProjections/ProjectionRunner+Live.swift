@@ -131,7 +131,7 @@ extension ProjectionRunner {
     /// through this `Ledger` (about a tenth of a submit's CPU in `jobledger serve`).
     private func observeCommits() -> CommitObservation {
         let shared = folded
-        return ledger.observeCommits { committed in shared.add(committed.map { FoldedEvents.Entry(event: $0.event, after: $0.after) }) }
+        return ledger.observeCommits { committed in shared.handOn(committed.map { FoldedEvents.Entry(event: $0.event, after: $0.after) }) }
     }
 
     /// Repeats `step` until cancelled: at once after work, after `window` (else `batchWindow`)

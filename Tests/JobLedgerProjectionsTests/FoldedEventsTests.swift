@@ -109,6 +109,37 @@ extension FoldedEvents {
         #expect(f.before(job, version: last.version) == nil, "not the state before that version")
         #expect(f.before(JobID.generate(), version: 2) == nil)
     }
+
+    /// What the writer hands on waits until the run reaches it: it never starts a run (a
+    /// projection catching up keeps sharing its own), events after a gap wait for the run to
+    /// fill it, older ones are let go, and no more than about `capacity` wait.
+    @Test func whatTheWriterHandsOnContinuesTheRunWhenItGetsThere() throws {
+        let all = try entries(1...14)
+        func slice(_ r: ClosedRange<Int64>) -> [FoldedEvents.Entry] { Array(all[Int(r.lowerBound - 1)..<Int(r.upperBound)]) }
+        let f = FoldedEvents(capacity: 100)
+        f.handOn(slice(5...8))
+        #expect(f.events(after: 4, through: .max, limit: 10) == nil, "no run is started by the writer")
+        f.record(slice(1...4))
+        #expect(f.events(after: 4, through: .max, limit: 10)?.map(\.seq) == [5, 6, 7, 8])
+        #expect(f.state(after: 8) == all[7].after)
+        // After a gap (another process's appends): held back until the run reaches them.
+        f.handOn(slice(12...14))
+        #expect(f.events(after: 8, through: .max, limit: 10) == nil)
+        f.record(slice(9...11))
+        #expect(f.events(after: 8, through: .max, limit: 10)?.map(\.seq) == Array(9...14))
+        // Older than the run: let go, nothing twice.
+        f.handOn(slice(3...6))
+        #expect(f.events(after: 0, through: .max, limit: 100)?.map(\.seq) == Array(1...14))
+
+        // At most about `capacity` wait; the oldest are left to the log.
+        let small = FoldedEvents(capacity: 4)
+        small.record(slice(1...1))
+        small.handOn(slice(3...4)); small.handOn(slice(5...6)); small.handOn(slice(7...8))
+        small.record(slice(2...2))
+        #expect(small.events(after: 2, through: .max, limit: 10) == nil, "3 and 4 were let go")
+        small.record(slice(3...4))
+        #expect(small.events(after: 4, through: .max, limit: 10)?.map(\.seq) == [5, 6, 7, 8])
+    }
 }
 
 /// `ProjectionRunner.readEvents`: what the run holds, no further than the reader's snapshot,
