@@ -126,7 +126,7 @@ func verifyJSON(_ report: VerifyReport) -> JSONValue {
         ?? (report.problem == nil ? .string("0:\(HashChain.genesis)") : .null)
     return .object([
         "ok": .bool(report.isValid), "events": .int(report.events), "jobs": .int(Int64(report.jobs)),
-        "head": report.problem == nil ? through : .null, "verified_through": through,
+        "head": report.isValid ? through : .null, "verified_through": through,
         "problem": report.problem.map { .object(["seq": .int($0.seq), "message": .string($0.message)]) } ?? .null,
         "removed_rules": .array(report.removedRules.map { .string($0) }), "rules_inferred": .bool(report.rulesInferred),
         "rules": .array(report.rules.map { .object(["rule": .string($0.rule.rawValue), "from": .int($0.from), "through": .int($0.through)]) }),

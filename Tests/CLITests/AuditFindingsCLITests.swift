@@ -72,3 +72,21 @@ struct AuditFindingsCLITests {
         #expect(digest.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == genesis, "\(digest)")
     }
 }
+
+/// `verify --json` vouches for no head of a log whose integrity rules were removed (`ok` is
+/// false): `head` is null, as the page says, while `verified_through` says how far the events
+/// themselves checked out. (It gave the head whenever no event failed.)
+@Suite struct RemovedRulesVerifyCLITests {
+    let scratch = Scratch()
+
+    @Test func aLogWithoutItsTriggerHasNoHeadInJSON() async throws {
+        let db = scratch.path("log.sqlite")
+        try await logWithCompletedJob(db, in: scratch)
+        try rawSQL(db, "DROP TRIGGER events_no_update;")
+        let r = try await jobledger(["verify", "--json", "--db", db], in: scratch)
+        #expect(r.status == 1, "\(r)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r)")
+        #expect(report["ok"] as? Bool == false && report["head"] is NSNull, "\(r.stdout)")
+        #expect((report["verified_through"] as? String)?.hasPrefix("4:") == true, "\(r.stdout)")
+    }
+}
