@@ -1,8 +1,8 @@
 /// Values as the log gives them back. An event's payload is stored as canonical JSON text, in
 /// which a whole `double` (below 10¹⁵ in magnitude, `-0.0` included) is written as an integer
-/// and read back as `.int`. Whatever hands on a payload it did not read from the log (the
-/// writer telling a runner what it committed) hands on this form, so that it equals what a
-/// read of the same event would decode.
+/// and read back as `.int`, and a `null` field reads as absent. An append keeps its payload in
+/// this form from the start, so that what the writer folds, returns and hands on to the live
+/// projections equals what a read of the same event decodes.
 extension JSONValue {
     /// This value as it would be decoded from its canonical text.
     public var asStored: JSONValue {
