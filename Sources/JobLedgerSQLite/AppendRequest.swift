@@ -68,7 +68,7 @@ extension Ledger {
                 if let state {
                     undo.append((p.event.job, jobs[p.event.job]))
                     jobs[p.event.job] = state
-                    recorded.append((event, state))
+                    if jobs.keepsAppended { recorded.append((event, state)) }
                     localHead = ChainHead(seq: event.seq, hash: event.hash)
                 }
                 out.append(event)

@@ -23,6 +23,9 @@ struct BatchStates {
         if collecting { appended.append(CommittedEvent(event, after: state)) }
     }
 
+    /// Whether the transaction keeps what it records for the observers (`appended`).
+    var keepsAppended: Bool { collecting }
+
     /// Records events of a request that was committed as a whole (after its savepoint was released).
     mutating func recorded(_ events: [(StoredEvent, JobState)]) {
         if collecting { for (e, s) in events { appended.append(CommittedEvent(e, after: s)) } }

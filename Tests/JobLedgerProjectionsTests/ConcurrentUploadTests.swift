@@ -110,10 +110,7 @@ struct ConcurrentUploadTests {
 /// "not staged in this log" and the advice to re-drive, which can only fail the same way.
 @Suite struct ImportedLogUploadTests {
     @Test func anImportedLogsArtefactsAreDeadLetteredSayingWhyARedriveCannotHelp() async throws {
-        let original = try Fixture()
-        _ = try await original.appendHappyJob(progressTicks: 1)
-        var lines: [String] = []
-        try original.ledger.exportNDJSON { lines.append($0) }
+        let lines = try await Fixture.exportOfAHappyJob()
         let restored = try Fixture()
         _ = try restored.ledger.importNDJSON(lines)
         let runner = restored.runner(blobs: LocalFolderBlobStore(path: restored.dir.path("blobs")), maxAttempts: 1)
@@ -131,10 +128,7 @@ struct ConcurrentUploadTests {
 /// into a log whose blob projection is still behind leaves it where it is (its own events first).
 @Suite struct ImportStartingAfterTests {
     @Test func theBlobProjectionStartsAfterTheImportedEvents() async throws {
-        let original = try Fixture()
-        _ = try await original.appendHappyJob(progressTicks: 1)
-        var lines: [String] = []
-        try original.ledger.exportNDJSON { lines.append($0) }
+        let lines = try await Fixture.exportOfAHappyJob()
         let restored = try Fixture()
         let report = try restored.ledger.importNDJSON(try CheckedImport.check(lines: lines), startingAfter: [.blob])
         let head = try #require(report.head?.seq)
@@ -153,10 +147,7 @@ struct ConcurrentUploadTests {
     }
 
     @Test func aBlobProjectionStillBehindIsLeftWhereItIs() async throws {
-        let original = try Fixture()
-        _ = try await original.appendHappyJob(progressTicks: 1)
-        var lines: [String] = []
-        try original.ledger.exportNDJSON { lines.append($0) }
+        let lines = try await Fixture.exportOfAHappyJob()
         // Into a log with a job of its own whose artefacts the blob projection has not taken in yet.
         let target = try Fixture()
         _ = try await target.appendHappyJob(progressTicks: 1)

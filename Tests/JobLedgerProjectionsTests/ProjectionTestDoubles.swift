@@ -73,6 +73,16 @@ extension Fixture {
         return job
     }
 
+    /// The NDJSON export of a fresh log holding one happy job (`appendHappyJob`): what a
+    /// restored log imports. An export carries no asset bytes.
+    static func exportOfAHappyJob() async throws -> [String] {
+        let original = try Fixture()
+        _ = try await original.appendHappyJob(progressTicks: 1)
+        var lines: [String] = []
+        try original.ledger.exportNDJSON { lines.append($0) }
+        return lines
+    }
+
     /// The stored jobs table against the same rows rebuilt from the log by the pure fold.
     func rebuiltRows() throws -> [JobID: JobRow] {
         var fold = ReplayFold(receipts: [.blob: try ledger.blobURLs()])
