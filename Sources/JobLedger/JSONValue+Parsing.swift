@@ -52,6 +52,17 @@ extension JSONValue {
 
         func fail(_ reason: String) -> JSONParseError { JSONParseError(offset: i, reason: reason) }
 
+        /// Why `key` cannot join `object`, which holds it already: the same key twice, or two
+        /// keys that differ only in their Unicode normalization (`"\u00e9"` and `"e\u0301"`),
+        /// which a Swift dictionary holds as one key: refused as such, not taken as either.
+        static func duplicateKey(_ key: String, in object: [String: JSONValue]) -> String {
+            guard let held = object.index(forKey: key).map({ object[$0].key }), !held.utf8.elementsEqual(key.utf8) else {
+                return "duplicate key \"\(key)\""
+            }
+            func scalars(_ s: String) -> String { s.unicodeScalars.map { "U+" + String($0.value, radix: 16, uppercase: true).leftPadded(to: 4) }.joined(separator: " ") }
+            return "keys \"\(held)\" (\(scalars(held))) and \"\(key)\" (\(scalars(key))) differ only in Unicode normalization; an object cannot hold both"
+        }
+
         mutating func skipSpace() {
             while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
         }
@@ -92,7 +103,7 @@ extension JSONValue {
                         }
                         // One lookup: a key already there is found as the value goes in.
                         guard object.updateValue(member, forKey: key) == nil else {
-                            throw JSONParseError(offset: at, reason: "duplicate key \"\(key)\"")
+                            throw JSONParseError(offset: at, reason: Self.duplicateKey(key, in: object))
                         }
                     }
                     skipSpace()

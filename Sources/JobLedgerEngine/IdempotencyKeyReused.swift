@@ -45,12 +45,23 @@ public struct IdempotencyKeyReused: Error, Sendable, Hashable, CustomStringConve
         var input = first.input
         if case .object(var o) = input, o.removeValue(forKey: EventPayload.Queued.legacyOwnerKey) != nil { input = .object(o) }
         var fields: [String] = []
-        if first.kind != asked.kind { fields.append("kind") }
-        if input.canonicalText != asked.asStored.input.canonicalText { fields.append("input") }
+        // Texts compared by their bytes, as their digests would be: Swift's `==` holds é written
+        // as one scalar and as e + U+0301 equal, and a retry with the other spelling then got
+        // the first job, its own input dropped.
+        if !sameText(first.kind, asked.kind) { fields.append("kind") }
+        if !sameText(input.canonicalText, asked.asStored.input.canonicalText) { fields.append("input") }
         if first.priority != asked.priority { fields.append("priority") }
         if first.maxAttempts != asked.maxAttempts { fields.append("max_attempts") }
         if first.runAt != asked.runAt { fields.append("run_at") }
-        if first.recordedOwner != asked.owner { fields.append("owner") }
+        if !sameText(first.recordedOwner, asked.owner) { fields.append("owner") }
         return fields.isEmpty ? nil : fields
+    }
+
+    private static func sameText(_ a: String?, _ b: String?) -> Bool {
+        switch (a, b) {
+        case (nil, nil): true
+        case let (a?, b?): a.utf8.elementsEqual(b.utf8)
+        default: false
+        }
     }
 }

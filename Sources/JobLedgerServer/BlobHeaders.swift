@@ -17,9 +17,14 @@ import Hummingbird
 enum BlobHeaders {
     static let policy = "default-src 'none'; sandbox"
 
-    /// Adds the headers to a `/blobs/…` answer (every status: a 304, 404 or 416 too).
+    /// Adds the headers to a `/blobs/…` answer (every status: a 304, 404 or 416 too). A file of
+    /// no known type (no extension, or one the server does not know) is sent as
+    /// `application/octet-stream`, an attachment: it went out with neither field.
     static func add(to response: inout Response) {
         response.headers.append(HTTPField(name: .contentSecurityPolicy, value: policy))
+        if response.headers[.contentType] == nil, response.status == .ok || response.status == .partialContent {
+            response.headers[.contentType] = "application/octet-stream"
+        }
         if let type = response.headers[.contentType], !isInline(type) {
             response.headers[.contentDisposition] = "attachment"
         }

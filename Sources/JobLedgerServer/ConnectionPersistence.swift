@@ -17,6 +17,11 @@ import NIOHTTPTypesHTTP1
 /// - an HTTP/1.1 request with `Expect: 100-continue` gets `100 Continue` at once: a client
 ///   waiting for it before sending its body waited a second (curl), or for ever (the request
 ///   timeout then closed the connection). An HTTP/1.0 one's expectation is ignored, as the RFC says.
+/// - a request whose `Content-Length` is over the largest body any route reads
+///   (`SubmitRequest.maxBodyBytes`) gets no `100 Continue`, and its connection closes after the
+///   answer (a 413 from the submit route, sent before any of the body is read): the body is
+///   never read, so the connection cannot carry another request. (A client was invited to send
+///   a gigabyte, and one that did not send it waited out the request timeout for no answer.)
 ///
 /// It sits before the conversion (`HTTP1ToHTTPServerCodec`), where `BeforeConversion` puts it,
 /// as it puts `RequestAuthority`.
@@ -42,7 +47,7 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
             context.fireChannelRead(data)
             return
         }
-        let (request, expects) = Self.read(head)
+        let (request, expects, oversized) = Self.read(head)
         pending.append(request)
         var changed = false
         // Hummingbird closes after the answer only when the field is exactly "close".
@@ -50,7 +55,7 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
             head.headers.replaceOrAdd(name: "Connection", value: "close")
             changed = true
         }
-        if !request.http10, expects {
+        if !request.http10, expects, !oversized {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
         context.fireChannelRead(changed ? wrapInboundOut(.head(head)) : data)
@@ -116,15 +121,18 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
-    /// Whether the connection may stay open after the answer (RFC 9112 § 9.3), the version, and
-    /// whether the request expects `100 Continue` (`Expect: 100-continue`, in any case). One
-    /// pass over the fields, allocating nothing for a request without `Connection` or `Expect`
-    /// (it runs for every request).
-    static func read(_ head: HTTPRequestHead) -> (Pending, expectsContinue: Bool) {
+    /// Whether the connection may stay open after the answer (RFC 9112 § 9.3), the version,
+    /// whether the request expects `100 Continue` (`Expect: 100-continue`, in any case), and
+    /// whether it declares a body over `SubmitRequest.maxBodyBytes` (then it is not persistent).
+    /// One pass over the fields, allocating nothing for a request without `Connection` or
+    /// `Expect` (it runs for every request).
+    static func read(_ head: HTTPRequestHead) -> (Pending, expectsContinue: Bool, oversized: Bool) {
         let http10 = head.version.major == 1 && head.version.minor == 0
-        var close = false, keepAlive = false, expects = false
+        var close = false, keepAlive = false, expects = false, oversized = false
         for (name, value) in head.headers {
             switch name.utf8.count {
+            case 14 where name.lowercased() == "content-length":
+                oversized = oversized || SubmitRequest.isOverLimit(contentLength: value)
             case 10 where name.lowercased() == "connection":
                 for token in value.split(separator: ",") {
                     let t = token.trimmingCharacters(in: .whitespaces).lowercased()
@@ -136,6 +144,6 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
                 break
             }
         }
-        return (Pending(http10: http10, persistent: !close && (!http10 || keepAlive), head: head.method == .HEAD), expects)
+        return (Pending(http10: http10, persistent: !close && !oversized && (!http10 || keepAlive), head: head.method == .HEAD), expects, oversized)
     }
 }

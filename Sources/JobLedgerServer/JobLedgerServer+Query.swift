@@ -13,6 +13,18 @@ extension JobLedgerServer {
         return values.first
     }
 
+    /// Refuses (422 `invalid-field` naming it) a query parameter the route does not read: a
+    /// misspelt or percent-encoded filter (`?stat=failed`, `?st%61te=failed`) was ignored, and
+    /// the answer looked filtered while it held every job.
+    static func onlyParameters(_ known: Set<String>, in request: Request) throws(Problem) {
+        for (name, _) in request.uri.queryParameters {
+            let text = String(name)
+            guard known.contains(where: { $0.utf8.elementsEqual(text.utf8) }) else {
+                throw Problem.invalid(Problem.quoted(text), "unknown parameter \(Problem.quoted(text)) (this route reads \(known.sorted().joined(separator: ", ")))")
+            }
+        }
+    }
+
     /// Whether `text` is one or more ASCII decimal digits and nothing else (no sign, no space):
     /// a seq or a count as the OpenAPI document's `^[0-9]+$` has it (`Int64` alone also reads
     /// `+1` as 1).

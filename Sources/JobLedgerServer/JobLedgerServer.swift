@@ -152,7 +152,7 @@ public struct JobLedgerServer: Sendable {
     func caller(_ request: Request, allowQuery: Bool = false) async throws(Problem) -> Principal {
         if request.method != .get, request.method != .head, request.headers[.authorization] == nil { try Self.sameOrigin(request) }
         guard let auth else { return .insecureLocal }
-        guard let token = Self.token(in: request, allowQuery: allowQuery) else { throw Problem.unauthorized(AuthFailure.missing.description, tokenSent: false) }
+        guard let token = try Self.token(in: request, allowQuery: allowQuery) else { throw Problem.unauthorized(AuthFailure.missing.description, tokenSent: false) }
         do { return try await auth.verify(token) } catch { throw Problem.unauthorized(error.description) }
     }
 
@@ -185,19 +185,32 @@ public struct JobLedgerServer: Sendable {
         return text[first...last]
     }
 
-    static func token(in request: Request, allowQuery: Bool) -> String? {
+    /// The token `request` carries, nil when none. Two different `__session` cookies, or
+    /// `access_token` given twice, are refused (401), as two `Authorization` fields are: which
+    /// one a proxy or the browser meant is not known, and the first one won.
+    static func token(in request: Request, allowQuery: Bool) throws(Problem) -> String? {
         if let h = request.headers[.authorization] {
             let parts = h.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return String(Self.trimmingSpaces(parts[1])) }
             return nil
         }
-        if let cookie = request.headers[.cookie] {
+        var session: Substring?
+        for cookie in request.headers[values: .cookie] {
             for pair in cookie.split(separator: ";") {
                 let kv = pair.split(separator: "=", maxSplits: 1)
-                if kv.count == 2, Self.trimmingSpaces(kv[0]) == "__session" { return String(kv[1]) }
+                guard kv.count == 2, Self.trimmingSpaces(kv[0]) == "__session" else { continue }
+                if let session, session != kv[1] {
+                    throw Problem.unauthorized("two different __session cookies were sent; send one (or an Authorization header)")
+                }
+                session = kv[1]
             }
         }
-        if allowQuery, let q = request.uri.queryParameters.get("access_token"), !q.isEmpty { return q }
+        if let session { return String(session) }
+        if allowQuery {
+            let given = request.uri.queryParameters.getAll("access_token")
+            guard given.count <= 1 else { throw Problem.unauthorized("access_token was given \(given.count) times; give it once") }
+            if let q = given.first, !q.isEmpty { return q }
+        }
         return nil
     }
 

@@ -42,12 +42,13 @@ extension JobLedgerServer {
     /// Read from the `jobs` table by keyset (`Ledger.jobListPage`), so it costs the page, not the
     /// log, and lags the log by the jobs projection's delay.
     func list(_ request: Request, caller: Principal) async throws -> Response {
+        try Self.onlyParameters(Self.listParameters, in: request)
         let status = try Self.stateFilter(request, emptyIsAll: false)
         let kind = try Self.kindFilter(request, emptyIsAll: false)
         let cursor = try Self.listCursor(try Self.queryValue("cursor", in: request), emptyIsFirst: false)
         var limit = 50
         if let l = try Self.queryValue("limit", in: request) {
-            guard let n = Int(l), (1...200).contains(n) else { throw Problem.invalid("limit", "limit must be 1…200") }
+            guard Self.isDigits(l), let n = Int(l), (1...200).contains(n) else { throw Problem.invalid("limit", "limit must be 1…200, digits only") }
             limit = n
         }
         let page: JobListPage
@@ -65,6 +66,9 @@ extension JobLedgerServer {
         let next: JSONValue = page.hasMore ? .string(page.jobs.last!.state.id.rawValue) : .null
         return JSONResponse.make(.object(["jobs": .array(jobs), "next_cursor": next, "counts": .object(counts)]))
     }
+
+    /// What `GET /api/jobs` reads from its query.
+    static let listParameters: Set<String> = ["state", "kind", "cursor", "limit"]
 
     /// The list's `state` parameter: nil when absent, else one of the job states (another word
     /// is refused, not ignored: a list that ignored it would look filtered). Empty (`state=`,

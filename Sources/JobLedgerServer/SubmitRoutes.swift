@@ -80,6 +80,9 @@ extension JobLedgerServer {
                           "Content-Encoding \(coding.prefix(40)) is not supported: send the body uncompressed", field: "Content-Encoding")
         }
         try Self.checkTransferCoding(request)
+        // A body declared too large is refused before any of it is read (the connection then
+        // closes: `ConnectionPersistence`), not after 64 KiB of it came.
+        if let length = request.headers[.contentLength], SubmitRequest.isOverLimit(contentLength: length) { throw Self.tooLarge }
         let buffer: ByteBuffer
         do { buffer = try await request.body.collect(upTo: SubmitRequest.maxBodyBytes) } catch { throw Self.bodyProblem(error) }
         // JSON text is UTF-8: bytes that are not are refused, not repaired into U+FFFD.
@@ -108,15 +111,15 @@ extension JobLedgerServer {
         return JSONResponse.make(.object(o), status: .accepted, headers: headers)
     }
 
+    static var tooLarge: Problem { Problem(.contentTooLarge, "too-large", "the body is over \(SubmitRequest.maxBodyBytes) bytes", field: "body") }
+
     /// Why a body could not be collected: over the limit (413), or not readable as sent (400
     /// `malformed-body`): a chunk size that is not hex, chunks framed with bare LF, a trailer
     /// with `Content-Length`, a connection half-closed before `Content-Length` bytes came. Every
     /// such error was answered "over 65536 bytes", which sent the client looking for a size
     /// problem it did not have.
     static func bodyProblem(_ error: any Error) -> Problem {
-        if error is NIOTooManyBytesError {
-            return Problem(.contentTooLarge, "too-large", "the body is over \(SubmitRequest.maxBodyBytes) bytes", field: "body")
-        }
+        if error is NIOTooManyBytesError { return tooLarge }
         return Problem(.badRequest, "malformed-body",
                        "the body could not be read as sent (its framing is broken: a chunk that does not parse, or fewer bytes than Content-Length before the connection ended)",
                        field: "body")

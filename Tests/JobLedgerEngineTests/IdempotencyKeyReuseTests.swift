@@ -29,6 +29,23 @@ import Testing
         #expect(refusal.description == "idempotency key 'order-17' belongs to job \(first) queued with another request (input differs); nothing was queued")
     }
 
+    /// An input whose only difference is how a character is written (é as one scalar, or as e
+    /// + U+0301) is another request: its digest differs. Swift's `==` holds them equal, and the
+    /// retry got the first job, its own input dropped.
+    @Test func anInputInAnotherUnicodeNormalizationIsAnotherRequest() async throws {
+        let f = try Fixture()
+        let engine = f.engine()
+        let first = try await engine.submit(kind: "k", input: ["prompt": "caf\u{E9}"], idempotencyKey: "order-20", owner: "user_\u{E9}")
+        await #expect(throws: IdempotencyKeyReused(key: "order-20", job: first, fields: ["input"])) {
+            _ = try await engine.submit(kind: "k", input: ["prompt": "cafe\u{301}"], idempotencyKey: "order-20", owner: "user_\u{E9}")
+        }
+        await #expect(throws: IdempotencyKeyReused(key: "order-20", job: first, fields: ["owner"])) {
+            _ = try await engine.submit(kind: "k", input: ["prompt": "caf\u{E9}"], idempotencyKey: "order-20", owner: "user_e\u{301}")
+        }
+        #expect(try f.types(first) == [.queued])
+        #expect(try await engine.submit(kind: "k", input: ["prompt": "caf\u{E9}"], idempotencyKey: "order-20", owner: "user_\u{E9}") == first)
+    }
+
     /// A `null` input is recorded as `{}`: the same request again is a retry, not another
     /// request (it was refused, "input differs").
     @Test func aNullInputAgainIsTheSameRequest() async throws {

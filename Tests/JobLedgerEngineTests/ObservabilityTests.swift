@@ -59,6 +59,24 @@ struct CapturingLogHandler: LogHandler {
         #expect(records.all.contains { $0.message.contains("will retry") && $0.metadata["job"] == flaky.rawValue && $0.metadata["code"] == "x" })
     }
 
+    /// The wait runs from when the job became runnable: a `run_at` years in the past (any
+    /// caller of `serve` may send one) is its queueing, not 1970; one in the future is its run-at.
+    @Test func queueWaitStartsWhenTheJobBecameRunnable() async throws {
+        let f = try Fixture()
+        let metrics = TestMetrics()
+        var o = JobEngine.Options(workerID: "w")
+        o.metrics = metrics
+        let engine = JobEngine(ledger: f.ledger, clock: f.clock, options: o)
+        engine.register(kind: "k") { _ in JobCompletion() }
+        let queuedAt = f.clock.now()
+        _ = try await engine.submit(kind: "k", runAt: Timestamp(milliseconds: 0))
+        _ = try await engine.submit(kind: "k", runAt: Timestamp(milliseconds: queuedAt.milliseconds + 2_000))
+        f.clock.advance(milliseconds: 5_000)
+        try await engine.tick()
+        let waits = try metrics.expectTimer("jobledger_job_queue_wait", [("kind", "k")]).values.sorted()
+        #expect(waits == [3_000_000_000, 5_000_000_000])  // nanoseconds
+    }
+
     @Test func waitReturnsTheFinalStateAndQueriesFilterByStateAndKind() async throws {
         let f = try Fixture()
         let engine = f.engine()

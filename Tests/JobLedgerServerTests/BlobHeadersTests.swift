@@ -17,7 +17,8 @@ import Testing
         let folder = h.dir.appendingPathComponent("log.sqlite.blobs/jobs")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let files: [(String, Bool)] = [("x.html", false), ("x.svg", false), ("x.js", false), ("x.xml", false),
-                                       ("x.png", true), ("x.jpg", true), ("x.webp", true), ("x.txt", true), ("x.json", true)]
+                                       ("x.png", true), ("x.jpg", true), ("x.webp", true), ("x.txt", true), ("x.json", true),
+                                       ("noext", false), ("x.qqq", false)]
         for (name, _) in files { try Data("<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>".utf8).write(to: folder.appendingPathComponent(name)) }
         try await h.live { c async throws in
             for (name, inline) in files {
@@ -28,6 +29,14 @@ import Testing
                     #expect(policies.contains(Self.sandbox) && policies.contains("frame-ancestors 'none'"), "\(name): \(policies)")
                     #expect(r.headers[.xContentTypeOptions] == "nosniff", "\(name)")
                     #expect((r.headers[.contentDisposition] == "attachment") == !inline, "\(name) \(method): \(r.headers[.contentType] ?? "-") \(r.headers[.contentDisposition] ?? "inline")")
+                }
+            }
+            // A file of no known type went out with no type and inline: now bytes, an attachment.
+            for name in ["noext", "x.qqq"] {
+                for range in [nil, "bytes=0-3"] {
+                    let r = try await c.executeRequest(uri: "/blobs/jobs/\(name)", method: .get, headers: range.map { [.range: $0] } ?? [:], body: nil)
+                    #expect(r.status == (range == nil ? .ok : .partialContent), "\(name) \(range ?? "")")
+                    #expect(r.headers[.contentType] == "application/octet-stream" && r.headers[.contentDisposition] == "attachment", "\(name) \(range ?? "")")
                 }
             }
             // Not only the 200s: a 304, a 404 and a 416 are blob answers too.

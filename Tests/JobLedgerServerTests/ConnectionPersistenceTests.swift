@@ -95,4 +95,32 @@ import Testing
             #expect(r.text.hasPrefix("HTTP/1.0 202") && !r.text.contains("100 Continue"), "\(r.text)")
         }
     }
+
+    /// A body declared over the limit: no `100 Continue` (it invited a gigabyte), a 413 at once
+    /// with none of the body sent (it came only after 64 KiB had, and without `Expect` the
+    /// connection waited out the request timeout with no answer), and the connection closed,
+    /// since the body it announced was never read. Nothing is queued.
+    @Test func aBodyDeclaredTooLargeIsRefusedBeforeItIsSent() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let token = try await h.token("user_alice")
+        try await h.live { c async throws in
+            let port = try #require(c.port)
+            for (length, expect) in [("1000000000", true), ("1000000000", false), ("65537", false)] {
+                let s = try RawConnection(port: port)
+                try s.send("POST /api/design HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\n"
+                           + "Content-Length: \(length)\r\n" + (expect ? "Expect: 100-continue\r\n" : "") + "\r\n")
+                let r = await offPool { s.readUntilClosed(within: .seconds(30)) }
+                #expect(r.closed && r.text.hasPrefix("HTTP/1.1 413 Content Too Large\r\n"), "\(length) \(expect): \(r.text.prefix(200))")
+                #expect(!r.text.contains("100 Continue") && Self.head(r.text).contains("connection: close"), "\(length) \(expect): \(r.text.prefix(300))")
+                #expect(r.text.contains("\"too-large\"") || r.text.contains("/problems/too-large"), "\(r.text)")
+            }
+            #expect(try h.ledger.eventCount() == 0)
+            // At the limit: still invited, and read.
+            let body = #"{"input":{"prompt":"p"}}"#
+            let s = try RawConnection(port: port)
+            try s.send("POST /api/design HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\n"
+                       + "Content-Length: \(body.utf8.count)\r\nExpect: 100-continue\r\n\r\n")
+            #expect(await offPool { s.readUntil("\r\n\r\n", within: .seconds(30)) }.text.hasPrefix("HTTP/1.1 100 Continue\r\n"))
+        }
+    }
 }

@@ -26,6 +26,44 @@ import Testing
         }
     }
 
+    /// A parameter the list does not read was ignored: a misspelt or percent-encoded filter
+    /// (`?stat=failed`, `?st%61te=bogus`) answered every job, as if filtered. `limit=+1` was read as 1.
+    @Test func aParameterTheListDoesNotReadIsRefused() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let alice = try await h.auth("user_alice")
+        try await h.live { c async throws in
+            _ = try await c.submitDesign(alice)
+            for (query, field) in [("stat=failed", "stat"), ("st%61te=bogus", "st%61te"), ("STATE=queued", "STATE"), ("limit=1&lim%69t=2", "lim%69t"),
+                                   ("limit=%2B1", "limit"), ("limit=+1", "limit")] {
+                let r = try await c.api(.get, "/api/jobs?\(query)", "/api/jobs", headers: alice)
+                #expect(r.status == .unprocessableContent && r.body.json?["field"] == .string(field), "\(query): \(r.body.text)")
+            }
+            let unknown = try await c.api(.get, "/api/jobs?stat=failed", "/api/jobs", headers: alice)
+            #expect(unknown.body.json?["detail"] == "unknown parameter stat (this route reads cursor, kind, limit, state)")
+            #expect(try await c.api(.get, "/api/jobs?state=queued&kind=design&limit=1", "/api/jobs", headers: alice).status == .ok)
+        }
+    }
+
+    /// Two credentials where one is read were taken as the first: two different `__session`
+    /// cookies (in one field or two), `access_token` twice on the stream. Refused, as two
+    /// `Authorization` fields are; the same cookie twice is one credential.
+    @Test func twoCredentialsOfOneKindAreRefused() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let alice = try await h.token("user_alice"), bob = try await h.token("user_bob")
+        try await h.live { c async throws in
+            let id = try await c.submitDesign(try await h.auth("user_alice"))
+            let oneField = try await c.api(.get, "/api/jobs", "/api/jobs", headers: [.cookie: "__session=\(bob); __session=\(alice)"])
+            #expect(oneField.status == .unauthorized && oneField.body.json?["detail"]?.stringValue?.contains("two different __session cookies") == true, "\(oneField.body.text)")
+            var twoFields = HTTPFields()
+            twoFields.append(HTTPField(name: .cookie, value: "__session=\(bob)"))
+            twoFields.append(HTTPField(name: .cookie, value: "__session=\(alice)"))
+            #expect(try await c.api(.get, "/api/jobs", "/api/jobs", headers: twoFields).status == .unauthorized)
+            #expect(try await c.api(.get, "/api/jobs", "/api/jobs", headers: [.cookie: "__session=\(alice); theme=dark; __session=\(alice)"]).status == .ok)
+            let stream = try await c.api(.get, "/api/jobs/\(id)/stream?access_token=\(bob)&access_token=\(alice)", "/api/jobs/{id}/stream")
+            #expect(stream.status == .unauthorized && stream.body.json?["detail"]?.stringValue?.contains("access_token was given 2 times") == true, "\(stream.body.text)")
+        }
+    }
+
     @Test func repeatedJobsParametersAreOneList() async throws {
         let h = try await ServerHarness.make(); defer { h.cleanup() }
         let alice = try await h.auth("user_alice")

@@ -261,6 +261,30 @@ struct JSONValueTests {
         #expect(try #require(parseError(#"{"a":1,"a":2}"#)).offset == 11, "at the second value")
     }
 
+    /// Two keys that differ only in Unicode normalization are one key of a Swift dictionary:
+    /// refused, and the message says why (it read as the same key twice).
+    @Test("keys that differ only in Unicode normalization are refused as such")
+    func canonicallyEquivalentKeys() throws {
+        let e = try #require(parseError(#"{"\u00e9":1,"e\u0301":2}"#))
+        #expect(e.reason == "keys \"\u{E9}\" (U+00E9) and \"e\u{301}\" (U+0065 U+0301) differ only in Unicode normalization; an object cannot hold both")
+        #expect(try #require(parseError(#"{"\u00e9":1,"\u00e9":2}"#)).reason == "duplicate key \"\u{E9}\"")
+    }
+
+    /// Equal values give equal canonical text: strings and keys compare by their scalars, not by
+    /// Swift's canonical equivalence (é as one scalar, and as e + U+0301, are different inputs).
+    @Test("equality is exact, as the canonical text is")
+    func equalityIsExact() throws {
+        let composed = JSONValue.string("caf\u{E9}"), decomposed = JSONValue.string("cafe\u{301}")
+        #expect(composed != decomposed)
+        #expect(!composed.canonicalText.utf8.elementsEqual(decomposed.canonicalText.utf8))
+        #expect(JSONValue.object(["\u{E9}": 1]) != .object(["e\u{301}": 1]))
+        #expect(JSONValue.array([composed]) != .array([decomposed]))
+        #expect(JSONValue.object(["k": composed, "n": 1]) == .object(["n": 1, "k": .string("caf\u{E9}")]))
+        #expect(JSONValue.object(["k": 1]) != .object(["k": 1, "j": 2]))
+        #expect(JSONValue.int(1) != .double(1))
+        #expect(Set<JSONValue>([composed, decomposed]).count == 2)
+    }
+
     @Test("objects of every size parse whole, and a key given twice is found wherever it is")
     func objectsOfEverySize() throws {
         // The parser holds a first member on its own and makes the dictionary at the second.
