@@ -73,7 +73,7 @@ extension Ledger {
         let found: Int
         var opened: DatabasePool?
         do {
-            let p = try DatabasePool(path: SQLiteURI.isSupported ? SQLiteURI.readOnly(path: path, immutable: unlocked) : path,
+            let p = try DatabasePool(path: SQLiteURI.isSupported ? SQLiteURI.readOnly(path: path, immutable: unlocked) : SQLiteURI.literal(path),
                                      configuration: config)
             opened = p
             found = try p.read { db in try schemaVersion(db, path: path, create: create) }

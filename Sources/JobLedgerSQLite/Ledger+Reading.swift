@@ -186,6 +186,11 @@ extension Ledger {
             arguments: [job.rawValue, base?.version ?? 0, last])
         while let row = try cursor.next() {
             let e = try RawEvent(row: row).decoded()
+            // The fold counts versions itself: a stored one that is not the next (an event put in
+            // behind the log's back) was folded as if it were, and an append then wrote version
+            // 2 after a stored 5.
+            let expected = (state?.version ?? 0) + 1
+            guard e.version == expected else { throw VersionGap(job: job, stored: e.version, expected: expected) }
             state = try Lifecycle.apply(e.payload, to: state, job: job, at: e.recordedAt)
         }
         return state
@@ -248,4 +253,12 @@ public struct LedgerEvents: AsyncSequence, Sendable {
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(ledger: ledger, pageSize: pageSize, nextSeq: from)
     }
+}
+
+/// A job's stored event whose version is not its previous one + 1: a log changed behind its back.
+struct VersionGap: Error, CustomStringConvertible {
+    let job: JobID
+    let stored: Int
+    let expected: Int
+    var description: String { "job \(job): an event at version \(stored) where version \(expected) comes next" }
 }

@@ -143,7 +143,7 @@ public final class Ledger: Sendable {
         let checkpointer = WALCheckpointer(path: path, synchronous: sync)
         let pool: DatabasePool
         do {
-            pool = try DatabasePool(path: path, configuration: config)
+            pool = try DatabasePool(path: SQLiteURI.literal(path), configuration: config)
         } catch {
             throw map(error, path: path, configuration: configuration)
         }
@@ -235,7 +235,8 @@ public final class Ledger: Sendable {
                 return .storage(e.message ?? "\(e.resultCode)")
             }
         }
-        if let e = error as? LifecycleError {
+        if error is LifecycleError || error is VersionGap {
+            let e = error
             // An append wraps its own refusal (`rejected`), so a lifecycle error that gets here
             // came from folding events already stored: the log breaks its own rules, which only
             // a change behind its back does (an event deleted, moved or edited).

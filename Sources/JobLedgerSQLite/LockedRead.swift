@@ -25,7 +25,7 @@ enum LockedRead {
     static func closeAsLastConnection(path: String) {
         var db: OpaquePointer?
         defer { sqlite3_close_v2(db) }
-        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let db else { return }
+        guard sqlite3_open_v2(SQLiteURI.literal(path), &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let db else { return }
         // The first read opens the WAL; without one, closing would find none to remove.
         _ = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nil, nil, nil)
     }

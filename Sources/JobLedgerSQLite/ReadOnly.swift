@@ -31,6 +31,14 @@ enum SQLiteURI {
     /// `-wal` and `-shm` files beside a log in WAL mode.
     static let isSupported: Bool = sqlite3_compileoption_used("USE_URI") == 1
 
+    /// The name SQLite is given for the file at `path`, read as a path whatever it looks like:
+    /// a relative `file:…` is a URI to a library built with `SQLITE_USE_URI` (`--db
+    /// file:lit.sqlite` wrote to `lit.sqlite` while the readers read `file:lit.sqlite`), and
+    /// `:memory:` an in-memory database; both get `./` in front. An absolute path never starts so.
+    static func literal(_ path: String) -> String {
+        path.hasPrefix("file:") || path == ":memory:" ? "./" + path : path
+    }
+
     /// `file:///absolute/path?mode=ro[&immutable=1]`, with `%`, `?` and `#` escaped.
     static func readOnly(path: String, immutable: Bool) -> String {
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path

@@ -95,7 +95,7 @@ package final class WALCheckpointer: Sendable {
         guard let file = state.withLock({ $0.closed ? nil : $0.file }), FileNode(path: path) == file else { return }
         var db: OpaquePointer?
         defer { sqlite3_close_v2(db) }
-        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let db else { return }
+        guard sqlite3_open_v2(SQLiteURI.literal(path), &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let db else { return }
         // A new connection opens the WAL with its first read; without one, the checkpoint
         // would find no WAL and copy nothing. Reading the schema is that read.
         guard sqlite3_exec(db, "PRAGMA synchronous = \(synchronous); SELECT count(*) FROM sqlite_master", nil, nil, nil) == SQLITE_OK

@@ -22,6 +22,7 @@ import NIOHTTPTypesHTTP1
 ///   answer (a 413 from the submit route, sent before any of the body is read): the body is
 ///   never read, so the connection cannot carry another request. (A client was invited to send
 ///   a gigabyte, and one that did not send it waited out the request timeout for no answer.)
+/// - a `CONNECT` is answered (404: it names no path here) and its connection closed.
 ///
 /// It sits before the conversion (`HTTP1ToHTTPServerCodec`), where `BeforeConversion` puts it,
 /// as it puts `RequestAuthority`.
@@ -144,6 +145,11 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
                 break
             }
         }
-        return (Pending(http10: http10, persistent: !close && !oversized && (!http10 || keepAlive), head: head.method == .HEAD), expects, oversized)
+        // After a CONNECT, NIO's decoder reads the connection as a tunnel (no further request is
+        // parsed), and its encoder sends the answer without a body: the connection then waited
+        // out the idle timeout with the client's next request unanswered. It is closed instead.
+        let tunnel = head.method == .CONNECT
+        return (Pending(http10: http10, persistent: !close && !oversized && !tunnel && (!http10 || keepAlive), head: head.method == .HEAD),
+                expects, oversized)
     }
 }

@@ -19,12 +19,38 @@ import Testing
 
         let args = ["history", "state", "cancel"].contains(command[0]) ? command + [job] : command
         let r = try await jobledger(args + ["--db", "log.sqlite"], in: scratch)
+        // `cancel` folds the job from its own events, which first finds the version missing.
+        let why = command[0] == "cancel" ? "an event at version 3 where version 2 comes next" : "cannot apply 'progress' to a queued job"
         expectRefusal(r, exit: 6, mentions: [
             "log.sqlite holds events that break their job's lifecycle",
-            "cannot apply 'progress' to a queued job",
+            why,
             "the log was changed after they were recorded",
             "(jobledger verify, jobledger import)",
         ])
+    }
+
+    /// An event put in behind the log's back at a version its job never reached (an INSERT:
+    /// the triggers refuse only UPDATE and DELETE) was folded as if its version were the next:
+    /// `cancel` committed a `canceled` at version 2 after the stored 5, then said it failed
+    /// (exit 6), and `append` wrote it and said nothing. Both are refused now, writing nothing.
+    @Test func anEventAtAVersionItsJobNeverReachedStopsWritesToThatJob() async throws {
+        let scratch = Scratch()
+        _ = try await logWithCompletedJob("log.sqlite", in: scratch)
+        let path = scratch.path("log.sqlite")
+        let zeros = String(repeating: "0", count: 64)
+        try rawSQL(path, """
+            INSERT INTO events (seq, job_id, version, type, payload, recorded_at, payload_digest, prev_hash, hash)
+            VALUES (5, 'x-2', 5, 'queued', '{"input":{},"kind":"design","max_attempts":3,"priority":0}', 0, '\(zeros)', '\(zeros)', '\(zeros)')
+            """)
+        let count = "SELECT count(*) FROM events"
+        for args in [["cancel", "x-2"], ["append", "--job", "x-2", "--type", "canceled", "--payload", #"{"reason":"r"}"#]] {
+            let r = try await jobledger(args + ["--db", "log.sqlite"], in: scratch)
+            expectRefusal(r, exit: 6, mentions: [
+                "log.sqlite holds events that break their job's lifecycle",
+                "job x-2: an event at version 5 where version 1 comes next",
+            ])
+            #expect(try rows(path, count) == ["5"], "\(args[0]) wrote an event")
+        }
     }
 
     /// `projections rebuild` on such a log is refused before it empties the table: it emptied

@@ -43,4 +43,22 @@ struct LogPathTests {
         #expect(unset.status == 0, "\(unset)")
         #expect(scratch.exists("jobledger.sqlite"))
     }
+
+    /// A `--db` that starts with `file:` is a path like any other: SQLite (built with
+    /// `SQLITE_USE_URI`, as Debian's is) read it as a URI when writing, so `submit --db
+    /// file:lit.sqlite` wrote to `lit.sqlite` while `jobs` read `file:lit.sqlite`. `:memory:` is
+    /// a file of that name too (it was an in-memory database: "could not activate WAL Mode").
+    @Test func aDBNamedLikeAnSQLiteURIIsThatFile() async throws {
+        for db in ["file:lit.sqlite", ":memory:"] {
+            let first = try await jobledger(["submit", "design", "--db", db], in: scratch)
+            #expect(first.status == 0 && first.stderr.contains("created a new log"), "\(db): \(first)")
+            let second = try await jobledger(["submit", "design", "--db", db], in: scratch)
+            #expect(second.status == 0, "\(db): \(second)")
+            let jobs = try await jobledger(["jobs", "--db", db, "--json"], in: scratch)
+            let ids = [first.stdout, second.stdout].map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            #expect(jobs.status == 0 && ids.allSatisfy { !$0.isEmpty && jobs.stdout.contains($0) }, "\(db): \(jobs)")
+            #expect(scratch.exists(db))
+        }
+        #expect(!scratch.exists("lit.sqlite"), "nothing beside the named file")
+    }
 }

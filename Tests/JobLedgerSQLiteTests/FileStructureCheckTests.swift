@@ -5,7 +5,7 @@ import JobLedgerProjections
 @testable import JobLedgerSQLite
 import Testing
 
-/// `verify` checks the file's structure too (`PRAGMA quick_check`): a damaged page outside the
+/// `verify` checks the file's structure too (`PRAGMA integrity_check`): a damaged page outside the
 /// events table (an index, the jobs table) fails it, naming what SQLite found.
 @Suite(.timeLimit(.minutes(2)))
 struct FileStructureCheckTests {
@@ -59,5 +59,41 @@ struct FileStructureCheckTests {
         guard case .storage(let message)? = error else { Issue.record("got \(String(describing: error))"); return }
         #expect(message.hasPrefix("\(path) is damaged (SQLite: "), "\(message)")
         #expect(message.hasSuffix("); restore it from a backup or an export"), "\(message)")
+    }
+
+    /// A read-only connection's integrity_check does not check CHECK constraints (SQLite does not
+    /// parse them on one): a jobs row made to break them, and an outbox row, passed `verify`.
+    @Test func aRowThatBreaksACheckConstraintFailsVerify() async throws {
+        let path = try await closedLog()
+        let q = try DatabaseQueue(path: path)
+        try await q.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA ignore_check_constraints = 1")
+            try db.execute(sql: "UPDATE jobs SET state = 'exploded', progress = 7 WHERE id = 'job-3'")
+        }
+        try q.close()
+        let error = await expectLedgerError { _ = try Ledger.openReadOnly(path: path).verify() }
+        guard case .storage(let message)? = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(message.contains("CHECK constraint failed in jobs: 1 row breaks (state = 'queued' OR"), "\(message)")
+        #expect(message.contains("CHECK constraint failed in jobs: 1 row breaks (progress BETWEEN 0 AND 1)"), "\(message)")
+    }
+
+    /// A file cut off inside its last page read as whole (its last page padded with zeros) and
+    /// passed `verify`.
+    @Test func aFileCutOffInsideAPageFailsVerify() async throws {
+        let path = try await closedLog()
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        #expect(truncate(path, off_t(size - 100)) == 0)
+        let error = await expectLedgerError { _ = try Ledger.openReadOnly(path: path).verify() }
+        guard case .storage(let message)? = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(message.contains("the file is \(size - 100) bytes, not a whole number of its 4096-byte pages"), "\(message)")
+    }
+
+    @Test func checkExpressionsAreReadAsSQLiteWouldReadThem() {
+        let sql = """
+            CREATE TABLE t (a INTEGER CHECK (a >= 0), "check (x)" TEXT CHECK(length("check (x)") < 5), checkpoint INTEGER,
+                            s TEXT check ( s = ')' OR s = 'it''s (' ), [b(] INT, CONSTRAINT c CHECK ((a + 1) * 2 > 0))
+            """
+        #expect(CheckConstraints.expressions(in: sql) == ["a >= 0", "length(\"check (x)\") < 5", " s = ')' OR s = 'it''s (' ", "(a + 1) * 2 > 0"])
+        #expect(CheckConstraints.expressions(in: "CREATE TABLE u (checked INT, rechecks INT)").isEmpty)
     }
 }

@@ -123,4 +123,18 @@ import Testing
             #expect(await offPool { s.readUntil("\r\n\r\n", within: .seconds(30)) }.text.hasPrefix("HTTP/1.1 100 Continue\r\n"))
         }
     }
+
+    /// A CONNECT was answered with a head and no body (NIO frames every answer to a CONNECT so),
+    /// and the connection then hung: NIO reads what follows a CONNECT as a tunnel, so the next
+    /// request was never answered, until the idle timeout. Now the answer says close, and the
+    /// connection closes.
+    @Test func aConnectIsAnsweredAndItsConnectionClosed() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        try await h.live { c async throws in
+            let s = try RawConnection(port: try #require(c.port))
+            try s.send("CONNECT localhost:80 HTTP/1.1\r\nHost: localhost:80\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            let r = await offPool { s.readUntilClosed(within: .seconds(30)) }
+            #expect(r.closed && r.text.hasPrefix("HTTP/1.1 404") && Self.head(r.text).contains("connection: close"), "\(r.text)")
+        }
+    }
 }
