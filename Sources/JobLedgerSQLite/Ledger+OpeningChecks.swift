@@ -10,6 +10,23 @@ extension Ledger {
     /// projections would skip the new events as taken in already, and once the log grew past the
     /// checkpoint the evidence would be gone. So a log opened to be written (and migrated) is
     /// refused before anything is written to it; the read-only commands, and `tail`, still read it.
+    /// The highest seq a log may hold for a writer to open it: far past any log (a billion
+    /// events a second for a century is 2⁶¹·⁵), and far from `Int64.max`, where `seq + 1` traps.
+    static let maxWritableSeq: Int64 = 1 << 62
+
+    /// Refuses a log holding a seq no append gives (0 or below, or past `maxWritableSeq`): an
+    /// event put in by hand (an INSERT, which the triggers allow). One at `Int64.max` made every
+    /// writer trap on `seq + 1` (`submit`, `work`, `project`: a crash with a backtrace).
+    static func refuseImpossibleSeqs(_ db: Database, path: String) throws {
+        guard try db.tableExists("events") else { return }
+        let row = try Row.fetchOne(db, sql: "SELECT min(seq), max(seq) FROM events")
+        guard let low: Int64 = row?[0], let high: Int64 = row?[1] else { return }
+        let bad = low < 1 ? low : high > maxWritableSeq ? high : nil
+        guard let bad else { return }
+        throw LedgerError.storage("\(path) holds an event at seq \(bad), which no append gives: the log was changed after its events were recorded; "
+                                  + "nothing was written: verify it to find the first bad seq, and restore it from a backup or an export")
+    }
+
     static func refuseLostEnd(_ db: Database, path: String) throws {
         guard try db.tableExists("events"), let (what, seq) = try furthestWitness(db) else { return }
         let head = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events") ?? 0

@@ -154,7 +154,10 @@ public final class Ledger: Sendable {
             // connection (three descriptors) for every log opened.
             let found = try pool.writeWithoutTransaction { db in
                 let version = try schemaVersion(db, path: path, create: create)
-                if migrate { try refuseLostEnd(db, path: path) }
+                if migrate {
+                    try refuseLostEnd(db, path: path)
+                    try refuseImpossibleSeqs(db, path: path)
+                }
                 return version
             }
             let needsMigration = found < Schema.version

@@ -53,13 +53,15 @@ extension Ledger {
             // chain_rules dropped: each event's rule is the one its hash checks out under, v2
             // from the first row that does (as `verify` infers it).
             var v2 = false
-            try forEachRawEvent { raw in
+            try forEachRawEvent(from: .min) { raw in
                 if !v2 { v2 = raw.hashChecksOut(under: .v2) == true }
                 try write(NDJSON.line(raw, rule: v2 ? .v2 : .v1))
             }
             return
         }
         let v2From = try hashRuleStart()
-        try forEachRawEvent { raw in try write(NDJSON.line(raw, rule: raw.seq >= v2From ? .v2 : .v1)) }
+        // From the lowest seq stored: an event put in at seq 0 or below (by hand: no append gives
+        // one) was left out of an export said to hold every event as stored.
+        try forEachRawEvent(from: .min) { raw in try write(NDJSON.line(raw, rule: raw.seq >= v2From ? .v2 : .v1)) }
     }
 }

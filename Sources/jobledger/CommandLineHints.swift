@@ -21,7 +21,7 @@ func commandLineMessage(_ e: LedgerError) -> String {
         return "\(e) (jobledger import)"
     case .storage(let m) where m.contains(" has lost events: "):
         return "\(e) (jobledger import, jobledger verify)"
-    case .storage(let m) where m.contains(" holds events that break their job's lifecycle ("):
+    case .storage(let m) where m.contains(" holds events that break their job's lifecycle (") || m.contains(", which no append gives: "):
         return "\(e) (jobledger verify, jobledger import)"
     case .importFailed(let line, let reason) where reason.hasPrefix("the line is longer than the limit"):
         return LedgerError.importFailed(line: line, reason: reason + " (--max-line-bytes)").description

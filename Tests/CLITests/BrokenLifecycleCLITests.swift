@@ -53,6 +53,32 @@ import Testing
         }
     }
 
+    /// An event put in at a seq no append gives: at `Int64.max`, every writer trapped on
+    /// `seq + 1` (exit 132 and a backtrace); at −5, `export` left it out of an export it said
+    /// held every event as stored. Writers now refuse the log at open (exit 6, nothing
+    /// written); `export` writes every stored event, and says the log does not verify.
+    @Test func anEventAtASeqNoAppendGivesIsRefusedByWritersAndExported() async throws {
+        let scratch = Scratch()
+        _ = try await logWithCompletedJob("log.sqlite", in: scratch)
+        let path = scratch.path("log.sqlite")
+        let zeros = String(repeating: "0", count: 64)
+        for seq in [Int64.max, -5] {
+            try rawSQL(path, """
+                INSERT INTO events (seq, job_id, version, type, payload, recorded_at, payload_digest, prev_hash, hash)
+                VALUES (\(seq), 'ghost\(seq < 0 ? "-low" : "-high")', 1, 'queued', '{"input":{},"kind":"design","max_attempts":3,"priority":0}', 0, '\(zeros)', '\(zeros)', '\(zeros)')
+                """)
+            for args in [["submit", "design"], ["work", "--until-idle"], ["project", "--once"]] {
+                let r = try await jobledger(args + ["--db", "log.sqlite"], in: scratch)
+                expectRefusal(r, exit: 6, mentions: ["log.sqlite holds an event at seq \(seq), which no append gives", "(jobledger verify, jobledger import)"])
+                #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("overflow"), "\(args[0]) \(seq): \(r)")
+            }
+            #expect(try rows(path, "SELECT count(*) FROM events") == [seq < 0 ? "6" : "5"])
+        }
+        let export = try await jobledger(["export", "--db", "log.sqlite"], in: scratch)
+        #expect(export.status == 1 && export.stdout.contains("ghost-low") && export.stdout.contains("ghost-high"), "\(export)")
+        #expect(export.stdout.split(separator: "\n").first?.contains("\"seq\":-5") == true, "the lowest seq first: \(export.stdout.prefix(300))")
+    }
+
     /// `projections rebuild` on such a log is refused before it empties the table: it emptied
     /// it (checkpoint 0), then stopped at the bad event, so the refusal had destroyed the one
     /// table `jobs` could still read.
