@@ -160,6 +160,9 @@ extension Ledger {
                             let rule: HashChain.Rule? = keepRules && head.seq < Int64(checked.leadingV1) ? .v1 : nil
                             stored = try appendRequest([prepared], db: db, head: &head, jobs: &touched, rule: rule)
                         } catch let e as LedgerError {
+                            if case .concurrencyConflict(let job, let expected, let actual) = e {
+                                throw LedgerError.importFailed(line: lineNumber, reason: "job \(job) would get version \(actual + 1) here, the line says \(expected + 1) (the job already has events in this log?)")
+                            }
                             throw LedgerError.importFailed(line: lineNumber, reason: e.description)
                         }
                         // An append whose idempotency key is taken returns the event that took
@@ -254,13 +257,21 @@ extension Ledger {
         case .string(let k)?: key = k
         case let other?: throw fail("'idempotency_key' must be a string, got \(other.kindDescription)")
         }
+        // Stated, they are whole numbers from 1 (a line without hashes had them read as
+        // nothing: `"version":"banana"` was imported).
+        var stated: (seq: Int64?, version: Int64?) = (nil, nil)
+        for name in ["seq", "version"] {
+            guard let value = o[name] else { continue }
+            guard let n = value.intValue, n >= 1 else { throw fail("'\(name)' must be a whole number from 1, got \(value.kindDescription)") }
+            if name == "seq" { stated.seq = n } else { stated.version = n }
+        }
         var check: ImportCheck?
         let chainFields = ["payload_digest", "prev_hash", "hash"].filter { o[$0] != nil }
         if !chainFields.isEmpty && chainFields.count < 3 {
             throw fail("a line carries all of payload_digest, prev_hash and hash, or none of them")
         }
         if let digest = o["payload_digest"]?.stringValue, let prev = o["prev_hash"]?.stringValue, let hash = o["hash"]?.stringValue {
-            guard let seq = o["seq"]?.intValue, let version = o["version"]?.intValue else { throw fail("'seq' and 'version' must be whole numbers") }
+            guard let seq = stated.seq, let version = stated.version else { throw fail("'seq' and 'version' must be whole numbers") }
             guard Digest.sha256Hex(payload.canonicalText) == digest else {
                 throw fail("payload does not match its payload_digest: the export was edited")
             }
@@ -273,7 +284,10 @@ extension Ledger {
             }
             check = ImportCheck(seq: seq, version: Int(version), digest: digest, prevHash: prev, hash: hash, rule: rule)
         }
-        return (NewEvent(job: job, payload: payload, idempotencyKey: key, recordedAt: at), check)
+        // A stated version is the one the event must get (`check` holds it for a line with
+        // hashes): a hand-written line that says version 1 is not taken as a requeue.
+        let expected = check == nil ? stated.version.map { Int($0) - 1 } : nil
+        return (NewEvent(job: job, payload: payload, expectedVersion: expected, idempotencyKey: key, recordedAt: at), check)
     }
 }
 

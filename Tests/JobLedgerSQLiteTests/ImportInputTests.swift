@@ -195,6 +195,37 @@ struct ImportInputTests {
         #expect(reason.contains("the input changed after it was checked"), "\(reason)")
         #expect(try other.eventCount() == 0)
     }
+
+    /// A line without hashes had its `version` and `seq` read as nothing: `"version":"banana"`
+    /// was imported, and a hand-written `"version":1` `queued` line for a job that had failed
+    /// in the log was taken as a requeue (version 4). A stated version is now the one the event
+    /// must get, and both are whole numbers from 1.
+    @Test func aStatedVersionOnALineWithoutHashesIsHeldTo() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger.open(path: dir.path("log.sqlite"))
+        let at = "2026-11-29T00:00:00Z"
+        func line(_ job: String, _ type: String, _ extra: String = "", payload: String = #"{"kind":"design","max_attempts":1}"#) -> String {
+            #"{"job_id":"\#(job)","type":"\#(type)","recorded_at":"\#(at)","payload":\#(payload)\#(extra)}"#
+        }
+        for (extra, why) in [(#","version":"banana""#, "'version' must be a whole number from 1, got a string"),
+                             (#","version":0"#, "'version' must be a whole number from 1, got a number (0)"),
+                             (#","seq":-3"#, "'seq' must be a whole number from 1, got a number (-3)")] {
+            let e = thrown { _ = try ledger.importNDJSON([line("h-1", "queued", extra)]) }
+            #expect(e == .importFailed(line: 1, reason: why), "\(extra)")
+        }
+        // A job that failed for good, then a hand-written queued line that says version 1.
+        _ = try ledger.importNDJSON([
+            line("h-2", "queued", #","version":1"#),
+            line("h-2", "started", #","version":2"#, payload: #"{"worker":"w","attempt":1,"lease_deadline":"2030-01-01T00:00:00Z"}"#),
+            line("h-2", "failed", "", payload: #"{"attempt":1,"code":"x","message":"m","retryable":false}"#),
+        ])
+        let e = thrown { _ = try ledger.importNDJSON([line("h-2", "queued", #","version":1,"seq":1"#)]) }
+        #expect(e == .importFailed(line: 1, reason: "job h-2 would get version 4 here, the line says 1 (the job already has events in this log?)"))
+        #expect(try ledger.eventCount() == 3)
+        // Without a version it is a requeue, as the page says.
+        _ = try ledger.importNDJSON([line("h-2", "queued")])
+        #expect(try await ledger.state(of: JobID("h-2"))?.version == 4)
+    }
 }
 
 /// An idempotency key already taken (in the log, or by an earlier line of the same file) makes
