@@ -1,5 +1,6 @@
 import Foundation
 import JobLedger
+import JobLedgerSQLite
 
 /// The embedded default `BlobStore`: blobs are files under a folder, their URLs `file://`
 /// URLs. Writes are atomic (a temporary file renamed into place), so a crash never leaves a
@@ -63,7 +64,9 @@ public struct LocalFolderBlobStore: BlobStore {
         let base = root.path.hasSuffix("/") ? root.path : root.path + "/"
         for case let url as URL in walker {
             let values = try? url.resourceValues(forKeys: [.isRegularFileKey, .fileSizeKey])
-            guard values?.isRegularFile == true else { continue }
+            // Not a file an atomic write left half-made (the process killed before it was
+            // renamed into place): Foundation names them `.dat.nosync…` beside their file.
+            guard values?.isRegularFile == true, !Self.isUnfinishedWrite(url.lastPathComponent) else { continue }
             let path = String(url.standardizedFileURL.path.dropFirst(base.count))
             guard path.hasPrefix(prefix) else { continue }
             out.append(BlobInfo(pathname: path, url: url.standardizedFileURL.absoluteString, size: Int64(values?.fileSize ?? 0),
@@ -71,6 +74,10 @@ public struct LocalFolderBlobStore: BlobStore {
         }
         return out.sorted { $0.pathname < $1.pathname }
     }
+
+    /// Whether a file name is one Foundation's atomic write gives its bytes before renaming
+    /// them into place: left behind when the process is killed in between.
+    static func isUnfinishedWrite(_ name: String) -> Bool { name.hasPrefix(".dat.nosync") }
 
     /// Removes the file at `pathname`, if there is one.
     public func delete(pathname: String) async throws(SinkError) {
@@ -84,18 +91,6 @@ public struct LocalFolderBlobStore: BlobStore {
 
     static func contentType(of pathname: String) -> String { BlobPathname.contentType(forPathname: pathname) }
 
-    /// What went wrong, as the system says it. Foundation on Linux describes a failed file
-    /// write as "The operation could not be completed. (NSCocoaErrorDomain error 512.)" and
-    /// keeps the cause underneath: a full disk, a file where a folder should be, no permission.
-    static func reason(_ error: any Error) -> String {
-        let e = error as NSError
-        // Held as a Swift error (POSIXError on Linux): `as? NSError` would not find it.
-        guard let underlying = e.userInfo[NSUnderlyingErrorKey] as? any Error, (underlying as NSError).domain == NSPOSIXErrorDomain else {
-            return e.localizedDescription
-        }
-        let cause = underlying as NSError
-        let text = String(cString: strerror(Int32(cause.code)))
-        guard let at = e.userInfo[NSFilePathErrorKey] as? String else { return text }
-        return "\(text) (at \(at))"
-    }
+    /// What went wrong, as the system says it (`SystemReason.describing`).
+    static func reason(_ error: any Error) -> String { SystemReason.describing(error) }
 }

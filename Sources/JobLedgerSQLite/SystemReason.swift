@@ -28,6 +28,21 @@ package struct SystemReason: Error, Sendable, CustomStringConvertible {
         access(path, W_OK) == 0 ? nil : SystemReason(errno)
     }
 
+    /// What went wrong with a Foundation file call, as the system says it. Foundation on Linux
+    /// describes a failed write as "The operation could not be completed. (NSCocoaErrorDomain
+    /// error 512.)", or prints as `Error Domain=NSCocoaErrorDomain Code=640 …`, and keeps the
+    /// cause underneath: a full disk, a file where a folder should be, no permission.
+    package static func describing(_ error: any Error) -> String {
+        let e = error as NSError
+        // Held as a Swift error (POSIXError on Linux): `as? NSError` would not find it.
+        guard let underlying = e.userInfo[NSUnderlyingErrorKey] as? any Error, (underlying as NSError).domain == NSPOSIXErrorDomain else {
+            return e.localizedDescription
+        }
+        let text = String(cString: strerror(Int32((underlying as NSError).code)))
+        guard let at = e.userInfo[NSFilePathErrorKey] as? String else { return text }
+        return "\(text) (at \(at))"
+    }
+
     /// Opens `path` for reading: its descriptor, or why not.
     package static func openForReading(_ path: String) -> Result<Int32, SystemReason> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -272,7 +272,7 @@ struct Export: AsyncParsableCommand {
                 throw e
             } catch {
                 try? file.close(); unlink(staging)
-                throw fail("cannot write \(path): \(error); nothing was left there", code: 6)
+                throw fail("cannot write \(path): \(SystemReason.describing(error)); nothing was left there", code: 6)
             }
             try StagedFile.publish(staging, as: path, why: why)
             progress.finish()

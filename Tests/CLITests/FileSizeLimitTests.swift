@@ -19,4 +19,16 @@ import Testing
         // Nothing the run recorded is lost: the log verifies.
         #expect(try await jobledger(["verify", "--db", "d.sqlite"], in: scratch).status == 0)
     }
+
+    /// `export --output` that cannot finish its file said Foundation's error as it prints itself
+    /// (`Error Domain=NSCocoaErrorDomain Code=… UserInfo={…}`); now the system's reason.
+    @Test func anExportThatCannotBeWrittenSaysWhyInPlainWords() async throws {
+        let scratch = Scratch()
+        let demo = try await jobledger(["demo", "--jobs", "80", "--db", "d.sqlite", "--no-effects"], in: scratch)
+        #expect(demo.status == 0, "\(demo)")
+        let r = try await jobledgerInShell("export --db d.sqlite --output e.ndjson", setup: "ulimit -f 128; ", in: scratch)
+        #expect(r.status == 6 && r.stderr.contains("cannot write e.ndjson: File too large"), "\(r)")
+        #expect(!r.stderr.contains("NSCocoaErrorDomain") && !r.stderr.contains("UserInfo"), "\(r)")
+        #expect(!scratch.exists("e.ndjson"), "nothing was left there")
+    }
 }
