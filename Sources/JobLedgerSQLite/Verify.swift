@@ -160,9 +160,7 @@ extension Ledger {
                     return fail(raw.seq, "prev_hash does not match \(before): the chain is broken here")
                 }
                 let digest = Digest.sha256Hex(raw.payload)
-                if digest != raw.payloadDigest {
-                    return fail(raw.seq, "payload changed after it was recorded (its SHA-256 is \(digest.prefix(16))…, the log recorded \(raw.payloadDigest.prefix(16))…)")
-                }
+                if digest != raw.payloadDigest { return fail(raw.seq, Self.digestMismatch(raw, payloadSHA256: digest, rule: raw.seq >= v2From ? .v2 : .v1)) }
                 // The hash first: an edited type or job id is a broken link, whatever it decodes to.
                 var rule: HashChain.Rule = raw.seq >= v2From ? .v2 : .v1
                 if raw.hashChecksOut(under: rule) == false {
@@ -296,5 +294,24 @@ extension Ledger {
         return try read { db in
             try Int64.fetchOne(db, sql: "SELECT from_seq FROM chain_rules WHERE rule = ?", arguments: [HashChain.Rule.v2.rawValue]) ?? .max
         }
+    }
+}
+
+extension Ledger {
+    /// Why a row's payload and its `payload_digest` disagree, as far as the row tells: the
+    /// digest column is not a SHA-256 at all, or the event's hash was computed with the
+    /// payload's digest (so the column was changed, not the payload), or else the payload
+    /// changed. Digests are shown whole: two that differ late showed the same 16-character prefix.
+    static func digestMismatch(_ raw: RawEvent, payloadSHA256 digest: String, rule: HashChain.Rule) -> String {
+        let recorded = raw.payloadDigest
+        guard recorded.utf8.count == 64, recorded.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            return "payload_digest is not a SHA-256 in lowercase hex ('\(recorded.prefix(70))'): the column was changed after the event was recorded"
+        }
+        var asHashed = raw
+        asHashed.payloadDigest = digest
+        if asHashed.hashChecksOut(under: rule) == true {
+            return "payload_digest changed after it was recorded: the payload's SHA-256 is \(digest), as the event's hash was computed with; the column says \(recorded)"
+        }
+        return "payload changed after it was recorded (its SHA-256 is \(digest), the log recorded \(recorded))"
     }
 }

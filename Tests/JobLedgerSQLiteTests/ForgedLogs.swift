@@ -41,5 +41,7 @@ func forgedLog(_ rows: [RawEvent], in dir: TempDir) throws -> Ledger {
         }
     }
     try q.close()
-    return try Ledger.open(path: path, create: false)
+    // `migrate: false`: a writer's open refuses a log with a seq no append gives (before 1, or
+    // past 2⁶²), which some forged logs are made to hold; the schema is current anyway.
+    return try Ledger.open(path: path, create: false, migrate: false)
 }

@@ -23,9 +23,13 @@ import Testing
         ("idempotency_key", { $0.idempotencyKey = "retry-3" }, "job, version, type, time or idempotency key changed"),
         ("prev_hash", { $0.prevHash = String(repeating: "f", count: 64) }, "prev_hash does not match the hash of seq 2"),
         ("payload", { $0.payload = $0.payload.replacingOccurrences(of: "step", with: "STEP") }, "payload changed after it was recorded"),
+        // The digest column itself: it was blamed on the payload, quoting two equal prefixes.
+        ("payload_digest", { $0.payloadDigest = String($0.payloadDigest.dropLast()) + ($0.payloadDigest.hasSuffix("0") ? "1" : "0") },
+         "payload_digest changed after it was recorded: the payload's SHA-256 is "),
+        ("payload_digest", { $0.payloadDigest = "`" + String($0.payloadDigest.dropFirst()) }, "payload_digest is not a SHA-256 in lowercase hex"),
     ]
 
-    @Test(arguments: 0..<6)
+    @Test(arguments: 0..<8)
     func anEditedColumnFailsAtItsRow(_ index: Int) async throws {
         let dir = TempDir()
         var rows = try await rows(dir)
