@@ -4,8 +4,10 @@ import ServiceLifecycle
 
 /// Verifies the log's hash chain in the background, so that a server on a tampered or damaged
 /// log says so without anyone opening a job's history: once when it starts, then every
-/// `interval` (carrying on from the last verified event, and over the whole log again once ten
-/// minutes have passed, as `ChainStatus` does). `/readyz`, `/metrics` and the dashboard show
+/// `interval`, a minute by default (carrying on from the last verified event, and over the
+/// whole log again once ten minutes have passed, as `ChainStatus` does). It checked every ten
+/// minutes, and `/readyz` said `verified` through a seq far behind the head for that long. The
+/// cost is the same either way: each event is verified once, about 8 µs of a core. `/readyz`, `/metrics` and the dashboard show
 /// what it found. A chain that does not verify, or a log it cannot read, is logged once as an
 /// error when first found (and once more when it verifies again); so are integrity rules
 /// dropped from the file (the triggers that refuse edits to events, the idempotency index,
@@ -20,9 +22,9 @@ public struct ChainWatch: Service {
     let interval: Duration
     let logger: Logger
 
-    /// A watch over `server`'s log, checking every `interval` (ten minutes by default: the
-    /// interval of `ChainStatus`'s full re-check).
-    public init(server: JobLedgerServer, interval: Duration = .seconds(600), logger: Logger) {
+    /// A watch over `server`'s log, checking every `interval` (a minute by default; the whole
+    /// log is verified again at `ChainStatus`'s own interval, ten minutes).
+    public init(server: JobLedgerServer, interval: Duration = .seconds(60), logger: Logger) {
         self.server = server
         self.interval = interval
         self.logger = logger

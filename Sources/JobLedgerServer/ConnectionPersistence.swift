@@ -17,11 +17,13 @@ import NIOHTTPTypesHTTP1
 /// - an HTTP/1.1 request with `Expect: 100-continue` gets `100 Continue` at once: a client
 ///   waiting for it before sending its body waited a second (curl), or for ever (the request
 ///   timeout then closed the connection). An HTTP/1.0 one's expectation is ignored, as the RFC says.
-/// - a request whose `Content-Length` is over the largest body any route reads
-///   (`SubmitRequest.maxBodyBytes`) gets no `100 Continue`, and its connection closes after the
-///   answer (a 413 from the submit route, sent before any of the body is read): the body is
-///   never read, so the connection cannot carry another request. (A client was invited to send
-///   a gigabyte, and one that did not send it waited out the request timeout for no answer.)
+/// - a request with `Expect: 100-continue` whose `Content-Length` is over the largest body any
+///   route reads (`SubmitRequest.maxBodyBytes`) gets no `100 Continue` (a client was invited to
+///   send a gigabyte), and its connection closes after the answer (the submit route's 413, sent
+///   before any of the body is read): its client need not send the body now, so what came next
+///   on the connection could not be told from it (RFC 9112 § 9.6). Without the expectation the
+///   client is sending the body: the connection stays, and the body is read and dropped after
+///   the answer, within the request timeout.
 /// - a `CONNECT` is answered (404: it names no path here) and its connection closed.
 ///
 /// It sits before the conversion (`HTTP1ToHTTPServerCodec`), where `BeforeConversion` puts it,
@@ -124,7 +126,8 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
 
     /// Whether the connection may stay open after the answer (RFC 9112 § 9.3), the version,
     /// whether the request expects `100 Continue` (`Expect: 100-continue`, in any case), and
-    /// whether it declares a body over `SubmitRequest.maxBodyBytes` (then it is not persistent).
+    /// whether it declares a body over `SubmitRequest.maxBodyBytes` (then, expecting `100
+    /// Continue`, it is not persistent).
     /// One pass over the fields, allocating nothing for a request without `Connection` or
     /// `Expect` (it runs for every request).
     static func read(_ head: HTTPRequestHead) -> (Pending, expectsContinue: Bool, oversized: Bool) {
@@ -149,7 +152,8 @@ final class ConnectionPersistence: ChannelDuplexHandler, RemovableChannelHandler
         // parsed), and its encoder sends the answer without a body: the connection then waited
         // out the idle timeout with the client's next request unanswered. It is closed instead.
         let tunnel = head.method == .CONNECT
-        return (Pending(http10: http10, persistent: !close && !oversized && !tunnel && (!http10 || keepAlive), head: head.method == .HEAD),
+        let unsent = oversized && expects && !http10
+        return (Pending(http10: http10, persistent: !close && !unsent && !tunnel && (!http10 || keepAlive), head: head.method == .HEAD),
                 expects, oversized)
     }
 }

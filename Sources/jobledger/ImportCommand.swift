@@ -105,7 +105,8 @@ struct Import: AsyncParsableCommand {
     /// that checked "the file is there and verifies" took it.
     private func writeNew(_ checked: CheckedImport, bound: Duration?, interrupt: ImportInterrupt?) async throws -> ImportReport {
         let why = "import makes a new log only where none is"
-        let staging = try StagedFile.begin(log.path, why: why)
+        let path = Self.newLogPath(log.path)
+        let staging = try StagedFile.begin(path, why: why)
         let remove = { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(staging + suffix) } }
         let report: ImportReport
         do {
@@ -125,11 +126,24 @@ struct Import: AsyncParsableCommand {
             remove()
             throw fail("storage error: the imported log \(staging) kept \(wal) bytes of WAL after it was closed; nothing was created at \(log.path); run the import again", code: 6)
         }
-        do { try StagedFile.publish(staging, as: log.path, why: why) } catch {
+        do { try StagedFile.publish(staging, as: path, why: why) } catch {
             remove()
             throw error
         }
         unlink(staging + "-wal"); unlink(staging + "-shm")
         return report
+    }
+
+    /// Where a new log for `--db path` is made: the path itself, or, when it is a symlink to
+    /// nothing (yet), the file the link names, as every other command would create it. The
+    /// import linked its finished log over the symlink, which failed: "already exists".
+    static func newLogPath(_ path: String) -> String {
+        var current = path
+        for _ in 0..<40 {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return current }
+            let folder = (current as NSString).deletingLastPathComponent
+            current = target.hasPrefix("/") || folder.isEmpty ? target : folder + "/" + target
+        }
+        return path  // a loop: left to the link to refuse
     }
 }

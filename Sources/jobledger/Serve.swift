@@ -91,7 +91,7 @@ struct Serve: AsyncParsableCommand, TakesLogLevel {
                 }
                 if auth == nil {
                     guard insecureNoAuth else { throw ServerConfigurationError.noAuth }
-                    guard ["127.0.0.1", "::1", "localhost"].contains(host) else { throw ServerConfigurationError.insecureNotLoopback(host: host) }
+                    guard Self.isLoopbackAddress(host) else { throw ServerConfigurationError.insecureNotLoopback(host: host) }
                 }
                 // Empty counts as unset, as for every other variable (.env.example says so).
                 spec = try environment["JOBLEDGER_RATE_LIMIT"].flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
@@ -291,5 +291,16 @@ struct HubCloser: Service {
     func run() async throws {
         try? await gracefulShutdown()
         hub.finish()
+    }
+}
+
+extension Serve {
+    /// Whether `--host` is a loopback address: `localhost`, `::1` or any IPv4 address in
+    /// 127.0.0.0/8 (`127.0.0.2` was refused, while the server's own Host check takes them all).
+    static func isLoopbackAddress(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets[0] == "127" else { return false }
+        return octets.allSatisfy { o in !o.isEmpty && o.count <= 3 && o.allSatisfy(\.isASCII) && o.allSatisfy(\.isNumber) && Int(o)! <= 255 }
     }
 }

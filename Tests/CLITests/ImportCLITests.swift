@@ -109,6 +109,23 @@ struct ImportCLITests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: spoolFolder).isEmpty, "the copy of the input must be gone")
     }
 
+    /// `--db` a symlink to a file not there yet: the new log is made at the link's target, as
+    /// `submit` makes it. The import linked its log over the symlink, which failed, exit 6:
+    /// "already exists; import makes a new log only where none is".
+    @Test func anImportThroughASymlinkToNothingMakesTheLogAtItsTarget() async throws {
+        let file = scratch.path("in.ndjson")
+        try (queuedLine("a") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: scratch.path("t"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: scratch.path("l.sqlite"), withDestinationPath: "t/real.sqlite")
+        let r = try await jobledger(["import", "--db", "l.sqlite", file], in: scratch)
+        #expect(r.status == 0, "\(r)")
+        #expect(scratch.exists("t/real.sqlite"))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: scratch.path("l.sqlite")) == "t/real.sqlite", "the link is left as it was")
+        let jobs = try await jobledger(["jobs", "--db", "l.sqlite"], in: scratch)
+        #expect(jobs.status == 0 && jobs.stdout.contains("a "), "\(jobs)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path("t")) == ["real.sqlite"], "no staging file left")
+    }
+
     @Test func invalidUTF8IsRefusedWithItsLineNumberAndNothingIsImported() async throws {
         try await logWithQueuedJob(db, in: scratch)
         let before = try await snapshot(db, in: scratch)

@@ -29,6 +29,19 @@ import Testing
         #expect(!scratch.exists("s.sqlite"), "the log was created: \(unknown)")
     }
 
+    /// `--insecure-no-auth` binds to loopback only: any of 127.0.0.0/8 is loopback (127.0.0.2
+    /// was refused as "not a loopback address", while the server's Host check takes them all).
+    @Test func insecureNoAuthTakesAnyLoopbackAddress() async throws {
+        let scratch = Scratch()
+        let taken = try ListeningSocket(address: "127.0.0.2")
+        let second = try await jobledger(["serve", "--db", "s.sqlite", "--insecure-no-auth", "--host", "127.0.0.2", "--port", "\(taken.port)"], in: scratch)
+        expectRefusal(second, exit: 2, mentions: ["cannot listen on 127.0.0.2:\(taken.port)", "already in use"])
+        for host in ["10.1.2.3", "127.0.0.256", "127.0.0", "127.0.0.1.5"] {
+            let r = try await jobledger(["serve", "--db", "s.sqlite", "--insecure-no-auth", "--host", host, "--port", "0"], in: scratch)
+            expectRefusal(r, exit: 2, mentions: ["--host \(host) is not a loopback address"])
+        }
+    }
+
     /// JOBLEDGER_RATE_LIMIT is read before the port is tried: empty counts as unset (as for
     /// every variable, .env.example says), and a bad value is refused naming it.
     @Test func anEmptyRateLimitIsUnsetAndABadOneIsNamed() async throws {

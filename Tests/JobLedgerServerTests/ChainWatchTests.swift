@@ -11,6 +11,14 @@ import Testing
 /// job's history: `ChainWatch` verifies the chain, and `/readyz`, `/metrics` and every dashboard
 /// page show what it found. The server stays ready: nothing it does can repair the events.
 @Suite struct ChainWatchTests {
+    /// Checked every ten minutes, `/readyz` said `verified` through a seq far behind the head
+    /// (through 0 for ten minutes after a start on an empty log). Each check carries on from the
+    /// last verified event, so checking every minute costs no more over a run.
+    @Test func theWatchChecksEveryMinute() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        #expect(ChainWatch(server: h.server, logger: LogCapture().logger).interval == .seconds(60))
+    }
+
     @Test func aBrokenChainIsShownByReadyzMetricsAndTheDashboard() async throws {
         let h = try await ServerHarness.make(); defer { h.cleanup() }
         let admin = try await h.token("user_root", role: "admin")

@@ -9,8 +9,9 @@ public final class ListeningSocket: Sendable {
     public let port: Int
     private let fd: Int32
 
-    public init() throws {
-        (fd, port) = try listenOnLoopback()
+    /// Listening on `address` (127.0.0.1 by default; any of 127.0.0.0/8 is loopback on Linux).
+    public init(address: String = "127.0.0.1") throws {
+        (fd, port) = try listenOnLoopback(address: address)
     }
 
     deinit { close(fd) }
@@ -18,7 +19,7 @@ public final class ListeningSocket: Sendable {
 
 /// A TCP socket listening on 127.0.0.1 on a port the system chose (close-on-exec, so no child
 /// started meanwhile inherits it): its descriptor and port.
-func listenOnLoopback(backlog: Int32 = 16) throws -> (fd: Int32, port: Int) {
+func listenOnLoopback(backlog: Int32 = 16, address: String = "127.0.0.1") throws -> (fd: Int32, port: Int) {
     #if canImport(Glibc)
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     #else
@@ -28,7 +29,7 @@ func listenOnLoopback(backlog: Int32 = 16) throws -> (fd: Int32, port: Int) {
     _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_addr.s_addr = inet_addr(address)
     addr.sin_port = 0
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     let listening = withUnsafeMutablePointer(to: &addr) { p in
