@@ -311,8 +311,9 @@ extension JobEngine {
             let job = claim.job, attempt = claim.attempt
             count("started", kind: job.kind)
             // From when the job became runnable: a `run_at` in the past (any caller may give one)
-            // made it runnable when it was queued, not years before.
-            time("queue_wait", kind: job.kind, milliseconds: now.milliseconds - max(job.runAt, job.createdAt).milliseconds)
+            // made it runnable when it was queued (its last event: the queued, the failure that
+            // requeued it, a requeue), not years before.
+            time("queue_wait", kind: job.kind, milliseconds: now.milliseconds - max(job.runAt, job.updatedAt).milliseconds)
             log(job.id, .debug, "claimed", metadata: ["attempt": "\(attempt)", "worker": "\(options.workerID)"])
             guard let registration = state.withLock({ $0.registrations[job.kind] }) else { continue }
             let context = JobContext(job: job.id, kind: job.kind, input: job.input, attempt: attempt, maxAttempts: job.maxAttempts, engine: self)

@@ -146,7 +146,7 @@ extension Ledger {
     /// and GRDB's general row decoding (a cursor and its column lookups per job) was most of
     /// that read's cost.
     static func states(_ db: Database, of jobs: [JobID]) throws -> [JobID: JobState] {
-        let statement = try db.cachedStatement(sql: "SELECT type, payload, recorded_at, seq FROM events WHERE job_id = ? ORDER BY version")
+        let statement = try db.cachedStatement(sql: "SELECT type, payload, recorded_at, seq, version FROM events WHERE job_id = ? ORDER BY version")
         let s = statement.sqliteStatement
         defer { sqlite3_reset(s) }
         var out: [JobID: JobState] = [:]
@@ -165,6 +165,11 @@ extension Ledger {
                 do {
                     payload = try EventPayload.decode(type: EventType(name: columnText(s, 0)), text: columnText(s, 1), exactNumbers: false)
                 } catch { throw LedgerError.invalidStoredEvent(seq: sqlite3_column_int64(s, 3), job: job.rawValue, error) }
+                // As `foldJob`: a stored version that is not the next is a log changed behind its back.
+                let expected = (state?.version ?? 0) + 1
+                guard sqlite3_column_int64(s, 4) == Int64(expected) else {
+                    throw VersionGap(job: job, stored: Int(truncatingIfNeeded: sqlite3_column_int64(s, 4)), expected: expected)
+                }
                 state = try Lifecycle.apply(payload, to: state, job: job, at: Timestamp(milliseconds: sqlite3_column_int64(s, 2)))
             }
             if let state { out[job] = state }
@@ -241,7 +246,8 @@ public struct LedgerEvents: AsyncSequence, Sendable {
                 buffer = try await ledger.page(from: nextSeq, limit: pageSize)
                 index = 0
                 guard let last = buffer.last else { finished = true; return nil }
-                nextSeq = last.seq + 1
+                // A row at `Int64.max` (put in by hand: writers refuse such a log) ends the log.
+                if last.seq == .max { finished = true } else { nextSeq = last.seq + 1 }
                 if buffer.count < pageSize { finished = true }
             }
             defer { index += 1 }

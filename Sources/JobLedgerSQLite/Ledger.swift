@@ -194,8 +194,13 @@ public final class Ledger: Sendable {
         TimeInterval(d.components.seconds) + TimeInterval(d.components.attoseconds) / 1e18
     }
 
+    /// The size of the file at `path`, through symlinks (`stat`); nil when there is none.
+    /// (Foundation's `attributesOfItem` gives a symlink's own size: `verify` on a log reached
+    /// through one said "the file is 8 bytes" and called it damaged.)
     static func fileSize(_ path: String) -> Int? {
-        (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+        var s = stat()
+        guard stat(path, &s) == 0 else { return nil }
+        return Int(s.st_size)
     }
 
     init(path: String, configuration: LedgerConfiguration, pool: DatabasePool, schemaVersion: Int, isReadOnly: Bool,

@@ -17,7 +17,7 @@ extension JobLedgerServer {
     /// misspelt or percent-encoded filter (`?stat=failed`, `?st%61te=failed`) was ignored, and
     /// the answer looked filtered while it held every job.
     static func onlyParameters(_ known: Set<String>, in request: Request) throws(Problem) {
-        for (name, _) in request.uri.queryParameters {
+        for (name, _) in request.uri.queryParameters where !name.isEmpty {  // `?&limit=5`: a stray `&`
             let text = String(name)
             guard known.contains(where: { $0.utf8.elementsEqual(text.utf8) }) else {
                 throw Problem.invalid(Problem.quoted(text), "unknown parameter \(Problem.quoted(text)) (this route reads \(known.sorted().joined(separator: ", ")))")

@@ -152,8 +152,24 @@ public struct JobLedgerServer: Sendable {
     func caller(_ request: Request, allowQuery: Bool = false) async throws(Problem) -> Principal {
         if request.method != .get, request.method != .head, request.headers[.authorization] == nil { try Self.sameOrigin(request) }
         guard let auth else { return .insecureLocal }
-        guard let token = try Self.token(in: request, allowQuery: allowQuery) else { throw Problem.unauthorized(AuthFailure.missing.description, tokenSent: false) }
-        do { return try await auth.verify(token) } catch { throw Problem.unauthorized(error.description) }
+        let tokens = try Self.tokens(in: request, allowQuery: allowQuery)
+        guard let token = tokens.first else { throw Problem.unauthorized(AuthFailure.missing.description, tokenSent: false) }
+        guard tokens.count > 1 else {
+            do { return try await auth.verify(token) } catch { throw Problem.unauthorized(error.description) }
+        }
+        // Several `__session` cookies: a browser sends a stale one (another path's or domain's)
+        // beside the current one. The caller is the one user they prove; none, or two users,
+        // is refused.
+        var proven: [Principal] = []
+        var firstFailure: AuthFailure?
+        for t in tokens {
+            do { proven.append(try await auth.verify(t)) } catch { firstFailure = firstFailure ?? error }
+        }
+        guard let caller = proven.first else { throw Problem.unauthorized(firstFailure?.description ?? AuthFailure.missing.description) }
+        guard proven.allSatisfy({ $0.subject.utf8.elementsEqual(caller.subject.utf8) }) else {
+            throw Problem.unauthorized("__session cookies of different users were sent; sign out, or send one token in an Authorization header")
+        }
+        return caller
     }
 
     static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
@@ -185,34 +201,40 @@ public struct JobLedgerServer: Sendable {
         return text[first...last]
     }
 
-    /// The token `request` carries, nil when none. Two different `__session` cookies, or
-    /// `access_token` given twice, are refused (401), as two `Authorization` fields are: which
-    /// one a proxy or the browser meant is not known, and the first one won.
-    static func token(in request: Request, allowQuery: Bool) throws(Problem) -> String? {
+    /// The tokens `request` carries: none, one, or (only from `__session` cookies, in one
+    /// `Cookie` field or several) up to `maxSessionCookies` different ones, which `caller`
+    /// sorts out. `access_token` given twice is refused (401), as two `Authorization` fields
+    /// are: which one a proxy meant is not known, and the first one won.
+    static func tokens(in request: Request, allowQuery: Bool) throws(Problem) -> [String] {
         if let h = request.headers[.authorization] {
             let parts = h.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(Self.trimmingSpaces(parts[1])) }
-            return nil
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return [String(Self.trimmingSpaces(parts[1]))] }
+            return []
         }
-        var session: Substring?
+        var sessions: [String] = []
         for cookie in request.headers[values: .cookie] {
             for pair in cookie.split(separator: ";") {
                 let kv = pair.split(separator: "=", maxSplits: 1)
                 guard kv.count == 2, Self.trimmingSpaces(kv[0]) == "__session" else { continue }
-                if let session, session != kv[1] {
-                    throw Problem.unauthorized("two different __session cookies were sent; send one (or an Authorization header)")
+                let value = String(kv[1])
+                if sessions.contains(where: { $0.utf8.elementsEqual(value.utf8) }) { continue }
+                guard sessions.count < Self.maxSessionCookies else {
+                    throw Problem.unauthorized("more than \(Self.maxSessionCookies) different __session cookies were sent; sign out, or send one token in an Authorization header")
                 }
-                session = kv[1]
+                sessions.append(value)
             }
         }
-        if let session { return String(session) }
+        if !sessions.isEmpty { return sessions }
         if allowQuery {
             let given = request.uri.queryParameters.getAll("access_token")
             guard given.count <= 1 else { throw Problem.unauthorized("access_token was given \(given.count) times; give it once") }
-            if let q = given.first, !q.isEmpty { return q }
+            if let q = given.first, !q.isEmpty { return [q] }
         }
-        return nil
+        return []
     }
+
+    /// The most different `__session` cookies one request's tokens are read from.
+    static let maxSessionCookies = 4
 
     /// The job named by the `id` parameter, when it exists and `caller` may see it (404
     /// otherwise: another user's job looks like no job).

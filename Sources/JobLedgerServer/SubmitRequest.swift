@@ -18,9 +18,10 @@ public struct SubmitRequest: Sendable, Hashable {
     public static let maxBodyBytes = 64 * 1024
 
     /// Whether a `Content-Length` value declares more than `maxBodyBytes` (digits too many to
-    /// be a number are too large; NIO's parser lets only digits through).
+    /// be a number, leading zeros aside, are too large; NIO's parser lets only digits through).
     static func isOverLimit(contentLength value: String) -> Bool {
-        value.utf8.count > 18 || (Int(value).map { $0 > maxBodyBytes } ?? false)
+        let digits = value.drop { $0 == "0" }  // `0002` is 2
+        return digits.utf8.count > 18 || (Int(digits).map { $0 > maxBodyBytes } ?? false)
     }
     /// The input key the log refuses in a new job's input (where the owner was once recorded).
     public static let reservedKey = EventPayload.Queued.legacyOwnerKey

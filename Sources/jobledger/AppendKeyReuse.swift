@@ -14,7 +14,8 @@ enum AppendKeyReuse {
         if let job, job != stored.job { fields.append("job") }
         if payload.type != stored.type {
             fields.append("type")
-        } else if payload.canonicalText != stored.payload.canonicalText {
+        } else if !payload.canonicalText.utf8.elementsEqual(stored.payload.canonicalText.utf8) {
+            // By bytes, as the digest is: Swift's `!=` holds é as one scalar and as e + U+0301 equal.
             fields.append("payload")
         }
         return fields.isEmpty ? nil : fields

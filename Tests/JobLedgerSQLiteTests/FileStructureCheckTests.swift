@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import JobLedger
 import JobLedgerProjections
 @testable import JobLedgerSQLite
@@ -77,6 +78,15 @@ struct FileStructureCheckTests {
         #expect(message.contains("CHECK constraint failed in jobs: 1 row breaks (progress BETWEEN 0 AND 1)"), "\(message)")
     }
 
+    /// A log reached through a symlink: the size checked is its file's (Foundation's
+    /// `attributesOfItem` gave the link's own, 8 bytes, and `verify` called the log damaged).
+    @Test func aLogReachedThroughASymlinkVerifies() async throws {
+        let path = try await closedLog()
+        let link = dir.path("link.sqlite")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path)
+        #expect(try Ledger.openReadOnly(path: link).verify().isValid)
+    }
+
     /// A file cut off inside its last page read as whole (its last page padded with zeros) and
     /// passed `verify`.
     @Test func aFileCutOffInsideAPageFailsVerify() async throws {
@@ -95,5 +105,39 @@ struct FileStructureCheckTests {
             """
         #expect(CheckConstraints.expressions(in: sql) == ["a >= 0", "length(\"check (x)\") < 5", " s = ')' OR s = 'it''s (' ", "(a + 1) * 2 > 0"])
         #expect(CheckConstraints.expressions(in: "CREATE TABLE u (checked INT, rechecks INT)").isEmpty)
+        // Comments are skipped whole: a parenthesis, a quote or the word CHECK in one is not SQL.
+        let commented = """
+            CREATE TABLE v (n INT CHECK (n >= 0 -- note :)
+            ), -- don't touch
+            m INT /* check (x y) */ CHECK -- c
+            (m >= 0))
+            """
+        #expect(CheckConstraints.expressions(in: commented) == ["n >= 0 -- note :)\n", "m >= 0"])
+    }
+
+    /// An app's own table in the log's file may hold a CHECK that SQLite cannot evaluate in a
+    /// query (a double-quoted string, a function of the app's): it is left to SQLite, not a
+    /// failure of `verify`; the rest are still asked, comments and all.
+    @Test func anAppTableWithUnusualChecksIsCheckedAsFarAsItCanBe() async throws {
+        let path = try await closedLog()
+        // A plain connection, as an app's own could be: GRDB's refuses double-quoted strings.
+        var raw: OpaquePointer?
+        #expect(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK)
+        #expect(sqlite3_exec(raw, """
+            CREATE TABLE app_stats (k TEXT CHECK (k IN ("a", "b")), n INT CHECK (n >= 0 -- never negative :)
+            ), m INT CHECK (m < 10));
+            INSERT INTO app_stats VALUES ('a', 1, 2);
+            """, nil, nil, nil) == SQLITE_OK, "\(String(cString: sqlite3_errmsg(raw)))")
+        sqlite3_close(raw)
+        #expect(try Ledger.openReadOnly(path: path).verify().isValid)
+        let q2 = try DatabaseQueue(path: path)
+        try await q2.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA ignore_check_constraints = 1")
+            try db.execute(sql: "INSERT INTO app_stats VALUES ('a', -5, 2)")
+        }
+        try q2.close()
+        let error = await expectLedgerError { _ = try Ledger.openReadOnly(path: path).verify() }
+        guard case .storage(let message)? = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(message.contains("CHECK constraint failed in app_stats: 1 row breaks (n >= 0 -- never negative :))"), "\(message)")
     }
 }

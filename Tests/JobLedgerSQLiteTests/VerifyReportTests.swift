@@ -50,6 +50,29 @@ import Testing
         #expect(report.problem?.message.contains("not a valid event") == true, "\(String(describing: report.problem))")
     }
 
+    /// A job's stored versions that skip (an event put in behind the log's back) are refused
+    /// by both folds a write starts from (`foldJob`, and `states(of:)`, which the engine reads
+    /// the jobs it claims with): they counted versions themselves, and a write then followed
+    /// the stored ones with a version the job had already had.
+    @Test func bothWriterFoldsRefuseAVersionThatSkips() async throws {
+        let dir = TempDir()
+        var rows = try await rows(dir)
+        rows[2].version = 7
+        let ledger = try forgedLog(rows, in: dir)
+        let job = try JobID(rows[0].jobID)
+        for fold in ["foldJob", "states"] {
+            do {
+                _ = try await ledger.pool.read { db in
+                    fold == "foldJob" ? try Ledger.foldJob(db, job: job, from: nil) : try Ledger.states(db, of: [job])[job]
+                }
+                Issue.record("\(fold) folded a version that skips")
+            } catch let gap as VersionGap {
+                // Versions 1, 2, 4, 5, 6, 7 in order: the one after 2 is 4.
+                #expect(gap.description == "job \(job): an event at version 4 where version 3 comes next", "\(fold)")
+            }
+        }
+    }
+
     @Test func aRowBeforeSeqOneIsOutOfOrder() async throws {
         let dir = TempDir()
         var rows = try await rows(dir)

@@ -116,6 +116,12 @@ import Testing
                 #expect(r.closed == expect && Self.head(r.text).contains("connection: close") == expect, "\(length) \(expect): \(r.text.prefix(300))")
             }
             #expect(try h.ledger.eventCount() == 0)
+            // Leading zeros are no size: a body of 2 bytes declared with 21 digits is read.
+            let zeros = try RawConnection(port: port)
+            try zeros.send("POST /api/design HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\n"
+                           + "Content-Length: 000000000000000000002\r\n\r\n{}")
+            let read = await offPool { zeros.readUntil("\"field\"", within: .seconds(30)) }
+            #expect(read.text.hasPrefix("HTTP/1.1 422") && read.text.contains("input is required"), "\(read.text.prefix(400))")
             // At the limit: still invited, and read.
             let body = #"{"input":{"prompt":"p"}}"#
             let s = try RawConnection(port: port)
