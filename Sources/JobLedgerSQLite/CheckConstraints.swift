@@ -3,7 +3,7 @@ import GRDB
 /// The CHECK constraints of the log's tables, asked of their rows. SQLite's `quick_check` and
 /// `integrity_check` check them only on a connection that may write: a read-only one (what
 /// `verify` opens, and every reader) does not even parse them, so a row made to break one
-/// behind the log's back (or a page cut off at the end of the file) passed `verify`.
+/// behind the log's back, or damaged where the file was cut off, passed `verify`.
 enum CheckConstraints {
     /// One finding per constraint that some rows break: `CHECK constraint failed in jobs: 1 row
     /// breaks (state = 'queued' OR …)`, at most `limit` of them.

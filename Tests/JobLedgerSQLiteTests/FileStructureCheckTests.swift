@@ -62,18 +62,30 @@ struct FileStructureCheckTests {
         #expect(message.hasSuffix("); restore it from a backup or an export"), "\(message)")
     }
 
+    /// Runs `sql` with CHECK constraints off, as a writer behind the log's back could.
+    func writeIgnoringChecks(_ path: String, _ sql: String) async throws {
+        let q = try DatabaseQueue(path: path)
+        try await q.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA ignore_check_constraints = 1")
+            try db.execute(sql: sql)
+        }
+        try q.close()
+    }
+
+    /// What `verify` says is damaged in the log at `path` (nil, recorded as an issue, when it
+    /// throws anything else or nothing).
+    func damage(_ path: String) async -> String? {
+        let error = await expectLedgerError { _ = try Ledger.openReadOnly(path: path).verify() }
+        guard case .storage(let message)? = error else { Issue.record("got \(String(describing: error))"); return nil }
+        return message
+    }
+
     /// A read-only connection's integrity_check does not check CHECK constraints (SQLite does not
     /// parse them on one): a jobs row made to break them, and an outbox row, passed `verify`.
     @Test func aRowThatBreaksACheckConstraintFailsVerify() async throws {
         let path = try await closedLog()
-        let q = try DatabaseQueue(path: path)
-        try await q.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA ignore_check_constraints = 1")
-            try db.execute(sql: "UPDATE jobs SET state = 'exploded', progress = 7 WHERE id = 'job-3'")
-        }
-        try q.close()
-        let error = await expectLedgerError { _ = try Ledger.openReadOnly(path: path).verify() }
-        guard case .storage(let message)? = error else { Issue.record("got \(String(describing: error))"); return }
+        try await writeIgnoringChecks(path, "UPDATE jobs SET state = 'exploded', progress = 7 WHERE id = 'job-3'")
+        let message = try #require(await damage(path))
         #expect(message.contains("CHECK constraint failed in jobs: 1 row breaks (state = 'queued' OR"), "\(message)")
         #expect(message.contains("CHECK constraint failed in jobs: 1 row breaks (progress BETWEEN 0 AND 1)"), "\(message)")
     }
@@ -93,8 +105,7 @@ struct FileStructureCheckTests {
         let path = try await closedLog()
         let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
         #expect(truncate(path, off_t(size - 100)) == 0)
-        let error = await expectLedgerError { _ = try Ledger.openReadOnly(path: path).verify() }
-        guard case .storage(let message)? = error else { Issue.record("got \(String(describing: error))"); return }
+        let message = try #require(await damage(path))
         #expect(message.contains("the file is \(size - 100) bytes, not a whole number of its 4096-byte pages"), "\(message)")
     }
 
@@ -130,14 +141,8 @@ struct FileStructureCheckTests {
             """, nil, nil, nil) == SQLITE_OK, "\(String(cString: sqlite3_errmsg(raw)))")
         sqlite3_close(raw)
         #expect(try Ledger.openReadOnly(path: path).verify().isValid)
-        let q2 = try DatabaseQueue(path: path)
-        try await q2.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA ignore_check_constraints = 1")
-            try db.execute(sql: "INSERT INTO app_stats VALUES ('a', -5, 2)")
-        }
-        try q2.close()
-        let error = await expectLedgerError { _ = try Ledger.openReadOnly(path: path).verify() }
-        guard case .storage(let message)? = error else { Issue.record("got \(String(describing: error))"); return }
+        try await writeIgnoringChecks(path, "INSERT INTO app_stats VALUES ('a', -5, 2)")
+        let message = try #require(await damage(path))
         #expect(message.contains("CHECK constraint failed in app_stats: 1 row breaks (n >= 0 -- never negative :))"), "\(message)")
     }
 }
