@@ -9,16 +9,16 @@ struct FileIdentity: Equatable, Sendable {
     var size: UInt64
     var modified: Date
 
+    /// The file at `path`, through symlinks (`stat`): Foundation's `attributesOfItem` gives a
+    /// symlink's own, so a read without locks of a log reached through one never saw a writer
+    /// change the file.
     init?(path: String) {
-        guard let a = try? FileManager.default.attributesOfItem(atPath: path),
-              let size = (a[.size] as? NSNumber)?.uint64Value,
-              let inode = (a[.systemFileNumber] as? NSNumber)?.uint64Value,
-              let device = (a[.systemNumber] as? NSNumber)?.uint64Value,
-              let modified = a[.modificationDate] as? Date else { return nil }
-        self.device = device
-        self.inode = inode
-        self.size = size
-        self.modified = modified
+        var s = stat()
+        guard stat(path, &s) == 0 else { return nil }
+        device = UInt64(s.st_dev)
+        inode = UInt64(s.st_ino)
+        size = UInt64(s.st_size)
+        modified = Date(timeIntervalSince1970: TimeInterval(s.st_mtim.tv_sec) + TimeInterval(s.st_mtim.tv_nsec) / 1e9)
     }
 }
 

@@ -40,12 +40,20 @@ struct UnlockedReadChangeTests {
         try handle.close()
     }
 
-    @Test func aMalformedPageReadAfterTheFileChangedIsAFailedReadNotDamage() async throws {
-        let path = try await closedLog("log.sqlite")
+    /// Also through a symlink: the file compared is the log's, not the link (whose size and
+    /// time never change, so the change went unseen and the torn read was called damage).
+    @Test(arguments: [false, true])
+    func aMalformedPageReadAfterTheFileChangedIsAFailedReadNotDamage(throughSymlink: Bool) async throws {
+        let file = try await closedLog("log.sqlite")
+        var path = file
+        if throughSymlink {
+            path = dir.path("link.sqlite")
+            try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: file)
+        }
         let ro = try Ledger.openReadOnly(path: path)
         #expect(ro.readsWithoutLocks)
         // A writer writes the file between the open and the read (here: a torn page).
-        try tearEventsRootPage(path)
+        try tearEventsRootPage(file)
         let error = await expectLedgerError { try ro.forEachRawEvent { _ in } }
         #expect(error == .writtenWhileReadWithoutLocks(path: path), "got \(String(describing: error))")
         #expect(error?.description.contains("is damaged") == false)
