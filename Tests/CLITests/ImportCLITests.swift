@@ -109,6 +109,23 @@ struct ImportCLITests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: spoolFolder).isEmpty, "the copy of the input must be gone")
     }
 
+    /// Another process makes the log while an import into a new path reads its input: the
+    /// import said "already exists; import makes a new log only where none is" (exit 6), as if an
+    /// import into that log were not possible. It says what happened, and what to run (exit 5,
+    /// as for a log another writer holds); nothing of it is imported.
+    @Test func aLogMadeWhileANewImportReadsItsInputIsSaid() async throws {
+        // Over 64 KiB first: the pipe is full until the import reads, so the `submit` runs after
+        // the import looked for the log (before it read a line) and found none.
+        let line = queuedLine("imported-$i")
+        let producer = "{ i=0; while [ $i -lt 1000 ]; do echo '\(line)' | sed \"s/\\$i/$i/\"; i=$((i+1)); done; "
+            + "\"$JOBLEDGER_UNDER_TEST\" submit --db new.sqlite design >/dev/null 2>&1; echo '\(queuedLine("last"))'; } | "
+        let r = try await jobledgerInShell("import --db new.sqlite -", setup: producer, in: scratch)
+        expectRefusal(r, exit: 5, mentions: ["new.sqlite was made by another process while this import ran; nothing was imported: run the import again to add to that log"])
+        let jobs = try await jobledger(["jobs", "--db", "new.sqlite", "--json"], in: scratch)
+        #expect(jobs.status == 0 && !jobs.stdout.contains("imported-") && !jobs.stdout.contains("last"), "\(jobs)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).filter { $0.contains(".partial-") }.isEmpty, "no staging file left")
+    }
+
     /// `--db` a symlink to a file not there yet: the new log is made at the link's target, as
     /// `submit` makes it. The import linked its log over the symlink, which failed, exit 6:
     /// "already exists; import makes a new log only where none is".
