@@ -195,6 +195,10 @@ struct LogOptions: ParsableArguments {
         if path.hasSuffix("/") {
             throw ValidationError("\(option) must name the log file, not a folder (it ends in '/'): give the log file's path, such as \(path)jobledger.sqlite")
         }
+        // `-` is standard input or output elsewhere (`import -`); as a log it made a file named `-`.
+        if path == "-" {
+            throw ValidationError("\(option) - would be a log file named '-' (a log cannot be read from standard input): give the log file's path, or ./- for a file of that name")
+        }
     }
 
     /// Refuses a path that is empty or only white space (`--blobs ""` published into the working

@@ -34,6 +34,15 @@ struct LogPathTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).isEmpty, "nothing may be created")
     }
 
+    /// `--db -` made a log file named `-` (where `-` is standard input for `import`): a usage
+    /// error, before anything is made; `./-` is that file, if it is what is meant.
+    @Test(arguments: commands)
+    func aDBOfADashIsAUsageError(command: [String]) async throws {
+        let r = try await jobledger(command + ["--db", "-"], in: scratch)
+        #expect(r.status == 64 && r.stderr.contains("--db - would be a log file named '-'"), "\(r)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).isEmpty, "nothing may be created")
+    }
+
     /// The variable is checked as `--db` is; an empty one counts as unset (the default log).
     @Test func jobledgerDBIsCheckedToo() async throws {
         let r = try await jobledger(["submit", "design"], in: scratch, environment: ["JOBLEDGER_DB": "logs/"])
