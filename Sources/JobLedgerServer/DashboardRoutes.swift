@@ -164,7 +164,9 @@ extension JobLedgerServer {
             "live": hub == nil ? "poll" : "sse",
             "id": s.id.rawValue, "kind": s.kind, "owner": s.owner ?? "(not submitted through the API)", "state": s.status.rawValue,
             "attempt": s.attempt, "percent": Int((s.progress * 100).rounded()), "message": s.progressMessage ?? "",
-            "error": s.lastError.map { "\($0.code): \($0.message)" } ?? "", "version": s.version, "created": s.createdAt.iso8601,
+            // An earlier attempt's error is no word on a job that completed or was canceled.
+            "error": s.status == .completed || s.status == .canceled ? "" : s.lastError.map { "\($0.code): \($0.message)" } ?? "",
+            "version": s.version, "created": s.createdAt.iso8601,
             "terminal": s.status.isTerminal, "failed": s.status == .failed,
         ])
     }

@@ -4,6 +4,7 @@ import HTTPTypes
 import HummingbirdTesting
 import JobLedger
 import JobLedgerServer
+import JobLedgerSQLite
 import Testing
 
 /// The server-rendered dashboard: sign-in without a session, the jobs list, a job page, the
@@ -38,5 +39,34 @@ import Testing
             // but the history API carries it as JSON, never as HTML).
             #expect(!list.body.text.contains("<script>alert(1)"))
         }
+    }
+
+    /// A job that failed, was retried and completed showed its old failure in red beside its
+    /// final image: the page gives the last error only while it is the job's word (failed, or
+    /// queued or running again after it).
+    @Test func anEarlierAttemptsErrorIsNotShownOnACompletedJob() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let admin = try await h.token("user_root", role: "admin")
+        let job = try JobID("job-retried")
+        let lease = h.ledger.configuration.clock().adding(milliseconds: 60_000)
+        _ = try await h.ledger.append([
+            NewEvent(job: job, payload: .queued(.init(kind: "design", maxAttempts: 2))),
+            NewEvent(job: job, payload: .started(.init(worker: "w", attempt: 1, leaseDeadline: lease))),
+            NewEvent(job: job, payload: .failed(.init(code: "render_timeout", message: "too slow", retryable: true, attempt: 1))),
+        ])
+        func errorLine() async throws -> String {
+            try await h.live { c async throws in
+                let page = try await c.executeRequest(uri: "/jobs/\(job)", method: .get, headers: [.cookie: "__session=\(admin)"], body: nil)
+                let text = page.body.text
+                guard let r = text.range(of: "<p id=\"error\" class=\"error\">"), let end = text[r.upperBound...].range(of: "</p>") else { return "?" }
+                return String(text[r.upperBound..<end.lowerBound])
+            }
+        }
+        #expect(try await errorLine() == "render_timeout: too slow", "queued again after the failure: its error is the word")
+        _ = try await h.ledger.append([
+            NewEvent(job: job, payload: .started(.init(worker: "w", attempt: 2, leaseDeadline: lease))),
+            NewEvent(job: job, payload: .completed(.init(attempt: 2))),
+        ])
+        #expect(try await errorLine() == "")
     }
 }

@@ -5,8 +5,8 @@
   const $ = (s) => document.querySelector(s);
   const pct = (p) => Math.round((p || 0) * 100);
 
-  async function api(method, path, body) {
-    const init = { method, credentials: "same-origin", headers: {} };
+  async function api(method, path, body, headers) {
+    const init = { method, credentials: "same-origin", headers: Object.assign({}, headers || {}) };
     if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
     const r = await fetch(path, init);
     const text = await r.text();
@@ -36,10 +36,16 @@
   if (submit) submit.addEventListener("submit", async (e) => {
     e.preventDefault();
     $("#submit-error").textContent = "";
+    // One job per click, however often the form is sent meanwhile (a double click queued two):
+    // the button waits for the answer, and the key makes a resent request the same job.
+    const button = $("#submit-button");
+    if (button.disabled) return;
+    button.disabled = true;
+    const key = "dashboard-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 10);
     try {
-      const r = await api("POST", "/api/design", { input: { prompt: $("#prompt").value } });
+      const r = await api("POST", "/api/design", { input: { prompt: $("#prompt").value } }, { "Idempotency-Key": key });
       location.href = "/jobs/" + r.id;
-    } catch (err) { $("#submit-error").textContent = err.message; }
+    } catch (err) { $("#submit-error").textContent = err.message; button.disabled = false; }
   });
   const jobsTable = $("#jobs");
   if (jobsTable) {
@@ -88,14 +94,22 @@
         };
         follow();
       } else {
+        // The page's own query (its filters and its cursor: a later page polled the first one,
+        // and its rows stayed as they were), and each shown job that query no longer returns
+        // (one that left the state filtered on) by itself: else its row stayed "running 60%"
+        // and the polling never ended.
         const params = new URLSearchParams(location.search);
         const q = new URLSearchParams({ limit: "50" });
-        if (params.get("state")) q.set("state", params.get("state"));
-        if (params.get("kind")) q.set("kind", params.get("kind"));
+        for (const name of ["state", "kind", "cursor"]) if (params.get(name)) q.set(name, params.get(name));
         const timer = setInterval(async () => {
           try {
             const r = await api("GET", "/api/jobs?" + q.toString());
             for (const j of r.jobs) show(j);
+            const returned = new Set(r.jobs.map((j) => j.id));
+            for (const row of rows()) {
+              if (returned.has(row.dataset.job) || finished.includes(row.dataset.state)) continue;
+              show(await api("GET", "/api/jobs/" + encodeURIComponent(row.dataset.job)));
+            }
             if (!unfinished()) clearInterval(timer);
           } catch (err) { /* keep the last picture */ }
         }, 1000);
@@ -124,7 +138,10 @@
       $("#fill").style.width = pct(m.progress) + "%";
       $("#pct").textContent = pct(m.progress) + "%";
       $("#message").textContent = m.message || "";
-      $("#error").textContent = m.error ? m.error.code + ": " + m.error.message + (m.state === "failed" ? "" : " (attempt " + m.error.attempt + ")") : "";
+      // An earlier attempt's error is not the word on a job that then completed or was
+      // canceled (a retried job showed its old failure in red beside its final image).
+      const erred = m.error && (m.state === "failed" || m.state === "queued" || m.state === "running");
+      $("#error").textContent = erred ? m.error.code + ": " + m.error.message + (m.state === "failed" ? "" : " (attempt " + m.error.attempt + ")") : "";
       const art = $("#artefact"), img = $("#artefact-img");
       const view = m.result_url ? "final" : m.preview_url ? "preview" : "skeleton";
       art.dataset.view = view; art.className = "artefact " + view;
