@@ -274,6 +274,39 @@ class BrowserTests(unittest.TestCase):
             browser.close()
             self.assertEqual(s.stop(), 0)
 
+    def test_a_double_click_on_submit_queues_one_job(self):
+        """The form sent a request per click, with no Idempotency-Key: a double click queued two
+        jobs. The button waits for the answer, and each send carries a key."""
+        import json
+        import urllib.request
+        from playwright.sync_api import sync_playwright
+        with Server("--workers", "0", auth=False) as s, sync_playwright() as p:
+            browser = self.launch(p)
+            page = browser.new_page()
+            keys = []
+            page.on("request", lambda r: keys.append(r.headers.get("idempotency-key")) if r.url.endswith("/api/design") else None)
+            page.goto(s.url + "/")
+            page.fill("#prompt", "twice")
+            page.dblclick("#submit-button")
+            page.wait_for_url("**/jobs/*", timeout=30000)
+            with urllib.request.urlopen(s.url + "/api/jobs/" + page.url.rsplit("/", 1)[1]) as r:
+                self.assertEqual(json.loads(r.read())["state"], "queued")
+            # Counted from the jobs table once it has taken in the whole log (its lag 0).
+            deadline = time.monotonic() + 30
+            while True:
+                with urllib.request.urlopen(s.url + "/metrics") as r:
+                    caught_up = 'jobledger_projection_lag{projection="jobs"} 0' in r.read().decode()
+                with urllib.request.urlopen(s.url + "/api/jobs?limit=10") as r:
+                    total = sum(json.loads(r.read())["counts"].values())
+                if caught_up and total >= 1:
+                    break
+                self.assertLess(time.monotonic(), deadline, "the jobs table did not catch up")
+                time.sleep(0.05)
+            self.assertEqual(total, 1)
+            self.assertTrue(keys and all(keys), f"every send carries a key: {keys}")
+            browser.close()
+            self.assertEqual(s.stop(), 0)
+
 
 if __name__ == "__main__":
     unittest.main()
