@@ -133,7 +133,13 @@ extension JobLedgerServer {
         guard page.cursorListed else { throw Self.unknownCursor }
         return ("jobs", [
             "total": page.counts.values.reduce(0, +),
-            "counts": JobStatus.allCases.map { s in ["state": s.rawValue, "count": page.counts[s] ?? 0] as [String: Any] },
+            // Counted under the kind filter, so their links keep it ("queued 0" under a kind
+            // listed every queued job), encoded as `listQuery` does.
+            "allLink": Self.filterQuery(state: nil, kind: kind),
+            "counts": JobStatus.allCases.map { s in
+                ["state": s.rawValue, "count": page.counts[s] ?? 0, "link": Self.filterQuery(state: s, kind: kind)] as [String: Any]
+            },
+            "filtered": stateFilter != nil || kind != nil,
             "states": JobStatus.allCases.map { ["name": $0.rawValue, "selected": $0 == stateFilter] as [String: Any] },
             "kind": kind ?? "", "stateFilter": stateFilter?.rawValue ?? "",
             // The list follows GET /api/live, which reads the in-process hub; with broadcasts
@@ -152,9 +158,17 @@ extension JobLedgerServer {
 
     /// `cursor=…&state=…&kind=…`, each value percent-encoded (RFC 3986 unreserved characters kept).
     static func listQuery(cursor: String, state: JobStatus?, kind: String?) -> String {
+        "cursor=\(queryEncoded(cursor))&" + filterQuery(state: state, kind: kind)
+    }
+
+    /// `state=…&kind=…` of the list's filters, encoded (an empty value is "any").
+    static func filterQuery(state: JobStatus?, kind: String?) -> String {
+        "state=\(queryEncoded(state?.rawValue ?? ""))&kind=\(queryEncoded(kind ?? ""))"
+    }
+
+    static func queryEncoded(_ value: String) -> String {
         let keep = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-        let e = { (v: String) in v.addingPercentEncoding(withAllowedCharacters: keep) ?? "" }
-        return "cursor=\(e(cursor))&state=\(e(state?.rawValue ?? ""))&kind=\(e(kind ?? ""))"
+        return value.addingPercentEncoding(withAllowedCharacters: keep) ?? ""
     }
 
     func jobPage(_ s: JobState, caller: Principal) throws -> (String, [String: Any]) {

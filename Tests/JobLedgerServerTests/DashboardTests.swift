@@ -27,6 +27,12 @@ import Testing
             #expect(list.body.text.contains("<bdi>user_root</bdi> · admin"))
             let filtered = try await c.executeRequest(uri: "/?state=completed", method: .get, headers: cookie, body: nil)
             #expect(!filtered.body.text.contains("data-job=\"\(id)\""))
+            #expect(filtered.body.text.contains("No jobs match these filters."))
+            // The counts are counted under the kind filter: their links keep it (they dropped
+            // it, and "queued 0" under kind zzz listed every queued job).
+            let kinded = try await c.executeRequest(uri: "/?kind=r%26d%20zzz", method: .get, headers: cookie, body: nil)
+            #expect(kinded.body.text.contains("<a href=\"/?state=queued&amp;kind=r%26d%20zzz\">queued <b>0</b></a>"), "\(kinded.body.text)")
+            #expect(kinded.body.text.contains("<a href=\"/?state=&amp;kind=r%26d%20zzz\">all <b>0</b></a>"))
             let page = try await c.executeRequest(uri: "/jobs/\(id)", method: .get, headers: cookie, body: nil)
             #expect(page.status == .ok && page.body.text.contains("id=\"travel\"") && page.body.text.contains("id=\"cancel\""))
             let other = try await c.executeRequest(uri: "/jobs/\(id)", method: .get, headers: [.cookie: "__session=\(try await h.token("user_bob"))"], body: nil)
