@@ -110,8 +110,9 @@ struct Import: AsyncParsableCommand {
         // import, a `submit`): nothing of this one was imported, and an import into an existing
         // log is what running it again does. ("already exists; import makes a new log only where
         // none is" read as if such an import were not possible.)
-        let madeMeanwhile = fail("\(log.path) was made by another process while this import ran; nothing was imported: run the import again to add to that log", code: 5)
-        if FileManager.default.fileExists(atPath: path) { throw madeMeanwhile }
+        // (`fail` says its message as it is made: made only when thrown.)
+        let madeMeanwhile = { fail("\(log.path) was made by another process while this import ran; nothing was imported: run the import again to add to that log", code: 5) }
+        if FileManager.default.fileExists(atPath: path) { throw madeMeanwhile() }
         let staging = try StagedFile.begin(path, why: why)
         let remove = { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(staging + suffix) } }
         let report: ImportReport
@@ -134,7 +135,7 @@ struct Import: AsyncParsableCommand {
         }
         do { try StagedFile.publish(staging, as: path, why: why) } catch {
             remove()
-            if FileManager.default.fileExists(atPath: path) { throw madeMeanwhile }
+            if FileManager.default.fileExists(atPath: path) { throw madeMeanwhile() }
             throw error
         }
         unlink(staging + "-wal"); unlink(staging + "-shm")
