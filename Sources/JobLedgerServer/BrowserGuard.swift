@@ -148,7 +148,6 @@ struct BrowserGuard: RouterMiddleware {
         if let colon = name.lastIndex(of: ":") { name = String(name[..<colon]) }
         if name.hasSuffix(".") { name.removeLast() }
         if name == "localhost" || name.hasSuffix(".localhost") { return true }
-        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+        return Loopback.isIPv4(name)
     }
 }

@@ -298,9 +298,6 @@ extension Serve {
     /// Whether `--host` is a loopback address: `localhost`, `::1` or any IPv4 address in
     /// 127.0.0.0/8 (`127.0.0.2` was refused, while the server's own Host check takes them all).
     static func isLoopbackAddress(_ host: String) -> Bool {
-        if host == "localhost" || host == "::1" { return true }
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        guard octets.count == 4, octets[0] == "127" else { return false }
-        return octets.allSatisfy { o in !o.isEmpty && o.count <= 3 && o.allSatisfy(\.isASCII) && o.allSatisfy(\.isNumber) && Int(o)! <= 255 }
+        host == "localhost" || host == "::1" || Loopback.isIPv4(host)
     }
 }
