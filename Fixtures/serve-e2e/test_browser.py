@@ -61,6 +61,8 @@ class BrowserTests(unittest.TestCase):
             page.wait_for_selector('#artefact[data-view="final"]', timeout=60000)
             until(page, "document.querySelector('#artefact-img').naturalWidth > 0", timeout=30000)
             self.assertEqual(page.text_content("#state"), "completed")
+            self.assertEqual(page.get_attribute("#artefact-img", "alt"), "the final image of job " + page.get_attribute("#job", "data-job"))
+            self.assertEqual(page.get_attribute(".bar.big", "aria-valuenow"), "100")
             until(page, 
                 "[...document.querySelectorAll('#timeline tbody tr')].some(r => r.children[4].textContent === 'completed')", timeout=30000)
             self.assertIn("verified", page.text_content("#chain"))
@@ -99,6 +101,37 @@ class BrowserTests(unittest.TestCase):
             self.assertEqual(page.text_content(f'tr[data-job="{job}"] .pct'), "100%")
             page.goto(s.url + "/projections")
             page.screenshot(path=os.path.join(SHOTS, "6-projections.png"))
+            browser.close()
+            self.assertEqual(s.stop(), 0)
+
+    def test_cancel_asks_first_and_a_job_that_ended_without_an_image_shows_no_image(self):
+        """Cancel asks before it acts (it cannot be undone), and a job that ended without an
+        image (canceled while queued) shows a still "no image", not the loading shimmer, which
+        used to run for ever on such a job."""
+        from playwright.sync_api import sync_playwright
+        with Server("--workers", "0", auth=False) as s, sync_playwright() as p:
+            browser = self.launch(p)
+            page = browser.new_page()
+            page.goto(s.url + "/")
+            job = page.evaluate("""async () => (await (await fetch('/api/design', {method: 'POST',
+                headers: {'Content-Type': 'application/json'}, body: JSON.stringify({input: {prompt: 'never run'}})})).json()).id""")
+            page.goto(s.url + "/jobs/" + job)
+            page.wait_for_selector('#artefact[data-view="skeleton"]', timeout=30000)
+            self.assertEqual(page.get_attribute(".bar.big", "role"), "progressbar")
+            self.assertEqual(page.get_attribute(".bar.big", "aria-valuenow"), "0")
+            asked = []
+            page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+            page.click("#cancel")
+            page.evaluate("1")   # a round trip to the page, which the dialog held until it was handled
+            self.assertEqual(len(asked), 1, "Cancel must ask first")
+            self.assertIn(job, asked[0])
+            state = page.evaluate(f"async () => (await (await fetch('/api/jobs/{job}')).json()).state")
+            self.assertEqual(state, "queued", "a dismissed Cancel must cancel nothing")
+            page.once("dialog", lambda d: d.accept())
+            page.click("#cancel")
+            page.wait_for_selector('#job[data-state="canceled"]', timeout=30000)
+            page.wait_for_selector('#artefact[data-view="none"]', timeout=30000)
+            self.assertEqual(page.get_attribute("#artefact", "aria-label"), "no image")
             browser.close()
             self.assertEqual(s.stop(), 0)
 

@@ -65,6 +65,7 @@
       if (!row) return;
       row.dataset.state = j.state;
       row.querySelector(".fill").style.width = pct(j.progress) + "%";
+      row.querySelector(".bar").setAttribute("aria-valuenow", pct(j.progress));
       row.querySelector(".pct").textContent = pct(j.progress) + "%";
       const st = row.querySelector(".state"); st.textContent = j.state; st.className = "state st-" + j.state;
       row.querySelector(".msg").textContent = j.message || "";
@@ -136,6 +137,7 @@
       $("#attempt").textContent = m.attempt;
       $("#fill").style.transition = travelling ? "none" : "";
       $("#fill").style.width = pct(m.progress) + "%";
+      $("#fill").parentElement.setAttribute("aria-valuenow", pct(m.progress));
       $("#pct").textContent = pct(m.progress) + "%";
       $("#message").textContent = m.message || "";
       // An earlier attempt's error is not the word on a job that then completed or was
@@ -143,10 +145,17 @@
       const erred = m.error && (m.state === "failed" || m.state === "queued" || m.state === "running");
       $("#error").textContent = erred ? m.error.code + ": " + m.error.message + (m.state === "failed" ? "" : " (attempt " + m.error.attempt + ")") : "";
       const art = $("#artefact"), img = $("#artefact-img");
-      const view = m.result_url ? "final" : m.preview_url ? "preview" : "skeleton";
+      // A job that ended with no image (canceled while queued, failed, or its uploads dead)
+      // shows a still "no image", not a loading shimmer that never ends.
+      const ended = ["completed", "failed", "canceled"].includes(m.state);
+      const view = m.result_url ? "final" : m.preview_url ? "preview" : ended ? "none" : "skeleton";
       art.dataset.view = view; art.className = "artefact " + view;
-      if (view === "skeleton") { img.hidden = true; img.removeAttribute("src"); }
-      else { const src = m.result_url || m.preview_url; if (img.getAttribute("src") !== src) img.src = src; img.hidden = false; }
+      if (view === "skeleton" || view === "none") { img.hidden = true; img.removeAttribute("src"); img.alt = ""; }
+      else {
+        const src = m.result_url || m.preview_url; if (img.getAttribute("src") !== src) img.src = src; img.hidden = false;
+        img.alt = (view === "final" ? "the final image of job " : "the low-resolution preview of job ") + id;
+      }
+      art.setAttribute("aria-label", view === "skeleton" ? "no image yet" : view === "none" ? "no image" : img.alt);
       jobEl.dataset.state = m.state;
       const cancel = $("#cancel"), retry = $("#retry");
       if (cancel && !travelling) cancel.hidden = ["completed", "failed", "canceled"].includes(m.state);
@@ -302,6 +311,8 @@
     for (const action of ["cancel", "retry"]) {
       const b = $("#" + action);
       if (b) b.addEventListener("click", async () => {
+        // Cancelling cannot be undone (a retry starts the job over): asked first.
+        if (action === "cancel" && !window.confirm("Cancel job " + id + "? Its running attempt is stopped, and it cannot be resumed.")) return;
         try { await api("POST", "/api/jobs/" + id + "/" + action); location.reload(); } catch (err) { $("#error").textContent = err.message; }
       });
     }
