@@ -48,7 +48,7 @@ extension JobEngine {
                 return .completed(completion)
             case .failure where s.running[context.job]?.timedOut == true:
                 return .failed(Self.timeoutError(registration.timeout))
-            case .failure where s.draining && cancelled:
+            case .failure where (s.draining || s.interrupting > 0) && cancelled:
                 return .interrupted
             case .failure(let error):
                 return .failed(error as? JobError ?? JobError(code: "handler_error", message: String(describing: error), retryable: true))
@@ -350,7 +350,7 @@ extension LedgerError {
         // could not help either.)
         case .invalidPayload, .invalidJobID, .payloadTooLarge, .unknownAsset, .invalidConfiguration: true
         case .rejected, .concurrencyConflict, .noSuchLog, .notALedger, .newerSchema, .busy, .importFailed,
-             .projectionTakenOver, .projectionFailed, .missingProjectionTable, .storage, .storageFault, .readOnly, .writtenWhileReadWithoutLocks: false
+             .projectionTakenOver, .projectionFailed, .missingProjectionTable, .storage, .storageFault, .readOnly, .writtenWhileReadWithoutLocks, .closed: false
         }
     }
 }

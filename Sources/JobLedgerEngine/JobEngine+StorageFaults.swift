@@ -26,6 +26,7 @@ extension JobEngine {
         do {
             try ledger.checkFileIsThere()
         } catch {
+            if error.makesTheLogUnreadable { state.withLock { $0.unreadable = error } }
             _ = noteStorageFault(error, during: "looking at the log's file")
             return false
         }

@@ -30,7 +30,10 @@ extension JobEngine {
 
     /// Works until the calling task is cancelled or `shutdown(drain:)` is called: claims jobs as
     /// slots free up, polling the log every `pollInterval` when idle, and returns once the
-    /// attempts in flight have ended. The loop behind `run()`, without its signal handling: call
+    /// attempts in flight have ended. Cancelled, it cancels the running handlers too (each sees
+    /// `JobContext.isCancelled`; one that ends so gives its attempt back as a retryable
+    /// `worker_shutdown` failure) and waits at most `Options.cancelGrace` for them. Throws
+    /// `LedgerError.closed` when its ledger is closed under it. The loop behind `run()`, without its signal handling: call
     /// it from your own task, or use `run()` in a swift-service-lifecycle `ServiceGroup`. Throws
     /// `InvalidEngineOptions` at once for options an engine cannot work with (`Options.validate()`).
     ///
@@ -125,6 +128,16 @@ extension JobEngine {
             // middle of its drain, the jobs left running until their leases pass.
             while !state.withLock({ $0.shutDown }), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(10)) }
             if Task.isCancelled { await awaitAttempts(running, limit: options.cancelGrace) }
+        } else if Task.isCancelled {
+            // Cancelled (its task, or its service group stopping): the handlers are cancelled
+            // too, each seeing `isCancelled`, and each that ends so gives its attempt back
+            // (`worker_shutdown`), as a shutdown with no drain time would; it waits for them at
+            // most the cancel grace. (It waited for them as long as they took: a handler that
+            // ignored the cancellation held a stopping service group for as long as it ran.)
+            state.withLock { $0.interrupting += 1 }
+            for t in running { t.cancel() }
+            await awaitAttempts(running, limit: options.cancelGrace)
+            state.withLock { $0.interrupting -= 1 }
         } else {
             await awaitAttempts(running, limit: nil)
         }
@@ -246,7 +259,10 @@ extension JobEngine {
         // write: a sweep, else a single claim. A write that fails ends the round.
         guard storage.mayTry() else { return [] }
         let probing = storage.current
-        guard checkFile(probing: probing?.fault) else { return [] }
+        guard checkFile(probing: probing?.fault) else {
+            if let unreadable = state.withLock({ $0.unreadable }) { throw unreadable }
+            return []
+        }
         await refresh()
         if let unreadable = state.withLock({ $0.unreadable }) { throw unreadable }
         noticeLostClaims()
@@ -332,10 +348,11 @@ extension JobEngine {
 
 extension LedgerError {
     /// A stored event this build cannot decode or fold (a payload an earlier build let through,
-    /// an illegal sequence): reading again will not help, so the engine stops with it.
+    /// an illegal sequence), or a ledger closed under the engine (`Ledger.close()`): reading
+    /// again will not help, so the engine stops with it.
     var makesTheLogUnreadable: Bool {
         switch self {
-        case .invalidPayload, .invalidJobID, .rejected, .payloadTooLarge: true
+        case .invalidPayload, .invalidJobID, .rejected, .payloadTooLarge, .closed: true
         default: false
         }
     }

@@ -40,6 +40,9 @@ public final class JobEngine: Sendable {
         var draining = false
         /// `shutdown(drain:)` has drained, cancelled what was left and waited out the grace.
         var shutDown = false
+        /// A work loop whose task was cancelled is cancelling its handlers: each that ends
+        /// cancelled gives its attempt back (`worker_shutdown`), as in a shutdown.
+        var interrupting = 0
         /// Set when the engine stops waiting out a storage fault (shutdown past its drain time,
         /// or `Options.storageFaults.giveUpAfter`): outcomes that cannot be written are left to
         /// the lease sweep, listed in `unrecorded`.

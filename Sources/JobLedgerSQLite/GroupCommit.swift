@@ -224,8 +224,9 @@ extension Ledger {
         var outcome: Result<T, LedgerError>?
         do {
             try pool.writeWithoutTransaction { db in
-                sqlite3_busy_timeout(db.sqliteConnection, 0)
-                defer { sqlite3_busy_timeout(db.sqliteConnection, timeoutMs) }
+                let handle = try self.handle(db)
+                sqlite3_busy_timeout(handle, 0)
+                defer { sqlite3_busy_timeout(handle, timeoutMs) }
                 outcome = try body(db)
             }
             return outcome

@@ -28,8 +28,12 @@ extension Ledger {
         guard !closed.withLock({ $0 }) else { return }
         // No background checkpoint may hold a connection of its own meanwhile.
         checkpointer?.close()
-        do { try pool.close() } catch { throw map(error) }
+        // Said before the connections go, so that a call racing the close is told `.closed`.
         closed.withLock { $0 = true }
+        do { try pool.close() } catch {
+            closed.withLock { $0 = false }
+            throw map(error)
+        }
         if !isReadOnly || removesCreatedCompanions { LockedRead.closeAsLastConnection(path: path) }
     }
 }

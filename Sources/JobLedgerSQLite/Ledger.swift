@@ -254,7 +254,23 @@ public final class Ledger: Sendable {
         return .storage("\(error)")
     }
 
-    func map(_ error: any Error) -> LedgerError { Ledger.map(error, path: path, configuration: configuration, isReadOnly: isReadOnly) }
+    /// Once the ledger is closed, whatever SQLite or GRDB says of a call ("Connection is
+    /// closed", a misuse) is that: `.closed`.
+    func map(_ error: any Error) -> LedgerError {
+        if isClosed { return .closed(path: path) }
+        return Ledger.map(error, path: path, configuration: configuration, isReadOnly: isReadOnly)
+    }
+
+    /// Whether `close()` has closed the connections.
+    var isClosed: Bool { closed.withLock { $0 } }
+
+    /// The connection's SQLite handle, or `.closed` when `close()` has closed it: GRDB hands a
+    /// closed connection to a write as to any other, and SQLite's own calls on its nil handle
+    /// crashed the process (an append after `close()`, an engine still working).
+    func handle(_ db: Database) throws(LedgerError) -> OpaquePointer {
+        guard let handle = db.sqliteConnection else { throw .closed(path: path) }
+        return handle
+    }
 
     /// Why SQLite could not open `path`, for people: SQLite says only "unable to open database
     /// file", which names neither the file nor the reason (a mistyped folder, a folder given
@@ -306,12 +322,13 @@ public final class Ledger: Sendable {
             do {
                 defer { gate.leave() }
                 attempt = try await pool.writeWithoutTransaction { db -> LockAttempt<T> in
-                    sqlite3_busy_timeout(db.sqliteConnection, 0)
-                    defer { sqlite3_busy_timeout(db.sqliteConnection, normal) }
+                    let handle = try self.handle(db)
+                    sqlite3_busy_timeout(handle, 0)
+                    defer { sqlite3_busy_timeout(handle, normal) }
                     do { try db.beginTransaction(.immediate) } catch let e as DatabaseError where e.resultCode == .SQLITE_BUSY {
                         return .taken
                     }
-                    sqlite3_busy_timeout(db.sqliteConnection, normal)
+                    sqlite3_busy_timeout(handle, normal)
                     do {
                         let result = try updates(db)
                         try db.commit()

@@ -58,6 +58,9 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
     /// (`maxPayloadBytes`, `busyTimeout`, `maxPageCount`) out of its range. Nothing was opened
     /// or created.
     case invalidConfiguration(field: String, reason: String)
+    /// A call on a `Ledger` after its `close()`: nothing was read or written. Open the log
+    /// again (`Ledger.open`) for a new `Ledger`.
+    case closed(path: String)
 
     /// One line that says what happened and what to do, in the library's terms (it names no
     /// command-line flag or command: the `jobledger` tool adds its own hints where it prints it).
@@ -92,6 +95,8 @@ public enum LedgerError: Error, CustomStringConvertible, Equatable {
         case .storageFault(let fault): return fault.description
         case .invalidConfiguration(let field, let reason):
             return field == "path" ? "cannot open a log: 'path' \(reason)" : "cannot open a log: LedgerConfiguration.\(field) \(reason)"
+        case .closed(let path):
+            return "the ledger of \(path) was closed (Ledger.close()); nothing was read or written: open the log again for a new Ledger"
         }
     }
 

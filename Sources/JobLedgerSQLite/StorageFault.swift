@@ -205,6 +205,8 @@ extension Ledger {
     /// checkpoint are lost when it exits. That pause does not end by itself: the files cannot
     /// come back.
     package func checkFileIsThere() throws(LedgerError) {
+        // A closed ledger's companions are gone with its connections: that is no fault.
+        if isClosed { throw .closed(path: path) }
         guard let opened = openedFile else { return }
         if FileNode(path: path) != opened {
             let detail = FileManager.default.fileExists(atPath: path) ? "another file is at its path now" : "no file at its path"

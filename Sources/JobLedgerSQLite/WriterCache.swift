@@ -93,7 +93,8 @@ final class WriterCache: Sendable {
     /// control is not supported, so that nothing is ever trusted on its word.
     static func fileDataVersion(_ db: Database) -> UInt32? {
         var version: UInt32 = 0
-        guard sqlite3_file_control(db.sqliteConnection, "main", SQLITE_FCNTL_DATA_VERSION, &version) == SQLITE_OK else { return nil }
+        guard let handle = db.sqliteConnection,
+              sqlite3_file_control(handle, "main", SQLITE_FCNTL_DATA_VERSION, &version) == SQLITE_OK else { return nil }
         return version
     }
 }

@@ -288,7 +288,7 @@ func exitCode(for error: LedgerError) -> Int32 {
     case .noSuchLog, .notALedger, .newerSchema: 4
     case .busy, .projectionTakenOver: 5
     // A dropped projection table is a file changed behind the log's back, as a damaged one is.
-    case .storage, .storageFault, .readOnly, .missingProjectionTable, .writtenWhileReadWithoutLocks: 6
+    case .storage, .storageFault, .readOnly, .missingProjectionTable, .writtenWhileReadWithoutLocks, .closed: 6
     // The options that make the configuration are checked before the log is opened (a usage
     // error, 64); should one slip through, it is still the caller's to fix.
     case .invalidConfiguration: 64

@@ -31,6 +31,23 @@ struct LedgerCloseTests {
         withExtendedLifetime(ledger) {}
     }
 
+    /// Every call after `close()` throws `.closed` and writes nothing: an append crashed the
+    /// process (SQLite's calls on the closed connection's nil handle), a read said "Connection
+    /// is closed" as a storage error.
+    @Test func callsAfterCloseThrowClosed() async throws {
+        let path = dir.path("log.sqlite")
+        let ledger = try Ledger.open(path: path)
+        _ = try await ledger.append(lifecycle(jid("a")))
+        try ledger.close()
+        func isClosed(_ e: LedgerError?) -> Bool { if case .closed(let p)? = e { p == path } else { false } }
+        #expect(isClosed(await expectLedgerError { _ = try await ledger.append(lifecycle(jid("b"))[0]) }))
+        #expect(isClosed(await expectLedgerError { _ = try await ledger.append(lifecycle(jid("c"))) }))
+        #expect(isClosed(await expectLedgerError { _ = try ledger.head() }))
+        #expect(isClosed(await expectLedgerError { _ = try await ledger.stageAsset(Data("x".utf8), contentType: "text/plain") }))
+        #expect(LedgerError.closed(path: path).description.contains("closed"))
+        #expect(try Ledger.openReadOnly(path: path).eventCount() == 6, "nothing was written after the close")
+    }
+
     @Test func closeLeavesTheWALToAnotherConnectionThatStillHasTheLogOpen() async throws {
         let path = dir.path("log.sqlite")
         let first = try Ledger.open(path: path)
