@@ -18,16 +18,18 @@ public struct RetryPolicy: Sendable, Hashable {
         self.capMilliseconds = max(0, capMilliseconds)
     }
 
-    /// The longest delay after the given failed attempt (1-based), before jitter.
+    /// The longest delay after the given failed attempt (1-based), before jitter. A negative
+    /// field (set after `init`, which clamps its own) counts as 0 here too.
     public func ceiling(afterAttempt attempt: Int) -> Int64 {
+        let base = max(0, baseMilliseconds), cap = max(0, capMilliseconds)
         let shift = min(max(attempt - 1, 0), 40)
-        let (grown, overflow) = baseMilliseconds.multipliedReportingOverflow(by: Int64(1) << shift)
-        return overflow ? capMilliseconds : min(capMilliseconds, grown)
+        let (grown, overflow) = base.multipliedReportingOverflow(by: Int64(1) << shift)
+        return overflow ? cap : min(cap, grown)
     }
 
     /// A jittered delay in 0…ceiling, drawn from `random`.
     public func delay<R: RandomNumberGenerator>(afterAttempt attempt: Int, using random: inout R) -> Int64 {
         let top = ceiling(afterAttempt: attempt)
-        return top == 0 ? 0 : Int64.random(in: 0...top, using: &random)
+        return top <= 0 ? 0 : Int64.random(in: 0...top, using: &random)
     }
 }

@@ -145,7 +145,7 @@ final class FoldedEvents: Sendable {
                 h.offset = 0
             }
         }
-        for e in taken { add(e, weight: Self.weight(of: e), to: &s) }
+        for e in taken { _ = add(e, weight: Self.weight(of: e), to: &s) }
     }
 
     private func add(_ e: Entry, weight: Int, to s: inout State) -> Bool {
