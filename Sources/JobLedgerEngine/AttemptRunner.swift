@@ -317,7 +317,18 @@ extension JobEngine {
         case .recorded: return
         case .refused(let e): try lostClaimOrRethrow(e, job: job, attempt: attempt); throw e
         case .invalid(let e): throw e
-        case .gaveUp(let e): throw e
+        case .gaveUp(let e):
+            // The lease ran out (or the engine gave up) while the log could not be written: for
+            // the log the attempt is over, and the lease sweep requeues the job. The handler
+            // learns it as a lost claim, and nothing more of the attempt is recorded. The error
+            // itself went back to the handler, which rethrew it, and the attempt was recorded
+            // `failed` as a `handler_error`, its storage trouble charged to the handler and to
+            // the job's attempts.
+            let reason = "its lease ran out while its preview could not be recorded (\(e))"
+            state.withLock { s in
+                if s.running[job]?.attempt == attempt, s.running[job]?.lost == nil { s.running[job]!.lost = reason }
+            }
+            throw ClaimLost(job: job, attempt: attempt, reason: reason)
         }
     }
 

@@ -147,6 +147,47 @@ import Testing
         return JobEngine(ledger: ledger, clock: f.clock, options: o)
     }
 
+    /// A preview that could not be recorded before the lease ran out (another process held the
+    /// write lock) ends the attempt as a lost claim, left to the lease sweep, as the engine's log
+    /// line says. The storage error went back into the handler, which rethrew it, and the
+    /// attempt was recorded as the handler's own failure (`handler_error`), using up an attempt.
+    @Test func aPreviewNotRecordedBeforeTheLeaseRanOutIsALostClaimNotAHandlerError() async throws {
+        let (f, ledger) = try lockedFixture()
+        let records = Recorder<CapturingLogHandler.Record>()
+        let engine = engine(ledger, f, records: records)
+        let entered = Gate(), go = Gate(), unlocked = Gate()
+        let seen = Recorder<String>()
+        engine.register(kind: "k") { ctx in
+            entered.release()
+            await until("the test to hold the lock") { go.isOpen }
+            do { try await ctx.lowres(Data("preview".utf8), contentType: "image/png") } catch {
+                seen.add("\(type(of: error))")
+                // The lock is gone by the time the handler's error comes back: whatever the
+                // engine records of the attempt now, it can.
+                await until("the test to release the lock") { unlocked.isOpen }
+                throw error
+            }
+            return JobCompletion()
+        }
+        let job = try await engine.submit(kind: "k", maxAttempts: 2)
+        let work = Task { try await engine.tick() }
+        await until("the handler to start") { entered.isOpen }
+        let lock = try WriteLock(f.dir.path("jobs.sqlite"))
+        go.release()
+        await until("a warning that the preview waits") { records.all.contains { $0.message.contains("could not record lowres") } }
+        f.clock.advance(milliseconds: 31_000)  // past the lease (30 s)
+        await until("the handler to see the preview refused") { !seen.all.isEmpty }
+        try lock.release()
+        unlocked.release()
+        _ = try await work.value
+        #expect(seen.all == ["ClaimLost"])
+        #expect(try f.types(job) == [.queued, .started], "nothing recorded for the attempt: the sweep requeues it")
+        _ = try await engine.tick()  // the lease sweep
+        let e = try events(f, job)
+        #expect(Array(e.map(\.type).prefix(3)) == [.queued, .started, .failed])
+        if e.count > 2, case .failed(let failed) = e[2].payload { #expect(failed.code == "lease_expired") } else { Issue.record("no failure: \(e)") }
+    }
+
     @Test(arguments: ["cancel", "shutdown"])
     func anOutcomeOfACancelledAttemptIsRecordedOnceTheLockIsReleased(_ how: String) async throws {
         let (f, ledger) = try lockedFixture()
