@@ -134,7 +134,7 @@ struct Project: AsyncParsableCommand, TakesLogLevel {
             let blobs = try projections.noEffects ? nil : projections.blobStore()
             let upstash = projections.statusCache == .upstash && !projections.noEffects ? try projections.upstashConfiguration() : nil
             let storageWait = storage.bound(oneShot: once)
-            let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: false) }
+            let ledger = try await waitingOutStorageFaults(storageWait, waitingOutLocks: !once) { try log.open(create: false) }
             defer { closeLog(ledger) }
             let runner = try projections.runner(ledger: ledger, sink: sink, blobs: blobs, upstash: upstash, storageWait: storageWait)
             if once {

@@ -136,7 +136,7 @@ struct Serve: AsyncParsableCommand, TakesLogLevel {
             // or opens it read-only) is not a fault that passes by waiting, and stops it at once
             // with exit 6 rather than keep it unseen. Faults after it listens are waited out
             // while /readyz says 503.
-            let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true), notWaitedOut: [.readOnly]) { try log.open(create: true) }
+            let ledger = try await waitingOutStorageFaults(storage.bound(oneShot: true), notWaitedOut: [.readOnly], waitingOutLocks: true) { try log.open(create: true) }
             defer { closeLog(ledger) }
             // SQLite opens a log whose -wal and -shm are on a read-only mount (left by a killed
             // process) without an error, read-only: the first write finds out. One write probe

@@ -27,19 +27,32 @@ struct StorageWaitOptions: ParsableArguments {
 /// what to do and (`nothingLost`) why nothing recorded is lost. Says once on stderr that it
 /// waits, and once that the fault cleared. A fault of a kind in `notWaitedOut` stops it at once
 /// (exit 6, the same message without the wait): `serve` at startup, on a log it may not write.
+/// With `waitingOutLocks` (a long-running command opening its log: `work`, `serve`, `project`),
+/// another writer's lock held past the busy timeout is waited out too, said once, for as long
+/// as it lasts: such a command exited 5 when it started during a backup, as a one-shot does.
 @discardableResult
 func waitingOutStorageFaults<T>(_ bound: Duration?, nothingLost: String = "this command wrote nothing",
-                                notWaitedOut: Set<StorageFault.Kind> = [],
+                                notWaitedOut: Set<StorageFault.Kind> = [], waitingOutLocks: Bool = false,
                                 _ body: () async throws -> T) async throws -> T {
     let start = ContinuousClock.now
     var delay = Duration.milliseconds(100)
-    var announced = false
+    var announced = false, announcedLock = false
     while true {
         do {
             let result = try await body()
             if announced { printErr("jobledger: the storage fault cleared after \(durationText(ContinuousClock.now - start)); going on") }
+            if announcedLock && !announced { printErr("jobledger: the lock was released after \(durationText(ContinuousClock.now - start)); going on") }
             return result
         } catch let e as LedgerError {
+            if waitingOutLocks, case .busy(let path, _) = e {
+                if !announcedLock {
+                    printErr("jobledger: \(path) is locked by another writer (a long transaction, a backup); waiting until it is released (stop with Ctrl-C)")
+                    announcedLock = true
+                }
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+                continue
+            }
             guard let fault = e.storageFault else { throw e }
             if notWaitedOut.contains(fault.kind) {
                 throw fail("\(fault.summary). To fix: \(fault.remedy), then run the command again. Nothing recorded is lost: \(nothingLost).", code: 6)

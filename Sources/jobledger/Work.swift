@@ -194,7 +194,7 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
             let upstash = try intake.upstashConfiguration(projections)
             let feed = try await intake.make(upstash, projections: projections)
             let storageWait = storage.bound(oneShot: untilIdle)
-            let ledger = try await waitingOutStorageFaults(storageWait) { try log.open(create: true) }
+            let ledger = try await waitingOutStorageFaults(storageWait, waitingOutLocks: !untilIdle) { try log.open(create: true) }
             defer { closeLog(ledger) }
             let engine = worker.engine(ledger: ledger, storageWait: storageWait)
             printErr("jobledger: worker \(engine.options.workerID) on \(ledger.path), \(worker.workers) at a time")
