@@ -27,4 +27,13 @@ import Testing
         let c = try VercelBlobConfiguration(environment: ["BLOB_READ_WRITE_TOKEN": testToken, "JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS": "1000"])
         #expect(c.requestTimeout == .seconds(1))
     }
+
+    /// The timeout is libcurl's, without progress: a server that sent a byte now and then held a
+    /// request (and `blobs list`) for ever. The whole request is bounded: ten times the timeout,
+    /// at least a minute.
+    @Test func aWholeRequestIsBounded() {
+        #expect(VercelBlobURLSessionTransport.wholeRequestLimit(.seconds(2)) == .seconds(60))
+        #expect(VercelBlobURLSessionTransport.wholeRequestLimit(.seconds(60)) == .seconds(600))
+        #expect(VercelBlobURLSessionTransport.wholeRequestLimit(.seconds(600)) == .seconds(6000))
+    }
 }

@@ -68,7 +68,7 @@ public struct VercelBlobToken: Sendable, Hashable, CustomStringConvertible, Cust
 /// | `VERCEL_BLOB_API_VERSION_OVERRIDE` | the `x-api-version` sent (default 12, what `@vercel/blob` 2.x and `vercel-blob` 0.5 send) |
 /// | `JOBLEDGER_VERCEL_BLOB_ACCESS` | `public` (default) or `private`: must match the store |
 /// | `JOBLEDGER_VERCEL_BLOB_CACHE_MAX_AGE` | seconds browsers and the CDN may cache a blob, 60…315360000 (default 2592000, one month, the SDKs' default) |
-/// | `JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS` | per-request timeout without progress, 1000…600000 (default 60000, the Python SDK's), in whole seconds (rounded up) |
+/// | `JOBLEDGER_VERCEL_BLOB_TIMEOUT_MS` | per-request timeout without progress, 1000…600000 (default 60000, the Python SDK's), in whole seconds (rounded up); a whole request is cut off at ten times it (at least a minute) |
 /// | `JOBLEDGER_VERCEL_BLOB_RETRIES` | retries of one request inside one upload, 0…10 (default 3); the projection's outbox retries after that |
 /// | `JOBLEDGER_VERCEL_BLOB_MULTIPART_MIN_BYTES` | bodies of this size or more go through multipart (default 16 MiB) |
 /// | `JOBLEDGER_VERCEL_BLOB_PART_BYTES` | multipart part size, 5 MiB…5 GiB (default 8 MiB, as `@vercel/blob`) |

@@ -116,11 +116,14 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
         // FoundationNetworking counts whole seconds and drops the fraction (0.999 s would end the
         // request at once): the limit is rounded up to whole seconds, at least one.
         r.timeoutInterval = wholeSecondsCovering(request.timeout)
-        let host = request.url.host ?? "?"
+        let host = request.url.host ?? "?", whole = Self.wholeRequestLimit(request.timeout)
         do {
-            // Never cancelled while URLSession holds it (see `withoutCancelling`).
+            // Never cancelled while URLSession holds it (see `withoutCancelling`). The timeout
+            // above is libcurl's, without progress: a server that sends a byte now and then
+            // kept a request (and `blobs list`, a worker's upload) going for ever, so the whole
+            // request is bounded too.
             let session = self.session, request = r
-            return try await withoutCancelling { () async throws -> VercelBlobHTTPResponse in
+            return try await withoutCancelling(within: whole) { () async throws -> VercelBlobHTTPResponse in
                 let (data, response) = try await session.data(for: request)
                 guard let http = response as? HTTPURLResponse else {
                     throw VercelBlobTransportError.connectionFailed("\(host) sent no HTTP response")
@@ -141,12 +144,18 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
                 if Self.isCutOff(e) { throw .cutOff("\(host) answered, but the connection closed before all of the answer arrived") }
                 throw .connectionFailed("\(host): \(Self.describe(e.code))")
             }
+        } catch is DeadlineExceeded {
+            throw .timedOut("\(host) did not finish answering within \(whole) (it sent its answer too slowly)")
         } catch is CancellationError {
             throw .cancelled
         } catch {
             throw .connectionFailed("\(host): \(type(of: error))")
         }
     }
+
+    /// How long a whole request may take: ten times the timeout without progress, at least a
+    /// minute (an upload of a large artefact is slow by right; a trickle is not endless).
+    public static func wholeRequestLimit(_ timeout: Duration) -> Duration { max(timeout * 10, .seconds(60)) }
 
     /// Answers every redirect with "do not follow": the 3xx itself becomes the task's response.
     private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
