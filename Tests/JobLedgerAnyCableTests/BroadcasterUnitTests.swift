@@ -85,6 +85,27 @@ struct BroadcasterUnitTests {
         #expect(r == .unavailable("AnyCable at e answered 503", retryAfterMilliseconds: 7000))
     }
 
+    /// The key is taken out of the server's text only: run over the whole message, the
+    /// redaction took out JobLedger's own words that the key shares ("broadcast" from the key
+    /// below, in the endpoint's `/_broadcast`), which told what the key holds. A `Location`
+    /// that quotes the key is still redacted.
+    @Test func theKeyIsRedactedFromTheServersTextNotFromOurOwnWords() async throws {
+        struct Answer: HTTPTransport {
+            let response: HTTPResponse
+            func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse { response }
+        }
+        let key = "s3cret-broadcast-key-123", url = URL(string: "http://h:1/_broadcast")!
+        func failure(_ response: HTTPResponse) async -> String {
+            let b = AnyCableBroadcaster(url: url, key: AnyCableSecret(key), transport: Answer(response: response))
+            do { try await b.deliver([Publication(stream: "job:a", message: message(job: "a", version: 1, seq: 1))]); return "delivered" } catch { return "\(error)" }
+        }
+        let unavailable = await failure(HTTPResponse(status: 503))
+        #expect(unavailable.contains("http://h:1/_broadcast answered 503") && !unavailable.contains("redacted"), "\(unavailable)")
+        let redirect = await failure(HTTPResponse(status: 307, headers: ["Location": "http://elsewhere/x/\(key)/y"]))
+        #expect(!redirect.contains(key) && !redirect.contains("s3cret-broadcast") && redirect.contains("<redacted>"), "\(redirect)")
+        #expect(redirect.contains("the broadcast key must not be sent anywhere else"), "our own words stay: \(redirect)")
+    }
+
     @Test func requestShape() async throws {
         let recorder = Recorder()
         let b = AnyCableBroadcaster(url: URL(string: "http://h:1/_broadcast")!, key: "k-1", transport: recorder)

@@ -132,7 +132,7 @@ public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, Custo
             logger.warning("AnyCable broadcast failed", metadata: ["error": "\(error)", "publications": "\(chunk.count)"])
             throw .unavailable("AnyCable broadcast to \(where_) failed: \(error)")
         }
-        if let failure = Self.classify(response, endpoint: where_, url: url, now: now()).map({ scrub($0) }) {
+        if let failure = Self.classify(response, endpoint: where_, url: url, now: now(), redacting: redactKey) {
             logger.warning("AnyCable broadcast refused", metadata: ["status": "\(response.status)", "error": "\(failure)"])
             throw failure
         }
@@ -140,15 +140,13 @@ public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, Custo
 
     private var where_: String { AnyCableConfiguration.redacted(url) }
 
-    /// `failure` without the broadcast key, whole or any piece of eight characters or more: a
-    /// redirect's `Location`, named in the message, is the server's text and may quote it.
-    private func scrub(_ failure: SinkError) -> SinkError {
-        guard let authorization else { return failure }
-        let key = String(authorization.reveal().dropFirst("Bearer ".count))
-        switch failure {
-        case .unavailable(let m, let after): return .unavailable(redactingSecret(key, in: m), retryAfterMilliseconds: after)
-        case .rejected(let m): return .rejected(redactingSecret(key, in: m))
-        }
+    /// The server's text (a redirect's `Location`, named in a message) without the broadcast
+    /// key, whole or any piece of eight characters or more. Only the server's text: run over the
+    /// whole message, it took out the words of JobLedger's own that the key shares ("broadcast"
+    /// from a key `s3cret-broadcast-key`, "Cable" from "AnyCable"), which told what the key holds.
+    private func redactKey(_ text: String) -> String {
+        guard let authorization else { return text }
+        return redactingSecret(String(authorization.reveal().dropFirst("Bearer ".count)), in: text)
     }
 
     /// `AnyCableBroadcaster(url: …, key: <redacted>, …)`: what it talks to, never a credential.
@@ -168,7 +166,8 @@ public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, Custo
 
     /// What a response means for the projection: nil when the publications were taken. `url`
     /// (the request's) resolves a relative `Location` of a redirect for the message.
-    public static func classify(_ response: HTTPResponse, endpoint: String, url: URL? = nil, now: Date = Date()) -> SinkError? {
+    public static func classify(_ response: HTTPResponse, endpoint: String, url: URL? = nil, now: Date = Date(),
+                                redacting redact: (String) -> String = { $0 }) -> SinkError? {
         let retryAfter = response.header("Retry-After").flatMap { RetryAfter.milliseconds($0, now: now) }
         switch response.status {
         case 200..<300:
@@ -187,7 +186,7 @@ public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, Custo
             return .rejected("AnyCable at \(endpoint) refused the broadcast with status \(response.status). Check ANYCABLE_BROADCAST_URL and the publications.")
         case 300..<400:
             let target = response.header("Location").map { location in
-                URL(string: location, relativeTo: url).map { AnyCableConfiguration.redacted($0.absoluteURL) } ?? "an unreadable Location"
+                URL(string: location, relativeTo: url).map { redact(AnyCableConfiguration.redacted($0.absoluteURL)) } ?? "an unreadable Location"
             } ?? "no Location"
             return .rejected("AnyCable at \(endpoint) answered \(response.status), a redirect to \(target). JobLedger does not follow redirects (the broadcast key must not be sent anywhere else): set ANYCABLE_BROADCAST_URL to the final /_broadcast URL.")
         default:
