@@ -14,7 +14,11 @@ extension ProjectionRunner {
     ///
     /// A storage fault is waited out with backoff within `limit` (and `giveUpAfter`); one that
     /// is still there when they run out is thrown (`LedgerError.storageFault`). Projections or
-    /// options the runner cannot run with throw at once, as for `catchUp()`.
+    /// options the runner cannot run with throw at once, as for `catchUp()`. A delivery still
+    /// waiting for its sink when `limit` runs out (a service that does not answer) is not waited
+    /// for: it ends on its own, by its sink's timeout, and its items stay pending unless it
+    /// succeeds. (The time was looked at only between deliveries: a sink that hung for its whole
+    /// timeout, try after try, held a drain of 10 s for minutes.)
     ///
     /// ```swift
     /// try await engine.workUntilIdle()
@@ -28,8 +32,14 @@ extension ProjectionRunner {
         while true {
             let report: Report
             do {
-                report = try await catchUp()
+                let left = max(deadline - ContinuousClock.now, .milliseconds(1))
+                report = try await withoutCancelling(within: left) { try await self.catchUp() }
                 if report.applied + report.ingested + report.delivered + report.failed > 0 { storage.succeeded() }
+            } catch is DeadlineExceeded {
+                let owner = options.owner
+                return try ledger.projectionStatus(effects).filter { s in
+                    effects.contains(s.name) && (s.owner == nil || s.owner == owner) && (s.pending > 0 || s.dead > 0 || s.lag > 0)
+                }
             } catch let e as LedgerError where e.storageFault != nil {
                 storage.failed(e.storageFault!, during: "draining the projections")
                 let left = deadline - ContinuousClock.now

@@ -5,6 +5,7 @@ import JobLedgerEngine
 import JobLedgerProjections
 import JobLedgerSQLite
 import JobLedgerUpstash
+import UnixSignals
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -107,6 +108,18 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
         try await group.run()
         // Idle: the live projections have stopped; deliver what is left, within the drain time.
         guard untilIdle, let runner else { return [] }
+        // The group's signal handling ended with it: a signal now stops the delivery at once
+        // (it was ignored, with every later one, for as long as a service that did not answer
+        // held the drain).
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        let listener = Task.detached {
+            for await signal in signals {
+                printErr("jobledger: stopped (\(signal)) while delivering the effects still owed: they stay pending in the log's outbox; "
+                         + "`jobledger project --once --db \(engine.ledger.path)` delivers them")
+                _exit(130)
+            }
+        }
+        defer { listener.cancel() }
         let left = try await runner.drain(for: engine.options.drainTimeout)
         await runner.release()
         return left

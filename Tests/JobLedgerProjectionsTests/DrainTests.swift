@@ -3,6 +3,7 @@ import JobLedger
 import JobLedgerProjections
 import JobLedgerSQLite
 import Logging
+import Synchronization
 import Testing
 
 /// `drain` is what `work --until-idle` and `demo` run before they exit: it waits out backoffs
@@ -55,5 +56,28 @@ import Testing
         #expect(try f.ledger.projectionStatus([.broadcast]).first { $0.name == .broadcast }?.pending == 5)
         let left = try await runner(f, sink: ScriptedSink()).drain(for: .seconds(120))
         #expect(left.isEmpty, "\(left)")
+    }
+
+    /// A sink that does not answer (a service that hangs, its client's timeout long): the drain
+    /// stops at its bound and reports the items as pending. It looked at the time only between
+    /// deliveries, so it waited for the sink, try after try: `demo` against a hanging AnyCable
+    /// ran 90 s past a drain of 10 s.
+    @Test(.timeLimit(.minutes(1)))
+    func aDeliveryThatDoesNotAnswerIsNotWaitedForPastTheBound() async throws {
+        final class Hanging: BroadcastSink {
+            let release = Mutex(false)
+            func deliver(_ publications: [Publication]) async throws(SinkError) {
+                // Ignores cancellation, as a request that cannot be cancelled does.
+                while !release.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) }
+                throw .unavailable("released by the test")
+            }
+        }
+        let f = try Fixture()
+        let sink = Hanging()
+        defer { sink.release.withLock { $0 = true } }
+        try await f.appendHappyJob(progressTicks: 1)
+        let left = try await runner(f, sink: sink).drain(for: .milliseconds(300))
+        let broadcast = try #require(left.first { $0.name == .broadcast }, "\(left)")
+        #expect(broadcast.pending > 0 || broadcast.lag > 0, "\(broadcast)")
     }
 }
