@@ -244,8 +244,27 @@ struct LogOptions: ParsableArguments {
     /// `openReadOnly` with locks also when no `-wal` lies beside the log (unless its folder is
     /// read-only): for a command whose output cannot be taken back once a read fails (an
     /// export to stdout), a writer that starts meanwhile must not make the read fail.
+    ///
+    /// On a full disk a closed log (no `-wal`) cannot be read with locks: SQLite must make the
+    /// `-shm` it reads through. It is read without them then, as `verify` reads it (no writer
+    /// can change it while the disk is full, and one that did would still be noticed): `export`
+    /// and `jobs` failed there, and an export is the way to copy a log off a full disk. What the
+    /// failed try made (an empty `-wal`, a `-shm` short of SQLite's first region) stays, as no
+    /// connection can be opened to remove it; every command reads past such files.
     func openReadOnlyWithLocks() throws -> Ledger {
-        return try Ledger.openReadOnly(path: path, configuration: configuration(), withLocks: true)
+        let ledger: Ledger
+        do {
+            ledger = try Ledger.openReadOnly(path: path, configuration: configuration(), withLocks: true)
+        } catch let e as LedgerError where e.storageFault?.kind == .full {
+            return try openReadOnly()  // (the failed open removed what it made)
+        }
+        do {
+            _ = try ledger.head()
+        } catch where error.storageFault?.kind == .full {
+            try? ledger.close()
+            return try openReadOnly()
+        }
+        return ledger
     }
 
     /// Runs `read` on the log opened read-only (`first`, when the command opened it already;

@@ -31,4 +31,31 @@ import Testing
         #expect(!r.stderr.contains("NSCocoaErrorDomain") && !r.stderr.contains("UserInfo"), "\(r)")
         #expect(!scratch.exists("e.ndjson"), "nothing was left there")
     }
+
+    /// On a full disk a closed log (no `-wal`) is still read whole by `export` and `jobs`, as by
+    /// `verify`: they read with locks, for which SQLite must make a `-shm`, and failed (exit 6). Copying the
+    /// log off a full disk is the way out, and EventLog.md says `export` works there. The limit
+    /// (`ulimit -f 8`, 4–8 KB) is below the first 32 KiB of a `-shm` and above nothing the
+    /// commands write (their output goes to a pipe, which the limit does not cover).
+    @Test func aClosedLogIsExportedAndListedOnAFullDisk() async throws {
+        let scratch = Scratch()
+        for i in 0..<3 {
+            let r = try await jobledger(["submit", "design", "--db", "d.sqlite", "--input", #"{"prompt":"p\#(i)"}"#], in: scratch)
+            #expect(r.status == 0, "\(r)")
+        }
+        #expect(!scratch.exists("d.sqlite-wal") && !scratch.exists("d.sqlite-shm"))
+        let export = try await jobledgerInShell("export --db d.sqlite", setup: "ulimit -f 8; ", in: scratch)
+        #expect(export.status == 0, "\(export)")
+        #expect(export.stdout.split(separator: "\n").count == 3, "\(export)")
+        let jobs = try await jobledgerInShell("jobs --db d.sqlite", setup: "ulimit -f 8; ", in: scratch)
+        #expect(jobs.status == 0 && jobs.stdout.contains("queued"), "\(jobs)")
+        // What the failed try with locks made cannot be removed on a full disk (that takes a
+        // connection with its own -shm): an empty -wal and a -shm short of SQLite's first
+        // region, which no writer ever used and every command reads past.
+        let wal = try? FileManager.default.attributesOfItem(atPath: scratch.path("d.sqlite-wal"))[.size] as? Int
+        let shm = try? FileManager.default.attributesOfItem(atPath: scratch.path("d.sqlite-shm"))[.size] as? Int
+        #expect((wal ?? 0) == 0 && (shm ?? 0) < 32_768, "\(String(describing: wal)) \(String(describing: shm))")
+        let verify = try await jobledger(["verify", "--db", "d.sqlite"], in: scratch)
+        #expect(verify.status == 0, "\(verify)")
+    }
 }
