@@ -171,9 +171,15 @@ struct Project: AsyncParsableCommand, TakesLogLevel {
                 if status != 0 { throw ExitCode(status) }
                 return
             }
-            printErr("jobledger: keeping \(runner.projections.map(\.rawValue).joined(separator: ", ")) up with \(ledger.path)")
             let logger = cliLogger("jobledger.service")
-            let group = ServiceGroup(configuration: .init(services: [.init(service: runner, serviceName: "projections")], gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
+            // The notice last, so the first to hear of a signal: it says the run is stopping (it
+            // stopped without a word, against Operations.md § Signals) and lets a second signal
+            // stop it at once.
+            var notice = ShutdownNotice(waitsFor: "the projections finish their current step and give up their leases") { [] }
+            notice.startNote = "jobledger: keeping \(runner.projections.map(\.rawValue).joined(separator: ", ")) up with \(ledger.path)"
+            let group = ServiceGroup(configuration: .init(services: [.init(service: runner, serviceName: "projections"),
+                                                                     .init(service: notice, serviceName: "shutdown-notice")],
+                                                          gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
             do {
                 try await group.run()
             } catch let e as LedgerError {

@@ -3,7 +3,7 @@ import JobLedger
 import ServiceLifecycle
 import UnixSignals
 
-/// The last service of `serve`'s and `work`'s groups, so the first to hear of a graceful
+/// The last service of `serve`'s, `work`'s and `project`'s groups, so the first to hear of a graceful
 /// shutdown (a group stops its services in reverse order): it says on stderr that the shutdown
 /// has begun and what it waits for, then lets a second SIGINT or SIGTERM stop the process at
 /// once. Without it `serve` said nothing until "stopped", and further Ctrl-Cs were ignored for
@@ -18,7 +18,12 @@ struct ShutdownNotice: Service {
     /// second, which swallowed a quick double Ctrl-C without a word.)
     static let samePress: Duration = .milliseconds(100)
 
+    /// Said on stderr as the service starts: once the group traps SIGINT and SIGTERM, so that
+    /// what reads it may stop the run at once (`project`'s "keeping … up with …").
+    var startNote: String? = nil
+
     func run() async throws {
+        if let startNote { printErr(startNote) }
         // Cancelled (the group stopping because a service failed, such as a port taken after
         // the check): no graceful shutdown to announce.
         do { try await gracefulShutdown() } catch { return }
