@@ -14,6 +14,24 @@ struct ConfigurationTests {
         #expect(c.broadcastURL?.absoluteString == "http://localhost:8080/_broadcast")
     }
 
+    /// A key with a line break (pasted with its newline) left the `Authorization` header off
+    /// and every broadcast refused; a URL with no path was answered 404 and every broadcast
+    /// dead-lettered. Both are refused at start, naming the variable and not its value.
+    @Test func aKeyWithALineBreakAndAURLWithoutAPathAreRefused() throws {
+        for key in ["the\r\nkey", "the-\nkey", "k\u{7F}"] {  // (a newline at the end is trimmed, as every value is)
+            let e = #expect(throws: AnyCableConfigurationError.self) {
+                _ = try AnyCableConfiguration(environment: ["ANYCABLE_BROADCAST_URL": "http://localhost:8080/_broadcast", "ANYCABLE_BROADCAST_KEY": key])
+            }
+            #expect("\(String(describing: e))".contains("ANYCABLE_BROADCAST_KEY") && !"\(String(describing: e))".contains("key\u{7F}") && !"\(String(describing: e))".contains("the-\nkey"))
+        }
+        for url in ["http://localhost:8080", "http://localhost:8080/"] {
+            let e = #expect(throws: AnyCableConfigurationError.self) {
+                _ = try AnyCableConfiguration(environment: ["ANYCABLE_BROADCAST_URL": url, "ANYCABLE_BROADCAST_KEY": "k"])
+            }
+            #expect("\(String(describing: e))".contains("/_broadcast by default"), "\(String(describing: e))")
+        }
+    }
+
     @Test func keyDerivedFromSecret() throws {
         let c = try AnyCableConfiguration(environment: ["ANYCABLE_BROADCAST_URL": "https://cable.example.com/_broadcast",
                                                         "ANYCABLE_SECRET": "qwerty"])

@@ -94,6 +94,11 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
         let key: AnyCableSecret?
         let source: KeySource
         if let k = value("ANYCABLE_BROADCAST_KEY") {
+            // It goes out in an HTTP header: with a line break in it (a key pasted with its
+            // newline) the header was silently left off, and every broadcast refused.
+            guard k.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+                throw .invalid(variable: "ANYCABLE_BROADCAST_KEY", reason: "holds a control character or line break; set it to the key alone")
+            }
             if k == "none" { key = nil; source = .disabled } else { key = AnyCableSecret(k); source = .broadcastKey }
         } else if let secret {
             key = AnyCableHMAC.broadcastKey(fromSecret: secret); source = .derivedFromSecret
@@ -135,6 +140,12 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
         else {
             throw .invalid(variable: variable,
                            reason: "must be an absolute http(s) URL such as http://localhost:8080/_broadcast or https://<your-cable-host>/_broadcast")
+        }
+        // The server's broadcast path (/_broadcast by default): without one every broadcast was
+        // answered 404 and dead-lettered, the run going on as if configured.
+        guard !url.path.isEmpty, url.path != "/" else {
+            throw .invalid(variable: variable,
+                           reason: "has no path: add the server's broadcast path, /_broadcast by default (--http_broadcast_path), as in http://localhost:8080/_broadcast")
         }
         return url
     }
