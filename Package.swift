@@ -79,11 +79,13 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The cloud adapters' URLSession fetch: a capped body, no redirects followed.
+        .target(name: "JobLedgerHTTP", path: "Sources/Plugins/HTTP"),
         // Broadcast adapter for AnyCable's HTTP broadcast API, signed stream names, client JWTs.
         .target(
             name: "JobLedgerAnyCable",
             dependencies: [
-                "JobLedger",
+                "JobLedger", "JobLedgerHTTP",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,7 +96,7 @@ let package = Package(
         .target(
             name: "JobLedgerUpstash",
             dependencies: [
-                "JobLedger", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
+                "JobLedger", "JobLedgerHTTP", "JobLedgerSQLite", "JobLedgerEngine", "JobLedgerProjections",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -105,7 +107,7 @@ let package = Package(
         .target(
             name: "JobLedgerVercelBlob",
             dependencies: [
-                "JobLedger",
+                "JobLedger", "JobLedgerHTTP",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Plugins/VercelBlob"),

@@ -47,6 +47,8 @@ Control endpoints (no authentication, loopback only):
        {"mode":"delay","ms":1500,"count":1}             (then handled normally)
        {"mode":"drop","count":1}                        (half the body read, connection closed)
        {"mode":"lose_response","count":1}               (handled, then closed without answer)
+       {"mode":"huge","bytes":67108864,"count":1}       (200 with a body of that many bytes, streamed;
+                                                         "declared": false leaves out Content-Length)
   POST /_standin/reset     forget stats, requests and faults; {"blobs": true} also the blobs
 
 Usage: standin.py [--host 127.0.0.1] [--port 0] [--token TOKEN | env BLOB_READ_WRITE_TOKEN]
@@ -375,12 +377,14 @@ def make_handler(state, store, token, prefix):
             if m == "POST" and route == "/_standin/fault":
                 try:
                     fault = json.loads(self._read_body() or b"{}")
-                    if fault["mode"] not in ("status", "delay", "drop", "lose_response"):
+                    if fault["mode"] not in ("status", "delay", "drop", "lose_response", "huge"):
                         raise ValueError("mode")
                     if fault["mode"] == "status":
                         int(fault["status"])
                     if fault["mode"] == "delay":
                         float(fault["ms"])
+                    if fault["mode"] == "huge":
+                        int(fault["bytes"])
                     count = int(fault.get("count", 1))
                 except (ValueError, KeyError, TypeError):
                     return self._json(400, {"error": "bad fault"})
@@ -454,6 +458,11 @@ def make_handler(state, store, token, prefix):
             if mode == "delay":
                 time.sleep(float(fault["ms"]) / 1000.0)
             body = self._read_body()
+            if mode == "huge":
+                # An endpoint that sends far more than any answer holds (a wrong URL, a broken
+                # or hostile server): a client must stop reading, not hold it all.
+                self._record(entry, 200)
+                return self._send_huge(int(fault["bytes"]), fault.get("declared", True))
             if mode == "status":
                 status = int(fault["status"])
                 extra = [("Retry-After", str(fault["retry_after"]))] if fault.get("retry_after") is not None else []
@@ -476,6 +485,23 @@ def make_handler(state, store, token, prefix):
                 return self._close_without_answer()
             self._record(entry, status)
             return self._json(status, value)
+
+        def _send_huge(self, size, declared):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if declared:
+                self.send_header("Content-Length", str(size))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            chunk = b" " * 65536
+            try:
+                while size > 0:
+                    n = min(size, len(chunk))
+                    self.wfile.write(chunk[:n])
+                    size -= n
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def _record(self, entry, status):
             with state.lock:

@@ -1,5 +1,6 @@
 import Foundation
 import JobLedger
+import JobLedgerHTTP
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -94,6 +95,8 @@ public protocol HTTPTransport: Sendable {
 public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
     // @unchecked: URLSession is thread-safe; the property is immutable.
     private let session: URLSession
+    /// The session's delegate: a body of at most 16 MiB kept, no redirect followed.
+    private let fetcher = CappedFetch()
 
     /// A transport with an ephemeral session: no cache, no cookies, no redirects.
     public init() {
@@ -102,7 +105,7 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
         config.urlCache = nil
         config.httpCookieStorage = nil
         config.httpShouldSetCookies = false
-        self.session = URLSession(configuration: config, delegate: RefuseRedirects(), delegateQueue: nil)
+        self.session = URLSession(configuration: config, delegate: fetcher, delegateQueue: nil)
     }
 
     deinit { session.finishTasksAndInvalidate() }
@@ -120,9 +123,9 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
         let host = request.url.host ?? "?", limit = request.timeout
         do {
             // Never cancelled while URLSession holds it (see `withoutCancelling`).
-            let session = self.session, request = r
+            let session = self.session, fetcher = self.fetcher, request = r
             return try await withoutCancelling(within: limit) { () async throws -> HTTPResponse in
-                let (data, response) = try await session.data(for: request)
+                let (data, response) = try await fetcher.fetch(request, in: session)
                 guard let http = response as? HTTPURLResponse else {
                     throw HTTPTransportError.connectionFailed("\(host) sent no HTTP response")
                 }
@@ -144,6 +147,8 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
             }
         } catch is DeadlineExceeded {
             throw .timedOut("no answer from \(host) within \(request.timeout)")
+        } catch let e as ResponseTooLarge {
+            throw .connectionFailed("\(host) sent an answer too large to read (\(e)): is the URL the service's?")
         } catch is CancellationError {
             throw .cancelled
         } catch {
@@ -151,14 +156,6 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
         }
     }
 
-    /// Answers every redirect with "do not follow": the 3xx itself becomes the task's response.
-    private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-        // @unchecked: no state.
-        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
-            completionHandler(nil)
-        }
-    }
 
     /// True when libcurl said the connection closed before the whole answer arrived (`transfer
     /// closed with N bytes remaining to read`, a body shorter than its Content-Length or an

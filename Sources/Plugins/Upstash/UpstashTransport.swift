@@ -1,5 +1,6 @@
 import Foundation
 import JobLedger
+import JobLedgerHTTP
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -85,6 +86,8 @@ public protocol UpstashTransport: Sendable {
 public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Sendable {
     // @unchecked: URLSession is thread-safe; the property is immutable.
     private let session: URLSession
+    /// The session's delegate: a body of at most 16 MiB kept, no redirect followed.
+    private let fetcher = CappedFetch()
 
     /// A transport with its own ephemeral session: no cache, no cookies, up to 8 connections to a
     /// host, redirects not followed.
@@ -95,7 +98,7 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
         config.httpCookieStorage = nil
         config.httpShouldSetCookies = false
         config.httpMaximumConnectionsPerHost = 8
-        self.session = URLSession(configuration: config, delegate: RefuseRedirects(), delegateQueue: nil)
+        self.session = URLSession(configuration: config, delegate: fetcher, delegateQueue: nil)
     }
 
     deinit { session.finishTasksAndInvalidate() }
@@ -114,9 +117,9 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
         let host = request.url.host ?? "?", limit = request.timeout
         do {
             // Never cancelled while URLSession holds it (see `withoutCancelling`).
-            let session = self.session, request = r
+            let session = self.session, fetcher = self.fetcher, request = r
             return try await withoutCancelling(within: limit) { () async throws -> UpstashHTTPResponse in
-                let (data, response) = try await session.data(for: request)
+                let (data, response) = try await fetcher.fetch(request, in: session)
                 guard let http = response as? HTTPURLResponse else {
                     throw UpstashTransportError.connectionLost("\(host) sent no HTTP response")
                 }
@@ -140,6 +143,8 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
             }
         } catch is DeadlineExceeded {
             throw .timedOut("no answer from \(host) within \(request.timeout)")
+        } catch let e as ResponseTooLarge {
+            throw .connectionLost("\(host) sent an answer too large to read (\(e)): is the URL the service's?")
         } catch is CancellationError {
             throw .cancelled
         } catch {
@@ -147,14 +152,6 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
         }
     }
 
-    /// Answers every redirect with "do not follow": the 3xx itself becomes the task's response.
-    private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-        // @unchecked: no state.
-        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
-            completionHandler(nil)
-        }
-    }
 
     /// True when libcurl said the connection closed before the whole answer arrived (`transfer
     /// closed with N bytes remaining to read`, a body shorter than its Content-Length or an

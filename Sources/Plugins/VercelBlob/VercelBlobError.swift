@@ -183,32 +183,38 @@ public struct VercelBlobError: Error, Sendable, Hashable, CustomStringConvertibl
         }
         let retryAfter = response.header("retry-after").flatMap { VercelBlobRetryAfter.milliseconds($0, now: now) }
         let kind: Kind
-        switch code {
-        case "not_found", "blob_not_found": kind = .notFound
-        case "forbidden": kind = .forbidden
-        case "store_suspended": kind = .storeSuspended
-        case "store_not_found": kind = .storeNotFound
-        case "file_too_large": kind = .fileTooLarge
-        case "content_type_not_allowed": kind = .contentTypeNotAllowed
-        case "client_token_pathname_mismatch": kind = .pathnameMismatch
-        case "client_token_expired": kind = .tokenExpired
-        case "precondition_failed": kind = .preconditionFailed
-        case "bad_request", "client_token_not_allowed": kind = .badRequest
-        case "rate_limited": kind = .rateLimited
-        case "service_unavailable": kind = .serviceUnavailable
-        case "internal_server_error", "unknown_error": kind = .serverError
-        default:
-            switch status {
-            case 300..<400: kind = .redirect
-            case 404: kind = .notFound
-            case 401, 403: kind = .forbidden
-            case 412: kind = .preconditionFailed
-            case 429: kind = .rateLimited
-            case 503: kind = .serviceUnavailable
-            case 408: kind = .timedOut
-            case 400: kind = .badRequest
-            case 500..<600: kind = .serverError
-            default: kind = .unexpected
+        // A 3xx is a redirect whatever its body says (a body with an error code was classified
+        // by the code, as a server error, and retried: the body of a redirect not followed is
+        // read now, as it is with every answer).
+        if (300..<400).contains(status) {
+            kind = .redirect
+        } else {
+            switch code {
+            case "not_found", "blob_not_found": kind = .notFound
+            case "forbidden": kind = .forbidden
+            case "store_suspended": kind = .storeSuspended
+            case "store_not_found": kind = .storeNotFound
+            case "file_too_large": kind = .fileTooLarge
+            case "content_type_not_allowed": kind = .contentTypeNotAllowed
+            case "client_token_pathname_mismatch": kind = .pathnameMismatch
+            case "client_token_expired": kind = .tokenExpired
+            case "precondition_failed": kind = .preconditionFailed
+            case "bad_request", "client_token_not_allowed": kind = .badRequest
+            case "rate_limited": kind = .rateLimited
+            case "service_unavailable": kind = .serviceUnavailable
+            case "internal_server_error", "unknown_error": kind = .serverError
+            default:
+                switch status {
+                case 404: kind = .notFound
+                case 401, 403: kind = .forbidden
+                case 412: kind = .preconditionFailed
+                case 429: kind = .rateLimited
+                case 503: kind = .serviceUnavailable
+                case 408: kind = .timedOut
+                case 400: kind = .badRequest
+                case 500..<600: kind = .serverError
+                default: kind = .unexpected
+                }
             }
         }
         var detail = message ?? ""

@@ -1,5 +1,6 @@
 import Foundation
 import JobLedger
+import JobLedgerHTTP
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -91,6 +92,8 @@ public protocol VercelBlobTransport: Sendable {
 public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecked Sendable {
     // @unchecked: URLSession is thread-safe; the property is immutable.
     private let session: URLSession
+    /// The session's delegate: a body of at most 16 MiB kept, no redirect followed.
+    private let fetcher = CappedFetch()
 
     /// A transport with its own ephemeral session: no cache, no cookies, up to 16 connections to a
     /// host, redirects not followed.
@@ -101,7 +104,7 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
         config.httpCookieStorage = nil
         config.httpShouldSetCookies = false
         config.httpMaximumConnectionsPerHost = 16
-        self.session = URLSession(configuration: config, delegate: RefuseRedirects(), delegateQueue: nil)
+        self.session = URLSession(configuration: config, delegate: fetcher, delegateQueue: nil)
     }
 
     deinit { session.finishTasksAndInvalidate() }
@@ -122,9 +125,9 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
             // above is libcurl's, without progress: a server that sends a byte now and then
             // kept a request (and `blobs list`, a worker's upload) going for ever, so the whole
             // request is bounded too.
-            let session = self.session, request = r
+            let session = self.session, fetcher = self.fetcher, request = r
             return try await withoutCancelling(within: whole) { () async throws -> VercelBlobHTTPResponse in
-                let (data, response) = try await session.data(for: request)
+                let (data, response) = try await fetcher.fetch(request, in: session)
                 guard let http = response as? HTTPURLResponse else {
                     throw VercelBlobTransportError.connectionFailed("\(host) sent no HTTP response")
                 }
@@ -146,6 +149,8 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
             }
         } catch is DeadlineExceeded {
             throw .timedOut("\(host) did not finish answering within \(whole) (it sent its answer too slowly)")
+        } catch let e as ResponseTooLarge {
+            throw .connectionFailed("\(host) sent an answer too large to read (\(e)): is the URL the service's?")
         } catch is CancellationError {
             throw .cancelled
         } catch {
@@ -157,14 +162,6 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
     /// minute (an upload of a large artefact is slow by right; a trickle is not endless).
     public static func wholeRequestLimit(_ timeout: Duration) -> Duration { max(timeout * 10, .seconds(60)) }
 
-    /// Answers every redirect with "do not follow": the 3xx itself becomes the task's response.
-    private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-        // @unchecked: no state.
-        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
-            completionHandler(nil)
-        }
-    }
 
     /// True when libcurl said the connection closed before the whole answer arrived (`transfer
     /// closed with N bytes remaining to read`, a body shorter than its Content-Length or an
