@@ -217,11 +217,14 @@ public final class JobEngine: Sendable {
     /// left as it is; an unknown one throws `LedgerError.rejected` (`unknownJob`). A reason the
     /// log could not record (its `canceled` event over `LedgerConfiguration.maxPayloadBytes`)
     /// throws `LedgerError.payloadTooLarge` and cancels nothing, whichever engine runs the job.
+    /// Returns whether it cancelled anything: false for a job that had already finished
+    /// (completed, failed or canceled), which a caller could not tell before.
     ///
     /// ```swift
-    /// try await engine.cancel(job, reason: "user closed the tab")
+    /// if try await !engine.cancel(job, reason: "user closed the tab") { print("\(job) had already finished") }
     /// ```
-    public func cancel(_ job: JobID, reason: String = "canceled") async throws {
+    @discardableResult
+    public func cancel(_ job: JobID, reason: String = "canceled") async throws -> Bool {
         // Checked before anything else: a handler cancelled here for a reason its `canceled`
         // event cannot carry would have nothing recorded, and its job would run again.
         let limit = ledger.configuration.maxPayloadBytes
@@ -239,18 +242,18 @@ public final class JobEngine: Sendable {
             if let (task, attempt) = local {
                 task?.cancel()
                 watchCancellation(of: job, attempt: attempt, reason: reason)
-                return
+                return true
             }
             guard let current = try await ledger.state(of: job) else {
                 throw LedgerError.rejected(LifecycleError(job: job, state: nil, event: .canceled, rule: .unknownJob))
             }
-            if current.status.isTerminal { return }  // already finished: nothing to cancel
+            if current.status.isTerminal { return false }  // already finished: nothing to cancel
             // A log moved or deleted meanwhile is refused by the append transaction itself.
             do {
                 folded(try await ledger.append(NewEvent(job: job, payload: .canceled(.init(reason: reason)), expectedVersion: current.version)))
                 storage.succeeded()
                 log(job).info("canceled", metadata: ["reason": "\(reason)"])
-                return
+                return true
             } catch {
                 if case .concurrencyConflict = error { lastConflict = error; continue }
                 throw error

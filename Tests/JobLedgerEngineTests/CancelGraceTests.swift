@@ -66,4 +66,19 @@ import Testing
         #expect(try await engine.tick() == 0)
         #expect(try f.types(job) == [.queued, .started, .canceled])
     }
+
+    /// `cancel` says whether it cancelled anything: a finished job is left as it is, and a
+    /// caller could not tell that from a cancel that took effect (both returned nothing).
+    @Test func cancelSaysWhetherItCancelledAnything() async throws {
+        let f = try Fixture()
+        let engine = f.engine()
+        engine.register(kind: "k") { _ in JobCompletion() }
+        let done = try await engine.submit(kind: "k")
+        #expect(try await engine.tick() == 1)
+        let queued = try await engine.submit(kind: "k")
+        #expect(try await engine.cancel(done) == false)
+        #expect(try await engine.cancel(queued) == true)
+        #expect(try await engine.cancel(queued) == false, "already canceled")
+        #expect(try f.types(done) == [.queued, .started, .completed])
+    }
 }
