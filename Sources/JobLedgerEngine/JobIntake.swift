@@ -147,7 +147,7 @@ extension JobEngine {
             feeding: while !Task.isCancelled && !isDraining && !workerEnded.isSet {
                 let n: Int
                 do {
-                    n = try await intake.pull { batch in try await self.submit(batch) }
+                    n = try await untilDraining { try await intake.pull { batch in try await self.submit(batch) } }
                 } catch is CancellationError {
                     break
                 } catch let e as JobIntakeStopped {
@@ -198,6 +198,26 @@ extension JobEngine {
             if failure == nil, !(error is CancellationError) { failure = error }
         }
         if let failure { throw failure }
+    }
+}
+
+extension JobEngine {
+    /// Runs `body` (a pull), cancelling it once the engine starts draining: a pull waiting on a
+    /// source that does not answer (an Upstash read) held a shutdown for the source's whole
+    /// timeout, up to ten minutes. What a cancelled pull read and did not acknowledge stays in
+    /// the source, and is read again (its submits are idempotent). Throws `CancellationError`
+    /// when cut off so.
+    func untilDraining<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while !self.isDraining { try await Task.sleep(for: .milliseconds(50)) }
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw CancellationError() }
+            return value
+        }
     }
 }
 

@@ -56,4 +56,27 @@ import Testing
         try await engine.workUntilIdle(feedingFrom: intake, idle: Self.quick, pollInterval: .milliseconds(5), giveUpAfter: .seconds(30))
         #expect(try f.ledger.jobStates().values.map(\.status) == [.completed])
     }
+
+    /// A pull that does not come back (a source that does not answer, as a hanging Upstash read)
+    /// is cut off when the engine shuts down: the shutdown waited for it, for the source's whole
+    /// timeout (up to ten minutes).
+    @Test(.timeLimit(.minutes(1)))
+    func aPullThatHangsIsCutOffByAShutdown() async throws {
+        final class Hanging: JobIntake {
+            let entered = Atomic<Bool>(false)
+            func pull(_ submit: @Sendable ([JobSubmission]) async throws -> [JobID]) async throws -> Int {
+                entered.store(true, ordering: .relaxed)
+                try await Task.sleep(for: .seconds(3_600))  // until cancelled, as a transport waiting for an answer
+                return 0
+            }
+        }
+        let f = try Fixture()
+        let engine = f.engine()
+        engine.register(kind: "k") { _ in JobCompletion() }
+        let intake = Hanging()
+        let feed = Task { try await engine.work(feedingFrom: intake, idle: Self.quick, pollInterval: .milliseconds(5)) }
+        await until("the pull to start") { intake.entered.load(ordering: .relaxed) }
+        await engine.shutdown(drain: .zero)
+        try await feed.value
+    }
 }
