@@ -205,7 +205,7 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
             let sink = try projections.sink()
             let blobs = try projections.blobStore()
             let upstash = try intake.upstashConfiguration(projections)
-            let feed = try await intake.make(upstash, projections: projections)
+            let feed = try await intake.make(upstash, projections: projections, waitingOutOutage: !untilIdle)
             let storageWait = storage.bound(oneShot: untilIdle)
             let ledger = try await waitingOutStorageFaults(storageWait, waitingOutLocks: !untilIdle) { try log.open(create: true) }
             defer { closeLog(ledger) }
@@ -264,22 +264,35 @@ struct IntakeOptions: ParsableArguments {
 
     /// The stream intake for `--intake upstash` (nil for `log`); makes sure the consumer group
     /// exists, so a refused token stops the command at once, with exit 2.
-    func make(_ configuration: UpstashConfiguration?, projections: ProjectionOptions, kinds: Set<String> = [DesignHandler.kind]) async throws -> (any JobIntake)? {
+    /// With `waitingOutOutage` (a worker that runs until stopped), Upstash not answering at
+    /// start (a 503, no connection) is waited out, said once, as it is once the worker runs: a
+    /// burst of 503s of a third of a second stopped a long-running worker with exit 6.
+    func make(_ configuration: UpstashConfiguration?, projections: ProjectionOptions, kinds: Set<String> = [DesignHandler.kind],
+              waitingOutOutage: Bool = false) async throws -> (any JobIntake)? {
         guard intake == .upstash, let c = configuration else { return nil }
         var o = UpstashStreamIntake.Options(stream: c.stream, group: c.group, consumer: c.consumer, kinds: kinds)
         if projections.statusCache == .upstash { o.ownerHashPrefix = c.stream + ":" }
         o.batchSize = c.batchSize
         o.claimIdle = c.claimIdle
         let feed = UpstashStreamIntake(redis: projections.upstashClient(c), options: o, logger: cliLogger("jobledger.upstash.intake"))
-        do {
-            try await feed.ensureGroup()
-        } catch let e as UpstashError {
-            switch e {
-            case .unauthorized, .rejected: throw fail("\(e)", code: 2)
-            case .command, .unavailable: throw fail("Upstash intake: \(e)", code: 6)
+        var wait = Duration.milliseconds(100), said = false
+        while true {
+            do {
+                try await feed.ensureGroup()
+                if said { printErr("jobledger: Upstash intake: Upstash answers again; going on") }
+                return feed
+            } catch let e as UpstashError {
+                switch e {
+                case .unauthorized, .rejected: throw fail("\(e)", code: 2)
+                case .unavailable where waitingOutOutage:
+                    if !said { printErr("jobledger: Upstash intake: \(e); retrying until it answers (stop with Ctrl-C)") }
+                    said = true
+                    try await Task.sleep(for: wait)
+                    wait = min(wait * 2, .seconds(2))
+                case .command, .unavailable: throw fail("Upstash intake: \(e)", code: 6)
+                }
             }
         }
-        return feed
     }
 }
 

@@ -107,6 +107,26 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
         #expect(status.pending == 0 && status.lag == 0)
     }
 
+    /// Upstash answering 503 when a long-running worker starts: it waits for Upstash, saying so
+    /// once, and works once it answers. A burst of 503s of a third of a second stopped it with
+    /// exit 6, though a worker that runs waits out the same outage.
+    @Test func aWorkerStartedDuringAnOutageWaitsForUpstash() async throws {
+        let s = try await UpstashStandIn.start()
+        defer { s.stop() }
+        let folder = TempFolder()
+        defer { folder.remove() }
+        try await s.fault(["mode": "status", "status": 503, "count": 40])
+        let (p, _, err) = try startJobledger(["work", "--db", folder.path("log.sqlite"), "--intake", "upstash", "--no-effects"], standIn: s, in: folder)
+        func stderr() -> String { (try? String(contentsOf: err, encoding: .utf8)) ?? "" }
+        let end = ContinuousClock.now.advanced(by: .seconds(120))
+        while p.isRunning, !stderr().contains("jobledger: worker"), ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(p.isRunning, "it stopped: \(stderr())")
+        #expect(stderr().contains("retrying until it answers") && stderr().contains("Upstash answers again"), "\(stderr())")
+        kill(p.processIdentifier, SIGTERM)
+        waitForChildExit(p, within: .seconds(600))
+        #expect(p.terminationStatus == 0, "\(stderr())")
+    }
+
     @Test func aMissingVariableOrARefusedTokenStopsBeforeTheLogIsTouched() async throws {
         let s = try await UpstashStandIn.start()
         defer { s.stop() }
