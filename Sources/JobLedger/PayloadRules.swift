@@ -19,17 +19,6 @@ extension EventPayload {
     /// ```
     public func validate() throws(PayloadError) {
         try validateFields()
-        // An artefact's content type goes out as an HTTP header (the blob store's upload, a
-        // served blob): a line break in it would end the header. Checked on append only, so a
-        // log written before stays readable.
-        let asset: AssetRef? = switch self {
-        case .lowres(let l): l.asset
-        case .completed(let c): c.asset
-        case .queued, .started, .progress, .failed, .canceled: nil
-        }
-        if let asset, !asset.contentType.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) {
-            throw PayloadError(type: type, reason: "'asset.content_type' must be a media type in printable ASCII, such as image/png (no control characters or line breaks)")
-        }
         let json: (String, JSONValue)? = switch self {
         case .queued(let q): ("input", q.input)
         case .completed(let c): c.output.map { ("output", $0) }
@@ -124,5 +113,22 @@ extension JSONValue {
             if result.nonFinite && result.tooDeep { break }
         }
         return result
+    }
+}
+
+extension EventPayload {
+    /// The rules a new event's artefact meets beyond `validate()`: its content type goes out as
+    /// an HTTP header (the blob store's upload, a served blob), so it is a media type in
+    /// printable ASCII (`"image/png\n"` was taken). Checked on append only: a log written
+    /// before stays readable, and its export imports.
+    package func checkNewAsset() throws(PayloadError) {
+        let asset: AssetRef? = switch self {
+        case .lowres(let l): l.asset
+        case .completed(let c): c.asset
+        case .queued, .started, .progress, .failed, .canceled: nil
+        }
+        if let asset, !asset.contentType.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) {
+            throw PayloadError(type: type, reason: "'asset.content_type' must be a media type in printable ASCII, such as image/png (no control characters or line breaks)")
+        }
     }
 }

@@ -24,6 +24,9 @@ struct PreparedEvent: Sendable {
         if requireClaim, case .queued(let q) = event.payload {
             do { try q.checkNew() } catch { throw .invalidPayload(error) }
         }
+        if requireClaim {
+            do { try event.payload.checkNewAsset() } catch { throw .invalidPayload(error) }
+        }
         if requireClaim, event.payload.isWrittenByAnAttempt, event.payload.claim == nil {
             throw .invalidPayload(PayloadError(type: event.payload.type, reason:
                 "missing field 'attempt': a \(event.payload.type) event names the attempt that writes it (its claim), so that a worker whose lease expired cannot write into the attempt that replaced it"))

@@ -24,11 +24,15 @@ struct ConfigurationTests {
             }
             #expect("\(String(describing: e))".contains("ANYCABLE_BROADCAST_KEY") && !"\(String(describing: e))".contains("key\u{7F}") && !"\(String(describing: e))".contains("the-\nkey"))
         }
-        for url in ["http://localhost:8080", "http://localhost:8080/"] {
+        for url in ["http://localhost:8080", "https://cable.example.com"] {
             let e = #expect(throws: AnyCableConfigurationError.self) {
                 _ = try AnyCableConfiguration(environment: ["ANYCABLE_BROADCAST_URL": url, "ANYCABLE_BROADCAST_KEY": "k"])
             }
             #expect("\(String(describing: e))".contains("/_broadcast by default"), "\(String(describing: e))")
+        }
+        // A root path is a path: a server with --http_broadcast_path=/, or a proxy at its root.
+        #expect(throws: Never.self) {
+            _ = try AnyCableConfiguration(environment: ["ANYCABLE_BROADCAST_URL": "https://broadcast.example.com/", "ANYCABLE_BROADCAST_KEY": "k"])
         }
     }
 

@@ -79,4 +79,27 @@ import Testing
         await engine.shutdown(drain: .zero)
         try await feed.value
     }
+
+    /// The held-back acknowledgements sent at a shutdown to a source that does not answer are
+    /// given up after a few seconds (the entries are read again; their submits are idempotent):
+    /// the shutdown waited for them for the source's whole timeout, retries included.
+    @Test(.timeLimit(.minutes(1)))
+    func aFlushThatHangsDoesNotHoldAShutdown() async throws {
+        final class HangingFlush: JobIntake {
+            let pulled = Atomic<Bool>(false)
+            func pull(_ submit: @Sendable ([JobSubmission]) async throws -> [JobID]) async throws -> Int {
+                pulled.store(true, ordering: .relaxed)
+                return 0
+            }
+            func flush() async throws { try await Task.sleep(for: .seconds(3_600)) }  // until cancelled
+        }
+        let f = try Fixture()
+        let engine = f.engine()
+        engine.register(kind: "k") { _ in JobCompletion() }
+        let intake = HangingFlush()
+        let feed = Task { try await engine.work(feedingFrom: intake, idle: Self.quick, pollInterval: .milliseconds(5)) }
+        await until("a pull") { intake.pulled.load(ordering: .relaxed) }
+        await engine.shutdown(drain: .zero)
+        try await feed.value
+    }
 }

@@ -142,8 +142,9 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
                            reason: "must be an absolute http(s) URL such as http://localhost:8080/_broadcast or https://<your-cable-host>/_broadcast")
         }
         // The server's broadcast path (/_broadcast by default): without one every broadcast was
-        // answered 404 and dead-lettered, the run going on as if configured.
-        guard !url.path.isEmpty, url.path != "/" else {
+        // answered 404 and dead-lettered, the run going on as if configured. (A path of `/` is
+        // taken: a server run with --http_broadcast_path=/, or a proxy that broadcasts at its root.)
+        guard !url.path.isEmpty else {
             throw .invalid(variable: variable,
                            reason: "has no path: add the server's broadcast path, /_broadcast by default (--http_broadcast_path), as in http://localhost:8080/_broadcast")
         }

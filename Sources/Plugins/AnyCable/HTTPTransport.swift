@@ -125,7 +125,7 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
             // Never cancelled while URLSession holds it (see `withoutCancelling`).
             let session = self.session, fetcher = self.fetcher, request = r
             return try await withoutCancelling(within: limit) { () async throws -> HTTPResponse in
-                let (data, response) = try await fetcher.fetch(request, in: session)
+                let (data, response) = try await fetcher.fetch(request, in: session, within: limit)
                 guard let http = response as? HTTPURLResponse else {
                     throw HTTPTransportError.connectionFailed("\(host) sent no HTTP response")
                 }
@@ -146,6 +146,8 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
                 throw .connectionFailed("\(host): \(Self.describe(e.code))")
             }
         } catch is DeadlineExceeded {
+            throw .timedOut("no answer from \(host) within \(request.timeout)")
+        } catch is FetchTimedOut {
             throw .timedOut("no answer from \(host) within \(request.timeout)")
         } catch let e as ResponseTooLarge {
             throw .connectionFailed("\(host) sent an answer too large to read (\(e)): is the URL the service's?")

@@ -4,6 +4,9 @@ import FoundationNetworking
 #endif
 import Synchronization
 
+/// A fetch still unfinished at its `within` limit: its task is cancelled.
+package struct FetchTimedOut: Error, Sendable {}
+
 /// An answer whose body passed `CappedFetch.limit`: not read further.
 package struct ResponseTooLarge: Error, Sendable, CustomStringConvertible {
     /// The most a body may hold, in bytes.
@@ -24,6 +27,8 @@ package struct ResponseTooLarge: Error, Sendable, CustomStringConvertible {
 ///
 /// A redirect is answered "do not follow": the 3xx itself is the response. URLSession would
 /// otherwise repeat the request, its credentials included, to wherever `Location` points.
+/// (FoundationNetworking buffers a 3xx's body itself, before it asks, so the cap does not hold
+/// there; the fetch's time limit, `within`, still ends it.)
 package final class CappedFetch: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     // @unchecked: the only state is behind the mutex.
     private struct Pending {
@@ -35,13 +40,17 @@ package final class CappedFetch: NSObject, URLSessionDataDelegate, @unchecked Se
     /// The most bytes of a body kept.
     package let limit: Int
 
-    /// 16 MiB by default: far above any answer the adapters read (a page of a blob listing, a
-    /// batch of stream entries), far below what would hurt.
+    /// 16 MiB by default: far above an answer of AnyCable or Vercel Blob (a page of a blob
+    /// listing is under a megabyte), far below what would hurt. A transport whose answers can be
+    /// larger by right (Upstash: a batch of stream entries, base64) gives its own.
     package init(limit: Int = 16 << 20) { self.limit = limit }
 
     /// Sends `request` on `session` (whose delegate must be this one) and returns the whole body
-    /// and the response; throws `ResponseTooLarge`, or what URLSession says.
-    package func fetch(_ request: URLRequest, in session: URLSession) async throws -> (Data, URLResponse) {
+    /// and the response; throws `ResponseTooLarge`, `FetchTimedOut` when `within` passes first
+    /// (its task is cancelled then: a server that trickles bytes never trips URLSession's
+    /// timeout without progress, and a task left running held a connection of the session's
+    /// few for as long as the server went on), or what URLSession says.
+    package func fetch(_ request: URLRequest, in session: URLSession, within limit: Duration? = nil) async throws -> (Data, URLResponse) {
         try await withCheckedThrowingContinuation { continuation in
             let task = session.dataTask(with: request)
             // FoundationNetworking asks the task's own delegate, not the session's, whether to
@@ -49,6 +58,13 @@ package final class CappedFetch: NSObject, URLSessionDataDelegate, @unchecked Se
             task.delegate = self
             pending.withLock { $0[task.taskIdentifier] = Pending(continuation: continuation) }
             task.resume()
+            if let limit {
+                let c = limit.components
+                let nanoseconds = max(0, c.seconds) * 1_000_000_000 + c.attoseconds / 1_000_000_000
+                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: nanoseconds))) { [weak self] in
+                    self?.end(task, with: FetchTimedOut())
+                }
+            }
         }
     }
 
@@ -93,11 +109,15 @@ package final class CappedFetch: NSObject, URLSessionDataDelegate, @unchecked Se
         }
     }
 
-    /// Ends the fetch of `task` with `ResponseTooLarge` (once) and cancels the task from a queue
-    /// of its own.
-    private func giveUp(_ task: URLSessionTask) {
+    /// Ends the fetch of `task` with `ResponseTooLarge` (once) and cancels the task.
+    private func giveUp(_ task: URLSessionTask) { end(task, with: ResponseTooLarge(limit: limit)) }
+
+    /// Ends the fetch of `task` with `error`, unless it has ended already, and cancels the task
+    /// from a queue of its own (never from a delegate callback or a Swift task's cancellation
+    /// handler: see `withoutCancelling` on the deadlock that can cause).
+    private func end(_ task: URLSessionTask, with error: any Error) {
         guard let entry = pending.withLock({ $0.removeValue(forKey: task.taskIdentifier) }) else { return }
-        entry.continuation.resume(throwing: ResponseTooLarge(limit: limit))
+        entry.continuation.resume(throwing: error)
         DispatchQueue.global().async { task.cancel() }
     }
 }

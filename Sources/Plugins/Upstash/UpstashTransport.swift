@@ -86,8 +86,9 @@ public protocol UpstashTransport: Sendable {
 public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Sendable {
     // @unchecked: URLSession is thread-safe; the property is immutable.
     private let session: URLSession
-    /// The session's delegate: a body of at most 16 MiB kept, no redirect followed.
-    private let fetcher = CappedFetch()
+    /// The session's delegate: a body of at most 256 MiB kept (a read of 500 stream entries of
+    /// up to 64 KiB each, base64, three reads to a pipeline, is ~128 MiB), no redirect followed.
+    private let fetcher = CappedFetch(limit: 256 << 20)
 
     /// A transport with its own ephemeral session: no cache, no cookies, up to 8 connections to a
     /// host, redirects not followed.
@@ -119,7 +120,7 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
             // Never cancelled while URLSession holds it (see `withoutCancelling`).
             let session = self.session, fetcher = self.fetcher, request = r
             return try await withoutCancelling(within: limit) { () async throws -> UpstashHTTPResponse in
-                let (data, response) = try await fetcher.fetch(request, in: session)
+                let (data, response) = try await fetcher.fetch(request, in: session, within: limit)
                 guard let http = response as? HTTPURLResponse else {
                     throw UpstashTransportError.connectionLost("\(host) sent no HTTP response")
                 }
@@ -142,6 +143,8 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
                 throw .connectionLost("\(host): \(Self.describe(e.code))")
             }
         } catch is DeadlineExceeded {
+            throw .timedOut("no answer from \(host) within \(request.timeout)")
+        } catch is FetchTimedOut {
             throw .timedOut("no answer from \(host) within \(request.timeout)")
         } catch let e as ResponseTooLarge {
             throw .connectionLost("\(host) sent an answer too large to read (\(e)): is the URL the service's?")

@@ -127,7 +127,7 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
             // request is bounded too.
             let session = self.session, fetcher = self.fetcher, request = r
             return try await withoutCancelling(within: whole) { () async throws -> VercelBlobHTTPResponse in
-                let (data, response) = try await fetcher.fetch(request, in: session)
+                let (data, response) = try await fetcher.fetch(request, in: session, within: whole)
                 guard let http = response as? HTTPURLResponse else {
                     throw VercelBlobTransportError.connectionFailed("\(host) sent no HTTP response")
                 }
@@ -148,6 +148,8 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
                 throw .connectionFailed("\(host): \(Self.describe(e.code))")
             }
         } catch is DeadlineExceeded {
+            throw .timedOut("\(host) did not finish answering within \(whole) (it sent its answer too slowly)")
+        } catch is FetchTimedOut {
             throw .timedOut("\(host) did not finish answering within \(whole) (it sent its answer too slowly)")
         } catch let e as ResponseTooLarge {
             throw .connectionFailed("\(host) sent an answer too large to read (\(e)): is the URL the service's?")
