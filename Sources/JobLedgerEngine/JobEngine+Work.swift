@@ -33,8 +33,9 @@ extension JobEngine {
     /// attempts in flight have ended. Cancelled, it cancels the running handlers too (each sees
     /// `JobContext.isCancelled`; one that ends so gives its attempt back as a retryable
     /// `worker_shutdown` failure) and waits at most `Options.cancelGrace` for them. Throws
-    /// `LedgerError.closed` when its ledger is closed under it. The loop behind `run()`, without its signal handling: call
-    /// it from your own task, or use `run()` in a swift-service-lifecycle `ServiceGroup`. Throws
+    /// `LedgerError.closed` when its ledger is closed under it. The loop behind `run()`, without
+    /// its signal handling: call it from your own task, or use `run()` in a
+    /// swift-service-lifecycle `ServiceGroup`. Throws
     /// `InvalidEngineOptions` at once for options an engine cannot work with (`Options.validate()`).
     ///
     /// ```swift
