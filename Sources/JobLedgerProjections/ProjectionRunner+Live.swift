@@ -15,10 +15,12 @@ extension ProjectionRunner {
     /// A storage fault is waited out with backoff within `limit` (and `giveUpAfter`); one that
     /// is still there when they run out is thrown (`LedgerError.storageFault`). Projections or
     /// options the runner cannot run with throw at once, as for `catchUp()`. A delivery still
-    /// waiting for its sink when `limit` runs out (a service that does not answer) is not waited
-    /// for: it ends on its own, by its sink's timeout, and its items stay pending unless it
-    /// succeeds. (The time was looked at only between deliveries: a sink that hung for its whole
-    /// timeout, try after try, held a drain of 10 s for minutes.)
+    /// waiting for its sink when `limit` runs out (a service that does not answer) is cancelled,
+    /// and waited for a second more, so that it records its failure and stops renewing the
+    /// lease before `release()`; a sink that ignores the cancellation is left to end on its own,
+    /// by its own timeout. Its items stay pending. (The time was looked at only between
+    /// deliveries: a sink that hung for its whole timeout, try after try, held a drain of 10 s
+    /// for minutes.)
     ///
     /// ```swift
     /// try await engine.workUntilIdle()
@@ -33,7 +35,14 @@ extension ProjectionRunner {
             let report: Report
             do {
                 let left = max(deadline - ContinuousClock.now, .milliseconds(1))
-                report = try await withoutCancelling(within: left) { try await self.catchUp() }
+                let step = Task { try await self.catchUp() }
+                do {
+                    report = try await withoutCancelling(within: left) { try await step.value }
+                } catch let e as DeadlineExceeded {
+                    step.cancel()
+                    _ = try? await withoutCancelling(within: .seconds(1)) { _ = try? await step.value }
+                    throw e
+                }
                 if report.applied + report.ingested + report.delivered + report.failed > 0 { storage.succeeded() }
             } catch is DeadlineExceeded {
                 let owner = options.owner

@@ -80,4 +80,29 @@ import Testing
         let broadcast = try #require(left.first { $0.name == .broadcast }, "\(left)")
         #expect(broadcast.pending > 0 || broadcast.lag > 0, "\(broadcast)")
     }
+
+    /// At the bound, a delivery that honours cancellation is cancelled and records its failure
+    /// before `drain` returns: left running, it renewed the projection's lease after `release()`
+    /// and delivered its items once more when it ended.
+    @Test(.timeLimit(.minutes(1)))
+    func aDeliveryInFlightAtTheBoundIsCancelledBeforeDrainReturns() async throws {
+        final class WaitsForCancel: BroadcastSink {
+            let cancelled = Mutex(false)
+            func deliver(_ publications: [Publication]) async throws(SinkError) {
+                do { try await Task.sleep(for: .seconds(3_600)) } catch {
+                    cancelled.withLock { $0 = true }
+                    throw .unavailable("cancelled")
+                }
+            }
+        }
+        let f = try Fixture()
+        let sink = WaitsForCancel()
+        try await f.appendHappyJob(progressTicks: 1)
+        let runner = runner(f, sink: sink)
+        let left = try await runner.drain(for: .milliseconds(300))
+        #expect(sink.cancelled.withLock { $0 }, "the delivery was cancelled before drain returned")
+        #expect(left.first { $0.name == .broadcast }.map { $0.pending > 0 } == true, "\(left)")
+        await runner.release()
+        #expect(try f.ledger.projectionOwner(.broadcast) == nil)
+    }
 }
