@@ -28,12 +28,11 @@ extension Ledger {
         guard !closed.withLock({ $0 }) else { return }
         // No background checkpoint may hold a connection of its own meanwhile.
         checkpointer?.close()
-        // Said before the connections go, so that a call racing the close is told `.closed`.
+        do { try pool.close() } catch { throw map(error) }
+        // Set once closed: while GRDB closes (it waits for reads under way) the ledger is not yet
+        // closed, and a call racing the close that meets a closed connection is told `.closed`
+        // by the error GRDB gives it (`map`), or by `handle(_:)`.
         closed.withLock { $0 = true }
-        do { try pool.close() } catch {
-            closed.withLock { $0 = false }
-            throw map(error)
-        }
         if !isReadOnly || removesCreatedCompanions { LockedRead.closeAsLastConnection(path: path) }
     }
 }

@@ -225,6 +225,8 @@ public final class Ledger: Sendable {
     static func map(_ error: any Error, path: String, configuration: LedgerConfiguration, isReadOnly: Bool = false) -> LedgerError {
         if let e = error as? LedgerError { return e }
         if let e = error as? DatabaseError {
+            // GRDB's word for a connection `close()` has closed.
+            if e.resultCode == .SQLITE_MISUSE, e.message == "Connection is closed" { return .closed(path: path) }
             switch e.resultCode {
             case .SQLITE_BUSY, .SQLITE_LOCKED:
                 let c = configuration.busyTimeout.components
