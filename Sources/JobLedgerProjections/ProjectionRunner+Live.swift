@@ -15,9 +15,10 @@ extension ProjectionRunner {
     /// A storage fault is waited out with backoff within `limit` (and `giveUpAfter`); one that
     /// is still there when they run out is thrown (`LedgerError.storageFault`). Projections or
     /// options the runner cannot run with throw at once, as for `catchUp()`. A delivery still
-    /// waiting for its sink when `limit` runs out (a service that does not answer) is cancelled,
-    /// and waited for a second more, so that it records its failure and stops renewing the
-    /// lease before `release()`; a sink that ignores the cancellation is left to end on its own,
+    /// waiting for its sink when `limit` runs out (a service that does not answer) is cancelled
+    /// (after the grace a stop gives a delivery, `deliveryGraceOnStop`, 2 s) and waited for a
+    /// second more, so that it records its failure and stops renewing the lease before
+    /// `release()`; a sink that ignores the cancellation is left to end on its own,
     /// by its own timeout. Its items stay pending. (The time was looked at only between
     /// deliveries: a sink that hung for its whole timeout, try after try, held a drain of 10 s
     /// for minutes.)
@@ -40,7 +41,7 @@ extension ProjectionRunner {
                     report = try await withoutCancelling(within: left) { try await step.value }
                 } catch let e as DeadlineExceeded {
                     step.cancel()
-                    _ = try? await withoutCancelling(within: .seconds(1)) { _ = try? await step.value }
+                    _ = try? await withoutCancelling(within: Self.deliveryGraceOnStop + .seconds(1)) { _ = try? await step.value }
                     throw e
                 }
                 if report.applied + report.ingested + report.delivered + report.failed > 0 { storage.succeeded() }

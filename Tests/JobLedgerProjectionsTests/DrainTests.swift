@@ -105,4 +105,35 @@ import Testing
         await runner.release()
         #expect(try f.ledger.projectionOwner(.broadcast) == nil)
     }
+
+    /// A delivery under way when the live runner stops goes on to its end (within a grace) and
+    /// is recorded as sent: cut off at once, it was recorded as not delivered and sent again by
+    /// the next run, though the service had it (an AnyCable try-out counted 120 publications for
+    /// 88 messages).
+    @Test(.timeLimit(.minutes(1)))
+    func aDeliveryUnderWayWhenTheRunnerStopsIsRecordedAsSent() async throws {
+        /// A service that takes each request at once and answers 300 ms later; the client stops
+        /// waiting for the answer when cancelled (as the HTTP transports do), so a delivery cut
+        /// off reads as failed though the service has the messages.
+        final class Slow: BroadcastSink {
+            let entered = Mutex(false), finished = Mutex(0)
+            func deliver(_ publications: [Publication]) async throws(SinkError) {
+                entered.withLock { $0 = true }
+                finished.withLock { $0 += publications.count }  // the service has them
+                do { try await Task.sleep(for: .milliseconds(300)) } catch { throw .unavailable("cancelled while waiting for the answer") }
+            }
+        }
+        let f = try Fixture()
+        let sink = Slow()
+        try await f.appendHappyJob(progressTicks: 1)
+        let runner = runner(f, sink: sink)
+        let live = Task { try await runner.runLive() }
+        await until("a delivery under way") { sink.entered.withLock { $0 } }
+        live.cancel()
+        _ = try? await live.value
+        let delivered = sink.finished.withLock { $0 }
+        #expect(delivered > 0)
+        let sent = try f.ledger.outboxItems(.broadcast, status: .sent).count
+        #expect(sent == delivered, "what the service took is recorded as sent: \(sent) of \(delivered)")
+    }
 }
