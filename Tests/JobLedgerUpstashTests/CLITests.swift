@@ -115,11 +115,18 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
+        _ = try await runSDK("""
+            from upstash_redis import Redis
+            Redis.from_env().xadd("design:jobs", "*", {"input": '{"prompt": "p"}'})
+            """, standIn: s)
         try await s.fault(["mode": "status", "status": 503, "count": 40])
-        let (p, _, err) = try startJobledger(["work", "--db", folder.path("log.sqlite"), "--intake", "upstash", "--no-effects"], standIn: s, in: folder)
+        let (p, _, err) = try startJobledger(["work", "--db", folder.path("log.sqlite"), "--intake", "upstash", "--no-effects",
+                                              "--step-ms", "0", "--fail-rate", "0"], standIn: s, in: folder)
         func stderr() -> String { (try? String(contentsOf: err, encoding: .utf8)) ?? "" }
         let end = ContinuousClock.now.advanced(by: .seconds(120))
-        while p.isRunning, !stderr().contains("jobledger: worker"), ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
+        // The entry's attempt, said by the worker's display once its service group runs (and
+        // traps signals: a SIGTERM before that would end the process by its default action).
+        while p.isRunning, !stderr().contains("attempt 1 started"), ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
         #expect(p.isRunning, "it stopped: \(stderr())")
         #expect(stderr().contains("retrying until it answers") && stderr().contains("Upstash answers again"), "\(stderr())")
         kill(p.processIdentifier, SIGTERM)
