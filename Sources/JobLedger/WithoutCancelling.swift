@@ -17,9 +17,10 @@ package func withoutCancelling<T: Sendable>(_ operation: @escaping @Sendable () 
 /// (counted from the call), stops waiting at once with `DeadlineExceeded`, while `operation` runs
 /// to its end unobserved.
 ///
-/// The HTTP transports bound each request with it: FoundationNetworking counts a request's
-/// `timeoutInterval` in whole seconds, rounded down (0.999 s becomes 0, a timeout at once), so
-/// they give URLSession a ceiling of whole seconds at least as long and keep the exact limit here.
+/// What `serve`'s JWKS fetch and a projection drain bound their waits with. (The cloud adapters'
+/// transports keep their exact limits in `CappedFetch`, which also cancels the request then:
+/// FoundationNetworking counts a request's `timeoutInterval` in whole seconds, rounded down,
+/// 0.999 s becoming 0, so they give URLSession a ceiling of whole seconds at least as long.)
 package func withoutCancelling<T: Sendable>(within limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
     try await waitWithoutCancelling(deadline: limit, operation)
 }

@@ -188,11 +188,11 @@ extension JobEngine {
                 wait = min(wait * 2, idle.maximum)
             }
             if isDraining {
-                // A shutdown: the held-back acknowledgements go out if the source answers within
-                // a few seconds; else they are left (the entries are read again, and their
-                // submits are idempotent). Sent to a source that had just stopped answering,
+                // A shutdown: the held-back acknowledgements are waited for a few seconds; past
+                // them the feed ends and the flush finishes, or fails, on its own (entries not
+                // acknowledged are read again, and their submits are idempotent). Sent to a source that had just stopped answering,
                 // they held the shutdown for its whole timeout, retries included.
-                try? await within(.seconds(5)) { try await intake.flush() }
+                _ = try? await withoutCancelling(within: .seconds(5)) { try await intake.flush() }
             } else {
                 try await intake.flush()
             }
@@ -215,16 +215,6 @@ extension JobEngine {
     /// timeout, up to ten minutes. What a cancelled pull read and did not acknowledge stays in
     /// the source, and is read again (its submits are idempotent). Throws `CancellationError`
     /// when cut off so.
-    /// Runs `body`, cancelled once `limit` has passed (then throws `CancellationError`).
-    func within(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { try await body(); return true }
-            group.addTask { try await Task.sleep(for: limit); return false }
-            defer { group.cancelAll() }
-            guard try await group.next() == true else { throw CancellationError() }
-        }
-    }
-
     func untilDraining<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }

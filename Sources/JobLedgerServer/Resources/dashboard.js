@@ -147,7 +147,7 @@
       const art = $("#artefact"), img = $("#artefact-img");
       // A job that ended with no image (canceled while queued, failed, or its uploads dead)
       // shows a still "no image", not a loading shimmer that never ends.
-      const ended = ["completed", "failed", "canceled"].includes(m.state);
+      const ended = finishedStates.includes(m.state);
       const view = m.result_url ? "final" : m.preview_url ? "preview" : ended ? "none" : "skeleton";
       art.dataset.view = view; art.className = "artefact " + view;
       if (view === "skeleton" || view === "none") { img.hidden = true; img.removeAttribute("src"); img.alt = ""; }

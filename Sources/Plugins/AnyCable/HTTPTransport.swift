@@ -118,13 +118,13 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
         if !request.body.isEmpty || request.method == "POST" { r.httpBody = request.body }
         // FoundationNetworking counts whole seconds and drops the fraction (0.999 s would end the
         // request at once): it gets the whole seconds that cover the limit, and the exact limit is
-        // kept here, by `withoutCancelling(within:)`.
+        // kept by the fetch (`CappedFetch.fetch(_:in:within:)`, which also cancels the task then).
         r.timeoutInterval = wholeSecondsCovering(request.timeout)
         let host = request.url.host ?? "?", limit = request.timeout
         do {
             // Never cancelled while URLSession holds it (see `withoutCancelling`).
             let session = self.session, fetcher = self.fetcher, request = r
-            return try await withoutCancelling(within: limit) { () async throws -> HTTPResponse in
+            return try await withoutCancelling { () async throws -> HTTPResponse in
                 let (data, response) = try await fetcher.fetch(request, in: session, within: limit)
                 guard let http = response as? HTTPURLResponse else {
                     throw HTTPTransportError.connectionFailed("\(host) sent no HTTP response")
@@ -145,8 +145,6 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
                 if Self.isCutOff(e) { throw .cutOff("\(host) answered, but the connection closed before all of the answer arrived") }
                 throw .connectionFailed("\(host): \(Self.describe(e.code))")
             }
-        } catch is DeadlineExceeded {
-            throw .timedOut("no answer from \(host) within \(request.timeout)")
         } catch is FetchTimedOut {
             throw .timedOut("no answer from \(host) within \(request.timeout)")
         } catch let e as ResponseTooLarge {
@@ -157,7 +155,6 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
             throw .connectionFailed("\(host): \(type(of: error))")
         }
     }
-
 
     /// True when libcurl said the connection closed before the whole answer arrived (`transfer
     /// closed with N bytes remaining to read`, a body shorter than its Content-Length or an

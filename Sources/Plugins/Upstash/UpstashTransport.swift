@@ -113,13 +113,13 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
         r.httpBody = request.body
         // FoundationNetworking counts whole seconds and drops the fraction (0.999 s would end the
         // request at once): it gets the whole seconds that cover the limit, and the exact limit is
-        // kept here, by `withoutCancelling(within:)`.
+        // kept by the fetch (`CappedFetch.fetch(_:in:within:)`, which also cancels the task then).
         r.timeoutInterval = wholeSecondsCovering(request.timeout)
         let host = request.url.host ?? "?", limit = request.timeout
         do {
             // Never cancelled while URLSession holds it (see `withoutCancelling`).
             let session = self.session, fetcher = self.fetcher, request = r
-            return try await withoutCancelling(within: limit) { () async throws -> UpstashHTTPResponse in
+            return try await withoutCancelling { () async throws -> UpstashHTTPResponse in
                 let (data, response) = try await fetcher.fetch(request, in: session, within: limit)
                 guard let http = response as? HTTPURLResponse else {
                     throw UpstashTransportError.connectionLost("\(host) sent no HTTP response")
@@ -142,8 +142,6 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
                 if Self.isCutOff(e) { throw .connectionLost("\(host) answered, but the answer was cut off (the connection closed before all of it arrived)") }
                 throw .connectionLost("\(host): \(Self.describe(e.code))")
             }
-        } catch is DeadlineExceeded {
-            throw .timedOut("no answer from \(host) within \(request.timeout)")
         } catch is FetchTimedOut {
             throw .timedOut("no answer from \(host) within \(request.timeout)")
         } catch let e as ResponseTooLarge {
@@ -154,7 +152,6 @@ public final class URLSessionUpstashTransport: UpstashTransport, @unchecked Send
             throw .connectionLost("\(host): \(type(of: error))")
         }
     }
-
 
     /// True when libcurl said the connection closed before the whole answer arrived (`transfer
     /// closed with N bytes remaining to read`, a body shorter than its Content-Length or an

@@ -126,7 +126,7 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
             // kept a request (and `blobs list`, a worker's upload) going for ever, so the whole
             // request is bounded too.
             let session = self.session, fetcher = self.fetcher, request = r
-            return try await withoutCancelling(within: whole) { () async throws -> VercelBlobHTTPResponse in
+            return try await withoutCancelling { () async throws -> VercelBlobHTTPResponse in
                 let (data, response) = try await fetcher.fetch(request, in: session, within: whole)
                 guard let http = response as? HTTPURLResponse else {
                     throw VercelBlobTransportError.connectionFailed("\(host) sent no HTTP response")
@@ -147,8 +147,6 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
                 if Self.isCutOff(e) { throw .cutOff("\(host) answered, but the connection closed before all of the answer arrived") }
                 throw .connectionFailed("\(host): \(Self.describe(e.code))")
             }
-        } catch is DeadlineExceeded {
-            throw .timedOut("\(host) did not finish answering within \(whole) (it sent its answer too slowly)")
         } catch is FetchTimedOut {
             throw .timedOut("\(host) did not finish answering within \(whole) (it sent its answer too slowly)")
         } catch let e as ResponseTooLarge {
@@ -163,7 +161,6 @@ public final class VercelBlobURLSessionTransport: VercelBlobTransport, @unchecke
     /// How long a whole request may take: ten times the timeout without progress, at least a
     /// minute (an upload of a large artefact is slow by right; a trickle is not endless).
     public static func wholeRequestLimit(_ timeout: Duration) -> Duration { max(timeout * 10, .seconds(60)) }
-
 
     /// True when libcurl said the connection closed before the whole answer arrived (`transfer
     /// closed with N bytes remaining to read`, a body shorter than its Content-Length or an
