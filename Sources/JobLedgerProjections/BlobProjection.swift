@@ -27,6 +27,10 @@ public struct BlobProjection: EffectProjection {
         self.concurrentUploads = max(1, concurrentUploads)
     }
 
+    /// No upload for an imported event: its artefact was published by the log it came from,
+    /// and an export carries no asset bytes (taken in, it was a dead letter no re-drive clears).
+    public var skipsImportedEvents: Bool { true }
+
     /// `upload`, in `replay --effects`.
     public var effectLabel: String { "upload" }
 

@@ -97,6 +97,11 @@ public protocol EffectProjection: Sendable {
     /// committed (what it answers is only logged); the outbox keeps it, for replay and for
     /// clients catching up. Default: false.
     var deliversAsTakenIn: Bool { get }
+    /// Whether it makes no items for events that came in by an import (`ImportedRanges`): for
+    /// an effect the log the events came from already made, with what an export does not
+    /// carry (the blob projection: an export has no asset bytes). A replay plans none for
+    /// them either. Default: false.
+    var skipsImportedEvents: Bool { get }
     /// The most items one `deliver` call takes. Default: the runner's `deliveryBatch`.
     var preferredBatchSize: Int? { get }
     /// How long a live runner may wait, after a partial batch, for more items to fill the
@@ -131,6 +136,8 @@ extension EffectProjection {
     public var dependencies: [ProjectionName] { [] }
     /// Delivered from the outbox, with retries.
     public var deliversAsTakenIn: Bool { false }
+    /// Imported events get their items as any others.
+    public var skipsImportedEvents: Bool { false }
     /// No limit of its own: the runner's `deliveryBatch`.
     public var preferredBatchSize: Int? { nil }
     /// Delivers at once, without waiting to fill a batch.

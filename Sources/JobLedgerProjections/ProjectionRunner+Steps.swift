@@ -83,6 +83,7 @@ extension ProjectionRunner {
         // not while older items of the projection are pending (from another sink, or a run that
         // stopped before delivering them): those go first, from the outbox, in order.
         let asTakenIn = p.deliversAsTakenIn, clock = ledger.configuration.clock
+        let skipsImported = p.skipsImportedEvents
         let sent = Mutex<[OutboxItem]>([])
         let n = try await fenced(p.name) {
             // Each event's state and items made before the write (on a reader, in parallel with
@@ -91,10 +92,13 @@ extension ProjectionRunner {
                 let lookup: ReceiptLookup = { name, target in
                     (try? waitsFor.first { $0.name == name }?.receipt(for: target, db: db)) ?? nil
                 }
+                let imported = try skipsImported && !events.isEmpty
+                    ? ImportedRanges.fetch(db, from: events[0].seq, through: events[events.count - 1].seq) : .none
                 var drafts: [[OutboxDraft]] = []
                 drafts.reserveCapacity(events.count)
                 for e in events {
-                    drafts.append(p.items(for: e, state: try shared.state(after: e, cache: cache, db: db), receipts: lookup))
+                    let state = try shared.state(after: e, cache: cache, db: db)
+                    drafts.append(imported.contains(e.seq) ? [] : p.items(for: e, state: state, receipts: lookup))
                 }
                 return drafts
             }, apply: { db, events, drafts in

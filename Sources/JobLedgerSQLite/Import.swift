@@ -117,13 +117,16 @@ extension Ledger {
     /// (the user pressed Ctrl-C), the transaction is rolled back and the import fails with
     /// `LedgerError.importFailed` naming the line it stopped at; nothing was imported.
     ///
-    /// `startingAfter` names projections that begin after the imported events, in the same
-    /// transaction: their checkpoints move to the new head when they had reached the head the
-    /// import began at (a projection still behind is left alone: its own events come first). For
-    /// the blob projection (`jobledger import` passes it): an export carries no asset bytes, so
-    /// the imported history's artefacts cannot be uploaded from the new log (they are where the
-    /// log they came from published them), and taken in they became dead letters that no
-    /// re-drive could clear, owed for good (exit 7 from every later `work --until-idle`).
+    /// The imported seqs are recorded (`ImportedRanges`, schema v9 on). `startingAfter` names
+    /// projections that begin after the imported events, in the same transaction: their
+    /// checkpoints move to the new head when they had reached the head the import began at (a
+    /// projection still behind is left alone: its own events come first). For the blob
+    /// projection (`jobledger import` passes it): an export carries no asset bytes, so the
+    /// imported history's artefacts cannot be uploaded from the new log (they are where the log
+    /// they came from published them), and taken in they became dead letters that no re-drive
+    /// could clear, owed for good (exit 7 from every later `work --until-idle`). A blob
+    /// projection still behind skips them by the record
+    /// (`EffectProjection.skipsImportedEvents`).
     public func importNDJSON(_ checked: CheckedImport, startingAfter: [ProjectionName] = [],
                              stop: () -> Bool = { false }) throws(LedgerError) -> ImportReport {
         guard !isReadOnly else { throw .readOnly(path: path) }
@@ -160,6 +163,11 @@ extension Ledger {
                             let rule: HashChain.Rule? = keepRules && head.seq < Int64(checked.leadingV1) ? .v1 : nil
                             stored = try appendRequest([prepared], db: db, head: &head, jobs: &touched, rule: rule)
                         } catch let e as LedgerError {
+                            // The same export imported again: said as such, not as the rule
+                            // its first line breaks ("cannot apply 'queued' to a completed job").
+                            if let check, let seq = try Ledger.seq(db, holding: prepared.event.job, version: check.version, digest: check.digest) {
+                                throw Ledger.importedBefore(prepared.event.job, version: check.version, seq: seq, line: lineNumber)
+                            }
                             if case .concurrencyConflict(let job, let expected, let actual) = e {
                                 throw LedgerError.importFailed(line: lineNumber, reason: "job \(job) would get version \(actual + 1) here, the line says \(expected + 1) (the job already has events in this log?)")
                             }
@@ -169,6 +177,9 @@ extension Ledger {
                         // it and writes nothing: for an import that would be a line dropped
                         // while counted as imported.
                         if head.seq == before, let key = prepared.event.idempotencyKey {
+                            if let check, let seq = try Ledger.seq(db, holding: prepared.event.job, version: check.version, digest: check.digest) {
+                                throw Ledger.importedBefore(prepared.event.job, version: check.version, seq: seq, line: lineNumber)
+                            }
                             let holder = stored[0].seq > start ? "an earlier line of this import (job \(stored[0].job))" : "job \(stored[0].job) at seq \(stored[0].seq) of this log"
                             throw LedgerError.importFailed(line: lineNumber, reason: "its idempotency key '\(key)' is already used by \(holder) (an append with a taken key writes nothing, and an import never drops a line)")
                         }
@@ -189,6 +200,12 @@ extension Ledger {
                         throw LedgerError.importFailed(line: lines, reason: "the input changed after it was checked (\(checked.lines) lines then, \(lines) now); import it again")
                     }
                     report.head = head.seq == 0 ? nil : head
+                    // What came in by this import, kept: the blob projection makes no upload
+                    // for it whenever it takes it in (`ImportedRanges`), also when it is still
+                    // behind the head the import began at.
+                    if head.seq > start {
+                        try ImportedRanges.record(db, first: start + 1, last: head.seq, now: configuration.clock().milliseconds)
+                    }
                     if head.seq > start, !startingAfter.isEmpty {
                         let now = configuration.clock().milliseconds
                         for name in startingAfter {
@@ -208,6 +225,17 @@ extension Ledger {
         }
         report.jobs = jobs.count
         return report
+    }
+
+    /// A line already in the log: the same export imported again.
+    static func importedBefore(_ job: JobID, version: Int, seq: Int64, line: Int) -> LedgerError {
+        .importFailed(line: line, reason: "job \(job) version \(version) is already in this log, as seq \(seq), with the same payload: this export (or the part of it up to this line) was imported before")
+    }
+
+    /// The seq of the job's event at `version` when its payload digest is `digest`.
+    static func seq(_ db: Database, holding job: JobID, version: Int, digest: String) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT seq FROM events WHERE job_id = ? AND version = ? AND payload_digest = ?",
+                           arguments: [job.rawValue, version, digest])
     }
 
     struct ImportCheck {

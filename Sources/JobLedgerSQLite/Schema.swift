@@ -8,7 +8,7 @@ enum Schema {
     /// `PRAGMA application_id`: "JLDG".
     static let applicationID: Int32 = 0x4A4C_4447
     /// The newest schema this build knows.
-    static let version = 8
+    static let version = 9
 
     /// The events table. `begins` is the rule that ties versions to `queued`: v1 said "version
     /// 1 if and only if queued"; v2 allows a later `queued` (a failed job's requeue).
@@ -214,6 +214,18 @@ enum Schema {
         m.registerMigration("v8: value checks without a temporary b-tree per row") { db in
             try ValueChecks.apply(db)
             try db.execute(sql: "PRAGMA user_version = 8")
+        }
+        // Which seqs came in by an import (`ImportedRanges`): an export carries no asset bytes,
+        // so the blob projection makes no upload for them, whenever it takes them in.
+        m.registerMigration("v9: imports") { db in
+            try db.execute(sql: """
+                CREATE TABLE imports (
+                    first_seq    INTEGER PRIMARY KEY CHECK (first_seq >= 1),
+                    last_seq     INTEGER NOT NULL CHECK (last_seq >= first_seq),
+                    imported_at  INTEGER NOT NULL
+                ) STRICT;
+                """)
+            try db.execute(sql: "PRAGMA user_version = 9")
         }
         return m
     }

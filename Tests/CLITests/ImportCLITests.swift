@@ -113,6 +113,59 @@ struct ImportCLITests {
     /// import said "already exists; import makes a new log only where none is" (exit 6), as if an
     /// import into that log were not possible. It says what happened, and what to run (exit 5,
     /// as for a log another writer holds); nothing of it is imported.
+    /// An import into a log whose blob projection had not yet taken in the log's own events
+    /// (only submits, or a `work` running): the imported artefacts were taken in as uploads,
+    /// whose bytes an export does not carry, and dead-lettered; `project --once` and `work
+    /// --until-idle` then exited 7 for good, advising a re-drive that fails the same way.
+    @Test func anImportIntoALogWhoseBlobProjectionIsBehindOwesNoUploads() async throws {
+        let demo = try await jobledger(["demo", "--db", "a.sqlite", "--jobs", "3", "--fail-rate", "0"], in: scratch)
+        #expect(demo.status == 0, "\(demo)")
+        let export = try await jobledger(["export", "--db", "a.sqlite"], in: scratch)
+        #expect(export.status == 0, "\(export)")
+        try export.stdout.write(toFile: scratch.path("a.ndjson"), atomically: true, encoding: .utf8)
+        let own = try await jobledger(["append", "--db", "b.sqlite", "--type", "queued", "--payload", #"{"kind":"noop"}"#], in: scratch)
+        #expect(own.status == 0, "\(own)")
+        let imported = try await jobledger(["import", "--db", "b.sqlite", "a.ndjson"], in: scratch)
+        #expect(imported.status == 0 && imported.stdout.contains("as seq 2…"), "\(imported)")
+        let once = try await jobledger(["project", "--db", "b.sqlite", "--once"], in: scratch)
+        #expect(once.status == 0 && !once.stderr.contains("not staged"), "\(once)")
+        let status = try await jobledger(["projections", "--db", "b.sqlite", "--json"], in: scratch)
+        let blob = try #require(try parsedProjections(status.stdout).first { $0["name"] as? String == "blob" }, "\(status)")
+        #expect(blob["dead"] as? Int == 0 && blob["pending"] as? Int == 0 && blob["lag"] as? Int == 0, "\(blob)")
+        // The preview and final image of each job are listed as uploads of the log they came
+        // from, not of this one.
+        let effects = try await jobledger(["replay", "--db", "b.sqlite", "--projection", "blob"], in: scratch)
+        #expect(effects.status == 0 && !effects.stdout.contains("\tupload\t"), "\(effects)")
+    }
+
+    /// The same export imported twice said "cannot apply 'queued' to a completed job", which
+    /// sent the user looking for a broken lifecycle, not for the import they had already made.
+    @Test(arguments: [false, true]) func anExportImportedAgainIsSaidToBeInTheLogAlready(intoALogWithEvents: Bool) async throws {
+        let demo = try await jobledger(["demo", "--db", "a.sqlite", "--jobs", "2", "--fail-rate", "0"], in: scratch)
+        #expect(demo.status == 0, "\(demo)")
+        let export = try await jobledger(["export", "--db", "a.sqlite"], in: scratch)
+        try export.stdout.write(toFile: scratch.path("a.ndjson"), atomically: true, encoding: .utf8)
+        if intoALogWithEvents {
+            let own = try await jobledger(["append", "--db", "b.sqlite", "--type", "queued", "--payload", #"{"kind":"noop"}"#], in: scratch)
+            #expect(own.status == 0, "\(own)")
+        }
+        let first = try await jobledger(["import", "--db", "b.sqlite", "a.ndjson"], in: scratch)
+        #expect(first.status == 0, "\(first)")
+        let again = try await jobledger(["import", "--db", "b.sqlite", "a.ndjson"], in: scratch)
+        let seq = intoALogWithEvents ? 2 : 1
+        expectRefusal(again, exit: 2, mentions: ["import failed at line 1", "is already in this log, as seq \(seq), with the same payload",
+                                                  "was imported before", "nothing was imported"])
+        let verify = try await jobledger(["verify", "--db", "b.sqlite", "--json"], in: scratch)
+        #expect(verify.status == 0 && verify.stdout.contains("\"events\":\(export.stdout.split(separator: "\n").count + (intoALogWithEvents ? 1 : 0))"), "\(verify)")
+    }
+
+    func parsedProjections(_ json: String) throws -> [[String: Any]] {
+        let v = try JSONSerialization.jsonObject(with: Data(json.utf8))
+        if let a = v as? [[String: Any]] { return a }
+        if let o = v as? [String: Any], let a = o["projections"] as? [[String: Any]] { return a }
+        return []
+    }
+
     @Test func aLogMadeWhileANewImportReadsItsInputIsSaid() async throws {
         // Over 64 KiB first: the pipe is full until the import reads, so the `submit` runs after
         // the import looked for the log (before it read a line) and found none.

@@ -201,7 +201,7 @@ struct RefusalTests {
         for args in [["append", "--db", db, "--type", "queued", "--payload", queuedPayload],
                      ["jobs", "--db", db], ["verify", "--db", db], ["digest", "--db", db], ["export", "--db", db]] {
             let r = try await jobledger(args, in: scratch)
-            expectRefusal(r, exit: 4, mentions: [db, "schema v99", "supports up to v8"])
+            expectRefusal(r, exit: 4, mentions: [db, "schema v99", "supports up to v9"])
         }
         try rawSQL(db, "PRAGMA user_version = \(version)")
         #expect(try await snapshot(db, in: scratch) == before)

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import JobLedger
 @testable import JobLedgerProjections
 import JobLedgerSQLite
@@ -107,12 +108,34 @@ struct ConcurrentUploadTests {
 }
 
 /// After an import (an export carries no assets), every artefact was dead-lettered with
-/// "not staged in this log" and the advice to re-drive, which can only fail the same way.
+/// "not staged in this log" and the advice to re-drive, which can only fail the same way. The
+/// log now records which seqs an import brought (`ImportedRanges`) and the blob projection makes
+/// no upload for them; an asset that is still not staged (an event appended by hand, or an
+/// import made before schema v9 recorded it) is refused for good, saying why.
 @Suite struct ImportedLogUploadTests {
-    @Test func anImportedLogsArtefactsAreDeadLetteredSayingWhyARedriveCannotHelp() async throws {
+    @Test func anImportedLogsArtefactsAreNotUploadedFromIt() async throws {
+        let lines = try await Fixture.exportOfAHappyJob()
+        let restored = try Fixture()
+        let report = try restored.ledger.importNDJSON(lines)
+        let head = try #require(report.head?.seq)
+        #expect(try restored.ledger.importedRanges() == ImportedRanges(ranges: [1...head]))
+        let hub = BroadcastHub()
+        let runner = restored.runner(blobs: LocalFolderBlobStore(path: restored.dir.path("blobs")), sink: hub, maxAttempts: 1)
+        _ = try await runner.catchUp()
+        let blob = try restored.status(.blob)
+        #expect(blob.checkpoint == head && blob.pending == 0 && blob.dead == 0 && blob.sent == 0, "\(blob)")
+        // The broadcast still sends every imported event's message.
+        #expect(try restored.status(.broadcast).sent == Int(head))
+    }
+
+    @Test func anAssetNotStagedWithoutAnImportRecordIsDeadLetteredSayingWhyARedriveCannotHelp() async throws {
         let lines = try await Fixture.exportOfAHappyJob()
         let restored = try Fixture()
         _ = try restored.ledger.importNDJSON(lines)
+        // As an import by a jobledger before schema v9 left it: no record of what it brought.
+        let q = try DatabaseQueue(path: restored.dir.path("jobs.sqlite"))
+        try await q.write { try $0.execute(sql: "DELETE FROM imports") }
+        try q.close()
         let runner = restored.runner(blobs: LocalFolderBlobStore(path: restored.dir.path("blobs")), maxAttempts: 1)
         _ = try await runner.catchUp()
         let dead = try restored.ledger.outboxItems(.blob, status: .dead)
@@ -125,7 +148,8 @@ struct ConcurrentUploadTests {
 /// A log restored from an export owed its history's uploads for good: taken in, they became
 /// dead letters no re-drive could clear, and every later `work --until-idle` exited 7. An import
 /// that names the blob projection starts it after the imported events, in its transaction; one
-/// into a log whose blob projection is still behind leaves it where it is (its own events first).
+/// into a log whose blob projection is still behind leaves it where it is (its own events
+/// first), and it then makes no upload for the imported events (`ImportedRanges`).
 @Suite struct ImportStartingAfterTests {
     @Test func theBlobProjectionStartsAfterTheImportedEvents() async throws {
         let lines = try await Fixture.exportOfAHappyJob()
@@ -154,7 +178,19 @@ struct ConcurrentUploadTests {
         _ = try target.ledger.importNDJSON(try CheckedImport.check(lines: lines), startingAfter: [.blob])
         let runner = target.runner(blobs: LocalFolderBlobStore(path: target.dir.path("blobs")), maxAttempts: 1)
         _ = try await runner.catchUp()
-        #expect(try target.ledger.outboxItems(.blob, status: .sent).count == 2, "its own job's artefacts are uploaded")
-        #expect(try target.ledger.outboxItems(.blob, status: .dead).count == 2, "the imported ones, taken in, cannot be")
+        let sent = try target.ledger.outboxItems(.blob, status: .sent)
+        #expect(sent.count == 2, "its own job's artefacts are uploaded: \(sent)")
+        #expect(try target.ledger.outboxItems(.blob, status: .dead).isEmpty, "the imported ones are not taken in as uploads (they were dead letters)")
+        let imported = try target.ledger.importedRanges()
+        #expect(imported.ranges.count == 1 && sent.allSatisfy { !imported.contains($0.seq) })
+        let blob = try target.status(.blob)
+        #expect(try blob.checkpoint == target.ledger.head()?.seq && blob.pending == 0, "\(blob)")
+
+        // A replay plans the same: uploads for the log's own job, none for the imported one.
+        var fold = ReplayFold(effects: [BlobProjection(store: LocalFolderBlobStore(path: target.dir.path("blobs")), ledger: target.ledger)])
+        fold.imported = imported
+        var planned: [Int64] = []
+        _ = try target.ledger.replay(into: &fold, effect: { planned.append($0.seq) })
+        #expect(planned == sent.map(\.seq))
     }
 }

@@ -38,7 +38,7 @@ import Testing
         #expect(try schema(old).contains { $0.contains("CHECK (type IN (") })
 
         let ledger = try Ledger.open(path: old, create: false)
-        #expect(ledger.schemaVersion == 8)
+        #expect(ledger.schemaVersion == Schema.version)
         _ = try Ledger.open(path: new)
         #expect(try schema(old) == schema(new))
         for table in ["events", "jobs", "outbox"] { #expect(try temporaryBTrees(old, table) == 0, "\(table)") }
