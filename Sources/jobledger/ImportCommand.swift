@@ -40,11 +40,12 @@ struct Import: AsyncParsableCommand {
             // An existing file that is not a log is refused before the input is read; a new log
             // is created only once the input has passed its checks.
             let bound = storage.bound(oneShot: true)
-            let existing = FileManager.default.fileExists(atPath: log.path)
-                ? try await waitingOutStorageFaults(bound) { try log.open(create: true, announce: false) } : nil
+            let exists = FileManager.default.fileExists(atPath: log.path)
             // Into a new path, Ctrl-C (or SIGTERM) must not leave a new, empty log behind: it
-            // was left so, without a word (an existing log rolls the transaction back).
-            let interrupt = existing == nil ? await ImportInterrupt.install(path: log.path) : nil
+            // was left so, without a word. An existing log rolls the transaction back; that too
+            // is said.
+            let interrupt = await ImportInterrupt.install(path: log.path, makesTheLog: !exists)
+            let existing = exists ? try await waitingOutStorageFaults(bound) { try log.open(create: true, announce: false) } : nil
             // The whole input is read and checked with no lock held (a pipe is copied aside
             // meanwhile); only then does the import take the write lock.
             let checking = CommandProgress("checking \(file == "-" ? "the input" : file)", total: Self.regularFileSize(handle), unit: .bytes)
@@ -52,7 +53,11 @@ struct Import: AsyncParsableCommand {
             checking.finish()
             let report: ImportReport
             if existing != nil {
-                report = try await write(checked, into: existing, bound: bound, interrupt: interrupt)
+                do {
+                    report = try await write(checked, into: existing, bound: bound, interrupt: interrupt)
+                } catch where interrupt.isInterrupted {
+                    throw fail("interrupted: nothing was imported into \(log.path) (its transaction was rolled back: the log is as it was)", code: 130)
+                }
             } else {
                 report = try await writeNew(checked, bound: bound, interrupt: interrupt)
             }

@@ -2,11 +2,12 @@ import Foundation
 import Synchronization
 import UnixSignals
 
-/// SIGINT and SIGTERM during an `import` into a path where no log exists yet. While the input is
-/// checked nothing has been created, and the process ends at once (exit 130) saying so. Once the
-/// log is being written, the signal is only noted: the import sees it before its next line (or
-/// its commit), rolls back, and the command removes the log it made. After the commit the
-/// import has happened, and the signal is ignored while its report is printed.
+/// SIGINT and SIGTERM during an `import`. While the input is checked nothing has been written,
+/// and the process ends at once (exit 130) saying so. Once the log is being written, the signal
+/// is only noted: the import sees it before its next line (or its commit) and rolls back; into
+/// a path where no log existed, the command removes the log it made. After the commit the
+/// import has happened, and the signal is ignored while its report is printed. (Into an
+/// existing log the default action ended the process without a word, exit 130 or 143.)
 final class ImportInterrupt: Sendable {
     private enum Phase { case checking, writing, done }
     private struct State {
@@ -15,13 +16,18 @@ final class ImportInterrupt: Sendable {
     }
     private let state = Mutex(State())
     let path: String
+    /// True when the import makes the log (none was at `path`).
+    let makesTheLog: Bool
 
-    private init(path: String) { self.path = path }
+    private init(path: String, makesTheLog: Bool) {
+        self.path = path
+        self.makesTheLog = makesTheLog
+    }
 
     /// Traps SIGINT and SIGTERM (their default action, which ended the process without a word
-    /// and left the new log behind, is off from now on).
-    static func install(path: String) async -> ImportInterrupt {
-        let interrupt = ImportInterrupt(path: path)
+    /// and left a new log behind, is off from now on).
+    static func install(path: String, makesTheLog: Bool) async -> ImportInterrupt {
+        let interrupt = ImportInterrupt(path: path, makesTheLog: makesTheLog)
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         Task.detached { for await _ in signals { interrupt.received() } }
         return interrupt
@@ -42,7 +48,8 @@ final class ImportInterrupt: Sendable {
             case .checking:
                 // Under the lock, so that the log cannot begin meanwhile. No atexit handlers or
                 // destructors: nothing was opened for writing, and the line goes out with write(2).
-                writeQuietly("jobledger: interrupted while the input was checked: nothing was imported, and no log was created at \(path)\n")
+                writeQuietly(makesTheLog ? "jobledger: interrupted while the input was checked: nothing was imported, and no log was created at \(path)\n"
+                             : "jobledger: interrupted before the import wrote anything: nothing was imported into \(path)\n")
                 _exit(130)
             case .writing: s.interrupted = true
             case .done: break

@@ -55,6 +55,43 @@ struct InterruptedImportTests {
         }
     }
 
+    /// SIGTERM while an import into an existing log is held by a full log: while it opens the
+    /// log (its write probe finds no room) or mid-write (room for the probe, not the events),
+    /// it stops, rolling back what it began, and says so, exit 130, the log as it was. (The
+    /// default action ended it without a word, exit 143.)
+    @Test(arguments: [0, 1]) func anImportIntoAnExistingLogInterruptedSaysNothingWasImported(pagesOfRoom: Int) async throws {
+        let input = scratch.path("all.ndjson")
+        let lines = (0..<2000).map { #"{"job_id":"imported-\#($0)","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"design"}}"# }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        let own = try await jobledger(["submit", "design", "--db", "log.sqlite"], in: scratch)
+        #expect(own.status == 0, "\(own)")
+        let pages = try pageCount(scratch.path("log.sqlite"))
+
+        let p = Process()
+        p.executableURL = try #require(jobledgerBinary) as URL
+        p.arguments = ["import", input, "--db", scratch.path("log.sqlite"), "--storage-wait", "600"]
+        p.currentDirectoryURL = scratch.url
+        var environment = ProcessInfo.processInfo.environment
+        environment["JOBLEDGER_MAX_PAGE_COUNT"] = "\(pages + pagesOfRoom)"
+        p.environment = environment
+        let err = childPipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try startChild(p)
+        let waiting = await waitForLine(containing: "retrying for up to", in: err.fileHandleForReading)
+        #expect(waiting != nil, "the import never reached the full log")
+        kill(p.processIdentifier, SIGTERM)
+        let said = await waitForLine(containing: "interrupted", in: err.fileHandleForReading)
+        await waitForExit(p, "the import after SIGTERM")
+        #expect(p.terminationReason == .exit && p.terminationStatus == 130)
+        let log = scratch.path("log.sqlite")
+        #expect(said == (pagesOfRoom == 0 ? "jobledger: interrupted before the import wrote anything: nothing was imported into \(log)"
+                                          : "jobledger: interrupted: nothing was imported into \(log) (its transaction was rolled back: the log is as it was)"),
+                "\(said ?? "nothing said")")
+        let verified = try await jobledger(["verify", "--db", "log.sqlite"], in: scratch)
+        #expect(verified.status == 0 && verified.stdout.contains("ok: 1 event,"), "\(verified)")
+    }
+
     /// Killed outright (SIGKILL) while it writes, an import into a new path left an empty log
     /// there, which `verify` passed (0 events). Nothing is at the path now; the next import
     /// removes what the killed one left under its staging name, and makes the log.
