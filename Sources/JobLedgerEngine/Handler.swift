@@ -54,8 +54,24 @@ public struct JobContext: Sendable {
 
     /// True once this attempt's task is cancelled: the job was canceled, the attempt lost its
     /// claim or ran past its `timeout`, or the engine is shutting down (`shutdown(drain:)` after
-    /// the drain). A handler should stop soon after; how the attempt is recorded depends on which.
+    /// the drain). A handler should stop soon after; how the attempt is recorded depends on
+    /// which (`cancellation` says).
     public var isCancelled: Bool { Task.isCancelled }
+
+    /// Why this attempt is asked to stop, or nil while it may go on: the job was canceled
+    /// (with its reason), the attempt lost its claim, ran past its `timeout`, or the engine is
+    /// shutting down. Call it from the handler's task (the shutdown case is read from its
+    /// cancellation).
+    ///
+    /// ```swift
+    /// if let why = ctx.cancellation {
+    ///     await renderer.abort(job: ctx.job, because: why.description)  // "canceled: by admin"
+    ///     throw CancellationError()
+    /// }
+    /// ```
+    public var cancellation: AttemptCancellation? {
+        engine.cancellation(of: job, attempt: attempt, taskCancelled: Task.isCancelled)
+    }
 }
 
 /// What a handler returns: final bytes (staged as the result asset, `JobState.result`) and/or

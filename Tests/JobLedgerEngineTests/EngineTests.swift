@@ -373,3 +373,13 @@ struct Fixture {
         #expect(try f.ledger.verify().isValid)
     }
 }
+
+extension Fixture {
+    /// An engine of its own on a second `Ledger` of the same log: another worker process.
+    func engineOnAnotherLedger(_ worker: String) throws -> JobEngine {
+        var c = LedgerConfiguration()
+        c.clock = clock.function
+        let other = try Ledger.open(path: dir.path("jobs.sqlite"), configuration: c)
+        return engine(worker, ledger: other)
+    }
+}

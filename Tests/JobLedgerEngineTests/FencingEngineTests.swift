@@ -11,12 +11,7 @@ import Testing
 /// land in the attempt that replaced it.
 @Suite struct FencingEngineTests {
     /// A second engine on the same file, through its own connection.
-    func secondEngine(_ f: Fixture, _ worker: String) throws -> JobEngine {
-        var c = LedgerConfiguration()
-        c.clock = f.clock.function
-        let other = try Ledger.open(path: f.dir.path("jobs.sqlite"), configuration: c)
-        return f.engine(worker, ledger: other)
-    }
+    func secondEngine(_ f: Fixture, _ worker: String) throws -> JobEngine { try f.engineOnAnotherLedger(worker) }
 
     func events(_ f: Fixture, _ job: JobID) throws -> [StoredEvent] {
         var out: [StoredEvent] = []
