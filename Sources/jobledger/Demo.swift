@@ -40,6 +40,7 @@ struct Demo: AsyncParsableCommand, TakesLogLevel {
             let blobStore = try projections.blobStore()
             let upstash = try intake.upstashConfiguration(projections)
             let feed = try await intake.make(upstash, projections: projections)
+            try await projections.checkStatusCache(upstash)
             let path = try freshPath()
             var configuration = LedgerConfiguration()
             configuration.maxPageCount = try maxPageCountFromEnvironment()

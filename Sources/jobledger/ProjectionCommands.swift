@@ -70,6 +70,21 @@ struct ProjectionOptions: ParsableArguments {
         UpstashRedis(configuration: configuration, logger: cliLogger("jobledger.upstash"))
     }
 
+    /// With `--status-cache upstash`, a token Upstash refuses stops the command at start (exit
+    /// 2, before the log is touched): it was taken, and every status write was refused and
+    /// dead-lettered. Upstash not answering is left to the projection's retries.
+    func checkStatusCache(_ configuration: UpstashConfiguration?) async throws {
+        guard let configuration, statusCache == .upstash, !noEffects else { return }
+        do {
+            _ = try await upstashClient(configuration).send(["PING"], idempotent: true)
+        } catch {
+            switch error {
+            case .unauthorized, .rejected: throw fail("Upstash status cache: \(error)", code: 2)
+            case .command, .unavailable: return
+            }
+        }
+    }
+
     /// The runner with the `--blob-store` store (unless `blobs` is given) and the `--broadcast`
     /// sink (unless `sink` is given); with `upstash`, the status cache on Upstash too.
     /// `storageWait`: how long a storage fault may last before a run stops (nil: until it clears).
@@ -133,6 +148,7 @@ struct Project: AsyncParsableCommand, TakesLogLevel {
             let sink = try projections.noEffects ? nil : projections.sink()
             let blobs = try projections.noEffects ? nil : projections.blobStore()
             let upstash = projections.statusCache == .upstash && !projections.noEffects ? try projections.upstashConfiguration() : nil
+            try await projections.checkStatusCache(upstash)
             let storageWait = storage.bound(oneShot: once)
             let ledger = try await waitingOutStorageFaults(storageWait, waitingOutLocks: !once) { try log.open(create: false) }
             defer { closeLog(ledger) }

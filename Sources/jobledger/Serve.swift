@@ -126,6 +126,7 @@ struct Serve: AsyncParsableCommand, TakesLogLevel {
             let blobs = try projections.blobStore()
             let upstash = try intake.upstashConfiguration(projections)
             let feed = try await intake.make(upstash, projections: projections)
+            try await projections.checkStatusCache(upstash)
             // Before the log too: --rate-limiter upstash without its variables is exit 2 and no log.
             let limiter = try await makeLimiter(spec, environment: environment)
             let storageWait = storage.bound(oneShot: false)

@@ -206,6 +206,7 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
             let blobs = try projections.blobStore()
             let upstash = try intake.upstashConfiguration(projections)
             let feed = try await intake.make(upstash, projections: projections, waitingOutOutage: !untilIdle)
+            try await projections.checkStatusCache(upstash)
             let storageWait = storage.bound(oneShot: untilIdle)
             let ledger = try await waitingOutStorageFaults(storageWait, waitingOutLocks: !untilIdle) { try log.open(create: true) }
             defer { closeLog(ledger) }

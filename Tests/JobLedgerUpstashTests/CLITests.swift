@@ -156,6 +156,17 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
         #expect(!FileManager.default.fileExists(atPath: db), "the log is not touched")
         r = try await runJobledger(["intake", "status"], standIn: s, extra: ["UPSTASH_REDIS_REST_TOKEN": secret], in: folder)
         #expect(r.status == 2 && !(r.stdout + r.stderr).contains(secret))
+        // The status cache alone: the token was taken, and every status write of the run was
+        // refused and dead-lettered (exit 7 at the end, the log written).
+        for command in [["work", "--db", db, "--status-cache", "upstash", "--until-idle"],
+                        ["project", "--db", db, "--status-cache", "upstash", "--once"]] {
+            if command[0] == "project" { _ = try await runJobledger(["submit", "design", "--db", db], standIn: nil, in: folder) }
+            let before = try? Data(contentsOf: URL(fileURLWithPath: db))
+            r = try await runJobledger(command, standIn: s, extra: ["UPSTASH_REDIS_REST_TOKEN": secret], in: folder)
+            #expect(r.status == 2 && r.stderr.contains("Upstash status cache:") && r.stderr.contains("refused the token"), "\(command[0]): \(r.stderr)")
+            #expect(!(r.stdout + r.stderr).contains(secret))
+            #expect((try? Data(contentsOf: URL(fileURLWithPath: db))) == before, "\(command[0]) left the log as it was")
+        }
     }
 
     @Test func demoFromTheStreamPublishesStatusAndIntakeStatusShowsTheGroup() async throws {
