@@ -170,6 +170,11 @@ extension Ledger {
             throw LedgerError.concurrencyConflict(job: e.job, expected: expected, actual: version)
         }
         let at = e.recordedAt ?? configuration.clock()
+        // What an export can carry and an import takes (four-digit years from 1970): a time
+        // outside it was stored, verified and exported, and the export did not import.
+        guard Timestamp.recordable.contains(at.milliseconds) else {
+            throw LedgerError.invalidPayload(PayloadError(type: e.payload.type, reason: "recorded_at \(at.milliseconds) ms is outside 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z, what a log records (and an export carries)"))
+        }
         do {
             // `apply` checks every rule before it changes anything, so a refusal leaves `state` intact.
             if state == nil { state = try Lifecycle.begin(job: e.job, with: e.payload, at: at) } else { try state!.apply(e.payload, at: at) }

@@ -301,7 +301,7 @@ extension Ledger {
         if let digest = o["payload_digest"]?.stringValue, let prev = o["prev_hash"]?.stringValue, let hash = o["hash"]?.stringValue {
             guard let seq = stated.seq, let version = stated.version else { throw fail("'seq' and 'version' must be whole numbers") }
             guard Digest.sha256Hex(payload.canonicalText) == digest else {
-                throw fail("payload does not match its payload_digest: the export was edited")
+                throw fail("payload does not match its payload_digest: the export was edited, or the log it came from stored this payload in another form than jobledger writes (its verify warns of that)")
             }
             var rule: HashChain.Rule?
             if let named = o["hash_rule"] {

@@ -62,6 +62,11 @@ public struct VerifyReport: Sendable {
     /// inferred from the rows (the first one that matches only `jobledger/v2` starts it), and
     /// `rules` shows what was inferred.
     public var rulesInferred = false
+    /// What SQLite's check of the file found wrong (`checkFileStructure()`), when the scan had
+    /// already found a problem or a removed rule: kept beside them, not thrown in their place
+    /// (a row breaking a CHECK lost the seq the scan had named). Nil otherwise: damage in a log
+    /// whose events check out is thrown as before.
+    public var damage: String?
     /// True when no problem was found and no rule of the log was removed.
     public var isValid: Bool { problem == nil && removedRules.isEmpty }
 }
@@ -101,9 +106,15 @@ extension Ledger {
     /// After the events, SQLite's own check of the file runs (`checkFileStructure()`): a
     /// damaged page anywhere (an index, the jobs table) throws `LedgerError.storage` naming
     /// what SQLite found, where a scan of the events alone would have said the log is intact.
+    /// When the scan had found a problem already, the damage is kept in the report
+    /// (`VerifyReport.damage`) beside it instead.
     public func verify(expectHead: ChainHead? = nil, progress: ((Int64) -> Void)? = nil) throws(LedgerError) -> VerifyReport {
-        let report = try verify(continuing: nil, expectHead: expectHead, progress: progress).report
-        try checkFileStructure()
+        var report = try verify(continuing: nil, expectHead: expectHead, progress: progress).report
+        do {
+            try checkFileStructure()
+        } catch .storage(let damage) where !report.isValid {
+            report.damage = damage
+        }
         return report
     }
 

@@ -80,8 +80,9 @@ struct Verify: AsyncParsableCommand {
             }
             if let p = report.problem {
                 print("FAILED at seq \(p.seq): \(terminalSafe(p.message))")
-                throw ExitCode(1)
             }
+            if let damage = report.damage { print("and the file is damaged: \(terminalSafe(damage))") }
+            if report.problem != nil { throw ExitCode(1) }
             print((report.removedRules.isEmpty ? "" : "the events themselves: ") + verifySummary(report, expected: expected))
             if !report.rules.isEmpty {
                 print("hash rules\(report.rulesInferred ? " (inferred from the rows)" : ""): " + report.rules.map(\.description).joined(separator: "; "))
@@ -118,7 +119,7 @@ extension Verify {
 /// for it, and the text says: seq 0 and the genesis hash (it was null, as for a log that failed).
 ///
 /// ```json
-/// {"events":26,"head":"26:7caf…","jobs":3,"non_canonical":{"count":0,"seqs":[]},"ok":true,"problem":null,
+/// {"damage":null,"events":26,"head":"26:7caf…","jobs":3,"non_canonical":{"count":0,"seqs":[]},"ok":true,"problem":null,
 ///  "rules":[{"from":1,"rule":"jobledger/v1","through":26}],"time_backwards":{"count":0,"first_seq":null},"verified_through":"26:7caf…"}
 /// ```
 func verifyJSON(_ report: VerifyReport) -> JSONValue {
@@ -128,6 +129,7 @@ func verifyJSON(_ report: VerifyReport) -> JSONValue {
         "ok": .bool(report.isValid), "events": .int(report.events), "jobs": .int(Int64(report.jobs)),
         "head": report.isValid ? through : .null, "verified_through": through,
         "problem": report.problem.map { .object(["seq": .int($0.seq), "message": .string($0.message)]) } ?? .null,
+        "damage": report.damage.map { .string($0) } ?? .null,
         "removed_rules": .array(report.removedRules.map { .string($0) }), "rules_inferred": .bool(report.rulesInferred),
         "rules": .array(report.rules.map { .object(["rule": .string($0.rule.rawValue), "from": .int($0.from), "through": .int($0.through)]) }),
         "non_canonical": .object(["count": .int(Int64(report.nonCanonicalCount)), "seqs": .array(report.nonCanonical.map { .int($0) })]),
@@ -233,9 +235,26 @@ struct Export: AsyncParsableCommand {
 
     /// A log that does not verify exports as stored (evidence), but its export would not
     /// import: said now, by the exit code too (1), rather than when a restore needs it.
+    /// So are events an import would refuse though the log verifies: payloads stored in
+    /// another form than jobledger writes (by another program), and times outside what an
+    /// export carries; and a log whose integrity rules were removed, which `verify` fails.
     static func verified(_ ledger: Ledger) throws {
-        guard let p = try Verify.verifiedWithProgress(ledger).problem else { return }
-        throw fail("the log does not verify at seq \(p.seq): \(terminalSafe(p.message)); the export holds every event as stored (run jobledger verify)", code: 1)
+        let report = try Verify.verifiedWithProgress(ledger)
+        let asStored = "the export holds every event as stored"
+        if let p = report.problem {
+            throw fail("the log does not verify at seq \(p.seq): \(terminalSafe(p.message)); \(asStored) (run jobledger verify)", code: 1)
+        }
+        if !report.removedRules.isEmpty {
+            throw fail("the log does not verify: \(removedRulesLine(report)); \(asStored) (run jobledger verify)", code: 1)
+        }
+        if let first = report.nonCanonical.first {
+            throw fail("\(plural(report.nonCanonicalCount, "payload")) of the log \(report.nonCanonicalCount == 1 ? "is" : "are") not stored as jobledger writes them (canonical JSON), the first at seq \(first) "
+                       + "(written by another program?): jobledger import would refuse this export at that event; \(asStored) (run jobledger verify)", code: 1)
+        }
+        if let seq = try ledger.firstSeqRecordedOutsideRecordableTimes() {
+            throw fail("the event at seq \(seq) was recorded at a time outside 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z (written by another program?): "
+                       + "jobledger import would refuse this export at that event; \(asStored)", code: 1)
+        }
     }
 
     /// `--output PATH`: the lines go to a file beside PATH under a staging name, which becomes

@@ -15,9 +15,13 @@ struct JobEventDigests {
 
     private(set) var jobs: [JobID: [Event]] = [:]
 
-    /// Takes in one replayed event (called in log order, so each job's events come in version order).
+    /// Takes in one replayed event (called in log order, so each job's events come in version
+    /// order). The digest is computed from the payload as read, not taken from the stored
+    /// `payload_digest`: a payload edited behind the log's back, its digest left as it was,
+    /// compared equal ("no differences", exit 0, where `verify` fails at that seq).
     mutating func add(_ e: StoredEvent) {
-        jobs[e.job, default: []].append(Event(seq: e.seq, digest: UInt64(e.payloadDigest.prefix(16), radix: 16) ?? 0))
+        let digest = Digest.sha256Hex(e.payload.canonicalText)
+        jobs[e.job, default: []].append(Event(seq: e.seq, digest: UInt64(digest.prefix(16), radix: 16)!))
     }
 
     /// Where two sides' events of a job first carry different payloads.

@@ -32,4 +32,18 @@ import Testing
         let same = try await jobledger(["diff", "a.sqlite", "c.sqlite"], in: scratch)
         #expect(same.status == 0 && same.stdout.hasSuffix("no differences\n"), "\(same)")
     }
+
+    /// A payload edited in the file behind the log's back, its stored digest left as it was:
+    /// `diff` compared the stored digests and said "no differences", exit 0, where `verify`
+    /// fails at that seq. Comparing a kept backup with the live log is what it is for.
+    @Test func aPayloadEditedBehindTheLogsBackDiffers() async throws {
+        let scratch = Scratch()
+        try await Self.log(scratch.path("a.sqlite"), input: ["prompt": "a red bicycle"])
+        try FileManager.default.copyItem(atPath: scratch.path("a.sqlite"), toPath: scratch.path("b.sqlite"))
+        try rawSQL(scratch.path("b.sqlite"), "DROP TRIGGER events_no_update; UPDATE events SET payload = json_set(payload, '$.input.prompt', 'something else') WHERE seq = 1")
+        let verify = try await jobledger(["verify", "--db", "b.sqlite"], in: scratch)
+        #expect(verify.status == 1 && verify.stdout.contains("FAILED at seq 1"), "\(verify)")
+        let r = try await jobledger(["diff", "a.sqlite", "b.sqlite"], in: scratch)
+        #expect(r.status == 1 && r.stdout.contains("events: payload differs from version 1 (seq 1 on the left, seq 1 on the right)"), "\(r)")
+    }
 }

@@ -197,6 +197,25 @@ struct IntegrityTests {
     /// A log that does not verify is exported whole, as stored (evidence), but the export
     /// exits 1 naming the first bad seq: `import` refuses such an export, so a backup made of it
     /// could never be restored.
+    /// A row changed by hand so that it breaks a CHECK of its table (constraints ignored by the
+    /// writer): `verify` exited 6 with SQLite's finding alone, no seq and no word of the dropped
+    /// trigger, and `--json` printed nothing. The scan's findings come first, and the damage
+    /// beside them.
+    @Test func aRowBreakingACheckIsNamedByItsSeqBesideTheDamage() async throws {
+        try await logWithCompletedJob(db, in: scratch)
+        try rawSQL(db, "PRAGMA ignore_check_constraints = 1; DROP TRIGGER events_no_update; UPDATE events SET type = 'exploded' WHERE seq = 3")
+        let plain = try await jobledger(["verify", "--db", db], in: scratch)
+        #expect(plain.status == 1, "\(plain)")
+        let lines = plain.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3 && lines[0].hasPrefix("FAILED: the log's integrity rules were removed") && lines[0].contains("events_no_update")
+                && lines[1].hasPrefix("FAILED at seq 3:") && lines[2].hasPrefix("and the file is damaged:") && lines[2].contains("CHECK constraint failed in events"),
+                "\(plain)")
+        let json = try await jobledger(["verify", "--db", db, "--json"], in: scratch)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+        #expect(json.status == 1 && report["ok"] as? Bool == false && (report["problem"] as? [String: Any])?["seq"] as? Int == 3
+                && (report["damage"] as? String ?? "").contains("CHECK constraint failed"), "\(json)")
+    }
+
     @Test func anExportOfALogThatDoesNotVerifyExitsOne() async throws {
         try await logWithCompletedJob(db, in: scratch)
         try rawSQL(db, #"DROP TRIGGER events_no_update; UPDATE events SET payload = '{"attempt":1,"fraction":0.5,"message":"edited"}' WHERE seq = 3"#)
