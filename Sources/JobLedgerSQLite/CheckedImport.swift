@@ -27,6 +27,10 @@ public final class CheckedImport {
     /// Lines, from the first, hashed under `HashChain.Rule.v1` (an export of a log older
     /// than schema v4): an import into an empty log keeps their rule.
     let leadingV1: Int
+    /// True when the lines carry the hash chain (`payload_digest`, `prev_hash`, `hash`, as an
+    /// export writes them), checked from line to line; false for lines without it (written by
+    /// hand or another program), which nothing was checked against.
+    public let chained: Bool
     /// Bytes read.
     public let bytes: Int64
     /// The line-length limit the input was checked against.
@@ -39,10 +43,11 @@ public final class CheckedImport {
         case file(fd: Int32, offset: off_t)
     }
 
-    private init(lines: Int, events: Int, leadingV1: Int, bytes: Int64, maxLineBytes: Int, source: Source) {
+    private init(lines: Int, events: Int, leadingV1: Int, chained: Bool, bytes: Int64, maxLineBytes: Int, source: Source) {
         self.lines = lines
         self.events = events
         self.leadingV1 = leadingV1
+        self.chained = chained
         self.bytes = bytes
         self.maxLineBytes = maxLineBytes
         self.source = source
@@ -57,7 +62,7 @@ public final class CheckedImport {
         let all = Array(lines)
         var checker = ImportLineChecker()
         for (i, line) in all.enumerated() { _ = try checker.check(line, number: i + 1) }
-        return CheckedImport(lines: all.count, events: checker.events, leadingV1: checker.leadingV1, bytes: all.reduce(0) { $0 + Int64($1.utf8.count) },
+        return CheckedImport(lines: all.count, events: checker.events, leadingV1: checker.leadingV1, chained: checker.isChained, bytes: all.reduce(0) { $0 + Int64($1.utf8.count) },
                              maxLineBytes: .max, source: .memory(all))
     }
 
@@ -104,7 +109,7 @@ public final class CheckedImport {
             if reader.lineNumber & 4095 == 0 { progress(reader.bytesRead) }
         }
         progress(reader.bytesRead)
-        return CheckedImport(lines: reader.lineNumber, events: checker.events, leadingV1: checker.leadingV1, bytes: reader.bytesRead, maxLineBytes: maxLineBytes,
+        return CheckedImport(lines: reader.lineNumber, events: checker.events, leadingV1: checker.leadingV1, chained: checker.isChained, bytes: reader.bytesRead, maxLineBytes: maxLineBytes,
                              source: .file(fd: spool ?? fd, offset: spool == nil ? offset : 0))
     }
 

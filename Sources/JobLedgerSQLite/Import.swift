@@ -21,6 +21,9 @@ struct ImportLineChecker {
     /// The `seq` of the last line that carried a hash: an export numbers its lines without gaps.
     private var lastSeq: Int64?
 
+    /// True once a line carried the hash chain (then every line does).
+    var isChained: Bool { fileChain != nil }
+
     /// The line's event, prepared for appending, and its chain fields; nil for a blank line.
     mutating func check(_ line: String, number lineNumber: Int) throws(LedgerError) -> (PreparedEvent, Ledger.ImportCheck?)? {
         if line.allSatisfy(\.isWhitespace) { return nil }

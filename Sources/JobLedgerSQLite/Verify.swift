@@ -163,7 +163,7 @@ extension Ledger {
                 if raw.seq != prev.seq + 1 {
                     let missing = raw.seq - prev.seq - 1
                     if raw.seq <= prev.seq { return fail(raw.seq, "out of order after seq \(prev.seq)") }
-                    return fail(prev.seq + 1, "missing: the log jumps from seq \(prev.seq) to seq \(raw.seq) (\(missing) event\(missing == 1 ? "" : "s") deleted)")
+                    return fail(prev.seq + 1, "missing: the log jumps from seq \(prev.seq) to seq \(raw.seq) (\(missing) seq\(missing == 1 ? "" : "s") with no event: deleted, or the event at seq \(raw.seq) was put in by hand)")
                 }
                 if raw.prevHash != prev.hash {
                     // The first event's link is to the chain's start (64 zeros), not to an event.

@@ -62,8 +62,18 @@ struct Import: AsyncParsableCommand {
                 report = try await writeNew(checked, bound: bound, interrupt: interrupt)
             }
             print("imported \(plural(report.events, "event")) of \(plural(report.jobs, "job"))\(report.firstSeq.map { " as seq \($0)…\(report.head!.seq)" } ?? ""); head \(report.head?.description ?? "unchanged")")
+            // A restore that checked nothing, or restored nothing, reads as one that did.
+            if checked.events == 0 {
+                printErr("jobledger: warning: \(file == "-" ? "the input" : file) holds no event (an export of a log holds one line per event)")
+            } else if !checked.chained {
+                printErr(Self.unchainedNote)
+            }
         }
     }
+
+    /// Said after an import of lines without the hash chain (written by hand or another
+    /// program): nothing but the log's rules checked them.
+    static let unchainedNote = "jobledger: note: the lines carry no hash chain (as an export's do): each event was checked against the log's rules only"
 
     /// The size of the file `handle` reads, or 0 when it is no regular file (a pipe).
     static func regularFileSize(_ handle: FileHandle) -> Int {

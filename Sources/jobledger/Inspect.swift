@@ -304,6 +304,8 @@ struct Export: AsyncParsableCommand {
 // MARK: - Output helpers
 
 func formatDelta(_ ms: Int64) -> String {
+    // Back in time (a writer's clock that stepped back): "-1.0s", not "+-1000ms".
+    if ms < 0 { return "-" + formatDelta(ms == .min ? .max : -ms).dropFirst() }
     if ms < 1000 { return "+\(ms)ms" }
     if ms < 60_000 { return "+\(String(format: "%.1f", Double(ms) / 1000))s" }
     if ms < 3_600_000 { return "+\(ms / 60_000)m\((ms / 1000) % 60)s" }

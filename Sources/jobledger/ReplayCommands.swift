@@ -185,7 +185,9 @@ struct Replay: AsyncParsableCommand {
                 do throws(LedgerError) { try scratch.add(e); effectsWritten += 1 } catch { scratchFailure = error }
                 return
             }
-            out.write((json ? e.json.canonicalText : e.line) + "\n")
+            // Each field made safe for a terminal (a message's U+202E went out raw), the tabs
+            // between them kept.
+            out.write((json ? e.json.canonicalText : e.line.split(separator: "\t", omittingEmptySubsequences: false).map { terminalSafe(String($0)) }.joined(separator: "\t")) + "\n")
         }
         if let scratchFailure { throw scratchFailure }
         // A job the log has never held (a mistyped id) is said, as `history` and `state` say

@@ -188,7 +188,7 @@ struct ImportCLITests {
         try FileManager.default.createDirectory(atPath: scratch.path("t"), withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: scratch.path("l.sqlite"), withDestinationPath: "t/real.sqlite")
         let r = try await jobledger(["import", "--db", "l.sqlite", file], in: scratch)
-        #expect(r.status == 0 && r.stderr.isEmpty, "\(r)")
+        #expect(r.status == 0 && r.stderr == "jobledger: note: the lines carry no hash chain (as an export's do): each event was checked against the log's rules only\n", "\(r)")
         #expect(scratch.exists("t/real.sqlite"))
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: scratch.path("l.sqlite")) == "t/real.sqlite", "the link is left as it was")
         let jobs = try await jobledger(["jobs", "--db", "l.sqlite"], in: scratch)

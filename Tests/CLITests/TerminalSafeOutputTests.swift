@@ -25,6 +25,13 @@ import Testing
             #expect(!r.stdout.split(separator: "\n").contains { $0.hasPrefix("FAKE LINE") }, "\(command): a payload's newline made a line of its own")
             #expect(r.stdout.contains(#"boom\r\u{1B}[32mALL OK\nFAKE LINE \u{202E}evil"#), "\(command): \(r.stdout)")
         }
+        // `replay --effects` and `--projection broadcast` print the messages, each field made
+        // safe (the bidirectional override went out raw), the tabs between them kept.
+        for command in [["replay", "--effects"], ["replay", "--projection", "broadcast"]] {
+            let r = try await jobledger(command + ["--db", "e.sqlite"], in: scratch)
+            #expect(r.status == 0 && !r.stdout.unicodeScalars.contains { $0.value == 0x1B || $0 == "\r" || $0.value == 0x202E }, "\(command): \(r.stdout.debugDescription)")
+            #expect(r.stdout.contains(#"\u{202E}evil"#) && r.stdout.contains("\tbroadcast\t"), "\(command): \(r.stdout)")
+        }
         let json = try await jobledger(["history", job, "--db", "e.sqlite", "--json"], in: scratch)
         #expect(json.stdout.contains(#"\r\u001b[32mALL OK\nFAKE LINE"#), "--json escapes as JSON does: \(json.stdout)")
     }
@@ -55,5 +62,26 @@ import Testing
             #expect(!r.stderr.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(run.args): \(r.stderr.debugDescription)")
             #expect(r.stderr.contains(run.shows), "\(run.args): \(r.stderr)")
         }
+    }
+
+    /// An event recorded earlier than the one before it (a writer's clock stepped back) showed
+    /// its gap as `+-1000ms`.
+    @Test func aGapBackInTimeIsShownWithAMinus() async throws {
+        let scratch = Scratch()
+        try (#"{"job_id":"t-1","type":"queued","recorded_at":"2026-11-29T00:00:02Z","payload":{"kind":"design"}}"# + "\n"
+             + #"{"job_id":"t-1","type":"canceled","recorded_at":"2026-11-29T00:00:01Z","payload":{"reason":"x"}}"# + "\n")
+            .write(to: scratch.url.appendingPathComponent("back.ndjson"), atomically: true, encoding: .utf8)
+        let imported = try await jobledger(["import", "--db", "back.sqlite", "back.ndjson"], in: scratch)
+        try #require(imported.status == 0, "\(imported)")
+        let r = try await jobledger(["history", "t-1", "--db", "back.sqlite"], in: scratch)
+        #expect(r.status == 0 && r.stdout.contains("-1.0s") && !r.stdout.contains("+-"), "\(r.stdout)")
+    }
+
+    /// An empty input "restored" an empty log with the same success line as a real restore.
+    @Test func anEmptyImportIsSaidToHoldNoEvent() async throws {
+        let scratch = Scratch()
+        try Data().write(to: scratch.url.appendingPathComponent("empty.ndjson"))
+        let r = try await jobledger(["import", "--db", "e.sqlite", "empty.ndjson"], in: scratch)
+        #expect(r.status == 0 && r.stderr.contains("warning: empty.ndjson holds no event"), "\(r)")
     }
 }
