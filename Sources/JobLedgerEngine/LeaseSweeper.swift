@@ -32,7 +32,10 @@ extension JobEngine {
                 continue
             }
             swept = true
-            log(job.id).warning("lease expired; requeued or failed", metadata: ["worker": "\(job.worker ?? "?")", "attempt": "\(job.attempt)"])
+            // Which of the two, said (it read "requeued or failed").
+            let outcome = job.attempt < job.maxAttempts ? "requeued for attempt \(job.attempt + 1) of \(job.maxAttempts)"
+                : "failed for good (attempt \(job.attempt) was its last)"
+            log(job.id).warning("lease expired; \(outcome)", metadata: ["worker": "\(job.worker ?? "?")", "attempt": "\(job.attempt)"])
         }
         return swept
     }

@@ -13,7 +13,7 @@ struct Bench: AsyncParsableCommand {
             states (≥ 0.25), the peak memory of a replay of --replay-events events (< 100 MB, \
             measured in a child process), the engine burn-down for each backlog of --engine-jobs (each in a \
             child process: jobs/s and its ratio to raw SQLite writing the same rows (≥ 0.6 at the smallest \
-            backlog; the largest at ≥ 0.8 of the smallest's rate), the peak memory (< 300 MB) and the time \
+            backlog; every larger backlog at ≥ 0.8 of the smallest's rate), the peak memory (< 300 MB) and the time \
             from the engine's start to its first claim (< 2 s); backlogs up to 10000 jobs are measured three \
             times, in turn with the raw side, and the medians compared), rebuilding the jobs \
             table (≥ 0.2 of a raw scan), broadcasting to the in-process hub (msgs/s), and AnyCable \
@@ -26,7 +26,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Events for each append benchmark, split over 10 rounds, \(OptionRanges.events.bounds).") var events: Int = 100_000
     @Option(help: "Events in the log replayed for throughput and peak memory, \(OptionRanges.replayEvents.bounds).") var replayEvents: Int = 1_000_000
     @Option(help: "Concurrent appending tasks for the group-commit benchmark, \(OptionRanges.tasks.bounds).") var tasks: Int = 64
-    @Option(help: "Keep the benchmark logs in a fresh folder inside this directory (default: a temporary folder, removed afterwards).") var dir: String?
+    @Option(help: "Keep the benchmark logs in a fresh folder inside this directory (default: a temporary folder, removed afterwards); the engine burn-down's logs are removed once each backlog is measured (a million jobs' logs take gigabytes).") var dir: String?
     @Flag(help: "Print the results as JSON.") var json = false
     @Option(help: .hidden) var replayChild: String?
     @Option(help: "Run only one part.") var only: BenchPart?

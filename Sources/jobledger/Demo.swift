@@ -18,7 +18,7 @@ struct Demo: AsyncParsableCommand, TakesLogLevel {
             """)
 
     @Option(help: "The log to create (must not exist yet; a missing folder is made; default ./jobledger-demo.sqlite, replaced each run, also when named here).") var db: String?
-    @Option(help: "How many jobs, \(OptionRanges.jobs.bounds) (each stages two images: about 25 KB of disk a job; `bench --only engine` times large backlogs).") var jobs: Int = 24
+    @Option(help: "How many jobs, \(OptionRanges.jobs.bounds) (each stages two images: about 50 KB of disk a job, 25 KB in the log and about as much for the published images; `bench --only engine` times large backlogs).") var jobs: Int = 24
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var projections: ProjectionOptions
     @OptionGroup var storage: StorageWaitOptions
@@ -252,7 +252,11 @@ final class DemoDisplay: Sendable {
                       let js = try? Lifecycle.apply(e.payload, to: prior, job: e.job, at: e.recordedAt) else { continue }
                 s.active[e.job] = js.status.isTerminal ? nil : js
                 // A cancel of a queued job ran on no worker; one of a running job on its worker.
-                if worker == nil || prior?.worker == worker { s.outcomes.count(e.payload, after: js) }
+                if worker == nil || prior?.worker == worker {
+                    s.outcomes.count(e.payload, after: js)
+                } else if case .failed(let f) = e.payload, f.code == "lease_expired" {
+                    s.outcomes.recovered += 1
+                }
                 let id = String(js.id.rawValue.suffix(8))
                 switch e.payload {
                 case .started(let st): lines.append("  \(id) attempt \(st.attempt) started on \(st.worker)")

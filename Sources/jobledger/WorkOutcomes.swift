@@ -10,6 +10,9 @@ struct WorkOutcomes: Sendable, Equatable {
     var canceled = 0
     /// Attempts that failed and were queued again.
     var retried = 0
+    /// Attempts of another worker whose lease ran out (it stopped, or lost contact), ended by
+    /// the lease sweep (`lease_expired`): the jobs it had were taken over.
+    var recovered = 0
 
     /// Takes in one outcome: `event`, which moved a job from `prior` to `after`.
     mutating func count(_ payload: EventPayload, after: JobState) {
@@ -30,5 +33,6 @@ struct WorkOutcomes: Sendable, Equatable {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return "jobledger: \(interrupted ? "stopped" : "idle") after \(String(format: "%.2f", seconds)) s: "
             + "\(plural(completed, "job")) completed, \(failed) failed, \(canceled) canceled (\(plural(retried, "attempt")) retried)"
+            + (recovered > 0 ? "; \(plural(recovered, "attempt")) of a worker that stopped taken over (lease expired)" : "")
     }
 }

@@ -108,14 +108,14 @@ struct BadInputTests {
         #expect(!scratch.exists("jobledger-demo.sqlite"))
     }
 
-    /// A demo stages two images a job (about 25 KB of disk): `--jobs` stops at 100,000 (it took
+    /// A demo stages two images a job (about 50 KB of disk, half of it in the log): `--jobs` stops at 100,000 (it took
     /// 1,000,000, some 25 GB and 40 minutes), and the help says what a job costs.
     @Test func aDemoLargerThanItsRangeIsRefused() async throws {
         let r = try await jobledger(["demo", "--db", db, "--jobs", "100001"], in: scratch)
         #expect(r.status == 64 && r.stderr.contains("--jobs") && r.stderr.contains("100000"), "\(r)")
         #expect(!scratch.exists("log.sqlite"))
         let help = try await jobledger(["demo", "--help"], in: scratch)
-        #expect(help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("about 25 KB of disk a job"), "\(help)")
+        #expect(help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("about 50 KB of disk a job, 25 KB in the log"), "\(help)")
     }
 
     /// A progress interval as long as the lease (each option in its range) is refused too: a

@@ -39,6 +39,11 @@ func startWorker(_ args: [String]) throws -> (Process, Pipe) {
         // Worker B: waits out A's lease, requeues the job as attempt 2 and finishes it.
         let b = try await jobledger(["work", "--db", db, "--workers", "2", "--lease", "1", "--until-idle", "--fail-rate", "0"], in: scratch)
         #expect(b.status == 0, "\(b)")
+        // Said as what it was (it read "requeued or failed"), and counted in the summary (which
+        // said "0 attempts retried" and nothing of the job taken over).
+        #expect(b.stderr.contains("lease expired; requeued for attempt 2 of 3"), "\(b)")
+        #expect(b.stderrLines.last { $0.hasPrefix("jobledger: idle after ") }?
+            .hasSuffix("1 job completed, 0 failed, 0 canceled (0 attempts retried); 1 attempt of a worker that stopped taken over (lease expired)") == true, "\(b)")
 
         let ledger = try Ledger.open(path: db, create: false)
         let id = try JobID(job)
