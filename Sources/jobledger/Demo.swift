@@ -208,18 +208,22 @@ final class DemoDisplay: Sendable {
     private let state: Mutex<State>
     /// Only the outcomes of this worker's attempts are counted (nil: everyone's).
     let worker: String?
+    /// Whether a line is written per event when not on a terminal (`work --quiet`: none;
+    /// the outcomes are counted all the same).
+    let eventLines: Bool
 
     /// Attempts that failed and were queued again, so far.
     var retried: Int { state.withLock { $0.outcomes.retried } }
     /// What the attempts came to, so far.
     var outcomes: WorkOutcomes { state.withLock { $0.outcomes } }
 
-    init(ledger: Ledger, total: Int, tty: Bool, out: Int32 = STDOUT_FILENO, from seq: Int64 = 1, worker: String? = nil) {
+    init(ledger: Ledger, total: Int, tty: Bool, out: Int32 = STDOUT_FILENO, from seq: Int64 = 1, worker: String? = nil, eventLines: Bool = true) {
         self.ledger = ledger
         self.total = total
         self.tty = tty
         self.out = out
         self.worker = worker
+        self.eventLines = eventLines
         // What happened before `seq` is not shown (a worker joining an old log reports only what it sees now).
         state = Mutex(State(lastSeq: max(seq, 1) - 1))
     }
@@ -268,7 +272,7 @@ final class DemoDisplay: Sendable {
                 }
             }
             if !tty {
-                if !lines.isEmpty { writeQuietly(lines.joined(separator: "\n") + "\n", to: out) }
+                if eventLines, !lines.isEmpty { writeQuietly(lines.joined(separator: "\n") + "\n", to: out) }
                 return
             }
             var text = ""

@@ -285,6 +285,11 @@ struct Diff: AsyncParsableCommand {
             // them: an exported copy (which carries no URLs) replays equal to its original.
             var fold = ReplayFold(showsTargets: true)
             var events = JobEventDigests()
+            // A seq past the head is the log as it is now: said, as `replay` and `state` say it,
+            // so that a mistyped seq is not taken for a moment of the log.
+            if case .seq(let n) = side.point, let head = try ledger.head()?.seq, n > head {
+                printErr("note: seq \(n) is past the head of \(side.path) (seq \(head)): that side is the log as it is now")
+            }
             let progress = try CommandProgress(replaying: ledger, until: side.point, label: "replaying \(side.path)")
             defer { progress.finish() }
             _ = try ledger.replayEvents(until: side.point, progress: progress.update) { e in

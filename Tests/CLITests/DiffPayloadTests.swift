@@ -46,4 +46,13 @@ import Testing
         let r = try await jobledger(["diff", "a.sqlite", "b.sqlite"], in: scratch)
         #expect(r.status == 1 && r.stdout.contains("events: payload differs from version 1 (seq 1 on the left, seq 1 on the right)"), "\(r)")
     }
+
+    /// A point past the head was taken silently (`@1000` of a 2-event log), where `replay` and
+    /// `state` say it is the log as it is now.
+    @Test func aSeqPastTheHeadIsSaid() async throws {
+        let scratch = Scratch()
+        try await Self.log(scratch.path("a.sqlite"), input: ["n": 1])
+        let r = try await jobledger(["diff", "--db", "a.sqlite", "@1", "@1000"], in: scratch)
+        #expect(r.status == 1 && r.stderr.contains("note: seq 1000 is past the head of a.sqlite (seq 2): that side is the log as it is now"), "\(r)")
+    }
 }

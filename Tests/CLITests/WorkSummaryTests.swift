@@ -34,4 +34,16 @@ import Testing
         let idle = try await jobledger(["work", "--until-idle", "--db", "f.sqlite"], in: scratch)
         #expect(Self.counts(Self.summary(idle)) == "0 jobs completed, 0 failed, 0 canceled (0 attempts retried)", "\(idle)")
     }
+
+    /// `--quiet`: no line per event (a backlog of 200,000 jobs wrote 400,000 of them, and no
+    /// option quieted them), the outcomes still counted in the summary.
+    @Test func quietLeavesOutTheEventLinesNotTheSummary() async throws {
+        let scratch = Scratch()
+        for _ in 0..<3 { #expect(try await jobledger(["submit", "design", "--db", "q.sqlite"], in: scratch).status == 0) }
+        let run = try await jobledger(["work", "--until-idle", "--quiet", "--fail-rate", "0", "--db", "q.sqlite"], in: scratch)
+        #expect(run.status == 0, "\(run)")
+        #expect(!run.stderrLines.contains { $0.hasPrefix("  ") }, "no event line: \(run)")
+        #expect(run.stderrLines.count == 2 && run.stderrLines[0].hasPrefix("jobledger: worker "), "\(run)")
+        #expect(Self.counts(Self.summary(run)) == "3 jobs completed, 0 failed, 0 canceled (0 attempts retried)", "\(run)")
+    }
 }
