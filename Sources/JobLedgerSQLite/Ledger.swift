@@ -242,6 +242,7 @@ public final class Ledger: Sendable {
                 return .storage("\(path) is damaged (SQLite: \(e.message ?? "database disk image is malformed")); restore it from a backup or an export")
             default:
                 if let fault = StorageFault.classify(e, path: path) { return .storageFault(fault) }
+                if let missing = missingTable(e, path: path) { return missing }
                 return .storage(e.message ?? "\(e.resultCode)")
             }
         }
@@ -254,6 +255,19 @@ public final class Ledger: Sendable {
                             + "verify it to find the first bad seq, and restore it from a backup or an export")
         }
         return .storage("\(error)")
+    }
+
+    /// A table of the log dropped behind its back, said as such: SQLite's "no such table:
+    /// outbox" named neither the file nor a way out. The `jobs` table is rebuilt by its
+    /// projection; the others are not derived from the events alone (what was delivered, what
+    /// was published), so the way out is a new log made from an export.
+    static func missingTable(_ e: DatabaseError, path: String) -> LedgerError? {
+        guard e.resultCode == .SQLITE_ERROR, let message = e.message, message.hasPrefix("no such table: ") else { return nil }
+        let table = String(message.dropFirst("no such table: ".count))
+        guard ["jobs", "outbox", "blobs", "projections", "imports", "assets", "engine_snapshots", "engine_snapshot_parts", "events"].contains(table) else { return nil }
+        if table == "jobs" { return .missingProjectionTable(path: path, table: table) }
+        return .storage("the \(table) table is missing from \(path) (dropped behind the log's back?): run jobledger verify on it; "
+                        + "to go on, export the log and import it into a new one (jobledger export --db \(path) > log.ndjson, then jobledger import --db new.sqlite log.ndjson)")
     }
 
     /// Once the ledger is closed, whatever SQLite or GRDB says of a call ("Connection is

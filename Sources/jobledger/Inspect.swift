@@ -245,7 +245,7 @@ struct Export: AsyncParsableCommand {
             throw fail("the log does not verify at seq \(p.seq): \(terminalSafe(p.message)); \(asStored) (run jobledger verify)", code: 1)
         }
         if !report.removedRules.isEmpty {
-            throw fail("the log does not verify: \(removedRulesLine(report)); \(asStored) (run jobledger verify)", code: 1)
+            throw fail("the log does not verify: \(removedRulesLine(report)); \(asStored), and its events check out, so it imports (run jobledger verify)", code: 1)
         }
         if let first = report.nonCanonical.first {
             throw fail("\(plural(report.nonCanonicalCount, "payload")) of the log \(report.nonCanonicalCount == 1 ? "is" : "are") not stored as jobledger writes them (canonical JSON), the first at seq \(first) "

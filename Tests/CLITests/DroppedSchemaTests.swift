@@ -46,6 +46,20 @@ import Testing
         #expect(try await jobledger(["verify", "--db", db], in: scratch).status == 0)
     }
 
+    /// The outbox dropped: `projections` and `state` said only "storage error: no such table:
+    /// outbox", naming neither the file nor a way out.
+    @Test func aDroppedOutboxIsNamedWithAWayOut() async throws {
+        let job = try await logWithCompletedJob(db, in: scratch)
+        let project = try await jobledger(["project", "--once", "--db", db], in: scratch)
+        #expect(project.status == 0, "\(project)")
+        try rawSQL(db, "DROP TABLE outbox")
+        for command in [["projections"], ["state", job]] {
+            let r = try await jobledger(command + ["--db", db], in: scratch)
+            expectRefusal(r, exit: 6, mentions: ["the outbox table is missing from \(db)", "jobledger export --db \(db) > log.ndjson"])
+            #expect(!r.stderr.contains("no such table"), "\(r)")
+        }
+    }
+
     @Test func verifyNamesADroppedChainRulesTableAndStillChecksTheEvents() async throws {
         try await logWithCompletedJob(db, in: scratch)
         try rawSQL(db, "DROP TABLE chain_rules")
@@ -59,9 +73,14 @@ import Testing
         #expect(!r.stderr.contains("no such table"), "\(r)")
         let json = try await jobledger(["verify", "--db", db, "--json"], in: scratch)
         #expect(json.status == 1 && json.stdout.contains("\"ok\":false") && json.stdout.contains("\"rules_inferred\":true"), "\(json)")
-        // The export still holds every event as stored, each under the rule its hash checks out under.
+        // The export still holds every event as stored, each under the rule its hash checks out
+        // under, and imports; it exits 1 as verify does (it exited 0, though EventLog.md says an
+        // export exits 1 when the log does not verify).
         let export = try await jobledger(["export", "--db", db], in: scratch)
-        #expect(export.status == 0 && export.stdout.split(separator: "\n").count == 4, "\(export)")
+        #expect(export.status == 1 && export.stdout.split(separator: "\n").count == 4 && export.stderr.contains("its events check out, so it imports"), "\(export)")
+        try export.stdout.write(toFile: scratch.path("kept.ndjson"), atomically: true, encoding: .utf8)
+        let restored = try await jobledger(["import", "--db", scratch.path("restored.sqlite"), scratch.path("kept.ndjson")], in: scratch)
+        #expect(restored.status == 0, "\(restored)")
     }
 
     /// Dropped triggers: the events may all check out, but the database no longer refuses an
