@@ -162,6 +162,9 @@ extension Ledger {
                 }
                 if raw.seq != prev.seq + 1 {
                     let missing = raw.seq - prev.seq - 1
+                    // Rows come in seq order: one at or below the last is one no append gives
+                    // (seqs start at 1), put in by hand ("out of order after seq 0" said neither).
+                    if raw.seq < 1 { return fail(raw.seq, "seq \(raw.seq) is not one an append gives (seqs start at 1): the row was put in by hand") }
                     if raw.seq <= prev.seq { return fail(raw.seq, "out of order after seq \(prev.seq)") }
                     return fail(prev.seq + 1, "missing: the log jumps from seq \(prev.seq) to seq \(raw.seq) (\(missing) seq\(missing == 1 ? "" : "s") with no event: deleted, or the event at seq \(raw.seq) was put in by hand)")
                 }

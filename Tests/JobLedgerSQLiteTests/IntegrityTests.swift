@@ -101,6 +101,24 @@ import Testing
         #expect(p.message.contains("missing"))
     }
 
+    /// A row put in by hand at seq 0 (or below) came first in seq order and was called "out
+    /// of order after seq 0"; one past the head, a gap of "N events deleted".
+    @Test func aRowPutInByHandIsSaidToBe() async throws {
+        let dir = TempDir()
+        let (ledger, path) = try await makeLog(dir)
+        var rows: [RawEvent] = []
+        try ledger.forEachRawEvent { rows.append($0) }
+        let copy = rows[0]
+        try tamper(path, "INSERT INTO events (\(RawEvent.columns)) VALUES (0, 'x', 1, 'queued', '\(copy.payload)', \(copy.recordedAt.milliseconds), NULL, '\(copy.payloadDigest)', '\(copy.prevHash)', '\(copy.hash)')")
+        let low = try #require(try ledger.verify().problem)
+        #expect(low.seq == 0 && low.message == "seq 0 is not one an append gives (seqs start at 1): the row was put in by hand", "\(low)")
+        let head = rows.count
+        try await rawQueue(path).write { try $0.execute(sql: "DELETE FROM events WHERE seq = 0") }
+        try await rawQueue(path).write { try $0.execute(sql: "INSERT INTO events (\(RawEvent.columns)) VALUES (\(head + 5), 'x', 1, 'queued', '\(copy.payload)', \(copy.recordedAt.milliseconds), NULL, '\(copy.payloadDigest)', '\(copy.prevHash)', '\(copy.hash)')") }
+        let gap = try #require(try ledger.verify().problem)
+        #expect(gap.seq == Int64(head + 1) && gap.message.contains("(4 seqs with no event: deleted, or the event at seq \(head + 5) was put in by hand)"), "\(gap)")
+    }
+
     @Test func aRewrittenChainStillBreaksTheLifecycleOrVersions() async throws {
         // Someone deletes a job's 'started' and renumbers every later seq, and recomputes every
         // prev_hash and hash, so that the chain itself is valid again: the versions (or, with
