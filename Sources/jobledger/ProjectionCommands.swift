@@ -75,8 +75,12 @@ struct ProjectionOptions: ParsableArguments {
     /// dead-lettered. Upstash not answering is left to the projection's retries.
     func checkStatusCache(_ configuration: UpstashConfiguration?) async throws {
         guard let configuration, statusCache == .upstash, !noEffects else { return }
+        // One try, within a few seconds: an Upstash that does not answer would otherwise hold
+        // the start for the timeout times the retries.
+        let client = UpstashRedis(url: configuration.url, token: configuration.token,
+                                  requestTimeout: min(configuration.requestTimeout, .seconds(5)), retries: 0, logger: cliLogger("jobledger.upstash"))
         do {
-            _ = try await upstashClient(configuration).send(["PING"], idempotent: true)
+            _ = try await client.send(["PING"], idempotent: true)
         } catch {
             switch error {
             case .unauthorized, .rejected: throw fail("Upstash status cache: \(error)", code: 2)
