@@ -99,8 +99,9 @@ public protocol EffectProjection: Sendable {
     var deliversAsTakenIn: Bool { get }
     /// Whether it makes no items for events that came in by an import (`ImportedRanges`): for
     /// an effect the log the events came from already made, with what an export does not
-    /// carry (the blob projection: an export has no asset bytes). A replay plans none for
-    /// them either. Default: false.
+    /// carry (the blob projection: an export has no asset bytes). A replay still plans them:
+    /// it shows what the events mean, as the log they came from made them (an incident is
+    /// replayed from an imported copy). Default: false.
     var skipsImportedEvents: Bool { get }
     /// The most items one `deliver` call takes. Default: the runner's `deliveryBatch`.
     var preferredBatchSize: Int? { get }

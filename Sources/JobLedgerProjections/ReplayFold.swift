@@ -48,9 +48,6 @@ public struct ReplayFold: Sendable {
     /// (`EffectProjection.plannedReceipt(for:)`: the URL a blob store gives a pathname) before
     /// the target itself is shown.
     public var receiptPlanners: [any EffectProjection]
-    /// The seqs that came in by an import (`Ledger.importedRanges()`): a projection that
-    /// `skipsImportedEvents` plans nothing for them, as it takes them in live. Default: none.
-    public var imported: ImportedRanges = .none
     /// Every job's state so far (the same fold the log's `verify` runs).
     public private(set) var fold = LedgerFold()
     /// Every job's row so far, as the `jobs` table would hold it.
@@ -96,8 +93,7 @@ public struct ReplayFold: Sendable {
         let (receipts, showsTargets, planners) = (self.receipts, self.showsTargets, self.receiptPlanners)
         let lookup: ReceiptLookup = { p, t in Self.receipt(p, t, receipts: receipts, showsTargets: showsTargets, planners: planners) }
         var planned: [PlannedEffect] = []
-        let wasImported = imported.contains(seq)
-        for p in effects where !(wasImported && p.skipsImportedEvents) {
+        for p in effects {
             for draft in p.items(for: event, state: state, receipts: lookup) {
                 planned.append(PlannedEffect(projection: p, seq: seq, job: job, draft: draft))
             }

@@ -170,7 +170,6 @@ struct Replay: AsyncParsableCommand {
         let planned = plannedProjections(ledger: ledger, streamPrefix: streamPrefix, blobs: blobs)
         var fold = ReplayFold(effects: wantsEffects ? planned : [], receipts: try ledger.receipts(of: planned), showsTargets: true,
                               receiptPlanners: planned)
-        if wantsEffects { fold.imported = try ledger.importedRanges() }
         // --into stores each effect as it is planned: a million events' effects held in
         // memory until the end took 700 MB.
         let scratch = try into.map { path throws(LedgerError) in try ReplayScratchWriter(path: path) }

@@ -186,11 +186,11 @@ struct ConcurrentUploadTests {
         let blob = try target.status(.blob)
         #expect(try blob.checkpoint == target.ledger.head()?.seq && blob.pending == 0, "\(blob)")
 
-        // A replay plans the same: uploads for the log's own job, none for the imported one.
+        // A replay still plans the imported job's uploads: it shows what the events mean, as
+        // the log they came from made them (an incident is replayed from an imported copy).
         var fold = ReplayFold(effects: [BlobProjection(store: LocalFolderBlobStore(path: target.dir.path("blobs")), ledger: target.ledger)])
-        fold.imported = imported
         var planned: [Int64] = []
         _ = try target.ledger.replay(into: &fold, effect: { planned.append($0.seq) })
-        #expect(planned == sent.map(\.seq))
+        #expect(planned.count == 4 && planned.filter { imported.contains($0) }.count == 2 && Set(sent.map(\.seq)).isSubset(of: planned))
     }
 }
