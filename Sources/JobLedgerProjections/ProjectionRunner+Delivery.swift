@@ -35,7 +35,7 @@ extension ProjectionRunner {
         case .notBefore(let t): return .waitUntil(t)
         case .due(let items):
             return try await fenced(p.name) {
-                let result = await renewingLease(p.name) { await Self.finishingOnStop { await p.deliver(items) } }
+                let result = await renewingLease(p.name) { await Self.finishingOnStop(items) { await p.deliver(items) } }
                 return try await record(result, of: p, handed: items, lease: lease, now: now)
             } ?? .idle
         }
@@ -102,16 +102,18 @@ extension ProjectionRunner {
     /// goes on for up to `deliveryGraceOnStop` more, so that a request the service has taken is
     /// recorded as sent. Cut off at once, it was recorded as not delivered and sent again by the
     /// next run, though the service had it: an AnyCable try-out counted 120 publications for 88
-    /// messages. Past the grace the delivery is cancelled (a service that does not answer).
-    static func finishingOnStop(_ delivery: @escaping @Sendable () async -> Delivery) async -> Delivery {
+    /// messages. Past the grace the delivery is cancelled (a service that does not answer), and
+    /// given a second more; a sink that ignores its cancellation is then left to itself, its
+    /// `items` pending (it held the stop, `runLive()`, and the projection's lease, for good).
+    static func finishingOnStop(_ items: [OutboxItem], _ delivery: @escaping @Sendable () async -> Delivery) async -> Delivery {
         let call = Task { await delivery() }
-        return await withTaskCancellationHandler {
-            await call.value
-        } onCancel: {
-            Task {
-                try? await Task.sleep(for: deliveryGraceOnStop)
-                call.cancel()
-            }
-        }
+        if let done = try? await withoutCancelling({ await call.value }) { return done }
+        // Stopped: the bounded waits run in a task of their own, which the stop does not cancel.
+        return await Task {
+            if let done = try? await withoutCancelling(within: deliveryGraceOnStop, { await call.value }) { return done }
+            call.cancel()
+            if let done = try? await withoutCancelling(within: .seconds(1), { await call.value }) { return done }
+            return Delivery(delivered: [], failure: (.unavailable("the delivery did not end within \(durationText(deliveryGraceOnStop + .seconds(1))) of the stop; its items stay pending"), items))
+        }.value
     }
 }

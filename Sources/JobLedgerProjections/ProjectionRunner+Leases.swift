@@ -48,6 +48,7 @@ extension ProjectionRunner {
     func renewingLease<T, E: Error>(_ name: ProjectionName, during call: () async throws(E) -> T) async throws(E) -> T {
         let interval = options.renewInterval ?? .milliseconds(max(1, options.leaseMilliseconds / 3))
         // Unstructured: a shutdown that cancels the delivery does not stop a renewal midway.
+        // Registered, so that `release()` stops it too.
         let renewal = Task { [self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
@@ -55,8 +56,14 @@ extension ProjectionRunner {
                 _ = try? await self.own(name, renewNow: true)
             }
         }
+        let number = renewals.withLock { r in
+            defer { r.next += 1 }
+            r.tasks[r.next] = renewal
+            return r.next
+        }
         let result: Result<T, E>
         do throws(E) { result = .success(try await call()) } catch { result = .failure(error) }
+        renewals.withLock { _ = $0.tasks.removeValue(forKey: number) }
         renewal.cancel()
         await renewal.value  // no renewal may land after the caller goes on (and perhaps releases)
         return try result.get()
@@ -109,6 +116,15 @@ extension ProjectionRunner {
     /// Gives up the effect projections this runner owns, so another process can take them
     /// over at once (`runLive` does this when it ends).
     public func release() async {
+        // A renewal still running beside a sink call that did not end (one that ignores its
+        // cancellation) took the lease back after it was given up, for as long as the call
+        // hung: stopped first, and waited for (a renewal is one short write).
+        let running = renewals.withLock { r in
+            defer { r.tasks.removeAll() }
+            return Array(r.tasks.values)
+        }
+        for renewal in running { renewal.cancel() }
+        for renewal in running { await renewal.value }
         for name in effectProjections.map(\.name) {
             let ledger = self.ledger, owner = options.owner
             await Self.uncancelled { await ledger.releaseProjection(name, owner: owner) }

@@ -162,6 +162,9 @@ public final class ProjectionRunner: Sendable {
     let folded = FoldedEvents()
     let random: Mutex<SplitMix64>
     let leases = Mutex<[ProjectionName: ProjectionLease]>([:])
+    /// The lease renewals running beside sink calls (`renewingLease`), by a number of their
+    /// own: `release()` stops them before it gives the leases up, else one took its lease back.
+    let renewals = Mutex<(next: Int, tasks: [Int: Task<Void, Never>])>((0, [:]))
     /// One step of a projection at a time in this runner: `catchUp` and the live loops may
     /// overlap (a worker catching up before it stops), and must not deliver the same items twice.
     let turns: [ProjectionName: TurnLock]

@@ -106,6 +106,45 @@ import Testing
         #expect(try f.ledger.projectionOwner(.broadcast) == nil)
     }
 
+    /// A sink that ignores its cancellation (a client call that cannot be cancelled, hung): the
+    /// live runner's stop waited for it for good (`runLive()` never returned after its task was
+    /// cancelled, holding a service group's shutdown), and the lease renewal beside the call
+    /// took the projection back after `release()`, so no other process could take it over.
+    /// Now the stop returns after the grace and a second more, the items pending, and
+    /// `release()` leaves the projection released.
+    @Test(.timeLimit(.minutes(1)))
+    func aSinkThatIgnoresCancellationHoldsNeitherTheStopNorTheLease() async throws {
+        final class Deaf: BroadcastSink {
+            let release = Mutex(false), called = Mutex(false)
+            func deliver(_ publications: [Publication]) async throws(SinkError) {
+                called.withLock { $0 = true }
+                while !release.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) }
+                throw .unavailable("released by the test")
+            }
+        }
+        let f = try Fixture()
+        let sink = Deaf()
+        defer { sink.release.withLock { $0 = true } }
+        try await f.appendHappyJob(progressTicks: 1)
+        var o = ProjectionRunner.Options(owner: "deaf-test")
+        o.leaseMilliseconds = 600
+        o.renewInterval = .milliseconds(50)
+        o.logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let runner = ProjectionRunner(ledger: f.ledger, clock: SystemClock(), broadcasts: sink, options: o)
+        let live = Task { try await runner.runLive() }
+        await until("the sink to be called") { sink.called.withLock { $0 } }
+        let stopped = ContinuousClock.now
+        live.cancel()
+        _ = try? await live.value
+        #expect(ContinuousClock.now - stopped < .seconds(10), "runLive returned \(ContinuousClock.now - stopped) after its cancel")
+        await runner.release()
+        #expect(try f.ledger.projectionOwner(.broadcast) == nil)
+        // Longer than several renewal intervals: no renewal takes the lease back.
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(try f.ledger.projectionOwner(.broadcast) == nil, "a renewal took the projection back after release()")
+        #expect(try f.ledger.projectionStatus([.broadcast]).first { $0.name == .broadcast }.map { $0.pending > 0 || $0.lag > 0 } == true)
+    }
+
     /// A delivery under way when the live runner stops goes on to its end (within a grace) and
     /// is recorded as sent: cut off at once, it was recorded as not delivered and sent again by
     /// the next run, though the service had it (an AnyCable try-out counted 120 publications for
