@@ -3,8 +3,10 @@ import JobLedger
 /// Why a running attempt is asked to stop (`JobContext.cancellation`): each is recorded
 /// differently, so a handler that cleans up (or tells its own service) can say which.
 public enum AttemptCancellation: Sendable, Equatable, CustomStringConvertible {
-    /// The job was canceled (`JobEngine.cancel`, `jobledger cancel`, an admin in `serve`):
-    /// a `canceled` event ends it, with this reason.
+    /// The job was canceled through this engine (`JobEngine.cancel`, or an admin in a `serve`
+    /// that runs the attempt): a `canceled` event ends it, with this reason. A cancel made
+    /// through another engine or process (`jobledger cancel`, an API-only `serve`) reaches
+    /// this one as `claimLost`, its reason saying the job was canceled.
     case canceled(reason: String)
     /// This attempt no longer holds the job (its lease ran out and it was requeued, or the job
     /// was finished elsewhere): nothing more of it is recorded.

@@ -5,15 +5,25 @@ import GRDB
 /// the bytes of their assets: the artefacts of imported events were published by the log they
 /// came from, and cannot be uploaded from this one (`EffectProjection.skipsImportedEvents`).
 public struct ImportedRanges: Sendable, Equatable {
-    /// Each import's seqs, in order; they never overlap.
+    /// The imported seqs as ranges, in order, none overlapping (overlapping or adjacent ones
+    /// given are merged).
     public let ranges: [ClosedRange<Int64>]
 
     /// No import.
     public static let none = ImportedRanges(ranges: [])
 
-    /// The ranges given, sorted.
+    /// The ranges given, sorted and merged: `contains` searches them as disjoint (rows put in
+    /// by hand may overlap; `[1...10, 2...3]` said 5 was not imported).
     public init(ranges: [ClosedRange<Int64>]) {
-        self.ranges = ranges.sorted { $0.lowerBound < $1.lowerBound }
+        var merged: [ClosedRange<Int64>] = []
+        for r in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = merged.last, r.lowerBound <= last.upperBound || r.lowerBound - 1 == last.upperBound {
+                merged[merged.count - 1] = last.lowerBound...max(last.upperBound, r.upperBound)
+            } else {
+                merged.append(r)
+            }
+        }
+        self.ranges = merged
     }
 
     /// True when the event at `seq` came in by an import.

@@ -258,7 +258,8 @@ final class DemoDisplay: Sendable {
                 // A cancel of a queued job ran on no worker; one of a running job on its worker.
                 if worker == nil || prior?.worker == worker {
                     s.outcomes.count(e.payload, after: js)
-                } else if case .failed(let f) = e.payload, f.code == "lease_expired" {
+                } else if case .failed(let f) = e.payload, f.code == "lease_expired", js.status == .queued {
+                    // Requeued for another attempt (which this worker, or another, runs).
                     s.outcomes.recovered += 1
                 }
                 let id = String(js.id.rawValue.suffix(8))

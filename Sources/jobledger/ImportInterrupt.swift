@@ -47,9 +47,16 @@ final class ImportInterrupt: Sendable {
             switch s.phase {
             case .checking:
                 // Under the lock, so that the log cannot begin meanwhile. No atexit handlers or
-                // destructors: nothing was opened for writing, and the line goes out with write(2).
+                // destructors: nothing of the import was written (an existing log may be open,
+                // even mid-migration, which SQLite rolls back), and the line goes out with write(2).
                 writeQuietly(makesTheLog ? "jobledger: interrupted while the input was checked: nothing was imported, and no log was created at \(path)\n"
                              : "jobledger: interrupted before the import wrote anything: nothing was imported into \(path)\n")
+                _exit(130)
+            case .writing where s.interrupted && !makesTheLog:
+                // A second signal: the import may be waiting for another writer's lock (up to
+                // --busy-timeout, which does not see the first). Its transaction is not
+                // committed, so SQLite rolls it back when the process ends.
+                writeQuietly("jobledger: interrupted again: nothing was imported into \(path) (its transaction is rolled back: the log is as it was)\n")
                 _exit(130)
             case .writing: s.interrupted = true
             case .done: break

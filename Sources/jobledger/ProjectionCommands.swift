@@ -72,7 +72,9 @@ struct ProjectionOptions: ParsableArguments {
 
     /// With `--status-cache upstash`, a token Upstash refuses stops the command at start (exit
     /// 2, before the log is touched): it was taken, and every status write was refused and
-    /// dead-lettered. Upstash not answering is left to the projection's retries.
+    /// dead-lettered. The check is a write (a DEL of a key no job's status can have: `#` is
+    /// in no job id), so that a read-only token is refused too. Upstash not answering is left
+    /// to the projection's retries.
     func checkStatusCache(_ configuration: UpstashConfiguration?) async throws {
         guard let configuration, statusCache == .upstash, !noEffects else { return }
         // One try, within a few seconds: an Upstash that does not answer would otherwise hold
@@ -80,10 +82,12 @@ struct ProjectionOptions: ParsableArguments {
         let client = UpstashRedis(url: configuration.url, token: configuration.token,
                                   requestTimeout: min(configuration.requestTimeout, .seconds(5)), retries: 0, logger: cliLogger("jobledger.upstash"))
         do {
-            _ = try await client.send(["PING"], idempotent: true)
+            _ = try await client.send(["DEL", "\(configuration.stream):#jobledger-start-check"], idempotent: true)
         } catch {
             switch error {
             case .unauthorized, .rejected: throw fail("Upstash status cache: \(error)", code: 2)
+            case .command(let m) where m.uppercased().hasPrefix("NOPERM"):
+                throw fail("Upstash status cache: the token may not write (\(m)): give the Standard token, not the Read-Only one", code: 2)
             case .command, .unavailable: return
             }
         }

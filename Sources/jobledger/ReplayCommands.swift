@@ -159,6 +159,11 @@ struct Replay: AsyncParsableCommand {
         var progressDisplay: CommandProgress.Display
     }
 
+    /// `PlannedEffect.line` with each field escaped for a terminal.
+    static func terminalSafeLine(_ e: PlannedEffect) -> String {
+        ["seq \(e.seq)", e.projection.effectLabel, e.draft.target, e.projection.summary(of: e.draft)].map(terminalSafe).joined(separator: "\t")
+    }
+
     func replayOnce(_ ledger: Ledger, point: ReplayPoint, job id: JobID?, projection proj: ProjectionName, blobs: BlobStoreChoice,
                     out: BufferedOutput) throws -> Replayed {
         let head = try ledger.head()?.seq
@@ -184,9 +189,9 @@ struct Replay: AsyncParsableCommand {
                 do throws(LedgerError) { try scratch.add(e); effectsWritten += 1 } catch { scratchFailure = error }
                 return
             }
-            // Each field made safe for a terminal (a message's U+202E went out raw), the tabs
-            // between them kept.
-            out.write((json ? e.json.canonicalText : e.line.split(separator: "\t", omittingEmptySubsequences: false).map { terminalSafe(String($0)) }.joined(separator: "\t")) + "\n")
+            // Each field made safe for a terminal (a message's U+202E went out raw; a tab in it
+            // would make a column), the tabs between them kept.
+            out.write((json ? e.json.canonicalText : Self.terminalSafeLine(e)) + "\n")
         }
         if let scratchFailure { throw scratchFailure }
         // A job the log has never held (a mistyped id) is said, as `history` and `state` say

@@ -11,7 +11,7 @@ struct WorkOutcomes: Sendable, Equatable {
     /// Attempts that failed and were queued again.
     var retried = 0
     /// Attempts of another worker whose lease ran out (it stopped, or lost contact), ended by
-    /// the lease sweep (`lease_expired`): the jobs it had were taken over.
+    /// a lease sweep (`lease_expired`) and their jobs queued again: taken over.
     var recovered = 0
 
     /// Takes in one outcome: `event`, which moved a job from `prior` to `after`.

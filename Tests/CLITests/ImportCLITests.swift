@@ -109,10 +109,6 @@ struct ImportCLITests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: spoolFolder).isEmpty, "the copy of the input must be gone")
     }
 
-    /// Another process makes the log while an import into a new path reads its input: the
-    /// import said "already exists; import makes a new log only where none is" (exit 6), as if an
-    /// import into that log were not possible. It says what happened, and what to run (exit 5,
-    /// as for a log another writer holds); nothing of it is imported.
     /// An import into a log whose blob projection had not yet taken in the log's own events
     /// (only submits, or a `work` running): the imported artefacts were taken in as uploads,
     /// whose bytes an export does not carry, and dead-lettered; `project --once` and `work
@@ -166,6 +162,10 @@ struct ImportCLITests {
         return []
     }
 
+    /// Another process makes the log while an import into a new path reads its input: the
+    /// import said "already exists; import makes a new log only where none is" (exit 6), as if an
+    /// import into that log were not possible. It says what happened, and what to run (exit 5,
+    /// as for a log another writer holds); nothing of it is imported.
     @Test func aLogMadeWhileANewImportReadsItsInputIsSaid() async throws {
         // Over 64 KiB first: the pipe is full until the import reads, so the `submit` runs after
         // the import looked for the log (before it read a line) and found none.

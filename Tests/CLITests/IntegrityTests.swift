@@ -194,9 +194,6 @@ struct IntegrityTests {
         #expect(history.stdout.hasPrefix("job \(job) · kind design · completed · 4 events"))
     }
 
-    /// A log that does not verify is exported whole, as stored (evidence), but the export
-    /// exits 1 naming the first bad seq: `import` refuses such an export, so a backup made of it
-    /// could never be restored.
     /// A row changed by hand so that it breaks a CHECK of its table (constraints ignored by the
     /// writer): `verify` exited 6 with SQLite's finding alone, no seq and no word of the dropped
     /// trigger, and `--json` printed nothing. The scan's findings come first, and the damage
@@ -216,6 +213,9 @@ struct IntegrityTests {
                 && (report["damage"] as? String ?? "").contains("CHECK constraint failed"), "\(json)")
     }
 
+    /// A log that does not verify is exported whole, as stored (evidence), but the export
+    /// exits 1 naming the first bad seq: `import` refuses such an export, so a backup made of it
+    /// could never be restored.
     @Test func anExportOfALogThatDoesNotVerifyExitsOne() async throws {
         try await logWithCompletedJob(db, in: scratch)
         try rawSQL(db, #"DROP TRIGGER events_no_update; UPDATE events SET payload = '{"attempt":1,"fraction":0.5,"message":"edited"}' WHERE seq = 3"#)

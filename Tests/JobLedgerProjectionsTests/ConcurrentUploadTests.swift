@@ -194,3 +194,15 @@ struct ConcurrentUploadTests {
         #expect(planned.count == 4 && planned.filter { imported.contains($0) }.count == 2 && Set(sent.map(\.seq)).isSubset(of: planned))
     }
 }
+
+/// The imported seqs are searched as disjoint ranges: overlapping or adjacent ones (rows put in
+/// by hand) are merged, else `[1...10, 2...3]` said 5 was not imported.
+@Suite struct ImportedRangesTests {
+    @Test func overlappingAndAdjacentRangesAreMerged() {
+        let r = ImportedRanges(ranges: [20...30, 2...3, 1...10, 11...12, 40...40])
+        #expect(r.ranges == [1...12, 20...30, 40...40])
+        for seq: Int64 in [1, 5, 12, 20, 30, 40] { #expect(r.contains(seq), "\(seq)") }
+        for seq: Int64 in [0, 13, 19, 31, 39, 41] { #expect(!r.contains(seq), "\(seq)") }
+        #expect(!ImportedRanges.none.contains(1))
+    }
+}
