@@ -155,6 +155,19 @@ extension Ledger {
         try await resetProjection(.jobs) { db in try JobsTableProjection().reset(db) }
     }
 
+    /// Empties a state projection's rows (its `reset`) and sets its checkpoint back to 0, in
+    /// one transaction: the next run of the projections rebuilds it from the log. What
+    /// `resetJobsTable()` is for the jobs table, for an app's own state projection (whose
+    /// `reset` nothing public called: it could not be rebuilt but by hand).
+    ///
+    /// ```swift
+    /// try await ledger.resetStateProjection(JobDurations())
+    /// try await ProjectionRunner(ledger: ledger, state: [JobsTableProjection(), JobDurations()], effects: []).catchUp()
+    /// ```
+    public func resetStateProjection(_ projection: some StateProjection) async throws(LedgerError) {
+        try await resetProjection(projection.name) { db in try projection.reset(db) }
+    }
+
     /// The stored `jobs` table and the same table rebuilt from the log up to its checkpoint,
     /// read in one snapshot, so that a projection running meanwhile never shows up as drift.
     /// What `jobledger replay --check` compares; any difference is a bug.

@@ -35,7 +35,8 @@ public protocol StateProjection: Sendable {
     /// state of every job of the batch after its last event in it. Throwing rolls the batch
     /// back, checkpoint included.
     func apply(_ events: [ProjectedEvent], states: [JobID: JobState], db: Database) throws
-    /// Empties the projection's rows; the runner then rebuilds them from the log.
+    /// Empties the projection's rows; the runner then rebuilds them from the log. Called by
+    /// `Ledger.resetStateProjection(_:)`, with the checkpoint set back to 0 in its transaction.
     func reset(_ db: Database) throws
     /// Recreates the projection's tables when they are missing (dropped behind the log's back),
     /// in the transaction of its next batch, and says whether it did: the runner then takes the

@@ -66,6 +66,13 @@ struct JobDurations: StateProjection {
         _ = try await f.ledger.append(NewEvent(job: slow, payload: .queued(.init(kind: "design")), expectedVersion: 3))
         _ = try await runner.catchUp()
         #expect(try rows() == ["fast completed 2.0"])
+        // A rebuild: the rows emptied (here the table dropped) and the checkpoint back to 0,
+        // then the same rows again from the log.
+        try await f.ledger.resetStateProjection(JobDurations())
+        #expect(try f.ledger.checkpoint(of: JobDurations().name).checkpoint == 0)
+        #expect(throws: (any Error).self) { try rows() }
+        _ = try await runner.catchUp()
+        #expect(try rows() == ["fast completed 2.0"])
         // `read` only reads.
         let write = #expect(throws: LedgerError.self) { try f.ledger.read { db in try db.execute(sql: "DELETE FROM job_durations") } }
         #expect(write?.storageFault == nil, "a write in a read is the caller's mistake, not a fault of the storage: \(String(describing: write))")
