@@ -9,6 +9,7 @@ import Testing
 /// An app's effect projection under any name, delivering nothing.
 struct NamedEffect: EffectProjection {
     let name: ProjectionName
+    var dependencies: [ProjectionName] = []
     func items(for event: ProjectedEvent, state: JobState, receipts: ReceiptLookup) -> [OutboxDraft] { [] }
     func deliver(_ items: [OutboxItem]) async -> Delivery { .delivered(items) }
 }
@@ -70,6 +71,22 @@ struct NamedState: StateProjection {
         let early = ProjectionRunner(ledger: f.ledger, clock: f.clock, broadcasts: BroadcastHub(),
                                      extra: [BlobProjection(store: LocalFolderBlobStore(path: f.dir.path("blobs")), ledger: f.ledger)], options: options())
         #expect(await refusal(early) == .dependencyAfter(.broadcast, dependency: .blob))
+
+        // Waits no order fixes were called "must be registered before it": a projection that
+        // waits for itself, two that wait for each other (directly or through a third), and
+        // one that waits for a state projection (whose rows are no delivery).
+        func refused(_ effects: [NamedEffect]) async -> ProjectionRegistrationError? {
+            await refusal(ProjectionRunner(ledger: f.ledger, clock: f.clock, state: [JobsTableProjection()], effects: effects, options: options()))
+        }
+        let a = ProjectionName("a"), b = ProjectionName("b"), c = ProjectionName("c")
+        #expect(await refused([NamedEffect(name: a, dependencies: [a])]) == .dependsOnItself(a))
+        #expect(await refused([NamedEffect(name: a, dependencies: [b]), NamedEffect(name: b, dependencies: [a])]) == .dependencyCycle(a, dependency: b))
+        #expect(await refused([NamedEffect(name: a, dependencies: [c]), NamedEffect(name: b, dependencies: [a]), NamedEffect(name: c, dependencies: [b])])
+                == .dependencyCycle(a, dependency: c))
+        #expect(await refused([NamedEffect(name: a, dependencies: [.jobs])]) == .dependsOnStateProjection(a, dependency: .jobs))
+        #expect(await refused([NamedEffect(name: a, dependencies: [b]), NamedEffect(name: b)]) == .dependencyAfter(a, dependency: b))
+        #expect(await refused([NamedEffect(name: b), NamedEffect(name: a, dependencies: [b])]) == nil)
+        #expect("\(ProjectionRegistrationError.dependencyCycle(a, dependency: b))".contains("no order of registration works"))
 
         // The built-ins under their own names are, of course, fine.
         let fine = ProjectionRunner(ledger: f.ledger, clock: f.clock, blobs: LocalFolderBlobStore(path: f.dir.path("blobs")),
