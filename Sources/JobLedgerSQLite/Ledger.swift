@@ -264,7 +264,9 @@ public final class Ledger: Sendable {
     static func missingTable(_ e: DatabaseError, path: String) -> LedgerError? {
         guard e.resultCode == .SQLITE_ERROR, let message = e.message, message.hasPrefix("no such table: ") else { return nil }
         let table = String(message.dropFirst("no such table: ".count))
-        guard ["jobs", "outbox", "blobs", "projections", "imports", "assets", "engine_snapshots", "engine_snapshot_parts", "events"].contains(table) else { return nil }
+        // The derived tables only: the events (and the assets they name) missing is damage
+        // that `verify` names.
+        guard ["jobs", "outbox", "blobs", "projections", "imports", "engine_snapshots", "engine_snapshot_parts"].contains(table) else { return nil }
         if table == "jobs" { return .missingProjectionTable(path: path, table: table) }
         return .storage("the \(table) table is missing from \(path) (dropped behind the log's back?): run jobledger verify on it; "
                         + "to go on, export the log and import it into a new one (jobledger export --db \(path) > log.ndjson, then jobledger import --db new.sqlite log.ndjson)")

@@ -9,21 +9,24 @@ import Testing
 struct InterruptedImportTests {
     let scratch = Scratch()
 
-    /// An import of 2,000 events into new.sqlite, held mid-write, deterministically, by a log
-    /// capped below what the input needs (`JOBLEDGER_MAX_PAGE_COUNT`, as a full disk): returned
-    /// once it says it waits out the fault, with its stderr.
-    func importHeldInAFullLog() async throws -> (Process, Pipe) {
+    /// An import of 2,000 events into `log` (by default new.sqlite, a new path), held,
+    /// deterministically, by a log capped below what the input needs
+    /// (`JOBLEDGER_MAX_PAGE_COUNT`, as a full disk): `pagesOfRoom` pages past a log of one
+    /// submit (at `log` when `existing`, else beside it). Returned once it says it waits out
+    /// the fault, with its stderr.
+    func importHeldInAFullLog(_ log: String = "new.sqlite", existing: Bool = false, pagesOfRoom: Int = 0) async throws -> (Process, Pipe) {
         let input = scratch.path("all.ndjson")
         let lines = (0..<2000).map { #"{"job_id":"imported-\#($0)","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"design"}}"# }
         try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
-        // Room for a new log's schema, not for the events.
-        let probe = try await jobledger(["submit", "design", "--db", "probe.sqlite"], in: scratch)
-        #expect(probe.status == 0, "\(probe)")
-        let pages = try pageCount(scratch.path("probe.sqlite"))
+        // Room for a log's schema and one job, and `pagesOfRoom` more: not for the events.
+        let probe = existing ? log : "probe.sqlite"
+        let submitted = try await jobledger(["submit", "design", "--db", probe], in: scratch)
+        #expect(submitted.status == 0, "\(submitted)")
+        let pages = try pageCount(scratch.path(probe)) + pagesOfRoom
 
         let p = Process()
         p.executableURL = try #require(jobledgerBinary) as URL
-        p.arguments = ["import", input, "--db", scratch.path("new.sqlite"), "--storage-wait", "600"]
+        p.arguments = ["import", input, "--db", scratch.path(log), "--storage-wait", "600"]
         p.currentDirectoryURL = scratch.url
         var environment = ProcessInfo.processInfo.environment
         environment["JOBLEDGER_MAX_PAGE_COUNT"] = "\(pages)"
@@ -60,26 +63,7 @@ struct InterruptedImportTests {
     /// it stops, rolling back what it began, and says so, exit 130, the log as it was. (The
     /// default action ended it without a word, exit 143.)
     @Test(arguments: [0, 1]) func anImportIntoAnExistingLogInterruptedSaysNothingWasImported(pagesOfRoom: Int) async throws {
-        let input = scratch.path("all.ndjson")
-        let lines = (0..<2000).map { #"{"job_id":"imported-\#($0)","type":"queued","recorded_at":"2026-11-29T00:00:00Z","payload":{"kind":"design"}}"# }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
-        let own = try await jobledger(["submit", "design", "--db", "log.sqlite"], in: scratch)
-        #expect(own.status == 0, "\(own)")
-        let pages = try pageCount(scratch.path("log.sqlite"))
-
-        let p = Process()
-        p.executableURL = try #require(jobledgerBinary) as URL
-        p.arguments = ["import", input, "--db", scratch.path("log.sqlite"), "--storage-wait", "600"]
-        p.currentDirectoryURL = scratch.url
-        var environment = ProcessInfo.processInfo.environment
-        environment["JOBLEDGER_MAX_PAGE_COUNT"] = "\(pages + pagesOfRoom)"
-        p.environment = environment
-        let err = childPipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try startChild(p)
-        let waiting = await waitForLine(containing: "retrying for up to", in: err.fileHandleForReading)
-        #expect(waiting != nil, "the import never reached the full log")
+        let (p, err) = try await importHeldInAFullLog("log.sqlite", existing: true, pagesOfRoom: pagesOfRoom)
         kill(p.processIdentifier, SIGTERM)
         let said = await waitForLine(containing: "interrupted", in: err.fileHandleForReading)
         await waitForExit(p, "the import after SIGTERM")
