@@ -34,6 +34,8 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// The times a log records, in milliseconds: 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z
     /// (what ISO-8601 text with a four-digit year, an export's, can carry).
     public static let recordable: ClosedRange<Int64> = 0...253_402_300_799_999
+    /// `recordable` as text: `1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z`.
+    public static let recordableText = "1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z"
     /// The same instant as a Foundation `Date`.
     public var date: Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
 

@@ -83,7 +83,7 @@ extension ProjectionRunner {
         // not while older items of the projection are pending (from another sink, or a run that
         // stopped before delivering them): those go first, from the outbox, in order.
         let asTakenIn = p.deliversAsTakenIn, clock = ledger.configuration.clock
-        let skipsImported = p.skipsImportedEvents
+        let skipsImported = p.skipsImportedEvents && ledger.recordsImports
         let sent = Mutex<[OutboxItem]>([])
         let n = try await fenced(p.name) {
             // Each event's state and items made before the write (on a reader, in parallel with

@@ -173,7 +173,7 @@ extension Ledger {
         // What an export can carry and an import takes (four-digit years from 1970): a time
         // outside it was stored, verified and exported, and the export did not import.
         guard Timestamp.recordable.contains(at.milliseconds) else {
-            throw LedgerError.invalidPayload(PayloadError(type: e.payload.type, reason: "recorded_at \(at.milliseconds) ms is outside 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z, what a log records (and an export carries)"))
+            throw LedgerError.invalidPayload(PayloadError(type: e.payload.type, reason: "recorded_at \(at.milliseconds) ms is outside \(Timestamp.recordableText), what a log records (and an export carries)"))
         }
         do {
             // `apply` checks every rule before it changes anything, so a refusal leaves `state` intact.

@@ -160,17 +160,19 @@ extension Ledger {
                         if stop() { throw stopped(at: lineNumber) }
                         lines = lineNumber
                         guard let (prepared, check) = try checker.check(line, number: lineNumber) else { return }
+                        // The same export imported again: said as such, not as the rule its first
+                        // line breaks ("cannot apply 'queued' to a completed job") or as its taken key.
+                        func refuseIfImportedBefore() throws {
+                            guard let check, let seq = try Ledger.seq(db, holding: prepared.event.job, version: check.version, digest: check.digest) else { return }
+                            throw Ledger.importedBefore(prepared.event.job, version: check.version, seq: seq, line: lineNumber)
+                        }
                         let stored: [StoredEvent]
                         let before = head.seq
                         do {
                             let rule: HashChain.Rule? = keepRules && head.seq < Int64(checked.leadingV1) ? .v1 : nil
                             stored = try appendRequest([prepared], db: db, head: &head, jobs: &touched, rule: rule)
                         } catch let e as LedgerError {
-                            // The same export imported again: said as such, not as the rule
-                            // its first line breaks ("cannot apply 'queued' to a completed job").
-                            if let check, let seq = try Ledger.seq(db, holding: prepared.event.job, version: check.version, digest: check.digest) {
-                                throw Ledger.importedBefore(prepared.event.job, version: check.version, seq: seq, line: lineNumber)
-                            }
+                            try refuseIfImportedBefore()
                             if case .concurrencyConflict(let job, let expected, let actual) = e {
                                 throw LedgerError.importFailed(line: lineNumber, reason: "job \(job) would get version \(actual + 1) here, the line says \(expected + 1) (the job already has events in this log?)")
                             }
@@ -180,9 +182,7 @@ extension Ledger {
                         // it and writes nothing: for an import that would be a line dropped
                         // while counted as imported.
                         if head.seq == before, let key = prepared.event.idempotencyKey {
-                            if let check, let seq = try Ledger.seq(db, holding: prepared.event.job, version: check.version, digest: check.digest) {
-                                throw Ledger.importedBefore(prepared.event.job, version: check.version, seq: seq, line: lineNumber)
-                            }
+                            try refuseIfImportedBefore()
                             let holder = stored[0].seq > start ? "an earlier line of this import (job \(stored[0].job))" : "job \(stored[0].job) at seq \(stored[0].seq) of this log"
                             throw LedgerError.importFailed(line: lineNumber, reason: "its idempotency key '\(key)' is already used by \(holder) (an append with a taken key writes nothing, and an import never drops a line)")
                         }
@@ -206,7 +206,7 @@ extension Ledger {
                     // What came in by this import, kept: the blob projection makes no upload
                     // for it whenever it takes it in (`ImportedRanges`), also when it is still
                     // behind the head the import began at.
-                    if head.seq > start {
+                    if head.seq > start, recordsImports {
                         try ImportedRanges.record(db, first: start + 1, last: head.seq, now: configuration.clock().milliseconds)
                     }
                     if head.seq > start, !startingAfter.isEmpty {
@@ -279,8 +279,8 @@ extension Ledger {
             throw fail("'recorded_at' must be an ISO-8601 UTC time")
         }
         // What `replay` and `state` can reach (`--as-of`); the text's four digits end at 9999.
-        guard at.milliseconds >= 0 else {
-            throw fail("'recorded_at' must be within 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z (got '\(timeText)')")
+        guard Timestamp.recordable.contains(at.milliseconds) else {
+            throw fail("'recorded_at' must be within \(Timestamp.recordableText) (got '\(timeText)')")
         }
         let key: String?
         switch o["idempotency_key"] {

@@ -37,18 +37,18 @@ public struct ImportedRanges: Sendable, Equatable {
         return low > 0 && ranges[low - 1].contains(seq)
     }
 
-    /// The imports that overlap `first…last` (none on a log before schema v9: it records none).
+    /// The imports that overlap `first…last`, on a log that records them
+    /// (`Ledger.recordsImports`).
     package static func fetch(_ db: Database, from first: Int64, through last: Int64) throws -> ImportedRanges {
-        guard first <= last, try db.tableExists("imports") else { return .none }
+        guard first <= last else { return .none }
         let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT first_seq, last_seq FROM imports WHERE first_seq <= ? AND last_seq >= ? ORDER BY first_seq"),
                                     arguments: [last, first])
         return ImportedRanges(ranges: rows.map { ($0[0] as Int64)...($0[1] as Int64) })
     }
 
     /// Records that `first…last` came in by an import, at `now` (ms), on a log that keeps the
-    /// record (schema v9 on).
+    /// record (`Ledger.recordsImports`).
     static func record(_ db: Database, first: Int64, last: Int64, now: Int64) throws {
-        guard try db.tableExists("imports") else { return }
         try db.execute(sql: "INSERT INTO imports (first_seq, last_seq, imported_at) VALUES (?, ?, ?)", arguments: [first, last, now])
     }
 }
@@ -61,6 +61,7 @@ extension Ledger {
     /// print(imported.contains(42) ? "seq 42 was imported" : "seq 42 was appended here")
     /// ```
     public func importedRanges() throws(LedgerError) -> ImportedRanges {
-        try readSnapshot { db in try ImportedRanges.fetch(db, from: 1, through: .max) }
+        guard recordsImports else { return .none }
+        return try readSnapshot { db in try ImportedRanges.fetch(db, from: 1, through: .max) }
     }
 }

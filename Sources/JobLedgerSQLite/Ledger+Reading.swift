@@ -268,15 +268,3 @@ struct VersionGap: Error, CustomStringConvertible {
     let expected: Int
     var description: String { "job \(job): an event at version \(stored) where version \(expected) comes next" }
 }
-
-extension Ledger {
-    /// The first event recorded at a time outside `Timestamp.recordable` (put in by another
-    /// program: appends refuse it), which an export cannot carry so that it imports; nil when
-    /// none is.
-    package func firstSeqRecordedOutsideRecordableTimes() throws(LedgerError) -> Int64? {
-        try read { db in
-            try Int64.fetchOne(db, sql: "SELECT min(seq) FROM events WHERE recorded_at < ? OR recorded_at > ?",
-                               arguments: [Timestamp.recordable.lowerBound, Timestamp.recordable.upperBound])
-        }
-    }
-}

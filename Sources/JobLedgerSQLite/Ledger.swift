@@ -55,6 +55,9 @@ public final class Ledger: Sendable {
     /// v6). On a log left at an older schema (`migrate: false`) a `queued` event with an owner
     /// is refused: the jobledger that wrote the log would refuse to read it.
     public var recordsOwners: Bool { schemaVersion >= 7 }
+    /// True when the log records which seqs came in by an import (`ImportedRanges`, schema v9
+    /// on); an older log has no record of them.
+    public var recordsImports: Bool { schemaVersion >= 9 }
     /// True for a ledger from `openReadOnly`: it reads, and every write fails with
     /// `LedgerError.readOnly`.
     public let isReadOnly: Bool

@@ -54,6 +54,10 @@ public struct VerifyReport: Sendable {
     public var timeBackwardsCount = 0
     /// The `seq` of the first event recorded earlier than the one before it (nil: none).
     public var timeBackwardsFirst: Int64?
+    /// The `seq` of the first event recorded at a time outside `Timestamp.recordable` (put in
+    /// by another program: appends refuse it): intact by its hash, but an export of it would
+    /// not import. Nil: none.
+    public var unrecordableTimeFirst: Int64?
     /// The log's rules that its schema should hold and the file does not (dropped behind its
     /// back), each as `trigger events_no_update (refuses UPDATE on events)`: the events may
     /// still check out, but the database no longer refuses what the rules refused. A failure.
@@ -220,6 +224,9 @@ extension Ledger {
                 if let before = prevRecordedAt, raw.recordedAt < before {
                     if report.timeBackwardsFirst == nil { report.timeBackwardsFirst = raw.seq }
                     report.timeBackwardsCount += 1
+                }
+                if report.unrecordableTimeFirst == nil, !Timestamp.recordable.contains(raw.recordedAt.milliseconds) {
+                    report.unrecordableTimeFirst = raw.seq
                 }
                 if raw.seq == expectHead?.seq { hashAtExpected = raw.hash }
                 prev = ChainHead(seq: raw.seq, hash: raw.hash)

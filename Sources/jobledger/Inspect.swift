@@ -251,8 +251,8 @@ struct Export: AsyncParsableCommand {
             throw fail("\(plural(report.nonCanonicalCount, "payload")) of the log \(report.nonCanonicalCount == 1 ? "is" : "are") not stored as jobledger writes them (canonical JSON), the first at seq \(first) "
                        + "(written by another program?): jobledger import would refuse this export at that event; \(asStored) (run jobledger verify)", code: 1)
         }
-        if let seq = try ledger.firstSeqRecordedOutsideRecordableTimes() {
-            throw fail("the event at seq \(seq) was recorded at a time outside 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z (written by another program?): "
+        if let seq = report.unrecordableTimeFirst {
+            throw fail("the event at seq \(seq) was recorded at a time outside \(Timestamp.recordableText) (written by another program?): "
                        + "jobledger import would refuse this export at that event; \(asStored)", code: 1)
         }
     }

@@ -119,8 +119,8 @@ extension OptionRanges {
 /// Times typed as options (`--run-at`, `--until`, `--as-of`): ISO-8601 UTC text, or (where the
 /// option says so) whole milliseconds since 1970, between 1970-01-01 and 9999-12-31.
 enum OptionTime {
-    static let range = Timestamp(milliseconds: 0)...Timestamp(milliseconds: 253_402_300_799_999)
-    static let rangeText = "1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z"
+    static let range = Timestamp(milliseconds: Timestamp.recordable.lowerBound)...Timestamp(milliseconds: Timestamp.recordable.upperBound)
+    static let rangeText = Timestamp.recordableText
 
     /// `text` as a time in `range`, or a `ValidationError` (exit 64) naming `option`.
     static func parse(_ text: String, option: String, milliseconds: Bool = true) throws -> Timestamp {
