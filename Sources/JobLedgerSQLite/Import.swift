@@ -137,6 +137,8 @@ extension Ledger {
         var jobs = Set<JobID>()
         gate.enterBlocking()
         defer { gate.leave() }
+        guard use.enter() else { throw .closed(path: path) }
+        defer { use.leave() }
         do {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {

@@ -10,9 +10,12 @@ extension Ledger {
     /// requests hung for good, `/healthz` and SIGTERM included. Here the reader is given back on
     /// its own queue, as soon as `body` returns.
     func asyncRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
+        guard use.enter() else { throw LedgerError.closed(path: path) }
+        return try await withCheckedThrowingContinuation { continuation in
             pool.asyncRead { db in
-                continuation.resume(with: Result { try body(db.get()) })
+                let result = Result { try body(db.get()) }
+                self.use.leave()
+                continuation.resume(with: result)
             }
         }
     }

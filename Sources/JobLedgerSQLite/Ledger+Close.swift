@@ -22,16 +22,23 @@ extension Ledger {
     /// defer { try? ledger.close() }
     /// ```
     ///
-    /// - Throws: `LedgerError.storage` when SQLite could not close a connection (a read still
-    ///   running on another thread); the ledger then stays open and usable.
+    /// A read or write under way on another thread is waited for; every call made after the
+    /// close has begun fails with `LedgerError.closed` and touches nothing. Do not call it from
+    /// inside a `read` body, which it would wait for.
+    ///
+    /// - Throws: `LedgerError.storage` when SQLite could not close a connection; the ledger then
+    ///   stays open and usable.
     public func close() throws(LedgerError) {
         guard !closed.withLock({ $0 }) else { return }
         // No background checkpoint may hold a connection of its own meanwhile.
         checkpointer?.close()
-        do { try pool.close() } catch { throw map(error) }
-        // Set once closed: while GRDB closes (it waits for reads under way) the ledger is not yet
-        // closed, and a call racing the close that meets a closed connection is told `.closed`
-        // by the error GRDB gives it (`map`), or by `handle(_:)`.
+        // Calls under way end first, and later ones are told `.closed` before they reach GRDB
+        // (`ConnectionUse`): GRDB hands a read that raced its close a closed connection.
+        use.closeWhenIdle()
+        do { try pool.close() } catch {
+            use.reopen()
+            throw map(error)
+        }
         closed.withLock { $0 = true }
         if !isReadOnly || removesCreatedCompanions { LockedRead.closeAsLastConnection(path: path) }
     }

@@ -37,6 +37,8 @@ extension Ledger {
     package func foldWAL() throws(LedgerError) {
         // The background checkpoint's connection and idle readers hold the WAL: let them go.
         checkpointer?.waitForBackground()
+        guard use.enter() else { throw .closed(path: path) }
+        defer { use.leave() }
         pool.releaseMemory()
         do {
             for attempt in 0..<50 {

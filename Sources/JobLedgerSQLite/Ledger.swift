@@ -29,6 +29,8 @@ public final class Ledger: Sendable {
     let committer: GroupCommitter
     /// Keeps the synchronous append fast path off the writer while another write uses it.
     let gate = WriteGate()
+    /// Counts the calls on the connections, so that `close()` waits for them and refuses later ones.
+    let use = ConnectionUse()
     /// `configuration.busyTimeout` in milliseconds, as `sqlite3_busy_timeout` takes it (the
     /// fast append path sets it to 0 and back on every commit).
     let busyTimeoutMilliseconds: Int32
@@ -342,6 +344,8 @@ public final class Ledger: Sendable {
             let attempt: LockAttempt<T>
             do {
                 defer { gate.leave() }
+                guard use.enter() else { throw LedgerError.closed(path: path) }
+                defer { use.leave() }
                 attempt = try await pool.writeWithoutTransaction { db -> LockAttempt<T> in
                     let handle = try self.handle(db)
                     sqlite3_busy_timeout(handle, 0)
@@ -378,6 +382,8 @@ public final class Ledger: Sendable {
     func gatedWriteWithoutTransaction<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
         await gate.enter()
         defer { gate.leave() }
+        guard use.enter() else { throw LedgerError.closed(path: path) }
+        defer { use.leave() }
         return try await pool.writeWithoutTransaction(updates)
     }
 
@@ -393,6 +399,8 @@ public final class Ledger: Sendable {
     /// ```
     public func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
         let result: T
+        guard use.enter() else { throw .closed(path: path) }
+        defer { use.leave() }
         do { result = try pool.read(body) } catch let e as DatabaseError where e.extendedResultCode == .SQLITE_READONLY {
             // The reader's connection is read-only: a plain SQLITE_READONLY is the body trying to
             // write (a file that became read-only shows as a storage fault on writes instead).

@@ -1,4 +1,6 @@
 import Foundation
+import GRDB
+import Synchronization
 import JobLedger
 @testable import JobLedgerSQLite
 import Testing
@@ -46,6 +48,56 @@ struct LedgerCloseTests {
         #expect(isClosed(await expectLedgerError { _ = try await ledger.stageAsset(Data("x".utf8), contentType: "text/plain") }))
         #expect(LedgerError.closed(path: path).description.contains("closed"))
         #expect(try Ledger.openReadOnly(path: path).eventCount() == 6, "nothing was written after the close")
+    }
+
+    /// A call made while `close()` waits for a read under way is refused at once, and the read
+    /// under way finishes. GRDB handed such a call a connection its close had just closed, and
+    /// SQLite's calls on the nil handle crashed the process (a bad pointer inside libsqlite3,
+    /// met by a CI run of `closingTheLedgerUnderAWorkingEngineEndsItsWork`).
+    @Test func aCallMadeWhileTheCloseWaitsForAReadIsRefusedAndTheReadFinishes() async throws {
+        let path = dir.path("log.sqlite")
+        let ledger = try Ledger.open(path: path)
+        _ = try await ledger.append(lifecycle(jid("a")))
+        let inside = Mutex(false), release = DispatchSemaphore(value: 0)
+        let read = Mutex<Result<Int, LedgerError>?>(nil), closed = Mutex<Result<Void, LedgerError>?>(nil)
+        Thread.detachNewThread {
+            let r = Result { () throws(LedgerError) -> Int in
+                try ledger.read { db in
+                    inside.withLock { $0 = true }
+                    release.wait()
+                    return try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? -1
+                }
+            }
+            read.withLock { $0 = r }
+        }
+        try await Self.until { inside.withLock { $0 } }
+        Thread.detachNewThread {
+            let r = Result { () throws(LedgerError) in try ledger.close() }
+            closed.withLock { $0 = r }
+        }
+        try await Self.until { ledger.use.isClosing }
+        func isClosed(_ e: LedgerError?) -> Bool { if case .closed(let p)? = e { p == path } else { false } }
+        // Refused before they reach a connection, while the read still holds its own.
+        #expect(isClosed(await expectLedgerError { _ = try ledger.head() }))
+        #expect(isClosed(await expectLedgerError { _ = try await ledger.page(from: 1, limit: 10) }))
+        #expect(isClosed(await expectLedgerError { _ = try await ledger.append(lifecycle(jid("b"))[0]) }))
+        #expect(ledger.use.callsUnderWay == 1)
+        #expect(closed.withLock { $0 } == nil, "the close waits for the read under way")
+        release.signal()
+        try await Self.until { read.withLock { $0 } != nil && closed.withLock { $0 } != nil }
+        #expect(try read.withLock { $0 }!.get() == 6, "the read under way finished")
+        try closed.withLock { $0 }!.get()
+        #expect(try files() == ["log.sqlite"])
+        #expect(try Ledger.openReadOnly(path: path).eventCount() == 6)
+    }
+
+    /// Until `condition` holds, without sleeping; fails after a minute.
+    static func until(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            await Task.yield()
+        }
     }
 
     @Test func closeLeavesTheWALToAnotherConnectionThatStillHasTheLogOpen() async throws {
