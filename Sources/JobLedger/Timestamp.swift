@@ -91,6 +91,25 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         milliseconds = ms
     }
 
+    /// Parses an RFC 3339 time: `init?(iso8601:)`'s form, or the same with a UTC offset
+    /// (`2026-12-04T22:00:00+01:00`) in place of `Z`; `t` and `z` may be lowercase. What a client
+    /// sends as `run_at` (the API's body, a stream entry's field).
+    public init?(rfc3339 text: String) {
+        var t = text.uppercased()  // `t` and `z` → `T` and `Z`; digits and signs stay
+        var offset: Int64 = 0
+        if !t.hasSuffix("Z") {
+            let tail = Array(t.utf8.suffix(6))
+            guard tail.count == 6, tail[0] == UInt8(ascii: "+") || tail[0] == UInt8(ascii: "-"), tail[3] == UInt8(ascii: ":"),
+                  [1, 2, 4, 5].allSatisfy({ (48...57).contains(tail[$0]) }) else { return nil }
+            let hours = Int64(tail[1] - 48) * 10 + Int64(tail[2] - 48), minutes = Int64(tail[4] - 48) * 10 + Int64(tail[5] - 48)
+            guard hours < 24, minutes < 60 else { return nil }
+            offset = (hours * 60 + minutes) * 60_000 * (tail[0] == UInt8(ascii: "+") ? 1 : -1)
+            t = String(t.dropLast(6)) + "Z"
+        }
+        guard let local = Timestamp(iso8601: t) else { return nil }
+        milliseconds = local.milliseconds - offset
+    }
+
     /// `init?(iso8601:)` on UTF-8 bytes.
     package init?(iso8601 bytes: UnsafeBufferPointer<UInt8>) {
         guard let ms = Timestamp.parseISO(bytes) else { return nil }

@@ -32,7 +32,7 @@ public struct JobSubmission: Sendable, Hashable {
     /// The `queued` event it becomes; throws when a field breaks the log's rules (a kind too
     /// long, a priority out of range …), so an intake can refuse the request before submitting.
     public func newEvent(job: JobID) throws(PayloadError) -> NewEvent {
-        let queued = EventPayload.Queued(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt, owner: owner)
+        let queued = self.queued
         let payload = EventPayload.queued(queued)
         try payload.validate()
         try queued.checkNew()
@@ -40,6 +40,11 @@ public struct JobSubmission: Sendable, Hashable {
             throw PayloadError(type: .queued, reason: "an idempotency key must be 1…256 bytes long")
         }
         return NewEvent(job: job, payload: payload, idempotencyKey: idempotencyKey)
+    }
+
+    /// The `queued` payload it asks for, as `IdempotencyKeyReused` compares it.
+    var queued: EventPayload.Queued {
+        EventPayload.Queued(kind: kind, input: input, priority: priority, maxAttempts: maxAttempts, runAt: runAt, owner: owner)
     }
 }
 
@@ -94,19 +99,56 @@ extension JobEngine {
     public var registeredKinds: Set<String> { state.withLock { Set($0.registrations.keys) } }
 
     /// Queues a batch of requests in one transaction and returns their jobs' ids, in order (for
-    /// a repeated idempotency key, the first job's id). All are committed, or none. Unlike
-    /// `submit(kind:…)`, a key reused with another request is not compared here: it returns the
-    /// first job (throwing after the batch committed would make an intake deliver it again for
-    /// ever).
+    /// an idempotency key given again with the same request, the first job's id).
+    ///
+    /// A request the log refuses (its `queued` event over the payload limit or against the
+    /// log's rules) or whose key belongs to a job asked for with another request does not fail
+    /// the others: they are committed, each on its own when the batch as a whole was refused,
+    /// and `JobSubmissionsRefused` says which were refused and why. An intake then
+    /// acknowledges the others and dead-letters the refused ones. Any other failure (a busy or
+    /// failing log) throws with nothing committed for sure: the batch is to be tried again,
+    /// which its idempotency keys make safe.
     public func submit(_ submissions: [JobSubmission]) async throws -> [JobID] {
         guard !submissions.isEmpty else { return [] }
         let now = clock.now()
-        var events: [NewEvent] = []
-        events.reserveCapacity(submissions.count)
-        for s in submissions { events.append(try s.newEvent(job: JobID.generate(at: now))) }
-        let stored = try await ledger.append(events)
-        for e in stored { folded(e) }
-        return stored.map(\.job)
+        var jobs = [JobID?](repeating: nil, count: submissions.count)
+        var refusals: [Int: String] = [:]
+        var prepared: [(index: Int, event: NewEvent)] = []
+        prepared.reserveCapacity(submissions.count)
+        for (i, s) in submissions.enumerated() {
+            do { prepared.append((i, try s.newEvent(job: JobID.generate(at: now)))) } catch { refusals[i] = error.description }
+        }
+        // What the log answered for each request committed: its stored `queued` (the first
+        // job's, for an idempotency key given again).
+        var answered: [(index: Int, asked: JobID, stored: StoredEvent)] = []
+        if !prepared.isEmpty {
+            do {
+                let stored = try await ledger.append(prepared.map(\.event))
+                for (e, p) in zip(stored, prepared) { answered.append((p.index, p.event.job, e)) }
+            } catch {
+                guard JobSubmissionsRefused.refusesTheRequest(error) else { throw error }
+                // One of them is refused, which refused the batch: each on its own.
+                for p in prepared {
+                    do {
+                        answered.append((p.index, p.event.job, try await ledger.append(p.event)))
+                    } catch {
+                        guard JobSubmissionsRefused.refusesTheRequest(error) else { throw error }
+                        refusals[p.index] = "\(error)"
+                    }
+                }
+            }
+        }
+        for a in answered {
+            folded(a.stored)
+            let s = submissions[a.index]
+            if a.stored.job != a.asked, let fields = IdempotencyKeyReused.differences(stored: a.stored.payload, asked: s.queued) {
+                refusals[a.index] = IdempotencyKeyReused(key: s.idempotencyKey, job: a.stored.job, fields: fields).description
+            } else {
+                jobs[a.index] = a.stored.job
+            }
+        }
+        if !refusals.isEmpty { throw JobSubmissionsRefused(jobs: jobs, refusals: refusals) }
+        return jobs.map { $0! }
     }
 
     /// Works, fed by `intake`, until the task is cancelled or `shutdown(drain:)` is called:

@@ -61,21 +61,7 @@ public struct SubmitRequest: Sendable, Hashable {
     /// RFC 3339 `date-time` (what the OpenAPI document's `format: date-time` means): `Z` or a
     /// numeric offset (`+01:00`, `-00:00`), `T`/`Z` in either case, 1…9 fraction digits
     /// (kept to milliseconds).
-    static func rfc3339(_ text: String) -> Timestamp? {
-        var t = text.uppercased()  // `t` and `z` → `T` and `Z`; digits and signs stay
-        var offset: Int64 = 0
-        if !t.hasSuffix("Z") {
-            let tail = Array(t.utf8.suffix(6))
-            guard tail.count == 6, tail[0] == UInt8(ascii: "+") || tail[0] == UInt8(ascii: "-"), tail[3] == UInt8(ascii: ":"),
-                  [1, 2, 4, 5].allSatisfy({ (48...57).contains(tail[$0]) }) else { return nil }
-            let hours = Int64(tail[1] - 48) * 10 + Int64(tail[2] - 48), minutes = Int64(tail[4] - 48) * 10 + Int64(tail[5] - 48)
-            guard hours < 24, minutes < 60 else { return nil }
-            offset = (hours * 60 + minutes) * 60_000 * (tail[0] == UInt8(ascii: "+") ? 1 : -1)
-            t = String(t.dropLast(6)) + "Z"
-        }
-        guard let local = Timestamp(iso8601: t) else { return nil }
-        return Timestamp(milliseconds: local.milliseconds - offset)
-    }
+    static func rfc3339(_ text: String) -> Timestamp? { Timestamp(rfc3339: text) }
 
     static func int(_ v: JSONValue?, _ name: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(Problem) -> Int {
         guard let v, !v.isNull else { return fallback }

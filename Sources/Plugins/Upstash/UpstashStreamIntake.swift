@@ -183,14 +183,13 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
                 s.owners.removeFirst(min(owners.count, s.owners.count))
             }
         }
-        var entries: [(id: String, fields: [String: String]?, raw: [String])] = []
+        var entries: [(id: String, fields: StreamEntryFields?)] = []
         var seen = Set<String>()
         var index = first
         func take(_ list: [RedisValue]) {
             for e in list {
                 guard let pair = e.array, pair.count == 2, let id = pair[0].string, seen.insert(id).inserted else { continue }
-                let raw = pair[1].array?.compactMap(\.string) ?? []
-                entries.append((id, pair[1].fieldMap, raw))
+                entries.append((id, StreamEntryFields(pair[1])))
             }
         }
         if recover {
@@ -216,22 +215,28 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
             guard let fields = e.fields else { gone.append(e.id); continue }
             switch parse(id: e.id, fields: fields) {
             case .success(let (s, owner)): valid.append((e.id, s, owner))
-            case .failure(let reason): refused.append((e.id, reason.text, e.raw))
+            case .failure(let reason): refused.append((e.id, reason.text, fields.raw))
             }
         }
         if !valid.isEmpty {
-            let ids: [JobID]
+            let ids: [JobID?]
             do {
                 ids = try await submit(valid.map(\.submission))
+            } catch let r as JobSubmissionsRefused where r.jobs.count == valid.count {
+                // The others are committed; the refused ones are dead-lettered below, never
+                // delivered again (the log would refuse them again, for ever).
+                ids = r.jobs
+                for (i, reason) in r.refusals { refused.append((valid[i].id, reason, entries.first { $0.id == valid[i].id }?.fields?.raw ?? [])) }
             } catch {
                 state.withLock { $0.recoverOwn = true }
                 throw error
             }
             state.withLock { s in
-                s.submitted += valid.count
-                s.acks += valid.map(\.id)
+                let queued = zip(valid, ids).compactMap { v, id in id.map { (v, $0) } }
+                s.submitted += queued.count
+                s.acks += queued.map(\.0.id)
                 if let prefix = options.ownerHashPrefix {
-                    for (v, id) in zip(valid, ids) { if let owner = v.owner { s.owners.append((prefix + id.rawValue, owner)) } }
+                    for (v, id) in queued { if let owner = v.owner { s.owners.append((prefix + id.rawValue, owner)) } }
                 }
             }
         }
@@ -270,7 +275,12 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
     struct Reason: Error { let text: String }
 
     /// The submission an entry stands for, or why it is malformed.
-    func parse(id: String, fields: [String: String]) -> Result<(JobSubmission, String?), Reason> {
+    func parse(id: String, fields entry: StreamEntryFields) -> Result<(JobSubmission, String?), Reason> {
+        // A field the intake reads must be text; any other field may hold anything (it is ignored).
+        if let name = Self.fieldsRead.first(where: entry.binary.contains) {
+            return .failure(Reason(text: "field '\(name)' is not UTF-8 text"))
+        }
+        let fields = entry.texts
         guard let inputText = fields["input"] else { return .failure(Reason(text: "missing field 'input' (the job's input as JSON text)")) }
         let input: JSONValue
         do { input = try JSONValue(parsing: inputText) } catch { return .failure(Reason(text: "field 'input' is not JSON: \(error)")) }
@@ -288,8 +298,8 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
         switch int("max_attempts", default: 3) { case .success(let v): maxAttempts = v; case .failure(let r): return .failure(r) }
         var runAt: Timestamp?
         if let t = fields["run_at"], !t.isEmpty {
-            guard let at = Int64(t).map({ Timestamp(milliseconds: $0) }) ?? Timestamp(iso8601: t) else {
-                return .failure(Reason(text: "field 'run_at' must be an ISO-8601 time such as 2026-01-31T12:00:00Z, got '\(t.prefix(40))'"))
+            guard let at = Int64(t).map({ Timestamp(milliseconds: $0) }) ?? Timestamp(rfc3339: t) else {
+                return .failure(Reason(text: "field 'run_at' must be an RFC 3339 time such as 2026-01-31T12:00:00Z or 2026-01-31T13:00:00+01:00 (or Unix milliseconds), got '\(t.prefix(40))'"))
             }
             runAt = at
         }
@@ -300,6 +310,9 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
         do { _ = try s.newEvent(job: JobID.generate(at: clock())) } catch { return .failure(Reason(text: error.reason)) }
         return .success((s, owner))
     }
+
+    /// The fields `parse` reads; others are ignored.
+    static let fieldsRead = ["input", "kind", "priority", "max_attempts", "run_at", "idempotency_key", "owner"]
 
     /// Copies refused entries to the dead-letter stream and acknowledges them, each atomically
     /// and only while it is still pending (so a retry never copies one twice).
