@@ -157,6 +157,9 @@ extension JobEngine {
     /// (a full disk, an I/O error) for as long as it lasts, on the engine's shared backoff,
     /// unless the engine stops waiting for storage (shutdown past its drain time, or
     /// `giveUpAfter`). A refusal by the log ends it at once.
+    /// How often an outcome waiting out a storage fault is tried while a shutdown drains.
+    static let drainRetry = Duration.milliseconds(250)
+
     func persist(_ context: JobContext, _ what: String, _ write: @escaping @Sendable () async throws -> StoredEvent) async -> Persisted {
         let job = context.job, attempt = context.attempt
         // The common case first, on this task: not cancelled, storage not paused, and the write
@@ -173,10 +176,12 @@ extension JobEngine {
             var warned = false
             while true {
                 if let (fault, _) = self.storage.current, !self.storage.mayTry() {
-                    // Paused: every writer waits for the same next try.
-                    if self.state.withLock({ $0.abandoning }) { return .gaveUp(LedgerError.storageFault(fault)) }
-                    await self.storage.waitForNextTry()
-                    continue
+                    // Paused: every writer waits for the same next try; during a shutdown's
+                    // drain, a try every `drainRetry` (the drain is short, the backoff long).
+                    let (abandoning, draining) = self.state.withLock { ($0.abandoning, $0.draining) }
+                    if abandoning { return .gaveUp(LedgerError.storageFault(fault)) }
+                    await self.storage.waitForNextTry(limit: draining ? Self.drainRetry : nil)
+                    if !self.state.withLock({ $0.draining }) { continue }
                 }
                 do {
                     self.folded(try await write())

@@ -236,6 +236,10 @@ extension JobEngine {
             s.draining = true
             return s.running.values.compactMap(\.task)
         }
+        // Outcomes waiting out a storage fault try again now, and often while the drain lasts
+        // (`AttemptRunner.persist`): the fault may have cleared long before the backoff's next
+        // try, and an outcome left unwritten makes its job wait for its lease and run again.
+        storage.wake()
         let deadline = ContinuousClock.now.advanced(by: drain)
         while state.withLock({ !$0.running.isEmpty }) && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
