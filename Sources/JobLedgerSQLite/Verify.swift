@@ -132,13 +132,20 @@ extension Ledger {
     /// verification now and then. `next` is where to carry on from; after a problem it stays at
     /// the last event that checked out.
     ///
+    /// `stop` is asked every 4,096 events; once it answers true the scan ends there, and the
+    /// report and `next` cover the events checked so far (its head is the last of them, and the
+    /// checks against the log's end, `expectHead` and what projections have taken in, are not
+    /// made): what a server stopping mid-verification of a long log does, rather than wait.
+    ///
     /// ```swift
     /// var (report, next) = try ledger.verify(continuing: nil)    // the whole log, once
     /// // … events are appended …
     /// (report, next) = try ledger.verify(continuing: next)       // only the new ones
     /// ```
-    public func verify(continuing start: VerifyProgress?, expectHead: ChainHead? = nil, progress: ((Int64) -> Void)? = nil)
+    public func verify(continuing start: VerifyProgress?, expectHead: ChainHead? = nil, progress: ((Int64) -> Void)? = nil,
+                       stop: (() -> Bool)? = nil)
         throws(LedgerError) -> (report: VerifyReport, next: VerifyProgress) {
+        var stopped = false
         var report = start?.report ?? VerifyReport()
         var fold = start?.fold ?? LedgerFold()
         var prev = start?.head ?? ChainHead(seq: 0, hash: HashChain.genesis)
@@ -232,7 +239,10 @@ extension Ledger {
                 prev = ChainHead(seq: raw.seq, hash: raw.hash)
                 prevRecordedAt = raw.recordedAt
                 report.events += 1
-                if report.events % 4_096 == 0 { progress?(raw.seq) }
+                if report.events % 4_096 == 0 {
+                    progress?(raw.seq)
+                    if stop?() == true { stopped = true; return false }
+                }
                 return true
         }
         // The next row still links to the hash the row's fields give: the fields are as they
@@ -251,6 +261,7 @@ extension Ledger {
         report.jobs = fold.jobCount
         report.head = prev.seq == 0 ? nil : prev
         let next = VerifyProgress(head: prev, report: { var r = report; r.problem = nil; return r }(), fold: fold, recordedAt: prevRecordedAt)
+        if stopped { return (report, next) }
         if report.problem == nil, let expected = expectHead {
             if checkedBefore != nil {
                 report.problem = .init(seq: expected.seq, message: "the expected head \(expected) lies before where this verification carried on from; verify the whole log")

@@ -97,13 +97,15 @@ final class ChainStatus: Sendable {
     /// The verdict for the current head, said in `logger` at once when it is news (a break, removed
     /// rules, a log that cannot be read, or their end): every caller reports what it finds, so
     /// that a request that meets a break first logs it then, not the next background check.
-    func verdict(logger: Logger) throws -> Verdict {
+    /// With `stop`, a verification that it cuts short throws `CancellationError` and changes
+    /// nothing (`ChainWatch` when the server stops).
+    func verdict(logger: Logger, stop: (() -> Bool)? = nil) throws -> Verdict {
         defer { report.say(latest, logger: logger) }
-        return try verify()
+        return try verify(stop: stop)
     }
 
     /// The verdict for the current head, unsaid.
-    private func verify() throws -> Verdict {
+    private func verify(stop: (() -> Bool)?) throws -> Verdict {
         // A log whose head cannot be read is as unreadable as one whose history cannot.
         let current: ChainHead?
         do { current = try ledger.head() } catch {
@@ -138,7 +140,10 @@ final class ChainStatus: Sendable {
         case .carryOn(let p, let g): start = p; generation = g
         }
         let result: (report: VerifyReport, next: VerifyProgress)
-        do { result = try ledger.verify(continuing: start) } catch {
+        var stopped = false
+        do {
+            result = try ledger.verify(continuing: start, stop: stop.map { stop in { stopped = stop(); return stopped } })
+        } catch {
             state.withLock { s in
                 guard s.generation == generation else { return }
                 if start == nil { s.lastFull = nil }
@@ -146,6 +151,11 @@ final class ChainStatus: Sendable {
                 s.failureIsLight = false
             }
             throw error
+        }
+        if stopped {
+            // Cut short: the next verification starts as if this one had not begun.
+            state.withLock { s in if s.generation == generation, start == nil { s.lastFull = nil } }
+            throw CancellationError()
         }
         let r = result.report
         let v = Verdict(head: r.head?.seq ?? head, brokenAt: r.problem?.seq, problem: r.problem?.message, removedRules: r.removedRules)

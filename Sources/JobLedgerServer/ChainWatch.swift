@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import Logging
 import ServiceLifecycle
 
@@ -44,15 +45,24 @@ public struct ChainWatch: Service {
     /// cooperative pool serves the requests), says what is news in the log (`ChainReport`,
     /// shared with the requests that verify: what one of them said already is not said again),
     /// and returns what the chain's status now holds.
+    ///
+    /// Cancelled (the server stopping), it cuts the verification short within 4,096 events:
+    /// waiting for a whole long log held a SIGTERM up for as long as `verify` takes (16 s for
+    /// 300,000 events), at the start and at every full verification.
     @discardableResult
     func check() async -> ChainStatus.Latest {
         let chain = server.chain
         let logger = logger
-        return await withCheckedContinuation { done in
-            DispatchQueue.global(qos: .utility).async {
-                _ = try? chain.verdict(logger: logger)
-                done.resume(returning: chain.latest)
+        let stop = Mutex(false)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { done in
+                DispatchQueue.global(qos: .utility).async {
+                    _ = try? chain.verdict(logger: logger, stop: { stop.withLock { $0 } })
+                    done.resume(returning: chain.latest)
+                }
             }
+        } onCancel: {
+            stop.withLock { $0 = true }
         }
     }
 }

@@ -19,6 +19,32 @@ import Testing
         #expect(ChainWatch(server: h.server, logger: LogCapture().logger).interval == .seconds(60))
     }
 
+    /// A server stopping mid-verification cuts it short, within 4,096 events, and the chain's
+    /// status is as if it had not begun. A SIGTERM waited for the whole log (16 s for 300,000
+    /// events) at the start and at every full verification.
+    @Test func aCancelledCheckStopsWithinAFewThousandEventsAndChangesNothing() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        for b in 0..<5 {
+            let batch = try (0..<500).flatMap { i in
+                let j = try JobID("job-\(b)-\(i)")
+                return [NewEvent(job: j, payload: .queued(.init(kind: "echo"))), NewEvent(job: j, payload: .canceled(.init(reason: "x")))]
+            }
+            _ = try await h.ledger.append(batch)
+        }
+        let (partial, next) = try h.ledger.verify(continuing: nil, stop: { true })
+        #expect(partial.events == 4_096 && partial.problem == nil && next.head.seq == 4_096)
+        #expect(throws: CancellationError.self) { try h.server.chain.verdict(logger: LogCapture().logger, stop: { true }) }
+        guard case .unchecked = h.server.chain.latest else { Issue.record("\(h.server.chain.latest)"); return }
+        let watch = ChainWatch(server: h.server, logger: LogCapture().logger)
+        let cancelled = await Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await watch.check()
+        }.value
+        guard case .unchecked = cancelled else { Issue.record("\(cancelled)"); return }
+        guard case .verdict(let v) = await watch.check() else { Issue.record("not verified"); return }
+        #expect(v.head == 5_000 && v.brokenAt == nil)
+    }
+
     @Test func aBrokenChainIsShownByReadyzMetricsAndTheDashboard() async throws {
         let h = try await ServerHarness.make(); defer { h.cleanup() }
         let admin = try await h.token("user_root", role: "admin")
