@@ -34,6 +34,7 @@ struct Demo: AsyncParsableCommand, TakesLogLevel {
     func run() async throws {
         KnownEnvironment.warnAboutUnknown()
         try await guarded {
+            await CommandInterrupt.install("before the demo began: nothing was run")
             // A bad AnyCable, Vercel Blob or Upstash configuration (or a refused token) stops the demo
             // before it writes anything.
             let sink = try projections.sink()
@@ -70,6 +71,7 @@ struct Demo: AsyncParsableCommand, TakesLogLevel {
                 }
                 print("demo: \(jobs) entries added to the Upstash stream \(upstash.stream)")
             } else {
+                CommandInterrupt.now("while queueing the demo's jobs: nothing was run; the jobs queued so far stay in \(path)")
                 for i in 0..<jobs {
                     try await waitingOutStorageFaults(storageWait, nothingLost: "the jobs submitted so far stay in the log") {
                         try await engine.submit(kind: DesignHandler.kind, input: ["prompt": .string("poster #\(i + 1)"), "size": 512])

@@ -152,6 +152,8 @@ struct Project: AsyncParsableCommand, TakesLogLevel {
     func run() async throws {
         KnownEnvironment.warnAboutUnknown()
         try await guarded {
+            await CommandInterrupt.install(once ? "while catching up: each projection resumes from its checkpoint, and effects still owed stay in the outbox"
+                                           : "before the projections began: nothing was delivered")
             // All checked before the log is touched.
             let sink = try projections.noEffects ? nil : projections.sink()
             let blobs = try projections.noEffects ? nil : projections.blobStore()

@@ -78,6 +78,7 @@ struct Serve: AsyncParsableCommand, TakesLogLevel {
     func run() async throws {
         KnownEnvironment.warnAboutUnknown()
         try await guarded {
+            await CommandInterrupt.install("before the server began: no request was served")
             let environment = ProcessInfo.processInfo.environment
             // Everything that can be refused is checked before the log is touched (exit 2).
             let auth: AuthConfiguration?

@@ -23,6 +23,7 @@ struct ShutdownNotice: Service {
     var startNote: String? = nil
 
     func run() async throws {
+        CommandInterrupt.handOver()
         if let startNote { printErr(startNote) }
         // Cancelled (the group stopping because a service failed, such as a port taken after
         // the check): no graceful shutdown to announce.

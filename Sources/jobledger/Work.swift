@@ -59,6 +59,8 @@ let stoppedEarly = Atomic<Bool>(false)
 func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Bool, intake: (any JobIntake)? = nil,
                     startNote: String? = nil) async throws -> [ProjectionStatus] {
     // What a graceful shutdown waits for, as said when it begins.
+    // Once the group and its drain are over, a signal stops the process at once again.
+    defer { CommandInterrupt.takeBack("after the work: what was recorded stays in \(engine.ledger.path)") }
     let waitsFor = "no new claims; draining running attempts for up to \(durationText(engine.options.drainTimeout))"
         + (runner.map { ", then the projections catch up (up to \(durationText($0.options.shutdownCatchUp)))" } ?? "")
     struct Worker: Service {
@@ -69,6 +71,7 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
         let waitsFor: String
         let startNote: String?
         func run() async throws {
+            CommandInterrupt.handOver()
             // Said once the group traps SIGINT and SIGTERM: what reads it may stop the run at once.
             if let startNote { printErr(startNote) }
             try await withGracefulShutdownHandler {
@@ -201,6 +204,7 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
         KnownEnvironment.warnAboutUnknown()
         let started = ContinuousClock.now
         try await guarded {
+            await CommandInterrupt.install("before the work began: nothing was claimed or run")
             // A bad AnyCable, Vercel Blob or Upstash configuration (or a refused token) stops before
             // the log is touched.
             let sink = try projections.sink()
