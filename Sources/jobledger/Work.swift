@@ -127,8 +127,14 @@ func runWithSignals(engine: JobEngine, runner: ProjectionRunner?, untilIdle: Boo
         await runner.release()
         return left
     } catch let e as LedgerError {
+        guard let fault = e.storageFault else { throw e }
+        if stoppedEarly.load(ordering: .relaxed) {
+            // A signal stopped the run during the fault: not --storage-wait running out.
+            throw fail("interrupted during a storage fault (\(fault.summary)): every event written stays in the log; jobs that were running "
+                       + "run again once their leases pass (the next `jobledger work` requeues them), once \(fault.remedy)", code: 130)
+        }
         // A storage fault that outlasted --storage-wait: say what to do, exit 6.
-        guard let fault = e.storageFault, let bound = engine.options.storageFaults.giveUpAfter else { throw e }
+        guard let bound = engine.options.storageFaults.giveUpAfter else { throw e }
         throw storageGaveUp(fault, bound: bound, nothingLost: "every event written stays in the log; jobs that were running "
                             + "run again once their leases pass (the next `jobledger work` requeues them), and effects still owed "
                             + "are delivered by `jobledger project --once`")
