@@ -161,6 +161,13 @@ struct Demo: AsyncParsableCommand, TakesLogLevel {
             return db
         }
         let path = Self.defaultPath
+        // Two demos started at once both found the log unused, and one removed what the other
+        // was removing ("The file doesn't exist", exit 1): the folder is locked while a demo
+        // replaces the log and runs (the lock goes with the process).
+        let folderLock = open(".", O_RDONLY | O_CLOEXEC)
+        if folderLock >= 0, flock(folderLock, LOCK_EX | LOCK_NB) != 0 {
+            throw fail("another jobledger demo is running in this folder, on \(path): let it finish, or give --db a new path", code: 5)
+        }
         // Deleted under a process that has it open (a `serve`, another demo), the log vanished
         // for that process for good (503 "vanished"; two demos at once ended each other's run).
         if let pid = processUsingLog(path) {
@@ -168,7 +175,9 @@ struct Demo: AsyncParsableCommand, TakesLogLevel {
                        + "stop that process, or give --db a new path", code: 5)
         }
         for suffix in ["", "-wal", "-shm", ".blobs"] where fm.fileExists(atPath: path + suffix) {
-            try fm.removeItem(atPath: path + suffix)
+            do { try fm.removeItem(atPath: path + suffix) } catch {
+                throw fail("cannot remove the previous demo log's \(path + suffix): \((error as NSError).localizedDescription)", code: 6)
+            }
         }
         return path
     }
