@@ -238,8 +238,11 @@ struct ProjectionsRetry: AsyncParsableCommand {
             defer { closeLog(ledger) }
             // A misspelt name re-drove nothing and said "0 dead items queued again", exit 0.
             try checkEffectProjectionIsKnown(p, in: ledger)
-            let n = try await ledger.redrive(p)
-            print("\(p): \(n) dead item\(n == 1 ? "" : "s") queued again; a running `jobledger work` or `jobledger project` delivers them")
+            let (n, superseded) = try await ledger.redriveCounting(p)
+            // Dead progress messages that a later message of their job supersedes are not sent
+            // again (a browser never gets progress after a newer state): said, since DEAD counted them.
+            let skipped = superseded == 0 ? "" : "; \(superseded) superseded by a later message of their job, not sent again (counted as coalesced)"
+            print("\(p): \(n) dead item\(n == 1 ? "" : "s") queued again\(skipped); a running `jobledger work` or `jobledger project` delivers them")
         }
     }
 }

@@ -256,6 +256,18 @@ func startProject(_ args: [String]) throws -> Process {
         let ledger = try Ledger.open(path: db, create: false)
         let b = try #require(try ledger.projectionStatus().first { $0.name == .blob })
         #expect(b.sent == 4 && b.dead == 0)
+        // Dead progress messages that later messages of their job supersede are not sent again:
+        // said, so that the count matches the DEAD column (it said "N queued again", fewer).
+        let broadcast = try #require(try ledger.projectionStatus().first { $0.name == .broadcast })
+        try rawSQL(db, "UPDATE outbox SET status = 'dead' WHERE projection = 'broadcast'")
+        let progress = try await ledger.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox o WHERE projection = 'broadcast' AND supersedable = 1 AND EXISTS "
+                             + "(SELECT 1 FROM outbox l WHERE l.projection = o.projection AND l.job_id = o.job_id AND l.seq > o.seq)") ?? 0
+        }
+        #expect(progress > 0)
+        let mixed = try await jobledger(["projections", "retry", "broadcast", "--db", db], in: scratch)
+        let requeued = broadcast.sent + broadcast.coalesced - progress
+        #expect(mixed.status == 0 && mixed.stdout.hasPrefix("broadcast: \(requeued) dead items queued again; \(progress) superseded by a later message of their job"), "\(mixed)")
         expectRefusal(try await jobledger(["projections", "retry", "jobs", "--db", db], in: scratch), exit: 2, mentions: ["'jobs' is not an effect projection"])
         // A misspelt name is said, not taken for a projection with nothing dead.
         expectRefusal(try await jobledger(["projections", "retry", "blobs", "--db", db], in: scratch), exit: 2,

@@ -150,6 +150,11 @@ extension Ledger {
     /// let n = try await ledger.redrive(.broadcast)     // after fixing the sink's configuration
     /// ```
     public func redrive(_ name: ProjectionName) async throws(LedgerError) -> Int {
+        try await redriveCounting(name).requeued
+    }
+
+    /// `redrive(_:)`, saying also how many dead items were superseded (coalesced, not re-driven).
+    public func redriveCounting(_ name: ProjectionName) async throws(LedgerError) -> (requeued: Int, superseded: Int) {
         let now = configuration.clock().milliseconds
         do {
             let n = try await gatedWrite { db in
@@ -159,9 +164,10 @@ extension Ledger {
                       AND EXISTS (SELECT 1 FROM outbox AS later INDEXED BY outbox_by_job WHERE later.projection = outbox.projection
                                   AND later.job_id = outbox.job_id AND later.seq > outbox.seq)
                     """, arguments: [name.rawValue])
+                let superseded = db.changesCount
                 try db.execute(sql: "UPDATE outbox INDEXED BY outbox_by_status SET status = 'pending', attempts = 0, next_attempt_at = ? WHERE projection = ? AND status = 'dead'",
                                arguments: [now, name.rawValue])
-                return db.changesCount
+                return (requeued: db.changesCount, superseded: superseded)
             }
             appended.signal()
             return n
