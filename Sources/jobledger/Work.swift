@@ -243,6 +243,9 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
             // What the run came to, and how long it took: the lines above are each event.
             if untilIdle { printErr(display.outcomes.summary(after: started.duration(to: .now), interrupted: stoppedEarly.load(ordering: .relaxed))) }
             if untilIdle { reportLeftToOthers(ledger: ledger, runner: runner) { printErr($0) } }
+            if untilIdle, !stoppedEarly.load(ordering: .relaxed), let stream = feed as? UpstashStreamIntake, let upstash {
+                await reportPendingElsewhere(stream, claimIdle: upstash.claimIdle)
+            }
             let status = reportOwedEffects(left, path: ledger.path) { printErr($0) }
             // Stopped by a signal before the queue was empty: not a finished run (a script's
             // `work --until-idle && next` went on with the backlog still queued), as for `demo`.
@@ -261,6 +264,19 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
             if status != 0 { throw ExitCode(status) }
         }
     }
+}
+
+/// Entries of the stream still pending once `work --until-idle` is idle: delivered to a consumer
+/// that stopped before acknowledging them (a worker killed with -9; the default consumer name
+/// has the process id, so a restart does not read them as its own). A run that said only "idle"
+/// and exited 0 left them unmentioned.
+func reportPendingElsewhere(_ intake: UpstashStreamIntake, claimIdle: Duration) async {
+    guard let status = try? await intake.status(), status.pending > 0 else { return }
+    let n = status.pending
+    printErr("jobledger: \(n) stream entr\(n == 1 ? "y is" : "ies are") still pending in \(status.stream) (group \(status.group)): delivered to a "
+             + "consumer that stopped before acknowledging them; a worker takes them over once they have been idle for "
+             + "\(durationText(claimIdle)) (JOBLEDGER_UPSTASH_CLAIM_IDLE_MS): run `jobledger work --intake upstash` (it keeps going), "
+             + "or this command again after that")
 }
 
 /// Where job requests come from (shared by `work` and `demo`).

@@ -185,4 +185,31 @@ func runJobledger(_ args: [String], standIn: UpstashStandIn?, extra: [String: St
         let v = try JSONValue(parsing: st.stdout)
         #expect(v["length"]?.intValue == 6 && v["pending"]?.intValue == 0 && v["dead_letters"]?.intValue == 0, "\(st.stdout)")
     }
+
+    /// Entries left pending by a consumer that stopped before acknowledging them (a worker
+    /// killed with -9; the default consumer name has the pid, so a restart does not read them
+    /// as its own) are not taken over before they have been idle for the claim time: an
+    /// `--until-idle` run said only "idle", exit 0. It now says they are there and what takes
+    /// them over.
+    @Test func entriesPendingUnderAStoppedConsumerAreNamedWhenIdle() async throws {
+        let s = try await UpstashStandIn.start()
+        defer { s.stop() }
+        let folder = TempFolder()
+        defer { folder.remove() }
+        let redis = s.client()
+        try await redis.send(["XGROUP", "CREATE", "design:jobs", "jobledger", "0", "MKSTREAM"])
+        for i in 0..<3 { try await redis.send(["XADD", "design:jobs", "*", "input", "{\"n\":\(i)}"]) }
+        try await redis.send(["XREADGROUP", "GROUP", "jobledger", "stopped-worker", "COUNT", "10", "STREAMS", "design:jobs", ">"])
+        let r = try await runJobledger(["work", "--db", folder.path("log.sqlite"), "--intake", "upstash", "--until-idle", "--fail-rate", "0"],
+                                       standIn: s, in: folder)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("jobledger: 3 stream entries are still pending in design:jobs (group jobledger)"), "\(r.stderr)")
+        #expect(r.stderr.contains("idle for 1 min (JOBLEDGER_UPSTASH_CLAIM_IDLE_MS)"), "\(r.stderr)")
+        // Once idle long enough (0 ms here), the next run takes them over and says nothing of them.
+        let again = try await runJobledger(["work", "--db", folder.path("log.sqlite"), "--intake", "upstash", "--until-idle", "--fail-rate", "0"],
+                                           standIn: s, extra: ["JOBLEDGER_UPSTASH_CLAIM_IDLE_MS": "0"], in: folder)
+        #expect(again.status == 0 && !again.stderr.contains("still pending"), "\(again.stderr)")
+        let ledger = try Ledger.openReadOnly(path: folder.path("log.sqlite"))
+        #expect(try ledger.jobListPage(limit: 10).counts[.completed] == 3)
+    }
 }
