@@ -175,15 +175,20 @@ struct BlobsPrune: AsyncParsableCommand {
                 throw fail("cannot list \(place): \(error)", code: 6)
             }
             let doomed = all.filter { artefactJob($0.pathname).map { oldByID[$0] != nil } ?? false }
-            let jobs = Set(doomed.compactMap { artefactJob($0.pathname) })
+            // Uploads still owed for those jobs (dead, or pending): a re-drive after the prune
+            // would publish what the log says was deleted. They are dropped with the rest.
+            let owed = try ledger.owedItems(.blob, of: Set(oldByID.keys))
+            let owedCount = owed.values.reduce(0, +)
+            let jobs = Set(doomed.compactMap { artefactJob($0.pathname) }).union(owed.keys)
             let bytes = doomed.reduce(Int64(0)) { $0 + $1.size }
+            let uploads = owedCount == 0 ? "" : " and \(plural(owedCount, "upload")) still owed for them (dead or pending), which will not be made"
             let what = "\(plural(doomed.count, "blob")) (\(bytes) bytes) of \(plural(jobs.count, "job")) finished before \(before.iso8601)"
-            guard !doomed.isEmpty else {
+            guard !doomed.isEmpty || owedCount > 0 else {
                 print("nothing to prune: no artefacts of jobs finished before \(before.iso8601) in \(place)")
                 return
             }
             if !apply {
-                print("would delete \(what) from \(place):")
+                print("would delete \(what) from \(place)\(uploads)" + (doomed.isEmpty ? "" : ":"))
                 printTable(header: nil, rows: doomed.map { b in
                     let s = artefactJob(b.pathname).flatMap { oldByID[$0] }
                     return [b.pathname, "\(b.size) bytes", s?.status.rawValue ?? "", s?.finishedAt?.iso8601 ?? ""]
@@ -192,6 +197,10 @@ struct BlobsPrune: AsyncParsableCommand {
                 return
             }
             try await prune(doomed, jobs: jobs, before: before, place: place, store: blobStore, ledger: ledger, what: what)
+            if owedCount > 0 {
+                let dropped = try await ledger.dropOwedItems(.blob, of: Set(owed.keys))
+                print("dropped \(plural(dropped, "upload")) still owed for those jobs: a re-drive will not publish them")
+            }
         }
     }
 
@@ -228,24 +237,26 @@ struct BlobsPrune: AsyncParsableCommand {
         }
         // Batches of jobs whose pathnames fit comfortably in one event payload.
         let budget = min(40_000, ledger.configuration.maxPayloadBytes / 2)
-        var batches: [[BlobInfo]] = []
-        var current: [BlobInfo] = [], size = 0
-        let byJob = Dictionary(grouping: doomed) { artefactJob($0.pathname)! }
+        var batches: [[(job: JobID, blobs: [BlobInfo])]] = []
+        var current: [(job: JobID, blobs: [BlobInfo])] = [], size = 0
+        // Every job pruned is recorded, those with nothing in the store (only uploads owed) too.
+        var byJob = Dictionary(grouping: doomed) { artefactJob($0.pathname)! }
+        for job in jobs where byJob[job] == nil { byJob[job] = [] }
         for job in byJob.keys.sorted() {
             let blobs = byJob[job]!
             let cost = blobs.reduce(job.rawValue.utf8.count + 4) { $0 + $1.pathname.utf8.count + 4 }
             if !current.isEmpty, size + cost > budget { batches.append(current); current = []; size = 0 }
-            current += blobs
+            current.append((job, blobs))
             size += cost
         }
         if !current.isEmpty { batches.append(current) }
         var ids: [JobID] = []
         for batch in batches {
-            let batchJobs = Array(Set(batch.compactMap { artefactJob($0.pathname) })).sorted()
+            let blobs = batch.flatMap(\.blobs)
             let input: JSONValue = .object([
                 "finished_before": .string(before.iso8601), "reason": .string(reason), "store": .string(place),
-                "jobs": .array(batchJobs.map { .string($0.rawValue) }), "pathnames": .array(batch.map { .string($0.pathname) }),
-                "bytes": .int(batch.reduce(0) { $0 + $1.size }),
+                "jobs": .array(batch.map { .string($0.job.rawValue) }), "pathnames": .array(blobs.map { .string($0.pathname) }),
+                "bytes": .int(blobs.reduce(0) { $0 + $1.size }),
             ])
             ids.append(try await engine.submit(kind: blobsPruneKind, input: input, maxAttempts: 5))
         }

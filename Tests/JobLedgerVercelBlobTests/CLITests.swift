@@ -219,4 +219,35 @@ func runJobledger(_ args: [String], environment extra: [String: String] = [:], i
         #expect(again.stdout.contains("nothing to prune"), "\(again.stdout)")
         for out in [old, newer, list, dry, apply, again] { #expect(!(out.stdout + out.stderr).contains("Secret0123")) }
     }
+
+    /// Uploads that died (a rotated token) for jobs that a prune then covers are dropped with
+    /// the prune: a re-drive published again the images the log says were deleted.
+    @Test func aPruneDropsTheUploadsStillOwedForItsJobsSoARedriveDoesNotPublishThem() async throws {
+        let standIn = try await StandIn.start()
+        defer { standIn.stop() }
+        let folder = TempFolder()
+        let db = folder.path("demo.sqlite")
+        let env = standIn.environment
+        // The first three uploads are refused (dead); the fourth is published.
+        try await standIn.fault(["mode": "status", "status": 403, "code": "forbidden", "op": "put", "count": 3])
+        let demo = try await runJobledger(["demo", "--db", db, "--jobs", "2", "--fail-rate", "0", "--blob-store", "vercel"], environment: env, in: folder)
+        #expect(demo.status == 7, "\(demo.stdout)\n\(demo.stderr)")
+        #expect(try await standIn.blobs().count == 1)
+        let cutoff = "2100-01-01T00:00:00Z"
+        let dry = try await runJobledger(["blobs", "prune", "--db", db, "--blob-store", "vercel", "--finished-before", cutoff], environment: env, in: folder)
+        #expect(dry.stdout.contains("and 3 uploads still owed for them (dead or pending), which will not be made"), "\(dry.stdout)")
+        let apply = try await runJobledger(["blobs", "prune", "--db", db, "--blob-store", "vercel", "--finished-before", cutoff, "--apply", "--reason", "retention"],
+                                           environment: env, in: folder)
+        #expect(apply.status == 0 && apply.stdout.contains("dropped 3 uploads still owed for those jobs"), "\(apply.stdout)\n\(apply.stderr)")
+        // The prune job records both jobs, the one with nothing in the store too.
+        let prune = try #require(try Ledger.openReadOnly(path: db).jobStates().values.first { $0.kind == "jobledger.blobs.prune" })
+        guard case .array(let jobs)? = prune.input["jobs"] else { Issue.record("\(prune.input)"); return }
+        #expect(jobs.count == 2)
+        // The documented re-drive: nothing is dead any more, and nothing is published again.
+        let retry = try await runJobledger(["projections", "retry", "blob", "--db", db], in: folder)
+        #expect(retry.stdout.hasPrefix("blob: 0 dead items queued again"), "\(retry.stdout)")
+        let project = try await runJobledger(["project", "--once", "--db", db, "--blob-store", "vercel"], environment: env, in: folder)
+        #expect(project.status == 0, "\(project.stdout)\n\(project.stderr)")
+        #expect(try await standIn.blobs().isEmpty)
+    }
 }
