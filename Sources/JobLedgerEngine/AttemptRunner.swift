@@ -152,14 +152,14 @@ extension JobEngine {
         case gaveUp(any Error)
     }
 
+    /// How often an outcome waiting out a storage fault is tried while a shutdown drains.
+    static let drainRetry = Duration.milliseconds(250)
+
     /// Writes an outcome outside the caller's task (which may be cancelled). A transient error
     /// (busy) is retried with backoff until the attempt's lease has run out; a storage fault
     /// (a full disk, an I/O error) for as long as it lasts, on the engine's shared backoff,
     /// unless the engine stops waiting for storage (shutdown past its drain time, or
     /// `giveUpAfter`). A refusal by the log ends it at once.
-    /// How often an outcome waiting out a storage fault is tried while a shutdown drains.
-    static let drainRetry = Duration.milliseconds(250)
-
     func persist(_ context: JobContext, _ what: String, _ write: @escaping @Sendable () async throws -> StoredEvent) async -> Persisted {
         let job = context.job, attempt = context.attempt
         // The common case first, on this task: not cancelled, storage not paused, and the write
@@ -181,7 +181,10 @@ extension JobEngine {
                     let (abandoning, draining) = self.state.withLock { ($0.abandoning, $0.draining) }
                     if abandoning { return .gaveUp(LedgerError.storageFault(fault)) }
                     await self.storage.waitForNextTry(limit: draining ? Self.drainRetry : nil)
-                    if !self.state.withLock({ $0.draining }) { continue }
+                    // Past the drain time, given up on (no write after the shutdown has said so).
+                    let (gaveUp, drainingNow) = self.state.withLock { ($0.abandoning, $0.draining) }
+                    if gaveUp { return .gaveUp(LedgerError.storageFault(fault)) }
+                    if !drainingNow { continue }
                 }
                 do {
                     self.folded(try await write())

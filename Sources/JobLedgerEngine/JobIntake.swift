@@ -57,7 +57,9 @@ public struct JobSubmission: Sendable, Hashable {
 /// a second job.
 public protocol JobIntake: Sendable {
     /// Takes in the next batch, if any: calls `submit` with the requests (it returns once they
-    /// are committed) and then acknowledges them. Returns how many requests it handled,
+    /// are committed) and then acknowledges them. `submit` throws `JobSubmissionsRefused` when
+    /// the log refused some of them (the others are committed): those are to be set aside (a
+    /// dead-letter queue), never delivered again. Returns how many requests it handled,
     /// refused ones included; 0 means nothing new was waiting.
     func pull(_ submit: @Sendable ([JobSubmission]) async throws -> [JobID]) async throws -> Int
     /// Sends whatever acknowledgements are still held back (called before the intake stops).
@@ -106,8 +108,9 @@ extension JobEngine {
     /// the others: they are committed, each on its own when the batch as a whole was refused,
     /// and `JobSubmissionsRefused` says which were refused and why. An intake then
     /// acknowledges the others and dead-letters the refused ones. Any other failure (a busy or
-    /// failing log) throws with nothing committed for sure: the batch is to be tried again,
-    /// which its idempotency keys make safe.
+    /// failing log) throws, and some requests may be committed already (when the batch was
+    /// being tried one by one): the batch is to be delivered again, which the idempotency keys
+    /// (required) make the same jobs.
     public func submit(_ submissions: [JobSubmission]) async throws -> [JobID] {
         guard !submissions.isEmpty else { return [] }
         let now = clock.now()

@@ -1,18 +1,25 @@
 import Foundation
+import Synchronization
 
-/// Counts the calls under way on a ledger's connections, so that `close()` closes them only
-/// once none is, and refuses every call that comes after.
+/// Counts the reads under way on a ledger's connections (and the synchronous writes that do
+/// not check the handle themselves: an import, folding the WAL), so that `close()` closes them
+/// only once none is, and refuses every one that comes after.
 ///
 /// GRDB's own close is not enough: a read that has taken GRDB's reader pool but not yet one of
 /// its connections waits for the close, then gets a connection the close has closed, and GRDB
 /// hands SQLite its nil handle (a read racing `close()` crashed the test process with a bad
-/// pointer inside libsqlite3). Here no call is inside GRDB when its close starts, and none
-/// enters after.
+/// pointer inside libsqlite3). Here no read is inside GRDB when its close starts, and none
+/// enters after. Async writes are not counted: the close would wait, on a thread of the
+/// cooperative pool, for tasks that need such a thread to resume (two closes at once on two
+/// cores hung); GRDB closes the writer on its queue, after the writes queued before it, and a
+/// write queued after is refused by `Ledger.handle(_:)`.
 final class ConnectionUse: @unchecked Sendable {
     // @unchecked: every field is read and written under `condition`'s lock.
     private let condition = NSCondition()
     private var closing = false
     private var inUse = 0
+    /// `closing`, read without the lock (every append asks).
+    private let closingFlag = Atomic<Bool>(false)
 
     /// Counts a call in; false once the ledger is closing or closed (the call must not touch
     /// the connections). A true answer must be followed by `leave()`.
@@ -35,6 +42,7 @@ final class ConnectionUse: @unchecked Sendable {
     func closeWhenIdle() {
         condition.lock()
         closing = true
+        closingFlag.store(true, ordering: .releasing)
         while inUse > 0 { condition.wait() }
         condition.unlock()
     }
@@ -43,15 +51,12 @@ final class ConnectionUse: @unchecked Sendable {
     func reopen() {
         condition.lock()
         closing = false
+        closingFlag.store(false, ordering: .releasing)
         condition.unlock()
     }
 
-    /// True from the start of a close (for tests).
-    var isClosing: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return closing
-    }
+    /// True from the start of a close: what an uncounted write asks before it begins.
+    var isClosing: Bool { closingFlag.load(ordering: .acquiring) }
 
     /// Calls under way, for tests.
     var callsUnderWay: Int {

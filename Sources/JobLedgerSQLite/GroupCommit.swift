@@ -217,8 +217,8 @@ extension Ledger {
         // would block this thread of the cooperative pool.
         guard gate.tryEnterFast() else { return nil }
         defer { gate.leaveFast() }
-        guard use.enter() else { return .failure(.closed(path: path)) }
-        defer { use.leave() }
+        // Not counted in `use`, as the async writes are not (`gatedWrite`).
+        guard !use.isClosing else { return .failure(.closed(path: path)) }
         let timeoutMs = busyTimeoutMilliseconds
         // The result leaves through a local, not as GRDB's return value: GRDB's generic
         // `writeWithoutTransaction` is not specialized for our types, so a returned

@@ -344,8 +344,10 @@ public final class Ledger: Sendable {
             let attempt: LockAttempt<T>
             do {
                 defer { gate.leave() }
-                guard use.enter() else { throw LedgerError.closed(path: path) }
-                defer { use.leave() }
+                // Not counted in `use` (a close would wait on a thread of the cooperative pool for
+                // this task to resume): GRDB's close runs on the writer's queue after it, and a
+                // write queued behind the close is told `.closed` by `handle(_:)`.
+                guard !use.isClosing else { throw LedgerError.closed(path: path) }
                 attempt = try await pool.writeWithoutTransaction { db -> LockAttempt<T> in
                     let handle = try self.handle(db)
                     sqlite3_busy_timeout(handle, 0)
@@ -382,8 +384,8 @@ public final class Ledger: Sendable {
     func gatedWriteWithoutTransaction<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
         await gate.enter()
         defer { gate.leave() }
-        guard use.enter() else { throw LedgerError.closed(path: path) }
-        defer { use.leave() }
+        // Not counted in `use`, as in `gatedWrite`.
+        guard !use.isClosing else { throw LedgerError.closed(path: path) }
         return try await pool.writeWithoutTransaction(updates)
     }
 

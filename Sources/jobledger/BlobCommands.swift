@@ -177,7 +177,8 @@ struct BlobsPrune: AsyncParsableCommand {
             let doomed = all.filter { artefactJob($0.pathname).map { oldByID[$0] != nil } ?? false }
             // Uploads still owed for those jobs (dead, or pending): a re-drive after the prune
             // would publish what the log says was deleted. They are dropped with the rest.
-            let owed = try ledger.owedItems(.blob, of: Set(oldByID.keys))
+            let oldJobs = Set(oldByID.keys)
+            let owed = apply ? try ledger.owedItems(.blob, of: oldJobs) : try log.retryingRead(first: ledger) { try $0.owedItems(.blob, of: oldJobs) }
             let owedCount = owed.values.reduce(0, +)
             let jobs = Set(doomed.compactMap { artefactJob($0.pathname) }).union(owed.keys)
             let bytes = doomed.reduce(Int64(0)) { $0 + $1.size }
@@ -196,11 +197,13 @@ struct BlobsPrune: AsyncParsableCommand {
                 print("dry run: nothing was deleted. Run again with --apply to delete them (recorded in the log as a \(blobsPruneKind) job).")
                 return
             }
-            try await prune(doomed, jobs: jobs, before: before, place: place, store: blobStore, ledger: ledger, what: what)
+            // Before the deletion: a running projection would otherwise publish them meanwhile, and
+            // a prune that fails part way (retried with the same command) leaves none to re-drive.
             if owedCount > 0 {
                 let dropped = try await ledger.dropOwedItems(.blob, of: Set(owed.keys))
                 print("dropped \(plural(dropped, "upload")) still owed for those jobs: a re-drive will not publish them")
             }
+            try await prune(doomed, jobs: jobs, before: before, place: place, store: blobStore, ledger: ledger, what: what)
         }
     }
 

@@ -35,6 +35,16 @@ enum CommandInterrupt {
     /// The service group traps the signals now (called from inside it, once it runs).
     static func handOver() { saying.withLock { $0 = nil } }
 
-    /// The group has ended: a signal stops the process at once again, saying `what`.
-    static func takeBack(_ what: String) { saying.withLock { $0 = what } }
+    /// The group has ended: a signal stops the process at once again, saying `what`; unless a
+    /// graceful shutdown was announced, whose own listener already does (`ShutdownNotice`).
+    static func takeBack(_ what: String) {
+        guard !shutdownAnnounced.withLock({ $0 }) else { return }
+        saying.withLock { $0 = what }
+    }
+
+    /// Set by `ShutdownNotice.announce`: its listener stops the process on the next signal.
+    private static let shutdownAnnounced = Mutex(false)
+
+    /// A graceful shutdown was announced (its listener handles the signals from now on).
+    static func shutdownWasAnnounced() { shutdownAnnounced.withLock { $0 = true } }
 }

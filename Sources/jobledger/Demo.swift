@@ -165,7 +165,8 @@ struct Demo: AsyncParsableCommand, TakesLogLevel {
         // was removing ("The file doesn't exist", exit 1): the folder is locked while a demo
         // replaces the log and runs (the lock goes with the process).
         let folderLock = open(".", O_RDONLY | O_CLOEXEC)
-        if folderLock >= 0, flock(folderLock, LOCK_EX | LOCK_NB) != 0 {
+        // Only a lock held elsewhere refuses: a file system without locks (ENOLCK on NFS) goes on without.
+        if folderLock >= 0, flock(folderLock, LOCK_EX | LOCK_NB) != 0, errno == EWOULDBLOCK {
             throw fail("another jobledger demo is running in this folder, on \(path): let it finish, or give --db a new path", code: 5)
         }
         // Deleted under a process that has it open (a `serve`, another demo), the log vanished

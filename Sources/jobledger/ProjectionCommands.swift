@@ -206,6 +206,7 @@ struct Project: AsyncParsableCommand, TakesLogLevel {
             let group = ServiceGroup(configuration: .init(services: [.init(service: runner, serviceName: "projections"),
                                                                      .init(service: notice, serviceName: "shutdown-notice")],
                                                           gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
+            defer { CommandInterrupt.takeBack("after the projections stopped: each resumes from its checkpoint") }
             do {
                 try await group.run()
             } catch let e as LedgerError {

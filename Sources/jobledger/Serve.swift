@@ -210,6 +210,8 @@ struct Serve: AsyncParsableCommand, TakesLogLevel {
                     + ", then the projections catch up (up to \(durationText(runner.options.shutdownCatchUp)))",
                 running: { workers > 0 ? engine.runningAttempts : [] }), serviceName: "shutdown-notice"))
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: serviceLogger))
+            // Once the group has ended (a service failed, or it stopped), a signal stops the rest at once.
+            defer { CommandInterrupt.takeBack("after the server stopped: what was recorded stays in \(ledger.path)") }
             do {
                 try await group.run()
             } catch {

@@ -38,6 +38,7 @@ struct ShutdownNotice: Service {
     static func announce(waitsFor: String, running: @escaping @Sendable () -> [(job: JobID, attempt: Int)]) async {
         // Trapped only now: the first signal is the group's, and starts the graceful shutdown.
         let again = await UnixSignalsSequence(trapping: .sigint, .sigterm, .sighup)
+        CommandInterrupt.shutdownWasAnnounced()
         let clock = ContinuousClock(), began = clock.now
         printErr("jobledger: stopping: \(waitsFor); a second Ctrl-C (or SIGTERM) stops at once")
         // Unstructured: the group waits for this service to return before it stops the next.

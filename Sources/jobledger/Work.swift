@@ -266,17 +266,25 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
     }
 }
 
-/// Entries of the stream still pending once `work --until-idle` is idle: delivered to a consumer
-/// that stopped before acknowledging them (a worker killed with -9; the default consumer name
-/// has the process id, so a restart does not read them as its own). A run that said only "idle"
-/// and exited 0 left them unmentioned.
+/// Entries of the stream still pending with other consumers once `work --until-idle` is idle:
+/// a worker running beside this one acknowledges its own at its next read; one that stopped
+/// before acknowledging them (killed with -9: the default consumer name has the process id, so a
+/// restart does not read them as its own) holds them until another takes them over. A run that
+/// said only "idle" and exited 0 left them unmentioned. Asked for 5 s at most.
 func reportPendingElsewhere(_ intake: UpstashStreamIntake, claimIdle: Duration) async {
-    guard let status = try? await intake.status(), status.pending > 0 else { return }
-    let n = status.pending
-    printErr("jobledger: \(n) stream entr\(n == 1 ? "y is" : "ies are") still pending in \(status.stream) (group \(status.group)): delivered to a "
-             + "consumer that stopped before acknowledging them; a worker takes them over once they have been idle for "
-             + "\(durationText(claimIdle)) (JOBLEDGER_UPSTASH_CLAIM_IDLE_MS): run `jobledger work --intake upstash` (it keeps going), "
-             + "or this command again after that")
+    let pending: [String: Int]? = await withTaskGroup(of: [String: Int]?.self) { group in
+        group.addTask { try? await intake.pendingWithOtherConsumers() }
+        group.addTask { try? await Task.sleep(for: .seconds(5)); return nil }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+    guard let pending, !pending.isEmpty else { return }
+    let n = pending.values.reduce(0, +)
+    let who = pending.keys.sorted().prefix(3).map { "\($0): \(pending[$0]!)" }.joined(separator: ", ") + (pending.count > 3 ? ", …" : "")
+    printErr("jobledger: \(n) stream entr\(n == 1 ? "y is" : "ies are") pending with other consumers of \(intake.options.stream) (group \(intake.options.group); \(who)): "
+             + "a running worker acknowledges its own; those of one that stopped are taken over once idle for \(durationText(claimIdle)) "
+             + "(JOBLEDGER_UPSTASH_CLAIM_IDLE_MS) by `jobledger work --intake upstash` (it keeps going), or by this command run again after that")
 }
 
 /// Where job requests come from (shared by `work` and `demo`).

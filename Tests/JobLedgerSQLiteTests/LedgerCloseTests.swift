@@ -91,6 +91,26 @@ struct LedgerCloseTests {
         #expect(try Ledger.openReadOnly(path: path).eventCount() == 6)
     }
 
+    /// Closes called from async code (as the commands and the tests call them) while async
+    /// writes are under way, on two logs at once: with the writes counted, each close waited on
+    /// a thread of the cooperative pool for a write whose task needed such a thread to resume,
+    /// and two at once on two cores hung for good (found by a review).
+    @Test func closesFromAsyncCodeWithWritesUnderWayReturn() async throws {
+        for round in 0..<10 {
+            let ledgers = try (0..<2).map { try Ledger.open(path: dir.path("log-\(round)-\($0).sqlite")) }
+            let writers = ledgers.map { ledger in
+                Task {
+                    for i in 0..<200 { _ = try? await ledger.stageAsset(Data("asset \(i)".utf8), contentType: "text/plain") }
+                }
+            }
+            await withTaskGroup(of: Void.self) { group in
+                for ledger in ledgers { group.addTask { try? ledger.close() } }
+            }
+            for w in writers { await w.value }
+            for ledger in ledgers { #expect(ledger.isClosed) }
+        }
+    }
+
     /// Until `condition` holds, without sleeping; fails after a minute.
     static func until(_ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))

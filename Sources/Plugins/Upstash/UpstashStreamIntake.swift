@@ -241,7 +241,13 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
             }
         }
         if !gone.isEmpty { state.withLock { $0.acks += gone } }
-        if !refused.isEmpty { try await deadLetter(refused) }
+        if !refused.isEmpty {
+            do { try await deadLetter(refused) } catch {
+                // Not dead-lettered: still pending with this consumer, read again next time.
+                state.withLock { $0.recoverOwn = true }
+                throw error
+            }
+        }
         return entries.count
     }
 
@@ -317,6 +323,24 @@ public final class UpstashStreamIntake: JobIntake, Sendable {
     /// Copies refused entries to the dead-letter stream and acknowledges them, each atomically
     /// and only while it is still pending (so a retry never copies one twice).
     private func deadLetter(_ refused: [(id: String, reason: String, raw: [String])]) async throws {
+        // In requests of about `deadLetterRequestBytes` at most: refused entries may each be
+        // over the log's payload limit, and one request with all of them could pass the
+        // service's own request limit, and be refused for good.
+        var chunks: [[(id: String, reason: String, raw: [String])]] = [[]]
+        var bytes = 0
+        for r in refused {
+            let size = r.raw.reduce(r.reason.utf8.count + r.id.utf8.count) { $0 + $1.utf8.count }
+            if !chunks[chunks.count - 1].isEmpty, bytes + size > Self.deadLetterRequestBytes { chunks.append([]); bytes = 0 }
+            chunks[chunks.count - 1].append(r)
+            bytes += size
+        }
+        for chunk in chunks { try await deadLetterRequest(chunk) }
+    }
+
+    /// The most bytes of entries in one dead-letter request (one entry may pass it alone).
+    static let deadLetterRequestBytes = 512 * 1024
+
+    private func deadLetterRequest(_ refused: [(id: String, reason: String, raw: [String])]) async throws {
         let calls = refused.map { r in
             (keys: [options.stream, options.deadLetterStream], args: [options.group, r.id, r.reason, options.consumer] + r.raw)
         }
