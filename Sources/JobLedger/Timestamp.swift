@@ -91,8 +91,9 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         milliseconds = ms
     }
 
-    /// Parses an RFC 3339 time: `init?(iso8601:)`'s form, or the same with a UTC offset
-    /// (`2026-12-04T22:00:00+01:00`) in place of `Z`; `t` and `z` may be lowercase. What a client
+    /// Parses an RFC 3339 `date-time`: `init?(iso8601:)`'s form (1…9 fraction digits, kept to
+    /// milliseconds), or the same with a numeric offset (`+01:00`, `-00:00`) in place of `Z`;
+    /// `t` and `z` may be lowercase. What a client
     /// sends as `run_at` (the API's body, a stream entry's field).
     public init?(rfc3339 text: String) {
         var t = text.uppercased()  // `t` and `z` → `T` and `Z`; digits and signs stay

@@ -49,7 +49,7 @@ public struct SubmitRequest: Sendable, Hashable {
         switch o["run_at"] {
         case nil, .null?: runAt = nil
         case .string(let s)?:
-            guard let t = Self.rfc3339(s) else {
+            guard let t = Timestamp(rfc3339: s) else {  // what the OpenAPI document's `format: date-time` means
                 throw Problem.invalid("run_at", "run_at must be an RFC 3339 time like 2026-12-04T21:00:00Z or 2026-12-04T22:00:00+01:00")
             }
             guard PayloadRules.time.contains(t.milliseconds) else { throw Problem.invalid("run_at", "run_at must be within the years 0001…9999 (UTC)") }
@@ -57,11 +57,6 @@ public struct SubmitRequest: Sendable, Hashable {
         case let v?: throw Problem.invalid("run_at", "run_at must be a string, not \(v.typeName)")
         }
     }
-
-    /// RFC 3339 `date-time` (what the OpenAPI document's `format: date-time` means): `Z` or a
-    /// numeric offset (`+01:00`, `-00:00`), `T`/`Z` in either case, 1…9 fraction digits
-    /// (kept to milliseconds).
-    static func rfc3339(_ text: String) -> Timestamp? { Timestamp(rfc3339: text) }
 
     static func int(_ v: JSONValue?, _ name: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(Problem) -> Int {
         guard let v, !v.isNull else { return fallback }

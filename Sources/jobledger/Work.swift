@@ -272,14 +272,8 @@ struct Work: AsyncParsableCommand, TakesLogLevel {
 /// restart does not read them as its own) holds them until another takes them over. A run that
 /// said only "idle" and exited 0 left them unmentioned. Asked for 5 s at most.
 func reportPendingElsewhere(_ intake: UpstashStreamIntake, claimIdle: Duration) async {
-    let pending: [String: Int]? = await withTaskGroup(of: [String: Int]?.self) { group in
-        group.addTask { try? await intake.pendingWithOtherConsumers() }
-        group.addTask { try? await Task.sleep(for: .seconds(5)); return nil }
-        let first = await group.next() ?? nil
-        group.cancelAll()
-        return first
-    }
-    guard let pending, !pending.isEmpty else { return }
+    guard let pending = try? await withoutCancelling(within: .seconds(5), { try await intake.pendingWithOtherConsumers() }),
+          !pending.isEmpty else { return }
     let n = pending.values.reduce(0, +)
     let who = pending.keys.sorted().prefix(3).map { "\($0): \(pending[$0]!)" }.joined(separator: ", ") + (pending.count > 3 ? ", …" : "")
     printErr("jobledger: \(n) stream entr\(n == 1 ? "y is" : "ies are") pending with other consumers of \(intake.options.stream) (group \(intake.options.group); \(who)): "

@@ -106,11 +106,11 @@ import Testing
         let utc = try #require(Timestamp(iso8601: "2026-12-24T08:00:00Z"))
         for text in ["2026-12-24T09:00:00+01:00", "2026-12-24T08:00:00+00:00", "2026-12-24T08:00:00-00:00", "2026-12-24t08:00:00z",
                      "2026-12-24T03:30:00-04:30", "2026-12-24T08:00:00.000Z"] {
-            #expect(SubmitRequest.rfc3339(text) == utc, "\(text)")
+            #expect(Timestamp(rfc3339: text) == utc, "\(text)")
         }
         for text in ["2026-12-24T08:00:00", "2026-12-24T08:00:00+1:00", "2026-12-24T08:00:00+24:00", "2026-12-24T08:00:00+01:60",
                      "2026-12-24T08:00:00+0100", "2026-12-24 08:00:00Z"] {
-            #expect(SubmitRequest.rfc3339(text) == nil, "\(text)")
+            #expect(Timestamp(rfc3339: text) == nil, "\(text)")
         }
         for (text, field) in [(#"{"input":{"prompt":"p"},"run_at":"0000-01-01T00:00:00Z"}"#, "run_at"),
                               (#"{"input":{"prompt":"p"},"run_at":"2026-12-24T08:00:00"}"#, "run_at")] {
