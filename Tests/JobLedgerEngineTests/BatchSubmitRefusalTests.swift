@@ -30,6 +30,31 @@ import Testing
         #expect(try engine.jobs().count == 2)
     }
 
+    /// A refused batch is tried again in halves, not one request at a time: a redelivered
+    /// batch of 1,000 with one refused request took 999 transactions on every delivery.
+    @Test func aRefusedBatchIsSplitInHalvesNotCommittedOneByOne() async throws {
+        let f = try Fixture()
+        let engine = f.engine()
+        let big = JSONValue.object(["prompt": .string(String(repeating: "x", count: 100_000))])
+        let batch = (0..<256).map { i in
+            JobSubmission(kind: "design", input: i == 170 ? big : ["n": .int(Int64(i))], idempotencyKey: "k\(i)")
+        }
+        let before = f.ledger.appendTransactions
+        let thrown = await #expect(throws: JobSubmissionsRefused.self) { _ = try await engine.submit(batch) }
+        let r = try #require(thrown)
+        #expect(Array(r.refusals.keys) == [170])
+        #expect(r.jobs.enumerated().allSatisfy { ($0.offset == 170) == ($0.element == nil) })
+        // The whole batch and the refused half at each of the 8 levels of halving are tried and
+        // refused, the other half at each level committed: 17 transactions, against 257 (the
+        // batch, then each request) one by one.
+        #expect(f.ledger.appendTransactions - before <= 17)
+        // In the order asked: the jobs' queued events follow the batch's order.
+        var seqs: [Int64] = []
+        for case let id? in r.jobs { try f.ledger.forEachEvent(of: id) { seqs.append($0.seq) } }
+        #expect(seqs == seqs.sorted())
+        #expect(try engine.jobs().count == 255)
+    }
+
     @Test func aKeyReusedWithAnotherOwnerIsRefusedAndTheSameRequestGetsItsJob() async throws {
         let f = try Fixture()
         let engine = f.engine()
