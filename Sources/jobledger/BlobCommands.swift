@@ -142,7 +142,9 @@ struct BlobsPrune: AsyncParsableCommand {
             and changes nothing. With --apply (or --yes) it deletes them and records it in the log as a job of \
             kind \(blobsPruneKind): its queued event names the jobs, the pathnames, the time and the reason; \
             its progress and completed events say what was deleted (`jobledger history <id>`). Artefacts of \
-            jobs that are still queued or running, and of jobs the log does not know, are never touched.
+            jobs that are still queued or running, and of jobs the log does not know, are never touched. \
+            --apply is refused (exit 7, nothing deleted) while the blob projection has yet to take in \
+            artefacts of those jobs, which it would publish after the prune: let it catch up first.
             """)
 
     @OptionGroup var log: LogOptions
@@ -180,15 +182,22 @@ struct BlobsPrune: AsyncParsableCommand {
             let oldJobs = Set(oldByID.keys)
             let owed = apply ? try ledger.owedItems(.blob, of: oldJobs) : try log.retryingRead(first: ledger) { try $0.owedItems(.blob, of: oldJobs) }
             let owedCount = owed.values.reduce(0, +)
+            // Artefacts of those jobs the blob projection has yet to take in: it would publish
+            // them after the prune, so an apply that would delete or record anything is refused
+            // while there are any.
+            let backlog = apply ? try BlobBacklog(of: oldJobs, in: ledger) : try log.retryingRead(first: ledger) { try BlobBacklog(of: oldJobs, in: $0) }
             let jobs = Set(doomed.compactMap { artefactJob($0.pathname) }).union(owed.keys)
             let bytes = doomed.reduce(Int64(0)) { $0 + $1.size }
             let uploads = owedCount == 0 ? "" : " and \(plural(owedCount, "upload")) still owed for them (dead or pending), which will not be made"
             let what = "\(plural(doomed.count, "blob")) (\(bytes) bytes) of \(plural(jobs.count, "job")) finished before \(before.iso8601)"
             guard !doomed.isEmpty || owedCount > 0 else {
                 print("nothing to prune: no artefacts of jobs finished before \(before.iso8601) in \(place)")
+                if let why = backlog.explanation { print("note: \(why)") }
                 return
             }
+            if apply, let why = backlog.explanation { throw fail("refused, nothing was deleted: \(why)", code: 7) }
             if !apply {
+                if let why = backlog.explanation { print("note: --apply would be refused now: \(why)") }
                 print("would delete \(what) from \(place)\(uploads)" + (doomed.isEmpty ? "" : ":"))
                 printTable(header: nil, rows: doomed.map { b in
                     let s = artefactJob(b.pathname).flatMap { oldByID[$0] }

@@ -250,4 +250,44 @@ func runJobledger(_ args: [String], environment extra: [String: String] = [:], i
         #expect(project.status == 0, "\(project.stdout)\n\(project.stderr)")
         #expect(try await standIn.blobs().isEmpty)
     }
+
+    /// A blob projection behind the log at prune time took in the pruned jobs' events later and
+    /// published their images after the prune recorded them as deleted. The prune now refuses
+    /// (exit 7, nothing deleted) while their artefacts are still to be taken in, and says how to
+    /// catch up; after the catch-up it prunes them all.
+    @Test func aPruneIsRefusedWhileTheBlobProjectionHasNotTakenInItsJobsArtefacts() async throws {
+        let standIn = try await StandIn.start()
+        defer { standIn.stop() }
+        let folder = TempFolder()
+        let db = folder.path("demo.sqlite")
+        let env = standIn.environment
+        let demo = try await runJobledger(["demo", "--db", db, "--jobs", "2", "--fail-rate", "0", "--blob-store", "vercel"], environment: env, in: folder)
+        #expect(demo.status == 0, "\(demo.stdout)\n\(demo.stderr)")
+        #expect(try await standIn.blobs().count == 4)
+        // A third job run with no blob projection: its two artefacts are not taken in yet.
+        let submit = try await runJobledger(["submit", "design", "--db", db, "--input", #"{"prompt":"late"}"#], in: folder)
+        #expect(submit.status == 0, "\(submit.stderr)")
+        let work = try await runJobledger(["work", "--db", db, "--until-idle", "--no-effects"], in: folder)
+        #expect(work.status == 0, "\(work.stdout)\n\(work.stderr)")
+        let cutoff = "2100-01-01T00:00:00Z"
+        let prune = ["blobs", "prune", "--db", db, "--blob-store", "vercel", "--finished-before", cutoff]
+        let dry = try await runJobledger(prune, environment: env, in: folder)
+        #expect(dry.status == 0 && dry.stdout.contains("note: --apply would be refused now: the blob projection has not yet taken in 2 artefacts of 1 job"),
+                "\(dry.stdout)\n\(dry.stderr)")
+        let refused = try await runJobledger(prune + ["--apply"], environment: env, in: folder)
+        #expect(refused.status == 7, "\(refused.stdout)\n\(refused.stderr)")
+        #expect(refused.stderr.contains("refused, nothing was deleted") && refused.stderr.contains("jobledger project --once"), "\(refused.stderr)")
+        #expect(try await standIn.blobs().count == 4)
+        #expect(try Ledger.openReadOnly(path: db).jobStates().values.allSatisfy { $0.kind != "jobledger.blobs.prune" })
+        // Caught up, the late job's images are published, and the prune takes all six.
+        let project = try await runJobledger(["project", "--once", "--db", db, "--blob-store", "vercel"], environment: env, in: folder)
+        #expect(project.status == 0, "\(project.stdout)\n\(project.stderr)")
+        #expect(try await standIn.blobs().count == 6)
+        let apply = try await runJobledger(prune + ["--apply"], environment: env, in: folder)
+        #expect(apply.status == 0, "\(apply.stdout)\n\(apply.stderr)")
+        #expect(try await standIn.blobs().isEmpty)
+        let again = try await runJobledger(["project", "--once", "--db", db, "--blob-store", "vercel"], environment: env, in: folder)
+        #expect(again.status == 0)
+        #expect(try await standIn.blobs().isEmpty)
+    }
 }

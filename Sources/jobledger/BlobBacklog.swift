@@ -1,0 +1,38 @@
+import JobLedger
+import JobLedgerProjections
+import JobLedgerSQLite
+
+/// The artefacts of given jobs that the blob projection has not taken in yet: events after its
+/// checkpoint that publish one (a `lowres` preview, a `completed` result), imported events
+/// left out as the projection leaves them out. `blobs prune` refuses to run while there are
+/// any: the projection, catching up after the prune, would publish what the log records as
+/// deleted (only uploads already owed can be dropped).
+struct BlobBacklog {
+    /// The blob projection's checkpoint and the log's head.
+    var checkpoint: Int64, head: Int64
+    /// Artefacts not taken in yet, and the jobs they belong to.
+    var artefacts = 0
+    var jobs = Set<JobID>()
+
+    init(of wanted: Set<JobID>, in ledger: Ledger) throws {
+        (checkpoint, head) = try ledger.checkpoint(of: .blob)
+        guard checkpoint < head, !wanted.isEmpty else { return }
+        let imported = try ledger.importedRanges()
+        var found = 0, jobs = Set<JobID>()
+        try ledger.forEachEvent(from: checkpoint + 1) { e in
+            guard e.seq <= head, wanted.contains(e.job), e.payload.publishedAsset != nil, !imported.contains(e.seq) else { return }
+            found += 1
+            jobs.insert(e.job)
+        }
+        artefacts = found
+        self.jobs = jobs
+    }
+
+    /// What is left to take in, and what to do (nil when nothing is).
+    var explanation: String? {
+        guard artefacts > 0 else { return nil }
+        return "the blob projection has not yet taken in \(plural(artefacts, "artefact")) of \(plural(jobs.count, "job")) finished before the cutoff "
+            + "(it is at seq \(checkpoint), the log at \(head)): it would publish them after the prune. Let it catch up first "
+            + "(`jobledger project --once` with the same --blob-store, or a running `work` or `serve`), then prune again"
+    }
+}
