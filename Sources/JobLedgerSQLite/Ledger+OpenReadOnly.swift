@@ -50,8 +50,9 @@ extension Ledger {
                              withLocks: Bool = false) throws(LedgerError) -> Ledger {
         // The file's identity is taken before looking for a -wal: a writer that starts in
         // between is then seen either way.
-        let identity = FileIdentity(path: path)
         try checkPathResolves(path: path)
+        let path = resolvingSymlink(path)
+        let identity = FileIdentity(path: path)
         guard identity != nil || FileManager.default.fileExists(atPath: path) else { throw .noSuchLog(path: path) }
         try checkIsFileOrFolder(path: path)
         guard (fileSize(path) ?? 0) > 0 else { throw .notALedger(path: path, detail: "the file is empty") }

@@ -78,6 +78,20 @@ extension Ledger {
         throw .storage("cannot open \(path): \(reason)")
     }
 
+    /// The path SQLite names the log's companion files after: for a symlink, its target, as
+    /// SQLite resolves a symlinked database and keeps its `-wal` and `-shm` beside the target;
+    /// any other path as given. The log is opened at this path, so that the checks that look
+    /// for a `-wal` look where the writer keeps it: through a symlink, the read-only commands
+    /// found none beside the link, read the bare file as immutable and answered as of the last
+    /// checkpoint (`verify` said ok for a fraction of the events, `--expect-head` reported a
+    /// log cut short).
+    package static func resolvingSymlink(_ path: String) -> String {
+        var s = stat()
+        guard lstat(path, &s) == 0, s.st_mode & S_IFMT == S_IFLNK, let real = realpath(path, nil) else { return path }
+        defer { free(real) }
+        return String(cString: real)
+    }
+
     /// Refuses a path that is a device, a pipe or a socket: `/dev/null` reads as an empty file,
     /// so a log would be "created" there (SQLite then writes `/dev/null-journal`) and fail with
     /// a false I/O error; a FIFO would block the reader. A folder is left to `checkHeader`,

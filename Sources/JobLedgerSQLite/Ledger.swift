@@ -119,6 +119,7 @@ public final class Ledger: Sendable {
                             migrate: Bool = true) throws(LedgerError) -> Ledger {
         try checkOpening(path: path, configuration: configuration)
         try checkPathResolves(path: path)
+        let path = resolvingSymlink(path)
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create { throw .noSuchLog(path: path) }
         if exists {

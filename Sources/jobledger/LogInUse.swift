@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerSQLite
 
 #if canImport(Glibc)
 import Glibc
@@ -14,6 +15,7 @@ import Darwin
 /// lock; this process must have no SQLite connection on the file (closing the descriptor of the
 /// probe would release its locks).
 func processUsingLog(_ path: String) -> pid_t? {
+    let path = Ledger.resolvingSymlink(path)  // SQLite's companions lie beside a symlink's target
     // The -shm's lock slots (offset 120, eight of them) and the switch byte after them; the
     // database file's pending, reserved and shared bytes at 1 GiB.
     let probes: [(file: String, start: off_t, length: off_t)] = [(path + "-shm", 120, 9), (path, 0x4000_0000, 512)]

@@ -168,6 +168,27 @@ struct ReadOnlyTests {
         #expect(try writer.verify().isValid)
     }
 
+    /// Through a symlink, the `-wal` lies beside the link's target (SQLite resolves the link):
+    /// looked for beside the link, none was found, the bare file was read as immutable, and
+    /// `verify` answered for the events up to the last checkpoint only.
+    @Test func aLiveWritersLogIsReadThroughItsWALViaASymlink() async throws {
+        let path = dir.path("real.sqlite"), link = dir.path("link.sqlite")
+        let writer = try Ledger.open(path: path)
+        _ = try await writer.append(lifecycle(jid("a")))
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "real.sqlite")
+        _ = try await writer.append(lifecycle(jid("b")))
+        let ro = try Ledger.openReadOnly(path: link)
+        #expect(try ro.head() == writer.head())
+        #expect(try ro.verify().events == 12)
+        let locked = try Ledger.openReadOnly(path: link, withLocks: true)
+        #expect(try locked.head() == writer.head())
+        // A writer opened through the link shares the target's -wal: both see every event.
+        let second = try Ledger.open(path: link)
+        _ = try await second.append(NewEvent(job: jid("c"), payload: queued))
+        #expect(try writer.head() == second.head())
+        #expect(try listing(dir.path("")).filter { $0.hasPrefix("link") } == ["link.sqlite"])
+    }
+
     @Test func aCheckpointUnderAnUnlockedReaderMakesItsNextReadFail() async throws {
         let original = try await makeLog(dir.path("log.sqlite"))
         let path = try copy(of: original, to: dir.path("copy"))
