@@ -52,6 +52,9 @@ public struct RawEvent: Sendable, Hashable {
     public var payloadDigest: String
     /// The previous event's `hash` (64 zeros for the first event).
     public var prevHash: String
+    /// The column whose stored bytes are not valid UTF-8 (read with U+FFFD in their place, so
+    /// the text above is not what the file holds), if any: no append writes such bytes.
+    package var notUTF8: String? = nil
     /// This event's link in the hash chain, hex.
     public var hash: String
 
@@ -68,6 +71,7 @@ public struct RawEvent: Sendable, Hashable {
         payloadDigest = row[7]
         prevHash = row[8]
         hash = row[9]
+        notUTF8 = StoredText.columnNotUTF8(row, [(1, "job_id", jobID), (3, "type", type), (4, "payload", payload), (6, "idempotency_key", idempotencyKey)])
     }
 
     /// Whether the row's hash checks out under `rule`: its link recomputed from its columns and
@@ -96,6 +100,7 @@ public struct RawEvent: Sendable, Hashable {
     /// `decoded()` throwing why the row is not an event (`InvalidJobID`, `PayloadError`), for
     /// `verify`, which says it its own way.
     package func decodedOrWhy() throws -> StoredEvent {
+        if let column = notUTF8 { throw StoredText.NotUTF8(column: column) }
         let job = try JobID(jobID)
         let t = try EventType(name: type)
         let p = try EventPayload.decode(type: t, text: payload, exactNumbers: false)  // stored: read as it is
@@ -145,6 +150,9 @@ public struct StoredEvent: Sendable, Hashable {
     public var payloadDigest: String
     /// The previous event's `hash` (64 zeros for the first event).
     public var prevHash: String
+    /// The column whose stored bytes are not valid UTF-8 (read with U+FFFD in their place, so
+    /// the text above is not what the file holds), if any: no append writes such bytes.
+    package var notUTF8: String? = nil
     /// This event's link in the hash chain, hex.
     public var hash: String
 

@@ -92,6 +92,31 @@ import Testing
         #expect(p.message.contains("hash does not match"))
     }
 
+    /// A U+FFFD in a payload or key swapped for an invalid byte behind the log's back: the text
+    /// read back (Swift repairs the byte to U+FFFD) is the recorded one, so the digest and the
+    /// hash checked out and `verify` passed a file whose bytes had changed. The replacement is
+    /// one byte for three, two (a cut 4-byte sequence, repaired to one U+FFFD) and three.
+    @Test(arguments: [("payload", "x'FF'"), ("payload", "x'F09F98'"), ("idempotency_key", "x'E0'")])
+    func aReplacementCharacterSwappedForInvalidBytesFailsAtItsSeq(column: String, bytes: String) async throws {
+        let dir = TempDir()
+        let path = dir.path("log.sqlite")
+        let ledger = try Ledger.open(path: path)
+        _ = try await ledger.append(lifecycle(jid("job-0")))
+        let e = try await ledger.append(NewEvent(job: jid("job-1"), payload: .queued(.init(kind: "design", input: ["note": "x\u{FFFD}y"])),
+                                                 idempotencyKey: "key-\u{FFFD}"))
+        let head = try #require(try ledger.head())
+        try tamper(path, "UPDATE events SET \(column) = CAST(replace(CAST(\(column) AS BLOB), x'EFBFBD', \(bytes)) AS TEXT) WHERE seq = \(e.seq)")
+        let changed = try await rawQueue(path).read { db in try Data.fetchOne(db, sql: "SELECT CAST(\(column) AS BLOB) FROM events WHERE seq = ?", arguments: [e.seq]) }
+        #expect(changed.map { String(data: $0, encoding: .utf8) == nil } == true, "the bytes are no longer UTF-8")
+        let reopened = try Ledger.openReadOnly(path: path)
+        let report = try reopened.verify(expectHead: head)
+        let p = try #require(report.problem)
+        #expect(p.seq == e.seq)
+        #expect(p.message.contains("its \(column) is not valid UTF-8 text"), "\(p.message)")
+        // Reading the event says so too, rather than handing out the repaired text.
+        #expect(throws: LedgerError.self) { try reopened.forEachEvent(of: jid("job-1")) { _ in } }
+    }
+
     @Test func aDeletedRowFailsAtTheMissingSeq() async throws {
         let dir = TempDir()
         let (ledger, path) = try await makeLog(dir)

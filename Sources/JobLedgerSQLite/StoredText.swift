@@ -1,0 +1,36 @@
+import Foundation
+import GRDB
+
+/// Text columns whose stored bytes are not valid UTF-8. SQLite hands a TEXT column's bytes as
+/// they are, and Swift's `String` repairs invalid ones with U+FFFD: a payload whose U+FFFD was
+/// swapped for an invalid byte behind the log's back read as the original text, so its digest
+/// and hash checked out and `verify` passed a file whose bytes differ from what was recorded.
+enum StoredText {
+    /// Why a row is not an event: a column's bytes are not UTF-8.
+    struct NotUTF8: Error, CustomStringConvertible {
+        let column: String
+        var description: String { "its \(column) is not valid UTF-8 text (bytes no append writes)" }
+    }
+
+    /// The first of `columns` (index, name, the text read) whose stored bytes are not the text
+    /// read. Only text holding U+FFFD is looked at again: repairing always puts one in.
+    static func columnNotUTF8(_ row: Row, _ columns: [(index: Int, name: String, text: String?)]) -> String? {
+        for c in columns {
+            guard let text = c.text, containsReplacement(text) else { continue }
+            let same = (try? row.withUnsafeData(atIndex: c.index) { data in data.map { $0.elementsEqual(text.utf8) } ?? true }) ?? true
+            if !same { return c.name }
+        }
+        return nil
+    }
+
+    /// Whether `text` holds U+FFFD (EF BF BD in UTF-8).
+    static func containsReplacement(_ text: String) -> Bool {
+        var utf8 = text.utf8[...]
+        while let i = utf8.firstIndex(of: 0xEF) {
+            let rest = utf8[utf8.index(after: i)...]
+            if rest.starts(with: [0xBF, 0xBD]) { return true }
+            utf8 = rest
+        }
+        return false
+    }
+}
