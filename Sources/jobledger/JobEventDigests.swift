@@ -1,16 +1,21 @@
 import JobLedger
 import JobLedgerSQLite
 
-/// Each job's events as `diff` compares them beyond its rows: the payload digest of every event
-/// (its first 64 bits, with the event's seq), in version order. A job's row holds neither its
-/// input nor its output, so two logs whose jobs took other inputs or gave other outputs replayed
-/// to equal rows and `diff` said "no differences"; an exported copy that differs from its
-/// original in any payload now shows it.
+/// Each job's events as `diff` compares them beyond its rows: every event's payload digest (its
+/// first 64 bits), time and idempotency key, with its seq, in version order. A job's row holds
+/// neither its input nor its output, so two logs whose jobs took other inputs or gave other
+/// outputs replayed to equal rows and `diff` said "no differences"; an exported copy that
+/// differs from its original in any payload now shows it. Nor does a row hold when each event
+/// was recorded (only the last one's time) or the keys it was appended with: two histories that
+/// told `history` and `state --as-of` different stories diffed clean (exit 0).
 struct JobEventDigests {
-    /// One event: its seq on its side, and the first 16 hex digits of its payload's SHA-256.
+    /// One event: its seq on its side, the first 16 hex digits of its payload's SHA-256, when
+    /// it was recorded and its idempotency key.
     struct Event: Equatable {
         var seq: Int64
         var digest: UInt64
+        var recordedAt: Timestamp
+        var idempotencyKey: String?
     }
 
     private(set) var jobs: [JobID: [Event]] = [:]
@@ -21,33 +26,43 @@ struct JobEventDigests {
     /// compared equal ("no differences", exit 0, where `verify` fails at that seq).
     mutating func add(_ e: StoredEvent) {
         let digest = Digest.sha256Hex(e.payload.canonicalText)
-        jobs[e.job, default: []].append(Event(seq: e.seq, digest: UInt64(digest.prefix(16), radix: 16)!))
+        jobs[e.job, default: []].append(Event(seq: e.seq, digest: UInt64(digest.prefix(16), radix: 16)!,
+                                              recordedAt: e.recordedAt, idempotencyKey: e.idempotencyKey))
     }
 
-    /// Where two sides' events of a job first carry different payloads.
+    /// Where two sides' events of a job first differ, and in what.
     struct FirstDifference: Equatable {
         /// The job's version (the event's place in the job) where they part.
         var version: Int
         var leftSeq: Int64
         var rightSeq: Int64
+        /// What differs there, of `payload`, `recorded_at` and `idempotency_key`.
+        var fields: [String]
 
         /// `events: payload differs from version 3 (seq 7 on the left, seq 9 on the right)`.
         var text: String {
-            "payload differs from version \(version) (seq \(leftSeq) on the left, seq \(rightSeq) on the right)"
+            let names = fields.map { $0 == "recorded_at" ? "time" : $0 == "idempotency_key" ? "idempotency key" : $0 }
+            let what = names.count == 1 ? names[0] : names.dropLast().joined(separator: ", ") + " and " + names.last!
+            return "\(what) \(names.count == 1 ? "differs" : "differ") from version \(version) (seq \(leftSeq) on the left, seq \(rightSeq) on the right)"
         }
 
         var json: JSONValue {
-            .object(["version": .int(Int64(version)), "left_seq": .int(leftSeq), "right_seq": .int(rightSeq)])
+            .object(["version": .int(Int64(version)), "left_seq": .int(leftSeq), "right_seq": .int(rightSeq),
+                     "fields": .array(fields.map { .string($0) })])
         }
     }
 
-    /// The first event of `job` whose payload differs between `self` (left) and `other`
-    /// (right), among the events both sides have; nil when they agree that far (a side with
-    /// more events shows in the row's version).
+    /// The first event of `job` that differs between `self` (left) and `other` (right), in its
+    /// payload, time or idempotency key, among the events both sides have; nil when they agree
+    /// that far (a side with more events shows in the row's version).
     func firstDifference(of job: JobID, from other: JobEventDigests) -> FirstDifference? {
         let a = jobs[job] ?? [], b = other.jobs[job] ?? []
-        for (i, (x, y)) in zip(a, b).enumerated() where x.digest != y.digest {
-            return FirstDifference(version: i + 1, leftSeq: x.seq, rightSeq: y.seq)
+        for (i, (x, y)) in zip(a, b).enumerated() {
+            var fields: [String] = []
+            if x.digest != y.digest { fields.append("payload") }
+            if x.recordedAt != y.recordedAt { fields.append("recorded_at") }
+            if x.idempotencyKey != y.idempotencyKey { fields.append("idempotency_key") }
+            if !fields.isEmpty { return FirstDifference(version: i + 1, leftSeq: x.seq, rightSeq: y.seq, fields: fields) }
         }
         return nil
     }

@@ -283,7 +283,17 @@ struct Diff: AsyncParsableCommand {
     /// inputs, outputs, error details of earlier attempts).
     /// Read again from the start, with locks, when a writer disturbed a read without locks:
     /// nothing is printed before both sides are read.
-    func rows(_ side: (path: String, point: ReplayPoint)) throws -> (rows: [JobID: JobRow], events: JobEventDigests) {
+    func rows(_ side: (path: String, point: ReplayPoint), _ which: String) throws -> (rows: [JobID: JobRow], events: JobEventDigests) {
+        do { return try rowsReading(side) } catch LedgerError.noSuchLog(let path) where !sideIsDB(which) {
+            // The path came from the argument, not from --db: say so, not "check --db".
+            throw fail("no JobLedger log at \(path) (the \(which) side, '\(OptionTime.shown(which == "left" ? left : right))')", code: 4)
+        }
+    }
+
+    /// Whether the side `which` is a point in the --db log (`@POINT`).
+    private func sideIsDB(_ which: String) -> Bool { (which == "left" ? left : right).hasPrefix("@") }
+
+    private func rowsReading(_ side: (path: String, point: ReplayPoint)) throws -> (rows: [JobID: JobRow], events: JobEventDigests) {
         try log.retryingRead(path: side.path) { ledger in
             // Artefacts are compared by their deterministic pathnames, not the URLs a store gave
             // them: an exported copy (which carries no URLs) replays equal to its original.
@@ -307,7 +317,7 @@ struct Diff: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let l = try side(left), r = try side(right)
-            let (a, aEvents) = try rows(l), (b, bEvents) = try rows(r)
+            let (a, aEvents) = try rows(l, "left"), (b, bEvents) = try rows(r, "right")
             var lines: [String] = []
             var entries: [JSONValue] = []
             for id in Set(a.keys).union(b.keys).sorted() {

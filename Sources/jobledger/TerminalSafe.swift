@@ -2,9 +2,9 @@ import Foundation
 
 /// `text` made safe to print to a terminal: control characters (an escape sequence that sets
 /// the window title or colours, a carriage return that overwrites the line, a newline that
-/// fakes a row) and the bidirectional overrides that reorder what is shown are written as
-/// escapes (`\n`, `\u{1B}`). What a job's payload carries is anyone's text; `--json` output is
-/// JSON, escaped already.
+/// fakes a row, and U+2028/U+2029, which some viewers break lines at) and the bidirectional
+/// overrides that reorder what is shown are written as escapes (`\n`, `\u{1B}`). What a
+/// job's payload carries is anyone's text; `--json` output is JSON, escaped already.
 func terminalSafe(_ text: String) -> String {
     guard text.unicodeScalars.contains(where: needsEscape) else { return text }
     var out = ""
@@ -23,6 +23,9 @@ func terminalSafe(_ text: String) -> String {
 private func needsEscape(_ u: Unicode.Scalar) -> Bool {
     u.properties.generalCategory == .control || (0x202A...0x202E).contains(u.value) || (0x2066...0x2069).contains(u.value)
         || u.value == 0x200E || u.value == 0x200F || u.value == 0x061C
+        // The line and paragraph separators: not control characters, but some terminals and
+        // viewers break the line there, which fakes a row as a newline would.
+        || u.value == 0x2028 || u.value == 0x2029
 }
 
 /// `terminalSafe` line by line: the line breaks of a text made of several lines (the argument

@@ -16,14 +16,15 @@ import Testing
                                            #"{"worker":"w\u001b]0;pwned\u0007","attempt":1,"lease_deadline":"2030-01-01T00:00:00Z"}"#], in: scratch)
         try #require(started.status == 0, "\(started)")
         let failed = try await jobledger(["append", "--db", "e.sqlite", "--job", job, "--type", "failed", "--payload",
-                                          #"{"code":"x","message":"boom\r\u001b[32mALL OK\nFAKE LINE \u202eevil","retryable":false,"attempt":1}"#], in: scratch)
+                                          #"{"code":"x","message":"boom\r\u001b[32mALL OK\nFAKE LINE \u202eevil\u2028LS","retryable":false,"attempt":1}"#], in: scratch)
         try #require(failed.status == 0, "\(failed)")
         for command in [["jobs"], ["history", job], ["state", job]] {
             let r = try await jobledger(command + ["--db", "e.sqlite"], in: scratch)
             #expect(r.status == 0, "\(r)")
-            #expect(!r.stdout.unicodeScalars.contains { $0.value == 0x1B || $0 == "\r" || $0.value == 0x07 || $0.value == 0x202E }, "\(command): \(r.stdout.debugDescription)")
+            #expect(!r.stdout.unicodeScalars.contains { $0.value == 0x1B || $0 == "\r" || $0.value == 0x07 || $0.value == 0x202E || $0.value == 0x2028 },
+                    "\(command): \(r.stdout.debugDescription)")
             #expect(!r.stdout.split(separator: "\n").contains { $0.hasPrefix("FAKE LINE") }, "\(command): a payload's newline made a line of its own")
-            #expect(r.stdout.contains(#"boom\r\u{1B}[32mALL OK\nFAKE LINE \u{202E}evil"#), "\(command): \(r.stdout)")
+            #expect(r.stdout.contains(#"boom\r\u{1B}[32mALL OK\nFAKE LINE \u{202E}evil\u{2028}LS"#), "\(command): \(r.stdout)")
         }
         // `replay --effects` and `--projection broadcast` print the messages, each field made
         // safe (the bidirectional override went out raw), the tabs between them kept.
