@@ -208,6 +208,50 @@ class BrowserTests(unittest.TestCase):
             browser.close()
             self.assertEqual(s.stop(), 0)
 
+    def test_a_job_page_shows_an_image_published_by_a_redrive_after_its_message_went_out(self):
+        """An upload that was dead when its message was taken in leaves the message without a
+        URL for good (Broadcast.md); re-driven and published, the job's row has the URL. The job
+        page drew only from the messages and said "no image" of a job the API served an image
+        for; it now fills a last word's missing images in from the row."""
+        from playwright.sync_api import sync_playwright
+        server = Server("--workers", "1", "--step-ms", "0", "--fail-rate", "0", "--max-attempts", "1", auth=False)
+        blobs = server.db + ".blobs"
+        with open(blobs, "w"):   # a file where the blob folder goes: every upload fails, and dies at once
+            pass
+        with server as s, sync_playwright() as p:
+            browser = self.launch(p)
+            page = browser.new_page()
+            page.goto(s.url + "/")
+            fetch_json = "async (u) => (await fetch(u)).json()"
+            job = page.evaluate("""async () => (await (await fetch('/api/design', {method: 'POST',
+                headers: {'Content-Type': 'application/json'}, body: JSON.stringify({input: {prompt: 'a late image'}})})).json()).id""")
+            def blob_dead():
+                ps = page.evaluate(fetch_json, "/api/projections")["projections"]
+                return next(x for x in ps if x["name"] == "blob")["dead"]
+            for _ in range(300):
+                if page.evaluate(fetch_json, f"/api/jobs/{job}")["state"] == "completed" and blob_dead() == 2:
+                    break
+                page.wait_for_timeout(100)
+            self.assertEqual(blob_dead(), 2, "both uploads should be dead")
+            self.assertIsNone(page.evaluate(fetch_json, f"/api/jobs/{job}")["result_url"])
+            os.remove(blobs)
+            status = page.evaluate("async () => (await fetch('/api/projections/blob/redrive', {method: 'POST'})).status")
+            self.assertEqual(status, 200)
+            row = None
+            for _ in range(300):
+                row = page.evaluate(fetch_json, f"/api/jobs/{job}")
+                if row["result_url"]:
+                    break
+                page.wait_for_timeout(100)
+            self.assertTrue(row["result_url"], "the re-driven upload was not published")
+            # The messages the page replays still carry no URL; the image is shown all the same.
+            page.goto(s.url + f"/jobs/{job}")
+            page.wait_for_selector('#artefact[data-view="final"]', timeout=30000)
+            until(page, "document.querySelector('#artefact-img').naturalWidth > 0", timeout=30000)
+            self.assertEqual(page.get_attribute("#artefact-img", "src"), row["result_url"])
+            browser.close()
+            self.assertEqual(s.stop(), 0)
+
     def test_job_page_follows_a_job_without_the_servers_broadcasts(self):
         """With --no-effects (or broadcasts going to AnyCable) the stream routes answer 409: the
         job page retried them for ever and stayed where it was. It reads the job instead.

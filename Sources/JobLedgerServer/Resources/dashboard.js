@@ -283,7 +283,7 @@
         latest = JSON.parse(e.data);
         if (!travelling) render(latest);
         clearTimeout(pending); pending = setTimeout(() => loadTimeline().catch(() => {}), 150);
-        if (isLastWord(latest)) source.close();
+        if (isLastWord(latest)) { source.close(); fillImages(latest); }
       });
       source.addEventListener("error", () => {
         if (source.readyState !== EventSource.CLOSED) return;  // the browser is reconnecting itself
@@ -293,6 +293,22 @@
         setTimeout(follow, wait);
       });
     }
+    // A message taken in while its upload was dead carries no URL, and keeps none once the
+    // upload is re-driven and published (Broadcast.md): the job's row has the URL then. So a
+    // last word without an image the job may have is filled in from the row, once; the page
+    // said "no image" for good of a job whose image the API served.
+    async function fillImages(m) {
+      if (m.result_url && m.preview_url) return;
+      try {
+        const j = await api("GET", "/api/jobs/" + id);
+        if (latest !== m) return;
+        const result = m.result_url || j.result_url || null, preview = m.preview_url || j.preview_url || null;
+        if (result === m.result_url && preview === m.preview_url) return;
+        m.result_url = result; m.preview_url = preview;
+        if (!travelling) render(m);
+      } catch (err) { /* keep the last picture */ }
+    }
+
     // Without the server's own broadcasts (--no-effects, or broadcasts going to AnyCable) the
     // stream routes answer 409: the job is read once a second instead, until it has finished.
     function poll() {
