@@ -12,7 +12,12 @@ public enum Change {
         let move = from == after.status.rawValue ? after.status.rawValue : "\(from) → \(after.status.rawValue)"
         switch payload {
         case .queued(let q):
-            var s = "\(move): kind \(q.kind), priority \(q.priority), up to \(q.maxAttempts) attempt\(q.maxAttempts == 1 ? "" : "s")"
+            // A requeue's `max_attempts` is how many attempts it adds: the job's limit is then
+            // its attempts so far plus those (a retry of 2 on a job that had used 1 read "up to
+            // 2 attempts" where the job then allowed 3).
+            let limit = before == nil ? "up to \(q.maxAttempts) attempt\(q.maxAttempts == 1 ? "" : "s")"
+                : "\(q.maxAttempts) more attempt\(q.maxAttempts == 1 ? "" : "s"), now up to \(after.maxAttempts)"
+            var s = "\(move): kind \(q.kind), priority \(q.priority), \(limit)"
             if let r = q.runAt { s += ", not before \(r.iso8601)" }
             if let o = q.recordedOwner, o != before?.owner { s += ", owner \(o)" }
             return s
