@@ -110,6 +110,14 @@ extension Verify {
         defer { progress.finish() }
         return try ledger.verify(expectHead: expectHead) { seq in progress.update(Int(seq)) }
     }
+
+    /// `verifiedWithProgress`, stopped once `interrupt` has a signal (nil then).
+    static func verifiedWithProgress(_ ledger: Ledger, until interrupt: ReadInterrupt) throws -> VerifyReport? {
+        let progress = CommandProgress("verifying", total: Int(try ledger.head()?.seq ?? 0))
+        defer { progress.finish() }
+        let report = try ledger.verify(continuing: nil, progress: { seq in progress.update(Int(seq)) }, stop: { interrupt.signal != nil }).report
+        return interrupt.signal == nil ? report : nil
+    }
 }
 
 /// `verify --json`: what the text says, warnings included. `verified_through` is the last
@@ -210,18 +218,24 @@ struct Export: AsyncParsableCommand {
             // Lines written cannot be taken back, so the export is not read again after a
             // writer wrote the file under a read without locks: it is read with locks.
             let ledger = try log.openReadOnlyWithLocks()
+            let interrupt = await ReadInterrupt.install()
             let out = BufferedOutput()
             let progress = CommandProgress("exporting", total: Int(try ledger.head()?.seq ?? 0))
             var events = 0
+            var stopped: ReadInterrupt.Stopped?
             switch format {
             case .ndjson:
                 do {
                     try ledger.exportNDJSON { line in
                         guard out.isOpen else { throw CancellationError() }
+                        try interrupt.check()
                         out.write(line + "\n")
                         events += 1
                         progress.update(events)
                     }
+                } catch where interrupt.signal != nil {
+                    // `Stopped`, as the log hands it back (wrapped as a storage error).
+                    stopped = ReadInterrupt.Stopped(signal: interrupt.signal!)
                 } catch where !out.isOpen {
                     // Stopped early: the reader has gone (`| head`), or a write failed, which
                     // `finish()` reports. The rest of the log is not read for nothing.
@@ -229,7 +243,15 @@ struct Export: AsyncParsableCommand {
             }
             progress.finish()
             try out.finish()
-            if out.isOpen { try Self.verified(ledger) }
+            if let stopped {
+                throw fail("interrupted (\(stopped.signal)): the export holds the first \(plural(events, "event")), each a whole line (it imports as a smaller log); it is not the whole log", code: 130)
+            }
+            if out.isOpen {
+                guard let report = try Verify.verifiedWithProgress(ledger, until: interrupt) else {
+                    throw fail("interrupted (\(interrupt.signal ?? "signal")) while the log was verified: the export holds every event; whether the log verifies was not checked (run jobledger verify)", code: 130)
+                }
+                try Self.verified(report)
+            }
         }
     }
 
@@ -238,8 +260,10 @@ struct Export: AsyncParsableCommand {
     /// So are events an import would refuse though the log verifies: payloads stored in
     /// another form than jobledger writes (by another program), and times outside what an
     /// export carries; and a log whose integrity rules were removed, which `verify` fails.
-    static func verified(_ ledger: Ledger) throws {
-        let report = try Verify.verifiedWithProgress(ledger)
+    static func verified(_ ledger: Ledger) throws { try verified(try Verify.verifiedWithProgress(ledger)) }
+
+    /// `verified(_:)` of a report already made.
+    static func verified(_ report: VerifyReport) throws {
         let asStored = "the export holds every event as stored"
         if let p = report.problem {
             throw fail("the log does not verify at seq \(p.seq): \(terminalSafe(p.message)); \(asStored) (run jobledger verify)", code: 1)

@@ -76,4 +76,37 @@ struct InterruptedStagedFileTests {
         #expect(try String(contentsOfFile: scratch.path("e.ndjson"), encoding: .utf8) == stdout.stdout, "the file is what stdout gets")
         expectRefusal(try await jobledger(["export", "--db", db, "--output", "e.ndjson"], in: scratch), exit: 6, mentions: ["e.ndjson already exists"])
     }
+
+    /// An export to stdout stopped by SIGINT: its default action ended the process in the
+    /// middle of a write (a line cut short, which `import` refuses whole), and left the locked
+    /// read's -wal and -shm beside the log. Now the export stops on a line boundary, says how
+    /// many events it holds, exit 130, the partial export imports, and nothing is left beside
+    /// the log.
+    @Test func anExportToStdoutStoppedBySIGINTEndsOnALineAndLeavesNothingBesideTheLog() async throws {
+        let db = try await bigLog()
+        let p = Process()
+        p.executableURL = try #require(jobledgerBinary) as URL
+        p.arguments = ["export", "--db", db]
+        p.currentDirectoryURL = scratch.url
+        let err = childPipe(), out = childPipe()
+        p.standardError = err
+        p.standardOutput = out
+        try startChild(p)
+        // Read a first part, then signal while the export still has most of the log to write
+        // (the pipe holds it back until read), then read the rest to the end.
+        var data = Data()
+        while data.count < 200_000, let chunk = try out.fileHandleForReading.read(upToCount: 65_536), !chunk.isEmpty { data.append(chunk) }
+        kill(p.processIdentifier, SIGINT)
+        while let chunk = try out.fileHandleForReading.read(upToCount: 1 << 20), !chunk.isEmpty { data.append(chunk) }
+        await waitForExit(p, "export after SIGINT")
+        let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 130, "\(said)")
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(data.last == UInt8(ascii: "\n") && lines.count > 1 && lines.count - 1 < 60_000, "\(lines.count - 1) lines")
+        #expect(said.contains("jobledger: interrupted (SIGINT): the export holds the first \(lines.count - 1) events, each a whole line"), "\(said)")
+        try data.write(to: URL(fileURLWithPath: scratch.path("part.ndjson")))
+        let imported = try await jobledger(["import", "part.ndjson", "--db", "part.sqlite"], in: scratch)
+        #expect(imported.status == 0, "\(imported)")
+        #expect(!FileManager.default.fileExists(atPath: db + "-wal") && !FileManager.default.fileExists(atPath: db + "-shm"))
+    }
 }

@@ -1,0 +1,48 @@
+import Foundation
+import Synchronization
+import UnixSignals
+
+/// SIGINT, SIGTERM and SIGHUP while a command streams what it reads to stdout (`export`,
+/// `replay --effects`, `replay --projection`). The signal is noted; the command stops before
+/// its next line, writes the whole lines it holds, releases the log (a locked read removes the
+/// `-wal` and `-shm` it made beside the file) and ends with exit 130, saying how far it got.
+/// Their default action ended the process in the middle of a write: an export cut mid-line
+/// (which `import` then refused whole, where EventLog.md promised a smaller, valid log), and the
+/// locked read's `-wal` and `-shm` left beside the evidence. A second signal ends it at once.
+final class ReadInterrupt: Sendable {
+    /// Thrown from a line's callback once a signal came.
+    struct Stopped: Error {
+        let signal: String
+    }
+
+    private let received = Mutex<String?>(nil)
+
+    private init() {}
+
+    /// Traps the signals from now on.
+    static func install() async -> ReadInterrupt {
+        let interrupt = ReadInterrupt()
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm, .sighup)
+        Task.detached {
+            for await signal in signals {
+                let first = interrupt.received.withLock { r in
+                    defer { if r == nil { r = "\(signal)" } }
+                    return r == nil
+                }
+                if !first {
+                    writeQuietly("jobledger: interrupted again (\(signal)): stopped at once; the output may end mid-line\n")
+                    _exit(130)
+                }
+            }
+        }
+        return interrupt
+    }
+
+    /// The signal that came, if one did.
+    var signal: String? { received.withLock { $0 } }
+
+    /// Throws `Stopped` once a signal came.
+    func check() throws {
+        if let signal { throw Stopped(signal: signal) }
+    }
+}
