@@ -32,6 +32,7 @@ extension Ledger {
             if pageSize > 0, (Self.fileSize(path + "-wal") ?? 0) == 0, let size = Self.fileSize(path), size % pageSize != 0 {
                 found.append("the file is \(size) bytes, not a whole number of its \(pageSize)-byte pages (cut off, or added to, at its end)")
             }
+            if let damage = WALFrames.damage(path: path + "-wal") { found.append(damage.description) }
             found += try CheckConstraints.findings(db, limit: limit - found.count)
             return found.isEmpty ? ["ok"] : found
         }
