@@ -39,6 +39,7 @@ extension JobLedgerServer {
             throw Problem(.conflict, "use-anycable", "broadcasts go to AnyCable on this server: subscribe to the jobs' streams there"
                           + (anycable?.streamsSecret == nil ? " (this server signs no stream names: it has no ANYCABLE_STREAMS_SECRET or ANYCABLE_SECRET)" : ", with the signed streams from the submit responses"))
         }
+        try Self.onlyParameters(["jobs", "last_event_id", "access_token"], in: request)
         // `jobs=A,B` or, as many clients write a list, `jobs=A&jobs=B`: the same ids.
         let parts = request.uri.queryParameters.getAll("jobs").flatMap { $0.split(separator: ",", omittingEmptySubsequences: true) }
         guard !parts.isEmpty, parts.count <= Self.maxLiveJobs else {

@@ -14,6 +14,8 @@ extension JobLedgerServer {
         }
         router.get("api/jobs/:id/events") { request, context in
             let state = try visibleJob(context, for: try await caller(request))
+            // A misspelt `after` (`?afer=214`) gave every event, a page nobody asked for.
+            try Self.onlyParameters(["after", "limit"], in: request)
             let page = try HistoryPage(request)
             return JSONResponse.make(try history(of: state.id, page: page, logger: context.logger))
         }

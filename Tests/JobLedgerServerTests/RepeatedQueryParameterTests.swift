@@ -46,6 +46,22 @@ import Testing
         }
     }
 
+    /// The history and the live list ignored a parameter they do not read: `?afer=214` (a
+    /// misspelt `after`) answered every event, a page nobody asked for.
+    @Test func aParameterTheHistoryOrTheLiveListDoesNotReadIsRefused() async throws {
+        let h = try await ServerHarness.make(); defer { h.cleanup() }
+        let alice = try await h.auth("user_alice")
+        try await h.live { c async throws in
+            let id = try await c.submitDesign(alice)
+            let misspelt = try await c.api(.get, "/api/jobs/\(id)/events?afer=1", "/api/jobs/{id}/events", headers: alice)
+            #expect(misspelt.status == .unprocessableContent && misspelt.body.json?["field"] == "afer", "\(misspelt.body.text)")
+            #expect(misspelt.body.json?["detail"] == "unknown parameter afer (this route reads after, limit)")
+            #expect(try await c.api(.get, "/api/jobs/\(id)/events?after=0&limit=5", "/api/jobs/{id}/events", headers: alice).status == .ok)
+            let live = try await c.api(.get, "/api/live?jobs=\(id)&foo=1", "/api/live", headers: alice)
+            #expect(live.status == .unprocessableContent && live.body.json?["field"] == "foo", "\(live.body.text)")
+        }
+    }
+
     /// Two credentials where one is read were taken as the first: `__session` cookies of two
     /// users (in one field or two), `access_token` twice on the stream. Two users' cookies,
     /// and `access_token` twice, are refused; a stale cookie beside the current one (a browser
