@@ -10,6 +10,9 @@ public enum AuthFailure: Error, Sendable, Hashable, CustomStringConvertible {
     case algorithm(String)
     /// The signature does not verify with the configured key.
     case signature
+    /// The token's `kid` names no key of the JWKS (after the refetch it may have prompted):
+    /// it is not tried with another key.
+    case unknownKey
     /// `exp` is missing.
     case noExpiry
     /// `exp` has passed (beyond the leeway).
@@ -32,6 +35,7 @@ public enum AuthFailure: Error, Sendable, Hashable, CustomStringConvertible {
         case .malformed(let why): "malformed token: \(why)"
         case .algorithm(let why): "algorithm refused: \(why)"
         case .signature: "the signature does not verify"
+        case .unknownKey: "no key of the JWKS has the token's kid"
         case .noExpiry: "the token has no exp claim"
         case .expired: "the token has expired"
         case .notYetValid: "the token is not valid yet (nbf)"

@@ -207,6 +207,10 @@ public struct JobLedgerServer: Sendable {
     /// are: which one a proxy meant is not known, and the first one won.
     static func tokens(in request: Request, allowQuery: Bool) throws(Problem) -> [String] {
         if let h = request.headers[.authorization] {
+            // Two fields would be read joined ("not three dot-separated parts"): said as it is.
+            guard request.headers[values: .authorization].count == 1 else {
+                throw Problem.unauthorized("\(request.headers[values: .authorization].count) Authorization fields were sent; send one")
+            }
             let parts = h.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return [String(Self.trimmingSpaces(parts[1]))] }
             return []

@@ -119,7 +119,7 @@ public final class TokenVerifier: Sendable {
             }
             // A `kid` the set does not hold (after the fetch it may have prompted) names no key:
             // JWTKit verified it with the set's first key instead.
-            if let kid, !knownKids.withLock({ $0.contains(kid) }) { throw .signature }
+            if let kid, !knownKids.withLock({ $0.contains(kid) }) { throw .unknownKey }
             keys = k
         } else {
             throw .algorithm("\(Self.shown(alg)) is not accepted")

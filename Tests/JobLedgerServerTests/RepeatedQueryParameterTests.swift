@@ -71,6 +71,12 @@ import Testing
         let alice = try await h.token("user_alice"), bob = try await h.token("user_bob")
         let stale = try await h.token("user_alice", expIn: -3600)
         try await h.live { c async throws in
+            // Two Authorization fields were read joined: "malformed token: not three dot-separated parts".
+            var twoAuth = HTTPFields()
+            twoAuth.append(HTTPField(name: .authorization, value: "Bearer \(alice)"))
+            twoAuth.append(HTTPField(name: .authorization, value: "Bearer \(bob)"))
+            let both = try await c.api(.get, "/api/jobs", "/api/jobs", headers: twoAuth)
+            #expect(both.status == .unauthorized && both.body.json?["detail"] == "2 Authorization fields were sent; send one", "\(both.body.text)")
             let id = try await c.submitDesign(try await h.auth("user_alice"))
             let oneField = try await c.api(.get, "/api/jobs", "/api/jobs", headers: [.cookie: "__session=\(bob); __session=\(alice)"])
             #expect(oneField.status == .unauthorized && oneField.body.json?["detail"]?.stringValue?.contains("__session cookies of different users") == true, "\(oneField.body.text)")
