@@ -58,11 +58,37 @@
     const shown = {};  // job -> the version its row shows
     for (const r of rows()) shown[r.dataset.job] = Number(r.dataset.version || 0);
     const unfinished = () => rows().some((r) => !finished.includes(r.dataset.state));
+    // The counts per state follow the rows: read again (at most once a second) when a shown job
+    // changes state, under the page's kind filter as the page counted them. They stayed as the
+    // page was made while its rows went on to "completed".
+    const counts = $(".counts");
+    let countsDue = null;
+    function refreshCounts() {
+      if (!counts || countsDue) return;
+      countsDue = setTimeout(async () => {
+        countsDue = null;
+        try {
+          const q = new URLSearchParams({ limit: "1" });
+          const kind = new URLSearchParams(location.search).get("kind");
+          if (kind) q.set("kind", kind);
+          const r = await api("GET", "/api/jobs?" + q.toString());
+          let total = 0;
+          for (const [state, n] of Object.entries(r.counts || {})) {
+            total += n;
+            const b = counts.querySelector("li.st-" + state + " b");
+            if (b) b.textContent = String(n);
+          }
+          const all = counts.querySelector("li:not([class]) b");
+          if (all) all.textContent = String(total);
+        } catch (err) { /* keep the counts shown */ }
+      }, 1000);
+    }
     function show(j) {
       if ((shown[j.id] || 0) > j.version) return;
       shown[j.id] = j.version;
       const row = jobsTable.querySelector('tr[data-job="' + j.id + '"]');
       if (!row) return;
+      if (row.dataset.state !== j.state) refreshCounts();
       row.dataset.state = j.state;
       row.querySelector(".fill").style.width = pct(j.progress) + "%";
       row.querySelector(".bar").setAttribute("aria-valuenow", pct(j.progress));
