@@ -288,7 +288,13 @@ struct Export: AsyncParsableCommand {
     func runToFile(_ path: String) async throws {
         try await guarded {
             let ledger = try log.openReadOnlyWithLocks()
-            await StagedFileInterrupt.install(for: path)
+            // A signal stops the export before its next line: the staging file is removed and
+            // the ledger released (the locked read's -wal and -shm with it), which an exit from
+            // the signal's own task left beside the log. A second one stops at once.
+            let staged = StagedFile.stagingPath(for: path)
+            let interrupt = await ReadInterrupt.install(atOnce: "nothing was written to \(path); run the command again") {
+                unlink(staged)
+            }
             let why = "--output writes a new file and never overwrites"
             let staging = try StagedFile.begin(path, why: why)
             guard let file = FileHandle(forWritingAtPath: staging) else {
@@ -301,6 +307,7 @@ struct Export: AsyncParsableCommand {
             defer { progress.finish() }
             do {
                 try ledger.exportNDJSON { line in
+                    try interrupt.check()
                     buffer.append(contentsOf: line.utf8)
                     buffer.append(UInt8(ascii: "\n"))
                     events += 1
@@ -310,6 +317,10 @@ struct Export: AsyncParsableCommand {
                 try file.write(contentsOf: buffer)
                 try file.synchronize()
                 try file.close()
+                try interrupt.check()
+            } catch where interrupt.signal != nil {
+                try? file.close(); unlink(staging)
+                throw fail("interrupted: nothing was written to \(path); run the command again", code: 130)
             } catch let e as LedgerError {
                 try? file.close(); unlink(staging)
                 throw e
@@ -320,7 +331,10 @@ struct Export: AsyncParsableCommand {
             try StagedFile.publish(staging, as: path, why: why)
             progress.finish()
             printErr("exported \(plural(events, "event")) to \(path)")
-            try Self.verified(ledger)
+            guard let report = try Verify.verifiedWithProgress(ledger, until: interrupt) else {
+                throw fail("interrupted: \(path) was written before the signal came; whether the log verifies was not checked (run jobledger verify)", code: 130)
+            }
+            try Self.verified(report)
         }
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import Synchronization
 import UnixSignals
 
-/// SIGINT, SIGTERM and SIGHUP while a command streams what it reads to stdout (`export`,
-/// `replay --effects`, `replay --projection`). The signal is noted; the command stops before
+/// SIGINT, SIGTERM and SIGHUP while a command streams what it reads (`export`, to stdout or
+/// `--output`, `replay --effects`, `replay --projection`). The signal is noted; the command stops before
 /// its next line, writes the whole lines it holds, releases the log (a locked read removes the
 /// `-wal` and `-shm` it made beside the file) and ends with exit 130, saying how far it got.
 /// Their default action ended the process in the middle of a write: an export cut mid-line
@@ -19,8 +19,10 @@ final class ReadInterrupt: Sendable {
 
     private init() {}
 
-    /// Traps the signals from now on.
-    static func install() async -> ReadInterrupt {
+    /// Traps the signals from now on. A second signal runs `cleanup`, says `atOnce` and ends
+    /// the process.
+    static func install(atOnce: String = "stopped at once; the output may end mid-line",
+                        cleanup: @escaping @Sendable () -> Void = {}) async -> ReadInterrupt {
         let interrupt = ReadInterrupt()
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm, .sighup)
         Task.detached {
@@ -30,7 +32,8 @@ final class ReadInterrupt: Sendable {
                     return r == nil
                 }
                 if !first {
-                    writeQuietly("jobledger: interrupted again (\(signal)): stopped at once; the output may end mid-line\n")
+                    cleanup()
+                    writeQuietly("jobledger: interrupted again (\(signal)): \(atOnce)\n")
                     _exit(130)
                 }
             }

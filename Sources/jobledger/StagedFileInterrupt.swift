@@ -3,9 +3,9 @@ import JobLedgerSQLite
 import UnixSignals
 
 /// SIGINT and SIGTERM while a command writes a file that takes its name only once whole
-/// (`replay --into PATH`, `export --output PATH`): the process ends at once (exit 130) saying
-/// so, after removing what it was writing under its staging name: nothing is left at PATH, and
-/// the same command runs again. (`replay --into` left a half-written file at PATH, with its
+/// (`replay --into PATH`; `export --output PATH` stops at its next line instead, see
+/// `ReadInterrupt`): the process ends at once (exit 130) saying so, after removing what it was
+/// writing under its staging name: nothing is left at PATH, and the same command runs again. (`replay --into` left a half-written file at PATH, with its
 /// journal, which made the next run refuse: "already exists"; an export cut short on a line
 /// boundary looked complete.)
 enum StagedFileInterrupt {

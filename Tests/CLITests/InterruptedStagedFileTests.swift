@@ -70,6 +70,8 @@ struct InterruptedStagedFileTests {
         let db = try await bigLog()
         let (said, _) = try await interrupted(["export", "--db", db, "--output", "e.ndjson"], writing: "e.ndjson")
         #expect(said == "jobledger: interrupted: nothing was written to e.ndjson; run the command again", "\(said ?? "nothing said")")
+        // The locked read's -wal and -shm went with the ledger (an exit from the signal's task left them).
+        #expect(!FileManager.default.fileExists(atPath: db + "-wal") && !FileManager.default.fileExists(atPath: db + "-shm"))
         let whole = try await jobledger(["export", "--db", db, "--output", "e.ndjson"], in: scratch)
         #expect(whole.status == 0 && whole.stderr == "exported 60000 events to e.ndjson\n", "\(whole)")
         let stdout = try await jobledger(["export", "--db", db], in: scratch)
