@@ -25,6 +25,16 @@ enum StoredText {
 
     /// Whether `text` holds U+FFFD (EF BF BD in UTF-8).
     static func containsReplacement(_ text: String) -> Bool {
+        // Read in place (a native string's bytes are contiguous): every payload of a verify
+        // and an export passes here.
+        if let found = text.utf8.withContiguousStorageIfAvailable({ bytes in
+            var i = 0
+            while i + 2 < bytes.count {
+                if bytes[i] == 0xEF, bytes[i + 1] == 0xBF, bytes[i + 2] == 0xBD { return true }
+                i += 1
+            }
+            return false
+        }) { return found }
         var utf8 = text.utf8[...]
         while let i = utf8.firstIndex(of: 0xEF) {
             let rest = utf8[utf8.index(after: i)...]
