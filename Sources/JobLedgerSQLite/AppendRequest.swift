@@ -142,11 +142,17 @@ extension Ledger {
         return (stored, state)
     }
 
-    /// The event's idempotency key, after checking its length.
+    /// The event's idempotency key, after checking its length and that it holds no NUL: a key
+    /// with one was stored whole but read back cut at the NUL (SQLite text, read as a C
+    /// string), so the event's hash no longer checked out and the log failed `verify` for good;
+    /// and the same key again was not found, and failed on the unique index instead.
     private func checkIdempotencyKey(_ e: NewEvent) throws -> String? {
         guard let key = e.idempotencyKey else { return nil }
         guard (1...256).contains(key.utf8.count) else {
             throw LedgerError.invalidPayload(PayloadError(type: nil, reason: "an idempotency key must be 1…256 bytes long"))
+        }
+        guard !key.utf8.contains(0) else {
+            throw LedgerError.invalidPayload(PayloadError(type: nil, reason: "an idempotency key must not hold a NUL (U+0000)"))
         }
         return key
     }

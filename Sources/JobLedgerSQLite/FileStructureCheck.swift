@@ -29,10 +29,11 @@ extension Ledger {
             // way may have left the file so, and SQLite reads those pages from the WAL.
             found = []
             let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 0
-            if pageSize > 0, (Self.fileSize(path + "-wal") ?? 0) == 0, let size = Self.fileSize(path), size % pageSize != 0 {
+            let companions = Self.resolvingSymlink(path)
+            if pageSize > 0, (Self.fileSize(companions + "-wal") ?? 0) == 0, let size = Self.fileSize(path), size % pageSize != 0 {
                 found.append("the file is \(size) bytes, not a whole number of its \(pageSize)-byte pages (cut off, or added to, at its end)")
             }
-            if let damage = WALFrames.damage(path: path + "-wal") { found.append(damage.description) }
+            if let damage = WALFrames.damage(path: companions + "-wal") { found.append(damage.description) }
             found += try CheckConstraints.findings(db, limit: limit - found.count)
             return found.isEmpty ? ["ok"] : found
         }

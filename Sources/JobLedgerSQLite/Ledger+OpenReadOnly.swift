@@ -51,22 +51,23 @@ extension Ledger {
         // The file's identity is taken before looking for a -wal: a writer that starts in
         // between is then seen either way.
         try checkPathResolves(path: path)
-        let path = resolvingSymlink(path)
         let identity = FileIdentity(path: path)
+        // SQLite keeps a symlinked log's -wal and -shm beside the link's target.
+        let companions = resolvingSymlink(path)
         guard identity != nil || FileManager.default.fileExists(atPath: path) else { throw .noSuchLog(path: path) }
         try checkIsFileOrFolder(path: path)
         guard (fileSize(path) ?? 0) > 0 else { throw .notALedger(path: path, detail: "the file is empty") }
         try checkHeader(path: path)
-        let wal = fileSize(path + "-wal")
+        let wal = fileSize(companions + "-wal")
         // A -wal with content holds committed events; a -wal and a -shm together may belong to
         // a live writer. Either way the file alone is not the log: read it with the WAL.
         // A -shm shorter than SQLite's first 32 KiB region was never a live writer's: what a
         // writer that found the disk full left behind (with an empty -wal). Read past it.
-        let withWAL = (wal ?? 0) > 0 || (wal != nil && (fileSize(path + "-shm") ?? 0) >= 32_768)
-        let locksWithoutWAL = !withWAL && withLocks && LockedRead.folderIsWritable(path)
+        let withWAL = (wal ?? 0) > 0 || (wal != nil && (fileSize(companions + "-shm") ?? 0) >= 32_768)
+        let locksWithoutWAL = !withWAL && withLocks && LockedRead.folderIsWritable(companions)
         let unlocked = !withWAL && SQLiteURI.isSupported && !locksWithoutWAL
         // Noted before SQLite creates them: only what this ledger created is removed again.
-        let createsCompanions = locksWithoutWAL && wal == nil && fileSize(path + "-shm") == nil
+        let createsCompanions = locksWithoutWAL && wal == nil && fileSize(companions + "-shm") == nil
         var config = Configuration()
         config.readonly = true
         config.busyMode = .timeout(seconds(configuration.busyTimeout))

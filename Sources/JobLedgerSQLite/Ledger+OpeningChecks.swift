@@ -80,11 +80,11 @@ extension Ledger {
 
     /// The path SQLite names the log's companion files after: for a symlink, its target, as
     /// SQLite resolves a symlinked database and keeps its `-wal` and `-shm` beside the target;
-    /// any other path as given. The log is opened at this path, so that the checks that look
-    /// for a `-wal` look where the writer keeps it: through a symlink, the read-only commands
-    /// found none beside the link, read the bare file as immutable and answered as of the last
-    /// checkpoint (`verify` said ok for a fraction of the events, `--expect-head` reported a
-    /// log cut short).
+    /// any other path as given. The checks that look for a `-wal` or `-shm` look there: through
+    /// a symlink, the read-only commands found none beside the link, read the bare file as
+    /// immutable and answered as of the last checkpoint (`verify` said ok for a fraction of the
+    /// events, `--expect-head` reported a log cut short). The log keeps the path it was given
+    /// (its messages, and the files named after it, such as `<db>.blobs`, stay where they were).
     package static func resolvingSymlink(_ path: String) -> String {
         var s = stat()
         guard lstat(path, &s) == 0, s.st_mode & S_IFMT == S_IFLNK, let real = realpath(path, nil) else { return path }
@@ -125,7 +125,7 @@ extension Ledger {
         guard header.count >= 16, header.prefix(16).elementsEqual("SQLite format 3\0".utf8) else {
             throw .notALedger(path: path, detail: "it is not an SQLite database")
         }
-        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? Int ?? 0
+        let wal = (try? FileManager.default.attributesOfItem(atPath: resolvingSymlink(path) + "-wal"))?[.size] as? Int ?? 0
         guard wal == 0, header.count == 108 else { return }
         func bigEndian(_ offset: Int, _ count: Int) -> UInt32 {
             header[offset..<offset + count].reduce(0) { $0 << 8 | UInt32($1) }

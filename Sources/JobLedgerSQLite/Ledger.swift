@@ -119,7 +119,6 @@ public final class Ledger: Sendable {
                             migrate: Bool = true) throws(LedgerError) -> Ledger {
         try checkOpening(path: path, configuration: configuration)
         try checkPathResolves(path: path)
-        let path = resolvingSymlink(path)
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create { throw .noSuchLog(path: path) }
         if exists {
@@ -127,7 +126,7 @@ public final class Ledger: Sendable {
             let size = fileSize(path) ?? 0
             if size > 0 {
                 try checkHeader(path: path)
-                if (fileSize(path + "-wal") ?? 0) > 0 {
+                if (fileSize(resolvingSymlink(path) + "-wal") ?? 0) > 0 {
                     // The header may be stale: the truth is in the -wal. Look through a
                     // read-only connection first, which never checkpoints, so that a foreign
                     // database is refused without its -wal being written into it (a writing
@@ -222,7 +221,7 @@ public final class Ledger: Sendable {
         self.unlockedFile = unlockedFile
         self.removesCreatedCompanions = removesCreatedCompanions
         self.openedFile = isReadOnly ? nil : FileNode(path: path)
-        self.companions = isReadOnly ? nil : CompanionFiles(path: path)
+        self.companions = isReadOnly ? nil : CompanionFiles(path: Self.resolvingSymlink(path))
         self.committer = GroupCommitter()
         busyTimeoutMilliseconds = Int32(clamping: configuration.busyTimeout.components.seconds * 1000
                                         + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)

@@ -109,7 +109,7 @@ public struct StorageFault: Error, Sendable, Hashable, CustomStringConvertible {
             // with EFBIG, which SQLite reports as an I/O error too: a file of the log at the
             // limit is a size cap reached, not a failing disk.
             if growing.contains(error.extendedResultCode), let cap = fileSizeLimit(),
-               let (file, size) = [path, path + "-wal", path + "-shm"].lazy.compactMap({ f in Ledger.fileSize(f).map { (f, Int64($0)) } })
+               let (file, size) = [path, Ledger.resolvingSymlink(path) + "-wal", Ledger.resolvingSymlink(path) + "-shm"].lazy.compactMap({ f in Ledger.fileSize(f).map { (f, Int64($0)) } })
                 .first(where: { $0.1 + (64 << 10) >= cap }) {
                 return StorageFault(kind: .full, path: path,
                                     detail: "\(detail); \((file as NSString).lastPathComponent) is \(text(bytes: size)), at the process's file-size limit (ulimit -f) of \(text(bytes: cap))",

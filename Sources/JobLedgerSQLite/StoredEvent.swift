@@ -52,8 +52,9 @@ public struct RawEvent: Sendable, Hashable {
     public var payloadDigest: String
     /// The previous event's `hash` (64 zeros for the first event).
     public var prevHash: String
-    /// The column whose stored bytes are not valid UTF-8 (read with U+FFFD in their place, so
-    /// the text above is not what the file holds), if any: no append writes such bytes.
+    /// The column whose stored bytes are not the text above (not valid UTF-8, read with U+FFFD
+    /// in their place; or holding a NUL, where the text read stops), if any: no append writes
+    /// such bytes.
     package var notUTF8: String? = nil
     /// This event's link in the hash chain, hex.
     public var hash: String
@@ -150,9 +151,6 @@ public struct StoredEvent: Sendable, Hashable {
     public var payloadDigest: String
     /// The previous event's `hash` (64 zeros for the first event).
     public var prevHash: String
-    /// The column whose stored bytes are not valid UTF-8 (read with U+FFFD in their place, so
-    /// the text above is not what the file holds), if any: no append writes such bytes.
-    package var notUTF8: String? = nil
     /// This event's link in the hash chain, hex.
     public var hash: String
 

@@ -1,23 +1,29 @@
 import Foundation
 import GRDB
 
-/// Text columns whose stored bytes are not valid UTF-8. SQLite hands a TEXT column's bytes as
-/// they are, and Swift's `String` repairs invalid ones with U+FFFD: a payload whose U+FFFD was
-/// swapped for an invalid byte behind the log's back read as the original text, so its digest
-/// and hash checked out and `verify` passed a file whose bytes differ from what was recorded.
+/// Text columns whose stored bytes are not the text read. SQLite hands a TEXT column's bytes as
+/// they are; GRDB makes a `String` of them, which repairs invalid UTF-8 with U+FFFD and stops at
+/// a NUL. A payload whose U+FFFD was swapped for an invalid byte behind the log's back, or that
+/// had a NUL and more appended, read as the original text, so its digest and hash checked out
+/// and `verify` passed a file whose bytes differ from what was recorded.
 enum StoredText {
-    /// Why a row is not an event: a column's bytes are not UTF-8.
+    /// Why a row is not an event: a column's bytes are not the text read.
     struct NotUTF8: Error, CustomStringConvertible {
         let column: String
-        var description: String { "its \(column) is not valid UTF-8 text (bytes no append writes)" }
+        var description: String { "its \(column) is not valid UTF-8 text, or holds a NUL (bytes no append writes)" }
     }
 
     /// The first of `columns` (index, name, the text read) whose stored bytes are not the text
-    /// read. Only text holding U+FFFD is looked at again: repairing always puts one in.
+    /// read: another length (a NUL stopped the read, or a repair changed it), or, for text
+    /// holding U+FFFD (a repair always puts one in), other bytes.
     static func columnNotUTF8(_ row: Row, _ columns: [(index: Int, name: String, text: String?)]) -> String? {
         for c in columns {
-            guard let text = c.text, containsReplacement(text) else { continue }
-            let same = (try? row.withUnsafeData(atIndex: c.index) { data in data.map { $0.elementsEqual(text.utf8) } ?? true }) ?? true
+            guard let text = c.text else { continue }
+            let same = (try? row.withUnsafeData(atIndex: c.index) { data -> Bool in
+                guard let data else { return true }
+                guard data.count == text.utf8.count else { return false }
+                return !containsReplacement(text) || data.elementsEqual(text.utf8)
+            }) ?? true
             if !same { return c.name }
         }
         return nil

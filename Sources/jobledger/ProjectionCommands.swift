@@ -382,7 +382,7 @@ struct Tail: AsyncParsableCommand {
             while !Task.isCancelled {
                 // Opened without locks (no writer had the log open), it sees no writer's -wal: once
                 // one appears, or the file was written under it, it is opened again, with locks.
-                if ledger.readsWithoutLocks, FileManager.default.fileExists(atPath: ledger.path + "-wal") { ledger = try log.openReadOnly() }
+                if ledger.readsWithoutLocks, FileManager.default.fileExists(atPath: Ledger.resolvingSymlink(ledger.path) + "-wal") { ledger = try log.openReadOnly() }
                 let items: [OutboxItem]
                 do {
                     items = try ledger.outboxItems(name, after: cursor, status: .sent, job: id, limit: 1000)

@@ -33,4 +33,21 @@ import Testing
         expectRefusal(r, exit: 2, mentions: ["cannot read \(file): a symlink loop (ELOOP"])
         #expect(!scratch.exists("log.sqlite"))
     }
+
+    /// A `--db` that is a symlink to a log: its -wal is read beside the target (where SQLite
+    /// keeps it), while the log keeps the path given, so its blob folder stays `<link>.blobs`
+    /// for every command (a build that opened the log at its target moved the folder under
+    /// `work`, and `blobs list` then looked beside the link).
+    @Test func aSymlinkedLogKeepsItsPathAndItsBlobFolder() async throws {
+        try FileManager.default.createDirectory(atPath: scratch.path("real"), withIntermediateDirectories: true)
+        #expect(try await jobledger(["submit", "design", "--db", "real/log.sqlite"], in: scratch).status == 0)
+        try FileManager.default.createSymbolicLink(atPath: scratch.path("link.sqlite"), withDestinationPath: "real/log.sqlite")
+        let work = try await jobledger(["work", "--db", "link.sqlite", "--until-idle", "--fail-rate", "0"], in: scratch)
+        #expect(work.status == 0, "\(work)")
+        #expect(scratch.exists("link.sqlite.blobs") && !scratch.exists("real/log.sqlite.blobs"))
+        let list = try await jobledger(["blobs", "list", "--db", "link.sqlite"], in: scratch)
+        #expect(list.status == 0 && list.stdout.contains("final-"), "\(list)")
+        let verify = try await jobledger(["verify", "--db", "link.sqlite"], in: scratch)
+        #expect(verify.status == 0 && verify.stdout.hasPrefix("ok: "), "\(verify)")
+    }
 }

@@ -117,6 +117,18 @@ import Testing
         #expect(throws: LedgerError.self) { try reopened.forEachEvent(of: jid("job-1")) { _ in } }
     }
 
+    /// A NUL and more appended to a stored payload: the text read stops at the NUL, so it is
+    /// the recorded text, and its digest and hash checked out (`verify --expect-head` passed).
+    @Test func aNULAndMoreAppendedToAPayloadFailsAtItsSeq() async throws {
+        let dir = TempDir()
+        let (ledger, path) = try await makeLog(dir)
+        let head = try #require(try ledger.head())
+        try tamper(path, "UPDATE events SET payload = CAST(CAST(payload AS BLOB) || x'0048494444454E' AS TEXT) WHERE seq = 9")
+        let p = try #require(try Ledger.openReadOnly(path: path).verify(expectHead: head).problem)
+        #expect(p.seq == 9)
+        #expect(p.message.contains("its payload is not valid UTF-8 text, or holds a NUL"), "\(p.message)")
+    }
+
     @Test func aDeletedRowFailsAtTheMissingSeq() async throws {
         let dir = TempDir()
         let (ledger, path) = try await makeLog(dir)

@@ -187,6 +187,9 @@ struct ReadOnlyTests {
         _ = try await second.append(NewEvent(job: jid("c"), payload: queued))
         #expect(try writer.head() == second.head())
         #expect(try listing(dir.path("")).filter { $0.hasPrefix("link") } == ["link.sqlite"])
+        // The ledgers keep the path they were given: files named after it (`<db>.blobs`) stay
+        // beside the link, where they were.
+        #expect(ro.path == link && second.path == link)
     }
 
     @Test func aCheckpointUnderAnUnlockedReaderMakesItsNextReadFail() async throws {

@@ -96,4 +96,37 @@ import Testing
         #expect(dead.first?["input"]?.hasPrefix("base64:") == true, "\(dead)")
         #expect(try await intake.status().pending == 0)
     }
+
+    /// A NUL in an entry's idempotency key: the key was stored whole but read back cut at the
+    /// NUL, so the event's hash no longer checked out (the log failed `verify` for good), and a
+    /// redelivered entry with the same key failed on the unique index, holding the intake for
+    /// good. Now the log refuses the key and the entry is dead-lettered, twice, and the others run.
+    @Test func anIdempotencyKeyWithANULIsDeadLetteredAndTheLogStillVerifies() async throws {
+        let s = try await UpstashStandIn.start()
+        defer { s.stop() }
+        let folder = TempFolder()
+        defer { folder.remove() }
+        _ = try await runSDK("""
+            import socket
+            def xadd(*args):
+                out = b"*%d\\r\\n" % len(args)
+                for a in args:
+                    a = a if isinstance(a, bytes) else a.encode()
+                    out += b"$%d\\r\\n%s\\r\\n" % (len(a), a)
+                c = socket.create_connection(("127.0.0.1", \(s.redisPort)))
+                c.sendall(out)
+                assert c.recv(100).startswith(b"$")
+                c.close()
+            for _ in range(2):
+                xadd("XADD", "design:jobs", "*", "input", '{"prompt": "poison"}', "idempotency_key", b"req-2\\x00x")
+            xadd("XADD", "design:jobs", "*", "input", '{"prompt": "after"}', "idempotency_key", "req-3")
+            """, standIn: s)
+        let (engine, intake) = try await run(s, folder)
+        #expect(try engine.jobs(status: .completed).count == 1)
+        let dead = try await deadLetters(s)
+        #expect(dead.count == 2)
+        #expect(dead.allSatisfy { $0["dead_reason"]?.contains("an idempotency key must not hold a NUL") == true }, "\(dead)")
+        #expect(try await intake.status().pending == 0)
+        #expect(try Ledger.openReadOnly(path: folder.path("log.sqlite")).verify().isValid)
+    }
 }
