@@ -49,9 +49,28 @@ struct BroadcasterUnitTests {
         ("http://h/p?flag", "http://h/p?flag"),
         ("http://[::1]:8080/_broadcast?t", "http://[::1]:8080/_broadcast?t"),
         ("http://h/p#secret", "http://h/p"),
+        // A key put in the path: a run that reads like a generated token.
+        ("http://127.0.0.1:1/ACSECRETv4n8b2c6x0zQQ/_broadcast", "http://127.0.0.1:1/<redacted>/_broadcast"),
+        ("http://h/_broadcast;key=ACSECRETv4n8b2c6x0zQQ", "http://h/_broadcast;key=<redacted>"),
+        ("http://h/_broadcast%20ACSECRETv4n8b2c6x0zQQ", "http://h/_broadcast%<redacted>"),
+        ("http://h/cable/v1/_broadcast", "http://h/cable/v1/_broadcast"),
     ])
     func urlRedaction(url: String, shown: String) throws {
         #expect(AnyCableConfiguration.redacted(try #require(URL(string: url))) == shown)
+    }
+
+    /// The key (and, from a configuration, its other secrets) is hidden wherever it is in the
+    /// URL, however short or plain: it was shown whole in every error, `projections` and
+    /// `/api/projections`.
+    @Test func theKeyIsHiddenWhereverItIsInTheURL() throws {
+        let url = try #require(URL(string: "http://127.0.0.1:1/s3cret/_broadcast"))
+        let b = AnyCableBroadcaster(url: url, key: AnyCableSecret("s3cret"))
+        #expect(b.description.contains("url: http://127.0.0.1:1/<redacted>/_broadcast"), "\(b.description)")
+        var config = try AnyCableConfiguration(environment: ["ANYCABLE_BROADCAST_URL": "http://h/plainsecret/_broadcast", "ANYCABLE_BROADCAST_KEY": "k",
+                                                              "ANYCABLE_STREAMS_SECRET": "plainsecret"])
+        #expect(!config.redactedBroadcastURL.contains("plainsecret"), "\(config.redactedBroadcastURL)")
+        config.broadcastKey = AnyCableSecret("plainsecret")
+        #expect(!(try AnyCableBroadcaster(configuration: config)).description.contains("plainsecret"))
     }
 
     @Test func aRedirectNamesWhereItPointedRelativeOrAbsolute() {

@@ -135,4 +135,18 @@ struct ConfigurationTests {
         #expect(c.description.contains("http://<redacted>@localhost:8080/_broadcast?token=<redacted>"))
         #expect(c.description.contains("<redacted>"))
     }
+
+    /// A space or a line break inside the broadcast URL was percent-encoded by Foundation and
+    /// taken: broadcasts went to another path and were dead-lettered, where a bad value is
+    /// refused at start.
+    @Test(arguments: ["http://127.0.0.1:9/_broadcast x", "http://127.0.0.1:9/_broadcast\r\nX: y"])
+    func aURLWithWhiteSpaceInsideIsRefused(_ url: String) {
+        do {
+            _ = try AnyCableConfiguration(environment: ["ANYCABLE_BROADCAST_URL": url])
+            Issue.record("accepted")
+        } catch {
+            guard case .invalid(let variable, let reason) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(variable == "ANYCABLE_BROADCAST_URL" && reason.contains("white space"))
+        }
+    }
 }

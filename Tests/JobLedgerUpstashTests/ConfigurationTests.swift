@@ -49,4 +49,18 @@ struct ConfigurationTests {
             #expect(try UpstashConfiguration(environment: ["UPSTASH_REDIS_REST_URL": url, "UPSTASH_REDIS_REST_TOKEN": "t"]).url.path.isEmpty)
         }
     }
+
+    /// A token with a control character or a byte past ASCII was sent raw in the Authorization
+    /// header; the other adapters refuse it, and so does this one now, naming the variable only.
+    @Test func aTokenWithAControlCharacterOrNonASCIIIsRefused() {
+        for token in ["TOK\u{01}SECRET", "TOK\u{7F}SECRET", "TOKéSECRET"] {
+            do {
+                _ = try UpstashConfiguration(environment: ["UPSTASH_REDIS_REST_URL": "https://a.upstash.io", "UPSTASH_REDIS_REST_TOKEN": token])
+                Issue.record("accepted a token with \(token.unicodeScalars.count) characters")
+            } catch {
+                #expect(error.variable == "UPSTASH_REDIS_REST_TOKEN")
+                #expect(!error.description.contains("SECRET"), "\(error)")
+            }
+        }
+    }
 }

@@ -127,4 +127,16 @@ import Testing
         let echoed = kind(400, #"{"error":{"code":"bad_request","message":"bad token \#(testToken) here"}}"#)
         #expect(echoed.map { !$0.description.contains(testToken) && !$0.detail.contains("Secret0123") } == true)
     }
+
+    /// A space or a line break inside the API URL was percent-encoded by Foundation and taken:
+    /// uploads went to another path and died, where a bad value is refused at start.
+    @Test(arguments: ["http://127.0.0.1:9/api/blob x", "http://127.0.0.1:9/api/blob\r\nX: y"])
+    func anAPIURLWithWhiteSpaceInsideIsRefused(_ url: String) {
+        do {
+            _ = try VercelBlobConfiguration(environment: ["BLOB_READ_WRITE_TOKEN": "vercel_blob_rw_12345fakeStoreId_30FakeRandomCharacters12345678", "VERCEL_BLOB_API_URL": url])
+            Issue.record("accepted")
+        } catch {
+            #expect("\(error)".contains("VERCEL_BLOB_API_URL") && "\(error)".contains("white space"), "\(error)")
+        }
+    }
 }

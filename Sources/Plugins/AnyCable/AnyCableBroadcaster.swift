@@ -71,6 +71,7 @@ public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, Custo
         }
         self.init(url: url, key: configuration.broadcastKey, batchSize: configuration.batchSize,
                   requestTimeout: configuration.requestTimeout, linger: configuration.linger, transport: transport, logger: logger, now: now)
+        shownURL = AnyCableConfiguration.redacted(url, hiding: configuration.secretValues)
     }
 
     /// A broadcaster for the endpoint `url` with bearer `key` (nil: send no `Authorization`).
@@ -81,6 +82,7 @@ public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, Custo
                 logger: Logger = Logger(label: "jobledger.anycable"),
                 now: @escaping @Sendable () -> Date = { Date() }) {
         self.url = url
+        self.shownURL = AnyCableConfiguration.redacted(url, hiding: key.map { [$0.reveal()] } ?? [])
         self.authorization = key.map { AnyCableSecret("Bearer " + $0.reveal()) }
         self.batchSize = max(1, batchSize)
         self.requestTimeout = requestTimeout
@@ -138,7 +140,10 @@ public struct AnyCableBroadcaster: BroadcastSink, CustomStringConvertible, Custo
         }
     }
 
-    private var where_: String { AnyCableConfiguration.redacted(url) }
+    private var where_: String { shownURL }
+    /// The URL as shown: redacted, and with the key (and the configuration's other secrets)
+    /// hidden wherever they occur in it.
+    private var shownURL: String
 
     /// The server's text (a redirect's `Location`, named in a message) without the broadcast
     /// key, whole or any piece of eight characters or more. Only the server's text: run over the

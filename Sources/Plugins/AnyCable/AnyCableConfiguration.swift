@@ -135,6 +135,11 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
     /// An absolute http(s) URL with a host, or a typed error that does not echo the value (a URL
     /// may carry credentials).
     static func parseBroadcastURL(_ text: String, variable: String) throws(AnyCableConfigurationError) -> URL {
+        // Foundation percent-encodes a space or a line break inside the text and takes it: the
+        // broadcasts then went to another path (404, dead-lettered) instead of a refusal at start.
+        guard !text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) else {
+            throw .invalid(variable: variable, reason: "holds white space or a control character; a URL has none (percent-encode them)")
+        }
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = url.host, !host.isEmpty
         else {
@@ -153,14 +158,20 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
 
     /// The broadcast URL with its credentials redacted: safe to show.
     public var redactedBroadcastURL: String {
-        broadcastURL.map(Self.redacted) ?? "not set"
+        broadcastURL.map { Self.redacted($0, hiding: secretValues) } ?? "not set"
     }
+
+    /// The secrets this configuration holds, as text (hidden wherever they turn up in the URL).
+    var secretValues: [String] { [broadcastKey, streamsSecret, jwtSecret].compactMap { $0?.reveal() } }
 
     /// `url` safe to show in a description, error or log line: user info (`user:pass@`) becomes
     /// `<redacted>@`, the value of every query parameter that looks like a secret (by its name —
     /// key, token, secret, password, auth, signature, … — or by its value, a long mix of letters
-    /// and digits) becomes `<redacted>`, and the fragment is dropped.
-    public static func redacted(_ url: URL) -> String {
+    /// and digits) becomes `<redacted>`, so does every run of the path that looks like one (16
+    /// or more letters, digits, `-`, `.`, `_` or `~`, with both letters and digits: a key put in
+    /// the path, `…/<key>/_broadcast`, was shown whole), and every whole occurrence of `hiding`
+    /// (the configured secrets, however short); the fragment is dropped.
+    public static func redacted(_ url: URL, hiding secrets: [String] = []) -> String {
         guard let c = URLComponents(url: url, resolvingAgainstBaseURL: true), let scheme = c.scheme else { return "<url>" }
         var host = c.percentEncodedHost ?? ""
         if host.contains(":"), !host.hasPrefix("[") { host = "[\(host)]" }  // IPv6
@@ -168,7 +179,7 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
         if c.percentEncodedUser != nil || c.percentEncodedPassword != nil { text += "<redacted>@" }
         text += host
         if let port = c.port { text += ":\(port)" }
-        text += c.percentEncodedPath
+        text += redactingTokenRuns(c.percentEncodedPath)
         if let query = c.percentEncodedQuery {
             let parts = query.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in
                 guard let eq = part.firstIndex(of: "=") else { return looksSecret(name: "", value: String(part)) ? "<redacted>" : String(part) }
@@ -177,7 +188,27 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
             }
             text += "?" + parts.joined(separator: "&")
         }
+        for secret in secrets where !secret.isEmpty {
+            for form in Set([secret, secret.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? secret]) {
+                text = text.replacingOccurrences(of: form, with: "<redacted>")
+            }
+        }
         return text
+    }
+
+    /// `path` with every run that reads like a generated token (see `redacted`) as `<redacted>`.
+    static func redactingTokenRuns(_ path: String) -> String {
+        let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        var out = "", run = ""
+        func flush() {
+            out += run.count >= 16 && run.contains(where: \.isLetter) && run.contains(where: \.isNumber) ? "<redacted>" : run
+            run = ""
+        }
+        for ch in path {
+            if unreserved.contains(ch) { run.append(ch) } else { flush(); out.append(ch) }
+        }
+        flush()
+        return out
     }
 
     /// Words in a query parameter's name that mark its value as a credential.

@@ -126,6 +126,11 @@ public struct UpstashConfiguration: Sendable, CustomStringConvertible, CustomDeb
         if token.contains(where: { $0.isWhitespace || $0.isNewline }) {
             throw .invalid(variable: tokenVariable, reason: "contains whitespace; copy the token again without spaces or line breaks")
         }
+        // An HTTP field value carries visible ASCII: a control character or a byte past ASCII
+        // was sent raw in the Authorization header (the other adapters refuse it too).
+        if token.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value > 0x7E }) {
+            throw .invalid(variable: tokenVariable, reason: "holds a control character or a character outside ASCII; copy the token again")
+        }
         let stream = value("JOBLEDGER_UPSTASH_STREAM") ?? Self.defaultStream
         try Self.checkName(stream, variable: "JOBLEDGER_UPSTASH_STREAM")
         let group = value("JOBLEDGER_UPSTASH_GROUP") ?? Self.defaultGroup

@@ -175,6 +175,10 @@ public struct VercelBlobConfiguration: Sendable, CustomStringConvertible, Custom
         var api = Self.defaultAPIURL
         for name in ["VERCEL_BLOB_API_URL", "NEXT_PUBLIC_VERCEL_BLOB_API_URL"] {
             guard let text = value(name) else { continue }
+            // Foundation percent-encodes a space or a line break inside the text and takes it.
+            guard !text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) else {
+                throw .invalid(variable: name, reason: "holds white space or a control character; a URL has none (percent-encode them)")
+            }
             guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
                   let host = url.host, !host.isEmpty, url.query == nil, url.fragment == nil
             else {
