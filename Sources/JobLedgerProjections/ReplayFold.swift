@@ -123,11 +123,16 @@ extension Ledger {
     /// let summary = try ledger.replay(into: &fold, until: .seq(40))
     /// print("as of seq \(summary.lastSeq): \(fold.rows.count) jobs")
     /// ```
+    ///
+    /// `stop` is asked before each event; once it answers true the replay ends there, throwing
+    /// `LedgerError.storage` (what a command stopped by a signal does, rather than fold the rest).
     public func replay(into fold: inout ReplayFold, until point: ReplayPoint = .end, job: JobID? = nil,
-                       progress: (Int) -> Void = { _ in }, effect: (PlannedEffect) -> Void = { _ in }) throws(LedgerError) -> ReplaySummary {
+                       progress: (Int) -> Void = { _ in }, stop: () -> Bool = { false },
+                       effect: (PlannedEffect) -> Void = { _ in }) throws(LedgerError) -> ReplaySummary {
         var f = fold
         defer { fold = f }
         return try replayEvents(until: point, job: job, progress: progress) { e in
+            if stop() { throw ReplayStopped() }
             for x in try f.apply(e).effects { effect(x) }
         }
     }
@@ -143,4 +148,9 @@ extension Ledger {
             return out
         }
     }
+}
+
+/// Why a replay asked to stop ended early.
+struct ReplayStopped: Error, CustomStringConvertible {
+    var description: String { "the replay was stopped" }
 }

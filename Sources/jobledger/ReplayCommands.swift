@@ -111,13 +111,17 @@ struct Replay: AsyncParsableCommand {
             // Effects printed as they are planned stop at a signal on a line boundary, and the
             // locked read's -wal and -shm go with the ledger (ReadInterrupt).
             let interrupt = streams ? await ReadInterrupt.install() : nil
-            let r = try log.retryingRead(first: ledger) { ledger in
-                try replayOnce(ledger, point: point, job: id, projection: proj, blobs: blobs, out: out, interrupt: interrupt)
+            let printed = PrintedThrough()
+            let r: Replayed
+            do {
+                r = try log.retryingRead(first: ledger) { ledger in
+                    try replayOnce(ledger, point: point, job: id, projection: proj, blobs: blobs, out: out, interrupt: interrupt, printed: printed)
+                }
+            } catch where interrupt?.signal != nil {
+                try out.finish()
+                throw fail("interrupted (\(interrupt?.signal ?? "signal")): the effects printed stop at seq \(printed.seq ?? 0), each a whole line; the rest were not printed", code: 130)
             }
             try out.finish()
-            if let signal = interrupt?.signal {
-                throw fail("interrupted (\(signal)): the effects printed stop at seq \(r.printedThrough ?? 0), each a whole line; the rest were not printed", code: 130)
-            }
             if let into, let scratch = r.scratch {
                 // The jobs and the commit of a large replay take a while (seconds for a million
                 // events): said on a terminal, as the replay before it is.
@@ -163,8 +167,11 @@ struct Replay: AsyncParsableCommand {
         var scratch: ReplayScratchWriter?
         var effectsWritten: Int
         var progressDisplay: CommandProgress.Display
-        /// The seq of the last effect printed (nil: none was).
-        var printedThrough: Int64?
+    }
+
+    /// The seq of the last effect printed (nil: none was), kept across a replay stopped part way.
+    final class PrintedThrough {
+        var seq: Int64?
     }
 
     /// `PlannedEffect.line` with each field escaped for a terminal.
@@ -173,7 +180,7 @@ struct Replay: AsyncParsableCommand {
     }
 
     func replayOnce(_ ledger: Ledger, point: ReplayPoint, job id: JobID?, projection proj: ProjectionName, blobs: BlobStoreChoice,
-                    out: BufferedOutput, interrupt: ReadInterrupt? = nil) throws -> Replayed {
+                    out: BufferedOutput, interrupt: ReadInterrupt? = nil, printed: PrintedThrough = PrintedThrough()) throws -> Replayed {
         let head = try ledger.head()?.seq
         var point = point
         if case .end = point, let head { point = .seq(head) }
@@ -187,9 +194,8 @@ struct Replay: AsyncParsableCommand {
         // memory until the end took 700 MB.
         let scratch = try into.map { path throws(LedgerError) in try ReplayScratchWriter(path: path) }
         var effectsWritten = 0
-        var printedThrough: Int64?
         var scratchFailure: LedgerError?
-        let summary = try ledger.replay(into: &fold, until: point, job: id, progress: progress.update) { e in
+        let summary = try ledger.replay(into: &fold, until: point, job: id, progress: progress.update, stop: { interrupt?.signal != nil }) { e in
             // --projection broadcast|blob shows that projection's effects; --effects alone all
             // of them (with --projection, that projection's: it was ignored).
             guard into != nil || (proj != .jobs ? e.projection.name == proj : effects) else { return }
@@ -198,12 +204,10 @@ struct Replay: AsyncParsableCommand {
                 do throws(LedgerError) { try scratch.add(e); effectsWritten += 1 } catch { scratchFailure = error }
                 return
             }
-            // After a signal nothing more is printed (the replay then runs to its end unprinted).
-            guard interrupt?.signal == nil else { return }
             // Each field made safe for a terminal (a message's U+202E went out raw; a tab in it
             // would make a column), the tabs between them kept.
             out.write((json ? e.json.canonicalText : Self.terminalSafeLine(e)) + "\n")
-            printedThrough = e.seq
+            printed.seq = e.seq
         }
         if let scratchFailure { throw scratchFailure }
         // A job the log has never held (a mistyped id) is said, as `history` and `state` say
@@ -214,7 +218,7 @@ struct Replay: AsyncParsableCommand {
         }
         let rows = fold.rows.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
         return Replayed(point: point, summary: summary, rows: rows, head: head, scratch: scratch, effectsWritten: effectsWritten,
-                        progressDisplay: progress.display, printedThrough: printedThrough)
+                        progressDisplay: progress.display)
     }
 
     func runCheck(_ ledger: Ledger) throws {

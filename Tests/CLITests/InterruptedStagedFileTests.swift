@@ -111,4 +111,31 @@ struct InterruptedStagedFileTests {
         #expect(imported.status == 0, "\(imported)")
         #expect(!FileManager.default.fileExists(atPath: db + "-wal") && !FileManager.default.fileExists(atPath: db + "-shm"))
     }
+
+    /// `replay --effects` stopped by SIGINT: it stops before its next event (it kept folding the
+    /// rest of the log unprinted), its output ends on a line boundary, exit 130, and nothing is
+    /// left beside the log.
+    @Test func aReplayOfEffectsStoppedBySIGINTEndsOnALineAndStopsReading() async throws {
+        let db = try await bigLog()
+        let p = Process()
+        p.executableURL = try #require(jobledgerBinary) as URL
+        p.arguments = ["replay", "--effects", "--db", db]
+        p.currentDirectoryURL = scratch.url
+        let err = childPipe(), out = childPipe()
+        p.standardError = err
+        p.standardOutput = out
+        try startChild(p)
+        var data = Data()
+        while data.count < 100_000, let chunk = try out.fileHandleForReading.read(upToCount: 65_536), !chunk.isEmpty { data.append(chunk) }
+        kill(p.processIdentifier, SIGINT)
+        while let chunk = try out.fileHandleForReading.read(upToCount: 1 << 20), !chunk.isEmpty { data.append(chunk) }
+        await waitForExit(p, "replay after SIGINT")
+        let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 130, "\(said)")
+        #expect(said.contains("jobledger: interrupted (SIGINT): the effects printed stop at seq "), "\(said)")
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(data.last == UInt8(ascii: "\n") && lines.count - 1 < 60_000, "\(lines.count - 1) lines")
+        #expect(lines.dropLast().allSatisfy { $0.hasPrefix("seq ") })
+        #expect(!FileManager.default.fileExists(atPath: db + "-wal") && !FileManager.default.fileExists(atPath: db + "-shm"))
+    }
 }
