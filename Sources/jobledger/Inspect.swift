@@ -111,12 +111,23 @@ extension Verify {
         return try ledger.verify(expectHead: expectHead) { seq in progress.update(Int(seq)) }
     }
 
-    /// `verifiedWithProgress`, stopped once `interrupt` has a signal (nil then).
+    /// `verifiedWithProgress`, stopped once `interrupt` has a signal (nil then). A verification
+    /// that ran to its end before the signal came is kept: only one the signal cut short is not.
     static func verifiedWithProgress(_ ledger: Ledger, until interrupt: ReadInterrupt) throws -> VerifyReport? {
         let progress = CommandProgress("verifying", total: Int(try ledger.head()?.seq ?? 0))
         defer { progress.finish() }
-        let report = try ledger.verify(continuing: nil, progress: { seq in progress.update(Int(seq)) }, stop: { interrupt.signal != nil }).report
-        return interrupt.signal == nil ? report : nil
+        var stopped = false
+        var report = try ledger.verify(continuing: nil, progress: { seq in progress.update(Int(seq)) }, stop: {
+            stopped = stopped || interrupt.signal != nil
+            return stopped
+        }).report
+        if stopped { return nil }
+        // Then SQLite's check of the file, as `ledger.verify()` makes it.
+        do { try ledger.checkFileStructure() } catch {
+            guard case .storage(let damage) = error, !report.isValid else { throw error }
+            report.damage = damage
+        }
+        return report
     }
 }
 
@@ -292,9 +303,11 @@ struct Export: AsyncParsableCommand {
             // the ledger released (the locked read's -wal and -shm with it), which an exit from
             // the signal's own task left beside the log. A second one stops at once.
             let staged = StagedFile.stagingPath(for: path)
-            let interrupt = await ReadInterrupt.install(atOnce: "nothing was written to \(path); run the command again") {
-                unlink(staged)
-            }
+            // (PATH exists only once published: an existing one is refused before anything is written.)
+            let interrupt = await ReadInterrupt.install(atOnce: {
+                FileManager.default.fileExists(atPath: path) ? "\(path) was written before the signal came; whether the log verifies was not checked"
+                    : "nothing was written to \(path); run the command again"
+            }, cleanup: { unlink(staged) })
             let why = "--output writes a new file and never overwrites"
             let staging = try StagedFile.begin(path, why: why)
             guard let file = FileHandle(forWritingAtPath: staging) else {

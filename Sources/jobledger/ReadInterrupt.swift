@@ -19,23 +19,24 @@ final class ReadInterrupt: Sendable {
 
     private init() {}
 
-    /// Traps the signals from now on. A second signal runs `cleanup`, says `atOnce` and ends
-    /// the process.
-    static func install(atOnce: String = "stopped at once; the output may end mid-line",
+    /// Traps the signals from now on. A second signal runs `cleanup`, says what `atOnce` says
+    /// then, and ends the process.
+    static func install(atOnce: @escaping @Sendable () -> String = { "stopped at once; the output may end mid-line" },
                         cleanup: @escaping @Sendable () -> Void = {}) async -> ReadInterrupt {
         let interrupt = ReadInterrupt()
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm, .sighup)
         Task.detached {
             for await signal in signals {
-                let first = interrupt.received.withLock { r in
-                    defer { if r == nil { r = "\(signal)" } }
-                    return r == nil
+                // The first signal is noted; a second finds one noted already.
+                let isFirst = interrupt.received.withLock { noted in
+                    guard noted == nil else { return false }
+                    noted = "\(signal)"
+                    return true
                 }
-                if !first {
-                    cleanup()
-                    writeQuietly("jobledger: interrupted again (\(signal)): \(atOnce)\n")
-                    _exit(130)
-                }
+                if isFirst { continue }
+                cleanup()
+                writeQuietly("jobledger: interrupted again (\(signal)): \(atOnce())\n")
+                _exit(130)
             }
         }
         return interrupt
