@@ -1,3 +1,4 @@
+import GRDB
 import JobLedger
 import JobLedgerProjections
 import JobLedgerSQLite
@@ -18,14 +19,21 @@ struct BlobBacklog {
         (checkpoint, head) = try ledger.checkpoint(of: .blob)
         guard checkpoint < head, !wanted.isEmpty else { return }
         let imported = try ledger.importedRanges()
-        var found = 0, jobs = Set<JobID>()
-        try ledger.forEachEvent(from: checkpoint + 1) { e in
-            guard e.seq <= head, wanted.contains(e.job), e.payload.publishedAsset != nil, !imported.contains(e.seq) else { return }
-            found += 1
-            jobs.insert(e.job)
+        let (from, to) = (checkpoint, head)
+        // Only the events that can publish one are read and decoded (a `completed` may carry
+        // no result): a prune of a log whose projection never ran read the whole log.
+        (artefacts, jobs) = try ledger.read { db in
+            var found = 0, jobs = Set<JobID>()
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(RawEvent.columns) FROM events WHERE seq > ? AND seq <= ? AND type IN ('lowres', 'completed') ORDER BY seq",
+                                           arguments: [from, to])
+            while let row = try rows.next() {
+                let raw = RawEvent(row: row)
+                guard !imported.contains(raw.seq), let e = try? raw.decoded(), wanted.contains(e.job), e.payload.publishedAsset != nil else { continue }
+                found += 1
+                jobs.insert(e.job)
+            }
+            return (found, jobs)
         }
-        artefacts = found
-        self.jobs = jobs
     }
 
     /// What is left to take in, and what to do (nil when nothing is).

@@ -180,12 +180,13 @@ struct BlobsPrune: AsyncParsableCommand {
             // Uploads still owed for those jobs (dead, or pending): a re-drive after the prune
             // would publish what the log says was deleted. They are dropped with the rest.
             let oldJobs = Set(oldByID.keys)
-            let owed = apply ? try ledger.owedItems(.blob, of: oldJobs) : try log.retryingRead(first: ledger) { try $0.owedItems(.blob, of: oldJobs) }
-            let owedCount = owed.values.reduce(0, +)
             // Artefacts of those jobs the blob projection has yet to take in: it would publish
             // them after the prune, so an apply that would delete or record anything is refused
-            // while there are any.
+            // while there are any. Read before what is owed: an item a running projection takes
+            // in meanwhile is then in one or the other (read after, it could be in neither).
             let backlog = apply ? try BlobBacklog(of: oldJobs, in: ledger) : try log.retryingRead(first: ledger) { try BlobBacklog(of: oldJobs, in: $0) }
+            let owed = apply ? try ledger.owedItems(.blob, of: oldJobs) : try log.retryingRead(first: ledger) { try $0.owedItems(.blob, of: oldJobs) }
+            let owedCount = owed.values.reduce(0, +)
             let jobs = Set(doomed.compactMap { artefactJob($0.pathname) }).union(owed.keys)
             let bytes = doomed.reduce(Int64(0)) { $0 + $1.size }
             let uploads = owedCount == 0 ? "" : " and \(plural(owedCount, "upload")) still owed for them (dead or pending), which will not be made"
