@@ -10,12 +10,13 @@ import JobLedgerSQLite
 /// told `history` and `state --as-of` different stories diffed clean (exit 0).
 struct JobEventDigests {
     /// One event: its seq on its side, the first 16 hex digits of its payload's SHA-256, when
-    /// it was recorded and its idempotency key.
+    /// it was recorded, and its idempotency key as 64 bits of its SHA-256 (0 for none): 32
+    /// bytes an event, on each side, with no string kept.
     struct Event: Equatable {
         var seq: Int64
         var digest: UInt64
-        var recordedAt: Timestamp
-        var idempotencyKey: String?
+        var recordedAt: Int64
+        var key: UInt64
     }
 
     private(set) var jobs: [JobID: [Event]] = [:]
@@ -26,8 +27,9 @@ struct JobEventDigests {
     /// compared equal ("no differences", exit 0, where `verify` fails at that seq).
     mutating func add(_ e: StoredEvent) {
         let digest = Digest.sha256Hex(e.payload.canonicalText)
+        let key = e.idempotencyKey.map { UInt64(Digest.sha256Hex($0).prefix(16), radix: 16)! | 1 } ?? 0
         jobs[e.job, default: []].append(Event(seq: e.seq, digest: UInt64(digest.prefix(16), radix: 16)!,
-                                              recordedAt: e.recordedAt, idempotencyKey: e.idempotencyKey))
+                                              recordedAt: e.recordedAt.milliseconds, key: key))
     }
 
     /// Where two sides' events of a job first differ, and in what.
@@ -61,7 +63,7 @@ struct JobEventDigests {
             var fields: [String] = []
             if x.digest != y.digest { fields.append("payload") }
             if x.recordedAt != y.recordedAt { fields.append("recorded_at") }
-            if x.idempotencyKey != y.idempotencyKey { fields.append("idempotency_key") }
+            if x.key != y.key { fields.append("idempotency_key") }
             if !fields.isEmpty { return FirstDifference(version: i + 1, leftSeq: x.seq, rightSeq: y.seq, fields: fields) }
         }
         return nil
