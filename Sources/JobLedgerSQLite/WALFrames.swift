@@ -9,22 +9,26 @@ import Foundation
 enum WALFrames {
     /// Where SQLite stops reading, and what it leaves unread.
     struct Damage: Equatable {
-        /// The first frame that fails its check (0-based).
-        var frame: Int
-        /// Commit frames of this `-wal` (its salts) after it: the transactions dropped.
+        /// The first frame that fails its check (0-based); nil when the header itself does.
+        var frame: Int?
+        /// Commit frames of this `-wal` (its salts) from the damaged one on: the transactions
+        /// dropped (the damaged frame's own, when it is a commit frame, included).
         var droppedCommits: Int
         /// Frames in the file.
         var frames: Int
 
         var description: String {
-            "its -wal holds \(droppedCommits) committed transaction\(droppedCommits == 1 ? "" : "s") after a damaged frame (frame \(frame + 1) of \(frames)), "
-                + "which SQLite does not read: what they wrote is not in the log as read"
+            let at = frame.map { "a damaged frame (frame \($0 + 1) of \(frames))" } ?? "a damaged header"
+            return "its -wal holds \(droppedCommits) committed transaction\(droppedCommits == 1 ? "" : "s") from \(at) on, "
+                + "which SQLite stops reading before when it recovers the -wal: what they wrote is not in the log as read"
         }
     }
 
     /// The damage of the `-wal` at `path`, if any; nil for none, no file, or one that is not a
     /// `-wal`. Read twice: a frame seen while a writer rewrote it under the read (SQLite
-    /// rewrites the checksums of a transaction's frames as it commits) is not damage.
+    /// rewrites the checksums of a transaction's frames as it commits) is not damage. Damage
+    /// in the last transaction alone is not reported: it reads as a write torn by a crash,
+    /// which SQLite rolls back by design.
     static func damage(path: String) -> Damage? {
         guard let first = read(path) else { return nil }
         usleep(20_000)
@@ -39,15 +43,16 @@ enum WALFrames {
         let magic = word(h, 0, bigEndian: true)
         guard magic == 0x377F_0682 || magic == 0x377F_0683 else { return nil }
         let bigEndian = magic & 1 == 1
-        let sizeField = Int(word(h, 8, bigEndian: true))
-        let pageSize = sizeField == 1 ? 65_536 : sizeField
+        // The format version SQLite writes (3007000); with another, SQLite ignores the -wal.
+        guard word(h, 4, bigEndian: true) == 3_007_000 else { return nil }
+        let pageSize = Int(word(h, 8, bigEndian: true))
         guard pageSize >= 512, pageSize <= 65_536, pageSize & (pageSize - 1) == 0 else { return nil }
         let salts = (word(h, 16, bigEndian: true), word(h, 20, bigEndian: true))
         var sum = (UInt32(0), UInt32(0))
         checksum(h[0..<24], bigEndian: bigEndian, &sum)
         // A header whose checksum fails makes SQLite ignore the whole -wal.
         var firstBad: Int? = sum == (word(h, 24, bigEndian: true), word(h, 28, bigEndian: true)) ? nil : -1
-        var dropped = 0, frames = 0
+        var dropped = 0, frames = 0, ownCommit = false
         while let data = try? handle.read(upToCount: 24 + pageSize), data.count == 24 + pageSize {
             let f = [UInt8](data.prefix(24))  // the frame header; its page is read in place
             defer { frames += 1 }
@@ -61,12 +66,15 @@ enum WALFrames {
                     continue
                 }
                 firstBad = frames
+                // The damaged frame's own transaction is dropped too, when it ends there; a
+                // damaged frame is counted as damage only when a commit follows it, below.
+                if ownSalts, word(f, 4, bigEndian: true) != 0 { ownCommit = true }
             } else if ownSalts, word(f, 4, bigEndian: true) != 0 {
                 dropped += 1
             }
         }
         guard let bad = firstBad, dropped > 0 else { return nil }
-        return Damage(frame: max(bad, 0), droppedCommits: dropped, frames: frames)
+        return Damage(frame: bad >= 0 ? bad : nil, droppedCommits: dropped + (ownCommit ? 1 : 0), frames: frames)
     }
 
     /// SQLite's WAL checksum: over 32-bit words in the order the magic number says, two at a

@@ -46,6 +46,6 @@ import Testing
         #expect(try Ledger.openReadOnly(path: copy).eventCount() < 12)
         let error = #expect(throws: LedgerError.self) { try Ledger.openReadOnly(path: copy).verify() }
         guard case .storage(let message)? = error else { Issue.record("\(String(describing: error))"); return }
-        #expect(message.contains("is damaged") && message.contains("committed transaction") && message.contains("after a damaged frame (frame \(hit + 1) of \(frames))"), "\(message)")
+        #expect(message.contains("is damaged") && message.contains("committed transaction") && message.contains("from a damaged frame (frame \(hit + 1) of \(frames)) on"), "\(message)")
     }
 }
