@@ -153,6 +153,11 @@ extension JobEngine {
         } catch {
             guard JobSubmissionsRefused.refusesTheRequest(error) else { throw error }
             guard part.count > 1 else { refusals[part[part.startIndex].index] = "\(error)"; return }
+            // A few are tried one by one: halving them costs more tries when several are refused.
+            if part.count <= 4 {
+                for i in part.indices { try await appendSplitting(part[i...i], answered: &answered, refusals: &refusals) }
+                return
+            }
             let middle = part.startIndex + part.count / 2
             try await appendSplitting(part[..<middle], answered: &answered, refusals: &refusals)
             try await appendSplitting(part[middle...], answered: &answered, refusals: &refusals)

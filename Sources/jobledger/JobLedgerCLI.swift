@@ -13,8 +13,10 @@ struct JobLedgerCLI: AsyncParsableCommand {
             3 refused by the lifecycle (illegal transition, unknown job, version conflict, an idempotency key reused for another request) · \
             4 not a JobLedger log (or newer schema, or missing) · 5 locked by another writer · \
             6 storage error (a full disk, an I/O error or a read-only or vanished log that outlasted --storage-wait; output that could not be written) · \
-            7 the run finished but effects are still owed (broadcasts or uploads pending or dead: finish with `jobledger project --once`) · \
-            130 interrupted (demo or work --until-idle stopped by SIGINT/SIGTERM with jobs left; a second signal during a graceful shutdown) · 64 usage.
+            7 the run finished but effects are still owed (broadcasts or uploads pending or dead: finish with `jobledger project --once`; \
+            also blobs prune --apply refused while the blob projection has not taken in the jobs' artefacts) · \
+            130 interrupted (demo or work --until-idle stopped by SIGINT/SIGTERM with jobs left; a second signal during a graceful shutdown; \
+            export or replay --effects stopped by a signal, their output ending on a whole line) · 64 usage.
             """,
         subcommands: [Demo.self, Work.self, Submit.self, Cancel.self, Retry.self, Append.self, Jobs.self, History.self,
                       Verify.self, DigestCommand.self, Export.self, Import.self, Project.self, Projections.self, Tail.self, Blobs.self,

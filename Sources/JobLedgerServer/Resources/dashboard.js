@@ -62,7 +62,7 @@
     // changes state, under the page's kind filter as the page counted them. They stayed as the
     // page was made while its rows went on to "completed".
     const counts = $(".counts");
-    let countsDue = null;
+    let countsDue = null, settled = false;
     function refreshCounts() {
       if (!counts || countsDue) return;
       countsDue = setTimeout(async () => {
@@ -80,6 +80,9 @@
           }
           const all = counts.querySelector("li:not([class]) b");
           if (all) all.textContent = String(total);
+          // Once every row has finished, once more a little later: the counts come from the jobs
+          // table (cached up to a second), which may trail the messages that moved the rows.
+          if (!unfinished() && !settled) { settled = true; setTimeout(refreshCounts, 2000); }
         } catch (err) { /* keep the counts shown */ }
       }, 1000);
     }
