@@ -52,6 +52,26 @@ struct InterruptedStagedFileTests {
         return (said, staging)
     }
 
+    /// Runs `jobledger args` with its stdout in a pipe: reads `after` bytes, sends SIGINT while
+    /// most of the output is still to come (the pipe holds it back until read), then reads the
+    /// rest to the end. Returns the exit status, what it said on stderr and all it wrote.
+    func interruptedWhilePiped(_ args: [String], after: Int) async throws -> (status: Int32, said: String, data: Data) {
+        let p = Process()
+        p.executableURL = try #require(jobledgerBinary) as URL
+        p.arguments = args
+        p.currentDirectoryURL = scratch.url
+        let err = childPipe(), out = childPipe()
+        p.standardError = err
+        p.standardOutput = out
+        try startChild(p)
+        var data = Data()
+        while data.count < after, let chunk = try out.fileHandleForReading.read(upToCount: 65_536), !chunk.isEmpty { data.append(chunk) }
+        kill(p.processIdentifier, SIGINT)
+        while let chunk = try out.fileHandleForReading.read(upToCount: 1 << 20), !chunk.isEmpty { data.append(chunk) }
+        await waitForExit(p, "\(args) after SIGINT")
+        return (p.terminationStatus, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), data)
+    }
+
     @Test func anInterruptedReplayIntoLeavesNothingAndRunsAgain() async throws {
         let db = try await bigLog()
         let (said, _) = try await interrupted(["replay", "--db", db, "--into", "x.sqlite"], writing: "x.sqlite")
@@ -86,23 +106,8 @@ struct InterruptedStagedFileTests {
     /// the log.
     @Test func anExportToStdoutStoppedBySIGINTEndsOnALineAndLeavesNothingBesideTheLog() async throws {
         let db = try await bigLog()
-        let p = Process()
-        p.executableURL = try #require(jobledgerBinary) as URL
-        p.arguments = ["export", "--db", db]
-        p.currentDirectoryURL = scratch.url
-        let err = childPipe(), out = childPipe()
-        p.standardError = err
-        p.standardOutput = out
-        try startChild(p)
-        // Read a first part, then signal while the export still has most of the log to write
-        // (the pipe holds it back until read), then read the rest to the end.
-        var data = Data()
-        while data.count < 200_000, let chunk = try out.fileHandleForReading.read(upToCount: 65_536), !chunk.isEmpty { data.append(chunk) }
-        kill(p.processIdentifier, SIGINT)
-        while let chunk = try out.fileHandleForReading.read(upToCount: 1 << 20), !chunk.isEmpty { data.append(chunk) }
-        await waitForExit(p, "export after SIGINT")
-        let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(p.terminationStatus == 130, "\(said)")
+        let (status, said, data) = try await interruptedWhilePiped(["export", "--db", db], after: 200_000)
+        #expect(status == 130, "\(said)")
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         #expect(data.last == UInt8(ascii: "\n") && lines.count > 1 && lines.count - 1 < 60_000, "\(lines.count - 1) lines")
         #expect(said.contains("jobledger: interrupted (SIGINT): the export holds the first \(lines.count - 1) events, each a whole line"), "\(said)")
@@ -117,21 +122,8 @@ struct InterruptedStagedFileTests {
     /// left beside the log.
     @Test func aReplayOfEffectsStoppedBySIGINTEndsOnALineAndStopsReading() async throws {
         let db = try await bigLog()
-        let p = Process()
-        p.executableURL = try #require(jobledgerBinary) as URL
-        p.arguments = ["replay", "--effects", "--db", db]
-        p.currentDirectoryURL = scratch.url
-        let err = childPipe(), out = childPipe()
-        p.standardError = err
-        p.standardOutput = out
-        try startChild(p)
-        var data = Data()
-        while data.count < 100_000, let chunk = try out.fileHandleForReading.read(upToCount: 65_536), !chunk.isEmpty { data.append(chunk) }
-        kill(p.processIdentifier, SIGINT)
-        while let chunk = try out.fileHandleForReading.read(upToCount: 1 << 20), !chunk.isEmpty { data.append(chunk) }
-        await waitForExit(p, "replay after SIGINT")
-        let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(p.terminationStatus == 130, "\(said)")
+        let (status, said, data) = try await interruptedWhilePiped(["replay", "--effects", "--db", db], after: 100_000)
+        #expect(status == 130, "\(said)")
         #expect(said.contains("jobledger: interrupted (SIGINT): the effects printed stop at seq "), "\(said)")
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         #expect(data.last == UInt8(ascii: "\n") && lines.count - 1 < 60_000, "\(lines.count - 1) lines")

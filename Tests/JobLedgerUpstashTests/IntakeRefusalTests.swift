@@ -26,6 +26,23 @@ import Testing
         return (dead.array ?? []).compactMap { $0.array?[1].fieldMap }
     }
 
+    /// Runs `calls` (Python, calling `xadd(*args)`) against the stand-in's redis-server with its
+    /// own protocol: values that are not text, which the REST API cannot carry.
+    func xaddRaw(_ s: UpstashStandIn, _ calls: String) async throws {
+        _ = try await runSDK("""
+            import socket
+            def xadd(*args):
+                out = b"*%d\\r\\n" % len(args)
+                for a in args:
+                    a = a if isinstance(a, bytes) else a.encode()
+                    out += b"$%d\\r\\n%s\\r\\n" % (len(a), a)
+                c = socket.create_connection(("127.0.0.1", \(s.redisPort)))
+                c.sendall(out)
+                assert c.recv(100).startswith(b"$")
+                c.close()
+            """ + "\n" + calls, standIn: s)
+    }
+
     @Test func anEntryOverThePayloadLimitIsDeadLetteredAndTheOthersRun() async throws {
         let s = try await UpstashStandIn.start()
         defer { s.stop() }
@@ -71,21 +88,11 @@ import Testing
         let folder = TempFolder()
         defer { folder.remove() }
         // Binary values through redis-server's own protocol (the REST API carries text only).
-        _ = try await runSDK("""
-            import socket
-            def xadd(*args):
-                out = b"*%d\\r\\n" % len(args)
-                for a in args:
-                    a = a if isinstance(a, bytes) else a.encode()
-                    out += b"$%d\\r\\n%s\\r\\n" % (len(a), a)
-                c = socket.create_connection(("127.0.0.1", \(s.redisPort)))
-                c.sendall(out)
-                assert c.recv(100).startswith(b"$")
-                c.close()
+        try await xaddRaw(s, """
             xadd("XADD", "design:jobs", "*", "input", '{"prompt": "with a thumbnail"}', "owner", "alice", "thumb", b"\\x89PNG\\r\\n\\x1a\\n\\x00\\xff")
             xadd("XADD", "design:jobs", "*", "input", b'{"prompt": "\\xff\\xfe"}')
             xadd("XADD", "design:jobs", "*", "input", '{"prompt": "plain"}')
-            """, standIn: s)
+            """)
         let (engine, intake) = try await run(s, folder)
         let jobs = try engine.jobs(status: .completed)
         #expect(jobs.count == 2)
@@ -106,21 +113,11 @@ import Testing
         defer { s.stop() }
         let folder = TempFolder()
         defer { folder.remove() }
-        _ = try await runSDK("""
-            import socket
-            def xadd(*args):
-                out = b"*%d\\r\\n" % len(args)
-                for a in args:
-                    a = a if isinstance(a, bytes) else a.encode()
-                    out += b"$%d\\r\\n%s\\r\\n" % (len(a), a)
-                c = socket.create_connection(("127.0.0.1", \(s.redisPort)))
-                c.sendall(out)
-                assert c.recv(100).startswith(b"$")
-                c.close()
+        try await xaddRaw(s, """
             for _ in range(2):
                 xadd("XADD", "design:jobs", "*", "input", '{"prompt": "poison"}', "idempotency_key", b"req-2\\x00x")
             xadd("XADD", "design:jobs", "*", "input", '{"prompt": "after"}', "idempotency_key", "req-3")
-            """, standIn: s)
+            """)
         let (engine, intake) = try await run(s, folder)
         #expect(try engine.jobs(status: .completed).count == 1)
         let dead = try await deadLetters(s)
