@@ -170,7 +170,7 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
     /// and digits) becomes `<redacted>`, so does every run of the path that looks like one (16
     /// or more letters, digits, `-`, `.`, `_` or `~`, with both letters and digits: a key put in
     /// the path, `…/<key>/_broadcast`, was shown whole), and every whole occurrence of `hiding`
-    /// (the configured secrets, however short); the fragment is dropped.
+    /// (the configured secrets, of six characters or more); the fragment is dropped.
     public static func redacted(_ url: URL, hiding secrets: [String] = []) -> String {
         guard let c = URLComponents(url: url, resolvingAgainstBaseURL: true), let scheme = c.scheme else { return "<url>" }
         var host = c.percentEncodedHost ?? ""
@@ -188,7 +188,8 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
             }
             text += "?" + parts.joined(separator: "&")
         }
-        for secret in secrets where !secret.isEmpty {
+        // A secret of a few characters is left alone: hiding each "k" of a key `k` would name it.
+        for secret in secrets where secret.count >= 6 {
             for form in Set([secret, secret.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? secret]) {
                 text = text.replacingOccurrences(of: form, with: "<redacted>")
             }
