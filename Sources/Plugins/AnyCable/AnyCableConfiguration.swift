@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerHTTP
 
 /// How JobLedger talks to AnyCable, read from the same environment variables the web app and the
 /// AnyCable server already use. Secrets are held as `AnyCableSecret`, so printing or dumping a
@@ -135,9 +136,7 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
     /// An absolute http(s) URL with a host, or a typed error that does not echo the value (a URL
     /// may carry credentials).
     static func parseBroadcastURL(_ text: String, variable: String) throws(AnyCableConfigurationError) -> URL {
-        // Foundation percent-encodes a space or a line break inside the text and takes it: the
-        // broadcasts then went to another path (404, dead-lettered) instead of a refusal at start.
-        guard !text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) else {
+        guard !holdsWhiteSpaceOrControl(text) else {
             throw .invalid(variable: variable, reason: "holds white space or a control character; a URL has none (percent-encode them)")
         }
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
@@ -202,7 +201,7 @@ public struct AnyCableConfiguration: Sendable, CustomStringConvertible, CustomDe
         let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
         var out = "", run = ""
         func flush() {
-            out += run.count >= 16 && run.contains(where: \.isLetter) && run.contains(where: \.isNumber) ? "<redacted>" : run
+            out += looksSecret(name: "", value: run) ? "<redacted>" : run
             run = ""
         }
         for ch in path {

@@ -1,4 +1,5 @@
 import Foundation
+import JobLedgerHTTP
 
 /// A Vercel Blob read-write token (`vercel_blob_rw_<store id>_<secret>`) that never shows
 /// itself: its `description`, `debugDescription` and mirror print `<redacted>`, so it cannot leak
@@ -175,8 +176,7 @@ public struct VercelBlobConfiguration: Sendable, CustomStringConvertible, Custom
         var api = Self.defaultAPIURL
         for name in ["VERCEL_BLOB_API_URL", "NEXT_PUBLIC_VERCEL_BLOB_API_URL"] {
             guard let text = value(name) else { continue }
-            // Foundation percent-encodes a space or a line break inside the text and takes it.
-            guard !text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) else {
+            guard !holdsWhiteSpaceOrControl(text) else {
                 throw .invalid(variable: name, reason: "holds white space or a control character; a URL has none (percent-encode them)")
             }
             guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
